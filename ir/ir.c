@@ -1,0 +1,553 @@
+/*
+ * The op table, attribute schemas, the graph builder and the verifier.
+ */
+#include "ir.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+const OpInfo op_info[OP_COUNT] = {
+#define OP(name, text, arity, kind, flags, attrs, shape) {text, arity, kind, flags, attrs},
+#include "ops.def"
+#undef OP
+};
+
+const BuiltinInfo optim_info[OPTIM_COUNT] = {
+#define OPTIM(name, text, attrs) {text, attrs},
+#include "optim.def"
+#undef OPTIM
+};
+
+const BuiltinInfo sched_info[SCHED_COUNT] = {
+#define SCHED(name, text, attrs) {text, attrs},
+#include "optim.def"
+#undef SCHED
+};
+
+const BuiltinInfo init_info[INIT_COUNT] = {
+#define INIT(name, text, attrs) {text, attrs},
+#include "optim.def"
+#undef INIT
+};
+
+Op ir_op_lookup(const char *text)
+{
+    for (int i = 0; i < OP_COUNT; i++)
+        if (strcmp(op_info[i].text, text) == 0)
+            return (Op)i;
+    return OP_COUNT;
+}
+
+int ir_builtin_lookup(const BuiltinInfo *table, int n, const char *text)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(table[i].text, text) == 0)
+            return i;
+    return -1;
+}
+
+/* Schemas are parsed on first use and kept in malloc'd memory for the life
+ * of the process; they are immutable after parsing. */
+
+static char *xstrndup(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (!d)
+        die("out of memory");
+    memcpy(d, s, n);
+    d[n] = 0;
+    return d;
+}
+
+static bool parse_default(AttrSpec *sp, const char *text)
+{
+    Attr *d = &sp->def;
+    d->name = sp->name;
+    char *end;
+    switch (sp->kind) {
+    case AK_INT:
+        d->kind = AK_INT;
+        d->i = strtoll(text, &end, 10);
+        return *end == 0;
+    case AK_FLOAT:
+        d->kind = AK_FLOAT;
+        d->f = strtod(text, &end);
+        return *end == 0;
+    case AK_BOOL:
+        d->kind = AK_BOOL;
+        d->b = strcmp(text, "true") == 0;
+        return d->b || strcmp(text, "false") == 0;
+    case AK_STR:
+        d->kind = AK_STR;
+        d->s = xstrndup(text, strlen(text));
+        return true;
+    case AK_ENUM:
+        d->kind = AK_STR;
+        d->s = xstrndup(text, strlen(text));
+        for (int i = 0; i < sp->nchoices; i++)
+            if (strcmp(sp->choices[i], text) == 0)
+                return true;
+        return false;
+    case AK_INTS: {
+        /* a lone integer default, stored as a one-element list */
+        d->kind = AK_INTS;
+        d->ints.v = calloc(1, sizeof(Dim));
+        if (!d->ints.v)
+            die("out of memory");
+        d->ints.v[0].n = strtoll(text, &end, 10);
+        d->ints.n = 1;
+        return *end == 0;
+    }
+    case AK_FLOATS:
+        return false;
+    }
+    return false;
+}
+
+const AttrSchema *ir_schema_parse(const char *text)
+{
+    AttrSchema *s = calloc(1, sizeof *s);
+    if (!s)
+        die("out of memory");
+    int cap = 0;
+    const char *p = text;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        if (!end)
+            end = p + strlen(p);
+        /* enum choices contain no commas, so a plain split is enough */
+        char *item = xstrndup(p, (size_t)(end - p));
+        if (s->n == cap) {
+            cap = cap ? 2 * cap : 4;
+            s->v = realloc(s->v, (size_t)cap * sizeof *s->v);
+            if (!s->v)
+                die("out of memory");
+        }
+        AttrSpec *sp = &s->v[s->n++];
+        memset(sp, 0, sizeof *sp);
+        char *colon = strchr(item, ':');
+        if (!colon)
+            die("bad schema item '%s' in \"%s\"", item, text);
+        *colon = 0;
+        sp->name = item;
+        char *kind = colon + 1;
+        char *deflt = NULL;
+        size_t klen = strlen(kind);
+        if (klen && kind[klen - 1] == '?') {
+            sp->optional = true;
+            kind[klen - 1] = 0;
+        } else {
+            char *eq = strchr(kind, '=');
+            if (kind[0] == '{')
+                eq = strchr(strchr(kind, '}') ? strchr(kind, '}') : kind, '=');
+            if (eq) {
+                *eq = 0;
+                deflt = eq + 1;
+                sp->has_default = true;
+            }
+        }
+        if (kind[0] == '{') {
+            sp->kind = AK_ENUM;
+            char *q = kind + 1;
+            for (;;) {
+                char *bar = q + strcspn(q, "|}");
+                char stop = *bar;
+                if (sp->nchoices == countof(sp->choices))
+                    die("too many enum choices in \"%s\"", text);
+                sp->choices[sp->nchoices++] = xstrndup(q, (size_t)(bar - q));
+                if (stop != '|')
+                    break;
+                q = bar + 1;
+            }
+        } else if (strcmp(kind, "int") == 0) {
+            sp->kind = AK_INT;
+        } else if (strcmp(kind, "float") == 0) {
+            sp->kind = AK_FLOAT;
+        } else if (strcmp(kind, "bool") == 0) {
+            sp->kind = AK_BOOL;
+        } else if (strcmp(kind, "str") == 0) {
+            sp->kind = AK_STR;
+        } else if (strcmp(kind, "ints") == 0) {
+            sp->kind = AK_INTS;
+        } else if (strcmp(kind, "floats") == 0) {
+            sp->kind = AK_FLOATS;
+        } else {
+            die("bad attribute kind '%s' in \"%s\"", kind, text);
+        }
+        if (deflt && !parse_default(sp, deflt))
+            die("bad default '%s' in \"%s\"", deflt, text);
+        p = *end ? end + 1 : end;
+    }
+    return s;
+}
+
+const AttrSchema *ir_op_schema(Op op)
+{
+    static const AttrSchema *cache[OP_COUNT];
+    check(op >= 0 && op < OP_COUNT);
+    if (!cache[op])
+        cache[op] = ir_schema_parse(op_info[op].attrs);
+    return cache[op];
+}
+
+int ir_schema_find(const AttrSchema *s, const char *name)
+{
+    for (int i = 0; i < s->n; i++)
+        if (strcmp(s->v[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+/* Attributes */
+
+static Attr attr_copy(Arena *a, Attr at)
+{
+    at.name = arena_strdup(a, at.name);
+    switch (at.kind) {
+    case AK_STR:
+    case AK_ENUM:
+        at.kind = AK_STR;
+        at.s = arena_strdup(a, at.s);
+        break;
+    case AK_INTS: {
+        Dim *v = arena_alloc(a, (size_t)at.ints.n * sizeof *v + 1);
+        if (at.ints.n)
+            memcpy(v, at.ints.v, (size_t)at.ints.n * sizeof *v);
+        at.ints.v = v;
+        break;
+    }
+    case AK_FLOATS: {
+        double *v = arena_alloc(a, (size_t)at.floats.n * sizeof *v + 1);
+        if (at.floats.n)
+            memcpy(v, at.floats.v, (size_t)at.floats.n * sizeof *v);
+        at.floats.v = v;
+        break;
+    }
+    default:
+        break;
+    }
+    return at;
+}
+
+void ir_attrs_set(Arena *a, AttrList *l, Attr at)
+{
+    at = attr_copy(a, at);
+    for (int i = 0; i < l->n; i++) {
+        if (strcmp(l->v[i].name, at.name) == 0) {
+            l->v[i] = at;
+            return;
+        }
+    }
+    l->v = arena_realloc(a, l->v, (size_t)l->n * sizeof *l->v, (size_t)(l->n + 1) * sizeof *l->v);
+    l->v[l->n++] = at;
+}
+
+const Attr *ir_attrs_get(const AttrList *l, const char *name)
+{
+    for (int i = 0; i < l->n; i++)
+        if (strcmp(l->v[i].name, name) == 0)
+            return &l->v[i];
+    return NULL;
+}
+
+void ir_attrs_fill_defaults(Arena *a, AttrList *l, const AttrSchema *s)
+{
+    for (int i = 0; i < s->n; i++)
+        if (s->v[i].has_default && !ir_attrs_get(l, s->v[i].name))
+            ir_attrs_set(a, l, s->v[i].def);
+}
+
+void ir_set_int(Graph *g, Node *n, const char *name, int64_t v)
+{
+    ir_attrs_set(g->arena, &n->attrs, (Attr){.name = name, .kind = AK_INT, .i = v});
+}
+
+void ir_set_float(Graph *g, Node *n, const char *name, double v)
+{
+    ir_attrs_set(g->arena, &n->attrs, (Attr){.name = name, .kind = AK_FLOAT, .f = v});
+}
+
+void ir_set_bool(Graph *g, Node *n, const char *name, bool v)
+{
+    ir_attrs_set(g->arena, &n->attrs, (Attr){.name = name, .kind = AK_BOOL, .b = v});
+}
+
+void ir_set_str(Graph *g, Node *n, const char *name, const char *v)
+{
+    ir_attrs_set(g->arena, &n->attrs, (Attr){.name = name, .kind = AK_STR, .s = v});
+}
+
+void ir_set_ints(Graph *g, Node *n, const char *name, const Dim *v, int nv)
+{
+    Attr at = {.name = name, .kind = AK_INTS};
+    at.ints.v = (Dim *)v;
+    at.ints.n = nv;
+    ir_attrs_set(g->arena, &n->attrs, at);
+}
+
+void ir_set_floats(Graph *g, Node *n, const char *name, const double *v, int nv)
+{
+    Attr at = {.name = name, .kind = AK_FLOATS};
+    at.floats.v = (double *)v;
+    at.floats.n = nv;
+    ir_attrs_set(g->arena, &n->attrs, at);
+}
+
+const Attr *ir_attr(const Node *n, const char *name) { return ir_attrs_get(&n->attrs, name); }
+
+static const Attr *attr_must(const Node *n, const char *name, AttrKind kind)
+{
+    const Attr *a = ir_attr(n, name);
+    if (!a || a->kind != kind)
+        die("%s node %%%d: attribute '%s' missing or of the wrong kind", op_info[n->op].text,
+            n->id, name);
+    return a;
+}
+
+int64_t ir_attr_int(const Node *n, const char *name) { return attr_must(n, name, AK_INT)->i; }
+double ir_attr_float(const Node *n, const char *name) { return attr_must(n, name, AK_FLOAT)->f; }
+bool ir_attr_bool(const Node *n, const char *name) { return attr_must(n, name, AK_BOOL)->b; }
+const char *ir_attr_str(const Node *n, const char *name) { return attr_must(n, name, AK_STR)->s; }
+
+/* Building */
+
+Graph *ir_graph_new(Arena *a, const char *name)
+{
+    Graph *g = arena_alloc(a, sizeof *g);
+    g->arena = a;
+    g->name = arena_strdup(a, name ? name : "model");
+    return g;
+}
+
+Node *ir_node_new(Graph *g, Op op, Node *const *in, int nin, Loc loc)
+{
+    check(op >= 0 && op < OP_COUNT);
+    check(nin >= 0);
+    Node *n = arena_alloc(g->arena, sizeof *n);
+    n->op = op;
+    n->loc = loc;
+    n->nin = nin;
+    n->in = arena_alloc(g->arena, (size_t)nin * sizeof *n->in + 1);
+    for (int i = 0; i < nin; i++) {
+        check(in[i] != NULL);
+        n->in[i] = in[i];
+    }
+    n->id = g->nodes.n;
+    vec_push(g->arena, &g->nodes, n);
+    return n;
+}
+
+static Node *source(Graph *g, Op op, const char *name, DType t, Shape s, Loc loc)
+{
+    Node *n = ir_node_new(g, op, NULL, 0, loc);
+    n->name = arena_strdup(g->arena, name);
+    n->dtype = t;
+    n->shape = s;
+    return n;
+}
+
+Node *ir_input(Graph *g, const char *name, DType t, Shape s, Loc loc)
+{
+    return source(g, OP_INPUT, name, t, s, loc);
+}
+
+Node *ir_param(Graph *g, const char *name, DType t, Shape s, Init init, const double *args,
+               int nargs, bool frozen, Loc loc)
+{
+    check(init >= 0 && init < INIT_COUNT);
+    Node *n = source(g, OP_PARAM, name, t, s, loc);
+    ir_set_str(g, n, "init", init_info[init].text);
+    if (nargs > 0)
+        ir_set_floats(g, n, "args", args, nargs);
+    ir_set_bool(g, n, "frozen", frozen);
+    return n;
+}
+
+Node *ir_state(Graph *g, const char *name, DType t, Shape s, Init init, Loc loc)
+{
+    check(init >= 0 && init < INIT_COUNT);
+    Node *n = source(g, OP_STATE, name, t, s, loc);
+    ir_set_str(g, n, "init", init_info[init].text);
+    return n;
+}
+
+Node *ir_const(Graph *g, double value, Loc loc)
+{
+    Node *n = ir_node_new(g, OP_CONST, NULL, 0, loc);
+    ir_set_float(g, n, "value", value);
+    return n;
+}
+
+Node *ir_unary(Graph *g, Op op, Node *x, Loc loc) { return ir_node_new(g, op, &x, 1, loc); }
+
+Node *ir_binary(Graph *g, Op op, Node *a, Node *b, Loc loc)
+{
+    Node *in[2] = {a, b};
+    return ir_node_new(g, op, in, 2, loc);
+}
+
+void ir_output(Graph *g, const char *name, Node *n, Loc loc)
+{
+    Output o = {arena_strdup(g->arena, name), n, loc};
+    vec_push(g->arena, &g->outputs, o);
+}
+
+Node *ir_find_source(const Graph *g, const char *name)
+{
+    for (int i = 0; i < g->nodes.n; i++) {
+        Node *n = g->nodes.v[i];
+        if (n->name && op_info[n->op].kind == K_SOURCE && strcmp(n->name, name) == 0)
+            return n;
+    }
+    return NULL;
+}
+
+/* Shapes and types */
+
+const char *ir_dtype_name(DType t)
+{
+    switch (t) {
+    case DT_F32: return "f32";
+    case DT_F64: return "f64";
+    case DT_I32: return "i32";
+    default: return "?";
+    }
+}
+
+DType ir_dtype_parse(const char *s)
+{
+    for (int t = DT_F32; t < DT_COUNT; t++)
+        if (strcmp(s, ir_dtype_name((DType)t)) == 0)
+            return (DType)t;
+    return DT_UNKNOWN;
+}
+
+bool ir_dtype_is_float(DType t) { return t == DT_F32 || t == DT_F64; }
+
+Shape ir_shape_of(int rank, const int64_t *dims)
+{
+    check(rank >= 0 && rank <= IR_MAX_RANK);
+    Shape s = {.rank = rank};
+    for (int i = 0; i < rank; i++)
+        s.d[i] = (Dim){dims[i], false};
+    return s;
+}
+
+bool ir_dim_eq(Dim a, Dim b) { return a.n == b.n && a.batch == b.batch; }
+
+bool ir_shape_eq(const Shape *a, const Shape *b)
+{
+    if (a->rank != b->rank)
+        return false;
+    for (int i = 0; i < a->rank; i++)
+        if (!ir_dim_eq(a->d[i], b->d[i]))
+            return false;
+    return true;
+}
+
+const char *ir_dim_str(Dim d, const char *batch, char *buf, size_t size)
+{
+    if (!batch)
+        batch = "B";
+    if (d.n == IR_NONE)
+        snprintf(buf, size, "none");
+    else if (!d.batch)
+        snprintf(buf, size, "%" PRId64, d.n);
+    else if (d.n == 1)
+        snprintf(buf, size, "%s", batch);
+    else
+        snprintf(buf, size, "%s*%" PRId64, batch, d.n);
+    return buf;
+}
+
+const char *ir_shape_str(const Shape *s, const char *batch, char *buf, size_t size)
+{
+    StrBuf b = {0};
+    sb_putc(&b, '[');
+    for (int i = 0; i < s->rank; i++) {
+        char d[64];
+        sb_printf(&b, "%s%s", i ? ", " : "", ir_dim_str(s->d[i], batch, d, sizeof d));
+    }
+    sb_putc(&b, ']');
+    snprintf(buf, size, "%s", b.s);
+    sb_free(&b);
+    return buf;
+}
+
+/* Whole graphs */
+
+void ir_graph_compact(Graph *g)
+{
+    int k = 0;
+    for (int i = 0; i < g->nodes.n; i++)
+        if (g->nodes.v[i])
+            g->nodes.v[k++] = g->nodes.v[i];
+    g->nodes.n = k;
+    for (int i = 0; i < k; i++)
+        g->nodes.v[i]->id = i;
+}
+
+static bool attr_matches(const Attr *a, const AttrSpec *sp)
+{
+    switch (sp->kind) {
+    case AK_ENUM:
+        if (a->kind != AK_STR)
+            return false;
+        for (int i = 0; i < sp->nchoices; i++)
+            if (strcmp(sp->choices[i], a->s) == 0)
+                return true;
+        return false;
+    default:
+        return a->kind == sp->kind;
+    }
+}
+
+void ir_verify(const Graph *g)
+{
+    for (int i = 0; i < g->nodes.n; i++) {
+        const Node *n = g->nodes.v[i];
+        const OpInfo *oi = &op_info[n->op];
+        if (n->id != i)
+            die("verify: node at %d has id %d", i, n->id);
+        if (oi->arity >= 0 && n->nin != oi->arity)
+            die("verify: %%%d %s has %d inputs, wants %d", i, oi->text, n->nin, oi->arity);
+        if (oi->arity < 0 && n->nin < 1)
+            die("verify: %%%d %s has no inputs", i, oi->text);
+        for (int j = 0; j < n->nin; j++) {
+            const Node *x = n->in[j];
+            if (!x || x->id < 0 || x->id >= i || g->nodes.v[x->id] != x)
+                die("verify: %%%d %s: input %d is not an earlier node", i, oi->text, j);
+        }
+        if (oi->kind == K_SOURCE && n->op != OP_CONST && !n->name)
+            die("verify: %%%d %s has no name", i, oi->text);
+        if (n->shape.rank < 0 || n->shape.rank > IR_MAX_RANK)
+            die("verify: %%%d %s: rank %d", i, oi->text, n->shape.rank);
+        const AttrSchema *s = ir_op_schema(n->op);
+        for (int j = 0; j < n->attrs.n; j++) {
+            int k = ir_schema_find(s, n->attrs.v[j].name);
+            if (k < 0)
+                die("verify: %%%d %s: unknown attribute '%s'", i, oi->text, n->attrs.v[j].name);
+            if (!attr_matches(&n->attrs.v[j], &s->v[k]))
+                die("verify: %%%d %s: attribute '%s' of the wrong kind", i, oi->text,
+                    n->attrs.v[j].name);
+        }
+        for (int k = 0; k < s->n; k++)
+            if (!s->v[k].optional && !ir_attr(n, s->v[k].name))
+                die("verify: %%%d %s: attribute '%s' missing", i, oi->text, s->v[k].name);
+        if (n->name)
+            for (int j = 0; j < i; j++)
+                if (g->nodes.v[j]->name && strcmp(g->nodes.v[j]->name, n->name) == 0)
+                    die("verify: %%%d: name '%s' used twice", i, n->name);
+    }
+    for (int i = 0; i < g->outputs.n; i++) {
+        const Node *x = g->outputs.v[i].node;
+        if (!x || x->id < 0 || x->id >= g->nodes.n || g->nodes.v[x->id] != x)
+            die("verify: output '%s' is not a node of the graph", g->outputs.v[i].name);
+    }
+    if (g->train) {
+        const Node *x = g->train->loss;
+        if (!x || x->id < 0 || x->id >= g->nodes.n || g->nodes.v[x->id] != x)
+            die("verify: the training loss is not a node of the graph");
+    }
+}

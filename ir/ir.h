@@ -1,0 +1,256 @@
+/*
+ * The graph IR. A Graph is a list of Nodes in topological order (every
+ * input precedes its users), plus the model's outputs and its training
+ * objective. Nodes carry an op from the op table (ops.def), their inputs,
+ * named attributes, and -- once pass_shape has run -- an element type and
+ * a shape. Everything lives in the compilation's arena.
+ *
+ * Dimensions are integers or integer multiples of the batch symbol (B,
+ * B*T): a Dim {n, batch} means n, or n*B when batch is set.
+ */
+#ifndef DLC_IR_H
+#define DLC_IR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "diag.h"
+#include "util.h"
+
+typedef enum { DT_UNKNOWN, DT_F32, DT_F64, DT_I32, DT_COUNT } DType;
+
+enum { IR_MAX_RANK = 8 };
+
+/* An omitted slice bound in an ints attribute; printed as "none". */
+#define IR_NONE INT64_MIN
+
+typedef struct {
+    int64_t n;
+    bool batch; /* n * B */
+} Dim;
+
+typedef struct {
+    int rank;
+    Dim d[IR_MAX_RANK];
+} Shape;
+
+typedef enum {
+#define OP(name, ...) OP_##name,
+#include "ops.def"
+#undef OP
+    OP_COUNT
+} Op;
+
+typedef enum {
+    K_SOURCE,  /* no inputs: input, param, state, const */
+    K_ELTWISE, /* one output element per (broadcast) input element */
+    K_ROWWISE, /* softmax-like: normalized along one axis */
+    K_GEMM,    /* matrix products */
+    K_REDUCE,  /* reductions over axes */
+    K_SHAPE,   /* data movement: reshape, slice, concat, ... */
+    K_CONV,
+    K_POOL,
+    K_NORM,
+    K_SEQ,     /* embedding, recurrent cells, attention */
+    K_LOSS,
+    K_COUNT
+} OpKind;
+
+enum {
+    OPF_DIFF = 1 << 0,     /* differentiable w.r.t. its floating inputs */
+    OPF_FLOAT = 1 << 1,    /* tensor inputs (but labels, ids) must be f32/f64 */
+    OPF_MODE = 1 << 2,     /* differs between training and inference */
+    OPF_RANDOM = 1 << 3,   /* draws from the instance's RNG in training */
+    OPF_INTERNAL = 1 << 4, /* built by the frontend; not callable by name */
+    OPF_RUNSTATS = 1 << 5, /* the last two inputs are running statistics */
+};
+
+typedef struct {
+    const char *text;  /* name in source and textual IR */
+    int arity;         /* tensor inputs, -1 = variadic */
+    OpKind kind;
+    unsigned flags;    /* OPF_* */
+    const char *attrs; /* attribute schema, see ops.def */
+} OpInfo;
+
+extern const OpInfo op_info[OP_COUNT];
+
+Op ir_op_lookup(const char *text); /* OP_COUNT when unknown */
+
+/* Attributes. Enum attributes ({a|b}) are stored as AK_STR. */
+typedef enum { AK_INT, AK_FLOAT, AK_BOOL, AK_STR, AK_INTS, AK_FLOATS, AK_ENUM } AttrKind;
+
+typedef struct {
+    const char *name;
+    AttrKind kind;
+    union {
+        int64_t i;
+        double f;
+        bool b;
+        const char *s;
+        struct {
+            Dim *v; /* elements may carry the batch factor, or be IR_NONE */
+            int n;
+        } ints;
+        struct {
+            double *v;
+            int n;
+        } floats;
+    };
+} Attr;
+
+typedef struct {
+    Attr *v;
+    int n;
+} AttrList;
+
+/* One parsed entry of an attribute schema. */
+typedef struct {
+    const char *name;
+    AttrKind kind;           /* AK_ENUM for {a|b} */
+    bool optional;           /* "?": may be absent, no default */
+    bool has_default;
+    Attr def;                /* the default, when has_default */
+    const char *choices[8];  /* AK_ENUM */
+    int nchoices;
+} AttrSpec;
+
+typedef struct {
+    AttrSpec *v;
+    int n;
+} AttrSchema;
+
+/* Parsed schemas, built once and kept for the life of the process. */
+const AttrSchema *ir_op_schema(Op op);
+const AttrSchema *ir_schema_parse(const char *text);
+int ir_schema_find(const AttrSchema *s, const char *name); /* index or -1 */
+
+/* Optimizers, schedules and initializers (optim.def). */
+typedef enum {
+#define OPTIM(name, ...) OPTIM_##name,
+#include "optim.def"
+#undef OPTIM
+    OPTIM_COUNT
+} Optim;
+
+typedef enum {
+#define SCHED(name, ...) SCHED_##name,
+#include "optim.def"
+#undef SCHED
+    SCHED_COUNT
+} Sched;
+
+typedef enum {
+#define INIT(name, ...) INIT_##name,
+#include "optim.def"
+#undef INIT
+    INIT_COUNT
+} Init;
+
+typedef struct {
+    const char *text;
+    const char *attrs;
+} BuiltinInfo;
+
+extern const BuiltinInfo optim_info[OPTIM_COUNT];
+extern const BuiltinInfo sched_info[SCHED_COUNT];
+extern const BuiltinInfo init_info[INIT_COUNT];
+int ir_builtin_lookup(const BuiltinInfo *table, int n, const char *text); /* -1 */
+
+typedef struct Node Node;
+struct Node {
+    Op op;
+    int id;          /* index in Graph.nodes; kept dense by ir_graph_compact */
+    DType dtype;     /* DT_UNKNOWN until pass_shape */
+    Shape shape;     /* valid when dtype != DT_UNKNOWN */
+    Node **in;
+    int nin;
+    AttrList attrs;
+    const char *name; /* input, param and state names; NULL otherwise */
+    Loc loc;          /* where the user wrote it; line 0 for none */
+};
+
+typedef struct {
+    const char *name;
+    Node *node;
+    Loc loc;
+} Output;
+
+/* `train LOSS with OPT(...), clip_norm = C, schedule = S(...)` */
+typedef struct {
+    Node *loss;
+    Loc loc;
+    Optim optim;
+    AttrList optim_args; /* every argument, defaults filled in */
+    bool has_clip;
+    double clip_norm;
+    Sched sched;         /* SCHED_CONSTANT when none is given */
+    AttrList sched_args;
+} Train;
+
+typedef struct Graph Graph;
+struct Graph {
+    Arena *arena;
+    const char *name;  /* the model's name */
+    Loc loc;
+    const char *batch; /* the batch symbol's name; NULL when no batch */
+    int64_t max_batch;
+    Vec(Node *) nodes;
+    Vec(Output) outputs;
+    Train *train;      /* NULL without a train statement */
+};
+
+/* Building. Nodes are appended; inputs must already be in the graph. */
+Graph *ir_graph_new(Arena *a, const char *name);
+Node *ir_node_new(Graph *g, Op op, Node *const *in, int nin, Loc loc);
+Node *ir_input(Graph *g, const char *name, DType t, Shape s, Loc loc);
+Node *ir_param(Graph *g, const char *name, DType t, Shape s, Init init,
+               const double *args, int nargs, bool frozen, Loc loc);
+Node *ir_state(Graph *g, const char *name, DType t, Shape s, Init init, Loc loc);
+Node *ir_const(Graph *g, double value, Loc loc);
+Node *ir_unary(Graph *g, Op op, Node *x, Loc loc);
+Node *ir_binary(Graph *g, Op op, Node *a, Node *b, Loc loc);
+void ir_output(Graph *g, const char *name, Node *n, Loc loc);
+Node *ir_find_source(const Graph *g, const char *name); /* input/param/state */
+
+/* Attributes: setters replace an attribute of the same name. */
+void ir_attrs_set(Arena *a, AttrList *l, Attr at);
+const Attr *ir_attrs_get(const AttrList *l, const char *name);
+void ir_set_int(Graph *g, Node *n, const char *name, int64_t v);
+void ir_set_float(Graph *g, Node *n, const char *name, double v);
+void ir_set_bool(Graph *g, Node *n, const char *name, bool v);
+void ir_set_str(Graph *g, Node *n, const char *name, const char *v);
+void ir_set_ints(Graph *g, Node *n, const char *name, const Dim *v, int nv);
+void ir_set_floats(Graph *g, Node *n, const char *name, const double *v, int nv);
+const Attr *ir_attr(const Node *n, const char *name); /* NULL when absent */
+/* Typed getters for attributes the schema guarantees; die otherwise. */
+int64_t ir_attr_int(const Node *n, const char *name);
+double ir_attr_float(const Node *n, const char *name);
+bool ir_attr_bool(const Node *n, const char *name);
+const char *ir_attr_str(const Node *n, const char *name);
+/* Adds every schema default that is missing from l. */
+void ir_attrs_fill_defaults(Arena *a, AttrList *l, const AttrSchema *s);
+
+/* Shapes and types. */
+const char *ir_dtype_name(DType t); /* "f32", "f64", "i32", "?" */
+DType ir_dtype_parse(const char *s); /* DT_UNKNOWN when not a type name */
+bool ir_dtype_is_float(DType t);
+Shape ir_shape_of(int rank, const int64_t *dims); /* no batch dims */
+bool ir_dim_eq(Dim a, Dim b);
+bool ir_shape_eq(const Shape *a, const Shape *b);
+/* "[B, 784]"; batch is the symbol's name (NULL prints "B"). Into buf. */
+const char *ir_shape_str(const Shape *s, const char *batch, char *buf, size_t size);
+const char *ir_dim_str(Dim d, const char *batch, char *buf, size_t size);
+
+/* Whole graphs. */
+void ir_graph_compact(Graph *g);   /* renumber ids densely after removals */
+void ir_verify(const Graph *g);    /* dies on a malformed graph (a dlc bug) */
+
+/* Text: docs/IR.md describes the format. The reader reports syntax errors
+ * through diag (file is a diag file id) and returns NULL on error. */
+void ir_print(FILE *f, const Graph *g);
+Graph *ir_read(Arena *a, int file);
+void ir_print_dot(FILE *f, const Graph *g);
+
+#endif

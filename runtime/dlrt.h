@@ -1,0 +1,43 @@
+/*
+ * libdlrt: the runtime that dlc's generated code and its users link with.
+ * Error codes, threads, and (as the project grows) GEMM wrappers, RNG and
+ * initializers, safetensors checkpoints, data loading and progress bars.
+ * It depends on nothing else in the dlc tree.
+ */
+#ifndef DLRT_H
+#define DLRT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Every entry point returns 0 or one of these (negative) codes. */
+#define DLRT_OK 0
+#define DLRT_EINVAL (-1)   /* a bad argument: NULL pointer, batch out of range */
+#define DLRT_ENOMEM (-2)   /* out of memory */
+#define DLRT_EIO (-3)      /* reading or writing a file failed */
+#define DLRT_EFORMAT (-4)  /* a malformed file */
+#define DLRT_EMISMATCH (-5) /* a well-formed file that does not fit the model */
+#define DLRT_ERANGE (-6)   /* a value outside what the model supports */
+#define DLRT_ESTATE (-7)   /* a call that the instance's state does not allow */
+#define DLRT_ECOUNT 8      /* one past the most negative code */
+
+/* A short English explanation of a DLRT_E* code; never NULL. */
+const char *dlrt_strerror(int code);
+
+/* The runtime's version, "MAJOR.MINOR.PATCH". */
+const char *dlrt_version(void);
+
+/* Threads that one call may use (GEMMs and parallel loops); n >= 1.
+ * Returns DLRT_EINVAL for n < 1. */
+int dlrt_set_num_threads(int n);
+int dlrt_num_threads(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

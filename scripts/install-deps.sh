@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs the Debian packages dlc needs, only those that are missing.
+# Idempotent; uses sudo only when not already root.
+set -euo pipefail
+
+pkgs=(
+  build-essential cmake pkg-config
+  flex bison
+  llvm-19-dev llvm-19-tools clang-19 libclang-rt-19-dev
+  libopenblas-dev check
+  python3 nodejs npm
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+# node/npm may come from a non-Debian package that provides the commands.
+filtered=()
+for p in "${missing[@]}"; do
+  case "$p" in
+    nodejs) command -v node >/dev/null 2>&1 || filtered+=("$p") ;;
+    npm) command -v npm >/dev/null 2>&1 || filtered+=("$p") ;;
+    python3) command -v python3 >/dev/null 2>&1 || filtered+=("$p") ;;
+    *) filtered+=("$p") ;;
+  esac
+done
+
+if [ ${#filtered[@]} -eq 0 ]; then
+  exit 0
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  sudo="sudo"
+fi
+echo "install-deps: installing ${filtered[*]}" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${filtered[@]}" >&2
