@@ -1,0 +1,282 @@
+/*
+ * The dlc driver: parses the command line, runs the front end and the
+ * pass pipeline, and writes what --emit asks for. Exit status: 0 success,
+ * 1 errors in the input model, 2 misuse of the command line or I/O.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen/codegen.h"
+#include "frontend/frontend.h"
+#include "ir/diag.h"
+#include "ir/ir.h"
+#include "passes/passes.h"
+
+enum { EXIT_INPUT = 1, EXIT_USAGE = 2 };
+
+typedef enum { EMIT_OBJ, EMIT_ASM, EMIT_LLVM, EMIT_IR, EMIT_HEADER, EMIT_DOT, EMIT_COUNT } Emit;
+
+static const char *const emit_names[EMIT_COUNT] = {"obj", "asm", "llvm", "ir", "header", "dot"};
+static const char *const emit_ext[EMIT_COUNT] = {".o", ".s", ".ll", ".ir", ".h", ".dot"};
+
+typedef struct {
+    const char *name;
+    bool (*run)(Graph *g);
+} Pass;
+
+/* The pipeline, in order. "lower" (the front end) comes before all. */
+static const Pass pipeline[] = {
+    {"shape", pass_shape},
+};
+
+typedef struct {
+    bool check_only;
+    const char *input;
+    const char *output;
+    bool emit[EMIT_COUNT];
+    bool any_emit;
+    const char *dump; /* NULL, a pass name, or "all" */
+    Vec(Define) defines;
+} Options;
+
+static void usage(FILE *f)
+{
+    fputs("usage: dlc FILE.dl [-o OUT] [options]\n"
+          "       dlc check FILE.dl\n"
+          "\n"
+          "FILE may also be a textual IR file (.ir, see docs/IR.md).\n"
+          "\n"
+          "options:\n"
+          "  -o OUT                 output file ('-' for standard output)\n"
+          "  --emit=ir|dot          what to write (may repeat; default: obj)\n"
+          "  --dump-ir[=PASS|all]   print the IR after PASS (default: the last) to stderr\n"
+          "  -D NAME=VALUE          override a model-level `let` constant\n"
+          "  --version              print version information\n"
+          "  --help                 print this help\n"
+          "\n"
+          "passes: lower",
+          f);
+    for (int i = 0; i < countof(pipeline); i++)
+        fprintf(f, ", %s", pipeline[i].name);
+    fputs("\n", f);
+}
+
+static _Noreturn void usage_error(const char *fmt, const char *arg)
+{
+    fputs("dlc: error: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs("\n(run 'dlc --help' for usage)\n", stderr);
+    exit(EXIT_USAGE);
+}
+
+static bool parse_define(Arena *a, const char *text, Define *d)
+{
+    const char *eq = strchr(text, '=');
+    if (!eq || eq == text)
+        return false;
+    d->name = arena_strndup(a, text, (size_t)(eq - text));
+    for (const char *p = d->name; *p; p++)
+        if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (p != d->name && *p >= '0' && *p <= '9')))
+            return false;
+    const char *v = eq + 1;
+    char *end;
+    errno = 0;
+    d->value = strtod(v, &end);
+    if (*v == 0 || *end != 0 || errno == ERANGE)
+        return false;
+    d->is_int = strpbrk(v, ".eEnN") == NULL;
+    return true;
+}
+
+static void parse_args(Arena *a, int argc, char **argv, Options *o)
+{
+    int i = 1;
+    if (argc > 1 && strcmp(argv[1], "check") == 0) {
+        o->check_only = true;
+        i = 2;
+    }
+    for (; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            usage(stdout);
+            exit(0);
+        } else if (strcmp(arg, "--version") == 0) {
+            printf("dlc %s (LLVM %s, default target %s)\n", DLC_VERSION, cg_llvm_version(),
+                   cg_host_triple());
+            exit(0);
+        } else if (strcmp(arg, "-o") == 0) {
+            if (++i == argc)
+                usage_error("%s: missing file name", arg);
+            o->output = argv[i];
+        } else if (strncmp(arg, "--emit=", 7) == 0) {
+            int k = 0;
+            while (k < EMIT_COUNT && strcmp(emit_names[k], arg + 7) != 0)
+                k++;
+            if (k == EMIT_COUNT)
+                usage_error("unknown --emit kind '%s' (obj, asm, llvm, ir, header, dot)", arg + 7);
+            o->emit[k] = true;
+            o->any_emit = true;
+        } else if (strcmp(arg, "--dump-ir") == 0) {
+            o->dump = pipeline[countof(pipeline) - 1].name;
+        } else if (strncmp(arg, "--dump-ir=", 10) == 0) {
+            o->dump = arg + 10;
+            bool known = strcmp(o->dump, "all") == 0 || strcmp(o->dump, "lower") == 0;
+            for (int k = 0; k < countof(pipeline); k++)
+                known |= strcmp(o->dump, pipeline[k].name) == 0;
+            if (!known)
+                usage_error("--dump-ir: unknown pass '%s' (see 'dlc --help')", o->dump);
+        } else if (strncmp(arg, "-D", 2) == 0) {
+            const char *def = arg + 2;
+            if (*def == 0) {
+                if (++i == argc)
+                    usage_error("%s: missing NAME=VALUE", arg);
+                def = argv[i];
+            }
+            Define d;
+            if (!parse_define(a, def, &d))
+                usage_error("-D %s: expected NAME=NUMBER", def);
+            vec_push(a, &o->defines, d);
+        } else if (arg[0] == '-' && arg[1] != 0) {
+            usage_error("unknown option '%s'", arg);
+        } else if (o->input) {
+            usage_error("more than one input file ('%s')", arg);
+        } else {
+            o->input = arg;
+        }
+    }
+    if (!o->input)
+        usage_error("%s", "no input file");
+    if (!o->any_emit)
+        o->emit[EMIT_OBJ] = true;
+}
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* FILE.dl -> FILE.ext in the current directory, as cc does. */
+static const char *derived_path(Arena *a, const Options *o, Emit e)
+{
+    int nemit = 0;
+    for (int k = 0; k < EMIT_COUNT; k++)
+        nemit += o->emit[k];
+    const char *base = o->output;
+    if (base && nemit == 1)
+        return base;
+    if (!base) {
+        base = strrchr(o->input, '/') ? strrchr(o->input, '/') + 1 : o->input;
+    }
+    const char *dot = strrchr(base, '.');
+    size_t stem = dot && dot != base ? (size_t)(dot - base) : strlen(base);
+    return arena_printf(a, "%.*s%s", (int)stem, base, emit_ext[e]);
+}
+
+static FILE *open_output(const char *path)
+{
+    if (strcmp(path, "-") == 0)
+        return stdout;
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "dlc: error: cannot write '%s': %s\n", path, strerror(errno));
+        exit(EXIT_USAGE);
+    }
+    return f;
+}
+
+static void close_output(FILE *f, const char *path)
+{
+    if (f == stdout) {
+        fflush(f);
+        return;
+    }
+    if (ferror(f) | fclose(f)) {
+        fprintf(stderr, "dlc: error: writing '%s' failed\n", path);
+        exit(EXIT_USAGE);
+    }
+}
+
+static void dump(const Options *o, const char *pass, const Graph *g)
+{
+    if (o->dump && (strcmp(o->dump, "all") == 0 || strcmp(o->dump, pass) == 0)) {
+        fprintf(stderr, "# IR after %s\n", pass);
+        ir_print(stderr, g);
+    }
+}
+
+static Graph *load(Arena *a, const Options *o)
+{
+    if (!has_suffix(o->input, ".ir"))
+        return fe_load(a, o->input, o->defines.v, o->defines.n);
+    size_t len;
+    char *text = read_file(o->input, &len);
+    if (!text) {
+        fprintf(stderr, "dlc: error: cannot open '%s': %s\n", o->input, strerror(errno));
+        exit(EXIT_USAGE);
+    }
+    int file = diag_add_source(o->input, text, len);
+    free(text);
+    return ir_read(a, file);
+}
+
+int main(int argc, char **argv)
+{
+    Arena *a = arena_new();
+    Options o = {0};
+    parse_args(a, argc, argv, &o);
+
+    if (!o.check_only)
+        for (int k = 0; k < EMIT_COUNT; k++)
+            if (o.emit[k] && k != EMIT_IR && k != EMIT_DOT)
+                usage_error("--emit=%s: native code generation is not available in this "
+                            "version of dlc yet (use --emit=ir or --emit=dot)",
+                            emit_names[k]);
+
+    if (!has_suffix(o.input, ".ir")) {
+        FILE *probe = fopen(o.input, "r");
+        if (!probe) {
+            fprintf(stderr, "dlc: error: cannot open '%s': %s\n", o.input, strerror(errno));
+            return EXIT_USAGE;
+        }
+        fclose(probe);
+    }
+
+    Graph *g = load(a, &o);
+    if (!g || diag_errors()) {
+        diag_reset();
+        arena_free(a);
+        return EXIT_INPUT;
+    }
+    ir_verify(g);
+    dump(&o, "lower", g);
+    for (int i = 0; i < countof(pipeline); i++) {
+        if (!pipeline[i].run(g) || diag_errors()) {
+            diag_reset();
+            arena_free(a);
+            return EXIT_INPUT;
+        }
+        ir_verify(g);
+        dump(&o, pipeline[i].name, g);
+    }
+
+    if (!o.check_only) {
+        for (int k = 0; k < EMIT_COUNT; k++) {
+            if (!o.emit[k])
+                continue;
+            const char *path = derived_path(a, &o, (Emit)k);
+            FILE *f = open_output(path);
+            if (k == EMIT_IR)
+                ir_print(f, g);
+            else
+                ir_print_dot(f, g);
+            close_output(f, path);
+        }
+    }
+    diag_reset();
+    arena_free(a);
+    return 0;
+}
