@@ -40,4 +40,8 @@ int dlrt_num_threads(void);
 }
 #endif
 
+#include "dlrt_rand.h"       /* deterministic RNG and parameter initializers */
+#include "dlrt_checkpoint.h" /* safetensors reading and writing */
+#include "dlrt_data.h"       /* IDX/CSV loading, mini-batches, accuracy, progress bar */
+
 #endif
