@@ -37,3 +37,13 @@ int dlrt_set_num_threads(int n)
 }
 
 int dlrt_num_threads(void) { return nthreads; }
+
+size_t dlrt_dtype_size(dlrt_dtype t)
+{
+    switch (t) {
+    case DLRT_F32: return 4;
+    case DLRT_F64: return 8;
+    case DLRT_I32: return 4;
+    }
+    return 0;
+}

@@ -25,6 +25,23 @@ extern "C" {
 #define DLRT_ESTATE (-7)   /* a call that the instance's state does not allow */
 #define DLRT_ECOUNT 8      /* one past the most negative code */
 
+/* Element types of tensors crossing the runtime's interfaces. */
+typedef enum { DLRT_F32 = 0, DLRT_F64 = 1, DLRT_I32 = 2 } dlrt_dtype;
+
+#define DLRT_MAX_RANK 8
+
+/* The name, type and shape of one tensor: what checkpoints store and what
+ * dlrt_model_info (generated code) lists for inputs, outputs and params. */
+typedef struct {
+    const char *name;
+    dlrt_dtype dtype;
+    int rank;
+    int64_t shape[DLRT_MAX_RANK];
+} dlrt_tensor_desc;
+
+/* Bytes per element of a dtype (4, 8, 4); 0 for an unknown value. */
+size_t dlrt_dtype_size(dlrt_dtype t);
+
 /* A short English explanation of a DLRT_E* code; never NULL. */
 const char *dlrt_strerror(int code);
 
