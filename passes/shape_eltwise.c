@@ -1,0 +1,77 @@
+/*
+ * Shape rules of the elementwise ops: binary arithmetic with NumPy
+ * broadcasting, unary math and activations, clamp and dropout.
+ *
+ * Element types: both operands of a binary op must have the same type.
+ * A scalar literal (OP_CONST, one node per use) takes the type of the
+ * tensor it meets: f64 next to f64, i32 next to i32 when its value is an
+ * integer. i32 is accepted by add, sub, mul, maximum, minimum, neg, abs,
+ * square and clamp (with integer bounds). div and pow reject i32: PyTorch's
+ * true division of integers yields floats and integer pow overflows
+ * silently, so we ask for an explicit floating type instead of promoting.
+ * Ops flagged OPF_FLOAT (exp, relu, ...) require f32 or f64.
+ */
+#include <inttypes.h>
+#include <math.h>
+
+#include "shape.h"
+
+static bool want_numeric(Node *n, const Node *x)
+{
+    if (op_info[n->op].flags & OPF_FLOAT || n->op == OP_DIV || n->op == OP_POW)
+        return shape_want_float(n, x, "");
+    check(x->dtype == DT_F32 || x->dtype == DT_F64 || x->dtype == DT_I32);
+    return true;
+}
+
+bool shape_bcast(Graph *g, Node *n)
+{
+    Node *a = n->in[0], *b = n->in[1];
+    if (!shape_adopt_const(n, a, b) || !shape_adopt_const(n, b, a))
+        return false;
+    if (!shape_want_same_dtype(n, a, b) || !want_numeric(n, a))
+        return false;
+    Shape s;
+    if (!shape_broadcast(g, n, &a->shape, &b->shape, &s))
+        return false;
+    n->dtype = a->dtype;
+    n->shape = s;
+    return true;
+}
+
+bool shape_unary(Graph *g, Node *n)
+{
+    (void)g;
+    const Node *x = n->in[0];
+    if (!want_numeric(n, x))
+        return false;
+    n->dtype = x->dtype;
+    n->shape = x->shape;
+    return true;
+}
+
+bool shape_clamp(Graph *g, Node *n)
+{
+    const Node *x = n->in[0];
+    double lo = ir_attr_float(n, "lo"), hi = ir_attr_float(n, "hi");
+    if (!(lo <= hi)) {
+        diag_error(n->loc, "clamp: lo (%g) must not be greater than hi (%g)", lo, hi);
+        return false;
+    }
+    if (x->dtype == DT_I32 && (lo != floor(lo) || hi != floor(hi))) {
+        diag_error(n->loc, "clamp: bounds must be integers for an i32 tensor, got %g and %g", lo,
+                   hi);
+        return false;
+    }
+    return shape_unary(g, n);
+}
+
+bool shape_dropout(Graph *g, Node *n)
+{
+    double p = ir_attr_float(n, "p");
+    if (!(p >= 0 && p < 1)) {
+        diag_error(n->loc, "dropout: p must be in [0, 1), got %g", p);
+        return false;
+    }
+    return shape_unary(g, n);
+}

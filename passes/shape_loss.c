@@ -1,0 +1,72 @@
+/*
+ * Shape rules of the losses. reduction "mean" and "sum" give a scalar;
+ * "none" gives the per-element loss: the labels' shape for the class
+ * losses, the prediction's for the pair losses.
+ *
+ * Class losses (cross_entropy, nll_loss) take scores [N, C] or
+ * [N, C, d1, ...] with i32 labels [N] or [N, d1, ...] (PyTorch's layout,
+ * classes in dimension 1), or unbatched scores [C] with a scalar label.
+ * Pair losses require prediction and target of the same floating type and
+ * exactly the same shape: PyTorch only warns about broadcasting there, and
+ * a silently broadcast loss ([B, 1] against [B]) is a classic bug.
+ */
+#include <string.h>
+
+#include "shape.h"
+
+static void set_reduced(Node *n, DType t, const Shape *per_element)
+{
+    n->dtype = t;
+    if (strcmp(ir_attr_str(n, "reduction"), "none") == 0)
+        n->shape = *per_element;
+    else
+        n->shape = (Shape){.rank = 0};
+}
+
+bool shape_class_loss(Graph *g, Node *n)
+{
+    const Node *x = n->in[0], *y = n->in[1];
+    if (!shape_want_float(n, x, "") ||
+        !shape_want_rank(g, n, x, 1, IR_MAX_RANK, "scores of shape [N, C] or [N, C, d...]") ||
+        !shape_want_static(g, n, x, x->shape.rank == 1 ? 0 : 1, "the class dimension"))
+        return false;
+    if (y->dtype != DT_I32) {
+        diag_error(n->loc, "%s: expects i32 class labels, got %s", shape_op(n),
+                   ir_dtype_name(y->dtype));
+        return false;
+    }
+    Shape want = {0};
+    for (int i = 0; i < x->shape.rank; i++)
+        if (i != 1 && x->shape.rank > 1)
+            want.d[want.rank++] = x->shape.d[i];
+    if (!ir_shape_eq(&y->shape, &want)) {
+        diag_error(n->loc, "%s: labels must have shape %s for scores %s, got %s", shape_op(n),
+                   shape_fmt(g, &want), shape_fmt(g, &x->shape), shape_fmt(g, &y->shape));
+        return false;
+    }
+    set_reduced(n, x->dtype, &y->shape);
+    return true;
+}
+
+bool shape_pair_loss(Graph *g, Node *n)
+{
+    const Node *x = n->in[0], *y = n->in[1];
+    if (!shape_want_float(n, x, "") || !shape_want_same_dtype(n, x, y))
+        return false;
+    if (!ir_shape_eq(&x->shape, &y->shape)) {
+        diag_error(n->loc, "%s: prediction and target shapes differ (%s vs %s)", shape_op(n),
+                   shape_fmt(g, &x->shape), shape_fmt(g, &y->shape));
+        return false;
+    }
+    if (n->op == OP_SMOOTH_L1_LOSS && !(ir_attr_float(n, "beta") >= 0)) {
+        diag_error(n->loc, "smooth_l1_loss: beta must be >= 0, got %g", ir_attr_float(n, "beta"));
+        return false;
+    }
+    if (n->op == OP_HUBER_LOSS && !(ir_attr_float(n, "delta") > 0)) {
+        diag_error(n->loc, "huber_loss: delta must be positive, got %g",
+                   ir_attr_float(n, "delta"));
+        return false;
+    }
+    set_reduced(n, x->dtype, &x->shape);
+    return true;
+}

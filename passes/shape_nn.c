@@ -1,0 +1,318 @@
+/*
+ * Shape rules of convolutions, pooling and normalization (PyTorch's
+ * conventions: NCHW images, conv weights [O, C/groups, kh, kw], transposed
+ * conv weights [C, O/groups, kh, kw]).
+ *
+ * Per-dimension attributes (stride, padding, dilation, output_padding,
+ * kernel) accept one value or one per spatial dimension and are stored
+ * back expanded, one per spatial dimension; a pool's missing stride is
+ * stored as its kernel. Their values are bounded (2^20) so that output
+ * sizes are computed without overflow. Only N, the first dimension, may
+ * be the batch dimension of an image; channels and spatial sizes are
+ * compared with weights, which never hold the batch.
+ *
+ * batch_norm also types its two running-statistics inputs (state nodes
+ * the frontend leaves untyped): [C] with x's element type.
+ */
+#include <inttypes.h>
+
+#include "shape.h"
+
+#define ATTR_MAX ((int64_t)1 << 20)
+
+/* Reads a per-spatial-dimension attribute (1 or nsp values, each in
+ * min..ATTR_MAX), expands it to nsp values and stores it back. */
+static bool spatial(Graph *g, Node *n, const char *attr, int nsp, int64_t min, int64_t *out)
+{
+    int64_t v[IR_MAX_RANK];
+    int nv;
+    if (!shape_ints(n, attr, v, IR_MAX_RANK, &nv))
+        return false;
+    check(nv >= 0);
+    if (nv != 1 && nv != nsp) {
+        if (nsp == 1)
+            diag_error(n->loc, "%s: '%s' must be one integer, got %d", shape_op(n), attr, nv);
+        else
+            diag_error(n->loc, "%s: '%s' must have 1 or %d elements, got %d", shape_op(n), attr,
+                       nsp, nv);
+        return false;
+    }
+    for (int i = 0; i < nsp; i++) {
+        out[i] = v[nv == 1 ? 0 : i];
+        if (out[i] < min || out[i] > ATTR_MAX) {
+            if (out[i] < min)
+                diag_error(n->loc, "%s: '%s' must be at least %" PRId64 ", got %" PRId64,
+                           shape_op(n), attr, min, out[i]);
+            else
+                diag_error(n->loc, "%s: '%s' value %" PRId64 " is too large", shape_op(n), attr,
+                           out[i]);
+            return false;
+        }
+    }
+    shape_set_ints(g, n, attr, out, nsp);
+    return true;
+}
+
+static const char *spatial_name(int nsp, int i)
+{
+    return nsp == 1 ? "length" : i == 0 ? "height" : "width";
+}
+
+/* x is [N, C, spatial...] with only N possibly the batch. */
+static bool want_image(Graph *g, Node *n, const Node *x, int nsp)
+{
+    const char *layout = nsp == 1 ? "x of shape [N, C, L]" : "x of shape [N, C, H, W]";
+    if (!shape_want_float(n, x, "") || !shape_want_rank(g, n, x, 2 + nsp, 2 + nsp, layout))
+        return false;
+    for (int i = 1; i < 2 + nsp; i++)
+        if (!shape_want_static(g, n, x, i, i == 1 ? "the channel dimension" : "a spatial size"))
+            return false;
+    return true;
+}
+
+static bool want_weight(Graph *g, Node *n, const Node *x, const Node *w, int nsp,
+                        const char *layout)
+{
+    if (!shape_want_same_dtype(n, x, w) || !shape_want_rank(g, n, w, 2 + nsp, 2 + nsp, layout))
+        return false;
+    for (int i = 0; i < 2 + nsp; i++)
+        if (!shape_want_static(g, n, w, i, "a weight dimension"))
+            return false;
+    return true;
+}
+
+static bool want_groups(Graph *g, Node *n, int64_t groups, int64_t ch, const char *what,
+                        const Node *t)
+{
+    if (groups < 1) {
+        diag_error(n->loc, "%s: groups must be at least 1, got %" PRId64, shape_op(n), groups);
+        return false;
+    }
+    if (ch % groups != 0) {
+        diag_error(n->loc, "%s: %s channels (%" PRId64 ") are not divisible by groups (%" PRId64
+                   ") in %s", shape_op(n), what, ch, groups, shape_fmt(g, &t->shape));
+        return false;
+    }
+    return true;
+}
+
+bool shape_conv(Graph *g, Node *n)
+{
+    const Node *x = n->in[0], *w = n->in[1];
+    int nsp = n->op == OP_CONV1D ? 1 : 2;
+    const char *wl = nsp == 1 ? "a weight of shape [O, C/groups, k]"
+                              : "a weight of shape [O, C/groups, kh, kw]";
+    if (!want_image(g, n, x, nsp) || !want_weight(g, n, x, w, nsp, wl))
+        return false;
+    int64_t groups = ir_attr_int(n, "groups"), C = x->shape.d[1].n, O = w->shape.d[0].n;
+    if (!want_groups(g, n, groups, C, "input", x) || !want_groups(g, n, groups, O, "output", w))
+        return false;
+    if (w->shape.d[1].n != C / groups) {
+        diag_error(n->loc, "%s: weight %s expects %" PRId64 " input channels per group, but x %s "
+                   "has %" PRId64 " (groups = %" PRId64 ")", shape_op(n), shape_fmt(g, &w->shape),
+                   w->shape.d[1].n, shape_fmt(g, &x->shape), C, groups);
+        return false;
+    }
+    int64_t st[2], pad[2], dil[2];
+    if (!spatial(g, n, "stride", nsp, 1, st) || !spatial(g, n, "padding", nsp, 0, pad) ||
+        !spatial(g, n, "dilation", nsp, 1, dil))
+        return false;
+    Shape s = {.rank = 2 + nsp};
+    s.d[0] = x->shape.d[0];
+    s.d[1] = (Dim){O, false};
+    for (int i = 0; i < nsp; i++) {
+        int64_t in = x->shape.d[2 + i].n, k = w->shape.d[2 + i].n;
+        int64_t span = in + 2 * pad[i] - dil[i] * (k - 1) - 1;
+        if (span < 0) {
+            diag_error(n->loc, "%s: output %s would be empty: input %s %" PRId64 ", kernel %" PRId64
+                       ", padding %" PRId64 ", dilation %" PRId64 " (x %s, weight %s)",
+                       shape_op(n), spatial_name(nsp, i), spatial_name(nsp, i), in, k, pad[i],
+                       dil[i], shape_fmt(g, &x->shape), shape_fmt(g, &w->shape));
+            return false;
+        }
+        s.d[2 + i] = (Dim){span / st[i] + 1, false};
+    }
+    n->dtype = x->dtype;
+    n->shape = s;
+    return true;
+}
+
+bool shape_conv_transpose(Graph *g, Node *n)
+{
+    const Node *x = n->in[0], *w = n->in[1];
+    if (!want_image(g, n, x, 2) ||
+        !want_weight(g, n, x, w, 2, "a weight of shape [C, O/groups, kh, kw]"))
+        return false;
+    int64_t groups = ir_attr_int(n, "groups"), C = x->shape.d[1].n;
+    if (!want_groups(g, n, groups, C, "input", x))
+        return false;
+    if (w->shape.d[0].n != C) {
+        diag_error(n->loc, "%s: weight %s expects %" PRId64 " input channels, but x %s has %" PRId64,
+                   shape_op(n), shape_fmt(g, &w->shape), w->shape.d[0].n,
+                   shape_fmt(g, &x->shape), C);
+        return false;
+    }
+    int64_t st[2], pad[2], dil[2], opad[2];
+    if (!spatial(g, n, "stride", 2, 1, st) || !spatial(g, n, "padding", 2, 0, pad) ||
+        !spatial(g, n, "output_padding", 2, 0, opad) || !spatial(g, n, "dilation", 2, 1, dil))
+        return false;
+    Shape s = {.rank = 4};
+    s.d[0] = x->shape.d[0];
+    s.d[1] = (Dim){w->shape.d[1].n * groups, false};
+    for (int i = 0; i < 2; i++) {
+        if (opad[i] >= st[i] && opad[i] >= dil[i]) {
+            diag_error(n->loc, "%s: output_padding (%" PRId64 ") must be smaller than either "
+                       "stride (%" PRId64 ") or dilation (%" PRId64 ")", shape_op(n), opad[i],
+                       st[i], dil[i]);
+            return false;
+        }
+        int64_t in = x->shape.d[2 + i].n, k = w->shape.d[2 + i].n;
+        int64_t out = (in - 1) * st[i] - 2 * pad[i] + dil[i] * (k - 1) + opad[i] + 1;
+        if (out < 1) {
+            diag_error(n->loc, "%s: output %s would be %" PRId64 ": input %s %" PRId64
+                       ", kernel %" PRId64 ", padding %" PRId64 ", stride %" PRId64,
+                       shape_op(n), spatial_name(2, i), out, spatial_name(2, i), in, k, pad[i],
+                       st[i]);
+            return false;
+        }
+        s.d[2 + i] = (Dim){out, false};
+    }
+    n->dtype = x->dtype;
+    n->shape = s;
+    return true;
+}
+
+bool shape_pool(Graph *g, Node *n)
+{
+    const Node *x = n->in[0];
+    if (!want_image(g, n, x, 2))
+        return false;
+    int64_t k[2], st[2], pad[2] = {0, 0};
+    if (!spatial(g, n, "kernel", 2, 1, k))
+        return false;
+    if (!ir_attr(n, "stride"))
+        shape_set_ints(g, n, "stride", k, 2);
+    if (!spatial(g, n, "stride", 2, 1, st))
+        return false;
+    if (ir_schema_find(ir_op_schema(n->op), "padding") >= 0) {
+        if (!spatial(g, n, "padding", 2, 0, pad))
+            return false;
+        for (int i = 0; i < 2; i++) {
+            if (pad[i] > k[i] / 2) {
+                diag_error(n->loc, "%s: padding (%" PRId64 ") must be at most half the kernel "
+                           "size (%" PRId64 ")", shape_op(n), pad[i], k[i]);
+                return false;
+            }
+        }
+    }
+    if (n->op == OP_LP_POOL2D && !(ir_attr_float(n, "p") > 0)) {
+        diag_error(n->loc, "lp_pool2d: p must be positive, got %g", ir_attr_float(n, "p"));
+        return false;
+    }
+    Shape s = x->shape;
+    for (int i = 0; i < 2; i++) {
+        int64_t in = x->shape.d[2 + i].n;
+        if (in + 2 * pad[i] < k[i]) {
+            diag_error(n->loc, "%s: kernel %s %" PRId64 " is larger than the %sinput %s %" PRId64
+                       " of %s", shape_op(n), spatial_name(2, i), k[i], pad[i] ? "padded " : "",
+                       spatial_name(2, i), in + 2 * pad[i], shape_fmt(g, &x->shape));
+            return false;
+        }
+        s.d[2 + i] = (Dim){(in + 2 * pad[i] - k[i]) / st[i] + 1, false};
+    }
+    n->dtype = x->dtype;
+    n->shape = s;
+    return true;
+}
+
+/* [N, C, L] or [N, C, H, W] -> [N, C] */
+bool shape_global_pool(Graph *g, Node *n)
+{
+    const Node *x = n->in[0];
+    if (!shape_want_float(n, x, "") ||
+        !shape_want_rank(g, n, x, 3, 4, "x of shape [N, C, H, W] or [N, C, L]"))
+        return false;
+    n->dtype = x->dtype;
+    n->shape = (Shape){.rank = 2, .d = {x->shape.d[0], x->shape.d[1]}};
+    return true;
+}
+
+static bool want_eps(Node *n)
+{
+    double eps = ir_attr_float(n, "eps");
+    if (eps > 0)
+        return true;
+    diag_error(n->loc, "%s: eps must be positive, got %g", shape_op(n), eps);
+    return false;
+}
+
+/* gamma and beta: x's element type and exactly shape s. */
+static bool want_affine(Graph *g, Node *n, const Node *x, const Shape *s)
+{
+    for (int i = 1; i <= 2; i++) {
+        const Node *p = n->in[i];
+        if (!shape_want_same_dtype(n, x, p))
+            return false;
+        if (!ir_shape_eq(&p->shape, s)) {
+            diag_error(n->loc, "%s: %s must have shape %s for x %s, got %s", shape_op(n),
+                       i == 1 ? "gamma" : "beta", shape_fmt(g, s), shape_fmt(g, &x->shape),
+                       shape_fmt(g, &p->shape));
+            return false;
+        }
+    }
+    return true;
+}
+
+bool shape_batch_norm(Graph *g, Node *n)
+{
+    const Node *x = n->in[0];
+    if (!shape_want_float(n, x, "") ||
+        !shape_want_rank(g, n, x, 2, 4, "x of shape [N, C], [N, C, L] or [N, C, H, W]") ||
+        !shape_want_static(g, n, x, 1, "the channel dimension"))
+        return false;
+    Shape c = {.rank = 1, .d = {x->shape.d[1]}};
+    if (!want_affine(g, n, x, &c))
+        return false;
+    double m = ir_attr_float(n, "momentum");
+    if (!(m >= 0 && m <= 1)) {
+        diag_error(n->loc, "batch_norm: momentum must be in [0, 1], got %g", m);
+        return false;
+    }
+    if (!want_eps(n))
+        return false;
+    for (int i = 3; i <= 4; i++) {
+        Node *st = n->in[i];
+        check(st->op == OP_STATE);
+        if (st->dtype == DT_UNKNOWN) {
+            st->dtype = x->dtype;
+            st->shape = c;
+        } else if (st->dtype != x->dtype || !ir_shape_eq(&st->shape, &c)) {
+            diag_error(n->loc, "batch_norm: running statistics '%s' are %s%s, expected %s%s",
+                       st->name, ir_dtype_name(st->dtype), shape_fmt(g, &st->shape),
+                       ir_dtype_name(x->dtype), shape_fmt(g, &c));
+            return false;
+        }
+    }
+    n->dtype = x->dtype;
+    n->shape = x->shape;
+    return true;
+}
+
+bool shape_layer_norm(Graph *g, Node *n)
+{
+    const Node *x = n->in[0];
+    int64_t axis;
+    if (!shape_want_float(n, x, "") ||
+        !shape_want_rank(g, n, x, 1, IR_MAX_RANK, "a tensor of rank >= 1") ||
+        !shape_axis(g, n, ir_attr_int(n, "axis"), &x->shape, x->shape.rank, &axis))
+        return false;
+    ir_set_int(g, n, "axis", axis);
+    Shape tail = {.rank = x->shape.rank - (int)axis};
+    for (int i = 0; i < tail.rank; i++)
+        tail.d[i] = x->shape.d[axis + i];
+    if (!want_affine(g, n, x, &tail) || !want_eps(n))
+        return false;
+    n->dtype = x->dtype;
+    n->shape = x->shape;
+    return true;
+}

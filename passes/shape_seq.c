@@ -1,0 +1,110 @@
+/*
+ * Shape rules of the sequence ops: embedding lookup, the recurrent layers
+ * (rnn, lstm, gru) and scaled dot-product attention.
+ *
+ * Recurrent layers take x [B, T, F] and the initial state(s) [B, H] and
+ * return every hidden state [B, T, H]. Weights are w_ih [F, G*H] and
+ * w_hh [H, G*H], biases [G*H], with G = 1 (rnn), 4 (lstm), 3 (gru).
+ * Inputs: rnn(x, h0, w_ih, w_hh, b), lstm(x, h0, c0, w_ih, w_hh, b),
+ * gru(x, h0, w_ih, w_hh, b_ih, b_hh). All share x's floating type.
+ */
+#include <inttypes.h>
+
+#include "shape.h"
+
+bool shape_embedding(Graph *g, Node *n)
+{
+    const Node *ids = n->in[0], *t = n->in[1];
+    if (ids->dtype != DT_I32) {
+        diag_error(n->loc, "embedding: expects i32 ids, got %s", ir_dtype_name(ids->dtype));
+        return false;
+    }
+    if (!shape_want_float(n, t, "table") ||
+        !shape_want_rank(g, n, t, 2, 2, "a table of shape [V, D]") ||
+        !shape_want_static(g, n, t, 0, "a table dimension") ||
+        !shape_want_static(g, n, t, 1, "a table dimension"))
+        return false;
+    if (ids->shape.rank == IR_MAX_RANK) {
+        diag_error(n->loc, "embedding: the result would have more than %d dimensions",
+                   IR_MAX_RANK);
+        return false;
+    }
+    n->dtype = t->dtype;
+    n->shape = ids->shape;
+    n->shape.d[n->shape.rank++] = t->shape.d[1];
+    return true;
+}
+
+/* Errors unless input i has exactly shape s; name is its role. */
+static bool want_shape(Graph *g, Node *n, int i, const char *name, const Shape *s)
+{
+    const Node *x = n->in[i];
+    if (!shape_want_same_dtype(n, n->in[0], x))
+        return false;
+    if (ir_shape_eq(&x->shape, s))
+        return true;
+    diag_error(n->loc, "%s: %s must have shape %s, got %s", shape_op(n), name, shape_fmt(g, s),
+               shape_fmt(g, &x->shape));
+    return false;
+}
+
+bool shape_rnn(Graph *g, Node *n)
+{
+    const Node *x = n->in[0], *h0 = n->in[1];
+    int gates = n->op == OP_LSTM ? 4 : n->op == OP_GRU ? 3 : 1;
+    if (!shape_want_float(n, x, "") ||
+        !shape_want_rank(g, n, x, 3, 3, "x of shape [B, T, F]") ||
+        !shape_want_static(g, n, x, 2, "the feature dimension") ||
+        !shape_want_same_dtype(n, x, h0) ||
+        !shape_want_rank(g, n, h0, 2, 2, "h0 of shape [B, H]") ||
+        !shape_want_static(g, n, h0, 1, "the hidden size"))
+        return false;
+    Dim B = x->shape.d[0], T = x->shape.d[1], F = x->shape.d[2], H = h0->shape.d[1];
+    Dim GH = {H.n * gates, false};
+    Shape state = {.rank = 2, .d = {B, H}};
+    Shape wih = {.rank = 2, .d = {F, GH}}, whh = {.rank = 2, .d = {H, GH}};
+    Shape bias = {.rank = 1, .d = {GH}};
+    if (!want_shape(g, n, 1, "h0", &state))
+        return false;
+    int i = 2;
+    if (n->op == OP_LSTM && !want_shape(g, n, i++, "c0", &state))
+        return false;
+    if (!want_shape(g, n, i, "w_ih", &wih) || !want_shape(g, n, i + 1, "w_hh", &whh))
+        return false;
+    if (n->op == OP_GRU) {
+        if (!want_shape(g, n, i + 2, "b_ih", &bias) || !want_shape(g, n, i + 3, "b_hh", &bias))
+            return false;
+    } else if (!want_shape(g, n, i + 2, "b", &bias)) {
+        return false;
+    }
+    n->dtype = x->dtype;
+    n->shape = (Shape){.rank = 3, .d = {B, T, H}};
+    return true;
+}
+
+bool shape_attention(Graph *g, Node *n)
+{
+    const Node *q = n->in[0], *k = n->in[1], *v = n->in[2];
+    if (!shape_want_float(n, q, "") ||
+        !shape_want_rank(g, n, q, 4, 4, "q of shape [B, heads, T, d]") ||
+        !shape_want_same_dtype(n, q, k) || !shape_want_same_dtype(n, q, v) ||
+        !shape_want_rank(g, n, k, 4, 4, "k of shape [B, heads, S, d]") ||
+        !shape_want_rank(g, n, v, 4, 4, "v of shape [B, heads, S, dv]"))
+        return false;
+    const Dim *dq = q->shape.d, *dk = k->shape.d, *dv = v->shape.d;
+    if (!ir_dim_eq(dq[0], dk[0]) || !ir_dim_eq(dq[0], dv[0]) || !ir_dim_eq(dq[1], dk[1]) ||
+        !ir_dim_eq(dq[1], dv[1]) || !ir_dim_eq(dk[2], dv[2]) || !ir_dim_eq(dq[3], dk[3])) {
+        diag_error(n->loc, "attention: shapes do not match: q %s, k %s, v %s (expected "
+                   "[B, heads, T, d], [B, heads, S, d], [B, heads, S, dv])",
+                   shape_fmt(g, &q->shape), shape_fmt(g, &k->shape), shape_fmt(g, &v->shape));
+        return false;
+    }
+    if (ir_attr_bool(n, "causal") && !ir_dim_eq(dq[2], dk[2])) {
+        diag_error(n->loc, "attention: causal attention needs as many queries as keys, got %s "
+                   "and %s", shape_fmt_dim(g, dq[2]), shape_fmt_dim(g, dk[2]));
+        return false;
+    }
+    n->dtype = q->dtype;
+    n->shape = (Shape){.rank = 4, .d = {dq[0], dq[1], dq[2], dv[3]}};
+    return true;
+}
