@@ -1,5 +1,207 @@
-/* Part of libdlrt; include <dlrt.h> rather than this file. */
+/* Part of libdlrt; include <dlrt.h> rather than this file.
+ *
+ * Data utilities for training programs: IDX files (the MNIST format) and
+ * CSV files loaded into float matrices, shuffled mini-batches, accuracy, and
+ * a progress bar. Functions that can fail return DLRT_OK or a negative
+ * DLRT_E* code; those that read files also take an optional message buffer
+ * (err, errlen; NULL/0 for none) that receives a one-line explanation such
+ * as "train.csv:12:7: expected a number, found 'abc'". */
 #ifndef DLRT_DATA_H
 #define DLRT_DATA_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- IDX files ---------------------------------------------------------
+ * Layout: two zero bytes, a type code, a rank byte, `rank` big-endian u32
+ * dimensions, then the elements in row-major order, big-endian. Files must
+ * be uncompressed (scripts/fetch-mnist.sh stores them that way). */
+typedef enum {
+    DLRT_IDX_U8 = 0x08,
+    DLRT_IDX_I8 = 0x09,
+    DLRT_IDX_I16 = 0x0B,
+    DLRT_IDX_I32 = 0x0C,
+    DLRT_IDX_F32 = 0x0D,
+    DLRT_IDX_F64 = 0x0E,
+} dlrt_idx_type;
+
+typedef struct {
+    dlrt_idx_type type;
+    int rank;                     /* 1..DLRT_MAX_RANK */
+    int64_t dims[DLRT_MAX_RANK];  /* dims[rank..] are 0 */
+    int64_t count;                /* product of dims */
+    void *data;                   /* count elements of `type`, host byte order */
+} dlrt_idx;
+
+/* Reads an IDX file into *out (free with dlrt_idx_free). Errors: DLRT_EIO
+ * (cannot open or read), DLRT_EFORMAT (bad magic or type code, truncated
+ * data, bytes after the data), DLRT_ERANGE (rank above DLRT_MAX_RANK or a
+ * size that does not fit in memory), DLRT_ENOMEM, DLRT_EINVAL (NULL). */
+int dlrt_idx_load(const char *path, dlrt_idx **out, char *err, size_t errlen);
+/* The same from a buffer holding a whole file. */
+int dlrt_idx_parse(const void *buf, size_t len, dlrt_idx **out, char *err, size_t errlen);
+void dlrt_idx_free(dlrt_idx *x);
+/* Element size in bytes of a type code; 0 for an unknown code. */
+size_t dlrt_idx_type_size(int type);
+/* Converts all x->count elements to float into out. */
+int dlrt_idx_to_f32(const dlrt_idx *x, float *out);
+/* Converts to int32; DLRT_ERANGE if a float element is not an integer
+ * that int32 can hold. */
+int dlrt_idx_to_i32(const dlrt_idx *x, int32_t *out);
+
+/* ---- MNIST -------------------------------------------------------------
+ * Images are u8 IDX files of shape [N, H, W], returned as float [N, H*W]
+ * scaled to [0, 1], or, with DLRT_MNIST_NORMALIZE, further standardized
+ * with PyTorch's MNIST mean 0.1307 and std 0.3081. Labels are u8 [N] with
+ * values 0..9, returned as int32. A file of another type or rank gives
+ * DLRT_EMISMATCH; a label above 9 gives DLRT_ERANGE. */
+#define DLRT_MNIST_NORMALIZE 1u
+#define DLRT_MNIST_MEAN 0.1307f
+#define DLRT_MNIST_STD 0.3081f
+
+/* *images is malloc'd (free()); *n samples of *dim = H*W floats each. */
+int dlrt_mnist_images(const char *path, unsigned flags, float **images, int64_t *n,
+                      int64_t *dim, char *err, size_t errlen);
+/* *labels is malloc'd (free()). */
+int dlrt_mnist_labels(const char *path, int32_t **labels, int64_t *n, char *err, size_t errlen);
+
+/* A labelled data set held in memory: x is [n, dim], y is [n]. */
+typedef struct {
+    int64_t n, dim;
+    float *x;
+    int32_t *y;
+} dlrt_dataset;
+
+/* Loads DIR/train-{images-idx3,labels-idx1}-ubyte (split "train") or
+ * DIR/t10k-... (split "test" or "t10k") and checks that the counts agree
+ * (DLRT_EMISMATCH otherwise). Free with dlrt_dataset_free. */
+int dlrt_mnist_load(const char *dir, const char *split, unsigned flags, dlrt_dataset *out,
+                    char *err, size_t errlen);
+void dlrt_dataset_free(dlrt_dataset *d);
+
+/* ---- CSV ---------------------------------------------------------------
+ * Comma-separated decimal numbers, one record per line; \n or \r\n line
+ * ends; the last line may lack its newline; blank lines are skipped; spaces
+ * and tabs around a field are ignored. Every record must have as many
+ * fields as the first (or as the header). Quoted fields, other separators,
+ * empty fields, nan and inf are not supported and are reported as errors
+ * (DLRT_EFORMAT, with file:line:column in err); a number beyond the float
+ * range gives DLRT_ERANGE. Parsing does not depend on the C locale. */
+typedef struct {
+    int64_t rows, cols;
+    float *data;  /* rows x cols, row-major */
+    char **names; /* cols column names when the file had a header, else NULL */
+} dlrt_csv;
+
+int dlrt_csv_load(const char *path, int has_header, dlrt_csv **out, char *err, size_t errlen);
+/* The same from text in memory; `name` is used in messages (NULL: "<csv>"). */
+int dlrt_csv_parse(const char *text, size_t len, int has_header, const char *name,
+                   dlrt_csv **out, char *err, size_t errlen);
+void dlrt_csv_free(dlrt_csv *c);
+/* Column index of a header name; DLRT_EINVAL if absent or no header. */
+int64_t dlrt_csv_column(const dlrt_csv *c, const char *name);
+/* Removes column col from c (the remaining columns keep their order) and
+ * stores it into out[rows]. take_labels requires integer values that fit
+ * int32 (DLRT_ERANGE otherwise; c is left unchanged). */
+int dlrt_csv_take_column(dlrt_csv *c, int64_t col, float *out);
+int dlrt_csv_take_labels(dlrt_csv *c, int64_t col, int32_t *out, char *err, size_t errlen);
+
+/* ---- mini-batches ------------------------------------------------------
+ * Visits n samples in batches. Each epoch's order is a Fisher-Yates
+ * permutation determined by (seed, epoch) alone, so a resumed run sees the
+ * same batches as one that never stopped. Usage:
+ *
+ *     dlrt_batches b;
+ *     dlrt_batches_init(&b, n, 64, seed, 0);
+ *     for (int e = 0; e < epochs; e++) {
+ *         dlrt_batches_start(&b, e);
+ *         int m;
+ *         while ((m = dlrt_batches_next(&b, x, dim, xb, y, DLRT_I32, 1, yb)) > 0)
+ *             ... train on m samples of xb / yb ...
+ *     }
+ *     dlrt_batches_free(&b);
+ */
+#define DLRT_BATCH_DROP_LAST 1u  /* skip the final batch when it is partial */
+#define DLRT_BATCH_SEQUENTIAL 2u /* no shuffling (evaluation) */
+
+typedef struct {
+    int64_t n, batch;
+    uint64_t seed;
+    unsigned flags;
+    int64_t epoch; /* the epoch started last; -1 before the first start */
+    int64_t pos;   /* index into order of the next sample */
+    int64_t last;  /* samples in the batch returned last */
+    int64_t *order;
+} dlrt_batches;
+
+/* n >= 1, batch >= 1 (DLRT_EINVAL otherwise). */
+int dlrt_batches_init(dlrt_batches *b, int64_t n, int64_t batch, uint64_t seed, unsigned flags);
+void dlrt_batches_free(dlrt_batches *b);
+/* Batches per epoch, counting a partial last one unless dropped. */
+int64_t dlrt_batches_count(const dlrt_batches *b);
+/* Begins an epoch (epoch >= 0): computes its order and rewinds. */
+int dlrt_batches_start(dlrt_batches *b, int64_t epoch);
+/* Gathers the next batch: rows of x [n, d] into xb [batch, d] and, unless
+ * y is NULL, the matching targets into yb: y is int32 [n] (ytype DLRT_I32,
+ * k = 1) or float [n, k] (ytype DLRT_F32). x may be NULL too (then only
+ * indices are produced). Returns the batch's size (1..batch), 0 when the
+ * epoch is done, DLRT_ESTATE before dlrt_batches_start, DLRT_EINVAL on bad
+ * arguments. */
+int dlrt_batches_next(dlrt_batches *b, const float *x, int64_t d, float *xb, const void *y,
+                      dlrt_dtype ytype, int64_t k, void *yb);
+/* The sample indices of the batch returned last (b->last of them). */
+const int64_t *dlrt_batches_indices(const dlrt_batches *b);
+
+/* ---- accuracy ----------------------------------------------------------
+ * The row-wise argmax of scores [n, classes]: the lowest index among equal
+ * maxima; a NaN counts as larger than any number (as in PyTorch). */
+int dlrt_argmax_rows(const float *scores, int n, int classes, int32_t *out);
+/* The fraction of rows whose argmax equals the label, in [0, 1]; a
+ * negative DLRT_E* code (as a double) for NULL pointers, n < 1 or
+ * classes < 1 (DLRT_EINVAL) or a label outside 0..classes-1 (DLRT_ERANGE). */
+double dlrt_accuracy(const float *scores, int n, int classes, const int32_t *labels);
+
+/* ---- progress bar ------------------------------------------------------
+ *     epoch 1/3 [=========>        ] 612/938  loss 0.2134  4120 samples/s  ETA 0:07
+ * On a terminal the line is redrawn in place at most 10 times a second;
+ * otherwise (CI logs) a plain line is printed each time another tenth of
+ * the steps is done. The loss shown is an exponential moving average
+ * (factor 0.98, bias-corrected as in fastai). */
+typedef double (*dlrt_clock_fn)(void *ctx); /* seconds, monotonic */
+
+typedef struct {
+    FILE *out;
+    int tty; /* redraw in place; set by init from isatty, may be overridden */
+    dlrt_clock_fn clock;
+    void *clock_ctx;
+    char label[64];
+    int64_t total, step, samples, updates;
+    double start, last_draw, loss_avg, loss;
+    int last_tenth;
+    int drawn; /* an unfinished in-place line is on the terminal */
+} dlrt_progress;
+
+/* out NULL means stderr; clock NULL means CLOCK_MONOTONIC. */
+void dlrt_progress_init(dlrt_progress *p, FILE *out, dlrt_clock_fn clock, void *clock_ctx);
+/* Starts a run of `total` steps (0 if unknown) named label (may be NULL). */
+void dlrt_progress_begin(dlrt_progress *p, int64_t total, const char *label);
+/* step: steps completed so far (1..total); loss: this step's loss;
+ * samples: samples processed by this step. */
+void dlrt_progress_update(dlrt_progress *p, int64_t step, double loss, int64_t samples);
+/* Prints the final line, with the elapsed time instead of the ETA. */
+void dlrt_progress_end(dlrt_progress *p);
+/* Renders the current line (no \r or \n) into buf; returns its length as
+ * snprintf does. final selects the elapsed-time form. */
+int dlrt_progress_render(const dlrt_progress *p, int final, char *buf, size_t len);
+/* The default clock: CLOCK_MONOTONIC in seconds. */
+double dlrt_clock_monotonic(void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
