@@ -179,10 +179,15 @@ typedef struct {
     dlrt_clock_fn clock;
     void *clock_ctx;
     char label[64];
-    int64_t total, step, samples, updates;
-    double start, last_draw, loss_avg, loss;
-    int last_tenth;
-    int drawn; /* an unfinished in-place line is on the terminal */
+    int64_t total;   /* steps in the run; 0 if unknown */
+    int64_t step;    /* steps completed, as last reported */
+    int64_t samples; /* samples processed since begin */
+    double start;    /* clock at begin */
+    double now;      /* clock at the last update or end: what render uses */
+    double last_draw;
+    double loss_raw, loss_decay; /* EMA before bias correction; 0.98^updates */
+    int last_tenth;  /* non-terminal output: tenths of total already printed */
+    int drawn;       /* an unfinished in-place line is on the terminal */
 } dlrt_progress;
 
 /* out NULL means stderr; clock NULL means CLOCK_MONOTONIC. */
