@@ -15,6 +15,7 @@
 
 %define api.pure full
 %define parse.error custom
+%define parse.lac full
 %locations
 %define api.location.type {FeLoc}
 %lex-param {yyscan_t scanner}
@@ -247,6 +248,8 @@ static Expr *want_call(Expr *e, const char *what)
 %token <dtype> TYPENAME "type (f32, f64 or i32)"
 %token DOTDOT "'..'"
 %token LE "'<='"
+/* Declared for the order in which error messages list them. */
+%token ',' ':' ')' ']' '}'
 %token KW_MODEL "'model'" KW_DEF "'def'" KW_RETURN "'return'" KW_BATCH "'batch'"
 %token KW_LET "'let'" KW_INPUT "'input'" KW_PARAM "'param'" KW_FROZEN "'frozen'"
 %token KW_OUTPUT "'output'" KW_TRAIN "'train'" KW_WITH "'with'" KW_FOR "'for'"
@@ -573,10 +576,11 @@ static bool starts_expr(yysymbol_kind_t k)
     }
 }
 
-/* Tokens that could extend an expression already complete. */
+/* Tokens that could extend an expression already complete (or turn a
+ * call argument into `name = value`). */
 static bool continues_expr(yysymbol_kind_t k)
 {
-    static const char *const ops[] = {"'+'", "'-'", "'*'", "'/'", "'@'", "'['", "'('"};
+    static const char *const ops[] = {"'+'", "'-'", "'*'", "'/'", "'@'", "'['", "'('", "'='"};
     for (int i = 0; i < countof(ops); i++)
         if (!strcmp(yysymbol_name(k), ops[i]))
             return true;
@@ -594,10 +598,10 @@ static void tok_desc(char *buf, size_t size, const FeTok *t)
 }
 
 /* Rephrases Bison's view ("unexpected X, expecting A or B") the way a C
- * compiler would: expression starters collapse into "expression", operators
- * that could continue a finished expression are left out, and a missing ';'
- * is reported right after the previous token when the next one is on a
- * later line. */
+ * compiler would: expression and statement starters collapse into
+ * "expression" and "statement", operators that could continue a finished
+ * expression are left out, and a missing ';' is reported right after the
+ * previous token when the next one is on a later line. */
 static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner, FeParser *ps)
 {
     (void)scanner;
@@ -605,29 +609,36 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner, FePa
     int n = yypcontext_expected_tokens(ctx, exp, YYNTOKENS);
     if (n < 0)
         return n;
-    bool any_expr = false, semi = false, model = false, close_brace = false;
+    bool any_expr = false, any_stmt = false, semi = false, model = false, close_brace = false;
     for (int i = 0; i < n; i++) {
         any_expr |= exp[i] == YYSYMBOL_NUM;
         semi |= !strcmp(yysymbol_name(exp[i]), "';'");
         close_brace |= !strcmp(yysymbol_name(exp[i]), "'}'");
         model |= exp[i] == YYSYMBOL_KW_MODEL;
+        any_stmt |= exp[i] == YYSYMBOL_KW_LET;
     }
+    const FeTok *la = &ps->tok;
     const char *want[YYNTOKENS];
     int nwant = 0;
     if (semi) {
         want[nwant++] = "';'";
+    } else if (any_stmt) {
+        /* At the start of a statement: a missing '}' matters only at the end. */
+        want[nwant++] = la->kind == YYEOF && close_brace ? "'}'" : "statement";
     } else {
         if (any_expr)
             want[nwant++] = "expression";
+        int nrest = 0;
+        for (int i = 0; i < n; i++)
+            nrest += !continues_expr(exp[i]) && exp[i] != YYSYMBOL_YYEOF;
         for (int i = 0; i < n; i++) {
             if (exp[i] == YYSYMBOL_YYEOF || (any_expr && starts_expr(exp[i])) ||
-                (!any_expr && continues_expr(exp[i])))
+                (!any_expr && nrest > 0 && continues_expr(exp[i])))
                 continue;
             want[nwant++] = yysymbol_name(exp[i]);
         }
     }
 
-    const FeTok *la = &ps->tok;
     char la_desc[64], prev_desc[64];
     tok_desc(la_desc, sizeof la_desc, la);
     tok_desc(prev_desc, sizeof prev_desc, &ps->prev);
