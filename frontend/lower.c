@@ -369,7 +369,9 @@ static int cmp_call(const void *pa, const void *pb)
     return a->loc.col < b->loc.col ? -1 : a->loc.col > b->loc.col;
 }
 
-/* Names what the def calls of one statement made (see the file comment). */
+/* Names what the def calls of one statement made (see the file comment).
+ * name is NULL for `return`: there the callee's def name stands in for the
+ * missing binding name (return dense(x) -> dense.w, as a PyTorch submodule). */
 static void name_calls(L *l, Frame *f, const char *name, Loc loc)
 {
     int k = 0;
@@ -380,13 +382,17 @@ static void name_calls(L *l, Frame *f, const char *name, Loc loc)
         return;
     }
     qsort(f->calls.v, (size_t)f->calls.n, sizeof *f->calls.v, cmp_call);
-    const char *base = loop_name(l, f, name ? name : "_");
+    const char *base = name ? loop_name(l, f, name) : NULL;
     int idx = 0;
     for (int i = 0; i < f->calls.n; i++) {
         CallRec *c = &f->calls.v[i];
         if (!c->nnamed)
             continue;
-        const char *prefix = k == 1 ? base : arena_printf(l->a, "%s.%s_%d", base, c->def, idx);
+        const char *prefix;
+        if (base)
+            prefix = k == 1 ? base : arena_printf(l->a, "%s.%s_%d", base, c->def, idx);
+        else
+            prefix = k == 1 ? c->def : arena_printf(l->a, "%s_%d", c->def, idx);
         idx++;
         for (int j = 0; j < c->nnamed; j++)
             add_named(l, f, c->named[j].node,
@@ -1084,6 +1090,8 @@ static void exec_param(L *l, Frame *f, const Stmt *st)
     if (st->value) {
         init = builtin_call(l, f, st->value, init_info, INIT_COUNT, "initializer", &al);
         ok &= init >= 0;
+    } else {
+        ir_attrs_fill_defaults(l->a, &al, builtin_schema(init_info, init));
     }
     if (!ok) {
         bind(l, f, st->name, B_PARAM, poison, st->name_loc, st);
@@ -1400,7 +1408,7 @@ static void exec_stmt(L *l, Frame *f, const Stmt *st)
     case S_TRAIN: exec_train(l, f, st); break;
     case S_FOR: exec_for(l, f, st); return;
     case S_RETURN:
-        name = f->def->name;
+        name = NULL;
         f->ret = eval(l, f, st->value);
         f->returned = true;
         break;

@@ -1,0 +1,731 @@
+/*
+ * Lowering (frontend/lower.c, load.c): .dl text -> graph IR. Each test
+ * parses a small program with fe_load_text, then checks the nodes, their
+ * attributes and parameter names, or the exact diagnostics (captured with
+ * diag_set_output into a memory stream).
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "frontend/frontend.h"
+
+static Arena *A;
+static char *dbuf;
+static size_t dlen;
+static FILE *dout;
+
+static void setup(void)
+{
+    diag_reset();
+    A = arena_new();
+    dout = open_memstream(&dbuf, &dlen);
+    diag_set_output(dout);
+}
+
+static void teardown(void)
+{
+    diag_set_output(NULL);
+    fclose(dout);
+    free(dbuf);
+    dbuf = NULL;
+    diag_reset();
+    arena_free(A);
+}
+
+static const char *diags(void)
+{
+    fflush(dout);
+    return dbuf ? dbuf : "";
+}
+
+static Graph *lower_d(const char *src, const Define *d, int nd)
+{
+    Graph *g = fe_load_text(A, "t.dl", src, strlen(src), d, nd);
+    if (g)
+        ir_verify(g);
+    return g;
+}
+
+static Graph *lower(const char *src) { return lower_d(src, NULL, 0); }
+
+/* Lowers src, which must succeed. */
+static Graph *ok(const char *src)
+{
+    Graph *g = lower(src);
+    if (!g || diag_errors())
+        ck_abort_msg("unexpected errors:\n%s", diags());
+    return g;
+}
+
+/* Lowers src, which must fail with `msg` among the diagnostics. */
+static void fails(const char *src, const char *msg)
+{
+    Graph *g = lower(src);
+    ck_assert_ptr_null(g);
+    ck_assert_int_gt(diag_errors(), 0);
+    if (!strstr(diags(), msg))
+        ck_abort_msg("expected \"%s\" in:\n%s", msg, diags());
+}
+
+static int count_op(const Graph *g, Op op)
+{
+    int n = 0;
+    for (int i = 0; i < g->nodes.n; i++)
+        n += g->nodes.v[i]->op == op;
+    return n;
+}
+
+static Node *src_named(const Graph *g, const char *name)
+{
+    Node *n = ir_find_source(g, name);
+    if (!n)
+        ck_abort_msg("no source node named '%s'", name);
+    return n;
+}
+
+static Node *output(const Graph *g, const char *name)
+{
+    for (int i = 0; i < g->outputs.n; i++)
+        if (strcmp(g->outputs.v[i].name, name) == 0)
+            return g->outputs.v[i].node;
+    ck_abort_msg("no output '%s'", name);
+    return NULL;
+}
+
+static void assert_ints(const Node *n, const char *attr, const int64_t *want, int nwant)
+{
+    const Attr *a = ir_attr(n, attr);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(a->kind, AK_INTS);
+    ck_assert_int_eq(a->ints.n, nwant);
+    for (int i = 0; i < nwant; i++)
+        ck_assert_int_eq(a->ints.v[i].n, want[i]);
+}
+
+#define DENSE                                                                                  \
+    "def dense(x, n_in, n_out) {\n"                                                            \
+    "    param w: f32[n_in, n_out] = kaiming_uniform();\n"                                     \
+    "    param b: f32[n_out];\n"                                                               \
+    "    return x @ w + b;\n"                                                                  \
+    "}\n"
+
+/* ---- def expansion and naming ------------------------------------------------ */
+
+START_TEST(expand_mlp)
+{
+    Graph *g = ok(DENSE "model m {\n"
+                        "    batch B <= 32;\n"
+                        "    let H = 16;\n"
+                        "    input x: f32[B, 8];\n"
+                        "    fc1 = dense(x, 8, H);\n"
+                        "    fc2 = dense(relu(fc1), H, 3);\n"
+                        "    output y = softmax(fc2);\n"
+                        "}\n");
+    ck_assert_str_eq(g->name, "m");
+    ck_assert_str_eq(g->batch, "B");
+    ck_assert_int_eq(g->max_batch, 32);
+    ck_assert_int_eq(count_op(g, OP_PARAM), 4);
+    ck_assert_int_eq(count_op(g, OP_MATMUL), 2);
+    ck_assert_int_eq(count_op(g, OP_ADD), 2);
+    Node *w1 = src_named(g, "fc1.w"), *b2 = src_named(g, "fc2.b");
+    ck_assert_int_eq(w1->shape.rank, 2);
+    ck_assert_int_eq(w1->shape.d[0].n, 8);
+    ck_assert_int_eq(w1->shape.d[1].n, 16);
+    ck_assert_str_eq(ir_attr_str(w1, "init"), "kaiming_uniform");
+    ck_assert_str_eq(ir_attr_str(b2, "init"), "zeros");
+    src_named(g, "fc1.b");
+    src_named(g, "fc2.w");
+    Node *x = src_named(g, "x");
+    ck_assert_int_eq(x->op, OP_INPUT);
+    ck_assert(x->shape.d[0].batch && x->shape.d[0].n == 1);
+    ck_assert_int_eq(x->loc.line, 9);
+    ck_assert_int_eq(x->loc.col, 11);
+    ck_assert_int_eq(output(g, "y")->op, OP_SOFTMAX);
+    ck_assert_ptr_null(g->train);
+}
+END_TEST
+
+START_TEST(naming_several_calls)
+{
+    Graph *g = ok(DENSE "model m {\n"
+                        "    input x: f32[2, 4];\n"
+                        "    h = dense(dense(x, 4, 8), 8, 2);\n"
+                        "}\n");
+    /* the outer call comes first in the source */
+    Node *outer = src_named(g, "h.dense_0.w"), *inner = src_named(g, "h.dense_1.w");
+    ck_assert_int_eq(outer->shape.d[0].n, 8);
+    ck_assert_int_eq(outer->shape.d[1].n, 2);
+    ck_assert_int_eq(inner->shape.d[0].n, 4);
+    ck_assert_int_eq(inner->shape.d[1].n, 8);
+    src_named(g, "h.dense_0.b");
+    src_named(g, "h.dense_1.b");
+    ck_assert_int_eq(count_op(g, OP_PARAM), 4);
+}
+END_TEST
+
+START_TEST(naming_nested_and_return)
+{
+    Graph *g = ok(DENSE "def block(x) { return relu(dense(x, 4, 4)); }\n"
+                        "def two(x) {\n"
+                        "    conv1 = dense(x, 4, 4);\n"
+                        "    param s: f32[4] = ones();\n"
+                        "    return block(conv1) * s;\n"
+                        "}\n"
+                        "def id(x) { y = x * 2; return y; }\n"
+                        "def twod(x) { return dense(dense(x, 4, 4), 4, 4); }\n"
+                        "model m {\n"
+                        "    input x: f32[2, 4];\n"
+                        "    b1 = block(x);\n"
+                        "    block1 = two(b1);\n"
+                        "    z = id(block1) + dense(x, 4, 4);\n"
+                        "    r = twod(x);\n"
+                        "}\n");
+    src_named(g, "b1.dense.w");
+    src_named(g, "block1.conv1.w");
+    src_named(g, "block1.conv1.b");
+    src_named(g, "block1.s");
+    src_named(g, "block1.block.dense.w");
+    src_named(g, "r.dense_0.w");
+    src_named(g, "r.dense_1.b");
+    /* id makes no parameters, so only one call counts: no DEF_K */
+    src_named(g, "z.w");
+    src_named(g, "z.b");
+    ck_assert_int_eq(count_op(g, OP_PARAM), 13);
+}
+END_TEST
+
+START_TEST(naming_loops)
+{
+    Graph *g = ok(DENSE "model m {\n"
+                        "    input x: f32[2, 8];\n"
+                        "    h = x;\n"
+                        "    for i in 0..3 { h = dense(h, 8, 8); }\n"
+                        "    g = x;\n"
+                        "    for i in 0..2 { for j in 1..3 { g = dense(g, 8, 8); } }\n"
+                        "    for k in 5..5 { q = dense(g, 8, 8); }\n"
+                        "    output h;\n"
+                        "}\n");
+    for (int i = 0; i < 3; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "h.%d.w", i);
+        src_named(g, name);
+    }
+    src_named(g, "g.0.1.w");
+    src_named(g, "g.1.2.b");
+    ck_assert_ptr_null(ir_find_source(g, "g.0.0.w"));
+    ck_assert_int_eq(count_op(g, OP_PARAM), 2 * (3 + 4));
+    ck_assert_int_eq(count_op(g, OP_MATMUL), 7);
+    /* the loop carries h: the output is the last dense's add, fed by the second one */
+    Node *out = output(g, "h");
+    ck_assert_int_eq(out->op, OP_ADD);
+    Node *mm = out->in[0];
+    ck_assert_int_eq(mm->op, OP_MATMUL);
+    ck_assert_ptr_eq(mm->in[1], src_named(g, "h.2.w"));
+    ck_assert_int_eq(mm->in[0]->op, OP_ADD);
+    ck_assert_ptr_eq(mm->in[0]->in[0]->in[1], src_named(g, "h.1.w"));
+}
+END_TEST
+
+START_TEST(shared_model_param)
+{
+    Graph *g = ok("def f(x, w) { return x @ w; }\n"
+                  "model m {\n"
+                  "    input x: f32[4, 4];\n"
+                  "    param w: f32[4, 4] = normal(0, 0.1);\n"
+                  "    a = f(x, w);\n"
+                  "    b = f(a, w);\n"
+                  "    for i in 0..2 { param v: f32[3] frozen; }\n"
+                  "}\n");
+    ck_assert_int_eq(count_op(g, OP_PARAM), 3);
+    Node *w = src_named(g, "w");
+    const Attr *args = ir_attr(w, "args");
+    ck_assert_ptr_nonnull(args);
+    ck_assert_int_eq(args->floats.n, 2);
+    ck_assert_double_eq(args->floats.v[0], 0);
+    ck_assert_double_eq(args->floats.v[1], 0.1);
+    int users = 0;
+    for (int i = 0; i < g->nodes.n; i++)
+        users += g->nodes.v[i]->op == OP_MATMUL && g->nodes.v[i]->in[1] == w;
+    ck_assert_int_eq(users, 2);
+    ck_assert(ir_attr_bool(src_named(g, "v.1"), "frozen"));
+    ck_assert(!ir_attr_bool(w, "frozen"));
+}
+END_TEST
+
+START_TEST(naming_collision)
+{
+    fails(DENSE "model m {\n"
+                "    input x: f32[2, 4];\n"
+                "    h = dense(x, 4, 4);\n"
+                "    h = dense(h, 4, 4);\n"
+                "}\n",
+          "t.dl:9:5: error: parameter 'h.w' is already defined; bind the result to a different "
+          "name");
+    ck_assert_ptr_nonnull(strstr(diags(), "t.dl:8:5: note: 'h.w' was first defined here"));
+}
+END_TEST
+
+START_TEST(default_inits)
+{
+    Graph *g = ok("model m {\n"
+                  "    param s: f32[];\n"
+                  "    param v: f32[3];\n"
+                  "    param w: f32[3, 2];\n"
+                  "    param u: f32[2] = uniform(hi = 2);\n"
+                  "}\n");
+    ck_assert_str_eq(ir_attr_str(src_named(g, "s"), "init"), "zeros");
+    ck_assert_str_eq(ir_attr_str(src_named(g, "v"), "init"), "zeros");
+    Node *w = src_named(g, "w");
+    ck_assert_str_eq(ir_attr_str(w, "init"), "xavier_uniform");
+    ck_assert_int_eq(ir_attr(w, "args")->floats.n, 1); /* gain = 1, the default */
+    const Attr *u = ir_attr(src_named(g, "u"), "args");
+    ck_assert_int_eq(u->floats.n, 2);
+    ck_assert_double_eq(u->floats.v[0], 0);
+    ck_assert_double_eq(u->floats.v[1], 2);
+}
+END_TEST
+
+/* ---- constants, -D, slices, attributes ------------------------------------------- */
+
+START_TEST(defines_override)
+{
+    const char *src = "model m {\n"
+                      "    let H = 8;\n"
+                      "    param w: f32[H, 2];\n"
+                      "}\n";
+    Define d[2] = {{"H", 16, true}, {"Q", 1, true}};
+    Graph *g = lower_d(src, d, 2);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(diag_errors(), 0);
+    ck_assert_int_eq(src_named(g, "w")->shape.d[0].n, 16);
+    ck_assert_ptr_nonnull(strstr(diags(), "warning: -D Q: the model has no 'let Q'"));
+    ck_assert_ptr_null(strstr(diags(), "'let H'"));
+}
+END_TEST
+
+START_TEST(constant_folding)
+{
+    Graph *g = ok("model m {\n"
+                  "    batch N <= 8;\n"
+                  "    let a = 7 / 2;\n"
+                  "    let b = 6 / 3;\n"
+                  "    let c = -(b * 3) + 10 - 1;\n"
+                  "    let T = 4;\n"
+                  "    input x: f32[N * T, c];\n"
+                  "    param w: f32[b * 3];\n"
+                  "    y = x * (a * 2);\n"
+                  "    z = maximum(x, 0);\n"
+                  "}\n");
+    Node *x = src_named(g, "x");
+    ck_assert(x->shape.d[0].batch);
+    ck_assert_int_eq(x->shape.d[0].n, 4);
+    ck_assert_int_eq(x->shape.d[1].n, 3);
+    ck_assert_int_eq(src_named(g, "w")->shape.d[0].n, 6);
+    ck_assert_int_eq(count_op(g, OP_CONST), 2);
+    ck_assert_int_eq(count_op(g, OP_MUL), 1);
+    for (int i = 0; i < g->nodes.n; i++) {
+        Node *n = g->nodes.v[i];
+        if (n->op == OP_MUL) {
+            ck_assert_int_eq(n->in[1]->op, OP_CONST);
+            ck_assert_double_eq(ir_attr_float(n->in[1], "value"), 7.0);
+            ck_assert_int_eq(n->loc.line, 9);
+            ck_assert_int_eq(n->loc.col, 9);
+        }
+        if (n->op == OP_MAXIMUM) {
+            ck_assert_double_eq(ir_attr_float(n->in[1], "value"), 0.0);
+            ck_assert_int_eq(n->in[1]->loc.col, 20);
+        }
+    }
+}
+END_TEST
+
+START_TEST(slices)
+{
+    Graph *g = ok("model m {\n"
+                  "    input x: f32[4, 6, 8];\n"
+                  "    let t = 2;\n"
+                  "    a = x[:, t, 2:5];\n"
+                  "    b = x[-1, ::2];\n"
+                  "    c = x;\n"
+                  "    c[0, 1:] = a[1];\n"
+                  "    output c;\n"
+                  "}\n");
+    ck_assert_int_eq(count_op(g, OP_SLICE), 3);
+    Node *a = NULL, *b = NULL;
+    for (int i = 0; i < g->nodes.n; i++)
+        if (g->nodes.v[i]->op == OP_SLICE && g->nodes.v[i]->in[0]->op == OP_INPUT) {
+            if (!a)
+                a = g->nodes.v[i];
+            else
+                b = g->nodes.v[i];
+        }
+    const int64_t N = IR_NONE;
+    assert_ints(a, "begin", (int64_t[]){N, 2, 2}, 3);
+    assert_ints(a, "end", (int64_t[]){N, 3, 5}, 3);
+    assert_ints(a, "step", (int64_t[]){1, 1, 1}, 3);
+    assert_ints(a, "squeeze", (int64_t[]){1}, 1);
+    assert_ints(b, "begin", (int64_t[]){-1, N}, 2);
+    assert_ints(b, "end", (int64_t[]){N, N}, 2);
+    assert_ints(b, "step", (int64_t[]){1, 2}, 2);
+    assert_ints(b, "squeeze", (int64_t[]){0}, 1);
+    Node *c = output(g, "c");
+    ck_assert_int_eq(c->op, OP_SLICE_UPDATE);
+    ck_assert_ptr_eq(c->in[0], src_named(g, "x"));
+    ck_assert_int_eq(c->in[1]->op, OP_SLICE);
+    assert_ints(c, "begin", (int64_t[]){0, 1}, 2);
+    assert_ints(c, "end", (int64_t[]){1, N}, 2);
+    assert_ints(c, "squeeze", (int64_t[]){0}, 1);
+}
+END_TEST
+
+START_TEST(attributes)
+{
+    Graph *g = ok("model m {\n"
+                  "    batch B <= 4;\n"
+                  "    input x: f32[B, 3, 8, 8];\n"
+                  "    input y: i32[B];\n"
+                  "    param w: f32[4, 3, 3, 3];\n"
+                  "    c = conv2d(x, w, 2, padding = [1, 0]);\n"
+                  "    r = reshape(c, [B, -1]);\n"
+                  "    s = sum(r, 1);\n"
+                  "    k = concat([r, r], axis = 1);\n"
+                  "    l = cross_entropy(r, y, reduction = \"sum\");\n"
+                  "    o = ones([2, 3]);\n"
+                  "    train l with adam(1e-3, weight_decay = 0.1), clip_norm = 1, "
+                  "schedule = step(100);\n"
+                  "}\n");
+    Node *c = NULL, *r = NULL, *s = NULL, *k = NULL, *l = NULL, *o = NULL;
+    for (int i = 0; i < g->nodes.n; i++) {
+        Node *n = g->nodes.v[i];
+        c = n->op == OP_CONV2D ? n : c;
+        r = n->op == OP_RESHAPE ? n : r;
+        s = n->op == OP_SUM ? n : s;
+        k = n->op == OP_CONCAT ? n : k;
+        l = n->op == OP_CROSS_ENTROPY ? n : l;
+        o = n->op == OP_ONES ? n : o;
+    }
+    assert_ints(c, "stride", (int64_t[]){2}, 1);
+    assert_ints(c, "padding", (int64_t[]){1, 0}, 2);
+    assert_ints(c, "dilation", (int64_t[]){1}, 1);
+    ck_assert_int_eq(ir_attr_int(c, "groups"), 1);
+    const Attr *sh = ir_attr(r, "shape");
+    ck_assert_int_eq(sh->ints.n, 2);
+    ck_assert(sh->ints.v[0].batch && sh->ints.v[0].n == 1);
+    ck_assert(!sh->ints.v[1].batch && sh->ints.v[1].n == -1);
+    assert_ints(s, "axis", (int64_t[]){1}, 1);
+    ck_assert(!ir_attr_bool(s, "keepdims"));
+    ck_assert_int_eq(k->nin, 2);
+    ck_assert_int_eq(ir_attr_int(k, "axis"), 1);
+    ck_assert_str_eq(ir_attr_str(l, "reduction"), "sum");
+    ck_assert_int_eq(o->nin, 0);
+    assert_ints(o, "shape", (int64_t[]){2, 3}, 2);
+    ck_assert_ptr_nonnull(g->train);
+    ck_assert_ptr_eq(g->train->loss, l);
+    ck_assert_int_eq(g->train->optim, OPTIM_ADAM);
+    ck_assert_double_eq(ir_attrs_get(&g->train->optim_args, "lr")->f, 1e-3);
+    ck_assert_double_eq(ir_attrs_get(&g->train->optim_args, "beta2")->f, 0.999);
+    ck_assert_double_eq(ir_attrs_get(&g->train->optim_args, "weight_decay")->f, 0.1);
+    ck_assert(g->train->has_clip);
+    ck_assert_double_eq(g->train->clip_norm, 1);
+    ck_assert_int_eq(g->train->sched, SCHED_STEP);
+    ck_assert_int_eq(ir_attrs_get(&g->train->sched_args, "every")->i, 100);
+    ck_assert_double_eq(ir_attrs_get(&g->train->sched_args, "gamma")->f, 0.1);
+}
+END_TEST
+
+START_TEST(batch_norm_state)
+{
+    Graph *g = ok("def bn(x, c) {\n"
+                  "    param gamma: f32[c] = ones();\n"
+                  "    param beta: f32[c];\n"
+                  "    y = batch_norm(x, gamma, beta, momentum = 0.2);\n"
+                  "    return batch_norm(y, gamma, beta);\n"
+                  "}\n"
+                  "model m {\n"
+                  "    input x: f32[2, 4];\n"
+                  "    param g: f32[4];\n"
+                  "    n1 = bn(x, 4);\n"
+                  "    n2 = batch_norm(n1, g, g);\n"
+                  "}\n");
+    ck_assert_int_eq(count_op(g, OP_STATE), 6);
+    ck_assert_int_eq(count_op(g, OP_BATCH_NORM), 3);
+    Node *rm = src_named(g, "n1.running_mean"), *rv = src_named(g, "n1.running_var");
+    ck_assert_int_eq(rm->op, OP_STATE);
+    ck_assert_int_eq(rm->dtype, DT_UNKNOWN);
+    ck_assert_int_eq(rm->shape.rank, 0);
+    ck_assert_str_eq(ir_attr_str(rm, "init"), "zeros");
+    ck_assert_str_eq(ir_attr_str(rv, "init"), "ones");
+    src_named(g, "n1.running_mean_1");
+    src_named(g, "n1.running_var_1");
+    src_named(g, "running_mean");
+    src_named(g, "running_var");
+    for (int i = 0; i < g->nodes.n; i++) {
+        Node *n = g->nodes.v[i];
+        if (n->op != OP_BATCH_NORM)
+            continue;
+        ck_assert_int_eq(n->nin, 5);
+        ck_assert_int_eq(n->in[3]->op, OP_STATE);
+        ck_assert_int_eq(n->in[4]->op, OP_STATE);
+        ck_assert_double_eq(ir_attr_float(n, "eps"), 1e-5);
+    }
+    ck_assert_ptr_eq(g->nodes.v[rm->id + 2]->in[3], rm); /* rm, rv, then the first batch_norm */
+    ck_assert_double_eq(ir_attr_float(g->nodes.v[rm->id + 2], "momentum"), 0.2);
+}
+END_TEST
+
+/* ---- imports ------------------------------------------------------------------------ */
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void remove_dir(const char *dir)
+{
+    const char *names[] = {"main.dl", "lib/layers.dl", "lib/more.dl", "dup.dl", "lib"};
+    char path[512];
+    for (int i = 0; i < countof(names); i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        remove(path);
+    }
+    rmdir(dir);
+}
+
+START_TEST(imports)
+{
+    char dir[] = "/tmp/dlc_lower_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char sub[600];
+    snprintf(sub, sizeof sub, "%s/lib", dir);
+    ck_assert_int_eq(mkdir(sub, 0700), 0);
+    /* layers.dl imports more.dl (same directory) and main.dl back: a cycle */
+    write_file(dir, "lib/layers.dl",
+               "import \"more.dl\";\nimport \"../main.dl\";\n" DENSE
+               "model ignored { input q: f32[1]; }\n");
+    write_file(dir, "lib/more.dl",
+               "import \"layers.dl\";\ndef twice(x) { return dense(dense(x, 2, 2), 2, 2); }\n");
+    write_file(dir, "main.dl",
+               "import \"lib/layers.dl\";\n"
+               "model m { input x: f32[1, 2]; h = twice(x); }\n");
+    char path[600];
+    snprintf(path, sizeof path, "%s/main.dl", dir);
+    Graph *g = fe_load(A, path, NULL, 0);
+    if (!g)
+        ck_abort_msg("%s", diags());
+    ck_assert_str_eq(g->name, "m");
+    src_named(g, "h.dense_0.w");
+    src_named(g, "h.dense_1.b");
+    ck_assert_ptr_null(ir_find_source(g, "q"));
+    ck_assert_int_eq(diag_num_files(), 3);
+
+    /* a missing import, at the import; a duplicate def across files */
+    write_file(dir, "dup.dl",
+               "import \"lib/layers.dl\";\nimport \"nope.dl\";\n"
+               "def twice(x) { return x; }\nmodel m { input x: f32[1]; }\n");
+    snprintf(path, sizeof path, "%s/dup.dl", dir);
+    ck_assert_ptr_null(fe_load(A, path, NULL, 0));
+    ck_assert_ptr_nonnull(strstr(diags(), "dup.dl:2:8: error: cannot open 'nope.dl': No such "
+                                          "file or directory"));
+    remove_dir(dir);
+}
+END_TEST
+
+START_TEST(import_duplicate_def)
+{
+    char dir[] = "/tmp/dlc_lower_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    write_file(dir, "main.dl", "import \"dup.dl\";\n" DENSE "model m { }\n");
+    write_file(dir, "dup.dl", "def dense(x) { return x; }\n");
+    char path[600];
+    snprintf(path, sizeof path, "%s/main.dl", dir);
+    ck_assert_ptr_null(fe_load(A, path, NULL, 0));
+    ck_assert_ptr_nonnull(strstr(diags(), "dup.dl:1:5: error: redefinition of def 'dense'"));
+    ck_assert_ptr_nonnull(strstr(diags(), "main.dl:2:5: note: the first definition of 'dense'"));
+    remove_dir(dir);
+}
+END_TEST
+
+START_TEST(missing_main_file)
+{
+    ck_assert_ptr_null(fe_load(A, "/nonexistent/x.dl", NULL, 0));
+    ck_assert_str_eq(diags(),
+                     "dlc: error: cannot open '/nonexistent/x.dl': No such file or directory\n");
+}
+END_TEST
+
+/* ---- errors --------------------------------------------------------------------------- */
+
+typedef struct {
+    const char *src;
+    const char *msg; /* "LINE:COL: error: ..." as printed after "t.dl:" */
+} ErrCase;
+
+static const ErrCase errs[] = {
+    {"model m { input fooo: f32[1]; y = foo + 1; }", "1:35: error: use of undeclared name 'foo'; "
+                                                      "did you mean 'fooo'?"},
+    {"model m { input x: f32[1]; y = rlu(x); }", "1:32: error: unknown function 'rlu'; did you "
+                                                 "mean 'relu'?"},
+    {"model m {\n input x: f32[1];\n input x: f32[2];\n}", "3:8: error: redefinition of input 'x'"},
+    {"model m { input x: f32[1]; x = relu(x); }",
+     "1:28: error: cannot rebind input 'x'; only plain values can be bound again"},
+    {DENSE "model m { input x: f32[1]; y = dense(x, 1); }",
+     "6:32: error: dense expects 3 arguments, got 2"},
+    {DENSE "model m { input x: f32[1]; y = dense(x, 1, n_out = 2); }",
+     "6:44: error: 'dense' is a def; defs take positional arguments only"},
+    {"def f(x) { return g(x); }\ndef g(x) { return f(x); }\nmodel m { input x: f32[1]; y = f(x); }",
+     "2:19: error: recursive call of 'f'"},
+    {"def f(x) { y = x; }\nmodel m { }", "1:5: error: missing return at the end of def 'f'"},
+    {"def f(x) { return x; y = x; }\nmodel m { }", "1:22: error: statements after return"},
+    {"model m {\n batch B <= 4;\n batch C <= 8;\n}",
+     "3:2: error: a second batch statement; a model has at most one"},
+    {"model m { batch B <= 0; }",
+     "1:22: error: the batch size bound must be an integer from 1 to 65536 (got 0)"},
+    {"model m { input x: f32[2.5]; }",
+     "1:24: error: dimension must be a positive integer (got 2.5)"},
+    {"model m { batch B <= 4; input x: f32[B + 1]; }",
+     "1:38: error: the batch size can only be multiplied or divided by constants"},
+    {"model m { input x: f32[1,1,4,4]; input w: f32[1,1,3,3]; y = conv2d(x, w, strid = 2); }",
+     "1:74: error: conv2d has no attribute 'strid'; did you mean 'stride'?"},
+    {"model m { input x: f32[1,1,4,4]; input w: f32[1,1,3,3]; y = conv2d(x, w, groups = 2.5); }",
+     "1:83: error: conv2d: 'groups' must be an integer (got 2.5)"},
+    {"model m { input x: f32[2,3]; input y: i32[2]; l = cross_entropy(x, y, reduction = \"summ\"); }",
+     "1:83: error: cross_entropy: 'reduction' must be \"mean\", \"sum\" or \"none\" (got the "
+     "string \"summ\"); did you mean 'sum'?"},
+    {"model m { input x: f32[2]; y = softmax(x, 0, 1); }",
+     "1:46: error: too many arguments to softmax (at most 1 after the tensors)"},
+    {"model m { input x: f32[1,1,4,4]; y = max_pool2d(x); }",
+     "1:38: error: max_pool2d: missing attribute 'kernel'"},
+    {"model m { input x: f32[2]; y = x[::0]; }", "1:36: error: slice step cannot be zero"},
+    {"model m { input x: f32[]; train x with adam(lr = 1);\n train x with sgd(lr = 1); }",
+     "2:2: error: a second train statement; a model has at most one"},
+    {"model m { input x: f32[]; train x with adam(lr = 1), clipnorm = 2; }",
+     "1:54: error: unknown train option 'clipnorm'; did you mean 'clip_norm'?"},
+    {"model m { input x: f32[]; train x with adam(lr = 1), clip_norm = 0; }",
+     "1:66: error: clip_norm must be a positive number (got 0)"},
+    {"model m { input x: f32[]; train x with adamm(lr = 1); }",
+     "1:40: error: unknown optimizer 'adamm'; did you mean 'adam'?"},
+    {"model m { input x: f32[]; train x with adam(); }", "1:40: error: adam: missing argument 'lr'"},
+    {"model m { input x: f32[]; train x with sgd(lr = 1), schedule = cosin(10); }",
+     "1:64: error: unknown schedule 'cosin'; did you mean 'cosine'?"},
+    {"model m { param w: f32[2] = xavier(); }",
+     "1:29: error: unknown initializer 'xavier'"},
+    {"model m { input x: f32[1]; output y = x; output y = x; }",
+     "1:49: error: output 'y' is already defined"},
+    {"def f(x) { input y: f32[1]; return x; }\nmodel m { }",
+     "1:12: error: 'input' is only allowed in the model, not inside a def"},
+    {"model m { return 1; }", "1:11: error: return outside of a def"},
+    {"model m { for i in 0..1000000000 { } }", "1:11: error: model too large after unrolling"},
+    {"model m { output y = 2; }", "1:18: error: output 'y' must be a tensor (got 2)"},
+    {"model m { let H = 4; }\ndef f(x) { return x * H; }\nmodel n { }",
+     "3:7: error: a second model; a file holds exactly one model"},
+    {"def f(x) { return x; }", "dlc: error: no model in t.dl"},
+    {"model m { let H = 2; param w: f32[2]; for i in 0..H { w = w * 2; } }",
+     "1:55: error: cannot rebind param 'w'; only plain values can be bound again"},
+    {"def f(x) { return x * H; }\nmodel m { let H = 2; input x: f32[1]; y = f(x); }",
+     "1:23: error: use of undeclared name 'H'"},
+    {"model m { input x: f32[2]; y = concat(x); }",
+     "1:39: error: concat: the first argument must be a non-empty list of tensors (got a tensor)"},
+    {"model m { let a = 1 / 0; }", "1:19: error: division by zero in constant expression"},
+    {"model m { input x: f32[2]; for i in 0..x { } }",
+     "1:40: error: a loop bound must be an integer constant (got a tensor)"},
+    {"model m { input x: f32[1]; y = relu(); }",
+     "1:32: error: relu expects 1 tensor argument, got 0"},
+    {"model m { batch B <= 4; param w: f32[B]; }",
+     "1:38: error: parameter shapes cannot depend on the batch size"},
+};
+
+START_TEST(error_cases)
+{
+    const ErrCase *c = &errs[_i];
+    ck_assert_ptr_null(lower(c->src));
+    char want[512];
+    snprintf(want, sizeof want, "%s%s", strncmp(c->msg, "dlc:", 4) ? "t.dl:" : "", c->msg);
+    if (!strstr(diags(), want))
+        ck_abort_msg("case %d: expected \"%s\" in:\n%s", _i, want, diags());
+}
+END_TEST
+
+START_TEST(error_notes_and_recovery)
+{
+    /* independent errors in several statements are all reported, once each */
+    fails(DENSE "model m {\n"
+                "    input x: f32[2, 4];\n"
+                "    a = dense(x, 4);\n"
+                "    b = relu(a);\n"
+                "    for i in 0..3 { c = undefined_thing; }\n"
+                "    d = sigmoid(zz);\n"
+                "}\n",
+          "t.dl:8:9: error: dense expects 3 arguments, got 2");
+    ck_assert_ptr_nonnull(strstr(diags(), "t.dl:1:5: note: 'dense' is defined here"));
+    ck_assert_ptr_nonnull(strstr(diags(), "t.dl:10:25: error: use of undeclared name 'undefined_thing'"));
+    ck_assert_ptr_nonnull(strstr(diags(), "t.dl:11:17: error: use of undeclared name 'zz'"));
+    ck_assert_int_eq(diag_errors(), 3);
+}
+END_TEST
+
+START_TEST(def_sees_no_model_names)
+{
+    fails("def f(x) { return x * H; }\nmodel m { let H = 2; input x: f32[1]; y = f(x); }",
+          "t.dl:1:23: error: use of undeclared name 'H'");
+    ck_assert_ptr_nonnull(strstr(diags(), "t.dl:2:15: note: 'H' is defined in the model"));
+}
+END_TEST
+
+START_TEST(no_crash_on_odd_input)
+{
+    const char *srcs[] = {
+        "model m { x = [1, [2, \"a\"]]; y = x + 1; z = x[0]; }",
+        "model m { for i in 3..-5 { y = i; } output q = y; }",
+        "def f(a, a) { return a; } model m { y = f(1, 2); }",
+        "model m { let a = 9223372036854775807 + 1; }",
+        "model m { input x: f32[1,1,1,1,1,1,1,1,1]; }",
+        "model m { y = zeros([2, 3]); z = y[0, 0, 0, 0, 0, 0, 0, 0, 0]; }",
+    };
+    for (int i = 0; i < countof(srcs); i++) {
+        ck_assert_ptr_null(lower(srcs[i]));
+        ck_assert_int_gt(diag_errors(), 0);
+        diag_reset();
+    }
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("lower");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, expand_mlp);
+    tcase_add_test(tc, naming_several_calls);
+    tcase_add_test(tc, naming_nested_and_return);
+    tcase_add_test(tc, naming_loops);
+    tcase_add_test(tc, shared_model_param);
+    tcase_add_test(tc, naming_collision);
+    tcase_add_test(tc, default_inits);
+    tcase_add_test(tc, defines_override);
+    tcase_add_test(tc, constant_folding);
+    tcase_add_test(tc, slices);
+    tcase_add_test(tc, attributes);
+    tcase_add_test(tc, batch_norm_state);
+    tcase_add_test(tc, imports);
+    tcase_add_test(tc, import_duplicate_def);
+    tcase_add_test(tc, missing_main_file);
+    tcase_add_loop_test(tc, error_cases, 0, countof(errs));
+    tcase_add_test(tc, error_notes_and_recovery);
+    tcase_add_test(tc, def_sees_no_model_names);
+    tcase_add_test(tc, no_crash_on_odd_input);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
