@@ -345,22 +345,24 @@ bool pass_shape(Graph *g)
                 /* only batch_norm's own running statistics may still be untyped */
                 check(x->op == OP_STATE && n->op == OP_BATCH_NORM && j >= 3);
         }
-        if (skip) {
-            failed[i] = true;
-            if (op_info[n->op].kind != K_SOURCE)
-                n->dtype = DT_UNKNOWN;
-            continue;
+        bool good = !skip;
+        if (good) {
+            int before = diag_errors();
+            good = rules[n->op](g, n);
+            if (good && op_info[n->op].kind != K_SOURCE)
+                good = check_size(g, n, shape_op(n));
+            check(good || diag_errors() > before); /* a rule that fails reports why */
+            ok &= good;
         }
-        int before = diag_errors();
-        bool good = rules[n->op](g, n);
-        if (good && op_info[n->op].kind != K_SOURCE)
-            good = check_size(g, n, shape_op(n));
         if (!good) {
-            check(diag_errors() > before); /* a rule that fails reports why */
             failed[i] = true;
-            ok = false;
             if (op_info[n->op].kind != K_SOURCE)
                 n->dtype = DT_UNKNOWN;
+            /* untyped running statistics fail with their batch_norm, so
+             * that anything else reading them is skipped too */
+            for (int j = 0; j < n->nin; j++)
+                if (n->in[j]->op == OP_STATE && n->in[j]->dtype == DT_UNKNOWN)
+                    failed[n->in[j]->id] = true;
             continue;
         }
         check(n->dtype != DT_UNKNOWN || n->op == OP_STATE);

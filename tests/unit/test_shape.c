@@ -1243,6 +1243,16 @@ START_TEST(batch_norm)
     n = bn("f32[B, 16]", "f32[16]", "f32[16]", &m, &v);
     ir_set_float(G, n, "eps", 0);
     err("batch_norm: eps must be positive, got 0");
+    /* a failed batch_norm leaves its statistics untyped: readers are skipped */
+    fresh();
+    bn("f32[B, 16]", "f32[8]", "f32[8]", &m, &v);
+    Node *r = N(OP_ADD, m, v);
+    err("batch_norm: gamma must have shape [16] for x [B, 16], got [8]");
+    ck_assert_int_eq(r->dtype, DT_UNKNOWN);
+    fresh();
+    bn("f32[B, 16]", "f32[16]", "f32[16]", &m, &v);
+    Node *after = N(OP_ADD, m, v);
+    ok(after, "f32[16]");
     /* running statistics typed otherwise (a textual IR, say) */
     fresh();
     n = bn("f32[B, 16]", "f32[16]", "f32[16]", &m, &v);
