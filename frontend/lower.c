@@ -14,7 +14,8 @@
  * call hands its frame's list to the calling statement as a CallRec; when
  * that statement ends, it names them NAME.rel (one call made parameters) or
  * NAME.DEF_K.rel (several, in source order of the callee tokens), and adds
- * them to its own frame. In the model frame those names are final.
+ * them to its own frame; `return` uses the callee's def name for NAME. In
+ * the model frame those names are final.
  *
  * Errors are reported once per source position (a loop body or a def is
  * executed many times) and leave a poisoned value behind that silences
