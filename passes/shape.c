@@ -12,6 +12,9 @@
  * and that the tensor has at most 2^40 elements with the batch at its
  * maximum, so no later stage has to worry about overflow.
  *
+ * The running statistics of batch_norm (OP_STATE) arrive untyped; the
+ * batch_norm rule types them, and if it fails they are marked failed too.
+ *
  * Rules are idempotent: canonicalized attributes are accepted again, so
  * the pass can run a second time over a graph that autodiff extended.
  */

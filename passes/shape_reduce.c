@@ -10,6 +10,11 @@
  * column for the right) and the added dimension removed from the result;
  * the leading (batch) dimensions broadcast; the contracted dimensions
  * must be equal, so a batch dimension may be contracted only with itself.
+ * Like sum, max and min, matmul accepts i32 (the op table does not flag
+ * it OPF_FLOAT); mean, var and softmax need floats.
+ *
+ * argmax without an axis indexes the flattened tensor: a scalar, or with
+ * keepdims a tensor of ones of the input's rank (as PyTorch 2 does).
  */
 #include <inttypes.h>
 #include <string.h>
