@@ -231,6 +231,11 @@ START_TEST(sources)
     fresh();
     Node *c = C(2.5);
     ok(c, "f32[]");
+    /* a literal typed by an earlier run keeps its type */
+    fresh();
+    c = C(2);
+    c->dtype = DT_F64;
+    ok(c, "f64[]");
 }
 END_TEST
 
@@ -262,6 +267,12 @@ START_TEST(binary_broadcast)
     fresh();
     n = N(OP_ADD, X("f32[5]"), X("f32[B, 1]"));
     ok(n, "f32[B, 5]");
+    fresh();
+    n = N(OP_ADD, X("f32[]"), X("f32[B, 3]"));
+    ok(n, "f32[B, 3]");
+    fresh();
+    n = N(OP_MAXIMUM, X("f32[B, 1, 1]"), X("f32[1, 6, 1]"));
+    ok(n, "f32[B, 6, 1]");
 
     fresh();
     N(OP_ADD, X("f32[B, 10]"), X("f32[5, 10]"));
