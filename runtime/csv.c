@@ -38,11 +38,23 @@ typedef struct {
     size_t errlen;
 } Scan;
 
-static int col_of(const Scan *s, const char *at) { return (int)(at - s->line_start) + 1; }
+static int col_of(const Scan *s, const char *at)
+{
+    return (int)(at - s->line_start) + 1;
+}
 
-static int is_blank(char c) { return c == ' ' || c == '\t'; }
-static int is_eol(const Scan *s, const char *q) { return q == s->end || *q == '\n' || *q == '\r'; }
-static int is_digit(char c) { return c >= '0' && c <= '9'; }
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+static int is_eol(const Scan *s, const char *q)
+{
+    return q == s->end || *q == '\n' || *q == '\r';
+}
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
 
 static const char *skip_blanks(const Scan *s, const char *q)
 {
@@ -80,9 +92,8 @@ static int bad_field(Scan *s, const char *q, const char *what)
         seterr(s->err, s->errlen, "%s:%lld:%d: empty field", s->name, (long long)s->line,
                col_of(s, q));
     else
-        seterr(s->err, s->errlen, "%s:%lld:%d: %s, found '%.*s'%s", s->name,
-               (long long)s->line, col_of(s, q), what, n > 32 ? 32 : n, q,
-               n > 32 ? "..." : "");
+        seterr(s->err, s->errlen, "%s:%lld:%d: %s, found '%.*s'%s", s->name, (long long)s->line,
+               col_of(s, q), what, n > 32 ? 32 : n, q, n > 32 ? "..." : "");
     return DLRT_EFORMAT;
 }
 
@@ -192,8 +203,8 @@ void dlrt_csv_free(dlrt_csv *c)
     free(c);
 }
 
-int dlrt_csv_parse(const char *text, size_t len, int has_header, const char *name,
-                   dlrt_csv **out, char *err, size_t errlen)
+int dlrt_csv_parse(const char *text, size_t len, int has_header, const char *name, dlrt_csv **out,
+                   char *err, size_t errlen)
 {
     if (!out || (!text && len))
         return DLRT_EINVAL;

@@ -31,10 +31,10 @@ typedef enum {
 
 typedef struct {
     dlrt_idx_type type;
-    int rank;                     /* 1..DLRT_MAX_RANK */
-    int64_t dims[DLRT_MAX_RANK];  /* dims[rank..] are 0 */
-    int64_t count;                /* product of dims */
-    void *data;                   /* count elements of `type`, host byte order */
+    int rank;                    /* 1..DLRT_MAX_RANK */
+    int64_t dims[DLRT_MAX_RANK]; /* dims[rank..] are 0 */
+    int64_t count;               /* product of dims */
+    void *data;                  /* count elements of `type`, host byte order */
 } dlrt_idx;
 
 /* Reads an IDX file into *out (free with dlrt_idx_free). Errors: DLRT_EIO
@@ -64,8 +64,8 @@ int dlrt_idx_to_i32(const dlrt_idx *x, int32_t *out);
 #define DLRT_MNIST_STD 0.3081f
 
 /* *images is malloc'd (free()); *n samples of *dim = H*W floats each. */
-int dlrt_mnist_images(const char *path, unsigned flags, float **images, int64_t *n,
-                      int64_t *dim, char *err, size_t errlen);
+int dlrt_mnist_images(const char *path, unsigned flags, float **images, int64_t *n, int64_t *dim,
+                      char *err, size_t errlen);
 /* *labels is malloc'd (free()). */
 int dlrt_mnist_labels(const char *path, int32_t **labels, int64_t *n, char *err, size_t errlen);
 
@@ -99,8 +99,8 @@ typedef struct {
 
 int dlrt_csv_load(const char *path, int has_header, dlrt_csv **out, char *err, size_t errlen);
 /* The same from text in memory; `name` is used in messages (NULL: "<csv>"). */
-int dlrt_csv_parse(const char *text, size_t len, int has_header, const char *name,
-                   dlrt_csv **out, char *err, size_t errlen);
+int dlrt_csv_parse(const char *text, size_t len, int has_header, const char *name, dlrt_csv **out,
+                   char *err, size_t errlen);
 void dlrt_csv_free(dlrt_csv *c);
 /* Column index of a header name; DLRT_EINVAL if absent or no header. */
 int64_t dlrt_csv_column(const dlrt_csv *c, const char *name);
@@ -186,8 +186,8 @@ typedef struct {
     double now;      /* clock at the last update or end: what render uses */
     double last_draw;
     double loss_raw, loss_decay; /* EMA before bias correction; 0.98^updates */
-    int last_tenth;  /* non-terminal output: tenths of total already printed */
-    int drawn;       /* an unfinished in-place line is on the terminal */
+    int last_tenth;              /* non-terminal output: tenths of total already printed */
+    int drawn;                   /* an unfinished in-place line is on the terminal */
 } dlrt_progress;
 
 /* out NULL means stderr; clock NULL means CLOCK_MONOTONIC. */

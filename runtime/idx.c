@@ -55,8 +55,7 @@ static int check_magic(const unsigned char m[4], const char *name, dlrt_idx *x, 
         return DLRT_EFORMAT;
     }
     if (m[3] < 1 || m[3] > DLRT_MAX_RANK) {
-        seterr(err, errlen, "%s: IDX rank %d is not supported (1..%d)", name, m[3],
-               DLRT_MAX_RANK);
+        seterr(err, errlen, "%s: IDX rank %d is not supported (1..%d)", name, m[3], DLRT_MAX_RANK);
         return m[3] == 0 ? DLRT_EFORMAT : DLRT_ERANGE;
     }
     x->type = (dlrt_idx_type)m[2];
@@ -85,8 +84,8 @@ static int check_dims(const unsigned char *p, const char *name, dlrt_idx *x, siz
     if (empty)
         count = 0;
     if (overflow || count > (uint64_t)PTRDIFF_MAX / esize || count > (uint64_t)INT64_MAX) {
-        seterr(err, errlen, "%s: IDX dimensions too large (first dimension %lld, rank %d)",
-               name, (long long)x->dims[0], x->rank);
+        seterr(err, errlen, "%s: IDX dimensions too large (first dimension %lld, rank %d)", name,
+               (long long)x->dims[0], x->rank);
         return DLRT_ERANGE;
     }
     x->count = (int64_t)count;
@@ -236,8 +235,8 @@ int dlrt_idx_load(const char *path, dlrt_idx **out, char *err, size_t errlen)
     got = fread(x->data, 1, bytes, f);
     if (got < bytes) {
         rc = ferror(f) ? DLRT_EIO : DLRT_EFORMAT;
-        seterr(err, errlen, "%s: IDX data is %zu bytes, the header implies %zu (truncated)",
-               path, got, bytes);
+        seterr(err, errlen, "%s: IDX data is %zu bytes, the header implies %zu (truncated)", path,
+               got, bytes);
         goto fail;
     }
     if (fgetc(f) != EOF) {
@@ -303,8 +302,8 @@ int dlrt_idx_to_i32(const dlrt_idx *x, int32_t *out)
 
 /* ---- MNIST ---- */
 
-int dlrt_mnist_images(const char *path, unsigned flags, float **images, int64_t *n,
-                      int64_t *dim, char *err, size_t errlen)
+int dlrt_mnist_images(const char *path, unsigned flags, float **images, int64_t *n, int64_t *dim,
+                      char *err, size_t errlen)
 {
     if (!path || !images || !n || !dim || (flags & ~DLRT_MNIST_NORMALIZE))
         return DLRT_EINVAL;
@@ -412,8 +411,7 @@ int dlrt_mnist_load(const char *dir, const char *split, unsigned flags, dlrt_dat
         rc = dlrt_mnist_labels(path, &out->y, &nl, err, errlen);
     }
     if (rc == DLRT_OK && ni != nl) {
-        seterr(err, errlen, "%s: %lld labels for %lld images", path, (long long)nl,
-               (long long)ni);
+        seterr(err, errlen, "%s: %lld labels for %lld images", path, (long long)nl, (long long)ni);
         rc = DLRT_EMISMATCH;
     }
     free(path);

@@ -102,8 +102,8 @@ int dlrt_progress_render(const dlrt_progress *p, int final, char *buf, size_t le
         return snprintf(buf, len, "%s%s%s %*lld/%lld%s%s%s", p->label, sep, bar, w,
                         (long long)p->step, (long long)p->total, loss, rate, tail);
     }
-    return snprintf(buf, len, "%s%sstep %lld%s%s%s", p->label, sep, (long long)p->step, loss,
-                    rate, tail);
+    return snprintf(buf, len, "%s%sstep %lld%s%s%s", p->label, sep, (long long)p->step, loss, rate,
+                    tail);
 }
 
 static void draw(dlrt_progress *p, int final)

@@ -275,8 +275,7 @@ START_TEST(mnist_helpers)
     dlrt_dataset_free(&ds);
     ck_assert_ptr_null(ds.x);
 
-    ck_assert_int_eq(dlrt_mnist_load(tmpdir, "train", DLRT_MNIST_NORMALIZE, &ds, NULL, 0),
-                     DLRT_OK);
+    ck_assert_int_eq(dlrt_mnist_load(tmpdir, "train", DLRT_MNIST_NORMALIZE, &ds, NULL, 0), DLRT_OK);
     ck_assert_float_eq_tol(ds.x[0], -0.1307f / 0.3081f, 1e-6f);
     ck_assert_float_eq_tol(ds.x[11], (1.0f - 0.1307f) / 0.3081f, 1e-6f);
     dlrt_dataset_free(&ds);
@@ -302,8 +301,7 @@ START_TEST(mnist_helpers)
     int64_t n, dim;
     char path[300];
     snprintf(path, sizeof path, "%s/train-labels-idx1-ubyte", tmpdir);
-    ck_assert_int_eq(dlrt_mnist_images(path, 0, &img, &n, &dim, err, sizeof err),
-                     DLRT_EMISMATCH);
+    ck_assert_int_eq(dlrt_mnist_images(path, 0, &img, &n, &dim, err, sizeof err), DLRT_EMISMATCH);
     ck_assert_ptr_null(img);
     ck_assert_int_eq(dlrt_mnist_images(path, 4, &img, &n, &dim, NULL, 0), DLRT_EINVAL);
 }
@@ -316,8 +314,7 @@ START_TEST(csv_valid)
     const char *text = "a, b ,c\n1,2,3\r\n\n4.5,-6e2, .5 \r\n  \n7,+8.,9E-1";
     dlrt_csv *c;
     char err[256] = "";
-    ck_assert_int_eq(dlrt_csv_parse(text, strlen(text), 1, "t.csv", &c, err, sizeof err),
-                     DLRT_OK);
+    ck_assert_int_eq(dlrt_csv_parse(text, strlen(text), 1, "t.csv", &c, err, sizeof err), DLRT_OK);
     ck_assert_int_eq(c->rows, 3);
     ck_assert_int_eq(c->cols, 3);
     ck_assert_str_eq(c->names[0], "a");
@@ -390,12 +387,10 @@ START_TEST(csv_errors)
 {
     expect_csv_error("1,2\n3,x\n", 0, DLRT_EFORMAT, "t.csv:2:3: expected a number, found 'x'");
     expect_csv_error("1,2\r\n3\r\n", 0, DLRT_EFORMAT, "t.csv:2:2: record has 1 fields, expected 2");
-    expect_csv_error("a,b\n1,2,3\n", 1, DLRT_EFORMAT,
-                     "t.csv:2:5: more than 2 fields in a record");
+    expect_csv_error("a,b\n1,2,3\n", 1, DLRT_EFORMAT, "t.csv:2:5: more than 2 fields in a record");
     expect_csv_error("1,,2\n", 0, DLRT_EFORMAT, "t.csv:1:3: empty field");
     expect_csv_error("1,2,\n", 0, DLRT_EFORMAT, "t.csv:1:5: empty field");
-    expect_csv_error("1.5abc,2\n", 0, DLRT_EFORMAT,
-                     "t.csv:1:1: expected a number, found '1.5abc'");
+    expect_csv_error("1.5abc,2\n", 0, DLRT_EFORMAT, "t.csv:1:1: expected a number, found '1.5abc'");
     expect_csv_error("1 2\n", 0, DLRT_EFORMAT, "t.csv:1:1: expected a number, found '1 2'");
     expect_csv_error("nan\n", 0, DLRT_EFORMAT, "t.csv:1:1: expected a number, found 'nan'");
     expect_csv_error("0x10\n", 0, DLRT_EFORMAT, "t.csv:1:1: expected a number, found '0x10'");
@@ -596,10 +591,10 @@ END_TEST
 START_TEST(accuracy_and_argmax)
 {
     const float s[] = {
-        1, 1, 0,         /* tie: index 0 */
-        0, 2, 2,         /* tie: index 1 */
-        -1, -3, -0.5f,   /* 2 */
-        0, NAN, 5,       /* NaN wins: 1 */
+        1,  1,   0,     /* tie: index 0 */
+        0,  2,   2,     /* tie: index 1 */
+        -1, -3,  -0.5f, /* 2 */
+        0,  NAN, 5,     /* NaN wins: 1 */
     };
     int32_t am[4];
     ck_assert_int_eq(dlrt_argmax_rows(s, 4, 3, am), DLRT_OK);
@@ -625,7 +620,10 @@ END_TEST
 
 /* ---- progress bar ---- */
 
-static double fake_clock(void *ctx) { return *(double *)ctx; }
+static double fake_clock(void *ctx)
+{
+    return *(double *)ctx;
+}
 
 /* The whole output written to f so far. */
 static char *slurp(FILE *f)
@@ -754,7 +752,8 @@ START_TEST(mnist_real)
     snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte", dir);
     if (access(path, R_OK) != 0) {
         printf("test_rt_data: mnist_real SKIPPED: %s is absent "
-               "(run scripts/fetch-mnist.sh)\n", path);
+               "(run scripts/fetch-mnist.sh)\n",
+               path);
         return;
     }
     dlrt_idx *x;
