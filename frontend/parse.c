@@ -22,7 +22,7 @@ Program *fe_parse(Arena *a, int file)
         return prog;
     }
 
-    FeParser ps = {.arena = a, .file = file, .line = 1, .col = 1};
+    FeParser ps = {.arena = a, .file = file, .line = 1, .col = 1, .lex_error_at = -1};
     yyscan_t scanner;
     if (yylex_init_extra(&ps, &scanner) != 0)
         die("out of memory");

@@ -92,6 +92,9 @@ struct FeParser {
     int last_kind;   /* the last token yylex returned, with its value */
     YYSTYPE last_val;
     FeLoc last_loc;
+    /* A syntax error right after a lexical one is its echo, not news. */
+    int ntokens;          /* tokens scanned so far */
+    int lex_error_at;     /* ntokens when the scanner last reported; -1: never */
     Vec(Def *) defs;
     Vec(Model *) models;
     Vec(Import) imports;
@@ -132,6 +135,7 @@ static int yylex(YYSTYPE *lval, FeLoc *lloc, yyscan_t scanner)
         return ps->last_kind;
     }
     ps->last_kind = fe_scan(lval, lloc, scanner);
+    ps->ntokens++;
     ps->last_val = *lval;
     ps->last_loc = *lloc;
     return ps->last_kind;
@@ -605,6 +609,8 @@ static void tok_desc(char *buf, size_t size, const FeTok *t)
 static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner, FeParser *ps)
 {
     (void)scanner;
+    if (ps->lex_error_at >= 0 && ps->ntokens - ps->lex_error_at <= 2)
+        return 0;
     yysymbol_kind_t exp[YYNTOKENS];
     int n = yypcontext_expected_tokens(ctx, exp, YYNTOKENS);
     if (n < 0)
