@@ -216,6 +216,10 @@ int dlrt_csv_parse(const char *text, size_t len, int has_header, const char *nam
     int rc = DLRT_OK;
     size_t cap = 0, n = 0; /* floats allocated and stored */
 
+    /* Spreadsheets often start UTF-8 files with a byte order mark. */
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+        s.p = s.line_start = text + 3;
+
     while (s.p < s.end && skip_blank_line(&s))
         ;
     if (has_header) {

@@ -85,8 +85,9 @@ void dlrt_dataset_free(dlrt_dataset *d);
 
 /* ---- CSV ---------------------------------------------------------------
  * Comma-separated decimal numbers, one record per line; \n or \r\n line
- * ends; the last line may lack its newline; blank lines are skipped; spaces
- * and tabs around a field are ignored. Every record must have as many
+ * ends; the last line may lack its newline. Blank lines, a UTF-8 byte order
+ * mark at the start, and spaces and tabs around a field are ignored. The
+ * optional header line gives column names. Every record must have as many
  * fields as the first (or as the header). Quoted fields, other separators,
  * empty fields, nan and inf are not supported and are reported as errors
  * (DLRT_EFORMAT, with file:line:column in err); a number beyond the float

@@ -40,6 +40,7 @@ void dlrt_progress_init(dlrt_progress *p, FILE *out, dlrt_clock_fn clock, void *
     p->tty = isatty(fileno(p->out));
     p->clock = clock ? clock : dlrt_clock_monotonic;
     p->clock_ctx = clock_ctx;
+    p->loss_decay = 1;
 }
 
 void dlrt_progress_begin(dlrt_progress *p, int64_t total, const char *label)

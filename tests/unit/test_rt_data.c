@@ -365,6 +365,11 @@ START_TEST(csv_valid)
     ck_assert_int_eq(c->rows, 1);
     ck_assert_float_eq(c->data[1], 2.0f);
     dlrt_csv_free(c);
+    /* a byte order mark before the header */
+    ck_assert_int_eq(dlrt_csv_parse("\xEF\xBB\xBFx,y\n1,2", 10, 1, NULL, &c, NULL, 0), DLRT_OK);
+    ck_assert_str_eq(c->names[0], "x");
+    ck_assert_float_eq(c->data[1], 2.0f);
+    dlrt_csv_free(c);
     /* only a header: no rows */
     ck_assert_int_eq(dlrt_csv_parse("x,y\n", 4, 1, NULL, &c, NULL, 0), DLRT_OK);
     ck_assert_int_eq(c->rows, 0);
