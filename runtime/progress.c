@@ -61,7 +61,7 @@ void dlrt_progress_begin(dlrt_progress *p, int64_t total, const char *label)
 /* m:ss, or h:mm:ss from an hour on. */
 static void fmt_time(char *buf, size_t len, double t)
 {
-    long long s = t > 0 ? (long long)(t + 0.5) : 0;
+    long long s = t > 0 && t < 1e12 ? (long long)(t + 0.5) : 0; /* also NaN from odd clocks */
     if (s >= 3600)
         snprintf(buf, len, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
     else
