@@ -711,7 +711,7 @@ static bool parse_loc(Reader *r, Loc *l)
         return true;
     next(r);
     Tok ft = *peek(r);
-    int fi, line, col, len = 1;
+    int fi = 0, line = 0, col = 0, len = 1;
     if (!expect_small(r, "a file index", &fi))
         return false;
     if (fi >= r->files.n)
@@ -1001,7 +1001,7 @@ static bool parse_file(Reader *r)
 {
     next(r);
     Tok it = *peek(r);
-    int idx;
+    int idx = 0;
     if (!expect_small(r, "a file index", &idx))
         return false;
     if (idx != r->files.n)

@@ -720,8 +720,9 @@ END_TEST
 static int count(const char *s, const char *needle)
 {
     int n = 0;
-    for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle))
-        n++;
+    size_t len = strlen(needle);
+    for (size_t i = 0; s[i]; i++)
+        n += strncmp(s + i, needle, len) == 0;
     return n;
 }
 
