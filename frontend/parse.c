@@ -8,6 +8,8 @@
 
 #include "frontend/frontend.h"
 #include "parser.h"
+
+/* after parser.h: the scanner header uses its token and location types */
 #include "lexer.h"
 
 Program *fe_parse(Arena *a, int file)

@@ -46,7 +46,10 @@ static Program *parse_n(const char *text, size_t len)
     return p;
 }
 
-static Program *parse(const char *text) { return parse_n(text, strlen(text)); }
+static Program *parse(const char *text)
+{
+    return parse_n(text, strlen(text));
+}
 
 /* Parses text that must be free of errors. */
 static Program *parse_ok(const char *text)
@@ -114,26 +117,25 @@ static const Expr *check_bin(const Expr *e, char op)
 
 /* ---- constructs ---------------------------------------------------------- */
 
-static const char mlp[] =
-    "# mnist_mlp.dl\n"
-    "def dense(x, n_in, n_out) {\n"
-    "    param w: f32[n_in, n_out] = kaiming_uniform();\n"
-    "    param b: f32[n_out]       = zeros();\n"
-    "    return x @ w + b;\n"
-    "}\n"
-    "\n"
-    "model mnist_mlp {\n"
-    "    batch B <= 256;                  # run-time batch size\n"
-    "    let H = 256;\n"
-    "    input x: f32[B, 784];\n"
-    "    input y: i32[B];\n"
-    "    fc1 = dense(x, 784, H);\n"
-    "    h = relu(fc1);\n"
-    "    fc2 = dense(h, H, 10);\n"
-    "    output probs = softmax(fc2);\n"
-    "    loss = cross_entropy(fc2, y);\n"
-    "    train loss with adam(lr = 1e-3);\n"
-    "}\n";
+static const char mlp[] = "# mnist_mlp.dl\n"
+                          "def dense(x, n_in, n_out) {\n"
+                          "    param w: f32[n_in, n_out] = kaiming_uniform();\n"
+                          "    param b: f32[n_out]       = zeros();\n"
+                          "    return x @ w + b;\n"
+                          "}\n"
+                          "\n"
+                          "model mnist_mlp {\n"
+                          "    batch B <= 256;                  # run-time batch size\n"
+                          "    let H = 256;\n"
+                          "    input x: f32[B, 784];\n"
+                          "    input y: i32[B];\n"
+                          "    fc1 = dense(x, 784, H);\n"
+                          "    h = relu(fc1);\n"
+                          "    fc2 = dense(h, H, 10);\n"
+                          "    output probs = softmax(fc2);\n"
+                          "    loss = cross_entropy(fc2, y);\n"
+                          "    train loss with adam(lr = 1e-3);\n"
+                          "}\n";
 
 START_TEST(spec_example)
 {
@@ -162,7 +164,7 @@ START_TEST(spec_example)
 
     Stmt **s = model_body(p, 10);
     ck_assert_str_eq(p->models[0]->name, "mnist_mlp");
-    StmtKind kinds[] = {S_BATCH, S_LET,    S_INPUT,  S_INPUT,  S_ASSIGN,
+    StmtKind kinds[] = {S_BATCH,  S_LET,    S_INPUT,  S_INPUT,  S_ASSIGN,
                         S_ASSIGN, S_ASSIGN, S_OUTPUT, S_ASSIGN, S_TRAIN};
     const char *names[] = {"B", "H", "x", "y", "fc1", "h", "fc2", "probs", "loss", "loss"};
     for (int i = 0; i < 10; i++) {
@@ -367,7 +369,7 @@ START_TEST(statements)
                                    " schedule = cosine(100, min_lr = 0);\n"
                                    "  let r = B*T/4;\n"
                                    "}\n"),
-                       9);
+                          9);
     ck_assert_int_eq(s[0]->kind, S_PARAM);
     ck_assert(s[0]->frozen);
     ck_assert_int_eq(s[0]->type->ndims, 2);
@@ -507,13 +509,15 @@ END_TEST
 
 START_TEST(err_unbalanced_paren)
 {
-    expect_first_error("model m {\n  x = (a + b;\n}\n", "t.dl:2:13: error: expected ')' before ';'");
+    expect_first_error("model m {\n  x = (a + b;\n}\n",
+                       "t.dl:2:13: error: expected ')' before ';'");
 }
 END_TEST
 
 START_TEST(err_unbalanced_bracket)
 {
-    expect_first_error("model m { x = [a, b; }", "t.dl:1:20: error: expected ',' or ']' before ';'");
+    expect_first_error("model m { x = [a, b; }",
+                       "t.dl:1:20: error: expected ',' or ']' before ';'");
     parse("model m { x = y[1:2; }");
     expect_diag("t.dl:1:20: error: expected ',', ':' or ']' before ';'");
     parse("model m { x = f(a, b; }");
@@ -569,7 +573,8 @@ END_TEST
 
 START_TEST(err_bad_escape)
 {
-    expect_first_error("model m { x = \"a\\qb\"; }", "t.dl:1:17: error: unknown escape sequence '\\q'");
+    expect_first_error("model m { x = \"a\\qb\"; }",
+                       "t.dl:1:17: error: unknown escape sequence '\\q'");
     ck_assert_int_eq(diag_errors(), 1);
     parse("model m { x = \"\\xg\"; }");
     expect_diag("t.dl:1:16: error: \\x used with no following hex digits");
@@ -601,7 +606,8 @@ END_TEST
 
 START_TEST(err_number_suffix)
 {
-    expect_first_error("model m { x = 12abc; }", "t.dl:1:15: error: invalid suffix on number '12abc'");
+    expect_first_error("model m { x = 12abc; }",
+                       "t.dl:1:15: error: invalid suffix on number '12abc'");
     ck_assert_int_eq(diag_errors(), 1);
 }
 END_TEST
@@ -628,7 +634,8 @@ END_TEST
 
 START_TEST(err_for_without_range)
 {
-    expect_first_error("model m {\n  for i in 0 3 { }\n}\n", "t.dl:2:14: error: expected '..' before '3'");
+    expect_first_error("model m {\n  for i in 0 3 { }\n}\n",
+                       "t.dl:2:14: error: expected '..' before '3'");
     parse("model m { for i in 0..3 x = 1; }");
     expect_diag("t.dl:1:25: error: expected '{' before 'x'");
     parse("model m { for i 0..3 {} }");
@@ -752,15 +759,14 @@ START_TEST(never_crashes)
     for (size_t i = 0; i <= n; i++) {
         parse_n(mlp, i);
         bool complete = i <= def || (i > def_end && i <= model) || i >= n - 1;
-        ck_assert_msg((diag_errors() == 0) == complete, "prefix of %zu bytes:\n%s", i,
-                      diag_buf);
+        ck_assert_msg((diag_errors() == 0) == complete, "prefix of %zu bytes:\n%s", i, diag_buf);
         teardown();
         setup();
     }
     uint64_t state = 0x9e3779b97f4a7c15u;
-    static const char *const toks[] = {"model", "m", "{", "}", "(", ")", "[", "]", ";", ",",
-                                       ":", "..", "<=", "=", "+", "-", "@", "x", "1", "2.5",
-                                       "\"s", "def", "for", "in", "param", "f32", "\n", "\\"};
+    static const char *const toks[] = {
+        "model", "m", "{", "}", "(", ")",   "[",   "]",   ";",   ",",  ":",     "..",  "<=", "=",
+        "+",     "-", "@", "x", "1", "2.5", "\"s", "def", "for", "in", "param", "f32", "\n", "\\"};
     for (int round = 0; round < 400; round++) {
         char buf[512];
         size_t len = 0;
