@@ -1011,8 +1011,11 @@ static bool parse_file(Reader *r)
         return false;
     if (!expect_eol(r))
         return false;
+    /* Reuse a registered file only past the previous entry's id: the table
+     * must map onto increasing ids, the order ir_print lists files in. */
     int id = -1;
-    for (int i = 0; i < diag_num_files() && id < 0; i++)
+    int first = r->files.n ? r->files.v[r->files.n - 1] + 1 : 0;
+    for (int i = first; i < diag_num_files() && id < 0; i++)
         if (strcmp(diag_file_path(i), pt.s) == 0)
             id = i;
     if (id < 0) {

@@ -533,6 +533,34 @@ START_TEST(read_registers_files)
 }
 END_TEST
 
+/* The file table reads back in its order, whatever diag already holds:
+ * reading canonical text and printing it gives the text back. */
+START_TEST(read_file_table_order)
+{
+    int fa = diag_add_source("a.dl", "", 0);
+    int fb = diag_add_source("b.dl", "", 0);
+    const char *text = "dlc-ir 1\n"
+                       "file 0 \"b.dl\"\n"
+                       "file 1 \"a.dl\"\n"
+                       "file 2 \"a.dl\"\n"
+                       "model m @1:1:1\n"
+                       "  %0 = input \"x\" : f32[3] @0:2:3\n"
+                       "  %1 = neg(%0) : ? @2:3:4+2\n"
+                       "end\n";
+    Arena *a = arena_new();
+    Graph *g = read_text(a, text);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(g->nodes.v[0]->loc.file, fb);
+    ck_assert_int_ne(g->loc.file, fa);
+    ck_assert_int_ne(g->loc.file, g->nodes.v[1]->loc.file);
+    ck_assert_str_eq(diag_file_path(g->nodes.v[1]->loc.file), "a.dl");
+    char *p = print_str(g);
+    ck_assert_str_eq(p, text);
+    free(p);
+    arena_free(a);
+}
+END_TEST
+
 /* Hand-written IR: comments, any increasing value numbers, defaults. */
 START_TEST(read_hand_written)
 {
@@ -785,6 +813,7 @@ int main(void)
     tcase_add_test(tc, round_trip_train_schedule_clip);
     tcase_add_test(tc, round_trip_no_batch_no_train);
     tcase_add_test(tc, read_registers_files);
+    tcase_add_test(tc, read_file_table_order);
     tcase_add_test(tc, read_hand_written);
     tcase_add_loop_test(tc, reader_errors, 0, countof(bad_cases));
     tcase_add_test(tc, reader_header_errors);
