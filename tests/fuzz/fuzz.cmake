@@ -26,3 +26,22 @@ add_test(NAME fuzz_frontend
   COMMAND sh -c "rm -rf fuzz-work && mkdir fuzz-work && exec ${FUZZ_BIN} -max_total_time=30 -timeout=10 -rss_limit_mb=4096 -max_len=4096 -print_final_stats=1 fuzz-work ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus"
   WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
 set_tests_properties(fuzz_frontend PROPERTIES TIMEOUT 300)
+
+# The safetensors loader's fuzzer: the runtime's sources alone (it depends on
+# nothing else in the tree), with the same sanitizers and a bounded run.
+set(FUZZ_CKPT_BIN ${CMAKE_BINARY_DIR}/fuzz_checkpoint)
+set(FUZZ_CKPT_SRC ${DLRT_SRC} ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_checkpoint.c)
+add_custom_command(OUTPUT ${FUZZ_CKPT_BIN}
+  COMMAND ${CLANG19} -std=c11 -D_GNU_SOURCE "-DDLC_VERSION=\"${PROJECT_VERSION}\""
+          -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+          -I${CMAKE_SOURCE_DIR} -I${CMAKE_SOURCE_DIR}/runtime -I${CBLAS_INCLUDE}
+          ${FUZZ_CKPT_SRC} ${OPENBLAS_LIB} -lpthread -lm -o ${FUZZ_CKPT_BIN}
+  DEPENDS ${FUZZ_CKPT_SRC}
+  COMMENT "Building the checkpoint fuzzer with clang-19"
+  VERBATIM)
+add_custom_target(fuzz_checkpoint ALL DEPENDS ${FUZZ_CKPT_BIN})
+
+add_test(NAME fuzz_checkpoint
+  COMMAND sh -c "rm -rf fuzz-ckpt-work && mkdir fuzz-ckpt-work && exec ${FUZZ_CKPT_BIN} -max_total_time=20 -timeout=10 -rss_limit_mb=4096 -max_len=8192 -print_final_stats=1 fuzz-ckpt-work ${CMAKE_SOURCE_DIR}/tests/fuzz/checkpoint-corpus"
+  WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+set_tests_properties(fuzz_checkpoint PROPERTIES TIMEOUT 300)
