@@ -410,8 +410,7 @@ static entry *find_entry(entry **by_name, size_t n, const char *name)
     return NULL;
 }
 
-static int check_load_args(const dlrt_tensor_desc *descs, void *const *data, int n,
-                           unsigned flags)
+static int check_load_args(const dlrt_tensor_desc *descs, void *const *data, int n, unsigned flags)
 {
     if (n < 0 || (n > 0 && (!descs || !data)) || (flags & ~DLRT_CKPT_ALLOW_EXTRA))
         return DLRT_EINVAL;
@@ -633,7 +632,10 @@ static void sb_put(sbuf *b, const char *s, size_t n)
     b->s[b->len] = 0;
 }
 
-static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
+static void sb_str(sbuf *b, const char *s)
+{
+    sb_put(b, s, strlen(s));
+}
 
 static void sb_u64(sbuf *b, uint64_t v)
 {
@@ -681,8 +683,7 @@ static int valid_text(const char *s)
 static int check_save_args(const dlrt_tensor_desc *descs, const void *const *data, int n,
                            const char *const *keys, const char *const *values, int nmeta)
 {
-    if (n < 0 || nmeta < 0 || (n > 0 && (!descs || !data)) ||
-        (nmeta > 0 && (!keys || !values)))
+    if (n < 0 || nmeta < 0 || (n > 0 && (!descs || !data)) || (nmeta > 0 && (!keys || !values)))
         return DLRT_EINVAL;
     uint64_t total = 0;
     for (int i = 0; i < n; i++) {

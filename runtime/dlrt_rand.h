@@ -21,9 +21,9 @@ extern "C" {
 
 /* Caller-owned generator state; set it with dlrt_rng_seed before use. */
 typedef struct {
-    uint64_t s[4];   /* xoshiro256** state, never all zero */
-    double spare;    /* the second normal deviate of the last Box-Muller pair */
-    int has_spare;   /* whether spare is valid */
+    uint64_t s[4]; /* xoshiro256** state, never all zero */
+    double spare;  /* the second normal deviate of the last Box-Muller pair */
+    int has_spare; /* whether spare is valid */
 } dlrt_rng;
 
 /* Seeds rng for stream `stream` of the model seed `seed`. */

@@ -30,7 +30,10 @@ static uint64_t splitmix64(uint64_t *x)
     return mix64(*x);
 }
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
 
 void dlrt_rng_seed(dlrt_rng *rng, uint64_t seed, uint64_t stream)
 {
@@ -118,6 +121,7 @@ static const struct {
     int max, min;
     double defaults[2];
 } init_args[DLRT_INIT_COUNT] = {
+    /* clang-format off */
     [DLRT_INIT_ZEROS] = {0, 0, {0, 0}},
     [DLRT_INIT_ONES] = {0, 0, {0, 0}},
     [DLRT_INIT_CONSTANT] = {1, 1, {0, 0}},
@@ -127,6 +131,7 @@ static const struct {
     [DLRT_INIT_XAVIER_NORMAL] = {1, 0, {1, 0}},
     [DLRT_INIT_KAIMING_UNIFORM] = {0, 0, {0, 0}},
     [DLRT_INIT_KAIMING_NORMAL] = {0, 0, {0, 0}},
+    /* clang-format on */
 };
 
 static void store(void *data, dlrt_dtype t, size_t i, double v)

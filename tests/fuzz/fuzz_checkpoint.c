@@ -29,7 +29,10 @@ typedef struct {
     unsigned char a[16], b[24], c[4];
 } model;
 
-static void fill(model *m) { memset(m, SENTINEL, sizeof *m); }
+static void fill(model *m)
+{
+    memset(m, SENTINEL, sizeof *m);
+}
 
 static int untouched(const model *m)
 {
@@ -99,11 +102,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* allowing extra tensors only ever turns a mismatch into success */
     fill(&f);
-    int erc = dlrt_checkpoint_load_buffer(data, size, descs, fdst, 3, DLRT_CKPT_ALLOW_EXTRA,
-                                          NULL, NULL);
+    int erc =
+        dlrt_checkpoint_load_buffer(data, size, descs, fdst, 3, DLRT_CKPT_ALLOW_EXTRA, NULL, NULL);
     if ((rc == 0 && erc != 0) || (rc != 0 && rc != DLRT_EMISMATCH && erc != rc) ||
-        (rc == DLRT_EMISMATCH && erc != 0 && erc != DLRT_EMISMATCH) ||
-        (erc && !untouched(&f)) || (erc == 0 && rc == 0 && memcmp(&m, &f, sizeof m)))
+        (rc == DLRT_EMISMATCH && erc != 0 && erc != DLRT_EMISMATCH) || (erc && !untouched(&f)) ||
+        (erc == 0 && rc == 0 && memcmp(&m, &f, sizeof m)))
         __builtin_trap();
 
     if (rc == 0) {

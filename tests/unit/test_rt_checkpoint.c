@@ -113,8 +113,7 @@ typedef struct {
     size_t value_len[8];
 } meta_seen;
 
-static int collect(void *ctx, const char *key, size_t key_len, const char *value,
-                   size_t value_len)
+static int collect(void *ctx, const char *key, size_t key_len, const char *value, size_t value_len)
 {
     meta_seen *m = ctx;
     if (m->count == 8 || key_len >= 64 || value_len >= 64)
@@ -173,8 +172,7 @@ START_TEST(round_trip)
     void *rdst[2] = {&bias2, w2};
     memset(w2, 0, sizeof w2);
     bias2 = 0;
-    ck_assert_int_eq(dlrt_checkpoint_load(path, rd, rdst, 2, DLRT_CKPT_ALLOW_EXTRA, NULL, NULL),
-                     0);
+    ck_assert_int_eq(dlrt_checkpoint_load(path, rd, rdst, 2, DLRT_CKPT_ALLOW_EXTRA, NULL, NULL), 0);
     ck_assert_int_eq(memcmp(w, w2, sizeof w), 0);
     ck_assert_int_eq(memcmp(&bias, &bias2, sizeof bias), 0);
 
@@ -190,8 +188,7 @@ START_TEST(round_trip)
     ck_assert_int_eq(dlrt_checkpoint_meta(path, "nope", buf, sizeof buf), DLRT_EMISMATCH);
     ck_assert_int_eq(dlrt_checkpoint_meta(path, "ste", buf, sizeof buf), DLRT_EMISMATCH);
     ck_assert_int_eq(dlrt_checkpoint_meta(path, NULL, buf, sizeof buf), DLRT_EINVAL);
-    ck_assert_int_eq(dlrt_checkpoint_meta(in_dir("missing"), "step", buf, sizeof buf),
-                     DLRT_EIO);
+    ck_assert_int_eq(dlrt_checkpoint_meta(in_dir("missing"), "step", buf, sizeof buf), DLRT_EIO);
 
     /* the header is 8-aligned, starts with the metadata, and the data follows it */
     size_t n;
@@ -325,9 +322,9 @@ START_TEST(python_layout)
                        " ";
     ck_assert_uint_eq((sizeof hdr - 1) % 8, 0);
     static const unsigned char data[32] = {
-        0, 0, 0, 0, 0, 0, 0x1c, 0x40,                     /* 7.0 */
-        0, 0, 0, 0x3f, 0, 0, 0, 0xbf,                     /* 0.5, -0.5 */
-        0, 0, 0x80, 0x3f, 0, 0, 0, 0x40, 0, 0, 0x40, 0x40, 0, 0, 0x80, 0x40, /* 1..4 */
+        0, 0, 0,    0,    0, 0, 0x1c, 0x40,                                     /* 7.0 */
+        0, 0, 0,    0x3f, 0, 0, 0,    0xbf,                                     /* 0.5, -0.5 */
+        0, 0, 0x80, 0x3f, 0, 0, 0,    0x40, 0, 0, 0x40, 0x40, 0, 0, 0x80, 0x40, /* 1..4 */
     };
     size_t n;
     unsigned char *f = make_file(hdr, sizeof hdr - 1, data, sizeof data, &n);
@@ -409,6 +406,7 @@ static void expect_hdr(const char *what, const char *hdr, size_t dlen, unsigned 
     free(f);
 }
 
+/* clang-format off */
 #define TA(dt, shape, offs) "\"a\":{\"dtype\":\"" dt "\",\"shape\":" shape ",\"data_offsets\":" offs "}"
 #define TB(dt, shape, offs) "\"b\":{\"dtype\":\"" dt "\",\"shape\":" shape ",\"data_offsets\":" offs "}"
 #define A_OK TA("F32", "[2,2]", "[0,16]")
@@ -537,6 +535,8 @@ static const struct {
                       "\"data_offsets\":[16,40]}}", 40, DLRT_EMISMATCH},
 };
 
+/* clang-format on */
+
 START_TEST(malformed_corpus)
 {
     make_dir();
@@ -552,8 +552,8 @@ START_TEST(malformed_lengths)
 {
     make_dir();
     size_t n;
-    unsigned char *f = make_file(VALID, strlen(VALID), "0123456789012345678901234567890123456789",
-                                 40, &n);
+    unsigned char *f =
+        make_file(VALID, strlen(VALID), "0123456789012345678901234567890123456789", 40, &n);
     expect("the valid file", f, n, 0, 0);
     expect("empty file", f, 0, 0, DLRT_EFORMAT);
     expect("truncated length", f, 5, 0, DLRT_EFORMAT);
@@ -584,8 +584,7 @@ START_TEST(extra_tensors_allowed_by_flag)
                "{" A_OK "," B_OK ",\"c\":{\"dtype\":\"BF16\",\"shape\":[2],"
                "\"data_offsets\":[40,44]}}",
                44, DLRT_CKPT_ALLOW_EXTRA, 0);
-    expect_hdr("missing, extras allowed", "{" A_OK "}", 16, DLRT_CKPT_ALLOW_EXTRA,
-               DLRT_EMISMATCH);
+    expect_hdr("missing, extras allowed", "{" A_OK "}", 16, DLRT_CKPT_ALLOW_EXTRA, DLRT_EMISMATCH);
     remove_dir();
 }
 END_TEST
@@ -644,8 +643,7 @@ START_TEST(bad_arguments)
     ck_assert_int_eq(dlrt_checkpoint_load(path, NULL, dst, 2, 0, NULL, NULL), DLRT_EINVAL);
     ck_assert_int_eq(dlrt_checkpoint_load(path, d, NULL, 2, 0, NULL, NULL), DLRT_EINVAL);
     ck_assert_int_eq(dlrt_checkpoint_load(path, d, dst, 2, 2, NULL, NULL), DLRT_EINVAL);
-    ck_assert_int_eq(dlrt_checkpoint_load_buffer(NULL, 10, d, dst, 2, 0, NULL, NULL),
-                     DLRT_EINVAL);
+    ck_assert_int_eq(dlrt_checkpoint_load_buffer(NULL, 10, d, dst, 2, 0, NULL, NULL), DLRT_EINVAL);
     void *nulls[2] = {a, NULL};
     ck_assert_int_eq(dlrt_checkpoint_load(path, d, nulls, 2, 0, NULL, NULL), DLRT_EINVAL);
     dlrt_tensor_desc twice[2] = {d[0], d[0]};
@@ -681,8 +679,7 @@ START_TEST(bad_arguments)
     ck_assert_int_eq(dlrt_checkpoint_save(path, d, src, 2, kn, v2, 1), DLRT_EINVAL);
     ck_assert_int_eq(dlrt_checkpoint_save(path, d, src, 2, NULL, NULL, 1), DLRT_EINVAL);
     /* I/O errors */
-    ck_assert_int_eq(dlrt_checkpoint_load(in_dir("absent"), d, dst, 2, 0, NULL, NULL),
-                     DLRT_EIO);
+    ck_assert_int_eq(dlrt_checkpoint_load(in_dir("absent"), d, dst, 2, 0, NULL, NULL), DLRT_EIO);
     ck_assert_int_eq(dlrt_checkpoint_load(dir, d, dst, 2, 0, NULL, NULL), DLRT_EIO);
     ck_assert_int_eq(temp_files(), 0);
     remove_dir();
@@ -709,12 +706,16 @@ START_TEST(failed_saves_leave_old_file)
     dlrt_tensor_desc d = desc("w", DLRT_F32, 1, s);
     const float old[4] = {1, 2, 3, 4};
     const void *src[1] = {old};
+    mode_t mask = umask(027);
     ck_assert_int_eq(dlrt_checkpoint_save(path, &d, src, 1, NULL, NULL, 0), 0);
-    chmod(path, 0640);
-    ck_assert_int_eq(dlrt_checkpoint_save(path, &d, src, 1, NULL, NULL, 0), 0);
+    umask(mask);
     struct stat st;
     ck_assert_int_eq(stat(path, &st), 0);
-    ck_assert_int_eq(st.st_mode & 0777, 0640); /* a replacement keeps the mode */
+    ck_assert_int_eq(st.st_mode & 0777, 0640); /* a new file: 0666 minus the umask */
+    chmod(path, 0604);
+    ck_assert_int_eq(dlrt_checkpoint_save(path, &d, src, 1, NULL, NULL, 0), 0);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0604); /* a replacement keeps the mode */
 
     /* a directory that does not exist */
     char bad[600];

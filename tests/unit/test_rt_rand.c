@@ -222,8 +222,8 @@ END_TEST
 
 /* Initializes a tensor of each type and returns its elements as doubles,
  * after checking that the f32 values are the f64 ones rounded. */
-static double *init_both(int rank, const int64_t *shape, int kind, const double *args,
-                         int nargs, uint64_t stream, long *count)
+static double *init_both(int rank, const int64_t *shape, int kind, const double *args, int nargs,
+                         uint64_t stream, long *count)
 {
     long n = 1;
     for (int i = 0; i < rank; i++)
@@ -244,8 +244,8 @@ static double *init_both(int rank, const int64_t *shape, int kind, const double 
     return d;
 }
 
-static void check_uniform(int rank, const int64_t *shape, int kind, const double *args,
-                          int nargs, double bound)
+static void check_uniform(int rank, const int64_t *shape, int kind, const double *args, int nargs,
+                          double bound)
 {
     long n;
     double *v = init_both(rank, shape, kind, args, nargs, 5, &n);
@@ -261,8 +261,8 @@ static void check_uniform(int rank, const int64_t *shape, int kind, const double
     free(v);
 }
 
-static void check_normal(int rank, const int64_t *shape, int kind, const double *args,
-                         int nargs, double mean, double std)
+static void check_normal(int rank, const int64_t *shape, int kind, const double *args, int nargs,
+                         double mean, double std)
 {
     long n;
     double *v = init_both(rank, shape, kind, args, nargs, 6, &n);
@@ -301,9 +301,8 @@ START_TEST(f32_respects_bound)
     /* rounding to float may only reach the bound rounded to float */
     float f[4096];
     const int64_t shape[2] = {64, 64};
-    ck_assert_int_eq(dlrt_init_tensor(f, DLRT_F32, 2, shape, DLRT_INIT_KAIMING_UNIFORM, NULL, 0,
-                                      9, 1),
-                     0);
+    ck_assert_int_eq(
+        dlrt_init_tensor(f, DLRT_F32, 2, shape, DLRT_INIT_KAIMING_UNIFORM, NULL, 0, 9, 1), 0);
     float bound = (float)(sqrt(2.0) * sqrt(3.0 / 64));
     int over = 0;
     for (int i = 0; i < 4096; i++)
@@ -331,15 +330,13 @@ START_TEST(simple_initializers)
     double s = 7;
     ck_assert_int_eq(dlrt_init_tensor(&s, DLRT_F64, 0, NULL, DLRT_INIT_ZEROS, NULL, 0, 1, 1), 0);
     ck_assert(s == 0.0);
-    ck_assert_int_eq(dlrt_init_tensor(&s, DLRT_F64, 0, NULL, DLRT_INIT_XAVIER_UNIFORM, NULL, 0,
-                                      1, 1),
-                     0);
+    ck_assert_int_eq(
+        dlrt_init_tensor(&s, DLRT_F64, 0, NULL, DLRT_INIT_XAVIER_UNIFORM, NULL, 0, 1, 1), 0);
     ck_assert(fabs(s) <= sqrt(3.0) && s != 0.0);
     /* an empty tensor writes nothing, even through NULL */
     const int64_t empty[2] = {0, 5};
-    ck_assert_int_eq(dlrt_init_tensor(NULL, DLRT_F32, 2, empty, DLRT_INIT_KAIMING_NORMAL, NULL, 0,
-                                      1, 1),
-                     0);
+    ck_assert_int_eq(
+        dlrt_init_tensor(NULL, DLRT_F32, 2, empty, DLRT_INIT_KAIMING_NORMAL, NULL, 0, 1, 1), 0);
 }
 END_TEST
 
