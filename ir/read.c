@@ -889,7 +889,8 @@ static bool parse_node(Reader *r)
     Tok tt = *peek(r);
     if (!parse_type(r, n))
         return false;
-    if (n->dtype == DT_UNKNOWN && (op == OP_INPUT || op == OP_PARAM || op == OP_STATE))
+    /* States (batch-norm statistics) are typed by pass_shape from their user. */
+    if (n->dtype == DT_UNKNOWN && (op == OP_INPUT || op == OP_PARAM))
         return fail(r, &tt, "%s \"%s\" needs a type", oi->text, name);
     if (!parse_loc(r, &n->loc))
         return false;
