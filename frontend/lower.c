@@ -33,8 +33,10 @@ enum {
     MAX_NODES = 1000000,
     MAX_BATCH = 65536,
 };
-/* Statements executed plus loop iterations: bounds unrolling with empty bodies. */
+/* Statements executed, loop iterations and def calls: bounds the time spent
+ * unrolling even when bodies make no nodes; MAX_BYTES bounds the memory. */
 static const long MAX_WORK = 10000000;
+static const size_t MAX_BYTES = (size_t)1 << 29;
 
 typedef enum { V_POISON, V_TENSOR, V_NUM, V_DIM, V_STR, V_BOOL, V_LIST } VKind;
 
@@ -115,6 +117,7 @@ typedef struct {
     long work;
     bool stop;
     int errors_at_start;
+    size_t bytes_at_start;
     Frame *model;
     bool have_batch;
     Loc batch_loc;
@@ -268,7 +271,25 @@ static Frame *frame_new(L *l, const Def *d)
 {
     Frame *f = arena_alloc(l->a, sizeof *f);
     f->def = d;
+    /* Most frames hold a few names: start small, calls may be many. */
+    f->scope.cap = d ? d->nparams + 4 : 16;
+    f->scope.v = arena_alloc(l->a, (size_t)f->scope.cap * sizeof *f->scope.v);
     return f;
+}
+
+/* Counts one unit of unrolling work; false (after one error) once the model
+ * has grown past what any real network needs. */
+static bool spend(L *l, Loc loc)
+{
+    if (l->stop)
+        return false;
+    if (++l->work <= MAX_WORK && l->g->nodes.n <= MAX_NODES &&
+        arena_used(l->a) - l->bytes_at_start <= MAX_BYTES)
+        return true;
+    err(l, loc, "model too large after unrolling (limits: %d nodes, %ld statements, %zu MB)",
+        MAX_NODES, MAX_WORK, MAX_BYTES >> 20);
+    l->stop = true;
+    return false;
 }
 
 static Binding *lookup(Frame *f, const char *name)
@@ -933,7 +954,7 @@ static Value call_def(L *l, Frame *f, const DefEntry *de, const Expr *e)
         err(l, callee, "defs nested more than %d calls deep", MAX_CALL_DEPTH);
         return poison;
     }
-    if (de->bad)
+    if (de->bad || !spend(l, callee))
         return poison;
     Frame *g = frame_new(l, d);
     for (int i = 0; i < d->nparams; i++)
@@ -1335,7 +1356,7 @@ static void exec_for(L *l, Frame *f, const Stmt *st)
 {
     Value lo = eval(l, f, st->lo), hi = eval(l, f, st->hi);
     name_calls(l, f, st->name, st->name_loc);
-    int64_t a, b;
+    int64_t a = 0, b = 0;
     bool ok = int_const(l, lo, "a loop bound", &a);
     ok &= int_const(l, hi, "a loop bound", &b);
     if (!ok || !st->name)
@@ -1351,12 +1372,8 @@ static void exec_for(L *l, Frame *f, const Stmt *st)
     Binding lb = {st->name, B_LOOP, poison, st->name_loc, st};
     vec_push(l->a, &f->scope, lb);
     for (int64_t i = a; i < b && !l->stop; i++) {
-        if (++l->work > MAX_WORK) {
-            err(l, st->loc, "model too large after unrolling (more than %ld statements)",
-                MAX_WORK);
-            l->stop = true;
+        if (!spend(l, st->loc))
             break;
-        }
         f->scope.v[idx].v = num_int(i, st->name_loc);
         vec_push(l->a, &f->loops, i);
         exec_block(l, f, st->body, st->nbody);
@@ -1372,12 +1389,8 @@ static void exec_stmt(L *l, Frame *f, const Stmt *st)
 {
     if (!st || l->stop)
         return;
-    if (++l->work > MAX_WORK || l->g->nodes.n > MAX_NODES) {
-        err(l, st->loc, "model too large after unrolling (more than %d nodes or %ld statements)",
-            MAX_NODES, MAX_WORK);
-        l->stop = true;
+    if (!spend(l, st->loc))
         return;
-    }
     if (st->kind != S_RETURN && !st->name)
         return;
     /* Misplaced statements were reported by check_body; do not run them. */
@@ -1538,7 +1551,8 @@ Graph *fe_lower(Arena *a, Program *const *progs, int nprogs, const Define *defs,
         diag_note(main->models[0]->loc, "the first model is here");
     }
     const Model *m = main->models[0];
-    L lw = {.a = a, .defines = defs, .ndefines = ndefs, .errors_at_start = start};
+    L lw = {.a = a, .defines = defs, .ndefines = ndefs, .errors_at_start = start,
+            .bytes_at_start = arena_used(a)};
     L *l = &lw;
     l->define_used = arena_alloc(a, (size_t)ndefs * sizeof *l->define_used + 1);
     l->g = ir_graph_new(a, m->name);
