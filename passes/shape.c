@@ -255,6 +255,11 @@ bool shape_source(Graph *g, Node *n)
     const char *what = arena_printf(g->arena, "%s '%s'", shape_op(n), n->name ? n->name : "?");
     if (!check_size(g, n, what))
         return false;
+    if (n->op != OP_INPUT && !ir_dtype_is_float(n->dtype)) {
+        diag_error(n->loc, "%s: parameters and model state must be f32 or f64, got %s", what,
+                   ir_dtype_name(n->dtype));
+        return false;
+    }
     if (n->op != OP_INPUT) {
         for (int i = 0; i < n->shape.rank; i++) {
             if (n->shape.d[i].batch) {
@@ -330,6 +335,28 @@ static bool check_train(Graph *g)
     return true;
 }
 
+/* SPEC 3: one floating type for all parameters, which is also the type of
+ * NAME_params, NAME_grads and the loss. */
+static bool check_param_types(const Graph *g)
+{
+    const Node *first = NULL;
+    for (int i = 0; i < g->nodes.n; i++) {
+        const Node *n = g->nodes.v[i];
+        if (n->op != OP_PARAM || n->dtype == DT_UNKNOWN)
+            continue;
+        if (!first) {
+            first = n;
+        } else if (n->dtype != first->dtype) {
+            diag_error(n->loc, "parameter '%s' is %s, but '%s' is %s: all parameters of a model "
+                       "share one floating type", n->name, ir_dtype_name(n->dtype), first->name,
+                       ir_dtype_name(first->dtype));
+            diag_note(first->loc, "'%s' is declared here", first->name);
+            return false;
+        }
+    }
+    return true;
+}
+
 bool pass_shape(Graph *g)
 {
     int nn = g->nodes.n;
@@ -342,11 +369,17 @@ bool pass_shape(Graph *g)
         for (int j = 0; j < n->nin; j++) {
             const Node *x = n->in[j];
             check(x->id >= 0 && x->id < i && g->nodes.v[x->id] == x);
-            if (failed[x->id])
+            if (failed[x->id]) {
                 skip = true;
-            else if (x->dtype == DT_UNKNOWN)
-                /* only batch_norm's own running statistics may still be untyped */
-                check(x->op == OP_STATE && n->op == OP_BATCH_NORM && j >= 3);
+            } else if (x->dtype == DT_UNKNOWN &&
+                       !(x->op == OP_STATE && n->op == OP_BATCH_NORM && j >= 3)) {
+                /* Only batch_norm types its running statistics; a textual
+                 * IR file may hand an untyped state to anything else. */
+                diag_error(n->loc, "%s: input %d ('%s') has no type", op_info[n->op].text, j,
+                           x->name ? x->name : op_info[x->op].text);
+                ok = false;
+                skip = true;
+            }
         }
         bool good = !skip;
         if (good) {
@@ -370,10 +403,15 @@ bool pass_shape(Graph *g)
         }
         check(n->dtype != DT_UNKNOWN || n->op == OP_STATE);
     }
-    if (ok)
-        for (int i = 0; i < nn; i++)
-            if (g->nodes.v[i]->dtype == DT_UNKNOWN)
-                die("shape: state '%s' is not used by a batch_norm", g->nodes.v[i]->name);
+    for (int i = 0; i < nn; i++) {
+        Node *n = g->nodes.v[i];
+        if (!failed[i] && n->dtype == DT_UNKNOWN) {
+            diag_error(n->loc, "state '%s' has no type: it is not used by a batch_norm",
+                       n->name);
+            ok = false;
+        }
+    }
+    ok &= check_param_types(g);
     if (g->train && !failed[g->train->loss->id] && !check_train(g))
         ok = false;
     return ok;
