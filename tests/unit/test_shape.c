@@ -1317,7 +1317,7 @@ START_TEST(embedding)
     N(OP_EMBEDDING, X("i32[B, 5]"), P("f32[100]"));
     err("embedding: expects a table of shape [V, D], got [100]");
     fresh();
-    N(OP_EMBEDDING, X("i32[B, 5]"), P("i32[100, 16]"));
+    N(OP_EMBEDDING, X("i32[B, 5]"), X("i32[100, 16]"));
     err("embedding: expects a floating-point table tensor, got i32");
 }
 END_TEST
@@ -1361,7 +1361,7 @@ START_TEST(recurrent)
     N(OP_RNN, X("f32[B, 8]"), X("f32[B, 16]"), P("f32[8, 16]"), P("f32[16, 16]"), P("f32[16]"));
     err("rnn: expects x of shape [B, T, F], got [B, 8]");
     fresh();
-    N(OP_RNN, X("f32[B, 5, 8]"), X("f32[B, 16]"), P("f64[8, 16]"), P("f32[16, 16]"),
+    N(OP_RNN, X("f32[B, 5, 8]"), X("f32[B, 16]"), X("f64[8, 16]"), P("f32[16, 16]"),
       P("f32[16]"));
     err("rnn: element types differ (f32 vs f64)");
 }
