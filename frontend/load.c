@@ -130,8 +130,8 @@ Graph *fe_load(Arena *a, const char *path, const Define *defs, int ndefs)
     return g;
 }
 
-Graph *fe_load_text(Arena *a, const char *path, const char *text, size_t len,
-                    const Define *defs, int ndefs)
+Graph *fe_load_text(Arena *a, const char *path, const char *text, size_t len, const Define *defs,
+                    int ndefs)
 {
     return load(a, path ? path : "<input>", text ? text : "", text ? len : 0, "", defs, ndefs);
 }

@@ -43,12 +43,12 @@ typedef enum { V_POISON, V_TENSOR, V_NUM, V_DIM, V_STR, V_BOOL, V_LIST } VKind;
 typedef struct Value Value;
 struct Value {
     VKind kind;
-    Loc loc;      /* the expression that produced it (for const nodes, errors) */
-    Node *node;   /* V_TENSOR */
-    bool is_int;  /* V_NUM */
-    int64_t i;    /* V_NUM when is_int */
-    double f;     /* V_NUM, always set */
-    Dim dim;      /* V_DIM: dim.n * B */
+    Loc loc;     /* the expression that produced it (for const nodes, errors) */
+    Node *node;  /* V_TENSOR */
+    bool is_int; /* V_NUM */
+    int64_t i;   /* V_NUM when is_int */
+    double f;    /* V_NUM, always set */
+    Dim dim;     /* V_DIM: dim.n * B */
     const char *str;
     bool b;
     Value *elems; /* V_LIST */
@@ -165,8 +165,7 @@ static const char *vdesc(Value v, char *buf, size_t size)
         else
             snprintf(buf, size, "%g", v.f);
         return buf;
-    case V_DIM:
-        return "the batch size";
+    case V_DIM: return "the batch size";
     case V_STR: snprintf(buf, size, "the string \"%.40s\"", v.str); return buf;
     case V_BOOL: return v.b ? "true" : "false";
     case V_LIST: return "a list";
@@ -195,7 +194,8 @@ static int ns_get(const NameSet *s, const char *key)
 {
     if (!s->cap)
         return -1;
-    for (unsigned i = hash_str(key) & (unsigned)(s->cap - 1);; i = (i + 1) & (unsigned)(s->cap - 1)) {
+    for (unsigned i = hash_str(key) & (unsigned)(s->cap - 1);;
+         i = (i + 1) & (unsigned)(s->cap - 1)) {
         if (!s->keys[i])
             return -1;
         if (strcmp(s->keys[i], key) == 0)
@@ -236,7 +236,10 @@ static Value num_float(double f, Loc loc)
     return (Value){.kind = V_NUM, .loc = loc, .f = f};
 }
 
-static Value tensor(Node *n, Loc loc) { return (Value){.kind = V_TENSOR, .loc = loc, .node = n}; }
+static Value tensor(Node *n, Loc loc)
+{
+    return (Value){.kind = V_TENSOR, .loc = loc, .node = n};
+}
 
 static bool is_poisoned(Value v)
 {
@@ -258,9 +261,7 @@ static Node *as_node(L *l, Value v, const char *what)
     case V_TENSOR: return v.node;
     case V_NUM: return ir_const(l->g, v.f, v.loc);
     case V_POISON: return NULL;
-    case V_DIM:
-        err(l, v.loc, "%s: the batch size cannot be used as a tensor", what);
-        return NULL;
+    case V_DIM: err(l, v.loc, "%s: the batch size cannot be used as a tensor", what); return NULL;
     default:
         err(l, v.loc, "%s: expected a tensor or a number, got %s", what, vdesc(v, buf, sizeof buf));
         return NULL;
@@ -417,15 +418,16 @@ static void name_calls(L *l, Frame *f, const char *name, Loc loc)
             prefix = k == 1 ? c->def : arena_printf(l->a, "%s_%d", c->def, idx);
         idx++;
         for (int j = 0; j < c->nnamed; j++)
-            add_named(l, f, c->named[j].node,
-                      arena_printf(l->a, "%s.%s", prefix, c->named[j].rel), loc);
+            add_named(l, f, c->named[j].node, arena_printf(l->a, "%s.%s", prefix, c->named[j].rel),
+                      loc);
     }
     f->calls.n = 0;
 }
 
 /* ---- constant folding ----------------------------------------------------- */
 
-static const char *const batch_msg = "the batch size can only be multiplied or divided by constants";
+static const char *const batch_msg =
+    "the batch size can only be multiplied or divided by constants";
 
 static Value fold(L *l, char op, Value a, Value b, Loc loc)
 {
@@ -512,8 +514,10 @@ static Value eval_name(L *l, Frame *f, const Expr *e)
     if (shown && f != l->model && l->model) {
         Binding *mb = lookup(l->model, e->name);
         if (mb)
-            diag_note(mb->loc, "'%s' is defined in the model; a def sees only its arguments and "
-                      "its own names, so pass it as an argument", e->name);
+            diag_note(mb->loc,
+                      "'%s' is defined in the model; a def sees only its arguments and "
+                      "its own names, so pass it as an argument",
+                      e->name);
     }
     /* Bind the poison so that later uses stay quiet. */
     bind(l, f, e->name, B_VALUE, poison, e->loc, NULL);
@@ -643,7 +647,8 @@ static Value eval_index(L *l, Frame *f, const Expr *e)
         return poison;
     }
     if (base.kind != V_TENSOR) {
-        err(l, e->loc, "cannot index %s; only tensors can be indexed", vdesc(base, buf, sizeof buf));
+        err(l, e->loc, "cannot index %s; only tensors can be indexed",
+            vdesc(base, buf, sizeof buf));
         return poison;
     }
     Node *n = ir_unary(l->g, OP_SLICE, base.node, e->loc);
@@ -763,14 +768,16 @@ static bool to_attr(L *l, const char *who, const AttrSpec *sp, Value v, Attr *ou
             } else {
                 const char *g = vdesc(el[i], buf, sizeof buf);
                 if (el[i].kind == V_DIM)
-                    err(l, el[i].loc, "%s: '%s' must be integers; the batch size is only "
-                        "allowed in shapes", who, sp->name);
+                    err(l, el[i].loc,
+                        "%s: '%s' must be integers; the batch size is only "
+                        "allowed in shapes",
+                        who, sp->name);
                 else if (v.kind == V_LIST)
-                    err(l, el[i].loc, "%s: '%s' must be a list of integers (got %s)", who,
-                        sp->name, g);
+                    err(l, el[i].loc, "%s: '%s' must be a list of integers (got %s)", who, sp->name,
+                        g);
                 else
-                    err(l, v.loc, "%s: '%s' must be an integer or a list of integers (got %s)",
-                        who, sp->name, g);
+                    err(l, v.loc, "%s: '%s' must be an integer or a list of integers (got %s)", who,
+                        sp->name, g);
                 return false;
             }
         }
@@ -829,8 +836,7 @@ static bool match_attrs(L *l, const char *who, const char *noun, const AttrSchem
                 const char **c = arena_alloc(l->a, (size_t)s->n * sizeof *c + 1);
                 for (int j = 0; j < s->n; j++)
                     c[j] = s->v[j].name;
-                err(l, at, "%s has no %s '%s'%s", who, noun, a->name,
-                    suggest(l, a->name, c, s->n));
+                err(l, at, "%s has no %s '%s'%s", who, noun, a->name, suggest(l, a->name, c, s->n));
                 ok = false;
                 continue;
             }
@@ -867,7 +873,7 @@ static bool match_attrs(L *l, const char *who, const char *noun, const AttrSchem
 static const AttrSchema *builtin_schema(const BuiltinInfo *table, int i)
 {
     static const AttrSchema *optim[OPTIM_COUNT], *sched[SCHED_COUNT], *init[INIT_COUNT];
-    const AttrSchema **slot = table == optim_info ? &optim[i]
+    const AttrSchema **slot = table == optim_info   ? &optim[i]
                               : table == sched_info ? &sched[i]
                                                     : &init[i];
     if (!*slot)
@@ -898,7 +904,8 @@ static int builtin_call(L *l, Frame *f, const Expr *e, const BuiltinInfo *table,
     int i = ir_builtin_lookup(table, n, name);
     EArg *args = e->kind == E_CALL ? eval_args(l, f, e->call.args, e->call.nargs) : NULL;
     if (i < 0) {
-        err(l, callee, "unknown %s '%s'%s", what, name, suggest(l, name, builtin_names(l, table, n), n));
+        err(l, callee, "unknown %s '%s'%s", what, name,
+            suggest(l, name, builtin_names(l, table, n), n));
         return -1;
     }
     int nargs = e->kind == E_CALL ? e->call.nargs : 0;
@@ -932,8 +939,7 @@ static Value call_def(L *l, Frame *f, const DefEntry *de, const Expr *e)
     bool bad = false;
     for (int i = 0; i < e->call.nargs; i++)
         if (args[i].name) {
-            err(l, args[i].name_loc, "'%s' is a def; defs take positional arguments only",
-                d->name);
+            err(l, args[i].name_loc, "'%s' is a def; defs take positional arguments only", d->name);
             bad = true;
         }
     if (bad)
@@ -1011,8 +1017,10 @@ static Value call_op(L *l, Frame *f, Op op, const Expr *e)
             if (v.kind == V_POISON) {
                 ok = false;
             } else if (v.kind != V_LIST || v.n == 0) {
-                err(l, v.loc, "%s: the first argument must be a non-empty list of tensors "
-                    "(got %s)", oi->text, v.kind == V_LIST ? "an empty list" : vdesc(v, buf, sizeof buf));
+                err(l, v.loc,
+                    "%s: the first argument must be a non-empty list of tensors "
+                    "(got %s)",
+                    oi->text, v.kind == V_LIST ? "an empty list" : vdesc(v, buf, sizeof buf));
                 ok = false;
             } else {
                 for (int j = 0; j < v.n; j++) {
@@ -1034,8 +1042,8 @@ static Value call_op(L *l, Frame *f, Op op, const Expr *e)
             ok = false;
     }
     AttrList attrs = {0};
-    if (!match_attrs(l, oi->text, "attribute", ir_op_schema(op), args, e->call.nargs, want,
-                     callee, &attrs) ||
+    if (!match_attrs(l, oi->text, "attribute", ir_op_schema(op), args, e->call.nargs, want, callee,
+                     &attrs) ||
         !ok)
         return poison;
     if (runstats) {
@@ -1094,7 +1102,8 @@ static bool eval_type(L *l, Frame *f, const TypeExpr *t, bool allow_batch, DType
             ok = false;
         } else {
             err(l, v.loc, "dimension must be a positive integer (got %s)",
-                v.kind == V_DIM ? "a negative multiple of the batch size" : vdesc(v, buf, sizeof buf));
+                v.kind == V_DIM ? "a negative multiple of the batch size"
+                                : vdesc(v, buf, sizeof buf));
             ok = false;
         }
     }
@@ -1126,10 +1135,10 @@ static void exec_param(L *l, Frame *f, const Stmt *st)
         const Attr *at = ir_attrs_get(&al, sch->v[i].name);
         if (!at)
             continue;
-        args[nargs++] = at->kind == AK_FLOAT ? at->f
-                        : at->kind == AK_INT ? (double)at->i
+        args[nargs++] = at->kind == AK_FLOAT  ? at->f
+                        : at->kind == AK_INT  ? (double)at->i
                         : at->kind == AK_BOOL ? at->b
-                                             : 0;
+                                              : 0;
     }
     const char *rel = loop_name(l, f, st->name);
     Node *n = ir_param(l->g, rel, dt, s, (Init)init, nargs ? args : NULL, nargs, st->frozen,
@@ -1284,8 +1293,8 @@ static void exec_train(L *l, Frame *f, const Stmt *st)
                 ok = false;
             }
         } else {
-            int s = builtin_call(l, f, a->value, sched_info, SCHED_COUNT, "schedule",
-                                 &t->sched_args);
+            int s =
+                builtin_call(l, f, a->value, sched_info, SCHED_COUNT, "schedule", &t->sched_args);
             if (s < 0)
                 ok = false;
             else
@@ -1406,8 +1415,7 @@ static void exec_stmt(L *l, Frame *f, const Stmt *st)
         if (!f->def)
             return;
         break;
-    default:
-        break;
+    default: break;
     }
     f->calls.n = 0;
     const char *name = st->name;
@@ -1475,7 +1483,8 @@ static bool check_body(L *l, Stmt *const *body, int n, const Def *d, bool in_loo
                 err(l, st->loc, "return outside of a def");
                 ok = false;
             } else if (in_loop) {
-                err(l, st->loc, "return cannot appear inside a for loop; it must be the last "
+                err(l, st->loc,
+                    "return cannot appear inside a for loop; it must be the last "
                     "statement of the def");
                 ok = false;
             } else if (i + 1 < n) {
@@ -1483,11 +1492,8 @@ static bool check_body(L *l, Stmt *const *body, int n, const Def *d, bool in_loo
                 ok = false;
             }
             break;
-        case S_FOR:
-            ok &= check_body(l, st->body, st->nbody, d, true);
-            break;
-        default:
-            break;
+        case S_FOR: ok &= check_body(l, st->body, st->nbody, d, true); break;
+        default: break;
         }
     }
     if (d && !in_loop && (n == 0 || !body[n - 1] || body[n - 1]->kind != S_RETURN) && ok) {
@@ -1551,7 +1557,10 @@ Graph *fe_lower(Arena *a, Program *const *progs, int nprogs, const Define *defs,
         diag_note(main->models[0]->loc, "the first model is here");
     }
     const Model *m = main->models[0];
-    L lw = {.a = a, .defines = defs, .ndefines = ndefs, .errors_at_start = start,
+    L lw = {.a = a,
+            .defines = defs,
+            .ndefines = ndefs,
+            .errors_at_start = start,
             .bytes_at_start = arena_used(a)};
     L *l = &lw;
     l->define_used = arena_alloc(a, (size_t)ndefs * sizeof *l->define_used + 1);

@@ -50,7 +50,10 @@ static Graph *lower_d(const char *src, const Define *d, int nd)
     return g;
 }
 
-static Graph *lower(const char *src) { return lower_d(src, NULL, 0); }
+static Graph *lower(const char *src)
+{
+    return lower_d(src, NULL, 0);
+}
 
 /* Lowers src, which must succeed. */
 static Graph *ok(const char *src)
@@ -106,11 +109,11 @@ static void assert_ints(const Node *n, const char *attr, const int64_t *want, in
         ck_assert_int_eq(a->ints.v[i].n, want[i]);
 }
 
-#define DENSE                                                                                  \
-    "def dense(x, n_in, n_out) {\n"                                                            \
-    "    param w: f32[n_in, n_out] = kaiming_uniform();\n"                                     \
-    "    param b: f32[n_out];\n"                                                               \
-    "    return x @ w + b;\n"                                                                  \
+#define DENSE                                                                                      \
+    "def dense(x, n_in, n_out) {\n"                                                                \
+    "    param w: f32[n_in, n_out] = kaiming_uniform();\n"                                         \
+    "    param b: f32[n_out];\n"                                                                   \
+    "    return x @ w + b;\n"                                                                      \
     "}\n"
 
 /* ---- def expansion and naming ------------------------------------------------ */
@@ -571,7 +574,7 @@ typedef struct {
 
 static const ErrCase errs[] = {
     {"model m { input fooo: f32[1]; y = foo + 1; }", "1:35: error: use of undeclared name 'foo'; "
-                                                      "did you mean 'fooo'?"},
+                                                     "did you mean 'fooo'?"},
     {"model m { input x: f32[1]; y = rlu(x); }", "1:32: error: unknown function 'rlu'; did you "
                                                  "mean 'relu'?"},
     {"model m {\n input x: f32[1];\n input x: f32[2];\n}", "3:8: error: redefinition of input 'x'"},
@@ -597,7 +600,8 @@ static const ErrCase errs[] = {
      "1:74: error: conv2d has no attribute 'strid'; did you mean 'stride'?"},
     {"model m { input x: f32[1,1,4,4]; input w: f32[1,1,3,3]; y = conv2d(x, w, groups = 2.5); }",
      "1:83: error: conv2d: 'groups' must be an integer (got 2.5)"},
-    {"model m { input x: f32[2,3]; input y: i32[2]; l = cross_entropy(x, y, reduction = \"summ\"); }",
+    {"model m { input x: f32[2,3]; input y: i32[2]; l = cross_entropy(x, y, reduction = \"summ\"); "
+     "}",
      "1:83: error: cross_entropy: 'reduction' must be \"mean\", \"sum\" or \"none\" (got the "
      "string \"summ\"); did you mean 'sum'?"},
     {"model m { input x: f32[2]; y = softmax(x, 0, 1); }",
@@ -613,11 +617,11 @@ static const ErrCase errs[] = {
      "1:66: error: clip_norm must be a positive number (got 0)"},
     {"model m { input x: f32[]; train x with adamm(lr = 1); }",
      "1:40: error: unknown optimizer 'adamm'; did you mean 'adam'?"},
-    {"model m { input x: f32[]; train x with adam(); }", "1:40: error: adam: missing argument 'lr'"},
+    {"model m { input x: f32[]; train x with adam(); }",
+     "1:40: error: adam: missing argument 'lr'"},
     {"model m { input x: f32[]; train x with sgd(lr = 1), schedule = cosin(10); }",
      "1:64: error: unknown schedule 'cosin'; did you mean 'cosine'?"},
-    {"model m { param w: f32[2] = xavier(); }",
-     "1:29: error: unknown initializer 'xavier'"},
+    {"model m { param w: f32[2] = xavier(); }", "1:29: error: unknown initializer 'xavier'"},
     {"model m { input x: f32[1]; output y = x; output y = x; }",
      "1:49: error: output 'y' is already defined"},
     {"def f(x) { input y: f32[1]; return x; }\nmodel m { }",
@@ -666,7 +670,8 @@ START_TEST(error_notes_and_recovery)
                 "}\n",
           "t.dl:8:9: error: dense expects 3 arguments, got 2");
     ck_assert_ptr_nonnull(strstr(diags(), "t.dl:1:5: note: 'dense' is defined here"));
-    ck_assert_ptr_nonnull(strstr(diags(), "t.dl:10:25: error: use of undeclared name 'undefined_thing'"));
+    ck_assert_ptr_nonnull(
+        strstr(diags(), "t.dl:10:25: error: use of undeclared name 'undefined_thing'"));
     ck_assert_ptr_nonnull(strstr(diags(), "t.dl:11:17: error: use of undeclared name 'zz'"));
     ck_assert_int_eq(diag_errors(), 3);
 }
