@@ -1,14 +1,55 @@
 /*
- * Code generation: graph IR -> LLVM IR -> object file. The only part of
- * dlc that includes LLVM headers.
+ * Code generation: graph IR + memory plan -> LLVM IR -> object file, and
+ * the C header that goes with it. The only part of dlc that includes LLVM
+ * headers (the header writer does not need LLVM and lives here because it
+ * describes the same ABI).
  */
 #ifndef DLC_CODEGEN_H
 #define DLC_CODEGEN_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "../ir/ir.h"
+#include "../passes/passes.h"
 
 /* "19.1.7": the LLVM this dlc was built with. */
 const char *cg_llvm_version(void);
 
 /* The host's target triple, e.g. "x86_64-pc-linux-gnu"; static storage. */
 const char *cg_host_triple(void);
+
+typedef enum { CG_OBJ, CG_ASM, CG_LLVM } CgOutput;
+
+typedef struct {
+    const char *triple; /* NULL: the host */
+    const char *cpu;    /* NULL or "native": the host's CPU */
+    int opt_level;      /* 0..3 */
+    bool inference_only;
+} CgOptions;
+
+/* The instance layout that the object and the header agree on (see
+ * runtime/dlrt_model.h): byte offsets in the instance block. */
+typedef struct {
+    int64_t num_param_scalars;
+    int64_t *param_offset; /* by node id: byte offset of a param in the flat
+                              parameter array (-1 for other nodes) */
+    int64_t *state_offset; /* by node id: byte offset of a state in the state
+                              area (-1 for other nodes) */
+    int64_t header_bytes, params_offset, params_bytes, grads_offset, grads_bytes;
+    int64_t opt_offset, opt_bytes, states_offset, states_bytes, arena_offset, arena_bytes;
+    int64_t state_bytes; /* the whole block */
+} Layout;
+
+Layout *cg_layout(const Graph *g, const MemPlan *forward);
+
+/* Builds the module for a checked, simplified, fused and planned graph
+ * and writes it to path ("-" for stdout) as an object, assembly or LLVM IR.
+ * Returns false with a malloc'd message in *err on failure. */
+bool cg_emit(const Graph *g, const MemPlan *forward, const Layout *layout, const CgOptions *o,
+             CgOutput kind, const char *path, char **err);
+
+/* Writes NAME.h (SPEC 3) for the object that cg_emit writes. */
+void cg_write_header(FILE *f, const Graph *g, const Layout *layout, const CgOptions *o);
 
 #endif

@@ -169,6 +169,8 @@ struct Node {
     AttrList attrs;
     const char *name; /* input, param and state names; NULL otherwise */
     Loc loc;          /* where the user wrote it; line 0 for none */
+    Node *fused;      /* pass_fuse: the node whose kernel computes this one
+                         (never materialized on its own); NULL otherwise */
 };
 
 typedef struct {

@@ -15,4 +15,35 @@
  * nodes downstream of an error are skipped, not reported again. */
 bool pass_shape(Graph *g);
 
+/* Constant folding, common-subexpression elimination and dead-code
+ * elimination: nodes that neither an output nor the training loss needs are
+ * removed, except sources (inputs, params and states are the model's
+ * interface and state). Keeps results identical up to float rounding. */
+void pass_simplify(Graph *g);
+
+/* Marks fusion groups by setting Node.fused: chains of elementwise and
+ * broadcast ops become one loop nest computed by the chain's last node; a
+ * bias add and activation after a matmul (or conv) run as the product's
+ * epilogue. Only nodes with a single user are fused into that user. */
+void pass_fuse(Graph *g);
+
+/* Where every value of one generated function lives. Built for the nodes
+ * that `roots` need, in a linear schedule; sizes at the maximum batch. */
+typedef struct {
+    int nsteps;
+    Node **steps;        /* materialized nodes (Node.fused == NULL, not
+                            sources or consts) in execution order */
+    int64_t *offset;     /* by node id: byte offset in the arena, or -1 when
+                            the value is not in the arena */
+    Node **alias;        /* by node id: the node whose storage this one
+                            shares (a reshape view, an in-place update), or
+                            the node itself */
+    int64_t *bytes;      /* by node id: bytes at the maximum batch */
+    int64_t arena_bytes; /* what this function needs, 64-byte aligned slots */
+    int64_t naive_bytes; /* every intermediate in a slot of its own */
+    int64_t peak_bytes;  /* lower bound: most bytes live at one step */
+} MemPlan;
+
+MemPlan *pass_memplan(Graph *g, Node *const *roots, int nroots);
+
 #endif

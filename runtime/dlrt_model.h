@@ -1,0 +1,105 @@
+/* Part of libdlrt; include <dlrt.h> rather than this file.
+ *
+ * What generated code and the runtime share about a compiled model. dlc
+ * emits one constant dlrt_model_info per model (returned by NAME_info())
+ * and thin NAME_* entry points that check their arguments and call the
+ * compiled kernels or the dlrt_model_* functions below.
+ *
+ * An instance is one 64-byte aligned block of info->state_bytes bytes:
+ *
+ *   [dlrt_instance header][params][grads][optimizer state][model state][arena]
+ *
+ * at the offsets given in the info (grads and optimizer state are empty
+ * until training is compiled in). Parameters form one flat array of
+ * info->param_dtype in declaration order (NAME_params).
+ */
+#ifndef DLRT_MODEL_H
+#define DLRT_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One input, output, parameter or state tensor of a model. */
+typedef struct {
+    dlrt_tensor_desc desc; /* name, dtype, shape; batch dimensions at max batch */
+    uint32_t batch_dims;   /* bit i: dimension i scales with the run-time batch
+                              (its extent is shape[i] / max_batch * batch) */
+    size_t offset;         /* params and states: byte offset in the instance */
+    int init;              /* params and states: a dlrt_init_kind */
+    int ninit_args;
+    double init_args[4];
+    int frozen;            /* params: stored and saved, never updated */
+} dlrt_tensor_info;
+
+/* Generic entry point: arrays in declaration order (only the inputs that
+ * info->forward_inputs lists), for harnesses and language bindings. */
+typedef int (*dlrt_forward_fn)(void *m, int batch, const void *const *inputs,
+                               void *const *outputs);
+
+typedef struct dlrt_model_info {
+    const char *name;
+    int max_batch;          /* 0: the model has no batch dimension */
+    dlrt_dtype param_dtype; /* the one floating type of all parameters */
+    int64_t num_param_scalars; /* NAME_NUM_PARAMS */
+    size_t state_bytes;     /* NAME_STATE_BYTES: the whole instance block */
+
+    int num_inputs, num_outputs, num_params, num_states;
+    const dlrt_tensor_info *inputs, *outputs, *params, *states;
+    int num_forward_inputs;     /* inputs the outputs need, in order */
+    const int *forward_inputs;  /* indices into inputs */
+
+    size_t params_offset, params_bytes; /* the flat parameter array */
+    size_t grads_offset, grads_bytes;
+    size_t opt_offset, opt_bytes;
+    size_t states_offset, states_bytes;
+    size_t arena_offset, arena_bytes;
+
+    dlrt_forward_fn forward;
+} dlrt_model_info;
+
+/* The header at the start of every instance block. */
+typedef struct {
+    const dlrt_model_info *info;
+    uint64_t seed;
+    int64_t step;
+    double lr;
+    void *owned; /* the block itself when dlrt_model_create allocated it */
+} dlrt_instance;
+
+/* Lays out and initializes an instance in caller-owned memory: checks that
+ * mem is 64-byte aligned and size >= info->state_bytes (DLRT_EINVAL
+ * otherwise), zeroes the block, fills the header and initializes every
+ * parameter and state as declared, parameter i from stream i of seed. */
+int dlrt_model_init(const dlrt_model_info *info, void *mem, size_t size, uint64_t seed);
+/* The same in a block from aligned_alloc; NULL on failure. */
+void *dlrt_model_create(const dlrt_model_info *info, uint64_t seed);
+void dlrt_model_destroy(void *m);
+
+/* Checkpoints: parameters and states by name (safetensors), atomically
+ * written; loading validates the whole file against the model first and
+ * changes nothing on failure. */
+int dlrt_model_save(const void *m, const char *path);
+int dlrt_model_load(void *m, const char *path);
+
+/* DLRT_EINVAL unless 1 <= batch <= max_batch (any batch when the model has
+ * no batch dimension is passed as 0 or 1 and accepted). */
+int dlrt_model_check_batch(const dlrt_model_info *info, int batch);
+
+/* Row-major GEMM for generated code: C = alpha*op(A)*op(B) + beta*C with
+ * op(X) = X or X^T, M x N result, K inner; lda/ldb/ldc are row strides. */
+void dlrt_gemm_f32(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                   const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                   float *c, int64_t ldc);
+void dlrt_gemm_f64(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+                   const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
+                   double *c, int64_t ldc);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
