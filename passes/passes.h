@@ -46,4 +46,22 @@ typedef struct {
 
 MemPlan *pass_memplan(Graph *g, Node *const *roots, int nroots);
 
+/* How the code generator reads a plan (passes/memplan.c explains why):
+ * - A step n with alias[n] == n and offset[n] >= 0 owns a fresh slot.
+ * - A view (OP_RESHAPE or OP_FLATTEN, see pass_memplan_is_view) computes
+ *   nothing: alias[n] is its storage, either an arena owner (offset[n] ==
+ *   offset[alias[n]]) or an input, param or state (offset -1: read that
+ *   source's pointer). A reshape or flatten with alias[n] == n is a copy.
+ * - Any other step with alias[n] != n writes in place over alias[n]'s slot:
+ *   an all-elementwise kernel whose output element i depends only on
+ *   element i of the input it overwrites.
+ * Roots live to the end of the function, so their slots are never reused. */
+bool pass_memplan_is_view(const MemPlan *p, const Node *n);
+
+/* What `dlc --stats` prints for one function: the number of steps, the
+ * arena size, the naive sum and the lower bound with their ratios, and
+ * the five largest buffers. */
+void pass_memplan_print_stats(FILE *f, const Graph *g, const MemPlan *p,
+                              const char *function_name);
+
 #endif
