@@ -2,32 +2,23 @@
  * Shuffled mini-batches, row-wise argmax and accuracy.
  *
  * Each epoch's order is computed from scratch: the identity permutation,
- * shuffled by Fisher-Yates with a splitmix64 stream seeded from (seed,
- * epoch). It does not depend on earlier epochs, so a run resumed at epoch e
- * sees exactly the batches of a run that never stopped. Bounded draws use
+ * shuffled by Fisher-Yates with the dlrt_rng stream `epoch` of the seed.
+ * It does not depend on earlier epochs, so a run resumed at epoch e sees
+ * exactly the batches of a run that never stopped. Bounded draws use
  * rejection sampling, so every permutation is equally likely.
- * (splitmix64 is private here; it could use dlrt_rng once that settles.)
  */
 #include "dlrt.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 /* A uniform integer in [0, bound), bound >= 1. */
-static uint64_t below(uint64_t *s, uint64_t bound)
+static uint64_t below(dlrt_rng *rng, uint64_t bound)
 {
     uint64_t limit = UINT64_MAX - UINT64_MAX % bound; /* multiples of bound fit below */
     uint64_t r;
     do
-        r = splitmix64(s);
+        r = dlrt_rng_next(rng);
     while (r >= limit);
     return r % bound;
 }
@@ -75,12 +66,10 @@ int dlrt_batches_start(dlrt_batches *b, int64_t epoch)
     for (int64_t i = 0; i < b->n; i++)
         b->order[i] = i;
     if (!(b->flags & DLRT_BATCH_SEQUENTIAL)) {
-        /* Mix the epoch in through one splitmix64 step so that nearby
-         * (seed, epoch) pairs start far apart. */
-        uint64_t e = (uint64_t)epoch;
-        uint64_t s = b->seed ^ splitmix64(&e);
+        dlrt_rng rng;
+        dlrt_rng_seed(&rng, b->seed, (uint64_t)epoch);
         for (int64_t i = b->n - 1; i > 0; i--) {
-            int64_t j = (int64_t)below(&s, (uint64_t)i + 1);
+            int64_t j = (int64_t)below(&rng, (uint64_t)i + 1);
             int64_t t = b->order[i];
             b->order[i] = b->order[j];
             b->order[j] = t;
