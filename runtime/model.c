@@ -1,0 +1,266 @@
+/*
+ * Instances of compiled models: laying out and initializing the instance
+ * block, checkpoints, and the batch check generated entry points share.
+ *
+ * dlrt_model_init validates the whole info against the block before it
+ * writes a byte: every parameter and state must be a well-formed tensor of
+ * a floating type lying inside its region of the block (parameters of
+ * info->param_dtype in [params_offset, +params_bytes), states in
+ * [states_offset, +states_bytes), both after the header), and its
+ * initializer must accept its arguments (checked by a dry run on one
+ * scalar). Only then is the block zeroed and filled: parameter i from
+ * stream i of the seed, state j from stream num_params + j, so adding a
+ * state never changes how the parameters start.
+ *
+ * Checkpoints hold the parameters in declaration order, then the states,
+ * each under its own name, with "format", "model" and "step" metadata.
+ * Loading relies on dlrt_checkpoint_load's validate-first guarantee for
+ * the tensors; the metadata callback only records what it sees (and
+ * rejects a file that names another model), and the step is applied once
+ * the load has succeeded.
+ */
+#include "dlrt.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ALIGN 64
+
+/* The bytes of a tensor described by d; 0 with *ok cleared when the desc
+ * is malformed or its size overflows. */
+static size_t tensor_bytes(const dlrt_tensor_desc *d, int *ok)
+{
+    size_t bytes = dlrt_dtype_size(d->dtype);
+    if (bytes == 0 || d->rank < 0 || d->rank > DLRT_MAX_RANK) {
+        *ok = 0;
+        return 0;
+    }
+    for (int i = 0; i < d->rank; i++) {
+        int64_t n = d->shape[i];
+        if (n < 0 || (n > 0 && (uint64_t)n > SIZE_MAX / bytes)) {
+            *ok = 0;
+            return 0;
+        }
+        bytes *= (size_t)n;
+    }
+    return bytes;
+}
+
+/* Whether t is a floating tensor lying inside [lo, lo + len) of a block of
+ * `total` bytes, aligned for its type, with an initializer that accepts its
+ * arguments. */
+static int tensor_ok(const dlrt_tensor_info *t, size_t lo, size_t len, size_t total)
+{
+    int ok = 1;
+    size_t bytes = tensor_bytes(&t->desc, &ok);
+    if (!ok || !t->desc.name || (t->desc.dtype != DLRT_F32 && t->desc.dtype != DLRT_F64))
+        return 0;
+    if (lo > total || len > total - lo || t->offset < lo || t->offset - lo > len ||
+        bytes > len - (t->offset - lo) || t->offset % dlrt_dtype_size(t->desc.dtype) != 0)
+        return 0;
+    if (t->ninit_args < 0 || t->ninit_args > 4)
+        return 0;
+    int64_t fan_in, fan_out;
+    if (dlrt_init_fans(t->desc.rank, t->desc.shape, &fan_in, &fan_out) != DLRT_OK)
+        return 0;
+    /* The same kind and arguments on a scalar: dlrt_init_tensor validates
+     * them before it writes, so this tells whether the real call would. */
+    double probe;
+    return dlrt_init_tensor(&probe, DLRT_F64, 0, NULL, t->init, t->init_args, t->ninit_args, 0,
+                            0) == DLRT_OK;
+}
+
+static int info_ok(const dlrt_model_info *info)
+{
+    size_t total = info->state_bytes;
+    if (total < sizeof(dlrt_instance) || info->num_params < 0 || info->num_states < 0 ||
+        (info->num_params > 0 && !info->params) || (info->num_states > 0 && !info->states) ||
+        (info->param_dtype != DLRT_F32 && info->param_dtype != DLRT_F64))
+        return 0;
+    if (info->num_params > 0 && info->params_offset < sizeof(dlrt_instance))
+        return 0;
+    if (info->num_states > 0 && info->states_offset < sizeof(dlrt_instance))
+        return 0;
+    for (int i = 0; i < info->num_params; i++) {
+        const dlrt_tensor_info *p = &info->params[i];
+        if (p->desc.dtype != info->param_dtype ||
+            !tensor_ok(p, info->params_offset, info->params_bytes, total))
+            return 0;
+    }
+    for (int j = 0; j < info->num_states; j++)
+        if (!tensor_ok(&info->states[j], info->states_offset, info->states_bytes, total))
+            return 0;
+    return 1;
+}
+
+static int init_tensor(char *base, const dlrt_tensor_info *t, uint64_t seed, uint64_t stream)
+{
+    return dlrt_init_tensor(base + t->offset, t->desc.dtype, t->desc.rank, t->desc.shape, t->init,
+                            t->init_args, t->ninit_args, seed, stream);
+}
+
+int dlrt_model_init(const dlrt_model_info *info, void *mem, size_t size, uint64_t seed)
+{
+    if (!info || !mem || (uintptr_t)mem % ALIGN != 0 || size < info->state_bytes || !info_ok(info))
+        return DLRT_EINVAL;
+    char *base = mem;
+    memset(base, 0, info->state_bytes);
+    int rc = DLRT_OK;
+    for (int i = 0; i < info->num_params && rc == DLRT_OK; i++)
+        rc = init_tensor(base, &info->params[i], seed, (uint64_t)i);
+    for (int j = 0; j < info->num_states && rc == DLRT_OK; j++)
+        rc = init_tensor(base, &info->states[j], seed, (uint64_t)info->num_params + (uint64_t)j);
+    if (rc != DLRT_OK) {
+        /* info_ok vouched for every call; leave no half-made instance behind */
+        memset(base, 0, info->state_bytes);
+        return rc;
+    }
+    dlrt_instance *h = mem;
+    h->info = info;
+    h->seed = seed;
+    h->step = 0;
+    h->lr = 0;
+    h->owned = NULL;
+    return DLRT_OK;
+}
+
+void *dlrt_model_create(const dlrt_model_info *info, uint64_t seed)
+{
+    if (!info || info->state_bytes > SIZE_MAX - (ALIGN - 1))
+        return NULL;
+    size_t size = (info->state_bytes + (ALIGN - 1)) / ALIGN * ALIGN;
+    if (size == 0)
+        return NULL;
+    void *mem = aligned_alloc(ALIGN, size);
+    if (!mem)
+        return NULL;
+    if (dlrt_model_init(info, mem, size, seed) != DLRT_OK) {
+        free(mem);
+        return NULL;
+    }
+    ((dlrt_instance *)mem)->owned = mem;
+    return mem;
+}
+
+void dlrt_model_destroy(void *m)
+{
+    if (m && ((dlrt_instance *)m)->owned == m)
+        free(m);
+}
+
+/* The descs and data pointers of every parameter, then every state, of
+ * the instance m, in one allocation; NULL when out of memory. */
+static int gather(const dlrt_instance *h, dlrt_tensor_desc **descs, void ***data)
+{
+    const dlrt_model_info *info = h->info;
+    size_t n = (size_t)info->num_params + (size_t)info->num_states;
+    *descs = malloc((n ? n : 1) * sizeof **descs);
+    *data = malloc((n ? n : 1) * sizeof **data);
+    if (!*descs || !*data) {
+        free(*descs);
+        free(*data);
+        return DLRT_ENOMEM;
+    }
+    char *base = (char *)h;
+    for (int i = 0; i < info->num_params; i++) {
+        (*descs)[i] = info->params[i].desc;
+        (*data)[i] = base + info->params[i].offset;
+    }
+    for (int j = 0; j < info->num_states; j++) {
+        (*descs)[info->num_params + j] = info->states[j].desc;
+        (*data)[info->num_params + j] = base + info->states[j].offset;
+    }
+    return DLRT_OK;
+}
+
+int dlrt_model_save(const void *m, const char *path)
+{
+    if (!m || !path)
+        return DLRT_EINVAL;
+    const dlrt_instance *h = m;
+    if (!h->info || !h->info->name)
+        return DLRT_EINVAL;
+    dlrt_tensor_desc *descs;
+    void **data;
+    int rc = gather(h, &descs, &data);
+    if (rc != DLRT_OK)
+        return rc;
+    char step[24];
+    snprintf(step, sizeof step, "%" PRId64, h->step);
+    const char *keys[] = {"format", "model", "step"};
+    const char *values[] = {"dlc", h->info->name, step};
+    rc = dlrt_checkpoint_save(path, descs, (const void *const *)data,
+                              h->info->num_params + h->info->num_states, keys, values, 3);
+    free(descs);
+    free(data);
+    return rc;
+}
+
+/* What the metadata of a checkpoint being loaded said. */
+typedef struct {
+    const char *model;
+    int has_step;
+    int64_t step;
+} load_meta;
+
+static int key_is(const char *key, size_t len, const char *want)
+{
+    return len == strlen(want) && memcmp(key, want, len) == 0;
+}
+
+static int on_meta(void *ctx, const char *key, size_t key_len, const char *value,
+                   size_t value_len)
+{
+    load_meta *lm = ctx;
+    if (key_is(key, key_len, "model")) {
+        if (value_len != strlen(lm->model) || memcmp(value, lm->model, value_len) != 0)
+            return DLRT_EMISMATCH;
+    } else if (key_is(key, key_len, "step")) {
+        /* a decimal int64 >= 0, nothing else */
+        if (value_len == 0 || value_len > 19 || value[0] < '0' || value[0] > '9' ||
+            strlen(value) != value_len)
+            return DLRT_EFORMAT;
+        char *end;
+        errno = 0;
+        long long s = strtoll(value, &end, 10);
+        if (errno || *end)
+            return DLRT_EFORMAT;
+        lm->has_step = 1;
+        lm->step = (int64_t)s;
+    }
+    return 0;
+}
+
+int dlrt_model_load(void *m, const char *path)
+{
+    if (!m || !path)
+        return DLRT_EINVAL;
+    dlrt_instance *h = m;
+    if (!h->info || !h->info->name)
+        return DLRT_EINVAL;
+    dlrt_tensor_desc *descs;
+    void **data;
+    int rc = gather(h, &descs, &data);
+    if (rc != DLRT_OK)
+        return rc;
+    load_meta lm = {h->info->name, 0, 0};
+    rc = dlrt_checkpoint_load(path, descs, data, h->info->num_params + h->info->num_states, 0,
+                              on_meta, &lm);
+    free(descs);
+    free(data);
+    if (rc == DLRT_OK && lm.has_step)
+        h->step = lm.step;
+    return rc;
+}
+
+int dlrt_model_check_batch(const dlrt_model_info *info, int batch)
+{
+    if (!info || info->max_batch < 0)
+        return DLRT_EINVAL;
+    if (info->max_batch == 0)
+        return batch == 0 || batch == 1 ? DLRT_OK : DLRT_EINVAL;
+    return batch >= 1 && batch <= info->max_batch ? DLRT_OK : DLRT_EINVAL;
+}
