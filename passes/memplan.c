@@ -1,0 +1,442 @@
+/*
+ * The memory planner: where every intermediate value of one generated
+ * function lives, as byte offsets into one arena per instance, so that the
+ * generated code never calls malloc.
+ *
+ * Schedule. The roots (the function's results) and, transitively, what
+ * they read are needed; the materialized ones (Node.fused == NULL, not
+ * sources or consts) are the steps, in graph order, which is topological.
+ * A fusion group (a root and the members whose fused points at it) runs as
+ * one kernel at the root's step, so a member's inputs count as its root's.
+ * Sources never take arena space: inputs are the caller's pointers, params
+ * and states live in the instance block, consts are immediates.
+ *
+ * Storage. Every step either owns a slot, or shares one:
+ * - Views. A reshape or flatten of a value in the arena is the same bytes
+ *   under another shape (row-major, contiguous, at any run-time batch), so
+ *   it takes its input's storage; a reshape of an input, param or state is
+ *   a view of that source (alias = the source, offset -1: the generated
+ *   code reads the source's pointer). Reading a view keeps its storage
+ *   alive. A reshape of a const needs a copy and gets a slot of its own.
+ * - In place. A kernel whose members are all elementwise (or broadcasts)
+ *   writes out[i] from in[i] for an input of the output's exact shape and
+ *   type, so it may overwrite such an input whose storage dies at this very
+ *   step: nothing else aliases it later and it is not a root. Sources are
+ *   never in the arena, so inputs, params and states are never overwritten;
+ *   roots live to the end, so results are never overwritten either.
+ * The storage of a slot is live from its owner's step to the last step
+ * that reads any value sharing it; roots stay live to the end (step
+ * nsteps, one past the last).
+ *
+ * Offsets: greedy by size (Pisarchyk and Lee, "Efficient memory management
+ * for deep neural net inference", 2020; TFLite's arena planner). Slots are
+ * placed largest first, each at the lowest 64-byte-aligned offset that
+ * overlaps no placed slot whose live interval intersects its own. Large
+ * buffers dominate the arena and are hardest to fit, so placing them first
+ * leaves the small ones to fill the gaps; on chains of layers it reaches
+ * the lower bound. It is simpler than best-fit by lifetime and does as well
+ * on the graphs we produce.
+ *
+ * Figures: naive_bytes sums a slot per written value (views write nothing;
+ * an in-place value would have had its own slot); peak_bytes is the most
+ * slot bytes live at one step, with lifetimes merged through aliasing.
+ * Slots live at the same step are disjoint in memory, so arena_bytes >=
+ * peak_bytes; without in-place reuse it is the classic lower bound.
+ */
+#include "passes.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+
+enum { SLOT_ALIGN = 64 };
+
+typedef struct {
+    Node *owner;
+    int start, end; /* live steps, inclusive; end == nsteps: to the end */
+    int64_t size;   /* aligned */
+    int64_t offset;
+} Slot;
+
+typedef struct {
+    Graph *g;
+    MemPlan *p;
+    int nids;
+    Node **root;          /* by id: the group root that computes the node */
+    Node **first, **next; /* by id: a group's members, in graph order */
+    Node **tail;
+    bool *needed;
+    int *step; /* by id: step index, -1 when not scheduled */
+    int *last; /* by id: last step that reads the value */
+    int *slot; /* by id of an owner: index in slots */
+    Vec(Slot) slots;
+} Plan;
+
+static int64_t align_up(int64_t x)
+{
+    return (x + SLOT_ALIGN - 1) / SLOT_ALIGN * SLOT_ALIGN;
+}
+
+static bool is_source(const Node *n)
+{
+    return op_info[n->op].kind == K_SOURCE;
+}
+
+static int64_t value_bytes(const Graph *g, const Node *n)
+{
+    static const int64_t elem[DT_COUNT] = {[DT_F32] = 4, [DT_F64] = 8, [DT_I32] = 4};
+    if (n->dtype == DT_UNKNOWN)
+        return 0;
+    int64_t maxb = g->batch && g->max_batch > 0 ? g->max_batch : 1;
+    int64_t b = elem[n->dtype];
+    for (int i = 0; i < n->shape.rank; i++) {
+        Dim d = n->shape.d[i];
+        if (mul_overflows_i64(b, d.n, &b) || (d.batch && mul_overflows_i64(b, maxb, &b)))
+            die("memplan: %%%d is too large (pass_shape bounds every tensor)", n->id);
+    }
+    return b;
+}
+
+/* The group root computing n: n itself unless fused. */
+static Node *group_root(const Plan *pl, Node *n)
+{
+    Node *r = n;
+    for (int hops = 0; r->fused; hops++) {
+        if (hops > pl->nids)
+            die("memplan: cycle in fusion groups at %%%d", n->id);
+        r = r->fused;
+    }
+    return r;
+}
+
+/* Runs the statement that follows for every input x (input k of member m)
+ * of r's group that the group does not compute itself: every value the
+ * kernel at r's step reads. Members come in graph order, then r. */
+#define FOR_GROUP_INPUTS(pl, r, m, k, x)                                                           \
+    for (Node *m = (pl)->first[(r)->id] ? (pl)->first[(r)->id] : (r); m;                           \
+         m = m == (r) ? NULL : ((pl)->next[m->id] ? (pl)->next[m->id] : (r)))                      \
+        for (int k = 0; k < m->nin; k++)                                                           \
+            for (Node *x = m->in[k]; x; x = NULL)                                                  \
+                if ((pl)->root[x->id] != (r))
+
+static void build_groups(Plan *pl)
+{
+    Graph *g = pl->g;
+    for (int i = 0; i < g->nodes.n; i++) {
+        Node *n = g->nodes.v[i];
+        pl->root[n->id] = group_root(pl, n);
+    }
+    for (int i = 0; i < g->nodes.n; i++) {
+        Node *n = g->nodes.v[i];
+        Node *r = pl->root[n->id];
+        if (r == n)
+            continue;
+        if (is_source(n) || is_source(r))
+            die("memplan: source %%%d in a fusion group", is_source(n) ? n->id : r->id);
+        if (pl->tail[r->id])
+            pl->next[pl->tail[r->id]->id] = n;
+        else
+            pl->first[r->id] = n;
+        pl->tail[r->id] = n;
+    }
+}
+
+/* Needed values, by a reverse sweep: a group's inputs come before it. */
+static void mark_needed(Plan *pl, Node *const *roots, int nroots)
+{
+    Graph *g = pl->g;
+    for (int i = 0; i < nroots; i++) {
+        if (roots[i]->fused)
+            die("memplan: result %%%d is fused into %%%d", roots[i]->id, roots[i]->fused->id);
+        pl->needed[roots[i]->id] = true;
+    }
+    for (int i = g->nodes.n - 1; i >= 0; i--) {
+        Node *r = g->nodes.v[i];
+        if (!pl->needed[r->id] || r->fused)
+            continue;
+        FOR_GROUP_INPUTS(pl, r, m, k, x)
+        {
+            if (x->fused)
+                die("memplan: %%%d reads %%%d, fused into another kernel (%%%d)", m->id, x->id,
+                    pl->root[x->id]->id);
+            pl->needed[x->id] = true;
+        }
+    }
+}
+
+static void schedule(Plan *pl, Node *const *roots, int nroots)
+{
+    Graph *g = pl->g;
+    MemPlan *p = pl->p;
+    p->steps = arena_alloc(g->arena, (size_t)(g->nodes.n ? g->nodes.n : 1) * sizeof *p->steps);
+    for (int i = 0; i < g->nodes.n; i++) {
+        Node *n = g->nodes.v[i];
+        if (pl->needed[n->id] && !n->fused && !is_source(n)) {
+            pl->step[n->id] = p->nsteps;
+            p->steps[p->nsteps++] = n;
+        }
+    }
+    for (int s = 0; s < p->nsteps; s++) {
+        Node *r = p->steps[s];
+        pl->last[r->id] = s;
+        FOR_GROUP_INPUTS(pl, r, m, k, x)
+        {
+            if (pl->step[x->id] >= 0 && pl->last[x->id] < s)
+                pl->last[x->id] = s;
+        }
+    }
+    for (int i = 0; i < nroots; i++)
+        if (pl->step[roots[i]->id] >= 0)
+            pl->last[roots[i]->id] = p->nsteps;
+}
+
+static bool view_op(const Node *n)
+{
+    return n->op == OP_RESHAPE || n->op == OP_FLATTEN;
+}
+
+/* The storage n may overwrite at step s, or NULL. */
+static Node *in_place_victim(Plan *pl, Node *r, int s)
+{
+    MemPlan *p = pl->p;
+    for (Node *m = pl->first[r->id]; m; m = pl->next[m->id])
+        if (op_info[m->op].kind != K_ELTWISE && m->op != OP_BROADCAST_TO)
+            return NULL;
+    if (op_info[r->op].kind != K_ELTWISE)
+        return NULL;
+    FOR_GROUP_INPUTS(pl, r, m, k, x)
+    {
+        Node *o = p->alias[x->id];
+        if (pl->step[x->id] < 0 || pl->slot[o->id] < 0 || x->dtype != r->dtype ||
+            !ir_shape_eq(&x->shape, &r->shape))
+            continue;
+        if (pl->slots.v[pl->slot[o->id]].end != s)
+            continue;
+        /* Every read of this storage in the kernel must be elementwise at
+         * the output's shape, not another view of it broadcast. */
+        bool ok = true;
+        FOR_GROUP_INPUTS(pl, r, m2, k2, y)
+        {
+            if (p->alias[y->id] == o && !ir_shape_eq(&y->shape, &r->shape))
+                ok = false;
+        }
+        if (ok)
+            return o;
+    }
+    return NULL;
+}
+
+static void assign_storage(Plan *pl)
+{
+    MemPlan *p = pl->p;
+    for (int s = 0; s < p->nsteps; s++) {
+        Node *n = p->steps[s];
+        if (view_op(n) && !pl->first[n->id] && !is_source(n->in[0]) &&
+            pl->step[n->in[0]->id] >= 0) {
+            Node *o = p->alias[n->in[0]->id];
+            p->alias[n->id] = o;
+            if (pl->slot[o->id] >= 0) {
+                Slot *sl = &pl->slots.v[pl->slot[o->id]];
+                if (sl->end < pl->last[n->id])
+                    sl->end = pl->last[n->id];
+            }
+            continue;
+        }
+        if (view_op(n) && !pl->first[n->id] && n->in[0]->op != OP_CONST && is_source(n->in[0])) {
+            p->alias[n->id] = n->in[0];
+            continue;
+        }
+        Node *o = in_place_victim(pl, n, s);
+        if (o) {
+            p->alias[n->id] = o;
+            pl->slots.v[pl->slot[o->id]].end = pl->last[n->id];
+            continue;
+        }
+        Slot sl = {n, s, pl->last[n->id], align_up(p->bytes[n->id]), 0};
+        pl->slot[n->id] = pl->slots.n;
+        vec_push(pl->g->arena, &pl->slots, sl);
+    }
+}
+
+static int by_size_desc(const void *a, const void *b)
+{
+    const Slot *x = *(Slot *const *)a, *y = *(Slot *const *)b;
+    if (x->size != y->size)
+        return x->size > y->size ? -1 : 1;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    return x->owner->id - y->owner->id;
+}
+
+static int by_offset(const void *a, const void *b)
+{
+    const Slot *x = *(Slot *const *)a, *y = *(Slot *const *)b;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+static void place(Plan *pl)
+{
+    MemPlan *p = pl->p;
+    int n = pl->slots.n;
+    if (n == 0)
+        return;
+    Slot **order = arena_alloc(pl->g->arena, (size_t)n * sizeof *order);
+    Slot **placed = arena_alloc(pl->g->arena, (size_t)n * sizeof *placed);
+    Slot **live = arena_alloc(pl->g->arena, (size_t)n * sizeof *live);
+    for (int i = 0; i < n; i++)
+        order[i] = &pl->slots.v[i];
+    qsort(order, (size_t)n, sizeof *order, by_size_desc);
+    int nplaced = 0;
+    for (int i = 0; i < n; i++) {
+        Slot *s = order[i];
+        int nlive = 0;
+        for (int j = 0; j < nplaced; j++)
+            if (placed[j]->start <= s->end && s->start <= placed[j]->end)
+                live[nlive++] = placed[j];
+        qsort(live, (size_t)nlive, sizeof *live, by_offset);
+        int64_t off = 0;
+        for (int j = 0; j < nlive && live[j]->offset < off + s->size; j++)
+            if (off < live[j]->offset + live[j]->size)
+                off = live[j]->offset + live[j]->size;
+        s->offset = off;
+        placed[nplaced++] = s;
+        if (p->arena_bytes < off + s->size)
+            p->arena_bytes = off + s->size;
+    }
+}
+
+static void totals(Plan *pl)
+{
+    MemPlan *p = pl->p;
+    for (int s = 0; s < p->nsteps; s++) {
+        Node *n = p->steps[s];
+        Node *o = p->alias[n->id];
+        if (pl->slot[o->id] < 0)
+            continue; /* a view of a source */
+        p->offset[n->id] = pl->slots.v[pl->slot[o->id]].offset;
+        if (!pass_memplan_is_view(p, n) &&
+            add_overflows_i64(p->naive_bytes, align_up(p->bytes[n->id]), &p->naive_bytes))
+            die("memplan: naive sum overflows");
+    }
+    int64_t *delta = arena_alloc(pl->g->arena, (size_t)(p->nsteps + 2) * sizeof *delta);
+    for (int i = 0; i < pl->slots.n; i++) {
+        delta[pl->slots.v[i].start] += pl->slots.v[i].size;
+        delta[pl->slots.v[i].end + 1] -= pl->slots.v[i].size;
+    }
+    int64_t live = 0;
+    for (int s = 0; s < p->nsteps; s++) {
+        live += delta[s];
+        if (p->peak_bytes < live)
+            p->peak_bytes = live;
+    }
+}
+
+MemPlan *pass_memplan(Graph *g, Node *const *roots, int nroots)
+{
+    Arena *a = g->arena;
+    Plan pl = {.g = g};
+    for (int i = 0; i < g->nodes.n; i++)
+        if (pl.nids <= g->nodes.v[i]->id)
+            pl.nids = g->nodes.v[i]->id + 1;
+    size_t nids = (size_t)(pl.nids ? pl.nids : 1);
+    MemPlan *p = pl.p = arena_alloc(a, sizeof *p);
+    p->offset = arena_alloc(a, nids * sizeof *p->offset);
+    p->alias = arena_alloc(a, nids * sizeof *p->alias);
+    p->bytes = arena_alloc(a, nids * sizeof *p->bytes);
+    pl.root = arena_alloc(a, nids * sizeof *pl.root);
+    pl.first = arena_alloc(a, nids * sizeof *pl.first);
+    pl.next = arena_alloc(a, nids * sizeof *pl.next);
+    pl.tail = arena_alloc(a, nids * sizeof *pl.tail);
+    pl.needed = arena_alloc(a, nids * sizeof *pl.needed);
+    pl.step = arena_alloc(a, nids * sizeof *pl.step);
+    pl.last = arena_alloc(a, nids * sizeof *pl.last);
+    pl.slot = arena_alloc(a, nids * sizeof *pl.slot);
+    for (int i = 0; i < g->nodes.n; i++) {
+        Node *n = g->nodes.v[i];
+        p->offset[n->id] = -1;
+        p->alias[n->id] = n;
+        p->bytes[n->id] = value_bytes(g, n);
+        pl.step[n->id] = pl.last[n->id] = pl.slot[n->id] = -1;
+    }
+    build_groups(&pl);
+    mark_needed(&pl, roots, nroots);
+    schedule(&pl, roots, nroots);
+    for (int s = 0; s < p->nsteps; s++)
+        if (p->steps[s]->dtype == DT_UNKNOWN)
+            die("memplan: %%%d has no type (run pass_shape first)", p->steps[s]->id);
+    assign_storage(&pl);
+    place(&pl);
+    totals(&pl);
+    return p;
+}
+
+bool pass_memplan_is_view(const MemPlan *p, const Node *n)
+{
+    return view_op(n) && p->alias[n->id] != n;
+}
+
+static const char *human(int64_t b, char *buf, size_t size)
+{
+    if (b >= 1 << 20)
+        snprintf(buf, size, "%.2f MiB", (double)b / (1 << 20));
+    else if (b >= 1 << 10)
+        snprintf(buf, size, "%.2f KiB", (double)b / (1 << 10));
+    else
+        snprintf(buf, size, "%" PRId64 " B", b);
+    return buf;
+}
+
+static int by_bytes_desc(const void *a, const void *b, void *ctx)
+{
+    const MemPlan *p = ctx;
+    const Node *x = *(Node *const *)a, *y = *(Node *const *)b;
+    if (p->bytes[x->id] != p->bytes[y->id])
+        return p->bytes[x->id] > p->bytes[y->id] ? -1 : 1;
+    return x->id - y->id;
+}
+
+void pass_memplan_print_stats(FILE *f, const Graph *g, const MemPlan *p, const char *function_name)
+{
+    char h[32];
+    fprintf(f, "memory plan for %s: %d steps, max batch %" PRId64 "\n", function_name, p->nsteps,
+            g->batch && g->max_batch > 0 ? g->max_batch : 1);
+    fprintf(f, "  arena        %12" PRId64 " bytes (%s)\n", p->arena_bytes,
+            human(p->arena_bytes, h, sizeof h));
+    fprintf(f, "  naive sum    %12" PRId64 " bytes (%s)", p->naive_bytes,
+            human(p->naive_bytes, h, sizeof h));
+    if (p->naive_bytes > 0)
+        fprintf(f, ", arena/naive %.3f", (double)p->arena_bytes / (double)p->naive_bytes);
+    fprintf(f, "\n  lower bound  %12" PRId64 " bytes (%s)", p->peak_bytes,
+            human(p->peak_bytes, h, sizeof h));
+    if (p->peak_bytes > 0)
+        fprintf(f, ", arena/bound %.3f", (double)p->arena_bytes / (double)p->peak_bytes);
+    fputc('\n', f);
+
+    /* The largest buffers: slot owners, by size. */
+    Node **own = malloc((size_t)(p->nsteps ? p->nsteps : 1) * sizeof *own);
+    if (!own)
+        die("out of memory");
+    int n = 0;
+    for (int s = 0; s < p->nsteps; s++) {
+        Node *x = p->steps[s];
+        if (p->alias[x->id] == x && p->offset[x->id] >= 0)
+            own[n++] = x;
+    }
+    qsort_r(own, (size_t)n, sizeof *own, by_bytes_desc, (void *)p);
+    if (n > 0)
+        fprintf(f, "  largest buffers:\n");
+    for (int i = 0; i < n && i < 5; i++) {
+        char sh[256];
+        const Node *x = own[i];
+        int shared = 0;
+        for (int s = 0; s < p->nsteps; s++)
+            shared += p->steps[s] != x && p->alias[p->steps[s]->id] == x;
+        fprintf(f, "    %%%-5d %-14s %s%-20s %12" PRId64 " bytes at %" PRId64, x->id,
+                op_info[x->op].text, ir_dtype_name(x->dtype),
+                ir_shape_str(&x->shape, g->batch, sh, sizeof sh), p->bytes[x->id],
+                p->offset[x->id]);
+        if (shared)
+            fprintf(f, " (shared by %d)", shared);
+        fputc('\n', f);
+    }
+    free(own);
+}
