@@ -1,0 +1,653 @@
+/*
+ * The reference interpreter (see ref.h). Each op is evaluated straight
+ * from its definition: walk every multi-index of the result, compute the
+ * element from the inputs. NumPy broadcasting aligns shapes on the right
+ * and reads index 0 of a size-1 dimension. No vectorization, no clever
+ * numerics beyond what the definition needs to be finite in double
+ * (softmax subtracts the row maximum; BCE with logits uses the
+ * log-sigmoid identities).
+ */
+#include "ref.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ref_dims(const Shape *s, int64_t batch, int64_t dims[IR_MAX_RANK])
+{
+    for (int i = 0; i < s->rank; i++)
+        dims[i] = s->d[i].batch ? s->d[i].n * batch : s->d[i].n;
+}
+
+static void tensor_init(RefTensor *t, DType dt, int rank, const int64_t *dims)
+{
+    t->dtype = dt;
+    t->rank = rank;
+    t->count = 1;
+    for (int i = 0; i < rank; i++) {
+        t->dim[i] = dims[i];
+        t->count *= dims[i];
+    }
+    t->v = calloc((size_t)(t->count > 0 ? t->count : 1), sizeof(double));
+    if (!t->v) {
+        fprintf(stderr, "ref: out of memory\n");
+        abort();
+    }
+}
+
+void ref_tensor_alloc(RefTensor *t, const Node *n, int64_t batch)
+{
+    int64_t dims[IR_MAX_RANK];
+    ref_dims(&n->shape, batch, dims);
+    tensor_init(t, n->dtype, n->shape.rank, dims);
+}
+
+void ref_tensor_free(RefTensor *t)
+{
+    free(t->v);
+    t->v = NULL;
+}
+
+void ref_values_free(const Graph *g, RefTensor *values)
+{
+    for (int i = 0; i < g->nodes.n; i++)
+        ref_tensor_free(&values[i]);
+}
+
+/* Multi-indices */
+
+/* Advances idx to the next row-major index; false after the last. */
+static bool next_index(int rank, const int64_t *dims, int64_t *idx)
+{
+    for (int i = rank - 1; i >= 0; i--) {
+        if (++idx[i] < dims[i])
+            return true;
+        idx[i] = 0;
+    }
+    return false;
+}
+
+static int64_t offset_of(const RefTensor *t, const int64_t *idx)
+{
+    int64_t off = 0;
+    for (int i = 0; i < t->rank; i++)
+        off = off * t->dim[i] + idx[i];
+    return off;
+}
+
+/* t read at the index idx of a result of rank r that t broadcasts to. */
+static double bcast_at(const RefTensor *t, int r, const int64_t *idx)
+{
+    int64_t off = 0;
+    for (int i = 0; i < t->rank; i++) {
+        int64_t k = t->dim[i] == 1 ? 0 : idx[r - t->rank + i];
+        off = off * t->dim[i] + k;
+    }
+    return t->v[off];
+}
+
+/* Scalar functions, from their definitions */
+
+static double sigmoid(double x)
+{
+    return 1 / (1 + exp(-x));
+}
+
+/* log(sigmoid(x)) without overflow of exp for either sign of x. */
+static double log_sigmoid(double x)
+{
+    return x >= 0 ? -log1p(exp(-x)) : x - log1p(exp(x));
+}
+
+static double unary(const Node *n, double x)
+{
+    switch (n->op) {
+    case OP_NEG: return -x;
+    case OP_SQRT: return sqrt(x);
+    case OP_RSQRT: return 1 / sqrt(x);
+    case OP_EXP: return exp(x);
+    case OP_LOG: return log(x);
+    case OP_ABS: return fabs(x);
+    case OP_SQUARE: return x * x;
+    case OP_CLAMP: {
+        double lo = ir_attr_float(n, "lo"), hi = ir_attr_float(n, "hi");
+        return x < lo ? lo : x > hi ? hi : x;
+    }
+    case OP_RELU: return x > 0 ? x : 0;
+    case OP_LEAKY_RELU: return x > 0 ? x : ir_attr_float(n, "alpha") * x;
+    case OP_ELU: return x > 0 ? x : ir_attr_float(n, "alpha") * (exp(x) - 1);
+    case OP_SIGMOID: return sigmoid(x);
+    case OP_TANH: return tanh(x);
+    case OP_GELU:
+        if (strcmp(ir_attr_str(n, "approximate"), "tanh") == 0)
+            return 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+        return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+    case OP_SILU: return x * sigmoid(x);
+    /* PyTorch: log(1 + exp(x)), and x itself above the threshold 20 */
+    case OP_SOFTPLUS: return x > 20 ? x : log(1 + exp(x));
+    case OP_DROPOUT: return x; /* inference: identity */
+    default: return NAN;
+    }
+}
+
+static double binary(Op op, double a, double b)
+{
+    switch (op) {
+    case OP_ADD: return a + b;
+    case OP_SUB: return a - b;
+    case OP_MUL: return a * b;
+    case OP_DIV: return a / b;
+    case OP_POW: return pow(a, b);
+    case OP_MAXIMUM: return a > b ? a : b;
+    case OP_MINIMUM: return a < b ? a : b;
+    default: return NAN;
+    }
+}
+
+/* Per-element losses of the pair losses: prediction x, target t. */
+static double pair_loss(const Node *n, double x, double t)
+{
+    double d = x - t, ad = fabs(d);
+    switch (n->op) {
+    case OP_MSE: return d * d;
+    case OP_L1_LOSS: return ad;
+    case OP_BINARY_CROSS_ENTROPY:
+        /* -[t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))], 1 - sigmoid(x) = sigmoid(-x) */
+        return -(t * log_sigmoid(x) + (1 - t) * log_sigmoid(-x));
+    case OP_SMOOTH_L1_LOSS: {
+        double beta = ir_attr_float(n, "beta");
+        if (beta == 0)
+            return ad;
+        return ad < beta ? 0.5 * d * d / beta : ad - 0.5 * beta;
+    }
+    case OP_HUBER_LOSS: {
+        double delta = ir_attr_float(n, "delta");
+        return ad <= delta ? 0.5 * d * d : delta * (ad - 0.5 * delta);
+    }
+    default: return NAN;
+    }
+}
+
+/* Op families. Each fills out, already allocated with n's shape. */
+
+static void eval_eltwise(const Node *n, RefTensor *const *in, RefTensor *out)
+{
+    int64_t idx[IR_MAX_RANK] = {0};
+    for (int64_t k = 0; k < out->count; k++, next_index(out->rank, out->dim, idx)) {
+        double a = bcast_at(in[0], out->rank, idx);
+        if (n->nin == 2)
+            out->v[k] = binary(n->op, a, bcast_at(in[1], out->rank, idx));
+        else
+            out->v[k] = unary(n, a);
+    }
+}
+
+/* softmax / log_softmax along axis: for each position of the other
+ * dimensions, exp(x - max) / sum exp(x - max) over the axis. */
+static void eval_rowwise(const Node *n, const RefTensor *x, RefTensor *out)
+{
+    int axis = (int)ir_attr_int(n, "axis");
+    int64_t len = x->dim[axis];
+    int64_t outer[IR_MAX_RANK];
+    memcpy(outer, x->dim, sizeof outer);
+    outer[axis] = 1;
+    int64_t idx[IR_MAX_RANK] = {0};
+    do {
+        int64_t j[IR_MAX_RANK];
+        memcpy(j, idx, sizeof j);
+        double m = -INFINITY;
+        for (j[axis] = 0; j[axis] < len; j[axis]++)
+            m = fmax(m, x->v[offset_of(x, j)]);
+        double s = 0;
+        for (j[axis] = 0; j[axis] < len; j[axis]++)
+            s += exp(x->v[offset_of(x, j)] - m);
+        for (j[axis] = 0; j[axis] < len; j[axis]++) {
+            double xi = x->v[offset_of(x, j)] - m;
+            out->v[offset_of(out, j)] = n->op == OP_SOFTMAX ? exp(xi) / s : xi - log(s);
+        }
+    } while (next_index(x->rank, outer, idx));
+}
+
+/* NumPy matmul: a 1-D left operand is a row [1, K], a 1-D right operand a
+ * column [K, 1] (the added dimension is not in the result); leading
+ * dimensions broadcast. */
+static void eval_matmul(const RefTensor *a, const RefTensor *b, RefTensor *out)
+{
+    bool row = a->rank == 1, col = b->rank == 1;
+    int64_t K = a->dim[a->rank - 1];
+    int abatch = row ? 0 : a->rank - 2, bbatch = col ? 0 : b->rank - 2;
+    int obatch = out->rank - !row - !col;
+    int64_t idx[IR_MAX_RANK] = {0};
+    for (int64_t k = 0; k < out->count; k++, next_index(out->rank, out->dim, idx)) {
+        int64_t i = row ? 0 : idx[obatch], j = col ? 0 : idx[out->rank - 1];
+        /* the operands' batch offsets, broadcasting size-1 dimensions */
+        int64_t ia[IR_MAX_RANK], ib[IR_MAX_RANK];
+        for (int d = 0; d < abatch; d++)
+            ia[d] = a->dim[d] == 1 ? 0 : idx[obatch - abatch + d];
+        for (int d = 0; d < bbatch; d++)
+            ib[d] = b->dim[d] == 1 ? 0 : idx[obatch - bbatch + d];
+        double s = 0;
+        for (int64_t p = 0; p < K; p++) {
+            if (row) {
+                ia[0] = p;
+            } else {
+                ia[abatch] = i;
+                ia[abatch + 1] = p;
+            }
+            if (col) {
+                ib[0] = p;
+            } else {
+                ib[bbatch] = p;
+                ib[bbatch + 1] = j;
+            }
+            s += a->v[offset_of(a, ia)] * b->v[offset_of(b, ib)];
+        }
+        out->v[k] = s;
+    }
+}
+
+/* sum, mean, max, min, var over the listed axes (canonical: sorted,
+ * non-negative), keepdims or not. */
+static void eval_reduce(const Node *n, const RefTensor *x, RefTensor *out)
+{
+    const Attr *ax = ir_attr(n, "axis");
+    bool red[IR_MAX_RANK] = {0};
+    for (int i = 0; i < ax->ints.n; i++)
+        red[ax->ints.v[i].n] = true;
+    /* the reduced sub-box and the kept positions */
+    int64_t inner[IR_MAX_RANK], outer[IR_MAX_RANK];
+    int64_t count = 1;
+    for (int i = 0; i < x->rank; i++) {
+        inner[i] = red[i] ? x->dim[i] : 1;
+        outer[i] = red[i] ? 1 : x->dim[i];
+        count *= inner[i];
+    }
+    int64_t o[IR_MAX_RANK] = {0};
+    int64_t k = 0;
+    do {
+        double acc = n->op == OP_MAX ? -INFINITY : n->op == OP_MIN ? INFINITY : 0;
+        double mean = 0;
+        if (n->op == OP_VAR) {
+            int64_t r[IR_MAX_RANK] = {0}, j[IR_MAX_RANK];
+            do {
+                for (int i = 0; i < x->rank; i++)
+                    j[i] = o[i] + r[i];
+                mean += x->v[offset_of(x, j)];
+            } while (next_index(x->rank, inner, r));
+            mean /= (double)count;
+        }
+        int64_t r[IR_MAX_RANK] = {0}, j[IR_MAX_RANK];
+        do {
+            for (int i = 0; i < x->rank; i++)
+                j[i] = o[i] + r[i];
+            double v = x->v[offset_of(x, j)];
+            switch (n->op) {
+            case OP_MAX: acc = v > acc ? v : acc; break;
+            case OP_MIN: acc = v < acc ? v : acc; break;
+            case OP_VAR: acc += (v - mean) * (v - mean); break;
+            default: acc += v; break;
+            }
+        } while (next_index(x->rank, inner, r));
+        if (n->op == OP_MEAN)
+            acc /= (double)count;
+        else if (n->op == OP_VAR)
+            acc /= (double)(count - ir_attr_int(n, "correction"));
+        /* kept positions come in row-major order, with or without keepdims */
+        out->v[k++] = acc;
+    } while (next_index(x->rank, outer, o));
+}
+
+/* argmax: the first index of the largest element along axis, or of the
+ * flattened tensor without an axis. */
+static void eval_argmax(const Node *n, const RefTensor *x, RefTensor *out)
+{
+    if (!ir_attr(n, "axis")) {
+        int64_t best = 0;
+        for (int64_t i = 1; i < x->count; i++)
+            if (x->v[i] > x->v[best])
+                best = i;
+        out->v[0] = (double)best;
+        return;
+    }
+    int axis = (int)ir_attr_int(n, "axis");
+    int64_t outer[IR_MAX_RANK];
+    memcpy(outer, x->dim, sizeof outer);
+    outer[axis] = 1;
+    int64_t o[IR_MAX_RANK] = {0};
+    int64_t k = 0;
+    do {
+        int64_t j[IR_MAX_RANK];
+        memcpy(j, o, sizeof j);
+        int64_t best = 0;
+        double bv = -INFINITY;
+        for (j[axis] = 0; j[axis] < x->dim[axis]; j[axis]++) {
+            double v = x->v[offset_of(x, j)];
+            if (j[axis] == 0 || v > bv) {
+                bv = v;
+                best = j[axis];
+            }
+        }
+        out->v[k++] = (double)best;
+    } while (next_index(x->rank, outer, o));
+}
+
+static void eval_transpose(const Node *n, const RefTensor *x, RefTensor *out)
+{
+    const Attr *p = ir_attr(n, "perm");
+    int64_t idx[IR_MAX_RANK] = {0}, j[IR_MAX_RANK];
+    for (int64_t k = 0; k < out->count; k++, next_index(out->rank, out->dim, idx)) {
+        /* result dimension i is input dimension perm[i] */
+        for (int i = 0; i < out->rank; i++)
+            j[p->ints.v[i].n] = idx[i];
+        out->v[k] = x->v[offset_of(x, j)];
+    }
+}
+
+static void eval_concat(const Node *n, RefTensor *const *in, RefTensor *out)
+{
+    int axis = (int)ir_attr_int(n, "axis");
+    int64_t idx[IR_MAX_RANK] = {0}, j[IR_MAX_RANK];
+    for (int64_t k = 0; k < out->count; k++, next_index(out->rank, out->dim, idx)) {
+        memcpy(j, idx, sizeof j);
+        int t = 0;
+        while (j[axis] >= in[t]->dim[axis]) {
+            j[axis] -= in[t]->dim[axis];
+            t++;
+        }
+        out->v[k] = in[t]->v[offset_of(in[t], j)];
+    }
+}
+
+static void eval_stack(const Node *n, RefTensor *const *in, RefTensor *out)
+{
+    int axis = (int)ir_attr_int(n, "axis");
+    int64_t idx[IR_MAX_RANK] = {0}, j[IR_MAX_RANK];
+    for (int64_t k = 0; k < out->count; k++, next_index(out->rank, out->dim, idx)) {
+        /* drop the new axis from the index; its value picks the input */
+        for (int i = 0, d = 0; i < out->rank; i++)
+            if (i != axis)
+                j[d++] = idx[i];
+        const RefTensor *x = in[idx[axis]];
+        out->v[k] = x->v[offset_of(x, j)];
+    }
+}
+
+static void eval_one_hot(const RefTensor *y, RefTensor *out)
+{
+    int64_t idx[IR_MAX_RANK] = {0};
+    for (int64_t k = 0; k < out->count; k++, next_index(out->rank, out->dim, idx)) {
+        double label = y->v[offset_of(y, idx)]; /* y's index: all but the last */
+        out->v[k] = label == (double)idx[out->rank - 1] ? 1 : 0;
+    }
+}
+
+/* Canonical slice attributes (passes/shape_layout.c): begin, end, step per
+ * input dimension, end the tight bound past the last element (none when a
+ * negative step ends at element 0); squeeze lists the dimensions picked by
+ * one index. The selected part has, per non-squeezed dimension, the
+ * elements begin + i*step. Fills begin/step/len per input dimension. */
+static bool slice_ranges(const Node *n, const RefTensor *x, int64_t batch, int64_t *begin,
+                         int64_t *step, int64_t *len, bool *squeezed, char *err, size_t errsize)
+{
+    const Attr *ab = ir_attr(n, "begin"), *ae = ir_attr(n, "end"), *as = ir_attr(n, "step");
+    const Attr *aq = ir_attr(n, "squeeze");
+    if (ab->ints.n != x->rank || ae->ints.n != x->rank || as->ints.n != x->rank) {
+        snprintf(err, errsize, "%%%d %s: slice attributes are not canonical (%d bounds for "
+                 "rank %d)", n->id, op_info[n->op].text, ab->ints.n, x->rank);
+        return false;
+    }
+    for (int i = 0; i < x->rank; i++)
+        squeezed[i] = false;
+    for (int i = 0; i < aq->ints.n; i++)
+        squeezed[aq->ints.v[i].n] = true;
+    for (int i = 0; i < x->rank; i++) {
+        Dim b = ab->ints.v[i], e = ae->ints.v[i], s = as->ints.v[i];
+        begin[i] = b.batch ? b.n * batch : b.n;
+        step[i] = s.batch ? s.n * batch : s.n;
+        int64_t last; /* index of the last element taken */
+        if (e.n == IR_NONE)
+            last = 0;
+        else if (step[i] > 0)
+            last = (e.batch ? e.n * batch : e.n) - 1;
+        else
+            last = (e.batch ? e.n * batch : e.n) + 1;
+        len[i] = step[i] == 0 ? 0 : (last - begin[i]) / step[i] + 1;
+        if (step[i] == 0 || len[i] < 1 || begin[i] < 0 || begin[i] >= x->dim[i] || last < 0 ||
+            last >= x->dim[i] || (squeezed[i] && len[i] != 1)) {
+            snprintf(err, errsize, "%%%d %s: bad canonical bounds in dimension %d", n->id,
+                     op_info[n->op].text, i);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Maps an index of the selected part (squeezed dimensions absent) to the
+ * input index it reads or writes. */
+static void slice_index(int rank, const int64_t *begin, const int64_t *step, const bool *squeezed,
+                        const int64_t *part, int64_t *j)
+{
+    for (int i = 0, d = 0; i < rank; i++)
+        j[i] = squeezed[i] ? begin[i] : begin[i] + step[i] * part[d++];
+}
+
+static bool eval_slice(const Node *n, RefTensor *const *in, int64_t batch, RefTensor *out,
+                       char *err, size_t errsize)
+{
+    const RefTensor *x = in[0];
+    int64_t begin[IR_MAX_RANK], step[IR_MAX_RANK], len[IR_MAX_RANK];
+    bool sq[IR_MAX_RANK];
+    if (!slice_ranges(n, x, batch, begin, step, len, sq, err, errsize))
+        return false;
+    int64_t part[IR_MAX_RANK];
+    int prank = 0;
+    for (int i = 0; i < x->rank; i++)
+        if (!sq[i])
+            part[prank++] = len[i];
+    bool same = n->op == OP_SLICE ? prank == out->rank : true;
+    for (int i = 0; same && n->op == OP_SLICE && i < prank; i++)
+        same = part[i] == out->dim[i];
+    if (!same) {
+        snprintf(err, errsize, "%%%d slice: bounds disagree with the result's shape", n->id);
+        return false;
+    }
+    int64_t idx[IR_MAX_RANK] = {0}, j[IR_MAX_RANK];
+    if (n->op == OP_SLICE) {
+        for (int64_t k = 0; k < out->count; k++, next_index(prank, part, idx)) {
+            slice_index(x->rank, begin, step, sq, idx, j);
+            out->v[k] = x->v[offset_of(x, j)];
+        }
+        return true;
+    }
+    /* slice_update: a copy of x with the part replaced by the value,
+     * broadcast to the part's shape */
+    memcpy(out->v, x->v, (size_t)x->count * sizeof(double));
+    int64_t pcount = 1;
+    for (int i = 0; i < prank; i++)
+        pcount *= part[i];
+    for (int64_t k = 0; k < pcount; k++, next_index(prank, part, idx)) {
+        slice_index(x->rank, begin, step, sq, idx, j);
+        out->v[offset_of(out, j)] = bcast_at(in[1], prank, idx);
+    }
+    return true;
+}
+
+/* Reduces per-element losses l (count m) as the reduction attribute says;
+ * "none" keeps them (out has their shape). */
+static void reduce_loss(const Node *n, const double *l, int64_t m, RefTensor *out)
+{
+    const char *r = ir_attr_str(n, "reduction");
+    if (strcmp(r, "none") == 0) {
+        memcpy(out->v, l, (size_t)m * sizeof(double));
+        return;
+    }
+    double s = 0;
+    for (int64_t i = 0; i < m; i++)
+        s += l[i];
+    out->v[0] = strcmp(r, "mean") == 0 ? s / (double)m : s;
+}
+
+/* cross_entropy / nll_loss: scores [N, C, d...] (or [C]) and labels
+ * [N, d...] (or a scalar); the loss of one element is -log_softmax(x)[y]
+ * along the class dimension (-x[y] for nll_loss). */
+static bool eval_class_loss(const Node *n, const RefTensor *x, const RefTensor *y,
+                            RefTensor *out, char *err, size_t errsize)
+{
+    int cdim = x->rank == 1 ? 0 : 1;
+    int64_t C = x->dim[cdim];
+    double *l = calloc((size_t)y->count, sizeof(double));
+    if (!l)
+        abort();
+    int64_t idx[IR_MAX_RANK] = {0};
+    for (int64_t k = 0; k < y->count; k++, next_index(y->rank, y->dim, idx)) {
+        double label = y->v[k];
+        if (!(label >= 0 && label < (double)C)) {
+            snprintf(err, errsize, "%%%d %s: label %g out of range 0..%lld", n->id,
+                     op_info[n->op].text, label, (long long)C - 1);
+            free(l);
+            return false;
+        }
+        /* the scores' index: the label's index with the class dim inserted */
+        int64_t j[IR_MAX_RANK];
+        for (int i = 0, d = 0; i < x->rank; i++)
+            j[i] = i == cdim ? 0 : idx[d++];
+        double m = -INFINITY;
+        for (j[cdim] = 0; j[cdim] < C; j[cdim]++)
+            m = fmax(m, x->v[offset_of(x, j)]);
+        double s = 0;
+        for (j[cdim] = 0; j[cdim] < C; j[cdim]++)
+            s += exp(x->v[offset_of(x, j)] - m);
+        j[cdim] = (int64_t)label;
+        double xy = x->v[offset_of(x, j)];
+        l[k] = n->op == OP_NLL_LOSS ? -xy : -(xy - m - log(s));
+    }
+    reduce_loss(n, l, y->count, out);
+    free(l);
+    return true;
+}
+
+static void eval_pair_loss(const Node *n, const RefTensor *x, const RefTensor *t, RefTensor *out)
+{
+    double *l = calloc((size_t)x->count, sizeof(double));
+    if (!l)
+        abort();
+    for (int64_t k = 0; k < x->count; k++)
+        l[k] = pair_loss(n, x->v[k], t->v[k]);
+    reduce_loss(n, l, x->count, out);
+    free(l);
+}
+
+/* One node; out allocated with its shape. */
+static bool eval_node(const Node *n, RefTensor *values, int64_t batch, char *err,
+                      size_t errsize)
+{
+    RefTensor *in[64];
+    if (n->nin > (int)(sizeof in / sizeof in[0])) {
+        snprintf(err, errsize, "%%%d %s: too many inputs for the reference", n->id,
+                 op_info[n->op].text);
+        return false;
+    }
+    for (int i = 0; i < n->nin; i++) {
+        in[i] = &values[n->in[i]->id];
+        if (!in[i]->v) {
+            snprintf(err, errsize, "%%%d %s: input %%%d has no value", n->id,
+                     op_info[n->op].text, n->in[i]->id);
+            return false;
+        }
+    }
+    RefTensor *out = &values[n->id];
+    ref_tensor_alloc(out, n, batch);
+    switch (n->op) {
+    case OP_CONST: out->v[0] = ir_attr_float(n, "value"); return true;
+    case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_POW: case OP_MAXIMUM:
+    case OP_MINIMUM: case OP_NEG: case OP_SQRT: case OP_RSQRT: case OP_EXP: case OP_LOG:
+    case OP_ABS: case OP_SQUARE: case OP_CLAMP: case OP_RELU: case OP_LEAKY_RELU: case OP_ELU:
+    case OP_SIGMOID: case OP_TANH: case OP_GELU: case OP_SILU: case OP_SOFTPLUS:
+    case OP_DROPOUT:
+        eval_eltwise(n, in, out);
+        return true;
+    case OP_SOFTMAX: case OP_LOG_SOFTMAX: eval_rowwise(n, in[0], out); return true;
+    case OP_MATMUL: eval_matmul(in[0], in[1], out); return true;
+    case OP_SUM: case OP_MEAN: case OP_MAX: case OP_MIN: case OP_VAR:
+        eval_reduce(n, in[0], out);
+        return true;
+    case OP_ARGMAX: eval_argmax(n, in[0], out); return true;
+    case OP_RESHAPE: case OP_FLATTEN:
+        /* row-major order is unchanged */
+        memcpy(out->v, in[0]->v, (size_t)out->count * sizeof(double));
+        return true;
+    case OP_TRANSPOSE: eval_transpose(n, in[0], out); return true;
+    case OP_CONCAT: eval_concat(n, in, out); return true;
+    case OP_STACK: eval_stack(n, in, out); return true;
+    case OP_BROADCAST_TO: {
+        int64_t idx[IR_MAX_RANK] = {0};
+        for (int64_t k = 0; k < out->count; k++, next_index(out->rank, out->dim, idx))
+            out->v[k] = bcast_at(in[0], out->rank, idx);
+        return true;
+    }
+    case OP_ZEROS: return true;
+    case OP_ONES:
+        for (int64_t k = 0; k < out->count; k++)
+            out->v[k] = 1;
+        return true;
+    case OP_ONE_HOT: eval_one_hot(in[0], out); return true;
+    case OP_SLICE: case OP_SLICE_UPDATE: return eval_slice(n, in, batch, out, err, errsize);
+    case OP_CROSS_ENTROPY: case OP_NLL_LOSS:
+        return eval_class_loss(n, in[0], in[1], out, err, errsize);
+    case OP_BINARY_CROSS_ENTROPY: case OP_MSE: case OP_L1_LOSS: case OP_SMOOTH_L1_LOSS:
+    case OP_HUBER_LOSS:
+        eval_pair_loss(n, in[0], in[1], out);
+        return true;
+    default:
+        snprintf(err, errsize, "%%%d %s: not implemented by the reference", n->id,
+                 op_info[n->op].text);
+        return false;
+    }
+}
+
+bool ref_eval(const Graph *g, int64_t batch, RefTensor *values, bool all, char *err,
+              size_t errsize)
+{
+    int nn = g->nodes.n;
+    bool *need = calloc((size_t)(nn > 0 ? nn : 1), sizeof(bool));
+    if (!need)
+        abort();
+    if (all) {
+        for (int i = 0; i < nn; i++)
+            need[i] = true;
+    } else {
+        for (int i = 0; i < g->outputs.n; i++)
+            need[g->outputs.v[i].node->id] = true;
+        /* nodes are in topological order: users come after their inputs */
+        for (int i = nn - 1; i >= 0; i--)
+            if (need[i])
+                for (int k = 0; k < g->nodes.v[i]->nin; k++)
+                    need[g->nodes.v[i]->in[k]->id] = true;
+    }
+    bool ok = true;
+    for (int i = 0; ok && i < nn; i++) {
+        const Node *n = g->nodes.v[i];
+        if (!need[i])
+            continue;
+        if (n->op == OP_INPUT || n->op == OP_PARAM || n->op == OP_STATE) {
+            if (!values[i].v) {
+                snprintf(err, errsize, "%%%d %s \"%s\": no value given", i, op_info[n->op].text,
+                         n->name);
+                ok = false;
+            }
+            continue;
+        }
+        if (n->dtype == DT_UNKNOWN) {
+            snprintf(err, errsize, "%%%d %s: the graph is not shape-checked", i,
+                     op_info[n->op].text);
+            ok = false;
+            continue;
+        }
+        ref_tensor_free(&values[i]);
+        ok = eval_node(n, values, batch, err, errsize);
+    }
+    free(need);
+    return ok;
+}

@@ -1,0 +1,382 @@
+/*
+ * The execution tests' reference interpreter (tests/exec/ref.c), checked
+ * on small graphs whose results are worked out by hand in each case.
+ *
+ * A case writes its graph in the textual IR (types left '?'), which
+ * load() reads and shape-checks so the canonical attributes are those the
+ * compiler sees; in() gives a source its values, run() evaluates, and
+ * expect() compares an output with the hand-computed numbers.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir/ir.h"
+#include "passes/passes.h"
+#include "tests/exec/ref.h"
+
+static Arena *A;
+static Graph *G;
+static RefTensor *V;
+static int64_t BATCH;
+
+static void load(int64_t batch, const char *body)
+{
+    A = arena_new();
+    char *text = arena_printf(A, "dlc-ir 1\nmodel t batch B <= 8\n%send\n", body);
+    int f = diag_add_source("test.ir", text, strlen(text));
+    G = ir_read(A, f);
+    ck_assert_ptr_nonnull(G);
+    ck_assert(pass_shape(G));
+    ck_assert_int_eq(diag_errors(), 0);
+    V = calloc((size_t)G->nodes.n, sizeof *V);
+    BATCH = batch;
+}
+
+static void done(void)
+{
+    ref_values_free(G, V);
+    free(V);
+    diag_reset();
+    arena_free(A);
+}
+
+static void in(const char *name, const double *v, int64_t n)
+{
+    Node *s = ir_find_source(G, name);
+    ck_assert_ptr_nonnull(s);
+    RefTensor *t = &V[s->id];
+    ref_tensor_alloc(t, s, BATCH);
+    ck_assert_int_eq(t->count, n);
+    memcpy(t->v, v, (size_t)n * sizeof(double));
+}
+
+static void run(void)
+{
+    char err[256] = "";
+    ck_assert_msg(ref_eval(G, BATCH, V, false, err, sizeof err), "%s", err);
+}
+
+static const RefTensor *output(const char *name)
+{
+    for (int i = 0; i < G->outputs.n; i++)
+        if (strcmp(G->outputs.v[i].name, name) == 0)
+            return &V[G->outputs.v[i].node->id];
+    ck_abort_msg("no output %s", name);
+    return NULL;
+}
+
+/* Output name has the extents dims (rank entries) and the values want. */
+static void expect(const char *name, int rank, const int64_t *dims, const double *want,
+                   int64_t n)
+{
+    const RefTensor *t = output(name);
+    ck_assert_int_eq(t->rank, rank);
+    for (int i = 0; i < rank; i++)
+        ck_assert_int_eq(t->dim[i], dims[i]);
+    ck_assert_int_eq(t->count, n);
+    for (int64_t i = 0; i < n; i++)
+        ck_assert_msg(fabs(t->v[i] - want[i]) <= 1e-12 * (1 + fabs(want[i])),
+                      "%s[%lld] = %.17g, want %.17g", name, (long long)i, t->v[i], want[i]);
+}
+
+#define D(...) ((const int64_t[]){__VA_ARGS__})
+#define F(...) ((const double[]){__VA_ARGS__})
+#define LEN(...) ((int64_t)(sizeof((const double[]){__VA_ARGS__}) / sizeof(double)))
+#define IN(name, ...) in(name, F(__VA_ARGS__), LEN(__VA_ARGS__))
+#define EXPECT(name, rank, dims, ...) expect(name, rank, dims, F(__VA_ARGS__), LEN(__VA_ARGS__))
+
+START_TEST(broadcast_arith)
+{
+    /* [B, 2, 1] + [3] -> [B, 2, 3] at B = 2; [2, 1] ** [3] */
+    load(2, "%0 = input \"x\" : f32[B, 2, 1]\n"
+            "%1 = input \"y\" : f32[3]\n"
+            "%2 = add(%0, %1) : ?\n"
+            "%3 = input \"p\" : f32[2, 1]\n"
+            "%4 = pow(%3, %1) : ?\n"
+            "%5 = const {value = 2.0} : ?\n"
+            "%6 = sub(%5, %1) : ?\n"
+            "%7 = maximum(%3, %1) : ?\n"
+            "output \"add\" = %2\n"
+            "output \"pow\" = %4\n"
+            "output \"rsub\" = %6\n"
+            "output \"max\" = %7\n");
+    IN("x", 1, 2, 3, 4);
+    IN("y", 10, 20, 30);
+    IN("p", 2, 3);
+    run();
+    EXPECT("add", 3, D(2, 2, 3), 11, 21, 31, 12, 22, 32, 13, 23, 33, 14, 24, 34);
+    /* 2^10, 2^20, 2^30; 3^10, 3^20, 3^30 */
+    EXPECT("pow", 2, D(2, 3), 1024, 1048576, 1073741824, 59049, 3486784401.0,
+           205891132094649.0);
+    EXPECT("rsub", 1, D(3), -8, -18, -28);
+    EXPECT("max", 2, D(2, 3), 10, 20, 30, 10, 20, 30);
+    done();
+}
+END_TEST
+
+START_TEST(activations)
+{
+    load(1, "%0 = input \"x\" : f32[4]\n"
+            "%1 = gelu(%0) : ?\n"
+            "%2 = gelu(%0) {approximate = \"tanh\"} : ?\n"
+            "%3 = leaky_relu(%0) {alpha = 0.5} : ?\n"
+            "%4 = elu(%0) {alpha = 2.0} : ?\n"
+            "%5 = clamp(%0) {lo = -0.5, hi = 0.5} : ?\n"
+            "%6 = sigmoid(%0) : ?\n"
+            "%7 = softplus(%0) : ?\n"
+            "output \"gelu\" = %1\n"
+            "output \"gelu_tanh\" = %2\n"
+            "output \"leaky\" = %3\n"
+            "output \"elu\" = %4\n"
+            "output \"clamp\" = %5\n"
+            "output \"sigmoid\" = %6\n"
+            "output \"softplus\" = %7\n");
+    IN("x", 0, 1, -1, 100);
+    run();
+    /* x * Phi(x): Phi(1) = 0.8413447460685429, Phi(-1) = 1 - Phi(1) */
+    EXPECT("gelu", 1, D(4), 0, 0.8413447460685429, -(1 - 0.8413447460685429), 100);
+    /* 0.5 (1 + tanh(sqrt(2/pi) * 1.044715)) = 0.8411919906082768 */
+    EXPECT("gelu_tanh", 1, D(4), 0, 0.8411919906082768, -(1 - 0.8411919906082768), 100);
+    EXPECT("leaky", 1, D(4), 0, 1, -0.5, 100);
+    EXPECT("elu", 1, D(4), 0, 1, 2 * (exp(-1) - 1), 100);
+    EXPECT("clamp", 1, D(4), 0, 0.5, -0.5, 0.5);
+    EXPECT("sigmoid", 1, D(4), 0.5, 1 / (1 + exp(-1)), 1 / (1 + exp(1)), 1);
+    EXPECT("softplus", 1, D(4), log(2), log(1 + exp(1)), log(1 + exp(-1)), 100);
+    done();
+}
+END_TEST
+
+START_TEST(softmax_axis0)
+{
+    load(1, "%0 = input \"x\" : f32[2, 2]\n"
+            "%1 = softmax(%0) {axis = 0} : ?\n"
+            "%2 = log_softmax(%0) {axis = -1} : ?\n"
+            "output \"sm\" = %1\n"
+            "output \"lsm\" = %2\n");
+    /* column 0: (0, ln 3) -> (1/4, 3/4); column 1: (5, 5) -> (1/2, 1/2) */
+    IN("x", 0, 5, log(3), 5);
+    run();
+    EXPECT("sm", 2, D(2, 2), 0.25, 0.5, 0.75, 0.5);
+    /* row 0: (0, 5) -> (-5 - ln(1 + e^-5), -ln(1 + e^-5)) */
+    double l = log(1 + exp(-5));
+    EXPECT("lsm", 2, D(2, 2), -5 - l, -l, -log(1 + 3 / exp(5)) - (5 - log(3)),
+           -log(1 + 3 / exp(5)));
+    done();
+}
+END_TEST
+
+START_TEST(matmul_numpy)
+{
+    load(2, "%0 = input \"a\" : f32[2, 3]\n"
+            "%1 = input \"b\" : f32[3, 2]\n"
+            "%2 = matmul(%0, %1) : ?\n"
+            "%3 = input \"v\" : f32[3]\n"
+            "%4 = matmul(%3, %1) : ?\n"
+            "%5 = matmul(%0, %3) : ?\n"
+            "%6 = input \"s\" : f32[B, 1, 2, 3]\n"
+            "%7 = matmul(%6, %1) : ?\n"
+            "output \"mm\" = %2\n"
+            "output \"vm\" = %4\n"
+            "output \"mv\" = %5\n"
+            "output \"bmm\" = %7\n");
+    IN("a", 1, 2, 3, 4, 5, 6);
+    IN("b", 1, 0, 0, 1, 1, 1);
+    IN("v", 1, 1, 2);
+    IN("s", 1, 2, 3, 4, 5, 6, 0, 0, 1, 1, 0, 0);
+    run();
+    EXPECT("mm", 2, D(2, 2), 4, 5, 10, 11);
+    EXPECT("vm", 1, D(2), 3, 3);
+    EXPECT("mv", 1, D(2), 9, 21);
+    EXPECT("bmm", 4, D(2, 1, 2, 2), 4, 5, 10, 11, 1, 1, 1, 0);
+    done();
+}
+END_TEST
+
+START_TEST(reductions)
+{
+    load(1, "%0 = input \"x\" : f32[2, 3]\n"
+            "%1 = sum(%0) {axis = [-1], keepdims = true} : ?\n"
+            "%2 = mean(%0) : ?\n"
+            "%3 = max(%0) {axis = [0]} : ?\n"
+            "%4 = min(%0) {axis = [0, 1]} : ?\n"
+            "%5 = var(%0) {axis = [1]} : ?\n"
+            "%6 = var(%0) {axis = [1], correction = 0} : ?\n"
+            "%7 = argmax(%0) {axis = 1} : ?\n"
+            "%8 = argmax(%0) : ?\n"
+            "output \"sum\" = %1\n"
+            "output \"mean\" = %2\n"
+            "output \"max\" = %3\n"
+            "output \"min\" = %4\n"
+            "output \"var\" = %5\n"
+            "output \"var0\" = %6\n"
+            "output \"am\" = %7\n"
+            "output \"amall\" = %8\n");
+    IN("x", 1, 5, 3, 9, -2, 9);
+    run();
+    EXPECT("sum", 2, D(2, 1), 9, 16);
+    EXPECT("mean", 0, D(0), 25.0 / 6);
+    EXPECT("max", 1, D(3), 9, 5, 9);
+    EXPECT("min", 0, D(0), -2);
+    /* row 0: mean 3, squares 4 + 4 + 0 = 8; row 1: mean 16/3, squares 121/9 * 2 + 484/9 */
+    EXPECT("var", 1, D(2), 4, (2 * 121.0 / 9 + 484.0 / 9) / 2);
+    EXPECT("var0", 1, D(2), 8.0 / 3, (2 * 121.0 / 9 + 484.0 / 9) / 3);
+    /* ties: the first maximum */
+    EXPECT("am", 1, D(2), 1, 0);
+    EXPECT("amall", 0, D(0), 3);
+    done();
+}
+END_TEST
+
+START_TEST(layout)
+{
+    load(1, "%0 = input \"x\" : f32[2, 3]\n"
+            "%1 = transpose(%0) : ?\n"
+            "%2 = input \"y\" : f32[2, 1]\n"
+            "%3 = concat(%0, %2) {axis = -1} : ?\n"
+            "%4 = stack(%0, %0) {axis = 1} : ?\n"
+            "%5 = broadcast_to(%2) {shape = [2, 2]} : ?\n"
+            "%6 = reshape(%0) {shape = [3, -1]} : ?\n"
+            "%7 = input \"l\" : i32[3]\n"
+            "%8 = one_hot(%7) {n = 3} : ?\n"
+            "%9 = ones {shape = [2]} : ?\n"
+            "output \"t\" = %1\n"
+            "output \"cat\" = %3\n"
+            "output \"stack\" = %4\n"
+            "output \"bt\" = %5\n"
+            "output \"rs\" = %6\n"
+            "output \"oh\" = %8\n"
+            "output \"ones\" = %9\n");
+    IN("x", 1, 2, 3, 4, 5, 6);
+    IN("y", 7, 8);
+    IN("l", 2, -1, 0);
+    run();
+    EXPECT("t", 2, D(3, 2), 1, 4, 2, 5, 3, 6);
+    EXPECT("cat", 2, D(2, 4), 1, 2, 3, 7, 4, 5, 6, 8);
+    EXPECT("stack", 3, D(2, 2, 3), 1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6);
+    EXPECT("bt", 2, D(2, 2), 7, 7, 8, 8);
+    EXPECT("rs", 2, D(3, 2), 1, 2, 3, 4, 5, 6);
+    /* an out-of-range label gives a zero row */
+    EXPECT("oh", 2, D(3, 3), 0, 0, 1, 0, 0, 0, 1, 0, 0);
+    EXPECT("ones", 1, D(2), 1, 1);
+    done();
+}
+END_TEST
+
+START_TEST(slices)
+{
+    /* x[:, ::-2] on [B, 5] (canonical: begin 4, end none, step -2),
+     * x[:, 1] and x[:, 1:4] = v (broadcast [1]) */
+    load(2, "%0 = input \"x\" : f32[B, 5]\n"
+            "%1 = slice(%0) {begin = [none, none], end = [none, none], step = [none, -2], "
+            "squeeze = []} : ?\n"
+            "%2 = slice(%0) {begin = [none, 1], end = [none, none], step = [none, none], "
+            "squeeze = [1]} : ?\n"
+            "%3 = input \"v\" : f32[1]\n"
+            "%4 = slice_update(%0, %3) {begin = [none, 1], end = [none, 4], step = [none, 2], "
+            "squeeze = []} : ?\n"
+            "output \"rev\" = %1\n"
+            "output \"pick\" = %2\n"
+            "output \"upd\" = %4\n");
+    IN("x", 0, 1, 2, 3, 4, 5, 6, 7, 8, 9);
+    IN("v", -1);
+    run();
+    EXPECT("rev", 2, D(2, 3), 4, 2, 0, 9, 7, 5);
+    EXPECT("pick", 1, D(2), 1, 6);
+    EXPECT("upd", 2, D(2, 5), 0, -1, 2, -1, 4, 5, -1, 7, -1, 9);
+    done();
+}
+END_TEST
+
+START_TEST(losses)
+{
+    load(2, "%0 = input \"x\" : f32[B, 2]\n"
+            "%1 = input \"y\" : i32[B]\n"
+            "%2 = cross_entropy(%0, %1) : ?\n"
+            "%3 = cross_entropy(%0, %1) {reduction = \"none\"} : ?\n"
+            "%4 = nll_loss(%0, %1) {reduction = \"sum\"} : ?\n"
+            "%5 = input \"p\" : f32[2, 2]\n"
+            "%6 = input \"t\" : f32[2, 2]\n"
+            "%7 = binary_cross_entropy(%5, %6) {reduction = \"none\"} : ?\n"
+            "%8 = smooth_l1_loss(%5, %6) {reduction = \"none\"} : ?\n"
+            "%9 = smooth_l1_loss(%5, %6) {beta = 0.0, reduction = \"sum\"} : ?\n"
+            "%10 = huber_loss(%5, %6) {delta = 2.0, reduction = \"none\"} : ?\n"
+            "%11 = mse(%5, %6) : ?\n"
+            "%12 = l1_loss(%5, %6) {reduction = \"sum\"} : ?\n"
+            "output \"ce\" = %2\n"
+            "output \"ce_none\" = %3\n"
+            "output \"nll\" = %4\n"
+            "output \"bce\" = %7\n"
+            "output \"sl1\" = %8\n"
+            "output \"l1b0\" = %9\n"
+            "output \"huber\" = %10\n"
+            "output \"mse\" = %11\n"
+            "output \"l1\" = %12\n");
+    /* row 0: equal logits, label 0 -> ln 2; row 1: (0, ln 3) label 1 -> p = 3/4 */
+    IN("x", 1, 1, 0, log(3));
+    IN("y", 0, 1);
+    /* differences p - t: 0.5, -3, 1, 0 */
+    IN("p", 0, log(3), 1, 2);
+    double t1 = log(3) + 3;
+    IN("t", -0.5, t1, 0, 2);
+    run();
+    EXPECT("ce", 0, D(0), (log(2) + log(4.0 / 3)) / 2);
+    EXPECT("ce_none", 1, D(2), log(2), log(4.0 / 3));
+    EXPECT("nll", 0, D(0), -1 - log(3));
+    /* -(t log s(x) + (1 - t) log(1 - s(x))): x = 0 -> ln 2 whatever t;
+     * x = ln 3, s(x) = 3/4, t = t1 -> -(t1 ln(3/4) + (1 - t1) ln(1/4)); x = 1, t = 0 -> ln(1 + e);
+     * x = 2, t = 2 -> -(2 ln s(2) - ln(1 - s(2))) = 2 ln(1 + e^-2) - ln(1 + e^2) */
+    EXPECT("bce", 2, D(2, 2), log(2), -(t1 * log(0.75) + (1 - t1) * log(0.25)), log(1 + exp(1)),
+           2 * log(1 + exp(-2)) - log(1 + exp(2)));
+    /* beta 1: 0.5 d^2 below 1, |d| - 0.5 from 1 */
+    EXPECT("sl1", 2, D(2, 2), 0.125, 2.5, 0.5, 0);
+    EXPECT("l1b0", 0, D(0), 4.5);
+    /* delta 2: 0.5 d^2 up to 2, 2 (|d| - 1) above */
+    EXPECT("huber", 2, D(2, 2), 0.125, 4, 0.5, 0);
+    EXPECT("mse", 0, D(0), (0.25 + 9 + 1) / 4);
+    EXPECT("l1", 0, D(0), 4.5);
+    done();
+}
+END_TEST
+
+START_TEST(unsupported_and_unset)
+{
+    load(1, "%0 = input \"x\" : f32[1, 1, 4, 4]\n"
+            "%1 = max_pool2d(%0) {kernel = [2, 2]} : ?\n"
+            "output \"p\" = %1\n");
+    char err[256] = "";
+    IN("x", 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+    ck_assert(!ref_eval(G, 1, V, false, err, sizeof err));
+    ck_assert_ptr_nonnull(strstr(err, "max_pool2d: not implemented"));
+    done();
+
+    load(1, "%0 = input \"x\" : f32[2]\n"
+            "%1 = exp(%0) : ?\n"
+            "output \"e\" = %1\n");
+    ck_assert(!ref_eval(G, 1, V, false, err, sizeof err));
+    ck_assert_ptr_nonnull(strstr(err, "\"x\": no value given"));
+    done();
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("ref");
+    TCase *tc = tcase_create("ops");
+    tcase_add_test(tc, broadcast_arith);
+    tcase_add_test(tc, activations);
+    tcase_add_test(tc, softmax_axis0);
+    tcase_add_test(tc, matmul_numpy);
+    tcase_add_test(tc, reductions);
+    tcase_add_test(tc, layout);
+    tcase_add_test(tc, slices);
+    tcase_add_test(tc, losses);
+    tcase_add_test(tc, unsupported_and_unset);
+    suite_add_tcase(s, tc);
+    SRunner *r = srunner_create(s);
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
