@@ -26,9 +26,14 @@ typedef struct {
     bool (*run)(Graph *g);
 } Pass;
 
+static bool run_simplify(Graph *g) { pass_simplify(g); return true; }
+static bool run_fuse(Graph *g) { pass_fuse(g); return true; }
+
 /* The pipeline, in order. "lower" (the front end) comes before all. */
 static const Pass pipeline[] = {
     {"shape", pass_shape},
+    {"simplify", run_simplify},
+    {"fuse", run_fuse},
 };
 
 typedef struct {

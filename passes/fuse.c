@@ -1,0 +1,140 @@
+/*
+ * pass_fuse: groups nodes into kernels by setting Node.fused. It only
+ * marks; the nodes, their order and their inputs do not change.
+ *
+ * What code generation may assume about the result:
+ *  - A group is a root R (R->fused == NULL) and the members M with
+ *    M->fused == R. Every node not fused into another is a root of its own
+ *    (possibly one-node) group; sources and consts are never members.
+ *  - Every member M has exactly one user node U (U may read M through more
+ *    than one operand, as mul(M, M)); U is R or another member; M has U's
+ *    dtype and exact shape, hence R's. So the members and R form a tree
+ *    toward R, each member is computed once per element of R, and no
+ *    member is visible outside the group: it is not a graph output, not
+ *    the training loss, and it is never materialized. Members come before
+ *    R in node order.
+ *  - Elementwise group: R and all members are K_ELTWISE ops other than the
+ *    OPF_MODE/OPF_RANDOM ones (dropout). The group is one loop nest over
+ *    R's shape. Operands that are not members (materialized nodes, consts)
+ *    are read with NumPy broadcasting to R's shape.
+ *  - GEMM group: exactly one member G is K_GEMM (a matmul), and the group
+ *    is a chain G -> E1 -> ... -> R in which each node is the only
+ *    operand-from-the-group of the next: E1 may be a bias add, add(G, b) or
+ *    add(b, G), whose other operand b has shape [N] or [1, N] with N the
+ *    last dimension of G; every other Ei (and R) is a unary K_ELTWISE op
+ *    (arity 1: relu, gelu, clamp, ...). The product is computed into R's
+ *    buffer and the chain applied to it in place, row by row or at the end,
+ *    so R's storage must not overlap G's operands or b (the memory planner
+ *    must not let R reuse them in place).
+ *  - A matmul that is not followed by such a chain stays a group of its
+ *    own; a GEMM group never grows beyond its chain (an elementwise node
+ *    is not fused into a GEMM group, nor a GEMM group's root into an
+ *    elementwise user).
+ *
+ * Fusing never changes results: each member is computed exactly as on its
+ * own, only without a round trip through memory.
+ *
+ * How: count each node's distinct users; then form the GEMM chains from
+ * every matmul upward, then elementwise groups in node order (a node joins
+ * its single user when both qualify), then resolve each member to its
+ * group's root walking backwards (a user comes after its members, so its
+ * own root is already known).
+ */
+#include "passes.h"
+
+static bool fusable_eltwise(const Node *n)
+{
+    return op_info[n->op].kind == K_ELTWISE && !(op_info[n->op].flags & (OPF_MODE | OPF_RANDOM));
+}
+
+static bool same_type(const Node *a, const Node *b)
+{
+    return a->dtype == b->dtype && ir_shape_eq(&a->shape, &b->shape);
+}
+
+/* b is a bias for the product p: [N] or [1, N], N = p's last dimension. */
+static bool is_bias(const Node *b, const Node *p)
+{
+    if (p->shape.rank < 1 || b->dtype != p->dtype)
+        return false;
+    Dim n = p->shape.d[p->shape.rank - 1];
+    if (b->shape.rank == 1)
+        return ir_dim_eq(b->shape.d[0], n);
+    return b->shape.rank == 2 && ir_dim_eq(b->shape.d[0], (Dim){1, false}) &&
+           ir_dim_eq(b->shape.d[1], n);
+}
+
+void pass_fuse(Graph *g)
+{
+    int nn = g->nodes.n;
+    Arena *a = g->arena;
+    int *nusers = arena_alloc(a, (size_t)nn * sizeof *nusers + 1);
+    Node **user = arena_alloc(a, (size_t)nn * sizeof *user + 1);
+    bool *pinned = arena_alloc(a, (size_t)nn * sizeof *pinned + 1); /* output or loss */
+    bool *gemm = arena_alloc(a, (size_t)nn * sizeof *gemm + 1);     /* in a GEMM group */
+    Node **into = arena_alloc(a, (size_t)nn * sizeof *into + 1);    /* direct user */
+
+    for (int i = 0; i < nn; i++) {
+        Node *u = g->nodes.v[i];
+        check(u->id == i);
+        u->fused = NULL;
+        for (int j = 0; j < u->nin; j++) {
+            Node *x = u->in[j];
+            bool seen = false;
+            for (int k = 0; k < j; k++)
+                seen |= u->in[k] == x;
+            if (!seen) {
+                nusers[x->id]++;
+                user[x->id] = u;
+            }
+        }
+    }
+    for (int i = 0; i < g->outputs.n; i++)
+        pinned[g->outputs.v[i].node->id] = true;
+    if (g->train)
+        pinned[g->train->loss->id] = true;
+
+        /* The single user of n when n may be fused into one at all. */
+#define SOLE_USER(n) (!pinned[(n)->id] && nusers[(n)->id] == 1 ? user[(n)->id] : NULL)
+
+    /* GEMM epilogues: matmul [-> bias add] [-> unary op]* */
+    for (int i = 0; i < nn; i++) {
+        Node *m = g->nodes.v[i];
+        if (op_info[m->op].kind != K_GEMM || m->dtype == DT_UNKNOWN)
+            continue;
+        Node *cur = m, *u = SOLE_USER(m);
+        if (u && u->op == OP_ADD && same_type(u, m)) {
+            Node *b = u->in[0] == m ? u->in[1] : u->in[0];
+            if (b != m && is_bias(b, m)) {
+                into[cur->id] = u;
+                cur = u;
+                u = SOLE_USER(cur);
+            }
+        }
+        while (u && fusable_eltwise(u) && u->nin == 1 && same_type(u, cur)) {
+            into[cur->id] = u;
+            cur = u;
+            u = SOLE_USER(cur);
+        }
+        if (cur != m)
+            for (Node *x = m; x; x = into[x->id])
+                gemm[x->id] = true;
+    }
+
+    /* Elementwise chains and trees. */
+    for (int i = 0; i < nn; i++) {
+        Node *n = g->nodes.v[i];
+        if (gemm[i] || !fusable_eltwise(n))
+            continue;
+        Node *u = SOLE_USER(n);
+        if (u && !gemm[u->id] && fusable_eltwise(u) && same_type(n, u))
+            into[i] = u;
+    }
+#undef SOLE_USER
+
+    for (int i = nn - 1; i >= 0; i--) {
+        Node *n = g->nodes.v[i], *u = into[i];
+        if (u)
+            n->fused = u->fused ? u->fused : u;
+    }
+}
