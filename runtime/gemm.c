@@ -26,11 +26,14 @@ static int64_t blas_ld(int64_t rows, int64_t cols, int64_t ld)
     return ld >= need ? ld : -1;
 }
 
-static int fits(int64_t v) { return v >= 0 && (int64_t)(blasint)v == v; }
+static int fits(int64_t v)
+{
+    return v >= 0 && (int64_t)(blasint)v == v;
+}
 
 #define DEFINE_GEMM(NAME, T, CBLAS)                                                                \
-    void NAME(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T *a,     \
-              int64_t lda, const T *b, int64_t ldb, T beta, T *c, int64_t ldc)                   \
+    void NAME(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T *a,      \
+              int64_t lda, const T *b, int64_t ldb, T beta, T *c, int64_t ldc)                     \
     {                                                                                              \
         if (m <= 0 || n <= 0 || k < 0 || !c)                                                       \
             return;                                                                                \
@@ -42,8 +45,8 @@ static int fits(int64_t v) { return v >= 0 && (int64_t)(blasint)v == v; }
         }                                                                                          \
         if (!a || !b)                                                                              \
             return;                                                                                \
-        int64_t la = trans_a ? blas_ld(k, m, lda) : blas_ld(m, k, lda);                           \
-        int64_t lb = trans_b ? blas_ld(n, k, ldb) : blas_ld(k, n, ldb);                           \
+        int64_t la = trans_a ? blas_ld(k, m, lda) : blas_ld(m, k, lda);                            \
+        int64_t lb = trans_b ? blas_ld(n, k, ldb) : blas_ld(k, n, ldb);                            \
         int64_t lc = blas_ld(m, n, ldc);                                                           \
         if (fits(m) && fits(n) && fits(k) && fits(la) && fits(lb) && fits(lc)) {                   \
             CBLAS(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,                              \

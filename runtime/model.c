@@ -211,8 +211,7 @@ static int key_is(const char *key, size_t len, const char *want)
     return len == strlen(want) && memcmp(key, want, len) == 0;
 }
 
-static int on_meta(void *ctx, const char *key, size_t key_len, const char *value,
-                   size_t value_len)
+static int on_meta(void *ctx, const char *key, size_t key_len, const char *value, size_t value_len)
 {
     load_meta *lm = ctx;
     if (key_is(key, key_len, "model")) {

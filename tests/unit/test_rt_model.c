@@ -60,12 +60,30 @@ static const dlrt_tensor_info other_params[] = {
     {{"emb", DLRT_F32, 2, {2, 3}}, 0, 128, DLRT_INIT_NORMAL, 2, {0.5, 2.0}, 1},
 };
 
-static float *fc_w(void *m) { return (float *)((char *)m + 64); }
-static float *fc_b(void *m) { return (float *)((char *)m + 112); }
-static float *emb(void *m) { return (float *)((char *)m + 128); }
-static float *running_var(void *m) { return (float *)((char *)m + 192); }
-static float *noise(void *m) { return (float *)((char *)m + 208); }
-static dlrt_instance *hdr(void *m) { return m; }
+static float *fc_w(void *m)
+{
+    return (float *)((char *)m + 64);
+}
+static float *fc_b(void *m)
+{
+    return (float *)((char *)m + 112);
+}
+static float *emb(void *m)
+{
+    return (float *)((char *)m + 128);
+}
+static float *running_var(void *m)
+{
+    return (float *)((char *)m + 192);
+}
+static float *noise(void *m)
+{
+    return (float *)((char *)m + 208);
+}
+static dlrt_instance *hdr(void *m)
+{
+    return m;
+}
 
 static void *block(void)
 {
@@ -158,14 +176,14 @@ START_TEST(init_rejects_bad_info)
         bad.params = p;
         bad.states = s;
         switch (k) {
-        case 0: p[0].offset = 60; break;                     /* before the params region */
-        case 1: p[2].offset = 136; break;                    /* past the params region */
-        case 2: s[0].offset = STATE_BYTES - 8; break;        /* outside the states region */
-        case 3: p[1].init = DLRT_INIT_CONSTANT; break;       /* constant without a value */
-        case 4: p[1].init = DLRT_INIT_COUNT; break;          /* unknown initializer */
-        case 5: p[2].desc.dtype = DLRT_F64; break;           /* not the parameters' type */
-        case 6: s[0].desc.dtype = DLRT_I32; break;           /* an integer state */
-        case 7: bad.state_bytes = 16; break;                 /* no room for the header */
+        case 0: p[0].offset = 60; break;                             /* before the params region */
+        case 1: p[2].offset = 136; break;                            /* past the params region */
+        case 2: s[0].offset = STATE_BYTES - 8; break;                /* outside the states region */
+        case 3: p[1].init = DLRT_INIT_CONSTANT; break;               /* constant without a value */
+        case 4: p[1].init = DLRT_INIT_COUNT; break;                  /* unknown initializer */
+        case 5: p[2].desc.dtype = DLRT_F64; break;                   /* not the parameters' type */
+        case 6: s[0].desc.dtype = DLRT_I32; break;                   /* an integer state */
+        case 7: bad.state_bytes = 16; break;                         /* no room for the header */
         case 8: p[0].init_args[0] = NAN, p[0].ninit_args = 1; break; /* non-finite gain */
         }
         ck_assert_msg(dlrt_model_init(&bad, m, STATE_BYTES, 1) == DLRT_EINVAL, "case %d", k);
@@ -189,18 +207,22 @@ START_TEST(init_header_and_values)
     /* each tensor from its documented stream: params 0, 1, 2, states 3, 4 */
     float w[12], b[4], e[6], v[4], u[2];
     memset(b, 0xcd, sizeof b);
-    ck_assert_int_eq(dlrt_init_tensor(w, DLRT_F32, 2, (int64_t[]){3, 4},
-                                      DLRT_INIT_XAVIER_UNIFORM, NULL, 0, 7, 0), DLRT_OK);
+    ck_assert_int_eq(dlrt_init_tensor(w, DLRT_F32, 2, (int64_t[]){3, 4}, DLRT_INIT_XAVIER_UNIFORM,
+                                      NULL, 0, 7, 0),
+                     DLRT_OK);
     ck_assert_int_eq(dlrt_init_tensor(e, DLRT_F32, 2, (int64_t[]){2, 3}, DLRT_INIT_NORMAL,
-                                      (double[]){0.5, 2.0}, 2, 7, 2), DLRT_OK);
+                                      (double[]){0.5, 2.0}, 2, 7, 2),
+                     DLRT_OK);
     ck_assert_int_eq(memcmp(fc_w(m), w, sizeof w), 0);
     ck_assert_int_eq(memcmp(emb(m), e, sizeof e), 0);
     ck_assert_int_eq(dlrt_init_tensor(u, DLRT_F32, 1, (int64_t[]){2}, DLRT_INIT_UNIFORM,
-                                      (double[]){-1, 1}, 2, 7, 4), DLRT_OK);
+                                      (double[]){-1, 1}, 2, 7, 4),
+                     DLRT_OK);
     ck_assert_int_eq(memcmp(noise(m), u, sizeof u), 0);
     ck_assert(noise(m)[0] != noise(m)[1]);
     ck_assert_int_eq(dlrt_init_tensor(e, DLRT_F32, 2, (int64_t[]){2, 3}, DLRT_INIT_NORMAL,
-                                      (double[]){0.5, 2.0}, 2, 7, 3), DLRT_OK);
+                                      (double[]){0.5, 2.0}, 2, 7, 3),
+                     DLRT_OK);
     ck_assert_int_ne(memcmp(emb(m), e, sizeof e), 0); /* the stream matters */
 
     double bound = sqrt(6.0 / 7.0);
@@ -303,19 +325,19 @@ START_TEST(save_load_round_trip)
     ck_assert(rv[3] == 3.5f && rv[0] == 1.0f);
     ck_assert_int_eq(memcmp(w, fc_w(a), sizeof w), 0);
     /* and nothing else is in it */
-    ck_assert_int_eq(dlrt_checkpoint_load(in_dir("a.safetensors"), d, (void *[]){rv, w}, 2, 0,
-                                          NULL, NULL),
-                     DLRT_EMISMATCH);
+    ck_assert_int_eq(
+        dlrt_checkpoint_load(in_dir("a.safetensors"), d, (void *[]){rv, w}, 2, 0, NULL, NULL),
+        DLRT_EMISMATCH);
 
     /* a file without a step leaves the step alone */
     float bias[4] = {9, 8, 7, 6};
     dlrt_tensor_desc all[5] = {params[0].desc, params[1].desc, params[2].desc, states[0].desc,
                                states[1].desc};
-    ck_assert_int_eq(dlrt_checkpoint_save(in_dir("nostep.safetensors"), all,
-                                          (const void *[]){fc_w(a), bias, emb(a), running_var(a),
-                                                           noise(a)},
-                                          5, NULL, NULL, 0),
-                     DLRT_OK);
+    ck_assert_int_eq(
+        dlrt_checkpoint_save(in_dir("nostep.safetensors"), all,
+                             (const void *[]){fc_w(a), bias, emb(a), running_var(a), noise(a)}, 5,
+                             NULL, NULL, 0),
+        DLRT_OK);
     ck_assert_int_eq(dlrt_model_load(b, in_dir("nostep.safetensors")), DLRT_OK);
     ck_assert(fc_b(b)[0] == 9 && fc_b(b)[3] == 6);
     ck_assert_int_eq(hdr(b)->step, 1234567890123);
@@ -369,8 +391,7 @@ START_TEST(load_rejects_other_files)
     dlrt_tensor_desc d[6] = {params[0].desc, params[1].desc, params[2].desc,
                              states[0].desc, states[1].desc, {"extra", DLRT_F32, 1, {4}}};
     const void *data[6] = {fc_w(m), fc_b(m), emb(m), running_var(m), noise(m), fc_b(m)};
-    ck_assert_int_eq(dlrt_checkpoint_save(in_dir("missing.safetensors"), d, data, 4, NULL, NULL,
-                                          0),
+    ck_assert_int_eq(dlrt_checkpoint_save(in_dir("missing.safetensors"), d, data, 4, NULL, NULL, 0),
                      DLRT_OK);
     expect_load_fails(m, in_dir("missing.safetensors"), DLRT_EMISMATCH);
     ck_assert_int_eq(dlrt_checkpoint_save(in_dir("extra.safetensors"), d, data, 6, NULL, NULL, 0),
@@ -379,20 +400,19 @@ START_TEST(load_rejects_other_files)
 
     /* a step that is not a count */
     const char *key[] = {"step"};
-    const char *bad_steps[] = {"-1", "1x", "", " 1", "99999999999999999999",
-                               "9999999999999999999", "+3"};
+    const char *bad_steps[] = {"-1", "1x", "", " 1", "99999999999999999999", "9999999999999999999",
+                               "+3"};
     for (int i = 0; i < 7; i++) {
-        ck_assert_int_eq(dlrt_checkpoint_save(in_dir("step.safetensors"), d, data, 5, key,
-                                              &bad_steps[i], 1),
-                         DLRT_OK);
+        ck_assert_int_eq(
+            dlrt_checkpoint_save(in_dir("step.safetensors"), d, data, 5, key, &bad_steps[i], 1),
+            DLRT_OK);
         expect_load_fails(m, in_dir("step.safetensors"), DLRT_EFORMAT);
     }
 
     /* a good step before a wrong model name: the step must not stick */
     const char *keys2[] = {"step", "model"}, *values2[] = {"77", "other"};
-    ck_assert_int_eq(dlrt_checkpoint_save(in_dir("late.safetensors"), d, data, 5, keys2, values2,
-                                          2),
-                     DLRT_OK);
+    ck_assert_int_eq(
+        dlrt_checkpoint_save(in_dir("late.safetensors"), d, data, 5, keys2, values2, 2), DLRT_OK);
     expect_load_fails(m, in_dir("late.safetensors"), DLRT_EMISMATCH);
 
     /* a truncated copy of a good file */
@@ -481,8 +501,10 @@ static void check_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, int64_t 
 {
     int64_t ra = ta ? k : m, ca = ta ? m : k, rb = tb ? n : k, cb = tb ? k : n;
     int64_t sa = (ra - 1) * lda + ca + 1, sb = (rb - 1) * ldb + cb + 1, sc = (m - 1) * ldc + n + 1;
-    float *af = malloc(sa * sizeof *af), *bf = malloc(sb * sizeof *bf), *cf = malloc(sc * sizeof *cf);
-    double *ad = malloc(sa * sizeof *ad), *bd = malloc(sb * sizeof *bd), *cd = malloc(sc * sizeof *cd);
+    float *af = malloc(sa * sizeof *af), *bf = malloc(sb * sizeof *bf),
+          *cf = malloc(sc * sizeof *cf);
+    double *ad = malloc(sa * sizeof *ad), *bd = malloc(sb * sizeof *bd),
+           *cd = malloc(sc * sizeof *cd);
     double *ref = malloc(sc * sizeof *ref), *mag = malloc(sc * sizeof *mag);
     ck_assert(af && bf && cf && ad && bd && cd && ref && mag);
     for (int64_t i = 0; i < sa; i++)
