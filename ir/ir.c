@@ -519,6 +519,16 @@ void ir_verify(const Graph *g)
             if (!x || x->id < 0 || x->id >= i || g->nodes.v[x->id] != x)
                 die("verify: %%%d %s: input %d is not an earlier node", i, oi->text, j);
         }
+        if (n->fused) {
+            const Node *f = n->fused;
+            if (f->id <= i || f->id >= g->nodes.n || g->nodes.v[f->id] != f)
+                die("verify: %%%d %s is fused into a node that is not a later node", i, oi->text);
+            if (f->fused)
+                die("verify: %%%d %s is fused into %%%d, which is fused itself", i, oi->text,
+                    f->id);
+            if (oi->kind == K_SOURCE)
+                die("verify: %%%d %s is a source and cannot be fused", i, oi->text);
+        }
         if (oi->kind == K_SOURCE && n->op != OP_CONST && !n->name)
             die("verify: %%%d %s has no name", i, oi->text);
         if (n->shape.rank < 0 || n->shape.rank > IR_MAX_RANK)

@@ -204,6 +204,8 @@ void ir_print(FILE *f, const Graph *g)
                     ir_shape_str(&n->shape, batch, buf, sizeof buf));
         }
         put_loc(f, &fs, n->loc);
+        if (n->fused)
+            fprintf(f, " fused %%%d", n->fused->id);
         fputc('\n', f);
     }
     for (int i = 0; i < g->outputs.n; i++) {

@@ -39,6 +39,12 @@ typedef struct {
     Node *n;
 } ValDef;
 
+/* A `fused %N` suffix, resolved once every value is defined. */
+typedef struct {
+    Node *n;
+    Tok t;
+} FusedRef;
+
 typedef struct {
     Arena *a;
     int file;
@@ -50,6 +56,7 @@ typedef struct {
     Graph *g;
     Vec(int) files;  /* file table index -> diag file id */
     Vec(ValDef) vals; /* increasing ids */
+    Vec(FusedRef) fused;
 } Reader;
 
 /* ---- errors ----------------------------------------------------------- */
@@ -894,7 +901,38 @@ static bool parse_node(Reader *r)
         return fail(r, &tt, "%s \"%s\" needs a type", oi->text, name);
     if (!parse_loc(r, &n->loc))
         return false;
+    if (is_word(peek(r), "fused")) {
+        next(r);
+        FusedRef f = {n, {0}};
+        if (!expect_kind(r, T_VAL, "a value such as %3 after 'fused'", &f.t))
+            return false;
+        if (oi->kind == K_SOURCE)
+            return fail(r, &f.t, "%s cannot be fused into another node", oi->text);
+        vec_push(r->a, &r->fused, f);
+    }
     return expect_eol(r);
+}
+
+/* Fusion targets point forward: they are checked once all nodes exist. A
+ * group's root is not fused itself (docs/IR.md). */
+static bool resolve_fused(Reader *r)
+{
+    for (int i = 0; i < r->fused.n; i++) {
+        FusedRef *f = &r->fused.v[i];
+        Node *x = lookup_val(r, &f->t);
+        if (!x)
+            return false;
+        if (x->id <= f->n->id)
+            return fail(r, &f->t, "a node can only be fused into a later node");
+        f->n->fused = x;
+    }
+    for (int i = 0; i < r->fused.n; i++) {
+        FusedRef *f = &r->fused.v[i];
+        if (f->n->fused->fused)
+            return fail(r, &f->t, "%%%" PRId64 " is itself fused into another node; name the root",
+                        f->t.i);
+    }
+    return true;
 }
 
 /* output = "output" STRING "=" VAL loc */
@@ -1110,8 +1148,11 @@ static bool parse_ir(Reader *r)
             ok = parse_output(r);
         else if (is_word(p, "train"))
             ok = parse_train(r);
-        else if (is_word(p, "end"))
+        else if (is_word(p, "end")) {
+            if (!resolve_fused(r))
+                return false;
             break;
+        }
         else {
             char buf[64];
             return fail(r, p, "expected a node, 'output', 'train' or 'end', found %s",

@@ -288,6 +288,32 @@ START_TEST(verify_wrong_arity)
 }
 END_TEST
 
+START_TEST(verify_fused_earlier)
+{
+    Arena *a = arena_new();
+    Graph *g = ir_graph_new(a, "m");
+    Node *x = ir_input(g, "x", DT_F32, ir_shape_of(1, (int64_t[]){3}), L(0, 0, 0, 0));
+    Node *r = ir_unary(g, OP_RELU, x, L(0, 0, 0, 0));
+    Node *t = ir_unary(g, OP_TANH, r, L(0, 0, 0, 0));
+    t->fused = r; /* fusion goes forward only */
+    ir_verify(g);
+}
+END_TEST
+
+START_TEST(verify_fused_chain)
+{
+    Arena *a = arena_new();
+    Graph *g = ir_graph_new(a, "m");
+    Node *x = ir_input(g, "x", DT_F32, ir_shape_of(1, (int64_t[]){3}), L(0, 0, 0, 0));
+    Node *r = ir_unary(g, OP_RELU, x, L(0, 0, 0, 0));
+    Node *t = ir_unary(g, OP_TANH, r, L(0, 0, 0, 0));
+    Node *e = ir_unary(g, OP_EXP, t, L(0, 0, 0, 0));
+    r->fused = t;
+    t->fused = e; /* r must name the root e */
+    ir_verify(g);
+}
+END_TEST
+
 START_TEST(verify_missing_attr)
 {
     Arena *a = arena_new();
@@ -598,6 +624,69 @@ START_TEST(read_hand_written)
 }
 END_TEST
 
+/* Fusion marks (Node.fused) print as "fused %N" after the location and read
+ * back to the same pointers; the only forward reference in the format. */
+START_TEST(round_trip_fused)
+{
+    int f = diag_add_source("m.dl", "", 0);
+    Arena *a = arena_new();
+    Graph *g = ir_graph_new(a, "m");
+    g->batch = "B";
+    g->max_batch = 8;
+    Node *x = ir_input(g, "x", DT_F32, S2(1, true, 4), L(f, 1, 1, 1));
+    Node *w = ir_param(g, "w", DT_F32, S2(4, false, 3), INIT_ZEROS, NULL, 0, false, L(0, 0, 0, 0));
+    Node *b = ir_param(g, "b", DT_F32, ir_shape_of(1, (int64_t[]){3}), INIT_ZEROS, NULL, 0, false,
+                       L(0, 0, 0, 0));
+    Node *mm = ir_binary(g, OP_MATMUL, x, w, L(f, 2, 3, 4));
+    Node *add = ir_binary(g, OP_ADD, mm, b, L(0, 0, 0, 0));
+    Node *r = ir_unary(g, OP_RELU, add, L(f, 2, 1, 4));
+    Node *e = ir_unary(g, OP_EXP, r, L(0, 0, 0, 0));
+    Node *t = ir_unary(g, OP_TANH, e, L(0, 0, 0, 0));
+    for (int i = 3; i < g->nodes.n; i++) {
+        g->nodes.v[i]->dtype = DT_F32;
+        g->nodes.v[i]->shape = S2(1, true, 3);
+    }
+    mm->fused = r;
+    add->fused = r;
+    e->fused = t;
+    ir_output(g, "y", t, L(0, 0, 0, 0));
+    ir_verify(g);
+    char *p = round_trip(g);
+    ck_assert_ptr_nonnull(strstr(p, "  %3 = matmul(%0, %1) : f32[B, 3] @0:2:3+4 fused %5\n"
+                                    "  %4 = add(%3, %2) : f32[B, 3] fused %5\n"
+                                    "  %5 = relu(%4) : f32[B, 3] @0:2:1+4\n"
+                                    "  %6 = exp(%5) : f32[B, 3] fused %7\n"
+                                    "  %7 = tanh(%6) : f32[B, 3]\n"));
+    Arena *a2 = arena_new();
+    Graph *h = read_text(a2, p);
+    ck_assert_ptr_nonnull(h);
+    ck_assert_ptr_eq(h->nodes.v[3]->fused, h->nodes.v[5]);
+    ck_assert_ptr_eq(h->nodes.v[4]->fused, h->nodes.v[5]);
+    ck_assert_ptr_null(h->nodes.v[5]->fused);
+    ck_assert_ptr_eq(h->nodes.v[6]->fused, h->nodes.v[7]);
+    ck_assert_ptr_null(h->nodes.v[7]->fused);
+    arena_free(a2);
+    free(p);
+    arena_free(a);
+}
+END_TEST
+
+/* Value numbers need not be dense: "fused %30" resolves by number. */
+START_TEST(read_fused_sparse_numbers)
+{
+    Arena *a = arena_new();
+    Graph *g = read_text(a, "dlc-ir 1\nmodel m\n"
+                            "  %10 = input \"x\" : f32[3]\n"
+                            "  %20 = exp(%10) : f32[3] fused %30\n"
+                            "  %30 = neg(%20) : f32[3]\n"
+                            "end\n");
+    ck_assert_ptr_nonnull(g);
+    ck_assert_ptr_eq(g->nodes.v[1]->fused, g->nodes.v[2]);
+    ck_assert_ptr_null(g->nodes.v[0]->fused);
+    arena_free(a);
+}
+END_TEST
+
 /* ---- reader errors -------------------------------------------------------- */
 
 typedef struct {
@@ -664,6 +753,21 @@ static const BadCase bad_cases[] = {
     {"  %0 = input \"x\" {a = 1} : f32[3]\nend\n", "t.ir:3:19: error: input takes no attributes"},
     {"  %0 = input \"x\" : f32[3]\n  train %0 with sgd {lr = 1}\n  train %0 with sgd {lr = 1}\nend\n",
      "t.ir:5:3: error: more than one train statement"},
+    {"  %0 = input \"x\" : f32[3]\n  %1 = neg(%0) : ? fused %2\nend\n",
+     "t.ir:4:26: error: use of undefined value %2"},
+    {"  %0 = input \"x\" : f32[3]\n  %1 = neg(%0) : ? fused %1\nend\n",
+     "t.ir:4:26: error: a node can only be fused into a later node"},
+    {"  %0 = input \"x\" : f32[3]\n  %1 = neg(%0) : ? fused %0\nend\n",
+     "t.ir:4:26: error: a node can only be fused into a later node"},
+    {"  %0 = input \"x\" : f32[3] fused %1\n  %1 = neg(%0) : ?\nend\n",
+     "t.ir:3:33: error: input cannot be fused into another node"},
+    {"  %0 = input \"x\" : f32[3]\n  %1 = neg(%0) : ? fused %2\n  %2 = exp(%1) : ? fused %3\n"
+     "  %3 = exp(%2) : ?\nend\n",
+     "t.ir:4:26: error: %2 is itself fused into another node; name the root"},
+    {"  %0 = input \"x\" : f32[3]\n  %1 = neg(%0) : ? fused 2\nend\n",
+     "t.ir:4:26: error: expected a value such as %3 after 'fused', found '2'"},
+    {"  %0 = input \"x\" : f32[3]\n  %1 = neg(%0) : ? fusd %2\nend\n",
+     "t.ir:4:20: error: expected end of line, found 'fusd'"},
 };
 
 START_TEST(reader_errors)
@@ -803,6 +907,8 @@ int main(void)
     tcase_add_test_raise_signal(tc, verify_later_input, SIGABRT);
     tcase_add_test_raise_signal(tc, verify_wrong_arity, SIGABRT);
     tcase_add_test_raise_signal(tc, verify_missing_attr, SIGABRT);
+    tcase_add_test_raise_signal(tc, verify_fused_earlier, SIGABRT);
+    tcase_add_test_raise_signal(tc, verify_fused_chain, SIGABRT);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("text");
@@ -815,6 +921,8 @@ int main(void)
     tcase_add_test(tc, read_registers_files);
     tcase_add_test(tc, read_file_table_order);
     tcase_add_test(tc, read_hand_written);
+    tcase_add_test(tc, round_trip_fused);
+    tcase_add_test(tc, read_fused_sparse_numbers);
     tcase_add_loop_test(tc, reader_errors, 0, countof(bad_cases));
     tcase_add_test(tc, reader_header_errors);
     tcase_add_test(tc, reader_error_caret);
