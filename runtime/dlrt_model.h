@@ -73,7 +73,10 @@ typedef struct {
 /* Lays out and initializes an instance in caller-owned memory: checks that
  * mem is 64-byte aligned and size >= info->state_bytes (DLRT_EINVAL
  * otherwise), zeroes the block, fills the header and initializes every
- * parameter and state as declared, parameter i from stream i of seed. */
+ * parameter and state as declared, parameter i from stream i of seed and
+ * state j from stream num_params + j. The info is validated first (each
+ * param/state a floating tensor inside its region of the block, params of
+ * param_dtype, initializer arguments accepted): DLRT_EINVAL, block untouched. */
 int dlrt_model_init(const dlrt_model_info *info, void *mem, size_t size, uint64_t seed);
 /* The same in a block from aligned_alloc; NULL on failure. */
 void *dlrt_model_create(const dlrt_model_info *info, uint64_t seed);
@@ -81,7 +84,11 @@ void dlrt_model_destroy(void *m);
 
 /* Checkpoints: parameters and states by name (safetensors), atomically
  * written; loading validates the whole file against the model first and
- * changes nothing on failure. */
+ * changes nothing on failure. Tensors: the params in declaration order, then
+ * the states; metadata "format" = "dlc", "model" = info->name, "step" = the
+ * step counter in decimal. A file whose "model" names another model is
+ * DLRT_EMISMATCH, a "step" that is not a decimal int64 >= 0 DLRT_EFORMAT;
+ * the step is restored when present. */
 int dlrt_model_save(const void *m, const char *path);
 int dlrt_model_load(void *m, const char *path);
 
