@@ -63,6 +63,7 @@ typedef struct {
     Value v;
     Loc loc;          /* declaration or first binding */
     const Stmt *stmt; /* the declaring statement: a loop may run it again */
+    bool undeclared;  /* a poison bound at a use of an undeclared name */
 } Binding;
 
 /* A parameter, state or input made in a frame, named relative to it. */
@@ -119,6 +120,7 @@ typedef struct {
     int errors_at_start;
     size_t bytes_at_start;
     Frame *model;
+    const Model *model_ast;
     bool have_batch;
     Loc batch_loc;
     Vec(Output) outputs;
@@ -321,6 +323,15 @@ static bool bind(L *l, Frame *f, const char *name, BindKind kind, Value v, Loc l
     if (!name)
         return false;
     Binding *b = lookup(f, name);
+    if (b && b->kind == B_VALUE && b->v.kind == V_POISON && !b->stmt && b->undeclared) {
+        /* a use before the declaration was reported already */
+        b->kind = kind;
+        b->v = v;
+        b->loc = loc;
+        b->stmt = st;
+        b->undeclared = false;
+        return true;
+    }
     if (b) {
         bool same = st && b->stmt == st;
         if (kind == B_VALUE && b->kind == B_VALUE) {
@@ -336,14 +347,15 @@ static bool bind(L *l, Frame *f, const char *name, BindKind kind, Value v, Loc l
             shown = err(l, loc, "cannot rebind %s '%s'; only plain values can be bound again",
                         kind_word(b->kind), name);
         else if (b->kind == B_VALUE)
-            shown = err(l, loc, "redefinition of '%s' as a %s", name, kind_word(kind));
+            shown = err(l, loc, "redefinition of '%s' as %s %s", name,
+                        strchr("aeiou", kind_word(kind)[0]) ? "an" : "a", kind_word(kind));
         else
             shown = err(l, loc, "redefinition of %s '%s'", kind_word(b->kind), name);
         if (shown && b->loc.line > 0)
             diag_note(b->loc, "'%s' was first defined here", name);
         return false;
     }
-    Binding nb = {name, kind, v, loc, st};
+    Binding nb = {name, kind, v, loc, st, false};
     vec_push(l->a, &f->scope, nb);
     return true;
 }
@@ -498,6 +510,33 @@ static Value fold(L *l, char op, Value a, Value b, Loc loc)
 static Value eval(L *l, Frame *f, const Expr *e);
 static Value call(L *l, Frame *f, const Expr *e);
 
+static bool loc_before(Loc a, Loc b)
+{
+    return a.file == b.file && (a.line < b.line || (a.line == b.line && a.col < b.col));
+}
+
+/* A statement of the model, after `use`, that declares or binds `name`:
+ * for "used before its declaration" instead of "undeclared". */
+static const Stmt *declared_after(Stmt *const *body, int n, const char *name, Loc use)
+{
+    for (int i = 0; i < n; i++) {
+        const Stmt *st = body[i];
+        if (!st)
+            continue;
+        if (st->kind == S_FOR) {
+            const Stmt *s2 = declared_after(st->body, st->nbody, name, use);
+            if (s2)
+                return s2;
+            continue;
+        }
+        bool binds = st->kind == S_INPUT || st->kind == S_PARAM || st->kind == S_LET ||
+                     st->kind == S_ASSIGN || (st->kind == S_OUTPUT && st->value);
+        if (binds && st->name && strcmp(st->name, name) == 0 && loc_before(use, st->name_loc))
+            return st;
+    }
+    return NULL;
+}
+
 static Value eval_name(L *l, Frame *f, const Expr *e)
 {
     Binding *b = lookup(f, e->name);
@@ -509,9 +548,19 @@ static Value eval_name(L *l, Frame *f, const Expr *e)
     const char **cands = arena_alloc(l->a, (size_t)f->scope.n * sizeof *cands + 1);
     for (int i = 0; i < f->scope.n; i++)
         cands[i] = f->scope.v[i].name;
-    bool shown = err(l, e->loc, "use of undeclared name '%s'%s", e->name,
-                     suggest(l, e->name, cands, f->scope.n));
-    if (shown && f != l->model && l->model) {
+    const Stmt *later = f == l->model && l->model_ast
+                            ? declared_after(l->model_ast->body, l->model_ast->nbody, e->name, e->loc)
+                            : NULL;
+    bool shown;
+    if (later) {
+        shown = err(l, e->loc, "use of '%s' before its declaration", e->name);
+        if (shown)
+            diag_note(later->name_loc, "'%s' is declared here", e->name);
+    } else {
+        shown = err(l, e->loc, "use of undeclared name '%s'%s", e->name,
+                    suggest(l, e->name, cands, f->scope.n));
+    }
+    if (shown && !later && f != l->model && l->model) {
         Binding *mb = lookup(l->model, e->name);
         if (mb)
             diag_note(mb->loc,
@@ -519,8 +568,12 @@ static Value eval_name(L *l, Frame *f, const Expr *e)
                       "its own names, so pass it as an argument",
                       e->name);
     }
-    /* Bind the poison so that later uses stay quiet. */
+    /* Bind the poison so that later uses stay quiet; a later declaration
+     * replaces it silently. */
     bind(l, f, e->name, B_VALUE, poison, e->loc, NULL);
+    Binding *pb = lookup(f, e->name);
+    if (pb)
+        pb->undeclared = true;
     return poison;
 }
 
@@ -805,6 +858,53 @@ static bool to_attr(L *l, const char *who, const AttrSpec *sp, Value v, Attr *ou
     return false;
 }
 
+/* The ranges PyTorch accepts for optimizer, schedule and initializer
+ * arguments, by argument name (the same name means the same thing in every
+ * table of ir/optim.def). */
+static bool builtin_arg_in_range(L *l, const char *who, const Attr *at, Loc loc)
+{
+    static const struct {
+        const char *name;
+        double lo;
+        bool lo_open;
+        double hi; /* exclusive; INFINITY for none */
+    } rules[] = {
+        {"lr", 0, false, INFINITY},        {"momentum", 0, false, INFINITY},
+        {"weight_decay", 0, false, INFINITY}, {"eps", 0, false, INFINITY},
+        {"alpha", 0, false, INFINITY},     {"beta1", 0, false, 1},
+        {"beta2", 0, false, 1},            {"gamma", 0, true, INFINITY},
+        {"min_lr", 0, false, INFINITY},    {"base_lr", 0, false, INFINITY},
+        {"max_lr", 0, false, INFINITY},    {"every", 1, false, INFINITY},
+        {"total", 1, false, INFINITY},     {"warmup", 0, false, INFINITY},
+        {"step_size", 1, false, INFINITY}, {"std", 0, false, INFINITY},
+        {"gain", 0, false, INFINITY},
+    };
+    double v;
+    if (at->kind == AK_FLOAT)
+        v = at->f;
+    else if (at->kind == AK_INT)
+        v = (double)at->i;
+    else
+        return true;
+    for (int i = 0; i < countof(rules); i++) {
+        if (strcmp(rules[i].name, at->name) != 0)
+            continue;
+        bool ok = isfinite(v) && (rules[i].lo_open ? v > rules[i].lo : v >= rules[i].lo) &&
+                  v < rules[i].hi;
+        if (!ok) {
+            char range[64];
+            if (rules[i].hi < INFINITY)
+                snprintf(range, sizeof range, "in [%g, %g)", rules[i].lo, rules[i].hi);
+            else
+                snprintf(range, sizeof range, "%s %g", rules[i].lo_open ? ">" : ">=",
+                         rules[i].lo);
+            err(l, loc, "%s: '%s' must be %s (got %g)", who, at->name, range, v);
+        }
+        return ok;
+    }
+    return true;
+}
+
 /* Fills `out` from the arguments after the first `skip` positional ones:
  * positional in schema order, named by name, then the schema's defaults.
  * noun is "attribute" for ops, "argument" for builtins. */
@@ -856,6 +956,10 @@ static bool match_attrs(L *l, const char *who, const char *noun, const AttrSchem
             ok = false;
             continue;
         }
+        if (strcmp(noun, "argument") == 0 && !builtin_arg_in_range(l, who, &at2, a->v.loc)) {
+            ok = false;
+            continue;
+        }
         ir_attrs_set(l->a, out, at2);
     }
     if (!ok)
@@ -866,6 +970,15 @@ static bool match_attrs(L *l, const char *who, const char *noun, const AttrSchem
             ok = false;
         }
     ir_attrs_fill_defaults(l->a, out, s);
+    /* Schema order, so that equivalent calls print the same IR. */
+    AttrList sorted = {arena_alloc(l->a, (size_t)out->n * sizeof(Attr) + 1), 0};
+    for (int k = 0; k < s->n; k++) {
+        const Attr *at = ir_attrs_get(out, s->v[k].name);
+        if (at)
+            sorted.v[sorted.n++] = *at;
+    }
+    check(sorted.n == out->n);
+    *out = sorted;
     return ok;
 }
 
@@ -1378,7 +1491,7 @@ static void exec_for(L *l, Frame *f, const Stmt *st)
         return;
     }
     int idx = f->scope.n;
-    Binding lb = {st->name, B_LOOP, poison, st->name_loc, st};
+    Binding lb = {st->name, B_LOOP, poison, st->name_loc, st, false};
     vec_push(l->a, &f->scope, lb);
     for (int64_t i = a; i < b && !l->stop; i++) {
         if (!spend(l, st->loc))
@@ -1569,6 +1682,7 @@ Graph *fe_lower(Arena *a, Program *const *progs, int nprogs, const Define *defs,
     collect_defs(l, progs, nprogs);
     check_body(l, m->body, m->nbody, NULL, false);
     l->model = frame_new(l, NULL);
+    l->model_ast = m;
     exec_block(l, l->model, m->body, m->nbody);
     for (int i = 0; i < ndefs; i++)
         if (!l->define_used[i] && defs[i].name)

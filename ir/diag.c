@@ -167,6 +167,7 @@ const char *diag_suggest(const char *word, const char *const *cands, int n)
         }
     }
     int len = (int)strlen(word);
-    int limit = len <= 3 ? 1 : len <= 6 ? 2 : 3;
+    /* a one-letter name is too short for a guess to help */
+    int limit = len <= 1 ? 0 : len <= 4 ? 1 : len <= 7 ? 2 : 3;
     return bestd <= limit ? best : NULL;
 }
