@@ -313,6 +313,18 @@ START_TEST(in_place_rules)
     ck_assert_ptr_eq(p->alias[f->id], f);
     ck_assert_int_ne(p->offset[f->id], p->offset[e->id]);
     ck_assert_ptr_eq(p->alias[g->id], g);
+
+    /* a dying input that is broadcast is not overwritten */
+    fresh();
+    x = X("f32[64]");
+    a = U(OP_SOFTMAX, x, "f32[64]");
+    y = X("f32[4, 64]");
+    g = Bn(OP_ADD, a, y, "f32[4, 64]");
+    p = plan(1, g);
+    ck_assert_ptr_eq(p->alias[g->id], g);
+    ck_assert_int_eq(p->offset[g->id], 0); /* the larger slot first */
+    ck_assert_int_eq(p->offset[a->id], 1024);
+    ck_assert_int_eq(p->arena_bytes, 1280);
     teardown();
 }
 END_TEST
@@ -731,6 +743,11 @@ static void check_plan(const MemPlan *p, Node *const *roots, int nroots, Seen *s
                 seen->in_place++;
                 /* in place: an all-elementwise kernel over a same-typed value */
                 ck_assert_int_eq(op_info[n->op].kind, K_ELTWISE);
+                for (int i = 0; i < N; i++) {
+                    Node *m = G->nodes.v[i];
+                    if (m->fused && groot(m) == n)
+                        ck_assert(op_info[m->op].kind == K_ELTWISE || m->op == OP_BROADCAST_TO);
+                }
                 ck_assert_int_eq(n->dtype, o->dtype);
                 ck_assert_int_eq(p->bytes[n->id], p->bytes[o->id]);
             } else {
