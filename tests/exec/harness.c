@@ -1,0 +1,634 @@
+/*
+ * The execution-test harness, compiled once per model:
+ *
+ *   cc -DMODEL_HEADER='"m.h"' -DMODEL=m harness.c ref.c m.o libdlrt.a libdlccore.a ...
+ *   ./harness m.ir m.dl
+ *
+ * It runs the compiled model through its generic entry (info->forward) on
+ * seeded random inputs at several batch sizes and compares every output
+ * with the reference interpreter (ref.c) evaluating the shape-checked
+ * graph m.ir (dlc --dump-ir=shape) in double precision on the same inputs
+ * and parameters. It also checks what the generated interface promises:
+ * the info's tensors match the graph's names, types and shapes; outputs
+ * are written exactly within their extents (guard elements after each
+ * buffer stay intact) and inputs are never written; a batch outside
+ * 1..max_batch is refused with DLRT_EINVAL; a repeated call gives the
+ * same bits.
+ *
+ * Settings come from "# EXEC:" comment lines in m.dl, words of the form
+ * key=value (later words override earlier ones):
+ *
+ *   batches=1,7,16     batch sizes to run (default: 1, an odd one, max)
+ *   range=LO,HI        uniform range of floating inputs and parameters
+ *                      (default -2,2); for i32 inputs integers LO..HI
+ *   rtol=R atol=A      tolerance |got - ref| <= A + R*|ref| (defaults: f32
+ *                      rtol 1e-5 atol 1e-6, f64 rtol 1e-12 atol 1e-12)
+ *   seed=N             the random seed (default 1)
+ *   params=init        keep the parameters the model initialized (default:
+ *                      overwrite them with values drawn from range)
+ *   levels=0,2         optimization levels to compile at (read by run.sh)
+ *   input=NAME ...     the words after it on the line apply to that input
+ *   param=NAME ...     ... to that parameter
+ *   output=NAME ...    ... to that output (rtol, atol)
+ *
+ * i32 inputs without a range get one from their use: class labels of
+ * cross_entropy/nll_loss 0..C-1, one_hot indices -1..n (one out of range
+ * at each end), else -3..3.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir/diag.h"
+#include "ir/ir.h"
+#include "passes/passes.h"
+#include "tests/exec/ref.h"
+
+#include MODEL_HEADER
+
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#define MODEL_FN(suffix) CAT(MODEL, suffix)
+
+enum { GUARD = 16, MAX_BATCHES = 16, MAX_NAMED = 64 };
+
+/* Settings for one input, parameter or output, or the defaults. */
+typedef struct {
+    char name[64];
+    char kind; /* 'i'nput, 'p'aram, 'o'utput, 0 for the defaults */
+    bool has_range, has_rtol, has_atol;
+    double lo, hi, rtol, atol;
+} Setting;
+
+static struct {
+    int batches[MAX_BATCHES];
+    int nbatches;
+    uint64_t seed;
+    bool keep_params;
+    Setting def;
+    Setting named[MAX_NAMED];
+    int nnamed;
+} cfg = {.seed = 1};
+
+static int failures;
+
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("FAIL: ", stdout);
+    vprintf(fmt, ap);
+    fputs("\n", stdout);
+    va_end(ap);
+    failures++;
+}
+
+static _Noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static _Noreturn void fatal(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("harness: error: ", stdout);
+    vprintf(fmt, ap);
+    fputs("\n", stdout);
+    va_end(ap);
+    exit(2);
+}
+
+/* Settings */
+
+static bool parse_pair(const char *v, double *a, double *b)
+{
+    char *end;
+    *a = strtod(v, &end);
+    if (end == v || *end != ',')
+        return false;
+    const char *w = end + 1;
+    *b = strtod(w, &end);
+    return end != w && *end == 0;
+}
+
+static double parse_num(const char *key, const char *v)
+{
+    char *end;
+    double d = strtod(v, &end);
+    if (end == v || *end)
+        fatal("EXEC: %s=%s is not a number", key, v);
+    return d;
+}
+
+static void parse_word(Setting **cur, char *word)
+{
+    char *eq = strchr(word, '=');
+    if (!eq)
+        fatal("EXEC: expected key=value, got '%s'", word);
+    *eq = 0;
+    const char *k = word, *v = eq + 1;
+    Setting *s = *cur;
+    if (strcmp(k, "input") == 0 || strcmp(k, "param") == 0 || strcmp(k, "output") == 0) {
+        if (cfg.nnamed == MAX_NAMED)
+            fatal("EXEC: too many named settings");
+        s = &cfg.named[cfg.nnamed++];
+        memset(s, 0, sizeof *s);
+        snprintf(s->name, sizeof s->name, "%s", v);
+        s->kind = k[0];
+        *cur = s;
+    } else if (strcmp(k, "range") == 0) {
+        if (!parse_pair(v, &s->lo, &s->hi) || !(s->lo <= s->hi))
+            fatal("EXEC: range=%s: expected LO,HI", v);
+        s->has_range = true;
+    } else if (strcmp(k, "rtol") == 0) {
+        s->rtol = parse_num(k, v);
+        s->has_rtol = true;
+    } else if (strcmp(k, "atol") == 0) {
+        s->atol = parse_num(k, v);
+        s->has_atol = true;
+    } else if (s != &cfg.def) {
+        fatal("EXEC: '%s' cannot be set for one %s", k,
+              s->kind == 'i' ? "input" : s->kind == 'p' ? "param" : "output");
+    } else if (strcmp(k, "batches") == 0) {
+        cfg.nbatches = 0;
+        for (char *t = strtok((char *)v, ","); t; t = strtok(NULL, ",")) {
+            if (cfg.nbatches == MAX_BATCHES)
+                fatal("EXEC: too many batch sizes");
+            cfg.batches[cfg.nbatches++] = (int)parse_num(k, t);
+        }
+    } else if (strcmp(k, "seed") == 0) {
+        cfg.seed = (uint64_t)parse_num(k, v);
+    } else if (strcmp(k, "params") == 0) {
+        if (strcmp(v, "init") != 0)
+            fatal("EXEC: params=%s: only 'init' is known", v);
+        cfg.keep_params = true;
+    } else if (strcmp(k, "levels") == 0) {
+        /* for run.sh */
+    } else {
+        fatal("EXEC: unknown setting '%s'", k);
+    }
+}
+
+static void read_settings(const char *dl)
+{
+    size_t len;
+    char *text = read_file(dl, &len);
+    if (!text)
+        fatal("cannot read %s", dl);
+    for (char *line = text; line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = 0;
+        const char *tag = "# EXEC:";
+        if (strncmp(line, tag, strlen(tag)) == 0) {
+            Setting *cur = &cfg.def;
+            char *save;
+            for (char *w = strtok_r(line + strlen(tag), " \t\r", &save); w;
+                 w = strtok_r(NULL, " \t\r", &save))
+                parse_word(&cur, w);
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    free(text);
+}
+
+static const Setting *find_setting(char kind, const char *name)
+{
+    const Setting *found = NULL;
+    for (int i = 0; i < cfg.nnamed; i++)
+        if (cfg.named[i].kind == kind && strcmp(cfg.named[i].name, name) == 0)
+            found = &cfg.named[i];
+    return found;
+}
+
+/* Random numbers: splitmix64, independent of the runtime's RNG. */
+
+static uint64_t rng_state;
+
+static uint64_t rng_next(void)
+{
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+static double rng_uniform(double lo, double hi)
+{
+    return lo + (hi - lo) * ((double)(rng_next() >> 11) * 0x1.0p-53);
+}
+
+/* Tensors in the model's buffers */
+
+static size_t elem_size(dlrt_dtype t)
+{
+    return t == DLRT_F64 ? 8 : 4;
+}
+
+static double load_elem(const void *p, dlrt_dtype t, int64_t i)
+{
+    switch (t) {
+    case DLRT_F32: return ((const float *)p)[i];
+    case DLRT_F64: return ((const double *)p)[i];
+    default: return ((const int32_t *)p)[i];
+    }
+}
+
+static void store_elem(void *p, dlrt_dtype t, int64_t i, double v)
+{
+    switch (t) {
+    case DLRT_F32: ((float *)p)[i] = (float)v; break;
+    case DLRT_F64: ((double *)p)[i] = v; break;
+    default: ((int32_t *)p)[i] = (int32_t)v; break;
+    }
+}
+
+static dlrt_dtype to_dlrt(DType t)
+{
+    return t == DT_F64 ? DLRT_F64 : t == DT_I32 ? DLRT_I32 : DLRT_F32;
+}
+
+/* Elements of a tensor at a batch size, from the info's description. */
+static int64_t count_at(const dlrt_tensor_info *t, int max_batch, int batch)
+{
+    int64_t c = 1;
+    for (int i = 0; i < t->desc.rank; i++) {
+        int64_t d = t->desc.shape[i];
+        if (t->batch_dims >> i & 1)
+            d = d / max_batch * batch;
+        c *= d;
+    }
+    return c;
+}
+
+/* The info agrees with the graph: same dtype and shape (at max batch),
+ * batch dimensions where the graph has the batch symbol. */
+static void check_desc(const dlrt_tensor_info *t, const Node *n, const char *what, int max_batch)
+{
+    const char *name = t->desc.name;
+    if (to_dlrt(n->dtype) != t->desc.dtype) {
+        fail("%s %s: info dtype %d, graph %s", what, name, t->desc.dtype,
+             ir_dtype_name(n->dtype));
+        return;
+    }
+    bool same = t->desc.rank == n->shape.rank;
+    for (int i = 0; same && i < n->shape.rank; i++) {
+        Dim d = n->shape.d[i];
+        same = t->desc.shape[i] == (d.batch ? d.n * max_batch : d.n) &&
+               (bool)(t->batch_dims >> i & 1) == d.batch;
+    }
+    if (!same) {
+        char buf[128];
+        fail("%s %s: info shape (rank %d, batch_dims 0x%x) differs from the graph's %s", what,
+             name, t->desc.rank, (unsigned)t->batch_dims,
+             ir_shape_str(&n->shape, NULL, buf, sizeof buf));
+    }
+}
+
+static const Node *graph_output(const Graph *g, const char *name)
+{
+    for (int i = 0; i < g->outputs.n; i++)
+        if (strcmp(g->outputs.v[i].name, name) == 0)
+            return g->outputs.v[i].node;
+    return NULL;
+}
+
+/* The default integer range of an i32 input, from its uses. */
+static void int_range(const Graph *g, const Node *in, double *lo, double *hi)
+{
+    *lo = -3;
+    *hi = 3;
+    for (int i = 0; i < g->nodes.n; i++) {
+        const Node *n = g->nodes.v[i];
+        if ((n->op == OP_CROSS_ENTROPY || n->op == OP_NLL_LOSS) && n->in[1] == in) {
+            const Node *x = n->in[0];
+            *lo = 0;
+            *hi = (double)x->shape.d[x->shape.rank == 1 ? 0 : 1].n - 1;
+            return;
+        }
+        if (n->op == OP_ONE_HOT && n->in[0] == in) {
+            *lo = -1;
+            *hi = (double)ir_attr_int(n, "n");
+            return;
+        }
+    }
+}
+
+static void fill_random(void *p, dlrt_dtype t, int64_t count, double lo, double hi)
+{
+    for (int64_t i = 0; i < count; i++) {
+        double v = t == DLRT_I32 ? floor(rng_uniform(lo, hi + 1)) : rng_uniform(lo, hi);
+        store_elem(p, t, i, v > hi ? hi : v);
+    }
+}
+
+/* Buffers with guard bytes after the data. */
+static unsigned char *alloc_guarded(size_t bytes)
+{
+    unsigned char *p = malloc(bytes + GUARD * 8);
+    if (!p)
+        fatal("out of memory");
+    memset(p, 0xA5, bytes + GUARD * 8);
+    return p;
+}
+
+static bool guard_intact(const unsigned char *p, size_t bytes)
+{
+    for (size_t i = 0; i < GUARD * 8; i++)
+        if (p[bytes + i] != 0xA5)
+            return false;
+    return true;
+}
+
+/* Compares one output; prints its errors. */
+static void compare(const char *name, const void *got, dlrt_dtype t, const RefTensor *want,
+                    int batch)
+{
+    const Setting *s = find_setting('o', name);
+    bool f64 = t == DLRT_F64;
+    double rtol = f64 ? 1e-12 : 1e-5, atol = f64 ? 1e-12 : 1e-6;
+    if (cfg.def.has_rtol)
+        rtol = cfg.def.rtol;
+    if (cfg.def.has_atol)
+        atol = cfg.def.atol;
+    if (s && s->has_rtol)
+        rtol = s->rtol;
+    if (s && s->has_atol)
+        atol = s->atol;
+    if (t == DLRT_I32)
+        rtol = atol = 0;
+    double max_abs = 0, max_rel = 0;
+    int64_t bad = -1, nbad = 0;
+    for (int64_t i = 0; i < want->count; i++) {
+        double g = load_elem(got, t, i), w = want->v[i];
+        bool ok;
+        double err = fabs(g - w);
+        if (isnan(w) || isnan(g))
+            ok = isnan(w) && isnan(g);
+        else if (isinf(w) || isinf(g))
+            ok = g == w;
+        else {
+            ok = err <= atol + rtol * fabs(w);
+            max_abs = fmax(max_abs, err);
+            if (w != 0)
+                max_rel = fmax(max_rel, err / fabs(w));
+        }
+        if (!ok) {
+            nbad++;
+            if (bad < 0)
+                bad = i;
+        }
+    }
+    printf("  batch %-4d %-16s %8" PRId64 " elements  max abs err %.3g  max rel err %.3g"
+           "  (rtol %g atol %g)%s\n",
+           batch, name, want->count, max_abs, max_rel, rtol, atol, nbad ? "  MISMATCH" : "");
+    if (nbad) {
+        char at[160] = "[";
+        for (int i = 0, len = 1; i < want->rank; i++) {
+            int64_t stride = 1;
+            for (int j = i + 1; j < want->rank; j++)
+                stride *= want->dim[j];
+            len += snprintf(at + len, sizeof at - (size_t)len, "%s%" PRId64, i ? ", " : "",
+                            bad / stride % want->dim[i]);
+        }
+        strcat(at, "]");
+        fail("output %s at batch %d: %" PRId64 " of %" PRId64 " elements differ; first at "
+             "%s: got %.9g, want %.9g", name, batch, nbad, want->count, at,
+             load_elem(got, t, bad), want->v[bad]);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3)
+        fatal("usage: %s MODEL.ir MODEL.dl", argv[0]);
+    read_settings(argv[2]);
+
+    Arena *a = arena_new();
+    size_t len;
+    char *text = read_file(argv[1], &len);
+    if (!text)
+        fatal("cannot read %s", argv[1]);
+    int file = diag_add_source(argv[1], text, len);
+    free(text);
+    Graph *g = ir_read(a, file);
+    if (!g || diag_errors())
+        fatal("cannot read the IR in %s", argv[1]);
+    bool typed = true;
+    for (int i = 0; i < g->nodes.n; i++)
+        typed &= g->nodes.v[i]->dtype != DT_UNKNOWN;
+    if (!typed && !pass_shape(g))
+        fatal("the IR in %s does not pass the shape check", argv[1]);
+
+    const dlrt_model_info *info = MODEL_FN(_info)();
+    int maxb = info->max_batch;
+    if (cfg.nbatches == 0) {
+        cfg.batches[cfg.nbatches++] = 1;
+        if (maxb > 2)
+            cfg.batches[cfg.nbatches++] = (maxb / 2) | 1;
+        if (maxb > 1)
+            cfg.batches[cfg.nbatches++] = maxb;
+    }
+    if (maxb == 0) {
+        cfg.nbatches = 1;
+        cfg.batches[0] = 1;
+    }
+    printf("%s: %d inputs (%d to forward), %d outputs, %d params, batches", info->name,
+           info->num_inputs, info->num_forward_inputs, info->num_outputs, info->num_params);
+    for (int i = 0; i < cfg.nbatches; i++)
+        printf(" %d", cfg.batches[i]);
+    printf(", seed %" PRIu64 "\n", cfg.seed);
+
+    /* the interface against the graph */
+    if ((maxb == 0) != (g->batch == NULL) || (g->batch && maxb != g->max_batch))
+        fail("info max_batch %d, graph %" PRId64, maxb, g->batch ? g->max_batch : 0);
+    const Node **in_node = calloc((size_t)info->num_inputs + 1, sizeof *in_node);
+    for (int i = 0; i < info->num_inputs; i++) {
+        in_node[i] = ir_find_source(g, info->inputs[i].desc.name);
+        if (!in_node[i] || in_node[i]->op != OP_INPUT)
+            fatal("info input %s is not an input of the graph", info->inputs[i].desc.name);
+        check_desc(&info->inputs[i], in_node[i], "input", maxb);
+    }
+    if (info->num_outputs != g->outputs.n)
+        fail("info has %d outputs, the graph %d", info->num_outputs, g->outputs.n);
+    for (int i = 0; i < info->num_outputs; i++) {
+        const Node *n = graph_output(g, info->outputs[i].desc.name);
+        if (!n)
+            fatal("info output %s is not an output of the graph", info->outputs[i].desc.name);
+        check_desc(&info->outputs[i], n, "output", maxb);
+    }
+    int gparams = 0;
+    for (int i = 0; i < g->nodes.n; i++)
+        gparams += g->nodes.v[i]->op == OP_PARAM;
+    if (gparams != info->num_params)
+        fail("info has %d params, the graph %d", info->num_params, gparams);
+
+    MODEL *m = MODEL_FN(_create)(cfg.seed);
+    if (!m)
+        fatal("%s_create failed", info->name);
+    unsigned char *base = (unsigned char *)m;
+    if ((void *)MODEL_FN(_params)(m) != (void *)(base + info->params_offset))
+        fail("NAME_params is not the instance base + params_offset");
+    rng_state = cfg.seed * 0x2545F4914F6CDD1Du + 7;
+    for (int i = 0; i < info->num_params; i++) {
+        const dlrt_tensor_info *p = &info->params[i];
+        const Node *n = ir_find_source(g, p->desc.name);
+        if (!n || n->op != OP_PARAM)
+            fatal("info param %s is not a parameter of the graph", p->desc.name);
+        check_desc(p, n, "param", maxb);
+        if (p->offset < info->params_offset ||
+            p->offset + (size_t)count_at(p, maxb, maxb) * elem_size(p->desc.dtype) >
+                info->params_offset + info->params_bytes)
+            fatal("param %s lies outside the parameter array", p->desc.name);
+        if (!cfg.keep_params) {
+            const Setting *s = find_setting('p', p->desc.name);
+            const Setting *r = s && s->has_range ? s : &cfg.def;
+            fill_random(base + p->offset, p->desc.dtype, count_at(p, maxb, maxb),
+                        r->has_range ? r->lo : -2, r->has_range ? r->hi : 2);
+        }
+    }
+
+    int nfi = info->num_forward_inputs, nout = info->num_outputs;
+    const void **inputs = calloc((size_t)nfi + 1, sizeof *inputs);
+    void **outputs = calloc((size_t)nout + 1, sizeof *outputs);
+    void **first = calloc((size_t)nout + 1, sizeof *first);
+    unsigned char **in_copy = calloc((size_t)nfi + 1, sizeof *in_copy);
+    RefTensor *values = calloc((size_t)g->nodes.n, sizeof *values);
+
+    /* every batch size, then the first one again (the same bits) */
+    for (int bi = 0; bi <= cfg.nbatches; bi++) {
+        int batch = cfg.batches[bi < cfg.nbatches ? bi : 0];
+        bool again = bi == cfg.nbatches;
+        if (batch < 1 || (maxb > 0 && batch > maxb))
+            fatal("batch %d is outside 1..%d", batch, maxb);
+        rng_state = cfg.seed * 0x9E3779B97F4A7C15u + (uint64_t)batch;
+        /* every input of the graph gets a value; forward takes some */
+        for (int i = 0; i < info->num_inputs; i++) {
+            const dlrt_tensor_info *t = &info->inputs[i];
+            const Node *n = in_node[i];
+            RefTensor *r = &values[n->id];
+            ref_tensor_free(r);
+            ref_tensor_alloc(r, n, maxb > 0 ? batch : 1);
+            double lo = -2, hi = 2;
+            const Setting *s = find_setting('i', t->desc.name);
+            if (t->desc.dtype == DLRT_I32)
+                int_range(g, n, &lo, &hi);
+            if (s && s->has_range) {
+                lo = s->lo;
+                hi = s->hi;
+            } else if (cfg.def.has_range && t->desc.dtype != DLRT_I32) {
+                lo = cfg.def.lo;
+                hi = cfg.def.hi;
+            }
+            int64_t c = count_at(t, maxb, batch);
+            if (c != r->count)
+                fatal("input %s: %" PRId64 " elements by the info, %" PRId64 " by the graph",
+                      t->desc.name, c, r->count);
+            size_t bytes = (size_t)c * elem_size(t->desc.dtype);
+            unsigned char *buf = alloc_guarded(bytes);
+            fill_random(buf, t->desc.dtype, c, lo, hi);
+            for (int64_t k = 0; k < c; k++)
+                r->v[k] = load_elem(buf, t->desc.dtype, k);
+            int fi = -1;
+            for (int k = 0; k < nfi; k++)
+                if (info->forward_inputs[k] == i)
+                    fi = k;
+            if (fi < 0) {
+                free(buf);
+                continue;
+            }
+            inputs[fi] = buf;
+            in_copy[fi] = malloc(bytes + 1);
+            memcpy(in_copy[fi], buf, bytes);
+        }
+        for (int i = 0; i < info->num_params; i++) {
+            const dlrt_tensor_info *p = &info->params[i];
+            const Node *n = ir_find_source(g, p->desc.name);
+            RefTensor *r = &values[n->id];
+            ref_tensor_free(r);
+            ref_tensor_alloc(r, n, 1);
+            for (int64_t k = 0; k < r->count; k++)
+                r->v[k] = load_elem(base + p->offset, p->desc.dtype, k);
+        }
+        for (int i = 0; i < nout; i++) {
+            const dlrt_tensor_info *t = &info->outputs[i];
+            outputs[i] = alloc_guarded((size_t)count_at(t, maxb, batch) * elem_size(t->desc.dtype));
+        }
+
+        int rc = info->forward(m, maxb > 0 ? batch : 1, inputs, outputs);
+        if (rc != 0)
+            fail("forward at batch %d returned %d (%s)", batch, rc, dlrt_strerror(rc));
+
+        char err[512];
+        if (!ref_eval(g, maxb > 0 ? batch : 1, values, false, err, sizeof err))
+            fatal("reference: %s", err);
+
+        for (int i = 0; i < nfi; i++) {
+            const dlrt_tensor_info *t = &info->inputs[info->forward_inputs[i]];
+            size_t bytes = (size_t)count_at(t, maxb, batch) * elem_size(t->desc.dtype);
+            if (memcmp(inputs[i], in_copy[i], bytes) != 0 ||
+                !guard_intact(inputs[i], bytes))
+                fail("forward at batch %d wrote to input %s", batch, t->desc.name);
+        }
+        for (int i = 0; i < nout && rc == 0; i++) {
+            const dlrt_tensor_info *t = &info->outputs[i];
+            size_t bytes = (size_t)count_at(t, maxb, batch) * elem_size(t->desc.dtype);
+            if (!guard_intact(outputs[i], bytes))
+                fail("forward at batch %d wrote past the end of output %s", batch,
+                     t->desc.name);
+            const Node *n = graph_output(g, t->desc.name);
+            if (again) {
+                if (memcmp(first[i], outputs[i], bytes) != 0)
+                    fail("output %s at batch %d differs from the first run's bits",
+                         t->desc.name, batch);
+            } else {
+                compare(t->desc.name, outputs[i], t->desc.dtype, &values[n->id], batch);
+            }
+        }
+        /* a batch outside 1..max is refused and changes nothing (the buffers
+         * are sized for this batch: a model that accepted max + 1 would
+         * overrun them, which the guards or ASan report) */
+        for (int i = 0; bi == 0 && i < nout; i++) {
+            const dlrt_tensor_info *t = &info->outputs[i];
+            size_t bytes = (size_t)count_at(t, maxb, batch) * elem_size(t->desc.dtype);
+            first[i] = malloc(bytes + 1);
+            memcpy(first[i], outputs[i], bytes);
+        }
+        for (int k = 0; bi == 0 && rc == 0 && maxb > 0 && k < 2; k++) {
+            int wrong = k == 0 ? 0 : maxb + 1;
+            int rc2 = info->forward(m, wrong, inputs, outputs);
+            if (rc2 != DLRT_EINVAL)
+                fail("forward with batch %d returned %d, want DLRT_EINVAL", wrong, rc2);
+        }
+        for (int i = 0; bi == 0 && rc == 0 && i < nout; i++) {
+            const dlrt_tensor_info *t = &info->outputs[i];
+            size_t bytes = (size_t)count_at(t, maxb, batch) * elem_size(t->desc.dtype);
+            if (memcmp(first[i], outputs[i], bytes) != 0 || !guard_intact(outputs[i], bytes))
+                fail("a refused forward call changed output %s", t->desc.name);
+        }
+        for (int i = 0; i < nfi; i++) {
+            free((void *)inputs[i]);
+            free(in_copy[i]);
+        }
+        for (int i = 0; i < nout; i++)
+            free(outputs[i]);
+        if (again)
+            printf("  batch %-4d repeated\n", batch);
+    }
+
+    for (int i = 0; i < nout; i++)
+        free(first[i]);
+    ref_values_free(g, values);
+    free(values);
+    free(in_copy);
+    free(first);
+    free(outputs);
+    free(inputs);
+    free(in_node);
+    MODEL_FN(_destroy)(m);
+    diag_reset();
+    arena_free(a);
+    printf("%s: %s\n", info->name, failures ? "FAILED" : "ok");
+    return failures ? 1 : 0;
+}

@@ -1,0 +1,69 @@
+#!/bin/sh
+# Execution tests: for every tests/exec/*.dl model (or the models named),
+# compile it with dlc at each optimization level its "# EXEC: levels=..."
+# line asks for (default 2), write the shape-checked IR for the reference
+# (--dump-ir=shape: the graph before simplification and fusion, so the
+# reference does not share the compiler's rewrites), build the harness
+# against the object, run it, and print a summary "N passed, M failed".
+# Models in tests/exec/pending/ are not run (see pending/README).
+#
+# usage: run.sh DLC LIBDLRT LIBDLCCORE SOURCE_DIR [LINK_LIBS] [MODEL.dl...]
+#   LINK_LIBS: what the runtime needs (default "-lopenblas -lpthread -lm")
+#   CC, EXEC_CFLAGS (e.g. sanitizer flags), EXEC_KEEP=1 (keep the work dir)
+set -u
+if [ $# -lt 4 ]; then
+    echo "usage: $0 DLC LIBDLRT LIBDLCCORE SOURCE_DIR [LINK_LIBS] [MODEL.dl...]" >&2
+    exit 2
+fi
+dlc=$1 rt=$2 core=$3 src=$4
+shift 4
+libs="-lopenblas -lpthread -lm"
+if [ $# -gt 0 ]; then
+    libs=$1
+    shift
+fi
+[ $# -gt 0 ] || set -- "$src"/tests/exec/*.dl
+cc=${CC:-cc}
+work=$(mktemp -d "${TMPDIR:-/tmp}/dlc-exec.XXXXXX") || exit 2
+[ "${EXEC_KEEP:-0}" = 1 ] || trap 'rm -rf "$work"' EXIT
+
+pass=0 fail=0 failed=""
+for model in "$@"; do
+    base=$(basename "$model" .dl)
+    name=$(sed -n 's/^[[:space:]]*model[[:space:]]\{1,\}\([A-Za-z_][A-Za-z0-9_]*\).*/\1/p' "$model" | head -n 1)
+    levels=$(sed -n 's/^# EXEC:.*levels=\([0-9,]*\).*/\1/p' "$model" | tail -n 1 | tr ',' ' ')
+    [ -n "$levels" ] || levels=2
+    for lvl in $levels; do
+        d=$work/$base-O$lvl
+        mkdir -p "$d"
+        log=$d/log
+        ok=1
+        if ! "$dlc" "$model" -O"$lvl" -o "$d/m.o" >"$log" 2>&1; then
+            echo "dlc -O$lvl failed:" >>"$log"
+            ok=0
+        elif ! "$dlc" "$model" --dump-ir=shape --emit=ir -o /dev/null 2>"$d/m.ir"; then
+            echo "dlc --dump-ir=shape failed" >>"$log"
+            ok=0
+        elif ! "$cc" -std=c11 -D_GNU_SOURCE -g -O1 ${EXEC_CFLAGS:-} -I"$src" -I"$src/runtime" \
+                -I"$d" -DMODEL_HEADER='"m.h"' -DMODEL="$name" \
+                "$src/tests/exec/harness.c" "$src/tests/exec/ref.c" "$d/m.o" "$core" "$rt" \
+                $libs -o "$d/harness" >>"$log" 2>&1; then
+            echo "compiling the harness failed" >>"$log"
+            ok=0
+        elif ! "$d/harness" "$d/m.ir" "$model" >>"$log" 2>&1; then
+            ok=0
+        fi
+        if [ $ok = 1 ]; then
+            pass=$((pass + 1))
+            echo "PASS: $base -O$lvl"
+        else
+            fail=$((fail + 1))
+            failed="$failed $base-O$lvl"
+            echo "FAIL: $base -O$lvl"
+            sed 's/^/    /' "$log"
+        fi
+    done
+done
+echo "$pass passed, $fail failed"
+[ -n "$failed" ] && echo "failed:$failed"
+[ $fail = 0 ]
