@@ -1,0 +1,754 @@
+/*
+ * pass_simplify and pass_fuse, Glow GraphOptz style: build a graph with the
+ * ir.h builder, type it with pass_shape, run the pass, then count the
+ * nodes and check the exact structure (which node survived, what the
+ * outputs and the loss point at, the exact Node.fused pointers). Every
+ * graph must pass ir_verify afterwards.
+ *
+ * Helpers: X("f32[B, 4]") makes an input, P("f32[4, 3]") a parameter,
+ * C(v) a scalar const, U(op, x) and Bin(op, a, b) nodes with their schema
+ * defaults filled as the lowering does, OUT(n) a model output. typed()
+ * runs pass_shape and asserts it succeeded.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir/ir.h"
+#include "passes/passes.h"
+
+static Arena *A;
+static Graph *G;
+static int nsrc;
+
+static void setup(void)
+{
+    diag_reset();
+    A = arena_new();
+    G = ir_graph_new(A, "m");
+    G->batch = "B";
+    G->max_batch = 16;
+    nsrc = 0;
+}
+
+static void teardown(void)
+{
+    diag_reset();
+    arena_free(A);
+    A = NULL;
+}
+
+static Loc L0(void)
+{
+    return (Loc){0};
+}
+
+/* "f32[B, 4]", "i32[]", "f32[1, 3]" */
+static Shape parse_type(const char *spec, DType *t)
+{
+    char name[8] = {0};
+    const char *br = strchr(spec, '[');
+    ck_assert_ptr_nonnull(br);
+    memcpy(name, spec, (size_t)(br - spec));
+    *t = ir_dtype_parse(name);
+    ck_assert_int_ne(*t, DT_UNKNOWN);
+    Shape s = {0};
+    const char *p = br + 1;
+    while (*p && *p != ']') {
+        while (*p == ' ' || *p == ',')
+            p++;
+        Dim d = {1, false};
+        if (*p == 'B') {
+            d.batch = true;
+            p++;
+        } else {
+            d.n = strtoll(p, (char **)&p, 10);
+        }
+        s.d[s.rank++] = d;
+        while (*p == ' ' || *p == ',')
+            p++;
+    }
+    return s;
+}
+
+static Node *X(const char *spec)
+{
+    DType t;
+    Shape s = parse_type(spec, &t);
+    return ir_input(G, arena_printf(A, "in%d", nsrc++), t, s, L0());
+}
+
+static Node *P(const char *spec)
+{
+    DType t;
+    Shape s = parse_type(spec, &t);
+    return ir_param(G, arena_printf(A, "p%d", nsrc++), t, s, INIT_ZEROS, NULL, 0, false, L0());
+}
+
+static Node *C(double v)
+{
+    return ir_const(G, v, L0());
+}
+
+/* A const typed up front (shape_const keeps a type already set). */
+static Node *CT(double v, DType t)
+{
+    Node *c = C(v);
+    c->dtype = t;
+    return c;
+}
+
+static Node *fill(Node *n)
+{
+    ir_attrs_fill_defaults(A, &n->attrs, ir_op_schema(n->op));
+    return n;
+}
+
+static Node *U(Op op, Node *x)
+{
+    return fill(ir_unary(G, op, x, L0()));
+}
+static Node *Bin(Op op, Node *a, Node *b)
+{
+    return fill(ir_binary(G, op, a, b, L0()));
+}
+
+static void OUT(Node *n)
+{
+    ir_output(G, arena_printf(A, "out%d", G->outputs.n), n, L0());
+}
+
+static void loss(Node *n)
+{
+    Train *t = arena_alloc(A, sizeof *t);
+    t->loss = n;
+    t->optim = OPTIM_SGD;
+    ir_attrs_set(A, &t->optim_args, (Attr){.name = "lr", .kind = AK_FLOAT, .f = 0.1});
+    t->sched = SCHED_CONSTANT;
+    G->train = t;
+}
+
+static void set_ints(Node *n, const char *name, int count, const int64_t *v)
+{
+    Dim d[IR_MAX_RANK];
+    for (int i = 0; i < count; i++)
+        d[i] = (Dim){v[i], false};
+    ir_set_ints(G, n, name, d, count);
+}
+
+static void typed(void)
+{
+    ir_verify(G);
+    ck_assert_msg(pass_shape(G), "pass_shape failed");
+    ck_assert_int_eq(diag_errors(), 0);
+}
+
+static void simplify(void)
+{
+    typed();
+    pass_simplify(G);
+    ir_verify(G);
+}
+
+static void fuse(void)
+{
+    typed();
+    pass_fuse(G);
+    ir_verify(G);
+}
+
+static bool in_graph(const Node *n)
+{
+    return n->id >= 0 && n->id < G->nodes.n && G->nodes.v[n->id] == n;
+}
+
+static int count_op(Op op)
+{
+    int k = 0;
+    for (int i = 0; i < G->nodes.n; i++)
+        k += G->nodes.v[i]->op == op;
+    return k;
+}
+
+static double value(const Node *n)
+{
+    ck_assert_int_eq(n->op, OP_CONST);
+    return ir_attr_float(n, "value");
+}
+
+/* ---- constant folding ---------------------------------------------------- */
+
+START_TEST(fold_arithmetic)
+{
+    Node *x = X("f32[B, 4]");
+    Node *s = Bin(OP_ADD, C(2), C(3));
+    Node *m = Bin(OP_MUL, s, C(4)); /* (2 + 3) * 4 */
+    Node *y = Bin(OP_MUL, x, m);
+    OUT(y);
+    simplify();
+    /* x, one const, the mul */
+    ck_assert_int_eq(G->nodes.n, 3);
+    ck_assert(in_graph(y));
+    ck_assert_ptr_eq(y->in[0], x);
+    ck_assert_double_eq(value(y->in[1]), 20.0);
+    ck_assert_int_eq(y->in[1]->dtype, DT_F32);
+    ck_assert_int_eq(y->in[1]->shape.rank, 0);
+    ck_assert_ptr_eq(G->outputs.v[0].node, y);
+}
+END_TEST
+
+START_TEST(fold_rounds_to_f32)
+{
+    Node *s = Bin(OP_ADD, C(0.1), C(0.2));
+    Node *q = U(OP_SQRT, C(2));
+    OUT(s);
+    OUT(q);
+    simplify();
+    ck_assert_int_eq(G->nodes.n, 2);
+    /* operands as the f32 kernel sees them, the sum rounded once to f32 */
+    float want = (float)((double)0.1f + (double)0.2f);
+    ck_assert(value(G->outputs.v[0].node) == (double)want);
+    ck_assert(value(G->outputs.v[1].node) == (double)(float)sqrt(2.0));
+    ck_assert(value(G->outputs.v[1].node) != sqrt(2.0));
+}
+END_TEST
+
+START_TEST(fold_f64_unary_chain)
+{
+    Node *e = U(OP_EXP, U(OP_LOG, U(OP_NEG, CT(-3, DT_F64))));
+    Node *d = Bin(OP_DIV, CT(1, DT_F64), CT(3, DT_F64));
+    OUT(e);
+    OUT(d);
+    simplify();
+    ck_assert_int_eq(G->nodes.n, 2);
+    ck_assert_int_eq(G->outputs.v[0].node->dtype, DT_F64);
+    ck_assert(value(G->outputs.v[0].node) == exp(log(3.0)));
+    ck_assert(value(G->outputs.v[1].node) == 1.0 / 3.0);
+}
+END_TEST
+
+START_TEST(fold_i32_and_its_limits)
+{
+    Node *x = X("i32[B]");
+    Node *a = Bin(OP_MUL, CT(6, DT_I32), CT(7, DT_I32));
+    Node *big = Bin(OP_ADD, CT(2147483647, DT_I32), CT(1, DT_I32)); /* would overflow */
+    Node *y = Bin(OP_ADD, Bin(OP_ADD, x, a), big);
+    OUT(y);
+    simplify();
+    ck_assert_int_eq(a->op, OP_CONST);
+    ck_assert_double_eq(value(a), 42.0);
+    ck_assert_int_eq(big->op, OP_ADD);
+    ck_assert(in_graph(big));
+    ck_assert_int_eq(count_op(OP_ADD), 3);
+}
+END_TEST
+
+START_TEST(fold_not_nan_or_signed_zero_select)
+{
+    Node *n = U(OP_NEG, C(NAN));
+    Node *mx = Bin(OP_MAXIMUM, C(-0.0), C(0.0)); /* +0 or -0 depends on the kernel */
+    Node *mn = Bin(OP_MINIMUM, C(2), C(5));
+    Node *r = U(OP_RELU, C(3)); /* activations are left to the kernels */
+    OUT(n);
+    OUT(mx);
+    OUT(mn);
+    OUT(r);
+    simplify();
+    ck_assert_int_eq(n->op, OP_NEG);
+    ck_assert_int_eq(mx->op, OP_MAXIMUM);
+    ck_assert_int_eq(mn->op, OP_CONST);
+    ck_assert_double_eq(value(mn), 2.0);
+    ck_assert_int_eq(r->op, OP_RELU);
+}
+END_TEST
+
+/* ---- identities ------------------------------------------------------------ */
+
+START_TEST(identities_exact)
+{
+    Node *x = X("f32[B, 4]");
+    OUT(Bin(OP_MUL, x, C(1)));
+    OUT(Bin(OP_MUL, C(1), x));
+    OUT(Bin(OP_DIV, x, C(1)));
+    OUT(Bin(OP_ADD, x, C(-0.0)));
+    OUT(Bin(OP_ADD, C(-0.0), x));
+    OUT(Bin(OP_SUB, x, C(0.0)));
+    OUT(U(OP_NEG, U(OP_NEG, x)));
+    simplify();
+    ck_assert_int_eq(G->nodes.n, 1);
+    for (int i = 0; i < G->outputs.n; i++)
+        ck_assert_msg(G->outputs.v[i].node == x, "output %d not replaced by x", i);
+}
+END_TEST
+
+START_TEST(identities_inexact_are_kept)
+{
+    Node *x = X("f32[B, 4]");
+    Node *a = Bin(OP_ADD, x, C(0.0));  /* -0 + +0 = +0 */
+    Node *s = Bin(OP_SUB, x, C(-0.0)); /* -0 - -0 = +0 */
+    Node *d = Bin(OP_DIV, C(1), x);
+    Node *m = Bin(OP_MUL, x, C(2));
+    Node *n = U(OP_NEG, x);
+    OUT(a);
+    OUT(s);
+    OUT(d);
+    OUT(m);
+    OUT(n);
+    simplify();
+    /* x, the four consts (none merge: 0.0 and -0.0 differ bit for bit), five ops */
+    ck_assert_int_eq(G->nodes.n, 10);
+    ck_assert_ptr_eq(G->outputs.v[0].node, a);
+    ck_assert_ptr_eq(G->outputs.v[1].node, s);
+    ck_assert_ptr_eq(G->outputs.v[2].node, d);
+    ck_assert_ptr_eq(G->outputs.v[3].node, m);
+    ck_assert_ptr_eq(G->outputs.v[4].node, n);
+}
+END_TEST
+
+START_TEST(identity_i32_add_zero)
+{
+    Node *x = X("i32[B]");
+    OUT(Bin(OP_ADD, x, C(0)));
+    OUT(Bin(OP_ADD, C(0), x));
+    simplify();
+    ck_assert_int_eq(G->nodes.n, 1);
+    ck_assert_ptr_eq(G->outputs.v[0].node, x);
+    ck_assert_ptr_eq(G->outputs.v[1].node, x);
+}
+END_TEST
+
+START_TEST(identity_keeps_broadcast)
+{
+    /* x * 1 where x is a scalar input and the const broadcasts nothing: gone;
+     * but s * ones-like param broadcast to [3] changes the shape: kept */
+    Node *s = X("f32[]");
+    Node *o = P("f32[3]");
+    Node *m = Bin(OP_MUL, s, C(1));
+    Node *b = Bin(OP_MUL, m, o);
+    OUT(b);
+    simplify();
+    ck_assert_ptr_eq(b->in[0], s);
+    ck_assert_ptr_eq(G->outputs.v[0].node, b);
+    ck_assert_int_eq(G->nodes.n, 3);
+}
+END_TEST
+
+START_TEST(identity_reshapes_and_transpose)
+{
+    Node *x = X("f32[B, 2, 6]");
+    Node *r1 = U(OP_RESHAPE, x);
+    set_ints(r1, "shape", 2, (int64_t[]){-1, 12});
+    r1->attrs.v[0].ints.v[0] = (Dim){1, true};
+    Node *r2 = U(OP_RESHAPE, r1);
+    set_ints(r2, "shape", 3, (int64_t[]){-1, 3, 4});
+    Node *same = U(OP_RESHAPE, x);
+    set_ints(same, "shape", 3, (int64_t[]){-1, 2, 6});
+    Node *t_id = U(OP_TRANSPOSE, x);
+    set_ints(t_id, "perm", 3, (int64_t[]){0, 1, 2});
+    Node *t_sw = U(OP_TRANSPOSE, x);
+    set_ints(t_sw, "perm", 3, (int64_t[]){0, 2, 1});
+    Node *f = U(OP_FLATTEN, X("f32[B, 5]")); /* flatten of a rank-2 tensor: identity */
+    OUT(r2);
+    OUT(same);
+    OUT(t_id);
+    OUT(t_sw);
+    OUT(f);
+    simplify();
+    ck_assert_ptr_eq(r2->in[0], x); /* reshape(reshape(x)) reads x */
+    ck_assert(!in_graph(r1));
+    ck_assert_ptr_eq(G->outputs.v[0].node, r2);
+    ck_assert_ptr_eq(G->outputs.v[1].node, x);
+    ck_assert_ptr_eq(G->outputs.v[2].node, x);
+    ck_assert_ptr_eq(G->outputs.v[3].node, t_sw);
+    ck_assert_int_eq(G->outputs.v[4].node->op, OP_INPUT);
+    /* two inputs, r2, t_sw */
+    ck_assert_int_eq(G->nodes.n, 4);
+}
+END_TEST
+
+/* ---- CSE ------------------------------------------------------------------- */
+
+START_TEST(cse_merges_equal_nodes)
+{
+    Node *x = X("f32[B, 4]");
+    Node *y = X("f32[B, 4]");
+    Node *a1 = U(OP_RELU, x);
+    Node *a2 = U(OP_RELU, x);
+    Node *s1 = Bin(OP_ADD, a1, y);
+    Node *s2 = Bin(OP_ADD, a2, y); /* equal once a2 became a1 */
+    Node *c1 = U(OP_CLAMP, x);
+    ir_set_float(G, c1, "lo", -1);
+    ir_set_float(G, c1, "hi", 1);
+    Node *c2 = U(OP_CLAMP, x); /* the same attributes in the other order */
+    ir_set_float(G, c2, "hi", 1);
+    ir_set_float(G, c2, "lo", -1);
+    OUT(s1);
+    OUT(s2);
+    OUT(c1);
+    OUT(c2);
+    simplify();
+    ck_assert_int_eq(G->nodes.n, 5); /* x, y, relu, add, clamp */
+    ck_assert_ptr_eq(G->outputs.v[0].node, s1);
+    ck_assert_ptr_eq(G->outputs.v[1].node, s1);
+    ck_assert_ptr_eq(G->outputs.v[2].node, c1);
+    ck_assert_ptr_eq(G->outputs.v[3].node, c1);
+    ck_assert_ptr_eq(s1->in[0], a1);
+    ck_assert(!in_graph(a2) && !in_graph(s2) && !in_graph(c2));
+}
+END_TEST
+
+START_TEST(cse_keeps_different_attrs_random_sources)
+{
+    Node *x = X("f32[B, 4]");
+    Node *x2 = X("f32[B, 4]"); /* same type, a different input */
+    Node *p1 = P("f32[4]");
+    Node *p2 = P("f32[4]");
+    Node *l1 = U(OP_LEAKY_RELU, x);
+    Node *l2 = U(OP_LEAKY_RELU, x);
+    ir_set_float(G, l2, "alpha", 0.2);
+    Node *d1 = U(OP_DROPOUT, x);
+    Node *d2 = U(OP_DROPOUT, x);
+    Node *m = Bin(OP_MUL, x, x2);
+    Node *n = Bin(OP_MUL, x2, x); /* operands in another order: not merged */
+    OUT(Bin(OP_ADD, l1, p1));
+    OUT(Bin(OP_ADD, l2, p2));
+    OUT(d1);
+    OUT(d2);
+    OUT(m);
+    OUT(n);
+    simplify();
+    ck_assert(in_graph(l1) && in_graph(l2));
+    ck_assert(in_graph(d1) && in_graph(d2));
+    ck_assert(in_graph(x2) && in_graph(p1) && in_graph(p2));
+    ck_assert(in_graph(m) && in_graph(n));
+    ck_assert_int_eq(G->nodes.n, 12);
+}
+END_TEST
+
+START_TEST(cse_updates_loss)
+{
+    Node *x = X("f32[B, 4]");
+    Node *y = X("f32[B, 4]");
+    Node *a = fill(ir_binary(G, OP_MSE, x, y, L0()));
+    Node *b = fill(ir_binary(G, OP_MSE, x, y, L0()));
+    OUT(a);
+    loss(b);
+    simplify();
+    ck_assert_ptr_eq(G->train->loss, a);
+    ck_assert_ptr_eq(G->outputs.v[0].node, a);
+    ck_assert_int_eq(G->nodes.n, 3);
+}
+END_TEST
+
+/* ---- DCE ------------------------------------------------------------------- */
+
+START_TEST(dce_removes_unused_keeps_sources)
+{
+    Node *x = X("f32[B, 4]");
+    Node *unused_in = X("i32[B]");
+    Node *w = P("f32[4, 3]");
+    Node *unused_p = P("f32[7]");
+    Node *dead = U(OP_TANH, U(OP_EXP, x)); /* a branch nobody needs */
+    Node *dead_c = C(5);
+    Node *mm = Bin(OP_MATMUL, x, w);
+    Node *l = fill(ir_unary(G, OP_SUM, mm, L0()));
+    OUT(mm);
+    loss(l);
+    simplify();
+    ck_assert(!in_graph(dead) && !in_graph(dead_c));
+    ck_assert(in_graph(unused_in) && in_graph(unused_p) && in_graph(w) && in_graph(x));
+    ck_assert_int_eq(G->nodes.n, 6);
+    ck_assert_ptr_eq(G->train->loss, l);
+    /* compacted in topological order */
+    for (int i = 0; i < G->nodes.n; i++)
+        ck_assert_int_eq(G->nodes.v[i]->id, i);
+    ck_assert_int_lt(mm->id, l->id);
+}
+END_TEST
+
+START_TEST(dce_no_outputs_keeps_only_sources)
+{
+    Node *x = X("f32[3]");
+    U(OP_EXP, x);
+    C(1);
+    simplify();
+    ck_assert_int_eq(G->nodes.n, 1);
+    ck_assert_ptr_eq(G->nodes.v[0], x);
+}
+END_TEST
+
+START_TEST(simplify_is_idempotent_and_clears_fused)
+{
+    Node *x = X("f32[B, 4]");
+    Node *e = U(OP_EXP, x);
+    Node *t = U(OP_TANH, e);
+    OUT(t);
+    typed();
+    pass_fuse(G);
+    ck_assert_ptr_eq(e->fused, t);
+    pass_simplify(G);
+    ir_verify(G);
+    ck_assert_ptr_null(e->fused);
+    int n = G->nodes.n;
+    pass_simplify(G);
+    ck_assert_int_eq(G->nodes.n, n);
+}
+END_TEST
+
+/* ---- fusion ---------------------------------------------------------------- */
+
+START_TEST(fuse_chain)
+{
+    Node *x = X("f32[B, 4]");
+    Node *y = X("f32[B, 4]");
+    Node *e = U(OP_EXP, x);
+    Node *s = Bin(OP_MUL, e, C(2));
+    Node *a = Bin(OP_ADD, s, y);
+    Node *t = U(OP_TANH, a);
+    OUT(t);
+    fuse();
+    ck_assert_ptr_eq(e->fused, t);
+    ck_assert_ptr_eq(s->fused, t);
+    ck_assert_ptr_eq(a->fused, t);
+    ck_assert_ptr_null(t->fused);
+    ck_assert_ptr_null(x->fused);
+    ck_assert_ptr_null(G->nodes.v[s->in[1]->id]->fused); /* the const */
+}
+END_TEST
+
+START_TEST(fuse_tree_and_double_use)
+{
+    Node *x = X("f32[B, 4]");
+    Node *e = U(OP_EXP, x);
+    Node *n = U(OP_NEG, x);
+    Node *m = Bin(OP_MUL, e, n); /* two producers into one root */
+    Node *sq = U(OP_SIGMOID, x);
+    Node *mm = Bin(OP_MUL, sq, sq); /* one user through both operands */
+    OUT(m);
+    OUT(mm);
+    fuse();
+    ck_assert_ptr_eq(e->fused, m);
+    ck_assert_ptr_eq(n->fused, m);
+    ck_assert_ptr_eq(sq->fused, mm);
+    ck_assert_ptr_null(m->fused);
+}
+END_TEST
+
+START_TEST(fuse_gemm_bias_relu)
+{
+    Node *x = X("f32[B, 4]");
+    Node *y = X("f32[B, 3]");
+    Node *w = P("f32[4, 3]");
+    Node *b = P("f32[3]");
+    Node *mm = Bin(OP_MATMUL, x, w);
+    Node *a = Bin(OP_ADD, b, mm); /* the bias on the left works too */
+    Node *r = U(OP_RELU, a);
+    Node *g = U(OP_GELU, r);
+    Node *e = U(OP_EXP, y);
+    Node *res = Bin(OP_ADD, g, e); /* a residual: not part of the epilogue */
+    OUT(res);
+    fuse();
+    ck_assert_ptr_eq(mm->fused, g);
+    ck_assert_ptr_eq(a->fused, g);
+    ck_assert_ptr_eq(r->fused, g);
+    ck_assert_ptr_null(g->fused);
+    /* the GEMM group does not grow, and nothing joins it */
+    ck_assert_ptr_eq(e->fused, res);
+    ck_assert_ptr_null(res->fused);
+    ck_assert_ptr_null(b->fused);
+}
+END_TEST
+
+START_TEST(fuse_gemm_bias_row_and_batched)
+{
+    Node *x = X("f32[B, 2, 4]");
+    Node *w = P("f32[4, 3]");
+    Node *b = P("f32[1, 3]");
+    Node *mm = Bin(OP_MATMUL, x, w); /* [B, 2, 3] */
+    Node *a = Bin(OP_ADD, mm, b);
+    OUT(a);
+    fuse();
+    ck_assert_ptr_eq(mm->fused, a);
+    ck_assert_ptr_null(a->fused);
+}
+END_TEST
+
+START_TEST(fuse_gemm_not_an_epilogue)
+{
+    Node *x = X("f32[B, 4]");
+    Node *w = P("f32[4, 3]");
+    Node *full = X("f32[B, 3]");
+    Node *m1 = Bin(OP_MATMUL, x, w);
+    Node *a1 = Bin(OP_ADD, m1, full); /* not a bias: a full operand */
+    Node *m2 = Bin(OP_MATMUL, x, w);
+    Node *s2 = fill(ir_unary(G, OP_SOFTMAX, m2, L0())); /* not elementwise */
+    Node *m3 = Bin(OP_MATMUL, x, w);
+    Node *t3 = U(OP_TANH, m3);
+    Node *u3 = Bin(OP_MUL, t3, full); /* binary op after the activation */
+    OUT(a1);
+    OUT(s2);
+    OUT(u3);
+    fuse();
+    ck_assert_ptr_null(m1->fused);
+    ck_assert_ptr_null(m2->fused);
+    ck_assert_ptr_eq(m3->fused, t3);
+    ck_assert_ptr_null(t3->fused);
+    ck_assert_ptr_null(u3->fused);
+}
+END_TEST
+
+START_TEST(fuse_not_into_several_users)
+{
+    Node *x = X("f32[B, 4]");
+    Node *e = U(OP_EXP, x);
+    Node *a = U(OP_TANH, e);
+    Node *b = U(OP_NEG, e);
+    OUT(a);
+    OUT(b);
+    fuse();
+    ck_assert_ptr_null(e->fused);
+    ck_assert_ptr_null(a->fused);
+    ck_assert_ptr_null(b->fused);
+}
+END_TEST
+
+START_TEST(fuse_not_broadcast_producer)
+{
+    Node *x = X("f32[B, 3]");
+    Node *p = P("f32[3]");
+    Node *e = U(OP_EXP, p); /* [3], broadcast over [B, 3] by its user */
+    Node *a = Bin(OP_ADD, x, e);
+    Node *n = U(OP_NEG, x);
+    Node *m = Bin(OP_MUL, n, e);
+    OUT(a);
+    OUT(m);
+    fuse();
+    ck_assert_ptr_null(e->fused);
+    ck_assert_ptr_eq(n->fused, m);
+    ck_assert_ptr_null(a->fused);
+}
+END_TEST
+
+START_TEST(fuse_not_outputs_loss_dropout_sources)
+{
+    Node *x = X("f32[B, 4]");
+    Node *w = P("f32[4, 4]");
+    Node *e = U(OP_EXP, x); /* an output with one user */
+    Node *t = U(OP_TANH, e);
+    Node *d = U(OP_DROPOUT, t); /* random: never fused, nothing into it */
+    Node *s = U(OP_SQUARE, d);
+    Node *mm = Bin(OP_MATMUL, s, w); /* the loss chain: mm -> relu (the loss) -> neg */
+    Node *l = fill(ir_unary(G, OP_SUM, mm, L0()));
+    Node *r = U(OP_RELU, l);
+    Node *n = U(OP_NEG, r);
+    OUT(e);
+    OUT(n);
+    loss(r);
+    fuse();
+    ck_assert_ptr_null(e->fused);
+    ck_assert_ptr_null(t->fused);
+    ck_assert_ptr_null(d->fused);
+    ck_assert_ptr_null(s->fused);
+    ck_assert_ptr_null(mm->fused);
+    ck_assert_ptr_null(r->fused);
+    ck_assert_ptr_null(x->fused);
+    ck_assert_ptr_null(w->fused);
+    ck_assert_int_eq(G->nodes.n, 10);
+}
+END_TEST
+
+START_TEST(fuse_gemm_output_stops_chain)
+{
+    Node *x = X("f32[B, 4]");
+    Node *w = P("f32[4, 3]");
+    Node *b = P("f32[3]");
+    Node *mm = Bin(OP_MATMUL, x, w);
+    Node *a = Bin(OP_ADD, mm, b);
+    Node *r = U(OP_RELU, a);
+    OUT(a); /* the pre-activation is an output: the epilogue ends there */
+    OUT(r);
+    fuse();
+    ck_assert_ptr_eq(mm->fused, a);
+    ck_assert_ptr_null(a->fused);
+    ck_assert_ptr_null(r->fused);
+}
+END_TEST
+
+/* Fusion marks survive a print/read round trip, and fuse is deterministic. */
+START_TEST(fuse_round_trip)
+{
+    Node *x = X("f32[B, 4]");
+    Node *w = P("f32[4, 3]");
+    Node *b = P("f32[3]");
+    OUT(U(OP_SIGMOID, Bin(OP_ADD, Bin(OP_MATMUL, x, w), b)));
+    fuse();
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ir_print(f, G);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(buf, "matmul(%0, %1) : f32[B, 3] fused %5\n"));
+    ck_assert_ptr_nonnull(strstr(buf, "add(%3, %2) : f32[B, 3] fused %5\n"));
+    Arena *a2 = arena_new();
+    Graph *h = ir_read(a2, diag_add_source("t.ir", buf, len));
+    ck_assert_ptr_nonnull(h);
+    pass_fuse(h);
+    char *buf2 = NULL;
+    size_t len2 = 0;
+    f = open_memstream(&buf2, &len2);
+    ir_print(f, h);
+    fclose(f);
+    ck_assert_str_eq(buf, buf2);
+    free(buf);
+    free(buf2);
+    arena_free(a2);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("passes");
+    TCase *tc = tcase_create("simplify");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, fold_arithmetic);
+    tcase_add_test(tc, fold_rounds_to_f32);
+    tcase_add_test(tc, fold_f64_unary_chain);
+    tcase_add_test(tc, fold_i32_and_its_limits);
+    tcase_add_test(tc, fold_not_nan_or_signed_zero_select);
+    tcase_add_test(tc, identities_exact);
+    tcase_add_test(tc, identities_inexact_are_kept);
+    tcase_add_test(tc, identity_i32_add_zero);
+    tcase_add_test(tc, identity_keeps_broadcast);
+    tcase_add_test(tc, identity_reshapes_and_transpose);
+    tcase_add_test(tc, cse_merges_equal_nodes);
+    tcase_add_test(tc, cse_keeps_different_attrs_random_sources);
+    tcase_add_test(tc, cse_updates_loss);
+    tcase_add_test(tc, dce_removes_unused_keeps_sources);
+    tcase_add_test(tc, dce_no_outputs_keeps_only_sources);
+    tcase_add_test(tc, simplify_is_idempotent_and_clears_fused);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("fuse");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, fuse_chain);
+    tcase_add_test(tc, fuse_tree_and_double_use);
+    tcase_add_test(tc, fuse_gemm_bias_relu);
+    tcase_add_test(tc, fuse_gemm_bias_row_and_batched);
+    tcase_add_test(tc, fuse_gemm_not_an_epilogue);
+    tcase_add_test(tc, fuse_not_into_several_users);
+    tcase_add_test(tc, fuse_not_broadcast_producer);
+    tcase_add_test(tc, fuse_not_outputs_loss_dropout_sources);
+    tcase_add_test(tc, fuse_gemm_output_stops_chain);
+    tcase_add_test(tc, fuse_round_trip);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
