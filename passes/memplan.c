@@ -397,8 +397,10 @@ static int by_bytes_desc(const void *a, const void *b, void *ctx)
 void pass_memplan_print_stats(FILE *f, const Graph *g, const MemPlan *p, const char *function_name)
 {
     char h[32];
-    fprintf(f, "memory plan for %s: %d steps, max batch %" PRId64 "\n", function_name, p->nsteps,
-            g->batch && g->max_batch > 0 ? g->max_batch : 1);
+    fprintf(f, "memory plan for %s: %d steps", function_name, p->nsteps);
+    if (g->batch)
+        fprintf(f, ", max batch %" PRId64, g->max_batch);
+    fputc('\n', f);
     fprintf(f, "  arena        %12" PRId64 " bytes (%s)\n", p->arena_bytes,
             human(p->arena_bytes, h, sizeof h));
     fprintf(f, "  naive sum    %12" PRId64 " bytes (%s)", p->naive_bytes,
@@ -430,12 +432,12 @@ void pass_memplan_print_stats(FILE *f, const Graph *g, const MemPlan *p, const c
         int shared = 0;
         for (int s = 0; s < p->nsteps; s++)
             shared += p->steps[s] != x && p->alias[p->steps[s]->id] == x;
-        fprintf(f, "    %%%-5d %-14s %s%-20s %12" PRId64 " bytes at %" PRId64, x->id,
+        fprintf(f, "    %%%-5d %-16s %s%-20s %12" PRId64 " bytes at %" PRId64, x->id,
                 op_info[x->op].text, ir_dtype_name(x->dtype),
                 ir_shape_str(&x->shape, g->batch, sh, sizeof sh), p->bytes[x->id],
                 p->offset[x->id]);
         if (shared)
-            fprintf(f, " (shared by %d)", shared);
+            fprintf(f, " (+%d sharing it)", shared);
         fputc('\n', f);
     }
     free(own);

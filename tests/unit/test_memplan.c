@@ -505,7 +505,7 @@ START_TEST(stats_text)
     ck_assert_msg(strstr(buf, "lower bound          2048 bytes (2.00 KiB), arena/bound 1.000"),
                   "%s", buf);
     char want[128];
-    snprintf(want, sizeof want, "    %%%-5d softmax        f32[B, 64]", a->id);
+    snprintf(want, sizeof want, "    %%%-5d softmax          f32[B, 64]", a->id);
     ck_assert_msg(strstr(buf, want), "%s", buf);
     char *first = strstr(buf, "softmax"), *small = strstr(buf, "[B, 16]");
     ck_assert_ptr_nonnull(small);
