@@ -4,6 +4,7 @@
  * 1 errors in the input model, 2 misuse of the command line or I/O.
  */
 #include <errno.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,8 @@ typedef struct {
     bool any_emit;
     const char *dump; /* NULL, a pass name, or "all" */
     Vec(Define) defines;
+    bool stats;
+    CgOptions cg;
 } Options;
 
 static void usage(FILE *f)
@@ -55,8 +58,14 @@ static void usage(FILE *f)
           "\n"
           "options:\n"
           "  -o OUT                 output file ('-' for standard output)\n"
-          "  --emit=ir|dot          what to write (may repeat; default: obj)\n"
+          "  --emit=obj|asm|llvm|ir|header|dot\n"
+          "                         what to write (may repeat; default: obj and header)\n"
           "  --dump-ir[=PASS|all]   print the IR after PASS (default: the last) to stderr\n"
+          "  --stats                per pass timing, op counts and the memory plan\n"
+          "  -O0 -O1 -O2 -O3        optimization level (default: -O2)\n"
+          "  --target=TRIPLE        cross-compile for TRIPLE (default: the host)\n"
+          "  --mcpu=CPU|native      the CPU to tune and select instructions for\n"
+          "  --inference-only       emit no training code\n"
           "  -D NAME=VALUE          override a model-level `let` constant\n"
           "  --version              print version information\n"
           "  --help                 print this help\n"
@@ -124,6 +133,20 @@ static void parse_args(Arena *a, int argc, char **argv, Options *o)
                 usage_error("unknown --emit kind '%s' (obj, asm, llvm, ir, header, dot)", arg + 7);
             o->emit[k] = true;
             o->any_emit = true;
+        } else if (strcmp(arg, "--stats") == 0) {
+            o->stats = true;
+        } else if (arg[0] == '-' && arg[1] == 'O' && arg[2] >= '0' && arg[2] <= '3' && !arg[3]) {
+            o->cg.opt_level = arg[2] - '0';
+        } else if (strncmp(arg, "--target=", 9) == 0) {
+            if (!arg[9])
+                usage_error("%s: missing target triple", arg);
+            o->cg.triple = arg + 9;
+        } else if (strncmp(arg, "--mcpu=", 7) == 0) {
+            if (!arg[7])
+                usage_error("%s: missing CPU name", arg);
+            o->cg.cpu = arg + 7;
+        } else if (strcmp(arg, "--inference-only") == 0) {
+            o->cg.inference_only = true;
         } else if (strcmp(arg, "--dump-ir") == 0) {
             o->dump = pipeline[countof(pipeline) - 1].name;
         } else if (strncmp(arg, "--dump-ir=", 10) == 0) {
@@ -154,8 +177,10 @@ static void parse_args(Arena *a, int argc, char **argv, Options *o)
     }
     if (!o->input)
         usage_error("%s", "no input file");
-    if (!o->any_emit)
+    if (!o->any_emit) {
         o->emit[EMIT_OBJ] = true;
+        o->emit[EMIT_HEADER] = true;
+    }
 }
 
 static bool has_suffix(const char *s, const char *suffix)
@@ -171,7 +196,7 @@ static const char *derived_path(Arena *a, const Options *o, Emit e)
     for (int k = 0; k < EMIT_COUNT; k++)
         nemit += o->emit[k];
     const char *base = o->output;
-    if (base && nemit == 1)
+    if (base && (nemit == 1 || strcmp(base, "-") == 0))
         return base;
     if (!base) {
         base = strrchr(o->input, '/') ? strrchr(o->input, '/') + 1 : o->input;
@@ -228,18 +253,34 @@ static Graph *load(Arena *a, const Options *o)
     return ir_read(a, file);
 }
 
+static double ms_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* --stats: how many nodes of each op, and how many of them are fused. */
+static void print_op_counts(const Graph *g)
+{
+    int count[OP_COUNT] = {0}, fused[OP_COUNT] = {0};
+    for (int i = 0; i < g->nodes.n; i++) {
+        count[g->nodes.v[i]->op]++;
+        fused[g->nodes.v[i]->op] += g->nodes.v[i]->fused != NULL;
+    }
+    fprintf(stderr, "ops: %d nodes\n", g->nodes.n);
+    for (int k = 0; k < OP_COUNT; k++)
+        if (count[k])
+            fprintf(stderr, "  %-22s %6d  (%d fused)\n", op_info[k].text, count[k], fused[k]);
+}
+
 int main(int argc, char **argv)
 {
     Arena *a = arena_new();
-    Options o = {0};
+    Options o = {.cg.opt_level = 2};
     parse_args(a, argc, argv, &o);
-
-    if (!o.check_only)
-        for (int k = 0; k < EMIT_COUNT; k++)
-            if (o.emit[k] && k != EMIT_IR && k != EMIT_DOT)
-                usage_error("--emit=%s: native code generation is not available in this "
-                            "version of dlc yet (use --emit=ir or --emit=dot)",
-                            emit_names[k]);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
 
     if (!has_suffix(o.input, ".ir")) {
         FILE *probe = fopen(o.input, "r");
@@ -258,30 +299,67 @@ int main(int argc, char **argv)
     }
     ir_verify(g);
     dump(&o, "lower", g);
+    if (o.stats)
+        fprintf(stderr, "%-10s %9.3f ms\n", "lower", ms_since(&t0));
     for (int i = 0; i < countof(pipeline); i++) {
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         if (!pipeline[i].run(g) || diag_errors()) {
             diag_reset();
             arena_free(a);
             return EXIT_INPUT;
         }
         ir_verify(g);
+        if (o.stats)
+            fprintf(stderr, "%-10s %9.3f ms\n", pipeline[i].name, ms_since(&t0));
         dump(&o, pipeline[i].name, g);
     }
+    if (o.check_only) {
+        diag_reset();
+        arena_free(a);
+        return 0;
+    }
 
-    if (!o.check_only) {
-        for (int k = 0; k < EMIT_COUNT; k++) {
-            if (!o.emit[k])
-                continue;
-            const char *path = derived_path(a, &o, (Emit)k);
-            FILE *f = open_output(path);
-            if (k == EMIT_IR)
-                ir_print(f, g);
-            else
-                ir_print_dot(f, g);
-            close_output(f, path);
+    /* the inference function: every output */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    Node **roots = arena_alloc(a, sizeof *roots * (size_t)(g->outputs.n + 1));
+    for (int i = 0; i < g->outputs.n; i++)
+        roots[i] = g->outputs.v[i].node;
+    MemPlan *plan = pass_memplan(g, roots, g->outputs.n);
+    Layout *layout = cg_layout(g, plan);
+    if (o.stats) {
+        fprintf(stderr, "%-10s %9.3f ms\n", "memplan", ms_since(&t0));
+        print_op_counts(g);
+        pass_memplan_print_stats(stderr, g, plan, "forward");
+    }
+
+    int status = 0;
+    for (int k = 0; k < EMIT_COUNT && status == 0; k++) {
+        if (!o.emit[k])
+            continue;
+        const char *path = derived_path(a, &o, (Emit)k);
+        if (k == EMIT_OBJ || k == EMIT_ASM || k == EMIT_LLVM) {
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            CgOutput kind = k == EMIT_OBJ ? CG_OBJ : k == EMIT_ASM ? CG_ASM : CG_LLVM;
+            char *err = NULL;
+            if (!cg_emit(g, plan, layout, &o.cg, kind, path, &err)) {
+                fprintf(stderr, "dlc: error: %s\n", err ? err : "code generation failed");
+                free(err);
+                status = EXIT_USAGE;
+            } else if (o.stats) {
+                fprintf(stderr, "%-10s %9.3f ms (%s)\n", "codegen", ms_since(&t0), emit_names[k]);
+            }
+            continue;
         }
+        FILE *f = open_output(path);
+        if (k == EMIT_IR)
+            ir_print(f, g);
+        else if (k == EMIT_HEADER)
+            cg_write_header(f, g, layout, &o.cg);
+        else
+            ir_print_dot(f, g);
+        close_output(f, path);
     }
     diag_reset();
     arena_free(a);
-    return 0;
+    return status;
 }

@@ -1,0 +1,766 @@
+/*
+ * The module for one model: target machine, the constant dlrt_model_info,
+ * the run function that calls each plan step's kernel (kernels.c) and the
+ * SPEC 3 entry points, then optimization with the new pass manager and
+ * output as an object, assembly or LLVM IR.
+ *
+ * dlrt_model_info and dlrt_tensor_info are rebuilt as LLVM struct types
+ * field by field; with the target's data layout, LLVM's natural struct
+ * layout is the C ABI's for these fields (pointers, int, int64_t, size_t,
+ * double), so the constant matches the runtime's view of it.
+ *
+ * Entry points check every pointer and the batch before touching anything
+ * and return DLRT_EINVAL. NAME_forward stores its pointers into small
+ * arrays and calls the same run function as NAME_forward_generic (inlined
+ * at -O1 and above).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+
+#include "cg.h"
+
+enum { DLRT_EINVAL_ = -1 };
+
+static char *dup_msg(const char *prefix, const char *msg)
+{
+    size_t n = strlen(prefix) + strlen(msg) + 1;
+    char *s = malloc(n);
+    check(s);
+    snprintf(s, n, "%s%s", prefix, msg);
+    return s;
+}
+
+static LLVMTargetMachineRef make_machine(const CgOptions *o, char **err)
+{
+    LLVMInitializeAllTargetInfos();
+    LLVMInitializeAllTargets();
+    LLVMInitializeAllTargetMCs();
+    LLVMInitializeAllAsmPrinters();
+    char *host = LLVMGetDefaultTargetTriple();
+    const char *triple = o->triple ? o->triple : host;
+    LLVMTargetRef t;
+    char *msg = NULL;
+    if (LLVMGetTargetFromTriple(triple, &t, &msg)) {
+        *err = malloc(strlen(triple) + strlen(msg) + 64);
+        check(*err);
+        sprintf(*err, "unknown target '%s': %s", triple, msg);
+        LLVMDisposeMessage(msg);
+        LLVMDisposeMessage(host);
+        return NULL;
+    }
+    /* The host's CPU by default, or when asked for by name; a cross
+     * target without --mcpu gets the generic CPU of its architecture. */
+    bool native = (o->cpu && strcmp(o->cpu, "native") == 0) || (!o->cpu && !o->triple);
+    char *cpu = native ? LLVMGetHostCPUName() : NULL;
+    char *features = native ? LLVMGetHostCPUFeatures() : NULL;
+    LLVMCodeGenOptLevel lvl = o->opt_level <= 0   ? LLVMCodeGenLevelNone
+                              : o->opt_level == 1 ? LLVMCodeGenLevelLess
+                              : o->opt_level == 2 ? LLVMCodeGenLevelDefault
+                                                  : LLVMCodeGenLevelAggressive;
+    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(
+        t, triple, native ? cpu : (o->cpu ? o->cpu : "generic"), native ? features : "", lvl,
+        LLVMRelocPIC, LLVMCodeModelDefault);
+    if (cpu)
+        LLVMDisposeMessage(cpu);
+    if (features)
+        LLVMDisposeMessage(features);
+    LLVMDisposeMessage(host);
+    if (!tm)
+        *err = dup_msg("cannot create a target machine for ", triple);
+    return tm;
+}
+
+/* ---- types and small helpers shared with kernels.c ---------------------- */
+
+LLVMTypeRef cg_type(Cg *c, DType t)
+{
+    switch (t) {
+    case DT_F32:
+        return c->f32;
+    case DT_F64:
+        return c->f64;
+    case DT_I32:
+        return c->i32;
+    default:
+        die("no LLVM type for %s", ir_dtype_name(t));
+    }
+}
+
+int64_t cg_dtype_size(DType t)
+{
+    return t == DT_F64 ? 8 : 4;
+}
+
+LLVMValueRef cg_i64(Cg *c, int64_t v)
+{
+    return LLVMConstInt(c->i64, (unsigned long long)v, true);
+}
+
+LLVMValueRef cg_fconst(Cg *c, DType t, double v)
+{
+    if (t == DT_I32)
+        return LLVMConstInt(c->i32, (unsigned long long)(int64_t)v, true);
+    return LLVMConstReal(cg_type(c, t), v);
+}
+
+LLVMValueRef cg_dim(Cg *c, Dim d)
+{
+    if (!d.batch)
+        return cg_i64(c, d.n);
+    if (d.n == 1)
+        return c->batch;
+    return LLVMBuildNSWMul(c->b, cg_i64(c, d.n), c->batch, "");
+}
+
+LLVMValueRef cg_numel(Cg *c, const Shape *s)
+{
+    int64_t k = 1;
+    bool batch = false;
+    for (int i = 0; i < s->rank; i++) {
+        k *= s->d[i].n;
+        batch |= s->d[i].batch;
+    }
+    return cg_dim(c, (Dim){k, batch});
+}
+
+LLVMValueRef cg_loop_begin(Cg *c, LLVMValueRef n, CgLoop *l)
+{
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(c->b);
+    l->header = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "loop");
+    LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "body");
+    l->exit = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "done");
+    LLVMBuildBr(c->b, l->header);
+    LLVMPositionBuilderAtEnd(c->b, l->header);
+    l->iv = LLVMBuildPhi(c->b, c->i64, "i");
+    LLVMValueRef zero = cg_i64(c, 0);
+    LLVMAddIncoming(l->iv, &zero, &pre, 1);
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, l->iv, n, ""), body, l->exit);
+    LLVMPositionBuilderAtEnd(c->b, body);
+    return l->iv;
+}
+
+void cg_loop_end(Cg *c, CgLoop *l)
+{
+    LLVMValueRef next = LLVMBuildNSWAdd(c->b, l->iv, cg_i64(c, 1), "");
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
+    LLVMBuildBr(c->b, l->header);
+    LLVMAddIncoming(l->iv, &next, &latch, 1);
+    LLVMPositionBuilderAtEnd(c->b, l->exit);
+}
+
+LLVMValueRef cg_alloca(Cg *c, LLVMTypeRef t, const char *name)
+{
+    LLVMBuilderRef b = LLVMCreateBuilderInContext(c->ctx);
+    LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(c->fn);
+    LLVMValueRef first = LLVMGetFirstInstruction(entry);
+    if (first)
+        LLVMPositionBuilderBefore(b, first);
+    else
+        LLVMPositionBuilderAtEnd(b, entry);
+    LLVMValueRef v = LLVMBuildAlloca(b, t, name);
+    LLVMDisposeBuilder(b);
+    return v;
+}
+
+LLVMValueRef cg_gep(Cg *c, DType t, LLVMValueRef base, LLVMValueRef idx)
+{
+    return LLVMBuildInBoundsGEP2(c->b, cg_type(c, t), base, &idx, 1, "");
+}
+
+static LLVMValueRef get_function(Cg *c, const char *name, LLVMTypeRef fty)
+{
+    LLVMValueRef f = LLVMGetNamedFunction(c->mod, name);
+    if (!f) {
+        f = LLVMAddFunction(c->mod, name, fty);
+        LLVMAddAttributeAtIndex(
+            f, LLVMAttributeFunctionIndex,
+            LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("nounwind", 8), 0));
+    }
+    return f;
+}
+
+LLVMValueRef cg_call(Cg *c, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, int nparams,
+                     LLVMValueRef *args)
+{
+    LLVMTypeRef fty = LLVMFunctionType(ret, params, (unsigned)nparams, false);
+    LLVMValueRef f = get_function(c, name, fty);
+    return LLVMBuildCall2(c->b, fty, f, args, (unsigned)nparams, "");
+}
+
+LLVMValueRef cg_intrinsic(Cg *c, const char *name, LLVMTypeRef t, LLVMValueRef *args, int n)
+{
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    check(id != 0);
+    LLVMValueRef f = LLVMGetIntrinsicDeclaration(c->mod, id, &t, 1);
+    LLVMTypeRef fty = LLVMIntrinsicGetType(c->ctx, id, &t, 1);
+    return LLVMBuildCall2(c->b, fty, f, args, (unsigned)n, "");
+}
+
+Node *cg_storage(const Cg *c, Node *n)
+{
+    n = c->root[n->id];
+    for (int guard = 0; guard < 1000; guard++) {
+        Node *a = c->plan->alias ? c->plan->alias[n->id] : NULL;
+        if (!a || a == n)
+            return n;
+        n = c->root[a->id];
+    }
+    die("alias cycle at node %%%d", n->id);
+}
+
+/* ---- dlrt_model_info ---------------------------------------------------- */
+
+typedef struct {
+    LLVMTypeRef desc, tinfo, info, inst;
+} InfoTypes;
+
+static InfoTypes info_types(Cg *c)
+{
+    InfoTypes t;
+    LLVMTypeRef shape = LLVMArrayType2(c->i64, 8);
+    LLVMTypeRef desc[] = {c->ptr, c->i32, c->i32, shape};
+    t.desc = LLVMStructTypeInContext(c->ctx, desc, countof(desc), false);
+    LLVMTypeRef ti[] = {t.desc, c->i32, c->size_t_, c->i32, c->i32, LLVMArrayType2(c->f64, 4),
+                        c->i32};
+    t.tinfo = LLVMStructTypeInContext(c->ctx, ti, countof(ti), false);
+    LLVMTypeRef mi[] = {c->ptr,     c->i32,     c->i32,     c->i64,     c->size_t_, c->i32,
+                        c->i32,     c->i32,     c->i32,     c->ptr,     c->ptr,     c->ptr,
+                        c->ptr,     c->i32,     c->ptr,     c->size_t_, c->size_t_, c->size_t_,
+                        c->size_t_, c->size_t_, c->size_t_, c->size_t_, c->size_t_, c->size_t_,
+                        c->size_t_, c->ptr};
+    t.info = LLVMStructTypeInContext(c->ctx, mi, countof(mi), false);
+    LLVMTypeRef in[] = {c->ptr, c->i64, c->i64, c->f64, c->ptr};
+    t.inst = LLVMStructTypeInContext(c->ctx, in, countof(in), false);
+    return t;
+}
+
+static LLVMValueRef cstring(Cg *c, const char *s)
+{
+    LLVMValueRef init = LLVMConstStringInContext2(c->ctx, s, strlen(s), false);
+    LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init), ".str");
+    LLVMSetInitializer(gv, init);
+    LLVMSetGlobalConstant(gv, true);
+    LLVMSetLinkage(gv, LLVMPrivateLinkage);
+    LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
+    return gv;
+}
+
+static int dlrt_dtype_of(DType t)
+{
+    return t == DT_F32 ? 0 : t == DT_F64 ? 1 : 2;
+}
+
+static LLVMValueRef tensor_info(Cg *c, const InfoTypes *t, const char *name, const Node *n,
+                                int64_t offset)
+{
+    const Graph *g = c->g;
+    LLVMValueRef dims[8];
+    uint32_t batch_dims = 0;
+    for (int i = 0; i < 8; i++) {
+        int64_t v = 0;
+        if (i < n->shape.rank) {
+            Dim d = n->shape.d[i];
+            v = d.n * (d.batch ? g->max_batch : 1);
+            if (d.batch)
+                batch_dims |= 1u << i;
+        }
+        dims[i] = cg_i64(c, v);
+    }
+    LLVMValueRef dv[] = {cstring(c, name), LLVMConstInt(c->i32, (unsigned)dlrt_dtype_of(n->dtype), 0),
+                         LLVMConstInt(c->i32, (unsigned)n->shape.rank, 0),
+                         LLVMConstArray2(c->i64, dims, 8)};
+    LLVMValueRef desc = LLVMConstNamedStruct(t->desc, dv, countof(dv));
+    int init = 0, nargs = 0, frozen = 0;
+    LLVMValueRef args[4];
+    for (int i = 0; i < 4; i++)
+        args[i] = LLVMConstReal(c->f64, 0);
+    if (n->op == OP_PARAM || n->op == OP_STATE) {
+        init = ir_builtin_lookup(init_info, INIT_COUNT, ir_attr_str(n, "init"));
+        check(init >= 0);
+        const Attr *a = ir_attr(n, "args");
+        if (a) {
+            check(a->floats.n <= 4);
+            nargs = a->floats.n;
+            for (int i = 0; i < nargs; i++)
+                args[i] = LLVMConstReal(c->f64, a->floats.v[i]);
+        }
+        if (n->op == OP_PARAM)
+            frozen = ir_attr_bool(n, "frozen");
+    }
+    LLVMValueRef tv[] = {desc,
+                         LLVMConstInt(c->i32, batch_dims, 0),
+                         LLVMConstInt(c->size_t_, (unsigned long long)offset, 0),
+                         LLVMConstInt(c->i32, (unsigned)init, 0),
+                         LLVMConstInt(c->i32, (unsigned)nargs, 0),
+                         LLVMConstArray2(c->f64, args, 4),
+                         LLVMConstInt(c->i32, (unsigned)frozen, 0)};
+    return LLVMConstNamedStruct(t->tinfo, tv, countof(tv));
+}
+
+static LLVMValueRef const_array_global(Cg *c, LLVMTypeRef elt, LLVMValueRef *v, int n,
+                                       const char *name)
+{
+    if (n == 0)
+        return LLVMConstNull(c->ptr);
+    LLVMValueRef init = LLVMConstArray2(elt, v, (uint64_t)n);
+    LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init), name);
+    LLVMSetInitializer(gv, init);
+    LLVMSetGlobalConstant(gv, true);
+    LLVMSetLinkage(gv, LLVMPrivateLinkage);
+    return gv;
+}
+
+static DType param_dtype(const Graph *g)
+{
+    for (int i = 0; i < g->nodes.n; i++)
+        if (g->nodes.v[i]->op == OP_PARAM)
+            return g->nodes.v[i]->dtype;
+    return DT_F32;
+}
+
+static LLVMValueRef size_c(Cg *c, int64_t v)
+{
+    return LLVMConstInt(c->size_t_, (unsigned long long)v, 0);
+}
+
+static LLVMValueRef i32_c(Cg *c, int64_t v)
+{
+    return LLVMConstInt(c->i32, (unsigned long long)v, 1);
+}
+
+static void build_info(Cg *c, LLVMValueRef gv, LLVMValueRef forward_generic)
+{
+    const Graph *g = c->g;
+    const Layout *l = c->layout;
+    InfoTypes t = info_types(c);
+    Arena *a = g->arena;
+    int n = g->nodes.n;
+    LLVMValueRef *ins = arena_alloc(a, sizeof *ins * (size_t)(n + 1));
+    LLVMValueRef *params = arena_alloc(a, sizeof *params * (size_t)(n + 1));
+    LLVMValueRef *states = arena_alloc(a, sizeof *states * (size_t)(n + 1));
+    LLVMValueRef *outs = arena_alloc(a, sizeof *outs * (size_t)(g->outputs.n + 1));
+    LLVMValueRef *fwd = arena_alloc(a, sizeof *fwd * (size_t)(n + 1));
+    int nin = 0, nparams = 0, nstates = 0, nfwd = 0, ninputs;
+    bool *need = cg_needed_inputs(g, &ninputs);
+    for (int i = 0; i < n; i++) {
+        const Node *x = g->nodes.v[i];
+        if (x->op == OP_INPUT) {
+            if (need[nin])
+                fwd[nfwd++] = i32_c(c, nin);
+            ins[nin++] = tensor_info(c, &t, x->name, x, 0);
+        } else if (x->op == OP_PARAM) {
+            params[nparams++] = tensor_info(c, &t, x->name, x, l->params_offset + l->param_offset[i]);
+        } else if (x->op == OP_STATE) {
+            states[nstates++] = tensor_info(c, &t, x->name, x, l->states_offset + l->state_offset[i]);
+        }
+    }
+    for (int i = 0; i < g->outputs.n; i++)
+        outs[i] = tensor_info(c, &t, g->outputs.v[i].name, g->outputs.v[i].node, 0);
+    LLVMValueRef f[] = {
+        cstring(c, g->name),
+        i32_c(c, g->batch ? g->max_batch : 0),
+        i32_c(c, dlrt_dtype_of(param_dtype(g))),
+        cg_i64(c, l->num_param_scalars),
+        size_c(c, l->state_bytes),
+        i32_c(c, nin),
+        i32_c(c, g->outputs.n),
+        i32_c(c, nparams),
+        i32_c(c, nstates),
+        const_array_global(c, t.tinfo, ins, nin, "info.inputs"),
+        const_array_global(c, t.tinfo, outs, g->outputs.n, "info.outputs"),
+        const_array_global(c, t.tinfo, params, nparams, "info.params"),
+        const_array_global(c, t.tinfo, states, nstates, "info.states"),
+        i32_c(c, nfwd),
+        const_array_global(c, c->i32, fwd, nfwd, "info.forward_inputs"),
+        size_c(c, l->params_offset),
+        size_c(c, l->params_bytes),
+        size_c(c, l->grads_offset),
+        size_c(c, l->grads_bytes),
+        size_c(c, l->opt_offset),
+        size_c(c, l->opt_bytes),
+        size_c(c, l->states_offset),
+        size_c(c, l->states_bytes),
+        size_c(c, l->arena_offset),
+        size_c(c, l->arena_bytes),
+        forward_generic,
+    };
+    LLVMSetInitializer(gv, LLVMConstNamedStruct(t.info, f, countof(f)));
+    LLVMSetGlobalConstant(gv, true);
+    LLVMSetLinkage(gv, LLVMInternalLinkage);
+    if (LLVMABISizeOfType(c->td, t.inst) > (unsigned long long)l->header_bytes)
+        die("dlrt_instance does not fit the %lld-byte header", (long long)l->header_bytes);
+}
+
+/* ---- the run function ---------------------------------------------------- */
+
+/* The address of n's buffer inside the run function. */
+static LLVMValueRef node_addr(Cg *c, Node *n, LLVMValueRef m, LLVMValueRef inputs,
+                              const int *input_slot)
+{
+    const Layout *l = c->layout;
+    Node *s = cg_storage(c, n);
+    int64_t off;
+    switch (s->op) {
+    case OP_INPUT: {
+        int k = input_slot[s->id];
+        check(k >= 0);
+        LLVMValueRef idx = cg_i64(c, k);
+        LLVMValueRef p = LLVMBuildInBoundsGEP2(c->b, c->ptr, inputs, &idx, 1, "");
+        return LLVMBuildLoad2(c->b, c->ptr, p, s->name);
+    }
+    case OP_PARAM:
+        off = l->params_offset + l->param_offset[s->id];
+        break;
+    case OP_STATE:
+        off = l->states_offset + l->state_offset[s->id];
+        break;
+    case OP_CONST: {
+        LLVMValueRef v = cg_fconst(c, s->dtype, ir_attr_float(s, "value"));
+        LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(v), "const");
+        LLVMSetInitializer(gv, v);
+        LLVMSetGlobalConstant(gv, true);
+        LLVMSetLinkage(gv, LLVMPrivateLinkage);
+        return gv;
+    }
+    default:
+        check(c->plan->offset[s->id] >= 0);
+        off = l->arena_offset + c->plan->offset[s->id];
+    }
+    LLVMValueRef idx = cg_i64(c, off);
+    return LLVMBuildInBoundsGEP2(c->b, c->i8, m, &idx, 1, "");
+}
+
+/* static int NAME.run(ptr m, i64 batch, ptr inputs, ptr outputs) */
+static LLVMValueRef build_run(Cg *c)
+{
+    const Graph *g = c->g;
+    LLVMTypeRef pt[] = {c->ptr, c->i64, c->ptr, c->ptr};
+    LLVMTypeRef fty = LLVMFunctionType(c->voidt, pt, 4, false);
+    char *name = arena_printf(g->arena, "%s.run", g->name);
+    LLVMValueRef fn = LLVMAddFunction(c->mod, name, fty);
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    c->fn = fn;
+    LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
+    LLVMValueRef m = LLVMGetParam(fn, 0), inputs = LLVMGetParam(fn, 2),
+                 outputs = LLVMGetParam(fn, 3);
+    c->batch = LLVMGetParam(fn, 1);
+
+    int *input_slot = arena_alloc(g->arena, sizeof(int) * (size_t)(g->nodes.n + 1));
+    int ninputs, k = 0, slot = 0;
+    bool *need = cg_needed_inputs(g, &ninputs);
+    for (int i = 0; i < g->nodes.n; i++) {
+        input_slot[i] = -1;
+        if (g->nodes.v[i]->op == OP_INPUT && need[k++])
+            input_slot[i] = slot++;
+    }
+
+    for (int i = 0; i < c->plan->nsteps; i++) {
+        Node *step = c->plan->steps[i];
+        Node **ins;
+        int nin;
+        LLVMBasicBlockRef here = LLVMGetInsertBlock(c->b);
+        LLVMValueRef kfn = cg_kernel(c, step, &ins, &nin);
+        c->fn = fn;
+        c->batch = LLVMGetParam(fn, 1);
+        LLVMPositionBuilderAtEnd(c->b, here);
+        if (!kfn)
+            continue;
+        LLVMValueRef *args = arena_alloc(g->arena, sizeof *args * (size_t)(nin + 2));
+        args[0] = node_addr(c, step, m, inputs, input_slot);
+        for (int j = 0; j < nin; j++)
+            args[j + 1] = node_addr(c, ins[j], m, inputs, input_slot);
+        args[nin + 1] = c->batch;
+        LLVMBuildCall2(c->b, LLVMGlobalGetValueType(kfn), kfn, args, (unsigned)nin + 2, "");
+    }
+    for (int i = 0; i < g->outputs.n; i++) {
+        Node *o = g->outputs.v[i].node;
+        LLVMValueRef idx = cg_i64(c, i);
+        LLVMValueRef dst = LLVMBuildLoad2(
+            c->b, c->ptr, LLVMBuildInBoundsGEP2(c->b, c->ptr, outputs, &idx, 1, ""), "");
+        LLVMValueRef src = node_addr(c, o, m, inputs, input_slot);
+        LLVMValueRef bytes =
+            LLVMBuildNSWMul(c->b, cg_numel(c, &o->shape), cg_i64(c, cg_dtype_size(o->dtype)), "");
+        LLVMBuildMemCpy(c->b, dst, (unsigned)cg_dtype_size(o->dtype), src,
+                        (unsigned)cg_dtype_size(o->dtype), bytes);
+    }
+    LLVMBuildRetVoid(c->b);
+    return fn;
+}
+
+/* ---- entry points -------------------------------------------------------- */
+
+static LLVMValueRef begin_fn(Cg *c, const char *suffix, LLVMTypeRef ret, LLVMTypeRef *pt, int n)
+{
+    char *name = arena_printf(c->g->arena, "%s_%s", c->g->name, suffix);
+    LLVMValueRef fn = LLVMAddFunction(c->mod, name, LLVMFunctionType(ret, pt, (unsigned)n, false));
+    LLVMAddAttributeAtIndex(
+        fn, LLVMAttributeFunctionIndex,
+        LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("nounwind", 8), 0));
+    c->fn = fn;
+    LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
+    return fn;
+}
+
+/* Branches to a block returning DLRT_EINVAL when bad is true. */
+static void fail_if(Cg *c, LLVMValueRef bad)
+{
+    LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "einval");
+    LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "ok");
+    LLVMBuildCondBr(c->b, bad, fail, ok);
+    LLVMPositionBuilderAtEnd(c->b, fail);
+    LLVMBuildRet(c->b, i32_c(c, DLRT_EINVAL_));
+    LLVMPositionBuilderAtEnd(c->b, ok);
+}
+
+static LLVMValueRef is_null(Cg *c, LLVMValueRef p)
+{
+    return LLVMBuildICmp(c->b, LLVMIntEQ, p, LLVMConstNull(c->ptr), "");
+}
+
+/* The batch as i64 after checking it (i32 batch argument). */
+static LLVMValueRef checked_batch(Cg *c, LLVMValueRef batch)
+{
+    const Graph *g = c->g;
+    if (!g->batch) {
+        if (!batch)
+            return cg_i64(c, 1);
+        /* dlrt_forward_fn: 0 or 1 for a model without a batch */
+        fail_if(c, LLVMBuildICmp(c->b, LLVMIntUGT, batch, i32_c(c, 1), ""));
+        return cg_i64(c, 1);
+    }
+    fail_if(c, LLVMBuildOr(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, batch, i32_c(c, 1), ""),
+                           LLVMBuildICmp(c->b, LLVMIntSGT, batch, i32_c(c, g->max_batch), ""),
+                           ""));
+    return LLVMBuildSExt(c->b, batch, c->i64, "");
+}
+
+static void build_entry_points(Cg *c, LLVMValueRef info, LLVMValueRef run, int nfwd)
+{
+    const Graph *g = c->g;
+    LLVMTypeRef run_ty = LLVMGlobalGetValueType(run);
+    int nout = g->outputs.n;
+
+    /* NAME_forward_generic(m, batch, inputs, outputs) */
+    LLVMTypeRef gpt[] = {c->ptr, c->i32, c->ptr, c->ptr};
+    LLVMValueRef gen = begin_fn(c, "forward_generic", c->i32, gpt, 4);
+    {
+        LLVMValueRef m = LLVMGetParam(gen, 0), ins = LLVMGetParam(gen, 2),
+                     outs = LLVMGetParam(gen, 3);
+        LLVMValueRef bad = is_null(c, m);
+        if (nfwd)
+            bad = LLVMBuildOr(c->b, bad, is_null(c, ins), "");
+        if (nout)
+            bad = LLVMBuildOr(c->b, bad, is_null(c, outs), "");
+        fail_if(c, bad);
+        LLVMValueRef batch = checked_batch(c, LLVMGetParam(gen, 1));
+        bad = LLVMConstInt(c->i1, 0, 0);
+        for (int i = 0; i < nfwd + nout; i++) {
+            LLVMValueRef idx = cg_i64(c, i < nfwd ? i : i - nfwd);
+            LLVMValueRef p = LLVMBuildInBoundsGEP2(c->b, c->ptr, i < nfwd ? ins : outs, &idx, 1, "");
+            bad = LLVMBuildOr(c->b, bad, is_null(c, LLVMBuildLoad2(c->b, c->ptr, p, "")), "");
+        }
+        fail_if(c, bad);
+        LLVMValueRef args[] = {m, batch, ins, outs};
+        LLVMBuildCall2(c->b, run_ty, run, args, 4, "");
+        LLVMBuildRet(c->b, i32_c(c, 0));
+    }
+
+    /* NAME_forward(m, [batch,] inputs..., outputs...) */
+    {
+        int np = 1 + (g->batch ? 1 : 0) + nfwd + nout;
+        LLVMTypeRef *pt = arena_alloc(g->arena, sizeof *pt * (size_t)np);
+        pt[0] = c->ptr;
+        int first = 1;
+        if (g->batch)
+            pt[first++] = c->i32;
+        for (int i = first; i < np; i++)
+            pt[i] = c->ptr;
+        LLVMValueRef fn = begin_fn(c, "forward", c->i32, pt, np);
+        LLVMValueRef bad = is_null(c, LLVMGetParam(fn, 0));
+        for (int i = first; i < np; i++)
+            bad = LLVMBuildOr(c->b, bad, is_null(c, LLVMGetParam(fn, (unsigned)i)), "");
+        fail_if(c, bad);
+        LLVMValueRef batch = checked_batch(c, g->batch ? LLVMGetParam(fn, 1) : NULL);
+        LLVMValueRef ins = cg_alloca(c, LLVMArrayType2(c->ptr, (uint64_t)(nfwd + 1)), "ins");
+        LLVMValueRef outs = cg_alloca(c, LLVMArrayType2(c->ptr, (uint64_t)(nout + 1)), "outs");
+        for (int i = 0; i < nfwd + nout; i++) {
+            LLVMValueRef idx = cg_i64(c, i < nfwd ? i : i - nfwd);
+            LLVMValueRef p =
+                LLVMBuildInBoundsGEP2(c->b, c->ptr, i < nfwd ? ins : outs, &idx, 1, "");
+            LLVMBuildStore(c->b, LLVMGetParam(fn, (unsigned)(first + i)), p);
+        }
+        LLVMValueRef args[] = {LLVMGetParam(fn, 0), batch, ins, outs};
+        LLVMBuildCall2(c->b, run_ty, run, args, 4, "");
+        LLVMBuildRet(c->b, i32_c(c, 0));
+    }
+
+    /* NAME_create(seed) */
+    {
+        LLVMTypeRef pt[] = {c->i64};
+        LLVMValueRef fn = begin_fn(c, "create", c->ptr, pt, 1);
+        LLVMTypeRef ct[] = {c->ptr, c->i64};
+        LLVMValueRef args[] = {info, LLVMGetParam(fn, 0)};
+        LLVMBuildRet(c->b, cg_call(c, "dlrt_model_create", c->ptr, ct, 2, args));
+    }
+    /* NAME_destroy(m) */
+    {
+        LLVMTypeRef pt[] = {c->ptr};
+        LLVMValueRef fn = begin_fn(c, "destroy", c->voidt, pt, 1);
+        LLVMValueRef args[] = {LLVMGetParam(fn, 0)};
+        cg_call(c, "dlrt_model_destroy", c->voidt, pt, 1, args);
+        LLVMBuildRetVoid(c->b);
+    }
+    /* NAME_init(m, mem, size, seed): m is mem or NULL */
+    {
+        LLVMTypeRef pt[] = {c->ptr, c->ptr, c->size_t_, c->i64};
+        LLVMValueRef fn = begin_fn(c, "init", c->i32, pt, 4);
+        LLVMValueRef m = LLVMGetParam(fn, 0), mem = LLVMGetParam(fn, 1);
+        fail_if(c, LLVMBuildAnd(c->b, LLVMBuildNot(c->b, is_null(c, m), ""),
+                                LLVMBuildICmp(c->b, LLVMIntNE, m, mem, ""), ""));
+        LLVMTypeRef ct[] = {c->ptr, c->ptr, c->size_t_, c->i64};
+        LLVMValueRef args[] = {info, mem, LLVMGetParam(fn, 2), LLVMGetParam(fn, 3)};
+        LLVMBuildRet(c->b, cg_call(c, "dlrt_model_init", c->i32, ct, 4, args));
+    }
+    /* NAME_params(m) */
+    {
+        LLVMTypeRef pt[] = {c->ptr};
+        LLVMValueRef fn = begin_fn(c, "params", c->ptr, pt, 1);
+        LLVMValueRef m = LLVMGetParam(fn, 0);
+        LLVMValueRef idx = cg_i64(c, c->layout->params_offset);
+        LLVMValueRef p = LLVMBuildGEP2(c->b, c->i8, m, &idx, 1, "");
+        LLVMBuildRet(c->b, LLVMBuildSelect(c->b, is_null(c, m), LLVMConstNull(c->ptr), p, ""));
+    }
+    /* NAME_save(m, path), NAME_load(m, path) */
+    const char *io[2][2] = {{"save", "dlrt_model_save"}, {"load", "dlrt_model_load"}};
+    for (int i = 0; i < 2; i++) {
+        LLVMTypeRef pt[] = {c->ptr, c->ptr};
+        LLVMValueRef fn = begin_fn(c, io[i][0], c->i32, pt, 2);
+        LLVMValueRef args[] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1)};
+        LLVMBuildRet(c->b, cg_call(c, io[i][1], c->i32, pt, 2, args));
+    }
+    /* NAME_info() */
+    begin_fn(c, "info", c->ptr, NULL, 0);
+    LLVMBuildRet(c->b, info);
+}
+
+/* ---- driver -------------------------------------------------------------- */
+
+static Node **group_roots(const Graph *g)
+{
+    Node **root = arena_alloc(g->arena, sizeof *root * (size_t)(g->nodes.n + 1));
+    for (int i = g->nodes.n - 1; i >= 0; i--) {
+        Node *n = g->nodes.v[i];
+        Node *r = n;
+        for (int guard = 0; r->fused; guard++) {
+            check(guard < g->nodes.n);
+            r = r->fused;
+        }
+        root[i] = r;
+    }
+    return root;
+}
+
+bool cg_emit(const Graph *g, const MemPlan *forward, const Layout *layout, const CgOptions *o,
+             CgOutput kind, const char *path, char **err)
+{
+    *err = NULL;
+    LLVMTargetMachineRef tm = make_machine(o, err);
+    if (!tm)
+        return false;
+    Cg cg = {.g = g, .plan = forward, .layout = layout};
+    Cg *c = &cg;
+    c->ctx = LLVMContextCreate();
+    c->mod = LLVMModuleCreateWithNameInContext(g->name, c->ctx);
+    c->b = LLVMCreateBuilderInContext(c->ctx);
+    c->td = LLVMCreateTargetDataLayout(tm);
+    char *triple = LLVMGetTargetMachineTriple(tm);
+    LLVMSetTarget(c->mod, triple);
+    LLVMDisposeMessage(triple);
+    LLVMSetModuleDataLayout(c->mod, c->td);
+    c->i1 = LLVMInt1TypeInContext(c->ctx);
+    c->i8 = LLVMInt8TypeInContext(c->ctx);
+    c->i32 = LLVMInt32TypeInContext(c->ctx);
+    c->i64 = LLVMInt64TypeInContext(c->ctx);
+    c->f32 = LLVMFloatTypeInContext(c->ctx);
+    c->f64 = LLVMDoubleTypeInContext(c->ctx);
+    c->ptr = LLVMPointerTypeInContext(c->ctx, 0);
+    c->voidt = LLVMVoidTypeInContext(c->ctx);
+    c->size_t_ = LLVMIntPtrTypeInContext(c->ctx, c->td);
+    c->root = group_roots(g);
+
+    int ninputs, nfwd = 0;
+    bool *need = cg_needed_inputs(g, &ninputs);
+    for (int i = 0; i < ninputs; i++)
+        nfwd += need[i];
+    InfoTypes t = info_types(c);
+    char *info_name = arena_printf(g->arena, "%s.info", g->name);
+    LLVMValueRef info = LLVMAddGlobal(c->mod, t.info, info_name);
+    LLVMValueRef run = build_run(c);
+    build_entry_points(c, info, run, nfwd);
+    build_info(c, info, LLVMGetNamedFunction(c->mod, arena_printf(g->arena, "%s_forward_generic", g->name)));
+
+    char *msg = NULL;
+    bool ok = true;
+    if (LLVMVerifyModule(c->mod, LLVMReturnStatusAction, &msg)) {
+        fprintf(stderr, "dlc: internal error: invalid LLVM module:\n%s\n", msg);
+        if (getenv("DLC_DUMP_BAD_MODULE"))
+            LLVMDumpModule(c->mod);
+        die("LLVM module verification failed");
+    }
+    LLVMDisposeMessage(msg);
+    msg = NULL;
+    if (o->opt_level > 0) {
+        LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+        char passes[32];
+        snprintf(passes, sizeof passes, "default<O%d>", o->opt_level > 3 ? 3 : o->opt_level);
+        LLVMErrorRef e = LLVMRunPasses(c->mod, passes, tm, po);
+        LLVMDisposePassBuilderOptions(po);
+        if (e) {
+            char *m = LLVMGetErrorMessage(e);
+            *err = dup_msg("LLVM optimization failed: ", m);
+            LLVMDisposeErrorMessage(m);
+            ok = false;
+        }
+    }
+    if (ok) {
+        bool to_stdout = strcmp(path, "-") == 0;
+        if (kind == CG_LLVM) {
+            if (to_stdout) {
+                char *s = LLVMPrintModuleToString(c->mod);
+                fputs(s, stdout);
+                fflush(stdout);
+                LLVMDisposeMessage(s);
+            } else if (LLVMPrintModuleToFile(c->mod, path, &msg)) {
+                *err = dup_msg("", msg);
+                ok = false;
+            }
+        } else {
+            LLVMCodeGenFileType ft = kind == CG_ASM ? LLVMAssemblyFile : LLVMObjectFile;
+            if (to_stdout) {
+                LLVMMemoryBufferRef buf;
+                if (LLVMTargetMachineEmitToMemoryBuffer(tm, c->mod, ft, &msg, &buf)) {
+                    *err = dup_msg("", msg);
+                    ok = false;
+                } else {
+                    fwrite(LLVMGetBufferStart(buf), 1, LLVMGetBufferSize(buf), stdout);
+                    fflush(stdout);
+                    LLVMDisposeMemoryBuffer(buf);
+                }
+            } else if (LLVMTargetMachineEmitToFile(tm, c->mod, (char *)path, ft, &msg)) {
+                *err = dup_msg("", msg);
+                ok = false;
+            }
+        }
+    }
+    if (msg)
+        LLVMDisposeMessage(msg);
+    LLVMDisposeBuilder(c->b);
+    LLVMDisposeTargetData(c->td);
+    LLVMDisposeModule(c->mod);
+    LLVMContextDispose(c->ctx);
+    LLVMDisposeTargetMachine(tm);
+    return ok;
+}

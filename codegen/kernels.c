@@ -1,0 +1,1110 @@
+/*
+ * Kernels: one internal LLVM function per plan step, `NAME.kID(out,
+ * in..., batch)`, written as plain loop nests over run-time extents so
+ * that LLVM's loop vectorizer can take them (out is noalias when the plan
+ * keeps it apart from every input).
+ *
+ * Elementwise groups (a root and the nodes pass_fuse folded into it) are
+ * one loop nest that evaluates the whole expression per element. Operands
+ * broadcast with NumPy rules through per-dimension strides (0 along a
+ * broadcast dimension); adjacent dimensions where every operand agrees on
+ * broadcasting are merged first, so same-shape operands become one flat
+ * loop and a bias add two loops with a contiguous inner one. A group that
+ * contains a matrix product computes the product into the output first
+ * and then applies the rest of the group in place (its epilogue).
+ *
+ * Matrix products go through dlrt_gemm_f32/f64 (a loop over the broadcast
+ * leading dimensions); i32 products are naive loops. Softmax, reductions,
+ * losses and data movement are loop nests with accumulators in allocas
+ * (promoted to registers by the optimizer).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "cg.h"
+
+/* ---- nests of loops over run-time extents ---------------------------------- */
+
+typedef struct Nest Nest;
+struct Nest {
+    int rank, nops;
+    LLVMValueRef ext[IR_MAX_RANK];
+    LLVMValueRef *st; /* [op * IR_MAX_RANK + dim]: element stride */
+    void (*body)(Cg *c, Nest *n, LLVMValueRef *offs);
+    void *ctx;
+};
+
+static void nest_run(Cg *c, Nest *n, int level, LLVMValueRef *offs)
+{
+    if (level == n->rank) {
+        n->body(c, n, offs);
+        return;
+    }
+    CgLoop l;
+    LLVMValueRef iv = cg_loop_begin(c, n->ext[level], &l);
+    LLVMValueRef next[64];
+    check(n->nops <= 64);
+    for (int k = 0; k < n->nops; k++)
+        next[k] = LLVMBuildNSWAdd(c->b, offs[k],
+                                  LLVMBuildNSWMul(c->b, iv, n->st[k * IR_MAX_RANK + level], ""), "");
+    nest_run(c, n, level + 1, next);
+    cg_loop_end(c, &l);
+}
+
+static void nest_start(Cg *c, Nest *n, LLVMValueRef *base)
+{
+    LLVMValueRef zero[64];
+    check(n->nops <= 64);
+    for (int k = 0; k < n->nops; k++)
+        zero[k] = base ? base[k] : cg_i64(c, 0);
+    nest_run(c, n, 0, zero);
+}
+
+static Nest *nest_new(Cg *c, int rank, int nops)
+{
+    Nest *n = arena_alloc(c->g->arena, sizeof *n);
+    n->rank = rank;
+    n->nops = nops;
+    n->st = arena_alloc(c->g->arena, sizeof *n->st * (size_t)(nops * IR_MAX_RANK + 1));
+    return n;
+}
+
+/* Contiguous element strides of a shape. */
+static void strides_of(Cg *c, const Shape *s, LLVMValueRef *st)
+{
+    LLVMValueRef acc = cg_i64(c, 1);
+    for (int d = s->rank - 1; d >= 0; d--) {
+        st[d] = acc;
+        acc = LLVMBuildNSWMul(c->b, acc, cg_dim(c, s->d[d]), "");
+    }
+}
+
+static LLVMValueRef load_at(Cg *c, DType t, LLVMValueRef base, LLVMValueRef off)
+{
+    return LLVMBuildLoad2(c->b, cg_type(c, t), cg_gep(c, t, base, off), "");
+}
+
+static void store_at(Cg *c, DType t, LLVMValueRef v, LLVMValueRef base, LLVMValueRef off)
+{
+    LLVMBuildStore(c->b, v, cg_gep(c, t, base, off));
+}
+
+/* ---- kernel functions ------------------------------------------------------ */
+
+static bool overlaps(const Cg *c, Node *a, Node *b)
+{
+    const MemPlan *p = c->plan;
+    int64_t oa = p->offset[a->id], ob = p->offset[b->id];
+    if (a == b)
+        return true;
+    if (oa < 0 || ob < 0)
+        return false;
+    return oa < ob + p->bytes[b->id] && ob < oa + p->bytes[a->id];
+}
+
+static LLVMValueRef kernel_begin(Cg *c, Node *step, Node **ins, int nin)
+{
+    LLVMTypeRef *pt = arena_alloc(c->g->arena, sizeof *pt * (size_t)(nin + 2));
+    for (int i = 0; i <= nin; i++)
+        pt[i] = c->ptr;
+    pt[nin + 1] = c->i64;
+    char *name = arena_printf(c->g->arena, "%s.k%d.%s", c->g->name, step->id,
+                              op_info[step->op].text);
+    LLVMValueRef fn = LLVMAddFunction(c->mod, name, LLVMFunctionType(c->voidt, pt, (unsigned)nin + 2, 0));
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    const char *fattrs[] = {"nounwind", "nofree", "nosync", "willreturn"};
+    for (int i = 0; i < countof(fattrs); i++)
+        LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                                LLVMCreateEnumAttribute(c->ctx,
+                                                        LLVMGetEnumAttributeKindForName(
+                                                            fattrs[i], strlen(fattrs[i])),
+                                                        0));
+    /* Distinct buffers: the output never shares bytes with an input, so
+     * every pointer may be noalias (inputs are only read). */
+    Node *out = cg_storage(c, step);
+    bool apart = true;
+    for (int i = 0; i < nin; i++)
+        apart &= !overlaps(c, out, cg_storage(c, ins[i]));
+    if (apart) {
+        unsigned na = LLVMGetEnumAttributeKindForName("noalias", 7);
+        for (int i = 0; i <= nin; i++)
+            LLVMAddAttributeAtIndex(fn, (unsigned)i + 1, LLVMCreateEnumAttribute(c->ctx, na, 0));
+    }
+    c->fn = fn;
+    c->batch = LLVMGetParam(fn, (unsigned)nin + 1);
+    LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
+    return fn;
+}
+
+static void kernel_end(Cg *c)
+{
+    LLVMBuildRetVoid(c->b);
+}
+
+/* ---- scalar math ------------------------------------------------------------- */
+
+static LLVMValueRef fc(Cg *c, DType t, double v)
+{
+    return cg_fconst(c, t, v);
+}
+
+static LLVMValueRef libm(Cg *c, const char *name, DType t, LLVMValueRef x)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%s%s", name, t == DT_F32 ? "f" : "");
+    LLVMTypeRef ty = cg_type(c, t);
+    return cg_call(c, buf, ty, &ty, 1, &x);
+}
+
+static LLVMValueRef intr1(Cg *c, const char *name, DType t, LLVMValueRef x)
+{
+    return cg_intrinsic(c, name, cg_type(c, t), &x, 1);
+}
+
+static LLVMValueRef intr2(Cg *c, const char *name, DType t, LLVMValueRef x, LLVMValueRef y)
+{
+    LLVMValueRef a[] = {x, y};
+    return cg_intrinsic(c, name, cg_type(c, t), a, 2);
+}
+
+static LLVMValueRef fmax_(Cg *c, DType t, LLVMValueRef a, LLVMValueRef b)
+{
+    if (t == DT_I32)
+        return intr2(c, "llvm.smax", t, a, b);
+    return intr2(c, "llvm.maxnum", t, a, b);
+}
+
+static LLVMValueRef fmin_(Cg *c, DType t, LLVMValueRef a, LLVMValueRef b)
+{
+    if (t == DT_I32)
+        return intr2(c, "llvm.smin", t, a, b);
+    return intr2(c, "llvm.minnum", t, a, b);
+}
+
+static LLVMValueRef sigmoid(Cg *c, DType t, LLVMValueRef x)
+{
+    LLVMValueRef e = intr1(c, "llvm.exp", t, LLVMBuildFNeg(c->b, x, ""));
+    return LLVMBuildFDiv(c->b, fc(c, t, 1), LLVMBuildFAdd(c->b, fc(c, t, 1), e, ""), "");
+}
+
+/* log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|)). */
+static LLVMValueRef softplus(Cg *c, DType t, LLVMValueRef x)
+{
+    LLVMValueRef na = LLVMBuildFNeg(c->b, intr1(c, "llvm.fabs", t, x), "");
+    LLVMValueRef l = libm(c, "log1p", t, intr1(c, "llvm.exp", t, na));
+    return LLVMBuildFAdd(c->b, fmax_(c, t, x, fc(c, t, 0)), l, "");
+}
+
+static LLVMValueRef fgt(Cg *c, LLVMValueRef a, LLVMValueRef b)
+{
+    return LLVMBuildFCmp(c->b, LLVMRealOGT, a, b, "");
+}
+
+/* One element of an elementwise op. */
+static LLVMValueRef scalar_op(Cg *c, const Node *n, LLVMValueRef *a)
+{
+    DType t = n->dtype;
+    bool i = t == DT_I32;
+    LLVMBuilderRef b = c->b;
+    LLVMValueRef x = a[0];
+    switch (n->op) {
+    case OP_ADD:
+        return i ? LLVMBuildAdd(b, x, a[1], "") : LLVMBuildFAdd(b, x, a[1], "");
+    case OP_SUB:
+        return i ? LLVMBuildSub(b, x, a[1], "") : LLVMBuildFSub(b, x, a[1], "");
+    case OP_MUL:
+        return i ? LLVMBuildMul(b, x, a[1], "") : LLVMBuildFMul(b, x, a[1], "");
+    case OP_DIV:
+        return LLVMBuildFDiv(b, x, a[1], "");
+    case OP_POW:
+        return intr2(c, "llvm.pow", t, x, a[1]);
+    case OP_MAXIMUM:
+        return i ? fmax_(c, t, x, a[1]) : intr2(c, "llvm.maximum", t, x, a[1]);
+    case OP_MINIMUM:
+        return i ? fmin_(c, t, x, a[1]) : intr2(c, "llvm.minimum", t, x, a[1]);
+    case OP_NEG:
+        return i ? LLVMBuildNeg(b, x, "") : LLVMBuildFNeg(b, x, "");
+    case OP_SQRT:
+        return intr1(c, "llvm.sqrt", t, x);
+    case OP_RSQRT:
+        return LLVMBuildFDiv(b, fc(c, t, 1), intr1(c, "llvm.sqrt", t, x), "");
+    case OP_EXP:
+        return intr1(c, "llvm.exp", t, x);
+    case OP_LOG:
+        return intr1(c, "llvm.log", t, x);
+    case OP_ABS:
+        if (i) {
+            LLVMValueRef args[] = {x, LLVMConstInt(c->i1, 0, 0)};
+            return cg_intrinsic(c, "llvm.abs", c->i32, args, 2);
+        }
+        return intr1(c, "llvm.fabs", t, x);
+    case OP_SQUARE:
+        return i ? LLVMBuildMul(b, x, x, "") : LLVMBuildFMul(b, x, x, "");
+    case OP_CLAMP:
+        return fmin_(c, t, fmax_(c, t, x, fc(c, t, ir_attr_float(n, "lo"))),
+                     fc(c, t, ir_attr_float(n, "hi")));
+    case OP_RELU:
+        return LLVMBuildSelect(b, fgt(c, x, fc(c, t, 0)), x, fc(c, t, 0), "");
+    case OP_LEAKY_RELU:
+        return LLVMBuildSelect(b, fgt(c, x, fc(c, t, 0)), x,
+                               LLVMBuildFMul(b, x, fc(c, t, ir_attr_float(n, "alpha")), ""), "");
+    case OP_ELU:
+        return LLVMBuildSelect(b, fgt(c, x, fc(c, t, 0)), x,
+                               LLVMBuildFMul(b, libm(c, "expm1", t, x),
+                                             fc(c, t, ir_attr_float(n, "alpha")), ""),
+                               "");
+    case OP_SIGMOID:
+        return sigmoid(c, t, x);
+    case OP_TANH:
+        return libm(c, "tanh", t, x);
+    case OP_GELU: {
+        LLVMValueRef inner;
+        if (strcmp(ir_attr_str(n, "approximate"), "tanh") == 0) {
+            LLVMValueRef x3 = LLVMBuildFMul(b, LLVMBuildFMul(b, x, x, ""), x, "");
+            LLVMValueRef u = LLVMBuildFAdd(b, x, LLVMBuildFMul(b, fc(c, t, 0.044715), x3, ""), "");
+            inner = libm(c, "tanh", t, LLVMBuildFMul(b, fc(c, t, 0.7978845608028654), u, ""));
+        } else {
+            inner = libm(c, "erf", t, LLVMBuildFMul(b, x, fc(c, t, 0.7071067811865476), ""));
+        }
+        LLVMValueRef h = LLVMBuildFMul(b, fc(c, t, 0.5), x, "");
+        return LLVMBuildFMul(b, h, LLVMBuildFAdd(b, fc(c, t, 1), inner, ""), "");
+    }
+    case OP_SILU:
+        return LLVMBuildFMul(b, x, sigmoid(c, t, x), "");
+    case OP_SOFTPLUS:
+        return softplus(c, t, x);
+    case OP_DROPOUT:
+    case OP_BROADCAST_TO:
+        return x; /* identity in inference; broadcasting is in the strides */
+    default:
+        die("codegen: %s is not elementwise", op_info[n->op].text);
+    }
+}
+
+/* ---- matrix products ------------------------------------------------------ */
+
+static void matmul_body(Cg *c, Nest *n, LLVMValueRef *offs)
+{
+    Node *m = n->ctx;
+    DType t = m->dtype;
+    LLVMValueRef *p = (LLVMValueRef *)n->st + n->nops * IR_MAX_RANK; /* a, b, out, M, N, K */
+    LLVMValueRef a = cg_gep(c, t, p[0], offs[0]), bb = cg_gep(c, t, p[1], offs[1]),
+                 o = cg_gep(c, t, p[2], offs[2]);
+    LLVMValueRef M = p[3], N = p[4], K = p[5];
+    if (t == DT_I32) {
+        CgLoop li, lj, lk;
+        LLVMValueRef i = cg_loop_begin(c, M, &li);
+        LLVMValueRef j = cg_loop_begin(c, N, &lj);
+        LLVMValueRef acc = cg_alloca(c, c->i32, "acc");
+        LLVMBuildStore(c->b, LLVMConstInt(c->i32, 0, 0), acc);
+        LLVMValueRef k = cg_loop_begin(c, K, &lk);
+        LLVMValueRef x = load_at(c, t, a, LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, i, K, ""), k, ""));
+        LLVMValueRef y = load_at(c, t, bb, LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, k, N, ""), j, ""));
+        LLVMBuildStore(c->b,
+                       LLVMBuildAdd(c->b, LLVMBuildLoad2(c->b, c->i32, acc, ""),
+                                    LLVMBuildMul(c->b, x, y, ""), ""),
+                       acc);
+        cg_loop_end(c, &lk);
+        store_at(c, t, LLVMBuildLoad2(c->b, c->i32, acc, ""), o,
+                 LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, i, N, ""), j, ""));
+        cg_loop_end(c, &lj);
+        cg_loop_end(c, &li);
+        return;
+    }
+    LLVMTypeRef ft = cg_type(c, t);
+    LLVMTypeRef pt[] = {c->i32, c->i32, c->i64, c->i64, c->i64, ft,  c->ptr,
+                        c->i64, c->ptr, c->i64, ft,     c->ptr, c->i64};
+    LLVMValueRef z = LLVMConstInt(c->i32, 0, 0);
+    LLVMValueRef args[] = {z, z, M, N, K, fc(c, t, 1), a, K, bb, N, fc(c, t, 0), o, N};
+    cg_call(c, t == DT_F32 ? "dlrt_gemm_f32" : "dlrt_gemm_f64", c->voidt, pt, 13, args);
+}
+
+/* out = a @ b with NumPy's rules, in the current kernel function. */
+static void emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValueRef out)
+{
+    const Shape *sa = &m->in[0]->shape, *sb = &m->in[1]->shape, *so = &m->shape;
+    bool a1 = sa->rank == 1, b1 = sb->rank == 1;
+    LLVMValueRef M = a1 ? cg_i64(c, 1) : cg_dim(c, sa->d[sa->rank - 2]);
+    LLVMValueRef K = cg_dim(c, sa->d[sa->rank - 1]);
+    LLVMValueRef N = b1 ? cg_i64(c, 1) : cg_dim(c, sb->d[sb->rank - 1]);
+    int la = a1 ? 0 : sa->rank - 2, lb = b1 ? 0 : sb->rank - 2;
+    int lo = so->rank - (a1 ? 0 : 1) - (b1 ? 0 : 1);
+    check(lo >= 0 && lo >= la && lo >= lb);
+    Nest *n = nest_new(c, lo, 3);
+    /* room after the strides for the six extra values matmul_body needs */
+    LLVMValueRef *st = arena_alloc(c->g->arena, sizeof *st * (size_t)(3 * IR_MAX_RANK + 6));
+    n->st = st;
+    LLVMValueRef MK = LLVMBuildNSWMul(c->b, M, K, ""), KN = LLVMBuildNSWMul(c->b, K, N, ""),
+                 MN = LLVMBuildNSWMul(c->b, M, N, "");
+    LLVMValueRef acc_a = MK, acc_b = KN, acc_o = MN;
+    for (int d = lo - 1; d >= 0; d--) {
+        Dim od = so->d[d];
+        n->ext[d] = cg_dim(c, od);
+        int da = d - (lo - la), db = d - (lo - lb);
+        bool ba = da < 0 || (sa->d[da].n == 1 && !sa->d[da].batch && !(od.n == 1 && !od.batch));
+        bool bbd = db < 0 || (sb->d[db].n == 1 && !sb->d[db].batch && !(od.n == 1 && !od.batch));
+        st[0 * IR_MAX_RANK + d] = ba ? cg_i64(c, 0) : acc_a;
+        st[1 * IR_MAX_RANK + d] = bbd ? cg_i64(c, 0) : acc_b;
+        st[2 * IR_MAX_RANK + d] = acc_o;
+        if (da >= 0)
+            acc_a = LLVMBuildNSWMul(c->b, acc_a, cg_dim(c, sa->d[da]), "");
+        if (db >= 0)
+            acc_b = LLVMBuildNSWMul(c->b, acc_b, cg_dim(c, sb->d[db]), "");
+        acc_o = LLVMBuildNSWMul(c->b, acc_o, n->ext[d], "");
+    }
+    LLVMValueRef *extra = st + 3 * IR_MAX_RANK;
+    extra[0] = a;
+    extra[1] = b;
+    extra[2] = out;
+    extra[3] = M;
+    extra[4] = N;
+    extra[5] = K;
+    n->body = matmul_body;
+    n->ctx = m;
+    nest_start(c, n, NULL);
+}
+
+/* ---- elementwise groups ------------------------------------------------------ */
+
+typedef struct {
+    Node *root, *gemm;
+    int nleaves;
+    Node **leaves;          /* distinct non-member, non-const inputs */
+    LLVMValueRef *ptrs;     /* by leaf */
+    int *leaf_of;           /* by node id: leaf index, -1 */
+    DType *ltype;
+    LLVMValueRef out;
+} Group;
+
+static bool is_member(const Cg *c, const Group *gr, const Node *x)
+{
+    return c->root[x->id] == gr->root && x != gr->gemm && x->op != OP_CONST;
+}
+
+static void collect_leaves(Cg *c, Group *gr, Node *x)
+{
+    for (int i = 0; i < x->nin; i++) {
+        Node *y = x->in[i];
+        if (y->op == OP_CONST)
+            continue;
+        if (is_member(c, gr, y)) {
+            collect_leaves(c, gr, y);
+        } else if (y != gr->gemm && gr->leaf_of[y->id] < 0) {
+            gr->leaf_of[y->id] = gr->nleaves;
+            gr->leaves[gr->nleaves++] = y;
+        }
+    }
+}
+
+static LLVMValueRef eval(Cg *c, Group *gr, Node *x, LLVMValueRef *offs, LLVMValueRef out_off)
+{
+    if (x->op == OP_CONST)
+        return cg_fconst(c, x->dtype, ir_attr_float(x, "value"));
+    if (x == gr->gemm)
+        return load_at(c, x->dtype, gr->out, out_off);
+    if (!is_member(c, gr, x)) {
+        int k = gr->leaf_of[x->id];
+        return load_at(c, x->dtype, gr->ptrs[k], offs[k]);
+    }
+    LLVMValueRef a[8];
+    check(x->nin <= 8);
+    for (int i = 0; i < x->nin; i++)
+        a[i] = eval(c, gr, x->in[i], offs, out_off);
+    return scalar_op(c, x, a);
+}
+
+typedef struct {
+    Group *gr;
+    Node *sink;
+} EltCtx;
+
+static void eltwise_body(Cg *c, Nest *n, LLVMValueRef *offs)
+{
+    EltCtx *e = n->ctx;
+    LLVMValueRef out_off = offs[n->nops - 1];
+    LLVMValueRef v = eval(c, e->gr, e->sink, offs, out_off);
+    store_at(c, e->sink->dtype, v, e->gr->out, out_off);
+}
+
+/* Broadcast flag of operand shape s against result shape r, per r dim. */
+static bool bcast_dim(const Shape *s, const Shape *r, int d)
+{
+    int k = d - (r->rank - s->rank);
+    if (k < 0)
+        return true;
+    Dim sd = s->d[k], rd = r->d[d];
+    return sd.n == 1 && !sd.batch && !(rd.n == 1 && !rd.batch);
+}
+
+static LLVMValueRef k_eltwise(Cg *c, Node *step, Node ***in, int *nin)
+{
+    const Graph *g = c->g;
+    Group gr = {.root = step};
+    gr.leaf_of = arena_alloc(g->arena, sizeof(int) * (size_t)g->nodes.n);
+    gr.leaves = arena_alloc(g->arena, sizeof(Node *) * (size_t)(g->nodes.n + 1));
+    for (int i = 0; i < g->nodes.n; i++)
+        gr.leaf_of[i] = -1;
+    /* the group: members, its matrix product, and the sink (the value) */
+    bool *used = arena_alloc(g->arena, (size_t)g->nodes.n);
+    for (int i = 0; i < g->nodes.n; i++) {
+        Node *x = g->nodes.v[i];
+        if (c->root[i] != step || x->op == OP_CONST)
+            continue;
+        if (op_info[x->op].kind == K_GEMM) {
+            check(!gr.gemm);
+            gr.gemm = x;
+        } else if (op_info[x->op].kind != K_ELTWISE && x->op != OP_BROADCAST_TO) {
+            die("codegen: cannot fuse %s into %s", op_info[x->op].text, op_info[step->op].text);
+        }
+        for (int j = 0; j < x->nin; j++)
+            used[x->in[j]->id] = true;
+    }
+    Node *sink = NULL;
+    for (int i = 0; i < g->nodes.n; i++)
+        if (c->root[i] == step && g->nodes.v[i]->op != OP_CONST && !used[i]) {
+            check(!sink);
+            sink = g->nodes.v[i];
+        }
+    check(sink);
+    if (gr.gemm) {
+        for (int j = 0; j < 2; j++)
+            if (gr.gemm->in[j]->op != OP_CONST && gr.leaf_of[gr.gemm->in[j]->id] < 0) {
+                gr.leaf_of[gr.gemm->in[j]->id] = gr.nleaves;
+                gr.leaves[gr.nleaves++] = gr.gemm->in[j];
+            }
+        check(gr.gemm == sink || ir_shape_eq(&gr.gemm->shape, &sink->shape));
+    }
+    if (sink != gr.gemm)
+        collect_leaves(c, &gr, sink);
+    *in = gr.leaves;
+    *nin = gr.nleaves;
+    LLVMValueRef fn = kernel_begin(c, step, gr.leaves, gr.nleaves);
+    gr.out = LLVMGetParam(fn, 0);
+    gr.ptrs = arena_alloc(g->arena, sizeof(LLVMValueRef) * (size_t)(gr.nleaves + 1));
+    for (int i = 0; i < gr.nleaves; i++)
+        gr.ptrs[i] = LLVMGetParam(fn, (unsigned)i + 1);
+    if (gr.gemm)
+        emit_matmul(c, gr.gemm, gr.ptrs[gr.leaf_of[gr.gemm->in[0]->id]],
+                    gr.ptrs[gr.leaf_of[gr.gemm->in[1]->id]], gr.out);
+    if (sink != gr.gemm) {
+        /* merge adjacent dimensions where every operand broadcasts alike */
+        const Shape *r = &sink->shape;
+        int nl = gr.nleaves;
+        bool bc[64][IR_MAX_RANK];
+        check(nl < 64);
+        for (int k = 0; k < nl; k++)
+            for (int d = 0; d < r->rank; d++)
+                bc[k][d] = bcast_dim(&gr.leaves[k]->shape, r, d);
+        int rank = 0;
+        int group_of[IR_MAX_RANK];
+        for (int d = 0; d < r->rank; d++) {
+            bool same = d > 0;
+            for (int k = 0; k < nl && same; k++)
+                same = bc[k][d] == bc[k][d - 1];
+            group_of[d] = same ? rank - 1 : rank++;
+        }
+        Nest *n = nest_new(c, rank, nl + 1);
+        Dim ext[IR_MAX_RANK];
+        bool mbc[64][IR_MAX_RANK];
+        for (int j = 0; j < rank; j++)
+            ext[j] = (Dim){1, false};
+        for (int d = 0; d < r->rank; d++) {
+            Dim *e = &ext[group_of[d]];
+            e->n *= r->d[d].n;
+            e->batch |= r->d[d].batch;
+            for (int k = 0; k < nl; k++)
+                mbc[k][group_of[d]] = bc[k][d];
+        }
+        for (int j = 0; j < rank; j++)
+            n->ext[j] = cg_dim(c, ext[j]);
+        for (int k = 0; k <= nl; k++) {
+            LLVMValueRef acc = cg_i64(c, 1);
+            for (int j = rank - 1; j >= 0; j--) {
+                bool b = k < nl && mbc[k][j];
+                n->st[k * IR_MAX_RANK + j] = b ? cg_i64(c, 0) : acc;
+                if (!b)
+                    acc = LLVMBuildNSWMul(c->b, acc, n->ext[j], "");
+            }
+        }
+        EltCtx e = {&gr, sink};
+        n->body = eltwise_body;
+        n->ctx = &e;
+        nest_start(c, n, NULL);
+    }
+    kernel_end(c);
+    return fn;
+}
+
+/* ---- softmax ------------------------------------------------------------------ */
+
+static LLVMValueRef k_softmax(Cg *c, Node *n)
+{
+    Node *x = n->in[0];
+    LLVMValueRef fn = kernel_begin(c, n, n->in, 1);
+    LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 1);
+    DType t = n->dtype;
+    LLVMTypeRef ty = cg_type(c, t);
+    int axis = (int)ir_attr_int(n, "axis");
+    Shape outer = {0}, inner = {0};
+    for (int d = 0; d < axis; d++)
+        outer.d[outer.rank++] = x->shape.d[d];
+    for (int d = axis + 1; d < x->shape.rank; d++)
+        inner.d[inner.rank++] = x->shape.d[d];
+    LLVMValueRef O = cg_numel(c, &outer), I = cg_numel(c, &inner), N = cg_dim(c, x->shape.d[axis]);
+    LLVMValueRef mx = cg_alloca(c, ty, "max"), sum = cg_alloca(c, ty, "sum");
+    CgLoop lo, li, lj;
+    LLVMValueRef o = cg_loop_begin(c, O, &lo);
+    LLVMValueRef i = cg_loop_begin(c, I, &li);
+    LLVMValueRef base =
+        LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, LLVMBuildNSWMul(c->b, o, N, ""), I, ""), i, "");
+#define AT(j) LLVMBuildNSWAdd(c->b, base, LLVMBuildNSWMul(c->b, j, I, ""), "")
+    LLVMBuildStore(c->b, fc(c, t, -INFINITY), mx);
+    LLVMValueRef j = cg_loop_begin(c, N, &lj);
+    LLVMBuildStore(c->b, fmax_(c, t, LLVMBuildLoad2(c->b, ty, mx, ""), load_at(c, t, src, AT(j))), mx);
+    cg_loop_end(c, &lj);
+    LLVMValueRef m = LLVMBuildLoad2(c->b, ty, mx, "");
+    LLVMBuildStore(c->b, fc(c, t, 0), sum);
+    j = cg_loop_begin(c, N, &lj);
+    LLVMValueRef e = intr1(c, "llvm.exp", t, LLVMBuildFSub(c->b, load_at(c, t, src, AT(j)), m, ""));
+    if (n->op == OP_SOFTMAX)
+        store_at(c, t, e, out, AT(j));
+    LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, ty, sum, ""), e, ""), sum);
+    cg_loop_end(c, &lj);
+    LLVMValueRef s = LLVMBuildLoad2(c->b, ty, sum, "");
+    if (n->op == OP_SOFTMAX) {
+        LLVMValueRef inv = LLVMBuildFDiv(c->b, fc(c, t, 1), s, "");
+        j = cg_loop_begin(c, N, &lj);
+        store_at(c, t, LLVMBuildFMul(c->b, load_at(c, t, out, AT(j)), inv, ""), out, AT(j));
+        cg_loop_end(c, &lj);
+    } else {
+        LLVMValueRef lse = LLVMBuildFAdd(c->b, m, intr1(c, "llvm.log", t, s), "");
+        j = cg_loop_begin(c, N, &lj);
+        store_at(c, t, LLVMBuildFSub(c->b, load_at(c, t, src, AT(j)), lse, ""), out, AT(j));
+        cg_loop_end(c, &lj);
+    }
+#undef AT
+    cg_loop_end(c, &li);
+    cg_loop_end(c, &lo);
+    kernel_end(c);
+    return fn;
+}
+
+/* ---- reductions ---------------------------------------------------------------- */
+
+typedef struct {
+    Node *n;
+    LLVMValueRef src, out, acc, acc2, idx, count, mean;
+    int pass; /* var: 0 sums, 1 squared deviations */
+} RedCtx;
+
+static void reduce_inner(Cg *c, Nest *nest, LLVMValueRef *offs)
+{
+    RedCtx *r = nest->ctx;
+    DType t = r->n->in[0]->dtype;
+    LLVMTypeRef ty = cg_type(c, t);
+    LLVMValueRef v = load_at(c, t, r->src, offs[0]);
+    LLVMValueRef a = LLVMBuildLoad2(c->b, ty, r->acc, "");
+    bool i = t == DT_I32;
+    switch (r->n->op) {
+    case OP_SUM:
+    case OP_MEAN:
+        LLVMBuildStore(c->b, i ? LLVMBuildAdd(c->b, a, v, "") : LLVMBuildFAdd(c->b, a, v, ""), r->acc);
+        break;
+    case OP_VAR:
+        if (r->pass == 0) {
+            LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, a, v, ""), r->acc);
+        } else {
+            LLVMValueRef d = LLVMBuildFSub(c->b, v, r->mean, "");
+            LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, a, LLVMBuildFMul(c->b, d, d, ""), ""), r->acc);
+        }
+        break;
+    case OP_MAX:
+    case OP_MIN: {
+        bool mx = r->n->op == OP_MAX;
+        LLVMValueRef better =
+            i ? LLVMBuildICmp(c->b, mx ? LLVMIntSGT : LLVMIntSLT, v, a, "")
+              : LLVMBuildFCmp(c->b, mx ? LLVMRealUGT : LLVMRealULT, v, a, ""); /* NaN wins */
+        LLVMBuildStore(c->b, LLVMBuildSelect(c->b, better, v, a, ""), r->acc);
+        break;
+    }
+    case OP_ARGMAX: {
+        LLVMValueRef k = LLVMBuildLoad2(c->b, c->i64, r->count, "");
+        LLVMValueRef better = i ? LLVMBuildICmp(c->b, LLVMIntSGT, v, a, "")
+                                : LLVMBuildFCmp(c->b, LLVMRealUGT, v, a, "");
+        LLVMBuildStore(c->b, LLVMBuildSelect(c->b, better, v, a, ""), r->acc);
+        LLVMBuildStore(c->b, LLVMBuildSelect(c->b, better, k, LLVMBuildLoad2(c->b, c->i64, r->idx, ""), ""),
+                       r->idx);
+        LLVMBuildStore(c->b, LLVMBuildNSWAdd(c->b, k, cg_i64(c, 1), ""), r->count);
+        break;
+    }
+    default:
+        die("not a reduction");
+    }
+}
+
+typedef struct {
+    RedCtx *r;
+    Nest *inner;
+    LLVMValueRef count; /* elements reduced into one output */
+} RedOuter;
+
+static void reduce_outer(Cg *c, Nest *nest, LLVMValueRef *offs)
+{
+    RedOuter *ro = nest->ctx;
+    RedCtx *r = ro->r;
+    Node *n = r->n;
+    DType t = n->in[0]->dtype;
+    LLVMTypeRef ty = cg_type(c, t);
+    LLVMValueRef init;
+    bool i = t == DT_I32;
+    if (n->op == OP_MAX || n->op == OP_ARGMAX)
+        init = i ? LLVMConstInt(c->i32, (unsigned long long)INT32_MIN, 1) : fc(c, t, -INFINITY);
+    else if (n->op == OP_MIN)
+        init = i ? LLVMConstInt(c->i32, INT32_MAX, 1) : fc(c, t, INFINITY);
+    else
+        init = i ? LLVMConstInt(c->i32, 0, 0) : fc(c, t, 0);
+    if (n->op == OP_ARGMAX) {
+        LLVMBuildStore(c->b, cg_i64(c, 0), r->idx);
+        LLVMBuildStore(c->b, cg_i64(c, 0), r->count);
+        /* the first element wins ties and a first NaN stays */
+        init = LLVMBuildLoad2(c->b, ty, cg_gep(c, t, r->src, offs[0]), "");
+    }
+    LLVMBuildStore(c->b, init, r->acc);
+    r->pass = 0;
+    LLVMValueRef base[1] = {offs[0]};
+    nest_start(c, ro->inner, base);
+    LLVMValueRef a = LLVMBuildLoad2(c->b, ty, r->acc, "");
+    LLVMValueRef cnt = i ? NULL : LLVMBuildSIToFP(c->b, ro->count, ty, "");
+    LLVMValueRef v = a;
+    if (n->op == OP_MEAN) {
+        v = LLVMBuildFDiv(c->b, a, cnt, "");
+    } else if (n->op == OP_VAR) {
+        r->mean = LLVMBuildFDiv(c->b, a, cnt, "");
+        LLVMBuildStore(c->b, fc(c, t, 0), r->acc);
+        r->pass = 1;
+        nest_start(c, ro->inner, base);
+        LLVMValueRef dof = LLVMBuildFSub(c->b, cnt, fc(c, t, (double)ir_attr_int(n, "correction")), "");
+        dof = fmax_(c, t, dof, fc(c, t, 0)); /* 0 -> inf/nan as PyTorch */
+        v = LLVMBuildFDiv(c->b, LLVMBuildLoad2(c->b, ty, r->acc, ""), dof, "");
+    } else if (n->op == OP_ARGMAX) {
+        v = LLVMBuildTrunc(c->b, LLVMBuildLoad2(c->b, c->i64, r->idx, ""), c->i32, "");
+    }
+    store_at(c, n->dtype, v, r->out, offs[1]);
+}
+
+static LLVMValueRef k_reduce(Cg *c, Node *n)
+{
+    Node *x = n->in[0];
+    LLVMValueRef fn = kernel_begin(c, n, n->in, 1);
+    RedCtx r = {.n = n, .out = LLVMGetParam(fn, 0), .src = LLVMGetParam(fn, 1)};
+    DType t = x->dtype;
+    r.acc = cg_alloca(c, cg_type(c, t), "acc");
+    r.idx = cg_alloca(c, c->i64, "idx");
+    r.count = cg_alloca(c, c->i64, "count");
+    bool red[IR_MAX_RANK] = {0};
+    const Attr *ax = ir_attr(n, "axis");
+    if (n->op == OP_ARGMAX) {
+        if (ax)
+            red[ax->i] = true;
+        else
+            for (int d = 0; d < x->shape.rank; d++)
+                red[d] = true;
+    } else {
+        check(ax);
+        for (int k = 0; k < ax->ints.n; k++)
+            red[ax->ints.v[k].n] = true;
+    }
+    LLVMValueRef st[IR_MAX_RANK];
+    strides_of(c, &x->shape, st);
+    Nest *outer = nest_new(c, 0, 2), *inner = nest_new(c, 0, 1);
+    Shape kept = {0}, gone = {0};
+    for (int d = 0; d < x->shape.rank; d++) {
+        if (red[d]) {
+            inner->ext[inner->rank] = cg_dim(c, x->shape.d[d]);
+            inner->st[inner->rank++] = st[d];
+            gone.d[gone.rank++] = x->shape.d[d];
+        } else {
+            outer->ext[outer->rank] = cg_dim(c, x->shape.d[d]);
+            outer->st[outer->rank++] = st[d];
+            kept.d[kept.rank++] = x->shape.d[d];
+        }
+    }
+    LLVMValueRef ost[IR_MAX_RANK];
+    strides_of(c, &kept, ost);
+    for (int d = 0; d < outer->rank; d++)
+        outer->st[IR_MAX_RANK + d] = ost[d];
+    RedOuter ro = {&r, inner, cg_numel(c, &gone)};
+    inner->body = reduce_inner;
+    inner->ctx = &r;
+    outer->body = reduce_outer;
+    outer->ctx = &ro;
+    nest_start(c, outer, NULL);
+    kernel_end(c);
+    return fn;
+}
+
+/* ---- data movement ------------------------------------------------------------- */
+
+typedef struct {
+    DType t;
+    LLVMValueRef dst, src;
+} CopyCtx;
+
+static void copy_body(Cg *c, Nest *n, LLVMValueRef *offs)
+{
+    CopyCtx *k = n->ctx;
+    store_at(c, k->t, load_at(c, k->t, k->src, offs[1]), k->dst, offs[0]);
+}
+
+/* dst[offs0 + sum i*dst_st] = src[offs1 + sum i*src_st] over ext. */
+static void copy_strided(Cg *c, DType t, int rank, const LLVMValueRef *ext, LLVMValueRef dst,
+                         LLVMValueRef dst_off, const LLVMValueRef *dst_st, LLVMValueRef src,
+                         LLVMValueRef src_off, const LLVMValueRef *src_st)
+{
+    Nest *n = nest_new(c, rank, 2);
+    for (int d = 0; d < rank; d++) {
+        n->ext[d] = ext[d];
+        n->st[d] = dst_st[d];
+        n->st[IR_MAX_RANK + d] = src_st[d];
+    }
+    CopyCtx k = {t, dst, src};
+    n->body = copy_body;
+    n->ctx = &k;
+    LLVMValueRef base[2] = {dst_off, src_off};
+    nest_start(c, n, base);
+}
+
+static void memcpy_elems(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef count)
+{
+    LLVMValueRef bytes = LLVMBuildNSWMul(c->b, count, cg_i64(c, cg_dtype_size(t)), "");
+    LLVMBuildMemMove(c->b, dst, (unsigned)cg_dtype_size(t), src, (unsigned)cg_dtype_size(t), bytes);
+}
+
+static LLVMValueRef k_copy(Cg *c, Node *n)
+{
+    LLVMValueRef fn = kernel_begin(c, n, n->in, 1);
+    memcpy_elems(c, n->dtype, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), cg_numel(c, &n->shape));
+    kernel_end(c);
+    return fn;
+}
+
+static LLVMValueRef k_transpose(Cg *c, Node *n)
+{
+    Node *x = n->in[0];
+    LLVMValueRef fn = kernel_begin(c, n, n->in, 1);
+    const Attr *perm = ir_attr(n, "perm");
+    LLVMValueRef xs[IR_MAX_RANK], os[IR_MAX_RANK], ss[IR_MAX_RANK], ext[IR_MAX_RANK];
+    strides_of(c, &x->shape, xs);
+    strides_of(c, &n->shape, os);
+    for (int d = 0; d < n->shape.rank; d++) {
+        ss[d] = xs[perm->ints.v[d].n];
+        ext[d] = cg_dim(c, n->shape.d[d]);
+    }
+    copy_strided(c, n->dtype, n->shape.rank, ext, LLVMGetParam(fn, 0), cg_i64(c, 0), os,
+                 LLVMGetParam(fn, 1), cg_i64(c, 0), ss);
+    kernel_end(c);
+    return fn;
+}
+
+static LLVMValueRef k_concat(Cg *c, Node *n)
+{
+    LLVMValueRef fn = kernel_begin(c, n, n->in, n->nin);
+    int axis = (int)ir_attr_int(n, "axis");
+    bool stack = n->op == OP_STACK;
+    LLVMValueRef os[IR_MAX_RANK];
+    strides_of(c, &n->shape, os);
+    LLVMValueRef at = cg_i64(c, 0);
+    for (int k = 0; k < n->nin; k++) {
+        Node *x = n->in[k];
+        LLVMValueRef xs[IR_MAX_RANK], ss[IR_MAX_RANK], ext[IR_MAX_RANK];
+        strides_of(c, &x->shape, xs);
+        for (int d = 0, s = 0; d < n->shape.rank; d++) {
+            if (stack && d == axis) {
+                ext[d] = cg_i64(c, 1);
+                ss[d] = cg_i64(c, 0);
+                continue;
+            }
+            ext[d] = cg_dim(c, x->shape.d[s]);
+            ss[d] = xs[s++];
+        }
+        LLVMValueRef dst_off = LLVMBuildNSWMul(c->b, at, os[axis], "");
+        copy_strided(c, n->dtype, n->shape.rank, ext, LLVMGetParam(fn, 0), dst_off, os,
+                     LLVMGetParam(fn, (unsigned)k + 1), cg_i64(c, 0), ss);
+        at = LLVMBuildNSWAdd(c->b, at, stack ? cg_i64(c, 1) : ext[axis], "");
+    }
+    kernel_end(c);
+    return fn;
+}
+
+static LLVMValueRef k_fill(Cg *c, Node *n)
+{
+    LLVMValueRef fn = kernel_begin(c, n, NULL, 0);
+    CgLoop l;
+    LLVMValueRef i = cg_loop_begin(c, cg_numel(c, &n->shape), &l);
+    store_at(c, n->dtype, fc(c, n->dtype, n->op == OP_ONES ? 1 : 0), LLVMGetParam(fn, 0), i);
+    cg_loop_end(c, &l);
+    kernel_end(c);
+    return fn;
+}
+
+static LLVMValueRef k_one_hot(Cg *c, Node *n)
+{
+    LLVMValueRef fn = kernel_begin(c, n, n->in, 1);
+    int64_t depth = ir_attr_int(n, "n");
+    CgLoop li, lj;
+    LLVMValueRef i = cg_loop_begin(c, cg_numel(c, &n->in[0]->shape), &li);
+    LLVMValueRef lab =
+        LLVMBuildSExt(c->b, load_at(c, DT_I32, LLVMGetParam(fn, 1), i), c->i64, "");
+    LLVMValueRef j = cg_loop_begin(c, cg_i64(c, depth), &lj);
+    LLVMValueRef hit = LLVMBuildICmp(c->b, LLVMIntEQ, lab, j, "");
+    LLVMValueRef v = LLVMBuildSelect(c->b, hit, fc(c, n->dtype, 1), fc(c, n->dtype, 0), "");
+    store_at(c, n->dtype, v, LLVMGetParam(fn, 0),
+             LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, i, cg_i64(c, depth), ""), j, ""));
+    cg_loop_end(c, &lj);
+    cg_loop_end(c, &li);
+    kernel_end(c);
+    return fn;
+}
+
+/* Per input dimension of a slice: element count, first index and step. */
+static void slice_geometry(Cg *c, const Node *n, const Node *x, LLVMValueRef *count,
+                           LLVMValueRef *begin, int64_t *step)
+{
+    const Attr *b = ir_attr(n, "begin"), *e = ir_attr(n, "end"), *s = ir_attr(n, "step");
+    for (int d = 0; d < x->shape.rank; d++) {
+        check(d < b->ints.n && d < e->ints.n && d < s->ints.n);
+        int64_t st = s->ints.v[d].n;
+        step[d] = st;
+        begin[d] = cg_dim(c, b->ints.v[d]);
+        Dim ed = e->ints.v[d];
+        LLVMValueRef end = ed.n == IR_NONE ? cg_i64(c, -1) : cg_dim(c, ed);
+        LLVMValueRef span = st > 0 ? LLVMBuildNSWSub(c->b, end, begin[d], "")
+                                   : LLVMBuildNSWSub(c->b, begin[d], end, "");
+        int64_t as = st > 0 ? st : -st;
+        LLVMValueRef cnt = LLVMBuildSDiv(c->b, LLVMBuildNSWAdd(c->b, span, cg_i64(c, as - 1), ""),
+                                         cg_i64(c, as), "");
+        count[d] = cnt;
+    }
+}
+
+static LLVMValueRef k_slice(Cg *c, Node *n)
+{
+    Node *x = n->in[0];
+    bool update = n->op == OP_SLICE_UPDATE;
+    LLVMValueRef fn = kernel_begin(c, n, n->in, n->nin);
+    LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 1);
+    int r = x->shape.rank;
+    LLVMValueRef count[IR_MAX_RANK], begin[IR_MAX_RANK], xs[IR_MAX_RANK], view[IR_MAX_RANK];
+    int64_t step[IR_MAX_RANK];
+    slice_geometry(c, n, x, count, begin, step);
+    strides_of(c, &x->shape, xs);
+    LLVMValueRef base = cg_i64(c, 0);
+    for (int d = 0; d < r; d++) {
+        base = LLVMBuildNSWAdd(c->b, base, LLVMBuildNSWMul(c->b, begin[d], xs[d], ""), "");
+        view[d] = LLVMBuildNSWMul(c->b, xs[d], cg_i64(c, step[d]), "");
+    }
+    if (!update) {
+        /* the result, contiguous, at full rank (squeezed dims have count 1) */
+        LLVMValueRef os[IR_MAX_RANK], acc = cg_i64(c, 1);
+        for (int d = r - 1; d >= 0; d--) {
+            os[d] = acc;
+            acc = LLVMBuildNSWMul(c->b, acc, count[d], "");
+        }
+        copy_strided(c, n->dtype, r, count, out, cg_i64(c, 0), os, src, base, view);
+        kernel_end(c);
+        return fn;
+    }
+    if (cg_storage(c, n) != cg_storage(c, x))
+        memcpy_elems(c, n->dtype, out, src, cg_numel(c, &x->shape));
+    /* the value broadcasts against the slice without its squeezed dims */
+    Node *v = n->in[1];
+    const Attr *sq = ir_attr(n, "squeeze");
+    bool squeezed[IR_MAX_RANK] = {0};
+    for (int k = 0; sq && k < sq->ints.n; k++)
+        squeezed[sq->ints.v[k].n] = true;
+    int kept[IR_MAX_RANK], nk = 0;
+    for (int d = 0; d < r; d++)
+        if (!squeezed[d])
+            kept[nk++] = d;
+    LLVMValueRef vs_full[IR_MAX_RANK], vst[IR_MAX_RANK];
+    strides_of(c, &v->shape, vs_full);
+    for (int d = 0; d < r; d++)
+        vst[d] = cg_i64(c, 0);
+    for (int j = 0; j < v->shape.rank; j++) {
+        int d = kept[nk - v->shape.rank + j];
+        Dim vd = v->shape.d[j];
+        bool bc = vd.n == 1 && !vd.batch;
+        vst[d] = bc ? cg_i64(c, 0) : vs_full[j];
+    }
+    copy_strided(c, n->dtype, r, count, out, base, view, LLVMGetParam(fn, 2), cg_i64(c, 0), vst);
+    kernel_end(c);
+    return fn;
+}
+
+/* ---- losses ------------------------------------------------------------------ */
+
+static LLVMValueRef pair_loss(Cg *c, const Node *n, LLVMValueRef p, LLVMValueRef t_)
+{
+    DType t = n->dtype;
+    LLVMBuilderRef b = c->b;
+    if (n->op == OP_BINARY_CROSS_ENTROPY) {
+        /* max(x, 0) - x*t + log1p(exp(-|x|)) */
+        LLVMValueRef na = LLVMBuildFNeg(b, intr1(c, "llvm.fabs", t, p), "");
+        LLVMValueRef l = libm(c, "log1p", t, intr1(c, "llvm.exp", t, na));
+        return LLVMBuildFAdd(b, LLVMBuildFSub(b, fmax_(c, t, p, fc(c, t, 0)), LLVMBuildFMul(b, p, t_, ""), ""), l, "");
+    }
+    LLVMValueRef d = LLVMBuildFSub(b, p, t_, "");
+    LLVMValueRef ad = intr1(c, "llvm.fabs", t, d);
+    LLVMValueRef sq = LLVMBuildFMul(b, fc(c, t, 0.5), LLVMBuildFMul(b, d, d, ""), "");
+    switch (n->op) {
+    case OP_MSE:
+        return LLVMBuildFMul(b, d, d, "");
+    case OP_L1_LOSS:
+        return ad;
+    case OP_SMOOTH_L1_LOSS: {
+        double beta = ir_attr_float(n, "beta");
+        if (beta <= 0)
+            return ad;
+        LLVMValueRef small = LLVMBuildFCmp(b, LLVMRealOLT, ad, fc(c, t, beta), "");
+        return LLVMBuildSelect(b, small, LLVMBuildFDiv(b, sq, fc(c, t, beta), ""),
+                               LLVMBuildFSub(b, ad, fc(c, t, 0.5 * beta), ""), "");
+    }
+    case OP_HUBER_LOSS: {
+        double delta = ir_attr_float(n, "delta");
+        LLVMValueRef small = LLVMBuildFCmp(b, LLVMRealOLE, ad, fc(c, t, delta), "");
+        return LLVMBuildSelect(b, small, sq,
+                               LLVMBuildFMul(b, fc(c, t, delta),
+                                             LLVMBuildFSub(b, ad, fc(c, t, 0.5 * delta), ""), ""),
+                               "");
+    }
+    default:
+        die("not a pair loss");
+    }
+}
+
+static LLVMValueRef k_loss(Cg *c, Node *n)
+{
+    LLVMValueRef fn = kernel_begin(c, n, n->in, 2);
+    LLVMValueRef out = LLVMGetParam(fn, 0), x = LLVMGetParam(fn, 1), y = LLVMGetParam(fn, 2);
+    DType t = n->dtype;
+    LLVMTypeRef ty = cg_type(c, t);
+    const char *red = ir_attr_str(n, "reduction");
+    bool none = strcmp(red, "none") == 0;
+    LLVMValueRef acc = cg_alloca(c, c->f64, "acc");
+    LLVMBuildStore(c->b, LLVMConstReal(c->f64, 0), acc);
+    LLVMValueRef total;
+    CgLoop lo, li, lj;
+    LLVMValueRef val, at;
+    if (n->op == OP_CROSS_ENTROPY || n->op == OP_NLL_LOSS) {
+        const Shape *s = &n->in[0]->shape;
+        Shape inner = {0};
+        for (int d = 2; d < s->rank; d++)
+            inner.d[inner.rank++] = s->d[d];
+        LLVMValueRef O = s->rank == 1 ? cg_i64(c, 1) : cg_dim(c, s->d[0]);
+        LLVMValueRef C = cg_dim(c, s->d[s->rank == 1 ? 0 : 1]);
+        LLVMValueRef I = cg_numel(c, &inner);
+        total = LLVMBuildNSWMul(c->b, O, I, "");
+        LLVMValueRef mx = cg_alloca(c, ty, "max"), sum = cg_alloca(c, ty, "sum");
+        LLVMValueRef o = cg_loop_begin(c, O, &lo);
+        LLVMValueRef i = cg_loop_begin(c, I, &li);
+        at = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, o, I, ""), i, "");
+        LLVMValueRef base =
+            LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, LLVMBuildNSWMul(c->b, o, C, ""), I, ""), i, "");
+#define AT(j) LLVMBuildNSWAdd(c->b, base, LLVMBuildNSWMul(c->b, j, I, ""), "")
+        LLVMValueRef lab = LLVMBuildSExt(c->b, load_at(c, DT_I32, y, at), c->i64, "");
+        LLVMValueRef ok = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntSGE, lab, cg_i64(c, 0), ""),
+                                       LLVMBuildICmp(c->b, LLVMIntSLT, lab, C, ""), "");
+        LLVMValueRef picked =
+            load_at(c, t, x, AT(LLVMBuildSelect(c->b, ok, lab, cg_i64(c, 0), "")));
+        if (n->op == OP_NLL_LOSS) {
+            val = LLVMBuildFNeg(c->b, picked, "");
+        } else {
+            LLVMBuildStore(c->b, fc(c, t, -INFINITY), mx);
+            LLVMValueRef j = cg_loop_begin(c, C, &lj);
+            LLVMBuildStore(c->b, fmax_(c, t, LLVMBuildLoad2(c->b, ty, mx, ""), load_at(c, t, x, AT(j))), mx);
+            cg_loop_end(c, &lj);
+            LLVMValueRef m = LLVMBuildLoad2(c->b, ty, mx, "");
+            LLVMBuildStore(c->b, fc(c, t, 0), sum);
+            j = cg_loop_begin(c, C, &lj);
+            LLVMValueRef e = intr1(c, "llvm.exp", t, LLVMBuildFSub(c->b, load_at(c, t, x, AT(j)), m, ""));
+            LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, ty, sum, ""), e, ""), sum);
+            cg_loop_end(c, &lj);
+            LLVMValueRef lse =
+                LLVMBuildFAdd(c->b, m, intr1(c, "llvm.log", t, LLVMBuildLoad2(c->b, ty, sum, "")), "");
+            val = LLVMBuildFSub(c->b, lse, picked, "");
+        }
+#undef AT
+        /* an out-of-range label has no defined loss */
+        val = LLVMBuildSelect(c->b, ok, val, fc(c, t, NAN), "");
+    } else {
+        total = cg_numel(c, &n->in[0]->shape);
+        at = cg_loop_begin(c, total, &lo);
+        val = pair_loss(c, n, load_at(c, t, x, at), load_at(c, t, y, at));
+    }
+    if (none) {
+        store_at(c, t, val, out, at);
+    } else {
+        LLVMValueRef v64 = t == DT_F64 ? val : LLVMBuildFPExt(c->b, val, c->f64, "");
+        LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f64, acc, ""), v64, ""), acc);
+    }
+    if (n->op == OP_CROSS_ENTROPY || n->op == OP_NLL_LOSS)
+        cg_loop_end(c, &li);
+    cg_loop_end(c, &lo);
+    if (!none) {
+        LLVMValueRef s = LLVMBuildLoad2(c->b, c->f64, acc, "");
+        if (strcmp(red, "mean") == 0)
+            s = LLVMBuildFDiv(c->b, s, LLVMBuildSIToFP(c->b, total, c->f64, ""), "");
+        if (t != DT_F64)
+            s = LLVMBuildFPTrunc(c->b, s, ty, "");
+        store_at(c, t, s, out, cg_i64(c, 0));
+    }
+    kernel_end(c);
+    return fn;
+}
+
+/* ---- dispatch ------------------------------------------------------------------ */
+
+LLVMValueRef cg_kernel(Cg *c, Node *step, Node ***in, int *nin)
+{
+    /* views share their input's bytes and need no code */
+    if ((step->op == OP_RESHAPE || step->op == OP_FLATTEN) && cg_storage(c, step) != step)
+        return NULL;
+    *in = step->in;
+    *nin = step->nin;
+    switch (op_info[step->op].kind) {
+    case K_ELTWISE:
+    case K_GEMM:
+        return k_eltwise(c, step, in, nin);
+    case K_ROWWISE:
+        return k_softmax(c, step);
+    case K_REDUCE:
+        return k_reduce(c, step);
+    case K_LOSS:
+        return k_loss(c, step);
+    default:
+        break;
+    }
+    switch (step->op) {
+    case OP_RESHAPE:
+    case OP_FLATTEN:
+        return k_copy(c, step);
+    case OP_TRANSPOSE:
+        return k_transpose(c, step);
+    case OP_BROADCAST_TO:
+        return k_eltwise(c, step, in, nin);
+    case OP_CONCAT:
+    case OP_STACK:
+        return k_concat(c, step);
+    case OP_ZEROS:
+    case OP_ONES:
+        *nin = 0;
+        return k_fill(c, step);
+    case OP_ONE_HOT:
+        return k_one_hot(c, step);
+    case OP_SLICE:
+    case OP_SLICE_UPDATE:
+        return k_slice(c, step);
+    default:
+        die("codegen: %s is not supported by native code generation yet", op_info[step->op].text);
+    }
+}
