@@ -33,9 +33,10 @@
  * placed largest first, each at the lowest 64-byte-aligned offset that
  * overlaps no placed slot whose live interval intersects its own. Large
  * buffers dominate the arena and are hardest to fit, so placing them first
- * leaves the small ones to fill the gaps; on chains of layers it reaches
- * the lower bound. It is simpler than best-fit by lifetime and does as well
- * on the graphs we produce.
+ * leaves the small ones to fill the gaps. Chosen over best-fit for its
+ * simplicity and determinism (ties go to the earlier step, then the lower
+ * node id); on the example models (mnist_mlp, gpt, the autoencoder,
+ * without fusion) it meets the lower bound exactly.
  *
  * Figures: naive_bytes sums a slot per written value (views write nothing;
  * an in-place value would have had its own slot); peak_bytes is the most
