@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "frontend/frontend.h"
 #include "ir/ir.h"
 #include "passes/passes.h"
 
@@ -831,6 +832,44 @@ START_TEST(random_graphs)
 }
 END_TEST
 
+/* The example models after simplification and fusion: real groups, views
+ * and results, the same invariants. */
+START_TEST(example_models)
+{
+    static const char *files[] = {
+        "examples/mnist/mnist_mlp.dl", "examples/gpt/gpt.dl",
+        "examples/linreg/linreg.dl",   "examples/autoencoder/conv_autoencoder.dl",
+        "examples/rnn/elman.dl",       "examples/resnet/resnet.dl",
+    };
+    const char *root = getenv("DLC_SOURCE_DIR");
+    ck_assert_ptr_nonnull(root);
+    Seen seen = {0};
+    for (int i = 0; i < countof(files); i++) {
+        if (A)
+            arena_free(A);
+        diag_reset();
+        A = arena_new();
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", root, files[i]);
+        G = fe_load(A, path, NULL, 0);
+        ck_assert_msg(G != NULL, "%s does not load", path);
+        ck_assert(pass_shape(G));
+        pass_simplify(G);
+        pass_fuse(G);
+        Node *roots[16];
+        int nroots = 0;
+        for (int k = 0; k < G->outputs.n && nroots < 16; k++)
+            roots[nroots++] = G->outputs.v[k].node;
+        MemPlan *p = pass_memplan(G, roots, nroots);
+        check_plan(p, roots, nroots, &seen);
+        ck_assert_int_gt(p->nsteps, 0);
+        ck_assert_int_gt(p->arena_bytes, 0);
+    }
+    ck_assert_int_gt(seen.fused, 10);
+    teardown();
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("memplan");
@@ -853,6 +892,7 @@ int main(void)
     suite_add_tcase(su, tc);
     TCase *tr = tcase_create("random");
     tcase_add_test(tr, random_graphs);
+    tcase_add_test(tr, example_models);
     suite_add_tcase(su, tr);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);
