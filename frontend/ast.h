@@ -58,6 +58,7 @@ struct Expr {
         struct {
             char op; /* '+', '-', '*', '/', '@' */
             Expr *lhs, *rhs;
+            Loc op_loc; /* the operator token: where errors about it point */
         } bin;
         Expr *operand; /* E_NEG */
         struct {

@@ -594,7 +594,7 @@ static Value eval_bin(L *l, Frame *f, const Expr *e)
     Node *x = as_node(l, a, what), *y = as_node(l, b, what);
     if (!x || !y)
         return poison;
-    return tensor(ir_binary(l->g, op, x, y, e->loc), e->loc);
+    return tensor(ir_binary(l->g, op, x, y, e->bin.op_loc), e->loc);
 }
 
 static Value eval_neg(L *l, Frame *f, const Expr *e)

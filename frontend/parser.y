@@ -182,10 +182,11 @@ static Expr *expr_new(FeParser *ps, ExprKind kind, FeLoc l, int child_depth)
 
 static int max_int(int a, int b) { return a > b ? a : b; }
 
-static Expr *bin_new(FeParser *ps, char op, Expr *lhs, Expr *rhs, FeLoc l)
+static Expr *bin_new(FeParser *ps, char op, Expr *lhs, Expr *rhs, FeLoc l, FeLoc opl)
 {
     Expr *e = expr_new(ps, E_BIN, l, max_int(depth_of(lhs), depth_of(rhs)));
     e->bin.op = op;
+    e->bin.op_loc = loc_of(opl);
     e->bin.lhs = lhs;
     e->bin.rhs = rhs;
     return e;
@@ -444,21 +445,21 @@ dims:
 /* expr = term (("+" | "-") term)* */
 expr:
     term
-  | expr '+' term { $$ = bin_new(ps, '+', $1, $3, @$); }
-  | expr '-' term { $$ = bin_new(ps, '-', $1, $3, @$); }
+  | expr '+' term { $$ = bin_new(ps, '+', $1, $3, @$, @2); }
+  | expr '-' term { $$ = bin_new(ps, '-', $1, $3, @$, @2); }
   ;
 
 /* term = mexpr (("*" | "/") mexpr)* */
 term:
     mexpr
-  | term '*' mexpr { $$ = bin_new(ps, '*', $1, $3, @$); }
-  | term '/' mexpr { $$ = bin_new(ps, '/', $1, $3, @$); }
+  | term '*' mexpr { $$ = bin_new(ps, '*', $1, $3, @$, @2); }
+  | term '/' mexpr { $$ = bin_new(ps, '/', $1, $3, @$, @2); }
   ;
 
 /* mexpr = unary ("@" unary)* */
 mexpr:
     unary
-  | mexpr '@' unary { $$ = bin_new(ps, '@', $1, $3, @$); }
+  | mexpr '@' unary { $$ = bin_new(ps, '@', $1, $3, @$, @2); }
   ;
 
 /* unary = "-" unary | postfix */

@@ -335,8 +335,9 @@ START_TEST(constant_folding)
         if (n->op == OP_MUL) {
             ck_assert_int_eq(n->in[1]->op, OP_CONST);
             ck_assert_double_eq(ir_attr_float(n->in[1], "value"), 7.0);
+            /* binary ops point at their operator: `y = x * (a * 2);` */
             ck_assert_int_eq(n->loc.line, 9);
-            ck_assert_int_eq(n->loc.col, 9);
+            ck_assert_int_eq(n->loc.col, 11);
         }
         if (n->op == OP_MAXIMUM) {
             ck_assert_double_eq(ir_attr_float(n->in[1], "value"), 0.0);
