@@ -503,6 +503,11 @@ static bool attr_matches(const Attr *a, const AttrSpec *sp)
     }
 }
 
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 void ir_verify(const Graph *g)
 {
     for (int i = 0; i < g->nodes.n; i++) {
@@ -545,11 +550,21 @@ void ir_verify(const Graph *g)
         for (int k = 0; k < s->n; k++)
             if (!s->v[k].optional && !ir_attr(n, s->v[k].name))
                 die("verify: %%%d %s: attribute '%s' missing", i, oi->text, s->v[k].name);
-        if (n->name)
-            for (int j = 0; j < i; j++)
-                if (g->nodes.v[j]->name && strcmp(g->nodes.v[j]->name, n->name) == 0)
-                    die("verify: %%%d: name '%s' used twice", i, n->name);
     }
+    /* Names are unique: sort them and compare neighbours (graphs unrolled
+     * from long loops have many nodes, so no quadratic scan). */
+    const char **names = malloc(((size_t)g->nodes.n + 1) * sizeof *names);
+    if (!names)
+        die("out of memory");
+    int nnames = 0;
+    for (int i = 0; i < g->nodes.n; i++)
+        if (g->nodes.v[i]->name)
+            names[nnames++] = g->nodes.v[i]->name;
+    qsort(names, (size_t)nnames, sizeof *names, cmp_names);
+    for (int i = 1; i < nnames; i++)
+        if (strcmp(names[i - 1], names[i]) == 0)
+            die("verify: name '%s' used twice", names[i]);
+    free(names);
     for (int i = 0; i < g->outputs.n; i++) {
         const Node *x = g->outputs.v[i].node;
         if (!x || x->id < 0 || x->id >= g->nodes.n || g->nodes.v[x->id] != x)
