@@ -734,7 +734,7 @@ bool cg_emit(const Graph *g, const MemPlan *forward, const Layout *layout, const
                 fflush(stdout);
                 LLVMDisposeMessage(s);
             } else if (LLVMPrintModuleToFile(c->mod, path, &msg)) {
-                *err = dup_msg("", msg);
+                *err = dup_msg(arena_printf(g->arena, "cannot write '%s': ", path), msg);
                 ok = false;
             }
         } else {
@@ -750,7 +750,7 @@ bool cg_emit(const Graph *g, const MemPlan *forward, const Layout *layout, const
                     LLVMDisposeMemoryBuffer(buf);
                 }
             } else if (LLVMTargetMachineEmitToFile(tm, c->mod, (char *)path, ft, &msg)) {
-                *err = dup_msg("", msg);
+                *err = dup_msg(arena_printf(g->arena, "cannot write '%s': ", path), msg);
                 ok = false;
             }
         }
