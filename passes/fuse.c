@@ -16,7 +16,10 @@
  *  - Elementwise group: R and all members are K_ELTWISE ops other than the
  *    OPF_MODE/OPF_RANDOM ones (dropout). The group is one loop nest over
  *    R's shape. Operands that are not members (materialized nodes, consts)
- *    are read with NumPy broadcasting to R's shape.
+ *    are read with NumPy broadcasting to R's shape. Members' operands from
+ *    outside the group, counted per operand slot (a value read twice by
+ *    one node once) and consts not counted, number at most
+ *    FUSE_MAX_OPERANDS (16), so a kernel takes a bounded set of pointers.
  *  - GEMM group: exactly one member G is K_GEMM (a matmul), and the group
  *    is a chain G -> E1 -> ... -> R in which each node is the only
  *    operand-from-the-group of the next: E1 may be a bias add, add(G, b) or
@@ -41,6 +44,10 @@
  * own root is already known).
  */
 #include "passes.h"
+
+/* The most operand slots an elementwise group reads from outside itself
+ * (consts not counted), so kernels take a bounded number of pointers. */
+enum { FUSE_MAX_OPERANDS = 16 };
 
 static bool fusable_eltwise(const Node *n)
 {
@@ -121,14 +128,27 @@ void pass_fuse(Graph *g)
                 gemm[x->id] = true;
     }
 
-    /* Elementwise chains and trees. */
+    /* Elementwise chains and trees, decided at the user: each operand that
+     * qualifies joins while the group's external operands stay bounded. */
+    int *ext = arena_alloc(a, (size_t)nn * sizeof *ext + 1);
     for (int i = 0; i < nn; i++) {
-        Node *n = g->nodes.v[i];
-        if (gemm[i] || !fusable_eltwise(n))
+        Node *u = g->nodes.v[i];
+        if (gemm[i] || !fusable_eltwise(u))
             continue;
-        Node *u = SOLE_USER(n);
-        if (u && !gemm[u->id] && fusable_eltwise(u) && same_type(n, u))
-            into[i] = u;
+        for (int j = 0; j < u->nin; j++) {
+            Node *x = u->in[j];
+            bool again = false;
+            for (int k = 0; k < j; k++)
+                again |= u->in[k] == x;
+            if (x->op == OP_CONST || again)
+                continue;
+            bool join = !gemm[x->id] && fusable_eltwise(x) && SOLE_USER(x) == u &&
+                        same_type(x, u) &&
+                        ext[i] + ext[x->id] <= FUSE_MAX_OPERANDS - (u->nin - 1 - j);
+            if (join)
+                into[x->id] = u;
+            ext[i] += join ? ext[x->id] : 1;
+        }
     }
 #undef SOLE_USER
 

@@ -675,6 +675,43 @@ START_TEST(fuse_gemm_output_stops_chain)
 }
 END_TEST
 
+/* A long sum of distinct inputs is cut into groups that read at most 16
+ * external operands each. */
+START_TEST(fuse_bounded_operands)
+{
+    Node *in[21], *sum[21];
+    for (int i = 0; i <= 20; i++)
+        in[i] = X("f32[B, 4]");
+    sum[1] = Bin(OP_ADD, in[0], in[1]);
+    for (int k = 2; k <= 20; k++)
+        sum[k] = Bin(OP_ADD, sum[k - 1], in[k]);
+    OUT(sum[20]);
+    fuse();
+    /* sum[k] reads k + 1 inputs: sum[1..14] join sum[15] (16 operands) */
+    for (int k = 1; k <= 14; k++)
+        ck_assert_ptr_eq(sum[k]->fused, sum[15]);
+    ck_assert_ptr_null(sum[15]->fused);
+    for (int k = 16; k <= 19; k++)
+        ck_assert_ptr_eq(sum[k]->fused, sum[20]);
+    ck_assert_ptr_null(sum[20]->fused);
+    /* the invariant, checked directly: external operands per group */
+    for (int r = 0; r < G->nodes.n; r++) {
+        Node *root = G->nodes.v[r];
+        if (root->fused)
+            continue;
+        int ext = 0;
+        for (int i = 0; i <= r; i++) {
+            Node *m = G->nodes.v[i];
+            if (m != root && m->fused != root)
+                continue;
+            for (int j = 0; j < m->nin; j++)
+                ext += m->in[j]->fused != root && m->in[j]->op != OP_CONST;
+        }
+        ck_assert_int_le(ext, 16);
+    }
+}
+END_TEST
+
 /* Fusion marks survive a print/read round trip, and fuse is deterministic. */
 START_TEST(fuse_round_trip)
 {
@@ -739,6 +776,7 @@ static Suite *suite(void)
     tcase_add_test(tc, fuse_not_broadcast_producer);
     tcase_add_test(tc, fuse_not_outputs_loss_dropout_sources);
     tcase_add_test(tc, fuse_gemm_output_stops_chain);
+    tcase_add_test(tc, fuse_bounded_operands);
     tcase_add_test(tc, fuse_round_trip);
     suite_add_tcase(s, tc);
     return s;
