@@ -667,6 +667,18 @@ bool cg_emit(const Graph *g, const MemPlan *forward, const Layout *layout, const
              CgOutput kind, const char *path, char **err)
 {
     *err = NULL;
+    /* conv, pooling, normalization and sequence ops come with a later issue */
+    for (int i = 0; i < forward->nsteps; i++) {
+        OpKind k = op_info[forward->steps[i]->op].kind;
+        if (k == K_CONV || k == K_POOL || k == K_NORM || k == K_SEQ) {
+            const char *op = op_info[forward->steps[i]->op].text;
+            size_t n = strlen(op) + 80;
+            *err = malloc(n);
+            check(*err);
+            snprintf(*err, n, "native code for '%s' is not supported yet", op);
+            return false;
+        }
+    }
     LLVMTargetMachineRef tm = make_machine(o, err);
     if (!tm)
         return false;
