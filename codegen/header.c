@@ -5,6 +5,8 @@
  * a model without a batch symbol has no batch argument. The header must
  * compile as C99 and as C++ with every warning enabled.
  */
+#include <string.h>
+
 #include "cg.h"
 
 static const char *c_type(DType t)
@@ -19,6 +21,25 @@ static const char *c_type(DType t)
     default:
         die("no C type for %s", ir_dtype_name(t));
     }
+}
+
+/* A prototype's parameter name for a tensor: its own, unless it would
+ * clash with m, batch or a C/C++ keyword (then with a trailing '_'). */
+static const char *arg_name(const char *name)
+{
+    static const char *const taken[] = {
+        "m",        "batch",    "auto",     "bool",   "break",    "case",   "char",
+        "class",    "const",    "continue", "default", "delete",  "do",     "double",
+        "else",     "enum",     "explicit", "extern", "false",    "float",  "for",
+        "friend",   "goto",     "if",       "inline", "int",      "long",   "namespace",
+        "new",      "operator", "private",  "protected", "public", "register", "restrict",
+        "return",   "short",    "signed",   "sizeof", "static",   "struct", "switch",
+        "template", "this",     "throw",    "true",   "try",      "typedef", "typename",
+        "union",    "unsigned", "using",    "virtual", "void",    "volatile", "while"};
+    for (int i = 0; i < countof(taken); i++)
+        if (strcmp(name, taken[i]) == 0)
+            return "_";
+    return "";
 }
 
 static DType param_dtype(const Graph *g)
@@ -61,10 +82,11 @@ void cg_write_header(FILE *f, const Graph *g, const Layout *layout, const CgOpti
     for (int i = 0; i < g->nodes.n; i++) {
         const Node *x = g->nodes.v[i];
         if (x->op == OP_INPUT && need[k++])
-            fprintf(f, ", const %s *%s", c_type(x->dtype), x->name);
+            fprintf(f, ", const %s *%s%s", c_type(x->dtype), x->name, arg_name(x->name));
     }
     for (int i = 0; i < g->outputs.n; i++)
-        fprintf(f, ", %s *%s", c_type(g->outputs.v[i].node->dtype), g->outputs.v[i].name);
+        fprintf(f, ", %s *%s%s", c_type(g->outputs.v[i].node->dtype), g->outputs.v[i].name,
+                arg_name(g->outputs.v[i].name));
     fputs(");\n", f);
     fprintf(f, "/* the same with arrays of pointers: NAME_info()->forward */\n"
                "int %s_forward_generic(void *m, int batch, const void *const *inputs,\n"
