@@ -60,9 +60,9 @@ static LLVMTargetMachineRef make_machine(const CgOptions *o, char **err)
                               : o->opt_level == 1 ? LLVMCodeGenLevelLess
                               : o->opt_level == 2 ? LLVMCodeGenLevelDefault
                                                   : LLVMCodeGenLevelAggressive;
-    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(
-        t, triple, native ? cpu : (o->cpu ? o->cpu : "generic"), native ? features : "", lvl,
-        LLVMRelocPIC, LLVMCodeModelDefault);
+    LLVMTargetMachineRef tm =
+        LLVMCreateTargetMachine(t, triple, native ? cpu : (o->cpu ? o->cpu : "generic"),
+                                native ? features : "", lvl, LLVMRelocPIC, LLVMCodeModelDefault);
     if (cpu)
         LLVMDisposeMessage(cpu);
     if (features)
@@ -78,14 +78,10 @@ static LLVMTargetMachineRef make_machine(const CgOptions *o, char **err)
 LLVMTypeRef cg_type(Cg *c, DType t)
 {
     switch (t) {
-    case DT_F32:
-        return c->f32;
-    case DT_F64:
-        return c->f64;
-    case DT_I32:
-        return c->i32;
-    default:
-        die("no LLVM type for %s", ir_dtype_name(t));
+    case DT_F32: return c->f32;
+    case DT_F64: return c->f64;
+    case DT_I32: return c->i32;
+    default: die("no LLVM type for %s", ir_dtype_name(t));
     }
 }
 
@@ -269,9 +265,9 @@ static LLVMValueRef tensor_info(Cg *c, const InfoTypes *t, const char *name, con
         }
         dims[i] = cg_i64(c, v);
     }
-    LLVMValueRef dv[] = {cstring(c, name), LLVMConstInt(c->i32, (unsigned)dlrt_dtype_of(n->dtype), 0),
-                         LLVMConstInt(c->i32, (unsigned)n->shape.rank, 0),
-                         LLVMConstArray2(c->i64, dims, 8)};
+    LLVMValueRef dv[] = {
+        cstring(c, name), LLVMConstInt(c->i32, (unsigned)dlrt_dtype_of(n->dtype), 0),
+        LLVMConstInt(c->i32, (unsigned)n->shape.rank, 0), LLVMConstArray2(c->i64, dims, 8)};
     LLVMValueRef desc = LLVMConstNamedStruct(t->desc, dv, countof(dv));
     int init = 0, nargs = 0, frozen = 0;
     LLVMValueRef args[4];
@@ -352,9 +348,11 @@ static void build_info(Cg *c, LLVMValueRef gv, LLVMValueRef forward_generic)
                 fwd[nfwd++] = i32_c(c, nin);
             ins[nin++] = tensor_info(c, &t, x->name, x, 0);
         } else if (x->op == OP_PARAM) {
-            params[nparams++] = tensor_info(c, &t, x->name, x, l->params_offset + l->param_offset[i]);
+            params[nparams++] =
+                tensor_info(c, &t, x->name, x, l->params_offset + l->param_offset[i]);
         } else if (x->op == OP_STATE) {
-            states[nstates++] = tensor_info(c, &t, x->name, x, l->states_offset + l->state_offset[i]);
+            states[nstates++] =
+                tensor_info(c, &t, x->name, x, l->states_offset + l->state_offset[i]);
         }
     }
     for (int i = 0; i < g->outputs.n; i++)
@@ -411,12 +409,8 @@ static LLVMValueRef node_addr(Cg *c, Node *n, LLVMValueRef m, LLVMValueRef input
         LLVMValueRef p = LLVMBuildInBoundsGEP2(c->b, c->ptr, inputs, &idx, 1, "");
         return LLVMBuildLoad2(c->b, c->ptr, p, s->name);
     }
-    case OP_PARAM:
-        off = l->params_offset + l->param_offset[s->id];
-        break;
-    case OP_STATE:
-        off = l->states_offset + l->state_offset[s->id];
-        break;
+    case OP_PARAM: off = l->params_offset + l->param_offset[s->id]; break;
+    case OP_STATE: off = l->states_offset + l->state_offset[s->id]; break;
     case OP_CONST: {
         LLVMValueRef v = cg_fconst(c, s->dtype, ir_attr_float(s, "value"));
         LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(v), "const");
@@ -425,9 +419,7 @@ static LLVMValueRef node_addr(Cg *c, Node *n, LLVMValueRef m, LLVMValueRef input
         LLVMSetLinkage(gv, LLVMPrivateLinkage);
         return gv;
     }
-    default:
-        check(c->plan->offset[s->id] >= 0);
-        off = l->arena_offset + c->plan->offset[s->id];
+    default: check(c->plan->offset[s->id] >= 0); off = l->arena_offset + c->plan->offset[s->id];
     }
     LLVMValueRef idx = cg_i64(c, off);
     return LLVMBuildInBoundsGEP2(c->b, c->i8, m, &idx, 1, "");
@@ -532,8 +524,7 @@ static LLVMValueRef checked_batch(Cg *c, LLVMValueRef batch)
         return cg_i64(c, 1);
     }
     fail_if(c, LLVMBuildOr(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, batch, i32_c(c, 1), ""),
-                           LLVMBuildICmp(c->b, LLVMIntSGT, batch, i32_c(c, g->max_batch), ""),
-                           ""));
+                           LLVMBuildICmp(c->b, LLVMIntSGT, batch, i32_c(c, g->max_batch), ""), ""));
     return LLVMBuildSExt(c->b, batch, c->i64, "");
 }
 
@@ -559,7 +550,8 @@ static void build_entry_points(Cg *c, LLVMValueRef info, LLVMValueRef run, int n
         bad = LLVMConstInt(c->i1, 0, 0);
         for (int i = 0; i < nfwd + nout; i++) {
             LLVMValueRef idx = cg_i64(c, i < nfwd ? i : i - nfwd);
-            LLVMValueRef p = LLVMBuildInBoundsGEP2(c->b, c->ptr, i < nfwd ? ins : outs, &idx, 1, "");
+            LLVMValueRef p =
+                LLVMBuildInBoundsGEP2(c->b, c->ptr, i < nfwd ? ins : outs, &idx, 1, "");
             bad = LLVMBuildOr(c->b, bad, is_null(c, LLVMBuildLoad2(c->b, c->ptr, p, "")), "");
         }
         fail_if(c, bad);
@@ -712,7 +704,8 @@ bool cg_emit(const Graph *g, const MemPlan *forward, const Layout *layout, const
     LLVMValueRef info = LLVMAddGlobal(c->mod, t.info, info_name);
     LLVMValueRef run = build_run(c);
     build_entry_points(c, info, run, nfwd);
-    build_info(c, info, LLVMGetNamedFunction(c->mod, arena_printf(g->arena, "%s_forward_generic", g->name)));
+    build_info(c, info,
+               LLVMGetNamedFunction(c->mod, arena_printf(g->arena, "%s_forward_generic", g->name)));
 
     char *msg = NULL;
     bool ok = true;

@@ -12,14 +12,10 @@
 static const char *c_type(DType t)
 {
     switch (t) {
-    case DT_F32:
-        return "float";
-    case DT_F64:
-        return "double";
-    case DT_I32:
-        return "int32_t";
-    default:
-        die("no C type for %s", ir_dtype_name(t));
+    case DT_F32: return "float";
+    case DT_F64: return "double";
+    case DT_I32: return "int32_t";
+    default: die("no C type for %s", ir_dtype_name(t));
     }
 }
 
@@ -28,14 +24,14 @@ static const char *c_type(DType t)
 static const char *arg_name(const char *name)
 {
     static const char *const taken[] = {
-        "m",        "batch",    "auto",     "bool",   "break",    "case",   "char",
-        "class",    "const",    "continue", "default", "delete",  "do",     "double",
-        "else",     "enum",     "explicit", "extern", "false",    "float",  "for",
-        "friend",   "goto",     "if",       "inline", "int",      "long",   "namespace",
+        "m",        "batch",    "auto",     "bool",      "break",  "case",     "char",
+        "class",    "const",    "continue", "default",   "delete", "do",       "double",
+        "else",     "enum",     "explicit", "extern",    "false",  "float",    "for",
+        "friend",   "goto",     "if",       "inline",    "int",    "long",     "namespace",
         "new",      "operator", "private",  "protected", "public", "register", "restrict",
-        "return",   "short",    "signed",   "sizeof", "static",   "struct", "switch",
-        "template", "this",     "throw",    "true",   "try",      "typedef", "typename",
-        "union",    "unsigned", "using",    "virtual", "void",    "volatile", "while"};
+        "return",   "short",    "signed",   "sizeof",    "static", "struct",   "switch",
+        "template", "this",     "throw",    "true",      "try",    "typedef",  "typename",
+        "union",    "unsigned", "using",    "virtual",   "void",   "volatile", "while"};
     for (int i = 0; i < countof(taken); i++)
         if (strcmp(name, taken[i]) == 0)
             return "_";
@@ -64,16 +60,19 @@ void cg_write_header(FILE *f, const Graph *g, const Layout *layout, const CgOpti
     fprintf(f, "#define %s_STATE_BYTES %lld\n\n", n, (long long)layout->state_bytes);
     fprintf(f, "typedef struct %s %s;\n\n", n, n);
 
-    fprintf(f, "/* malloc'd and initialized; NULL on failure */\n%s *%s_create(uint64_t seed);\n", n,
-            n);
+    fprintf(f, "/* malloc'd and initialized; NULL on failure */\n%s *%s_create(uint64_t seed);\n",
+            n, n);
     fprintf(f, "void %s_destroy(%s *m);\n", n, n);
-    fprintf(f, "/* initializes an instance in caller-owned memory: mem, 64-byte aligned, of at\n"
-               " * least %s_STATE_BYTES bytes (m is mem, or NULL); the instance is (%s *)mem */\n",
+    fprintf(f,
+            "/* initializes an instance in caller-owned memory: mem, 64-byte aligned, of at\n"
+            " * least %s_STATE_BYTES bytes (m is mem, or NULL); the instance is (%s *)mem */\n",
             n, n);
     fprintf(f, "int %s_init(%s *m, void *mem, size_t size, uint64_t seed);\n\n", n, n);
 
-    fprintf(f, "/* inference: the inputs the outputs need, in declaration order, then the\n"
-               " * outputs */\nint %s_forward(%s *m", n, n);
+    fprintf(f,
+            "/* inference: the inputs the outputs need, in declaration order, then the\n"
+            " * outputs */\nint %s_forward(%s *m",
+            n, n);
     if (g->batch)
         fputs(", int batch", f);
     int ninputs;
@@ -88,9 +87,10 @@ void cg_write_header(FILE *f, const Graph *g, const Layout *layout, const CgOpti
         fprintf(f, ", %s *%s%s", c_type(g->outputs.v[i].node->dtype), g->outputs.v[i].name,
                 arg_name(g->outputs.v[i].name));
     fputs(");\n", f);
-    fprintf(f, "/* the same with arrays of pointers: NAME_info()->forward */\n"
-               "int %s_forward_generic(void *m, int batch, const void *const *inputs,\n"
-               "    void *const *outputs);\n\n",
+    fprintf(f,
+            "/* the same with arrays of pointers: NAME_info()->forward */\n"
+            "int %s_forward_generic(void *m, int batch, const void *const *inputs,\n"
+            "    void *const *outputs);\n\n",
             n);
 
     const char *pt = c_type(param_dtype(g));

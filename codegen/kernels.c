@@ -45,8 +45,8 @@ static void nest_run(Cg *c, Nest *n, int level, LLVMValueRef *offs)
     LLVMValueRef next[64];
     check(n->nops <= 64);
     for (int k = 0; k < n->nops; k++)
-        next[k] = LLVMBuildNSWAdd(c->b, offs[k],
-                                  LLVMBuildNSWMul(c->b, iv, n->st[k * IR_MAX_RANK + level], ""), "");
+        next[k] = LLVMBuildNSWAdd(
+            c->b, offs[k], LLVMBuildNSWMul(c->b, iv, n->st[k * IR_MAX_RANK + level], ""), "");
     nest_run(c, n, level + 1, next);
     cg_loop_end(c, &l);
 }
@@ -108,17 +108,17 @@ static LLVMValueRef kernel_begin(Cg *c, Node *step, Node **ins, int nin)
     for (int i = 0; i <= nin; i++)
         pt[i] = c->ptr;
     pt[nin + 1] = c->i64;
-    char *name = arena_printf(c->g->arena, "%s.k%d.%s", c->g->name, step->id,
-                              op_info[step->op].text);
-    LLVMValueRef fn = LLVMAddFunction(c->mod, name, LLVMFunctionType(c->voidt, pt, (unsigned)nin + 2, 0));
+    char *name =
+        arena_printf(c->g->arena, "%s.k%d.%s", c->g->name, step->id, op_info[step->op].text);
+    LLVMValueRef fn =
+        LLVMAddFunction(c->mod, name, LLVMFunctionType(c->voidt, pt, (unsigned)nin + 2, 0));
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     const char *fattrs[] = {"nounwind", "nofree", "nosync", "willreturn"};
     for (int i = 0; i < countof(fattrs); i++)
-        LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
-                                LLVMCreateEnumAttribute(c->ctx,
-                                                        LLVMGetEnumAttributeKindForName(
-                                                            fattrs[i], strlen(fattrs[i])),
-                                                        0));
+        LLVMAddAttributeAtIndex(
+            fn, LLVMAttributeFunctionIndex,
+            LLVMCreateEnumAttribute(
+                c->ctx, LLVMGetEnumAttributeKindForName(fattrs[i], strlen(fattrs[i])), 0));
     /* Distinct buffers: the output never shares bytes with an input, so
      * every pointer may be noalias (inputs are only read). */
     Node *out = cg_storage(c, step);
@@ -208,55 +208,38 @@ static LLVMValueRef scalar_op(Cg *c, const Node *n, LLVMValueRef *a)
     LLVMBuilderRef b = c->b;
     LLVMValueRef x = a[0];
     switch (n->op) {
-    case OP_ADD:
-        return i ? LLVMBuildAdd(b, x, a[1], "") : LLVMBuildFAdd(b, x, a[1], "");
-    case OP_SUB:
-        return i ? LLVMBuildSub(b, x, a[1], "") : LLVMBuildFSub(b, x, a[1], "");
-    case OP_MUL:
-        return i ? LLVMBuildMul(b, x, a[1], "") : LLVMBuildFMul(b, x, a[1], "");
-    case OP_DIV:
-        return LLVMBuildFDiv(b, x, a[1], "");
-    case OP_POW:
-        return intr2(c, "llvm.pow", t, x, a[1]);
-    case OP_MAXIMUM:
-        return i ? fmax_(c, t, x, a[1]) : intr2(c, "llvm.maximum", t, x, a[1]);
-    case OP_MINIMUM:
-        return i ? fmin_(c, t, x, a[1]) : intr2(c, "llvm.minimum", t, x, a[1]);
-    case OP_NEG:
-        return i ? LLVMBuildNeg(b, x, "") : LLVMBuildFNeg(b, x, "");
-    case OP_SQRT:
-        return intr1(c, "llvm.sqrt", t, x);
-    case OP_RSQRT:
-        return LLVMBuildFDiv(b, fc(c, t, 1), intr1(c, "llvm.sqrt", t, x), "");
-    case OP_EXP:
-        return intr1(c, "llvm.exp", t, x);
-    case OP_LOG:
-        return intr1(c, "llvm.log", t, x);
+    case OP_ADD: return i ? LLVMBuildAdd(b, x, a[1], "") : LLVMBuildFAdd(b, x, a[1], "");
+    case OP_SUB: return i ? LLVMBuildSub(b, x, a[1], "") : LLVMBuildFSub(b, x, a[1], "");
+    case OP_MUL: return i ? LLVMBuildMul(b, x, a[1], "") : LLVMBuildFMul(b, x, a[1], "");
+    case OP_DIV: return LLVMBuildFDiv(b, x, a[1], "");
+    case OP_POW: return intr2(c, "llvm.pow", t, x, a[1]);
+    case OP_MAXIMUM: return i ? fmax_(c, t, x, a[1]) : intr2(c, "llvm.maximum", t, x, a[1]);
+    case OP_MINIMUM: return i ? fmin_(c, t, x, a[1]) : intr2(c, "llvm.minimum", t, x, a[1]);
+    case OP_NEG: return i ? LLVMBuildNeg(b, x, "") : LLVMBuildFNeg(b, x, "");
+    case OP_SQRT: return intr1(c, "llvm.sqrt", t, x);
+    case OP_RSQRT: return LLVMBuildFDiv(b, fc(c, t, 1), intr1(c, "llvm.sqrt", t, x), "");
+    case OP_EXP: return intr1(c, "llvm.exp", t, x);
+    case OP_LOG: return intr1(c, "llvm.log", t, x);
     case OP_ABS:
         if (i) {
             LLVMValueRef args[] = {x, LLVMConstInt(c->i1, 0, 0)};
             return cg_intrinsic(c, "llvm.abs", c->i32, args, 2);
         }
         return intr1(c, "llvm.fabs", t, x);
-    case OP_SQUARE:
-        return i ? LLVMBuildMul(b, x, x, "") : LLVMBuildFMul(b, x, x, "");
+    case OP_SQUARE: return i ? LLVMBuildMul(b, x, x, "") : LLVMBuildFMul(b, x, x, "");
     case OP_CLAMP:
         return fmin_(c, t, fmax_(c, t, x, fc(c, t, ir_attr_float(n, "lo"))),
                      fc(c, t, ir_attr_float(n, "hi")));
-    case OP_RELU:
-        return LLVMBuildSelect(b, fgt(c, x, fc(c, t, 0)), x, fc(c, t, 0), "");
+    case OP_RELU: return LLVMBuildSelect(b, fgt(c, x, fc(c, t, 0)), x, fc(c, t, 0), "");
     case OP_LEAKY_RELU:
         return LLVMBuildSelect(b, fgt(c, x, fc(c, t, 0)), x,
                                LLVMBuildFMul(b, x, fc(c, t, ir_attr_float(n, "alpha")), ""), "");
     case OP_ELU:
-        return LLVMBuildSelect(b, fgt(c, x, fc(c, t, 0)), x,
-                               LLVMBuildFMul(b, libm(c, "expm1", t, x),
-                                             fc(c, t, ir_attr_float(n, "alpha")), ""),
-                               "");
-    case OP_SIGMOID:
-        return sigmoid(c, t, x);
-    case OP_TANH:
-        return libm(c, "tanh", t, x);
+        return LLVMBuildSelect(
+            b, fgt(c, x, fc(c, t, 0)), x,
+            LLVMBuildFMul(b, libm(c, "expm1", t, x), fc(c, t, ir_attr_float(n, "alpha")), ""), "");
+    case OP_SIGMOID: return sigmoid(c, t, x);
+    case OP_TANH: return libm(c, "tanh", t, x);
     case OP_GELU: {
         LLVMValueRef inner;
         if (strcmp(ir_attr_str(n, "approximate"), "tanh") == 0) {
@@ -269,15 +252,11 @@ static LLVMValueRef scalar_op(Cg *c, const Node *n, LLVMValueRef *a)
         LLVMValueRef h = LLVMBuildFMul(b, fc(c, t, 0.5), x, "");
         return LLVMBuildFMul(b, h, LLVMBuildFAdd(b, fc(c, t, 1), inner, ""), "");
     }
-    case OP_SILU:
-        return LLVMBuildFMul(b, x, sigmoid(c, t, x), "");
-    case OP_SOFTPLUS:
-        return softplus(c, t, x);
+    case OP_SILU: return LLVMBuildFMul(b, x, sigmoid(c, t, x), "");
+    case OP_SOFTPLUS: return softplus(c, t, x);
     case OP_DROPOUT:
-    case OP_BROADCAST_TO:
-        return x; /* identity in inference; broadcasting is in the strides */
-    default:
-        die("codegen: %s is not elementwise", op_info[n->op].text);
+    case OP_BROADCAST_TO: return x; /* identity in inference; broadcasting is in the strides */
+    default: die("codegen: %s is not elementwise", op_info[n->op].text);
     }
 }
 
@@ -298,8 +277,10 @@ static void matmul_body(Cg *c, Nest *n, LLVMValueRef *offs)
         LLVMValueRef acc = cg_alloca(c, c->i32, "acc");
         LLVMBuildStore(c->b, LLVMConstInt(c->i32, 0, 0), acc);
         LLVMValueRef k = cg_loop_begin(c, K, &lk);
-        LLVMValueRef x = load_at(c, t, a, LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, i, K, ""), k, ""));
-        LLVMValueRef y = load_at(c, t, bb, LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, k, N, ""), j, ""));
+        LLVMValueRef x =
+            load_at(c, t, a, LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, i, K, ""), k, ""));
+        LLVMValueRef y =
+            load_at(c, t, bb, LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, k, N, ""), j, ""));
         LLVMBuildStore(c->b,
                        LLVMBuildAdd(c->b, LLVMBuildLoad2(c->b, c->i32, acc, ""),
                                     LLVMBuildMul(c->b, x, y, ""), ""),
@@ -312,7 +293,7 @@ static void matmul_body(Cg *c, Nest *n, LLVMValueRef *offs)
         return;
     }
     LLVMTypeRef ft = cg_type(c, t);
-    LLVMTypeRef pt[] = {c->i32, c->i32, c->i64, c->i64, c->i64, ft,  c->ptr,
+    LLVMTypeRef pt[] = {c->i32, c->i32, c->i64, c->i64, c->i64, ft,    c->ptr,
                         c->i64, c->ptr, c->i64, ft,     c->ptr, c->i64};
     LLVMValueRef z = LLVMConstInt(c->i32, 0, 0);
     LLVMValueRef args[] = {z, z, M, N, K, fc(c, t, 1), a, K, bb, N, fc(c, t, 0), o, N};
@@ -369,9 +350,9 @@ static void emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValu
 typedef struct {
     Node *root, *gemm;
     int nleaves;
-    Node **leaves;          /* distinct non-member, non-const inputs */
-    LLVMValueRef *ptrs;     /* by leaf */
-    int *leaf_of;           /* by node id: leaf index, -1 */
+    Node **leaves;      /* distinct non-member, non-const inputs */
+    LLVMValueRef *ptrs; /* by leaf */
+    int *leaf_of;       /* by node id: leaf index, -1 */
     DType *ltype;
     LLVMValueRef out;
 } Group;
@@ -560,7 +541,8 @@ static LLVMValueRef k_softmax(Cg *c, Node *n)
 #define AT(j) LLVMBuildNSWAdd(c->b, base, LLVMBuildNSWMul(c->b, j, I, ""), "")
     LLVMBuildStore(c->b, fc(c, t, -INFINITY), mx);
     LLVMValueRef j = cg_loop_begin(c, N, &lj);
-    LLVMBuildStore(c->b, fmax_(c, t, LLVMBuildLoad2(c->b, ty, mx, ""), load_at(c, t, src, AT(j))), mx);
+    LLVMBuildStore(c->b, fmax_(c, t, LLVMBuildLoad2(c->b, ty, mx, ""), load_at(c, t, src, AT(j))),
+                   mx);
     cg_loop_end(c, &lj);
     LLVMValueRef m = LLVMBuildLoad2(c->b, ty, mx, "");
     LLVMBuildStore(c->b, fc(c, t, 0), sum);
@@ -608,7 +590,8 @@ static void reduce_inner(Cg *c, Nest *nest, LLVMValueRef *offs)
     switch (r->n->op) {
     case OP_SUM:
     case OP_MEAN:
-        LLVMBuildStore(c->b, i ? LLVMBuildAdd(c->b, a, v, "") : LLVMBuildFAdd(c->b, a, v, ""), r->acc);
+        LLVMBuildStore(c->b, i ? LLVMBuildAdd(c->b, a, v, "") : LLVMBuildFAdd(c->b, a, v, ""),
+                       r->acc);
         break;
     case OP_VAR:
         if (r->pass == 0) {
@@ -632,13 +615,13 @@ static void reduce_inner(Cg *c, Nest *nest, LLVMValueRef *offs)
         LLVMValueRef better = i ? LLVMBuildICmp(c->b, LLVMIntSGT, v, a, "")
                                 : LLVMBuildFCmp(c->b, LLVMRealUGT, v, a, "");
         LLVMBuildStore(c->b, LLVMBuildSelect(c->b, better, v, a, ""), r->acc);
-        LLVMBuildStore(c->b, LLVMBuildSelect(c->b, better, k, LLVMBuildLoad2(c->b, c->i64, r->idx, ""), ""),
-                       r->idx);
+        LLVMBuildStore(
+            c->b, LLVMBuildSelect(c->b, better, k, LLVMBuildLoad2(c->b, c->i64, r->idx, ""), ""),
+            r->idx);
         LLVMBuildStore(c->b, LLVMBuildNSWAdd(c->b, k, cg_i64(c, 1), ""), r->count);
         break;
     }
-    default:
-        die("not a reduction");
+    default: die("not a reduction");
     }
 }
 
@@ -683,7 +666,8 @@ static void reduce_outer(Cg *c, Nest *nest, LLVMValueRef *offs)
         LLVMBuildStore(c->b, fc(c, t, 0), r->acc);
         r->pass = 1;
         nest_start(c, ro->inner, base);
-        LLVMValueRef dof = LLVMBuildFSub(c->b, cnt, fc(c, t, (double)ir_attr_int(n, "correction")), "");
+        LLVMValueRef dof =
+            LLVMBuildFSub(c->b, cnt, fc(c, t, (double)ir_attr_int(n, "correction")), "");
         dof = fmax_(c, t, dof, fc(c, t, 0)); /* 0 -> inf/nan as PyTorch */
         v = LLVMBuildFDiv(c->b, LLVMBuildLoad2(c->b, ty, r->acc, ""), dof, "");
     } else if (n->op == OP_ARGMAX) {
@@ -853,8 +837,7 @@ static LLVMValueRef k_one_hot(Cg *c, Node *n)
     int64_t depth = ir_attr_int(n, "n");
     CgLoop li, lj;
     LLVMValueRef i = cg_loop_begin(c, cg_numel(c, &n->in[0]->shape), &li);
-    LLVMValueRef lab =
-        LLVMBuildSExt(c->b, load_at(c, DT_I32, LLVMGetParam(fn, 1), i), c->i64, "");
+    LLVMValueRef lab = LLVMBuildSExt(c->b, load_at(c, DT_I32, LLVMGetParam(fn, 1), i), c->i64, "");
     LLVMValueRef j = cg_loop_begin(c, cg_i64(c, depth), &lj);
     LLVMValueRef hit = LLVMBuildICmp(c->b, LLVMIntEQ, lab, j, "");
     LLVMValueRef v = LLVMBuildSelect(c->b, hit, fc(c, n->dtype, 1), fc(c, n->dtype, 0), "");
@@ -951,16 +934,16 @@ static LLVMValueRef pair_loss(Cg *c, const Node *n, LLVMValueRef p, LLVMValueRef
         /* max(x, 0) - x*t + log1p(exp(-|x|)) */
         LLVMValueRef na = LLVMBuildFNeg(b, intr1(c, "llvm.fabs", t, p), "");
         LLVMValueRef l = libm(c, "log1p", t, intr1(c, "llvm.exp", t, na));
-        return LLVMBuildFAdd(b, LLVMBuildFSub(b, fmax_(c, t, p, fc(c, t, 0)), LLVMBuildFMul(b, p, t_, ""), ""), l, "");
+        return LLVMBuildFAdd(
+            b, LLVMBuildFSub(b, fmax_(c, t, p, fc(c, t, 0)), LLVMBuildFMul(b, p, t_, ""), ""), l,
+            "");
     }
     LLVMValueRef d = LLVMBuildFSub(b, p, t_, "");
     LLVMValueRef ad = intr1(c, "llvm.fabs", t, d);
     LLVMValueRef sq = LLVMBuildFMul(b, fc(c, t, 0.5), LLVMBuildFMul(b, d, d, ""), "");
     switch (n->op) {
-    case OP_MSE:
-        return LLVMBuildFMul(b, d, d, "");
-    case OP_L1_LOSS:
-        return ad;
+    case OP_MSE: return LLVMBuildFMul(b, d, d, "");
+    case OP_L1_LOSS: return ad;
     case OP_SMOOTH_L1_LOSS: {
         double beta = ir_attr_float(n, "beta");
         if (beta <= 0)
@@ -972,13 +955,12 @@ static LLVMValueRef pair_loss(Cg *c, const Node *n, LLVMValueRef p, LLVMValueRef
     case OP_HUBER_LOSS: {
         double delta = ir_attr_float(n, "delta");
         LLVMValueRef small = LLVMBuildFCmp(b, LLVMRealOLE, ad, fc(c, t, delta), "");
-        return LLVMBuildSelect(b, small, sq,
-                               LLVMBuildFMul(b, fc(c, t, delta),
-                                             LLVMBuildFSub(b, ad, fc(c, t, 0.5 * delta), ""), ""),
-                               "");
+        return LLVMBuildSelect(
+            b, small, sq,
+            LLVMBuildFMul(b, fc(c, t, delta), LLVMBuildFSub(b, ad, fc(c, t, 0.5 * delta), ""), ""),
+            "");
     }
-    default:
-        die("not a pair loss");
+    default: die("not a pair loss");
     }
 }
 
@@ -1008,8 +990,8 @@ static LLVMValueRef k_loss(Cg *c, Node *n)
         LLVMValueRef o = cg_loop_begin(c, O, &lo);
         LLVMValueRef i = cg_loop_begin(c, I, &li);
         at = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, o, I, ""), i, "");
-        LLVMValueRef base =
-            LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, LLVMBuildNSWMul(c->b, o, C, ""), I, ""), i, "");
+        LLVMValueRef base = LLVMBuildNSWAdd(
+            c->b, LLVMBuildNSWMul(c->b, LLVMBuildNSWMul(c->b, o, C, ""), I, ""), i, "");
 #define AT(j) LLVMBuildNSWAdd(c->b, base, LLVMBuildNSWMul(c->b, j, I, ""), "")
         LLVMValueRef lab = LLVMBuildSExt(c->b, load_at(c, DT_I32, y, at), c->i64, "");
         LLVMValueRef ok = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntSGE, lab, cg_i64(c, 0), ""),
@@ -1021,16 +1003,19 @@ static LLVMValueRef k_loss(Cg *c, Node *n)
         } else {
             LLVMBuildStore(c->b, fc(c, t, -INFINITY), mx);
             LLVMValueRef j = cg_loop_begin(c, C, &lj);
-            LLVMBuildStore(c->b, fmax_(c, t, LLVMBuildLoad2(c->b, ty, mx, ""), load_at(c, t, x, AT(j))), mx);
+            LLVMBuildStore(
+                c->b, fmax_(c, t, LLVMBuildLoad2(c->b, ty, mx, ""), load_at(c, t, x, AT(j))), mx);
             cg_loop_end(c, &lj);
             LLVMValueRef m = LLVMBuildLoad2(c->b, ty, mx, "");
             LLVMBuildStore(c->b, fc(c, t, 0), sum);
             j = cg_loop_begin(c, C, &lj);
-            LLVMValueRef e = intr1(c, "llvm.exp", t, LLVMBuildFSub(c->b, load_at(c, t, x, AT(j)), m, ""));
-            LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, ty, sum, ""), e, ""), sum);
+            LLVMValueRef e =
+                intr1(c, "llvm.exp", t, LLVMBuildFSub(c->b, load_at(c, t, x, AT(j)), m, ""));
+            LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, ty, sum, ""), e, ""),
+                           sum);
             cg_loop_end(c, &lj);
-            LLVMValueRef lse =
-                LLVMBuildFAdd(c->b, m, intr1(c, "llvm.log", t, LLVMBuildLoad2(c->b, ty, sum, "")), "");
+            LLVMValueRef lse = LLVMBuildFAdd(
+                c->b, m, intr1(c, "llvm.log", t, LLVMBuildLoad2(c->b, ty, sum, "")), "");
             val = LLVMBuildFSub(c->b, lse, picked, "");
         }
 #undef AT
@@ -1045,7 +1030,8 @@ static LLVMValueRef k_loss(Cg *c, Node *n)
         store_at(c, t, val, out, at);
     } else {
         LLVMValueRef v64 = t == DT_F64 ? val : LLVMBuildFPExt(c->b, val, c->f64, "");
-        LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f64, acc, ""), v64, ""), acc);
+        LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f64, acc, ""), v64, ""),
+                       acc);
     }
     if (n->op == OP_CROSS_ENTROPY || n->op == OP_NLL_LOSS)
         cg_loop_end(c, &li);
@@ -1073,37 +1059,24 @@ LLVMValueRef cg_kernel(Cg *c, Node *step, Node ***in, int *nin)
     *nin = step->nin;
     switch (op_info[step->op].kind) {
     case K_ELTWISE:
-    case K_GEMM:
-        return k_eltwise(c, step, in, nin);
-    case K_ROWWISE:
-        return k_softmax(c, step);
-    case K_REDUCE:
-        return k_reduce(c, step);
-    case K_LOSS:
-        return k_loss(c, step);
-    default:
-        break;
+    case K_GEMM: return k_eltwise(c, step, in, nin);
+    case K_ROWWISE: return k_softmax(c, step);
+    case K_REDUCE: return k_reduce(c, step);
+    case K_LOSS: return k_loss(c, step);
+    default: break;
     }
     switch (step->op) {
     case OP_RESHAPE:
-    case OP_FLATTEN:
-        return k_copy(c, step);
-    case OP_TRANSPOSE:
-        return k_transpose(c, step);
-    case OP_BROADCAST_TO:
-        return k_eltwise(c, step, in, nin);
+    case OP_FLATTEN: return k_copy(c, step);
+    case OP_TRANSPOSE: return k_transpose(c, step);
+    case OP_BROADCAST_TO: return k_eltwise(c, step, in, nin);
     case OP_CONCAT:
-    case OP_STACK:
-        return k_concat(c, step);
+    case OP_STACK: return k_concat(c, step);
     case OP_ZEROS:
-    case OP_ONES:
-        *nin = 0;
-        return k_fill(c, step);
-    case OP_ONE_HOT:
-        return k_one_hot(c, step);
+    case OP_ONES: *nin = 0; return k_fill(c, step);
+    case OP_ONE_HOT: return k_one_hot(c, step);
     case OP_SLICE:
-    case OP_SLICE_UPDATE:
-        return k_slice(c, step);
+    case OP_SLICE_UPDATE: return k_slice(c, step);
     default:
         die("codegen: %s is not supported by native code generation yet", op_info[step->op].text);
     }

@@ -76,8 +76,10 @@ int main(void)
     run(m, 5);
     run(m, N);
     double out[N * 12];
-    expect("batch 0", ops_forward(m, 0, &x[0][0][0], s, &t[0][0][0], y, out, out, out, out, out, out, out) == DLRT_EINVAL);
-    expect("null y", ops_forward(m, 1, &x[0][0][0], s, &t[0][0][0], NULL, out, out, out, out, out, out, out) == DLRT_EINVAL);
+    expect("batch 0", ops_forward(m, 0, &x[0][0][0], s, &t[0][0][0], y, out, out, out, out, out,
+                                  out, out) == DLRT_EINVAL);
+    expect("null y", ops_forward(m, 1, &x[0][0][0], s, &t[0][0][0], NULL, out, out, out, out, out,
+                                 out, out) == DLRT_EINVAL);
     ops_destroy(m);
     if (failures)
         fprintf(stderr, "ops: %d failures\n", failures);
