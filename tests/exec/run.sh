@@ -9,7 +9,8 @@
 #
 # usage: run.sh DLC LIBDLRT LIBDLCCORE SOURCE_DIR [LINK_LIBS] [MODEL.dl...]
 #   LINK_LIBS: what the runtime needs (default "-lopenblas -lpthread -lm")
-#   CC, EXEC_CFLAGS (e.g. sanitizer flags), EXEC_KEEP=1 (keep the work dir)
+#   CC, EXEC_CFLAGS (e.g. sanitizer flags), EXEC_KEEP=1 (keep the work dir),
+#   EXEC_VERBOSE=1 (print every harness log, not only the failing ones)
 set -u
 if [ $# -lt 4 ]; then
     echo "usage: $0 DLC LIBDLRT LIBDLCCORE SOURCE_DIR [LINK_LIBS] [MODEL.dl...]" >&2
@@ -26,6 +27,13 @@ fi
 cc=${CC:-cc}
 work=$(mktemp -d "${TMPDIR:-/tmp}/dlc-exec.XXXXXX") || exit 2
 [ "${EXEC_KEEP:-0}" = 1 ] || trap 'rm -rf "$work"' EXIT
+
+# the reference once for all models
+if ! "$cc" -std=c11 -D_GNU_SOURCE -g -O1 ${EXEC_CFLAGS:-} -I"$src" -c "$src/tests/exec/ref.c" \
+        -o "$work/ref.o"; then
+    echo "compiling the reference failed"
+    exit 1
+fi
 
 pass=0 fail=0 failed=""
 for model in "$@"; do
@@ -46,7 +54,7 @@ for model in "$@"; do
             ok=0
         elif ! "$cc" -std=c11 -D_GNU_SOURCE -g -O1 ${EXEC_CFLAGS:-} -I"$src" -I"$src/runtime" \
                 -I"$d" -DMODEL_HEADER='"m.h"' -DMODEL="$name" \
-                "$src/tests/exec/harness.c" "$src/tests/exec/ref.c" "$d/m.o" "$core" "$rt" \
+                "$src/tests/exec/harness.c" "$work/ref.o" "$d/m.o" "$core" "$rt" \
                 $libs -o "$d/harness" >>"$log" 2>&1; then
             echo "compiling the harness failed" >>"$log"
             ok=0
@@ -56,6 +64,7 @@ for model in "$@"; do
         if [ $ok = 1 ]; then
             pass=$((pass + 1))
             echo "PASS: $base -O$lvl"
+            [ "${EXEC_VERBOSE:-0}" = 1 ] && sed 's/^/    /' "$log"
         else
             fail=$((fail + 1))
             failed="$failed $base-O$lvl"
