@@ -149,7 +149,9 @@ static void parse_word(Setting **cur, char *word)
         s->has_atol = true;
     } else if (s != &cfg.def) {
         fatal("EXEC: '%s' cannot be set for one %s", k,
-              s->kind == 'i' ? "input" : s->kind == 'p' ? "param" : "output");
+              s->kind == 'i'   ? "input"
+              : s->kind == 'p' ? "param"
+                               : "output");
     } else if (strcmp(k, "batches") == 0) {
         cfg.nbatches = 0;
         for (char *t = strtok((char *)v, ","); t; t = strtok(NULL, ",")) {
@@ -268,8 +270,7 @@ static void check_desc(const dlrt_tensor_info *t, const Node *n, const char *wha
 {
     const char *name = t->desc.name;
     if (to_dlrt(n->dtype) != t->desc.dtype) {
-        fail("%s %s: info dtype %d, graph %s", what, name, t->desc.dtype,
-             ir_dtype_name(n->dtype));
+        fail("%s %s: info dtype %d, graph %s", what, name, t->desc.dtype, ir_dtype_name(n->dtype));
         return;
     }
     bool same = t->desc.rank == n->shape.rank;
@@ -280,9 +281,8 @@ static void check_desc(const dlrt_tensor_info *t, const Node *n, const char *wha
     }
     if (!same) {
         char buf[128];
-        fail("%s %s: info shape (rank %d, batch_dims 0x%x) differs from the graph's %s", what,
-             name, t->desc.rank, (unsigned)t->batch_dims,
-             ir_shape_str(&n->shape, NULL, buf, sizeof buf));
+        fail("%s %s: info shape (rank %d, batch_dims 0x%x) differs from the graph's %s", what, name,
+             t->desc.rank, (unsigned)t->batch_dims, ir_shape_str(&n->shape, NULL, buf, sizeof buf));
     }
 }
 
@@ -394,8 +394,8 @@ static void compare(const char *name, const void *got, dlrt_dtype t, const RefTe
         }
         strcat(at, "]");
         fail("output %s at batch %d: %" PRId64 " of %" PRId64 " elements differ; first at "
-             "%s: got %.9g, want %.9g", name, batch, nbad, want->count, at,
-             load_elem(got, t, bad), want->v[bad]);
+             "%s: got %.9g, want %.9g",
+             name, batch, nbad, want->count, at, load_elem(got, t, bad), want->v[bad]);
     }
 }
 
@@ -567,21 +567,19 @@ int main(int argc, char **argv)
         for (int i = 0; i < nfi; i++) {
             const dlrt_tensor_info *t = &info->inputs[info->forward_inputs[i]];
             size_t bytes = (size_t)count_at(t, maxb, batch) * elem_size(t->desc.dtype);
-            if (memcmp(inputs[i], in_copy[i], bytes) != 0 ||
-                !guard_intact(inputs[i], bytes))
+            if (memcmp(inputs[i], in_copy[i], bytes) != 0 || !guard_intact(inputs[i], bytes))
                 fail("forward at batch %d wrote to input %s", batch, t->desc.name);
         }
         for (int i = 0; i < nout && rc == 0; i++) {
             const dlrt_tensor_info *t = &info->outputs[i];
             size_t bytes = (size_t)count_at(t, maxb, batch) * elem_size(t->desc.dtype);
             if (!guard_intact(outputs[i], bytes))
-                fail("forward at batch %d wrote past the end of output %s", batch,
-                     t->desc.name);
+                fail("forward at batch %d wrote past the end of output %s", batch, t->desc.name);
             const Node *n = graph_output(g, t->desc.name);
             if (again) {
                 if (memcmp(first[i], outputs[i], bytes) != 0)
-                    fail("output %s at batch %d differs from the first run's bits",
-                         t->desc.name, batch);
+                    fail("output %s at batch %d differs from the first run's bits", t->desc.name,
+                         batch);
             } else {
                 compare(t->desc.name, outputs[i], t->desc.dtype, &values[n->id], batch);
             }

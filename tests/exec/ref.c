@@ -394,8 +394,10 @@ static bool slice_ranges(const Node *n, const RefTensor *x, int64_t batch, int64
     const Attr *ab = ir_attr(n, "begin"), *ae = ir_attr(n, "end"), *as = ir_attr(n, "step");
     const Attr *aq = ir_attr(n, "squeeze");
     if (ab->ints.n != x->rank || ae->ints.n != x->rank || as->ints.n != x->rank) {
-        snprintf(err, errsize, "%%%d %s: slice attributes are not canonical (%d bounds for "
-                 "rank %d)", n->id, op_info[n->op].text, ab->ints.n, x->rank);
+        snprintf(err, errsize,
+                 "%%%d %s: slice attributes are not canonical (%d bounds for "
+                 "rank %d)",
+                 n->id, op_info[n->op].text, ab->ints.n, x->rank);
         return false;
     }
     for (int i = 0; i < x->rank; i++)
@@ -492,8 +494,8 @@ static void reduce_loss(const Node *n, const double *l, int64_t m, RefTensor *ou
 /* cross_entropy / nll_loss: scores [N, C, d...] (or [C]) and labels
  * [N, d...] (or a scalar); the loss of one element is -log_softmax(x)[y]
  * along the class dimension (-x[y] for nll_loss). */
-static bool eval_class_loss(const Node *n, const RefTensor *x, const RefTensor *y,
-                            RefTensor *out, char *err, size_t errsize)
+static bool eval_class_loss(const Node *n, const RefTensor *x, const RefTensor *y, RefTensor *out,
+                            char *err, size_t errsize)
 {
     int cdim = x->rank == 1 ? 0 : 1;
     int64_t C = x->dim[cdim];
@@ -540,8 +542,7 @@ static void eval_pair_loss(const Node *n, const RefTensor *x, const RefTensor *t
 }
 
 /* One node; out allocated with its shape. */
-static bool eval_node(const Node *n, RefTensor *values, int64_t batch, char *err,
-                      size_t errsize)
+static bool eval_node(const Node *n, RefTensor *values, int64_t batch, char *err, size_t errsize)
 {
     RefTensor *in[64];
     if (n->nin > (int)(sizeof in / sizeof in[0])) {
@@ -552,8 +553,8 @@ static bool eval_node(const Node *n, RefTensor *values, int64_t batch, char *err
     for (int i = 0; i < n->nin; i++) {
         in[i] = &values[n->in[i]->id];
         if (!in[i]->v) {
-            snprintf(err, errsize, "%%%d %s: input %%%d has no value", n->id,
-                     op_info[n->op].text, n->in[i]->id);
+            snprintf(err, errsize, "%%%d %s: input %%%d has no value", n->id, op_info[n->op].text,
+                     n->in[i]->id);
             return false;
         }
     }
@@ -561,20 +562,41 @@ static bool eval_node(const Node *n, RefTensor *values, int64_t batch, char *err
     ref_tensor_alloc(out, n, batch);
     switch (n->op) {
     case OP_CONST: out->v[0] = ir_attr_float(n, "value"); return true;
-    case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_POW: case OP_MAXIMUM:
-    case OP_MINIMUM: case OP_NEG: case OP_SQRT: case OP_RSQRT: case OP_EXP: case OP_LOG:
-    case OP_ABS: case OP_SQUARE: case OP_CLAMP: case OP_RELU: case OP_LEAKY_RELU: case OP_ELU:
-    case OP_SIGMOID: case OP_TANH: case OP_GELU: case OP_SILU: case OP_SOFTPLUS:
-    case OP_DROPOUT:
-        eval_eltwise(n, in, out);
-        return true;
-    case OP_SOFTMAX: case OP_LOG_SOFTMAX: eval_rowwise(n, in[0], out); return true;
+    case OP_ADD:
+    case OP_SUB:
+    case OP_MUL:
+    case OP_DIV:
+    case OP_POW:
+    case OP_MAXIMUM:
+    case OP_MINIMUM:
+    case OP_NEG:
+    case OP_SQRT:
+    case OP_RSQRT:
+    case OP_EXP:
+    case OP_LOG:
+    case OP_ABS:
+    case OP_SQUARE:
+    case OP_CLAMP:
+    case OP_RELU:
+    case OP_LEAKY_RELU:
+    case OP_ELU:
+    case OP_SIGMOID:
+    case OP_TANH:
+    case OP_GELU:
+    case OP_SILU:
+    case OP_SOFTPLUS:
+    case OP_DROPOUT: eval_eltwise(n, in, out); return true;
+    case OP_SOFTMAX:
+    case OP_LOG_SOFTMAX: eval_rowwise(n, in[0], out); return true;
     case OP_MATMUL: eval_matmul(in[0], in[1], out); return true;
-    case OP_SUM: case OP_MEAN: case OP_MAX: case OP_MIN: case OP_VAR:
-        eval_reduce(n, in[0], out);
-        return true;
+    case OP_SUM:
+    case OP_MEAN:
+    case OP_MAX:
+    case OP_MIN:
+    case OP_VAR: eval_reduce(n, in[0], out); return true;
     case OP_ARGMAX: eval_argmax(n, in[0], out); return true;
-    case OP_RESHAPE: case OP_FLATTEN:
+    case OP_RESHAPE:
+    case OP_FLATTEN:
         /* row-major order is unchanged */
         memcpy(out->v, in[0]->v, (size_t)out->count * sizeof(double));
         return true;
@@ -593,13 +615,15 @@ static bool eval_node(const Node *n, RefTensor *values, int64_t batch, char *err
             out->v[k] = 1;
         return true;
     case OP_ONE_HOT: eval_one_hot(in[0], out); return true;
-    case OP_SLICE: case OP_SLICE_UPDATE: return eval_slice(n, in, batch, out, err, errsize);
-    case OP_CROSS_ENTROPY: case OP_NLL_LOSS:
-        return eval_class_loss(n, in[0], in[1], out, err, errsize);
-    case OP_BINARY_CROSS_ENTROPY: case OP_MSE: case OP_L1_LOSS: case OP_SMOOTH_L1_LOSS:
-    case OP_HUBER_LOSS:
-        eval_pair_loss(n, in[0], in[1], out);
-        return true;
+    case OP_SLICE:
+    case OP_SLICE_UPDATE: return eval_slice(n, in, batch, out, err, errsize);
+    case OP_CROSS_ENTROPY:
+    case OP_NLL_LOSS: return eval_class_loss(n, in[0], in[1], out, err, errsize);
+    case OP_BINARY_CROSS_ENTROPY:
+    case OP_MSE:
+    case OP_L1_LOSS:
+    case OP_SMOOTH_L1_LOSS:
+    case OP_HUBER_LOSS: eval_pair_loss(n, in[0], in[1], out); return true;
     default:
         snprintf(err, errsize, "%%%d %s: not implemented by the reference", n->id,
                  op_info[n->op].text);
@@ -607,8 +631,7 @@ static bool eval_node(const Node *n, RefTensor *values, int64_t batch, char *err
     }
 }
 
-bool ref_eval(const Graph *g, int64_t batch, RefTensor *values, bool all, char *err,
-              size_t errsize)
+bool ref_eval(const Graph *g, int64_t batch, RefTensor *values, bool all, char *err, size_t errsize)
 {
     int nn = g->nodes.n;
     bool *need = calloc((size_t)(nn > 0 ? nn : 1), sizeof(bool));

@@ -68,8 +68,7 @@ static const RefTensor *output(const char *name)
 }
 
 /* Output name has the extents dims (rank entries) and the values want. */
-static void expect(const char *name, int rank, const int64_t *dims, const double *want,
-                   int64_t n)
+static void expect(const char *name, int rank, const int64_t *dims, const double *want, int64_t n)
 {
     const RefTensor *t = output(name);
     ck_assert_int_eq(t->rank, rank);
@@ -108,8 +107,7 @@ START_TEST(broadcast_arith)
     run();
     EXPECT("add", 3, D(2, 2, 3), 11, 21, 31, 12, 22, 32, 13, 23, 33, 14, 24, 34);
     /* 2^10, 2^20, 2^30; 3^10, 3^20, 3^30 */
-    EXPECT("pow", 2, D(2, 3), 1024, 1048576, 1073741824, 59049, 3486784401.0,
-           205891132094649.0);
+    EXPECT("pow", 2, D(2, 3), 1024, 1048576, 1073741824, 59049, 3486784401.0, 205891132094649.0);
     EXPECT("rsub", 1, D(3), -8, -18, -28);
     EXPECT("max", 2, D(2, 3), 10, 20, 30, 10, 20, 30);
     done();
