@@ -38,8 +38,11 @@
  * node id); on the example models (mnist_mlp, gpt, the autoencoder,
  * without fusion) it meets the lower bound exactly.
  *
+ * Scratch: a kernel that needs a temporary buffer (pass_scratch_bytes) gets
+ * a slot live during its own step only, at scratch_offset.
+ *
  * Figures: naive_bytes sums a slot per written value (views write nothing;
- * an in-place value would have had its own slot); peak_bytes is the most
+ * an in-place value would have had its own slot) and per scratch buffer; peak_bytes is the most
  * slot bytes live at one step, with lifetimes merged through aliasing.
  * Slots live at the same step are disjoint in memory, so arena_bytes >=
  * peak_bytes; without in-place reuse it is the classic lower bound.
@@ -56,6 +59,7 @@ typedef struct {
     int start, end; /* live steps, inclusive; end == nsteps: to the end */
     int64_t size;   /* aligned */
     int64_t offset;
+    bool scratch;   /* the owner's kernel scratch, not its value */
 } Slot;
 
 typedef struct {
@@ -252,9 +256,19 @@ static void assign_storage(Plan *pl)
             pl->slots.v[pl->slot[o->id]].end = pl->last[n->id];
             continue;
         }
-        Slot sl = {n, s, pl->last[n->id], align_up(p->bytes[n->id]), 0};
+        Slot sl = {n, s, pl->last[n->id], align_up(p->bytes[n->id]), 0, false};
         pl->slot[n->id] = pl->slots.n;
         vec_push(pl->g->arena, &pl->slots, sl);
+    }
+    /* Scratch buffers live during their own step only. */
+    for (int s = 0; s < p->nsteps; s++) {
+        Node *n = p->steps[s];
+        int64_t b = pass_scratch_bytes(pl->g, n);
+        p->scratch_bytes[n->id] = b;
+        if (b > 0) {
+            Slot sl = {n, s, s, align_up(b), 0, true};
+            vec_push(pl->g->arena, &pl->slots, sl);
+        }
     }
 }
 
@@ -299,6 +313,8 @@ static void place(Plan *pl)
             if (off < live[j]->offset + live[j]->size)
                 off = live[j]->offset + live[j]->size;
         s->offset = off;
+        if (s->scratch)
+            p->scratch_offset[s->owner->id] = off;
         placed[nplaced++] = s;
         if (p->arena_bytes < off + s->size)
             p->arena_bytes = off + s->size;
@@ -318,6 +334,10 @@ static void totals(Plan *pl)
             add_overflows_i64(p->naive_bytes, align_up(p->bytes[n->id]), &p->naive_bytes))
             die("memplan: naive sum overflows");
     }
+    for (int i = 0; i < pl->slots.n; i++)
+        if (pl->slots.v[i].scratch &&
+            add_overflows_i64(p->naive_bytes, pl->slots.v[i].size, &p->naive_bytes))
+            die("memplan: naive sum overflows");
     int64_t *delta = arena_alloc(pl->g->arena, (size_t)(p->nsteps + 2) * sizeof *delta);
     for (int i = 0; i < pl->slots.n; i++) {
         delta[pl->slots.v[i].start] += pl->slots.v[i].size;
@@ -343,6 +363,8 @@ MemPlan *pass_memplan(Graph *g, Node *const *roots, int nroots)
     p->offset = arena_alloc(a, nids * sizeof *p->offset);
     p->alias = arena_alloc(a, nids * sizeof *p->alias);
     p->bytes = arena_alloc(a, nids * sizeof *p->bytes);
+    p->scratch_offset = arena_alloc(a, nids * sizeof *p->scratch_offset);
+    p->scratch_bytes = arena_alloc(a, nids * sizeof *p->scratch_bytes);
     pl.root = arena_alloc(a, nids * sizeof *pl.root);
     pl.first = arena_alloc(a, nids * sizeof *pl.first);
     pl.next = arena_alloc(a, nids * sizeof *pl.next);
@@ -354,6 +376,7 @@ MemPlan *pass_memplan(Graph *g, Node *const *roots, int nroots)
     for (int i = 0; i < g->nodes.n; i++) {
         Node *n = g->nodes.v[i];
         p->offset[n->id] = -1;
+        p->scratch_offset[n->id] = -1;
         p->alias[n->id] = n;
         p->bytes[n->id] = value_bytes(g, n);
         pl.step[n->id] = pl.last[n->id] = pl.slot[n->id] = -1;

@@ -15,6 +15,15 @@
  * nodes downstream of an error are skipped, not reported again. */
 bool pass_shape(Graph *g);
 
+/* Reverse-mode autodiff (passes/autodiff.c): when the graph has a train
+ * statement, appends the gradient of the loss with respect to every
+ * trainable parameter as ordinary nodes and records them in Train.params
+ * and Train.grads (ir.h), then re-runs pass_shape. Needs a graph that
+ * passed pass_shape; does nothing when there is no train statement or the
+ * gradients are already there. Reports ops without a gradient rule yet
+ * (conv, pooling, normalization, dropout, sequence ops) at the op. */
+bool pass_autodiff(Graph *g);
+
 /* Constant folding, common-subexpression elimination and dead-code
  * elimination: nodes that neither an output nor the training loss needs are
  * removed, except sources (inputs, params and states are the model's
@@ -39,12 +48,22 @@ typedef struct {
                             shares (a reshape view, an in-place update), or
                             the node itself */
     int64_t *bytes;      /* by node id: bytes at the maximum batch */
+    int64_t *scratch_offset; /* by node id of a step: arena offset of its
+                                kernel's scratch buffer (im2col, gates),
+                                live during that step only; -1 for none */
+    int64_t *scratch_bytes;  /* by node id: pass_scratch_bytes of a step */
     int64_t arena_bytes; /* what this function needs, 64-byte aligned slots */
     int64_t naive_bytes; /* every intermediate in a slot of its own */
     int64_t peak_bytes;  /* lower bound: most bytes live at one step */
 } MemPlan;
 
 MemPlan *pass_memplan(Graph *g, Node *const *roots, int nroots);
+
+/* Bytes of scratch memory the kernel of step n needs at the maximum batch
+ * (e.g. an im2col buffer); 0 for most ops. passes/scratch.c, one case per
+ * op family that needs it; the planner gives each a slot live only during
+ * its step. */
+int64_t pass_scratch_bytes(const Graph *g, const Node *n);
 
 /* How the code generator reads a plan (passes/memplan.c explains why):
  * - A step n with alias[n] == n and offset[n] >= 0 owns a fresh slot.
