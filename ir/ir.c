@@ -8,7 +8,7 @@
 #include <string.h>
 
 const OpInfo op_info[OP_COUNT] = {
-#define OP(name, text, arity, kind, flags, attrs, shape) {text, arity, kind, flags, attrs},
+#define OP(name, text, arity, kind, flags, attrs, shape, grad) {text, arity, kind, flags, attrs},
 #include "ops.def"
 #undef OP
 };
@@ -508,6 +508,33 @@ static int cmp_names(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* Train.grads: empty, or one typed like its parameter for every trainable
+ * parameter, in graph order. */
+static void verify_grads(const Graph *g)
+{
+    const Train *t = g->train;
+    if (t->grads.n != t->params.n)
+        die("verify: %d gradients for %d parameters", t->grads.n, t->params.n);
+    if (t->params.n == 0)
+        return;
+    int k = 0;
+    for (int i = 0; i < g->nodes.n; i++) {
+        const Node *p = g->nodes.v[i];
+        if (p->op != OP_PARAM || ir_attr_bool(p, "frozen"))
+            continue;
+        if (k >= t->params.n || t->params.v[k] != p)
+            die("verify: the gradients do not list parameter '%s' in its place", p->name);
+        const Node *d = t->grads.v[k++];
+        if (!d || d->id < 0 || d->id >= g->nodes.n || g->nodes.v[d->id] != d)
+            die("verify: the gradient of '%s' is not a node of the graph", p->name);
+        if (d->dtype != DT_UNKNOWN && p->dtype != DT_UNKNOWN &&
+            (d->dtype != p->dtype || !ir_shape_eq(&d->shape, &p->shape)))
+            die("verify: the gradient of '%s' is not typed like it", p->name);
+    }
+    if (k != t->params.n)
+        die("verify: the gradients list a parameter that is not trainable");
+}
+
 void ir_verify(const Graph *g)
 {
     for (int i = 0; i < g->nodes.n; i++) {
@@ -574,5 +601,6 @@ void ir_verify(const Graph *g)
         const Node *x = g->train->loss;
         if (!x || x->id < 0 || x->id >= g->nodes.n || g->nodes.v[x->id] != x)
             die("verify: the training loss is not a node of the graph");
+        verify_grads(g);
     }
 }

@@ -189,6 +189,12 @@ typedef struct {
     double clip_norm;
     Sched sched;         /* SCHED_CONSTANT when none is given */
     AttrList sched_args;
+    /* Filled by pass_autodiff (empty before): every trainable (not frozen)
+     * parameter in graph order, and in grads[i] the node holding the
+     * gradient of the loss with respect to params[i], of the same element
+     * type and shape (a zeros node when the loss does not depend on it). */
+    Vec(Node *) params;
+    Vec(Node *) grads;
 } Train;
 
 typedef struct Graph Graph;

@@ -230,6 +230,11 @@ void ir_print(FILE *f, const Graph *g)
         }
         put_loc(f, &fs, t->loc);
         fputc('\n', f);
+        for (int i = 0; i < t->params.n; i++) {
+            fputs("  grad ", f);
+            put_str(f, t->params.v[i]->name);
+            fprintf(f, " = %%%d\n", t->grads.v[i]->id);
+        }
     }
     fputs("end\n", f);
     free(fs.v);

@@ -1034,6 +1034,56 @@ static bool parse_train(Reader *r)
     return expect_eol(r);
 }
 
+/* grad = "grad" STRING "=" VAL: after the train statement, the gradient of
+ * the loss with respect to the named trainable parameter (Train.grads). */
+static bool parse_grad(Reader *r)
+{
+    Tok head = next(r);
+    Train *t = r->g->train;
+    if (!t)
+        return fail(r, &head, "'grad' before the train statement");
+    Tok nt;
+    if (!expect_kind(r, T_STR, "a parameter's name in quotes", &nt))
+        return false;
+    const Node *p = find_named(r->g, nt.s);
+    if (!p || p->op != OP_PARAM)
+        return fail(r, &nt, "no parameter named \"%s\"", nt.s);
+    if (ir_attr_bool(p, "frozen"))
+        return fail(r, &nt, "parameter \"%s\" is frozen and has no gradient", nt.s);
+    for (int i = 0; i < t->params.n; i++)
+        if (t->params.v[i] == p)
+            return fail(r, &nt, "gradient of \"%s\" given twice", nt.s);
+    if (t->params.n > 0 && t->params.v[t->params.n - 1]->id > p->id)
+        return fail(r, &nt, "gradients must follow the parameters' order");
+    if (!expect_punct(r, '=', NULL))
+        return false;
+    Node *x = expect_use(r);
+    if (!x)
+        return false;
+    vec_push(r->a, &t->params, (Node *)p);
+    vec_push(r->a, &t->grads, x);
+    return expect_eol(r);
+}
+
+/* Gradients, when given, cover every trainable parameter. */
+static bool check_grads(Reader *r, const Tok *end)
+{
+    const Train *t = r->g->train;
+    if (!t || t->params.n == 0)
+        return true;
+    for (int i = 0; i < r->g->nodes.n; i++) {
+        const Node *p = r->g->nodes.v[i];
+        if (p->op != OP_PARAM || ir_attr_bool(p, "frozen"))
+            continue;
+        bool found = false;
+        for (int j = 0; j < t->params.n && !found; j++)
+            found = t->params.v[j] == p;
+        if (!found)
+            return fail(r, end, "no gradient given for parameter \"%s\"", p->name);
+    }
+    return true;
+}
+
 /* file = "file" INT STRING: registers the path with diag (reading the file
  * when it exists, so carets work) or reuses an id already registered. */
 static bool parse_file(Reader *r)
@@ -1148,8 +1198,10 @@ static bool parse_ir(Reader *r)
             ok = parse_output(r);
         else if (is_word(p, "train"))
             ok = parse_train(r);
+        else if (is_word(p, "grad"))
+            ok = parse_grad(r);
         else if (is_word(p, "end")) {
-            if (!resolve_fused(r))
+            if (!resolve_fused(r) || !check_grads(r, p))
                 return false;
             break;
         }

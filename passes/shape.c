@@ -30,7 +30,7 @@
 typedef bool (*Rule)(Graph *g, Node *n);
 
 static const Rule rules[OP_COUNT] = {
-#define OP(name, text, arity, kind, flags, attrs, shape) shape,
+#define OP(name, text, arity, kind, flags, attrs, shape, grad) shape,
 #include "../ir/ops.def"
 #undef OP
 };
@@ -355,6 +355,13 @@ static bool check_param_types(const Graph *g)
         }
     }
     return true;
+}
+
+bool shape_node(Graph *g, Node *n)
+{
+    for (int j = 0; j < n->nin; j++)
+        check(n->in[j]->dtype != DT_UNKNOWN);
+    return rules[n->op](g, n) && (op_info[n->op].kind == K_SOURCE || check_size(g, n, shape_op(n)));
 }
 
 bool pass_shape(Graph *g)

@@ -13,7 +13,7 @@
 
 #include "../ir/ir.h"
 
-#define OP(name, text, arity, kind, flags, attrs, shape) bool shape(Graph *g, Node *n);
+#define OP(name, text, arity, kind, flags, attrs, shape, grad) bool shape(Graph *g, Node *n);
 #include "../ir/ops.def"
 #undef OP
 
@@ -61,5 +61,9 @@ bool shape_fits(const Shape *src, const Shape *dst);
 bool shape_count(const Shape *s, int64_t *count, int *k);
 /* "B*784", "784", "B^2*3". */
 const char *shape_fmt_count(Graph *g, int64_t count, int k);
+
+/* Types one node whose inputs are typed: its rule, then the size check
+ * pass_shape applies. For passes that append nodes (autodiff). */
+bool shape_node(Graph *g, Node *n);
 
 #endif

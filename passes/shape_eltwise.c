@@ -75,3 +75,15 @@ bool shape_dropout(Graph *g, Node *n)
     }
     return shape_unary(g, n);
 }
+
+/* cast (internal, built by autodiff): any numeric type to the one named. */
+bool shape_cast(Graph *g, Node *n)
+{
+    (void)g;
+    const Node *x = n->in[0];
+    DType t = ir_dtype_parse(ir_attr_str(n, "to"));
+    check(t != DT_UNKNOWN && x->dtype != DT_UNKNOWN);
+    n->dtype = t;
+    n->shape = x->shape;
+    return true;
+}

@@ -388,15 +388,21 @@ void pass_simplify(Graph *g)
     }
     for (int i = 0; i < g->outputs.n; i++)
         g->outputs.v[i].node = fwd[g->outputs.v[i].node->id];
-    if (g->train)
+    if (g->train) {
         g->train->loss = fwd[g->train->loss->id];
+        for (int i = 0; i < g->train->grads.n; i++)
+            g->train->grads.v[i] = fwd[g->train->grads.v[i]->id];
+    }
 
     /* Dead code: walk backwards from what the outputs and the loss need. */
     bool *live = arena_alloc(g->arena, (size_t)nn * sizeof *live + 1);
     for (int i = 0; i < g->outputs.n; i++)
         live[g->outputs.v[i].node->id] = true;
-    if (g->train)
+    if (g->train) {
         live[g->train->loss->id] = true;
+        for (int i = 0; i < g->train->grads.n; i++)
+            live[g->train->grads.v[i]->id] = true;
+    }
     for (int i = nn - 1; i >= 0; i--) {
         Node *n = g->nodes.v[i];
         Op op = n->op;

@@ -1,0 +1,304 @@
+/*
+ * pass_autodiff: reverse-mode differentiation at compile time. The adjoint
+ * computation of the training loss is appended to the graph as ordinary
+ * nodes, which then go through shape checking, simplification, fusion and
+ * memory planning like the forward graph (STYLE.md: gradients are graph
+ * nodes).
+ *
+ * How:
+ *  1. needs[]: a forward node needs an adjoint when the loss depends on it
+ *     and a trainable (not frozen) parameter is reachable from it through
+ *     floating-point values and ops that pass gradients (not grad_none:
+ *     argmax, one_hot, comparisons; i32 values never). Everything else is
+ *     pruned: no adjoint is built for it.
+ *  2. The loss's adjoint is the constant 1 of the loss's type. Nodes are
+ *     visited in reverse graph order (a reverse topological order), so a
+ *     node's adjoint is complete, all of its users having contributed,
+ *     when its turn comes; its op's rule (the grad column of ops.def,
+ *     passes/grad_*.c) adds contributions to its inputs' adjoints. Fan-out
+ *     accumulates with add; broadcasting is undone by sum + reshape.
+ *  3. Train.params lists the trainable parameters in graph order and
+ *     Train.grads their adjoints; a parameter the loss does not depend on
+ *     gets zeros, so the optimizer always sees one gradient per parameter.
+ *  4. pass_shape runs over the whole graph again, so the new nodes carry
+ *     canonical attributes exactly as if they had been written by hand.
+ *
+ * The builders below type each node as it is made (shape_node), so rules
+ * can read the shapes of what they built; a failure there is a dlc bug.
+ */
+#include "passes.h"
+
+#include <string.h>
+
+#include "grad.h"
+#include "shape.h"
+
+typedef bool (*GradRule)(Grad *c, Node *n, Node *dy);
+
+static const GradRule rules[OP_COUNT] = {
+#define OP(name, text, arity, kind, flags, attrs, shape, grad) grad,
+#include "../ir/ops.def"
+#undef OP
+};
+
+bool ad_needs(const Grad *c, const Node *x)
+{
+    return x->id < c->nfwd && c->needs[x->id];
+}
+
+void ad_acc(Grad *c, Node *x, Node *v)
+{
+    if (!ad_needs(c, x))
+        return;
+    check(v->dtype == x->dtype);
+    v = ad_unbroadcast(c, v, &x->shape);
+    Node **a = &c->adj[x->id];
+    *a = *a ? ad_bin(c, OP_ADD, *a, v) : v;
+}
+
+/* Builders */
+
+Node *ad_node(Grad *c, Op op, Node *const *in, int nin)
+{
+    return ir_node_new(c->g, op, in, nin, c->loc);
+}
+
+Node *ad_finish(Grad *c, Node *n)
+{
+    ir_attrs_fill_defaults(c->g->arena, &n->attrs, ir_op_schema(n->op));
+    int before = diag_errors();
+    bool ok = shape_node(c->g, n);
+    check(ok && diag_errors() == before);
+    return n;
+}
+
+Node *ad_const(Grad *c, double v, DType t)
+{
+    Node *n = ad_node(c, OP_CONST, NULL, 0);
+    ir_set_float(c->g, n, "value", v);
+    n->dtype = t;
+    n->shape = (Shape){.rank = 0};
+    return ad_finish(c, n);
+}
+
+Node *ad_un(Grad *c, Op op, Node *x)
+{
+    return ad_finish(c, ad_node(c, op, &x, 1));
+}
+
+Node *ad_bin(Grad *c, Op op, Node *a, Node *b)
+{
+    Node *in[2] = {a, b};
+    return ad_finish(c, ad_node(c, op, in, 2));
+}
+
+Node *ad_binc(Grad *c, Op op, Node *a, double v)
+{
+    return ad_bin(c, op, a, ad_const(c, v, a->dtype));
+}
+
+Node *ad_cbin(Grad *c, Op op, double v, Node *b)
+{
+    return ad_bin(c, op, ad_const(c, v, b->dtype), b);
+}
+
+/* Attributes keep their arrays: copy them into the arena. */
+static Dim *dims_copy(Grad *c, const Dim *d, int n)
+{
+    Dim *v = arena_alloc(c->g->arena, sizeof *v * (size_t)n + 1);
+    memcpy(v, d, sizeof *v * (size_t)n);
+    return v;
+}
+
+static void set_dims(Grad *c, Node *n, const char *attr, const Shape *s)
+{
+    ir_set_ints(c->g, n, attr, dims_copy(c, s->d, s->rank), s->rank);
+}
+
+Node *ad_sum(Grad *c, Node *x, const bool *axes, bool keepdims)
+{
+    Dim ax[IR_MAX_RANK];
+    int k = 0;
+    for (int i = 0; i < x->shape.rank; i++)
+        if (!axes || axes[i])
+            ax[k++] = (Dim){i, false};
+    if (k == 0)
+        return x;
+    Node *n = ad_node(c, OP_SUM, &x, 1);
+    ir_set_ints(c->g, n, "axis", dims_copy(c, ax, k), k);
+    ir_set_bool(c->g, n, "keepdims", keepdims);
+    return ad_finish(c, n);
+}
+
+Node *ad_reshape(Grad *c, Node *x, const Shape *s)
+{
+    if (ir_shape_eq(&x->shape, s))
+        return x;
+    Node *n = ad_node(c, OP_RESHAPE, &x, 1);
+    set_dims(c, n, "shape", s);
+    return ad_finish(c, n);
+}
+
+Node *ad_broadcast(Grad *c, Node *x, const Shape *s)
+{
+    if (ir_shape_eq(&x->shape, s))
+        return x;
+    Node *n = ad_node(c, OP_BROADCAST_TO, &x, 1);
+    set_dims(c, n, "shape", s);
+    return ad_finish(c, n);
+}
+
+Node *ad_transpose(Grad *c, Node *x, const int64_t *perm)
+{
+    Dim p[IR_MAX_RANK];
+    bool identity = true;
+    for (int i = 0; i < x->shape.rank; i++) {
+        p[i] = (Dim){perm[i], false};
+        identity &= perm[i] == i;
+    }
+    if (identity)
+        return x;
+    Node *n = ad_node(c, OP_TRANSPOSE, &x, 1);
+    ir_set_ints(c->g, n, "perm", dims_copy(c, p, x->shape.rank), x->shape.rank);
+    return ad_finish(c, n);
+}
+
+Node *ad_unbroadcast(Grad *c, Node *x, const Shape *s)
+{
+    if (ir_shape_eq(&x->shape, s))
+        return x;
+    int r = x->shape.rank, lead = r - s->rank;
+    check(lead >= 0);
+    bool axes[IR_MAX_RANK] = {0};
+    for (int i = 0; i < r; i++) {
+        Dim d = x->shape.d[i];
+        axes[i] = i < lead || (!ir_dim_eq(s->d[i - lead], d) && !(d.n == 1 && !d.batch));
+    }
+    return ad_reshape(c, ad_sum(c, x, axes, false), s);
+}
+
+Node *ad_zeros(Grad *c, DType t, const Shape *s)
+{
+    return ad_broadcast(c, ad_const(c, 0, t), s);
+}
+
+Node *ad_count(Grad *c, const Shape *s, const bool *axes, DType t)
+{
+    int64_t n = 1;
+    Shape batch = {0};
+    for (int i = 0; i < s->rank; i++) {
+        if (axes && !axes[i])
+            continue;
+        n *= s->d[i].n;
+        if (s->d[i].batch)
+            batch.d[batch.rank++] = (Dim){1, true};
+    }
+    if (batch.rank == 0)
+        return ad_const(c, (double)n, t);
+    /* B^k at run time: the sum of ones over [B, ..., B] */
+    Node *bk = ad_sum(c, ad_broadcast(c, ad_const(c, 1, t), &batch), NULL, false);
+    return n == 1 ? bk : ad_binc(c, OP_MUL, bk, (double)n);
+}
+
+Node *ad_expand(Grad *c, Node *x, const Shape *full, const bool *axes)
+{
+    Shape kept = *full;
+    for (int i = 0; i < full->rank; i++)
+        if (axes[i])
+            kept.d[i] = (Dim){1, false};
+    return ad_broadcast(c, ad_reshape(c, x, &kept), full);
+}
+
+void ad_axes(const Node *n, bool axes[IR_MAX_RANK])
+{
+    const Attr *a = ir_attr(n, "axis");
+    check(a && a->kind == AK_INTS);
+    memset(axes, 0, IR_MAX_RANK * sizeof *axes);
+    for (int i = 0; i < a->ints.n; i++)
+        axes[a->ints.v[i].n] = true;
+}
+
+/* Rules without a gradient */
+
+bool grad_none(Grad *c, Node *n, Node *dy)
+{
+    (void)c, (void)n, (void)dy;
+    return true;
+}
+
+bool grad_todo(Grad *c, Node *n, Node *dy)
+{
+    (void)c, (void)dy;
+    diag_error(n->loc, "%s has no gradient yet: the loss cannot be differentiated through it",
+               op_info[n->op].text);
+    return false;
+}
+
+/* The driver */
+
+static bool trainable(const Node *n)
+{
+    return n->op == OP_PARAM && !ir_attr_bool(n, "frozen");
+}
+
+bool pass_autodiff(Graph *g)
+{
+    Train *t = g->train;
+    if (!t || t->grads.n > 0)
+        return true;
+    Node *loss = t->loss;
+    check(ir_dtype_is_float(loss->dtype) && loss->shape.rank == 0);
+    int nf = g->nodes.n;
+    Grad c = {.g = g, .nfwd = nf};
+    c.needs = arena_alloc(g->arena, (size_t)nf + 1);
+    c.adj = arena_alloc(g->arena, sizeof *c.adj * ((size_t)nf + 1));
+
+    bool *reach = arena_alloc(g->arena, (size_t)nf + 1);
+    for (int i = 0; i < nf; i++) {
+        const Node *n = g->nodes.v[i];
+        if (trainable(n)) {
+            reach[i] = true;
+            continue;
+        }
+        if (rules[n->op] == grad_none || !ir_dtype_is_float(n->dtype))
+            continue;
+        for (int j = 0; j < n->nin && !reach[i]; j++)
+            reach[i] = reach[n->in[j]->id];
+    }
+    c.needs[loss->id] = reach[loss->id];
+    for (int i = loss->id; i >= 0; i--) {
+        const Node *n = g->nodes.v[i];
+        if (c.needs[i])
+            for (int j = 0; j < n->nin; j++)
+                c.needs[n->in[j]->id] = reach[n->in[j]->id];
+    }
+
+    bool ok = true;
+    if (c.needs[loss->id]) {
+        c.loc = loss->loc;
+        c.adj[loss->id] = ad_const(&c, 1, loss->dtype);
+    }
+    for (int i = loss->id; ok && i >= 0; i--) {
+        Node *n = g->nodes.v[i];
+        if (!c.needs[i] || !c.adj[i] || n->op == OP_PARAM)
+            continue;
+        c.loc = n->loc;
+        int before = diag_errors();
+        ok = rules[n->op](&c, n, c.adj[i]);
+        check(ok || diag_errors() > before);
+    }
+    if (!ok)
+        return false;
+
+    for (int i = 0; i < nf; i++) {
+        Node *p = g->nodes.v[i];
+        if (!trainable(p))
+            continue;
+        c.loc = p->loc;
+        Node *d = c.adj[i] ? c.adj[i] : ad_zeros(&c, p->dtype, &p->shape);
+        check(d->dtype == p->dtype && ir_shape_eq(&d->shape, &p->shape));
+        vec_push(g->arena, &t->params, p);
+        vec_push(g->arena, &t->grads, d);
+    }
+    return pass_shape(g);
+}

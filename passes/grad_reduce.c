@@ -1,0 +1,134 @@
+/*
+ * Gradient rules of the ops that work along axes: softmax, log_softmax,
+ * the matrix product and the reductions (see grad.h for the contract).
+ *
+ * Reductions spread the output's adjoint back over the reduced axes:
+ * reshape to the keepdims shape, broadcast to the input's. mean divides by
+ * the number of reduced elements and var by (count - correction); both
+ * counts are computed at run time when a reduced axis is the batch. max
+ * and min share the gradient equally among the elements that reach the
+ * extreme value (PyTorch's amax/amin).
+ *
+ * matmul follows NumPy's rules backwards: 1-D operands are promoted (a row
+ * on the left, a column on the right), dA = dY @ B^T and dB = A^T @ dY on
+ * the promoted shapes, summed over broadcast batch dimensions and
+ * reshaped back to the operand's shape.
+ */
+#include "grad.h"
+
+static Node *sum_axis(Grad *c, Node *x, int axis)
+{
+    bool axes[IR_MAX_RANK] = {0};
+    axes[axis] = true;
+    return ad_sum(c, x, axes, true);
+}
+
+/* dx = y * (dy - sum(dy * y)) along the axis */
+bool grad_softmax(Grad *c, Node *n, Node *dy)
+{
+    int axis = (int)ir_attr_int(n, "axis");
+    Node *s = sum_axis(c, ad_bin(c, OP_MUL, dy, n), axis);
+    ad_acc(c, n->in[0], ad_bin(c, OP_MUL, n, ad_bin(c, OP_SUB, dy, s)));
+    return true;
+}
+
+/* dx = dy - exp(y) * sum(dy) along the axis */
+bool grad_log_softmax(Grad *c, Node *n, Node *dy)
+{
+    int axis = (int)ir_attr_int(n, "axis");
+    Node *s = sum_axis(c, dy, axis);
+    ad_acc(c, n->in[0], ad_bin(c, OP_SUB, dy, ad_bin(c, OP_MUL, ad_un(c, OP_EXP, n), s)));
+    return true;
+}
+
+/* x with its last two dimensions swapped */
+static Node *swap_last(Grad *c, Node *x)
+{
+    int64_t perm[IR_MAX_RANK];
+    int r = x->shape.rank;
+    for (int i = 0; i < r; i++)
+        perm[i] = i;
+    perm[r - 2] = r - 1;
+    perm[r - 1] = r - 2;
+    return ad_transpose(c, x, perm);
+}
+
+bool grad_matmul(Grad *c, Node *n, Node *dy)
+{
+    Node *a = n->in[0], *b = n->in[1];
+    bool row = a->shape.rank == 1, col = b->shape.rank == 1;
+    Shape sa = a->shape, sb = b->shape, sy = n->shape;
+    if (row) {
+        sa = (Shape){.rank = 2, .d = {{1, false}, a->shape.d[0]}};
+        /* y lost the row dimension just before its last (or only) one */
+        int at = col ? sy.rank : sy.rank - 1;
+        for (int i = sy.rank; i > at; i--)
+            sy.d[i] = sy.d[i - 1];
+        sy.d[at] = (Dim){1, false};
+        sy.rank++;
+    }
+    if (col) {
+        sb = (Shape){.rank = 2, .d = {b->shape.d[0], {1, false}}};
+        sy.d[sy.rank++] = (Dim){1, false};
+    }
+    Node *a2 = ad_reshape(c, a, &sa), *b2 = ad_reshape(c, b, &sb), *dy2 = ad_reshape(c, dy, &sy);
+    if (ad_needs(c, a)) {
+        Node *da = ad_bin(c, OP_MATMUL, dy2, swap_last(c, b2));
+        ad_acc(c, a, ad_reshape(c, ad_unbroadcast(c, da, &sa), &a->shape));
+    }
+    if (ad_needs(c, b)) {
+        Node *db = ad_bin(c, OP_MATMUL, swap_last(c, a2), dy2);
+        ad_acc(c, b, ad_reshape(c, ad_unbroadcast(c, db, &sb), &b->shape));
+    }
+    return true;
+}
+
+bool grad_sum(Grad *c, Node *n, Node *dy)
+{
+    bool axes[IR_MAX_RANK];
+    ad_axes(n, axes);
+    Node *x = n->in[0];
+    ad_acc(c, x, ad_expand(c, dy, &x->shape, axes));
+    return true;
+}
+
+bool grad_mean(Grad *c, Node *n, Node *dy)
+{
+    bool axes[IR_MAX_RANK];
+    ad_axes(n, axes);
+    Node *x = n->in[0];
+    Node *count = ad_count(c, &x->shape, axes, x->dtype);
+    ad_acc(c, x, ad_expand(c, ad_bin(c, OP_DIV, dy, count), &x->shape, axes));
+    return true;
+}
+
+/* dy / (number of extremes) to each element equal to the extreme */
+bool grad_max_min(Grad *c, Node *n, Node *dy)
+{
+    bool axes[IR_MAX_RANK];
+    ad_axes(n, axes);
+    Node *x = n->in[0];
+    Node *hit = ad_bin(c, OP_EQ, x, ad_expand(c, n, &x->shape, axes));
+    Node *count = ad_reshape(c, ad_sum(c, hit, axes, false), &n->shape);
+    Node *share = ad_bin(c, OP_DIV, dy, count);
+    ad_acc(c, x, ad_bin(c, OP_MUL, hit, ad_expand(c, share, &x->shape, axes)));
+    return true;
+}
+
+/* dx = dy * 2 (x - mean) / (count - correction) */
+bool grad_var(Grad *c, Node *n, Node *dy)
+{
+    bool axes[IR_MAX_RANK];
+    ad_axes(n, axes);
+    Node *x = n->in[0];
+    Node *mean = ad_node(c, OP_MEAN, &x, 1);
+    ir_set_ints(c->g, mean, "axis", ir_attr(n, "axis")->ints.v, ir_attr(n, "axis")->ints.n);
+    ir_set_bool(c->g, mean, "keepdims", true);
+    mean = ad_finish(c, mean);
+    Node *count = ad_count(c, &x->shape, axes, x->dtype);
+    Node *denom = ad_binc(c, OP_SUB, count, (double)ir_attr_int(n, "correction"));
+    Node *scale = ad_bin(c, OP_DIV, ad_binc(c, OP_MUL, dy, 2), denom);
+    ad_acc(c, x,
+           ad_bin(c, OP_MUL, ad_bin(c, OP_SUB, x, mean), ad_expand(c, scale, &x->shape, axes)));
+    return true;
+}
