@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ir/ir.h"
+#include "testlib.h"
 
 /* Builtin schemas, parsed once (ir_schema_parse allocates for good). */
 static const AttrSchema *optim_schema(Optim o)
@@ -33,54 +34,15 @@ static Shape S2(int64_t a, bool ab, int64_t b)
     return s;
 }
 
-/* ir_print into a malloc'd string. */
-static char *print_str(const Graph *g)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    ck_assert_ptr_nonnull(f);
-    ir_print(f, g);
-    fclose(f);
-    return buf;
-}
-
-static char *dot_str(const Graph *g)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    ck_assert_ptr_nonnull(f);
-    ir_print_dot(f, g);
-    fclose(f);
-    return buf;
-}
-
 /* Diagnostics go to a memory stream the tests read back. */
-static char *diag_buf;
-static size_t diag_len;
-static FILE *diag_f;
-
 static void setup(void)
 {
-    diag_reset();
-    diag_f = open_memstream(&diag_buf, &diag_len);
-    diag_set_output(diag_f);
+    tl_diag_capture();
 }
 
 static void teardown(void)
 {
-    diag_set_output(NULL);
-    fclose(diag_f);
-    free(diag_buf);
-    diag_buf = NULL;
-    diag_reset();
-}
-
-static const char *diag_text(void)
-{
-    fflush(diag_f);
-    return diag_buf ? diag_buf : "";
+    tl_diag_release();
 }
 
 static Graph *read_text(Arena *a, const char *text)
@@ -92,12 +54,12 @@ static Graph *read_text(Arena *a, const char *text)
 /* print(g) == print(read(print(g))), and returns print(g). */
 static char *round_trip(const Graph *g)
 {
-    char *p1 = print_str(g);
+    char *p1 = tl_print(ir_print, g);
     Arena *a = arena_new();
     Graph *h = read_text(a, p1);
     if (!h)
-        ck_abort_msg("reading failed:\n%s\n%s", p1, diag_text());
-    char *p2 = print_str(h);
+        ck_abort_msg("reading failed:\n%s\n%s", p1, tl_diags());
+    char *p2 = tl_print(ir_print, h);
     ck_assert_str_eq(p1, p2);
     free(p2);
     arena_free(a);
@@ -553,7 +515,7 @@ START_TEST(read_registers_files)
     ck_assert_str_eq(diag_file_path(f1), "/nonexistent/x.dl");
     ck_assert_str_eq(diag_source_text(f1, &len), "");
     diag_error(g->nodes.v[0]->loc, "here");
-    ck_assert_ptr_nonnull(strstr(diag_text(), ":2:3: error: here\n      input x: f32[3];\n      ^~~~~\n"));
+    ck_assert_ptr_nonnull(strstr(tl_diags(), ":2:3: error: here\n      input x: f32[3];\n      ^~~~~\n"));
     unlink(path);
     arena_free(a);
 }
@@ -580,7 +542,7 @@ START_TEST(read_file_table_order)
     ck_assert_int_ne(g->loc.file, fa);
     ck_assert_int_ne(g->loc.file, g->nodes.v[1]->loc.file);
     ck_assert_str_eq(diag_file_path(g->nodes.v[1]->loc.file), "a.dl");
-    char *p = print_str(g);
+    char *p = tl_print(ir_print, g);
     ck_assert_str_eq(p, text);
     free(p);
     arena_free(a);
@@ -605,8 +567,8 @@ START_TEST(read_hand_written)
                        "# trailing comment\n";
     Arena *a = arena_new();
     Graph *g = read_text(a, text);
-    ck_assert_msg(g != NULL, "%s", diag_text());
-    char *p = print_str(g);
+    ck_assert_msg(g != NULL, "%s", tl_diags());
+    char *p = tl_print(ir_print, g);
     ck_assert_str_eq(p, "dlc-ir 1\n"
                         "model m batch N <= 4\n"
                         "  %0 = input \"x\" : f32[N, 3]\n"
@@ -778,7 +740,7 @@ START_TEST(reader_errors)
     Arena *a = arena_new();
     Graph *g = read_text(a, text);
     ck_assert_msg(g == NULL, "case %d read without error", _i);
-    const char *out = diag_text();
+    const char *out = tl_diags();
     ck_assert_msg(strncmp(out, c->msg, strlen(c->msg)) == 0 && out[strlen(c->msg)] == '\n',
                   "case %d: want\n%s\ngot\n%s", _i, c->msg, out);
     ck_assert_int_eq(diag_errors(), 1);
@@ -803,7 +765,7 @@ START_TEST(reader_header_errors)
         setup();
         Arena *a = arena_new();
         ck_assert_ptr_null(read_text(a, cases[i][0]));
-        const char *out = diag_text();
+        const char *out = tl_diags();
         ck_assert_msg(strncmp(out, cases[i][1], strlen(cases[i][1])) == 0, "case %d: want\n%s\ngot\n%s",
                       i, cases[i][1], out);
         arena_free(a);
@@ -817,7 +779,7 @@ START_TEST(reader_error_caret)
     Arena *a = arena_new();
     ck_assert_ptr_null(read_text(a, "dlc-ir 1\nmodel m\n  %0 = input \"x\" : f32[3]\n"
                                     "  %1 = matmull(%0, %0) : ?\nend\n"));
-    ck_assert_str_eq(diag_text(), "t.ir:4:8: error: unknown op 'matmull'; did you mean 'matmul'?\n"
+    ck_assert_str_eq(tl_diags(), "t.ir:4:8: error: unknown op 'matmull'; did you mean 'matmul'?\n"
                                   "      %1 = matmull(%0, %0) : ?\n"
                                   "           ^~~~~~~\n");
     arena_free(a);
@@ -830,7 +792,7 @@ START_TEST(reader_prefixes_never_crash)
     int f = diag_add_source("m.dl", "", 0);
     Arena *a = arena_new();
     Graph *g = mlp(a, f);
-    char *p = print_str(g);
+    char *p = tl_print(ir_print, g);
     size_t n = strlen(p);
     int ok = 0;
     for (size_t k = 0; k <= n; k++) {
@@ -865,7 +827,7 @@ START_TEST(dot_structure)
     g->nodes.v[0]->dtype = DT_F32;
     Node *q = ir_input(g, "say \"hi\"\\", DT_F32, ir_shape_of(1, (int64_t[]){2}), L(0, 0, 0, 0));
     (void)q;
-    char *d = dot_str(g);
+    char *d = tl_print(ir_print_dot, g);
     ck_assert(strncmp(d, "digraph \"mnist_mlp\" {\n", 22) == 0);
     ck_assert_int_eq(d[strlen(d) - 2], '}');
     /* 7 IR nodes, 1 output, 1 train */
@@ -930,9 +892,5 @@ int main(void)
     tcase_add_test(tc, dot_structure);
     suite_add_tcase(s, tc);
 
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

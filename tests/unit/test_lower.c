@@ -12,34 +12,20 @@
 #include <unistd.h>
 
 #include "frontend/frontend.h"
+#include "testlib.h"
 
 static Arena *A;
-static char *dbuf;
-static size_t dlen;
-static FILE *dout;
 
 static void setup(void)
 {
-    diag_reset();
+    tl_diag_capture();
     A = arena_new();
-    dout = open_memstream(&dbuf, &dlen);
-    diag_set_output(dout);
 }
 
 static void teardown(void)
 {
-    diag_set_output(NULL);
-    fclose(dout);
-    free(dbuf);
-    dbuf = NULL;
-    diag_reset();
+    tl_diag_release();
     arena_free(A);
-}
-
-static const char *diags(void)
-{
-    fflush(dout);
-    return dbuf ? dbuf : "";
 }
 
 static Graph *lower_d(const char *src, const Define *d, int nd)
@@ -60,7 +46,7 @@ static Graph *ok(const char *src)
 {
     Graph *g = lower(src);
     if (!g || diag_errors())
-        ck_abort_msg("unexpected errors:\n%s", diags());
+        ck_abort_msg("unexpected errors:\n%s", tl_diags());
     return g;
 }
 
@@ -70,8 +56,8 @@ static void fails(const char *src, const char *msg)
     Graph *g = lower(src);
     ck_assert_ptr_null(g);
     ck_assert_int_gt(diag_errors(), 0);
-    if (!strstr(diags(), msg))
-        ck_abort_msg("expected \"%s\" in:\n%s", msg, diags());
+    if (!strstr(tl_diags(), msg))
+        ck_abort_msg("expected \"%s\" in:\n%s", msg, tl_diags());
 }
 
 static int count_op(const Graph *g, Op op)
@@ -268,7 +254,7 @@ START_TEST(naming_collision)
                 "}\n",
           "t.dl:9:5: error: parameter 'h.w' is already defined; bind the result to a different "
           "name");
-    ck_assert_ptr_nonnull(strstr(diags(), "t.dl:8:5: note: 'h.w' was first defined here"));
+    ck_assert_ptr_nonnull(strstr(tl_diags(), "t.dl:8:5: note: 'h.w' was first defined here"));
 }
 END_TEST
 
@@ -305,8 +291,8 @@ START_TEST(defines_override)
     ck_assert_ptr_nonnull(g);
     ck_assert_int_eq(diag_errors(), 0);
     ck_assert_int_eq(src_named(g, "w")->shape.d[0].n, 16);
-    ck_assert_ptr_nonnull(strstr(diags(), "warning: -D Q: the model has no 'let Q'"));
-    ck_assert_ptr_null(strstr(diags(), "'let H'"));
+    ck_assert_ptr_nonnull(strstr(tl_diags(), "warning: -D Q: the model has no 'let Q'"));
+    ck_assert_ptr_null(strstr(tl_diags(), "'let H'"));
 }
 END_TEST
 
@@ -524,7 +510,7 @@ START_TEST(imports)
     snprintf(path, sizeof path, "%s/main.dl", dir);
     Graph *g = fe_load(A, path, NULL, 0);
     if (!g)
-        ck_abort_msg("%s", diags());
+        ck_abort_msg("%s", tl_diags());
     ck_assert_str_eq(g->name, "m");
     src_named(g, "h.dense_0.w");
     src_named(g, "h.dense_1.b");
@@ -537,8 +523,8 @@ START_TEST(imports)
                "def twice(x) { return x; }\nmodel m { input x: f32[1]; }\n");
     snprintf(path, sizeof path, "%s/dup.dl", dir);
     ck_assert_ptr_null(fe_load(A, path, NULL, 0));
-    ck_assert_ptr_nonnull(strstr(diags(), "dup.dl:2:8: error: cannot open 'nope.dl': No such "
-                                          "file or directory"));
+    ck_assert_ptr_nonnull(strstr(tl_diags(), "dup.dl:2:8: error: cannot open 'nope.dl': No such "
+                                             "file or directory"));
     remove_dir(dir);
 }
 END_TEST
@@ -552,8 +538,8 @@ START_TEST(import_duplicate_def)
     char path[600];
     snprintf(path, sizeof path, "%s/main.dl", dir);
     ck_assert_ptr_null(fe_load(A, path, NULL, 0));
-    ck_assert_ptr_nonnull(strstr(diags(), "dup.dl:1:5: error: redefinition of def 'dense'"));
-    ck_assert_ptr_nonnull(strstr(diags(), "main.dl:2:5: note: the first definition of 'dense'"));
+    ck_assert_ptr_nonnull(strstr(tl_diags(), "dup.dl:1:5: error: redefinition of def 'dense'"));
+    ck_assert_ptr_nonnull(strstr(tl_diags(), "main.dl:2:5: note: the first definition of 'dense'"));
     remove_dir(dir);
 }
 END_TEST
@@ -561,7 +547,7 @@ END_TEST
 START_TEST(missing_main_file)
 {
     ck_assert_ptr_null(fe_load(A, "/nonexistent/x.dl", NULL, 0));
-    ck_assert_str_eq(diags(),
+    ck_assert_str_eq(tl_diags(),
                      "dlc: error: cannot open '/nonexistent/x.dl': No such file or directory\n");
 }
 END_TEST
@@ -654,8 +640,8 @@ START_TEST(error_cases)
     ck_assert_ptr_null(lower(c->src));
     char want[512];
     snprintf(want, sizeof want, "%s%s", strncmp(c->msg, "dlc:", 4) ? "t.dl:" : "", c->msg);
-    if (!strstr(diags(), want))
-        ck_abort_msg("case %d: expected \"%s\" in:\n%s", _i, want, diags());
+    if (!strstr(tl_diags(), want))
+        ck_abort_msg("case %d: expected \"%s\" in:\n%s", _i, want, tl_diags());
 }
 END_TEST
 
@@ -670,10 +656,10 @@ START_TEST(error_notes_and_recovery)
                 "    d = sigmoid(zz);\n"
                 "}\n",
           "t.dl:8:9: error: dense expects 3 arguments, got 2");
-    ck_assert_ptr_nonnull(strstr(diags(), "t.dl:1:5: note: 'dense' is defined here"));
+    ck_assert_ptr_nonnull(strstr(tl_diags(), "t.dl:1:5: note: 'dense' is defined here"));
     ck_assert_ptr_nonnull(
-        strstr(diags(), "t.dl:10:25: error: use of undeclared name 'undefined_thing'"));
-    ck_assert_ptr_nonnull(strstr(diags(), "t.dl:11:17: error: use of undeclared name 'zz'"));
+        strstr(tl_diags(), "t.dl:10:25: error: use of undeclared name 'undefined_thing'"));
+    ck_assert_ptr_nonnull(strstr(tl_diags(), "t.dl:11:17: error: use of undeclared name 'zz'"));
     ck_assert_int_eq(diag_errors(), 3);
 }
 END_TEST
@@ -682,7 +668,7 @@ START_TEST(def_sees_no_model_names)
 {
     fails("def f(x) { return x * H; }\nmodel m { let H = 2; input x: f32[1]; y = f(x); }",
           "t.dl:1:23: error: use of undeclared name 'H'");
-    ck_assert_ptr_nonnull(strstr(diags(), "t.dl:2:15: note: 'H' is defined in the model"));
+    ck_assert_ptr_nonnull(strstr(tl_diags(), "t.dl:2:15: note: 'H' is defined in the model"));
 }
 END_TEST
 
@@ -729,9 +715,5 @@ int main(void)
     tcase_add_test(tc, def_sees_no_model_names);
     tcase_add_test(tc, no_crash_on_odd_input);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

@@ -18,20 +18,17 @@
 #include "frontend/frontend.h"
 #include "ir/ir.h"
 #include "passes/passes.h"
+#include "testlib.h"
 
 static Arena *A;
 static Graph *G;
-static int nsrc;
 
 static void fresh(void)
 {
     if (A)
         arena_free(A);
     A = arena_new();
-    G = ir_graph_new(A, "m");
-    G->batch = "B";
-    G->max_batch = 4;
-    nsrc = 0;
+    G = tl_graph_new(A, 4);
 }
 
 static void teardown(void)
@@ -41,59 +38,9 @@ static void teardown(void)
     A = NULL;
 }
 
-/* "f32[B, 784]", "i32[]", "f64[B*3, 4]" */
-static Shape parse_type(const char *spec, DType *t)
-{
-    char name[8] = {0};
-    const char *br = strchr(spec, '[');
-    ck_assert_ptr_nonnull(br);
-    memcpy(name, spec, (size_t)(br - spec));
-    *t = ir_dtype_parse(name);
-    ck_assert_int_ne(*t, DT_UNKNOWN);
-    Shape s = {0};
-    const char *p = br + 1;
-    while (*p && *p != ']') {
-        while (*p == ' ' || *p == ',')
-            p++;
-        Dim d = {1, false};
-        if (*p == 'B') {
-            d.batch = true;
-            p++;
-            if (*p == '*')
-                d.n = strtoll(p + 1, (char **)&p, 10);
-        } else {
-            d.n = strtoll(p, (char **)&p, 10);
-        }
-        s.d[s.rank++] = d;
-        while (*p == ' ')
-            p++;
-    }
-    return s;
-}
-
-static Node *T(Node *n, const char *spec)
-{
-    n->shape = parse_type(spec, &n->dtype);
-    return n;
-}
-
-static Node *X(const char *spec)
-{
-    DType t;
-    Shape s = parse_type(spec, &t);
-    char name[16];
-    snprintf(name, sizeof name, "x%d", nsrc++);
-    return ir_input(G, name, t, s, (Loc){0});
-}
-
-static Node *P(const char *spec)
-{
-    DType t;
-    Shape s = parse_type(spec, &t);
-    char name[16];
-    snprintf(name, sizeof name, "p%d", nsrc++);
-    return ir_param(G, name, t, s, INIT_ZEROS, NULL, 0, false, (Loc){0});
-}
+#define T(n, spec) tl_typed(n, spec)
+#define X(spec) tl_input(G, spec)
+#define P(spec) tl_param(G, spec)
 
 static Node *U(Op op, Node *x, const char *spec)
 {
@@ -894,9 +841,5 @@ int main(void)
     tcase_add_test(tr, random_graphs);
     tcase_add_test(tr, example_models);
     suite_add_tcase(su, tr);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(su);
 }

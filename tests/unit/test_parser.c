@@ -3,7 +3,7 @@
  * SPEC 1 parses to the expected AST (kinds, names, operator structure,
  * locations), every class of syntax error is reported at the right
  * line:col with a clear message, and no input makes the parser crash.
- * Diagnostics are captured in memory with open_memstream.
+ * Diagnostics are captured in memory (testlib.h).
  */
 #include <check.h>
 #include <stdio.h>
@@ -11,36 +11,26 @@
 #include <string.h>
 
 #include "frontend/frontend.h"
+#include "testlib.h"
 
 static Arena *arena;
-static FILE *diag_out;
-static char *diag_buf;
-static size_t diag_len;
 
 static void setup(void)
 {
-    diag_reset();
-    diag_out = open_memstream(&diag_buf, &diag_len);
-    ck_assert_ptr_nonnull(diag_out);
-    diag_set_output(diag_out);
+    tl_diag_capture();
     arena = arena_new();
 }
 
 static void teardown(void)
 {
-    diag_set_output(NULL);
-    fclose(diag_out);
-    free(diag_buf);
-    diag_buf = NULL;
+    tl_diag_release();
     arena_free(arena);
-    diag_reset();
 }
 
 static Program *parse_n(const char *text, size_t len)
 {
     int f = diag_add_source("t.dl", text, len);
     Program *p = fe_parse(arena, f);
-    fflush(diag_out);
     ck_assert_ptr_nonnull(p);
     ck_assert_int_eq(p->file, f);
     return p;
@@ -55,7 +45,7 @@ static Program *parse(const char *text)
 static Program *parse_ok(const char *text)
 {
     Program *p = parse(text);
-    ck_assert_msg(diag_errors() == 0, "unexpected diagnostics:\n%s", diag_buf);
+    ck_assert_msg(diag_errors() == 0, "unexpected diagnostics:\n%s", tl_diags());
     return p;
 }
 
@@ -78,8 +68,8 @@ static Expr *parse_expr(const char *expr)
 
 static void expect_diag(const char *text)
 {
-    ck_assert_msg(diag_buf && strstr(diag_buf, text), "expected \"%s\" in diagnostics:\n%s", text,
-                  diag_buf ? diag_buf : "(none)");
+    const char *d = tl_diags();
+    ck_assert_msg(strstr(d, text), "expected \"%s\" in diagnostics:\n%s", text, *d ? d : "(none)");
 }
 
 /* Parses src and checks that the first diagnostic starts with `first`. */
@@ -87,8 +77,8 @@ static void expect_first_error(const char *src, const char *first)
 {
     parse(src);
     ck_assert_int_ge(diag_errors(), 1);
-    ck_assert_msg(strncmp(diag_buf, first, strlen(first)) == 0,
-                  "expected first diagnostic \"%s\", got:\n%s", first, diag_buf);
+    ck_assert_msg(strncmp(tl_diags(), first, strlen(first)) == 0,
+                  "expected first diagnostic \"%s\", got:\n%s", first, tl_diags());
 }
 
 static void check_name(const Expr *e, const char *name)
@@ -759,7 +749,7 @@ START_TEST(never_crashes)
     for (size_t i = 0; i <= n; i++) {
         parse_n(mlp, i);
         bool complete = i <= def || (i > def_end && i <= model) || i >= n - 1;
-        ck_assert_msg((diag_errors() == 0) == complete, "prefix of %zu bytes:\n%s", i, diag_buf);
+        ck_assert_msg((diag_errors() == 0) == complete, "prefix of %zu bytes:\n%s", i, tl_diags());
         teardown();
         setup();
     }
@@ -830,9 +820,5 @@ int main(void)
     tcase_add_test(err, never_crashes);
     suite_add_tcase(s, err);
 
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

@@ -17,19 +17,16 @@
 
 #include "ir/ir.h"
 #include "passes/passes.h"
+#include "testlib.h"
 
 static Arena *A;
 static Graph *G;
-static int nsrc;
 
 static void setup(void)
 {
     diag_reset();
     A = arena_new();
-    G = ir_graph_new(A, "m");
-    G->batch = "B";
-    G->max_batch = 16;
-    nsrc = 0;
+    G = tl_graph_new(A, 16);
 }
 
 static void teardown(void)
@@ -44,47 +41,8 @@ static Loc L0(void)
     return (Loc){0};
 }
 
-/* "f32[B, 4]", "i32[]", "f32[1, 3]" */
-static Shape parse_type(const char *spec, DType *t)
-{
-    char name[8] = {0};
-    const char *br = strchr(spec, '[');
-    ck_assert_ptr_nonnull(br);
-    memcpy(name, spec, (size_t)(br - spec));
-    *t = ir_dtype_parse(name);
-    ck_assert_int_ne(*t, DT_UNKNOWN);
-    Shape s = {0};
-    const char *p = br + 1;
-    while (*p && *p != ']') {
-        while (*p == ' ' || *p == ',')
-            p++;
-        Dim d = {1, false};
-        if (*p == 'B') {
-            d.batch = true;
-            p++;
-        } else {
-            d.n = strtoll(p, (char **)&p, 10);
-        }
-        s.d[s.rank++] = d;
-        while (*p == ' ' || *p == ',')
-            p++;
-    }
-    return s;
-}
-
-static Node *X(const char *spec)
-{
-    DType t;
-    Shape s = parse_type(spec, &t);
-    return ir_input(G, arena_printf(A, "in%d", nsrc++), t, s, L0());
-}
-
-static Node *P(const char *spec)
-{
-    DType t;
-    Shape s = parse_type(spec, &t);
-    return ir_param(G, arena_printf(A, "p%d", nsrc++), t, s, INIT_ZEROS, NULL, 0, false, L0());
-}
+#define X(spec) tl_input(G, spec)
+#define P(spec) tl_param(G, spec)
 
 static Node *C(double v)
 {
@@ -99,19 +57,13 @@ static Node *CT(double v, DType t)
     return c;
 }
 
-static Node *fill(Node *n)
-{
-    ir_attrs_fill_defaults(A, &n->attrs, ir_op_schema(n->op));
-    return n;
-}
-
 static Node *U(Op op, Node *x)
 {
-    return fill(ir_unary(G, op, x, L0()));
+    return tl_defaults(G, ir_unary(G, op, x, L0()));
 }
 static Node *Bin(Op op, Node *a, Node *b)
 {
-    return fill(ir_binary(G, op, a, b, L0()));
+    return tl_defaults(G, ir_binary(G, op, a, b, L0()));
 }
 
 static void OUT(Node *n)
@@ -127,14 +79,6 @@ static void loss(Node *n)
     ir_attrs_set(A, &t->optim_args, (Attr){.name = "lr", .kind = AK_FLOAT, .f = 0.1});
     t->sched = SCHED_CONSTANT;
     G->train = t;
-}
-
-static void set_ints(Node *n, const char *name, int count, const int64_t *v)
-{
-    Dim d[IR_MAX_RANK];
-    for (int i = 0; i < count; i++)
-        d[i] = (Dim){v[i], false};
-    ir_set_ints(G, n, name, d, count);
 }
 
 static void typed(void)
@@ -338,16 +282,16 @@ START_TEST(identity_reshapes_and_transpose)
 {
     Node *x = X("f32[B, 2, 6]");
     Node *r1 = U(OP_RESHAPE, x);
-    set_ints(r1, "shape", 2, (int64_t[]){-1, 12});
+    tl_set_ints(G, r1, "shape", (int64_t[]){-1, 12}, 2);
     r1->attrs.v[0].ints.v[0] = (Dim){1, true};
     Node *r2 = U(OP_RESHAPE, r1);
-    set_ints(r2, "shape", 3, (int64_t[]){-1, 3, 4});
+    tl_set_ints(G, r2, "shape", (int64_t[]){-1, 3, 4}, 3);
     Node *same = U(OP_RESHAPE, x);
-    set_ints(same, "shape", 3, (int64_t[]){-1, 2, 6});
+    tl_set_ints(G, same, "shape", (int64_t[]){-1, 2, 6}, 3);
     Node *t_id = U(OP_TRANSPOSE, x);
-    set_ints(t_id, "perm", 3, (int64_t[]){0, 1, 2});
+    tl_set_ints(G, t_id, "perm", (int64_t[]){0, 1, 2}, 3);
     Node *t_sw = U(OP_TRANSPOSE, x);
-    set_ints(t_sw, "perm", 3, (int64_t[]){0, 2, 1});
+    tl_set_ints(G, t_sw, "perm", (int64_t[]){0, 2, 1}, 3);
     Node *f = U(OP_FLATTEN, X("f32[B, 5]")); /* flatten of a rank-2 tensor: identity */
     OUT(r2);
     OUT(same);
@@ -430,8 +374,8 @@ START_TEST(cse_updates_loss)
 {
     Node *x = X("f32[B, 4]");
     Node *y = X("f32[B, 4]");
-    Node *a = fill(ir_binary(G, OP_MSE, x, y, L0()));
-    Node *b = fill(ir_binary(G, OP_MSE, x, y, L0()));
+    Node *a = tl_defaults(G, ir_binary(G, OP_MSE, x, y, L0()));
+    Node *b = tl_defaults(G, ir_binary(G, OP_MSE, x, y, L0()));
     OUT(a);
     loss(b);
     simplify();
@@ -452,7 +396,7 @@ START_TEST(dce_removes_unused_keeps_sources)
     Node *dead = U(OP_TANH, U(OP_EXP, x)); /* a branch nobody needs */
     Node *dead_c = C(5);
     Node *mm = Bin(OP_MATMUL, x, w);
-    Node *l = fill(ir_unary(G, OP_SUM, mm, L0()));
+    Node *l = tl_defaults(G, ir_unary(G, OP_SUM, mm, L0()));
     OUT(mm);
     loss(l);
     simplify();
@@ -582,7 +526,7 @@ START_TEST(fuse_gemm_not_an_epilogue)
     Node *m1 = Bin(OP_MATMUL, x, w);
     Node *a1 = Bin(OP_ADD, m1, full); /* not a bias: a full operand */
     Node *m2 = Bin(OP_MATMUL, x, w);
-    Node *s2 = fill(ir_unary(G, OP_SOFTMAX, m2, L0())); /* not elementwise */
+    Node *s2 = tl_defaults(G, ir_unary(G, OP_SOFTMAX, m2, L0())); /* not elementwise */
     Node *m3 = Bin(OP_MATMUL, x, w);
     Node *t3 = U(OP_TANH, m3);
     Node *u3 = Bin(OP_MUL, t3, full); /* binary op after the activation */
@@ -639,7 +583,7 @@ START_TEST(fuse_not_outputs_loss_dropout_sources)
     Node *d = U(OP_DROPOUT, t); /* random: never fused, nothing into it */
     Node *s = U(OP_SQUARE, d);
     Node *mm = Bin(OP_MATMUL, s, w); /* the loss chain: mm -> relu (the loss) -> neg */
-    Node *l = fill(ir_unary(G, OP_SUM, mm, L0()));
+    Node *l = tl_defaults(G, ir_unary(G, OP_SUM, mm, L0()));
     Node *r = U(OP_RELU, l);
     Node *n = U(OP_NEG, r);
     OUT(e);
@@ -720,22 +664,15 @@ START_TEST(fuse_round_trip)
     Node *b = P("f32[3]");
     OUT(U(OP_SIGMOID, Bin(OP_ADD, Bin(OP_MATMUL, x, w), b)));
     fuse();
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    ir_print(f, G);
-    fclose(f);
+    char *buf = tl_print(ir_print, G);
+    size_t len = strlen(buf);
     ck_assert_ptr_nonnull(strstr(buf, "matmul(%0, %1) : f32[B, 3] fused %5\n"));
     ck_assert_ptr_nonnull(strstr(buf, "add(%3, %2) : f32[B, 3] fused %5\n"));
     Arena *a2 = arena_new();
     Graph *h = ir_read(a2, diag_add_source("t.ir", buf, len));
     ck_assert_ptr_nonnull(h);
     pass_fuse(h);
-    char *buf2 = NULL;
-    size_t len2 = 0;
-    f = open_memstream(&buf2, &len2);
-    ir_print(f, h);
-    fclose(f);
+    char *buf2 = tl_print(ir_print, h);
     ck_assert_str_eq(buf, buf2);
     free(buf);
     free(buf2);
@@ -784,9 +721,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(suite());
 }

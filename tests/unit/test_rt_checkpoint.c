@@ -13,43 +13,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "checklib.h"
 #include "runtime/dlrt.h"
 
 static char dir[256];
 
-static void make_dir(void)
-{
-    const char *t = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/dlrt-ckpt-XXXXXX", t && *t ? t : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void remove_dir(void)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char p[512];
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        if (rmdir(p) != 0)
-            unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
-static const char *in_dir(const char *name)
-{
-    static char p[2][512];
-    static int k;
-    k ^= 1;
-    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-    return p[k];
-}
+#define make_dir() tmp_dir_new(dir, sizeof dir, "dlrt-ckpt")
+#define remove_dir() tmp_dir_remove(dir)
+#define in_dir(name) tmp_path(dir, name)
 
 /* The number of files in dir whose name contains ".tmp." */
 static int temp_files(void)
@@ -62,29 +33,6 @@ static int temp_files(void)
         n += strstr(e->d_name, ".tmp.") != NULL;
     closedir(d);
     return n;
-}
-
-static void write_file(const char *path, const void *p, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(p, 1, n, f), n);
-    ck_assert_int_eq(fclose(f), 0);
-}
-
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)len + 1);
-    ck_assert_ptr_nonnull(b);
-    ck_assert_uint_eq(fread(b, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    *n = (size_t)len;
-    return b;
 }
 
 static dlrt_tensor_desc desc(const char *name, dlrt_dtype t, int rank, const int64_t *shape)
@@ -192,7 +140,7 @@ START_TEST(round_trip)
 
     /* the header is 8-aligned, starts with the metadata, and the data follows it */
     size_t n;
-    unsigned char *f = slurp(path, &n);
+    unsigned char *f = read_bytes(path, &n);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--)
         hlen = hlen << 8 | f[i];
@@ -225,7 +173,7 @@ START_TEST(exact_bytes)
     for (int meta = 0; meta < 2; meta++) {
         ck_assert_int_eq(dlrt_checkpoint_save(path, &d, src, 1, k, v, meta), 0);
         size_t n;
-        unsigned char *f = slurp(path, &n);
+        unsigned char *f = read_bytes(path, &n);
         size_t hl = strlen(want_hdr[meta]), padded = (hl + 7) / 8 * 8;
         ck_assert_uint_eq(n, 8 + padded + 8);
         ck_assert_uint_eq(f[0], padded);
@@ -283,7 +231,7 @@ START_TEST(nothing_to_save)
     const char *path = in_dir("empty.safetensors");
     ck_assert_int_eq(dlrt_checkpoint_save(path, NULL, NULL, 0, NULL, NULL, 0), 0);
     size_t n;
-    unsigned char *f = slurp(path, &n);
+    unsigned char *f = read_bytes(path, &n);
     ck_assert_uint_eq(n, 16);
     ck_assert_int_eq(memcmp(f + 8, "{}      ", 8), 0);
     free(f);
@@ -375,7 +323,7 @@ static void expect(const char *what, const void *bytes, size_t n, unsigned flags
     unsigned char a[16], b[24];
     void *dst[2] = {a, b};
     const char *path = in_dir("corpus.safetensors");
-    write_file(path, bytes, n);
+    write_bytes(path, bytes, n);
     for (int via_file = 0; via_file < 2; via_file++) {
         memset(a, SENTINEL, sizeof a);
         memset(b, SENTINEL, sizeof b);
@@ -783,9 +731,5 @@ int main(void)
     tcase_add_test(tc, bad_arguments);
     tcase_add_test(tc, failed_saves_leave_old_file);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

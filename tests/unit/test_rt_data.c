@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "checklib.h"
 #include "runtime/dlrt.h"
 
 static char tmpdir[64];
@@ -32,10 +33,7 @@ static const char *write_file(const char *name, const void *bytes, size_t len)
 {
     static char path[256];
     snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(bytes, 1, len, f), len);
-    ck_assert_int_eq(fclose(f), 0);
+    write_bytes(path, bytes, len);
     return path;
 }
 
@@ -834,9 +832,5 @@ int main(void)
     tcase_add_test(tc, progress_tty);
     tcase_add_test(tc, mnist_real);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

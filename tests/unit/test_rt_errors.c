@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checklib.h"
 #include "runtime/dlrt.h"
 
 START_TEST(strerror_known_codes)
@@ -43,9 +44,5 @@ int main(void)
     tcase_add_test(tc, strerror_unknown_codes);
     tcase_add_test(tc, threads);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

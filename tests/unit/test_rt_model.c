@@ -5,13 +5,13 @@
  * leave the instance untouched, the batch check, and the GEMM wrappers
  * against a naive triple loop in double. */
 #include <check.h>
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "checklib.h"
 #include "runtime/dlrt.h"
 
 /* --- the model -------------------------------------------------------------
@@ -105,38 +105,9 @@ static int all_bytes(const void *p, size_t n, unsigned char v)
 /* --- temporary files ------------------------------------------------------ */
 static char dir[256];
 
-static void make_dir(void)
-{
-    const char *t = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/dlrt-model-XXXXXX", t && *t ? t : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void remove_dir(void)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char p[512];
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
-static const char *in_dir(const char *name)
-{
-    static char p[2][512];
-    static int k;
-    k ^= 1;
-    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-    return p[k];
-}
+#define make_dir() tmp_dir_new(dir, sizeof dir, "dlrt-model")
+#define remove_dir() tmp_dir_remove(dir)
+#define in_dir(name) tmp_path(dir, name)
 
 /* --- init ----------------------------------------------------------------- */
 START_TEST(init_rejects_bad_arguments)
@@ -607,9 +578,5 @@ int main(void)
     tcase_add_test(tc, gemm_against_naive);
     tcase_add_test(tc, gemm_edge_cases);
     suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

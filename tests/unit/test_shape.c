@@ -17,91 +17,29 @@
 
 #include "ir/ir.h"
 #include "passes/passes.h"
+#include "testlib.h"
 
 static Arena *A;
 static Graph *G;
-static char *outbuf;
-static size_t outlen;
-static FILE *out;
-static int nsrc;
-
-static void fresh(void)
-{
-    if (A) {
-        diag_set_output(NULL);
-        fclose(out);
-        free(outbuf);
-        diag_reset();
-        arena_free(A);
-    }
-    A = arena_new();
-    G = ir_graph_new(A, "m");
-    G->batch = "B";
-    G->max_batch = 256;
-    outbuf = NULL;
-    out = open_memstream(&outbuf, &outlen);
-    diag_set_output(out);
-    nsrc = 0;
-}
 
 static void teardown(void)
 {
-    diag_set_output(NULL);
-    fclose(out);
-    free(outbuf);
-    diag_reset();
+    tl_diag_release();
     arena_free(A);
     A = NULL;
 }
 
-/* "f32[B, 784]", "i32[]", "f32[B*3, 4]" */
-static Shape parse_type(const char *spec, DType *t)
+static void fresh(void)
 {
-    char name[8] = {0};
-    const char *br = strchr(spec, '[');
-    ck_assert_ptr_nonnull(br);
-    memcpy(name, spec, (size_t)(br - spec));
-    *t = ir_dtype_parse(name);
-    ck_assert_int_ne(*t, DT_UNKNOWN);
-    Shape s = {0};
-    const char *p = br + 1;
-    while (*p && *p != ']') {
-        while (*p == ' ' || *p == ',')
-            p++;
-        Dim d = {1, false};
-        if (*p == 'B') {
-            d.batch = true;
-            p++;
-            if (*p == '*')
-                d.n = strtoll(p + 1, (char **)&p, 10);
-        } else {
-            d.n = strtoll(p, (char **)&p, 10);
-        }
-        s.d[s.rank++] = d;
-        while (*p == ' ')
-            p++;
-    }
-    return s;
+    if (A)
+        teardown();
+    A = arena_new();
+    G = tl_graph_new(A, 256);
+    tl_diag_capture();
 }
 
-static Node *X(const char *spec)
-{
-    DType t;
-    Shape s = parse_type(spec, &t);
-    char name[16];
-    snprintf(name, sizeof name, "x%d", nsrc++);
-    return ir_input(G, name, t, s, (Loc){0});
-}
-
-static Node *P(const char *spec)
-{
-    DType t;
-    Shape s = parse_type(spec, &t);
-    char name[16];
-    snprintf(name, sizeof name, "p%d", nsrc++);
-    return ir_param(G, name, t, s, INIT_ZEROS, NULL, 0, false, (Loc){0});
-}
-
+#define X(spec) tl_input(G, spec)
+#define P(spec) tl_param(G, spec)
 static Node *C(double v) { return ir_const(G, v, (Loc){0}); }
 
 /* A node of op with its inputs (NULL-terminated) and default attributes. */
@@ -114,29 +52,15 @@ static Node *node(Op op, ...)
     for (Node *x; (x = va_arg(ap, Node *));)
         in[nin++] = x;
     va_end(ap);
-    Node *n = ir_node_new(G, op, in, nin, (Loc){0});
-    ir_attrs_fill_defaults(A, &n->attrs, ir_op_schema(op));
-    return n;
+    return tl_node(G, op, in, nin);
 }
 #define N(...) node(__VA_ARGS__, (Node *)NULL)
 
 #define NONE IR_NONE
-#define BD(k) (INT64_MIN + 1 + (k))
-
-static void set_ints(Node *n, const char *name, const int64_t *v, int nv)
-{
-    Dim d[16];
-    for (int i = 0; i < nv; i++) {
-        if (v[i] > INT64_MIN && v[i] <= INT64_MIN + 1000)
-            d[i] = (Dim){v[i] - (INT64_MIN + 1), true};
-        else
-            d[i] = (Dim){v[i], false};
-    }
-    ir_set_ints(G, n, name, d, nv);
-}
+#define BD(k) TL_BD(k)
 #define INTS(n, name, ...)                                                                     \
-    set_ints(n, name, (int64_t[]){__VA_ARGS__},                                                \
-             (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)))
+    tl_set_ints(G, n, name, (int64_t[]){__VA_ARGS__},                                          \
+                (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)))
 #define EMPTY_INTS(n, name) ir_set_ints(G, n, name, NULL, 0)
 
 static const char *ty(const Node *n)
@@ -167,16 +91,10 @@ static const char *ints(const Node *n, const char *name)
     return buf;
 }
 
-static const char *diag_text(void)
-{
-    fflush(out);
-    return outbuf ? outbuf : "";
-}
-
 static int count_errors(void)
 {
     int c = 0;
-    for (const char *p = diag_text(); (p = strstr(p, "error:")); p++)
+    for (const char *p = tl_diags(); (p = strstr(p, "error:")); p++)
         c++;
     return c;
 }
@@ -184,8 +102,8 @@ static int count_errors(void)
 #define ok(n, want)                                                                            \
     do {                                                                                       \
         bool r_ = pass_shape(G);                                                               \
-        ck_assert_msg(r_, "unexpected errors: %s", diag_text());                               \
-        ck_assert_str_eq(diag_text(), "");                                                     \
+        ck_assert_msg(r_, "unexpected errors: %s", tl_diags());                                \
+        ck_assert_str_eq(tl_diags(), "");                                                      \
         ck_assert_str_eq(ty(n), want);                                                         \
     } while (0)
 
@@ -193,8 +111,8 @@ static int count_errors(void)
     do {                                                                                       \
         bool r_ = pass_shape(G);                                                               \
         ck_assert_msg(!r_, "expected an error containing \"%s\"", text);                      \
-        ck_assert_msg(strstr(diag_text(), text), "expected \"%s\" in:\n%s", text,             \
-                      diag_text());                                                            \
+        ck_assert_msg(strstr(tl_diags(), text), "expected \"%s\" in:\n%s", text,               \
+                      tl_diags());                                                             \
         ck_assert_int_eq(count_errors(), 1);                                                   \
         ck_assert_int_eq(diag_errors(), 1);                                                    \
     } while (0)
@@ -842,10 +760,10 @@ static Node *slice_of(Op op, Node *x, Node *v, int nw, const int64_t *b, const i
                       const int64_t *s, int nq, const int64_t *q)
 {
     Node *n = op == OP_SLICE ? N(op, x) : N(op, x, v);
-    set_ints(n, "begin", b, nw);
-    set_ints(n, "end", e, nw);
-    set_ints(n, "step", s, nw);
-    set_ints(n, "squeeze", q, nq);
+    tl_set_ints(G, n, "begin", b, nw);
+    tl_set_ints(G, n, "end", e, nw);
+    tl_set_ints(G, n, "step", s, nw);
+    tl_set_ints(G, n, "squeeze", q, nq);
     return n;
 }
 #define L(...) (int64_t[]){__VA_ARGS__}
@@ -1209,9 +1127,9 @@ END_TEST
 static Node *bn(const char *x, const char *gamma, const char *beta, Node **m, Node **v)
 {
     Node *xs = X(x), *gs = P(gamma), *bs = P(beta);
-    *m = ir_state(G, arena_printf(A, "s%d", nsrc++), DT_UNKNOWN, (Shape){0}, INIT_ZEROS,
+    *m = ir_state(G, arena_printf(A, "s%d", G->nodes.n), DT_UNKNOWN, (Shape){0}, INIT_ZEROS,
                   (Loc){0});
-    *v = ir_state(G, arena_printf(A, "s%d", nsrc++), DT_UNKNOWN, (Shape){0}, INIT_ONES,
+    *v = ir_state(G, arena_printf(A, "s%d", G->nodes.n), DT_UNKNOWN, (Shape){0}, INIT_ONES,
                   (Loc){0});
     return N(OP_BATCH_NORM, xs, gs, bs, *m, *v);
 }
@@ -1508,8 +1426,8 @@ START_TEST(errors_reported_once)
     Node *fine = N(OP_RELU, x);
     ck_assert(!pass_shape(G));
     ck_assert_int_eq(diag_errors(), 2);
-    ck_assert_ptr_nonnull(strstr(diag_text(), "add: cannot broadcast"));
-    ck_assert_ptr_nonnull(strstr(diag_text(), "exp: expects a floating-point tensor, got i32"));
+    ck_assert_ptr_nonnull(strstr(tl_diags(), "add: cannot broadcast"));
+    ck_assert_ptr_nonnull(strstr(tl_diags(), "exp: expects a floating-point tensor, got i32"));
     ck_assert_str_eq(ty(fine), "f32[B, 10]");
 
     /* messages use the model's batch name and point at the node */
@@ -1519,7 +1437,7 @@ START_TEST(errors_reported_once)
     Node *a = X("f32[B, 10]"), *b = X("f32[5, 10]");
     ir_binary(G, OP_ADD, a, b, (Loc){file, 1, 9, 5});
     ck_assert(!pass_shape(G));
-    ck_assert_str_eq(diag_text(), "m.dl:1:9: error: add: cannot broadcast N with 5 ([N, 10] and "
+    ck_assert_str_eq(tl_diags(), "m.dl:1:9: error: add: cannot broadcast N with 5 ([N, 10] and "
                                   "[5, 10])\n        y = x + z;\n            ^~~~~\n");
 
     /* a graph with neither outputs nor train is fine */
@@ -1636,9 +1554,5 @@ int main(void)
     tcase_add_test(tc, train_loss);
     tcase_add_test(tc, idempotent);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(su);
 }
