@@ -2,7 +2,8 @@
  * libFuzzer target for the front end and the shape pass. An input that
  * starts with "dlc-ir" is read as textual IR, anything else as a .dl file.
  * Whatever parses and checks is printed, read back and printed again: the
- * two texts must be identical. Any crash, sanitizer report or round-trip
+ * two texts must be identical; then it goes through simplification,
+ * fusion and memory planning, whose internal checks abort on a bug. Any crash, sanitizer report or round-trip
  * difference is a bug in dlc.
  */
 #include <stdint.h>
@@ -70,6 +71,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (pass_shape(g) && diag_errors() == 0) {
             ir_verify(g);
             round_trip(g);
+            /* the rest of the pipeline before code generation */
+            pass_simplify(g);
+            ir_verify(g);
+            pass_fuse(g);
+            ir_verify(g);
+            round_trip(g);
+            Node **roots = malloc(((size_t)g->outputs.n + 1) * sizeof *roots);
+            for (int i = 0; i < g->outputs.n; i++)
+                roots[i] = g->outputs.v[i].node;
+            MemPlan *p = pass_memplan(g, roots, g->outputs.n);
+            if (p->arena_bytes < p->peak_bytes)
+                abort();
+            free(roots);
         }
     }
     diag_reset();
