@@ -1,0 +1,793 @@
+/*
+ * pass_autodiff: the structure of the gradient graph, and numerical
+ * gradient checks of every op that has a gradient rule.
+ *
+ * A case writes a small model in the textual IR (types '?', checked by
+ * pass_shape) with a train statement, runs pass_autodiff and checks
+ * ir_verify. Structural tests count and inspect the appended nodes.
+ *
+ * Gradient checks (gradcheck) fill every float source with random values
+ * in [lo, hi] (i32 labels with classes 0..2), evaluate the whole graph with
+ * the f64 reference interpreter (tests/exec/ref.c) at batch 2, and compare
+ * every element of every gradient with the central difference
+ * (L(p + eps) - L(p - eps)) / 2 eps, eps = 1e-6: the error must stay under
+ * 1e-6 relative to max(|gradient|, 1), i.e. relative for gradients of size
+ * 1 and more, absolute below (the difference quotient's rounding error is
+ * about 1e-16 |L| / eps, so tiny gradients cannot be checked relatively).
+ * Random points avoid the kinks of abs, relu, clamp, maximum, ... with
+ * probability 1; the check would flag a kink inside [p - eps, p + eps].
+ * Then the graph is simplified (pass_simplify must keep the gradients) and
+ * the gradients evaluated again must not change.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir/ir.h"
+#include "passes/passes.h"
+#include "tests/exec/ref.h"
+
+static Arena *A;
+static Graph *G;
+static int NFWD;
+
+/* Reads and types a model; body holds its nodes, outputs and train line. */
+static void load(const char *body)
+{
+    diag_reset();
+    A = arena_new();
+    char *text = arena_printf(A, "dlc-ir 1\nmodel t batch B <= 8\n%send\n", body);
+    int f = diag_add_source("test.ir", text, strlen(text));
+    G = ir_read(A, f);
+    ck_assert_ptr_nonnull(G);
+    ck_assert(pass_shape(G));
+    ck_assert_int_eq(diag_errors(), 0);
+    NFWD = G->nodes.n;
+}
+
+static void differentiate(void)
+{
+    ck_assert(pass_autodiff(G));
+    ck_assert_int_eq(diag_errors(), 0);
+    ir_verify(G);
+}
+
+static void done(void)
+{
+    diag_reset();
+    arena_free(A);
+    A = NULL;
+}
+
+static int count_new(Op op)
+{
+    int k = 0;
+    for (int i = NFWD; i < G->nodes.n; i++)
+        k += G->nodes.v[i]->op == op;
+    return k;
+}
+
+static Node *grad_of(const char *param)
+{
+    for (int i = 0; i < G->train->params.n; i++)
+        if (strcmp(G->train->params.v[i]->name, param) == 0)
+            return G->train->grads.v[i];
+    ck_abort_msg("no gradient for %s", param);
+    return NULL;
+}
+
+static bool is_zeros(const Node *n)
+{
+    return n->op == OP_BROADCAST_TO && n->in[0]->op == OP_CONST &&
+           ir_attr_float(n->in[0], "value") == 0;
+}
+
+/* ---- structure ------------------------------------------------------- */
+
+static const char *MLP = "%0 = input \"x\" : f32[B, 4]\n"
+                         "%1 = input \"y\" : i32[B]\n"
+                         "%2 = param \"w1\" {init = \"zeros\"} : f32[4, 3]\n"
+                         "%3 = param \"b1\" {init = \"zeros\"} : f32[3]\n"
+                         "%4 = param \"w2\" {init = \"zeros\", frozen = true} : f32[3, 3]\n"
+                         "%5 = param \"unused\" {init = \"zeros\"} : f32[2, 2]\n"
+                         "%6 = matmul(%0, %2) : ?\n"
+                         "%7 = add(%6, %3) : ?\n"
+                         "%8 = relu(%7) : ?\n"
+                         "%9 = matmul(%8, %4) : ?\n"
+                         "%10 = cross_entropy(%9, %1) : ?\n"
+                         "%11 = argmax(%9) {axis = 1} : ?\n"
+                         "output \"pred\" = %11\n"
+                         "train %10 with sgd {lr = 0.1}\n";
+
+START_TEST(mlp_structure)
+{
+    load(MLP);
+    differentiate();
+    Train *t = G->train;
+    /* trainable parameters only, in order; frozen w2 gets no gradient */
+    ck_assert_int_eq(t->params.n, 3);
+    ck_assert_str_eq(t->params.v[0]->name, "w1");
+    ck_assert_str_eq(t->params.v[1]->name, "b1");
+    ck_assert_str_eq(t->params.v[2]->name, "unused");
+    for (int i = 0; i < t->params.n; i++) {
+        ck_assert_int_eq(t->grads.v[i]->dtype, t->params.v[i]->dtype);
+        ck_assert(ir_shape_eq(&t->grads.v[i]->shape, &t->params.v[i]->shape));
+    }
+    /* two matmuls backward: d(relu out) = dz @ w2^T and dw1 = x^T @ dh.
+     * Neither dx (an input) nor dw2 (frozen) is built. */
+    ck_assert_int_eq(count_new(OP_MATMUL), 2);
+    ck_assert_int_eq(grad_of("w1")->op, OP_MATMUL);
+    /* b1 was broadcast over the batch: its gradient sums dimension 0 */
+    Node *db = grad_of("b1");
+    ck_assert_int_eq(db->op, OP_SUM);
+    const Attr *ax = ir_attr(db, "axis");
+    ck_assert_int_eq(ax->ints.n, 1);
+    ck_assert_int_eq(ax->ints.v[0].n, 0);
+    /* the parameter the loss does not use gets zeros */
+    ck_assert(is_zeros(grad_of("unused")));
+    /* the mean over the batch divides by B, computed at run time */
+    ck_assert_int_eq(count_new(OP_ONE_HOT), 1);
+    for (int i = NFWD; i < G->nodes.n; i++)
+        ck_assert_int_ne(G->nodes.v[i]->dtype, DT_I32);
+    /* a second run changes nothing */
+    int n = G->nodes.n;
+    ck_assert(pass_autodiff(G));
+    ck_assert_int_eq(G->nodes.n, n);
+    done();
+}
+END_TEST
+
+START_TEST(fan_out_accumulates)
+{
+    /* loss = sum(w * w + exp(w)): w feeds three uses */
+    load("%0 = param \"w\" {init = \"zeros\"} : f64[3]\n"
+         "%1 = mul(%0, %0) : ?\n"
+         "%2 = exp(%0) : ?\n"
+         "%3 = add(%1, %2) : ?\n"
+         "%4 = sum(%3) : ?\n"
+         "train %4 with sgd {lr = 0.1}\n");
+    differentiate();
+    Node *d = grad_of("w");
+    ck_assert_int_eq(d->op, OP_ADD);
+    ck_assert_int_eq(count_new(OP_ADD), 2); /* three contributions */
+    RefTensor *v = calloc((size_t)G->nodes.n, sizeof *v);
+    Node *w = ir_find_source(G, "w");
+    ref_tensor_alloc(&v[w->id], w, 1);
+    double x[3] = {0.5, -1, 2};
+    memcpy(v[w->id].v, x, sizeof x);
+    char err[256] = "";
+    ck_assert_msg(ref_eval(G, 1, v, true, err, sizeof err), "%s", err);
+    for (int i = 0; i < 3; i++)
+        ck_assert_double_eq_tol(v[d->id].v[i], 2 * x[i] + exp(x[i]), 1e-12);
+    ref_values_free(G, v);
+    free(v);
+    done();
+}
+END_TEST
+
+START_TEST(unbroadcast_and_prune)
+{
+    /* s [1, 3] and c [B, 1, 1] broadcast to [B, 2, 3]; the i32 path and
+     * argmax carry nothing; a param reached only through argmax gets zeros */
+    load("%0 = input \"x\" : f32[B, 2, 3]\n"
+         "%1 = param \"s\" {init = \"zeros\"} : f32[1, 3]\n"
+         "%2 = param \"c\" {init = \"zeros\"} : f32[2, 1]\n"
+         "%3 = param \"q\" {init = \"zeros\"} : f32[3]\n"
+         "%4 = mul(%0, %1) : ?\n"
+         "%5 = add(%4, %2) : ?\n"
+         "%6 = argmax(%3) : ?\n"
+         "%7 = one_hot(%6) {n = 3} : ?\n"
+         "%8 = mul(%5, %7) : ?\n"
+         "%9 = mean(%8) : ?\n"
+         "train %9 with sgd {lr = 0.1}\n");
+    differentiate();
+    Node *ds = grad_of("s"), *dc = grad_of("c");
+    ck_assert_int_eq(ds->op, OP_RESHAPE); /* sum over axes 0, 1, then [3] -> [1, 3] */
+    ck_assert_int_eq(ds->in[0]->op, OP_SUM);
+    ck_assert_int_eq(ir_attr(ds->in[0], "axis")->ints.n, 2);
+    ck_assert_int_eq(dc->op, OP_RESHAPE);
+    ck_assert_int_eq(ir_attr(dc->in[0], "axis")->ints.n, 2); /* axes 0 and 2 */
+    ck_assert_int_eq(ir_attr(dc->in[0], "axis")->ints.v[1].n, 2);
+    ck_assert(is_zeros(grad_of("q")));
+    ck_assert_int_eq(count_new(OP_ONE_HOT), 0);
+    done();
+}
+END_TEST
+
+START_TEST(no_train_no_params)
+{
+    load("%0 = input \"x\" : f32[2]\n"
+         "%1 = exp(%0) : ?\n"
+         "output \"e\" = %1\n");
+    differentiate();
+    ck_assert_int_eq(G->nodes.n, NFWD);
+    done();
+    /* a loss of inputs only: nothing to differentiate, empty lists */
+    load("%0 = input \"x\" : f32[2]\n"
+         "%1 = sum(%0) : ?\n"
+         "train %1 with sgd {lr = 0.1}\n");
+    differentiate();
+    ck_assert_int_eq(G->train->params.n, 0);
+    ck_assert_int_eq(G->nodes.n, NFWD);
+    done();
+}
+END_TEST
+
+START_TEST(ops_without_gradient)
+{
+    char *msg = NULL;
+    size_t len = 0;
+    FILE *sink = open_memstream(&msg, &len);
+    diag_set_output(sink);
+    load("%0 = param \"w\" {init = \"zeros\"} : f32[4]\n"
+         "%1 = input \"x\" : f32[2, 3, 4, 4]\n"
+         "%2 = mul(%1, %0) : ?\n"
+         "%3 = dropout(%2) : ?\n"
+         "%4 = sum(%3) : ?\n"
+         "train %4 with sgd {lr = 0.1}\n");
+    ck_assert(!pass_autodiff(G));
+    ck_assert_int_eq(diag_errors(), 1);
+    done();
+    /* a frozen weight before the unsupported op: nothing needs it */
+    load("%0 = param \"w\" {init = \"zeros\", frozen = true} : f32[4]\n"
+         "%1 = param \"v\" {init = \"zeros\"} : f32[]\n"
+         "%2 = input \"x\" : f32[2, 3, 4, 4]\n"
+         "%3 = mul(%2, %0) : ?\n"
+         "%4 = global_avg_pool(%3) : ?\n"
+         "%5 = sum(%4) : ?\n"
+         "%6 = mul(%5, %1) : ?\n"
+         "train %6 with sgd {lr = 0.1}\n");
+    differentiate();
+    ck_assert_int_eq(G->train->params.n, 1);
+    done();
+    diag_set_output(NULL);
+    fclose(sink);
+    ck_assert_ptr_nonnull(strstr(msg, "error: dropout has no gradient yet"));
+    free(msg);
+}
+END_TEST
+
+static char *print_graph(void)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ir_print(f, G);
+    fclose(f);
+    return buf;
+}
+
+START_TEST(print_read_round_trip)
+{
+    load(MLP);
+    differentiate();
+    char *a = print_graph();
+    ck_assert_ptr_nonnull(strstr(a, "\n  grad \"w1\" = %"));
+    ck_assert_ptr_nonnull(strstr(a, "\n  grad \"unused\" = %"));
+    ck_assert_ptr_null(strstr(a, "grad \"w2\""));
+    int f = diag_add_source("rt.ir", a, strlen(a));
+    Graph *g2 = ir_read(A, f);
+    ck_assert_ptr_nonnull(g2);
+    ck_assert_int_eq(g2->train->grads.n, 3);
+    Graph *g1 = G;
+    G = g2;
+    char *b = print_graph();
+    G = g1;
+    ck_assert_str_eq(a, b);
+    free(a);
+    free(b);
+    done();
+}
+END_TEST
+
+/* The reader's checks on grad lines. */
+START_TEST(read_grad_errors)
+{
+    static const char *bad[] = {
+        /* before train */
+        "%0 = param \"w\" {init = \"zeros\"} : f32[2]\n%1 = sum(%0) : ?\n"
+        "grad \"w\" = %0\ntrain %1 with sgd {lr = 0.1}\n",
+        /* frozen */
+        "%0 = param \"w\" {init = \"zeros\", frozen = true} : f32[2]\n%1 = sum(%0) : ?\n"
+        "train %1 with sgd {lr = 0.1}\ngrad \"w\" = %0\n",
+        /* not a parameter */
+        "%0 = param \"w\" {init = \"zeros\"} : f32[2]\n%1 = sum(%0) : ?\n"
+        "train %1 with sgd {lr = 0.1}\ngrad \"v\" = %0\n",
+        /* missing one */
+        "%0 = param \"w\" {init = \"zeros\"} : f32[2]\n%1 = param \"v\" {init = \"zeros\"} : "
+        "f32[2]\n"
+        "%2 = sum(%0) : ?\ntrain %2 with sgd {lr = 0.1}\ngrad \"w\" = %0\n",
+        /* twice */
+        "%0 = param \"w\" {init = \"zeros\"} : f32[2]\n%1 = sum(%0) : ?\n"
+        "train %1 with sgd {lr = 0.1}\ngrad \"w\" = %0\ngrad \"w\" = %0\n",
+    };
+    FILE *sink = fopen("/dev/null", "w");
+    diag_set_output(sink);
+    for (int i = 0; i < (int)(sizeof bad / sizeof bad[0]); i++) {
+        diag_reset();
+        Arena *a = arena_new();
+        char *text = arena_printf(a, "dlc-ir 1\nmodel t\n%send\n", bad[i]);
+        int f = diag_add_source("bad.ir", text, strlen(text));
+        ck_assert_msg(ir_read(a, f) == NULL, "case %d read", i);
+        ck_assert_int_eq(diag_errors(), 1);
+        arena_free(a);
+    }
+    diag_set_output(NULL);
+    fclose(sink);
+    diag_reset();
+}
+END_TEST
+
+/* ---- numerical gradient checks --------------------------------------- */
+
+static uint64_t rng = 88172645463325252u;
+
+static double uniform(double lo, double hi)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return lo + (hi - lo) * (double)(rng >> 11) / 9007199254740992.0;
+}
+
+/* The backward primitives (ops.def), until tests/exec/ref.c evaluates
+ * them: eval() lets ref_eval compute everything before the first one,
+ * computes that one here, turns it into a source for the next round, and
+ * restores the ops at the end. */
+static bool is_prim(Op op)
+{
+    return op == OP_GT || op == OP_GE || op == OP_EQ || op == OP_SIGN || op == OP_CAST ||
+           op == OP_GELU_GRAD || op == OP_ELU_GRAD;
+}
+
+static double prim(const Node *n, double a, double b)
+{
+    switch (n->op) {
+    case OP_GT: return a > b;
+    case OP_GE: return a >= b;
+    case OP_EQ: return a == b;
+    case OP_SIGN: return a > 0 ? 1 : a < 0 ? -1 : 0;
+    case OP_CAST: return strcmp(ir_attr_str(n, "to"), "i32") == 0 ? trunc(a) : a;
+    case OP_ELU_GRAD: return a > 0 ? b : b * ir_attr_float(n, "alpha") * exp(a);
+    case OP_GELU_GRAD:
+        if (strcmp(ir_attr_str(n, "approximate"), "tanh") == 0) {
+            double k = sqrt(2 / M_PI), t = tanh(k * (a + 0.044715 * a * a * a));
+            return b * (0.5 * (1 + t) + 0.5 * a * (1 - t * t) * k * (1 + 3 * 0.044715 * a * a));
+        }
+        return b * (0.5 * (1 + erf(a / sqrt(2.0))) + a * exp(-0.5 * a * a) / sqrt(2 * M_PI));
+    default: ck_abort_msg("not a backward primitive"); return NAN;
+    }
+}
+
+/* t read at index idx of the rank-r result it broadcasts to */
+static double at(const RefTensor *t, int r, const int64_t *idx)
+{
+    int64_t off = 0;
+    for (int i = 0; i < t->rank; i++)
+        off = off * t->dim[i] + (t->dim[i] == 1 ? 0 : idx[r - t->rank + i]);
+    return t->v[off];
+}
+
+static void eval_prim(Node *n, RefTensor *v)
+{
+    RefTensor *out = &v[n->id];
+    ref_tensor_free(out);
+    ref_tensor_alloc(out, n, 2);
+    int64_t idx[IR_MAX_RANK] = {0};
+    for (int64_t k = 0; k < out->count; k++) {
+        double a = at(&v[n->in[0]->id], out->rank, idx);
+        double b = n->nin == 2 ? at(&v[n->in[1]->id], out->rank, idx) : 0;
+        out->v[k] = prim(n, a, b);
+        for (int i = out->rank - 1; i >= 0 && ++idx[i] == out->dim[i]; i--)
+            idx[i] = 0;
+    }
+}
+
+static void eval(RefTensor *v)
+{
+    char err[256] = "";
+    Op saved[64];
+    Node *swapped[64];
+    int ns = 0;
+    for (int i = 0; i < G->nodes.n; i++) {
+        Node *n = G->nodes.v[i];
+        if (!is_prim(n->op))
+            continue;
+        ck_assert(!ref_eval(G, 2, v, true, err, sizeof err));
+        ck_assert_int_lt(ns, 64);
+        eval_prim(n, v);
+        saved[ns] = n->op;
+        swapped[ns++] = n;
+        n->op = OP_INPUT;
+    }
+    bool ok = ref_eval(G, 2, v, true, err, sizeof err);
+    while (ns-- > 0)
+        swapped[ns]->op = saved[ns];
+    ck_assert_msg(ok, "%s", err);
+}
+
+static double loss_at(RefTensor *v)
+{
+    eval(v);
+    return v[G->train->loss->id].v[0];
+}
+
+/* Checks every gradient element of the model in body against central
+ * differences; sources are drawn from [lo, hi]. Returns the number of
+ * elements checked. */
+static int gradcheck(const char *body, double lo, double hi)
+{
+    load(body);
+    differentiate();
+    ck_assert_int_gt(G->train->params.n, 0);
+    RefTensor *v = calloc((size_t)G->nodes.n, sizeof *v);
+    for (int i = 0; i < NFWD; i++) {
+        Node *n = G->nodes.v[i];
+        if (n->op != OP_INPUT && n->op != OP_PARAM && n->op != OP_STATE)
+            continue;
+        ref_tensor_alloc(&v[i], n, 2);
+        for (int64_t k = 0; k < v[i].count; k++)
+            v[i].v[k] = n->dtype == DT_I32 ? (double)(int)uniform(0, 3) : uniform(lo, hi);
+    }
+    eval(v);
+    /* the gradients at the sample point */
+    int np = G->train->params.n, checked = 0;
+    double **grad = calloc((size_t)np, sizeof *grad);
+    for (int p = 0; p < np; p++) {
+        RefTensor *gt = &v[G->train->grads.v[p]->id];
+        grad[p] = malloc(sizeof(double) * (size_t)gt->count);
+        memcpy(grad[p], gt->v, sizeof(double) * (size_t)gt->count);
+    }
+    const double eps = 1e-6;
+    for (int p = 0; p < np; p++) {
+        RefTensor *pt = &v[G->train->params.v[p]->id];
+        for (int64_t k = 0; k < pt->count; k++) {
+            double x = pt->v[k];
+            pt->v[k] = x + eps;
+            double lp = loss_at(v);
+            pt->v[k] = x - eps;
+            double lm = loss_at(v);
+            pt->v[k] = x;
+            double fd = (lp - lm) / (2 * eps), g = grad[p][k];
+            ck_assert_msg(fabs(fd - g) <= 1e-6 * fmax(fabs(g), 1),
+                          "d loss / d %s[%lld]: autodiff %.12g, central difference %.12g",
+                          G->train->params.v[p]->name, (long long)k, g, fd);
+            checked++;
+        }
+    }
+    /* simplification keeps the gradients and their values: sources stay
+     * (the same Node objects, renumbered), so carry their values over */
+    int nsrc = 0;
+    Node **src = calloc((size_t)NFWD, sizeof *src);
+    double **val = calloc((size_t)NFWD, sizeof *val);
+    for (int i = 0; i < NFWD; i++) {
+        if (!v[i].v || op_info[G->nodes.v[i]->op].kind != K_SOURCE || G->nodes.v[i]->op == OP_CONST)
+            continue;
+        src[nsrc] = G->nodes.v[i];
+        val[nsrc] = malloc(sizeof(double) * (size_t)v[i].count);
+        memcpy(val[nsrc++], v[i].v, sizeof(double) * (size_t)v[i].count);
+    }
+    ref_values_free(G, v);
+    free(v);
+    pass_simplify(G);
+    ir_verify(G);
+    v = calloc((size_t)G->nodes.n, sizeof *v);
+    for (int i = 0; i < nsrc; i++) {
+        ref_tensor_alloc(&v[src[i]->id], src[i], 2);
+        memcpy(v[src[i]->id].v, val[i], sizeof(double) * (size_t)v[src[i]->id].count);
+        free(val[i]);
+    }
+    free(src);
+    free(val);
+    eval(v);
+    for (int p = 0; p < np; p++) {
+        RefTensor *gt = &v[G->train->grads.v[p]->id];
+        for (int64_t k = 0; k < gt->count; k++)
+            ck_assert_msg(fabs(gt->v[k] - grad[p][k]) <= 1e-12 * fmax(fabs(grad[p][k]), 1),
+                          "simplified gradient of %s[%lld]: %.17g, was %.17g",
+                          G->train->params.v[p]->name, (long long)k, gt->v[k], grad[p][k]);
+    }
+    for (int p = 0; p < np; p++)
+        free(grad[p]);
+    free(grad);
+    ref_values_free(G, v);
+    free(v);
+    done();
+    return checked;
+}
+
+#define GRADCHECK(name, lo, hi, body)                                                              \
+    START_TEST(name)                                                                               \
+    {                                                                                              \
+        ck_assert_int_gt(gradcheck(body, lo, hi), 0);                                              \
+    }                                                                                              \
+    END_TEST
+
+/* y = OP(a, b) with a [2, 3] and b [3] broadcast; loss = sum(y * r) */
+#define BINARY(op)                                                                                 \
+    "%0 = param \"a\" {init = \"zeros\"} : f64[2, 3]\n"                                            \
+    "%1 = param \"b\" {init = \"zeros\"} : f64[3]\n"                                               \
+    "%2 = input \"r\" : f64[2, 3]\n"                                                               \
+    "%3 = " op "(%0, %1) : ?\n"                                                                    \
+    "%4 = mul(%3, %2) : ?\n"                                                                       \
+    "%5 = sum(%4) : ?\n"                                                                           \
+    "train %5 with sgd {lr = 0.1}\n"
+
+/* y = OP(w) with w [B, 3] batch-shaped through an input; loss = sum(y * r) */
+#define UNARY(op)                                                                                  \
+    "%0 = param \"w\" {init = \"zeros\"} : f64[2, 3]\n"                                            \
+    "%1 = input \"r\" : f64[2, 3]\n"                                                               \
+    "%2 = " op " : ?\n"                                                                            \
+    "%3 = mul(%2, %1) : ?\n"                                                                       \
+    "%4 = sum(%3) : ?\n"                                                                           \
+    "train %4 with sgd {lr = 0.1}\n"
+
+GRADCHECK(g_add, -2, 2, BINARY("add"))
+GRADCHECK(g_sub, -2, 2, BINARY("sub"))
+GRADCHECK(g_mul, -2, 2, BINARY("mul"))
+GRADCHECK(g_div, 0.5, 2, BINARY("div"))
+GRADCHECK(g_pow, 0.5, 2, BINARY("pow"))
+GRADCHECK(g_maximum, -2, 2, BINARY("maximum"))
+GRADCHECK(g_minimum, -2, 2, BINARY("minimum"))
+GRADCHECK(g_neg, -2, 2, UNARY("neg(%0)"))
+GRADCHECK(g_sqrt, 0.5, 2, UNARY("sqrt(%0)"))
+GRADCHECK(g_rsqrt, 0.5, 2, UNARY("rsqrt(%0)"))
+GRADCHECK(g_exp, -2, 2, UNARY("exp(%0)"))
+GRADCHECK(g_log, 0.5, 2, UNARY("log(%0)"))
+GRADCHECK(g_abs, -2, 2, UNARY("abs(%0)"))
+GRADCHECK(g_square, -2, 2, UNARY("square(%0)"))
+GRADCHECK(g_clamp, -2, 2, UNARY("clamp(%0) {lo = -1.0, hi = 0.5}"))
+GRADCHECK(g_relu, -2, 2, UNARY("relu(%0)"))
+GRADCHECK(g_leaky_relu, -2, 2, UNARY("leaky_relu(%0) {alpha = 0.2}"))
+GRADCHECK(g_elu, -2, 2, UNARY("elu(%0) {alpha = 1.5}"))
+GRADCHECK(g_sigmoid, -3, 3, UNARY("sigmoid(%0)"))
+GRADCHECK(g_tanh, -2, 2, UNARY("tanh(%0)"))
+GRADCHECK(g_gelu, -3, 3, UNARY("gelu(%0)"))
+GRADCHECK(g_gelu_tanh, -3, 3, UNARY("gelu(%0) {approximate = \"tanh\"}"))
+GRADCHECK(g_silu, -3, 3, UNARY("silu(%0)"))
+GRADCHECK(g_softplus, -3, 3, UNARY("softplus(%0)"))
+GRADCHECK(g_softmax, -2, 2, UNARY("softmax(%0) {axis = 0}"))
+GRADCHECK(g_log_softmax, -2, 2, UNARY("log_softmax(%0)"))
+/* the same with a weight r of the result's shape */
+#define UNARY_R(op, rtype)                                                                         \
+    "%0 = param \"w\" {init = \"zeros\"} : f64[2, 3]\n"                                            \
+    "%1 = input \"r\" : " rtype "\n"                                                               \
+    "%2 = " op " : ?\n"                                                                            \
+    "%3 = mul(%2, %1) : ?\n"                                                                       \
+    "%4 = sum(%3) : ?\n"                                                                           \
+    "train %4 with sgd {lr = 0.1}\n"
+
+GRADCHECK(g_reshape, -2, 2, UNARY_R("reshape(%0) {shape = [3, 2]}", "f64[3, 2]"))
+GRADCHECK(g_transpose, -2, 2, UNARY_R("transpose(%0)", "f64[3, 2]"))
+GRADCHECK(g_sum_axis, -2, 2, UNARY("sum(%0) {axis = [1], keepdims = true}"))
+GRADCHECK(g_mean_axis, -2, 2, UNARY("mean(%0) {axis = [0], keepdims = true}"))
+GRADCHECK(g_max_axis, -2, 2, UNARY("max(%0) {axis = [1], keepdims = true}"))
+GRADCHECK(g_min_axis, -2, 2, UNARY("min(%0) {axis = [0], keepdims = true}"))
+GRADCHECK(g_var_axis, -2, 2, UNARY("var(%0) {axis = [1], keepdims = true}"))
+GRADCHECK(g_slice, -2, 2,
+          UNARY("slice(%0) {begin = [1, 2], end = [2, 0], step = [1, -2], "
+                "squeeze = [0]}"))
+GRADCHECK(g_broadcast_to, -2, 2, UNARY("broadcast_to(%0) {shape = [2, 2, 3]}"))
+
+/* a loss that is not a plain sum: reductions to scalars, batch counts */
+GRADCHECK(g_reductions_all, -2, 2,
+          "%0 = param \"w\" {init = \"zeros\"} : f64[2, 3]\n"
+          "%1 = input \"x\" : f64[B, 2, 3]\n"
+          "%2 = mul(%1, %0) : ?\n"
+          "%3 = mean(%2) : ?\n"
+          "%4 = var(%2) {axis = [0, 2]} : ?\n"
+          "%5 = max(%2) : ?\n"
+          "%6 = min(%2) {axis = [0]} : ?\n"
+          "%7 = sum(%4) : ?\n"
+          "%8 = sum(%6) : ?\n"
+          "%9 = add(%3, %7) : ?\n"
+          "%10 = add(%9, %5) : ?\n"
+          "%11 = add(%10, %8) : ?\n"
+          "train %11 with sgd {lr = 0.1}\n")
+
+GRADCHECK(g_matmul, -1, 1,
+          "%0 = param \"a\" {init = \"zeros\"} : f64[2, 3]\n"
+          "%1 = param \"b\" {init = \"zeros\"} : f64[3, 4]\n"
+          "%2 = input \"r\" : f64[2, 4]\n"
+          "%3 = matmul(%0, %1) : ?\n"
+          "%4 = mul(%3, %2) : ?\n"
+          "%5 = sum(%4) : ?\n"
+          "train %5 with sgd {lr = 0.1}\n")
+
+/* NumPy cases: a batched left operand against a shared matrix, a row
+ * vector on the left, a column vector on the right, vector . vector */
+GRADCHECK(g_matmul_numpy, -1, 1,
+          "%0 = param \"m\" {init = \"zeros\"} : f64[3, 4]\n"
+          "%1 = param \"u\" {init = \"zeros\"} : f64[3]\n"
+          "%2 = param \"v\" {init = \"zeros\"} : f64[4]\n"
+          "%3 = input \"x\" : f64[B, 2, 3]\n"
+          "%4 = matmul(%3, %0) : ?\n"
+          "%5 = matmul(%1, %0) : ?\n"
+          "%6 = matmul(%4, %2) : ?\n"
+          "%7 = matmul(%5, %2) : ?\n"
+          "%8 = sum(%6) : ?\n"
+          "%9 = mul(%8, %7) : ?\n"
+          "%10 = matmul(%1, %1) : ?\n"
+          "%11 = add(%9, %10) : ?\n"
+          "train %11 with sgd {lr = 0.1}\n")
+
+GRADCHECK(g_matmul_batched, -1, 1,
+          "%0 = param \"a\" {init = \"zeros\"} : f64[2, 1, 2, 3]\n"
+          "%1 = param \"b\" {init = \"zeros\"} : f64[2, 3, 2]\n"
+          "%2 = matmul(%0, %1) : ?\n"
+          "%3 = square(%2) : ?\n"
+          "%4 = sum(%3) : ?\n"
+          "train %4 with sgd {lr = 0.1}\n")
+
+GRADCHECK(g_layout, -2, 2,
+          "%0 = param \"a\" {init = \"zeros\"} : f64[2, 3]\n"
+          "%1 = param \"b\" {init = \"zeros\"} : f64[2, 2]\n"
+          "%2 = input \"r\" : f64[2, 2, 5]\n"
+          "%3 = concat(%0, %1) {axis = 1} : ?\n"
+          "%4 = flatten(%3) : ?\n"
+          "%5 = stack(%3, %3) {axis = 1} : ?\n"
+          "%6 = mul(%5, %2) : ?\n"
+          "%7 = sum(%6) : ?\n"
+          "%8 = sum(%4) : ?\n"
+          "%9 = mul(%8, %8) : ?\n"
+          "%10 = add(%7, %9) : ?\n"
+          "train %10 with sgd {lr = 0.1}\n")
+
+GRADCHECK(g_slice_update, -2, 2,
+          "%0 = param \"a\" {init = \"zeros\"} : f64[3, 4]\n"
+          "%1 = param \"v\" {init = \"zeros\"} : f64[2]\n"
+          "%2 = input \"r\" : f64[3, 4]\n"
+          "%3 = slice_update(%0, %1) {begin = [0, 1], end = [2, 4], step = [1, 2], "
+          "squeeze = []} : ?\n"
+          "%4 = mul(%3, %2) : ?\n"
+          "%5 = sum(%4) : ?\n"
+          "train %5 with sgd {lr = 0.1}\n")
+
+/* losses: scores from a param times inputs, labels/targets as inputs */
+#define CLASS_LOSS(op, red)                                                                        \
+    "%0 = param \"w\" {init = \"zeros\"} : f64[3, 3]\n"                                            \
+    "%1 = input \"x\" : f64[B, 3]\n"                                                               \
+    "%2 = input \"y\" : i32[B]\n"                                                                  \
+    "%3 = matmul(%1, %0) : ?\n"                                                                    \
+    "%4 = " op "(%3, %2) {reduction = \"" red "\"} : ?\n"                                          \
+    "%5 = sum(%4) : ?\n"                                                                           \
+    "train %5 with sgd {lr = 0.1}\n"
+
+GRADCHECK(g_cross_entropy_mean, -2, 2, CLASS_LOSS("cross_entropy", "mean"))
+GRADCHECK(g_cross_entropy_sum, -2, 2, CLASS_LOSS("cross_entropy", "sum"))
+GRADCHECK(g_cross_entropy_none, -2, 2, CLASS_LOSS("cross_entropy", "none"))
+GRADCHECK(g_nll_loss, -2, 2, CLASS_LOSS("nll_loss", "mean"))
+
+/* classes in dimension 1 of [N, C, d] */
+GRADCHECK(g_cross_entropy_spatial, -2, 2,
+          "%0 = param \"w\" {init = \"zeros\"} : f64[2, 3, 4]\n"
+          "%1 = input \"y\" : i32[2, 4]\n"
+          "%2 = cross_entropy(%0, %1) : ?\n"
+          "%3 = nll_loss(%0, %1) {reduction = \"sum\"} : ?\n"
+          "%4 = add(%2, %3) : ?\n"
+          "train %4 with sgd {lr = 0.1}\n")
+
+GRADCHECK(g_cross_entropy_unbatched, -2, 2,
+          "%0 = param \"w\" {init = \"zeros\"} : f64[3]\n"
+          "%1 = input \"y\" : i32[]\n"
+          "%2 = cross_entropy(%0, %1) : ?\n"
+          "train %2 with sgd {lr = 0.1}\n")
+
+/* both prediction and target are parameters */
+#define PAIR_LOSS(op)                                                                              \
+    "%0 = param \"p\" {init = \"zeros\"} : f64[2, 3]\n"                                            \
+    "%1 = param \"t\" {init = \"zeros\"} : f64[2, 3]\n"                                            \
+    "%2 = " op " : ?\n"                                                                            \
+    "train %2 with sgd {lr = 0.1}\n"
+
+GRADCHECK(g_mse, -2, 2, PAIR_LOSS("mse(%0, %1)"))
+GRADCHECK(g_mse_none, -2, 2,
+          "%0 = param \"p\" {init = \"zeros\"} : f64[2, 3]\n"
+          "%1 = input \"t\" : f64[2, 3]\n"
+          "%2 = mse(%0, %1) {reduction = \"none\"} : ?\n"
+          "%3 = mul(%2, %2) : ?\n"
+          "%4 = sum(%3) : ?\n"
+          "train %4 with sgd {lr = 0.1}\n")
+GRADCHECK(g_l1_loss, -2, 2, PAIR_LOSS("l1_loss(%0, %1) {reduction = \"sum\"}"))
+GRADCHECK(g_bce, -2, 2, PAIR_LOSS("binary_cross_entropy(%0, %1)"))
+GRADCHECK(g_smooth_l1, -2, 2, PAIR_LOSS("smooth_l1_loss(%0, %1) {beta = 0.7}"))
+GRADCHECK(g_smooth_l1_beta0, -2, 2, PAIR_LOSS("smooth_l1_loss(%0, %1) {beta = 0.0}"))
+GRADCHECK(g_huber, -2, 2, PAIR_LOSS("huber_loss(%0, %1) {delta = 0.6}"))
+
+/* a small MLP end to end, with f32 one_hot cast to f64 in the gradient */
+GRADCHECK(g_mlp, -1, 1,
+          "%0 = input \"x\" : f64[B, 4]\n"
+          "%1 = input \"y\" : i32[B]\n"
+          "%2 = param \"w1\" {init = \"zeros\"} : f64[4, 5]\n"
+          "%3 = param \"b1\" {init = \"zeros\"} : f64[5]\n"
+          "%4 = param \"w2\" {init = \"zeros\"} : f64[5, 3]\n"
+          "%5 = param \"b2\" {init = \"zeros\"} : f64[3]\n"
+          "%6 = matmul(%0, %2) : ?\n"
+          "%7 = add(%6, %3) : ?\n"
+          "%8 = tanh(%7) : ?\n"
+          "%9 = matmul(%8, %4) : ?\n"
+          "%10 = add(%9, %5) : ?\n"
+          "%11 = cross_entropy(%10, %1) : ?\n"
+          "train %11 with sgd {lr = 0.1}\n")
+
+int main(void)
+{
+    Suite *s = suite_create("autodiff");
+    TCase *tc = tcase_create("structure");
+    tcase_add_test(tc, mlp_structure);
+    tcase_add_test(tc, fan_out_accumulates);
+    tcase_add_test(tc, unbroadcast_and_prune);
+    tcase_add_test(tc, no_train_no_params);
+    tcase_add_test(tc, ops_without_gradient);
+    tcase_add_test(tc, print_read_round_trip);
+    tcase_add_test(tc, read_grad_errors);
+    suite_add_tcase(s, tc);
+    TCase *gc = tcase_create("gradcheck");
+    const TTest *checks[] = {
+        g_add,
+        g_sub,
+        g_mul,
+        g_div,
+        g_pow,
+        g_maximum,
+        g_minimum,
+        g_neg,
+        g_sqrt,
+        g_rsqrt,
+        g_exp,
+        g_log,
+        g_abs,
+        g_square,
+        g_clamp,
+        g_relu,
+        g_leaky_relu,
+        g_elu,
+        g_sigmoid,
+        g_tanh,
+        g_gelu,
+        g_gelu_tanh,
+        g_silu,
+        g_softplus,
+        g_softmax,
+        g_log_softmax,
+        g_reshape,
+        g_transpose,
+        g_sum_axis,
+        g_mean_axis,
+        g_max_axis,
+        g_min_axis,
+        g_var_axis,
+        g_slice,
+        g_broadcast_to,
+        g_reductions_all,
+        g_matmul,
+        g_matmul_numpy,
+        g_matmul_batched,
+        g_layout,
+        g_slice_update,
+        g_cross_entropy_mean,
+        g_cross_entropy_sum,
+        g_cross_entropy_none,
+        g_nll_loss,
+        g_cross_entropy_spatial,
+        g_cross_entropy_unbatched,
+        g_mse,
+        g_mse_none,
+        g_l1_loss,
+        g_bce,
+        g_smooth_l1,
+        g_smooth_l1_beta0,
+        g_huber,
+        g_mlp,
+    };
+    for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++)
+        tcase_add_test(gc, checks[i]);
+    suite_add_tcase(s, gc);
+    SRunner *r = srunner_create(s);
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
