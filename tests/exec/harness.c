@@ -35,12 +35,15 @@
  * cross_entropy/nll_loss 0..C-1, one_hot indices -1..n (one out of range
  * at each end), else -3..3.
  */
+#include <errno.h>
+#include <glob.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ir/diag.h"
 #include "ir/ir.h"
@@ -323,6 +326,39 @@ static void fill_random(void *p, dlrt_dtype t, int64_t count, double lo, double 
     }
 }
 
+/* The range of input t (graph node n): its setting, the default range for
+ * floating inputs, else one from its use. */
+static void input_range(const Graph *g, const dlrt_tensor_info *t, const Node *n, double *lo,
+                        double *hi)
+{
+    *lo = -2;
+    *hi = 2;
+    const Setting *s = find_setting('i', t->desc.name);
+    if (t->desc.dtype == DLRT_I32)
+        int_range(g, n, lo, hi);
+    if (s && s->has_range) {
+        *lo = s->lo;
+        *hi = s->hi;
+    } else if (cfg.def.has_range && t->desc.dtype != DLRT_I32) {
+        *lo = cfg.def.lo;
+        *hi = cfg.def.hi;
+    }
+}
+
+/* Overwrites every parameter of the instance at base with values drawn
+ * from its range. */
+static void fill_params(const dlrt_model_info *info, unsigned char *base)
+{
+    int maxb = info->max_batch;
+    for (int i = 0; i < info->num_params; i++) {
+        const dlrt_tensor_info *p = &info->params[i];
+        const Setting *s = find_setting('p', p->desc.name);
+        const Setting *r = s && s->has_range ? s : &cfg.def;
+        fill_random(base + p->offset, p->desc.dtype, count_at(p, maxb, maxb),
+                    r->has_range ? r->lo : -2, r->has_range ? r->hi : 2);
+    }
+}
+
 /* Buffers with guard bytes after the data. */
 static unsigned char *alloc_guarded(size_t bytes)
 {
@@ -341,9 +377,10 @@ static bool guard_intact(const unsigned char *p, size_t bytes)
     return true;
 }
 
-/* Compares one output; prints its errors. */
+/* Compares one output with want (the reference, or the outputs of another
+ * optimization level when vs names it); prints the largest differences. */
 static void compare(const char *name, const void *got, dlrt_dtype t, const RefTensor *want,
-                    int batch)
+                    int batch, const char *vs)
 {
     const Setting *s = find_setting('o', name);
     bool f64 = t == DLRT_F64;
@@ -380,9 +417,10 @@ static void compare(const char *name, const void *got, dlrt_dtype t, const RefTe
                 bad = i;
         }
     }
-    printf("  batch %-4d %-16s %8" PRId64 " elements  max abs err %.3g  max rel err %.3g"
-           "  (rtol %g atol %g)%s\n",
-           batch, name, want->count, max_abs, max_rel, rtol, atol, nbad ? "  MISMATCH" : "");
+    printf("  batch %-4d %-16s %8" PRId64 " elements  max abs %s %.3g  max rel %s %.3g"
+           "  (rtol %g atol %g)%s%s%s\n",
+           batch, name, want->count, vs ? "diff" : "err", max_abs, vs ? "diff" : "err", max_rel,
+           rtol, atol, vs ? "  vs " : "", vs ? vs : "", nbad ? "  MISMATCH" : "");
     if (nbad) {
         char at[160] = "[";
         for (int i = 0, len = 1; i < want->rank; i++) {
@@ -393,17 +431,490 @@ static void compare(const char *name, const void *got, dlrt_dtype t, const RefTe
                             bad / stride % want->dim[i]);
         }
         strcat(at, "]");
-        fail("output %s at batch %d: %" PRId64 " of %" PRId64 " elements differ; first at "
+        fail("output %s at batch %d: %" PRId64 " of %" PRId64 " elements differ%s%s; first at "
              "%s: got %.9g, want %.9g",
-             name, batch, nbad, want->count, at, load_elem(got, t, bad), want->v[bad]);
+             name, batch, nbad, want->count, vs ? " from " : "", vs ? vs : "", at,
+             load_elem(got, t, bad), want->v[bad]);
     }
+}
+
+/* Outputs of another optimization level. run.sh runs the first level with
+ * --dump FILE (every output of every batch, as computed) and each further
+ * level with --against FILE, which compares its outputs with those directly,
+ * within the same tolerance as against the reference. The file: a header
+ * (magic, the level that wrote it), then one record per output and batch in
+ * run order, each followed by the raw elements. */
+typedef struct {
+    char magic[8];
+    int32_t level;
+} LevelHeader;
+
+typedef struct {
+    int32_t batch, output, dtype;
+    int64_t count;
+} LevelRecord;
+
+static const char level_magic[8] = "DLCXOUT1";
+
+static FILE *level_open(const char *path, bool write, int level, int *their_level)
+{
+    FILE *f = fopen(path, write ? "wb" : "rb");
+    if (!f)
+        fatal("cannot %s %s: %s", write ? "write" : "read", path, strerror(errno));
+    LevelHeader h = {{0}, level};
+    memcpy(h.magic, level_magic, sizeof h.magic);
+    if (write) {
+        if (fwrite(&h, sizeof h, 1, f) != 1)
+            fatal("cannot write %s", path);
+    } else if (fread(&h, sizeof h, 1, f) != 1 || memcmp(h.magic, level_magic, 8) != 0) {
+        fatal("%s holds no dumped outputs", path);
+    }
+    *their_level = h.level;
+    return f;
+}
+
+static void level_dump(FILE *f, int batch, int output, dlrt_dtype t, int64_t count, const void *p)
+{
+    LevelRecord r = {batch, output, (int32_t)t, count};
+    if (fwrite(&r, sizeof r, 1, f) != 1 ||
+        fwrite(p, elem_size(t), (size_t)count, f) != (size_t)count)
+        fatal("cannot write the dumped outputs");
+}
+
+/* Compares output `output` at `batch` (ref: the reference's value, for the
+ * dimensions) with the next record of f. */
+static void level_compare(FILE *f, const char *vs, int batch, int output, const char *name,
+                          dlrt_dtype t, const void *got, const RefTensor *ref)
+{
+    LevelRecord r;
+    if (fread(&r, sizeof r, 1, f) != 1 || r.batch != batch || r.output != output ||
+        r.dtype != (int32_t)t || r.count != ref->count) {
+        fail("output %s at batch %d: no matching outputs %s (the runs differ in shape or order)",
+             name, batch, vs);
+        return;
+    }
+    size_t bytes = (size_t)r.count * elem_size(t);
+    unsigned char *buf = malloc(bytes + 1);
+    RefTensor other = *ref;
+    other.v = malloc((size_t)r.count * sizeof *other.v + 1);
+    if (!buf || !other.v)
+        fatal("out of memory");
+    if (fread(buf, 1, bytes, f) != bytes)
+        fatal("the dumped outputs end early");
+    for (int64_t k = 0; k < r.count; k++)
+        other.v[k] = load_elem(buf, t, k);
+    compare(name, got, t, &other, batch, vs);
+    free(other.v);
+    free(buf);
+}
+
+/* Instances, initialization and checkpoints through the generated API.
+ *
+ * Everything compares tensors bit for bit: a loaded or reinitialized
+ * instance must be the same instance, not a close one. Refused calls must
+ * change nothing, so the instances they are tried on start with other
+ * parameters than the file holds (a partial write would show). */
+
+static const Graph *hg;         /* the graph, for input ranges */
+static const Node **hin_node;   /* the graph node of each info input */
+
+/* The first parameter or state of info in which instances a and b differ
+ * (bitwise), or NULL. */
+static const char *differing_tensor(const dlrt_model_info *info, const void *a, const void *b)
+{
+    int maxb = info->max_batch;
+    for (int k = 0; k < info->num_params + info->num_states; k++) {
+        const dlrt_tensor_info *t =
+            k < info->num_params ? &info->params[k] : &info->states[k - info->num_params];
+        size_t bytes = (size_t)count_at(t, maxb, maxb) * elem_size(t->desc.dtype);
+        if (memcmp((const unsigned char *)a + t->offset, (const unsigned char *)b + t->offset,
+                   bytes) != 0)
+            return t->desc.name;
+    }
+    return NULL;
+}
+
+/* Runs forward on m at `batch` with inputs drawn from rng seed `salt`;
+ * returns every output's bytes end to end (malloc'd, *len bytes) or NULL
+ * with forward's code in *rc. */
+static unsigned char *forward_bytes(const dlrt_model_info *info, void *m, int batch, uint64_t salt,
+                                    size_t *len, int *rc)
+{
+    int maxb = info->max_batch, nfi = info->num_forward_inputs, nout = info->num_outputs;
+    const void **ins = calloc((size_t)nfi + 1, sizeof *ins);
+    void **outs = calloc((size_t)nout + 1, sizeof *outs);
+    size_t total = 0;
+    rng_state = salt;
+    for (int k = 0; k < nfi; k++) {
+        const dlrt_tensor_info *t = &info->inputs[info->forward_inputs[k]];
+        int64_t c = count_at(t, maxb, batch);
+        void *p = malloc((size_t)c * elem_size(t->desc.dtype) + 1);
+        double lo, hi;
+        input_range(hg, t, hin_node[info->forward_inputs[k]], &lo, &hi);
+        fill_random(p, t->desc.dtype, c, lo, hi);
+        ins[k] = p;
+    }
+    for (int i = 0; i < nout; i++) {
+        const dlrt_tensor_info *t = &info->outputs[i];
+        size_t bytes = (size_t)count_at(t, maxb, batch) * elem_size(t->desc.dtype);
+        outs[i] = malloc(bytes + 1);
+        memset(outs[i], 0x5A, bytes);
+        total += bytes;
+    }
+    *rc = info->forward(m, maxb > 0 ? batch : 1, ins, outs);
+    unsigned char *all = *rc == 0 ? malloc(total + 1) : NULL;
+    size_t at = 0;
+    for (int i = 0; all && i < nout; i++) {
+        const dlrt_tensor_info *t = &info->outputs[i];
+        size_t bytes = (size_t)count_at(t, maxb, batch) * elem_size(t->desc.dtype);
+        memcpy(all + at, outs[i], bytes);
+        at += bytes;
+    }
+    for (int k = 0; k < nfi; k++)
+        free((void *)ins[k]);
+    for (int i = 0; i < nout; i++)
+        free(outs[i]);
+    free(ins);
+    free(outs);
+    *len = total;
+    return all;
+}
+
+/* Whether m and o compute the same output bits; reports a difference. */
+static void check_same_forward(const dlrt_model_info *info, void *m, void *o, const char *what)
+{
+    int batch = info->max_batch > 0 ? info->max_batch : 1;
+    size_t la, lb;
+    int ra, rb;
+    unsigned char *a = forward_bytes(info, m, batch, cfg.seed * 31 + 5, &la, &ra);
+    unsigned char *b = forward_bytes(info, o, batch, cfg.seed * 31 + 5, &lb, &rb);
+    if (!a || !b)
+        fail("%s: forward returned %d and %d", what, ra, rb);
+    else if (la != lb || memcmp(a, b, la) != 0)
+        fail("%s: forward outputs differ from the original instance's bits", what);
+    free(a);
+    free(b);
+}
+
+static char ckdir[4096];
+
+/* The path of `name` in the checkpoint directory, in one of a few
+ * rotating buffers: use it at once. */
+static char *ckpath(const char *name)
+{
+    static char buf[8][4200];
+    static int next;
+    char *p = buf[next++ % 8];
+    snprintf(p, sizeof buf[0], "%s/%s", ckdir, name);
+    return p;
+}
+
+static void write_bytes(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(p, 1, n, f) != n || fclose(f) != 0)
+        fatal("cannot write %s", path);
+}
+
+/* NAME_load(dst, path) returns want; a refused load leaves dst's tensors
+ * and step as they were. */
+static void expect_load(const dlrt_model_info *info, MODEL *dst, const char *path, int want,
+                        const char *what)
+{
+    unsigned char *before = malloc(info->state_bytes);
+    memcpy(before, dst, info->state_bytes);
+    int rc = MODEL_FN(_load)(dst, path);
+    if (rc != want)
+        fail("%s: %s_load returned %d (%s), want %d (%s)", what, info->name, rc,
+             dlrt_strerror(rc), want, dlrt_strerror(want));
+    const char *changed = differing_tensor(info, before, dst);
+    if (rc != 0 && changed)
+        fail("%s: the refused load changed %s", what, changed);
+    if (rc != 0 && ((dlrt_instance *)(void *)before)->step != ((dlrt_instance *)(void *)dst)->step)
+        fail("%s: the refused load changed the step", what);
+    free(before);
+}
+
+/* A checkpoint of "another model" written by hand: m's tensors with one
+ * change (kind), for a load that must answer DLRT_EMISMATCH. */
+static void write_other(const dlrt_model_info *info, MODEL *m, const char *path, int kind)
+{
+    int n = info->num_params + info->num_states;
+    dlrt_tensor_desc *descs = calloc((size_t)n + 2, sizeof *descs);
+    const void **data = calloc((size_t)n + 2, sizeof *data);
+    for (int k = 0; k < n; k++) {
+        const dlrt_tensor_info *t =
+            k < info->num_params ? &info->params[k] : &info->states[k - info->num_params];
+        descs[k] = t->desc;
+        data[k] = (const unsigned char *)m + t->offset;
+    }
+    char renamed[300];
+    void *scratch = NULL;
+    const char *model = info->name;
+    char other_model[300];
+    dlrt_tensor_desc *d0 = &descs[0];
+    switch (kind) {
+    case 0: /* a tensor of another name */
+        snprintf(renamed, sizeof renamed, "%s_other", d0->name);
+        d0->name = renamed;
+        break;
+    case 1: /* another shape */
+        if (d0->rank == 0) {
+            d0->rank = 1;
+            d0->shape[0] = 2;
+        } else {
+            d0->shape[d0->rank - 1]++;
+        }
+        break;
+    case 2: /* another dtype */
+        d0->dtype = d0->dtype == DLRT_F32 ? DLRT_F64 : DLRT_F32;
+        break;
+    case 3: /* one tensor more */
+        descs[n] = (dlrt_tensor_desc){.name = "extra_tensor", .dtype = DLRT_F32, .rank = 1,
+                                      .shape = {3}};
+        break;
+    case 4: /* one tensor fewer: written below with n - 1 */
+        break;
+    case 5: /* metadata naming another model */
+        snprintf(other_model, sizeof other_model, "%s_other", info->name);
+        model = other_model;
+        break;
+    }
+    if (kind == 1 || kind == 2 || kind == 3) {
+        dlrt_tensor_desc *d = kind == 3 ? &descs[n] : d0;
+        size_t c = dlrt_dtype_size(d->dtype);
+        for (int i = 0; i < d->rank; i++)
+            c *= (size_t)d->shape[i];
+        scratch = calloc(c + 1, 1);
+        data[kind == 3 ? n : 0] = scratch;
+    }
+    const char *keys[] = {"format", "model", "step"};
+    const char *values[] = {"dlc", model, "0"};
+    int count = kind == 3 ? n + 1 : kind == 4 ? n - 1 : n;
+    int rc = dlrt_checkpoint_save(path, descs, data, count, keys, values, 3);
+    if (rc != 0)
+        fatal("dlrt_checkpoint_save of another model's checkpoint: %s", dlrt_strerror(rc));
+    free(scratch);
+    free(data);
+    free(descs);
+}
+
+static void check_instances(const dlrt_model_info *info)
+{
+    uint64_t seed = cfg.seed;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(ckdir, sizeof ckdir, "%s/dlc-ckpt.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(ckdir))
+        fatal("cannot make a directory %s: %s", ckdir, strerror(errno));
+    if ((size_t)MODEL_FN(_STATE_BYTES) != info->state_bytes)
+        fail("%s_STATE_BYTES is %zu, the info's state_bytes %zu", info->name,
+             (size_t)MODEL_FN(_STATE_BYTES), info->state_bytes);
+    if ((int64_t)MODEL_FN(_NUM_PARAMS) != info->num_param_scalars)
+        fail("%s_NUM_PARAMS is %" PRId64 ", the info's %" PRId64, info->name,
+             (int64_t)MODEL_FN(_NUM_PARAMS), info->num_param_scalars);
+
+    /* initialization is a function of the seed alone */
+    MODEL *a = MODEL_FN(_create)(seed), *b = MODEL_FN(_create)(seed);
+    MODEL *c = MODEL_FN(_create)(seed + 1);
+    if (!a || !b || !c)
+        fatal("%s_create failed", info->name);
+    const char *d = differing_tensor(info, a, b);
+    if (d)
+        fail("two %s_create(%" PRIu64 ") differ in %s", info->name, seed, d);
+    bool random_init = false;
+    for (int i = 0; i < info->num_params; i++)
+        random_init |= info->params[i].init >= DLRT_INIT_UNIFORM &&
+                       count_at(&info->params[i], info->max_batch, info->max_batch) > 0;
+    if (random_init && !differing_tensor(info, a, c))
+        fail("%s_create with seeds %" PRIu64 " and %" PRIu64 " give the same parameters",
+             info->name, seed, seed + 1);
+
+    /* in caller-owned memory: the same instance; refused when too small or
+     * misaligned, without touching the memory */
+    size_t sb = info->state_bytes, room = (sb + 63) / 64 * 64 + 64;
+    unsigned char *mem = aligned_alloc(64, room);
+    if (!mem)
+        fatal("out of memory");
+    struct {
+        size_t off, size;
+        bool null_mem;
+        const char *what;
+    } bad[] = {
+        {0, sb - 1, false, "one byte too few"}, {8, sb, false, "memory 8 bytes past alignment"},
+        {32, sb, false, "memory 32 bytes past alignment"}, {1, sb, false, "memory 1 byte past alignment"},
+        {0, sb, true, "NULL memory"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        memset(mem, 0xA5, room);
+        int rc = MODEL_FN(_init)(NULL, bad[k].null_mem ? NULL : mem + bad[k].off, bad[k].size, seed);
+        if (rc != DLRT_EINVAL)
+            fail("%s_init with %s returned %d, want DLRT_EINVAL", info->name, bad[k].what, rc);
+        for (size_t i = 0; i < room; i++)
+            if (mem[i] != 0xA5) {
+                fail("%s_init with %s wrote to the memory", info->name, bad[k].what);
+                break;
+            }
+    }
+    memset(mem, 0xA5, room);
+    if (MODEL_FN(_init)((MODEL *)(void *)(mem + 64), mem, sb, seed) != DLRT_EINVAL)
+        fail("%s_init with m neither mem nor NULL was not refused", info->name);
+    for (int k = 0; k < 2; k++) {
+        memset(mem, 0xA5, room);
+        int rc = MODEL_FN(_init)(k ? (MODEL *)(void *)mem : NULL, mem, sb, seed);
+        if (rc != 0) {
+            fail("%s_init(%s, mem, %s_STATE_BYTES) returned %d (%s)", info->name,
+                 k ? "mem" : "NULL", info->name, rc, dlrt_strerror(rc));
+            continue;
+        }
+        if ((d = differing_tensor(info, a, mem)))
+            fail("%s_init and %s_create with seed %" PRIu64 " differ in %s", info->name,
+                 info->name, seed, d);
+        if (k)
+            check_same_forward(info, a, mem, "an instance made by NAME_init");
+        /* destroy leaves memory it did not allocate alone (ASan reports a
+         * bad free) */
+        MODEL_FN(_destroy)((MODEL *)(void *)mem);
+    }
+    free(mem);
+
+    /* checkpoints: a with parameters of its own, saved; c (another seed)
+     * refuses every bad file unchanged, then loads a's */
+    fill_params(info, (unsigned char *)a);
+    char good[sizeof ckdir + 32];
+    snprintf(good, sizeof good, "%s", ckpath("a.safetensors"));
+    int rc = MODEL_FN(_save)(a, good);
+    if (rc != 0)
+        fatal("%s_save: %s", info->name, dlrt_strerror(rc));
+    if ((rc = MODEL_FN(_save)(a, good)) != 0)
+        fail("%s_save over an existing checkpoint returned %d", info->name, rc);
+    bool has_tensors = info->num_params + info->num_states > 0;
+    if (has_tensors && !differing_tensor(info, a, c))
+        fail("instances with other seeds and parameters have the same tensors");
+
+    size_t len;
+    char *bytes = read_file(good, &len);
+    if (!bytes || len < 8)
+        fatal("cannot read back %s", good);
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--)
+        hlen = hlen << 8 | (unsigned char)bytes[i];
+    size_t cuts[] = {0, 7, 8, 8 + (size_t)hlen / 2, 8 + (size_t)hlen, len - 1};
+    for (size_t k = 0; k < sizeof cuts / sizeof cuts[0]; k++) {
+        if (cuts[k] >= len || (k > 0 && cuts[k] == cuts[k - 1]))
+            continue;
+        char what[96];
+        snprintf(what, sizeof what, "the checkpoint cut to %zu of %zu bytes", cuts[k], len);
+        write_bytes(ckpath("cut.safetensors"), bytes, cuts[k]);
+        expect_load(info, c, ckpath("cut.safetensors"), DLRT_EFORMAT, what);
+    }
+    if (len > 8) {
+        bytes[8] = '[';
+        write_bytes(ckpath("cut.safetensors"), bytes, len);
+        expect_load(info, c, ckpath("cut.safetensors"), DLRT_EFORMAT,
+                    "a header that is not an object");
+    }
+    free(bytes);
+
+    static const char *other[] = {"a tensor of another name", "a tensor of another shape",
+                                  "a tensor of another dtype", "an extra tensor",
+                                  "a missing tensor", "another model's name"};
+    for (int k = 0; k < 6; k++) {
+        if (k != 3 && k != 5 && info->num_params + info->num_states == 0)
+            continue;
+        write_other(info, a, ckpath("other.safetensors"), k);
+        char what[128];
+        snprintf(what, sizeof what, "a checkpoint with %s", other[k]);
+        expect_load(info, c, ckpath("other.safetensors"), DLRT_EMISMATCH, what);
+    }
+
+    expect_load(info, c, ckpath("no-such-file"), DLRT_EIO, "a missing file");
+    expect_load(info, c, ckdir, DLRT_EIO, "a directory");
+    char nodir[sizeof ckdir + 32];
+    snprintf(nodir, sizeof nodir, "%s", ckpath("no-such-dir/a.safetensors"));
+    if ((rc = MODEL_FN(_save)(a, nodir)) != DLRT_EIO)
+        fail("%s_save into a missing directory returned %d, want DLRT_EIO", info->name, rc);
+    if (access(ckpath("no-such-dir"), F_OK) == 0)
+        fail("%s_save into a missing directory created it", info->name);
+    if ((rc = MODEL_FN(_save)(NULL, good)) != DLRT_EINVAL ||
+        (rc = MODEL_FN(_save)(a, NULL)) != DLRT_EINVAL)
+        fail("%s_save with a NULL argument returned %d, want DLRT_EINVAL", info->name, rc);
+    expect_load(info, c, NULL, DLRT_EINVAL, "a NULL path");
+    if ((rc = MODEL_FN(_load)(NULL, good)) != DLRT_EINVAL)
+        fail("%s_load of a NULL instance returned %d, want DLRT_EINVAL", info->name, rc);
+
+    expect_load(info, c, good, 0, "the model's own checkpoint");
+    if ((d = differing_tensor(info, a, c)))
+        fail("after %s_load, %s differs from the saved instance's", info->name, d);
+    check_same_forward(info, a, c, "an instance loaded from a checkpoint");
+
+    /* the same tensors as another tool writes them: reverse order, no
+     * metadata */
+    int n = info->num_params + info->num_states;
+    dlrt_tensor_desc *descs = calloc((size_t)n + 1, sizeof *descs);
+    const void **data = calloc((size_t)n + 1, sizeof *data);
+    for (int k = 0; k < n; k++) {
+        const dlrt_tensor_info *t =
+            k < info->num_params ? &info->params[k] : &info->states[k - info->num_params];
+        descs[n - 1 - k] = t->desc;
+        data[n - 1 - k] = (const unsigned char *)a + t->offset;
+    }
+    if ((rc = dlrt_checkpoint_save(ckpath("plain.safetensors"), descs, data, n, NULL, NULL, 0)))
+        fatal("dlrt_checkpoint_save: %s", dlrt_strerror(rc));
+    free(descs);
+    free(data);
+    MODEL_FN(_destroy)(b);
+    b = MODEL_FN(_create)(seed + 2);
+    expect_load(info, b, ckpath("plain.safetensors"), 0, "a checkpoint without metadata");
+    if ((d = differing_tensor(info, a, b)))
+        fail("after loading a checkpoint without metadata, %s differs", d);
+
+    /* saving leaves no temporary files behind */
+    static const char *mine[] = {"a.safetensors", "cut.safetensors", "other.safetensors",
+                                 "plain.safetensors"};
+    for (size_t k = 0; k < sizeof mine / sizeof mine[0]; k++)
+        unlink(ckpath(mine[k]));
+    glob_t left;
+    if (glob(ckpath("*"), 0, NULL, &left) == 0) {
+        for (size_t k = 0; k < left.gl_pathc; k++) {
+            fail("saving left %s behind", left.gl_pathv[k]);
+            unlink(left.gl_pathv[k]);
+        }
+        globfree(&left);
+    }
+    if (rmdir(ckdir) != 0)
+        fail("cannot remove %s: %s", ckdir, strerror(errno));
+    MODEL_FN(_destroy)(a);
+    MODEL_FN(_destroy)(b);
+    MODEL_FN(_destroy)(c);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc != 3)
-        fatal("usage: %s MODEL.ir MODEL.dl", argv[0]);
+    const char *usage = "usage: %s MODEL.ir MODEL.dl [--level N] [--dump FILE | --against FILE]";
+    if (argc < 3)
+        fatal(usage, argv[0]);
+    const char *dump_path = NULL, *against_path = NULL;
+    int level = -1;
+    for (int i = 3; i < argc; i++) {
+        if (i + 1 == argc)
+            fatal(usage, argv[0]);
+        if (strcmp(argv[i], "--dump") == 0)
+            dump_path = argv[++i];
+        else if (strcmp(argv[i], "--against") == 0)
+            against_path = argv[++i];
+        else if (strcmp(argv[i], "--level") == 0)
+            level = (int)parse_num("--level", argv[++i]);
+        else
+            fatal(usage, argv[0]);
+    }
+    if (dump_path && against_path)
+        fatal(usage, argv[0]);
     read_settings(argv[2]);
+    int their_level = -1;
+    FILE *dump = dump_path ? level_open(dump_path, true, level, &their_level) : NULL;
+    FILE *against = against_path ? level_open(against_path, false, level, &their_level) : NULL;
+    char vs[32];
+    snprintf(vs, sizeof vs, "-O%d", their_level);
 
     Arena *a = arena_new();
     size_t len;
@@ -481,13 +992,9 @@ int main(int argc, char **argv)
             p->offset + (size_t)count_at(p, maxb, maxb) * elem_size(p->desc.dtype) >
                 info->params_offset + info->params_bytes)
             fatal("param %s lies outside the parameter array", p->desc.name);
-        if (!cfg.keep_params) {
-            const Setting *s = find_setting('p', p->desc.name);
-            const Setting *r = s && s->has_range ? s : &cfg.def;
-            fill_random(base + p->offset, p->desc.dtype, count_at(p, maxb, maxb),
-                        r->has_range ? r->lo : -2, r->has_range ? r->hi : 2);
-        }
     }
+    if (!cfg.keep_params)
+        fill_params(info, base);
 
     int nfi = info->num_forward_inputs, nout = info->num_outputs;
     const void **inputs = calloc((size_t)nfi + 1, sizeof *inputs);
@@ -510,17 +1017,8 @@ int main(int argc, char **argv)
             RefTensor *r = &values[n->id];
             ref_tensor_free(r);
             ref_tensor_alloc(r, n, maxb > 0 ? batch : 1);
-            double lo = -2, hi = 2;
-            const Setting *s = find_setting('i', t->desc.name);
-            if (t->desc.dtype == DLRT_I32)
-                int_range(g, n, &lo, &hi);
-            if (s && s->has_range) {
-                lo = s->lo;
-                hi = s->hi;
-            } else if (cfg.def.has_range && t->desc.dtype != DLRT_I32) {
-                lo = cfg.def.lo;
-                hi = cfg.def.hi;
-            }
+            double lo, hi;
+            input_range(g, t, n, &lo, &hi);
             int64_t c = count_at(t, maxb, batch);
             if (c != r->count)
                 fatal("input %s: %" PRId64 " elements by the info, %" PRId64 " by the graph",
@@ -581,7 +1079,12 @@ int main(int argc, char **argv)
                     fail("output %s at batch %d differs from the first run's bits", t->desc.name,
                          batch);
             } else {
-                compare(t->desc.name, outputs[i], t->desc.dtype, &values[n->id], batch);
+                compare(t->desc.name, outputs[i], t->desc.dtype, &values[n->id], batch, NULL);
+                if (dump)
+                    level_dump(dump, batch, i, t->desc.dtype, values[n->id].count, outputs[i]);
+                if (against)
+                    level_compare(against, vs, batch, i, t->desc.name, t->desc.dtype,
+                                  outputs[i], &values[n->id]);
             }
         }
         /* a batch outside 1..max is refused and changes nothing (the buffers
@@ -614,6 +1117,18 @@ int main(int argc, char **argv)
         if (again)
             printf("  batch %-4d repeated\n", batch);
     }
+
+    if (dump && fclose(dump) != 0)
+        fatal("cannot write %s", dump_path);
+    if (against) {
+        if (fgetc(against) != EOF)
+            fail("%s holds outputs this run did not compute", against_path);
+        fclose(against);
+    }
+
+    hg = g;
+    hin_node = in_node;
+    check_instances(info);
 
     for (int i = 0; i < nout; i++)
         free(first[i]);

@@ -1,11 +1,14 @@
 #!/bin/sh
 # Execution tests: for every tests/exec/*.dl model (or the models named),
 # compile it with dlc at each optimization level its "# EXEC: levels=..."
-# line asks for (default 2), write the shape-checked IR for the reference
-# (--dump-ir=shape: the graph before simplification and fusion, so the
-# reference does not share the compiler's rewrites), build the harness
-# against the object, run it, and print a summary "N passed, M failed".
-# Models in tests/exec/pending/ are not run (see pending/README).
+# line asks for (default 0,2; the list must hold 0 and 2), write the
+# shape-checked IR for the reference (--dump-ir=shape: the graph before
+# simplification and fusion, so the reference does not share the compiler's
+# rewrites), build the harness against the object, run it, and print a
+# summary "N passed, M failed". The -O0 run dumps its outputs and every
+# other level compares its own with them directly (harness --against), so
+# the levels are held to agree with each other, not only each with the
+# reference. Models in tests/exec/pending/ are not run (see pending/README).
 #
 # usage: run.sh DLC LIBDLRT LIBDLCCORE SOURCE_DIR [LINK_LIBS] [MODEL.dl...]
 #   LINK_LIBS: what the runtime needs (default "-lopenblas -lpthread -lm")
@@ -25,11 +28,13 @@ if [ $# -gt 0 ]; then
 fi
 [ $# -gt 0 ] || set -- "$src"/tests/exec/*.dl
 cc=${CC:-cc}
+warn="-Wall -Wextra -Wpedantic -Wshadow -Werror"
 work=$(mktemp -d "${TMPDIR:-/tmp}/dlc-exec.XXXXXX") || exit 2
 [ "${EXEC_KEEP:-0}" = 1 ] || trap 'rm -rf "$work"' EXIT
 
+echo "harness: $cc ${EXEC_CFLAGS:-}"
 # the reference once for all models
-if ! "$cc" -std=c11 -D_GNU_SOURCE -g -O1 ${EXEC_CFLAGS:-} -I"$src" -c "$src/tests/exec/ref.c" \
+if ! "$cc" -std=c11 -D_GNU_SOURCE -g -O1 $warn ${EXEC_CFLAGS:-} -I"$src" -c "$src/tests/exec/ref.c" \
         -o "$work/ref.o"; then
     echo "compiling the reference failed"
     exit 1
@@ -39,26 +44,44 @@ pass=0 fail=0 failed=""
 for model in "$@"; do
     base=$(basename "$model" .dl)
     name=$(sed -n 's/^[[:space:]]*model[[:space:]]\{1,\}\([A-Za-z_][A-Za-z0-9_]*\).*/\1/p' "$model" | head -n 1)
-    levels=$(sed -n 's/^# EXEC:.*levels=\([0-9,]*\).*/\1/p' "$model" | tail -n 1 | tr ',' ' ')
-    [ -n "$levels" ] || levels=2
+    levels=$(sed -n 's/^# EXEC:.*levels=\([0-9,]*\).*/\1/p' "$model" | tail -n 1 | tr ',' '\n' |
+        sort -n -u | tr '\n' ' ')
+    [ -n "$levels" ] || levels="0 2"
+    levels=${levels% }
+    case " $levels " in
+    *" 0 "*) case " $levels " in *" 2 "*) both=1 ;; *) both=0 ;; esac ;;
+    *) both=0 ;;
+    esac
+    if [ $both = 0 ]; then
+        fail=$((fail + 1))
+        failed="$failed $base"
+        echo "FAIL: $base: levels are '$levels'; -O0 and -O2 must both run"
+        continue
+    fi
+    outs=$work/$base-O0.out
     for lvl in $levels; do
         d=$work/$base-O$lvl
         mkdir -p "$d"
         log=$d/log
         ok=1
+        if [ "$lvl" = 0 ]; then
+            levelopt="--level 0 --dump $outs"
+        else
+            levelopt="--level $lvl --against $outs"
+        fi
         if ! "$dlc" "$model" -O"$lvl" -o "$d/m.o" >"$log" 2>&1; then
             echo "dlc -O$lvl failed:" >>"$log"
             ok=0
         elif ! "$dlc" "$model" --dump-ir=shape --emit=ir -o /dev/null 2>"$d/m.ir"; then
             echo "dlc --dump-ir=shape failed" >>"$log"
             ok=0
-        elif ! "$cc" -std=c11 -D_GNU_SOURCE -g -O1 ${EXEC_CFLAGS:-} -I"$src" -I"$src/runtime" \
+        elif ! "$cc" -std=c11 -D_GNU_SOURCE -g -O1 $warn ${EXEC_CFLAGS:-} -I"$src" -I"$src/runtime" \
                 -I"$d" -DMODEL_HEADER='"m.h"' -DMODEL="$name" \
                 "$src/tests/exec/harness.c" "$work/ref.o" "$d/m.o" "$core" "$rt" \
                 $libs -o "$d/harness" >>"$log" 2>&1; then
             echo "compiling the harness failed" >>"$log"
             ok=0
-        elif ! "$d/harness" "$d/m.ir" "$model" >>"$log" 2>&1; then
+        elif ! "$d/harness" "$d/m.ir" "$model" $levelopt >>"$log" 2>&1; then
             ok=0
         fi
         if [ $ok = 1 ]; then
