@@ -235,7 +235,7 @@ START_TEST(ops_without_gradient)
          "%1 = param \"v\" {init = \"zeros\"} : f32[]\n"
          "%2 = input \"x\" : f32[2, 3, 4, 4]\n"
          "%3 = mul(%2, %0) : ?\n"
-         "%4 = global_avg_pool(%3) : ?\n"
+         "%4 = max_pool2d(%3) {kernel = [2, 2]} : ?\n"
          "%5 = sum(%4) : ?\n"
          "%6 = mul(%5, %1) : ?\n"
          "train %6 with sgd {lr = 0.1}\n");
@@ -332,14 +332,17 @@ static double uniform(double lo, double hi)
     return lo + (hi - lo) * (double)(rng >> 11) / 9007199254740992.0;
 }
 
-/* The backward primitives (ops.def), until tests/exec/ref.c evaluates
- * them: eval() lets ref_eval compute everything before the first one,
- * computes that one here, turns it into a source for the next round, and
- * restores the ops at the end. */
+/* Ops the reference interpreter does not evaluate (yet): the backward
+ * primitives (ops.def), and the forward ops with gradient rules outside
+ * ref.c's scope (layer_norm, global pools, embedding). eval() lets
+ * ref_eval compute everything before the first one, computes that one
+ * here, turns it into a source for the next round, and restores the ops at
+ * the end. */
 static bool is_prim(Op op)
 {
     return op == OP_GT || op == OP_GE || op == OP_EQ || op == OP_SIGN || op == OP_CAST ||
-           op == OP_GELU_GRAD || op == OP_ELU_GRAD;
+           op == OP_GELU_GRAD || op == OP_ELU_GRAD || op == OP_LAYER_NORM ||
+           op == OP_GLOBAL_AVG_POOL || op == OP_GLOBAL_MAX_POOL || op == OP_EMBEDDING;
 }
 
 static double prim(const Node *n, double a, double b)
@@ -370,11 +373,53 @@ static double at(const RefTensor *t, int r, const int64_t *idx)
     return t->v[off];
 }
 
+/* layer_norm, the global pools, embedding, from their definitions */
+static void eval_nn(Node *n, RefTensor *v, RefTensor *out)
+{
+    const RefTensor *x = &v[n->in[0]->id];
+    if (n->op == OP_EMBEDDING) {
+        const RefTensor *t = &v[n->in[1]->id];
+        int64_t d = t->dim[1];
+        for (int64_t k = 0; k < x->count; k++)
+            for (int64_t j = 0; j < d; j++)
+                out->v[k * d + j] = t->v[(int64_t)x->v[k] * d + j];
+        return;
+    }
+    int from = n->op == OP_LAYER_NORM ? (int)ir_attr_int(n, "axis") : 2;
+    int64_t inner = 1;
+    for (int i = from; i < x->rank; i++)
+        inner *= x->dim[i];
+    for (int64_t r = 0; r < x->count / inner; r++) {
+        const double *row = x->v + r * inner;
+        double s = 0, m = -INFINITY, ss = 0;
+        for (int64_t j = 0; j < inner; j++) {
+            s += row[j];
+            m = fmax(m, row[j]);
+        }
+        double mu = s / (double)inner;
+        if (n->op == OP_GLOBAL_AVG_POOL || n->op == OP_GLOBAL_MAX_POOL) {
+            out->v[r] = n->op == OP_GLOBAL_MAX_POOL ? m : mu;
+            continue;
+        }
+        for (int64_t j = 0; j < inner; j++)
+            ss += (row[j] - mu) * (row[j] - mu);
+        double rstd = 1 / sqrt(ss / (double)inner + ir_attr_float(n, "eps"));
+        const double *gamma = v[n->in[1]->id].v, *beta = v[n->in[2]->id].v;
+        for (int64_t j = 0; j < inner; j++)
+            out->v[r * inner + j] = (row[j] - mu) * rstd * gamma[j] + beta[j];
+    }
+}
+
 static void eval_prim(Node *n, RefTensor *v)
 {
     RefTensor *out = &v[n->id];
     ref_tensor_free(out);
     ref_tensor_alloc(out, n, 2);
+    if (n->op == OP_LAYER_NORM || n->op == OP_GLOBAL_AVG_POOL || n->op == OP_GLOBAL_MAX_POOL ||
+        n->op == OP_EMBEDDING) {
+        eval_nn(n, v, out);
+        return;
+    }
     int64_t idx[IR_MAX_RANK] = {0};
     for (int64_t k = 0; k < out->count; k++) {
         double a = at(&v[n->in[0]->id], out->rank, idx);
@@ -696,6 +741,51 @@ GRADCHECK(g_smooth_l1, -2, 2, PAIR_LOSS("smooth_l1_loss(%0, %1) {beta = 0.7}"))
 GRADCHECK(g_smooth_l1_beta0, -2, 2, PAIR_LOSS("smooth_l1_loss(%0, %1) {beta = 0.0}"))
 GRADCHECK(g_huber, -2, 2, PAIR_LOSS("huber_loss(%0, %1) {delta = 0.6}"))
 
+GRADCHECK(g_global_pools, -2, 2,
+          "%0 = param \"w\" {init = \"zeros\"} : f64[2, 3, 2, 2]\n"
+          "%1 = param \"u\" {init = \"zeros\"} : f64[2, 3, 4]\n"
+          "%2 = input \"r\" : f64[2, 3]\n"
+          "%3 = global_avg_pool(%0) : ?\n"
+          "%4 = global_max_pool(%0) : ?\n"
+          "%5 = global_max_pool(%1) : ?\n"
+          "%6 = add(%3, %4) : ?\n"
+          "%7 = add(%6, %5) : ?\n"
+          "%8 = mul(%7, %2) : ?\n"
+          "%9 = sum(%8) : ?\n"
+          "train %9 with sgd {lr = 0.1}\n")
+
+/* normalized over the last two dimensions, batch in front */
+GRADCHECK(g_layer_norm, -2, 2,
+          "%0 = param \"w\" {init = \"zeros\"} : f64[3, 2]\n"
+          "%1 = param \"gamma\" {init = \"zeros\"} : f64[3, 2]\n"
+          "%2 = param \"beta\" {init = \"zeros\"} : f64[3, 2]\n"
+          "%3 = input \"x\" : f64[B, 3, 2]\n"
+          "%4 = input \"r\" : f64[B, 3, 2]\n"
+          "%5 = mul(%3, %0) : ?\n"
+          "%6 = layer_norm(%5, %1, %2) {axis = 1, eps = 0.001} : ?\n"
+          "%7 = mul(%6, %4) : ?\n"
+          "%8 = sum(%7) : ?\n"
+          "train %8 with sgd {lr = 0.1}\n")
+
+/* ids [B, 2] with repeats across the batch (0..2 of 3 rows) */
+GRADCHECK(g_embedding, -2, 2,
+          "%0 = param \"table\" {init = \"zeros\"} : f64[3, 4]\n"
+          "%1 = input \"ids\" : i32[B, 2]\n"
+          "%2 = input \"r\" : f64[B, 2, 4]\n"
+          "%3 = embedding(%1, %0) : ?\n"
+          "%4 = mul(%3, %2) : ?\n"
+          "%5 = sum(%4) : ?\n"
+          "train %5 with sgd {lr = 0.1}\n")
+
+/* cast to f32 and back: the gradient is cast back to the parameter's type */
+GRADCHECK(g_cast, -2, 2,
+          "%0 = param \"w\" {init = \"zeros\"} : f64[2, 3]\n"
+          "%1 = cast(%0) {to = \"f32\"} : ?\n"
+          "%2 = square(%1) : ?\n"
+          "%3 = cast(%2) {to = \"f64\"} : ?\n"
+          "%4 = sum(%3) : ?\n"
+          "train %4 with sgd {lr = 0.1}\n")
+
 /* a small MLP end to end, with f32 one_hot cast to f64 in the gradient */
 GRADCHECK(g_mlp, -1, 1,
           "%0 = input \"x\" : f64[B, 4]\n"
@@ -780,6 +870,10 @@ int main(void)
         g_smooth_l1,
         g_smooth_l1_beta0,
         g_huber,
+        g_global_pools,
+        g_layer_norm,
+        g_embedding,
+        g_cast,
         g_mlp,
     };
     for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++)
