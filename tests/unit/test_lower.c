@@ -1,5 +1,5 @@
 /*
- * Lowering (frontend/lower.c, load.c): .dl text -> graph IR. Each test
+ * Lowering (frontend/lower*.c, load.c): .dl text -> graph IR. Each test
  * parses a small program with fe_load_text, then checks the nodes, their
  * attributes and parameter names, or the exact diagnostics (captured with
  * diag_set_output into a memory stream).

@@ -1,0 +1,154 @@
+/*
+ * The lowering's private interface, shared by frontend/lower.c (statements,
+ * def expansion, naming, the entry point) and frontend/lower_expr.c (values,
+ * constant folding, expressions, attributes, op calls); nothing else
+ * includes it. See lower.c for how the lowering works.
+ */
+#ifndef DLC_FRONTEND_LOWER_H
+#define DLC_FRONTEND_LOWER_H
+
+#include "frontend/frontend.h"
+
+enum {
+    MAX_CALL_DEPTH = 64,
+    MAX_NODES = 1000000,
+    MAX_BATCH = 65536,
+};
+/* Statements executed, loop iterations and def calls: bounds the time spent
+ * unrolling even when bodies make no nodes; MAX_BYTES bounds the memory. */
+static const long MAX_WORK = 10000000;
+static const size_t MAX_BYTES = (size_t)1 << 29;
+
+typedef enum { V_POISON, V_TENSOR, V_NUM, V_DIM, V_STR, V_BOOL, V_LIST } VKind;
+
+typedef struct Value Value;
+struct Value {
+    VKind kind;
+    Loc loc;     /* the expression that produced it (for const nodes, errors) */
+    Node *node;  /* V_TENSOR */
+    bool is_int; /* V_NUM */
+    int64_t i;   /* V_NUM when is_int */
+    double f;    /* V_NUM, always set */
+    Dim dim;     /* V_DIM: dim.n * B */
+    const char *str;
+    bool b;
+    Value *elems; /* V_LIST */
+    int n;
+};
+
+typedef enum { B_VALUE, B_INPUT, B_PARAM, B_LET, B_LOOP, B_BATCH } BindKind;
+
+typedef struct {
+    const char *name;
+    BindKind kind;
+    Value v;
+    Loc loc;          /* declaration or first binding */
+    const Stmt *stmt; /* the declaring statement: a loop may run it again */
+    bool undeclared;  /* a poison bound at a use of an undeclared name */
+} Binding;
+
+/* A parameter, state or input made in a frame, named relative to it. */
+typedef struct {
+    Node *node;
+    const char *rel;
+    Loc loc;
+} Named;
+
+/* Strings -> index, open addressing in the arena. */
+typedef struct {
+    const char **keys;
+    int *vals;
+    int cap, n;
+} NameSet;
+
+/* One def call made by the statement being executed. */
+typedef struct {
+    const char *def;
+    Loc loc; /* the callee token: orders DEF_K */
+    Named *named;
+    int nnamed;
+} CallRec;
+
+typedef struct {
+    const Def *def; /* NULL in the model */
+    Vec(Binding) scope;
+    Vec(Named) named;
+    NameSet names; /* rel -> index in named */
+    Vec(int64_t) loops;
+    Vec(CallRec) calls;
+    bool returned;
+    Value ret;
+} Frame;
+
+typedef struct {
+    const Def *def;
+    bool bad; /* structurally invalid: not expanded, already reported */
+} DefEntry;
+
+typedef struct {
+    Arena *a;
+    Graph *g;
+    const Define *defines;
+    int ndefines;
+    bool *define_used;
+    Vec(DefEntry) defs;
+    NameSet def_names;
+    Vec(Loc) reported;
+    const Def *stack[MAX_CALL_DEPTH];
+    int depth;
+    long work;
+    bool stop;
+    int errors_at_start;
+    size_t bytes_at_start;
+    Frame *model;
+    const Model *model_ast;
+    bool have_batch;
+    Loc batch_loc;
+    Vec(Output) outputs;
+} L;
+
+typedef struct {
+    const char *name; /* NULL when positional */
+    Loc name_loc;
+    Value v;
+} EArg;
+
+static const Value poison = {.kind = V_POISON};
+
+static inline Value num_int(int64_t i, Loc loc)
+{
+    return (Value){.kind = V_NUM, .loc = loc, .is_int = true, .i = i, .f = (double)i};
+}
+
+static inline Value num_float(double f, Loc loc)
+{
+    return (Value){.kind = V_NUM, .loc = loc, .f = f};
+}
+
+static inline Value tensor(Node *n, Loc loc)
+{
+    return (Value){.kind = V_TENSOR, .loc = loc, .node = n};
+}
+
+/* lower.c: diagnostics, name sets, bindings, def calls. */
+bool __attribute__((format(printf, 3, 4))) fe_err(L *l, Loc loc, const char *fmt, ...);
+const char *fe_vdesc(Value v, char *buf, size_t size);
+const char *fe_suggest(L *l, const char *word, const char *const *cands, int n);
+int fe_ns_get(const NameSet *s, const char *key);
+Binding *fe_lookup(Frame *f, const char *name);
+bool fe_bind(L *l, Frame *f, const char *name, BindKind kind, Value v, Loc loc, const Stmt *st);
+void fe_add_named(L *l, Frame *f, Node *n, const char *rel, Loc loc);
+Value fe_call_def(L *l, Frame *f, const DefEntry *de, const Expr *e);
+
+/* lower_expr.c: values, expressions, attributes. */
+Node *fe_as_node(L *l, Value v, const char *what);
+Value fe_eval(L *l, Frame *f, const Expr *e);
+Value fe_eval_name(L *l, Frame *f, const Expr *e);
+bool fe_int_const(L *l, Value v, const char *what, int64_t *out);
+bool fe_slice_attrs(L *l, Frame *f, Node *n, const SliceItem *items, int nitems, Loc loc);
+EArg *fe_eval_args(L *l, Frame *f, const Arg *args, int n);
+int fe_builtin_call(L *l, Frame *f, const Expr *e, const BuiltinInfo *table, int n,
+                    const char *what, AttrList *out);
+const AttrSchema *fe_builtin_schema(const BuiltinInfo *table, int i);
+
+#endif

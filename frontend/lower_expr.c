@@ -1,0 +1,740 @@
+/*
+ * Lowering, the expression half (frontend/lower.c has the statements): the
+ * value of an expression in a frame. Arithmetic on numbers and on multiples
+ * of the batch symbol folds to a number; arithmetic touching a tensor, an
+ * index and an op call append nodes. Call arguments become attributes by
+ * an op's or a builtin's schema (positional in schema order, named, then
+ * the defaults), with the argument ranges PyTorch accepts for optimizers,
+ * schedules and initializers. A call of a def goes back to lower.c, which
+ * expands it.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frontend/lower.h"
+
+/* ---- values ------------------------------------------------------------------ */
+
+static bool is_poisoned(Value v)
+{
+    if (v.kind == V_POISON)
+        return true;
+    if (v.kind == V_LIST)
+        for (int i = 0; i < v.n; i++)
+            if (is_poisoned(v.elems[i]))
+                return true;
+    return false;
+}
+
+/* A number or a tensor as a tensor; numbers become a fresh const node at
+ * their use site. NULL (after an error unless poisoned) otherwise. */
+Node *fe_as_node(L *l, Value v, const char *what)
+{
+    char buf[64];
+    switch (v.kind) {
+    case V_TENSOR: return v.node;
+    case V_NUM: return ir_const(l->g, v.f, v.loc);
+    case V_POISON: return NULL;
+    case V_DIM:
+        fe_err(l, v.loc, "%s: the batch size cannot be used as a tensor", what);
+        return NULL;
+    default:
+        fe_err(l, v.loc, "%s: expected a tensor or a number, got %s", what,
+               fe_vdesc(v, buf, sizeof buf));
+        return NULL;
+    }
+}
+/* ---- constant folding ----------------------------------------------------- */
+
+static const char *const batch_msg =
+    "the batch size can only be multiplied or divided by constants";
+
+static Value fold(L *l, char op, Value a, Value b, Loc loc)
+{
+    char b1[64], b2[64];
+    if (a.kind == V_DIM || b.kind == V_DIM) {
+        Value d = a.kind == V_DIM ? a : b, o = a.kind == V_DIM ? b : a;
+        if (o.kind == V_NUM && o.is_int && op == '*') {
+            int64_t n;
+            if (mul_overflows_i64(d.dim.n, o.i, &n)) {
+                fe_err(l, loc, "integer overflow in constant expression");
+                return poison;
+            }
+            return (Value){.kind = V_DIM, .loc = loc, .dim = {n, true}};
+        }
+        if (a.kind == V_DIM && b.kind == V_NUM && b.is_int && op == '/') {
+            if (b.i == 0 || d.dim.n % b.i != 0) {
+                char db[64];
+                fe_err(l, loc, "%s is not divisible by %" PRId64,
+                       ir_dim_str(d.dim, l->g->batch, db, sizeof db), b.i);
+                return poison;
+            }
+            return (Value){.kind = V_DIM, .loc = loc, .dim = {d.dim.n / b.i, true}};
+        }
+        fe_err(l, loc, "%s", batch_msg);
+        return poison;
+    }
+    if (a.kind != V_NUM || b.kind != V_NUM) {
+        fe_err(l, loc, "invalid operands to '%c' (%s and %s)", op, fe_vdesc(a, b1, sizeof b1),
+               fe_vdesc(b, b2, sizeof b2));
+        return poison;
+    }
+    if (op == '@') {
+        fe_err(l, loc, "'@' needs tensor operands, not numbers");
+        return poison;
+    }
+    if (op == '/' && b.f == 0) {
+        fe_err(l, loc, "division by zero in constant expression");
+        return poison;
+    }
+    if (a.is_int && b.is_int) {
+        int64_t r;
+        bool ovf = false;
+        switch (op) {
+        case '+': ovf = add_overflows_i64(a.i, b.i, &r); break;
+        case '-': ovf = b.i == INT64_MIN || add_overflows_i64(a.i, -b.i, &r); break;
+        case '*': ovf = mul_overflows_i64(a.i, b.i, &r); break;
+        default:
+            if (a.i == INT64_MIN && b.i == -1)
+                ovf = true;
+            else if (a.i % b.i == 0)
+                r = a.i / b.i;
+            else
+                return num_float((double)a.i / (double)b.i, loc);
+            break;
+        }
+        if (ovf) {
+            fe_err(l, loc, "integer overflow in constant expression");
+            return poison;
+        }
+        return num_int(r, loc);
+    }
+    double r = op == '+' ? a.f + b.f : op == '-' ? a.f - b.f : op == '*' ? a.f * b.f : a.f / b.f;
+    return num_float(r, loc);
+}
+
+/* ---- expressions ------------------------------------------------------------ */
+static Value call(L *l, Frame *f, const Expr *e);
+
+static bool loc_before(Loc a, Loc b)
+{
+    return a.file == b.file && (a.line < b.line || (a.line == b.line && a.col < b.col));
+}
+
+/* A statement of the model, after `use`, that declares or binds `name`:
+ * for "used before its declaration" instead of "undeclared". */
+static const Stmt *declared_after(Stmt *const *body, int n, const char *name, Loc use)
+{
+    for (int i = 0; i < n; i++) {
+        const Stmt *st = body[i];
+        if (!st)
+            continue;
+        if (st->kind == S_FOR) {
+            const Stmt *s2 = declared_after(st->body, st->nbody, name, use);
+            if (s2)
+                return s2;
+            continue;
+        }
+        bool binds = st->kind == S_INPUT || st->kind == S_PARAM || st->kind == S_LET ||
+                     st->kind == S_ASSIGN || (st->kind == S_OUTPUT && st->value);
+        if (binds && st->name && strcmp(st->name, name) == 0 && loc_before(use, st->name_loc))
+            return st;
+    }
+    return NULL;
+}
+
+Value fe_eval_name(L *l, Frame *f, const Expr *e)
+{
+    Binding *b = fe_lookup(f, e->name);
+    if (b) {
+        Value v = b->v;
+        v.loc = e->loc;
+        return v;
+    }
+    const char **cands = arena_alloc(l->a, (size_t)f->scope.n * sizeof *cands + 1);
+    for (int i = 0; i < f->scope.n; i++)
+        cands[i] = f->scope.v[i].name;
+    const Stmt *later = f == l->model && l->model_ast
+                            ? declared_after(l->model_ast->body, l->model_ast->nbody, e->name, e->loc)
+                            : NULL;
+    bool shown;
+    if (later) {
+        shown = fe_err(l, e->loc, "use of '%s' before its declaration", e->name);
+        if (shown)
+            diag_note(later->name_loc, "'%s' is declared here", e->name);
+    } else {
+        shown = fe_err(l, e->loc, "use of undeclared name '%s'%s", e->name,
+                       fe_suggest(l, e->name, cands, f->scope.n));
+    }
+    if (shown && !later && f != l->model && l->model) {
+        Binding *mb = fe_lookup(l->model, e->name);
+        if (mb)
+            diag_note(mb->loc,
+                      "'%s' is defined in the model; a def sees only its arguments and "
+                      "its own names, so pass it as an argument",
+                      e->name);
+    }
+    /* Bind the poison so that later uses stay quiet; a later declaration
+     * replaces it silently. */
+    fe_bind(l, f, e->name, B_VALUE, poison, e->loc, NULL);
+    Binding *pb = fe_lookup(f, e->name);
+    if (pb)
+        pb->undeclared = true;
+    return poison;
+}
+
+static Value eval_bin(L *l, Frame *f, const Expr *e)
+{
+    Value a = fe_eval(l, f, e->bin.lhs), b = fe_eval(l, f, e->bin.rhs);
+    if (a.kind == V_POISON || b.kind == V_POISON)
+        return poison;
+    if (a.kind != V_TENSOR && b.kind != V_TENSOR)
+        return fold(l, e->bin.op, a, b, e->loc);
+    Op op = e->bin.op == '+'   ? OP_ADD
+            : e->bin.op == '-' ? OP_SUB
+            : e->bin.op == '*' ? OP_MUL
+            : e->bin.op == '/' ? OP_DIV
+                               : OP_MATMUL;
+    char what[32];
+    snprintf(what, sizeof what, "'%c'", e->bin.op);
+    Node *x = fe_as_node(l, a, what), *y = fe_as_node(l, b, what);
+    if (!x || !y)
+        return poison;
+    return tensor(ir_binary(l->g, op, x, y, e->bin.op_loc), e->loc);
+}
+
+static Value eval_neg(L *l, Frame *f, const Expr *e)
+{
+    Value v = fe_eval(l, f, e->operand);
+    char buf[64];
+    switch (v.kind) {
+    case V_POISON: return poison;
+    case V_NUM:
+        if (v.is_int) {
+            if (v.i == INT64_MIN) {
+                fe_err(l, e->loc, "integer overflow in constant expression");
+                return poison;
+            }
+            return num_int(-v.i, e->loc);
+        }
+        return num_float(-v.f, e->loc);
+    case V_TENSOR: return tensor(ir_unary(l->g, OP_NEG, v.node, e->loc), e->loc);
+    case V_DIM: fe_err(l, e->loc, "%s", batch_msg); return poison;
+    default: fe_err(l, e->loc, "cannot negate %s", fe_vdesc(v, buf, sizeof buf)); return poison;
+    }
+}
+
+/* An integer constant (slice bounds, loop bounds). */
+bool fe_int_const(L *l, Value v, const char *what, int64_t *out)
+{
+    char buf[64];
+    if (v.kind == V_POISON)
+        return false;
+    if (v.kind == V_NUM && v.is_int) {
+        *out = v.i;
+        return true;
+    }
+    fe_err(l, v.loc, "%s must be an integer constant (got %s)", what, fe_vdesc(v, buf, sizeof buf));
+    return false;
+}
+
+/* x[items] and NAME[items] = v: the begin/end/step/squeeze attributes. */
+bool fe_slice_attrs(L *l, Frame *f, Node *n, const SliceItem *items, int nitems, Loc loc)
+{
+    if (nitems > IR_MAX_RANK) {
+        fe_err(l, loc, "too many indices (%d); tensors have at most %d dimensions", nitems,
+               IR_MAX_RANK);
+        return false;
+    }
+    Dim begin[IR_MAX_RANK], end[IR_MAX_RANK], step[IR_MAX_RANK], squeeze[IR_MAX_RANK];
+    int nsq = 0;
+    bool ok = true;
+    for (int i = 0; i < nitems; i++) {
+        const SliceItem *it = &items[i];
+        begin[i] = end[i] = (Dim){IR_NONE, false};
+        step[i] = (Dim){1, false};
+        int64_t v;
+        if (!it->is_range) {
+            if (!it->index || !fe_int_const(l, fe_eval(l, f, it->index), "an index", &v)) {
+                ok = false;
+                continue;
+            }
+            begin[i].n = v;
+            end[i].n = v == -1 ? IR_NONE : v + 1;
+            squeeze[nsq++] = (Dim){i, false};
+            continue;
+        }
+        if (it->start) {
+            if (fe_int_const(l, fe_eval(l, f, it->start), "a slice bound", &v))
+                begin[i].n = v;
+            else
+                ok = false;
+        }
+        if (it->stop) {
+            if (fe_int_const(l, fe_eval(l, f, it->stop), "a slice bound", &v))
+                end[i].n = v;
+            else
+                ok = false;
+        }
+        if (it->step) {
+            if (fe_int_const(l, fe_eval(l, f, it->step), "a slice step", &v)) {
+                if (v == 0) {
+                    fe_err(l, it->step->loc, "slice step cannot be zero");
+                    ok = false;
+                }
+                step[i].n = v;
+            } else {
+                ok = false;
+            }
+        }
+    }
+    if (!ok || !n)
+        return false;
+    ir_set_ints(l->g, n, "begin", begin, nitems);
+    ir_set_ints(l->g, n, "end", end, nitems);
+    ir_set_ints(l->g, n, "step", step, nitems);
+    ir_set_ints(l->g, n, "squeeze", squeeze, nsq);
+    return true;
+}
+
+static Value eval_index(L *l, Frame *f, const Expr *e)
+{
+    Value base = fe_eval(l, f, e->index.base);
+    char buf[64];
+    if (base.kind == V_POISON) {
+        fe_slice_attrs(l, f, NULL, e->index.items, e->index.nitems, e->loc);
+        return poison;
+    }
+    if (base.kind != V_TENSOR) {
+        fe_err(l, e->loc, "cannot index %s; only tensors can be indexed",
+               fe_vdesc(base, buf, sizeof buf));
+        return poison;
+    }
+    Node *n = ir_unary(l->g, OP_SLICE, base.node, e->loc);
+    if (!fe_slice_attrs(l, f, n, e->index.items, e->index.nitems, e->loc))
+        return poison;
+    return tensor(n, e->loc);
+}
+
+Value fe_eval(L *l, Frame *f, const Expr *e)
+{
+    if (!e || l->stop)
+        return poison;
+    switch (e->kind) {
+    case E_NUM:
+        return e->num.is_int ? num_int(e->num.ival, e->loc) : num_float(e->num.value, e->loc);
+    case E_STR: return (Value){.kind = V_STR, .loc = e->loc, .str = e->str ? e->str : ""};
+    case E_BOOL: return (Value){.kind = V_BOOL, .loc = e->loc, .b = e->boolean};
+    case E_NAME: return e->name ? fe_eval_name(l, f, e) : poison;
+    case E_BIN: return eval_bin(l, f, e);
+    case E_NEG: return eval_neg(l, f, e);
+    case E_CALL: return e->call.callee ? call(l, f, e) : poison;
+    case E_INDEX: return eval_index(l, f, e);
+    case E_LIST: {
+        Value v = {.kind = V_LIST, .loc = e->loc, .n = e->list.n};
+        v.elems = arena_alloc(l->a, (size_t)e->list.n * sizeof *v.elems + 1);
+        for (int i = 0; i < e->list.n; i++)
+            v.elems[i] = fe_eval(l, f, e->list.elems[i]);
+        return v;
+    }
+    }
+    return poison;
+}
+
+/* ---- attributes --------------------------------------------------------------- */
+
+EArg *fe_eval_args(L *l, Frame *f, const Arg *args, int n)
+{
+    EArg *r = arena_alloc(l->a, (size_t)n * sizeof *r + 1);
+    for (int i = 0; i < n; i++) {
+        r[i].name = args[i].name;
+        r[i].name_loc = args[i].name_loc;
+        r[i].v = fe_eval(l, f, args[i].value);
+        if (!args[i].value)
+            r[i].v.kind = V_POISON;
+    }
+    return r;
+}
+
+/* Converts v to an attribute of sp's kind; who names the op or builtin. */
+static bool to_attr(L *l, const char *who, const AttrSpec *sp, Value v, Attr *out)
+{
+    char buf[64];
+    const char *got = fe_vdesc(v, buf, sizeof buf);
+    *out = (Attr){.name = sp->name, .kind = sp->kind};
+    switch (sp->kind) {
+    case AK_INT:
+        if (v.kind == V_NUM && v.is_int) {
+            out->i = v.i;
+            return true;
+        }
+        fe_err(l, v.loc, "%s: '%s' must be an integer (got %s)", who, sp->name, got);
+        return false;
+    case AK_FLOAT:
+        if (v.kind == V_NUM) {
+            out->f = v.f;
+            return true;
+        }
+        fe_err(l, v.loc, "%s: '%s' must be a number (got %s)", who, sp->name, got);
+        return false;
+    case AK_BOOL:
+        if (v.kind == V_BOOL) {
+            out->b = v.b;
+            return true;
+        }
+        fe_err(l, v.loc, "%s: '%s' must be true or false (got %s)", who, sp->name, got);
+        return false;
+    case AK_STR:
+        if (v.kind == V_STR) {
+            out->s = v.str;
+            return true;
+        }
+        fe_err(l, v.loc, "%s: '%s' must be a string (got %s)", who, sp->name, got);
+        return false;
+    case AK_ENUM: {
+        out->kind = AK_STR;
+        if (v.kind == V_STR)
+            for (int i = 0; i < sp->nchoices; i++)
+                if (strcmp(sp->choices[i], v.str) == 0) {
+                    out->s = v.str;
+                    return true;
+                }
+        StrBuf b = {0};
+        for (int i = 0; i < sp->nchoices; i++)
+            sb_printf(&b, "%s\"%s\"", i ? (i + 1 == sp->nchoices ? " or " : ", ") : "",
+                      sp->choices[i]);
+        fe_err(l, v.loc, "%s: '%s' must be %s (got %s)%s", who, sp->name, b.s ? b.s : "", got,
+               v.kind == V_STR ? fe_suggest(l, v.str, sp->choices, sp->nchoices) : "");
+        sb_free(&b);
+        return false;
+    }
+    case AK_INTS: {
+        bool shape = strcmp(sp->name, "shape") == 0;
+        int n = v.kind == V_LIST ? v.n : 1;
+        const Value *el = v.kind == V_LIST ? v.elems : &v;
+        Dim *d = arena_alloc(l->a, (size_t)n * sizeof *d + 1);
+        for (int i = 0; i < n; i++) {
+            if (el[i].kind == V_NUM && el[i].is_int) {
+                d[i] = (Dim){el[i].i, false};
+            } else if (el[i].kind == V_DIM && shape) {
+                d[i] = el[i].dim;
+            } else {
+                const char *g = fe_vdesc(el[i], buf, sizeof buf);
+                if (el[i].kind == V_DIM)
+                    fe_err(l, el[i].loc,
+                           "%s: '%s' must be integers; the batch size is only "
+                           "allowed in shapes",
+                           who, sp->name);
+                else if (v.kind == V_LIST)
+                    fe_err(l, el[i].loc, "%s: '%s' must be a list of integers (got %s)", who,
+                           sp->name, g);
+                else
+                    fe_err(l, v.loc, "%s: '%s' must be an integer or a list of integers (got %s)",
+                           who, sp->name, g);
+                return false;
+            }
+        }
+        out->ints.v = d;
+        out->ints.n = n;
+        return true;
+    }
+    case AK_FLOATS: {
+        int n = v.kind == V_LIST ? v.n : 1;
+        const Value *el = v.kind == V_LIST ? v.elems : &v;
+        double *d = arena_alloc(l->a, (size_t)n * sizeof *d + 1);
+        for (int i = 0; i < n; i++) {
+            if (el[i].kind != V_NUM) {
+                fe_err(l, el[i].loc, "%s: '%s' must be a number or a list of numbers (got %s)", who,
+                       sp->name, fe_vdesc(el[i], buf, sizeof buf));
+                return false;
+            }
+            d[i] = el[i].f;
+        }
+        out->floats.v = d;
+        out->floats.n = n;
+        return true;
+    }
+    }
+    return false;
+}
+
+/* The ranges PyTorch accepts for optimizer, schedule and initializer
+ * arguments, by argument name (the same name means the same thing in every
+ * table of ir/optim.def). */
+static bool builtin_arg_in_range(L *l, const char *who, const Attr *at, Loc loc)
+{
+    static const struct {
+        const char *name;
+        double lo;
+        bool lo_open;
+        double hi; /* exclusive; INFINITY for none */
+    } rules[] = {
+        {"lr", 0, false, INFINITY},        {"momentum", 0, false, INFINITY},
+        {"weight_decay", 0, false, INFINITY}, {"eps", 0, false, INFINITY},
+        {"alpha", 0, false, INFINITY},     {"beta1", 0, false, 1},
+        {"beta2", 0, false, 1},            {"gamma", 0, true, INFINITY},
+        {"min_lr", 0, false, INFINITY},    {"base_lr", 0, false, INFINITY},
+        {"max_lr", 0, false, INFINITY},    {"every", 1, false, INFINITY},
+        {"total", 1, false, INFINITY},     {"warmup", 0, false, INFINITY},
+        {"step_size", 1, false, INFINITY}, {"std", 0, false, INFINITY},
+        {"gain", 0, false, INFINITY},
+    };
+    double v;
+    if (at->kind == AK_FLOAT)
+        v = at->f;
+    else if (at->kind == AK_INT)
+        v = (double)at->i;
+    else
+        return true;
+    for (int i = 0; i < countof(rules); i++) {
+        if (strcmp(rules[i].name, at->name) != 0)
+            continue;
+        bool ok = isfinite(v) && (rules[i].lo_open ? v > rules[i].lo : v >= rules[i].lo) &&
+                  v < rules[i].hi;
+        if (!ok) {
+            char range[64];
+            if (rules[i].hi < INFINITY)
+                snprintf(range, sizeof range, "in [%g, %g)", rules[i].lo, rules[i].hi);
+            else
+                snprintf(range, sizeof range, "%s %g", rules[i].lo_open ? ">" : ">=",
+                         rules[i].lo);
+            fe_err(l, loc, "%s: '%s' must be %s (got %g)", who, at->name, range, v);
+        }
+        return ok;
+    }
+    return true;
+}
+
+/* Fills `out` from the arguments after the first `skip` positional ones:
+ * positional in schema order, named by name, then the schema's defaults.
+ * noun is "attribute" for ops, "argument" for builtins. */
+static bool match_attrs(L *l, const char *who, const char *noun, const AttrSchema *s,
+                        const EArg *args, int nargs, int skip, Loc callee, AttrList *out)
+{
+    bool ok = true;
+    int pos = 0;
+    for (int i = 0; i < nargs; i++) {
+        const EArg *a = &args[i];
+        int k;
+        Loc at = a->name ? a->name_loc : a->v.loc;
+        if (!a->name) {
+            if (pos++ < skip)
+                continue;
+            k = pos - 1 - skip;
+            if (k >= s->n) {
+                if (s->n == 0)
+                    fe_err(l, at, "%s takes no %ss", who, noun);
+                else
+                    fe_err(l, at, "too many arguments to %s (at most %d after the tensors)", who,
+                           s->n);
+                ok = false;
+                continue;
+            }
+        } else {
+            k = ir_schema_find(s, a->name);
+            if (k < 0) {
+                const char **c = arena_alloc(l->a, (size_t)s->n * sizeof *c + 1);
+                for (int j = 0; j < s->n; j++)
+                    c[j] = s->v[j].name;
+                fe_err(l, at, "%s has no %s '%s'%s", who, noun, a->name,
+                       fe_suggest(l, a->name, c, s->n));
+                ok = false;
+                continue;
+            }
+        }
+        const AttrSpec *sp = &s->v[k];
+        if (ir_attrs_get(out, sp->name)) {
+            fe_err(l, at, "%s: '%s' is given twice", who, sp->name);
+            ok = false;
+            continue;
+        }
+        if (is_poisoned(a->v)) {
+            ok = false;
+            continue;
+        }
+        Attr at2;
+        if (!to_attr(l, who, sp, a->v, &at2)) {
+            ok = false;
+            continue;
+        }
+        if (strcmp(noun, "argument") == 0 && !builtin_arg_in_range(l, who, &at2, a->v.loc)) {
+            ok = false;
+            continue;
+        }
+        ir_attrs_set(l->a, out, at2);
+    }
+    if (!ok)
+        return false;
+    for (int k = 0; k < s->n; k++)
+        if (!s->v[k].has_default && !s->v[k].optional && !ir_attrs_get(out, s->v[k].name)) {
+            fe_err(l, callee, "%s: missing %s '%s'", who, noun, s->v[k].name);
+            ok = false;
+        }
+    ir_attrs_fill_defaults(l->a, out, s);
+    /* Schema order, so that equivalent calls print the same IR. */
+    AttrList sorted = {arena_alloc(l->a, (size_t)out->n * sizeof(Attr) + 1), 0};
+    for (int k = 0; k < s->n; k++) {
+        const Attr *at = ir_attrs_get(out, s->v[k].name);
+        if (at)
+            sorted.v[sorted.n++] = *at;
+    }
+    check(sorted.n == out->n);
+    *out = sorted;
+    return ok;
+}
+
+/* Builtin tables' schemas, parsed once (ir_op_schema does the same for ops). */
+const AttrSchema *fe_builtin_schema(const BuiltinInfo *table, int i)
+{
+    static const AttrSchema *optim[OPTIM_COUNT], *sched[SCHED_COUNT], *init[INIT_COUNT];
+    const AttrSchema **slot = table == optim_info   ? &optim[i]
+                              : table == sched_info ? &sched[i]
+                                                    : &init[i];
+    if (!*slot)
+        *slot = ir_schema_parse(table[i].attrs);
+    return *slot;
+}
+
+static const char *const *builtin_names(L *l, const BuiltinInfo *table, int n)
+{
+    const char **c = arena_alloc(l->a, (size_t)n * sizeof *c);
+    for (int i = 0; i < n; i++)
+        c[i] = table[i].text;
+    return c;
+}
+
+/* OPT(args), SCHED(args), INIT(args): the table index and its attributes. */
+int fe_builtin_call(L *l, Frame *f, const Expr *e, const BuiltinInfo *table, int n,
+                    const char *what, AttrList *out)
+{
+    if (!e)
+        return -1;
+    const char *name = e->kind == E_CALL ? e->call.callee : e->kind == E_NAME ? e->name : NULL;
+    if (!name) {
+        fe_err(l, e->loc, "expected %s call", what);
+        return -1;
+    }
+    Loc callee = e->kind == E_CALL ? e->call.callee_loc : e->loc;
+    int i = ir_builtin_lookup(table, n, name);
+    EArg *args = e->kind == E_CALL ? fe_eval_args(l, f, e->call.args, e->call.nargs) : NULL;
+    if (i < 0) {
+        fe_err(l, callee, "unknown %s '%s'%s", what, name,
+               fe_suggest(l, name, builtin_names(l, table, n), n));
+        return -1;
+    }
+    int nargs = e->kind == E_CALL ? e->call.nargs : 0;
+    if (!match_attrs(l, name, "argument", fe_builtin_schema(table, i), args, nargs, 0, callee, out))
+        return -1;
+    return i;
+}
+
+/* ---- calls ---------------------------------------------------------------------- */
+static const char *const *call_candidates(L *l, int *n)
+{
+    const char **c = arena_alloc(l->a, (size_t)(l->defs.n + OP_COUNT) * sizeof *c);
+    int k = 0;
+    for (int i = 0; i < l->defs.n; i++)
+        c[k++] = l->defs.v[i].def->name;
+    for (int i = 0; i < OP_COUNT; i++)
+        if (!(op_info[i].flags & OPF_INTERNAL))
+            c[k++] = op_info[i].text;
+    *n = k;
+    return c;
+}
+/* batch_norm's running statistics: state nodes named in the current frame. */
+static void add_runstats(L *l, Frame *f, Node **in, Loc loc)
+{
+    const char *mean = "running_mean", *var = "running_var";
+    for (int k = 1; fe_ns_get(&f->names, mean) >= 0 || fe_ns_get(&f->names, var) >= 0; k++) {
+        mean = arena_printf(l->a, "running_mean_%d", k);
+        var = arena_printf(l->a, "running_var_%d", k);
+    }
+    Shape none = {0};
+    in[0] = ir_state(l->g, mean, DT_UNKNOWN, none, INIT_ZEROS, loc);
+    in[1] = ir_state(l->g, var, DT_UNKNOWN, none, INIT_ONES, loc);
+    fe_add_named(l, f, in[0], mean, loc);
+    fe_add_named(l, f, in[1], var, loc);
+}
+
+static Value call_op(L *l, Frame *f, Op op, const Expr *e)
+{
+    const OpInfo *oi = &op_info[op];
+    Loc callee = e->call.callee_loc;
+    EArg *args = fe_eval_args(l, f, e->call.args, e->call.nargs);
+    bool runstats = oi->flags & OPF_RUNSTATS;
+    int want = oi->arity < 0 ? 1 : runstats ? oi->arity - 2 : oi->arity;
+    int npos = 0;
+    for (int i = 0; i < e->call.nargs; i++)
+        npos += !args[i].name;
+    if (npos < want) {
+        fe_err(l, callee, "%s expects %d tensor argument%s, got %d", oi->text, want,
+               want == 1 ? "" : "s", npos);
+        return poison;
+    }
+    Vec(Node *) in = {0};
+    bool ok = true;
+    char buf[64], what[80];
+    for (int i = 0; i < want; i++) {
+        Value v = args[i].v;
+        if (oi->arity < 0) {
+            if (v.kind == V_POISON) {
+                ok = false;
+            } else if (v.kind != V_LIST || v.n == 0) {
+                fe_err(l, v.loc,
+                       "%s: the first argument must be a non-empty list of tensors "
+                       "(got %s)",
+                       oi->text, v.kind == V_LIST ? "an empty list" : fe_vdesc(v, buf, sizeof buf));
+                ok = false;
+            } else {
+                for (int j = 0; j < v.n; j++) {
+                    snprintf(what, sizeof what, "%s, element %d", oi->text, j + 1);
+                    Node *x = fe_as_node(l, v.elems[j], what);
+                    if (x)
+                        vec_push(l->a, &in, x);
+                    else
+                        ok = false;
+                }
+            }
+            continue;
+        }
+        snprintf(what, sizeof what, "%s, argument %d", oi->text, i + 1);
+        Node *x = fe_as_node(l, v, what);
+        if (x)
+            vec_push(l->a, &in, x);
+        else
+            ok = false;
+    }
+    AttrList attrs = {0};
+    if (!match_attrs(l, oi->text, "attribute", ir_op_schema(op), args, e->call.nargs, want, callee,
+                     &attrs) ||
+        !ok)
+        return poison;
+    if (runstats) {
+        Node *st[2];
+        add_runstats(l, f, st, callee);
+        vec_push(l->a, &in, st[0]);
+        vec_push(l->a, &in, st[1]);
+    }
+    Node *n = ir_node_new(l->g, op, in.v, in.n, callee);
+    n->attrs = attrs;
+    return tensor(n, callee);
+}
+
+static Value call(L *l, Frame *f, const Expr *e)
+{
+    const char *name = e->call.callee;
+    int d = fe_ns_get(&l->def_names, name);
+    if (d >= 0)
+        return fe_call_def(l, f, &l->defs.v[d], e);
+    Op op = ir_op_lookup(name);
+    if (op != OP_COUNT && !(op_info[op].flags & OPF_INTERNAL))
+        return call_op(l, f, op, e);
+    int n;
+    const char *const *c = call_candidates(l, &n);
+    fe_err(l, e->call.callee_loc, "unknown function '%s'%s", name, fe_suggest(l, name, c, n));
+    /* Still look at the arguments, for their own errors. */
+    fe_eval_args(l, f, e->call.args, e->call.nargs);
+    return poison;
+}
