@@ -82,6 +82,17 @@ static void moments(const double *v, long n, double *mean, double *var)
     *var = q / (n - 1);
 }
 
+/* N_SAMPLES draws from U[0, 1) have its mean and variance; frees v. */
+static void check_uniform_moments(double *v)
+{
+    double m, var;
+    moments(v, N_SAMPLES, &m, &var);
+    /* 5 standard errors: sd(mean) = 2.9e-4, sd(var) = 7.5e-5 */
+    ck_assert_msg(fabs(m - 0.5) < 1.5e-3, "mean %g", m);
+    ck_assert_msg(fabs(var - 1.0 / 12) < 4e-4, "variance %g", var);
+    free(v);
+}
+
 START_TEST(uniform_double)
 {
     double *v = malloc(N_SAMPLES * sizeof *v);
@@ -102,12 +113,7 @@ START_TEST(uniform_double)
     ck_assert_int_eq(bad, 0);
     ck_assert(odd > N_SAMPLES / 3 && odd < 2 * N_SAMPLES / 3);
     ck_assert(lo < 1e-5 && hi > 1 - 1e-5);
-    double m, var;
-    moments(v, N_SAMPLES, &m, &var);
-    /* 5 standard errors: sd(mean) = 2.9e-4, sd(var) = 7.5e-5 */
-    ck_assert_msg(fabs(m - 0.5) < 1.5e-3, "mean %g", m);
-    ck_assert_msg(fabs(var - 1.0 / 12) < 4e-4, "variance %g", var);
-    free(v);
+    check_uniform_moments(v);
 }
 END_TEST
 
@@ -127,11 +133,7 @@ START_TEST(uniform_float)
     }
     ck_assert_int_eq(bad, 0);
     ck_assert(odd > N_SAMPLES / 3 && odd < 2 * N_SAMPLES / 3);
-    double m, var;
-    moments(v, N_SAMPLES, &m, &var);
-    ck_assert_msg(fabs(m - 0.5) < 1.5e-3, "mean %g", m);
-    ck_assert_msg(fabs(var - 1.0 / 12) < 4e-4, "variance %g", var);
-    free(v);
+    check_uniform_moments(v);
 }
 END_TEST
 
