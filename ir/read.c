@@ -1057,9 +1057,13 @@ static bool parse_grad(Reader *r)
         return fail(r, &nt, "gradients must follow the parameters' order");
     if (!expect_punct(r, '=', NULL))
         return false;
+    Tok vt = *peek(r);
     Node *x = expect_use(r);
     if (!x)
         return false;
+    if (x->dtype != DT_UNKNOWN && p->dtype != DT_UNKNOWN &&
+        (x->dtype != p->dtype || !ir_shape_eq(&x->shape, &p->shape)))
+        return fail(r, &vt, "the gradient of \"%s\" must have the parameter's type", nt.s);
     vec_push(r->a, &t->params, (Node *)p);
     vec_push(r->a, &t->grads, x);
     return expect_eol(r);

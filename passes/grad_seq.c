@@ -15,9 +15,16 @@ bool grad_embedding(Grad *c, Node *n, Node *dy)
     Dim v = table->shape.d[0], d = table->shape.d[1];
     /* M: the ids' element count, possibly a multiple of the batch */
     Dim m = {1, false};
+    int nbatch = 0;
     for (int i = 0; i < ids->shape.rank; i++) {
         m.n *= ids->shape.d[i].n;
         m.batch |= ids->shape.d[i].batch;
+        nbatch += ids->shape.d[i].batch;
+    }
+    if (nbatch > 1) {
+        diag_error(n->loc, "embedding of ids with the batch size in more than one dimension has "
+                           "no gradient yet: the loss cannot be differentiated through it");
+        return false;
     }
     Node *oh = ad_node(c, OP_ONE_HOT, &ids, 1);
     ir_set_int(c->g, oh, "n", v.n);

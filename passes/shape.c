@@ -357,6 +357,25 @@ static bool check_param_types(const Graph *g)
     return true;
 }
 
+/* Gradients read from a textual IR file must come out typed like their
+ * parameters (autodiff builds them so). */
+static bool check_grads(Graph *g, const bool *failed)
+{
+    const Train *t = g->train;
+    for (int i = 0; i < t->grads.n; i++) {
+        const Node *p = t->params.v[i], *d = t->grads.v[i];
+        if (failed[d->id] || d->dtype == DT_UNKNOWN || p->dtype == DT_UNKNOWN)
+            continue;
+        if (d->dtype != p->dtype || !ir_shape_eq(&d->shape, &p->shape)) {
+            diag_error(d->loc, "the gradient of '%s' is %s%s, but the parameter is %s%s",
+                       p->name, ir_dtype_name(d->dtype), shape_fmt(g, &d->shape),
+                       ir_dtype_name(p->dtype), shape_fmt(g, &p->shape));
+            return false;
+        }
+    }
+    return true;
+}
+
 bool shape_node(Graph *g, Node *n)
 {
     for (int j = 0; j < n->nin; j++)
@@ -420,6 +439,8 @@ bool pass_shape(Graph *g)
     }
     ok &= check_param_types(g);
     if (g->train && !failed[g->train->loss->id] && !check_train(g))
+        ok = false;
+    if (g->train && !check_grads(g, failed))
         ok = false;
     return ok;
 }
