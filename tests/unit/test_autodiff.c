@@ -249,6 +249,35 @@ START_TEST(ops_without_gradient)
 }
 END_TEST
 
+/* The backward graph goes through simplify, fuse and memplan like the
+ * forward one: every gradient is computed by a step of a plan rooted at
+ * the gradients, never fused away. */
+START_TEST(backward_pipeline)
+{
+    load(MLP);
+    differentiate();
+    pass_simplify(G);
+    ir_verify(G);
+    pass_fuse(G);
+    ir_verify(G);
+    Train *t = G->train;
+    ck_assert_int_eq(t->grads.n, 3);
+    MemPlan *p = pass_memplan(G, t->grads.v, t->grads.n);
+    ck_assert_int_gt(p->nsteps, 0);
+    for (int i = 0; i < t->grads.n; i++) {
+        Node *d = t->grads.v[i];
+        ck_assert_ptr_null(d->fused);
+        if (op_info[d->op].kind == K_SOURCE)
+            continue;
+        bool found = false;
+        for (int k = 0; k < p->nsteps && !found; k++)
+            found = p->steps[k] == d;
+        ck_assert_msg(found, "gradient of %s is not computed", t->params.v[i]->name);
+    }
+    done();
+}
+END_TEST
+
 static char *print_graph(void)
 {
     char *buf = NULL;
@@ -824,6 +853,7 @@ int main(void)
     tcase_add_test(tc, unbroadcast_and_prune);
     tcase_add_test(tc, no_train_no_params);
     tcase_add_test(tc, ops_without_gradient);
+    tcase_add_test(tc, backward_pipeline);
     tcase_add_test(tc, print_read_round_trip);
     tcase_add_test(tc, read_grad_errors);
     suite_add_tcase(s, tc);
