@@ -70,4 +70,19 @@ Node *cg_storage(const Cg *c, Node *n);
  * with the nodes whose buffers it takes after the output (in[]). */
 LLVMValueRef cg_kernel(Cg *c, Node *step, Node ***in, int *nin);
 
+/* Starts the kernel function of step, `NAME.kID(out, ins..., batch)`, plus
+ * a last pointer argument, the step's scratch buffer, when the plan gives
+ * it one (plan->scratch_offset[id] >= 0); leaves the builder in its entry
+ * block with c->fn and c->batch set. cg_kernel_scratch returns that
+ * pointer inside the function (nin as given to cg_kernel_begin). */
+LLVMValueRef cg_kernel_begin(Cg *c, Node *step, Node **ins, int nin);
+LLVMValueRef cg_kernel_scratch(Cg *c, int nin);
+
+/* Convolution, pooling and normalization kernels (kernels_nn.c); the
+ * step's inputs are its operands (in = step->in). */
+LLVMValueRef cg_kernel_nn(Cg *c, Node *step);
+
+/* codegen/kernels_seq.c: embedding, rnn, lstm, gru, attention. */
+LLVMValueRef cg_kernel_seq(Cg *c, Node *step);
+
 #endif

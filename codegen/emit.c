@@ -460,12 +460,18 @@ static LLVMValueRef build_run(Cg *c)
         LLVMPositionBuilderAtEnd(c->b, here);
         if (!kfn)
             continue;
-        LLVMValueRef *args = arena_alloc(g->arena, sizeof *args * (size_t)(nin + 2));
+        LLVMValueRef *args = arena_alloc(g->arena, sizeof *args * (size_t)(nin + 3));
         args[0] = node_addr(c, step, m, inputs, input_slot);
         for (int j = 0; j < nin; j++)
             args[j + 1] = node_addr(c, ins[j], m, inputs, input_slot);
         args[nin + 1] = c->batch;
-        LLVMBuildCall2(c->b, LLVMGlobalGetValueType(kfn), kfn, args, (unsigned)nin + 2, "");
+        int64_t scratch = c->plan->scratch_offset[step->id];
+        if (scratch >= 0) {
+            LLVMValueRef idx = cg_i64(c, c->layout->arena_offset + scratch);
+            args[nin + 2] = LLVMBuildInBoundsGEP2(c->b, c->i8, m, &idx, 1, "scratch");
+        }
+        LLVMBuildCall2(c->b, LLVMGlobalGetValueType(kfn), kfn, args,
+                       (unsigned)nin + 2 + (scratch >= 0), "");
     }
     for (int i = 0; i < g->outputs.n; i++) {
         Node *o = g->outputs.v[i].node;
@@ -659,18 +665,6 @@ bool cg_emit(const Graph *g, const MemPlan *forward, const Layout *layout, const
              CgOutput kind, const char *path, char **err)
 {
     *err = NULL;
-    /* conv, pooling, normalization and sequence ops come with a later issue */
-    for (int i = 0; i < forward->nsteps; i++) {
-        OpKind k = op_info[forward->steps[i]->op].kind;
-        if (k == K_CONV || k == K_POOL || k == K_NORM || k == K_SEQ) {
-            const char *op = op_info[forward->steps[i]->op].text;
-            size_t n = strlen(op) + 80;
-            *err = malloc(n);
-            check(*err);
-            snprintf(*err, n, "native code for '%s' is not supported yet", op);
-            return false;
-        }
-    }
     LLVMTargetMachineRef tm = make_machine(o, err);
     if (!tm)
         return false;

@@ -104,14 +104,17 @@ static bool overlaps(const Cg *c, Node *a, Node *b)
 
 static LLVMValueRef kernel_begin(Cg *c, Node *step, Node **ins, int nin)
 {
-    LLVMTypeRef *pt = arena_alloc(c->g->arena, sizeof *pt * (size_t)(nin + 2));
+    /* a step with scratch memory takes its address last (cg_kernel_scratch) */
+    bool scratch = c->plan->scratch_offset[step->id] >= 0;
+    LLVMTypeRef *pt = arena_alloc(c->g->arena, sizeof *pt * (size_t)(nin + 3));
     for (int i = 0; i <= nin; i++)
         pt[i] = c->ptr;
     pt[nin + 1] = c->i64;
+    pt[nin + 2] = c->ptr;
     char *name =
         arena_printf(c->g->arena, "%s.k%d.%s", c->g->name, step->id, op_info[step->op].text);
-    LLVMValueRef fn =
-        LLVMAddFunction(c->mod, name, LLVMFunctionType(c->voidt, pt, (unsigned)nin + 2, 0));
+    LLVMValueRef fn = LLVMAddFunction(
+        c->mod, name, LLVMFunctionType(c->voidt, pt, (unsigned)nin + 2 + scratch, 0));
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     const char *fattrs[] = {"nounwind", "nofree", "nosync", "willreturn"};
     for (int i = 0; i < countof(fattrs); i++)
@@ -130,6 +133,10 @@ static LLVMValueRef kernel_begin(Cg *c, Node *step, Node **ins, int nin)
         for (int i = 0; i <= nin; i++)
             LLVMAddAttributeAtIndex(fn, (unsigned)i + 1, LLVMCreateEnumAttribute(c->ctx, na, 0));
     }
+    if (scratch) /* a slot of its own, live during this step only */
+        LLVMAddAttributeAtIndex(
+            fn, (unsigned)nin + 3,
+            LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("noalias", 7), 0));
     c->fn = fn;
     c->batch = LLVMGetParam(fn, (unsigned)nin + 1);
     LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
@@ -139,6 +146,17 @@ static LLVMValueRef kernel_begin(Cg *c, Node *step, Node **ins, int nin)
 static void kernel_end(Cg *c)
 {
     LLVMBuildRetVoid(c->b);
+}
+
+LLVMValueRef cg_kernel_begin(Cg *c, Node *step, Node **ins, int nin)
+{
+    return kernel_begin(c, step, ins, nin);
+}
+
+LLVMValueRef cg_kernel_scratch(Cg *c, int nin)
+{
+    check(LLVMCountParams(c->fn) == (unsigned)nin + 3);
+    return LLVMGetParam(c->fn, (unsigned)nin + 2);
 }
 
 /* ---- scalar math ------------------------------------------------------------- */
@@ -1063,6 +1081,10 @@ LLVMValueRef cg_kernel(Cg *c, Node *step, Node ***in, int *nin)
     case K_ROWWISE: return k_softmax(c, step);
     case K_REDUCE: return k_reduce(c, step);
     case K_LOSS: return k_loss(c, step);
+    case K_CONV:
+    case K_POOL:
+    case K_NORM: return cg_kernel_nn(c, step);
+    case K_SEQ: return cg_kernel_seq(c, step);
     default: break;
     }
     switch (step->op) {

@@ -105,6 +105,22 @@ void dlrt_gemm_f64(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, do
                    const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
                    double *c, int64_t ldc);
 
+/* The geometry of one image of a convolution (runtime/conv.c): c channels
+ * of h x w, a kh x kw kernel with stride, padding and dilation per axis,
+ * oh x ow output positions. */
+typedef struct {
+    int64_t c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
+} dlrt_conv_geom;
+
+/* col[c*kh*kw, oh*ow] from the image x[c, h, w]: row (ch, i, j), column
+ * (y, x) holds x[ch, y*sh - ph + i*dh, x*sw - pw + j*dw], 0 in the padding. */
+void dlrt_im2col_f32(const dlrt_conv_geom *g, const float *x, float *col);
+void dlrt_im2col_f64(const dlrt_conv_geom *g, const double *x, double *col);
+/* The adjoint: x[c, h, w] = the sum of the col entries that im2col would
+ * take from each pixel (x is overwritten). */
+void dlrt_col2im_f32(const dlrt_conv_geom *g, const float *col, float *x);
+void dlrt_col2im_f64(const dlrt_conv_geom *g, const double *col, double *x);
+
 #ifdef __cplusplus
 }
 #endif

@@ -541,6 +541,176 @@ static void eval_pair_loss(const Node *n, const RefTensor *x, const RefTensor *t
     free(l);
 }
 
+/* Convolution, pooling and normalization (inference mode) */
+
+static int64_t attr_at(const Node *n, const char *name, int i)
+{
+    const Attr *a = ir_attr(n, name);
+    return a->ints.v[i].n;
+}
+
+/* conv2d / conv1d (PyTorch's cross-correlation): out[b, o, y, x] = sum over
+ * the channels c of o's group and the taps (i, j) of
+ * x[b, c, y*s - p + i*d, x*s - p + j*d] * w[o, c - group start, i, j], the
+ * padding being zeros. A 1-d convolution is read as height 1. */
+static void eval_conv(const Node *n, const RefTensor *x, const RefTensor *w, RefTensor *out)
+{
+    int nsp = x->rank - 2;
+    int64_t H = 1, W = x->dim[x->rank - 1], OH = 1, OW = out->dim[out->rank - 1];
+    int64_t KH = 1, KW = w->dim[w->rank - 1];
+    int64_t sh = 1, ph = 0, dh = 1;
+    int64_t sw = attr_at(n, "stride", nsp - 1), pw = attr_at(n, "padding", nsp - 1),
+            dw = attr_at(n, "dilation", nsp - 1);
+    if (nsp == 2) {
+        H = x->dim[2];
+        OH = out->dim[2];
+        KH = w->dim[2];
+        sh = attr_at(n, "stride", 0);
+        ph = attr_at(n, "padding", 0);
+        dh = attr_at(n, "dilation", 0);
+    }
+    int64_t N = x->dim[0], C = x->dim[1], O = out->dim[1], G = ir_attr_int(n, "groups");
+    int64_t CG = C / G, OG = O / G;
+    for (int64_t b = 0; b < N; b++)
+        for (int64_t o = 0; o < O; o++)
+            for (int64_t y = 0; y < OH; y++)
+                for (int64_t xo = 0; xo < OW; xo++) {
+                    double acc = 0;
+                    for (int64_t c = 0; c < CG; c++)
+                        for (int64_t i = 0; i < KH; i++)
+                            for (int64_t j = 0; j < KW; j++) {
+                                int64_t iy = y * sh - ph + i * dh, ix = xo * sw - pw + j * dw;
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                                    continue;
+                                int64_t ci = o / OG * CG + c;
+                                acc += x->v[((b * C + ci) * H + iy) * W + ix] *
+                                       w->v[((o * CG + c) * KH + i) * KW + j];
+                            }
+                    out->v[((b * O + o) * OH + y) * OW + xo] = acc;
+                }
+}
+
+/* conv_transpose2d: every input pixel x[b, c, iy, ix] adds x * w[c, o, i, j]
+ * to out[b, group start + o, iy*s - p + i*d, ix*s - p + j*d] (positions
+ * outside the output dropped). */
+static void eval_conv_transpose(const Node *n, const RefTensor *x, const RefTensor *w,
+                                RefTensor *out)
+{
+    int64_t N = x->dim[0], C = x->dim[1], H = x->dim[2], W = x->dim[3];
+    int64_t O = out->dim[1], OH = out->dim[2], OW = out->dim[3], KH = w->dim[2], KW = w->dim[3];
+    int64_t G = ir_attr_int(n, "groups"), CG = C / G, OG = O / G;
+    int64_t sh = attr_at(n, "stride", 0), sw = attr_at(n, "stride", 1);
+    int64_t ph = attr_at(n, "padding", 0), pw = attr_at(n, "padding", 1);
+    int64_t dh = attr_at(n, "dilation", 0), dw = attr_at(n, "dilation", 1);
+    for (int64_t b = 0; b < N; b++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t iy = 0; iy < H; iy++)
+                for (int64_t ix = 0; ix < W; ix++)
+                    for (int64_t o = 0; o < OG; o++)
+                        for (int64_t i = 0; i < KH; i++)
+                            for (int64_t j = 0; j < KW; j++) {
+                                int64_t y = iy * sh - ph + i * dh, xo = ix * sw - pw + j * dw;
+                                if (y < 0 || y >= OH || xo < 0 || xo >= OW)
+                                    continue;
+                                int64_t oc = c / CG * OG + o;
+                                out->v[((b * O + oc) * OH + y) * OW + xo] +=
+                                    x->v[((b * C + c) * H + iy) * W + ix] *
+                                    w->v[((c * OG + o) * KH + i) * KW + j];
+                            }
+}
+
+/* Windowed 2-d pooling over [N, C, H, W]. max: padding is -inf; avg:
+ * padding counts as zeros in a kh*kw average; lp: (sum x^p)^(1/p);
+ * stochastic (inference): sum x^2 / sum x, 0 when the window sums to 0. */
+static void eval_pool(const Node *n, const RefTensor *x, RefTensor *out)
+{
+    int64_t NC = x->dim[0] * x->dim[1], H = x->dim[2], W = x->dim[3];
+    int64_t OH = out->dim[2], OW = out->dim[3];
+    int64_t KH = attr_at(n, "kernel", 0), KW = attr_at(n, "kernel", 1);
+    int64_t sh = attr_at(n, "stride", 0), sw = attr_at(n, "stride", 1);
+    int64_t ph = ir_attr(n, "padding") ? attr_at(n, "padding", 0) : 0;
+    int64_t pw = ir_attr(n, "padding") ? attr_at(n, "padding", 1) : 0;
+    double p = n->op == OP_LP_POOL2D ? ir_attr_float(n, "p") : 0;
+    for (int64_t q = 0; q < NC; q++)
+        for (int64_t y = 0; y < OH; y++)
+            for (int64_t xo = 0; xo < OW; xo++) {
+                double mx = -INFINITY, sum = 0, sum2 = 0, sump = 0;
+                for (int64_t i = 0; i < KH; i++)
+                    for (int64_t j = 0; j < KW; j++) {
+                        int64_t iy = y * sh - ph + i, ix = xo * sw - pw + j;
+                        if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                            continue;
+                        double v = x->v[(q * H + iy) * W + ix];
+                        mx = v > mx ? v : mx;
+                        sum += v;
+                        sum2 += v * v;
+                        sump += pow(v, p);
+                    }
+                double r;
+                switch (n->op) {
+                case OP_MAX_POOL2D: r = mx; break;
+                case OP_AVG_POOL2D: r = sum / (double)(KH * KW); break;
+                case OP_LP_POOL2D: r = pow(sump, 1 / p); break;
+                default: r = sum == 0 ? 0 : sum2 / sum; break;
+                }
+                out->v[(q * OH + y) * OW + xo] = r;
+            }
+}
+
+/* global_avg_pool / global_max_pool: over every spatial position. */
+static void eval_global_pool(const Node *n, const RefTensor *x, RefTensor *out)
+{
+    int64_t S = x->count / (x->dim[0] * x->dim[1]);
+    for (int64_t q = 0; q < out->count; q++) {
+        double mx = -INFINITY, sum = 0;
+        for (int64_t s = 0; s < S; s++) {
+            double v = x->v[q * S + s];
+            mx = v > mx ? v : mx;
+            sum += v;
+        }
+        out->v[q] = n->op == OP_GLOBAL_MAX_POOL ? mx : sum / (double)S;
+    }
+}
+
+/* batch_norm in inference: the running statistics (inputs 3 and 4),
+ * (x - mean[c]) / sqrt(var[c] + eps) * gamma[c] + beta[c]. */
+static void eval_batch_norm(const Node *n, RefTensor *const *in, RefTensor *out)
+{
+    const RefTensor *x = in[0], *gamma = in[1], *beta = in[2], *mean = in[3], *var = in[4];
+    int64_t N = x->dim[0], C = x->dim[1], S = x->count / (N * C);
+    double eps = ir_attr_float(n, "eps");
+    for (int64_t b = 0; b < N; b++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t s = 0; s < S; s++) {
+                int64_t k = (b * C + c) * S + s;
+                out->v[k] =
+                    (x->v[k] - mean->v[c]) / sqrt(var->v[c] + eps) * gamma->v[c] + beta->v[c];
+            }
+}
+
+/* layer_norm over the dimensions axis..rank-1: mean and biased variance of
+ * each such row, then gamma and beta of the row's shape. */
+static void eval_layer_norm(const Node *n, RefTensor *const *in, RefTensor *out)
+{
+    const RefTensor *x = in[0], *gamma = in[1], *beta = in[2];
+    int64_t axis = ir_attr_int(n, "axis"), I = 1;
+    for (int64_t d = axis; d < x->rank; d++)
+        I *= x->dim[d];
+    double eps = ir_attr_float(n, "eps");
+    for (int64_t r = 0; r < x->count / I; r++) {
+        double mean = 0, var = 0;
+        for (int64_t j = 0; j < I; j++)
+            mean += x->v[r * I + j];
+        mean /= (double)I;
+        for (int64_t j = 0; j < I; j++)
+            var += (x->v[r * I + j] - mean) * (x->v[r * I + j] - mean);
+        var /= (double)I;
+        for (int64_t j = 0; j < I; j++)
+            out->v[r * I + j] =
+                (x->v[r * I + j] - mean) / sqrt(var + eps) * gamma->v[j] + beta->v[j];
+    }
+}
+
 /* One node; out allocated with its shape. */
 static bool eval_node(const Node *n, RefTensor *values, int64_t batch, char *err, size_t errsize)
 {
@@ -624,6 +794,17 @@ static bool eval_node(const Node *n, RefTensor *values, int64_t batch, char *err
     case OP_L1_LOSS:
     case OP_SMOOTH_L1_LOSS:
     case OP_HUBER_LOSS: eval_pair_loss(n, in[0], in[1], out); return true;
+    case OP_CONV2D:
+    case OP_CONV1D: eval_conv(n, in[0], in[1], out); return true;
+    case OP_CONV_TRANSPOSE2D: eval_conv_transpose(n, in[0], in[1], out); return true;
+    case OP_MAX_POOL2D:
+    case OP_AVG_POOL2D:
+    case OP_LP_POOL2D:
+    case OP_STOCHASTIC_POOL2D: eval_pool(n, in[0], out); return true;
+    case OP_GLOBAL_AVG_POOL:
+    case OP_GLOBAL_MAX_POOL: eval_global_pool(n, in[0], out); return true;
+    case OP_BATCH_NORM: eval_batch_norm(n, in, out); return true;
+    case OP_LAYER_NORM: eval_layer_norm(n, in, out); return true;
     default:
         snprintf(err, errsize, "%%%d %s: not implemented by the reference", n->id,
                  op_info[n->op].text);
