@@ -541,6 +541,125 @@ static void eval_pair_loss(const Node *n, const RefTensor *x, const RefTensor *t
     free(l);
 }
 
+/* Sequence ops */
+
+/* embedding: out[..., :] = table[id, :]; an id outside 0..V-1 gives a zero
+ * row (dlc's documented choice). */
+static void eval_embedding(const RefTensor *ids, const RefTensor *table, RefTensor *out)
+{
+    int64_t V = table->dim[0], D = table->dim[1];
+    for (int64_t k = 0; k < ids->count; k++) {
+        double id = ids->v[k];
+        if (!(id >= 0 && id < (double)V))
+            continue; /* out is zero-filled */
+        for (int64_t j = 0; j < D; j++)
+            out->v[k * D + j] = table->v[(int64_t)id * D + j];
+    }
+}
+
+static double *ref_calloc(int64_t n)
+{
+    double *p = calloc((size_t)(n > 0 ? n : 1), sizeof(double));
+    if (!p)
+        abort();
+    return p;
+}
+
+/* rnn / lstm / gru over x [B, T, F], one sample and one step at a time,
+ * from PyTorch's formulas (nn.RNN, nn.LSTM, nn.GRU) with weights stored
+ * transposed: w_ih [F, G*H], w_hh [H, G*H]. */
+static void eval_recurrent(const Node *n, RefTensor *const *in, RefTensor *out)
+{
+    const RefTensor *x = in[0], *h0 = in[1];
+    bool lstm = n->op == OP_LSTM, gru = n->op == OP_GRU;
+    int G = lstm ? 4 : gru ? 3 : 1;
+    int w = lstm ? 3 : 2;
+    const RefTensor *wih = in[w], *whh = in[w + 1], *bih = in[w + 2];
+    const RefTensor *bhh = gru ? in[w + 3] : NULL;
+    int64_t B = x->dim[0], T = x->dim[1], F = x->dim[2], H = h0->dim[1], GH = G * H;
+    double *h = ref_calloc(H), *c = ref_calloc(H), *hn = ref_calloc(H);
+    double *gx = ref_calloc(GH), *gh = ref_calloc(GH);
+    for (int64_t b = 0; b < B; b++) {
+        for (int64_t j = 0; j < H; j++) {
+            h[j] = h0->v[b * H + j];
+            c[j] = lstm ? in[2]->v[b * H + j] : 0;
+        }
+        for (int64_t t = 0; t < T; t++) {
+            /* gx = x_t W_ih + b_ih, gh = h W_hh (+ b_hh for gru) */
+            for (int64_t u = 0; u < GH; u++) {
+                double sx = bih->v[u], sh = bhh ? bhh->v[u] : 0;
+                for (int64_t f = 0; f < F; f++)
+                    sx += x->v[(b * T + t) * F + f] * wih->v[f * GH + u];
+                for (int64_t k = 0; k < H; k++)
+                    sh += h[k] * whh->v[k * GH + u];
+                gx[u] = sx;
+                gh[u] = sh;
+            }
+            for (int64_t j = 0; j < H; j++) {
+                if (lstm) {
+                    double i = sigmoid(gx[j] + gh[j]);
+                    double f = sigmoid(gx[H + j] + gh[H + j]);
+                    double g = tanh(gx[2 * H + j] + gh[2 * H + j]);
+                    double o = sigmoid(gx[3 * H + j] + gh[3 * H + j]);
+                    c[j] = f * c[j] + i * g;
+                    hn[j] = o * tanh(c[j]);
+                } else if (gru) {
+                    double r = sigmoid(gx[j] + gh[j]);
+                    double z = sigmoid(gx[H + j] + gh[H + j]);
+                    double nn = tanh(gx[2 * H + j] + r * gh[2 * H + j]);
+                    hn[j] = (1 - z) * nn + z * h[j];
+                } else {
+                    hn[j] = tanh(gx[j] + gh[j]);
+                }
+            }
+            for (int64_t j = 0; j < H; j++) {
+                h[j] = hn[j];
+                out->v[(b * T + t) * H + j] = h[j];
+            }
+        }
+    }
+    free(h);
+    free(c);
+    free(hn);
+    free(gx);
+    free(gh);
+}
+
+/* attention: softmax(q k^T / sqrt(d)) v per batch and head; with causal,
+ * key j > query i is left out (weight 0). */
+static void eval_attention(const Node *n, const RefTensor *q, const RefTensor *k,
+                           const RefTensor *v, RefTensor *out)
+{
+    bool causal = ir_attr_bool(n, "causal");
+    int64_t BH = q->dim[0] * q->dim[1], T = q->dim[2], S = k->dim[2], D = q->dim[3],
+            DV = v->dim[3];
+    double *s = ref_calloc(S);
+    for (int64_t bh = 0; bh < BH; bh++) {
+        for (int64_t i = 0; i < T; i++) {
+            double m = -INFINITY;
+            for (int64_t j = 0; j < S; j++) {
+                double dot = 0;
+                for (int64_t e = 0; e < D; e++)
+                    dot += q->v[(bh * T + i) * D + e] * k->v[(bh * S + j) * D + e];
+                s[j] = causal && j > i ? -INFINITY : dot / sqrt((double)D);
+                m = fmax(m, s[j]);
+            }
+            double z = 0;
+            for (int64_t j = 0; j < S; j++) {
+                s[j] = exp(s[j] - m);
+                z += s[j];
+            }
+            for (int64_t e = 0; e < DV; e++) {
+                double acc = 0;
+                for (int64_t j = 0; j < S; j++)
+                    acc += s[j] / z * v->v[(bh * S + j) * DV + e];
+                out->v[(bh * T + i) * DV + e] = acc;
+            }
+        }
+    }
+    free(s);
+}
+
 /* Convolution, pooling and normalization (inference mode) */
 
 static int64_t attr_at(const Node *n, const char *name, int i)
@@ -805,6 +924,11 @@ static bool eval_node(const Node *n, RefTensor *values, int64_t batch, char *err
     case OP_GLOBAL_MAX_POOL: eval_global_pool(n, in[0], out); return true;
     case OP_BATCH_NORM: eval_batch_norm(n, in, out); return true;
     case OP_LAYER_NORM: eval_layer_norm(n, in, out); return true;
+    case OP_EMBEDDING: eval_embedding(in[0], in[1], out); return true;
+    case OP_RNN:
+    case OP_LSTM:
+    case OP_GRU: eval_recurrent(n, in, out); return true;
+    case OP_ATTENTION: eval_attention(n, in[0], in[1], in[2], out); return true;
     default:
         snprintf(err, errsize, "%%%d %s: not implemented by the reference", n->id,
                  op_info[n->op].text);
