@@ -7,7 +7,10 @@
  * M * V * D multiply-adds. The recurrent cells and attention have no rule
  * yet (grad_todo in ops.def).
  */
+#include <inttypes.h>
+
 #include "grad.h"
+#include "shape.h"
 
 bool grad_embedding(Grad *c, Node *n, Node *dy)
 {
@@ -24,6 +27,16 @@ bool grad_embedding(Grad *c, Node *n, Node *dy)
     if (nbatch > 1) {
         diag_error(n->loc, "embedding of ids with the batch size in more than one dimension has "
                            "no gradient yet: the loss cannot be differentiated through it");
+        return false;
+    }
+    /* one_hot(ids) is the one tensor here not bounded by a forward one */
+    int64_t maxb = c->g->batch && c->g->max_batch > 0 ? c->g->max_batch : 1, elems;
+    if (mul_overflows_i64(m.n, v.n, &elems) ||
+        (m.batch && mul_overflows_i64(elems, maxb, &elems)) || elems > SHAPE_MAX_ELEMS) {
+        diag_error(n->loc,
+                   "embedding: the gradient of a %" PRId64 "-row table over this many ids "
+                   "is too large (more than 2^40 elements)",
+                   v.n);
         return false;
     }
     Node *oh = ad_node(c, OP_ONE_HOT, &ids, 1);
