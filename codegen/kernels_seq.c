@@ -68,9 +68,9 @@ static LLVMValueRef fsigmoid(Cg *c, DType t, LLVMValueRef x)
 }
 
 /* C = alpha * op(A) @ op(B) + beta * C through dlrt_gemm_f32/f64. */
-static void gemm(Cg *c, DType t, bool ta, bool tb, LLVMValueRef m, LLVMValueRef n,
-                 LLVMValueRef k, LLVMValueRef alpha, LLVMValueRef a, LLVMValueRef lda,
-                 LLVMValueRef b, LLVMValueRef ldb, double beta, LLVMValueRef cc, LLVMValueRef ldc)
+static void gemm(Cg *c, DType t, bool ta, bool tb, LLVMValueRef m, LLVMValueRef n, LLVMValueRef k,
+                 LLVMValueRef alpha, LLVMValueRef a, LLVMValueRef lda, LLVMValueRef b,
+                 LLVMValueRef ldb, double beta, LLVMValueRef cc, LLVMValueRef ldc)
 {
     LLVMTypeRef ft = cg_type(c, t);
     LLVMTypeRef pt[] = {c->i32, c->i32, c->i64, c->i64, c->i64, ft,    c->ptr,
@@ -106,7 +106,8 @@ static LLVMValueRef k_embedding(Cg *c, Node *n)
     LLVMValueRef row = mul(c, LLVMBuildSelect(c->b, ok, id, cg_i64(c, 0), ""), cg_i64(c, D));
     LLVMValueRef orow = mul(c, i, cg_i64(c, D));
     LLVMValueRef j = cg_loop_begin(c, cg_i64(c, D), &lj);
-    LLVMValueRef v = LLVMBuildSelect(c->b, ok, ld(c, t, tab, add(c, row, j)), cg_fconst(c, t, 0), "");
+    LLVMValueRef v =
+        LLVMBuildSelect(c->b, ok, ld(c, t, tab, add(c, row, j)), cg_fconst(c, t, 0), "");
     st(c, t, v, out, add(c, orow, j));
     cg_loop_end(c, &lj);
     cg_loop_end(c, &li);
@@ -155,8 +156,8 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
     LLVMValueRef ti = cg_loop_begin(c, T, &lt);
     LLVMValueRef first = LLVMBuildICmp(c->b, LLVMIntEQ, ti, cg_i64(c, 0), "");
     /* h_{t-1}: h0 [B, H] at t = 0, else out[:, t-1, :] with row stride T*H */
-    LLVMValueRef prev_t = LLVMBuildSelect(c->b, first, cg_i64(c, 0),
-                                          LLVMBuildNSWSub(c->b, ti, cg_i64(c, 1), ""), "");
+    LLVMValueRef prev_t =
+        LLVMBuildSelect(c->b, first, cg_i64(c, 0), LLVMBuildNSWSub(c->b, ti, cg_i64(c, 1), ""), "");
     LLVMValueRef hprev =
         LLVMBuildSelect(c->b, first, h0, cg_gep(c, t, out, mul(c, prev_t, H)), "hprev");
     LLVMValueRef ldh = LLVMBuildSelect(c->b, first, H, TH, "");
@@ -164,9 +165,9 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
 
     LLVMValueRef bi = cg_loop_begin(c, B, &lb);
     LLVMValueRef xrow = mul(c, add(c, mul(c, bi, T), ti), GH); /* XP row (bi, t) */
-    LLVMValueRef hrow = mul(c, bi, GH);                          /* HP row bi */
-    LLVMValueRef orow = add(c, mul(c, bi, TH), mul(c, ti, H));   /* out[bi, t, :] */
-    LLVMValueRef prow = mul(c, bi, ldh);                         /* hprev row bi */
+    LLVMValueRef hrow = mul(c, bi, GH);                        /* HP row bi */
+    LLVMValueRef orow = add(c, mul(c, bi, TH), mul(c, ti, H)); /* out[bi, t, :] */
+    LLVMValueRef prow = mul(c, bi, ldh);                       /* hprev row bi */
     LLVMValueRef j = cg_loop_begin(c, H, &lj);
     /* pre-activation of gate k at unit j: x part + h part + bias(es) */
     LLVMValueRef xg[4], hg[4], bg[4];
@@ -250,7 +251,8 @@ static LLVMValueRef k_attention(Cg *c, Node *n)
     st(c, t, e, P, add(c, row, j));
     LLVMBuildStore(c->b, f_add(c, LLVMBuildLoad2(c->b, ty, sum, ""), e), sum);
     cg_loop_end(c, &lj);
-    LLVMValueRef inv = LLVMBuildFDiv(c->b, cg_fconst(c, t, 1), LLVMBuildLoad2(c->b, ty, sum, ""), "");
+    LLVMValueRef inv =
+        LLVMBuildFDiv(c->b, cg_fconst(c, t, 1), LLVMBuildLoad2(c->b, ty, sum, ""), "");
     j = cg_loop_begin(c, lim, &lj);
     st(c, t, f_mul(c, ld(c, t, P, add(c, row, j)), inv), P, add(c, row, j));
     cg_loop_end(c, &lj);

@@ -631,8 +631,7 @@ static void eval_attention(const Node *n, const RefTensor *q, const RefTensor *k
                            const RefTensor *v, RefTensor *out)
 {
     bool causal = ir_attr_bool(n, "causal");
-    int64_t BH = q->dim[0] * q->dim[1], T = q->dim[2], S = k->dim[2], D = q->dim[3],
-            DV = v->dim[3];
+    int64_t BH = q->dim[0] * q->dim[1], T = q->dim[2], S = k->dim[2], D = q->dim[3], DV = v->dim[3];
     double *s = ref_calloc(S);
     for (int64_t bh = 0; bh < BH; bh++) {
         for (int64_t i = 0; i < T; i++) {
