@@ -66,15 +66,14 @@ static int64_t ints_at(const Node *n, const char *name, int i)
     return a->ints.v[i].n;
 }
 
-/* Elements of the static dimensions from..rank-1 of s. */
-static int64_t tail_numel(const Shape *s, int from)
+/* Elements of the dimensions from..rank-1 of s at run time (a shape rule
+ * may leave the batch there, e.g. global pooling of [2, 3, B]). */
+static LLVMValueRef tail_numel(Cg *c, const Shape *s, int from)
 {
-    int64_t k = 1;
-    for (int i = from; i < s->rank; i++) {
-        check(!s->d[i].batch);
-        k *= s->d[i].n;
-    }
-    return k;
+    Shape t = {0};
+    for (int i = from; i < s->rank; i++)
+        t.d[t.rank++] = s->d[i];
+    return cg_numel(c, &t);
 }
 
 /* if (cond) { ...: if_begin leaves the builder in the then-block. */
@@ -319,14 +318,14 @@ static LLVMValueRef k_global_pool(Cg *c, Node *n)
     bool mx = n->op == OP_GLOBAL_MAX_POOL;
     LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 1);
     LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 1);
-    int64_t S = tail_numel(&x->shape, 2);
+    LLVMValueRef S = tail_numel(c, &x->shape, 2);
     LLVMTypeRef at = mx ? cg_type(c, t) : c->f64;
     LLVMValueRef acc = cg_alloca(c, at, "acc");
     CgLoop lq, ls;
     LLVMValueRef q = cg_loop_begin(c, cg_numel(c, &n->shape), &lq);
-    LLVMValueRef base = mul(c, q, cg_i64(c, S));
+    LLVMValueRef base = mul(c, q, S);
     LLVMBuildStore(c->b, mx ? cg_fconst(c, t, -INFINITY) : LLVMConstReal(c->f64, 0), acc);
-    LLVMValueRef s = cg_loop_begin(c, cg_i64(c, S), &ls);
+    LLVMValueRef s = cg_loop_begin(c, S, &ls);
     LLVMValueRef v = load(c, t, src, add(c, base, s));
     if (mx) {
         LLVMValueRef args[] = {get(c, at, acc), v};
@@ -337,7 +336,7 @@ static LLVMValueRef k_global_pool(Cg *c, Node *n)
     cg_loop_end(c, &ls);
     LLVMValueRef r = get(c, at, acc);
     if (!mx)
-        r = from_f64(c, t, LLVMBuildFDiv(c->b, r, LLVMConstReal(c->f64, (double)S), ""));
+        r = from_f64(c, t, LLVMBuildFDiv(c->b, r, LLVMBuildSIToFP(c->b, S, c->f64, ""), ""));
     store(c, t, r, out, q);
     cg_loop_end(c, &lq);
     LLVMBuildRetVoid(c->b);
@@ -356,7 +355,8 @@ static LLVMValueRef k_batch_norm(Cg *c, Node *n)
     LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 1);
     LLVMValueRef gamma = LLVMGetParam(fn, 2), beta = LLVMGetParam(fn, 3);
     LLVMValueRef mean = LLVMGetParam(fn, 4), var = LLVMGetParam(fn, 5);
-    int64_t C = x->shape.d[1].n, S = tail_numel(&x->shape, 2);
+    int64_t C = x->shape.d[1].n;
+    LLVMValueRef S = tail_numel(c, &x->shape, 2);
     double eps = ir_attr_float(n, "eps");
     CgLoop lb, lc, ls;
     LLVMValueRef b = cg_loop_begin(c, cg_dim(c, x->shape.d[0]), &lb);
@@ -366,8 +366,8 @@ static LLVMValueRef k_batch_norm(Cg *c, Node *n)
     sd = cg_intrinsic(c, "llvm.sqrt", cg_type(c, t), &sd, 1);
     LLVMValueRef scale = LLVMBuildFDiv(c->b, load(c, t, gamma, ch), sd, "");
     LLVMValueRef shift = load(c, t, beta, ch);
-    LLVMValueRef base = mul(c, add(c, mul(c, b, cg_i64(c, C)), ch), cg_i64(c, S));
-    LLVMValueRef s = cg_loop_begin(c, cg_i64(c, S), &ls);
+    LLVMValueRef base = mul(c, add(c, mul(c, b, cg_i64(c, C)), ch), S);
+    LLVMValueRef s = cg_loop_begin(c, S, &ls);
     LLVMValueRef at = add(c, base, s);
     LLVMValueRef v = LLVMBuildFSub(c->b, load(c, t, src, at), m, "");
     store(c, t, LLVMBuildFAdd(c->b, LLVMBuildFMul(c->b, v, scale, ""), shift, ""), out, at);
