@@ -1,9 +1,18 @@
 /*
  * Gradient rules of the convolution, pooling and normalization family
- * (see grad.h for the contract). Implemented: the global poolings and
- * layer_norm, as compositions of reductions and elementwise ops. The
- * windowed convolutions and poolings, batch_norm and dropout (which needs
- * its training mask) have no rule yet (grad_todo in ops.def).
+ * (see grad.h for the contract).
+ *
+ * conv1d/conv2d use two backward primitives (ops.def): conv_grad_input,
+ * the transposed convolution back to x's size, and conv_grad_weight, the
+ * correlation of x with dy. conv_transpose2d is their adjoint: its input
+ * gradient is conv2d(dy, w) with the same attributes, and its weight
+ * gradient conv_grad_weight(dy, x) (the roles of image and gradient
+ * swapped). max_pool2d and avg_pool2d have a primitive each, lp_pool2d is
+ * built on avg_pool2d_grad: dx = sum over windows of dy * y^(1-p) * x^(p-1).
+ * The global poolings and layer_norm are compositions of reductions and
+ * elementwise ops. batch_norm, stochastic_pool2d and dropout (which need
+ * their training-mode statistics, samples or masks) have no rule yet
+ * (grad_todo in ops.def).
  *
  * layer_norm over the trailing dimensions from axis, with xhat = (x - mean)
  * * rstd and rstd = 1 / sqrt(var + eps) (biased variance):
@@ -11,6 +20,116 @@
  *   dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * gamma.
  */
 #include "grad.h"
+
+static const Attr *attr(const Node *n, const char *name)
+{
+    const Attr *a = ir_attr(n, name);
+    check(a && a->kind == AK_INTS);
+    return a;
+}
+
+/* Copies the ints attributes named (NULL-terminated) from one node to
+ * another; and "groups". */
+static void copy_ints(Grad *c, Node *to, const Node *from, const char *const *names)
+{
+    for (; *names; names++)
+        ir_set_ints(c->g, to, *names, attr(from, *names)->ints.v, attr(from, *names)->ints.n);
+}
+
+static const char *const CONV_ATTRS[] = {"stride", "padding", "dilation", NULL};
+
+/* the spatial sizes of t (dimensions 2..) as an ints attribute */
+static void set_spatial(Grad *c, Node *n, const char *name, const Node *t)
+{
+    ir_set_ints(c->g, n, name, t->shape.d + 2, t->shape.rank - 2);
+}
+
+bool grad_conv(Grad *c, Node *n, Node *dy)
+{
+    Node *x = n->in[0], *w = n->in[1];
+    if (ad_needs(c, x)) {
+        Node *d = ad_node(c, OP_CONV_GRAD_INPUT, (Node *[]){dy, w}, 2);
+        set_spatial(c, d, "size", x);
+        copy_ints(c, d, n, CONV_ATTRS);
+        ir_set_int(c->g, d, "groups", ir_attr_int(n, "groups"));
+        ad_acc(c, x, ad_finish(c, d));
+    }
+    if (ad_needs(c, w)) {
+        Node *d = ad_node(c, OP_CONV_GRAD_WEIGHT, (Node *[]){x, dy}, 2);
+        set_spatial(c, d, "kernel", w);
+        copy_ints(c, d, n, CONV_ATTRS);
+        ir_set_int(c->g, d, "groups", ir_attr_int(n, "groups"));
+        ad_acc(c, w, ad_finish(c, d));
+    }
+    return true;
+}
+
+bool grad_conv_transpose(Grad *c, Node *n, Node *dy)
+{
+    Node *x = n->in[0], *w = n->in[1];
+    /* conv2d(dy, w) gives back x's size unless output_padding >= stride */
+    const Attr *st = attr(n, "stride"), *op = attr(n, "output_padding");
+    for (int i = 0; i < 2; i++) {
+        if (op->ints.v[i].n >= st->ints.v[i].n) {
+            diag_error(n->loc, "conv_transpose2d with output_padding >= stride has no gradient "
+                               "yet: the loss cannot be differentiated through it");
+            return false;
+        }
+    }
+    if (ad_needs(c, x)) {
+        Node *d = ad_node(c, OP_CONV2D, (Node *[]){dy, w}, 2);
+        copy_ints(c, d, n, CONV_ATTRS);
+        ir_set_int(c->g, d, "groups", ir_attr_int(n, "groups"));
+        ad_acc(c, x, ad_finish(c, d));
+    }
+    if (ad_needs(c, w)) {
+        Node *d = ad_node(c, OP_CONV_GRAD_WEIGHT, (Node *[]){dy, x}, 2);
+        set_spatial(c, d, "kernel", w);
+        copy_ints(c, d, n, CONV_ATTRS);
+        ir_set_int(c->g, d, "groups", ir_attr_int(n, "groups"));
+        ad_acc(c, w, ad_finish(c, d));
+    }
+    return true;
+}
+
+/* op(x, dy) with the pool's kernel, stride and padding (zeros if none) */
+static Node *pool_grad(Grad *c, Op op, Node *n, Node *dy)
+{
+    static const char *const names[] = {"kernel", "stride", NULL};
+    Node *d = ad_node(c, op, (Node *[]){n->in[0], dy}, 2);
+    copy_ints(c, d, n, names);
+    if (ir_attr(n, "padding"))
+        ir_set_ints(c->g, d, "padding", attr(n, "padding")->ints.v, 2);
+    else
+        ir_set_ints(c->g, d, "padding", (Dim[]){{0, false}, {0, false}}, 2);
+    return ad_finish(c, d);
+}
+
+bool grad_max_pool2d(Grad *c, Node *n, Node *dy)
+{
+    ad_acc(c, n->in[0], pool_grad(c, OP_MAX_POOL2D_GRAD, n, dy));
+    return true;
+}
+
+bool grad_avg_pool2d(Grad *c, Node *n, Node *dy)
+{
+    ad_acc(c, n->in[0], pool_grad(c, OP_AVG_POOL2D_GRAD, n, dy));
+    return true;
+}
+
+/* y = (sum x^p)^(1/p) per window: dx = sum over windows of dy y^(1-p) x^(p-1);
+ * avg_pool2d_grad divides by the window size, so multiply it back */
+bool grad_lp_pool2d(Grad *c, Node *n, Node *dy)
+{
+    Node *x = n->in[0];
+    double p = ir_attr_float(n, "p");
+    const Attr *k = attr(n, "kernel");
+    double window = (double)(k->ints.v[0].n * k->ints.v[1].n);
+    Node *t = ad_bin(c, OP_MUL, dy, ad_bin(c, OP_POW, n, ad_const(c, 1 - p, n->dtype)));
+    Node *spread = ad_binc(c, OP_MUL, pool_grad(c, OP_AVG_POOL2D_GRAD, n, t), window);
+    ad_acc(c, x, ad_bin(c, OP_MUL, spread, ad_bin(c, OP_POW, x, ad_const(c, p - 1, x->dtype))));
+    return true;
+}
 
 /* Dimensions 2.. of a [N, C, ...] tensor. */
 static void spatial_axes(const Node *x, bool axes[IR_MAX_RANK])

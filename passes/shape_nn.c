@@ -316,3 +316,118 @@ bool shape_layer_norm(Graph *g, Node *n)
     n->shape = x->shape;
     return true;
 }
+
+/* Backward primitives of convolution and pooling (autodiff builds them;
+ * a textual IR file may hold any attributes, so everything is checked). */
+
+/* dy's spatial sizes must be those the forward op computed from in[]. */
+static bool want_out_size(Graph *g, Node *n, const Node *dy, int nsp, const int64_t *in,
+                          const int64_t *k, const int64_t *st, const int64_t *pad,
+                          const int64_t *dil)
+{
+    for (int i = 0; i < nsp; i++) {
+        int64_t span = in[i] + 2 * pad[i] - dil[i] * (k[i] - 1) - 1;
+        if (span < 0 || dy->shape.d[2 + i].n != span / st[i] + 1) {
+            diag_error(n->loc, "%s: dy %s does not match the forward sizes", shape_op(n),
+                       shape_fmt(g, &dy->shape));
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool want_same_dim(Graph *g, Node *n, const Node *a, const Node *b, int i)
+{
+    if (ir_dim_eq(a->shape.d[i], b->shape.d[i]))
+        return true;
+    diag_error(n->loc, "%s: dimension %d differs between %s and %s", shape_op(n), i,
+               shape_fmt(g, &a->shape), shape_fmt(g, &b->shape));
+    return false;
+}
+
+bool shape_conv_grad_input(Graph *g, Node *n)
+{
+    const Node *dy = n->in[0], *w = n->in[1];
+    int nsp = dy->shape.rank - 2;
+    if (nsp < 1 || nsp > 2) {
+        diag_error(n->loc, "%s: expects dy of rank 3 or 4, got %s", shape_op(n),
+                   shape_fmt(g, &dy->shape));
+        return false;
+    }
+    if (!want_image(g, n, dy, nsp) || !want_weight(g, n, dy, w, nsp, "a convolution weight"))
+        return false;
+    int64_t size[2], st[2], pad[2], dil[2], k[2], groups = ir_attr_int(n, "groups");
+    if (!spatial(g, n, "size", nsp, 1, size) || !spatial(g, n, "stride", nsp, 1, st) ||
+        !spatial(g, n, "padding", nsp, 0, pad) || !spatial(g, n, "dilation", nsp, 1, dil) ||
+        !want_groups(g, n, groups, w->shape.d[0].n, "output", w))
+        return false;
+    if (dy->shape.d[1].n != w->shape.d[0].n) {
+        diag_error(n->loc, "%s: dy %s and weight %s differ in output channels", shape_op(n),
+                   shape_fmt(g, &dy->shape), shape_fmt(g, &w->shape));
+        return false;
+    }
+    for (int i = 0; i < nsp; i++)
+        k[i] = w->shape.d[2 + i].n;
+    if (!want_out_size(g, n, dy, nsp, size, k, st, pad, dil))
+        return false;
+    Shape s = {.rank = 2 + nsp};
+    s.d[0] = dy->shape.d[0];
+    s.d[1] = (Dim){w->shape.d[1].n * groups, false};
+    for (int i = 0; i < nsp; i++)
+        s.d[2 + i] = (Dim){size[i], false};
+    n->dtype = dy->dtype;
+    n->shape = s;
+    return true;
+}
+
+bool shape_conv_grad_weight(Graph *g, Node *n)
+{
+    const Node *x = n->in[0], *dy = n->in[1];
+    int nsp = x->shape.rank - 2;
+    if (nsp < 1 || nsp > 2) {
+        diag_error(n->loc, "%s: expects x of rank 3 or 4, got %s", shape_op(n),
+                   shape_fmt(g, &x->shape));
+        return false;
+    }
+    if (!want_image(g, n, x, nsp) || !want_image(g, n, dy, nsp) ||
+        !shape_want_same_dtype(n, x, dy) || !want_same_dim(g, n, x, dy, 0))
+        return false;
+    int64_t k[2], st[2], pad[2], dil[2], in[2], groups = ir_attr_int(n, "groups");
+    int64_t C = x->shape.d[1].n, O = dy->shape.d[1].n;
+    if (!spatial(g, n, "kernel", nsp, 1, k) || !spatial(g, n, "stride", nsp, 1, st) ||
+        !spatial(g, n, "padding", nsp, 0, pad) || !spatial(g, n, "dilation", nsp, 1, dil) ||
+        !want_groups(g, n, groups, C, "input", x) || !want_groups(g, n, groups, O, "output", dy))
+        return false;
+    for (int i = 0; i < nsp; i++)
+        in[i] = x->shape.d[2 + i].n;
+    if (!want_out_size(g, n, dy, nsp, in, k, st, pad, dil))
+        return false;
+    Shape s = {.rank = 2 + nsp};
+    s.d[0] = (Dim){O, false};
+    s.d[1] = (Dim){C / groups, false};
+    for (int i = 0; i < nsp; i++)
+        s.d[2 + i] = (Dim){k[i], false};
+    n->dtype = x->dtype;
+    n->shape = s;
+    return true;
+}
+
+bool shape_pool_grad(Graph *g, Node *n)
+{
+    const Node *x = n->in[0], *dy = n->in[1];
+    if (!want_image(g, n, x, 2) || !want_image(g, n, dy, 2) ||
+        !shape_want_same_dtype(n, x, dy) || !want_same_dim(g, n, x, dy, 0) ||
+        !want_same_dim(g, n, x, dy, 1))
+        return false;
+    int64_t k[2], st[2], pad[2], in[2], dil[2] = {1, 1};
+    if (!spatial(g, n, "kernel", 2, 1, k) || !spatial(g, n, "stride", 2, 1, st) ||
+        !spatial(g, n, "padding", 2, 0, pad))
+        return false;
+    for (int i = 0; i < 2; i++)
+        in[i] = x->shape.d[2 + i].n;
+    if (!want_out_size(g, n, dy, 2, in, k, st, pad, dil))
+        return false;
+    n->dtype = x->dtype;
+    n->shape = x->shape;
+    return true;
+}

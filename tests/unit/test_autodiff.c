@@ -404,7 +404,9 @@ static bool is_prim(Op op)
 {
     return op == OP_GT || op == OP_GE || op == OP_EQ || op == OP_SIGN || op == OP_CAST ||
            op == OP_GELU_GRAD || op == OP_ELU_GRAD || op == OP_LAYER_NORM ||
-           op == OP_GLOBAL_AVG_POOL || op == OP_GLOBAL_MAX_POOL || op == OP_EMBEDDING;
+           op == OP_GLOBAL_AVG_POOL || op == OP_GLOBAL_MAX_POOL || op == OP_EMBEDDING ||
+           op == OP_CONV_GRAD_INPUT || op == OP_CONV_GRAD_WEIGHT || op == OP_MAX_POOL2D_GRAD ||
+           op == OP_AVG_POOL2D_GRAD;
 }
 
 static double prim(const Node *n, double a, double b)
@@ -472,11 +474,78 @@ static void eval_nn(Node *n, RefTensor *v, RefTensor *out)
     }
 }
 
+/* element i of an ints attribute; 1-d convolutions read as height 1 */
+static int64_t ai(const Node *n, const char *name, int i, int nsp)
+{
+    const Attr *a = ir_attr(n, name);
+    if (nsp == 1)
+        return i == 0 ? (strcmp(name, "padding") == 0 ? 0 : 1) : a->ints.v[0].n;
+    return a->ints.v[i].n;
+}
+
+/* The convolution and pooling backward primitives, from the forward sums:
+ * y[n, o, p] = sum x[n, g*Cg + i, p*s + k*d - pad] w[o, i, k] (o in group g)
+ * and each pool window's positions p*s + k - pad. */
+static void eval_conv_pool_grad(Node *n, RefTensor *v, RefTensor *out)
+{
+    const RefTensor *a = &v[n->in[0]->id], *b = &v[n->in[1]->id];
+    int nsp = out->rank - 2;
+    bool pool = n->op == OP_MAX_POOL2D_GRAD || n->op == OP_AVG_POOL2D_GRAD;
+    /* the image x, the gradient dy and the weight w, as [N, C, H, W] */
+    const RefTensor *dy = n->op == OP_CONV_GRAD_INPUT ? a : b;
+    const RefTensor *w = n->op == OP_CONV_GRAD_INPUT ? b : NULL;
+    const RefTensor *x = n->op == OP_CONV_GRAD_INPUT ? out : a;
+    int64_t N = dy->dim[0], O = dy->dim[1], OH = nsp == 1 ? 1 : dy->dim[2], OW = dy->dim[1 + nsp];
+    int64_t C = x->dim[1], H = nsp == 1 ? 1 : x->dim[2], W = x->dim[1 + nsp];
+    int64_t NG = pool ? C : ir_attr_int(n, "groups"), Cg = C / NG, Og = O / NG;
+    const char *kn = n->op == OP_CONV_GRAD_INPUT ? NULL : "kernel";
+    int64_t KH = kn ? ai(n, kn, 0, nsp) : (nsp == 1 ? 1 : w->dim[2]);
+    int64_t KW = kn ? ai(n, kn, 1, nsp) : w->dim[1 + nsp];
+    int64_t sh = ai(n, "stride", 0, nsp), sw = ai(n, "stride", 1, nsp);
+    int64_t ph = ai(n, "padding", 0, nsp), pw = ai(n, "padding", 1, nsp);
+    int64_t dh = pool ? 1 : ai(n, "dilation", 0, nsp), dw = pool ? 1 : ai(n, "dilation", 1, nsp);
+    for (int64_t b0 = 0; b0 < N; b0++)
+        for (int64_t o = 0; o < O; o++)
+            for (int64_t y = 0; y < OH; y++)
+                for (int64_t z = 0; z < OW; z++) {
+                    double g = dy->v[((b0 * O + o) * OH + y) * OW + z];
+                    int64_t best = -1;
+                    double bv = -INFINITY;
+                    for (int64_t i = 0; i < (pool ? 1 : Cg); i++)
+                        for (int64_t kh = 0; kh < KH; kh++)
+                            for (int64_t kw = 0; kw < KW; kw++) {
+                                int64_t iy = y * sh + kh * dh - ph, ix = z * sw + kw * dw - pw;
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                                    continue;
+                                int64_t c = pool ? o : (o / Og) * Cg + i;
+                                int64_t xi = ((b0 * C + c) * H + iy) * W + ix;
+                                int64_t wi = ((o * Cg + i) * KH + kh) * KW + kw;
+                                if (n->op == OP_CONV_GRAD_INPUT)
+                                    out->v[xi] += g * w->v[wi];
+                                else if (n->op == OP_CONV_GRAD_WEIGHT)
+                                    out->v[wi] += g * x->v[xi];
+                                else if (n->op == OP_AVG_POOL2D_GRAD)
+                                    out->v[xi] += g / (double)(KH * KW);
+                                else if (x->v[xi] > bv) {
+                                    bv = x->v[xi];
+                                    best = xi;
+                                }
+                            }
+                    if (best >= 0)
+                        out->v[best] += g;
+                }
+}
+
 static void eval_prim(Node *n, RefTensor *v)
 {
     RefTensor *out = &v[n->id];
     ref_tensor_free(out);
     ref_tensor_alloc(out, n, 2);
+    if (n->op == OP_CONV_GRAD_INPUT || n->op == OP_CONV_GRAD_WEIGHT ||
+        n->op == OP_MAX_POOL2D_GRAD || n->op == OP_AVG_POOL2D_GRAD) {
+        eval_conv_pool_grad(n, v, out);
+        return;
+    }
     if (n->op == OP_LAYER_NORM || n->op == OP_GLOBAL_AVG_POOL || n->op == OP_GLOBAL_MAX_POOL ||
         n->op == OP_EMBEDDING) {
         eval_nn(n, v, out);
@@ -849,6 +918,70 @@ GRADCHECK(g_cast, -2, 2,
           "%4 = sum(%3) : ?\n"
           "train %4 with sgd {lr = 0.1}\n")
 
+/* strided, padded, grouped 2-d convolution; dilated 1-d convolution */
+GRADCHECK(g_conv2d, -1, 1,
+          "%0 = param \"w\" {init = \"zeros\"} : f64[4, 1, 3, 2]\n"
+          "%1 = param \"v\" {init = \"zeros\"} : f64[3, 2, 3]\n"
+          "%2 = input \"x\" : f64[B, 2, 5, 4]\n"
+          "%3 = input \"s\" : f64[B, 2, 9]\n"
+          "%4 = conv2d(%2, %0) {stride = [2, 1], padding = [1, 1], groups = 2} : ?\n"
+          "%5 = conv1d(%3, %1) {dilation = [2], padding = [1]} : ?\n"
+          "%6 = square(%4) : ?\n"
+          "%7 = sum(%6) : ?\n"
+          "%8 = square(%5) : ?\n"
+          "%9 = sum(%8) : ?\n"
+          "%10 = add(%7, %9) : ?\n"
+          "train %10 with sgd {lr = 0.1}\n")
+
+/* the image through a parameter too, so conv_grad_input is checked */
+GRADCHECK(g_conv2d_input, -1, 1,
+          "%0 = param \"w\" {init = \"zeros\"} : f64[2, 2, 2, 2]\n"
+          "%1 = param \"a\" {init = \"zeros\"} : f64[2, 4, 5]\n"
+          "%2 = param \"u\" {init = \"zeros\"} : f64[2, 2, 3]\n"
+          "%3 = input \"x\" : f64[B, 2, 4, 5]\n"
+          "%4 = mul(%3, %1) : ?\n"
+          "%5 = conv2d(%4, %0) {stride = [2], dilation = [1, 2], padding = [1, 0]} : ?\n"
+          "%6 = square(%5) : ?\n"
+          "%7 = sum(%6) : ?\n"
+          "%8 = input \"s\" : f64[B, 2, 6]\n"
+          "%9 = input \"t\" : f64[B, 2, 6]\n"
+          "%10 = mul(%8, %9) : ?\n"
+          "%11 = conv1d(%10, %2) {stride = [2], padding = [1]} : ?\n"
+          "%12 = square(%11) : ?\n"
+          "%13 = sum(%12) : ?\n"
+          "%14 = param \"z\" {init = \"zeros\"} : f64[2, 6]\n"
+          "%15 = mul(%13, %7) : ?\n"
+          "%16 = mul(%8, %14) : ?\n"
+          "%17 = conv1d(%16, %2) {stride = [2], padding = [1]} : ?\n"
+          "%18 = sum(%17) : ?\n"
+          "%19 = add(%15, %18) : ?\n"
+          "train %19 with sgd {lr = 0.1}\n")
+
+GRADCHECK(g_conv_transpose2d, -1, 1,
+          "%0 = param \"w\" {init = \"zeros\"} : f64[2, 3, 3, 3]\n"
+          "%1 = param \"a\" {init = \"zeros\"} : f64[2, 3, 3]\n"
+          "%2 = input \"x\" : f64[B, 2, 3, 3]\n"
+          "%3 = mul(%2, %1) : ?\n"
+          "%4 = conv_transpose2d(%3, %0) {stride = [2], padding = [1], output_padding = [1]} : ?\n"
+          "%5 = square(%4) : ?\n"
+          "%6 = sum(%5) : ?\n"
+          "train %6 with sgd {lr = 0.1}\n")
+
+GRADCHECK(g_pools, 0.2, 2,
+          "%0 = param \"a\" {init = \"zeros\"} : f64[2, 5, 4]\n"
+          "%1 = input \"x\" : f64[B, 2, 5, 4]\n"
+          "%2 = input \"r\" : f64[B, 2, 3, 2]\n"
+          "%3 = mul(%1, %0) : ?\n"
+          "%4 = max_pool2d(%3) {kernel = [3, 3], stride = [2], padding = [1]} : ?\n"
+          "%5 = avg_pool2d(%3) {kernel = [3], stride = [2], padding = [1]} : ?\n"
+          "%6 = lp_pool2d(%3) {p = 2.5, kernel = [2, 2]} : ?\n"
+          "%7 = add(%4, %5) : ?\n"
+          "%8 = mul(%7, %2) : ?\n"
+          "%9 = sum(%8) : ?\n"
+          "%10 = sum(%6) : ?\n"
+          "%11 = add(%9, %10) : ?\n"
+          "train %11 with sgd {lr = 0.1}\n")
+
 /* a small MLP end to end, with f32 one_hot cast to f64 in the gradient */
 GRADCHECK(g_mlp, -1, 1,
           "%0 = input \"x\" : f64[B, 4]\n"
@@ -938,6 +1071,10 @@ int main(void)
         g_layer_norm,
         g_embedding,
         g_cast,
+        g_conv2d,
+        g_conv2d_input,
+        g_conv_transpose2d,
+        g_pools,
         g_mlp,
     };
     for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++)
