@@ -10,9 +10,11 @@
  * swapped). max_pool2d and avg_pool2d have a primitive each, lp_pool2d is
  * built on avg_pool2d_grad: dx = sum over windows of dy * y^(1-p) * x^(p-1).
  * The global poolings and layer_norm are compositions of reductions and
- * elementwise ops. batch_norm, stochastic_pool2d and dropout (which need
- * their training-mode statistics, samples or masks) have no rule yet
- * (grad_todo in ops.def).
+ * elementwise ops, and so is batch_norm, differentiated in training mode
+ * (the batch statistics over every dimension but the channels, which is
+ * what the training step computes; the running statistics are state and
+ * get nothing). stochastic_pool2d and dropout, which need the samples or
+ * masks their training forward drew, have no rule yet (grad_todo).
  *
  * layer_norm over the trailing dimensions from axis, with xhat = (x - mean)
  * * rstd and rstd = 1 / sqrt(var + eps) (biased variance):
@@ -166,6 +168,47 @@ static Node *mean_keep(Grad *c, Node *x, const bool *axes)
     return ad_bin(c, OP_DIV, ad_sum(c, x, axes, true), ad_count(c, &x->shape, axes, x->dtype));
 }
 
+/* Normalization over the marked axes, with gamma already broadcastable to
+ * x (gs): adds x's adjoint and stores dy * xhat, gamma's adjoint before
+ * reduction, in *dgamma. */
+static void norm_grad(Grad *c, Node *x, Node *gs, double eps, const bool *axes, Node *dy,
+                      Node **dgamma)
+{
+    Node *mu = mean_keep(c, x, axes);
+    Node *d = ad_bin(c, OP_SUB, x, mu);
+    Node *var = mean_keep(c, ad_un(c, OP_SQUARE, d), axes);
+    Node *rstd = ad_un(c, OP_RSQRT, ad_binc(c, OP_ADD, var, eps));
+    Node *xhat = ad_bin(c, OP_MUL, d, rstd);
+    *dgamma = ad_bin(c, OP_MUL, dy, xhat);
+    if (ad_needs(c, x)) {
+        Node *g = ad_bin(c, OP_MUL, dy, gs);
+        Node *t = ad_bin(c, OP_MUL, xhat, mean_keep(c, ad_bin(c, OP_MUL, g, xhat), axes));
+        Node *u = ad_bin(c, OP_SUB, ad_bin(c, OP_SUB, g, mean_keep(c, g, axes)), t);
+        ad_acc(c, x, ad_bin(c, OP_MUL, rstd, u));
+    }
+}
+
+/* per-channel [C] gamma/beta seen as [C, 1, ...] against x [N, C, ...] */
+bool grad_batch_norm(Grad *c, Node *n, Node *dy)
+{
+    Node *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
+    int r = x->shape.rank;
+    bool axes[IR_MAX_RANK] = {0};
+    Shape cs = {.rank = r - 1};
+    for (int i = 0; i < r; i++)
+        axes[i] = i != 1;
+    cs.d[0] = x->shape.d[1];
+    for (int i = 1; i < r - 1; i++)
+        cs.d[i] = (Dim){1, false};
+    Node *dg;
+    norm_grad(c, x, ad_reshape(c, gamma, &cs), ir_attr_float(n, "eps"), axes, dy, &dg);
+    if (ad_needs(c, gamma))
+        ad_acc(c, gamma, ad_sum(c, dg, axes, false));
+    if (ad_needs(c, beta))
+        ad_acc(c, beta, ad_sum(c, dy, axes, false));
+    return true;
+}
+
 bool grad_layer_norm(Grad *c, Node *n, Node *dy)
 {
     Node *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
@@ -173,19 +216,9 @@ bool grad_layer_norm(Grad *c, Node *n, Node *dy)
     bool axes[IR_MAX_RANK] = {0};
     for (int i = axis; i < x->shape.rank; i++)
         axes[i] = true;
-    Node *mu = mean_keep(c, x, axes);
-    Node *d = ad_bin(c, OP_SUB, x, mu);
-    Node *var = mean_keep(c, ad_un(c, OP_SQUARE, d), axes);
-    Node *rstd = ad_un(c, OP_RSQRT, ad_binc(c, OP_ADD, var, ir_attr_float(n, "eps")));
-    Node *xhat = ad_bin(c, OP_MUL, d, rstd);
+    Node *dg;
+    norm_grad(c, x, gamma, ir_attr_float(n, "eps"), axes, dy, &dg);
     ad_acc(c, beta, dy);
-    if (ad_needs(c, gamma))
-        ad_acc(c, gamma, ad_bin(c, OP_MUL, dy, xhat));
-    if (ad_needs(c, x)) {
-        Node *g = ad_bin(c, OP_MUL, dy, gamma);
-        Node *t = ad_bin(c, OP_MUL, xhat, mean_keep(c, ad_bin(c, OP_MUL, g, xhat), axes));
-        Node *u = ad_bin(c, OP_SUB, ad_bin(c, OP_SUB, g, mean_keep(c, g, axes)), t);
-        ad_acc(c, x, ad_bin(c, OP_MUL, rstd, u));
-    }
+    ad_acc(c, gamma, dg);
     return true;
 }

@@ -561,7 +561,7 @@ static void eval_prim(Node *n, RefTensor *v)
     }
 }
 
-static void eval(RefTensor *v)
+static void eval_once(RefTensor *v)
 {
     char err[256] = "";
     Op saved[64];
@@ -583,6 +583,43 @@ static void eval(RefTensor *v)
     while (ns-- > 0)
         swapped[ns]->op = saved[ns];
     ck_assert_msg(ok, "%s", err);
+}
+
+/* batch_norm is differentiated in training mode, where it normalizes with
+ * the batch's statistics: ref.c evaluates inference mode, so hand it the
+ * batch mean and biased variance as running statistics and evaluate
+ * again. */
+static bool set_batch_stats(RefTensor *v)
+{
+    bool any = false;
+    for (int i = 0; i < G->nodes.n; i++) {
+        Node *n = G->nodes.v[i];
+        if (n->op != OP_BATCH_NORM)
+            continue;
+        const RefTensor *x = &v[n->in[0]->id];
+        int64_t N = x->dim[0], C = x->dim[1], S = x->count / (N * C);
+        for (int64_t c = 0; c < C; c++) {
+            double s = 0, ss = 0;
+            for (int64_t b = 0; b < N; b++)
+                for (int64_t k = 0; k < S; k++)
+                    s += x->v[(b * C + c) * S + k];
+            double mu = s / (double)(N * S);
+            for (int64_t b = 0; b < N; b++)
+                for (int64_t k = 0; k < S; k++)
+                    ss += (x->v[(b * C + c) * S + k] - mu) * (x->v[(b * C + c) * S + k] - mu);
+            v[n->in[3]->id].v[c] = mu;
+            v[n->in[4]->id].v[c] = ss / (double)(N * S);
+        }
+        any = true;
+    }
+    return any;
+}
+
+static void eval(RefTensor *v)
+{
+    eval_once(v);
+    if (set_batch_stats(v))
+        eval_once(v);
 }
 
 static double loss_at(RefTensor *v)
@@ -982,6 +1019,31 @@ GRADCHECK(g_pools, 0.2, 2,
           "%11 = add(%9, %10) : ?\n"
           "train %11 with sgd {lr = 0.1}\n")
 
+/* training-mode batch_norm of [N, C, H, W] and [N, C] */
+GRADCHECK(g_batch_norm, -2, 2,
+          "%0 = param \"a\" {init = \"zeros\"} : f64[2, 2, 3]\n"
+          "%1 = param \"gamma\" {init = \"zeros\"} : f64[2]\n"
+          "%2 = param \"beta\" {init = \"zeros\"} : f64[2]\n"
+          "%3 = state \"m\" {init = \"zeros\"} : f64[2]\n"
+          "%4 = state \"v\" {init = \"ones\"} : f64[2]\n"
+          "%5 = input \"x\" : f64[B, 2, 2, 3]\n"
+          "%6 = input \"r\" : f64[B, 2, 2, 3]\n"
+          "%7 = mul(%5, %0) : ?\n"
+          "%8 = batch_norm(%7, %1, %2, %3, %4) {eps = 0.01} : ?\n"
+          "%9 = mul(%8, %6) : ?\n"
+          "%10 = sum(%9) : ?\n"
+          "%11 = param \"w\" {init = \"zeros\"} : f64[3, 2]\n"
+          "%12 = input \"z\" : f64[B, 3]\n"
+          "%13 = matmul(%12, %11) : ?\n"
+          "%14 = state \"m2\" {init = \"zeros\"} : f64[2]\n"
+          "%15 = state \"v2\" {init = \"ones\"} : f64[2]\n"
+          "%16 = batch_norm(%13, %1, %2, %14, %15) : ?\n"
+          "%17 = square(%16) : ?\n"
+          "%18 = mul(%17, %16) : ?\n"
+          "%19 = sum(%18) : ?\n"
+          "%20 = add(%10, %19) : ?\n"
+          "train %20 with sgd {lr = 0.1}\n")
+
 /* a small MLP end to end, with f32 one_hot cast to f64 in the gradient */
 GRADCHECK(g_mlp, -1, 1,
           "%0 = input \"x\" : f64[B, 4]\n"
@@ -1075,6 +1137,7 @@ int main(void)
         g_conv2d_input,
         g_conv_transpose2d,
         g_pools,
+        g_batch_norm,
         g_mlp,
     };
     for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++)
