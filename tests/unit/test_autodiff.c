@@ -1044,6 +1044,31 @@ GRADCHECK(g_batch_norm, -2, 2,
           "%20 = add(%10, %19) : ?\n"
           "train %20 with sgd {lr = 0.1}\n")
 
+/* q, k, v through parameters; causal and not, more keys than queries */
+GRADCHECK(g_attention, -1, 1,
+          "%0 = param \"wq\" {init = \"zeros\"} : f64[2, 3, 2]\n"
+          "%1 = param \"wk\" {init = \"zeros\"} : f64[2, 3, 2]\n"
+          "%2 = param \"wv\" {init = \"zeros\"} : f64[2, 3, 4]\n"
+          "%3 = input \"x\" : f64[B, 2, 3, 2]\n"
+          "%4 = mul(%3, %0) : ?\n"
+          "%5 = mul(%3, %1) : ?\n"
+          "%6 = input \"y\" : f64[B, 2, 3, 4]\n"
+          "%7 = mul(%6, %2) : ?\n"
+          "%8 = attention(%4, %5, %7) {causal = true} : ?\n"
+          "%9 = attention(%4, %5, %7) : ?\n"
+          "%10 = input \"r\" : f64[B, 2, 3, 4]\n"
+          "%11 = mul(%8, %10) : ?\n"
+          "%12 = sum(%11) : ?\n"
+          "%13 = square(%9) : ?\n"
+          "%14 = sum(%13) : ?\n"
+          "%15 = slice(%4) {begin = [0, 0, 0, 0], end = [B, 2, 2, 2], step = [1, 1, 1, 1], "
+          "squeeze = []} : ?\n"
+          "%16 = attention(%15, %5, %7) : ?\n"
+          "%17 = sum(%16) : ?\n"
+          "%18 = add(%12, %14) : ?\n"
+          "%19 = add(%18, %17) : ?\n"
+          "train %19 with sgd {lr = 0.1}\n")
+
 /* a small MLP end to end, with f32 one_hot cast to f64 in the gradient */
 GRADCHECK(g_mlp, -1, 1,
           "%0 = input \"x\" : f64[B, 4]\n"
@@ -1138,6 +1163,7 @@ int main(void)
         g_conv_transpose2d,
         g_pools,
         g_batch_norm,
+        g_attention,
         g_mlp,
     };
     for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++)
