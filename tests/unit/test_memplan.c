@@ -675,6 +675,16 @@ static void check_plan(const MemPlan *p, Node *const *roots, int nroots, Seen *s
         Node *n = p->steps[si];
         Node *o = p->alias[n->id];
         ck_assert_ptr_eq(p->alias[o->id], o); /* owners are canonical */
+        /* a kernel's scratch is a slot of its own, live during its step */
+        ck_assert_int_eq(p->scratch_bytes[n->id], pass_scratch_bytes(G, n));
+        if (p->scratch_bytes[n->id] > 0) {
+            naive += al64(p->scratch_bytes[n->id]);
+            ck_assert_int_ge(p->scratch_offset[n->id], 0);
+            ck_assert_int_eq(p->scratch_offset[n->id] % 64, 0);
+            ck_assert_int_le(p->scratch_offset[n->id] + p->scratch_bytes[n->id], p->arena_bytes);
+        } else {
+            ck_assert_int_eq(p->scratch_offset[n->id], -1);
+        }
         if (pass_memplan_is_view(p, n)) {
             seen->views++;
             ck_assert(n->op == OP_RESHAPE || n->op == OP_FLATTEN);
@@ -714,10 +724,10 @@ static void check_plan(const MemPlan *p, Node *const *roots, int nroots, Seen *s
     ck_assert_int_eq(p->naive_bytes, naive);
     ck_assert_int_le(p->arena_bytes, p->naive_bytes);
     ck_assert_int_ge(p->arena_bytes, p->peak_bytes);
-    /* the lower bound, from owners' merged lifetimes */
+    /* the lower bound, from owners' merged lifetimes and each step's scratch */
     int64_t peak = 0;
     for (int t = 0; t < p->nsteps; t++) {
-        int64_t live = 0;
+        int64_t live = al64(p->scratch_bytes[p->steps[t]->id]);
         for (int si = 0; si < p->nsteps; si++) {
             Node *o = p->steps[si];
             if (p->alias[o->id] == o && p->offset[o->id] >= 0 && step[o->id] <= t &&
@@ -728,6 +738,22 @@ static void check_plan(const MemPlan *p, Node *const *roots, int nroots, Seen *s
             peak = live;
     }
     ck_assert_int_eq(p->peak_bytes, peak);
+    /* a scratch buffer overlaps no storage live during its step */
+    for (int t = 0; t < p->nsteps; t++) {
+        Node *k = p->steps[t];
+        int64_t sb = p->scratch_bytes[k->id], so = p->scratch_offset[k->id];
+        if (sb <= 0)
+            continue;
+        for (int si = 0; si < p->nsteps; si++) {
+            Node *o = p->steps[si];
+            if (p->alias[o->id] != o || p->offset[o->id] < 0 || step[o->id] > t ||
+                t > owner_end[o->id])
+                continue;
+            int64_t oo = p->offset[o->id], ob = p->bytes[o->id];
+            ck_assert_msg(so + sb <= oo || oo + ob <= so,
+                          "scratch of %%%d overlaps live %%%d", k->id, o->id);
+        }
+    }
     /* pairs: live at once and overlapping bytes only when sharing storage
      * legally -- the earlier value is dead when the later one writes */
     for (int i = 0; i < p->nsteps; i++) {
