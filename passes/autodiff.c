@@ -33,13 +33,17 @@
 #include "grad.h"
 #include "shape.h"
 
-typedef bool (*GradRule)(Grad *c, Node *n, Node *dy);
-
 static const GradRule rules[OP_COUNT] = {
 #define OP(name, text, arity, kind, flags, attrs, shape, grad) grad,
 #include "../ir/ops.def"
 #undef OP
 };
+
+GradRule ad_rule(Op op)
+{
+    check(op >= 0 && op < OP_COUNT);
+    return rules[op];
+}
 
 bool ad_needs(const Grad *c, const Node *x)
 {

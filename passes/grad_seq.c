@@ -14,7 +14,13 @@
  * identity is zeros with ones written along the diagonal, a slice of the
  * flattened [S * S] matrix with step S + 1.
  *
- * The recurrent cells (rnn, lstm, gru) have no rule yet (grad_todo).
+ * The recurrent cells (rnn, lstm, gru) are differentiated through time by
+ * unrolling: the rule rebuilds the forward recurrence step by step out of
+ * slices, matmuls and activations (PyTorch's formulas, as ref.c), seeds
+ * each step's hidden state with its slice of dy, and runs reverse mode
+ * over the unrolled nodes with their own rules (a nested Grad whose
+ * adjoints for the cell's inputs are handed to the outer one at the end).
+ * The sequence length must not be the batch size.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -118,5 +124,118 @@ bool grad_attention(Grad *c, Node *n, Node *dy)
         ad_acc(c, q, ad_binc(c, OP_MUL, ad_bin(c, OP_MATMUL, ds, k), scale));
     if (ad_needs(c, k))
         ad_acc(c, k, ad_binc(c, OP_MUL, ad_bin(c, OP_MATMUL, swap_last(c, ds), q), scale));
+    return true;
+}
+
+/* x[:, ..., begin:begin+len, ...] along axis; squeeze drops the axis */
+static Node *take(Grad *c, Node *x, int axis, int64_t begin, int64_t len, bool squeeze)
+{
+    int r = x->shape.rank;
+    Dim *d = arena_alloc(c->g->arena, sizeof *d * (size_t)(3 * r + 1));
+    for (int i = 0; i < r; i++) {
+        d[i] = (Dim){0, false};
+        d[r + i] = x->shape.d[i];
+        d[2 * r + i] = (Dim){1, false};
+    }
+    d[axis] = (Dim){begin, false};
+    d[r + axis] = (Dim){begin + len, false};
+    d[3 * r] = (Dim){axis, false};
+    Node *n = ad_node(c, OP_SLICE, &x, 1);
+    ir_set_ints(c->g, n, "begin", d, r);
+    ir_set_ints(c->g, n, "end", d + r, r);
+    ir_set_ints(c->g, n, "step", d + 2 * r, r);
+    ir_set_ints(c->g, n, "squeeze", d + 3 * r, squeeze ? 1 : 0);
+    return ad_finish(c, n);
+}
+
+static Node *add(Grad *c, Node *a, Node *b)
+{
+    return ad_bin(c, OP_ADD, a, b);
+}
+
+static Node *mul(Grad *c, Node *a, Node *b)
+{
+    return ad_bin(c, OP_MUL, a, b);
+}
+
+/* gate k of width h of a [B, G*H] pre-activation */
+static Node *gate(Grad *c, Node *a, int k, int64_t h)
+{
+    return take(c, a, 1, k * h, h, false);
+}
+
+bool grad_recurrent(Grad *c, Node *n, Node *dy)
+{
+    Graph *g = c->g;
+    Node *x = n->in[0];
+    bool lstm = n->op == OP_LSTM, gru = n->op == OP_GRU;
+    int w = lstm ? 3 : 2;
+    Node *wih = n->in[w], *whh = n->in[w + 1], *bih = n->in[w + 2];
+    Node *bhh = gru ? n->in[w + 3] : NULL;
+    Dim T = x->shape.d[1];
+    int64_t H = n->shape.d[2].n;
+    if (T.batch) {
+        diag_error(n->loc,
+                   "%s over a batch-sized sequence length has no gradient yet: the loss "
+                   "cannot be differentiated through it",
+                   op_info[n->op].text);
+        return false;
+    }
+    /* the unrolled forward: nodes first..g->nodes.n, step outputs hs[t] */
+    int first = g->nodes.n;
+    Node **hs = arena_alloc(g->arena, sizeof *hs * (size_t)T.n + 1);
+    Node *h = n->in[1], *cell = lstm ? n->in[2] : NULL;
+    for (int64_t t = 0; t < T.n; t++) {
+        Node *xt = take(c, x, 1, t, 1, true);
+        Node *gx = add(c, ad_bin(c, OP_MATMUL, xt, wih), bih);
+        Node *gh = ad_bin(c, OP_MATMUL, h, whh);
+        if (gru) {
+            gh = add(c, gh, bhh);
+            Node *r = ad_un(c, OP_SIGMOID, add(c, gate(c, gx, 0, H), gate(c, gh, 0, H)));
+            Node *z = ad_un(c, OP_SIGMOID, add(c, gate(c, gx, 1, H), gate(c, gh, 1, H)));
+            Node *nn = ad_un(c, OP_TANH, add(c, gate(c, gx, 2, H), mul(c, r, gate(c, gh, 2, H))));
+            h = add(c, mul(c, ad_cbin(c, OP_SUB, 1, z), nn), mul(c, z, h));
+        } else if (lstm) {
+            Node *a = add(c, gx, gh);
+            Node *i = ad_un(c, OP_SIGMOID, gate(c, a, 0, H));
+            Node *f = ad_un(c, OP_SIGMOID, gate(c, a, 1, H));
+            Node *gg = ad_un(c, OP_TANH, gate(c, a, 2, H));
+            Node *o = ad_un(c, OP_SIGMOID, gate(c, a, 3, H));
+            cell = add(c, mul(c, f, cell), mul(c, i, gg));
+            h = mul(c, o, ad_un(c, OP_TANH, cell));
+        } else {
+            h = ad_un(c, OP_TANH, add(c, gx, gh));
+        }
+        hs[t] = h;
+    }
+    int end = g->nodes.n;
+
+    /* reverse mode over the unrolled nodes */
+    Grad sub = {.g = g, .nfwd = end, .loc = c->loc};
+    sub.needs = arena_alloc(g->arena, (size_t)end + 1);
+    sub.adj = arena_alloc(g->arena, sizeof *sub.adj * ((size_t)end + 1));
+    for (int j = 0; j < n->nin; j++)
+        sub.needs[n->in[j]->id] = ad_needs(c, n->in[j]);
+    for (int i = first; i < end; i++) {
+        Node *m = g->nodes.v[i];
+        for (int j = 0; j < m->nin && !sub.needs[i]; j++)
+            sub.needs[i] = ir_dtype_is_float(m->dtype) && ad_needs(&sub, m->in[j]);
+    }
+    for (int64_t t = 0; t < T.n; t++)
+        ad_acc(&sub, hs[t], take(c, dy, 1, t, 1, true));
+    for (int i = end - 1; i >= first; i--) {
+        Node *m = g->nodes.v[i];
+        if (sub.needs[i] && sub.adj[i] && op_info[m->op].kind != K_SOURCE) {
+            int before = diag_errors();
+            bool ok = ad_rule(m->op)(&sub, m, sub.adj[i]);
+            check(ok && diag_errors() == before);
+        }
+    }
+    for (int j = 0; j < n->nin; j++) {
+        Node **a = &sub.adj[n->in[j]->id];
+        if (*a)
+            ad_acc(c, n->in[j], *a);
+        *a = NULL; /* an input given twice (h0 = c0) is handed over once */
+    }
     return true;
 }

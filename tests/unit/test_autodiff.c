@@ -1069,6 +1069,41 @@ GRADCHECK(g_attention, -1, 1,
           "%19 = add(%18, %17) : ?\n"
           "train %19 with sgd {lr = 0.1}\n")
 
+/* x [B, 3, 2] through a parameter, H = 2; every weight, bias and initial
+ * state a parameter */
+#define RECURRENT(call, extra)                                                                     \
+    "%0 = param \"a\" {init = \"zeros\"} : f64[3, 2]\n"                                            \
+    "%1 = input \"x\" : f64[2, 3, 2]\n"                                                            \
+    "%2 = mul(%1, %0) : ?\n"                                                                       \
+    "%3 = param \"h0\" {init = \"zeros\"} : f64[2, 2]\n" extra "%9 = " call " : ?\n"               \
+    "%10 = input \"r\" : f64[2, 3, 2]\n"                                                           \
+    "%11 = mul(%9, %10) : ?\n"                                                                     \
+    "%12 = sum(%11) : ?\n"                                                                         \
+    "train %12 with sgd {lr = 0.1}\n"
+
+GRADCHECK(g_rnn, -1, 1,
+          RECURRENT("rnn(%2, %3, %4, %5, %6)", "%4 = param \"wih\" {init = \"zeros\"} : f64[2, 2]\n"
+                                               "%5 = param \"whh\" {init = \"zeros\"} : f64[2, 2]\n"
+                                               "%6 = param \"b\" {init = \"zeros\"} : f64[2]\n"))
+GRADCHECK(g_lstm, -1, 1,
+          RECURRENT("lstm(%2, %3, %7, %4, %5, %6)",
+                    "%4 = param \"wih\" {init = \"zeros\"} : f64[2, 8]\n"
+                    "%5 = param \"whh\" {init = \"zeros\"} : f64[2, 8]\n"
+                    "%6 = param \"b\" {init = \"zeros\"} : f64[8]\n"
+                    "%7 = param \"c0\" {init = \"zeros\"} : f64[2, 2]\n"))
+GRADCHECK(g_gru, -1, 1,
+          RECURRENT("gru(%2, %3, %4, %5, %6, %7)",
+                    "%4 = param \"wih\" {init = \"zeros\"} : f64[2, 6]\n"
+                    "%5 = param \"whh\" {init = \"zeros\"} : f64[2, 6]\n"
+                    "%6 = param \"bih\" {init = \"zeros\"} : f64[6]\n"
+                    "%7 = param \"bhh\" {init = \"zeros\"} : f64[6]\n"))
+/* h0 and c0 the same node: its two adjoints add up, once */
+GRADCHECK(g_lstm_shared_state, -1, 1,
+          RECURRENT("lstm(%2, %3, %3, %4, %5, %6)",
+                    "%4 = param \"wih\" {init = \"zeros\"} : f64[2, 8]\n"
+                    "%5 = param \"whh\" {init = \"zeros\"} : f64[2, 8]\n"
+                    "%6 = param \"b\" {init = \"zeros\"} : f64[8]\n"))
+
 /* a small MLP end to end, with f32 one_hot cast to f64 in the gradient */
 GRADCHECK(g_mlp, -1, 1,
           "%0 = input \"x\" : f64[B, 4]\n"
@@ -1164,6 +1199,10 @@ int main(void)
         g_pools,
         g_batch_norm,
         g_attention,
+        g_rnn,
+        g_lstm,
+        g_gru,
+        g_lstm_shared_state,
         g_mlp,
     };
     for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++)
