@@ -814,9 +814,15 @@ static void check_instances(const dlrt_model_info *info)
     }
     free(mem);
 
-    /* checkpoints: a with parameters of its own, saved; c (another seed)
+    /* checkpoints: a with parameters and states of its own, saved; c (another seed)
      * refuses every bad file unchanged, then loads a's */
     fill_params(info, (unsigned char *)a);
+    for (int j = 0; j < info->num_states; j++) {
+        /* positive, so running variances stay variances */
+        const dlrt_tensor_info *t = &info->states[j];
+        fill_random((unsigned char *)a + t->offset, t->desc.dtype,
+                    count_at(t, info->max_batch, info->max_batch), 0.5, 2);
+    }
     char good[sizeof ckdir + 32];
     snprintf(good, sizeof good, "%s", ckpath("a.safetensors"));
     int rc = MODEL_FN(_save)(a, good);
@@ -982,8 +988,9 @@ int main(int argc, char **argv)
         cfg.nbatches = 1;
         cfg.batches[0] = 1;
     }
-    printf("%s: %d inputs (%d to forward), %d outputs, %d params, batches", info->name,
-           info->num_inputs, info->num_forward_inputs, info->num_outputs, info->num_params);
+    printf("%s: %d inputs (%d to forward), %d outputs, %d params, %d states, batches", info->name,
+           info->num_inputs, info->num_forward_inputs, info->num_outputs, info->num_params,
+           info->num_states);
     for (int i = 0; i < cfg.nbatches; i++)
         printf(" %d", cfg.batches[i]);
     printf(", seed %" PRIu64 "\n", cfg.seed);
