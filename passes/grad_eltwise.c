@@ -217,3 +217,12 @@ bool grad_cast(Grad *c, Node *n, Node *dy)
     ad_acc(c, x, ad_finish(c, g));
     return true;
 }
+
+/* Training-mode dropout: the mask is the forward kernel's (dropout_grad). */
+bool grad_dropout(Grad *c, Node *n, Node *dy)
+{
+    Node *g = ad_node(c, OP_DROPOUT_GRAD, (Node *[]){n, dy}, 2);
+    ir_set_float(c->g, g, "p", ir_attr_float(n, "p"));
+    ad_acc(c, n->in[0], ad_finish(c, g));
+    return true;
+}

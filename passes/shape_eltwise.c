@@ -87,3 +87,22 @@ bool shape_cast(Graph *g, Node *n)
     n->shape = x->shape;
     return true;
 }
+
+/* dropout_grad (internal, built by autodiff): its first input is the
+ * dropout whose mask it applies, its second the adjoint of that dropout. */
+bool shape_dropout_grad(Graph *g, Node *n)
+{
+    const Node *y = n->in[0], *dy = n->in[1];
+    if (y->op != OP_DROPOUT) {
+        diag_error(n->loc, "dropout_grad: input 0 must be a dropout, got %s", shape_op(y));
+        return false;
+    }
+    if (!shape_want_same_dtype(n, y, dy))
+        return false;
+    if (!ir_shape_eq(&y->shape, &dy->shape)) {
+        diag_error(n->loc, "dropout_grad: shapes differ (%s vs %s)", shape_fmt(g, &y->shape),
+                   shape_fmt(g, &dy->shape));
+        return false;
+    }
+    return shape_dropout(g, n);
+}

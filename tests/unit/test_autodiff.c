@@ -224,7 +224,7 @@ START_TEST(ops_without_gradient)
     load("%0 = param \"w\" {init = \"zeros\"} : f32[4]\n"
          "%1 = input \"x\" : f32[2, 3, 4, 4]\n"
          "%2 = mul(%1, %0) : ?\n"
-         "%3 = dropout(%2) : ?\n"
+         "%3 = stochastic_pool2d(%2) {kernel = [2, 2]} : ?\n"
          "%4 = sum(%3) : ?\n"
          "train %4 with sgd {lr = 0.1}\n");
     ck_assert(!pass_autodiff(G));
@@ -263,7 +263,7 @@ START_TEST(ops_without_gradient)
     done();
     diag_set_output(NULL);
     fclose(sink);
-    ck_assert_ptr_nonnull(strstr(msg, "error: dropout has no gradient yet"));
+    ck_assert_ptr_nonnull(strstr(msg, "error: stochastic_pool2d has no gradient yet"));
     ck_assert_ptr_nonnull(strstr(msg, "error: concat along the batch dimension has no gradient"));
     ck_assert_ptr_nonnull(strstr(msg, "error: embedding: the gradient of a 200000-row table"));
     free(msg);
@@ -406,7 +406,7 @@ static bool is_prim(Op op)
            op == OP_GELU_GRAD || op == OP_ELU_GRAD || op == OP_LAYER_NORM ||
            op == OP_GLOBAL_AVG_POOL || op == OP_GLOBAL_MAX_POOL || op == OP_EMBEDDING ||
            op == OP_CONV_GRAD_INPUT || op == OP_CONV_GRAD_WEIGHT || op == OP_MAX_POOL2D_GRAD ||
-           op == OP_AVG_POOL2D_GRAD;
+           op == OP_AVG_POOL2D_GRAD || op == OP_DROPOUT_GRAD;
 }
 
 static double prim(const Node *n, double a, double b)
@@ -536,11 +536,31 @@ static void eval_conv_pool_grad(Node *n, RefTensor *v, RefTensor *out)
                 }
 }
 
+/* Training-mode dropout with a mask fixed per element, so that the loss is
+ * a deterministic function for the difference quotients: element k of the
+ * dropout node d is dropped when (k * 7 + d) % 4 == 0. */
+static bool dropped(const Node *d, int64_t k)
+{
+    return (k * 7 + d->id) % 4 == 0;
+}
+
+static void eval_dropout_grad(Node *n, RefTensor *v, RefTensor *out)
+{
+    const RefTensor *dy = &v[n->in[1]->id];
+    double p = ir_attr_float(n, "p");
+    for (int64_t k = 0; k < out->count; k++)
+        out->v[k] = dropped(n->in[0], k) ? 0 : dy->v[k] / (1 - p);
+}
+
 static void eval_prim(Node *n, RefTensor *v)
 {
     RefTensor *out = &v[n->id];
     ref_tensor_free(out);
     ref_tensor_alloc(out, n, 2);
+    if (n->op == OP_DROPOUT_GRAD) {
+        eval_dropout_grad(n, v, out);
+        return;
+    }
     if (n->op == OP_CONV_GRAD_INPUT || n->op == OP_CONV_GRAD_WEIGHT ||
         n->op == OP_MAX_POOL2D_GRAD || n->op == OP_AVG_POOL2D_GRAD) {
         eval_conv_pool_grad(n, v, out);
@@ -615,11 +635,31 @@ static bool set_batch_stats(RefTensor *v)
     return any;
 }
 
+/* ref.c evaluates dropout in inference mode (the identity); each dropout
+ * is computed here in training mode once its input is known, then read as
+ * a source. */
 static void eval(RefTensor *v)
 {
     eval_once(v);
+    Node *swapped[16];
+    int ns = 0;
+    for (int i = 0; i < G->nodes.n; i++) {
+        Node *d = G->nodes.v[i];
+        if (d->op != OP_DROPOUT)
+            continue;
+        ck_assert_int_lt(ns, 16);
+        const RefTensor *x = &v[d->in[0]->id];
+        double p = ir_attr_float(d, "p");
+        for (int64_t k = 0; k < x->count; k++)
+            v[i].v[k] = dropped(d, k) ? 0 : x->v[k] / (1 - p);
+        d->op = OP_INPUT;
+        swapped[ns++] = d;
+        eval_once(v);
+    }
     if (set_batch_stats(v))
         eval_once(v);
+    while (ns-- > 0)
+        swapped[ns]->op = OP_DROPOUT;
 }
 
 static double loss_at(RefTensor *v)
@@ -1104,6 +1144,16 @@ GRADCHECK(g_lstm_shared_state, -1, 1,
                     "%5 = param \"whh\" {init = \"zeros\"} : f64[2, 8]\n"
                     "%6 = param \"b\" {init = \"zeros\"} : f64[8]\n"))
 
+GRADCHECK(g_dropout, -2, 2,
+          "%0 = param \"w\" {init = \"zeros\"} : f64[2, 3]\n"
+          "%1 = input \"r\" : f64[B, 2, 3]\n"
+          "%2 = mul(%1, %0) : ?\n"
+          "%3 = dropout(%2) {p = 0.25} : ?\n"
+          "%4 = square(%3) : ?\n"
+          "%5 = dropout(%4) {p = 0.5} : ?\n"
+          "%6 = sum(%5) : ?\n"
+          "train %6 with sgd {lr = 0.1}\n")
+
 /* a small MLP end to end, with f32 one_hot cast to f64 in the gradient */
 GRADCHECK(g_mlp, -1, 1,
           "%0 = input \"x\" : f64[B, 4]\n"
@@ -1203,6 +1253,7 @@ int main(void)
         g_lstm,
         g_gru,
         g_lstm_shared_state,
+        g_dropout,
         g_mlp,
     };
     for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++)
