@@ -82,6 +82,20 @@ LLVMValueRef cg_kernel_scratch(Cg *c, int nin);
  * step's inputs are its operands (in = step->in). */
 LLVMValueRef cg_kernel_nn(Cg *c, Node *step);
 
+/* codegen/kernels_grad.c: conv_grad_input, conv_grad_weight,
+ * max_pool2d_grad, avg_pool2d_grad (through cg_kernel_nn). */
+LLVMValueRef cg_kernel_grad(Cg *c, Node *step);
+
+/* Emits, into the current kernel function, the convolution n (conv2d,
+ * conv1d, conv_transpose2d) of the images at xp with the weights at wp
+ * into out, with col the im2col/column scratch buffer (NULL for the
+ * pointwise path; required for the transposed one). When epilogue is
+ * given, it is called inside the loop over images after image b (i64) is
+ * complete in out. kernels_nn.c. */
+typedef void (*CgImageFn)(Cg *c, void *ctx, LLVMValueRef b);
+void cg_emit_conv(Cg *c, Node *n, LLVMValueRef xp, LLVMValueRef wp, LLVMValueRef out,
+                  LLVMValueRef col, CgImageFn epilogue, void *ctx);
+
 /* codegen/kernels_seq.c: embedding, rnn, lstm, gru, attention. */
 LLVMValueRef cg_kernel_seq(Cg *c, Node *step);
 

@@ -15,6 +15,10 @@
  * its presence picks the path. conv_transpose2d is the adjoint: the
  * column matrix W_g^T @ x_g, then dlrt_col2im adds it into the output.
  * Depthwise convolution is the case groups == C of the same loop.
+ * cg_emit_conv emits that loop into any kernel: an elementwise group whose
+ * convolution pass_fuse fused with a bias and activation (kernels.c) runs
+ * it with its epilogue applied to each image right after the image's
+ * GEMMs, while it is still in cache.
  *
  * Pooling, batch norm and layer norm are loop nests; sums that span a
  * whole image or row (global pooling, layer-norm statistics) accumulate
@@ -149,15 +153,13 @@ static void call_rt(Cg *c, const char *what, DType t, LLVMValueRef geom, LLVMVal
     cg_call(c, name, c->voidt, pt, 3, args);
 }
 
-static LLVMValueRef k_conv(Cg *c, Node *n)
+void cg_emit_conv(Cg *c, Node *n, LLVMValueRef xp, LLVMValueRef wp, LLVMValueRef out,
+                  LLVMValueRef col, CgImageFn epilogue, void *ctx)
 {
     Node *x = n->in[0], *w = n->in[1];
     DType t = n->dtype;
     bool transposed = n->op == OP_CONV_TRANSPOSE2D;
-    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 2);
-    bool scratch = c->plan->scratch_offset[n->id] >= 0;
-    LLVMValueRef out = LLVMGetParam(fn, 0), xp = LLVMGetParam(fn, 1), wp = LLVMGetParam(fn, 2);
-    LLVMValueRef col = scratch ? cg_kernel_scratch(c, 2) : NULL;
+    bool scratch = col != NULL;
     /* per axis (height, width); a 1-d convolution has height 1 */
     int nsp = x->shape.rank - 2;
     int64_t in[2] = {1, 1}, on[2] = {1, 1}, k[2] = {1, 1}, s[2] = {1, 1}, p[2] = {0, 0},
@@ -209,7 +211,17 @@ static LLVMValueRef k_conv(Cg *c, Node *n)
         gemm(c, t, false, og, pq, cg, wg, cg, xg, hw, yg);
     }
     cg_loop_end(c, &lg);
+    if (epilogue) /* while the image is still in cache */
+        epilogue(c, ctx, b);
     cg_loop_end(c, &lb);
+}
+
+static LLVMValueRef k_conv(Cg *c, Node *n)
+{
+    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 2);
+    bool scratch = c->plan->scratch_offset[n->id] >= 0;
+    cg_emit_conv(c, n, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), LLVMGetParam(fn, 0),
+                 scratch ? cg_kernel_scratch(c, 2) : NULL, NULL, NULL);
     LLVMBuildRetVoid(c->b);
     return fn;
 }
@@ -444,6 +456,10 @@ LLVMValueRef cg_kernel_nn(Cg *c, Node *step)
     case OP_GLOBAL_MAX_POOL: return k_global_pool(c, step);
     case OP_BATCH_NORM: return k_batch_norm(c, step);
     case OP_LAYER_NORM: return k_layer_norm(c, step);
+    case OP_CONV_GRAD_INPUT:
+    case OP_CONV_GRAD_WEIGHT:
+    case OP_MAX_POOL2D_GRAD:
+    case OP_AVG_POOL2D_GRAD: return cg_kernel_grad(c, step);
     default:
         die("codegen: %s is not a convolution, pooling or normalization op",
             op_info[step->op].text);

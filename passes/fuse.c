@@ -29,19 +29,30 @@
  *    buffer and the chain applied to it in place, row by row or at the end,
  *    so R's storage must not overlap G's operands or b (the memory planner
  *    must not let R reuse them in place).
- *  - A matmul that is not followed by such a chain stays a group of its
- *    own; a GEMM group never grows beyond its chain (an elementwise node
- *    is not fused into a GEMM group, nor a GEMM group's root into an
- *    elementwise user).
+ *  - Convolution group: the same chain with G a conv2d, conv1d or
+ *    conv_transpose2d (G is K_CONV; never conv_grad_input/conv_grad_weight)
+ *    instead of the matmul, where the bias b of E1 is per channel: b has
+ *    G's dtype and rank r-1 or r (r = G's rank, 3 or 4) and, aligned to G's
+ *    shape from the right, its dimension over G's channel dimension 1 is C
+ *    (G's dim 1, not the batch) and every other dimension is a static 1:
+ *    [C, 1, 1] or [1, C, 1, 1] after a 2-d convolution, [C, 1] or [1, C, 1]
+ *    after a 1-d one. The convolution is computed into R's buffer one image
+ *    (index along dimension 0) at a time and the chain applied to that
+ *    image in place right after it, so the same storage rule holds. The
+ *    root's step carries the convolution's scratch (pass_scratch_bytes).
+ *  - A matmul or convolution that is not followed by such a chain stays a
+ *    group of its own; a GEMM or convolution group never grows beyond its
+ *    chain (an elementwise node is not fused into it, nor its root into an
+ *    elementwise user). In the code, "GEMM" covers both.
  *
  * Fusing never changes results: each member is computed exactly as on its
  * own, only without a round trip through memory.
  *
  * How: count each node's distinct users; then form the GEMM chains from
- * every matmul upward, then elementwise groups in node order (a node joins
- * its single user when both qualify), then resolve each member to its
- * group's root walking backwards (a user comes after its members, so its
- * own root is already known).
+ * every matmul and convolution upward, then elementwise groups in node
+ * order (a node joins its single user when both qualify), then resolve
+ * each member to its group's root walking backwards (a user comes after
+ * its members, so its own root is already known).
  */
 #include "passes.h"
 
@@ -59,9 +70,33 @@ static bool same_type(const Node *a, const Node *b)
     return a->dtype == b->dtype && ir_shape_eq(&a->shape, &b->shape);
 }
 
-/* b is a bias for the product p: [N] or [1, N], N = p's last dimension. */
+/* The convolutions with a codegen kernel that takes an epilogue. */
+static bool is_conv(const Node *n)
+{
+    return n->op == OP_CONV2D || n->op == OP_CONV1D || n->op == OP_CONV_TRANSPOSE2D;
+}
+
+/* b is a per-channel bias for the convolution p: rank r-1 or r, C over
+ * p's dimension 1, static 1 elsewhere. */
+static bool is_channel_bias(const Node *b, const Node *p)
+{
+    int r = p->shape.rank, off = r - b->shape.rank; /* b's dim k is p's dim k + off */
+    if (r < 3 || off < 0 || off > 1 || b->dtype != p->dtype || p->shape.d[1].batch)
+        return false;
+    for (int k = 0; k < b->shape.rank; k++) {
+        Dim want = k + off == 1 ? p->shape.d[1] : (Dim){1, false};
+        if (!ir_dim_eq(b->shape.d[k], want))
+            return false;
+    }
+    return true;
+}
+
+/* b is a bias for the product p: [N] or [1, N], N = p's last dimension;
+ * for a convolution, a per-channel bias. */
 static bool is_bias(const Node *b, const Node *p)
 {
+    if (is_conv(p))
+        return is_channel_bias(b, p);
     if (p->shape.rank < 1 || b->dtype != p->dtype)
         return false;
     Dim n = p->shape.d[p->shape.rank - 1];
@@ -104,10 +139,10 @@ void pass_fuse(Graph *g)
         /* The single user of n when n may be fused into one at all. */
 #define SOLE_USER(n) (!pinned[(n)->id] && nusers[(n)->id] == 1 ? user[(n)->id] : NULL)
 
-    /* GEMM epilogues: matmul [-> bias add] [-> unary op]* */
+    /* GEMM epilogues: (matmul | conv) [-> bias add] [-> unary op]* */
     for (int i = 0; i < nn; i++) {
         Node *m = g->nodes.v[i];
-        if (op_info[m->op].kind != K_GEMM || m->dtype == DT_UNKNOWN)
+        if ((op_info[m->op].kind != K_GEMM && !is_conv(m)) || m->dtype == DT_UNKNOWN)
             continue;
         Node *cur = m, *u = SOLE_USER(m);
         if (u && u->op == OP_ADD && same_type(u, m)) {

@@ -12,7 +12,10 @@
  * positions] of it, except for a 1x1, stride-1, unpadded kernel, whose
  * input already is that matrix; conv_transpose2d computes the column
  * matrix [O/groups * kernel, input positions] before col2im. The code
- * generator takes the presence of scratch as the choice of path.
+ * generator takes the presence of scratch as the choice of path. A
+ * convolution fused with its bias and activation (pass_fuse) runs at its
+ * group's root, so that root's step needs the convolution's scratch: it is
+ * found walking the chain down from the root.
  */
 #include "passes.h"
 
@@ -56,6 +59,25 @@ static int64_t conv_scratch(const Node *n)
     return cg * tail_numel(&w->shape, 2) * tail_numel(&n->shape, 2) * elem_bytes(n->dtype);
 }
 
+/* conv_grad_input(dy, w) and conv_grad_weight(x, dy) (codegen/kernels_grad.c):
+ * the forward convolution's column matrix [C/groups * kernel, output
+ * positions], for col2im or from im2col, except for a pointwise kernel. */
+static int64_t conv_grad_scratch(const Node *n)
+{
+    bool gi = n->op == OP_CONV_GRAD_INPUT;
+    const Shape *x = gi ? &n->shape : &n->in[0]->shape;
+    const Shape *dy = gi ? &n->in[0]->shape : &n->in[1]->shape;
+    const Shape *w = gi ? &n->in[1]->shape : &n->shape;
+    bool pointwise = true;
+    for (int i = 0; i < x->rank - 2; i++)
+        pointwise &=
+            w->d[2 + i].n == 1 && ints_at(n, "stride", i) == 1 && ints_at(n, "padding", i) == 0;
+    if (pointwise)
+        return 0;
+    int64_t cg = x->d[1].n / ir_attr_int(n, "groups");
+    return cg * tail_numel(w, 2) * tail_numel(dy, 2) * elem_bytes(n->dtype);
+}
+
 /* Extent of d at the maximum batch. */
 static int64_t seq_extent(const Graph *g, Dim d)
 {
@@ -77,8 +99,31 @@ static int64_t seq_scratch(const Graph *g, const Node *n)
     return es * (B * T * G * H + B * G * H + (n->op == OP_LSTM ? B * H : 0));
 }
 
+/* The convolution computed by the kernel of root r of a convolution
+ * group (a chain down from r through its members), or NULL. */
+static const Node *fused_conv(const Node *r)
+{
+    const Node *x = r;
+    for (;;) {
+        const Node *next = NULL;
+        for (int j = 0; j < x->nin && !next; j++)
+            if (x->in[j]->fused == r)
+                next = x->in[j];
+        if (!next)
+            return NULL;
+        if (op_info[next->op].kind == K_CONV)
+            return next;
+        x = next;
+    }
+}
+
 int64_t pass_scratch_bytes(const Graph *g, const Node *n)
 {
+    if (op_info[n->op].kind == K_ELTWISE && !n->fused) {
+        const Node *cv = fused_conv(n);
+        if (cv)
+            n = cv;
+    }
     switch (n->op) {
     case OP_RNN:
     case OP_LSTM:
@@ -87,6 +132,8 @@ int64_t pass_scratch_bytes(const Graph *g, const Node *n)
     case OP_CONV2D:
     case OP_CONV1D:
     case OP_CONV_TRANSPOSE2D: return conv_scratch(n);
+    case OP_CONV_GRAD_INPUT:
+    case OP_CONV_GRAD_WEIGHT: return conv_grad_scratch(n);
     default: return 0;
     }
 }
