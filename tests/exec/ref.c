@@ -830,6 +830,161 @@ static void eval_layer_norm(const Node *n, RefTensor *const *in, RefTensor *out)
 }
 
 /* One node; out allocated with its shape. */
+/* Backward primitives (the internal ops autodiff builds, ops.def) */
+
+/* Elementwise, with broadcasting: comparisons give 1 where true, else 0
+ * (false for NaN); sign is (x > 0) - (x < 0); cast to i32 truncates toward
+ * zero, saturating at the i32 range, NaN giving 0; cast to a float type
+ * is the identity (the reference holds every value in double).
+ * gelu_grad(x, dy) = dy * gelu'(x): Phi(x) + x phi(x), or with tanh,
+ * 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3c x^2) for t = tanh(k (x + c x^3));
+ * elu_grad(x, dy) = dy for x > 0, else dy * alpha * exp(x). */
+static double backward_scalar(const Node *n, double x, double dy)
+{
+    switch (n->op) {
+    case OP_GT: return x > dy;
+    case OP_GE: return x >= dy;
+    case OP_EQ: return x == dy;
+    case OP_SIGN: return (x > 0) - (x < 0);
+    case OP_CAST: {
+        const char *to = ir_attr_str(n, "to");
+        if (strcmp(to, "i32") == 0)
+            return isnan(x)         ? 0
+                   : x <= INT32_MIN ? INT32_MIN
+                   : x >= INT32_MAX ? INT32_MAX
+                                    : trunc(x);
+        return x; /* like every f32 value here, not rounded to f32 */
+    }
+    case OP_GELU_GRAD: {
+        if (strcmp(ir_attr_str(n, "approximate"), "tanh") == 0) {
+            double k = sqrt(2 / M_PI), c = 0.044715, t = tanh(k * (x + c * x * x * x));
+            return dy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * c * x * x));
+        }
+        double cdf = 0.5 * (1 + erf(x / sqrt(2.0))), pdf = exp(-x * x / 2) / sqrt(2 * M_PI);
+        return dy * (cdf + x * pdf);
+    }
+    case OP_ELU_GRAD: return x > 0 ? dy : dy * ir_attr_float(n, "alpha") * exp(x);
+    default: return NAN;
+    }
+}
+
+static void eval_backward_eltwise(const Node *n, RefTensor *const *in, RefTensor *out)
+{
+    int64_t idx[IR_MAX_RANK] = {0};
+    for (int64_t k = 0; k < out->count; k++, next_index(out->rank, out->dim, idx))
+        out->v[k] = backward_scalar(n, bcast_at(in[0], out->rank, idx),
+                                    n->nin == 2 ? bcast_at(in[1], out->rank, idx) : 0);
+}
+
+/* The geometry of a convolution or pooling window, 1-d read as height 1:
+ * output position (y, x) and tap (i, j) meet the input pixel
+ * (y*sh - ph + i*dh, x*sw - pw + j*dw). */
+typedef struct {
+    int64_t N, C, H, W, O, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw, G;
+} Window;
+
+/* image x, gradient dy (both [N, ., (H,) W]); the taps from 'kernel' or
+ * the weight's trailing dims */
+static Window window_of(const Node *n, const RefTensor *x, const RefTensor *dy, const RefTensor *w)
+{
+    int nsp = x->rank - 2, h = nsp == 2 ? 0 : -1; /* index of the height in the attributes */
+    Window g = {.N = x->dim[0],
+                .C = x->dim[1],
+                .H = 1,
+                .W = x->dim[x->rank - 1],
+                .O = dy->dim[1],
+                .OH = 1,
+                .OW = dy->dim[dy->rank - 1],
+                .KH = 1,
+                .sh = 1,
+                .ph = 0,
+                .dh = 1,
+                .dw = 1,
+                .G = 1};
+    bool pool = n->op == OP_MAX_POOL2D_GRAD || n->op == OP_AVG_POOL2D_GRAD;
+    g.KW = w ? w->dim[w->rank - 1] : attr_at(n, "kernel", nsp - 1);
+    g.sw = attr_at(n, "stride", nsp - 1);
+    g.pw = attr_at(n, "padding", nsp - 1);
+    if (!pool) {
+        g.dw = attr_at(n, "dilation", nsp - 1);
+        g.G = ir_attr_int(n, "groups");
+    }
+    if (h == 0) {
+        g.H = x->dim[2];
+        g.OH = dy->dim[2];
+        g.KH = w ? w->dim[2] : attr_at(n, "kernel", 0);
+        g.sh = attr_at(n, "stride", 0);
+        g.ph = attr_at(n, "padding", 0);
+        g.dh = pool ? 1 : attr_at(n, "dilation", 0);
+    }
+    return g;
+}
+
+/* conv_grad_input(dy, w) into out (the input's shape) and
+ * conv_grad_weight(x, dy) into out (the weight's shape): the adjoints of
+ * eval_conv's sum, each product term dy * w added to the input pixel it
+ * read, each term dy * x to the weight it read. */
+static void eval_conv_grad(const Node *n, RefTensor *const *in, RefTensor *out)
+{
+    bool gi = n->op == OP_CONV_GRAD_INPUT;
+    const RefTensor *dy = gi ? in[0] : in[1], *x = gi ? out : in[0];
+    const RefTensor *w = gi ? in[1] : out;
+    Window g = window_of(n, x, dy, gi ? w : NULL);
+    int64_t CG = g.C / g.G, OG = g.O / g.G;
+    for (int64_t b = 0; b < g.N; b++)
+        for (int64_t o = 0; o < g.O; o++)
+            for (int64_t y = 0; y < g.OH; y++)
+                for (int64_t xo = 0; xo < g.OW; xo++) {
+                    double d = dy->v[((b * g.O + o) * g.OH + y) * g.OW + xo];
+                    for (int64_t c = 0; c < CG; c++)
+                        for (int64_t i = 0; i < g.KH; i++)
+                            for (int64_t j = 0; j < g.KW; j++) {
+                                int64_t iy = y * g.sh - g.ph + i * g.dh;
+                                int64_t ix = xo * g.sw - g.pw + j * g.dw;
+                                if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W)
+                                    continue;
+                                int64_t xi = ((b * g.C + o / OG * CG + c) * g.H + iy) * g.W + ix;
+                                int64_t wi = ((o * CG + c) * g.KH + i) * g.KW + j;
+                                if (gi)
+                                    out->v[xi] += d * w->v[wi];
+                                else
+                                    out->v[wi] += d * x->v[xi];
+                            }
+                }
+}
+
+/* max_pool2d_grad(x, dy) / avg_pool2d_grad(x, dy) into out (x's shape).
+ * max: each window's dy goes to its arg-max, PyTorch's: the first element
+ * greater than all before it, a NaN taking it over (the last NaN wins);
+ * avg (count_include_pad): dy / (kh * kw) to each position inside x.
+ * Overlapping windows add up. */
+static void eval_pool_grad(const Node *n, RefTensor *const *in, RefTensor *out)
+{
+    const RefTensor *x = in[0], *dy = in[1];
+    Window g = window_of(n, x, dy, NULL);
+    for (int64_t q = 0; q < g.N * g.C; q++)
+        for (int64_t y = 0; y < g.OH; y++)
+            for (int64_t xo = 0; xo < g.OW; xo++) {
+                double d = dy->v[(q * g.OH + y) * g.OW + xo], best = -INFINITY;
+                int64_t at = -1;
+                for (int64_t i = 0; i < g.KH; i++)
+                    for (int64_t j = 0; j < g.KW; j++) {
+                        int64_t iy = y * g.sh - g.ph + i, ix = xo * g.sw - g.pw + j;
+                        if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W)
+                            continue;
+                        int64_t k = (q * g.H + iy) * g.W + ix;
+                        if (n->op == OP_AVG_POOL2D_GRAD) {
+                            out->v[k] += d / (double)(g.KH * g.KW);
+                        } else if (at < 0 || x->v[k] > best || isnan(x->v[k])) {
+                            best = x->v[k];
+                            at = k;
+                        }
+                    }
+                if (at >= 0)
+                    out->v[at] += d;
+            }
+}
+
 static bool eval_node(const Node *n, RefTensor *values, int64_t batch, char *err, size_t errsize)
 {
     RefTensor *in[64];
@@ -928,6 +1083,17 @@ static bool eval_node(const Node *n, RefTensor *values, int64_t batch, char *err
     case OP_LSTM:
     case OP_GRU: eval_recurrent(n, in, out); return true;
     case OP_ATTENTION: eval_attention(n, in[0], in[1], in[2], out); return true;
+    case OP_GT:
+    case OP_GE:
+    case OP_EQ:
+    case OP_SIGN:
+    case OP_CAST:
+    case OP_GELU_GRAD:
+    case OP_ELU_GRAD: eval_backward_eltwise(n, in, out); return true;
+    case OP_CONV_GRAD_INPUT:
+    case OP_CONV_GRAD_WEIGHT: eval_conv_grad(n, in, out); return true;
+    case OP_MAX_POOL2D_GRAD:
+    case OP_AVG_POOL2D_GRAD: eval_pool_grad(n, in, out); return true;
     default:
         snprintf(err, errsize, "%%%d %s: not implemented by the reference", n->id,
                  op_info[n->op].text);

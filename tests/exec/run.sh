@@ -1,5 +1,6 @@
 #!/bin/sh
-# Execution tests: for every tests/exec/*.dl model (or the models named),
+# Execution tests: for every tests/exec/*.dl model and *.ir graph (textual
+# IR, for the internal ops that .dl cannot call; or the models named),
 # compile it with dlc at each optimization level its "# EXEC: levels=..."
 # line asks for (default 0,2; the list must hold 0 and 2), write the
 # shape-checked IR for the reference (--dump-ir=shape: the graph before
@@ -10,7 +11,7 @@
 # the levels are held to agree with each other, not only each with the
 # reference. Models in tests/exec/pending/ are not run (see pending/README).
 #
-# usage: run.sh DLC LIBDLRT LIBDLCCORE SOURCE_DIR [LINK_LIBS] [MODEL.dl...]
+# usage: run.sh DLC LIBDLRT LIBDLCCORE SOURCE_DIR [LINK_LIBS] [MODEL.dl|MODEL.ir...]
 #   LINK_LIBS: what the runtime needs (default "-lopenblas -lpthread -lm")
 #   CC, EXEC_CFLAGS (e.g. sanitizer flags), EXEC_KEEP=1 (keep the work dir),
 #   EXEC_VERBOSE=1 (print every harness log, not only the failing ones)
@@ -26,7 +27,7 @@ if [ $# -gt 0 ]; then
     libs=$1
     shift
 fi
-[ $# -gt 0 ] || set -- "$src"/tests/exec/*.dl
+[ $# -gt 0 ] || set -- "$src"/tests/exec/*.dl "$src"/tests/exec/*.ir
 cc=${CC:-cc}
 warn="-Wall -Wextra -Wpedantic -Wshadow -Werror"
 work=$(mktemp -d "${TMPDIR:-/tmp}/dlc-exec.XXXXXX") || exit 2
@@ -42,7 +43,8 @@ fi
 
 pass=0 fail=0 failed=""
 for model in "$@"; do
-    base=$(basename "$model" .dl)
+    base=$(basename "$model")
+    base=${base%.*}
     name=$(sed -n 's/^[[:space:]]*model[[:space:]]\{1,\}\([A-Za-z_][A-Za-z0-9_]*\).*/\1/p' "$model" | head -n 1)
     levels=$(sed -n 's/^# EXEC:.*levels=\([0-9,]*\).*/\1/p' "$model" | tail -n 1 | tr ',' '\n' |
         sort -n -u | tr '\n' ' ')
