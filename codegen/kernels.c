@@ -11,7 +11,9 @@
  * broadcasting are merged first, so same-shape operands become one flat
  * loop and a bias add two loops with a contiguous inner one. A group that
  * contains a matrix product computes the product into the output first
- * and then applies the rest of the group in place (its epilogue).
+ * and then applies the rest of the group in place (its epilogue); one that
+ * contains a convolution runs the convolution's loop over images
+ * (kernels_nn.c) and the same epilogue nest on each image right after it.
  *
  * Matrix products go through dlrt_gemm_f32/f64 (a loop over the broadcast
  * leading dimensions); i32 products are naive loops. Softmax, reductions,
@@ -516,6 +518,77 @@ static bool bcast_dim(const Shape *s, const Shape *r, int d)
     return sd.n == 1 && !sd.batch && !(rd.n == 1 && !rd.batch);
 }
 
+/* The loop nest that evaluates the group's value (sink) over its shape.
+ * Adjacent dimensions where every operand broadcasts alike merge into one
+ * loop; with split0, dimension 0 stays a loop of its own (level 0), so the
+ * nest can run one index of it at a time (nest_image). */
+static Nest *eltwise_nest(Cg *c, Group *gr, Node *sink, bool split0, EltCtx *e)
+{
+    const Shape *r = &sink->shape;
+    int nl = gr->nleaves;
+    bool bc[64][IR_MAX_RANK], read[64] = {0};
+    check(nl < 64);
+    for (int k = 0; k < nl; k++)
+        for (int d = 0; d < r->rank; d++)
+            bc[k][d] = bcast_dim(&gr->leaves[k]->shape, r, d);
+    /* the product's operands matter only where the epilogue reads them too */
+    for (int i = 0; i < c->g->nodes.n; i++) {
+        Node *x = c->g->nodes.v[i];
+        if (x == sink || is_member(c, gr, x))
+            for (int j = 0; j < x->nin; j++)
+                if (x->in[j]->op != OP_CONST && gr->leaf_of[x->in[j]->id] >= 0)
+                    read[gr->leaf_of[x->in[j]->id]] = true;
+    }
+    int rank = 0;
+    int group_of[IR_MAX_RANK];
+    for (int d = 0; d < r->rank; d++) {
+        bool same = d > 0 && !(split0 && d == 1);
+        for (int k = 0; k < nl && same; k++)
+            same = !read[k] || bc[k][d] == bc[k][d - 1];
+        group_of[d] = same ? rank - 1 : rank++;
+    }
+    Nest *n = nest_new(c, rank, nl + 1);
+    Dim ext[IR_MAX_RANK];
+    bool mbc[64][IR_MAX_RANK];
+    for (int j = 0; j < rank; j++)
+        ext[j] = (Dim){1, false};
+    for (int d = 0; d < r->rank; d++) {
+        Dim *x = &ext[group_of[d]];
+        x->n *= r->d[d].n;
+        x->batch |= r->d[d].batch;
+        for (int k = 0; k < nl; k++)
+            mbc[k][group_of[d]] = bc[k][d];
+    }
+    for (int j = 0; j < rank; j++)
+        n->ext[j] = cg_dim(c, ext[j]);
+    for (int k = 0; k <= nl; k++) {
+        LLVMValueRef acc = cg_i64(c, 1);
+        for (int j = rank - 1; j >= 0; j--) {
+            bool b = k < nl && mbc[k][j];
+            n->st[k * IR_MAX_RANK + j] = b ? cg_i64(c, 0) : acc;
+            if (!b)
+                acc = LLVMBuildNSWMul(c->b, acc, n->ext[j], "");
+        }
+    }
+    e->gr = gr;
+    e->sink = sink;
+    n->body = eltwise_body;
+    n->ctx = e;
+    return n;
+}
+
+/* Runs the levels below 0 of a split0 nest for index b of dimension 0:
+ * a convolution group's epilogue over one image (cg_emit_conv). */
+static void nest_image(Cg *c, void *ctx, LLVMValueRef b)
+{
+    Nest *n = ctx;
+    LLVMValueRef offs[64];
+    check(n->nops <= 64 && n->rank >= 1);
+    for (int k = 0; k < n->nops; k++)
+        offs[k] = LLVMBuildNSWMul(c->b, b, n->st[k * IR_MAX_RANK + 0], "");
+    nest_run(c, n, 1, offs);
+}
+
 static LLVMValueRef k_eltwise(Cg *c, Node *step, Node ***in, int *nin)
 {
     const Graph *g = c->g;
@@ -530,7 +603,7 @@ static LLVMValueRef k_eltwise(Cg *c, Node *step, Node ***in, int *nin)
         Node *x = g->nodes.v[i];
         if (c->root[i] != step || x->op == OP_CONST)
             continue;
-        if (op_info[x->op].kind == K_GEMM) {
+        if (op_info[x->op].kind == K_GEMM || op_info[x->op].kind == K_CONV) {
             check(!gr.gemm);
             gr.gemm = x;
         } else if (op_info[x->op].kind != K_ELTWISE && x->op != OP_BROADCAST_TO) {
@@ -563,53 +636,21 @@ static LLVMValueRef k_eltwise(Cg *c, Node *step, Node ***in, int *nin)
     gr.ptrs = arena_alloc(g->arena, sizeof(LLVMValueRef) * (size_t)(gr.nleaves + 1));
     for (int i = 0; i < gr.nleaves; i++)
         gr.ptrs[i] = LLVMGetParam(fn, (unsigned)i + 1);
-    if (gr.gemm)
-        emit_matmul(c, gr.gemm, gr.ptrs[gr.leaf_of[gr.gemm->in[0]->id]],
-                    gr.ptrs[gr.leaf_of[gr.gemm->in[1]->id]], gr.out);
-    if (sink != gr.gemm) {
-        /* merge adjacent dimensions where every operand broadcasts alike */
-        const Shape *r = &sink->shape;
-        int nl = gr.nleaves;
-        bool bc[64][IR_MAX_RANK];
-        check(nl < 64);
-        for (int k = 0; k < nl; k++)
-            for (int d = 0; d < r->rank; d++)
-                bc[k][d] = bcast_dim(&gr.leaves[k]->shape, r, d);
-        int rank = 0;
-        int group_of[IR_MAX_RANK];
-        for (int d = 0; d < r->rank; d++) {
-            bool same = d > 0;
-            for (int k = 0; k < nl && same; k++)
-                same = bc[k][d] == bc[k][d - 1];
-            group_of[d] = same ? rank - 1 : rank++;
-        }
-        Nest *n = nest_new(c, rank, nl + 1);
-        Dim ext[IR_MAX_RANK];
-        bool mbc[64][IR_MAX_RANK];
-        for (int j = 0; j < rank; j++)
-            ext[j] = (Dim){1, false};
-        for (int d = 0; d < r->rank; d++) {
-            Dim *e = &ext[group_of[d]];
-            e->n *= r->d[d].n;
-            e->batch |= r->d[d].batch;
-            for (int k = 0; k < nl; k++)
-                mbc[k][group_of[d]] = bc[k][d];
-        }
-        for (int j = 0; j < rank; j++)
-            n->ext[j] = cg_dim(c, ext[j]);
-        for (int k = 0; k <= nl; k++) {
-            LLVMValueRef acc = cg_i64(c, 1);
-            for (int j = rank - 1; j >= 0; j--) {
-                bool b = k < nl && mbc[k][j];
-                n->st[k * IR_MAX_RANK + j] = b ? cg_i64(c, 0) : acc;
-                if (!b)
-                    acc = LLVMBuildNSWMul(c->b, acc, n->ext[j], "");
-            }
-        }
-        EltCtx e = {&gr, sink};
-        n->body = eltwise_body;
-        n->ctx = &e;
-        nest_start(c, n, NULL);
+    EltCtx e;
+    if (gr.gemm && op_info[gr.gemm->op].kind == K_CONV) {
+        /* the epilogue per image, right after the image's convolution */
+        check(sink != gr.gemm);
+        Nest *n = eltwise_nest(c, &gr, sink, true, &e);
+        bool scratch = c->plan->scratch_offset[step->id] >= 0;
+        cg_emit_conv(c, gr.gemm, gr.ptrs[gr.leaf_of[gr.gemm->in[0]->id]],
+                     gr.ptrs[gr.leaf_of[gr.gemm->in[1]->id]], gr.out,
+                     scratch ? cg_kernel_scratch(c, gr.nleaves) : NULL, nest_image, n);
+    } else {
+        if (gr.gemm)
+            emit_matmul(c, gr.gemm, gr.ptrs[gr.leaf_of[gr.gemm->in[0]->id]],
+                        gr.ptrs[gr.leaf_of[gr.gemm->in[1]->id]], gr.out);
+        if (sink != gr.gemm)
+            nest_start(c, eltwise_nest(c, &gr, sink, false, &e), NULL);
     }
     kernel_end(c);
     return fn;
