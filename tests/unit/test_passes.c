@@ -656,6 +656,187 @@ START_TEST(fuse_bounded_operands)
 }
 END_TEST
 
+/* ---- convolution epilogues -------------------------------------------------- */
+
+/* A convolution whose scratch (im2col) the fused group's root carries. */
+START_TEST(fuse_conv_bias_relu)
+{
+    Node *x = X("f32[B, 3, 8, 8]");
+    Node *w = P("f32[4, 3, 3, 3]");
+    Node *b = P("f32[4, 1, 1]");
+    Node *cv = Bin(OP_CONV2D, x, w); /* [B, 4, 6, 6] */
+    Node *a = Bin(OP_ADD, cv, b);
+    Node *r = U(OP_RELU, a);
+    Node *t = U(OP_TANH, r);
+    /* conv1d, its bias [1, C, 1] on the left, sigmoid */
+    Node *x1 = X("f32[B, 2, 9]");
+    Node *w1 = P("f32[5, 2, 3]");
+    Node *b1 = P("f32[1, 5, 1]");
+    Node *c1 = Bin(OP_CONV1D, x1, w1); /* [B, 5, 7] */
+    Node *a1 = Bin(OP_ADD, b1, c1);
+    Node *s1 = U(OP_SIGMOID, a1);
+    /* conv_transpose2d, no bias, only an activation; a reshaped [C] bias */
+    Node *wt = P("f32[3, 2, 2, 2]");
+    Node *ct = Bin(OP_CONV_TRANSPOSE2D, x, wt); /* [B, 2, 9, 9] */
+    Node *rt = U(OP_RELU, ct);
+    Node *bv = P("f32[4]");
+    Node *rs = U(OP_RESHAPE, bv);
+    tl_set_ints(G, rs, "shape", (int64_t[]){4, 1, 1}, 3);
+    Node *c2 = Bin(OP_CONV2D, x, w);
+    Node *a2 = Bin(OP_ADD, c2, rs);
+    Node *e = U(OP_EXP, X("f32[B, 4, 6, 6]"));
+    Node *res = Bin(OP_ADD, a2, e); /* a residual is not part of the epilogue */
+    OUT(t);
+    OUT(s1);
+    OUT(rt);
+    OUT(res);
+    fuse();
+    ck_assert_ptr_eq(cv->fused, t);
+    ck_assert_ptr_eq(a->fused, t);
+    ck_assert_ptr_eq(r->fused, t);
+    ck_assert_ptr_null(t->fused);
+    ck_assert_ptr_null(b->fused);
+    ck_assert_ptr_eq(c1->fused, s1);
+    ck_assert_ptr_eq(a1->fused, s1);
+    ck_assert_ptr_null(s1->fused);
+    ck_assert_ptr_eq(ct->fused, rt);
+    ck_assert_ptr_null(rt->fused);
+    ck_assert_ptr_eq(c2->fused, a2);
+    ck_assert_ptr_null(a2->fused); /* the group ends at its chain */
+    ck_assert_ptr_null(rs->fused);
+    ck_assert_ptr_eq(e->fused, res);
+    ck_assert_ptr_null(res->fused);
+    /* the root's kernel runs the convolution, so it carries the scratch:
+     * im2col [C*kh*kw, OH*OW] for conv2d, [O/g*kh*kw, H*W] for the transpose */
+    ck_assert_int_eq(pass_scratch_bytes(G, t), 3 * 9 * 36 * 4);
+    ck_assert_int_eq(pass_scratch_bytes(G, s1), 2 * 3 * 7 * 4);
+    ck_assert_int_eq(pass_scratch_bytes(G, rt), 2 * 4 * 64 * 4);
+    ck_assert_int_eq(pass_scratch_bytes(G, a2), 3 * 9 * 36 * 4);
+    ck_assert_int_eq(pass_scratch_bytes(G, r), 0); /* a member is no step */
+    ck_assert_int_eq(pass_scratch_bytes(G, res), 0);
+}
+END_TEST
+
+START_TEST(fuse_conv_not_a_channel_bias)
+{
+    Node *x = X("f32[B, 3, 6, 8]");
+    Node *w = P("f32[4, 3, 3, 3]");            /* -> [B, 4, 4, 6] */
+    const char *bad[] = {"f32[6]",             /* along W */
+                         "f32[4, 1]",          /* along H */
+                         "f32[1, 1, 1]",       /* one value for every channel */
+                         "f32[4, 4, 1]",       /* per channel and row */
+                         "f32[1, 1, 4, 1, 1]", /* rank 5 */
+                         "f32[B, 4, 4, 6]"};   /* a full operand */
+    Node *cv[countof(bad)], *a[countof(bad)], *r[countof(bad)];
+    for (int i = 0; i < countof(bad); i++) {
+        cv[i] = Bin(OP_CONV2D, x, w);
+        Node *b = strstr(bad[i], "B") ? X(bad[i]) : P(bad[i]);
+        a[i] = Bin(OP_ADD, cv[i], b);
+        r[i] = U(OP_RELU, a[i]);
+        OUT(r[i]);
+    }
+    /* conv1d: [C] broadcasts along the length, not the channels */
+    Node *x1 = X("f32[B, 2, 5]");
+    Node *c1 = Bin(OP_CONV1D, x1, P("f32[5, 2, 1]")); /* [B, 5, 5] */
+    Node *a1 = Bin(OP_ADD, c1, P("f32[5]"));
+    OUT(a1);
+    fuse();
+    for (int i = 0; i < countof(bad); i++) {
+        ck_assert_msg(cv[i]->fused == NULL, "conv with bias %s fused", bad[i]);
+        /* the add and the relu still form an elementwise group */
+        ck_assert_ptr_eq(a[i]->fused, r[i]);
+    }
+    ck_assert_ptr_null(c1->fused);
+    ck_assert_ptr_null(a1->fused);
+}
+END_TEST
+
+START_TEST(fuse_conv_not_into_several_users)
+{
+    Node *x = X("f32[B, 3, 8, 8]");
+    Node *w = P("f32[4, 3, 3, 3]");
+    Node *b = P("f32[4, 1, 1]");
+    Node *cv = Bin(OP_CONV2D, x, w);
+    Node *r = U(OP_RELU, cv);
+    Node *n = U(OP_NEG, cv); /* a second user */
+    Node *c2 = Bin(OP_CONV2D, x, w);
+    Node *a2 = Bin(OP_ADD, c2, b);
+    Node *r2 = U(OP_RELU, a2);
+    Node *m2 = Bin(OP_MUL, a2, r2); /* the pre-activation read twice: the chain stops */
+    OUT(r);
+    OUT(n);
+    OUT(m2);
+    fuse();
+    ck_assert_ptr_null(cv->fused);
+    ck_assert_ptr_null(r->fused);
+    ck_assert_ptr_null(n->fused);
+    ck_assert_ptr_eq(c2->fused, a2);
+    ck_assert_ptr_null(a2->fused);
+    ck_assert_ptr_eq(r2->fused, m2);
+    ck_assert_int_eq(pass_scratch_bytes(G, m2), 0);
+    ck_assert_int_gt(pass_scratch_bytes(G, a2), 0);
+}
+END_TEST
+
+START_TEST(fuse_conv_outputs_not_fused)
+{
+    Node *x = X("f32[B, 3, 8, 8]");
+    Node *w = P("f32[4, 3, 3, 3]");
+    Node *b = P("f32[4, 1, 1]");
+    Node *cv = Bin(OP_CONV2D, x, w); /* an output itself */
+    Node *r = U(OP_RELU, cv);
+    Node *c2 = Bin(OP_CONV2D, x, w);
+    Node *a2 = Bin(OP_ADD, c2, b); /* the pre-activation is an output */
+    Node *r2 = U(OP_RELU, a2);
+    Node *c3 = Bin(OP_CONV2D, x, w);
+    Node *t3 = U(OP_TANH, c3); /* an output: no later node joins its group */
+    Node *s3 = U(OP_SQUARE, t3);
+    OUT(cv);
+    OUT(r);
+    OUT(a2);
+    OUT(r2);
+    OUT(t3);
+    OUT(s3);
+    fuse();
+    ck_assert_ptr_null(cv->fused);
+    ck_assert_ptr_null(r->fused);
+    ck_assert_ptr_eq(c2->fused, a2);
+    ck_assert_ptr_null(a2->fused);
+    ck_assert_ptr_null(r2->fused);
+    ck_assert_ptr_eq(c3->fused, t3);
+    ck_assert_ptr_null(t3->fused);
+    ck_assert_ptr_null(s3->fused);
+}
+END_TEST
+
+/* A convolution group never computes in place: the convolution writes the
+ * output while it still reads its input, even one of the output's exact
+ * shape whose storage dies at this step. */
+START_TEST(fuse_conv_group_not_in_place)
+{
+    Node *x = U(OP_EXP, X("f32[B, 4, 6, 6]")); /* in the arena, dies at the conv */
+    Node *w = P("f32[4, 4, 3, 3]");
+    Node *cv = Bin(OP_CONV2D, x, w);
+    tl_set_ints(G, cv, "padding", (int64_t[]){1, 1}, 2); /* [B, 4, 6, 6] */
+    Node *r = U(OP_RELU, Bin(OP_ADD, cv, P("f32[1, 4, 1, 1]")));
+    Node *y = tl_defaults(G, ir_unary(G, OP_SOFTMAX, X("f32[B, 4, 6, 6]"), L0()));
+    Node *n = U(OP_SQRT, y); /* an elementwise kernel does go in place */
+    OUT(r);
+    OUT(n);
+    fuse();
+    ck_assert_ptr_eq(cv->fused, r);
+    Node *roots[] = {r, n};
+    MemPlan *p = pass_memplan(G, roots, 2);
+    ck_assert_ptr_eq(p->alias[r->id], r);
+    ck_assert_int_ge(p->offset[r->id], 0);
+    ck_assert(p->offset[r->id] + p->bytes[r->id] <= p->offset[x->id] ||
+              p->offset[x->id] + p->bytes[x->id] <= p->offset[r->id]);
+    ck_assert_int_gt(p->scratch_bytes[r->id], 0);
+    ck_assert_int_ge(p->scratch_offset[r->id], 0);
+    ck_assert_ptr_eq(p->alias[n->id], y);
+}
+END_TEST
+
 /* Fusion marks survive a print/read round trip, and fuse is deterministic. */
 START_TEST(fuse_round_trip)
 {
@@ -715,6 +896,11 @@ static Suite *suite(void)
     tcase_add_test(tc, fuse_gemm_output_stops_chain);
     tcase_add_test(tc, fuse_bounded_operands);
     tcase_add_test(tc, fuse_round_trip);
+    tcase_add_test(tc, fuse_conv_bias_relu);
+    tcase_add_test(tc, fuse_conv_not_a_channel_bias);
+    tcase_add_test(tc, fuse_conv_not_into_several_users);
+    tcase_add_test(tc, fuse_conv_outputs_not_fused);
+    tcase_add_test(tc, fuse_conv_group_not_in_place);
     suite_add_tcase(s, tc);
     return s;
 }
