@@ -338,6 +338,102 @@ START_TEST(losses)
 }
 END_TEST
 
+START_TEST(backward_eltwise)
+{
+    load(1, "%0 = input \"x\" : f32[4]\n"
+            "%1 = input \"y\" : f32[4]\n"
+            "%2 = input \"big\" : f32[4]\n"
+            "%3 = gt(%0, %1) : ?\n"
+            "%4 = ge(%0, %1) : ?\n"
+            "%5 = eq(%0, %1) : ?\n"
+            "%6 = sign(%0) : ?\n"
+            "%7 = cast(%2) {to = \"i32\"} : ?\n"
+            "%8 = const {value = 2.0} : ?\n"
+            "%9 = gelu_grad(%0, %8) : ?\n"
+            "%10 = gelu_grad(%0, %8) {approximate = \"tanh\"} : ?\n"
+            "%11 = elu_grad(%0, %8) {alpha = 2.0} : ?\n"
+            "output \"gt\" = %3\n"
+            "output \"ge\" = %4\n"
+            "output \"eq\" = %5\n"
+            "output \"sign\" = %6\n"
+            "output \"cast\" = %7\n"
+            "output \"gelu_grad\" = %9\n"
+            "output \"gelu_grad_tanh\" = %10\n"
+            "output \"elu_grad\" = %11\n");
+    IN("x", 0, 1, -1, 2.5);
+    IN("y", 0, 0.5, -1, 3);
+    IN("big", -3.7, 3.7, 1e10, -1e10);
+    run();
+    EXPECT("gt", 1, D(4), 0, 1, 0, 0);
+    EXPECT("ge", 1, D(4), 1, 1, 1, 0);
+    EXPECT("eq", 1, D(4), 1, 0, 1, 0);
+    EXPECT("sign", 1, D(4), 0, 1, -1, 1);
+    /* truncation toward zero, saturating at the i32 range */
+    EXPECT("cast", 1, D(4), -3, 3, 2147483647, -2147483648.0);
+    /* 2 (Phi(x) + x phi(x)): Phi(1) = 0.8413447460685429, phi(1) = 0.24197072451914337 */
+    EXPECT("gelu_grad", 1, D(4), 1, 2.166630941175373, -0.16663094117537258, 2.07522217181629);
+    EXPECT("gelu_grad_tanh", 1, D(4), 1, 2.165928167691565, -0.1659281676915651,
+           2 * (0.5 * (1 + tanh(sqrt(2 / M_PI) * (2.5 + 0.044715 * 15.625))) +
+                0.5 * 2.5 * (1 - pow(tanh(sqrt(2 / M_PI) * (2.5 + 0.044715 * 15.625)), 2)) *
+                    sqrt(2 / M_PI) * (1 + 3 * 0.044715 * 6.25)));
+    /* x > 0: dy, else dy * alpha * exp(x) */
+    EXPECT("elu_grad", 1, D(4), 4, 2, 4 * exp(-1), 2);
+    done();
+}
+END_TEST
+
+START_TEST(backward_conv)
+{
+    /* the 2x2 convolution of a 3x3 image, two images: the second all ones */
+    load(2, "%0 = input \"x\" : f32[B, 1, 3, 3]\n"
+            "%1 = input \"w\" : f32[1, 1, 2, 2]\n"
+            "%2 = input \"dy\" : f32[B, 1, 2, 2]\n"
+            "%3 = conv_grad_input(%2, %1) {size = [3, 3], stride = [1, 1], padding = [0, 0], "
+            "dilation = [1, 1], groups = 1} : ?\n"
+            "%4 = conv_grad_weight(%0, %2) {kernel = [2, 2], stride = [1, 1], padding = [0, 0], "
+            "dilation = [1, 1], groups = 1} : ?\n"
+            "output \"dx\" = %3\n"
+            "output \"dw\" = %4\n");
+    IN("x", 1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 1, 1, 1, 1, 1, 1, 1, 1);
+    IN("w", 1, 10, 100, 1000);
+    IN("dy", 1, 2, 3, 4, 1, 1, 1, 1);
+    run();
+    /* dx[i, j] = sum dy[y, x] w[i - y, j - x] */
+    EXPECT("dx", 4, D(2, 1, 3, 3), 1, 12, 20, 103, 1234, 2040, 300, 3400, 4000, /* */
+           1, 11, 10, 101, 1111, 1010, 100, 1100, 1000);
+    /* dw[i, j] = sum over images and (y, x) of dy[y, x] x[y + i, x + j]:
+     * 37, 47, 67, 77 from the first image, 4 each from the second */
+    EXPECT("dw", 4, D(1, 1, 2, 2), 41, 51, 71, 81);
+    done();
+}
+END_TEST
+
+START_TEST(backward_pool)
+{
+    /* [[1, 5, 5], [2, 0, -1]]: 2x2 windows, stride 1 (the second window's
+     * tie goes to its first 5); stride 2 with padding 1 (windows partly in
+     * the padding, which takes no max and its share of the average) */
+    load(1,
+         "%0 = input \"x\" : f32[1, 1, 2, 3]\n"
+         "%1 = input \"dy\" : f32[1, 1, 1, 2]\n"
+         "%2 = input \"dyp\" : f32[1, 1, 2, 2]\n"
+         "%3 = max_pool2d_grad(%0, %1) {kernel = [2, 2], stride = [1, 1], padding = [0, 0]} : ?\n"
+         "%4 = max_pool2d_grad(%0, %2) {kernel = [2, 2], stride = [2, 2], padding = [1, 1]} : ?\n"
+         "%5 = avg_pool2d_grad(%0, %2) {kernel = [2, 2], stride = [2, 2], padding = [1, 1]} : ?\n"
+         "output \"max\" = %3\n"
+         "output \"max_pad\" = %4\n"
+         "output \"avg_pad\" = %5\n");
+    IN("x", 1, 5, 5, 2, 0, -1);
+    IN("dy", 10, 20);
+    IN("dyp", 1, 2, 3, 4);
+    run();
+    EXPECT("max", 4, D(1, 1, 2, 3), 0, 30, 0, 0, 0, 0);
+    EXPECT("max_pad", 4, D(1, 1, 2, 3), 1, 2, 0, 3, 4, 0);
+    EXPECT("avg_pad", 4, D(1, 1, 2, 3), 0.25, 0.5, 0.5, 0.75, 1, 1);
+    done();
+}
+END_TEST
+
 START_TEST(unset_input)
 {
     char err[256] = "";
@@ -362,6 +458,9 @@ int main(void)
     tcase_add_test(tc, layout);
     tcase_add_test(tc, slices);
     tcase_add_test(tc, losses);
+    tcase_add_test(tc, backward_eltwise);
+    tcase_add_test(tc, backward_conv);
+    tcase_add_test(tc, backward_pool);
     tcase_add_test(tc, unset_input);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
