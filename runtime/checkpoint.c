@@ -415,7 +415,7 @@ static int check_load_args(const dlrt_tensor_desc *descs, void *const *data, int
     if (n < 0 || (n > 0 && (!descs || !data)) || (flags & ~DLRT_CKPT_ALLOW_EXTRA))
         return DLRT_EINVAL;
     for (int i = 0; i < n; i++) {
-        size_t bytes;
+        size_t bytes = 0;
         if (desc_bytes(&descs[i], &bytes) || (bytes > 0 && !data[i]))
             return DLRT_EINVAL;
     }
@@ -687,7 +687,7 @@ static int check_save_args(const dlrt_tensor_desc *descs, const void *const *dat
         return DLRT_EINVAL;
     uint64_t total = 0;
     for (int i = 0; i < n; i++) {
-        size_t bytes;
+        size_t bytes = 0;
         if (desc_bytes(&descs[i], &bytes) || (bytes > 0 && !data[i]) ||
             !valid_text(descs[i].name) || strcmp(descs[i].name, "__metadata__") == 0 ||
             __builtin_add_overflow(total, (uint64_t)bytes, &total))
@@ -727,7 +727,7 @@ static int build_header(sbuf *b, const dlrt_tensor_desc *descs, int n, const cha
     }
     uint64_t at = 0;
     for (int i = 0; i < n; i++) {
-        size_t bytes;
+        size_t bytes = 0;
         desc_bytes(&descs[i], &bytes);
         if (i || nmeta > 0)
             sb_put(b, ",", 1);
@@ -774,7 +774,7 @@ static int write_all(int fd, const void *p, size_t n)
  * swapped copy. */
 static int write_tensor(int fd, const dlrt_tensor_desc *d, const void *data)
 {
-    size_t bytes;
+    size_t bytes = 0;
     desc_bytes(d, &bytes);
     if (bytes == 0 || host_is_little_endian())
         return bytes ? write_all(fd, data, bytes) : 0;
