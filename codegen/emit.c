@@ -665,6 +665,18 @@ bool cg_emit(const Graph *g, const MemPlan *forward, const Layout *layout, const
              CgOutput kind, const char *path, char **err)
 {
     *err = NULL;
+    /* dropout_grad reuses the mask of the training forward's dropout, which
+     * only exists once the training step is compiled. */
+    bool *is_step = arena_alloc(g->arena, (size_t)g->nodes.n + 1);
+    for (int s = 0; s < forward->nsteps; s++)
+        is_step[forward->steps[s]->id] = true;
+    for (int i = 0; i < g->nodes.n; i++) {
+        const Node *n = g->nodes.v[i];
+        if (n->op == OP_DROPOUT_GRAD && (is_step[n->id] || (n->fused && is_step[n->fused->id]))) {
+            *err = dup_msg("", "native code for 'dropout_grad' is not supported yet");
+            return false;
+        }
+    }
     LLVMTargetMachineRef tm = make_machine(o, err);
     if (!tm)
         return false;
