@@ -11,7 +11,7 @@
  *    dtype and exact shape, hence R's. So the members and R form a tree
  *    toward R, each member is computed once per element of R, and no
  *    member is visible outside the group: it is not a graph output, not
- *    the training loss, and it is never materialized. Members come before
+ *    the training loss or a gradient, and it is never materialized. Members come before
  *    R in node order.
  *  - Elementwise group: R and all members are K_ELTWISE ops other than the
  *    OPF_MODE/OPF_RANDOM ones (dropout). The group is one loop nest over
@@ -112,7 +112,7 @@ void pass_fuse(Graph *g)
     Arena *a = g->arena;
     int *nusers = arena_alloc(a, (size_t)nn * sizeof *nusers + 1);
     Node **user = arena_alloc(a, (size_t)nn * sizeof *user + 1);
-    bool *pinned = arena_alloc(a, (size_t)nn * sizeof *pinned + 1); /* output or loss */
+    bool *pinned = arena_alloc(a, (size_t)nn * sizeof *pinned + 1); /* output, loss or gradient */
     bool *gemm = arena_alloc(a, (size_t)nn * sizeof *gemm + 1);     /* in a GEMM group */
     Node **into = arena_alloc(a, (size_t)nn * sizeof *into + 1);    /* direct user */
 
@@ -135,6 +135,10 @@ void pass_fuse(Graph *g)
         pinned[g->outputs.v[i].node->id] = true;
     if (g->train)
         pinned[g->train->loss->id] = true;
+    /* gradients are results of the training step, like the loss */
+    if (g->train)
+        for (int i = 0; i < g->train->grads.n; i++)
+            pinned[g->train->grads.v[i]->id] = true;
 
         /* The single user of n when n may be fused into one at all. */
 #define SOLE_USER(n) (!pinned[(n)->id] && nusers[(n)->id] == 1 ? user[(n)->id] : NULL)
