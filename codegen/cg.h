@@ -62,6 +62,69 @@ LLVMValueRef cg_call(Cg *c, const char *name, LLVMTypeRef ret, LLVMTypeRef *para
                      LLVMValueRef *args);
 LLVMValueRef cg_intrinsic(Cg *c, const char *name, LLVMTypeRef t, LLVMValueRef *args, int n);
 
+/* Small builders every kernel file uses (pure shorthand: each is exactly
+ * the one LLVM call it wraps). */
+static inline LLVMValueRef cg_add(Cg *c, LLVMValueRef a, LLVMValueRef b)
+{
+    return LLVMBuildNSWAdd(c->b, a, b, "");
+}
+
+static inline LLVMValueRef cg_mul(Cg *c, LLVMValueRef a, LLVMValueRef b)
+{
+    return LLVMBuildNSWMul(c->b, a, b, "");
+}
+
+/* Element i (i64) of type t at base. */
+static inline LLVMValueRef cg_load(Cg *c, DType t, LLVMValueRef base, LLVMValueRef i)
+{
+    return LLVMBuildLoad2(c->b, cg_type(c, t), cg_gep(c, t, base, i), "");
+}
+
+static inline void cg_store(Cg *c, DType t, LLVMValueRef v, LLVMValueRef base, LLVMValueRef i)
+{
+    LLVMBuildStore(c->b, v, cg_gep(c, t, base, i));
+}
+
+/* The value of a scalar variable (an alloca of type t). */
+static inline LLVMValueRef cg_get(Cg *c, LLVMTypeRef t, LLVMValueRef var)
+{
+    return LLVMBuildLoad2(c->b, t, var, "");
+}
+
+static inline LLVMValueRef cg_to_f64(Cg *c, DType t, LLVMValueRef v)
+{
+    return t == DT_F64 ? v : LLVMBuildFPExt(c->b, v, c->f64, "");
+}
+
+static inline LLVMValueRef cg_from_f64(Cg *c, DType t, LLVMValueRef v)
+{
+    return t == DT_F64 ? v : LLVMBuildFPTrunc(c->b, v, cg_type(c, t), "");
+}
+
+/* Element i of the ints attribute name of n (the schema guarantees it). */
+static inline int64_t cg_ints_at(const Node *n, const char *name, int i)
+{
+    const Attr *a = ir_attr(n, name);
+    check(a && a->kind == AK_INTS && i < a->ints.n);
+    return a->ints.v[i].n;
+}
+
+/* Runtime calls (codegen/util.c). cg_gemm: cc[m, n] = alpha * op(a) @ op(b)
+ * + beta * cc through dlrt_gemm_f32/f64, row-major with row strides
+ * lda, ldb, ldc (i64 values). cg_gemm_c: the same with constant extents,
+ * alpha 1 and ldc = n. */
+void cg_gemm(Cg *c, DType t, bool ta, bool tb, LLVMValueRef m, LLVMValueRef n, LLVMValueRef k,
+             LLVMValueRef alpha, LLVMValueRef a, LLVMValueRef lda, LLVMValueRef b, LLVMValueRef ldb,
+             double beta, LLVMValueRef cc, LLVMValueRef ldc);
+void cg_gemm_c(Cg *c, DType t, bool ta, bool tb, int64_t m, int64_t n, int64_t k, LLVMValueRef a,
+               int64_t lda, LLVMValueRef b, int64_t ldb, double beta, LLVMValueRef out);
+/* A private constant dlrt_conv_geom (13 int64_t, in its field order). */
+LLVMValueRef cg_conv_geom(Cg *c, const int64_t *v);
+/* dlrt_im2col_fXX / dlrt_col2im_fXX(geom, src, dst), what "im2col" or
+ * "col2im", geom from cg_conv_geom. */
+void cg_im2col(Cg *c, const char *what, DType t, LLVMValueRef geom, LLVMValueRef src,
+               LLVMValueRef dst);
+
 /* Storage: the node whose buffer holds n's value (follows fusion and the
  * plan's aliases). */
 Node *cg_storage(const Cg *c, Node *n);

@@ -81,16 +81,6 @@ static void strides_of(Cg *c, const Shape *s, LLVMValueRef *st)
     }
 }
 
-static LLVMValueRef load_at(Cg *c, DType t, LLVMValueRef base, LLVMValueRef off)
-{
-    return LLVMBuildLoad2(c->b, cg_type(c, t), cg_gep(c, t, base, off), "");
-}
-
-static void store_at(Cg *c, DType t, LLVMValueRef v, LLVMValueRef base, LLVMValueRef off)
-{
-    LLVMBuildStore(c->b, v, cg_gep(c, t, base, off));
-}
-
 /* ---- kernel functions ------------------------------------------------------ */
 
 static bool overlaps(const Cg *c, Node *a, Node *b)
@@ -379,15 +369,15 @@ static void matmul_body(Cg *c, Nest *n, LLVMValueRef *offs)
         LLVMBuildStore(c->b, LLVMConstInt(c->i32, 0, 0), acc);
         LLVMValueRef k = cg_loop_begin(c, K, &lk);
         LLVMValueRef x =
-            load_at(c, t, a, LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, i, K, ""), k, ""));
+            cg_load(c, t, a, LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, i, K, ""), k, ""));
         LLVMValueRef y =
-            load_at(c, t, bb, LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, k, N, ""), j, ""));
+            cg_load(c, t, bb, LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, k, N, ""), j, ""));
         LLVMBuildStore(c->b,
                        LLVMBuildAdd(c->b, LLVMBuildLoad2(c->b, c->i32, acc, ""),
                                     LLVMBuildMul(c->b, x, y, ""), ""),
                        acc);
         cg_loop_end(c, &lk);
-        store_at(c, t, LLVMBuildLoad2(c->b, c->i32, acc, ""), o,
+        cg_store(c, t, LLVMBuildLoad2(c->b, c->i32, acc, ""), o,
                  LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, i, N, ""), j, ""));
         cg_loop_end(c, &lj);
         cg_loop_end(c, &li);
@@ -483,10 +473,10 @@ static LLVMValueRef eval(Cg *c, Group *gr, Node *x, LLVMValueRef *offs, LLVMValu
     if (x->op == OP_CONST)
         return cg_fconst(c, x->dtype, ir_attr_float(x, "value"));
     if (x == gr->gemm)
-        return load_at(c, x->dtype, gr->out, out_off);
+        return cg_load(c, x->dtype, gr->out, out_off);
     if (!is_member(c, gr, x)) {
         int k = gr->leaf_of[x->id];
-        return load_at(c, x->dtype, gr->ptrs[k], offs[k]);
+        return cg_load(c, x->dtype, gr->ptrs[k], offs[k]);
     }
     LLVMValueRef a[8];
     check(x->nin <= 8);
@@ -505,7 +495,7 @@ static void eltwise_body(Cg *c, Nest *n, LLVMValueRef *offs)
     EltCtx *e = n->ctx;
     LLVMValueRef out_off = offs[n->nops - 1];
     LLVMValueRef v = eval(c, e->gr, e->sink, offs, out_off);
-    store_at(c, e->sink->dtype, v, e->gr->out, out_off);
+    cg_store(c, e->sink->dtype, v, e->gr->out, out_off);
 }
 
 /* Broadcast flag of operand shape s against result shape r, per r dim. */
@@ -681,27 +671,27 @@ static LLVMValueRef k_softmax(Cg *c, Node *n)
 #define AT(j) LLVMBuildNSWAdd(c->b, base, LLVMBuildNSWMul(c->b, j, I, ""), "")
     LLVMBuildStore(c->b, fc(c, t, -INFINITY), mx);
     LLVMValueRef j = cg_loop_begin(c, N, &lj);
-    LLVMBuildStore(c->b, fmax_(c, t, LLVMBuildLoad2(c->b, ty, mx, ""), load_at(c, t, src, AT(j))),
+    LLVMBuildStore(c->b, fmax_(c, t, LLVMBuildLoad2(c->b, ty, mx, ""), cg_load(c, t, src, AT(j))),
                    mx);
     cg_loop_end(c, &lj);
     LLVMValueRef m = LLVMBuildLoad2(c->b, ty, mx, "");
     LLVMBuildStore(c->b, fc(c, t, 0), sum);
     j = cg_loop_begin(c, N, &lj);
-    LLVMValueRef e = intr1(c, "llvm.exp", t, LLVMBuildFSub(c->b, load_at(c, t, src, AT(j)), m, ""));
+    LLVMValueRef e = intr1(c, "llvm.exp", t, LLVMBuildFSub(c->b, cg_load(c, t, src, AT(j)), m, ""));
     if (n->op == OP_SOFTMAX)
-        store_at(c, t, e, out, AT(j));
+        cg_store(c, t, e, out, AT(j));
     LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, ty, sum, ""), e, ""), sum);
     cg_loop_end(c, &lj);
     LLVMValueRef s = LLVMBuildLoad2(c->b, ty, sum, "");
     if (n->op == OP_SOFTMAX) {
         LLVMValueRef inv = LLVMBuildFDiv(c->b, fc(c, t, 1), s, "");
         j = cg_loop_begin(c, N, &lj);
-        store_at(c, t, LLVMBuildFMul(c->b, load_at(c, t, out, AT(j)), inv, ""), out, AT(j));
+        cg_store(c, t, LLVMBuildFMul(c->b, cg_load(c, t, out, AT(j)), inv, ""), out, AT(j));
         cg_loop_end(c, &lj);
     } else {
         LLVMValueRef lse = LLVMBuildFAdd(c->b, m, intr1(c, "llvm.log", t, s), "");
         j = cg_loop_begin(c, N, &lj);
-        store_at(c, t, LLVMBuildFSub(c->b, load_at(c, t, src, AT(j)), lse, ""), out, AT(j));
+        cg_store(c, t, LLVMBuildFSub(c->b, cg_load(c, t, src, AT(j)), lse, ""), out, AT(j));
         cg_loop_end(c, &lj);
     }
 #undef AT
@@ -724,7 +714,7 @@ static void reduce_inner(Cg *c, Nest *nest, LLVMValueRef *offs)
     RedCtx *r = nest->ctx;
     DType t = r->n->in[0]->dtype;
     LLVMTypeRef ty = cg_type(c, t);
-    LLVMValueRef v = load_at(c, t, r->src, offs[0]);
+    LLVMValueRef v = cg_load(c, t, r->src, offs[0]);
     LLVMValueRef a = LLVMBuildLoad2(c->b, ty, r->acc, "");
     bool i = t == DT_I32;
     switch (r->n->op) {
@@ -813,7 +803,7 @@ static void reduce_outer(Cg *c, Nest *nest, LLVMValueRef *offs)
     } else if (n->op == OP_ARGMAX) {
         v = LLVMBuildTrunc(c->b, LLVMBuildLoad2(c->b, c->i64, r->idx, ""), c->i32, "");
     }
-    store_at(c, n->dtype, v, r->out, offs[1]);
+    cg_store(c, n->dtype, v, r->out, offs[1]);
 }
 
 static LLVMValueRef k_reduce(Cg *c, Node *n)
@@ -877,7 +867,7 @@ typedef struct {
 static void copy_body(Cg *c, Nest *n, LLVMValueRef *offs)
 {
     CopyCtx *k = n->ctx;
-    store_at(c, k->t, load_at(c, k->t, k->src, offs[1]), k->dst, offs[0]);
+    cg_store(c, k->t, cg_load(c, k->t, k->src, offs[1]), k->dst, offs[0]);
 }
 
 /* dst[offs0 + sum i*dst_st] = src[offs1 + sum i*src_st] over ext. */
@@ -965,7 +955,7 @@ static LLVMValueRef k_fill(Cg *c, Node *n)
     LLVMValueRef fn = kernel_begin(c, n, NULL, 0);
     CgLoop l;
     LLVMValueRef i = cg_loop_begin(c, cg_numel(c, &n->shape), &l);
-    store_at(c, n->dtype, fc(c, n->dtype, n->op == OP_ONES ? 1 : 0), LLVMGetParam(fn, 0), i);
+    cg_store(c, n->dtype, fc(c, n->dtype, n->op == OP_ONES ? 1 : 0), LLVMGetParam(fn, 0), i);
     cg_loop_end(c, &l);
     kernel_end(c);
     return fn;
@@ -977,11 +967,11 @@ static LLVMValueRef k_one_hot(Cg *c, Node *n)
     int64_t depth = ir_attr_int(n, "n");
     CgLoop li, lj;
     LLVMValueRef i = cg_loop_begin(c, cg_numel(c, &n->in[0]->shape), &li);
-    LLVMValueRef lab = LLVMBuildSExt(c->b, load_at(c, DT_I32, LLVMGetParam(fn, 1), i), c->i64, "");
+    LLVMValueRef lab = LLVMBuildSExt(c->b, cg_load(c, DT_I32, LLVMGetParam(fn, 1), i), c->i64, "");
     LLVMValueRef j = cg_loop_begin(c, cg_i64(c, depth), &lj);
     LLVMValueRef hit = LLVMBuildICmp(c->b, LLVMIntEQ, lab, j, "");
     LLVMValueRef v = LLVMBuildSelect(c->b, hit, fc(c, n->dtype, 1), fc(c, n->dtype, 0), "");
-    store_at(c, n->dtype, v, LLVMGetParam(fn, 0),
+    cg_store(c, n->dtype, v, LLVMGetParam(fn, 0),
              LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, i, cg_i64(c, depth), ""), j, ""));
     cg_loop_end(c, &lj);
     cg_loop_end(c, &li);
@@ -1133,24 +1123,24 @@ static LLVMValueRef k_loss(Cg *c, Node *n)
         LLVMValueRef base = LLVMBuildNSWAdd(
             c->b, LLVMBuildNSWMul(c->b, LLVMBuildNSWMul(c->b, o, C, ""), I, ""), i, "");
 #define AT(j) LLVMBuildNSWAdd(c->b, base, LLVMBuildNSWMul(c->b, j, I, ""), "")
-        LLVMValueRef lab = LLVMBuildSExt(c->b, load_at(c, DT_I32, y, at), c->i64, "");
+        LLVMValueRef lab = LLVMBuildSExt(c->b, cg_load(c, DT_I32, y, at), c->i64, "");
         LLVMValueRef ok = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntSGE, lab, cg_i64(c, 0), ""),
                                        LLVMBuildICmp(c->b, LLVMIntSLT, lab, C, ""), "");
         LLVMValueRef picked =
-            load_at(c, t, x, AT(LLVMBuildSelect(c->b, ok, lab, cg_i64(c, 0), "")));
+            cg_load(c, t, x, AT(LLVMBuildSelect(c->b, ok, lab, cg_i64(c, 0), "")));
         if (n->op == OP_NLL_LOSS) {
             val = LLVMBuildFNeg(c->b, picked, "");
         } else {
             LLVMBuildStore(c->b, fc(c, t, -INFINITY), mx);
             LLVMValueRef j = cg_loop_begin(c, C, &lj);
             LLVMBuildStore(
-                c->b, fmax_(c, t, LLVMBuildLoad2(c->b, ty, mx, ""), load_at(c, t, x, AT(j))), mx);
+                c->b, fmax_(c, t, LLVMBuildLoad2(c->b, ty, mx, ""), cg_load(c, t, x, AT(j))), mx);
             cg_loop_end(c, &lj);
             LLVMValueRef m = LLVMBuildLoad2(c->b, ty, mx, "");
             LLVMBuildStore(c->b, fc(c, t, 0), sum);
             j = cg_loop_begin(c, C, &lj);
             LLVMValueRef e =
-                intr1(c, "llvm.exp", t, LLVMBuildFSub(c->b, load_at(c, t, x, AT(j)), m, ""));
+                intr1(c, "llvm.exp", t, LLVMBuildFSub(c->b, cg_load(c, t, x, AT(j)), m, ""));
             LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, ty, sum, ""), e, ""),
                            sum);
             cg_loop_end(c, &lj);
@@ -1164,10 +1154,10 @@ static LLVMValueRef k_loss(Cg *c, Node *n)
     } else {
         total = cg_numel(c, &n->in[0]->shape);
         at = cg_loop_begin(c, total, &lo);
-        val = pair_loss(c, n, load_at(c, t, x, at), load_at(c, t, y, at));
+        val = pair_loss(c, n, cg_load(c, t, x, at), cg_load(c, t, y, at));
     }
     if (none) {
-        store_at(c, t, val, out, at);
+        cg_store(c, t, val, out, at);
     } else {
         LLVMValueRef v64 = t == DT_F64 ? val : LLVMBuildFPExt(c->b, val, c->f64, "");
         LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f64, acc, ""), v64, ""),
@@ -1182,7 +1172,7 @@ static LLVMValueRef k_loss(Cg *c, Node *n)
             s = LLVMBuildFDiv(c->b, s, LLVMBuildSIToFP(c->b, total, c->f64, ""), "");
         if (t != DT_F64)
             s = LLVMBuildFPTrunc(c->b, s, ty, "");
-        store_at(c, t, s, out, cg_i64(c, 0));
+        cg_store(c, t, s, out, cg_i64(c, 0));
     }
     kernel_end(c);
     return fn;

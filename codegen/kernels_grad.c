@@ -31,81 +31,17 @@
 
 #include "cg.h"
 
-static LLVMValueRef add(Cg *c, LLVMValueRef a, LLVMValueRef b)
-{
-    return LLVMBuildNSWAdd(c->b, a, b, "");
-}
-
-static LLVMValueRef mul(Cg *c, LLVMValueRef a, LLVMValueRef b)
-{
-    return LLVMBuildNSWMul(c->b, a, b, "");
-}
-
-static LLVMValueRef i64(Cg *c, int64_t v)
-{
-    return cg_i64(c, v);
-}
-
-static int64_t ints_at(const Node *n, const char *name, int i)
-{
-    const Attr *a = ir_attr(n, name);
-    check(a && a->kind == AK_INTS && i < a->ints.n);
-    return a->ints.v[i].n;
-}
-
 /* Zeroes count elements of type t at p. */
 static void zero(Cg *c, DType t, LLVMValueRef p, LLVMValueRef count)
 {
-    LLVMBuildMemSet(c->b, p, LLVMConstInt(c->i8, 0, 0), mul(c, count, i64(c, cg_dtype_size(t))),
-                    (unsigned)cg_dtype_size(t));
+    LLVMBuildMemSet(c->b, p, LLVMConstInt(c->i8, 0, 0),
+                    cg_mul(c, count, cg_i64(c, cg_dtype_size(t))), (unsigned)cg_dtype_size(t));
 }
 
 /* ---- convolution gradients ------------------------------------------------ */
 
-/* out[M, N] = op(a) @ op(b) + beta * out, row-major with row strides. */
-static void gemm(Cg *c, DType t, bool ta, bool tb, int64_t m, int64_t n, int64_t k, LLVMValueRef a,
-                 int64_t lda, LLVMValueRef b, int64_t ldb, double beta, LLVMValueRef out)
-{
-    LLVMTypeRef ft = cg_type(c, t);
-    LLVMTypeRef pt[] = {c->i32, c->i32, c->i64, c->i64, c->i64, ft,    c->ptr,
-                        c->i64, c->ptr, c->i64, ft,     c->ptr, c->i64};
-    LLVMValueRef args[] = {LLVMConstInt(c->i32, ta, 0),
-                           LLVMConstInt(c->i32, tb, 0),
-                           i64(c, m),
-                           i64(c, n),
-                           i64(c, k),
-                           cg_fconst(c, t, 1),
-                           a,
-                           i64(c, lda),
-                           b,
-                           i64(c, ldb),
-                           cg_fconst(c, t, beta),
-                           out,
-                           i64(c, n)};
-    cg_call(c, t == DT_F32 ? "dlrt_gemm_f32" : "dlrt_gemm_f64", c->voidt, pt, countof(pt), args);
-}
-
 /* dlrt_im2col_fXX / dlrt_col2im_fXX(geom, src, dst) with a private constant
  * dlrt_conv_geom (13 int64_t in its field order). */
-static void im2col(Cg *c, const char *what, DType t, const int64_t *geom, LLVMValueRef src,
-                   LLVMValueRef dst)
-{
-    LLVMValueRef e[13];
-    for (int i = 0; i < 13; i++)
-        e[i] = i64(c, geom[i]);
-    LLVMValueRef init = LLVMConstArray2(c->i64, e, 13);
-    LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init), "conv.geom");
-    LLVMSetInitializer(gv, init);
-    LLVMSetGlobalConstant(gv, true);
-    LLVMSetLinkage(gv, LLVMPrivateLinkage);
-    LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
-    char name[32];
-    snprintf(name, sizeof name, "dlrt_%s_%s", what, t == DT_F32 ? "f32" : "f64");
-    LLVMTypeRef pt[] = {c->ptr, c->ptr, c->ptr};
-    LLVMValueRef args[] = {gv, src, dst};
-    cg_call(c, name, c->voidt, pt, 3, args);
-}
-
 static LLVMValueRef k_conv_grad(Cg *c, Node *n)
 {
     bool gi = n->op == OP_CONV_GRAD_INPUT;
@@ -126,9 +62,9 @@ static LLVMValueRef k_conv_grad(Cg *c, Node *n)
         in[ax] = xs->d[2 + i].n;
         on[ax] = dys->d[2 + i].n;
         k[ax] = ws->d[2 + i].n;
-        s[ax] = ints_at(n, "stride", i);
-        p[ax] = ints_at(n, "padding", i);
-        d[ax] = ints_at(n, "dilation", i);
+        s[ax] = cg_ints_at(n, "stride", i);
+        p[ax] = cg_ints_at(n, "padding", i);
+        d[ax] = cg_ints_at(n, "dilation", i);
     }
     int64_t groups = ir_attr_int(n, "groups"), C = xs->d[1].n, O = dys->d[1].n;
     int64_t cg = C / groups, og = O / groups, kk = k[0] * k[1];
@@ -138,26 +74,30 @@ static LLVMValueRef k_conv_grad(Cg *c, Node *n)
     if (!scratch) /* pointwise: the image is its own column matrix */
         check(kk == 1 && s[0] == 1 && s[1] == 1 && p[0] == 0 && p[1] == 0 && hw == pq);
     if (!gi) /* the weight gradient accumulates over the images */
-        zero(c, t, out, i64(c, O * cg * kk));
+        zero(c, t, out, cg_i64(c, O * cg * kk));
     LLVMValueRef dyp = gi ? a0 : a1, xp = gi ? out : a0, wp = gi ? a1 : out;
     CgLoop lb, lg;
     LLVMValueRef b = cg_loop_begin(c, cg_dim(c, xs->d[0]), &lb);
-    LLVMValueRef g = cg_loop_begin(c, i64(c, groups), &lg);
+    LLVMValueRef g = cg_loop_begin(c, cg_i64(c, groups), &lg);
     LLVMValueRef xg =
-        cg_gep(c, t, xp, mul(c, add(c, mul(c, b, i64(c, C)), mul(c, g, i64(c, cg))), i64(c, hw)));
+        cg_gep(c, t, xp,
+               cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, C)), cg_mul(c, g, cg_i64(c, cg))),
+                      cg_i64(c, hw)));
     LLVMValueRef dyg =
-        cg_gep(c, t, dyp, mul(c, add(c, mul(c, b, i64(c, O)), mul(c, g, i64(c, og))), i64(c, pq)));
-    LLVMValueRef wg = cg_gep(c, t, wp, mul(c, g, i64(c, og * cg * kk)));
+        cg_gep(c, t, dyp,
+               cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, O)), cg_mul(c, g, cg_i64(c, og))),
+                      cg_i64(c, pq)));
+    LLVMValueRef wg = cg_gep(c, t, wp, cg_mul(c, g, cg_i64(c, og * cg * kk)));
     if (gi && scratch) {
-        gemm(c, t, true, false, cg * kk, pq, og, wg, cg * kk, dyg, pq, 0, col);
-        im2col(c, "col2im", t, geom, col, xg);
+        cg_gemm_c(c, t, true, false, cg * kk, pq, og, wg, cg * kk, dyg, pq, 0, col);
+        cg_im2col(c, "col2im", t, cg_conv_geom(c, geom), col, xg);
     } else if (gi) {
-        gemm(c, t, true, false, cg, hw, og, wg, cg, dyg, pq, 0, xg);
+        cg_gemm_c(c, t, true, false, cg, hw, og, wg, cg, dyg, pq, 0, xg);
     } else if (scratch) {
-        im2col(c, "im2col", t, geom, xg, col);
-        gemm(c, t, false, true, og, cg * kk, pq, dyg, pq, col, pq, 1, wg);
+        cg_im2col(c, "im2col", t, cg_conv_geom(c, geom), xg, col);
+        cg_gemm_c(c, t, false, true, og, cg * kk, pq, dyg, pq, col, pq, 1, wg);
     } else {
-        gemm(c, t, false, true, og, cg, hw, dyg, pq, xg, hw, 1, wg);
+        cg_gemm_c(c, t, false, true, og, cg, hw, dyg, pq, xg, hw, 1, wg);
     }
     cg_loop_end(c, &lg);
     cg_loop_end(c, &lb);
@@ -177,42 +117,44 @@ static LLVMValueRef k_pool_grad(Cg *c, Node *n)
     LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 1), dy = LLVMGetParam(fn, 2);
     const Shape *dys = &n->in[1]->shape;
     int64_t H = x->shape.d[2].n, W = x->shape.d[3].n, OH = dys->d[2].n, OW = dys->d[3].n;
-    int64_t kh = ints_at(n, "kernel", 0), kw = ints_at(n, "kernel", 1);
-    int64_t sh = ints_at(n, "stride", 0), sw = ints_at(n, "stride", 1);
-    int64_t ph = ints_at(n, "padding", 0), pw = ints_at(n, "padding", 1);
+    int64_t kh = cg_ints_at(n, "kernel", 0), kw = cg_ints_at(n, "kernel", 1);
+    int64_t sh = cg_ints_at(n, "stride", 0), sw = cg_ints_at(n, "stride", 1);
+    int64_t ph = cg_ints_at(n, "padding", 0), pw = cg_ints_at(n, "padding", 1);
     LLVMValueRef planes = cg_dim(c, (Dim){x->shape.d[1].n * x->shape.d[0].n, x->shape.d[0].batch});
-    zero(c, t, out, mul(c, planes, i64(c, H * W)));
+    zero(c, t, out, cg_mul(c, planes, cg_i64(c, H * W)));
     LLVMValueRef best = cg_alloca(c, ty, "best"), at = cg_alloca(c, c->i64, "at");
     LLVMValueRef share = cg_fconst(c, t, 1.0 / (double)(kh * kw));
     CgLoop lq, ly, lx, li, lj;
     LLVMValueRef q = cg_loop_begin(c, planes, &lq);
-    LLVMValueRef xq = cg_gep(c, t, src, mul(c, q, i64(c, H * W)));
-    LLVMValueRef oq = cg_gep(c, t, out, mul(c, q, i64(c, H * W)));
-    LLVMValueRef y = cg_loop_begin(c, i64(c, OH), &ly);
-    LLVMValueRef xo = cg_loop_begin(c, i64(c, OW), &lx);
+    LLVMValueRef xq = cg_gep(c, t, src, cg_mul(c, q, cg_i64(c, H * W)));
+    LLVMValueRef oq = cg_gep(c, t, out, cg_mul(c, q, cg_i64(c, H * W)));
+    LLVMValueRef y = cg_loop_begin(c, cg_i64(c, OH), &ly);
+    LLVMValueRef xo = cg_loop_begin(c, cg_i64(c, OW), &lx);
     LLVMValueRef g = LLVMBuildLoad2(
         c->b, ty,
-        cg_gep(c, t, dy, add(c, mul(c, add(c, mul(c, q, i64(c, OH)), y), i64(c, OW)), xo)), "");
+        cg_gep(c, t, dy,
+               cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, q, cg_i64(c, OH)), y), cg_i64(c, OW)), xo)),
+        "");
     LLVMValueRef part = mx ? NULL : LLVMBuildFMul(c->b, g, share, "");
     LLVMBuildStore(c->b, cg_fconst(c, t, -INFINITY), best);
-    LLVMBuildStore(c->b, i64(c, -1), at);
-    LLVMValueRef i = cg_loop_begin(c, i64(c, kh), &li);
-    LLVMValueRef iy = add(c, add(c, mul(c, y, i64(c, sh)), i64(c, -ph)), i);
-    LLVMValueRef j = cg_loop_begin(c, i64(c, kw), &lj);
-    LLVMValueRef ix = add(c, add(c, mul(c, xo, i64(c, sw)), i64(c, -pw)), j);
+    LLVMBuildStore(c->b, cg_i64(c, -1), at);
+    LLVMValueRef i = cg_loop_begin(c, cg_i64(c, kh), &li);
+    LLVMValueRef iy = cg_add(c, cg_add(c, cg_mul(c, y, cg_i64(c, sh)), cg_i64(c, -ph)), i);
+    LLVMValueRef j = cg_loop_begin(c, cg_i64(c, kw), &lj);
+    LLVMValueRef ix = cg_add(c, cg_add(c, cg_mul(c, xo, cg_i64(c, sw)), cg_i64(c, -pw)), j);
     LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "inside");
     LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "next");
-    LLVMValueRef inside = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntULT, iy, i64(c, H), ""),
-                                       LLVMBuildICmp(c->b, LLVMIntULT, ix, i64(c, W), ""), "");
+    LLVMValueRef inside = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntULT, iy, cg_i64(c, H), ""),
+                                       LLVMBuildICmp(c->b, LLVMIntULT, ix, cg_i64(c, W), ""), "");
     LLVMBuildCondBr(c->b, inside, body, join);
     LLVMPositionBuilderAtEnd(c->b, body);
-    LLVMValueRef k = add(c, mul(c, iy, i64(c, W)), ix);
+    LLVMValueRef k = cg_add(c, cg_mul(c, iy, cg_i64(c, W)), ix);
     if (mx) {
         LLVMValueRef v = LLVMBuildLoad2(c->b, ty, cg_gep(c, t, xq, k), "");
         /* PyTorch's v > best || isnan(v), and the first element inside */
         LLVMValueRef take = LLVMBuildOr(
             c->b,
-            LLVMBuildICmp(c->b, LLVMIntSLT, LLVMBuildLoad2(c->b, c->i64, at, ""), i64(c, 0), ""),
+            LLVMBuildICmp(c->b, LLVMIntSLT, LLVMBuildLoad2(c->b, c->i64, at, ""), cg_i64(c, 0), ""),
             LLVMBuildOr(c->b,
                         LLVMBuildFCmp(c->b, LLVMRealOGT, v, LLVMBuildLoad2(c->b, ty, best, ""), ""),
                         LLVMBuildFCmp(c->b, LLVMRealUNO, v, v, ""), ""),
@@ -234,7 +176,7 @@ static LLVMValueRef k_pool_grad(Cg *c, Node *n)
         LLVMValueRef a = LLVMBuildLoad2(c->b, c->i64, at, "");
         LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "found");
         LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "done");
-        LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSGE, a, i64(c, 0), ""), then, done);
+        LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSGE, a, cg_i64(c, 0), ""), then, done);
         LLVMPositionBuilderAtEnd(c->b, then);
         LLVMValueRef p = cg_gep(c, t, oq, a);
         LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, ty, p, ""), g, ""), p);

@@ -28,48 +28,6 @@
 
 #include "cg.h"
 
-static LLVMValueRef add(Cg *c, LLVMValueRef a, LLVMValueRef b)
-{
-    return LLVMBuildNSWAdd(c->b, a, b, "");
-}
-
-static LLVMValueRef mul(Cg *c, LLVMValueRef a, LLVMValueRef b)
-{
-    return LLVMBuildNSWMul(c->b, a, b, "");
-}
-
-static LLVMValueRef load(Cg *c, DType t, LLVMValueRef base, LLVMValueRef i)
-{
-    return LLVMBuildLoad2(c->b, cg_type(c, t), cg_gep(c, t, base, i), "");
-}
-
-static void store(Cg *c, DType t, LLVMValueRef v, LLVMValueRef base, LLVMValueRef i)
-{
-    LLVMBuildStore(c->b, v, cg_gep(c, t, base, i));
-}
-
-static LLVMValueRef get(Cg *c, LLVMTypeRef t, LLVMValueRef var)
-{
-    return LLVMBuildLoad2(c->b, t, var, "");
-}
-
-static LLVMValueRef to_f64(Cg *c, DType t, LLVMValueRef v)
-{
-    return t == DT_F64 ? v : LLVMBuildFPExt(c->b, v, c->f64, "");
-}
-
-static LLVMValueRef from_f64(Cg *c, DType t, LLVMValueRef v)
-{
-    return t == DT_F64 ? v : LLVMBuildFPTrunc(c->b, v, cg_type(c, t), "");
-}
-
-static int64_t ints_at(const Node *n, const char *name, int i)
-{
-    const Attr *a = ir_attr(n, name);
-    check(a && a->kind == AK_INTS && i < a->ints.n);
-    return a->ints.v[i].n;
-}
-
 /* Elements of the dimensions from..rank-1 of s at run time (a shape rule
  * may leave the batch there, e.g. global pooling of [2, 3, B]). */
 static LLVMValueRef tail_numel(Cg *c, const Shape *s, int from)
@@ -104,55 +62,6 @@ static LLVMValueRef in_range(Cg *c, LLVMValueRef i, int64_t n)
 
 /* ---- convolutions -------------------------------------------------------- */
 
-/* out[M, N] = op(a) @ op(b) with row strides lda, ldb, N. */
-static void gemm(Cg *c, DType t, bool ta, int64_t m, int64_t n, int64_t k, LLVMValueRef a,
-                 int64_t lda, LLVMValueRef b, int64_t ldb, LLVMValueRef out)
-{
-    LLVMTypeRef ft = cg_type(c, t);
-    LLVMTypeRef pt[] = {c->i32, c->i32, c->i64, c->i64, c->i64, ft,    c->ptr,
-                        c->i64, c->ptr, c->i64, ft,     c->ptr, c->i64};
-    LLVMValueRef args[] = {LLVMConstInt(c->i32, ta, 0),
-                           LLVMConstInt(c->i32, 0, 0),
-                           cg_i64(c, m),
-                           cg_i64(c, n),
-                           cg_i64(c, k),
-                           cg_fconst(c, t, 1),
-                           a,
-                           cg_i64(c, lda),
-                           b,
-                           cg_i64(c, ldb),
-                           cg_fconst(c, t, 0),
-                           out,
-                           cg_i64(c, n)};
-    cg_call(c, t == DT_F32 ? "dlrt_gemm_f32" : "dlrt_gemm_f64", c->voidt, pt, countof(pt), args);
-}
-
-/* A private constant dlrt_conv_geom (13 int64_t, in its field order). */
-static LLVMValueRef geom_const(Cg *c, const int64_t *v)
-{
-    LLVMValueRef e[13];
-    for (int i = 0; i < 13; i++)
-        e[i] = cg_i64(c, v[i]);
-    LLVMValueRef init = LLVMConstArray2(c->i64, e, 13);
-    LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init), "conv.geom");
-    LLVMSetInitializer(gv, init);
-    LLVMSetGlobalConstant(gv, true);
-    LLVMSetLinkage(gv, LLVMPrivateLinkage);
-    LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
-    return gv;
-}
-
-/* dlrt_im2col_fXX(geom, src, dst) or dlrt_col2im_fXX */
-static void call_rt(Cg *c, const char *what, DType t, LLVMValueRef geom, LLVMValueRef src,
-                    LLVMValueRef dst)
-{
-    char name[32];
-    snprintf(name, sizeof name, "dlrt_%s_%s", what, t == DT_F32 ? "f32" : "f64");
-    LLVMTypeRef pt[] = {c->ptr, c->ptr, c->ptr};
-    LLVMValueRef args[] = {geom, src, dst};
-    cg_call(c, name, c->voidt, pt, 3, args);
-}
-
 void cg_emit_conv(Cg *c, Node *n, LLVMValueRef xp, LLVMValueRef wp, LLVMValueRef out,
                   LLVMValueRef col, CgImageFn epilogue, void *ctx)
 {
@@ -169,9 +78,9 @@ void cg_emit_conv(Cg *c, Node *n, LLVMValueRef xp, LLVMValueRef wp, LLVMValueRef
         in[a] = x->shape.d[2 + i].n;
         on[a] = n->shape.d[2 + i].n;
         k[a] = w->shape.d[2 + i].n;
-        s[a] = ints_at(n, "stride", i);
-        p[a] = ints_at(n, "padding", i);
-        d[a] = ints_at(n, "dilation", i);
+        s[a] = cg_ints_at(n, "stride", i);
+        p[a] = cg_ints_at(n, "padding", i);
+        d[a] = cg_ints_at(n, "dilation", i);
     }
     int64_t groups = ir_attr_int(n, "groups"), C = x->shape.d[1].n, O = n->shape.d[1].n;
     int64_t cg = C / groups, og = O / groups, kk = k[0] * k[1];
@@ -182,11 +91,11 @@ void cg_emit_conv(Cg *c, Node *n, LLVMValueRef xp, LLVMValueRef wp, LLVMValueRef
         /* the adjoint convolution maps the output image to the input's size */
         int64_t gv[13] = {og,   on[0], on[1], k[0], k[1],  s[0], s[1],
                           p[0], p[1],  d[0],  d[1], in[0], in[1]};
-        geom = geom_const(c, gv);
+        geom = cg_conv_geom(c, gv);
     } else if (scratch) {
         int64_t gv[13] = {cg,   in[0], in[1], k[0], k[1],  s[0], s[1],
                           p[0], p[1],  d[0],  d[1], on[0], on[1]};
-        geom = geom_const(c, gv);
+        geom = cg_conv_geom(c, gv);
     } else {
         /* pointwise: the input image already is the column matrix */
         check(kk == 1 && s[0] == 1 && s[1] == 1 && p[0] == 0 && p[1] == 0 && hw == pq);
@@ -194,21 +103,24 @@ void cg_emit_conv(Cg *c, Node *n, LLVMValueRef xp, LLVMValueRef wp, LLVMValueRef
     CgLoop lb, lg;
     LLVMValueRef b = cg_loop_begin(c, cg_dim(c, x->shape.d[0]), &lb);
     LLVMValueRef g = cg_loop_begin(c, cg_i64(c, groups), &lg);
-    LLVMValueRef xg = cg_gep(
-        c, t, xp, mul(c, add(c, mul(c, b, cg_i64(c, C)), mul(c, g, cg_i64(c, cg))), cg_i64(c, hw)));
+    LLVMValueRef xg =
+        cg_gep(c, t, xp,
+               cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, C)), cg_mul(c, g, cg_i64(c, cg))),
+                      cg_i64(c, hw)));
     LLVMValueRef yg =
         cg_gep(c, t, out,
-               mul(c, add(c, mul(c, b, cg_i64(c, O)), mul(c, g, cg_i64(c, og))), cg_i64(c, pq)));
-    LLVMValueRef wg = cg_gep(c, t, wp, mul(c, g, cg_i64(c, og * cg * kk)));
+               cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, O)), cg_mul(c, g, cg_i64(c, og))),
+                      cg_i64(c, pq)));
+    LLVMValueRef wg = cg_gep(c, t, wp, cg_mul(c, g, cg_i64(c, og * cg * kk)));
     if (transposed) {
         /* w is [C, O/g, kh, kw]: the group's rows form [C/g, O/g*kh*kw] */
-        gemm(c, t, true, og * kk, hw, cg, wg, og * kk, xg, hw, col);
-        call_rt(c, "col2im", t, geom, col, yg);
+        cg_gemm_c(c, t, true, false, og * kk, hw, cg, wg, og * kk, xg, hw, 0, col);
+        cg_im2col(c, "col2im", t, geom, col, yg);
     } else if (scratch) {
-        call_rt(c, "im2col", t, geom, xg, col);
-        gemm(c, t, false, og, pq, cg * kk, wg, cg * kk, col, pq, yg);
+        cg_im2col(c, "im2col", t, geom, xg, col);
+        cg_gemm_c(c, t, false, false, og, pq, cg * kk, wg, cg * kk, col, pq, 0, yg);
     } else {
-        gemm(c, t, false, og, pq, cg, wg, cg, xg, hw, yg);
+        cg_gemm_c(c, t, false, false, og, pq, cg, wg, cg, xg, hw, 0, yg);
     }
     cg_loop_end(c, &lg);
     if (epilogue) /* while the image is still in cache */
@@ -236,12 +148,12 @@ static LLVMValueRef k_pool(Cg *c, Node *n)
     LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 1);
     LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 1);
     int64_t H = x->shape.d[2].n, W = x->shape.d[3].n, OH = n->shape.d[2].n, OW = n->shape.d[3].n;
-    int64_t kh = ints_at(n, "kernel", 0), kw = ints_at(n, "kernel", 1);
-    int64_t sh = ints_at(n, "stride", 0), sw = ints_at(n, "stride", 1);
+    int64_t kh = cg_ints_at(n, "kernel", 0), kw = cg_ints_at(n, "kernel", 1);
+    int64_t sh = cg_ints_at(n, "stride", 0), sw = cg_ints_at(n, "stride", 1);
     int64_t ph = 0, pw = 0;
     if (ir_attr(n, "padding")) {
-        ph = ints_at(n, "padding", 0);
-        pw = ints_at(n, "padding", 1);
+        ph = cg_ints_at(n, "padding", 0);
+        pw = cg_ints_at(n, "padding", 1);
     }
     double p = n->op == OP_LP_POOL2D ? ir_attr_float(n, "p") : 0;
     bool padded = ph > 0 || pw > 0;
@@ -249,21 +161,21 @@ static LLVMValueRef k_pool(Cg *c, Node *n)
     LLVMValueRef planes = cg_dim(c, (Dim){x->shape.d[1].n * x->shape.d[0].n, x->shape.d[0].batch});
     CgLoop lq, ly, lx, li, lj;
     LLVMValueRef q = cg_loop_begin(c, planes, &lq);
-    LLVMValueRef plane = cg_gep(c, t, src, mul(c, q, cg_i64(c, H * W)));
+    LLVMValueRef plane = cg_gep(c, t, src, cg_mul(c, q, cg_i64(c, H * W)));
     LLVMValueRef y = cg_loop_begin(c, cg_i64(c, OH), &ly);
     LLVMValueRef xo = cg_loop_begin(c, cg_i64(c, OW), &lx);
     LLVMBuildStore(c->b, cg_fconst(c, t, n->op == OP_MAX_POOL2D ? -INFINITY : 0), acc);
     LLVMBuildStore(c->b, cg_fconst(c, t, 0), acc2);
     LLVMValueRef i = cg_loop_begin(c, cg_i64(c, kh), &li);
-    LLVMValueRef iy = add(c, add(c, mul(c, y, cg_i64(c, sh)), cg_i64(c, -ph)), i);
+    LLVMValueRef iy = cg_add(c, cg_add(c, cg_mul(c, y, cg_i64(c, sh)), cg_i64(c, -ph)), i);
     LLVMValueRef j = cg_loop_begin(c, cg_i64(c, kw), &lj);
-    LLVMValueRef ix = add(c, add(c, mul(c, xo, cg_i64(c, sw)), cg_i64(c, -pw)), j);
+    LLVMValueRef ix = cg_add(c, cg_add(c, cg_mul(c, xo, cg_i64(c, sw)), cg_i64(c, -pw)), j);
     /* padding adds nothing: -inf for the max, 0 for the sum */
     LLVMBasicBlockRef join = NULL;
     if (padded)
         join = if_begin(c, LLVMBuildAnd(c->b, in_range(c, iy, H), in_range(c, ix, W), ""));
-    LLVMValueRef v = load(c, t, plane, add(c, mul(c, iy, cg_i64(c, W)), ix));
-    LLVMValueRef a = get(c, ty, acc), r;
+    LLVMValueRef v = cg_load(c, t, plane, cg_add(c, cg_mul(c, iy, cg_i64(c, W)), ix));
+    LLVMValueRef a = cg_get(c, ty, acc), r;
     switch (n->op) {
     case OP_MAX_POOL2D: {
         LLVMValueRef args[] = {a, v};
@@ -281,8 +193,9 @@ static LLVMValueRef k_pool(Cg *c, Node *n)
         }
         break;
     case OP_STOCHASTIC_POOL2D:
-        LLVMBuildStore(
-            c->b, LLVMBuildFAdd(c->b, get(c, ty, acc2), LLVMBuildFMul(c->b, v, v, ""), ""), acc2);
+        LLVMBuildStore(c->b,
+                       LLVMBuildFAdd(c->b, cg_get(c, ty, acc2), LLVMBuildFMul(c->b, v, v, ""), ""),
+                       acc2);
         r = LLVMBuildFAdd(c->b, a, v, "");
         break;
     default: r = LLVMBuildFAdd(c->b, a, v, ""); break;
@@ -292,7 +205,7 @@ static LLVMValueRef k_pool(Cg *c, Node *n)
         if_end(c, join);
     cg_loop_end(c, &lj);
     cg_loop_end(c, &li);
-    LLVMValueRef res = get(c, ty, acc);
+    LLVMValueRef res = cg_get(c, ty, acc);
     switch (n->op) {
     case OP_AVG_POOL2D: /* count_include_pad: the padding counts as zeros */
         res = LLVMBuildFDiv(c->b, res, cg_fconst(c, t, (double)(kh * kw)), "");
@@ -308,14 +221,15 @@ static LLVMValueRef k_pool(Cg *c, Node *n)
     case OP_STOCHASTIC_POOL2D: {
         /* the expectation: sum a^2 / sum a, 0 for a window summing to 0 */
         LLVMValueRef zero = LLVMBuildFCmp(c->b, LLVMRealOEQ, res, cg_fconst(c, t, 0), "");
-        LLVMValueRef e = LLVMBuildFDiv(c->b, get(c, ty, acc2), res, "");
+        LLVMValueRef e = LLVMBuildFDiv(c->b, cg_get(c, ty, acc2), res, "");
         res = LLVMBuildSelect(c->b, zero, cg_fconst(c, t, 0), e, "");
         break;
     }
     default: break;
     }
-    LLVMValueRef at = add(c, mul(c, add(c, mul(c, q, cg_i64(c, OH)), y), cg_i64(c, OW)), xo);
-    store(c, t, res, out, at);
+    LLVMValueRef at =
+        cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, q, cg_i64(c, OH)), y), cg_i64(c, OW)), xo);
+    cg_store(c, t, res, out, at);
     cg_loop_end(c, &lx);
     cg_loop_end(c, &ly);
     cg_loop_end(c, &lq);
@@ -335,21 +249,21 @@ static LLVMValueRef k_global_pool(Cg *c, Node *n)
     LLVMValueRef acc = cg_alloca(c, at, "acc");
     CgLoop lq, ls;
     LLVMValueRef q = cg_loop_begin(c, cg_numel(c, &n->shape), &lq);
-    LLVMValueRef base = mul(c, q, S);
+    LLVMValueRef base = cg_mul(c, q, S);
     LLVMBuildStore(c->b, mx ? cg_fconst(c, t, -INFINITY) : LLVMConstReal(c->f64, 0), acc);
     LLVMValueRef s = cg_loop_begin(c, S, &ls);
-    LLVMValueRef v = load(c, t, src, add(c, base, s));
+    LLVMValueRef v = cg_load(c, t, src, cg_add(c, base, s));
     if (mx) {
-        LLVMValueRef args[] = {get(c, at, acc), v};
+        LLVMValueRef args[] = {cg_get(c, at, acc), v};
         LLVMBuildStore(c->b, cg_intrinsic(c, "llvm.maximum", at, args, 2), acc);
     } else {
-        LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, get(c, at, acc), to_f64(c, t, v), ""), acc);
+        LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, cg_get(c, at, acc), cg_to_f64(c, t, v), ""), acc);
     }
     cg_loop_end(c, &ls);
-    LLVMValueRef r = get(c, at, acc);
+    LLVMValueRef r = cg_get(c, at, acc);
     if (!mx)
-        r = from_f64(c, t, LLVMBuildFDiv(c->b, r, LLVMBuildSIToFP(c->b, S, c->f64, ""), ""));
-    store(c, t, r, out, q);
+        r = cg_from_f64(c, t, LLVMBuildFDiv(c->b, r, LLVMBuildSIToFP(c->b, S, c->f64, ""), ""));
+    cg_store(c, t, r, out, q);
     cg_loop_end(c, &lq);
     LLVMBuildRetVoid(c->b);
     return fn;
@@ -373,16 +287,16 @@ static LLVMValueRef k_batch_norm(Cg *c, Node *n)
     CgLoop lb, lc, ls;
     LLVMValueRef b = cg_loop_begin(c, cg_dim(c, x->shape.d[0]), &lb);
     LLVMValueRef ch = cg_loop_begin(c, cg_i64(c, C), &lc);
-    LLVMValueRef m = load(c, t, mean, ch);
-    LLVMValueRef sd = LLVMBuildFAdd(c->b, load(c, t, var, ch), cg_fconst(c, t, eps), "");
+    LLVMValueRef m = cg_load(c, t, mean, ch);
+    LLVMValueRef sd = LLVMBuildFAdd(c->b, cg_load(c, t, var, ch), cg_fconst(c, t, eps), "");
     sd = cg_intrinsic(c, "llvm.sqrt", cg_type(c, t), &sd, 1);
-    LLVMValueRef scale = LLVMBuildFDiv(c->b, load(c, t, gamma, ch), sd, "");
-    LLVMValueRef shift = load(c, t, beta, ch);
-    LLVMValueRef base = mul(c, add(c, mul(c, b, cg_i64(c, C)), ch), S);
+    LLVMValueRef scale = LLVMBuildFDiv(c->b, cg_load(c, t, gamma, ch), sd, "");
+    LLVMValueRef shift = cg_load(c, t, beta, ch);
+    LLVMValueRef base = cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, C)), ch), S);
     LLVMValueRef s = cg_loop_begin(c, S, &ls);
-    LLVMValueRef at = add(c, base, s);
-    LLVMValueRef v = LLVMBuildFSub(c->b, load(c, t, src, at), m, "");
-    store(c, t, LLVMBuildFAdd(c->b, LLVMBuildFMul(c->b, v, scale, ""), shift, ""), out, at);
+    LLVMValueRef at = cg_add(c, base, s);
+    LLVMValueRef v = LLVMBuildFSub(c->b, cg_load(c, t, src, at), m, "");
+    cg_store(c, t, LLVMBuildFAdd(c->b, LLVMBuildFMul(c->b, v, scale, ""), shift, ""), out, at);
     cg_loop_end(c, &ls);
     cg_loop_end(c, &lc);
     cg_loop_end(c, &lb);
@@ -410,32 +324,35 @@ static LLVMValueRef k_layer_norm(Cg *c, Node *n)
     LLVMValueRef fi = LLVMBuildSIToFP(c->b, I, c->f64, "");
     CgLoop lo, lj;
     LLVMValueRef o = cg_loop_begin(c, cg_numel(c, &outer), &lo);
-    LLVMValueRef base = mul(c, o, I);
+    LLVMValueRef base = cg_mul(c, o, I);
     LLVMBuildStore(c->b, LLVMConstReal(c->f64, 0), acc);
     LLVMValueRef j = cg_loop_begin(c, I, &lj);
     LLVMBuildStore(c->b,
-                   LLVMBuildFAdd(c->b, get(c, c->f64, acc),
-                                 to_f64(c, t, load(c, t, src, add(c, base, j))), ""),
+                   LLVMBuildFAdd(c->b, cg_get(c, c->f64, acc),
+                                 cg_to_f64(c, t, cg_load(c, t, src, cg_add(c, base, j))), ""),
                    acc);
     cg_loop_end(c, &lj);
-    LLVMValueRef mean = LLVMBuildFDiv(c->b, get(c, c->f64, acc), fi, "");
+    LLVMValueRef mean = LLVMBuildFDiv(c->b, cg_get(c, c->f64, acc), fi, "");
     LLVMBuildStore(c->b, LLVMConstReal(c->f64, 0), acc);
     j = cg_loop_begin(c, I, &lj);
-    LLVMValueRef dv = LLVMBuildFSub(c->b, to_f64(c, t, load(c, t, src, add(c, base, j))), mean, "");
-    LLVMBuildStore(
-        c->b, LLVMBuildFAdd(c->b, get(c, c->f64, acc), LLVMBuildFMul(c->b, dv, dv, ""), ""), acc);
+    LLVMValueRef dv =
+        LLVMBuildFSub(c->b, cg_to_f64(c, t, cg_load(c, t, src, cg_add(c, base, j))), mean, "");
+    LLVMBuildStore(c->b,
+                   LLVMBuildFAdd(c->b, cg_get(c, c->f64, acc), LLVMBuildFMul(c->b, dv, dv, ""), ""),
+                   acc);
     cg_loop_end(c, &lj);
-    LLVMValueRef var = LLVMBuildFDiv(c->b, get(c, c->f64, acc), fi, "");
+    LLVMValueRef var = LLVMBuildFDiv(c->b, cg_get(c, c->f64, acc), fi, "");
     LLVMValueRef sd = LLVMBuildFAdd(c->b, var, LLVMConstReal(c->f64, ir_attr_float(n, "eps")), "");
     sd = cg_intrinsic(c, "llvm.sqrt", c->f64, &sd, 1);
-    LLVMValueRef rstd = from_f64(c, t, LLVMBuildFDiv(c->b, LLVMConstReal(c->f64, 1), sd, ""));
-    LLVMValueRef m = from_f64(c, t, mean);
+    LLVMValueRef rstd = cg_from_f64(c, t, LLVMBuildFDiv(c->b, LLVMConstReal(c->f64, 1), sd, ""));
+    LLVMValueRef m = cg_from_f64(c, t, mean);
     j = cg_loop_begin(c, I, &lj);
-    LLVMValueRef at = add(c, base, j);
-    LLVMValueRef v = LLVMBuildFMul(c->b, LLVMBuildFSub(c->b, load(c, t, src, at), m, ""), rstd, "");
-    v = LLVMBuildFAdd(c->b, LLVMBuildFMul(c->b, v, load(c, t, gamma, j), ""), load(c, t, beta, j),
-                      "");
-    store(c, t, v, out, at);
+    LLVMValueRef at = cg_add(c, base, j);
+    LLVMValueRef v =
+        LLVMBuildFMul(c->b, LLVMBuildFSub(c->b, cg_load(c, t, src, at), m, ""), rstd, "");
+    v = LLVMBuildFAdd(c->b, LLVMBuildFMul(c->b, v, cg_load(c, t, gamma, j), ""),
+                      cg_load(c, t, beta, j), "");
+    cg_store(c, t, v, out, at);
     cg_loop_end(c, &lj);
     cg_loop_end(c, &lo);
     LLVMBuildRetVoid(c->b);

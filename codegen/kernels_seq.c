@@ -24,26 +24,6 @@
 
 #include "cg.h"
 
-static LLVMValueRef ld(Cg *c, DType t, LLVMValueRef base, LLVMValueRef off)
-{
-    return LLVMBuildLoad2(c->b, cg_type(c, t), cg_gep(c, t, base, off), "");
-}
-
-static void st(Cg *c, DType t, LLVMValueRef v, LLVMValueRef base, LLVMValueRef off)
-{
-    LLVMBuildStore(c->b, v, cg_gep(c, t, base, off));
-}
-
-static LLVMValueRef add(Cg *c, LLVMValueRef a, LLVMValueRef b)
-{
-    return LLVMBuildNSWAdd(c->b, a, b, "");
-}
-
-static LLVMValueRef mul(Cg *c, LLVMValueRef a, LLVMValueRef b)
-{
-    return LLVMBuildNSWMul(c->b, a, b, "");
-}
-
 static LLVMValueRef f_add(Cg *c, LLVMValueRef a, LLVMValueRef b)
 {
     return LLVMBuildFAdd(c->b, a, b, "");
@@ -67,30 +47,6 @@ static LLVMValueRef fsigmoid(Cg *c, DType t, LLVMValueRef x)
     return LLVMBuildFDiv(c->b, cg_fconst(c, t, 1), f_add(c, cg_fconst(c, t, 1), e), "");
 }
 
-/* C = alpha * op(A) @ op(B) + beta * C through dlrt_gemm_f32/f64. */
-static void gemm(Cg *c, DType t, bool ta, bool tb, LLVMValueRef m, LLVMValueRef n, LLVMValueRef k,
-                 LLVMValueRef alpha, LLVMValueRef a, LLVMValueRef lda, LLVMValueRef b,
-                 LLVMValueRef ldb, double beta, LLVMValueRef cc, LLVMValueRef ldc)
-{
-    LLVMTypeRef ft = cg_type(c, t);
-    LLVMTypeRef pt[] = {c->i32, c->i32, c->i64, c->i64, c->i64, ft,    c->ptr,
-                        c->i64, c->ptr, c->i64, ft,     c->ptr, c->i64};
-    LLVMValueRef args[] = {LLVMConstInt(c->i32, ta, 0),
-                           LLVMConstInt(c->i32, tb, 0),
-                           m,
-                           n,
-                           k,
-                           alpha,
-                           a,
-                           lda,
-                           b,
-                           ldb,
-                           cg_fconst(c, t, beta),
-                           cc,
-                           ldc};
-    cg_call(c, t == DT_F32 ? "dlrt_gemm_f32" : "dlrt_gemm_f64", c->voidt, pt, 13, args);
-}
-
 static LLVMValueRef k_embedding(Cg *c, Node *n)
 {
     const Node *ids = n->in[0], *table = n->in[1];
@@ -100,15 +56,15 @@ static LLVMValueRef k_embedding(Cg *c, Node *n)
     int64_t V = table->shape.d[0].n, D = table->shape.d[1].n;
     CgLoop li, lj;
     LLVMValueRef i = cg_loop_begin(c, cg_numel(c, &ids->shape), &li);
-    LLVMValueRef id = LLVMBuildSExt(c->b, ld(c, DT_I32, idp, i), c->i64, "");
+    LLVMValueRef id = LLVMBuildSExt(c->b, cg_load(c, DT_I32, idp, i), c->i64, "");
     LLVMValueRef ok = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntSGE, id, cg_i64(c, 0), ""),
                                    LLVMBuildICmp(c->b, LLVMIntSLT, id, cg_i64(c, V), ""), "");
-    LLVMValueRef row = mul(c, LLVMBuildSelect(c->b, ok, id, cg_i64(c, 0), ""), cg_i64(c, D));
-    LLVMValueRef orow = mul(c, i, cg_i64(c, D));
+    LLVMValueRef row = cg_mul(c, LLVMBuildSelect(c->b, ok, id, cg_i64(c, 0), ""), cg_i64(c, D));
+    LLVMValueRef orow = cg_mul(c, i, cg_i64(c, D));
     LLVMValueRef j = cg_loop_begin(c, cg_i64(c, D), &lj);
     LLVMValueRef v =
-        LLVMBuildSelect(c->b, ok, ld(c, t, tab, add(c, row, j)), cg_fconst(c, t, 0), "");
-    st(c, t, v, out, add(c, orow, j));
+        LLVMBuildSelect(c->b, ok, cg_load(c, t, tab, cg_add(c, row, j)), cg_fconst(c, t, 0), "");
+    cg_store(c, t, v, out, cg_add(c, orow, j));
     cg_loop_end(c, &lj);
     cg_loop_end(c, &li);
     LLVMBuildRetVoid(c->b);
@@ -138,18 +94,18 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
     int64_t Hn = n->shape.d[2].n;
     LLVMValueRef B = cg_dim(c, x->shape.d[0]), T = cg_dim(c, x->shape.d[1]);
     LLVMValueRef F = cg_i64(c, x->shape.d[2].n), H = cg_i64(c, Hn), GH = cg_i64(c, G * Hn);
-    LLVMValueRef BT = mul(c, B, T), TH = mul(c, T, H);
+    LLVMValueRef BT = cg_mul(c, B, T), TH = cg_mul(c, T, H);
     /* scratch: XP [B*T, GH], HP [B, GH], C [B, H] (lstm) */
     LLVMValueRef one = cg_fconst(c, t, 1);
     LLVMValueRef XP = scratch;
-    LLVMValueRef HP = cg_gep(c, t, scratch, mul(c, BT, GH));
-    LLVMValueRef C = cg_gep(c, t, HP, mul(c, B, GH));
+    LLVMValueRef HP = cg_gep(c, t, scratch, cg_mul(c, BT, GH));
+    LLVMValueRef C = cg_gep(c, t, HP, cg_mul(c, B, GH));
 
-    gemm(c, t, false, false, BT, GH, F, one, xp, F, wih, GH, 0, XP, GH);
+    cg_gemm(c, t, false, false, BT, GH, F, one, xp, F, wih, GH, 0, XP, GH);
     if (lstm) {
         int64_t es = cg_dtype_size(t);
         LLVMBuildMemCpy(c->b, C, (unsigned)es, c0, (unsigned)es,
-                        mul(c, mul(c, B, H), cg_i64(c, es)));
+                        cg_mul(c, cg_mul(c, B, H), cg_i64(c, es)));
     }
 
     CgLoop lt, lb, lj;
@@ -159,25 +115,25 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
     LLVMValueRef prev_t =
         LLVMBuildSelect(c->b, first, cg_i64(c, 0), LLVMBuildNSWSub(c->b, ti, cg_i64(c, 1), ""), "");
     LLVMValueRef hprev =
-        LLVMBuildSelect(c->b, first, h0, cg_gep(c, t, out, mul(c, prev_t, H)), "hprev");
+        LLVMBuildSelect(c->b, first, h0, cg_gep(c, t, out, cg_mul(c, prev_t, H)), "hprev");
     LLVMValueRef ldh = LLVMBuildSelect(c->b, first, H, TH, "");
-    gemm(c, t, false, false, B, GH, H, one, hprev, ldh, whh, GH, 0, HP, GH);
+    cg_gemm(c, t, false, false, B, GH, H, one, hprev, ldh, whh, GH, 0, HP, GH);
 
     LLVMValueRef bi = cg_loop_begin(c, B, &lb);
-    LLVMValueRef xrow = mul(c, add(c, mul(c, bi, T), ti), GH); /* XP row (bi, t) */
-    LLVMValueRef hrow = mul(c, bi, GH);                        /* HP row bi */
-    LLVMValueRef orow = add(c, mul(c, bi, TH), mul(c, ti, H)); /* out[bi, t, :] */
-    LLVMValueRef prow = mul(c, bi, ldh);                       /* hprev row bi */
+    LLVMValueRef xrow = cg_mul(c, cg_add(c, cg_mul(c, bi, T), ti), GH); /* XP row (bi, t) */
+    LLVMValueRef hrow = cg_mul(c, bi, GH);                              /* HP row bi */
+    LLVMValueRef orow = cg_add(c, cg_mul(c, bi, TH), cg_mul(c, ti, H)); /* out[bi, t, :] */
+    LLVMValueRef prow = cg_mul(c, bi, ldh);                             /* hprev row bi */
     LLVMValueRef j = cg_loop_begin(c, H, &lj);
     /* pre-activation of gate k at unit j: x part + h part + bias(es) */
     LLVMValueRef xg[4], hg[4], bg[4];
     for (int k = 0; k < G; k++) {
-        LLVMValueRef col = add(c, j, cg_i64(c, k * Hn));
-        xg[k] = ld(c, t, XP, add(c, xrow, col));
-        hg[k] = ld(c, t, HP, add(c, hrow, col));
-        bg[k] = ld(c, t, bias, col);
+        LLVMValueRef col = cg_add(c, j, cg_i64(c, k * Hn));
+        xg[k] = cg_load(c, t, XP, cg_add(c, xrow, col));
+        hg[k] = cg_load(c, t, HP, cg_add(c, hrow, col));
+        bg[k] = cg_load(c, t, bias, col);
         if (gru)
-            hg[k] = f_add(c, hg[k], ld(c, t, bhh, col));
+            hg[k] = f_add(c, hg[k], cg_load(c, t, bhh, col));
     }
     LLVMValueRef h;
     if (lstm) {
@@ -186,21 +142,21 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
             a[k] = f_add(c, f_add(c, xg[k], hg[k]), bg[k]);
         LLVMValueRef ig = fsigmoid(c, t, a[0]), fg = fsigmoid(c, t, a[1]);
         LLVMValueRef gg = ftanh(c, t, a[2]), og = fsigmoid(c, t, a[3]);
-        LLVMValueRef cj = add(c, mul(c, bi, H), j);
-        LLVMValueRef cn = f_add(c, f_mul(c, fg, ld(c, t, C, cj)), f_mul(c, ig, gg));
-        st(c, t, cn, C, cj);
+        LLVMValueRef cj = cg_add(c, cg_mul(c, bi, H), j);
+        LLVMValueRef cn = f_add(c, f_mul(c, fg, cg_load(c, t, C, cj)), f_mul(c, ig, gg));
+        cg_store(c, t, cn, C, cj);
         h = f_mul(c, og, ftanh(c, t, cn));
     } else if (gru) {
         LLVMValueRef r = fsigmoid(c, t, f_add(c, f_add(c, xg[0], bg[0]), hg[0]));
         LLVMValueRef z = fsigmoid(c, t, f_add(c, f_add(c, xg[1], bg[1]), hg[1]));
         LLVMValueRef nn = ftanh(c, t, f_add(c, f_add(c, xg[2], bg[2]), f_mul(c, r, hg[2])));
-        LLVMValueRef hp = ld(c, t, hprev, add(c, prow, j));
+        LLVMValueRef hp = cg_load(c, t, hprev, cg_add(c, prow, j));
         /* (1 - z) * n + z * h = n + z * (h - n) */
         h = f_add(c, nn, f_mul(c, z, LLVMBuildFSub(c->b, hp, nn, "")));
     } else {
         h = ftanh(c, t, f_add(c, f_add(c, xg[0], hg[0]), bg[0]));
     }
-    st(c, t, h, out, add(c, orow, j));
+    cg_store(c, t, h, out, cg_add(c, orow, j));
     cg_loop_end(c, &lj);
     cg_loop_end(c, &lb);
     cg_loop_end(c, &lt);
@@ -218,7 +174,7 @@ static LLVMValueRef k_attention(Cg *c, Node *n)
     LLVMValueRef out = LLVMGetParam(fn, 0), q = LLVMGetParam(fn, 1), k = LLVMGetParam(fn, 2),
                  v = LLVMGetParam(fn, 3);
     LLVMValueRef P = cg_kernel_scratch(c, 3);
-    LLVMValueRef BH = mul(c, cg_dim(c, sq->d[0]), cg_dim(c, sq->d[1]));
+    LLVMValueRef BH = cg_mul(c, cg_dim(c, sq->d[0]), cg_dim(c, sq->d[1]));
     LLVMValueRef T = cg_dim(c, sq->d[2]), S = cg_dim(c, sk->d[2]);
     LLVMValueRef D = cg_dim(c, sq->d[3]), DV = cg_dim(c, sv->d[3]);
     LLVMValueRef rd = LLVMBuildSIToFP(c->b, D, ty, "");
@@ -228,43 +184,43 @@ static LLVMValueRef k_attention(Cg *c, Node *n)
 
     CgLoop lh, li, lj;
     LLVMValueRef h = cg_loop_begin(c, BH, &lh);
-    LLVMValueRef qh = cg_gep(c, t, q, mul(c, h, mul(c, T, D)));
-    LLVMValueRef kh = cg_gep(c, t, k, mul(c, h, mul(c, S, D)));
-    LLVMValueRef vh = cg_gep(c, t, v, mul(c, h, mul(c, S, DV)));
-    LLVMValueRef oh = cg_gep(c, t, out, mul(c, h, mul(c, T, DV)));
-    gemm(c, t, false, true, T, S, D, scale, qh, D, kh, D, 0, P, S);
+    LLVMValueRef qh = cg_gep(c, t, q, cg_mul(c, h, cg_mul(c, T, D)));
+    LLVMValueRef kh = cg_gep(c, t, k, cg_mul(c, h, cg_mul(c, S, D)));
+    LLVMValueRef vh = cg_gep(c, t, v, cg_mul(c, h, cg_mul(c, S, DV)));
+    LLVMValueRef oh = cg_gep(c, t, out, cg_mul(c, h, cg_mul(c, T, DV)));
+    cg_gemm(c, t, false, true, T, S, D, scale, qh, D, kh, D, 0, P, S);
 
     LLVMValueRef i = cg_loop_begin(c, T, &li);
-    LLVMValueRef row = mul(c, i, S);
+    LLVMValueRef row = cg_mul(c, i, S);
     /* visible keys: j < lim */
-    LLVMValueRef lim = causal ? add(c, i, cg_i64(c, 1)) : S;
+    LLVMValueRef lim = causal ? cg_add(c, i, cg_i64(c, 1)) : S;
     LLVMBuildStore(c->b, cg_fconst(c, t, -INFINITY), mx);
     LLVMValueRef j = cg_loop_begin(c, lim, &lj);
-    LLVMValueRef a[] = {LLVMBuildLoad2(c->b, ty, mx, ""), ld(c, t, P, add(c, row, j))};
+    LLVMValueRef a[] = {LLVMBuildLoad2(c->b, ty, mx, ""), cg_load(c, t, P, cg_add(c, row, j))};
     LLVMBuildStore(c->b, cg_intrinsic(c, "llvm.maxnum", ty, a, 2), mx);
     cg_loop_end(c, &lj);
     LLVMValueRef m = LLVMBuildLoad2(c->b, ty, mx, "");
     LLVMBuildStore(c->b, cg_fconst(c, t, 0), sum);
     j = cg_loop_begin(c, lim, &lj);
-    LLVMValueRef d = LLVMBuildFSub(c->b, ld(c, t, P, add(c, row, j)), m, "");
+    LLVMValueRef d = LLVMBuildFSub(c->b, cg_load(c, t, P, cg_add(c, row, j)), m, "");
     LLVMValueRef e = cg_intrinsic(c, "llvm.exp", ty, &d, 1);
-    st(c, t, e, P, add(c, row, j));
+    cg_store(c, t, e, P, cg_add(c, row, j));
     LLVMBuildStore(c->b, f_add(c, LLVMBuildLoad2(c->b, ty, sum, ""), e), sum);
     cg_loop_end(c, &lj);
     LLVMValueRef inv =
         LLVMBuildFDiv(c->b, cg_fconst(c, t, 1), LLVMBuildLoad2(c->b, ty, sum, ""), "");
     j = cg_loop_begin(c, lim, &lj);
-    st(c, t, f_mul(c, ld(c, t, P, add(c, row, j)), inv), P, add(c, row, j));
+    cg_store(c, t, f_mul(c, cg_load(c, t, P, cg_add(c, row, j)), inv), P, cg_add(c, row, j));
     cg_loop_end(c, &lj);
     if (causal) {
         /* masked keys weigh exactly 0 */
         j = cg_loop_begin(c, LLVMBuildNSWSub(c->b, S, lim, ""), &lj);
-        st(c, t, cg_fconst(c, t, 0), P, add(c, row, add(c, lim, j)));
+        cg_store(c, t, cg_fconst(c, t, 0), P, cg_add(c, row, cg_add(c, lim, j)));
         cg_loop_end(c, &lj);
     }
     cg_loop_end(c, &li);
 
-    gemm(c, t, false, false, T, DV, S, cg_fconst(c, t, 1), P, S, vh, DV, 0, oh, DV);
+    cg_gemm(c, t, false, false, T, DV, S, cg_fconst(c, t, 1), P, S, vh, DV, 0, oh, DV);
     cg_loop_end(c, &lh);
     LLVMBuildRetVoid(c->b);
     return fn;
