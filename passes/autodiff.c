@@ -167,6 +167,18 @@ Node *ad_transpose(Grad *c, Node *x, const int64_t *perm)
     return ad_finish(c, n);
 }
 
+Node *ad_swap_last(Grad *c, Node *x)
+{
+    int64_t perm[IR_MAX_RANK];
+    int r = x->shape.rank;
+    check(r >= 2);
+    for (int i = 0; i < r; i++)
+        perm[i] = i;
+    perm[r - 2] = r - 1;
+    perm[r - 1] = r - 2;
+    return ad_transpose(c, x, perm);
+}
+
 Node *ad_unbroadcast(Grad *c, Node *x, const Shape *s)
 {
     if (ir_shape_eq(&x->shape, s))

@@ -69,6 +69,8 @@ Node *ad_reshape(Grad *c, Node *x, const Shape *s);
 Node *ad_broadcast(Grad *c, Node *x, const Shape *s);
 /* transpose with the permutation perm (result dimension i = input perm[i]) */
 Node *ad_transpose(Grad *c, Node *x, const int64_t *perm);
+/* x with its last two dimensions swapped (rank >= 2) */
+Node *ad_swap_last(Grad *c, Node *x);
 /* x (broadcast from s) summed back to shape s */
 Node *ad_unbroadcast(Grad *c, Node *x, const Shape *s);
 /* zeros of type t and shape s */

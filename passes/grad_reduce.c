@@ -41,18 +41,6 @@ bool grad_log_softmax(Grad *c, Node *n, Node *dy)
     return true;
 }
 
-/* x with its last two dimensions swapped */
-static Node *swap_last(Grad *c, Node *x)
-{
-    int64_t perm[IR_MAX_RANK];
-    int r = x->shape.rank;
-    for (int i = 0; i < r; i++)
-        perm[i] = i;
-    perm[r - 2] = r - 1;
-    perm[r - 1] = r - 2;
-    return ad_transpose(c, x, perm);
-}
-
 bool grad_matmul(Grad *c, Node *n, Node *dy)
 {
     Node *a = n->in[0], *b = n->in[1];
@@ -73,11 +61,11 @@ bool grad_matmul(Grad *c, Node *n, Node *dy)
     }
     Node *a2 = ad_reshape(c, a, &sa), *b2 = ad_reshape(c, b, &sb), *dy2 = ad_reshape(c, dy, &sy);
     if (ad_needs(c, a)) {
-        Node *da = ad_bin(c, OP_MATMUL, dy2, swap_last(c, b2));
+        Node *da = ad_bin(c, OP_MATMUL, dy2, ad_swap_last(c, b2));
         ad_acc(c, a, ad_reshape(c, ad_unbroadcast(c, da, &sa), &a->shape));
     }
     if (ad_needs(c, b)) {
-        Node *db = ad_bin(c, OP_MATMUL, swap_last(c, a2), dy2);
+        Node *db = ad_bin(c, OP_MATMUL, ad_swap_last(c, a2), dy2);
         ad_acc(c, b, ad_reshape(c, ad_unbroadcast(c, db, &sb), &b->shape));
     }
     return true;

@@ -71,17 +71,6 @@ bool grad_embedding(Grad *c, Node *n, Node *dy)
     return true;
 }
 
-static Node *swap_last(Grad *c, Node *x)
-{
-    int64_t perm[IR_MAX_RANK];
-    int r = x->shape.rank;
-    for (int i = 0; i < r; i++)
-        perm[i] = i;
-    perm[r - 2] = r - 1;
-    perm[r - 1] = r - 2;
-    return ad_transpose(c, x, perm);
-}
-
 bool grad_attention(Grad *c, Node *n, Node *dy)
 {
     Node *q = n->in[0], *k = n->in[1], *v = n->in[2];
@@ -111,19 +100,19 @@ bool grad_attention(Grad *c, Node *n, Node *dy)
     p = ad_finish(c, p);
 
     if (ad_needs(c, v))
-        ad_acc(c, v, ad_bin(c, OP_MATMUL, swap_last(c, p), dy));
+        ad_acc(c, v, ad_bin(c, OP_MATMUL, ad_swap_last(c, p), dy));
     if (!ad_needs(c, q) && !ad_needs(c, k))
         return true;
     bool last[IR_MAX_RANK] = {0};
     last[3] = true;
-    Node *dp = ad_bin(c, OP_MATMUL, dy, swap_last(c, v));
+    Node *dp = ad_bin(c, OP_MATMUL, dy, ad_swap_last(c, v));
     Node *ds = ad_bin(c, OP_MUL, p,
                       ad_bin(c, OP_SUB, dp, ad_sum(c, ad_bin(c, OP_MUL, dp, p), last, true)));
     double scale = 1 / sqrt((double)q->shape.d[3].n);
     if (ad_needs(c, q))
         ad_acc(c, q, ad_binc(c, OP_MUL, ad_bin(c, OP_MATMUL, ds, k), scale));
     if (ad_needs(c, k))
-        ad_acc(c, k, ad_binc(c, OP_MUL, ad_bin(c, OP_MATMUL, swap_last(c, ds), q), scale));
+        ad_acc(c, k, ad_binc(c, OP_MUL, ad_bin(c, OP_MATMUL, ad_swap_last(c, ds), q), scale));
     return true;
 }
 
