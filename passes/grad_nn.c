@@ -46,21 +46,26 @@ static void set_spatial(Grad *c, Node *n, const char *name, const Node *t)
     ir_set_ints(c->g, n, name, t->shape.d + 2, t->shape.rank - 2);
 }
 
+
+/* d gets the stride, padding, dilation and groups of the convolution n */
+static void conv_attrs(Grad *c, Node *d, const Node *n)
+{
+    copy_ints(c, d, n, CONV_ATTRS);
+    ir_set_int(c->g, d, "groups", ir_attr_int(n, "groups"));
+}
 bool grad_conv(Grad *c, Node *n, Node *dy)
 {
     Node *x = n->in[0], *w = n->in[1];
     if (ad_needs(c, x)) {
         Node *d = ad_node(c, OP_CONV_GRAD_INPUT, (Node *[]){dy, w}, 2);
         set_spatial(c, d, "size", x);
-        copy_ints(c, d, n, CONV_ATTRS);
-        ir_set_int(c->g, d, "groups", ir_attr_int(n, "groups"));
+        conv_attrs(c, d, n);
         ad_acc(c, x, ad_finish(c, d));
     }
     if (ad_needs(c, w)) {
         Node *d = ad_node(c, OP_CONV_GRAD_WEIGHT, (Node *[]){x, dy}, 2);
         set_spatial(c, d, "kernel", w);
-        copy_ints(c, d, n, CONV_ATTRS);
-        ir_set_int(c->g, d, "groups", ir_attr_int(n, "groups"));
+        conv_attrs(c, d, n);
         ad_acc(c, w, ad_finish(c, d));
     }
     return true;
@@ -80,15 +85,13 @@ bool grad_conv_transpose(Grad *c, Node *n, Node *dy)
     }
     if (ad_needs(c, x)) {
         Node *d = ad_node(c, OP_CONV2D, (Node *[]){dy, w}, 2);
-        copy_ints(c, d, n, CONV_ATTRS);
-        ir_set_int(c->g, d, "groups", ir_attr_int(n, "groups"));
+        conv_attrs(c, d, n);
         ad_acc(c, x, ad_finish(c, d));
     }
     if (ad_needs(c, w)) {
         Node *d = ad_node(c, OP_CONV_GRAD_WEIGHT, (Node *[]){dy, x}, 2);
         set_spatial(c, d, "kernel", w);
-        copy_ints(c, d, n, CONV_ATTRS);
-        ir_set_int(c->g, d, "groups", ir_attr_int(n, "groups"));
+        conv_attrs(c, d, n);
         ad_acc(c, w, ad_finish(c, d));
     }
     return true;
