@@ -46,13 +46,13 @@ static void set_spatial(Grad *c, Node *n, const char *name, const Node *t)
     ir_set_ints(c->g, n, name, t->shape.d + 2, t->shape.rank - 2);
 }
 
-
 /* d gets the stride, padding, dilation and groups of the convolution n */
 static void conv_attrs(Grad *c, Node *d, const Node *n)
 {
     copy_ints(c, d, n, CONV_ATTRS);
     ir_set_int(c->g, d, "groups", ir_attr_int(n, "groups"));
 }
+
 bool grad_conv(Grad *c, Node *n, Node *dy)
 {
     Node *x = n->in[0], *w = n->in[1];
