@@ -56,19 +56,19 @@ result() { # NAME OK LOG
 # the generated header (DRIVER is X.c, or WORK/X-TAG.o: X.c compiled once,
 # by the first build that needs it); the log is DIR/log
 build() {
-    d=$1
-    mkdir -p "$d"
+    bdir=$1
+    mkdir -p "$bdir"
     # the object and header take the model's name; the driver includes NAME.h
     name=$(sed -n 's/^model[[:space:]]\{1,\}\([A-Za-z_][A-Za-z0-9_]*\).*/\1/p' "$2" | head -n 1)
-    "$dlc" "$2" $4 -o "$d/$name.o" >"$d/log" 2>&1 || { echo "dlc $4 failed" >>"$d/log"; return 1; }
+    "$dlc" "$2" $4 -o "$bdir/$name.o" >"$bdir/log" 2>&1 || { echo "dlc $4 failed" >>"$bdir/log"; return 1; }
     case $3 in
     *.o)
-        [ -f "$3" ] || $cc $cflags $5 -I"$d" -I"$src/runtime" -I"$here" -c "$here/$(basename "${3%-*}").c" \
-            -o "$3" >>"$d/log" 2>&1 || { echo "compiling $3 failed" >>"$d/log"; return 1; }
+        [ -f "$3" ] || $cc $cflags $5 -I"$bdir" -I"$src/runtime" -I"$here" -c "$here/$(basename "${3%-*}").c" \
+            -o "$3" >>"$bdir/log" 2>&1 || { echo "compiling $3 failed" >>"$bdir/log"; return 1; }
         ;;
     esac
-    $cc $cflags $5 -I"$d" -I"$src/runtime" -I"$here" "$3" "$work/reference.o" "$d/$name.o" \
-        "$rt" $libs -o "$d/run" >>"$d/log" 2>&1 || { echo "compiling $3 failed" >>"$d/log"; return 1; }
+    $cc $cflags $5 -I"$bdir" -I"$src/runtime" -I"$here" "$3" "$work/reference.o" "$bdir/$name.o" \
+        "$rt" $libs -o "$bdir/run" >>"$bdir/log" 2>&1 || { echo "compiling $3 failed" >>"$bdir/log"; return 1; }
 }
 
 if ! $cc $cflags -c "$here/reference.c" -o "$work/reference.o" >"$work/ref.log" 2>&1; then
@@ -135,6 +135,44 @@ sched_warmup_adam  f64 steps=6             adam(lr = 0.01), schedule = warmup_co
 sched_cyclic       f64 steps=11,set=6:0.3  sgd(lr = 0.1), schedule = cyclic(0.01, 0.2, 2)
 sched_cyclic_f32   f32 steps=9             sgd(lr = 0.1), schedule = cyclic(0.02, 0.1, 3)
 EOF
+
+# single-model tests: name, model, driver, driver arguments
+single() {
+    wanted "$1" || return 0
+    d=$work/$1
+    ok=0
+    if build "$d" "$here/$2" "$here/$3" "" "" && "$d/run" $4 >>"$d/log" 2>&1; then
+        ok=1
+    fi
+    result "$1" $ok "$d/log"
+}
+single xor xor.dl xor.c ""
+single lsq lsq.dl lsq.c ""
+
+# det at -O0 (dumping its results) and at -O2 (comparing with them)
+for model in det det_dropout; do
+    wanted "$model" || continue
+    d=$work/$model
+    ok=0
+    if build "$d/O0" "$here/$model.dl" "$here/det.c" -O0 "" &&
+        build "$d/O2" "$here/$model.dl" "$here/det.c" -O2 "" &&
+        "$d/O0/run" --dump "$d/O0.out" >>"$d/O0/log" 2>&1; then
+        cat "$d/O0/log" >"$d/log"
+        "$d/O2/run" --against "$d/O0.out" >>"$d/O2/log" 2>&1 && ok=1
+        cat "$d/O2/log" >>"$d/log"
+    else
+        cat "$d/O0/log" "$d/O2/log" >"$d/log" 2>/dev/null
+    fi
+    result "$model" $ok "$d/log"
+done
+
+single args args.dl args.c ""
+
+# resume: the optimizer's slots are on the model's "# RESUME:" line
+for model in resume resume_bn; do
+    slots=$(sed -n 's/^# RESUME://p' "$here/$model.dl")
+    single "$model" "$model.dl" resume.c "$work/$model $slots"
+done
 
 echo "$pass passed, $fail failed"
 [ -n "$failed" ] && echo "failed:$failed"
