@@ -206,6 +206,7 @@ int main(int argc, char **argv)
     expect("params bytes", info->params_bytes == (NW + NS + NB) * sizeof(REAL));
     expect("grads bytes", info->grads_bytes == info->params_bytes);
     expect("optimizer tensors", info->num_opt == 2 * ref_nslots(&spec));
+    expect("info: the initial base rate", info->lr == ref_initial_base(&spec));
     expect("info entry points", info->compute_gradients && info->evaluate && info->apply_gradients);
 
     optim *m = optim_create(7), *twin = optim_create(8);
