@@ -36,12 +36,13 @@
  * evaluate (inference mode) gives the same loss as compute_gradients for a
  * model without batch norm or dropout, and changes neither parameters
  * nor gradients. A parameter whose checked gradient is zero everywhere
- * fails: its check would say nothing.
+ * (at every batch size) fails: its check would say nothing.
  *
  * Settings come from "# GRADCHECK:" comment lines in m.dl, words of the
  * form key=value (later words override earlier ones):
  *
- *   batch=N            the batch size (default min(3, max batch))
+ *   batches=3,1        the batch sizes to check at, each with its own
+ *                      inputs (default min(3, max batch), then 1)
  *   range=LO,HI        uniform range of floating inputs and parameters
  *                      (default -1,1); for i32 inputs integers LO..HI,
  *                      which every i32 input must set (class labels must
@@ -85,8 +86,11 @@ typedef struct {
     long sample;
 } Setting;
 
+enum { MAX_BATCHES = 8 };
+
 static struct {
-    int batch;
+    int batches[MAX_BATCHES];
+    int nbatches;
     uint64_t seed;
     double eps;
     bool keep_params, evaluate_differs;
@@ -171,8 +175,14 @@ static void parse_word(Setting **cur, char *word)
             fatal("GRADCHECK: sample=%s: at least 2", v);
     } else if (s != &cfg.def) {
         fatal("GRADCHECK: '%s' cannot be set for one %s", k, s->kind == 'i' ? "input" : "param");
-    } else if (strcmp(k, "batch") == 0) {
-        cfg.batch = (int)parse_num(k, v);
+    } else if (strcmp(k, "batches") == 0) {
+        cfg.nbatches = 0;
+        char *save;
+        for (char *t = strtok_r((char *)v, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            if (cfg.nbatches == MAX_BATCHES)
+                fatal("GRADCHECK: too many batch sizes");
+            cfg.batches[cfg.nbatches++] = (int)parse_num(k, t);
+        }
     } else if (strcmp(k, "seed") == 0) {
         cfg.seed = (uint64_t)parse_num(k, v);
     } else if (strcmp(k, "eps") == 0) {
@@ -342,6 +352,9 @@ static double central(double *val, int64_t k, double h)
     return (lp - lm) / (xp - xm);
 }
 
+/* The largest |gradient| seen of each parameter, over all batches. */
+static double *param_biggest;
+
 /* Checks parameter p at its sampled elements; returns the number checked. */
 static int64_t check_param(const dlrt_tensor_info *p, const double *analytic, double loss)
 {
@@ -406,12 +419,10 @@ static int64_t check_param(const dlrt_tensor_info *p, const double *analytic, do
         }
         biggest = fmax(biggest, fmax(fabs(a), fabs(num)));
     }
+    double *most = &param_biggest[p - info->params];
+    *most = fmax(*most, biggest);
     if (bad > 5)
         fail("%s: %" PRId64 " more elements beyond tolerance", name, bad - 5);
-    if (!(biggest > 1e-8))
-        fail("%s: the loss does not depend on it at any checked element (max |gradient| %.3g): "
-             "the check says nothing",
-             name, biggest);
     printf("  %-24s %6" PRId64 " of %6" PRId64 " elements, max |grad| %-10.3g max rel. error %.3g "
            "at %s",
            name, n, count, biggest, worst, elem_name(p, worst_at));
@@ -422,61 +433,15 @@ static int64_t check_param(const dlrt_tensor_info *p, const double *analytic, do
     return n;
 }
 
-int main(int argc, char **argv)
+/* Everything at one batch size, with fresh inputs. */
+static void check_at(int batch)
 {
-    if (argc != 2)
-        fatal("usage: %s MODEL.dl", argv[0]);
-    read_settings(argv[1]);
-    const char *seed = getenv("GRADCHECK_SEED");
-    if (seed && *seed)
-        cfg.seed = (uint64_t)parse_num("GRADCHECK_SEED", seed);
-    info = MODEL_FN(_info)();
-    check_names(info);
-    if (info->param_dtype != DLRT_F64)
-        fatal("%s: gradient checks need f64 parameters", info->name);
-    if (!info->compute_gradients)
-        fatal("%s: the info has no compute_gradients (no training code)", info->name);
-    if (info->grads_bytes != info->params_bytes)
-        fail("grads_bytes %zu, params_bytes %zu: not the same layout", info->grads_bytes,
-             info->params_bytes);
-    dlrt_set_num_threads(1);
-
     int maxb = info->max_batch;
-    int batch = cfg.batch > 0 ? cfg.batch : maxb < 3 ? maxb : 3;
-    if (maxb == 0)
-        batch = 1;
     if (batch < 1 || (maxb > 0 && batch > maxb))
         fatal("batch %d is outside 1..%d", batch, maxb);
     run_batch = maxb > 0 ? batch : 1;
-    printf("%s: %d inputs, %d params, batch %d, seed %" PRIu64 "\n", info->name, info->num_inputs,
-           info->num_params, maxb > 0 ? batch : 0, cfg.seed);
-
-    model = MODEL_FN(_create)(cfg.seed);
-    if (!model)
-        fatal("%s_create failed", info->name);
-    base = (unsigned char *)model;
-    if ((void *)MODEL_FN(_params)(model) != (void *)(base + info->params_offset))
-        fail("NAME_params is not the instance base + params_offset");
-    if ((void *)MODEL_FN(_grads)(model) != (void *)(base + info->grads_offset))
-        fail("NAME_grads is not the instance base + grads_offset");
+    printf(" batch %d\n", maxb > 0 ? batch : 0);
     int64_t nscalars = (int64_t)(info->params_bytes / sizeof(double));
-    for (int64_t k = 0; k < nscalars; k++)
-        if (grads()[k] != 0) {
-            fail("a fresh instance has gradient %g at scalar %" PRId64, grads()[k], k);
-            break;
-        }
-
-    /* parameters and inputs */
-    rng_state = cfg.seed * 0x2545F4914F6CDD1Du + 7;
-    for (int i = 0; i < info->num_params && !cfg.keep_params; i++) {
-        const dlrt_tensor_info *p = &info->params[i];
-        if (p->desc.dtype != DLRT_F64)
-            fatal("param %s is not f64", p->desc.name);
-        const Setting *s = setting_for('p', p->desc.name, offsetof(Setting, has_range));
-        double *v = (double *)(void *)(base + p->offset);
-        for (int64_t k = 0; k < count_at(p, maxb, maxb); k++)
-            v[k] = rng_uniform(s->lo, s->hi);
-    }
     int nin = info->num_inputs;
     inputs = calloc((size_t)nin + 1, sizeof *inputs);
     unsigned char **copy = calloc((size_t)nin + 1, sizeof *copy);
@@ -596,6 +561,75 @@ int main(int argc, char **argv)
     free(copy);
     free(in_bytes);
     free(analytic);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2)
+        fatal("usage: %s MODEL.dl", argv[0]);
+    read_settings(argv[1]);
+    const char *seed = getenv("GRADCHECK_SEED");
+    if (seed && *seed)
+        cfg.seed = (uint64_t)parse_num("GRADCHECK_SEED", seed);
+    info = MODEL_FN(_info)();
+    check_names(info);
+    if (info->param_dtype != DLRT_F64)
+        fatal("%s: gradient checks need f64 parameters", info->name);
+    if (!info->compute_gradients)
+        fatal("%s: the info has no compute_gradients (no training code)", info->name);
+    if (info->grads_bytes != info->params_bytes)
+        fail("grads_bytes %zu, params_bytes %zu: not the same layout", info->grads_bytes,
+             info->params_bytes);
+    dlrt_set_num_threads(1);
+
+    int maxb = info->max_batch;
+    if (cfg.nbatches == 0) {
+        cfg.batches[cfg.nbatches++] = maxb < 3 ? maxb : 3;
+        if (maxb > 1)
+            cfg.batches[cfg.nbatches++] = 1;
+    }
+    if (maxb == 0) {
+        cfg.nbatches = 1;
+        cfg.batches[0] = 1;
+    }
+    printf("%s: %d inputs, %d params, seed %" PRIu64 "\n", info->name, info->num_inputs,
+           info->num_params, cfg.seed);
+
+    model = MODEL_FN(_create)(cfg.seed);
+    if (!model)
+        fatal("%s_create failed", info->name);
+    base = (unsigned char *)model;
+    if ((void *)MODEL_FN(_params)(model) != (void *)(base + info->params_offset))
+        fail("NAME_params is not the instance base + params_offset");
+    if ((void *)MODEL_FN(_grads)(model) != (void *)(base + info->grads_offset))
+        fail("NAME_grads is not the instance base + grads_offset");
+    int64_t nscalars = (int64_t)(info->params_bytes / sizeof(double));
+    for (int64_t k = 0; k < nscalars; k++)
+        if (grads()[k] != 0) {
+            fail("a fresh instance has gradient %g at scalar %" PRId64, grads()[k], k);
+            break;
+        }
+
+    /* parameters, then each batch with its inputs */
+    rng_state = cfg.seed * 0x2545F4914F6CDD1Du + 7;
+    for (int i = 0; i < info->num_params && !cfg.keep_params; i++) {
+        const dlrt_tensor_info *p = &info->params[i];
+        if (p->desc.dtype != DLRT_F64)
+            fatal("param %s is not f64", p->desc.name);
+        const Setting *s = setting_for('p', p->desc.name, offsetof(Setting, has_range));
+        double *v = (double *)(void *)(base + p->offset);
+        for (int64_t k = 0; k < count_at(p, maxb, maxb); k++)
+            v[k] = rng_uniform(s->lo, s->hi);
+    }
+    param_biggest = calloc((size_t)info->num_params + 1, sizeof *param_biggest);
+    for (int i = 0; i < cfg.nbatches; i++)
+        check_at(cfg.batches[i]);
+    for (int i = 0; i < info->num_params; i++)
+        if (!info->params[i].frozen && !(param_biggest[i] > 1e-8))
+            fail("%s: the loss does not depend on it at any checked element (max |gradient| "
+                 "%.3g): the check says nothing",
+                 info->params[i].desc.name, param_biggest[i]);
+    free(param_biggest);
     MODEL_FN(_destroy)(model);
     printf("%s: %s\n", info->name, failures ? "FAILED" : "ok");
     return failures ? 1 : 0;
