@@ -14,6 +14,8 @@
 #                as never stopping (resume.c)
 #   args         bad arguments, evaluate changing nothing (args.c)
 #
+# Models in pending/ are not run unless named (see pending/README.md).
+#
 # usage: run.sh DLC LIBDLRT SOURCE_DIR [LINK_LIBS] [TEST...]
 #   LINK_LIBS: what the runtime needs (default "-lopenblas -lpthread -lm");
 #   TEST: names of tests or optim cases to run (default: all)
@@ -151,11 +153,17 @@ single lsq lsq.dl lsq.c ""
 
 # det at -O0 (dumping its results) and at -O2 (comparing with them)
 for model in det det_dropout; do
+    file=$here/$model.dl
+    if [ ! -f "$file" ]; then
+        # pending (see pending/README.md): only when asked for by name
+        file=$here/pending/$model.dl
+        case "$only" in *" $model "*) ;; *) continue ;; esac
+    fi
     wanted "$model" || continue
     d=$work/$model
     ok=0
-    if build "$d/O0" "$here/$model.dl" "$here/det.c" -O0 "" &&
-        build "$d/O2" "$here/$model.dl" "$here/det.c" -O2 "" &&
+    if build "$d/O0" "$file" "$here/det.c" -O0 "" &&
+        build "$d/O2" "$file" "$here/det.c" -O2 "" &&
         "$d/O0/run" --dump "$d/O0.out" >>"$d/O0/log" 2>&1; then
         cat "$d/O0/log" >"$d/log"
         "$d/O2/run" --against "$d/O0.out" >>"$d/O2/log" 2>&1 && ok=1
@@ -174,6 +182,9 @@ for model in resume resume_bn; do
     single "$model" "$model.dl" resume.c "$work/$model $slots"
 done
 
+npending=$(ls "$here"/pending/*.dl 2>/dev/null | wc -l)
+[ "$npending" -gt 0 ] && [ "$only" = "  " ] &&
+    echo "not run: $npending models in tests/train/pending/ (see its README.md)"
 echo "$pass passed, $fail failed"
 [ -n "$failed" ] && echo "failed:$failed"
 [ $fail = 0 ]
