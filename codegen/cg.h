@@ -21,7 +21,10 @@
 
 typedef struct {
     const Graph *g;
-    const MemPlan *plan;
+    const MemPlan *plan; /* the plan of the function being built */
+    const OptPlan *opt;  /* the optimizer's recipe; NULL without training */
+    bool training;       /* the function being built runs in training mode */
+    const char *tag;     /* kernel name prefix of that function: "", "train.", "eval." */
     const Layout *layout;
     LLVMContextRef ctx;
     LLVMModuleRef mod;
@@ -32,6 +35,18 @@ typedef struct {
     LLVMValueRef fn;    /* the function being built */
     LLVMValueRef batch; /* i64 batch inside fn */
 } Cg;
+
+/* The instance header (dlrt_instance): a pointer to field f of the
+ * instance at m (emit.c, which knows its LLVM type). */
+enum { CG_INST_STEP = 2, CG_INST_LR = 3 };
+LLVMValueRef cg_instance_field(Cg *c, LLVMValueRef m, int f);
+
+/* codegen/train.c: `void NAME.apply(ptr m)`, the optimizer step of
+ * NAME_apply_gradients (clipping, schedule, update, zeroed gradients, the
+ * step counter); and, inside the current function, the learning rate
+ * (f64) of the next step of the instance at m. */
+LLVMValueRef cg_build_apply(Cg *c);
+LLVMValueRef cg_schedule_lr(Cg *c, LLVMValueRef m);
 
 /* By input index (node order of OP_INPUT): whether the outputs need it. */
 bool *cg_needed_inputs(const Graph *g, int *ninputs);

@@ -28,28 +28,42 @@ typedef struct {
     bool inference_only;
 } CgOptions;
 
+/* The memory plans of the generated functions (docs/TRAINING.md): forward
+ * always; evaluate (the loss, inference mode) and train (the loss and the
+ * gradients, training mode) with opt, the optimizer's recipe, only when
+ * training code is compiled (NULL otherwise). */
+typedef struct {
+    MemPlan *forward, *evaluate, *train;
+    const OptPlan *opt;
+} CgPlans;
+
 /* The instance layout that the object and the header agree on (see
  * runtime/dlrt_model.h): byte offsets in the instance block. */
 typedef struct {
     int64_t num_param_scalars;
-    int64_t *param_offset; /* by node id: byte offset of a param in the flat
-                              parameter array (-1 for other nodes) */
-    int64_t *state_offset; /* by node id: byte offset of a state in the state
-                              area (-1 for other nodes) */
+    int64_t *param_offset;     /* by node id: byte offset of a param in the flat
+                                  parameter array (-1 for other nodes); its
+                                  gradient has the same offset in the grads */
+    int64_t *state_offset;     /* by node id: byte offset of a state in the state
+                                  area (-1 for other nodes) */
+    int64_t *opt_state_offset; /* by node id of a trainable param: byte offset
+                                  of its slot 0 in the optimizer area; slot k
+                                  is opt_slot_bytes further (-1 otherwise) */
+    int64_t opt_slot_bytes;    /* one slot of every trainable parameter */
     int64_t header_bytes, params_offset, params_bytes, grads_offset, grads_bytes;
     int64_t opt_offset, opt_bytes, states_offset, states_bytes, arena_offset, arena_bytes;
     int64_t state_bytes; /* the whole block */
 } Layout;
 
-Layout *cg_layout(const Graph *g, const MemPlan *forward);
+Layout *cg_layout(const Graph *g, const CgPlans *plans);
 
 /* Builds the module for a checked, simplified, fused and planned graph
  * and writes it to path ("-" for stdout) as an object, assembly or LLVM IR.
  * Returns false with a malloc'd message in *err on failure. */
-bool cg_emit(const Graph *g, const MemPlan *forward, const Layout *layout, const CgOptions *o,
+bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const CgOptions *o,
              CgOutput kind, const char *path, char **err);
 
 /* Writes NAME.h (SPEC 3) for the object that cg_emit writes. */
-void cg_write_header(FILE *f, const Graph *g, const Layout *layout, const CgOptions *o);
+void cg_write_header(FILE *f, const Graph *g, const CgPlans *plans, const Layout *layout);
 
 #endif

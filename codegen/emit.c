@@ -226,11 +226,17 @@ static InfoTypes info_types(Cg *c)
                         c->i32,     c->i32,     c->i32,     c->ptr,     c->ptr,     c->ptr,
                         c->ptr,     c->i32,     c->ptr,     c->size_t_, c->size_t_, c->size_t_,
                         c->size_t_, c->size_t_, c->size_t_, c->size_t_, c->size_t_, c->size_t_,
-                        c->size_t_, c->ptr};
+                        c->size_t_, c->ptr,     c->ptr,     c->ptr,     c->ptr,     c->f64,
+                        c->i32,     c->ptr};
     t.info = LLVMStructTypeInContext(c->ctx, mi, countof(mi), false);
     LLVMTypeRef in[] = {c->ptr, c->i64, c->i64, c->f64, c->ptr};
     t.inst = LLVMStructTypeInContext(c->ctx, in, countof(in), false);
     return t;
+}
+
+LLVMValueRef cg_instance_field(Cg *c, LLVMValueRef m, int f)
+{
+    return LLVMBuildStructGEP2(c->b, info_types(c).inst, m, (unsigned)f, "");
 }
 
 static LLVMValueRef cstring(Cg *c, const char *s)
@@ -327,7 +333,17 @@ static LLVMValueRef i32_c(Cg *c, int64_t v)
     return LLVMConstInt(c->i32, (unsigned long long)v, 1);
 }
 
-static void build_info(Cg *c, LLVMValueRef gv, LLVMValueRef forward_generic)
+/* The generic entry points the info points to (NULL: none). */
+typedef struct {
+    LLVMValueRef forward, compute_gradients, evaluate, apply_gradients;
+} Entries;
+
+static LLVMValueRef fn_or_null(Cg *c, LLVMValueRef f)
+{
+    return f ? f : LLVMConstNull(c->ptr);
+}
+
+static void build_info(Cg *c, LLVMValueRef gv, const Entries *e)
 {
     const Graph *g = c->g;
     const Layout *l = c->layout;
@@ -357,6 +373,25 @@ static void build_info(Cg *c, LLVMValueRef gv, LLVMValueRef forward_generic)
     }
     for (int i = 0; i < g->outputs.n; i++)
         outs[i] = tensor_info(c, &t, g->outputs.v[i].name, g->outputs.v[i].node, 0);
+    /* optimizer state: slot-major, each trainable parameter's in order */
+    const OptPlan *opt = c->opt;
+    int nopt = 0;
+    LLVMValueRef *opts = NULL;
+    if (opt) {
+        const Train *tr = g->train;
+        opts = arena_alloc(a, sizeof *opts * (size_t)(opt->nslots * tr->params.n + 1));
+        for (int k = 0; k < opt->nslots; k++)
+            for (int i = 0; i < tr->params.n; i++) {
+                Node *p = tr->params.v[i];
+                Node z = *p;
+                z.op = OP_STATE;
+                z.attrs = (AttrList){0};
+                ir_attrs_set(a, &z.attrs, (Attr){.name = "init", .kind = AK_STR, .s = "zeros"});
+                int64_t off = l->opt_offset + l->opt_state_offset[p->id] + k * l->opt_slot_bytes;
+                opts[nopt++] = tensor_info(
+                    c, &t, arena_printf(a, "opt.%s.%s", opt->slot[k], p->name), &z, off);
+            }
+    }
     LLVMValueRef f[] = {
         cstring(c, g->name),
         i32_c(c, g->batch ? g->max_batch : 0),
@@ -383,7 +418,13 @@ static void build_info(Cg *c, LLVMValueRef gv, LLVMValueRef forward_generic)
         size_c(c, l->states_bytes),
         size_c(c, l->arena_offset),
         size_c(c, l->arena_bytes),
-        forward_generic,
+        e->forward,
+        fn_or_null(c, e->compute_gradients),
+        fn_or_null(c, e->evaluate),
+        fn_or_null(c, e->apply_gradients),
+        LLVMConstReal(c->f64, opt ? opt->base_lr : 0),
+        i32_c(c, nopt),
+        const_array_global(c, t.tinfo, opts, nopt, "info.opt"),
     };
     LLVMSetInitializer(gv, LLVMConstNamedStruct(t.info, f, countof(f)));
     LLVMSetGlobalConstant(gv, true);
@@ -425,29 +466,66 @@ static LLVMValueRef node_addr(Cg *c, Node *n, LLVMValueRef m, LLVMValueRef input
     return LLVMBuildInBoundsGEP2(c->b, c->i8, m, &idx, 1, "");
 }
 
-/* static int NAME.run(ptr m, i64 batch, ptr inputs, ptr outputs) */
-static LLVMValueRef build_run(Cg *c)
+/* What one run function computes (docs/TRAINING.md). */
+typedef enum { FN_FORWARD, FN_EVAL, FN_TRAIN } FnKind;
+
+/* By node id of an input: its index in the run function's inputs array
+ * (-1: not an argument). Forward takes the inputs its outputs need, the
+ * training functions every input. */
+static int *input_slots(Cg *c, FnKind kind, int *count)
 {
     const Graph *g = c->g;
+    int *slot = arena_alloc(g->arena, sizeof(int) * (size_t)(g->nodes.n + 1));
+    int ninputs, k = 0, n = 0;
+    bool *need = cg_needed_inputs(g, &ninputs);
+    for (int i = 0; i < g->nodes.n; i++) {
+        slot[i] = -1;
+        if (g->nodes.v[i]->op == OP_INPUT && (need[k++] || kind != FN_FORWARD))
+            slot[i] = n++;
+    }
+    *count = n;
+    return slot;
+}
+
+/* dst[i] (+)= src[i] for i < count (i64), elements of type t. */
+static void emit_copy(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef count,
+                      bool add)
+{
+    if (!add) {
+        LLVMValueRef bytes = LLVMBuildNSWMul(c->b, count, cg_i64(c, cg_dtype_size(t)), "");
+        LLVMBuildMemCpy(c->b, dst, (unsigned)cg_dtype_size(t), src, (unsigned)cg_dtype_size(t),
+                        bytes);
+        return;
+    }
+    CgLoop l;
+    LLVMValueRef i = cg_loop_begin(c, count, &l);
+    cg_store(c, t, LLVMBuildFAdd(c->b, cg_load(c, t, dst, i), cg_load(c, t, src, i), ""), dst, i);
+    cg_loop_end(c, &l);
+}
+
+/* static void NAME.run / NAME.train / NAME.eval (ptr m, i64 batch, ptr
+ * inputs, ptr results): the plan's kernels in order, then the results:
+ * forward copies each output to results[i]; eval and train store the loss
+ * at results, and train adds each gradient to the instance's grads. */
+static LLVMValueRef build_run(Cg *c, FnKind kind)
+{
+    const Graph *g = c->g;
+    static const char *const suffix[] = {"run", "eval", "train"};
+    static const char *const tags[] = {"", "eval.", "train."};
     LLVMTypeRef pt[] = {c->ptr, c->i64, c->ptr, c->ptr};
     LLVMTypeRef fty = LLVMFunctionType(c->voidt, pt, 4, false);
-    char *name = arena_printf(g->arena, "%s.run", g->name);
+    char *name = arena_printf(g->arena, "%s.%s", g->name, suffix[kind]);
     LLVMValueRef fn = LLVMAddFunction(c->mod, name, fty);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     c->fn = fn;
+    c->tag = tags[kind];
+    c->training = kind == FN_TRAIN;
     LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
     LLVMValueRef m = LLVMGetParam(fn, 0), inputs = LLVMGetParam(fn, 2),
-                 outputs = LLVMGetParam(fn, 3);
+                 results = LLVMGetParam(fn, 3);
     c->batch = LLVMGetParam(fn, 1);
-
-    int *input_slot = arena_alloc(g->arena, sizeof(int) * (size_t)(g->nodes.n + 1));
-    int ninputs, k = 0, slot = 0;
-    bool *need = cg_needed_inputs(g, &ninputs);
-    for (int i = 0; i < g->nodes.n; i++) {
-        input_slot[i] = -1;
-        if (g->nodes.v[i]->op == OP_INPUT && need[k++])
-            input_slot[i] = slot++;
-    }
+    int ninputs;
+    int *input_slot = input_slots(c, kind, &ninputs);
 
     for (int i = 0; i < c->plan->nsteps; i++) {
         Node *step = c->plan->steps[i];
@@ -473,18 +551,33 @@ static LLVMValueRef build_run(Cg *c)
         LLVMBuildCall2(c->b, LLVMGlobalGetValueType(kfn), kfn, args,
                        (unsigned)nin + 2 + (scratch >= 0), "");
     }
-    for (int i = 0; i < g->outputs.n; i++) {
-        Node *o = g->outputs.v[i].node;
-        LLVMValueRef idx = cg_i64(c, i);
-        LLVMValueRef dst = LLVMBuildLoad2(
-            c->b, c->ptr, LLVMBuildInBoundsGEP2(c->b, c->ptr, outputs, &idx, 1, ""), "");
-        LLVMValueRef src = node_addr(c, o, m, inputs, input_slot);
-        LLVMValueRef bytes =
-            LLVMBuildNSWMul(c->b, cg_numel(c, &o->shape), cg_i64(c, cg_dtype_size(o->dtype)), "");
-        LLVMBuildMemCpy(c->b, dst, (unsigned)cg_dtype_size(o->dtype), src,
-                        (unsigned)cg_dtype_size(o->dtype), bytes);
+    if (kind == FN_FORWARD) {
+        for (int i = 0; i < g->outputs.n; i++) {
+            Node *o = g->outputs.v[i].node;
+            LLVMValueRef idx = cg_i64(c, i);
+            LLVMValueRef dst = LLVMBuildLoad2(
+                c->b, c->ptr, LLVMBuildInBoundsGEP2(c->b, c->ptr, results, &idx, 1, ""), "");
+            emit_copy(c, o->dtype, dst, node_addr(c, o, m, inputs, input_slot),
+                      cg_numel(c, &o->shape), false);
+        }
+    } else {
+        Node *loss = g->train->loss;
+        emit_copy(c, loss->dtype, results, node_addr(c, loss, m, inputs, input_slot), cg_i64(c, 1),
+                  false);
+    }
+    if (kind == FN_TRAIN) {
+        const Train *t = g->train;
+        for (int i = 0; i < t->params.n; i++) {
+            Node *p = t->params.v[i], *d = t->grads.v[i];
+            LLVMValueRef idx = cg_i64(c, c->layout->grads_offset + c->layout->param_offset[p->id]);
+            LLVMValueRef dst = LLVMBuildInBoundsGEP2(c->b, c->i8, m, &idx, 1, "grad");
+            emit_copy(c, p->dtype, dst, node_addr(c, d, m, inputs, input_slot),
+                      cg_numel(c, &p->shape), true);
+        }
     }
     LLVMBuildRetVoid(c->b);
+    c->training = false;
+    c->tag = "";
     return fn;
 }
 
@@ -534,66 +627,169 @@ static LLVMValueRef checked_batch(Cg *c, LLVMValueRef batch)
     return LLVMBuildSExt(c->b, batch, c->i64, "");
 }
 
+/* Fails unless every one of the n pointers in the array ptrs is non-NULL. */
+static void check_pointer_array(Cg *c, LLVMValueRef ptrs, int n)
+{
+    LLVMValueRef bad = LLVMConstInt(c->i1, 0, 0);
+    for (int i = 0; i < n; i++) {
+        LLVMValueRef idx = cg_i64(c, i);
+        LLVMValueRef p = LLVMBuildInBoundsGEP2(c->b, c->ptr, ptrs, &idx, 1, "");
+        bad = LLVMBuildOr(c->b, bad, is_null(c, LLVMBuildLoad2(c->b, c->ptr, p, "")), "");
+    }
+    fail_if(c, bad);
+}
+
+static void call_run(Cg *c, LLVMValueRef run, LLVMValueRef m, LLVMValueRef batch, LLVMValueRef ins,
+                     LLVMValueRef outs)
+{
+    LLVMValueRef args[] = {m, batch, ins, outs};
+    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(run), run, args, 4, "");
+}
+
+/* NAME_SUFFIX_generic(m, batch, inputs, results): the arrays as run takes
+ * them; results is an array of nout pointers, or (nout < 0) the loss. */
+static LLVMValueRef build_generic(Cg *c, const char *suffix, LLVMValueRef run, int nin, int nout,
+                                  LLVMValueRef after)
+{
+    LLVMTypeRef gpt[] = {c->ptr, c->i32, c->ptr, c->ptr};
+    LLVMValueRef gen = begin_fn(c, suffix, c->i32, gpt, 4);
+    LLVMValueRef m = LLVMGetParam(gen, 0), ins = LLVMGetParam(gen, 2), outs = LLVMGetParam(gen, 3);
+    LLVMValueRef bad = is_null(c, m);
+    if (nin)
+        bad = LLVMBuildOr(c->b, bad, is_null(c, ins), "");
+    if (nout)
+        bad = LLVMBuildOr(c->b, bad, is_null(c, outs), "");
+    fail_if(c, bad);
+    LLVMValueRef batch = checked_batch(c, LLVMGetParam(gen, 1));
+    check_pointer_array(c, ins, nin);
+    if (nout > 0)
+        check_pointer_array(c, outs, nout);
+    call_run(c, run, m, batch, ins, outs);
+    if (after)
+        LLVMBuildCall2(c->b, LLVMGlobalGetValueType(after), after, &m, 1, "");
+    LLVMBuildRet(c->b, i32_c(c, 0));
+    return gen;
+}
+
+/* NAME_SUFFIX(m, [batch,] inputs..., results...): checks every pointer,
+ * gathers them into arrays for run, then calls after(m) if given. nout < 0:
+ * one pointer, the loss, passed to run directly. */
+static void build_direct(Cg *c, const char *suffix, LLVMValueRef run, int nin, int nout,
+                         LLVMValueRef after)
+{
+    const Graph *g = c->g;
+    int nres = nout < 0 ? 1 : nout;
+    int first = 1 + (g->batch ? 1 : 0);
+    int np = first + nin + nres;
+    LLVMTypeRef *pt = arena_alloc(g->arena, sizeof *pt * (size_t)np);
+    pt[0] = c->ptr;
+    if (g->batch)
+        pt[1] = c->i32;
+    for (int i = first; i < np; i++)
+        pt[i] = c->ptr;
+    LLVMValueRef fn = begin_fn(c, suffix, c->i32, pt, np);
+    LLVMValueRef bad = is_null(c, LLVMGetParam(fn, 0));
+    for (int i = first; i < np; i++)
+        bad = LLVMBuildOr(c->b, bad, is_null(c, LLVMGetParam(fn, (unsigned)i)), "");
+    fail_if(c, bad);
+    LLVMValueRef batch = checked_batch(c, g->batch ? LLVMGetParam(fn, 1) : NULL);
+    LLVMValueRef ins = cg_alloca(c, LLVMArrayType2(c->ptr, (uint64_t)(nin + 1)), "ins");
+    LLVMValueRef outs = cg_alloca(c, LLVMArrayType2(c->ptr, (uint64_t)(nres + 1)), "outs");
+    for (int i = 0; i < nin + nres; i++) {
+        LLVMValueRef idx = cg_i64(c, i < nin ? i : i - nin);
+        LLVMValueRef p = LLVMBuildInBoundsGEP2(c->b, c->ptr, i < nin ? ins : outs, &idx, 1, "");
+        LLVMBuildStore(c->b, LLVMGetParam(fn, (unsigned)(first + i)), p);
+    }
+    LLVMValueRef m = LLVMGetParam(fn, 0);
+    call_run(c, run, m, batch, ins, nout < 0 ? LLVMGetParam(fn, (unsigned)(first + nin)) : outs);
+    if (after)
+        LLVMBuildCall2(c->b, LLVMGlobalGetValueType(after), after, &m, 1, "");
+    LLVMBuildRet(c->b, i32_c(c, 0));
+}
+
+/* m + offset when m is not NULL, else NULL */
+static void return_region(Cg *c, LLVMValueRef m, int64_t offset)
+{
+    LLVMValueRef idx = cg_i64(c, offset);
+    LLVMValueRef p = LLVMBuildGEP2(c->b, c->i8, m, &idx, 1, "");
+    LLVMBuildRet(c->b, LLVMBuildSelect(c->b, is_null(c, m), LLVMConstNull(c->ptr), p, ""));
+}
+
+/* The training entry points (docs/TRAINING.md); the generic ones are
+ * returned for the info. */
+static void build_training(Cg *c, LLVMValueRef train, LLVMValueRef eval, LLVMValueRef *gen_grad,
+                           LLVMValueRef *gen_eval, LLVMValueRef *apply_entry)
+{
+    const Graph *g = c->g;
+    int nin;
+    input_slots(c, FN_TRAIN, &nin);
+    LLVMValueRef apply = cg_build_apply(c);
+    LLVMTypeRef mt[] = {c->ptr};
+    LLVMTypeRef pt = cg_type(c, g->train->loss->dtype);
+
+    build_direct(c, "compute_gradients", train, nin, -1, NULL);
+    build_direct(c, "train_step", train, nin, -1, apply);
+    build_direct(c, "evaluate", eval, nin, -1, NULL);
+    *gen_grad = build_generic(c, "compute_gradients_generic", train, nin, -1, NULL);
+    *gen_eval = build_generic(c, "evaluate_generic", eval, nin, -1, NULL);
+    LLVMSetLinkage(*gen_grad, LLVMInternalLinkage);
+    LLVMSetLinkage(*gen_eval, LLVMInternalLinkage);
+
+    /* NAME_apply_gradients(m) */
+    LLVMValueRef fn = begin_fn(c, "apply_gradients", c->i32, mt, 1);
+    LLVMValueRef m = LLVMGetParam(fn, 0);
+    fail_if(c, is_null(c, m));
+    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(apply), apply, &m, 1, "");
+    LLVMBuildRet(c->b, i32_c(c, 0));
+    *apply_entry = fn;
+
+    /* NAME_grads(m) */
+    fn = begin_fn(c, "grads", c->ptr, mt, 1);
+    return_region(c, LLVMGetParam(fn, 0), c->layout->grads_offset);
+
+    /* NAME_set_learning_rate(m, lr): the base rate; NULL is ignored */
+    LLVMTypeRef st[] = {c->ptr, pt};
+    fn = begin_fn(c, "set_learning_rate", c->voidt, st, 2);
+    m = LLVMGetParam(fn, 0);
+    LLVMBasicBlockRef set = LLVMAppendBasicBlockInContext(c->ctx, fn, "set");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->ctx, fn, "done");
+    LLVMBuildCondBr(c->b, is_null(c, m), done, set);
+    LLVMPositionBuilderAtEnd(c->b, set);
+    LLVMBuildStore(c->b, cg_to_f64(c, g->train->loss->dtype, LLVMGetParam(fn, 1)),
+                   cg_instance_field(c, m, CG_INST_LR));
+    LLVMBuildBr(c->b, done);
+    LLVMPositionBuilderAtEnd(c->b, done);
+    LLVMBuildRetVoid(c->b);
+
+    /* NAME_learning_rate(m): the rate of the next step; 0 for NULL */
+    fn = begin_fn(c, "learning_rate", pt, mt, 1);
+    m = LLVMGetParam(fn, 0);
+    LLVMBasicBlockRef get = LLVMAppendBasicBlockInContext(c->ctx, fn, "get");
+    LLVMBasicBlockRef zero = LLVMAppendBasicBlockInContext(c->ctx, fn, "null");
+    LLVMBuildCondBr(c->b, is_null(c, m), zero, get);
+    LLVMPositionBuilderAtEnd(c->b, zero);
+    LLVMBuildRet(c->b, cg_fconst(c, g->train->loss->dtype, 0));
+    LLVMPositionBuilderAtEnd(c->b, get);
+    LLVMBuildRet(c->b, cg_from_f64(c, g->train->loss->dtype, cg_schedule_lr(c, m)));
+
+    /* NAME_step(m): 0 for NULL */
+    fn = begin_fn(c, "step", c->i64, mt, 1);
+    m = LLVMGetParam(fn, 0);
+    get = LLVMAppendBasicBlockInContext(c->ctx, fn, "get");
+    zero = LLVMAppendBasicBlockInContext(c->ctx, fn, "null");
+    LLVMBuildCondBr(c->b, is_null(c, m), zero, get);
+    LLVMPositionBuilderAtEnd(c->b, zero);
+    LLVMBuildRet(c->b, cg_i64(c, 0));
+    LLVMPositionBuilderAtEnd(c->b, get);
+    LLVMBuildRet(c->b, LLVMBuildLoad2(c->b, c->i64, cg_instance_field(c, m, CG_INST_STEP), ""));
+}
+
 static void build_entry_points(Cg *c, LLVMValueRef info, LLVMValueRef run, int nfwd)
 {
     const Graph *g = c->g;
-    LLVMTypeRef run_ty = LLVMGlobalGetValueType(run);
     int nout = g->outputs.n;
-
-    /* NAME_forward_generic(m, batch, inputs, outputs) */
-    LLVMTypeRef gpt[] = {c->ptr, c->i32, c->ptr, c->ptr};
-    LLVMValueRef gen = begin_fn(c, "forward_generic", c->i32, gpt, 4);
-    {
-        LLVMValueRef m = LLVMGetParam(gen, 0), ins = LLVMGetParam(gen, 2),
-                     outs = LLVMGetParam(gen, 3);
-        LLVMValueRef bad = is_null(c, m);
-        if (nfwd)
-            bad = LLVMBuildOr(c->b, bad, is_null(c, ins), "");
-        if (nout)
-            bad = LLVMBuildOr(c->b, bad, is_null(c, outs), "");
-        fail_if(c, bad);
-        LLVMValueRef batch = checked_batch(c, LLVMGetParam(gen, 1));
-        bad = LLVMConstInt(c->i1, 0, 0);
-        for (int i = 0; i < nfwd + nout; i++) {
-            LLVMValueRef idx = cg_i64(c, i < nfwd ? i : i - nfwd);
-            LLVMValueRef p =
-                LLVMBuildInBoundsGEP2(c->b, c->ptr, i < nfwd ? ins : outs, &idx, 1, "");
-            bad = LLVMBuildOr(c->b, bad, is_null(c, LLVMBuildLoad2(c->b, c->ptr, p, "")), "");
-        }
-        fail_if(c, bad);
-        LLVMValueRef args[] = {m, batch, ins, outs};
-        LLVMBuildCall2(c->b, run_ty, run, args, 4, "");
-        LLVMBuildRet(c->b, i32_c(c, 0));
-    }
-
-    /* NAME_forward(m, [batch,] inputs..., outputs...) */
-    {
-        int np = 1 + (g->batch ? 1 : 0) + nfwd + nout;
-        LLVMTypeRef *pt = arena_alloc(g->arena, sizeof *pt * (size_t)np);
-        pt[0] = c->ptr;
-        int first = 1;
-        if (g->batch)
-            pt[first++] = c->i32;
-        for (int i = first; i < np; i++)
-            pt[i] = c->ptr;
-        LLVMValueRef fn = begin_fn(c, "forward", c->i32, pt, np);
-        LLVMValueRef bad = is_null(c, LLVMGetParam(fn, 0));
-        for (int i = first; i < np; i++)
-            bad = LLVMBuildOr(c->b, bad, is_null(c, LLVMGetParam(fn, (unsigned)i)), "");
-        fail_if(c, bad);
-        LLVMValueRef batch = checked_batch(c, g->batch ? LLVMGetParam(fn, 1) : NULL);
-        LLVMValueRef ins = cg_alloca(c, LLVMArrayType2(c->ptr, (uint64_t)(nfwd + 1)), "ins");
-        LLVMValueRef outs = cg_alloca(c, LLVMArrayType2(c->ptr, (uint64_t)(nout + 1)), "outs");
-        for (int i = 0; i < nfwd + nout; i++) {
-            LLVMValueRef idx = cg_i64(c, i < nfwd ? i : i - nfwd);
-            LLVMValueRef p =
-                LLVMBuildInBoundsGEP2(c->b, c->ptr, i < nfwd ? ins : outs, &idx, 1, "");
-            LLVMBuildStore(c->b, LLVMGetParam(fn, (unsigned)(first + i)), p);
-        }
-        LLVMValueRef args[] = {LLVMGetParam(fn, 0), batch, ins, outs};
-        LLVMBuildCall2(c->b, run_ty, run, args, 4, "");
-        LLVMBuildRet(c->b, i32_c(c, 0));
-    }
+    build_generic(c, "forward_generic", run, nfwd, nout, NULL);
+    build_direct(c, "forward", run, nfwd, nout, NULL);
 
     /* NAME_create(seed) */
     {
@@ -626,10 +822,7 @@ static void build_entry_points(Cg *c, LLVMValueRef info, LLVMValueRef run, int n
     {
         LLVMTypeRef pt[] = {c->ptr};
         LLVMValueRef fn = begin_fn(c, "params", c->ptr, pt, 1);
-        LLVMValueRef m = LLVMGetParam(fn, 0);
-        LLVMValueRef idx = cg_i64(c, c->layout->params_offset);
-        LLVMValueRef p = LLVMBuildGEP2(c->b, c->i8, m, &idx, 1, "");
-        LLVMBuildRet(c->b, LLVMBuildSelect(c->b, is_null(c, m), LLVMConstNull(c->ptr), p, ""));
+        return_region(c, LLVMGetParam(fn, 0), c->layout->params_offset);
     }
     /* NAME_save(m, path), NAME_load(m, path) */
     const char *io[2][2] = {{"save", "dlrt_model_save"}, {"load", "dlrt_model_load"}};
@@ -661,26 +854,52 @@ static Node **group_roots(const Graph *g)
     return root;
 }
 
-bool cg_emit(const Graph *g, const MemPlan *forward, const Layout *layout, const CgOptions *o,
+/* An op of the plan (a step or a member of its fusion group) that has no
+ * native code in this mode: dropout_grad needs its forward's mask, which
+ * only a training function draws, and of the ops whose training mode
+ * differs (OPF_MODE) only batch_norm has its training kernel yet. NULL
+ * when there is none. */
+static const char *unsupported_op(const Graph *g, const MemPlan *p, bool training)
+{
+    bool *is_step = arena_alloc(g->arena, (size_t)g->nodes.n + 1);
+    for (int s = 0; s < p->nsteps; s++)
+        is_step[p->steps[s]->id] = true;
+    for (int i = 0; i < g->nodes.n; i++) {
+        const Node *n = g->nodes.v[i], *r = n;
+        while (r->fused)
+            r = r->fused;
+        if (!is_step[r->id])
+            continue;
+        if (n->op == OP_DROPOUT_GRAD && !training)
+            return "native code for 'dropout_grad' outside the training step is not supported";
+        bool has_training_code = n->op == OP_BATCH_NORM;
+        if (training && !has_training_code &&
+            (op_info[n->op].flags & OPF_MODE || n->op == OP_DROPOUT_GRAD))
+            return arena_printf(g->arena,
+                                "training code for '%s' is not supported yet (compile with "
+                                "--inference-only)",
+                                op_info[n->op].text);
+    }
+    return NULL;
+}
+
+bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const CgOptions *o,
              CgOutput kind, const char *path, char **err)
 {
     *err = NULL;
-    /* dropout_grad reuses the mask of the training forward's dropout, which
-     * only exists once the training step is compiled. */
-    bool *is_step = arena_alloc(g->arena, (size_t)g->nodes.n + 1);
-    for (int s = 0; s < forward->nsteps; s++)
-        is_step[forward->steps[s]->id] = true;
-    for (int i = 0; i < g->nodes.n; i++) {
-        const Node *n = g->nodes.v[i];
-        if (n->op == OP_DROPOUT_GRAD && (is_step[n->id] || (n->fused && is_step[n->fused->id]))) {
-            *err = dup_msg("", "native code for 'dropout_grad' is not supported yet");
-            return false;
-        }
+    const char *bad = unsupported_op(g, plans->forward, false);
+    if (!bad && plans->evaluate)
+        bad = unsupported_op(g, plans->evaluate, false);
+    if (!bad && plans->train)
+        bad = unsupported_op(g, plans->train, true);
+    if (bad) {
+        *err = dup_msg("", bad);
+        return false;
     }
     LLVMTargetMachineRef tm = make_machine(o, err);
     if (!tm)
         return false;
-    Cg cg = {.g = g, .plan = forward, .layout = layout};
+    Cg cg = {.g = g, .plan = plans->forward, .layout = layout, .opt = plans->opt, .tag = ""};
     Cg *c = &cg;
     c->ctx = LLVMContextCreate();
     c->mod = LLVMModuleCreateWithNameInContext(g->name, c->ctx);
@@ -708,10 +927,21 @@ bool cg_emit(const Graph *g, const MemPlan *forward, const Layout *layout, const
     InfoTypes t = info_types(c);
     char *info_name = arena_printf(g->arena, "%s.info", g->name);
     LLVMValueRef info = LLVMAddGlobal(c->mod, t.info, info_name);
-    LLVMValueRef run = build_run(c);
+    LLVMValueRef run = build_run(c, FN_FORWARD);
     build_entry_points(c, info, run, nfwd);
-    build_info(c, info,
-               LLVMGetNamedFunction(c->mod, arena_printf(g->arena, "%s_forward_generic", g->name)));
+    Entries entries = {0};
+    entries.forward =
+        LLVMGetNamedFunction(c->mod, arena_printf(g->arena, "%s_forward_generic", g->name));
+    if (plans->train) {
+        c->plan = plans->train;
+        LLVMValueRef train = build_run(c, FN_TRAIN);
+        c->plan = plans->evaluate;
+        LLVMValueRef eval = build_run(c, FN_EVAL);
+        c->plan = plans->forward;
+        build_training(c, train, eval, &entries.compute_gradients, &entries.evaluate,
+                       &entries.apply_gradients);
+    }
+    build_info(c, info, &entries);
 
     char *msg = NULL;
     bool ok = true;

@@ -103,12 +103,12 @@ static LLVMValueRef kernel_begin(Cg *c, Node *step, Node **ins, int nin)
         pt[i] = c->ptr;
     pt[nin + 1] = c->i64;
     pt[nin + 2] = c->ptr;
-    char *name =
-        arena_printf(c->g->arena, "%s.k%d.%s", c->g->name, step->id, op_info[step->op].text);
+    char *name = arena_printf(c->g->arena, "%s.%sk%d.%s", c->g->name, c->tag, step->id,
+                              op_info[step->op].text);
     LLVMValueRef fn = LLVMAddFunction(
         c->mod, name, LLVMFunctionType(c->voidt, pt, (unsigned)nin + 2 + scratch, 0));
     LLVMSetLinkage(fn, LLVMInternalLinkage);
-    const char *fattrs[] = {"nounwind", "nofree", "nosync", "willreturn"};
+    const char *fattrs[] = {"nounwind", "nofree", "nosync", "willreturn", "noinline"};
     for (int i = 0; i < countof(fattrs); i++)
         LLVMAddAttributeAtIndex(
             fn, LLVMAttributeFunctionIndex,

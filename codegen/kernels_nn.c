@@ -271,8 +271,62 @@ static LLVMValueRef k_global_pool(Cg *c, Node *n)
 
 /* ---- normalization ----------------------------------------------------------- */
 
-/* Inference: the running statistics (inputs 3 and 4) per channel,
- * (x - mean) * gamma / sqrt(var + eps) + beta. */
+/* Training: per channel, the batch mean and biased variance over every
+ * other dimension (accumulated in f64), then the running statistics,
+ * state the kernel updates in place with PyTorch's momentum:
+ * r = (1 - momentum) r + momentum s, the variance unbiased (n / (n - 1),
+ * n the values per channel; the biased one when n is 1). */
+static void batch_stats(Cg *c, Node *n, LLVMValueRef src, LLVMValueRef mean, LLVMValueRef var,
+                        LLVMValueRef ch, LLVMValueRef *m, LLVMValueRef *v)
+{
+    Node *x = n->in[0];
+    DType t = n->dtype;
+    int64_t C = x->shape.d[1].n;
+    LLVMValueRef N = cg_dim(c, x->shape.d[0]), S = tail_numel(c, &x->shape, 2);
+    LLVMValueRef cnt = LLVMBuildSIToFP(c->b, cg_mul(c, N, S), c->f64, "");
+    LLVMValueRef acc = cg_alloca(c, c->f64, "acc");
+    LLVMValueRef mu = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        LLVMBuildStore(c->b, LLVMConstReal(c->f64, 0), acc);
+        CgLoop lb, ls;
+        LLVMValueRef b = cg_loop_begin(c, N, &lb);
+        LLVMValueRef base = cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, C)), ch), S);
+        LLVMValueRef s = cg_loop_begin(c, S, &ls);
+        LLVMValueRef e = cg_to_f64(c, t, cg_load(c, t, src, cg_add(c, base, s)));
+        if (pass == 1) {
+            e = LLVMBuildFSub(c->b, e, mu, "");
+            e = LLVMBuildFMul(c->b, e, e, "");
+        }
+        LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, cg_get(c, c->f64, acc), e, ""), acc);
+        cg_loop_end(c, &ls);
+        cg_loop_end(c, &lb);
+        LLVMValueRef r = LLVMBuildFDiv(c->b, cg_get(c, c->f64, acc), cnt, "");
+        if (pass == 0)
+            mu = r;
+        else
+            *v = r;
+    }
+    *m = mu;
+    double mom = ir_attr_float(n, "momentum");
+    LLVMValueRef keep = LLVMConstReal(c->f64, 1 - mom), take = LLVMConstReal(c->f64, mom);
+    LLVMValueRef one = LLVMConstReal(c->f64, 1);
+    LLVMValueRef many = LLVMBuildFCmp(c->b, LLVMRealOGT, cnt, one, "");
+    LLVMValueRef unbiased = LLVMBuildSelect(c->b, many,
+                                            LLVMBuildFDiv(c->b, LLVMBuildFMul(c->b, *v, cnt, ""),
+                                                          LLVMBuildFSub(c->b, cnt, one, ""), ""),
+                                            *v, "");
+    LLVMValueRef stats[2][2] = {{mean, mu}, {var, unbiased}};
+    for (int i = 0; i < 2; i++) {
+        LLVMValueRef old = cg_to_f64(c, t, cg_load(c, t, stats[i][0], ch));
+        LLVMValueRef r = LLVMBuildFAdd(c->b, LLVMBuildFMul(c->b, keep, old, ""),
+                                       LLVMBuildFMul(c->b, take, stats[i][1], ""), "");
+        cg_store(c, t, cg_from_f64(c, t, r), stats[i][0], ch);
+    }
+}
+
+/* (x - mean) * gamma / sqrt(var + eps) + beta per channel: in inference
+ * with the running statistics (inputs 3 and 4), in training with the
+ * batch's (batch_stats). */
 static LLVMValueRef k_batch_norm(Cg *c, Node *n)
 {
     Node *x = n->in[0];
@@ -284,22 +338,31 @@ static LLVMValueRef k_batch_norm(Cg *c, Node *n)
     int64_t C = x->shape.d[1].n;
     LLVMValueRef S = tail_numel(c, &x->shape, 2);
     double eps = ir_attr_float(n, "eps");
+    /* channel-major, so training computes each channel's statistics once */
     CgLoop lb, lc, ls;
-    LLVMValueRef b = cg_loop_begin(c, cg_dim(c, x->shape.d[0]), &lb);
     LLVMValueRef ch = cg_loop_begin(c, cg_i64(c, C), &lc);
-    LLVMValueRef m = cg_load(c, t, mean, ch);
-    LLVMValueRef sd = LLVMBuildFAdd(c->b, cg_load(c, t, var, ch), cg_fconst(c, t, eps), "");
+    LLVMValueRef m, vr;
+    if (c->training) {
+        batch_stats(c, n, src, mean, var, ch, &m, &vr);
+        m = cg_from_f64(c, t, m);
+        vr = cg_from_f64(c, t, vr);
+    } else {
+        m = cg_load(c, t, mean, ch);
+        vr = cg_load(c, t, var, ch);
+    }
+    LLVMValueRef sd = LLVMBuildFAdd(c->b, vr, cg_fconst(c, t, eps), "");
     sd = cg_intrinsic(c, "llvm.sqrt", cg_type(c, t), &sd, 1);
     LLVMValueRef scale = LLVMBuildFDiv(c->b, cg_load(c, t, gamma, ch), sd, "");
     LLVMValueRef shift = cg_load(c, t, beta, ch);
+    LLVMValueRef b = cg_loop_begin(c, cg_dim(c, x->shape.d[0]), &lb);
     LLVMValueRef base = cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, C)), ch), S);
     LLVMValueRef s = cg_loop_begin(c, S, &ls);
     LLVMValueRef at = cg_add(c, base, s);
     LLVMValueRef v = LLVMBuildFSub(c->b, cg_load(c, t, src, at), m, "");
     cg_store(c, t, LLVMBuildFAdd(c->b, LLVMBuildFMul(c->b, v, scale, ""), shift, ""), out, at);
     cg_loop_end(c, &ls);
-    cg_loop_end(c, &lc);
     cg_loop_end(c, &lb);
+    cg_loop_end(c, &lc);
     LLVMBuildRetVoid(c->b);
     return fn;
 }

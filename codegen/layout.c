@@ -31,37 +31,55 @@ static int64_t max_numel(const Graph *g, const Shape *s)
     return n;
 }
 
-Layout *cg_layout(const Graph *g, const MemPlan *forward)
+static bool trainable(const Node *n)
+{
+    return n->op == OP_PARAM && !ir_attr_bool(n, "frozen");
+}
+
+Layout *cg_layout(const Graph *g, const CgPlans *plans)
 {
     Arena *a = g->arena;
     Layout *l = arena_alloc(a, sizeof *l);
     int n = g->nodes.n;
-    l->param_offset = arena_alloc(a, sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
-    l->state_offset = arena_alloc(a, sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
-    int64_t params = 0, states = 0;
+    size_t nn = (size_t)(n > 0 ? n : 1);
+    l->param_offset = arena_alloc(a, sizeof(int64_t) * nn);
+    l->state_offset = arena_alloc(a, sizeof(int64_t) * nn);
+    l->opt_state_offset = arena_alloc(a, sizeof(int64_t) * nn);
+    bool training = plans->train != NULL;
+    int64_t params = 0, states = 0, slot = 0;
     for (int i = 0; i < n; i++) {
         const Node *x = g->nodes.v[i];
-        l->param_offset[i] = l->state_offset[i] = -1;
+        l->param_offset[i] = l->state_offset[i] = l->opt_state_offset[i] = -1;
+        int64_t bytes = max_numel(g, &x->shape) * elem_bytes(x->dtype);
         if (x->op == OP_PARAM) {
             l->param_offset[i] = params;
-            params += max_numel(g, &x->shape) * elem_bytes(x->dtype);
+            params += bytes;
             l->num_param_scalars += max_numel(g, &x->shape);
+            if (training && trainable(x)) {
+                l->opt_state_offset[i] = slot;
+                slot += bytes;
+            }
         } else if (x->op == OP_STATE) {
             l->state_offset[i] = states;
-            states += max_numel(g, &x->shape) * elem_bytes(x->dtype);
+            states += bytes;
         }
     }
+    int nslots = training && plans->opt ? plans->opt->nslots : 0;
+    l->opt_slot_bytes = slot;
     l->header_bytes = CG_HEADER_BYTES;
     l->params_offset = CG_HEADER_BYTES;
     l->params_bytes = params;
     l->grads_offset = align_up(l->params_offset + params);
-    l->grads_bytes = 0;
+    l->grads_bytes = training ? params : 0;
     l->opt_offset = align_up(l->grads_offset + l->grads_bytes);
-    l->opt_bytes = 0;
+    l->opt_bytes = slot * nslots;
     l->states_offset = align_up(l->opt_offset + l->opt_bytes);
     l->states_bytes = states;
     l->arena_offset = align_up(l->states_offset + states);
-    l->arena_bytes = forward ? forward->arena_bytes : 0;
+    const MemPlan *fns[] = {plans->forward, plans->evaluate, plans->train};
+    for (int i = 0; i < countof(fns); i++)
+        if (fns[i] && fns[i]->arena_bytes > l->arena_bytes)
+            l->arena_bytes = fns[i]->arena_bytes;
     l->state_bytes = align_up(l->arena_offset + l->arena_bytes);
     return l;
 }

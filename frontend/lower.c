@@ -571,10 +571,19 @@ static void exec_train(L *l, Frame *f, const Stmt *st)
         } else {
             int s = fe_builtin_call(l, f, a->value, sched_info, SCHED_COUNT, "schedule",
                                     &t->sched_args);
-            if (s < 0)
+            if (s < 0) {
                 ok = false;
-            else
+            } else {
                 t->sched = (Sched)s;
+                const Attr *w = ir_attrs_get(&t->sched_args, "warmup");
+                const Attr *n = ir_attrs_get(&t->sched_args, "total");
+                if (s == SCHED_WARMUP_COSINE && w && n && w->i >= n->i) {
+                    fe_err(l, a->value->loc,
+                           "warmup_cosine: 'warmup' must be less than 'total' (%lld >= %lld)",
+                           (long long)w->i, (long long)n->i);
+                    ok = false;
+                }
+            }
         }
     }
     if (!seen[1])

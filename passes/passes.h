@@ -24,6 +24,32 @@ bool pass_shape(Graph *g);
  * (conv, pooling, normalization, dropout, sequence ops) at the op. */
 bool pass_autodiff(Graph *g);
 
+/* Optimizer lowering (passes/optim.c): what NAME_apply_gradients does,
+ * from the train statement (docs/TRAINING.md has the formulas). Every
+ * trainable scalar keeps nslots values of optimizer state, slot[k] being
+ * its name (PyTorch's: exp_avg, momentum_buffer, ...). NULL without a
+ * train statement. */
+enum { OPT_MAX_SLOTS = 2 };
+
+typedef struct {
+    Optim optim;
+    int nslots;
+    const char *slot[OPT_MAX_SLOTS];
+    double lr, weight_decay, eps, momentum, alpha, beta1, beta2;
+    bool nesterov;
+    bool decoupled; /* adamw: weight decay on the parameter itself */
+    bool has_clip;
+    double clip_norm;
+    Sched sched;
+    double base_lr;  /* the instance's initial base rate: lr, or cyclic's max_lr */
+    double s_gamma;  /* step, exponential */
+    double s_min_lr; /* cosine, warmup_cosine; cyclic's base_lr */
+    int64_t s_every; /* step's every; cyclic's step_size */
+    int64_t s_total, s_warmup;
+} OptPlan;
+
+OptPlan *pass_optim(const Graph *g);
+
 /* Constant folding, common-subexpression elimination and dead-code
  * elimination: nodes that neither an output nor the training loss needs are
  * removed, except sources (inputs, params and states are the model's
@@ -40,21 +66,21 @@ void pass_fuse(Graph *g);
  * that `roots` need, in a linear schedule; sizes at the maximum batch. */
 typedef struct {
     int nsteps;
-    Node **steps;        /* materialized nodes (Node.fused == NULL, not
-                            sources or consts) in execution order */
-    int64_t *offset;     /* by node id: byte offset in the arena, or -1 when
-                            the value is not in the arena */
-    Node **alias;        /* by node id: the node whose storage this one
-                            shares (a reshape view, an in-place update), or
-                            the node itself */
-    int64_t *bytes;      /* by node id: bytes at the maximum batch */
+    Node **steps;            /* materialized nodes (Node.fused == NULL, not
+                                sources or consts) in execution order */
+    int64_t *offset;         /* by node id: byte offset in the arena, or -1 when
+                                the value is not in the arena */
+    Node **alias;            /* by node id: the node whose storage this one
+                                shares (a reshape view, an in-place update), or
+                                the node itself */
+    int64_t *bytes;          /* by node id: bytes at the maximum batch */
     int64_t *scratch_offset; /* by node id of a step: arena offset of its
                                 kernel's scratch buffer (im2col, gates),
                                 live during that step only; -1 for none */
     int64_t *scratch_bytes;  /* by node id: pass_scratch_bytes of a step */
-    int64_t arena_bytes; /* what this function needs, 64-byte aligned slots */
-    int64_t naive_bytes; /* every intermediate in a slot of its own */
-    int64_t peak_bytes;  /* lower bound: most bytes live at one step */
+    int64_t arena_bytes;     /* what this function needs, 64-byte aligned slots */
+    int64_t naive_bytes;     /* every intermediate in a slot of its own */
+    int64_t peak_bytes;      /* lower bound: most bytes live at one step */
 } MemPlan;
 
 MemPlan *pass_memplan(Graph *g, Node *const *roots, int nroots);
@@ -80,7 +106,6 @@ bool pass_memplan_is_view(const MemPlan *p, const Node *n);
 /* What `dlc --stats` prints for one function: the number of steps, the
  * arena size, the naive sum and the lower bound with their ratios, and
  * the five largest buffers. */
-void pass_memplan_print_stats(FILE *f, const Graph *g, const MemPlan *p,
-                              const char *function_name);
+void pass_memplan_print_stats(FILE *f, const Graph *g, const MemPlan *p, const char *function_name);
 
 #endif

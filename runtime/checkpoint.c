@@ -410,13 +410,21 @@ static entry *find_entry(entry **by_name, size_t n, const char *name)
     return NULL;
 }
 
+static int is_opt_name(const char *name, size_t len)
+{
+    return len >= 4 && memcmp(name, "opt.", 4) == 0;
+}
+
 static int check_load_args(const dlrt_tensor_desc *descs, void *const *data, int n, unsigned flags)
 {
-    if (n < 0 || (n > 0 && (!descs || !data)) || (flags & ~DLRT_CKPT_ALLOW_EXTRA))
+    if (n < 0 || (n > 0 && (!descs || !data)) ||
+        (flags & ~(DLRT_CKPT_ALLOW_EXTRA | DLRT_CKPT_SKIP_OPT)))
         return DLRT_EINVAL;
     for (int i = 0; i < n; i++) {
         size_t bytes = 0;
         if (desc_bytes(&descs[i], &bytes) || (bytes > 0 && !data[i]))
+            return DLRT_EINVAL;
+        if ((flags & DLRT_CKPT_SKIP_OPT) && is_opt_name(descs[i].name, strlen(descs[i].name)))
             return DLRT_EINVAL;
     }
     if (n < 2)
@@ -476,7 +484,10 @@ int dlrt_checkpoint_load_buffer(const void *buf, size_t size, const dlrt_tensor_
         found[i] = e;
     }
     /* names in descs are distinct, so n matches mean n distinct entries */
-    if (!rc && h.ne > (size_t)n && !(flags & DLRT_CKPT_ALLOW_EXTRA))
+    size_t skipped = 0;
+    for (size_t i = 0; (flags & DLRT_CKPT_SKIP_OPT) && i < h.ne; i++)
+        skipped += (size_t)is_opt_name(h.e[i].name, h.e[i].name_len);
+    if (!rc && h.ne - skipped > (size_t)n && !(flags & DLRT_CKPT_ALLOW_EXTRA))
         rc = DLRT_EMISMATCH;
     for (size_t i = 0; !rc && meta && i < h.nm; i++) {
         int r = meta(ctx, h.m[i].key, h.m[i].key_len, h.m[i].value, h.m[i].value_len);

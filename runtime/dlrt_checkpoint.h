@@ -26,6 +26,9 @@ extern "C" {
 
 /* Load flags. */
 #define DLRT_CKPT_ALLOW_EXTRA 1u /* tensors in the file that are not expected are ignored */
+/* tensors named "opt.*" (optimizer state) are left out: descs may name none
+ * (DLRT_EINVAL otherwise) and the file's are ignored */
+#define DLRT_CKPT_SKIP_OPT 2u
 
 /* Writes n tensors (descs[i] with the row-major data data[i]) and nmeta
  * metadata pairs to `path` atomically: to `path.tmp.XXXXXX` in the same

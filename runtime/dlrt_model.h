@@ -10,8 +10,9 @@
  *   [dlrt_instance header][params][grads][optimizer state][model state][arena]
  *
  * at the offsets given in the info (grads and optimizer state are empty
- * until training is compiled in). Parameters form one flat array of
- * info->param_dtype in declaration order (NAME_params).
+ * when no training code is compiled in). Parameters form one flat array of
+ * info->param_dtype in declaration order (NAME_params); the gradients
+ * have the same layout (NAME_grads). docs/TRAINING.md describes training.
  */
 #ifndef DLRT_MODEL_H
 #define DLRT_MODEL_H
@@ -32,25 +33,28 @@ typedef struct {
     int init;              /* params and states: a dlrt_init_kind */
     int ninit_args;
     double init_args[4];
-    int frozen;            /* params: stored and saved, never updated */
+    int frozen; /* params: stored and saved, never updated */
 } dlrt_tensor_info;
 
 /* Generic entry point: arrays in declaration order (only the inputs that
  * info->forward_inputs lists), for harnesses and language bindings. */
-typedef int (*dlrt_forward_fn)(void *m, int batch, const void *const *inputs,
-                               void *const *outputs);
+typedef int (*dlrt_forward_fn)(void *m, int batch, const void *const *inputs, void *const *outputs);
+/* Generic training entry points: every input, in declaration order; loss
+ * points to one scalar of param_dtype. */
+typedef int (*dlrt_loss_fn)(void *m, int batch, const void *const *inputs, void *loss);
+typedef int (*dlrt_apply_fn)(void *m);
 
 typedef struct dlrt_model_info {
     const char *name;
-    int max_batch;          /* 0: the model has no batch dimension */
-    dlrt_dtype param_dtype; /* the one floating type of all parameters */
+    int max_batch;             /* 0: the model has no batch dimension */
+    dlrt_dtype param_dtype;    /* the one floating type of all parameters */
     int64_t num_param_scalars; /* NAME_NUM_PARAMS */
-    size_t state_bytes;     /* NAME_STATE_BYTES: the whole instance block */
+    size_t state_bytes;        /* NAME_STATE_BYTES: the whole instance block */
 
     int num_inputs, num_outputs, num_params, num_states;
     const dlrt_tensor_info *inputs, *outputs, *params, *states;
-    int num_forward_inputs;     /* inputs the outputs need, in order */
-    const int *forward_inputs;  /* indices into inputs */
+    int num_forward_inputs;    /* inputs the outputs need, in order */
+    const int *forward_inputs; /* indices into inputs */
 
     size_t params_offset, params_bytes; /* the flat parameter array */
     size_t grads_offset, grads_bytes;
@@ -59,6 +63,14 @@ typedef struct dlrt_model_info {
     size_t arena_offset, arena_bytes;
 
     dlrt_forward_fn forward;
+
+    /* Training; NULL and 0 when no training code is compiled in. */
+    dlrt_loss_fn compute_gradients; /* adds this batch's gradients to the grads */
+    dlrt_loss_fn evaluate;          /* the loss in inference mode, no update */
+    dlrt_apply_fn apply_gradients;  /* one optimizer step; zeroes the grads */
+    double lr;                      /* the base learning rate a new instance starts with */
+    int num_opt;                    /* optimizer state tensors ("opt.SLOT.PARAM"), */
+    const dlrt_tensor_info *opt;    /* in [opt_offset, +opt_bytes), zeros at first */
 } dlrt_model_info;
 
 /* The header at the start of every instance block. */
@@ -66,7 +78,7 @@ typedef struct {
     const dlrt_model_info *info;
     uint64_t seed;
     int64_t step;
-    double lr;
+    double lr;   /* the base learning rate (docs/TRAINING.md) */
     void *owned; /* the block itself when dlrt_model_create allocated it */
 } dlrt_instance;
 
@@ -76,19 +88,26 @@ typedef struct {
  * parameter and state as declared, parameter i from stream i of seed and
  * state j from stream num_params + j. The info is validated first (each
  * param/state a floating tensor inside its region of the block, params of
- * param_dtype, initializer arguments accepted): DLRT_EINVAL, block untouched. */
+ * param_dtype, initializer arguments accepted, optimizer state inside its
+ * region): DLRT_EINVAL, block untouched. The base learning rate starts
+ * at info->lr. */
 int dlrt_model_init(const dlrt_model_info *info, void *mem, size_t size, uint64_t seed);
 /* The same in a block from aligned_alloc; NULL on failure. */
 void *dlrt_model_create(const dlrt_model_info *info, uint64_t seed);
 void dlrt_model_destroy(void *m);
 
-/* Checkpoints: parameters and states by name (safetensors), atomically
- * written; loading validates the whole file against the model first and
- * changes nothing on failure. Tensors: the params in declaration order, then
- * the states; metadata "format" = "dlc", "model" = info->name, "step" = the
- * step counter in decimal. A file whose "model" names another model is
- * DLRT_EMISMATCH, a "step" that is not a decimal int64 >= 0 DLRT_EFORMAT;
- * the step is restored when present. */
+/* Checkpoints: parameters, states and optimizer state by name
+ * (safetensors), atomically written; loading validates the whole file
+ * against the model first and changes nothing on failure. Tensors: the
+ * params in declaration order, the states, then the optimizer state;
+ * metadata "format" = "dlc", "model" = info->name, "step" = the step
+ * counter in decimal, "lr" = the base learning rate (%.17g). A file whose
+ * "model" names another model is DLRT_EMISMATCH, a "step" that is not a
+ * decimal int64 >= 0 or an "lr" that is not a finite number DLRT_EFORMAT;
+ * step and lr are restored when present. A file with the params and
+ * states but no optimizer state loads with the optimizer state zeroed,
+ * and optimizer state the model has no room for is ignored. A successful
+ * load zeroes the gradients. */
 int dlrt_model_save(const void *m, const char *path);
 int dlrt_model_load(void *m, const char *path);
 
@@ -99,8 +118,8 @@ int dlrt_model_check_batch(const dlrt_model_info *info, int batch);
 /* Row-major GEMM for generated code: C = alpha*op(A)*op(B) + beta*C with
  * op(X) = X or X^T, M x N result, K inner; lda/ldb/ldc are row strides. */
 void dlrt_gemm_f32(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-                   const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
-                   float *c, int64_t ldc);
+                   const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                   int64_t ldc);
 void dlrt_gemm_f64(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, double alpha,
                    const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
                    double *c, int64_t ldc);

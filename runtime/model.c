@@ -13,16 +13,20 @@
  * state never changes how the parameters start.
  *
  * Checkpoints hold the parameters in declaration order, then the states,
- * each under its own name, with "format", "model" and "step" metadata.
- * Loading relies on dlrt_checkpoint_load's validate-first guarantee for
- * the tensors; the metadata callback only records what it sees (and
- * rejects a file that names another model), and the step is applied once
- * the load has succeeded.
+ * then the optimizer state, each under its own name, with "format",
+ * "model", "step" and "lr" metadata. Loading relies on
+ * dlrt_checkpoint_load's validate-first guarantee for the tensors; the
+ * metadata callback only records what it sees (and rejects a file that
+ * names another model), and step and lr are applied once the load has
+ * succeeded. A file without optimizer state is retried without it, so
+ * weights from elsewhere (or an inference-only build) load for training,
+ * and a training checkpoint loads into an inference-only build.
  */
 #include "dlrt.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,7 +97,16 @@ static int info_ok(const dlrt_model_info *info)
     for (int j = 0; j < info->num_states; j++)
         if (!tensor_ok(&info->states[j], info->states_offset, info->states_bytes, total))
             return 0;
-    return 1;
+    if (info->num_opt < 0 ||
+        (info->num_opt > 0 && (!info->opt || info->opt_offset < sizeof(dlrt_instance))))
+        return 0;
+    for (int k = 0; k < info->num_opt; k++) {
+        const dlrt_tensor_info *o = &info->opt[k];
+        if (o->desc.dtype != info->param_dtype ||
+            !tensor_ok(o, info->opt_offset, info->opt_bytes, total))
+            return 0;
+    }
+    return isfinite(info->lr);
 }
 
 static int init_tensor(char *base, const dlrt_tensor_info *t, uint64_t seed, uint64_t stream)
@@ -122,7 +135,7 @@ int dlrt_model_init(const dlrt_model_info *info, void *mem, size_t size, uint64_
     h->info = info;
     h->seed = seed;
     h->step = 0;
-    h->lr = 0;
+    h->lr = info->lr;
     h->owned = NULL;
     return DLRT_OK;
 }
@@ -151,28 +164,30 @@ void dlrt_model_destroy(void *m)
         free(m);
 }
 
-/* The descs and data pointers of every parameter, then every state, of
- * the instance m, in one allocation; NULL when out of memory. */
-static int gather(const dlrt_instance *h, dlrt_tensor_desc **descs, void ***data)
+/* The descs and data pointers of every parameter, then every state, then
+ * (with opt) every optimizer state tensor of the instance m; *n counts
+ * them. DLRT_ENOMEM when out of memory. */
+static int gather(const dlrt_instance *h, int opt, dlrt_tensor_desc **descs, void ***data, int *n)
 {
     const dlrt_model_info *info = h->info;
-    size_t n = (size_t)info->num_params + (size_t)info->num_states;
-    *descs = malloc((n ? n : 1) * sizeof **descs);
-    *data = malloc((n ? n : 1) * sizeof **data);
+    const dlrt_tensor_info *groups[3] = {info->params, info->states, info->opt};
+    int counts[3] = {info->num_params, info->num_states, opt ? info->num_opt : 0};
+    size_t total = (size_t)counts[0] + (size_t)counts[1] + (size_t)counts[2];
+    *descs = malloc((total ? total : 1) * sizeof **descs);
+    *data = malloc((total ? total : 1) * sizeof **data);
     if (!*descs || !*data) {
         free(*descs);
         free(*data);
         return DLRT_ENOMEM;
     }
     char *base = (char *)h;
-    for (int i = 0; i < info->num_params; i++) {
-        (*descs)[i] = info->params[i].desc;
-        (*data)[i] = base + info->params[i].offset;
-    }
-    for (int j = 0; j < info->num_states; j++) {
-        (*descs)[info->num_params + j] = info->states[j].desc;
-        (*data)[info->num_params + j] = base + info->states[j].offset;
-    }
+    int k = 0;
+    for (int g = 0; g < 3; g++)
+        for (int i = 0; i < counts[g]; i++, k++) {
+            (*descs)[k] = groups[g][i].desc;
+            (*data)[k] = base + groups[g][i].offset;
+        }
+    *n = k;
     return DLRT_OK;
 }
 
@@ -185,15 +200,16 @@ int dlrt_model_save(const void *m, const char *path)
         return DLRT_EINVAL;
     dlrt_tensor_desc *descs;
     void **data;
-    int rc = gather(h, &descs, &data);
+    int n;
+    int rc = gather(h, 1, &descs, &data, &n);
     if (rc != DLRT_OK)
         return rc;
-    char step[24];
+    char step[24], lr[32];
     snprintf(step, sizeof step, "%" PRId64, h->step);
-    const char *keys[] = {"format", "model", "step"};
-    const char *values[] = {"dlc", h->info->name, step};
-    rc = dlrt_checkpoint_save(path, descs, (const void *const *)data,
-                              h->info->num_params + h->info->num_states, keys, values, 3);
+    snprintf(lr, sizeof lr, "%.17g", h->lr);
+    const char *keys[] = {"format", "model", "step", "lr"};
+    const char *values[] = {"dlc", h->info->name, step, lr};
+    rc = dlrt_checkpoint_save(path, descs, (const void *const *)data, n, keys, values, 4);
     free(descs);
     free(data);
     return rc;
@@ -202,8 +218,9 @@ int dlrt_model_save(const void *m, const char *path)
 /* What the metadata of a checkpoint being loaded said. */
 typedef struct {
     const char *model;
-    int has_step;
+    int has_step, has_lr;
     int64_t step;
+    double lr;
 } load_meta;
 
 static int key_is(const char *key, size_t len, const char *want)
@@ -229,6 +246,15 @@ static int on_meta(void *ctx, const char *key, size_t key_len, const char *value
             return DLRT_EFORMAT;
         lm->has_step = 1;
         lm->step = (int64_t)s;
+    } else if (key_is(key, key_len, "lr")) {
+        char *end;
+        if (value_len == 0 || strlen(value) != value_len)
+            return DLRT_EFORMAT;
+        double v = strtod(value, &end);
+        if (*end || !isfinite(v))
+            return DLRT_EFORMAT;
+        lm->has_lr = 1;
+        lm->lr = v;
     }
     return 0;
 }
@@ -238,21 +264,42 @@ int dlrt_model_load(void *m, const char *path)
     if (!m || !path)
         return DLRT_EINVAL;
     dlrt_instance *h = m;
-    if (!h->info || !h->info->name)
+    const dlrt_model_info *info = h->info;
+    if (!info || !info->name)
         return DLRT_EINVAL;
     dlrt_tensor_desc *descs;
     void **data;
-    int rc = gather(h, &descs, &data);
+    int n;
+    load_meta lm = {info->name, 0, 0, 0, 0};
+    /* with the optimizer state first; then, if the file has none (or the
+     * model has no room for it), without */
+    int rc = gather(h, 1, &descs, &data, &n);
+    if (rc == DLRT_OK) {
+        rc = dlrt_checkpoint_load(path, descs, data, n, 0, on_meta, &lm);
+        free(descs);
+        free(data);
+    }
+    int with_opt = rc == DLRT_OK;
+    if (rc == DLRT_EMISMATCH) {
+        lm = (load_meta){info->name, 0, 0, 0, 0};
+        rc = gather(h, 0, &descs, &data, &n);
+        if (rc == DLRT_OK) {
+            rc = dlrt_checkpoint_load(path, descs, data, n, DLRT_CKPT_SKIP_OPT, on_meta, &lm);
+            free(descs);
+            free(data);
+        }
+    }
     if (rc != DLRT_OK)
         return rc;
-    load_meta lm = {h->info->name, 0, 0};
-    rc = dlrt_checkpoint_load(path, descs, data, h->info->num_params + h->info->num_states, 0,
-                              on_meta, &lm);
-    free(descs);
-    free(data);
-    if (rc == DLRT_OK && lm.has_step)
+    if (!with_opt && info->opt_bytes > 0)
+        memset((char *)h + info->opt_offset, 0, info->opt_bytes);
+    if (info->grads_bytes > 0)
+        memset((char *)h + info->grads_offset, 0, info->grads_bytes);
+    if (lm.has_step)
         h->step = lm.step;
-    return rc;
+    if (lm.has_lr)
+        h->lr = lm.lr;
+    return DLRT_OK;
 }
 
 int dlrt_model_check_batch(const dlrt_model_info *info, int batch)

@@ -6,7 +6,7 @@ config.name = "dlc"
 config.test_format = lit.formats.ShTest(execute_external=True)
 config.suffixes = [".dl", ".ir"]
 config.test_source_root = os.path.dirname(__file__)
-config.excludes = ["unit", "fuzz", "inputs", "corpus", "exec"]  # exec has its own runner
+config.excludes = ["unit", "fuzz", "inputs", "corpus", "exec", "gradcheck", "train"]  # own runners
 
 params = lit_config.params
 config.substitutions.append(("%dlc", params.get("dlc", "dlc")))

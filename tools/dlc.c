@@ -4,10 +4,10 @@
  * 1 errors in the input model, 2 misuse of the command line or I/O.
  */
 #include <errno.h>
-#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "codegen/codegen.h"
 #include "frontend/frontend.h"
@@ -28,12 +28,20 @@ typedef struct {
     bool on_request; /* runs only when --dump-ir names it (see below) */
 } Pass;
 
-static bool run_simplify(Graph *g) { pass_simplify(g); return true; }
-static bool run_fuse(Graph *g) { pass_fuse(g); return true; }
+static bool run_simplify(Graph *g)
+{
+    pass_simplify(g);
+    return true;
+}
+static bool run_fuse(Graph *g)
+{
+    pass_fuse(g);
+    return true;
+}
 
 /* The pipeline, in order. "lower" (the front end) comes before all.
- * Autodiff belongs to the training step, which is not compiled yet; until
- * it is, the pass runs only when --dump-ir=autodiff asks to see it. */
+ * Autodiff builds the training step's gradients; with --inference-only it
+ * runs only when --dump-ir=autodiff asks to see it. */
 static const Pass pipeline[] = {
     {"shape", pass_shape, false},
     {"autodiff", pass_autodiff, true},
@@ -306,7 +314,8 @@ int main(int argc, char **argv)
     if (o.stats)
         fprintf(stderr, "%-10s %9.3f ms\n", "lower", ms_since(&t0));
     for (int i = 0; i < countof(pipeline); i++) {
-        if (pipeline[i].on_request && !(o.dump && strcmp(o.dump, pipeline[i].name) == 0))
+        if (pipeline[i].on_request && o.cg.inference_only &&
+            !(o.dump && strcmp(o.dump, pipeline[i].name) == 0))
             continue;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         if (!pipeline[i].run(g) || diag_errors()) {
@@ -325,17 +334,38 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    /* the inference function: every output */
+    /* one memory plan per generated function (docs/TRAINING.md) */
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    CgPlans plans = {0};
     Node **roots = arena_alloc(a, sizeof *roots * (size_t)(g->outputs.n + 1));
     for (int i = 0; i < g->outputs.n; i++)
         roots[i] = g->outputs.v[i].node;
-    MemPlan *plan = pass_memplan(g, roots, g->outputs.n);
-    Layout *layout = cg_layout(g, plan);
+    plans.forward = pass_memplan(g, roots, g->outputs.n);
+    if (g->train && !o.cg.inference_only) {
+        Train *t = g->train;
+        plans.evaluate = pass_memplan(g, &t->loss, 1);
+        Node **troots = arena_alloc(a, sizeof *troots * (size_t)(t->grads.n + 1));
+        troots[0] = t->loss;
+        for (int i = 0; i < t->grads.n; i++)
+            troots[i + 1] = t->grads.v[i];
+        plans.train = pass_memplan(g, troots, t->grads.n + 1);
+        plans.opt = pass_optim(g);
+    }
+    Layout *layout = cg_layout(g, &plans);
     if (o.stats) {
         fprintf(stderr, "%-10s %9.3f ms\n", "memplan", ms_since(&t0));
         print_op_counts(g);
-        pass_memplan_print_stats(stderr, g, plan, "forward");
+        pass_memplan_print_stats(stderr, g, plans.forward, "forward");
+        if (plans.evaluate)
+            pass_memplan_print_stats(stderr, g, plans.evaluate, "evaluate");
+        if (plans.train)
+            pass_memplan_print_stats(stderr, g, plans.train, "compute_gradients");
+        fprintf(stderr,
+                "instance: %lld bytes (params %lld, grads %lld, optimizer %lld, states %lld, "
+                "arena %lld)\n",
+                (long long)layout->state_bytes, (long long)layout->params_bytes,
+                (long long)layout->grads_bytes, (long long)layout->opt_bytes,
+                (long long)layout->states_bytes, (long long)layout->arena_bytes);
     }
 
     int status = 0;
@@ -347,7 +377,7 @@ int main(int argc, char **argv)
             clock_gettime(CLOCK_MONOTONIC, &t0);
             CgOutput kind = k == EMIT_OBJ ? CG_OBJ : k == EMIT_ASM ? CG_ASM : CG_LLVM;
             char *err = NULL;
-            if (!cg_emit(g, plan, layout, &o.cg, kind, path, &err)) {
+            if (!cg_emit(g, &plans, layout, &o.cg, kind, path, &err)) {
                 fprintf(stderr, "dlc: error: %s\n", err ? err : "code generation failed");
                 free(err);
                 status = EXIT_USAGE;
@@ -360,7 +390,7 @@ int main(int argc, char **argv)
         if (k == EMIT_IR)
             ir_print(f, g);
         else if (k == EMIT_HEADER)
-            cg_write_header(f, g, layout, &o.cg);
+            cg_write_header(f, g, &plans, layout);
         else
             ir_print_dot(f, g);
         close_output(f, path);

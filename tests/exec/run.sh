@@ -9,7 +9,9 @@
 # summary "N passed, M failed". The -O0 run dumps its outputs and every
 # other level compares its own with them directly (harness --against), so
 # the levels are held to agree with each other, not only each with the
-# reference. Models in tests/exec/pending/ are not run (see pending/README).
+# reference. Models are compiled --inference-only: these are tests of the
+# forward pass; the training code has its own (tests/train, tests/gradcheck).
+# Models in tests/exec/pending/ are not run (see pending/README).
 #
 # usage: run.sh DLC LIBDLRT LIBDLCCORE SOURCE_DIR [LINK_LIBS] [MODEL.dl|MODEL.ir...]
 #   LINK_LIBS: what the runtime needs (default "-lopenblas -lpthread -lm")
@@ -71,7 +73,7 @@ for model in "$@"; do
         else
             levelopt="--level $lvl --against $outs"
         fi
-        if ! "$dlc" "$model" -O"$lvl" -o "$d/m.o" >"$log" 2>&1; then
+        if ! "$dlc" "$model" --inference-only -O"$lvl" -o "$d/m.o" >"$log" 2>&1; then
             echo "dlc -O$lvl failed:" >>"$log"
             ok=0
         elif ! "$dlc" "$model" --dump-ir=shape --emit=ir -o /dev/null 2>"$d/m.ir"; then

@@ -537,6 +537,33 @@ START_TEST(extra_tensors_allowed_by_flag)
 }
 END_TEST
 
+START_TEST(optimizer_state_skipped_by_flag)
+{
+    /* DLRT_CKPT_SKIP_OPT: the file's "opt.*" tensors are ignored (a file
+     * with optimizer state loads into an inference-only build), every other
+     * tensor must still match, and descs may not ask for "opt.*" */
+    make_dir();
+    const char *path = in_dir("opt.safetensors");
+    float w[3] = {1, 2, 3}, m[3] = {4, 5, 6}, out[3] = {0};
+    const int64_t s3[1] = {3};
+    dlrt_tensor_desc d[2] = {desc("w", DLRT_F32, 1, s3), desc("opt.exp_avg.w", DLRT_F32, 1, s3)};
+    const void *src[2] = {w, m};
+    ck_assert_int_eq(dlrt_checkpoint_save(path, d, src, 2, NULL, NULL, 0), 0);
+    void *dst[2] = {out, out};
+    ck_assert_int_eq(dlrt_checkpoint_load(path, d, dst, 1, 0, NULL, NULL), DLRT_EMISMATCH);
+    ck_assert_float_eq(out[0], 0);
+    ck_assert_int_eq(dlrt_checkpoint_load(path, d, dst, 1, DLRT_CKPT_SKIP_OPT, NULL, NULL), 0);
+    ck_assert(memcmp(out, w, sizeof w) == 0);
+    ck_assert_int_eq(dlrt_checkpoint_load(path, d, dst, 2, DLRT_CKPT_SKIP_OPT, NULL, NULL),
+                     DLRT_EINVAL);
+    /* a file holding only optimizer state still lacks "w" */
+    ck_assert_int_eq(dlrt_checkpoint_save(path, d + 1, src + 1, 1, NULL, NULL, 0), 0);
+    ck_assert_int_eq(dlrt_checkpoint_load(path, d, dst, 1, DLRT_CKPT_SKIP_OPT, NULL, NULL),
+                     DLRT_EMISMATCH);
+    remove_dir();
+}
+END_TEST
+
 static int reject_meta(void *ctx, const char *key, size_t key_len, const char *value,
                        size_t value_len)
 {
@@ -590,7 +617,7 @@ START_TEST(bad_arguments)
     ck_assert_int_eq(dlrt_checkpoint_load(path, d, dst, -1, 0, NULL, NULL), DLRT_EINVAL);
     ck_assert_int_eq(dlrt_checkpoint_load(path, NULL, dst, 2, 0, NULL, NULL), DLRT_EINVAL);
     ck_assert_int_eq(dlrt_checkpoint_load(path, d, NULL, 2, 0, NULL, NULL), DLRT_EINVAL);
-    ck_assert_int_eq(dlrt_checkpoint_load(path, d, dst, 2, 2, NULL, NULL), DLRT_EINVAL);
+    ck_assert_int_eq(dlrt_checkpoint_load(path, d, dst, 2, 4, NULL, NULL), DLRT_EINVAL);
     ck_assert_int_eq(dlrt_checkpoint_load_buffer(NULL, 10, d, dst, 2, 0, NULL, NULL), DLRT_EINVAL);
     void *nulls[2] = {a, NULL};
     ck_assert_int_eq(dlrt_checkpoint_load(path, d, nulls, 2, 0, NULL, NULL), DLRT_EINVAL);
@@ -727,6 +754,7 @@ int main(void)
     tcase_add_test(tc, malformed_corpus);
     tcase_add_test(tc, malformed_lengths);
     tcase_add_test(tc, extra_tensors_allowed_by_flag);
+    tcase_add_test(tc, optimizer_state_skipped_by_flag);
     tcase_add_test(tc, meta_callback_can_reject);
     tcase_add_test(tc, bad_arguments);
     tcase_add_test(tc, failed_saves_leave_old_file);

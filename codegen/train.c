@@ -1,0 +1,273 @@
+/*
+ * The optimizer step of the training step: `void NAME.apply(ptr m)`, called
+ * by NAME_apply_gradients and NAME_train_step, from pass_optim's recipe
+ * (docs/TRAINING.md has the formulas, PyTorch's).
+ *
+ * The step's scalars (the scheduled rate, bias corrections, the clipping
+ * factor) are computed once in f64 from the instance header's step counter
+ * and base rate. The update itself is one loop per run of contiguous
+ * trainable parameters -- all of them, one loop over the flat arrays,
+ * unless frozen parameters sit in between -- reading parameter, gradient
+ * and optimizer slots at the same index (slot k of a parameter lies
+ * opt_slot_bytes after slot k-1, so the slots of a run are contiguous
+ * too), in the parameters' type, and zeroing the gradient it consumed.
+ */
+#include <math.h>
+
+#include "cg.h"
+
+static LLVMValueRef f64c(Cg *c, double v)
+{
+    return LLVMConstReal(c->f64, v);
+}
+
+static LLVMValueRef intr(Cg *c, const char *name, LLVMValueRef x)
+{
+    return cg_intrinsic(c, name, c->f64, &x, 1);
+}
+
+static LLVMValueRef intr2(Cg *c, const char *name, LLVMValueRef x, LLVMValueRef y)
+{
+    LLVMValueRef a[] = {x, y};
+    return cg_intrinsic(c, name, c->f64, a, 2);
+}
+
+static LLVMValueRef fadd_(Cg *c, LLVMValueRef a, LLVMValueRef b)
+{
+    return LLVMBuildFAdd(c->b, a, b, "");
+}
+
+static LLVMValueRef fsub_(Cg *c, LLVMValueRef a, LLVMValueRef b)
+{
+    return LLVMBuildFSub(c->b, a, b, "");
+}
+
+static LLVMValueRef fmul_(Cg *c, LLVMValueRef a, LLVMValueRef b)
+{
+    return LLVMBuildFMul(c->b, a, b, "");
+}
+
+static LLVMValueRef fdiv_(Cg *c, LLVMValueRef a, LLVMValueRef b)
+{
+    return LLVMBuildFDiv(c->b, a, b, "");
+}
+
+/* lo + (hi - lo) * (1 + cos(pi * progress)) / 2 */
+static LLVMValueRef cosine(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef progress)
+{
+    LLVMValueRef k = intr(c, "llvm.cos", fmul_(c, f64c(c, M_PI), progress));
+    return fadd_(c, lo,
+                 fmul_(c, fsub_(c, hi, lo), fmul_(c, fadd_(c, f64c(c, 1), k), f64c(c, 0.5))));
+}
+
+LLVMValueRef cg_schedule_lr(Cg *c, LLVMValueRef m)
+{
+    const OptPlan *o = c->opt;
+    check(o);
+    LLVMValueRef base = LLVMBuildLoad2(c->b, c->f64, cg_instance_field(c, m, CG_INST_LR), "base");
+    LLVMValueRef step = LLVMBuildLoad2(c->b, c->i64, cg_instance_field(c, m, CG_INST_STEP), "t");
+    LLVMValueRef t = LLVMBuildSIToFP(c->b, step, c->f64, "");
+    LLVMValueRef min_lr = f64c(c, o->s_min_lr);
+    switch (o->sched) {
+    case SCHED_CONSTANT: return base;
+    case SCHED_STEP: {
+        LLVMValueRef k = LLVMBuildSDiv(c->b, step, cg_i64(c, o->s_every), "");
+        k = LLVMBuildSIToFP(c->b, k, c->f64, "");
+        return fmul_(c, base, intr2(c, "llvm.pow", f64c(c, o->s_gamma), k));
+    }
+    case SCHED_EXPONENTIAL: return fmul_(c, base, intr2(c, "llvm.pow", f64c(c, o->s_gamma), t));
+    case SCHED_COSINE: {
+        LLVMValueRef tc = intr2(c, "llvm.minnum", t, f64c(c, (double)o->s_total));
+        return cosine(c, min_lr, base, fdiv_(c, tc, f64c(c, (double)o->s_total)));
+    }
+    case SCHED_WARMUP_COSINE: {
+        double w = (double)o->s_warmup, span = (double)(o->s_total - o->s_warmup);
+        LLVMValueRef warm =
+            fdiv_(c, fmul_(c, base, fadd_(c, t, f64c(c, 1))), f64c(c, w > 0 ? w : 1));
+        LLVMValueRef progress =
+            intr2(c, "llvm.minnum", fdiv_(c, fsub_(c, t, f64c(c, w)), f64c(c, span)), f64c(c, 1));
+        LLVMValueRef cos = cosine(c, min_lr, base, progress);
+        LLVMValueRef in_warmup = LLVMBuildFCmp(c->b, LLVMRealOLT, t, f64c(c, w), "");
+        return LLVMBuildSelect(c->b, in_warmup, warm, cos, "");
+    }
+    case SCHED_CYCLIC: {
+        /* triangular: c = floor(1 + t / 2s), x = |t / s - 2c + 1| */
+        double ss = (double)o->s_every;
+        LLVMValueRef cyc =
+            intr(c, "llvm.floor", fadd_(c, f64c(c, 1), fdiv_(c, t, f64c(c, 2 * ss))));
+        LLVMValueRef x =
+            fadd_(c, fsub_(c, fdiv_(c, t, f64c(c, ss)), fmul_(c, f64c(c, 2), cyc)), f64c(c, 1));
+        x = intr(c, "llvm.fabs", x);
+        LLVMValueRef h = intr2(c, "llvm.maxnum", f64c(c, 0), fsub_(c, f64c(c, 1), x));
+        return fadd_(c, min_lr, fmul_(c, fsub_(c, base, min_lr), h));
+    }
+    default: die("codegen: unknown schedule %d", (int)o->sched);
+    }
+}
+
+/* A run of contiguous trainable parameters: byte offsets of its first
+ * parameter and slot 0 in their regions, and its scalar count. */
+typedef struct {
+    int64_t param, slot, count;
+} Run;
+
+static int runs_of(Cg *c, Run *runs)
+{
+    const Train *t = c->g->train;
+    const Layout *l = c->layout;
+    int n = 0;
+    int64_t end = -1;
+    for (int i = 0; i < t->params.n; i++) {
+        Node *p = t->params.v[i];
+        int64_t off = l->param_offset[p->id], count = 1, bytes;
+        for (int d = 0; d < p->shape.rank; d++)
+            count *= p->shape.d[d].n;
+        bytes = count * cg_dtype_size(p->dtype);
+        if (n > 0 && off == end) {
+            runs[n - 1].count += count;
+        } else {
+            runs[n++] = (Run){off, l->opt_state_offset[p->id], count};
+        }
+        end = off + bytes;
+    }
+    return n;
+}
+
+static LLVMValueRef region(Cg *c, LLVMValueRef m, int64_t offset)
+{
+    LLVMValueRef idx = cg_i64(c, offset);
+    return LLVMBuildInBoundsGEP2(c->b, c->i8, m, &idx, 1, "");
+}
+
+/* The per-step scalars of the update, in the parameters' type. */
+typedef struct {
+    LLVMValueRef lr, scale;                  /* scale: the clipping factor, or NULL */
+    LLVMValueRef step_size, bc2_sqrt, decay; /* adam: lr / bc1, sqrt(bc2); adamw: 1 - lr wd */
+} Scalars;
+
+static void update(Cg *c, DType t, const Scalars *k, LLVMValueRef pp, LLVMValueRef gp,
+                   LLVMValueRef *sp, LLVMValueRef i)
+{
+    const OptPlan *o = c->opt;
+    LLVMValueRef g = cg_load(c, t, gp, i), p = cg_load(c, t, pp, i);
+    if (k->scale)
+        g = fmul_(c, g, k->scale);
+    if (o->weight_decay > 0 && !o->decoupled)
+        g = fadd_(c, g, fmul_(c, cg_fconst(c, t, o->weight_decay), p));
+    LLVMValueRef eps = cg_fconst(c, t, o->eps);
+    switch (o->optim) {
+    case OPTIM_SGD:
+        if (o->nslots) {
+            LLVMValueRef mom = cg_fconst(c, t, o->momentum);
+            LLVMValueRef b = fadd_(c, fmul_(c, mom, cg_load(c, t, sp[0], i)), g);
+            cg_store(c, t, b, sp[0], i);
+            g = o->nesterov ? fadd_(c, g, fmul_(c, mom, b)) : b;
+        }
+        p = fsub_(c, p, fmul_(c, k->lr, g));
+        break;
+    case OPTIM_ADAGRAD: {
+        LLVMValueRef s = fadd_(c, cg_load(c, t, sp[0], i), fmul_(c, g, g));
+        cg_store(c, t, s, sp[0], i);
+        LLVMValueRef d = fadd_(c, cg_intrinsic(c, "llvm.sqrt", cg_type(c, t), &s, 1), eps);
+        p = fsub_(c, p, fmul_(c, k->lr, fdiv_(c, g, d)));
+        break;
+    }
+    case OPTIM_RMSPROP: {
+        LLVMValueRef a = cg_fconst(c, t, o->alpha), a1 = cg_fconst(c, t, 1 - o->alpha);
+        LLVMValueRef v =
+            fadd_(c, fmul_(c, a, cg_load(c, t, sp[0], i)), fmul_(c, a1, fmul_(c, g, g)));
+        cg_store(c, t, v, sp[0], i);
+        LLVMValueRef d = fadd_(c, cg_intrinsic(c, "llvm.sqrt", cg_type(c, t), &v, 1), eps);
+        if (o->nslots > 1) {
+            LLVMValueRef mom = cg_fconst(c, t, o->momentum);
+            LLVMValueRef b = fadd_(c, fmul_(c, mom, cg_load(c, t, sp[1], i)), fdiv_(c, g, d));
+            cg_store(c, t, b, sp[1], i);
+            p = fsub_(c, p, fmul_(c, k->lr, b));
+        } else {
+            p = fsub_(c, p, fmul_(c, k->lr, fdiv_(c, g, d)));
+        }
+        break;
+    }
+    case OPTIM_ADAM:
+    case OPTIM_ADAMW: {
+        if (o->decoupled && o->weight_decay > 0)
+            p = fmul_(c, p, k->decay);
+        LLVMValueRef b1 = cg_fconst(c, t, o->beta1), b2 = cg_fconst(c, t, o->beta2);
+        LLVMValueRef m1 = fadd_(c, fmul_(c, b1, cg_load(c, t, sp[0], i)),
+                                fmul_(c, cg_fconst(c, t, 1 - o->beta1), g));
+        LLVMValueRef v = fadd_(c, fmul_(c, b2, cg_load(c, t, sp[1], i)),
+                               fmul_(c, cg_fconst(c, t, 1 - o->beta2), fmul_(c, g, g)));
+        cg_store(c, t, m1, sp[0], i);
+        cg_store(c, t, v, sp[1], i);
+        LLVMValueRef d = cg_intrinsic(c, "llvm.sqrt", cg_type(c, t), &v, 1);
+        d = fadd_(c, fdiv_(c, d, k->bc2_sqrt), eps);
+        p = fsub_(c, p, fmul_(c, k->step_size, fdiv_(c, m1, d)));
+        break;
+    }
+    default: die("codegen: unknown optimizer %d", (int)o->optim);
+    }
+    cg_store(c, t, p, pp, i);
+    cg_store(c, t, cg_fconst(c, t, 0), gp, i);
+}
+
+LLVMValueRef cg_build_apply(Cg *c)
+{
+    const Graph *g = c->g;
+    const OptPlan *o = c->opt;
+    const Layout *l = c->layout;
+    check(o && g->train);
+    DType t = g->train->loss->dtype;
+    LLVMTypeRef pt[] = {c->ptr};
+    char *name = arena_printf(g->arena, "%s.apply", g->name);
+    LLVMValueRef fn = LLVMAddFunction(c->mod, name, LLVMFunctionType(c->voidt, pt, 1, false));
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    c->fn = fn;
+    LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
+    LLVMValueRef m = LLVMGetParam(fn, 0);
+    Run *runs = arena_alloc(g->arena, sizeof *runs * (size_t)(g->train->params.n + 1));
+    int nruns = runs_of(c, runs);
+
+    Scalars k = {0};
+    LLVMValueRef lr = cg_schedule_lr(c, m);
+    k.lr = cg_from_f64(c, t, lr);
+    if (o->has_clip) {
+        /* the global norm of the gradients, accumulated in f64 */
+        LLVMValueRef acc = cg_alloca(c, c->f64, "sumsq");
+        LLVMBuildStore(c->b, f64c(c, 0), acc);
+        for (int r = 0; r < nruns; r++) {
+            LLVMValueRef gp = region(c, m, l->grads_offset + runs[r].param);
+            CgLoop lp;
+            LLVMValueRef i = cg_loop_begin(c, cg_i64(c, runs[r].count), &lp);
+            LLVMValueRef v = cg_to_f64(c, t, cg_load(c, t, gp, i));
+            LLVMBuildStore(c->b, fadd_(c, cg_get(c, c->f64, acc), fmul_(c, v, v)), acc);
+            cg_loop_end(c, &lp);
+        }
+        LLVMValueRef norm = intr(c, "llvm.sqrt", cg_get(c, c->f64, acc));
+        LLVMValueRef coef = fdiv_(c, f64c(c, o->clip_norm), fadd_(c, norm, f64c(c, 1e-6)));
+        k.scale = cg_from_f64(c, t, intr2(c, "llvm.minnum", coef, f64c(c, 1)));
+    }
+    if (o->optim == OPTIM_ADAM || o->optim == OPTIM_ADAMW) {
+        LLVMValueRef step = LLVMBuildLoad2(c->b, c->i64, cg_instance_field(c, m, CG_INST_STEP), "");
+        LLVMValueRef t1 = LLVMBuildSIToFP(c->b, cg_add(c, step, cg_i64(c, 1)), c->f64, "");
+        LLVMValueRef bc1 = fsub_(c, f64c(c, 1), intr2(c, "llvm.pow", f64c(c, o->beta1), t1));
+        LLVMValueRef bc2 = fsub_(c, f64c(c, 1), intr2(c, "llvm.pow", f64c(c, o->beta2), t1));
+        k.step_size = cg_from_f64(c, t, fdiv_(c, lr, bc1));
+        k.bc2_sqrt = cg_from_f64(c, t, intr(c, "llvm.sqrt", bc2));
+        k.decay = cg_from_f64(c, t, fsub_(c, f64c(c, 1), fmul_(c, lr, f64c(c, o->weight_decay))));
+    }
+    for (int r = 0; r < nruns; r++) {
+        LLVMValueRef pp = region(c, m, l->params_offset + runs[r].param);
+        LLVMValueRef gp = region(c, m, l->grads_offset + runs[r].param);
+        LLVMValueRef sp[OPT_MAX_SLOTS];
+        for (int s = 0; s < o->nslots; s++)
+            sp[s] = region(c, m, l->opt_offset + runs[r].slot + s * l->opt_slot_bytes);
+        CgLoop lp;
+        LLVMValueRef i = cg_loop_begin(c, cg_i64(c, runs[r].count), &lp);
+        update(c, t, &k, pp, gp, sp, i);
+        cg_loop_end(c, &lp);
+    }
+    LLVMValueRef sf = cg_instance_field(c, m, CG_INST_STEP);
+    LLVMBuildStore(c->b, cg_add(c, LLVMBuildLoad2(c->b, c->i64, sf, ""), cg_i64(c, 1)), sf);
+    LLVMBuildRetVoid(c->b);
+    return fn;
+}
