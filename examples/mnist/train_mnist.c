@@ -1,0 +1,197 @@
+/* train_mnist — trains the MNIST MLP (mnist_mlp.dl, compiled by dlc into
+ * mnist_mlp.o and mnist_mlp.h) on the 60000 training images and reports
+ * test accuracy after every epoch.
+ *
+ *   train_mnist [--data DIR] [--epochs N] [--batch N] [--seed N]
+ *               [--checkpoint FILE] [--resume] [--min-accuracy PCT]
+ *
+ * A checkpoint (parameters, Adam's moments, the step counter) is written
+ * after every epoch. --resume loads it and carries on from the step it
+ * holds: the batches of an epoch depend only on (seed, epoch), so a run
+ * that stops and resumes visits the same batches in the same order and
+ * ends with the same bits as one that never stopped. --min-accuracy makes
+ * the exit status 1 when the final test accuracy is below PCT percent. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mnist_mlp.h"
+
+#define EVAL_BATCH mnist_mlp_MAX_BATCH
+
+typedef struct {
+    const char *data, *checkpoint;
+    int epochs, batch, resume;
+    uint64_t seed;
+    double min_accuracy; /* percent; < 0: no requirement */
+} Options;
+
+static void usage(const char *argv0)
+{
+    fprintf(stderr,
+            "usage: %s [--data DIR] [--epochs N] [--batch N] [--seed N] [--checkpoint FILE]\n"
+            "       [--resume] [--min-accuracy PCT]\n",
+            argv0);
+    exit(2);
+}
+
+static long number(const char *argv0, const char *flag, const char *s, long lo, long hi)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || end == s || v < lo || v > hi) {
+        fprintf(stderr, "%s: %s wants an integer in %ld..%ld, not '%s'\n", argv0, flag, lo, hi, s);
+        exit(2);
+    }
+    return v;
+}
+
+static Options parse(int argc, char **argv)
+{
+    Options o = {"data/mnist", "mnist_mlp.safetensors", 3, 64, 0, 1, -1};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--resume") == 0) {
+            o.resume = 1;
+            continue;
+        }
+        if (!v)
+            usage(argv[0]);
+        i++;
+        if (strcmp(a, "--data") == 0)
+            o.data = v;
+        else if (strcmp(a, "--checkpoint") == 0)
+            o.checkpoint = v;
+        else if (strcmp(a, "--epochs") == 0)
+            o.epochs = (int)number(argv[0], a, v, 1, 1000);
+        else if (strcmp(a, "--batch") == 0)
+            o.batch = (int)number(argv[0], a, v, 1, mnist_mlp_MAX_BATCH);
+        else if (strcmp(a, "--seed") == 0)
+            o.seed = (uint64_t)number(argv[0], a, v, 0, 0x7fffffff);
+        else if (strcmp(a, "--min-accuracy") == 0)
+            o.min_accuracy = strtod(v, NULL);
+        else
+            usage(argv[0]);
+    }
+    return o;
+}
+
+/* Test-set accuracy (percent) with forward, and mean loss with evaluate. */
+static int test(mnist_mlp *m, const dlrt_dataset *t, double *accuracy, double *loss)
+{
+    static float probs[EVAL_BATCH * 10];
+    int64_t correct = 0;
+    double total = 0;
+    for (int64_t i = 0; i < t->n; i += EVAL_BATCH) {
+        int n = (int)(t->n - i < EVAL_BATCH ? t->n - i : EVAL_BATCH);
+        const float *x = t->x + i * t->dim;
+        float l;
+        int rc = mnist_mlp_forward(m, n, x, probs);
+        if (!rc)
+            rc = mnist_mlp_evaluate(m, n, x, t->y + i, &l);
+        if (rc)
+            return rc;
+        double acc = dlrt_accuracy(probs, n, 10, t->y + i);
+        if (acc < 0)
+            return (int)acc;
+        correct += (int64_t)(acc * n + 0.5);
+        total += (double)l * n;
+    }
+    *accuracy = 100.0 * (double)correct / (double)t->n;
+    *loss = total / (double)t->n;
+    return 0;
+}
+
+static int fail(const char *what, int rc)
+{
+    fprintf(stderr, "train_mnist: %s: %s\n", what, dlrt_strerror(rc));
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    Options o = parse(argc, argv);
+    char err[256];
+    dlrt_dataset train = {0}, t10k = {0};
+    int rc = dlrt_mnist_load(o.data, "train", DLRT_MNIST_NORMALIZE, &train, err, sizeof err);
+    if (!rc)
+        rc = dlrt_mnist_load(o.data, "test", DLRT_MNIST_NORMALIZE, &t10k, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "train_mnist: %s (run scripts/fetch-mnist.sh)\n", err);
+        return 1;
+    }
+
+    mnist_mlp *m = mnist_mlp_create(o.seed);
+    if (!m)
+        return fail("create", DLRT_ENOMEM);
+    if (o.resume) {
+        if ((rc = mnist_mlp_load(m, o.checkpoint)))
+            return fail(o.checkpoint, rc);
+    }
+
+    dlrt_batches b;
+    if ((rc = dlrt_batches_init(&b, train.n, o.batch, o.seed, 0)))
+        return fail("batches", rc);
+    int64_t per_epoch = dlrt_batches_count(&b);
+    int64_t step = mnist_mlp_step(m);
+    int first = (int)(step / per_epoch);
+    int64_t skip = step % per_epoch; /* a checkpoint taken mid-epoch */
+    printf("mnist_mlp: %d parameters, batch %d, %lld steps per epoch, lr %g%s\n",
+           mnist_mlp_NUM_PARAMS, o.batch, (long long)per_epoch, (double)mnist_mlp_learning_rate(m),
+           o.resume ? " (resumed)" : "");
+    if (first >= o.epochs)
+        printf("the checkpoint is at step %lld: %d epochs are done already\n", (long long)step,
+               first);
+
+    float *xb = malloc(sizeof *xb * (size_t)o.batch * (size_t)train.dim);
+    int32_t *yb = malloc(sizeof *yb * (size_t)o.batch);
+    if (!xb || !yb)
+        return fail("batch buffers", DLRT_ENOMEM);
+    dlrt_progress p;
+    dlrt_progress_init(&p, stderr, NULL, NULL);
+    double accuracy = 0, loss = 0;
+    for (int e = first; e < o.epochs; e++) {
+        char label[32];
+        snprintf(label, sizeof label, "epoch %d/%d", e + 1, o.epochs);
+        dlrt_batches_start(&b, e);
+        dlrt_progress_begin(&p, per_epoch, label);
+        int n;
+        for (int64_t k = 0;
+             (n = dlrt_batches_next(&b, train.x, train.dim, xb, train.y, DLRT_I32, 1, yb)) > 0;
+             k++) {
+            if (k < skip)
+                continue;
+            float l;
+            if ((rc = mnist_mlp_train_step(m, n, xb, yb, &l)))
+                return fail("train_step", rc);
+            dlrt_progress_update(&p, k + 1, l, n);
+        }
+        skip = 0;
+        dlrt_progress_end(&p);
+        if ((rc = test(m, &t10k, &accuracy, &loss)))
+            return fail("test", rc);
+        printf("epoch %d: test accuracy %.2f%%, test loss %.4f\n", e + 1, accuracy, loss);
+        fflush(stdout);
+        if ((rc = mnist_mlp_save(m, o.checkpoint)))
+            return fail(o.checkpoint, rc);
+    }
+    if (first >= o.epochs && (rc = test(m, &t10k, &accuracy, &loss)))
+        return fail("test", rc);
+    printf("final test accuracy %.2f%% after %lld steps; checkpoint %s\n", accuracy,
+           (long long)mnist_mlp_step(m), o.checkpoint);
+
+    free(xb);
+    free(yb);
+    dlrt_batches_free(&b);
+    mnist_mlp_destroy(m);
+    dlrt_dataset_free(&train);
+    dlrt_dataset_free(&t10k);
+    if (o.min_accuracy >= 0 && accuracy < o.min_accuracy) {
+        fprintf(stderr, "train_mnist: test accuracy %.2f%% is below the required %.2f%%\n",
+                accuracy, o.min_accuracy);
+        return 1;
+    }
+    return 0;
+}
