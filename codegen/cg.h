@@ -31,15 +31,24 @@ typedef struct {
     LLVMBuilderRef b;
     LLVMTargetDataRef td;
     LLVMTypeRef i1, i8, i32, i64, f32, f64, ptr, voidt, size_t_;
-    Node **root;        /* by node id: the group root that computes it (itself when unfused) */
-    LLVMValueRef fn;    /* the function being built */
-    LLVMValueRef batch; /* i64 batch inside fn */
+    Node **root;          /* by node id: the group root that computes it (itself when unfused) */
+    LLVMValueRef fn;      /* the function being built */
+    LLVMValueRef batch;   /* i64 batch inside fn */
+    LLVMValueRef rng_key; /* i64 in a kernel that draws dropout masks, else NULL */
 } Cg;
 
 /* The instance header (dlrt_instance): a pointer to field f of the
  * instance at m (emit.c, which knows its LLVM type). */
-enum { CG_INST_STEP = 2, CG_INST_LR = 3 };
+enum { CG_INST_SEED = 1, CG_INST_STEP = 2, CG_INST_LR = 3 };
 LLVMValueRef cg_instance_field(Cg *c, LLVMValueRef m, int f);
+
+/* Dropout masks (kernels.c): whether the kernel of step draws them (a
+ * training function's dropout or dropout_grad in its group; the kernel
+ * then takes the step's key as its last argument), that key for the
+ * instance at m, and splitmix64's finalizer. */
+bool cg_step_draws(const Cg *c, const Node *step);
+LLVMValueRef cg_dropout_key(Cg *c, LLVMValueRef m);
+LLVMValueRef cg_mix64(Cg *c, LLVMValueRef z);
 
 /* codegen/train.c: `void NAME.apply(ptr m)`, the optimizer step of
  * NAME_apply_gradients (clipping, schedule, update, zeroed gradients, the

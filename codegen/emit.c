@@ -526,6 +526,7 @@ static LLVMValueRef build_run(Cg *c, FnKind kind)
     c->batch = LLVMGetParam(fn, 1);
     int ninputs;
     int *input_slot = input_slots(c, kind, &ninputs);
+    LLVMValueRef key = NULL; /* the step's dropout key, computed before its first use */
 
     for (int i = 0; i < c->plan->nsteps; i++) {
         Node *step = c->plan->steps[i];
@@ -538,7 +539,7 @@ static LLVMValueRef build_run(Cg *c, FnKind kind)
         LLVMPositionBuilderAtEnd(c->b, here);
         if (!kfn)
             continue;
-        LLVMValueRef *args = arena_alloc(g->arena, sizeof *args * (size_t)(nin + 3));
+        LLVMValueRef *args = arena_alloc(g->arena, sizeof *args * (size_t)(nin + 4));
         args[0] = node_addr(c, step, m, inputs, input_slot);
         for (int j = 0; j < nin; j++)
             args[j + 1] = node_addr(c, ins[j], m, inputs, input_slot);
@@ -548,8 +549,13 @@ static LLVMValueRef build_run(Cg *c, FnKind kind)
             LLVMValueRef idx = cg_i64(c, c->layout->arena_offset + scratch);
             args[nin + 2] = LLVMBuildInBoundsGEP2(c->b, c->i8, m, &idx, 1, "scratch");
         }
-        LLVMBuildCall2(c->b, LLVMGlobalGetValueType(kfn), kfn, args,
-                       (unsigned)nin + 2 + (scratch >= 0), "");
+        int nargs = nin + 2 + (scratch >= 0);
+        if (cg_step_draws(c, step)) {
+            if (!key)
+                key = cg_dropout_key(c, m);
+            args[nargs++] = key;
+        }
+        LLVMBuildCall2(c->b, LLVMGlobalGetValueType(kfn), kfn, args, (unsigned)nargs, "");
     }
     if (kind == FN_FORWARD) {
         for (int i = 0; i < g->outputs.n; i++) {
@@ -857,7 +863,7 @@ static Node **group_roots(const Graph *g)
 /* An op of the plan (a step or a member of its fusion group) that has no
  * native code in this mode: dropout_grad needs its forward's mask, which
  * only a training function draws, and of the ops whose training mode
- * differs (OPF_MODE) only batch_norm has its training kernel yet. NULL
+ * differs (OPF_MODE) stochastic_pool2d has no training kernel yet. NULL
  * when there is none. */
 static const char *unsupported_op(const Graph *g, const MemPlan *p, bool training)
 {
@@ -872,9 +878,8 @@ static const char *unsupported_op(const Graph *g, const MemPlan *p, bool trainin
             continue;
         if (n->op == OP_DROPOUT_GRAD && !training)
             return "native code for 'dropout_grad' outside the training step is not supported";
-        bool has_training_code = n->op == OP_BATCH_NORM;
-        if (training && !has_training_code &&
-            (op_info[n->op].flags & OPF_MODE || n->op == OP_DROPOUT_GRAD))
+        bool has_training_code = n->op == OP_BATCH_NORM || n->op == OP_DROPOUT;
+        if (training && !has_training_code && op_info[n->op].flags & OPF_MODE)
             return arena_printf(g->arena,
                                 "training code for '%s' is not supported yet (compile with "
                                 "--inference-only)",

@@ -96,17 +96,19 @@ static bool overlaps(const Cg *c, Node *a, Node *b)
 
 static LLVMValueRef kernel_begin(Cg *c, Node *step, Node **ins, int nin)
 {
-    /* a step with scratch memory takes its address last (cg_kernel_scratch) */
-    bool scratch = c->plan->scratch_offset[step->id] >= 0;
-    LLVMTypeRef *pt = arena_alloc(c->g->arena, sizeof *pt * (size_t)(nin + 3));
+    /* a step with scratch memory takes its address next (cg_kernel_scratch),
+     * one that draws dropout masks the step's key last (cg_step_draws) */
+    bool scratch = c->plan->scratch_offset[step->id] >= 0, draws = cg_step_draws(c, step);
+    LLVMTypeRef *pt = arena_alloc(c->g->arena, sizeof *pt * (size_t)(nin + 4));
     for (int i = 0; i <= nin; i++)
         pt[i] = c->ptr;
     pt[nin + 1] = c->i64;
     pt[nin + 2] = c->ptr;
+    pt[nin + 2 + scratch] = c->i64;
     char *name = arena_printf(c->g->arena, "%s.%sk%d.%s", c->g->name, c->tag, step->id,
                               op_info[step->op].text);
     LLVMValueRef fn = LLVMAddFunction(
-        c->mod, name, LLVMFunctionType(c->voidt, pt, (unsigned)nin + 2 + scratch, 0));
+        c->mod, name, LLVMFunctionType(c->voidt, pt, (unsigned)nin + 2 + scratch + draws, 0));
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     const char *fattrs[] = {"nounwind", "nofree", "nosync", "willreturn", "noinline"};
     for (int i = 0; i < countof(fattrs); i++)
@@ -131,6 +133,7 @@ static LLVMValueRef kernel_begin(Cg *c, Node *step, Node **ins, int nin)
             LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("noalias", 7), 0));
     c->fn = fn;
     c->batch = LLVMGetParam(fn, (unsigned)nin + 1);
+    c->rng_key = draws ? LLVMGetParam(fn, (unsigned)nin + 2 + scratch) : NULL;
     LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
     return fn;
 }
@@ -147,7 +150,7 @@ LLVMValueRef cg_kernel_begin(Cg *c, Node *step, Node **ins, int nin)
 
 LLVMValueRef cg_kernel_scratch(Cg *c, int nin)
 {
-    check(LLVMCountParams(c->fn) == (unsigned)nin + 3);
+    check(LLVMCountParams(c->fn) >= (unsigned)nin + 3);
     return LLVMGetParam(c->fn, (unsigned)nin + 2);
 }
 
@@ -436,6 +439,73 @@ static void emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValu
     nest_start(c, n, NULL);
 }
 
+/* ---- dropout masks --------------------------------------------------------
+ * Training-mode dropout keeps element i of dropout node D when
+ * u(key, D, i) >= p and scales it by 1 / (1 - p); dropout_grad(D, dy)
+ * recomputes the same mask instead of saving it. u is a counter-based
+ * uniform: splitmix64's finalizer of a per-node key plus (i + 1) times the
+ * golden-ratio increment, its top 24 (f32) or 53 (f64) bits. The step's
+ * key (cg_dropout_key) mixes the instance's seed with its step counter, so
+ * the masks depend on (seed, step, node, element) only: reproducible, the
+ * same across resumes, the same for every compute_gradients call within a
+ * step, and the same element of a batch sees the same draw whatever the
+ * batch size. Member or root, the value's index is the group output's flat
+ * index (members have the root's exact shape). */
+
+LLVMValueRef cg_mix64(Cg *c, LLVMValueRef z)
+{
+    LLVMBuilderRef b = c->b;
+    static const uint64_t mul[2] = {0xbf58476d1ce4e5b9u, 0x94d049bb133111ebu};
+    static const int shift[3] = {30, 27, 31};
+    for (int k = 0; k < 3; k++) {
+        z = LLVMBuildXor(b, z, LLVMBuildLShr(b, z, cg_i64(c, shift[k]), ""), "");
+        if (k < 2)
+            z = LLVMBuildMul(b, z, LLVMConstInt(c->i64, mul[k], 0), "");
+    }
+    return z;
+}
+
+static const uint64_t golden = 0x9e3779b97f4a7c15u;
+
+static LLVMValueRef dropout_mask(Cg *c, Node *d, LLVMValueRef v, LLVMValueRef index)
+{
+    check(d->op == OP_DROPOUT && c->rng_key);
+    LLVMBuilderRef b = c->b;
+    DType t = d->dtype;
+    double p = ir_attr_float(d, "p");
+    LLVMValueRef node_key = cg_mix64(
+        c, LLVMBuildXor(b, c->rng_key, LLVMConstInt(c->i64, (uint64_t)d->id * golden, 0), ""));
+    LLVMValueRef ctr = LLVMBuildMul(b, LLVMBuildAdd(b, index, cg_i64(c, 1), ""),
+                                    LLVMConstInt(c->i64, golden, 0), "");
+    LLVMValueRef h = cg_mix64(c, LLVMBuildAdd(b, node_key, ctr, ""));
+    int bits = t == DT_F32 ? 24 : 53;
+    LLVMValueRef u = LLVMBuildFMul(
+        b, LLVMBuildUIToFP(b, LLVMBuildLShr(b, h, cg_i64(c, 64 - bits), ""), cg_type(c, t), ""),
+        cg_fconst(c, t, ldexp(1.0, -bits)), "");
+    LLVMValueRef keep = LLVMBuildFCmp(b, LLVMRealOGE, u, cg_fconst(c, t, p), "");
+    return LLVMBuildSelect(b, keep, LLVMBuildFMul(b, v, cg_fconst(c, t, 1.0 / (1.0 - p)), ""),
+                           cg_fconst(c, t, 0), "");
+}
+
+bool cg_step_draws(const Cg *c, const Node *step)
+{
+    if (!c->training)
+        return false;
+    for (int i = 0; i < c->g->nodes.n; i++) {
+        int op = c->g->nodes.v[i]->op;
+        if (c->root[i] == step && (op == OP_DROPOUT || op == OP_DROPOUT_GRAD))
+            return true;
+    }
+    return false;
+}
+
+LLVMValueRef cg_dropout_key(Cg *c, LLVMValueRef m)
+{
+    LLVMValueRef seed = LLVMBuildLoad2(c->b, c->i64, cg_instance_field(c, m, CG_INST_SEED), "");
+    LLVMValueRef step = LLVMBuildLoad2(c->b, c->i64, cg_instance_field(c, m, CG_INST_STEP), "");
+    return cg_mix64(c, LLVMBuildXor(c->b, seed, cg_mix64(c, step), ""));
+}
+
 /* ---- elementwise groups ------------------------------------------------------ */
 
 typedef struct {
@@ -482,6 +552,10 @@ static LLVMValueRef eval(Cg *c, Group *gr, Node *x, LLVMValueRef *offs, LLVMValu
     check(x->nin <= 8);
     for (int i = 0; i < x->nin; i++)
         a[i] = eval(c, gr, x->in[i], offs, out_off);
+    if (c->training && x->op == OP_DROPOUT)
+        return dropout_mask(c, x, a[0], out_off);
+    if (x->op == OP_DROPOUT_GRAD)
+        return dropout_mask(c, x->in[0], a[1], out_off);
     return scalar_op(c, x, a);
 }
 

@@ -13,6 +13,7 @@
 #   resume       save, load into another instance, continue: the same bits
 #                as never stopping (resume.c)
 #   args         bad arguments, evaluate changing nothing (args.c)
+#   dropout      training masks: rate, scale, per step, per seed (dropout.c)
 #
 # Models in pending/ are not run unless named (see pending/README.md).
 #
@@ -150,6 +151,7 @@ single() {
 }
 single xor xor.dl xor.c ""
 single lsq lsq.dl lsq.c ""
+single dropout dropout.dl dropout.c ""
 
 # det at -O0 (dumping its results) and at -O2 (comparing with them)
 for model in det det_dropout; do
