@@ -44,7 +44,6 @@
 #include <glob.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,9 +56,8 @@
 
 #include MODEL_HEADER
 
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
-#define MODEL_FN(suffix) CAT(MODEL, suffix)
+#define HARNESS_TAG "EXEC"
+#include "harness_util.h"
 
 enum { GUARD = 16, MAX_BATCHES = 16, MAX_NAMED = 64 };
 
@@ -81,62 +79,15 @@ static struct {
     int nnamed;
 } cfg = {.seed = 1};
 
-static int failures;
-
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("FAIL: ", stdout);
-    vprintf(fmt, ap);
-    fputs("\n", stdout);
-    va_end(ap);
-    failures++;
-}
-
-static _Noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static _Noreturn void fatal(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("harness: error: ", stdout);
-    vprintf(fmt, ap);
-    fputs("\n", stdout);
-    va_end(ap);
-    exit(2);
-}
-
 /* Settings */
 
-static bool parse_pair(const char *v, double *a, double *b)
+/* One key=value of the settings; a line starts with the defaults. */
+static void parse_setting(const char *k, char *v, bool line_start)
 {
-    char *end;
-    *a = strtod(v, &end);
-    if (end == v || *end != ',')
-        return false;
-    const char *w = end + 1;
-    *b = strtod(w, &end);
-    return end != w && *end == 0;
-}
-
-static double parse_num(const char *key, const char *v)
-{
-    char *end;
-    double d = strtod(v, &end);
-    if (end == v || *end)
-        fatal("EXEC: %s=%s is not a number", key, v);
-    return d;
-}
-
-static void parse_word(Setting **cur, char *word)
-{
-    char *eq = strchr(word, '=');
-    if (!eq)
-        fatal("EXEC: expected key=value, got '%s'", word);
-    *eq = 0;
-    const char *k = word, *v = eq + 1;
-    Setting *s = *cur;
+    static Setting *cur;
+    if (line_start)
+        cur = &cfg.def;
+    Setting *s = cur;
     if (strcmp(k, "input") == 0 || strcmp(k, "param") == 0 || strcmp(k, "output") == 0 ||
         strcmp(k, "state") == 0) {
         if (cfg.nnamed == MAX_NAMED)
@@ -145,7 +96,7 @@ static void parse_word(Setting **cur, char *word)
         memset(s, 0, sizeof *s);
         snprintf(s->name, sizeof s->name, "%s", v);
         s->kind = k[0];
-        *cur = s;
+        cur = s;
     } else if (strcmp(k, "range") == 0) {
         if (!parse_pair(v, &s->lo, &s->hi) || !(s->lo <= s->hi))
             fatal("EXEC: range=%s: expected LO,HI", v);
@@ -164,7 +115,7 @@ static void parse_word(Setting **cur, char *word)
                                : "output");
     } else if (strcmp(k, "batches") == 0) {
         cfg.nbatches = 0;
-        for (char *t = strtok((char *)v, ","); t; t = strtok(NULL, ",")) {
+        for (char *t = strtok(v, ","); t; t = strtok(NULL, ",")) {
             if (cfg.nbatches == MAX_BATCHES)
                 fatal("EXEC: too many batch sizes");
             cfg.batches[cfg.nbatches++] = (int)parse_num(k, t);
@@ -182,29 +133,6 @@ static void parse_word(Setting **cur, char *word)
     }
 }
 
-static void read_settings(const char *dl)
-{
-    size_t len;
-    char *text = read_file(dl, &len);
-    if (!text)
-        fatal("cannot read %s", dl);
-    for (char *line = text; line && *line;) {
-        char *nl = strchr(line, '\n');
-        if (nl)
-            *nl = 0;
-        const char *tag = "# EXEC:";
-        if (strncmp(line, tag, strlen(tag)) == 0) {
-            Setting *cur = &cfg.def;
-            char *save;
-            for (char *w = strtok_r(line + strlen(tag), " \t\r", &save); w;
-                 w = strtok_r(NULL, " \t\r", &save))
-                parse_word(&cur, w);
-        }
-        line = nl ? nl + 1 : NULL;
-    }
-    free(text);
-}
-
 static const Setting *find_setting(char kind, const char *name)
 {
     const Setting *found = NULL;
@@ -214,29 +142,7 @@ static const Setting *find_setting(char kind, const char *name)
     return found;
 }
 
-/* Random numbers: splitmix64, independent of the runtime's RNG. */
-
-static uint64_t rng_state;
-
-static uint64_t rng_next(void)
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
-static double rng_uniform(double lo, double hi)
-{
-    return lo + (hi - lo) * ((double)(rng_next() >> 11) * 0x1.0p-53);
-}
-
 /* Tensors in the model's buffers */
-
-static size_t elem_size(dlrt_dtype t)
-{
-    return t == DLRT_F64 ? 8 : 4;
-}
 
 static double load_elem(const void *p, dlrt_dtype t, int64_t i)
 {
@@ -259,19 +165,6 @@ static void store_elem(void *p, dlrt_dtype t, int64_t i, double v)
 static dlrt_dtype to_dlrt(DType t)
 {
     return t == DT_F64 ? DLRT_F64 : t == DT_I32 ? DLRT_I32 : DLRT_F32;
-}
-
-/* Elements of a tensor at a batch size, from the info's description. */
-static int64_t count_at(const dlrt_tensor_info *t, int max_batch, int batch)
-{
-    int64_t c = 1;
-    for (int i = 0; i < t->desc.rank; i++) {
-        int64_t d = t->desc.shape[i];
-        if (t->batch_dims >> i & 1)
-            d = d / max_batch * batch;
-        c *= d;
-    }
-    return c;
 }
 
 /* The info agrees with the graph: same dtype and shape (at max batch),
@@ -952,7 +845,7 @@ int main(int argc, char **argv)
     }
     if (dump_path && against_path)
         fatal(usage, argv[0]);
-    read_settings(argv[2]);
+    read_settings(argv[2], parse_setting);
     int their_level = -1;
     FILE *dump = dump_path ? level_open(dump_path, true, level, &their_level) : NULL;
     FILE *against = against_path ? level_open(against_path, false, level, &their_level) : NULL;

@@ -80,7 +80,7 @@ for model in "$@"; do
             echo "dlc --dump-ir=shape failed" >>"$log"
             ok=0
         elif ! "$cc" -std=c11 -D_GNU_SOURCE -g -O1 $warn ${EXEC_CFLAGS:-} -I"$src" -I"$src/runtime" \
-                -I"$d" -DMODEL_HEADER='"m.h"' -DMODEL="$name" \
+                -I"$src/tests/common" -I"$d" -DMODEL_HEADER='"m.h"' -DMODEL="$name" \
                 "$src/tests/exec/harness.c" "$work/ref.o" "$d/m.o" "$core" "$rt" \
                 $libs -o "$d/harness" >>"$log" 2>&1; then
             echo "compiling the harness failed" >>"$log"

@@ -62,8 +62,6 @@
  */
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,9 +69,8 @@
 
 #include MODEL_HEADER
 
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
-#define MODEL_FN(suffix) CAT(MODEL, suffix)
+#define HARNESS_TAG "GRADCHECK"
+#include "harness_util.h"
 
 enum { MAX_NAMED = 64 };
 
@@ -100,51 +97,15 @@ static struct {
 } cfg = {
     .seed = 1, .eps = 1e-6, .def = {.lo = -1, .hi = 1, .tol = 1e-6, .floor = 1e-3, .sample = 60}};
 
-static int failures;
-
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("FAIL: ", stdout);
-    vprintf(fmt, ap);
-    fputs("\n", stdout);
-    va_end(ap);
-    failures++;
-}
-
-static _Noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static _Noreturn void fatal(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("harness: error: ", stdout);
-    vprintf(fmt, ap);
-    fputs("\n", stdout);
-    va_end(ap);
-    exit(2);
-}
-
 /* Settings */
 
-static double parse_num(const char *key, const char *v)
+/* One key=value of the settings; a line starts with the defaults. */
+static void parse_setting(const char *k, char *v, bool line_start)
 {
-    char *end;
-    double d = strtod(v, &end);
-    if (end == v || *end)
-        fatal("GRADCHECK: %s=%s is not a number", key, v);
-    return d;
-}
-
-static void parse_word(Setting **cur, char *word)
-{
-    char *eq = strchr(word, '=');
-    if (!eq)
-        fatal("GRADCHECK: expected key=value, got '%s'", word);
-    *eq = 0;
-    const char *k = word, *v = eq + 1;
-    Setting *s = *cur;
+    static Setting *cur;
+    if (line_start)
+        cur = &cfg.def;
+    Setting *s = cur;
     if (strcmp(k, "input") == 0 || strcmp(k, "param") == 0) {
         if (cfg.nnamed == MAX_NAMED)
             fatal("GRADCHECK: too many named settings");
@@ -152,13 +113,10 @@ static void parse_word(Setting **cur, char *word)
         memset(s, 0, sizeof *s);
         snprintf(s->name, sizeof s->name, "%s", v);
         s->kind = k[0];
-        *cur = s;
+        cur = s;
     } else if (strcmp(k, "range") == 0) {
-        char *end;
-        s->lo = strtod(v, &end);
-        if (end == v || *end != ',')
+        if (!parse_pair(v, &s->lo, &s->hi))
             fatal("GRADCHECK: range=%s: expected LO,HI", v);
-        s->hi = parse_num(k, end + 1);
         if (!(s->lo <= s->hi))
             fatal("GRADCHECK: range=%s: LO > HI", v);
         s->has_range = true;
@@ -178,7 +136,7 @@ static void parse_word(Setting **cur, char *word)
     } else if (strcmp(k, "batches") == 0) {
         cfg.nbatches = 0;
         char *save;
-        for (char *t = strtok_r((char *)v, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        for (char *t = strtok_r(v, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
             if (cfg.nbatches == MAX_BATCHES)
                 fatal("GRADCHECK: too many batch sizes");
             cfg.batches[cfg.nbatches++] = (int)parse_num(k, t);
@@ -200,25 +158,6 @@ static void parse_word(Setting **cur, char *word)
     } else {
         fatal("GRADCHECK: unknown setting '%s'", k);
     }
-}
-
-static void read_settings(const char *dl)
-{
-    FILE *f = fopen(dl, "r");
-    if (!f)
-        fatal("cannot read %s", dl);
-    char line[1024];
-    const char *tag = "# GRADCHECK:";
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, tag, strlen(tag)) != 0)
-            continue;
-        Setting *cur = &cfg.def;
-        char *save;
-        for (char *w = strtok_r(line + strlen(tag), " \t\r\n", &save); w;
-             w = strtok_r(NULL, " \t\r\n", &save))
-            parse_word(&cur, w);
-    }
-    fclose(f);
 }
 
 /* The setting for tensor `name` of kind that holds one field: the last
@@ -254,42 +193,7 @@ static void check_names(const dlrt_model_info *info)
     }
 }
 
-/* Random numbers: splitmix64, independent of the runtime's RNG. */
-
-static uint64_t rng_state;
-
-static uint64_t rng_next(void)
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
-static double rng_uniform(double lo, double hi)
-{
-    return lo + (hi - lo) * ((double)(rng_next() >> 11) * 0x1.0p-53);
-}
-
 /* Tensors */
-
-static size_t elem_size(dlrt_dtype t)
-{
-    return t == DLRT_F64 ? 8 : 4;
-}
-
-/* Elements of a tensor at a batch size, from the info's description. */
-static int64_t count_at(const dlrt_tensor_info *t, int max_batch, int batch)
-{
-    int64_t c = 1;
-    for (int i = 0; i < t->desc.rank; i++) {
-        int64_t d = t->desc.shape[i];
-        if (t->batch_dims >> i & 1)
-            d = d / max_batch * batch;
-        c *= d;
-    }
-    return c;
-}
 
 /* "name[i,j,...]" for flat element k of parameter t. */
 static const char *elem_name(const dlrt_tensor_info *t, int64_t k)
@@ -567,7 +471,7 @@ int main(int argc, char **argv)
 {
     if (argc != 2)
         fatal("usage: %s MODEL.dl", argv[0]);
-    read_settings(argv[1]);
+    read_settings(argv[1], parse_setting);
     const char *seed = getenv("GRADCHECK_SEED");
     if (seed && *seed)
         cfg.seed = (uint64_t)parse_num("GRADCHECK_SEED", seed);

@@ -36,7 +36,8 @@ if [ "${1:-}" = --one ]; then
             bad="$bad -O$lvl"
         elif ! "$GC_CC" -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Wpedantic -Wshadow \
                 -Wstrict-prototypes -Wmissing-prototypes -Werror ${EXEC_CFLAGS:-} \
-                -I"$GC_SRC/runtime" -I"$o" -DMODEL_HEADER='"m.h"' -DMODEL="$name" \
+                -I"$GC_SRC/runtime" -I"$GC_SRC/tests/common" -I"$o" \
+                -DMODEL_HEADER='"m.h"' -DMODEL="$name" \
                 "$GC_SRC/tests/gradcheck/harness.c" "$o/m.o" "$GC_RT" $GC_LIBS \
                 -o "$o/harness" >>"$d/log" 2>&1; then
             echo "compiling the harness failed" >>"$d/log"
@@ -80,7 +81,8 @@ st=$work/selftest
 mkdir -p "$st"
 if ! "$GC_CC" -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Wpedantic -Wshadow \
         -Wstrict-prototypes -Wmissing-prototypes -Werror ${EXEC_CFLAGS:-} -I"$GC_SRC/runtime" \
-        -I"$GC_SRC/tests/gradcheck" -DMODEL_HEADER='"selftest.h"' -DMODEL=gc_selftest \
+        -I"$GC_SRC/tests/common" -I"$GC_SRC/tests/gradcheck" \
+        -DMODEL_HEADER='"selftest.h"' -DMODEL=gc_selftest \
         "$GC_SRC/tests/gradcheck/harness.c" "$GC_SRC/tests/gradcheck/selftest.c" "$GC_RT" \
         $GC_LIBS -o "$st/harness" >"$st/log" 2>&1; then
     bad="(does not compile)"
