@@ -1,9 +1,13 @@
-/* train_mnist — trains the MNIST MLP (mnist_mlp.dl, compiled by dlc into
- * mnist_mlp.o and mnist_mlp.h) on the 60000 training images and reports
- * test accuracy after every epoch.
+/* train_mnist — trains an MNIST classifier compiled by dlc (the MLP of
+ * examples/mnist, LeNet-5 of examples/lenet, the residual network of
+ * examples/resnet) on the 60000 training images and reports test accuracy
+ * after every epoch. The model is chosen when this file is compiled:
+ * -DMODEL=lenet includes lenet.h and calls lenet_create, lenet_train_step,
+ * ... The model takes x [B, 784] or [B, 1, 28, 28] (the same floats), the
+ * labels y [B], and outputs probabilities [B, 10].
  *
- *   train_mnist [--data DIR] [--epochs N] [--batch N] [--seed N]
- *               [--checkpoint FILE] [--resume] [--min-accuracy PCT]
+ *   train_NAME [--data DIR] [--epochs N] [--batch N] [--seed N]
+ *              [--checkpoint FILE] [--resume] [--min-accuracy PCT]
  *
  * A checkpoint (parameters, Adam's moments, the step counter) is written
  * after every epoch. --resume loads it and carries on from the step it
@@ -16,9 +20,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mnist_mlp.h"
+#ifndef MODEL
+#define MODEL mnist_mlp
+#endif
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#define STR_(a) #a
+#define STR(a) STR_(a)
+#include STR(MODEL.h)
 
-#define EVAL_BATCH mnist_mlp_MAX_BATCH
+/* MODEL's generated API: M(create) is mnist_mlp_create for the MLP */
+#define M(f) CAT(MODEL, _##f)
+typedef MODEL Model;
+#define MAX_BATCH CAT(MODEL, _MAX_BATCH)
+#define EVAL_BATCH MAX_BATCH
 
 typedef struct {
     const char *data, *checkpoint;
@@ -50,7 +65,7 @@ static long number(const char *argv0, const char *flag, const char *s, long lo, 
 
 static Options parse(int argc, char **argv)
 {
-    Options o = {"data/mnist", "mnist_mlp.safetensors", 3, 64, 0, 1, -1};
+    Options o = {"data/mnist", STR(MODEL) ".safetensors", 3, 64, 0, 1, -1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--resume") == 0) {
@@ -67,7 +82,7 @@ static Options parse(int argc, char **argv)
         else if (strcmp(a, "--epochs") == 0)
             o.epochs = (int)number(argv[0], a, v, 1, 1000);
         else if (strcmp(a, "--batch") == 0)
-            o.batch = (int)number(argv[0], a, v, 1, mnist_mlp_MAX_BATCH);
+            o.batch = (int)number(argv[0], a, v, 1, MAX_BATCH);
         else if (strcmp(a, "--seed") == 0)
             o.seed = (uint64_t)number(argv[0], a, v, 0, 0x7fffffff);
         else if (strcmp(a, "--min-accuracy") == 0)
@@ -79,7 +94,7 @@ static Options parse(int argc, char **argv)
 }
 
 /* Test-set accuracy (percent) with forward, and mean loss with evaluate. */
-static int test(mnist_mlp *m, const dlrt_dataset *t, double *accuracy, double *loss)
+static int test(Model *m, const dlrt_dataset *t, double *accuracy, double *loss)
 {
     static float probs[EVAL_BATCH * 10];
     int64_t correct = 0;
@@ -88,9 +103,9 @@ static int test(mnist_mlp *m, const dlrt_dataset *t, double *accuracy, double *l
         int n = (int)(t->n - i < EVAL_BATCH ? t->n - i : EVAL_BATCH);
         const float *x = t->x + i * t->dim;
         float l;
-        int rc = mnist_mlp_forward(m, n, x, probs);
+        int rc = M(forward)(m, n, x, probs);
         if (!rc)
-            rc = mnist_mlp_evaluate(m, n, x, t->y + i, &l);
+            rc = M(evaluate)(m, n, x, t->y + i, &l);
         if (rc)
             return rc;
         double acc = dlrt_accuracy(probs, n, 10, t->y + i);
@@ -106,7 +121,7 @@ static int test(mnist_mlp *m, const dlrt_dataset *t, double *accuracy, double *l
 
 static int fail(const char *what, int rc)
 {
-    fprintf(stderr, "train_mnist: %s: %s\n", what, dlrt_strerror(rc));
+    fprintf(stderr, "train_" STR(MODEL) ": %s: %s\n", what, dlrt_strerror(rc));
     return 1;
 }
 
@@ -119,15 +134,15 @@ int main(int argc, char **argv)
     if (!rc)
         rc = dlrt_mnist_load(o.data, "test", DLRT_MNIST_NORMALIZE, &t10k, err, sizeof err);
     if (rc) {
-        fprintf(stderr, "train_mnist: %s (run scripts/fetch-mnist.sh)\n", err);
+        fprintf(stderr, "train_" STR(MODEL) ": %s (run scripts/fetch-mnist.sh)\n", err);
         return 1;
     }
 
-    mnist_mlp *m = mnist_mlp_create(o.seed);
+    Model *m = M(create)(o.seed);
     if (!m)
         return fail("create", DLRT_ENOMEM);
     if (o.resume) {
-        if ((rc = mnist_mlp_load(m, o.checkpoint)))
+        if ((rc = M(load)(m, o.checkpoint)))
             return fail(o.checkpoint, rc);
     }
 
@@ -135,12 +150,12 @@ int main(int argc, char **argv)
     if ((rc = dlrt_batches_init(&b, train.n, o.batch, o.seed, 0)))
         return fail("batches", rc);
     int64_t per_epoch = dlrt_batches_count(&b);
-    int64_t step = mnist_mlp_step(m);
+    int64_t step = M(step)(m);
     int first = (int)(step / per_epoch);
     int64_t skip = step % per_epoch; /* a checkpoint taken mid-epoch */
-    printf("mnist_mlp: %d parameters, batch %d, %lld steps per epoch, lr %g%s\n",
-           mnist_mlp_NUM_PARAMS, o.batch, (long long)per_epoch, (double)mnist_mlp_learning_rate(m),
-           o.resume ? " (resumed)" : "");
+    printf("%s: %lld parameters, batch %d, %lld steps per epoch, lr %g%s\n", STR(MODEL),
+           (long long)CAT(MODEL, _NUM_PARAMS), o.batch, (long long)per_epoch,
+           (double)M(learning_rate)(m), o.resume ? " (resumed)" : "");
     if (first >= o.epochs)
         printf("the checkpoint is at step %lld: %d epochs are done already\n", (long long)step,
                first);
@@ -164,7 +179,7 @@ int main(int argc, char **argv)
             if (k < skip)
                 continue;
             float l;
-            if ((rc = mnist_mlp_train_step(m, n, xb, yb, &l)))
+            if ((rc = M(train_step)(m, n, xb, yb, &l)))
                 return fail("train_step", rc);
             dlrt_progress_update(&p, k + 1, l, n);
         }
@@ -174,22 +189,22 @@ int main(int argc, char **argv)
             return fail("test", rc);
         printf("epoch %d: test accuracy %.2f%%, test loss %.4f\n", e + 1, accuracy, loss);
         fflush(stdout);
-        if ((rc = mnist_mlp_save(m, o.checkpoint)))
+        if ((rc = M(save)(m, o.checkpoint)))
             return fail(o.checkpoint, rc);
     }
     if (first >= o.epochs && (rc = test(m, &t10k, &accuracy, &loss)))
         return fail("test", rc);
     printf("final test accuracy %.2f%% after %lld steps; checkpoint %s\n", accuracy,
-           (long long)mnist_mlp_step(m), o.checkpoint);
+           (long long)M(step)(m), o.checkpoint);
 
     free(xb);
     free(yb);
     dlrt_batches_free(&b);
-    mnist_mlp_destroy(m);
+    M(destroy)(m);
     dlrt_dataset_free(&train);
     dlrt_dataset_free(&t10k);
     if (o.min_accuracy >= 0 && accuracy < o.min_accuracy) {
-        fprintf(stderr, "train_mnist: test accuracy %.2f%% is below the required %.2f%%\n",
+        fprintf(stderr, "train_" STR(MODEL) ": test accuracy %.2f%% is below the required %.2f%%\n",
                 accuracy, o.min_accuracy);
         return 1;
     }
