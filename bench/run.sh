@@ -1,33 +1,50 @@
 #!/usr/bin/env bash
-# Benchmarks, run by hand: builds build/release, prints the MNIST MLP's
-# memory plan (dlc --stats), its compiled training and inference throughput,
-# and, when PyTorch is installed (Debian's python3-torch, for
-# /usr/bin/python3), PyTorch's throughput for the same model measured in
-# the same run, with the ratios. Both sides use the same threads: OpenBLAS
-# and torch get BENCH_THREADS (default: all cores); OPENBLAS_CORETYPE is
-# left as the environment sets it.
+# Benchmarks, run by hand: builds dlc (scripts/build.sh) and, for each MNIST
+# classifier (the MLP of examples/mnist, LeNet-5 of examples/lenet), prints
+# its memory plan (dlc --stats), its compiled training and inference
+# throughput (bench/mnist.c) and, when PyTorch is installed (Debian's
+# python3-torch, for /usr/bin/python3), PyTorch's throughput for the same
+# model measured in the same run (bench/torch_mnist.py), with the ratios.
+# Both sides use the same threads: OpenBLAS and torch get BENCH_THREADS
+# (default: all cores); OPENBLAS_CORETYPE is left as the environment sets
+# it. BENCH_MODELS picks the models (default "mnist_mlp lenet"),
+# BENCH_BUILD the build directory (default build/release).
 #
 #   bench/run.sh [BATCH [STEPS [ROUNDS]]]        default 64 300 5
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/build.sh build/release >/dev/null
+build=${BENCH_BUILD:-build/release}
+scripts/build.sh "$build" >/dev/null
 threads=${BENCH_THREADS:-$(nproc)}
 export OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads
-echo "== memory plan of examples/mnist/mnist_mlp.dl (dlc --stats)"
-build/release/dlc examples/mnist/mnist_mlp.dl --stats -o /tmp/dlc-bench-mlp.o 2>&1 |
-    sed -n '/^memory plan/,/^instance/p'
-rm -f /tmp/dlc-bench-mlp.o /tmp/dlc-bench-mlp.h
-echo "== throughput ($threads threads, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset})"
-dlc_line=$(build/release/bench/bench_mnist_mlp "$@")
-echo "$dlc_line"
 py=/usr/bin/python3
+have_torch=0
 if [ -x $py ] && $py -c 'import torch' 2>/dev/null; then
-    torch_line=$($py bench/torch_mnist_mlp.py "$@")
-    echo "$torch_line"
-    rate() { echo "$1" | sed -n "s/.*$2 \([0-9]*\) samples.*/\1/p"; }
-    awk -v dt="$(rate "$dlc_line" train)" -v tt="$(rate "$torch_line" train)" \
-        -v df="$(rate "$dlc_line" forward)" -v tf="$(rate "$torch_line" forward)" \
-        'BEGIN { printf "dlc / torch: train %.2fx, forward %.2fx\n", dt / tt, df / tf }'
-else
+    have_torch=1
+fi
+rate() { echo "$1" | sed -n "s/.*$2 \([0-9]*\) samples.*/\1/p"; }
+for model in ${BENCH_MODELS:-mnist_mlp lenet}; do
+    case $model in
+    mnist_mlp) dl=examples/mnist/mnist_mlp.dl ;;
+    lenet) dl=examples/lenet/lenet.dl ;;
+    *) echo "bench/run.sh: unknown model '$model' (mnist_mlp, lenet)" >&2; exit 2 ;;
+    esac
+    echo "== memory plan of $dl (dlc --stats)"
+    tmp=/tmp/dlc-bench-$model.$$
+    "$build"/dlc $dl --stats -o $tmp.o 2>&1 | sed -n '/^memory plan/,/^instance/p'
+    rm -f $tmp.o $tmp.h
+    echo "== $model throughput ($threads threads, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset})"
+    dlc_line=$("$build"/bench/bench_$model "$@")
+    echo "$dlc_line"
+    if [ $have_torch = 1 ]; then
+        torch_line=$($py bench/torch_mnist.py --model $model --threads "$threads" "$@")
+        echo "$torch_line"
+        awk -v dt="$(rate "$dlc_line" train)" -v tt="$(rate "$torch_line" train)" \
+            -v df="$(rate "$dlc_line" forward)" -v tf="$(rate "$torch_line" forward)" \
+            -v m="$model" \
+            'BEGIN { printf "dlc / torch %s: train %.2fx, forward %.2fx\n", m, dt / tt, df / tf }'
+    fi
+done
+if [ $have_torch = 0 ]; then
     echo "(PyTorch not installed: apt-get install python3-torch to compare)"
 fi

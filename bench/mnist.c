@@ -1,0 +1,138 @@
+/* bench_NAME — training and inference throughput of a compiled MNIST
+ * classifier: the MLP of examples/mnist (bench_mnist_mlp) or LeNet-5 of
+ * examples/lenet (bench_lenet). The model is chosen when this file is
+ * compiled, as in examples/common/train_mnist.c: -DMODEL=lenet includes
+ * lenet.h and calls lenet_create, lenet_train_step, ... Sizes come from the
+ * model's info: the input x (any shape, e.g. [B, 784] or [B, 1, 28, 28]),
+ * the labels y [B] and the output probs [B, classes].
+ *
+ * train_step runs on one batch of random inputs and labels (the arithmetic
+ * does not depend on the values) in rounds of STEPS steps after a warm-up;
+ * it prints each round and the median samples/s, then inference (forward)
+ * throughput the same way. bench/run.sh puts PyTorch's numbers for the same
+ * model (bench/torch_mnist.py) next to these.
+ *
+ *   bench_NAME [BATCH [STEPS [ROUNDS]]]      default 64 300 5 */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#ifndef MODEL
+#define MODEL mnist_mlp
+#endif
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#define STR_(a) #a
+#define STR(a) STR_(a)
+#include STR(MODEL.h)
+
+/* MODEL's generated API: M(create) is mnist_mlp_create for the MLP */
+#define M(f) CAT(MODEL, _##f)
+typedef MODEL Model;
+#define PROG "bench_" STR(MODEL)
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int arg(int argc, char **argv, int i, int def, int hi)
+{
+    if (argc <= i)
+        return def;
+    int v = atoi(argv[i]);
+    if (v < 1 || v > hi) {
+        fprintf(stderr, PROG ": argument %d must be in 1..%d\n", i, hi);
+        exit(2);
+    }
+    return v;
+}
+
+/* Scalars of one sample of a tensor: its extent with the batch dimensions
+ * left out. */
+static int64_t per_sample(const dlrt_tensor_info *t, int max_batch)
+{
+    int64_t n = 1;
+    for (int i = 0; i < t->desc.rank; i++)
+        n *= t->batch_dims >> i & 1 ? t->desc.shape[i] / max_batch : t->desc.shape[i];
+    return n;
+}
+
+/* Runs ROUNDS rounds of STEPS calls of one function; returns the median
+ * samples/s. */
+static double measure(Model *m, int training, int batch, int steps, int rounds, const float *x,
+                      const int32_t *y, float *probs)
+{
+    double rate[64];
+    dlrt_progress p;
+    dlrt_progress_init(&p, stderr, NULL, NULL);
+    for (int r = -1; r < rounds; r++) { /* round -1 warms up */
+        char label[32];
+        snprintf(label, sizeof label, "%s %d/%d", training ? "train" : "forward", r + 1, rounds);
+        dlrt_progress_begin(&p, steps, r < 0 ? "warm-up" : label);
+        double t0 = now();
+        for (int s = 0; s < steps; s++) {
+            float loss = 0;
+            int rc =
+                training ? M(train_step)(m, batch, x, y, &loss) : M(forward)(m, batch, x, probs);
+            if (rc) {
+                fprintf(stderr, PROG ": %s\n", dlrt_strerror(rc));
+                exit(1);
+            }
+            dlrt_progress_update(&p, s + 1, loss, batch);
+        }
+        double dt = now() - t0;
+        dlrt_progress_end(&p);
+        if (r >= 0)
+            rate[r] = (double)steps * batch / dt;
+    }
+    qsort(rate, (size_t)rounds, sizeof *rate, cmp_double);
+    return rate[rounds / 2];
+}
+
+int main(int argc, char **argv)
+{
+    const dlrt_model_info *info = M(info)();
+    if (info->num_inputs != 2 || info->inputs[0].desc.dtype != DLRT_F32 ||
+        info->inputs[1].desc.dtype != DLRT_I32 || info->num_outputs != 1) {
+        fprintf(stderr, PROG ": the model must take x (f32), y (i32) and output probs\n");
+        return 1;
+    }
+    int batch = arg(argc, argv, 1, 64, CAT(MODEL, _MAX_BATCH));
+    int steps = arg(argc, argv, 2, 300, 1000000);
+    int rounds = arg(argc, argv, 3, 5, 64);
+    int64_t dim = per_sample(&info->inputs[0], info->max_batch);
+    int64_t classes = per_sample(&info->outputs[0], info->max_batch);
+    float *x = malloc(sizeof *x * (size_t)(batch * dim));
+    int32_t *y = malloc(sizeof *y * (size_t)batch);
+    float *probs = malloc(sizeof *probs * (size_t)(batch * classes));
+    Model *m = M(create)(1);
+    if (!x || !y || !probs || !m) {
+        fprintf(stderr, PROG ": out of memory\n");
+        return 1;
+    }
+    dlrt_rng r;
+    dlrt_rng_seed(&r, 7, 0);
+    for (int64_t i = 0; i < batch * dim; i++)
+        x[i] = (float)dlrt_rng_normal(&r);
+    for (int i = 0; i < batch; i++)
+        y[i] = (int32_t)(dlrt_rng_next(&r) % (uint64_t)classes);
+
+    double train = measure(m, 1, batch, steps, rounds, x, y, probs);
+    double infer = measure(m, 0, batch, steps, rounds, x, y, probs);
+    printf("dlc %s batch %d: train %.0f samples/s, forward %.0f samples/s, instance %.2f MiB\n",
+           STR(MODEL), batch, train, infer, (double)info->state_bytes / (1 << 20));
+    M(destroy)(m);
+    free(x);
+    free(y);
+    free(probs);
+    return 0;
+}
