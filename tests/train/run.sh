@@ -14,6 +14,8 @@
 #                as never stopping (resume.c)
 #   args         bad arguments, evaluate changing nothing (args.c)
 #   dropout      training masks: rate, scale, per step, per seed (dropout.c)
+#   bn_stats     batch norm's running statistics over several steps against
+#                PyTorch's update, used in inference, through a checkpoint
 #
 # Models in pending/ are not run unless named (see pending/README.md).
 #
@@ -152,6 +154,7 @@ single() {
 single xor xor.dl xor.c ""
 single lsq lsq.dl lsq.c ""
 single dropout dropout.dl dropout.c ""
+single bn_stats bn_stats.dl bn_stats.c "$work/bn_stats.safetensors"
 
 # det at -O0 (dumping its results) and at -O2 (comparing with them)
 for model in det det_dropout; do
