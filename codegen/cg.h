@@ -34,7 +34,7 @@ typedef struct {
     Node **root;          /* by node id: the group root that computes it (itself when unfused) */
     LLVMValueRef fn;      /* the function being built */
     LLVMValueRef batch;   /* i64 batch inside fn */
-    LLVMValueRef rng_key; /* i64 in a kernel that draws dropout masks, else NULL */
+    LLVMValueRef rng_key; /* i64 in a kernel that draws (cg_step_draws), else NULL */
 } Cg;
 
 /* The instance header (dlrt_instance): a pointer to field f of the
@@ -42,12 +42,15 @@ typedef struct {
 enum { CG_INST_SEED = 1, CG_INST_STEP = 2, CG_INST_LR = 3 };
 LLVMValueRef cg_instance_field(Cg *c, LLVMValueRef m, int f);
 
-/* Dropout masks (kernels.c): whether the kernel of step draws them (a
- * training function's dropout or dropout_grad in its group; the kernel
- * then takes the step's key as its last argument), that key for the
- * instance at m, and splitmix64's finalizer. */
+/* Training-mode randomness (kernels.c): whether the kernel of step draws
+ * (a training function's dropout, stochastic_pool2d or their gradients in
+ * its group; the kernel then takes the step's key as its last argument,
+ * c->rng_key inside it), that key for the instance at m, the uniform in
+ * [0, 1) of type t that node site draws for element index (i64) with the
+ * current kernel's key, and splitmix64's finalizer. */
 bool cg_step_draws(const Cg *c, const Node *step);
-LLVMValueRef cg_dropout_key(Cg *c, LLVMValueRef m);
+LLVMValueRef cg_step_key(Cg *c, LLVMValueRef m);
+LLVMValueRef cg_uniform(Cg *c, const Node *site, LLVMValueRef index, DType t);
 LLVMValueRef cg_mix64(Cg *c, LLVMValueRef z);
 
 /* codegen/train.c: `void NAME.apply(ptr m)`, the optimizer step of
@@ -170,8 +173,20 @@ LLVMValueRef cg_kernel_scratch(Cg *c, int nin);
 LLVMValueRef cg_kernel_nn(Cg *c, Node *step);
 
 /* codegen/kernels_grad.c: conv_grad_input, conv_grad_weight,
- * max_pool2d_grad, avg_pool2d_grad (through cg_kernel_nn). */
+ * max_pool2d_grad, avg_pool2d_grad, stochastic_pool2d_grad (through
+ * cg_kernel_nn). */
 LLVMValueRef cg_kernel_grad(Cg *c, Node *step);
+
+/* The input that training-mode stochastic_pool2d node pool samples for its
+ * output element index (i64, flat in [N, C, OH, OW]) at window row y and
+ * column xo, plane the input image's channel (kernels_nn.c says how): its
+ * offset in the plane (i64), -1 for none, and the window's sum (f64).
+ * Needs the step's key (cg_step_draws). */
+typedef struct {
+    LLVMValueRef at, sum;
+} CgPoolPick;
+CgPoolPick cg_pool_sample(Cg *c, Node *pool, LLVMValueRef plane, LLVMValueRef y, LLVMValueRef xo,
+                          LLVMValueRef index);
 
 /* Emits, into the current kernel function, the convolution n (conv2d,
  * conv1d, conv_transpose2d) of the images at xp with the weights at wp

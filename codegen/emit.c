@@ -526,7 +526,7 @@ static LLVMValueRef build_run(Cg *c, FnKind kind)
     c->batch = LLVMGetParam(fn, 1);
     int ninputs;
     int *input_slot = input_slots(c, kind, &ninputs);
-    LLVMValueRef key = NULL; /* the step's dropout key, computed before its first use */
+    LLVMValueRef key = NULL; /* the step's random key, computed before its first use */
 
     for (int i = 0; i < c->plan->nsteps; i++) {
         Node *step = c->plan->steps[i];
@@ -552,7 +552,7 @@ static LLVMValueRef build_run(Cg *c, FnKind kind)
         int nargs = nin + 2 + (scratch >= 0);
         if (cg_step_draws(c, step)) {
             if (!key)
-                key = cg_dropout_key(c, m);
+                key = cg_step_key(c, m);
             args[nargs++] = key;
         }
         LLVMBuildCall2(c->b, LLVMGlobalGetValueType(kfn), kfn, args, (unsigned)nargs, "");
@@ -861,10 +861,11 @@ static Node **group_roots(const Graph *g)
 }
 
 /* An op of the plan (a step or a member of its fusion group) that has no
- * native code in this mode: dropout_grad needs its forward's mask, which
- * only a training function draws, and of the ops whose training mode
- * differs (OPF_MODE) stochastic_pool2d has no training kernel yet. NULL
- * when there is none. */
+ * native code in this mode: dropout_grad and stochastic_pool2d_grad need
+ * their forward's draws, which only a training function makes; and an op
+ * whose training mode differs (OPF_MODE) without a training kernel (every
+ * such op has one now: batch_norm, dropout, stochastic_pool2d). NULL when
+ * there is none. */
 static const char *unsupported_op(const Graph *g, const MemPlan *p, bool training)
 {
     bool *is_step = arena_alloc(g->arena, (size_t)g->nodes.n + 1);
@@ -876,9 +877,12 @@ static const char *unsupported_op(const Graph *g, const MemPlan *p, bool trainin
             r = r->fused;
         if (!is_step[r->id])
             continue;
-        if (n->op == OP_DROPOUT_GRAD && !training)
-            return "native code for 'dropout_grad' outside the training step is not supported";
-        bool has_training_code = n->op == OP_BATCH_NORM || n->op == OP_DROPOUT;
+        if ((n->op == OP_DROPOUT_GRAD || n->op == OP_STOCHASTIC_POOL2D_GRAD) && !training)
+            return arena_printf(g->arena,
+                                "native code for '%s' outside the training step is not supported",
+                                op_info[n->op].text);
+        bool has_training_code =
+            n->op == OP_BATCH_NORM || n->op == OP_DROPOUT || n->op == OP_STOCHASTIC_POOL2D;
         if (training && !has_training_code && op_info[n->op].flags & OPF_MODE)
             return arena_printf(g->arena,
                                 "training code for '%s' is not supported yet (compile with "

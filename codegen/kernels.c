@@ -97,7 +97,7 @@ static bool overlaps(const Cg *c, Node *a, Node *b)
 static LLVMValueRef kernel_begin(Cg *c, Node *step, Node **ins, int nin)
 {
     /* a step with scratch memory takes its address next (cg_kernel_scratch),
-     * one that draws dropout masks the step's key last (cg_step_draws) */
+     * one that draws random numbers the step's key last (cg_step_draws) */
     bool scratch = c->plan->scratch_offset[step->id] >= 0, draws = cg_step_draws(c, step);
     LLVMTypeRef *pt = arena_alloc(c->g->arena, sizeof *pt * (size_t)(nin + 4));
     for (int i = 0; i <= nin; i++)
@@ -439,18 +439,20 @@ static void emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValu
     nest_start(c, n, NULL);
 }
 
-/* ---- dropout masks --------------------------------------------------------
+/* ---- training-mode randomness -------------------------------------------
  * Training-mode dropout keeps element i of dropout node D when
  * u(key, D, i) >= p and scales it by 1 / (1 - p); dropout_grad(D, dy)
- * recomputes the same mask instead of saving it. u is a counter-based
- * uniform: splitmix64's finalizer of a per-node key plus (i + 1) times the
- * golden-ratio increment, its top 24 (f32) or 53 (f64) bits. The step's
- * key (cg_dropout_key) mixes the instance's seed with its step counter, so
- * the masks depend on (seed, step, node, element) only: reproducible, the
- * same across resumes, the same for every compute_gradients call within a
- * step, and the same element of a batch sees the same draw whatever the
- * batch size. Member or root, the value's index is the group output's flat
- * index (members have the root's exact shape). */
+ * recomputes the same mask instead of saving it. Stochastic pooling draws
+ * u(key, P, i) for output element i of pool node P in the same way
+ * (kernels_nn.c). u is a counter-based uniform: splitmix64's finalizer of
+ * a per-node key plus (i + 1) times the golden-ratio increment, its top 24
+ * (f32) or 53 (f64) bits. The step's key (cg_step_key) mixes the
+ * instance's seed with its step counter, so the draws depend on (seed,
+ * step, node, element) only: reproducible, the same across resumes, the
+ * same for every compute_gradients call within a step, and the same
+ * element of a batch sees the same draw whatever the batch size. Member or
+ * root, a dropout value's index is the group output's flat index (members
+ * have the root's exact shape). */
 
 LLVMValueRef cg_mix64(Cg *c, LLVMValueRef z)
 {
@@ -467,21 +469,28 @@ LLVMValueRef cg_mix64(Cg *c, LLVMValueRef z)
 
 static const uint64_t golden = 0x9e3779b97f4a7c15u;
 
-static LLVMValueRef dropout_mask(Cg *c, Node *d, LLVMValueRef v, LLVMValueRef index)
+LLVMValueRef cg_uniform(Cg *c, const Node *site, LLVMValueRef index, DType t)
 {
-    check(d->op == OP_DROPOUT && c->rng_key);
+    check(c->rng_key);
     LLVMBuilderRef b = c->b;
-    DType t = d->dtype;
-    double p = ir_attr_float(d, "p");
     LLVMValueRef node_key = cg_mix64(
-        c, LLVMBuildXor(b, c->rng_key, LLVMConstInt(c->i64, (uint64_t)d->id * golden, 0), ""));
+        c, LLVMBuildXor(b, c->rng_key, LLVMConstInt(c->i64, (uint64_t)site->id * golden, 0), ""));
     LLVMValueRef ctr = LLVMBuildMul(b, LLVMBuildAdd(b, index, cg_i64(c, 1), ""),
                                     LLVMConstInt(c->i64, golden, 0), "");
     LLVMValueRef h = cg_mix64(c, LLVMBuildAdd(b, node_key, ctr, ""));
     int bits = t == DT_F32 ? 24 : 53;
-    LLVMValueRef u = LLVMBuildFMul(
+    return LLVMBuildFMul(
         b, LLVMBuildUIToFP(b, LLVMBuildLShr(b, h, cg_i64(c, 64 - bits), ""), cg_type(c, t), ""),
         cg_fconst(c, t, ldexp(1.0, -bits)), "");
+}
+
+static LLVMValueRef dropout_mask(Cg *c, Node *d, LLVMValueRef v, LLVMValueRef index)
+{
+    check(d->op == OP_DROPOUT);
+    LLVMBuilderRef b = c->b;
+    DType t = d->dtype;
+    double p = ir_attr_float(d, "p");
+    LLVMValueRef u = cg_uniform(c, d, index, t);
     LLVMValueRef keep = LLVMBuildFCmp(b, LLVMRealOGE, u, cg_fconst(c, t, p), "");
     return LLVMBuildSelect(b, keep, LLVMBuildFMul(b, v, cg_fconst(c, t, 1.0 / (1.0 - p)), ""),
                            cg_fconst(c, t, 0), "");
@@ -493,13 +502,14 @@ bool cg_step_draws(const Cg *c, const Node *step)
         return false;
     for (int i = 0; i < c->g->nodes.n; i++) {
         int op = c->g->nodes.v[i]->op;
-        if (c->root[i] == step && (op == OP_DROPOUT || op == OP_DROPOUT_GRAD))
+        if (c->root[i] == step && (op_info[op].flags & OPF_RANDOM || op == OP_DROPOUT_GRAD ||
+                                   op == OP_STOCHASTIC_POOL2D_GRAD))
             return true;
     }
     return false;
 }
 
-LLVMValueRef cg_dropout_key(Cg *c, LLVMValueRef m)
+LLVMValueRef cg_step_key(Cg *c, LLVMValueRef m)
 {
     LLVMValueRef seed = LLVMBuildLoad2(c->b, c->i64, cg_instance_field(c, m, CG_INST_SEED), "");
     LLVMValueRef step = LLVMBuildLoad2(c->b, c->i64, cg_instance_field(c, m, CG_INST_STEP), "");

@@ -1,7 +1,8 @@
 /*
  * Kernels of the convolution and pooling backward primitives that
  * autodiff builds (ops.def): conv_grad_input, conv_grad_weight,
- * max_pool2d_grad and avg_pool2d_grad, called through cg_kernel_nn. Like
+ * max_pool2d_grad, avg_pool2d_grad and stochastic_pool2d_grad, called
+ * through cg_kernel_nn. Like
  * the forward kernels (kernels_nn.c), the geometry is static and only the
  * loop over images runs to the run-time batch; a 1-d convolution is a 2-d
  * one of height 1.
@@ -25,7 +26,9 @@
  * so overlapping windows add up: max to the window's arg-max as PyTorch
  * picks it (the first element greater than all before it, a NaN taking
  * over), avg as dy / (kh * kw) to each position inside the image
- * (count_include_pad: the padding takes its share and drops it).
+ * (count_include_pad: the padding takes its share and drops it),
+ * stochastic to the input the training forward sampled (the same draw,
+ * cg_pool_sample).
  */
 #include <math.h>
 
@@ -190,6 +193,44 @@ static LLVMValueRef k_pool_grad(Cg *c, Node *n)
     return fn;
 }
 
+/* stochastic_pool2d_grad(y, x, dy): each window's dy at the input y's
+ * training kernel sampled (cg_pool_sample, the same draw again) */
+static LLVMValueRef k_stochastic_pool_grad(Cg *c, Node *n)
+{
+    Node *pool = n->in[0], *x = n->in[1];
+    DType t = n->dtype;
+    LLVMTypeRef ty = cg_type(c, t);
+    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 3);
+    LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 2), dy = LLVMGetParam(fn, 3);
+    int64_t H = x->shape.d[2].n, W = x->shape.d[3].n;
+    int64_t OH = pool->shape.d[2].n, OW = pool->shape.d[3].n;
+    LLVMValueRef planes = cg_dim(c, (Dim){x->shape.d[1].n * x->shape.d[0].n, x->shape.d[0].batch});
+    zero(c, t, out, cg_mul(c, planes, cg_i64(c, H * W)));
+    CgLoop lq, ly, lx;
+    LLVMValueRef q = cg_loop_begin(c, planes, &lq);
+    LLVMValueRef xq = cg_gep(c, t, src, cg_mul(c, q, cg_i64(c, H * W)));
+    LLVMValueRef oq = cg_gep(c, t, out, cg_mul(c, q, cg_i64(c, H * W)));
+    LLVMValueRef y = cg_loop_begin(c, cg_i64(c, OH), &ly);
+    LLVMValueRef xo = cg_loop_begin(c, cg_i64(c, OW), &lx);
+    LLVMValueRef at =
+        cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, q, cg_i64(c, OH)), y), cg_i64(c, OW)), xo);
+    CgPoolPick pick = cg_pool_sample(c, pool, xq, y, xo, at);
+    LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "picked");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "done");
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSGE, pick.at, cg_i64(c, 0), ""), then, done);
+    LLVMPositionBuilderAtEnd(c->b, then);
+    LLVMValueRef p = cg_gep(c, t, oq, pick.at);
+    LLVMBuildStore(
+        c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, ty, p, ""), cg_load(c, t, dy, at), ""), p);
+    LLVMBuildBr(c->b, done);
+    LLVMPositionBuilderAtEnd(c->b, done);
+    cg_loop_end(c, &lx);
+    cg_loop_end(c, &ly);
+    cg_loop_end(c, &lq);
+    LLVMBuildRetVoid(c->b);
+    return fn;
+}
+
 LLVMValueRef cg_kernel_grad(Cg *c, Node *step)
 {
     switch (step->op) {
@@ -197,6 +238,7 @@ LLVMValueRef cg_kernel_grad(Cg *c, Node *step)
     case OP_CONV_GRAD_WEIGHT: return k_conv_grad(c, step);
     case OP_MAX_POOL2D_GRAD:
     case OP_AVG_POOL2D_GRAD: return k_pool_grad(c, step);
+    case OP_STOCHASTIC_POOL2D_GRAD: return k_stochastic_pool_grad(c, step);
     default: die("codegen: %s is not a convolution or pooling gradient", op_info[step->op].text);
     }
 }

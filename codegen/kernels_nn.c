@@ -22,7 +22,8 @@
  *
  * Pooling, batch norm and layer norm are loop nests; sums that span a
  * whole image or row (global pooling, layer-norm statistics) accumulate
- * in double.
+ * in double. Batch norm and stochastic pooling have training kernels too
+ * (batch statistics; sampling).
  */
 #include <math.h>
 
@@ -237,6 +238,87 @@ static LLVMValueRef k_pool(Cg *c, Node *n)
     return fn;
 }
 
+/* ---- stochastic pooling in training ---------------------------------------
+ * Output element i of stochastic_pool2d node P (its flat index in
+ * [N, C, OH, OW]) draws u = u(key, P, i) in f64 (cg_uniform) and takes the
+ * first input of its window, in row-major order, whose running sum
+ * exceeds u * S, S the window's sum, both summed in f64 in the same order:
+ * input k with probability a_k / S (Zeiler and Fergus). Reaching S also
+ * takes (u * S can round up to S), so a window with S > 0 always takes an
+ * input with a_k > 0. A window with S = 0 takes nothing (nor does one with
+ * S < 0 or NaN, outside the op's domain of non-negative inputs): its
+ * output is S * 0 (0, or NaN for NaN) and it passes no gradient.
+ * stochastic_pool2d_grad makes the same choice again from the same key,
+ * node and index (kernels_grad.c). */
+
+CgPoolPick cg_pool_sample(Cg *c, Node *pool, LLVMValueRef plane, LLVMValueRef y, LLVMValueRef xo,
+                          LLVMValueRef index)
+{
+    Node *x = pool->in[0];
+    DType t = x->dtype;
+    int64_t W = x->shape.d[3].n;
+    int64_t kh = cg_ints_at(pool, "kernel", 0), kw = cg_ints_at(pool, "kernel", 1);
+    int64_t sh = cg_ints_at(pool, "stride", 0), sw = cg_ints_at(pool, "stride", 1);
+    LLVMValueRef run = cg_alloca(c, c->f64, "run"), pick = cg_alloca(c, c->i64, "pick");
+    LLVMValueRef origin = cg_add(c, cg_mul(c, y, cg_i64(c, sh * W)), cg_mul(c, xo, cg_i64(c, sw)));
+    LLVMValueRef sum = NULL, thr = NULL, some = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        LLVMBuildStore(c->b, LLVMConstReal(c->f64, 0), run);
+        CgLoop li, lj;
+        LLVMValueRef i = cg_loop_begin(c, cg_i64(c, kh), &li);
+        LLVMValueRef j = cg_loop_begin(c, cg_i64(c, kw), &lj);
+        LLVMValueRef k = cg_add(c, origin, cg_add(c, cg_mul(c, i, cg_i64(c, W)), j));
+        LLVMValueRef r = LLVMBuildFAdd(c->b, cg_get(c, c->f64, run),
+                                       cg_to_f64(c, t, cg_load(c, t, plane, k)), "");
+        LLVMBuildStore(c->b, r, run);
+        if (pass == 1) {
+            LLVMValueRef open =
+                LLVMBuildICmp(c->b, LLVMIntSLT, cg_get(c, c->i64, pick), cg_i64(c, 0), "");
+            LLVMValueRef past = LLVMBuildOr(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, r, thr, ""),
+                                            LLVMBuildFCmp(c->b, LLVMRealOGE, r, sum, ""), "");
+            LLVMValueRef take = LLVMBuildAnd(c->b, some, LLVMBuildAnd(c->b, open, past, ""), "");
+            LLVMBuildStore(c->b, LLVMBuildSelect(c->b, take, k, cg_get(c, c->i64, pick), ""), pick);
+        }
+        cg_loop_end(c, &lj);
+        cg_loop_end(c, &li);
+        if (pass == 0) {
+            sum = cg_get(c, c->f64, run);
+            thr = LLVMBuildFMul(c->b, cg_uniform(c, pool, index, DT_F64), sum, "");
+            some = LLVMBuildFCmp(c->b, LLVMRealOGT, sum, LLVMConstReal(c->f64, 0), "");
+            LLVMBuildStore(c->b, cg_i64(c, -1), pick);
+        }
+    }
+    return (CgPoolPick){cg_get(c, c->i64, pick), sum};
+}
+
+static LLVMValueRef k_stochastic_pool_train(Cg *c, Node *n)
+{
+    Node *x = n->in[0];
+    DType t = n->dtype;
+    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 1);
+    LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 1);
+    int64_t H = x->shape.d[2].n, W = x->shape.d[3].n, OH = n->shape.d[2].n, OW = n->shape.d[3].n;
+    LLVMValueRef planes = cg_dim(c, (Dim){x->shape.d[1].n * x->shape.d[0].n, x->shape.d[0].batch});
+    CgLoop lq, ly, lx;
+    LLVMValueRef q = cg_loop_begin(c, planes, &lq);
+    LLVMValueRef plane = cg_gep(c, t, src, cg_mul(c, q, cg_i64(c, H * W)));
+    LLVMValueRef y = cg_loop_begin(c, cg_i64(c, OH), &ly);
+    LLVMValueRef xo = cg_loop_begin(c, cg_i64(c, OW), &lx);
+    LLVMValueRef at =
+        cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, q, cg_i64(c, OH)), y), cg_i64(c, OW)), xo);
+    CgPoolPick p = cg_pool_sample(c, n, plane, y, xo, at);
+    LLVMValueRef found = LLVMBuildICmp(c->b, LLVMIntSGE, p.at, cg_i64(c, 0), "");
+    /* without a pick, load the (in-bounds) first element and discard it */
+    LLVMValueRef v = cg_load(c, t, plane, LLVMBuildSelect(c->b, found, p.at, cg_i64(c, 0), ""));
+    LLVMValueRef none = cg_from_f64(c, t, LLVMBuildFMul(c->b, p.sum, LLVMConstReal(c->f64, 0), ""));
+    cg_store(c, t, LLVMBuildSelect(c->b, found, v, none, ""), out, at);
+    cg_loop_end(c, &lx);
+    cg_loop_end(c, &ly);
+    cg_loop_end(c, &lq);
+    LLVMBuildRetVoid(c->b);
+    return fn;
+}
+
 static LLVMValueRef k_global_pool(Cg *c, Node *n)
 {
     Node *x = n->in[0];
@@ -430,8 +512,9 @@ LLVMValueRef cg_kernel_nn(Cg *c, Node *step)
     case OP_CONV_TRANSPOSE2D: return k_conv(c, step);
     case OP_MAX_POOL2D:
     case OP_AVG_POOL2D:
-    case OP_LP_POOL2D:
-    case OP_STOCHASTIC_POOL2D: return k_pool(c, step);
+    case OP_LP_POOL2D: return k_pool(c, step);
+    case OP_STOCHASTIC_POOL2D:
+        return c->training ? k_stochastic_pool_train(c, step) : k_pool(c, step);
     case OP_GLOBAL_AVG_POOL:
     case OP_GLOBAL_MAX_POOL: return k_global_pool(c, step);
     case OP_BATCH_NORM: return k_batch_norm(c, step);
@@ -439,7 +522,8 @@ LLVMValueRef cg_kernel_nn(Cg *c, Node *step)
     case OP_CONV_GRAD_INPUT:
     case OP_CONV_GRAD_WEIGHT:
     case OP_MAX_POOL2D_GRAD:
-    case OP_AVG_POOL2D_GRAD: return cg_kernel_grad(c, step);
+    case OP_AVG_POOL2D_GRAD:
+    case OP_STOCHASTIC_POOL2D_GRAD: return cg_kernel_grad(c, step);
     default:
         die("codegen: %s is not a convolution, pooling or normalization op",
             op_info[step->op].text);

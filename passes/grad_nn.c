@@ -13,8 +13,11 @@
  * elementwise ops, and so is batch_norm, differentiated in training mode
  * (the batch statistics over every dimension but the channels, which is
  * what the training step computes; the running statistics are state and
- * get nothing). stochastic_pool2d and dropout, which need the samples or
- * masks their training forward drew, have no rule yet (grad_todo).
+ * get nothing). stochastic_pool2d is differentiated in training mode too:
+ * its output is the input its kernel sampled in each window, and the
+ * sample is piecewise constant in x, so dx is dy at the sampled input and
+ * 0 elsewhere (stochastic_pool2d_grad, which redraws the samples from the
+ * step's key, as dropout_grad redraws the mask).
  *
  * layer_norm over the trailing dimensions from axis, with xhat = (x - mean)
  * * rstd and rstd = 1 / sqrt(var + eps) (biased variance):
@@ -133,6 +136,14 @@ bool grad_lp_pool2d(Grad *c, Node *n, Node *dy)
     Node *t = ad_bin(c, OP_MUL, dy, ad_bin(c, OP_POW, n, ad_const(c, 1 - p, n->dtype)));
     Node *spread = ad_binc(c, OP_MUL, pool_grad(c, OP_AVG_POOL2D_GRAD, n, t), window);
     ad_acc(c, x, ad_bin(c, OP_MUL, spread, ad_bin(c, OP_POW, x, ad_const(c, p - 1, x->dtype))));
+    return true;
+}
+
+/* Training mode: each window's dy goes to the input the forward sampled. */
+bool grad_stochastic_pool2d(Grad *c, Node *n, Node *dy)
+{
+    Node *x = n->in[0];
+    ad_acc(c, x, ad_finish(c, ad_node(c, OP_STOCHASTIC_POOL2D_GRAD, (Node *[]){n, x, dy}, 3)));
     return true;
 }
 

@@ -431,3 +431,31 @@ bool shape_pool_grad(Graph *g, Node *n)
     n->shape = x->shape;
     return true;
 }
+
+/* stochastic_pool2d_grad(y, x, dy): y must be a stochastic_pool2d of x
+ * itself (its kernel reads y's geometry and draws with y's identity), dy
+ * must have y's type and shape; the result has x's. */
+bool shape_stochastic_pool_grad(Graph *g, Node *n)
+{
+    const Node *y = n->in[0], *x = n->in[1], *dy = n->in[2];
+    if (y->op != OP_STOCHASTIC_POOL2D) {
+        diag_error(n->loc, "%s: input 0 must be a stochastic_pool2d, got %s", shape_op(n),
+                   shape_op(y));
+        return false;
+    }
+    if (y->in[0] != x) {
+        diag_error(n->loc, "%s: input 1 must be the input of the stochastic_pool2d (input 0)",
+                   shape_op(n));
+        return false;
+    }
+    if (!shape_want_same_dtype(n, y, dy))
+        return false;
+    if (!ir_shape_eq(&y->shape, &dy->shape)) {
+        diag_error(n->loc, "%s: shapes of y and dy differ (%s vs %s)", shape_op(n),
+                   shape_fmt(g, &y->shape), shape_fmt(g, &dy->shape));
+        return false;
+    }
+    n->dtype = x->dtype;
+    n->shape = x->shape;
+    return true;
+}
