@@ -6,7 +6,9 @@ config.name = "dlc"
 config.test_format = lit.formats.ShTest(execute_external=True)
 config.suffixes = [".dl", ".ir"]
 config.test_source_root = os.path.dirname(__file__)
-config.excludes = ["unit", "fuzz", "inputs", "corpus", "exec", "gradcheck", "train"]  # own runners
+# own runners
+config.excludes = ["unit", "fuzz", "inputs", "corpus", "exec", "gradcheck", "train",
+                   "stochastic"]
 
 params = lit_config.params
 config.substitutions.append(("%dlc", params.get("dlc", "dlc")))
