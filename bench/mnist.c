@@ -17,18 +17,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#ifndef MODEL
-#define MODEL mnist_mlp
-#endif
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
-#define STR_(a) #a
-#define STR(a) STR_(a)
-#include STR(MODEL.h)
-
-/* MODEL's generated API: M(create) is mnist_mlp_create for the MLP */
-#define M(f) CAT(MODEL, _##f)
-typedef MODEL Model;
+#include "model.h" /* MODEL's generated API: M(create) is lenet_create */
 #define PROG "bench_" STR(MODEL)
 
 static double now(void)
