@@ -59,7 +59,7 @@ typedef struct {
     int start, end; /* live steps, inclusive; end == nsteps: to the end */
     int64_t size;   /* aligned */
     int64_t offset;
-    bool scratch;   /* the owner's kernel scratch, not its value */
+    bool scratch; /* the owner's kernel scratch, not its value */
 } Slot;
 
 typedef struct {
@@ -418,6 +418,15 @@ static int by_bytes_desc(const void *a, const void *b, void *ctx)
     return x->id - y->id;
 }
 
+static int by_scratch_desc(const void *a, const void *b, void *ctx)
+{
+    const MemPlan *p = ctx;
+    const Node *x = *(Node *const *)a, *y = *(Node *const *)b;
+    if (p->scratch_bytes[x->id] != p->scratch_bytes[y->id])
+        return p->scratch_bytes[x->id] > p->scratch_bytes[y->id] ? -1 : 1;
+    return x->id - y->id;
+}
+
 void pass_memplan_print_stats(FILE *f, const Graph *g, const MemPlan *p, const char *function_name)
 {
     char h[32];
@@ -463,6 +472,28 @@ void pass_memplan_print_stats(FILE *f, const Graph *g, const MemPlan *p, const c
         if (shared)
             fprintf(f, " (+%d sharing it)", shared);
         fputc('\n', f);
+    }
+
+    /* Kernel scratch (im2col matrices, gates, scores): live in its own
+     * step only, so many share the arena; the largest decide its size. */
+    n = 0;
+    int64_t total = 0;
+    for (int s = 0; s < p->nsteps; s++) {
+        Node *x = p->steps[s];
+        if (p->scratch_bytes[x->id] > 0 && p->scratch_offset[x->id] >= 0) {
+            own[n++] = x;
+            total += p->scratch_bytes[x->id];
+        }
+    }
+    if (n > 0) {
+        qsort_r(own, (size_t)n, sizeof *own, by_scratch_desc, (void *)p);
+        fprintf(f, "  kernel scratch: %d buffer%s, %" PRId64 " bytes (%s) in all, largest:\n", n,
+                n == 1 ? "" : "s", total, human(total, h, sizeof h));
+    }
+    for (int i = 0; i < n && i < 3; i++) {
+        const Node *x = own[i];
+        fprintf(f, "    %%%-5d %-16s %12" PRId64 " bytes at %" PRId64 "\n", x->id,
+                op_info[x->op].text, p->scratch_bytes[x->id], p->scratch_offset[x->id]);
     }
     free(own);
 }
