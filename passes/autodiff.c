@@ -242,14 +242,6 @@ bool grad_none(Grad *c, Node *n, Node *dy)
     return true;
 }
 
-bool grad_todo(Grad *c, Node *n, Node *dy)
-{
-    (void)c, (void)dy;
-    diag_error(n->loc, "%s has no gradient yet: the loss cannot be differentiated through it",
-               op_info[n->op].text);
-    return false;
-}
-
 /* The driver */
 
 static bool trainable(const Node *n)

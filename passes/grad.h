@@ -38,9 +38,6 @@ struct Grad {
     bool grad(Grad *c, Node *n, Node *dy);
 #include "../ir/ops.def"
 #undef OP
-/* The rule of a differentiable op whose gradient is not written yet (no op
- * uses it now; declared here so it stays when none does). */
-bool grad_todo(Grad *c, Node *n, Node *dy);
 
 typedef bool (*GradRule)(Grad *c, Node *n, Node *dy);
 /* The rule of op (the grad column of ops.def), for rules that expand an op
