@@ -59,7 +59,7 @@ int dlrt_num_threads(void);
 
 #include "dlrt_rand.h"       /* deterministic RNG and parameter initializers */
 #include "dlrt_checkpoint.h" /* safetensors reading and writing */
-#include "dlrt_data.h"       /* IDX/CSV loading, mini-batches, accuracy, progress bar */
+#include "dlrt_data.h"       /* IDX/CSV/text loading, mini-batches, accuracy, progress bar */
 #include "dlrt_model.h"      /* compiled models: info, instances, checkpoints, GEMM */
 
 #endif

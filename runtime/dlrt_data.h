@@ -1,11 +1,12 @@
 /* Part of libdlrt; include <dlrt.h> rather than this file.
  *
  * Data utilities for training programs: IDX files (the MNIST format) and
- * CSV files loaded into float matrices, shuffled mini-batches, accuracy, and
- * a progress bar. Functions that can fail return DLRT_OK or a negative
- * DLRT_E* code; those that read files also take an optional message buffer
- * (err, errlen; NULL/0 for none) that receives a one-line explanation such
- * as "train.csv:12:7: expected a number, found 'abc'". */
+ * CSV files loaded into float matrices, text for language models,
+ * shuffled mini-batches, accuracy, sampling, and a progress bar. Functions
+ * that can fail return DLRT_OK or a negative DLRT_E* code; those that read
+ * files also take an optional message buffer (err, errlen; NULL/0 for none)
+ * that receives a one-line explanation such as "train.csv:12:7: expected a
+ * number, found 'abc'". */
 #ifndef DLRT_DATA_H
 #define DLRT_DATA_H
 
@@ -111,6 +112,60 @@ int64_t dlrt_csv_column(const dlrt_csv *c, const char *name);
 int dlrt_csv_take_column(dlrt_csv *c, int64_t col, float *out);
 int dlrt_csv_take_labels(dlrt_csv *c, int64_t col, int32_t *out, char *err, size_t errlen);
 
+/* ---- text --------------------------------------------------------------
+ * Text for character-level language models: a file's bytes as token ids
+ * below a vocabulary size V (byte b is id b; a byte >= V, e.g. a non-ASCII
+ * byte when V = 128, becomes the id `unknown`), split into a training part
+ * and a held-out tail, cut into windows of T + 1 ids: ids[0..T) are a
+ * model's inputs, ids[1..T] its next-character targets. */
+typedef struct {
+    int64_t n;    /* ids */
+    int vocab;    /* every id is in 0..vocab-1 */
+    int32_t *ids; /* malloc'd */
+} dlrt_text;
+
+/* Reads a whole file (DLRT_EIO when it cannot be read, DLRT_EFORMAT when it
+ * is empty). vocab is 1..65536 and unknown in 0..vocab-1 (DLRT_EINVAL). */
+int dlrt_text_load(const char *path, int vocab, int32_t unknown, dlrt_text *out, char *err,
+                   size_t errlen);
+/* The same from bytes in memory; `name` is used in messages. */
+int dlrt_text_parse(const void *bytes, size_t len, int vocab, int32_t unknown, const char *name,
+                    dlrt_text *out, char *err, size_t errlen);
+void dlrt_text_free(dlrt_text *t);
+/* Copies the first n - h ids into *train and the last h = floor(n *
+ * heldout) into *held (each a new text to free). Both must hold a window,
+ * window + 1 ids or more (DLRT_ERANGE otherwise, with a message);
+ * heldout is in (0, 1) (DLRT_EINVAL). */
+int dlrt_text_split(const dlrt_text *t, double heldout, int64_t window, dlrt_text *train,
+                    dlrt_text *held, char *err, size_t errlen);
+/* Training batch `step`: `batch` windows at starts drawn uniformly from
+ * 0..n-T-1 with the dlrt_rng stream `step` of `seed`, so the batch depends
+ * only on (seed, step) and a resumed run continues with the batches of an
+ * uninterrupted one. ids and targets are [batch, T]. DLRT_ERANGE when the
+ * text holds fewer than T + 1 ids, DLRT_EINVAL for bad arguments. */
+int dlrt_text_random_windows(const dlrt_text *t, int64_t T, int batch, uint64_t seed, uint64_t step,
+                             int32_t *ids, int32_t *targets);
+/* Evaluation: consecutive windows, window i starting at i * T, covering the
+ * text once; there are (n - 1) / T of them. Fills windows first.. (at most
+ * batch) and returns how many, 0 past the last; negative on errors. */
+int64_t dlrt_text_window_count(const dlrt_text *t, int64_t T);
+int dlrt_text_windows(const dlrt_text *t, int64_t T, int64_t first, int batch, int32_t *ids,
+                      int32_t *targets);
+/* The unigram baseline in nats: the mean of -log p(c) over the targets of
+ * eval's dlrt_text_windows (ids 1 .. count * T), p the id frequencies of
+ * train with add-one smoothing over the vocabulary (so an id unseen in
+ * training costs log of a finite number). A negative DLRT_E* code (as a
+ * double): DLRT_EINVAL for NULL or different vocabularies, DLRT_ERANGE for
+ * an eval text without a window or an id outside the vocabulary. */
+double dlrt_text_unigram_loss(const dlrt_text *train, const dlrt_text *eval, int64_t T);
+/* Draws an index from the distribution probs[0..n) sharpened or flattened
+ * by temperature: p_i^(1/temperature), renormalized (softmax(logits /
+ * temperature) when probs = softmax(logits)); temperature 0 is the argmax.
+ * Negative and non-finite entries count as 0; all zero gives the argmax
+ * (index 0). Returns a negative DLRT_E* code for NULL, n < 1 or a negative
+ * or NaN temperature. */
+int dlrt_sample(const float *probs, int n, double temperature, dlrt_rng *rng);
+
 /* ---- mini-batches ------------------------------------------------------
  * Visits n samples in batches. Each epoch's order is a Fisher-Yates
  * permutation determined by (seed, epoch) alone, so a resumed run sees the
@@ -168,6 +223,7 @@ double dlrt_accuracy(const float *scores, int n, int classes, const int32_t *lab
 
 /* ---- progress bar ------------------------------------------------------
  *     epoch 1/3 [=========>        ] 612/938  loss 0.2134  4120 samples/s  ETA 0:07
+ * (the rate's unit is p->unit: a language model counts tokens).
  * On a terminal the line is redrawn in place at most 10 times a second;
  * otherwise (CI logs) a plain line is printed each time another tenth of
  * the steps is done. The loss shown is an exponential moving average
@@ -176,7 +232,8 @@ typedef double (*dlrt_clock_fn)(void *ctx); /* seconds, monotonic */
 
 typedef struct {
     FILE *out;
-    int tty; /* redraw in place; set by init from isatty, may be overridden */
+    int tty;          /* redraw in place; set by init from isatty, may be overridden */
+    const char *unit; /* what the rate counts: "samples" from init, may be set ("tokens") */
     dlrt_clock_fn clock;
     void *clock_ctx;
     char label[64];

@@ -40,6 +40,7 @@ void dlrt_progress_init(dlrt_progress *p, FILE *out, dlrt_clock_fn clock, void *
     p->tty = isatty(fileno(p->out));
     p->clock = clock ? clock : dlrt_clock_monotonic;
     p->clock_ctx = clock_ctx;
+    p->unit = "samples";
     p->loss_decay = 1;
 }
 
@@ -88,7 +89,8 @@ int dlrt_progress_render(const dlrt_progress *p, int final, char *buf, size_t le
     if (p->loss_decay < 1)
         snprintf(loss, sizeof loss, "  loss %.4f", p->loss_raw / (1 - p->loss_decay));
     if (elapsed > 0 && p->samples > 0)
-        snprintf(rate, sizeof rate, "  %.0f samples/s", p->samples / elapsed);
+        snprintf(rate, sizeof rate, "  %.0f %.16s/s", p->samples / elapsed,
+                 p->unit ? p->unit : "samples");
     if (final) {
         fmt_time(t, sizeof t, elapsed);
         snprintf(tail, sizeof tail, "  elapsed %s", t);

@@ -711,6 +711,9 @@ START_TEST(progress_loss_average)
     dlrt_progress_render(&p, 1, line, sizeof line);
     ck_assert_str_eq(line, "train step 2  loss 0.7475  5 samples/s  elapsed 0:04");
     ck_assert_int_eq(dlrt_progress_render(&p, 1, NULL, 0), (int)strlen(line));
+    p.unit = "tokens"; /* a language model counts characters */
+    dlrt_progress_render(&p, 0, line, sizeof line);
+    ck_assert_str_eq(line, "train step 2  loss 0.7475  5 tokens/s");
 }
 END_TEST
 
