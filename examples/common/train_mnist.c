@@ -15,11 +15,11 @@
  * that stops and resumes visits the same batches in the same order and
  * ends with the same bits as one that never stopped. --min-accuracy makes
  * the exit status 1 when the final test accuracy is below PCT percent. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "model.h" /* MODEL's generated API: M(create) is lenet_create */
 #define MAX_BATCH CAT(MODEL, _MAX_BATCH)
 #define EVAL_BATCH MAX_BATCH
@@ -40,18 +40,6 @@ static void usage(const char *argv0)
     exit(2);
 }
 
-static long number(const char *argv0, const char *flag, const char *s, long lo, long hi)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v < lo || v > hi) {
-        fprintf(stderr, "%s: %s wants an integer in %ld..%ld, not '%s'\n", argv0, flag, lo, hi, s);
-        exit(2);
-    }
-    return v;
-}
-
 static Options parse(int argc, char **argv)
 {
     Options o = {"data/mnist", STR(MODEL) ".safetensors", 3, 64, 0, 1, -1};
@@ -69,13 +57,13 @@ static Options parse(int argc, char **argv)
         else if (strcmp(a, "--checkpoint") == 0)
             o.checkpoint = v;
         else if (strcmp(a, "--epochs") == 0)
-            o.epochs = (int)number(argv[0], a, v, 1, 1000);
+            o.epochs = (int)cli_number(argv[0], a, v, 1, 1000);
         else if (strcmp(a, "--batch") == 0)
-            o.batch = (int)number(argv[0], a, v, 1, MAX_BATCH);
+            o.batch = (int)cli_number(argv[0], a, v, 1, MAX_BATCH);
         else if (strcmp(a, "--seed") == 0)
-            o.seed = (uint64_t)number(argv[0], a, v, 0, 0x7fffffff);
+            o.seed = (uint64_t)cli_number(argv[0], a, v, 0, 0x7fffffff);
         else if (strcmp(a, "--min-accuracy") == 0)
-            o.min_accuracy = strtod(v, NULL);
+            o.min_accuracy = cli_real(argv[0], a, v, 0, 100);
         else
             usage(argv[0]);
     }
