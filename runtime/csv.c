@@ -11,23 +11,12 @@
  * the non-portable strtod_l.
  */
 #include "dlrt.h"
+#include "file.h"
 
-#include <errno.h>
 #include <float.h>
 #include <locale.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 typedef struct {
     const char *name;
@@ -89,11 +78,12 @@ static int bad_field(Scan *s, const char *q, const char *what)
         e--;
     int n = (int)(e - q);
     if (n == 0)
-        seterr(s->err, s->errlen, "%s:%lld:%d: empty field", s->name, (long long)s->line,
-               col_of(s, q));
+        dlrt_seterr(s->err, s->errlen, "%s:%lld:%d: empty field", s->name, (long long)s->line,
+                    col_of(s, q));
     else
-        seterr(s->err, s->errlen, "%s:%lld:%d: %s, found '%.*s'%s", s->name, (long long)s->line,
-               col_of(s, q), what, n > 32 ? 32 : n, q, n > 32 ? "..." : "");
+        dlrt_seterr(s->err, s->errlen, "%s:%lld:%d: %s, found '%.*s'%s", s->name,
+                    (long long)s->line, col_of(s, q), what, n > 32 ? 32 : n, q,
+                    n > 32 ? "..." : "");
     return DLRT_EFORMAT;
 }
 
@@ -129,8 +119,8 @@ static int parse_number(Scan *s, float *v)
     char buf[512];
     size_t n = (size_t)(q - start);
     if (n >= sizeof buf) {
-        seterr(s->err, s->errlen, "%s:%lld:%d: number longer than %zu characters", s->name,
-               (long long)s->line, col_of(s, start), sizeof buf - 1);
+        dlrt_seterr(s->err, s->errlen, "%s:%lld:%d: number longer than %zu characters", s->name,
+                    (long long)s->line, col_of(s, start), sizeof buf - 1);
         return DLRT_EFORMAT;
     }
     memcpy(buf, start, n);
@@ -143,8 +133,8 @@ static int parse_number(Scan *s, float *v)
     }
     double d = strtod(buf, NULL);
     if (d > FLT_MAX || d < -FLT_MAX) {
-        seterr(s->err, s->errlen, "%s:%lld:%d: %s is out of the float range", s->name,
-               (long long)s->line, col_of(s, start), buf);
+        dlrt_seterr(s->err, s->errlen, "%s:%lld:%d: %s is out of the float range", s->name,
+                    (long long)s->line, col_of(s, start), buf);
         return DLRT_ERANGE;
     }
     *v = (float)d;
@@ -224,7 +214,7 @@ int dlrt_csv_parse(const char *text, size_t len, int has_header, const char *nam
         ;
     if (has_header) {
         if (s.p == s.end) {
-            seterr(err, errlen, "%s: no header line", s.name);
+            dlrt_seterr(err, errlen, "%s: no header line", s.name);
             rc = DLRT_EFORMAT;
             goto fail;
         }
@@ -237,8 +227,8 @@ int dlrt_csv_parse(const char *text, size_t len, int has_header, const char *nam
         int64_t fields = 0;
         for (;;) {
             if (c->cols && fields == c->cols) {
-                seterr(err, errlen, "%s:%lld:%d: more than %lld fields in a record", s.name,
-                       (long long)s.line, col_of(&s, s.p), (long long)c->cols);
+                dlrt_seterr(err, errlen, "%s:%lld:%d: more than %lld fields in a record", s.name,
+                            (long long)s.line, col_of(&s, s.p), (long long)c->cols);
                 rc = DLRT_EFORMAT;
                 goto fail;
             }
@@ -266,8 +256,8 @@ int dlrt_csv_parse(const char *text, size_t len, int has_header, const char *nam
         if (!c->cols)
             c->cols = fields;
         else if (fields != c->cols) {
-            seterr(err, errlen, "%s:%lld:%d: record has %lld fields, expected %lld", s.name,
-                   (long long)s.line, col_of(&s, s.p), (long long)fields, (long long)c->cols);
+            dlrt_seterr(err, errlen, "%s:%lld:%d: record has %lld fields, expected %lld", s.name,
+                        (long long)s.line, col_of(&s, s.p), (long long)fields, (long long)c->cols);
             rc = DLRT_EFORMAT;
             goto fail;
         }
@@ -282,7 +272,7 @@ int dlrt_csv_parse(const char *text, size_t len, int has_header, const char *nam
     return DLRT_OK;
 fail:
     if (rc == DLRT_ENOMEM)
-        seterr(err, errlen, "%s: out of memory", s.name);
+        dlrt_seterr(err, errlen, "%s: out of memory", s.name);
     dlrt_csv_free(c);
     return rc;
 }
@@ -292,37 +282,11 @@ int dlrt_csv_load(const char *path, int has_header, dlrt_csv **out, char *err, s
     if (!path || !out)
         return DLRT_EINVAL;
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return DLRT_EIO;
-    }
-    size_t cap = 1 << 16, len = 0;
-    char *text = malloc(cap);
-    int rc = DLRT_OK;
-    while (text) {
-        len += fread(text + len, 1, cap - len, f);
-        if (len < cap)
-            break;
-        char *t = cap <= SIZE_MAX / 2 ? realloc(text, cap * 2) : NULL;
-        if (!t) {
-            free(text);
-            text = NULL;
-            break;
-        }
-        text = t;
-        cap *= 2;
-    }
-    if (!text) {
-        seterr(err, errlen, "%s: out of memory", path);
-        rc = DLRT_ENOMEM;
-    } else if (ferror(f)) {
-        seterr(err, errlen, "%s: read error: %s", path, strerror(errno));
-        rc = DLRT_EIO;
-    }
-    fclose(f);
+    unsigned char *text;
+    size_t len;
+    int rc = dlrt_read_file(path, &text, &len, err, errlen);
     if (rc == DLRT_OK)
-        rc = dlrt_csv_parse(text, len, has_header, path, out, err, errlen);
+        rc = dlrt_csv_parse((const char *)text, len, has_header, path, out, err, errlen);
     free(text);
     return rc;
 }
@@ -373,8 +337,8 @@ int dlrt_csv_take_labels(dlrt_csv *c, int64_t col, int32_t *out, char *err, size
         float v = c->data[r * c->cols + col];
         /* floats at or beyond 2^31 cannot be an int32 label. */
         if (!(v >= -2147483648.0f && v < 2147483648.0f) || v != (float)(int64_t)v) {
-            seterr(err, errlen, "record %lld, column %lld: %g is not an integer label",
-                   (long long)r + 1, (long long)col + 1, (double)v);
+            dlrt_seterr(err, errlen, "record %lld, column %lld: %g is not an integer label",
+                        (long long)r + 1, (long long)col + 1, (double)v);
             return DLRT_ERANGE;
         }
     }

@@ -10,22 +10,12 @@
  * header describes).
  */
 #include "dlrt.h"
+#include "file.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 size_t dlrt_idx_type_size(int type)
 {
@@ -50,12 +40,13 @@ static int check_magic(const unsigned char m[4], const char *name, dlrt_idx *x, 
                        size_t errlen)
 {
     if (m[0] != 0 || m[1] != 0 || dlrt_idx_type_size(m[2]) == 0) {
-        seterr(err, errlen, "%s: not an IDX file (magic 0x%02x%02x%02x%02x)", name, m[0], m[1],
-               m[2], m[3]);
+        dlrt_seterr(err, errlen, "%s: not an IDX file (magic 0x%02x%02x%02x%02x)", name, m[0], m[1],
+                    m[2], m[3]);
         return DLRT_EFORMAT;
     }
     if (m[3] < 1 || m[3] > DLRT_MAX_RANK) {
-        seterr(err, errlen, "%s: IDX rank %d is not supported (1..%d)", name, m[3], DLRT_MAX_RANK);
+        dlrt_seterr(err, errlen, "%s: IDX rank %d is not supported (1..%d)", name, m[3],
+                    DLRT_MAX_RANK);
         return m[3] == 0 ? DLRT_EFORMAT : DLRT_ERANGE;
     }
     x->type = (dlrt_idx_type)m[2];
@@ -84,8 +75,8 @@ static int check_dims(const unsigned char *p, const char *name, dlrt_idx *x, siz
     if (empty)
         count = 0;
     if (overflow || count > (uint64_t)PTRDIFF_MAX / esize || count > (uint64_t)INT64_MAX) {
-        seterr(err, errlen, "%s: IDX dimensions too large (first dimension %lld, rank %d)", name,
-               (long long)x->dims[0], x->rank);
+        dlrt_seterr(err, errlen, "%s: IDX dimensions too large (first dimension %lld, rank %d)",
+                    name, (long long)x->dims[0], x->rank);
         return DLRT_ERANGE;
     }
     x->count = (int64_t)count;
@@ -151,21 +142,21 @@ int dlrt_idx_parse(const void *buf, size_t len, dlrt_idx **out, char *err, size_
     size_t bytes;
     int rc;
     if (len < 4) {
-        seterr(err, errlen, "%s: truncated IDX header (%zu bytes)", name, len);
+        dlrt_seterr(err, errlen, "%s: truncated IDX header (%zu bytes)", name, len);
         return DLRT_EFORMAT;
     }
     if ((rc = check_magic(p, name, &h, err, errlen)) < 0)
         return rc;
     size_t hlen = 4 + 4 * (size_t)h.rank;
     if (len < hlen) {
-        seterr(err, errlen, "%s: truncated IDX header (%zu of %zu bytes)", name, len, hlen);
+        dlrt_seterr(err, errlen, "%s: truncated IDX header (%zu of %zu bytes)", name, len, hlen);
         return DLRT_EFORMAT;
     }
     if ((rc = check_dims(p + 4, name, &h, &bytes, err, errlen)) < 0)
         return rc;
     if (len - hlen != bytes) {
-        seterr(err, errlen, "%s: IDX data is %zu bytes, the header implies %zu (%s)", name,
-               len - hlen, bytes, len - hlen < bytes ? "truncated" : "trailing bytes");
+        dlrt_seterr(err, errlen, "%s: IDX data is %zu bytes, the header implies %zu (%s)", name,
+                    len - hlen, bytes, len - hlen < bytes ? "truncated" : "trailing bytes");
         return DLRT_EFORMAT;
     }
     dlrt_idx *x = idx_alloc(bytes);
@@ -188,7 +179,7 @@ int dlrt_idx_load(const char *path, dlrt_idx **out, char *err, size_t errlen)
     *out = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) {
-        seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        dlrt_seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return DLRT_EIO;
     }
     unsigned char head[4 + 4 * DLRT_MAX_RANK];
@@ -199,7 +190,7 @@ int dlrt_idx_load(const char *path, dlrt_idx **out, char *err, size_t errlen)
     got = fread(head, 1, 4, f);
     if (got < 4) {
         rc = ferror(f) ? DLRT_EIO : DLRT_EFORMAT;
-        seterr(err, errlen, "%s: truncated IDX header (%zu bytes)", path, got);
+        dlrt_seterr(err, errlen, "%s: truncated IDX header (%zu bytes)", path, got);
         goto fail;
     }
     if ((rc = check_magic(head, path, &h, err, errlen)) < 0)
@@ -208,7 +199,8 @@ int dlrt_idx_load(const char *path, dlrt_idx **out, char *err, size_t errlen)
     got = fread(head + 4, 1, hlen - 4, f);
     if (got < hlen - 4) {
         rc = ferror(f) ? DLRT_EIO : DLRT_EFORMAT;
-        seterr(err, errlen, "%s: truncated IDX header (%zu of %zu bytes)", path, 4 + got, hlen);
+        dlrt_seterr(err, errlen, "%s: truncated IDX header (%zu of %zu bytes)", path, 4 + got,
+                    hlen);
         goto fail;
     }
     if ((rc = check_dims(head + 4, path, &h, &bytes, err, errlen)) < 0)
@@ -218,14 +210,14 @@ int dlrt_idx_load(const char *path, dlrt_idx **out, char *err, size_t errlen)
     if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size >= hlen &&
         (uint64_t)st.st_size - hlen != bytes) {
         uint64_t have = (uint64_t)st.st_size - hlen;
-        seterr(err, errlen, "%s: IDX data is %llu bytes, the header implies %zu (%s)", path,
-               (unsigned long long)have, bytes, have < bytes ? "truncated" : "trailing bytes");
+        dlrt_seterr(err, errlen, "%s: IDX data is %llu bytes, the header implies %zu (%s)", path,
+                    (unsigned long long)have, bytes, have < bytes ? "truncated" : "trailing bytes");
         rc = DLRT_EFORMAT;
         goto fail;
     }
     x = idx_alloc(bytes);
     if (!x) {
-        seterr(err, errlen, "%s: out of memory for %zu bytes of IDX data", path, bytes);
+        dlrt_seterr(err, errlen, "%s: out of memory for %zu bytes of IDX data", path, bytes);
         rc = DLRT_ENOMEM;
         goto fail;
     }
@@ -235,17 +227,17 @@ int dlrt_idx_load(const char *path, dlrt_idx **out, char *err, size_t errlen)
     got = fread(x->data, 1, bytes, f);
     if (got < bytes) {
         rc = ferror(f) ? DLRT_EIO : DLRT_EFORMAT;
-        seterr(err, errlen, "%s: IDX data is %zu bytes, the header implies %zu (truncated)", path,
-               got, bytes);
+        dlrt_seterr(err, errlen, "%s: IDX data is %zu bytes, the header implies %zu (truncated)",
+                    path, got, bytes);
         goto fail;
     }
     if (fgetc(f) != EOF) {
-        seterr(err, errlen, "%s: trailing bytes after the IDX data", path);
+        dlrt_seterr(err, errlen, "%s: trailing bytes after the IDX data", path);
         rc = DLRT_EFORMAT;
         goto fail;
     }
     if (ferror(f)) {
-        seterr(err, errlen, "%s: read error: %s", path, strerror(errno));
+        dlrt_seterr(err, errlen, "%s: read error: %s", path, strerror(errno));
         rc = DLRT_EIO;
         goto fail;
     }
@@ -314,8 +306,8 @@ int dlrt_mnist_images(const char *path, unsigned flags, float **images, int64_t 
     if (rc < 0)
         return rc;
     if (x->type != DLRT_IDX_U8 || x->rank != 3) {
-        seterr(err, errlen, "%s: expected u8 images of rank 3, found type 0x%02x rank %d", path,
-               (unsigned)x->type, x->rank);
+        dlrt_seterr(err, errlen, "%s: expected u8 images of rank 3, found type 0x%02x rank %d",
+                    path, (unsigned)x->type, x->rank);
         dlrt_idx_free(x);
         return DLRT_EMISMATCH;
     }
@@ -352,16 +344,16 @@ int dlrt_mnist_labels(const char *path, int32_t **labels, int64_t *n, char *err,
     if (rc < 0)
         return rc;
     if (x->type != DLRT_IDX_U8 || x->rank != 1) {
-        seterr(err, errlen, "%s: expected u8 labels of rank 1, found type 0x%02x rank %d", path,
-               (unsigned)x->type, x->rank);
+        dlrt_seterr(err, errlen, "%s: expected u8 labels of rank 1, found type 0x%02x rank %d",
+                    path, (unsigned)x->type, x->rank);
         dlrt_idx_free(x);
         return DLRT_EMISMATCH;
     }
     const uint8_t *u = x->data;
     for (int64_t i = 0; i < x->count; i++) {
         if (u[i] > 9) {
-            seterr(err, errlen, "%s: label %d at index %lld is not a digit 0..9", path, u[i],
-                   (long long)i);
+            dlrt_seterr(err, errlen, "%s: label %d at index %lld is not a digit 0..9", path, u[i],
+                        (long long)i);
             dlrt_idx_free(x);
             return DLRT_ERANGE;
         }
@@ -400,7 +392,7 @@ int dlrt_mnist_load(const char *dir, const char *split, unsigned flags, dlrt_dat
     else if (strcmp(split, "test") == 0 || strcmp(split, "t10k") == 0)
         prefix = "t10k";
     else {
-        seterr(err, errlen, "unknown MNIST split '%s' (train, test)", split);
+        dlrt_seterr(err, errlen, "unknown MNIST split '%s' (train, test)", split);
         return DLRT_EINVAL;
     }
     size_t plen = strlen(dir) + 64;
@@ -415,7 +407,8 @@ int dlrt_mnist_load(const char *dir, const char *split, unsigned flags, dlrt_dat
         rc = dlrt_mnist_labels(path, &out->y, &nl, err, errlen);
     }
     if (rc == DLRT_OK && ni != nl) {
-        seterr(err, errlen, "%s: %lld labels for %lld images", path, (long long)nl, (long long)ni);
+        dlrt_seterr(err, errlen, "%s: %lld labels for %lld images", path, (long long)nl,
+                    (long long)ni);
         rc = DLRT_EMISMATCH;
     }
     free(path);

@@ -9,22 +9,11 @@
  * a run resumed at step s draws what an uninterrupted one would.
  */
 #include "dlrt.h"
+#include "file.h"
 
-#include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* A uniform integer in [0, bound), bound >= 1. */
 static uint64_t below(dlrt_rng *rng, uint64_t bound)
@@ -48,16 +37,16 @@ int dlrt_text_parse(const void *bytes, size_t len, int vocab, int32_t unknown, c
     if (!name)
         name = "<text>";
     if (len == 0) {
-        seterr(err, errlen, "%s: empty text", name);
+        dlrt_seterr(err, errlen, "%s: empty text", name);
         return DLRT_EFORMAT;
     }
     if (len > SIZE_MAX / sizeof *out->ids || len > (uint64_t)INT64_MAX) {
-        seterr(err, errlen, "%s: too long (%zu bytes)", name, len);
+        dlrt_seterr(err, errlen, "%s: too long (%zu bytes)", name, len);
         return DLRT_ERANGE;
     }
     out->ids = malloc(len * sizeof *out->ids);
     if (!out->ids) {
-        seterr(err, errlen, "%s: out of memory for %zu ids", name, len);
+        dlrt_seterr(err, errlen, "%s: out of memory for %zu ids", name, len);
         return DLRT_ENOMEM;
     }
     const unsigned char *b = bytes;
@@ -74,38 +63,12 @@ int dlrt_text_load(const char *path, int vocab, int32_t unknown, dlrt_text *out,
     if (!path || !out)
         return DLRT_EINVAL;
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return DLRT_EIO;
-    }
-    size_t cap = 1 << 16, len = 0;
-    unsigned char *buf = malloc(cap);
-    int rc = DLRT_OK;
-    while (buf) {
-        len += fread(buf + len, 1, cap - len, f);
-        if (len < cap)
-            break;
-        unsigned char *t = cap <= SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
-        if (!t) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = t;
-        cap *= 2;
-    }
-    if (!buf) {
-        seterr(err, errlen, "%s: out of memory", path);
-        rc = DLRT_ENOMEM;
-    } else if (ferror(f)) {
-        seterr(err, errlen, "%s: read error: %s", path, strerror(errno));
-        rc = DLRT_EIO;
-    }
-    fclose(f);
+    unsigned char *bytes;
+    size_t len;
+    int rc = dlrt_read_file(path, &bytes, &len, err, errlen);
     if (rc == DLRT_OK)
-        rc = dlrt_text_parse(buf, len, vocab, unknown, path, out, err, errlen);
-    free(buf);
+        rc = dlrt_text_parse(bytes, len, vocab, unknown, path, out, err, errlen);
+    free(bytes);
     return rc;
 }
 
@@ -139,10 +102,10 @@ int dlrt_text_split(const dlrt_text *t, double heldout, int64_t window, dlrt_tex
         return DLRT_EINVAL;
     int64_t h = (int64_t)((double)t->n * heldout);
     if (h < window + 1 || t->n - h < window + 1) {
-        seterr(err, errlen,
-               "a text of %lld characters is too short: its training part and its held-out "
-               "%.0f%% (%lld) must each hold %lld characters",
-               (long long)t->n, heldout * 100, (long long)h, (long long)window + 1);
+        dlrt_seterr(err, errlen,
+                    "a text of %lld characters is too short: its training part and its held-out "
+                    "%.0f%% (%lld) must each hold %lld characters",
+                    (long long)t->n, heldout * 100, (long long)h, (long long)window + 1);
         return DLRT_ERANGE;
     }
     int rc = text_copy(t, 0, t->n - h, train);
@@ -151,7 +114,7 @@ int dlrt_text_split(const dlrt_text *t, double heldout, int64_t window, dlrt_tex
     if (rc) {
         dlrt_text_free(train);
         dlrt_text_free(held);
-        seterr(err, errlen, "out of memory for %lld characters", (long long)t->n);
+        dlrt_seterr(err, errlen, "out of memory for %lld characters", (long long)t->n);
     }
     return rc;
 }
