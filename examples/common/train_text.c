@@ -136,8 +136,8 @@ static int heldout_loss(Model *m, const dlrt_text *t, int64_t T, int32_t *ids, i
 /* Prints o->sample characters drawn after o->prompt. */
 static int sample(Model *m, const Options *o, int64_t T, int V)
 {
-    size_t plen = strlen(o->prompt), n = plen + (size_t)o->sample;
-    int32_t *ctx = malloc(sizeof *ctx * (n ? n : 1)), *ids = malloc(sizeof *ids * (size_t)T);
+    size_t plen = strlen(o->prompt), n = plen + 1 + (size_t)o->sample; /* + 1: '\n' for "" */
+    int32_t *ctx = malloc(sizeof *ctx * n), *ids = malloc(sizeof *ids * (size_t)T);
     float *probs = malloc(sizeof *probs * (size_t)T * (size_t)V);
     if (!ctx || !ids || !probs) {
         free(ctx);
