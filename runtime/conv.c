@@ -9,9 +9,13 @@
  * convolution's last step, adding each column entry back into the pixel
  * it came from.
  *
- * For every (row, output row y) the valid output columns form one range
- * [x0, x1), computed once, so the inner loop has no bounds checks and with
- * stride 1 is a plain contiguous copy.
+ * The valid output rows [y0, y1) of kernel row i and columns [x0, x1) of
+ * kernel column j do not depend on the channel, so they are computed once
+ * per tap (without a division at stride 1) and the channels loop inside.
+ * Each row of col is then zeros for y < y0, rows of zeros-copy-zeros, and
+ * zeros for y >= y1, with no bounds checks. Rows are short in small
+ * networks (10-28 elements), so stride-1 rows are copied with a few
+ * fixed-size moves instead of a memcpy call each.
  */
 #include "dlrt.h"
 
@@ -23,67 +27,115 @@ static int64_t floor_div(int64_t a, int64_t b)
     return a >= 0 ? a / b : -((-a + b - 1) / b);
 }
 
-/* The output columns x in [*x0, *x1) whose input column x*s + off lies in
- * [0, w). */
-static void valid_range(int64_t off, int64_t s, int64_t w, int64_t ow, int64_t *x0, int64_t *x1)
+/* The output indices o in [*lo, *hi) (within [0, on)) whose input index
+ * o*s + off lies in [0, n). */
+static void valid_range(int64_t off, int64_t s, int64_t n, int64_t on, int64_t *lo, int64_t *hi)
 {
-    int64_t lo = floor_div(-off + s - 1, s), hi = floor_div(w - 1 - off, s) + 1;
-    *x0 = lo < 0 ? 0 : lo > ow ? ow : lo;
-    *x1 = hi > ow ? ow : hi < *x0 ? *x0 : hi;
+    int64_t a = s == 1 ? -off : floor_div(-off + s - 1, s);
+    int64_t b = s == 1 ? n - off : floor_div(n - 1 - off, s) + 1;
+    *lo = a < 0 ? 0 : a > on ? on : a;
+    *hi = b > on ? on : b < *lo ? *lo : b;
 }
 
+/* memcpy(d, s, n) for the short rows of col: fixed-size moves, which the
+ * compiler inlines, from both ends; n is a multiple of 4. */
+static inline void copy_bytes(void *restrict d, const void *restrict s, size_t n)
+{
+    char *dc = d;
+    const char *sc = s;
+    if (n > 128) {
+        memcpy(d, s, n);
+    } else if (n >= 64) {
+        memcpy(dc, sc, 64);
+        memcpy(dc + n - 64, sc + n - 64, 64);
+    } else if (n >= 32) {
+        memcpy(dc, sc, 32);
+        memcpy(dc + n - 32, sc + n - 32, 32);
+    } else if (n >= 16) {
+        memcpy(dc, sc, 16);
+        memcpy(dc + n - 16, sc + n - 16, 16);
+    } else if (n >= 8) {
+        memcpy(dc, sc, 8);
+        memcpy(dc + n - 8, sc + n - 8, 8);
+    } else if (n >= 4) {
+        memcpy(dc, sc, 4);
+    }
+}
+
+/* memset(d, 0, n) likewise */
+static inline void zero_bytes(void *d, size_t n)
+{
+    static const char zeros[128];
+    if (n > 128)
+        memset(d, 0, n);
+    else
+        copy_bytes(d, zeros, n);
+}
+
+/* The geometry in locals: col's stores cannot alias them, so they stay in
+ * registers. */
+#define GEOM(g)                                                                                    \
+    const int64_t C = (g)->c, H = (g)->h, W = (g)->w, KH = (g)->kh, KW = (g)->kw, SH = (g)->sh,    \
+                  SW = (g)->sw, PH = (g)->ph, PW = (g)->pw, DH = (g)->dh, DW = (g)->dw,            \
+                  OH = (g)->oh, OW = (g)->ow, P = OH * OW, HW = H * W
+
 #define DEFINE_IM2COL(NAME, T)                                                                     \
-    void NAME(const dlrt_conv_geom *g, const T *x, T *col)                                         \
+    void NAME(const dlrt_conv_geom *g, const T *restrict x, T *restrict col)                       \
     {                                                                                              \
-        int64_t p = g->oh * g->ow;                                                                 \
-        for (int64_t ch = 0; ch < g->c; ch++)                                                      \
-            for (int64_t i = 0; i < g->kh; i++)                                                    \
-                for (int64_t j = 0; j < g->kw; j++) {                                              \
-                    T *row = col + ((ch * g->kh + i) * g->kw + j) * p;                             \
-                    int64_t xoff = j * g->dw - g->pw, x0, x1;                                      \
-                    valid_range(xoff, g->sw, g->w, g->ow, &x0, &x1);                               \
-                    for (int64_t y = 0; y < g->oh; y++) {                                          \
-                        T *dst = row + y * g->ow;                                                  \
-                        int64_t iy = y * g->sh - g->ph + i * g->dh;                                \
-                        if (iy < 0 || iy >= g->h) {                                                \
-                            memset(dst, 0, (size_t)g->ow * sizeof(T));                             \
-                            continue;                                                              \
-                        }                                                                          \
-                        const T *src = x + (ch * g->h + iy) * g->w;                                \
-                        for (int64_t k = 0; k < x0; k++)                                           \
-                            dst[k] = 0;                                                            \
-                        if (g->sw == 1 && x1 > x0)                                                 \
-                            memcpy(dst + x0, src + (x0 + xoff), (size_t)(x1 - x0) * sizeof(T));    \
-                        else if (g->sw != 1)                                                       \
+        GEOM(g);                                                                                   \
+        for (int64_t i = 0; i < KH; i++) {                                                         \
+            int64_t yoff = i * DH - PH, y0, y1;                                                    \
+            valid_range(yoff, SH, H, OH, &y0, &y1);                                                \
+            for (int64_t j = 0; j < KW; j++) {                                                     \
+                int64_t xoff = j * DW - PW, x0, x1;                                                \
+                valid_range(xoff, SW, W, OW, &x0, &x1);                                            \
+                size_t head = (size_t)x0 * sizeof(T), tail = (size_t)(OW - x1) * sizeof(T);        \
+                size_t body = (size_t)(x1 - x0) * sizeof(T);                                       \
+                for (int64_t ch = 0; ch < C; ch++) {                                               \
+                    T *dst = col + ((ch * KH + i) * KW + j) * P;                                   \
+                    const T *src = x + ch * HW + (y0 * SH + yoff) * W + xoff;                      \
+                    zero_bytes(dst, (size_t)(y0 * OW) * sizeof(T));                                \
+                    dst += y0 * OW;                                                                \
+                    for (int64_t y = y0; y < y1; y++, dst += OW, src += SH * W) {                  \
+                        zero_bytes(dst, head);                                                     \
+                        if (SW == 1)                                                               \
+                            copy_bytes(dst + x0, src + x0, body);                                  \
+                        else                                                                       \
                             for (int64_t k = x0; k < x1; k++)                                      \
-                                dst[k] = src[k * g->sw + xoff];                                    \
-                        for (int64_t k = x1; k < g->ow; k++)                                       \
-                            dst[k] = 0;                                                            \
+                                dst[k] = src[k * SW];                                              \
+                        zero_bytes(dst + x1, tail);                                                \
                     }                                                                              \
+                    zero_bytes(dst, (size_t)((OH - y1) * OW) * sizeof(T));                         \
                 }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
     }
 
 #define DEFINE_COL2IM(NAME, T)                                                                     \
-    void NAME(const dlrt_conv_geom *g, const T *col, T *x)                                         \
+    void NAME(const dlrt_conv_geom *g, const T *restrict col, T *restrict x)                       \
     {                                                                                              \
-        int64_t p = g->oh * g->ow;                                                                 \
-        memset(x, 0, (size_t)(g->c * g->h * g->w) * sizeof(T));                                    \
-        for (int64_t ch = 0; ch < g->c; ch++)                                                      \
-            for (int64_t i = 0; i < g->kh; i++)                                                    \
-                for (int64_t j = 0; j < g->kw; j++) {                                              \
-                    const T *row = col + ((ch * g->kh + i) * g->kw + j) * p;                       \
-                    int64_t xoff = j * g->dw - g->pw, x0, x1;                                      \
-                    valid_range(xoff, g->sw, g->w, g->ow, &x0, &x1);                               \
-                    for (int64_t y = 0; y < g->oh; y++) {                                          \
-                        int64_t iy = y * g->sh - g->ph + i * g->dh;                                \
-                        if (iy < 0 || iy >= g->h)                                                  \
-                            continue;                                                              \
-                        const T *src = row + y * g->ow;                                            \
-                        T *dst = x + (ch * g->h + iy) * g->w;                                      \
-                        for (int64_t k = x0; k < x1; k++)                                          \
-                            dst[k * g->sw + xoff] += src[k];                                       \
+        GEOM(g);                                                                                   \
+        memset(x, 0, (size_t)(C * HW) * sizeof(T));                                                \
+        for (int64_t i = 0; i < KH; i++) {                                                         \
+            int64_t yoff = i * DH - PH, y0, y1;                                                    \
+            valid_range(yoff, SH, H, OH, &y0, &y1);                                                \
+            for (int64_t j = 0; j < KW; j++) {                                                     \
+                int64_t xoff = j * DW - PW, x0, x1;                                                \
+                valid_range(xoff, SW, W, OW, &x0, &x1);                                            \
+                for (int64_t ch = 0; ch < C; ch++) {                                               \
+                    const T *src = col + ((ch * KH + i) * KW + j) * P + y0 * OW;                   \
+                    T *dst = x + ch * HW + (y0 * SH + yoff) * W + xoff;                            \
+                    for (int64_t y = y0; y < y1; y++, src += OW, dst += SH * W) {                  \
+                        if (SW == 1)                                                               \
+                            for (int64_t k = x0; k < x1; k++)                                      \
+                                dst[k] += src[k];                                                  \
+                        else                                                                       \
+                            for (int64_t k = x0; k < x1; k++)                                      \
+                                dst[k * SW] += src[k];                                             \
                     }                                                                              \
                 }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
     }
 
 DEFINE_IM2COL(dlrt_im2col_f32, float)
