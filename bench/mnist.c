@@ -15,35 +15,10 @@
  *   bench_NAME [BATCH [STEPS [ROUNDS]]]      default 64 300 5 */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "bench.h"
 #include "model.h" /* MODEL's generated API: M(create) is lenet_create */
 #define PROG "bench_" STR(MODEL)
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static int arg(int argc, char **argv, int i, int def, int hi)
-{
-    if (argc <= i)
-        return def;
-    int v = atoi(argv[i]);
-    if (v < 1 || v > hi) {
-        fprintf(stderr, PROG ": argument %d must be in 1..%d\n", i, hi);
-        exit(2);
-    }
-    return v;
-}
 
 /* Scalars of one sample of a tensor: its extent with the batch dimensions
  * left out. */
@@ -55,36 +30,25 @@ static int64_t per_sample(const dlrt_tensor_info *t, int max_batch)
     return n;
 }
 
-/* Runs ROUNDS rounds of STEPS calls of one function; returns the median
- * samples/s. */
-static double measure(Model *m, int training, int batch, int steps, int rounds, const float *x,
-                      const int32_t *y, float *probs)
+typedef struct {
+    Model *m;
+    int batch;
+    const float *x;
+    const int32_t *y;
+    float *probs;
+} Run;
+
+static int train(void *ctx, float *loss)
 {
-    double rate[64];
-    dlrt_progress p;
-    dlrt_progress_init(&p, stderr, NULL, NULL);
-    for (int r = -1; r < rounds; r++) { /* round -1 warms up */
-        char label[32];
-        snprintf(label, sizeof label, "%s %d/%d", training ? "train" : "forward", r + 1, rounds);
-        dlrt_progress_begin(&p, steps, r < 0 ? "warm-up" : label);
-        double t0 = now();
-        for (int s = 0; s < steps; s++) {
-            float loss = 0;
-            int rc =
-                training ? M(train_step)(m, batch, x, y, &loss) : M(forward)(m, batch, x, probs);
-            if (rc) {
-                fprintf(stderr, PROG ": %s\n", dlrt_strerror(rc));
-                exit(1);
-            }
-            dlrt_progress_update(&p, s + 1, loss, batch);
-        }
-        double dt = now() - t0;
-        dlrt_progress_end(&p);
-        if (r >= 0)
-            rate[r] = (double)steps * batch / dt;
-    }
-    qsort(rate, (size_t)rounds, sizeof *rate, cmp_double);
-    return rate[rounds / 2];
+    Run *r = ctx;
+    return M(train_step)(r->m, r->batch, r->x, r->y, loss);
+}
+
+static int forward(void *ctx, float *loss)
+{
+    Run *r = ctx;
+    *loss = 0;
+    return M(forward)(r->m, r->batch, r->x, r->probs);
 }
 
 int main(int argc, char **argv)
@@ -95,9 +59,9 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": the model must take x (f32), y (i32) and output probs\n");
         return 1;
     }
-    int batch = arg(argc, argv, 1, 64, CAT(MODEL, _MAX_BATCH));
-    int steps = arg(argc, argv, 2, 300, 1000000);
-    int rounds = arg(argc, argv, 3, 5, 64);
+    int batch = bench_arg(PROG, argc, argv, 1, 64, CAT(MODEL, _MAX_BATCH));
+    int steps = bench_arg(PROG, argc, argv, 2, 300, 1000000);
+    int rounds = bench_arg(PROG, argc, argv, 3, 5, 64);
     int64_t dim = per_sample(&info->inputs[0], info->max_batch);
     int64_t classes = per_sample(&info->outputs[0], info->max_batch);
     float *x = malloc(sizeof *x * (size_t)(batch * dim));
@@ -115,10 +79,11 @@ int main(int argc, char **argv)
     for (int i = 0; i < batch; i++)
         y[i] = (int32_t)(dlrt_rng_next(&r) % (uint64_t)classes);
 
-    double train = measure(m, 1, batch, steps, rounds, x, y, probs);
-    double infer = measure(m, 0, batch, steps, rounds, x, y, probs);
+    Run run = {m, batch, x, y, probs};
+    double train_rate = bench_measure(PROG, "train", train, &run, steps, rounds, batch, "samples");
+    double infer = bench_measure(PROG, "forward", forward, &run, steps, rounds, batch, "samples");
     printf("dlc %s batch %d: train %.0f samples/s, forward %.0f samples/s, instance %.2f MiB\n",
-           STR(MODEL), batch, train, infer, (double)info->state_bytes / (1 << 20));
+           STR(MODEL), batch, train_rate, infer, (double)info->state_bytes / (1 << 20));
     M(destroy)(m);
     free(x);
     free(y);

@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Benchmarks, run by hand: builds dlc (scripts/build.sh) and, for each MNIST
-# classifier (the MLP of examples/mnist, LeNet-5 of examples/lenet), prints
-# its memory plan (dlc --stats), its compiled training and inference
-# throughput (bench/mnist.c) and, when PyTorch is installed (Debian's
+# classifier (the MLP of examples/mnist, LeNet-5 of examples/lenet) and
+# each character-level language model (the LSTM of examples/charlstm, the
+# Transformer of examples/gpt), prints its memory plan (dlc --stats), its
+# compiled training and inference throughput (bench/mnist.c in samples/s,
+# bench/text.c in tokens/s) and, when PyTorch is installed (Debian's
 # python3-torch, for /usr/bin/python3), PyTorch's throughput for the same
-# model measured in the same run (bench/torch_mnist.py), with the ratios.
+# model measured in the same run (bench/torch_mnist.py, bench/torch_text.py),
+# with the ratios.
 # Both sides use the same threads: OpenBLAS and torch get BENCH_THREADS
 # (default: all cores); OPENBLAS_CORETYPE is left as the environment sets
-# it. BENCH_MODELS picks the models (default "mnist_mlp lenet"),
-# BENCH_BUILD the build directory (default build/release).
+# it. BENCH_MODELS picks the models (default "mnist_mlp lenet charlstm
+# gpt"), BENCH_BUILD the build directory (default build/release). The
+# arguments size the MNIST runs; BENCH_TEXT="BATCH STEPS ROUNDS" the text
+# models' (default: each model's largest batch, 20 steps, 5 rounds).
 #
 #   bench/run.sh [BATCH [STEPS [ROUNDS]]]        default 64 300 5
 set -euo pipefail
@@ -22,22 +27,23 @@ have_torch=0
 if [ -x $py ] && $py -c 'import torch' 2>/dev/null; then
     have_torch=1
 fi
-rate() { echo "$1" | sed -n "s/.*$2 \([0-9]*\) samples.*/\1/p"; }
-for model in ${BENCH_MODELS:-mnist_mlp lenet}; do
+rate() { echo "$1" | sed -n "s/.*$2 \([0-9]*\) \(samples\|tokens\).*/\1/p"; }
+for model in ${BENCH_MODELS:-mnist_mlp lenet charlstm gpt}; do
     case $model in
-    mnist_mlp) dl=examples/mnist/mnist_mlp.dl ;;
-    lenet) dl=examples/lenet/lenet.dl ;;
-    *) echo "bench/run.sh: unknown model '$model' (mnist_mlp, lenet)" >&2; exit 2 ;;
+    mnist_mlp) dl=examples/mnist/mnist_mlp.dl torch=mnist sizes=("$@") ;;
+    lenet) dl=examples/lenet/lenet.dl torch=mnist sizes=("$@") ;;
+    charlstm | gpt) dl=examples/$model/$model.dl torch=text sizes=(${BENCH_TEXT:-}) ;;
+    *) echo "bench/run.sh: unknown model '$model' (mnist_mlp, lenet, charlstm, gpt)" >&2; exit 2 ;;
     esac
     echo "== memory plan of $dl (dlc --stats)"
     tmp=/tmp/dlc-bench-$model.$$
     "$build"/dlc $dl --stats -o $tmp.o 2>&1 | sed -n '/^memory plan/,/^instance/p'
     rm -f $tmp.o $tmp.h
     echo "== $model throughput ($threads threads, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset})"
-    dlc_line=$("$build"/bench/bench_$model "$@")
+    dlc_line=$("$build"/bench/bench_$model "${sizes[@]}")
     echo "$dlc_line"
     if [ $have_torch = 1 ]; then
-        torch_line=$($py bench/torch_mnist.py --model $model --threads "$threads" "$@")
+        torch_line=$($py bench/torch_$torch.py --model $model --threads "$threads" "${sizes[@]}")
         echo "$torch_line"
         awk -v dt="$(rate "$dlc_line" train)" -v tt="$(rate "$torch_line" train)" \
             -v df="$(rate "$dlc_line" forward)" -v tf="$(rate "$torch_line" forward)" \
