@@ -14,11 +14,11 @@ torch.set_num_threads (default: torch's own choice).
     python3 torch_mnist.py --model NAME [--threads N] [BATCH [STEPS [ROUNDS]]]
 """
 import argparse
-import sys
-import time
 
 import torch
 from torch import nn
+
+from torch_timing import measure, sizes
 
 MODELS = {
     "mnist_mlp": ((784,), lambda: nn.Sequential(
@@ -37,9 +37,7 @@ def main():
     ap.add_argument("--threads", type=int)
     ap.add_argument("sizes", type=int, nargs="*", help="BATCH STEPS ROUNDS (64 300 5)")
     a = ap.parse_args()
-    if len(a.sizes) > 3 or any(v < 1 for v in a.sizes):
-        ap.error("BATCH, STEPS and ROUNDS are positive integers")
-    batch, steps, rounds = a.sizes + [64, 300, 5][len(a.sizes):]
+    batch, steps, rounds = sizes(ap, a.sizes, [64, 300, 5])
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(1)
@@ -62,24 +60,8 @@ def main():
             torch.softmax(model(x), dim=1)
         return 0.0
 
-    tty = sys.stderr.isatty()
-    rates = {}
-    for name, fn in (("train", train), ("forward", forward)):
-        r = []
-        for k in range(-1, rounds):
-            t0 = time.perf_counter()
-            for s in range(steps):
-                fn()
-                if tty and (s + 1) % max(1, steps // 10) == 0:
-                    print(f"\rtorch {name} {k + 1}/{rounds} {s + 1}/{steps}", end="",
-                          file=sys.stderr, flush=True)
-            dt = time.perf_counter() - t0
-            print(f"{'' if tty else chr(10)}\rtorch {name} {k + 1}/{rounds} {steps}/{steps} "
-                  f"{steps * batch / dt:.0f} samples/s", end="", file=sys.stderr, flush=True)
-            if k >= 0:
-                r.append(steps * batch / dt)
-        print(file=sys.stderr)
-        rates[name] = sorted(r)[rounds // 2]
+    rates = {name: measure(name, fn, steps, rounds, batch, "samples")
+             for name, fn in (("train", train), ("forward", forward))}
     print(f"torch {a.model} batch {batch}: train {rates['train']:.0f} samples/s, "
           f"forward {rates['forward']:.0f} samples/s, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}")

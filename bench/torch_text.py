@@ -22,12 +22,12 @@ torch.set_num_threads (default: torch's own choice).
 """
 import argparse
 import math
-import sys
-import time
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from torch_timing import measure, sizes
 
 
 class CharLSTM(nn.Module):
@@ -103,10 +103,8 @@ def main():
     ap.add_argument("--threads", type=int)
     ap.add_argument("sizes", type=int, nargs="*", help="BATCH STEPS ROUNDS (max batch, 20, 5)")
     a = ap.parse_args()
-    if len(a.sizes) > 3 or any(v < 1 for v in a.sizes):
-        ap.error("BATCH, STEPS and ROUNDS are positive integers")
     default_batch = 64 if a.model == "charlstm" else 32
-    batch, steps, rounds = a.sizes + [default_batch, 20, 5][len(a.sizes):]
+    batch, steps, rounds = sizes(ap, a.sizes, [default_batch, 20, 5])
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(1)
@@ -131,25 +129,8 @@ def main():
             torch.softmax(model(ids), dim=-1)
         return 0.0
 
-    tty = sys.stderr.isatty()
-    rates = {}
-    tokens = batch * T
-    for name, fn in (("train", train), ("forward", forward)):
-        r = []
-        for k in range(-1, rounds):
-            t0 = time.perf_counter()
-            for s in range(steps):
-                fn()
-                if tty:
-                    print(f"\rtorch {name} {k + 1}/{rounds} {s + 1}/{steps}", end="",
-                          file=sys.stderr, flush=True)
-            dt = time.perf_counter() - t0
-            print(f"{'' if tty else chr(10)}\rtorch {name} {k + 1}/{rounds} {steps}/{steps} "
-                  f"{steps * tokens / dt:.0f} tokens/s", end="", file=sys.stderr, flush=True)
-            if k >= 0:
-                r.append(steps * tokens / dt)
-        print(file=sys.stderr)
-        rates[name] = sorted(r)[rounds // 2]
+    rates = {name: measure(name, fn, steps, rounds, batch * T, "tokens")
+             for name, fn in (("train", train), ("forward", forward))}
     print(f"torch {a.model} batch {batch} context {T}: train {rates['train']:.0f} tokens/s, "
           f"forward {rates['forward']:.0f} tokens/s, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}")
