@@ -22,8 +22,9 @@
  * it): the plan gives such a step no scratch (passes/scratch.c) and the
  * absence of scratch picks that path, as for the forward convolution.
  *
- * Pooling gradients zero the output and scatter each window's dy into it,
- * so overlapping windows add up: max to the window's arg-max as PyTorch
+ * Pooling gradients scatter each window's dy into the zeroed output, so
+ * overlapping windows add up (disjoint windows store instead, k_pool_grad):
+ * max to the window's arg-max as PyTorch
  * picks it (the first element greater than all before it, a NaN taking
  * over), avg as dy / (kh * kw) to each position inside the image
  * (count_include_pad: the padding takes its share and drops it),
@@ -110,6 +111,53 @@ static LLVMValueRef k_conv_grad(Cg *c, Node *n)
 
 /* ---- pooling gradients ----------------------------------------------------- */
 
+/* A loop over the kh x kw window at (y, xo) of a plane of W columns: k is
+ * the input's index in the plane, the body runs only for the window's
+ * elements inside the image (all of them when unpadded). */
+typedef struct {
+    CgLoop li, lj;
+    LLVMBasicBlockRef join; /* past the body, NULL when unchecked */
+    LLVMValueRef k;
+} Window;
+
+static void window_begin(Cg *c, Window *w, Node *n, LLVMValueRef y, LLVMValueRef xo, int64_t H,
+                         int64_t W)
+{
+    int64_t kh = cg_ints_at(n, "kernel", 0), kw = cg_ints_at(n, "kernel", 1);
+    int64_t sh = cg_ints_at(n, "stride", 0), sw = cg_ints_at(n, "stride", 1);
+    int64_t ph = cg_ints_at(n, "padding", 0), pw = cg_ints_at(n, "padding", 1);
+    LLVMValueRef i = cg_loop_begin(c, cg_i64(c, kh), &w->li);
+    LLVMValueRef iy = cg_add(c, cg_add(c, cg_mul(c, y, cg_i64(c, sh)), cg_i64(c, -ph)), i);
+    LLVMValueRef j = cg_loop_begin(c, cg_i64(c, kw), &w->lj);
+    LLVMValueRef ix = cg_add(c, cg_add(c, cg_mul(c, xo, cg_i64(c, sw)), cg_i64(c, -pw)), j);
+    w->join = NULL;
+    if (ph > 0 || pw > 0) {
+        LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "inside");
+        w->join = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "next");
+        LLVMValueRef inside =
+            LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntULT, iy, cg_i64(c, H), ""),
+                         LLVMBuildICmp(c->b, LLVMIntULT, ix, cg_i64(c, W), ""), "");
+        LLVMBuildCondBr(c->b, inside, body, w->join);
+        LLVMPositionBuilderAtEnd(c->b, body);
+    }
+    w->k = cg_add(c, cg_mul(c, iy, cg_i64(c, W)), ix);
+}
+
+static void window_end(Cg *c, Window *w)
+{
+    if (w->join) {
+        LLVMBuildBr(c->b, w->join);
+        LLVMPositionBuilderAtEnd(c->b, w->join);
+    }
+    cg_loop_end(c, &w->lj);
+    cg_loop_end(c, &w->li);
+}
+
+/* When windows do not overlap (stride >= kernel on both axes) each input
+ * gets at most one contribution, so it is stored, not added: max writes
+ * dy or 0 to every element of its window, avg its share. The output is
+ * zeroed first only where windows leave inputs uncovered (padding, gaps,
+ * edges they do not reach). */
 static LLVMValueRef k_pool_grad(Cg *c, Node *n)
 {
     Node *x = n->in[0];
@@ -123,11 +171,16 @@ static LLVMValueRef k_pool_grad(Cg *c, Node *n)
     int64_t kh = cg_ints_at(n, "kernel", 0), kw = cg_ints_at(n, "kernel", 1);
     int64_t sh = cg_ints_at(n, "stride", 0), sw = cg_ints_at(n, "stride", 1);
     int64_t ph = cg_ints_at(n, "padding", 0), pw = cg_ints_at(n, "padding", 1);
+    bool disjoint = sh >= kh && sw >= kw;
+    bool covered =
+        disjoint && ph == 0 && pw == 0 && sh == kh && sw == kw && OH * kh == H && OW * kw == W;
     LLVMValueRef planes = cg_dim(c, (Dim){x->shape.d[1].n * x->shape.d[0].n, x->shape.d[0].batch});
-    zero(c, t, out, cg_mul(c, planes, cg_i64(c, H * W)));
+    if (!covered)
+        zero(c, t, out, cg_mul(c, planes, cg_i64(c, H * W)));
     LLVMValueRef best = cg_alloca(c, ty, "best"), at = cg_alloca(c, c->i64, "at");
     LLVMValueRef share = cg_fconst(c, t, 1.0 / (double)(kh * kw));
-    CgLoop lq, ly, lx, li, lj;
+    CgLoop lq, ly, lx;
+    Window w;
     LLVMValueRef q = cg_loop_begin(c, planes, &lq);
     LLVMValueRef xq = cg_gep(c, t, src, cg_mul(c, q, cg_i64(c, H * W)));
     LLVMValueRef oq = cg_gep(c, t, out, cg_mul(c, q, cg_i64(c, H * W)));
@@ -141,19 +194,9 @@ static LLVMValueRef k_pool_grad(Cg *c, Node *n)
     LLVMValueRef part = mx ? NULL : LLVMBuildFMul(c->b, g, share, "");
     LLVMBuildStore(c->b, cg_fconst(c, t, -INFINITY), best);
     LLVMBuildStore(c->b, cg_i64(c, -1), at);
-    LLVMValueRef i = cg_loop_begin(c, cg_i64(c, kh), &li);
-    LLVMValueRef iy = cg_add(c, cg_add(c, cg_mul(c, y, cg_i64(c, sh)), cg_i64(c, -ph)), i);
-    LLVMValueRef j = cg_loop_begin(c, cg_i64(c, kw), &lj);
-    LLVMValueRef ix = cg_add(c, cg_add(c, cg_mul(c, xo, cg_i64(c, sw)), cg_i64(c, -pw)), j);
-    LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "inside");
-    LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "next");
-    LLVMValueRef inside = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntULT, iy, cg_i64(c, H), ""),
-                                       LLVMBuildICmp(c->b, LLVMIntULT, ix, cg_i64(c, W), ""), "");
-    LLVMBuildCondBr(c->b, inside, body, join);
-    LLVMPositionBuilderAtEnd(c->b, body);
-    LLVMValueRef k = cg_add(c, cg_mul(c, iy, cg_i64(c, W)), ix);
+    window_begin(c, &w, n, y, xo, H, W);
     if (mx) {
-        LLVMValueRef v = LLVMBuildLoad2(c->b, ty, cg_gep(c, t, xq, k), "");
+        LLVMValueRef v = LLVMBuildLoad2(c->b, ty, cg_gep(c, t, xq, w.k), "");
         /* PyTorch's v > best || isnan(v), and the first element inside */
         LLVMValueRef take = LLVMBuildOr(
             c->b,
@@ -165,16 +208,22 @@ static LLVMValueRef k_pool_grad(Cg *c, Node *n)
         LLVMBuildStore(c->b, LLVMBuildSelect(c->b, take, v, LLVMBuildLoad2(c->b, ty, best, ""), ""),
                        best);
         LLVMBuildStore(
-            c->b, LLVMBuildSelect(c->b, take, k, LLVMBuildLoad2(c->b, c->i64, at, ""), ""), at);
+            c->b, LLVMBuildSelect(c->b, take, w.k, LLVMBuildLoad2(c->b, c->i64, at, ""), ""), at);
     } else {
-        LLVMValueRef p = cg_gep(c, t, oq, k);
-        LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, ty, p, ""), part, ""), p);
+        LLVMValueRef p = cg_gep(c, t, oq, w.k);
+        LLVMBuildStore(
+            c->b, disjoint ? part : LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, ty, p, ""), part, ""),
+            p);
     }
-    LLVMBuildBr(c->b, join);
-    LLVMPositionBuilderAtEnd(c->b, join);
-    cg_loop_end(c, &lj);
-    cg_loop_end(c, &li);
-    if (mx) {
+    window_end(c, &w);
+    if (mx && disjoint) {
+        LLVMValueRef a = LLVMBuildLoad2(c->b, c->i64, at, "");
+        window_begin(c, &w, n, y, xo, H, W);
+        LLVMValueRef hit = LLVMBuildICmp(c->b, LLVMIntEQ, w.k, a, "");
+        LLVMBuildStore(c->b, LLVMBuildSelect(c->b, hit, g, cg_fconst(c, t, 0), ""),
+                       cg_gep(c, t, oq, w.k));
+        window_end(c, &w);
+    } else if (mx) {
         /* a window wholly in the padding has no element to take dy */
         LLVMValueRef a = LLVMBuildLoad2(c->b, c->i64, at, "");
         LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "found");
