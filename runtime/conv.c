@@ -12,10 +12,10 @@
  * The valid output rows [y0, y1) of kernel row i and columns [x0, x1) of
  * kernel column j do not depend on the channel, so they are computed once
  * per tap (without a division at stride 1) and the channels loop inside.
- * Each row of col is then zeros for y < y0, rows of zeros-copy-zeros, and
- * zeros for y >= y1, with no bounds checks. Rows are short in small
- * networks (10-28 elements), so stride-1 rows are copied with a few
- * fixed-size moves instead of a memcpy call each.
+ * Each row of col is then zeros for y < y0, a block of rows y0..y1-1
+ * made of zeros, a copy and zeros, and zeros for y >= y1, with no bounds
+ * checks; at stride 1 the block's copy is the same short move for every
+ * row (copy_rows).
  */
 #include "dlrt.h"
 
@@ -37,39 +37,47 @@ static void valid_range(int64_t off, int64_t s, int64_t n, int64_t on, int64_t *
     *hi = b > on ? on : b < *lo ? *lo : b;
 }
 
-/* memcpy(d, s, n) for the short rows of col: fixed-size moves, which the
- * compiler inlines, from both ends; n is a multiple of 4. */
-static inline void copy_bytes(void *restrict d, const void *restrict s, size_t n)
+/* Copies rows rows of n bytes (a multiple of 4) from s, row stride ss
+ * bytes, to d, row stride ds. The rows of col are short (10-28 floats in
+ * LeNet-5), so each is moved with two fixed-size, possibly overlapping
+ * copies, which the compiler inlines, chosen once for all rows. */
+static void copy_rows(char *restrict d, ptrdiff_t ds, const char *restrict s, ptrdiff_t ss,
+                      int64_t rows, size_t n)
 {
-    char *dc = d;
-    const char *sc = s;
-    if (n > 128) {
-        memcpy(d, s, n);
-    } else if (n >= 64) {
-        memcpy(dc, sc, 64);
-        memcpy(dc + n - 64, sc + n - 64, 64);
-    } else if (n >= 32) {
-        memcpy(dc, sc, 32);
-        memcpy(dc + n - 32, sc + n - 32, 32);
-    } else if (n >= 16) {
-        memcpy(dc, sc, 16);
-        memcpy(dc + n - 16, sc + n - 16, 16);
-    } else if (n >= 8) {
-        memcpy(dc, sc, 8);
-        memcpy(dc + n - 8, sc + n - 8, 8);
-    } else if (n >= 4) {
-        memcpy(dc, sc, 4);
-    }
+#define ROWS(...)                                                                                  \
+    do {                                                                                           \
+        for (int64_t r = 0; r < rows; r++, d += ds, s += ss) {                                     \
+            __VA_ARGS__;                                                                           \
+        }                                                                                          \
+        return;                                                                                    \
+    } while (0)
+#define TWO(k) ROWS(memcpy(d, s, k); memcpy(d + n - k, s + n - k, k))
+    if (n > 128)
+        ROWS(memcpy(d, s, n));
+    if (n >= 64)
+        TWO(64);
+    if (n >= 32)
+        TWO(32);
+    if (n >= 16)
+        TWO(16);
+    if (n >= 8)
+        TWO(8);
+    if (n >= 4)
+        ROWS(memcpy(d, s, 4));
+#undef TWO
+#undef ROWS
 }
 
-/* memset(d, 0, n) likewise */
-static inline void zero_bytes(void *d, size_t n)
+static const char zeros[128];
+
+/* Zeroes rows rows of n bytes at d, row stride ds. */
+static void zero_rows(char *d, ptrdiff_t ds, int64_t rows, size_t n)
 {
-    static const char zeros[128];
-    if (n > 128)
-        memset(d, 0, n);
+    if (n > sizeof zeros)
+        for (int64_t r = 0; r < rows; r++, d += ds)
+            memset(d, 0, n);
     else
-        copy_bytes(d, zeros, n);
+        copy_rows(d, ds, zeros, 0, rows, n);
 }
 
 /* The geometry in locals: col's stores cannot alias them, so they stay in
@@ -83,6 +91,8 @@ static inline void zero_bytes(void *d, size_t n)
     void NAME(const dlrt_conv_geom *g, const T *restrict x, T *restrict col)                       \
     {                                                                                              \
         GEOM(g);                                                                                   \
+        const ptrdiff_t rs = (ptrdiff_t)(OW * (int64_t)sizeof(T)),                                 \
+                        ss = (ptrdiff_t)(SH * W * (int64_t)sizeof(T));                             \
         for (int64_t i = 0; i < KH; i++) {                                                         \
             int64_t yoff = i * DH - PH, y0, y1;                                                    \
             valid_range(yoff, SH, H, OH, &y0, &y1);                                                \
@@ -94,18 +104,19 @@ static inline void zero_bytes(void *d, size_t n)
                 for (int64_t ch = 0; ch < C; ch++) {                                               \
                     T *dst = col + ((ch * KH + i) * KW + j) * P;                                   \
                     const T *src = x + ch * HW + (y0 * SH + yoff) * W + xoff;                      \
-                    zero_bytes(dst, (size_t)(y0 * OW) * sizeof(T));                                \
+                    zero_rows((char *)dst, 0, 1, (size_t)(y0 * OW) * sizeof(T));                   \
                     dst += y0 * OW;                                                                \
-                    for (int64_t y = y0; y < y1; y++, dst += OW, src += SH * W) {                  \
-                        zero_bytes(dst, head);                                                     \
-                        if (SW == 1)                                                               \
-                            copy_bytes(dst + x0, src + x0, body);                                  \
-                        else                                                                       \
+                    zero_rows((char *)dst, rs, y1 - y0, head);                                     \
+                    if (SW == 1)                                                                   \
+                        copy_rows((char *)(dst + x0), rs, (const char *)(src + x0), ss, y1 - y0,   \
+                                  body);                                                           \
+                    else                                                                           \
+                        for (int64_t y = y0; y < y1; y++)                                          \
                             for (int64_t k = x0; k < x1; k++)                                      \
-                                dst[k] = src[k * SW];                                              \
-                        zero_bytes(dst + x1, tail);                                                \
-                    }                                                                              \
-                    zero_bytes(dst, (size_t)((OH - y1) * OW) * sizeof(T));                         \
+                                dst[(y - y0) * OW + k] = src[(y - y0) * SH * W + k * SW];          \
+                    zero_rows((char *)(dst + x1), rs, y1 - y0, tail);                              \
+                    zero_rows((char *)(dst + (y1 - y0) * OW), 0, 1,                                \
+                              (size_t)((OH - y1) * OW) * sizeof(T));                               \
                 }                                                                                  \
             }                                                                                      \
         }                                                                                          \
