@@ -1,7 +1,8 @@
 """dlc against PyTorch on the same problem: runs crosscheck_NAME (the first
 STEPS steps of the compiled training, crosscheck.c), then trains the same
 model in PyTorch (bench/torch_mnist.py's definitions) from the weights dlc
-initialized, on the same batches, with torch.optim.Adam(lr=1e-3), in f64,
+initialized, on the same batches, with torch.optim.Adam(lr=1e-3) and the
+model's schedule, in f64,
 and compares every step's loss and the final weights. dlc computes in f32,
 so they agree to a tolerance while the training is not yet chaotic: the
 difference grows exponentially once it is, from step 40 or so for the MLP
@@ -36,6 +37,8 @@ from torch_mnist import MODELS  # noqa: E402
 # the dlc parameter of each torch layer with weights, in the layers' order
 LAYERS = {"mnist_mlp": ["fc1", "fc2"], "lenet": ["conv1", "conv2", "fc1", "fc2", "fc3"]}
 STEPS = {"mnist_mlp": 30, "lenet": 100}
+# the models' schedules: cosine(total, min_lr), as CosineAnnealingLR
+COSINE = {"lenet": (9380, 1e-5)}
 MEAN, STD = 0.1307, 0.3081  # DLRT_MNIST_NORMALIZE
 
 
@@ -99,6 +102,10 @@ def main():
             layer.weight.copy_(to_torch(name + ".w", w0[name + ".w"], layer))
             layer.bias.copy_(to_torch(name + ".b", w0[name + ".b"], layer))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    sched = None
+    if a.model in COSINE:
+        total, min_lr = COSINE[a.model]
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, total, min_lr)
     x = idx(os.path.join(a.data, "train-images-idx3-ubyte"))[:steps * batch]
     y = idx(os.path.join(a.data, "train-labels-idx1-ubyte"))[:steps * batch]
     x = (torch.tensor(x, dtype=torch.float64) / 255 - MEAN) / STD
@@ -111,6 +118,8 @@ def main():
         loss = nn.functional.cross_entropy(model(xb), yb)
         loss.backward()
         opt.step()
+        if sched:
+            sched.step()
         d = abs(loss.item() - dlc_losses[k]) / max(1.0, abs(loss.item()))
         worst = max(worst, d)
         if d > a.loss_tol:
