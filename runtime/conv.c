@@ -15,7 +15,9 @@
  * Each row of col is then zeros for y < y0, a block of rows y0..y1-1
  * made of zeros, a copy and zeros, and zeros for y >= y1, with no bounds
  * checks; at stride 1 the block's copy is the same short move for every
- * row (copy_rows).
+ * row (copy_rows). col2im's stride-1 sums are unrolled by 4, which the
+ * compiler turns into vector adds (its -O2 does not vectorize loops of
+ * unknown length that need a remainder).
  */
 #include "dlrt.h"
 
@@ -137,10 +139,17 @@ static void zero_rows(char *d, ptrdiff_t ds, int64_t rows, size_t n)
                     const T *src = col + ((ch * KH + i) * KW + j) * P + y0 * OW;                   \
                     T *dst = x + ch * HW + (y0 * SH + yoff) * W + xoff;                            \
                     for (int64_t y = y0; y < y1; y++, src += OW, dst += SH * W) {                  \
-                        if (SW == 1)                                                               \
-                            for (int64_t k = x0; k < x1; k++)                                      \
+                        if (SW == 1) {                                                             \
+                            int64_t k = x0;                                                        \
+                            for (; k + 4 <= x1; k += 4) {                                          \
                                 dst[k] += src[k];                                                  \
-                        else                                                                       \
+                                dst[k + 1] += src[k + 1];                                          \
+                                dst[k + 2] += src[k + 2];                                          \
+                                dst[k + 3] += src[k + 3];                                          \
+                            }                                                                      \
+                            for (; k < x1; k++)                                                    \
+                                dst[k] += src[k];                                                  \
+                        } else                                                                     \
                             for (int64_t k = x0; k < x1; k++)                                      \
                                 dst[k * SW] += src[k];                                             \
                     }                                                                              \
