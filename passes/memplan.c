@@ -24,6 +24,11 @@
  *   step: nothing else aliases it later and it is not a root. Sources are
  *   never in the arena, so inputs, params and states are never overwritten;
  *   roots live to the end, so results are never overwritten either.
+ *   A slice update (ys[:, t, :] = h) is its input with the slice replaced:
+ *   when the input's storage dies at this step it takes that storage and
+ *   writes only the slice (the code generator skips the copy when the two
+ *   share storage), so a loop filling ys step by step copies no whole
+ *   tensor. The new value must not live in that storage.
  * The storage of a slot is live from its owner's step to the last step
  * that reads any value sharing it; roots stay live to the end (step
  * nsteps, one past the last).
@@ -230,6 +235,18 @@ static Node *in_place_victim(Plan *pl, Node *r, int s)
     return NULL;
 }
 
+/* The storage the slice update n may take over at step s, or NULL. */
+static Node *slice_update_victim(Plan *pl, Node *n, int s)
+{
+    MemPlan *p = pl->p;
+    if (n->op != OP_SLICE_UPDATE || pl->first[n->id] || pl->step[n->in[0]->id] < 0)
+        return NULL;
+    Node *o = p->alias[n->in[0]->id];
+    if (pl->slot[o->id] < 0 || pl->slots.v[pl->slot[o->id]].end != s || p->alias[n->in[1]->id] == o)
+        return NULL;
+    return o;
+}
+
 static void assign_storage(Plan *pl)
 {
     MemPlan *p = pl->p;
@@ -251,6 +268,8 @@ static void assign_storage(Plan *pl)
             continue;
         }
         Node *o = in_place_victim(pl, n, s);
+        if (!o)
+            o = slice_update_victim(pl, n, s);
         if (o) {
             p->alias[n->id] = o;
             pl->slots.v[pl->slot[o->id]].end = pl->last[n->id];

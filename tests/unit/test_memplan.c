@@ -241,6 +241,47 @@ START_TEST(in_place_chain)
 }
 END_TEST
 
+/* ys[:, t, :] = v: a slice update takes its input's storage when that dies
+ * at its step, so a chain of them fills one buffer; not when the value it
+ * replaces is still read later. */
+static Node *slice_update(Node *x, Node *v, int64_t t)
+{
+    Node *in[2] = {x, v};
+    Node *n = tl_node(G, OP_SLICE_UPDATE, in, 2);
+    tl_set_ints(G, n, "begin", (int64_t[]){0, t, 0}, 3);
+    tl_set_ints(G, n, "end", (int64_t[]){4, t + 1, 2}, 3);
+    tl_set_ints(G, n, "step", (int64_t[]){1, 1, 1}, 3);
+    tl_set_ints(G, n, "squeeze", (int64_t[]){1}, 1);
+    return T(n, "f32[4, 3, 2]");
+}
+
+START_TEST(slice_update_in_place)
+{
+    fresh();
+    Node *ys = U(OP_RELU, X("f32[4, 3, 2]"), "f32[4, 3, 2]");
+    Node *v = U(OP_EXP, X("f32[4, 2]"), "f32[4, 2]");
+    Node *a = slice_update(ys, v, 0), *b = slice_update(a, v, 1), *c = slice_update(b, v, 2);
+    MemPlan *p = plan(1, c);
+    ck_assert_ptr_eq(p->alias[a->id], ys);
+    ck_assert_ptr_eq(p->alias[b->id], ys);
+    ck_assert_ptr_eq(p->alias[c->id], ys);
+    ck_assert_ptr_ne(p->alias[v->id], ys);
+    teardown();
+
+    /* a is read after b is written: b copies */
+    fresh();
+    ys = U(OP_RELU, X("f32[4, 3, 2]"), "f32[4, 3, 2]");
+    v = U(OP_EXP, X("f32[4, 2]"), "f32[4, 2]");
+    a = slice_update(ys, v, 0);
+    b = slice_update(a, v, 1);
+    Node *late = U(OP_EXP, a, "f32[4, 3, 2]");
+    p = plan(2, b, late);
+    ck_assert_ptr_eq(p->alias[a->id], ys);
+    ck_assert_ptr_eq(p->alias[b->id], b);
+    teardown();
+}
+END_TEST
+
 START_TEST(in_place_rules)
 {
     fresh();
@@ -697,7 +738,13 @@ static void check_plan(const MemPlan *p, Node *const *roots, int nroots, Seen *s
             }
         } else {
             naive += al64(p->bytes[n->id]);
-            if (o != n) {
+            if (o != n && n->op == OP_SLICE_UPDATE) {
+                seen->in_place++;
+                /* a slice update over its input's storage, the value elsewhere */
+                ck_assert_ptr_eq(p->alias[n->in[0]->id], o);
+                ck_assert_ptr_ne(p->alias[n->in[1]->id], o);
+                ck_assert_int_eq(p->bytes[n->id], p->bytes[o->id]);
+            } else if (o != n) {
                 seen->in_place++;
                 /* in place: an all-elementwise kernel over a same-typed value */
                 ck_assert_int_eq(op_info[n->op].kind, K_ELTWISE);
@@ -750,8 +797,8 @@ static void check_plan(const MemPlan *p, Node *const *roots, int nroots, Seen *s
                 t > owner_end[o->id])
                 continue;
             int64_t oo = p->offset[o->id], ob = p->bytes[o->id];
-            ck_assert_msg(so + sb <= oo || oo + ob <= so,
-                          "scratch of %%%d overlaps live %%%d", k->id, o->id);
+            ck_assert_msg(so + sb <= oo || oo + ob <= so, "scratch of %%%d overlaps live %%%d",
+                          k->id, o->id);
         }
     }
     /* pairs: live at once and overlapping bytes only when sharing storage
@@ -849,6 +896,7 @@ int main(void)
     TCase *tc = tcase_create("plans");
     tcase_add_test(tc, chain_reuse);
     tcase_add_test(tc, diamond);
+    tcase_add_test(tc, slice_update_in_place);
     tcase_add_test(tc, small_values_take_whole_slots);
     tcase_add_test(tc, reshape_view);
     tcase_add_test(tc, view_chain_and_flatten);
