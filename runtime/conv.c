@@ -39,6 +39,21 @@ static void valid_range(int64_t off, int64_t s, int64_t n, int64_t on, int64_t *
     *hi = b > on ? on : b < *lo ? *lo : b;
 }
 
+/* Kernel tap (i, j): the offsets of the input pixel it meets from output
+ * position (y, x), y*sh + yoff and x*sw + xoff, and the output rows
+ * [y0, y1) and columns [x0, x1) where that pixel lies in the image. */
+typedef struct {
+    int64_t yoff, xoff, y0, y1, x0, x1;
+} Tap;
+
+static Tap tap_at(const dlrt_conv_geom *g, int64_t i, int64_t j)
+{
+    Tap t = {.yoff = i * g->dh - g->ph, .xoff = j * g->dw - g->pw};
+    valid_range(t.yoff, g->sh, g->h, g->oh, &t.y0, &t.y1);
+    valid_range(t.xoff, g->sw, g->w, g->ow, &t.x0, &t.x1);
+    return t;
+}
+
 /* Copies rows rows of n bytes (a multiple of 4) from s, row stride ss
  * bytes, to d, row stride ds. The rows of col are short (10-28 floats in
  * LeNet-5), so each is moved with two fixed-size, possibly overlapping
@@ -86,8 +101,7 @@ static void zero_rows(char *d, ptrdiff_t ds, int64_t rows, size_t n)
  * registers. */
 #define GEOM(g)                                                                                    \
     const int64_t C = (g)->c, H = (g)->h, W = (g)->w, KH = (g)->kh, KW = (g)->kw, SH = (g)->sh,    \
-                  SW = (g)->sw, PH = (g)->ph, PW = (g)->pw, DH = (g)->dh, DW = (g)->dw,            \
-                  OH = (g)->oh, OW = (g)->ow, P = OH * OW, HW = H * W
+                  SW = (g)->sw, OH = (g)->oh, OW = (g)->ow, P = OH * OW, HW = H * W
 
 #define DEFINE_IM2COL(NAME, T)                                                                     \
     void NAME(const dlrt_conv_geom *g, const T *restrict x, T *restrict col)                       \
@@ -95,12 +109,11 @@ static void zero_rows(char *d, ptrdiff_t ds, int64_t rows, size_t n)
         GEOM(g);                                                                                   \
         const ptrdiff_t rs = (ptrdiff_t)(OW * (int64_t)sizeof(T)),                                 \
                         ss = (ptrdiff_t)(SH * W * (int64_t)sizeof(T));                             \
-        for (int64_t i = 0; i < KH; i++) {                                                         \
-            int64_t yoff = i * DH - PH, y0, y1;                                                    \
-            valid_range(yoff, SH, H, OH, &y0, &y1);                                                \
+        for (int64_t i = 0; i < KH; i++)                                                           \
             for (int64_t j = 0; j < KW; j++) {                                                     \
-                int64_t xoff = j * DW - PW, x0, x1;                                                \
-                valid_range(xoff, SW, W, OW, &x0, &x1);                                            \
+                const Tap t = tap_at(g, i, j);                                                     \
+                const int64_t yoff = t.yoff, xoff = t.xoff, y0 = t.y0, y1 = t.y1, x0 = t.x0,       \
+                              x1 = t.x1;                                                           \
                 size_t head = (size_t)x0 * sizeof(T), tail = (size_t)(OW - x1) * sizeof(T);        \
                 size_t body = (size_t)(x1 - x0) * sizeof(T);                                       \
                 for (int64_t ch = 0; ch < C; ch++) {                                               \
@@ -121,7 +134,6 @@ static void zero_rows(char *d, ptrdiff_t ds, int64_t rows, size_t n)
                               (size_t)((OH - y1) * OW) * sizeof(T));                               \
                 }                                                                                  \
             }                                                                                      \
-        }                                                                                          \
     }
 
 #define DEFINE_COL2IM(NAME, T)                                                                     \
@@ -129,12 +141,11 @@ static void zero_rows(char *d, ptrdiff_t ds, int64_t rows, size_t n)
     {                                                                                              \
         GEOM(g);                                                                                   \
         memset(x, 0, (size_t)(C * HW) * sizeof(T));                                                \
-        for (int64_t i = 0; i < KH; i++) {                                                         \
-            int64_t yoff = i * DH - PH, y0, y1;                                                    \
-            valid_range(yoff, SH, H, OH, &y0, &y1);                                                \
+        for (int64_t i = 0; i < KH; i++)                                                           \
             for (int64_t j = 0; j < KW; j++) {                                                     \
-                int64_t xoff = j * DW - PW, x0, x1;                                                \
-                valid_range(xoff, SW, W, OW, &x0, &x1);                                            \
+                const Tap t = tap_at(g, i, j);                                                     \
+                const int64_t yoff = t.yoff, xoff = t.xoff, y0 = t.y0, y1 = t.y1, x0 = t.x0,       \
+                              x1 = t.x1;                                                           \
                 for (int64_t ch = 0; ch < C; ch++) {                                               \
                     const T *src = col + ((ch * KH + i) * KW + j) * P + y0 * OW;                   \
                     T *dst = x + ch * HW + (y0 * SH + yoff) * W + xoff;                            \
@@ -155,7 +166,6 @@ static void zero_rows(char *d, ptrdiff_t ds, int64_t rows, size_t n)
                     }                                                                              \
                 }                                                                                  \
             }                                                                                      \
-        }                                                                                          \
     }
 
 DEFINE_IM2COL(dlrt_im2col_f32, float)
