@@ -16,6 +16,8 @@
 #   dropout      training masks: rate, scale, per step, per seed (dropout.c)
 #   bn_stats     batch norm's running statistics over several steps against
 #                PyTorch's update, used in inference, through a checkpoint
+#   lstm_grads   the built-in lstm's gradients = autodiff through the same
+#                LSTM unrolled by hand (lstm_grads.c)
 #
 # Models in pending/ are not run unless named (see pending/README.md).
 #
@@ -155,6 +157,7 @@ single xor xor.dl xor.c ""
 single lsq lsq.dl lsq.c ""
 single dropout dropout.dl dropout.c ""
 single bn_stats bn_stats.dl bn_stats.c "$work/bn_stats.safetensors"
+single lstm_grads lstm_grads.dl lstm_grads.c ""
 
 # det at -O0 (dumping its results) and at -O2 (comparing with them)
 for model in det det_dropout; do
