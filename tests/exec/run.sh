@@ -43,7 +43,7 @@ if ! "$cc" -std=c11 -D_GNU_SOURCE -g -O1 $warn ${EXEC_CFLAGS:-} -I"$src" -c "$sr
     exit 1
 fi
 
-pass=0 fail=0 failed=""
+. "$src/tests/common/report.sh"
 for model in "$@"; do
     base=$(basename "$model")
     base=${base%.*}
@@ -57,9 +57,8 @@ for model in "$@"; do
     *) both=0 ;;
     esac
     if [ $both = 0 ]; then
-        fail=$((fail + 1))
-        failed="$failed $base"
-        echo "FAIL: $base: levels are '$levels'; -O0 and -O2 must both run"
+        echo "levels are '$levels'; -O0 and -O2 must both run" >"$work/$base.levels"
+        result "$base" 0 "$work/$base.levels"
         continue
     fi
     outs=$work/$base-O0.out
@@ -88,18 +87,7 @@ for model in "$@"; do
         elif ! "$d/harness" "$d/m.ir" "$model" $levelopt >>"$log" 2>&1; then
             ok=0
         fi
-        if [ $ok = 1 ]; then
-            pass=$((pass + 1))
-            echo "PASS: $base -O$lvl"
-            [ "${EXEC_VERBOSE:-0}" = 1 ] && sed 's/^/    /' "$log"
-        else
-            fail=$((fail + 1))
-            failed="$failed $base-O$lvl"
-            echo "FAIL: $base -O$lvl"
-            sed 's/^/    /' "$log"
-        fi
+        result "$base-O$lvl" $ok "$log" "${EXEC_VERBOSE:-0}"
     done
 done
-echo "$pass passed, $fail failed"
-[ -n "$failed" ] && echo "failed:$failed"
-[ $fail = 0 ]
+summary

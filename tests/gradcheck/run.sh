@@ -76,7 +76,7 @@ echo "harness: $GC_CC ${EXEC_CFLAGS:-}"
 
 # the harness itself, on a hand-written stand-in for a model (selftest.c):
 # it passes the right gradients and catches every planted fault
-pass=0 fail=0 failed=""
+. "$GC_SRC/tests/common/report.sh"
 st=$work/selftest
 mkdir -p "$st"
 if ! "$GC_CC" -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Wpedantic -Wshadow \
@@ -99,13 +99,9 @@ else
     done
 fi
 if [ -z "$bad" ]; then
-    pass=$((pass + 1))
-    echo "PASS: selftest (right gradients pass; each planted fault fails)"
+    result "selftest (right gradients pass; each planted fault fails)" 1 "$st/log"
 else
-    fail=$((fail + 1))
-    failed=" selftest"
-    echo "FAIL: selftest:$bad"
-    sed 's/^/    /' "$st/log"
+    result "selftest:$bad" 0 "$st/log"
 fi
 
 # one work dir per model, numbered in the order given
@@ -123,21 +119,10 @@ for model in "$@"; do
     if [ ! -f "$d/result" ]; then
         echo "FAIL: $(basename "$model" .dl): no result" >"$d/result"
     fi
-    cat "$d/result"
-    case $(cat "$d/result") in
-    PASS*)
-        pass=$((pass + 1))
-        [ "${GRADCHECK_VERBOSE:-0}" = 1 ] && sed 's/^/    /' "$d/log"
-        ;;
-    *)
-        fail=$((fail + 1))
-        failed="$failed $(basename "$model" .dl)"
-        sed 's/^/    /' "$d/log"
-        ;;
-    esac
+    line=$(cat "$d/result")
+    case $line in PASS*) ok=1 ;; *) ok=0 ;; esac
+    result "${line#*: }" $ok "$d/log" "${GRADCHECK_VERBOSE:-0}"
 done
 npending=$(ls "$GC_SRC"/tests/gradcheck/pending/*.dl 2>/dev/null | wc -l)
 [ "$npending" -gt 0 ] && echo "not run: $npending models in tests/gradcheck/pending/ (see its README.md)"
-echo "$pass passed, $fail failed"
-[ -n "$failed" ] && echo "failed:$failed"
-[ $fail = 0 ]
+summary

@@ -25,7 +25,7 @@ else
 fi
 export OPENBLAS_NUM_THREADS=1
 
-pass=0 fail=0 failed=""
+. "$src/tests/common/report.sh"
 for dtype in f32 f64; do
     real=double
     [ $dtype = f32 ] && real=float
@@ -42,17 +42,7 @@ for dtype in f32 f64; do
             "$d/run" >>"$d/log" 2>&1; then
             ok=1
         fi
-        if [ $ok = 1 ]; then
-            pass=$((pass + 1))
-            echo "PASS: $name"
-        else
-            fail=$((fail + 1))
-            failed="$failed $name"
-            echo "FAIL: $name"
-            sed 's/^/    /' "$d/log"
-        fi
+        result "$name" $ok "$d/log"
     done
 done
-echo "$pass passed, $fail failed"
-[ -n "$failed" ] && echo "failed:$failed"
-[ $fail = 0 ]
+summary

@@ -45,19 +45,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/dlc-train.XXXXXX") || exit 2
 [ "${TRAIN_KEEP:-0}" = 1 ] && echo "work dir: $work"
 [ "${TRAIN_KEEP:-0}" = 1 ] || trap 'rm -rf "$work"' EXIT
 
-pass=0 fail=0 failed=""
+. "$src/tests/common/report.sh"
 wanted() { [ "$only" = "  " ] || case "$only" in *" $1 "*) true ;; *) false ;; esac; }
-result() { # NAME OK LOG
-    if [ "$2" = 1 ]; then
-        pass=$((pass + 1))
-        echo "PASS: $1"
-    else
-        fail=$((fail + 1))
-        failed="$failed $1"
-        echo "FAIL: $1"
-        sed 's/^/    /' "$3"
-    fi
-}
 
 # build DIR MODEL.dl DRIVER DLCFLAGS CFLAGS: dlc, then the driver against
 # the generated header (DRIVER is X.c, or WORK/X-TAG.o: X.c compiled once,
@@ -193,6 +182,4 @@ done
 npending=$(ls "$here"/pending/*.dl 2>/dev/null | wc -l)
 [ "$npending" -gt 0 ] && [ "$only" = "  " ] &&
     echo "not run: $npending models in tests/train/pending/ (see its README.md)"
-echo "$pass passed, $fail failed"
-[ -n "$failed" ] && echo "failed:$failed"
-[ $fail = 0 ]
+summary
