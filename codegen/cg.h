@@ -145,6 +145,8 @@ void cg_gemm(Cg *c, DType t, bool ta, bool tb, LLVMValueRef m, LLVMValueRef n, L
              double beta, LLVMValueRef cc, LLVMValueRef ldc);
 void cg_gemm_c(Cg *c, DType t, bool ta, bool tb, int64_t m, int64_t n, int64_t k, LLVMValueRef a,
                int64_t lda, LLVMValueRef b, int64_t ldb, double beta, LLVMValueRef out);
+/* tanh(x), inline and call-free for f32 (see codegen/util.c), libm's for f64. */
+LLVMValueRef cg_tanh(Cg *c, DType t, LLVMValueRef x);
 /* A private constant dlrt_conv_geom (13 int64_t, in its field order). */
 LLVMValueRef cg_conv_geom(Cg *c, const int64_t *v);
 /* dlrt_im2col_fXX / dlrt_col2im_fXX(geom, src, dst), what "im2col" or

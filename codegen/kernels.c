@@ -252,13 +252,13 @@ static LLVMValueRef scalar_op(Cg *c, const Node *n, LLVMValueRef *a)
             b, fgt(c, x, fc(c, t, 0)), x,
             LLVMBuildFMul(b, libm(c, "expm1", t, x), fc(c, t, ir_attr_float(n, "alpha")), ""), "");
     case OP_SIGMOID: return sigmoid(c, t, x);
-    case OP_TANH: return libm(c, "tanh", t, x);
+    case OP_TANH: return cg_tanh(c, t, x);
     case OP_GELU: {
         LLVMValueRef inner;
         if (strcmp(ir_attr_str(n, "approximate"), "tanh") == 0) {
             LLVMValueRef x3 = LLVMBuildFMul(b, LLVMBuildFMul(b, x, x, ""), x, "");
             LLVMValueRef u = LLVMBuildFAdd(b, x, LLVMBuildFMul(b, fc(c, t, 0.044715), x3, ""), "");
-            inner = libm(c, "tanh", t, LLVMBuildFMul(b, fc(c, t, 0.7978845608028654), u, ""));
+            inner = cg_tanh(c, t, LLVMBuildFMul(b, fc(c, t, 0.7978845608028654), u, ""));
         } else {
             inner = libm(c, "erf", t, LLVMBuildFMul(b, x, fc(c, t, 0.7071067811865476), ""));
         }
@@ -315,7 +315,7 @@ static LLVMValueRef scalar_op(Cg *c, const Node *n, LLVMValueRef *a)
                               LLVMBuildFMul(b, fc(c, t, 0.044715), LLVMBuildFMul(b, x2, x, ""), ""),
                               ""),
                 "");
-            LLVMValueRef th = libm(c, "tanh", t, u);
+            LLVMValueRef th = cg_tanh(c, t, u);
             LLVMValueRef du = LLVMBuildFMul(
                 b, fc(c, t, 0.7978845608028654),
                 LLVMBuildFAdd(b, fc(c, t, 1), LLVMBuildFMul(b, fc(c, t, 3 * 0.044715), x2, ""), ""),

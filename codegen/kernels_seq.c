@@ -34,12 +34,6 @@ static LLVMValueRef f_mul(Cg *c, LLVMValueRef a, LLVMValueRef b)
     return LLVMBuildFMul(c->b, a, b, "");
 }
 
-static LLVMValueRef ftanh(Cg *c, DType t, LLVMValueRef x)
-{
-    LLVMTypeRef ty = cg_type(c, t);
-    return cg_call(c, t == DT_F32 ? "tanhf" : "tanh", ty, &ty, 1, &x);
-}
-
 static LLVMValueRef fsigmoid(Cg *c, DType t, LLVMValueRef x)
 {
     LLVMValueRef nx = LLVMBuildFNeg(c->b, x, "");
@@ -141,20 +135,20 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
         for (int k = 0; k < 4; k++)
             a[k] = f_add(c, f_add(c, xg[k], hg[k]), bg[k]);
         LLVMValueRef ig = fsigmoid(c, t, a[0]), fg = fsigmoid(c, t, a[1]);
-        LLVMValueRef gg = ftanh(c, t, a[2]), og = fsigmoid(c, t, a[3]);
+        LLVMValueRef gg = cg_tanh(c, t, a[2]), og = fsigmoid(c, t, a[3]);
         LLVMValueRef cj = cg_add(c, cg_mul(c, bi, H), j);
         LLVMValueRef cn = f_add(c, f_mul(c, fg, cg_load(c, t, C, cj)), f_mul(c, ig, gg));
         cg_store(c, t, cn, C, cj);
-        h = f_mul(c, og, ftanh(c, t, cn));
+        h = f_mul(c, og, cg_tanh(c, t, cn));
     } else if (gru) {
         LLVMValueRef r = fsigmoid(c, t, f_add(c, f_add(c, xg[0], bg[0]), hg[0]));
         LLVMValueRef z = fsigmoid(c, t, f_add(c, f_add(c, xg[1], bg[1]), hg[1]));
-        LLVMValueRef nn = ftanh(c, t, f_add(c, f_add(c, xg[2], bg[2]), f_mul(c, r, hg[2])));
+        LLVMValueRef nn = cg_tanh(c, t, f_add(c, f_add(c, xg[2], bg[2]), f_mul(c, r, hg[2])));
         LLVMValueRef hp = cg_load(c, t, hprev, cg_add(c, prow, j));
         /* (1 - z) * n + z * h = n + z * (h - n) */
         h = f_add(c, nn, f_mul(c, z, LLVMBuildFSub(c->b, hp, nn, "")));
     } else {
-        h = ftanh(c, t, f_add(c, f_add(c, xg[0], hg[0]), bg[0]));
+        h = cg_tanh(c, t, f_add(c, f_add(c, xg[0], hg[0]), bg[0]));
     }
     cg_store(c, t, h, out, cg_add(c, orow, j));
     cg_loop_end(c, &lj);
