@@ -19,7 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BENCH_BUILD:-build/release}
-scripts/build.sh "$build" >/dev/null
+scripts/build.sh "$build" -DDLC_BENCH=ON >/dev/null
 threads=${BENCH_THREADS:-$(nproc)}
 export OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads
 py=/usr/bin/python3

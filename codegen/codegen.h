@@ -10,8 +10,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "../ir/ir.h"
-#include "../passes/passes.h"
+#include "ir.h"
+#include "passes.h"
 
 /* "19.1.7": the LLVM this dlc was built with. */
 const char *cg_llvm_version(void);

@@ -9,8 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../ir/diag.h"
-#include "../ir/ir.h"
+#include "diag.h"
+#include "ir.h"
 
 typedef struct Expr Expr;
 typedef struct Stmt Stmt;

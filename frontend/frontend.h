@@ -6,7 +6,7 @@
 #ifndef DLC_FRONTEND_H
 #define DLC_FRONTEND_H
 
-#include "../ir/ir.h"
+#include "ir.h"
 #include "ast.h"
 
 /* Parses a registered source file (diag_add_source). Returns the program,

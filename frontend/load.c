@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "frontend/frontend.h"
+#include "frontend.h"
 
 typedef struct {
     Arena *a;

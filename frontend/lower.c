@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frontend/lower.h"
+#include "lower.h"
 
 /* ---- diagnostics ---------------------------------------------------------- */
 

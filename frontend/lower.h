@@ -7,7 +7,7 @@
 #ifndef DLC_FRONTEND_LOWER_H
 #define DLC_FRONTEND_LOWER_H
 
-#include "frontend/frontend.h"
+#include "frontend.h"
 
 enum {
     MAX_CALL_DEPTH = 64,

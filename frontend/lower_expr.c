@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frontend/lower.h"
+#include "lower.h"
 
 /* ---- values ------------------------------------------------------------------ */
 

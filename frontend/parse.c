@@ -6,7 +6,7 @@
  */
 #include <limits.h>
 
-#include "frontend/frontend.h"
+#include "frontend.h"
 #include "parser.h"
 
 /* after parser.h: the scanner header uses its token and location types */

@@ -35,7 +35,7 @@
 
 static const GradRule rules[OP_COUNT] = {
 #define OP(name, text, arity, kind, flags, attrs, shape, grad) grad,
-#include "../ir/ops.def"
+#include "ops.def"
 #undef OP
 };
 

@@ -23,7 +23,7 @@
 #ifndef DLC_PASSES_GRAD_H
 #define DLC_PASSES_GRAD_H
 
-#include "../ir/ir.h"
+#include "ir.h"
 
 typedef struct Grad Grad;
 struct Grad {
@@ -36,7 +36,7 @@ struct Grad {
 
 #define OP(name, text, arity, kind, flags, attrs, shape, grad)                                     \
     bool grad(Grad *c, Node *n, Node *dy);
-#include "../ir/ops.def"
+#include "ops.def"
 #undef OP
 
 typedef bool (*GradRule)(Grad *c, Node *n, Node *dy);

@@ -6,7 +6,7 @@
 #ifndef DLC_PASSES_H
 #define DLC_PASSES_H
 
-#include "../ir/ir.h"
+#include "ir.h"
 
 /* Infers the element type and shape of every node, checks every op's
  * rules, and canonicalizes attributes that depend on shapes (negative

@@ -31,7 +31,7 @@ typedef bool (*Rule)(Graph *g, Node *n);
 
 static const Rule rules[OP_COUNT] = {
 #define OP(name, text, arity, kind, flags, attrs, shape, grad) shape,
-#include "../ir/ops.def"
+#include "ops.def"
 #undef OP
 };
 

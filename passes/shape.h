@@ -11,10 +11,10 @@
 #ifndef DLC_PASSES_SHAPE_H
 #define DLC_PASSES_SHAPE_H
 
-#include "../ir/ir.h"
+#include "ir.h"
 
 #define OP(name, text, arity, kind, flags, attrs, shape, grad) bool shape(Graph *g, Node *n);
-#include "../ir/ops.def"
+#include "ops.def"
 #undef OP
 
 /* Largest tensor accepted, in elements (batch dimensions at max_batch). */

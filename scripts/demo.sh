@@ -7,6 +7,6 @@
 # train_mnist: e.g. scripts/demo.sh --epochs 10, or --resume to continue.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/build.sh build/release >/dev/null
+scripts/build.sh build/release -DDLC_EXAMPLES=ON >/dev/null
 scripts/fetch-mnist.sh
 exec build/release/examples/train_mnist --data data/mnist --epochs 3 "$@"

@@ -9,11 +9,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "codegen/codegen.h"
-#include "frontend/frontend.h"
-#include "ir/diag.h"
-#include "ir/ir.h"
-#include "passes/passes.h"
+#include "codegen.h"
+#include "frontend.h"
+#include "diag.h"
+#include "ir.h"
+#include "passes.h"
 
 enum { EXIT_INPUT = 1, EXIT_USAGE = 2 };
 

@@ -1,7 +1,7 @@
 /*
  * The execution-test harness, compiled once per model:
  *
- *   cc -DMODEL_HEADER='"m.h"' -DMODEL=m harness.c ref.c m.o libdlrt.a libdlccore.a ...
+ *   cc -DMODEL_HEADER='"m.h"' -DMODEL=m harness.c ref.c m.o libdlrt.a libdlc_passes.a libdlc_ir.a ...
  *   ./harness m.ir m.dl
  *
  * It runs the compiled model through its generic entry (info->forward) on
@@ -49,10 +49,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ir/diag.h"
-#include "ir/ir.h"
-#include "passes/passes.h"
-#include "tests/exec/ref.h"
+#include "diag.h"
+#include "ir.h"
+#include "passes.h"
+#include "ref.h"
 
 #include MODEL_HEADER
 

@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ir/ir.h"
+#include "ir.h"
 
 typedef struct {
     DType dtype;

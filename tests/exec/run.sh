@@ -13,13 +13,13 @@
 # forward pass; the training code has its own (tests/train, tests/gradcheck).
 # Models in tests/exec/pending/ are not run (see pending/README).
 #
-# usage: run.sh DLC LIBDLRT LIBDLCCORE SOURCE_DIR [LINK_LIBS] [MODEL.dl|MODEL.ir...]
+# usage: run.sh DLC LIBDLRT "LIBDLC_PASSES LIBDLC_IR" SOURCE_DIR [LINK_LIBS] [MODEL.dl|MODEL.ir...]
 #   LINK_LIBS: what the runtime needs (default "-lopenblas -lpthread -lm")
 #   CC, EXEC_CFLAGS (e.g. sanitizer flags), EXEC_KEEP=1 (keep the work dir),
 #   EXEC_VERBOSE=1 (print every harness log, not only the failing ones)
 set -u
 if [ $# -lt 4 ]; then
-    echo "usage: $0 DLC LIBDLRT LIBDLCCORE SOURCE_DIR [LINK_LIBS] [MODEL.dl...]" >&2
+    echo "usage: $0 DLC LIBDLRT \"LIBDLC_PASSES LIBDLC_IR\" SOURCE_DIR [LINK_LIBS] [MODEL.dl...]" >&2
     exit 2
 fi
 dlc=$1 rt=$2 core=$3 src=$4
@@ -37,7 +37,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/dlc-exec.XXXXXX") || exit 2
 
 echo "harness: $cc ${EXEC_CFLAGS:-}"
 # the reference once for all models
-if ! "$cc" -std=c11 -D_GNU_SOURCE -g -O1 $warn ${EXEC_CFLAGS:-} -I"$src" -c "$src/tests/exec/ref.c" \
+if ! "$cc" -std=c11 -D_GNU_SOURCE -g -O1 $warn ${EXEC_CFLAGS:-} -I"$src/ir" -I"$src/passes" -c "$src/tests/exec/ref.c" \
         -o "$work/ref.o"; then
     echo "compiling the reference failed"
     exit 1
@@ -78,9 +78,9 @@ for model in "$@"; do
         elif ! "$dlc" "$model" --dump-ir=shape --emit=ir -o /dev/null 2>"$d/m.ir"; then
             echo "dlc --dump-ir=shape failed" >>"$log"
             ok=0
-        elif ! "$cc" -std=c11 -D_GNU_SOURCE -g -O1 $warn ${EXEC_CFLAGS:-} -I"$src" -I"$src/runtime" \
-                -I"$src/tests/common" -I"$d" -DMODEL_HEADER='"m.h"' -DMODEL="$name" \
-                "$src/tests/exec/harness.c" "$work/ref.o" "$d/m.o" "$core" "$rt" \
+        elif ! "$cc" -std=c11 -D_GNU_SOURCE -g -O1 $warn ${EXEC_CFLAGS:-} -I"$src/ir" -I"$src/passes" \
+                -I"$src/tests/exec" -I"$src/runtime" -I"$src/tests/common" -I"$d" -DMODEL_HEADER='"m.h"' -DMODEL="$name" \
+                "$src/tests/exec/harness.c" "$work/ref.o" "$d/m.o" $core "$rt" \
                 $libs -o "$d/harness" >>"$log" 2>&1; then
             echo "compiling the harness failed" >>"$log"
             ok=0

@@ -7,16 +7,14 @@
 # test; any crash, leak, hang (over 10 s for one input) or sanitizer report
 # fails it. New inputs go to a scratch directory in the build tree so the
 # repository is not modified.
-find_program(CLANG19 NAMES clang-19 HINTS /usr/lib/llvm-19/bin)
-if(NOT CLANG19)
-  message(FATAL_ERROR "clang-19 is needed for the fuzz targets (or configure with -DDLC_FUZZ=OFF)")
-endif()
-file(MAKE_DIRECTORY ${CMAKE_BINARY_DIR}/fuzz)
+# CLANG19 is found by the top-level CMakeLists.txt.
+set(FUZZ_DIR ${PROJECT_BINARY_DIR}/fuzz)
+file(MAKE_DIRECTORY ${FUZZ_DIR})
 
 # dlc_fuzzer(NAME SECONDS MAX_LEN CORPUS SOURCES... [FLAGS ...])
 function(dlc_fuzzer name seconds max_len corpus)
   cmake_parse_arguments(F "" "" "SOURCES;FLAGS" ${ARGN})
-  set(bin ${CMAKE_BINARY_DIR}/fuzz/${name})
+  set(bin ${FUZZ_DIR}/${name})
   list(FILTER F_SOURCES INCLUDE REGEX "\\.c$")  # generated headers are not compiled
   add_custom_command(OUTPUT ${bin}
     COMMAND ${CLANG19} -std=c11 -D_GNU_SOURCE "-DDLC_VERSION=\"${PROJECT_VERSION}\""
@@ -28,19 +26,23 @@ function(dlc_fuzzer name seconds max_len corpus)
   add_custom_target(${name} ALL DEPENDS ${bin})
   add_test(NAME ${name}
     COMMAND sh -c "rm -rf ${name}-work && mkdir ${name}-work && exec ${bin} -max_total_time=${seconds} -timeout=10 -rss_limit_mb=4096 -max_len=${max_len} -print_final_stats=1 ${name}-work ${corpus}"
-    WORKING_DIRECTORY ${CMAKE_BINARY_DIR}/fuzz)
+    WORKING_DIRECTORY ${FUZZ_DIR})
   set_tests_properties(${name} PROPERTIES TIMEOUT 300)
 endfunction()
 
-# The front end, the shape pass and the IR reader/printer round trip.
-dlc_fuzzer(fuzz_frontend 30 4096 ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus
-  SOURCES ${DLC_CORE_SRC} ${BISON_dl_parser_OUTPUTS} ${FLEX_dl_lexer_OUTPUTS}
-          ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_frontend.c
-  FLAGS -I${CMAKE_SOURCE_DIR} -I${GEN} -lm)
-add_dependencies(fuzz_frontend dlccore)
+# The front end, the shape pass and the IR reader/printer round trip: the
+# stages' sources, with the parser and scanner that frontend/ generates.
+set(src ${PROJECT_SOURCE_DIR})
+set(gen ${PROJECT_BINARY_DIR}/frontend)
+file(GLOB FUZZ_CORE_SRC CONFIGURE_DEPENDS ${src}/ir/*.c ${src}/frontend/*.c ${src}/passes/*.c)
+dlc_fuzzer(fuzz_frontend 30 4096 ${src}/tests/fuzz/corpus
+  SOURCES ${FUZZ_CORE_SRC} ${gen}/parser.c ${gen}/lexer.c ${src}/tests/fuzz/fuzz_frontend.c
+  FLAGS -I${src}/ir -I${src}/frontend -I${src}/passes -I${gen} -lm)
+add_dependencies(fuzz_frontend dlc_frontend dlc_passes)
 
 # The safetensors loader: the runtime's sources alone.
-dlc_fuzzer(fuzz_checkpoint 20 8192 ${CMAKE_SOURCE_DIR}/tests/fuzz/checkpoint-corpus
-  SOURCES ${DLRT_SRC} ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_checkpoint.c
-  FLAGS -I${CMAKE_SOURCE_DIR} -I${CMAKE_SOURCE_DIR}/runtime -I${CBLAS_INCLUDE}
+file(GLOB FUZZ_RT_SRC CONFIGURE_DEPENDS ${src}/runtime/*.c)
+dlc_fuzzer(fuzz_checkpoint 20 8192 ${src}/tests/fuzz/checkpoint-corpus
+  SOURCES ${FUZZ_RT_SRC} ${src}/tests/fuzz/fuzz_checkpoint.c
+  FLAGS -I${src}/runtime -I${CBLAS_INCLUDE}
         ${OPENBLAS_LIB} -lpthread -lm)

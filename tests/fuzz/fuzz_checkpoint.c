@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "runtime/dlrt.h"
+#include "dlrt.h"
 
 #define SENTINEL 0x5a
 

@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frontend/frontend.h"
-#include "ir/diag.h"
-#include "ir/ir.h"
-#include "passes/passes.h"
+#include "frontend.h"
+#include "diag.h"
+#include "ir.h"
+#include "passes.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

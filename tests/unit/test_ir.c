@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ir/ir.h"
+#include "ir.h"
 #include "testlib.h"
 
 /* Builtin schemas, parsed once (ir_schema_parse allocates for good). */

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "frontend/frontend.h"
+#include "frontend.h"
 #include "testlib.h"
 
 static Arena *A;

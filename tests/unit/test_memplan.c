@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frontend/frontend.h"
-#include "ir/ir.h"
-#include "passes/passes.h"
+#include "frontend.h"
+#include "ir.h"
+#include "passes.h"
 #include "testlib.h"
 
 static Arena *A;

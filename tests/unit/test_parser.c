@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frontend/frontend.h"
+#include "frontend.h"
 #include "testlib.h"
 
 static Arena *arena;

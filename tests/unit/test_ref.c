@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ir/ir.h"
-#include "passes/passes.h"
-#include "tests/exec/ref.h"
+#include "ir.h"
+#include "passes.h"
+#include "ref.h"
 
 static Arena *A;
 static Graph *G;

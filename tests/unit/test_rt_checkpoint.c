@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "checklib.h"
-#include "runtime/dlrt.h"
+#include "dlrt.h"
 
 static char dir[256];
 

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "checklib.h"
-#include "runtime/dlrt.h"
+#include "dlrt.h"
 
 static char tmpdir[64];
 

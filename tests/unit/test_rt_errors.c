@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "checklib.h"
-#include "runtime/dlrt.h"
+#include "dlrt.h"
 
 START_TEST(strerror_known_codes)
 {

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "checklib.h"
-#include "runtime/dlrt.h"
+#include "dlrt.h"
 
 /* --- the model -------------------------------------------------------------
  * [header 0..64) [params 64..152: fc.w 64, fc.b 112, emb 128]

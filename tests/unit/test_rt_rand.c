@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "checklib.h"
-#include "runtime/dlrt.h"
+#include "dlrt.h"
 
 #define N_SAMPLES 1000000
 

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "checklib.h"
-#include "runtime/dlrt.h"
+#include "dlrt.h"
 
 static char dir[256];
 

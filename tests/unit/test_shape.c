@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ir/ir.h"
-#include "passes/passes.h"
+#include "ir.h"
+#include "passes.h"
 #include "testlib.h"
 
 static Arena *A;

@@ -13,7 +13,7 @@
 #define DLC_TESTS_TESTLIB_H
 
 #include "checklib.h"
-#include "ir/ir.h"
+#include "ir.h"
 
 /* A graph named "m" with batch symbol B up to max_batch. */
 Graph *tl_graph_new(Arena *a, int64_t max_batch);
