@@ -58,12 +58,14 @@ typedef enum {
 } OpKind;
 
 enum {
-    OPF_DIFF = 1 << 0,     /* differentiable w.r.t. its floating inputs */
-    OPF_FLOAT = 1 << 1,    /* tensor inputs (but labels, ids) must be f32/f64 */
-    OPF_MODE = 1 << 2,     /* differs between training and inference */
-    OPF_RANDOM = 1 << 3,   /* draws from the instance's RNG in training */
-    OPF_INTERNAL = 1 << 4, /* built by the frontend; not callable by name */
-    OPF_RUNSTATS = 1 << 5, /* the last two inputs are running statistics */
+    OPF_DIFF = 1 << 0,       /* differentiable w.r.t. its floating inputs */
+    OPF_FLOAT = 1 << 1,      /* tensor inputs (but labels, ids) must be f32/f64 */
+    OPF_MODE = 1 << 2,       /* differs between training and inference */
+    OPF_RANDOM = 1 << 3,     /* draws from the instance's RNG in training */
+    OPF_INTERNAL = 1 << 4,   /* built by the frontend; not callable by name */
+    OPF_RUNSTATS = 1 << 5,   /* the last two inputs are running statistics */
+    OPF_REPLAY = 1 << 6,     /* reuses its forward's draws: training step only */
+    OPF_TRAIN_CODE = 1 << 7, /* OPF_MODE op whose training mode codegen emits */
 };
 
 typedef struct {

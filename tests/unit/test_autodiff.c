@@ -385,147 +385,6 @@ static double uniform(double lo, double hi)
     return lo + (hi - lo) * (double)(rng >> 11) / 9007199254740992.0;
 }
 
-/* Ops the reference interpreter does not evaluate (yet): the backward
- * primitives (ops.def), and the forward ops with gradient rules outside
- * ref.c's scope (layer_norm, global pools, embedding). When ref_eval
- * stops at one of them, eval() computes it here, turns it into a source
- * for the next round, and restores the ops at the end. */
-static bool is_prim(Op op)
-{
-    return op == OP_GT || op == OP_GE || op == OP_EQ || op == OP_SIGN || op == OP_CAST ||
-           op == OP_GELU_GRAD || op == OP_ELU_GRAD || op == OP_LAYER_NORM ||
-           op == OP_GLOBAL_AVG_POOL || op == OP_GLOBAL_MAX_POOL || op == OP_EMBEDDING ||
-           op == OP_CONV_GRAD_INPUT || op == OP_CONV_GRAD_WEIGHT || op == OP_MAX_POOL2D_GRAD ||
-           op == OP_AVG_POOL2D_GRAD || op == OP_DROPOUT_GRAD;
-}
-
-static double prim(const Node *n, double a, double b)
-{
-    switch (n->op) {
-    case OP_GT: return a > b;
-    case OP_GE: return a >= b;
-    case OP_EQ: return a == b;
-    case OP_SIGN: return a > 0 ? 1 : a < 0 ? -1 : 0;
-    case OP_CAST: return strcmp(ir_attr_str(n, "to"), "i32") == 0 ? trunc(a) : a;
-    case OP_ELU_GRAD: return a > 0 ? b : b * ir_attr_float(n, "alpha") * exp(a);
-    case OP_GELU_GRAD:
-        if (strcmp(ir_attr_str(n, "approximate"), "tanh") == 0) {
-            double k = sqrt(2 / M_PI), t = tanh(k * (a + 0.044715 * a * a * a));
-            return b * (0.5 * (1 + t) + 0.5 * a * (1 - t * t) * k * (1 + 3 * 0.044715 * a * a));
-        }
-        return b * (0.5 * (1 + erf(a / sqrt(2.0))) + a * exp(-0.5 * a * a) / sqrt(2 * M_PI));
-    default: ck_abort_msg("not a backward primitive"); return NAN;
-    }
-}
-
-/* t read at index idx of the rank-r result it broadcasts to */
-static double at(const RefTensor *t, int r, const int64_t *idx)
-{
-    int64_t off = 0;
-    for (int i = 0; i < t->rank; i++)
-        off = off * t->dim[i] + (t->dim[i] == 1 ? 0 : idx[r - t->rank + i]);
-    return t->v[off];
-}
-
-/* layer_norm, the global pools, embedding, from their definitions */
-static void eval_nn(Node *n, RefTensor *v, RefTensor *out)
-{
-    const RefTensor *x = &v[n->in[0]->id];
-    if (n->op == OP_EMBEDDING) {
-        const RefTensor *t = &v[n->in[1]->id];
-        int64_t d = t->dim[1];
-        for (int64_t k = 0; k < x->count; k++)
-            for (int64_t j = 0; j < d; j++)
-                out->v[k * d + j] = t->v[(int64_t)x->v[k] * d + j];
-        return;
-    }
-    int from = n->op == OP_LAYER_NORM ? (int)ir_attr_int(n, "axis") : 2;
-    int64_t inner = 1;
-    for (int i = from; i < x->rank; i++)
-        inner *= x->dim[i];
-    for (int64_t r = 0; r < x->count / inner; r++) {
-        const double *row = x->v + r * inner;
-        double s = 0, m = -INFINITY, ss = 0;
-        for (int64_t j = 0; j < inner; j++) {
-            s += row[j];
-            m = fmax(m, row[j]);
-        }
-        double mu = s / (double)inner;
-        if (n->op == OP_GLOBAL_AVG_POOL || n->op == OP_GLOBAL_MAX_POOL) {
-            out->v[r] = n->op == OP_GLOBAL_MAX_POOL ? m : mu;
-            continue;
-        }
-        for (int64_t j = 0; j < inner; j++)
-            ss += (row[j] - mu) * (row[j] - mu);
-        double rstd = 1 / sqrt(ss / (double)inner + ir_attr_float(n, "eps"));
-        const double *gamma = v[n->in[1]->id].v, *beta = v[n->in[2]->id].v;
-        for (int64_t j = 0; j < inner; j++)
-            out->v[r * inner + j] = (row[j] - mu) * rstd * gamma[j] + beta[j];
-    }
-}
-
-/* element i of an ints attribute; 1-d convolutions read as height 1 */
-static int64_t ai(const Node *n, const char *name, int i, int nsp)
-{
-    const Attr *a = ir_attr(n, name);
-    if (nsp == 1)
-        return i == 0 ? (strcmp(name, "padding") == 0 ? 0 : 1) : a->ints.v[0].n;
-    return a->ints.v[i].n;
-}
-
-/* The convolution and pooling backward primitives, from the forward sums:
- * y[n, o, p] = sum x[n, g*Cg + i, p*s + k*d - pad] w[o, i, k] (o in group g)
- * and each pool window's positions p*s + k - pad. */
-static void eval_conv_pool_grad(Node *n, RefTensor *v, RefTensor *out)
-{
-    const RefTensor *a = &v[n->in[0]->id], *b = &v[n->in[1]->id];
-    int nsp = out->rank - 2;
-    bool pool = n->op == OP_MAX_POOL2D_GRAD || n->op == OP_AVG_POOL2D_GRAD;
-    /* the image x, the gradient dy and the weight w, as [N, C, H, W] */
-    const RefTensor *dy = n->op == OP_CONV_GRAD_INPUT ? a : b;
-    const RefTensor *w = n->op == OP_CONV_GRAD_INPUT ? b : NULL;
-    const RefTensor *x = n->op == OP_CONV_GRAD_INPUT ? out : a;
-    int64_t N = dy->dim[0], O = dy->dim[1], OH = nsp == 1 ? 1 : dy->dim[2], OW = dy->dim[1 + nsp];
-    int64_t C = x->dim[1], H = nsp == 1 ? 1 : x->dim[2], W = x->dim[1 + nsp];
-    int64_t NG = pool ? C : ir_attr_int(n, "groups"), Cg = C / NG, Og = O / NG;
-    const char *kn = n->op == OP_CONV_GRAD_INPUT ? NULL : "kernel";
-    int64_t KH = kn ? ai(n, kn, 0, nsp) : (nsp == 1 ? 1 : w->dim[2]);
-    int64_t KW = kn ? ai(n, kn, 1, nsp) : w->dim[1 + nsp];
-    int64_t sh = ai(n, "stride", 0, nsp), sw = ai(n, "stride", 1, nsp);
-    int64_t ph = ai(n, "padding", 0, nsp), pw = ai(n, "padding", 1, nsp);
-    int64_t dh = pool ? 1 : ai(n, "dilation", 0, nsp), dw = pool ? 1 : ai(n, "dilation", 1, nsp);
-    for (int64_t b0 = 0; b0 < N; b0++)
-        for (int64_t o = 0; o < O; o++)
-            for (int64_t y = 0; y < OH; y++)
-                for (int64_t z = 0; z < OW; z++) {
-                    double g = dy->v[((b0 * O + o) * OH + y) * OW + z];
-                    int64_t best = -1;
-                    double bv = -INFINITY;
-                    for (int64_t i = 0; i < (pool ? 1 : Cg); i++)
-                        for (int64_t kh = 0; kh < KH; kh++)
-                            for (int64_t kw = 0; kw < KW; kw++) {
-                                int64_t iy = y * sh + kh * dh - ph, ix = z * sw + kw * dw - pw;
-                                if (iy < 0 || iy >= H || ix < 0 || ix >= W)
-                                    continue;
-                                int64_t c = pool ? o : (o / Og) * Cg + i;
-                                int64_t xi = ((b0 * C + c) * H + iy) * W + ix;
-                                int64_t wi = ((o * Cg + i) * KH + kh) * KW + kw;
-                                if (n->op == OP_CONV_GRAD_INPUT)
-                                    out->v[xi] += g * w->v[wi];
-                                else if (n->op == OP_CONV_GRAD_WEIGHT)
-                                    out->v[wi] += g * x->v[xi];
-                                else if (n->op == OP_AVG_POOL2D_GRAD)
-                                    out->v[xi] += g / (double)(KH * KW);
-                                else if (x->v[xi] > bv) {
-                                    bv = x->v[xi];
-                                    best = xi;
-                                }
-                            }
-                    if (best >= 0)
-                        out->v[best] += g;
-                }
-}
-
 /* Training-mode dropout with a mask fixed per element, so that the loss is
  * a deterministic function for the difference quotients: element k of the
  * dropout node d is dropped when (k * 7 + d) % 4 == 0. */
@@ -542,33 +401,18 @@ static void eval_dropout_grad(Node *n, RefTensor *v, RefTensor *out)
         out->v[k] = dropped(n->in[0], k) ? 0 : dy->v[k] / (1 - p);
 }
 
-static void eval_prim(Node *n, RefTensor *v)
+/* The ops ref.c cannot evaluate (OPF_REPLAY: they reuse the training
+ * step's draws, and ref.c evaluates inference mode); when ref_eval stops
+ * at one, eval_once computes it here, turns it into a source for the next
+ * round, and restores the ops at the end. */
+static void eval_replay(Node *n, RefTensor *v)
 {
     RefTensor *out = &v[n->id];
     ref_tensor_free(out);
     ref_tensor_alloc(out, n, 2);
-    if (n->op == OP_DROPOUT_GRAD) {
-        eval_dropout_grad(n, v, out);
-        return;
-    }
-    if (n->op == OP_CONV_GRAD_INPUT || n->op == OP_CONV_GRAD_WEIGHT ||
-        n->op == OP_MAX_POOL2D_GRAD || n->op == OP_AVG_POOL2D_GRAD) {
-        eval_conv_pool_grad(n, v, out);
-        return;
-    }
-    if (n->op == OP_LAYER_NORM || n->op == OP_GLOBAL_AVG_POOL || n->op == OP_GLOBAL_MAX_POOL ||
-        n->op == OP_EMBEDDING) {
-        eval_nn(n, v, out);
-        return;
-    }
-    int64_t idx[IR_MAX_RANK] = {0};
-    for (int64_t k = 0; k < out->count; k++) {
-        double a = at(&v[n->in[0]->id], out->rank, idx);
-        double b = n->nin == 2 ? at(&v[n->in[1]->id], out->rank, idx) : 0;
-        out->v[k] = prim(n, a, b);
-        for (int i = out->rank - 1; i >= 0 && ++idx[i] == out->dim[i]; i--)
-            idx[i] = 0;
-    }
+    ck_assert_msg(n->op == OP_DROPOUT_GRAD, "no gradient check evaluator for %s",
+                  op_info[n->op].text);
+    eval_dropout_grad(n, v, out);
 }
 
 static void eval_once(RefTensor *v)
@@ -582,10 +426,11 @@ static void eval_once(RefTensor *v)
         /* "%N op: not implemented by the reference" */
         int id = -1;
         if (sscanf(err, "%%%d", &id) != 1 || id < 0 || id >= G->nodes.n ||
-            !is_prim(G->nodes.v[id]->op) || !strstr(err, "not implemented") || ns == 64)
+            !(op_info[G->nodes.v[id]->op].flags & OPF_REPLAY) || !strstr(err, "not implemented") ||
+            ns == 64)
             break;
         Node *n = G->nodes.v[id];
-        eval_prim(n, v);
+        eval_replay(n, v);
         saved[ns] = n->op;
         swapped[ns++] = n;
         n->op = OP_INPUT;
