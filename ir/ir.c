@@ -393,6 +393,11 @@ void ir_output(Graph *g, const char *name, Node *n, Loc loc)
     vec_push(g->arena, &g->outputs, o);
 }
 
+int64_t ir_max_batch(const Graph *g)
+{
+    return g->batch && g->max_batch > 0 ? g->max_batch : 1;
+}
+
 Node *ir_find_source(const Graph *g, const char *name)
 {
     for (int i = 0; i < g->nodes.n; i++) {

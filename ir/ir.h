@@ -223,6 +223,8 @@ Node *ir_unary(Graph *g, Op op, Node *x, Loc loc);
 Node *ir_binary(Graph *g, Op op, Node *a, Node *b, Loc loc);
 void ir_output(Graph *g, const char *name, Node *n, Loc loc);
 Node *ir_find_source(const Graph *g, const char *name); /* input/param/state */
+/* The batch size that tensors are sized for: max_batch, 1 without a batch. */
+int64_t ir_max_batch(const Graph *g);
 
 /* Attributes: setters replace an attribute of the same name. */
 void ir_attrs_set(Arena *a, AttrList *l, Attr at);

@@ -46,7 +46,7 @@ bool grad_embedding(Grad *c, Node *n, Node *dy)
         return false;
     }
     /* one_hot(ids) is the one tensor here not bounded by a forward one */
-    int64_t maxb = c->g->batch && c->g->max_batch > 0 ? c->g->max_batch : 1, elems;
+    int64_t maxb = ir_max_batch(c->g), elems;
     if (mul_overflows_i64(m.n, v.n, &elems) ||
         (m.batch && mul_overflows_i64(elems, maxb, &elems)) || elems > SHAPE_MAX_ELEMS) {
         diag_error(n->loc,

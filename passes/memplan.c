@@ -96,7 +96,7 @@ static int64_t value_bytes(const Graph *g, const Node *n)
     static const int64_t elem[DT_COUNT] = {[DT_F32] = 4, [DT_F64] = 8, [DT_I32] = 4};
     if (n->dtype == DT_UNKNOWN)
         return 0;
-    int64_t maxb = g->batch && g->max_batch > 0 ? g->max_batch : 1;
+    int64_t maxb = ir_max_batch(g);
     int64_t b = elem[n->dtype];
     for (int i = 0; i < n->shape.rank; i++) {
         Dim d = n->shape.d[i];

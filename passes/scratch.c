@@ -81,7 +81,7 @@ static int64_t conv_grad_scratch(const Node *n)
 /* Extent of d at the maximum batch. */
 static int64_t seq_extent(const Graph *g, Dim d)
 {
-    return d.batch ? d.n * (g->batch && g->max_batch > 0 ? g->max_batch : 1) : d.n;
+    return d.batch ? d.n * ir_max_batch(g) : d.n;
 }
 
 /* Recurrent layers (codegen/kernels_seq.c): the input projection of all

@@ -221,7 +221,7 @@ bool shape_count(const Shape *s, int64_t *count, int *k)
  * batch. what introduces the tensor in the message. */
 static bool check_size(Graph *g, const Node *n, const char *what)
 {
-    int64_t maxb = g->batch && g->max_batch > 0 ? g->max_batch : 1;
+    int64_t maxb = ir_max_batch(g);
     int64_t total = 1;
     bool big = false;
     for (int i = 0; i < n->shape.rank; i++) {
