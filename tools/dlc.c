@@ -286,62 +286,59 @@ static void print_op_counts(const Graph *g)
             fprintf(stderr, "  %-22s %6d  (%d fused)\n", op_info[k].text, count[k], fused[k]);
 }
 
-int main(int argc, char **argv)
+/* Every input must exist before the front end runs: a missing .dl file is
+ * misuse of the command line (exit 2), not an error in a model. */
+static void check_input(const Options *o)
 {
-    Arena *a = arena_new();
-    Options o = {.cg.opt_level = 2};
-    parse_args(a, argc, argv, &o);
+    if (has_suffix(o->input, ".ir"))
+        return;
+    FILE *probe = fopen(o->input, "r");
+    if (!probe) {
+        fprintf(stderr, "dlc: error: cannot open '%s': %s\n", o->input, strerror(errno));
+        exit(EXIT_USAGE);
+    }
+    fclose(probe);
+}
+
+/* The front end and the pipeline, with ir_verify() and --dump-ir after
+ * each. NULL when the model has errors (reported). */
+static Graph *run_pipeline(Arena *a, const Options *o)
+{
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-
-    if (!has_suffix(o.input, ".ir")) {
-        FILE *probe = fopen(o.input, "r");
-        if (!probe) {
-            fprintf(stderr, "dlc: error: cannot open '%s': %s\n", o.input, strerror(errno));
-            return EXIT_USAGE;
-        }
-        fclose(probe);
-    }
-
-    Graph *g = load(a, &o);
-    if (!g || diag_errors()) {
-        diag_reset();
-        arena_free(a);
-        return EXIT_INPUT;
-    }
+    Graph *g = load(a, o);
+    if (!g || diag_errors())
+        return NULL;
     ir_verify(g);
-    dump(&o, "lower", g);
-    if (o.stats)
+    dump(o, "lower", g);
+    if (o->stats)
         fprintf(stderr, "%-10s %9.3f ms\n", "lower", ms_since(&t0));
     for (int i = 0; i < countof(pipeline); i++) {
-        if (pipeline[i].on_request && o.cg.inference_only &&
-            !(o.dump && strcmp(o.dump, pipeline[i].name) == 0))
+        if (pipeline[i].on_request && o->cg.inference_only &&
+            !(o->dump && strcmp(o->dump, pipeline[i].name) == 0))
             continue;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        if (!pipeline[i].run(g) || diag_errors()) {
-            diag_reset();
-            arena_free(a);
-            return EXIT_INPUT;
-        }
+        if (!pipeline[i].run(g) || diag_errors())
+            return NULL;
         ir_verify(g);
-        if (o.stats)
+        if (o->stats)
             fprintf(stderr, "%-10s %9.3f ms\n", pipeline[i].name, ms_since(&t0));
-        dump(&o, pipeline[i].name, g);
+        dump(o, pipeline[i].name, g);
     }
-    if (o.check_only) {
-        diag_reset();
-        arena_free(a);
-        return 0;
-    }
+    return g;
+}
 
-    /* one memory plan per generated function (docs/TRAINING.md) */
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+/* One memory plan per generated function (docs/TRAINING.md): forward
+ * (the outputs), evaluate (the loss) and the training step (the loss and
+ * every gradient), with the optimizer's recipe. */
+static CgPlans plan_memory(Arena *a, Graph *g, const Options *o)
+{
     CgPlans plans = {0};
     Node **roots = arena_alloc(a, sizeof *roots * (size_t)(g->outputs.n + 1));
     for (int i = 0; i < g->outputs.n; i++)
         roots[i] = g->outputs.v[i].node;
     plans.forward = pass_memplan(g, roots, g->outputs.n);
-    if (g->train && !o.cg.inference_only) {
+    if (g->train && !o->cg.inference_only) {
         Train *t = g->train;
         plans.evaluate = pass_memplan(g, &t->loss, 1);
         Node **troots = arena_alloc(a, sizeof *troots * (size_t)(t->grads.n + 1));
@@ -351,51 +348,86 @@ int main(int argc, char **argv)
         plans.train = pass_memplan(g, troots, t->grads.n + 1);
         plans.opt = pass_optim(g);
     }
-    Layout *layout = cg_layout(g, &plans);
-    if (o.stats) {
-        fprintf(stderr, "%-10s %9.3f ms\n", "memplan", ms_since(&t0));
-        print_op_counts(g);
-        pass_memplan_print_stats(stderr, g, plans.forward, "forward");
-        if (plans.evaluate)
-            pass_memplan_print_stats(stderr, g, plans.evaluate, "evaluate");
-        if (plans.train)
-            pass_memplan_print_stats(stderr, g, plans.train, "compute_gradients");
-        fprintf(stderr,
-                "instance: %lld bytes (params %lld, grads %lld, optimizer %lld, states %lld, "
-                "arena %lld)\n",
-                (long long)layout->state_bytes, (long long)layout->params_bytes,
-                (long long)layout->grads_bytes, (long long)layout->opt_bytes,
-                (long long)layout->states_bytes, (long long)layout->arena_bytes);
-    }
+    return plans;
+}
 
-    int status = 0;
-    for (int k = 0; k < EMIT_COUNT && status == 0; k++) {
-        if (!o.emit[k])
-            continue;
-        const char *path = derived_path(a, &o, (Emit)k);
-        if (k == EMIT_OBJ || k == EMIT_ASM || k == EMIT_LLVM) {
-            clock_gettime(CLOCK_MONOTONIC, &t0);
-            CgOutput kind = k == EMIT_OBJ ? CG_OBJ : k == EMIT_ASM ? CG_ASM : CG_LLVM;
-            char *err = NULL;
-            if (!cg_emit(g, &plans, layout, &o.cg, kind, path, &err)) {
-                fprintf(stderr, "dlc: error: %s\n", err ? err : "code generation failed");
-                free(err);
-                status = EXIT_USAGE;
-            } else if (o.stats) {
-                fprintf(stderr, "%-10s %9.3f ms (%s)\n", "codegen", ms_since(&t0), emit_names[k]);
-            }
-            continue;
+/* --stats after planning: op counts, each function's memory plan and the
+ * instance's size. */
+static void print_plan_stats(const Graph *g, const CgPlans *plans, const Layout *layout)
+{
+    print_op_counts(g);
+    pass_memplan_print_stats(stderr, g, plans->forward, "forward");
+    if (plans->evaluate)
+        pass_memplan_print_stats(stderr, g, plans->evaluate, "evaluate");
+    if (plans->train)
+        pass_memplan_print_stats(stderr, g, plans->train, "compute_gradients");
+    fprintf(stderr,
+            "instance: %lld bytes (params %lld, grads %lld, optimizer %lld, states %lld, "
+            "arena %lld)\n",
+            (long long)layout->state_bytes, (long long)layout->params_bytes,
+            (long long)layout->grads_bytes, (long long)layout->opt_bytes,
+            (long long)layout->states_bytes, (long long)layout->arena_bytes);
+}
+
+/* Writes one --emit kind; false (reported) when code generation fails. */
+static bool write_output(Arena *a, const Options *o, Emit k, const Graph *g,
+                         const CgPlans *plans, const Layout *layout)
+{
+    const char *path = derived_path(a, o, k);
+    if (k == EMIT_OBJ || k == EMIT_ASM || k == EMIT_LLVM) {
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        CgOutput kind = k == EMIT_OBJ ? CG_OBJ : k == EMIT_ASM ? CG_ASM : CG_LLVM;
+        char *err = NULL;
+        if (!cg_emit(g, plans, layout, &o->cg, kind, path, &err)) {
+            fprintf(stderr, "dlc: error: %s\n", err ? err : "code generation failed");
+            free(err);
+            return false;
         }
-        FILE *f = open_output(path);
-        if (k == EMIT_IR)
-            ir_print(f, g);
-        else if (k == EMIT_HEADER)
-            cg_write_header(f, g, &plans, layout);
-        else
-            ir_print_dot(f, g);
-        close_output(f, path);
+        if (o->stats)
+            fprintf(stderr, "%-10s %9.3f ms (%s)\n", "codegen", ms_since(&t0), emit_names[k]);
+        return true;
     }
+    FILE *f = open_output(path);
+    if (k == EMIT_IR)
+        ir_print(f, g);
+    else if (k == EMIT_HEADER)
+        cg_write_header(f, g, plans, layout);
+    else
+        ir_print_dot(f, g);
+    close_output(f, path);
+    return true;
+}
+
+static int finish(Arena *a, int status)
+{
     diag_reset();
     arena_free(a);
     return status;
+}
+
+int main(int argc, char **argv)
+{
+    Arena *a = arena_new();
+    Options o = {.cg.opt_level = 2};
+    parse_args(a, argc, argv, &o);
+    check_input(&o);
+    Graph *g = run_pipeline(a, &o);
+    if (!g)
+        return finish(a, EXIT_INPUT);
+    if (o.check_only)
+        return finish(a, 0);
+
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CgPlans plans = plan_memory(a, g, &o);
+    Layout *layout = cg_layout(g, &plans);
+    if (o.stats) {
+        fprintf(stderr, "%-10s %9.3f ms\n", "memplan", ms_since(&t0));
+        print_plan_stats(g, &plans, layout);
+    }
+    for (int k = 0; k < EMIT_COUNT; k++)
+        if (o.emit[k] && !write_output(a, &o, (Emit)k, g, &plans, layout))
+            return finish(a, EXIT_USAGE);
+    return finish(a, 0);
 }
