@@ -13,29 +13,11 @@
 #ifndef DLC_CG_H
 #define DLC_CG_H
 
-#include <llvm-c/Core.h>
-#include <llvm-c/Target.h>
-#include <llvm-c/TargetMachine.h>
+#include "cg_build.h"
 
-#include "codegen.h"
-
-typedef struct {
-    const Graph *g;
-    const MemPlan *plan; /* the plan of the function being built */
-    const OptPlan *opt;  /* the optimizer's recipe; NULL without training */
-    bool training;       /* the function being built runs in training mode */
-    const char *tag;     /* kernel name prefix of that function: "", "train.", "eval." */
-    const Layout *layout;
-    LLVMContextRef ctx;
-    LLVMModuleRef mod;
-    LLVMBuilderRef b;
-    LLVMTargetDataRef td;
-    LLVMTypeRef i1, i8, i32, i64, f32, f64, ptr, voidt, size_t_;
-    Node **root;          /* by node id: the group root that computes it (itself when unfused) */
-    LLVMValueRef fn;      /* the function being built */
-    LLVMValueRef batch;   /* i64 batch inside fn */
-    LLVMValueRef rng_key; /* i64 in a kernel that draws (cg_step_draws), else NULL */
-} Cg;
+/* Extents at run time in the current function. */
+LLVMValueRef cg_dim(Cg *c, Dim d);
+LLVMValueRef cg_numel(Cg *c, const Shape *s);
 
 /* The instance header (dlrt_instance): a pointer to field f of the
  * instance at m (emit.c, which knows its LLVM type). */
@@ -63,71 +45,6 @@ LLVMValueRef cg_schedule_lr(Cg *c, LLVMValueRef m);
 /* By input index (node order of OP_INPUT): whether the outputs need it. */
 bool *cg_needed_inputs(const Graph *g, int *ninputs);
 
-/* Types and constants. */
-LLVMTypeRef cg_type(Cg *c, DType t);
-int64_t cg_dtype_size(DType t);
-LLVMValueRef cg_i64(Cg *c, int64_t v);
-LLVMValueRef cg_fconst(Cg *c, DType t, double v);
-
-/* Extents at run time in the current function. */
-LLVMValueRef cg_dim(Cg *c, Dim d);
-LLVMValueRef cg_numel(Cg *c, const Shape *s);
-
-/* Loops: cg_loop_begin leaves the builder in the body with the induction
- * variable returned; cg_loop_end closes the innermost open loop. */
-typedef struct {
-    LLVMBasicBlockRef header, latch, exit;
-    LLVMValueRef iv;
-} CgLoop;
-LLVMValueRef cg_loop_begin(Cg *c, LLVMValueRef n, CgLoop *l);
-void cg_loop_end(Cg *c, CgLoop *l);
-
-/* An alloca in the entry block of the current function. */
-LLVMValueRef cg_alloca(Cg *c, LLVMTypeRef t, const char *name);
-LLVMValueRef cg_gep(Cg *c, DType t, LLVMValueRef base, LLVMValueRef idx);
-LLVMValueRef cg_call(Cg *c, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, int nparams,
-                     LLVMValueRef *args);
-LLVMValueRef cg_intrinsic(Cg *c, const char *name, LLVMTypeRef t, LLVMValueRef *args, int n);
-
-/* Small builders every kernel file uses (pure shorthand: each is exactly
- * the one LLVM call it wraps). */
-static inline LLVMValueRef cg_add(Cg *c, LLVMValueRef a, LLVMValueRef b)
-{
-    return LLVMBuildNSWAdd(c->b, a, b, "");
-}
-
-static inline LLVMValueRef cg_mul(Cg *c, LLVMValueRef a, LLVMValueRef b)
-{
-    return LLVMBuildNSWMul(c->b, a, b, "");
-}
-
-/* Element i (i64) of type t at base. */
-static inline LLVMValueRef cg_load(Cg *c, DType t, LLVMValueRef base, LLVMValueRef i)
-{
-    return LLVMBuildLoad2(c->b, cg_type(c, t), cg_gep(c, t, base, i), "");
-}
-
-static inline void cg_store(Cg *c, DType t, LLVMValueRef v, LLVMValueRef base, LLVMValueRef i)
-{
-    LLVMBuildStore(c->b, v, cg_gep(c, t, base, i));
-}
-
-/* The value of a scalar variable (an alloca of type t). */
-static inline LLVMValueRef cg_get(Cg *c, LLVMTypeRef t, LLVMValueRef var)
-{
-    return LLVMBuildLoad2(c->b, t, var, "");
-}
-
-static inline LLVMValueRef cg_to_f64(Cg *c, DType t, LLVMValueRef v)
-{
-    return t == DT_F64 ? v : LLVMBuildFPExt(c->b, v, c->f64, "");
-}
-
-static inline LLVMValueRef cg_from_f64(Cg *c, DType t, LLVMValueRef v)
-{
-    return t == DT_F64 ? v : LLVMBuildFPTrunc(c->b, v, cg_type(c, t), "");
-}
-
 /* Element i of the ints attribute name of n (the schema guarantees it). */
 static inline int64_t cg_ints_at(const Node *n, const char *name, int i)
 {
@@ -145,8 +62,6 @@ void cg_gemm(Cg *c, DType t, bool ta, bool tb, LLVMValueRef m, LLVMValueRef n, L
              double beta, LLVMValueRef cc, LLVMValueRef ldc);
 void cg_gemm_c(Cg *c, DType t, bool ta, bool tb, int64_t m, int64_t n, int64_t k, LLVMValueRef a,
                int64_t lda, LLVMValueRef b, int64_t ldb, double beta, LLVMValueRef out);
-/* tanh(x), inline and call-free for f32 (see codegen/util.c), libm's for f64. */
-LLVMValueRef cg_tanh(Cg *c, DType t, LLVMValueRef x);
 /* A private constant dlrt_conv_geom (13 int64_t, in its field order). */
 LLVMValueRef cg_conv_geom(Cg *c, const int64_t *v);
 /* dlrt_im2col_fXX / dlrt_col2im_fXX(geom, src, dst), what "im2col" or

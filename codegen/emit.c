@@ -73,34 +73,7 @@ static LLVMTargetMachineRef make_machine(const CgOptions *o, char **err)
     return tm;
 }
 
-/* ---- types and small helpers shared with kernels.c ---------------------- */
-
-LLVMTypeRef cg_type(Cg *c, DType t)
-{
-    switch (t) {
-    case DT_F32: return c->f32;
-    case DT_F64: return c->f64;
-    case DT_I32: return c->i32;
-    default: die("no LLVM type for %s", ir_dtype_name(t));
-    }
-}
-
-int64_t cg_dtype_size(DType t)
-{
-    return t == DT_F64 ? 8 : 4;
-}
-
-LLVMValueRef cg_i64(Cg *c, int64_t v)
-{
-    return LLVMConstInt(c->i64, (unsigned long long)v, true);
-}
-
-LLVMValueRef cg_fconst(Cg *c, DType t, double v)
-{
-    if (t == DT_I32)
-        return LLVMConstInt(c->i32, (unsigned long long)(int64_t)v, true);
-    return LLVMConstReal(cg_type(c, t), v);
-}
+/* ---- extents and storage shared with kernels.c ----------------------------- */
 
 LLVMValueRef cg_dim(Cg *c, Dim d)
 {
@@ -120,79 +93,6 @@ LLVMValueRef cg_numel(Cg *c, const Shape *s)
         batch |= s->d[i].batch;
     }
     return cg_dim(c, (Dim){k, batch});
-}
-
-LLVMValueRef cg_loop_begin(Cg *c, LLVMValueRef n, CgLoop *l)
-{
-    LLVMBasicBlockRef pre = LLVMGetInsertBlock(c->b);
-    l->header = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "loop");
-    LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "body");
-    l->exit = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "done");
-    LLVMBuildBr(c->b, l->header);
-    LLVMPositionBuilderAtEnd(c->b, l->header);
-    l->iv = LLVMBuildPhi(c->b, c->i64, "i");
-    LLVMValueRef zero = cg_i64(c, 0);
-    LLVMAddIncoming(l->iv, &zero, &pre, 1);
-    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, l->iv, n, ""), body, l->exit);
-    LLVMPositionBuilderAtEnd(c->b, body);
-    return l->iv;
-}
-
-void cg_loop_end(Cg *c, CgLoop *l)
-{
-    LLVMValueRef next = LLVMBuildNSWAdd(c->b, l->iv, cg_i64(c, 1), "");
-    LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
-    LLVMBuildBr(c->b, l->header);
-    LLVMAddIncoming(l->iv, &next, &latch, 1);
-    LLVMPositionBuilderAtEnd(c->b, l->exit);
-}
-
-LLVMValueRef cg_alloca(Cg *c, LLVMTypeRef t, const char *name)
-{
-    LLVMBuilderRef b = LLVMCreateBuilderInContext(c->ctx);
-    LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(c->fn);
-    LLVMValueRef first = LLVMGetFirstInstruction(entry);
-    if (first)
-        LLVMPositionBuilderBefore(b, first);
-    else
-        LLVMPositionBuilderAtEnd(b, entry);
-    LLVMValueRef v = LLVMBuildAlloca(b, t, name);
-    LLVMDisposeBuilder(b);
-    return v;
-}
-
-LLVMValueRef cg_gep(Cg *c, DType t, LLVMValueRef base, LLVMValueRef idx)
-{
-    return LLVMBuildInBoundsGEP2(c->b, cg_type(c, t), base, &idx, 1, "");
-}
-
-static LLVMValueRef get_function(Cg *c, const char *name, LLVMTypeRef fty)
-{
-    LLVMValueRef f = LLVMGetNamedFunction(c->mod, name);
-    if (!f) {
-        f = LLVMAddFunction(c->mod, name, fty);
-        LLVMAddAttributeAtIndex(
-            f, LLVMAttributeFunctionIndex,
-            LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("nounwind", 8), 0));
-    }
-    return f;
-}
-
-LLVMValueRef cg_call(Cg *c, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, int nparams,
-                     LLVMValueRef *args)
-{
-    LLVMTypeRef fty = LLVMFunctionType(ret, params, (unsigned)nparams, false);
-    LLVMValueRef f = get_function(c, name, fty);
-    return LLVMBuildCall2(c->b, fty, f, args, (unsigned)nparams, "");
-}
-
-LLVMValueRef cg_intrinsic(Cg *c, const char *name, LLVMTypeRef t, LLVMValueRef *args, int n)
-{
-    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
-    check(id != 0);
-    LLVMValueRef f = LLVMGetIntrinsicDeclaration(c->mod, id, &t, 1);
-    LLVMTypeRef fty = LLVMIntrinsicGetType(c->ctx, id, &t, 1);
-    return LLVMBuildCall2(c->b, fty, f, args, (unsigned)n, "");
 }
 
 Node *cg_storage(const Cg *c, Node *n)
@@ -918,15 +818,7 @@ bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const C
     LLVMSetTarget(c->mod, triple);
     LLVMDisposeMessage(triple);
     LLVMSetModuleDataLayout(c->mod, c->td);
-    c->i1 = LLVMInt1TypeInContext(c->ctx);
-    c->i8 = LLVMInt8TypeInContext(c->ctx);
-    c->i32 = LLVMInt32TypeInContext(c->ctx);
-    c->i64 = LLVMInt64TypeInContext(c->ctx);
-    c->f32 = LLVMFloatTypeInContext(c->ctx);
-    c->f64 = LLVMDoubleTypeInContext(c->ctx);
-    c->ptr = LLVMPointerTypeInContext(c->ctx, 0);
-    c->voidt = LLVMVoidTypeInContext(c->ctx);
-    c->size_t_ = LLVMIntPtrTypeInContext(c->ctx, c->td);
+    cg_init_types(c);
     c->root = group_roots(g);
 
     int ninputs, nfwd = 0;

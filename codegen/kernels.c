@@ -27,50 +27,6 @@
 
 /* ---- nests of loops over run-time extents ---------------------------------- */
 
-typedef struct Nest Nest;
-struct Nest {
-    int rank, nops;
-    LLVMValueRef ext[IR_MAX_RANK];
-    LLVMValueRef *st; /* [op * IR_MAX_RANK + dim]: element stride */
-    void (*body)(Cg *c, Nest *n, LLVMValueRef *offs);
-    void *ctx;
-};
-
-static void nest_run(Cg *c, Nest *n, int level, LLVMValueRef *offs)
-{
-    if (level == n->rank) {
-        n->body(c, n, offs);
-        return;
-    }
-    CgLoop l;
-    LLVMValueRef iv = cg_loop_begin(c, n->ext[level], &l);
-    LLVMValueRef next[64];
-    check(n->nops <= 64);
-    for (int k = 0; k < n->nops; k++)
-        next[k] = LLVMBuildNSWAdd(
-            c->b, offs[k], LLVMBuildNSWMul(c->b, iv, n->st[k * IR_MAX_RANK + level], ""), "");
-    nest_run(c, n, level + 1, next);
-    cg_loop_end(c, &l);
-}
-
-static void nest_start(Cg *c, Nest *n, LLVMValueRef *base)
-{
-    LLVMValueRef zero[64];
-    check(n->nops <= 64);
-    for (int k = 0; k < n->nops; k++)
-        zero[k] = base ? base[k] : cg_i64(c, 0);
-    nest_run(c, n, 0, zero);
-}
-
-static Nest *nest_new(Cg *c, int rank, int nops)
-{
-    Nest *n = arena_alloc(c->g->arena, sizeof *n);
-    n->rank = rank;
-    n->nops = nops;
-    n->st = arena_alloc(c->g->arena, sizeof *n->st * (size_t)(nops * IR_MAX_RANK + 1));
-    return n;
-}
-
 /* Contiguous element strides of a shape. */
 static void strides_of(Cg *c, const Shape *s, LLVMValueRef *st)
 {
@@ -161,51 +117,18 @@ static LLVMValueRef fc(Cg *c, DType t, double v)
     return cg_fconst(c, t, v);
 }
 
-static LLVMValueRef libm(Cg *c, const char *name, DType t, LLVMValueRef x)
-{
-    char buf[32];
-    snprintf(buf, sizeof buf, "%s%s", name, t == DT_F32 ? "f" : "");
-    LLVMTypeRef ty = cg_type(c, t);
-    return cg_call(c, buf, ty, &ty, 1, &x);
-}
-
-static LLVMValueRef intr1(Cg *c, const char *name, DType t, LLVMValueRef x)
-{
-    return cg_intrinsic(c, name, cg_type(c, t), &x, 1);
-}
-
-static LLVMValueRef intr2(Cg *c, const char *name, DType t, LLVMValueRef x, LLVMValueRef y)
-{
-    LLVMValueRef a[] = {x, y};
-    return cg_intrinsic(c, name, cg_type(c, t), a, 2);
-}
-
-static LLVMValueRef fmax_(Cg *c, DType t, LLVMValueRef a, LLVMValueRef b)
-{
-    if (t == DT_I32)
-        return intr2(c, "llvm.smax", t, a, b);
-    return intr2(c, "llvm.maxnum", t, a, b);
-}
-
-static LLVMValueRef fmin_(Cg *c, DType t, LLVMValueRef a, LLVMValueRef b)
-{
-    if (t == DT_I32)
-        return intr2(c, "llvm.smin", t, a, b);
-    return intr2(c, "llvm.minnum", t, a, b);
-}
-
 static LLVMValueRef sigmoid(Cg *c, DType t, LLVMValueRef x)
 {
-    LLVMValueRef e = intr1(c, "llvm.exp", t, LLVMBuildFNeg(c->b, x, ""));
+    LLVMValueRef e = cg_intr1(c, "llvm.exp", t, LLVMBuildFNeg(c->b, x, ""));
     return LLVMBuildFDiv(c->b, fc(c, t, 1), LLVMBuildFAdd(c->b, fc(c, t, 1), e, ""), "");
 }
 
 /* log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|)). */
 static LLVMValueRef softplus(Cg *c, DType t, LLVMValueRef x)
 {
-    LLVMValueRef na = LLVMBuildFNeg(c->b, intr1(c, "llvm.fabs", t, x), "");
-    LLVMValueRef l = libm(c, "log1p", t, intr1(c, "llvm.exp", t, na));
-    return LLVMBuildFAdd(c->b, fmax_(c, t, x, fc(c, t, 0)), l, "");
+    LLVMValueRef na = LLVMBuildFNeg(c->b, cg_intr1(c, "llvm.fabs", t, x), "");
+    LLVMValueRef l = cg_libm(c, "log1p", t, cg_intr1(c, "llvm.exp", t, na));
+    return LLVMBuildFAdd(c->b, cg_max(c, t, x, fc(c, t, 0)), l, "");
 }
 
 static LLVMValueRef fgt(Cg *c, LLVMValueRef a, LLVMValueRef b)
@@ -225,24 +148,24 @@ static LLVMValueRef scalar_op(Cg *c, const Node *n, LLVMValueRef *a)
     case OP_SUB: return i ? LLVMBuildSub(b, x, a[1], "") : LLVMBuildFSub(b, x, a[1], "");
     case OP_MUL: return i ? LLVMBuildMul(b, x, a[1], "") : LLVMBuildFMul(b, x, a[1], "");
     case OP_DIV: return LLVMBuildFDiv(b, x, a[1], "");
-    case OP_POW: return intr2(c, "llvm.pow", t, x, a[1]);
-    case OP_MAXIMUM: return i ? fmax_(c, t, x, a[1]) : intr2(c, "llvm.maximum", t, x, a[1]);
-    case OP_MINIMUM: return i ? fmin_(c, t, x, a[1]) : intr2(c, "llvm.minimum", t, x, a[1]);
+    case OP_POW: return cg_intr2(c, "llvm.pow", t, x, a[1]);
+    case OP_MAXIMUM: return i ? cg_max(c, t, x, a[1]) : cg_intr2(c, "llvm.maximum", t, x, a[1]);
+    case OP_MINIMUM: return i ? cg_min(c, t, x, a[1]) : cg_intr2(c, "llvm.minimum", t, x, a[1]);
     case OP_NEG: return i ? LLVMBuildNeg(b, x, "") : LLVMBuildFNeg(b, x, "");
-    case OP_SQRT: return intr1(c, "llvm.sqrt", t, x);
-    case OP_RSQRT: return LLVMBuildFDiv(b, fc(c, t, 1), intr1(c, "llvm.sqrt", t, x), "");
-    case OP_EXP: return intr1(c, "llvm.exp", t, x);
-    case OP_LOG: return intr1(c, "llvm.log", t, x);
+    case OP_SQRT: return cg_intr1(c, "llvm.sqrt", t, x);
+    case OP_RSQRT: return LLVMBuildFDiv(b, fc(c, t, 1), cg_intr1(c, "llvm.sqrt", t, x), "");
+    case OP_EXP: return cg_intr1(c, "llvm.exp", t, x);
+    case OP_LOG: return cg_intr1(c, "llvm.log", t, x);
     case OP_ABS:
         if (i) {
             LLVMValueRef args[] = {x, LLVMConstInt(c->i1, 0, 0)};
             return cg_intrinsic(c, "llvm.abs", c->i32, args, 2);
         }
-        return intr1(c, "llvm.fabs", t, x);
+        return cg_intr1(c, "llvm.fabs", t, x);
     case OP_SQUARE: return i ? LLVMBuildMul(b, x, x, "") : LLVMBuildFMul(b, x, x, "");
     case OP_CLAMP:
-        return fmin_(c, t, fmax_(c, t, x, fc(c, t, ir_attr_float(n, "lo"))),
-                     fc(c, t, ir_attr_float(n, "hi")));
+        return cg_min(c, t, cg_max(c, t, x, fc(c, t, ir_attr_float(n, "lo"))),
+                      fc(c, t, ir_attr_float(n, "hi")));
     case OP_RELU: return LLVMBuildSelect(b, fgt(c, x, fc(c, t, 0)), x, fc(c, t, 0), "");
     case OP_LEAKY_RELU:
         return LLVMBuildSelect(b, fgt(c, x, fc(c, t, 0)), x,
@@ -250,7 +173,8 @@ static LLVMValueRef scalar_op(Cg *c, const Node *n, LLVMValueRef *a)
     case OP_ELU:
         return LLVMBuildSelect(
             b, fgt(c, x, fc(c, t, 0)), x,
-            LLVMBuildFMul(b, libm(c, "expm1", t, x), fc(c, t, ir_attr_float(n, "alpha")), ""), "");
+            LLVMBuildFMul(b, cg_libm(c, "expm1", t, x), fc(c, t, ir_attr_float(n, "alpha")), ""),
+            "");
     case OP_SIGMOID: return sigmoid(c, t, x);
     case OP_TANH: return cg_tanh(c, t, x);
     case OP_GELU: {
@@ -260,7 +184,7 @@ static LLVMValueRef scalar_op(Cg *c, const Node *n, LLVMValueRef *a)
             LLVMValueRef u = LLVMBuildFAdd(b, x, LLVMBuildFMul(b, fc(c, t, 0.044715), x3, ""), "");
             inner = cg_tanh(c, t, LLVMBuildFMul(b, fc(c, t, 0.7978845608028654), u, ""));
         } else {
-            inner = libm(c, "erf", t, LLVMBuildFMul(b, x, fc(c, t, 0.7071067811865476), ""));
+            inner = cg_libm(c, "erf", t, LLVMBuildFMul(b, x, fc(c, t, 0.7071067811865476), ""));
         }
         LLVMValueRef h = LLVMBuildFMul(b, fc(c, t, 0.5), x, "");
         return LLVMBuildFMul(b, h, LLVMBuildFAdd(b, fc(c, t, 1), inner, ""), "");
@@ -332,9 +256,10 @@ static LLVMValueRef scalar_op(Cg *c, const Node *n, LLVMValueRef *a)
                 b, fc(c, t, 0.5),
                 LLVMBuildFAdd(
                     b, fc(c, t, 1),
-                    libm(c, "erf", t, LLVMBuildFMul(b, x, fc(c, t, 0.7071067811865476), "")), ""),
+                    cg_libm(c, "erf", t, LLVMBuildFMul(b, x, fc(c, t, 0.7071067811865476), "")),
+                    ""),
                 "");
-            LLVMValueRef e = intr1(
+            LLVMValueRef e = cg_intr1(
                 c, "llvm.exp", t, LLVMBuildFMul(b, fc(c, t, -0.5), LLVMBuildFMul(b, x, x, ""), ""));
             LLVMValueRef pdf = LLVMBuildFMul(b, e, fc(c, t, 0.3989422804014327), "");
             d = LLVMBuildFAdd(b, cdf, LLVMBuildFMul(b, x, pdf, ""), "");
@@ -342,10 +267,10 @@ static LLVMValueRef scalar_op(Cg *c, const Node *n, LLVMValueRef *a)
         return LLVMBuildFMul(b, a[1], d, "");
     }
     case OP_ELU_GRAD: {
-        LLVMValueRef neg = LLVMBuildFMul(
-            b, a[1],
-            LLVMBuildFMul(b, fc(c, t, ir_attr_float(n, "alpha")), intr1(c, "llvm.exp", t, x), ""),
-            "");
+        LLVMValueRef neg = LLVMBuildFMul(b, a[1],
+                                         LLVMBuildFMul(b, fc(c, t, ir_attr_float(n, "alpha")),
+                                                       cg_intr1(c, "llvm.exp", t, x), ""),
+                                         "");
         return LLVMBuildSelect(b, fgt(c, x, fc(c, t, 0)), a[1], neg, "");
     }
     case OP_DROPOUT:
@@ -356,7 +281,7 @@ static LLVMValueRef scalar_op(Cg *c, const Node *n, LLVMValueRef *a)
 
 /* ---- matrix products ------------------------------------------------------ */
 
-static void matmul_body(Cg *c, Nest *n, LLVMValueRef *offs)
+static void matmul_body(Cg *c, CgNest *n, LLVMValueRef *offs)
 {
     Node *m = n->ctx;
     DType t = m->dtype;
@@ -405,7 +330,7 @@ static void emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValu
     int la = a1 ? 0 : sa->rank - 2, lb = b1 ? 0 : sb->rank - 2;
     int lo = so->rank - (a1 ? 0 : 1) - (b1 ? 0 : 1);
     check(lo >= 0 && lo >= la && lo >= lb);
-    Nest *n = nest_new(c, lo, 3);
+    CgNest *n = cg_nest_new(c, lo, 3);
     /* room after the strides for the six extra values matmul_body needs */
     LLVMValueRef *st = arena_alloc(c->g->arena, sizeof *st * (size_t)(3 * IR_MAX_RANK + 6));
     n->st = st;
@@ -436,7 +361,7 @@ static void emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValu
     extra[5] = K;
     n->body = matmul_body;
     n->ctx = m;
-    nest_start(c, n, NULL);
+    cg_nest_start(c, n, NULL);
 }
 
 /* ---- training-mode randomness -------------------------------------------
@@ -574,7 +499,7 @@ typedef struct {
     Node *sink;
 } EltCtx;
 
-static void eltwise_body(Cg *c, Nest *n, LLVMValueRef *offs)
+static void eltwise_body(Cg *c, CgNest *n, LLVMValueRef *offs)
 {
     EltCtx *e = n->ctx;
     LLVMValueRef out_off = offs[n->nops - 1];
@@ -596,7 +521,7 @@ static bool bcast_dim(const Shape *s, const Shape *r, int d)
  * Adjacent dimensions where every operand broadcasts alike merge into one
  * loop; with split0, dimension 0 stays a loop of its own (level 0), so the
  * nest can run one index of it at a time (nest_image). */
-static Nest *eltwise_nest(Cg *c, Group *gr, Node *sink, bool split0, EltCtx *e)
+static CgNest *eltwise_nest(Cg *c, Group *gr, Node *sink, bool split0, EltCtx *e)
 {
     const Shape *r = &sink->shape;
     int nl = gr->nleaves;
@@ -621,7 +546,7 @@ static Nest *eltwise_nest(Cg *c, Group *gr, Node *sink, bool split0, EltCtx *e)
             same = !read[k] || bc[k][d] == bc[k][d - 1];
         group_of[d] = same ? rank - 1 : rank++;
     }
-    Nest *n = nest_new(c, rank, nl + 1);
+    CgNest *n = cg_nest_new(c, rank, nl + 1);
     Dim ext[IR_MAX_RANK];
     bool mbc[64][IR_MAX_RANK];
     for (int j = 0; j < rank; j++)
@@ -655,12 +580,12 @@ static Nest *eltwise_nest(Cg *c, Group *gr, Node *sink, bool split0, EltCtx *e)
  * a convolution group's epilogue over one image (cg_emit_conv). */
 static void nest_image(Cg *c, void *ctx, LLVMValueRef b)
 {
-    Nest *n = ctx;
+    CgNest *n = ctx;
     LLVMValueRef offs[64];
     check(n->nops <= 64 && n->rank >= 1);
     for (int k = 0; k < n->nops; k++)
         offs[k] = LLVMBuildNSWMul(c->b, b, n->st[k * IR_MAX_RANK + 0], "");
-    nest_run(c, n, 1, offs);
+    cg_nest_run(c, n, 1, offs);
 }
 
 static LLVMValueRef k_eltwise(Cg *c, Node *step, Node ***in, int *nin)
@@ -714,7 +639,7 @@ static LLVMValueRef k_eltwise(Cg *c, Node *step, Node ***in, int *nin)
     if (gr.gemm && op_info[gr.gemm->op].kind == K_CONV) {
         /* the epilogue per image, right after the image's convolution */
         check(sink != gr.gemm);
-        Nest *n = eltwise_nest(c, &gr, sink, true, &e);
+        CgNest *n = eltwise_nest(c, &gr, sink, true, &e);
         bool scratch = c->plan->scratch_offset[step->id] >= 0;
         cg_emit_conv(c, gr.gemm, gr.ptrs[gr.leaf_of[gr.gemm->in[0]->id]],
                      gr.ptrs[gr.leaf_of[gr.gemm->in[1]->id]], gr.out,
@@ -724,7 +649,7 @@ static LLVMValueRef k_eltwise(Cg *c, Node *step, Node ***in, int *nin)
             emit_matmul(c, gr.gemm, gr.ptrs[gr.leaf_of[gr.gemm->in[0]->id]],
                         gr.ptrs[gr.leaf_of[gr.gemm->in[1]->id]], gr.out);
         if (sink != gr.gemm)
-            nest_start(c, eltwise_nest(c, &gr, sink, false, &e), NULL);
+            cg_nest_start(c, eltwise_nest(c, &gr, sink, false, &e), NULL);
     }
     kernel_end(c);
     return fn;
@@ -755,13 +680,14 @@ static LLVMValueRef k_softmax(Cg *c, Node *n)
 #define AT(j) LLVMBuildNSWAdd(c->b, base, LLVMBuildNSWMul(c->b, j, I, ""), "")
     LLVMBuildStore(c->b, fc(c, t, -INFINITY), mx);
     LLVMValueRef j = cg_loop_begin(c, N, &lj);
-    LLVMBuildStore(c->b, fmax_(c, t, LLVMBuildLoad2(c->b, ty, mx, ""), cg_load(c, t, src, AT(j))),
+    LLVMBuildStore(c->b, cg_max(c, t, LLVMBuildLoad2(c->b, ty, mx, ""), cg_load(c, t, src, AT(j))),
                    mx);
     cg_loop_end(c, &lj);
     LLVMValueRef m = LLVMBuildLoad2(c->b, ty, mx, "");
     LLVMBuildStore(c->b, fc(c, t, 0), sum);
     j = cg_loop_begin(c, N, &lj);
-    LLVMValueRef e = intr1(c, "llvm.exp", t, LLVMBuildFSub(c->b, cg_load(c, t, src, AT(j)), m, ""));
+    LLVMValueRef e =
+        cg_intr1(c, "llvm.exp", t, LLVMBuildFSub(c->b, cg_load(c, t, src, AT(j)), m, ""));
     if (n->op == OP_SOFTMAX)
         cg_store(c, t, e, out, AT(j));
     LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, ty, sum, ""), e, ""), sum);
@@ -773,7 +699,7 @@ static LLVMValueRef k_softmax(Cg *c, Node *n)
         cg_store(c, t, LLVMBuildFMul(c->b, cg_load(c, t, out, AT(j)), inv, ""), out, AT(j));
         cg_loop_end(c, &lj);
     } else {
-        LLVMValueRef lse = LLVMBuildFAdd(c->b, m, intr1(c, "llvm.log", t, s), "");
+        LLVMValueRef lse = LLVMBuildFAdd(c->b, m, cg_intr1(c, "llvm.log", t, s), "");
         j = cg_loop_begin(c, N, &lj);
         cg_store(c, t, LLVMBuildFSub(c->b, cg_load(c, t, src, AT(j)), lse, ""), out, AT(j));
         cg_loop_end(c, &lj);
@@ -793,7 +719,7 @@ typedef struct {
     int pass; /* var: 0 sums, 1 squared deviations */
 } RedCtx;
 
-static void reduce_inner(Cg *c, Nest *nest, LLVMValueRef *offs)
+static void reduce_inner(Cg *c, CgNest *nest, LLVMValueRef *offs)
 {
     RedCtx *r = nest->ctx;
     DType t = r->n->in[0]->dtype;
@@ -841,11 +767,11 @@ static void reduce_inner(Cg *c, Nest *nest, LLVMValueRef *offs)
 
 typedef struct {
     RedCtx *r;
-    Nest *inner;
+    CgNest *inner;
     LLVMValueRef count; /* elements reduced into one output */
 } RedOuter;
 
-static void reduce_outer(Cg *c, Nest *nest, LLVMValueRef *offs)
+static void reduce_outer(Cg *c, CgNest *nest, LLVMValueRef *offs)
 {
     RedOuter *ro = nest->ctx;
     RedCtx *r = ro->r;
@@ -869,7 +795,7 @@ static void reduce_outer(Cg *c, Nest *nest, LLVMValueRef *offs)
     LLVMBuildStore(c->b, init, r->acc);
     r->pass = 0;
     LLVMValueRef base[1] = {offs[0]};
-    nest_start(c, ro->inner, base);
+    cg_nest_start(c, ro->inner, base);
     LLVMValueRef a = LLVMBuildLoad2(c->b, ty, r->acc, "");
     LLVMValueRef cnt = i ? NULL : LLVMBuildSIToFP(c->b, ro->count, ty, "");
     LLVMValueRef v = a;
@@ -879,10 +805,10 @@ static void reduce_outer(Cg *c, Nest *nest, LLVMValueRef *offs)
         r->mean = LLVMBuildFDiv(c->b, a, cnt, "");
         LLVMBuildStore(c->b, fc(c, t, 0), r->acc);
         r->pass = 1;
-        nest_start(c, ro->inner, base);
+        cg_nest_start(c, ro->inner, base);
         LLVMValueRef dof =
             LLVMBuildFSub(c->b, cnt, fc(c, t, (double)ir_attr_int(n, "correction")), "");
-        dof = fmax_(c, t, dof, fc(c, t, 0)); /* 0 -> inf/nan as PyTorch */
+        dof = cg_max(c, t, dof, fc(c, t, 0)); /* 0 -> inf/nan as PyTorch */
         v = LLVMBuildFDiv(c->b, LLVMBuildLoad2(c->b, ty, r->acc, ""), dof, "");
     } else if (n->op == OP_ARGMAX) {
         v = LLVMBuildTrunc(c->b, LLVMBuildLoad2(c->b, c->i64, r->idx, ""), c->i32, "");
@@ -914,7 +840,7 @@ static LLVMValueRef k_reduce(Cg *c, Node *n)
     }
     LLVMValueRef st[IR_MAX_RANK];
     strides_of(c, &x->shape, st);
-    Nest *outer = nest_new(c, 0, 2), *inner = nest_new(c, 0, 1);
+    CgNest *outer = cg_nest_new(c, 0, 2), *inner = cg_nest_new(c, 0, 1);
     Shape kept = {0}, gone = {0};
     for (int d = 0; d < x->shape.rank; d++) {
         if (red[d]) {
@@ -936,7 +862,7 @@ static LLVMValueRef k_reduce(Cg *c, Node *n)
     inner->ctx = &r;
     outer->body = reduce_outer;
     outer->ctx = &ro;
-    nest_start(c, outer, NULL);
+    cg_nest_start(c, outer, NULL);
     kernel_end(c);
     return fn;
 }
@@ -948,7 +874,7 @@ typedef struct {
     LLVMValueRef dst, src;
 } CopyCtx;
 
-static void copy_body(Cg *c, Nest *n, LLVMValueRef *offs)
+static void copy_body(Cg *c, CgNest *n, LLVMValueRef *offs)
 {
     CopyCtx *k = n->ctx;
     cg_store(c, k->t, cg_load(c, k->t, k->src, offs[1]), k->dst, offs[0]);
@@ -959,7 +885,7 @@ static void copy_strided(Cg *c, DType t, int rank, const LLVMValueRef *ext, LLVM
                          LLVMValueRef dst_off, const LLVMValueRef *dst_st, LLVMValueRef src,
                          LLVMValueRef src_off, const LLVMValueRef *src_st)
 {
-    Nest *n = nest_new(c, rank, 2);
+    CgNest *n = cg_nest_new(c, rank, 2);
     for (int d = 0; d < rank; d++) {
         n->ext[d] = ext[d];
         n->st[d] = dst_st[d];
@@ -969,7 +895,7 @@ static void copy_strided(Cg *c, DType t, int rank, const LLVMValueRef *ext, LLVM
     n->body = copy_body;
     n->ctx = &k;
     LLVMValueRef base[2] = {dst_off, src_off};
-    nest_start(c, n, base);
+    cg_nest_start(c, n, base);
 }
 
 static void memcpy_elems(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef count)
@@ -1146,14 +1072,14 @@ static LLVMValueRef pair_loss(Cg *c, const Node *n, LLVMValueRef p, LLVMValueRef
     LLVMBuilderRef b = c->b;
     if (n->op == OP_BINARY_CROSS_ENTROPY) {
         /* max(x, 0) - x*t + log1p(exp(-|x|)) */
-        LLVMValueRef na = LLVMBuildFNeg(b, intr1(c, "llvm.fabs", t, p), "");
-        LLVMValueRef l = libm(c, "log1p", t, intr1(c, "llvm.exp", t, na));
+        LLVMValueRef na = LLVMBuildFNeg(b, cg_intr1(c, "llvm.fabs", t, p), "");
+        LLVMValueRef l = cg_libm(c, "log1p", t, cg_intr1(c, "llvm.exp", t, na));
         return LLVMBuildFAdd(
-            b, LLVMBuildFSub(b, fmax_(c, t, p, fc(c, t, 0)), LLVMBuildFMul(b, p, t_, ""), ""), l,
+            b, LLVMBuildFSub(b, cg_max(c, t, p, fc(c, t, 0)), LLVMBuildFMul(b, p, t_, ""), ""), l,
             "");
     }
     LLVMValueRef d = LLVMBuildFSub(b, p, t_, "");
-    LLVMValueRef ad = intr1(c, "llvm.fabs", t, d);
+    LLVMValueRef ad = cg_intr1(c, "llvm.fabs", t, d);
     LLVMValueRef sq = LLVMBuildFMul(b, fc(c, t, 0.5), LLVMBuildFMul(b, d, d, ""), "");
     switch (n->op) {
     case OP_MSE: return LLVMBuildFMul(b, d, d, "");
@@ -1218,18 +1144,18 @@ static LLVMValueRef k_loss(Cg *c, Node *n)
             LLVMBuildStore(c->b, fc(c, t, -INFINITY), mx);
             LLVMValueRef j = cg_loop_begin(c, C, &lj);
             LLVMBuildStore(
-                c->b, fmax_(c, t, LLVMBuildLoad2(c->b, ty, mx, ""), cg_load(c, t, x, AT(j))), mx);
+                c->b, cg_max(c, t, LLVMBuildLoad2(c->b, ty, mx, ""), cg_load(c, t, x, AT(j))), mx);
             cg_loop_end(c, &lj);
             LLVMValueRef m = LLVMBuildLoad2(c->b, ty, mx, "");
             LLVMBuildStore(c->b, fc(c, t, 0), sum);
             j = cg_loop_begin(c, C, &lj);
             LLVMValueRef e =
-                intr1(c, "llvm.exp", t, LLVMBuildFSub(c->b, cg_load(c, t, x, AT(j)), m, ""));
+                cg_intr1(c, "llvm.exp", t, LLVMBuildFSub(c->b, cg_load(c, t, x, AT(j)), m, ""));
             LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, ty, sum, ""), e, ""),
                            sum);
             cg_loop_end(c, &lj);
             LLVMValueRef lse = LLVMBuildFAdd(
-                c->b, m, intr1(c, "llvm.log", t, LLVMBuildLoad2(c->b, ty, sum, "")), "");
+                c->b, m, cg_intr1(c, "llvm.log", t, LLVMBuildLoad2(c->b, ty, sum, "")), "");
             val = LLVMBuildFSub(c->b, lse, picked, "");
         }
 #undef AT

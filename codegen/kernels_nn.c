@@ -39,22 +39,6 @@ static LLVMValueRef tail_numel(Cg *c, const Shape *s, int from)
     return cg_numel(c, &t);
 }
 
-/* if (cond) { ...: if_begin leaves the builder in the then-block. */
-static LLVMBasicBlockRef if_begin(Cg *c, LLVMValueRef cond)
-{
-    LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "then");
-    LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "join");
-    LLVMBuildCondBr(c->b, cond, then, join);
-    LLVMPositionBuilderAtEnd(c->b, then);
-    return join;
-}
-
-static void if_end(Cg *c, LLVMBasicBlockRef join)
-{
-    LLVMBuildBr(c->b, join);
-    LLVMPositionBuilderAtEnd(c->b, join);
-}
-
 /* 0 <= i < n, for i64 i and constant n > 0 */
 static LLVMValueRef in_range(Cg *c, LLVMValueRef i, int64_t n)
 {
@@ -174,7 +158,7 @@ static LLVMValueRef k_pool(Cg *c, Node *n)
     /* padding adds nothing: -inf for the max, 0 for the sum */
     LLVMBasicBlockRef join = NULL;
     if (padded)
-        join = if_begin(c, LLVMBuildAnd(c->b, in_range(c, iy, H), in_range(c, ix, W), ""));
+        join = cg_if_begin(c, LLVMBuildAnd(c->b, in_range(c, iy, H), in_range(c, ix, W), ""));
     LLVMValueRef v = cg_load(c, t, plane, cg_add(c, cg_mul(c, iy, cg_i64(c, W)), ix));
     LLVMValueRef a = cg_get(c, ty, acc), r;
     switch (n->op) {
@@ -203,7 +187,7 @@ static LLVMValueRef k_pool(Cg *c, Node *n)
     }
     LLVMBuildStore(c->b, r, acc);
     if (padded)
-        if_end(c, join);
+        cg_if_end(c, join);
     cg_loop_end(c, &lj);
     cg_loop_end(c, &li);
     LLVMValueRef res = cg_get(c, ty, acc);

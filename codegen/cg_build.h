@@ -1,0 +1,139 @@
+/*
+ * Internal to codegen/, its lowest layer: the state of one module being
+ * built (Cg) and the LLVM shorthands every other codegen file uses --
+ * types, constants, loops and loop nests, loads and stores, calls,
+ * intrinsics and the scalar math that several kernels share (build.c).
+ * Nothing here knows the runtime, the kernel frame or any op; cg.h
+ * describes the layers above.
+ */
+#ifndef DLC_CG_BUILD_H
+#define DLC_CG_BUILD_H
+
+#include <llvm-c/Core.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+
+#include "codegen.h"
+
+/* One module being built. The builder layer uses the LLVM handles, the
+ * types, fn and batch; the fields above ctx belong to the layers that
+ * know the graph and the plan. */
+typedef struct {
+    const Graph *g;
+    const MemPlan *plan; /* the plan of the function being built */
+    const OptPlan *opt;  /* the optimizer's recipe; NULL without training */
+    bool training;       /* the function being built runs in training mode */
+    const char *tag;     /* kernel name prefix of that function: "", "train.", "eval." */
+    const Layout *layout;
+    Node **root;          /* by node id: the group root that computes it (itself when unfused) */
+    LLVMValueRef rng_key; /* i64 in a kernel that draws (cg_step_draws), else NULL */
+    Node **kin;           /* the current kernel's buffer operands after its output */
+    int nkin;             /* (cg_kernel_begin) */
+    LLVMContextRef ctx;
+    LLVMModuleRef mod;
+    LLVMBuilderRef b;
+    LLVMTargetDataRef td;
+    LLVMTypeRef i1, i8, i32, i64, f32, f64, ptr, voidt, size_t_;
+    LLVMValueRef fn;    /* the function being built */
+    LLVMValueRef batch; /* i64 batch inside fn */
+} Cg;
+
+/* Sets the LLVM types of c (c->ctx and c->td given). */
+void cg_init_types(Cg *c);
+
+/* Types and constants. */
+LLVMTypeRef cg_type(Cg *c, DType t);
+int64_t cg_dtype_size(DType t);
+LLVMValueRef cg_i64(Cg *c, int64_t v);
+LLVMValueRef cg_fconst(Cg *c, DType t, double v);
+
+/* Loops: cg_loop_begin leaves the builder in the body with the induction
+ * variable returned; cg_loop_end closes the innermost open loop. */
+typedef struct {
+    LLVMBasicBlockRef header, latch, exit;
+    LLVMValueRef iv;
+} CgLoop;
+LLVMValueRef cg_loop_begin(Cg *c, LLVMValueRef n, CgLoop *l);
+void cg_loop_end(Cg *c, CgLoop *l);
+
+/* if (cond) { ...: cg_if_begin leaves the builder in the then-block and
+ * returns the join block that cg_if_end closes with. */
+LLVMBasicBlockRef cg_if_begin(Cg *c, LLVMValueRef cond);
+void cg_if_end(Cg *c, LLVMBasicBlockRef join);
+
+/* A nest of rank loops over the extents ext[] with nops running offsets
+ * (i64): offset k advances by st[k * IR_MAX_RANK + level] per iteration
+ * of loop level. body runs in the innermost loop with the offsets. */
+typedef struct CgNest CgNest;
+struct CgNest {
+    int rank, nops;
+    LLVMValueRef ext[IR_MAX_RANK];
+    LLVMValueRef *st; /* [op * IR_MAX_RANK + dim]: element stride */
+    void (*body)(Cg *c, CgNest *n, LLVMValueRef *offs);
+    void *ctx;
+};
+CgNest *cg_nest_new(Cg *c, int rank, int nops);
+/* Runs the loops from level on, the offsets starting at offs. */
+void cg_nest_run(Cg *c, CgNest *n, int level, LLVMValueRef *offs);
+/* The whole nest, offsets starting at base[] (NULL: zeros). */
+void cg_nest_start(Cg *c, CgNest *n, LLVMValueRef *base);
+
+/* An alloca in the entry block of the current function. */
+LLVMValueRef cg_alloca(Cg *c, LLVMTypeRef t, const char *name);
+LLVMValueRef cg_gep(Cg *c, DType t, LLVMValueRef base, LLVMValueRef idx);
+/* A call of the external function name (declared nounwind on first use). */
+LLVMValueRef cg_call(Cg *c, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, int nparams,
+                     LLVMValueRef *args);
+LLVMValueRef cg_intrinsic(Cg *c, const char *name, LLVMTypeRef t, LLVMValueRef *args, int n);
+
+/* Scalar math on values of type t: the llvm.NAME intrinsic of one or two
+ * operands, libm's NAME (NAMEf for f32), max/min (smax/smin for i32,
+ * maxnum/minnum otherwise), and tanh, inline and call-free for f32
+ * (build.c says how), libm's for f64. */
+LLVMValueRef cg_intr1(Cg *c, const char *name, DType t, LLVMValueRef x);
+LLVMValueRef cg_intr2(Cg *c, const char *name, DType t, LLVMValueRef x, LLVMValueRef y);
+LLVMValueRef cg_libm(Cg *c, const char *name, DType t, LLVMValueRef x);
+LLVMValueRef cg_max(Cg *c, DType t, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_min(Cg *c, DType t, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_tanh(Cg *c, DType t, LLVMValueRef x);
+
+/* Small builders every kernel file uses (pure shorthand: each is exactly
+ * the one LLVM call it wraps). */
+static inline LLVMValueRef cg_add(Cg *c, LLVMValueRef a, LLVMValueRef b)
+{
+    return LLVMBuildNSWAdd(c->b, a, b, "");
+}
+
+static inline LLVMValueRef cg_mul(Cg *c, LLVMValueRef a, LLVMValueRef b)
+{
+    return LLVMBuildNSWMul(c->b, a, b, "");
+}
+
+/* Element i (i64) of type t at base. */
+static inline LLVMValueRef cg_load(Cg *c, DType t, LLVMValueRef base, LLVMValueRef i)
+{
+    return LLVMBuildLoad2(c->b, cg_type(c, t), cg_gep(c, t, base, i), "");
+}
+
+static inline void cg_store(Cg *c, DType t, LLVMValueRef v, LLVMValueRef base, LLVMValueRef i)
+{
+    LLVMBuildStore(c->b, v, cg_gep(c, t, base, i));
+}
+
+/* The value of a scalar variable (an alloca of type t). */
+static inline LLVMValueRef cg_get(Cg *c, LLVMTypeRef t, LLVMValueRef var)
+{
+    return LLVMBuildLoad2(c->b, t, var, "");
+}
+
+static inline LLVMValueRef cg_to_f64(Cg *c, DType t, LLVMValueRef v)
+{
+    return t == DT_F64 ? v : LLVMBuildFPExt(c->b, v, c->f64, "");
+}
+
+static inline LLVMValueRef cg_from_f64(Cg *c, DType t, LLVMValueRef v)
+{
+    return t == DT_F64 ? v : LLVMBuildFPTrunc(c->b, v, cg_type(c, t), "");
+}
+
+#endif
