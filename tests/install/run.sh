@@ -14,7 +14,7 @@ trap 'rm -rf "$work"' EXIT
 prefix=$work/prefix
 
 cmake --install "$build" --prefix "$prefix" >/dev/null
-test -x "$prefix/bin/dlc" && test -f "$prefix/include/dlrt.h"
+test -x "$prefix/bin/dlc" && test -f "$prefix/include/dlrt.h" && test -f "$prefix/share/man/man1/dlc.1"
 readelf -d "$prefix/lib/libdlrt.so" | grep -q 'SONAME.*libdlrt\.so\.[0-9]'
 
 # Copies of the projects, so that touching the import does not touch the tree.
@@ -42,7 +42,7 @@ if [ "${INSTALL_FETCH:-1}" = 1 ]; then
     echo "== FetchContent of the source tree"
     cp -r "$here/fetch-project" "$work/"
     cmake -S "$work/fetch-project" -B "$work/fetch-build" -DDLC_SOURCE="$here/../.." >/dev/null
-    cmake --build "$work/fetch-build" -j"${JOBS:-2}" >/dev/null
+    cmake --build "$work/fetch-build" -j2 >/dev/null
     "$work/fetch-build/classify"
 fi
 echo "== a Debian package (CPack)"
