@@ -27,6 +27,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "error.h"
+
 #define MAX_FILE_RANK 32 /* tensors in a file may have more dims than a model */
 
 /* The safetensors dtypes whose element size is a whole number of bytes. */
@@ -440,10 +442,58 @@ static int check_load_args(const dlrt_tensor_desc *descs, void *const *data, int
     return err;
 }
 
+/* "F32 [784, 256]" into out. */
+static void format_tensor(char *out, size_t size, const char *dtype, int rank,
+                          const uint64_t *shape)
+{
+    int k = snprintf(out, size, "%s [", dtype);
+    for (int i = 0; i < rank && k > 0 && (size_t)k < size; i++)
+        k += snprintf(out + k, size - (size_t)k, "%s%llu", i ? ", " : "",
+                      (unsigned long long)shape[i]);
+    if (k > 0 && (size_t)k < size)
+        snprintf(out + k, size - (size_t)k, "]");
+}
+
+/* Why the file's tensor e (NULL: absent) does not fit d. */
+static int tensor_mismatch(const dlrt_tensor_desc *d, const entry *e, size_t nfile)
+{
+    if (!e)
+        return dlrt_fail(DLRT_EMISMATCH, "no tensor '%s' in the file (it has %zu)", d->name,
+                         nfile);
+    uint64_t shape[MAX_FILE_RANK];
+    for (int k = 0; k < d->rank; k++)
+        shape[k] = (uint64_t)d->shape[k];
+    char want[160], have[160];
+    format_tensor(want, sizeof want, dtype_name(d->dtype), d->rank, shape);
+    format_tensor(have, sizeof have, st_dtypes[e->dtype].name, e->rank, e->shape);
+    return dlrt_fail(DLRT_EMISMATCH, "tensor '%s': the model has %s, the file %s", d->name, want,
+                     have);
+}
+
+/* The first tensor of the file that no desc names (and that is not
+ * optimizer state skipped by flags): the file holds more than the model. */
+static int extra_tensor(const header *h, const dlrt_tensor_desc *descs, int n, unsigned flags)
+{
+    for (size_t i = 0; i < h->ne; i++) {
+        const entry *e = &h->e[i];
+        if ((flags & DLRT_CKPT_SKIP_OPT) && is_opt_name(e->name, e->name_len))
+            continue;
+        int named = 0;
+        for (int j = 0; j < n && !named; j++)
+            named = strlen(descs[j].name) == e->name_len &&
+                    memcmp(descs[j].name, e->name, e->name_len) == 0;
+        if (!named)
+            return dlrt_fail(DLRT_EMISMATCH, "tensor '%.*s' of the file is not in the model",
+                             (int)e->name_len, e->name);
+    }
+    return DLRT_EMISMATCH;
+}
+
 int dlrt_checkpoint_load_buffer(const void *buf, size_t size, const dlrt_tensor_desc *descs,
                                 void *const *data, int n, unsigned flags, dlrt_meta_fn meta,
                                 void *ctx)
 {
+    dlrt_error_clear();
     if (!buf && size > 0)
         return DLRT_EINVAL;
     int rc = check_load_args(descs, data, n, flags);
@@ -451,7 +501,7 @@ int dlrt_checkpoint_load_buffer(const void *buf, size_t size, const dlrt_tensor_
         return rc;
     const unsigned char *bytes = buf;
     if (size < 8)
-        return DLRT_EFORMAT;
+        return dlrt_fail(DLRT_EFORMAT, "%zu bytes: too short for a safetensors file", size);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--)
         hlen = hlen << 8 | bytes[i];
@@ -475,12 +525,12 @@ int dlrt_checkpoint_load_buffer(const void *buf, size_t size, const dlrt_tensor_
         entry *e = find_entry(by_name, h.ne, d->name);
         if (!e || strcmp(st_dtypes[e->dtype].name, dtype_name(d->dtype)) != 0 ||
             e->rank != d->rank) {
-            rc = DLRT_EMISMATCH;
+            rc = tensor_mismatch(d, e, h.ne);
             break;
         }
-        for (int k = 0; k < d->rank; k++)
+        for (int k = 0; k < d->rank && !rc; k++)
             if (e->shape[k] != (uint64_t)d->shape[k])
-                rc = DLRT_EMISMATCH;
+                rc = tensor_mismatch(d, e, h.ne);
         found[i] = e;
     }
     /* names in descs are distinct, so n matches mean n distinct entries */
@@ -488,7 +538,7 @@ int dlrt_checkpoint_load_buffer(const void *buf, size_t size, const dlrt_tensor_
     for (size_t i = 0; (flags & DLRT_CKPT_SKIP_OPT) && i < h.ne; i++)
         skipped += (size_t)is_opt_name(h.e[i].name, h.e[i].name_len);
     if (!rc && h.ne - skipped > (size_t)n && !(flags & DLRT_CKPT_ALLOW_EXTRA))
-        rc = DLRT_EMISMATCH;
+        rc = extra_tensor(&h, descs, n, flags);
     for (size_t i = 0; !rc && meta && i < h.nm; i++) {
         int r = meta(ctx, h.m[i].key, h.m[i].key_len, h.m[i].value, h.m[i].value_len);
         if (r)
@@ -572,10 +622,18 @@ int dlrt_checkpoint_load(const char *path, const dlrt_tensor_desc *descs, void *
         return rc;
     unsigned char *buf;
     size_t size;
-    if ((rc = read_file(path, &buf, &size)))
+    dlrt_error_clear();
+    errno = 0;
+    if ((rc = read_file(path, &buf, &size))) {
+        if (rc == DLRT_EIO)
+            dlrt_fail(rc, "cannot read: %s", errno ? strerror(errno) : "not a regular file");
+        dlrt_error_prefix(path, rc);
         return rc;
+    }
     rc = dlrt_checkpoint_load_buffer(buf, size, descs, data, n, flags, meta, ctx);
     free(buf);
+    if (rc)
+        dlrt_error_prefix(path, rc);
     return rc;
 }
 

@@ -45,6 +45,13 @@ size_t dlrt_dtype_size(dlrt_dtype t);
 /* A short English explanation of a DLRT_E* code; never NULL. */
 const char *dlrt_strerror(int code);
 
+/* What exactly went wrong in this thread's last failing call, where the
+ * runtime knows more than the code says: which tensor of a checkpoint does
+ * not fit the model, and how ("w.pt: tensor 'fc1.w': the model has F32
+ * [784, 256], the file F32 [256, 784]"). Loading and saving checkpoints
+ * set it; "" when there is nothing more to say. Never NULL. */
+const char *dlrt_last_error(void);
+
 /* The runtime's version, "MAJOR.MINOR.PATCH". */
 const char *dlrt_version(void);
 

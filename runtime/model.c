@@ -31,6 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "error.h"
+
 #define ALIGN 64
 
 /* The bytes of a tensor described by d; 0 with *ok cleared when the desc
@@ -233,7 +235,8 @@ static int on_meta(void *ctx, const char *key, size_t key_len, const char *value
     load_meta *lm = ctx;
     if (key_is(key, key_len, "model")) {
         if (value_len != strlen(lm->model) || memcmp(value, lm->model, value_len) != 0)
-            return DLRT_EMISMATCH;
+            return dlrt_fail(DLRT_EMISMATCH, "a checkpoint of model '%.*s', not '%s'",
+                             (int)(value_len < 64 ? value_len : 64), value, lm->model);
     } else if (key_is(key, key_len, "step")) {
         /* a decimal int64 >= 0, nothing else */
         if (value_len == 0 || value_len > 19 || value[0] < '0' || value[0] > '9' ||

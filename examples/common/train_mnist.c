@@ -99,6 +99,8 @@ static int test(Model *m, const dlrt_dataset *t, double *accuracy, double *loss)
 static int fail(const char *what, int rc)
 {
     fprintf(stderr, "train_" STR(MODEL) ": %s: %s\n", what, dlrt_strerror(rc));
+    if (*dlrt_last_error())
+        fprintf(stderr, "  %s\n", dlrt_last_error());
     return 1;
 }
 

@@ -112,6 +112,8 @@ static Options parse(int argc, char **argv)
 static int fail(const char *what, int rc)
 {
     fprintf(stderr, PROG ": %s: %s\n", what, dlrt_strerror(rc));
+    if (*dlrt_last_error())
+        fprintf(stderr, "  %s\n", dlrt_last_error());
     return 1;
 }
 
