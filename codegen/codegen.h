@@ -57,6 +57,10 @@ typedef struct {
 
 Layout *cg_layout(const Graph *g, const CgPlans *plans);
 
+/* Whether codegen has a kernel for op (every op but the sources, whose
+ * values are buffers of the instance or the caller). */
+bool cg_op_has_kernel(Op op);
+
 /* Builds the module for a checked, simplified, fused and planned graph
  * and writes it to path ("-" for stdout) as an object, assembly or LLVM IR.
  * Returns false with a malloc'd message in *err on failure. */

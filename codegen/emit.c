@@ -1,13 +1,9 @@
 /*
- * The module for one model: target machine, the constant dlrt_model_info,
- * the run function that calls each plan step's kernel (kernels.c) and the
- * SPEC 3 entry points, then optimization with the new pass manager and
- * output as an object, assembly or LLVM IR.
- *
- * dlrt_model_info and dlrt_tensor_info are rebuilt as LLVM struct types
- * field by field; with the target's data layout, LLVM's natural struct
- * layout is the C ABI's for these fields (pointers, int, int64_t, size_t,
- * double), so the constant matches the runtime's view of it.
+ * The driver of code generation: the module for one model -- target
+ * machine, the run functions that call each plan step's kernel
+ * (dispatch.c) in plan order, the SPEC 3 entry points and the constant
+ * dlrt_model_info (info.c) -- then optimization with the new pass manager
+ * and output as an object, assembly or LLVM IR.
  *
  * Entry points check every pointer and the batch before touching anything
  * and return DLRT_EINVAL. NAME_forward stores its pointers into small
@@ -22,7 +18,10 @@
 
 #include "cg.h"
 
-enum { DLRT_EINVAL_ = -1 };
+static LLVMValueRef i32_c(Cg *c, int64_t v)
+{
+    return LLVMConstInt(c->i32, (unsigned long long)v, 1);
+}
 
 static char *dup_msg(const char *prefix, const char *msg)
 {
@@ -71,266 +70,6 @@ static LLVMTargetMachineRef make_machine(const CgOptions *o, char **err)
     if (!tm)
         *err = dup_msg("cannot create a target machine for ", triple);
     return tm;
-}
-
-/* ---- extents and storage shared with kernels.c ----------------------------- */
-
-LLVMValueRef cg_dim(Cg *c, Dim d)
-{
-    if (!d.batch)
-        return cg_i64(c, d.n);
-    if (d.n == 1)
-        return c->batch;
-    return LLVMBuildNSWMul(c->b, cg_i64(c, d.n), c->batch, "");
-}
-
-LLVMValueRef cg_numel(Cg *c, const Shape *s)
-{
-    int64_t k = 1;
-    bool batch = false;
-    for (int i = 0; i < s->rank; i++) {
-        k *= s->d[i].n;
-        batch |= s->d[i].batch;
-    }
-    return cg_dim(c, (Dim){k, batch});
-}
-
-Node *cg_storage(const Cg *c, Node *n)
-{
-    n = c->root[n->id];
-    for (int guard = 0; guard < 1000; guard++) {
-        Node *a = c->plan->alias ? c->plan->alias[n->id] : NULL;
-        if (!a || a == n)
-            return n;
-        n = c->root[a->id];
-    }
-    die("alias cycle at node %%%d", n->id);
-}
-
-/* ---- dlrt_model_info ---------------------------------------------------- */
-
-typedef struct {
-    LLVMTypeRef desc, tinfo, info, inst;
-} InfoTypes;
-
-static InfoTypes info_types(Cg *c)
-{
-    InfoTypes t;
-    LLVMTypeRef shape = LLVMArrayType2(c->i64, 8);
-    LLVMTypeRef desc[] = {c->ptr, c->i32, c->i32, shape};
-    t.desc = LLVMStructTypeInContext(c->ctx, desc, countof(desc), false);
-    LLVMTypeRef ti[] = {t.desc, c->i32, c->size_t_, c->i32, c->i32, LLVMArrayType2(c->f64, 4),
-                        c->i32};
-    t.tinfo = LLVMStructTypeInContext(c->ctx, ti, countof(ti), false);
-    LLVMTypeRef mi[] = {c->ptr,     c->i32,     c->i32,     c->i64,     c->size_t_, c->i32,
-                        c->i32,     c->i32,     c->i32,     c->ptr,     c->ptr,     c->ptr,
-                        c->ptr,     c->i32,     c->ptr,     c->size_t_, c->size_t_, c->size_t_,
-                        c->size_t_, c->size_t_, c->size_t_, c->size_t_, c->size_t_, c->size_t_,
-                        c->size_t_, c->ptr,     c->ptr,     c->ptr,     c->ptr,     c->f64,
-                        c->i32,     c->ptr};
-    t.info = LLVMStructTypeInContext(c->ctx, mi, countof(mi), false);
-    LLVMTypeRef in[] = {c->ptr, c->i64, c->i64, c->f64, c->ptr};
-    t.inst = LLVMStructTypeInContext(c->ctx, in, countof(in), false);
-    return t;
-}
-
-LLVMValueRef cg_instance_field(Cg *c, LLVMValueRef m, int f)
-{
-    return LLVMBuildStructGEP2(c->b, info_types(c).inst, m, (unsigned)f, "");
-}
-
-static LLVMValueRef cstring(Cg *c, const char *s)
-{
-    LLVMValueRef init = LLVMConstStringInContext2(c->ctx, s, strlen(s), false);
-    LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init), ".str");
-    LLVMSetInitializer(gv, init);
-    LLVMSetGlobalConstant(gv, true);
-    LLVMSetLinkage(gv, LLVMPrivateLinkage);
-    LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
-    return gv;
-}
-
-static int dlrt_dtype_of(DType t)
-{
-    return t == DT_F32 ? 0 : t == DT_F64 ? 1 : 2;
-}
-
-static LLVMValueRef tensor_info(Cg *c, const InfoTypes *t, const char *name, const Node *n,
-                                int64_t offset)
-{
-    const Graph *g = c->g;
-    LLVMValueRef dims[8];
-    uint32_t batch_dims = 0;
-    for (int i = 0; i < 8; i++) {
-        int64_t v = 0;
-        if (i < n->shape.rank) {
-            Dim d = n->shape.d[i];
-            v = d.n * (d.batch ? g->max_batch : 1);
-            if (d.batch)
-                batch_dims |= 1u << i;
-        }
-        dims[i] = cg_i64(c, v);
-    }
-    LLVMValueRef dv[] = {
-        cstring(c, name), LLVMConstInt(c->i32, (unsigned)dlrt_dtype_of(n->dtype), 0),
-        LLVMConstInt(c->i32, (unsigned)n->shape.rank, 0), LLVMConstArray2(c->i64, dims, 8)};
-    LLVMValueRef desc = LLVMConstNamedStruct(t->desc, dv, countof(dv));
-    int init = 0, nargs = 0, frozen = 0;
-    LLVMValueRef args[4];
-    for (int i = 0; i < 4; i++)
-        args[i] = LLVMConstReal(c->f64, 0);
-    if (n->op == OP_PARAM || n->op == OP_STATE) {
-        init = ir_builtin_lookup(init_info, INIT_COUNT, ir_attr_str(n, "init"));
-        check(init >= 0);
-        const Attr *a = ir_attr(n, "args");
-        if (a) {
-            check(a->floats.n <= 4);
-            nargs = a->floats.n;
-            for (int i = 0; i < nargs; i++)
-                args[i] = LLVMConstReal(c->f64, a->floats.v[i]);
-        }
-        if (n->op == OP_PARAM)
-            frozen = ir_attr_bool(n, "frozen");
-    }
-    LLVMValueRef tv[] = {desc,
-                         LLVMConstInt(c->i32, batch_dims, 0),
-                         LLVMConstInt(c->size_t_, (unsigned long long)offset, 0),
-                         LLVMConstInt(c->i32, (unsigned)init, 0),
-                         LLVMConstInt(c->i32, (unsigned)nargs, 0),
-                         LLVMConstArray2(c->f64, args, 4),
-                         LLVMConstInt(c->i32, (unsigned)frozen, 0)};
-    return LLVMConstNamedStruct(t->tinfo, tv, countof(tv));
-}
-
-static LLVMValueRef const_array_global(Cg *c, LLVMTypeRef elt, LLVMValueRef *v, int n,
-                                       const char *name)
-{
-    if (n == 0)
-        return LLVMConstNull(c->ptr);
-    LLVMValueRef init = LLVMConstArray2(elt, v, (uint64_t)n);
-    LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init), name);
-    LLVMSetInitializer(gv, init);
-    LLVMSetGlobalConstant(gv, true);
-    LLVMSetLinkage(gv, LLVMPrivateLinkage);
-    return gv;
-}
-
-static DType param_dtype(const Graph *g)
-{
-    for (int i = 0; i < g->nodes.n; i++)
-        if (g->nodes.v[i]->op == OP_PARAM)
-            return g->nodes.v[i]->dtype;
-    return DT_F32;
-}
-
-static LLVMValueRef size_c(Cg *c, int64_t v)
-{
-    return LLVMConstInt(c->size_t_, (unsigned long long)v, 0);
-}
-
-static LLVMValueRef i32_c(Cg *c, int64_t v)
-{
-    return LLVMConstInt(c->i32, (unsigned long long)v, 1);
-}
-
-/* The generic entry points the info points to (NULL: none). */
-typedef struct {
-    LLVMValueRef forward, compute_gradients, evaluate, apply_gradients;
-} Entries;
-
-static LLVMValueRef fn_or_null(Cg *c, LLVMValueRef f)
-{
-    return f ? f : LLVMConstNull(c->ptr);
-}
-
-static void build_info(Cg *c, LLVMValueRef gv, const Entries *e)
-{
-    const Graph *g = c->g;
-    const Layout *l = c->layout;
-    InfoTypes t = info_types(c);
-    Arena *a = g->arena;
-    int n = g->nodes.n;
-    LLVMValueRef *ins = arena_alloc(a, sizeof *ins * (size_t)(n + 1));
-    LLVMValueRef *params = arena_alloc(a, sizeof *params * (size_t)(n + 1));
-    LLVMValueRef *states = arena_alloc(a, sizeof *states * (size_t)(n + 1));
-    LLVMValueRef *outs = arena_alloc(a, sizeof *outs * (size_t)(g->outputs.n + 1));
-    LLVMValueRef *fwd = arena_alloc(a, sizeof *fwd * (size_t)(n + 1));
-    int nin = 0, nparams = 0, nstates = 0, nfwd = 0, ninputs;
-    bool *need = cg_needed_inputs(g, &ninputs);
-    for (int i = 0; i < n; i++) {
-        const Node *x = g->nodes.v[i];
-        if (x->op == OP_INPUT) {
-            if (need[nin])
-                fwd[nfwd++] = i32_c(c, nin);
-            ins[nin++] = tensor_info(c, &t, x->name, x, 0);
-        } else if (x->op == OP_PARAM) {
-            params[nparams++] =
-                tensor_info(c, &t, x->name, x, l->params_offset + l->param_offset[i]);
-        } else if (x->op == OP_STATE) {
-            states[nstates++] =
-                tensor_info(c, &t, x->name, x, l->states_offset + l->state_offset[i]);
-        }
-    }
-    for (int i = 0; i < g->outputs.n; i++)
-        outs[i] = tensor_info(c, &t, g->outputs.v[i].name, g->outputs.v[i].node, 0);
-    /* optimizer state: slot-major, each trainable parameter's in order */
-    const OptPlan *opt = c->opt;
-    int nopt = 0;
-    LLVMValueRef *opts = NULL;
-    if (opt) {
-        const Train *tr = g->train;
-        opts = arena_alloc(a, sizeof *opts * (size_t)(opt->nslots * tr->params.n + 1));
-        for (int k = 0; k < opt->nslots; k++)
-            for (int i = 0; i < tr->params.n; i++) {
-                Node *p = tr->params.v[i];
-                Node z = *p;
-                z.op = OP_STATE;
-                z.attrs = (AttrList){0};
-                ir_attrs_set(a, &z.attrs, (Attr){.name = "init", .kind = AK_STR, .s = "zeros"});
-                int64_t off = l->opt_offset + l->opt_state_offset[p->id] + k * l->opt_slot_bytes;
-                opts[nopt++] = tensor_info(
-                    c, &t, arena_printf(a, "opt.%s.%s", opt->slot[k], p->name), &z, off);
-            }
-    }
-    LLVMValueRef f[] = {
-        cstring(c, g->name),
-        i32_c(c, g->batch ? g->max_batch : 0),
-        i32_c(c, dlrt_dtype_of(param_dtype(g))),
-        cg_i64(c, l->num_param_scalars),
-        size_c(c, l->state_bytes),
-        i32_c(c, nin),
-        i32_c(c, g->outputs.n),
-        i32_c(c, nparams),
-        i32_c(c, nstates),
-        const_array_global(c, t.tinfo, ins, nin, "info.inputs"),
-        const_array_global(c, t.tinfo, outs, g->outputs.n, "info.outputs"),
-        const_array_global(c, t.tinfo, params, nparams, "info.params"),
-        const_array_global(c, t.tinfo, states, nstates, "info.states"),
-        i32_c(c, nfwd),
-        const_array_global(c, c->i32, fwd, nfwd, "info.forward_inputs"),
-        size_c(c, l->params_offset),
-        size_c(c, l->params_bytes),
-        size_c(c, l->grads_offset),
-        size_c(c, l->grads_bytes),
-        size_c(c, l->opt_offset),
-        size_c(c, l->opt_bytes),
-        size_c(c, l->states_offset),
-        size_c(c, l->states_bytes),
-        size_c(c, l->arena_offset),
-        size_c(c, l->arena_bytes),
-        e->forward,
-        fn_or_null(c, e->compute_gradients),
-        fn_or_null(c, e->evaluate),
-        fn_or_null(c, e->apply_gradients),
-        LLVMConstReal(c->f64, opt ? opt->base_lr : 0),
-        i32_c(c, nopt),
-        const_array_global(c, t.tinfo, opts, nopt, "info.opt"),
-    };
-    LLVMSetInitializer(gv, LLVMConstNamedStruct(t.info, f, countof(f)));
-    LLVMSetGlobalConstant(gv, true);
-    LLVMSetLinkage(gv, LLVMInternalLinkage);
-    if (LLVMABISizeOfType(c->td, t.inst) > (unsigned long long)l->header_bytes)
-        die("dlrt_instance does not fit the %lld-byte header", (long long)l->header_bytes);
 }
 
 /* ---- the run function ---------------------------------------------------- */
@@ -430,10 +169,11 @@ static LLVMValueRef build_run(Cg *c, FnKind kind)
 
     for (int i = 0; i < c->plan->nsteps; i++) {
         Node *step = c->plan->steps[i];
-        Node **ins;
-        int nin;
         LLVMBasicBlockRef here = LLVMGetInsertBlock(c->b);
-        LLVMValueRef kfn = cg_kernel(c, step, &ins, &nin);
+        CgKernel k = cg_kernel(c, step);
+        LLVMValueRef kfn = k.fn;
+        Node **ins = k.in;
+        int nin = k.nin;
         c->fn = fn;
         c->batch = LLVMGetParam(fn, 1);
         LLVMPositionBuilderAtEnd(c->b, here);
@@ -508,7 +248,7 @@ static void fail_if(Cg *c, LLVMValueRef bad)
     LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "ok");
     LLVMBuildCondBr(c->b, bad, fail, ok);
     LLVMPositionBuilderAtEnd(c->b, fail);
-    LLVMBuildRet(c->b, i32_c(c, DLRT_EINVAL_));
+    LLVMBuildRet(c->b, i32_c(c, CG_DLRT_EINVAL));
     LLVMPositionBuilderAtEnd(c->b, ok);
 }
 
@@ -701,16 +441,13 @@ static void build_entry_points(Cg *c, LLVMValueRef info, LLVMValueRef run, int n
     {
         LLVMTypeRef pt[] = {c->i64};
         LLVMValueRef fn = begin_fn(c, "create", c->ptr, pt, 1);
-        LLVMTypeRef ct[] = {c->ptr, c->i64};
-        LLVMValueRef args[] = {info, LLVMGetParam(fn, 0)};
-        LLVMBuildRet(c->b, cg_call(c, "dlrt_model_create", c->ptr, ct, 2, args));
+        LLVMBuildRet(c->b, cg_rt_model_create(c, info, LLVMGetParam(fn, 0)));
     }
     /* NAME_destroy(m) */
     {
         LLVMTypeRef pt[] = {c->ptr};
         LLVMValueRef fn = begin_fn(c, "destroy", c->voidt, pt, 1);
-        LLVMValueRef args[] = {LLVMGetParam(fn, 0)};
-        cg_call(c, "dlrt_model_destroy", c->voidt, pt, 1, args);
+        cg_rt_model_destroy(c, LLVMGetParam(fn, 0));
         LLVMBuildRetVoid(c->b);
     }
     /* NAME_init(m, mem, size, seed): m is mem or NULL */
@@ -720,9 +457,8 @@ static void build_entry_points(Cg *c, LLVMValueRef info, LLVMValueRef run, int n
         LLVMValueRef m = LLVMGetParam(fn, 0), mem = LLVMGetParam(fn, 1);
         fail_if(c, LLVMBuildAnd(c->b, LLVMBuildNot(c->b, is_null(c, m), ""),
                                 LLVMBuildICmp(c->b, LLVMIntNE, m, mem, ""), ""));
-        LLVMTypeRef ct[] = {c->ptr, c->ptr, c->size_t_, c->i64};
-        LLVMValueRef args[] = {info, mem, LLVMGetParam(fn, 2), LLVMGetParam(fn, 3)};
-        LLVMBuildRet(c->b, cg_call(c, "dlrt_model_init", c->i32, ct, 4, args));
+        LLVMBuildRet(c->b,
+                     cg_rt_model_init(c, info, mem, LLVMGetParam(fn, 2), LLVMGetParam(fn, 3)));
     }
     /* NAME_params(m) */
     {
@@ -731,13 +467,11 @@ static void build_entry_points(Cg *c, LLVMValueRef info, LLVMValueRef run, int n
         return_region(c, LLVMGetParam(fn, 0), c->layout->params_offset);
     }
     /* NAME_save(m, path), NAME_load(m, path) */
-    const char *io[2][2] = {{"save", "dlrt_model_save"}, {"load", "dlrt_model_load"}};
-    for (int i = 0; i < 2; i++) {
-        LLVMTypeRef pt[] = {c->ptr, c->ptr};
-        LLVMValueRef fn = begin_fn(c, io[i][0], c->i32, pt, 2);
-        LLVMValueRef args[] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1)};
-        LLVMBuildRet(c->b, cg_call(c, io[i][1], c->i32, pt, 2, args));
-    }
+    LLVMTypeRef io[] = {c->ptr, c->ptr};
+    LLVMValueRef fn = begin_fn(c, "save", c->i32, io, 2);
+    LLVMBuildRet(c->b, cg_rt_model_save(c, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1)));
+    fn = begin_fn(c, "load", c->i32, io, 2);
+    LLVMBuildRet(c->b, cg_rt_model_load(c, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1)));
     /* NAME_info() */
     begin_fn(c, "info", c->ptr, NULL, 0);
     LLVMBuildRet(c->b, info);
@@ -760,47 +494,15 @@ static Node **group_roots(const Graph *g)
     return root;
 }
 
-/* An op of the plan (a step or a member of its fusion group) that has no
- * native code in this mode: dropout_grad and stochastic_pool2d_grad need
- * their forward's draws, which only a training function makes; and an op
- * whose training mode differs (OPF_MODE) without a training kernel (every
- * such op has one now: batch_norm, dropout, stochastic_pool2d). NULL when
- * there is none. */
-static const char *unsupported_op(const Graph *g, const MemPlan *p, bool training)
-{
-    bool *is_step = arena_alloc(g->arena, (size_t)g->nodes.n + 1);
-    for (int s = 0; s < p->nsteps; s++)
-        is_step[p->steps[s]->id] = true;
-    for (int i = 0; i < g->nodes.n; i++) {
-        const Node *n = g->nodes.v[i], *r = n;
-        while (r->fused)
-            r = r->fused;
-        if (!is_step[r->id])
-            continue;
-        if ((n->op == OP_DROPOUT_GRAD || n->op == OP_STOCHASTIC_POOL2D_GRAD) && !training)
-            return arena_printf(g->arena,
-                                "native code for '%s' outside the training step is not supported",
-                                op_info[n->op].text);
-        bool has_training_code =
-            n->op == OP_BATCH_NORM || n->op == OP_DROPOUT || n->op == OP_STOCHASTIC_POOL2D;
-        if (training && !has_training_code && op_info[n->op].flags & OPF_MODE)
-            return arena_printf(g->arena,
-                                "training code for '%s' is not supported yet (compile with "
-                                "--inference-only)",
-                                op_info[n->op].text);
-    }
-    return NULL;
-}
-
 bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const CgOptions *o,
              CgOutput kind, const char *path, char **err)
 {
     *err = NULL;
-    const char *bad = unsupported_op(g, plans->forward, false);
+    const char *bad = cg_plan_unsupported(g, plans->forward, false);
     if (!bad && plans->evaluate)
-        bad = unsupported_op(g, plans->evaluate, false);
+        bad = cg_plan_unsupported(g, plans->evaluate, false);
     if (!bad && plans->train)
-        bad = unsupported_op(g, plans->train, true);
+        bad = cg_plan_unsupported(g, plans->train, true);
     if (bad) {
         *err = dup_msg("", bad);
         return false;
@@ -825,12 +527,12 @@ bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const C
     bool *need = cg_needed_inputs(g, &ninputs);
     for (int i = 0; i < ninputs; i++)
         nfwd += need[i];
-    InfoTypes t = info_types(c);
+    CgAbiTypes t = cg_abi_types(c);
     char *info_name = arena_printf(g->arena, "%s.info", g->name);
     LLVMValueRef info = LLVMAddGlobal(c->mod, t.info, info_name);
     LLVMValueRef run = build_run(c, FN_FORWARD);
     build_entry_points(c, info, run, nfwd);
-    Entries entries = {0};
+    CgEntries entries = {0};
     entries.forward =
         LLVMGetNamedFunction(c->mod, arena_printf(g->arena, "%s_forward_generic", g->name));
     if (plans->train) {
@@ -842,7 +544,7 @@ bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const C
         build_training(c, train, eval, &entries.compute_gradients, &entries.evaluate,
                        &entries.apply_gradients);
     }
-    build_info(c, info, &entries);
+    cg_build_info(c, info, &entries);
 
     char *msg = NULL;
     bool ok = true;

@@ -1,6 +1,6 @@
 /*
- * Kernels of the sequence ops (inference): embedding, rnn, lstm, gru and
- * scaled dot-product attention.
+ * The seq family's kernels (passes/shape_seq.c): embedding, rnn, lstm,
+ * gru and scaled dot-product attention (inference).
  *
  * Recurrent layers (G = 1, 4, 3 gates) follow cuDNN's and PyTorch's plan:
  * the input projection of every time step is one GEMM, x [B*T, F] @ w_ih
@@ -22,7 +22,7 @@
  */
 #include <math.h>
 
-#include "cg.h"
+#include "cg_kernels.h"
 
 static LLVMValueRef f_add(Cg *c, LLVMValueRef a, LLVMValueRef b)
 {

@@ -1,0 +1,69 @@
+/*
+ * Internal to codegen/: the kernels, one file per op family with the
+ * family names of passes/shape_*.c and passes/grad_*.c, and the dispatch
+ * that picks a family's entry for each plan step (dispatch.c). Each
+ * family's entry emits the kernel function of one step with
+ * cg_kernel_begin (cg_frame.h) and returns it.
+ *
+ * Between families, calls go one way only: the elementwise group kernel
+ * (eltwise.c) runs the matrix product (reduce.c) or the convolution
+ * (nn.c) that pass_fuse put at the head of its group. No other family
+ * calls another.
+ */
+#ifndef DLC_CG_KERNELS_H
+#define DLC_CG_KERNELS_H
+
+#include "cg_frame.h"
+
+/* ---- family entries (called by dispatch.c) ------------------------------ */
+
+/* eltwise.c: elementwise groups -- a root, the nodes pass_fuse folded into
+ * it, and its matrix product or convolution if any -- including
+ * broadcast_to, dropout and the elementwise backward primitives. */
+LLVMValueRef cg_kernel_eltwise(Cg *c, Node *step);
+/* reduce.c: softmax, log_softmax, sum, mean, max, min, var, argmax. */
+LLVMValueRef cg_kernel_reduce(Cg *c, Node *step);
+/* loss.c: cross_entropy, nll_loss and the pair losses. */
+LLVMValueRef cg_kernel_loss(Cg *c, Node *step);
+/* layout.c: reshape and flatten copies, transpose, concat, stack, zeros,
+ * ones, one_hot, slice, slice_update. */
+LLVMValueRef cg_kernel_layout(Cg *c, Node *step);
+/* nn.c: convolutions, pooling, normalization and their backward
+ * primitives. */
+LLVMValueRef cg_kernel_nn(Cg *c, Node *step);
+/* seq.c: embedding, rnn, lstm, gru, attention. */
+LLVMValueRef cg_kernel_seq(Cg *c, Node *step);
+
+/* ---- emitters one family lends another ------------------------------------ */
+
+/* reduce.c: out = a @ b with NumPy's rules for matmul node m, into the
+ * current kernel function. */
+void cg_emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValueRef out);
+
+/* nn.c: emits, into the current kernel function, the convolution n
+ * (conv2d, conv1d, conv_transpose2d) of the images at xp with the weights
+ * at wp into out, with col the im2col/column scratch buffer (NULL for the
+ * pointwise path; required for the transposed one). When epilogue is
+ * given, it is called inside the loop over images after image b (i64) is
+ * complete in out. */
+typedef void (*CgImageFn)(Cg *c, void *ctx, LLVMValueRef b);
+void cg_emit_conv(Cg *c, Node *n, LLVMValueRef xp, LLVMValueRef wp, LLVMValueRef out,
+                  LLVMValueRef col, CgImageFn epilogue, void *ctx);
+
+/* ---- dispatch (dispatch.c; cg_op_has_kernel in codegen.h) ----------------- */
+
+/* The kernel function of one plan step and the nodes whose buffers it
+ * takes after the output (in[nin]); fn is NULL for a view, which shares
+ * its input's bytes and needs no code. */
+typedef struct {
+    LLVMValueRef fn;
+    Node **in;
+    int nin;
+} CgKernel;
+CgKernel cg_kernel(Cg *c, Node *step);
+
+/* Why plan p cannot be compiled in this mode (a message in the graph's
+ * arena), NULL when it can. */
+const char *cg_plan_unsupported(const Graph *g, const MemPlan *p, bool training);
+
+#endif

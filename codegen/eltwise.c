@@ -1,0 +1,415 @@
+/*
+ * The elementwise family's kernels (passes/shape_eltwise.c): one loop
+ * nest per group -- a root and the nodes pass_fuse folded into it -- that
+ * evaluates the whole expression per element.
+ *
+ * Operands broadcast with NumPy rules through per-dimension strides (0
+ * along a broadcast dimension); adjacent dimensions where every operand
+ * agrees on broadcasting are merged first, so same-shape operands become
+ * one flat loop and a bias add two loops with a contiguous inner one. A
+ * group that contains a matrix product computes the product into the
+ * output first (reduce.c) and then applies the rest of the group in place
+ * (its epilogue); one that contains a convolution runs the convolution's
+ * loop over images (nn.c) and the same epilogue nest on each image right
+ * after it. Training-mode dropout and dropout_grad draw their masks here
+ * (rng.c says how).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "cg_kernels.h"
+
+/* ---- one element ---------------------------------------------------------- */
+
+static LLVMValueRef fc(Cg *c, DType t, double v)
+{
+    return cg_fconst(c, t, v);
+}
+
+static LLVMValueRef sigmoid(Cg *c, DType t, LLVMValueRef x)
+{
+    LLVMValueRef e = cg_intr1(c, "llvm.exp", t, LLVMBuildFNeg(c->b, x, ""));
+    return LLVMBuildFDiv(c->b, fc(c, t, 1), LLVMBuildFAdd(c->b, fc(c, t, 1), e, ""), "");
+}
+
+/* log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|)). */
+static LLVMValueRef softplus(Cg *c, DType t, LLVMValueRef x)
+{
+    LLVMValueRef na = LLVMBuildFNeg(c->b, cg_intr1(c, "llvm.fabs", t, x), "");
+    LLVMValueRef l = cg_libm(c, "log1p", t, cg_intr1(c, "llvm.exp", t, na));
+    return LLVMBuildFAdd(c->b, cg_max(c, t, x, fc(c, t, 0)), l, "");
+}
+
+static LLVMValueRef fgt(Cg *c, LLVMValueRef a, LLVMValueRef b)
+{
+    return LLVMBuildFCmp(c->b, LLVMRealOGT, a, b, "");
+}
+
+/* One element of an elementwise op. */
+static LLVMValueRef scalar_op(Cg *c, const Node *n, LLVMValueRef *a)
+{
+    DType t = n->dtype;
+    bool i = t == DT_I32;
+    LLVMBuilderRef b = c->b;
+    LLVMValueRef x = a[0];
+    switch (n->op) {
+    case OP_ADD: return i ? LLVMBuildAdd(b, x, a[1], "") : LLVMBuildFAdd(b, x, a[1], "");
+    case OP_SUB: return i ? LLVMBuildSub(b, x, a[1], "") : LLVMBuildFSub(b, x, a[1], "");
+    case OP_MUL: return i ? LLVMBuildMul(b, x, a[1], "") : LLVMBuildFMul(b, x, a[1], "");
+    case OP_DIV: return LLVMBuildFDiv(b, x, a[1], "");
+    case OP_POW: return cg_intr2(c, "llvm.pow", t, x, a[1]);
+    case OP_MAXIMUM: return i ? cg_max(c, t, x, a[1]) : cg_intr2(c, "llvm.maximum", t, x, a[1]);
+    case OP_MINIMUM: return i ? cg_min(c, t, x, a[1]) : cg_intr2(c, "llvm.minimum", t, x, a[1]);
+    case OP_NEG: return i ? LLVMBuildNeg(b, x, "") : LLVMBuildFNeg(b, x, "");
+    case OP_SQRT: return cg_intr1(c, "llvm.sqrt", t, x);
+    case OP_RSQRT: return LLVMBuildFDiv(b, fc(c, t, 1), cg_intr1(c, "llvm.sqrt", t, x), "");
+    case OP_EXP: return cg_intr1(c, "llvm.exp", t, x);
+    case OP_LOG: return cg_intr1(c, "llvm.log", t, x);
+    case OP_ABS:
+        if (i) {
+            LLVMValueRef args[] = {x, LLVMConstInt(c->i1, 0, 0)};
+            return cg_intrinsic(c, "llvm.abs", c->i32, args, 2);
+        }
+        return cg_intr1(c, "llvm.fabs", t, x);
+    case OP_SQUARE: return i ? LLVMBuildMul(b, x, x, "") : LLVMBuildFMul(b, x, x, "");
+    case OP_CLAMP:
+        return cg_min(c, t, cg_max(c, t, x, fc(c, t, ir_attr_float(n, "lo"))),
+                      fc(c, t, ir_attr_float(n, "hi")));
+    case OP_RELU: return LLVMBuildSelect(b, fgt(c, x, fc(c, t, 0)), x, fc(c, t, 0), "");
+    case OP_LEAKY_RELU:
+        return LLVMBuildSelect(b, fgt(c, x, fc(c, t, 0)), x,
+                               LLVMBuildFMul(b, x, fc(c, t, ir_attr_float(n, "alpha")), ""), "");
+    case OP_ELU:
+        return LLVMBuildSelect(
+            b, fgt(c, x, fc(c, t, 0)), x,
+            LLVMBuildFMul(b, cg_libm(c, "expm1", t, x), fc(c, t, ir_attr_float(n, "alpha")), ""),
+            "");
+    case OP_SIGMOID: return sigmoid(c, t, x);
+    case OP_TANH: return cg_tanh(c, t, x);
+    case OP_GELU: {
+        LLVMValueRef inner;
+        if (strcmp(ir_attr_str(n, "approximate"), "tanh") == 0) {
+            LLVMValueRef x3 = LLVMBuildFMul(b, LLVMBuildFMul(b, x, x, ""), x, "");
+            LLVMValueRef u = LLVMBuildFAdd(b, x, LLVMBuildFMul(b, fc(c, t, 0.044715), x3, ""), "");
+            inner = cg_tanh(c, t, LLVMBuildFMul(b, fc(c, t, 0.7978845608028654), u, ""));
+        } else {
+            inner = cg_libm(c, "erf", t, LLVMBuildFMul(b, x, fc(c, t, 0.7071067811865476), ""));
+        }
+        LLVMValueRef h = LLVMBuildFMul(b, fc(c, t, 0.5), x, "");
+        return LLVMBuildFMul(b, h, LLVMBuildFAdd(b, fc(c, t, 1), inner, ""), "");
+    }
+    case OP_SILU: return LLVMBuildFMul(b, x, sigmoid(c, t, x), "");
+    case OP_SOFTPLUS: return softplus(c, t, x);
+    /* backward primitives */
+    case OP_GT:
+    case OP_GE:
+    case OP_EQ: {
+        static const LLVMIntPredicate ip[] = {LLVMIntSGT, LLVMIntSGE, LLVMIntEQ};
+        static const LLVMRealPredicate rp[] = {LLVMRealOGT, LLVMRealOGE, LLVMRealOEQ};
+        int k = n->op == OP_GT ? 0 : n->op == OP_GE ? 1 : 2;
+        LLVMValueRef cmp = i ? LLVMBuildICmp(b, ip[k], x, a[1], "")
+                             : LLVMBuildFCmp(b, rp[k], x, a[1], ""); /* NaN compares false */
+        return LLVMBuildSelect(b, cmp, fc(c, t, 1), fc(c, t, 0), "");
+    }
+    case OP_SIGN: {
+        /* (x > 0) - (x < 0): 0 for both zeros and for NaN */
+        LLVMValueRef pos =
+            i ? LLVMBuildICmp(b, LLVMIntSGT, x, fc(c, t, 0), "") : fgt(c, x, fc(c, t, 0));
+        LLVMValueRef neg = i ? LLVMBuildICmp(b, LLVMIntSLT, x, fc(c, t, 0), "")
+                             : LLVMBuildFCmp(b, LLVMRealOLT, x, fc(c, t, 0), "");
+        return LLVMBuildSelect(b, pos, fc(c, t, 1),
+                               LLVMBuildSelect(b, neg, fc(c, t, -1), fc(c, t, 0), ""), "");
+    }
+    case OP_CAST: {
+        DType from = n->in[0]->dtype;
+        if (from == t)
+            return x;
+        if (from == DT_I32)
+            return LLVMBuildSIToFP(b, x, cg_type(c, t), "");
+        if (i) {
+            /* saturating: out-of-range values clamp, NaN gives 0 (fptosi would be poison) */
+            LLVMTypeRef ft = cg_type(c, from);
+            char name[40];
+            snprintf(name, sizeof name, "llvm.fptosi.sat.i32.%s", from == DT_F32 ? "f32" : "f64");
+            return cg_call(c, name, c->i32, &ft, 1, &x);
+        }
+        return t == DT_F64 ? LLVMBuildFPExt(b, x, c->f64, "") : LLVMBuildFPTrunc(b, x, c->f32, "");
+    }
+    case OP_GELU_GRAD: {
+        /* dy * gelu'(x) */
+        LLVMValueRef d;
+        if (strcmp(ir_attr_str(n, "approximate"), "tanh") == 0) {
+            /* u = k (x + 0.044715 x^3), th = tanh(u):
+             * 0.5 (1 + th) + 0.5 x (1 - th^2) k (1 + 3 * 0.044715 x^2) */
+            LLVMValueRef x2 = LLVMBuildFMul(b, x, x, "");
+            LLVMValueRef u = LLVMBuildFMul(
+                b, fc(c, t, 0.7978845608028654),
+                LLVMBuildFAdd(b, x,
+                              LLVMBuildFMul(b, fc(c, t, 0.044715), LLVMBuildFMul(b, x2, x, ""), ""),
+                              ""),
+                "");
+            LLVMValueRef th = cg_tanh(c, t, u);
+            LLVMValueRef du = LLVMBuildFMul(
+                b, fc(c, t, 0.7978845608028654),
+                LLVMBuildFAdd(b, fc(c, t, 1), LLVMBuildFMul(b, fc(c, t, 3 * 0.044715), x2, ""), ""),
+                "");
+            LLVMValueRef sech2 = LLVMBuildFSub(b, fc(c, t, 1), LLVMBuildFMul(b, th, th, ""), "");
+            d = LLVMBuildFAdd(
+                b, LLVMBuildFMul(b, fc(c, t, 0.5), LLVMBuildFAdd(b, fc(c, t, 1), th, ""), ""),
+                LLVMBuildFMul(b, LLVMBuildFMul(b, fc(c, t, 0.5), x, ""),
+                              LLVMBuildFMul(b, sech2, du, ""), ""),
+                "");
+        } else {
+            /* Phi(x) + x phi(x) */
+            LLVMValueRef cdf = LLVMBuildFMul(
+                b, fc(c, t, 0.5),
+                LLVMBuildFAdd(
+                    b, fc(c, t, 1),
+                    cg_libm(c, "erf", t, LLVMBuildFMul(b, x, fc(c, t, 0.7071067811865476), "")),
+                    ""),
+                "");
+            LLVMValueRef e = cg_intr1(
+                c, "llvm.exp", t, LLVMBuildFMul(b, fc(c, t, -0.5), LLVMBuildFMul(b, x, x, ""), ""));
+            LLVMValueRef pdf = LLVMBuildFMul(b, e, fc(c, t, 0.3989422804014327), "");
+            d = LLVMBuildFAdd(b, cdf, LLVMBuildFMul(b, x, pdf, ""), "");
+        }
+        return LLVMBuildFMul(b, a[1], d, "");
+    }
+    case OP_ELU_GRAD: {
+        LLVMValueRef neg = LLVMBuildFMul(b, a[1],
+                                         LLVMBuildFMul(b, fc(c, t, ir_attr_float(n, "alpha")),
+                                                       cg_intr1(c, "llvm.exp", t, x), ""),
+                                         "");
+        return LLVMBuildSelect(b, fgt(c, x, fc(c, t, 0)), a[1], neg, "");
+    }
+    case OP_DROPOUT:
+    case OP_BROADCAST_TO: return x; /* identity in inference; broadcasting is in the strides */
+    default: die("codegen: %s is not elementwise", op_info[n->op].text);
+    }
+}
+
+/* ---- dropout in training -------------------------------------------------- */
+
+static LLVMValueRef dropout_mask(Cg *c, Node *d, LLVMValueRef v, LLVMValueRef index)
+{
+    check(d->op == OP_DROPOUT);
+    LLVMBuilderRef b = c->b;
+    DType t = d->dtype;
+    double p = ir_attr_float(d, "p");
+    LLVMValueRef u = cg_uniform(c, d, index, t);
+    LLVMValueRef keep = LLVMBuildFCmp(b, LLVMRealOGE, u, cg_fconst(c, t, p), "");
+    return LLVMBuildSelect(b, keep, LLVMBuildFMul(b, v, cg_fconst(c, t, 1.0 / (1.0 - p)), ""),
+                           cg_fconst(c, t, 0), "");
+}
+
+/* ---- groups --------------------------------------------------------------- */
+
+typedef struct {
+    Node *root, *gemm;
+    int nleaves;
+    Node **leaves;      /* distinct non-member, non-const inputs */
+    LLVMValueRef *ptrs; /* by leaf */
+    int *leaf_of;       /* by node id: leaf index, -1 */
+    DType *ltype;
+    LLVMValueRef out;
+} Group;
+
+static bool is_member(const Cg *c, const Group *gr, const Node *x)
+{
+    return c->root[x->id] == gr->root && x != gr->gemm && x->op != OP_CONST;
+}
+
+static void collect_leaves(Cg *c, Group *gr, Node *x)
+{
+    for (int i = 0; i < x->nin; i++) {
+        Node *y = x->in[i];
+        if (y->op == OP_CONST)
+            continue;
+        if (is_member(c, gr, y)) {
+            collect_leaves(c, gr, y);
+        } else if (y != gr->gemm && gr->leaf_of[y->id] < 0) {
+            gr->leaf_of[y->id] = gr->nleaves;
+            gr->leaves[gr->nleaves++] = y;
+        }
+    }
+}
+
+static LLVMValueRef eval(Cg *c, Group *gr, Node *x, LLVMValueRef *offs, LLVMValueRef out_off)
+{
+    if (x->op == OP_CONST)
+        return cg_fconst(c, x->dtype, ir_attr_float(x, "value"));
+    if (x == gr->gemm)
+        return cg_load(c, x->dtype, gr->out, out_off);
+    if (!is_member(c, gr, x)) {
+        int k = gr->leaf_of[x->id];
+        return cg_load(c, x->dtype, gr->ptrs[k], offs[k]);
+    }
+    LLVMValueRef a[8];
+    check(x->nin <= 8);
+    for (int i = 0; i < x->nin; i++)
+        a[i] = eval(c, gr, x->in[i], offs, out_off);
+    if (c->training && x->op == OP_DROPOUT)
+        return dropout_mask(c, x, a[0], out_off);
+    if (x->op == OP_DROPOUT_GRAD)
+        return dropout_mask(c, x->in[0], a[1], out_off);
+    return scalar_op(c, x, a);
+}
+
+typedef struct {
+    Group *gr;
+    Node *sink;
+} EltCtx;
+
+static void eltwise_body(Cg *c, CgNest *n, LLVMValueRef *offs)
+{
+    EltCtx *e = n->ctx;
+    LLVMValueRef out_off = offs[n->nops - 1];
+    LLVMValueRef v = eval(c, e->gr, e->sink, offs, out_off);
+    cg_store(c, e->sink->dtype, v, e->gr->out, out_off);
+}
+
+/* Broadcast flag of operand shape s against result shape r, per r dim. */
+static bool bcast_dim(const Shape *s, const Shape *r, int d)
+{
+    int k = d - (r->rank - s->rank);
+    if (k < 0)
+        return true;
+    Dim sd = s->d[k], rd = r->d[d];
+    return sd.n == 1 && !sd.batch && !(rd.n == 1 && !rd.batch);
+}
+
+/* The loop nest that evaluates the group's value (sink) over its shape.
+ * Adjacent dimensions where every operand broadcasts alike merge into one
+ * loop; with split0, dimension 0 stays a loop of its own (level 0), so the
+ * nest can run one index of it at a time (nest_image). */
+static CgNest *eltwise_nest(Cg *c, Group *gr, Node *sink, bool split0, EltCtx *e)
+{
+    const Shape *r = &sink->shape;
+    int nl = gr->nleaves;
+    bool bc[64][IR_MAX_RANK], read[64] = {0};
+    check(nl < 64);
+    for (int k = 0; k < nl; k++)
+        for (int d = 0; d < r->rank; d++)
+            bc[k][d] = bcast_dim(&gr->leaves[k]->shape, r, d);
+    /* the product's operands matter only where the epilogue reads them too */
+    for (int i = 0; i < c->g->nodes.n; i++) {
+        Node *x = c->g->nodes.v[i];
+        if (x == sink || is_member(c, gr, x))
+            for (int j = 0; j < x->nin; j++)
+                if (x->in[j]->op != OP_CONST && gr->leaf_of[x->in[j]->id] >= 0)
+                    read[gr->leaf_of[x->in[j]->id]] = true;
+    }
+    int rank = 0;
+    int group_of[IR_MAX_RANK];
+    for (int d = 0; d < r->rank; d++) {
+        bool same = d > 0 && !(split0 && d == 1);
+        for (int k = 0; k < nl && same; k++)
+            same = !read[k] || bc[k][d] == bc[k][d - 1];
+        group_of[d] = same ? rank - 1 : rank++;
+    }
+    CgNest *n = cg_nest_new(c, rank, nl + 1);
+    Dim ext[IR_MAX_RANK];
+    bool mbc[64][IR_MAX_RANK];
+    for (int j = 0; j < rank; j++)
+        ext[j] = (Dim){1, false};
+    for (int d = 0; d < r->rank; d++) {
+        Dim *x = &ext[group_of[d]];
+        x->n *= r->d[d].n;
+        x->batch |= r->d[d].batch;
+        for (int k = 0; k < nl; k++)
+            mbc[k][group_of[d]] = bc[k][d];
+    }
+    for (int j = 0; j < rank; j++)
+        n->ext[j] = cg_dim(c, ext[j]);
+    for (int k = 0; k <= nl; k++) {
+        LLVMValueRef acc = cg_i64(c, 1);
+        for (int j = rank - 1; j >= 0; j--) {
+            bool b = k < nl && mbc[k][j];
+            n->st[k * IR_MAX_RANK + j] = b ? cg_i64(c, 0) : acc;
+            if (!b)
+                acc = LLVMBuildNSWMul(c->b, acc, n->ext[j], "");
+        }
+    }
+    e->gr = gr;
+    e->sink = sink;
+    n->body = eltwise_body;
+    n->ctx = e;
+    return n;
+}
+
+/* Runs the levels below 0 of a split0 nest for index b of dimension 0:
+ * a convolution group's epilogue over one image (cg_emit_conv). */
+static void nest_image(Cg *c, void *ctx, LLVMValueRef b)
+{
+    CgNest *n = ctx;
+    LLVMValueRef offs[64];
+    check(n->nops <= 64 && n->rank >= 1);
+    for (int k = 0; k < n->nops; k++)
+        offs[k] = LLVMBuildNSWMul(c->b, b, n->st[k * IR_MAX_RANK + 0], "");
+    cg_nest_run(c, n, 1, offs);
+}
+
+LLVMValueRef cg_kernel_eltwise(Cg *c, Node *step)
+{
+    const Graph *g = c->g;
+    Group gr = {.root = step};
+    gr.leaf_of = arena_alloc(g->arena, sizeof(int) * (size_t)g->nodes.n);
+    gr.leaves = arena_alloc(g->arena, sizeof(Node *) * (size_t)(g->nodes.n + 1));
+    for (int i = 0; i < g->nodes.n; i++)
+        gr.leaf_of[i] = -1;
+    /* the group: members, its matrix product, and the sink (the value) */
+    bool *used = arena_alloc(g->arena, (size_t)g->nodes.n);
+    for (int i = 0; i < g->nodes.n; i++) {
+        Node *x = g->nodes.v[i];
+        if (c->root[i] != step || x->op == OP_CONST)
+            continue;
+        if (op_info[x->op].kind == K_GEMM || op_info[x->op].kind == K_CONV) {
+            check(!gr.gemm);
+            gr.gemm = x;
+        } else if (op_info[x->op].kind != K_ELTWISE && x->op != OP_BROADCAST_TO) {
+            die("codegen: cannot fuse %s into %s", op_info[x->op].text, op_info[step->op].text);
+        }
+        for (int j = 0; j < x->nin; j++)
+            used[x->in[j]->id] = true;
+    }
+    Node *sink = NULL;
+    for (int i = 0; i < g->nodes.n; i++)
+        if (c->root[i] == step && g->nodes.v[i]->op != OP_CONST && !used[i]) {
+            check(!sink);
+            sink = g->nodes.v[i];
+        }
+    check(sink);
+    if (gr.gemm) {
+        for (int j = 0; j < 2; j++)
+            if (gr.gemm->in[j]->op != OP_CONST && gr.leaf_of[gr.gemm->in[j]->id] < 0) {
+                gr.leaf_of[gr.gemm->in[j]->id] = gr.nleaves;
+                gr.leaves[gr.nleaves++] = gr.gemm->in[j];
+            }
+        check(gr.gemm == sink || ir_shape_eq(&gr.gemm->shape, &sink->shape));
+    }
+    if (sink != gr.gemm)
+        collect_leaves(c, &gr, sink);
+    LLVMValueRef fn = cg_kernel_begin(c, step, gr.leaves, gr.nleaves);
+    gr.out = LLVMGetParam(fn, 0);
+    gr.ptrs = arena_alloc(g->arena, sizeof(LLVMValueRef) * (size_t)(gr.nleaves + 1));
+    for (int i = 0; i < gr.nleaves; i++)
+        gr.ptrs[i] = LLVMGetParam(fn, (unsigned)i + 1);
+    EltCtx e;
+    if (gr.gemm && op_info[gr.gemm->op].kind == K_CONV) {
+        /* the epilogue per image, right after the image's convolution */
+        check(sink != gr.gemm);
+        CgNest *n = eltwise_nest(c, &gr, sink, true, &e);
+        bool scratch = c->plan->scratch_offset[step->id] >= 0;
+        cg_emit_conv(c, gr.gemm, gr.ptrs[gr.leaf_of[gr.gemm->in[0]->id]],
+                     gr.ptrs[gr.leaf_of[gr.gemm->in[1]->id]], gr.out,
+                     scratch ? cg_kernel_scratch(c, gr.nleaves) : NULL, nest_image, n);
+    } else {
+        if (gr.gemm)
+            cg_emit_matmul(c, gr.gemm, gr.ptrs[gr.leaf_of[gr.gemm->in[0]->id]],
+                           gr.ptrs[gr.leaf_of[gr.gemm->in[1]->id]], gr.out);
+        if (sink != gr.gemm)
+            cg_nest_start(c, eltwise_nest(c, &gr, sink, false, &e), NULL);
+    }
+    cg_kernel_end(c);
+    return fn;
+}

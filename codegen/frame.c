@@ -1,0 +1,126 @@
+/*
+ * The kernel frame (cg_frame.h): the signature and attributes of each
+ * plan step's kernel function, where node values live, and extents and
+ * strides at run time.
+ *
+ * Kernels are written as plain loop nests over run-time extents so that
+ * LLVM's loop vectorizer can take them: every pointer argument is
+ * noalias when the plan keeps the output apart from every input.
+ */
+#include <string.h>
+
+#include "cg_frame.h"
+
+/* ---- storage and extents -------------------------------------------------- */
+
+Node *cg_storage(const Cg *c, Node *n)
+{
+    n = c->root[n->id];
+    for (int guard = 0; guard < 1000; guard++) {
+        Node *a = c->plan->alias ? c->plan->alias[n->id] : NULL;
+        if (!a || a == n)
+            return n;
+        n = c->root[a->id];
+    }
+    die("alias cycle at node %%%d", n->id);
+}
+
+LLVMValueRef cg_dim(Cg *c, Dim d)
+{
+    if (!d.batch)
+        return cg_i64(c, d.n);
+    if (d.n == 1)
+        return c->batch;
+    return LLVMBuildNSWMul(c->b, cg_i64(c, d.n), c->batch, "");
+}
+
+LLVMValueRef cg_numel(Cg *c, const Shape *s)
+{
+    int64_t k = 1;
+    bool batch = false;
+    for (int i = 0; i < s->rank; i++) {
+        k *= s->d[i].n;
+        batch |= s->d[i].batch;
+    }
+    return cg_dim(c, (Dim){k, batch});
+}
+
+/* Contiguous element strides of a shape. */
+void cg_strides(Cg *c, const Shape *s, LLVMValueRef *st)
+{
+    LLVMValueRef acc = cg_i64(c, 1);
+    for (int d = s->rank - 1; d >= 0; d--) {
+        st[d] = acc;
+        acc = LLVMBuildNSWMul(c->b, acc, cg_dim(c, s->d[d]), "");
+    }
+}
+
+/* ---- kernel functions ---------------------------------------------------- */
+
+static bool overlaps(const Cg *c, Node *a, Node *b)
+{
+    const MemPlan *p = c->plan;
+    int64_t oa = p->offset[a->id], ob = p->offset[b->id];
+    if (a == b)
+        return true;
+    if (oa < 0 || ob < 0)
+        return false;
+    return oa < ob + p->bytes[b->id] && ob < oa + p->bytes[a->id];
+}
+
+LLVMValueRef cg_kernel_begin(Cg *c, Node *step, Node **ins, int nin)
+{
+    /* a step with scratch memory takes its address next (cg_kernel_scratch),
+     * one that draws random numbers the step's key last (cg_step_draws) */
+    bool scratch = c->plan->scratch_offset[step->id] >= 0, draws = cg_step_draws(c, step);
+    LLVMTypeRef *pt = arena_alloc(c->g->arena, sizeof *pt * (size_t)(nin + 4));
+    for (int i = 0; i <= nin; i++)
+        pt[i] = c->ptr;
+    pt[nin + 1] = c->i64;
+    pt[nin + 2] = c->ptr;
+    pt[nin + 2 + scratch] = c->i64;
+    char *name = arena_printf(c->g->arena, "%s.%sk%d.%s", c->g->name, c->tag, step->id,
+                              op_info[step->op].text);
+    LLVMValueRef fn = LLVMAddFunction(
+        c->mod, name, LLVMFunctionType(c->voidt, pt, (unsigned)nin + 2 + scratch + draws, 0));
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    const char *fattrs[] = {"nounwind", "nofree", "nosync", "willreturn", "noinline"};
+    for (int i = 0; i < countof(fattrs); i++)
+        LLVMAddAttributeAtIndex(
+            fn, LLVMAttributeFunctionIndex,
+            LLVMCreateEnumAttribute(
+                c->ctx, LLVMGetEnumAttributeKindForName(fattrs[i], strlen(fattrs[i])), 0));
+    /* Distinct buffers: the output never shares bytes with an input, so
+     * every pointer may be noalias (inputs are only read). */
+    Node *out = cg_storage(c, step);
+    bool apart = true;
+    for (int i = 0; i < nin; i++)
+        apart &= !overlaps(c, out, cg_storage(c, ins[i]));
+    if (apart) {
+        unsigned na = LLVMGetEnumAttributeKindForName("noalias", 7);
+        for (int i = 0; i <= nin; i++)
+            LLVMAddAttributeAtIndex(fn, (unsigned)i + 1, LLVMCreateEnumAttribute(c->ctx, na, 0));
+    }
+    if (scratch) /* a slot of its own, live during this step only */
+        LLVMAddAttributeAtIndex(
+            fn, (unsigned)nin + 3,
+            LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("noalias", 7), 0));
+    c->fn = fn;
+    c->batch = LLVMGetParam(fn, (unsigned)nin + 1);
+    c->rng_key = draws ? LLVMGetParam(fn, (unsigned)nin + 2 + scratch) : NULL;
+    c->kin = ins;
+    c->nkin = nin;
+    LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
+    return fn;
+}
+
+void cg_kernel_end(Cg *c)
+{
+    LLVMBuildRetVoid(c->b);
+}
+
+LLVMValueRef cg_kernel_scratch(Cg *c, int nin)
+{
+    check(LLVMCountParams(c->fn) >= (unsigned)nin + 3);
+    return LLVMGetParam(c->fn, (unsigned)nin + 2);
+}

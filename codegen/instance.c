@@ -1,0 +1,109 @@
+/*
+ * The instance block layout (runtime/dlrt_model.h): header, flat
+ * parameters, gradients, optimizer state, model state and the arena, each
+ * starting on a 64-byte boundary. Parameters are packed in node order (the
+ * declaration order, frozen ones included) with no padding between them,
+ * so NAME_params is one array of the parameter type; states likewise.
+ */
+#include "cg.h"
+
+enum { CG_ALIGN = 64 };
+
+/* sizeof(dlrt_instance) is 40 bytes on 64-bit targets and 24 on 32-bit
+ * ones; info.c checks the target's size against this. */
+enum { CG_HEADER_BYTES = 64 };
+
+static int64_t align_up(int64_t v)
+{
+    return (v + CG_ALIGN - 1) / CG_ALIGN * CG_ALIGN;
+}
+
+static int64_t elem_bytes(DType t)
+{
+    return t == DT_F64 ? 8 : 4;
+}
+
+static int64_t max_numel(const Graph *g, const Shape *s)
+{
+    int64_t n = 1;
+    for (int i = 0; i < s->rank; i++)
+        n *= s->d[i].n * (s->d[i].batch ? (g->max_batch > 0 ? g->max_batch : 1) : 1);
+    return n;
+}
+
+static bool trainable(const Node *n)
+{
+    return n->op == OP_PARAM && !ir_attr_bool(n, "frozen");
+}
+
+Layout *cg_layout(const Graph *g, const CgPlans *plans)
+{
+    Arena *a = g->arena;
+    Layout *l = arena_alloc(a, sizeof *l);
+    int n = g->nodes.n;
+    size_t nn = (size_t)(n > 0 ? n : 1);
+    l->param_offset = arena_alloc(a, sizeof(int64_t) * nn);
+    l->state_offset = arena_alloc(a, sizeof(int64_t) * nn);
+    l->opt_state_offset = arena_alloc(a, sizeof(int64_t) * nn);
+    bool training = plans->train != NULL;
+    int64_t params = 0, states = 0, slot = 0;
+    for (int i = 0; i < n; i++) {
+        const Node *x = g->nodes.v[i];
+        l->param_offset[i] = l->state_offset[i] = l->opt_state_offset[i] = -1;
+        int64_t bytes = max_numel(g, &x->shape) * elem_bytes(x->dtype);
+        if (x->op == OP_PARAM) {
+            l->param_offset[i] = params;
+            params += bytes;
+            l->num_param_scalars += max_numel(g, &x->shape);
+            if (training && trainable(x)) {
+                l->opt_state_offset[i] = slot;
+                slot += bytes;
+            }
+        } else if (x->op == OP_STATE) {
+            l->state_offset[i] = states;
+            states += bytes;
+        }
+    }
+    int nslots = training && plans->opt ? plans->opt->nslots : 0;
+    l->opt_slot_bytes = slot;
+    l->header_bytes = CG_HEADER_BYTES;
+    l->params_offset = CG_HEADER_BYTES;
+    l->params_bytes = params;
+    l->grads_offset = align_up(l->params_offset + params);
+    l->grads_bytes = training ? params : 0;
+    l->opt_offset = align_up(l->grads_offset + l->grads_bytes);
+    l->opt_bytes = slot * nslots;
+    l->states_offset = align_up(l->opt_offset + l->opt_bytes);
+    l->states_bytes = states;
+    l->arena_offset = align_up(l->states_offset + states);
+    const MemPlan *fns[] = {plans->forward, plans->evaluate, plans->train};
+    for (int i = 0; i < countof(fns); i++)
+        if (fns[i] && fns[i]->arena_bytes > l->arena_bytes)
+            l->arena_bytes = fns[i]->arena_bytes;
+    l->state_bytes = align_up(l->arena_offset + l->arena_bytes);
+    return l;
+}
+
+/* The inputs the outputs depend on, by input index (node order): only these
+ * are arguments of NAME_forward. */
+bool *cg_needed_inputs(const Graph *g, int *ninputs)
+{
+    int n = g->nodes.n, k = 0;
+    bool *live = arena_alloc(g->arena, (size_t)(n > 0 ? n : 1));
+    for (int i = 0; i < g->outputs.n; i++)
+        live[g->outputs.v[i].node->id] = true;
+    for (int i = n - 1; i >= 0; i--) {
+        const Node *x = g->nodes.v[i];
+        if (live[i])
+            for (int j = 0; j < x->nin; j++)
+                live[x->in[j]->id] = true;
+        k += x->op == OP_INPUT;
+    }
+    bool *need = arena_alloc(g->arena, (size_t)(k > 0 ? k : 1));
+    k = 0;
+    for (int i = 0; i < n; i++)
+        if (g->nodes.v[i]->op == OP_INPUT)
+            need[k++] = live[i];
+    *ninputs = k;
+    return need;
+}

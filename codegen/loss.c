@@ -1,0 +1,135 @@
+/*
+ * The loss family's kernels (passes/shape_loss.c): cross_entropy and
+ * nll_loss over class scores [N, C, ...] with i32 labels (an out-of-range
+ * label gives NaN), and the pair losses of predictions and targets of one
+ * shape. The reduction ("mean", "sum") accumulates in double; "none"
+ * stores each element's loss.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "cg_kernels.h"
+
+static LLVMValueRef pair_loss(Cg *c, const Node *n, LLVMValueRef p, LLVMValueRef t_)
+{
+    DType t = n->dtype;
+    LLVMBuilderRef b = c->b;
+    if (n->op == OP_BINARY_CROSS_ENTROPY) {
+        /* max(x, 0) - x*t + log1p(exp(-|x|)) */
+        LLVMValueRef na = LLVMBuildFNeg(b, cg_intr1(c, "llvm.fabs", t, p), "");
+        LLVMValueRef l = cg_libm(c, "log1p", t, cg_intr1(c, "llvm.exp", t, na));
+        return LLVMBuildFAdd(
+            b,
+            LLVMBuildFSub(b, cg_max(c, t, p, cg_fconst(c, t, 0)), LLVMBuildFMul(b, p, t_, ""), ""),
+            l, "");
+    }
+    LLVMValueRef d = LLVMBuildFSub(b, p, t_, "");
+    LLVMValueRef ad = cg_intr1(c, "llvm.fabs", t, d);
+    LLVMValueRef sq = LLVMBuildFMul(b, cg_fconst(c, t, 0.5), LLVMBuildFMul(b, d, d, ""), "");
+    switch (n->op) {
+    case OP_MSE: return LLVMBuildFMul(b, d, d, "");
+    case OP_L1_LOSS: return ad;
+    case OP_SMOOTH_L1_LOSS: {
+        double beta = ir_attr_float(n, "beta");
+        if (beta <= 0)
+            return ad;
+        LLVMValueRef small = LLVMBuildFCmp(b, LLVMRealOLT, ad, cg_fconst(c, t, beta), "");
+        return LLVMBuildSelect(b, small, LLVMBuildFDiv(b, sq, cg_fconst(c, t, beta), ""),
+                               LLVMBuildFSub(b, ad, cg_fconst(c, t, 0.5 * beta), ""), "");
+    }
+    case OP_HUBER_LOSS: {
+        double delta = ir_attr_float(n, "delta");
+        LLVMValueRef small = LLVMBuildFCmp(b, LLVMRealOLE, ad, cg_fconst(c, t, delta), "");
+        return LLVMBuildSelect(b, small, sq,
+                               LLVMBuildFMul(b, cg_fconst(c, t, delta),
+                                             LLVMBuildFSub(b, ad, cg_fconst(c, t, 0.5 * delta), ""),
+                                             ""),
+                               "");
+    }
+    default: die("not a pair loss");
+    }
+}
+
+LLVMValueRef cg_kernel_loss(Cg *c, Node *n)
+{
+    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 2);
+    LLVMValueRef out = LLVMGetParam(fn, 0), x = LLVMGetParam(fn, 1), y = LLVMGetParam(fn, 2);
+    DType t = n->dtype;
+    LLVMTypeRef ty = cg_type(c, t);
+    const char *red = ir_attr_str(n, "reduction");
+    bool none = strcmp(red, "none") == 0;
+    LLVMValueRef acc = cg_alloca(c, c->f64, "acc");
+    LLVMBuildStore(c->b, LLVMConstReal(c->f64, 0), acc);
+    LLVMValueRef total;
+    CgLoop lo, li, lj;
+    LLVMValueRef val, at;
+    if (n->op == OP_CROSS_ENTROPY || n->op == OP_NLL_LOSS) {
+        const Shape *s = &n->in[0]->shape;
+        Shape inner = {0};
+        for (int d = 2; d < s->rank; d++)
+            inner.d[inner.rank++] = s->d[d];
+        LLVMValueRef O = s->rank == 1 ? cg_i64(c, 1) : cg_dim(c, s->d[0]);
+        LLVMValueRef C = cg_dim(c, s->d[s->rank == 1 ? 0 : 1]);
+        LLVMValueRef I = cg_numel(c, &inner);
+        total = LLVMBuildNSWMul(c->b, O, I, "");
+        LLVMValueRef mx = cg_alloca(c, ty, "max"), sum = cg_alloca(c, ty, "sum");
+        LLVMValueRef o = cg_loop_begin(c, O, &lo);
+        LLVMValueRef i = cg_loop_begin(c, I, &li);
+        at = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, o, I, ""), i, "");
+        LLVMValueRef base = LLVMBuildNSWAdd(
+            c->b, LLVMBuildNSWMul(c->b, LLVMBuildNSWMul(c->b, o, C, ""), I, ""), i, "");
+#define AT(j) LLVMBuildNSWAdd(c->b, base, LLVMBuildNSWMul(c->b, j, I, ""), "")
+        LLVMValueRef lab = LLVMBuildSExt(c->b, cg_load(c, DT_I32, y, at), c->i64, "");
+        LLVMValueRef ok = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntSGE, lab, cg_i64(c, 0), ""),
+                                       LLVMBuildICmp(c->b, LLVMIntSLT, lab, C, ""), "");
+        LLVMValueRef picked =
+            cg_load(c, t, x, AT(LLVMBuildSelect(c->b, ok, lab, cg_i64(c, 0), "")));
+        if (n->op == OP_NLL_LOSS) {
+            val = LLVMBuildFNeg(c->b, picked, "");
+        } else {
+            LLVMBuildStore(c->b, cg_fconst(c, t, -INFINITY), mx);
+            LLVMValueRef j = cg_loop_begin(c, C, &lj);
+            LLVMBuildStore(
+                c->b, cg_max(c, t, LLVMBuildLoad2(c->b, ty, mx, ""), cg_load(c, t, x, AT(j))), mx);
+            cg_loop_end(c, &lj);
+            LLVMValueRef m = LLVMBuildLoad2(c->b, ty, mx, "");
+            LLVMBuildStore(c->b, cg_fconst(c, t, 0), sum);
+            j = cg_loop_begin(c, C, &lj);
+            LLVMValueRef e =
+                cg_intr1(c, "llvm.exp", t, LLVMBuildFSub(c->b, cg_load(c, t, x, AT(j)), m, ""));
+            LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, ty, sum, ""), e, ""),
+                           sum);
+            cg_loop_end(c, &lj);
+            LLVMValueRef lse = LLVMBuildFAdd(
+                c->b, m, cg_intr1(c, "llvm.log", t, LLVMBuildLoad2(c->b, ty, sum, "")), "");
+            val = LLVMBuildFSub(c->b, lse, picked, "");
+        }
+#undef AT
+        /* an out-of-range label has no defined loss */
+        val = LLVMBuildSelect(c->b, ok, val, cg_fconst(c, t, NAN), "");
+    } else {
+        total = cg_numel(c, &n->in[0]->shape);
+        at = cg_loop_begin(c, total, &lo);
+        val = pair_loss(c, n, cg_load(c, t, x, at), cg_load(c, t, y, at));
+    }
+    if (none) {
+        cg_store(c, t, val, out, at);
+    } else {
+        LLVMValueRef v64 = t == DT_F64 ? val : LLVMBuildFPExt(c->b, val, c->f64, "");
+        LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f64, acc, ""), v64, ""),
+                       acc);
+    }
+    if (n->op == OP_CROSS_ENTROPY || n->op == OP_NLL_LOSS)
+        cg_loop_end(c, &li);
+    cg_loop_end(c, &lo);
+    if (!none) {
+        LLVMValueRef s = LLVMBuildLoad2(c->b, c->f64, acc, "");
+        if (strcmp(red, "mean") == 0)
+            s = LLVMBuildFDiv(c->b, s, LLVMBuildSIToFP(c->b, total, c->f64, ""), "");
+        if (t != DT_F64)
+            s = LLVMBuildFPTrunc(c->b, s, ty, "");
+        cg_store(c, t, s, out, cg_i64(c, 0));
+    }
+    cg_kernel_end(c);
+    return fn;
+}

@@ -1,0 +1,320 @@
+/*
+ * The reduce family's kernels (passes/shape_reduce.c): matrix products,
+ * softmax and log_softmax along an axis, and reductions.
+ *
+ * Matrix products go through dlrt_gemm_f32/f64 (a loop over the broadcast
+ * leading dimensions); i32 products are naive loops. A matmul is always
+ * the head of an elementwise group (eltwise.c), which calls
+ * cg_emit_matmul. Softmax and reductions are loop nests with accumulators
+ * in allocas (promoted to registers by the optimizer).
+ */
+#include <math.h>
+
+#include "cg_kernels.h"
+
+/* ---- matrix products ------------------------------------------------------- */
+
+static void matmul_body(Cg *c, CgNest *n, LLVMValueRef *offs)
+{
+    Node *m = n->ctx;
+    DType t = m->dtype;
+    LLVMValueRef *p = (LLVMValueRef *)n->st + n->nops * IR_MAX_RANK; /* a, b, out, M, N, K */
+    LLVMValueRef a = cg_gep(c, t, p[0], offs[0]), bb = cg_gep(c, t, p[1], offs[1]),
+                 o = cg_gep(c, t, p[2], offs[2]);
+    LLVMValueRef M = p[3], N = p[4], K = p[5];
+    if (t == DT_I32) {
+        CgLoop li, lj, lk;
+        LLVMValueRef i = cg_loop_begin(c, M, &li);
+        LLVMValueRef j = cg_loop_begin(c, N, &lj);
+        LLVMValueRef acc = cg_alloca(c, c->i32, "acc");
+        LLVMBuildStore(c->b, LLVMConstInt(c->i32, 0, 0), acc);
+        LLVMValueRef k = cg_loop_begin(c, K, &lk);
+        LLVMValueRef x =
+            cg_load(c, t, a, LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, i, K, ""), k, ""));
+        LLVMValueRef y =
+            cg_load(c, t, bb, LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, k, N, ""), j, ""));
+        LLVMBuildStore(c->b,
+                       LLVMBuildAdd(c->b, LLVMBuildLoad2(c->b, c->i32, acc, ""),
+                                    LLVMBuildMul(c->b, x, y, ""), ""),
+                       acc);
+        cg_loop_end(c, &lk);
+        cg_store(c, t, LLVMBuildLoad2(c->b, c->i32, acc, ""), o,
+                 LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, i, N, ""), j, ""));
+        cg_loop_end(c, &lj);
+        cg_loop_end(c, &li);
+        return;
+    }
+    LLVMTypeRef ft = cg_type(c, t);
+    LLVMTypeRef pt[] = {c->i32, c->i32, c->i64, c->i64, c->i64, ft,    c->ptr,
+                        c->i64, c->ptr, c->i64, ft,     c->ptr, c->i64};
+    LLVMValueRef z = LLVMConstInt(c->i32, 0, 0);
+    LLVMValueRef args[] = {z, z, M, N, K, cg_fconst(c, t, 1), a, K, bb, N, cg_fconst(c, t, 0),
+                           o, N};
+    cg_call(c, t == DT_F32 ? "dlrt_gemm_f32" : "dlrt_gemm_f64", c->voidt, pt, 13, args);
+}
+
+void cg_emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValueRef out)
+{
+    const Shape *sa = &m->in[0]->shape, *sb = &m->in[1]->shape, *so = &m->shape;
+    bool a1 = sa->rank == 1, b1 = sb->rank == 1;
+    LLVMValueRef M = a1 ? cg_i64(c, 1) : cg_dim(c, sa->d[sa->rank - 2]);
+    LLVMValueRef K = cg_dim(c, sa->d[sa->rank - 1]);
+    LLVMValueRef N = b1 ? cg_i64(c, 1) : cg_dim(c, sb->d[sb->rank - 1]);
+    int la = a1 ? 0 : sa->rank - 2, lb = b1 ? 0 : sb->rank - 2;
+    int lo = so->rank - (a1 ? 0 : 1) - (b1 ? 0 : 1);
+    check(lo >= 0 && lo >= la && lo >= lb);
+    CgNest *n = cg_nest_new(c, lo, 3);
+    /* room after the strides for the six extra values matmul_body needs */
+    LLVMValueRef *st = arena_alloc(c->g->arena, sizeof *st * (size_t)(3 * IR_MAX_RANK + 6));
+    n->st = st;
+    LLVMValueRef MK = LLVMBuildNSWMul(c->b, M, K, ""), KN = LLVMBuildNSWMul(c->b, K, N, ""),
+                 MN = LLVMBuildNSWMul(c->b, M, N, "");
+    LLVMValueRef acc_a = MK, acc_b = KN, acc_o = MN;
+    for (int d = lo - 1; d >= 0; d--) {
+        Dim od = so->d[d];
+        n->ext[d] = cg_dim(c, od);
+        int da = d - (lo - la), db = d - (lo - lb);
+        bool ba = da < 0 || (sa->d[da].n == 1 && !sa->d[da].batch && !(od.n == 1 && !od.batch));
+        bool bbd = db < 0 || (sb->d[db].n == 1 && !sb->d[db].batch && !(od.n == 1 && !od.batch));
+        st[0 * IR_MAX_RANK + d] = ba ? cg_i64(c, 0) : acc_a;
+        st[1 * IR_MAX_RANK + d] = bbd ? cg_i64(c, 0) : acc_b;
+        st[2 * IR_MAX_RANK + d] = acc_o;
+        if (da >= 0)
+            acc_a = LLVMBuildNSWMul(c->b, acc_a, cg_dim(c, sa->d[da]), "");
+        if (db >= 0)
+            acc_b = LLVMBuildNSWMul(c->b, acc_b, cg_dim(c, sb->d[db]), "");
+        acc_o = LLVMBuildNSWMul(c->b, acc_o, n->ext[d], "");
+    }
+    LLVMValueRef *extra = st + 3 * IR_MAX_RANK;
+    extra[0] = a;
+    extra[1] = b;
+    extra[2] = out;
+    extra[3] = M;
+    extra[4] = N;
+    extra[5] = K;
+    n->body = matmul_body;
+    n->ctx = m;
+    cg_nest_start(c, n, NULL);
+}
+
+/* ---- softmax ------------------------------------------------------------------ */
+
+static LLVMValueRef k_softmax(Cg *c, Node *n)
+{
+    Node *x = n->in[0];
+    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 1);
+    LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 1);
+    DType t = n->dtype;
+    LLVMTypeRef ty = cg_type(c, t);
+    int axis = (int)ir_attr_int(n, "axis");
+    Shape outer = {0}, inner = {0};
+    for (int d = 0; d < axis; d++)
+        outer.d[outer.rank++] = x->shape.d[d];
+    for (int d = axis + 1; d < x->shape.rank; d++)
+        inner.d[inner.rank++] = x->shape.d[d];
+    LLVMValueRef O = cg_numel(c, &outer), I = cg_numel(c, &inner), N = cg_dim(c, x->shape.d[axis]);
+    LLVMValueRef mx = cg_alloca(c, ty, "max"), sum = cg_alloca(c, ty, "sum");
+    CgLoop lo, li, lj;
+    LLVMValueRef o = cg_loop_begin(c, O, &lo);
+    LLVMValueRef i = cg_loop_begin(c, I, &li);
+    LLVMValueRef base =
+        LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, LLVMBuildNSWMul(c->b, o, N, ""), I, ""), i, "");
+#define AT(j) LLVMBuildNSWAdd(c->b, base, LLVMBuildNSWMul(c->b, j, I, ""), "")
+    LLVMBuildStore(c->b, cg_fconst(c, t, -INFINITY), mx);
+    LLVMValueRef j = cg_loop_begin(c, N, &lj);
+    LLVMBuildStore(c->b, cg_max(c, t, LLVMBuildLoad2(c->b, ty, mx, ""), cg_load(c, t, src, AT(j))),
+                   mx);
+    cg_loop_end(c, &lj);
+    LLVMValueRef m = LLVMBuildLoad2(c->b, ty, mx, "");
+    LLVMBuildStore(c->b, cg_fconst(c, t, 0), sum);
+    j = cg_loop_begin(c, N, &lj);
+    LLVMValueRef e =
+        cg_intr1(c, "llvm.exp", t, LLVMBuildFSub(c->b, cg_load(c, t, src, AT(j)), m, ""));
+    if (n->op == OP_SOFTMAX)
+        cg_store(c, t, e, out, AT(j));
+    LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, ty, sum, ""), e, ""), sum);
+    cg_loop_end(c, &lj);
+    LLVMValueRef s = LLVMBuildLoad2(c->b, ty, sum, "");
+    if (n->op == OP_SOFTMAX) {
+        LLVMValueRef inv = LLVMBuildFDiv(c->b, cg_fconst(c, t, 1), s, "");
+        j = cg_loop_begin(c, N, &lj);
+        cg_store(c, t, LLVMBuildFMul(c->b, cg_load(c, t, out, AT(j)), inv, ""), out, AT(j));
+        cg_loop_end(c, &lj);
+    } else {
+        LLVMValueRef lse = LLVMBuildFAdd(c->b, m, cg_intr1(c, "llvm.log", t, s), "");
+        j = cg_loop_begin(c, N, &lj);
+        cg_store(c, t, LLVMBuildFSub(c->b, cg_load(c, t, src, AT(j)), lse, ""), out, AT(j));
+        cg_loop_end(c, &lj);
+    }
+#undef AT
+    cg_loop_end(c, &li);
+    cg_loop_end(c, &lo);
+    cg_kernel_end(c);
+    return fn;
+}
+
+/* ---- reductions ---------------------------------------------------------------- */
+
+typedef struct {
+    Node *n;
+    LLVMValueRef src, out, acc, acc2, idx, count, mean;
+    int pass; /* var: 0 sums, 1 squared deviations */
+} RedCtx;
+
+static void reduce_inner(Cg *c, CgNest *nest, LLVMValueRef *offs)
+{
+    RedCtx *r = nest->ctx;
+    DType t = r->n->in[0]->dtype;
+    LLVMTypeRef ty = cg_type(c, t);
+    LLVMValueRef v = cg_load(c, t, r->src, offs[0]);
+    LLVMValueRef a = LLVMBuildLoad2(c->b, ty, r->acc, "");
+    bool i = t == DT_I32;
+    switch (r->n->op) {
+    case OP_SUM:
+    case OP_MEAN:
+        LLVMBuildStore(c->b, i ? LLVMBuildAdd(c->b, a, v, "") : LLVMBuildFAdd(c->b, a, v, ""),
+                       r->acc);
+        break;
+    case OP_VAR:
+        if (r->pass == 0) {
+            LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, a, v, ""), r->acc);
+        } else {
+            LLVMValueRef d = LLVMBuildFSub(c->b, v, r->mean, "");
+            LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, a, LLVMBuildFMul(c->b, d, d, ""), ""), r->acc);
+        }
+        break;
+    case OP_MAX:
+    case OP_MIN: {
+        bool mx = r->n->op == OP_MAX;
+        LLVMValueRef better =
+            i ? LLVMBuildICmp(c->b, mx ? LLVMIntSGT : LLVMIntSLT, v, a, "")
+              : LLVMBuildFCmp(c->b, mx ? LLVMRealUGT : LLVMRealULT, v, a, ""); /* NaN wins */
+        LLVMBuildStore(c->b, LLVMBuildSelect(c->b, better, v, a, ""), r->acc);
+        break;
+    }
+    case OP_ARGMAX: {
+        LLVMValueRef k = LLVMBuildLoad2(c->b, c->i64, r->count, "");
+        LLVMValueRef better = i ? LLVMBuildICmp(c->b, LLVMIntSGT, v, a, "")
+                                : LLVMBuildFCmp(c->b, LLVMRealUGT, v, a, "");
+        LLVMBuildStore(c->b, LLVMBuildSelect(c->b, better, v, a, ""), r->acc);
+        LLVMBuildStore(
+            c->b, LLVMBuildSelect(c->b, better, k, LLVMBuildLoad2(c->b, c->i64, r->idx, ""), ""),
+            r->idx);
+        LLVMBuildStore(c->b, LLVMBuildNSWAdd(c->b, k, cg_i64(c, 1), ""), r->count);
+        break;
+    }
+    default: die("not a reduction");
+    }
+}
+
+typedef struct {
+    RedCtx *r;
+    CgNest *inner;
+    LLVMValueRef count; /* elements reduced into one output */
+} RedOuter;
+
+static void reduce_outer(Cg *c, CgNest *nest, LLVMValueRef *offs)
+{
+    RedOuter *ro = nest->ctx;
+    RedCtx *r = ro->r;
+    Node *n = r->n;
+    DType t = n->in[0]->dtype;
+    LLVMTypeRef ty = cg_type(c, t);
+    LLVMValueRef init;
+    bool i = t == DT_I32;
+    if (n->op == OP_MAX || n->op == OP_ARGMAX)
+        init =
+            i ? LLVMConstInt(c->i32, (unsigned long long)INT32_MIN, 1) : cg_fconst(c, t, -INFINITY);
+    else if (n->op == OP_MIN)
+        init = i ? LLVMConstInt(c->i32, INT32_MAX, 1) : cg_fconst(c, t, INFINITY);
+    else
+        init = i ? LLVMConstInt(c->i32, 0, 0) : cg_fconst(c, t, 0);
+    if (n->op == OP_ARGMAX) {
+        LLVMBuildStore(c->b, cg_i64(c, 0), r->idx);
+        LLVMBuildStore(c->b, cg_i64(c, 0), r->count);
+        /* the first element wins ties and a first NaN stays */
+        init = LLVMBuildLoad2(c->b, ty, cg_gep(c, t, r->src, offs[0]), "");
+    }
+    LLVMBuildStore(c->b, init, r->acc);
+    r->pass = 0;
+    LLVMValueRef base[1] = {offs[0]};
+    cg_nest_start(c, ro->inner, base);
+    LLVMValueRef a = LLVMBuildLoad2(c->b, ty, r->acc, "");
+    LLVMValueRef cnt = i ? NULL : LLVMBuildSIToFP(c->b, ro->count, ty, "");
+    LLVMValueRef v = a;
+    if (n->op == OP_MEAN) {
+        v = LLVMBuildFDiv(c->b, a, cnt, "");
+    } else if (n->op == OP_VAR) {
+        r->mean = LLVMBuildFDiv(c->b, a, cnt, "");
+        LLVMBuildStore(c->b, cg_fconst(c, t, 0), r->acc);
+        r->pass = 1;
+        cg_nest_start(c, ro->inner, base);
+        LLVMValueRef dof =
+            LLVMBuildFSub(c->b, cnt, cg_fconst(c, t, (double)ir_attr_int(n, "correction")), "");
+        dof = cg_max(c, t, dof, cg_fconst(c, t, 0)); /* 0 -> inf/nan as PyTorch */
+        v = LLVMBuildFDiv(c->b, LLVMBuildLoad2(c->b, ty, r->acc, ""), dof, "");
+    } else if (n->op == OP_ARGMAX) {
+        v = LLVMBuildTrunc(c->b, LLVMBuildLoad2(c->b, c->i64, r->idx, ""), c->i32, "");
+    }
+    cg_store(c, n->dtype, v, r->out, offs[1]);
+}
+
+static LLVMValueRef k_reduce(Cg *c, Node *n)
+{
+    Node *x = n->in[0];
+    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 1);
+    RedCtx r = {.n = n, .out = LLVMGetParam(fn, 0), .src = LLVMGetParam(fn, 1)};
+    DType t = x->dtype;
+    r.acc = cg_alloca(c, cg_type(c, t), "acc");
+    r.idx = cg_alloca(c, c->i64, "idx");
+    r.count = cg_alloca(c, c->i64, "count");
+    bool red[IR_MAX_RANK] = {0};
+    const Attr *ax = ir_attr(n, "axis");
+    if (n->op == OP_ARGMAX) {
+        if (ax)
+            red[ax->i] = true;
+        else
+            for (int d = 0; d < x->shape.rank; d++)
+                red[d] = true;
+    } else {
+        check(ax);
+        for (int k = 0; k < ax->ints.n; k++)
+            red[ax->ints.v[k].n] = true;
+    }
+    LLVMValueRef st[IR_MAX_RANK];
+    cg_strides(c, &x->shape, st);
+    CgNest *outer = cg_nest_new(c, 0, 2), *inner = cg_nest_new(c, 0, 1);
+    Shape kept = {0}, gone = {0};
+    for (int d = 0; d < x->shape.rank; d++) {
+        if (red[d]) {
+            inner->ext[inner->rank] = cg_dim(c, x->shape.d[d]);
+            inner->st[inner->rank++] = st[d];
+            gone.d[gone.rank++] = x->shape.d[d];
+        } else {
+            outer->ext[outer->rank] = cg_dim(c, x->shape.d[d]);
+            outer->st[outer->rank++] = st[d];
+            kept.d[kept.rank++] = x->shape.d[d];
+        }
+    }
+    LLVMValueRef ost[IR_MAX_RANK];
+    cg_strides(c, &kept, ost);
+    for (int d = 0; d < outer->rank; d++)
+        outer->st[IR_MAX_RANK + d] = ost[d];
+    RedOuter ro = {&r, inner, cg_numel(c, &gone)};
+    inner->body = reduce_inner;
+    inner->ctx = &r;
+    outer->body = reduce_outer;
+    outer->ctx = &ro;
+    cg_nest_start(c, outer, NULL);
+    cg_kernel_end(c);
+    return fn;
+}
+
+LLVMValueRef cg_kernel_reduce(Cg *c, Node *step)
+{
+    switch (op_info[step->op].kind) {
+    case K_ROWWISE: return k_softmax(c, step);
+    case K_REDUCE: return k_reduce(c, step);
+    default: die("codegen: %s is not a reduction", op_info[step->op].text);
+    }
+}
