@@ -292,10 +292,10 @@ bool fe_slice_attrs(L *l, Frame *f, Node *n, const SliceItem *items, int nitems,
     }
     if (!ok || !n)
         return false;
-    ir_set_ints(l->g, n, "begin", begin, nitems);
-    ir_set_ints(l->g, n, "end", end, nitems);
-    ir_set_ints(l->g, n, "step", step, nitems);
-    ir_set_ints(l->g, n, "squeeze", squeeze, nsq);
+    attr_set_begin(l->g, n, begin, nitems);
+    attr_set_end(l->g, n, end, nitems);
+    attr_set_step(l->g, n, step, nitems);
+    attr_set_squeeze(l->g, n, squeeze, nsq);
     return true;
 }
 

@@ -38,9 +38,8 @@ void ir_print_dot(FILE *f, const Graph *g)
             put_dot_str(f, n->name);
         }
         if (n->op == OP_CONST) {
-            const Attr *v = ir_attr(n, "value");
-            if (v && v->kind == AK_FLOAT)
-                fprintf(f, "\\n%g", v->f);
+            if (attr_has_value(n))
+                fprintf(f, "\\n%g", attr_value(n));
         }
         if (n->dtype != DT_UNKNOWN) {
             char buf[IR_MAX_RANK * 48];

@@ -305,10 +305,31 @@ static const Attr *attr_must(const Node *n, const char *name, AttrKind kind)
     return a;
 }
 
+#define ATTR(name, text, kind) const AttrKey attr_key_##name = {#text, AK_##kind};
+#include "attrs.def"
+#undef ATTR
+
 int64_t ir_attr_int(const Node *n, const char *name) { return attr_must(n, name, AK_INT)->i; }
 double ir_attr_float(const Node *n, const char *name) { return attr_must(n, name, AK_FLOAT)->f; }
 bool ir_attr_bool(const Node *n, const char *name) { return attr_must(n, name, AK_BOOL)->b; }
 const char *ir_attr_str(const Node *n, const char *name) { return attr_must(n, name, AK_STR)->s; }
+AttrInts ir_attr_ints(const Node *n, const char *name)
+{
+    return attr_must(n, name, AK_INTS)->ints;
+}
+
+AttrFloats ir_attr_floats(const Node *n, const char *name)
+{
+    return attr_must(n, name, AK_FLOATS)->floats;
+}
+
+bool ir_attr_has(const Node *n, const char *name, AttrKind kind)
+{
+    const Attr *a = ir_attr(n, name);
+    if (a && a->kind != (kind == AK_ENUM ? AK_STR : kind))
+        die("%s node %%%d: attribute '%s' of the wrong kind", op_info[n->op].text, n->id, name);
+    return a != NULL;
+}
 
 /* Building */
 
@@ -357,10 +378,10 @@ Node *ir_param(Graph *g, const char *name, DType t, Shape s, Init init, const do
 {
     check(init >= 0 && init < INIT_COUNT);
     Node *n = source(g, OP_PARAM, name, t, s, loc);
-    ir_set_str(g, n, "init", init_info[init].text);
+    attr_set_init(g, n, init_info[init].text);
     if (nargs > 0)
-        ir_set_floats(g, n, "args", args, nargs);
-    ir_set_bool(g, n, "frozen", frozen);
+        attr_set_args(g, n, args, nargs);
+    attr_set_frozen(g, n, frozen);
     return n;
 }
 
@@ -368,14 +389,14 @@ Node *ir_state(Graph *g, const char *name, DType t, Shape s, Init init, Loc loc)
 {
     check(init >= 0 && init < INIT_COUNT);
     Node *n = source(g, OP_STATE, name, t, s, loc);
-    ir_set_str(g, n, "init", init_info[init].text);
+    attr_set_init(g, n, init_info[init].text);
     return n;
 }
 
 Node *ir_const(Graph *g, double value, Loc loc)
 {
     Node *n = ir_node_new(g, OP_CONST, NULL, 0, loc);
-    ir_set_float(g, n, "value", value);
+    attr_set_value(g, n, value);
     return n;
 }
 
@@ -525,7 +546,7 @@ static void verify_grads(const Graph *g)
     int k = 0;
     for (int i = 0; i < g->nodes.n; i++) {
         const Node *p = g->nodes.v[i];
-        if (p->op != OP_PARAM || ir_attr_bool(p, "frozen"))
+        if (p->op != OP_PARAM || attr_frozen(p))
             continue;
         if (k >= t->params.n || t->params.v[k] != p)
             die("verify: the gradients do not list parameter '%s' in its place", p->name);

@@ -84,6 +84,16 @@ Op ir_op_lookup(const char *text); /* OP_COUNT when unknown */
 typedef enum { AK_INT, AK_FLOAT, AK_BOOL, AK_STR, AK_INTS, AK_FLOATS, AK_ENUM } AttrKind;
 
 typedef struct {
+    Dim *v; /* elements may carry the batch factor, or be IR_NONE */
+    int n;
+} AttrInts;
+
+typedef struct {
+    double *v;
+    int n;
+} AttrFloats;
+
+typedef struct {
     const char *name;
     AttrKind kind;
     union {
@@ -91,14 +101,8 @@ typedef struct {
         double f;
         bool b;
         const char *s;
-        struct {
-            Dim *v; /* elements may carry the batch factor, or be IR_NONE */
-            int n;
-        } ints;
-        struct {
-            double *v;
-            int n;
-        } floats;
+        AttrInts ints;
+        AttrFloats floats;
     };
 } Attr;
 
@@ -236,13 +240,97 @@ void ir_set_str(Graph *g, Node *n, const char *name, const char *v);
 void ir_set_ints(Graph *g, Node *n, const char *name, const Dim *v, int nv);
 void ir_set_floats(Graph *g, Node *n, const char *name, const double *v, int nv);
 const Attr *ir_attr(const Node *n, const char *name); /* NULL when absent */
-/* Typed getters for attributes the schema guarantees; die otherwise. */
+/* Getters by name for attributes the schema guarantees; die otherwise.
+ * Passes use the typed accessors below, which call these. */
 int64_t ir_attr_int(const Node *n, const char *name);
 double ir_attr_float(const Node *n, const char *name);
 bool ir_attr_bool(const Node *n, const char *name);
 const char *ir_attr_str(const Node *n, const char *name);
+AttrInts ir_attr_ints(const Node *n, const char *name);
+AttrFloats ir_attr_floats(const Node *n, const char *name);
+/* Whether n has the attribute; dies when it has it as another kind. */
+bool ir_attr_has(const Node *n, const char *name, AttrKind kind);
 /* Adds every schema default that is missing from l. */
 void ir_attrs_fill_defaults(Arena *a, AttrList *l, const AttrSchema *s);
+
+/* Typed accessors, three per row of attrs.def (see there):
+ *   T    attr_NAME(const Node *n)         the value; dies when absent
+ *   bool attr_has_NAME(const Node *n)     present (optional attributes)
+ *   void attr_set_NAME(Graph *g, Node *n, T v)   (lists: const T *v, int nv)
+ * and the key attr_key_NAME (AttrKey below).
+ * A misspelt name is an undeclared function and a wrong kind a type error,
+ * at compile time; reads by string are left to code that walks schemas
+ * (the reader, the printer, the frontend's argument matching).
+ *
+ * Why a second list, not accessors made from ops.def itself: the schemas
+ * are strings (the reader, the frontend and the optimizer table parse
+ * them at run time, with defaults, enum choices and optional marks) and
+ * the preprocessor cannot split a string. Rewriting every schema as
+ * macros would spread one attribute's kind over each op that has it;
+ * attrs.def states it once per attribute, and test_optable checks both
+ * lists against each other. */
+/* Per kind: the value's C type, the getter, the setter, its parameters. */
+#define IR_ATTR_T_INT int64_t
+#define IR_ATTR_T_FLOAT double
+#define IR_ATTR_T_BOOL bool
+#define IR_ATTR_T_STR const char *
+#define IR_ATTR_T_ENUM const char *
+#define IR_ATTR_T_INTS AttrInts
+#define IR_ATTR_T_FLOATS AttrFloats
+#define IR_ATTR_GET_INT ir_attr_int
+#define IR_ATTR_GET_FLOAT ir_attr_float
+#define IR_ATTR_GET_BOOL ir_attr_bool
+#define IR_ATTR_GET_STR ir_attr_str
+#define IR_ATTR_GET_ENUM ir_attr_str
+#define IR_ATTR_GET_INTS ir_attr_ints
+#define IR_ATTR_GET_FLOATS ir_attr_floats
+#define IR_ATTR_SET_INT ir_set_int
+#define IR_ATTR_SET_FLOAT ir_set_float
+#define IR_ATTR_SET_BOOL ir_set_bool
+#define IR_ATTR_SET_STR ir_set_str
+#define IR_ATTR_SET_ENUM ir_set_str
+#define IR_ATTR_SET_INTS ir_set_ints
+#define IR_ATTR_SET_FLOATS ir_set_floats
+#define IR_ATTR_ARGS_INT v
+#define IR_ATTR_ARGS_FLOAT v
+#define IR_ATTR_ARGS_BOOL v
+#define IR_ATTR_ARGS_STR v
+#define IR_ATTR_ARGS_ENUM v
+#define IR_ATTR_ARGS_INTS v, nv
+#define IR_ATTR_ARGS_FLOATS v, nv
+#define IR_ATTR_PARAMS_INT int64_t v
+#define IR_ATTR_PARAMS_FLOAT double v
+#define IR_ATTR_PARAMS_BOOL bool v
+#define IR_ATTR_PARAMS_STR const char *v
+#define IR_ATTR_PARAMS_ENUM const char *v
+#define IR_ATTR_PARAMS_INTS const Dim *v, int nv
+#define IR_ATTR_PARAMS_FLOATS const double *v, int nv
+#define ATTR(name, text, kind)                                                                     \
+    static inline IR_ATTR_T_##kind attr_##name(const Node *n)                                      \
+    {                                                                                              \
+        return IR_ATTR_GET_##kind(n, #text);                                                       \
+    }                                                                                              \
+    static inline bool attr_has_##name(const Node *n)                                              \
+    {                                                                                              \
+        return ir_attr_has(n, #text, AK_##kind);                                                   \
+    }                                                                                              \
+    static inline void attr_set_##name(Graph *g, Node *n, IR_ATTR_PARAMS_##kind)                   \
+    {                                                                                              \
+        IR_ATTR_SET_##kind(g, n, #text, IR_ATTR_ARGS_##kind);                                      \
+    }
+#include "attrs.def"
+#undef ATTR
+
+/* An attribute as a value, for helpers that read or write any attribute of
+ * a kind and name it in messages: attr_key_NAME for each row of attrs.def. */
+typedef struct {
+    const char *text;
+    AttrKind kind;
+} AttrKey;
+
+#define ATTR(name, text, kind) extern const AttrKey attr_key_##name;
+#include "attrs.def"
+#undef ATTR
 
 /* Shapes and types. */
 const char *ir_dtype_name(DType t); /* "f32", "f64", "i32", "?" */

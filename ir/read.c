@@ -1048,7 +1048,7 @@ static bool parse_grad(Reader *r)
     const Node *p = find_named(r->g, nt.s);
     if (!p || p->op != OP_PARAM)
         return fail(r, &nt, "no parameter named \"%s\"", nt.s);
-    if (ir_attr_bool(p, "frozen"))
+    if (attr_frozen(p))
         return fail(r, &nt, "parameter \"%s\" is frozen and has no gradient", nt.s);
     for (int i = 0; i < t->params.n; i++)
         if (t->params.v[i] == p)
@@ -1077,7 +1077,7 @@ static bool check_grads(Reader *r, const Tok *end)
         return true;
     for (int i = 0; i < r->g->nodes.n; i++) {
         const Node *p = r->g->nodes.v[i];
-        if (p->op != OP_PARAM || ir_attr_bool(p, "frozen"))
+        if (p->op != OP_PARAM || attr_frozen(p))
             continue;
         bool found = false;
         for (int j = 0; j < t->params.n && !found; j++)

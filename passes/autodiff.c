@@ -79,7 +79,7 @@ Node *ad_finish(Grad *c, Node *n)
 Node *ad_const(Grad *c, double v, DType t)
 {
     Node *n = ad_node(c, OP_CONST, NULL, 0);
-    ir_set_float(c->g, n, "value", v);
+    attr_set_value(c->g, n, v);
     n->dtype = t;
     n->shape = (Shape){.rank = 0};
     return ad_finish(c, n);
@@ -114,9 +114,9 @@ static Dim *dims_copy(Grad *c, const Dim *d, int n)
     return v;
 }
 
-static void set_dims(Grad *c, Node *n, const char *attr, const Shape *s)
+static void set_shape(Grad *c, Node *n, const Shape *s)
 {
-    ir_set_ints(c->g, n, attr, dims_copy(c, s->d, s->rank), s->rank);
+    attr_set_shape(c->g, n, dims_copy(c, s->d, s->rank), s->rank);
 }
 
 Node *ad_sum(Grad *c, Node *x, const bool *axes, bool keepdims)
@@ -129,8 +129,8 @@ Node *ad_sum(Grad *c, Node *x, const bool *axes, bool keepdims)
     if (k == 0)
         return x;
     Node *n = ad_node(c, OP_SUM, &x, 1);
-    ir_set_ints(c->g, n, "axis", dims_copy(c, ax, k), k);
-    ir_set_bool(c->g, n, "keepdims", keepdims);
+    attr_set_axes(c->g, n, dims_copy(c, ax, k), k);
+    attr_set_keepdims(c->g, n, keepdims);
     return ad_finish(c, n);
 }
 
@@ -139,7 +139,7 @@ Node *ad_reshape(Grad *c, Node *x, const Shape *s)
     if (ir_shape_eq(&x->shape, s))
         return x;
     Node *n = ad_node(c, OP_RESHAPE, &x, 1);
-    set_dims(c, n, "shape", s);
+    set_shape(c, n, s);
     return ad_finish(c, n);
 }
 
@@ -148,7 +148,7 @@ Node *ad_broadcast(Grad *c, Node *x, const Shape *s)
     if (ir_shape_eq(&x->shape, s))
         return x;
     Node *n = ad_node(c, OP_BROADCAST_TO, &x, 1);
-    set_dims(c, n, "shape", s);
+    set_shape(c, n, s);
     return ad_finish(c, n);
 }
 
@@ -163,7 +163,7 @@ Node *ad_transpose(Grad *c, Node *x, const int64_t *perm)
     if (identity)
         return x;
     Node *n = ad_node(c, OP_TRANSPOSE, &x, 1);
-    ir_set_ints(c->g, n, "perm", dims_copy(c, p, x->shape.rank), x->shape.rank);
+    attr_set_perm(c->g, n, dims_copy(c, p, x->shape.rank), x->shape.rank);
     return ad_finish(c, n);
 }
 
@@ -227,11 +227,10 @@ Node *ad_expand(Grad *c, Node *x, const Shape *full, const bool *axes)
 
 void ad_axes(const Node *n, bool axes[IR_MAX_RANK])
 {
-    const Attr *a = ir_attr(n, "axis");
-    check(a && a->kind == AK_INTS);
+    AttrInts a = attr_axes(n);
     memset(axes, 0, IR_MAX_RANK * sizeof *axes);
-    for (int i = 0; i < a->ints.n; i++)
-        axes[a->ints.v[i].n] = true;
+    for (int i = 0; i < a.n; i++)
+        axes[a.v[i].n] = true;
 }
 
 /* Rules without a gradient */
@@ -246,7 +245,7 @@ bool grad_none(Grad *c, Node *n, Node *dy)
 
 static bool trainable(const Node *n)
 {
-    return n->op == OP_PARAM && !ir_attr_bool(n, "frozen");
+    return n->op == OP_PARAM && !attr_frozen(n);
 }
 
 bool pass_autodiff(Graph *g)

@@ -139,8 +139,8 @@ bool grad_square(Grad *c, Node *n, Node *dy)
 bool grad_clamp(Grad *c, Node *n, Node *dy)
 {
     Node *x = n->in[0];
-    Node *in = ad_bin(c, OP_MUL, ad_binc(c, OP_GE, x, ir_attr_float(n, "lo")),
-                      ad_cbin(c, OP_GE, ir_attr_float(n, "hi"), x));
+    Node *in =
+        ad_bin(c, OP_MUL, ad_binc(c, OP_GE, x, attr_lo(n)), ad_cbin(c, OP_GE, attr_hi(n), x));
     ad_acc(c, x, ad_bin(c, OP_MUL, dy, in));
     return true;
 }
@@ -154,7 +154,7 @@ bool grad_relu(Grad *c, Node *n, Node *dy)
 /* slope 1 where x > 0, alpha elsewhere: alpha + (1 - alpha) * (x > 0) */
 bool grad_leaky_relu(Grad *c, Node *n, Node *dy)
 {
-    double alpha = ir_attr_float(n, "alpha");
+    double alpha = attr_alpha(n);
     Node *pos = ad_binc(c, OP_GT, n->in[0], 0);
     Node *slope = ad_binc(c, OP_ADD, ad_binc(c, OP_MUL, pos, 1 - alpha), alpha);
     ad_acc(c, n->in[0], ad_bin(c, OP_MUL, dy, slope));
@@ -164,7 +164,7 @@ bool grad_leaky_relu(Grad *c, Node *n, Node *dy)
 bool grad_elu(Grad *c, Node *n, Node *dy)
 {
     Node *g = ad_node(c, OP_ELU_GRAD, (Node *[]){n->in[0], dy}, 2);
-    ir_set_float(c->g, g, "alpha", ir_attr_float(n, "alpha"));
+    attr_set_alpha(c->g, g, attr_alpha(n));
     ad_acc(c, n->in[0], ad_finish(c, g));
     return true;
 }
@@ -187,7 +187,7 @@ bool grad_tanh(Grad *c, Node *n, Node *dy)
 bool grad_gelu(Grad *c, Node *n, Node *dy)
 {
     Node *g = ad_node(c, OP_GELU_GRAD, (Node *[]){n->in[0], dy}, 2);
-    ir_set_str(c->g, g, "approximate", ir_attr_str(n, "approximate"));
+    attr_set_approximate(c->g, g, attr_approximate(n));
     ad_acc(c, n->in[0], ad_finish(c, g));
     return true;
 }
@@ -213,7 +213,7 @@ bool grad_cast(Grad *c, Node *n, Node *dy)
 {
     Node *x = n->in[0];
     Node *g = ad_node(c, OP_CAST, &dy, 1);
-    ir_set_str(c->g, g, "to", ir_dtype_name(x->dtype));
+    attr_set_to(c->g, g, ir_dtype_name(x->dtype));
     ad_acc(c, x, ad_finish(c, g));
     return true;
 }
@@ -222,7 +222,7 @@ bool grad_cast(Grad *c, Node *n, Node *dy)
 bool grad_dropout(Grad *c, Node *n, Node *dy)
 {
     Node *g = ad_node(c, OP_DROPOUT_GRAD, (Node *[]){n, dy}, 2);
-    ir_set_float(c->g, g, "p", ir_attr_float(n, "p"));
+    attr_set_p(c->g, g, attr_p(n));
     ad_acc(c, n->in[0], ad_finish(c, g));
     return true;
 }

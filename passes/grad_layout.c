@@ -24,10 +24,10 @@ bool grad_reshape(Grad *c, Node *n, Node *dy)
 
 bool grad_transpose(Grad *c, Node *n, Node *dy)
 {
-    const Attr *p = ir_attr(n, "perm");
+    AttrInts p = attr_perm(n);
     int64_t inv[IR_MAX_RANK];
-    for (int i = 0; i < p->ints.n; i++)
-        inv[p->ints.v[i].n] = i;
+    for (int i = 0; i < p.n; i++)
+        inv[p.v[i].n] = i;
     ad_acc(c, n->in[0], ad_transpose(c, dy, inv));
     return true;
 }
@@ -40,11 +40,11 @@ bool grad_broadcast_to(Grad *c, Node *n, Node *dy)
 
 static void copy_slice_attrs(Grad *c, Node *to, const Node *from)
 {
-    static const char *const names[] = {"begin", "end", "step", "squeeze"};
-    for (int i = 0; i < 4; i++) {
-        const Attr *a = ir_attr(from, names[i]);
-        ir_set_ints(c->g, to, names[i], a->ints.v, a->ints.n);
-    }
+    AttrInts b = attr_begin(from), e = attr_end(from), s = attr_step(from), q = attr_squeeze(from);
+    attr_set_begin(c->g, to, b.v, b.n);
+    attr_set_end(c->g, to, e.v, e.n);
+    attr_set_step(c->g, to, s.v, s.n);
+    attr_set_squeeze(c->g, to, q.v, q.n);
 }
 
 /* x's part of dy: dimension axis from begin to end (count elements), whole
@@ -67,18 +67,18 @@ static Node *part(Grad *c, Node *dy, int axis, int64_t begin, int64_t count, boo
     memcpy(vb, b, sizeof b);
     memcpy(ve, e, sizeof e);
     memcpy(vs, s, sizeof s);
-    ir_set_ints(c->g, n, "begin", vb, r);
-    ir_set_ints(c->g, n, "end", ve, r);
-    ir_set_ints(c->g, n, "step", vs, r);
+    attr_set_begin(c->g, n, vb, r);
+    attr_set_end(c->g, n, ve, r);
+    attr_set_step(c->g, n, vs, r);
     Dim *vq = arena_alloc(a, sizeof q);
     *vq = q;
-    ir_set_ints(c->g, n, "squeeze", vq, squeeze ? 1 : 0);
+    attr_set_squeeze(c->g, n, vq, squeeze ? 1 : 0);
     return ad_finish(c, n);
 }
 
 bool grad_concat(Grad *c, Node *n, Node *dy)
 {
-    int axis = (int)ir_attr_int(n, "axis");
+    int axis = (int)attr_axis(n);
     if (n->shape.d[axis].batch) {
         diag_error(n->loc, "concat along the batch dimension has no gradient yet: the loss "
                            "cannot be differentiated through it");
@@ -97,7 +97,7 @@ bool grad_concat(Grad *c, Node *n, Node *dy)
 
 bool grad_stack(Grad *c, Node *n, Node *dy)
 {
-    int axis = (int)ir_attr_int(n, "axis");
+    int axis = (int)attr_axis(n);
     for (int i = 0; i < n->nin; i++)
         if (ad_needs(c, n->in[i]))
             ad_acc(c, n->in[i], part(c, dy, axis, i, 1, true));

@@ -22,7 +22,7 @@
 /* The adjoint of every per-element loss, of shape per (broadcast). */
 static Node *element_adjoint(Grad *c, Node *n, Node *dy, const Shape *per)
 {
-    const char *r = ir_attr_str(n, "reduction");
+    const char *r = attr_reduction(n);
     if (strcmp(r, "none") == 0)
         return dy;
     if (strcmp(r, "mean") == 0)
@@ -43,11 +43,11 @@ bool grad_class_loss(Grad *c, Node *n, Node *dy)
     w = ad_reshape(c, w, &ws);
 
     Node *oh = ad_node(c, OP_ONE_HOT, &y, 1);
-    ir_set_int(c->g, oh, "n", x->shape.d[cdim].n);
+    attr_set_n(c->g, oh, x->shape.d[cdim].n);
     oh = ad_finish(c, oh);
     if (oh->dtype != x->dtype) {
         Node *cast = ad_node(c, OP_CAST, &oh, 1);
-        ir_set_str(c->g, cast, "to", ir_dtype_name(x->dtype));
+        attr_set_to(c->g, cast, ir_dtype_name(x->dtype));
         oh = ad_finish(c, cast);
     }
     if (r > 2) {
@@ -62,7 +62,7 @@ bool grad_class_loss(Grad *c, Node *n, Node *dy)
     Node *d;
     if (n->op == OP_CROSS_ENTROPY) {
         Node *p = ad_node(c, OP_SOFTMAX, &x, 1);
-        ir_set_int(c->g, p, "axis", cdim);
+        attr_set_axis(c->g, p, cdim);
         d = ad_bin(c, OP_SUB, ad_finish(c, p), oh);
     } else {
         d = ad_un(c, OP_NEG, oh);
@@ -112,14 +112,14 @@ bool grad_l1_loss(Grad *c, Node *n, Node *dy)
 static Node *clamp(Grad *c, Node *x, double lo, double hi)
 {
     Node *n = ad_node(c, OP_CLAMP, &x, 1);
-    ir_set_float(c->g, n, "lo", lo);
-    ir_set_float(c->g, n, "hi", hi);
+    attr_set_lo(c->g, n, lo);
+    attr_set_hi(c->g, n, hi);
     return ad_finish(c, n);
 }
 
 bool grad_smooth_l1_loss(Grad *c, Node *n, Node *dy)
 {
-    double beta = ir_attr_float(n, "beta");
+    double beta = attr_beta(n);
     Node *d = diff(c, n);
     pair_grad(c, n, dy,
               beta == 0 ? ad_un(c, OP_SIGN, d) : clamp(c, ad_binc(c, OP_DIV, d, beta), -1, 1));
@@ -128,7 +128,7 @@ bool grad_smooth_l1_loss(Grad *c, Node *n, Node *dy)
 
 bool grad_huber_loss(Grad *c, Node *n, Node *dy)
 {
-    double delta = ir_attr_float(n, "delta");
+    double delta = attr_delta(n);
     pair_grad(c, n, dy, clamp(c, diff(c, n), -delta, delta));
     return true;
 }

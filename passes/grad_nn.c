@@ -26,34 +26,14 @@
  */
 #include "grad.h"
 
-static const Attr *attr(const Node *n, const char *name)
-{
-    const Attr *a = ir_attr(n, name);
-    check(a && a->kind == AK_INTS);
-    return a;
-}
-
-/* Copies the ints attributes named (NULL-terminated) from one node to
- * another; and "groups". */
-static void copy_ints(Grad *c, Node *to, const Node *from, const char *const *names)
-{
-    for (; *names; names++)
-        ir_set_ints(c->g, to, *names, attr(from, *names)->ints.v, attr(from, *names)->ints.n);
-}
-
-static const char *const CONV_ATTRS[] = {"stride", "padding", "dilation", NULL};
-
-/* the spatial sizes of t (dimensions 2..) as an ints attribute */
-static void set_spatial(Grad *c, Node *n, const char *name, const Node *t)
-{
-    ir_set_ints(c->g, n, name, t->shape.d + 2, t->shape.rank - 2);
-}
-
 /* d gets the stride, padding, dilation and groups of the convolution n */
 static void conv_attrs(Grad *c, Node *d, const Node *n)
 {
-    copy_ints(c, d, n, CONV_ATTRS);
-    ir_set_int(c->g, d, "groups", ir_attr_int(n, "groups"));
+    AttrInts st = attr_stride(n), pad = attr_padding(n), dil = attr_dilation(n);
+    attr_set_stride(c->g, d, st.v, st.n);
+    attr_set_padding(c->g, d, pad.v, pad.n);
+    attr_set_dilation(c->g, d, dil.v, dil.n);
+    attr_set_groups(c->g, d, attr_groups(n));
 }
 
 bool grad_conv(Grad *c, Node *n, Node *dy)
@@ -61,13 +41,13 @@ bool grad_conv(Grad *c, Node *n, Node *dy)
     Node *x = n->in[0], *w = n->in[1];
     if (ad_needs(c, x)) {
         Node *d = ad_node(c, OP_CONV_GRAD_INPUT, (Node *[]){dy, w}, 2);
-        set_spatial(c, d, "size", x);
+        attr_set_size(c->g, d, x->shape.d + 2, x->shape.rank - 2);
         conv_attrs(c, d, n);
         ad_acc(c, x, ad_finish(c, d));
     }
     if (ad_needs(c, w)) {
         Node *d = ad_node(c, OP_CONV_GRAD_WEIGHT, (Node *[]){x, dy}, 2);
-        set_spatial(c, d, "kernel", w);
+        attr_set_kernel(c->g, d, w->shape.d + 2, w->shape.rank - 2);
         conv_attrs(c, d, n);
         ad_acc(c, w, ad_finish(c, d));
     }
@@ -78,9 +58,9 @@ bool grad_conv_transpose(Grad *c, Node *n, Node *dy)
 {
     Node *x = n->in[0], *w = n->in[1];
     /* conv2d(dy, w) gives back x's size unless output_padding >= stride */
-    const Attr *st = attr(n, "stride"), *op = attr(n, "output_padding");
+    AttrInts st = attr_stride(n), op = attr_output_padding(n);
     for (int i = 0; i < 2; i++) {
-        if (op->ints.v[i].n >= st->ints.v[i].n) {
+        if (op.v[i].n >= st.v[i].n) {
             diag_error(n->loc, "conv_transpose2d with output_padding >= stride has no gradient "
                                "yet: the loss cannot be differentiated through it");
             return false;
@@ -93,7 +73,7 @@ bool grad_conv_transpose(Grad *c, Node *n, Node *dy)
     }
     if (ad_needs(c, w)) {
         Node *d = ad_node(c, OP_CONV_GRAD_WEIGHT, (Node *[]){dy, x}, 2);
-        set_spatial(c, d, "kernel", w);
+        attr_set_kernel(c->g, d, w->shape.d + 2, w->shape.rank - 2);
         conv_attrs(c, d, n);
         ad_acc(c, w, ad_finish(c, d));
     }
@@ -103,13 +83,14 @@ bool grad_conv_transpose(Grad *c, Node *n, Node *dy)
 /* op(x, dy) with the pool's kernel, stride and padding (zeros if none) */
 static Node *pool_grad(Grad *c, Op op, Node *n, Node *dy)
 {
-    static const char *const names[] = {"kernel", "stride", NULL};
     Node *d = ad_node(c, op, (Node *[]){n->in[0], dy}, 2);
-    copy_ints(c, d, n, names);
-    if (ir_attr(n, "padding"))
-        ir_set_ints(c->g, d, "padding", attr(n, "padding")->ints.v, 2);
+    AttrInts k = attr_kernel(n), st = attr_stride(n);
+    attr_set_kernel(c->g, d, k.v, k.n);
+    attr_set_stride(c->g, d, st.v, st.n);
+    if (attr_has_padding(n))
+        attr_set_padding(c->g, d, attr_padding(n).v, 2);
     else
-        ir_set_ints(c->g, d, "padding", (Dim[]){{0, false}, {0, false}}, 2);
+        attr_set_padding(c->g, d, (Dim[]){{0, false}, {0, false}}, 2);
     return ad_finish(c, d);
 }
 
@@ -130,9 +111,9 @@ bool grad_avg_pool2d(Grad *c, Node *n, Node *dy)
 bool grad_lp_pool2d(Grad *c, Node *n, Node *dy)
 {
     Node *x = n->in[0];
-    double p = ir_attr_float(n, "p");
-    const Attr *k = attr(n, "kernel");
-    double window = (double)(k->ints.v[0].n * k->ints.v[1].n);
+    double p = attr_p(n);
+    AttrInts k = attr_kernel(n);
+    double window = (double)(k.v[0].n * k.v[1].n);
     Node *t = ad_bin(c, OP_MUL, dy, ad_bin(c, OP_POW, n, ad_const(c, 1 - p, n->dtype)));
     Node *spread = ad_binc(c, OP_MUL, pool_grad(c, OP_AVG_POOL2D_GRAD, n, t), window);
     ad_acc(c, x, ad_bin(c, OP_MUL, spread, ad_bin(c, OP_POW, x, ad_const(c, p - 1, x->dtype))));
@@ -215,7 +196,7 @@ bool grad_batch_norm(Grad *c, Node *n, Node *dy)
     for (int i = 1; i < r - 1; i++)
         cs.d[i] = (Dim){1, false};
     Node *dg;
-    norm_grad(c, x, ad_reshape(c, gamma, &cs), ir_attr_float(n, "eps"), axes, dy, &dg);
+    norm_grad(c, x, ad_reshape(c, gamma, &cs), attr_eps(n), axes, dy, &dg);
     if (ad_needs(c, gamma))
         ad_acc(c, gamma, ad_sum(c, dg, axes, false));
     if (ad_needs(c, beta))
@@ -226,12 +207,12 @@ bool grad_batch_norm(Grad *c, Node *n, Node *dy)
 bool grad_layer_norm(Grad *c, Node *n, Node *dy)
 {
     Node *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
-    int axis = (int)ir_attr_int(n, "axis");
+    int axis = (int)attr_axis(n);
     bool axes[IR_MAX_RANK] = {0};
     for (int i = axis; i < x->shape.rank; i++)
         axes[i] = true;
     Node *dg;
-    norm_grad(c, x, gamma, ir_attr_float(n, "eps"), axes, dy, &dg);
+    norm_grad(c, x, gamma, attr_eps(n), axes, dy, &dg);
     ad_acc(c, beta, dy);
     ad_acc(c, gamma, dg);
     return true;

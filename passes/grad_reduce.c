@@ -26,7 +26,7 @@ static Node *sum_axis(Grad *c, Node *x, int axis)
 /* dx = y * (dy - sum(dy * y)) along the axis */
 bool grad_softmax(Grad *c, Node *n, Node *dy)
 {
-    int axis = (int)ir_attr_int(n, "axis");
+    int axis = (int)attr_axis(n);
     Node *s = sum_axis(c, ad_bin(c, OP_MUL, dy, n), axis);
     ad_acc(c, n->in[0], ad_bin(c, OP_MUL, n, ad_bin(c, OP_SUB, dy, s)));
     return true;
@@ -35,7 +35,7 @@ bool grad_softmax(Grad *c, Node *n, Node *dy)
 /* dx = dy - exp(y) * sum(dy) along the axis */
 bool grad_log_softmax(Grad *c, Node *n, Node *dy)
 {
-    int axis = (int)ir_attr_int(n, "axis");
+    int axis = (int)attr_axis(n);
     Node *s = sum_axis(c, dy, axis);
     ad_acc(c, n->in[0], ad_bin(c, OP_SUB, dy, ad_bin(c, OP_MUL, ad_un(c, OP_EXP, n), s)));
     return true;
@@ -110,11 +110,12 @@ bool grad_var(Grad *c, Node *n, Node *dy)
     ad_axes(n, axes);
     Node *x = n->in[0];
     Node *mean = ad_node(c, OP_MEAN, &x, 1);
-    ir_set_ints(c->g, mean, "axis", ir_attr(n, "axis")->ints.v, ir_attr(n, "axis")->ints.n);
-    ir_set_bool(c->g, mean, "keepdims", true);
+    AttrInts axis = attr_axes(n);
+    attr_set_axes(c->g, mean, axis.v, axis.n);
+    attr_set_keepdims(c->g, mean, true);
     mean = ad_finish(c, mean);
     Node *count = ad_count(c, &x->shape, axes, x->dtype);
-    Node *denom = ad_binc(c, OP_SUB, count, (double)ir_attr_int(n, "correction"));
+    Node *denom = ad_binc(c, OP_SUB, count, (double)attr_correction(n));
     Node *scale = ad_bin(c, OP_DIV, ad_binc(c, OP_MUL, dy, 2), denom);
     ad_acc(c, x,
            ad_bin(c, OP_MUL, ad_bin(c, OP_SUB, x, mean), ad_expand(c, scale, &x->shape, axes)));

@@ -56,11 +56,11 @@ bool grad_embedding(Grad *c, Node *n, Node *dy)
         return false;
     }
     Node *oh = ad_node(c, OP_ONE_HOT, &ids, 1);
-    ir_set_int(c->g, oh, "n", v.n);
+    attr_set_n(c->g, oh, v.n);
     oh = ad_finish(c, oh);
     if (oh->dtype != table->dtype) {
         Node *cast = ad_node(c, OP_CAST, &oh, 1);
-        ir_set_str(c->g, cast, "to", ir_dtype_name(table->dtype));
+        attr_set_to(c->g, cast, ir_dtype_name(table->dtype));
         oh = ad_finish(c, cast);
     }
     Shape mv = {.rank = 2, .d = {m, v}}, md = {.rank = 2, .d = {m, d}};
@@ -88,15 +88,15 @@ bool grad_attention(Grad *c, Node *n, Node *dy)
     b[0] = (Dim){0, false};
     b[1] = (Dim){s.n * s.n, false};
     b[2] = (Dim){s.n + 1, false};
-    ir_set_ints(c->g, eye, "begin", b, 1);
-    ir_set_ints(c->g, eye, "end", b + 1, 1);
-    ir_set_ints(c->g, eye, "step", b + 2, 1);
-    ir_set_ints(c->g, eye, "squeeze", b + 3, 0);
+    attr_set_begin(c->g, eye, b, 1);
+    attr_set_end(c->g, eye, b + 1, 1);
+    attr_set_step(c->g, eye, b + 2, 1);
+    attr_set_squeeze(c->g, eye, b + 3, 0);
     eye = ad_reshape(c, ad_finish(c, eye), &sq);
     Shape vs = v->shape;
     vs.d[3] = s;
     Node *p = ad_node(c, OP_ATTENTION, (Node *[]){q, k, ad_broadcast(c, eye, &vs)}, 3);
-    ir_set_bool(c->g, p, "causal", ir_attr_bool(n, "causal"));
+    attr_set_causal(c->g, p, attr_causal(n));
     p = ad_finish(c, p);
 
     if (ad_needs(c, v))
@@ -130,10 +130,10 @@ static Node *take(Grad *c, Node *x, int axis, int64_t begin, int64_t len, bool s
     d[r + axis] = (Dim){begin + len, false};
     d[3 * r] = (Dim){axis, false};
     Node *n = ad_node(c, OP_SLICE, &x, 1);
-    ir_set_ints(c->g, n, "begin", d, r);
-    ir_set_ints(c->g, n, "end", d + r, r);
-    ir_set_ints(c->g, n, "step", d + 2 * r, r);
-    ir_set_ints(c->g, n, "squeeze", d + 3 * r, squeeze ? 1 : 0);
+    attr_set_begin(c->g, n, d, r);
+    attr_set_end(c->g, n, d + r, r);
+    attr_set_step(c->g, n, d + 2 * r, r);
+    attr_set_squeeze(c->g, n, d + 3 * r, squeeze ? 1 : 0);
     return ad_finish(c, n);
 }
 

@@ -24,11 +24,10 @@ static int64_t elem_bytes(DType t)
     return t == DT_F64 ? 8 : 4;
 }
 
-static int64_t ints_at(const Node *n, const char *name, int i)
+static int64_t ints_at(AttrInts a, int i)
 {
-    const Attr *a = ir_attr(n, name);
-    check(a && a->kind == AK_INTS && i < a->ints.n);
-    return a->ints.v[i].n;
+    check(i < a.n);
+    return a.v[i].n;
 }
 
 /* Product of the static dimensions from..rank-1 of s. */
@@ -44,15 +43,15 @@ static int64_t conv_scratch(const Node *n)
 {
     const Node *x = n->in[0], *w = n->in[1];
     int nsp = x->shape.rank - 2;
-    int64_t groups = ir_attr_int(n, "groups");
+    int64_t groups = attr_groups(n);
     if (n->op == OP_CONV_TRANSPOSE2D) {
         int64_t og = w->shape.d[1].n;
         return og * tail_numel(&w->shape, 2) * tail_numel(&x->shape, 2) * elem_bytes(n->dtype);
     }
     bool pointwise = true;
     for (int i = 0; i < nsp; i++)
-        pointwise &= w->shape.d[2 + i].n == 1 && ints_at(n, "stride", i) == 1 &&
-                     ints_at(n, "padding", i) == 0;
+        pointwise &= w->shape.d[2 + i].n == 1 && ints_at(attr_stride(n), i) == 1 &&
+                     ints_at(attr_padding(n), i) == 0;
     if (pointwise)
         return 0;
     int64_t cg = x->shape.d[1].n / groups;
@@ -70,11 +69,11 @@ static int64_t conv_grad_scratch(const Node *n)
     const Shape *w = gi ? &n->in[1]->shape : &n->shape;
     bool pointwise = true;
     for (int i = 0; i < x->rank - 2; i++)
-        pointwise &=
-            w->d[2 + i].n == 1 && ints_at(n, "stride", i) == 1 && ints_at(n, "padding", i) == 0;
+        pointwise &= w->d[2 + i].n == 1 && ints_at(attr_stride(n), i) == 1 &&
+                     ints_at(attr_padding(n), i) == 0;
     if (pointwise)
         return 0;
-    int64_t cg = x->d[1].n / ir_attr_int(n, "groups");
+    int64_t cg = x->d[1].n / attr_groups(n);
     return cg * tail_numel(w, 2) * tail_numel(dy, 2) * elem_bytes(n->dtype);
 }
 

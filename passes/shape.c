@@ -110,8 +110,10 @@ bool shape_axis(Graph *g, Node *n, int64_t axis, const Shape *s, int rank, int64
     return false;
 }
 
-bool shape_ints(Node *n, const char *attr, int64_t *out, int max, int *count)
+bool shape_ints(Node *n, const AttrKey *k, int64_t *out, int max, int *count)
 {
+    const char *attr = k->text;
+    check(k->kind == AK_INTS);
     const Attr *a = ir_attr(n, attr);
     if (!a) {
         *count = -1;
@@ -136,13 +138,14 @@ bool shape_ints(Node *n, const char *attr, int64_t *out, int max, int *count)
     return true;
 }
 
-void shape_set_ints(Graph *g, Node *n, const char *attr, const int64_t *v, int nv)
+void shape_set_ints(Graph *g, Node *n, const AttrKey *k, const int64_t *v, int nv)
 {
+    check(k->kind == AK_INTS);
     Dim d[IR_MAX_RANK + 2];
     check(nv >= 0 && nv <= countof(d));
     for (int i = 0; i < nv; i++)
         d[i] = (Dim){v[i], false};
-    ir_set_ints(g, n, attr, d, nv);
+    ir_set_ints(g, n, k->text, d, nv);
 }
 
 bool shape_broadcast(Graph *g, Node *n, const Shape *a, const Shape *b, Shape *out)
@@ -182,7 +185,7 @@ bool shape_adopt_const(Node *n, Node *c, const Node *x)
         c->dtype = x->dtype;
         return true;
     }
-    double v = ir_attr_float(c, "value");
+    double v = attr_value(c);
     if (v != floor(v) || v < INT32_MIN || v > INT32_MAX) {
         diag_error(n->loc, "%s: the constant %g is not an integer, but the other operand is i32",
                    shape_op(n), v);

@@ -39,11 +39,11 @@ bool shape_want_static(Graph *g, Node *n, const Node *x, int i, const char *what
 /* Normalizes a possibly negative axis into 0..rank-1, or errors. */
 bool shape_axis(Graph *g, Node *n, int64_t axis, const Shape *s, int rank, int64_t *out);
 
-/* Reads an ints attribute into plain integers; errors (naming attr) on a
+/* Reads the ints attribute k into plain integers; errors (naming it) on a
  * batch or none element, or more than max elements. Absent: *count = -1. */
-bool shape_ints(Node *n, const char *attr, int64_t *out, int max, int *count);
-/* Stores plain integers into an ints attribute. */
-void shape_set_ints(Graph *g, Node *n, const char *attr, const int64_t *v, int nv);
+bool shape_ints(Node *n, const AttrKey *k, int64_t *out, int max, int *count);
+/* Stores plain integers into the ints attribute k. */
+void shape_set_ints(Graph *g, Node *n, const AttrKey *k, const int64_t *v, int nv);
 
 /* NumPy broadcasting of two shapes, or an error naming both (or, when
  * given, the whole operands shown_a and shown_b the shapes come from). */

@@ -53,7 +53,7 @@ bool shape_unary(Graph *g, Node *n)
 bool shape_clamp(Graph *g, Node *n)
 {
     const Node *x = n->in[0];
-    double lo = ir_attr_float(n, "lo"), hi = ir_attr_float(n, "hi");
+    double lo = attr_lo(n), hi = attr_hi(n);
     if (!(lo <= hi)) {
         diag_error(n->loc, "clamp: lo (%g) must not be greater than hi (%g)", lo, hi);
         return false;
@@ -68,7 +68,7 @@ bool shape_clamp(Graph *g, Node *n)
 
 bool shape_dropout(Graph *g, Node *n)
 {
-    double p = ir_attr_float(n, "p");
+    double p = attr_p(n);
     if (!(p >= 0 && p < 1)) {
         diag_error(n->loc, "dropout: p must be in [0, 1), got %g", p);
         return false;
@@ -81,7 +81,7 @@ bool shape_cast(Graph *g, Node *n)
 {
     (void)g;
     const Node *x = n->in[0];
-    DType t = ir_dtype_parse(ir_attr_str(n, "to"));
+    DType t = ir_dtype_parse(attr_to(n));
     check(t != DT_UNKNOWN && x->dtype != DT_UNKNOWN);
     n->dtype = t;
     n->shape = x->shape;

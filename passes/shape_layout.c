@@ -19,20 +19,19 @@
 
 #include "shape.h"
 
-/* A list of dimensions from an ints attribute (reshape, broadcast_to,
- * zeros): each >= 1, or -1 when minus1 is given (at most one, *minus1 is
- * its index or -1). */
-static bool attr_dims(Graph *g, Node *n, const char *attr, Shape *out, int *minus1)
+/* The dimensions of the shape attribute (reshape, broadcast_to, zeros):
+ * each >= 1, or -1 when minus1 is given (at most one, *minus1 is its index
+ * or -1). */
+static bool shape_attr(Graph *g, Node *n, Shape *out, int *minus1)
 {
-    const Attr *a = ir_attr(n, attr);
-    check(a && a->kind == AK_INTS);
-    if (a->ints.n > IR_MAX_RANK) {
-        diag_error(n->loc, "%s: '%s' has %d dimensions, at most %d are supported", shape_op(n),
-                   attr, a->ints.n, IR_MAX_RANK);
+    AttrInts a = attr_shape(n);
+    if (a.n > IR_MAX_RANK) {
+        diag_error(n->loc, "%s: 'shape' has %d dimensions, at most %d are supported", shape_op(n),
+                   a.n, IR_MAX_RANK);
         return false;
     }
-    Shape s = {.rank = a->ints.n};
-    memcpy(s.d, a->ints.v, (size_t)s.rank * sizeof(Dim));
+    Shape s = {.rank = a.n};
+    memcpy(s.d, a.v, (size_t)s.rank * sizeof(Dim));
     if (minus1)
         *minus1 = -1;
     for (int i = 0; i < s.rank; i++) {
@@ -59,7 +58,7 @@ bool shape_reshape(Graph *g, Node *n)
     const Node *x = n->in[0];
     Shape t;
     int m1;
-    if (!attr_dims(g, n, "shape", &t, &m1))
+    if (!shape_attr(g, n, &t, &m1))
         return false;
     int64_t cin, ct = 1;
     int kin, kt = 0;
@@ -87,7 +86,7 @@ bool shape_reshape(Graph *g, Node *n)
                    shape_fmt(g, &x->shape), shape_fmt_count(g, cin, kin), shape_fmt(g, &t), why);
         return false;
     }
-    ir_set_ints(g, n, "shape", t.d, t.rank);
+    attr_set_shape(g, n, t.d, t.rank);
     n->dtype = x->dtype;
     n->shape = t;
     return true;
@@ -125,18 +124,18 @@ bool shape_transpose(Graph *g, Node *n)
     int r = x->shape.rank;
     int64_t perm[IR_MAX_RANK];
     int np;
-    if (!shape_ints(n, "perm", perm, IR_MAX_RANK, &np))
+    if (!shape_ints(n, &attr_key_perm, perm, IR_MAX_RANK, &np))
         return false;
     if (np < 0) {
         np = r;
         for (int i = 0; i < r; i++)
             perm[i] = r - 1 - i;
     }
-    const Attr *pa = ir_attr(n, "perm");
     const char *pstr = "";
-    if (pa) {
-        Shape ps = {.rank = pa->ints.n};
-        memcpy(ps.d, pa->ints.v, (size_t)ps.rank * sizeof(Dim));
+    if (attr_has_perm(n)) {
+        AttrInts pa = attr_perm(n);
+        Shape ps = {.rank = pa.n};
+        memcpy(ps.d, pa.v, (size_t)ps.rank * sizeof(Dim));
         pstr = shape_fmt(g, &ps);
     }
     if (np != r) {
@@ -157,7 +156,7 @@ bool shape_transpose(Graph *g, Node *n)
         perm[i] = p;
         s.d[i] = x->shape.d[p];
     }
-    shape_set_ints(g, n, "perm", perm, r);
+    shape_set_ints(g, n, &attr_key_perm, perm, r);
     n->dtype = x->dtype;
     n->shape = s;
     return true;
@@ -181,7 +180,7 @@ bool shape_concat(Graph *g, Node *n)
         diag_error(n->loc, "concat: cannot concatenate scalars");
         return false;
     }
-    if (!shape_axis(g, n, ir_attr_int(n, "axis"), &x0->shape, x0->shape.rank, &axis))
+    if (!shape_axis(g, n, attr_axis(n), &x0->shape, x0->shape.rank, &axis))
         return false;
     Shape s = x0->shape;
     for (int i = 1; i < n->nin; i++) {
@@ -208,7 +207,7 @@ bool shape_concat(Graph *g, Node *n)
             return false;
         }
     }
-    ir_set_int(g, n, "axis", axis);
+    attr_set_axis(g, n, axis);
     n->dtype = x0->dtype;
     n->shape = s;
     return true;
@@ -234,7 +233,7 @@ bool shape_stack(Graph *g, Node *n)
         diag_error(n->loc, "stack: the result would have more than %d dimensions", IR_MAX_RANK);
         return false;
     }
-    int64_t axis, raw = ir_attr_int(n, "axis");
+    int64_t axis, raw = attr_axis(n);
     if (raw < -(r + 1) || raw > r) {
         diag_error(n->loc, "stack: axis %" PRId64 " is out of range for stacking %s (-%d..%d)",
                    raw, shape_fmt(g, &x0->shape), r + 1, r);
@@ -244,7 +243,7 @@ bool shape_stack(Graph *g, Node *n)
     Shape s = {.rank = r + 1};
     for (int i = 0, j = 0; i < r + 1; i++)
         s.d[i] = i == axis ? (Dim){n->nin, false} : x0->shape.d[j++];
-    ir_set_int(g, n, "axis", axis);
+    attr_set_axis(g, n, axis);
     n->dtype = x0->dtype;
     n->shape = s;
     return true;
@@ -254,7 +253,7 @@ bool shape_broadcast_to(Graph *g, Node *n)
 {
     const Node *x = n->in[0];
     Shape t;
-    if (!attr_dims(g, n, "shape", &t, NULL))
+    if (!shape_attr(g, n, &t, NULL))
         return false;
     if (!shape_fits(&x->shape, &t)) {
         diag_error(n->loc, "broadcast_to: cannot broadcast %s to %s", shape_fmt(g, &x->shape),
@@ -269,7 +268,7 @@ bool shape_broadcast_to(Graph *g, Node *n)
 bool shape_fill(Graph *g, Node *n)
 {
     Shape t;
-    if (!attr_dims(g, n, "shape", &t, NULL))
+    if (!shape_attr(g, n, &t, NULL))
         return false;
     n->dtype = DT_F32;
     n->shape = t;
@@ -280,7 +279,7 @@ bool shape_one_hot(Graph *g, Node *n)
 {
     (void)g;
     const Node *x = n->in[0];
-    int64_t k = ir_attr_int(n, "n");
+    int64_t k = attr_n(n);
     if (x->dtype != DT_I32) {
         diag_error(n->loc, "one_hot: expects i32 indices, got %s", ir_dtype_name(x->dtype));
         return false;
@@ -311,20 +310,18 @@ static const char *bound_str(Graph *g, Dim d)
  * x's shape and computes the shape of the selected part. */
 static bool slice_shape(Graph *g, Node *n, const Node *x, Shape *out)
 {
-    const Attr *ab = ir_attr(n, "begin"), *ae = ir_attr(n, "end"), *as = ir_attr(n, "step");
-    const Attr *aq = ir_attr(n, "squeeze");
-    check(ab && ae && as && aq);
-    int nw = ab->ints.n, r = x->shape.rank;
-    check(ae->ints.n == nw && as->ints.n == nw);
+    AttrInts ab = attr_begin(n), ae = attr_end(n), as = attr_step(n), aq = attr_squeeze(n);
+    int nw = ab.n, r = x->shape.rank;
+    check(ae.n == nw && as.n == nw);
     if (nw > r) {
         diag_error(n->loc, "%s: too many indices (%d) for %s", shape_op(n), nw,
                    shape_fmt(g, &x->shape));
         return false;
     }
     bool squeeze[IR_MAX_RANK] = {0};
-    for (int i = 0; i < aq->ints.n; i++) {
-        int64_t q = aq->ints.v[i].n;
-        check(!aq->ints.v[i].batch && q >= 0 && q < nw);
+    for (int i = 0; i < aq.n; i++) {
+        int64_t q = aq.v[i].n;
+        check(!aq.v[i].batch && q >= 0 && q < nw);
         squeeze[q] = true;
     }
     Dim cb[IR_MAX_RANK], ce[IR_MAX_RANK], cs[IR_MAX_RANK];
@@ -332,8 +329,8 @@ static bool slice_shape(Graph *g, Node *n, const Node *x, Shape *out)
     for (int i = 0; i < r; i++) {
         Dim size = x->shape.d[i];
         Dim none = {IR_NONE, false};
-        Dim b = i < nw ? ab->ints.v[i] : none, e = i < nw ? ae->ints.v[i] : none;
-        Dim st = i < nw ? as->ints.v[i] : none;
+        Dim b = i < nw ? ab.v[i] : none, e = i < nw ? ae.v[i] : none;
+        Dim st = i < nw ? as.v[i] : none;
         if (size.batch) {
             bool whole = !squeeze[i] && (b.n == IR_NONE || (b.n == 0 && !b.batch)) &&
                          (e.n == IR_NONE || ir_dim_eq(e, size)) &&
@@ -414,9 +411,9 @@ static bool slice_shape(Graph *g, Node *n, const Node *x, Shape *out)
             ce[i] = last == 0 ? none : (Dim){last - 1, false};
         s.d[s.rank++] = (Dim){len, false};
     }
-    ir_set_ints(g, n, "begin", cb, r);
-    ir_set_ints(g, n, "end", ce, r);
-    ir_set_ints(g, n, "step", cs, r);
+    attr_set_begin(g, n, cb, r);
+    attr_set_end(g, n, ce, r);
+    attr_set_step(g, n, cs, r);
     *out = s;
     return true;
 }

@@ -17,7 +17,7 @@
 static void set_reduced(Node *n, DType t, const Shape *per_element)
 {
     n->dtype = t;
-    if (strcmp(ir_attr_str(n, "reduction"), "none") == 0)
+    if (strcmp(attr_reduction(n), "none") == 0)
         n->shape = *per_element;
     else
         n->shape = (Shape){.rank = 0};
@@ -58,13 +58,12 @@ bool shape_pair_loss(Graph *g, Node *n)
                    shape_fmt(g, &x->shape), shape_fmt(g, &y->shape));
         return false;
     }
-    if (n->op == OP_SMOOTH_L1_LOSS && !(ir_attr_float(n, "beta") >= 0)) {
-        diag_error(n->loc, "smooth_l1_loss: beta must be >= 0, got %g", ir_attr_float(n, "beta"));
+    if (n->op == OP_SMOOTH_L1_LOSS && !(attr_beta(n) >= 0)) {
+        diag_error(n->loc, "smooth_l1_loss: beta must be >= 0, got %g", attr_beta(n));
         return false;
     }
-    if (n->op == OP_HUBER_LOSS && !(ir_attr_float(n, "delta") > 0)) {
-        diag_error(n->loc, "huber_loss: delta must be positive, got %g",
-                   ir_attr_float(n, "delta"));
+    if (n->op == OP_HUBER_LOSS && !(attr_delta(n) > 0)) {
+        diag_error(n->loc, "huber_loss: delta must be positive, got %g", attr_delta(n));
         return false;
     }
     set_reduced(n, x->dtype, &x->shape);

@@ -22,11 +22,12 @@
 
 /* Reads a per-spatial-dimension attribute (1 or nsp values, each in
  * min..ATTR_MAX), expands it to nsp values and stores it back. */
-static bool spatial(Graph *g, Node *n, const char *attr, int nsp, int64_t min, int64_t *out)
+static bool spatial(Graph *g, Node *n, const AttrKey *k, int nsp, int64_t min, int64_t *out)
 {
+    const char *attr = k->text;
     int64_t v[IR_MAX_RANK];
     int nv;
-    if (!shape_ints(n, attr, v, IR_MAX_RANK, &nv))
+    if (!shape_ints(n, k, v, IR_MAX_RANK, &nv))
         return false;
     check(nv >= 0);
     if (nv != 1 && nv != nsp) {
@@ -49,7 +50,7 @@ static bool spatial(Graph *g, Node *n, const char *attr, int nsp, int64_t min, i
             return false;
         }
     }
-    shape_set_ints(g, n, attr, out, nsp);
+    shape_set_ints(g, n, k, out, nsp);
     return true;
 }
 
@@ -104,7 +105,7 @@ bool shape_conv(Graph *g, Node *n)
                               : "a weight of shape [O, C/groups, kh, kw]";
     if (!want_image(g, n, x, nsp) || !want_weight(g, n, x, w, nsp, wl))
         return false;
-    int64_t groups = ir_attr_int(n, "groups"), C = x->shape.d[1].n, O = w->shape.d[0].n;
+    int64_t groups = attr_groups(n), C = x->shape.d[1].n, O = w->shape.d[0].n;
     if (!want_groups(g, n, groups, C, "input", x) || !want_groups(g, n, groups, O, "output", w))
         return false;
     if (w->shape.d[1].n != C / groups) {
@@ -114,8 +115,9 @@ bool shape_conv(Graph *g, Node *n)
         return false;
     }
     int64_t st[2], pad[2], dil[2];
-    if (!spatial(g, n, "stride", nsp, 1, st) || !spatial(g, n, "padding", nsp, 0, pad) ||
-        !spatial(g, n, "dilation", nsp, 1, dil))
+    if (!spatial(g, n, &attr_key_stride, nsp, 1, st) ||
+        !spatial(g, n, &attr_key_padding, nsp, 0, pad) ||
+        !spatial(g, n, &attr_key_dilation, nsp, 1, dil))
         return false;
     Shape s = {.rank = 2 + nsp};
     s.d[0] = x->shape.d[0];
@@ -143,7 +145,7 @@ bool shape_conv_transpose(Graph *g, Node *n)
     if (!want_image(g, n, x, 2) ||
         !want_weight(g, n, x, w, 2, "a weight of shape [C, O/groups, kh, kw]"))
         return false;
-    int64_t groups = ir_attr_int(n, "groups"), C = x->shape.d[1].n;
+    int64_t groups = attr_groups(n), C = x->shape.d[1].n;
     if (!want_groups(g, n, groups, C, "input", x))
         return false;
     if (w->shape.d[0].n != C) {
@@ -153,8 +155,10 @@ bool shape_conv_transpose(Graph *g, Node *n)
         return false;
     }
     int64_t st[2], pad[2], dil[2], opad[2];
-    if (!spatial(g, n, "stride", 2, 1, st) || !spatial(g, n, "padding", 2, 0, pad) ||
-        !spatial(g, n, "output_padding", 2, 0, opad) || !spatial(g, n, "dilation", 2, 1, dil))
+    if (!spatial(g, n, &attr_key_stride, 2, 1, st) ||
+        !spatial(g, n, &attr_key_padding, 2, 0, pad) ||
+        !spatial(g, n, &attr_key_output_padding, 2, 0, opad) ||
+        !spatial(g, n, &attr_key_dilation, 2, 1, dil))
         return false;
     Shape s = {.rank = 4};
     s.d[0] = x->shape.d[0];
@@ -188,14 +192,14 @@ bool shape_pool(Graph *g, Node *n)
     if (!want_image(g, n, x, 2))
         return false;
     int64_t k[2], st[2], pad[2] = {0, 0};
-    if (!spatial(g, n, "kernel", 2, 1, k))
+    if (!spatial(g, n, &attr_key_kernel, 2, 1, k))
         return false;
-    if (!ir_attr(n, "stride"))
-        shape_set_ints(g, n, "stride", k, 2);
-    if (!spatial(g, n, "stride", 2, 1, st))
+    if (!attr_has_stride(n))
+        shape_set_ints(g, n, &attr_key_stride, k, 2);
+    if (!spatial(g, n, &attr_key_stride, 2, 1, st))
         return false;
     if (ir_schema_find(ir_op_schema(n->op), "padding") >= 0) {
-        if (!spatial(g, n, "padding", 2, 0, pad))
+        if (!spatial(g, n, &attr_key_padding, 2, 0, pad))
             return false;
         for (int i = 0; i < 2; i++) {
             if (pad[i] > k[i] / 2) {
@@ -205,8 +209,8 @@ bool shape_pool(Graph *g, Node *n)
             }
         }
     }
-    if (n->op == OP_LP_POOL2D && !(ir_attr_float(n, "p") > 0)) {
-        diag_error(n->loc, "lp_pool2d: p must be positive, got %g", ir_attr_float(n, "p"));
+    if (n->op == OP_LP_POOL2D && !(attr_p(n) > 0)) {
+        diag_error(n->loc, "lp_pool2d: p must be positive, got %g", attr_p(n));
         return false;
     }
     Shape s = x->shape;
@@ -239,7 +243,7 @@ bool shape_global_pool(Graph *g, Node *n)
 
 static bool want_eps(Node *n)
 {
-    double eps = ir_attr_float(n, "eps");
+    double eps = attr_eps(n);
     if (eps > 0)
         return true;
     diag_error(n->loc, "%s: eps must be positive, got %g", shape_op(n), eps);
@@ -273,7 +277,7 @@ bool shape_batch_norm(Graph *g, Node *n)
     Shape c = {.rank = 1, .d = {x->shape.d[1]}};
     if (!want_affine(g, n, x, &c))
         return false;
-    double m = ir_attr_float(n, "momentum");
+    double m = attr_momentum(n);
     if (!(m >= 0 && m <= 1)) {
         diag_error(n->loc, "batch_norm: momentum must be in [0, 1], got %g", m);
         return false;
@@ -304,9 +308,9 @@ bool shape_layer_norm(Graph *g, Node *n)
     int64_t axis;
     if (!shape_want_float(n, x, "") ||
         !shape_want_rank(g, n, x, 1, IR_MAX_RANK, "a tensor of rank >= 1") ||
-        !shape_axis(g, n, ir_attr_int(n, "axis"), &x->shape, x->shape.rank, &axis))
+        !shape_axis(g, n, attr_axis(n), &x->shape, x->shape.rank, &axis))
         return false;
-    ir_set_int(g, n, "axis", axis);
+    attr_set_axis(g, n, axis);
     Shape tail = {.rank = x->shape.rank - (int)axis};
     for (int i = 0; i < tail.rank; i++)
         tail.d[i] = x->shape.d[axis + i];
@@ -356,9 +360,11 @@ bool shape_conv_grad_input(Graph *g, Node *n)
     }
     if (!want_image(g, n, dy, nsp) || !want_weight(g, n, dy, w, nsp, "a convolution weight"))
         return false;
-    int64_t size[2], st[2], pad[2], dil[2], k[2], groups = ir_attr_int(n, "groups");
-    if (!spatial(g, n, "size", nsp, 1, size) || !spatial(g, n, "stride", nsp, 1, st) ||
-        !spatial(g, n, "padding", nsp, 0, pad) || !spatial(g, n, "dilation", nsp, 1, dil) ||
+    int64_t size[2], st[2], pad[2], dil[2], k[2], groups = attr_groups(n);
+    if (!spatial(g, n, &attr_key_size, nsp, 1, size) ||
+        !spatial(g, n, &attr_key_stride, nsp, 1, st) ||
+        !spatial(g, n, &attr_key_padding, nsp, 0, pad) ||
+        !spatial(g, n, &attr_key_dilation, nsp, 1, dil) ||
         !want_groups(g, n, groups, w->shape.d[0].n, "output", w))
         return false;
     if (dy->shape.d[1].n != w->shape.d[0].n) {
@@ -392,10 +398,12 @@ bool shape_conv_grad_weight(Graph *g, Node *n)
     if (!want_image(g, n, x, nsp) || !want_image(g, n, dy, nsp) ||
         !shape_want_same_dtype(n, x, dy) || !want_same_dim(g, n, x, dy, 0))
         return false;
-    int64_t k[2], st[2], pad[2], dil[2], in[2], groups = ir_attr_int(n, "groups");
+    int64_t k[2], st[2], pad[2], dil[2], in[2], groups = attr_groups(n);
     int64_t C = x->shape.d[1].n, O = dy->shape.d[1].n;
-    if (!spatial(g, n, "kernel", nsp, 1, k) || !spatial(g, n, "stride", nsp, 1, st) ||
-        !spatial(g, n, "padding", nsp, 0, pad) || !spatial(g, n, "dilation", nsp, 1, dil) ||
+    if (!spatial(g, n, &attr_key_kernel, nsp, 1, k) ||
+        !spatial(g, n, &attr_key_stride, nsp, 1, st) ||
+        !spatial(g, n, &attr_key_padding, nsp, 0, pad) ||
+        !spatial(g, n, &attr_key_dilation, nsp, 1, dil) ||
         !want_groups(g, n, groups, C, "input", x) || !want_groups(g, n, groups, O, "output", dy))
         return false;
     for (int i = 0; i < nsp; i++)
@@ -420,8 +428,8 @@ bool shape_pool_grad(Graph *g, Node *n)
         !want_same_dim(g, n, x, dy, 1))
         return false;
     int64_t k[2], st[2], pad[2], in[2], dil[2] = {1, 1};
-    if (!spatial(g, n, "kernel", 2, 1, k) || !spatial(g, n, "stride", 2, 1, st) ||
-        !spatial(g, n, "padding", 2, 0, pad))
+    if (!spatial(g, n, &attr_key_kernel, 2, 1, k) || !spatial(g, n, &attr_key_stride, 2, 1, st) ||
+        !spatial(g, n, &attr_key_padding, 2, 0, pad))
         return false;
     for (int i = 0; i < 2; i++)
         in[i] = x->shape.d[2 + i].n;

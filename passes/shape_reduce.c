@@ -27,9 +27,9 @@ bool shape_rowwise(Graph *g, Node *n)
     int64_t axis;
     if (!shape_want_float(n, x, "") ||
         !shape_want_rank(g, n, x, 1, IR_MAX_RANK, "a tensor of rank >= 1") ||
-        !shape_axis(g, n, ir_attr_int(n, "axis"), &x->shape, x->shape.rank, &axis))
+        !shape_axis(g, n, attr_axis(n), &x->shape, x->shape.rank, &axis))
         return false;
-    ir_set_int(g, n, "axis", axis);
+    attr_set_axis(g, n, axis);
     n->dtype = x->dtype;
     n->shape = x->shape;
     return true;
@@ -83,14 +83,13 @@ bool shape_reduce(Graph *g, Node *n)
     int r = x->shape.rank;
     if (op_info[n->op].flags & OPF_FLOAT && !shape_want_float(n, x, ""))
         return false;
-    if (n->op == OP_VAR && ir_attr_int(n, "correction") < 0) {
-        diag_error(n->loc, "var: correction must be >= 0, got %" PRId64,
-                   ir_attr_int(n, "correction"));
+    if (n->op == OP_VAR && attr_correction(n) < 0) {
+        diag_error(n->loc, "var: correction must be >= 0, got %" PRId64, attr_correction(n));
         return false;
     }
     int64_t raw[IR_MAX_RANK], axes[IR_MAX_RANK];
     int na;
-    if (!shape_ints(n, "axis", raw, IR_MAX_RANK, &na))
+    if (!shape_ints(n, &attr_key_axes, raw, IR_MAX_RANK, &na))
         return false;
     bool reduced[IR_MAX_RANK] = {0};
     if (na < 0) {
@@ -109,7 +108,7 @@ bool shape_reduce(Graph *g, Node *n)
         reduced[ax] = true;
     }
     int k = 0;
-    bool keep = ir_attr_bool(n, "keepdims");
+    bool keep = attr_keepdims(n);
     Shape s = {0};
     for (int i = 0; i < r; i++) {
         if (reduced[i])
@@ -119,7 +118,7 @@ bool shape_reduce(Graph *g, Node *n)
         else if (keep)
             s.d[s.rank++] = (Dim){1, false};
     }
-    shape_set_ints(g, n, "axis", axes, k);
+    shape_set_ints(g, n, &attr_key_axes, axes, k);
     n->dtype = x->dtype;
     n->shape = s;
     return true;
@@ -128,14 +127,13 @@ bool shape_reduce(Graph *g, Node *n)
 bool shape_argmax(Graph *g, Node *n)
 {
     const Node *x = n->in[0];
-    const Attr *a = ir_attr(n, "axis");
-    bool keep = ir_attr_bool(n, "keepdims");
+    bool keep = attr_keepdims(n);
     Shape s = {0};
-    if (a) {
+    if (attr_has_axis(n)) {
         int64_t ax;
-        if (!shape_axis(g, n, ir_attr_int(n, "axis"), &x->shape, x->shape.rank, &ax))
+        if (!shape_axis(g, n, attr_axis(n), &x->shape, x->shape.rank, &ax))
             return false;
-        ir_set_int(g, n, "axis", ax);
+        attr_set_axis(g, n, ax);
         for (int i = 0; i < x->shape.rank; i++) {
             if (i != ax)
                 s.d[s.rank++] = x->shape.d[i];

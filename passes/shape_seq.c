@@ -99,7 +99,7 @@ bool shape_attention(Graph *g, Node *n)
                    shape_fmt(g, &q->shape), shape_fmt(g, &k->shape), shape_fmt(g, &v->shape));
         return false;
     }
-    if (ir_attr_bool(n, "causal") && !ir_dim_eq(dq[2], dk[2])) {
+    if (attr_causal(n) && !ir_dim_eq(dq[2], dk[2])) {
         diag_error(n->loc, "attention: causal attention needs as many queries as keys, got %s "
                    "and %s", shape_fmt_dim(g, dq[2]), shape_fmt_dim(g, dk[2]));
         return false;

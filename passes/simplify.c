@@ -58,7 +58,7 @@ static bool is_const(const Node *n)
 /* A const's value as the kernel sees it: rounded to the node's type. */
 static double const_value(const Node *n)
 {
-    double v = ir_attr_float(n, "value");
+    double v = attr_value(n);
     return n->dtype == DT_F32 ? (double)(float)v : v;
 }
 
@@ -95,7 +95,7 @@ static bool fold_value(const Node *n, const double *x, double *out)
         r = a < b ? a : b;
         break;
     case OP_CLAMP: {
-        double lo = ir_attr_float(n, "lo"), hi = ir_attr_float(n, "hi");
+        double lo = attr_lo(n), hi = attr_hi(n);
         if (has_zero || isnan(lo) || isnan(hi))
             return false;
         r = a < lo ? lo : a > hi ? hi : a;
@@ -161,7 +161,7 @@ static bool try_fold(Graph *g, Node *n)
     n->op = OP_CONST;
     n->nin = 0;
     n->attrs = (AttrList){0};
-    ir_set_float(g, n, "value", v);
+    attr_set_value(g, n, v);
     return true;
 }
 
@@ -182,11 +182,11 @@ static bool same_type(const Node *a, const Node *b)
 
 static bool identity_perm(const Node *n)
 {
-    const Attr *p = ir_attr(n, "perm");
-    if (!p)
+    if (!attr_has_perm(n))
         return n->shape.rank <= 1;
-    for (int i = 0; i < p->ints.n; i++)
-        if (p->ints.v[i].batch || p->ints.v[i].n != i)
+    AttrInts p = attr_perm(n);
+    for (int i = 0; i < p.n; i++)
+        if (p.v[i].batch || p.v[i].n != i)
             return false;
     return true;
 }

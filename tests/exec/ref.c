@@ -112,16 +112,16 @@ static double unary(const Node *n, double x)
     case OP_ABS: return fabs(x);
     case OP_SQUARE: return x * x;
     case OP_CLAMP: {
-        double lo = ir_attr_float(n, "lo"), hi = ir_attr_float(n, "hi");
+        double lo = attr_lo(n), hi = attr_hi(n);
         return x < lo ? lo : x > hi ? hi : x;
     }
     case OP_RELU: return x > 0 ? x : 0;
-    case OP_LEAKY_RELU: return x > 0 ? x : ir_attr_float(n, "alpha") * x;
-    case OP_ELU: return x > 0 ? x : ir_attr_float(n, "alpha") * (exp(x) - 1);
+    case OP_LEAKY_RELU: return x > 0 ? x : attr_alpha(n) * x;
+    case OP_ELU: return x > 0 ? x : attr_alpha(n) * (exp(x) - 1);
     case OP_SIGMOID: return sigmoid(x);
     case OP_TANH: return tanh(x);
     case OP_GELU:
-        if (strcmp(ir_attr_str(n, "approximate"), "tanh") == 0)
+        if (strcmp(attr_approximate(n), "tanh") == 0)
             return 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
         return 0.5 * x * (1 + erf(x / sqrt(2.0)));
     case OP_SILU: return x * sigmoid(x);
@@ -157,13 +157,13 @@ static double pair_loss(const Node *n, double x, double t)
         /* -[t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))], 1 - sigmoid(x) = sigmoid(-x) */
         return -(t * log_sigmoid(x) + (1 - t) * log_sigmoid(-x));
     case OP_SMOOTH_L1_LOSS: {
-        double beta = ir_attr_float(n, "beta");
+        double beta = attr_beta(n);
         if (beta == 0)
             return ad;
         return ad < beta ? 0.5 * d * d / beta : ad - 0.5 * beta;
     }
     case OP_HUBER_LOSS: {
-        double delta = ir_attr_float(n, "delta");
+        double delta = attr_delta(n);
         return ad <= delta ? 0.5 * d * d : delta * (ad - 0.5 * delta);
     }
     default: return NAN;
@@ -188,7 +188,7 @@ static void eval_eltwise(const Node *n, RefTensor *const *in, RefTensor *out)
  * dimensions, exp(x - max) / sum exp(x - max) over the axis. */
 static void eval_rowwise(const Node *n, const RefTensor *x, RefTensor *out)
 {
-    int axis = (int)ir_attr_int(n, "axis");
+    int axis = (int)attr_axis(n);
     int64_t len = x->dim[axis];
     int64_t outer[IR_MAX_RANK];
     memcpy(outer, x->dim, sizeof outer);
@@ -252,10 +252,10 @@ static void eval_matmul(const RefTensor *a, const RefTensor *b, RefTensor *out)
  * non-negative), keepdims or not. */
 static void eval_reduce(const Node *n, const RefTensor *x, RefTensor *out)
 {
-    const Attr *ax = ir_attr(n, "axis");
+    AttrInts ax = attr_axes(n);
     bool red[IR_MAX_RANK] = {0};
-    for (int i = 0; i < ax->ints.n; i++)
-        red[ax->ints.v[i].n] = true;
+    for (int i = 0; i < ax.n; i++)
+        red[ax.v[i].n] = true;
     /* the reduced sub-box and the kept positions */
     int64_t inner[IR_MAX_RANK], outer[IR_MAX_RANK];
     int64_t count = 1;
@@ -293,7 +293,7 @@ static void eval_reduce(const Node *n, const RefTensor *x, RefTensor *out)
         if (n->op == OP_MEAN)
             acc /= (double)count;
         else if (n->op == OP_VAR)
-            acc /= (double)(count - ir_attr_int(n, "correction"));
+            acc /= (double)(count - attr_correction(n));
         /* kept positions come in row-major order, with or without keepdims */
         out->v[k++] = acc;
     } while (next_index(x->rank, outer, o));
@@ -303,7 +303,7 @@ static void eval_reduce(const Node *n, const RefTensor *x, RefTensor *out)
  * flattened tensor without an axis. */
 static void eval_argmax(const Node *n, const RefTensor *x, RefTensor *out)
 {
-    if (!ir_attr(n, "axis")) {
+    if (!attr_has_axis(n)) {
         int64_t best = 0;
         for (int64_t i = 1; i < x->count; i++)
             if (x->v[i] > x->v[best])
@@ -311,7 +311,7 @@ static void eval_argmax(const Node *n, const RefTensor *x, RefTensor *out)
         out->v[0] = (double)best;
         return;
     }
-    int axis = (int)ir_attr_int(n, "axis");
+    int axis = (int)attr_axis(n);
     int64_t outer[IR_MAX_RANK];
     memcpy(outer, x->dim, sizeof outer);
     outer[axis] = 1;
@@ -335,19 +335,19 @@ static void eval_argmax(const Node *n, const RefTensor *x, RefTensor *out)
 
 static void eval_transpose(const Node *n, const RefTensor *x, RefTensor *out)
 {
-    const Attr *p = ir_attr(n, "perm");
+    AttrInts p = attr_perm(n);
     int64_t idx[IR_MAX_RANK] = {0}, j[IR_MAX_RANK];
     for (int64_t k = 0; k < out->count; k++, next_index(out->rank, out->dim, idx)) {
         /* result dimension i is input dimension perm[i] */
         for (int i = 0; i < out->rank; i++)
-            j[p->ints.v[i].n] = idx[i];
+            j[p.v[i].n] = idx[i];
         out->v[k] = x->v[offset_of(x, j)];
     }
 }
 
 static void eval_concat(const Node *n, RefTensor *const *in, RefTensor *out)
 {
-    int axis = (int)ir_attr_int(n, "axis");
+    int axis = (int)attr_axis(n);
     int64_t idx[IR_MAX_RANK] = {0}, j[IR_MAX_RANK];
     for (int64_t k = 0; k < out->count; k++, next_index(out->rank, out->dim, idx)) {
         memcpy(j, idx, sizeof j);
@@ -362,7 +362,7 @@ static void eval_concat(const Node *n, RefTensor *const *in, RefTensor *out)
 
 static void eval_stack(const Node *n, RefTensor *const *in, RefTensor *out)
 {
-    int axis = (int)ir_attr_int(n, "axis");
+    int axis = (int)attr_axis(n);
     int64_t idx[IR_MAX_RANK] = {0}, j[IR_MAX_RANK];
     for (int64_t k = 0; k < out->count; k++, next_index(out->rank, out->dim, idx)) {
         /* drop the new axis from the index; its value picks the input */
@@ -391,21 +391,20 @@ static void eval_one_hot(const RefTensor *y, RefTensor *out)
 static bool slice_ranges(const Node *n, const RefTensor *x, int64_t batch, int64_t *begin,
                          int64_t *step, int64_t *len, bool *squeezed, char *err, size_t errsize)
 {
-    const Attr *ab = ir_attr(n, "begin"), *ae = ir_attr(n, "end"), *as = ir_attr(n, "step");
-    const Attr *aq = ir_attr(n, "squeeze");
-    if (ab->ints.n != x->rank || ae->ints.n != x->rank || as->ints.n != x->rank) {
+    AttrInts ab = attr_begin(n), ae = attr_end(n), as = attr_step(n), aq = attr_squeeze(n);
+    if (ab.n != x->rank || ae.n != x->rank || as.n != x->rank) {
         snprintf(err, errsize,
                  "%%%d %s: slice attributes are not canonical (%d bounds for "
                  "rank %d)",
-                 n->id, op_info[n->op].text, ab->ints.n, x->rank);
+                 n->id, op_info[n->op].text, ab.n, x->rank);
         return false;
     }
     for (int i = 0; i < x->rank; i++)
         squeezed[i] = false;
-    for (int i = 0; i < aq->ints.n; i++)
-        squeezed[aq->ints.v[i].n] = true;
+    for (int i = 0; i < aq.n; i++)
+        squeezed[aq.v[i].n] = true;
     for (int i = 0; i < x->rank; i++) {
-        Dim b = ab->ints.v[i], e = ae->ints.v[i], s = as->ints.v[i];
+        Dim b = ab.v[i], e = ae.v[i], s = as.v[i];
         begin[i] = b.batch ? b.n * batch : b.n;
         step[i] = s.batch ? s.n * batch : s.n;
         int64_t last; /* index of the last element taken */
@@ -480,7 +479,7 @@ static bool eval_slice(const Node *n, RefTensor *const *in, int64_t batch, RefTe
  * "none" keeps them (out has their shape). */
 static void reduce_loss(const Node *n, const double *l, int64_t m, RefTensor *out)
 {
-    const char *r = ir_attr_str(n, "reduction");
+    const char *r = attr_reduction(n);
     if (strcmp(r, "none") == 0) {
         memcpy(out->v, l, (size_t)m * sizeof(double));
         return;
@@ -630,7 +629,7 @@ static void eval_recurrent(const Node *n, RefTensor *const *in, RefTensor *out)
 static void eval_attention(const Node *n, const RefTensor *q, const RefTensor *k,
                            const RefTensor *v, RefTensor *out)
 {
-    bool causal = ir_attr_bool(n, "causal");
+    bool causal = attr_causal(n);
     int64_t BH = q->dim[0] * q->dim[1], T = q->dim[2], S = k->dim[2], D = q->dim[3], DV = v->dim[3];
     double *s = ref_calloc(S);
     for (int64_t bh = 0; bh < BH; bh++) {
@@ -661,12 +660,6 @@ static void eval_attention(const Node *n, const RefTensor *q, const RefTensor *k
 
 /* Convolution, pooling and normalization (inference mode) */
 
-static int64_t attr_at(const Node *n, const char *name, int i)
-{
-    const Attr *a = ir_attr(n, name);
-    return a->ints.v[i].n;
-}
-
 /* conv2d / conv1d (PyTorch's cross-correlation): out[b, o, y, x] = sum over
  * the channels c of o's group and the taps (i, j) of
  * x[b, c, y*s - p + i*d, x*s - p + j*d] * w[o, c - group start, i, j], the
@@ -677,17 +670,17 @@ static void eval_conv(const Node *n, const RefTensor *x, const RefTensor *w, Ref
     int64_t H = 1, W = x->dim[x->rank - 1], OH = 1, OW = out->dim[out->rank - 1];
     int64_t KH = 1, KW = w->dim[w->rank - 1];
     int64_t sh = 1, ph = 0, dh = 1;
-    int64_t sw = attr_at(n, "stride", nsp - 1), pw = attr_at(n, "padding", nsp - 1),
-            dw = attr_at(n, "dilation", nsp - 1);
+    int64_t sw = attr_stride(n).v[nsp - 1].n, pw = attr_padding(n).v[nsp - 1].n,
+            dw = attr_dilation(n).v[nsp - 1].n;
     if (nsp == 2) {
         H = x->dim[2];
         OH = out->dim[2];
         KH = w->dim[2];
-        sh = attr_at(n, "stride", 0);
-        ph = attr_at(n, "padding", 0);
-        dh = attr_at(n, "dilation", 0);
+        sh = attr_stride(n).v[0].n;
+        ph = attr_padding(n).v[0].n;
+        dh = attr_dilation(n).v[0].n;
     }
-    int64_t N = x->dim[0], C = x->dim[1], O = out->dim[1], G = ir_attr_int(n, "groups");
+    int64_t N = x->dim[0], C = x->dim[1], O = out->dim[1], G = attr_groups(n);
     int64_t CG = C / G, OG = O / G;
     for (int64_t b = 0; b < N; b++)
         for (int64_t o = 0; o < O; o++)
@@ -716,10 +709,10 @@ static void eval_conv_transpose(const Node *n, const RefTensor *x, const RefTens
 {
     int64_t N = x->dim[0], C = x->dim[1], H = x->dim[2], W = x->dim[3];
     int64_t O = out->dim[1], OH = out->dim[2], OW = out->dim[3], KH = w->dim[2], KW = w->dim[3];
-    int64_t G = ir_attr_int(n, "groups"), CG = C / G, OG = O / G;
-    int64_t sh = attr_at(n, "stride", 0), sw = attr_at(n, "stride", 1);
-    int64_t ph = attr_at(n, "padding", 0), pw = attr_at(n, "padding", 1);
-    int64_t dh = attr_at(n, "dilation", 0), dw = attr_at(n, "dilation", 1);
+    int64_t G = attr_groups(n), CG = C / G, OG = O / G;
+    int64_t sh = attr_stride(n).v[0].n, sw = attr_stride(n).v[1].n;
+    int64_t ph = attr_padding(n).v[0].n, pw = attr_padding(n).v[1].n;
+    int64_t dh = attr_dilation(n).v[0].n, dw = attr_dilation(n).v[1].n;
     for (int64_t b = 0; b < N; b++)
         for (int64_t c = 0; c < C; c++)
             for (int64_t iy = 0; iy < H; iy++)
@@ -744,11 +737,11 @@ static void eval_pool(const Node *n, const RefTensor *x, RefTensor *out)
 {
     int64_t NC = x->dim[0] * x->dim[1], H = x->dim[2], W = x->dim[3];
     int64_t OH = out->dim[2], OW = out->dim[3];
-    int64_t KH = attr_at(n, "kernel", 0), KW = attr_at(n, "kernel", 1);
-    int64_t sh = attr_at(n, "stride", 0), sw = attr_at(n, "stride", 1);
-    int64_t ph = ir_attr(n, "padding") ? attr_at(n, "padding", 0) : 0;
-    int64_t pw = ir_attr(n, "padding") ? attr_at(n, "padding", 1) : 0;
-    double p = n->op == OP_LP_POOL2D ? ir_attr_float(n, "p") : 0;
+    int64_t KH = attr_kernel(n).v[0].n, KW = attr_kernel(n).v[1].n;
+    int64_t sh = attr_stride(n).v[0].n, sw = attr_stride(n).v[1].n;
+    int64_t ph = attr_has_padding(n) ? attr_padding(n).v[0].n : 0;
+    int64_t pw = attr_has_padding(n) ? attr_padding(n).v[1].n : 0;
+    double p = n->op == OP_LP_POOL2D ? attr_p(n) : 0;
     for (int64_t q = 0; q < NC; q++)
         for (int64_t y = 0; y < OH; y++)
             for (int64_t xo = 0; xo < OW; xo++) {
@@ -796,7 +789,7 @@ static void eval_batch_norm(const Node *n, RefTensor *const *in, RefTensor *out)
 {
     const RefTensor *x = in[0], *gamma = in[1], *beta = in[2], *mean = in[3], *var = in[4];
     int64_t N = x->dim[0], C = x->dim[1], S = x->count / (N * C);
-    double eps = ir_attr_float(n, "eps");
+    double eps = attr_eps(n);
     for (int64_t b = 0; b < N; b++)
         for (int64_t c = 0; c < C; c++)
             for (int64_t s = 0; s < S; s++) {
@@ -811,10 +804,10 @@ static void eval_batch_norm(const Node *n, RefTensor *const *in, RefTensor *out)
 static void eval_layer_norm(const Node *n, RefTensor *const *in, RefTensor *out)
 {
     const RefTensor *x = in[0], *gamma = in[1], *beta = in[2];
-    int64_t axis = ir_attr_int(n, "axis"), I = 1;
+    int64_t axis = attr_axis(n), I = 1;
     for (int64_t d = axis; d < x->rank; d++)
         I *= x->dim[d];
-    double eps = ir_attr_float(n, "eps");
+    double eps = attr_eps(n);
     for (int64_t r = 0; r < x->count / I; r++) {
         double mean = 0, var = 0;
         for (int64_t j = 0; j < I; j++)
@@ -847,7 +840,7 @@ static double backward_scalar(const Node *n, double x, double dy)
     case OP_EQ: return x == dy;
     case OP_SIGN: return (x > 0) - (x < 0);
     case OP_CAST: {
-        const char *to = ir_attr_str(n, "to");
+        const char *to = attr_to(n);
         if (strcmp(to, "i32") == 0)
             return isnan(x)         ? 0
                    : x <= INT32_MIN ? INT32_MIN
@@ -856,14 +849,14 @@ static double backward_scalar(const Node *n, double x, double dy)
         return x; /* like every f32 value here, not rounded to f32 */
     }
     case OP_GELU_GRAD: {
-        if (strcmp(ir_attr_str(n, "approximate"), "tanh") == 0) {
+        if (strcmp(attr_approximate(n), "tanh") == 0) {
             double k = sqrt(2 / M_PI), c = 0.044715, t = tanh(k * (x + c * x * x * x));
             return dy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * c * x * x));
         }
         double cdf = 0.5 * (1 + erf(x / sqrt(2.0))), pdf = exp(-x * x / 2) / sqrt(2 * M_PI);
         return dy * (cdf + x * pdf);
     }
-    case OP_ELU_GRAD: return x > 0 ? dy : dy * ir_attr_float(n, "alpha") * exp(x);
+    case OP_ELU_GRAD: return x > 0 ? dy : dy * attr_alpha(n) * exp(x);
     default: return NAN;
     }
 }
@@ -902,20 +895,20 @@ static Window window_of(const Node *n, const RefTensor *x, const RefTensor *dy, 
                 .dw = 1,
                 .G = 1};
     bool pool = n->op == OP_MAX_POOL2D_GRAD || n->op == OP_AVG_POOL2D_GRAD;
-    g.KW = w ? w->dim[w->rank - 1] : attr_at(n, "kernel", nsp - 1);
-    g.sw = attr_at(n, "stride", nsp - 1);
-    g.pw = attr_at(n, "padding", nsp - 1);
+    g.KW = w ? w->dim[w->rank - 1] : attr_kernel(n).v[nsp - 1].n;
+    g.sw = attr_stride(n).v[nsp - 1].n;
+    g.pw = attr_padding(n).v[nsp - 1].n;
     if (!pool) {
-        g.dw = attr_at(n, "dilation", nsp - 1);
-        g.G = ir_attr_int(n, "groups");
+        g.dw = attr_dilation(n).v[nsp - 1].n;
+        g.G = attr_groups(n);
     }
     if (h == 0) {
         g.H = x->dim[2];
         g.OH = dy->dim[2];
-        g.KH = w ? w->dim[2] : attr_at(n, "kernel", 0);
-        g.sh = attr_at(n, "stride", 0);
-        g.ph = attr_at(n, "padding", 0);
-        g.dh = pool ? 1 : attr_at(n, "dilation", 0);
+        g.KH = w ? w->dim[2] : attr_kernel(n).v[0].n;
+        g.sh = attr_stride(n).v[0].n;
+        g.ph = attr_padding(n).v[0].n;
+        g.dh = pool ? 1 : attr_dilation(n).v[0].n;
     }
     return g;
 }
@@ -1004,7 +997,7 @@ static bool eval_node(const Node *n, RefTensor *values, int64_t batch, char *err
     RefTensor *out = &values[n->id];
     ref_tensor_alloc(out, n, batch);
     switch (n->op) {
-    case OP_CONST: out->v[0] = ir_attr_float(n, "value"); return true;
+    case OP_CONST: out->v[0] = attr_value(n); return true;
     case OP_ADD:
     case OP_SUB:
     case OP_MUL:

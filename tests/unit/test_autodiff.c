@@ -80,8 +80,7 @@ static Node *grad_of(const char *param)
 
 static bool is_zeros(const Node *n)
 {
-    return n->op == OP_BROADCAST_TO && n->in[0]->op == OP_CONST &&
-           ir_attr_float(n->in[0], "value") == 0;
+    return n->op == OP_BROADCAST_TO && n->in[0]->op == OP_CONST && attr_value(n->in[0]) == 0;
 }
 
 /* ---- structure ------------------------------------------------------- */
@@ -122,9 +121,9 @@ START_TEST(mlp_structure)
     /* b1 was broadcast over the batch: its gradient sums dimension 0 */
     Node *db = grad_of("b1");
     ck_assert_int_eq(db->op, OP_SUM);
-    const Attr *ax = ir_attr(db, "axis");
-    ck_assert_int_eq(ax->ints.n, 1);
-    ck_assert_int_eq(ax->ints.v[0].n, 0);
+    AttrInts ax = attr_axes(db);
+    ck_assert_int_eq(ax.n, 1);
+    ck_assert_int_eq(ax.v[0].n, 0);
     /* the parameter the loss does not use gets zeros */
     ck_assert(is_zeros(grad_of("unused")));
     /* the mean over the batch divides by B, computed at run time */
@@ -186,10 +185,10 @@ START_TEST(unbroadcast_and_prune)
     Node *ds = grad_of("s"), *dc = grad_of("c");
     ck_assert_int_eq(ds->op, OP_RESHAPE); /* sum over axes 0, 1, then [3] -> [1, 3] */
     ck_assert_int_eq(ds->in[0]->op, OP_SUM);
-    ck_assert_int_eq(ir_attr(ds->in[0], "axis")->ints.n, 2);
+    ck_assert_int_eq(attr_axes(ds->in[0]).n, 2);
     ck_assert_int_eq(dc->op, OP_RESHAPE);
-    ck_assert_int_eq(ir_attr(dc->in[0], "axis")->ints.n, 2); /* axes 0 and 2 */
-    ck_assert_int_eq(ir_attr(dc->in[0], "axis")->ints.v[1].n, 2);
+    ck_assert_int_eq(attr_axes(dc->in[0]).n, 2); /* axes 0 and 2 */
+    ck_assert_int_eq(attr_axes(dc->in[0]).v[1].n, 2);
     ck_assert(is_zeros(grad_of("q")));
     ck_assert_int_eq(count_new(OP_ONE_HOT), 0);
     done();
@@ -396,7 +395,7 @@ static bool dropped(const Node *d, int64_t k)
 static void eval_dropout_grad(Node *n, RefTensor *v, RefTensor *out)
 {
     const RefTensor *dy = &v[n->in[1]->id];
-    double p = ir_attr_float(n, "p");
+    double p = attr_p(n);
     for (int64_t k = 0; k < out->count; k++)
         out->v[k] = dropped(n->in[0], k) ? 0 : dy->v[k] / (1 - p);
 }
@@ -484,7 +483,7 @@ static void eval(RefTensor *v)
             continue;
         ck_assert_int_lt(ns, 16);
         const RefTensor *x = &v[d->in[0]->id];
-        double p = ir_attr_float(d, "p");
+        double p = attr_p(d);
         for (int64_t k = 0; k < x->count; k++)
             v[i].v[k] = dropped(d, k) ? 0 : x->v[k] / (1 - p);
         d->op = OP_INPUT;
