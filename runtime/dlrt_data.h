@@ -246,6 +246,7 @@ typedef struct {
     double loss_raw, loss_decay; /* EMA before bias correction; 0.98^updates */
     int last_tenth;              /* non-terminal output: tenths of total already printed */
     int drawn;                   /* an unfinished in-place line is on the terminal */
+    int width; /* columns the line must fit in, 0: any; on a terminal, its width at each redraw */
 } dlrt_progress;
 
 /* out NULL means stderr; clock NULL means CLOCK_MONOTONIC. */
@@ -258,10 +259,53 @@ void dlrt_progress_update(dlrt_progress *p, int64_t step, double loss, int64_t s
 /* Prints the final line, with the elapsed time instead of the ETA. */
 void dlrt_progress_end(dlrt_progress *p);
 /* Renders the current line (no \r or \n) into buf; returns its length as
- * snprintf does. final selects the elapsed-time form. */
+ * snprintf does. final selects the elapsed-time form. A line wider than
+ * p->width loses, in turn, bar width (down to 10), the bar, the rate, the
+ * loss, and is cut at last. */
 int dlrt_progress_render(const dlrt_progress *p, int final, char *buf, size_t len);
 /* The default clock: CLOCK_MONOTONIC in seconds. */
 double dlrt_clock_monotonic(void *ctx);
+
+/* ---- training log ------------------------------------------------------
+ * A CSV file that plots and spreadsheets read (scripts/plot-log.sh draws
+ * it), one row per record, flushed as written so a plot can follow a run:
+ *     step,epoch,split,loss,accuracy,lr,rate,elapsed
+ *     100,0.107,train,0.412345,,0.001,25400,0.252
+ *     938,1,test,0.101234,96.92,,,2.61
+ * A "train" row every `every` steps holds the mean loss of those steps, the
+ * learning rate and the rate (samples, or the progress bar's unit, per
+ * second) over them; an evaluation row (split "test", "valid", ...) holds
+ * its loss and accuracy (percent). Empty cells: not measured (NAN). */
+typedef struct {
+    FILE *f;
+    dlrt_clock_fn clock;
+    void *clock_ctx;
+    int every;          /* steps per train row */
+    double start;       /* clock at open */
+    double since;       /* clock at the last train row */
+    double loss_sum;    /* losses of the steps since the last train row */
+    int64_t steps;      /* ... how many */
+    int64_t samples;    /* ... their samples */
+} dlrt_log;
+
+#define DLRT_LOG_APPEND 1 /* continue an existing log (a resumed run): no new header */
+
+/* Opens path (truncated, or appended to with DLRT_LOG_APPEND) and writes
+ * the header unless appending to a non-empty file. clock NULL means
+ * CLOCK_MONOTONIC. DLRT_EINVAL (NULL, every < 1), DLRT_EIO (with
+ * dlrt_last_error saying why). */
+int dlrt_log_open(dlrt_log *log, const char *path, int every, unsigned flags, dlrt_clock_fn clock,
+                  void *clock_ctx);
+/* One training step's loss and samples; writes a train row when `every`
+ * steps have gathered (step: steps done in the whole run; epoch: epochs
+ * done, fractional; lr: the step's learning rate). DLRT_EIO on a write error. */
+int dlrt_log_step(dlrt_log *log, int64_t step, double epoch, double loss, int64_t samples,
+                  double lr);
+/* An evaluation row; loss or accuracy NAN when not measured. */
+int dlrt_log_eval(dlrt_log *log, int64_t step, double epoch, const char *split, double loss,
+                  double accuracy);
+/* Closes the file; DLRT_EIO if a write failed. */
+int dlrt_log_close(dlrt_log *log);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,7 @@ pkgs=(
   flex bison
   llvm-19-dev llvm-19-tools clang-19 libclang-rt-19-dev
   libopenblas-dev check
+  gnuplot-nox
   python3 nodejs npm
 )
 

@@ -7,14 +7,17 @@
  * labels y [B], and outputs probabilities [B, 10].
  *
  *   train_NAME [--data DIR] [--epochs N] [--batch N] [--seed N]
- *              [--checkpoint FILE] [--resume] [--min-accuracy PCT]
+ *              [--checkpoint FILE] [--resume] [--min-accuracy PCT] [--log FILE]
  *
  * A checkpoint (parameters, Adam's moments, the step counter) is written
  * after every epoch. --resume loads it and carries on from the step it
  * holds: the batches of an epoch depend only on (seed, epoch), so a run
  * that stops and resumes visits the same batches in the same order and
  * ends with the same bits as one that never stopped. --min-accuracy makes
- * the exit status 1 when the final test accuracy is below PCT percent. */
+ * the exit status 1 when the final test accuracy is below PCT percent.
+ * --log writes a CSV log (dlrt_log: the training loss every LOG_EVERY
+ * steps, the test loss and accuracy after each epoch; appended to on
+ * --resume) that scripts/plot-log.sh draws. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,9 +26,10 @@
 #include "model.h" /* MODEL's generated API: M(create) is lenet_create */
 #define MAX_BATCH CAT(MODEL, _MAX_BATCH)
 #define EVAL_BATCH MAX_BATCH
+#define LOG_EVERY 50
 
 typedef struct {
-    const char *data, *checkpoint;
+    const char *data, *checkpoint, *log;
     int epochs, batch, resume;
     uint64_t seed;
     double min_accuracy; /* percent; < 0: no requirement */
@@ -35,14 +39,14 @@ static void usage(const char *argv0)
 {
     fprintf(stderr,
             "usage: %s [--data DIR] [--epochs N] [--batch N] [--seed N] [--checkpoint FILE]\n"
-            "       [--resume] [--min-accuracy PCT]\n",
+            "       [--resume] [--min-accuracy PCT] [--log FILE]\n",
             argv0);
     exit(2);
 }
 
 static Options parse(int argc, char **argv)
 {
-    Options o = {"data/mnist", STR(MODEL) ".safetensors", 3, 64, 0, 1, -1};
+    Options o = {"data/mnist", STR(MODEL) ".safetensors", NULL, 3, 64, 0, 1, -1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--resume") == 0) {
@@ -56,6 +60,8 @@ static Options parse(int argc, char **argv)
             o.data = v;
         else if (strcmp(a, "--checkpoint") == 0)
             o.checkpoint = v;
+        else if (strcmp(a, "--log") == 0)
+            o.log = v;
         else if (strcmp(a, "--epochs") == 0)
             o.epochs = (int)cli_number(argv[0], a, v, 1, 1000);
         else if (strcmp(a, "--batch") == 0)
@@ -145,6 +151,10 @@ int main(int argc, char **argv)
         return fail("batch buffers", DLRT_ENOMEM);
     dlrt_progress p;
     dlrt_progress_init(&p, stderr, NULL, NULL);
+    dlrt_log log = {0};
+    if (o.log && (rc = dlrt_log_open(&log, o.log, LOG_EVERY, o.resume ? DLRT_LOG_APPEND : 0,
+                                     NULL, NULL)))
+        return fail("log", rc);
     double accuracy = 0, loss = 0;
     for (int e = first; e < o.epochs; e++) {
         char label[32];
@@ -161,12 +171,17 @@ int main(int argc, char **argv)
             if ((rc = M(train_step)(m, n, xb, yb, &l)))
                 return fail("train_step", rc);
             dlrt_progress_update(&p, k + 1, l, n);
+            if (o.log && (rc = dlrt_log_step(&log, M(step)(m), (double)M(step)(m) / per_epoch, l,
+                                             n, M(learning_rate)(m))))
+                return fail(o.log, rc);
         }
         skip = 0;
         dlrt_progress_end(&p);
         if ((rc = test(m, &t10k, &accuracy, &loss)))
             return fail("test", rc);
         printf("epoch %d: test accuracy %.2f%%, test loss %.4f\n", e + 1, accuracy, loss);
+        if (o.log && (rc = dlrt_log_eval(&log, M(step)(m), e + 1, "test", loss, accuracy)))
+            return fail(o.log, rc);
         fflush(stdout);
         if ((rc = M(save)(m, o.checkpoint)))
             return fail(o.checkpoint, rc);
@@ -176,6 +191,8 @@ int main(int argc, char **argv)
     printf("final test accuracy %.2f%% after %lld steps; checkpoint %s\n", accuracy,
            (long long)M(step)(m), o.checkpoint);
 
+    if (o.log && (rc = dlrt_log_close(&log)))
+        return fail(o.log, rc);
     free(xb);
     free(yb);
     dlrt_batches_free(&b);

@@ -10,7 +10,7 @@
  *
  *   train_NAME [--text FILE] [--steps N] [--batch N] [--seed N] [--eval-every N]
  *              [--checkpoint FILE] [--resume] [--max-loss X]
- *              [--sample N] [--temperature X] [--prompt TEXT]
+ *              [--sample N] [--temperature X] [--prompt TEXT] [--log FILE]
  *
  * The text (default the GPL-3 that Debian ships) is read as bytes: byte b is
  * character id b, and a byte >= V (non-ASCII when V = 128) becomes id 26,
@@ -30,7 +30,9 @@
  * the positions after it do not matter), sharpened by --temperature, with
  * a generator seeded by --seed. Characters that are not printable ASCII
  * are printed as '?'. --max-loss makes the exit status 1 unless the final
- * held-out loss is below X. */
+ * held-out loss is below X. --log writes a CSV log (dlrt_log: the training
+ * loss every LOG_EVERY steps, the held-out loss at each evaluation;
+ * appended to on --resume) that scripts/plot-log.sh draws. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,9 +45,10 @@
 #define UNKNOWN_ID 26         /* ASCII SUB, for bytes >= V */
 #define HELDOUT 0.1           /* the text's last 10% */
 #define SAMPLE_STREAM (~0ull) /* the sampler's dlrt_rng stream; steps use 0.. */
+#define LOG_EVERY 10
 
 typedef struct {
-    const char *text, *checkpoint, *prompt;
+    const char *text, *checkpoint, *prompt, *log;
     long steps, eval_every, sample;
     int batch, resume;
     uint64_t seed;
@@ -57,7 +60,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: " PROG " [--text FILE] [--steps N] [--batch N] [--seed N] [--eval-every N]\n"
             "       [--checkpoint FILE] [--resume] [--max-loss X]\n"
-            "       [--sample N] [--temperature X] [--prompt TEXT]\n");
+            "       [--sample N] [--temperature X] [--prompt TEXT] [--log FILE]\n");
     exit(2);
 }
 
@@ -66,6 +69,7 @@ static Options parse(int argc, char **argv)
     Options o = {"/usr/share/common-licenses/GPL-3",
                  STR(MODEL) ".safetensors",
                  "This License",
+                 NULL,
                  1000,
                  100,
                  400,
@@ -87,6 +91,8 @@ static Options parse(int argc, char **argv)
             o.text = v;
         else if (strcmp(a, "--checkpoint") == 0)
             o.checkpoint = v;
+        else if (strcmp(a, "--log") == 0)
+            o.log = v;
         else if (strcmp(a, "--prompt") == 0)
             o.prompt = v;
         else if (strcmp(a, "--steps") == 0)
@@ -227,6 +233,10 @@ int main(int argc, char **argv)
     dlrt_progress p;
     dlrt_progress_init(&p, stderr, NULL, NULL);
     p.unit = "tokens";
+    dlrt_log log = {0};
+    if (o.log && (rc = dlrt_log_open(&log, o.log, LOG_EVERY, o.resume ? DLRT_LOG_APPEND : 0,
+                                     NULL, NULL)))
+        return fail("log", rc);
     double loss = 0;
     int evaluated = 0;
     while (step < o.steps) {
@@ -243,11 +253,16 @@ int main(int argc, char **argv)
             if (rc || (rc = M(train_step)(m, o.batch, ids, targets, &l)))
                 return fail("train_step", rc);
             dlrt_progress_update(&p, k + 1, l, (int64_t)o.batch * T);
+            if (o.log && (rc = dlrt_log_step(&log, step + 1, NAN, l, (int64_t)o.batch * T,
+                                             M(learning_rate)(m))))
+                return fail(o.log, rc);
         }
         dlrt_progress_end(&p);
         if ((rc = heldout_loss(m, &held, T, ids, targets, &loss)))
             return fail("held-out loss", rc);
         evaluated = 1;
+        if (o.log && (rc = dlrt_log_eval(&log, step, NAN, "valid", loss, NAN)))
+            return fail(o.log, rc);
         printf("step %lld: held-out loss %.4f nats (perplexity %.2f), unigram %.4f\n",
                (long long)step, loss, exp(loss), unigram);
         fflush(stdout);
@@ -256,6 +271,8 @@ int main(int argc, char **argv)
     }
     if (!evaluated && (rc = heldout_loss(m, &held, T, ids, targets, &loss)))
         return fail("held-out loss", rc);
+    if (o.log && (rc = dlrt_log_close(&log)))
+        return fail(o.log, rc);
     printf("final held-out loss %.4f nats (perplexity %.2f) after %lld steps; unigram %.4f; "
            "checkpoint %s\n",
            loss, exp(loss), (long long)M(step)(m), unigram, o.checkpoint);

@@ -6,7 +6,9 @@
 # ASCII. Bad input (a missing file, a text too short for a window) must
 # fail with a message, and --max-loss must fail a run above it. With
 # "resume", also train 10 steps, stop, resume to 20 and require a
-# checkpoint identical, byte for byte, to a 20-step run's.
+# checkpoint identical, byte for byte, to a 20-step run's, and a --log
+# that the resumed run appended to: one header, train rows every 10 steps
+# up to 20, a valid row at 10 and 20 whose losses are the printed ones.
 #
 # usage: text.sh TRAIN_PROGRAM STEPS MARGIN [resume]
 set -eu
@@ -54,8 +56,19 @@ fi
 [ "$resume" = resume ] || exit 0
 c="--sample 0 --eval-every 10"
 "$train" $c --steps 20 --checkpoint "$work/straight.safetensors" >/dev/null 2>&1
-"$train" $c --steps 10 --checkpoint "$work/resumed.safetensors" >/dev/null 2>&1
-"$train" $c --steps 20 --resume --checkpoint "$work/resumed.safetensors" >/dev/null 2>&1
+"$train" $c --steps 10 --checkpoint "$work/resumed.safetensors" --log "$work/log.csv" \
+    >"$work/first" 2>&1
+"$train" $c --steps 20 --resume --checkpoint "$work/resumed.safetensors" --log "$work/log.csv" \
+    >"$work/second" 2>&1
+printed=$(cat "$work/first" "$work/second" | awk '/^step [0-9]+: held-out loss/ { print $1, $2, $5 }' |
+    tr -d ':' | awk '{ printf "%d,valid,%.4f\n", $2, $3 }')
+logged=$(awk -F, '$3 == "valid" { printf "%d,valid,%.4f\n", $1, $4 }' "$work/log.csv")
+[ "$(grep -c '^step,epoch,split' "$work/log.csv")" = 1 ] || { echo "log: header count"; exit 1; }
+[ "$(awk -F, '$3 == "train" { print $1 }' "$work/log.csv" | tr '\n' ' ')" = "10 20 " ] ||
+    { echo "log: train rows"; cat "$work/log.csv"; exit 1; }
+[ -n "$printed" ] && [ "$printed" = "$logged" ] ||
+    { echo "log: valid rows '$logged', printed '$printed'"; exit 1; }
+echo "log: appended on resume, held-out losses as printed"
 if cmp "$work/straight.safetensors" "$work/resumed.safetensors"; then
     echo "resume: bit for bit"
 else
