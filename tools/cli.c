@@ -39,7 +39,8 @@ static void usage(FILE *f)
           "                         print the IR after each PASS (default: the last) to stderr\n"
           "  --dump-ir-before=PASS,...|all\n"
           "                         print the IR before each PASS to stderr\n"
-          "  --stats                per pass timing, op counts and the memory plan\n"
+          "  --stats[=text|json]    per pass timing, op counts and the memory plans, on\n"
+          "                         stderr (json: one object at the end)\n"
           "  -O0 -O1 -O2 -O3        optimization level (default: -O2)\n"
           "  --target=TRIPLE        cross-compile for TRIPLE (default: the host)\n"
           "  --mcpu=CPU|native      the CPU to tune and select instructions for\n"
@@ -138,7 +139,7 @@ static const struct option long_options[] = {
     {"emit", required_argument, NULL, OPT_EMIT},
     {"dump-ir", optional_argument, NULL, OPT_DUMP},
     {"dump-ir-before", required_argument, NULL, OPT_DUMP_BEFORE},
-    {"stats", no_argument, NULL, OPT_STATS},
+    {"stats", optional_argument, NULL, OPT_STATS},
     {"target", required_argument, NULL, OPT_TARGET},
     {"mcpu", required_argument, NULL, OPT_MCPU},
     {"inference-only", no_argument, NULL, OPT_INFERENCE_ONLY},
@@ -213,7 +214,11 @@ static void take_option(Arena *a, Options *o, int c, const char *arg, bool *any_
             usage_error("-x %s: the input languages are dl and ir", arg);
         o->input_ir = strcmp(arg, "ir") == 0;
         break;
-    case OPT_STATS: o->stats = true; break;
+    case OPT_STATS:
+        if (arg && strcmp(arg, "json") != 0 && strcmp(arg, "text") != 0)
+            usage_error("--stats=%s: the forms are text and json", arg);
+        o->stats = arg && strcmp(arg, "json") == 0 ? STATS_JSON : STATS_TEXT;
+        break;
     case OPT_TARGET:
         if (!*arg)
             usage_error("%s", "--target: missing target triple");

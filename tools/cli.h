@@ -10,6 +10,7 @@
 
 #include "codegen.h"
 #include "frontend.h"
+#include "stats.h"
 
 enum { EXIT_INPUT = 1, EXIT_USAGE = 2 };
 
@@ -33,7 +34,7 @@ typedef struct {
     const char *depfile;     /* -MD / -MF: where to write make dependencies */
     const char *dep_target;  /* -MT: the rule's target; NULL: the outputs */
     Vec(Define) defines;
-    bool stats;
+    StatsMode stats; /* --stats, --stats=json */
     CgOptions cg;
 } Options;
 

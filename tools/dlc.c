@@ -17,6 +17,7 @@
 #include "ir.h"
 #include "output.h"
 #include "passes.h"
+#include "stats.h"
 
 typedef struct {
     const char *name;
@@ -114,20 +115,6 @@ static double ms_since(const struct timespec *t0)
     return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
-/* --stats: how many nodes of each op, and how many of them are fused. */
-static void print_op_counts(const Graph *g)
-{
-    int count[OP_COUNT] = {0}, fused[OP_COUNT] = {0};
-    for (int i = 0; i < g->nodes.n; i++) {
-        count[g->nodes.v[i]->op]++;
-        fused[g->nodes.v[i]->op] += g->nodes.v[i]->fused != NULL;
-    }
-    fprintf(stderr, "ops: %d nodes\n", g->nodes.n);
-    for (int k = 0; k < OP_COUNT; k++)
-        if (count[k])
-            fprintf(stderr, "  %-22s %6d  (%d fused)\n", op_info[k].text, count[k], fused[k]);
-}
-
 /* Every input must exist before the front end runs: a missing .dl file is
  * misuse of the command line (exit 2), not an error in a model. */
 static void check_input(const Options *o)
@@ -144,7 +131,7 @@ static void check_input(const Options *o)
 
 /* The front end and the pipeline, with ir_verify() and --dump-ir after
  * each. NULL when the model has errors (reported). */
-static Graph *run_pipeline(Arena *a, const Options *o)
+static Graph *run_pipeline(Arena *a, const Options *o, Stats *st)
 {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -153,8 +140,7 @@ static Graph *run_pipeline(Arena *a, const Options *o)
         return NULL;
     ir_verify(g);
     dump(o->dump_after, "after", "lower", g);
-    if (o->stats)
-        fprintf(stderr, "%-10s %9.3f ms\n", "lower", ms_since(&t0));
+    stats_time(st, "lower", NULL, ms_since(&t0));
     for (int i = 0; i < countof(pipeline); i++) {
         const char *name = pipeline[i].name;
         if (pipeline[i].on_request && o->cg.inference_only &&
@@ -165,8 +151,7 @@ static Graph *run_pipeline(Arena *a, const Options *o)
         if (!pipeline[i].run(g) || diag_errors())
             return NULL;
         ir_verify(g);
-        if (o->stats)
-            fprintf(stderr, "%-10s %9.3f ms\n", name, ms_since(&t0));
+        stats_time(st, name, NULL, ms_since(&t0));
         dump(o->dump_after, "after", name, g);
     }
     return g;
@@ -195,27 +180,9 @@ static CgPlans plan_memory(Arena *a, Graph *g, const Options *o)
     return plans;
 }
 
-/* --stats after planning: op counts, each function's memory plan and the
- * instance's size. */
-static void print_plan_stats(const Graph *g, const CgPlans *plans, const Layout *layout)
-{
-    print_op_counts(g);
-    pass_memplan_print_stats(stderr, g, plans->forward, "forward");
-    if (plans->evaluate)
-        pass_memplan_print_stats(stderr, g, plans->evaluate, "evaluate");
-    if (plans->train)
-        pass_memplan_print_stats(stderr, g, plans->train, "compute_gradients");
-    fprintf(stderr,
-            "instance: %lld bytes (params %lld, grads %lld, optimizer %lld, states %lld, "
-            "arena %lld)\n",
-            (long long)layout->state_bytes, (long long)layout->params_bytes,
-            (long long)layout->grads_bytes, (long long)layout->opt_bytes,
-            (long long)layout->states_bytes, (long long)layout->arena_bytes);
-}
-
 /* Writes one --emit kind to path, through a temporary file; false
  * (reported) when code generation or writing fails. */
-static bool write_output(const Options *o, Emit k, const char *path, const Graph *g,
+static bool write_output(const Options *o, Stats *st, Emit k, const char *path, const Graph *g,
                          const CgPlans *plans, const Layout *layout)
 {
     const char *tmp = out_begin(path);
@@ -229,8 +196,7 @@ static bool write_output(const Options *o, Emit k, const char *path, const Graph
             free(err);
             return false;
         }
-        if (o->stats)
-            fprintf(stderr, "%-10s %9.3f ms (%s)\n", "codegen", ms_since(&t0), emit_names[k]);
+        stats_time(st, "codegen", emit_names[k], ms_since(&t0));
         return out_commit(tmp, path);
     }
     FILE *f = out_fopen(tmp);
@@ -244,8 +210,8 @@ static bool write_output(const Options *o, Emit k, const char *path, const Graph
 }
 
 /* Every output, then the dependency file (-MD, -MF) naming them. */
-static bool write_outputs(Arena *a, const Options *o, const Graph *g, const CgPlans *plans,
-                          const Layout *layout)
+static bool write_outputs(Arena *a, const Options *o, Stats *st, const Graph *g,
+                          const CgPlans *plans, const Layout *layout)
 {
     const char *paths[EMIT_COUNT];
     int n = 0;
@@ -253,7 +219,7 @@ static bool write_outputs(Arena *a, const Options *o, const Graph *g, const CgPl
         if (!o->emit[k])
             continue;
         paths[n] = cli_output_path(a, o, (Emit)k);
-        if (!write_output(o, (Emit)k, paths[n], g, plans, layout))
+        if (!write_output(o, st, (Emit)k, paths[n], g, plans, layout))
             return false;
         n += strcmp(paths[n], "-") != 0;
     }
@@ -289,7 +255,8 @@ int main(int argc, char **argv)
     Options o = {.cg.opt_level = 2};
     cli_parse(a, argc, argv, &o);
     check_input(&o);
-    Graph *g = run_pipeline(a, &o);
+    Stats st = {.mode = o.stats};
+    Graph *g = run_pipeline(a, &o, &st);
     if (!g)
         return finish(a, EXIT_INPUT);
     if (o.check_only)
@@ -299,9 +266,10 @@ int main(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     CgPlans plans = plan_memory(a, g, &o);
     Layout *layout = cg_layout(g, &plans);
-    if (o.stats) {
-        fprintf(stderr, "%-10s %9.3f ms\n", "memplan", ms_since(&t0));
-        print_plan_stats(g, &plans, layout);
-    }
-    return finish(a, write_outputs(a, &o, g, &plans, layout) ? 0 : EXIT_USAGE);
+    stats_time(&st, "memplan", NULL, ms_since(&t0));
+    stats_plans(&st, g, &plans, layout);
+    if (!write_outputs(a, &o, &st, g, &plans, layout))
+        return finish(a, EXIT_USAGE);
+    stats_finish(&st, g, &plans, layout);
+    return finish(a, 0);
 }

@@ -1,0 +1,138 @@
+/*
+ * --stats and --stats=json. The text form streams (a slow pass shows up
+ * while it runs); the JSON form is one object, so it gathers the timings
+ * and writes everything at the end:
+ *   {"model": ..., "times_ms": [{"step": "shape", "ms": 0.4}, ...],
+ *    "nodes": N, "ops": {"matmul": {"count": 2, "fused": 0}, ...},
+ *    "functions": [{"name": "forward", "steps": ..., "arena_bytes": ...,
+ *                   "naive_bytes": ..., "lower_bound_bytes": ...,
+ *                   "scratch_buffers": ..., "scratch_bytes": ...}, ...],
+ *    "instance": {"bytes": ..., "params": ..., ...}}
+ */
+#include <inttypes.h>
+
+#include "stats.h"
+
+void stats_time(Stats *s, const char *what, const char *detail, double ms)
+{
+    if (s->mode == STATS_TEXT) {
+        if (detail)
+            fprintf(stderr, "%-10s %9.3f ms (%s)\n", what, ms, detail);
+        else
+            fprintf(stderr, "%-10s %9.3f ms\n", what, ms);
+    } else if (s->mode == STATS_JSON && s->ntimes < STATS_MAX_TIMES) {
+        s->times[s->ntimes].what = what;
+        s->times[s->ntimes].detail = detail;
+        s->times[s->ntimes].ms = ms;
+        s->ntimes++;
+    }
+}
+
+static void op_counts(const Graph *g, int *count, int *fused)
+{
+    for (int k = 0; k < OP_COUNT; k++)
+        count[k] = fused[k] = 0;
+    for (int i = 0; i < g->nodes.n; i++) {
+        count[g->nodes.v[i]->op]++;
+        fused[g->nodes.v[i]->op] += g->nodes.v[i]->fused != NULL;
+    }
+}
+
+void stats_plans(const Stats *s, const Graph *g, const CgPlans *plans, const Layout *layout)
+{
+    if (s->mode != STATS_TEXT)
+        return;
+    int count[OP_COUNT], fused[OP_COUNT];
+    op_counts(g, count, fused);
+    fprintf(stderr, "ops: %d nodes\n", g->nodes.n);
+    for (int k = 0; k < OP_COUNT; k++)
+        if (count[k])
+            fprintf(stderr, "  %-22s %6d  (%d fused)\n", op_info[k].text, count[k], fused[k]);
+    pass_memplan_print_stats(stderr, g, plans->forward, "forward");
+    if (plans->evaluate)
+        pass_memplan_print_stats(stderr, g, plans->evaluate, "evaluate");
+    if (plans->train)
+        pass_memplan_print_stats(stderr, g, plans->train, "compute_gradients");
+    fprintf(stderr,
+            "instance: %lld bytes (params %lld, grads %lld, optimizer %lld, states %lld, "
+            "arena %lld)\n",
+            (long long)layout->state_bytes, (long long)layout->params_bytes,
+            (long long)layout->grads_bytes, (long long)layout->opt_bytes,
+            (long long)layout->states_bytes, (long long)layout->arena_bytes);
+}
+
+/* A JSON string: the names here are identifiers and op names, but quote
+ * what JSON requires anyway. */
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fprintf(f, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            fprintf(f, "\\u%04x", *s);
+        else
+            fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static void json_plan(FILE *f, const char *name, const MemPlan *p, const char *sep)
+{
+    int nscratch = 0;
+    int64_t scratch = 0;
+    for (int i = 0; i < p->nsteps; i++) {
+        const Node *x = p->steps[i];
+        if (p->scratch_bytes[x->id] > 0 && p->scratch_offset[x->id] >= 0) {
+            nscratch++;
+            scratch += p->scratch_bytes[x->id];
+        }
+    }
+    fprintf(f,
+            "%s\n    {\"name\": \"%s\", \"steps\": %d, \"arena_bytes\": %" PRId64
+            ", \"naive_bytes\": %" PRId64 ", \"lower_bound_bytes\": %" PRId64
+            ", \"scratch_buffers\": %d, \"scratch_bytes\": %" PRId64 "}",
+            sep, name, p->nsteps, p->arena_bytes, p->naive_bytes, p->peak_bytes, nscratch, scratch);
+}
+
+void stats_finish(const Stats *s, const Graph *g, const CgPlans *plans, const Layout *layout)
+{
+    if (s->mode != STATS_JSON)
+        return;
+    FILE *f = stderr;
+    fputs("{\n  \"model\": ", f);
+    json_string(f, g->name ? g->name : "");
+    fputs(",\n  \"times_ms\": [", f);
+    for (int i = 0; i < s->ntimes; i++) {
+        fprintf(f, "%s\n    {\"step\": ", i ? "," : "");
+        json_string(f, s->times[i].what);
+        if (s->times[i].detail) {
+            fputs(", \"emit\": ", f);
+            json_string(f, s->times[i].detail);
+        }
+        fprintf(f, ", \"ms\": %.3f}", s->times[i].ms);
+    }
+    int count[OP_COUNT], fused[OP_COUNT];
+    op_counts(g, count, fused);
+    fprintf(f, "\n  ],\n  \"nodes\": %d,\n  \"ops\": {", g->nodes.n);
+    const char *sep = "";
+    for (int k = 0; k < OP_COUNT; k++)
+        if (count[k]) {
+            fprintf(f, "%s\n    ", sep);
+            json_string(f, op_info[k].text);
+            fprintf(f, ": {\"count\": %d, \"fused\": %d}", count[k], fused[k]);
+            sep = ",";
+        }
+    fputs("\n  },\n  \"functions\": [", f);
+    json_plan(f, "forward", plans->forward, "");
+    if (plans->evaluate)
+        json_plan(f, "evaluate", plans->evaluate, ",");
+    if (plans->train)
+        json_plan(f, "compute_gradients", plans->train, ",");
+    fprintf(f,
+            "\n  ],\n  \"instance\": {\"bytes\": %" PRId64 ", \"params\": %" PRId64
+            ", \"grads\": %" PRId64 ", \"optimizer\": %" PRId64 ", \"states\": %" PRId64
+            ", \"arena\": %" PRId64 "}\n}\n",
+            layout->state_bytes, layout->params_bytes, layout->grads_bytes, layout->opt_bytes,
+            layout->states_bytes, layout->arena_bytes);
+}
