@@ -20,7 +20,7 @@
  *                header.c     the C header (no LLVM)
  *                emit.c       the driver: module set-up, run functions,
  *                             entry points, optimization and output
- *                target.c     LLVM version and host triple
+ *                target.c     LLVM version, host triple, known CPUs
  *
  * Every value of the graph lives in one buffer: user inputs, the flat
  * parameter array and the state area of the instance, or the arena at the
@@ -49,6 +49,9 @@ typedef struct {
     LLVMValueRef forward, compute_gradients, evaluate, apply_gradients;
 } CgEntries;
 void cg_build_info(Cg *c, LLVMValueRef gv, const CgEntries *e);
+
+/* target.c: whether LLVM knows cpu (--mcpu) for target t and triple. */
+bool cg_cpu_known(LLVMTargetRef t, const char *triple, const char *cpu);
 
 /* instance.c: by input index (node order of OP_INPUT), whether the
  * outputs need it. */

@@ -10,6 +10,7 @@
  * arrays and calls the same run function as NAME_forward_generic (inlined
  * at -O1 and above).
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,6 +54,13 @@ static LLVMTargetMachineRef make_machine(const CgOptions *o, char **err)
     /* The host's CPU by default, or when asked for by name; a cross
      * target without --mcpu gets the generic CPU of its architecture. */
     bool native = (o->cpu && strcmp(o->cpu, "native") == 0) || (!o->cpu && !o->triple);
+    if (o->cpu && !native && strcmp(o->cpu, "generic") != 0 && !cg_cpu_known(t, triple, o->cpu)) {
+        *err = malloc(strlen(o->cpu) + strlen(triple) + 64);
+        check(*err);
+        sprintf(*err, "unknown CPU '%s' for target '%s' (--mcpu)", o->cpu, triple);
+        LLVMDisposeMessage(host);
+        return NULL;
+    }
     char *cpu = native ? LLVMGetHostCPUName() : NULL;
     char *features = native ? LLVMGetHostCPUFeatures() : NULL;
     LLVMCodeGenOptLevel lvl = o->opt_level <= 0   ? LLVMCodeGenLevelNone
@@ -66,9 +74,10 @@ static LLVMTargetMachineRef make_machine(const CgOptions *o, char **err)
         LLVMDisposeMessage(cpu);
     if (features)
         LLVMDisposeMessage(features);
-    LLVMDisposeMessage(host);
-    if (!tm)
+    if (!tm) {
         *err = dup_msg("cannot create a target machine for ", triple);
+    }
+    LLVMDisposeMessage(host); /* triple may be host */
     return tm;
 }
 
@@ -494,6 +503,50 @@ static Node **group_roots(const Graph *g)
     return root;
 }
 
+/* Writes n bytes to path ("-": standard output); false with *err set when
+ * a write fails (a full disk), instead of LLVM's fatal "IO failure". */
+static bool write_bytes(Arena *a, const char *path, const char *data, size_t n, char **err)
+{
+    bool to_stdout = strcmp(path, "-") == 0;
+    FILE *f = to_stdout ? stdout : fopen(path, "wb");
+    if (!f) {
+        *err = dup_msg(arena_printf(a, "cannot write '%s': ", path), strerror(errno));
+        return false;
+    }
+    bool ok = fwrite(data, 1, n, f) == n;
+    ok &= fflush(f) == 0;
+    int e = errno;
+    if (!to_stdout)
+        ok &= fclose(f) == 0;
+    if (!ok)
+        *err = dup_msg(arena_printf(a, "writing '%s' failed: ", path), strerror(e ? e : errno));
+    return ok;
+}
+
+/* The module as LLVM IR text, assembly or an object, produced in memory
+ * and then written, so that every I/O error is ours to report. */
+static bool write_module(Cg *c, LLVMTargetMachineRef tm, CgOutput kind, const char *path,
+                         char **err)
+{
+    if (kind == CG_LLVM) {
+        char *s = LLVMPrintModuleToString(c->mod);
+        bool ok = write_bytes(c->g->arena, path, s, strlen(s), err);
+        LLVMDisposeMessage(s);
+        return ok;
+    }
+    LLVMCodeGenFileType ft = kind == CG_ASM ? LLVMAssemblyFile : LLVMObjectFile;
+    LLVMMemoryBufferRef buf;
+    char *msg = NULL;
+    if (LLVMTargetMachineEmitToMemoryBuffer(tm, c->mod, ft, &msg, &buf)) {
+        *err = dup_msg("", msg);
+        LLVMDisposeMessage(msg);
+        return false;
+    }
+    bool ok = write_bytes(c->g->arena, path, LLVMGetBufferStart(buf), LLVMGetBufferSize(buf), err);
+    LLVMDisposeMemoryBuffer(buf);
+    return ok;
+}
+
 bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const CgOptions *o,
              CgOutput kind, const char *path, char **err)
 {
@@ -569,36 +622,8 @@ bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const C
             ok = false;
         }
     }
-    if (ok) {
-        bool to_stdout = strcmp(path, "-") == 0;
-        if (kind == CG_LLVM) {
-            if (to_stdout) {
-                char *s = LLVMPrintModuleToString(c->mod);
-                fputs(s, stdout);
-                fflush(stdout);
-                LLVMDisposeMessage(s);
-            } else if (LLVMPrintModuleToFile(c->mod, path, &msg)) {
-                *err = dup_msg(arena_printf(g->arena, "cannot write '%s': ", path), msg);
-                ok = false;
-            }
-        } else {
-            LLVMCodeGenFileType ft = kind == CG_ASM ? LLVMAssemblyFile : LLVMObjectFile;
-            if (to_stdout) {
-                LLVMMemoryBufferRef buf;
-                if (LLVMTargetMachineEmitToMemoryBuffer(tm, c->mod, ft, &msg, &buf)) {
-                    *err = dup_msg("", msg);
-                    ok = false;
-                } else {
-                    fwrite(LLVMGetBufferStart(buf), 1, LLVMGetBufferSize(buf), stdout);
-                    fflush(stdout);
-                    LLVMDisposeMemoryBuffer(buf);
-                }
-            } else if (LLVMTargetMachineEmitToFile(tm, c->mod, (char *)path, ft, &msg)) {
-                *err = dup_msg(arena_printf(g->arena, "cannot write '%s': ", path), msg);
-                ok = false;
-            }
-        }
-    }
+    if (ok)
+        ok = write_module(c, tm, kind, path, err);
     if (msg)
         LLVMDisposeMessage(msg);
     LLVMDisposeBuilder(c->b);
