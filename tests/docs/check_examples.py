@@ -35,7 +35,8 @@ Coverage, so that adding something without documenting it fails:
     "## Schedules", "## Initializers");
   - every function and macro of runtime/dlrt*.h is named in docs/RUNTIME.md;
   - every NAME_* function and macro that dlc generates for the model of
-    docs/API.md's first dl block is named in docs/API.md as NAME_*.
+    docs/API.md's first dl block is named in docs/API.md as NAME_*, and
+    each prototype of its header appears, as generated, in a c block.
 
 Standard library only.
 """
@@ -330,6 +331,14 @@ def coverage(dlc, src, docs):
                     f.write(first.text)
                 rc, out = run([dlc, p, "--emit=header", "-o", os.path.join(d, "m.h")])
                 hdr = open(os.path.join(d, "m.h")).read() if rc == 0 else ""
+            # the page's listing of the header must be the header's prototypes
+            flat = " ".join(re.sub(r"/\*.*?\*/", " ", "\n".join(b.text for b in blocks
+                                                              if b.kind == "c"), flags=re.S).split())
+            code = re.sub(r"(?m)^#.*$", " ", re.sub(r"/\*.*?\*/", " ", hdr, flags=re.S))
+            for decl in code.split(";"):
+                decl = " ".join(decl.split())
+                if "(" in decl and "extern" not in decl and decl + ";" not in flat:
+                    fail(api, first.line, "the listing lacks the generated '%s;'" % decl)
             for suffix in dict.fromkeys(re.findall(r"\b%s_(\w+)" % re.escape(mname), hdr)):
                 n["api"] = n.get("api", 0) + 1
                 if "NAME_" + suffix not in body:
