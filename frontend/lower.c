@@ -266,6 +266,17 @@ static int cmp_call(const void *pa, const void *pb)
     return a->loc.col < b->loc.col ? -1 : a->loc.col > b->loc.col;
 }
 
+/* The scope of the nodes a def call built: prefix, before the scope of
+ * the calls inside it (named first, relative to it), as parameter paths. */
+static void scope_nodes(L *l, const CallRec *c, const char *prefix)
+{
+    for (int i = c->first_node; i < c->end_node && i < l->g->nodes.n; i++) {
+        Node *n = l->g->nodes.v[i];
+        if (n)
+            n->scope = n->scope ? arena_printf(l->a, "%s.%s", prefix, n->scope) : prefix;
+    }
+}
+
 /* Names what the def calls of one statement made (see the file comment).
  * name is NULL for `return`: there the callee's def name stands in for the
  * missing binding name (return dense(x) -> dense.w, as a PyTorch submodule). */
@@ -274,23 +285,22 @@ static void name_calls(L *l, Frame *f, const char *name, Loc loc)
     int k = 0;
     for (int i = 0; i < f->calls.n; i++)
         k += f->calls.v[i].nnamed > 0;
-    if (k == 0) {
-        f->calls.n = 0;
-        return;
-    }
     qsort(f->calls.v, (size_t)f->calls.n, sizeof *f->calls.v, cmp_call);
-    const char *base = name ? loop_name(l, f, name) : NULL;
+    const char *base = name && k > 0 ? loop_name(l, f, name) : NULL;
     int idx = 0;
     for (int i = 0; i < f->calls.n; i++) {
         CallRec *c = &f->calls.v[i];
-        if (!c->nnamed)
+        if (!c->nnamed) { /* no parameters to name: its nodes' scope is the def */
+            scope_nodes(l, c, c->def);
             continue;
+        }
         const char *prefix;
         if (base)
             prefix = k == 1 ? base : arena_printf(l->a, "%s.%s_%d", base, c->def, idx);
         else
             prefix = k == 1 ? c->def : arena_printf(l->a, "%s_%d", c->def, idx);
         idx++;
+        scope_nodes(l, c, prefix);
         for (int j = 0; j < c->nnamed; j++)
             fe_add_named(l, f, c->named[j].node,
                          arena_printf(l->a, "%s.%s", prefix, c->named[j].rel), loc);
@@ -339,9 +349,10 @@ Value fe_call_def(L *l, Frame *f, const DefEntry *de, const Expr *e)
         if (d->params[i])
             fe_bind(l, g, d->params[i], B_VALUE, args[i].v, d->param_locs[i], NULL);
     l->stack[l->depth++] = d;
+    int first = l->g->nodes.n;
     exec_block(l, g, d->body, d->nbody);
     l->depth--;
-    CallRec rec = {d->name, callee, g->named.v, g->named.n};
+    CallRec rec = {d->name, callee, g->named.v, g->named.n, first, l->g->nodes.n};
     vec_push(l->a, &f->calls, rec);
     if (!g->returned)
         return poison;

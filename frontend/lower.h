@@ -67,6 +67,7 @@ typedef struct {
     Loc loc; /* the callee token: orders DEF_K */
     Named *named;
     int nnamed;
+    int first_node, end_node; /* the graph nodes the call built: [first, end) */
 } CallRec;
 
 typedef struct {

@@ -2,9 +2,14 @@
  * Graphviz output: the graph as a `digraph`, one box per IR node labelled
  * with its id, op, name and (once known) type, an edge from each input to
  * its user, and an ellipse per model output and for the training step so
- * the graph's ends stand out. Labels are quoted dot strings; quotes and
- * backslashes in them are escaped and line breaks are dot's `\n`.
+ * the graph's ends stand out. def scopes are nested clusters (a node's
+ * Node.scope), fused kernels clusters inside them, and autodiff's nodes,
+ * labelled with the node whose gradient they compute, sit in a dashed
+ * "backward" cluster with the same scopes. Labels are quoted dot strings;
+ * quotes and backslashes in them are escaped and line breaks are `\n`.
  */
+#include <string.h>
+
 #include "ir.h"
 
 static void put_dot_str(FILE *f, const char *s)
@@ -21,56 +26,161 @@ static void put_dot_str(FILE *f, const char *s)
     }
 }
 
-void ir_print_dot(FILE *f, const Graph *g)
+/* Where a node is drawn: its kernel's root (a fused group stays in one
+ * cluster), then "backward" for autodiff's nodes, else its def scope. */
+static const char *draw_scope(const Node *n)
+{
+    const Node *r = n->fused ? n->fused : n;
+    if (r->grad_of)
+        return r->grad_of->scope ? r->grad_of->scope : "";
+    return r->scope ? r->scope : "";
+}
+
+static bool is_grad(const Node *n)
+{
+    return (n->fused ? n->fused : n)->grad_of != NULL;
+}
+
+static void put_node(FILE *f, const Graph *g, const Node *n, const char *indent)
+{
+    fprintf(f, "%sn%d [label=\"%%%d %s", indent, n->id, n->id, op_info[n->op].text);
+    if (n->name) {
+        fputs("\\n", f);
+        put_dot_str(f, n->name);
+    }
+    if (n->grad_of)
+        fprintf(f, "\\ngradient of %%%d %s", n->grad_of->id, op_info[n->grad_of->op].text);
+    if (n->op == OP_CONST && attr_has_value(n))
+        fprintf(f, "\\n%g", attr_value(n));
+    if (n->dtype != DT_UNKNOWN) {
+        char buf[IR_MAX_RANK * 48];
+        fprintf(f, "\\n%s", ir_dtype_name(n->dtype));
+        put_dot_str(f, ir_shape_str(&n->shape, g->batch, buf, sizeof buf));
+    }
+    fputc('"', f);
+    if (g->train && n == g->train->loss)
+        fputs(", color=red, penwidth=2", f);
+    else if (op_info[n->op].kind == K_SOURCE)
+        fputs(", style=rounded", f);
+    else if (n->grad_of)
+        fputs(", style=dashed", f);
+    fputs("];\n", f);
+}
+
+/* The nodes drawn in scope (exactly), fused groups as clusters of their own. */
+static void put_scope_nodes(FILE *f, const Graph *g, const bool *keep, const char *scope,
+                            bool grads, const char *indent)
+{
+    for (int i = 0; i < g->nodes.n; i++) {
+        const Node *n = g->nodes.v[i];
+        if (!n || (keep && !keep[n->id]) || n->fused || is_grad(n) != grads ||
+            strcmp(draw_scope(n), scope) != 0)
+            continue;
+        bool group = false;
+        for (int j = 0; j < g->nodes.n && !group; j++)
+            group = g->nodes.v[j] && g->nodes.v[j]->fused == n && (!keep || keep[j]);
+        if (!group) {
+            put_node(f, g, n, indent);
+            continue;
+        }
+        fprintf(f, "%ssubgraph cluster_kernel%d {\n%s  label=\"kernel %%%d\"; style=filled; "
+                   "fillcolor=\"#eef4ff\"; color=\"#7090c0\";\n",
+                indent, n->id, indent, n->id);
+        char inner[80];
+        snprintf(inner, sizeof inner, "%s  ", indent);
+        for (int j = 0; j < g->nodes.n; j++)
+            if (g->nodes.v[j] && g->nodes.v[j]->fused == n && (!keep || keep[j]))
+                put_node(f, g, g->nodes.v[j], inner);
+        put_node(f, g, n, inner);
+        fprintf(f, "%s}\n", indent);
+    }
+}
+
+/* The cluster of scope and, nested, the clusters of the scopes under it
+ * (those of drawn nodes that start with "scope."). */
+static void put_scope(FILE *f, const Graph *g, const bool *keep, const char *scope, bool grads,
+                      int depth, int *next)
+{
+    char indent[64];
+    snprintf(indent, sizeof indent, "%*s", 2 * depth + 2, "");
+    put_scope_nodes(f, g, keep, scope, grads, indent);
+    size_t len = strlen(scope);
+    /* each direct child scope once, in node order */
+    for (int i = 0; i < g->nodes.n; i++) {
+        const Node *n = g->nodes.v[i];
+        if (!n || (keep && !keep[n->id]) || n->fused || is_grad(n) != grads)
+            continue;
+        const char *s = draw_scope(n);
+        if (strncmp(s, scope, len) != 0 || (len && s[len] != '.') || !s[len])
+            continue;
+        const char *rest = len ? s + len + 1 : s;
+        const char *dot = strchr(rest, '.');
+        size_t clen = (size_t)(rest - s) + (dot ? (size_t)(dot - rest) : strlen(rest));
+        char child[256];
+        if (clen >= sizeof child)
+            continue;
+        memcpy(child, s, clen);
+        child[clen] = 0;
+        bool seen = false; /* an earlier node opened it */
+        for (int j = 0; j < i && !seen; j++) {
+            const Node *m = g->nodes.v[j];
+            if (!m || (keep && !keep[m->id]) || m->fused || is_grad(m) != grads)
+                continue;
+            const char *t = draw_scope(m);
+            seen = strncmp(t, child, clen) == 0 && (t[clen] == 0 || t[clen] == '.');
+        }
+        if (seen)
+            continue;
+        fprintf(f, "%ssubgraph cluster_scope%d {\n%s  label=\"", indent, (*next)++, indent);
+        put_dot_str(f, child + (len ? len + 1 : 0));
+        fputs("\";\n", f);
+        put_scope(f, g, keep, child, grads, depth + 1, next);
+        fprintf(f, "%s}\n", indent);
+    }
+}
+
+void ir_print_dot_subset(FILE *f, const Graph *g, const bool *keep)
 {
     fputs("digraph \"", f);
     put_dot_str(f, g->name ? g->name : "model");
     fputs("\" {\n", f);
     fputs("  node [shape=box, fontname=\"monospace\"];\n", f);
-    const Node *loss = g->train ? g->train->loss : NULL;
-    for (int i = 0; i < g->nodes.n; i++) {
-        const Node *n = g->nodes.v[i];
-        if (!n)
-            continue;
-        fprintf(f, "  n%d [label=\"%%%d %s", n->id, n->id, op_info[n->op].text);
-        if (n->name) {
-            fputs("\\n", f);
-            put_dot_str(f, n->name);
-        }
-        if (n->op == OP_CONST) {
-            if (attr_has_value(n))
-                fprintf(f, "\\n%g", attr_value(n));
-        }
-        if (n->dtype != DT_UNKNOWN) {
-            char buf[IR_MAX_RANK * 48];
-            fprintf(f, "\\n%s", ir_dtype_name(n->dtype));
-            put_dot_str(f, ir_shape_str(&n->shape, g->batch, buf, sizeof buf));
-        }
-        fputc('"', f);
-        if (n == loss)
-            fputs(", color=red, penwidth=2", f);
-        else if (op_info[n->op].kind == K_SOURCE)
-            fputs(", style=rounded", f);
-        fputs("];\n", f);
+    int next = 0;
+    put_scope(f, g, keep, "", false, 0, &next);
+    bool grads = false;
+    for (int i = 0; i < g->nodes.n && !grads; i++)
+        grads = g->nodes.v[i] && (!keep || keep[i]) && is_grad(g->nodes.v[i]);
+    if (grads) {
+        fputs("  subgraph cluster_backward {\n    label=\"backward\"; style=dashed;\n", f);
+        put_scope(f, g, keep, "", true, 1, &next);
+        fputs("  }\n", f);
     }
     for (int i = 0; i < g->nodes.n; i++) {
         const Node *n = g->nodes.v[i];
-        if (!n)
+        if (!n || (keep && !keep[n->id]))
             continue;
         for (int j = 0; j < n->nin; j++)
-            fprintf(f, "  n%d -> n%d;\n", n->in[j]->id, n->id);
+            if (!keep || keep[n->in[j]->id])
+                fprintf(f, "  n%d -> n%d;\n", n->in[j]->id, n->id);
     }
     for (int i = 0; i < g->outputs.n; i++) {
         const Output *o = &g->outputs.v[i];
+        if (keep && !keep[o->node->id])
+            continue;
         fprintf(f, "  out%d [label=\"output ", i);
         put_dot_str(f, o->name);
         fputs("\", shape=ellipse, style=filled, fillcolor=lightblue];\n", f);
         fprintf(f, "  n%d -> out%d;\n", o->node->id, i);
     }
-    if (g->train) {
+    if (g->train && (!keep || keep[g->train->loss->id])) {
         fprintf(f, "  train [label=\"train %s\", shape=ellipse, style=filled, fillcolor=salmon];\n",
                 optim_info[g->train->optim].text);
         fprintf(f, "  n%d -> train;\n", g->train->loss->id);
     }
     fputs("}\n", f);
+}
+
+void ir_print_dot(FILE *f, const Graph *g)
+{
+    ir_print_dot_subset(f, g, NULL);
 }

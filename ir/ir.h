@@ -177,6 +177,10 @@ struct Node {
     Loc loc;          /* where the user wrote it; line 0 for none */
     Node *fused;      /* pass_fuse: the node whose kernel computes this one
                          (never materialized on its own); NULL otherwise */
+    const char *scope;    /* the def calls that built it, as parameter paths
+                             name them ("block1.fc"); NULL in the model */
+    const Node *grad_of;  /* pass_autodiff: the node whose gradient rule
+                             built this one; NULL otherwise (--emit=dot) */
 };
 
 typedef struct {
@@ -352,5 +356,7 @@ void ir_verify(const Graph *g);    /* dies on a malformed graph (a dlc bug) */
 void ir_print(FILE *f, const Graph *g);
 Graph *ir_read(Arena *a, int file);
 void ir_print_dot(FILE *f, const Graph *g);
+/* Only the nodes whose keep[id] is set (one generated function's). */
+void ir_print_dot_subset(FILE *f, const Graph *g, const bool *keep);
 
 #endif

@@ -290,9 +290,11 @@ bool pass_autodiff(Graph *g)
         if (!c.needs[i] || !c.adj[i] || n->op == OP_PARAM)
             continue;
         c.loc = n->loc;
-        int before = diag_errors();
+        int before = diag_errors(), first = g->nodes.n;
         ok = rules[n->op](&c, n, c.adj[i]);
         check(ok || diag_errors() > before);
+        for (int k = first; k < g->nodes.n; k++)
+            g->nodes.v[k]->grad_of = n;
     }
     if (!ok)
         return false;

@@ -31,6 +31,8 @@ static void usage(FILE *f)
           "                         output, for a single output)\n"
           "  --emit=obj|asm|llvm|ir|header|dot\n"
           "                         what to write (may repeat; default: obj and header)\n"
+          "  --dot-function=forward|evaluate|compute_gradients\n"
+          "                         --emit=dot draws only what that function computes\n"
           "  -x dl|ir               the input's language (default: from its name; dl for '-')\n"
           "  -MD                    also write make dependencies to OUT.d\n"
           "  -MF FILE               write make dependencies to FILE\n"
@@ -131,6 +133,7 @@ enum {
     OPT_MCPU,
     OPT_INFERENCE_ONLY,
     OPT_VERSION,
+    OPT_DOT_FUNCTION,
 };
 
 static const struct option long_options[] = {
@@ -143,6 +146,7 @@ static const struct option long_options[] = {
     {"target", required_argument, NULL, OPT_TARGET},
     {"mcpu", required_argument, NULL, OPT_MCPU},
     {"inference-only", no_argument, NULL, OPT_INFERENCE_ONLY},
+    {"dot-function", required_argument, NULL, OPT_DOT_FUNCTION},
     {0, 0, 0, 0},
 };
 
@@ -228,6 +232,14 @@ static void take_option(Arena *a, Options *o, int c, const char *arg, bool *any_
         if (!*arg)
             usage_error("%s", "--mcpu: missing CPU name");
         o->cg.cpu = arg;
+        break;
+    case OPT_DOT_FUNCTION:
+        if (strcmp(arg, "forward") != 0 && strcmp(arg, "evaluate") != 0 &&
+            strcmp(arg, "compute_gradients") != 0)
+            usage_error("--dot-function=%s: the functions are forward, evaluate and "
+                        "compute_gradients",
+                        arg);
+        o->dot_function = arg;
         break;
     case OPT_INFERENCE_ONLY: o->cg.inference_only = true; break;
     case OPT_DUMP:

@@ -35,6 +35,7 @@ typedef struct {
     const char *dep_target;  /* -MT: the rule's target; NULL: the outputs */
     Vec(Define) defines;
     StatsMode stats; /* --stats, --stats=json */
+    const char *dot_function; /* --dot-function: forward, evaluate, compute_gradients */
     CgOptions cg;
 } Options;
 

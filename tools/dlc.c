@@ -180,6 +180,39 @@ static CgPlans plan_memory(Arena *a, Graph *g, const Options *o)
     return plans;
 }
 
+/* --emit=dot: the whole graph, or with --dot-function what one generated
+ * function computes: its plan's steps, the nodes fused into them, and
+ * the sources and constants they read. */
+static void print_dot(FILE *f, const Options *o, const Graph *g, const CgPlans *plans)
+{
+    const MemPlan *p = !o->dot_function                           ? NULL
+                       : strcmp(o->dot_function, "forward") == 0  ? plans->forward
+                       : strcmp(o->dot_function, "evaluate") == 0 ? plans->evaluate
+                                                                  : plans->train;
+    if (!o->dot_function) {
+        ir_print_dot(f, g);
+        return;
+    }
+    check(p); /* main refused a function the object does not have */
+    bool *keep = calloc((size_t)g->nodes.n + 1, 1);
+    check(keep);
+    for (int i = 0; p && i < p->nsteps; i++)
+        keep[p->steps[i]->id] = true;
+    for (int i = 0; i < g->nodes.n; i++) {
+        const Node *n = g->nodes.v[i];
+        if (n->fused && keep[n->fused->id])
+            keep[i] = true;
+    }
+    for (int i = 0; i < g->nodes.n; i++) {
+        const Node *n = g->nodes.v[i];
+        for (int j = 0; keep[i] && j < n->nin; j++)
+            if (op_info[n->in[j]->op].kind == K_SOURCE)
+                keep[n->in[j]->id] = true;
+    }
+    ir_print_dot_subset(f, g, keep);
+    free(keep);
+}
+
 /* Writes one --emit kind to path, through a temporary file; false
  * (reported) when code generation or writing fails. */
 static bool write_output(const Options *o, Stats *st, Emit k, const char *path, const Graph *g,
@@ -205,7 +238,7 @@ static bool write_output(const Options *o, Stats *st, Emit k, const char *path, 
     else if (k == EMIT_HEADER)
         cg_write_header(f, g, plans, layout);
     else
-        ir_print_dot(f, g);
+        print_dot(f, o, g, plans);
     return out_fclose(f, path) && out_commit(tmp, path);
 }
 
@@ -267,6 +300,12 @@ int main(int argc, char **argv)
     CgPlans plans = plan_memory(a, g, &o);
     Layout *layout = cg_layout(g, &plans);
     stats_time(&st, "memplan", NULL, ms_since(&t0));
+    if (o.dot_function && o.emit[EMIT_DOT] && strcmp(o.dot_function, "forward") != 0 &&
+        !plans.train) {
+        fprintf(stderr, "dlc: error: --dot-function=%s: the object has no training code\n",
+                o.dot_function);
+        return finish(a, EXIT_USAGE);
+    }
     stats_plans(&st, g, &plans, layout);
     if (!write_outputs(a, &o, &st, g, &plans, layout))
         return finish(a, EXIT_USAGE);
