@@ -37,12 +37,13 @@ LLVMValueRef cg_dim(Cg *c, Dim d)
 LLVMValueRef cg_numel(Cg *c, const Shape *s)
 {
     int64_t k = 1;
-    bool batch = false;
-    for (int i = 0; i < s->rank; i++) {
+    for (int i = 0; i < s->rank; i++)
         k *= s->d[i].n;
-        batch |= s->d[i].batch;
-    }
-    return cg_dim(c, (Dim){k, batch});
+    LLVMValueRef v = cg_i64(c, k);
+    for (int i = 0; i < s->rank; i++) /* every batch dim: [B, B] has batch^2 elements */
+        if (s->d[i].batch)
+            v = LLVMBuildNSWMul(c->b, v, c->batch, "");
+    return v;
 }
 
 /* Contiguous element strides of a shape. */

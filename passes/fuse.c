@@ -151,7 +151,10 @@ void pass_fuse(Graph *g)
         Node *cur = m, *u = SOLE_USER(m);
         if (u && u->op == OP_ADD && same_type(u, m)) {
             Node *b = u->in[0] == m ? u->in[1] : u->in[0];
-            if (b != m && is_bias(b, m)) {
+            /* b may be a product that qualifies as this one's bias while this
+             * one qualifies as its bias ([1, N] + [1, N]): one joins, the
+             * other stays outside as the bias operand. */
+            if (b != m && is_bias(b, m) && into[b->id] != u) {
                 into[cur->id] = u;
                 cur = u;
                 u = SOLE_USER(cur);
