@@ -9,7 +9,7 @@ pkgs=(
   llvm-19-dev llvm-19-tools clang-19 libclang-rt-19-dev
   libopenblas-dev check
   gnuplot-nox
-  python3 nodejs npm
+  python3 python3-numpy nodejs npm
 )
 
 missing=()
