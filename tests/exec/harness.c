@@ -2,7 +2,7 @@
  * The execution-test harness, compiled once per model:
  *
  *   cc -DMODEL_HEADER='"m.h"' -DMODEL=m harness.c ref.c m.o libdlrt.a libdlc_passes.a libdlc_ir.a ...
- *   ./harness m.ir m.dl
+ *   ./harness m.ir m.dl [--level N] [--dump FILE | --against FILE]
  *
  * It runs the compiled model through its generic entry (info->forward) on
  * seeded random inputs at several batch sizes and compares every output
@@ -26,7 +26,6 @@
  *   seed=N             the random seed (default 1)
  *   params=init        keep the parameters the model initialized (default:
  *                      overwrite them with values drawn from range)
- *   levels=0,2         optimization levels to compile at (read by run.sh)
  *   input=NAME ...     the words after it on the line apply to that input
  *   param=NAME ...     ... to that parameter
  *   state=NAME ...     ... to the model states NAME (NAME* for every state
@@ -126,8 +125,6 @@ static void parse_setting(const char *k, char *v, bool line_start)
         if (strcmp(v, "init") != 0)
             fatal("EXEC: params=%s: only 'init' is known", v);
         cfg.keep_params = true;
-    } else if (strcmp(k, "levels") == 0) {
-        /* for run.sh */
     } else {
         fatal("EXEC: unknown setting '%s'", k);
     }
@@ -359,7 +356,7 @@ static void compare(const char *name, const void *got, dlrt_dtype t, const RefTe
     }
 }
 
-/* Outputs of another optimization level. run.sh runs the first level with
+/* Outputs of another optimization level. The exec tests run -O0 with
  * --dump FILE (every output of every batch, as computed) and each further
  * level with --against FILE, which compares its outputs with those directly,
  * within the same tolerance as against the reference. The file: a header
