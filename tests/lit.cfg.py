@@ -23,8 +23,7 @@ if "exec_root" in lit_config.params:
     config.test_exec_root = lit_config.params["exec_root"]
 # unit: Check executables; fuzz: libFuzzer corpora; pending: models that
 # wait for the compiler (each suite's pending/README.md); codegen: run.sh
-config.excludes = ["unit", "fuzz", "inputs", "corpus", "pending", "common", "demo", "torch",
-                   "gradcheck", "train", "stochastic"]  # still their run.sh
+config.excludes = ["unit", "fuzz", "inputs", "corpus", "pending", "common", "demo", "torch"]
 
 params = lit_config.params
 src = params.get("source_dir", os.path.dirname(os.path.dirname(__file__)))

@@ -55,7 +55,6 @@
  *                      including the first and the last)
  *   params=init        keep the parameters the model initialized
  *   evaluate=differs   the inference-mode loss differs (batch norm, dropout)
- *   levels=0,2         optimization levels to compile at (read by run.sh)
  *   input=NAME ...     the words after it on the line apply to that input
  *                      (range)
  *   param=NAME ...     ... to that parameter (range, sample, tol, floor)
@@ -153,8 +152,6 @@ static void parse_setting(const char *k, char *v, bool line_start)
         if (strcmp(v, "differs") != 0)
             fatal("GRADCHECK: evaluate=%s: only 'differs' is known", v);
         cfg.evaluate_differs = true;
-    } else if (strcmp(k, "levels") == 0) {
-        /* for run.sh */
     } else {
         fatal("GRADCHECK: unknown setting '%s'", k);
     }

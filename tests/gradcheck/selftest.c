@@ -1,7 +1,7 @@
 /*
- * A hand-written stand-in for a compiled model, for run.sh to check the
- * harness itself: with GRADCHECK_FAULT unset the harness must pass it; with
- * each fault it must fail (a check that cannot fail says nothing).
+ * A hand-written stand-in for a compiled model, for selftest.test to check
+ * the harness itself: with GRADCHECK_FAULT unset the harness must pass it;
+ * with each fault it must fail (a check that cannot fail says nothing).
  *
  *   loss = sum_b sum_i sin(w_i x_bi) + f_0 w_0 w_1 + f_1 + cos(v_0) v_1
  *

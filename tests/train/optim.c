@@ -2,8 +2,8 @@
  *
  *   optim 'TRAIN OPTIONS' CKPT [steps=N] [set=K:LR] [clip=all|none]
  *
- * TRAIN OPTIONS is the text run.sh put after `with` in the model; the
- * reference (reference.c) reads the same text. Each step checks
+ * TRAIN OPTIONS is the text optim/CASE.test put after `with` in the model;
+ * the reference (reference.c) reads the same text. Each step checks
  * NAME_learning_rate and NAME_step against the schedule, gets gradients
  * from the model in one of three ways (step % 3: one compute_gradients;
  * two accumulated ones, which must sum to those of each batch alone, taken
