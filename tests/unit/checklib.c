@@ -1,6 +1,7 @@
 /*
- * Helpers for every unit test (checklib.h): the Check runner, scratch
- * directories and whole-file I/O, on libc alone.
+ * Helpers for every unit test (checklib.h): the table of tests and the
+ * main() that runs it, scratch directories and whole-file I/O, on libc
+ * alone.
  */
 #include "checklib.h"
 
@@ -10,12 +11,62 @@
 #include <string.h>
 #include <unistd.h>
 
-int run_suite(Suite *s)
+/* defined by the test program (SUITE) */
+extern const char *const unit_suite_name;
+
+static UnitTest *tests;
+static int ntests, cap;
+
+void unit_register(UnitTest t)
 {
+    if (ntests == cap) {
+        cap = cap ? 2 * cap : 64;
+        tests = realloc(tests, (size_t)cap * sizeof *tests);
+        if (!tests)
+            abort();
+    }
+    tests[ntests++] = t;
+}
+
+/* file order: constructors need not run in it */
+static int by_place(const void *pa, const void *pb)
+{
+    const TTest *a = ((const UnitTest *)pa)->test, *b = ((const UnitTest *)pb)->test;
+    int c = strcmp(a->file, b->file);
+    return c ? c : (a->line > b->line) - (a->line < b->line);
+}
+
+int main(void)
+{
+    qsort(tests, (size_t)ntests, sizeof *tests, by_place);
+    Suite *s = suite_create(unit_suite_name);
+    const UnitGroup **groups = calloc((size_t)ntests + 1, sizeof *groups);
+    TCase **cases = calloc((size_t)ntests + 1, sizeof *cases);
+    int ngroups = 0;
+    for (int i = 0; i < ntests; i++) {
+        const UnitTest *t = &tests[i];
+        int g = 0;
+        while (g < ngroups && groups[g] != t->group)
+            g++;
+        if (g == ngroups) {
+            groups[g] = t->group;
+            cases[g] = tcase_create(t->group->name);
+            if (t->group->setup || t->group->teardown)
+                tcase_add_checked_fixture(cases[g], t->group->setup, t->group->teardown);
+            if (t->group->timeout > 0)
+                tcase_set_timeout(cases[g], t->group->timeout);
+            suite_add_tcase(s, cases[g]);
+            ngroups++;
+        }
+        tcase_add_loop_test_raise_signal(cases[g], t->test, t->signal, 0, t->loops > 0 ? t->loops : 1);
+    }
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
+    free(groups);
+    free(cases);
+    free(tests);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 

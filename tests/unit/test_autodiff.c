@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checklib.h"
 #include "ir.h"
 #include "passes.h"
 #include "ref.h"
@@ -100,7 +101,10 @@ static const char *MLP = "%0 = input \"x\" : f32[B, 4]\n"
                          "output \"pred\" = %11\n"
                          "train %10 with sgd {lr = 0.1}\n";
 
-START_TEST(mlp_structure)
+SUITE("autodiff");
+GROUP(structure, NULL, NULL);
+
+TEST(structure, mlp_structure)
 {
     load(MLP);
     differentiate();
@@ -138,7 +142,7 @@ START_TEST(mlp_structure)
 }
 END_TEST
 
-START_TEST(fan_out_accumulates)
+TEST(structure, fan_out_accumulates)
 {
     /* loss = sum(w * w + exp(w)): w feeds three uses */
     load("%0 = param \"w\" {init = \"zeros\"} : f64[3]\n"
@@ -166,7 +170,7 @@ START_TEST(fan_out_accumulates)
 }
 END_TEST
 
-START_TEST(unbroadcast_and_prune)
+TEST(structure, unbroadcast_and_prune)
 {
     /* s [1, 3] and c [B, 1, 1] broadcast to [B, 2, 3]; the i32 path and
      * argmax carry nothing; a param reached only through argmax gets zeros */
@@ -195,7 +199,7 @@ START_TEST(unbroadcast_and_prune)
 }
 END_TEST
 
-START_TEST(no_train_no_params)
+TEST(structure, no_train_no_params)
 {
     load("%0 = input \"x\" : f32[2]\n"
          "%1 = exp(%0) : ?\n"
@@ -214,7 +218,7 @@ START_TEST(no_train_no_params)
 }
 END_TEST
 
-START_TEST(ops_without_gradient)
+TEST(structure, ops_without_gradient)
 {
     char *msg = NULL;
     size_t len = 0;
@@ -262,7 +266,7 @@ END_TEST
 /* The backward graph goes through simplify, fuse and memplan like the
  * forward one: every gradient is computed by a step of a plan rooted at
  * the gradients, never fused away. */
-START_TEST(backward_pipeline)
+TEST(structure, backward_pipeline)
 {
     load(MLP);
     differentiate();
@@ -298,7 +302,7 @@ static char *print_graph(void)
     return buf;
 }
 
-START_TEST(print_read_round_trip)
+TEST(structure, print_read_round_trip)
 {
     load(MLP);
     differentiate();
@@ -322,7 +326,7 @@ START_TEST(print_read_round_trip)
 END_TEST
 
 /* The reader's checks on grad lines. */
-START_TEST(read_grad_errors)
+TEST(structure, read_grad_errors)
 {
     static const char *bad[] = {
         /* before train */
@@ -1004,20 +1008,11 @@ GRADCHECK(g_mlp, -1, 1,
           "%11 = cross_entropy(%10, %1) : ?\n"
           "train %11 with sgd {lr = 0.1}\n")
 
-int main(void)
+GROUP(gradcheck, NULL, NULL);
+
+/* one gradient check per op */
+__attribute__((constructor)) static void register_gradchecks(void)
 {
-    Suite *s = suite_create("autodiff");
-    TCase *tc = tcase_create("structure");
-    tcase_add_test(tc, mlp_structure);
-    tcase_add_test(tc, fan_out_accumulates);
-    tcase_add_test(tc, unbroadcast_and_prune);
-    tcase_add_test(tc, no_train_no_params);
-    tcase_add_test(tc, ops_without_gradient);
-    tcase_add_test(tc, backward_pipeline);
-    tcase_add_test(tc, print_read_round_trip);
-    tcase_add_test(tc, read_grad_errors);
-    suite_add_tcase(s, tc);
-    TCase *gc = tcase_create("gradcheck");
     const TTest *checks[] = {
         g_add,
         g_sub,
@@ -1091,11 +1086,5 @@ int main(void)
         g_mlp,
     };
     for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++)
-        tcase_add_test(gc, checks[i]);
-    suite_add_tcase(s, gc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        unit_register((UnitTest){&unit_group_gradcheck, checks[i], 0, 0});
 }

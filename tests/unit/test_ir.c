@@ -96,7 +96,12 @@ static Graph *mlp(Arena *a, int file)
 
 /* ---- builder, attributes, schemas, shapes ------------------------------ */
 
-START_TEST(builder_basics)
+SUITE("ir");
+GROUP(builder, setup, teardown);
+GROUP(verify, NULL, NULL);
+GROUP(text, setup, teardown);
+
+TEST(builder, builder_basics)
 {
     Arena *a = arena_new();
     Graph *g = ir_graph_new(a, "m");
@@ -119,7 +124,7 @@ START_TEST(builder_basics)
 }
 END_TEST
 
-START_TEST(attributes_set_get_defaults)
+TEST(builder, attributes_set_get_defaults)
 {
     Arena *a = arena_new();
     Graph *g = ir_graph_new(a, "m");
@@ -154,7 +159,7 @@ START_TEST(attributes_set_get_defaults)
 }
 END_TEST
 
-START_TEST(graph_compact)
+TEST(builder, graph_compact)
 {
     Arena *a = arena_new();
     Graph *g = ir_graph_new(a, "m");
@@ -171,7 +176,7 @@ START_TEST(graph_compact)
 }
 END_TEST
 
-START_TEST(schemas)
+TEST(builder, schemas)
 {
     const AttrSchema *s = ir_op_schema(OP_CONV2D);
     ck_assert_int_eq(s->n, 4);
@@ -208,7 +213,7 @@ START_TEST(schemas)
 }
 END_TEST
 
-START_TEST(shape_strings)
+TEST(builder, shape_strings)
 {
     char buf[128];
     ck_assert_str_eq(ir_dim_str((Dim){784, false}, "B", buf, sizeof buf), "784");
@@ -228,7 +233,7 @@ END_TEST
 
 /* ---- the verifier aborts on malformed graphs --------------------------- */
 
-START_TEST(verify_later_input)
+TEST_SIGNAL(verify, verify_later_input, SIGABRT)
 {
     Arena *a = arena_new();
     Graph *g = ir_graph_new(a, "m");
@@ -240,7 +245,7 @@ START_TEST(verify_later_input)
 }
 END_TEST
 
-START_TEST(verify_wrong_arity)
+TEST_SIGNAL(verify, verify_wrong_arity, SIGABRT)
 {
     Arena *a = arena_new();
     Graph *g = ir_graph_new(a, "m");
@@ -250,7 +255,7 @@ START_TEST(verify_wrong_arity)
 }
 END_TEST
 
-START_TEST(verify_fused_earlier)
+TEST_SIGNAL(verify, verify_fused_earlier, SIGABRT)
 {
     Arena *a = arena_new();
     Graph *g = ir_graph_new(a, "m");
@@ -262,7 +267,7 @@ START_TEST(verify_fused_earlier)
 }
 END_TEST
 
-START_TEST(verify_fused_chain)
+TEST_SIGNAL(verify, verify_fused_chain, SIGABRT)
 {
     Arena *a = arena_new();
     Graph *g = ir_graph_new(a, "m");
@@ -276,7 +281,7 @@ START_TEST(verify_fused_chain)
 }
 END_TEST
 
-START_TEST(verify_missing_attr)
+TEST_SIGNAL(verify, verify_missing_attr, SIGABRT)
 {
     Arena *a = arena_new();
     Graph *g = ir_graph_new(a, "m");
@@ -288,7 +293,7 @@ END_TEST
 
 /* ---- round trips -------------------------------------------------------- */
 
-START_TEST(print_mlp_exact)
+TEST(text, print_mlp_exact)
 {
     int f = diag_add_source("examples/mnist_mlp.dl", "", 0);
     Arena *a = arena_new();
@@ -314,7 +319,7 @@ START_TEST(print_mlp_exact)
 }
 END_TEST
 
-START_TEST(round_trip_after_shapes)
+TEST(text, round_trip_after_shapes)
 {
     int f = diag_add_source("m.dl", "", 0);
     Arena *a = arena_new();
@@ -345,7 +350,7 @@ START_TEST(round_trip_after_shapes)
 }
 END_TEST
 
-START_TEST(round_trip_every_attr_kind)
+TEST(text, round_trip_every_attr_kind)
 {
     Arena *a = arena_new();
     Graph *g = ir_graph_new(a, "kinds");
@@ -426,7 +431,7 @@ START_TEST(round_trip_every_attr_kind)
 }
 END_TEST
 
-START_TEST(round_trip_train_schedule_clip)
+TEST(text, round_trip_train_schedule_clip)
 {
     int f0 = diag_add_source("a.dl", "", 0);
     int f1 = diag_add_source("unused.dl", "", 0);
@@ -472,7 +477,7 @@ START_TEST(round_trip_train_schedule_clip)
 }
 END_TEST
 
-START_TEST(round_trip_no_batch_no_train)
+TEST(text, round_trip_no_batch_no_train)
 {
     Arena *a = arena_new();
     Graph *g = ir_graph_new(a, "has space");
@@ -492,7 +497,7 @@ END_TEST
 
 /* Files named in the table are read from disk when they exist, so carets
  * under .dl lines work for a graph read back from text. */
-START_TEST(read_registers_files)
+TEST(text, read_registers_files)
 {
     char path[] = "/tmp/dlc_test_ir_XXXXXX";
     int fd = mkstemp(path);
@@ -523,7 +528,7 @@ END_TEST
 
 /* The file table reads back in its order, whatever diag already holds:
  * reading canonical text and printing it gives the text back. */
-START_TEST(read_file_table_order)
+TEST(text, read_file_table_order)
 {
     int fa = diag_add_source("a.dl", "", 0);
     int fb = diag_add_source("b.dl", "", 0);
@@ -550,7 +555,7 @@ START_TEST(read_file_table_order)
 END_TEST
 
 /* Hand-written IR: comments, any increasing value numbers, defaults. */
-START_TEST(read_hand_written)
+TEST(text, read_hand_written)
 {
     const char *text = "# a comment\n\n"
                        "dlc-ir 1   # version\n"
@@ -588,7 +593,7 @@ END_TEST
 
 /* Fusion marks (Node.fused) print as "fused %N" after the location and read
  * back to the same pointers; the only forward reference in the format. */
-START_TEST(round_trip_fused)
+TEST(text, round_trip_fused)
 {
     int f = diag_add_source("m.dl", "", 0);
     Arena *a = arena_new();
@@ -634,7 +639,7 @@ START_TEST(round_trip_fused)
 END_TEST
 
 /* Value numbers need not be dense: "fused %30" resolves by number. */
-START_TEST(read_fused_sparse_numbers)
+TEST(text, read_fused_sparse_numbers)
 {
     Arena *a = arena_new();
     Graph *g = read_text(a, "dlc-ir 1\nmodel m\n"
@@ -732,7 +737,7 @@ static const BadCase bad_cases[] = {
      "t.ir:4:20: error: expected end of line, found 'fusd'"},
 };
 
-START_TEST(reader_errors)
+TEST_LOOP(text, reader_errors, countof(bad_cases))
 {
     const BadCase *c = &bad_cases[_i];
     char text[1024];
@@ -748,7 +753,7 @@ START_TEST(reader_errors)
 }
 END_TEST
 
-START_TEST(reader_header_errors)
+TEST(text, reader_header_errors)
 {
     static const char *cases[][2] = {
         {"", "t.ir:1:1: error: expected 'dlc-ir VERSION' on the first line"},
@@ -774,7 +779,7 @@ START_TEST(reader_header_errors)
 END_TEST
 
 /* The caret points into the .ir text. */
-START_TEST(reader_error_caret)
+TEST(text, reader_error_caret)
 {
     Arena *a = arena_new();
     ck_assert_ptr_null(read_text(a, "dlc-ir 1\nmodel m\n  %0 = input \"x\" : f32[3]\n"
@@ -787,7 +792,7 @@ START_TEST(reader_error_caret)
 END_TEST
 
 /* Every prefix of a valid text either reads or fails cleanly. */
-START_TEST(reader_prefixes_never_crash)
+TEST(text, reader_prefixes_never_crash)
 {
     int f = diag_add_source("m.dl", "", 0);
     Arena *a = arena_new();
@@ -820,7 +825,7 @@ static int count(const char *s, const char *needle)
     return n;
 }
 
-START_TEST(dot_structure)
+TEST(text, dot_structure)
 {
     Arena *a = arena_new();
     Graph *g = mlp(a, 0);
@@ -852,45 +857,3 @@ START_TEST(dot_structure)
     arena_free(a);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("ir");
-    TCase *tc = tcase_create("builder");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, builder_basics);
-    tcase_add_test(tc, attributes_set_get_defaults);
-    tcase_add_test(tc, graph_compact);
-    tcase_add_test(tc, schemas);
-    tcase_add_test(tc, shape_strings);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("verify");
-    tcase_add_test_raise_signal(tc, verify_later_input, SIGABRT);
-    tcase_add_test_raise_signal(tc, verify_wrong_arity, SIGABRT);
-    tcase_add_test_raise_signal(tc, verify_missing_attr, SIGABRT);
-    tcase_add_test_raise_signal(tc, verify_fused_earlier, SIGABRT);
-    tcase_add_test_raise_signal(tc, verify_fused_chain, SIGABRT);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("text");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, print_mlp_exact);
-    tcase_add_test(tc, round_trip_after_shapes);
-    tcase_add_test(tc, round_trip_every_attr_kind);
-    tcase_add_test(tc, round_trip_train_schedule_clip);
-    tcase_add_test(tc, round_trip_no_batch_no_train);
-    tcase_add_test(tc, read_registers_files);
-    tcase_add_test(tc, read_file_table_order);
-    tcase_add_test(tc, read_hand_written);
-    tcase_add_test(tc, round_trip_fused);
-    tcase_add_test(tc, read_fused_sparse_numbers);
-    tcase_add_loop_test(tc, reader_errors, 0, countof(bad_cases));
-    tcase_add_test(tc, reader_header_errors);
-    tcase_add_test(tc, reader_error_caret);
-    tcase_add_test(tc, reader_prefixes_never_crash);
-    tcase_add_test(tc, dot_structure);
-    suite_add_tcase(s, tc);
-
-    return run_suite(s);
-}

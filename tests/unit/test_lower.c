@@ -104,7 +104,10 @@ static void assert_ints(const Node *n, const char *attr, const int64_t *want, in
 
 /* ---- def expansion and naming ------------------------------------------------ */
 
-START_TEST(expand_mlp)
+SUITE("lower");
+GROUP(core, setup, teardown);
+
+TEST(core, expand_mlp)
 {
     Graph *g = ok(DENSE "model m {\n"
                         "    batch B <= 32;\n"
@@ -138,7 +141,7 @@ START_TEST(expand_mlp)
 }
 END_TEST
 
-START_TEST(naming_several_calls)
+TEST(core, naming_several_calls)
 {
     Graph *g = ok(DENSE "model m {\n"
                         "    input x: f32[2, 4];\n"
@@ -156,7 +159,7 @@ START_TEST(naming_several_calls)
 }
 END_TEST
 
-START_TEST(naming_nested_and_return)
+TEST(core, naming_nested_and_return)
 {
     Graph *g = ok(DENSE "def block(x) { return relu(dense(x, 4, 4)); }\n"
                         "def two(x) {\n"
@@ -187,7 +190,7 @@ START_TEST(naming_nested_and_return)
 }
 END_TEST
 
-START_TEST(naming_loops)
+TEST(core, naming_loops)
 {
     Graph *g = ok(DENSE "model m {\n"
                         "    input x: f32[2, 8];\n"
@@ -219,7 +222,7 @@ START_TEST(naming_loops)
 }
 END_TEST
 
-START_TEST(shared_model_param)
+TEST(core, shared_model_param)
 {
     Graph *g = ok("def f(x, w) { return x @ w; }\n"
                   "model m {\n"
@@ -245,7 +248,7 @@ START_TEST(shared_model_param)
 }
 END_TEST
 
-START_TEST(naming_collision)
+TEST(core, naming_collision)
 {
     fails(DENSE "model m {\n"
                 "    input x: f32[2, 4];\n"
@@ -258,7 +261,7 @@ START_TEST(naming_collision)
 }
 END_TEST
 
-START_TEST(default_inits)
+TEST(core, default_inits)
 {
     Graph *g = ok("model m {\n"
                   "    param s: f32[];\n"
@@ -280,7 +283,7 @@ END_TEST
 
 /* ---- constants, -D, slices, attributes ------------------------------------------- */
 
-START_TEST(defines_override)
+TEST(core, defines_override)
 {
     const char *src = "model m {\n"
                       "    let H = 8;\n"
@@ -296,7 +299,7 @@ START_TEST(defines_override)
 }
 END_TEST
 
-START_TEST(constant_folding)
+TEST(core, constant_folding)
 {
     Graph *g = ok("model m {\n"
                   "    batch N <= 8;\n"
@@ -333,7 +336,7 @@ START_TEST(constant_folding)
 }
 END_TEST
 
-START_TEST(slices)
+TEST(core, slices)
 {
     Graph *g = ok("model m {\n"
                   "    input x: f32[4, 6, 8];\n"
@@ -372,7 +375,7 @@ START_TEST(slices)
 }
 END_TEST
 
-START_TEST(attributes)
+TEST(core, attributes)
 {
     Graph *g = ok("model m {\n"
                   "    batch B <= 4;\n"
@@ -427,7 +430,7 @@ START_TEST(attributes)
 }
 END_TEST
 
-START_TEST(batch_norm_state)
+TEST(core, batch_norm_state)
 {
     Graph *g = ok("def bn(x, c) {\n"
                   "    param gamma: f32[c] = ones();\n"
@@ -490,7 +493,7 @@ static void remove_dir(const char *dir)
     rmdir(dir);
 }
 
-START_TEST(imports)
+TEST(core, imports)
 {
     char dir[] = "/tmp/dlc_lower_XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -529,7 +532,7 @@ START_TEST(imports)
 }
 END_TEST
 
-START_TEST(import_duplicate_def)
+TEST(core, import_duplicate_def)
 {
     char dir[] = "/tmp/dlc_lower_XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -544,7 +547,7 @@ START_TEST(import_duplicate_def)
 }
 END_TEST
 
-START_TEST(missing_main_file)
+TEST(core, missing_main_file)
 {
     ck_assert_ptr_null(fe_load(A, "/nonexistent/x.dl", NULL, 0));
     ck_assert_str_eq(tl_diags(),
@@ -634,7 +637,7 @@ static const ErrCase errs[] = {
      "1:38: error: parameter shapes cannot depend on the batch size"},
 };
 
-START_TEST(error_cases)
+TEST_LOOP(core, error_cases, countof(errs))
 {
     const ErrCase *c = &errs[_i];
     ck_assert_ptr_null(lower(c->src));
@@ -645,7 +648,7 @@ START_TEST(error_cases)
 }
 END_TEST
 
-START_TEST(error_notes_and_recovery)
+TEST(core, error_notes_and_recovery)
 {
     /* independent errors in several statements are all reported, once each */
     fails(DENSE "model m {\n"
@@ -664,7 +667,7 @@ START_TEST(error_notes_and_recovery)
 }
 END_TEST
 
-START_TEST(def_sees_no_model_names)
+TEST(core, def_sees_no_model_names)
 {
     fails("def f(x) { return x * H; }\nmodel m { let H = 2; input x: f32[1]; y = f(x); }",
           "t.dl:1:23: error: use of undeclared name 'H'");
@@ -672,7 +675,7 @@ START_TEST(def_sees_no_model_names)
 }
 END_TEST
 
-START_TEST(no_crash_on_odd_input)
+TEST(core, no_crash_on_odd_input)
 {
     const char *srcs[] = {
         "model m { x = [1, [2, \"a\"]]; y = x + 1; z = x[0]; }",
@@ -689,31 +692,3 @@ START_TEST(no_crash_on_odd_input)
     }
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("lower");
-    TCase *tc = tcase_create("core");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, expand_mlp);
-    tcase_add_test(tc, naming_several_calls);
-    tcase_add_test(tc, naming_nested_and_return);
-    tcase_add_test(tc, naming_loops);
-    tcase_add_test(tc, shared_model_param);
-    tcase_add_test(tc, naming_collision);
-    tcase_add_test(tc, default_inits);
-    tcase_add_test(tc, defines_override);
-    tcase_add_test(tc, constant_folding);
-    tcase_add_test(tc, slices);
-    tcase_add_test(tc, attributes);
-    tcase_add_test(tc, batch_norm_state);
-    tcase_add_test(tc, imports);
-    tcase_add_test(tc, import_duplicate_def);
-    tcase_add_test(tc, missing_main_file);
-    tcase_add_loop_test(tc, error_cases, 0, countof(errs));
-    tcase_add_test(tc, error_notes_and_recovery);
-    tcase_add_test(tc, def_sees_no_model_names);
-    tcase_add_test(tc, no_crash_on_odd_input);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

@@ -72,7 +72,11 @@ static int step_of(const MemPlan *p, const Node *n)
 }
 
 /* A -> B -> C: C reuses A's slot once A is dead. */
-START_TEST(chain_reuse)
+SUITE("memplan");
+GROUP(plans, NULL, NULL);
+GROUP(random, NULL, NULL);
+
+TEST(plans, chain_reuse)
 {
     fresh();
     Node *x = X("f32[64]");
@@ -98,7 +102,7 @@ START_TEST(chain_reuse)
 END_TEST
 
 /* a feeds b and c, both feed d; sizes differ, so greedy-by-size order shows. */
-START_TEST(diamond)
+TEST(plans, diamond)
 {
     fresh();
     Node *x = X("f32[64]");
@@ -119,7 +123,7 @@ START_TEST(diamond)
 }
 END_TEST
 
-START_TEST(small_values_take_whole_slots)
+TEST(plans, small_values_take_whole_slots)
 {
     fresh();
     Node *x = X("f32[3]");
@@ -142,7 +146,7 @@ START_TEST(small_values_take_whole_slots)
 END_TEST
 
 /* A reshape of an arena value shares its storage and keeps it alive. */
-START_TEST(reshape_view)
+TEST(plans, reshape_view)
 {
     fresh();
     Node *x = X("f32[4, 16]");
@@ -169,7 +173,7 @@ START_TEST(reshape_view)
 }
 END_TEST
 
-START_TEST(view_chain_and_flatten)
+TEST(plans, view_chain_and_flatten)
 {
     fresh();
     Node *x = X("f32[B, 2, 8]");
@@ -188,7 +192,7 @@ START_TEST(view_chain_and_flatten)
 END_TEST
 
 /* A reshape of an input or param is a view of the source, outside the arena. */
-START_TEST(reshape_of_source)
+TEST(plans, reshape_of_source)
 {
     fresh();
     Node *x = X("f32[4, 16]");
@@ -221,7 +225,7 @@ START_TEST(reshape_of_source)
 }
 END_TEST
 
-START_TEST(in_place_chain)
+TEST(plans, in_place_chain)
 {
     fresh();
     Node *x = X("f32[64]");
@@ -255,7 +259,7 @@ static Node *slice_update(Node *x, Node *v, int64_t t)
     return T(n, "f32[4, 3, 2]");
 }
 
-START_TEST(slice_update_in_place)
+TEST(plans, slice_update_in_place)
 {
     fresh();
     Node *ys = U(OP_RELU, X("f32[4, 3, 2]"), "f32[4, 3, 2]");
@@ -282,7 +286,7 @@ START_TEST(slice_update_in_place)
 }
 END_TEST
 
-START_TEST(in_place_rules)
+TEST(plans, in_place_rules)
 {
     fresh();
     Node *x = X("f32[64]");
@@ -318,7 +322,7 @@ START_TEST(in_place_rules)
 }
 END_TEST
 
-START_TEST(in_place_dtype_and_views)
+TEST(plans, in_place_dtype_and_views)
 {
     fresh();
     Node *x = X("f32[4, 16]");
@@ -346,7 +350,7 @@ START_TEST(in_place_dtype_and_views)
 END_TEST
 
 /* A kernel with a matrix product in it must not write over its inputs. */
-START_TEST(in_place_needs_all_elementwise)
+TEST(plans, in_place_needs_all_elementwise)
 {
     fresh();
     Node *x = X("f32[8, 8]");
@@ -377,7 +381,7 @@ START_TEST(in_place_needs_all_elementwise)
 }
 END_TEST
 
-START_TEST(roots_live_to_end)
+TEST(plans, roots_live_to_end)
 {
     fresh();
     Node *x = X("f32[64]");
@@ -395,7 +399,7 @@ START_TEST(roots_live_to_end)
 END_TEST
 
 /* A fused member's inputs are read at its root's step. */
-START_TEST(fused_members)
+TEST(plans, fused_members)
 {
     fresh();
     Node *x = X("f32[64]");
@@ -424,7 +428,7 @@ START_TEST(fused_members)
 }
 END_TEST
 
-START_TEST(batch_scaling)
+TEST(plans, batch_scaling)
 {
     fresh();
     G->max_batch = 32;
@@ -456,7 +460,7 @@ START_TEST(batch_scaling)
 }
 END_TEST
 
-START_TEST(empty_and_source_roots)
+TEST(plans, empty_and_source_roots)
 {
     fresh();
     Node *x = X("f32[B, 10]");
@@ -474,7 +478,7 @@ START_TEST(empty_and_source_roots)
 }
 END_TEST
 
-START_TEST(stats_text)
+TEST(plans, stats_text)
 {
     fresh();
     Node *x = X("f32[B, 64]");
@@ -830,7 +834,7 @@ static void check_plan(const MemPlan *p, Node *const *roots, int nroots, Seen *s
     free(owner_end);
 }
 
-START_TEST(random_graphs)
+TEST(random, random_graphs)
 {
     Seen seen = {0};
     for (int seed = 1; seed <= 400; seed++) {
@@ -854,7 +858,7 @@ END_TEST
 
 /* The example models after simplification and fusion: real groups, views
  * and results, the same invariants. */
-START_TEST(example_models)
+TEST(random, example_models)
 {
     static const char *files[] = {
         "examples/mnist/mnist_mlp.dl", "examples/gpt/gpt.dl",
@@ -889,31 +893,3 @@ START_TEST(example_models)
     teardown();
 }
 END_TEST
-
-int main(void)
-{
-    Suite *su = suite_create("memplan");
-    TCase *tc = tcase_create("plans");
-    tcase_add_test(tc, chain_reuse);
-    tcase_add_test(tc, diamond);
-    tcase_add_test(tc, slice_update_in_place);
-    tcase_add_test(tc, small_values_take_whole_slots);
-    tcase_add_test(tc, reshape_view);
-    tcase_add_test(tc, view_chain_and_flatten);
-    tcase_add_test(tc, reshape_of_source);
-    tcase_add_test(tc, in_place_chain);
-    tcase_add_test(tc, in_place_rules);
-    tcase_add_test(tc, in_place_dtype_and_views);
-    tcase_add_test(tc, in_place_needs_all_elementwise);
-    tcase_add_test(tc, roots_live_to_end);
-    tcase_add_test(tc, fused_members);
-    tcase_add_test(tc, batch_scaling);
-    tcase_add_test(tc, empty_and_source_roots);
-    tcase_add_test(tc, stats_text);
-    suite_add_tcase(su, tc);
-    TCase *tr = tcase_create("random");
-    tcase_add_test(tr, random_graphs);
-    tcase_add_test(tr, example_models);
-    suite_add_tcase(su, tr);
-    return run_suite(su);
-}

@@ -127,7 +127,11 @@ static const char mlp[] = "# mnist_mlp.dl\n"
                           "    train loss with adam(lr = 1e-3);\n"
                           "}\n";
 
-START_TEST(spec_example)
+SUITE("parser");
+GROUP(constructs, setup, teardown);
+GROUP(errors, setup, teardown);
+
+TEST(constructs, spec_example)
 {
     Program *p = parse_ok(mlp);
     ck_assert_int_eq(p->ndefs, 1);
@@ -192,7 +196,7 @@ START_TEST(spec_example)
 }
 END_TEST
 
-START_TEST(precedence)
+TEST(constructs, precedence)
 {
     /* a + b * c @ d  ==  a + (b * (c @ d)) */
     const Expr *e = check_bin(parse_expr("a + b * c @ d"), '+');
@@ -235,7 +239,7 @@ START_TEST(precedence)
 }
 END_TEST
 
-START_TEST(numbers)
+TEST(constructs, numbers)
 {
     check_int(parse_expr("42"), 42);
     check_int(parse_expr("0"), 0);
@@ -257,7 +261,7 @@ START_TEST(numbers)
 }
 END_TEST
 
-START_TEST(strings_and_bools)
+TEST(constructs, strings_and_bools)
 {
     const Expr *e = parse_expr("\"a\\n\\t\\\\\\\"\\'\\x41\\101z\"");
     ck_assert_int_eq(e->kind, E_STR);
@@ -278,7 +282,7 @@ START_TEST(strings_and_bools)
 }
 END_TEST
 
-START_TEST(calls_and_lists)
+TEST(constructs, calls_and_lists)
 {
     const Expr *e = parse_expr("conv2d(x, w, stride = [2, 2], padding = 1)");
     ck_assert_int_eq(e->kind, E_CALL);
@@ -309,7 +313,7 @@ START_TEST(calls_and_lists)
 }
 END_TEST
 
-START_TEST(slices)
+TEST(constructs, slices)
 {
     const Expr *e = parse_expr("x[:, t, 2:5, ::2, 1:, :3, 1:2:3, -1]");
     ck_assert_int_eq(e->kind, E_INDEX);
@@ -345,7 +349,7 @@ START_TEST(slices)
 }
 END_TEST
 
-START_TEST(statements)
+TEST(constructs, statements)
 {
     Stmt **s = model_body(parse_ok("model m {\n"
                                    "  param w: f32[4, H*2] = normal(0, 0.1) frozen;\n"
@@ -406,7 +410,7 @@ START_TEST(statements)
 }
 END_TEST
 
-START_TEST(for_loops)
+TEST(constructs, for_loops)
 {
     Stmt **s = model_body(parse_ok("model m {\n"
                                    "  for t in 0..T {\n"
@@ -435,7 +439,7 @@ START_TEST(for_loops)
 }
 END_TEST
 
-START_TEST(files_imports_models)
+TEST(constructs, files_imports_models)
 {
     Program *p = parse_ok("import \"lib/blocks.dl\";\n"
                           "import \"a\\\\b.dl\";\n"
@@ -460,7 +464,7 @@ START_TEST(files_imports_models)
 }
 END_TEST
 
-START_TEST(empty_and_trivia)
+TEST(constructs, empty_and_trivia)
 {
     Program *p = parse_ok("");
     ck_assert_int_eq(p->nmodels + p->ndefs + p->nimports, 0);
@@ -480,7 +484,7 @@ END_TEST
 
 /* ---- errors -------------------------------------------------------------- */
 
-START_TEST(err_missing_semi_line_end)
+TEST(errors, err_missing_semi_line_end)
 {
     /* reported just after the last token of the statement, like clang */
     expect_first_error("model m {\n  x = a + b\n  y = c;\n}\n",
@@ -490,21 +494,21 @@ START_TEST(err_missing_semi_line_end)
 }
 END_TEST
 
-START_TEST(err_missing_semi_same_line)
+TEST(errors, err_missing_semi_same_line)
 {
     expect_first_error("model m { x = a y = c; }", "t.dl:1:17: error: expected ';' before 'y'");
     expect_diag("    model m { x = a y = c; }\n                    ^\n");
 }
 END_TEST
 
-START_TEST(err_unbalanced_paren)
+TEST(errors, err_unbalanced_paren)
 {
     expect_first_error("model m {\n  x = (a + b;\n}\n",
                        "t.dl:2:13: error: expected ')' before ';'");
 }
 END_TEST
 
-START_TEST(err_unbalanced_bracket)
+TEST(errors, err_unbalanced_bracket)
 {
     expect_first_error("model m { x = [a, b; }",
                        "t.dl:1:20: error: expected ',' or ']' before ';'");
@@ -515,14 +519,14 @@ START_TEST(err_unbalanced_bracket)
 }
 END_TEST
 
-START_TEST(err_missing_close_brace)
+TEST(errors, err_missing_close_brace)
 {
     expect_first_error("model m {\n  x = 1;\n", "t.dl:2:9: error: expected '}' at end of file");
     ck_assert_int_eq(diag_errors(), 1);
 }
 END_TEST
 
-START_TEST(err_stray_close_brace)
+TEST(errors, err_stray_close_brace)
 {
     expect_first_error("model m { x = 1; }\n}\nmodel n {}\n",
                        "t.dl:2:1: error: extraneous closing brace ('}')");
@@ -530,7 +534,7 @@ START_TEST(err_stray_close_brace)
 }
 END_TEST
 
-START_TEST(err_invalid_character)
+TEST(errors, err_invalid_character)
 {
     Program *p = parse("model m {\n  x = a + $ b;\n}\n");
     expect_diag("t.dl:2:11: error: invalid character '$'\n");
@@ -549,7 +553,7 @@ START_TEST(err_invalid_character)
 }
 END_TEST
 
-START_TEST(err_unterminated_string)
+TEST(errors, err_unterminated_string)
 {
     expect_first_error("model m {\n  x = f(\"abc);\n}\n",
                        "t.dl:2:9: error: missing terminating '\"' character");
@@ -561,7 +565,7 @@ START_TEST(err_unterminated_string)
 }
 END_TEST
 
-START_TEST(err_bad_escape)
+TEST(errors, err_bad_escape)
 {
     expect_first_error("model m { x = \"a\\qb\"; }",
                        "t.dl:1:17: error: unknown escape sequence '\\q'");
@@ -571,7 +575,7 @@ START_TEST(err_bad_escape)
 }
 END_TEST
 
-START_TEST(err_integer_too_large)
+TEST(errors, err_integer_too_large)
 {
     expect_first_error("model m {\n  let H = 9223372036854775808;\n}\n",
                        "t.dl:2:11: error: integer literal is too large");
@@ -580,7 +584,7 @@ START_TEST(err_integer_too_large)
 }
 END_TEST
 
-START_TEST(err_float_overflow)
+TEST(errors, err_float_overflow)
 {
     expect_first_error("model m { x = 1e999 * 2.5e400; }",
                        "t.dl:1:15: error: floating-point literal is too large for f64");
@@ -594,7 +598,7 @@ START_TEST(err_float_overflow)
 }
 END_TEST
 
-START_TEST(err_number_suffix)
+TEST(errors, err_number_suffix)
 {
     expect_first_error("model m { x = 12abc; }",
                        "t.dl:1:15: error: invalid suffix on number '12abc'");
@@ -602,7 +606,7 @@ START_TEST(err_number_suffix)
 }
 END_TEST
 
-START_TEST(err_positional_after_named)
+TEST(errors, err_positional_after_named)
 {
     Program *p = parse("model m { x = f(a, b = 1, c); }");
     expect_diag("t.dl:1:27: error: positional argument after named argument 'b'");
@@ -611,7 +615,7 @@ START_TEST(err_positional_after_named)
 }
 END_TEST
 
-START_TEST(err_missing_type)
+TEST(errors, err_missing_type)
 {
     expect_first_error("model m { input x: ; }",
                        "t.dl:1:20: error: expected type (f32, f64 or i32) before ';'");
@@ -622,7 +626,7 @@ START_TEST(err_missing_type)
 }
 END_TEST
 
-START_TEST(err_for_without_range)
+TEST(errors, err_for_without_range)
 {
     expect_first_error("model m {\n  for i in 0 3 { }\n}\n",
                        "t.dl:2:14: error: expected '..' before '3'");
@@ -633,7 +637,7 @@ START_TEST(err_for_without_range)
 }
 END_TEST
 
-START_TEST(err_expected_expression)
+TEST(errors, err_expected_expression)
 {
     expect_first_error("model m { x = ; }", "t.dl:1:15: error: expected expression before ';'");
     parse("model m { x = a + * b; }");
@@ -643,7 +647,7 @@ START_TEST(err_expected_expression)
 }
 END_TEST
 
-START_TEST(err_expected_statement)
+TEST(errors, err_expected_statement)
 {
     expect_first_error("model m { 3 = x; }", "t.dl:1:11: error: expected statement before '3'");
     parse("model m { let in = 1; }");
@@ -653,7 +657,7 @@ START_TEST(err_expected_statement)
 }
 END_TEST
 
-START_TEST(err_not_a_call)
+TEST(errors, err_not_a_call)
 {
     expect_first_error("model m { param w: f32[3] = 0.5; }",
                        "t.dl:1:29: error: a parameter initializer must be a call");
@@ -662,7 +666,7 @@ START_TEST(err_not_a_call)
 }
 END_TEST
 
-START_TEST(err_nul_byte)
+TEST(errors, err_nul_byte)
 {
     static const char src[] = "model m {\n  x\0 = 1;\n}\n\0";
     Program *p = parse_n(src, sizeof src - 1);
@@ -673,7 +677,7 @@ START_TEST(err_nul_byte)
 }
 END_TEST
 
-START_TEST(err_deep_nesting)
+TEST(errors, err_deep_nesting)
 {
     static const char opens[] = "([-{";
     for (int k = 0; k < 4; k++) {
@@ -693,7 +697,7 @@ START_TEST(err_deep_nesting)
 }
 END_TEST
 
-START_TEST(err_long_chain)
+TEST(errors, err_long_chain)
 {
     /* not deep for the parser, but a tree later passes would recurse into */
     StrBuf b = {0};
@@ -709,7 +713,7 @@ START_TEST(err_long_chain)
 }
 END_TEST
 
-START_TEST(err_recovery_reports_each)
+TEST(errors, err_recovery_reports_each)
 {
     Program *p = parse("def f(x) {\n"
                        "  y = x +;\n"
@@ -739,7 +743,7 @@ END_TEST
 
 /* Every prefix of a valid program, and bytes from a fixed-seed generator:
  * the parser must come back with a Program each time (ASan watches). */
-START_TEST(never_crashes)
+TEST(errors, never_crashes)
 {
     /* Only prefixes that stop between top-level items are complete. */
     size_t n = strlen(mlp);
@@ -775,50 +779,3 @@ START_TEST(never_crashes)
     }
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("parser");
-    TCase *ok = tcase_create("constructs");
-    tcase_add_checked_fixture(ok, setup, teardown);
-    tcase_add_test(ok, spec_example);
-    tcase_add_test(ok, precedence);
-    tcase_add_test(ok, numbers);
-    tcase_add_test(ok, strings_and_bools);
-    tcase_add_test(ok, calls_and_lists);
-    tcase_add_test(ok, slices);
-    tcase_add_test(ok, statements);
-    tcase_add_test(ok, for_loops);
-    tcase_add_test(ok, files_imports_models);
-    tcase_add_test(ok, empty_and_trivia);
-    suite_add_tcase(s, ok);
-
-    TCase *err = tcase_create("errors");
-    tcase_add_checked_fixture(err, setup, teardown);
-    tcase_add_test(err, err_missing_semi_line_end);
-    tcase_add_test(err, err_missing_semi_same_line);
-    tcase_add_test(err, err_unbalanced_paren);
-    tcase_add_test(err, err_unbalanced_bracket);
-    tcase_add_test(err, err_missing_close_brace);
-    tcase_add_test(err, err_stray_close_brace);
-    tcase_add_test(err, err_invalid_character);
-    tcase_add_test(err, err_unterminated_string);
-    tcase_add_test(err, err_bad_escape);
-    tcase_add_test(err, err_integer_too_large);
-    tcase_add_test(err, err_float_overflow);
-    tcase_add_test(err, err_number_suffix);
-    tcase_add_test(err, err_positional_after_named);
-    tcase_add_test(err, err_missing_type);
-    tcase_add_test(err, err_for_without_range);
-    tcase_add_test(err, err_expected_expression);
-    tcase_add_test(err, err_expected_statement);
-    tcase_add_test(err, err_not_a_call);
-    tcase_add_test(err, err_nul_byte);
-    tcase_add_test(err, err_deep_nesting);
-    tcase_add_test(err, err_long_chain);
-    tcase_add_test(err, err_recovery_reports_each);
-    tcase_add_test(err, never_crashes);
-    suite_add_tcase(s, err);
-
-    return run_suite(s);
-}

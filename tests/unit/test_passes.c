@@ -123,7 +123,11 @@ static double value(const Node *n)
 
 /* ---- constant folding ---------------------------------------------------- */
 
-START_TEST(fold_arithmetic)
+SUITE("passes");
+GROUP(simplify, setup, teardown);
+GROUP(fuse, setup, teardown);
+
+TEST(simplify, fold_arithmetic)
 {
     Node *x = X("f32[B, 4]");
     Node *s = Bin(OP_ADD, C(2), C(3));
@@ -142,7 +146,7 @@ START_TEST(fold_arithmetic)
 }
 END_TEST
 
-START_TEST(fold_rounds_to_f32)
+TEST(simplify, fold_rounds_to_f32)
 {
     Node *s = Bin(OP_ADD, C(0.1), C(0.2));
     Node *q = U(OP_SQRT, C(2));
@@ -158,7 +162,7 @@ START_TEST(fold_rounds_to_f32)
 }
 END_TEST
 
-START_TEST(fold_f64_unary_chain)
+TEST(simplify, fold_f64_unary_chain)
 {
     Node *e = U(OP_EXP, U(OP_LOG, U(OP_NEG, CT(-3, DT_F64))));
     Node *d = Bin(OP_DIV, CT(1, DT_F64), CT(3, DT_F64));
@@ -172,7 +176,7 @@ START_TEST(fold_f64_unary_chain)
 }
 END_TEST
 
-START_TEST(fold_i32_and_its_limits)
+TEST(simplify, fold_i32_and_its_limits)
 {
     Node *x = X("i32[B]");
     Node *a = Bin(OP_MUL, CT(6, DT_I32), CT(7, DT_I32));
@@ -188,7 +192,7 @@ START_TEST(fold_i32_and_its_limits)
 }
 END_TEST
 
-START_TEST(fold_not_nan_or_signed_zero_select)
+TEST(simplify, fold_not_nan_or_signed_zero_select)
 {
     Node *n = U(OP_NEG, C(NAN));
     Node *mx = Bin(OP_MAXIMUM, C(-0.0), C(0.0)); /* +0 or -0 depends on the kernel */
@@ -209,7 +213,7 @@ END_TEST
 
 /* ---- identities ------------------------------------------------------------ */
 
-START_TEST(identities_exact)
+TEST(simplify, identities_exact)
 {
     Node *x = X("f32[B, 4]");
     OUT(Bin(OP_MUL, x, C(1)));
@@ -226,7 +230,7 @@ START_TEST(identities_exact)
 }
 END_TEST
 
-START_TEST(identities_inexact_are_kept)
+TEST(simplify, identities_inexact_are_kept)
 {
     Node *x = X("f32[B, 4]");
     Node *a = Bin(OP_ADD, x, C(0.0));  /* -0 + +0 = +0 */
@@ -250,7 +254,7 @@ START_TEST(identities_inexact_are_kept)
 }
 END_TEST
 
-START_TEST(identity_i32_add_zero)
+TEST(simplify, identity_i32_add_zero)
 {
     Node *x = X("i32[B]");
     OUT(Bin(OP_ADD, x, C(0)));
@@ -262,7 +266,7 @@ START_TEST(identity_i32_add_zero)
 }
 END_TEST
 
-START_TEST(identity_keeps_broadcast)
+TEST(simplify, identity_keeps_broadcast)
 {
     /* x * 1 where x is a scalar input and the const broadcasts nothing: gone;
      * but s * ones-like param broadcast to [3] changes the shape: kept */
@@ -278,7 +282,7 @@ START_TEST(identity_keeps_broadcast)
 }
 END_TEST
 
-START_TEST(identity_reshapes_and_transpose)
+TEST(simplify, identity_reshapes_and_transpose)
 {
     Node *x = X("f32[B, 2, 6]");
     Node *r1 = U(OP_RESHAPE, x);
@@ -313,7 +317,7 @@ END_TEST
 
 /* ---- CSE ------------------------------------------------------------------- */
 
-START_TEST(cse_merges_equal_nodes)
+TEST(simplify, cse_merges_equal_nodes)
 {
     Node *x = X("f32[B, 4]");
     Node *y = X("f32[B, 4]");
@@ -342,7 +346,7 @@ START_TEST(cse_merges_equal_nodes)
 }
 END_TEST
 
-START_TEST(cse_keeps_different_attrs_random_sources)
+TEST(simplify, cse_keeps_different_attrs_random_sources)
 {
     Node *x = X("f32[B, 4]");
     Node *x2 = X("f32[B, 4]"); /* same type, a different input */
@@ -370,7 +374,7 @@ START_TEST(cse_keeps_different_attrs_random_sources)
 }
 END_TEST
 
-START_TEST(cse_updates_loss)
+TEST(simplify, cse_updates_loss)
 {
     Node *x = X("f32[B, 4]");
     Node *y = X("f32[B, 4]");
@@ -387,7 +391,7 @@ END_TEST
 
 /* ---- DCE ------------------------------------------------------------------- */
 
-START_TEST(dce_removes_unused_keeps_sources)
+TEST(simplify, dce_removes_unused_keeps_sources)
 {
     Node *x = X("f32[B, 4]");
     Node *unused_in = X("i32[B]");
@@ -411,7 +415,7 @@ START_TEST(dce_removes_unused_keeps_sources)
 }
 END_TEST
 
-START_TEST(dce_no_outputs_keeps_only_sources)
+TEST(simplify, dce_no_outputs_keeps_only_sources)
 {
     Node *x = X("f32[3]");
     U(OP_EXP, x);
@@ -422,7 +426,7 @@ START_TEST(dce_no_outputs_keeps_only_sources)
 }
 END_TEST
 
-START_TEST(simplify_is_idempotent_and_clears_fused)
+TEST(simplify, simplify_is_idempotent_and_clears_fused)
 {
     Node *x = X("f32[B, 4]");
     Node *e = U(OP_EXP, x);
@@ -442,7 +446,7 @@ END_TEST
 
 /* ---- fusion ---------------------------------------------------------------- */
 
-START_TEST(fuse_chain)
+TEST(fuse, fuse_chain)
 {
     Node *x = X("f32[B, 4]");
     Node *y = X("f32[B, 4]");
@@ -461,7 +465,7 @@ START_TEST(fuse_chain)
 }
 END_TEST
 
-START_TEST(fuse_tree_and_double_use)
+TEST(fuse, fuse_tree_and_double_use)
 {
     Node *x = X("f32[B, 4]");
     Node *e = U(OP_EXP, x);
@@ -479,7 +483,7 @@ START_TEST(fuse_tree_and_double_use)
 }
 END_TEST
 
-START_TEST(fuse_gemm_bias_relu)
+TEST(fuse, fuse_gemm_bias_relu)
 {
     Node *x = X("f32[B, 4]");
     Node *y = X("f32[B, 3]");
@@ -504,7 +508,7 @@ START_TEST(fuse_gemm_bias_relu)
 }
 END_TEST
 
-START_TEST(fuse_gemm_bias_row_and_batched)
+TEST(fuse, fuse_gemm_bias_row_and_batched)
 {
     Node *x = X("f32[B, 2, 4]");
     Node *w = P("f32[4, 3]");
@@ -518,7 +522,7 @@ START_TEST(fuse_gemm_bias_row_and_batched)
 }
 END_TEST
 
-START_TEST(fuse_gemm_not_an_epilogue)
+TEST(fuse, fuse_gemm_not_an_epilogue)
 {
     Node *x = X("f32[B, 4]");
     Node *w = P("f32[4, 3]");
@@ -542,7 +546,7 @@ START_TEST(fuse_gemm_not_an_epilogue)
 }
 END_TEST
 
-START_TEST(fuse_not_into_several_users)
+TEST(fuse, fuse_not_into_several_users)
 {
     Node *x = X("f32[B, 4]");
     Node *e = U(OP_EXP, x);
@@ -557,7 +561,7 @@ START_TEST(fuse_not_into_several_users)
 }
 END_TEST
 
-START_TEST(fuse_not_broadcast_producer)
+TEST(fuse, fuse_not_broadcast_producer)
 {
     Node *x = X("f32[B, 3]");
     Node *p = P("f32[3]");
@@ -574,7 +578,7 @@ START_TEST(fuse_not_broadcast_producer)
 }
 END_TEST
 
-START_TEST(fuse_not_outputs_loss_dropout_sources)
+TEST(fuse, fuse_not_outputs_loss_dropout_sources)
 {
     Node *x = X("f32[B, 4]");
     Node *w = P("f32[4, 4]");
@@ -602,7 +606,7 @@ START_TEST(fuse_not_outputs_loss_dropout_sources)
 }
 END_TEST
 
-START_TEST(fuse_gemm_output_stops_chain)
+TEST(fuse, fuse_gemm_output_stops_chain)
 {
     Node *x = X("f32[B, 4]");
     Node *w = P("f32[4, 3]");
@@ -621,7 +625,7 @@ END_TEST
 
 /* A long sum of distinct inputs is cut into groups that read at most 16
  * external operands each. */
-START_TEST(fuse_bounded_operands)
+TEST(fuse, fuse_bounded_operands)
 {
     Node *in[21], *sum[21];
     for (int i = 0; i <= 20; i++)
@@ -659,7 +663,7 @@ END_TEST
 /* ---- convolution epilogues -------------------------------------------------- */
 
 /* A convolution whose scratch (im2col) the fused group's root carries. */
-START_TEST(fuse_conv_bias_relu)
+TEST(fuse, fuse_conv_bias_relu)
 {
     Node *x = X("f32[B, 3, 8, 8]");
     Node *w = P("f32[4, 3, 3, 3]");
@@ -717,7 +721,7 @@ START_TEST(fuse_conv_bias_relu)
 }
 END_TEST
 
-START_TEST(fuse_conv_not_a_channel_bias)
+TEST(fuse, fuse_conv_not_a_channel_bias)
 {
     Node *x = X("f32[B, 3, 6, 8]");
     Node *w = P("f32[4, 3, 3, 3]");            /* -> [B, 4, 4, 6] */
@@ -751,7 +755,7 @@ START_TEST(fuse_conv_not_a_channel_bias)
 }
 END_TEST
 
-START_TEST(fuse_conv_not_into_several_users)
+TEST(fuse, fuse_conv_not_into_several_users)
 {
     Node *x = X("f32[B, 3, 8, 8]");
     Node *w = P("f32[4, 3, 3, 3]");
@@ -778,7 +782,7 @@ START_TEST(fuse_conv_not_into_several_users)
 }
 END_TEST
 
-START_TEST(fuse_conv_outputs_not_fused)
+TEST(fuse, fuse_conv_outputs_not_fused)
 {
     Node *x = X("f32[B, 3, 8, 8]");
     Node *w = P("f32[4, 3, 3, 3]");
@@ -812,7 +816,7 @@ END_TEST
 /* A convolution group never computes in place: the convolution writes the
  * output while it still reads its input, even one of the output's exact
  * shape whose storage dies at this step. */
-START_TEST(fuse_conv_group_not_in_place)
+TEST(fuse, fuse_conv_group_not_in_place)
 {
     Node *x = U(OP_EXP, X("f32[B, 4, 6, 6]")); /* in the arena, dies at the conv */
     Node *w = P("f32[4, 4, 3, 3]");
@@ -838,7 +842,7 @@ START_TEST(fuse_conv_group_not_in_place)
 END_TEST
 
 /* Fusion marks survive a print/read round trip, and fuse is deterministic. */
-START_TEST(fuse_round_trip)
+TEST(fuse, fuse_round_trip)
 {
     Node *x = X("f32[B, 4]");
     Node *w = P("f32[4, 3]");
@@ -860,52 +864,3 @@ START_TEST(fuse_round_trip)
     arena_free(a2);
 }
 END_TEST
-
-static Suite *suite(void)
-{
-    Suite *s = suite_create("passes");
-    TCase *tc = tcase_create("simplify");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, fold_arithmetic);
-    tcase_add_test(tc, fold_rounds_to_f32);
-    tcase_add_test(tc, fold_f64_unary_chain);
-    tcase_add_test(tc, fold_i32_and_its_limits);
-    tcase_add_test(tc, fold_not_nan_or_signed_zero_select);
-    tcase_add_test(tc, identities_exact);
-    tcase_add_test(tc, identities_inexact_are_kept);
-    tcase_add_test(tc, identity_i32_add_zero);
-    tcase_add_test(tc, identity_keeps_broadcast);
-    tcase_add_test(tc, identity_reshapes_and_transpose);
-    tcase_add_test(tc, cse_merges_equal_nodes);
-    tcase_add_test(tc, cse_keeps_different_attrs_random_sources);
-    tcase_add_test(tc, cse_updates_loss);
-    tcase_add_test(tc, dce_removes_unused_keeps_sources);
-    tcase_add_test(tc, dce_no_outputs_keeps_only_sources);
-    tcase_add_test(tc, simplify_is_idempotent_and_clears_fused);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("fuse");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, fuse_chain);
-    tcase_add_test(tc, fuse_tree_and_double_use);
-    tcase_add_test(tc, fuse_gemm_bias_relu);
-    tcase_add_test(tc, fuse_gemm_bias_row_and_batched);
-    tcase_add_test(tc, fuse_gemm_not_an_epilogue);
-    tcase_add_test(tc, fuse_not_into_several_users);
-    tcase_add_test(tc, fuse_not_broadcast_producer);
-    tcase_add_test(tc, fuse_not_outputs_loss_dropout_sources);
-    tcase_add_test(tc, fuse_gemm_output_stops_chain);
-    tcase_add_test(tc, fuse_bounded_operands);
-    tcase_add_test(tc, fuse_round_trip);
-    tcase_add_test(tc, fuse_conv_bias_relu);
-    tcase_add_test(tc, fuse_conv_not_a_channel_bias);
-    tcase_add_test(tc, fuse_conv_not_into_several_users);
-    tcase_add_test(tc, fuse_conv_outputs_not_fused);
-    tcase_add_test(tc, fuse_conv_group_not_in_place);
-    suite_add_tcase(s, tc);
-    return s;
-}
-
-int main(void)
-{
-    return run_suite(suite());
-}

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checklib.h"
 #include "ir.h"
 #include "passes.h"
 #include "ref.h"
@@ -86,7 +87,10 @@ static void expect(const char *name, int rank, const int64_t *dims, const double
 #define IN(name, ...) in(name, F(__VA_ARGS__), LEN(__VA_ARGS__))
 #define EXPECT(name, rank, dims, ...) expect(name, rank, dims, F(__VA_ARGS__), LEN(__VA_ARGS__))
 
-START_TEST(broadcast_arith)
+SUITE("ref");
+GROUP(ops, NULL, NULL);
+
+TEST(ops, broadcast_arith)
 {
     /* [B, 2, 1] + [3] -> [B, 2, 3] at B = 2; [2, 1] ** [3] */
     load(2, "%0 = input \"x\" : f32[B, 2, 1]\n"
@@ -114,7 +118,7 @@ START_TEST(broadcast_arith)
 }
 END_TEST
 
-START_TEST(activations)
+TEST(ops, activations)
 {
     load(1, "%0 = input \"x\" : f32[4]\n"
             "%1 = gelu(%0) : ?\n"
@@ -146,7 +150,7 @@ START_TEST(activations)
 }
 END_TEST
 
-START_TEST(softmax_axis0)
+TEST(ops, softmax_axis0)
 {
     load(1, "%0 = input \"x\" : f32[2, 2]\n"
             "%1 = softmax(%0) {axis = 0} : ?\n"
@@ -165,7 +169,7 @@ START_TEST(softmax_axis0)
 }
 END_TEST
 
-START_TEST(matmul_numpy)
+TEST(ops, matmul_numpy)
 {
     load(2, "%0 = input \"a\" : f32[2, 3]\n"
             "%1 = input \"b\" : f32[3, 2]\n"
@@ -192,7 +196,7 @@ START_TEST(matmul_numpy)
 }
 END_TEST
 
-START_TEST(reductions)
+TEST(ops, reductions)
 {
     load(1, "%0 = input \"x\" : f32[2, 3]\n"
             "%1 = sum(%0) {axis = [-1], keepdims = true} : ?\n"
@@ -227,7 +231,7 @@ START_TEST(reductions)
 }
 END_TEST
 
-START_TEST(layout)
+TEST(ops, layout)
 {
     load(1, "%0 = input \"x\" : f32[2, 3]\n"
             "%1 = transpose(%0) : ?\n"
@@ -262,7 +266,7 @@ START_TEST(layout)
 }
 END_TEST
 
-START_TEST(slices)
+TEST(ops, slices)
 {
     /* x[:, ::-2] on [B, 5] (canonical: begin 4, end none, step -2),
      * x[:, 1] and x[:, 1:4] = v (broadcast [1]) */
@@ -287,7 +291,7 @@ START_TEST(slices)
 }
 END_TEST
 
-START_TEST(losses)
+TEST(ops, losses)
 {
     load(2, "%0 = input \"x\" : f32[B, 2]\n"
             "%1 = input \"y\" : i32[B]\n"
@@ -338,7 +342,7 @@ START_TEST(losses)
 }
 END_TEST
 
-START_TEST(backward_eltwise)
+TEST(ops, backward_eltwise)
 {
     load(1, "%0 = input \"x\" : f32[4]\n"
             "%1 = input \"y\" : f32[4]\n"
@@ -382,7 +386,7 @@ START_TEST(backward_eltwise)
 }
 END_TEST
 
-START_TEST(backward_conv)
+TEST(ops, backward_conv)
 {
     /* the 2x2 convolution of a 3x3 image, two images: the second all ones */
     load(2, "%0 = input \"x\" : f32[B, 1, 3, 3]\n"
@@ -408,7 +412,7 @@ START_TEST(backward_conv)
 }
 END_TEST
 
-START_TEST(backward_pool)
+TEST(ops, backward_pool)
 {
     /* [[1, 5, 5], [2, 0, -1]]: 2x2 windows, stride 1 (the second window's
      * tie goes to its first 5); stride 2 with padding 1 (windows partly in
@@ -434,7 +438,7 @@ START_TEST(backward_pool)
 }
 END_TEST
 
-START_TEST(unset_input)
+TEST(ops, unset_input)
 {
     char err[256] = "";
     load(1, "%0 = input \"x\" : f32[2]\n"
@@ -445,27 +449,3 @@ START_TEST(unset_input)
     done();
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("ref");
-    TCase *tc = tcase_create("ops");
-    tcase_add_test(tc, broadcast_arith);
-    tcase_add_test(tc, activations);
-    tcase_add_test(tc, softmax_axis0);
-    tcase_add_test(tc, matmul_numpy);
-    tcase_add_test(tc, reductions);
-    tcase_add_test(tc, layout);
-    tcase_add_test(tc, slices);
-    tcase_add_test(tc, losses);
-    tcase_add_test(tc, backward_eltwise);
-    tcase_add_test(tc, backward_conv);
-    tcase_add_test(tc, backward_pool);
-    tcase_add_test(tc, unset_input);
-    suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}

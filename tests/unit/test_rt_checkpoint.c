@@ -73,7 +73,10 @@ static int collect(void *ctx, const char *key, size_t key_len, const char *value
     return 0;
 }
 
-START_TEST(round_trip)
+SUITE("runtime-checkpoint");
+GROUP(core, NULL, NULL);
+
+TEST(core, round_trip)
 {
     make_dir();
     const int64_t s1[2] = {3, 4}, s2[1] = {5}, s3[3] = {2, 2, 2}, s5[2] = {0, 3};
@@ -153,7 +156,7 @@ START_TEST(round_trip)
 }
 END_TEST
 
-START_TEST(exact_bytes)
+TEST(core, exact_bytes)
 {
     /* What the reference writer produces for these tensors: compact JSON,
      * metadata first, padded with spaces to a multiple of 8. */
@@ -189,7 +192,7 @@ START_TEST(exact_bytes)
 }
 END_TEST
 
-START_TEST(many_tensors)
+TEST(core, many_tensors)
 {
     make_dir();
     enum { N = 1000 };
@@ -225,7 +228,7 @@ START_TEST(many_tensors)
 }
 END_TEST
 
-START_TEST(nothing_to_save)
+TEST(core, nothing_to_save)
 {
     make_dir();
     const char *path = in_dir("empty.safetensors");
@@ -257,7 +260,7 @@ static unsigned char *make_file(const char *hdr, size_t hlen, const void *data, 
     return f;
 }
 
-START_TEST(python_layout)
+TEST(core, python_layout)
 {
     /* safetensors.torch.save_file({"weight": [[1,2],[3,4]] f32, "bias": [0.5,-0.5]
      * f32, "count": 7.0 f64}, metadata={"format": "pt"}): tensors sorted by
@@ -485,7 +488,7 @@ static const struct {
 
 /* clang-format on */
 
-START_TEST(malformed_corpus)
+TEST(core, malformed_corpus)
 {
     make_dir();
     size_t count = sizeof corpus / sizeof corpus[0];
@@ -496,7 +499,7 @@ START_TEST(malformed_corpus)
 }
 END_TEST
 
-START_TEST(malformed_lengths)
+TEST(core, malformed_lengths)
 {
     make_dir();
     size_t n;
@@ -525,7 +528,7 @@ START_TEST(malformed_lengths)
 }
 END_TEST
 
-START_TEST(extra_tensors_allowed_by_flag)
+TEST(core, extra_tensors_allowed_by_flag)
 {
     make_dir();
     expect_hdr("extra, allowed",
@@ -537,7 +540,7 @@ START_TEST(extra_tensors_allowed_by_flag)
 }
 END_TEST
 
-START_TEST(optimizer_state_skipped_by_flag)
+TEST(core, optimizer_state_skipped_by_flag)
 {
     /* DLRT_CKPT_SKIP_OPT: the file's "opt.*" tensors are ignored (a file
      * with optimizer state loads into an inference-only build), every other
@@ -575,7 +578,7 @@ static int reject_meta(void *ctx, const char *key, size_t key_len, const char *v
     return strcmp(key, "bad") == 0 ? (*calls == 1 ? DLRT_ERANGE : 1) : 0;
 }
 
-START_TEST(meta_callback_can_reject)
+TEST(core, meta_callback_can_reject)
 {
     const char hdr[] = "{\"__metadata__\":{\"bad\":\"x\"}," A_OK "," B_OK "}";
     unsigned char data[40] = {1};
@@ -603,7 +606,7 @@ START_TEST(meta_callback_can_reject)
 }
 END_TEST
 
-START_TEST(bad_arguments)
+TEST(core, bad_arguments)
 {
     make_dir();
     const char *path = in_dir("x.safetensors");
@@ -673,7 +676,7 @@ static void check_still_old(const char *path, const float *want)
     ck_assert_int_eq(memcmp(got, want, sizeof got), 0);
 }
 
-START_TEST(failed_saves_leave_old_file)
+TEST(core, failed_saves_leave_old_file)
 {
     make_dir();
     const char *path = in_dir("model.safetensors");
@@ -741,23 +744,3 @@ START_TEST(failed_saves_leave_old_file)
     remove_dir();
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("runtime-checkpoint");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, round_trip);
-    tcase_add_test(tc, exact_bytes);
-    tcase_add_test(tc, many_tensors);
-    tcase_add_test(tc, nothing_to_save);
-    tcase_add_test(tc, python_layout);
-    tcase_add_test(tc, malformed_corpus);
-    tcase_add_test(tc, malformed_lengths);
-    tcase_add_test(tc, extra_tensors_allowed_by_flag);
-    tcase_add_test(tc, optimizer_state_skipped_by_flag);
-    tcase_add_test(tc, meta_callback_can_reject);
-    tcase_add_test(tc, bad_arguments);
-    tcase_add_test(tc, failed_saves_leave_old_file);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

@@ -54,7 +54,10 @@ static size_t idx_header(unsigned char *p, int type, int rank, const uint32_t *d
 
 /* ---- IDX ---- */
 
-START_TEST(idx_u8_file)
+SUITE("runtime-data");
+GROUP(core, setup, teardown);
+
+TEST(core, idx_u8_file)
 {
     unsigned char buf[64];
     uint32_t dims[2] = {2, 3};
@@ -84,7 +87,7 @@ START_TEST(idx_u8_file)
 }
 END_TEST
 
-START_TEST(idx_other_types)
+TEST(core, idx_other_types)
 {
     unsigned char buf[64];
     uint32_t dims[1] = {2};
@@ -167,7 +170,7 @@ static void expect_idx_error(const unsigned char *buf, size_t len, int code, con
     ck_assert_msg(strstr(err, "bad.idx"), "message '%s' lacks the file name", err);
 }
 
-START_TEST(idx_errors)
+TEST(core, idx_errors)
 {
     unsigned char buf[128] = {0};
     uint32_t dims[3] = {2, 2, 2};
@@ -219,7 +222,7 @@ START_TEST(idx_errors)
 }
 END_TEST
 
-START_TEST(idx_bad_arguments)
+TEST(core, idx_bad_arguments)
 {
     dlrt_idx *x;
     char err[256] = "";
@@ -257,7 +260,7 @@ static void write_mnist(const char *prefix, int n, int nl, int label_bias)
     write_file(name, buf, h + (size_t)nl);
 }
 
-START_TEST(mnist_helpers)
+TEST(core, mnist_helpers)
 {
     write_mnist("train", 3, 3, 0);
     dlrt_dataset ds;
@@ -307,7 +310,7 @@ END_TEST
 
 /* ---- CSV ---- */
 
-START_TEST(csv_valid)
+TEST(core, csv_valid)
 {
     const char *text = "a, b ,c\n1,2,3\r\n\n4.5,-6e2, .5 \r\n  \n7,+8.,9E-1";
     dlrt_csv *c;
@@ -386,7 +389,7 @@ static void expect_csv_error(const char *text, int header, int code, const char 
     ck_assert_msg(strcmp(err, msg) == 0, "message '%s', expected '%s'", err, msg);
 }
 
-START_TEST(csv_errors)
+TEST(core, csv_errors)
 {
     expect_csv_error("1,2\n3,x\n", 0, DLRT_EFORMAT, "t.csv:2:3: expected a number, found 'x'");
     expect_csv_error("1,2\r\n3\r\n", 0, DLRT_EFORMAT, "t.csv:2:2: record has 1 fields, expected 2");
@@ -458,7 +461,7 @@ static void run_epoch(dlrt_batches *b, int64_t epoch, const float *x, const int3
     ck_assert_int_eq(dlrt_batches_next(b, x, D, xb, y, DLRT_I32, 1, yb), 0);
 }
 
-START_TEST(batches_epochs)
+TEST(core, batches_epochs)
 {
     static float x[N * D];
     static int32_t y[N];
@@ -498,7 +501,7 @@ START_TEST(batches_epochs)
 }
 END_TEST
 
-START_TEST(batches_flags_and_errors)
+TEST(core, batches_flags_and_errors)
 {
     static float x[N * D];
     static int32_t y[N];
@@ -565,7 +568,7 @@ END_TEST
 /* Fisher-Yates with unbiased draws makes all 6 orders of 3 samples equally
  * likely: 6000 epochs give each about 1000 (a biased shuffle such as
  * swapping with any position is off by 15% or more). */
-START_TEST(batches_uniform)
+TEST(core, batches_uniform)
 {
     dlrt_batches b;
     ck_assert_int_eq(dlrt_batches_init(&b, 3, 3, 7, 0), DLRT_OK);
@@ -591,7 +594,7 @@ END_TEST
 
 /* ---- accuracy ---- */
 
-START_TEST(accuracy_and_argmax)
+TEST(core, accuracy_and_argmax)
 {
     const float s[] = {
         1,  1,   0,     /* tie: index 0 */
@@ -649,7 +652,7 @@ static int count_char(const char *s, char c)
     return n;
 }
 
-START_TEST(progress_render)
+TEST(core, progress_render)
 {
     double now = 100.0;
     FILE *f = tmpfile();
@@ -690,7 +693,7 @@ START_TEST(progress_render)
 }
 END_TEST
 
-START_TEST(progress_loss_average)
+TEST(core, progress_loss_average)
 {
     double now = 0;
     dlrt_progress p;
@@ -717,7 +720,7 @@ START_TEST(progress_loss_average)
 }
 END_TEST
 
-START_TEST(progress_tty)
+TEST(core, progress_tty)
 {
     double now = 0;
     FILE *f = tmpfile();
@@ -750,7 +753,7 @@ END_TEST
 
 /* ---- the real MNIST test set, when scripts/fetch-mnist.sh has run ---- */
 
-START_TEST(mnist_real)
+TEST(core, mnist_real)
 {
     const char *root = getenv("DLC_SOURCE_DIR");
     char dir[1024], path[1100];
@@ -813,27 +816,3 @@ START_TEST(mnist_real)
     }
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("runtime-data");
-    TCase *tc = tcase_create("core");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, idx_u8_file);
-    tcase_add_test(tc, idx_other_types);
-    tcase_add_test(tc, idx_errors);
-    tcase_add_test(tc, idx_bad_arguments);
-    tcase_add_test(tc, mnist_helpers);
-    tcase_add_test(tc, csv_valid);
-    tcase_add_test(tc, csv_errors);
-    tcase_add_test(tc, batches_epochs);
-    tcase_add_test(tc, batches_flags_and_errors);
-    tcase_add_test(tc, batches_uniform);
-    tcase_add_test(tc, accuracy_and_argmax);
-    tcase_add_test(tc, progress_render);
-    tcase_add_test(tc, progress_loss_average);
-    tcase_add_test(tc, progress_tty);
-    tcase_add_test(tc, mnist_real);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

@@ -6,7 +6,10 @@
 #include "checklib.h"
 #include "dlrt.h"
 
-START_TEST(strerror_known_codes)
+SUITE("runtime-errors");
+GROUP(core, NULL, NULL);
+
+TEST(core, strerror_known_codes)
 {
     ck_assert_str_eq(dlrt_strerror(DLRT_OK), "success");
     ck_assert_str_eq(dlrt_strerror(DLRT_EINVAL), "invalid argument");
@@ -18,7 +21,7 @@ START_TEST(strerror_known_codes)
 }
 END_TEST
 
-START_TEST(strerror_unknown_codes)
+TEST(core, strerror_unknown_codes)
 {
     ck_assert_str_eq(dlrt_strerror(1), "unknown error");
     ck_assert_str_eq(dlrt_strerror(-DLRT_ECOUNT), "unknown error");
@@ -26,7 +29,7 @@ START_TEST(strerror_unknown_codes)
 }
 END_TEST
 
-START_TEST(threads)
+TEST(core, threads)
 {
     ck_assert_int_eq(dlrt_set_num_threads(0), DLRT_EINVAL);
     ck_assert_int_eq(dlrt_set_num_threads(2), DLRT_OK);
@@ -35,14 +38,3 @@ START_TEST(threads)
     ck_assert_int_eq(dlrt_num_threads(), 1);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("runtime-errors");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, strerror_known_codes);
-    tcase_add_test(tc, strerror_unknown_codes);
-    tcase_add_test(tc, threads);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

@@ -33,7 +33,10 @@ static void expect_message(const dlrt_tensor_desc *d, int n, const char *message
     ck_assert_str_eq(dlrt_last_error(), want);
 }
 
-START_TEST(names_what_does_not_fit)
+SUITE("runtime-last-error");
+GROUP(checkpoints, NULL, NULL);
+
+TEST(checkpoints, names_what_does_not_fit)
 {
     write_file();
     const dlrt_tensor_desc transposed[2] = {{"fc.w", DLRT_F32, 2, {2, 3}},
@@ -56,7 +59,7 @@ START_TEST(names_what_does_not_fit)
 }
 END_TEST
 
-START_TEST(names_the_file_that_cannot_be_read)
+TEST(checkpoints, names_the_file_that_cannot_be_read)
 {
     const dlrt_tensor_desc d[1] = {{"w", DLRT_F32, 1, {2}}};
     float w[2];
@@ -71,13 +74,3 @@ START_TEST(names_the_file_that_cannot_be_read)
     ck_assert_str_eq(dlrt_last_error(), "4 bytes: too short for a safetensors file");
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("runtime-last-error");
-    TCase *tc = tcase_create("checkpoints");
-    tcase_add_test(tc, names_what_does_not_fit);
-    tcase_add_test(tc, names_the_file_that_cannot_be_read);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

@@ -26,7 +26,10 @@ static char *read_all(const char *path)
     return buf;
 }
 
-START_TEST(log_rows)
+SUITE("runtime-log");
+GROUP(core, NULL, NULL);
+
+TEST(core, log_rows)
 {
     char path[64];
     snprintf(path, sizeof path, "/tmp/dlrt-log-%d.csv", (int)getpid());
@@ -80,7 +83,7 @@ static void half_done(dlrt_progress *p, double *now)
     }
 }
 
-START_TEST(progress_fits_width)
+TEST(core, progress_fits_width)
 {
     double now = 0;
     dlrt_progress p;
@@ -112,13 +115,3 @@ START_TEST(progress_fits_width)
     ck_assert_str_eq(line, "epoch 1/3 46");
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("runtime-log");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, log_rows);
-    tcase_add_test(tc, progress_fits_width);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

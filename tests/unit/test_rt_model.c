@@ -110,7 +110,10 @@ static char dir[256];
 #define in_dir(name) tmp_path(dir, name)
 
 /* --- init ----------------------------------------------------------------- */
-START_TEST(init_rejects_bad_arguments)
+SUITE("runtime-model");
+GROUP(model, NULL, NULL);
+
+TEST(model, init_rejects_bad_arguments)
 {
     void *m = block();
     ck_assert_int_eq(dlrt_model_init(NULL, m, STATE_BYTES, 1), DLRT_EINVAL);
@@ -135,7 +138,7 @@ START_TEST(init_rejects_bad_arguments)
 END_TEST
 
 /* Infos that are wrong in one way each are refused before a byte is written. */
-START_TEST(init_rejects_bad_info)
+TEST(model, init_rejects_bad_info)
 {
     dlrt_tensor_info p[3], s[2];
     dlrt_model_info bad;
@@ -165,7 +168,7 @@ START_TEST(init_rejects_bad_info)
 }
 END_TEST
 
-START_TEST(init_header_and_values)
+TEST(model, init_header_and_values)
 {
     void *m = block();
     ck_assert_int_eq(dlrt_model_init(&model, m, STATE_BYTES, 7), DLRT_OK);
@@ -219,7 +222,7 @@ START_TEST(init_header_and_values)
 }
 END_TEST
 
-START_TEST(init_is_deterministic)
+TEST(model, init_is_deterministic)
 {
     void *a = block(), *b = block(), *c = block();
     ck_assert_int_eq(dlrt_model_init(&model, a, STATE_BYTES, 42), DLRT_OK);
@@ -242,7 +245,7 @@ START_TEST(init_is_deterministic)
 }
 END_TEST
 
-START_TEST(create_and_destroy)
+TEST(model, create_and_destroy)
 {
     void *m = dlrt_model_create(&model, 42);
     ck_assert_ptr_nonnull(m);
@@ -263,7 +266,7 @@ START_TEST(create_and_destroy)
 END_TEST
 
 /* --- checkpoints ---------------------------------------------------------- */
-START_TEST(save_load_round_trip)
+TEST(model, save_load_round_trip)
 {
     make_dir();
     void *a = dlrt_model_create(&model, 1), *b = dlrt_model_create(&model, 2);
@@ -330,7 +333,7 @@ static void expect_load_fails(void *m, const char *path, int code)
     ck_assert_msg(memcmp(before, m, STATE_BYTES) == 0, "%s: instance changed", p);
 }
 
-START_TEST(load_rejects_other_files)
+TEST(model, load_rejects_other_files)
 {
     make_dir();
     void *m = dlrt_model_create(&model, 3);
@@ -413,7 +416,7 @@ START_TEST(load_rejects_other_files)
 }
 END_TEST
 
-START_TEST(checkpoint_bad_arguments)
+TEST(model, checkpoint_bad_arguments)
 {
     make_dir();
     void *m = dlrt_model_create(&model, 3);
@@ -436,7 +439,7 @@ START_TEST(checkpoint_bad_arguments)
 END_TEST
 
 /* --- batch check ---------------------------------------------------------- */
-START_TEST(check_batch_bounds)
+TEST(model, check_batch_bounds)
 {
     ck_assert_int_eq(dlrt_model_check_batch(&model, 1), DLRT_OK);
     ck_assert_int_eq(dlrt_model_check_batch(&model, 8), DLRT_OK);
@@ -511,7 +514,7 @@ static void check_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, int64_t 
     free(af), free(bf), free(cf), free(ad), free(bd), free(cd), free(ref), free(mag);
 }
 
-START_TEST(gemm_against_naive)
+TEST(model, gemm_against_naive)
 {
     static const int64_t sizes[] = {1, 3, 17, 65};
     for (int ta = 0; ta < 2; ta++)
@@ -526,7 +529,7 @@ START_TEST(gemm_against_naive)
 }
 END_TEST
 
-START_TEST(gemm_edge_cases)
+TEST(model, gemm_edge_cases)
 {
     /* tight strides, beta 0 and 1, alpha 0 */
     for (int t = 0; t < 4; t++) {
@@ -561,22 +564,3 @@ START_TEST(gemm_edge_cases)
     ck_assert(d[0] == 0 && d[1] == 0);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("runtime-model");
-    TCase *tc = tcase_create("model");
-    tcase_add_test(tc, init_rejects_bad_arguments);
-    tcase_add_test(tc, init_rejects_bad_info);
-    tcase_add_test(tc, init_header_and_values);
-    tcase_add_test(tc, init_is_deterministic);
-    tcase_add_test(tc, create_and_destroy);
-    tcase_add_test(tc, save_load_round_trip);
-    tcase_add_test(tc, load_rejects_other_files);
-    tcase_add_test(tc, checkpoint_bad_arguments);
-    tcase_add_test(tc, check_batch_bounds);
-    tcase_add_test(tc, gemm_against_naive);
-    tcase_add_test(tc, gemm_edge_cases);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

@@ -11,7 +11,10 @@
 
 #define N_SAMPLES 1000000
 
-START_TEST(xoshiro_known_answers)
+SUITE("runtime-rand");
+GROUP(core, NULL, NULL, 60);
+
+TEST(core, xoshiro_known_answers)
 {
     /* the reference implementation's outputs from state {1, 2, 3, 4} */
     dlrt_rng r = {.s = {1, 2, 3, 4}};
@@ -22,7 +25,7 @@ START_TEST(xoshiro_known_answers)
 }
 END_TEST
 
-START_TEST(seeding_is_pinned)
+TEST(core, seeding_is_pinned)
 {
     /* Reproducible runs depend on this never changing; the values were
      * computed independently (a Python transcription of the algorithm). */
@@ -40,7 +43,7 @@ START_TEST(seeding_is_pinned)
 }
 END_TEST
 
-START_TEST(determinism_and_streams)
+TEST(core, determinism_and_streams)
 {
     enum { N = 4096 };
     static uint64_t x[N], y[N];
@@ -93,7 +96,7 @@ static void check_uniform_moments(double *v)
     free(v);
 }
 
-START_TEST(uniform_double)
+TEST(core, uniform_double)
 {
     double *v = malloc(N_SAMPLES * sizeof *v);
     ck_assert_ptr_nonnull(v);
@@ -117,7 +120,7 @@ START_TEST(uniform_double)
 }
 END_TEST
 
-START_TEST(uniform_float)
+TEST(core, uniform_float)
 {
     double *v = malloc(N_SAMPLES * sizeof *v);
     ck_assert_ptr_nonnull(v);
@@ -137,7 +140,7 @@ START_TEST(uniform_float)
 }
 END_TEST
 
-START_TEST(normal_moments)
+TEST(core, normal_moments)
 {
     double *v = malloc(N_SAMPLES * sizeof *v);
     ck_assert_ptr_nonnull(v);
@@ -176,7 +179,7 @@ static uint64_t inverse(uint64_t a)
     return x;
 }
 
-START_TEST(normal_extremes_are_finite)
+TEST(core, normal_extremes_are_finite)
 {
     /* Force the first output to 2^64-1 (uniform 1-2^-53, so 1-u = 2^-53, the
      * smallest argument log() can get) and then to 0 (1-u = 1, log = 0).
@@ -197,7 +200,7 @@ START_TEST(normal_extremes_are_finite)
 }
 END_TEST
 
-START_TEST(fans)
+TEST(core, fans)
 {
     int64_t in, out;
     const int64_t dense[2] = {784, 256}, conv[4] = {64, 3, 5, 7}, vec[1] = {10};
@@ -279,7 +282,7 @@ static void check_normal(int rank, const int64_t *shape, int kind, const double 
 
 static const int64_t DENSE[2] = {300, 100}, CONV[4] = {32, 16, 3, 3};
 
-START_TEST(xavier_and_kaiming)
+TEST(core, xavier_and_kaiming)
 {
     const double gain = 1.5;
     /* dense [in=300, out=100]; conv fan_in = 16*9 = 144, fan_out = 32*9 = 288 */
@@ -299,7 +302,7 @@ START_TEST(xavier_and_kaiming)
 }
 END_TEST
 
-START_TEST(f32_respects_bound)
+TEST(core, f32_respects_bound)
 {
     /* rounding to float may only reach the bound rounded to float */
     float f[4096];
@@ -314,7 +317,7 @@ START_TEST(f32_respects_bound)
 }
 END_TEST
 
-START_TEST(simple_initializers)
+TEST(core, simple_initializers)
 {
     const int64_t shape[3] = {4, 5, 6};
     double d[120];
@@ -343,7 +346,7 @@ START_TEST(simple_initializers)
 }
 END_TEST
 
-START_TEST(uniform_and_normal)
+TEST(core, uniform_and_normal)
 {
     const int64_t shape[1] = {200000};
     const double ab[2] = {-3, 5};
@@ -373,7 +376,7 @@ START_TEST(uniform_and_normal)
 }
 END_TEST
 
-START_TEST(streams_give_different_tensors)
+TEST(core, streams_give_different_tensors)
 {
     const int64_t shape[2] = {16, 16};
     double a[256], b[256], c[256];
@@ -392,7 +395,7 @@ START_TEST(streams_give_different_tensors)
 }
 END_TEST
 
-START_TEST(bad_arguments)
+TEST(core, bad_arguments)
 {
     const int64_t shape[2] = {3, 4}, neg[2] = {3, -4}, huge[2] = {INT64_MAX, 4};
     double buf[12];
@@ -443,26 +446,3 @@ START_TEST(bad_arguments)
     }
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("runtime-rand");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, xoshiro_known_answers);
-    tcase_add_test(tc, seeding_is_pinned);
-    tcase_add_test(tc, determinism_and_streams);
-    tcase_add_test(tc, uniform_double);
-    tcase_add_test(tc, uniform_float);
-    tcase_add_test(tc, normal_moments);
-    tcase_add_test(tc, normal_extremes_are_finite);
-    tcase_add_test(tc, fans);
-    tcase_add_test(tc, xavier_and_kaiming);
-    tcase_add_test(tc, f32_respects_bound);
-    tcase_add_test(tc, simple_initializers);
-    tcase_add_test(tc, uniform_and_normal);
-    tcase_add_test(tc, streams_give_different_tensors);
-    tcase_add_test(tc, bad_arguments);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

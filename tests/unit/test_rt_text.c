@@ -33,7 +33,10 @@ static dlrt_text counting(int64_t n)
     return t;
 }
 
-START_TEST(text_load_maps_bytes)
+SUITE("runtime-text");
+GROUP(core, setup, teardown);
+
+TEST(core, text_load_maps_bytes)
 {
     const char *path = tmp_path(dir, "t.txt");
     write_bytes(path, "ab\xc3\xa9\n", 5);
@@ -60,7 +63,7 @@ START_TEST(text_load_maps_bytes)
 }
 END_TEST
 
-START_TEST(text_bad_input)
+TEST(core, text_bad_input)
 {
     dlrt_text t;
     char err[256] = "";
@@ -86,7 +89,7 @@ START_TEST(text_bad_input)
 }
 END_TEST
 
-START_TEST(text_split)
+TEST(core, text_split)
 {
     dlrt_text t = counting(100), train, held;
     char err[256] = "";
@@ -116,7 +119,7 @@ START_TEST(text_split)
 }
 END_TEST
 
-START_TEST(text_random_windows)
+TEST(core, text_random_windows)
 {
     enum { N = 20, T = 4, B = 8, STEPS = 5000 };
     dlrt_text t = counting(N);
@@ -160,7 +163,7 @@ START_TEST(text_random_windows)
 }
 END_TEST
 
-START_TEST(text_consecutive_windows)
+TEST(core, text_consecutive_windows)
 {
     enum { T = 4 };
     dlrt_text t = counting(22); /* windows at 0, 4, 8, 12, 16; ids 20 and 21 left over */
@@ -184,7 +187,7 @@ START_TEST(text_consecutive_windows)
 }
 END_TEST
 
-START_TEST(text_unigram)
+TEST(core, text_unigram)
 {
     int32_t a[3] = {0, 0, 1}, b[5] = {3, 0, 1, 2, 0};
     dlrt_text train = {3, 4, a}, eval = {5, 4, b};
@@ -222,7 +225,7 @@ static void check_frequencies(const float *p, int k, double temperature, const d
     }
 }
 
-START_TEST(sample_temperature)
+TEST(core, sample_temperature)
 {
     const float p[4] = {0.2f, 0.3f, 0.5f, 0.0f};
     const double t1[4] = {0.2, 0.3, 0.5, 0};
@@ -253,19 +256,3 @@ START_TEST(sample_temperature)
     ck_assert_int_eq(dlrt_sample(p, 4, 1, NULL), DLRT_EINVAL);
 }
 END_TEST
-
-int main(void)
-{
-    Suite *s = suite_create("runtime-text");
-    TCase *tc = tcase_create("core");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, text_load_maps_bytes);
-    tcase_add_test(tc, text_bad_input);
-    tcase_add_test(tc, text_split);
-    tcase_add_test(tc, text_random_windows);
-    tcase_add_test(tc, text_consecutive_windows);
-    tcase_add_test(tc, text_unigram);
-    tcase_add_test(tc, sample_temperature);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
-}

@@ -119,7 +119,10 @@ static int count_errors(void)
 
 /* Sources */
 
-START_TEST(sources)
+SUITE("shape");
+GROUP(rules, NULL, teardown);
+
+TEST(rules, sources)
 {
     fresh();
     Node *x = X("f32[B, 784]");
@@ -159,7 +162,7 @@ END_TEST
 
 /* Elementwise */
 
-START_TEST(binary_broadcast)
+TEST(rules, binary_broadcast)
 {
     static const Op ops[] = {OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_POW, OP_MAXIMUM, OP_MINIMUM};
     for (int i = 0; i < countof(ops); i++) {
@@ -204,7 +207,7 @@ START_TEST(binary_broadcast)
 }
 END_TEST
 
-START_TEST(binary_types)
+TEST(rules, binary_types)
 {
     fresh();
     N(OP_ADD, X("f32[B, 10]"), X("f64[B, 10]"));
@@ -225,7 +228,7 @@ START_TEST(binary_types)
 }
 END_TEST
 
-START_TEST(binary_consts)
+TEST(rules, binary_consts)
 {
     /* a literal takes the type of the tensor it meets, on either side */
     fresh();
@@ -256,7 +259,7 @@ START_TEST(binary_consts)
 }
 END_TEST
 
-START_TEST(unary)
+TEST(rules, unary)
 {
     static const Op ops[] = {OP_NEG,  OP_SQRT,    OP_RSQRT,      OP_EXP,   OP_LOG,   OP_ABS,
                              OP_SQUARE, OP_RELU,  OP_LEAKY_RELU, OP_ELU,   OP_SIGMOID,
@@ -282,7 +285,7 @@ START_TEST(unary)
 }
 END_TEST
 
-START_TEST(clamp_dropout)
+TEST(rules, clamp_dropout)
 {
     fresh();
     Node *n = N(OP_CLAMP, X("f32[B, 4]"));
@@ -322,7 +325,7 @@ START_TEST(clamp_dropout)
 }
 END_TEST
 
-START_TEST(rowwise)
+TEST(rules, rowwise)
 {
     fresh();
     Node *n = N(OP_SOFTMAX, X("f32[B, 10]"));
@@ -350,7 +353,7 @@ START_TEST(rowwise)
 }
 END_TEST
 
-START_TEST(matmul)
+TEST(rules, matmul)
 {
     static const struct {
         const char *a, *b, *want;
@@ -397,7 +400,7 @@ END_TEST
 
 /* Reductions */
 
-START_TEST(reduce)
+TEST(rules, reduce)
 {
     static const Op ops[] = {OP_SUM, OP_MEAN, OP_MAX, OP_MIN, OP_VAR};
     for (int i = 0; i < countof(ops); i++) {
@@ -481,7 +484,7 @@ START_TEST(reduce)
 }
 END_TEST
 
-START_TEST(argmax)
+TEST(rules, argmax)
 {
     fresh();
     Node *n = N(OP_ARGMAX, X("f32[B, 10]"));
@@ -510,7 +513,7 @@ END_TEST
 
 /* Layout */
 
-START_TEST(reshape)
+TEST(rules, reshape)
 {
     fresh();
     Node *n = N(OP_RESHAPE, X("f32[B, 784]"));
@@ -579,7 +582,7 @@ START_TEST(reshape)
 }
 END_TEST
 
-START_TEST(flatten)
+TEST(rules, flatten)
 {
     fresh();
     Node *n = N(OP_FLATTEN, X("f32[B, 3, 4, 5]"));
@@ -602,7 +605,7 @@ START_TEST(flatten)
 }
 END_TEST
 
-START_TEST(transpose)
+TEST(rules, transpose)
 {
     fresh();
     Node *n = N(OP_TRANSPOSE, X("f32[B, 3, 4]"));
@@ -631,7 +634,7 @@ START_TEST(transpose)
 }
 END_TEST
 
-START_TEST(concat_stack)
+TEST(rules, concat_stack)
 {
     fresh();
     Node *n = N(OP_CONCAT, X("f32[B, 3]"), X("f32[B, 5]"), X("f32[B, 1]"));
@@ -695,7 +698,7 @@ START_TEST(concat_stack)
 }
 END_TEST
 
-START_TEST(broadcast_fill_onehot)
+TEST(rules, broadcast_fill_onehot)
 {
     fresh();
     Node *n = N(OP_BROADCAST_TO, X("f32[3]"));
@@ -768,7 +771,7 @@ static Node *slice_of(Op op, Node *x, Node *v, int nw, const int64_t *b, const i
 }
 #define L(...) (int64_t[]){__VA_ARGS__}
 
-START_TEST(slice)
+TEST(rules, slice)
 {
     /* x[:, 2] */
     fresh();
@@ -857,7 +860,7 @@ START_TEST(slice)
 }
 END_TEST
 
-START_TEST(slice_update)
+TEST(rules, slice_update)
 {
     fresh();
     Node *n = slice_of(OP_SLICE_UPDATE, X("f32[B, 10]"), X("f32[B, 3]"), 2, L(NONE, 2),
@@ -890,7 +893,7 @@ END_TEST
 
 /* Convolution and pooling */
 
-START_TEST(conv2d)
+TEST(rules, conv2d)
 {
     fresh();
     Node *n = N(OP_CONV2D, X("f32[B, 3, 28, 28]"), P("f32[16, 3, 5, 5]"));
@@ -969,7 +972,7 @@ START_TEST(conv2d)
 }
 END_TEST
 
-START_TEST(conv1d)
+TEST(rules, conv1d)
 {
     fresh();
     Node *n = N(OP_CONV1D, X("f32[B, 4, 100]"), P("f32[8, 4, 3]"));
@@ -990,7 +993,7 @@ START_TEST(conv1d)
 }
 END_TEST
 
-START_TEST(conv_transpose2d)
+TEST(rules, conv_transpose2d)
 {
     fresh();
     Node *n = N(OP_CONV_TRANSPOSE2D, X("f32[B, 8, 7, 7]"), P("f32[8, 4, 4, 4]"));
@@ -1027,7 +1030,7 @@ START_TEST(conv_transpose2d)
 }
 END_TEST
 
-START_TEST(pool)
+TEST(rules, pool)
 {
     static const Op ops[] = {OP_MAX_POOL2D, OP_AVG_POOL2D, OP_LP_POOL2D, OP_STOCHASTIC_POOL2D};
     for (int i = 0; i < countof(ops); i++) {
@@ -1134,7 +1137,7 @@ static Node *bn(const char *x, const char *gamma, const char *beta, Node **m, No
     return N(OP_BATCH_NORM, xs, gs, bs, *m, *v);
 }
 
-START_TEST(batch_norm)
+TEST(rules, batch_norm)
 {
     Node *m, *v;
     fresh();
@@ -1191,7 +1194,7 @@ START_TEST(batch_norm)
 }
 END_TEST
 
-START_TEST(layer_norm)
+TEST(rules, layer_norm)
 {
     fresh();
     Node *n = N(OP_LAYER_NORM, X("f32[B, 5, 16]"), P("f32[16]"), P("f32[16]"));
@@ -1220,7 +1223,7 @@ END_TEST
 
 /* Sequences */
 
-START_TEST(embedding)
+TEST(rules, embedding)
 {
     fresh();
     Node *n = N(OP_EMBEDDING, X("i32[B, 5]"), P("f32[100, 16]"));
@@ -1240,7 +1243,7 @@ START_TEST(embedding)
 }
 END_TEST
 
-START_TEST(recurrent)
+TEST(rules, recurrent)
 {
     fresh();
     Node *n = N(OP_RNN, X("f32[B, 5, 8]"), X("f32[B, 16]"), P("f32[8, 16]"), P("f32[16, 16]"),
@@ -1285,7 +1288,7 @@ START_TEST(recurrent)
 }
 END_TEST
 
-START_TEST(attention)
+TEST(rules, attention)
 {
     fresh();
     Node *n = N(OP_ATTENTION, X("f32[B, 4, 5, 8]"), X("f32[B, 4, 7, 8]"), X("f32[B, 4, 7, 6]"));
@@ -1312,7 +1315,7 @@ END_TEST
 
 /* Losses */
 
-START_TEST(class_loss)
+TEST(rules, class_loss)
 {
     static const Op ops[] = {OP_CROSS_ENTROPY, OP_NLL_LOSS};
     for (int i = 0; i < 2; i++) {
@@ -1359,7 +1362,7 @@ START_TEST(class_loss)
 }
 END_TEST
 
-START_TEST(pair_loss)
+TEST(rules, pair_loss)
 {
     static const Op ops[] = {OP_BINARY_CROSS_ENTROPY, OP_MSE, OP_L1_LOSS, OP_SMOOTH_L1_LOSS,
                              OP_HUBER_LOSS};
@@ -1404,7 +1407,7 @@ END_TEST
 
 /* The driver */
 
-START_TEST(errors_reported_once)
+TEST(rules, errors_reported_once)
 {
     /* one mistake: everything downstream is skipped silently */
     fresh();
@@ -1446,7 +1449,7 @@ START_TEST(errors_reported_once)
 }
 END_TEST
 
-START_TEST(train_loss)
+TEST(rules, train_loss)
 {
     fresh();
     int file = diag_add_source("m.dl", "    train loss with adam(lr = 1e-3);\n", 37);
@@ -1488,7 +1491,7 @@ END_TEST
 
 /* A second run over a checked graph accepts every canonicalized attribute
  * and infers the same types (autodiff reruns the pass). */
-START_TEST(idempotent)
+TEST(rules, idempotent)
 {
     fresh();
     Node *x = X("f32[B, 3, 28, 28]");
@@ -1516,43 +1519,3 @@ START_TEST(idempotent)
     ck_assert_str_eq(ints(s, "axis"), "[1]");
 }
 END_TEST
-
-int main(void)
-{
-    Suite *su = suite_create("shape");
-    TCase *tc = tcase_create("rules");
-    tcase_add_checked_fixture(tc, NULL, teardown);
-    tcase_add_test(tc, sources);
-    tcase_add_test(tc, binary_broadcast);
-    tcase_add_test(tc, binary_types);
-    tcase_add_test(tc, binary_consts);
-    tcase_add_test(tc, unary);
-    tcase_add_test(tc, clamp_dropout);
-    tcase_add_test(tc, rowwise);
-    tcase_add_test(tc, matmul);
-    tcase_add_test(tc, reduce);
-    tcase_add_test(tc, argmax);
-    tcase_add_test(tc, reshape);
-    tcase_add_test(tc, flatten);
-    tcase_add_test(tc, transpose);
-    tcase_add_test(tc, concat_stack);
-    tcase_add_test(tc, broadcast_fill_onehot);
-    tcase_add_test(tc, slice);
-    tcase_add_test(tc, slice_update);
-    tcase_add_test(tc, conv2d);
-    tcase_add_test(tc, conv1d);
-    tcase_add_test(tc, conv_transpose2d);
-    tcase_add_test(tc, pool);
-    tcase_add_test(tc, batch_norm);
-    tcase_add_test(tc, layer_norm);
-    tcase_add_test(tc, embedding);
-    tcase_add_test(tc, recurrent);
-    tcase_add_test(tc, attention);
-    tcase_add_test(tc, class_loss);
-    tcase_add_test(tc, pair_loss);
-    tcase_add_test(tc, errors_reported_once);
-    tcase_add_test(tc, train_loss);
-    tcase_add_test(tc, idempotent);
-    suite_add_tcase(su, tc);
-    return run_suite(su);
-}
