@@ -2,22 +2,33 @@
 STEPS steps of the compiled training, crosscheck.c), then trains the same
 model in PyTorch (bench/torch_mnist.py's definitions) from the weights dlc
 initialized, on the same batches, with torch.optim.Adam(lr=1e-3) and the
-model's schedule, in f64,
-and compares every step's loss and the final weights. dlc computes in f32,
-so they agree to a tolerance while the training is not yet chaotic: the
-difference grows exponentially once it is, from step 40 or so for the MLP
-(4e-4 of the loss at step 60), from step 100 for LeNet, so the default
-STEPS are 30 and 100 (relative differences there: 2e-6 and 3e-7). PyTorch in f32 is no better a reference: with OPENBLAS_NUM_THREADS=1
-Debian's torch 1.13 strays from its own f64 result 50 times further than
-dlc does (the MLP's loss after 10 steps: 5e-5 against 1e-6).
+model's schedule, twice: in f64 (the reference) and in f32. It compares
+every step's loss and the final weights of dlc with the f64 run.
+
+dlc computes in f32, and an f32 training does not follow the f64 one
+exactly: Adam divides each gradient by its own running size, so a weight
+whose gradient is rounding noise moves by about lr whatever the noise, and
+the trajectories part, exponentially once the training is chaotic (from
+step 40 or so for the MLP, 100 for LeNet, hence STEPS 30 and 100). How
+much rounding there is depends on the BLAS kernel: with OpenBLAS's
+SkylakeX kernels dlc's losses stay within 2e-6 (MLP) and 3e-7 (LeNet) of
+the f64 ones, with its Haswell or Zen kernels the MLP's reached 5.9e-4 at
+step 30. That is f32 arithmetic, not dlc's math (a wrong gradient or
+update shows from the first steps), so the bound at each step is the
+larger of --loss-tol and the largest distance PyTorch's own f32 run has
+had from the f64 one up to that step, on the same machine and BLAS (the
+final weights likewise, per tensor, with --weight-tol): dlc in f32 must
+stay as close to the f64 result as PyTorch in f32 does, and within the
+fixed tolerance while the f32 runs agree that closely. (PyTorch in f32 was
+no better a reference than dlc: with OPENBLAS_NUM_THREADS=1 Debian's
+torch 1.13 strayed from its own f64 result 50 times further than dlc did,
+the MLP's loss after 10 steps: 5e-5 against 1e-6.)
 
     python3 crosscheck.py --model NAME PROGRAM DATA_DIR [STEPS [BATCH]]
 
-Exit status 0 when every loss agrees within --loss-tol (relative) and the
-final weights within --weight-tol (the norm of the difference over the
-norm of the weights, per tensor: Adam's step is about lr whatever the
-gradient's size, so a weight whose gradient is rounding noise moves by
-lr either way); 1 otherwise. Needs python3-torch (Debian).
+Exit status 0 when every loss agrees within its bound (relative) and the
+final weights within theirs (the norm of the difference over the norm of
+the weights, per tensor); 1 otherwise. Needs python3-torch (Debian).
 """
 import argparse
 import json
@@ -74,6 +85,32 @@ def to_torch(name, a, layer):
     return torch.tensor(t, dtype=torch.float64)
 
 
+def train(name, build, shape, w0, x, y, steps, batch, dtype):
+    """The model trained in PyTorch in dtype from dlc's initial weights w0;
+    the losses of its steps."""
+    model = build().to(dtype)
+    for lname, layer in zip(LAYERS[name], layers(model)):
+        with torch.no_grad():
+            layer.weight.copy_(to_torch(lname + ".w", w0[lname + ".w"], layer))
+            layer.bias.copy_(to_torch(lname + ".b", w0[lname + ".b"], layer))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    sched = None
+    if name in COSINE:
+        total, min_lr = COSINE[name]
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, total, min_lr)
+    x, losses = x.to(dtype), []
+    for k in range(steps):
+        xb, yb = x[k * batch:(k + 1) * batch].reshape(batch, *shape), y[k * batch:(k + 1) * batch]
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(xb), yb)
+        loss.backward()
+        opt.step()
+        if sched:
+            sched.step()
+        losses.append(loss.item())
+    return model, losses
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", choices=LAYERS, required=True)
@@ -96,47 +133,40 @@ def main():
         w0, w1 = safetensors(init), safetensors(final)
 
     shape, build = MODELS[a.model]
-    model = build().double()
-    for name, layer in zip(LAYERS[a.model], layers(model)):
-        with torch.no_grad():
-            layer.weight.copy_(to_torch(name + ".w", w0[name + ".w"], layer))
-            layer.bias.copy_(to_torch(name + ".b", w0[name + ".b"], layer))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    sched = None
-    if a.model in COSINE:
-        total, min_lr = COSINE[a.model]
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, total, min_lr)
     x = idx(os.path.join(a.data, "train-images-idx3-ubyte"))[:steps * batch]
     y = idx(os.path.join(a.data, "train-labels-idx1-ubyte"))[:steps * batch]
     x = (torch.tensor(x, dtype=torch.float64) / 255 - MEAN) / STD
     y = torch.tensor(y, dtype=torch.long)
+    model, losses = train(a.model, build, shape, w0, x, y, steps, batch, torch.float64)
+    model32, losses32 = train(a.model, build, shape, w0, x, y, steps, batch, torch.float32)
 
-    worst, ok = 0.0, True
+    worst, ok, drift32 = 0.0, True, 0.0
     for k in range(steps):
-        xb, yb = x[k * batch:(k + 1) * batch].reshape(batch, *shape), y[k * batch:(k + 1) * batch]
-        opt.zero_grad()
-        loss = nn.functional.cross_entropy(model(xb), yb)
-        loss.backward()
-        opt.step()
-        if sched:
-            sched.step()
-        d = abs(loss.item() - dlc_losses[k]) / max(1.0, abs(loss.item()))
+        ref = losses[k]
+        d = abs(ref - dlc_losses[k]) / max(1.0, abs(ref))
+        drift32 = max(drift32, abs(ref - losses32[k]) / max(1.0, abs(ref)))
         worst = max(worst, d)
-        if d > a.loss_tol:
+        if d > max(a.loss_tol, drift32):
             ok = False
-            print(f"step {k}: torch loss {loss.item():.9g}, dlc {dlc_losses[k]:.9g}")
+            print(f"step {k}: torch f64 loss {ref:.9g}, dlc {dlc_losses[k]:.9g}, "
+                  f"torch f32 {losses32[k]:.9g}")
     print(f"{a.model}: {steps} steps of batch {batch}: losses {dlc_losses[0]:.4f} -> "
-          f"{dlc_losses[-1]:.4f}, largest relative difference from torch {worst:.2e} "
-          f"(tolerance {a.loss_tol:g})")
-    for name, layer in zip(LAYERS[a.model], layers(model)):
-        for suffix, p in ((".w", layer.weight), (".b", layer.bias)):
+          f"{dlc_losses[-1]:.4f}, largest relative difference from torch f64 {worst:.2e} "
+          f"(tolerance {a.loss_tol:g}, or torch f32's own: {drift32:.2e})")
+    for name, layer, layer32 in zip(LAYERS[a.model], layers(model), layers(model32)):
+        for suffix, p, p32 in ((".w", layer.weight, layer32.weight),
+                               (".b", layer.bias, layer32.bias)):
             want = p.detach().numpy()
+            norm = max(1e-30, float(np.linalg.norm(want)))
             got = to_torch(name + suffix, w1[name + suffix], layer).numpy()
-            d = float(np.linalg.norm(got - want) / max(1e-30, float(np.linalg.norm(want))))
-            if d > a.weight_tol:
+            d = float(np.linalg.norm(got - want)) / norm
+            d32 = float(np.linalg.norm(p32.detach().double().numpy() - want)) / norm
+            tol = max(a.weight_tol, d32)
+            if d > tol:
                 ok = False
             print(f"  {name + suffix:10s} {str(list(want.shape)):16s} final weights differ by "
-                  f"{d:.2e} of their norm{'' if d <= a.weight_tol else '  <-- too much'}")
+                  f"{d:.2e} of their norm (torch f32 {d32:.2e})"
+                  f"{'' if d <= tol else '  <-- too much'}")
     sys.exit(0 if ok else 1)
 
 
