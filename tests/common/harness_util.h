@@ -2,8 +2,9 @@
  * harness_util.h: what the per-model test harnesses (tests/exec,
  * tests/gradcheck) share, so that both report, parse their settings and
  * draw their random values the same way. Header-only: each harness is one
- * translation unit built by its run.sh, and the gradient-check harness links
- * only the runtime, so this depends on nothing but libc and dlrt.h.
+ * translation unit built by its lit test's RUN lines, and the gradient-check
+ * harness links only the runtime, so this depends on nothing but libc and
+ * dlrt.h.
  *
  * Define HARNESS_TAG before including it: the word of the comment lines
  * that hold the settings ("# TAG: key=value ...") and the prefix of the

@@ -1,7 +1,7 @@
 /* selftest.h: the interface of a hand-written stand-in for a compiled
- * model (selftest.c), so that run.sh can check that the harness catches
- * wrong gradients. The same functions as a generated header declares for
- * "model gc_selftest". */
+ * model (selftest.c), so that selftest.test can check that the harness
+ * catches wrong gradients. The same functions as a generated header
+ * declares for "model gc_selftest". */
 #ifndef GRADCHECK_SELFTEST_H
 #define GRADCHECK_SELFTEST_H
 
