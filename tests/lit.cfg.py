@@ -22,8 +22,8 @@ config.test_source_root = os.path.dirname(__file__)
 if "exec_root" in lit_config.params:
     config.test_exec_root = lit_config.params["exec_root"]
 # unit: Check executables; fuzz: libFuzzer corpora; pending: models that
-# wait for the compiler (each suite's pending/README.md). tests/codegen
-# marks itself unsupported (its run.sh drives it).
+# wait for the compiler (each suite's pending/README.md). tests/codegen and
+# tests/install mark themselves unsupported (their run.sh drive them).
 config.excludes = ["unit", "fuzz", "inputs", "corpus", "pending", "common", "demo", "torch"]
 
 params = lit_config.params
