@@ -1,38 +1,136 @@
 /*
  * The runtime's ABI in LLVM terms (cg_abi.h). The struct types are
- * rebuilt field by field; with the target's data layout, LLVM's natural
- * struct layout is the C ABI's for these fields (pointers, int, int64_t,
- * size_t, double), so constants and loads match the runtime's view.
+ * expanded from runtime/dlrt_abi.def, the rows the runtime's headers
+ * expand into the C structs: each field's kind gives its LLVM type, an
+ * array when its dims are [N]. With the target's data layout, LLVM's
+ * natural struct layout is the C ABI's for these kinds (pointers, int,
+ * int64_t, size_t, double), so constants and loads match the runtime's
+ * view; cg_abi_check_host verifies it against this compiler's own C
+ * layout when the target is the host.
  *
  * The runtime calls are kept in one place so the argument lists match
  * dlrt's prototypes everywhere; each builder emits exactly one call (plus
  * the geometry global), so callers decide where globals are created.
  */
+#include <stddef.h>
 #include <stdio.h>
 
 #include "cg_abi.h"
 
 /* ---- struct types --------------------------------------------------------- */
 
+enum { KIND_I32, KIND_I64, KIND_SIZE, KIND_F64, KIND_PTR, KIND_DESC };
+
+static LLVMTypeRef field_type(Cg *c, int kind, LLVMTypeRef desc, bool array, unsigned n)
+{
+    LLVMTypeRef t[] = {[KIND_I32] = c->i32, [KIND_I64] = c->i64, [KIND_SIZE] = c->size_t_,
+                       [KIND_F64] = c->f64, [KIND_PTR] = c->ptr, [KIND_DESC] = desc};
+    return array ? LLVMArrayType2(t[kind], n) : t[kind];
+}
+
+/* The LLVM type of a row of dlrt_abi.def: dims is empty or [N], so
+ * #dims is "" or "[N]" and sizeof(char dims) is 1 or N. */
+#define FIELD(kind, type, name, dims)                                                              \
+    field_type(c, KIND_##kind, t.desc, sizeof #dims > 1, (unsigned)sizeof(char dims)),
+
 CgAbiTypes cg_abi_types(Cg *c)
 {
-    CgAbiTypes t;
-    LLVMTypeRef shape = LLVMArrayType2(c->i64, 8);
-    LLVMTypeRef desc[] = {c->ptr, c->i32, c->i32, shape};
+    CgAbiTypes t = {0};
+    LLVMTypeRef desc[] = {
+#define DLRT_TENSOR_DESC FIELD
+#include "dlrt_abi.def"
+    };
     t.desc = LLVMStructTypeInContext(c->ctx, desc, countof(desc), false);
-    LLVMTypeRef ti[] = {t.desc, c->i32, c->size_t_, c->i32, c->i32, LLVMArrayType2(c->f64, 4),
-                        c->i32};
-    t.tinfo = LLVMStructTypeInContext(c->ctx, ti, countof(ti), false);
-    LLVMTypeRef mi[] = {c->ptr,     c->i32,     c->i32,     c->i64,     c->size_t_, c->i32,
-                        c->i32,     c->i32,     c->i32,     c->ptr,     c->ptr,     c->ptr,
-                        c->ptr,     c->i32,     c->ptr,     c->size_t_, c->size_t_, c->size_t_,
-                        c->size_t_, c->size_t_, c->size_t_, c->size_t_, c->size_t_, c->size_t_,
-                        c->size_t_, c->ptr,     c->ptr,     c->ptr,     c->ptr,     c->f64,
-                        c->i32,     c->ptr};
-    t.info = LLVMStructTypeInContext(c->ctx, mi, countof(mi), false);
-    LLVMTypeRef in[] = {c->ptr, c->i64, c->i64, c->f64, c->ptr};
-    t.inst = LLVMStructTypeInContext(c->ctx, in, countof(in), false);
+    LLVMTypeRef tinfo[] = {
+#define DLRT_TENSOR_INFO FIELD
+#include "dlrt_abi.def"
+    };
+    t.tinfo = LLVMStructTypeInContext(c->ctx, tinfo, countof(tinfo), false);
+    LLVMTypeRef info[] = {
+#define DLRT_MODEL_INFO FIELD
+#include "dlrt_abi.def"
+    };
+    t.info = LLVMStructTypeInContext(c->ctx, info, countof(info), false);
+    LLVMTypeRef inst[] = {
+#define DLRT_INSTANCE FIELD
+#include "dlrt_abi.def"
+    };
+    t.inst = LLVMStructTypeInContext(c->ctx, inst, countof(inst), false);
     return t;
+}
+
+#undef FIELD
+
+/* cg_conv_geom builds an array of int64_t: every field must be one. */
+_Static_assert(sizeof(dlrt_conv_geom) == CG_GEOM_COUNT * sizeof(int64_t),
+               "dlrt_conv_geom is not an array of int64_t");
+
+unsigned cg_abi_fields(LLVMValueRef *v, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!v[i])
+            die("codegen: field %d of a runtime struct constant is not set", i);
+    return (unsigned)n;
+}
+
+/* Where C puts a field: offsetof and sizeof. */
+typedef struct {
+    size_t offset, size;
+} CField;
+
+#define CFIELD(s, name) {offsetof(s, name), sizeof(((s *)0)->name)},
+
+static void check_struct(Cg *c, const char *name, LLVMTypeRef t, const CField *f, int n,
+                         size_t size)
+{
+    check(LLVMCountStructElementTypes(t) == (unsigned)n);
+    for (int i = 0; i < n; i++) {
+        unsigned long long off = LLVMOffsetOfElement(c->td, t, (unsigned)i);
+        unsigned long long bytes =
+            LLVMABISizeOfType(c->td, LLVMStructGetTypeAtIndex(t, (unsigned)i));
+        if (off != f[i].offset || bytes != f[i].size)
+            die("codegen: field %d of %s is %llu bytes at %llu in LLVM, %zu at %zu in C", i, name,
+                bytes, off, f[i].size, f[i].offset);
+    }
+    if (LLVMABISizeOfType(c->td, t) != size)
+        die("codegen: %s is %llu bytes in LLVM, %zu in C", name, LLVMABISizeOfType(c->td, t), size);
+}
+
+void cg_abi_check_host(Cg *c)
+{
+    CgAbiTypes t = cg_abi_types(c);
+    static const CField desc[] = {
+#define DLRT_TENSOR_DESC(kind, type, name, dims) CFIELD(dlrt_tensor_desc, name)
+#include "dlrt_abi.def"
+    };
+    static const CField tinfo[] = {
+#define DLRT_TENSOR_INFO(kind, type, name, dims) CFIELD(dlrt_tensor_info, name)
+#include "dlrt_abi.def"
+    };
+    static const CField info[] = {
+#define DLRT_MODEL_INFO(kind, type, name, dims) CFIELD(dlrt_model_info, name)
+#include "dlrt_abi.def"
+    };
+    static const CField inst[] = {
+#define DLRT_INSTANCE(kind, type, name, dims) CFIELD(dlrt_instance, name)
+#include "dlrt_abi.def"
+    };
+    check_struct(c, "dlrt_tensor_desc", t.desc, desc, countof(desc), sizeof(dlrt_tensor_desc));
+    check_struct(c, "dlrt_tensor_info", t.tinfo, tinfo, countof(tinfo), sizeof(dlrt_tensor_info));
+    check_struct(c, "dlrt_model_info", t.info, info, countof(info), sizeof(dlrt_model_info));
+    check_struct(c, "dlrt_instance", t.inst, inst, countof(inst), sizeof(dlrt_instance));
+}
+
+#undef CFIELD
+
+int cg_dlrt_dtype(DType t)
+{
+    switch (t) {
+    case DT_F32: return DLRT_F32;
+    case DT_F64: return DLRT_F64;
+    case DT_I32: return DLRT_I32;
+    default: die("no dlrt_dtype for %s", ir_dtype_name(t));
+    }
 }
 
 LLVMValueRef cg_instance_field(Cg *c, LLVMValueRef m, int f)
@@ -74,10 +172,10 @@ void cg_gemm_c(Cg *c, DType t, bool ta, bool tb, int64_t m, int64_t n, int64_t k
 
 LLVMValueRef cg_conv_geom(Cg *c, const int64_t *v)
 {
-    LLVMValueRef e[13];
-    for (int i = 0; i < 13; i++)
+    LLVMValueRef e[CG_GEOM_COUNT];
+    for (int i = 0; i < CG_GEOM_COUNT; i++)
         e[i] = cg_i64(c, v[i]);
-    LLVMValueRef init = LLVMConstArray2(c->i64, e, 13);
+    LLVMValueRef init = LLVMConstArray2(c->i64, e, CG_GEOM_COUNT);
     LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init), "conv.geom");
     LLVMSetInitializer(gv, init);
     LLVMSetGlobalConstant(gv, true);

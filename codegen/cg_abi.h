@@ -1,24 +1,70 @@
 /*
  * Internal to codegen/: the runtime's ABI as generated code sees it
- * (abi.c) -- the LLVM types of the runtime's structs (runtime/dlrt_model.h)
- * and the calls of the runtime functions that kernels and entry points
- * make. Above the builder (cg_build.h) only.
+ * (abi.c) -- the LLVM types of the runtime's structs and the field
+ * indices in them, both expanded from runtime/dlrt_abi.def like the C
+ * declarations of runtime/dlrt.h, and the calls of the runtime functions
+ * that kernels and entry points make. Above the builder (cg_build.h)
+ * only.
  */
 #ifndef DLC_CG_ABI_H
 #define DLC_CG_ABI_H
 
 #include "cg_build.h"
+#include "dlrt.h"
+
+/* Field indices: CG_DESC_name of dlrt_tensor_desc's field name, CG_TINFO_
+ * of dlrt_tensor_info's, CG_INFO_ of dlrt_model_info's, CG_INST_ of
+ * dlrt_instance's, CG_GEOM_ of dlrt_conv_geom's; *_COUNT fields each. */
+enum {
+#define DLRT_TENSOR_DESC(kind, type, name, dims) CG_DESC_##name,
+#include "dlrt_abi.def"
+    CG_DESC_COUNT
+};
+enum {
+#define DLRT_TENSOR_INFO(kind, type, name, dims) CG_TINFO_##name,
+#include "dlrt_abi.def"
+    CG_TINFO_COUNT
+};
+enum {
+#define DLRT_MODEL_INFO(kind, type, name, dims) CG_INFO_##name,
+#include "dlrt_abi.def"
+    CG_INFO_COUNT
+};
+enum {
+#define DLRT_INSTANCE(kind, type, name, dims) CG_INST_##name,
+#include "dlrt_abi.def"
+    CG_INST_COUNT
+};
+enum {
+#define DLRT_CONV_GEOM(kind, type, name, dims) CG_GEOM_##name,
+#include "dlrt_abi.def"
+    CG_GEOM_COUNT
+};
 
 /* The LLVM struct types of dlrt_tensor_desc, dlrt_tensor_info,
- * dlrt_model_info and dlrt_instance for c's target. */
+ * dlrt_model_info and dlrt_instance. With the target's data layout,
+ * LLVM's natural struct layout is the C ABI's for these fields. */
 typedef struct {
     LLVMTypeRef desc, tinfo, info, inst;
 } CgAbiTypes;
 CgAbiTypes cg_abi_types(Cg *c);
 
-/* The instance header (dlrt_instance): a pointer to field f of the
- * instance at m. */
-enum { CG_INST_SEED = 1, CG_INST_STEP = 2, CG_INST_LR = 3 };
+/* n, after checking that each of the n field values v[] of a struct
+ * constant is set (a field of dlrt_abi.def that codegen does not fill is
+ * a bug). */
+unsigned cg_abi_fields(LLVMValueRef *v, int n);
+
+/* Checks the struct types against the C compiler's layout of the same
+ * structs (offset of every field, size); only meaningful when c's target
+ * is the host. Dies on a mismatch: a kind in dlrt_abi.def that does not
+ * fit its C type. */
+void cg_abi_check_host(Cg *c);
+
+/* The dlrt_dtype of t. */
+int cg_dlrt_dtype(DType t);
+
+/* The instance header (dlrt_instance): a pointer to field f (CG_INST_*)
+ * of the instance at m. */
 LLVMValueRef cg_instance_field(Cg *c, LLVMValueRef m, int f);
 
 /* cg_gemm: cc[m, n] = alpha * op(a) @ op(b) + beta * cc through
@@ -30,7 +76,8 @@ void cg_gemm(Cg *c, DType t, bool ta, bool tb, LLVMValueRef m, LLVMValueRef n, L
              double beta, LLVMValueRef cc, LLVMValueRef ldc);
 void cg_gemm_c(Cg *c, DType t, bool ta, bool tb, int64_t m, int64_t n, int64_t k, LLVMValueRef a,
                int64_t lda, LLVMValueRef b, int64_t ldb, double beta, LLVMValueRef out);
-/* A private constant dlrt_conv_geom (13 int64_t, in its field order). */
+/* A private constant dlrt_conv_geom, v[CG_GEOM_*] its fields (an array of
+ * int64_t, which it is). */
 LLVMValueRef cg_conv_geom(Cg *c, const int64_t *v);
 /* dlrt_im2col_fXX / dlrt_col2im_fXX(geom, src, dst), what "im2col" or
  * "col2im", geom from cg_conv_geom. */
@@ -46,8 +93,5 @@ LLVMValueRef cg_rt_model_init(Cg *c, LLVMValueRef info, LLVMValueRef mem, LLVMVa
                               LLVMValueRef seed);
 LLVMValueRef cg_rt_model_save(Cg *c, LLVMValueRef m, LLVMValueRef path);
 LLVMValueRef cg_rt_model_load(Cg *c, LLVMValueRef m, LLVMValueRef path);
-
-/* DLRT_EINVAL, what entry points return for a bad argument. */
-enum { CG_DLRT_EINVAL = -1 };
 
 #endif

@@ -257,7 +257,7 @@ static void fail_if(Cg *c, LLVMValueRef bad)
     LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "ok");
     LLVMBuildCondBr(c->b, bad, fail, ok);
     LLVMPositionBuilderAtEnd(c->b, fail);
-    LLVMBuildRet(c->b, i32_c(c, CG_DLRT_EINVAL));
+    LLVMBuildRet(c->b, i32_c(c, DLRT_EINVAL));
     LLVMPositionBuilderAtEnd(c->b, ok);
 }
 
@@ -411,7 +411,7 @@ static void build_training(Cg *c, LLVMValueRef train, LLVMValueRef eval, LLVMVal
     LLVMBuildCondBr(c->b, is_null(c, m), done, set);
     LLVMPositionBuilderAtEnd(c->b, set);
     LLVMBuildStore(c->b, cg_to_f64(c, g->train->loss->dtype, LLVMGetParam(fn, 1)),
-                   cg_instance_field(c, m, CG_INST_LR));
+                   cg_instance_field(c, m, CG_INST_lr));
     LLVMBuildBr(c->b, done);
     LLVMPositionBuilderAtEnd(c->b, done);
     LLVMBuildRetVoid(c->b);
@@ -436,7 +436,7 @@ static void build_training(Cg *c, LLVMValueRef train, LLVMValueRef eval, LLVMVal
     LLVMPositionBuilderAtEnd(c->b, zero);
     LLVMBuildRet(c->b, cg_i64(c, 0));
     LLVMPositionBuilderAtEnd(c->b, get);
-    LLVMBuildRet(c->b, LLVMBuildLoad2(c->b, c->i64, cg_instance_field(c, m, CG_INST_STEP), ""));
+    LLVMBuildRet(c->b, LLVMBuildLoad2(c->b, c->i64, cg_instance_field(c, m, CG_INST_step), ""));
 }
 
 static void build_entry_points(Cg *c, LLVMValueRef info, LLVMValueRef run, int nfwd)
@@ -574,6 +574,8 @@ bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const C
     LLVMDisposeMessage(triple);
     LLVMSetModuleDataLayout(c->mod, c->td);
     cg_init_types(c);
+    if (!o->triple) /* the C compiler that built dlc lays out the runtime's structs */
+        cg_abi_check_host(c);
     c->root = group_roots(g);
 
     int ninputs, nfwd = 0;

@@ -2,7 +2,9 @@
  * The model's constant dlrt_model_info (runtime/dlrt_model.h), returned
  * by NAME_info(): sizes and offsets of the instance layout, a
  * dlrt_tensor_info for every input, output, parameter, state and
- * optimizer state tensor, and the generic entry points.
+ * optimizer state tensor, and the generic entry points. Fields are set by
+ * their index from runtime/dlrt_abi.def (CG_INFO_name, ...), and a field
+ * left unset there is caught (cg_abi_fields).
  */
 #include <string.h>
 
@@ -19,18 +21,16 @@ static LLVMValueRef cstring(Cg *c, const char *s)
     return gv;
 }
 
-static int dlrt_dtype_of(DType t)
-{
-    return t == DT_F32 ? 0 : t == DT_F64 ? 1 : 2;
-}
-
+/* The dlrt_tensor_info of tensor name, node n's shape and type (max batch
+ * in batch dimensions), its initializer when n is a param or state, at
+ * offset in the instance. */
 static LLVMValueRef tensor_info(Cg *c, const CgAbiTypes *t, const char *name, const Node *n,
                                 int64_t offset)
 {
     const Graph *g = c->g;
-    LLVMValueRef dims[8];
+    LLVMValueRef dims[DLRT_MAX_RANK];
     uint32_t batch_dims = 0;
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < DLRT_MAX_RANK; i++) {
         int64_t v = 0;
         if (i < n->shape.rank) {
             Dim d = n->shape.d[i];
@@ -40,10 +40,11 @@ static LLVMValueRef tensor_info(Cg *c, const CgAbiTypes *t, const char *name, co
         }
         dims[i] = cg_i64(c, v);
     }
-    LLVMValueRef dv[] = {
-        cstring(c, name), LLVMConstInt(c->i32, (unsigned)dlrt_dtype_of(n->dtype), 0),
-        LLVMConstInt(c->i32, (unsigned)n->shape.rank, 0), LLVMConstArray2(c->i64, dims, 8)};
-    LLVMValueRef desc = LLVMConstNamedStruct(t->desc, dv, countof(dv));
+    LLVMValueRef dv[CG_DESC_COUNT] = {0};
+    dv[CG_DESC_name] = cstring(c, name);
+    dv[CG_DESC_dtype] = LLVMConstInt(c->i32, (unsigned)cg_dlrt_dtype(n->dtype), 0);
+    dv[CG_DESC_rank] = LLVMConstInt(c->i32, (unsigned)n->shape.rank, 0);
+    dv[CG_DESC_shape] = LLVMConstArray2(c->i64, dims, DLRT_MAX_RANK);
     int init = 0, nargs = 0, frozen = 0;
     LLVMValueRef args[4];
     for (int i = 0; i < 4; i++)
@@ -61,14 +62,15 @@ static LLVMValueRef tensor_info(Cg *c, const CgAbiTypes *t, const char *name, co
         if (n->op == OP_PARAM)
             frozen = ir_attr_bool(n, "frozen");
     }
-    LLVMValueRef tv[] = {desc,
-                         LLVMConstInt(c->i32, batch_dims, 0),
-                         LLVMConstInt(c->size_t_, (unsigned long long)offset, 0),
-                         LLVMConstInt(c->i32, (unsigned)init, 0),
-                         LLVMConstInt(c->i32, (unsigned)nargs, 0),
-                         LLVMConstArray2(c->f64, args, 4),
-                         LLVMConstInt(c->i32, (unsigned)frozen, 0)};
-    return LLVMConstNamedStruct(t->tinfo, tv, countof(tv));
+    LLVMValueRef tv[CG_TINFO_COUNT] = {0};
+    tv[CG_TINFO_desc] = LLVMConstNamedStruct(t->desc, dv, cg_abi_fields(dv, CG_DESC_COUNT));
+    tv[CG_TINFO_batch_dims] = LLVMConstInt(c->i32, batch_dims, 0);
+    tv[CG_TINFO_offset] = LLVMConstInt(c->size_t_, (unsigned long long)offset, 0);
+    tv[CG_TINFO_init] = LLVMConstInt(c->i32, (unsigned)init, 0);
+    tv[CG_TINFO_ninit_args] = LLVMConstInt(c->i32, (unsigned)nargs, 0);
+    tv[CG_TINFO_init_args] = LLVMConstArray2(c->f64, args, 4);
+    tv[CG_TINFO_frozen] = LLVMConstInt(c->i32, (unsigned)frozen, 0);
+    return LLVMConstNamedStruct(t->tinfo, tv, cg_abi_fields(tv, CG_TINFO_COUNT));
 }
 
 static LLVMValueRef const_array_global(Cg *c, LLVMTypeRef elt, LLVMValueRef *v, int n,
@@ -107,90 +109,118 @@ static LLVMValueRef fn_or_null(Cg *c, LLVMValueRef f)
     return f ? f : LLVMConstNull(c->ptr);
 }
 
+/* The tensor lists of the info, each an array of dlrt_tensor_info
+ * constants, and the indices of the inputs forward needs (i32). */
+typedef struct {
+    LLVMValueRef *v;
+    int n;
+} List;
+
+typedef struct {
+    List ins, outs, params, states, opt, fwd;
+} Lists;
+
+static LLVMValueRef *list_new(Arena *a, int n)
+{
+    return arena_alloc(a, sizeof(LLVMValueRef) * (size_t)(n + 1));
+}
+
+static void graph_tensors(Cg *c, const CgAbiTypes *t, Lists *ls)
+{
+    const Graph *g = c->g;
+    const Layout *l = c->layout;
+    int n = g->nodes.n, ninputs;
+    ls->ins.v = list_new(g->arena, n);
+    ls->params.v = list_new(g->arena, n);
+    ls->states.v = list_new(g->arena, n);
+    ls->outs.v = list_new(g->arena, g->outputs.n);
+    ls->fwd.v = list_new(g->arena, n);
+    bool *need = cg_needed_inputs(g, &ninputs);
+    for (int i = 0; i < n; i++) {
+        const Node *x = g->nodes.v[i];
+        if (x->op == OP_INPUT) {
+            if (need[ls->ins.n])
+                ls->fwd.v[ls->fwd.n++] = i32_c(c, ls->ins.n);
+            ls->ins.v[ls->ins.n++] = tensor_info(c, t, x->name, x, 0);
+        } else if (x->op == OP_PARAM) {
+            ls->params.v[ls->params.n++] =
+                tensor_info(c, t, x->name, x, l->params_offset + l->param_offset[i]);
+        } else if (x->op == OP_STATE) {
+            ls->states.v[ls->states.n++] =
+                tensor_info(c, t, x->name, x, l->states_offset + l->state_offset[i]);
+        }
+    }
+    for (int i = 0; i < g->outputs.n; i++)
+        ls->outs.v[ls->outs.n++] = tensor_info(c, t, g->outputs.v[i].name, g->outputs.v[i].node, 0);
+}
+
+/* Optimizer state: slot-major, each trainable parameter's in order. */
+static void opt_tensors(Cg *c, const CgAbiTypes *t, List *ls)
+{
+    const Graph *g = c->g;
+    const Layout *l = c->layout;
+    const OptPlan *opt = c->opt;
+    Arena *a = g->arena;
+    if (!opt)
+        return;
+    const Train *tr = g->train;
+    ls->v = list_new(a, opt->nslots * tr->params.n);
+    for (int k = 0; k < opt->nslots; k++)
+        for (int i = 0; i < tr->params.n; i++) {
+            Node *p = tr->params.v[i];
+            Node z = *p;
+            z.op = OP_STATE;
+            z.attrs = (AttrList){0};
+            ir_attrs_set(a, &z.attrs, (Attr){.name = "init", .kind = AK_STR, .s = "zeros"});
+            int64_t off = l->opt_offset + l->opt_state_offset[p->id] + k * l->opt_slot_bytes;
+            ls->v[ls->n++] =
+                tensor_info(c, t, arena_printf(a, "opt.%s.%s", opt->slot[k], p->name), &z, off);
+        }
+}
+
 void cg_build_info(Cg *c, LLVMValueRef gv, const CgEntries *e)
 {
     const Graph *g = c->g;
     const Layout *l = c->layout;
     CgAbiTypes t = cg_abi_types(c);
-    Arena *a = g->arena;
-    int n = g->nodes.n;
-    LLVMValueRef *ins = arena_alloc(a, sizeof *ins * (size_t)(n + 1));
-    LLVMValueRef *params = arena_alloc(a, sizeof *params * (size_t)(n + 1));
-    LLVMValueRef *states = arena_alloc(a, sizeof *states * (size_t)(n + 1));
-    LLVMValueRef *outs = arena_alloc(a, sizeof *outs * (size_t)(g->outputs.n + 1));
-    LLVMValueRef *fwd = arena_alloc(a, sizeof *fwd * (size_t)(n + 1));
-    int nin = 0, nparams = 0, nstates = 0, nfwd = 0, ninputs;
-    bool *need = cg_needed_inputs(g, &ninputs);
-    for (int i = 0; i < n; i++) {
-        const Node *x = g->nodes.v[i];
-        if (x->op == OP_INPUT) {
-            if (need[nin])
-                fwd[nfwd++] = i32_c(c, nin);
-            ins[nin++] = tensor_info(c, &t, x->name, x, 0);
-        } else if (x->op == OP_PARAM) {
-            params[nparams++] =
-                tensor_info(c, &t, x->name, x, l->params_offset + l->param_offset[i]);
-        } else if (x->op == OP_STATE) {
-            states[nstates++] =
-                tensor_info(c, &t, x->name, x, l->states_offset + l->state_offset[i]);
-        }
-    }
-    for (int i = 0; i < g->outputs.n; i++)
-        outs[i] = tensor_info(c, &t, g->outputs.v[i].name, g->outputs.v[i].node, 0);
-    /* optimizer state: slot-major, each trainable parameter's in order */
-    const OptPlan *opt = c->opt;
-    int nopt = 0;
-    LLVMValueRef *opts = NULL;
-    if (opt) {
-        const Train *tr = g->train;
-        opts = arena_alloc(a, sizeof *opts * (size_t)(opt->nslots * tr->params.n + 1));
-        for (int k = 0; k < opt->nslots; k++)
-            for (int i = 0; i < tr->params.n; i++) {
-                Node *p = tr->params.v[i];
-                Node z = *p;
-                z.op = OP_STATE;
-                z.attrs = (AttrList){0};
-                ir_attrs_set(a, &z.attrs, (Attr){.name = "init", .kind = AK_STR, .s = "zeros"});
-                int64_t off = l->opt_offset + l->opt_state_offset[p->id] + k * l->opt_slot_bytes;
-                opts[nopt++] = tensor_info(
-                    c, &t, arena_printf(a, "opt.%s.%s", opt->slot[k], p->name), &z, off);
-            }
-    }
-    LLVMValueRef f[] = {
-        cstring(c, g->name),
-        i32_c(c, g->batch ? g->max_batch : 0),
-        i32_c(c, dlrt_dtype_of(param_dtype(g))),
-        cg_i64(c, l->num_param_scalars),
-        size_c(c, l->state_bytes),
-        i32_c(c, nin),
-        i32_c(c, g->outputs.n),
-        i32_c(c, nparams),
-        i32_c(c, nstates),
-        const_array_global(c, t.tinfo, ins, nin, "info.inputs"),
-        const_array_global(c, t.tinfo, outs, g->outputs.n, "info.outputs"),
-        const_array_global(c, t.tinfo, params, nparams, "info.params"),
-        const_array_global(c, t.tinfo, states, nstates, "info.states"),
-        i32_c(c, nfwd),
-        const_array_global(c, c->i32, fwd, nfwd, "info.forward_inputs"),
-        size_c(c, l->params_offset),
-        size_c(c, l->params_bytes),
-        size_c(c, l->grads_offset),
-        size_c(c, l->grads_bytes),
-        size_c(c, l->opt_offset),
-        size_c(c, l->opt_bytes),
-        size_c(c, l->states_offset),
-        size_c(c, l->states_bytes),
-        size_c(c, l->arena_offset),
-        size_c(c, l->arena_bytes),
-        e->forward,
-        fn_or_null(c, e->compute_gradients),
-        fn_or_null(c, e->evaluate),
-        fn_or_null(c, e->apply_gradients),
-        LLVMConstReal(c->f64, opt ? opt->base_lr : 0),
-        i32_c(c, nopt),
-        const_array_global(c, t.tinfo, opts, nopt, "info.opt"),
-    };
-    LLVMSetInitializer(gv, LLVMConstNamedStruct(t.info, f, countof(f)));
+    Lists ls = {0};
+    graph_tensors(c, &t, &ls);
+    opt_tensors(c, &t, &ls.opt);
+    LLVMValueRef f[CG_INFO_COUNT] = {0};
+    f[CG_INFO_name] = cstring(c, g->name);
+    f[CG_INFO_max_batch] = i32_c(c, g->batch ? g->max_batch : 0);
+    f[CG_INFO_param_dtype] = i32_c(c, cg_dlrt_dtype(param_dtype(g)));
+    f[CG_INFO_num_param_scalars] = cg_i64(c, l->num_param_scalars);
+    f[CG_INFO_state_bytes] = size_c(c, l->state_bytes);
+    f[CG_INFO_num_inputs] = i32_c(c, ls.ins.n);
+    f[CG_INFO_num_outputs] = i32_c(c, ls.outs.n);
+    f[CG_INFO_num_params] = i32_c(c, ls.params.n);
+    f[CG_INFO_num_states] = i32_c(c, ls.states.n);
+    f[CG_INFO_inputs] = const_array_global(c, t.tinfo, ls.ins.v, ls.ins.n, "info.inputs");
+    f[CG_INFO_outputs] = const_array_global(c, t.tinfo, ls.outs.v, ls.outs.n, "info.outputs");
+    f[CG_INFO_params] = const_array_global(c, t.tinfo, ls.params.v, ls.params.n, "info.params");
+    f[CG_INFO_states] = const_array_global(c, t.tinfo, ls.states.v, ls.states.n, "info.states");
+    f[CG_INFO_num_forward_inputs] = i32_c(c, ls.fwd.n);
+    f[CG_INFO_forward_inputs] =
+        const_array_global(c, c->i32, ls.fwd.v, ls.fwd.n, "info.forward_inputs");
+    f[CG_INFO_params_offset] = size_c(c, l->params_offset);
+    f[CG_INFO_params_bytes] = size_c(c, l->params_bytes);
+    f[CG_INFO_grads_offset] = size_c(c, l->grads_offset);
+    f[CG_INFO_grads_bytes] = size_c(c, l->grads_bytes);
+    f[CG_INFO_opt_offset] = size_c(c, l->opt_offset);
+    f[CG_INFO_opt_bytes] = size_c(c, l->opt_bytes);
+    f[CG_INFO_states_offset] = size_c(c, l->states_offset);
+    f[CG_INFO_states_bytes] = size_c(c, l->states_bytes);
+    f[CG_INFO_arena_offset] = size_c(c, l->arena_offset);
+    f[CG_INFO_arena_bytes] = size_c(c, l->arena_bytes);
+    f[CG_INFO_forward] = e->forward;
+    f[CG_INFO_compute_gradients] = fn_or_null(c, e->compute_gradients);
+    f[CG_INFO_evaluate] = fn_or_null(c, e->evaluate);
+    f[CG_INFO_apply_gradients] = fn_or_null(c, e->apply_gradients);
+    f[CG_INFO_lr] = LLVMConstReal(c->f64, c->opt ? c->opt->base_lr : 0);
+    f[CG_INFO_num_opt] = i32_c(c, ls.opt.n);
+    f[CG_INFO_opt] = const_array_global(c, t.tinfo, ls.opt.v, ls.opt.n, "info.opt");
+    LLVMSetInitializer(gv, LLVMConstNamedStruct(t.info, f, cg_abi_fields(f, CG_INFO_COUNT)));
     LLVMSetGlobalConstant(gv, true);
     LLVMSetLinkage(gv, LLVMInternalLinkage);
     if (LLVMABISizeOfType(c->td, t.inst) > (unsigned long long)l->header_bytes)

@@ -26,6 +26,7 @@
  * (batch statistics; sampling). The gradients' section says how they work.
  */
 #include <math.h>
+#include <string.h>
 
 #include "cg_kernels.h"
 
@@ -46,6 +47,20 @@ static LLVMValueRef in_range(Cg *c, LLVMValueRef i, int64_t n)
 }
 
 /* ---- convolutions -------------------------------------------------------- */
+
+/* The fields of a dlrt_conv_geom (cg_conv_geom): channels ch of an
+ * in[0] x in[1] image, kernel k, stride s, padding p and dilation d per
+ * axis (height, width), out[0] x out[1] output positions. */
+static void geom_of(int64_t *v, int64_t ch, const int64_t *in, const int64_t *k, const int64_t *s,
+                    const int64_t *p, const int64_t *d, const int64_t *out)
+{
+    const int64_t f[CG_GEOM_COUNT] = {
+        [CG_GEOM_c] = ch,     [CG_GEOM_h] = in[0], [CG_GEOM_w] = in[1], [CG_GEOM_kh] = k[0],
+        [CG_GEOM_kw] = k[1],  [CG_GEOM_sh] = s[0], [CG_GEOM_sw] = s[1], [CG_GEOM_ph] = p[0],
+        [CG_GEOM_pw] = p[1],  [CG_GEOM_dh] = d[0], [CG_GEOM_dw] = d[1], [CG_GEOM_oh] = out[0],
+        [CG_GEOM_ow] = out[1]};
+    memcpy(v, f, sizeof f);
+}
 
 void cg_emit_conv(Cg *c, Node *n, LLVMValueRef xp, LLVMValueRef wp, LLVMValueRef out,
                   LLVMValueRef col, CgImageFn epilogue, void *ctx)
@@ -74,12 +89,12 @@ void cg_emit_conv(Cg *c, Node *n, LLVMValueRef xp, LLVMValueRef wp, LLVMValueRef
     if (transposed) {
         check(scratch);
         /* the adjoint convolution maps the output image to the input's size */
-        int64_t gv[13] = {og,   on[0], on[1], k[0], k[1],  s[0], s[1],
-                          p[0], p[1],  d[0],  d[1], in[0], in[1]};
+        int64_t gv[CG_GEOM_COUNT];
+        geom_of(gv, og, on, k, s, p, d, in);
         geom = cg_conv_geom(c, gv);
     } else if (scratch) {
-        int64_t gv[13] = {cg,   in[0], in[1], k[0], k[1],  s[0], s[1],
-                          p[0], p[1],  d[0],  d[1], on[0], on[1]};
+        int64_t gv[CG_GEOM_COUNT];
+        geom_of(gv, cg, in, k, s, p, d, on);
         geom = cg_conv_geom(c, gv);
     } else {
         /* pointwise: the input image already is the column matrix */
@@ -566,8 +581,8 @@ static LLVMValueRef k_conv_grad(Cg *c, Node *n)
     int64_t groups = ir_attr_int(n, "groups"), C = xs->d[1].n, O = dys->d[1].n;
     int64_t cg = C / groups, og = O / groups, kk = k[0] * k[1];
     int64_t hw = in[0] * in[1], pq = on[0] * on[1];
-    int64_t geom[13] = {cg,   in[0], in[1], k[0], k[1],  s[0], s[1],
-                        p[0], p[1],  d[0],  d[1], on[0], on[1]};
+    int64_t geom[CG_GEOM_COUNT];
+    geom_of(geom, cg, in, k, s, p, d, on);
     if (!scratch) /* pointwise: the image is its own column matrix */
         check(kk == 1 && s[0] == 1 && s[1] == 1 && p[0] == 0 && p[1] == 0 && hw == pq);
     if (!gi) /* the weight gradient accumulates over the images */

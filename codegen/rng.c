@@ -63,7 +63,7 @@ bool cg_step_draws(const Cg *c, const Node *step)
 
 LLVMValueRef cg_step_key(Cg *c, LLVMValueRef m)
 {
-    LLVMValueRef seed = LLVMBuildLoad2(c->b, c->i64, cg_instance_field(c, m, CG_INST_SEED), "");
-    LLVMValueRef step = LLVMBuildLoad2(c->b, c->i64, cg_instance_field(c, m, CG_INST_STEP), "");
+    LLVMValueRef seed = LLVMBuildLoad2(c->b, c->i64, cg_instance_field(c, m, CG_INST_seed), "");
+    LLVMValueRef step = LLVMBuildLoad2(c->b, c->i64, cg_instance_field(c, m, CG_INST_step), "");
     return cg_mix64(c, LLVMBuildXor(c->b, seed, cg_mix64(c, step), ""));
 }

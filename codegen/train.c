@@ -64,8 +64,8 @@ LLVMValueRef cg_schedule_lr(Cg *c, LLVMValueRef m)
 {
     const OptPlan *o = c->opt;
     check(o);
-    LLVMValueRef base = LLVMBuildLoad2(c->b, c->f64, cg_instance_field(c, m, CG_INST_LR), "base");
-    LLVMValueRef step = LLVMBuildLoad2(c->b, c->i64, cg_instance_field(c, m, CG_INST_STEP), "t");
+    LLVMValueRef base = LLVMBuildLoad2(c->b, c->f64, cg_instance_field(c, m, CG_INST_lr), "base");
+    LLVMValueRef step = LLVMBuildLoad2(c->b, c->i64, cg_instance_field(c, m, CG_INST_step), "t");
     LLVMValueRef t = LLVMBuildSIToFP(c->b, step, c->f64, "");
     LLVMValueRef min_lr = f64c(c, o->s_min_lr);
     switch (o->sched) {
@@ -247,7 +247,7 @@ LLVMValueRef cg_build_apply(Cg *c)
         k.scale = cg_from_f64(c, t, intr2(c, "llvm.minnum", coef, f64c(c, 1)));
     }
     if (o->optim == OPTIM_ADAM || o->optim == OPTIM_ADAMW) {
-        LLVMValueRef step = LLVMBuildLoad2(c->b, c->i64, cg_instance_field(c, m, CG_INST_STEP), "");
+        LLVMValueRef step = LLVMBuildLoad2(c->b, c->i64, cg_instance_field(c, m, CG_INST_step), "");
         LLVMValueRef t1 = LLVMBuildSIToFP(c->b, cg_add(c, step, cg_i64(c, 1)), c->f64, "");
         LLVMValueRef bc1 = fsub_(c, f64c(c, 1), intr2(c, "llvm.pow", f64c(c, o->beta1), t1));
         LLVMValueRef bc2 = fsub_(c, f64c(c, 1), intr2(c, "llvm.pow", f64c(c, o->beta2), t1));
@@ -266,7 +266,7 @@ LLVMValueRef cg_build_apply(Cg *c)
         update(c, t, &k, pp, gp, sp, i);
         cg_loop_end(c, &lp);
     }
-    LLVMValueRef sf = cg_instance_field(c, m, CG_INST_STEP);
+    LLVMValueRef sf = cg_instance_field(c, m, CG_INST_step);
     LLVMBuildStore(c->b, cg_add(c, LLVMBuildLoad2(c->b, c->i64, sf, ""), cg_i64(c, 1)), sf);
     LLVMBuildRetVoid(c->b);
     return fn;

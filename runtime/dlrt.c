@@ -6,14 +6,8 @@
 #include <cblas.h>
 
 static const char *const messages[DLRT_ECOUNT] = {
-    [0] = "success",
-    [-DLRT_EINVAL] = "invalid argument",
-    [-DLRT_ENOMEM] = "out of memory",
-    [-DLRT_EIO] = "input/output error",
-    [-DLRT_EFORMAT] = "malformed file",
-    [-DLRT_EMISMATCH] = "file does not match the model",
-    [-DLRT_ERANGE] = "value out of range",
-    [-DLRT_ESTATE] = "operation not allowed in the current state",
+#define DLRT_ERROR(name, value, text) [-(value)] = text,
+#include "dlrt_abi.def"
 };
 
 const char *dlrt_strerror(int code)

@@ -14,16 +14,17 @@
 extern "C" {
 #endif
 
-/* Every entry point returns 0 or one of these (negative) codes. */
-#define DLRT_OK 0
-#define DLRT_EINVAL (-1)   /* a bad argument: NULL pointer, batch out of range */
-#define DLRT_ENOMEM (-2)   /* out of memory */
-#define DLRT_EIO (-3)      /* reading or writing a file failed */
-#define DLRT_EFORMAT (-4)  /* a malformed file */
-#define DLRT_EMISMATCH (-5) /* a well-formed file that does not fit the model */
-#define DLRT_ERANGE (-6)   /* a value outside what the model supports */
-#define DLRT_ESTATE (-7)   /* a call that the instance's state does not allow */
-#define DLRT_ECOUNT 8      /* one past the most negative code */
+/* Every entry point returns 0 or one of these (negative) codes:
+ * DLRT_OK, DLRT_EINVAL, DLRT_ENOMEM, DLRT_EIO, DLRT_EFORMAT,
+ * DLRT_EMISMATCH, DLRT_ERANGE, DLRT_ESTATE (dlrt_abi.def says when). */
+enum {
+#define DLRT_ERROR(name, value, text) DLRT_##name = value,
+#include "dlrt_abi.def"
+    /* one past the most negative code */
+    DLRT_ECOUNT = 0
+#define DLRT_ERROR(name, value, text) +1
+#include "dlrt_abi.def"
+};
 
 /* Element types of tensors crossing the runtime's interfaces. */
 typedef enum { DLRT_F32 = 0, DLRT_F64 = 1, DLRT_I32 = 2 } dlrt_dtype;
@@ -31,12 +32,12 @@ typedef enum { DLRT_F32 = 0, DLRT_F64 = 1, DLRT_I32 = 2 } dlrt_dtype;
 #define DLRT_MAX_RANK 8
 
 /* The name, type and shape of one tensor: what checkpoints store and what
- * dlrt_model_info (generated code) lists for inputs, outputs and params. */
+ * dlrt_model_info (generated code) lists for inputs, outputs and params.
+ * Fields: const char *name; dlrt_dtype dtype; int rank;
+ * int64_t shape[DLRT_MAX_RANK] (dlrt_abi.def). */
 typedef struct {
-    const char *name;
-    dlrt_dtype dtype;
-    int rank;
-    int64_t shape[DLRT_MAX_RANK];
+#define DLRT_TENSOR_DESC(kind, type, name, dims) type name dims;
+#include "dlrt_abi.def"
 } dlrt_tensor_desc;
 
 /* Bytes per element of a dtype (4, 8, 4); 0 for an unknown value. */

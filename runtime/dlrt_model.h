@@ -24,16 +24,15 @@
 extern "C" {
 #endif
 
-/* One input, output, parameter or state tensor of a model. */
+/* The structs below are shared with generated code; their fields, in
+ * order and with what each means, are listed once in dlrt_abi.def. */
+
+/* One input, output, parameter or state tensor of a model: desc (name,
+ * dtype, shape at max batch), batch_dims, offset, init, ninit_args,
+ * init_args[4], frozen. */
 typedef struct {
-    dlrt_tensor_desc desc; /* name, dtype, shape; batch dimensions at max batch */
-    uint32_t batch_dims;   /* bit i: dimension i scales with the run-time batch
-                              (its extent is shape[i] / max_batch * batch) */
-    size_t offset;         /* params and states: byte offset in the instance */
-    int init;              /* params and states: a dlrt_init_kind */
-    int ninit_args;
-    double init_args[4];
-    int frozen; /* params: stored and saved, never updated */
+#define DLRT_TENSOR_INFO(kind, type, name, dims) type name dims;
+#include "dlrt_abi.def"
 } dlrt_tensor_info;
 
 /* Generic entry point: arrays in declaration order (only the inputs that
@@ -44,42 +43,19 @@ typedef int (*dlrt_forward_fn)(void *m, int batch, const void *const *inputs, vo
 typedef int (*dlrt_loss_fn)(void *m, int batch, const void *const *inputs, void *loss);
 typedef int (*dlrt_apply_fn)(void *m);
 
+/* What NAME_info() returns: the name, max_batch, param_dtype, sizes, the
+ * tensors (inputs, outputs, params, states, opt), the regions of the
+ * instance block, the generic entry points and the base learning rate. */
 typedef struct dlrt_model_info {
-    const char *name;
-    int max_batch;             /* 0: the model has no batch dimension */
-    dlrt_dtype param_dtype;    /* the one floating type of all parameters */
-    int64_t num_param_scalars; /* NAME_NUM_PARAMS */
-    size_t state_bytes;        /* NAME_STATE_BYTES: the whole instance block */
-
-    int num_inputs, num_outputs, num_params, num_states;
-    const dlrt_tensor_info *inputs, *outputs, *params, *states;
-    int num_forward_inputs;    /* inputs the outputs need, in order */
-    const int *forward_inputs; /* indices into inputs */
-
-    size_t params_offset, params_bytes; /* the flat parameter array */
-    size_t grads_offset, grads_bytes;
-    size_t opt_offset, opt_bytes;
-    size_t states_offset, states_bytes;
-    size_t arena_offset, arena_bytes;
-
-    dlrt_forward_fn forward;
-
-    /* Training; NULL and 0 when no training code is compiled in. */
-    dlrt_loss_fn compute_gradients; /* adds this batch's gradients to the grads */
-    dlrt_loss_fn evaluate;          /* the loss in inference mode, no update */
-    dlrt_apply_fn apply_gradients;  /* one optimizer step; zeroes the grads */
-    double lr;                      /* the base learning rate a new instance starts with */
-    int num_opt;                    /* optimizer state tensors ("opt.SLOT.PARAM"), */
-    const dlrt_tensor_info *opt;    /* in [opt_offset, +opt_bytes), zeros at first */
+#define DLRT_MODEL_INFO(kind, type, name, dims) type name dims;
+#include "dlrt_abi.def"
 } dlrt_model_info;
 
-/* The header at the start of every instance block. */
+/* The header at the start of every instance block: info, seed, step, lr
+ * (the base learning rate), owned. */
 typedef struct {
-    const dlrt_model_info *info;
-    uint64_t seed;
-    int64_t step;
-    double lr;   /* the base learning rate (docs/TRAINING.md) */
-    void *owned; /* the block itself when dlrt_model_create allocated it */
+#define DLRT_INSTANCE(kind, type, name, dims) type name dims;
+#include "dlrt_abi.def"
 } dlrt_instance;
 
 /* Lays out and initializes an instance in caller-owned memory: checks that
@@ -126,9 +102,11 @@ void dlrt_gemm_f64(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, do
 
 /* The geometry of one image of a convolution (runtime/conv.c): c channels
  * of h x w, a kh x kw kernel with stride, padding and dilation per axis,
- * oh x ow output positions. */
+ * oh x ow output positions; int64_t c, h, w, kh, kw, sh, sw, ph, pw, dh,
+ * dw, oh, ow. */
 typedef struct {
-    int64_t c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
+#define DLRT_CONV_GEOM(kind, type, name, dims) type name dims;
+#include "dlrt_abi.def"
 } dlrt_conv_geom;
 
 /* col[c*kh*kw, oh*ow] from the image x[c, h, w]: row (ch, i, j), column
