@@ -547,26 +547,22 @@ static bool write_module(Cg *c, LLVMTargetMachineRef tm, CgOutput kind, const ch
     return ok;
 }
 
-bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const CgOptions *o,
-             CgOutput kind, const char *path, char **err)
+/* Why the plans cannot be compiled (a malloc'd message), NULL if they can. */
+static char *check_plans(const Graph *g, const CgPlans *plans)
 {
-    *err = NULL;
     const char *bad = cg_plan_unsupported(g, plans->forward, false);
     if (!bad && plans->evaluate)
         bad = cg_plan_unsupported(g, plans->evaluate, false);
     if (!bad && plans->train)
         bad = cg_plan_unsupported(g, plans->train, true);
-    if (bad) {
-        *err = dup_msg("", bad);
-        return false;
-    }
-    LLVMTargetMachineRef tm = make_machine(o, err);
-    if (!tm)
-        return false;
-    Cg cg = {.g = g, .plan = plans->forward, .layout = layout, .opt = plans->opt, .tag = ""};
-    Cg *c = &cg;
+    return bad ? dup_msg("", bad) : NULL;
+}
+
+/* An empty module for tm's target in a new context. */
+static void module_new(Cg *c, LLVMTargetMachineRef tm, const CgOptions *o)
+{
     c->ctx = LLVMContextCreate();
-    c->mod = LLVMModuleCreateWithNameInContext(g->name, c->ctx);
+    c->mod = LLVMModuleCreateWithNameInContext(c->g->name, c->ctx);
     c->b = LLVMCreateBuilderInContext(c->ctx);
     c->td = LLVMCreateTargetDataLayout(tm);
     char *triple = LLVMGetTargetMachineTriple(tm);
@@ -576,8 +572,21 @@ bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const C
     cg_init_types(c);
     if (!o->triple) /* the C compiler that built dlc lays out the runtime's structs */
         cg_abi_check_host(c);
-    c->root = group_roots(g);
+    c->root = group_roots(c->g);
+}
 
+static void module_free(Cg *c)
+{
+    LLVMDisposeBuilder(c->b);
+    LLVMDisposeTargetData(c->td);
+    LLVMDisposeModule(c->mod);
+    LLVMContextDispose(c->ctx);
+}
+
+/* The run functions, their kernels, the entry points and the info. */
+static void build_module(Cg *c, const CgPlans *plans)
+{
+    const Graph *g = c->g;
     int ninputs, nfwd = 0;
     bool *need = cg_needed_inputs(g, &ninputs);
     for (int i = 0; i < ninputs; i++)
@@ -600,9 +609,12 @@ bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const C
                        &entries.apply_gradients);
     }
     cg_build_info(c, info, &entries);
+}
 
+/* An invalid module is a bug in dlc. */
+static void verify(Cg *c)
+{
     char *msg = NULL;
-    bool ok = true;
     if (LLVMVerifyModule(c->mod, LLVMReturnStatusAction, &msg)) {
         fprintf(stderr, "dlc: internal error: invalid LLVM module:\n%s\n", msg);
         if (getenv("DLC_DUMP_BAD_MODULE"))
@@ -610,28 +622,41 @@ bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const C
         die("LLVM module verification failed");
     }
     LLVMDisposeMessage(msg);
-    msg = NULL;
-    if (o->opt_level > 0) {
-        LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
-        char passes[32];
-        snprintf(passes, sizeof passes, "default<O%d>", o->opt_level > 3 ? 3 : o->opt_level);
-        LLVMErrorRef e = LLVMRunPasses(c->mod, passes, tm, po);
-        LLVMDisposePassBuilderOptions(po);
-        if (e) {
-            char *m = LLVMGetErrorMessage(e);
-            *err = dup_msg("LLVM optimization failed: ", m);
-            LLVMDisposeErrorMessage(m);
-            ok = false;
-        }
-    }
-    if (ok)
-        ok = write_module(c, tm, kind, path, err);
-    if (msg)
-        LLVMDisposeMessage(msg);
-    LLVMDisposeBuilder(c->b);
-    LLVMDisposeTargetData(c->td);
-    LLVMDisposeModule(c->mod);
-    LLVMContextDispose(c->ctx);
+}
+
+/* LLVM's default<On> pipeline; false with *err on failure. */
+static bool optimize(Cg *c, LLVMTargetMachineRef tm, int level, char **err)
+{
+    if (level <= 0)
+        return true;
+    LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+    char passes[32];
+    snprintf(passes, sizeof passes, "default<O%d>", level > 3 ? 3 : level);
+    LLVMErrorRef e = LLVMRunPasses(c->mod, passes, tm, po);
+    LLVMDisposePassBuilderOptions(po);
+    if (!e)
+        return true;
+    char *m = LLVMGetErrorMessage(e);
+    *err = dup_msg("LLVM optimization failed: ", m);
+    LLVMDisposeErrorMessage(m);
+    return false;
+}
+
+bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const CgOptions *o,
+             CgOutput kind, const char *path, char **err)
+{
+    *err = check_plans(g, plans);
+    if (*err)
+        return false;
+    LLVMTargetMachineRef tm = make_machine(o, err);
+    if (!tm)
+        return false;
+    Cg c = {.g = g, .plan = plans->forward, .layout = layout, .opt = plans->opt, .tag = ""};
+    module_new(&c, tm, o);
+    build_module(&c, plans);
+    verify(&c);
+    bool ok = optimize(&c, tm, o->opt_level, err) && write_module(&c, tm, kind, path, err);
+    module_free(&c);
     LLVMDisposeTargetMachine(tm);
     return ok;
 }
