@@ -45,6 +45,117 @@ static LLVMValueRef fgt(Cg *c, LLVMValueRef a, LLVMValueRef b)
     return LLVMBuildFCmp(c->b, LLVMRealOGT, a, b, "");
 }
 
+static LLVMValueRef gelu(Cg *c, const Node *n, DType t, LLVMValueRef x)
+{
+    LLVMBuilderRef b = c->b;
+    LLVMValueRef inner;
+    if (strcmp(ir_attr_str(n, "approximate"), "tanh") == 0) {
+        LLVMValueRef x3 = LLVMBuildFMul(b, LLVMBuildFMul(b, x, x, ""), x, "");
+        LLVMValueRef u = LLVMBuildFAdd(b, x, LLVMBuildFMul(b, fc(c, t, 0.044715), x3, ""), "");
+        inner = cg_tanh(c, t, LLVMBuildFMul(b, fc(c, t, 0.7978845608028654), u, ""));
+    } else {
+        inner = cg_libm(c, "erf", t, LLVMBuildFMul(b, x, fc(c, t, 0.7071067811865476), ""));
+    }
+    LLVMValueRef h = LLVMBuildFMul(b, fc(c, t, 0.5), x, "");
+    return LLVMBuildFMul(b, h, LLVMBuildFAdd(b, fc(c, t, 1), inner, ""), "");
+}
+
+/* gt, ge, eq: 1 or 0 in the operands' type */
+static LLVMValueRef compare(Cg *c, const Node *n, DType t, LLVMValueRef x, LLVMValueRef y)
+{
+    LLVMBuilderRef b = c->b;
+    bool i = t == DT_I32;
+    static const LLVMIntPredicate ip[] = {LLVMIntSGT, LLVMIntSGE, LLVMIntEQ};
+    static const LLVMRealPredicate rp[] = {LLVMRealOGT, LLVMRealOGE, LLVMRealOEQ};
+    int k = n->op == OP_GT ? 0 : n->op == OP_GE ? 1 : 2;
+    LLVMValueRef cmp = i ? LLVMBuildICmp(b, ip[k], x, y, "")
+                         : LLVMBuildFCmp(b, rp[k], x, y, ""); /* NaN compares false */
+    return LLVMBuildSelect(b, cmp, fc(c, t, 1), fc(c, t, 0), "");
+}
+
+static LLVMValueRef sign(Cg *c, DType t, LLVMValueRef x)
+{
+    LLVMBuilderRef b = c->b;
+    bool i = t == DT_I32;
+    /* (x > 0) - (x < 0): 0 for both zeros and for NaN */
+    LLVMValueRef pos =
+        i ? LLVMBuildICmp(b, LLVMIntSGT, x, fc(c, t, 0), "") : fgt(c, x, fc(c, t, 0));
+    LLVMValueRef neg = i ? LLVMBuildICmp(b, LLVMIntSLT, x, fc(c, t, 0), "")
+                         : LLVMBuildFCmp(b, LLVMRealOLT, x, fc(c, t, 0), "");
+    return LLVMBuildSelect(b, pos, fc(c, t, 1),
+                           LLVMBuildSelect(b, neg, fc(c, t, -1), fc(c, t, 0), ""), "");
+}
+
+static LLVMValueRef cast(Cg *c, const Node *n, DType t, LLVMValueRef x)
+{
+    LLVMBuilderRef b = c->b;
+    bool i = t == DT_I32;
+    DType from = n->in[0]->dtype;
+    if (from == t)
+        return x;
+    if (from == DT_I32)
+        return LLVMBuildSIToFP(b, x, cg_type(c, t), "");
+    if (i) {
+        /* saturating: out-of-range values clamp, NaN gives 0 (fptosi would be poison) */
+        LLVMTypeRef ft = cg_type(c, from);
+        char name[40];
+        snprintf(name, sizeof name, "llvm.fptosi.sat.i32.%s", from == DT_F32 ? "f32" : "f64");
+        return cg_call(c, name, c->i32, &ft, 1, &x);
+    }
+    return t == DT_F64 ? LLVMBuildFPExt(b, x, c->f64, "") : LLVMBuildFPTrunc(b, x, c->f32, "");
+}
+
+/* dy * gelu'(x) */
+static LLVMValueRef gelu_grad(Cg *c, const Node *n, DType t, LLVMValueRef x, LLVMValueRef dy)
+{
+    LLVMBuilderRef b = c->b;
+    LLVMValueRef d;
+    if (strcmp(ir_attr_str(n, "approximate"), "tanh") == 0) {
+        /* u = k (x + 0.044715 x^3), th = tanh(u):
+         * 0.5 (1 + th) + 0.5 x (1 - th^2) k (1 + 3 * 0.044715 x^2) */
+        LLVMValueRef x2 = LLVMBuildFMul(b, x, x, "");
+        LLVMValueRef u = LLVMBuildFMul(
+            b, fc(c, t, 0.7978845608028654),
+            LLVMBuildFAdd(
+                b, x, LLVMBuildFMul(b, fc(c, t, 0.044715), LLVMBuildFMul(b, x2, x, ""), ""), ""),
+            "");
+        LLVMValueRef th = cg_tanh(c, t, u);
+        LLVMValueRef du = LLVMBuildFMul(
+            b, fc(c, t, 0.7978845608028654),
+            LLVMBuildFAdd(b, fc(c, t, 1), LLVMBuildFMul(b, fc(c, t, 3 * 0.044715), x2, ""), ""),
+            "");
+        LLVMValueRef sech2 = LLVMBuildFSub(b, fc(c, t, 1), LLVMBuildFMul(b, th, th, ""), "");
+        d = LLVMBuildFAdd(
+            b, LLVMBuildFMul(b, fc(c, t, 0.5), LLVMBuildFAdd(b, fc(c, t, 1), th, ""), ""),
+            LLVMBuildFMul(b, LLVMBuildFMul(b, fc(c, t, 0.5), x, ""),
+                          LLVMBuildFMul(b, sech2, du, ""), ""),
+            "");
+    } else {
+        /* Phi(x) + x phi(x) */
+        LLVMValueRef cdf = LLVMBuildFMul(
+            b, fc(c, t, 0.5),
+            LLVMBuildFAdd(
+                b, fc(c, t, 1),
+                cg_libm(c, "erf", t, LLVMBuildFMul(b, x, fc(c, t, 0.7071067811865476), "")), ""),
+            "");
+        LLVMValueRef e = cg_intr1(c, "llvm.exp", t,
+                                  LLVMBuildFMul(b, fc(c, t, -0.5), LLVMBuildFMul(b, x, x, ""), ""));
+        LLVMValueRef pdf = LLVMBuildFMul(b, e, fc(c, t, 0.3989422804014327), "");
+        d = LLVMBuildFAdd(b, cdf, LLVMBuildFMul(b, x, pdf, ""), "");
+    }
+    return LLVMBuildFMul(b, dy, d, "");
+}
+
+static LLVMValueRef elu_grad(Cg *c, const Node *n, DType t, LLVMValueRef x, LLVMValueRef dy)
+{
+    LLVMBuilderRef b = c->b;
+    LLVMValueRef neg = LLVMBuildFMul(
+        b, dy,
+        LLVMBuildFMul(b, fc(c, t, ir_attr_float(n, "alpha")), cg_intr1(c, "llvm.exp", t, x), ""),
+        "");
+    return LLVMBuildSelect(b, fgt(c, x, fc(c, t, 0)), dy, neg, "");
+}
+
 /* One element of an elementwise op. */
 static LLVMValueRef scalar_op(Cg *c, const Node *n, LLVMValueRef *a)
 {
@@ -86,102 +197,17 @@ static LLVMValueRef scalar_op(Cg *c, const Node *n, LLVMValueRef *a)
             "");
     case OP_SIGMOID: return sigmoid(c, t, x);
     case OP_TANH: return cg_tanh(c, t, x);
-    case OP_GELU: {
-        LLVMValueRef inner;
-        if (strcmp(ir_attr_str(n, "approximate"), "tanh") == 0) {
-            LLVMValueRef x3 = LLVMBuildFMul(b, LLVMBuildFMul(b, x, x, ""), x, "");
-            LLVMValueRef u = LLVMBuildFAdd(b, x, LLVMBuildFMul(b, fc(c, t, 0.044715), x3, ""), "");
-            inner = cg_tanh(c, t, LLVMBuildFMul(b, fc(c, t, 0.7978845608028654), u, ""));
-        } else {
-            inner = cg_libm(c, "erf", t, LLVMBuildFMul(b, x, fc(c, t, 0.7071067811865476), ""));
-        }
-        LLVMValueRef h = LLVMBuildFMul(b, fc(c, t, 0.5), x, "");
-        return LLVMBuildFMul(b, h, LLVMBuildFAdd(b, fc(c, t, 1), inner, ""), "");
-    }
+    case OP_GELU: return gelu(c, n, t, x);
     case OP_SILU: return LLVMBuildFMul(b, x, sigmoid(c, t, x), "");
     case OP_SOFTPLUS: return softplus(c, t, x);
     /* backward primitives */
     case OP_GT:
     case OP_GE:
-    case OP_EQ: {
-        static const LLVMIntPredicate ip[] = {LLVMIntSGT, LLVMIntSGE, LLVMIntEQ};
-        static const LLVMRealPredicate rp[] = {LLVMRealOGT, LLVMRealOGE, LLVMRealOEQ};
-        int k = n->op == OP_GT ? 0 : n->op == OP_GE ? 1 : 2;
-        LLVMValueRef cmp = i ? LLVMBuildICmp(b, ip[k], x, a[1], "")
-                             : LLVMBuildFCmp(b, rp[k], x, a[1], ""); /* NaN compares false */
-        return LLVMBuildSelect(b, cmp, fc(c, t, 1), fc(c, t, 0), "");
-    }
-    case OP_SIGN: {
-        /* (x > 0) - (x < 0): 0 for both zeros and for NaN */
-        LLVMValueRef pos =
-            i ? LLVMBuildICmp(b, LLVMIntSGT, x, fc(c, t, 0), "") : fgt(c, x, fc(c, t, 0));
-        LLVMValueRef neg = i ? LLVMBuildICmp(b, LLVMIntSLT, x, fc(c, t, 0), "")
-                             : LLVMBuildFCmp(b, LLVMRealOLT, x, fc(c, t, 0), "");
-        return LLVMBuildSelect(b, pos, fc(c, t, 1),
-                               LLVMBuildSelect(b, neg, fc(c, t, -1), fc(c, t, 0), ""), "");
-    }
-    case OP_CAST: {
-        DType from = n->in[0]->dtype;
-        if (from == t)
-            return x;
-        if (from == DT_I32)
-            return LLVMBuildSIToFP(b, x, cg_type(c, t), "");
-        if (i) {
-            /* saturating: out-of-range values clamp, NaN gives 0 (fptosi would be poison) */
-            LLVMTypeRef ft = cg_type(c, from);
-            char name[40];
-            snprintf(name, sizeof name, "llvm.fptosi.sat.i32.%s", from == DT_F32 ? "f32" : "f64");
-            return cg_call(c, name, c->i32, &ft, 1, &x);
-        }
-        return t == DT_F64 ? LLVMBuildFPExt(b, x, c->f64, "") : LLVMBuildFPTrunc(b, x, c->f32, "");
-    }
-    case OP_GELU_GRAD: {
-        /* dy * gelu'(x) */
-        LLVMValueRef d;
-        if (strcmp(ir_attr_str(n, "approximate"), "tanh") == 0) {
-            /* u = k (x + 0.044715 x^3), th = tanh(u):
-             * 0.5 (1 + th) + 0.5 x (1 - th^2) k (1 + 3 * 0.044715 x^2) */
-            LLVMValueRef x2 = LLVMBuildFMul(b, x, x, "");
-            LLVMValueRef u = LLVMBuildFMul(
-                b, fc(c, t, 0.7978845608028654),
-                LLVMBuildFAdd(b, x,
-                              LLVMBuildFMul(b, fc(c, t, 0.044715), LLVMBuildFMul(b, x2, x, ""), ""),
-                              ""),
-                "");
-            LLVMValueRef th = cg_tanh(c, t, u);
-            LLVMValueRef du = LLVMBuildFMul(
-                b, fc(c, t, 0.7978845608028654),
-                LLVMBuildFAdd(b, fc(c, t, 1), LLVMBuildFMul(b, fc(c, t, 3 * 0.044715), x2, ""), ""),
-                "");
-            LLVMValueRef sech2 = LLVMBuildFSub(b, fc(c, t, 1), LLVMBuildFMul(b, th, th, ""), "");
-            d = LLVMBuildFAdd(
-                b, LLVMBuildFMul(b, fc(c, t, 0.5), LLVMBuildFAdd(b, fc(c, t, 1), th, ""), ""),
-                LLVMBuildFMul(b, LLVMBuildFMul(b, fc(c, t, 0.5), x, ""),
-                              LLVMBuildFMul(b, sech2, du, ""), ""),
-                "");
-        } else {
-            /* Phi(x) + x phi(x) */
-            LLVMValueRef cdf = LLVMBuildFMul(
-                b, fc(c, t, 0.5),
-                LLVMBuildFAdd(
-                    b, fc(c, t, 1),
-                    cg_libm(c, "erf", t, LLVMBuildFMul(b, x, fc(c, t, 0.7071067811865476), "")),
-                    ""),
-                "");
-            LLVMValueRef e = cg_intr1(
-                c, "llvm.exp", t, LLVMBuildFMul(b, fc(c, t, -0.5), LLVMBuildFMul(b, x, x, ""), ""));
-            LLVMValueRef pdf = LLVMBuildFMul(b, e, fc(c, t, 0.3989422804014327), "");
-            d = LLVMBuildFAdd(b, cdf, LLVMBuildFMul(b, x, pdf, ""), "");
-        }
-        return LLVMBuildFMul(b, a[1], d, "");
-    }
-    case OP_ELU_GRAD: {
-        LLVMValueRef neg = LLVMBuildFMul(b, a[1],
-                                         LLVMBuildFMul(b, fc(c, t, ir_attr_float(n, "alpha")),
-                                                       cg_intr1(c, "llvm.exp", t, x), ""),
-                                         "");
-        return LLVMBuildSelect(b, fgt(c, x, fc(c, t, 0)), a[1], neg, "");
-    }
+    case OP_EQ: return compare(c, n, t, x, a[1]);
+    case OP_SIGN: return sign(c, t, x);
+    case OP_CAST: return cast(c, n, t, x);
+    case OP_GELU_GRAD: return gelu_grad(c, n, t, x, a[1]);
+    case OP_ELU_GRAD: return elu_grad(c, n, t, x, a[1]);
     case OP_DROPOUT:
     case OP_BROADCAST_TO: return x; /* identity in inference; broadcasting is in the strides */
     default: die("codegen: %s is not elementwise", op_info[n->op].text);
