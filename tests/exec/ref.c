@@ -978,6 +978,130 @@ static void eval_pool_grad(const Node *n, RefTensor *const *in, RefTensor *out)
             }
 }
 
+/* The evaluator of each op: the one table to extend with a new op (and, for
+ * an elementwise one, unary(), binary() or pair_loss()). R_NONE: the
+ * reference does not evaluate the op (the sources, which hold given
+ * values, and the OPF_REPLAY ops, which need the training step's draws). */
+typedef enum {
+    R_NONE,
+    R_CONST,
+    R_ELTWISE,
+    R_ROWWISE,
+    R_MATMUL,
+    R_REDUCE,
+    R_ARGMAX,
+    R_COPY,
+    R_TRANSPOSE,
+    R_CONCAT,
+    R_STACK,
+    R_BROADCAST,
+    R_ZEROS,
+    R_ONES,
+    R_ONE_HOT,
+    R_SLICE,
+    R_CLASS_LOSS,
+    R_PAIR_LOSS,
+    R_CONV,
+    R_CONV_TRANSPOSE,
+    R_POOL,
+    R_GLOBAL_POOL,
+    R_BATCH_NORM,
+    R_LAYER_NORM,
+    R_EMBEDDING,
+    R_RECURRENT,
+    R_ATTENTION,
+    R_BACKWARD_ELTWISE,
+    R_CONV_GRAD,
+    R_POOL_GRAD,
+} Rule;
+
+static const Rule rules[OP_COUNT] = {
+    [OP_CONST] = R_CONST,
+    [OP_ADD] = R_ELTWISE,
+    [OP_SUB] = R_ELTWISE,
+    [OP_MUL] = R_ELTWISE,
+    [OP_DIV] = R_ELTWISE,
+    [OP_POW] = R_ELTWISE,
+    [OP_MAXIMUM] = R_ELTWISE,
+    [OP_MINIMUM] = R_ELTWISE,
+    [OP_NEG] = R_ELTWISE,
+    [OP_SQRT] = R_ELTWISE,
+    [OP_RSQRT] = R_ELTWISE,
+    [OP_EXP] = R_ELTWISE,
+    [OP_LOG] = R_ELTWISE,
+    [OP_ABS] = R_ELTWISE,
+    [OP_SQUARE] = R_ELTWISE,
+    [OP_CLAMP] = R_ELTWISE,
+    [OP_RELU] = R_ELTWISE,
+    [OP_LEAKY_RELU] = R_ELTWISE,
+    [OP_ELU] = R_ELTWISE,
+    [OP_SIGMOID] = R_ELTWISE,
+    [OP_TANH] = R_ELTWISE,
+    [OP_GELU] = R_ELTWISE,
+    [OP_SILU] = R_ELTWISE,
+    [OP_SOFTPLUS] = R_ELTWISE,
+    [OP_DROPOUT] = R_ELTWISE,
+    [OP_SOFTMAX] = R_ROWWISE,
+    [OP_LOG_SOFTMAX] = R_ROWWISE,
+    [OP_MATMUL] = R_MATMUL,
+    [OP_SUM] = R_REDUCE,
+    [OP_MEAN] = R_REDUCE,
+    [OP_MAX] = R_REDUCE,
+    [OP_MIN] = R_REDUCE,
+    [OP_VAR] = R_REDUCE,
+    [OP_ARGMAX] = R_ARGMAX,
+    [OP_RESHAPE] = R_COPY,
+    [OP_FLATTEN] = R_COPY,
+    [OP_TRANSPOSE] = R_TRANSPOSE,
+    [OP_CONCAT] = R_CONCAT,
+    [OP_STACK] = R_STACK,
+    [OP_BROADCAST_TO] = R_BROADCAST,
+    [OP_ZEROS] = R_ZEROS,
+    [OP_ONES] = R_ONES,
+    [OP_ONE_HOT] = R_ONE_HOT,
+    [OP_SLICE] = R_SLICE,
+    [OP_SLICE_UPDATE] = R_SLICE,
+    [OP_CROSS_ENTROPY] = R_CLASS_LOSS,
+    [OP_NLL_LOSS] = R_CLASS_LOSS,
+    [OP_BINARY_CROSS_ENTROPY] = R_PAIR_LOSS,
+    [OP_MSE] = R_PAIR_LOSS,
+    [OP_L1_LOSS] = R_PAIR_LOSS,
+    [OP_SMOOTH_L1_LOSS] = R_PAIR_LOSS,
+    [OP_HUBER_LOSS] = R_PAIR_LOSS,
+    [OP_CONV2D] = R_CONV,
+    [OP_CONV1D] = R_CONV,
+    [OP_CONV_TRANSPOSE2D] = R_CONV_TRANSPOSE,
+    [OP_MAX_POOL2D] = R_POOL,
+    [OP_AVG_POOL2D] = R_POOL,
+    [OP_LP_POOL2D] = R_POOL,
+    [OP_STOCHASTIC_POOL2D] = R_POOL,
+    [OP_GLOBAL_AVG_POOL] = R_GLOBAL_POOL,
+    [OP_GLOBAL_MAX_POOL] = R_GLOBAL_POOL,
+    [OP_BATCH_NORM] = R_BATCH_NORM,
+    [OP_LAYER_NORM] = R_LAYER_NORM,
+    [OP_EMBEDDING] = R_EMBEDDING,
+    [OP_RNN] = R_RECURRENT,
+    [OP_LSTM] = R_RECURRENT,
+    [OP_GRU] = R_RECURRENT,
+    [OP_ATTENTION] = R_ATTENTION,
+    [OP_GT] = R_BACKWARD_ELTWISE,
+    [OP_GE] = R_BACKWARD_ELTWISE,
+    [OP_EQ] = R_BACKWARD_ELTWISE,
+    [OP_SIGN] = R_BACKWARD_ELTWISE,
+    [OP_CAST] = R_BACKWARD_ELTWISE,
+    [OP_GELU_GRAD] = R_BACKWARD_ELTWISE,
+    [OP_ELU_GRAD] = R_BACKWARD_ELTWISE,
+    [OP_CONV_GRAD_INPUT] = R_CONV_GRAD,
+    [OP_CONV_GRAD_WEIGHT] = R_CONV_GRAD,
+    [OP_MAX_POOL2D_GRAD] = R_POOL_GRAD,
+    [OP_AVG_POOL2D_GRAD] = R_POOL_GRAD,
+};
+
+bool ref_supports(Op op)
+{
+    return op >= 0 && op < OP_COUNT && rules[op] != R_NONE;
+}
+
 static bool eval_node(const Node *n, RefTensor *values, int64_t batch, char *err, size_t errsize)
 {
     RefTensor *in[64];
@@ -996,102 +1120,51 @@ static bool eval_node(const Node *n, RefTensor *values, int64_t batch, char *err
     }
     RefTensor *out = &values[n->id];
     ref_tensor_alloc(out, n, batch);
-    switch (n->op) {
-    case OP_CONST: out->v[0] = attr_value(n); return true;
-    case OP_ADD:
-    case OP_SUB:
-    case OP_MUL:
-    case OP_DIV:
-    case OP_POW:
-    case OP_MAXIMUM:
-    case OP_MINIMUM:
-    case OP_NEG:
-    case OP_SQRT:
-    case OP_RSQRT:
-    case OP_EXP:
-    case OP_LOG:
-    case OP_ABS:
-    case OP_SQUARE:
-    case OP_CLAMP:
-    case OP_RELU:
-    case OP_LEAKY_RELU:
-    case OP_ELU:
-    case OP_SIGMOID:
-    case OP_TANH:
-    case OP_GELU:
-    case OP_SILU:
-    case OP_SOFTPLUS:
-    case OP_DROPOUT: eval_eltwise(n, in, out); return true;
-    case OP_SOFTMAX:
-    case OP_LOG_SOFTMAX: eval_rowwise(n, in[0], out); return true;
-    case OP_MATMUL: eval_matmul(in[0], in[1], out); return true;
-    case OP_SUM:
-    case OP_MEAN:
-    case OP_MAX:
-    case OP_MIN:
-    case OP_VAR: eval_reduce(n, in[0], out); return true;
-    case OP_ARGMAX: eval_argmax(n, in[0], out); return true;
-    case OP_RESHAPE:
-    case OP_FLATTEN:
+    switch (rules[n->op]) {
+    case R_CONST: out->v[0] = attr_value(n); return true;
+    case R_ELTWISE: eval_eltwise(n, in, out); return true;
+    case R_ROWWISE: eval_rowwise(n, in[0], out); return true;
+    case R_MATMUL: eval_matmul(in[0], in[1], out); return true;
+    case R_REDUCE: eval_reduce(n, in[0], out); return true;
+    case R_ARGMAX: eval_argmax(n, in[0], out); return true;
+    case R_COPY:
         /* row-major order is unchanged */
         memcpy(out->v, in[0]->v, (size_t)out->count * sizeof(double));
         return true;
-    case OP_TRANSPOSE: eval_transpose(n, in[0], out); return true;
-    case OP_CONCAT: eval_concat(n, in, out); return true;
-    case OP_STACK: eval_stack(n, in, out); return true;
-    case OP_BROADCAST_TO: {
+    case R_TRANSPOSE: eval_transpose(n, in[0], out); return true;
+    case R_CONCAT: eval_concat(n, in, out); return true;
+    case R_STACK: eval_stack(n, in, out); return true;
+    case R_BROADCAST: {
         int64_t idx[IR_MAX_RANK] = {0};
         for (int64_t k = 0; k < out->count; k++, next_index(out->rank, out->dim, idx))
             out->v[k] = bcast_at(in[0], out->rank, idx);
         return true;
     }
-    case OP_ZEROS: return true;
-    case OP_ONES:
+    case R_ZEROS: return true;
+    case R_ONES:
         for (int64_t k = 0; k < out->count; k++)
             out->v[k] = 1;
         return true;
-    case OP_ONE_HOT: eval_one_hot(in[0], out); return true;
-    case OP_SLICE:
-    case OP_SLICE_UPDATE: return eval_slice(n, in, batch, out, err, errsize);
-    case OP_CROSS_ENTROPY:
-    case OP_NLL_LOSS: return eval_class_loss(n, in[0], in[1], out, err, errsize);
-    case OP_BINARY_CROSS_ENTROPY:
-    case OP_MSE:
-    case OP_L1_LOSS:
-    case OP_SMOOTH_L1_LOSS:
-    case OP_HUBER_LOSS: eval_pair_loss(n, in[0], in[1], out); return true;
-    case OP_CONV2D:
-    case OP_CONV1D: eval_conv(n, in[0], in[1], out); return true;
-    case OP_CONV_TRANSPOSE2D: eval_conv_transpose(n, in[0], in[1], out); return true;
-    case OP_MAX_POOL2D:
-    case OP_AVG_POOL2D:
-    case OP_LP_POOL2D:
-    case OP_STOCHASTIC_POOL2D: eval_pool(n, in[0], out); return true;
-    case OP_GLOBAL_AVG_POOL:
-    case OP_GLOBAL_MAX_POOL: eval_global_pool(n, in[0], out); return true;
-    case OP_BATCH_NORM: eval_batch_norm(n, in, out); return true;
-    case OP_LAYER_NORM: eval_layer_norm(n, in, out); return true;
-    case OP_EMBEDDING: eval_embedding(in[0], in[1], out); return true;
-    case OP_RNN:
-    case OP_LSTM:
-    case OP_GRU: eval_recurrent(n, in, out); return true;
-    case OP_ATTENTION: eval_attention(n, in[0], in[1], in[2], out); return true;
-    case OP_GT:
-    case OP_GE:
-    case OP_EQ:
-    case OP_SIGN:
-    case OP_CAST:
-    case OP_GELU_GRAD:
-    case OP_ELU_GRAD: eval_backward_eltwise(n, in, out); return true;
-    case OP_CONV_GRAD_INPUT:
-    case OP_CONV_GRAD_WEIGHT: eval_conv_grad(n, in, out); return true;
-    case OP_MAX_POOL2D_GRAD:
-    case OP_AVG_POOL2D_GRAD: eval_pool_grad(n, in, out); return true;
-    default:
-        snprintf(err, errsize, "%%%d %s: not implemented by the reference", n->id,
-                 op_info[n->op].text);
-        return false;
+    case R_ONE_HOT: eval_one_hot(in[0], out); return true;
+    case R_SLICE: return eval_slice(n, in, batch, out, err, errsize);
+    case R_CLASS_LOSS: return eval_class_loss(n, in[0], in[1], out, err, errsize);
+    case R_PAIR_LOSS: eval_pair_loss(n, in[0], in[1], out); return true;
+    case R_CONV: eval_conv(n, in[0], in[1], out); return true;
+    case R_CONV_TRANSPOSE: eval_conv_transpose(n, in[0], in[1], out); return true;
+    case R_POOL: eval_pool(n, in[0], out); return true;
+    case R_GLOBAL_POOL: eval_global_pool(n, in[0], out); return true;
+    case R_BATCH_NORM: eval_batch_norm(n, in, out); return true;
+    case R_LAYER_NORM: eval_layer_norm(n, in, out); return true;
+    case R_EMBEDDING: eval_embedding(in[0], in[1], out); return true;
+    case R_RECURRENT: eval_recurrent(n, in, out); return true;
+    case R_ATTENTION: eval_attention(n, in[0], in[1], in[2], out); return true;
+    case R_BACKWARD_ELTWISE: eval_backward_eltwise(n, in, out); return true;
+    case R_CONV_GRAD: eval_conv_grad(n, in, out); return true;
+    case R_POOL_GRAD: eval_pool_grad(n, in, out); return true;
+    case R_NONE: break;
     }
+    snprintf(err, errsize, "%%%d %s: not implemented by the reference", n->id, op_info[n->op].text);
+    return false;
 }
 
 bool ref_eval(const Graph *g, int64_t batch, RefTensor *values, bool all, char *err, size_t errsize)

@@ -43,6 +43,10 @@ void ref_tensor_free(RefTensor *t);
 bool ref_eval(const Graph *g, int64_t batch, RefTensor *values, bool all, char *err,
               size_t errsize);
 
+/* Whether ref_eval evaluates nodes of op (sources aside, which hold given
+ * values). */
+bool ref_supports(Op op);
+
 /* Frees every tensor of values (g->nodes.n entries), not the array. */
 void ref_values_free(const Graph *g, RefTensor *values);
 
