@@ -31,12 +31,11 @@ LLVMValueRef cg_kernel_begin(Cg *c, Node *step, Node **ins, int nin);
 LLVMValueRef cg_kernel_scratch(Cg *c, int nin);
 void cg_kernel_end(Cg *c);
 
-/* Element i of the ints attribute name of n (the schema guarantees it). */
-static inline int64_t cg_ints_at(const Node *n, const char *name, int i)
+/* Element i of an ints attribute (attr_stride(n), ...). */
+static inline int64_t cg_ints_at(AttrInts a, int i)
 {
-    const Attr *a = ir_attr(n, name);
-    check(a && a->kind == AK_INTS && i < a->ints.n);
-    return a->ints.v[i].n;
+    check(i < a.n);
+    return a.v[i].n;
 }
 
 #endif

@@ -49,7 +49,7 @@ static LLVMValueRef gelu(Cg *c, const Node *n, DType t, LLVMValueRef x)
 {
     LLVMBuilderRef b = c->b;
     LLVMValueRef inner;
-    if (strcmp(ir_attr_str(n, "approximate"), "tanh") == 0) {
+    if (strcmp(attr_approximate(n), "tanh") == 0) {
         LLVMValueRef x3 = LLVMBuildFMul(b, LLVMBuildFMul(b, x, x, ""), x, "");
         LLVMValueRef u = LLVMBuildFAdd(b, x, LLVMBuildFMul(b, fc(c, t, 0.044715), x3, ""), "");
         inner = cg_tanh(c, t, LLVMBuildFMul(b, fc(c, t, 0.7978845608028654), u, ""));
@@ -110,7 +110,7 @@ static LLVMValueRef gelu_grad(Cg *c, const Node *n, DType t, LLVMValueRef x, LLV
 {
     LLVMBuilderRef b = c->b;
     LLVMValueRef d;
-    if (strcmp(ir_attr_str(n, "approximate"), "tanh") == 0) {
+    if (strcmp(attr_approximate(n), "tanh") == 0) {
         /* u = k (x + 0.044715 x^3), th = tanh(u):
          * 0.5 (1 + th) + 0.5 x (1 - th^2) k (1 + 3 * 0.044715 x^2) */
         LLVMValueRef x2 = LLVMBuildFMul(b, x, x, "");
@@ -150,9 +150,7 @@ static LLVMValueRef elu_grad(Cg *c, const Node *n, DType t, LLVMValueRef x, LLVM
 {
     LLVMBuilderRef b = c->b;
     LLVMValueRef neg = LLVMBuildFMul(
-        b, dy,
-        LLVMBuildFMul(b, fc(c, t, ir_attr_float(n, "alpha")), cg_intr1(c, "llvm.exp", t, x), ""),
-        "");
+        b, dy, LLVMBuildFMul(b, fc(c, t, attr_alpha(n)), cg_intr1(c, "llvm.exp", t, x), ""), "");
     return LLVMBuildSelect(b, fgt(c, x, fc(c, t, 0)), dy, neg, "");
 }
 
@@ -183,18 +181,15 @@ static LLVMValueRef scalar_op(Cg *c, const Node *n, LLVMValueRef *a)
         }
         return cg_intr1(c, "llvm.fabs", t, x);
     case OP_SQUARE: return i ? LLVMBuildMul(b, x, x, "") : LLVMBuildFMul(b, x, x, "");
-    case OP_CLAMP:
-        return cg_min(c, t, cg_max(c, t, x, fc(c, t, ir_attr_float(n, "lo"))),
-                      fc(c, t, ir_attr_float(n, "hi")));
+    case OP_CLAMP: return cg_min(c, t, cg_max(c, t, x, fc(c, t, attr_lo(n))), fc(c, t, attr_hi(n)));
     case OP_RELU: return LLVMBuildSelect(b, fgt(c, x, fc(c, t, 0)), x, fc(c, t, 0), "");
     case OP_LEAKY_RELU:
         return LLVMBuildSelect(b, fgt(c, x, fc(c, t, 0)), x,
-                               LLVMBuildFMul(b, x, fc(c, t, ir_attr_float(n, "alpha")), ""), "");
+                               LLVMBuildFMul(b, x, fc(c, t, attr_alpha(n)), ""), "");
     case OP_ELU:
         return LLVMBuildSelect(
             b, fgt(c, x, fc(c, t, 0)), x,
-            LLVMBuildFMul(b, cg_libm(c, "expm1", t, x), fc(c, t, ir_attr_float(n, "alpha")), ""),
-            "");
+            LLVMBuildFMul(b, cg_libm(c, "expm1", t, x), fc(c, t, attr_alpha(n)), ""), "");
     case OP_SIGMOID: return sigmoid(c, t, x);
     case OP_TANH: return cg_tanh(c, t, x);
     case OP_GELU: return gelu(c, n, t, x);
@@ -221,7 +216,7 @@ static LLVMValueRef dropout_mask(Cg *c, Node *d, LLVMValueRef v, LLVMValueRef in
     check(d->op == OP_DROPOUT);
     LLVMBuilderRef b = c->b;
     DType t = d->dtype;
-    double p = ir_attr_float(d, "p");
+    double p = attr_p(d);
     LLVMValueRef u = cg_uniform(c, d, index, t);
     LLVMValueRef keep = LLVMBuildFCmp(b, LLVMRealOGE, u, cg_fconst(c, t, p), "");
     return LLVMBuildSelect(b, keep, LLVMBuildFMul(b, v, cg_fconst(c, t, 1.0 / (1.0 - p)), ""),
@@ -263,7 +258,7 @@ static void collect_leaves(Cg *c, Group *gr, Node *x)
 static LLVMValueRef eval(Cg *c, Group *gr, Node *x, LLVMValueRef *offs, LLVMValueRef out_off)
 {
     if (x->op == OP_CONST)
-        return cg_fconst(c, x->dtype, ir_attr_float(x, "value"));
+        return cg_fconst(c, x->dtype, attr_value(x));
     if (x == gr->gemm)
         return cg_load(c, x->dtype, gr->out, out_off);
     if (!is_member(c, gr, x)) {

@@ -34,7 +34,7 @@ static LLVMValueRef tensor_info(Cg *c, const CgAbiTypes *t, const char *name, co
         int64_t v = 0;
         if (i < n->shape.rank) {
             Dim d = n->shape.d[i];
-            v = d.n * (d.batch ? g->max_batch : 1);
+            v = d.n * (d.batch ? ir_max_batch(g) : 1);
             if (d.batch)
                 batch_dims |= 1u << i;
         }
@@ -50,17 +50,17 @@ static LLVMValueRef tensor_info(Cg *c, const CgAbiTypes *t, const char *name, co
     for (int i = 0; i < 4; i++)
         args[i] = LLVMConstReal(c->f64, 0);
     if (n->op == OP_PARAM || n->op == OP_STATE) {
-        init = ir_builtin_lookup(init_info, INIT_COUNT, ir_attr_str(n, "init"));
+        init = ir_builtin_lookup(init_info, INIT_COUNT, attr_init(n));
         check(init >= 0);
-        const Attr *a = ir_attr(n, "args");
-        if (a) {
-            check(a->floats.n <= 4);
-            nargs = a->floats.n;
+        if (attr_has_args(n)) {
+            AttrFloats a = attr_args(n);
+            check(a.n <= 4);
+            nargs = a.n;
             for (int i = 0; i < nargs; i++)
-                args[i] = LLVMConstReal(c->f64, a->floats.v[i]);
+                args[i] = LLVMConstReal(c->f64, a.v[i]);
         }
         if (n->op == OP_PARAM)
-            frozen = ir_attr_bool(n, "frozen");
+            frozen = attr_frozen(n);
     }
     LLVMValueRef tv[CG_TINFO_COUNT] = {0};
     tv[CG_TINFO_desc] = LLVMConstNamedStruct(t->desc, dv, cg_abi_fields(dv, CG_DESC_COUNT));

@@ -33,7 +33,7 @@ static int64_t max_numel(const Graph *g, const Shape *s)
 
 static bool trainable(const Node *n)
 {
-    return n->op == OP_PARAM && !ir_attr_bool(n, "frozen");
+    return n->op == OP_PARAM && !attr_frozen(n);
 }
 
 Layout *cg_layout(const Graph *g, const CgPlans *plans)

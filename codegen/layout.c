@@ -53,12 +53,12 @@ static LLVMValueRef k_transpose(Cg *c, Node *n)
 {
     Node *x = n->in[0];
     LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 1);
-    const Attr *perm = ir_attr(n, "perm");
+    AttrInts perm = attr_perm(n);
     LLVMValueRef xs[IR_MAX_RANK], os[IR_MAX_RANK], ss[IR_MAX_RANK], ext[IR_MAX_RANK];
     cg_strides(c, &x->shape, xs);
     cg_strides(c, &n->shape, os);
     for (int d = 0; d < n->shape.rank; d++) {
-        ss[d] = xs[perm->ints.v[d].n];
+        ss[d] = xs[perm.v[d].n];
         ext[d] = cg_dim(c, n->shape.d[d]);
     }
     copy_strided(c, n->dtype, n->shape.rank, ext, LLVMGetParam(fn, 0), cg_i64(c, 0), os,
@@ -70,7 +70,7 @@ static LLVMValueRef k_transpose(Cg *c, Node *n)
 static LLVMValueRef k_concat(Cg *c, Node *n)
 {
     LLVMValueRef fn = cg_kernel_begin(c, n, n->in, n->nin);
-    int axis = (int)ir_attr_int(n, "axis");
+    int axis = (int)attr_axis(n);
     bool stack = n->op == OP_STACK;
     LLVMValueRef os[IR_MAX_RANK];
     cg_strides(c, &n->shape, os);
@@ -111,7 +111,7 @@ static LLVMValueRef k_fill(Cg *c, Node *n)
 static LLVMValueRef k_one_hot(Cg *c, Node *n)
 {
     LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 1);
-    int64_t depth = ir_attr_int(n, "n");
+    int64_t depth = attr_n(n);
     CgLoop li, lj;
     LLVMValueRef i = cg_loop_begin(c, cg_numel(c, &n->in[0]->shape), &li);
     LLVMValueRef lab = LLVMBuildSExt(c->b, cg_load(c, DT_I32, LLVMGetParam(fn, 1), i), c->i64, "");
@@ -131,13 +131,13 @@ static LLVMValueRef k_one_hot(Cg *c, Node *n)
 static void slice_geometry(Cg *c, const Node *n, const Node *x, LLVMValueRef *count,
                            LLVMValueRef *begin, int64_t *step)
 {
-    const Attr *b = ir_attr(n, "begin"), *e = ir_attr(n, "end"), *s = ir_attr(n, "step");
+    AttrInts b = attr_begin(n), e = attr_end(n), s = attr_step(n);
     for (int d = 0; d < x->shape.rank; d++) {
-        check(d < b->ints.n && d < e->ints.n && d < s->ints.n);
-        int64_t st = s->ints.v[d].n;
+        check(d < b.n && d < e.n && d < s.n);
+        int64_t st = s.v[d].n;
         step[d] = st;
-        begin[d] = cg_dim(c, b->ints.v[d]);
-        Dim ed = e->ints.v[d];
+        begin[d] = cg_dim(c, b.v[d]);
+        Dim ed = e.v[d];
         LLVMValueRef end = ed.n == IR_NONE ? cg_i64(c, -1) : cg_dim(c, ed);
         LLVMValueRef span = st > 0 ? LLVMBuildNSWSub(c->b, end, begin[d], "")
                                    : LLVMBuildNSWSub(c->b, begin[d], end, "");
@@ -179,10 +179,10 @@ static LLVMValueRef k_slice(Cg *c, Node *n)
         memcpy_elems(c, n->dtype, out, src, cg_numel(c, &x->shape));
     /* the value broadcasts against the slice without its squeezed dims */
     Node *v = n->in[1];
-    const Attr *sq = ir_attr(n, "squeeze");
+    AttrInts sq = attr_squeeze(n);
     bool squeezed[IR_MAX_RANK] = {0};
-    for (int k = 0; sq && k < sq->ints.n; k++)
-        squeezed[sq->ints.v[k].n] = true;
+    for (int k = 0; k < sq.n; k++)
+        squeezed[sq.v[k].n] = true;
     int kept[IR_MAX_RANK], nk = 0;
     for (int d = 0; d < r; d++)
         if (!squeezed[d])

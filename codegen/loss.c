@@ -30,7 +30,7 @@ static LLVMValueRef pair_loss(Cg *c, const Node *n, LLVMValueRef p, LLVMValueRef
     case OP_MSE: return LLVMBuildFMul(b, d, d, "");
     case OP_L1_LOSS: return ad;
     case OP_SMOOTH_L1_LOSS: {
-        double beta = ir_attr_float(n, "beta");
+        double beta = attr_beta(n);
         if (beta <= 0)
             return ad;
         LLVMValueRef small = LLVMBuildFCmp(b, LLVMRealOLT, ad, cg_fconst(c, t, beta), "");
@@ -38,7 +38,7 @@ static LLVMValueRef pair_loss(Cg *c, const Node *n, LLVMValueRef p, LLVMValueRef
                                LLVMBuildFSub(b, ad, cg_fconst(c, t, 0.5 * beta), ""), "");
     }
     case OP_HUBER_LOSS: {
-        double delta = ir_attr_float(n, "delta");
+        double delta = attr_delta(n);
         LLVMValueRef small = LLVMBuildFCmp(b, LLVMRealOLE, ad, cg_fconst(c, t, delta), "");
         return LLVMBuildSelect(b, small, sq,
                                LLVMBuildFMul(b, cg_fconst(c, t, delta),
@@ -56,7 +56,7 @@ LLVMValueRef cg_kernel_loss(Cg *c, Node *n)
     LLVMValueRef out = LLVMGetParam(fn, 0), x = LLVMGetParam(fn, 1), y = LLVMGetParam(fn, 2);
     DType t = n->dtype;
     LLVMTypeRef ty = cg_type(c, t);
-    const char *red = ir_attr_str(n, "reduction");
+    const char *red = attr_reduction(n);
     bool none = strcmp(red, "none") == 0;
     LLVMValueRef acc = cg_alloca(c, c->f64, "acc");
     LLVMBuildStore(c->b, LLVMConstReal(c->f64, 0), acc);

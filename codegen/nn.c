@@ -78,11 +78,11 @@ void cg_emit_conv(Cg *c, Node *n, LLVMValueRef xp, LLVMValueRef wp, LLVMValueRef
         in[a] = x->shape.d[2 + i].n;
         on[a] = n->shape.d[2 + i].n;
         k[a] = w->shape.d[2 + i].n;
-        s[a] = cg_ints_at(n, "stride", i);
-        p[a] = cg_ints_at(n, "padding", i);
-        d[a] = cg_ints_at(n, "dilation", i);
+        s[a] = cg_ints_at(attr_stride(n), i);
+        p[a] = cg_ints_at(attr_padding(n), i);
+        d[a] = cg_ints_at(attr_dilation(n), i);
     }
-    int64_t groups = ir_attr_int(n, "groups"), C = x->shape.d[1].n, O = n->shape.d[1].n;
+    int64_t groups = attr_groups(n), C = x->shape.d[1].n, O = n->shape.d[1].n;
     int64_t cg = C / groups, og = O / groups, kk = k[0] * k[1];
     int64_t hw = in[0] * in[1], pq = on[0] * on[1];
     LLVMValueRef geom = NULL;
@@ -148,14 +148,14 @@ static LLVMValueRef k_pool(Cg *c, Node *n)
     LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 1);
     LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 1);
     int64_t H = x->shape.d[2].n, W = x->shape.d[3].n, OH = n->shape.d[2].n, OW = n->shape.d[3].n;
-    int64_t kh = cg_ints_at(n, "kernel", 0), kw = cg_ints_at(n, "kernel", 1);
-    int64_t sh = cg_ints_at(n, "stride", 0), sw = cg_ints_at(n, "stride", 1);
+    int64_t kh = cg_ints_at(attr_kernel(n), 0), kw = cg_ints_at(attr_kernel(n), 1);
+    int64_t sh = cg_ints_at(attr_stride(n), 0), sw = cg_ints_at(attr_stride(n), 1);
     int64_t ph = 0, pw = 0;
-    if (ir_attr(n, "padding")) {
-        ph = cg_ints_at(n, "padding", 0);
-        pw = cg_ints_at(n, "padding", 1);
+    if (attr_has_padding(n)) {
+        ph = cg_ints_at(attr_padding(n), 0);
+        pw = cg_ints_at(attr_padding(n), 1);
     }
-    double p = n->op == OP_LP_POOL2D ? ir_attr_float(n, "p") : 0;
+    double p = n->op == OP_LP_POOL2D ? attr_p(n) : 0;
     bool padded = ph > 0 || pw > 0;
     LLVMValueRef acc = cg_alloca(c, ty, "acc"), acc2 = cg_alloca(c, ty, "acc2");
     LLVMValueRef planes = cg_dim(c, (Dim){x->shape.d[1].n * x->shape.d[0].n, x->shape.d[0].batch});
@@ -265,8 +265,8 @@ static PoolPick pool_sample(Cg *c, Node *pool, LLVMValueRef plane, LLVMValueRef 
     Node *x = pool->in[0];
     DType t = x->dtype;
     int64_t W = x->shape.d[3].n;
-    int64_t kh = cg_ints_at(pool, "kernel", 0), kw = cg_ints_at(pool, "kernel", 1);
-    int64_t sh = cg_ints_at(pool, "stride", 0), sw = cg_ints_at(pool, "stride", 1);
+    int64_t kh = cg_ints_at(attr_kernel(pool), 0), kw = cg_ints_at(attr_kernel(pool), 1);
+    int64_t sh = cg_ints_at(attr_stride(pool), 0), sw = cg_ints_at(attr_stride(pool), 1);
     LLVMValueRef run = cg_alloca(c, c->f64, "run"), pick = cg_alloca(c, c->i64, "pick");
     LLVMValueRef origin = cg_add(c, cg_mul(c, y, cg_i64(c, sh * W)), cg_mul(c, xo, cg_i64(c, sw)));
     LLVMValueRef sum = NULL, thr = NULL, some = NULL;
@@ -397,7 +397,7 @@ static void batch_stats(Cg *c, Node *n, LLVMValueRef src, LLVMValueRef mean, LLV
             *v = r;
     }
     *m = mu;
-    double mom = ir_attr_float(n, "momentum");
+    double mom = attr_momentum(n);
     LLVMValueRef keep = LLVMConstReal(c->f64, 1 - mom), take = LLVMConstReal(c->f64, mom);
     LLVMValueRef one = LLVMConstReal(c->f64, 1);
     LLVMValueRef many = LLVMBuildFCmp(c->b, LLVMRealOGT, cnt, one, "");
@@ -427,7 +427,7 @@ static LLVMValueRef k_batch_norm(Cg *c, Node *n)
     LLVMValueRef mean = LLVMGetParam(fn, 4), var = LLVMGetParam(fn, 5);
     int64_t C = x->shape.d[1].n;
     LLVMValueRef S = tail_numel(c, &x->shape, 2);
-    double eps = ir_attr_float(n, "eps");
+    double eps = attr_eps(n);
     /* channel-major, so training computes each channel's statistics once */
     CgLoop lb, lc, ls;
     LLVMValueRef ch = cg_loop_begin(c, cg_i64(c, C), &lc);
@@ -466,7 +466,7 @@ static LLVMValueRef k_layer_norm(Cg *c, Node *n)
     LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 3);
     LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 1);
     LLVMValueRef gamma = LLVMGetParam(fn, 2), beta = LLVMGetParam(fn, 3);
-    int axis = (int)ir_attr_int(n, "axis");
+    int axis = (int)attr_axis(n);
     Shape outer = {0}, row = {0};
     for (int d = 0; d < x->shape.rank; d++) {
         Shape *s = d < axis ? &outer : &row;
@@ -495,7 +495,7 @@ static LLVMValueRef k_layer_norm(Cg *c, Node *n)
                    acc);
     cg_loop_end(c, &lj);
     LLVMValueRef var = LLVMBuildFDiv(c->b, cg_get(c, c->f64, acc), fi, "");
-    LLVMValueRef sd = LLVMBuildFAdd(c->b, var, LLVMConstReal(c->f64, ir_attr_float(n, "eps")), "");
+    LLVMValueRef sd = LLVMBuildFAdd(c->b, var, LLVMConstReal(c->f64, attr_eps(n)), "");
     sd = cg_intrinsic(c, "llvm.sqrt", c->f64, &sd, 1);
     LLVMValueRef rstd = cg_from_f64(c, t, LLVMBuildFDiv(c->b, LLVMConstReal(c->f64, 1), sd, ""));
     LLVMValueRef m = cg_from_f64(c, t, mean);
@@ -574,11 +574,11 @@ static LLVMValueRef k_conv_grad(Cg *c, Node *n)
         in[ax] = xs->d[2 + i].n;
         on[ax] = dys->d[2 + i].n;
         k[ax] = ws->d[2 + i].n;
-        s[ax] = cg_ints_at(n, "stride", i);
-        p[ax] = cg_ints_at(n, "padding", i);
-        d[ax] = cg_ints_at(n, "dilation", i);
+        s[ax] = cg_ints_at(attr_stride(n), i);
+        p[ax] = cg_ints_at(attr_padding(n), i);
+        d[ax] = cg_ints_at(attr_dilation(n), i);
     }
-    int64_t groups = ir_attr_int(n, "groups"), C = xs->d[1].n, O = dys->d[1].n;
+    int64_t groups = attr_groups(n), C = xs->d[1].n, O = dys->d[1].n;
     int64_t cg = C / groups, og = O / groups, kk = k[0] * k[1];
     int64_t hw = in[0] * in[1], pq = on[0] * on[1];
     int64_t geom[CG_GEOM_COUNT];
@@ -631,9 +631,9 @@ typedef struct {
 static void window_begin(Cg *c, Window *w, Node *n, LLVMValueRef y, LLVMValueRef xo, int64_t H,
                          int64_t W)
 {
-    int64_t kh = cg_ints_at(n, "kernel", 0), kw = cg_ints_at(n, "kernel", 1);
-    int64_t sh = cg_ints_at(n, "stride", 0), sw = cg_ints_at(n, "stride", 1);
-    int64_t ph = cg_ints_at(n, "padding", 0), pw = cg_ints_at(n, "padding", 1);
+    int64_t kh = cg_ints_at(attr_kernel(n), 0), kw = cg_ints_at(attr_kernel(n), 1);
+    int64_t sh = cg_ints_at(attr_stride(n), 0), sw = cg_ints_at(attr_stride(n), 1);
+    int64_t ph = cg_ints_at(attr_padding(n), 0), pw = cg_ints_at(attr_padding(n), 1);
     LLVMValueRef i = cg_loop_begin(c, cg_i64(c, kh), &w->li);
     LLVMValueRef iy = cg_add(c, cg_add(c, cg_mul(c, y, cg_i64(c, sh)), cg_i64(c, -ph)), i);
     LLVMValueRef j = cg_loop_begin(c, cg_i64(c, kw), &w->lj);
@@ -676,9 +676,9 @@ static LLVMValueRef k_pool_grad(Cg *c, Node *n)
     LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 1), dy = LLVMGetParam(fn, 2);
     const Shape *dys = &n->in[1]->shape;
     int64_t H = x->shape.d[2].n, W = x->shape.d[3].n, OH = dys->d[2].n, OW = dys->d[3].n;
-    int64_t kh = cg_ints_at(n, "kernel", 0), kw = cg_ints_at(n, "kernel", 1);
-    int64_t sh = cg_ints_at(n, "stride", 0), sw = cg_ints_at(n, "stride", 1);
-    int64_t ph = cg_ints_at(n, "padding", 0), pw = cg_ints_at(n, "padding", 1);
+    int64_t kh = cg_ints_at(attr_kernel(n), 0), kw = cg_ints_at(attr_kernel(n), 1);
+    int64_t sh = cg_ints_at(attr_stride(n), 0), sw = cg_ints_at(attr_stride(n), 1);
+    int64_t ph = cg_ints_at(attr_padding(n), 0), pw = cg_ints_at(attr_padding(n), 1);
     bool disjoint = sh >= kh && sw >= kw;
     bool covered =
         disjoint && ph == 0 && pw == 0 && sh == kh && sw == kw && OH * kh == H && OW * kw == W;

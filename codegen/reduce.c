@@ -106,7 +106,7 @@ static LLVMValueRef k_softmax(Cg *c, Node *n)
     LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 1);
     DType t = n->dtype;
     LLVMTypeRef ty = cg_type(c, t);
-    int axis = (int)ir_attr_int(n, "axis");
+    int axis = (int)attr_axis(n);
     Shape outer = {0}, inner = {0};
     for (int d = 0; d < axis; d++)
         outer.d[outer.rank++] = x->shape.d[d];
@@ -250,7 +250,7 @@ static void reduce_outer(Cg *c, CgNest *nest, LLVMValueRef *offs)
         r->pass = 1;
         cg_nest_start(c, ro->inner, base);
         LLVMValueRef dof =
-            LLVMBuildFSub(c->b, cnt, cg_fconst(c, t, (double)ir_attr_int(n, "correction")), "");
+            LLVMBuildFSub(c->b, cnt, cg_fconst(c, t, (double)attr_correction(n)), "");
         dof = cg_max(c, t, dof, cg_fconst(c, t, 0)); /* 0 -> inf/nan as PyTorch */
         v = LLVMBuildFDiv(c->b, LLVMBuildLoad2(c->b, ty, r->acc, ""), dof, "");
     } else if (n->op == OP_ARGMAX) {
@@ -269,17 +269,16 @@ static LLVMValueRef k_reduce(Cg *c, Node *n)
     r.idx = cg_alloca(c, c->i64, "idx");
     r.count = cg_alloca(c, c->i64, "count");
     bool red[IR_MAX_RANK] = {0};
-    const Attr *ax = ir_attr(n, "axis");
     if (n->op == OP_ARGMAX) {
-        if (ax)
-            red[ax->i] = true;
+        if (attr_has_axis(n))
+            red[attr_axis(n)] = true;
         else
             for (int d = 0; d < x->shape.rank; d++)
                 red[d] = true;
     } else {
-        check(ax);
-        for (int k = 0; k < ax->ints.n; k++)
-            red[ax->ints.v[k].n] = true;
+        AttrInts ax = attr_axes(n);
+        for (int k = 0; k < ax.n; k++)
+            red[ax.v[k].n] = true;
     }
     LLVMValueRef st[IR_MAX_RANK];
     cg_strides(c, &x->shape, st);

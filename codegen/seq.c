@@ -161,7 +161,7 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
 static LLVMValueRef k_attention(Cg *c, Node *n)
 {
     const Shape *sq = &n->in[0]->shape, *sk = &n->in[1]->shape, *sv = &n->in[2]->shape;
-    bool causal = ir_attr_bool(n, "causal");
+    bool causal = attr_causal(n);
     DType t = n->dtype;
     LLVMTypeRef ty = cg_type(c, t);
     LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 3);
