@@ -358,12 +358,11 @@ EArg *fe_eval_args(L *l, Frame *f, const Arg *args, int n)
     return r;
 }
 
-/* Converts v to an attribute of sp's kind; who names the op or builtin. */
-static bool to_attr(L *l, const char *who, const AttrSpec *sp, Value v, Attr *out)
+/* An int, float, bool or string attribute from v (sp's kind). */
+static bool to_scalar(L *l, const char *who, const AttrSpec *sp, Value v, Attr *out)
 {
     char buf[64];
     const char *got = fe_vdesc(v, buf, sizeof buf);
-    *out = (Attr){.name = sp->name, .kind = sp->kind};
     switch (sp->kind) {
     case AK_INT:
         if (v.kind == V_NUM && v.is_int) {
@@ -393,71 +392,96 @@ static bool to_attr(L *l, const char *who, const AttrSpec *sp, Value v, Attr *ou
         }
         fe_err(l, v.loc, "%s: '%s' must be a string (got %s)", who, sp->name, got);
         return false;
-    case AK_ENUM: {
-        out->kind = AK_STR;
-        if (v.kind == V_STR)
-            for (int i = 0; i < sp->nchoices; i++)
-                if (strcmp(sp->choices[i], v.str) == 0) {
-                    out->s = v.str;
-                    return true;
-                }
-        StrBuf b = {0};
+    default: die("to_scalar: attribute kind %d is not a scalar", (int)sp->kind);
+    }
+}
+
+/* One of sp's choices, stored as a string; the error lists them. */
+static bool to_enum(L *l, const char *who, const AttrSpec *sp, Value v, Attr *out)
+{
+    out->kind = AK_STR;
+    if (v.kind == V_STR)
         for (int i = 0; i < sp->nchoices; i++)
-            sb_printf(&b, "%s\"%s\"", i ? (i + 1 == sp->nchoices ? " or " : ", ") : "",
-                      sp->choices[i]);
-        fe_err(l, v.loc, "%s: '%s' must be %s (got %s)%s", who, sp->name, b.s ? b.s : "", got,
-               v.kind == V_STR ? fe_suggest(l, v.str, sp->choices, sp->nchoices) : "");
-        sb_free(&b);
-        return false;
-    }
-    case AK_INTS: {
-        bool shape = strcmp(sp->name, "shape") == 0;
-        int n = v.kind == V_LIST ? v.n : 1;
-        const Value *el = v.kind == V_LIST ? v.elems : &v;
-        Dim *d = arena_alloc(l->a, (size_t)n * sizeof *d + 1);
-        for (int i = 0; i < n; i++) {
-            if (el[i].kind == V_NUM && el[i].is_int) {
-                d[i] = (Dim){el[i].i, false};
-            } else if (el[i].kind == V_DIM && shape) {
-                d[i] = el[i].dim;
-            } else {
-                const char *g = fe_vdesc(el[i], buf, sizeof buf);
-                if (el[i].kind == V_DIM)
-                    fe_err(l, el[i].loc,
-                           "%s: '%s' must be integers; the batch size is only "
-                           "allowed in shapes",
-                           who, sp->name);
-                else if (v.kind == V_LIST)
-                    fe_err(l, el[i].loc, "%s: '%s' must be a list of integers (got %s)", who,
-                           sp->name, g);
-                else
-                    fe_err(l, v.loc, "%s: '%s' must be an integer or a list of integers (got %s)",
-                           who, sp->name, g);
-                return false;
+            if (strcmp(sp->choices[i], v.str) == 0) {
+                out->s = v.str;
+                return true;
             }
-        }
-        out->ints.v = d;
-        out->ints.n = n;
-        return true;
-    }
-    case AK_FLOATS: {
-        int n = v.kind == V_LIST ? v.n : 1;
-        const Value *el = v.kind == V_LIST ? v.elems : &v;
-        double *d = arena_alloc(l->a, (size_t)n * sizeof *d + 1);
-        for (int i = 0; i < n; i++) {
-            if (el[i].kind != V_NUM) {
-                fe_err(l, el[i].loc, "%s: '%s' must be a number or a list of numbers (got %s)", who,
-                       sp->name, fe_vdesc(el[i], buf, sizeof buf));
-                return false;
-            }
-            d[i] = el[i].f;
-        }
-        out->floats.v = d;
-        out->floats.n = n;
-        return true;
-    }
-    }
+    char buf[64];
+    StrBuf b = {0};
+    for (int i = 0; i < sp->nchoices; i++)
+        sb_printf(&b, "%s\"%s\"", i ? (i + 1 == sp->nchoices ? " or " : ", ") : "", sp->choices[i]);
+    fe_err(l, v.loc, "%s: '%s' must be %s (got %s)%s", who, sp->name, b.s ? b.s : "",
+           fe_vdesc(v, buf, sizeof buf),
+           v.kind == V_STR ? fe_suggest(l, v.str, sp->choices, sp->nchoices) : "");
+    sb_free(&b);
     return false;
+}
+
+/* ints: a list of integers or one integer; batch dimensions only in a
+ * shape. */
+static bool to_ints(L *l, const char *who, const AttrSpec *sp, Value v, Attr *out)
+{
+    bool shape = strcmp(sp->name, "shape") == 0;
+    int n = v.kind == V_LIST ? v.n : 1;
+    const Value *el = v.kind == V_LIST ? v.elems : &v;
+    Dim *d = arena_alloc(l->a, (size_t)n * sizeof *d + 1);
+    for (int i = 0; i < n; i++) {
+        if (el[i].kind == V_NUM && el[i].is_int) {
+            d[i] = (Dim){el[i].i, false};
+        } else if (el[i].kind == V_DIM && shape) {
+            d[i] = el[i].dim;
+        } else {
+            char buf[64];
+            const char *g = fe_vdesc(el[i], buf, sizeof buf);
+            if (el[i].kind == V_DIM)
+                fe_err(l, el[i].loc,
+                       "%s: '%s' must be integers; the batch size is only "
+                       "allowed in shapes",
+                       who, sp->name);
+            else if (v.kind == V_LIST)
+                fe_err(l, el[i].loc, "%s: '%s' must be a list of integers (got %s)", who, sp->name,
+                       g);
+            else
+                fe_err(l, v.loc, "%s: '%s' must be an integer or a list of integers (got %s)", who,
+                       sp->name, g);
+            return false;
+        }
+    }
+    out->ints.v = d;
+    out->ints.n = n;
+    return true;
+}
+
+/* floats: a list of numbers or one number. */
+static bool to_floats(L *l, const char *who, const AttrSpec *sp, Value v, Attr *out)
+{
+    int n = v.kind == V_LIST ? v.n : 1;
+    const Value *el = v.kind == V_LIST ? v.elems : &v;
+    double *d = arena_alloc(l->a, (size_t)n * sizeof *d + 1);
+    for (int i = 0; i < n; i++) {
+        if (el[i].kind != V_NUM) {
+            char buf[64];
+            fe_err(l, el[i].loc, "%s: '%s' must be a number or a list of numbers (got %s)", who,
+                   sp->name, fe_vdesc(el[i], buf, sizeof buf));
+            return false;
+        }
+        d[i] = el[i].f;
+    }
+    out->floats.v = d;
+    out->floats.n = n;
+    return true;
+}
+
+/* Converts v to an attribute of sp's kind; who names the op or builtin. */
+static bool to_attr(L *l, const char *who, const AttrSpec *sp, Value v, Attr *out)
+{
+    *out = (Attr){.name = sp->name, .kind = sp->kind};
+    switch (sp->kind) {
+    case AK_ENUM: return to_enum(l, who, sp, v, out);
+    case AK_INTS: return to_ints(l, who, sp, v, out);
+    case AK_FLOATS: return to_floats(l, who, sp, v, out);
+    default: return to_scalar(l, who, sp, v, out);
+    }
 }
 
 /* The ranges PyTorch accepts for optimizer, schedule and initializer

@@ -17,8 +17,9 @@
  * differentiated. Constants take the type of what they meet; ad_const
  * gives them one for the ops that meet none (broadcast_to).
  *
- * A rule returns false only after reporting a diag_error (an op without a
- * gradient yet, a case the rule does not cover).
+ * A rule returns false only after reporting a diag_error: a case the rule
+ * does not cover yet (passes.h lists them). Ops that are not OPF_DIFF have
+ * grad_none, which builds nothing.
  */
 #ifndef DLC_PASSES_GRAD_H
 #define DLC_PASSES_GRAD_H

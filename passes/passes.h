@@ -20,8 +20,11 @@ bool pass_shape(Graph *g);
  * trainable parameter as ordinary nodes and records them in Train.params
  * and Train.grads (ir.h), then re-runs pass_shape. Needs a graph that
  * passed pass_shape; does nothing when there is no train statement or the
- * gradients are already there. Reports ops without a gradient rule yet
- * (conv, pooling, normalization, dropout, sequence ops) at the op. */
+ * gradients are already there. Every differentiable op (OPF_DIFF) has a
+ * rule; at the op it reports the cases a rule does not cover yet: concat
+ * along the batch dimension, conv_transpose2d with output_padding >=
+ * stride, embedding ids with the batch size in more than one dimension,
+ * recurrent ops over a batch-sized sequence length. */
 bool pass_autodiff(Graph *g);
 
 /* Optimizer lowering (passes/optim.c): what NAME_apply_gradients does,

@@ -306,6 +306,95 @@ static const char *bound_str(Graph *g, Dim d)
     return d.n == IR_NONE ? "" : shape_fmt_dim(g, d);
 }
 
+/* One dimension of a slice in canonical form: elements begin, begin +
+ * step, ... before end (none: past index 0 going down), len of them. */
+typedef struct {
+    Dim begin, end, step;
+    int64_t len;
+} SliceDim;
+
+/* The batch dimension i of x (of extent size): only ':' takes it. */
+static bool slice_batch(Graph *g, Node *n, const Node *x, int i, Dim b, Dim e, Dim st,
+                        bool squeezed, SliceDim *out)
+{
+    bool whole = !squeezed && (b.n == IR_NONE || (b.n == 0 && !b.batch)) &&
+                 (e.n == IR_NONE || ir_dim_eq(e, x->shape.d[i])) &&
+                 (st.n == IR_NONE || (st.n == 1 && !st.batch));
+    if (!whole) {
+        diag_error(n->loc,
+                   "%s: cannot slice the batch dimension (dimension %d of %s); "
+                   "only ':' takes it",
+                   shape_op(n), i, shape_fmt(g, &x->shape));
+        return false;
+    }
+    *out = (SliceDim){{0, false}, x->shape.d[i], {1, false}, 0};
+    return true;
+}
+
+/* A single index b into dimension i of size N (the dimension is squeezed). */
+static bool slice_index(Node *n, int i, int64_t N, Dim b, SliceDim *out)
+{
+    check(b.n != IR_NONE);
+    int64_t k = b.n < 0 ? b.n + N : b.n;
+    if (k < 0 || k >= N) {
+        diag_error(n->loc,
+                   "%s: index %" PRId64 " is out of bounds for dimension %d "
+                   "of size %" PRId64,
+                   shape_op(n), b.n, i, N);
+        return false;
+    }
+    *out = (SliceDim){{k, false}, {k + 1, false}, {1, false}, 1};
+    return true;
+}
+
+/* b:e:st over dimension i of size N, clamped as Python's slice.indices;
+ * an empty range is an error. */
+static bool slice_range(Graph *g, Node *n, int i, int64_t N, Dim b, Dim e, Dim st, SliceDim *out)
+{
+    int64_t step = st.n == IR_NONE ? 1 : st.n;
+    if (step == 0) {
+        diag_error(n->loc, "%s: slice step cannot be zero", shape_op(n));
+        return false;
+    }
+    /* Steps beyond any size select the same elements; bound them so
+     * that the arithmetic below cannot overflow. */
+    const int64_t big = (int64_t)1 << 62;
+    step = step > big ? big : step < -big ? -big : step;
+    int64_t lo = step > 0 ? 0 : -1, hi = step > 0 ? N : N - 1;
+    int64_t start, stop;
+    if (b.n == IR_NONE)
+        start = step > 0 ? lo : hi;
+    else if (b.n < 0)
+        start = b.n + N < lo ? lo : b.n + N;
+    else
+        start = b.n > hi ? hi : b.n;
+    if (e.n == IR_NONE)
+        stop = step > 0 ? hi : lo;
+    else if (e.n < 0)
+        stop = e.n + N < lo ? lo : e.n + N;
+    else
+        stop = e.n > hi ? hi : e.n;
+    int64_t len = 0;
+    if (step > 0 && start < stop)
+        len = (stop - start - 1) / step + 1;
+    else if (step < 0 && start > stop)
+        len = (start - stop - 1) / -step + 1;
+    if (len == 0) {
+        char sstep[64] = "";
+        if (st.n != IR_NONE)
+            snprintf(sstep, sizeof sstep, ":%" PRId64, st.n);
+        diag_error(n->loc, "%s: the range %s:%s%s of dimension %d (size %" PRId64 ") is empty",
+                   shape_op(n), bound_str(g, b), bound_str(g, e), sstep, i, N);
+        return false;
+    }
+    int64_t last = start + (len - 1) * step;
+    Dim end = step > 0    ? (Dim){last + 1, false}
+              : last == 0 ? (Dim){IR_NONE, false}
+                          : (Dim){last - 1, false};
+    *out = (SliceDim){{start, false}, end, {step, false}, len};
+    return true;
+}
+
 /* Canonicalizes the slice attributes of n (see the file comment) against
  * x's shape and computes the shape of the selected part. */
 static bool slice_shape(Graph *g, Node *n, const Node *x, Shape *out)
@@ -327,89 +416,29 @@ static bool slice_shape(Graph *g, Node *n, const Node *x, Shape *out)
     Dim cb[IR_MAX_RANK], ce[IR_MAX_RANK], cs[IR_MAX_RANK];
     Shape s = {0};
     for (int i = 0; i < r; i++) {
-        Dim size = x->shape.d[i];
-        Dim none = {IR_NONE, false};
+        Dim size = x->shape.d[i], none = {IR_NONE, false};
         Dim b = i < nw ? ab.v[i] : none, e = i < nw ? ae.v[i] : none;
         Dim st = i < nw ? as.v[i] : none;
+        SliceDim d;
         if (size.batch) {
-            bool whole = !squeeze[i] && (b.n == IR_NONE || (b.n == 0 && !b.batch)) &&
-                         (e.n == IR_NONE || ir_dim_eq(e, size)) &&
-                         (st.n == IR_NONE || (st.n == 1 && !st.batch));
-            if (!whole) {
-                diag_error(n->loc, "%s: cannot slice the batch dimension (dimension %d of %s); "
-                           "only ':' takes it", shape_op(n), i, shape_fmt(g, &x->shape));
+            if (!slice_batch(g, n, x, i, b, e, st, squeeze[i], &d))
                 return false;
-            }
-            cb[i] = (Dim){0, false};
-            ce[i] = size;
-            cs[i] = (Dim){1, false};
             s.d[s.rank++] = size;
-            continue;
-        }
-        if (b.batch || e.batch || st.batch) {
+        } else if (b.batch || e.batch || st.batch) {
             diag_error(n->loc, "%s: slice bounds of dimension %d of %s must be integers, "
                        "got the batch size", shape_op(n), i, shape_fmt(g, &x->shape));
             return false;
-        }
-        int64_t N = size.n;
-        if (squeeze[i]) {
-            check(b.n != IR_NONE);
-            int64_t k = b.n < 0 ? b.n + N : b.n;
-            if (k < 0 || k >= N) {
-                diag_error(n->loc, "%s: index %" PRId64 " is out of bounds for dimension %d "
-                           "of size %" PRId64, shape_op(n), b.n, i, N);
+        } else if (squeeze[i]) {
+            if (!slice_index(n, i, size.n, b, &d))
                 return false;
-            }
-            cb[i] = (Dim){k, false};
-            ce[i] = (Dim){k + 1, false};
-            cs[i] = (Dim){1, false};
-            continue;
+        } else {
+            if (!slice_range(g, n, i, size.n, b, e, st, &d))
+                return false;
+            s.d[s.rank++] = (Dim){d.len, false};
         }
-        int64_t step = st.n == IR_NONE ? 1 : st.n;
-        if (step == 0) {
-            diag_error(n->loc, "%s: slice step cannot be zero", shape_op(n));
-            return false;
-        }
-        /* Steps beyond any size select the same elements; bound them so
-         * that the arithmetic below cannot overflow. */
-        const int64_t big = (int64_t)1 << 62;
-        step = step > big ? big : step < -big ? -big : step;
-        /* Python's slice.indices */
-        int64_t lo = step > 0 ? 0 : -1, hi = step > 0 ? N : N - 1;
-        int64_t start, stop;
-        if (b.n == IR_NONE)
-            start = step > 0 ? lo : hi;
-        else if (b.n < 0)
-            start = b.n + N < lo ? lo : b.n + N;
-        else
-            start = b.n > hi ? hi : b.n;
-        if (e.n == IR_NONE)
-            stop = step > 0 ? hi : lo;
-        else if (e.n < 0)
-            stop = e.n + N < lo ? lo : e.n + N;
-        else
-            stop = e.n > hi ? hi : e.n;
-        int64_t len = 0;
-        if (step > 0 && start < stop)
-            len = (stop - start - 1) / step + 1;
-        else if (step < 0 && start > stop)
-            len = (start - stop - 1) / -step + 1;
-        if (len == 0) {
-            char sstep[64] = "";
-            if (st.n != IR_NONE)
-                snprintf(sstep, sizeof sstep, ":%" PRId64, st.n);
-            diag_error(n->loc, "%s: the range %s:%s%s of dimension %d (size %" PRId64
-                       ") is empty", shape_op(n), bound_str(g, b), bound_str(g, e), sstep, i, N);
-            return false;
-        }
-        int64_t last = start + (len - 1) * step;
-        cb[i] = (Dim){start, false};
-        cs[i] = (Dim){step, false};
-        if (step > 0)
-            ce[i] = (Dim){last + 1, false};
-        else
-            ce[i] = last == 0 ? none : (Dim){last - 1, false};
-        s.d[s.rank++] = (Dim){len, false};
+        cb[i] = d.begin;
+        ce[i] = d.end;
+        cs[i] = d.step;
     }
     attr_set_begin(g, n, cb, r);
     attr_set_end(g, n, ce, r);
