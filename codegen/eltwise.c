@@ -322,11 +322,13 @@ static CgNest *eltwise_nest(Cg *c, Group *gr, Node *sink, bool split0, EltCtx *e
     }
     int rank = 0;
     int group_of[IR_MAX_RANK];
+    bool group_batch = false; /* the current group holds a batch dim: a Dim has one factor */
     for (int d = 0; d < r->rank; d++) {
-        bool same = d > 0 && !(split0 && d == 1);
+        bool same = d > 0 && !(split0 && d == 1) && !(group_batch && r->d[d].batch);
         for (int k = 0; k < nl && same; k++)
             same = !read[k] || bc[k][d] == bc[k][d - 1];
         group_of[d] = same ? rank - 1 : rank++;
+        group_batch = (same && group_batch) || r->d[d].batch;
     }
     CgNest *n = cg_nest_new(c, rank, nl + 1);
     Dim ext[IR_MAX_RANK];

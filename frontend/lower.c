@@ -282,6 +282,8 @@ static void scope_nodes(L *l, const CallRec *c, const char *prefix)
  * missing binding name (return dense(x) -> dense.w, as a PyTorch submodule). */
 static void name_calls(L *l, Frame *f, const char *name, Loc loc)
 {
+    if (f->calls.n == 0) /* qsort must not see the NULL of an empty Vec */
+        return;
     int k = 0;
     for (int i = 0; i < f->calls.n; i++)
         k += f->calls.v[i].nnamed > 0;

@@ -32,5 +32,8 @@ void dlrt_error_prefix(const char *prefix, int code)
 {
     char old[MESSAGE_SIZE];
     memcpy(old, message, sizeof old);
-    snprintf(message, sizeof message, "%s: %s", prefix, old[0] ? old : dlrt_strerror(code));
+    /* a long path may cut the message short: that is fine, it stays a string */
+    int n = snprintf(message, sizeof message, "%s: ", prefix);
+    if (n >= 0 && (size_t)n < sizeof message)
+        snprintf(message + n, sizeof message - (size_t)n, "%s", old[0] ? old : dlrt_strerror(code));
 }
