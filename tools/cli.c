@@ -15,6 +15,9 @@
 #include "cli.h"
 #include "diag.h"
 
+static const char *const *pass_names; /* cli_parse's passes */
+static int num_passes;
+
 const char *const emit_names[EMIT_COUNT] = {"obj", "asm", "llvm", "ir", "header", "dot"};
 static const char *const emit_ext[EMIT_COUNT] = {".o", ".s", ".ll", ".ir", ".h", ".dot"};
 
@@ -54,7 +57,7 @@ static void usage(FILE *f)
           "passes: lower",
           f);
     for (int i = 0; i < num_passes; i++)
-        fprintf(f, ", %s", pass_name(i));
+        fprintf(f, ", %s", pass_names[i]);
     fputs("\n", f);
 }
 
@@ -112,7 +115,8 @@ static void check_pass_list(const char *opt, const char *list, bool after)
         bool known = (len == 3 && strncmp(p, "all", 3) == 0) ||
                      (after && len == 5 && strncmp(p, "lower", 5) == 0);
         for (int k = 0; k < num_passes; k++)
-            known |= (int)strlen(pass_name(k)) == len && strncmp(p, pass_name(k), (size_t)len) == 0;
+            known |=
+                (int)strlen(pass_names[k]) == len && strncmp(p, pass_names[k], (size_t)len) == 0;
         if (!known) {
             fprintf(stderr, "dlc: error: %s: unknown pass '%.*s' (see 'dlc --help')\n", opt, len,
                     p);
@@ -243,7 +247,7 @@ static void take_option(Arena *a, Options *o, int c, const char *arg, bool *any_
         break;
     case OPT_INFERENCE_ONLY: o->cg.inference_only = true; break;
     case OPT_DUMP:
-        o->dump_after = arg ? arg : pass_name(num_passes - 1);
+        o->dump_after = arg ? arg : pass_names[num_passes - 1];
         check_pass_list("--dump-ir", o->dump_after, true);
         break;
     case OPT_DUMP_BEFORE:
@@ -282,8 +286,10 @@ static int count_emits(const Options *o)
     return n;
 }
 
-void cli_parse(Arena *a, int argc, char **argv, Options *o)
+void cli_parse(Arena *a, int argc, char **argv, const char *const *passes, int npasses, Options *o)
 {
+    pass_names = passes;
+    num_passes = npasses;
     int first = 1;
     if (argc > 1 && strcmp(argv[1], "check") == 0) {
         o->check_only = true;

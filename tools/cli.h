@@ -18,11 +18,6 @@ typedef enum { EMIT_OBJ, EMIT_ASM, EMIT_LLVM, EMIT_IR, EMIT_HEADER, EMIT_DOT, EM
 
 extern const char *const emit_names[EMIT_COUNT];
 
-/* The passes after the front end ("lower"), in pipeline order: dlc.c
- * holds the pipeline; the command line checks pass names against it. */
-extern const int num_passes;
-const char *pass_name(int i);
-
 typedef struct {
     bool check_only;    /* `dlc check FILE` */
     const char *input;  /* a path, or "-" for standard input */
@@ -34,12 +29,14 @@ typedef struct {
     const char *depfile;     /* -MD / -MF: where to write make dependencies */
     const char *dep_target;  /* -MT: the rule's target; NULL: the outputs */
     Vec(Define) defines;
-    StatsMode stats; /* --stats, --stats=json */
+    StatsMode stats;          /* --stats, --stats=json */
     const char *dot_function; /* --dot-function: forward, evaluate, compute_gradients */
     CgOptions cg;
 } Options;
 
-void cli_parse(Arena *a, int argc, char **argv, Options *o);
+/* passes: the pipeline's pass names after the front end ("lower"), in
+ * order, which --dump-ir and --help name (dlc.c holds the pipeline). */
+void cli_parse(Arena *a, int argc, char **argv, const char *const *passes, int npasses, Options *o);
 
 /* Whether pass is named in list (see dump_after). */
 bool cli_pass_listed(const char *list, const char *pass);

@@ -46,13 +46,6 @@ static const Pass pipeline[] = {
     {"fuse", run_fuse, false},
 };
 
-const int num_passes = countof(pipeline);
-
-const char *pass_name(int i)
-{
-    return pipeline[i].name;
-}
-
 static void dump(const char *list, const char *when, const char *pass, const Graph *g)
 {
     if (cli_pass_listed(list, pass)) {
@@ -166,15 +159,15 @@ static CgPlans plan_memory(Arena *a, Graph *g, const Options *o)
     Node **roots = arena_alloc(a, sizeof *roots * (size_t)(g->outputs.n + 1));
     for (int i = 0; i < g->outputs.n; i++)
         roots[i] = g->outputs.v[i].node;
-    plans.forward = pass_memplan(g, roots, g->outputs.n);
+    plans.forward = pass_memplan(g, roots, g->outputs.n, cg_scratch_bytes);
     if (g->train && !o->cg.inference_only) {
         Train *t = g->train;
-        plans.evaluate = pass_memplan(g, &t->loss, 1);
+        plans.evaluate = pass_memplan(g, &t->loss, 1, cg_scratch_bytes);
         Node **troots = arena_alloc(a, sizeof *troots * (size_t)(t->grads.n + 1));
         troots[0] = t->loss;
         for (int i = 0; i < t->grads.n; i++)
             troots[i + 1] = t->grads.v[i];
-        plans.train = pass_memplan(g, troots, t->grads.n + 1);
+        plans.train = pass_memplan(g, troots, t->grads.n + 1, cg_scratch_bytes);
         plans.opt = pass_optim(g);
     }
     return plans;
@@ -286,7 +279,10 @@ int main(int argc, char **argv)
 {
     Arena *a = arena_new();
     Options o = {.cg.opt_level = 2};
-    cli_parse(a, argc, argv, &o);
+    const char *passes[countof(pipeline)];
+    for (int i = 0; i < countof(pipeline); i++)
+        passes[i] = pipeline[i].name;
+    cli_parse(a, argc, argv, passes, countof(pipeline), &o);
     check_input(&o);
     Stats st = {.mode = o.stats};
     Graph *g = run_pipeline(a, &o, &st);
