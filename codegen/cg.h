@@ -17,6 +17,7 @@
  *   cg.h         train.c      the optimizer step (apply) and its schedule
  *                info.c       the constant dlrt_model_info
  *                instance.c   the instance block layout (no LLVM)
+ *                scratch.c    kernels' scratch sizes for pass_memplan (no LLVM)
  *                header.c     the C header (no LLVM)
  *                emit.c       the driver: module set-up, run functions,
  *                             entry points, optimization and output

@@ -67,6 +67,11 @@ bool cg_op_has_kernel(Op op);
 bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const CgOptions *o,
              CgOutput kind, const char *path, char **err);
 
+/* codegen/scratch.c: the scratch bytes of step n's kernel at the maximum
+ * batch (a ScratchFn for pass_memplan): im2col and column matrices of
+ * convolutions, recurrent gates, attention scores; 0 for most kernels. */
+int64_t cg_scratch_bytes(const Graph *g, const Node *n);
+
 /* Writes NAME.h (SPEC 3) for the object that cg_emit writes. */
 void cg_write_header(FILE *f, const Graph *g, const CgPlans *plans, const Layout *layout);
 

@@ -11,7 +11,7 @@
  * dlrt_im2col builds in the step's scratch buffer (runtime/conv.c; a 1-d
  * convolution is a 2-d one of height 1); a 1x1, stride-1, unpadded kernel
  * multiplies by the input itself, which already is that matrix. The plan
- * gives a step scratch exactly when it needs im2col (passes/scratch.c), so
+ * gives a step scratch exactly when it needs im2col (scratch.c), so
  * its presence picks the path. conv_transpose2d is the adjoint: the
  * column matrix W_g^T @ x_g, then dlrt_col2im adds it into the output.
  * Depthwise convolution is the case groups == C of the same loop.
@@ -531,7 +531,7 @@ static LLVMValueRef k_layer_norm(Cg *c, Node *n)
  *    of the image into scratch, then a GEMM with beta = 1 accumulating into
  *    the zeroed output, so the batch sums inside the GEMMs.
  * A 1x1, stride-1, unpadded kernel needs no column matrix (the image is
- * it): the plan gives such a step no scratch (passes/scratch.c) and the
+ * it): the plan gives such a step no scratch (scratch.c) and the
  * absence of scratch picks that path, as for the forward convolution.
  *
  * Pooling gradients scatter each window's dy into the zeroed output, so

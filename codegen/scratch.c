@@ -1,5 +1,7 @@
 /*
- * Scratch memory of kernels: the temporary buffers a kernel needs during
+ * Scratch memory of kernels (cg_scratch_bytes, which the driver hands to
+ * pass_memplan: the sizes encode which path the kernels take, so they
+ * live next to them): the temporary buffers a kernel needs during
  * its own step only (an im2col matrix, recurrent gates, attention scores).
  * The memory planner gives each a slot of the arena, so generated code
  * never allocates. Sizes are at the maximum batch.
@@ -7,7 +9,7 @@
  * Elementwise, GEMM, reduction, layout and loss kernels work in their
  * output buffers and need none.
  *
- * Convolutions (codegen/kernels_nn.c) work one image and one group at a
+ * Convolutions (codegen/nn.c) work one image and one group at a
  * time: conv2d/conv1d build the im2col matrix [C/groups * kernel, output
  * positions] of it, except for a 1x1, stride-1, unpadded kernel, whose
  * input already is that matrix; conv_transpose2d computes the column
@@ -17,7 +19,7 @@
  * group's root, so that root's step needs the convolution's scratch: it is
  * found walking the chain down from the root.
  */
-#include "passes.h"
+#include "codegen.h"
 
 static int64_t elem_bytes(DType t)
 {
@@ -58,7 +60,7 @@ static int64_t conv_scratch(const Node *n)
     return cg * tail_numel(&w->shape, 2) * tail_numel(&n->shape, 2) * elem_bytes(n->dtype);
 }
 
-/* conv_grad_input(dy, w) and conv_grad_weight(x, dy) (codegen/kernels_grad.c):
+/* conv_grad_input(dy, w) and conv_grad_weight(x, dy) (codegen/nn.c):
  * the forward convolution's column matrix [C/groups * kernel, output
  * positions], for col2im or from im2col, except for a pointwise kernel. */
 static int64_t conv_grad_scratch(const Node *n)
@@ -83,7 +85,7 @@ static int64_t seq_extent(const Graph *g, Dim d)
     return d.batch ? d.n * ir_max_batch(g) : d.n;
 }
 
-/* Recurrent layers (codegen/kernels_seq.c): the input projection of all
+/* Recurrent layers (codegen/seq.c): the input projection of all
  * steps [B*T, G*H], one step's recurrent projection [B, G*H], and the LSTM
  * cell state [B, H]. Attention: one [T, S] score block, reused for every
  * batch*head. */
@@ -116,7 +118,7 @@ static const Node *fused_conv(const Node *r)
     }
 }
 
-int64_t pass_scratch_bytes(const Graph *g, const Node *n)
+int64_t cg_scratch_bytes(const Graph *g, const Node *n)
 {
     if (op_info[n->op].kind == K_ELTWISE && !n->fused) {
         const Node *cv = fused_conv(n);

@@ -39,7 +39,7 @@
  *    after a 1-d one. The convolution is computed into R's buffer one image
  *    (index along dimension 0) at a time and the chain applied to that
  *    image in place right after it, so the same storage rule holds. The
- *    root's step carries the convolution's scratch (pass_scratch_bytes).
+ *    root's step carries the convolution's scratch (cg_scratch_bytes).
  *  - A matmul or convolution that is not followed by such a chain stays a
  *    group of its own; a GEMM or convolution group never grows beyond its
  *    chain (an elementwise node is not fused into it, nor its root into an

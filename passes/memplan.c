@@ -43,7 +43,7 @@
  * node id); on the example models (mnist_mlp, gpt, the autoencoder,
  * without fusion) it meets the lower bound exactly.
  *
- * Scratch: a kernel that needs a temporary buffer (pass_scratch_bytes) gets
+ * Scratch: a kernel that needs a temporary buffer (the ScratchFn the driver passes: cg_scratch_bytes) gets
  * a slot live during its own step only, at scratch_offset.
  *
  * Figures: naive_bytes sums a slot per written value (views write nothing;
@@ -70,6 +70,7 @@ typedef struct {
 typedef struct {
     Graph *g;
     MemPlan *p;
+    ScratchFn scratch;
     int nids;
     Node **root;          /* by id: the group root that computes the node */
     Node **first, **next; /* by id: a group's members, in graph order */
@@ -282,7 +283,7 @@ static void assign_storage(Plan *pl)
     /* Scratch buffers live during their own step only. */
     for (int s = 0; s < p->nsteps; s++) {
         Node *n = p->steps[s];
-        int64_t b = pass_scratch_bytes(pl->g, n);
+        int64_t b = pl->scratch ? pl->scratch(pl->g, n) : 0;
         p->scratch_bytes[n->id] = b;
         if (b > 0) {
             Slot sl = {n, s, s, align_up(b), 0, true};
@@ -370,10 +371,10 @@ static void totals(Plan *pl)
     }
 }
 
-MemPlan *pass_memplan(Graph *g, Node *const *roots, int nroots)
+MemPlan *pass_memplan(Graph *g, Node *const *roots, int nroots, ScratchFn scratch)
 {
     Arena *a = g->arena;
-    Plan pl = {.g = g};
+    Plan pl = {.g = g, .scratch = scratch};
     for (int i = 0; i < g->nodes.n; i++)
         if (pl.nids <= g->nodes.v[i]->id)
             pl.nids = g->nodes.v[i]->id + 1;

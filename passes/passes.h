@@ -80,19 +80,21 @@ typedef struct {
     int64_t *scratch_offset; /* by node id of a step: arena offset of its
                                 kernel's scratch buffer (im2col, gates),
                                 live during that step only; -1 for none */
-    int64_t *scratch_bytes;  /* by node id: pass_scratch_bytes of a step */
+    int64_t *scratch_bytes;  /* by node id: the ScratchFn's bytes for a step */
     int64_t arena_bytes;     /* what this function needs, 64-byte aligned slots */
     int64_t naive_bytes;     /* every intermediate in a slot of its own */
     int64_t peak_bytes;      /* lower bound: most bytes live at one step */
 } MemPlan;
 
-MemPlan *pass_memplan(Graph *g, Node *const *roots, int nroots);
-
 /* Bytes of scratch memory the kernel of step n needs at the maximum batch
- * (e.g. an im2col buffer); 0 for most ops. passes/scratch.c, one case per
- * op family that needs it; the planner gives each a slot live only during
- * its step. */
-int64_t pass_scratch_bytes(const Graph *g, const Node *n);
+ * (e.g. an im2col buffer); 0 for most ops. The code generator knows, since
+ * the sizes follow from the paths its kernels take (cg_scratch_bytes); the
+ * driver hands it in. The planner gives each a slot live only during its
+ * step. */
+typedef int64_t (*ScratchFn)(const Graph *g, const Node *n);
+
+/* scratch NULL: no kernel needs scratch. */
+MemPlan *pass_memplan(Graph *g, Node *const *roots, int nroots, ScratchFn scratch);
 
 /* How the code generator reads a plan (passes/memplan.c explains why):
  * - A step n with alias[n] == n and offset[n] >= 0 owns a fresh slot.

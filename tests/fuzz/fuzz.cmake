@@ -34,10 +34,13 @@ endfunction()
 # stages' sources, with the parser and scanner that frontend/ generates.
 set(src ${PROJECT_SOURCE_DIR})
 set(gen ${PROJECT_BINARY_DIR}/frontend)
+# codegen/scratch.c (the kernels' scratch sizes for the memory plans) needs
+# no LLVM; the rest of codegen is not fuzzed here.
 file(GLOB FUZZ_CORE_SRC CONFIGURE_DEPENDS ${src}/ir/*.c ${src}/frontend/*.c ${src}/passes/*.c)
+list(APPEND FUZZ_CORE_SRC ${src}/codegen/scratch.c)
 dlc_fuzzer(fuzz_frontend 30 4096 ${src}/tests/fuzz/corpus
   SOURCES ${FUZZ_CORE_SRC} ${gen}/parser.c ${gen}/lexer.c ${src}/tests/fuzz/fuzz_frontend.c
-  FLAGS -I${src}/ir -I${src}/frontend -I${src}/passes -I${gen} -lm)
+  FLAGS -I${src}/ir -I${src}/frontend -I${src}/passes -I${src}/codegen -I${gen} -lm)
 add_dependencies(fuzz_frontend dlc_frontend dlc_passes)
 
 # The safetensors loader: the runtime's sources alone.

@@ -14,6 +14,7 @@
 #include "frontend.h"
 #include "diag.h"
 #include "ir.h"
+#include "codegen.h"
 #include "passes.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -80,7 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             Node **roots = malloc(((size_t)g->outputs.n + 1) * sizeof *roots);
             for (int i = 0; i < g->outputs.n; i++)
                 roots[i] = g->outputs.v[i].node;
-            MemPlan *p = pass_memplan(g, roots, g->outputs.n);
+            MemPlan *p = pass_memplan(g, roots, g->outputs.n, cg_scratch_bytes);
             if (p->arena_bytes < p->peak_bytes)
                 abort();
             free(roots);

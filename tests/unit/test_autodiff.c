@@ -27,6 +27,7 @@
 
 #include "checklib.h"
 #include "ir.h"
+#include "codegen.h"
 #include "passes.h"
 #include "ref.h"
 
@@ -276,7 +277,7 @@ TEST(structure, backward_pipeline)
     ir_verify(G);
     Train *t = G->train;
     ck_assert_int_eq(t->grads.n, 3);
-    MemPlan *p = pass_memplan(G, t->grads.v, t->grads.n);
+    MemPlan *p = pass_memplan(G, t->grads.v, t->grads.n, cg_scratch_bytes);
     ck_assert_int_gt(p->nsteps, 0);
     for (int i = 0; i < t->grads.n; i++) {
         Node *d = t->grads.v[i];

@@ -17,6 +17,7 @@
 
 #include "frontend.h"
 #include "ir.h"
+#include "codegen.h"
 #include "passes.h"
 #include "testlib.h"
 
@@ -60,7 +61,7 @@ static MemPlan *plan(int n, ...)
     for (int i = 0; i < n; i++)
         roots[i] = va_arg(ap, Node *);
     va_end(ap);
-    return pass_memplan(G, roots, n);
+    return pass_memplan(G, roots, n, cg_scratch_bytes);
 }
 
 static int step_of(const MemPlan *p, const Node *n)
@@ -721,7 +722,7 @@ static void check_plan(const MemPlan *p, Node *const *roots, int nroots, Seen *s
         Node *o = p->alias[n->id];
         ck_assert_ptr_eq(p->alias[o->id], o); /* owners are canonical */
         /* a kernel's scratch is a slot of its own, live during its step */
-        ck_assert_int_eq(p->scratch_bytes[n->id], pass_scratch_bytes(G, n));
+        ck_assert_int_eq(p->scratch_bytes[n->id], cg_scratch_bytes(G, n));
         if (p->scratch_bytes[n->id] > 0) {
             naive += al64(p->scratch_bytes[n->id]);
             ck_assert_int_ge(p->scratch_offset[n->id], 0);
@@ -844,7 +845,7 @@ TEST(random, random_graphs)
         Node *roots[8];
         int nroots;
         gen_graph(4 + (int)rnd(30), roots, &nroots);
-        MemPlan *p = pass_memplan(G, roots, nroots);
+        MemPlan *p = pass_memplan(G, roots, nroots, cg_scratch_bytes);
         check_plan(p, roots, nroots, &seen);
     }
     /* the generator reaches every kind of storage */
@@ -884,7 +885,7 @@ TEST(random, example_models)
         int nroots = 0;
         for (int k = 0; k < G->outputs.n && nroots < 16; k++)
             roots[nroots++] = G->outputs.v[k].node;
-        MemPlan *p = pass_memplan(G, roots, nroots);
+        MemPlan *p = pass_memplan(G, roots, nroots, cg_scratch_bytes);
         check_plan(p, roots, nroots, &seen);
         ck_assert_int_gt(p->nsteps, 0);
         ck_assert_int_gt(p->arena_bytes, 0);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "ir.h"
+#include "codegen.h"
 #include "passes.h"
 #include "testlib.h"
 
@@ -712,12 +713,12 @@ TEST(fuse, fuse_conv_bias_relu)
     ck_assert_ptr_null(res->fused);
     /* the root's kernel runs the convolution, so it carries the scratch:
      * im2col [C*kh*kw, OH*OW] for conv2d, [O/g*kh*kw, H*W] for the transpose */
-    ck_assert_int_eq(pass_scratch_bytes(G, t), 3 * 9 * 36 * 4);
-    ck_assert_int_eq(pass_scratch_bytes(G, s1), 2 * 3 * 7 * 4);
-    ck_assert_int_eq(pass_scratch_bytes(G, rt), 2 * 4 * 64 * 4);
-    ck_assert_int_eq(pass_scratch_bytes(G, a2), 3 * 9 * 36 * 4);
-    ck_assert_int_eq(pass_scratch_bytes(G, r), 0); /* a member is no step */
-    ck_assert_int_eq(pass_scratch_bytes(G, res), 0);
+    ck_assert_int_eq(cg_scratch_bytes(G, t), 3 * 9 * 36 * 4);
+    ck_assert_int_eq(cg_scratch_bytes(G, s1), 2 * 3 * 7 * 4);
+    ck_assert_int_eq(cg_scratch_bytes(G, rt), 2 * 4 * 64 * 4);
+    ck_assert_int_eq(cg_scratch_bytes(G, a2), 3 * 9 * 36 * 4);
+    ck_assert_int_eq(cg_scratch_bytes(G, r), 0); /* a member is no step */
+    ck_assert_int_eq(cg_scratch_bytes(G, res), 0);
 }
 END_TEST
 
@@ -777,8 +778,8 @@ TEST(fuse, fuse_conv_not_into_several_users)
     ck_assert_ptr_eq(c2->fused, a2);
     ck_assert_ptr_null(a2->fused);
     ck_assert_ptr_eq(r2->fused, m2);
-    ck_assert_int_eq(pass_scratch_bytes(G, m2), 0);
-    ck_assert_int_gt(pass_scratch_bytes(G, a2), 0);
+    ck_assert_int_eq(cg_scratch_bytes(G, m2), 0);
+    ck_assert_int_gt(cg_scratch_bytes(G, a2), 0);
 }
 END_TEST
 
@@ -830,7 +831,7 @@ TEST(fuse, fuse_conv_group_not_in_place)
     fuse();
     ck_assert_ptr_eq(cv->fused, r);
     Node *roots[] = {r, n};
-    MemPlan *p = pass_memplan(G, roots, 2);
+    MemPlan *p = pass_memplan(G, roots, 2, cg_scratch_bytes);
     ck_assert_ptr_eq(p->alias[r->id], r);
     ck_assert_int_ge(p->offset[r->id], 0);
     ck_assert(p->offset[r->id] + p->bytes[r->id] <= p->offset[x->id] ||
