@@ -91,7 +91,7 @@ typedef struct {
 
 static int render_parts(const dlrt_progress *p, int final, Parts parts, char *buf, size_t len)
 {
-    char bar[BAR_WIDTH + 3], rate[48] = "", loss[40] = "", tail[48] = "", t[24];
+    char bar[BAR_WIDTH + 4], rate[48] = "", loss[40] = "", tail[48] = "", t[24];
     double elapsed = p->now - p->start;
     bar[0] = 0;
     if (p->total > 0 && parts.bar_width > 0) {
