@@ -175,13 +175,7 @@ LLVMValueRef cg_conv_geom(Cg *c, const int64_t *v)
     LLVMValueRef e[CG_GEOM_COUNT];
     for (int i = 0; i < CG_GEOM_COUNT; i++)
         e[i] = cg_i64(c, v[i]);
-    LLVMValueRef init = LLVMConstArray2(c->i64, e, CG_GEOM_COUNT);
-    LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init), "conv.geom");
-    LLVMSetInitializer(gv, init);
-    LLVMSetGlobalConstant(gv, true);
-    LLVMSetLinkage(gv, LLVMPrivateLinkage);
-    LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
-    return gv;
+    return cg_private_const(c, LLVMConstArray2(c->i64, e, CG_GEOM_COUNT), "conv.geom", true);
 }
 
 void cg_im2col(Cg *c, const char *what, DType t, LLVMValueRef geom, LLVMValueRef src,

@@ -46,6 +46,17 @@ LLVMValueRef cg_i64(Cg *c, int64_t v)
     return LLVMConstInt(c->i64, (unsigned long long)v, true);
 }
 
+LLVMValueRef cg_private_const(Cg *c, LLVMValueRef init, const char *name, bool unnamed)
+{
+    LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init), name);
+    LLVMSetInitializer(gv, init);
+    LLVMSetGlobalConstant(gv, true);
+    LLVMSetLinkage(gv, LLVMPrivateLinkage);
+    if (unnamed)
+        LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
+    return gv;
+}
+
 LLVMValueRef cg_fconst(Cg *c, DType t, double v)
 {
     if (t == DT_I32)

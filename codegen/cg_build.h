@@ -46,6 +46,9 @@ LLVMTypeRef cg_type(Cg *c, DType t);
 int64_t cg_dtype_size(DType t);
 LLVMValueRef cg_i64(Cg *c, int64_t v);
 LLVMValueRef cg_fconst(Cg *c, DType t, double v);
+/* A private constant global named name holding init; unnamed_addr too
+ * when its address does not matter (it may then be merged). */
+LLVMValueRef cg_private_const(Cg *c, LLVMValueRef init, const char *name, bool unnamed);
 
 /* Loops: cg_loop_begin leaves the builder in the body with the induction
  * variable returned; cg_loop_end closes the innermost open loop. */

@@ -101,12 +101,7 @@ static LLVMValueRef node_addr(Cg *c, Node *n, LLVMValueRef m, LLVMValueRef input
     case OP_PARAM: off = l->params_offset + l->param_offset[s->id]; break;
     case OP_STATE: off = l->states_offset + l->state_offset[s->id]; break;
     case OP_CONST: {
-        LLVMValueRef v = cg_fconst(c, s->dtype, attr_value(s));
-        LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(v), "const");
-        LLVMSetInitializer(gv, v);
-        LLVMSetGlobalConstant(gv, true);
-        LLVMSetLinkage(gv, LLVMPrivateLinkage);
-        return gv;
+        return cg_private_const(c, cg_fconst(c, s->dtype, attr_value(s)), "const", false);
     }
     default: check(c->plan->offset[s->id] >= 0); off = l->arena_offset + c->plan->offset[s->id];
     }

@@ -12,13 +12,8 @@
 
 static LLVMValueRef cstring(Cg *c, const char *s)
 {
-    LLVMValueRef init = LLVMConstStringInContext2(c->ctx, s, strlen(s), false);
-    LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init), ".str");
-    LLVMSetInitializer(gv, init);
-    LLVMSetGlobalConstant(gv, true);
-    LLVMSetLinkage(gv, LLVMPrivateLinkage);
-    LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
-    return gv;
+    return cg_private_const(c, LLVMConstStringInContext2(c->ctx, s, strlen(s), false), ".str",
+                            true);
 }
 
 /* The dlrt_tensor_info of tensor name, node n's shape and type (max batch
@@ -78,12 +73,7 @@ static LLVMValueRef const_array_global(Cg *c, LLVMTypeRef elt, LLVMValueRef *v, 
 {
     if (n == 0)
         return LLVMConstNull(c->ptr);
-    LLVMValueRef init = LLVMConstArray2(elt, v, (uint64_t)n);
-    LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init), name);
-    LLVMSetInitializer(gv, init);
-    LLVMSetGlobalConstant(gv, true);
-    LLVMSetLinkage(gv, LLVMPrivateLinkage);
-    return gv;
+    return cg_private_const(c, LLVMConstArray2(elt, v, (uint64_t)n), name, false);
 }
 
 static DType param_dtype(const Graph *g)
