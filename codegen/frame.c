@@ -39,11 +39,11 @@ LLVMValueRef cg_numel(Cg *c, const Shape *s)
     int64_t k = 1;
     for (int i = 0; i < s->rank; i++)
         k *= s->d[i].n;
-    LLVMValueRef v = cg_i64(c, k);
+    LLVMValueRef v = k != 1 ? cg_i64(c, k) : NULL;
     for (int i = 0; i < s->rank; i++) /* every batch dim: [B, B] has batch^2 elements */
         if (s->d[i].batch)
-            v = LLVMBuildNSWMul(c->b, v, c->batch, "");
-    return v;
+            v = v ? LLVMBuildNSWMul(c->b, v, c->batch, "") : c->batch;
+    return v ? v : cg_i64(c, 1);
 }
 
 /* Contiguous element strides of a shape. */
