@@ -8,6 +8,7 @@ pkgs=(
   flex bison
   llvm-19-dev llvm-19-tools clang-19 libclang-rt-19-dev
   libopenblas-dev check
+  libopenmpi-dev openmpi-bin
   gnuplot-nox
   python3 python3-numpy nodejs npm
 )
