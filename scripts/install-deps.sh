@@ -11,6 +11,9 @@ pkgs=(
   libopenmpi-dev openmpi-bin
   gnuplot-nox
   python3 python3-numpy nodejs npm
+  # other targets, run under emulation (tests/cross, docs/TARGETS.md)
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+  gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 )
 
 missing=()
