@@ -17,12 +17,20 @@
  * the exit status 1 when the final test accuracy is below PCT percent.
  * --log writes a CSV log (dlrt_log: the training loss every LOG_EVERY
  * steps, the test loss and accuracy after each epoch; appended to on
- * --resume) that scripts/plot-log.sh draws. */
+ * --resume) that scripts/plot-log.sh draws.
+ *
+ * Data-parallel (dist.h): `mpirun -np N train_NAME ...` trains on N ranks.
+ * --batch is the global batch: every rank visits the same shuffled order
+ * and takes its block of each batch, the gradients are averaged, and the
+ * run follows the trajectory of one process with the same options (up to
+ * the order of sums; batch norm and dropout act per rank). Rank 0 prints,
+ * logs and writes the checkpoint; the test set is split across the ranks. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "dist.h"
 #include "model.h" /* MODEL's generated API: M(create) is lenet_create */
 #define MAX_BATCH CAT(MODEL, _MAX_BATCH)
 #define EVAL_BATCH MAX_BATCH
@@ -44,7 +52,8 @@ static void usage(const char *argv0)
     exit(2);
 }
 
-static Options parse(int argc, char **argv)
+/* --batch may reach MAX_BATCH rows per rank */
+static Options parse(int argc, char **argv, int ranks)
 {
     Options o = {"data/mnist", STR(MODEL) ".safetensors", NULL, 3, 64, 0, 1, -1};
     for (int i = 1; i < argc; i++) {
@@ -65,7 +74,7 @@ static Options parse(int argc, char **argv)
         else if (strcmp(a, "--epochs") == 0)
             o.epochs = (int)cli_number(argv[0], a, v, 1, 1000);
         else if (strcmp(a, "--batch") == 0)
-            o.batch = (int)cli_number(argv[0], a, v, 1, MAX_BATCH);
+            o.batch = (int)cli_number(argv[0], a, v, 1, (long)MAX_BATCH * ranks);
         else if (strcmp(a, "--seed") == 0)
             o.seed = (uint64_t)cli_number(argv[0], a, v, 0, 0x7fffffff);
         else if (strcmp(a, "--min-accuracy") == 0)
@@ -76,17 +85,22 @@ static Options parse(int argc, char **argv)
     return o;
 }
 
-/* Test-set accuracy (percent) with forward, and mean loss with evaluate. */
+/* Test-set accuracy (percent) with forward, and mean loss with evaluate;
+ * each rank scores its block of the test set. */
 static int test(Model *m, const dlrt_dataset *t, double *accuracy, double *loss)
 {
     static float probs[EVAL_BATCH * 10];
-    int64_t correct = 0;
-    double total = 0;
-    for (int64_t i = 0; i < t->n; i += EVAL_BATCH) {
-        int n = (int)(t->n - i < EVAL_BATCH ? t->n - i : EVAL_BATCH);
+    double sums[2] = {0, 0}; /* correct, total loss */
+    int64_t first, count;
+    dist_shard(t->n, &first, &count);
+    int rc = dist_average_states(m);
+    if (rc)
+        return rc;
+    for (int64_t i = first; i < first + count; i += EVAL_BATCH) {
+        int n = (int)(first + count - i < EVAL_BATCH ? first + count - i : EVAL_BATCH);
         const float *x = t->x + i * t->dim;
         float l;
-        int rc = M(forward)(m, n, x, probs);
+        rc = M(forward)(m, n, x, probs);
         if (!rc)
             rc = M(evaluate)(m, n, x, t->y + i, &l);
         if (rc)
@@ -94,42 +108,51 @@ static int test(Model *m, const dlrt_dataset *t, double *accuracy, double *loss)
         double acc = dlrt_accuracy(probs, n, 10, t->y + i);
         if (acc < 0)
             return (int)acc;
-        correct += (int64_t)(acc * n + 0.5);
-        total += (double)l * n;
+        sums[0] += (double)(int64_t)(acc * n + 0.5);
+        sums[1] += (double)l * n;
     }
-    *accuracy = 100.0 * (double)correct / (double)t->n;
-    *loss = total / (double)t->n;
+    if ((rc = dist_sum(sums, 2)))
+        return rc;
+    *accuracy = 100.0 * sums[0] / (double)t->n;
+    *loss = sums[1] / (double)t->n;
     return 0;
 }
 
+/* A failure on one rank ends them all (the others would wait for it). */
 static int fail(const char *what, int rc)
 {
     fprintf(stderr, "train_" STR(MODEL) ": %s: %s\n", what, dlrt_strerror(rc));
     if (*dlrt_last_error())
         fprintf(stderr, "  %s\n", dlrt_last_error());
+    if (dist_size() > 1)
+        dist_abort(1);
     return 1;
 }
 
 int main(int argc, char **argv)
 {
-    Options o = parse(argc, argv);
+    int rc = dist_init(&argc, &argv);
+    if (rc)
+        return fail("MPI", rc);
+    Options o = parse(argc, argv, dist_size());
+    int root = dist_rank() == 0;
     char err[256];
     dlrt_dataset train = {0}, t10k = {0};
-    int rc = dlrt_mnist_load(o.data, "train", DLRT_MNIST_NORMALIZE, &train, err, sizeof err);
+    rc = dlrt_mnist_load(o.data, "train", DLRT_MNIST_NORMALIZE, &train, err, sizeof err);
     if (!rc)
         rc = dlrt_mnist_load(o.data, "test", DLRT_MNIST_NORMALIZE, &t10k, err, sizeof err);
     if (rc) {
         fprintf(stderr, "train_" STR(MODEL) ": %s (run scripts/fetch-mnist.sh)\n", err);
+        if (dist_size() > 1)
+            dist_abort(1);
         return 1;
     }
 
     Model *m = M(create)(o.seed);
     if (!m)
         return fail("create", DLRT_ENOMEM);
-    if (o.resume) {
-        if ((rc = M(load)(m, o.checkpoint)))
-            return fail(o.checkpoint, rc);
-    }
+    if ((rc = o.resume ? dist_load(m, o.checkpoint) : dist_sync(m)))
+        return fail(o.resume ? o.checkpoint : "sync", rc);
 
     dlrt_batches b;
     if ((rc = dlrt_batches_init(&b, train.n, o.batch, o.seed, 0)))
@@ -138,58 +161,70 @@ int main(int argc, char **argv)
     int64_t step = M(step)(m);
     int first = (int)(step / per_epoch);
     int64_t skip = step % per_epoch; /* a checkpoint taken mid-epoch */
-    printf("%s: %lld parameters, batch %d, %lld steps per epoch, lr %g%s\n", STR(MODEL),
-           (long long)CAT(MODEL, _NUM_PARAMS), o.batch, (long long)per_epoch,
-           (double)M(learning_rate)(m), o.resume ? " (resumed)" : "");
-    if (first >= o.epochs)
+    if (root && dist_size() > 1)
+        printf("%d ranks, %d rows of each batch per rank\n", dist_size(),
+               (o.batch + dist_size() - 1) / dist_size());
+    if (root)
+        printf("%s: %lld parameters, batch %d, %lld steps per epoch, lr %g%s\n", STR(MODEL),
+               (long long)CAT(MODEL, _NUM_PARAMS), o.batch, (long long)per_epoch,
+               (double)M(learning_rate)(m), o.resume ? " (resumed)" : "");
+    if (root && first >= o.epochs)
         printf("the checkpoint is at step %lld: %d epochs are done already\n", (long long)step,
                first);
 
-    float *xb = malloc(sizeof *xb * (size_t)o.batch * (size_t)train.dim);
-    int32_t *yb = malloc(sizeof *yb * (size_t)o.batch);
+    size_t rows = (size_t)(o.batch + dist_size() - 1) / (size_t)dist_size(); /* this rank's */
+    float *xb = malloc(sizeof *xb * rows * (size_t)train.dim);
+    int32_t *yb = malloc(sizeof *yb * rows);
     if (!xb || !yb)
         return fail("batch buffers", DLRT_ENOMEM);
     dlrt_progress p;
     dlrt_progress_init(&p, stderr, NULL, NULL);
     dlrt_log log = {0};
-    if (o.log && (rc = dlrt_log_open(&log, o.log, LOG_EVERY, o.resume ? DLRT_LOG_APPEND : 0,
-                                     NULL, NULL)))
+    if (!root)
+        o.log = NULL;
+    if (o.log &&
+        (rc = dlrt_log_open(&log, o.log, LOG_EVERY, o.resume ? DLRT_LOG_APPEND : 0, NULL, NULL)))
         return fail("log", rc);
     double accuracy = 0, loss = 0;
     for (int e = first; e < o.epochs; e++) {
         char label[32];
         snprintf(label, sizeof label, "epoch %d/%d", e + 1, o.epochs);
         dlrt_batches_start(&b, e);
-        dlrt_progress_begin(&p, per_epoch, label);
-        int n;
-        for (int64_t k = 0;
-             (n = dlrt_batches_next(&b, train.x, train.dim, xb, train.y, DLRT_I32, 1, yb)) > 0;
+        if (root)
+            dlrt_progress_begin(&p, per_epoch, label);
+        int n, local;
+        for (int64_t k = 0; (n = dist_batches_next(&b, train.x, train.dim, xb, train.y, DLRT_I32, 1,
+                                                   yb, &local)) > 0;
              k++) {
             if (k < skip)
                 continue;
-            float l;
-            if ((rc = M(train_step)(m, n, xb, yb, &l)))
+            double l;
+            if ((rc = dist_train_step(m, local, n, (const void *const[]){xb, yb}, &l)))
                 return fail("train_step", rc);
-            dlrt_progress_update(&p, k + 1, l, n);
-            if (o.log && (rc = dlrt_log_step(&log, M(step)(m), (double)M(step)(m) / per_epoch, l,
-                                             n, M(learning_rate)(m))))
+            if (root)
+                dlrt_progress_update(&p, k + 1, l, n);
+            if (o.log && (rc = dlrt_log_step(&log, M(step)(m), (double)M(step)(m) / per_epoch, l, n,
+                                             M(learning_rate)(m))))
                 return fail(o.log, rc);
         }
         skip = 0;
-        dlrt_progress_end(&p);
+        if (root)
+            dlrt_progress_end(&p);
         if ((rc = test(m, &t10k, &accuracy, &loss)))
             return fail("test", rc);
-        printf("epoch %d: test accuracy %.2f%%, test loss %.4f\n", e + 1, accuracy, loss);
+        if (root)
+            printf("epoch %d: test accuracy %.2f%%, test loss %.4f\n", e + 1, accuracy, loss);
         if (o.log && (rc = dlrt_log_eval(&log, M(step)(m), e + 1, "test", loss, accuracy)))
             return fail(o.log, rc);
         fflush(stdout);
-        if ((rc = M(save)(m, o.checkpoint)))
+        if ((rc = dist_save(m, o.checkpoint)))
             return fail(o.checkpoint, rc);
     }
     if (first >= o.epochs && (rc = test(m, &t10k, &accuracy, &loss)))
         return fail("test", rc);
-    printf("final test accuracy %.2f%% after %lld steps; checkpoint %s\n", accuracy,
-           (long long)M(step)(m), o.checkpoint);
+    if (root)
+        printf("final test accuracy %.2f%% after %lld steps; checkpoint %s\n", accuracy,
+               (long long)M(step)(m), o.checkpoint);
 
     if (o.log && (rc = dlrt_log_close(&log)))
         return fail(o.log, rc);
@@ -199,6 +234,8 @@ int main(int argc, char **argv)
     M(destroy)(m);
     dlrt_dataset_free(&train);
     dlrt_dataset_free(&t10k);
+    if ((rc = dist_finalize()))
+        return fail("MPI", rc);
     if (o.min_accuracy >= 0 && accuracy < o.min_accuracy) {
         fprintf(stderr, "train_" STR(MODEL) ": test accuracy %.2f%% is below the required %.2f%%\n",
                 accuracy, o.min_accuracy);

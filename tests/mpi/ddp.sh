@@ -1,0 +1,74 @@
+#!/bin/sh
+# ddp.sh CASE DRIVER DIR: one case of tests/mpi with a ddp.c driver, its
+# files in DIR. 100 steps, global batch 64, 2 ranks (mpirun.sh).
+#   same    2 ranks of 32 rows = 1 process of 64 (MLP, LeNet-5: no per-rank
+#           randomness or statistics), losses and parameters within 1e-5
+#           (f32 sums in another order), and = the simulation of 2 ranks
+#           bit for bit
+#   sim     2 ranks of 32 = the one-process simulation of 2 ranks (batch
+#           norm, dropout: per-rank statistics and masks)
+#   resume  50 steps on 2 ranks, saved, 50 more on 1 = 100 on 1; and 1 -> 2
+#   dead    a rank killed at step 10 ends the run with an error, no hang
+#   errors  a missing checkpoint stops both ranks with rank 0's message
+set -eu
+case_=$1 ddp=$2 dir=$3
+here=$(dirname "$0")
+run() { sh "$here/mpirun.sh" "$@"; }
+rm -rf "$dir" && mkdir -p "$dir" && cd "$dir"
+tol=1e-5
+case $case_ in
+same)
+    "$ddp" sim 1 100 64 ref.txt
+    run 2 "$ddp" run 100 32 out.txt
+    "$ddp" compare ref.txt out.txt $tol
+    # and bit for bit the one-process simulation of the two ranks' sums
+    "$ddp" sim 2 100 32 sim.txt
+    "$ddp" compare sim.txt out.txt 0
+    ;;
+sim)
+    "$ddp" sim 2 100 32 ref.txt
+    run 2 "$ddp" run 100 32 out.txt
+    "$ddp" compare ref.txt out.txt $tol
+    # and the per-rank draws and statistics matter: one process differs
+    "$ddp" sim 1 100 64 single.txt
+    if "$ddp" compare single.txt out.txt $tol 2>/dev/null; then
+        echo "ddp.sh: 2 ranks match one process of batch 64: per-rank dropout/BN not exercised" >&2
+        exit 1
+    fi
+    ;;
+resume)
+    "$ddp" sim 1 100 64 ref.txt
+    run 2 "$ddp" run 50 32 half2.txt --save two.safetensors
+    run 1 "$ddp" run 100 64 rest1.txt --resume two.safetensors
+    "$ddp" compare ref.txt rest1.txt $tol
+    run 1 "$ddp" run 50 64 half1.txt --save one.safetensors
+    run 2 "$ddp" run 100 32 rest2.txt --resume one.safetensors
+    "$ddp" compare ref.txt rest2.txt $tol
+    ;;
+dead)
+    start=$(date +%s)
+    status=0
+    DLC_MPI_TIMEOUT=60 run 2 "$ddp" run 100000 32 out.txt --die-at 10 >log.txt 2>&1 || status=$?
+    took=$(($(date +%s) - start))
+    cat log.txt
+    if [ $status -eq 0 ] || [ $status -eq 124 ] || [ $took -ge 50 ]; then
+        echo "ddp.sh: a dead rank gave exit status $status after ${took}s (want an error, no timeout)" >&2
+        exit 1
+    fi
+    grep -q "exited on signal 9" log.txt || { echo "ddp.sh: mpirun did not report the dead rank" >&2; exit 1; }
+    grep -q "loss 9 " out.txt || { echo "ddp.sh: rank 0 did not train up to step 9" >&2; exit 1; }
+    echo "a dead rank stopped the run with status $status after ${took}s"
+    ;;
+errors)
+    status=0
+    run 2 "$ddp" run 10 32 out.txt --resume missing.safetensors >log.txt 2>&1 || status=$?
+    cat log.txt
+    [ $status -ne 0 ] && [ $status -ne 124 ] || { echo "ddp.sh: status $status" >&2; exit 1; }
+    n=$(grep -c "missing.safetensors" log.txt)
+    [ "$n" -ge 2 ] || { echo "ddp.sh: want the error from both ranks, got $n lines" >&2; exit 1; }
+    ;;
+*)
+    echo "ddp.sh: unknown case $case_" >&2
+    exit 2
+    ;;
+esac
