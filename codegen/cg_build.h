@@ -29,6 +29,7 @@ typedef struct {
     LLVMValueRef rng_key; /* i64 in a kernel that draws (cg_step_draws), else NULL */
     Node **kin;           /* the current kernel's buffer operands after its output */
     int nkin;             /* (cg_kernel_begin) */
+    Vec(const char *) kernels; /* the names of the kernel functions built */
     LLVMContextRef ctx;
     LLVMModuleRef mod;
     LLVMBuilderRef b;

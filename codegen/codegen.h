@@ -61,11 +61,22 @@ Layout *cg_layout(const Graph *g, const CgPlans *plans);
  * values are buffers of the instance or the caller). */
 bool cg_op_has_kernel(Op op);
 
+/* What cg_emit did: wall time of each phase in ms, and the kernels. */
+typedef struct {
+    double build_ms;   /* LLVM IR of the kernels, run functions, entry points */
+    double dedup_ms;   /* merging identical kernels */
+    double opt_ms;     /* LLVM's optimization pipeline (0 at -O0) */
+    double output_ms;  /* instruction selection and the object, assembly or IR text */
+    int graph_kernels; /* kernel functions built, one per plan step with code */
+    int kernels;       /* kernel functions left after merging identical ones */
+} CgStats;
+
 /* Builds the module for a checked, simplified, fused and planned graph
- * and writes it to path ("-" for stdout) as an object, assembly or LLVM IR.
- * Returns false with a malloc'd message in *err on failure. */
+ * and writes it to path ("-" for stdout) as an object, assembly or LLVM IR;
+ * fills *st when st is not NULL. Returns false with a malloc'd message in
+ * *err on failure. */
 bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const CgOptions *o,
-             CgOutput kind, const char *path, char **err);
+             CgOutput kind, const char *path, char **err, CgStats *st);
 
 /* codegen/scratch.c: the scratch bytes of step n's kernel at the maximum
  * batch (a ScratchFn for pass_memplan): im2col and column matrices of

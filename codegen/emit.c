@@ -5,6 +5,9 @@
  * dlrt_model_info (info.c) -- then optimization with the new pass manager
  * and output as an object, assembly or LLVM IR.
  *
+ * Kernels are built one per plan step, then identical ones merged before
+ * optimization (merge_kernels; docs/CODEGEN.md says why this way).
+ *
  * Entry points check every pointer and the batch before touching anything
  * and return DLRT_EINVAL. NAME_forward stores its pointers into small
  * arrays and calls the same run function as NAME_forward_generic (inlined
@@ -13,6 +16,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Transforms/PassBuilder.h>
@@ -183,6 +187,9 @@ static LLVMValueRef build_run(Cg *c, FnKind kind)
         LLVMPositionBuilderAtEnd(c->b, here);
         if (!kfn)
             continue;
+        size_t len;
+        const char *kname = LLVMGetValueName2(kfn, &len);
+        vec_push(g->arena, &c->kernels, arena_strndup(g->arena, kname, len));
         LLVMValueRef *args = arena_alloc(g->arena, sizeof *args * (size_t)(nin + 4));
         args[0] = node_addr(c, step, m, inputs, input_slot);
         for (int j = 0; j < nin; j++)
@@ -619,27 +626,63 @@ static void verify(Cg *c)
     LLVMDisposeMessage(msg);
 }
 
-/* LLVM's default<On> pipeline; false with *err on failure. */
-static bool optimize(Cg *c, LLVMTargetMachineRef tm, int level, char **err)
+/* Runs an LLVM pass pipeline on the module; false with *err on failure. */
+static bool run_passes(Cg *c, LLVMTargetMachineRef tm, const char *passes, char **err)
 {
-    if (level <= 0)
-        return true;
     LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
-    char passes[32];
-    snprintf(passes, sizeof passes, "default<O%d>", level > 3 ? 3 : level);
     LLVMErrorRef e = LLVMRunPasses(c->mod, passes, tm, po);
     LLVMDisposePassBuilderOptions(po);
     if (!e)
         return true;
     char *m = LLVMGetErrorMessage(e);
-    *err = dup_msg("LLVM optimization failed: ", m);
+    *err = dup_msg("LLVM pass pipeline failed: ", m);
     LLVMDisposeErrorMessage(m);
     return false;
 }
 
-bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const CgOptions *o,
-             CgOutput kind, const char *path, char **err)
+/* Identical kernels, one function: constmerge first folds equal private
+ * constants (a convolution's geometry) so that kernels reading them
+ * compare equal, then mergefunc compares the functions' bodies and
+ * points the calls of each duplicate at one copy, deleting the rest.
+ * The count of kernels left goes to *kept. */
+static bool merge_kernels(Cg *c, LLVMTargetMachineRef tm, int *kept, char **err)
 {
+    if (!run_passes(c, tm, "constmerge,mergefunc", err))
+        return false;
+    *kept = 0;
+    for (int i = 0; i < c->kernels.n; i++)
+        *kept += LLVMGetNamedFunction(c->mod, c->kernels.v[i]) != NULL;
+    return true;
+}
+
+/* LLVM's default<On> pipeline; false with *err on failure. */
+static bool optimize(Cg *c, LLVMTargetMachineRef tm, int level, char **err)
+{
+    if (level <= 0)
+        return true;
+    char passes[32];
+    snprintf(passes, sizeof passes, "default<O%d>", level > 3 ? 3 : level);
+    return run_passes(c, tm, passes, err);
+}
+
+/* Milliseconds since *t0, which becomes now. */
+static double lap_ms(struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    double ms = (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+    *t0 = t;
+    return ms;
+}
+
+bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const CgOptions *o,
+             CgOutput kind, const char *path, char **err, CgStats *st)
+{
+    CgStats unused;
+    st = st ? st : &unused;
+    *st = (CgStats){0};
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     *err = check_plans(g, plans);
     if (*err)
         return false;
@@ -650,7 +693,14 @@ bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const C
     module_new(&c, tm, o);
     build_module(&c, plans);
     verify(&c);
-    bool ok = optimize(&c, tm, o->opt_level, err) && write_module(&c, tm, kind, path, err);
+    st->graph_kernels = c.kernels.n;
+    st->build_ms = lap_ms(&t0);
+    bool ok = merge_kernels(&c, tm, &st->kernels, err);
+    st->dedup_ms = lap_ms(&t0);
+    ok = ok && optimize(&c, tm, o->opt_level, err);
+    st->opt_ms = lap_ms(&t0);
+    ok = ok && write_module(&c, tm, kind, path, err);
+    st->output_ms = lap_ms(&t0);
     module_free(&c);
     LLVMDisposeTargetMachine(tm);
     return ok;

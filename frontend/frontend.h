@@ -32,6 +32,17 @@ Graph *fe_load(Arena *a, const char *path, const Define *defs, int ndefs);
 Graph *fe_load_text(Arena *a, const char *path, const char *text, size_t len,
                     const Define *defs, int ndefs);
 
+/* fe_load in its two halves (dlc --stats times them apart): the parsed
+ * programs of a file and of every file it imports, the model's file first;
+ * false after reporting errors. fe_parse_text parses text in memory, with
+ * imports relative to the current directory. Then fe_lower. */
+typedef struct {
+    Program **v;
+    int n;
+} FePrograms;
+bool fe_parse_file(Arena *a, const char *path, FePrograms *out);
+bool fe_parse_text(Arena *a, const char *path, const char *text, size_t len, FePrograms *out);
+
 /* Lowers parsed programs: progs[0] holds the model, the others only
  * contribute defs. */
 Graph *fe_lower(Arena *a, Program *const *progs, int nprogs, const Define *defs, int ndefs);

@@ -97,41 +97,56 @@ static void load_imports(Loader *ld, Program *p, const char *dir)
         load_import(ld, &p->imports[i], dir);
 }
 
-static Graph *load(Arena *a, const char *path, const char *text, size_t len, const char *dir,
-                   const Define *defs, int ndefs)
+/* Parses text (the main file) and its imports into *out; false after
+ * reporting errors. */
+static bool parse_all(Arena *a, const char *path, const char *text, size_t len, const char *dir,
+                      FePrograms *out)
 {
     int before = diag_errors();
     Loader ld = {.a = a};
     vec_push(a, &ld.seen, canonical(a, path));
     Program *main = parse_text(&ld, path, text, len);
     if (!main)
-        return NULL;
+        return false;
     load_imports(&ld, main, dir);
     if (diag_errors() > before)
-        return NULL;
-    return fe_lower(a, ld.progs.v, ld.progs.n, defs, ndefs);
+        return false;
+    *out = (FePrograms){ld.progs.v, ld.progs.n};
+    return true;
 }
 
-Graph *fe_load(Arena *a, const char *path, const Define *defs, int ndefs)
+bool fe_parse_file(Arena *a, const char *path, FePrograms *out)
 {
     struct stat st;
     if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
         diag_error_plain("cannot open '%s': not a regular file", path);
-        return NULL;
+        return false;
     }
     size_t len;
     char *text = read_file(path, &len);
     if (!text) {
         diag_error_plain("cannot open '%s': %s", path, strerror(errno));
-        return NULL;
+        return false;
     }
-    Graph *g = load(a, path, text, len, dir_of(a, path), defs, ndefs);
+    bool ok = parse_all(a, path, text, len, dir_of(a, path), out);
     free(text);
-    return g;
+    return ok;
+}
+
+bool fe_parse_text(Arena *a, const char *path, const char *text, size_t len, FePrograms *out)
+{
+    return parse_all(a, path ? path : "<input>", text ? text : "", text ? len : 0, "", out);
+}
+
+Graph *fe_load(Arena *a, const char *path, const Define *defs, int ndefs)
+{
+    FePrograms p;
+    return fe_parse_file(a, path, &p) ? fe_lower(a, p.v, p.n, defs, ndefs) : NULL;
 }
 
 Graph *fe_load_text(Arena *a, const char *path, const char *text, size_t len, const Define *defs,
                     int ndefs)
 {
-    return load(a, path ? path : "<input>", text ? text : "", text ? len : 0, "", defs, ndefs);
+    FePrograms p;
+    return fe_parse_text(a, path, text, len, &p) ? fe_lower(a, p.v, p.n, defs, ndefs) : NULL;
 }

@@ -79,33 +79,48 @@ static char *read_stdin(size_t *len)
     return buf;
 }
 
-static Graph *load(Arena *a, const Options *o)
-{
-    bool from_stdin = strcmp(o->input, "-") == 0;
-    if (!o->input_ir && !from_stdin)
-        return fe_load(a, o->input, o->defines.v, o->defines.n);
-    size_t len;
-    char *text = from_stdin ? read_stdin(&len) : read_file(o->input, &len);
-    if (!text) {
-        fprintf(stderr, "dlc: error: cannot read '%s': %s\n", o->input, strerror(errno));
-        exit(EXIT_USAGE);
-    }
-    const char *name = from_stdin ? "<stdin>" : o->input;
-    Graph *g;
-    if (o->input_ir) {
-        g = ir_read(a, diag_add_source(name, text, len));
-    } else {
-        g = fe_load_text(a, name, text, len, o->defines.v, o->defines.n);
-    }
-    free(text);
-    return g;
-}
-
 static double ms_since(const struct timespec *t0)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* The input as a graph: a .dl file parsed, then lowered (each timed), or
+ * textual IR read. */
+static Graph *load(Arena *a, const Options *o, Stats *st)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    bool from_stdin = strcmp(o->input, "-") == 0;
+    FePrograms progs;
+    bool parsed;
+    if (!o->input_ir && !from_stdin) {
+        parsed = fe_parse_file(a, o->input, &progs);
+    } else {
+        size_t len;
+        char *text = from_stdin ? read_stdin(&len) : read_file(o->input, &len);
+        if (!text) {
+            fprintf(stderr, "dlc: error: cannot read '%s': %s\n", o->input, strerror(errno));
+            exit(EXIT_USAGE);
+        }
+        const char *name = from_stdin ? "<stdin>" : o->input;
+        if (o->input_ir) {
+            Graph *g = ir_read(a, diag_add_source(name, text, len));
+            free(text);
+            stats_time(st, "parse", NULL, ms_since(&t0));
+            return g;
+        }
+        parsed = fe_parse_text(a, name, text, len, &progs);
+        free(text);
+    }
+    stats_time(st, "parse", NULL, ms_since(&t0));
+    if (!parsed)
+        return NULL;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    Graph *g = fe_lower(a, progs.v, progs.n, o->defines.v, o->defines.n);
+    stats_time(st, "lower", NULL, ms_since(&t0));
+    return g;
 }
 
 /* Every input must exist before the front end runs: a missing .dl file is
@@ -126,14 +141,12 @@ static void check_input(const Options *o)
  * each. NULL when the model has errors (reported). */
 static Graph *run_pipeline(Arena *a, const Options *o, Stats *st)
 {
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    Graph *g = load(a, o);
+    Graph *g = load(a, o, st);
     if (!g || diag_errors())
         return NULL;
     ir_verify(g);
     dump(o->dump_after, "after", "lower", g);
-    stats_time(st, "lower", NULL, ms_since(&t0));
+    struct timespec t0;
     for (int i = 0; i < countof(pipeline); i++) {
         const char *name = pipeline[i].name;
         if (pipeline[i].on_request && o->cg.inference_only &&
@@ -213,16 +226,15 @@ static bool write_output(const Options *o, Stats *st, Emit k, const char *path, 
 {
     const char *tmp = out_begin(path);
     if (k == EMIT_OBJ || k == EMIT_ASM || k == EMIT_LLVM) {
-        struct timespec t0;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
         CgOutput kind = k == EMIT_OBJ ? CG_OBJ : k == EMIT_ASM ? CG_ASM : CG_LLVM;
         char *err = NULL;
-        if (!cg_emit(g, plans, layout, &o->cg, kind, tmp, &err)) {
+        CgStats cs;
+        if (!cg_emit(g, plans, layout, &o->cg, kind, tmp, &err, &cs)) {
             fprintf(stderr, "dlc: error: %s\n", err ? err : "code generation failed");
             free(err);
             return false;
         }
-        stats_time(st, "codegen", emit_names[k], ms_since(&t0));
+        stats_codegen(st, emit_names[k], &cs);
         return out_commit(tmp, path);
     }
     FILE *f = out_fopen(tmp);

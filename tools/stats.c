@@ -2,7 +2,9 @@
  * --stats and --stats=json. The text form streams (a slow pass shows up
  * while it runs); the JSON form is one object, so it gathers the timings
  * and writes everything at the end:
- *   {"model": ..., "times_ms": [{"step": "shape", "ms": 0.4}, ...],
+ *   {"model": ..., "times_ms": [{"step": "shape", "ms": 0.4, "peak_mb": 9.1},
+ *    ..., {"step": "llvm-opt", "emit": "obj", "ms": 311.9, "peak_mb": 85.8}, ...],
+ *    "peak_mb": 85.8, "kernels": {"graph": 604, "emitted": 107},
  *    "nodes": N, "ops": {"matmul": {"count": 2, "fused": 0}, ...},
  *    "functions": [{"name": "forward", "steps": ..., "arena_bytes": ...,
  *                   "naive_bytes": ..., "lower_bound_bytes": ...,
@@ -10,22 +12,47 @@
  *    "instance": {"bytes": ..., "params": ..., ...}}
  */
 #include <inttypes.h>
+#include <sys/resource.h>
 
 #include "stats.h"
 
+/* The peak resident memory of the process so far (one getrusage call). */
+static double peak_mb(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (double)ru.ru_maxrss / 1024.0; /* Linux: KiB */
+}
+
 void stats_time(Stats *s, const char *what, const char *detail, double ms)
 {
+    if (s->mode == STATS_OFF)
+        return;
+    double peak = peak_mb();
     if (s->mode == STATS_TEXT) {
-        if (detail)
-            fprintf(stderr, "%-10s %9.3f ms (%s)\n", what, ms, detail);
-        else
-            fprintf(stderr, "%-10s %9.3f ms\n", what, ms);
-    } else if (s->mode == STATS_JSON && s->ntimes < STATS_MAX_TIMES) {
+        fprintf(stderr, "%-10s %9.3f ms  peak %7.1f MB", what, ms, peak);
+        fprintf(stderr, detail ? " (%s)\n" : "\n", detail);
+    } else if (s->ntimes < STATS_MAX_TIMES) {
         s->times[s->ntimes].what = what;
         s->times[s->ntimes].detail = detail;
         s->times[s->ntimes].ms = ms;
+        s->times[s->ntimes].peak_mb = peak;
         s->ntimes++;
     }
+}
+
+void stats_codegen(Stats *s, const char *kind, const CgStats *cg)
+{
+    stats_time(s, "llvm-ir", kind, cg->build_ms);
+    stats_time(s, "dedup", kind, cg->dedup_ms);
+    stats_time(s, "llvm-opt", kind, cg->opt_ms);
+    stats_time(s, "llvm-emit", kind, cg->output_ms);
+    s->cg = *cg;
+    s->have_cg = true;
+    if (s->mode == STATS_TEXT)
+        fprintf(stderr, "kernels: %d for the plan steps, %d emitted (identical ones merged)\n",
+                cg->graph_kernels, cg->kernels);
 }
 
 static void op_counts(const Graph *g, int *count, int *fused)
@@ -110,11 +137,15 @@ void stats_finish(const Stats *s, const Graph *g, const CgPlans *plans, const La
             fputs(", \"emit\": ", f);
             json_string(f, s->times[i].detail);
         }
-        fprintf(f, ", \"ms\": %.3f}", s->times[i].ms);
+        fprintf(f, ", \"ms\": %.3f, \"peak_mb\": %.1f}", s->times[i].ms, s->times[i].peak_mb);
     }
+    fprintf(f, "\n  ],\n  \"peak_mb\": %.1f", peak_mb());
+    if (s->have_cg)
+        fprintf(f, ",\n  \"kernels\": {\"graph\": %d, \"emitted\": %d}", s->cg.graph_kernels,
+                s->cg.kernels);
     int count[OP_COUNT], fused[OP_COUNT];
     op_counts(g, count, fused);
-    fprintf(f, "\n  ],\n  \"nodes\": %d,\n  \"ops\": {", g->nodes.n);
+    fprintf(f, ",\n  \"nodes\": %d,\n  \"ops\": {", g->nodes.n);
     const char *sep = "";
     for (int k = 0; k < OP_COUNT; k++)
         if (count[k]) {
