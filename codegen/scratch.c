@@ -87,15 +87,26 @@ static int64_t seq_extent(const Graph *g, Dim d)
 
 /* Recurrent layers (codegen/seq.c): the input projection of all
  * steps [B*T, G*H], one step's recurrent projection [B, G*H], and the LSTM
- * cell state [B, H]. Attention: one [T, S] score block, reused for every
+ * cell state [B, H]. Their backward ops: the carried adjoints [B, H] (and
+ * the LSTM's cell adjoint), the previous states [B*T, H], the gates
+ * [B*T, 4H] and cells [B*T, H] of the LSTM, the gates and recurrent side
+ * [B*T, 3H] each of the GRU. Attention: one [T, S] score block, reused for every
  * batch*head. */
 static int64_t seq_scratch(const Graph *g, const Node *n)
 {
     int64_t es = elem_bytes(n->dtype);
     if (n->op == OP_ATTENTION)
         return es * seq_extent(g, n->in[0]->shape.d[2]) * seq_extent(g, n->in[1]->shape.d[2]);
+    int64_t B = seq_extent(g, n->shape.d[0]), T = seq_extent(g, n->in[0]->shape.d[1]);
+    if (n->op == OP_RNN_GRAD || n->op == OP_LSTM_GRAD || n->op == OP_GRU_GRAD) {
+        int64_t H = n->in[0]->shape.d[2].n;
+        if (n->op == OP_RNN_GRAD)
+            return es * B * H;
+        if (n->op == OP_LSTM_GRAD)
+            return es * (2 * B * H + B * T * H * 6);
+        return es * (B * H + B * T * H * 7);
+    }
     int64_t G = n->op == OP_LSTM ? 4 : n->op == OP_GRU ? 3 : 1;
-    int64_t B = seq_extent(g, n->shape.d[0]), T = seq_extent(g, n->shape.d[1]);
     int64_t H = n->shape.d[2].n;
     return es * (B * T * G * H + B * G * H + (n->op == OP_LSTM ? B * H : 0));
 }
@@ -129,6 +140,9 @@ int64_t cg_scratch_bytes(const Graph *g, const Node *n)
     case OP_RNN:
     case OP_LSTM:
     case OP_GRU:
+    case OP_RNN_GRAD:
+    case OP_LSTM_GRAD:
+    case OP_GRU_GRAD:
     case OP_ATTENTION: return seq_scratch(g, n);
     case OP_CONV2D:
     case OP_CONV1D:

@@ -158,6 +158,200 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
     return fn;
 }
 
+/* n elements of type t at p set to zero */
+static void zero(Cg *c, DType t, LLVMValueRef p, LLVMValueRef n)
+{
+    int64_t es = cg_dtype_size(t);
+    LLVMBuildMemSet(c->b, p, LLVMConstInt(c->i8, 0, 0), cg_mul(c, n, cg_i64(c, es)), (unsigned)es);
+}
+
+static void copy(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef n)
+{
+    int64_t es = cg_dtype_size(t);
+    LLVMBuildMemCpy(c->b, dst, (unsigned)es, src, (unsigned)es, cg_mul(c, n, cg_i64(c, es)));
+}
+
+static LLVMValueRef f_sub(Cg *c, LLVMValueRef a, LLVMValueRef b)
+{
+    return LLVMBuildFSub(c->b, a, b, "");
+}
+
+/* s' / s of sigmoid s, 1 - s^2 of tanh: derivatives from the activations */
+static LLVMValueRef dsigmoid(Cg *c, DType t, LLVMValueRef s)
+{
+    return f_mul(c, s, f_sub(c, cg_fconst(c, t, 1), s));
+}
+
+static LLVMValueRef dtanh(Cg *c, DType t, LLVMValueRef th)
+{
+    return f_sub(c, cg_fconst(c, t, 1), f_mul(c, th, th));
+}
+
+/*
+ * Backpropagation through time (rnn_grad, lstm_grad, gru_grad; the result
+ * is described in ir/ops.def). The gates are rebuilt without a recurrence
+ * over h: every h_{t-1} is known (h0, then y), so the input and recurrent
+ * projections of all steps are two GEMMs over B*T rows, from a copy Hp of
+ * the previous states; one pass over the steps activates the gates (and
+ * runs the LSTM cell recurrence). Then the steps run backwards: a fused
+ * loop over [B, H] turns dh = dy_t + the carried DH into the step's
+ * pre-activation adjoints, written into the result's row t, and one GEMM,
+ * that row's recurrent side times W_hh^T, carries DH to step t - 1 (for
+ * gru it adds to the direct path z * dh; the LSTM also carries the cell
+ * adjoint DC). Scratch (codegen/scratch.c): DH [B, H], then for lstm
+ * DC [B, H], Hp [B*T, H], P [B*T, 4H] (gates) and C [B*T, H] (cells); for
+ * gru Hp, P [B*T, 3H] (input side, then gates) and Q [B*T, 3H] (the
+ * recurrent side, whose n part r multiplies).
+ */
+static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
+{
+    bool lstm = n->op == OP_LSTM_GRAD, gru = n->op == OP_GRU_GRAD;
+    int G = lstm ? 4 : gru ? 3 : 1;
+    DType t = n->dtype;
+    const Node *x = n->in[2];
+    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, n->nin);
+#define ARG(i) LLVMGetParam(fn, (unsigned)(i))
+    LLVMValueRef out = ARG(0), y = ARG(1), dy = ARG(2), xp = ARG(3), h0 = ARG(4);
+    int w = lstm ? 6 : 5; /* parameter index of w_ih */
+    LLVMValueRef c0 = lstm ? ARG(5) : NULL;
+    LLVMValueRef wih = ARG(w), whh = ARG(w + 1), bias = ARG(w + 2);
+    LLVMValueRef bhh = gru ? ARG(w + 3) : NULL;
+#undef ARG
+    LLVMValueRef scratch = cg_kernel_scratch(c, n->nin);
+
+    int64_t Hn = n->in[0]->shape.d[2].n, Tn = x->shape.d[1].n, Wn = n->shape.d[2].n;
+    LLVMValueRef B = cg_dim(c, x->shape.d[0]), T = cg_i64(c, Tn), F = cg_i64(c, x->shape.d[2].n);
+    LLVMValueRef H = cg_i64(c, Hn), GH = cg_i64(c, G * Hn), W = cg_i64(c, Wn);
+    LLVMValueRef BT = cg_mul(c, B, T), BH = cg_mul(c, B, H), TH = cg_mul(c, T, H);
+    LLVMValueRef ldo = cg_i64(c, (Tn + 1) * Wn); /* result row stride per sample */
+    LLVMValueRef one = cg_fconst(c, t, 1);
+    LLVMValueRef DH = scratch, DC = cg_gep(c, t, DH, BH);
+    LLVMValueRef Hp = lstm ? cg_gep(c, t, DC, BH) : DC;
+    LLVMValueRef P = cg_gep(c, t, Hp, cg_mul(c, BT, H));
+    LLVMValueRef Q = cg_gep(c, t, P, cg_mul(c, BT, GH)), C = Q;
+    zero(c, t, DH, lstm ? cg_mul(c, BH, cg_i64(c, 2)) : BH);
+
+    CgLoop lb, lt, lj;
+    if (lstm || gru) {
+        /* Hp: the state before each step, h0 then y[:, 0..T-1) */
+        LLVMValueRef b = cg_loop_begin(c, B, &lb);
+        LLVMValueRef hrow = cg_gep(c, t, Hp, cg_mul(c, b, TH));
+        copy(c, t, hrow, cg_gep(c, t, h0, cg_mul(c, b, H)), H);
+        if (Tn > 1)
+            copy(c, t, cg_gep(c, t, hrow, H), cg_gep(c, t, y, cg_mul(c, b, TH)),
+                 cg_i64(c, (Tn - 1) * Hn));
+        cg_loop_end(c, &lb);
+        cg_gemm(c, t, false, false, BT, GH, F, one, xp, F, wih, GH, 0, P, GH);
+        cg_gemm(c, t, false, false, BT, GH, H, one, Hp, H, whh, GH, lstm ? 1 : 0, lstm ? P : Q, GH);
+
+        /* activate the gates of every step (the LSTM's cells in order) */
+        b = cg_loop_begin(c, B, &lb);
+        LLVMValueRef ti = cg_loop_begin(c, T, &lt);
+        LLVMValueRef row = cg_add(c, cg_mul(c, b, T), ti);
+        LLVMValueRef g0 = cg_mul(c, row, GH);
+        LLVMValueRef j = cg_loop_begin(c, H, &lj);
+        LLVMValueRef col[4], pre[4];
+        for (int k = 0; k < G; k++) {
+            col[k] = cg_add(c, j, cg_i64(c, k * Hn));
+            pre[k] = f_add(c, cg_load(c, t, P, cg_add(c, g0, col[k])), cg_load(c, t, bias, col[k]));
+        }
+        LLVMValueRef act[4];
+        if (lstm) {
+            act[0] = fsigmoid(c, t, pre[0]);
+            act[1] = fsigmoid(c, t, pre[1]);
+            act[2] = cg_tanh(c, t, pre[2]);
+            act[3] = fsigmoid(c, t, pre[3]);
+            LLVMValueRef first = LLVMBuildICmp(c->b, LLVMIntEQ, ti, cg_i64(c, 0), "");
+            LLVMValueRef cj = cg_add(c, cg_mul(c, row, H), j);
+            /* c_{t-1}: c0 at t = 0, else the previous row of C */
+            LLVMValueRef cprev = LLVMBuildSelect(c->b, first, cg_gep(c, t, c0, cg_mul(c, b, H)),
+                                                 cg_gep(c, t, C, cg_mul(c, cg_add(c, row, cg_i64(c, -1)), H)), "");
+            LLVMValueRef cp = cg_load(c, t, cprev, j);
+            cg_store(c, t, f_add(c, f_mul(c, act[1], cp), f_mul(c, act[0], act[2])), C, cj);
+        } else {
+            LLVMValueRef hq[3];
+            for (int k = 0; k < 3; k++)
+                hq[k] = f_add(c, cg_load(c, t, Q, cg_add(c, g0, col[k])), cg_load(c, t, bhh, col[k]));
+            act[0] = fsigmoid(c, t, f_add(c, pre[0], hq[0]));
+            act[1] = fsigmoid(c, t, f_add(c, pre[1], hq[1]));
+            act[2] = cg_tanh(c, t, f_add(c, pre[2], f_mul(c, act[0], hq[2])));
+            cg_store(c, t, hq[2], Q, cg_add(c, g0, col[2]));
+        }
+        for (int k = 0; k < G; k++)
+            cg_store(c, t, act[k], P, cg_add(c, g0, col[k]));
+        cg_loop_end(c, &lj);
+        cg_loop_end(c, &lt);
+        cg_loop_end(c, &lb);
+    }
+
+    /* the steps backwards */
+    LLVMValueRef rt = cg_loop_begin(c, T, &lt);
+    LLVMValueRef ti = LLVMBuildNSWSub(c->b, cg_i64(c, Tn - 1), rt, "t");
+    LLVMValueRef orow_t = cg_gep(c, t, out, cg_mul(c, ti, W)); /* row t of sample 0 */
+    LLVMValueRef b = cg_loop_begin(c, B, &lb);
+    LLVMValueRef row = cg_add(c, cg_mul(c, b, T), ti);
+    LLVMValueRef o0 = cg_add(c, cg_mul(c, b, ldo), cg_mul(c, ti, W));
+    LLVMValueRef g0 = cg_mul(c, row, GH);
+    LLVMValueRef j = cg_loop_begin(c, H, &lj);
+    LLVMValueRef hj = cg_add(c, cg_mul(c, row, H), j), dj = cg_add(c, cg_mul(c, b, H), j);
+    LLVMValueRef e = f_add(c, cg_load(c, t, dy, hj), cg_load(c, t, DH, dj));
+    LLVMValueRef d[4];
+    if (lstm) {
+        LLVMValueRef a[4];
+        for (int k = 0; k < 4; k++)
+            a[k] = cg_load(c, t, P, cg_add(c, g0, cg_add(c, j, cg_i64(c, k * Hn))));
+        LLVMValueRef first = LLVMBuildICmp(c->b, LLVMIntEQ, ti, cg_i64(c, 0), "");
+        LLVMValueRef cprev = LLVMBuildSelect(c->b, first, cg_gep(c, t, c0, cg_mul(c, b, H)),
+                                             cg_gep(c, t, C, cg_mul(c, cg_add(c, row, cg_i64(c, -1)), H)), "");
+        LLVMValueRef cp = cg_load(c, t, cprev, j);
+        LLVMValueRef tc = cg_tanh(c, t, cg_load(c, t, C, hj));
+        LLVMValueRef dct = f_add(c, cg_load(c, t, DC, dj), f_mul(c, f_mul(c, e, a[3]), dtanh(c, t, tc)));
+        d[0] = f_mul(c, f_mul(c, dct, a[2]), dsigmoid(c, t, a[0]));
+        d[1] = f_mul(c, f_mul(c, dct, cp), dsigmoid(c, t, a[1]));
+        d[2] = f_mul(c, f_mul(c, dct, a[0]), dtanh(c, t, a[2]));
+        d[3] = f_mul(c, f_mul(c, e, tc), dsigmoid(c, t, a[3]));
+        cg_store(c, t, f_mul(c, dct, a[1]), DC, dj);
+    } else if (gru) {
+        LLVMValueRef r = cg_load(c, t, P, cg_add(c, g0, j));
+        LLVMValueRef z = cg_load(c, t, P, cg_add(c, g0, cg_add(c, j, H)));
+        LLVMValueRef nn = cg_load(c, t, P, cg_add(c, g0, cg_add(c, j, cg_i64(c, 2 * Hn))));
+        LLVMValueRef hn = cg_load(c, t, Q, cg_add(c, g0, cg_add(c, j, cg_i64(c, 2 * Hn))));
+        LLVMValueRef hp = cg_load(c, t, Hp, hj);
+        LLVMValueRef dn = f_mul(c, f_mul(c, e, f_sub(c, one, z)), dtanh(c, t, nn));
+        d[0] = f_mul(c, f_mul(c, dn, hn), dsigmoid(c, t, r));
+        d[1] = f_mul(c, f_mul(c, e, f_sub(c, hp, nn)), dsigmoid(c, t, z));
+        d[2] = dn;
+        d[3] = f_mul(c, dn, r);
+        cg_store(c, t, f_mul(c, e, z), DH, dj); /* the direct path; the GEMM adds */
+    } else {
+        d[0] = f_mul(c, e, dtanh(c, t, cg_load(c, t, y, hj)));
+    }
+    for (int k = 0; k < Wn / Hn; k++)
+        cg_store(c, t, d[k], out, cg_add(c, o0, cg_add(c, j, cg_i64(c, k * Hn))));
+    cg_loop_end(c, &lj);
+    cg_loop_end(c, &lb);
+    /* DH = the recurrent side of row t @ W_hh^T (gru: + the direct path) */
+    if (gru) {
+        cg_gemm(c, t, false, true, B, H, cg_i64(c, 2 * Hn), one, orow_t, ldo, whh, GH, 1, DH, H);
+        cg_gemm(c, t, false, true, B, H, H, one, cg_gep(c, t, orow_t, cg_i64(c, 3 * Hn)), ldo,
+                cg_gep(c, t, whh, cg_i64(c, 2 * Hn)), GH, 1, DH, H);
+    } else {
+        cg_gemm(c, t, false, true, B, H, GH, one, orow_t, ldo, whh, GH, 0, DH, H);
+    }
+    cg_loop_end(c, &lt);
+
+    /* row T: the adjoints of h0 and c0, zeros after */
+    b = cg_loop_begin(c, B, &lb);
+    LLVMValueRef last = cg_gep(c, t, out, cg_add(c, cg_mul(c, b, ldo), cg_i64(c, Tn * Wn)));
+    zero(c, t, last, W);
+    copy(c, t, last, cg_gep(c, t, DH, cg_mul(c, b, H)), H);
+    if (lstm)
+        copy(c, t, cg_gep(c, t, last, H), cg_gep(c, t, DC, cg_mul(c, b, H)), H);
+    cg_loop_end(c, &lb);
+    LLVMBuildRetVoid(c->b);
+    return fn;
+}
+
 static LLVMValueRef k_attention(Cg *c, Node *n)
 {
     const Shape *sq = &n->in[0]->shape, *sk = &n->in[1]->shape, *sv = &n->in[2]->shape;
@@ -227,6 +421,9 @@ LLVMValueRef cg_kernel_seq(Cg *c, Node *step)
     case OP_RNN:
     case OP_LSTM:
     case OP_GRU: return k_recurrent(c, step);
+    case OP_RNN_GRAD:
+    case OP_LSTM_GRAD:
+    case OP_GRU_GRAD: return k_recurrent_grad(c, step);
     case OP_ATTENTION: return k_attention(c, step);
     default: die("codegen: %s is not a sequence op", op_info[step->op].text);
     }

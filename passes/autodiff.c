@@ -39,12 +39,6 @@ static const GradRule rules[OP_COUNT] = {
 #undef OP
 };
 
-GradRule ad_rule(Op op)
-{
-    check(op >= 0 && op < OP_COUNT);
-    return rules[op];
-}
-
 bool ad_needs(const Grad *c, const Node *x)
 {
     return x->id < c->nfwd && c->needs[x->id];

@@ -41,9 +41,6 @@ struct Grad {
 #undef OP
 
 typedef bool (*GradRule)(Grad *c, Node *n, Node *dy);
-/* The rule of op (the grad column of ops.def), for rules that expand an op
- * and differentiate the expansion (recurrent cells). */
-GradRule ad_rule(Op op);
 
 /* Whether input x of the node being differentiated needs an adjoint: a
  * trainable parameter is reachable from it through differentiable,

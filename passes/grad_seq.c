@@ -15,12 +15,14 @@
  * flattened [S * S] matrix with step S + 1.
  *
  * The recurrent cells (rnn, lstm, gru) are differentiated through time by
- * unrolling: the rule rebuilds the forward recurrence step by step out of
- * slices, matmuls and activations (PyTorch's formulas, as ref.c), seeds
- * each step's hidden state with its slice of dy, and runs reverse mode
- * over the unrolled nodes with their own rules (a nested Grad whose
- * adjoints for the cell's inputs are handed to the outer one at the end).
- * The sequence length must not be the batch size.
+ * one backward op (rnn_grad, lstm_grad, gru_grad: codegen/seq.c), which
+ * runs the steps backwards and returns every step's gate pre-activation
+ * adjoints dA [B, T, G*H] and the initial states' adjoints. The rest is
+ * ordinary ops over all steps at once, as for a dense layer on B*T rows:
+ * dx = dA_x W_ih^T, dW_ih = x^T dA_x, dW_hh = h_prev^T dA_h with h_prev =
+ * [h0, y without its last step], the biases' sums of dA. So the graph does
+ * not grow with the sequence length. The length must not be the batch
+ * size.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -137,31 +139,35 @@ static Node *take(Grad *c, Node *x, int axis, int64_t begin, int64_t len, bool s
     return ad_finish(c, n);
 }
 
-static Node *add(Grad *c, Node *a, Node *b)
+static Node *concat(Grad *c, Node *a, Node *b, int axis)
 {
-    return ad_bin(c, OP_ADD, a, b);
+    Node *n = ad_node(c, OP_CONCAT, (Node *[]){a, b}, 2);
+    attr_set_axis(c->g, n, axis);
+    return ad_finish(c, n);
 }
 
-static Node *mul(Grad *c, Node *a, Node *b)
+/* [B, T, K] as [B*T, K] */
+static Node *rows(Grad *c, Node *x)
 {
-    return ad_bin(c, OP_MUL, a, b);
+    const Dim *d = x->shape.d;
+    Shape s = {.rank = 2, .d = {{d[0].n * d[1].n, d[0].batch || d[1].batch}, d[2]}};
+    return ad_reshape(c, x, &s);
 }
 
-/* gate k of width h of a [B, G*H] pre-activation */
-static Node *gate(Grad *c, Node *a, int k, int64_t h)
+/* a^T b over the B*T rows of a [B, T, K] and b [B, T, N]: [K, N] */
+static Node *rows_t_matmul(Grad *c, Node *a, Node *b)
 {
-    return take(c, a, 1, k * h, h, false);
+    int64_t perm[2] = {1, 0};
+    return ad_bin(c, OP_MATMUL, ad_transpose(c, rows(c, a), perm), rows(c, b));
 }
 
 bool grad_recurrent(Grad *c, Node *n, Node *dy)
 {
-    Graph *g = c->g;
-    Node *x = n->in[0];
+    Node *x = n->in[0], *h0 = n->in[1];
     bool lstm = n->op == OP_LSTM, gru = n->op == OP_GRU;
-    int w = lstm ? 3 : 2;
-    Node *wih = n->in[w], *whh = n->in[w + 1], *bih = n->in[w + 2];
-    Node *bhh = gru ? n->in[w + 3] : NULL;
-    Dim T = x->shape.d[1];
+    int w = lstm ? 3 : 2, G = lstm ? 4 : gru ? 3 : 1;
+    Node *wih = n->in[w], *whh = n->in[w + 1];
+    Dim B = x->shape.d[0], T = x->shape.d[1];
     int64_t H = n->shape.d[2].n;
     if (T.batch) {
         diag_error(n->loc,
@@ -170,61 +176,39 @@ bool grad_recurrent(Grad *c, Node *n, Node *dy)
                    op_info[n->op].text);
         return false;
     }
-    /* the unrolled forward: nodes first..g->nodes.n, step outputs hs[t] */
-    int first = g->nodes.n;
-    Node **hs = arena_alloc(g->arena, sizeof *hs * (size_t)T.n + 1);
-    Node *h = n->in[1], *cell = lstm ? n->in[2] : NULL;
-    for (int64_t t = 0; t < T.n; t++) {
-        Node *xt = take(c, x, 1, t, 1, true);
-        Node *gx = add(c, ad_bin(c, OP_MATMUL, xt, wih), bih);
-        Node *gh = ad_bin(c, OP_MATMUL, h, whh);
-        if (gru) {
-            gh = add(c, gh, bhh);
-            Node *r = ad_un(c, OP_SIGMOID, add(c, gate(c, gx, 0, H), gate(c, gh, 0, H)));
-            Node *z = ad_un(c, OP_SIGMOID, add(c, gate(c, gx, 1, H), gate(c, gh, 1, H)));
-            Node *nn = ad_un(c, OP_TANH, add(c, gate(c, gx, 2, H), mul(c, r, gate(c, gh, 2, H))));
-            h = add(c, mul(c, ad_cbin(c, OP_SUB, 1, z), nn), mul(c, z, h));
-        } else if (lstm) {
-            Node *a = add(c, gx, gh);
-            Node *i = ad_un(c, OP_SIGMOID, gate(c, a, 0, H));
-            Node *f = ad_un(c, OP_SIGMOID, gate(c, a, 1, H));
-            Node *gg = ad_un(c, OP_TANH, gate(c, a, 2, H));
-            Node *o = ad_un(c, OP_SIGMOID, gate(c, a, 3, H));
-            cell = add(c, mul(c, f, cell), mul(c, i, gg));
-            h = mul(c, o, ad_un(c, OP_TANH, cell));
-        } else {
-            h = ad_un(c, OP_TANH, add(c, gx, gh));
-        }
-        hs[t] = h;
-    }
-    int end = g->nodes.n;
-
-    /* reverse mode over the unrolled nodes */
-    Grad sub = {.g = g, .nfwd = end, .loc = c->loc};
-    sub.needs = arena_alloc(g->arena, (size_t)end + 1);
-    sub.adj = arena_alloc(g->arena, sizeof *sub.adj * ((size_t)end + 1));
+    /* one backward op: the gate pre-activations' adjoints, then h0's, c0's */
+    Node *in[8] = {n, dy};
     for (int j = 0; j < n->nin; j++)
-        sub.needs[n->in[j]->id] = ad_needs(c, n->in[j]);
-    for (int i = first; i < end; i++) {
-        Node *m = g->nodes.v[i];
-        for (int j = 0; j < m->nin && !sub.needs[i]; j++)
-            sub.needs[i] = ir_dtype_is_float(m->dtype) && ad_needs(&sub, m->in[j]);
+        in[2 + j] = n->in[j];
+    Op op = lstm ? OP_LSTM_GRAD : gru ? OP_GRU_GRAD : OP_RNN_GRAD;
+    Node *d = ad_finish(c, ad_node(c, op, in, n->nin + 2));
+    Node *steps = take(c, d, 1, 0, T.n, false), *last = take(c, d, 1, T.n, 1, true);
+
+    /* the input side (dx = dA_x W_ih^T) and the recurrent side, whose
+     * adjoint differs for gru's n gate: r * dn */
+    Node *dax = take(c, steps, 2, 0, G * H, false);
+    Node *dah = gru ? concat(c, take(c, steps, 2, 0, 2 * H, false), take(c, steps, 2, 3 * H, H, false), 2)
+                    : dax;
+    if (ad_needs(c, x))
+        ad_acc(c, x, ad_bin(c, OP_MATMUL, dax, ad_swap_last(c, wih)));
+    if (ad_needs(c, h0))
+        ad_acc(c, h0, take(c, last, 1, 0, H, false));
+    if (lstm && ad_needs(c, n->in[2]))
+        ad_acc(c, n->in[2], take(c, last, 1, H, H, false));
+    if (ad_needs(c, wih))
+        ad_acc(c, wih, rows_t_matmul(c, x, dax));
+    if (ad_needs(c, whh)) {
+        /* h_{t-1} for every step: h0, then y without its last step */
+        Shape s1 = {.rank = 3, .d = {B, {1, false}, {H, false}}};
+        Node *hp = ad_reshape(c, h0, &s1);
+        if (T.n > 1)
+            hp = concat(c, hp, take(c, n, 1, 0, T.n - 1, false), 1);
+        ad_acc(c, whh, rows_t_matmul(c, hp, dah));
     }
-    for (int64_t t = 0; t < T.n; t++)
-        ad_acc(&sub, hs[t], take(c, dy, 1, t, 1, true));
-    for (int i = end - 1; i >= first; i--) {
-        Node *m = g->nodes.v[i];
-        if (sub.needs[i] && sub.adj[i] && op_info[m->op].kind != K_SOURCE) {
-            int before = diag_errors();
-            bool ok = ad_rule(m->op)(&sub, m, sub.adj[i]);
-            check(ok && diag_errors() == before);
-        }
-    }
-    for (int j = 0; j < n->nin; j++) {
-        Node **a = &sub.adj[n->in[j]->id];
-        if (*a)
-            ad_acc(c, n->in[j], *a);
-        *a = NULL; /* an input given twice (h0 = c0) is handed over once */
-    }
+    bool bt[IR_MAX_RANK] = {true, true};
+    if (ad_needs(c, n->in[w + 2]))
+        ad_acc(c, n->in[w + 2], ad_sum(c, dax, bt, false));
+    if (gru && ad_needs(c, n->in[w + 3]))
+        ad_acc(c, n->in[w + 3], ad_sum(c, dah, bt, false));
     return true;
 }

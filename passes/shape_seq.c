@@ -7,6 +7,8 @@
  * w_hh [H, G*H], biases [G*H], with G = 1 (rnn), 4 (lstm), 3 (gru).
  * Inputs: rnn(x, h0, w_ih, w_hh, b), lstm(x, h0, c0, w_ih, w_hh, b),
  * gru(x, h0, w_ih, w_hh, b_ih, b_hh). All share x's floating type.
+ * Their backward ops (rnn_grad, lstm_grad, gru_grad, ir/ops.def) take y
+ * and dy [B, T, H] before the same inputs.
  */
 #include <inttypes.h>
 
@@ -48,10 +50,19 @@ static bool want_shape(Graph *g, Node *n, int i, const char *name, const Shape *
     return false;
 }
 
-bool shape_rnn(Graph *g, Node *n)
+/* The number of gates of a recurrent cell */
+static int gates_of(Op cell)
 {
-    const Node *x = n->in[0], *h0 = n->in[1];
-    int gates = n->op == OP_LSTM ? 4 : n->op == OP_GRU ? 3 : 1;
+    return cell == OP_LSTM ? 4 : cell == OP_GRU ? 3 : 1;
+}
+
+/* Checks the inputs of recurrent cell op `cell` found at n->in[first..]
+ * (x, h0, [c0,] w_ih, w_hh, biases); *out gets the hidden states' shape
+ * [B, T, H]. */
+static bool cell_inputs(Graph *g, Node *n, Op cell, int first, Shape *out)
+{
+    const Node *x = n->in[first], *h0 = n->in[first + 1];
+    int gates = gates_of(cell);
     if (!shape_want_float(n, x, "") ||
         !shape_want_rank(g, n, x, 3, 3, "x of shape [B, T, F]") ||
         !shape_want_static(g, n, x, 2, "the feature dimension") ||
@@ -64,21 +75,47 @@ bool shape_rnn(Graph *g, Node *n)
     Shape state = {.rank = 2, .d = {B, H}};
     Shape wih = {.rank = 2, .d = {F, GH}}, whh = {.rank = 2, .d = {H, GH}};
     Shape bias = {.rank = 1, .d = {GH}};
-    if (!want_shape(g, n, 1, "h0", &state))
+    if (!want_shape(g, n, first + 1, "h0", &state))
         return false;
-    int i = 2;
-    if (n->op == OP_LSTM && !want_shape(g, n, i++, "c0", &state))
+    int i = first + 2;
+    if (cell == OP_LSTM && !want_shape(g, n, i++, "c0", &state))
         return false;
     if (!want_shape(g, n, i, "w_ih", &wih) || !want_shape(g, n, i + 1, "w_hh", &whh))
         return false;
-    if (n->op == OP_GRU) {
+    if (cell == OP_GRU) {
         if (!want_shape(g, n, i + 2, "b_ih", &bias) || !want_shape(g, n, i + 3, "b_hh", &bias))
             return false;
     } else if (!want_shape(g, n, i + 2, "b", &bias)) {
         return false;
     }
-    n->dtype = x->dtype;
-    n->shape = (Shape){.rank = 3, .d = {B, T, H}};
+    *out = (Shape){.rank = 3, .d = {B, T, H}};
+    return true;
+}
+
+bool shape_rnn(Graph *g, Node *n)
+{
+    if (!cell_inputs(g, n, n->op, 0, &n->shape))
+        return false;
+    n->dtype = n->in[0]->dtype;
+    return true;
+}
+
+bool shape_recurrent_grad(Graph *g, Node *n)
+{
+    Op cell = n->op == OP_LSTM_GRAD ? OP_LSTM : n->op == OP_GRU_GRAD ? OP_GRU : OP_RNN;
+    Shape hs;
+    if (!cell_inputs(g, n, cell, 2, &hs) || !want_shape(g, n, 0, "y", &hs) ||
+        !want_shape(g, n, 1, "dy", &hs))
+        return false;
+    if (hs.d[1].batch) {
+        diag_error(n->loc, "%s: the sequence length must not be the batch size", shape_op(n));
+        return false;
+    }
+    int64_t H = hs.d[2].n;
+    n->dtype = n->in[0]->dtype;
+    n->shape = hs;
+    n->shape.d[1].n += 1;
+    n->shape.d[2].n = cell == OP_GRU ? 4 * H : gates_of(cell) * H;
     return true;
 }
 

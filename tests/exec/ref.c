@@ -8,6 +8,7 @@
  * log-sigmoid identities).
  */
 #include "ref.h"
+#include "ref_ops.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -92,7 +93,7 @@ static double bcast_at(const RefTensor *t, int r, const int64_t *idx)
 
 static double sigmoid(double x)
 {
-    return 1 / (1 + exp(-x));
+    return ref_sigmoid(x);
 }
 
 /* log(sigmoid(x)) without overflow of exp for either sign of x. */
@@ -556,72 +557,12 @@ static void eval_embedding(const RefTensor *ids, const RefTensor *table, RefTens
     }
 }
 
-static double *ref_calloc(int64_t n)
+double *ref_calloc(int64_t n)
 {
     double *p = calloc((size_t)(n > 0 ? n : 1), sizeof(double));
     if (!p)
         abort();
     return p;
-}
-
-/* rnn / lstm / gru over x [B, T, F], one sample and one step at a time,
- * from PyTorch's formulas (nn.RNN, nn.LSTM, nn.GRU) with weights stored
- * transposed: w_ih [F, G*H], w_hh [H, G*H]. */
-static void eval_recurrent(const Node *n, RefTensor *const *in, RefTensor *out)
-{
-    const RefTensor *x = in[0], *h0 = in[1];
-    bool lstm = n->op == OP_LSTM, gru = n->op == OP_GRU;
-    int G = lstm ? 4 : gru ? 3 : 1;
-    int w = lstm ? 3 : 2;
-    const RefTensor *wih = in[w], *whh = in[w + 1], *bih = in[w + 2];
-    const RefTensor *bhh = gru ? in[w + 3] : NULL;
-    int64_t B = x->dim[0], T = x->dim[1], F = x->dim[2], H = h0->dim[1], GH = G * H;
-    double *h = ref_calloc(H), *c = ref_calloc(H), *hn = ref_calloc(H);
-    double *gx = ref_calloc(GH), *gh = ref_calloc(GH);
-    for (int64_t b = 0; b < B; b++) {
-        for (int64_t j = 0; j < H; j++) {
-            h[j] = h0->v[b * H + j];
-            c[j] = lstm ? in[2]->v[b * H + j] : 0;
-        }
-        for (int64_t t = 0; t < T; t++) {
-            /* gx = x_t W_ih + b_ih, gh = h W_hh (+ b_hh for gru) */
-            for (int64_t u = 0; u < GH; u++) {
-                double sx = bih->v[u], sh = bhh ? bhh->v[u] : 0;
-                for (int64_t f = 0; f < F; f++)
-                    sx += x->v[(b * T + t) * F + f] * wih->v[f * GH + u];
-                for (int64_t k = 0; k < H; k++)
-                    sh += h[k] * whh->v[k * GH + u];
-                gx[u] = sx;
-                gh[u] = sh;
-            }
-            for (int64_t j = 0; j < H; j++) {
-                if (lstm) {
-                    double i = sigmoid(gx[j] + gh[j]);
-                    double f = sigmoid(gx[H + j] + gh[H + j]);
-                    double g = tanh(gx[2 * H + j] + gh[2 * H + j]);
-                    double o = sigmoid(gx[3 * H + j] + gh[3 * H + j]);
-                    c[j] = f * c[j] + i * g;
-                    hn[j] = o * tanh(c[j]);
-                } else if (gru) {
-                    double r = sigmoid(gx[j] + gh[j]);
-                    double z = sigmoid(gx[H + j] + gh[H + j]);
-                    double nn = tanh(gx[2 * H + j] + r * gh[2 * H + j]);
-                    hn[j] = (1 - z) * nn + z * h[j];
-                } else {
-                    hn[j] = tanh(gx[j] + gh[j]);
-                }
-            }
-            for (int64_t j = 0; j < H; j++) {
-                h[j] = hn[j];
-                out->v[(b * T + t) * H + j] = h[j];
-            }
-        }
-    }
-    free(h);
-    free(c);
-    free(hn);
-    free(gx);
-    free(gh);
 }
 
 /* attention: softmax(q k^T / sqrt(d)) v per batch and head; with causal,
@@ -1013,6 +954,7 @@ typedef enum {
     R_BACKWARD_ELTWISE,
     R_CONV_GRAD,
     R_POOL_GRAD,
+    R_RECURRENT_GRAD,
 } Rule;
 
 static const Rule rules[OP_COUNT] = {
@@ -1095,6 +1037,9 @@ static const Rule rules[OP_COUNT] = {
     [OP_CONV_GRAD_WEIGHT] = R_CONV_GRAD,
     [OP_MAX_POOL2D_GRAD] = R_POOL_GRAD,
     [OP_AVG_POOL2D_GRAD] = R_POOL_GRAD,
+    [OP_RNN_GRAD] = R_RECURRENT_GRAD,
+    [OP_LSTM_GRAD] = R_RECURRENT_GRAD,
+    [OP_GRU_GRAD] = R_RECURRENT_GRAD,
 };
 
 bool ref_supports(Op op)
@@ -1156,7 +1101,8 @@ static bool eval_node(const Node *n, RefTensor *values, int64_t batch, char *err
     case R_BATCH_NORM: eval_batch_norm(n, in, out); return true;
     case R_LAYER_NORM: eval_layer_norm(n, in, out); return true;
     case R_EMBEDDING: eval_embedding(in[0], in[1], out); return true;
-    case R_RECURRENT: eval_recurrent(n, in, out); return true;
+    case R_RECURRENT: ref_recurrent(n, in, out); return true;
+    case R_RECURRENT_GRAD: ref_recurrent_grad(n, in, out); return true;
     case R_ATTENTION: eval_attention(n, in[0], in[1], in[2], out); return true;
     case R_BACKWARD_ELTWISE: eval_backward_eltwise(n, in, out); return true;
     case R_CONV_GRAD: eval_conv_grad(n, in, out); return true;

@@ -1288,6 +1288,37 @@ TEST(rules, recurrent)
 }
 END_TEST
 
+/* the backward ops: y and dy, then the forward's inputs; [B, T + 1, W] */
+TEST(rules, recurrent_grad)
+{
+    fresh();
+    Node *n = N(OP_RNN_GRAD, X("f32[B, 5, 16]"), X("f32[B, 5, 16]"), X("f32[B, 5, 8]"),
+                X("f32[B, 16]"), P("f32[8, 16]"), P("f32[16, 16]"), P("f32[16]"));
+    ok(n, "f32[B, 6, 16]");
+    fresh();
+    n = N(OP_LSTM_GRAD, X("f32[B, 5, 16]"), X("f32[B, 5, 16]"), X("f32[B, 5, 8]"),
+          X("f32[B, 16]"), X("f32[B, 16]"), P("f32[8, 64]"), P("f32[16, 64]"), P("f32[64]"));
+    ok(n, "f32[B, 6, 64]");
+    fresh();
+    n = N(OP_GRU_GRAD, X("f64[3, 1, 16]"), X("f64[3, 1, 16]"), X("f64[3, 1, 8]"), X("f64[3, 16]"),
+          P("f64[8, 48]"), P("f64[16, 48]"), P("f64[48]"), P("f64[48]"));
+    ok(n, "f64[3, 2, 64]");
+
+    fresh();
+    N(OP_LSTM_GRAD, X("f32[B, 5, 16]"), X("f32[B, 4, 16]"), X("f32[B, 5, 8]"), X("f32[B, 16]"),
+      X("f32[B, 16]"), P("f32[8, 64]"), P("f32[16, 64]"), P("f32[64]"));
+    err("lstm_grad: dy must have shape [B, 5, 16], got [B, 4, 16]");
+    fresh();
+    N(OP_GRU_GRAD, X("f32[B, 5, 16]"), X("f32[B, 5, 16]"), X("f32[B, 5, 8]"), X("f32[B, 16]"),
+      P("f32[8, 48]"), P("f32[16, 48]"), P("f32[48]"), P("f32[16]"));
+    err("gru_grad: b_hh must have shape [48], got [16]");
+    fresh();
+    N(OP_RNN_GRAD, X("f32[B, B, 16]"), X("f32[B, B, 16]"), X("f32[B, B, 8]"), X("f32[B, 16]"),
+      P("f32[8, 16]"), P("f32[16, 16]"), P("f32[16]"));
+    err("rnn_grad: the sequence length must not be the batch size");
+}
+END_TEST
+
 TEST(rules, attention)
 {
     fresh();

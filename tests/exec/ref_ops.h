@@ -1,0 +1,24 @@
+/*
+ * Private to the reference interpreter (tests/exec/ref*.c): shared
+ * helpers, and the op families kept in files of their own.
+ */
+#ifndef DLC_TESTS_REF_OPS_H
+#define DLC_TESTS_REF_OPS_H
+
+#include <math.h>
+
+#include "ref.h"
+
+static inline double ref_sigmoid(double x)
+{
+    return 1 / (1 + exp(-x));
+}
+
+/* n doubles, zeroed; aborts when out of memory */
+double *ref_calloc(int64_t n);
+
+/* rnn, lstm, gru and their backward ops (ref_recurrent.c) */
+void ref_recurrent(const Node *n, RefTensor *const *in, RefTensor *out);
+void ref_recurrent_grad(const Node *n, RefTensor *const *in, RefTensor *out);
+
+#endif
