@@ -264,14 +264,16 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
             LLVMValueRef first = LLVMBuildICmp(c->b, LLVMIntEQ, ti, cg_i64(c, 0), "");
             LLVMValueRef cj = cg_add(c, cg_mul(c, row, H), j);
             /* c_{t-1}: c0 at t = 0, else the previous row of C */
-            LLVMValueRef cprev = LLVMBuildSelect(c->b, first, cg_gep(c, t, c0, cg_mul(c, b, H)),
-                                                 cg_gep(c, t, C, cg_mul(c, cg_add(c, row, cg_i64(c, -1)), H)), "");
+            LLVMValueRef cprev =
+                LLVMBuildSelect(c->b, first, cg_gep(c, t, c0, cg_mul(c, b, H)),
+                                cg_gep(c, t, C, cg_mul(c, cg_add(c, row, cg_i64(c, -1)), H)), "");
             LLVMValueRef cp = cg_load(c, t, cprev, j);
             cg_store(c, t, f_add(c, f_mul(c, act[1], cp), f_mul(c, act[0], act[2])), C, cj);
         } else {
             LLVMValueRef hq[3];
             for (int k = 0; k < 3; k++)
-                hq[k] = f_add(c, cg_load(c, t, Q, cg_add(c, g0, col[k])), cg_load(c, t, bhh, col[k]));
+                hq[k] =
+                    f_add(c, cg_load(c, t, Q, cg_add(c, g0, col[k])), cg_load(c, t, bhh, col[k]));
             act[0] = fsigmoid(c, t, f_add(c, pre[0], hq[0]));
             act[1] = fsigmoid(c, t, f_add(c, pre[1], hq[1]));
             act[2] = cg_tanh(c, t, f_add(c, pre[2], f_mul(c, act[0], hq[2])));
@@ -301,11 +303,13 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
         for (int k = 0; k < 4; k++)
             a[k] = cg_load(c, t, P, cg_add(c, g0, cg_add(c, j, cg_i64(c, k * Hn))));
         LLVMValueRef first = LLVMBuildICmp(c->b, LLVMIntEQ, ti, cg_i64(c, 0), "");
-        LLVMValueRef cprev = LLVMBuildSelect(c->b, first, cg_gep(c, t, c0, cg_mul(c, b, H)),
-                                             cg_gep(c, t, C, cg_mul(c, cg_add(c, row, cg_i64(c, -1)), H)), "");
+        LLVMValueRef cprev =
+            LLVMBuildSelect(c->b, first, cg_gep(c, t, c0, cg_mul(c, b, H)),
+                            cg_gep(c, t, C, cg_mul(c, cg_add(c, row, cg_i64(c, -1)), H)), "");
         LLVMValueRef cp = cg_load(c, t, cprev, j);
         LLVMValueRef tc = cg_tanh(c, t, cg_load(c, t, C, hj));
-        LLVMValueRef dct = f_add(c, cg_load(c, t, DC, dj), f_mul(c, f_mul(c, e, a[3]), dtanh(c, t, tc)));
+        LLVMValueRef dct =
+            f_add(c, cg_load(c, t, DC, dj), f_mul(c, f_mul(c, e, a[3]), dtanh(c, t, tc)));
         d[0] = f_mul(c, f_mul(c, dct, a[2]), dsigmoid(c, t, a[0]));
         d[1] = f_mul(c, f_mul(c, dct, cp), dsigmoid(c, t, a[1]));
         d[2] = f_mul(c, f_mul(c, dct, a[0]), dtanh(c, t, a[2]));

@@ -187,8 +187,9 @@ bool grad_recurrent(Grad *c, Node *n, Node *dy)
     /* the input side (dx = dA_x W_ih^T) and the recurrent side, whose
      * adjoint differs for gru's n gate: r * dn */
     Node *dax = take(c, steps, 2, 0, G * H, false);
-    Node *dah = gru ? concat(c, take(c, steps, 2, 0, 2 * H, false), take(c, steps, 2, 3 * H, H, false), 2)
-                    : dax;
+    Node *dah =
+        gru ? concat(c, take(c, steps, 2, 0, 2 * H, false), take(c, steps, 2, 3 * H, H, false), 2)
+            : dax;
     if (ad_needs(c, x))
         ad_acc(c, x, ad_bin(c, OP_MATMUL, dax, ad_swap_last(c, wih)));
     if (ad_needs(c, h0))
