@@ -32,13 +32,21 @@
  * are printed as '?'. --max-loss makes the exit status 1 unless the final
  * held-out loss is below X. --log writes a CSV log (dlrt_log: the training
  * loss every LOG_EVERY steps, the held-out loss at each evaluation;
- * appended to on --resume) that scripts/plot-log.sh draws. */
+ * appended to on --resume) that scripts/plot-log.sh draws.
+ *
+ * Data-parallel (dist.h): `mpirun -np N train_NAME ...` trains on N ranks.
+ * Every rank draws step s's --batch windows (the global batch) and trains
+ * on its block of them; the gradients are averaged, so the run follows the
+ * single-process one up to the order of sums, dropout aside (drawn per
+ * rank). The held-out windows are split across the ranks; rank 0 prints,
+ * logs, samples and writes the checkpoint. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "dist.h"
 #include "model.h" /* MODEL's generated API: M(create) is gpt_create */
 #define PROG "train_" STR(MODEL)
 #define MAX_BATCH CAT(MODEL, _MAX_BATCH)
@@ -64,7 +72,8 @@ static void usage(void)
     exit(2);
 }
 
-static Options parse(int argc, char **argv)
+/* --batch may reach MAX_BATCH windows per rank */
+static Options parse(int argc, char **argv, int ranks)
 {
     Options o = {"/usr/share/common-licenses/GPL-3",
                  STR(MODEL) ".safetensors",
@@ -102,7 +111,7 @@ static Options parse(int argc, char **argv)
         else if (strcmp(a, "--sample") == 0)
             o.sample = cli_number(PROG, a, v, 0, 1000000);
         else if (strcmp(a, "--batch") == 0)
-            o.batch = (int)cli_number(PROG, a, v, 1, MAX_BATCH);
+            o.batch = (int)cli_number(PROG, a, v, 1, (long)MAX_BATCH * ranks);
         else if (strcmp(a, "--seed") == 0)
             o.seed = (uint64_t)cli_number(PROG, a, v, 0, 0x7fffffff);
         else if (strcmp(a, "--max-loss") == 0)
@@ -115,28 +124,40 @@ static Options parse(int argc, char **argv)
     return o;
 }
 
+/* A failure on one rank ends them all (the others would wait for it). */
 static int fail(const char *what, int rc)
 {
     fprintf(stderr, PROG ": %s: %s\n", what, dlrt_strerror(rc));
     if (*dlrt_last_error())
         fprintf(stderr, "  %s\n", dlrt_last_error());
+    if (dist_size() > 1)
+        dist_abort(1);
     return 1;
 }
 
-/* The held-out loss per character: evaluate over every window of t. */
+/* The held-out loss per character: evaluate over every window of t, each
+ * rank over its block of them. */
 static int heldout_loss(Model *m, const dlrt_text *t, int64_t T, int32_t *ids, int32_t *targets,
                         double *loss)
 {
     double total = 0;
-    int64_t count = dlrt_text_window_count(t, T);
-    for (int64_t w = 0; w < count; w += MAX_BATCH) {
-        int n = dlrt_text_windows(t, T, w, MAX_BATCH, ids, targets);
+    int64_t count = dlrt_text_window_count(t, T), first, mine;
+    dist_shard(count, &first, &mine);
+    int rc = dist_average_states(m);
+    if (rc)
+        return rc;
+    for (int64_t w = first; w < first + mine; w += MAX_BATCH) {
+        int n = dlrt_text_windows(
+            t, T, w, (int)(first + mine - w < MAX_BATCH ? first + mine - w : MAX_BATCH), ids,
+            targets);
         float l;
-        int rc = n < 1 ? (n < 0 ? n : DLRT_ERANGE) : M(evaluate)(m, n, ids, targets, &l);
+        rc = n < 1 ? (n < 0 ? n : DLRT_ERANGE) : M(evaluate)(m, n, ids, targets, &l);
         if (rc)
             return rc;
         total += (double)l * n;
     }
+    if ((rc = dist_sum(&total, 1)))
+        return rc;
     *loss = total / (double)count;
     return 0;
 }
@@ -187,7 +208,11 @@ static int sample(Model *m, const Options *o, int64_t T, int V)
 
 int main(int argc, char **argv)
 {
-    Options o = parse(argc, argv);
+    int rc = dist_init(&argc, &argv);
+    if (rc)
+        return fail("MPI", rc);
+    Options o = parse(argc, argv, dist_size());
+    int root = dist_rank() == 0;
     const dlrt_model_info *info = M(info)();
     if (info->num_inputs != 2 || info->inputs[0].desc.rank != 2 || info->num_outputs != 1) {
         fprintf(stderr, PROG ": the model does not take ids and targets [B, T]\n");
@@ -199,11 +224,13 @@ int main(int argc, char **argv)
 
     char err[256];
     dlrt_text text, train, held;
-    int rc = dlrt_text_load(o.text, V, UNKNOWN_ID, &text, err, sizeof err);
+    rc = dlrt_text_load(o.text, V, UNKNOWN_ID, &text, err, sizeof err);
     if (!rc)
         rc = dlrt_text_split(&text, HELDOUT, T, &train, &held, err, sizeof err);
     if (rc) {
         fprintf(stderr, PROG ": %s\n", err);
+        if (dist_size() > 1)
+            dist_abort(1);
         return 1;
     }
     double unigram = dlrt_text_unigram_loss(&train, &held, T);
@@ -213,9 +240,14 @@ int main(int argc, char **argv)
     Model *m = M(create)(o.seed);
     if (!m)
         return fail("create", DLRT_ENOMEM);
-    if (o.resume && (rc = M(load)(m, o.checkpoint)))
-        return fail(o.checkpoint, rc);
+    if ((rc = o.resume ? dist_load(m, o.checkpoint) : dist_sync(m)))
+        return fail(o.resume ? o.checkpoint : "sync", rc);
     int64_t step = M(step)(m);
+    if (!root && !freopen("/dev/null", "w", stdout)) /* only rank 0 prints */
+        return fail("/dev/null", DLRT_EIO);
+    if (dist_size() > 1)
+        printf("%d ranks, %d windows of each batch per rank\n", dist_size(),
+               (o.batch + dist_size() - 1) / dist_size());
     printf("%s: %lld parameters, context %lld, vocabulary %d, batch %d, lr %g%s\n", STR(MODEL),
            (long long)CAT(MODEL, _NUM_PARAMS), (long long)T, V, o.batch,
            (double)M(learning_rate)(m), o.resume ? " (resumed)" : "");
@@ -226,7 +258,8 @@ int main(int argc, char **argv)
         printf("the checkpoint is at step %lld: %ld steps are done already\n", (long long)step,
                o.steps);
 
-    size_t window = (size_t)MAX_BATCH * (size_t)T;
+    /* a global batch of windows for training, MAX_BATCH for evaluation */
+    size_t window = (size_t)(o.batch > MAX_BATCH ? o.batch : MAX_BATCH) * (size_t)T;
     int32_t *ids = malloc(sizeof *ids * window), *targets = malloc(sizeof *targets * window);
     if (!ids || !targets)
         return fail("batch buffers", DLRT_ENOMEM);
@@ -234,8 +267,12 @@ int main(int argc, char **argv)
     dlrt_progress_init(&p, stderr, NULL, NULL);
     p.unit = "tokens";
     dlrt_log log = {0};
-    if (o.log && (rc = dlrt_log_open(&log, o.log, LOG_EVERY, o.resume ? DLRT_LOG_APPEND : 0,
-                                     NULL, NULL)))
+    if (!root)
+        o.log = NULL;
+    int64_t first, mine; /* this rank's windows of each batch */
+    dist_shard(o.batch, &first, &mine);
+    if (o.log &&
+        (rc = dlrt_log_open(&log, o.log, LOG_EVERY, o.resume ? DLRT_LOG_APPEND : 0, NULL, NULL)))
         return fail("log", rc);
     double loss = 0;
     int evaluated = 0;
@@ -246,18 +283,23 @@ int main(int argc, char **argv)
         char label[80];
         snprintf(label, sizeof label, "steps %lld-%lld/%ld", (long long)step + 1, (long long)end,
                  o.steps);
-        dlrt_progress_begin(&p, end - step, label);
+        if (root)
+            dlrt_progress_begin(&p, end - step, label);
         for (int64_t k = 0; step < end; step++, k++) {
-            float l;
+            double l;
             rc = dlrt_text_random_windows(&train, T, o.batch, o.seed, (uint64_t)step, ids, targets);
-            if (rc || (rc = M(train_step)(m, o.batch, ids, targets, &l)))
+            if (rc || (rc = dist_train_step(
+                           m, (int)mine, o.batch,
+                           (const void *const[]){ids + first * T, targets + first * T}, &l)))
                 return fail("train_step", rc);
-            dlrt_progress_update(&p, k + 1, l, (int64_t)o.batch * T);
+            if (root)
+                dlrt_progress_update(&p, k + 1, l, (int64_t)o.batch * T);
             if (o.log && (rc = dlrt_log_step(&log, step + 1, NAN, l, (int64_t)o.batch * T,
                                              M(learning_rate)(m))))
                 return fail(o.log, rc);
         }
-        dlrt_progress_end(&p);
+        if (root)
+            dlrt_progress_end(&p);
         if ((rc = heldout_loss(m, &held, T, ids, targets, &loss)))
             return fail("held-out loss", rc);
         evaluated = 1;
@@ -266,7 +308,7 @@ int main(int argc, char **argv)
         printf("step %lld: held-out loss %.4f nats (perplexity %.2f), unigram %.4f\n",
                (long long)step, loss, exp(loss), unigram);
         fflush(stdout);
-        if ((rc = M(save)(m, o.checkpoint)))
+        if ((rc = dist_save(m, o.checkpoint)))
             return fail(o.checkpoint, rc);
     }
     if (!evaluated && (rc = heldout_loss(m, &held, T, ids, targets, &loss)))
@@ -276,7 +318,7 @@ int main(int argc, char **argv)
     printf("final held-out loss %.4f nats (perplexity %.2f) after %lld steps; unigram %.4f; "
            "checkpoint %s\n",
            loss, exp(loss), (long long)M(step)(m), unigram, o.checkpoint);
-    if (o.sample > 0 && (rc = sample(m, &o, T, V)))
+    if (root && o.sample > 0 && (rc = sample(m, &o, T, V)))
         return fail("sample", rc);
 
     free(ids);
@@ -285,6 +327,8 @@ int main(int argc, char **argv)
     dlrt_text_free(&text);
     dlrt_text_free(&train);
     dlrt_text_free(&held);
+    if ((rc = dist_finalize()))
+        return fail("MPI", rc);
     if (o.max_loss >= 0 && !(loss < o.max_loss)) {
         fprintf(stderr, PROG ": held-out loss %.4f is not below the required %.4f\n", loss,
                 o.max_loss);
