@@ -5,8 +5,21 @@
 # and train the MLP for 3 epochs with a progress bar, test accuracy after
 # each epoch and a checkpoint (mnist_mlp.safetensors). Arguments go to
 # train_mnist: e.g. scripts/demo.sh --epochs 10, or --resume to continue.
+# A first argument --ranks N trains data-parallel on N MPI ranks of this
+# machine (scripts/mpirun.sh; docs/DISTRIBUTED.md), with the same results.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ranks=1
+if [ "${1:-}" = --ranks ]; then
+    ranks=${2:?--ranks wants a number}
+    shift 2
+fi
 scripts/build.sh build/release -DDLC_EXAMPLES=ON >/dev/null
 scripts/fetch-mnist.sh
-exec build/release/examples/train_mnist --data data/mnist --epochs 3 "$@"
+if [ "$ranks" = 1 ]; then
+    exec build/release/examples/train_mnist --data data/mnist --epochs 3 "$@"
+fi
+# one OpenBLAS thread per rank: ranks x threads no more than the cores
+OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-$(( $(nproc) / ranks > 0 ? $(nproc) / ranks : 1 ))} \
+    exec scripts/mpirun.sh "$ranks" -x OPENBLAS_NUM_THREADS \
+    build/release/examples/train_mnist --data data/mnist --epochs 3 "$@"
