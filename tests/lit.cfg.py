@@ -23,8 +23,9 @@ if "exec_root" in lit_config.params:
     config.test_exec_root = lit_config.params["exec_root"]
 # unit: Check executables; fuzz: libFuzzer corpora; pending: models that
 # wait for the compiler (each suite's pending/README.md). tests/codegen and
-# tests/install mark themselves unsupported (their run.sh drive them).
-config.excludes = ["unit", "fuzz", "inputs", "corpus", "pending", "common", "demo", "torch"]
+# tests/install mark themselves unsupported (their run.sh drive them);
+# mpi: CTest drives tests/mpi (its .dl is a model, not a test).
+config.excludes = ["unit", "fuzz", "inputs", "corpus", "pending", "common", "demo", "torch", "mpi"]
 
 params = lit_config.params
 src = params.get("source_dir", os.path.dirname(os.path.dirname(__file__)))
