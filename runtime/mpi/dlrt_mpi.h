@@ -42,6 +42,14 @@ extern "C" {
 /* Initializes MPI (unless the program did) and the library's
  * communicator. A program started without mpirun is one rank of one. */
 int dlrt_mpi_init(int *argc, char ***argv);
+/* How long one communication may wait for another rank, in seconds (0:
+ * forever), before it fails with DLRT_EIO ("rank 0 had no answer from
+ * rank 1 in 600 s"): a rank that hangs, or a host that stops answering
+ * without its processes dying, which mpirun does not notice. Default 600,
+ * or the environment's DLRT_MPI_TIMEOUT at dlrt_mpi_init. Set it above
+ * the longest time one rank may spend away from the others (a step, an
+ * evaluation, a checkpoint). DLRT_EINVAL for a negative or NaN value. */
+int dlrt_mpi_set_timeout(double seconds);
 /* Frees the communicator and finalizes MPI if dlrt_mpi_init initialized it. */
 int dlrt_mpi_finalize(void);
 /* Ends every rank of the job with exit status code (MPI_Abort): for an

@@ -14,11 +14,16 @@
  *
  * Errors: the communicator returns MPI errors instead of aborting; they
  * become DLRT_EIO with MPI's message in dlrt_last_error(). A rank that
- * dies is noticed by mpirun, which ends the others.
+ * dies is noticed by mpirun, which ends the others. A rank that stays
+ * alive but stops answering (hung, or on a host that mpirun cannot hear
+ * from) is not: every communication here is non-blocking and waited for
+ * with a deadline (dlrt_mpi_set_timeout), after which it fails with
+ * DLRT_EIO naming what it waited for, and the caller can abort the job.
  */
 #include "dlrt_mpi.h"
 
 #include <mpi.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,9 +32,10 @@
 static struct {
     MPI_Comm comm;
     int rank, size;
-    int owns_mpi; /* dlrt_mpi_init called MPI_Init */
+    int owns_mpi;   /* dlrt_mpi_init called MPI_Init */
+    double timeout; /* seconds a wait may take; 0: no limit */
     dlrt_mpi_stats stats;
-} ctx = {MPI_COMM_NULL, 0, 1, 0, {0, 0, 0}};
+} ctx = {MPI_COMM_NULL, 0, 1, 0, 0, {0, 0, 0}};
 
 /* DLRT_EIO with MPI's text for a failed call; rc when it succeeded. */
 static int mpi_check(int rc, const char *what)
@@ -41,6 +47,36 @@ static int mpi_check(int rc, const char *what)
     if (MPI_Error_string(rc, text, &len) != MPI_SUCCESS)
         snprintf(text, sizeof text, "error %d", rc);
     return dlrt_fail(DLRT_EIO, "MPI: %s: %s", what, text);
+}
+
+/* Waits for n requests until the deadline; DLRT_EIO naming `what` and
+ * the peer when it passes (the requests are then left to MPI_Abort or
+ * MPI_Finalize: cancelling a send is not possible in general). */
+static int wait_all(MPI_Request *req, int n, const char *what, int peer)
+{
+    double start = MPI_Wtime();
+    for (;;) {
+        int done = 0, rc = MPI_Testall(n, req, &done, MPI_STATUSES_IGNORE);
+        if (rc != MPI_SUCCESS)
+            return mpi_check(rc, what);
+        if (done)
+            return DLRT_OK;
+        if (ctx.timeout > 0 && MPI_Wtime() - start > ctx.timeout) {
+            if (peer >= 0)
+                return dlrt_fail(DLRT_EIO, "MPI: %s: rank %d had no answer from rank %d in %g s",
+                                 what, ctx.rank, peer, ctx.timeout);
+            return dlrt_fail(DLRT_EIO, "MPI: %s: rank %d had no answer in %g s", what, ctx.rank,
+                             ctx.timeout);
+        }
+    }
+}
+
+int dlrt_mpi_set_timeout(double seconds)
+{
+    if (!(seconds >= 0))
+        return DLRT_EINVAL;
+    ctx.timeout = seconds;
+    return DLRT_OK;
 }
 
 static int need_init(void)
@@ -68,6 +104,15 @@ int dlrt_mpi_init(int *argc, char ***argv)
     MPI_Comm_rank(ctx.comm, &ctx.rank);
     MPI_Comm_size(ctx.comm, &ctx.size);
     memset(&ctx.stats, 0, sizeof ctx.stats);
+    ctx.timeout = 600;
+    const char *t = getenv("DLRT_MPI_TIMEOUT");
+    if (t && *t) {
+        char *end;
+        double v = strtod(t, &end);
+        if (*end || dlrt_mpi_set_timeout(v))
+            return dlrt_fail(DLRT_EINVAL, "DLRT_MPI_TIMEOUT='%s' is not a number of seconds >= 0",
+                             t);
+    }
     return DLRT_OK;
 }
 
@@ -117,10 +162,14 @@ static int agree(int rc)
 {
     int all = rc;
     double t0 = MPI_Wtime();
-    int mrc = MPI_Allreduce(&rc, &all, 1, MPI_INT, MPI_MIN, ctx.comm);
+    MPI_Request req;
+    int mrc = mpi_check(MPI_Iallreduce(&rc, &all, 1, MPI_INT, MPI_MIN, ctx.comm, &req),
+                        "status agreement");
+    if (!mrc)
+        mrc = wait_all(&req, 1, "status agreement", -1);
     ctx.stats.comm_seconds += MPI_Wtime() - t0;
-    if (mrc != MPI_SUCCESS)
-        return mpi_check(mrc, "MPI_Allreduce");
+    if (mrc)
+        return mrc;
     if (all < 0 && rc >= 0)
         return dlrt_fail(all, "another rank failed: %s", dlrt_strerror(all));
     return all;
@@ -132,7 +181,10 @@ static int bcast(void *p, size_t bytes, const char *what)
     int rc = DLRT_OK;
     for (size_t done = 0; done < bytes && !rc;) {
         size_t n = bytes - done < (size_t)1 << 30 ? bytes - done : (size_t)1 << 30;
-        rc = mpi_check(MPI_Bcast((char *)p + done, (int)n, MPI_BYTE, 0, ctx.comm), what);
+        MPI_Request req;
+        rc = mpi_check(MPI_Ibcast((char *)p + done, (int)n, MPI_BYTE, 0, ctx.comm, &req), what);
+        if (!rc)
+            rc = wait_all(&req, 1, what, ctx.rank == 0 ? -1 : 0);
         done += n;
     }
     ctx.stats.comm_seconds += MPI_Wtime() - t0;
@@ -197,6 +249,20 @@ static void add_into(void *a, const void *b, int64_t n, dlrt_dtype t)
     }
 }
 
+/* One ring step: sends to the next rank and receives from the previous. */
+static int exchange(const void *out, int nout, void *in, int nin, MPI_Datatype t, int tag,
+                    const char *what)
+{
+    int next = (ctx.rank + 1) % ctx.size, prev = (ctx.rank + ctx.size - 1) % ctx.size;
+    MPI_Request req[2];
+    int rc = mpi_check(MPI_Irecv(in, nin, t, prev, tag, ctx.comm, &req[0]), what);
+    if (rc)
+        return rc;
+    if ((rc = mpi_check(MPI_Isend(out, nout, t, next, tag, ctx.comm, &req[1]), what)))
+        return rc;
+    return wait_all(req, 2, what, prev);
+}
+
 /* The ring all-reduce (sum) of buf[0..n) in place; see the top. Chunks
  * hold at most 2^30 bytes' worth of elements per message by construction
  * of the callers (gradient arrays); larger ones are refused. */
@@ -217,21 +283,18 @@ static int ring_allreduce(void *buf, int64_t n, dlrt_dtype t)
 #define LO(c) ((int64_t)(c)*n / p)
 #define LEN(c) (LO((c) + 1) - LO(c))
     char *base = buf;
-    int next = (r + 1) % p, prev = (r + p - 1) % p, rc = DLRT_OK;
+    int rc = DLRT_OK;
     for (int s = 0; s < p - 1 && !rc; s++) {
         int send = ((r - s) % p + p) % p, recv = ((r - s - 1) % p + p) % p;
-        rc = mpi_check(MPI_Sendrecv(base + LO(send) * (int64_t)es, (int)LEN(send), mt, next, 0, tmp,
-                                    (int)LEN(recv), mt, prev, 0, ctx.comm, MPI_STATUS_IGNORE),
-                       "all-reduce (reduce-scatter)");
+        rc = exchange(base + LO(send) * (int64_t)es, (int)LEN(send), tmp, (int)LEN(recv), mt, 0,
+                      "all-reduce (reduce-scatter)");
         if (!rc)
             add_into(base + LO(recv) * (int64_t)es, tmp, LEN(recv), t);
     }
     for (int s = 0; s < p - 1 && !rc; s++) {
         int send = ((r + 1 - s) % p + p) % p, recv = ((r - s) % p + p) % p;
-        rc = mpi_check(MPI_Sendrecv(base + LO(send) * (int64_t)es, (int)LEN(send), mt, next, 1,
-                                    base + LO(recv) * (int64_t)es, (int)LEN(recv), mt, prev, 1,
-                                    ctx.comm, MPI_STATUS_IGNORE),
-                       "all-reduce (all-gather)");
+        rc = exchange(base + LO(send) * (int64_t)es, (int)LEN(send), base + LO(recv) * (int64_t)es,
+                      (int)LEN(recv), mt, 1, "all-reduce (all-gather)");
     }
 #undef LO
 #undef LEN

@@ -2,10 +2,12 @@
  * demos) for models with inputs x [B, 784 floats] and y [B] (i32).
  *
  *   ddp run STEPS BATCH OUT [--resume CKPT] [--save CKPT] [--die-at STEP]
+ *           [--hang-at STEP]
  *       under mpirun: STEPS data-parallel steps (libdlrt_mpi), BATCH rows per
  *       rank, global batch ranks * BATCH; --resume loads CKPT first and
  *       continues from its step, --save writes it at the end; --die-at
- *       kills the last rank (SIGKILL) when it reaches that step.
+ *       kills the last rank (SIGKILL) when it reaches that step, --hang-at
+ *       makes it sleep there for good (the others time out: DLRT_MPI_TIMEOUT).
  *   ddp sim RANKS STEPS BATCH OUT
  *       the reference, in one process without MPI: RANKS instances, each
  *       with its rank's seed, compute their shares' gradients, which are
@@ -28,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dlrt_mpi.h"
 #include "model.h"
@@ -99,7 +102,7 @@ static int run(int argc, char **argv)
         return 2;
     int steps = atoi(argv[2]), batch = atoi(argv[3]);
     const char *out = argv[4], *resume = NULL, *save = NULL;
-    int die_at = -1;
+    int die_at = -1, hang_at = -1;
     for (int i = 5; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--resume"))
             resume = argv[i + 1];
@@ -107,6 +110,8 @@ static int run(int argc, char **argv)
             save = argv[i + 1];
         else if (!strcmp(argv[i], "--die-at"))
             die_at = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--hang-at"))
+            hang_at = atoi(argv[i + 1]);
         else
             return 2;
     }
@@ -144,6 +149,8 @@ static int run(int argc, char **argv)
                 continue;
             if (step == die_at && rank == size - 1 && size > 1)
                 raise(SIGKILL);
+            while (step == hang_at && rank == size - 1 && size > 1)
+                sleep(1000);
             double loss;
             if ((rc = dlrt_mpi_train_step(m, local, n, INPUTS(xb, yb), &loss)))
                 die("train_step", rc);
@@ -377,7 +384,7 @@ int main(int argc, char **argv)
         rc = compare(argc, argv);
     if (rc == 2)
         fprintf(stderr, "usage: ddp run STEPS BATCH OUT [--resume CKPT] [--save CKPT] "
-                        "[--die-at STEP]\n       ddp sim RANKS STEPS BATCH OUT\n"
+                        "[--die-at STEP] [--hang-at STEP]\n       ddp sim RANKS STEPS BATCH OUT\n"
                         "       ddp compare REF OUT TOL\n");
     return rc;
 }

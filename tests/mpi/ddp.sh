@@ -9,6 +9,8 @@
 #           norm, dropout: per-rank statistics and masks)
 #   resume  50 steps on 2 ranks, saved, 50 more on 1 = 100 on 1; and 1 -> 2
 #   dead    a rank killed at step 10 ends the run with an error, no hang
+#   hang    a rank asleep at step 10: the others time out (DLRT_MPI_TIMEOUT
+#           3 s) and end the run with an error naming it
 #   errors  a missing checkpoint stops both ranks with rank 0's message
 set -eu
 case_=$1 ddp=$2 dir=$3
@@ -58,6 +60,21 @@ dead)
     grep -q "exited on signal 9" log.txt || { echo "ddp.sh: mpirun did not report the dead rank" >&2; exit 1; }
     grep -q "loss 9 " out.txt || { echo "ddp.sh: rank 0 did not train up to step 9" >&2; exit 1; }
     echo "a dead rank stopped the run with status $status after ${took}s"
+    ;;
+hang)
+    start=$(date +%s)
+    status=0
+    DLRT_MPI_TIMEOUT=3 DLC_MPI_TIMEOUT=60 run 2 "$ddp" run 100000 32 out.txt --hang-at 10 \
+        >log.txt 2>&1 || status=$?
+    took=$(($(date +%s) - start))
+    cat log.txt
+    if [ $status -eq 0 ] || [ $status -eq 124 ] || [ $took -ge 50 ]; then
+        echo "ddp.sh: a hung rank gave exit status $status after ${took}s (want an error, no timeout)" >&2
+        exit 1
+    fi
+    grep -q "rank 0 had no answer.* in 3 s" log.txt ||
+        { echo "ddp.sh: rank 0 did not report the hung rank" >&2; exit 1; }
+    echo "a hung rank stopped the run with status $status after ${took}s"
     ;;
 errors)
     status=0

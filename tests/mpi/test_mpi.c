@@ -171,6 +171,10 @@ int main(int argc, char **argv)
     }
     int rank = dlrt_mpi_rank(), size = dlrt_mpi_size();
 
+    CHECK(dlrt_mpi_set_timeout(-1) == DLRT_EINVAL && dlrt_mpi_set_timeout(NAN) == DLRT_EINVAL,
+          "negative timeouts refused");
+    CHECK(dlrt_mpi_set_timeout(60) == 0, "timeout 60 s");
+
     /* shards: blocks in rank order covering 0..n */
     for (int64_t n = 0; n < 20; n++) {
         int64_t first, count;
