@@ -3,7 +3,9 @@
  */
 #include "dlrt.h"
 
+#ifndef DLRT_NO_BLAS
 #include <cblas.h>
+#endif
 
 static const char *const messages[DLRT_ECOUNT] = {
 #define DLRT_ERROR(name, value, text) [-(value)] = text,
@@ -26,7 +28,9 @@ int dlrt_set_num_threads(int n)
     if (n < 1)
         return DLRT_EINVAL;
     nthreads = n;
+#ifndef DLRT_NO_BLAS
     openblas_set_num_threads(n);
+#endif
     return DLRT_OK;
 }
 

@@ -22,7 +22,7 @@ for model in mlp ops nobatch; do
         "$dlc" "$here/$model.dl" $opt -o "$d/$model.o" || fail "dlc $model $opt"
         [ -s "$d/$model.o" ] && [ -s "$d/$model.h" ] || fail "$model $opt: no .o or .h"
         $cc $flags -std=c11 -Wall -Wextra -pedantic -Werror -I"$d" -I"$rtdir" -I"$here" \
-            "$here/${model}_main.c" "$d/$model.o" "$libdlrt" "$blas" -lm -lpthread \
+            "$here/${model}_main.c" "$d/$model.o" "$libdlrt" ${blas:+"$blas"} -lm -lpthread \
             -o "$d/run" || fail "link $model $opt"
         "$d/run" || fail "run $model $opt"
     done

@@ -45,7 +45,11 @@ add_dependencies(fuzz_frontend dlc_frontend dlc_passes)
 
 # The safetensors loader: the runtime's sources alone.
 file(GLOB FUZZ_RT_SRC CONFIGURE_DEPENDS ${src}/runtime/*.c)
+if(DLC_BLAS)
+  set(FUZZ_RT_BLAS -I${CBLAS_INCLUDE} ${OPENBLAS_LIB})
+else()
+  set(FUZZ_RT_BLAS -DDLRT_NO_BLAS)
+endif()
 dlc_fuzzer(fuzz_checkpoint 20 8192 ${src}/tests/fuzz/checkpoint-corpus
   SOURCES ${FUZZ_RT_SRC} ${src}/tests/fuzz/fuzz_checkpoint.c
-  FLAGS -I${src}/runtime -I${CBLAS_INCLUDE}
-        ${OPENBLAS_LIB} -lpthread -lm)
+  FLAGS -I${src}/runtime ${FUZZ_RT_BLAS} -lpthread -lm)

@@ -529,6 +529,19 @@ TEST(model, gemm_against_naive)
 }
 END_TEST
 
+TEST(model, gemm_across_blocks)
+{
+    /* k beyond the portable loops' panel depth (128), rows beyond their
+     * block of 4 and columns beyond their panel width (8 or 4), with
+     * remainders of each */
+    for (int t = 0; t < 4; t++) {
+        int ta = t & 1, tb = t >> 1;
+        check_gemm(ta, tb, 11, 21, 300, (ta ? 11 : 300) + 1, (tb ? 300 : 21) + 2, 23, 1.0, 0.0);
+        check_gemm(ta, tb, 8, 16, 256, ta ? 8 : 256, tb ? 256 : 16, 16, -0.5, 2.0);
+    }
+}
+END_TEST
+
 TEST(model, gemm_edge_cases)
 {
     /* tight strides, beta 0 and 1, alpha 0 */
