@@ -28,6 +28,11 @@ typedef struct {
     bool inference_only;
 } CgOptions;
 
+/* Whether o's target has no operating system: a "none" part in its triple
+ * (thumbv7em-none-eabihf, aarch64-none-elf). Its object and header then
+ * have no entry point that allocates or opens files (docs/TARGETS.md). */
+bool cg_freestanding(const CgOptions *o);
+
 /* The memory plans of the generated functions (docs/TRAINING.md): forward
  * always; evaluate (the loss, inference mode) and train (the loss and the
  * gradients, training mode) with opt, the optimizer's recipe, only when
@@ -84,6 +89,7 @@ bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const C
 int64_t cg_scratch_bytes(const Graph *g, const Node *n);
 
 /* Writes NAME.h (SPEC 3) for the object that cg_emit writes. */
-void cg_write_header(FILE *f, const Graph *g, const CgPlans *plans, const Layout *layout);
+void cg_write_header(FILE *f, const Graph *g, const CgPlans *plans, const Layout *layout,
+                     const CgOptions *o);
 
 #endif

@@ -71,9 +71,14 @@ static LLVMTargetMachineRef make_machine(const CgOptions *o, char **err)
                               : o->opt_level == 1 ? LLVMCodeGenLevelLess
                               : o->opt_level == 2 ? LLVMCodeGenLevelDefault
                                                   : LLVMCodeGenLevelAggressive;
+    /* LLVM reads a triple's parts by position: "thumbv7em-none-eabihf"
+     * must become "thumbv7em-unknown-none-eabihf" for eabihf to be the
+     * environment, which selects the hard-float calling convention. */
+    char *norm = LLVMNormalizeTargetTriple(triple);
     LLVMTargetMachineRef tm =
-        LLVMCreateTargetMachine(t, triple, native ? cpu : (o->cpu ? o->cpu : "generic"),
+        LLVMCreateTargetMachine(t, norm, native ? cpu : (o->cpu ? o->cpu : "generic"),
                                 native ? features : "", lvl, LLVMRelocPIC, LLVMCodeModelDefault);
+    LLVMDisposeMessage(norm);
     if (cpu)
         LLVMDisposeMessage(cpu);
     if (features)
@@ -441,7 +446,9 @@ static void build_training(Cg *c, LLVMValueRef train, LLVMValueRef eval, LLVMVal
     LLVMBuildRet(c->b, LLVMBuildLoad2(c->b, c->i64, cg_instance_field(c, m, CG_INST_step), ""));
 }
 
-static void build_entry_points(Cg *c, LLVMValueRef info, LLVMValueRef run, int nfwd)
+/* Without an OS (hosted false) there is no NAME_create, NAME_destroy,
+ * NAME_save or NAME_load: they allocate or open files. */
+static void build_entry_points(Cg *c, LLVMValueRef info, LLVMValueRef run, int nfwd, bool hosted)
 {
     const Graph *g = c->g;
     int nout = g->outputs.n;
@@ -449,13 +456,13 @@ static void build_entry_points(Cg *c, LLVMValueRef info, LLVMValueRef run, int n
     build_direct(c, "forward", run, nfwd, nout, NULL);
 
     /* NAME_create(seed) */
-    {
+    if (hosted) {
         LLVMTypeRef pt[] = {c->i64};
         LLVMValueRef fn = begin_fn(c, "create", c->ptr, pt, 1);
         LLVMBuildRet(c->b, cg_rt_model_create(c, info, LLVMGetParam(fn, 0)));
     }
     /* NAME_destroy(m) */
-    {
+    if (hosted) {
         LLVMTypeRef pt[] = {c->ptr};
         LLVMValueRef fn = begin_fn(c, "destroy", c->voidt, pt, 1);
         cg_rt_model_destroy(c, LLVMGetParam(fn, 0));
@@ -478,11 +485,13 @@ static void build_entry_points(Cg *c, LLVMValueRef info, LLVMValueRef run, int n
         return_region(c, LLVMGetParam(fn, 0), c->layout->params_offset);
     }
     /* NAME_save(m, path), NAME_load(m, path) */
-    LLVMTypeRef io[] = {c->ptr, c->ptr};
-    LLVMValueRef fn = begin_fn(c, "save", c->i32, io, 2);
-    LLVMBuildRet(c->b, cg_rt_model_save(c, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1)));
-    fn = begin_fn(c, "load", c->i32, io, 2);
-    LLVMBuildRet(c->b, cg_rt_model_load(c, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1)));
+    if (hosted) {
+        LLVMTypeRef io[] = {c->ptr, c->ptr};
+        LLVMValueRef fn = begin_fn(c, "save", c->i32, io, 2);
+        LLVMBuildRet(c->b, cg_rt_model_save(c, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1)));
+        fn = begin_fn(c, "load", c->i32, io, 2);
+        LLVMBuildRet(c->b, cg_rt_model_load(c, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1)));
+    }
     /* NAME_info() */
     begin_fn(c, "info", c->ptr, NULL, 0);
     LLVMBuildRet(c->b, info);
@@ -586,7 +595,7 @@ static void module_free(Cg *c)
 }
 
 /* The run functions, their kernels, the entry points and the info. */
-static void build_module(Cg *c, const CgPlans *plans)
+static void build_module(Cg *c, const CgPlans *plans, bool hosted)
 {
     const Graph *g = c->g;
     int ninputs, nfwd = 0;
@@ -597,7 +606,7 @@ static void build_module(Cg *c, const CgPlans *plans)
     char *info_name = arena_printf(g->arena, "%s.info", g->name);
     LLVMValueRef info = LLVMAddGlobal(c->mod, t.info, info_name);
     LLVMValueRef run = build_run(c, FN_FORWARD);
-    build_entry_points(c, info, run, nfwd);
+    build_entry_points(c, info, run, nfwd, hosted);
     CgEntries entries = {0};
     entries.forward =
         LLVMGetNamedFunction(c->mod, arena_printf(g->arena, "%s_forward_generic", g->name));
@@ -691,7 +700,7 @@ bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const C
         return false;
     Cg c = {.g = g, .plan = plans->forward, .layout = layout, .opt = plans->opt, .tag = ""};
     module_new(&c, tm, o);
-    build_module(&c, plans);
+    build_module(&c, plans, !cg_freestanding(o));
     verify(&c);
     st->graph_kernels = c.kernels.n;
     st->build_ms = lap_ms(&t0);

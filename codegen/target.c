@@ -1,7 +1,7 @@
 /*
  * Target queries: the LLVM version and the host triple, asked of LLVM
  * itself so that `dlc --version` proves the toolchain is linked; whether
- * a target machine knows its CPU.
+ * a target machine knows its CPU; whether a target has an OS.
  */
 #include "cg.h"
 
@@ -79,4 +79,15 @@ bool cg_cpu_known(LLVMTargetRef t, const char *triple, const char *cpu)
     fclose(log);
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
            strstr(text, "is not a recognized processor") == NULL;
+}
+
+bool cg_freestanding(const CgOptions *o)
+{
+    for (const char *p = o->triple; p && *p;) {
+        size_t n = strcspn(p, "-");
+        if (n == 4 && strncmp(p, "none", 4) == 0)
+            return true;
+        p += n + (p[n] == '-');
+    }
+    return false;
 }

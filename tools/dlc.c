@@ -241,7 +241,7 @@ static bool write_output(const Options *o, Stats *st, Emit k, const char *path, 
     if (k == EMIT_IR)
         ir_print(f, g);
     else if (k == EMIT_HEADER)
-        cg_write_header(f, g, plans, layout);
+        cg_write_header(f, g, plans, layout, &o->cg);
     else
         print_dot(f, o, g, plans);
     return out_fclose(f, path) && out_commit(tmp, path);
