@@ -48,7 +48,9 @@ int dlrt_mpi_init(int *argc, char ***argv);
  * without its processes dying, which mpirun does not notice. Default 600,
  * or the environment's DLRT_MPI_TIMEOUT at dlrt_mpi_init. Set it above
  * the longest time one rank may spend away from the others (a step, an
- * evaluation, a checkpoint). DLRT_EINVAL for a negative or NaN value. */
+ * evaluation, a checkpoint). After a timeout the library refuses every
+ * call (DLRT_ESTATE), dlrt_mpi_finalize too: end the job with
+ * dlrt_mpi_abort. DLRT_EINVAL for a negative or NaN value. */
 int dlrt_mpi_set_timeout(double seconds);
 /* Frees the communicator and finalizes MPI if dlrt_mpi_init initialized it. */
 int dlrt_mpi_finalize(void);

@@ -34,8 +34,11 @@ static struct {
     int rank, size;
     int owns_mpi;   /* dlrt_mpi_init called MPI_Init */
     double timeout; /* seconds a wait may take; 0: no limit */
+    int timed_out;  /* a wait timed out: requests are still pending on
+                       buffers that may be gone, so MPI is not entered
+                       again (but by MPI_Abort) */
     dlrt_mpi_stats stats;
-} ctx = {MPI_COMM_NULL, 0, 1, 0, 0, {0, 0, 0}};
+} ctx = {MPI_COMM_NULL, 0, 1, 0, 0, 0, {0, 0, 0}};
 
 /* DLRT_EIO with MPI's text for a failed call; rc when it succeeded. */
 static int mpi_check(int rc, const char *what)
@@ -62,6 +65,7 @@ static int wait_all(MPI_Request *req, int n, const char *what, int peer)
         if (done)
             return DLRT_OK;
         if (ctx.timeout > 0 && MPI_Wtime() - start > ctx.timeout) {
+            ctx.timed_out = 1;
             if (peer >= 0)
                 return dlrt_fail(DLRT_EIO, "MPI: %s: rank %d had no answer from rank %d in %g s",
                                  what, ctx.rank, peer, ctx.timeout);
@@ -83,6 +87,8 @@ static int need_init(void)
 {
     if (ctx.comm == MPI_COMM_NULL)
         return dlrt_fail(DLRT_ESTATE, "dlrt_mpi_init has not been called");
+    if (ctx.timed_out)
+        return dlrt_fail(DLRT_ESTATE, "a communication timed out: end the job (dlrt_mpi_abort)");
     return DLRT_OK;
 }
 
@@ -118,6 +124,8 @@ int dlrt_mpi_init(int *argc, char ***argv)
 
 int dlrt_mpi_finalize(void)
 {
+    if (ctx.timed_out)
+        return dlrt_fail(DLRT_ESTATE, "a communication timed out: end the job (dlrt_mpi_abort)");
     if (ctx.comm != MPI_COMM_NULL)
         MPI_Comm_free(&ctx.comm);
     ctx.comm = MPI_COMM_NULL;
