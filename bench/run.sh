@@ -7,11 +7,14 @@
 # bench/text.c in tokens/s) and, when PyTorch is installed (Debian's
 # python3-torch, for /usr/bin/python3), PyTorch's throughput for the same
 # model measured in the same run (bench/torch_mnist.py, bench/torch_text.py),
-# with the ratios.
+# with the ratios. "compile" (bench/compile/compile.py) times the compiler
+# itself: every example at -O2 and the char LSTM at T=64 and T=512, phase
+# by phase, with object sizes and peak memory; BENCH_COMPILE holds its
+# options (such as "--baseline OTHER_DLC --runs 5").
 # Both sides use the same threads: OpenBLAS and torch get BENCH_THREADS
 # (default: all cores); OPENBLAS_CORETYPE is left as the environment sets
 # it. BENCH_MODELS picks the models (default "mnist_mlp lenet charlstm
-# gpt"), BENCH_BUILD the build directory (default build/release). The
+# gpt compile"), BENCH_BUILD the build directory (default build/release). The
 # arguments size the MNIST runs; BENCH_TEXT="BATCH STEPS ROUNDS" the text
 # models' (default: each model's largest batch, 20 steps, 5 rounds).
 #
@@ -28,12 +31,18 @@ if [ -x $py ] && $py -c 'import torch' 2>/dev/null; then
     have_torch=1
 fi
 rate() { echo "$1" | sed -n "s/.*$2 \([0-9]*\) \(samples\|tokens\).*/\1/p"; }
-for model in ${BENCH_MODELS:-mnist_mlp lenet charlstm gpt}; do
+for model in ${BENCH_MODELS:-mnist_mlp lenet charlstm gpt compile}; do
+    if [ "$model" = compile ]; then
+        echo "== compile time (bench/compile/compile.py ${BENCH_COMPILE:-})"
+        # shellcheck disable=SC2086 # BENCH_COMPILE is a list of options
+        $py bench/compile/compile.py --dlc "$build/dlc" ${BENCH_COMPILE:-}
+        continue
+    fi
     case $model in
     mnist_mlp) dl=examples/mnist/mnist_mlp.dl torch=mnist sizes=("$@") ;;
     lenet) dl=examples/lenet/lenet.dl torch=mnist sizes=("$@") ;;
     charlstm | gpt) dl=examples/$model/$model.dl torch=text sizes=(${BENCH_TEXT:-}) ;;
-    *) echo "bench/run.sh: unknown model '$model' (mnist_mlp, lenet, charlstm, gpt)" >&2; exit 2 ;;
+    *) echo "bench/run.sh: unknown model '$model' (mnist_mlp, lenet, charlstm, gpt, compile)" >&2; exit 2 ;;
     esac
     echo "== memory plan of $dl (dlc --stats)"
     tmp=/tmp/dlc-bench-$model.$$
