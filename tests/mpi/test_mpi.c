@@ -206,6 +206,36 @@ int main(int argc, char **argv)
     step_case(DLRT_F32, 2);
     step_case(DLRT_F64, 1);
 
+    /* gradient accumulation: two compute_gradients of half the rows each,
+     * then one all-reduce weighted rows / global / 2 = one step's update */
+    {
+        int global = 12;
+        dlrt_model_info info = make_info(DLRT_F64, P);
+        Block *b = calloc(1, sizeof *b);
+        b->head.info = &info;
+        int64_t first, count;
+        dlrt_mpi_shard(global, &first, &count); /* 4 rows each on 3 ranks */
+        double *x = malloc(sizeof *x * (size_t)count * P), l;
+        for (int64_t r = 0; r < count; r++)
+            for (int i = 0; i < P; i++)
+                x[r * P + i] = value((int)(first + r), i);
+        int half = (int)count / 2;
+        info.compute_gradients(b, half, (const void *const[]){x}, &l);
+        info.compute_gradients(b, half, (const void *const[]){x + half * P}, &l);
+        CHECK(dlrt_mpi_allreduce_grads(b, (double)count / global / 2) == 0, "all-reduce");
+        info.apply_gradients(b);
+        double worst = 0;
+        for (int i = 0; i < P; i++) {
+            double mean = 0;
+            for (int j = 0; j < global; j++)
+                mean += value(j, i) / global;
+            worst = fmax(worst, fabs(b->params[i] + mean));
+        }
+        CHECK(count % 2 == 0 && worst <= 1e-14, "accumulated step off by %g", worst);
+        free(x);
+        free(b);
+    }
+
     /* model state averaged */
     {
         dlrt_model_info info = make_info(DLRT_F64, P);
