@@ -10,12 +10,15 @@
  * tensors are matched by name (binary search over the sorted names, which
  * also finds duplicates). Only then, with nothing left that can fail, are
  * the destinations written. Saving builds the header in memory, writes a
- * temporary file next to the target, fsyncs it and renames it into place.
+ * temporary file next to the target (tmpfile.c: locked while written;
+ * leftovers of killed saves are swept on the next save or load of the
+ * path), fsyncs it and renames it into place.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* mkostemp, strndup */
 #endif
 #include "dlrt.h"
+#include "file.h"
 #include "json.h"
 
 #include <errno.h>
@@ -28,6 +31,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "file.h"
 
 #define MAX_FILE_RANK 32 /* tensors in a file may have more dims than a model */
 
@@ -458,8 +462,7 @@ static void format_tensor(char *out, size_t size, const char *dtype, int rank,
 static int tensor_mismatch(const dlrt_tensor_desc *d, const entry *e, size_t nfile)
 {
     if (!e)
-        return dlrt_fail(DLRT_EMISMATCH, "no tensor '%s' in the file (it has %zu)", d->name,
-                         nfile);
+        return dlrt_fail(DLRT_EMISMATCH, "no tensor '%s' in the file (it has %zu)", d->name, nfile);
     uint64_t shape[MAX_FILE_RANK];
     for (int k = 0; k < d->rank; k++)
         shape[k] = (uint64_t)d->shape[k];
@@ -623,6 +626,7 @@ int dlrt_checkpoint_load(const char *path, const dlrt_tensor_desc *descs, void *
     unsigned char *buf;
     size_t size;
     dlrt_error_clear();
+    dlrt_tmp_sweep(path);
     errno = 0;
     if ((rc = read_file(path, &buf, &size))) {
         if (rc == DLRT_EIO)
@@ -915,19 +919,12 @@ int dlrt_checkpoint_save(const char *path, const dlrt_tensor_desc *descs, const 
         free(hdr.s);
         return rc;
     }
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + sizeof ".tmp.XXXXXX");
-    if (!tmp) {
-        free(hdr.s);
-        return DLRT_ENOMEM;
-    }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
-    int fd = mkostemp(tmp, O_CLOEXEC);
+    dlrt_tmp_sweep(path);
+    char *tmp;
+    int fd = dlrt_tmp_create(path, &tmp);
     if (fd < 0) {
-        free(tmp);
         free(hdr.s);
-        return DLRT_EIO;
+        return fd;
     }
     struct stat old;
     mode_t mode = 0600;
@@ -950,13 +947,14 @@ int dlrt_checkpoint_save(const char *path, const dlrt_tensor_desc *descs, const 
         rc = write_tensor(fd, &descs[i], data[i]);
     if (!rc && fsync(fd))
         rc = DLRT_EIO;
-    if (close(fd) && !rc)
-        rc = DLRT_EIO;
+    /* renamed while still locked, so that no sweep takes it for stale */
     if (!rc && rename(tmp, path))
         rc = DLRT_EIO;
     if (rc)
         unlink(tmp);
-    else
+    if (close(fd) && !rc)
+        rc = DLRT_EIO;
+    if (!rc)
         rc = sync_dir(path);
     free(tmp);
     free(hdr.s);

@@ -1,16 +1,20 @@
 /* libdlrt's safetensors checkpoints: bit-exact round trips (F32, F64, I32,
  * scalars, empty and many tensors, metadata), the exact bytes we write,
- * files laid out the way the Python package writes them, atomic saves, and
+ * files laid out the way the Python package writes them, atomic saves, the
+ * sweep of temporary files left by killed saves, and
  * a corpus of malformed or mismatched files built here, each rejected with
  * the right code and with the destination buffers left untouched. */
 #include <check.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "checklib.h"
@@ -741,6 +745,104 @@ TEST(core, failed_saves_leave_old_file)
         check_still_old(path, old);
     }
     ck_assert_int_eq(temp_files(), 0);
+    remove_dir();
+}
+END_TEST
+
+static int exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+/* A temporary file as a save killed with SIGKILL leaves it: a child
+ * creates and locks it, then dies. */
+static void killed_writer(const char *path)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+        if (fd < 0 || flock(fd, LOCK_EX) || write(fd, "partial", 7) != 7)
+            _exit(1);
+        raise(SIGKILL);
+        _exit(2);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    ck_assert(exists(path));
+}
+
+TEST(core, killed_saves_are_swept)
+{
+    make_dir();
+    char path[600], p[700];
+    snprintf(path, sizeof path, "%s", in_dir("m.safetensors"));
+    const int64_t s[1] = {4};
+    dlrt_tensor_desc d = desc("w", DLRT_F32, 1, s);
+    const float w[4] = {1, 2, 3, 4};
+    const void *src[1] = {w};
+
+    /* names that are not m.safetensors's temporary files stay */
+    const char *keep[] = {"m.safetensors.tmp.ab12",    "m.safetensors.tmp.abc12!",
+                          "m.safetensors.tmp.abc1234", "m.safetensors.tmpXabc123",
+                          "n.safetensors.tmp.abc123",  "xm.safetensors.tmp.abc123",
+                          "m.safetensors.tmp.ab-123"};
+    for (int i = 0; i < (int)(sizeof keep / sizeof *keep); i++)
+        write_bytes(tmp_path(dir, keep[i]), "x", 1);
+    /* nor does a directory, a symlink (or what it points to) or a file a
+     * live process holds */
+    snprintf(p, sizeof p, "%s.tmp.dir001", path);
+    ck_assert_int_eq(mkdir(p, 0700), 0);
+    write_bytes(in_dir("target"), "t", 1);
+    snprintf(p, sizeof p, "%s.tmp.link01", path);
+    ck_assert_int_eq(symlink(in_dir("target"), p), 0);
+    snprintf(p, sizeof p, "%s.tmp.live01", path);
+    int live = open(p, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    ck_assert_int_ge(live, 0);
+    ck_assert_int_eq(flock(live, LOCK_EX), 0);
+
+    /* two killed saves: swept by the next save */
+    snprintf(p, sizeof p, "%s.tmp.Kill01", path);
+    killed_writer(p);
+    snprintf(p, sizeof p, "%s.tmp.kill02", path);
+    write_bytes(p, "unlocked", 8); /* a writer that died before its lock */
+    ck_assert_int_eq(temp_files(), 11);
+    ck_assert_int_eq(dlrt_checkpoint_save(path, &d, src, 1, NULL, NULL, 0), 0);
+    ck_assert_int_eq(temp_files(), 9);
+    snprintf(p, sizeof p, "%s.tmp.Kill01", path);
+    ck_assert(!exists(p));
+    for (int i = 0; i < (int)(sizeof keep / sizeof *keep); i++)
+        ck_assert_msg(exists(tmp_path(dir, keep[i])), "%s removed", keep[i]);
+    snprintf(p, sizeof p, "%s.tmp.live01", path);
+    ck_assert(exists(p));
+    snprintf(p, sizeof p, "%s.tmp.link01", path);
+    ck_assert(exists(p) && exists(in_dir("target")));
+
+    /* and by a load, which succeeds as before; once the holder is gone,
+     * its file goes too */
+    snprintf(p, sizeof p, "%s.tmp.Kill03", path);
+    killed_writer(p);
+    close(live);
+    float got[4] = {0};
+    void *dst[1] = {got};
+    ck_assert_int_eq(dlrt_checkpoint_load(path, &d, dst, 1, 0, NULL, NULL), 0);
+    ck_assert_int_eq(memcmp(got, w, sizeof w), 0);
+    ck_assert(!exists(p));
+    snprintf(p, sizeof p, "%s.tmp.live01", path);
+    ck_assert(!exists(p));
+    ck_assert_int_eq(temp_files(), 8);
+    /* a load of a path with no file still sweeps */
+    snprintf(p, sizeof p, "%s.tmp.Kill04", in_dir("gone.safetensors"));
+    killed_writer(p);
+    ck_assert_int_eq(dlrt_checkpoint_load(in_dir("gone.safetensors"), &d, dst, 1, 0, NULL, NULL),
+                     DLRT_EIO);
+    ck_assert(!exists(p));
+    snprintf(p, sizeof p, "%s.tmp.link01", path);
+    unlink(p);
+    snprintf(p, sizeof p, "%s.tmp.dir001", path);
+    rmdir(p);
     remove_dir();
 }
 END_TEST
