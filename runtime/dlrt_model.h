@@ -81,11 +81,21 @@ void dlrt_model_destroy(void *m);
  * "model" names another model is DLRT_EMISMATCH, a "step" that is not a
  * decimal int64 >= 0 or an "lr" that is not a finite number DLRT_EFORMAT;
  * step and lr are restored when present. A file with the params and
- * states but no optimizer state loads with the optimizer state zeroed,
- * and optimizer state the model has no room for is ignored. A successful
- * load zeroes the gradients. */
+ * states but no optimizer state at all loads with the optimizer state
+ * zeroed (dlrt_model_load_ex reports it), and optimizer state the model
+ * has no room for is ignored; but optimizer state that is there and
+ * damaged (an opt.* tensor missing, renamed, of another shape or dtype)
+ * is DLRT_EMISMATCH. A successful load zeroes the gradients. */
 int dlrt_model_save(const void *m, const char *path);
 int dlrt_model_load(void *m, const char *path);
+
+/* dlrt_model_load's status bits. */
+enum {
+    DLRT_LOAD_OPT_ZEROED = 1 /* the file had no optimizer state; the model's is zeroed */
+};
+/* dlrt_model_load, and on success *status (if not NULL) = DLRT_LOAD_* bits;
+ * *status is 0 on failure. */
+int dlrt_model_load_ex(void *m, const char *path, unsigned *status);
 
 /* DLRT_EINVAL unless 1 <= batch <= max_batch (any batch when the model has
  * no batch dimension is passed as 0 or 1 and accepted). */

@@ -20,7 +20,9 @@
  * names another model), and step and lr are applied once the load has
  * succeeded. A file without optimizer state is retried without it, so
  * weights from elsewhere (or an inference-only build) load for training,
- * and a training checkpoint loads into an inference-only build.
+ * and a training checkpoint loads into an inference-only build; the retry
+ * accepts no opt.* tensor when the model has optimizer state, so that a
+ * damaged one is an error rather than silently zeroed moments.
  */
 #include "dlrt.h"
 
@@ -262,8 +264,10 @@ static int on_meta(void *ctx, const char *key, size_t key_len, const char *value
     return 0;
 }
 
-int dlrt_model_load(void *m, const char *path)
+int dlrt_model_load_ex(void *m, const char *path, unsigned *status)
 {
+    if (status)
+        *status = 0;
     if (!m || !path)
         return DLRT_EINVAL;
     dlrt_instance *h = m;
@@ -284,18 +288,31 @@ int dlrt_model_load(void *m, const char *path)
     }
     int with_opt = rc == DLRT_OK;
     if (rc == DLRT_EMISMATCH) {
+        /* Retried without the optimizer state: a model that has some
+         * requires the file to have no opt.* tensor at all (any left is an
+         * extra tensor), so damaged optimizer state fails with the first
+         * attempt's message, which names the tensor. */
+        char first[512];
+        snprintf(first, sizeof first, "%s", dlrt_last_error());
+        unsigned flags = info->num_opt > 0 ? 0 : DLRT_CKPT_SKIP_OPT;
         lm = (load_meta){info->name, 0, 0, 0, 0};
-        rc = gather(h, 0, &descs, &data, &n);
-        if (rc == DLRT_OK) {
-            rc = dlrt_checkpoint_load(path, descs, data, n, DLRT_CKPT_SKIP_OPT, on_meta, &lm);
+        int rc2 = gather(h, 0, &descs, &data, &n);
+        if (rc2 == DLRT_OK) {
+            rc2 = dlrt_checkpoint_load(path, descs, data, n, flags, on_meta, &lm);
             free(descs);
             free(data);
         }
+        if (rc2 == DLRT_EMISMATCH)
+            dlrt_fail(rc2, "%s", first);
+        rc = rc2;
     }
     if (rc != DLRT_OK)
         return rc;
-    if (!with_opt && info->opt_bytes > 0)
+    if (!with_opt && info->opt_bytes > 0) {
         memset((char *)h + info->opt_offset, 0, info->opt_bytes);
+        if (status)
+            *status = DLRT_LOAD_OPT_ZEROED;
+    }
     if (info->grads_bytes > 0)
         memset((char *)h + info->grads_offset, 0, info->grads_bytes);
     if (lm.has_step)
@@ -303,6 +320,11 @@ int dlrt_model_load(void *m, const char *path)
     if (lm.has_lr)
         h->lr = lm.lr;
     return DLRT_OK;
+}
+
+int dlrt_model_load(void *m, const char *path)
+{
+    return dlrt_model_load_ex(m, path, NULL);
 }
 
 int dlrt_model_check_batch(const dlrt_model_info *info, int batch)

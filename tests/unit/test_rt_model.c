@@ -416,6 +416,130 @@ TEST(model, load_rejects_other_files)
 }
 END_TEST
 
+/* --- a model with optimizer state -------------------------------------------
+ * [params 64..152 as above] [grads 192..280) [opt 320..384: opt.m.fc.w 320,
+ * opt.m.fc.b 368] [states 384..408] [arena 448..512) */
+#define T_STATE_BYTES 512
+static const dlrt_tensor_info t_opt[] = {
+    {{"opt.m.fc.w", DLRT_F32, 2, {3, 4}}, 0, 320, DLRT_INIT_ZEROS, 0, {0}, 0},
+    {{"opt.m.fc.b", DLRT_F32, 1, {4}}, 0, 368, DLRT_INIT_ZEROS, 0, {0}, 0},
+};
+static const dlrt_tensor_info t_states[] = {
+    {{"bn.running_var", DLRT_F32, 1, {4}}, 0, 384, DLRT_INIT_ONES, 0, {0}, 0},
+    {{"noise", DLRT_F32, 1, {2}}, 0, 400, DLRT_INIT_UNIFORM, 2, {-1, 1}, 0},
+};
+
+static dlrt_model_info trained_model(void)
+{
+    dlrt_model_info t = model;
+    t.state_bytes = T_STATE_BYTES;
+    t.grads_offset = 192;
+    t.grads_bytes = PARAMS_BYTES;
+    t.opt_offset = 320;
+    t.opt_bytes = 64;
+    t.num_opt = 2;
+    t.opt = t_opt;
+    t.states = t_states;
+    t.states_offset = 384;
+    t.arena_offset = 448;
+    return t;
+}
+
+/* Writes m's params and states, then the n optimizer tensors d (data from
+ * m's optimizer region, whatever the desc says), with a step. */
+static void save_with_opt(void *m, const char *path, const dlrt_tensor_desc *opt, int n)
+{
+    char *b = m;
+    dlrt_tensor_desc d[8] = {params[0].desc, params[1].desc, params[2].desc, t_states[0].desc,
+                             t_states[1].desc};
+    const void *data[8] = {b + 64, b + 112, b + 128, b + 384, b + 400};
+    for (int i = 0; i < n; i++) {
+        d[5 + i] = opt[i];
+        data[5 + i] = b + 320;
+    }
+    const char *keys[] = {"model", "step"}, *values[] = {"tiny", "42"};
+    ck_assert_int_eq(dlrt_checkpoint_save(path, d, data, 5 + n, keys, values, 2), DLRT_OK);
+}
+
+TEST(model, damaged_optimizer_state_is_an_error)
+{
+    make_dir();
+    dlrt_model_info info = trained_model();
+    void *a = dlrt_model_create(&info, 1), *b = dlrt_model_create(&info, 2);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    float *am = (float *)((char *)a + 320), *bm = (float *)((char *)b + 320);
+    for (int i = 0; i < 16; i++) {
+        am[i] = 0.5f + (float)i;
+        bm[i] = -1.0f - (float)i;
+    }
+    hdr(a)->step = 42;
+    hdr(b)->step = 7;
+
+    /* the whole state: loaded, status 0 */
+    unsigned status = 99;
+    ck_assert_int_eq(dlrt_model_save(a, in_dir("full.safetensors")), DLRT_OK);
+    void *c = dlrt_model_create(&info, 3);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(dlrt_model_load_ex(c, in_dir("full.safetensors"), &status), DLRT_OK);
+    ck_assert_uint_eq(status, 0);
+    ck_assert_int_eq(memcmp((char *)c + 320, am, 64), 0);
+    ck_assert_int_eq(hdr(c)->step, 42);
+
+    /* no optimizer state at all: loads, zeroed, and says so */
+    save_with_opt(a, in_dir("noopt.safetensors"), NULL, 0);
+    status = 99;
+    ck_assert_int_eq(dlrt_model_load_ex(c, in_dir("noopt.safetensors"), &status), DLRT_OK);
+    ck_assert_uint_eq(status, DLRT_LOAD_OPT_ZEROED);
+    ck_assert(all_bytes((char *)c + 320, 64, 0));
+    ck_assert_int_eq(hdr(c)->step, 42);
+    ck_assert_int_eq(dlrt_model_load(c, in_dir("noopt.safetensors")), DLRT_OK);
+
+    /* damaged: one missing, renamed (within and out of the opt. names),
+     * another shape, another dtype; each refused, b bit-for-bit as it was */
+    const dlrt_tensor_desc w = t_opt[0].desc, bias = t_opt[1].desc;
+    struct {
+        const char *file, *names;
+        dlrt_tensor_desc d[2];
+        int n;
+    } bad[] = {
+        {"missing", "opt.m.fc.b", {w}, 1},
+        {"renamed", "opt.m.fc.b", {w, {"opt.m.fc.c", DLRT_F32, 1, {4}}}, 2},
+        {"prefix", "opt.m.fc.b", {w, {"ppt.m.fc.b", DLRT_F32, 1, {4}}}, 2},
+        {"shape", "opt.m.fc.w", {{"opt.m.fc.w", DLRT_F32, 2, {4, 3}}, bias}, 2},
+        {"dtype", "opt.m.fc.b", {w, {"opt.m.fc.b", DLRT_I32, 1, {4}}}, 2},
+    };
+    for (int i = 0; i < (int)(sizeof bad / sizeof *bad); i++) {
+        const char *path = in_dir(bad[i].file);
+        save_with_opt(a, path, bad[i].d, bad[i].n);
+        unsigned char before[T_STATE_BYTES];
+        memcpy(before, b, T_STATE_BYTES);
+        status = 99;
+        int rc = dlrt_model_load_ex(b, path, &status);
+        ck_assert_msg(rc == DLRT_EMISMATCH, "%s: %d", bad[i].file, rc);
+        ck_assert_uint_eq(status, 0);
+        ck_assert_msg(memcmp(before, b, T_STATE_BYTES) == 0, "%s: instance changed", bad[i].file);
+        ck_assert_msg(strstr(dlrt_last_error(), bad[i].names), "%s: '%s'", bad[i].file,
+                      dlrt_last_error());
+        ck_assert_int_eq(dlrt_model_load(b, path), DLRT_EMISMATCH);
+    }
+    ck_assert_int_eq(hdr(b)->step, 7);
+
+    /* a model without optimizer state ignores a file's */
+    void *t = dlrt_model_create(&model, 5);
+    ck_assert_ptr_nonnull(t);
+    status = 99;
+    ck_assert_int_eq(dlrt_model_load_ex(t, in_dir("full.safetensors"), &status), DLRT_OK);
+    ck_assert_uint_eq(status, 0);
+    ck_assert_int_eq(memcmp((char *)t + 64, (char *)a + 64, PARAMS_BYTES), 0);
+    dlrt_model_destroy(t);
+    dlrt_model_destroy(a);
+    dlrt_model_destroy(b);
+    dlrt_model_destroy(c);
+    remove_dir();
+}
+END_TEST
+
 TEST(model, checkpoint_bad_arguments)
 {
     make_dir();
