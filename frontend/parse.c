@@ -27,7 +27,7 @@ Program *fe_parse(Arena *a, int file)
     FeParser ps = {.arena = a, .file = file, .line = 1, .col = 1, .lex_error_at = -1};
     yyscan_t scanner;
     if (yylex_init_extra(&ps, &scanner) != 0)
-        die("out of memory");
+        out_of_memory(sizeof(yyscan_t));
     YY_BUFFER_STATE buf = yy_scan_bytes(text, (int)len, scanner);
     yyparse(scanner, &ps);
     yy_delete_buffer(buf, scanner);

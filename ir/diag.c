@@ -40,15 +40,13 @@ int diag_add_source(const char *path, const char *text, size_t len)
 {
     if (nsources == capsources) {
         capsources = capsources ? 2 * capsources : 4;
-        sources = realloc(sources, (size_t)capsources * sizeof *sources);
-        if (!sources)
-            die("out of memory");
+        sources = xrealloc(sources, (size_t)capsources * sizeof *sources);
     }
     Source *s = &sources[nsources];
     s->path = strdup(path);
-    s->text = malloc(len + 1);
-    if (!s->path || !s->text)
-        die("out of memory");
+    s->text = xmalloc(len + 1);
+    if (!s->path)
+        out_of_memory(strlen(path) + 1);
     memcpy(s->text, text, len);
     s->text[len] = 0;
     s->len = len;

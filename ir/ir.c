@@ -52,9 +52,7 @@ int ir_builtin_lookup(const BuiltinInfo *table, int n, const char *text)
 
 static char *xstrndup(const char *s, size_t n)
 {
-    char *d = malloc(n + 1);
-    if (!d)
-        die("out of memory");
+    char *d = xmalloc(n + 1);
     memcpy(d, s, n);
     d[n] = 0;
     return d;
@@ -92,9 +90,7 @@ static bool parse_default(AttrSpec *sp, const char *text)
     case AK_INTS: {
         /* a lone integer default, stored as a one-element list */
         d->kind = AK_INTS;
-        d->ints.v = calloc(1, sizeof(Dim));
-        if (!d->ints.v)
-            die("out of memory");
+        d->ints.v = xcalloc(1, sizeof(Dim));
         d->ints.v[0].n = strtoll(text, &end, 10);
         d->ints.n = 1;
         return *end == 0;
@@ -107,9 +103,7 @@ static bool parse_default(AttrSpec *sp, const char *text)
 
 const AttrSchema *ir_schema_parse(const char *text)
 {
-    AttrSchema *s = calloc(1, sizeof *s);
-    if (!s)
-        die("out of memory");
+    AttrSchema *s = xcalloc(1, sizeof *s);
     int cap = 0;
     const char *p = text;
     while (*p) {
@@ -120,9 +114,7 @@ const AttrSchema *ir_schema_parse(const char *text)
         char *item = xstrndup(p, (size_t)(end - p));
         if (s->n == cap) {
             cap = cap ? 2 * cap : 4;
-            s->v = realloc(s->v, (size_t)cap * sizeof *s->v);
-            if (!s->v)
-                die("out of memory");
+            s->v = xrealloc(s->v, (size_t)cap * sizeof *s->v);
         }
         AttrSpec *sp = &s->v[s->n++];
         memset(sp, 0, sizeof *sp);
@@ -606,9 +598,7 @@ void ir_verify(const Graph *g)
     }
     /* Names are unique: sort them and compare neighbours (graphs unrolled
      * from long loops have many nodes, so no quadratic scan). */
-    const char **names = malloc(((size_t)g->nodes.n + 1) * sizeof *names);
-    if (!names)
-        die("out of memory");
+    const char **names = xmalloc(((size_t)g->nodes.n + 1) * sizeof *names);
     int nnames = 0;
     for (int i = 0; i < g->nodes.n; i++)
         if (g->nodes.v[i]->name)

@@ -126,9 +126,7 @@ static void files_add(Files *fs, Loc l)
         i++;
     if (i < fs->n && fs->v[i] == l.file)
         return;
-    fs->v = realloc(fs->v, (size_t)(fs->n + 1) * sizeof *fs->v);
-    if (!fs->v)
-        die("out of memory");
+    fs->v = xrealloc(fs->v, (size_t)(fs->n + 1) * sizeof *fs->v);
     memmove(fs->v + i + 1, fs->v + i, (size_t)(fs->n - i) * sizeof *fs->v);
     fs->v[i] = l.file;
     fs->n++;

@@ -23,12 +23,39 @@ struct Arena {
     size_t total;
 };
 
+void out_of_memory(size_t bytes)
+{
+    fprintf(stderr, "dlc: error: out of memory (allocating %zu bytes)\n", bytes);
+    exit(2);
+}
+
+void *xmalloc(size_t size)
+{
+    void *p = malloc(size ? size : 1);
+    if (!p)
+        out_of_memory(size);
+    return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p)
+        out_of_memory(n * size);
+    return p;
+}
+
+void *xrealloc(void *p, size_t size)
+{
+    void *q = realloc(p, size ? size : 1);
+    if (!q)
+        out_of_memory(size);
+    return q;
+}
+
 Arena *arena_new(void)
 {
-    Arena *a = calloc(1, sizeof *a);
-    if (!a)
-        die("out of memory");
-    return a;
+    return xcalloc(1, sizeof(Arena));
 }
 
 void arena_free(Arena *a)
@@ -44,13 +71,13 @@ void arena_free(Arena *a)
 
 void *arena_alloc(Arena *a, size_t size)
 {
+    if (size > SIZE_MAX / 2)
+        out_of_memory(size);
     size = (size + ALIGN - 1) & ~(size_t)(ALIGN - 1);
     Block *b = a->head;
     if (!b || b->size - b->used < size) {
         size_t bsize = size > BLOCK_SIZE ? size : BLOCK_SIZE;
-        b = malloc(sizeof *b + bsize);
-        if (!b)
-            die("out of memory (%zu bytes)", bsize);
+        b = xmalloc(sizeof *b + bsize);
         b->size = bsize;
         b->used = 0;
         b->next = a->head;
@@ -102,10 +129,7 @@ static void sb_reserve(StrBuf *b, size_t extra)
     size_t cap = b->cap ? b->cap : 64;
     while (cap < b->len + extra + 1)
         cap *= 2;
-    char *s = realloc(b->s, cap);
-    if (!s)
-        die("out of memory");
-    b->s = s;
+    b->s = xrealloc(b->s, cap);
     b->cap = cap;
 }
 

@@ -42,6 +42,14 @@ size_t arena_used(const Arena *a);                 /* bytes handed out so far */
         (vec)->v[(vec)->n++] = (x);                                            \
     } while (0)
 
+/* malloc, calloc and realloc that end dlc cleanly when memory runs out:
+ * "dlc: error: out of memory", exit status 2 (as for I/O failures). Running
+ * out of memory is neither a bug in dlc nor a mistake in the model. */
+void *xmalloc(size_t size);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t size);
+_Noreturn void out_of_memory(size_t bytes);
+
 /* String builder on malloc; sb_take hands the buffer to the caller. */
 typedef struct {
     char *s;

@@ -40,8 +40,9 @@
  * buffers dominate the arena and are hardest to fit, so placing them first
  * leaves the small ones to fill the gaps. Chosen over best-fit for its
  * simplicity and determinism (ties go to the earlier step, then the lower
- * node id); on the example models (mnist_mlp, gpt, the autoencoder,
- * without fusion) it meets the lower bound exactly.
+ * node id, then the value before its kernel's scratch); on the example
+ * models (mnist_mlp, gpt, the autoencoder, without fusion) it meets the
+ * lower bound exactly. A step tree finds each offset (see place()).
  *
  * Scratch: a kernel that needs a temporary buffer (the ScratchFn the driver passes: cg_scratch_bytes) gets
  * a slot live during its own step only, at scratch_offset.
@@ -56,6 +57,7 @@
 
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
 enum { SLOT_ALIGN = 64 };
 
@@ -299,13 +301,114 @@ static int by_size_desc(const void *a, const void *b)
         return x->size > y->size ? -1 : 1;
     if (x->start != y->start)
         return x->start < y->start ? -1 : 1;
-    return x->owner->id - y->owner->id;
+    if (x->owner != y->owner)
+        return x->owner->id - y->owner->id;
+    return x->scratch - y->scratch;
 }
 
-static int by_offset(const void *a, const void *b)
+/* Placement index. Each slot's lowest free offset is the lowest offset
+ * clear of every placed slot live at some step of its interval; scanning
+ * all placed slots for each one is quadratic, and at 10,000 layers the
+ * training plan has 60,000 slots, half of them live at once. Instead a
+ * segment tree over steps keeps, per tree node, the address ranges used
+ * (merged into disjoint runs) by slots that cover the node's whole step
+ * range (cover) and by slots live at any step in it (any). The slots live
+ * during [a, b] are the any-ranges of the nodes that tile [a, b] and the
+ * cover-ranges of their ancestors, so a query reads O(log steps) run lists
+ * and skips over whole runs: the same offsets as the quadratic scan. */
+typedef struct {
+    int64_t lo, hi; /* [lo, hi) */
+} Run;
+
+typedef struct {
+    Run *v; /* sorted, disjoint and not touching */
+    int n, cap;
+} Runs;
+
+typedef struct {
+    Runs *cover, *any; /* by tree node, 1-based heap order */
+    int nsteps;        /* leaves: steps 0..nsteps-1 */
+    Runs **hits;       /* a query's run lists */
+    int nhits;
+} StepTree;
+
+/* The first run of r ending after x (r->n when none). */
+static int runs_after(const Runs *r, int64_t x)
 {
-    const Slot *x = *(Slot *const *)a, *y = *(Slot *const *)b;
-    return x->offset < y->offset ? -1 : x->offset > y->offset;
+    int lo = 0, hi = r->n;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (r->v[mid].hi > x)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+static void runs_add(Runs *r, int64_t lo, int64_t hi)
+{
+    int i = runs_after(r, lo - 1), j = i; /* runs touching [lo, hi) are i..j-1 */
+    while (j < r->n && r->v[j].lo <= hi)
+        j++;
+    if (i < j) {
+        lo = lo < r->v[i].lo ? lo : r->v[i].lo;
+        hi = hi > r->v[j - 1].hi ? hi : r->v[j - 1].hi;
+    } else if (r->n == r->cap) {
+        r->cap = r->cap ? 2 * r->cap : 4;
+        r->v = xrealloc(r->v, (size_t)r->cap * sizeof *r->v);
+    }
+    memmove(&r->v[i + 1], &r->v[j], (size_t)(r->n - j) * sizeof *r->v);
+    r->n += 1 - (j - i);
+    r->v[i] = (Run){lo, hi};
+}
+
+static void tree_add(StepTree *t, int node, int l, int r, const Slot *s)
+{
+    if (s->end < l || r < s->start)
+        return;
+    runs_add(&t->any[node], s->offset, s->offset + s->size);
+    if (s->start <= l && r <= s->end) {
+        runs_add(&t->cover[node], s->offset, s->offset + s->size);
+        return;
+    }
+    int m = l + (r - l) / 2;
+    tree_add(t, 2 * node, l, m, s);
+    tree_add(t, 2 * node + 1, m + 1, r, s);
+}
+
+static void tree_query(StepTree *t, int node, int l, int r, int a, int b)
+{
+    if (b < l || r < a)
+        return;
+    if (a <= l && r <= b) {
+        t->hits[t->nhits++] = &t->any[node];
+        return;
+    }
+    t->hits[t->nhits++] = &t->cover[node];
+    int m = l + (r - l) / 2;
+    tree_query(t, 2 * node, l, m, a, b);
+    tree_query(t, 2 * node + 1, m + 1, r, a, b);
+}
+
+/* The lowest offset at which s overlaps no placed slot live with it. */
+static int64_t tree_lowest_free(StepTree *t, const Slot *s)
+{
+    t->nhits = 0;
+    tree_query(t, 1, 0, t->nsteps - 1, s->start, s->end);
+    int64_t off = 0;
+    for (bool moved = true; moved;) {
+        moved = false;
+        for (int i = 0; i < t->nhits; i++) {
+            const Runs *r = t->hits[i];
+            int k = runs_after(r, off);
+            if (k < r->n && r->v[k].lo < off + s->size) {
+                off = r->v[k].hi;
+                moved = true;
+            }
+        }
+    }
+    return off;
 }
 
 static void place(Plan *pl)
@@ -315,30 +418,31 @@ static void place(Plan *pl)
     if (n == 0)
         return;
     Slot **order = arena_alloc(pl->g->arena, (size_t)n * sizeof *order);
-    Slot **placed = arena_alloc(pl->g->arena, (size_t)n * sizeof *placed);
-    Slot **live = arena_alloc(pl->g->arena, (size_t)n * sizeof *live);
     for (int i = 0; i < n; i++)
         order[i] = &pl->slots.v[i];
     qsort(order, (size_t)n, sizeof *order, by_size_desc);
-    int nplaced = 0;
+    /* steps 0..nsteps: roots live to nsteps, one past the last */
+    StepTree t = {.nsteps = p->nsteps + 1};
+    size_t nodes = 4 * (size_t)t.nsteps;
+    t.cover = xcalloc(nodes, sizeof *t.cover);
+    t.any = xcalloc(nodes, sizeof *t.any);
+    t.hits = xcalloc(4 * 64, sizeof *t.hits); /* two per tree level at most */
     for (int i = 0; i < n; i++) {
         Slot *s = order[i];
-        int nlive = 0;
-        for (int j = 0; j < nplaced; j++)
-            if (placed[j]->start <= s->end && s->start <= placed[j]->end)
-                live[nlive++] = placed[j];
-        qsort(live, (size_t)nlive, sizeof *live, by_offset);
-        int64_t off = 0;
-        for (int j = 0; j < nlive && live[j]->offset < off + s->size; j++)
-            if (off < live[j]->offset + live[j]->size)
-                off = live[j]->offset + live[j]->size;
-        s->offset = off;
+        s->offset = tree_lowest_free(&t, s);
+        tree_add(&t, 1, 0, t.nsteps - 1, s);
         if (s->scratch)
-            p->scratch_offset[s->owner->id] = off;
-        placed[nplaced++] = s;
-        if (p->arena_bytes < off + s->size)
-            p->arena_bytes = off + s->size;
+            p->scratch_offset[s->owner->id] = s->offset;
+        if (p->arena_bytes < s->offset + s->size)
+            p->arena_bytes = s->offset + s->size;
     }
+    for (size_t i = 0; i < nodes; i++) {
+        free(t.cover[i].v);
+        free(t.any[i].v);
+    }
+    free(t.cover);
+    free(t.any);
+    free(t.hits);
 }
 
 static void totals(Plan *pl)
@@ -467,9 +571,7 @@ void pass_memplan_print_stats(FILE *f, const Graph *g, const MemPlan *p, const c
     fputc('\n', f);
 
     /* The largest buffers: slot owners, by size. */
-    Node **own = malloc((size_t)(p->nsteps ? p->nsteps : 1) * sizeof *own);
-    if (!own)
-        die("out of memory");
+    Node **own = xmalloc((size_t)(p->nsteps ? p->nsteps : 1) * sizeof *own);
     int n = 0;
     for (int s = 0; s < p->nsteps; s++) {
         Node *x = p->steps[s];

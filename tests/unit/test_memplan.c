@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codegen.h"
 #include "frontend.h"
 #include "ir.h"
-#include "codegen.h"
 #include "passes.h"
 #include "testlib.h"
 
@@ -653,6 +653,66 @@ typedef struct {
     int views, in_place, fused, slots;
 } Seen;
 
+typedef struct {
+    int64_t size, offset;
+    int start, end, owner;
+    bool scratch;
+} RefSlot;
+
+static int ref_order(const void *a, const void *b)
+{
+    const RefSlot *x = a, *y = b;
+    if (x->size != y->size)
+        return x->size > y->size ? -1 : 1;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    if (x->owner != y->owner)
+        return x->owner - y->owner;
+    return x->scratch - y->scratch;
+}
+
+/* The placement, redone by the definition (largest first, each at the
+ * lowest offset clear of every slot placed before it and live at one of
+ * its steps), with a scan over all placed slots: the planner's offsets,
+ * found through its step tree, must be exactly these. */
+static void check_placement(const MemPlan *p, const int *step, const int *owner_end)
+{
+    RefSlot *sl = malloc((size_t)(2 * p->nsteps + 1) * sizeof *sl);
+    int n = 0;
+    for (int t = 0; t < p->nsteps; t++) {
+        Node *o = p->steps[t];
+        if (p->alias[o->id] == o && p->offset[o->id] >= 0)
+            sl[n++] = (RefSlot){.size = al64(p->bytes[o->id]),
+                                .offset = p->offset[o->id],
+                                .start = step[o->id],
+                                .end = owner_end[o->id],
+                                .owner = o->id};
+        if (p->scratch_bytes[o->id] > 0)
+            sl[n++] = (RefSlot){.size = al64(p->scratch_bytes[o->id]),
+                                .offset = p->scratch_offset[o->id],
+                                .start = t,
+                                .end = t,
+                                .owner = o->id,
+                                .scratch = true};
+    }
+    qsort(sl, (size_t)n, sizeof *sl, ref_order);
+    for (int i = 0; i < n; i++) {
+        int64_t off = 0;
+        for (bool moved = true; moved;) {
+            moved = false;
+            for (int j = 0; j < i; j++)
+                if (sl[j].start <= sl[i].end && sl[i].start <= sl[j].end &&
+                    sl[j].offset < off + sl[i].size && off < sl[j].offset + sl[j].size) {
+                    off = sl[j].offset + sl[j].size;
+                    moved = true;
+                }
+        }
+        ck_assert_msg(sl[i].offset == off, "slot of %%%d%s at %lld, lowest free %lld", sl[i].owner,
+                      sl[i].scratch ? " (scratch)" : "", (long long)sl[i].offset, (long long)off);
+    }
+    free(sl);
+}
+
 static void check_plan(const MemPlan *p, Node *const *roots, int nroots, Seen *seen)
 {
     int N = G->nodes.n;
@@ -773,6 +833,7 @@ static void check_plan(const MemPlan *p, Node *const *roots, int nroots, Seen *s
         if (owner_end[o->id] < end[n->id])
             owner_end[o->id] = end[n->id];
     }
+    check_placement(p, step, owner_end);
     ck_assert_int_eq(p->naive_bytes, naive);
     ck_assert_int_le(p->arena_bytes, p->naive_bytes);
     ck_assert_int_ge(p->arena_bytes, p->peak_bytes);
