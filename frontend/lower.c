@@ -159,10 +159,15 @@ static bool spend(L *l, Loc loc)
 
 Binding *fe_lookup(Frame *f, const char *name)
 {
-    for (int i = f->scope.n - 1; i >= 0; i--)
-        if (strcmp(f->scope.v[i].name, name) == 0)
-            return &f->scope.v[i];
-    return NULL;
+    int i = fe_ns_get(&f->bound, name);
+    return i >= 0 ? &f->scope.v[i] : NULL;
+}
+
+/* Names are unique in a scope: bind only what fe_lookup does not find. */
+static void scope_push(L *l, Frame *f, Binding b)
+{
+    ns_put(l->a, &f->bound, b.name, f->scope.n);
+    vec_push(l->a, &f->scope, b);
 }
 
 static const char *kind_word(BindKind k)
@@ -217,8 +222,7 @@ bool fe_bind(L *l, Frame *f, const char *name, BindKind kind, Value v, Loc loc, 
             diag_note(b->loc, "'%s' was first defined here", name);
         return false;
     }
-    Binding nb = {name, kind, v, loc, st, false};
-    vec_push(l->a, &f->scope, nb);
+    scope_push(l, f, (Binding){name, kind, v, loc, st, false});
     return true;
 }
 
@@ -677,8 +681,7 @@ static void exec_for(L *l, Frame *f, const Stmt *st)
         return;
     }
     int idx = f->scope.n;
-    Binding lb = {st->name, B_LOOP, poison, st->name_loc, st, false};
-    vec_push(l->a, &f->scope, lb);
+    scope_push(l, f, (Binding){st->name, B_LOOP, poison, st->name_loc, st, false});
     for (int64_t i = a; i < b && !l->stop; i++) {
         if (!spend(l, st->loc))
             break;
@@ -688,9 +691,12 @@ static void exec_for(L *l, Frame *f, const Stmt *st)
         f->loops.n--;
     }
     /* The loop variable goes out of scope; names bound in the body stay. */
+    ns_put(l->a, &f->bound, st->name, -1);
     memmove(&f->scope.v[idx], &f->scope.v[idx + 1],
             (size_t)(f->scope.n - idx - 1) * sizeof *f->scope.v);
     f->scope.n--;
+    for (int i = idx; i < f->scope.n; i++)
+        ns_put(l->a, &f->bound, f->scope.v[i].name, i);
 }
 
 static void exec_stmt(L *l, Frame *f, const Stmt *st)

@@ -73,6 +73,7 @@ typedef struct {
 typedef struct {
     const Def *def; /* NULL in the model */
     Vec(Binding) scope;
+    NameSet bound; /* name -> index in scope; -1 once out of scope */
     Vec(Named) named;
     NameSet names; /* rel -> index in named */
     Vec(int64_t) loops;
