@@ -26,6 +26,10 @@ typedef struct {
     const char *tag;     /* kernel name prefix of that function: "", "train.", "eval." */
     const Layout *layout;
     Node **root;          /* by node id: the group root that computes it (itself when unfused) */
+    Node **first_member;  /* by root id: the nodes it computes, root included, in graph */
+    Node **next_member;   /* order, linked by next_member (cg_group_members) */
+    int *leaf_of;         /* by node id: -1 between kernels (a kernel's scratch index) */
+    bool *used;           /* by node id: false between kernels (scratch marks) */
     LLVMValueRef rng_key; /* i64 in a kernel that draws (cg_step_draws), else NULL */
     Node **kin;           /* the current kernel's buffer operands after its output */
     int nkin;             /* (cg_kernel_begin) */
@@ -38,6 +42,10 @@ typedef struct {
     LLVMValueRef fn;    /* the function being built */
     LLVMValueRef batch; /* i64 batch inside fn */
 } Cg;
+
+/* Runs the statement that follows for each node x of root r's group. */
+#define CG_FOR_MEMBERS(c, r, x)                                                                    \
+    for (Node *x = (c)->first_member[(r)->id]; x; x = (c)->next_member[x->id])
 
 /* Sets the LLVM types of c (c->ctx and c->td given). */
 void cg_init_types(Cg *c);

@@ -12,6 +12,9 @@
 
 /* Storage: the node whose buffer holds n's value (follows fusion and the
  * plan's aliases). */
+/* Links each group's nodes (c->root given) and sets up the by-id scratch
+ * arrays, so that a kernel visits its own nodes, not the whole graph. */
+void cg_group_members(Cg *c);
 Node *cg_storage(const Cg *c, Node *n);
 
 /* Extents at run time in the current function (Dim.batch dims are n *

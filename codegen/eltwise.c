@@ -313,8 +313,8 @@ static CgNest *eltwise_nest(Cg *c, Group *gr, Node *sink, bool split0, EltCtx *e
         for (int d = 0; d < r->rank; d++)
             bc[k][d] = bcast_dim(&gr->leaves[k]->shape, r, d);
     /* the product's operands matter only where the epilogue reads them too */
-    for (int i = 0; i < c->g->nodes.n; i++) {
-        Node *x = c->g->nodes.v[i];
+    CG_FOR_MEMBERS(c, gr->root, x)
+    {
         if (x == sink || is_member(c, gr, x))
             for (int j = 0; j < x->nin; j++)
                 if (x->in[j]->op != OP_CONST && gr->leaf_of[x->in[j]->id] >= 0)
@@ -375,16 +375,18 @@ static void nest_image(Cg *c, void *ctx, LLVMValueRef b)
 LLVMValueRef cg_kernel_eltwise(Cg *c, Node *step)
 {
     const Graph *g = c->g;
-    Group gr = {.root = step};
-    gr.leaf_of = arena_alloc(g->arena, sizeof(int) * (size_t)g->nodes.n);
-    gr.leaves = arena_alloc(g->arena, sizeof(Node *) * (size_t)(g->nodes.n + 1));
-    for (int i = 0; i < g->nodes.n; i++)
-        gr.leaf_of[i] = -1;
+    Group gr = {.root = step, .leaf_of = c->leaf_of};
+    int nin = 0;
+    CG_FOR_MEMBERS(c, step, x)
+    {
+        nin += x->nin;
+    }
+    gr.leaves = arena_alloc(g->arena, sizeof(Node *) * (size_t)(nin + 1));
     /* the group: members, its matrix product, and the sink (the value) */
-    bool *used = arena_alloc(g->arena, (size_t)g->nodes.n);
-    for (int i = 0; i < g->nodes.n; i++) {
-        Node *x = g->nodes.v[i];
-        if (c->root[i] != step || x->op == OP_CONST)
+    bool *used = c->used;
+    CG_FOR_MEMBERS(c, step, x)
+    {
+        if (x->op == OP_CONST)
             continue;
         if (op_info[x->op].kind == K_GEMM || op_info[x->op].kind == K_CONV) {
             check(!gr.gemm);
@@ -396,11 +398,18 @@ LLVMValueRef cg_kernel_eltwise(Cg *c, Node *step)
             used[x->in[j]->id] = true;
     }
     Node *sink = NULL;
-    for (int i = 0; i < g->nodes.n; i++)
-        if (c->root[i] == step && g->nodes.v[i]->op != OP_CONST && !used[i]) {
+    CG_FOR_MEMBERS(c, step, x)
+    {
+        if (x->op != OP_CONST && !used[x->id]) {
             check(!sink);
-            sink = g->nodes.v[i];
+            sink = x;
         }
+    }
+    CG_FOR_MEMBERS(c, step, x)
+    {
+        for (int j = 0; j < x->nin; j++)
+            used[x->in[j]->id] = false;
+    }
     check(sink);
     if (gr.gemm) {
         for (int j = 0; j < 2; j++)
@@ -434,5 +443,7 @@ LLVMValueRef cg_kernel_eltwise(Cg *c, Node *step)
             cg_nest_start(c, eltwise_nest(c, &gr, sink, false, &e), NULL);
     }
     cg_kernel_end(c);
+    for (int i = 0; i < gr.nleaves; i++)
+        gr.leaf_of[gr.leaves[i]->id] = -1;
     return fn;
 }

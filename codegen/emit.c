@@ -584,6 +584,7 @@ static void module_new(Cg *c, LLVMTargetMachineRef tm, const CgOptions *o)
     if (!o->triple) /* the C compiler that built dlc lays out the runtime's structs */
         cg_abi_check_host(c);
     c->root = group_roots(c->g);
+    cg_group_members(c);
 }
 
 static void module_free(Cg *c)

@@ -11,6 +11,28 @@
 
 #include "cg_frame.h"
 
+/* ---- groups --------------------------------------------------------------- */
+
+void cg_group_members(Cg *c)
+{
+    const Graph *g = c->g;
+    size_t n = (size_t)g->nodes.n + 1;
+    Node **last = arena_alloc(g->arena, n * sizeof *last);
+    c->first_member = arena_alloc(g->arena, n * sizeof *c->first_member);
+    c->next_member = arena_alloc(g->arena, n * sizeof *c->next_member);
+    c->leaf_of = arena_alloc(g->arena, n * sizeof *c->leaf_of);
+    c->used = arena_alloc(g->arena, n * sizeof *c->used);
+    for (int i = 0; i < g->nodes.n; i++) {
+        Node *x = g->nodes.v[i], *r = c->root[i];
+        if (last[r->id])
+            c->next_member[last[r->id]->id] = x;
+        else
+            c->first_member[r->id] = x;
+        last[r->id] = x;
+        c->leaf_of[i] = -1;
+    }
+}
+
 /* ---- storage and extents -------------------------------------------------- */
 
 Node *cg_storage(const Cg *c, Node *n)

@@ -53,9 +53,9 @@ bool cg_step_draws(const Cg *c, const Node *step)
 {
     if (!c->training)
         return false;
-    for (int i = 0; i < c->g->nodes.n; i++) {
-        int op = c->g->nodes.v[i]->op;
-        if (c->root[i] == step && op_info[op].flags & (OPF_RANDOM | OPF_REPLAY))
+    CG_FOR_MEMBERS(c, step, x)
+    {
+        if (op_info[x->op].flags & (OPF_RANDOM | OPF_REPLAY))
             return true;
     }
     return false;
