@@ -33,6 +33,9 @@ cc = " ".join([params.get("cc", "cc"),
                "-std=c11 -D_GNU_SOURCE -g -O1", f"-I{src}/runtime",
                "-Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror",
                params.get("cflags", "")]).strip()
+# UNSUPPORTED: asan, for tests that limit the address space (ulimit -v)
+if "-fsanitize=address" in params.get("cflags", ""):
+    config.available_features.add("asan")
 config.substitutions.append(("%dlc", params.get("dlc", "dlc")))
 config.substitutions.append(("FileCheck", params.get("filecheck", "FileCheck")))
 config.substitutions.append(("%not", params.get("not", "not")))
