@@ -94,7 +94,10 @@ int dlrt_mpi_allreduce_grads(void *m, double weight);
  * rows (none when batch is 0), the weighted all-reduce with weight batch /
  * global, NAME_apply_gradients on every rank. inputs as the generic
  * entry points (every input, in declaration order). *loss gets the loss of
- * the global batch (the weighted sum of the ranks' losses) on every rank. */
+ * the global batch (the weighted sum of the ranks' losses) on every rank.
+ * The weights assume the loss is a mean over the batch (dlc's default,
+ * reduction = "mean"); for a summed loss call NAME_compute_gradients,
+ * dlrt_mpi_allreduce_grads(m, 1) and NAME_apply_gradients. */
 int dlrt_mpi_train_step(void *m, int batch, int global, const void *const *inputs, double *loss);
 
 /* The sum over the ranks of n doubles, in place, in rank order. */
