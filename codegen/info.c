@@ -210,6 +210,7 @@ void cg_build_info(Cg *c, LLVMValueRef gv, const CgEntries *e)
     f[CG_INFO_lr] = LLVMConstReal(c->f64, c->opt ? c->opt->base_lr : 0);
     f[CG_INFO_num_opt] = i32_c(c, ls.opt.n);
     f[CG_INFO_opt] = const_array_global(c, t.tinfo, ls.opt.v, ls.opt.n, "info.opt");
+    f[CG_INFO_loss_dtype] = i32_c(c, cg_dlrt_dtype(g->train ? g->train->loss->dtype : DT_F32));
     LLVMSetInitializer(gv, LLVMConstNamedStruct(t.info, f, cg_abi_fields(f, CG_INFO_COUNT)));
     LLVMSetGlobalConstant(gv, true);
     LLVMSetLinkage(gv, LLVMInternalLinkage);

@@ -187,6 +187,33 @@ Node *ad_unbroadcast(Grad *c, Node *x, const Shape *s)
     return ad_reshape(c, ad_sum(c, x, axes, false), s);
 }
 
+Node *ad_slice(Grad *c, Node *x, int axis, int64_t begin, int64_t end, bool squeeze)
+{
+    int r = x->shape.rank;
+    Dim *d = arena_alloc(c->g->arena, sizeof *d * (size_t)(3 * r + 1));
+    for (int i = 0; i < r; i++) {
+        d[i] = (Dim){0, false};
+        d[r + i] = x->shape.d[i];
+        d[2 * r + i] = (Dim){1, false};
+    }
+    d[axis] = (Dim){begin, false};
+    d[r + axis] = (Dim){end, false};
+    d[3 * r] = (Dim){axis, false};
+    Node *n = ad_node(c, OP_SLICE, &x, 1);
+    attr_set_begin(c->g, n, d, r);
+    attr_set_end(c->g, n, d + r, r);
+    attr_set_step(c->g, n, d + 2 * r, r);
+    attr_set_squeeze(c->g, n, d + 3 * r, squeeze ? 1 : 0);
+    return ad_finish(c, n);
+}
+
+Node *ad_concat(Grad *c, Node *a, Node *b, int axis)
+{
+    Node *n = ad_node(c, OP_CONCAT, (Node *[]){a, b}, 2);
+    attr_set_axis(c->g, n, axis);
+    return ad_finish(c, n);
+}
+
 Node *ad_zeros(Grad *c, DType t, const Shape *s)
 {
     return ad_broadcast(c, ad_const(c, 0, t), s);

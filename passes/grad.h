@@ -71,6 +71,11 @@ Node *ad_transpose(Grad *c, Node *x, const int64_t *perm);
 Node *ad_swap_last(Grad *c, Node *x);
 /* x (broadcast from s) summed back to shape s */
 Node *ad_unbroadcast(Grad *c, Node *x, const Shape *s);
+/* x[..., begin:end, ...] along axis, whole elsewhere; squeeze drops the
+ * axis (end = begin + 1) */
+Node *ad_slice(Grad *c, Node *x, int axis, int64_t begin, int64_t end, bool squeeze);
+/* a and b joined along axis */
+Node *ad_concat(Grad *c, Node *a, Node *b, int axis);
 /* zeros of type t and shape s */
 Node *ad_zeros(Grad *c, DType t, const Shape *s);
 /* The number of elements of s in the dimensions marked in axes (all when

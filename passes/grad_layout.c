@@ -9,8 +9,10 @@
  * (the value's adjoint) and the rest (the input's). Slice attributes are
  * canonical after pass_shape, so they are copied unchanged.
  *
- * A concat along the batch dimension has no gradient yet: a slice may only
- * take a batch dimension whole.
+ * A slice may only take a batch dimension whole, so a concat along the
+ * batch dimension (of inputs [.., n_i B, ..]) splits that dimension of dy
+ * into [N, B] first (N = the sum of the n_i): input i's part is then
+ * rows [at, at + n_i) of the N, in the order concat laid them out.
  */
 #include <string.h>
 
@@ -47,49 +49,30 @@ static void copy_slice_attrs(Grad *c, Node *to, const Node *from)
     attr_set_squeeze(c->g, to, q.v, q.n);
 }
 
-/* x's part of dy: dimension axis from begin to end (count elements), whole
- * elsewhere; squeeze drops the axis (stack). */
-static Node *part(Grad *c, Node *dy, int axis, int64_t begin, int64_t count, bool squeeze)
-{
-    int r = dy->shape.rank;
-    Dim b[IR_MAX_RANK], e[IR_MAX_RANK], s[IR_MAX_RANK], q = {axis, false};
-    for (int i = 0; i < r; i++) {
-        b[i] = (Dim){0, false};
-        e[i] = dy->shape.d[i];
-        s[i] = (Dim){1, false};
-    }
-    b[axis] = (Dim){begin, false};
-    e[axis] = (Dim){begin + count, false};
-    Node *n = ad_node(c, OP_SLICE, &dy, 1);
-    Arena *a = c->g->arena;
-    Dim *vb = arena_alloc(a, sizeof b), *ve = arena_alloc(a, sizeof e),
-        *vs = arena_alloc(a, sizeof s);
-    memcpy(vb, b, sizeof b);
-    memcpy(ve, e, sizeof e);
-    memcpy(vs, s, sizeof s);
-    attr_set_begin(c->g, n, vb, r);
-    attr_set_end(c->g, n, ve, r);
-    attr_set_step(c->g, n, vs, r);
-    Dim *vq = arena_alloc(a, sizeof q);
-    *vq = q;
-    attr_set_squeeze(c->g, n, vq, squeeze ? 1 : 0);
-    return ad_finish(c, n);
-}
-
 bool grad_concat(Grad *c, Node *n, Node *dy)
 {
     int axis = (int)attr_axis(n);
-    if (n->shape.d[axis].batch) {
-        diag_error(n->loc, "concat along the batch dimension has no gradient yet: the loss "
-                           "cannot be differentiated through it");
+    bool batch = n->shape.d[axis].batch;
+    if (batch && dy->shape.rank == IR_MAX_RANK) {
+        diag_error(n->loc, "concat along the batch dimension of a rank-%d tensor has no gradient: "
+                           "the loss cannot be differentiated through it",
+                   IR_MAX_RANK);
         return false;
+    }
+    if (batch) {
+        Shape s = dy->shape;
+        memmove(s.d + axis + 2, s.d + axis + 1, sizeof *s.d * (size_t)(s.rank - axis - 1));
+        s.d[axis] = (Dim){n->shape.d[axis].n, false};
+        s.d[axis + 1] = (Dim){1, true};
+        s.rank++;
+        dy = ad_reshape(c, dy, &s);
     }
     int64_t at = 0;
     for (int i = 0; i < n->nin; i++) {
         Node *x = n->in[i];
         int64_t len = x->shape.d[axis].n;
         if (ad_needs(c, x))
-            ad_acc(c, x, part(c, dy, axis, at, len, false));
+            ad_acc(c, x, ad_reshape(c, ad_slice(c, dy, axis, at, at + len, false), &x->shape));
         at += len;
     }
     return true;
@@ -100,7 +83,7 @@ bool grad_stack(Grad *c, Node *n, Node *dy)
     int axis = (int)attr_axis(n);
     for (int i = 0; i < n->nin; i++)
         if (ad_needs(c, n->in[i]))
-            ad_acc(c, n->in[i], part(c, dy, axis, i, 1, true));
+            ad_acc(c, n->in[i], ad_slice(c, dy, axis, i, i + 1, true));
     return true;
 }
 

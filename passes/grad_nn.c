@@ -57,22 +57,31 @@ bool grad_conv(Grad *c, Node *n, Node *dy)
 bool grad_conv_transpose(Grad *c, Node *n, Node *dy)
 {
     Node *x = n->in[0], *w = n->in[1];
-    /* conv2d(dy, w) gives back x's size unless output_padding >= stride */
+    /* conv2d(dy) has extra = floor(output_padding / stride) positions more
+     * than x at the end of a spatial dimension (output_padding >= stride
+     * is allowed when smaller than the dilation): dy there is beyond the
+     * reach of x */
     AttrInts st = attr_stride(n), op = attr_output_padding(n);
-    for (int i = 0; i < 2; i++) {
-        if (op.v[i].n >= st.v[i].n) {
-            diag_error(n->loc, "conv_transpose2d with output_padding >= stride has no gradient "
-                               "yet: the loss cannot be differentiated through it");
-            return false;
-        }
-    }
     if (ad_needs(c, x)) {
         Node *d = ad_node(c, OP_CONV2D, (Node *[]){dy, w}, 2);
         conv_attrs(c, d, n);
-        ad_acc(c, x, ad_finish(c, d));
+        d = ad_finish(c, d);
+        for (int i = 0; i < 2; i++)
+            if (op.v[i].n >= st.v[i].n)
+                d = ad_slice(c, d, 2 + i, 0, x->shape.d[2 + i].n, false);
+        ad_acc(c, x, d);
     }
     if (ad_needs(c, w)) {
-        Node *d = ad_node(c, OP_CONV_GRAD_WEIGHT, (Node *[]){dy, x}, 2);
+        /* x in the gradient's role, zero-padded at the end to that size */
+        Node *xg = x;
+        for (int i = 0; i < 2; i++) {
+            if (op.v[i].n >= st.v[i].n) {
+                Shape z = xg->shape;
+                z.d[2 + i] = (Dim){op.v[i].n / st.v[i].n, false};
+                xg = ad_concat(c, xg, ad_zeros(c, x->dtype, &z), 2 + i);
+            }
+        }
+        Node *d = ad_node(c, OP_CONV_GRAD_WEIGHT, (Node *[]){dy, xg}, 2);
         attr_set_kernel(c->g, d, w->shape.d + 2, w->shape.rank - 2);
         conv_attrs(c, d, n);
         ad_acc(c, w, ad_finish(c, d));

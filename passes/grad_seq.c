@@ -121,29 +121,7 @@ bool grad_attention(Grad *c, Node *n, Node *dy)
 /* x[:, ..., begin:begin+len, ...] along axis; squeeze drops the axis */
 static Node *take(Grad *c, Node *x, int axis, int64_t begin, int64_t len, bool squeeze)
 {
-    int r = x->shape.rank;
-    Dim *d = arena_alloc(c->g->arena, sizeof *d * (size_t)(3 * r + 1));
-    for (int i = 0; i < r; i++) {
-        d[i] = (Dim){0, false};
-        d[r + i] = x->shape.d[i];
-        d[2 * r + i] = (Dim){1, false};
-    }
-    d[axis] = (Dim){begin, false};
-    d[r + axis] = (Dim){begin + len, false};
-    d[3 * r] = (Dim){axis, false};
-    Node *n = ad_node(c, OP_SLICE, &x, 1);
-    attr_set_begin(c->g, n, d, r);
-    attr_set_end(c->g, n, d + r, r);
-    attr_set_step(c->g, n, d + 2 * r, r);
-    attr_set_squeeze(c->g, n, d + 3 * r, squeeze ? 1 : 0);
-    return ad_finish(c, n);
-}
-
-static Node *concat(Grad *c, Node *a, Node *b, int axis)
-{
-    Node *n = ad_node(c, OP_CONCAT, (Node *[]){a, b}, 2);
-    attr_set_axis(c->g, n, axis);
-    return ad_finish(c, n);
+    return ad_slice(c, x, axis, begin, begin + len, squeeze);
 }
 
 /* [B, T, K] as [B*T, K] */
@@ -188,7 +166,7 @@ bool grad_recurrent(Grad *c, Node *n, Node *dy)
      * adjoint differs for gru's n gate: r * dn */
     Node *dax = take(c, steps, 2, 0, G * H, false);
     Node *dah =
-        gru ? concat(c, take(c, steps, 2, 0, 2 * H, false), take(c, steps, 2, 3 * H, H, false), 2)
+        gru ? ad_concat(c, take(c, steps, 2, 0, 2 * H, false), take(c, steps, 2, 3 * H, H, false), 2)
             : dax;
     if (ad_needs(c, x))
         ad_acc(c, x, ad_bin(c, OP_MATMUL, dax, ad_swap_last(c, wih)));
@@ -203,7 +181,7 @@ bool grad_recurrent(Grad *c, Node *n, Node *dy)
         Shape s1 = {.rank = 3, .d = {B, {1, false}, {H, false}}};
         Node *hp = ad_reshape(c, h0, &s1);
         if (T.n > 1)
-            hp = concat(c, hp, take(c, n, 1, 0, T.n - 1, false), 1);
+            hp = ad_concat(c, hp, take(c, n, 1, 0, T.n - 1, false), 1);
         ad_acc(c, whh, rows_t_matmul(c, hp, dah));
     }
     bool bt[IR_MAX_RANK] = {true, true};

@@ -73,10 +73,35 @@ bool shape_want_float(Node *n, const Node *x, const char *what)
     return false;
 }
 
-bool shape_want_same_dtype(Node *n, const Node *a, const Node *b)
+DType shape_fill_dtype(const Node *n)
+{
+    return attr_has_dtype(n) ? ir_dtype_parse(attr_dtype(n)) : DT_F32;
+}
+
+/* A zeros, ones or one_hot whose element type is still open: no dtype
+ * attribute, and no op has used it yet (pass_shape fixes it after its
+ * first user). */
+static bool open_fill(const Node *x)
+{
+    return (x->op == OP_ZEROS || x->op == OP_ONES || x->op == OP_ONE_HOT) && !attr_has_dtype(x);
+}
+
+static void fix_fill(Graph *g, Node *x, DType t)
+{
+    attr_set_dtype(g, x, ir_dtype_name(t));
+    x->dtype = t;
+}
+
+bool shape_want_same_dtype(Graph *g, Node *n, const Node *a, const Node *b)
 {
     if (a->dtype == b->dtype)
         return true;
+    /* an open fill takes the other operand's type (not another open fill's) */
+    if (open_fill(a) != open_fill(b)) {
+        const Node *f = open_fill(a) ? a : b;
+        fix_fill(g, g->nodes.v[f->id], f == a ? b->dtype : a->dtype);
+        return true;
+    }
     diag_error(n->loc, "%s: element types differ (%s vs %s)", shape_op(n), ir_dtype_name(a->dtype),
                ir_dtype_name(b->dtype));
     return false;
@@ -418,6 +443,10 @@ bool pass_shape(Graph *g)
                 good = check_size(g, n, shape_op(n));
             check(good || diag_errors() > before); /* a rule that fails reports why */
             ok &= good;
+            /* the first user of an open fill has decided its type */
+            for (int j = 0; good && j < n->nin; j++)
+                if (open_fill(n->in[j]))
+                    fix_fill(g, n->in[j], n->in[j]->dtype);
         }
         if (!good) {
             failed[i] = true;

@@ -29,8 +29,11 @@ const char *shape_fmt_dim(Graph *g, Dim d);
 /* Errors unless x is f32/f64: "exp: expects a floating-point tensor, got i32".
  * what names the operand ("" for the only one). */
 bool shape_want_float(Node *n, const Node *x, const char *what);
-/* Errors unless a and b have the same element type. */
-bool shape_want_same_dtype(Node *n, const Node *a, const Node *b);
+/* Errors unless a and b have one element type; an open zeros, ones or
+ * one_hot (no dtype, not yet used) takes the other's (ops.def). */
+bool shape_want_same_dtype(Graph *g, Node *n, const Node *a, const Node *b);
+/* The element type of zeros, ones and one_hot n: its dtype, else f32 */
+DType shape_fill_dtype(const Node *n);
 /* Errors unless x has rank lo..hi; what describes the expected layout. */
 bool shape_want_rank(Graph *g, Node *n, const Node *x, int lo, int hi, const char *what);
 /* Errors if dimension i of x is a batch dimension (parameters, channels). */

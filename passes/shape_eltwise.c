@@ -29,7 +29,7 @@ bool shape_bcast(Graph *g, Node *n)
     Node *a = n->in[0], *b = n->in[1];
     if (!shape_adopt_const(n, a, b) || !shape_adopt_const(n, b, a))
         return false;
-    if (!shape_want_same_dtype(n, a, b) || !want_numeric(n, a))
+    if (!shape_want_same_dtype(g, n, a, b) || !want_numeric(n, a))
         return false;
     Shape s;
     if (!shape_broadcast(g, n, &a->shape, &b->shape, &s))
@@ -97,7 +97,7 @@ bool shape_dropout_grad(Graph *g, Node *n)
         diag_error(n->loc, "dropout_grad: input 0 must be a dropout, got %s", shape_op(y));
         return false;
     }
-    if (!shape_want_same_dtype(n, y, dy))
+    if (!shape_want_same_dtype(g, n, y, dy))
         return false;
     if (!ir_shape_eq(&y->shape, &dy->shape)) {
         diag_error(n->loc, "dropout_grad: shapes differ (%s vs %s)", shape_fmt(g, &y->shape),

@@ -185,7 +185,7 @@ bool shape_concat(Graph *g, Node *n)
     Shape s = x0->shape;
     for (int i = 1; i < n->nin; i++) {
         const Node *x = n->in[i];
-        if (!shape_want_same_dtype(n, x0, x))
+        if (!shape_want_same_dtype(g, n, x0, x))
             return false;
         bool same = x->shape.rank == s.rank;
         for (int j = 0; same && j < s.rank; j++)
@@ -221,7 +221,7 @@ bool shape_stack(Graph *g, Node *n)
     int r = x0->shape.rank;
     for (int i = 1; i < n->nin; i++) {
         const Node *x = n->in[i];
-        if (!shape_want_same_dtype(n, x0, x))
+        if (!shape_want_same_dtype(g, n, x0, x))
             return false;
         if (!ir_shape_eq(&x->shape, &x0->shape)) {
             diag_error(n->loc, "stack: shapes differ (%s and %s)", shape_fmt(g, &x0->shape),
@@ -270,7 +270,7 @@ bool shape_fill(Graph *g, Node *n)
     Shape t;
     if (!shape_attr(g, n, &t, NULL))
         return false;
-    n->dtype = DT_F32;
+    n->dtype = shape_fill_dtype(n);
     n->shape = t;
     return true;
 }
@@ -293,7 +293,7 @@ bool shape_one_hot(Graph *g, Node *n)
                    IR_MAX_RANK);
         return false;
     }
-    n->dtype = DT_F32;
+    n->dtype = shape_fill_dtype(n);
     n->shape = x->shape;
     n->shape.d[n->shape.rank++] = (Dim){k, false};
     return true;
@@ -463,7 +463,7 @@ bool shape_slice_update(Graph *g, Node *n)
     const Node *x = n->in[0];
     Node *v = n->in[1];
     Shape s;
-    if (!shape_adopt_const(n, v, x) || !shape_want_same_dtype(n, x, v) ||
+    if (!shape_adopt_const(n, v, x) || !shape_want_same_dtype(g, n, x, v) ||
         !slice_shape(g, n, x, &s))
         return false;
     if (!shape_fits(&v->shape, &s)) {

@@ -51,7 +51,7 @@ bool shape_class_loss(Graph *g, Node *n)
 bool shape_pair_loss(Graph *g, Node *n)
 {
     const Node *x = n->in[0], *y = n->in[1];
-    if (!shape_want_float(n, x, "") || !shape_want_same_dtype(n, x, y))
+    if (!shape_want_float(n, x, "") || !shape_want_same_dtype(g, n, x, y))
         return false;
     if (!ir_shape_eq(&x->shape, &y->shape)) {
         diag_error(n->loc, "%s: prediction and target shapes differ (%s vs %s)", shape_op(n),

@@ -74,7 +74,7 @@ static bool want_image(Graph *g, Node *n, const Node *x, int nsp)
 static bool want_weight(Graph *g, Node *n, const Node *x, const Node *w, int nsp,
                         const char *layout)
 {
-    if (!shape_want_same_dtype(n, x, w) || !shape_want_rank(g, n, w, 2 + nsp, 2 + nsp, layout))
+    if (!shape_want_same_dtype(g, n, x, w) || !shape_want_rank(g, n, w, 2 + nsp, 2 + nsp, layout))
         return false;
     for (int i = 0; i < 2 + nsp; i++)
         if (!shape_want_static(g, n, w, i, "a weight dimension"))
@@ -255,7 +255,7 @@ static bool want_affine(Graph *g, Node *n, const Node *x, const Shape *s)
 {
     for (int i = 1; i <= 2; i++) {
         const Node *p = n->in[i];
-        if (!shape_want_same_dtype(n, x, p))
+        if (!shape_want_same_dtype(g, n, x, p))
             return false;
         if (!ir_shape_eq(&p->shape, s)) {
             diag_error(n->loc, "%s: %s must have shape %s for x %s, got %s", shape_op(n),
@@ -396,7 +396,7 @@ bool shape_conv_grad_weight(Graph *g, Node *n)
         return false;
     }
     if (!want_image(g, n, x, nsp) || !want_image(g, n, dy, nsp) ||
-        !shape_want_same_dtype(n, x, dy) || !want_same_dim(g, n, x, dy, 0))
+        !shape_want_same_dtype(g, n, x, dy) || !want_same_dim(g, n, x, dy, 0))
         return false;
     int64_t k[2], st[2], pad[2], dil[2], in[2], groups = attr_groups(n);
     int64_t C = x->shape.d[1].n, O = dy->shape.d[1].n;
@@ -424,7 +424,7 @@ bool shape_pool_grad(Graph *g, Node *n)
 {
     const Node *x = n->in[0], *dy = n->in[1];
     if (!want_image(g, n, x, 2) || !want_image(g, n, dy, 2) ||
-        !shape_want_same_dtype(n, x, dy) || !want_same_dim(g, n, x, dy, 0) ||
+        !shape_want_same_dtype(g, n, x, dy) || !want_same_dim(g, n, x, dy, 0) ||
         !want_same_dim(g, n, x, dy, 1))
         return false;
     int64_t k[2], st[2], pad[2], in[2], dil[2] = {1, 1};
@@ -456,7 +456,7 @@ bool shape_stochastic_pool_grad(Graph *g, Node *n)
                    shape_op(n));
         return false;
     }
-    if (!shape_want_same_dtype(n, y, dy))
+    if (!shape_want_same_dtype(g, n, y, dy))
         return false;
     if (!ir_shape_eq(&y->shape, &dy->shape)) {
         diag_error(n->loc, "%s: shapes of y and dy differ (%s vs %s)", shape_op(n),

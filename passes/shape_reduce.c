@@ -38,7 +38,7 @@ bool shape_rowwise(Graph *g, Node *n)
 bool shape_matmul(Graph *g, Node *n)
 {
     const Node *a = n->in[0], *b = n->in[1];
-    if (!shape_want_same_dtype(n, a, b))
+    if (!shape_want_same_dtype(g, n, a, b))
         return false;
     if (a->shape.rank == 0 || b->shape.rank == 0) {
         diag_error(n->loc, "matmul: operands must have rank >= 1, got %s @ %s",

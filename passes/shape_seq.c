@@ -41,7 +41,7 @@ bool shape_embedding(Graph *g, Node *n)
 static bool want_shape(Graph *g, Node *n, int i, const char *name, const Shape *s)
 {
     const Node *x = n->in[i];
-    if (!shape_want_same_dtype(n, n->in[0], x))
+    if (!shape_want_same_dtype(g, n, n->in[0], x))
         return false;
     if (ir_shape_eq(&x->shape, s))
         return true;
@@ -66,7 +66,7 @@ static bool cell_inputs(Graph *g, Node *n, Op cell, int first, Shape *out)
     if (!shape_want_float(n, x, "") ||
         !shape_want_rank(g, n, x, 3, 3, "x of shape [B, T, F]") ||
         !shape_want_static(g, n, x, 2, "the feature dimension") ||
-        !shape_want_same_dtype(n, x, h0) ||
+        !shape_want_same_dtype(g, n, x, h0) ||
         !shape_want_rank(g, n, h0, 2, 2, "h0 of shape [B, H]") ||
         !shape_want_static(g, n, h0, 1, "the hidden size"))
         return false;
@@ -124,7 +124,7 @@ bool shape_attention(Graph *g, Node *n)
     const Node *q = n->in[0], *k = n->in[1], *v = n->in[2];
     if (!shape_want_float(n, q, "") ||
         !shape_want_rank(g, n, q, 4, 4, "q of shape [B, heads, T, d]") ||
-        !shape_want_same_dtype(n, q, k) || !shape_want_same_dtype(n, q, v) ||
+        !shape_want_same_dtype(g, n, q, k) || !shape_want_same_dtype(g, n, q, v) ||
         !shape_want_rank(g, n, k, 4, 4, "k of shape [B, heads, S, d]") ||
         !shape_want_rank(g, n, v, 4, 4, "v of shape [B, heads, S, dv]"))
         return false;
