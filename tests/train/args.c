@@ -161,6 +161,7 @@ int main(void)
 {
     info = args_info();
     expect("generic entries", info->compute_gradients && info->evaluate && info->apply_gradients);
+    expect("f32 loss", info->loss_dtype == DLRT_F32);
     args *m = args_create(2);
     expect("create", m != NULL);
     if (!m)

@@ -32,6 +32,7 @@ int main(void)
 {
     static const char *names[] = {"w_ih", "w_hh", "b"};
     info = lstm_grads_info();
+    expect("f64 loss", info->loss_dtype == DLRT_F64);
     lstm_grads *m = lstm_grads_create(7);
     expect("create", m != NULL);
     if (!m)
