@@ -1,0 +1,301 @@
+#!/usr/bin/env python3
+"""The differential tester (README.md): random models from gen.py, each
+compiled by dlc at -O0 and -O2 and run by tests/exec/harness.c against the
+f64 reference interpreter; f64 models' gradients also go through
+tests/gradcheck/harness.c. A failing model is shrunk and printed.
+
+    difftest.py --param dlc=... --param cc=... (the lit params, CMake's
+                build/DIR/difftest.sh passes them) [--seed S] [--count N]
+                [--jobs J] [--no-gradcheck] [--keep DIR] [--expect-clean]
+
+Exit status: 0 when every model agreed (or without --expect-clean), 1 when
+one failed, 2 on bad usage.
+"""
+import argparse
+import concurrent.futures
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gen  # noqa: E402
+
+F32_TOL = "rtol=1e-4 atol=1e-4"
+F64_TOL = "rtol=1e-9 atol=1e-9"
+TIMEOUT = 120
+
+
+class Tools:
+    def __init__(self, params):
+        p = dict(params)
+        src = p["source_dir"]
+        self.dlc = p["dlc"]
+        # as lit.cfg.py's %cc
+        cc = " ".join([p.get("cc", "cc"), "-std=c11 -D_GNU_SOURCE -g -O1", f"-I{src}/runtime",
+                       "-Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror",
+                       p.get("cflags", "")])
+        self.exec_cc = " ".join([cc, f"-I{src}/tests/common", p.get("exec_includes", ""),
+                                 f"{src}/tests/exec/harness.c", p.get("exec_libs", "")])
+        self.gc_cc = " ".join([cc, f"-I{src}/tests/common", f"{src}/tests/gradcheck/harness.c"])
+        self.fault = False
+        self.dlrt = p.get("dlrt", "-ldlrt -lopenblas -lpthread -lm")
+
+
+def run(cmd, cwd, shell=False):
+    try:
+        r = subprocess.run(cmd, cwd=cwd, shell=shell, capture_output=True, text=True,
+                           timeout=TIMEOUT, env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
+        return r.returncode, r.stdout + r.stderr
+    except subprocess.TimeoutExpired:
+        return -999, "timeout"
+
+
+def kind_of(stage, rc):
+    """A failure's class; the shrinker keeps a model only while it fails the same way."""
+    if rc == -999:
+        return f"{stage}-timeout"
+    if rc < 0 or rc >= 128:
+        return f"{stage}-crash"
+    return f"{stage}-fails"
+
+
+# ops whose gradient is zero over whole regions: a parameter behind them can
+# get no gradient at the sample point, which the gradient check refuses
+FLAT = ("clamp(", "relu(", "maximum(", "minimum(")
+
+
+def gradcheckable(nodes):
+    """f64 models with parameters and no flat ops."""
+    return (any(n.kind == "param" for n in nodes) and nodes[0].dtype == "f64"
+            and not any(f in n.expr and "leaky" not in n.expr for n in nodes for f in FLAT))
+
+
+def settings(nodes, seed, for_gc):
+    dt = next((n.dtype for n in nodes if n.dtype != "i32"), "f32")
+    lines = [f"# EXEC: batches=1,2,5 range=-2,2 seed={seed} " + (F64_TOL if dt == "f64" else F32_TOL)]
+    if for_gc:
+        words = ["batches=3,1", f"seed={seed}"]
+        for n in nodes:
+            if n.gc_range:
+                words.append(f"input={n.name} range={n.gc_range}")
+        lines.append("# GRADCHECK: " + " ".join(words))
+    return lines
+
+
+def check(tools, nodes, seed, workdir, do_gc):
+    """None when the model agrees, else (kind, log)."""
+    os.makedirs(workdir, exist_ok=True)
+    gc = do_gc and gradcheckable(nodes)
+    text = gen.render(nodes, "difftest", seed, settings(nodes, seed, gc))
+    if gc:
+        outs = [n.name for n in nodes if n.kind == "op" and n.output]
+        body = "    difftest_loss = " + " + ".join(f"sum(square({o}))" for o in outs) + ";\n"
+        body += "    train difftest_loss with sgd(lr = 0.01);\n}\n"
+        text = text[: text.rindex("}")] + body
+    dl = os.path.join(workdir, "m.dl")
+    with open(dl, "w") as f:
+        f.write(text)
+    src = "m.dl"
+    if tools.fault:
+        # the compiled model's last output off by 0.1%: the reference reads
+        # the true one, so the tester must report and shrink a mismatch
+        lines = text.split("\n")
+        i = max(j for j, ln in enumerate(lines) if ln.startswith("    output "))
+        lines[i] = lines[i].replace(" = ", " = 1.001 * (", 1).replace(";", ");")
+        src = "fault.dl"
+        with open(os.path.join(workdir, src), "w") as f:
+            f.write("\n".join(lines))
+    rc, log = run([tools.dlc, "m.dl", "--dump-ir=shape", "--emit=ir", "-o", "/dev/null"], workdir)
+    if rc != 0:
+        return kind_of("dlc", rc), log
+    with open(os.path.join(workdir, "m.ir"), "w") as f:
+        f.write(log)
+    for lvl in (0, 2):
+        rc, log = run([tools.dlc, src, "--inference-only", f"-O{lvl}", "-o", f"m{lvl}.o"], workdir)
+        if rc != 0:
+            return kind_of(f"dlc-O{lvl}", rc), log
+        rc, log = run(f"{tools.exec_cc} -DMODEL=difftest -DMODEL_HEADER='\"{workdir}/m{lvl}.h\"' m{lvl}.o "
+                      f"{tools.dlrt} -o e{lvl}", workdir, shell=True)
+        if rc != 0:
+            return "harness-build-fails", log
+        mode = ["--dump", "m.out"] if lvl == 0 else ["--against", "m.out"]
+        rc, log = run([f"./e{lvl}", "m.ir", "m.dl", "--level", str(lvl)] + mode, workdir)
+        if rc != 0:
+            return kind_of(f"exec-O{lvl}", rc), log
+    if gc:
+        for lvl in (0, 2):
+            rc, log = run([tools.dlc, src, f"-O{lvl}", "-o", f"g{lvl}.o"], workdir)
+            if rc != 0:
+                return kind_of(f"dlc-train-O{lvl}", rc), log
+            rc, log = run(f"{tools.gc_cc} -DMODEL=difftest -DMODEL_HEADER='\"{workdir}/g{lvl}.h\"' g{lvl}.o "
+                          f"{tools.dlrt} -o gc{lvl}", workdir, shell=True)
+            if rc != 0:
+                return "gc-harness-build-fails", log
+            rc, log = run([f"./gc{lvl}", "m.dl"], workdir)
+            if rc != 0:
+                return kind_of(f"gradcheck-O{lvl}", rc), log
+    return None
+
+
+# Shrinking: candidate edits of the node list, each kept while the model
+# still fails the same way.
+
+prune = gen.prune
+
+
+def candidates(nodes):
+    outs = [n for n in nodes if n.output]
+    # one output at a time
+    if len(outs) > 1:
+        for o in outs:
+            c = [n.copy() for n in nodes]
+            for n in c:
+                n.output = n.name == o.name
+            yield prune(c)
+    # bypass an op: its users take one of its same-shaped operands instead
+    by = {n.name: n for n in nodes}
+    for i in range(len(nodes) - 1, -1, -1):
+        n = nodes[i]
+        if n.kind != "op":
+            continue
+        for a in dict.fromkeys(n.args):
+            src = by[a]
+            if src.shape != n.shape or src.dtype != n.dtype:
+                continue
+            c = []
+            for m in nodes:
+                if m is n:
+                    if n.output and src.kind != "op":
+                        break
+                    continue
+                m2 = m.copy()
+                m2.args = [a if x == n.name else x for x in m2.args]
+                if n.output and m2.name == a:
+                    m2.output = True
+                c.append(m2)
+            else:
+                if any(m.output for m in c):
+                    yield prune(c)
+    # an output's operand as the output instead (cuts the tail of a chain)
+    for n in nodes:
+        if n.kind == "op" and n.output:
+            for a in n.args:
+                if by[a].kind == "op":
+                    c = [m.copy() for m in nodes]
+                    for m in c:
+                        if m.name == n.name:
+                            m.output = False
+                        if m.name == a:
+                            m.output = True
+                    yield prune(c)
+
+
+def shrink(tools, nodes, seed, kind, workdir, do_gc, budget):
+    tries = 0
+    improved = True
+    while improved and tries < budget:
+        improved = False
+        for c in candidates(nodes):
+            if len(c) >= len(nodes) and sum(n.output for n in c) >= sum(n.output for n in nodes):
+                continue
+            tries += 1
+            r = check(tools, c, seed, workdir, do_gc)
+            if r is not None and r[0] == kind:
+                nodes = c
+                improved = True
+                break
+            if tries >= budget:
+                break
+    return nodes, tries
+
+
+def one(tools, seed, root, do_gc, budget):
+    wd = os.path.join(root, f"s{seed}")
+    nodes = gen.generate(seed)
+    t0 = time.time()
+    r = check(tools, nodes, seed, wd, do_gc)
+    res = {"seed": seed, "ops": sum(n.kind == "op" for n in nodes),
+           "gc": do_gc and gradcheckable(nodes), "secs": 0.0, "fail": None}
+    if r is not None:
+        kind, log = r
+        small, tries = nodes, 0
+        if not kind.startswith(("harness", "gc-harness")):
+            small, tries = shrink(tools, nodes, seed, kind, wd + "-shrink", do_gc,
+                                 budget)
+        r2 = check(tools, small, seed, wd + "-shrink", do_gc)
+        text = gen.render(small, "difftest", seed, settings(small, seed, do_gc and gradcheckable(small)))
+        res["fail"] = {"kind": kind, "log": (r2[1] if r2 else log)[-3000:], "model": text,
+                       "ops": sum(n.kind == "op" for n in small), "tries": tries,
+                       "full": gen.render(nodes, "difftest", seed, settings(nodes, seed, False))}
+    else:
+        shutil.rmtree(wd, ignore_errors=True)
+    res["secs"] = time.time() - t0
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--param", action="append", default=[], help="KEY=VALUE, lit's params")
+    ap.add_argument("--seed", type=int, default=1, help="first seed")
+    ap.add_argument("--count", type=int, default=10, help="models to try")
+    ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--no-gradcheck", action="store_true")
+    ap.add_argument("--shrink-budget", type=int, default=60, help="checks per shrink")
+    ap.add_argument("--keep", help="folder for the models' files (default: a temporary one)")
+    ap.add_argument("--expect-clean", action="store_true", help="exit 1 when a model fails")
+    ap.add_argument("--plant-fault", action="store_true",
+                    help="compile every model with its last output off by 0.1%% (a self-test)")
+    ap.add_argument("--print", dest="show", type=int, help="print the model of one seed and stop")
+    a = ap.parse_args()
+    if a.show is not None:
+        sys.stdout.write(gen.render(gen.generate(a.show), "difftest", a.show, []))
+        return 0
+    params = []
+    for p in a.param:
+        if "=" not in p:
+            ap.error(f"--param {p}: expected KEY=VALUE")
+        params.append(tuple(p.split("=", 1)))
+    if "dlc" not in dict(params) or "source_dir" not in dict(params):
+        ap.error("the params dlc= and source_dir= are needed (build/DIR/difftest.sh passes them)")
+    tools = Tools(params)
+    tools.fault = a.plant_fault
+    root = os.path.abspath(a.keep) if a.keep else tempfile.mkdtemp(prefix="difftest.")
+    t0 = time.time()
+    results = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=a.jobs) as ex:
+        futs = [ex.submit(one, tools, s, root, not a.no_gradcheck, a.shrink_budget)
+                for s in range(a.seed, a.seed + a.count)]
+        for f in futs:
+            res = f.result()
+            results.append(res)
+            tag = "FAIL " + res["fail"]["kind"] if res["fail"] else "ok"
+            print(f"seed {res['seed']}: {res['ops']} ops{' +grad' if res['gc'] else ''}: {tag}"
+                  f" ({res['secs']:.1f} s)", flush=True)
+            if res["fail"]:
+                fl = res["fail"]
+                print(f"--- seed {res['seed']}: {fl['kind']}, shrunk to {fl['ops']} ops in "
+                      f"{fl['tries']} tries; reproducer:")
+                print(fl["model"], end="")
+                print("--- its output (tail):")
+                print("\n".join(fl["log"].strip().splitlines()[-15:]))
+                print("---", flush=True)
+    fails = [r for r in results if r["fail"]]
+    grads = sum(r["gc"] for r in results)
+    print(f"difftest: {len(results)} models tried (seeds {a.seed}..{a.seed + a.count - 1}), "
+          f"{len(results) - len(fails)} agreed, {grads} with gradient checks, "
+          f"{len(fails)} failures shrunk, {time.time() - t0:.0f} s")
+    kinds = {}
+    for r in fails:
+        kinds.setdefault(r["fail"]["kind"], []).append(r["seed"])
+    for k, v in sorted(kinds.items()):
+        print(f"  {k}: seeds {' '.join(map(str, v))}")
+    if not a.keep:
+        shutil.rmtree(root, ignore_errors=True)
+    return 1 if fails and a.expect_clean else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
