@@ -174,7 +174,9 @@ class Gen:
         if r.random() < 0.15:
             axes = list(range(rank))
         red = [x.shape[a] for a in axes]
-        if f == "var" and (BATCH in red or numel_fixed(red) == 1):
+        if f == "var" and BATCH not in red and numel_fixed(red) == 1:
+            f = "sum"  # var of one element is constant
+        if f == "var" and BATCH in red:
             # one element (batch 1) would divide by n - 1 = 0
             kd += ", correction = 0"
         if axes == list(range(rank)) and r.random() < 0.5:
@@ -202,10 +204,8 @@ class Gen:
             fs = factor(r, n)
             shape = lead + fs
             text = list(shape)
-            if fs and r.random() < 0.4:
+            if r.random() < 0.4:
                 text[len(lead) + r.randrange(len(fs))] = -1
-            if not shape:
-                shape, text = [1], [1]
             return self.op(f"reshape({{0}}, {dims_text(text)})", [x], shape)
         if kind == "transpose" and rank >= 2:
             perm = list(range(rank))
@@ -249,15 +249,15 @@ class Gen:
             else:
                 idx.append(":")
                 shape.append(d)
-        if not shape:
-            shape = []
         return self.op("{0}[" + ", ".join(idx) + "]", [x], shape)
 
     def g_softmax(self, x):
-        if not x.shape:
+        # over a size-1 axis the result is constant: no gradient to check
+        axes = [i for i, d in enumerate(x.shape) if d != 1]
+        if not axes:
             return self.g_unary(x)
         f = self.r.choice(["softmax", "log_softmax"])
-        ax = self.r.randrange(len(x.shape)) - (len(x.shape) if self.r.random() < 0.5 else 0)
+        ax = self.r.choice(axes) - (len(x.shape) if self.r.random() < 0.5 else 0)
         return self.op(f"{f}({{0}}, axis = {ax})", [x], x.shape)
 
     def g_loss(self, x):
