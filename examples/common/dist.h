@@ -133,7 +133,7 @@ static inline int dist_train_step(void *m, int batch, int global, const void *co
     int rc = batch == global ? info->compute_gradients(m, batch, inputs, &l) : DLRT_EINVAL;
     if (rc)
         return rc;
-    *loss = info->param_dtype == DLRT_F64 ? l.d : (double)l.f;
+    *loss = info->loss_dtype == DLRT_F64 ? l.d : (double)l.f;
     return info->apply_gradients(m);
 }
 static inline int dist_batches_next(dlrt_batches *b, const float *x, int64_t d, float *xb,

@@ -366,7 +366,7 @@ int dlrt_mpi_train_step(void *m, int batch, int global, const void *const *input
         } l;
         rc = info->compute_gradients(m, batch, inputs, &l);
         if (!rc)
-            part[0] = (info->param_dtype == DLRT_F64 ? l.d : (double)l.f) * batch / global;
+            part[0] = (info->loss_dtype == DLRT_F64 ? l.d : (double)l.f) * batch / global;
     }
     /* a failed compute_gradients must not leave the others in the ring */
     if ((rc = agree(rc)))

@@ -2,7 +2,8 @@
  * (mpi_unit: mpirun.sh 3), where the ring's chunks are uneven and the
  * order of its sums matters (2 ranks, as ddp.sh runs, would hide both).
  *
- * The model: P parameters of type float or double, one input x [rows, P];
+ * The model: P parameters of type float or double, one input x [rows, P]
+ * of the same type and a double loss;
  * its compute_gradients adds the mean of x's rows to the gradients and
  * reports the mean of column 0 as the loss; apply_gradients subtracts the
  * gradients from the parameters and zeroes them. A data-parallel step
@@ -64,7 +65,7 @@ static int compute(void *m, int batch, const void *const *inputs, void *loss)
         if (i == 0)
             l = s / batch;
     }
-    if (info->param_dtype == DLRT_F64)
+    if (info->loss_dtype == DLRT_F64)
         *(double *)loss = l;
     else
         *(float *)loss = (float)l;
@@ -94,6 +95,7 @@ static dlrt_model_info make_info(dlrt_dtype t, int64_t nparams)
     info.name = "fake";
     info.max_batch = 16;
     info.param_dtype = t;
+    info.loss_dtype = DLRT_F64; /* with f32 parameters too: read as loss_dtype says */
     info.num_param_scalars = nparams;
     info.state_bytes = sizeof(Block);
     info.num_states = 1;
