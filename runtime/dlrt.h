@@ -16,7 +16,8 @@ extern "C" {
 
 /* Every entry point returns 0 or one of these (negative) codes:
  * DLRT_OK, DLRT_EINVAL, DLRT_ENOMEM, DLRT_EIO, DLRT_EFORMAT,
- * DLRT_EMISMATCH, DLRT_ERANGE, DLRT_ESTATE (dlrt_abi.def says when). */
+ * DLRT_EMISMATCH, DLRT_ERANGE, DLRT_ESTATE, DLRT_ENONFINITE (dlrt_abi.def
+ * says when). */
 enum {
 #define DLRT_ERROR(name, value, text) DLRT_##name = value,
 #include "dlrt_abi.def"

@@ -97,6 +97,16 @@ enum {
  * *status is 0 on failure. */
 int dlrt_model_load_ex(void *m, const char *path, unsigned *status);
 
+/* For generated code, after its own scan found a bad element (runtime/
+ * check.c): find the first one and say in dlrt_last_error() which, e.g.
+ * "input 'x': element [3, 17] (sample 3) is -inf". what names the tensor;
+ * row is the elements per sample (0: no samples). dlrt_check_nonfinite
+ * looks at x[i] (+ y[i] when y is not NULL; f32 or f64) and returns
+ * DLRT_ENONFINITE; dlrt_check_index at ids outside 0..hi-1, DLRT_ERANGE. */
+int dlrt_check_nonfinite(const char *what, dlrt_dtype t, const void *x, const void *y, int64_t n,
+                         int64_t row);
+int dlrt_check_index(const char *what, const int32_t *x, int64_t n, int64_t row, int64_t hi);
+
 /* DLRT_EINVAL unless 1 <= batch <= max_batch (any batch when the model has
  * no batch dimension is passed as 0 or 1 and accepted). */
 int dlrt_model_check_batch(const dlrt_model_info *info, int batch);

@@ -26,6 +26,16 @@ int dlrt_fail(int code, const char *fmt, ...)
     return code;
 }
 
+int dlrt_fail_text(int code, const char *text)
+{
+    size_t n = strlen(text);
+    if (n > sizeof message - 1)
+        n = sizeof message - 1;
+    memcpy(message, text, n);
+    message[n] = 0;
+    return code;
+}
+
 void dlrt_error_clear(void) { message[0] = 0; }
 
 void dlrt_error_prefix(const char *prefix, int code)

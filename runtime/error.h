@@ -6,6 +6,9 @@
  * that a failure reads `return dlrt_fail(DLRT_EMISMATCH, "...", ...)`. */
 int dlrt_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The same with a fixed text, without stdio (check.c). */
+int dlrt_fail_text(int code, const char *text);
+
 /* Empties this thread's message: public calls that set one start so. */
 void dlrt_error_clear(void);
 
