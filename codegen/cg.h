@@ -16,6 +16,7 @@
  *                dispatch.c   picks a family's kernel for each plan step
  *   cg.h         train.c      the optimizer step (apply) and its schedule
  *                info.c       the constant dlrt_model_info
+ *                check.c      the input, loss and gradient checks
  *                instance.c   the instance block layout (no LLVM)
  *                scratch.c    kernels' scratch sizes for pass_memplan (no LLVM)
  *                header.c     the C header (no LLVM)
@@ -43,6 +44,26 @@
  * (f64) of the next step of the instance at m. */
 LLVMValueRef cg_build_apply(Cg *c);
 LLVMValueRef cg_schedule_lr(Cg *c, LLVMValueRef m);
+
+/* check.c (unless --no-checks): scans inside the current function,
+ * which returns i32, and returns the runtime's DLRT_ERANGE or
+ * DLRT_ENONFINITE from it when the scan fails. cg_check_inputs checks
+ * every input that is an argument (input_slot, by node id: its index in
+ * the inputs array, -1 for none); cg_check_finite x[i] (+ y[i]) for i < n
+ * (row: elements per sample, for the message; what: the tensor). */
+void cg_check_inputs(Cg *c, LLVMValueRef inputs, const int *input_slot);
+void cg_check_finite(Cg *c, DType t, LLVMValueRef x, LLVMValueRef y, LLVMValueRef n,
+                     LLVMValueRef row, const char *what);
+void cg_check_index(Cg *c, LLVMValueRef x, LLVMValueRef n, LLVMValueRef row, int64_t hi,
+                    const char *what);
+/* By node id: the ids or labels a node's values are used as (through ops
+ * that only move values): hi 0 for none, else values must be in 0..hi-1,
+ * the smallest bound of the uses; use names the op of that bound. */
+typedef struct {
+    int64_t hi;
+    const char *use;
+} CgIndexBound;
+CgIndexBound *cg_index_bounds(const Graph *g);
 
 /* info.c: the initializer of gv, the model's constant dlrt_model_info,
  * with the generic entry points it points to (NULL: none). */

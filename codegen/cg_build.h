@@ -23,6 +23,8 @@ typedef struct {
     const MemPlan *plan; /* the plan of the function being built */
     const OptPlan *opt;  /* the optimizer's recipe; NULL without training */
     bool training;       /* the function being built runs in training mode */
+    bool checks;         /* check inputs, loss and gradients (not --no-checks) */
+    bool report;         /* failed checks call the runtime for a message (an OS target) */
     const char *tag;     /* kernel name prefix of that function: "", "train.", "eval." */
     const Layout *layout;
     Node **root;          /* by node id: the group root that computes it (itself when unfused) */

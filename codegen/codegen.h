@@ -26,6 +26,7 @@ typedef struct {
     const char *cpu;    /* NULL or "native": the host's CPU */
     int opt_level;      /* 0..3 */
     bool inference_only;
+    bool no_checks; /* --no-checks: entry points do not scan inputs, loss, gradients */
 } CgOptions;
 
 /* Whether o's target has no operating system: a "none" part in its triple

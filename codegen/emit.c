@@ -14,6 +14,7 @@
  * at -O1 and above).
  */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -155,17 +156,32 @@ static void emit_copy(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMVa
     cg_loop_end(c, &l);
 }
 
-/* static void NAME.run / NAME.train / NAME.eval (ptr m, i64 batch, ptr
- * inputs, ptr results): the plan's kernels in order, then the results:
- * forward copies each output to results[i]; eval and train store the loss
- * at results, and train adds each gradient to the instance's grads. */
+/* Each trainable parameter's gradient sum, grads + this batch's, finite. */
+static void check_grads(Cg *c, LLVMValueRef m, LLVMValueRef inputs, const int *input_slot)
+{
+    const Train *t = c->g->train;
+    for (int i = 0; i < t->params.n; i++) {
+        Node *p = t->params.v[i];
+        LLVMValueRef idx = cg_i64(c, c->layout->grads_offset + c->layout->param_offset[p->id]);
+        cg_check_finite(c, p->dtype, LLVMBuildInBoundsGEP2(c->b, c->i8, m, &idx, 1, "grad"),
+                        node_addr(c, t->grads.v[i], m, inputs, input_slot), cg_numel(c, &p->shape),
+                        cg_i64(c, 0), arena_printf(c->g->arena, "gradient of '%s'", p->name));
+    }
+}
+
+/* static i32 NAME.run / NAME.train / NAME.eval (ptr m, i64 batch, ptr
+ * inputs, ptr results): the input checks (check.c), the plan's kernels in
+ * order, then the results: forward copies each output to results[i]; eval
+ * and train store the loss at results, and train adds each gradient to
+ * the instance's grads, after checking the loss and the sums. Returns 0,
+ * or a check's code with nothing of the instance or results written. */
 static LLVMValueRef build_run(Cg *c, FnKind kind)
 {
     const Graph *g = c->g;
     static const char *const suffix[] = {"run", "eval", "train"};
     static const char *const tags[] = {"", "eval.", "train."};
     LLVMTypeRef pt[] = {c->ptr, c->i64, c->ptr, c->ptr};
-    LLVMTypeRef fty = LLVMFunctionType(c->voidt, pt, 4, false);
+    LLVMTypeRef fty = LLVMFunctionType(c->i32, pt, 4, false);
     char *name = arena_printf(g->arena, "%s.%s", g->name, suffix[kind]);
     LLVMValueRef fn = LLVMAddFunction(c->mod, name, fty);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
@@ -179,6 +195,8 @@ static LLVMValueRef build_run(Cg *c, FnKind kind)
     int ninputs;
     int *input_slot = input_slots(c, kind, &ninputs);
     LLVMValueRef key = NULL; /* the step's random key, computed before its first use */
+    if (c->checks)
+        cg_check_inputs(c, inputs, input_slot);
 
     for (int i = 0; i < c->plan->nsteps; i++) {
         Node *step = c->plan->steps[i];
@@ -224,8 +242,12 @@ static LLVMValueRef build_run(Cg *c, FnKind kind)
         }
     } else {
         Node *loss = g->train->loss;
-        emit_copy(c, loss->dtype, results, node_addr(c, loss, m, inputs, input_slot), cg_i64(c, 1),
-                  false);
+        LLVMValueRef at = node_addr(c, loss, m, inputs, input_slot);
+        if (kind == FN_TRAIN && c->checks) {
+            cg_check_finite(c, loss->dtype, at, NULL, cg_i64(c, 1), cg_i64(c, 0), "loss");
+            check_grads(c, m, inputs, input_slot);
+        }
+        emit_copy(c, loss->dtype, results, at, cg_i64(c, 1), false);
     }
     if (kind == FN_TRAIN) {
         const Train *t = g->train;
@@ -237,7 +259,7 @@ static LLVMValueRef build_run(Cg *c, FnKind kind)
                       cg_numel(c, &p->shape), true);
         }
     }
-    LLVMBuildRetVoid(c->b);
+    LLVMBuildRet(c->b, i32_c(c, 0));
     c->training = false;
     c->tag = "";
     return fn;
@@ -301,11 +323,18 @@ static void check_pointer_array(Cg *c, LLVMValueRef ptrs, int n)
     fail_if(c, bad);
 }
 
+/* Calls run and returns its code from the current function when not 0. */
 static void call_run(Cg *c, LLVMValueRef run, LLVMValueRef m, LLVMValueRef batch, LLVMValueRef ins,
                      LLVMValueRef outs)
 {
     LLVMValueRef args[] = {m, batch, ins, outs};
-    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(run), run, args, 4, "");
+    LLVMValueRef rc = LLVMBuildCall2(c->b, LLVMGlobalGetValueType(run), run, args, 4, "rc");
+    LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "refused");
+    LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "ran");
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntNE, rc, i32_c(c, 0), ""), fail, ok);
+    LLVMPositionBuilderAtEnd(c->b, fail);
+    LLVMBuildRet(c->b, rc);
+    LLVMPositionBuilderAtEnd(c->b, ok);
 }
 
 /* NAME_SUFFIX_generic(m, batch, inputs, results): the arrays as run takes
@@ -409,19 +438,18 @@ static void build_training(Cg *c, LLVMValueRef train, LLVMValueRef eval, LLVMVal
     fn = begin_fn(c, "grads", c->ptr, mt, 1);
     return_region(c, LLVMGetParam(fn, 0), c->layout->grads_offset);
 
-    /* NAME_set_learning_rate(m, lr): the base rate; NULL is ignored */
+    /* NAME_set_learning_rate(m, lr): the base rate; DLRT_EINVAL for NULL
+     * and for a rate that is negative, NaN or infinite */
     LLVMTypeRef st[] = {c->ptr, pt};
-    fn = begin_fn(c, "set_learning_rate", c->voidt, st, 2);
+    fn = begin_fn(c, "set_learning_rate", c->i32, st, 2);
     m = LLVMGetParam(fn, 0);
-    LLVMBasicBlockRef set = LLVMAppendBasicBlockInContext(c->ctx, fn, "set");
-    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->ctx, fn, "done");
-    LLVMBuildCondBr(c->b, is_null(c, m), done, set);
-    LLVMPositionBuilderAtEnd(c->b, set);
-    LLVMBuildStore(c->b, cg_to_f64(c, g->train->loss->dtype, LLVMGetParam(fn, 1)),
-                   cg_instance_field(c, m, CG_INST_lr));
-    LLVMBuildBr(c->b, done);
-    LLVMPositionBuilderAtEnd(c->b, done);
-    LLVMBuildRetVoid(c->b);
+    LLVMValueRef lr = cg_to_f64(c, g->train->loss->dtype, LLVMGetParam(fn, 1));
+    LLVMValueRef usable =
+        LLVMBuildAnd(c->b, LLVMBuildFCmp(c->b, LLVMRealOGE, lr, LLVMConstReal(c->f64, 0), ""),
+                     LLVMBuildFCmp(c->b, LLVMRealOLT, lr, LLVMConstReal(c->f64, INFINITY), ""), "");
+    fail_if(c, LLVMBuildOr(c->b, is_null(c, m), LLVMBuildNot(c->b, usable, ""), ""));
+    LLVMBuildStore(c->b, lr, cg_instance_field(c, m, CG_INST_lr));
+    LLVMBuildRet(c->b, i32_c(c, 0));
 
     /* NAME_learning_rate(m): the rate of the next step; 0 for NULL */
     fn = begin_fn(c, "learning_rate", pt, mt, 1);
@@ -699,7 +727,13 @@ bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const C
     LLVMTargetMachineRef tm = make_machine(o, err);
     if (!tm)
         return false;
-    Cg c = {.g = g, .plan = plans->forward, .layout = layout, .opt = plans->opt, .tag = ""};
+    Cg c = {.g = g,
+            .plan = plans->forward,
+            .layout = layout,
+            .opt = plans->opt,
+            .tag = "",
+            .checks = !o->no_checks,
+            .report = !cg_freestanding(o)};
     module_new(&c, tm, o);
     build_module(&c, plans, !cg_freestanding(o));
     verify(&c);

@@ -79,8 +79,10 @@ static void training_prototypes(FILE *f, const Graph *g)
     }
     fprintf(f, "int %s_apply_gradients(%s *m);\n", n, n);
     fprintf(f, "/* the gradients, laid out like NAME_params */\n%s *%s_grads(%s *m);\n", pt, n, n);
-    fputs("/* the base learning rate, and the rate of the next step */\n", f);
-    fprintf(f, "void %s_set_learning_rate(%s *m, %s lr);\n", n, n, lt);
+    fputs("/* the base learning rate (DLRT_EINVAL, nothing set, when it is negative,\n"
+          " * NaN or infinite), and the rate of the next step */\n",
+          f);
+    fprintf(f, "int %s_set_learning_rate(%s *m, %s lr);\n", n, n, lt);
     fprintf(f, "%s %s_learning_rate(const %s *m);\n", lt, n, n);
     fprintf(f, "/* optimizer steps applied so far */\nint64_t %s_step(const %s *m);\n\n", n, n);
 }

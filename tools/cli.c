@@ -50,6 +50,8 @@ static void usage(FILE *f)
           "  --target=TRIPLE        cross-compile for TRIPLE (default: the host)\n"
           "  --mcpu=CPU|native      the CPU to tune and select instructions for\n"
           "  --inference-only       emit no training code\n"
+          "  --no-checks            entry points do not check inputs, loss and gradients\n"
+          "                         (labels and ids in range, values finite)\n"
           "  -D NAME=VALUE          override a model-level `let` constant\n"
           "  --version              print version information\n"
           "  -h, --help             print this help\n"
@@ -136,6 +138,7 @@ enum {
     OPT_TARGET,
     OPT_MCPU,
     OPT_INFERENCE_ONLY,
+    OPT_NO_CHECKS,
     OPT_VERSION,
     OPT_DOT_FUNCTION,
 };
@@ -150,6 +153,7 @@ static const struct option long_options[] = {
     {"target", required_argument, NULL, OPT_TARGET},
     {"mcpu", required_argument, NULL, OPT_MCPU},
     {"inference-only", no_argument, NULL, OPT_INFERENCE_ONLY},
+    {"no-checks", no_argument, NULL, OPT_NO_CHECKS},
     {"dot-function", required_argument, NULL, OPT_DOT_FUNCTION},
     {0, 0, 0, 0},
 };
@@ -246,6 +250,7 @@ static void take_option(Arena *a, Options *o, int c, const char *arg, bool *any_
         o->dot_function = arg;
         break;
     case OPT_INFERENCE_ONLY: o->cg.inference_only = true; break;
+    case OPT_NO_CHECKS: o->cg.no_checks = true; break;
     case OPT_DUMP:
         o->dump_after = arg ? arg : pass_names[num_passes - 1];
         check_pass_list("--dump-ir", o->dump_after, true);

@@ -1,0 +1,171 @@
+/*
+ * The input checks of the entry points (docs/API.md, "Checked inputs"),
+ * emitted unless dlc runs with --no-checks. Every floating input must be
+ * finite; an i32 input whose values reach the labels of cross_entropy or
+ * nll_loss, or the ids of embedding, must lie in 0..hi-1 for the smallest
+ * hi of those uses; the training function also checks the loss and each
+ * gradient sum before it writes anything of the instance.
+ *
+ * A scan is one branch-free loop that LLVM vectorizes: the largest
+ * magnitude bit pattern (the sign cleared) is finite exactly when it is
+ * below the exponent mask, an id is in range exactly when its unsigned
+ * maximum is below hi. Only when a scan fails does the code call the
+ * runtime (dlrt_check_nonfinite, dlrt_check_index), which finds the first
+ * bad element for dlrt_last_error() and gives the code to return.
+ */
+#include <string.h>
+
+#include "cg.h"
+
+/* Whether n takes indices in its input *operand, and their bound *hi: the
+ * table's rows of embedding, the class dimension of a class loss's scores. */
+static bool index_operand(const Node *n, int *operand, int64_t *hi)
+{
+    switch (n->op) {
+    case OP_EMBEDDING:
+        *operand = 0;
+        *hi = n->in[1]->shape.d[0].n;
+        return true;
+    case OP_CROSS_ENTROPY:
+    case OP_NLL_LOSS: {
+        const Shape *s = &n->in[0]->shape;
+        *operand = 1;
+        *hi = s->d[s->rank == 1 ? 0 : 1].n;
+        return true;
+    }
+    default: return false;
+    }
+}
+
+/* Ops that move values without changing them: an index passes through. */
+static bool moves_values(Op op)
+{
+    return op == OP_RESHAPE || op == OP_FLATTEN || op == OP_TRANSPOSE || op == OP_CONCAT ||
+           op == OP_STACK || op == OP_BROADCAST_TO || op == OP_SLICE || op == OP_SLICE_UPDATE;
+}
+
+CgIndexBound *cg_index_bounds(const Graph *g)
+{
+    int n = g->nodes.n;
+    CgIndexBound *b = arena_alloc(g->arena, sizeof *b * (size_t)(n > 0 ? n : 1));
+    /* the bound each node's values must meet, propagated backwards
+     * through value-moving ops to the inputs (node order is topological) */
+    for (int i = 0; i < n; i++)
+        b[i] = (CgIndexBound){0, NULL};
+    for (int i = n - 1; i >= 0; i--) {
+        const Node *x = g->nodes.v[i];
+        int k;
+        int64_t hi;
+        if (index_operand(x, &k, &hi)) {
+            CgIndexBound *t = &b[x->in[k]->id];
+            if (!t->hi || hi < t->hi)
+                *t = (CgIndexBound){hi, op_info[x->op].text};
+        }
+        if (b[i].hi && moves_values(x->op))
+            for (int j = 0; j < x->nin; j++) {
+                CgIndexBound *t = &b[x->in[j]->id];
+                if (x->in[j]->dtype == DT_I32 && (!t->hi || b[i].hi < t->hi))
+                    *t = b[i];
+            }
+    }
+    return b;
+}
+
+static LLVMValueRef cstring(Cg *c, const char *s)
+{
+    return cg_private_const(c, LLVMConstStringInContext2(c->ctx, s, strlen(s), false), ".str",
+                            true);
+}
+
+/* if (bad) return call(...) from the current function, which returns i32;
+ * without an OS, return code itself: no thread-local message there. */
+static void return_if(Cg *c, LLVMValueRef bad, int code, const char *fn, LLVMTypeRef *pt, int n,
+                      LLVMValueRef *args)
+{
+    LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "check.fail");
+    LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "check.ok");
+    LLVMBuildCondBr(c->b, bad, fail, ok);
+    LLVMPositionBuilderAtEnd(c->b, fail);
+    LLVMBuildRet(c->b, c->report ? cg_call(c, fn, c->i32, pt, n, args)
+                                 : LLVMConstInt(c->i32, (unsigned long long)code, 1));
+    LLVMPositionBuilderAtEnd(c->b, ok);
+}
+
+void cg_check_finite(Cg *c, DType t, LLVMValueRef x, LLVMValueRef y, LLVMValueRef n,
+                     LLVMValueRef row, const char *what)
+{
+    bool wide = t == DT_F64;
+    LLVMTypeRef it = wide ? c->i64 : c->i32;
+    unsigned long long magnitude = wide ? 0x7fffffffffffffffull : 0x7fffffffull;
+    unsigned long long inf = wide ? 0x7ff0000000000000ull : 0x7f800000ull;
+    LLVMValueRef acc = cg_alloca(c, it, "finite.acc");
+    LLVMBuildStore(c->b, LLVMConstInt(it, 0, 0), acc);
+    CgLoop l;
+    LLVMValueRef i = cg_loop_begin(c, n, &l);
+    LLVMValueRef v = cg_load(c, t, x, i);
+    if (y)
+        v = LLVMBuildFAdd(c->b, v, cg_load(c, t, y, i), "");
+    LLVMValueRef bits =
+        LLVMBuildAnd(c->b, LLVMBuildBitCast(c->b, v, it, ""), LLVMConstInt(it, magnitude, 0), "");
+    LLVMValueRef m[] = {LLVMBuildLoad2(c->b, it, acc, ""), bits};
+    LLVMBuildStore(c->b, cg_intrinsic(c, "llvm.umax", it, m, 2), acc);
+    cg_loop_end(c, &l);
+    LLVMValueRef bad = LLVMBuildICmp(c->b, LLVMIntUGE, LLVMBuildLoad2(c->b, it, acc, ""),
+                                     LLVMConstInt(it, inf, 0), "");
+    LLVMTypeRef pt[] = {c->ptr, c->i32, c->ptr, c->ptr, c->i64, c->i64};
+    LLVMValueRef args[] = {cstring(c, what),
+                           LLVMConstInt(c->i32, (unsigned)cg_dlrt_dtype(t), 0),
+                           x,
+                           y ? y : LLVMConstNull(c->ptr),
+                           n,
+                           row};
+    return_if(c, bad, DLRT_ENONFINITE, "dlrt_check_nonfinite", pt, 6, args);
+}
+
+void cg_check_index(Cg *c, LLVMValueRef x, LLVMValueRef n, LLVMValueRef row, int64_t hi,
+                    const char *what)
+{
+    LLVMValueRef acc = cg_alloca(c, c->i32, "index.acc");
+    LLVMBuildStore(c->b, LLVMConstInt(c->i32, 0, 0), acc);
+    CgLoop l;
+    LLVMValueRef i = cg_loop_begin(c, n, &l);
+    LLVMValueRef m[] = {LLVMBuildLoad2(c->b, c->i32, acc, ""), cg_load(c, DT_I32, x, i)};
+    LLVMBuildStore(c->b, cg_intrinsic(c, "llvm.umax", c->i32, m, 2), acc);
+    cg_loop_end(c, &l);
+    /* a negative id is a large unsigned one */
+    LLVMValueRef bad = LLVMBuildICmp(c->b, LLVMIntUGE, LLVMBuildLoad2(c->b, c->i32, acc, ""),
+                                     LLVMConstInt(c->i32, (unsigned long long)hi, 0), "");
+    LLVMTypeRef pt[] = {c->ptr, c->ptr, c->i64, c->i64, c->i64};
+    LLVMValueRef args[] = {cstring(c, what), x, n, row, cg_i64(c, hi)};
+    return_if(c, bad, DLRT_ERANGE, "dlrt_check_index", pt, 5, args);
+}
+
+void cg_check_inputs(Cg *c, LLVMValueRef inputs, const int *input_slot)
+{
+    const Graph *g = c->g;
+    CgIndexBound *bound = cg_index_bounds(g);
+    for (int i = 0; i < g->nodes.n; i++) {
+        Node *x = g->nodes.v[i];
+        if (x->op != OP_INPUT || input_slot[i] < 0 || (x->dtype == DT_I32 && !bound[i].hi))
+            continue;
+        LLVMValueRef idx = cg_i64(c, input_slot[i]);
+        LLVMValueRef p = LLVMBuildLoad2(
+            c->b, c->ptr, LLVMBuildInBoundsGEP2(c->b, c->ptr, inputs, &idx, 1, ""), x->name);
+        LLVMValueRef n = cg_numel(c, &x->shape);
+        Shape rest = x->shape;
+        LLVMValueRef row = cg_i64(c, 0);
+        if (rest.rank > 0 && rest.d[0].batch) {
+            rest.rank--;
+            memmove(rest.d, rest.d + 1, sizeof rest.d[0] * (size_t)rest.rank);
+            row = cg_numel(c, &rest);
+        }
+        if (x->dtype == DT_I32)
+            cg_check_index(c, p, n, row, bound[i].hi,
+                           arena_printf(g->arena, "input '%s' (%s of %s)", x->name,
+                                        strcmp(bound[i].use, "embedding") == 0 ? "ids" : "labels",
+                                        bound[i].use));
+        else
+            cg_check_finite(c, x->dtype, p, NULL, n, row,
+                            arena_printf(g->arena, "input '%s'", x->name));
+    }
+}
