@@ -51,6 +51,14 @@ for model in ${BENCH_MODELS:-mnist_mlp lenet charlstm gpt compile}; do
     echo "== $model throughput ($threads threads, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset})"
     dlc_line=$("$build"/bench/bench_$model "${sizes[@]}")
     echo "$dlc_line"
+    if [ -x "$build"/bench/bench_${model}_nochecks ]; then
+        # the input, loss and gradient checks (docs/API.md): with / without
+        off_line=$("$build"/bench/bench_${model}_nochecks "${sizes[@]}")
+        echo "--no-checks: $off_line"
+        awk -v on="$(rate "$dlc_line" train)" -v off="$(rate "$off_line" train)" \
+            -v fon="$(rate "$dlc_line" forward)" -v foff="$(rate "$off_line" forward)" \
+            'BEGIN { printf "checks cost: train %+.1f%%, forward %+.1f%%\n", (off / on - 1) * 100, (foff / fon - 1) * 100 }'
+    fi
     if [ $have_torch = 1 ]; then
         torch_line=$($py bench/torch_$torch.py --model $model --threads "$threads" "${sizes[@]}")
         echo "$torch_line"
