@@ -259,6 +259,57 @@ static void reduce_outer(Cg *c, CgNest *nest, LLVMValueRef *offs)
     cg_store(c, n->dtype, v, r->out, offs[1]);
 }
 
+/* A sum or mean over the leading p dimensions of x: rows of x added into
+ * the output row one after another, so that the inner loop runs along
+ * memory (the general nest below walks each output's column with a stride
+ * of a whole row, a cache miss per element once the rows pass L1). Each
+ * output sums its column in the same order, so the result is the same. */
+static bool leading_sum(const Node *n, const bool *red, int *p)
+{
+    const Node *x = n->in[0];
+    if (n->op != OP_SUM && n->op != OP_MEAN)
+        return false;
+    int k = 0;
+    while (k < x->shape.rank && red[k])
+        k++;
+    for (int d = k; d < x->shape.rank; d++)
+        if (red[d])
+            return false;
+    *p = k;
+    return k > 0 && k < x->shape.rank;
+}
+
+static void k_leading_sum(Cg *c, Node *n, int p, LLVMValueRef out, LLVMValueRef src)
+{
+    const Shape *s = &n->in[0]->shape;
+    DType t = n->in[0]->dtype;
+    bool i = t == DT_I32;
+    Shape rows = {.rank = p}, cols = {.rank = s->rank - p};
+    for (int d = 0; d < s->rank; d++)
+        if (d < p)
+            rows.d[d] = s->d[d];
+        else
+            cols.d[d - p] = s->d[d];
+    LLVMValueRef R = cg_numel(c, &rows), C = cg_numel(c, &cols);
+    CgLoop lr, lj;
+    LLVMValueRef j = cg_loop_begin(c, C, &lj);
+    cg_store(c, t, i ? LLVMConstInt(c->i32, 0, 0) : cg_fconst(c, t, 0), out, j);
+    cg_loop_end(c, &lj);
+    LLVMValueRef r = cg_loop_begin(c, R, &lr);
+    LLVMValueRef row = cg_mul(c, r, C);
+    j = cg_loop_begin(c, C, &lj);
+    LLVMValueRef a = cg_load(c, t, out, j), v = cg_load(c, t, src, cg_add(c, row, j));
+    cg_store(c, t, i ? LLVMBuildAdd(c->b, a, v, "") : LLVMBuildFAdd(c->b, a, v, ""), out, j);
+    cg_loop_end(c, &lj);
+    cg_loop_end(c, &lr);
+    if (n->op == OP_MEAN) {
+        LLVMValueRef cnt = LLVMBuildSIToFP(c->b, R, cg_type(c, t), "");
+        j = cg_loop_begin(c, C, &lj);
+        cg_store(c, t, LLVMBuildFDiv(c->b, cg_load(c, t, out, j), cnt, ""), out, j);
+        cg_loop_end(c, &lj);
+    }
+}
+
 static LLVMValueRef k_reduce(Cg *c, Node *n)
 {
     Node *x = n->in[0];
@@ -279,6 +330,12 @@ static LLVMValueRef k_reduce(Cg *c, Node *n)
         AttrInts ax = attr_axes(n);
         for (int k = 0; k < ax.n; k++)
             red[ax.v[k].n] = true;
+    }
+    int p;
+    if (leading_sum(n, red, &p)) {
+        k_leading_sum(c, n, p, r.out, r.src);
+        cg_kernel_end(c);
+        return fn;
     }
     LLVMValueRef st[IR_MAX_RANK];
     cg_strides(c, &x->shape, st);
