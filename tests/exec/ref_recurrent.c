@@ -7,6 +7,24 @@
 
 #include "ref_ops.h"
 
+/* One step's projections of sample b at step t from the state h:
+ * gx = x_t W_ih + b_ih and gh = h W_hh (+ b_hh for gru), [G*H] each. */
+static void project(const RefTensor *const *w, const RefTensor *x, int64_t b, int64_t t,
+                    const double *h, int64_t H, double *gx, double *gh)
+{
+    const RefTensor *wih = w[0], *whh = w[1], *bih = w[2], *bhh = w[3];
+    int64_t T = x->dim[1], F = x->dim[2], GH = wih->dim[1];
+    for (int64_t u = 0; u < GH; u++) {
+        double sx = bih->v[u], sh = bhh ? bhh->v[u] : 0;
+        for (int64_t f = 0; f < F; f++)
+            sx += x->v[(b * T + t) * F + f] * wih->v[f * GH + u];
+        for (int64_t k = 0; k < H; k++)
+            sh += h[k] * whh->v[k * GH + u];
+        gx[u] = sx;
+        gh[u] = sh;
+    }
+}
+
 /* rnn / lstm / gru over x [B, T, F], one sample and one step at a time,
  * from PyTorch's formulas (nn.RNN, nn.LSTM, nn.GRU) with weights stored
  * transposed: w_ih [F, G*H], w_hh [H, G*H]. */
@@ -16,9 +34,8 @@ void ref_recurrent(const Node *n, RefTensor *const *in, RefTensor *out)
     bool lstm = n->op == OP_LSTM, gru = n->op == OP_GRU;
     int G = lstm ? 4 : gru ? 3 : 1;
     int w = lstm ? 3 : 2;
-    const RefTensor *wih = in[w], *whh = in[w + 1], *bih = in[w + 2];
-    const RefTensor *bhh = gru ? in[w + 3] : NULL;
-    int64_t B = x->dim[0], T = x->dim[1], F = x->dim[2], H = h0->dim[1], GH = G * H;
+    const RefTensor *ws[4] = {in[w], in[w + 1], in[w + 2], gru ? in[w + 3] : NULL};
+    int64_t B = x->dim[0], T = x->dim[1], H = h0->dim[1], GH = G * H;
     double *h = ref_calloc(H), *c = ref_calloc(H), *hn = ref_calloc(H);
     double *gx = ref_calloc(GH), *gh = ref_calloc(GH);
     for (int64_t b = 0; b < B; b++) {
@@ -27,16 +44,7 @@ void ref_recurrent(const Node *n, RefTensor *const *in, RefTensor *out)
             c[j] = lstm ? in[2]->v[b * H + j] : 0;
         }
         for (int64_t t = 0; t < T; t++) {
-            /* gx = x_t W_ih + b_ih, gh = h W_hh (+ b_hh for gru) */
-            for (int64_t u = 0; u < GH; u++) {
-                double sx = bih->v[u], sh = bhh ? bhh->v[u] : 0;
-                for (int64_t f = 0; f < F; f++)
-                    sx += x->v[(b * T + t) * F + f] * wih->v[f * GH + u];
-                for (int64_t k = 0; k < H; k++)
-                    sh += h[k] * whh->v[k * GH + u];
-                gx[u] = sx;
-                gh[u] = sh;
-            }
+            project(ws, x, b, t, h, H, gx, gh);
             for (int64_t j = 0; j < H; j++) {
                 if (lstm) {
                     double i = ref_sigmoid(gx[j] + gh[j]);
@@ -77,26 +85,23 @@ void ref_recurrent_grad(const Node *n, RefTensor *const *in, RefTensor *out)
     bool lstm = n->op == OP_LSTM_GRAD, gru = n->op == OP_GRU_GRAD;
     int G = lstm ? 4 : gru ? 3 : 1;
     int w = lstm ? 5 : 4;
-    const RefTensor *wih = in[w], *whh = in[w + 1], *bih = in[w + 2];
-    const RefTensor *bhh = gru ? in[w + 3] : NULL;
-    int64_t B = x->dim[0], T = x->dim[1], F = x->dim[2], H = h0->dim[1], GH = G * H;
+    const RefTensor *ws[4] = {in[w], in[w + 1], in[w + 2], gru ? in[w + 3] : NULL};
+    const RefTensor *whh = ws[1];
+    int64_t B = x->dim[0], T = x->dim[1], H = h0->dim[1], GH = G * H;
     int64_t W = out->dim[2];
     /* per step: activated gates [GH], gru's n_h = h W_hh + b_hh [H], cells */
     double *act = ref_calloc(T * GH), *nh = ref_calloc(T * H), *cell = ref_calloc((T + 1) * H);
     double *pre = ref_calloc(GH), *dh = ref_calloc(H), *dc = ref_calloc(H), *d = ref_calloc(W);
+    double *gx = ref_calloc(GH), *gh = ref_calloc(GH);
     for (int64_t b = 0; b < B; b++) {
         for (int64_t t = 0; t < T; t++) {
             const double *hp = t ? &y->v[(b * T + t - 1) * H] : &h0->v[b * H];
+            project(ws, x, b, t, hp, H, gx, gh);
             for (int64_t u = 0; u < GH; u++) {
-                double sx = bih->v[u], sh = bhh ? bhh->v[u] : 0;
-                for (int64_t f = 0; f < F; f++)
-                    sx += x->v[(b * T + t) * F + f] * wih->v[f * GH + u];
-                for (int64_t k = 0; k < H; k++)
-                    sh += hp[k] * whh->v[k * GH + u];
-                pre[u] = sx + sh;
+                pre[u] = gx[u] + gh[u];
                 if (gru && u >= 2 * H) {
-                    nh[t * H + u - 2 * H] = sh;
-                    pre[u] = sx;
+                    nh[t * H + u - 2 * H] = gh[u];
+                    pre[u] = gx[u];
                 }
             }
             double *a = &act[t * GH];
@@ -168,6 +173,8 @@ void ref_recurrent_grad(const Node *n, RefTensor *const *in, RefTensor *out)
     free(nh);
     free(cell);
     free(pre);
+    free(gx);
+    free(gh);
     free(dh);
     free(dc);
     free(d);
