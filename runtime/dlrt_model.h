@@ -107,6 +107,10 @@ int dlrt_check_nonfinite(const char *what, dlrt_dtype t, const void *x, const vo
                          int64_t row);
 int dlrt_check_index(const char *what, const int32_t *x, int64_t n, int64_t row, int64_t hi);
 
+/* The elements of tensor t at a run-time batch: its batch dimensions
+ * (batch_dims) are stored at max_batch, the info's, and scale with it. */
+int64_t dlrt_tensor_count(const dlrt_tensor_info *t, int max_batch, int batch);
+
 /* DLRT_EINVAL unless 1 <= batch <= max_batch (any batch when the model has
  * no batch dimension is passed as 0 or 1 and accepted). */
 int dlrt_model_check_batch(const dlrt_model_info *info, int batch);

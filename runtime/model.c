@@ -327,6 +327,18 @@ int dlrt_model_load(void *m, const char *path)
     return dlrt_model_load_ex(m, path, NULL);
 }
 
+int64_t dlrt_tensor_count(const dlrt_tensor_info *t, int max_batch, int batch)
+{
+    int64_t c = 1;
+    for (int i = 0; i < t->desc.rank; i++) {
+        int64_t d = t->desc.shape[i];
+        if (t->batch_dims >> i & 1u)
+            d = d / max_batch * batch;
+        c *= d;
+    }
+    return c;
+}
+
 int dlrt_model_check_batch(const dlrt_model_info *info, int batch)
 {
     if (!info || info->max_batch < 0)

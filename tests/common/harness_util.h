@@ -142,17 +142,10 @@ static size_t elem_size(dlrt_dtype t)
     return t == DLRT_F64 ? 8 : 4;
 }
 
-/* Elements of tensor t at a batch size: the info's shapes are at max_batch. */
+/* Elements of tensor t at a batch size (the runtime's count) */
 static int64_t count_at(const dlrt_tensor_info *t, int max_batch, int batch)
 {
-    int64_t c = 1;
-    for (int i = 0; i < t->desc.rank; i++) {
-        int64_t d = t->desc.shape[i];
-        if (t->batch_dims >> i & 1)
-            d = d / max_batch * batch;
-        c *= d;
-    }
-    return c;
+    return dlrt_tensor_count(t, max_batch, batch);
 }
 
 #endif

@@ -30,19 +30,6 @@ static uint64_t mix(uint64_t x)
     return x ^ (x >> 31);
 }
 
-/* elements of tensor t at the run-time batch */
-static size_t numel(const dlrt_tensor_info *t, int max_batch, int batch)
-{
-    size_t n = 1;
-    for (int d = 0; d < t->desc.rank; d++) {
-        int64_t e = t->desc.shape[d];
-        if (t->batch_dims >> d & 1)
-            e = e / max_batch * batch;
-        n *= (size_t)e;
-    }
-    return n;
-}
-
 static void *filled(const dlrt_tensor_info *t, size_t n, uint64_t salt)
 {
     void *p = malloc(n * dlrt_dtype_size(t->desc.dtype) + 1);
@@ -81,7 +68,7 @@ static int forward(const dlrt_model_info *info, void *m, int batch, void **in, c
     for (int i = 0; i < info->num_forward_inputs; i++)
         fin[i] = in[info->forward_inputs[i]];
     for (int i = 0; i < info->num_outputs; i++) {
-        nout[i] = numel(&info->outputs[i], info->max_batch, batch);
+        nout[i] = (size_t)dlrt_tensor_count(&info->outputs[i], info->max_batch, batch);
         out[i] = malloc(nout[i] * dlrt_dtype_size(info->outputs[i].desc.dtype) + 1);
         if (!out[i])
             return 1;
@@ -110,7 +97,8 @@ int main(int argc, char **argv)
     }
     void *in[64];
     for (int i = 0; i < info->num_inputs; i++)
-        in[i] = filled(&info->inputs[i], numel(&info->inputs[i], info->max_batch, batch),
+        in[i] = filled(&info->inputs[i],
+                       (size_t)dlrt_tensor_count(&info->inputs[i], info->max_batch, batch),
                        (uint64_t)i + 1);
     int bad = forward(info, m, batch, in, "forward");
     for (int s = 0; s < steps && !bad; s++) {

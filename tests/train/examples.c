@@ -36,25 +36,6 @@ static int failures;
         }                                                                                          \
     } while (0)
 
-static size_t dtype_size(dlrt_dtype t)
-{
-    return t == DLRT_F64 ? 8 : 4;
-}
-
-/* Elements of tensor t at the given batch: batch dimensions are stored at
- * the maximum batch. */
-static size_t numel(const dlrt_tensor_info *t, int max_batch, int batch)
-{
-    size_t n = 1;
-    for (int d = 0; d < t->desc.rank; d++) {
-        int64_t e = t->desc.shape[d];
-        if (t->batch_dims >> d & 1u)
-            e = e / max_batch * batch;
-        n *= (size_t)e;
-    }
-    return n;
-}
-
 static uint64_t rng = 0x9E3779B97F4A7C15u;
 
 static double uniform01(void)
@@ -67,7 +48,7 @@ static double uniform01(void)
 
 static void *random_tensor(const dlrt_tensor_info *t, size_t n)
 {
-    void *p = calloc(n ? n : 1, dtype_size(t->desc.dtype));
+    void *p = calloc(n ? n : 1, dlrt_dtype_size(t->desc.dtype));
     if (!p)
         abort();
     for (size_t i = 0; i < n; i++) {
@@ -114,14 +95,15 @@ int main(void)
 
     const void **ins = calloc((size_t)info->num_inputs + 1, sizeof *ins);
     for (int i = 0; i < info->num_inputs; i++)
-        ins[i] = random_tensor(&info->inputs[i], numel(&info->inputs[i], nb, batch));
+        ins[i] =
+            random_tensor(&info->inputs[i], (size_t)dlrt_tensor_count(&info->inputs[i], nb, batch));
 
     unsigned char *m = dlrt_model_create(info, 1);
     EXPECT(m, "%s: dlrt_model_create failed", name);
     if (!m)
         return 1;
     dlrt_dtype pt = info->param_dtype;
-    size_t nparams = info->params_bytes / dtype_size(pt);
+    size_t nparams = info->params_bytes / dlrt_dtype_size(pt);
     unsigned char *before = malloc(info->params_bytes + 1);
     memcpy(before, m + info->params_offset, info->params_bytes);
 
@@ -154,13 +136,14 @@ int main(void)
     void **outs = calloc((size_t)info->num_outputs + 1, sizeof *outs);
     for (int i = 0; i < info->num_outputs; i++) {
         const dlrt_tensor_info *o = &info->outputs[i];
-        outs[i] = calloc(numel(o, nb, batch) + 1, dtype_size(o->desc.dtype));
+        outs[i] =
+            calloc((size_t)dlrt_tensor_count(o, nb, batch) + 1, dlrt_dtype_size(o->desc.dtype));
     }
     rc = info->forward(m, batch, fins, outs);
     EXPECT(rc == 0, "%s: forward returned %d", name, rc);
     for (int i = 0; i < info->num_outputs; i++) {
         const dlrt_tensor_info *o = &info->outputs[i];
-        bad = first_nonfinite(o->desc.dtype, outs[i], numel(o, nb, batch));
+        bad = first_nonfinite(o->desc.dtype, outs[i], (size_t)dlrt_tensor_count(o, nb, batch));
         EXPECT(bad < 0, "%s: output %s element %ld is not finite", name, o->desc.name, bad);
         free(outs[i]);
     }

@@ -580,6 +580,19 @@ TEST(model, check_batch_bounds)
 }
 END_TEST
 
+/* batch dimensions (any of them, possibly twice the batch) scale; others not */
+TEST(model, tensor_count_at_batch)
+{
+    dlrt_tensor_info t = {.desc = {.rank = 3, .shape = {16, 3, 8}}, .batch_dims = 5};
+    ck_assert_int_eq(dlrt_tensor_count(&t, 8, 8), 16 * 3 * 8);
+    ck_assert_int_eq(dlrt_tensor_count(&t, 8, 2), 4 * 3 * 2);
+    t.batch_dims = 0;
+    ck_assert_int_eq(dlrt_tensor_count(&t, 8, 2), 16 * 3 * 8);
+    dlrt_tensor_info scalar = {.desc = {.rank = 0}};
+    ck_assert_int_eq(dlrt_tensor_count(&scalar, 8, 3), 1);
+}
+END_TEST
+
 /* --- GEMM ----------------------------------------------------------------- */
 /* A deterministic value in [-1, 1) for element i of matrix `which`. */
 static double val(int which, int64_t i)
