@@ -118,12 +118,6 @@ bool grad_attention(Grad *c, Node *n, Node *dy)
     return true;
 }
 
-/* x[:, ..., begin:begin+len, ...] along axis; squeeze drops the axis */
-static Node *take(Grad *c, Node *x, int axis, int64_t begin, int64_t len, bool squeeze)
-{
-    return ad_slice(c, x, axis, begin, begin + len, squeeze);
-}
-
 /* [B, T, K] as [B*T, K] */
 static Node *rows(Grad *c, Node *x)
 {
@@ -160,20 +154,20 @@ bool grad_recurrent(Grad *c, Node *n, Node *dy)
         in[2 + j] = n->in[j];
     Op op = lstm ? OP_LSTM_GRAD : gru ? OP_GRU_GRAD : OP_RNN_GRAD;
     Node *d = ad_finish(c, ad_node(c, op, in, n->nin + 2));
-    Node *steps = take(c, d, 1, 0, T.n, false), *last = take(c, d, 1, T.n, 1, true);
+    Node *steps = ad_slice(c, d, 1, 0, T.n, false), *last = ad_slice(c, d, 1, T.n, T.n + 1, true);
 
     /* the input side (dx = dA_x W_ih^T) and the recurrent side, whose
      * adjoint differs for gru's n gate: r * dn */
-    Node *dax = take(c, steps, 2, 0, G * H, false);
-    Node *dah =
-        gru ? ad_concat(c, take(c, steps, 2, 0, 2 * H, false), take(c, steps, 2, 3 * H, H, false), 2)
-            : dax;
+    Node *dax = ad_slice(c, steps, 2, 0, G * H, false);
+    Node *dah = gru ? ad_concat(c, ad_slice(c, steps, 2, 0, 2 * H, false),
+                                ad_slice(c, steps, 2, 3 * H, 4 * H, false), 2)
+                    : dax;
     if (ad_needs(c, x))
         ad_acc(c, x, ad_bin(c, OP_MATMUL, dax, ad_swap_last(c, wih)));
     if (ad_needs(c, h0))
-        ad_acc(c, h0, take(c, last, 1, 0, H, false));
+        ad_acc(c, h0, ad_slice(c, last, 1, 0, H, false));
     if (lstm && ad_needs(c, n->in[2]))
-        ad_acc(c, n->in[2], take(c, last, 1, H, H, false));
+        ad_acc(c, n->in[2], ad_slice(c, last, 1, H, 2 * H, false));
     if (ad_needs(c, wih))
         ad_acc(c, wih, rows_t_matmul(c, x, dax));
     if (ad_needs(c, whh)) {
@@ -181,7 +175,7 @@ bool grad_recurrent(Grad *c, Node *n, Node *dy)
         Shape s1 = {.rank = 3, .d = {B, {1, false}, {H, false}}};
         Node *hp = ad_reshape(c, h0, &s1);
         if (T.n > 1)
-            hp = ad_concat(c, hp, take(c, n, 1, 0, T.n - 1, false), 1);
+            hp = ad_concat(c, hp, ad_slice(c, n, 1, 0, T.n - 1, false), 1);
         ad_acc(c, whh, rows_t_matmul(c, hp, dah));
     }
     bool bt[IR_MAX_RANK] = {true, true};
