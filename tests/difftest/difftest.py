@@ -85,6 +85,23 @@ def settings(nodes, seed, for_gc):
     return lines
 
 
+
+def compile_and_run(tools, workdir, src, lvl, flags, obj, exe, cc, args, stage, harness):
+    """dlc at -O{lvl} into obj.o, a harness built with cc into exe, then
+    exe with args: None when all pass, else (kind, log)."""
+    rc, log = run([tools.dlc, src] + flags + [f"-O{lvl}", "-o", f"{obj}.o"], workdir)
+    if rc != 0:
+        train = "" if flags else "-train"
+        return kind_of(f"dlc{train}-O{lvl}", rc), log
+    rc, log = run(f"{cc} -DMODEL=difftest -DMODEL_HEADER='\"{workdir}/{obj}.h\"' {obj}.o "
+                  f"{tools.dlrt} -o {exe}", workdir, shell=True)
+    if rc != 0:
+        return f"{harness}-build-fails", log
+    rc, log = run([f"./{exe}"] + args, workdir)
+    if rc != 0:
+        return kind_of(f"{stage}-O{lvl}", rc), log
+    return None
+
 def check(tools, nodes, seed, workdir, do_gc):
     """None when the model agrees, else (kind, log)."""
     os.makedirs(workdir, exist_ok=True)
@@ -114,29 +131,18 @@ def check(tools, nodes, seed, workdir, do_gc):
     with open(os.path.join(workdir, "m.ir"), "w") as f:
         f.write(log)
     for lvl in (0, 2):
-        rc, log = run([tools.dlc, src, "--inference-only", f"-O{lvl}", "-o", f"m{lvl}.o"], workdir)
-        if rc != 0:
-            return kind_of(f"dlc-O{lvl}", rc), log
-        rc, log = run(f"{tools.exec_cc} -DMODEL=difftest -DMODEL_HEADER='\"{workdir}/m{lvl}.h\"' m{lvl}.o "
-                      f"{tools.dlrt} -o e{lvl}", workdir, shell=True)
-        if rc != 0:
-            return "harness-build-fails", log
         mode = ["--dump", "m.out"] if lvl == 0 else ["--against", "m.out"]
-        rc, log = run([f"./e{lvl}", "m.ir", "m.dl", "--level", str(lvl)] + mode, workdir)
-        if rc != 0:
-            return kind_of(f"exec-O{lvl}", rc), log
+        bad = compile_and_run(tools, workdir, src, lvl, ["--inference-only"], f"m{lvl}", f"e{lvl}",
+                              tools.exec_cc, ["m.ir", "m.dl", "--level", str(lvl)] + mode,
+                              "exec", "harness")
+        if bad:
+            return bad
     if gc:
         for lvl in (0, 2):
-            rc, log = run([tools.dlc, src, f"-O{lvl}", "-o", f"g{lvl}.o"], workdir)
-            if rc != 0:
-                return kind_of(f"dlc-train-O{lvl}", rc), log
-            rc, log = run(f"{tools.gc_cc} -DMODEL=difftest -DMODEL_HEADER='\"{workdir}/g{lvl}.h\"' g{lvl}.o "
-                          f"{tools.dlrt} -o gc{lvl}", workdir, shell=True)
-            if rc != 0:
-                return "gc-harness-build-fails", log
-            rc, log = run([f"./gc{lvl}", "m.dl"], workdir)
-            if rc != 0:
-                return kind_of(f"gradcheck-O{lvl}", rc), log
+            bad = compile_and_run(tools, workdir, src, lvl, [], f"g{lvl}", f"gc{lvl}", tools.gc_cc,
+                                  ["m.dl"], "gradcheck", "gc-harness")
+            if bad:
+                return bad
     return None
 
 
