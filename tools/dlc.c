@@ -176,12 +176,12 @@ static CgPlans plan_memory(Arena *a, Graph *g, const Options *o)
     if (g->train && !o->cg.inference_only) {
         Train *t = g->train;
         plans.evaluate = pass_memplan(g, &t->loss, 1, cg_scratch_bytes);
-        /* the step also runs every batch_norm off the loss's path: like
-         * a PyTorch module in training mode, it updates its running
-         * statistics whether or not its output reaches the loss */
+        /* the step also runs every op with running statistics (batch_norm)
+         * off the loss's path: like a PyTorch module in training mode, it
+         * updates them whether or not its output reaches the loss */
         int nbn = 0;
         for (int i = 0; i < g->nodes.n; i++)
-            nbn += g->nodes.v[i]->op == OP_BATCH_NORM;
+            nbn += (op_info[g->nodes.v[i]->op].flags & OPF_RUNSTATS) != 0;
         Node **troots = arena_alloc(a, sizeof *troots * (size_t)(t->grads.n + 1 + nbn));
         int nr = 0;
         troots[nr++] = t->loss;
@@ -189,7 +189,7 @@ static CgPlans plan_memory(Arena *a, Graph *g, const Options *o)
             troots[nr++] = t->grads.v[i];
         for (int i = 0; i < g->nodes.n; i++) {
             Node *n = g->nodes.v[i];
-            if (n->op == OP_BATCH_NORM)
+            if (op_info[n->op].flags & OPF_RUNSTATS)
                 troots[nr++] = n->fused ? n->fused : n;
         }
         plans.train = pass_memplan(g, troots, nr, cg_scratch_bytes);
