@@ -52,6 +52,9 @@ LLVMValueRef cg_schedule_lr(Cg *c, LLVMValueRef m);
  * the inputs array, -1 for none); cg_check_finite x[i] (+ y[i]) for i < n
  * (row: elements per sample, for the message; what: the tensor). */
 void cg_check_inputs(Cg *c, LLVMValueRef inputs, const int *input_slot);
+/* The instance m's states region (running statistics) into copy, or
+ * (back) copy into it; copy is states_bytes long, aligned to 8. */
+void cg_copy_states(Cg *c, LLVMValueRef m, LLVMValueRef copy, bool back);
 void cg_check_finite(Cg *c, DType t, LLVMValueRef x, LLVMValueRef y, LLVMValueRef n,
                      LLVMValueRef row, const char *what);
 void cg_check_index(Cg *c, LLVMValueRef x, LLVMValueRef n, LLVMValueRef row, int64_t hi,

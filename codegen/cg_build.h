@@ -25,6 +25,8 @@ typedef struct {
     bool training;       /* the function being built runs in training mode */
     bool checks;         /* check inputs, loss and gradients (not --no-checks) */
     bool report;         /* failed checks call the runtime for a message (an OS target) */
+    LLVMValueRef undo_states; /* a copy of the instance's states that a failed check
+                                 puts back before it returns (check.c), or NULL */
     const char *tag;     /* kernel name prefix of that function: "", "train.", "eval." */
     const Layout *layout;
     Node **root;          /* by node id: the group root that computes it (itself when unfused) */

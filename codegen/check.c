@@ -1,10 +1,13 @@
 /*
  * The input checks of the entry points (docs/API.md, "Checked inputs"),
  * emitted unless dlc runs with --no-checks. Every floating input must be
- * finite; an i32 input whose values reach the labels of cross_entropy or
- * nll_loss, or the ids of embedding, must lie in 0..hi-1 for the smallest
- * hi of those uses; the training function also checks the loss and each
- * gradient sum before it writes anything of the instance.
+ * finite; an i32 input whose values reach the indices of an OPF_INDEX op
+ * (the labels of cross_entropy or nll_loss, the ids of embedding;
+ * ir_index_operand says which input and the bound) must lie in 0..hi-1
+ * for the smallest hi of those uses; the training function also checks
+ * the loss and each gradient sum before it writes anything of the
+ * instance but the running statistics, which a refusal puts back, and
+ * apply_gradients the gradients it is given.
  *
  * A scan is one branch-free loop that LLVM vectorizes: the largest
  * magnitude bit pattern (the sign cleared) is finite exactly when it is
@@ -16,26 +19,6 @@
 #include <string.h>
 
 #include "cg.h"
-
-/* Whether n takes indices in its input *operand, and their bound *hi: the
- * table's rows of embedding, the class dimension of a class loss's scores. */
-static bool index_operand(const Node *n, int *operand, int64_t *hi)
-{
-    switch (n->op) {
-    case OP_EMBEDDING:
-        *operand = 0;
-        *hi = n->in[1]->shape.d[0].n;
-        return true;
-    case OP_CROSS_ENTROPY:
-    case OP_NLL_LOSS: {
-        const Shape *s = &n->in[0]->shape;
-        *operand = 1;
-        *hi = s->d[s->rank == 1 ? 0 : 1].n;
-        return true;
-    }
-    default: return false;
-    }
-}
 
 /* Ops that move values without changing them: an index passes through. */
 static bool moves_values(Op op)
@@ -56,7 +39,7 @@ CgIndexBound *cg_index_bounds(const Graph *g)
         const Node *x = g->nodes.v[i];
         int k;
         int64_t hi;
-        if (index_operand(x, &k, &hi)) {
+        if (ir_index_operand(x, &k, &hi)) {
             CgIndexBound *t = &b[x->in[k]->id];
             if (!t->hi || hi < t->hi)
                 *t = (CgIndexBound){hi, op_info[x->op].text};
@@ -78,7 +61,11 @@ static LLVMValueRef cstring(Cg *c, const char *s)
 }
 
 /* if (bad) return call(...) from the current function, which returns i32;
- * without an OS, return code itself: no thread-local message there. */
+ * without an OS, return code itself: no thread-local message there. The
+ * training function has run its kernels when it checks the loss and the
+ * gradients, and batch_norm's have moved the running statistics: the
+ * refusal puts back the copy taken before (c->undo_states; the function's
+ * parameter 0 is the instance). */
 static void return_if(Cg *c, LLVMValueRef bad, int code, const char *fn, LLVMTypeRef *pt, int n,
                       LLVMValueRef *args)
 {
@@ -86,9 +73,19 @@ static void return_if(Cg *c, LLVMValueRef bad, int code, const char *fn, LLVMTyp
     LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "check.ok");
     LLVMBuildCondBr(c->b, bad, fail, ok);
     LLVMPositionBuilderAtEnd(c->b, fail);
+    if (c->undo_states)
+        cg_copy_states(c, LLVMGetParam(c->fn, 0), c->undo_states, true);
     LLVMBuildRet(c->b, c->report ? cg_call(c, fn, c->i32, pt, n, args)
                                  : LLVMConstInt(c->i32, (unsigned long long)code, 1));
     LLVMPositionBuilderAtEnd(c->b, ok);
+}
+
+void cg_copy_states(Cg *c, LLVMValueRef m, LLVMValueRef copy, bool back)
+{
+    LLVMValueRef idx = cg_i64(c, c->layout->states_offset);
+    LLVMValueRef states = LLVMBuildInBoundsGEP2(c->b, c->i8, m, &idx, 1, "states");
+    LLVMBuildMemCpy(c->b, back ? states : copy, 8, back ? copy : states, 8,
+                    cg_i64(c, c->layout->states_bytes));
 }
 
 void cg_check_finite(Cg *c, DType t, LLVMValueRef x, LLVMValueRef y, LLVMValueRef n,

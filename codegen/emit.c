@@ -156,7 +156,9 @@ static void emit_copy(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMVa
     cg_loop_end(c, &l);
 }
 
-/* Each trainable parameter's gradient sum, grads + this batch's, finite. */
+/* Each trainable parameter's gradient sum, grads + this batch's, finite;
+ * without input_slot (apply_gradients) the instance's grads alone, which
+ * the caller may have written. */
 static void check_grads(Cg *c, LLVMValueRef m, LLVMValueRef inputs, const int *input_slot)
 {
     const Train *t = c->g->train;
@@ -164,8 +166,9 @@ static void check_grads(Cg *c, LLVMValueRef m, LLVMValueRef inputs, const int *i
         Node *p = t->params.v[i];
         LLVMValueRef idx = cg_i64(c, c->layout->grads_offset + c->layout->param_offset[p->id]);
         cg_check_finite(c, p->dtype, LLVMBuildInBoundsGEP2(c->b, c->i8, m, &idx, 1, "grad"),
-                        node_addr(c, t->grads.v[i], m, inputs, input_slot), cg_numel(c, &p->shape),
-                        cg_i64(c, 0), arena_printf(c->g->arena, "gradient of '%s'", p->name));
+                        input_slot ? node_addr(c, t->grads.v[i], m, inputs, input_slot) : NULL,
+                        cg_numel(c, &p->shape), cg_i64(c, 0),
+                        arena_printf(c->g->arena, "gradient of '%s'", p->name));
     }
 }
 
@@ -197,6 +200,15 @@ static LLVMValueRef build_run(Cg *c, FnKind kind)
     LLVMValueRef key = NULL; /* the step's random key, computed before its first use */
     if (c->checks)
         cg_check_inputs(c, inputs, input_slot);
+    if (kind == FN_TRAIN && c->checks && c->layout->states_bytes > 0) {
+        /* batch_norm's kernels update the running statistics in place: a
+         * step refused after them puts this copy back (on the stack: the
+         * statistics are two vectors per layer) */
+        c->undo_states =
+            cg_alloca(c, LLVMArrayType2(c->i8, (uint64_t)c->layout->states_bytes), "states.copy");
+        LLVMSetAlignment(c->undo_states, 16);
+        cg_copy_states(c, m, c->undo_states, false);
+    }
 
     for (int i = 0; i < c->plan->nsteps; i++) {
         Node *step = c->plan->steps[i];
@@ -247,6 +259,7 @@ static LLVMValueRef build_run(Cg *c, FnKind kind)
             cg_check_finite(c, loss->dtype, at, NULL, cg_i64(c, 1), cg_i64(c, 0), "loss");
             check_grads(c, m, inputs, input_slot);
         }
+        c->undo_states = NULL;
         emit_copy(c, loss->dtype, results, at, cg_i64(c, 1), false);
     }
     if (kind == FN_TRAIN) {
@@ -430,6 +443,8 @@ static void build_training(Cg *c, LLVMValueRef train, LLVMValueRef eval, LLVMVal
     LLVMValueRef fn = begin_fn(c, "apply_gradients", c->i32, mt, 1);
     LLVMValueRef m = LLVMGetParam(fn, 0);
     fail_if(c, is_null(c, m));
+    if (c->checks)
+        check_grads(c, m, NULL, NULL);
     LLVMBuildCall2(c->b, LLVMGlobalGetValueType(apply), apply, &m, 1, "");
     LLVMBuildRet(c->b, i32_c(c, 0));
     *apply_entry = fn;
@@ -569,7 +584,7 @@ static bool write_module(Cg *c, LLVMTargetMachineRef tm, CgOutput kind, const ch
 {
     if (kind == CG_LLVM) {
         char *s = LLVMPrintModuleToString(c->mod);
-        bool ok = write_bytes(c->g->arena, path, s, strlen(s), err);
+        bool ok = !path || write_bytes(c->g->arena, path, s, strlen(s), err);
         LLVMDisposeMessage(s);
         return ok;
     }
@@ -581,7 +596,8 @@ static bool write_module(Cg *c, LLVMTargetMachineRef tm, CgOutput kind, const ch
         LLVMDisposeMessage(msg);
         return false;
     }
-    bool ok = write_bytes(c->g->arena, path, LLVMGetBufferStart(buf), LLVMGetBufferSize(buf), err);
+    bool ok = !path ||
+              write_bytes(c->g->arena, path, LLVMGetBufferStart(buf), LLVMGetBufferSize(buf), err);
     LLVMDisposeMemoryBuffer(buf);
     return ok;
 }

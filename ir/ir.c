@@ -411,6 +411,25 @@ int64_t ir_max_batch(const Graph *g)
     return g->batch && g->max_batch > 0 ? g->max_batch : 1;
 }
 
+bool ir_index_operand(const Node *n, int *operand, int64_t *hi)
+{
+    if (!(op_info[n->op].flags & OPF_INDEX))
+        return false;
+    switch (op_info[n->op].kind) {
+    case K_SEQ:
+        *operand = 0;
+        *hi = n->in[1]->shape.d[0].n;
+        return true;
+    case K_LOSS: {
+        const Shape *s = &n->in[0]->shape;
+        *operand = 1;
+        *hi = s->d[s->rank == 1 ? 0 : 1].n;
+        return true;
+    }
+    default: die("%s: OPF_INDEX without an index rule for its kind", op_info[n->op].text);
+    }
+}
+
 Node *ir_find_source(const Graph *g, const char *name)
 {
     for (int i = 0; i < g->nodes.n; i++) {

@@ -66,6 +66,8 @@ enum {
     OPF_RUNSTATS = 1 << 5,   /* the last two inputs are running statistics */
     OPF_REPLAY = 1 << 6,     /* reuses its forward's draws: training step only */
     OPF_TRAIN_CODE = 1 << 7, /* OPF_MODE op whose training mode codegen emits */
+    OPF_INDEX = 1 << 8,      /* an i32 input holds indices an input must keep in
+                                range (ir_index_operand; the input checks) */
 };
 
 typedef struct {
@@ -233,6 +235,12 @@ void ir_output(Graph *g, const char *name, Node *n, Loc loc);
 Node *ir_find_source(const Graph *g, const char *name); /* input/param/state */
 /* The batch size that tensors are sized for: max_batch, 1 without a batch. */
 int64_t ir_max_batch(const Graph *g);
+/* Of a shaped OPF_INDEX node: which input holds its indices and their
+ * bound, values in 0..hi-1. By the op's kind: K_SEQ (embedding) ids in
+ * input 0, rows of the table in input 1; K_LOSS (a class loss) labels in
+ * input 1, the class dimension of the scores in input 0 (dimension 1, or
+ * 0 for one unbatched sample). False for other nodes. */
+bool ir_index_operand(const Node *n, int *operand, int64_t *hi);
 
 /* Attributes: setters replace an attribute of the same name. */
 void ir_attrs_set(Arena *a, AttrList *l, Attr at);

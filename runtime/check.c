@@ -43,10 +43,13 @@ static void put_int(msg *m, int64_t v)
     put(m, p);
 }
 
-/* "WHAT: element [s, e]" (row: elements per sample) or "WHAT: element i" */
+/* "WHAT: element [s, e]" (row: elements per sample), "WHAT: element i",
+ * or "WHAT" alone for a scalar (the loss) */
 static void put_where(msg *m, const char *what, int64_t i, int64_t n, int64_t row)
 {
     put(m, what);
+    if (n == 1 && row == 0)
+        return;
     put(m, ": element ");
     if (row == 1) {
         put(m, "[");

@@ -35,9 +35,9 @@
  *                      their initial values
  *   output=NAME ...    ... to that output (rtol, atol)
  *
- * i32 inputs without a range get one from their use: class labels of
- * cross_entropy/nll_loss 0..C-1, one_hot indices -1..n (one out of range
- * at each end), else -3..3.
+ * i32 inputs without a range get one from their use: the indices of an
+ * OPF_INDEX op (class labels 0..C-1, embedding ids 0..V-1), one_hot
+ * indices -1..n (one out of range at each end), else -3..3.
  */
 #include <errno.h>
 #include <glob.h>
@@ -201,10 +201,11 @@ static void int_range(const Graph *g, const Node *in, double *lo, double *hi)
     *hi = 3;
     for (int i = 0; i < g->nodes.n; i++) {
         const Node *n = g->nodes.v[i];
-        if ((n->op == OP_CROSS_ENTROPY || n->op == OP_NLL_LOSS) && n->in[1] == in) {
-            const Node *x = n->in[0];
+        int k;
+        int64_t bound;
+        if (ir_index_operand(n, &k, &bound) && n->in[k] == in) {
             *lo = 0;
-            *hi = (double)x->shape.d[x->shape.rank == 1 ? 0 : 1].n - 1;
+            *hi = (double)bound - 1;
             return;
         }
         if (n->op == OP_ONE_HOT && n->in[0] == in) {

@@ -5,9 +5,11 @@
  * entry points), must return DLRT_ERANGE or DLRT_ENONFINITE, name the
  * input and the element in dlrt_last_error(), and leave the whole
  * instance block bit for bit as it was. A loss made infinite by finite
- * inputs must refuse the step with the parameters, gradients, optimizer
- * state, step and rate unchanged. set_learning_rate refuses negative and
- * non-finite rates.
+ * inputs must refuse the step with everything but the arena unchanged:
+ * parameters, gradients, optimizer state, batch norm's running statistics
+ * (which its kernel had moved), step and rate. apply_gradients refuses
+ * non-finite hand-written gradients, the instance unchanged.
+ * set_learning_rate refuses negative and non-finite rates.
  *
  *   run checks       the model compiled with checks (the default)
  *   run no-checks    compiled with --no-checks: the same bad labels give
@@ -96,16 +98,19 @@ static void refused_everywhere(checks *m, const batch *d, int code, const char *
     free(before);
 }
 
-/* The regions a refused step must keep: params, grads, optimizer state,
- * step and rate. */
+/* What a refused step must keep: the whole instance block but the arena
+ * of intermediate values (the kernels ran before the loss was checked):
+ * params, grads, optimizer state, the running statistics batch_norm
+ * updates as it runs, step and rate. */
 static int same_training_state(const checks *m, const unsigned char *s)
 {
     const dlrt_model_info *info = checks_info();
     const dlrt_instance *h = (const void *)m, *o = (const void *)s;
     const unsigned char *b = (const void *)m;
-    return memcmp(b + info->params_offset, s + info->params_offset, info->params_bytes) == 0 &&
-           memcmp(b + info->grads_offset, s + info->grads_offset, info->grads_bytes) == 0 &&
-           memcmp(b + info->opt_offset, s + info->opt_offset, info->opt_bytes) == 0 &&
+    size_t arena_end = info->arena_offset + info->arena_bytes;
+    return memcmp(b, s, info->arena_offset) == 0 &&
+           memcmp(b + arena_end, s + arena_end, checks_STATE_BYTES - arena_end) == 0 &&
+           memcmp(b + info->states_offset, s + info->states_offset, info->states_bytes) == 0 &&
            h->step == o->step && h->lr == o->lr;
 }
 
@@ -116,6 +121,13 @@ static float *param(checks *m, const char *name)
         if (strcmp(info->params[i].desc.name, name) == 0)
             return (float *)((char *)m + info->params[i].offset);
     abort();
+}
+
+/* name's gradient in checks_grads(m), laid out like the parameters */
+static float *grad(checks *m, const char *name)
+{
+    const dlrt_model_info *info = checks_info();
+    return (float *)((char *)param(m, name) - info->params_offset + info->grads_offset);
 }
 
 static void with_checks(checks *m)
@@ -178,6 +190,30 @@ static void with_checks(checks *m)
     expect("a good step after", checks_train_step(m, B, d.ids, d.x, d.yy, &loss) == 0);
     expect("its loss finite", isfinite(loss));
 
+    /* hand-written gradients: apply_gradients refuses a non-finite one
+     * and changes nothing, then applies finite ones */
+    float *gb2 = grad(m, "b2");
+    for (int k = 0; k < 3; k++) {
+        memset(checks_grads(m), 0, checks_info()->grads_bytes);
+        gb2[2] = bad[k];
+        before = snapshot(m);
+        expect("apply_gradients refused", checks_apply_gradients(m) == DLRT_ENONFINITE);
+        char want[80];
+        snprintf(want, sizeof want, "gradient of 'b2': element 2 %s", said[k]);
+        char what[300];
+        snprintf(what, sizeof what, "message '%s' should contain '%s'", dlrt_last_error(), want);
+        expect(what, strstr(dlrt_last_error(), want) != NULL);
+        expect("apply_gradients: instance unchanged",
+               memcmp(before, m, checks_STATE_BYTES) == 0);
+        free(before);
+    }
+    gb2[2] = 0.5f;
+    int64_t step = checks_step(m);
+    float b2 = param(m, "b2")[2];
+    expect("finite gradients applied", checks_apply_gradients(m) == 0);
+    expect("the step advances", checks_step(m) == step + 1);
+    expect("b2 moves", param(m, "b2")[2] != b2);
+
     /* the learning rate */
     float lr = checks_learning_rate(m);
     const float rates[] = {-1, -0.0f + -1e-30f, NAN, INFINITY, -INFINITY};
@@ -200,6 +236,9 @@ static void without_checks(checks *m)
     expect("no checks: rc 0", checks_evaluate(m, B, d.ids, d.x, d.yy, &loss) == 0);
     expect("no checks: NaN loss", isnan(loss));
     expect("no checks: rates still checked", checks_set_learning_rate(m, -1) == DLRT_EINVAL);
+    memset(checks_grads(m), 0, checks_info()->grads_bytes);
+    checks_grads(m)[0] = NAN;
+    expect("no checks: a NaN gradient applied", checks_apply_gradients(m) == 0);
 }
 
 int main(int argc, char **argv)

@@ -9,6 +9,11 @@
  *   model           a call NAME( in a model that runs: a .dl or .ir file
  *                   of tests/exec, tests/gradcheck or examples/
  *   gradient rule   OPF_DIFF exactly when the grad column is not grad_none
+ *   index operand   OPF_INDEX on every op that a model hands i32 indices
+ *                   to be turned into floats (a differentiable op that is
+ *                   not an elementwise conversion), and ir_index_operand
+ *                   naming that input: the input checks (codegen/check.c)
+ *                   find what to range-check through it
  *
  * Exemptions come from the table, never from names: the sources (K_SOURCE)
  * are declarations, not calls, and hold values rather than compute them.
@@ -33,8 +38,11 @@
 
 #include "checklib.h"
 #include "codegen.h"
+#include "diag.h"
+#include "frontend.h"
 #include "grad.h"
 #include "ir.h"
+#include "passes.h"
 #include "ref.h"
 
 static const char *const op_enum[OP_COUNT] = {
@@ -195,6 +203,70 @@ TEST(checklist, gradient_rule_matches_the_diff_flag)
 {
     EXPECT_NONE("a gradient rule matching OPF_DIFF (differentiable: a rule; otherwise grad_none)",
                 !(op_info[op].flags & OPF_DIFF) != (grad_rule[op] == grad_none));
+}
+END_TEST
+
+/* Every model of the tree that shapes: which ops read i32 values into
+ * floats at which input, against OPF_INDEX and ir_index_operand. */
+static void index_uses(const char *pattern, bool *seen, char *wrong, size_t size)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", source_dir(), pattern);
+    glob_t gl;
+    int r = glob(path, 0, NULL, &gl);
+    ck_assert_msg(r == 0 || r == GLOB_NOMATCH, "cannot list %s", path);
+    for (size_t f = 0; r == 0 && f < gl.gl_pathc; f++) {
+        Arena *a = arena_new();
+        diag_reset();
+        Graph *g = fe_load(a, gl.gl_pathv[f], NULL, 0);
+        if (g && diag_errors() == 0 && pass_shape(g) && diag_errors() == 0)
+            for (int i = 0; i < g->nodes.n; i++) {
+                const Node *n = g->nodes.v[i];
+                unsigned fl = op_info[n->op].flags;
+                if (!(fl & OPF_DIFF) || op_info[n->op].kind == K_ELTWISE ||
+                    (n->dtype != DT_F32 && n->dtype != DT_F64))
+                    continue;
+                for (int k = 0; k < n->nin; k++) {
+                    int at;
+                    int64_t hi;
+                    if (n->in[k]->dtype != DT_I32)
+                        continue;
+                    if (ir_index_operand(n, &at, &hi) && at == k && hi > 0) {
+                        seen[n->op] = true;
+                        continue;
+                    }
+                    size_t l = strlen(wrong);
+                    snprintf(wrong + l, size - l, " %s (input %d, %s)", op_info[n->op].text, k,
+                             gl.gl_pathv[f] + strlen(source_dir()) + 1);
+                }
+            }
+        arena_free(a);
+    }
+    if (r == 0)
+        globfree(&gl);
+    diag_reset();
+}
+
+TEST(checklist, index_taking_ops_are_flagged)
+{
+    static FILE *sink;
+    if (!sink)
+        sink = fopen("/dev/null", "w");
+    diag_set_output(sink);
+    bool seen[OP_COUNT] = {0};
+    char wrong[4096] = "";
+    static const char *const models[] = {"tests/exec/*.dl", "tests/gradcheck/*.dl",
+                                         "tests/train/*.dl", "examples/*/*.dl"};
+    for (size_t i = 0; i < countof(models); i++)
+        index_uses(models[i], seen, wrong, sizeof wrong);
+    diag_set_output(stderr);
+    ck_assert_msg(!*wrong,
+                  "i32 indices read by ops without OPF_INDEX or whose ir_index_operand names "
+                  "another input:%s",
+                  wrong);
+    EXPECT_NONE("a model that hands it i32 indices at the input ir_index_operand names "
+                "(OPF_INDEX)",
+                (op_info[op].flags & OPF_INDEX) && !seen[op]);
 }
 END_TEST
 
