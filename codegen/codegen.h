@@ -78,7 +78,8 @@ typedef struct {
 } CgStats;
 
 /* Builds the module for a checked, simplified, fused and planned graph
- * and writes it to path ("-" for stdout) as an object, assembly or LLVM IR;
+ * and writes it to path ("-" for stdout) as an object, assembly or LLVM IR
+ * (path NULL: made in memory and dropped, for the fuzzer);
  * fills *st when st is not NULL. Returns false with a malloc'd message in
  * *err on failure. */
 bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const CgOptions *o,

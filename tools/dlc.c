@@ -17,6 +17,7 @@
 #include "ir.h"
 #include "output.h"
 #include "passes.h"
+#include "plans.h"
 #include "stats.h"
 
 typedef struct {
@@ -163,41 +164,6 @@ static Graph *run_pipeline(Arena *a, const Options *o, Stats *st)
     return g;
 }
 
-/* One memory plan per generated function (docs/TRAINING.md): forward
- * (the outputs), evaluate (the loss) and the training step (the loss and
- * every gradient), with the optimizer's recipe. */
-static CgPlans plan_memory(Arena *a, Graph *g, const Options *o)
-{
-    CgPlans plans = {0};
-    Node **roots = arena_alloc(a, sizeof *roots * (size_t)(g->outputs.n + 1));
-    for (int i = 0; i < g->outputs.n; i++)
-        roots[i] = g->outputs.v[i].node;
-    plans.forward = pass_memplan(g, roots, g->outputs.n, cg_scratch_bytes);
-    if (g->train && !o->cg.inference_only) {
-        Train *t = g->train;
-        plans.evaluate = pass_memplan(g, &t->loss, 1, cg_scratch_bytes);
-        /* the step also runs every op with running statistics (batch_norm)
-         * off the loss's path: like a PyTorch module in training mode, it
-         * updates them whether or not its output reaches the loss */
-        int nbn = 0;
-        for (int i = 0; i < g->nodes.n; i++)
-            nbn += (op_info[g->nodes.v[i]->op].flags & OPF_RUNSTATS) != 0;
-        Node **troots = arena_alloc(a, sizeof *troots * (size_t)(t->grads.n + 1 + nbn));
-        int nr = 0;
-        troots[nr++] = t->loss;
-        for (int i = 0; i < t->grads.n; i++)
-            troots[nr++] = t->grads.v[i];
-        for (int i = 0; i < g->nodes.n; i++) {
-            Node *n = g->nodes.v[i];
-            if (op_info[n->op].flags & OPF_RUNSTATS)
-                troots[nr++] = n->fused ? n->fused : n;
-        }
-        plans.train = pass_memplan(g, troots, nr, cg_scratch_bytes);
-        plans.opt = pass_optim(g);
-    }
-    return plans;
-}
-
 /* --emit=dot: the whole graph, or with --dot-function what one generated
  * function computes: its plan's steps, the nodes fused into them, and
  * the sources and constants they read. */
@@ -317,7 +283,7 @@ int main(int argc, char **argv)
 
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    CgPlans plans = plan_memory(a, g, &o);
+    CgPlans plans = dlc_plan_memory(a, g, o.cg.inference_only);
     Layout *layout = cg_layout(g, &plans);
     stats_time(&st, "memplan", NULL, ms_since(&t0));
     if (o.dot_function && o.emit[EMIT_DOT] && strcmp(o.dot_function, "forward") != 0 &&

@@ -43,6 +43,28 @@ dlc_fuzzer(fuzz_frontend 30 4096 ${src}/tests/fuzz/corpus
   FLAGS -I${src}/ir -I${src}/frontend -I${src}/passes -I${src}/codegen -I${gen} -lm)
 add_dependencies(fuzz_frontend dlc_frontend dlc_passes)
 
+# The textual IR reader alone: ir/ and its read/print round trip. Seeds:
+# the .ir models of tests/ and IR that dlc printed for some .dl tests.
+file(GLOB FUZZ_IR_SRC CONFIGURE_DEPENDS ${src}/ir/*.c)
+dlc_fuzzer(fuzz_ir 20 16384 ${src}/tests/fuzz/ir-corpus
+  SOURCES ${FUZZ_IR_SRC} ${src}/tests/fuzz/fuzz_ir.c
+  FLAGS -I${src}/ir -lm)
+
+# The whole compiler at -O0, .dl in, object made in memory: every stage,
+# codegen with LLVM (not instrumented: a shared library), and the driver's
+# plans (tools/plans.c). Seeds: the front end's corpus and small models of
+# tests/ (compile-corpus). Slower per input (LLVM), so fewer executions.
+file(GLOB FUZZ_CG_SRC CONFIGURE_DEPENDS ${src}/codegen/*.c)
+list(REMOVE_ITEM FUZZ_CG_SRC ${src}/codegen/scratch.c)  # in FUZZ_CORE_SRC already
+separate_arguments(FUZZ_LLVM_DEFS UNIX_COMMAND "${LLVM_DEFINITIONS}")
+dlc_fuzzer(fuzz_compile 30 4096 "${src}/tests/fuzz/compile-corpus ${src}/tests/fuzz/corpus"
+  SOURCES ${FUZZ_CORE_SRC} ${FUZZ_CG_SRC} ${gen}/parser.c ${gen}/lexer.c ${src}/tools/plans.c
+          ${src}/tests/fuzz/fuzz_compile.c
+  FLAGS -I${src}/ir -I${src}/frontend -I${src}/passes -I${src}/codegen -I${src}/runtime
+        -I${src}/tools -I${gen} -I${LLVM_INCLUDE_DIRS} ${FUZZ_LLVM_DEFS}
+        -L${LLVM_LIBRARY_DIRS} -lLLVM-19 -Wl,-rpath,${LLVM_LIBRARY_DIRS} -lm)
+add_dependencies(fuzz_compile dlc_frontend dlc_passes)
+
 # The safetensors loader: the runtime's sources alone.
 file(GLOB FUZZ_RT_SRC CONFIGURE_DEPENDS ${src}/runtime/*.c)
 if(DLC_BLAS)
