@@ -79,6 +79,8 @@ def settings(nodes, seed, for_gc):
     if for_gc:
         words = ["batches=3,1", f"seed={seed}"]
         for n in nodes:
+            words += [w for w in n.gc_words if w not in words]
+        for n in nodes:
             if n.gc_range:
                 words.append(f"input={n.name} range={n.gc_range}")
         lines.append("# GRADCHECK: " + " ".join(words))
