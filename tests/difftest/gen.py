@@ -396,10 +396,11 @@ class Gen:
             ids.gc_range = f"0,{v - 1}"
             table = self.leaf([v, d], "param")
             return self.op("embedding({0}, {1})", [ids, table], ids.shape + [d])
-        if seq is None or (kind == "attention" and seq.shape[1] == 1):
-            # attention over one key is its value: q and k would get no gradient
-            seq = self.leaf([BATCH, r.randint(2 if kind == "attention" else 1, 4),
-                             r.randint(1, 3)], "input")
+        if seq is None or seq.shape[1] == 1:
+            # two steps at least: attention over one key is its value (q and
+            # k would get no gradient), and one step of a recurrent layer
+            # from the zero state leaves w_hh without one (seed 100038)
+            seq = self.leaf([BATCH, r.randint(2, 4), r.randint(1, 3)], "input")
         _, t, f = seq.shape
         if kind == "attention":
             d = r.randint(1, 3)
@@ -554,6 +555,13 @@ def selftest():
     assert not g.normal_axes(m, [0])
     t = g.op("tanh({0})", [m], m.shape, bc=())
     assert g.normal_axes(t, [0])
+    # recurrent layers and attention get two steps at least
+    g.r = random.Random(1)
+    for _ in range(50):
+        n = g.g_seq(g.leaf([BATCH, 1, 2], "input"))
+        text = n.expr + n.prelude
+        steps = n.shape[2] if "attention(" in text else n.shape[1]
+        assert "embedding(" in text or steps >= 2, text
     # drawn models: no softmax, batch_norm or layer_norm along such an axis
     # (checked as drawn: g_softmax and g_norm fall back to a unary op)
     for seed in range(300):
