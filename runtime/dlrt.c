@@ -1,11 +1,7 @@
 /*
- * Error strings, version and the thread setting.
+ * Error strings and version (the thread setting is the pool's, pool.c).
  */
 #include "dlrt.h"
-
-#ifndef DLRT_NO_BLAS
-#include <cblas.h>
-#endif
 
 static const char *const messages[DLRT_ECOUNT] = {
 #define DLRT_ERROR(name, value, text) [-(value)] = text,
@@ -20,21 +16,6 @@ const char *dlrt_strerror(int code)
 }
 
 const char *dlrt_version(void) { return DLC_VERSION; }
-
-static int nthreads = 1;
-
-int dlrt_set_num_threads(int n)
-{
-    if (n < 1)
-        return DLRT_EINVAL;
-    nthreads = n;
-#ifndef DLRT_NO_BLAS
-    openblas_set_num_threads(n);
-#endif
-    return DLRT_OK;
-}
-
-int dlrt_num_threads(void) { return nthreads; }
 
 size_t dlrt_dtype_size(dlrt_dtype t)
 {

@@ -57,10 +57,41 @@ const char *dlrt_last_error(void);
 /* The runtime's version, "MAJOR.MINOR.PATCH". */
 const char *dlrt_version(void);
 
-/* Threads that one call may use (GEMMs and parallel loops); n >= 1.
- * Returns DLRT_EINVAL for n < 1. */
+/* Threads: every call of a model (forward, training step, evaluate) runs
+ * its large kernels on a pool of dlrt_num_threads() threads, the calling
+ * thread and dlrt_num_threads() - 1 workers that sleep between calls.
+ * The default is the DLRT_NUM_THREADS environment variable, else the
+ * processors this process may run on (sched_getaffinity). OpenBLAS is
+ * kept to one thread of its own: the pool is the only parallelism.
+ *
+ * The same at any thread count: work is split into tasks by the shapes
+ * (and the batch) alone, never by the number of threads, and partial
+ * results are combined in a fixed order, so a model computes the same
+ * bits with 1, 2 or 64 threads.
+ *
+ * Concurrency: different model instances may be used from different
+ * threads at once (one instance from one thread at a time). The pool
+ * serves one call at a time; a call that finds it busy runs its tasks
+ * on its own thread, with the same results. dlrt_set_num_threads may be
+ * called from any thread; it waits for a running call to finish.
+ *
+ * dlrt_set_num_threads(n): n >= 1 threads from now on (at most 256);
+ * DLRT_EINVAL for n < 1, DLRT_ESTATE from inside a task. */
 int dlrt_set_num_threads(int n);
 int dlrt_num_threads(void);
+
+/* One task of dlrt_parallel_for: task in [0, ntasks); scratch is the
+ * running worker's buffer of the loop's scratch_bytes, or NULL on the
+ * calling thread, which uses the caller's own memory. */
+typedef void (*dlrt_task_fn)(void *ctx, int64_t task, void *scratch);
+
+/* Runs fn(ctx, t, scratch) once for every t in [0, ntasks) on the pool
+ * and returns when all are done. Tasks may run in any order and at the
+ * same time; the caller decides what each computes, from its data and
+ * never from the thread count. Called from inside a task, or while the
+ * pool serves another thread, it runs the tasks on the calling thread.
+ * Used by generated code and the GEMM wrappers; never fails. */
+void dlrt_parallel_for(int64_t ntasks, dlrt_task_fn fn, void *ctx, size_t scratch_bytes);
 
 #ifdef __cplusplus
 }

@@ -116,7 +116,10 @@ int64_t dlrt_tensor_count(const dlrt_tensor_info *t, int max_batch, int batch);
 int dlrt_model_check_batch(const dlrt_model_info *info, int batch);
 
 /* Row-major GEMM for generated code: C = alpha*op(A)*op(B) + beta*C with
- * op(X) = X or X^T, M x N result, K inner; lda/ldb/ldc are row strides. */
+ * op(X) = X or X^T, M x N result, K inner; lda/ldb/ldc are row strides.
+ * A large product runs as a grid of tiles of C on the thread pool, the
+ * grid decided by m, n and k alone (gemm.c), so its bits do not depend on
+ * the thread count. */
 void dlrt_gemm_f32(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                    const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                    int64_t ldc);

@@ -1,0 +1,254 @@
+/*
+ * The thread pool: one per process, made on first use, of
+ * dlrt_num_threads() - 1 workers beside the calling thread.
+ *
+ * dlrt_parallel_for(ntasks, fn, ctx, scratch_bytes) runs fn on every task
+ * of a fixed list. What a task computes is decided by its caller from the
+ * shapes alone; threads only take tasks (an atomic counter), so the
+ * result never depends on which thread ran which task or on how many
+ * there are. A caller that combines partial results does it after the
+ * loop, in task order.
+ *
+ * Workers sleep on a condition variable between loops; they never spin.
+ * The calling thread takes tasks too and then waits (again on a condition
+ * variable) for the workers still running one.
+ *
+ * One loop at a time uses the workers. A call made while another
+ * application thread's loop holds them, or from inside a task (nested),
+ * runs its tasks one after the other on the calling thread: the same
+ * tasks, so the same results, and no thread ever waits for a pool that
+ * waits for it. That is what makes the pool safe to share between model
+ * instances used from different threads.
+ *
+ * Scratch: a task that needs working memory of its own (an im2col
+ * matrix) is given the worker's buffer of scratch_bytes, allocated before
+ * the loop starts, or NULL when it runs on the calling thread, which then
+ * uses the caller's own memory (generated code: the step's slot in the
+ * instance's arena). When a worker's buffer cannot be allocated, the loop
+ * runs on the calling thread alone; it never fails.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "dlrt.h"
+
+enum { MAX_THREADS = 256 };
+
+typedef struct {
+    pthread_t tid;
+    uint64_t seen; /* the last loop it ran */
+    void *scratch;
+    size_t scratch_bytes;
+} Worker;
+
+static struct {
+    pthread_mutex_t use;   /* held by the thread whose loop runs on the workers */
+    pthread_mutex_t m;     /* guards everything below */
+    pthread_cond_t wake;   /* workers: a new loop or quit */
+    pthread_cond_t done;   /* the caller: the last worker left the loop */
+    int nthreads;          /* 0 until first asked for */
+    int nworkers;          /* started, nthreads - 1 once started */
+    Worker w[MAX_THREADS];
+    uint64_t generation;   /* counts loops; a worker runs one loop per change */
+    int busy;              /* workers inside the current loop */
+    int quit;
+    dlrt_task_fn fn;
+    void *ctx;
+    int64_t ntasks;
+    atomic_int_fast64_t next; /* the next task to take */
+} pool = {
+    .use = PTHREAD_MUTEX_INITIALIZER,
+    .m = PTHREAD_MUTEX_INITIALIZER,
+    .wake = PTHREAD_COND_INITIALIZER,
+    .done = PTHREAD_COND_INITIALIZER,
+};
+
+static _Thread_local int in_task; /* this thread is running a task */
+
+static int default_threads(void)
+{
+    const char *env = getenv("DLRT_NUM_THREADS");
+    if (env && *env) {
+        char *end;
+        long v = strtol(env, &end, 10);
+        if (*end == 0 && v >= 1)
+            return v > MAX_THREADS ? MAX_THREADS : (int)v;
+    }
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) >= 1)
+        return CPU_COUNT(&set) > MAX_THREADS ? MAX_THREADS : CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
+}
+
+/* pool.m held */
+static void init_count(void)
+{
+    if (!pool.nthreads)
+        pool.nthreads = default_threads();
+}
+
+/* Takes tasks until none is left; the caller has set in_task. */
+static void take_tasks(dlrt_task_fn fn, void *ctx, int64_t ntasks, void *scratch)
+{
+    for (;;) {
+        int64_t t = atomic_fetch_add(&pool.next, 1);
+        if (t >= ntasks)
+            return;
+        fn(ctx, t, scratch);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    Worker *w = arg;
+    in_task = 1; /* everything a worker runs is inside a task */
+    pthread_mutex_lock(&pool.m);
+    for (;;) {
+        while (pool.generation == w->seen && !pool.quit)
+            pthread_cond_wait(&pool.wake, &pool.m);
+        if (pool.quit)
+            break;
+        w->seen = pool.generation;
+        dlrt_task_fn fn = pool.fn;
+        void *ctx = pool.ctx;
+        int64_t ntasks = pool.ntasks;
+        pthread_mutex_unlock(&pool.m);
+        take_tasks(fn, ctx, ntasks, w->scratch);
+        pthread_mutex_lock(&pool.m);
+        if (--pool.busy == 0)
+            pthread_cond_signal(&pool.done);
+    }
+    pthread_mutex_unlock(&pool.m);
+    return NULL;
+}
+
+/* Joins every worker; pool.use held. */
+static void stop_workers(void)
+{
+    pthread_mutex_lock(&pool.m);
+    pool.quit = 1;
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.m);
+    for (int i = 1; i <= pool.nworkers; i++) {
+        pthread_join(pool.w[i].tid, NULL);
+        free(pool.w[i].scratch);
+        pool.w[i].scratch = NULL;
+        pool.w[i].scratch_bytes = 0;
+    }
+    pool.nworkers = 0;
+    pool.quit = 0;
+    pool.generation = 0;
+}
+
+/* Starts the workers up to nthreads - 1 (pool.use held); fewer when the
+ * system refuses threads. */
+static void start_workers(void)
+{
+    pthread_mutex_lock(&pool.m);
+    init_count();
+    int want = pool.nthreads - 1;
+    pthread_mutex_unlock(&pool.m);
+    while (pool.nworkers < want) {
+        Worker *w = &pool.w[pool.nworkers + 1];
+        w->seen = pool.generation; /* no loop runs now: pool.use is held */
+        if (pthread_create(&w->tid, NULL, worker_main, w) != 0)
+            break;
+        pool.nworkers++;
+    }
+}
+
+int dlrt_set_num_threads(int n)
+{
+    if (n < 1)
+        return DLRT_EINVAL;
+    if (in_task)
+        return DLRT_ESTATE;
+    if (n > MAX_THREADS)
+        n = MAX_THREADS;
+    pthread_mutex_lock(&pool.use); /* waits for a loop that is running */
+    pthread_mutex_lock(&pool.m);
+    int old = pool.nthreads;
+    pool.nthreads = n;
+    pthread_mutex_unlock(&pool.m);
+    if (n != old && pool.nworkers)
+        stop_workers();
+    pthread_mutex_unlock(&pool.use);
+    return DLRT_OK;
+}
+
+int dlrt_num_threads(void)
+{
+    pthread_mutex_lock(&pool.m);
+    init_count();
+    int n = pool.nthreads;
+    pthread_mutex_unlock(&pool.m);
+    return n;
+}
+
+/* Each worker's scratch at least bytes; false when one cannot have it. */
+static int grow_scratch(size_t bytes)
+{
+    size_t want = (bytes + 63) / 64 * 64;
+    for (int i = 1; i <= pool.nworkers; i++) {
+        Worker *w = &pool.w[i];
+        if (w->scratch_bytes >= want)
+            continue;
+        free(w->scratch);
+        w->scratch = aligned_alloc(64, want);
+        w->scratch_bytes = w->scratch ? want : 0;
+        if (!w->scratch)
+            return 0;
+    }
+    return 1;
+}
+
+static void run_inline(int64_t ntasks, dlrt_task_fn fn, void *ctx)
+{
+    int outer = in_task;
+    in_task = 1;
+    for (int64_t t = 0; t < ntasks; t++)
+        fn(ctx, t, NULL);
+    in_task = outer;
+}
+
+void dlrt_parallel_for(int64_t ntasks, dlrt_task_fn fn, void *ctx, size_t scratch_bytes)
+{
+    if (ntasks <= 0 || !fn)
+        return;
+    if (ntasks == 1 || in_task || pthread_mutex_trylock(&pool.use) != 0) {
+        run_inline(ntasks, fn, ctx);
+        return;
+    }
+    start_workers();
+    if (pool.nworkers == 0 || (scratch_bytes && !grow_scratch(scratch_bytes))) {
+        pthread_mutex_unlock(&pool.use);
+        run_inline(ntasks, fn, ctx);
+        return;
+    }
+    pthread_mutex_lock(&pool.m);
+    pool.fn = fn;
+    pool.ctx = ctx;
+    pool.ntasks = ntasks;
+    atomic_store(&pool.next, 0);
+    pool.busy = pool.nworkers;
+    pool.generation++;
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.m);
+
+    in_task = 1;
+    take_tasks(fn, ctx, ntasks, NULL);
+    in_task = 0;
+
+    pthread_mutex_lock(&pool.m);
+    while (pool.busy > 0)
+        pthread_cond_wait(&pool.done, &pool.m);
+    pthread_mutex_unlock(&pool.m);
+    pthread_mutex_unlock(&pool.use);
+}
