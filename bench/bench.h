@@ -1,5 +1,5 @@
 /* bench.h — what the bench programs (mnist.c, text.c) share: a monotonic
- * clock, positional size arguments, and timing: rounds of calls of one
+ * clock, positional size arguments, --threads N, and timing: rounds of calls of one
  * step after a warm-up round, with a progress bar, reduced to the median
  * rate. Static functions: each program is one translation unit. */
 #ifndef DLC_BENCH_H
@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include <dlrt.h>
@@ -36,6 +37,27 @@ static int bench_arg(const char *prog, int argc, char **argv, int i, int def, in
         exit(2);
     }
     return v;
+}
+
+/* Takes `--threads N` out of argv (anywhere) and sets the pool's threads
+ * to N (dlrt_set_num_threads); without it, the runtime's default
+ * (DLRT_NUM_THREADS, else the processors available). Returns the count. */
+static int bench_threads(const char *prog, int *argc, char **argv)
+{
+    for (int i = 1; i < *argc; i++) {
+        if (strcmp(argv[i], "--threads") != 0)
+            continue;
+        int n = i + 1 < *argc ? atoi(argv[i + 1]) : 0;
+        if (n < 1 || n > 256 || dlrt_set_num_threads(n) != 0) {
+            fprintf(stderr, "%s: --threads must be in 1..256\n", prog);
+            exit(2);
+        }
+        for (int j = i; j + 2 <= *argc; j++)
+            argv[j] = argv[j + 2];
+        *argc -= 2;
+        break;
+    }
+    return dlrt_num_threads();
 }
 
 /* One call of what is timed; its loss into *loss, 0 or a DLRT_E* code. */

@@ -12,7 +12,7 @@
  * throughput the same way. bench/run.sh puts PyTorch's numbers for the same
  * model (bench/torch_mnist.py) next to these.
  *
- *   bench_NAME [BATCH [STEPS [ROUNDS]]]      default 64 300 5 */
+ *   bench_NAME [--threads N] [BATCH [STEPS [ROUNDS]]]     default 64 300 5 */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -59,6 +59,7 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": the model must take x (f32), y (i32) and output probs\n");
         return 1;
     }
+    int threads = bench_threads(PROG, &argc, argv);
     int batch = bench_arg(PROG, argc, argv, 1, 64, CAT(MODEL, _MAX_BATCH));
     int steps = bench_arg(PROG, argc, argv, 2, 300, 1000000);
     int rounds = bench_arg(PROG, argc, argv, 3, 5, 64);
@@ -82,8 +83,9 @@ int main(int argc, char **argv)
     Run run = {m, batch, x, y, probs};
     double train_rate = bench_measure(PROG, "train", train, &run, steps, rounds, batch, "samples");
     double infer = bench_measure(PROG, "forward", forward, &run, steps, rounds, batch, "samples");
-    printf("dlc %s batch %d: train %.0f samples/s, forward %.0f samples/s, instance %.2f MiB\n",
-           STR(MODEL), batch, train_rate, infer, (double)info->state_bytes / (1 << 20));
+    printf("dlc %s batch %d threads %d: train %.0f samples/s, forward %.0f samples/s, "
+           "instance %.2f MiB\n",
+           STR(MODEL), batch, threads, train_rate, infer, (double)info->state_bytes / (1 << 20));
     M(destroy)(m);
     free(x);
     free(y);

@@ -11,9 +11,11 @@
 # itself: every example at -O2 and the char LSTM at T=64 and T=512, phase
 # by phase, with object sizes and peak memory; BENCH_COMPILE holds its
 # options (such as "--baseline OTHER_DLC --runs 5").
-# Both sides use the same threads: OpenBLAS and torch get BENCH_THREADS
-# (default: all cores); OPENBLAS_CORETYPE is left as the environment sets
-# it. BENCH_MODELS picks the models (default "mnist_mlp lenet charlstm
+# Both sides use the same threads: dlc's pool (--threads) and torch get
+# BENCH_THREADS (default: all cores), and each model is also run at one
+# thread, to print the scaling (N threads over 1) of dlc and of torch side
+# by side; OpenBLAS runs one thread of its own under libdlrt's pool.
+# OPENBLAS_CORETYPE is left as the environment sets it. BENCH_MODELS picks the models (default "mnist_mlp lenet charlstm
 # gpt compile"), BENCH_BUILD the build directory (default build/release). The
 # arguments size the MNIST runs; BENCH_TEXT="BATCH STEPS ROUNDS" the text
 # models' (default: each model's largest batch, 20 steps, 5 rounds).
@@ -24,7 +26,7 @@ cd "$(dirname "$0")/.."
 build=${BENCH_BUILD:-build/release}
 scripts/build.sh "$build" -DDLC_BENCH=ON >/dev/null
 threads=${BENCH_THREADS:-$(nproc)}
-export OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads
+export OMP_NUM_THREADS=$threads
 py=/usr/bin/python3
 have_torch=0
 if [ -x $py ] && $py -c 'import torch' 2>/dev/null; then
@@ -49,8 +51,16 @@ for model in ${BENCH_MODELS:-mnist_mlp lenet charlstm gpt compile}; do
     "$build"/dlc $dl --stats -o $tmp.o 2>&1 | sed -n '/^memory plan/,/^instance/p'
     rm -f $tmp.o $tmp.h
     echo "== $model throughput ($threads threads, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset})"
-    dlc_line=$("$build"/bench/bench_$model "${sizes[@]}")
+    dlc_line=$("$build"/bench/bench_$model --threads "$threads" "${sizes[@]}")
     echo "$dlc_line"
+    one_line=$("$build"/bench/bench_$model --threads 1 "${sizes[@]}")
+    echo "$one_line"
+    scaling() { # line at N threads, line at 1: "train X.XXx, forward Y.YYx"
+        awk -v t="$(rate "$1" train)" -v t1="$(rate "$2" train)" \
+            -v f="$(rate "$1" forward)" -v f1="$(rate "$2" forward)" \
+            'BEGIN { printf "train %.2fx, forward %.2fx", t / t1, f / f1 }'
+    }
+    echo "dlc scaling $model, $threads threads over 1: $(scaling "$dlc_line" "$one_line")"
     if [ -x "$build"/bench/bench_${model}_nochecks ]; then
         # the input, loss and gradient checks (docs/API.md): with / without
         off_line=$("$build"/bench/bench_${model}_nochecks "${sizes[@]}")
@@ -62,6 +72,9 @@ for model in ${BENCH_MODELS:-mnist_mlp lenet charlstm gpt compile}; do
     if [ $have_torch = 1 ]; then
         torch_line=$($py bench/torch_$torch.py --model $model --threads "$threads" "${sizes[@]}")
         echo "$torch_line"
+        torch_one=$($py bench/torch_$torch.py --model $model --threads 1 "${sizes[@]}")
+        echo "$torch_one"
+        echo "torch scaling $model, $threads threads over 1: $(scaling "$torch_line" "$torch_one")"
         awk -v dt="$(rate "$dlc_line" train)" -v tt="$(rate "$torch_line" train)" \
             -v df="$(rate "$dlc_line" forward)" -v tf="$(rate "$torch_line" forward)" \
             -v m="$model" \

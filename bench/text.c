@@ -12,7 +12,7 @@
  * throughput the same way. bench/run.sh puts PyTorch's numbers for the same
  * model (bench/torch_text.py) next to these.
  *
- *   bench_NAME [BATCH [STEPS [ROUNDS]]]      default: the largest batch, 20 5 */
+ *   bench_NAME [--threads N] [BATCH [STEPS [ROUNDS]]]     default: the largest batch, 20 5 */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -51,6 +51,7 @@ int main(int argc, char **argv)
     int64_t T = info->inputs[0].desc.shape[1];
     const dlrt_tensor_desc *out = &info->outputs[0].desc;
     int64_t V = out->shape[out->rank - 1];
+    int threads = bench_threads(PROG, &argc, argv);
     int batch = bench_arg(PROG, argc, argv, 1, info->max_batch, info->max_batch);
     int steps = bench_arg(PROG, argc, argv, 2, 20, 1000000);
     int rounds = bench_arg(PROG, argc, argv, 3, 5, 64);
@@ -73,9 +74,9 @@ int main(int argc, char **argv)
     int64_t tokens = (int64_t)batch * T;
     double train_rate = bench_measure(PROG, "train", train, &run, steps, rounds, tokens, "tokens");
     double infer = bench_measure(PROG, "forward", forward, &run, steps, rounds, tokens, "tokens");
-    printf("dlc %s batch %d context %lld: train %.0f tokens/s, forward %.0f tokens/s, "
+    printf("dlc %s batch %d context %lld threads %d: train %.0f tokens/s, forward %.0f tokens/s, "
            "instance %.2f MiB\n",
-           STR(MODEL), batch, (long long)T, train_rate, infer,
+           STR(MODEL), batch, (long long)T, threads, train_rate, infer,
            (double)info->state_bytes / (1 << 20));
     M(destroy)(m);
     free(ids);

@@ -188,6 +188,106 @@ void cg_im2col(Cg *c, const char *what, DType t, LLVMValueRef geom, LLVMValueRef
     cg_call(c, name, c->voidt, pt, 3, args);
 }
 
+/* ---- the thread pool (dlrt_parallel_for) ---------------------------------- */
+
+static LLVMValueRef declare_parallel_for(Cg *c, LLVMTypeRef *fty)
+{
+    LLVMTypeRef pt[] = {c->i64, c->ptr, c->ptr, c->size_t_};
+    *fty = LLVMFunctionType(c->voidt, pt, 4, false);
+    LLVMValueRef f = LLVMGetNamedFunction(c->mod, "dlrt_parallel_for");
+    if (!f) {
+        f = LLVMAddFunction(c->mod, "dlrt_parallel_for", *fty);
+        LLVMAddAttributeAtIndex(
+            f, LLVMAttributeFunctionIndex,
+            LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("nounwind", 8), 0));
+    }
+    return f;
+}
+
+LLVMValueRef cg_task_begin(Cg *c, const char *name)
+{
+    LLVMTypeRef pt[] = {c->ptr, c->i64, c->ptr};
+    LLVMValueRef fn = LLVMAddFunction(c->mod, name, LLVMFunctionType(c->voidt, pt, 3, false));
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    LLVMAddAttributeAtIndex(
+        fn, LLVMAttributeFunctionIndex,
+        LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("nounwind", 8), 0));
+    c->fn = fn;
+    LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
+    return fn;
+}
+
+LLVMValueRef cg_task_pack(Cg *c, LLVMTypeRef *sty, LLVMValueRef *vals, int n)
+{
+    LLVMTypeRef *ty = arena_alloc(c->g->arena, sizeof *ty * (size_t)(n + 1));
+    for (int i = 0; i < n; i++)
+        ty[i] = LLVMTypeOf(vals[i]);
+    *sty = LLVMStructTypeInContext(c->ctx, ty, (unsigned)n, false);
+    LLVMValueRef ctx = cg_alloca(c, *sty, "task.ctx");
+    for (int i = 0; i < n; i++)
+        LLVMBuildStore(c->b, vals[i], LLVMBuildStructGEP2(c->b, *sty, ctx, (unsigned)i, ""));
+    return ctx;
+}
+
+LLVMValueRef cg_task_get(Cg *c, LLVMTypeRef sty, LLVMValueRef ctx, int i)
+{
+    LLVMTypeRef t = LLVMStructGetTypeAtIndex(sty, (unsigned)i);
+    return LLVMBuildLoad2(c->b, t, LLVMBuildStructGEP2(c->b, sty, ctx, (unsigned)i, ""), "");
+}
+
+LLVMValueRef cg_smin(Cg *c, LLVMValueRef a, LLVMValueRef b)
+{
+    return LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, a, b, ""), a, b, "");
+}
+
+LLVMValueRef cg_ntasks(Cg *c, LLVMValueRef n, int64_t k)
+{
+    return LLVMBuildSDiv(c->b, cg_add(c, n, cg_i64(c, k - 1)), cg_i64(c, k), "ntasks");
+}
+
+void cg_parallel_for(Cg *c, LLVMValueRef ntasks, LLVMValueRef task, LLVMValueRef ctx,
+                      int64_t scratch)
+{
+    LLVMTypeRef fty;
+    LLVMValueRef pf = declare_parallel_for(c, &fty);
+    LLVMValueRef args[] = {ntasks, task, ctx, LLVMConstInt(c->size_t_, (unsigned long long)scratch, 0)};
+    LLVMBuildCall2(c->b, fty, pf, args, 4, "");
+}
+
+void cg_parallel_chunks(Cg *c, const char *name, LLVMValueRef n, int64_t chunk,
+                        LLVMValueRef *vals, int nvals, CgChunkBody body, void *bctx)
+{
+    if (!c->threads || (LLVMIsAConstantInt(n) && LLVMConstIntGetSExtValue(n) <= chunk)) {
+        body(c, cg_i64(c, 0), n, vals, bctx);
+        return;
+    }
+    LLVMValueRef run = c->fn, batch = c->batch;
+    LLVMBasicBlockRef here = LLVMGetInsertBlock(c->b);
+    LLVMValueRef *all = arena_alloc(c->g->arena, sizeof *all * (size_t)(nvals + 1));
+    all[0] = n;
+    for (int i = 0; i < nvals; i++)
+        all[i + 1] = vals[i];
+    LLVMTypeRef sty;
+    LLVMValueRef ctx = cg_task_pack(c, &sty, all, nvals + 1);
+    LLVMValueRef ntasks = cg_ntasks(c, n, chunk);
+
+    LLVMValueRef task = cg_task_begin(c, name);
+    LLVMValueRef tctx = LLVMGetParam(task, 0), t = LLVMGetParam(task, 1);
+    LLVMValueRef total = cg_task_get(c, sty, tctx, 0);
+    LLVMValueRef *tv = arena_alloc(c->g->arena, sizeof *tv * (size_t)(nvals + 1));
+    for (int i = 0; i < nvals; i++)
+        tv[i] = cg_task_get(c, sty, tctx, i + 1);
+    LLVMValueRef lo = cg_mul(c, t, cg_i64(c, chunk));
+    LLVMValueRef hi = cg_smin(c, cg_add(c, lo, cg_i64(c, chunk)), total);
+    body(c, lo, hi, tv, bctx);
+    LLVMBuildRetVoid(c->b);
+
+    c->fn = run;
+    c->batch = batch;
+    LLVMPositionBuilderAtEnd(c->b, here);
+    cg_parallel_for(c, ntasks, task, ctx, 0);
+}
+
 /* ---- the model functions of the entry points ------------------------------ */
 
 LLVMValueRef cg_rt_model_create(Cg *c, LLVMValueRef info, LLVMValueRef seed)

@@ -45,6 +45,17 @@
 LLVMValueRef cg_build_apply(Cg *c);
 LLVMValueRef cg_schedule_lr(Cg *c, LLVMValueRef m);
 
+/* parallel.c: the thread pool (docs/CODEGEN.md, "Threads").
+ * cg_step_rows: the batch rows of one task of step (its kernel's operands
+ * ins), or 0 when the step runs as one call. cg_call_step: in the run
+ * function, calls step's kernel kfn with args, as tasks on the pool when
+ * cg_step_rows says so. cg_parallel_chunks: runs body on [lo, hi) for
+ * consecutive chunks of chunk items of [0, n), as tasks on the pool, in
+ * functions of their own named name.N: body sees vals (values of the
+ * current function, copied) as its vals. */
+int64_t cg_step_rows(Cg *c, Node *step, Node **ins, int nin);
+void cg_call_step(Cg *c, Node *step, LLVMValueRef kfn, Node **ins, int nin, LLVMValueRef *args,
+                  int nargs);
 /* check.c (unless --no-checks): scans inside the current function,
  * which returns i32, and returns the runtime's DLRT_ERANGE or
  * DLRT_ENONFINITE from it when the scan fails. cg_check_inputs checks

@@ -87,6 +87,28 @@ void cg_im2col(Cg *c, const char *what, DType t, LLVMValueRef geom, LLVMValueRef
 /* The dlrt_model_* calls of the entry points: create(info, seed),
  * destroy(m), init(info, mem, size, seed), save(m, path) and
  * load(m, path). */
+/* The thread pool. cg_task_begin starts an internal function `void
+ * name(ptr ctx, i64 task, ptr scratch)` (a dlrt_task_fn), the builder in
+ * its entry block, c->fn set; cg_task_pack stores vals into a context
+ * struct (type *sty) on the current function's stack, cg_task_get loads
+ * field i back inside a task. cg_parallel_for calls dlrt_parallel_for;
+ * cg_ntasks is ceil(n / k); cg_smin the smaller of two i64.
+ * cg_parallel_chunks: body on [lo, hi) of consecutive chunks of chunk
+ * items of [0, n), each a task on the pool, in a function named name;
+ * body sees vals, values of the current function, as its vals. Inline
+ * (body on [0, n) here) without threads or when n is a constant <= chunk. */
+LLVMValueRef cg_task_begin(Cg *c, const char *name);
+LLVMValueRef cg_task_pack(Cg *c, LLVMTypeRef *sty, LLVMValueRef *vals, int n);
+LLVMValueRef cg_task_get(Cg *c, LLVMTypeRef sty, LLVMValueRef ctx, int i);
+void cg_parallel_for(Cg *c, LLVMValueRef ntasks, LLVMValueRef task, LLVMValueRef ctx,
+                     int64_t scratch);
+LLVMValueRef cg_ntasks(Cg *c, LLVMValueRef n, int64_t k);
+LLVMValueRef cg_smin(Cg *c, LLVMValueRef a, LLVMValueRef b);
+typedef void (*CgChunkBody)(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals,
+                            void *ctx);
+void cg_parallel_chunks(Cg *c, const char *name, LLVMValueRef n, int64_t chunk,
+                        LLVMValueRef *vals, int nvals, CgChunkBody body, void *ctx);
+
 LLVMValueRef cg_rt_model_create(Cg *c, LLVMValueRef info, LLVMValueRef seed);
 void cg_rt_model_destroy(Cg *c, LLVMValueRef m);
 LLVMValueRef cg_rt_model_init(Cg *c, LLVMValueRef info, LLVMValueRef mem, LLVMValueRef size,

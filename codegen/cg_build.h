@@ -27,6 +27,7 @@ typedef struct {
     bool report;         /* failed checks call the runtime for a message (an OS target) */
     LLVMValueRef undo_states; /* a copy of the instance's states that a failed check
                                  puts back before it returns (check.c), or NULL */
+    bool threads;        /* large steps run on libdlrt's thread pool (an OS target) */
     const char *tag;     /* kernel name prefix of that function: "", "train.", "eval." */
     const Layout *layout;
     Node **root;          /* by node id: the group root that computes it (itself when unfused) */

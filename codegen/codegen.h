@@ -90,6 +90,16 @@ bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const C
  * convolutions, recurrent gates, attention scores; 0 for most kernels. */
 int64_t cg_scratch_bytes(const Graph *g, const Node *n);
 
+/* Parallel code (codegen/parallel.c): the work of one task on the thread
+ * pool, in multiply-adds or element operations (about 30 us on one core
+ * here, several times what waking a worker costs), and the number of
+ * chunks of images conv_grad_weight sums separately before adding them
+ * in order (cg_conv_weight_chunks: 1 when the step is too small to cut
+ * or needs no column matrix; its scratch then holds a column matrix and
+ * a partial sum per chunk). */
+enum { CG_TASK_WORK = 1 << 16, CG_WEIGHT_CHUNKS = 4 };
+int64_t cg_conv_weight_chunks(const Graph *g, const Node *n);
+
 /* Writes NAME.h (SPEC 3) for the object that cg_emit writes. */
 void cg_write_header(FILE *f, const Graph *g, const CgPlans *plans, const Layout *layout,
                      const CgOptions *o);

@@ -241,7 +241,7 @@ static LLVMValueRef build_run(Cg *c, FnKind kind)
                 key = cg_step_key(c, m);
             args[nargs++] = key;
         }
-        LLVMBuildCall2(c->b, LLVMGlobalGetValueType(kfn), kfn, args, (unsigned)nargs, "");
+        cg_call_step(c, step, kfn, ins, nin, args, nargs);
     }
     if (kind == FN_FORWARD) {
         for (int i = 0; i < g->outputs.n; i++) {
@@ -749,7 +749,8 @@ bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const C
             .opt = plans->opt,
             .tag = "",
             .checks = !o->no_checks,
-            .report = !cg_freestanding(o)};
+            .report = !cg_freestanding(o),
+            .threads = !cg_freestanding(o)};
     module_new(&c, tm, o);
     build_module(&c, plans, !cg_freestanding(o));
     verify(&c);

@@ -107,7 +107,8 @@ LLVMValueRef cg_kernel_begin(Cg *c, Node *step, Node **ins, int nin)
     LLVMValueRef fn = LLVMAddFunction(
         c->mod, name, LLVMFunctionType(c->voidt, pt, (unsigned)nin + 2 + scratch + draws, 0));
     LLVMSetLinkage(fn, LLVMInternalLinkage);
-    const char *fattrs[] = {"nounwind", "nofree", "nosync", "willreturn", "noinline"};
+    /* not nosync: the GEMM and cut convolutions wait for the thread pool */
+    const char *fattrs[] = {"nounwind", "nofree", "willreturn", "noinline"};
     for (int i = 0; i < countof(fattrs); i++)
         LLVMAddAttributeAtIndex(
             fn, LLVMAttributeFunctionIndex,

@@ -552,6 +552,74 @@ static void zero(Cg *c, DType t, LLVMValueRef p, LLVMValueRef count)
 
 /* ---- convolution gradients ------------------------------------------------ */
 
+/* conv_grad_weight in chunks of images (cg_conv_weight_chunks): with n =
+ * min(k, batch) chunks, chunk p sums images [batch*p/n, batch*(p+1)/n)
+ * into its own partial sum, with its own column matrix, both in the
+ * step's scratch; the chunks are tasks on the thread pool, and their sums
+ * are then added in chunk order. The chunks depend on the batch alone, so
+ * the result does not depend on the threads. */
+typedef struct {
+    DType t;
+    int64_t k, groups, C, O, cg, og, kk, hw, pq, wn, cn;
+    LLVMValueRef geom;
+} WeightChunks;
+
+static void weight_chunk(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
+{
+    const WeightChunks *w = ctx;
+    DType t = w->t;
+    LLVMValueRef xp = vals[0], dyp = vals[1], scratch = vals[2], batch = vals[3], n = vals[4];
+    CgLoop lp, lb, lg;
+    LLVMValueRef p = cg_add(c, lo, cg_loop_begin(c, LLVMBuildNSWSub(c->b, hi, lo, ""), &lp));
+    LLVMValueRef part = cg_gep(c, t, scratch, cg_mul(c, p, cg_i64(c, w->wn + w->cn)));
+    LLVMValueRef col = cg_gep(c, t, part, cg_i64(c, w->wn));
+    zero(c, t, part, cg_i64(c, w->wn));
+    LLVMValueRef b0 = LLVMBuildSDiv(c->b, cg_mul(c, batch, p), n, "");
+    LLVMValueRef b1 = LLVMBuildSDiv(c->b, cg_mul(c, batch, cg_add(c, p, cg_i64(c, 1))), n, "");
+    LLVMValueRef b = cg_add(c, b0, cg_loop_begin(c, LLVMBuildNSWSub(c->b, b1, b0, ""), &lb));
+    LLVMValueRef g = cg_loop_begin(c, cg_i64(c, w->groups), &lg);
+    LLVMValueRef xg = cg_gep(
+        c, t, xp,
+        cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, w->C)), cg_mul(c, g, cg_i64(c, w->cg))),
+               cg_i64(c, w->hw)));
+    LLVMValueRef dyg = cg_gep(
+        c, t, dyp,
+        cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, w->O)), cg_mul(c, g, cg_i64(c, w->og))),
+               cg_i64(c, w->pq)));
+    LLVMValueRef wg = cg_gep(c, t, part, cg_mul(c, g, cg_i64(c, w->og * w->cg * w->kk)));
+    cg_im2col(c, "im2col", t, w->geom, xg, col);
+    cg_gemm_c(c, t, false, true, w->og, w->cg * w->kk, w->pq, dyg, w->pq, col, w->pq, 1, wg);
+    cg_loop_end(c, &lg);
+    cg_loop_end(c, &lb);
+    cg_loop_end(c, &lp);
+}
+
+static void weight_in_chunks(Cg *c, Node *n, WeightChunks *w, LLVMValueRef out, LLVMValueRef xp,
+                             LLVMValueRef dyp, LLVMValueRef scratch)
+{
+    LLVMValueRef fn = c->fn, batch = c->batch;
+    LLVMValueRef chunks = cg_smin(c, batch, cg_i64(c, w->k));
+    LLVMValueRef vals[] = {xp, dyp, scratch, batch, chunks};
+    size_t len;
+    const char *name = LLVMGetValueName2(fn, &len);
+    cg_parallel_chunks(c, arena_printf(c->g->arena, "%.*s.chunk", (int)len, name), chunks, 1,
+                       vals, countof(vals), weight_chunk, w);
+    c->fn = fn;
+    c->batch = batch;
+    DType t = n->dtype;
+    LLVMValueRef bytes = cg_i64(c, w->wn * cg_dtype_size(t));
+    LLVMBuildMemCpy(c->b, out, (unsigned)cg_dtype_size(t), scratch, (unsigned)cg_dtype_size(t),
+                    bytes);
+    CgLoop lp, li;
+    LLVMValueRef p =
+        cg_add(c, cg_i64(c, 1), cg_loop_begin(c, LLVMBuildNSWSub(c->b, chunks, cg_i64(c, 1), ""), &lp));
+    LLVMValueRef part = cg_gep(c, t, scratch, cg_mul(c, p, cg_i64(c, w->wn + w->cn)));
+    LLVMValueRef i = cg_loop_begin(c, cg_i64(c, w->wn), &li);
+    cg_store(c, t, LLVMBuildFAdd(c->b, cg_load(c, t, out, i), cg_load(c, t, part, i), ""), out, i);
+    cg_loop_end(c, &li);
+    cg_loop_end(c, &lp);
+}
+
 /* dlrt_im2col_fXX / dlrt_col2im_fXX(geom, src, dst) with a private constant
  * dlrt_conv_geom (13 int64_t in its field order). */
 static LLVMValueRef k_conv_grad(Cg *c, Node *n)
@@ -585,6 +653,14 @@ static LLVMValueRef k_conv_grad(Cg *c, Node *n)
     geom_of(geom, cg, in, k, s, p, d, on);
     if (!scratch) /* pointwise: the image is its own column matrix */
         check(kk == 1 && s[0] == 1 && s[1] == 1 && p[0] == 0 && p[1] == 0 && hw == pq);
+    int64_t chunks = gi ? 1 : cg_conv_weight_chunks(c->g, n);
+    if (chunks > 1) {
+        WeightChunks w = {t,  chunks, groups, C,  O,          cg,          og,
+                          kk, hw,     pq,     O * cg * kk, cg * kk * pq, cg_conv_geom(c, geom)};
+        weight_in_chunks(c, n, &w, out, a0, a1, col);
+        LLVMBuildRetVoid(c->b);
+        return fn;
+    }
     if (!gi) /* the weight gradient accumulates over the images */
         zero(c, t, out, cg_i64(c, O * cg * kk));
     LLVMValueRef dyp = gi ? a0 : a1, xp = gi ? out : a0, wp = gi ? a1 : out;

@@ -80,6 +80,21 @@ static int64_t conv_grad_scratch(const Node *n)
 }
 
 /* Extent of d at the maximum batch. */
+static int64_t seq_extent(const Graph *g, Dim d);
+
+int64_t cg_conv_weight_chunks(const Graph *g, const Node *n)
+{
+    if (n->op != OP_CONV_GRAD_WEIGHT || conv_grad_scratch(n) == 0)
+        return 1;
+    int64_t images = seq_extent(g, n->in[0]->shape.d[0]);
+    /* multiply-adds per image: the weight gradient's elements times the
+     * output positions */
+    int64_t work = tail_numel(&n->shape, 0) * tail_numel(&n->in[1]->shape, 2);
+    if (work * images < 2 * CG_TASK_WORK)
+        return 1;
+    return images < CG_WEIGHT_CHUNKS ? images : CG_WEIGHT_CHUNKS;
+}
+
 static int64_t seq_extent(const Graph *g, Dim d)
 {
     return d.batch ? d.n * ir_max_batch(g) : d.n;
@@ -147,8 +162,14 @@ int64_t cg_scratch_bytes(const Graph *g, const Node *n)
     case OP_CONV2D:
     case OP_CONV1D:
     case OP_CONV_TRANSPOSE2D: return conv_scratch(n);
-    case OP_CONV_GRAD_INPUT:
-    case OP_CONV_GRAD_WEIGHT: return conv_grad_scratch(n);
+    case OP_CONV_GRAD_INPUT: return conv_grad_scratch(n);
+    case OP_CONV_GRAD_WEIGHT: {
+        /* in chunks of images: a column matrix and a partial sum each */
+        int64_t k = cg_conv_weight_chunks(g, n);
+        if (k == 1)
+            return conv_grad_scratch(n);
+        return k * (conv_grad_scratch(n) + tail_numel(&n->shape, 0) * elem_bytes(n->dtype));
+    }
     default: return 0;
     }
 }

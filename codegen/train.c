@@ -210,6 +210,38 @@ static void update(Cg *c, DType t, const Scalars *k, LLVMValueRef pp, LLVMValueR
     cg_store(c, t, cg_fconst(c, t, 0), gp, i);
 }
 
+/* The update of one run, in chunks of UPDATE_CHUNK scalars on the thread
+ * pool (parallel.c): each element's update reads only its own slots. */
+enum { UPDATE_CHUNK = 1 << 15 };
+
+typedef struct {
+    DType t;
+    const Run *run;
+    int nslots;
+    bool has[6]; /* which of the Scalars were captured, after m */
+} UpdateRun;
+
+static void update_chunk(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
+{
+    const UpdateRun *u = ctx;
+    const Layout *l = c->layout;
+    LLVMValueRef m = vals[0], got[6] = {0};
+    for (int i = 1, j = 1; i < 6; i++)
+        if (u->has[i])
+            got[i] = vals[j++];
+    Scalars k = {.lr = got[1], .scale = got[2], .step_size = got[3], .bc2_sqrt = got[4],
+                 .decay = got[5]};
+    LLVMValueRef pp = region(c, m, l->params_offset + u->run->param);
+    LLVMValueRef gp = region(c, m, l->grads_offset + u->run->param);
+    LLVMValueRef sp[OPT_MAX_SLOTS];
+    for (int s = 0; s < u->nslots; s++)
+        sp[s] = region(c, m, l->opt_offset + u->run->slot + s * l->opt_slot_bytes);
+    CgLoop lp;
+    LLVMValueRef i = cg_loop_begin(c, LLVMBuildNSWSub(c->b, hi, lo, ""), &lp);
+    update(c, u->t, &k, pp, gp, sp, cg_add(c, lo, i));
+    cg_loop_end(c, &lp);
+}
+
 LLVMValueRef cg_build_apply(Cg *c)
 {
     const Graph *g = c->g;
@@ -256,15 +288,17 @@ LLVMValueRef cg_build_apply(Cg *c)
         k.decay = cg_from_f64(c, t, fsub_(c, f64c(c, 1), fmul_(c, lr, f64c(c, o->weight_decay))));
     }
     for (int r = 0; r < nruns; r++) {
-        LLVMValueRef pp = region(c, m, l->params_offset + runs[r].param);
-        LLVMValueRef gp = region(c, m, l->grads_offset + runs[r].param);
-        LLVMValueRef sp[OPT_MAX_SLOTS];
-        for (int s = 0; s < o->nslots; s++)
-            sp[s] = region(c, m, l->opt_offset + runs[r].slot + s * l->opt_slot_bytes);
-        CgLoop lp;
-        LLVMValueRef i = cg_loop_begin(c, cg_i64(c, runs[r].count), &lp);
-        update(c, t, &k, pp, gp, sp, i);
-        cg_loop_end(c, &lp);
+        UpdateRun u = {.t = t, .run = &runs[r], .nslots = o->nslots};
+        LLVMValueRef vals[] = {m, k.lr, k.scale, k.step_size, k.bc2_sqrt, k.decay};
+        for (int i = 1; i < countof(vals); i++) /* the scalars this optimizer has */
+            u.has[i] = vals[i] != NULL;
+        LLVMValueRef kept[countof(vals)];
+        int nkept = 0;
+        for (int i = 0; i < countof(vals); i++)
+            if (i == 0 || u.has[i])
+                kept[nkept++] = vals[i];
+        cg_parallel_chunks(c, arena_printf(g->arena, "%s.apply.%d", g->name, r),
+                           cg_i64(c, runs[r].count), UPDATE_CHUNK, kept, nkept, update_chunk, &u);
     }
     LLVMValueRef sf = cg_instance_field(c, m, CG_INST_step);
     LLVMBuildStore(c->b, cg_add(c, LLVMBuildLoad2(c->b, c->i64, sf, ""), cg_i64(c, 1)), sf);

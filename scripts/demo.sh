@@ -19,7 +19,8 @@ scripts/fetch-mnist.sh
 if [ "$ranks" = 1 ]; then
     exec build/release/examples/train_mnist --data data/mnist --epochs 3 "$@"
 fi
-# one OpenBLAS thread per rank: ranks x threads no more than the cores
-OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-$(( $(nproc) / ranks > 0 ? $(nproc) / ranks : 1 ))} \
-    exec scripts/mpirun.sh "$ranks" -x OPENBLAS_NUM_THREADS \
+# the cores shared among the ranks: ranks x pool threads no more than the
+# cores (libdlrt keeps OpenBLAS to one thread of its own)
+DLRT_NUM_THREADS=${DLRT_NUM_THREADS:-$(( $(nproc) / ranks > 0 ? $(nproc) / ranks : 1 ))} \
+    exec scripts/mpirun.sh "$ranks" -x DLRT_NUM_THREADS \
     build/release/examples/train_mnist --data data/mnist --epochs 3 "$@"

@@ -6,7 +6,7 @@
  * ... The model takes x [B, 784] or [B, 1, 28, 28] (the same floats), the
  * labels y [B], and outputs probabilities [B, 10].
  *
- *   train_NAME [--data DIR] [--epochs N] [--batch N] [--seed N]
+ *   train_NAME [--data DIR] [--epochs N] [--batch N] [--seed N] [--threads N]
  *              [--checkpoint FILE] [--resume] [--min-accuracy PCT] [--log FILE]
  *
  * A checkpoint (parameters, Adam's moments, the step counter) is written
@@ -15,6 +15,9 @@
  * that stops and resumes visits the same batches in the same order and
  * ends with the same bits as one that never stopped. --min-accuracy makes
  * the exit status 1 when the final test accuracy is below PCT percent.
+ * --threads sets the threads each step uses (dlrt_set_num_threads; by
+ * default DLRT_NUM_THREADS or every processor the process may use); the
+ * results are the same bits at any count.
  * --log writes a CSV log (dlrt_log: the training loss every LOG_EVERY
  * steps, the test loss and accuracy after each epoch; appended to on
  * --resume) that scripts/plot-log.sh draws.
@@ -46,8 +49,9 @@ typedef struct {
 static void usage(const char *argv0)
 {
     fprintf(stderr,
-            "usage: %s [--data DIR] [--epochs N] [--batch N] [--seed N] [--checkpoint FILE]\n"
-            "       [--resume] [--min-accuracy PCT] [--log FILE]\n",
+            "usage: %s [--data DIR] [--epochs N] [--batch N] [--seed N] [--threads N]\n"
+            "       [--checkpoint FILE]"
+            " [--resume] [--min-accuracy PCT] [--log FILE]\n",
             argv0);
     exit(2);
 }
@@ -75,6 +79,8 @@ static Options parse(int argc, char **argv, int ranks)
             o.epochs = (int)cli_number(argv[0], a, v, 1, 1000);
         else if (strcmp(a, "--batch") == 0)
             o.batch = (int)cli_number(argv[0], a, v, 1, (long)MAX_BATCH * ranks);
+        else if (strcmp(a, "--threads") == 0) /* the same results at any count */
+            dlrt_set_num_threads((int)cli_number(argv[0], a, v, 1, 256));
         else if (strcmp(a, "--seed") == 0)
             o.seed = (uint64_t)cli_number(argv[0], a, v, 0, 0x7fffffff);
         else if (strcmp(a, "--min-accuracy") == 0)

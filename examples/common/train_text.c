@@ -8,7 +8,7 @@
  * probabilities over the next character at every position, [B*T, V] or
  * [B, T, V]; T and V come from its info.
  *
- *   train_NAME [--text FILE] [--steps N] [--batch N] [--seed N] [--eval-every N]
+ *   train_NAME [--text FILE] [--steps N] [--batch N] [--seed N] [--threads N] [--eval-every N]
  *              [--checkpoint FILE] [--resume] [--max-loss X]
  *              [--sample N] [--temperature X] [--prompt TEXT] [--log FILE]
  *
@@ -66,8 +66,9 @@ typedef struct {
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: " PROG " [--text FILE] [--steps N] [--batch N] [--seed N] [--eval-every N]\n"
-            "       [--checkpoint FILE] [--resume] [--max-loss X]\n"
+            "usage: " PROG " [--text FILE] [--steps N] [--batch N] [--seed N] [--threads N]\n"
+            "       [--eval-every N]"
+            " [--checkpoint FILE] [--resume] [--max-loss X]\n"
             "       [--sample N] [--temperature X] [--prompt TEXT] [--log FILE]\n");
     exit(2);
 }
@@ -112,6 +113,8 @@ static Options parse(int argc, char **argv, int ranks)
             o.sample = cli_number(PROG, a, v, 0, 1000000);
         else if (strcmp(a, "--batch") == 0)
             o.batch = (int)cli_number(PROG, a, v, 1, (long)MAX_BATCH * ranks);
+        else if (strcmp(a, "--threads") == 0) /* the same results at any count */
+            dlrt_set_num_threads((int)cli_number(PROG, a, v, 1, 256));
         else if (strcmp(a, "--seed") == 0)
             o.seed = (uint64_t)cli_number(PROG, a, v, 0, 0x7fffffff);
         else if (strcmp(a, "--max-loss") == 0)
