@@ -147,10 +147,33 @@ static void stop_workers(void)
     pool.generation = 0;
 }
 
+/* A child of fork() has none of its parent's workers: it starts its own
+ * (the parent's scratch buffers are freed, its locks made anew). */
+static void forget_workers(void)
+{
+    for (int i = 1; i <= pool.nworkers; i++) {
+        free(pool.w[i].scratch);
+        pool.w[i].scratch = NULL;
+        pool.w[i].scratch_bytes = 0;
+    }
+    pool.nworkers = 0;
+    pool.busy = 0;
+    pool.quit = 0;
+    pool.generation = 0;
+    pthread_mutex_init(&pool.use, NULL);
+    pthread_mutex_init(&pool.m, NULL);
+    pthread_cond_init(&pool.wake, NULL);
+    pthread_cond_init(&pool.done, NULL);
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void register_atfork(void) { pthread_atfork(NULL, NULL, forget_workers); }
+
 /* Starts the workers up to nthreads - 1 (pool.use held); fewer when the
  * system refuses threads. */
 static void start_workers(void)
 {
+    pthread_once(&atfork_once, register_atfork);
     pthread_mutex_lock(&pool.m);
     init_count();
     int want = pool.nthreads - 1;

@@ -10,7 +10,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "checklib.h"
 #include "dlrt.h"
@@ -247,5 +249,30 @@ TEST(pool, gemm_tiles_same_bits)
         }
     free(a);
     free(b);
+}
+END_TEST
+
+/* A child of fork() after the pool ran has no workers of its parent's:
+ * its loops start their own and complete. */
+TEST(pool, loops_after_fork)
+{
+    ck_assert_int_eq(dlrt_set_num_threads(2), DLRT_OK);
+    Count *c = calloc(1, sizeof *c);
+    dlrt_parallel_for(100, count_task, c, 0);
+    check_each_once(c, 100);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        memset(c->runs, 0, sizeof c->runs);
+        dlrt_parallel_for(100, count_task, c, 64);
+        for (int t = 0; t < 100; t++)
+            if (atomic_load(&c->runs[t]) != 1)
+                _exit(1);
+        _exit(0);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    free(c);
 }
 END_TEST
