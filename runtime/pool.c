@@ -11,7 +11,9 @@
  *
  * Workers sleep on a condition variable between loops; they never spin.
  * The calling thread takes tasks too and then waits (again on a condition
- * variable) for the workers still running one.
+ * variable) for the tasks still running; it never waits for a worker that
+ * has not woken yet (on a loaded machine, a worker may be scheduled only
+ * after the caller has done every task: it then finds nothing to take).
  *
  * One loop at a time uses the workers. A call made while another
  * application thread's loop holds them, or from inside a task (nested),
@@ -55,13 +57,16 @@ static struct {
     int nthreads;          /* 0 until first asked for */
     int nworkers;          /* started, nthreads - 1 once started */
     Worker w[MAX_THREADS];
-    uint64_t generation;   /* counts loops; a worker runs one loop per change */
-    int busy;              /* workers inside the current loop */
+    uint64_t generation;   /* counts loops; a worker joins each loop at most once */
     int quit;
     dlrt_task_fn fn;
     void *ctx;
     int64_t ntasks;
-    atomic_int_fast64_t next; /* the next task to take */
+    /* the loop's generation (high 32 bits) and the next task to take (low
+     * 32): a worker that wakes after its loop ended takes nothing from the
+     * next one, whose generation differs */
+    _Atomic uint64_t next;
+    atomic_int_fast64_t finished; /* tasks of the loop done */
 } pool = {
     .use = PTHREAD_MUTEX_INITIALIZER,
     .m = PTHREAD_MUTEX_INITIALIZER,
@@ -94,14 +99,24 @@ static void init_count(void)
         pool.nthreads = default_threads();
 }
 
-/* Takes tasks until none is left; the caller has set in_task. */
-static void take_tasks(dlrt_task_fn fn, void *ctx, int64_t ntasks, void *scratch)
+/* Takes tasks of loop gen (low 32 bits of the generation) until none is
+ * left; the caller has set in_task. The thread that finishes the last
+ * task wakes the loop's caller. */
+static void take_tasks(uint64_t gen, dlrt_task_fn fn, void *ctx, int64_t ntasks, void *scratch)
 {
+    uint64_t v = atomic_load(&pool.next);
     for (;;) {
-        int64_t t = atomic_fetch_add(&pool.next, 1);
-        if (t >= ntasks)
+        if (v >> 32 != gen || (int64_t)(v & 0xffffffffu) >= ntasks)
             return;
-        fn(ctx, t, scratch);
+        if (!atomic_compare_exchange_weak(&pool.next, &v, v + 1))
+            continue;
+        fn(ctx, (int64_t)(v & 0xffffffffu), scratch);
+        if (atomic_fetch_add(&pool.finished, 1) + 1 == ntasks) {
+            pthread_mutex_lock(&pool.m);
+            pthread_cond_signal(&pool.done);
+            pthread_mutex_unlock(&pool.m);
+        }
+        v = atomic_load(&pool.next);
     }
 }
 
@@ -117,13 +132,11 @@ static void *worker_main(void *arg)
             break;
         w->seen = pool.generation;
         dlrt_task_fn fn = pool.fn;
-        void *ctx = pool.ctx;
+        void *ctx = pool.ctx, *scratch = w->scratch;
         int64_t ntasks = pool.ntasks;
         pthread_mutex_unlock(&pool.m);
-        take_tasks(fn, ctx, ntasks, w->scratch);
+        take_tasks(w->seen & 0xffffffffu, fn, ctx, ntasks, scratch);
         pthread_mutex_lock(&pool.m);
-        if (--pool.busy == 0)
-            pthread_cond_signal(&pool.done);
     }
     pthread_mutex_unlock(&pool.m);
     return NULL;
@@ -157,7 +170,6 @@ static void forget_workers(void)
         pool.w[i].scratch_bytes = 0;
     }
     pool.nworkers = 0;
-    pool.busy = 0;
     pool.quit = 0;
     pool.generation = 0;
     pthread_mutex_init(&pool.use, NULL);
@@ -245,32 +257,36 @@ void dlrt_parallel_for(int64_t ntasks, dlrt_task_fn fn, void *ctx, size_t scratc
 {
     if (ntasks <= 0 || !fn)
         return;
-    if (ntasks == 1 || in_task || pthread_mutex_trylock(&pool.use) != 0) {
+    if (ntasks == 1 || ntasks > INT32_MAX || in_task || pthread_mutex_trylock(&pool.use) != 0) {
         run_inline(ntasks, fn, ctx);
         return;
     }
     start_workers();
+    pthread_mutex_lock(&pool.m);
     if (pool.nworkers == 0 || (scratch_bytes && !grow_scratch(scratch_bytes))) {
+        pthread_mutex_unlock(&pool.m);
         pthread_mutex_unlock(&pool.use);
         run_inline(ntasks, fn, ctx);
         return;
     }
-    pthread_mutex_lock(&pool.m);
     pool.fn = fn;
     pool.ctx = ctx;
     pool.ntasks = ntasks;
-    atomic_store(&pool.next, 0);
-    pool.busy = pool.nworkers;
     pool.generation++;
+    uint64_t gen = pool.generation & 0xffffffffu;
+    atomic_store(&pool.finished, 0);
+    atomic_store(&pool.next, gen << 32);
     pthread_cond_broadcast(&pool.wake);
     pthread_mutex_unlock(&pool.m);
 
     in_task = 1;
-    take_tasks(fn, ctx, ntasks, NULL);
+    take_tasks(gen, fn, ctx, ntasks, NULL);
     in_task = 0;
 
+    /* every task done; workers that woke too late take nothing and touch
+     * nothing of this loop */
     pthread_mutex_lock(&pool.m);
-    while (pool.busy > 0)
+    while (atomic_load(&pool.finished) < ntasks)
         pthread_cond_wait(&pool.done, &pool.m);
     pthread_mutex_unlock(&pool.m);
     pthread_mutex_unlock(&pool.use);
