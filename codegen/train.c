@@ -212,7 +212,7 @@ static void update(Cg *c, DType t, const Scalars *k, LLVMValueRef pp, LLVMValueR
 
 /* The update of one run, in chunks of UPDATE_CHUNK scalars on the thread
  * pool (parallel.c): each element's update reads only its own slots. */
-enum { UPDATE_CHUNK = 1 << 15 };
+enum { UPDATE_CHUNK = 1 << 16 };
 
 typedef struct {
     DType t;
