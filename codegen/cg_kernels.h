@@ -28,6 +28,8 @@ LLVMValueRef cg_kernel_loss(Cg *c, Node *step);
 /* layout.c: reshape and flatten copies, transpose, concat, stack, zeros,
  * ones, one_hot, slice, slice_update. */
 LLVMValueRef cg_kernel_layout(Cg *c, Node *step);
+/* select.c: gather and its scatter-add gradient, tril, triu, arange, eye. */
+LLVMValueRef cg_kernel_select(Cg *c, Node *step);
 /* nn.c: convolutions, pooling, normalization and their backward
  * primitives. */
 LLVMValueRef cg_kernel_nn(Cg *c, Node *step);

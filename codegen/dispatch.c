@@ -21,6 +21,7 @@ static const KernelFn by_kind[K_COUNT] = {
     [K_REDUCE] = cg_kernel_reduce,
     [K_LOSS] = cg_kernel_loss,
     [K_SHAPE] = cg_kernel_layout,
+    [K_SELECT] = cg_kernel_select,
     [K_CONV] = cg_kernel_nn,
     [K_POOL] = cg_kernel_nn,
     [K_NORM] = cg_kernel_nn,

@@ -60,17 +60,30 @@ static LLVMValueRef gelu(Cg *c, const Node *n, DType t, LLVMValueRef x)
     return LLVMBuildFMul(b, h, LLVMBuildFAdd(b, fc(c, t, 1), inner, ""), "");
 }
 
-/* gt, ge, eq: 1 or 0 in the operands' type */
+/* comparisons: 1 or 0 in the operands' type; NaN compares false, but
+ * unequal */
 static LLVMValueRef compare(Cg *c, const Node *n, DType t, LLVMValueRef x, LLVMValueRef y)
 {
     LLVMBuilderRef b = c->b;
     bool i = t == DT_I32;
-    static const LLVMIntPredicate ip[] = {LLVMIntSGT, LLVMIntSGE, LLVMIntEQ};
-    static const LLVMRealPredicate rp[] = {LLVMRealOGT, LLVMRealOGE, LLVMRealOEQ};
-    int k = n->op == OP_GT ? 0 : n->op == OP_GE ? 1 : 2;
-    LLVMValueRef cmp = i ? LLVMBuildICmp(b, ip[k], x, y, "")
-                         : LLVMBuildFCmp(b, rp[k], x, y, ""); /* NaN compares false */
+    static const LLVMIntPredicate ip[] = {LLVMIntSGT, LLVMIntSGE, LLVMIntSLT,
+                                          LLVMIntSLE, LLVMIntEQ,  LLVMIntNE};
+    static const LLVMRealPredicate rp[] = {LLVMRealOGT, LLVMRealOGE, LLVMRealOLT,
+                                           LLVMRealOLE, LLVMRealOEQ, LLVMRealUNE};
+    int k = n->op - OP_GT;
+    check(k >= 0 && k < 6 && OP_NE - OP_GT == 5);
+    LLVMValueRef cmp = i ? LLVMBuildICmp(b, ip[k], x, y, "") : LLVMBuildFCmp(b, rp[k], x, y, "");
     return LLVMBuildSelect(b, cmp, fc(c, t, 1), fc(c, t, 0), "");
+}
+
+/* where: a where cond (of its own type) is nonzero, NaN counting as true */
+static LLVMValueRef where(Cg *c, const Node *n, const LLVMValueRef *a)
+{
+    DType ct = n->in[0]->dtype;
+    LLVMValueRef z = fc(c, ct, 0);
+    LLVMValueRef t = ct == DT_I32 ? LLVMBuildICmp(c->b, LLVMIntNE, a[0], z, "")
+                                  : LLVMBuildFCmp(c->b, LLVMRealUNE, a[0], z, "");
+    return LLVMBuildSelect(c->b, t, a[1], a[2], "");
 }
 
 static LLVMValueRef sign(Cg *c, DType t, LLVMValueRef x)
@@ -174,6 +187,8 @@ static LLVMValueRef scalar_op(Cg *c, const Node *n, LLVMValueRef *a)
     case OP_RSQRT: return LLVMBuildFDiv(b, fc(c, t, 1), cg_intr1(c, "llvm.sqrt", t, x), "");
     case OP_EXP: return cg_intr1(c, "llvm.exp", t, x);
     case OP_LOG: return cg_intr1(c, "llvm.log", t, x);
+    case OP_SIN: return cg_intr1(c, "llvm.sin", t, x);
+    case OP_COS: return cg_intr1(c, "llvm.cos", t, x);
     case OP_ABS:
         if (i) {
             LLVMValueRef args[] = {x, LLVMConstInt(c->i1, 0, 0)};
@@ -182,7 +197,10 @@ static LLVMValueRef scalar_op(Cg *c, const Node *n, LLVMValueRef *a)
         return cg_intr1(c, "llvm.fabs", t, x);
     case OP_SQUARE: return i ? LLVMBuildMul(b, x, x, "") : LLVMBuildFMul(b, x, x, "");
     case OP_CLAMP: return cg_min(c, t, cg_max(c, t, x, fc(c, t, attr_lo(n))), fc(c, t, attr_hi(n)));
-    case OP_RELU: return LLVMBuildSelect(b, fgt(c, x, fc(c, t, 0)), x, fc(c, t, 0), "");
+    /* unordered-or-greater: NaN passes through, as in PyTorch */
+    case OP_RELU:
+        return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealUGT, x, fc(c, t, 0), ""), x, fc(c, t, 0),
+                               "");
     case OP_LEAKY_RELU:
         return LLVMBuildSelect(b, fgt(c, x, fc(c, t, 0)), x,
                                LLVMBuildFMul(b, x, fc(c, t, attr_alpha(n)), ""), "");
@@ -195,12 +213,20 @@ static LLVMValueRef scalar_op(Cg *c, const Node *n, LLVMValueRef *a)
     case OP_GELU: return gelu(c, n, t, x);
     case OP_SILU: return LLVMBuildFMul(b, x, sigmoid(c, t, x), "");
     case OP_SOFTPLUS: return softplus(c, t, x);
-    /* backward primitives */
+    case OP_SIGN: return sign(c, t, x);
+    case OP_STEP:
+        return LLVMBuildSelect(
+            b, i ? LLVMBuildICmp(b, LLVMIntSGT, x, fc(c, t, 0), "") : fgt(c, x, fc(c, t, 0)),
+            fc(c, t, 1), fc(c, t, 0), "");
+    case OP_CAST: return cast(c, n, t, x);
     case OP_GT:
     case OP_GE:
-    case OP_EQ: return compare(c, n, t, x, a[1]);
-    case OP_SIGN: return sign(c, t, x);
-    case OP_CAST: return cast(c, n, t, x);
+    case OP_LT:
+    case OP_LE:
+    case OP_EQ:
+    case OP_NE: return compare(c, n, t, x, a[1]);
+    case OP_WHERE: return where(c, n, a);
+    /* backward primitives */
     case OP_GELU_GRAD: return gelu_grad(c, n, t, x, a[1]);
     case OP_ELU_GRAD: return elu_grad(c, n, t, x, a[1]);
     case OP_DROPOUT:

@@ -110,7 +110,7 @@ static int64_t seq_extent(const Graph *g, Dim d)
 static int64_t seq_scratch(const Graph *g, const Node *n)
 {
     int64_t es = elem_bytes(n->dtype);
-    if (n->op == OP_ATTENTION)
+    if (n->op == OP_ATTENTION || n->op == OP_ATTENTION_MASKED)
         return es * seq_extent(g, n->in[0]->shape.d[2]) * seq_extent(g, n->in[1]->shape.d[2]);
     int64_t B = seq_extent(g, n->shape.d[0]), T = seq_extent(g, n->in[0]->shape.d[1]);
     if (n->op == OP_RNN_GRAD || n->op == OP_LSTM_GRAD || n->op == OP_GRU_GRAD) {
@@ -158,7 +158,8 @@ int64_t cg_scratch_bytes(const Graph *g, const Node *n)
     case OP_RNN_GRAD:
     case OP_LSTM_GRAD:
     case OP_GRU_GRAD:
-    case OP_ATTENTION: return seq_scratch(g, n);
+    case OP_ATTENTION:
+    case OP_ATTENTION_MASKED: return seq_scratch(g, n);
     case OP_CONV2D:
     case OP_CONV1D:
     case OP_CONV_TRANSPOSE2D: return conv_scratch(n);

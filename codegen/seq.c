@@ -356,23 +356,45 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
     return fn;
 }
 
+/* attention_masked's mask m: element strides over the scores [B, heads,
+ * T, S] (0 where it broadcasts), aligned from the right. */
+static void mask_strides(Cg *c, const Node *m, LLVMValueRef *st)
+{
+    LLVMValueRef full[IR_MAX_RANK];
+    cg_strides(c, &m->shape, full);
+    for (int d = 0; d < 4; d++) {
+        int k = d - (4 - m->shape.rank);
+        bool bc = k < 0 || (m->shape.d[k].n == 1 && !m->shape.d[k].batch);
+        st[d] = bc ? cg_i64(c, 0) : full[k];
+    }
+}
+
+/* Per batch*head: the scores into the [T, S] scratch by one GEMM, then per
+ * query row a softmax over the visible keys (j <= i when causal, mask
+ * nonzero when masked; the others weigh exactly 0, and a row with no
+ * visible key is all 0), then the output by a second GEMM. */
 static LLVMValueRef k_attention(Cg *c, Node *n)
 {
     const Shape *sq = &n->in[0]->shape, *sk = &n->in[1]->shape, *sv = &n->in[2]->shape;
-    bool causal = attr_causal(n);
+    bool causal = attr_causal(n), masked = n->nin > 3;
     DType t = n->dtype;
     LLVMTypeRef ty = cg_type(c, t);
-    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 3);
+    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, n->nin);
     LLVMValueRef out = LLVMGetParam(fn, 0), q = LLVMGetParam(fn, 1), k = LLVMGetParam(fn, 2),
-                 v = LLVMGetParam(fn, 3);
-    LLVMValueRef P = cg_kernel_scratch(c, 3);
-    LLVMValueRef BH = cg_mul(c, cg_dim(c, sq->d[0]), cg_dim(c, sq->d[1]));
+                 v = LLVMGetParam(fn, 3), mask = masked ? LLVMGetParam(fn, 4) : NULL;
+    LLVMValueRef P = cg_kernel_scratch(c, n->nin);
+    LLVMValueRef heads = cg_dim(c, sq->d[1]);
+    LLVMValueRef BH = cg_mul(c, cg_dim(c, sq->d[0]), heads);
     LLVMValueRef T = cg_dim(c, sq->d[2]), S = cg_dim(c, sk->d[2]);
     LLVMValueRef D = cg_dim(c, sq->d[3]), DV = cg_dim(c, sv->d[3]);
     LLVMValueRef rd = LLVMBuildSIToFP(c->b, D, ty, "");
     LLVMValueRef scale =
         LLVMBuildFDiv(c->b, cg_fconst(c, t, 1), cg_intrinsic(c, "llvm.sqrt", ty, &rd, 1), "");
     LLVMValueRef mx = cg_alloca(c, ty, "max"), sum = cg_alloca(c, ty, "sum");
+    LLVMValueRef ms[4];
+    DType mt = masked ? n->in[3]->dtype : t;
+    if (masked)
+        mask_strides(c, n->in[3], ms);
 
     CgLoop lh, li, lj;
     LLVMValueRef h = cg_loop_begin(c, BH, &lh);
@@ -384,23 +406,45 @@ static LLVMValueRef k_attention(Cg *c, Node *n)
 
     LLVMValueRef i = cg_loop_begin(c, T, &li);
     LLVMValueRef row = cg_mul(c, i, S);
+    LLVMValueRef mrow = NULL;
+    if (masked) {
+        LLVMValueRef b = LLVMBuildSDiv(c->b, h, heads, ""), hd = LLVMBuildSRem(c->b, h, heads, "");
+        mrow = cg_add(c, cg_add(c, cg_mul(c, b, ms[0]), cg_mul(c, hd, ms[1])), cg_mul(c, i, ms[2]));
+    }
     /* visible keys: j < lim */
     LLVMValueRef lim = causal ? cg_add(c, i, cg_i64(c, 1)) : S;
     LLVMBuildStore(c->b, cg_fconst(c, t, -INFINITY), mx);
     LLVMValueRef j = cg_loop_begin(c, lim, &lj);
-    LLVMValueRef a[] = {LLVMBuildLoad2(c->b, ty, mx, ""), cg_load(c, t, P, cg_add(c, row, j))};
+    LLVMValueRef sj = cg_load(c, t, P, cg_add(c, row, j));
+    if (masked) {
+        /* a masked key's score becomes -inf, so that exp gives it 0 */
+        LLVMValueRef mv = cg_load(c, mt, mask, cg_add(c, mrow, cg_mul(c, j, ms[3])));
+        LLVMValueRef off = mt == DT_I32
+                               ? LLVMBuildICmp(c->b, LLVMIntEQ, mv, cg_fconst(c, mt, 0), "")
+                               : LLVMBuildFCmp(c->b, LLVMRealOEQ, mv, cg_fconst(c, mt, 0), "");
+        sj = LLVMBuildSelect(c->b, off, cg_fconst(c, t, -INFINITY), sj, "");
+        cg_store(c, t, sj, P, cg_add(c, row, j));
+    }
+    LLVMValueRef a[] = {LLVMBuildLoad2(c->b, ty, mx, ""), sj};
     LLVMBuildStore(c->b, cg_intrinsic(c, "llvm.maxnum", ty, a, 2), mx);
     cg_loop_end(c, &lj);
     LLVMValueRef m = LLVMBuildLoad2(c->b, ty, mx, "");
+    /* a row with every key masked: m = -inf, and every weight 0 */
+    LLVMValueRef none =
+        masked ? LLVMBuildFCmp(c->b, LLVMRealOEQ, m, cg_fconst(c, t, -INFINITY), "") : NULL;
     LLVMBuildStore(c->b, cg_fconst(c, t, 0), sum);
     j = cg_loop_begin(c, lim, &lj);
     LLVMValueRef d = LLVMBuildFSub(c->b, cg_load(c, t, P, cg_add(c, row, j)), m, "");
     LLVMValueRef e = cg_intrinsic(c, "llvm.exp", ty, &d, 1);
+    if (masked)
+        e = LLVMBuildSelect(c->b, none, cg_fconst(c, t, 0), e, "");
     cg_store(c, t, e, P, cg_add(c, row, j));
     LLVMBuildStore(c->b, f_add(c, LLVMBuildLoad2(c->b, ty, sum, ""), e), sum);
     cg_loop_end(c, &lj);
     LLVMValueRef inv =
         LLVMBuildFDiv(c->b, cg_fconst(c, t, 1), LLVMBuildLoad2(c->b, ty, sum, ""), "");
+    if (masked)
+        inv = LLVMBuildSelect(c->b, none, cg_fconst(c, t, 0), inv, "");
     j = cg_loop_begin(c, lim, &lj);
     cg_store(c, t, f_mul(c, cg_load(c, t, P, cg_add(c, row, j)), inv), P, cg_add(c, row, j));
     cg_loop_end(c, &lj);
@@ -428,7 +472,8 @@ LLVMValueRef cg_kernel_seq(Cg *c, Node *step)
     case OP_RNN_GRAD:
     case OP_LSTM_GRAD:
     case OP_GRU_GRAD: return k_recurrent_grad(c, step);
-    case OP_ATTENTION: return k_attention(c, step);
+    case OP_ATTENTION:
+    case OP_ATTENTION_MASKED: return k_attention(c, step);
     default: die("codegen: %s is not a sequence op", op_info[step->op].text);
     }
 }

@@ -20,8 +20,9 @@ typedef enum {
     E_STR,   /* "tanh" (escapes already decoded) */
     E_BOOL,  /* true, false */
     E_NAME,  /* x */
-    E_BIN,   /* a + b, a - b, a * b, a / b, a @ b */
+    E_BIN,   /* a + b, a - b, a * b, a / b, a @ b, comparisons, a & b, a | b */
     E_NEG,   /* -a */
+    E_NOT,   /* !a */
     E_CALL,  /* f(a, b, name = c) */
     E_INDEX, /* x[:, t, 2:5] */
     E_LIST,  /* [a, b] */
@@ -56,11 +57,13 @@ struct Expr {
         bool boolean;     /* E_BOOL */
         const char *name; /* E_NAME */
         struct {
-            char op; /* '+', '-', '*', '/', '@' */
+            /* '+', '-', '*', '/', '@', '&', '|', and the comparisons
+             * '<', '>', 'l' (<=), 'g' (>=), 'e' (==), 'n' (!=) */
+            char op;
             Expr *lhs, *rhs;
             Loc op_loc; /* the operator token: where errors about it point */
         } bin;
-        Expr *operand; /* E_NEG */
+        Expr *operand; /* E_NEG, E_NOT */
         struct {
             const char *callee;
             Loc callee_loc;

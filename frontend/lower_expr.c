@@ -185,24 +185,126 @@ Value fe_eval_name(L *l, Frame *f, const Expr *e)
     return poison;
 }
 
+/* The operator's text and op of E_BIN's code (ast.h). */
+static const char *bin_text(char op)
+{
+    switch (op) {
+    case 'l': return "<=";
+    case 'g': return ">=";
+    case 'e': return "==";
+    case 'n': return "!=";
+    case '+': return "+";
+    case '-': return "-";
+    case '*': return "*";
+    case '/': return "/";
+    case '@': return "@";
+    case '<': return "<";
+    case '>': return ">";
+    case '&': return "&";
+    default: return "|";
+    }
+}
+
+static Op bin_op(char op)
+{
+    switch (op) {
+    case '+': return OP_ADD;
+    case '-': return OP_SUB;
+    case '*': return OP_MUL;
+    case '/': return OP_DIV;
+    case '@': return OP_MATMUL;
+    case '<': return OP_LT;
+    case '>': return OP_GT;
+    case 'l': return OP_LE;
+    case 'g': return OP_GE;
+    case 'e': return OP_EQ;
+    case 'n': return OP_NE;
+    default: return OP_COUNT; /* & and |: built from comparisons */
+    }
+}
+
+/* Comparisons and the logical operators on numbers fold to 1 or 0. */
+static bool fold_logic(char op, double a, double b, int64_t *out)
+{
+    switch (op) {
+    case '<': *out = a < b; return true;
+    case '>': *out = a > b; return true;
+    case 'l': *out = a <= b; return true;
+    case 'g': *out = a >= b; return true;
+    case 'e': *out = a == b; return true;
+    case 'n': *out = a != b; return true;
+    case '&': *out = a != 0 && b != 0; return true;
+    case '|': *out = a != 0 || b != 0; return true;
+    default: return false;
+    }
+}
+
+/* Whether x holds only 0 and 1: a comparison, or & / | of such. */
+static bool is_truth(const Node *x)
+{
+    switch (x->op) {
+    case OP_GT:
+    case OP_GE:
+    case OP_LT:
+    case OP_LE:
+    case OP_EQ:
+    case OP_NE: return true;
+    case OP_MUL:
+    case OP_MAXIMUM: return is_truth(x->in[0]) && is_truth(x->in[1]);
+    default: return false;
+    }
+}
+
+/* x as 0/1: nonzero is true (NaN too, as in C). */
+static Node *truth(L *l, Node *x, Loc loc)
+{
+    return is_truth(x) ? x : ir_binary(l->g, OP_NE, x, ir_const(l->g, 0, loc), loc);
+}
+
 static Value eval_bin(L *l, Frame *f, const Expr *e)
 {
     Value a = fe_eval(l, f, e->bin.lhs), b = fe_eval(l, f, e->bin.rhs);
     if (a.kind == V_POISON || b.kind == V_POISON)
         return poison;
-    if (a.kind != V_TENSOR && b.kind != V_TENSOR)
-        return fold(l, e->bin.op, a, b, e->loc);
-    Op op = e->bin.op == '+'   ? OP_ADD
-            : e->bin.op == '-' ? OP_SUB
-            : e->bin.op == '*' ? OP_MUL
-            : e->bin.op == '/' ? OP_DIV
-                               : OP_MATMUL;
+    char op = e->bin.op;
+    int64_t r;
+    if (a.kind == V_NUM && b.kind == V_NUM && fold_logic(op, a.f, b.f, &r))
+        return num_int(r, e->loc);
     char what[32];
-    snprintf(what, sizeof what, "'%c'", e->bin.op);
+    snprintf(what, sizeof what, "'%s'", bin_text(op));
+    if (a.kind != V_TENSOR && b.kind != V_TENSOR) {
+        if (strchr("+-*/@", op))
+            return fold(l, op, a, b, e->loc);
+        char b1[64], b2[64];
+        fe_err(l, e->loc, "invalid operands to %s (%s and %s)", what, fe_vdesc(a, b1, sizeof b1),
+               fe_vdesc(b, b2, sizeof b2));
+        return poison;
+    }
     Node *x = fe_as_node(l, a, what), *y = fe_as_node(l, b, what);
     if (!x || !y)
         return poison;
-    return tensor(ir_binary(l->g, op, x, y, e->bin.op_loc), e->loc);
+    Loc at = e->bin.op_loc;
+    if (op == '&' || op == '|')
+        return tensor(
+            ir_binary(l->g, op == '&' ? OP_MUL : OP_MAXIMUM, truth(l, x, at), truth(l, y, at), at),
+            e->loc);
+    return tensor(ir_binary(l->g, bin_op(op), x, y, at), e->loc);
+}
+
+/* !x: 1 where x is 0, else 0 */
+static Value eval_not(L *l, Frame *f, const Expr *e)
+{
+    Value v = fe_eval(l, f, e->operand);
+    char buf[64];
+    switch (v.kind) {
+    case V_POISON: return poison;
+    case V_NUM: return num_int(v.f == 0, e->loc);
+    case V_TENSOR:
+        return tensor(ir_binary(l->g, OP_EQ, v.node, ir_const(l->g, 0, e->loc), e->loc), e->loc);
+    default:
+        fe_err(l, e->loc, "invalid operand to '!' (%s)", fe_vdesc(v, buf, sizeof buf));
+        return poison;
+    }
 }
 
 static Value eval_neg(L *l, Frame *f, const Expr *e)
@@ -330,6 +432,7 @@ Value fe_eval(L *l, Frame *f, const Expr *e)
     case E_NAME: return e->name ? fe_eval_name(l, f, e) : poison;
     case E_BIN: return eval_bin(l, f, e);
     case E_NEG: return eval_neg(l, f, e);
+    case E_NOT: return eval_not(l, f, e);
     case E_CALL: return e->call.callee ? call(l, f, e) : poison;
     case E_INDEX: return eval_index(l, f, e);
     case E_LIST: {
@@ -682,15 +785,35 @@ static void add_runstats(L *l, Frame *f, Node **in, Loc loc)
     fe_add_named(l, f, in[1], var, loc);
 }
 
+/* attention(q, k, v, mask = m) is the op attention_masked(q, k, v, m):
+ * takes the named argument mask out of args (NULL when there is none). */
+static Node *take_mask(L *l, EArg *args, int *nargs, bool *ok)
+{
+    for (int i = 0; i < *nargs; i++) {
+        if (!args[i].name || strcmp(args[i].name, "mask") != 0)
+            continue;
+        Node *m = fe_as_node(l, args[i].v, "attention, mask");
+        *ok &= m != NULL;
+        for (int j = i + 1; j < *nargs; j++)
+            args[j - 1] = args[j];
+        (*nargs)--;
+        return m;
+    }
+    return NULL;
+}
+
 static Value call_op(L *l, Frame *f, Op op, const Expr *e)
 {
     const OpInfo *oi = &op_info[op];
     Loc callee = e->call.callee_loc;
     EArg *args = fe_eval_args(l, f, e->call.args, e->call.nargs);
+    int nargs = e->call.nargs;
+    bool mask_ok = true;
+    Node *mask = op == OP_ATTENTION ? take_mask(l, args, &nargs, &mask_ok) : NULL;
     bool runstats = oi->flags & OPF_RUNSTATS;
     int want = oi->arity < 0 ? 1 : runstats ? oi->arity - 2 : oi->arity;
     int npos = 0;
-    for (int i = 0; i < e->call.nargs; i++)
+    for (int i = 0; i < nargs; i++)
         npos += !args[i].name;
     if (npos < want) {
         fe_err(l, callee, "%s expects %d tensor argument%s, got %d", oi->text, want,
@@ -731,10 +854,19 @@ static Value call_op(L *l, Frame *f, Op op, const Expr *e)
             ok = false;
     }
     AttrList attrs = {0};
-    if (!match_attrs(l, oi->text, "attribute", ir_op_schema(op), args, e->call.nargs, want, callee,
+    if (!match_attrs(l, oi->text, "attribute", ir_op_schema(op), args, nargs, want, callee,
                      &attrs) ||
-        !ok)
+        !ok || !mask_ok)
         return poison;
+    if (mask) {
+        /* as 0/1 in f32 (exact), so the op reads no i32 tensor: i32 inputs
+         * of such ops are indices (OPF_INDEX), a mask is not */
+        Node *t = ir_binary(l->g, OP_NE, mask, ir_const(l->g, 0, callee), callee);
+        Node *m = ir_unary(l->g, OP_CAST, t, callee);
+        attr_set_to(l->g, m, "f32");
+        vec_push(l->a, &in, m);
+        op = OP_ATTENTION_MASKED;
+    }
     if (runstats) {
         Node *st[2];
         add_runstats(l, f, st, callee);

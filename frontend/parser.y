@@ -192,6 +192,23 @@ static Expr *bin_new(FeParser *ps, char op, Expr *lhs, Expr *rhs, FeLoc l, FeLoc
     return e;
 }
 
+static bool is_comparison(const Expr *e)
+{
+    return e->kind == E_BIN && strchr("<>lgen", e->bin.op);
+}
+
+/* A comparison; lhs_l spans lhs with any parentheses around it, so that
+ * (a < b) < c is allowed and a < b < c is not. */
+static Expr *cmp_new(FeParser *ps, char op, Expr *lhs, Expr *rhs, FeLoc l, FeLoc opl, FeLoc lhs_l)
+{
+    Loc ll = loc_of(lhs_l);
+    if (lhs && is_comparison(lhs) && lhs->loc.col == ll.col && lhs->loc.line == ll.line &&
+        lhs->loc.len == ll.len)
+        diag_error(loc_of(opl),
+                   "comparisons cannot be chained; write (a < b) & (b < c) or (a < b) < c");
+    return bin_new(ps, op, lhs, rhs, l, opl);
+}
+
 static int items_depth(const FeItemVec *v)
 {
     int d = 0;
@@ -260,6 +277,9 @@ static Expr *want_call(Expr *e, const char *what)
 %token <dtype> TYPENAME "type (f32, f64 or i32)"
 %token DOTDOT "'..'"
 %token LE "'<='"
+%token GE "'>='"
+%token EQEQ "'=='"
+%token NE "'!='"
 /* Declared for the order in which error messages list them. */
 %token ',' ':' ')' ']' '}'
 %token KW_MODEL "'model'" KW_DEF "'def'" KW_RETURN "'return'" KW_BATCH "'batch'"
@@ -271,7 +291,7 @@ static Expr *want_call(Expr *e, const char *what)
 %type <stmt> stmt
 %type <type> type
 %type <exprs> dims exprs
-%type <expr> expr term mexpr unary postfix primary expr_opt param_init
+%type <expr> expr conj cmp sum term mexpr unary postfix primary expr_opt param_init
 %type <args> args args_opt train_opts
 %type <arg> arg
 %type <items> slice_items
@@ -442,11 +462,36 @@ dims:
   | dims ',' expr { $$ = $1; vec_push(ps->arena, $$, $3); }
   ;
 
-/* expr = term (("+" | "-") term)* */
+/* expr = conj ("|" conj)*: the loosest, as in C; a mask is written
+ * (x > 0) & (y < 1) or, C's way, x > 0 & y < 1 */
 expr:
+    conj
+  | expr '|' conj { $$ = bin_new(ps, '|', $1, $3, @$, @2); }
+  ;
+
+/* conj = cmp ("&" cmp)* */
+conj:
+    cmp
+  | conj '&' cmp { $$ = bin_new(ps, '&', $1, $3, @$, @2); }
+  ;
+
+/* cmp = sum (("<" | ">" | "<=" | ">=" | "==" | "!=") sum)?; a chain
+ * a < b < c means different things in C and Python, so it is an error */
+cmp:
+    sum
+  | cmp '<' sum { $$ = cmp_new(ps, '<', $1, $3, @$, @2, @1); }
+  | cmp '>' sum { $$ = cmp_new(ps, '>', $1, $3, @$, @2, @1); }
+  | cmp LE sum { $$ = cmp_new(ps, 'l', $1, $3, @$, @2, @1); }
+  | cmp GE sum { $$ = cmp_new(ps, 'g', $1, $3, @$, @2, @1); }
+  | cmp EQEQ sum { $$ = cmp_new(ps, 'e', $1, $3, @$, @2, @1); }
+  | cmp NE sum { $$ = cmp_new(ps, 'n', $1, $3, @$, @2, @1); }
+  ;
+
+/* sum = term (("+" | "-") term)* */
+sum:
     term
-  | expr '+' term { $$ = bin_new(ps, '+', $1, $3, @$, @2); }
-  | expr '-' term { $$ = bin_new(ps, '-', $1, $3, @$, @2); }
+  | sum '+' term { $$ = bin_new(ps, '+', $1, $3, @$, @2); }
+  | sum '-' term { $$ = bin_new(ps, '-', $1, $3, @$, @2); }
   ;
 
 /* term = mexpr (("*" | "/") mexpr)* */
@@ -462,11 +507,15 @@ mexpr:
   | mexpr '@' unary { $$ = bin_new(ps, '@', $1, $3, @$, @2); }
   ;
 
-/* unary = "-" unary | postfix */
+/* unary = ("-" | "!") unary | postfix */
 unary:
     postfix
   | '-' unary {
         $$ = expr_new(ps, E_NEG, @$, depth_of($2));
+        $$->operand = $2;
+    }
+  | '!' unary {
+        $$ = expr_new(ps, E_NOT, @$, depth_of($2));
         $$->operand = $2;
     }
   ;
@@ -490,6 +539,8 @@ primary:
         $$->num.ival = $1.ival;
     }
   | STRING { $$ = expr_new(ps, E_STR, @$, 0); $$->str = $1; }
+  /* a type name is its name as a string: cast(x, f64), zeros(..., dtype = i32) */
+  | TYPENAME { $$ = expr_new(ps, E_STR, @$, 0); $$->str = ir_dtype_name($1); }
   | KW_TRUE { $$ = expr_new(ps, E_BOOL, @$, 0); $$->boolean = true; }
   | KW_FALSE { $$ = expr_new(ps, E_BOOL, @$, 0); $$->boolean = false; }
   | IDENT { $$ = expr_new(ps, E_NAME, @$, 0); $$->name = $1; }
@@ -579,11 +630,11 @@ static bool starts_expr(yysymbol_kind_t k)
 {
     switch (k) {
     case YYSYMBOL_IDENT: case YYSYMBOL_NUM: case YYSYMBOL_STRING: case YYSYMBOL_KW_TRUE:
-    case YYSYMBOL_KW_FALSE:
+    case YYSYMBOL_KW_FALSE: case YYSYMBOL_TYPENAME:
         return true;
     default: {
         const char *n = yysymbol_name(k);
-        return !strcmp(n, "'('") || !strcmp(n, "'['") || !strcmp(n, "'-'");
+        return !strcmp(n, "'('") || !strcmp(n, "'['") || !strcmp(n, "'-'") || !strcmp(n, "'!'");
     }
     }
 }
@@ -592,7 +643,9 @@ static bool starts_expr(yysymbol_kind_t k)
  * call argument into `name = value`). */
 static bool continues_expr(yysymbol_kind_t k)
 {
-    static const char *const ops[] = {"'+'", "'-'", "'*'", "'/'", "'@'", "'['", "'('", "'='"};
+    static const char *const ops[] = {"'+'", "'-'", "'*'", "'/'",  "'@'",  "'['",  "'('",
+                                      "'='", "'<'", "'>'", "'<='", "'>='", "'=='", "'!='",
+                                      "'&'", "'|'"};
     for (int i = 0; i < countof(ops); i++)
         if (!strcmp(yysymbol_name(k), ops[i]))
             return true;

@@ -426,6 +426,10 @@ bool ir_index_operand(const Node *n, int *operand, int64_t *hi)
         *hi = s->d[s->rank == 1 ? 0 : 1].n;
         return true;
     }
+    case K_SELECT:
+        *operand = 1;
+        *hi = n->in[0]->shape.d[ir_attr_int(n, "axis")].n;
+        return true;
     default: die("%s: OPF_INDEX without an index rule for its kind", op_info[n->op].text);
     }
 }

@@ -123,6 +123,18 @@ bool grad_log(Grad *c, Node *n, Node *dy)
     return true;
 }
 
+bool grad_sin(Grad *c, Node *n, Node *dy)
+{
+    ad_acc(c, n->in[0], ad_bin(c, OP_MUL, dy, ad_un(c, OP_COS, n->in[0])));
+    return true;
+}
+
+bool grad_cos(Grad *c, Node *n, Node *dy)
+{
+    ad_acc(c, n->in[0], ad_un(c, OP_NEG, ad_bin(c, OP_MUL, dy, ad_un(c, OP_SIN, n->in[0]))));
+    return true;
+}
+
 bool grad_abs(Grad *c, Node *n, Node *dy)
 {
     ad_acc(c, n->in[0], ad_bin(c, OP_MUL, dy, ad_un(c, OP_SIGN, n->in[0])));

@@ -7,8 +7,10 @@
  * M * V * D multiply-adds.
  *
  * attention(q, k, v) = P v with P = softmax(q k^T / sqrt(d)) (masked when
- * causal). P is recomputed by the op itself with v = the identity, which
- * applies the same mask: P = attention(q, k, I). Then dv = P^T dy,
+ * causal, or by attention_masked's mask). P is recomputed by the op itself
+ * with v = the identity, which applies the same mask: P = attention(q, k, I)
+ * (a query with every key masked has a zero row, so it passes nothing).
+ * The mask gets no adjoint. Then dv = P^T dy,
  * dS = P * (dP - sum(dP * P)) with dP = dy v^T (masked entries have P = 0
  * and get nothing), dq = dS k / sqrt(d) and dk = dS^T q / sqrt(d). The
  * identity is zeros with ones written along the diagonal, a slice of the
@@ -97,7 +99,9 @@ bool grad_attention(Grad *c, Node *n, Node *dy)
     eye = ad_reshape(c, ad_finish(c, eye), &sq);
     Shape vs = v->shape;
     vs.d[3] = s;
-    Node *p = ad_node(c, OP_ATTENTION, (Node *[]){q, k, ad_broadcast(c, eye, &vs)}, 3);
+    Node *p =
+        ad_node(c, n->op, (Node *[]){q, k, ad_broadcast(c, eye, &vs), n->nin > 3 ? n->in[3] : NULL},
+                n->nin);
     attr_set_causal(c->g, p, attr_causal(n));
     p = ad_finish(c, p);
 

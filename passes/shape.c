@@ -78,12 +78,14 @@ DType shape_fill_dtype(const Node *n)
     return attr_has_dtype(n) ? ir_dtype_parse(attr_dtype(n)) : DT_F32;
 }
 
-/* A zeros, ones or one_hot whose element type is still open: no dtype
- * attribute, and no op has used it yet (pass_shape fixes it after its
- * first user). */
+/* A zeros, ones, one_hot, arange or eye whose element type is still
+ * open: no dtype attribute, and no op has used it yet (pass_shape fixes it
+ * after its first user). */
 static bool open_fill(const Node *x)
 {
-    return (x->op == OP_ZEROS || x->op == OP_ONES || x->op == OP_ONE_HOT) && !attr_has_dtype(x);
+    return (x->op == OP_ZEROS || x->op == OP_ONES || x->op == OP_ONE_HOT || x->op == OP_ARANGE ||
+            x->op == OP_EYE) &&
+           !attr_has_dtype(x);
 }
 
 static void fix_fill(Graph *g, Node *x, DType t)

@@ -1,6 +1,7 @@
 /*
  * Shape rules of the sequence ops: embedding lookup, the recurrent layers
- * (rnn, lstm, gru) and scaled dot-product attention.
+ * (rnn, lstm, gru) and scaled dot-product attention (attention_masked: with
+ * a mask of any element type that broadcasts to the scores [B, heads, T, S]).
  *
  * Recurrent layers take x [B, T, F] and the initial state(s) [B, H] and
  * return every hidden state [B, T, H]. Weights are w_ih [F, G*H] and
@@ -140,6 +141,18 @@ bool shape_attention(Graph *g, Node *n)
         diag_error(n->loc, "attention: causal attention needs as many queries as keys, got %s "
                    "and %s", shape_fmt_dim(g, dq[2]), shape_fmt_dim(g, dk[2]));
         return false;
+    }
+    if (n->nin > 3) {
+        /* the mask: any element type, broadcast to the scores [B, heads, T, S] */
+        Node *m = n->in[3];
+        Shape scores = {.rank = 4, .d = {dq[0], dq[1], dq[2], dk[2]}};
+        if (!shape_adopt_const(n, m, q))
+            return false;
+        if (!shape_fits(&m->shape, &scores)) {
+            diag_error(n->loc, "attention: the mask %s does not broadcast to the scores %s",
+                       shape_fmt(g, &m->shape), shape_fmt(g, &scores));
+            return false;
+        }
     }
     n->dtype = q->dtype;
     n->shape = (Shape){.rank = 4, .d = {dq[0], dq[1], dq[2], dv[3]}};

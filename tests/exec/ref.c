@@ -110,13 +110,15 @@ static double unary(const Node *n, double x)
     case OP_RSQRT: return 1 / sqrt(x);
     case OP_EXP: return exp(x);
     case OP_LOG: return log(x);
+    case OP_SIN: return sin(x);
+    case OP_COS: return cos(x);
     case OP_ABS: return fabs(x);
     case OP_SQUARE: return x * x;
     case OP_CLAMP: {
         double lo = attr_lo(n), hi = attr_hi(n);
         return x < lo ? lo : x > hi ? hi : x;
     }
-    case OP_RELU: return x > 0 ? x : 0;
+    case OP_RELU: return x > 0 || isnan(x) ? x : 0; /* NaN propagates, as in PyTorch */
     case OP_LEAKY_RELU: return x > 0 ? x : attr_alpha(n) * x;
     case OP_ELU: return x > 0 ? x : attr_alpha(n) * (exp(x) - 1);
     case OP_SIGMOID: return sigmoid(x);
@@ -566,9 +568,11 @@ double *ref_calloc(int64_t n)
 }
 
 /* attention: softmax(q k^T / sqrt(d)) v per batch and head; with causal,
- * key j > query i is left out (weight 0). */
+ * key j > query i is left out (weight 0), and so is every key where the
+ * mask (broadcast to [B, heads, T, S]) is 0; a query with no key left
+ * gives 0. */
 static void eval_attention(const Node *n, const RefTensor *q, const RefTensor *k,
-                           const RefTensor *v, RefTensor *out)
+                           const RefTensor *v, const RefTensor *mask, RefTensor *out)
 {
     bool causal = attr_causal(n);
     int64_t BH = q->dim[0] * q->dim[1], T = q->dim[2], S = k->dim[2], D = q->dim[3], DV = v->dim[3];
@@ -580,23 +584,51 @@ static void eval_attention(const Node *n, const RefTensor *q, const RefTensor *k
                 double dot = 0;
                 for (int64_t e = 0; e < D; e++)
                     dot += q->v[(bh * T + i) * D + e] * k->v[(bh * S + j) * D + e];
-                s[j] = causal && j > i ? -INFINITY : dot / sqrt((double)D);
+                int64_t at[4] = {bh / q->dim[1], bh % q->dim[1], i, j};
+                bool off = (causal && j > i) || (mask && bcast_at(mask, 4, at) == 0);
+                s[j] = off ? -INFINITY : dot / sqrt((double)D);
                 m = fmax(m, s[j]);
             }
             double z = 0;
             for (int64_t j = 0; j < S; j++) {
-                s[j] = exp(s[j] - m);
+                s[j] = m == -INFINITY ? 0 : exp(s[j] - m);
                 z += s[j];
             }
             for (int64_t e = 0; e < DV; e++) {
                 double acc = 0;
                 for (int64_t j = 0; j < S; j++)
-                    acc += s[j] / z * v->v[(bh * S + j) * DV + e];
+                    acc += z > 0 ? s[j] / z * v->v[(bh * S + j) * DV + e] : 0;
                 out->v[(bh * T + i) * DV + e] = acc;
             }
         }
     }
     free(s);
+}
+
+/* gather: out[i] = x[i with i[axis] = idx[i]], 0 for an index outside
+ * 0..n-1; gather_grad(x, idx, dy): dy[i] added at that position of zeros
+ * of x's shape. Both broadcast idx and x (size-1 dimensions) to the
+ * result of the gather. */
+static void eval_gather(const Node *n, RefTensor *const *in, RefTensor *out)
+{
+    const RefTensor *x = in[0], *idx = in[1];
+    bool scatter = n->op == OP_GATHER_GRAD;
+    const RefTensor *r = scatter ? in[2] : out;
+    int axis = (int)attr_axis(n);
+    int64_t i[IR_MAX_RANK] = {0}, xi[IR_MAX_RANK];
+    for (int64_t k = 0; k < r->count; k++, next_index(r->rank, r->dim, i)) {
+        int64_t j = (int64_t)bcast_at(idx, r->rank, i);
+        for (int d = 0; d < r->rank; d++)
+            xi[d] = x->dim[d] == 1 && d != axis ? 0 : i[d];
+        bool ok = j >= 0 && j < x->dim[axis];
+        xi[axis] = ok ? j : 0;
+        if (scatter) {
+            if (ok)
+                out->v[offset_of(x, xi)] += r->v[k];
+        } else {
+            out->v[k] = ok ? x->v[offset_of(x, xi)] : 0;
+        }
+    }
 }
 
 /* Convolution, pooling and normalization (inference mode) */
@@ -778,8 +810,12 @@ static double backward_scalar(const Node *n, double x, double dy)
     switch (n->op) {
     case OP_GT: return x > dy;
     case OP_GE: return x >= dy;
+    case OP_LT: return x < dy;
+    case OP_LE: return x <= dy;
     case OP_EQ: return x == dy;
+    case OP_NE: return x != dy;
     case OP_SIGN: return (x > 0) - (x < 0);
+    case OP_STEP: return x > 0;
     case OP_CAST: {
         const char *to = attr_to(n);
         if (strcmp(to, "i32") == 0)
@@ -955,6 +991,11 @@ typedef enum {
     R_CONV_GRAD,
     R_POOL_GRAD,
     R_RECURRENT_GRAD,
+    R_WHERE,
+    R_GATHER,
+    R_TRIL,
+    R_ARANGE,
+    R_EYE,
 } Rule;
 
 static const Rule rules[OP_COUNT] = {
@@ -1026,10 +1067,24 @@ static const Rule rules[OP_COUNT] = {
     [OP_LSTM] = R_RECURRENT,
     [OP_GRU] = R_RECURRENT,
     [OP_ATTENTION] = R_ATTENTION,
+    [OP_SIN] = R_ELTWISE,
+    [OP_COS] = R_ELTWISE,
     [OP_GT] = R_BACKWARD_ELTWISE,
     [OP_GE] = R_BACKWARD_ELTWISE,
+    [OP_LT] = R_BACKWARD_ELTWISE,
+    [OP_LE] = R_BACKWARD_ELTWISE,
     [OP_EQ] = R_BACKWARD_ELTWISE,
+    [OP_NE] = R_BACKWARD_ELTWISE,
     [OP_SIGN] = R_BACKWARD_ELTWISE,
+    [OP_STEP] = R_BACKWARD_ELTWISE,
+    [OP_WHERE] = R_WHERE,
+    [OP_GATHER] = R_GATHER,
+    [OP_GATHER_GRAD] = R_GATHER,
+    [OP_TRIL] = R_TRIL,
+    [OP_TRIU] = R_TRIL,
+    [OP_ARANGE] = R_ARANGE,
+    [OP_EYE] = R_EYE,
+    [OP_ATTENTION_MASKED] = R_ATTENTION,
     [OP_CAST] = R_BACKWARD_ELTWISE,
     [OP_GELU_GRAD] = R_BACKWARD_ELTWISE,
     [OP_ELU_GRAD] = R_BACKWARD_ELTWISE,
@@ -1103,7 +1158,37 @@ static bool eval_node(const Node *n, RefTensor *values, int64_t batch, char *err
     case R_EMBEDDING: eval_embedding(in[0], in[1], out); return true;
     case R_RECURRENT: ref_recurrent(n, in, out); return true;
     case R_RECURRENT_GRAD: ref_recurrent_grad(n, in, out); return true;
-    case R_ATTENTION: eval_attention(n, in[0], in[1], in[2], out); return true;
+    case R_ATTENTION:
+        eval_attention(n, in[0], in[1], in[2], n->nin > 3 ? in[3] : NULL, out);
+        return true;
+    case R_WHERE: {
+        int64_t idx[IR_MAX_RANK] = {0};
+        for (int64_t k = 0; k < out->count; k++, next_index(out->rank, out->dim, idx))
+            out->v[k] = bcast_at(in[0], out->rank, idx) != 0 ? bcast_at(in[1], out->rank, idx)
+                                                             : bcast_at(in[2], out->rank, idx);
+        return true;
+    }
+    case R_GATHER: eval_gather(n, in, out); return true;
+    case R_TRIL: {
+        int64_t idx[IR_MAX_RANK] = {0}, r = out->rank;
+        int64_t diag = attr_diagonal(n);
+        for (int64_t k = 0; k < out->count; k++, next_index(out->rank, out->dim, idx)) {
+            int64_t off = idx[r - 1] - idx[r - 2];
+            bool keep = n->op == OP_TRIL ? off <= diag : off >= diag;
+            out->v[k] = keep ? in[0]->v[k] : 0;
+        }
+        return true;
+    }
+    case R_ARANGE: {
+        double start = attr_has_end_f(n) ? attr_start(n) : 0;
+        for (int64_t k = 0; k < out->count; k++)
+            out->v[k] = start + (double)k * attr_step_f(n);
+        return true;
+    }
+    case R_EYE:
+        for (int64_t k = 0; k < out->count; k++)
+            out->v[k] = k / out->dim[1] == k % out->dim[1];
+        return true;
     case R_BACKWARD_ELTWISE: eval_backward_eltwise(n, in, out); return true;
     case R_CONV_GRAD: eval_conv_grad(n, in, out); return true;
     case R_POOL_GRAD: eval_pool_grad(n, in, out); return true;

@@ -630,6 +630,10 @@ GRADCHECK(g_gelu, -3, 3, UNARY("gelu(%0)"))
 GRADCHECK(g_gelu_tanh, -3, 3, UNARY("gelu(%0) {approximate = \"tanh\"}"))
 GRADCHECK(g_silu, -3, 3, UNARY("silu(%0)"))
 GRADCHECK(g_softplus, -3, 3, UNARY("softplus(%0)"))
+GRADCHECK(g_sin, -3, 3, UNARY("sin(%0)"))
+GRADCHECK(g_cos, -3, 3, UNARY("cos(%0)"))
+GRADCHECK(g_tril, -2, 2, UNARY("tril(%0) {diagonal = 0}"))
+GRADCHECK(g_triu, -2, 2, UNARY("triu(%0) {diagonal = 1}"))
 GRADCHECK(g_softmax, -2, 2, UNARY("softmax(%0) {axis = 0}"))
 GRADCHECK(g_log_softmax, -2, 2, UNARY("log_softmax(%0)"))
 /* the same with a weight r of the result's shape */
@@ -652,6 +656,28 @@ GRADCHECK(g_slice, -2, 2,
           UNARY("slice(%0) {begin = [1, 2], end = [2, 0], step = [1, -2], "
                 "squeeze = [0]}"))
 GRADCHECK(g_broadcast_to, -2, 2, UNARY("broadcast_to(%0) {shape = [2, 2, 3]}"))
+
+/* where: to a where r > 0, to the broadcast b elsewhere */
+GRADCHECK(g_where, -2, 2,
+          "%0 = param \"a\" {init = \"zeros\"} : f64[2, 3]\n"
+          "%1 = param \"b\" {init = \"zeros\"} : f64[3]\n"
+          "%2 = input \"r\" : f64[2, 3]\n"
+          "%3 = const {value = 0.0} : ?\n"
+          "%4 = gt(%2, %3) : ?\n"
+          "%5 = where(%4, %0, %1) : ?\n"
+          "%6 = mul(%5, %2) : ?\n"
+          "%7 = sum(%6) : ?\n"
+          "train %7 with sgd {lr = 0.1}\n")
+
+/* gather along the last axis with labels 0..2 as indices (repeats add) */
+GRADCHECK(g_gather, -2, 2,
+          "%0 = param \"w\" {init = \"zeros\"} : f64[2, 3]\n"
+          "%1 = input \"i\" : i32[2, 5]\n"
+          "%2 = input \"r\" : f64[2, 5]\n"
+          "%3 = gather(%0, %1) {axis = 1} : ?\n"
+          "%4 = mul(%3, %2) : ?\n"
+          "%5 = sum(%4) : ?\n"
+          "train %5 with sgd {lr = 0.1}\n")
 
 /* a loss that is not a plain sum: reductions to scalars, batch counts */
 GRADCHECK(g_reductions_all, -2, 2,
@@ -913,6 +939,23 @@ GRADCHECK(g_batch_norm, -2, 2,
           "train %20 with sgd {lr = 0.1}\n")
 
 /* q, k, v through parameters; causal and not, more keys than queries */
+/* attention_masked with i32 mask values 0..2: zeros hide keys, some
+ * queries see none (output and gradient 0) */
+GRADCHECK(g_attention_masked, -1, 1,
+          "%0 = param \"wq\" {init = \"zeros\"} : f64[2, 3, 2]\n"
+          "%1 = param \"wk\" {init = \"zeros\"} : f64[2, 3, 2]\n"
+          "%2 = param \"wv\" {init = \"zeros\"} : f64[2, 3, 4]\n"
+          "%3 = input \"x\" : f64[B, 2, 3, 2]\n"
+          "%4 = input \"y\" : f64[B, 2, 3, 4]\n"
+          "%5 = input \"m\" : i32[B, 1, 3, 3]\n"
+          "%6 = mul(%3, %0) : ?\n"
+          "%7 = mul(%3, %1) : ?\n"
+          "%8 = mul(%4, %2) : ?\n"
+          "%9 = attention_masked(%6, %7, %8, %5) : ?\n"
+          "%10 = mul(%9, %4) : ?\n"
+          "%11 = sum(%10) : ?\n"
+          "train %11 with sgd {lr = 0.1}\n")
+
 GRADCHECK(g_attention, -1, 1,
           "%0 = param \"wq\" {init = \"zeros\"} : f64[2, 3, 2]\n"
           "%1 = param \"wk\" {init = \"zeros\"} : f64[2, 3, 2]\n"
@@ -1028,6 +1071,12 @@ __attribute__((constructor)) static void register_gradchecks(void)
         g_gelu_tanh,
         g_silu,
         g_softplus,
+        g_sin,
+        g_cos,
+        g_tril,
+        g_triu,
+        g_where,
+        g_gather,
         g_softmax,
         g_log_softmax,
         g_reshape,
@@ -1068,6 +1117,7 @@ __attribute__((constructor)) static void register_gradchecks(void)
         g_pools,
         g_batch_norm,
         g_attention,
+        g_attention_masked,
         g_rnn,
         g_lstm,
         g_gru,

@@ -239,6 +239,38 @@ TEST(constructs, precedence)
 }
 END_TEST
 
+/* Comparisons and the logical operators, C's precedence:
+ * a | b & c < d + e == a | ((b & (c < (d + e))) */
+TEST(constructs, comparisons)
+{
+    const Expr *e = check_bin(parse_expr("a | b & c < d + e"), '|');
+    check_name(e->bin.lhs, "a");
+    const Expr *c = check_bin(e->bin.rhs, '&');
+    check_name(c->bin.lhs, "b");
+    const Expr *lt = check_bin(c->bin.rhs, '<');
+    check_bin(lt->bin.rhs, '+');
+    /* each comparison has its code; ! binds like unary minus */
+    check_bin(parse_expr("a <= b"), 'l');
+    check_bin(parse_expr("a >= b"), 'g');
+    check_bin(parse_expr("a == b"), 'e');
+    check_bin(parse_expr("a != b"), 'n');
+    check_bin(parse_expr("a > b"), '>');
+    e = check_bin(parse_expr("!a == b"), 'e');
+    ck_assert_int_eq(e->bin.lhs->kind, E_NOT);
+    /* & and | are left-associative */
+    e = check_bin(parse_expr("a & b & c"), '&');
+    check_bin(e->bin.lhs, '&');
+    /* (a < b) < c is allowed; a < b < c is not */
+    check_bin(check_bin(parse_expr("(a < b) < c"), '<')->bin.lhs, '<');
+    /* a type name is a string */
+    e = parse_expr("f64");
+    ck_assert_int_eq(e->kind, E_STR);
+    ck_assert_str_eq(e->str, "f64");
+    expect_first_error("model m { x = a < b <= c; }", "t.dl:1:21: error: comparisons cannot be "
+                                                      "chained");
+}
+END_TEST
+
 TEST(constructs, numbers)
 {
     check_int(parse_expr("42"), 42);
@@ -759,8 +791,9 @@ TEST(errors, never_crashes)
     }
     uint64_t state = 0x9e3779b97f4a7c15u;
     static const char *const toks[] = {
-        "model", "m", "{", "}", "(", ")",   "[",   "]",   ";",   ",",  ":",     "..",  "<=", "=",
-        "+",     "-", "@", "x", "1", "2.5", "\"s", "def", "for", "in", "param", "f32", "\n", "\\"};
+        "model", "m",   "{",  "}",  "(", ")",  "[",  "]",   ";",   ",",   ":",   "..",
+        "<=",    "=",   "+",  "-",  "@", "x",  "1",  "2.5", "\"s", "def", "for", "in",
+        "param", "f32", "\n", "\\", "<", ">=", "==", "!=",  "!",   "&",   "|"};
     for (int round = 0; round < 400; round++) {
         char buf[512];
         size_t len = 0;

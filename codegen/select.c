@@ -1,0 +1,166 @@
+/*
+ * The selection family's kernels (passes/shape_select.c): gather and its
+ * scatter-add gradient, tril and triu, arange and eye. (where is
+ * elementwise: eltwise.c.)
+ *
+ * gather and gather_grad walk the result (gather's shape) with one loop
+ * nest and three running offsets: the result's, the indices' and x's,
+ * where a broadcast dimension has stride 0 and x's offset leaves out the
+ * axis, whose index is read from idx. An index outside 0..n-1 reads 0 and
+ * scatters nothing (the entry points also refuse such i32 inputs,
+ * check.c); the load is made safe by selecting index 0 first, so the loop
+ * has no branch.
+ */
+#include "cg_kernels.h"
+
+typedef struct {
+    DType t;
+    bool scatter; /* gather_grad: out[x offset] += src */
+    LLVMValueRef out, idx, src, x;
+    LLVMValueRef n_axis, st_axis; /* x's extent and stride along the axis */
+} GatherCtx;
+
+/* offsets: 0 the result (dy for scatter), 1 idx, 2 x without the axis */
+static void gather_body(Cg *c, CgNest *n, LLVMValueRef *offs)
+{
+    GatherCtx *k = n->ctx;
+    LLVMBuilderRef b = c->b;
+    LLVMValueRef j = LLVMBuildSExt(b, cg_load(c, DT_I32, k->idx, offs[1]), c->i64, "");
+    LLVMValueRef ok = LLVMBuildICmp(b, LLVMIntULT, j, k->n_axis, "");
+    LLVMValueRef at =
+        cg_add(c, offs[2], cg_mul(c, LLVMBuildSelect(b, ok, j, cg_i64(c, 0), ""), k->st_axis));
+    if (!k->scatter) {
+        LLVMValueRef v = cg_load(c, k->t, k->x, at);
+        cg_store(c, k->t, LLVMBuildSelect(b, ok, v, cg_fconst(c, k->t, 0), ""), k->out, offs[0]);
+        return;
+    }
+    LLVMBasicBlockRef join = cg_if_begin(c, ok);
+    LLVMValueRef sum =
+        k->t == DT_I32
+            ? LLVMBuildAdd(b, cg_load(c, k->t, k->out, at), cg_load(c, k->t, k->src, offs[0]), "")
+            : LLVMBuildFAdd(b, cg_load(c, k->t, k->out, at), cg_load(c, k->t, k->src, offs[0]), "");
+    cg_store(c, k->t, sum, k->out, at);
+    cg_if_end(c, join);
+}
+
+/* Strides of s over the result shape r (same rank), 0 where s is 1 and r
+ * is not, and 0 along skip (-1: none). */
+static void bcast_strides(Cg *c, const Shape *s, const Shape *r, int skip, LLVMValueRef *st)
+{
+    LLVMValueRef full[IR_MAX_RANK];
+    cg_strides(c, s, full);
+    for (int d = 0; d < r->rank; d++) {
+        bool bc = s->d[d].n == 1 && !s->d[d].batch && !(r->d[d].n == 1 && !r->d[d].batch);
+        st[d] = bc || d == skip ? cg_i64(c, 0) : full[d];
+    }
+}
+
+static LLVMValueRef k_gather(Cg *c, Node *n)
+{
+    bool scatter = n->op == OP_GATHER_GRAD;
+    Node *x = n->in[0], *idx = n->in[1];
+    const Shape *r = scatter ? &n->in[2]->shape : &n->shape;
+    int axis = (int)attr_axis(n);
+    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, n->nin);
+    GatherCtx k = {.t = n->dtype,
+                   .scatter = scatter,
+                   .out = LLVMGetParam(fn, 0),
+                   .x = LLVMGetParam(fn, 1),
+                   .idx = LLVMGetParam(fn, 2),
+                   .src = scatter ? LLVMGetParam(fn, 3) : NULL};
+    if (scatter) {
+        CgLoop l;
+        LLVMValueRef i = cg_loop_begin(c, cg_numel(c, &x->shape), &l);
+        cg_store(c, n->dtype, cg_fconst(c, n->dtype, 0), k.out, i);
+        cg_loop_end(c, &l);
+    }
+    LLVMValueRef xs[IR_MAX_RANK];
+    cg_strides(c, &x->shape, xs);
+    k.n_axis = cg_dim(c, x->shape.d[axis]);
+    k.st_axis = xs[axis];
+    CgNest *nest = cg_nest_new(c, r->rank, 3);
+    LLVMValueRef st[3][IR_MAX_RANK];
+    cg_strides(c, r, st[0]);
+    bcast_strides(c, &idx->shape, r, -1, st[1]);
+    bcast_strides(c, &x->shape, r, axis, st[2]);
+    for (int d = 0; d < r->rank; d++) {
+        nest->ext[d] = cg_dim(c, r->d[d]);
+        for (int o = 0; o < 3; o++)
+            nest->st[o * IR_MAX_RANK + d] = st[o][d];
+    }
+    nest->body = gather_body;
+    nest->ctx = &k;
+    cg_nest_start(c, nest, NULL);
+    cg_kernel_end(c);
+    return fn;
+}
+
+/* tril keeps column j of row i where j - i <= diagonal, triu where >= */
+static LLVMValueRef k_tril(Cg *c, Node *n)
+{
+    const Shape *s = &n->shape;
+    DType t = n->dtype;
+    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 1);
+    LLVMValueRef out = LLVMGetParam(fn, 0), x = LLVMGetParam(fn, 1);
+    LLVMValueRef R = cg_dim(c, s->d[s->rank - 2]), C = cg_dim(c, s->d[s->rank - 1]);
+    int64_t diag = attr_diagonal(n);
+    Shape lead = *s;
+    lead.rank -= 2;
+    CgLoop lm, li, lj;
+    LLVMValueRef m = cg_loop_begin(c, cg_numel(c, &lead), &lm);
+    LLVMValueRef i = cg_loop_begin(c, R, &li);
+    LLVMValueRef row = cg_mul(c, cg_add(c, cg_mul(c, m, R), i), C);
+    LLVMValueRef j = cg_loop_begin(c, C, &lj);
+    LLVMValueRef off = LLVMBuildNSWSub(c->b, j, i, "");
+    LLVMValueRef keep =
+        LLVMBuildICmp(c->b, n->op == OP_TRIL ? LLVMIntSLE : LLVMIntSGE, off, cg_i64(c, diag), "");
+    LLVMValueRef at = cg_add(c, row, j);
+    cg_store(c, t, LLVMBuildSelect(c->b, keep, cg_load(c, t, x, at), cg_fconst(c, t, 0), ""), out,
+             at);
+    cg_loop_end(c, &lj);
+    cg_loop_end(c, &li);
+    cg_loop_end(c, &lm);
+    cg_kernel_end(c);
+    return fn;
+}
+
+/* arange: start + i * step, computed in f64 and converted (exact for the
+ * integers an i32 arange holds); eye: 1 where row == column */
+static LLVMValueRef k_constant(Cg *c, Node *n)
+{
+    DType t = n->dtype;
+    LLVMValueRef fn = cg_kernel_begin(c, n, NULL, 0);
+    LLVMValueRef out = LLVMGetParam(fn, 0);
+    CgLoop l;
+    LLVMValueRef i = cg_loop_begin(c, cg_numel(c, &n->shape), &l);
+    LLVMValueRef v;
+    if (n->op == OP_ARANGE) {
+        double start = attr_has_end_f(n) ? attr_start(n) : 0;
+        LLVMValueRef fi = LLVMBuildSIToFP(c->b, i, c->f64, "");
+        v = LLVMBuildFAdd(c->b, cg_fconst(c, DT_F64, start),
+                          LLVMBuildFMul(c->b, fi, cg_fconst(c, DT_F64, attr_step_f(n)), ""), "");
+        v = t == DT_I32 ? LLVMBuildFPToSI(c->b, v, c->i32, "") : cg_from_f64(c, t, v);
+    } else {
+        LLVMValueRef cols = cg_i64(c, n->shape.d[1].n);
+        LLVMValueRef diag = LLVMBuildICmp(c->b, LLVMIntEQ, LLVMBuildSDiv(c->b, i, cols, ""),
+                                          LLVMBuildSRem(c->b, i, cols, ""), "");
+        v = LLVMBuildSelect(c->b, diag, cg_fconst(c, t, 1), cg_fconst(c, t, 0), "");
+    }
+    cg_store(c, t, v, out, i);
+    cg_loop_end(c, &l);
+    cg_kernel_end(c);
+    return fn;
+}
+
+LLVMValueRef cg_kernel_select(Cg *c, Node *step)
+{
+    switch (step->op) {
+    case OP_GATHER:
+    case OP_GATHER_GRAD: return k_gather(c, step);
+    case OP_TRIL:
+    case OP_TRIU: return k_tril(c, step);
+    case OP_ARANGE:
+    case OP_EYE: return k_constant(c, step);
+    default: die("codegen: %s is not a selection op", op_info[step->op].text);
+    }
+}
