@@ -8,7 +8,8 @@
  * gradient is conv2d(dy, w) with the same attributes, and its weight
  * gradient conv_grad_weight(dy, x) (the roles of image and gradient
  * swapped). max_pool2d and avg_pool2d have a primitive each, lp_pool2d is
- * built on avg_pool2d_grad: dx = sum over windows of dy * y^(1-p) * x^(p-1).
+ * built on avg_pool2d_grad: dx = sum over windows of dy * y^(1-p) * x^(p-1),
+ * 0 from windows where y = 0.
  * The global poolings and layer_norm are compositions of reductions and
  * elementwise ops, and so is batch_norm, differentiated in training mode
  * (the batch statistics over every dimension but the channels, which is
@@ -115,8 +116,18 @@ bool grad_avg_pool2d(Grad *c, Node *n, Node *dy)
     return true;
 }
 
+/* where(cond, a, b) */
+static Node *select3(Grad *c, Node *cond, Node *a, Node *b)
+{
+    return ad_finish(c, ad_node(c, OP_WHERE, (Node *[]){cond, a, b}, 3));
+}
+
 /* y = (sum x^p)^(1/p) per window: dx = sum over windows of dy y^(1-p) x^(p-1);
- * avg_pool2d_grad divides by the window size, so multiply it back */
+ * avg_pool2d_grad divides by the window size, so multiply it back. A
+ * window whose y is 0 (all zeros, common after a relu) gives nothing, as
+ * in PyTorch: y^(1-p) is inf there for p > 1 and x^(p-1) is 0, whose
+ * product would be NaN. For p < 1, x^(p-1) is inf at x = 0, so positions
+ * that received nothing are selected to 0 too. */
 bool grad_lp_pool2d(Grad *c, Node *n, Node *dy)
 {
     Node *x = n->in[0];
@@ -124,8 +135,12 @@ bool grad_lp_pool2d(Grad *c, Node *n, Node *dy)
     AttrInts k = attr_kernel(n);
     double window = (double)(k.v[0].n * k.v[1].n);
     Node *t = ad_bin(c, OP_MUL, dy, ad_bin(c, OP_POW, n, ad_const(c, 1 - p, n->dtype)));
+    t = select3(c, ad_binc(c, OP_GT, n, 0), t, ad_const(c, 0, n->dtype));
     Node *spread = ad_binc(c, OP_MUL, pool_grad(c, OP_AVG_POOL2D_GRAD, n, t), window);
-    ad_acc(c, x, ad_bin(c, OP_MUL, spread, ad_bin(c, OP_POW, x, ad_const(c, p - 1, x->dtype))));
+    Node *dx = ad_bin(c, OP_MUL, spread, ad_bin(c, OP_POW, x, ad_const(c, p - 1, x->dtype)));
+    if (p < 1)
+        dx = select3(c, ad_binc(c, OP_NE, spread, 0), dx, ad_const(c, 0, x->dtype));
+    ad_acc(c, x, dx);
     return true;
 }
 
