@@ -321,7 +321,9 @@ class Gen:
 
     def g_loss(self, x):
         r = self.r
-        if len(x.shape) == 2 and x.shape[0] == BATCH and x.shape[1] != BATCH and r.random() < 0.5:
+        # one class: the loss is constant (seed 100205)
+        if (len(x.shape) == 2 and x.shape[0] == BATCH and x.shape[1] not in (1, BATCH)
+                and r.random() < 0.5):
             lbl = self.leaf([BATCH], "input", "i32")
             lbl.gc_range = f"0,{x.shape[1] - 1}"
             red = r.choice(["mean", "sum"])
@@ -341,14 +343,17 @@ class Gen:
                 and self.normal_axes(x, [a for a in range(rank) if a != 1])):
             c = x.shape[1]
             g, b = self.leaf([c], "param"), self.leaf([c], "param")
-            n = self.op("batch_norm({0}, {1}, {2})", [x, g, b], x.shape, bc=())
+            # beta is constant along every axis but the channels' (seed 100204)
+            n = self.op("batch_norm({0}, {1}, {2})", [x, g, b], x.shape,
+                        bc={a - rank for a in range(rank) if a != 1})
             n.gc_words = ("evaluate=differs",)
             return n
         # one element normalized is the constant beta: no gradient through it
         if rank >= 1 and x.shape[-1] not in (1, BATCH) and self.normal_axes(x, [rank - 1]):
             d = x.shape[-1]
             g, b = self.leaf([d], "param"), self.leaf([d], "param")
-            return self.op("layer_norm({0}, {1}, {2})", [x, g, b], x.shape, bc=())
+            return self.op("layer_norm({0}, {1}, {2})", [x, g, b], x.shape,
+                           bc=set(range(-rank, -1)))
         return self.g_unary(x)
 
     def g_conv(self, x):
