@@ -2,9 +2,9 @@
  * The input checks of the entry points (docs/API.md, "Checked inputs"),
  * emitted unless dlc runs with --no-checks. Every floating input must be
  * finite; an i32 input whose values reach the indices of an OPF_INDEX op
- * (the labels of cross_entropy or nll_loss, the ids of embedding, the
- * indices of gather; ir_index_operand says which input and the bound)
- * must lie in 0..hi-1
+ * (the labels of cross_entropy, nll_loss or multi_margin_loss, the ids
+ * of embedding, the indices of gather; ir_index_operand says which input
+ * and the bound) must lie in 0..hi-1
  * for the smallest hi of those uses; the training function also checks
  * the loss and each gradient sum before it writes anything of the
  * instance but the running statistics, which a refusal puts back, and

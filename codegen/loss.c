@@ -1,8 +1,9 @@
 /*
- * The loss family's kernels (passes/shape_loss.c): cross_entropy and
- * nll_loss over class scores [N, C, ...] with i32 labels (an out-of-range
- * label gives NaN), and the pair losses of predictions and targets of one
- * shape. The reduction ("mean", "sum") accumulates in double; "none"
+ * The loss family's kernels (passes/shape_loss.c): cross_entropy,
+ * nll_loss and multi_margin_loss over class scores [N, C, ...] with i32
+ * labels (an out-of-range label gives NaN), cross_entropy with soft
+ * targets, and the pair losses (kl_div among them) of predictions and
+ * targets of one shape. The reduction ("mean", "sum") accumulates in double; "none"
  * stores each element's loss.
  */
 #include <math.h>
@@ -22,6 +23,16 @@ static LLVMValueRef pair_loss(Cg *c, const Node *n, LLVMValueRef p, LLVMValueRef
             b,
             LLVMBuildFSub(b, cg_max(c, t, p, cg_fconst(c, t, 0)), LLVMBuildFMul(b, p, t_, ""), ""),
             l, "");
+    }
+    if (n->op == OP_KL_DIV) {
+        if (attr_log_target(n)) /* e^t (t - x) */
+            return LLVMBuildFMul(b, cg_intr1(c, "llvm.exp", t, t_), LLVMBuildFSub(b, t_, p, ""),
+                                 "");
+        /* xlogy(t, t) - t x, xlogy(0, .) = 0 */
+        LLVMValueRef z = LLVMBuildFCmp(b, LLVMRealOEQ, t_, cg_fconst(c, t, 0), "");
+        LLVMValueRef tl = LLVMBuildSelect(
+            b, z, cg_fconst(c, t, 0), LLVMBuildFMul(b, t_, cg_intr1(c, "llvm.log", t, t_), ""), "");
+        return LLVMBuildFSub(b, tl, LLVMBuildFMul(b, t_, p, ""), "");
     }
     LLVMValueRef d = LLVMBuildFSub(b, p, t_, "");
     LLVMValueRef ad = cg_intr1(c, "llvm.fabs", t, d);
@@ -63,7 +74,8 @@ LLVMValueRef cg_kernel_loss(Cg *c, Node *n)
     LLVMValueRef total;
     CgLoop lo, li, lj;
     LLVMValueRef val, at;
-    if (n->op == OP_CROSS_ENTROPY || n->op == OP_NLL_LOSS) {
+    bool cls = n->op == OP_CROSS_ENTROPY || n->op == OP_NLL_LOSS || n->op == OP_MULTI_MARGIN_LOSS;
+    if (cls) {
         const Shape *s = &n->in[0]->shape;
         Shape inner = {0};
         for (int d = 2; d < s->rank; d++)
@@ -79,18 +91,20 @@ LLVMValueRef cg_kernel_loss(Cg *c, Node *n)
         LLVMValueRef base = LLVMBuildNSWAdd(
             c->b, LLVMBuildNSWMul(c->b, LLVMBuildNSWMul(c->b, o, C, ""), I, ""), i, "");
 #define AT(j) LLVMBuildNSWAdd(c->b, base, LLVMBuildNSWMul(c->b, j, I, ""), "")
-        LLVMValueRef lab = LLVMBuildSExt(c->b, cg_load(c, DT_I32, y, at), c->i64, "");
-        LLVMValueRef ok = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntSGE, lab, cg_i64(c, 0), ""),
-                                       LLVMBuildICmp(c->b, LLVMIntSLT, lab, C, ""), "");
-        LLVMValueRef picked =
-            cg_load(c, t, x, AT(LLVMBuildSelect(c->b, ok, lab, cg_i64(c, 0), "")));
-        if (n->op == OP_NLL_LOSS) {
-            val = LLVMBuildFNeg(c->b, picked, "");
-        } else {
+        if (n->in[1]->dtype != DT_I32) {
+            /* soft targets q: sum_j q_j (lse - x_j) = lse sum q - sum q x */
+            LLVMValueRef qs = cg_alloca(c, ty, "qsum"), qx = cg_alloca(c, ty, "qx");
             LLVMBuildStore(c->b, cg_fconst(c, t, -INFINITY), mx);
+            LLVMBuildStore(c->b, cg_fconst(c, t, 0), qs);
+            LLVMBuildStore(c->b, cg_fconst(c, t, 0), qx);
             LLVMValueRef j = cg_loop_begin(c, C, &lj);
-            LLVMBuildStore(
-                c->b, cg_max(c, t, LLVMBuildLoad2(c->b, ty, mx, ""), cg_load(c, t, x, AT(j))), mx);
+            LLVMValueRef xj = cg_load(c, t, x, AT(j)), qj = cg_load(c, t, y, AT(j));
+            LLVMBuildStore(c->b, cg_max(c, t, LLVMBuildLoad2(c->b, ty, mx, ""), xj), mx);
+            LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, ty, qs, ""), qj, ""), qs);
+            LLVMBuildStore(c->b,
+                           LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, ty, qx, ""),
+                                         LLVMBuildFMul(c->b, qj, xj, ""), ""),
+                           qx);
             cg_loop_end(c, &lj);
             LLVMValueRef m = LLVMBuildLoad2(c->b, ty, mx, "");
             LLVMBuildStore(c->b, cg_fconst(c, t, 0), sum);
@@ -102,11 +116,58 @@ LLVMValueRef cg_kernel_loss(Cg *c, Node *n)
             cg_loop_end(c, &lj);
             LLVMValueRef lse = LLVMBuildFAdd(
                 c->b, m, cg_intr1(c, "llvm.log", t, LLVMBuildLoad2(c->b, ty, sum, "")), "");
-            val = LLVMBuildFSub(c->b, lse, picked, "");
+            val =
+                LLVMBuildFSub(c->b, LLVMBuildFMul(c->b, lse, LLVMBuildLoad2(c->b, ty, qs, ""), ""),
+                              LLVMBuildLoad2(c->b, ty, qx, ""), "");
+        } else {
+            LLVMValueRef lab = LLVMBuildSExt(c->b, cg_load(c, DT_I32, y, at), c->i64, "");
+            LLVMValueRef ok =
+                LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntSGE, lab, cg_i64(c, 0), ""),
+                             LLVMBuildICmp(c->b, LLVMIntSLT, lab, C, ""), "");
+            LLVMValueRef picked =
+                cg_load(c, t, x, AT(LLVMBuildSelect(c->b, ok, lab, cg_i64(c, 0), "")));
+            if (n->op == OP_NLL_LOSS) {
+                val = LLVMBuildFNeg(c->b, picked, "");
+            } else if (n->op == OP_MULTI_MARGIN_LOSS) {
+                /* sum over j != y of max(0, margin - x_y + x_j)^p, / C */
+                LLVMBuildStore(c->b, cg_fconst(c, t, 0), sum);
+                LLVMValueRef j = cg_loop_begin(c, C, &lj);
+                LLVMValueRef m =
+                    LLVMBuildFAdd(c->b, cg_fconst(c, t, attr_margin(n)),
+                                  LLVMBuildFSub(c->b, cg_load(c, t, x, AT(j)), picked, ""), "");
+                m = cg_max(c, t, m, cg_fconst(c, t, 0));
+                if (attr_p(n) == 2)
+                    m = LLVMBuildFMul(c->b, m, m, "");
+                LLVMValueRef other = LLVMBuildICmp(c->b, LLVMIntNE, j, lab, "");
+                m = LLVMBuildSelect(c->b, other, m, cg_fconst(c, t, 0), "");
+                LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, ty, sum, ""), m, ""),
+                               sum);
+                cg_loop_end(c, &lj);
+                val = LLVMBuildFDiv(c->b, LLVMBuildLoad2(c->b, ty, sum, ""),
+                                    LLVMBuildSIToFP(c->b, C, ty, ""), "");
+            } else {
+                LLVMBuildStore(c->b, cg_fconst(c, t, -INFINITY), mx);
+                LLVMValueRef j = cg_loop_begin(c, C, &lj);
+                LLVMBuildStore(
+                    c->b, cg_max(c, t, LLVMBuildLoad2(c->b, ty, mx, ""), cg_load(c, t, x, AT(j))),
+                    mx);
+                cg_loop_end(c, &lj);
+                LLVMValueRef m = LLVMBuildLoad2(c->b, ty, mx, "");
+                LLVMBuildStore(c->b, cg_fconst(c, t, 0), sum);
+                j = cg_loop_begin(c, C, &lj);
+                LLVMValueRef e =
+                    cg_intr1(c, "llvm.exp", t, LLVMBuildFSub(c->b, cg_load(c, t, x, AT(j)), m, ""));
+                LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, ty, sum, ""), e, ""),
+                               sum);
+                cg_loop_end(c, &lj);
+                LLVMValueRef lse = LLVMBuildFAdd(
+                    c->b, m, cg_intr1(c, "llvm.log", t, LLVMBuildLoad2(c->b, ty, sum, "")), "");
+                val = LLVMBuildFSub(c->b, lse, picked, "");
+            }
+            /* an out-of-range label has no defined loss */
+            val = LLVMBuildSelect(c->b, ok, val, cg_fconst(c, t, NAN), "");
         }
 #undef AT
-        /* an out-of-range label has no defined loss */
-        val = LLVMBuildSelect(c->b, ok, val, cg_fconst(c, t, NAN), "");
     } else {
         total = cg_numel(c, &n->in[0]->shape);
         at = cg_loop_begin(c, total, &lo);
@@ -119,13 +180,16 @@ LLVMValueRef cg_kernel_loss(Cg *c, Node *n)
         LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f64, acc, ""), v64, ""),
                        acc);
     }
-    if (n->op == OP_CROSS_ENTROPY || n->op == OP_NLL_LOSS)
+    if (cls)
         cg_loop_end(c, &li);
     cg_loop_end(c, &lo);
     if (!none) {
         LLVMValueRef s = LLVMBuildLoad2(c->b, c->f64, acc, "");
         if (strcmp(red, "mean") == 0)
             s = LLVMBuildFDiv(c->b, s, LLVMBuildSIToFP(c->b, total, c->f64, ""), "");
+        const Shape *xs = &n->in[0]->shape;
+        if (strcmp(red, "batchmean") == 0 && xs->rank > 0)
+            s = LLVMBuildFDiv(c->b, s, LLVMBuildSIToFP(c->b, cg_dim(c, xs->d[0]), c->f64, ""), "");
         if (t != DT_F64)
             s = LLVMBuildFPTrunc(c->b, s, ty, "");
         cg_store(c, t, s, out, cg_i64(c, 0));

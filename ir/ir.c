@@ -422,6 +422,8 @@ bool ir_index_operand(const Node *n, int *operand, int64_t *hi)
         return true;
     case K_LOSS: {
         const Shape *s = &n->in[0]->shape;
+        if (n->in[1]->dtype != DT_I32) /* cross_entropy's soft targets */
+            return false;
         *operand = 1;
         *hi = s->d[s->rank == 1 ? 0 : 1].n;
         return true;

@@ -240,9 +240,9 @@ int64_t ir_max_batch(const Graph *g);
  * bound, values in 0..hi-1. By the op's kind: K_SEQ (embedding) ids in
  * input 0, rows of the table in input 1; K_LOSS (a class loss) labels in
  * input 1, the class dimension of the scores in input 0 (dimension 1, or
- * 0 for one unbatched sample); K_SELECT (gather) indices in input 1, the
- * size of x (input 0) along the axis, never the batch. False for other
- * nodes. */
+ * 0 for one unbatched sample, and not for cross_entropy's float soft
+ * targets); K_SELECT (gather) indices in input 1, the size of x (input 0)
+ * along the axis, never the batch. False for other nodes. */
 bool ir_index_operand(const Node *n, int *operand, int64_t *hi);
 
 /* Attributes: setters replace an attribute of the same name. */

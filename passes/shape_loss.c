@@ -3,9 +3,11 @@
  * "none" gives the per-element loss: the labels' shape for the class
  * losses, the prediction's for the pair losses.
  *
- * Class losses (cross_entropy, nll_loss) take scores [N, C] or
- * [N, C, d1, ...] with i32 labels [N] or [N, d1, ...] (PyTorch's layout,
- * classes in dimension 1), or unbatched scores [C] with a scalar label.
+ * Class losses (cross_entropy, nll_loss, multi_margin_loss) take scores
+ * [N, C] or [N, C, d1, ...] with i32 labels [N] or [N, d1, ...]
+ * (PyTorch's layout, classes in dimension 1), or unbatched scores [C] with
+ * a scalar label; cross_entropy also takes float probabilities of the
+ * scores' shape (soft targets), its "none" shape then the labels' would be.
  * Pair losses require prediction and target of the same floating type and
  * exactly the same shape: PyTorch only warns about broadcasting there, and
  * a silently broadcast loss ([B, 1] against [B]) is a classic bug.
@@ -30,15 +32,32 @@ bool shape_class_loss(Graph *g, Node *n)
         !shape_want_rank(g, n, x, 1, IR_MAX_RANK, "scores of shape [N, C] or [N, C, d...]") ||
         !shape_want_static(g, n, x, x->shape.rank == 1 ? 0 : 1, "the class dimension"))
         return false;
-    if (y->dtype != DT_I32) {
-        diag_error(n->loc, "%s: expects i32 class labels, got %s", shape_op(n),
-                   ir_dtype_name(y->dtype));
-        return false;
-    }
     Shape want = {0};
     for (int i = 0; i < x->shape.rank; i++)
         if (i != 1 && x->shape.rank > 1)
             want.d[want.rank++] = x->shape.d[i];
+    if (n->op == OP_CROSS_ENTROPY && y->dtype != DT_I32) {
+        /* soft targets: class probabilities of the scores' shape */
+        if (!shape_want_same_dtype(g, n, x, y))
+            return false;
+        if (!ir_shape_eq(&y->shape, &x->shape)) {
+            diag_error(n->loc, "%s: probabilities must have the scores' shape %s, got %s",
+                       shape_op(n), shape_fmt(g, &x->shape), shape_fmt(g, &y->shape));
+            return false;
+        }
+        set_reduced(n, x->dtype, &want);
+        return true;
+    }
+    if (y->dtype != DT_I32) {
+        diag_error(n->loc, "%s: expects i32 class labels%s, got %s", shape_op(n),
+                   n->op == OP_CROSS_ENTROPY ? " or float probabilities" : "",
+                   ir_dtype_name(y->dtype));
+        return false;
+    }
+    if (n->op == OP_MULTI_MARGIN_LOSS && attr_p(n) != 1 && attr_p(n) != 2) {
+        diag_error(n->loc, "multi_margin_loss: p must be 1 or 2, got %g", attr_p(n));
+        return false;
+    }
     if (!ir_shape_eq(&y->shape, &want)) {
         diag_error(n->loc, "%s: labels must have shape %s for scores %s, got %s", shape_op(n),
                    shape_fmt(g, &want), shape_fmt(g, &x->shape), shape_fmt(g, &y->shape));

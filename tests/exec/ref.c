@@ -169,6 +169,11 @@ static double pair_loss(const Node *n, double x, double t)
         double delta = attr_delta(n);
         return ad <= delta ? 0.5 * d * d : delta * (ad - 0.5 * delta);
     }
+    case OP_KL_DIV:
+        /* x holds log-probabilities; t probabilities, or log-probabilities */
+        if (attr_log_target(n))
+            return exp(t) * (t - x);
+        return (t == 0 ? 0 : t * log(t)) - t * x;
     default: return NAN;
     }
 }
@@ -478,9 +483,10 @@ static bool eval_slice(const Node *n, RefTensor *const *in, int64_t batch, RefTe
     return true;
 }
 
-/* Reduces per-element losses l (count m) as the reduction attribute says;
+/* Reduces per-element losses l (count m) as the reduction attribute says
+ * (batchmean: the sum over the batch, the inputs' dimension 0);
  * "none" keeps them (out has their shape). */
-static void reduce_loss(const Node *n, const double *l, int64_t m, RefTensor *out)
+static void reduce_loss(const Node *n, const double *l, int64_t m, int64_t batch, RefTensor *out)
 {
     const char *r = attr_reduction(n);
     if (strcmp(r, "none") == 0) {
@@ -490,30 +496,35 @@ static void reduce_loss(const Node *n, const double *l, int64_t m, RefTensor *ou
     double s = 0;
     for (int64_t i = 0; i < m; i++)
         s += l[i];
+    if (strcmp(r, "batchmean") == 0)
+        s /= (double)batch;
     out->v[0] = strcmp(r, "mean") == 0 ? s / (double)m : s;
 }
 
-/* cross_entropy / nll_loss: scores [N, C, d...] (or [C]) and labels
- * [N, d...] (or a scalar); the loss of one element is -log_softmax(x)[y]
- * along the class dimension (-x[y] for nll_loss). */
+/* cross_entropy / nll_loss / multi_margin_loss: scores [N, C, d...] (or
+ * [C]) and labels [N, d...] (or a scalar); the loss of one element is
+ * -log_softmax(x)[y] along the class dimension (-x[y] for nll_loss, the
+ * mean over j != y of max(0, margin - x[y] + x[j])^p for the margin loss).
+ * cross_entropy's soft targets q, of the scores' shape, give
+ * -sum_j q[j] log_softmax(x)[j]. */
 static bool eval_class_loss(const Node *n, const RefTensor *x, const RefTensor *y, RefTensor *out,
                             char *err, size_t errsize)
 {
     int cdim = x->rank == 1 ? 0 : 1;
     int64_t C = x->dim[cdim];
-    double *l = calloc((size_t)y->count, sizeof(double));
+    bool soft = y->dtype != DT_I32;
+    /* the per-element index space: the scores' without the class dimension */
+    int prank = 0;
+    int64_t pdim[IR_MAX_RANK], count = x->count / C;
+    for (int i = 0; i < x->rank; i++)
+        if (i != cdim)
+            pdim[prank++] = x->dim[i];
+    double *l = calloc((size_t)count, sizeof(double));
     if (!l)
         abort();
     int64_t idx[IR_MAX_RANK] = {0};
-    for (int64_t k = 0; k < y->count; k++, next_index(y->rank, y->dim, idx)) {
-        double label = y->v[k];
-        if (!(label >= 0 && label < (double)C)) {
-            snprintf(err, errsize, "%%%d %s: label %g out of range 0..%lld", n->id,
-                     op_info[n->op].text, label, (long long)C - 1);
-            free(l);
-            return false;
-        }
-        /* the scores' index: the label's index with the class dim inserted */
+    for (int64_t k = 0; k < count; k++, next_index(prank, pdim, idx)) {
+        /* the scores' index: the element's index with the class dim inserted */
         int64_t j[IR_MAX_RANK];
         for (int i = 0, d = 0; i < x->rank; i++)
             j[i] = i == cdim ? 0 : idx[d++];
@@ -523,11 +534,35 @@ static bool eval_class_loss(const Node *n, const RefTensor *x, const RefTensor *
         double s = 0;
         for (j[cdim] = 0; j[cdim] < C; j[cdim]++)
             s += exp(x->v[offset_of(x, j)] - m);
+        double lse = m + log(s);
+        if (soft) {
+            l[k] = 0;
+            for (j[cdim] = 0; j[cdim] < C; j[cdim]++)
+                l[k] -= y->v[offset_of(y, j)] * (x->v[offset_of(x, j)] - lse);
+            continue;
+        }
+        double label = y->v[k];
+        if (!(label >= 0 && label < (double)C)) {
+            snprintf(err, errsize, "%%%d %s: label %g out of range 0..%lld", n->id,
+                     op_info[n->op].text, label, (long long)C - 1);
+            free(l);
+            return false;
+        }
         j[cdim] = (int64_t)label;
         double xy = x->v[offset_of(x, j)];
-        l[k] = n->op == OP_NLL_LOSS ? -xy : -(xy - m - log(s));
+        if (n->op == OP_MULTI_MARGIN_LOSS) {
+            double sum = 0;
+            for (j[cdim] = 0; j[cdim] < C; j[cdim]++) {
+                double h = fmax(0, attr_margin(n) - xy + x->v[offset_of(x, j)]);
+                if (j[cdim] != (int64_t)label)
+                    sum += attr_p(n) == 2 ? h * h : h;
+            }
+            l[k] = sum / (double)C;
+        } else {
+            l[k] = n->op == OP_NLL_LOSS ? -xy : lse - xy;
+        }
     }
-    reduce_loss(n, l, y->count, out);
+    reduce_loss(n, l, count, x->rank ? x->dim[0] : 1, out);
     free(l);
     return true;
 }
@@ -539,7 +574,7 @@ static void eval_pair_loss(const Node *n, const RefTensor *x, const RefTensor *t
         abort();
     for (int64_t k = 0; k < x->count; k++)
         l[k] = pair_loss(n, x->v[k], t->v[k]);
-    reduce_loss(n, l, x->count, out);
+    reduce_loss(n, l, x->count, x->rank ? x->dim[0] : 1, out);
     free(l);
 }
 
@@ -1046,6 +1081,8 @@ static const Rule rules[OP_COUNT] = {
     [OP_SLICE_UPDATE] = R_SLICE,
     [OP_CROSS_ENTROPY] = R_CLASS_LOSS,
     [OP_NLL_LOSS] = R_CLASS_LOSS,
+    [OP_MULTI_MARGIN_LOSS] = R_CLASS_LOSS,
+    [OP_KL_DIV] = R_PAIR_LOSS,
     [OP_BINARY_CROSS_ENTROPY] = R_PAIR_LOSS,
     [OP_MSE] = R_PAIR_LOSS,
     [OP_L1_LOSS] = R_PAIR_LOSS,

@@ -342,6 +342,41 @@ TEST(ops, losses)
 }
 END_TEST
 
+TEST(ops, soft_losses)
+{
+    load(2, "%0 = input \"x\" : f32[B, 3]\n"
+            "%1 = input \"q\" : f32[B, 3]\n"
+            "%2 = input \"y\" : i32[B]\n"
+            "%3 = cross_entropy(%0, %1) {reduction = \"none\"} : ?\n"
+            "%4 = kl_div(%0, %1) {reduction = \"batchmean\"} : ?\n"
+            "%5 = kl_div(%0, %1) {reduction = \"none\", log_target = true} : ?\n"
+            "%6 = multi_margin_loss(%0, %2) {reduction = \"none\"} : ?\n"
+            "%7 = multi_margin_loss(%0, %2) {p = 2.0, margin = 0.5, reduction = \"sum\"} : ?\n"
+            "output \"ce\" = %3\n"
+            "output \"kl\" = %4\n"
+            "output \"kl_log\" = %5\n"
+            "output \"mm\" = %6\n"
+            "output \"mm2\" = %7\n");
+    /* row 0: x = log(1, 2, 1), softmax (1/4, 1/2, 1/4); row 1: x = (0, 1, -1) */
+    IN("x", 0, log(2), 0, 0, 1, -1);
+    IN("q", 0.5, 0.5, 0, 0, 1, 0);
+    IN("y", 1, 0);
+    run();
+    /* -sum q log softmax: row 0 -(0.5 ln 1/4 + 0.5 ln 1/2); row 1 lse - 1 */
+    double lse1 = log(1 + exp(1) + exp(-1));
+    EXPECT("ce", 1, D(2), 0.5 * log(4) + 0.5 * log(2), lse1 - 1);
+    /* sum of q ln q - q x over both rows, / 2; q = 0 adds nothing */
+    EXPECT("kl", 0, D(0), (2 * 0.5 * log(0.5) - 0.5 * log(2) + 0 - 1) / 2);
+    /* e^q (q - x) */
+    EXPECT("kl_log", 2, D(2, 3), exp(0.5) * 0.5, exp(0.5) * (0.5 - log(2)), 0, 0, exp(1) * 0, 1);
+    /* row 0, y = 1: (max(0, 1 - ln 2 + 0) * 2) / 3; row 1, y = 0: (2 + 0) / 3 */
+    EXPECT("mm", 1, D(2), 2 * (1 - log(2)) / 3, 2.0 / 3);
+    /* margin 0.5, squared: row 0 2 (0.5 - ln 2)^+ = 0; row 1 (1.5^2 + 0) / 3 */
+    EXPECT("mm2", 0, D(0), 2.25 / 3);
+    done();
+}
+END_TEST
+
 TEST(ops, backward_eltwise)
 {
     load(1, "%0 = input \"x\" : f32[4]\n"

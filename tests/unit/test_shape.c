@@ -1394,8 +1394,8 @@ END_TEST
 
 TEST(rules, class_loss)
 {
-    static const Op ops[] = {OP_CROSS_ENTROPY, OP_NLL_LOSS};
-    for (int i = 0; i < 2; i++) {
+    static const Op ops[] = {OP_CROSS_ENTROPY, OP_NLL_LOSS, OP_MULTI_MARGIN_LOSS};
+    for (int i = 0; i < 3; i++) {
         const char *name = op_info[ops[i]].text;
         char want[256];
         fresh();
@@ -1424,7 +1424,11 @@ TEST(rules, class_loss)
         err(want);
         fresh();
         N(ops[i], X("f32[B, 10]"), X("f32[B]"));
-        snprintf(want, sizeof want, "%s: expects i32 class labels, got f32", name);
+        if (ops[i] == OP_CROSS_ENTROPY)
+            snprintf(want, sizeof want, "%s: probabilities must have the scores' shape [B, 10], "
+                     "got [B]", name);
+        else
+            snprintf(want, sizeof want, "%s: expects i32 class labels, got f32", name);
         err(want);
         fresh();
         N(ops[i], X("i32[B, 10]"), X("i32[B]"));
@@ -1436,13 +1440,28 @@ TEST(rules, class_loss)
                  name);
         err(want);
     }
+    /* soft targets: probabilities of the scores' shape and type */
+    fresh();
+    Node *n = N(OP_CROSS_ENTROPY, X("f32[B, 10, 3]"), X("f32[B, 10, 3]"));
+    ir_set_str(G, n, "reduction", "none");
+    ok(n, "f32[B, 3]");
+    fresh();
+    n = N(OP_CROSS_ENTROPY, X("f64[10]"), X("f64[10]"));
+    ok(n, "f64[]");
+    fresh();
+    N(OP_CROSS_ENTROPY, X("f32[B, 10]"), X("f64[B, 10]"));
+    err("cross_entropy: element types differ (f32 vs f64)");
+    fresh();
+    n = N(OP_MULTI_MARGIN_LOSS, X("f32[B, 10]"), X("i32[B]"));
+    ir_set_float(G, n, "p", 3);
+    err("multi_margin_loss: p must be 1 or 2, got 3");
 }
 END_TEST
 
 TEST(rules, pair_loss)
 {
     static const Op ops[] = {OP_BINARY_CROSS_ENTROPY, OP_MSE, OP_L1_LOSS, OP_SMOOTH_L1_LOSS,
-                             OP_HUBER_LOSS};
+                             OP_HUBER_LOSS, OP_KL_DIV};
     for (int i = 0; i < countof(ops); i++) {
         const char *name = op_info[ops[i]].text;
         char want[256];
