@@ -79,7 +79,7 @@ void cg_emit_conv(Cg *c, Node *n, LLVMValueRef xp, LLVMValueRef wp, LLVMValueRef
         on[a] = n->shape.d[2 + i].n;
         k[a] = w->shape.d[2 + i].n;
         s[a] = cg_ints_at(attr_stride(n), i);
-        p[a] = cg_ints_at(attr_padding(n), i);
+        p[a] = ir_pad(attr_padding(n), nsp, i, false); /* the end's shows in on[] */
         d[a] = cg_ints_at(attr_dilation(n), i);
     }
     int64_t groups = attr_groups(n), C = x->shape.d[1].n, O = n->shape.d[1].n;
@@ -230,6 +230,98 @@ static LLVMValueRef k_pool(Cg *c, Node *n)
     LLVMValueRef at =
         cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, q, cg_i64(c, OH)), y), cg_i64(c, OW)), xo);
     cg_store(c, t, res, out, at);
+    cg_loop_end(c, &lx);
+    cg_loop_end(c, &ly);
+    cg_loop_end(c, &lq);
+    LLVMBuildRetVoid(c->b);
+    return fn;
+}
+
+/* ---- adaptive pooling ------------------------------------------------------
+ * Output row y of OH pools input rows [floor(y*H/OH), ceil((y+1)*H/OH)),
+ * columns likewise: windows of varying size, so their bounds are computed
+ * per output position and the window loops run to them. Max takes NaN
+ * over everything (llvm.maximum, as max_pool2d), avg divides by the
+ * window's size. The gradient scatters each window's dy into the zeroed
+ * output: max to the first element greater than all before it (or a
+ * NaN), as PyTorch; avg, dy / size to every element. */
+
+static void zero(Cg *c, DType t, LLVMValueRef p, LLVMValueRef count);
+
+/* The window [*lo, *hi) of output index o (i64) of on for an input of n. */
+static void adaptive_window(Cg *c, LLVMValueRef o, int64_t n, int64_t on, LLVMValueRef *lo,
+                            LLVMValueRef *hi)
+{
+    *lo = LLVMBuildUDiv(c->b, cg_mul(c, o, cg_i64(c, n)), cg_i64(c, on), "");
+    LLVMValueRef end = cg_mul(c, cg_add(c, o, cg_i64(c, 1)), cg_i64(c, n));
+    *hi = LLVMBuildUDiv(c->b, cg_add(c, end, cg_i64(c, on - 1)), cg_i64(c, on), "");
+}
+
+static LLVMValueRef k_adaptive_pool(Cg *c, Node *n)
+{
+    bool grad = n->op == OP_ADAPTIVE_MAX_POOL2D_GRAD || n->op == OP_ADAPTIVE_AVG_POOL2D_GRAD;
+    bool mx = n->op == OP_ADAPTIVE_MAX_POOL2D || n->op == OP_ADAPTIVE_MAX_POOL2D_GRAD;
+    Node *x = n->in[0];
+    const Shape *ys = grad ? &n->in[1]->shape : &n->shape;
+    DType t = n->dtype;
+    LLVMTypeRef ty = cg_type(c, t);
+    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, grad ? 2 : 1);
+    LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 1);
+    LLVMValueRef dy = grad ? LLVMGetParam(fn, 2) : NULL;
+    int64_t H = x->shape.d[2].n, W = x->shape.d[3].n, OH = ys->d[2].n, OW = ys->d[3].n;
+    LLVMValueRef planes = cg_dim(c, (Dim){x->shape.d[1].n * x->shape.d[0].n, x->shape.d[0].batch});
+    if (grad)
+        zero(c, t, out, cg_mul(c, planes, cg_i64(c, H * W)));
+    LLVMValueRef acc = cg_alloca(c, ty, "acc"), at = cg_alloca(c, c->i64, "at");
+    CgLoop lq, ly, lx, li, lj;
+    LLVMValueRef q = cg_loop_begin(c, planes, &lq);
+    LLVMValueRef plane = cg_gep(c, t, src, cg_mul(c, q, cg_i64(c, H * W)));
+    LLVMValueRef oplane = cg_gep(c, t, out, cg_mul(c, q, cg_i64(c, grad ? H * W : OH * OW)));
+    LLVMValueRef y = cg_loop_begin(c, cg_i64(c, OH), &ly);
+    LLVMValueRef h0, h1, w0, w1;
+    adaptive_window(c, y, H, OH, &h0, &h1);
+    LLVMValueRef xo = cg_loop_begin(c, cg_i64(c, OW), &lx);
+    adaptive_window(c, xo, W, OW, &w0, &w1);
+    LLVMValueRef yat = cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, q, cg_i64(c, OH)), y),
+                                        cg_i64(c, OW)), xo);
+    LLVMValueRef size = LLVMBuildUIToFP(
+        c->b, cg_mul(c, LLVMBuildSub(c->b, h1, h0, ""), LLVMBuildSub(c->b, w1, w0, "")), ty, "");
+    LLVMValueRef g = grad ? cg_load(c, t, dy, yat) : NULL;
+    LLVMValueRef share = grad && !mx ? LLVMBuildFDiv(c->b, g, size, "") : NULL;
+    LLVMBuildStore(c->b, cg_fconst(c, t, mx ? -INFINITY : 0), acc);
+    LLVMBuildStore(c->b, cg_i64(c, -1), at);
+    LLVMValueRef i = cg_add(c, h0, cg_loop_begin(c, LLVMBuildSub(c->b, h1, h0, ""), &li));
+    LLVMValueRef j = cg_add(c, w0, cg_loop_begin(c, LLVMBuildSub(c->b, w1, w0, ""), &lj));
+    LLVMValueRef k = cg_add(c, cg_mul(c, i, cg_i64(c, W)), j);
+    LLVMValueRef a = cg_get(c, ty, acc);
+    if (grad && !mx) {
+        cg_store(c, t, LLVMBuildFAdd(c->b, cg_load(c, t, oplane, k), share, ""), oplane, k);
+    } else if (grad) {
+        /* PyTorch's v > best || isnan(v), and the window's first element */
+        LLVMValueRef v = cg_load(c, t, plane, k);
+        LLVMValueRef take = LLVMBuildOr(
+            c->b, LLVMBuildICmp(c->b, LLVMIntSLT, cg_get(c, c->i64, at), cg_i64(c, 0), ""),
+            LLVMBuildOr(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, v, a, ""),
+                        LLVMBuildFCmp(c->b, LLVMRealUNO, v, v, ""), ""),
+            "");
+        LLVMBuildStore(c->b, LLVMBuildSelect(c->b, take, v, a, ""), acc);
+        LLVMBuildStore(c->b, LLVMBuildSelect(c->b, take, k, cg_get(c, c->i64, at), ""), at);
+    } else {
+        LLVMValueRef args[] = {a, cg_load(c, t, plane, k)};
+        LLVMBuildStore(c->b,
+                       mx ? cg_intrinsic(c, "llvm.maximum", ty, args, 2)
+                          : LLVMBuildFAdd(c->b, a, args[1], ""),
+                       acc);
+    }
+    cg_loop_end(c, &lj);
+    cg_loop_end(c, &li);
+    if (grad && mx) { /* every window has at least one element */
+        LLVMValueRef p = cg_get(c, c->i64, at);
+        cg_store(c, t, LLVMBuildFAdd(c->b, cg_load(c, t, oplane, p), g, ""), oplane, p);
+    } else if (!grad) {
+        LLVMValueRef r = cg_get(c, ty, acc);
+        cg_store(c, t, mx ? r : LLVMBuildFDiv(c->b, r, size, ""), out, yat);
+    }
     cg_loop_end(c, &lx);
     cg_loop_end(c, &ly);
     cg_loop_end(c, &lq);
@@ -643,7 +735,7 @@ static LLVMValueRef k_conv_grad(Cg *c, Node *n)
         on[ax] = dys->d[2 + i].n;
         k[ax] = ws->d[2 + i].n;
         s[ax] = cg_ints_at(attr_stride(n), i);
-        p[ax] = cg_ints_at(attr_padding(n), i);
+        p[ax] = ir_pad(attr_padding(n), nsp, i, false);
         d[ax] = cg_ints_at(attr_dilation(n), i);
     }
     int64_t groups = attr_groups(n), C = xs->d[1].n, O = dys->d[1].n;
@@ -877,6 +969,10 @@ LLVMValueRef cg_kernel_nn(Cg *c, Node *step)
         return c->training ? k_stochastic_pool_train(c, step) : k_pool(c, step);
     case OP_GLOBAL_AVG_POOL:
     case OP_GLOBAL_MAX_POOL: return k_global_pool(c, step);
+    case OP_ADAPTIVE_AVG_POOL2D:
+    case OP_ADAPTIVE_MAX_POOL2D:
+    case OP_ADAPTIVE_AVG_POOL2D_GRAD:
+    case OP_ADAPTIVE_MAX_POOL2D_GRAD: return k_adaptive_pool(c, step);
     case OP_BATCH_NORM: return k_batch_norm(c, step);
     case OP_LAYER_NORM: return k_layer_norm(c, step);
     case OP_CONV_GRAD_INPUT:

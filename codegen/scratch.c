@@ -53,7 +53,8 @@ static int64_t conv_scratch(const Node *n)
     bool pointwise = true;
     for (int i = 0; i < nsp; i++)
         pointwise &= w->shape.d[2 + i].n == 1 && ints_at(attr_stride(n), i) == 1 &&
-                     ints_at(attr_padding(n), i) == 0;
+                     ir_pad(attr_padding(n), nsp, i, false) == 0 &&
+                     ir_pad(attr_padding(n), nsp, i, true) == 0;
     if (pointwise)
         return 0;
     int64_t cg = x->shape.d[1].n / groups;
@@ -70,9 +71,11 @@ static int64_t conv_grad_scratch(const Node *n)
     const Shape *dy = gi ? &n->in[0]->shape : &n->in[1]->shape;
     const Shape *w = gi ? &n->in[1]->shape : &n->shape;
     bool pointwise = true;
-    for (int i = 0; i < x->rank - 2; i++)
+    int nsp = x->rank - 2;
+    for (int i = 0; i < nsp; i++)
         pointwise &= w->d[2 + i].n == 1 && ints_at(attr_stride(n), i) == 1 &&
-                     ints_at(attr_padding(n), i) == 0;
+                     ir_pad(attr_padding(n), nsp, i, false) == 0 &&
+                     ir_pad(attr_padding(n), nsp, i, true) == 0;
     if (pointwise)
         return 0;
     int64_t cg = x->d[1].n / attr_groups(n);

@@ -524,6 +524,8 @@ static bool to_enum(L *l, const char *who, const AttrSpec *sp, Value v, Attr *ou
  * shape. */
 static bool to_ints(L *l, const char *who, const AttrSpec *sp, Value v, Attr *out)
 {
+    if (v.kind == V_STR && sp->nchoices > 0) /* padding = "same" */
+        return to_enum(l, who, sp, v, out);
     bool shape = strcmp(sp->name, "shape") == 0;
     int n = v.kind == V_LIST ? v.n : 1;
     const Value *el = v.kind == V_LIST ? v.elems : &v;
@@ -802,6 +804,54 @@ static Node *take_mask(L *l, EArg *args, int *nargs, bool *ok)
     return NULL;
 }
 
+/* Takes an OPF_BIAS op's bias out of args (`bias = b`, or a tensor right
+ * after the op's want tensors: PyTorch's F.conv2d(x, w, b), while
+ * conv2d(x, w, 2) stays stride = 2); *bias is NULL when there is none. */
+static bool take_bias(L *l, const char *who, EArg *args, int *nargs, int want, Value *bias)
+{
+    *bias = (Value){.kind = V_POISON};
+    bool found = false;
+    int pos = 0, k = 0;
+    for (int i = 0; i < *nargs; i++) {
+        EArg a = args[i];
+        bool named = a.name && strcmp(a.name, "bias") == 0;
+        bool positional = !a.name && pos++ == want && a.v.kind == V_TENSOR;
+        if (named || positional) {
+            if (found) {
+                fe_err(l, named ? a.name_loc : a.v.loc, "%s: 'bias' is given twice", who);
+                return false;
+            }
+            found = true;
+            *bias = a.v;
+            continue;
+        }
+        args[k++] = a;
+    }
+    *nargs = k;
+    return true;
+}
+
+/* y + bias per output channel: bias [O] seen as [O, 1, ...] against y
+ * [N, O, ...] (a bias of another shape fails the add's broadcast). */
+static Node *add_bias(L *l, const OpInfo *oi, Node *y, Value bias, int nsp, Loc loc)
+{
+    Node *b = fe_as_node(l, bias, arena_printf(l->a, "%s, bias", oi->text));
+    if (!b)
+        return NULL;
+    if ((b->op == OP_INPUT || b->op == OP_PARAM) && b->shape.rank != 1) {
+        char buf[128];
+        fe_err(l, bias.loc, "%s: bias must be a vector of the output channels, got %s", oi->text,
+               ir_shape_str(&b->shape, l->g->batch ? l->g->batch : "B", buf, sizeof buf));
+        return NULL;
+    }
+    Dim d[IR_MAX_RANK] = {{-1, false}};
+    for (int i = 1; i <= nsp; i++)
+        d[i] = (Dim){1, false};
+    Node *r = ir_node_new(l->g, OP_RESHAPE, &b, 1, bias.loc);
+    attr_set_shape(l->g, r, d, nsp + 1);
+    return ir_binary(l->g, OP_ADD, y, r, loc);
+}
+
 static Value call_op(L *l, Frame *f, Op op, const Expr *e)
 {
     const OpInfo *oi = &op_info[op];
@@ -812,6 +862,9 @@ static Value call_op(L *l, Frame *f, Op op, const Expr *e)
     Node *mask = op == OP_ATTENTION ? take_mask(l, args, &nargs, &mask_ok) : NULL;
     bool runstats = oi->flags & OPF_RUNSTATS;
     int want = oi->arity < 0 ? 1 : runstats ? oi->arity - 2 : oi->arity;
+    Value bias = {.kind = V_POISON};
+    if ((oi->flags & OPF_BIAS) && !take_bias(l, oi->text, args, &nargs, want, &bias))
+        return poison;
     int npos = 0;
     for (int i = 0; i < nargs; i++)
         npos += !args[i].name;
@@ -875,6 +928,12 @@ static Value call_op(L *l, Frame *f, Op op, const Expr *e)
     }
     Node *n = ir_node_new(l->g, op, in.v, in.n, callee);
     n->attrs = attrs;
+    if (bias.kind != V_POISON) {
+        /* the weight's rank: 2 + the spatial dimensions */
+        n = add_bias(l, oi, n, bias, op == OP_CONV1D ? 1 : 2, callee);
+        if (!n)
+            return poison;
+    }
     return tensor(n, callee);
 }
 

@@ -131,7 +131,7 @@ const AttrSchema *ir_schema_parse(const char *text)
             kind[klen - 1] = 0;
         } else {
             char *eq = strchr(kind, '=');
-            if (kind[0] == '{')
+            if (strchr(kind, '{'))
                 eq = strchr(strchr(kind, '}') ? strchr(kind, '}') : kind, '=');
             if (eq) {
                 *eq = 0;
@@ -139,9 +139,10 @@ const AttrSchema *ir_schema_parse(const char *text)
                 sp->has_default = true;
             }
         }
-        if (kind[0] == '{') {
-            sp->kind = AK_ENUM;
-            char *q = kind + 1;
+        bool words = strncmp(kind, "ints{", 5) == 0;
+        if (kind[0] == '{' || words) {
+            sp->kind = words ? AK_INTS : AK_ENUM;
+            char *q = strchr(kind, '{') + 1;
             for (;;) {
                 char *bar = q + strcspn(q, "|}");
                 char stop = *bar;
@@ -534,6 +535,11 @@ void ir_graph_compact(Graph *g)
 static bool attr_matches(const Attr *a, const AttrSpec *sp)
 {
     switch (sp->kind) {
+    case AK_INTS:
+        if (a->kind == AK_INTS)
+            return true;
+        /* ints{a|b}: one of the words, until the shape rule replaces it */
+        /* fall through */
     case AK_ENUM:
         if (a->kind != AK_STR)
             return false;

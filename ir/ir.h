@@ -69,6 +69,9 @@ enum {
     OPF_TRAIN_CODE = 1 << 7, /* OPF_MODE op whose training mode codegen emits */
     OPF_INDEX = 1 << 8,      /* an i32 input holds indices an input must keep in
                                 range (ir_index_operand; the input checks) */
+    OPF_BIAS = 1 << 9,       /* a call may pass a bias [O] (`bias = b`, or a tensor
+                                after the op's tensors), which the frontend adds
+                                per output channel (dimension 1) */
 };
 
 typedef struct {
@@ -117,11 +120,13 @@ typedef struct {
 /* One parsed entry of an attribute schema. */
 typedef struct {
     const char *name;
-    AttrKind kind;           /* AK_ENUM for {a|b} */
+    AttrKind kind;           /* AK_ENUM for {a|b}; AK_INTS for ints{a|b} */
     bool optional;           /* "?": may be absent, no default */
     bool has_default;
     Attr def;                /* the default, when has_default */
-    const char *choices[8];  /* AK_ENUM */
+    const char *choices[8];  /* AK_ENUM; for AK_INTS the words that may stand
+                                for the list (a string until the shape rule
+                                resolves it) */
     int nchoices;
 } AttrSpec;
 
@@ -346,6 +351,15 @@ typedef struct {
 #define ATTR(name, text, kind) extern const AttrKey attr_key_##name;
 #include "attrs.def"
 #undef ATTR
+
+/* A convolution's padding attribute, nsp values (one per spatial
+ * dimension) or, when a dimension is padded asymmetrically, 2*nsp values
+ * ([begin, end] per dimension): the padding before spatial dimension i, or
+ * after it when end is set. */
+static inline int64_t ir_pad(AttrInts p, int nsp, int i, bool end)
+{
+    return p.n == 2 * nsp ? p.v[2 * i + (end ? 1 : 0)].n : p.v[i].n;
+}
 
 /* Shapes and types. */
 const char *ir_dtype_name(DType t); /* "f32", "f64", "i32", "?" */

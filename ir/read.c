@@ -588,6 +588,19 @@ static bool parse_attr_value(Reader *r, const AttrSpec *sp, const char *what, At
     case AK_INTS:
     case AK_FLOATS: {
         bool ints = sp->kind == AK_INTS;
+        if (ints && sp->nchoices > 0 && peek(r)->k == T_STR) {
+            /* one of the words that stand for the list (ints{a|b}) */
+            t = next(r);
+            at->kind = AK_STR;
+            at->s = t.s;
+            for (int i = 0; i < sp->nchoices; i++)
+                if (strcmp(sp->choices[i], t.s) == 0)
+                    return true;
+            return fail(r, &t,
+                        "%s must be a list of ints or one of the words of its schema, "
+                        "not \"%s\"",
+                        what, t.s);
+        }
         t = next(r);
         if (!check_bad(r, &t))
             return false;

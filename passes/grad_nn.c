@@ -7,9 +7,10 @@
  * correlation of x with dy. conv_transpose2d is their adjoint: its input
  * gradient is conv2d(dy, w) with the same attributes, and its weight
  * gradient conv_grad_weight(dy, x) (the roles of image and gradient
- * swapped). max_pool2d and avg_pool2d have a primitive each, lp_pool2d is
- * built on avg_pool2d_grad: dx = sum over windows of dy * y^(1-p) * x^(p-1),
- * 0 from windows where y = 0.
+ * swapped). max_pool2d and avg_pool2d have a primitive each, and so
+ * have their adaptive forms; lp_pool2d is built on avg_pool2d_grad:
+ * dx = sum over windows of dy * y^(1-p) * x^(p-1), 0 from windows where
+ * y = 0.
  * The global poolings and layer_norm are compositions of reductions and
  * elementwise ops, and so is batch_norm, differentiated in training mode
  * (the batch statistics over every dimension but the channels, which is
@@ -113,6 +114,14 @@ bool grad_max_pool2d(Grad *c, Node *n, Node *dy)
 bool grad_avg_pool2d(Grad *c, Node *n, Node *dy)
 {
     ad_acc(c, n->in[0], pool_grad(c, OP_AVG_POOL2D_GRAD, n, dy));
+    return true;
+}
+
+bool grad_adaptive_pool(Grad *c, Node *n, Node *dy)
+{
+    Op op = n->op == OP_ADAPTIVE_MAX_POOL2D ? OP_ADAPTIVE_MAX_POOL2D_GRAD
+                                            : OP_ADAPTIVE_AVG_POOL2D_GRAD;
+    ad_acc(c, n->in[0], ad_finish(c, ad_node(c, op, (Node *[]){n->in[0], dy}, 2)));
     return true;
 }
 

@@ -15,6 +15,7 @@
  * the frontend leaves untyped): [C] with x's element type.
  */
 #include <inttypes.h>
+#include <string.h>
 
 #include "shape.h"
 
@@ -58,6 +59,75 @@ static const char *spatial_name(int nsp, int i)
 {
     return nsp == 1 ? "length" : i == 0 ? "height" : "width";
 }
+
+/* A convolution's padding (ops.def), before (pb) and after (pe) each of
+ * the nsp spatial dimensions of input sizes in, for kernel k, stride st
+ * and dilation dil: one value, one per dimension, [begin, end] pairs, or
+ * "same" / "valid". Stored back canonical (ir_pad): one value per
+ * dimension when every dimension is symmetric, else the pairs. */
+static bool conv_padding(Graph *g, Node *n, int nsp, const int64_t *in, const int64_t *k,
+                         const int64_t *st, const int64_t *dil, int64_t *pb, int64_t *pe)
+{
+    const Attr *a = ir_attr(n, "padding");
+    if (a && a->kind == AK_STR) {
+        bool same = strcmp(a->s, "same") == 0;
+        check(same || strcmp(a->s, "valid") == 0);
+        for (int i = 0; i < nsp; i++) {
+            /* TensorFlow's rule, PyTorch's at stride 1: the output has
+             * ceil(in / stride) positions */
+            int64_t out = (in[i] + st[i] - 1) / st[i];
+            int64_t total = (out - 1) * st[i] + dil[i] * (k[i] - 1) + 1 - in[i];
+            total = same && total > 0 ? total : 0;
+            pb[i] = total / 2;
+            pe[i] = total - pb[i];
+        }
+    } else {
+        int64_t v[2 * IR_MAX_RANK];
+        int nv;
+        const char *what = nsp == 1 ? "1 or 2" : "1, 2 or 4";
+        if (!shape_ints(n, &attr_key_padding, v, 2 * IR_MAX_RANK, &nv))
+            return false;
+        check(nv >= 0);
+        if (nv != 1 && nv != nsp && nv != 2 * nsp) {
+            diag_error(n->loc,
+                       "%s: 'padding' must have %s elements (one, one per dimension, or "
+                       "[begin, end] for each), got %d",
+                       shape_op(n), what, nv);
+            return false;
+        }
+        for (int i = 0; i < nsp; i++) {
+            bool pairs = nv == 2 * nsp && nv > 1;
+            pb[i] = v[pairs ? 2 * i : nv == 1 ? 0 : i];
+            pe[i] = v[pairs ? 2 * i + 1 : nv == 1 ? 0 : i];
+            for (int e = 0; e < 2; e++) {
+                int64_t p = e ? pe[i] : pb[i];
+                if (p < 0 || p > ATTR_MAX) {
+                    if (p < 0)
+                        diag_error(n->loc, "%s: 'padding' must be at least 0, got %" PRId64,
+                                   shape_op(n), p);
+                    else
+                        diag_error(n->loc, "%s: 'padding' value %" PRId64 " is too large",
+                                   shape_op(n), p);
+                    return false;
+                }
+            }
+        }
+    }
+    int64_t c[2 * IR_MAX_RANK];
+    bool sym = true;
+    for (int i = 0; i < nsp; i++) {
+        sym &= pb[i] == pe[i];
+        c[2 * i] = pb[i];
+        c[2 * i + 1] = pe[i];
+    }
+    if (sym)
+        shape_set_ints(g, n, &attr_key_padding, pb, nsp);
+    else
+        shape_set_ints(g, n, &attr_key_padding, c, 2 * nsp);
+    return true;
+}
+
+static bool want_same_dim(Graph *g, Node *n, const Node *a, const Node *b, int i);
 
 /* x is [N, C, spatial...] with only N possibly the batch. */
 static bool want_image(Graph *g, Node *n, const Node *x, int nsp)
@@ -114,21 +184,28 @@ bool shape_conv(Graph *g, Node *n)
                    w->shape.d[1].n, shape_fmt(g, &x->shape), C, groups);
         return false;
     }
-    int64_t st[2], pad[2], dil[2];
+    int64_t st[2], pb[2], pe[2], dil[2], ins[2], ks[2];
+    for (int i = 0; i < nsp; i++) {
+        ins[i] = x->shape.d[2 + i].n;
+        ks[i] = w->shape.d[2 + i].n;
+    }
     if (!spatial(g, n, &attr_key_stride, nsp, 1, st) ||
-        !spatial(g, n, &attr_key_padding, nsp, 0, pad) ||
-        !spatial(g, n, &attr_key_dilation, nsp, 1, dil))
+        !spatial(g, n, &attr_key_dilation, nsp, 1, dil) ||
+        !conv_padding(g, n, nsp, ins, ks, st, dil, pb, pe))
         return false;
     Shape s = {.rank = 2 + nsp};
     s.d[0] = x->shape.d[0];
     s.d[1] = (Dim){O, false};
     for (int i = 0; i < nsp; i++) {
-        int64_t in = x->shape.d[2 + i].n, k = w->shape.d[2 + i].n;
-        int64_t span = in + 2 * pad[i] - dil[i] * (k - 1) - 1;
+        int64_t in = ins[i], k = ks[i];
+        int64_t span = in + pb[i] + pe[i] - dil[i] * (k - 1) - 1;
         if (span < 0) {
+            const char *pad = pb[i] == pe[i]
+                                  ? arena_printf(g->arena, "%" PRId64, pb[i])
+                                  : arena_printf(g->arena, "%" PRId64 "+%" PRId64, pb[i], pe[i]);
             diag_error(n->loc, "%s: output %s would be empty: input %s %" PRId64 ", kernel %" PRId64
-                       ", padding %" PRId64 ", dilation %" PRId64 " (x %s, weight %s)",
-                       shape_op(n), spatial_name(nsp, i), spatial_name(nsp, i), in, k, pad[i],
+                       ", padding %s, dilation %" PRId64 " (x %s, weight %s)",
+                       shape_op(n), spatial_name(nsp, i), spatial_name(nsp, i), in, k, pad,
                        dil[i], shape_fmt(g, &x->shape), shape_fmt(g, &w->shape));
             return false;
         }
@@ -229,6 +306,36 @@ bool shape_pool(Graph *g, Node *n)
     return true;
 }
 
+/* [N, C, H, W] -> [N, C, OH, OW], output_size one value or [OH, OW], each
+ * at least 1 (PyTorch also allows an output above the input: windows then
+ * repeat input positions) */
+bool shape_adaptive_pool(Graph *g, Node *n)
+{
+    const Node *x = n->in[0];
+    int64_t os[2];
+    if (!want_image(g, n, x, 2) || !spatial(g, n, &attr_key_output_size, 2, 1, os))
+        return false;
+    n->dtype = x->dtype;
+    n->shape = x->shape;
+    n->shape.d[2] = (Dim){os[0], false};
+    n->shape.d[3] = (Dim){os[1], false};
+    return true;
+}
+
+/* adaptive_*_pool2d_grad(x, dy): x and dy images of one type, batch and
+ * channels; the result is shaped like x. */
+bool shape_adaptive_pool_grad(Graph *g, Node *n)
+{
+    const Node *x = n->in[0], *dy = n->in[1];
+    if (!want_image(g, n, x, 2) || !want_image(g, n, dy, 2) ||
+        !shape_want_same_dtype(g, n, x, dy) || !want_same_dim(g, n, x, dy, 0) ||
+        !want_same_dim(g, n, x, dy, 1))
+        return false;
+    n->dtype = x->dtype;
+    n->shape = x->shape;
+    return true;
+}
+
 /* [N, C, L] or [N, C, H, W] -> [N, C] */
 bool shape_global_pool(Graph *g, Node *n)
 {
@@ -304,11 +411,20 @@ bool shape_batch_norm(Graph *g, Node *n)
 
 bool shape_layer_norm(Graph *g, Node *n)
 {
-    const Node *x = n->in[0];
+    const Node *x = n->in[0], *gamma = n->in[1];
     int64_t axis;
     if (!shape_want_float(n, x, "") ||
-        !shape_want_rank(g, n, x, 1, IR_MAX_RANK, "a tensor of rank >= 1") ||
-        !shape_axis(g, n, attr_axis(n), &x->shape, x->shape.rank, &axis))
+        !shape_want_rank(g, n, x, 1, IR_MAX_RANK, "a tensor of rank >= 1"))
+        return false;
+    if (!attr_has_axis(n) && (gamma->shape.rank < 1 || gamma->shape.rank > x->shape.rank)) {
+        diag_error(n->loc,
+                   "layer_norm: gamma %s must have 1 to %d dimensions, the trailing "
+                   "ones of x %s",
+                   shape_fmt(g, &gamma->shape), x->shape.rank, shape_fmt(g, &x->shape));
+        return false;
+    }
+    if (!shape_axis(g, n, attr_has_axis(n) ? attr_axis(n) : -gamma->shape.rank, &x->shape,
+                    x->shape.rank, &axis))
         return false;
     attr_set_axis(g, n, axis);
     Shape tail = {.rank = x->shape.rank - (int)axis};
@@ -326,11 +442,11 @@ bool shape_layer_norm(Graph *g, Node *n)
 
 /* dy's spatial sizes must be those the forward op computed from in[]. */
 static bool want_out_size(Graph *g, Node *n, const Node *dy, int nsp, const int64_t *in,
-                          const int64_t *k, const int64_t *st, const int64_t *pad,
+                          const int64_t *k, const int64_t *st, const int64_t *pb, const int64_t *pe,
                           const int64_t *dil)
 {
     for (int i = 0; i < nsp; i++) {
-        int64_t span = in[i] + 2 * pad[i] - dil[i] * (k[i] - 1) - 1;
+        int64_t span = in[i] + pb[i] + pe[i] - dil[i] * (k[i] - 1) - 1;
         if (span < 0 || dy->shape.d[2 + i].n != span / st[i] + 1) {
             diag_error(n->loc, "%s: dy %s does not match the forward sizes", shape_op(n),
                        shape_fmt(g, &dy->shape));
@@ -360,11 +476,13 @@ bool shape_conv_grad_input(Graph *g, Node *n)
     }
     if (!want_image(g, n, dy, nsp) || !want_weight(g, n, dy, w, nsp, "a convolution weight"))
         return false;
-    int64_t size[2], st[2], pad[2], dil[2], k[2], groups = attr_groups(n);
+    int64_t size[2], st[2], pb[2], pe[2], dil[2], k[2], groups = attr_groups(n);
+    for (int i = 0; i < nsp; i++)
+        k[i] = w->shape.d[2 + i].n;
     if (!spatial(g, n, &attr_key_size, nsp, 1, size) ||
         !spatial(g, n, &attr_key_stride, nsp, 1, st) ||
-        !spatial(g, n, &attr_key_padding, nsp, 0, pad) ||
         !spatial(g, n, &attr_key_dilation, nsp, 1, dil) ||
+        !conv_padding(g, n, nsp, size, k, st, dil, pb, pe) ||
         !want_groups(g, n, groups, w->shape.d[0].n, "output", w))
         return false;
     if (dy->shape.d[1].n != w->shape.d[0].n) {
@@ -372,9 +490,7 @@ bool shape_conv_grad_input(Graph *g, Node *n)
                    shape_fmt(g, &dy->shape), shape_fmt(g, &w->shape));
         return false;
     }
-    for (int i = 0; i < nsp; i++)
-        k[i] = w->shape.d[2 + i].n;
-    if (!want_out_size(g, n, dy, nsp, size, k, st, pad, dil))
+    if (!want_out_size(g, n, dy, nsp, size, k, st, pb, pe, dil))
         return false;
     Shape s = {.rank = 2 + nsp};
     s.d[0] = dy->shape.d[0];
@@ -398,17 +514,17 @@ bool shape_conv_grad_weight(Graph *g, Node *n)
     if (!want_image(g, n, x, nsp) || !want_image(g, n, dy, nsp) ||
         !shape_want_same_dtype(g, n, x, dy) || !want_same_dim(g, n, x, dy, 0))
         return false;
-    int64_t k[2], st[2], pad[2], dil[2], in[2], groups = attr_groups(n);
+    int64_t k[2], st[2], pb[2], pe[2], dil[2], in[2], groups = attr_groups(n);
     int64_t C = x->shape.d[1].n, O = dy->shape.d[1].n;
-    if (!spatial(g, n, &attr_key_kernel, nsp, 1, k) ||
-        !spatial(g, n, &attr_key_stride, nsp, 1, st) ||
-        !spatial(g, n, &attr_key_padding, nsp, 0, pad) ||
-        !spatial(g, n, &attr_key_dilation, nsp, 1, dil) ||
-        !want_groups(g, n, groups, C, "input", x) || !want_groups(g, n, groups, O, "output", dy))
-        return false;
     for (int i = 0; i < nsp; i++)
         in[i] = x->shape.d[2 + i].n;
-    if (!want_out_size(g, n, dy, nsp, in, k, st, pad, dil))
+    if (!spatial(g, n, &attr_key_kernel, nsp, 1, k) ||
+        !spatial(g, n, &attr_key_stride, nsp, 1, st) ||
+        !spatial(g, n, &attr_key_dilation, nsp, 1, dil) ||
+        !conv_padding(g, n, nsp, in, k, st, dil, pb, pe) ||
+        !want_groups(g, n, groups, C, "input", x) || !want_groups(g, n, groups, O, "output", dy))
+        return false;
+    if (!want_out_size(g, n, dy, nsp, in, k, st, pb, pe, dil))
         return false;
     Shape s = {.rank = 2 + nsp};
     s.d[0] = (Dim){O, false};
@@ -433,7 +549,7 @@ bool shape_pool_grad(Graph *g, Node *n)
         return false;
     for (int i = 0; i < 2; i++)
         in[i] = x->shape.d[2 + i].n;
-    if (!want_out_size(g, n, dy, 2, in, k, st, pad, dil))
+    if (!want_out_size(g, n, dy, 2, in, k, st, pad, pad, dil))
         return false;
     n->dtype = x->dtype;
     n->shape = x->shape;

@@ -678,14 +678,14 @@ static void eval_conv(const Node *n, const RefTensor *x, const RefTensor *w, Ref
     int64_t H = 1, W = x->dim[x->rank - 1], OH = 1, OW = out->dim[out->rank - 1];
     int64_t KH = 1, KW = w->dim[w->rank - 1];
     int64_t sh = 1, ph = 0, dh = 1;
-    int64_t sw = attr_stride(n).v[nsp - 1].n, pw = attr_padding(n).v[nsp - 1].n,
+    int64_t sw = attr_stride(n).v[nsp - 1].n, pw = ir_pad(attr_padding(n), nsp, nsp - 1, false),
             dw = attr_dilation(n).v[nsp - 1].n;
     if (nsp == 2) {
         H = x->dim[2];
         OH = out->dim[2];
         KH = w->dim[2];
         sh = attr_stride(n).v[0].n;
-        ph = attr_padding(n).v[0].n;
+        ph = ir_pad(attr_padding(n), nsp, 0, false);
         dh = attr_dilation(n).v[0].n;
     }
     int64_t N = x->dim[0], C = x->dim[1], O = out->dim[1], G = attr_groups(n);
@@ -909,7 +909,7 @@ static Window window_of(const Node *n, const RefTensor *x, const RefTensor *dy, 
     bool pool = n->op == OP_MAX_POOL2D_GRAD || n->op == OP_AVG_POOL2D_GRAD;
     g.KW = w ? w->dim[w->rank - 1] : attr_kernel(n).v[nsp - 1].n;
     g.sw = attr_stride(n).v[nsp - 1].n;
-    g.pw = attr_padding(n).v[nsp - 1].n;
+    g.pw = ir_pad(attr_padding(n), nsp, nsp - 1, false);
     if (!pool) {
         g.dw = attr_dilation(n).v[nsp - 1].n;
         g.G = attr_groups(n);
@@ -919,7 +919,7 @@ static Window window_of(const Node *n, const RefTensor *x, const RefTensor *dy, 
         g.OH = dy->dim[2];
         g.KH = w ? w->dim[2] : attr_kernel(n).v[0].n;
         g.sh = attr_stride(n).v[0].n;
-        g.ph = attr_padding(n).v[0].n;
+        g.ph = ir_pad(attr_padding(n), nsp, 0, false);
         g.dh = pool ? 1 : attr_dilation(n).v[0].n;
     }
     return g;
@@ -990,6 +990,42 @@ static void eval_pool_grad(const Node *n, RefTensor *const *in, RefTensor *out)
             }
 }
 
+/* adaptive_{avg,max}_pool2d(x) and their gradients (x, dy): output row y
+ * of OH pools input rows floor(y*H/OH) .. ceil((y+1)*H/OH) - 1, columns
+ * likewise; the gradients as eval_pool_grad's, into a zeroed out. */
+static void eval_adaptive_pool(const Node *n, RefTensor *const *in, RefTensor *out)
+{
+    bool grad = n->op == OP_ADAPTIVE_MAX_POOL2D_GRAD || n->op == OP_ADAPTIVE_AVG_POOL2D_GRAD;
+    bool mx = n->op == OP_ADAPTIVE_MAX_POOL2D || n->op == OP_ADAPTIVE_MAX_POOL2D_GRAD;
+    const RefTensor *x = in[0], *y = grad ? in[1] : out;
+    int64_t NC = x->dim[0] * x->dim[1], H = x->dim[2], W = x->dim[3];
+    int64_t OH = y->dim[2], OW = y->dim[3];
+    for (int64_t q = 0; q < NC; q++)
+        for (int64_t oy = 0; oy < OH; oy++)
+            for (int64_t ox = 0; ox < OW; ox++) {
+                int64_t h0 = oy * H / OH, h1 = ((oy + 1) * H + OH - 1) / OH;
+                int64_t w0 = ox * W / OW, w1 = ((ox + 1) * W + OW - 1) / OW;
+                double size = (double)((h1 - h0) * (w1 - w0)), sum = 0, best = -INFINITY;
+                int64_t at = -1, o = (q * OH + oy) * OW + ox;
+                for (int64_t i = h0; i < h1; i++)
+                    for (int64_t j = w0; j < w1; j++) {
+                        int64_t k = (q * H + i) * W + j;
+                        double v = x->v[k];
+                        sum += v;
+                        if (at < 0 || v > best || isnan(v)) {
+                            best = v;
+                            at = k;
+                        }
+                        if (grad && !mx)
+                            out->v[k] += in[1]->v[o] / size;
+                    }
+                if (grad && mx)
+                    out->v[at] += in[1]->v[o];
+                else if (!grad)
+                    out->v[o] = mx ? best : sum / size;
+            }
+}
+
 /* The evaluator of each op: the one table to extend with a new op (and, for
  * an elementwise one, unary(), binary() or pair_loss()). R_NONE: the
  * reference does not evaluate the op (the sources, which hold given
@@ -1025,6 +1061,7 @@ typedef enum {
     R_BACKWARD_ELTWISE,
     R_CONV_GRAD,
     R_POOL_GRAD,
+    R_ADAPTIVE_POOL,
     R_RECURRENT_GRAD,
     R_WHERE,
     R_GATHER,
@@ -1097,6 +1134,10 @@ static const Rule rules[OP_COUNT] = {
     [OP_STOCHASTIC_POOL2D] = R_POOL,
     [OP_GLOBAL_AVG_POOL] = R_GLOBAL_POOL,
     [OP_GLOBAL_MAX_POOL] = R_GLOBAL_POOL,
+    [OP_ADAPTIVE_AVG_POOL2D] = R_ADAPTIVE_POOL,
+    [OP_ADAPTIVE_MAX_POOL2D] = R_ADAPTIVE_POOL,
+    [OP_ADAPTIVE_AVG_POOL2D_GRAD] = R_ADAPTIVE_POOL,
+    [OP_ADAPTIVE_MAX_POOL2D_GRAD] = R_ADAPTIVE_POOL,
     [OP_BATCH_NORM] = R_BATCH_NORM,
     [OP_LAYER_NORM] = R_LAYER_NORM,
     [OP_EMBEDDING] = R_EMBEDDING,
@@ -1229,6 +1270,7 @@ static bool eval_node(const Node *n, RefTensor *values, int64_t batch, char *err
     case R_BACKWARD_ELTWISE: eval_backward_eltwise(n, in, out); return true;
     case R_CONV_GRAD: eval_conv_grad(n, in, out); return true;
     case R_POOL_GRAD: eval_pool_grad(n, in, out); return true;
+    case R_ADAPTIVE_POOL: eval_adaptive_pool(n, in, out); return true;
     case R_NONE: break;
     }
     snprintf(err, errsize, "%%%d %s: not implemented by the reference", n->id, op_info[n->op].text);

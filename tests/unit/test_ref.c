@@ -377,6 +377,33 @@ TEST(ops, soft_losses)
 }
 END_TEST
 
+TEST(ops, adaptive_pool)
+{
+    load(1, "%0 = input \"x\" : f32[B, 1, 3, 2]\n"
+            "%1 = adaptive_avg_pool2d(%0) {output_size = [2, 1]} : ?\n"
+            "%2 = adaptive_max_pool2d(%0) {output_size = [2, 3]} : ?\n"
+            "%3 = input \"dy\" : f32[B, 1, 2, 1]\n"
+            "%4 = adaptive_avg_pool2d_grad(%0, %3) : ?\n"
+            "%5 = adaptive_max_pool2d_grad(%0, %3) : ?\n"
+            "output \"avg\" = %1\n"
+            "output \"max\" = %2\n"
+            "output \"davg\" = %4\n"
+            "output \"dmax\" = %5\n");
+    IN("x", 1, 2, 3, 4, 5, 6);
+    IN("dy", 10, 100);
+    run();
+    /* 3 rows to 2: rows 0-1 and 1-2 (overlapping); 2 columns to 1: both */
+    EXPECT("avg", 4, D(1, 1, 2, 1), 2.5, 4.5);
+    /* 2 columns to 3: 0, 0-1, 1 */
+    EXPECT("max", 4, D(1, 1, 2, 3), 3, 4, 4, 5, 6, 6);
+    /* each window's dy / 4 to its 4 inputs; row 1 is in both windows */
+    EXPECT("davg", 4, D(1, 1, 3, 2), 2.5, 2.5, 27.5, 27.5, 25, 25);
+    /* to the maxima 4 and 6 */
+    EXPECT("dmax", 4, D(1, 1, 3, 2), 0, 0, 0, 10, 0, 100);
+    done();
+}
+END_TEST
+
 TEST(ops, backward_eltwise)
 {
     load(1, "%0 = input \"x\" : f32[4]\n"

@@ -107,14 +107,13 @@ static int count_errors(void)
         ck_assert_str_eq(ty(n), want);                                                         \
     } while (0)
 
-#define err(text)                                                                              \
-    do {                                                                                       \
-        bool r_ = pass_shape(G);                                                               \
-        ck_assert_msg(!r_, "expected an error containing \"%s\"", text);                      \
-        ck_assert_msg(strstr(tl_diags(), text), "expected \"%s\" in:\n%s", text,               \
-                      tl_diags());                                                             \
-        ck_assert_int_eq(count_errors(), 1);                                                   \
-        ck_assert_int_eq(diag_errors(), 1);                                                    \
+#define err(text)                                                                                  \
+    do {                                                                                           \
+        bool r_ = pass_shape(G);                                                                   \
+        ck_assert_msg(!r_, "expected an error containing \"%s\"", text);                           \
+        ck_assert_msg(strstr(tl_diags(), text), "expected \"%s\" in:\n%s", text, tl_diags());      \
+        ck_assert_int_eq(count_errors(), 1);                                                       \
+        ck_assert_int_eq(diag_errors(), 1);                                                        \
     } while (0)
 
 /* Sources */
@@ -769,7 +768,11 @@ static Node *slice_of(Op op, Node *x, Node *v, int nw, const int64_t *b, const i
     tl_set_ints(G, n, "squeeze", q, nq);
     return n;
 }
-#define L(...) (int64_t[]){__VA_ARGS__}
+#define L(...)                                                                                     \
+    (int64_t[])                                                                                    \
+    {                                                                                              \
+        __VA_ARGS__                                                                                \
+    }
 
 TEST(rules, slice)
 {
@@ -917,6 +920,39 @@ TEST(rules, conv2d)
     n = N(OP_CONV2D, X("f32[B, 1, 7, 7]"), P("f32[1, 1, 3, 3]"));
     INTS(n, "dilation", 2);
     ok(n, "f32[B, 1, 3, 3]");
+    /* "same": ceil(in / stride) positions, the odd unit of padding at the end */
+    fresh();
+    n = N(OP_CONV2D, X("f32[B, 3, 28, 28]"), P("f32[16, 3, 4, 5]"));
+    ir_set_str(G, n, "padding", "same");
+    ok(n, "f32[B, 16, 28, 28]");
+    ck_assert_str_eq(ints(n, "padding"), "[1, 2, 2, 2]");
+    fresh();
+    n = N(OP_CONV2D, X("f32[B, 3, 28, 27]"), P("f32[16, 3, 5, 5]"));
+    ir_set_str(G, n, "padding", "same");
+    INTS(n, "stride", 2);
+    ok(n, "f32[B, 16, 14, 14]");
+    ck_assert_str_eq(ints(n, "padding"), "[1, 2, 2, 2]");
+    fresh();
+    n = N(OP_CONV2D, X("f32[B, 3, 28, 28]"), P("f32[16, 3, 3, 3]"));
+    ir_set_str(G, n, "padding", "same");
+    INTS(n, "dilation", 3);
+    ok(n, "f32[B, 16, 28, 28]");
+    ck_assert_str_eq(ints(n, "padding"), "[3, 3]");
+    fresh();
+    n = N(OP_CONV2D, X("f32[B, 3, 28, 28]"), P("f32[16, 3, 5, 5]"));
+    ir_set_str(G, n, "padding", "valid");
+    ok(n, "f32[B, 16, 24, 24]");
+    ck_assert_str_eq(ints(n, "padding"), "[0, 0]");
+    fresh();
+    n = N(OP_CONV2D, X("f32[B, 3, 28, 28]"), P("f32[16, 3, 5, 5]"));
+    INTS(n, "padding", 0, 2, 1, 0);
+    ok(n, "f32[B, 16, 26, 25]");
+    ck_assert_str_eq(ints(n, "padding"), "[0, 2, 1, 0]");
+    fresh();
+    n = N(OP_CONV2D, X("f32[B, 3, 28, 28]"), P("f32[16, 3, 5, 5]"));
+    INTS(n, "padding", 1, 1, 2, 2);
+    ok(n, "f32[B, 16, 26, 28]");
+    ck_assert_str_eq(ints(n, "padding"), "[1, 2]");
 
     fresh();
     N(OP_CONV2D, X("f32[B, 3, 28, 28]"), P("f32[16, 4, 5, 5]"));
@@ -981,6 +1017,17 @@ TEST(rules, conv1d)
     ck_assert_str_eq(ints(n, "stride"), "[2]");
     ck_assert_str_eq(ints(n, "padding"), "[0]");
     fresh();
+    n = N(OP_CONV1D, X("f32[B, 4, 100]"), P("f32[8, 4, 4]"));
+    ir_set_str(G, n, "padding", "same");
+    INTS(n, "stride", 3);
+    ok(n, "f32[B, 8, 34]");
+    ck_assert_str_eq(ints(n, "padding"), "[1, 2]");
+    fresh();
+    n = N(OP_CONV1D, X("f32[B, 4, 100]"), P("f32[8, 4, 4]"));
+    INTS(n, "padding", 3, 0);
+    ok(n, "f32[B, 8, 100]");
+    ck_assert_str_eq(ints(n, "padding"), "[3, 0]");
+    fresh();
     n = N(OP_CONV1D, X("f32[B, 4, 100]"), P("f32[8, 4, 3]"));
     INTS(n, "stride", 1, 2);
     err("conv1d: 'stride' must be one integer, got 2");
@@ -1027,6 +1074,48 @@ TEST(rules, conv_transpose2d)
     n = N(OP_CONV_TRANSPOSE2D, X("f32[B, 9, 7, 7]"), P("f32[9, 4, 4, 4]"));
     ir_set_int(G, n, "groups", 2);
     err("conv_transpose2d: input channels (9) are not divisible by groups (2) in [B, 9, 7, 7]");
+}
+END_TEST
+
+TEST(rules, adaptive_pool)
+{
+    static const Op ops[] = {OP_ADAPTIVE_AVG_POOL2D, OP_ADAPTIVE_MAX_POOL2D};
+    for (int i = 0; i < 2; i++) {
+        char want[256];
+        fresh();
+        Node *n = N(ops[i], X("f32[B, 3, 7, 9]"));
+        INTS(n, "output_size", 3);
+        ok(n, "f32[B, 3, 3, 3]");
+        ck_assert_str_eq(ints(n, "output_size"), "[3, 3]");
+        fresh();
+        n = N(ops[i], X("f64[2, 3, 7, 9]"));
+        INTS(n, "output_size", 1, 12);
+        ok(n, "f64[2, 3, 1, 12]");
+        fresh();
+        n = N(ops[i], X("f32[B, 3, 7, 9]"));
+        INTS(n, "output_size", 0, 2);
+        snprintf(want, sizeof want, "%s: 'output_size' must be at least 1, got 0",
+                 op_info[ops[i]].text);
+        err(want);
+        fresh();
+        n = N(ops[i], X("f32[B, 3, 7]"));
+        INTS(n, "output_size", 2);
+        snprintf(want, sizeof want, "%s: expects x of shape [N, C, H, W], got [B, 3, 7]",
+                 op_info[ops[i]].text);
+        err(want);
+    }
+    static const Op grads[] = {OP_ADAPTIVE_AVG_POOL2D_GRAD, OP_ADAPTIVE_MAX_POOL2D_GRAD};
+    for (int i = 0; i < 2; i++) {
+        char want[256];
+        fresh();
+        Node *n = N(grads[i], X("f32[B, 3, 7, 9]"), X("f32[B, 3, 2, 12]"));
+        ok(n, "f32[B, 3, 7, 9]");
+        fresh();
+        N(grads[i], X("f32[B, 3, 7, 9]"), X("f32[B, 4, 2, 12]"));
+        snprintf(want, sizeof want, "%s: dimension 1 differs between [B, 3, 7, 9] and "
+                 "[B, 4, 2, 12]", op_info[grads[i]].text);
+        err(want);
+    }
 }
 END_TEST
 
@@ -1218,6 +1307,18 @@ TEST(rules, layer_norm)
     fresh();
     N(OP_LAYER_NORM, X("f32[]"), P("f32[]"), P("f32[]"));
     err("layer_norm: expects a tensor of rank >= 1, got []");
+    /* without axis, gamma's dimensions are the normalized ones */
+    fresh();
+    n = N(OP_LAYER_NORM, X("f32[B, 4, 5, 16]"), P("f32[5, 16]"), P("f32[5, 16]"));
+    ok(n, "f32[B, 4, 5, 16]");
+    ck_assert_int_eq(ir_attr_int(n, "axis"), 2);
+    fresh();
+    N(OP_LAYER_NORM, X("f32[B, 16]"), X("f32[2, 3, 16]"), P("f32[16]"));
+    err("layer_norm: gamma [2, 3, 16] must have 1 to 2 dimensions, the trailing ones of x "
+        "[B, 16]");
+    fresh();
+    N(OP_LAYER_NORM, X("f32[B, 16]"), P("f32[]"), P("f32[]"));
+    err("layer_norm: gamma [] must have 1 to 2 dimensions, the trailing ones of x [B, 16]");
 }
 END_TEST
 
