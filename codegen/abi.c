@@ -64,6 +64,9 @@ CgAbiTypes cg_abi_types(Cg *c)
 /* cg_conv_geom builds an array of int64_t: every field must be one. */
 _Static_assert(sizeof(dlrt_conv_geom) == CG_GEOM_COUNT * sizeof(int64_t),
                "dlrt_conv_geom is not an array of int64_t");
+/* and info.c a dlrt_plateau as an array of double */
+_Static_assert(sizeof(dlrt_plateau) == CG_PLATEAU_COUNT * sizeof(double),
+               "dlrt_plateau is not an array of double");
 
 unsigned cg_abi_fields(LLVMValueRef *v, int n)
 {
@@ -326,4 +329,11 @@ LLVMValueRef cg_rt_model_save(Cg *c, LLVMValueRef m, LLVMValueRef path)
 LLVMValueRef cg_rt_model_load(Cg *c, LLVMValueRef m, LLVMValueRef path)
 {
     return model_io(c, "dlrt_model_load", m, path);
+}
+
+LLVMValueRef cg_rt_model_report_metric(Cg *c, LLVMValueRef m, LLVMValueRef metric)
+{
+    LLVMTypeRef pt[] = {c->ptr, c->f64};
+    LLVMValueRef args[] = {m, metric};
+    return cg_call(c, "dlrt_model_report_metric", c->i32, pt, 2, args);
 }

@@ -40,6 +40,11 @@ enum {
 #include "dlrt_abi.def"
     CG_GEOM_COUNT
 };
+enum {
+#define DLRT_PLATEAU(kind, type, name, dims) CG_PLATEAU_##name,
+#include "dlrt_abi.def"
+    CG_PLATEAU_COUNT
+};
 
 /* The LLVM struct types of dlrt_tensor_desc, dlrt_tensor_info,
  * dlrt_model_info and dlrt_instance. With the target's data layout,
@@ -115,5 +120,7 @@ LLVMValueRef cg_rt_model_init(Cg *c, LLVMValueRef info, LLVMValueRef mem, LLVMVa
                               LLVMValueRef seed);
 LLVMValueRef cg_rt_model_save(Cg *c, LLVMValueRef m, LLVMValueRef path);
 LLVMValueRef cg_rt_model_load(Cg *c, LLVMValueRef m, LLVMValueRef path);
+/* dlrt_model_report_metric(m, metric) */
+LLVMValueRef cg_rt_model_report_metric(Cg *c, LLVMValueRef m, LLVMValueRef metric);
 
 #endif

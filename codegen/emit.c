@@ -487,6 +487,11 @@ static void build_training(Cg *c, LLVMValueRef train, LLVMValueRef eval, LLVMVal
     LLVMBuildRet(c->b, cg_i64(c, 0));
     LLVMPositionBuilderAtEnd(c->b, get);
     LLVMBuildRet(c->b, LLVMBuildLoad2(c->b, c->i64, cg_instance_field(c, m, CG_INST_step), ""));
+
+    /* NAME_report_metric(m, metric): reduce_on_plateau's input, in libdlrt */
+    LLVMTypeRef rt[] = {c->ptr, c->f64};
+    fn = begin_fn(c, "report_metric", c->i32, rt, 2);
+    LLVMBuildRet(c->b, cg_rt_model_report_metric(c, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1)));
 }
 
 /* Without an OS (hosted false) there is no NAME_create, NAME_destroy,

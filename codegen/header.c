@@ -84,7 +84,12 @@ static void training_prototypes(FILE *f, const Graph *g)
           f);
     fprintf(f, "int %s_set_learning_rate(%s *m, %s lr);\n", n, n, lt);
     fprintf(f, "%s %s_learning_rate(const %s *m);\n", lt, n, n);
-    fprintf(f, "/* optimizer steps applied so far */\nint64_t %s_step(const %s *m);\n\n", n, n);
+    fprintf(f, "/* optimizer steps applied so far */\nint64_t %s_step(const %s *m);\n", n, n);
+    fputs("/* the metric reduce_on_plateau watches (say, a validation loss), once an\n"
+          " * epoch; DLRT_ENONFINITE for NaN or an infinity; does nothing with\n"
+          " * other schedules */\n",
+          f);
+    fprintf(f, "int %s_report_metric(%s *m, double metric);\n\n", n, n);
 }
 
 void cg_write_header(FILE *f, const Graph *g, const CgPlans *plans, const Layout *layout,

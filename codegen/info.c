@@ -168,6 +168,27 @@ static void opt_tensors(Cg *c, const CgAbiTypes *t, List *ls)
         }
 }
 
+/* reduce_on_plateau's constants, a dlrt_plateau (all doubles), or NULL */
+static LLVMValueRef plateau(Cg *c)
+{
+    const OptPlan *o = c->opt;
+    if (!o || o->sched != SCHED_REDUCE_ON_PLATEAU)
+        return LLVMConstNull(c->ptr);
+    double v[CG_PLATEAU_COUNT] = {0};
+    v[CG_PLATEAU_mode] = o->s_mode;
+    v[CG_PLATEAU_factor] = o->p_factor;
+    v[CG_PLATEAU_patience] = (double)o->p_patience;
+    v[CG_PLATEAU_threshold] = o->p_threshold;
+    v[CG_PLATEAU_threshold_mode] = o->p_abs;
+    v[CG_PLATEAU_cooldown] = (double)o->p_cooldown;
+    v[CG_PLATEAU_min_lr] = o->s_min_lr;
+    v[CG_PLATEAU_eps] = o->p_eps;
+    LLVMValueRef k[CG_PLATEAU_COUNT];
+    for (int i = 0; i < CG_PLATEAU_COUNT; i++)
+        k[i] = LLVMConstReal(c->f64, v[i]);
+    return cg_private_const(c, LLVMConstArray2(c->f64, k, CG_PLATEAU_COUNT), "info.plateau", false);
+}
+
 void cg_build_info(Cg *c, LLVMValueRef gv, const CgEntries *e)
 {
     const Graph *g = c->g;
@@ -211,6 +232,7 @@ void cg_build_info(Cg *c, LLVMValueRef gv, const CgEntries *e)
     f[CG_INFO_num_opt] = i32_c(c, ls.opt.n);
     f[CG_INFO_opt] = const_array_global(c, t.tinfo, ls.opt.v, ls.opt.n, "info.opt");
     f[CG_INFO_loss_dtype] = i32_c(c, cg_dlrt_dtype(g->train ? g->train->loss->dtype : DT_F32));
+    f[CG_INFO_plateau] = plateau(c);
     LLVMSetInitializer(gv, LLVMConstNamedStruct(t.info, f, cg_abi_fields(f, CG_INFO_COUNT)));
     LLVMSetGlobalConstant(gv, true);
     LLVMSetLinkage(gv, LLVMInternalLinkage);

@@ -60,6 +60,71 @@ static LLVMValueRef cosine(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef
                  fmul_(c, fsub_(c, hi, lo), fmul_(c, fadd_(c, f64c(c, 1), k), f64c(c, 0.5))));
 }
 
+static LLVMValueRef sel(Cg *c, LLVMValueRef cond, LLVMValueRef a, LLVMValueRef b)
+{
+    return LLVMBuildSelect(c->b, cond, a, b, "");
+}
+
+static LLVMValueRef flt(Cg *c, LLVMValueRef a, LLVMValueRef b)
+{
+    return LLVMBuildFCmp(c->b, LLVMRealOLT, a, b, "");
+}
+
+/* one_cycle: OneCycleLR's phases, ends at fractional steps; the rate
+ * stays at the last phase's end after `total` steps */
+static LLVMValueRef one_cycle(Cg *c, const OptPlan *o, LLVMValueRef base, LLVMValueRef t)
+{
+    double total = (double)o->s_total, up = o->s_pct * total - 1;
+    LLVMValueRef init = fdiv_(c, base, f64c(c, o->s_div));
+    LLVMValueRef lows = fdiv_(c, init, f64c(c, o->s_final_div));
+    double end[3] = {up, 2 * o->s_pct * total - 2, total - 1};
+    LLVMValueRef from[3] = {init, base, init}, to[3] = {base, init, lows};
+    if (!o->s_three_phase) {
+        end[1] = total - 1;
+        to[1] = lows;
+    }
+    int n = o->s_three_phase ? 3 : 2;
+    LLVMValueRef rate = NULL;
+    for (int k = n - 1; k >= 0; k--) {
+        double start = k ? end[k - 1] : 0;
+        LLVMValueRef pct = fdiv_(c, fsub_(c, t, f64c(c, start)), f64c(c, end[k] - start));
+        pct = intr2(c, "llvm.minnum", pct, f64c(c, 1));
+        LLVMValueRef r = o->s_mode == 0
+                             ? cosine(c, to[k], from[k], pct)
+                             : fadd_(c, from[k], fmul_(c, fsub_(c, to[k], from[k]), pct));
+        /* PyTorch's test: the first phase whose end is not before t */
+        rate = k == n - 1
+                   ? r
+                   : sel(c, LLVMBuildFCmp(c->b, LLVMRealOLE, t, f64c(c, end[k]), ""), r, rate);
+    }
+    return rate;
+}
+
+/* cosine_restarts: SGDR's cycle of step t, in integers: cycle k starts at
+ * T_0 (T_mult^k - 1) / (T_mult - 1) and lasts T_0 T_mult^k steps */
+static LLVMValueRef restarts(Cg *c, const OptPlan *o, LLVMValueRef base, LLVMValueRef step)
+{
+    LLVMValueRef cur, len = cg_i64(c, o->s_every);
+    if (o->s_mult == 1) {
+        cur = LLVMBuildSRem(c->b, step, len, "");
+    } else {
+        cur = step;
+        int64_t start = 0, n = o->s_every;
+        for (;;) {
+            if (__builtin_add_overflow(start, n, &start))
+                break;
+            if (__builtin_mul_overflow(n, o->s_mult, &n))
+                n = INT64_MAX;
+            LLVMValueRef in = LLVMBuildICmp(c->b, LLVMIntSGE, step, cg_i64(c, start), "");
+            cur = sel(c, in, LLVMBuildSub(c->b, step, cg_i64(c, start), ""), cur);
+            len = sel(c, in, cg_i64(c, n), len);
+        }
+    }
+    LLVMValueRef progress =
+        fdiv_(c, LLVMBuildSIToFP(c->b, cur, c->f64, ""), LLVMBuildSIToFP(c->b, len, c->f64, ""));
+    return cosine(c, f64c(c, o->s_min_lr), base, progress);
+}
+
 LLVMValueRef cg_schedule_lr(Cg *c, LLVMValueRef m)
 {
     const OptPlan *o = c->opt;
@@ -69,7 +134,8 @@ LLVMValueRef cg_schedule_lr(Cg *c, LLVMValueRef m)
     LLVMValueRef t = LLVMBuildSIToFP(c->b, step, c->f64, "");
     LLVMValueRef min_lr = f64c(c, o->s_min_lr);
     switch (o->sched) {
-    case SCHED_CONSTANT: return base;
+    case SCHED_CONSTANT:
+    case SCHED_REDUCE_ON_PLATEAU: /* NAME_report_metric lowers the base rate */ return base;
     case SCHED_STEP: {
         LLVMValueRef k = LLVMBuildSDiv(c->b, step, cg_i64(c, o->s_every), "");
         k = LLVMBuildSIToFP(c->b, k, c->f64, "");
@@ -99,7 +165,38 @@ LLVMValueRef cg_schedule_lr(Cg *c, LLVMValueRef m)
             fadd_(c, fsub_(c, fdiv_(c, t, f64c(c, ss)), fmul_(c, f64c(c, 2), cyc)), f64c(c, 1));
         x = intr(c, "llvm.fabs", x);
         LLVMValueRef h = intr2(c, "llvm.maxnum", f64c(c, 0), fsub_(c, f64c(c, 1), x));
+        if (o->s_mode == 1) /* triangular2: 1 / 2^(c - 1) */
+            h = fmul_(c, h, intr2(c, "llvm.pow", f64c(c, 0.5), fsub_(c, cyc, f64c(c, 1))));
+        else if (o->s_mode == 2) /* exp_range: gamma^t */
+            h = fmul_(c, h, intr2(c, "llvm.pow", f64c(c, o->s_gamma), t));
         return fadd_(c, min_lr, fmul_(c, fsub_(c, base, min_lr), h));
+    }
+    case SCHED_MULTISTEP: {
+        /* milestones passed so far, counted as MultiStepLR counts them */
+        LLVMValueRef k = cg_i64(c, 0);
+        for (int i = 0; i < o->s_nmilestones; i++) {
+            LLVMValueRef in =
+                LLVMBuildICmp(c->b, LLVMIntSGE, step, cg_i64(c, o->s_milestones[i].n), "");
+            k = cg_add(c, k, LLVMBuildZExt(c->b, in, c->i64, ""));
+        }
+        k = LLVMBuildSIToFP(c->b, k, c->f64, "");
+        return fmul_(c, base, intr2(c, "llvm.pow", f64c(c, o->s_gamma), k));
+    }
+    case SCHED_LINEAR_WARMUP: {
+        double w = (double)o->s_warmup;
+        LLVMValueRef p = fdiv_(c, intr2(c, "llvm.minnum", t, f64c(c, w)), f64c(c, w));
+        LLVMValueRef f = fadd_(c, f64c(c, o->s_start), fmul_(c, f64c(c, o->s_end - o->s_start), p));
+        return fmul_(c, base, f);
+    }
+    case SCHED_ONE_CYCLE: return one_cycle(c, o, base, t);
+    case SCHED_COSINE_RESTARTS: return restarts(c, o, base, step);
+    case SCHED_INVERSE_SQRT: {
+        LLVMValueRef s = fadd_(c, t, f64c(c, 1));
+        LLVMValueRef decay = intr(c, "llvm.sqrt", s);
+        decay = fdiv_(c, f64c(c, 1), decay);
+        LLVMValueRef warm = fmul_(c, s, f64c(c, pow((double)o->s_warmup, -1.5)));
+        LLVMValueRef f = intr2(c, "llvm.minnum", decay, warm);
+        return fmul_(c, base, fmul_(c, f64c(c, 1 / sqrt(o->s_d_model)), f));
     }
     default: die("codegen: unknown schedule %d", (int)o->sched);
     }
@@ -143,23 +240,44 @@ static LLVMValueRef region(Cg *c, LLVMValueRef m, int64_t offset)
 typedef struct {
     LLVMValueRef lr, scale;                  /* scale: the clipping factor, or NULL */
     LLVMValueRef step_size, bc2_sqrt, decay; /* adam: lr / bc1, sqrt(bc2); adamw: 1 - lr wd */
+    LLVMValueRef mom, damp; /* sgd with dampening: b = mom b + damp g (0, 1 at step 0) */
 } Scalars;
+
+/* clip_value: g clamped to [-v, v]; NaN stays NaN (clamp's, not minnum's) */
+static LLVMValueRef clip_value(Cg *c, DType t, LLVMValueRef g, double v)
+{
+    LLVMValueRef hi = cg_fconst(c, t, v), lo = cg_fconst(c, t, -v);
+    g = sel(c, LLVMBuildFCmp(c->b, LLVMRealOGT, g, hi, ""), hi, g);
+    return sel(c, flt(c, g, lo), lo, g);
+}
 
 static void update(Cg *c, DType t, const Scalars *k, LLVMValueRef pp, LLVMValueRef gp,
                    LLVMValueRef *sp, LLVMValueRef i)
 {
     const OptPlan *o = c->opt;
     LLVMValueRef g = cg_load(c, t, gp, i), p = cg_load(c, t, pp, i);
+    if (o->has_clip_value)
+        g = clip_value(c, t, g, o->clip_value);
     if (k->scale)
         g = fmul_(c, g, k->scale);
     if (o->weight_decay > 0 && !o->decoupled)
         g = fadd_(c, g, fmul_(c, cg_fconst(c, t, o->weight_decay), p));
+    if (o->l1 > 0) {
+        /* l1 * sign(p), sign(0) = 0 */
+        LLVMValueRef zero = cg_fconst(c, t, 0), l1 = cg_fconst(c, t, o->l1);
+        LLVMValueRef d =
+            sel(c, flt(c, zero, p), l1, sel(c, flt(c, p, zero), cg_fconst(c, t, -o->l1), zero));
+        g = fadd_(c, g, d);
+    }
     LLVMValueRef eps = cg_fconst(c, t, o->eps);
     switch (o->optim) {
     case OPTIM_SGD:
         if (o->nslots) {
-            LLVMValueRef mom = cg_fconst(c, t, o->momentum);
-            LLVMValueRef b = fadd_(c, fmul_(c, mom, cg_load(c, t, sp[0], i)), g);
+            LLVMValueRef mom = cg_fconst(c, t, o->momentum), b;
+            if (k->damp)
+                b = fadd_(c, fmul_(c, k->mom, cg_load(c, t, sp[0], i)), fmul_(c, k->damp, g));
+            else
+                b = fadd_(c, fmul_(c, mom, cg_load(c, t, sp[0], i)), g);
             cg_store(c, t, b, sp[0], i);
             g = o->nesterov ? fadd_(c, g, fmul_(c, mom, b)) : b;
         }
@@ -218,19 +336,24 @@ typedef struct {
     DType t;
     const Run *run;
     int nslots;
-    bool has[6]; /* which of the Scalars were captured, after m */
+    bool has[8]; /* which of the Scalars were captured, after m */
 } UpdateRun;
 
 static void update_chunk(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
 {
     const UpdateRun *u = ctx;
     const Layout *l = c->layout;
-    LLVMValueRef m = vals[0], got[6] = {0};
-    for (int i = 1, j = 1; i < 6; i++)
+    LLVMValueRef m = vals[0], got[8] = {0};
+    for (int i = 1, j = 1; i < 8; i++)
         if (u->has[i])
             got[i] = vals[j++];
-    Scalars k = {.lr = got[1], .scale = got[2], .step_size = got[3], .bc2_sqrt = got[4],
-                 .decay = got[5]};
+    Scalars k = {.lr = got[1],
+                 .scale = got[2],
+                 .step_size = got[3],
+                 .bc2_sqrt = got[4],
+                 .decay = got[5],
+                 .mom = got[6],
+                 .damp = got[7]};
     LLVMValueRef pp = region(c, m, l->params_offset + u->run->param);
     LLVMValueRef gp = region(c, m, l->grads_offset + u->run->param);
     LLVMValueRef sp[OPT_MAX_SLOTS];
@@ -270,13 +393,23 @@ LLVMValueRef cg_build_apply(Cg *c)
             LLVMValueRef gp = region(c, m, l->grads_offset + runs[r].param);
             CgLoop lp;
             LLVMValueRef i = cg_loop_begin(c, cg_i64(c, runs[r].count), &lp);
-            LLVMValueRef v = cg_to_f64(c, t, cg_load(c, t, gp, i));
+            LLVMValueRef v = cg_load(c, t, gp, i);
+            if (o->has_clip_value) /* the norm of the value-clipped gradients */
+                v = clip_value(c, t, v, o->clip_value);
+            v = cg_to_f64(c, t, v);
             LLVMBuildStore(c->b, fadd_(c, cg_get(c, c->f64, acc), fmul_(c, v, v)), acc);
             cg_loop_end(c, &lp);
         }
         LLVMValueRef norm = intr(c, "llvm.sqrt", cg_get(c, c->f64, acc));
         LLVMValueRef coef = fdiv_(c, f64c(c, o->clip_norm), fadd_(c, norm, f64c(c, 1e-6)));
         k.scale = cg_from_f64(c, t, intr2(c, "llvm.minnum", coef, f64c(c, 1)));
+    }
+    if (o->optim == OPTIM_SGD && o->nslots && o->dampening != 0) {
+        /* PyTorch's first step sets the buffer to g, undamped */
+        LLVMValueRef step = LLVMBuildLoad2(c->b, c->i64, cg_instance_field(c, m, CG_INST_step), "");
+        LLVMValueRef first = LLVMBuildICmp(c->b, LLVMIntEQ, step, cg_i64(c, 0), "");
+        k.mom = sel(c, first, cg_fconst(c, t, 0), cg_fconst(c, t, o->momentum));
+        k.damp = sel(c, first, cg_fconst(c, t, 1), cg_fconst(c, t, 1 - o->dampening));
     }
     if (o->optim == OPTIM_ADAM || o->optim == OPTIM_ADAMW) {
         LLVMValueRef step = LLVMBuildLoad2(c->b, c->i64, cg_instance_field(c, m, CG_INST_step), "");
@@ -289,7 +422,7 @@ LLVMValueRef cg_build_apply(Cg *c)
     }
     for (int r = 0; r < nruns; r++) {
         UpdateRun u = {.t = t, .run = &runs[r], .nslots = o->nslots};
-        LLVMValueRef vals[] = {m, k.lr, k.scale, k.step_size, k.bc2_sqrt, k.decay};
+        LLVMValueRef vals[] = {m, k.lr, k.scale, k.step_size, k.bc2_sqrt, k.decay, k.mom, k.damp};
         for (int i = 1; i < countof(vals); i++) /* the scalars this optimizer has */
             u.has[i] = vals[i] != NULL;
         LLVMValueRef kept[countof(vals)];

@@ -422,16 +422,40 @@ static void exec_param(L *l, Frame *f, const Stmt *st)
         return;
     }
     const AttrSchema *sch = fe_builtin_schema(init_info, init);
+    if (init == INIT_TRUNCATED_NORMAL || init == INIT_UNIFORM) {
+        bool tn = init == INIT_TRUNCATED_NORMAL;
+        double lo = ir_attrs_get(&al, tn ? "a" : "lo")->f,
+               hi = ir_attrs_get(&al, tn ? "b" : "hi")->f;
+        if (tn ? !(lo < hi) : !(lo <= hi)) {
+            fe_err(l, st->value->loc, "%s: '%s' must be %s '%s' (got %g and %g)",
+                   init_info[init].text, tn ? "a" : "lo", tn ? "less than" : "at most",
+                   tn ? "b" : "hi", lo, hi);
+            ok = false;
+        }
+        if (tn && !(ir_attrs_get(&al, "std")->f > 0)) {
+            fe_err(l, st->value->loc, "truncated_normal: 'std' must be > 0");
+            ok = false;
+        }
+    }
+    if (!ok) {
+        fe_bind(l, f, st->name, B_PARAM, poison, st->name_loc, st);
+        return;
+    }
     double args[16];
     int nargs = 0;
     for (int i = 0; i < sch->n && nargs < countof(args); i++) {
         const Attr *at = ir_attrs_get(&al, sch->v[i].name);
         if (!at)
             continue;
-        args[nargs++] = at->kind == AK_FLOAT  ? at->f
-                        : at->kind == AK_INT  ? (double)at->i
-                        : at->kind == AK_BOOL ? at->b
-                                              : 0;
+        double v = at->kind == AK_FLOAT  ? at->f
+                   : at->kind == AK_INT  ? (double)at->i
+                   : at->kind == AK_BOOL ? at->b
+                                         : 0;
+        /* an enum reaches the runtime as the index of its choice */
+        for (int k = 0; at->kind == AK_STR && k < sch->v[i].nchoices; k++)
+            if (strcmp(sch->v[i].choices[k], at->s) == 0)
+                v = k;
+        args[nargs++] = v;
     }
     const char *rel = loop_name(l, f, st->name);
     Node *n = ir_param(l->g, rel, dt, s, (Init)init, nargs ? args : NULL, nargs, st->frozen,
@@ -528,9 +552,58 @@ static void exec_output(L *l, Frame *f, const Stmt *st)
     ir_output(l->g, st->name, v.node, st->name_loc);
 }
 
+/* What the schema's ranges (lower_expr.c) cannot say about a schedule's
+ * arguments: the ones that relate two arguments, or a list's elements. */
+static bool sched_args_ok(L *l, Sched s, const AttrList *a, Loc loc)
+{
+    const Attr *w = ir_attrs_get(a, "warmup");
+    const Attr *n = ir_attrs_get(a, "total");
+    switch (s) {
+    case SCHED_WARMUP_COSINE:
+        if (w->i >= n->i) {
+            fe_err(l, loc, "warmup_cosine: 'warmup' must be less than 'total' (%lld >= %lld)",
+                   (long long)w->i, (long long)n->i);
+            return false;
+        }
+        return true;
+    case SCHED_LINEAR_WARMUP:
+    case SCHED_INVERSE_SQRT:
+        if (w->i < 1) {
+            fe_err(l, loc, "%s: 'warmup' must be >= 1 (got %lld)", sched_info[s].text,
+                   (long long)w->i);
+            return false;
+        }
+        return true;
+    case SCHED_MULTISTEP: {
+        AttrInts m = ir_attrs_get(a, "milestones")->ints;
+        for (int i = 0; i < m.n; i++)
+            if (m.v[i].n < 0) {
+                fe_err(l, loc, "multistep: milestones must be >= 0 (got %lld)",
+                       (long long)m.v[i].n);
+                return false;
+            }
+        return true;
+    }
+    case SCHED_ONE_CYCLE: {
+        /* PyTorch divides by each phase's length: none may be empty */
+        double total = (double)n->i, pct = ir_attrs_get(a, "pct_start")->f;
+        bool three = ir_attrs_get(a, "three_phase")->b;
+        double up = pct * total - 1, down = three ? 2 * pct * total - 2 : up;
+        if (up <= 0 || down >= total - 1 || (three && down <= up)) {
+            fe_err(l, loc,
+                   "one_cycle: every phase must last more than 0 steps (pct_start * total = %g%s)",
+                   pct * total, three ? ", and pct_start < 0.5 with three_phase" : "");
+            return false;
+        }
+        return true;
+    }
+    default: return true;
+    }
+}
+
 static void exec_train(L *l, Frame *f, const Stmt *st)
 {
-    static const char *const opts[] = {"clip_norm", "schedule"};
+    static const char *const opts[] = {"clip_norm", "schedule", "clip_value"};
     char buf[64];
     Train *t = arena_alloc(l->a, sizeof *t);
     t->loc = st->loc;
@@ -556,15 +629,18 @@ static void exec_train(L *l, Frame *f, const Stmt *st)
     ok &= o >= 0;
     if (!st->value)
         ok = false;
-    bool seen[2] = {false, false};
+    bool seen[3] = {false, false, false};
     for (int i = 0; i < st->nopts; i++) {
         const Arg *a = &st->opts[i];
         if (!a->name)
             continue;
-        int k = strcmp(a->name, "clip_norm") == 0 ? 0 : strcmp(a->name, "schedule") == 0 ? 1 : -1;
+        int k = -1;
+        for (int j = 0; j < countof(opts); j++)
+            if (strcmp(a->name, opts[j]) == 0)
+                k = j;
         if (k < 0) {
             fe_err(l, a->name_loc, "unknown train option '%s'%s", a->name,
-                   fe_suggest(l, a->name, opts, 2));
+                   fe_suggest(l, a->name, opts, countof(opts)));
             ok = false;
             continue;
         }
@@ -574,14 +650,14 @@ static void exec_train(L *l, Frame *f, const Stmt *st)
             continue;
         }
         seen[k] = true;
-        if (k == 0) {
+        if (k != 1) {
             Value v = fe_eval(l, f, a->value);
             if (v.kind == V_NUM && v.f > 0 && isfinite(v.f)) {
-                t->has_clip = true;
-                t->clip_norm = v.f;
+                *(k == 0 ? &t->has_clip : &t->has_clip_value) = true;
+                *(k == 0 ? &t->clip_norm : &t->clip_value) = v.f;
             } else {
                 if (v.kind != V_POISON)
-                    fe_err(l, v.loc, "clip_norm must be a positive number (got %s)",
+                    fe_err(l, v.loc, "%s must be a positive number (got %s)", opts[k],
                            fe_vdesc(v, buf, sizeof buf));
                 ok = false;
             }
@@ -592,14 +668,7 @@ static void exec_train(L *l, Frame *f, const Stmt *st)
                 ok = false;
             } else {
                 t->sched = (Sched)s;
-                const Attr *w = ir_attrs_get(&t->sched_args, "warmup");
-                const Attr *n = ir_attrs_get(&t->sched_args, "total");
-                if (s == SCHED_WARMUP_COSINE && w && n && w->i >= n->i) {
-                    fe_err(l, a->value->loc,
-                           "warmup_cosine: 'warmup' must be less than 'total' (%lld >= %lld)",
-                           (long long)w->i, (long long)n->i);
-                    ok = false;
-                }
+                ok &= sched_args_ok(l, t->sched, &t->sched_args, a->value->loc);
             }
         }
     }
@@ -612,6 +681,16 @@ static void exec_train(L *l, Frame *f, const Stmt *st)
     }
     if (!ok) {
         /* Keep a placeholder so a second train statement is still reported. */
+        t->loss = NULL;
+        l->g->train = t;
+        return;
+    }
+    /* PyTorch's SGD refuses these too */
+    const Attr *nest = ir_attrs_get(&t->optim_args, "nesterov");
+    if (o == OPTIM_SGD && nest->b &&
+        (ir_attrs_get(&t->optim_args, "momentum")->f <= 0 ||
+         ir_attrs_get(&t->optim_args, "dampening")->f != 0)) {
+        fe_err(l, st->value->loc, "sgd: nesterov needs momentum > 0 and dampening = 0");
         t->loss = NULL;
         l->g->train = t;
         return;

@@ -598,17 +598,25 @@ static bool builtin_arg_in_range(L *l, const char *who, const Attr *at, Loc loc)
         const char *name;
         double lo;
         bool lo_open;
-        double hi; /* exclusive; INFINITY for none */
+        double hi; /* exclusive unless hi_closed; INFINITY for none */
+        bool hi_closed;
     } rules[] = {
-        {"lr", 0, false, INFINITY},        {"momentum", 0, false, INFINITY},
-        {"weight_decay", 0, false, INFINITY}, {"eps", 0, false, INFINITY},
-        {"alpha", 0, false, INFINITY},     {"beta1", 0, false, 1},
-        {"beta2", 0, false, 1},            {"gamma", 0, true, INFINITY},
-        {"min_lr", 0, false, INFINITY},    {"base_lr", 0, false, INFINITY},
-        {"max_lr", 0, false, INFINITY},    {"every", 1, false, INFINITY},
-        {"total", 1, false, INFINITY},     {"warmup", 0, false, INFINITY},
-        {"step_size", 1, false, INFINITY}, {"std", 0, false, INFINITY},
-        {"gain", 0, false, INFINITY},
+        {"lr", 0, false, INFINITY, false},        {"momentum", 0, false, INFINITY, false},
+        {"weight_decay", 0, false, INFINITY, false}, {"eps", 0, false, INFINITY, false},
+        {"alpha", 0, false, INFINITY, false},     {"beta1", 0, false, 1, false},
+        {"beta2", 0, false, 1, false},            {"gamma", 0, true, INFINITY, false},
+        {"min_lr", 0, false, INFINITY, false},    {"base_lr", 0, false, INFINITY, false},
+        {"max_lr", 0, false, INFINITY, false},    {"every", 1, false, INFINITY, false},
+        {"total", 1, false, INFINITY, false},     {"warmup", 0, false, INFINITY, false},
+        {"step_size", 1, false, INFINITY, false}, {"std", 0, false, INFINITY, false},
+        {"gain", 0, false, INFINITY, false},      {"dampening", 0, false, INFINITY, false},
+        {"l1", 0, false, INFINITY, false},        {"factor", 0, false, 1, false},
+        {"patience", 0, false, INFINITY, false}, {"threshold", 0, false, INFINITY, false},
+        {"cooldown", 0, false, INFINITY, false}, {"start_factor", 0, true, 1, true},
+        {"end_factor", 0, false, 1, true}, {"pct_start", 0, true, 1, false},
+        {"div_factor", 0, true, INFINITY, false}, {"final_div_factor", 0, true, INFINITY, false},
+        {"d_model", 1, false, INFINITY, false},  {"T_0", 1, false, INFINITY, false},
+        {"T_mult", 1, false, INFINITY, false},
     };
     double v;
     if (at->kind == AK_FLOAT)
@@ -621,11 +629,12 @@ static bool builtin_arg_in_range(L *l, const char *who, const Attr *at, Loc loc)
         if (strcmp(rules[i].name, at->name) != 0)
             continue;
         bool ok = isfinite(v) && (rules[i].lo_open ? v > rules[i].lo : v >= rules[i].lo) &&
-                  v < rules[i].hi;
+                  (rules[i].hi_closed ? v <= rules[i].hi : v < rules[i].hi);
         if (!ok) {
             char range[64];
             if (rules[i].hi < INFINITY)
-                snprintf(range, sizeof range, "in [%g, %g)", rules[i].lo, rules[i].hi);
+                snprintf(range, sizeof range, "in %c%g, %g%c", rules[i].lo_open ? '(' : '[',
+                         rules[i].lo, rules[i].hi, rules[i].hi_closed ? ']' : ')');
             else
                 snprintf(range, sizeof range, "%s %g", rules[i].lo_open ? ">" : ">=",
                          rules[i].lo);

@@ -197,7 +197,7 @@ typedef struct {
     Loc loc;
 } Output;
 
-/* `train LOSS with OPT(...), clip_norm = C, schedule = S(...)` */
+/* `train LOSS with OPT(...), clip_value = V, clip_norm = C, schedule = S(...)` */
 typedef struct {
     Node *loss;
     Loc loc;
@@ -205,6 +205,8 @@ typedef struct {
     AttrList optim_args; /* every argument, defaults filled in */
     bool has_clip;
     double clip_norm;
+    bool has_clip_value;
+    double clip_value;   /* elementwise clipping to [-clip_value, clip_value] */
     Sched sched;         /* SCHED_CONSTANT when none is given */
     AttrList sched_args;
     /* Filled by pass_autodiff (empty before): every trainable (not frozen)

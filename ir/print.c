@@ -218,6 +218,10 @@ void ir_print(FILE *f, const Graph *g)
         const Train *t = g->train;
         fprintf(f, "  train %%%d with %s", t->loss->id, optim_info[t->optim].text);
         put_attrs(f, &t->optim_args, batch);
+        if (t->has_clip_value) {
+            fputs(" clip_value = ", f);
+            put_float(f, t->clip_value);
+        }
         if (t->has_clip) {
             fputs(" clip_norm = ", f);
             put_float(f, t->clip_norm);

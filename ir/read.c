@@ -989,7 +989,8 @@ static bool lookup_builtin(Reader *r, const BuiltinInfo *tab, int n, const char 
 
 /*
  * train = "train" VAL "with" OPTIM attrs
- *         { "clip_norm" "=" float | "schedule" "=" SCHED attrs } loc
+ *         { "clip_value" "=" float | "clip_norm" "=" float
+ *           | "schedule" "=" SCHED attrs } loc
  */
 static bool parse_train(Reader *r)
 {
@@ -1015,7 +1016,14 @@ static bool parse_train(Reader *r)
     bool seen_sched = false;
     for (;;) {
         Tok *p = peek(r);
-        if (is_word(p, "clip_norm")) {
+        if (is_word(p, "clip_value")) {
+            Tok ct = next(r);
+            if (t->has_clip_value)
+                return fail(r, &ct, "clip_value given twice");
+            if (!expect_punct(r, '=', NULL) || !parse_float(r, "clip_value", &t->clip_value))
+                return false;
+            t->has_clip_value = true;
+        } else if (is_word(p, "clip_norm")) {
             Tok ct = next(r);
             if (t->has_clip)
                 return fail(r, &ct, "clip_norm given twice");

@@ -39,16 +39,33 @@ typedef struct {
     int nslots;
     const char *slot[OPT_MAX_SLOTS];
     double lr, weight_decay, eps, momentum, alpha, beta1, beta2;
+    double dampening; /* sgd */
+    double l1;        /* l1 * sign(p) added to the gradient */
     bool nesterov;
     bool decoupled; /* adamw: weight decay on the parameter itself */
     bool has_clip;
     double clip_norm;
+    bool has_clip_value;
+    double clip_value;
     Sched sched;
     double base_lr;  /* the instance's initial base rate: lr, or cyclic's max_lr */
-    double s_gamma;  /* step, exponential */
-    double s_min_lr; /* cosine, warmup_cosine; cyclic's base_lr */
-    int64_t s_every; /* step's every; cyclic's step_size */
+    double s_gamma;  /* step, exponential, multistep, cyclic's exp_range */
+    double s_min_lr; /* cosine, warmup_cosine, cosine_restarts, plateau; cyclic's base_lr */
+    int64_t s_every; /* step's every; cyclic's step_size; cosine_restarts' T_0 */
     int64_t s_total, s_warmup;
+    int s_mode;              /* cyclic: 0 triangular, 1 triangular2, 2 exp_range;
+                                one_cycle: 0 cos, 1 linear; plateau: 0 min, 1 max */
+    const Dim *s_milestones; /* multistep */
+    int s_nmilestones;
+    double s_start, s_end;            /* linear_warmup's factors */
+    double s_pct, s_div, s_final_div; /* one_cycle */
+    bool s_three_phase;
+    int64_t s_mult;   /* cosine_restarts' T_mult */
+    double s_d_model; /* inverse_sqrt */
+    /* reduce_on_plateau (its min_lr is s_min_lr, its mode s_mode) */
+    double p_factor, p_threshold, p_eps;
+    int64_t p_patience, p_cooldown;
+    bool p_abs; /* threshold_mode = "abs" */
 } OptPlan;
 
 OptPlan *pass_optim(const Graph *g);

@@ -43,6 +43,14 @@ typedef int (*dlrt_forward_fn)(void *m, int batch, const void *const *inputs, vo
 typedef int (*dlrt_loss_fn)(void *m, int batch, const void *const *inputs, void *loss);
 typedef int (*dlrt_apply_fn)(void *m);
 
+/* reduce_on_plateau's constants: mode (0 min, 1 max), factor, patience,
+ * threshold, threshold_mode (0 rel, 1 abs), cooldown, min_lr, eps, all
+ * doubles (dlrt_abi.def). */
+typedef struct dlrt_plateau {
+#define DLRT_PLATEAU(kind, type, name, dims) type name dims;
+#include "dlrt_abi.def"
+} dlrt_plateau;
+
 /* What NAME_info() returns: the name, max_batch, param_dtype, sizes, the
  * tensors (inputs, outputs, params, states, opt), the regions of the
  * instance block, the generic entry points and the base learning rate. */
@@ -52,7 +60,8 @@ typedef struct dlrt_model_info {
 } dlrt_model_info;
 
 /* The header at the start of every instance block: info, seed, step, lr
- * (the base learning rate), owned. */
+ * (the base learning rate), plateau_best, plateau_bad, plateau_cooldown
+ * (reduce_on_plateau's state), owned. */
 typedef struct {
 #define DLRT_INSTANCE(kind, type, name, dims) type name dims;
 #include "dlrt_abi.def"
@@ -88,6 +97,19 @@ void dlrt_model_destroy(void *m);
  * is DLRT_EMISMATCH. A successful load zeroes the gradients. */
 int dlrt_model_save(const void *m, const char *path);
 int dlrt_model_load(void *m, const char *path);
+
+/* reduce_on_plateau (docs/TRAINING.md): one report of the watched metric,
+ * PyTorch's ReduceLROnPlateau.step(metric): a report that improves on the
+ * best by more than the threshold resets the count of bad reports, else
+ * the count grows; during a cooldown reports are not counted; a count
+ * above patience multiplies the base rate by factor (not below min_lr,
+ * and only when that changes it by more than eps) and starts a cooldown.
+ * DLRT_EINVAL for NULL, DLRT_ENONFINITE for NaN or an infinity (nothing
+ * changed); 0 and nothing done when the model's schedule is another.
+ * Checkpoints save the state as metadata "plateau_best", "plateau_bad"
+ * and "plateau_cooldown"; a load restores it, or resets it when the file
+ * has none. */
+int dlrt_model_report_metric(void *m, double metric);
 
 /* dlrt_model_load's status bits. */
 enum {

@@ -50,8 +50,17 @@ double dlrt_rng_normal(dlrt_rng *rng);
  *   NORMAL                 mean = 0, std = 1
  *   XAVIER_UNIFORM         gain = 1   U(-b, b), b = gain*sqrt(6/(fan_in+fan_out))
  *   XAVIER_NORMAL          gain = 1   N(0, s),  s = gain*sqrt(2/(fan_in+fan_out))
- *   KAIMING_UNIFORM        none       U(-b, b), b = sqrt(2)*sqrt(3/fan_in)
- *   KAIMING_NORMAL         none       N(0, s),  s = sqrt(2)/sqrt(fan_in)
+ *   KAIMING_UNIFORM        a = 0, mode = 0, nonlinearity = 4
+ *                                     U(-b, b), b = gain*sqrt(3/fan)
+ *   KAIMING_NORMAL         the same   N(0, s),  s = gain/sqrt(fan)
+ *       fan is fan_in for mode 0, fan_out for mode 1; gain is PyTorch's
+ *       calculate_gain(nonlinearity, a) for nonlinearity 0 linear, 1
+ *       sigmoid (1), 2 tanh (5/3), 3 relu (sqrt(2)), 4 leaky_relu
+ *       (sqrt(2/(1+a^2))), 5 selu (3/4): the defaults give sqrt(2)
+ *   TRUNCATED_NORMAL       mean = 0, std = 1, a = -2, b = 2
+ *                                     N(mean, std) conditioned on [a, b]
+ *                                     (a < b and std > 0; exact, by
+ *                                     rejection: Robert 1995)
  * Values are drawn in double and rounded to the tensor's type, so an f32
  * and an f64 tensor initialized with the same seed and stream agree up to
  * that rounding. */
@@ -65,6 +74,7 @@ typedef enum {
     DLRT_INIT_XAVIER_NORMAL = 6,
     DLRT_INIT_KAIMING_UNIFORM = 7,
     DLRT_INIT_KAIMING_NORMAL = 8,
+    DLRT_INIT_TRUNCATED_NORMAL = 9,
     DLRT_INIT_COUNT
 } dlrt_init_kind;
 
@@ -78,7 +88,9 @@ int dlrt_init_fans(int rank, const int64_t *shape, int64_t *fan_in, int64_t *fan
  * rank and shape) with initializer `kind` (a dlrt_init_kind), drawing from
  * stream `stream` of seed `seed`. DLRT_EINVAL (and data untouched) for a
  * NULL pointer, an integer dtype, a bad rank or dimension, an unknown kind,
- * too many or missing arguments, non-finite arguments, lo > hi or std < 0. */
+ * too many or missing arguments, non-finite arguments, lo > hi or std < 0,
+ * a kaiming mode or nonlinearity out of range, a truncated normal with
+ * a >= b or std <= 0. */
 int dlrt_init_tensor(void *data, dlrt_dtype t, int rank, const int64_t *shape, int kind,
                      const double *args, int nargs, uint64_t seed, uint64_t stream);
 

@@ -110,7 +110,21 @@ static int info_ok(const dlrt_model_info *info)
             !tensor_ok(o, info->opt_offset, info->opt_bytes, total))
             return 0;
     }
+    const dlrt_plateau *p = info->plateau;
+    if (p && !((p->mode == 0 || p->mode == 1) &&
+               (p->threshold_mode == 0 || p->threshold_mode == 1) && p->factor >= 0 &&
+               p->factor < 1 && p->patience >= 0 && p->patience <= INT32_MAX && p->cooldown >= 0 &&
+               p->cooldown <= INT32_MAX && p->threshold >= 0 && p->min_lr >= 0 && p->eps >= 0))
+        return 0;
     return isfinite(info->lr);
+}
+
+static void plateau_reset(dlrt_instance *h)
+{
+    const dlrt_plateau *p = h->info->plateau;
+    h->plateau_best = p && p->mode == 1 ? -INFINITY : INFINITY;
+    h->plateau_bad = 0;
+    h->plateau_cooldown = 0;
 }
 
 static int init_tensor(char *base, const dlrt_tensor_info *t, uint64_t seed, uint64_t stream)
@@ -140,6 +154,7 @@ int dlrt_model_init(const dlrt_model_info *info, void *mem, size_t size, uint64_
     h->seed = seed;
     h->step = 0;
     h->lr = info->lr;
+    plateau_reset(h);
     h->owned = NULL;
     return DLRT_OK;
 }
@@ -208,12 +223,17 @@ int dlrt_model_save(const void *m, const char *path)
     int rc = gather(h, 1, &descs, &data, &n);
     if (rc != DLRT_OK)
         return rc;
-    char step[24], lr[32];
+    char step[24], lr[32], best[32], bad[16], cooldown[16];
     snprintf(step, sizeof step, "%" PRId64, h->step);
     snprintf(lr, sizeof lr, "%.17g", h->lr);
-    const char *keys[] = {"format", "model", "step", "lr"};
-    const char *values[] = {"dlc", h->info->name, step, lr};
-    rc = dlrt_checkpoint_save(path, descs, (const void *const *)data, n, keys, values, 4);
+    snprintf(best, sizeof best, "%.17g", h->plateau_best);
+    snprintf(bad, sizeof bad, "%" PRId32, h->plateau_bad);
+    snprintf(cooldown, sizeof cooldown, "%" PRId32, h->plateau_cooldown);
+    const char *keys[] = {"format",      "model",           "step", "lr", "plateau_best",
+                          "plateau_bad", "plateau_cooldown"};
+    const char *values[] = {"dlc", h->info->name, step, lr, best, bad, cooldown};
+    int nkeys = h->info->plateau ? 7 : 4;
+    rc = dlrt_checkpoint_save(path, descs, (const void *const *)data, n, keys, values, nkeys);
     free(descs);
     free(data);
     return rc;
@@ -225,7 +245,25 @@ typedef struct {
     int has_step, has_lr;
     int64_t step;
     double lr;
+    int has_plateau; /* bits: 1 best, 2 bad, 4 cooldown */
+    double plateau_best;
+    int32_t plateau_bad, plateau_cooldown;
 } load_meta;
+
+/* A decimal int64 >= 0, nothing else: 0, or DLRT_EFORMAT. */
+static int parse_count(const char *value, size_t value_len, int64_t *out)
+{
+    if (value_len == 0 || value_len > 19 || value[0] < '0' || value[0] > '9' ||
+        strlen(value) != value_len)
+        return DLRT_EFORMAT;
+    char *end;
+    errno = 0;
+    long long s = strtoll(value, &end, 10);
+    if (errno || *end)
+        return DLRT_EFORMAT;
+    *out = (int64_t)s;
+    return 0;
+}
 
 static int key_is(const char *key, size_t len, const char *want)
 {
@@ -240,17 +278,26 @@ static int on_meta(void *ctx, const char *key, size_t key_len, const char *value
             return dlrt_fail(DLRT_EMISMATCH, "a checkpoint of model '%.*s', not '%s'",
                              (int)(value_len < 64 ? value_len : 64), value, lm->model);
     } else if (key_is(key, key_len, "step")) {
-        /* a decimal int64 >= 0, nothing else */
-        if (value_len == 0 || value_len > 19 || value[0] < '0' || value[0] > '9' ||
-            strlen(value) != value_len)
-            return DLRT_EFORMAT;
-        char *end;
-        errno = 0;
-        long long s = strtoll(value, &end, 10);
-        if (errno || *end)
+        if (parse_count(value, value_len, &lm->step) != 0)
             return DLRT_EFORMAT;
         lm->has_step = 1;
-        lm->step = (int64_t)s;
+    } else if (key_is(key, key_len, "plateau_bad") || key_is(key, key_len, "plateau_cooldown")) {
+        int64_t v;
+        if (parse_count(value, value_len, &v) != 0 || v > INT32_MAX)
+            return DLRT_EFORMAT;
+        int bad = key_is(key, key_len, "plateau_bad");
+        *(bad ? &lm->plateau_bad : &lm->plateau_cooldown) = (int32_t)v;
+        lm->has_plateau |= bad ? 2 : 4;
+    } else if (key_is(key, key_len, "plateau_best")) {
+        /* "inf" and "-inf" before the first report */
+        char *end;
+        if (value_len == 0 || strlen(value) != value_len)
+            return DLRT_EFORMAT;
+        double v = strtod(value, &end);
+        if (*end || isnan(v))
+            return DLRT_EFORMAT;
+        lm->has_plateau |= 1;
+        lm->plateau_best = v;
     } else if (key_is(key, key_len, "lr")) {
         char *end;
         if (value_len == 0 || strlen(value) != value_len)
@@ -277,7 +324,7 @@ int dlrt_model_load_ex(void *m, const char *path, unsigned *status)
     dlrt_tensor_desc *descs;
     void **data;
     int n;
-    load_meta lm = {info->name, 0, 0, 0, 0};
+    load_meta lm = {.model = info->name};
     /* with the optimizer state first; then, if the file has none (or the
      * model has no room for it), without */
     int rc = gather(h, 1, &descs, &data, &n);
@@ -295,7 +342,7 @@ int dlrt_model_load_ex(void *m, const char *path, unsigned *status)
         char first[512];
         snprintf(first, sizeof first, "%s", dlrt_last_error());
         unsigned flags = info->num_opt > 0 ? 0 : DLRT_CKPT_SKIP_OPT;
-        lm = (load_meta){info->name, 0, 0, 0, 0};
+        lm = (load_meta){.model = info->name};
         int rc2 = gather(h, 0, &descs, &data, &n);
         if (rc2 == DLRT_OK) {
             rc2 = dlrt_checkpoint_load(path, descs, data, n, flags, on_meta, &lm);
@@ -319,6 +366,53 @@ int dlrt_model_load_ex(void *m, const char *path, unsigned *status)
         h->step = lm.step;
     if (lm.has_lr)
         h->lr = lm.lr;
+    if (lm.has_plateau == 7) {
+        h->plateau_best = lm.plateau_best;
+        h->plateau_bad = lm.plateau_bad;
+        h->plateau_cooldown = lm.plateau_cooldown;
+    } else {
+        plateau_reset(h);
+    }
+    return DLRT_OK;
+}
+
+int dlrt_model_report_metric(void *m, double metric)
+{
+    if (!m)
+        return DLRT_EINVAL;
+    dlrt_instance *h = m;
+    if (!h->info)
+        return DLRT_EINVAL;
+    if (!isfinite(metric))
+        return DLRT_ENONFINITE;
+    const dlrt_plateau *p = h->info->plateau;
+    if (!p)
+        return DLRT_OK;
+    double best = h->plateau_best;
+    int better;
+    if (p->mode == 0)
+        better = p->threshold_mode == 0 ? metric < best * (1 - p->threshold)
+                                        : metric < best - p->threshold;
+    else
+        better = p->threshold_mode == 0 ? metric > best * (1 + p->threshold)
+                                        : metric > best + p->threshold;
+    if (better) {
+        h->plateau_best = metric;
+        h->plateau_bad = 0;
+    } else if (h->plateau_bad < INT32_MAX) {
+        h->plateau_bad++;
+    }
+    if (h->plateau_cooldown > 0) {
+        h->plateau_cooldown--;
+        h->plateau_bad = 0;
+    }
+    if (h->plateau_bad > p->patience) {
+        double lr = fmax(h->lr * p->factor, p->min_lr);
+        if (h->lr - lr > p->eps)
+            h->lr = lr;
+        h->plateau_cooldown = (int32_t)p->cooldown;
+        h->plateau_bad = 0;
+    }
     return DLRT_OK;
 }
 

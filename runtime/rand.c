@@ -119,20 +119,74 @@ int dlrt_init_fans(int rank, const int64_t *shape, int64_t *fan_in, int64_t *fan
 /* How many arguments each initializer takes (at most) and requires. */
 static const struct {
     int max, min;
-    double defaults[2];
+    double defaults[4];
 } init_args[DLRT_INIT_COUNT] = {
     /* clang-format off */
-    [DLRT_INIT_ZEROS] = {0, 0, {0, 0}},
-    [DLRT_INIT_ONES] = {0, 0, {0, 0}},
-    [DLRT_INIT_CONSTANT] = {1, 1, {0, 0}},
+    [DLRT_INIT_ZEROS] = {0, 0, {0}},
+    [DLRT_INIT_ONES] = {0, 0, {0}},
+    [DLRT_INIT_CONSTANT] = {1, 1, {0}},
     [DLRT_INIT_UNIFORM] = {2, 0, {0, 1}},
     [DLRT_INIT_NORMAL] = {2, 0, {0, 1}},
-    [DLRT_INIT_XAVIER_UNIFORM] = {1, 0, {1, 0}},
-    [DLRT_INIT_XAVIER_NORMAL] = {1, 0, {1, 0}},
-    [DLRT_INIT_KAIMING_UNIFORM] = {0, 0, {0, 0}},
-    [DLRT_INIT_KAIMING_NORMAL] = {0, 0, {0, 0}},
+    [DLRT_INIT_XAVIER_UNIFORM] = {1, 0, {1}},
+    [DLRT_INIT_XAVIER_NORMAL] = {1, 0, {1}},
+    [DLRT_INIT_KAIMING_UNIFORM] = {3, 0, {0, 0, 4}},
+    [DLRT_INIT_KAIMING_NORMAL] = {3, 0, {0, 0, 4}},
+    [DLRT_INIT_TRUNCATED_NORMAL] = {4, 0, {0, 1, -2, 2}},
     /* clang-format on */
 };
+
+/* PyTorch's torch.nn.init.calculate_gain; NAN for an unknown one */
+static double kaiming_gain(double nonlinearity, double a)
+{
+    switch ((int)nonlinearity == nonlinearity ? (int)nonlinearity : -1) {
+    case 0:           /* linear */
+    case 1: return 1; /* sigmoid */
+    case 2: return 5.0 / 3;
+    case 3: return sqrt(2.0);
+    case 4: return sqrt(2.0 / (1 + a * a));
+    case 5: return 0.75;
+    default: return NAN;
+    }
+}
+
+/* A standard normal conditioned on [lo, hi], lo < hi (Robert, "Simulation
+ * of truncated normal variables", 1995): a normal proposal when the
+ * interval holds 0 and is wide, an exponential one for a wide tail, a
+ * uniform one otherwise; each accepts often enough (over 1/2 or so) that
+ * the loops end quickly whatever the interval. */
+static double truncated_normal(dlrt_rng *rng, double lo, double hi)
+{
+    if (hi <= 0) /* the left tail: mirror it */
+        return -truncated_normal(rng, -hi, -lo);
+    if (lo <= 0 && hi - lo >= 2.5066282746310002) { /* sqrt(2 pi) */
+        for (;;) {
+            double x = dlrt_rng_normal(rng);
+            if (x >= lo && x <= hi)
+                return x;
+        }
+    }
+    if (lo > 0) {
+        double lambda = (lo + sqrt(lo * lo + 4)) / 2;
+        double limit =
+            2 / (lo + sqrt(lo * lo + 4)) * exp((lo * lo - lo * sqrt(lo * lo + 4)) / 4 + 0.5);
+        if (hi - lo > limit) {
+            for (;;) {
+                /* 1 - u in (0, 1]: log is finite */
+                double x = lo - log(1.0 - dlrt_rng_double(rng)) / lambda;
+                double d = x - lambda;
+                if (x <= hi && dlrt_rng_double(rng) <= exp(-d * d / 2))
+                    return x;
+            }
+        }
+    }
+    /* uniform proposal; m2 the least x^2 on the interval */
+    double m2 = lo > 0 ? lo * lo : 0;
+    for (;;) {
+        double x = lo + (hi - lo) * dlrt_rng_double(rng);
+        if (dlrt_rng_double(rng) <= exp((m2 - x * x) / 2))
+            return x;
+    }
+}
 
 static void store(void *data, dlrt_dtype t, size_t i, double v)
 {
@@ -162,7 +216,9 @@ int dlrt_init_tensor(void *data, dlrt_dtype t, int rank, const int64_t *shape, i
             return DLRT_EINVAL;
     if (count > SIZE_MAX / dlrt_dtype_size(t))
         return DLRT_EINVAL;
-    double a[2] = {init_args[kind].defaults[0], init_args[kind].defaults[1]};
+    double a[4];
+    for (int i = 0; i < 4; i++)
+        a[i] = init_args[kind].defaults[i];
     for (int i = 0; i < nargs; i++) {
         if (!isfinite(args[i]))
             return DLRT_EINVAL;
@@ -172,6 +228,11 @@ int dlrt_init_tensor(void *data, dlrt_dtype t, int rank, const int64_t *shape, i
         return DLRT_EINVAL;
     if (kind == DLRT_INIT_NORMAL && a[1] < 0)
         return DLRT_EINVAL;
+    int kaiming = kind == DLRT_INIT_KAIMING_UNIFORM || kind == DLRT_INIT_KAIMING_NORMAL;
+    if (kaiming && ((a[1] != 0 && a[1] != 1) || isnan(kaiming_gain(a[2], a[0]))))
+        return DLRT_EINVAL;
+    if (kind == DLRT_INIT_TRUNCATED_NORMAL && !(a[2] < a[3] && a[1] > 0))
+        return DLRT_EINVAL;
     if (!data && count > 0)
         return DLRT_EINVAL;
     if (count == 0)
@@ -180,6 +241,7 @@ int dlrt_init_tensor(void *data, dlrt_dtype t, int rank, const int64_t *shape, i
     /* count > 0 implies every dimension, hence both fans, is positive */
     double fi = (double)fan_in, fo = (double)fan_out;
     double lo = 0, width = 0, mean = 0, std = 0;
+    double fan = kaiming && a[1] == 1 ? fo : fi, gain = kaiming ? kaiming_gain(a[2], a[0]) : 0;
     int normal = 0;
     switch ((dlrt_init_kind)kind) {
     case DLRT_INIT_ZEROS: lo = 0; break;
@@ -205,15 +267,29 @@ int dlrt_init_tensor(void *data, dlrt_dtype t, int rank, const int64_t *shape, i
         std = a[0] * sqrt(2.0 / (fi + fo));
         break;
     case DLRT_INIT_KAIMING_UNIFORM: {
-        double b = sqrt(2.0) * sqrt(3.0 / fi);
+        double b = gain * sqrt(3.0 / fan);
         lo = -b;
         width = 2 * b;
         break;
     }
     case DLRT_INIT_KAIMING_NORMAL:
         normal = 1;
-        std = sqrt(2.0) / sqrt(fi);
+        std = gain / sqrt(fan);
         break;
+    case DLRT_INIT_TRUNCATED_NORMAL: {
+        /* bounds in standard deviations; one that overflows to an
+         * infinity (a huge bound over a tiny std) works as no bound */
+        double slo = (a[2] - a[0]) / a[1], shi = (a[3] - a[0]) / a[1];
+        if (!(slo < shi))
+            return DLRT_EINVAL;
+        dlrt_rng rng;
+        dlrt_rng_seed(&rng, seed, stream);
+        for (size_t i = 0; i < count; i++) {
+            double x = a[0] + a[1] * truncated_normal(&rng, slo, shi);
+            store(data, t, i, fmin(fmax(x, a[2]), a[3]));
+        }
+        return DLRT_OK;
+    }
     case DLRT_INIT_COUNT: return DLRT_EINVAL;
     }
     if (!isfinite(width) || !isfinite(std))

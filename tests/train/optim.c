@@ -1,6 +1,6 @@
 /* Drives one case of optim.dl.in (model optim, parameters of type REAL):
  *
- *   optim 'TRAIN OPTIONS' CKPT [steps=N] [set=K:LR] [clip=all|none]
+ *   optim 'TRAIN OPTIONS' CKPT [steps=N] [set=K:LR] [clip=all|none] [clipv=some]
  *
  * TRAIN OPTIONS is the text optim/CASE.test put after `with` in the model;
  * the reference (reference.c) reads the same text. Each step checks
@@ -14,7 +14,8 @@
  * the model's parameters with the copy; the gradients must be zero again
  * and the frozen parameter unchanged, its gradient entries 0 throughout.
  * set=K:LR calls NAME_set_learning_rate(LR) before step K; clip= asserts
- * that clipping acted on every step or on none. At the end the checkpoint
+ * that clipping acted on every step or on none; clipv=some that clip_value
+ * clamped some gradients and left others as they were. At the end the checkpoint
  * must hold exactly the parameters and the optimizer's slots of the
  * trainable ones (opt.SLOT.w, opt.SLOT.b) with the reference's values, and
  * "step"/"lr" metadata; loading it into a fresh instance restores it. */
@@ -172,7 +173,9 @@ static void check_checkpoint(optim *m, const char *path, const TrainSpec *spec, 
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s 'TRAIN OPTIONS' CKPT [steps=N] [set=K:LR] [clip=all|none]\n",
+        fprintf(stderr,
+                "usage: %s 'TRAIN OPTIONS' CKPT [steps=N] [set=K:LR] [clip=all|none] "
+                "[clipv=some]\n",
                 argv[0]);
         return 2;
     }
@@ -184,7 +187,7 @@ int main(int argc, char **argv)
     }
     int steps = 5, set_step = -1;
     double set_lr = 0;
-    const char *clip = "";
+    const char *clip = "", *clipv = "";
     for (int i = 3; i < argc; i++) {
         if (strncmp(argv[i], "steps=", 6) == 0)
             steps = atoi(argv[i] + 6);
@@ -193,6 +196,8 @@ int main(int argc, char **argv)
             ;
         else if (strncmp(argv[i], "clip=", 5) == 0)
             clip = argv[i] + 5;
+        else if (strncmp(argv[i], "clipv=", 6) == 0)
+            clipv = argv[i] + 6;
         else {
             fprintf(stderr, "bad argument %s\n", argv[i]);
             return 2;
@@ -225,7 +230,7 @@ int main(int argc, char **argv)
     REAL frozen[NS];
     memcpy(frozen, P + is_, sizeof frozen);
     double base = ref_initial_base(&spec);
-    int clipped = 0;
+    int clipped = 0, clamped = 0, kept = 0;
 
     for (int t = 0; t < steps; t++) {
         if (t == set_step) {
@@ -279,6 +284,10 @@ int main(int argc, char **argv)
             }
             trainable(G, g);
         }
+        for (int i = 0; i < NT && spec.clip_value > 0; i++) {
+            clamped += fabs(g[i]) > spec.clip_value;
+            kept += fabs(g[i]) < spec.clip_value;
+        }
         double factor = ref_step(&spec, lr, t, NT, p, g, slot);
         clipped += factor < 1;
         if (mode != 2)
@@ -298,6 +307,8 @@ int main(int argc, char **argv)
         expect("clipping acted on every step", clipped == steps);
     else if (strcmp(clip, "none") == 0)
         expect("clipping never acted", spec.clip_norm > 0 && clipped == 0);
+    if (strcmp(clipv, "some") == 0)
+        expect("clip_value clamped some gradients, not all", clamped > 0 && kept > 0);
 
     expect("save", optim_save(m, argv[2]) == 0);
     check_checkpoint(m, argv[2], &spec, steps, base, slot);

@@ -16,6 +16,8 @@ typedef struct {
     const char *p;
     char *err;
     int errsize;
+    double *list; /* where a list value goes (multistep's milestones) */
+    int *nlist;
 } Reader;
 
 static int error(Reader *r, const char *fmt, ...)
@@ -59,10 +61,47 @@ static int ident(Reader *r, char *buf, int size)
     return n;
 }
 
-/* value = number | "true" | "false" */
+/* value = number | "true" | "false" | STRING | "[" number {"," number} "]";
+ * a string is the index of its choice in docs/TRAINING.md's list for the
+ * argument (every choice's index is the same in all its lists) */
 static int value(Reader *r, double *v)
 {
+    static const struct {
+        const char *text;
+        int index;
+    } choices[] = {{"triangular", 0}, {"triangular2", 1}, {"exp_range", 2},
+                   {"cos", 0},        {"linear", 1},      {"min", 0},
+                   {"max", 1},        {"rel", 0},         {"abs", 1}};
     skip_space(r);
+    if (*r->p == '"') {
+        const char *end = strchr(r->p + 1, '"');
+        if (!end)
+            return error(r, "unterminated string");
+        for (size_t i = 0; i < sizeof choices / sizeof *choices; i++)
+            if (strlen(choices[i].text) == (size_t)(end - r->p - 1) &&
+                strncmp(choices[i].text, r->p + 1, (size_t)(end - r->p - 1)) == 0) {
+                *v = choices[i].index;
+                r->p = end + 1;
+                return 0;
+            }
+        return error(r, "unknown choice %.*s", (int)(end - r->p + 1), r->p);
+    }
+    if (*r->p == '[') {
+        r->p++;
+        if (!r->list)
+            return error(r, "a list where none is expected");
+        *r->nlist = 0;
+        do {
+            if (*r->nlist == REF_MAX_MILESTONES)
+                return error(r, "too long a list");
+            if (value(r, &r->list[(*r->nlist)++]) != 0)
+                return -1;
+        } while (accept(r, ','));
+        if (!accept(r, ']'))
+            return error(r, "expected ']'");
+        *v = *r->nlist;
+        return 0;
+    }
     if (strncmp(r->p, "true", 4) == 0) {
         r->p += 4;
         *v = 1;
@@ -122,8 +161,8 @@ static int optimizer(Reader *r, TrainSpec *s)
                  {"rmsprop", OPT_RMSPROP},
                  {"adam", OPT_ADAM},
                  {"adamw", OPT_ADAMW}};
-    static const char *const names[] = {"lr",  "momentum", "nesterov", "weight_decay",
-                                        "eps", "alpha",    "beta1",    "beta2"};
+    static const char *const names[] = {"lr",    "momentum", "nesterov", "weight_decay", "eps",
+                                        "alpha", "beta1",    "beta2",    "dampening",    "l1"};
     char name[32];
     if (!ident(r, name, sizeof name))
         return error(r, "expected an optimizer");
@@ -134,12 +173,12 @@ static int optimizer(Reader *r, TrainSpec *s)
         return error(r, "unknown optimizer '%s'", name);
     s->opt = kinds[k].kind;
     /* SPEC 1.6's defaults */
-    double v[8] = {NAN, 0, 0, 0, 1e-8, 0.99, 0.9, 0.999};
+    double v[10] = {NAN, 0, 0, 0, 1e-8, 0.99, 0.9, 0.999, 0, 0};
     if (s->opt == OPT_ADAGRAD)
         v[4] = 1e-10;
     if (s->opt == OPT_ADAMW)
         v[3] = 0.01;
-    if (call_args(r, names, 8, v) != 0)
+    if (call_args(r, names, 10, v) != 0)
         return -1;
     if (isnan(v[0]))
         return error(r, "no lr");
@@ -151,6 +190,8 @@ static int optimizer(Reader *r, TrainSpec *s)
     s->alpha = v[5];
     s->beta1 = v[6];
     s->beta2 = v[7];
+    s->dampening = v[8];
+    s->l1 = v[9];
     return 0;
 }
 
@@ -160,7 +201,15 @@ static int schedule(Reader *r, TrainSpec *s)
     static const char *const exp_args[] = {"gamma"};
     static const char *const cos_args[] = {"total", "min_lr"};
     static const char *const warm_args[] = {"warmup", "total", "min_lr"};
-    static const char *const cyc_args[] = {"base_lr", "max_lr", "step_size"};
+    static const char *const cyc_args[] = {"base_lr", "max_lr", "step_size", "mode", "gamma"};
+    static const char *const ms_args[] = {"milestones", "gamma"};
+    static const char *const lw_args[] = {"warmup", "start_factor", "end_factor"};
+    static const char *const oc_args[] = {"total",      "pct_start",        "anneal_strategy",
+                                          "div_factor", "final_div_factor", "three_phase"};
+    static const char *const cr_args[] = {"T_0", "T_mult", "min_lr"};
+    static const char *const is_args[] = {"d_model", "warmup"};
+    static const char *const rp_args[] = {"mode",           "factor",   "patience", "threshold",
+                                          "threshold_mode", "cooldown", "min_lr",   "eps"};
     static const struct {
         const char *name;
         SchedKind kind;
@@ -172,22 +221,43 @@ static int schedule(Reader *r, TrainSpec *s)
         {"exponential", SCHED_EXPONENTIAL, exp_args, 1, 1},
         {"cosine", SCHED_COSINE, cos_args, 2, 1},
         {"warmup_cosine", SCHED_WARMUP_COSINE, warm_args, 3, 2},
-        {"cyclic", SCHED_CYCLIC, cyc_args, 3, 3},
+        {"cyclic", SCHED_CYCLIC, cyc_args, 5, 3},
+        {"multistep", SCHED_MULTISTEP, ms_args, 2, 1},
+        {"linear_warmup", SCHED_LINEAR_WARMUP, lw_args, 3, 1},
+        {"one_cycle", SCHED_ONE_CYCLE, oc_args, 6, 1},
+        {"cosine_restarts", SCHED_COSINE_RESTARTS, cr_args, 3, 1},
+        {"inverse_sqrt", SCHED_INVERSE_SQRT, is_args, 2, 1},
+        {"reduce_on_plateau", SCHED_REDUCE_ON_PLATEAU, rp_args, 8, 0},
+    };
+    /* the defaults of docs/TRAINING.md, NAN where an argument is required */
+    static const double defaults[][REF_MAX_SCHED_ARGS] = {
+        [SCHED_CONSTANT] = {0},
+        [SCHED_STEP] = {NAN, 0.1},
+        [SCHED_EXPONENTIAL] = {NAN},
+        [SCHED_COSINE] = {NAN, 0},
+        [SCHED_WARMUP_COSINE] = {NAN, NAN, 0},
+        [SCHED_CYCLIC] = {NAN, NAN, NAN, 0, 1},
+        [SCHED_MULTISTEP] = {NAN, 0.1},
+        [SCHED_LINEAR_WARMUP] = {NAN, 1.0 / 3, 1},
+        [SCHED_ONE_CYCLE] = {NAN, 0.3, 0, 25, 1e4, 0},
+        [SCHED_COSINE_RESTARTS] = {NAN, 1, 0},
+        [SCHED_INVERSE_SQRT] = {NAN, 4000},
+        [SCHED_REDUCE_ON_PLATEAU] = {0, 0.1, 10, 1e-4, 0, 0, 0, 1e-8},
     };
     char name[32];
     if (!ident(r, name, sizeof name))
         return error(r, "expected a schedule");
     int k;
-    for (k = 0; k < 6 && strcmp(kinds[k].name, name) != 0; k++)
+    int nkinds = (int)(sizeof kinds / sizeof *kinds);
+    for (k = 0; k < nkinds && strcmp(kinds[k].name, name) != 0; k++)
         ;
-    if (k == 6)
+    if (k == nkinds)
         return error(r, "unknown schedule '%s'", name);
     s->sched = kinds[k].kind;
-    double v[3] = {NAN, NAN, 0}; /* min_lr defaults to 0 */
-    if (s->sched == SCHED_COSINE)
-        v[1] = 0;
-    if (s->sched == SCHED_CYCLIC)
-        v[2] = NAN;
+    double v[REF_MAX_SCHED_ARGS];
+    memcpy(v, defaults[s->sched], sizeof v);
+    r->list = s->milestones;
+    r->nlist = &s->nmilestones;
     if (call_args(r, kinds[k].args, kinds[k].nargs, v) != 0)
         return -1;
     for (int i = 0; i < kinds[k].required; i++)
@@ -199,7 +269,7 @@ static int schedule(Reader *r, TrainSpec *s)
 
 int ref_parse(const char *text, TrainSpec *s, char *err, int errsize)
 {
-    Reader r = {text, err, errsize};
+    Reader r = {text, err, errsize, NULL, NULL};
     memset(s, 0, sizeof *s);
     s->sched = SCHED_CONSTANT;
     if (optimizer(&r, s) != 0)
@@ -210,6 +280,9 @@ int ref_parse(const char *text, TrainSpec *s, char *err, int errsize)
             return error(&r, "expected 'option =' at '%s'", r.p);
         if (strcmp(name, "clip_norm") == 0) {
             if (value(&r, &s->clip_norm) != 0)
+                return -1;
+        } else if (strcmp(name, "clip_value") == 0) {
+            if (value(&r, &s->clip_value) != 0)
                 return -1;
         } else if (strcmp(name, "schedule") == 0) {
             if (schedule(&r, s) != 0)
@@ -251,10 +324,97 @@ double ref_rate(const TrainSpec *s, double base, int64_t t)
     case SCHED_CYCLIC: {
         double c = floor(1 + td / (2 * a[2]));
         double x = fabs(td / a[2] - 2 * c + 1);
-        return a[0] + (base - a[0]) * fmax(0, 1 - x);
+        double scale = a[3] == 1 ? 1 / pow(2, c - 1) : a[3] == 2 ? pow(a[4], td) : 1;
+        return a[0] + (base - a[0]) * fmax(0, 1 - x) * scale;
     }
+    case SCHED_MULTISTEP: {
+        /* MultiStepLR: one factor of gamma per milestone reached */
+        double r = base;
+        for (int i = 0; i < s->nmilestones; i++)
+            if (td >= s->milestones[i])
+                r *= a[1];
+        return r;
+    }
+    case SCHED_LINEAR_WARMUP: /* LinearLR's closed form */
+        return base * (a[1] + (a[2] - a[1]) * fmin(td, a[0]) / a[0]);
+    case SCHED_ONE_CYCLE: {
+        /* OneCycleLR.get_lr(), with the step clamped to the last phase */
+        double total = a[0], pct = a[1], initial = base / a[3], lowest = initial / a[4];
+        typedef struct {
+            double end, from, to;
+        } Phase;
+        Phase ph[3] = {{pct * total - 1, initial, base}, {total - 1, base, lowest}, {0, 0, 0}};
+        int n = 2;
+        if (a[5] != 0) {
+            ph[1] = (Phase){2 * pct * total - 2, base, initial};
+            ph[2] = (Phase){total - 1, initial, lowest};
+            n = 3;
+        }
+        double start = 0;
+        for (int i = 0; i < n; i++) {
+            if (td <= ph[i].end || i == n - 1) {
+                double p = fmin(1, (td - start) / (ph[i].end - start));
+                if (a[2] == 0)
+                    return ph[i].to + (ph[i].from - ph[i].to) / 2 * (cos(pi * p) + 1);
+                return (ph[i].to - ph[i].from) * p + ph[i].from;
+            }
+            start = ph[i].end;
+        }
+        return NAN;
+    }
+    case SCHED_COSINE_RESTARTS: {
+        /* CosineAnnealingWarmRestarts.step(): T_cur counts up, a restart
+         * when it reaches T_i, which then grows by T_mult */
+        double cur = td, len = a[0];
+        while (cur >= len) {
+            cur -= len;
+            len *= a[1];
+        }
+        return cosine(a[2], base, cur / len);
+    }
+    case SCHED_INVERSE_SQRT: {
+        double st = td + 1;
+        return base * pow(a[0], -0.5) * fmin(pow(st, -0.5), st * pow(a[1], -1.5));
+    }
+    case SCHED_REDUCE_ON_PLATEAU: return base;
     }
     return NAN;
+}
+
+void ref_plateau_init(const TrainSpec *s, RefPlateau *p)
+{
+    p->best = s->sched_args[0] == 0 ? INFINITY : -INFINITY;
+    p->bad = 0;
+    p->cooldown = 0;
+}
+
+double ref_plateau_report(const TrainSpec *s, RefPlateau *p, double base, double metric)
+{
+    const double *a = s->sched_args; /* mode, factor, patience, threshold, threshold_mode,
+                                        cooldown, min_lr, eps */
+    int better;
+    if (a[0] == 0)
+        better = a[4] == 0 ? metric < p->best * (1 - a[3]) : metric < p->best - a[3];
+    else
+        better = a[4] == 0 ? metric > p->best * (1 + a[3]) : metric > p->best + a[3];
+    if (better) {
+        p->best = metric;
+        p->bad = 0;
+    } else {
+        p->bad++;
+    }
+    if (p->cooldown > 0) {
+        p->cooldown--;
+        p->bad = 0;
+    }
+    if (p->bad > a[2]) {
+        double lr = fmax(base * a[1], a[6]);
+        if (base - lr > a[7])
+            base = lr;
+        p->cooldown = (int64_t)a[5];
+        p->bad = 0;
+    }
+    return base;
 }
 
 int ref_nslots(const TrainSpec *s)
@@ -285,6 +445,9 @@ double ref_step(const TrainSpec *s, double lr, int64_t t, int n, double *p, doub
                 double *const *slot)
 {
     double factor = 1;
+    if (s->clip_value > 0)
+        for (int i = 0; i < n; i++)
+            g[i] = fmax(-s->clip_value, fmin(s->clip_value, g[i]));
     if (s->clip_norm > 0) {
         double sq = 0;
         for (int i = 0; i < n; i++)
@@ -303,14 +466,14 @@ double ref_step(const TrainSpec *s, double lr, int64_t t, int n, double *p, doub
         wd = 0;
     }
     for (int i = 0; i < n; i++)
-        g[i] += wd * p[i];
+        g[i] += wd * p[i] + s->l1 * (p[i] > 0 ? 1 : p[i] < 0 ? -1 : 0);
     switch (s->opt) {
     case OPT_SGD:
         for (int i = 0; i < n; i++) {
             double d = g[i];
             if (s->momentum > 0) {
                 double *b = &slot[0][i];
-                *b = t == 0 ? g[i] : s->momentum * *b + g[i];
+                *b = t == 0 ? g[i] : s->momentum * *b + (1 - s->dampening) * g[i];
                 d = s->nesterov ? g[i] + s->momentum * *b : *b;
             }
             p[i] -= lr * d;

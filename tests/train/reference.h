@@ -15,22 +15,33 @@ typedef enum {
     SCHED_EXPONENTIAL,
     SCHED_COSINE,
     SCHED_WARMUP_COSINE,
-    SCHED_CYCLIC
+    SCHED_CYCLIC,
+    SCHED_MULTISTEP,
+    SCHED_LINEAR_WARMUP,
+    SCHED_ONE_CYCLE,
+    SCHED_COSINE_RESTARTS,
+    SCHED_INVERSE_SQRT,
+    SCHED_REDUCE_ON_PLATEAU
 } SchedKind;
 
-enum { REF_MAX_SLOTS = 2 };
+enum { REF_MAX_SLOTS = 2, REF_MAX_SCHED_ARGS = 8, REF_MAX_MILESTONES = 16 };
 
 /* The options, with SPEC 1.6's defaults for those the text leaves out. */
 typedef struct {
     OptKind opt;
-    double lr, momentum, weight_decay, eps, alpha, beta1, beta2;
+    double lr, momentum, weight_decay, eps, alpha, beta1, beta2, dampening, l1;
     int nesterov;
-    double clip_norm; /* 0: no clipping */
+    double clip_norm;  /* 0: no clipping */
+    double clip_value; /* 0: no clipping */
     SchedKind sched;
-    double sched_args[3]; /* in SPEC order, e.g. warmup, total, min_lr */
+    /* in the order of docs/TRAINING.md, e.g. warmup, total, min_lr; a
+     * string argument is the index of its choice there */
+    double sched_args[REF_MAX_SCHED_ARGS];
+    int nmilestones; /* multistep's list */
+    double milestones[REF_MAX_MILESTONES];
 } TrainSpec;
 
-/* Parses "adam(lr = 0.01, beta1 = 0.8), clip_norm = 1, schedule =
+/* Parses "adam(lr = 0.01, beta1 = 0.8), clip_norm = 1, clip_value = 0.5, schedule =
  * cosine(10, min_lr = 0.001)": what follows `with` in a train statement.
  * Returns 0, or -1 with a message in err. */
 int ref_parse(const char *text, TrainSpec *s, char *err, int errsize);
@@ -39,6 +50,15 @@ int ref_parse(const char *text, TrainSpec *s, char *err, int errsize);
 double ref_initial_base(const TrainSpec *s);
 /* The rate of step t (0-based) for base rate `base`. */
 double ref_rate(const TrainSpec *s, double base, int64_t t);
+
+/* reduce_on_plateau: PyTorch's ReduceLROnPlateau.step(metric) as its
+ * source reads, on this state; returns the new base rate. */
+typedef struct {
+    double best;
+    int64_t bad, cooldown;
+} RefPlateau;
+void ref_plateau_init(const TrainSpec *s, RefPlateau *p);
+double ref_plateau_report(const TrainSpec *s, RefPlateau *p, double base, double metric);
 
 /* Optimizer state slots: how many, and their checkpoint names. */
 int ref_nslots(const TrainSpec *s);

@@ -312,7 +312,7 @@ TEST(text, print_mlp_exact)
                      "  %5 = cross_entropy(%3, %1) {reduction = \"mean\"} : ? @0:21:12+13\n"
                      "  output \"probs\" = %4 @0:22:5+6\n"
                      "  train %5 with adam {lr = 0.001, beta1 = 0.9, beta2 = 0.999, eps = 1e-08, "
-                     "weight_decay = 0.0} @0:24:5+5\n"
+                     "weight_decay = 0.0, l1 = 0.0} @0:24:5+5\n"
                      "end\n");
     free(p);
     arena_free(a);
@@ -459,7 +459,8 @@ TEST(text, round_trip_train_schedule_clip)
     ck_assert_ptr_nonnull(strstr(p, "output \"probs\" = %4\n"));
     ck_assert_ptr_nonnull(strstr(p, "output \"logits\" = %3 @1:9:1\n"));
     ck_assert_ptr_nonnull(strstr(p, "train %5 with sgd {lr = 0.1, momentum = 0.0, nesterov = false, "
-                                    "weight_decay = 0.0} clip_norm = 1.0 schedule = warmup_cosine "
+                                    "weight_decay = 0.0, dampening = 0.0, l1 = 0.0} "
+                                    "clip_norm = 1.0 schedule = warmup_cosine "
                                     "{warmup = 100, total = 1000, min_lr = 1e-05} @0:24:5+5\n"));
     /* reading maps file indices back onto the registered paths */
     Arena *b = arena_new();
@@ -584,7 +585,7 @@ TEST(text, read_hand_written)
                         "  %4 = clamp(%3) {lo = 0.0, hi = 6.0} : ?\n"
                         "  output \"o\" = %4\n"
                         "  train %4 with adam {lr = 1.0, beta1 = 0.9, beta2 = 0.999, eps = 1e-08, "
-                        "weight_decay = 0.0}\n"
+                        "weight_decay = 0.0, l1 = 0.0}\n"
                         "end\n");
     free(p);
     arena_free(a);

@@ -281,6 +281,29 @@ TEST(core, default_inits)
 }
 END_TEST
 
+/* enum arguments of initializers reach the runtime as their choice's index */
+TEST(core, init_enum_args)
+{
+    Graph *g = ok("model m {\n"
+                  "    param k: f32[3, 2] = kaiming_normal(a = 0.2, mode = \"fan_out\",\n"
+                  "                                        nonlinearity = \"tanh\");\n"
+                  "    param d: f32[3, 2] = kaiming_uniform();\n"
+                  "    param t: f32[3, 2] = truncated_normal(std = 0.5, b = 1);\n"
+                  "}\n");
+    static const struct {
+        const char *name;
+        int n;
+        double v[4];
+    } want[] = {{"k", 3, {0.2, 1, 2}}, {"d", 3, {0, 0, 4}}, {"t", 4, {0, 0.5, -2, 1}}};
+    for (int i = 0; i < countof(want); i++) {
+        const Attr *a = ir_attr(src_named(g, want[i].name), "args");
+        ck_assert_int_eq(a->floats.n, want[i].n);
+        for (int k = 0; k < want[i].n; k++)
+            ck_assert_double_eq(a->floats.v[k], want[i].v[k]);
+    }
+}
+END_TEST
+
 /* ---- constants, -D, slices, attributes ------------------------------------------- */
 
 TEST(core, defines_override)
@@ -605,6 +628,49 @@ static const ErrCase errs[] = {
      "1:54: error: unknown train option 'clipnorm'; did you mean 'clip_norm'?"},
     {"model m { input x: f32[]; train x with adam(lr = 1), clip_norm = 0; }",
      "1:66: error: clip_norm must be a positive number (got 0)"},
+    {"model m { input x: f32[]; train x with sgd(lr = 1, nesterov = true); }",
+     "1:40: error: sgd: nesterov needs momentum > 0 and dampening = 0"},
+    {"model m { input x: f32[]; train x with sgd(lr = 1, momentum = 0.9, dampening = 0.1, nesterov "
+     "= true); }",
+     "1:40: error: sgd: nesterov needs momentum > 0 and dampening = 0"},
+    {"model m { input x: f32[]; train x with adam(lr = 1), clip_value = -1; }",
+     "1:67: error: clip_value must be a positive number (got -1)"},
+    {"model m { input x: f32[]; train x with adam(lr = 1, l1 = -0.1); }",
+     "1:58: error: adam: 'l1' must be >= 0 (got -0.1)"},
+    {"model m { input x: f32[]; train x with sgd(lr = 1), schedule = linear_warmup(0); }",
+     "1:64: error: linear_warmup: 'warmup' must be >= 1 (got 0)"},
+    {"model m { input x: f32[]; train x with sgd(lr = 1), schedule = linear_warmup(5, start_factor "
+     "= 0); }",
+     "1:96: error: linear_warmup: 'start_factor' must be in (0, 1] (got 0)"},
+    {"model m { input x: f32[]; train x with sgd(lr = 1), schedule = one_cycle(3); }",
+     "1:64: error: one_cycle: every phase must last more than 0 steps (pct_start * total = 0.9)"},
+    {"model m { input x: f32[]; train x with sgd(lr = 1), schedule = one_cycle(10, pct_start = "
+     "0.6, three_phase = true); }",
+     "1:64: error: one_cycle: every phase must last more than 0 steps (pct_start * total = 6, and "
+     "pct_start < 0.5 with three_phase)"},
+    {"model m { input x: f32[]; train x with sgd(lr = 1), schedule = multistep([3, -1]); }",
+     "1:64: error: multistep: milestones must be >= 0 (got -1)"},
+    {"model m { input x: f32[]; train x with sgd(lr = 1), schedule = cyclic(0.1, 1, 2, mode = "
+     "\"triangle\"); }",
+     "1:89: error: cyclic: 'mode' must be \"triangular\", \"triangular2\" or \"exp_range\" (got "
+     "the string \"triangle\"); did you mean 'triangular'?"},
+    {"model m { input x: f32[]; train x with sgd(lr = 1), schedule = cosine_restarts(0); }",
+     "1:80: error: cosine_restarts: 'T_0' must be >= 1 (got 0)"},
+    {"model m { input x: f32[]; train x with sgd(lr = 1), schedule = inverse_sqrt(512, warmup = "
+     "0); }",
+     "1:64: error: inverse_sqrt: 'warmup' must be >= 1 (got 0)"},
+    {"model m { param w: f32[2, 2] = kaiming_uniform(mode = \"fanin\"); }",
+     "1:55: error: kaiming_uniform: 'mode' must be \"fan_in\" or \"fan_out\" (got the string "
+     "\"fanin\"); did you mean 'fan_in'?"},
+    {"model m { param w: f32[2, 2] = kaiming_normal(nonlinearity = \"gelu\"); }",
+     "1:62: error: kaiming_normal: 'nonlinearity' must be \"linear\", \"sigmoid\", \"tanh\", "
+     "\"relu\", \"leaky_relu\" or \"selu\" (got the string \"gelu\"); did you mean 'relu'?"},
+    {"model m { param w: f32[2, 2] = truncated_normal(a = 2, b = -2); }",
+     "1:32: error: truncated_normal: 'a' must be less than 'b' (got 2 and -2)"},
+    {"model m { param w: f32[2, 2] = truncated_normal(std = 0); }",
+     "1:32: error: truncated_normal: 'std' must be > 0"},
+    {"model m { param w: f32[2] = uniform(1, 0); }",
+     "1:29: error: uniform: 'lo' must be at most 'hi' (got 1 and 0)"},
     {"model m { input x: f32[]; train x with adamm(lr = 1); }",
      "1:40: error: unknown optimizer 'adamm'; did you mean 'adam'?"},
     {"model m { input x: f32[]; train x with adam(); }",

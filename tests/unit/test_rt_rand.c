@@ -302,6 +302,107 @@ TEST(core, xavier_and_kaiming)
 }
 END_TEST
 
+/* kaiming_*(a, mode, nonlinearity): PyTorch's calculate_gain, over the
+ * fan the mode picks */
+TEST(core, kaiming_modes_and_gains)
+{
+    static const struct {
+        double nl, a, gain;
+    } gains[] = {
+        {0, 0, 1},
+        {1, 0, 1},
+        {2, 0, 5.0 / 3},
+        {3, 0, 1.4142135623730951},
+        {4, 0.2, 1.386750490563073},
+        {5, 0, 0.75},
+        {4, 0, 1.4142135623730951},
+        {3, 5, 1.4142135623730951}, /* a only for leaky_relu */
+    };
+    for (size_t k = 0; k < sizeof gains / sizeof *gains; k++)
+        for (int mode = 0; mode < 2; mode++) {
+            double args[3] = {gains[k].a, mode, gains[k].nl};
+            /* dense [300, 100]: fan_in 300, fan_out 100; conv: 144, 288 */
+            double dense = mode ? 100 : 300, conv = mode ? 288 : 144;
+            check_uniform(2, DENSE, DLRT_INIT_KAIMING_UNIFORM, args, 3,
+                          gains[k].gain * sqrt(3.0 / dense));
+            check_normal(4, CONV, DLRT_INIT_KAIMING_NORMAL, args, 3, 0, gains[k].gain / sqrt(conv));
+        }
+    /* the defaults are the old ReLU gain over fan_in */
+    const double defaults[3] = {0, 0, 4};
+    long n;
+    double *a = init_both(2, DENSE, DLRT_INIT_KAIMING_UNIFORM, NULL, 0, 3, &n);
+    double *b = init_both(2, DENSE, DLRT_INIT_KAIMING_UNIFORM, defaults, 3, 3, &n);
+    ck_assert(memcmp(a, b, (size_t)n * sizeof *a) == 0);
+    free(a);
+    free(b);
+}
+END_TEST
+
+static double upper_tail(double x)
+{
+    return 0.5 * erfc(x / sqrt(2.0));
+}
+
+static double pdf(double x)
+{
+    return exp(-x * x / 2) / 2.5066282746310002;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* truncated_normal(mean, std, a, b): every value in [a, b], the mean and
+ * variance of the truncated normal (closed forms), and a Kolmogorov-
+ * Smirnov distance to its CDF below the 0.1% critical value */
+TEST(core, truncated_normal)
+{
+    static const double cases[][4] = {
+        {0, 1, -2, 2},            /* PyTorch's defaults: normal proposal */
+        {1, 2, 0, 5},             /* asymmetric around the mean */
+        {0, 1, -0.5, 0.7},        /* narrow around 0: uniform proposal */
+        {0, 1, 3, 4},             /* a tail: exponential proposal */
+        {0, 1, 6, 40},            /* far tail */
+        {0, 1, 8, 8.01},          /* far and narrow: uniform proposal */
+        {0, 1, -5, -4.5},         /* left tail, mirrored */
+        {3, 0.5, 2.9, 3.05},      /* scaled */
+        {0, 1e-3, -1e306, 1e306}, /* bounds so far out they overflow to infinities */
+    };
+    enum { N = 20000 };
+    const int64_t shape[1] = {N};
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        const double *c = cases[k];
+        long n;
+        double *v = init_both(1, shape, DLRT_INIT_TRUNCATED_NORMAL, c, 4, k, &n);
+        double lo = (c[2] - c[0]) / c[1], hi = (c[3] - c[0]) / c[1];
+        double z = upper_tail(lo) - upper_tail(hi);
+        double pl = isinf(lo) ? 0 : pdf(lo), ph = isinf(hi) ? 0 : pdf(hi);
+        double want_m = c[0] + c[1] * (pl - ph) / z;
+        double want_v = c[1] * c[1] *
+                        (1 + ((isinf(lo) ? 0 : lo * pl) - (isinf(hi) ? 0 : hi * ph)) / z -
+                         ((pl - ph) / z) * ((pl - ph) / z));
+        double m, var;
+        moments(v, n, &m, &var);
+        for (long i = 0; i < n; i++)
+            ck_assert_msg(v[i] >= c[2] && v[i] <= c[3], "case %zu: %g outside", k, v[i]);
+        ck_assert_msg(fabs(m - want_m) < 5 * sqrt(want_v / n), "case %zu: mean %.9g, want %.9g", k,
+                      m, want_m);
+        ck_assert_msg(fabs(var - want_v) < 0.05 * want_v, "case %zu: var %.9g, want %.9g", k, var,
+                      want_v);
+        qsort(v, (size_t)n, sizeof *v, cmp_double);
+        double d = 0;
+        for (long i = 0; i < n; i++) {
+            double f = (upper_tail(lo) - upper_tail((v[i] - c[0]) / c[1])) / z;
+            d = fmax(d, fmax(fabs(f - (double)i / n), fabs(f - (double)(i + 1) / n)));
+        }
+        ck_assert_msg(d < 1.95 / sqrt((double)n), "case %zu: KS distance %g", k, d);
+        free(v);
+    }
+}
+END_TEST
+
 TEST(core, f32_respects_bound)
 {
     /* rounding to float may only reach the bound rounded to float */
@@ -403,6 +504,10 @@ TEST(core, bad_arguments)
         buf[i] = 1234.5;
     const double nan2[2] = {NAN, 1}, inf1[1] = {INFINITY}, swapped[2] = {1, 0}, negstd[2] = {0, -1};
     const double three[3] = {0, 1, 2}, wide[2] = {-1.5e308, 1.5e308};
+    const double bad_mode[3] = {0, 2, 4}, bad_nl[3] = {0, 0, 6}, half_nl[3] = {0, 0, 2.5};
+    const double four[4] = {0, 0, 4, 0}, five[5] = {0, 1, -2, 2, 0};
+    const double tn_swapped[4] = {0, 1, 2, -2}, tn_empty[4] = {0, 1, 1, 1};
+    const double tn_zero_std[4] = {0, 0, -1, 1};
     struct {
         void *data;
         dlrt_dtype t;
@@ -433,8 +538,14 @@ TEST(core, bad_arguments)
         {buf, DLRT_F64, 2, shape, DLRT_INIT_NORMAL, inf1, 1},
         {buf, DLRT_F64, 2, shape, DLRT_INIT_XAVIER_UNIFORM, inf1, 1},
         {buf, DLRT_F64, 2, shape, DLRT_INIT_XAVIER_NORMAL, three, 2},
-        {buf, DLRT_F64, 2, shape, DLRT_INIT_KAIMING_UNIFORM, three, 1},
-        {buf, DLRT_F64, 2, shape, DLRT_INIT_KAIMING_NORMAL, three, 1},
+        {buf, DLRT_F64, 2, shape, DLRT_INIT_KAIMING_UNIFORM, bad_mode, 3},
+        {buf, DLRT_F64, 2, shape, DLRT_INIT_KAIMING_NORMAL, bad_nl, 3},
+        {buf, DLRT_F64, 2, shape, DLRT_INIT_KAIMING_NORMAL, half_nl, 3},
+        {buf, DLRT_F64, 2, shape, DLRT_INIT_KAIMING_UNIFORM, four, 4},
+        {buf, DLRT_F64, 2, shape, DLRT_INIT_TRUNCATED_NORMAL, tn_swapped, 4},
+        {buf, DLRT_F64, 2, shape, DLRT_INIT_TRUNCATED_NORMAL, tn_empty, 4},
+        {buf, DLRT_F64, 2, shape, DLRT_INIT_TRUNCATED_NORMAL, tn_zero_std, 4},
+        {buf, DLRT_F64, 2, shape, DLRT_INIT_TRUNCATED_NORMAL, five, 5},
         {buf, DLRT_F64, 2, shape, DLRT_INIT_ZEROS, NULL, -1},
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
