@@ -64,6 +64,8 @@ const char *cg_plan_unsupported(const Graph *g, const MemPlan *p, bool training)
         if (!is_step[r->id])
             continue;
         unsigned flags = op_info[n->op].flags;
+        if (n->op == OP_LOOP)
+            return arena_printf(g->arena, "native code for loops is not supported yet");
         if (flags & OPF_REPLAY && !training)
             return arena_printf(g->arena,
                                 "native code for '%s' outside the training step is not supported",

@@ -447,6 +447,35 @@ Node *ir_find_source(const Graph *g, const char *name)
     return NULL;
 }
 
+/* Loops */
+
+Graph *ir_body_new(const Graph *outer)
+{
+    Graph *b = ir_graph_new(outer->arena, outer->name);
+    b->batch = outer->batch;
+    b->max_batch = outer->max_batch;
+    return b;
+}
+
+Node **ir_body_inputs(const Graph *body, int *count)
+{
+    Node **v = arena_alloc(body->arena, sizeof *v * ((size_t)body->nodes.n + 1));
+    int k = 0;
+    for (int i = 0; i < body->nodes.n; i++)
+        if (body->nodes.v[i]->op == OP_INPUT)
+            v[k++] = body->nodes.v[i];
+    *count = k;
+    return v;
+}
+
+LoopParts ir_loop_parts(const Node *loop)
+{
+    LoopParts p = {attr_trips(loop), (int)attr_carried(loop), (int)attr_stacked(loop),
+                   (int)attr_scanned(loop), 0};
+    p.invariant = loop->nin - p.carried - p.stacked - p.scanned;
+    return p;
+}
+
 /* Shapes and types */
 
 const char *ir_dtype_name(DType t)
@@ -584,6 +613,36 @@ static void verify_grads(const Graph *g)
         die("verify: the gradients list a parameter that is not trainable");
 }
 
+/* A loop's counts against its inputs and its body's inputs and outputs;
+ * the body is verified as a graph of its own (no train, no parameters). */
+static void verify_loop(const Node *n)
+{
+    LoopParts p = ir_loop_parts(n);
+    int nscan = p.stacked + p.scanned;
+    if (p.trips < 1 || p.carried < 0 || p.stacked < 0 || p.scanned < 0 || p.invariant < 0)
+        die("verify: %%%d loop: bad counts", n->id);
+    if (attr_scan_axis(n).n != nscan || attr_scan_start(n).n != nscan ||
+        attr_scan_step(n).n != nscan)
+        die("verify: %%%d loop: scan lists need %d entries", n->id, nscan);
+    const Graph *b = n->body;
+    int nin;
+    Node **in = ir_body_inputs(b, &nin);
+    (void)in;
+    if (nin != p.carried + p.scanned + p.invariant)
+        die("verify: %%%d loop: body has %d inputs, wants %d", n->id, nin,
+            p.carried + p.scanned + p.invariant);
+    if (b->outputs.n != p.carried + p.stacked)
+        die("verify: %%%d loop: body has %d outputs, wants %d", n->id, b->outputs.n,
+            p.carried + p.stacked);
+    if (b->train)
+        die("verify: %%%d loop: body has a train statement", n->id);
+    for (int i = 0; i < b->nodes.n; i++)
+        if (b->nodes.v[i]->op == OP_PARAM || b->nodes.v[i]->op == OP_STATE)
+            die("verify: %%%d loop: body declares %s '%s'", n->id,
+                op_info[b->nodes.v[i]->op].text, b->nodes.v[i]->name);
+    ir_verify(b);
+}
+
 void ir_verify(const Graph *g)
 {
     for (int i = 0; i < g->nodes.n; i++) {
@@ -614,6 +673,12 @@ void ir_verify(const Graph *g)
             die("verify: %%%d %s has no name", i, oi->text);
         if (n->shape.rank < 0 || n->shape.rank > IR_MAX_RANK)
             die("verify: %%%d %s: rank %d", i, oi->text, n->shape.rank);
+        if ((n->body != NULL) != (n->op == OP_LOOP))
+            die("verify: %%%d %s %s a body", i, oi->text, n->body ? "has" : "has no");
+        if (n->op == OP_LOOP)
+            verify_loop(n);
+        if (n->op == OP_LOOP_RESULT && n->in[0]->op != OP_LOOP)
+            die("verify: %%%d loop_result of a %s", i, op_info[n->in[0]->op].text);
         const AttrSchema *s = ir_op_schema(n->op);
         for (int j = 0; j < n->attrs.n; j++) {
             int k = ir_schema_find(s, n->attrs.v[j].name);

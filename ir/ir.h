@@ -55,6 +55,7 @@ typedef enum {
     K_NORM,
     K_SEQ,     /* embedding, recurrent cells, attention */
     K_LOSS,
+    K_LOOP,    /* loop and its results (structured control flow) */
     K_COUNT
 } OpKind;
 
@@ -189,6 +190,8 @@ struct Node {
                              name them ("block1.fc"); NULL in the model */
     const Node *grad_of;  /* pass_autodiff: the node whose gradient rule
                              built this one; NULL otherwise (--emit=dot) */
+    struct Graph *body;   /* OP_LOOP: the graph run at every iteration
+                             (docs/IR.md, Loops); NULL otherwise */
 };
 
 typedef struct {
@@ -251,6 +254,19 @@ int64_t ir_max_batch(const Graph *g);
  * targets); K_SELECT (gather) indices in input 1, the size of x (input 0)
  * along the axis, never the batch. False for other nodes. */
 bool ir_index_operand(const Node *n, int *operand, int64_t *hi);
+
+/* Loops (docs/IR.md, Loops). A body shares its loop's arena and batch. */
+Graph *ir_body_new(const Graph *outer);
+/* The body's inputs (its OP_INPUT nodes in graph order), in the arena. */
+Node **ir_body_inputs(const Graph *body, int *count);
+/* Loop inputs: [0, carried) carried initial values, then `stacked`
+ * stacked results' initial values, then `scanned` sequences, then the
+ * values the body reads unchanged (see ops.def). */
+typedef struct {
+    int64_t trips;
+    int carried, stacked, scanned, invariant;
+} LoopParts;
+LoopParts ir_loop_parts(const Node *loop);
 
 /* Attributes: setters replace an attribute of the same name. */
 void ir_attrs_set(Arena *a, AttrList *l, Attr at);
