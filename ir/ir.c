@@ -471,9 +471,59 @@ Node **ir_body_inputs(const Graph *body, int *count)
 LoopParts ir_loop_parts(const Node *loop)
 {
     LoopParts p = {attr_trips(loop), (int)attr_carried(loop), (int)attr_stacked(loop),
-                   (int)attr_scanned(loop), 0};
+                   (int)attr_scanned(loop), 0, (int)attr_saved(loop)};
     p.invariant = loop->nin - p.carried - p.stacked - p.scanned;
     return p;
+}
+
+void ir_loop_result_type(const Node *loop, int k, DType *t, Shape *s)
+{
+    LoopParts p = ir_loop_parts(loop);
+    if (k < p.carried + p.stacked) {
+        *t = loop->in[k]->dtype;
+        *s = loop->in[k]->shape;
+        return;
+    }
+    const Node *y = loop->body->outputs.v[k].node;
+    check(y->shape.rank < IR_MAX_RANK);
+    *t = y->dtype;
+    s->rank = y->shape.rank + 1;
+    s->d[0] = (Dim){p.trips, false};
+    for (int i = 0; i < y->shape.rank; i++)
+        s->d[i + 1] = y->shape.d[i];
+}
+
+Node *ir_node_copy(Graph *g, const Node *n, Node *const *in)
+{
+    Node *m = ir_node_new(g, n->op, in, n->nin, n->loc);
+    for (int i = 0; i < n->attrs.n; i++)
+        ir_attrs_set(g->arena, &m->attrs, n->attrs.v[i]);
+    m->dtype = n->dtype;
+    m->shape = n->shape;
+    m->name = n->name;
+    m->scope = n->scope;
+    if (n->body)
+        m->body = ir_body_copy(n->body);
+    return m;
+}
+
+Graph *ir_body_copy(const Graph *body)
+{
+    Graph *b = ir_body_new(body);
+    Node **map = arena_alloc(body->arena, sizeof *map * ((size_t)body->nodes.n + 1));
+    Node *in[IR_MAX_RANK * 4];
+    for (int i = 0; i < body->nodes.n; i++) {
+        const Node *n = body->nodes.v[i];
+        Node **v = n->nin <= countof(in) ? in : arena_alloc(body->arena, sizeof *v * (size_t)n->nin);
+        for (int j = 0; j < n->nin; j++)
+            v[j] = map[n->in[j]->id];
+        map[i] = ir_node_copy(b, n, v);
+    }
+    for (int i = 0; i < body->outputs.n; i++) {
+        const Output *o = &body->outputs.v[i];
+        ir_output(b, o->name, map[o->node->id], o->loc);
+    }
+    return b;
 }
 
 /* Shapes and types */
@@ -619,7 +669,8 @@ static void verify_loop(const Node *n)
 {
     LoopParts p = ir_loop_parts(n);
     int nscan = p.stacked + p.scanned;
-    if (p.trips < 1 || p.carried < 0 || p.stacked < 0 || p.scanned < 0 || p.invariant < 0)
+    if (p.trips < 1 || p.carried < 0 || p.stacked < 0 || p.scanned < 0 || p.invariant < 0 ||
+        p.saved < 0)
         die("verify: %%%d loop: bad counts", n->id);
     if (attr_scan_axis(n).n != nscan || attr_scan_start(n).n != nscan ||
         attr_scan_step(n).n != nscan)
@@ -631,9 +682,9 @@ static void verify_loop(const Node *n)
     if (nin != p.carried + p.scanned + p.invariant)
         die("verify: %%%d loop: body has %d inputs, wants %d", n->id, nin,
             p.carried + p.scanned + p.invariant);
-    if (b->outputs.n != p.carried + p.stacked)
+    if (b->outputs.n != p.carried + p.stacked + p.saved)
         die("verify: %%%d loop: body has %d outputs, wants %d", n->id, b->outputs.n,
-            p.carried + p.stacked);
+            p.carried + p.stacked + p.saved);
     if (b->train)
         die("verify: %%%d loop: body has a train statement", n->id);
     for (int i = 0; i < b->nodes.n; i++)

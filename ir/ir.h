@@ -264,9 +264,16 @@ Node **ir_body_inputs(const Graph *body, int *count);
  * values the body reads unchanged (see ops.def). */
 typedef struct {
     int64_t trips;
-    int carried, stacked, scanned, invariant;
+    int carried, stacked, scanned, invariant, saved;
 } LoopParts;
 LoopParts ir_loop_parts(const Node *loop);
+/* The type of result k of a typed loop: a carried or stacked result's
+ * initial value's, or saved body output k's with a leading [trips]. */
+void ir_loop_result_type(const Node *loop, int k, DType *t, Shape *s);
+/* Appends to g a copy of n (op, attributes, type, name, location) reading
+ * in; a loop's body is copied deeply, so the copy can change alone. */
+Node *ir_node_copy(Graph *g, const Node *n, Node *const *in);
+Graph *ir_body_copy(const Graph *body);
 
 /* Attributes: setters replace an attribute of the same name. */
 void ir_attrs_set(Arena *a, AttrList *l, Attr at);

@@ -269,6 +269,65 @@ static bool trainable(const Node *n)
     return n->op == OP_PARAM && !attr_frozen(n);
 }
 
+/* Builds in g the adjoints of g's nodes: seeds[i] is the adjoint of
+ * outs[i] (NULL: the constant 1); a node gets one when some outs[] depends on it and it depends
+ * on a node marked in wrt (by id) through values that pass gradients.
+ * Returns the adjoints by node id (NULL for none), or NULL after an error. */
+Node **ad_graph(Graph *g, Node *const *outs, Node *const *seeds, int nouts, const bool *wrt)
+{
+    int nf = g->nodes.n;
+    Grad c = {.g = g, .nfwd = nf};
+    c.needs = arena_alloc(g->arena, (size_t)nf + 1);
+    c.adj = arena_alloc(g->arena, sizeof *c.adj * ((size_t)nf + 1));
+
+    /* reach: depends on a wrt node; a loop's token passes its results'
+     * dependence on */
+    bool *reach = arena_alloc(g->arena, (size_t)nf + 1);
+    for (int i = 0; i < nf; i++) {
+        const Node *n = g->nodes.v[i];
+        if (wrt[i]) {
+            reach[i] = true;
+            continue;
+        }
+        if (rules[n->op] == grad_none || (!ir_dtype_is_float(n->dtype) && n->op != OP_LOOP))
+            continue;
+        for (int j = 0; j < n->nin && !reach[i]; j++)
+            reach[i] = reach[n->in[j]->id];
+    }
+    int last = -1;
+    for (int k = 0; k < nouts; k++) {
+        c.needs[outs[k]->id] = reach[outs[k]->id];
+        last = outs[k]->id > last ? outs[k]->id : last;
+    }
+    for (int i = last; i >= 0; i--) {
+        const Node *n = g->nodes.v[i];
+        if (c.needs[i])
+            for (int j = 0; j < n->nin; j++)
+                c.needs[n->in[j]->id] = reach[n->in[j]->id];
+    }
+    for (int k = 0; k < nouts; k++)
+        if (c.needs[outs[k]->id]) {
+            Node **a = &c.adj[outs[k]->id];
+            c.loc = outs[k]->loc;
+            Node *seed = seeds[k] ? seeds[k] : ad_const(&c, 1, outs[k]->dtype);
+            *a = *a ? ad_bin(&c, OP_ADD, *a, seed) : seed;
+        }
+    for (int i = last; i >= 0; i--) {
+        Node *n = g->nodes.v[i];
+        if (!c.needs[i] || !c.adj[i] || op_info[n->op].kind == K_SOURCE)
+            continue;
+        c.loc = n->loc;
+        int before = diag_errors(), first = g->nodes.n;
+        bool ok = rules[n->op](&c, n, c.adj[i]);
+        check(ok || diag_errors() > before);
+        if (!ok)
+            return NULL;
+        for (int k = first; k < g->nodes.n; k++)
+            g->nodes.v[k]->grad_of = n;
+    }
+    return c.adj;
+}
+
 bool pass_autodiff(Graph *g)
 {
     Train *t = g->train;
@@ -277,47 +336,13 @@ bool pass_autodiff(Graph *g)
     Node *loss = t->loss;
     check(ir_dtype_is_float(loss->dtype) && loss->shape.rank == 0);
     int nf = g->nodes.n;
+    bool *wrt = arena_alloc(g->arena, (size_t)nf + 1);
+    for (int i = 0; i < nf; i++)
+        wrt[i] = trainable(g->nodes.v[i]);
     Grad c = {.g = g, .nfwd = nf};
-    c.needs = arena_alloc(g->arena, (size_t)nf + 1);
-    c.adj = arena_alloc(g->arena, sizeof *c.adj * ((size_t)nf + 1));
-
-    bool *reach = arena_alloc(g->arena, (size_t)nf + 1);
-    for (int i = 0; i < nf; i++) {
-        const Node *n = g->nodes.v[i];
-        if (trainable(n)) {
-            reach[i] = true;
-            continue;
-        }
-        if (rules[n->op] == grad_none || !ir_dtype_is_float(n->dtype))
-            continue;
-        for (int j = 0; j < n->nin && !reach[i]; j++)
-            reach[i] = reach[n->in[j]->id];
-    }
-    c.needs[loss->id] = reach[loss->id];
-    for (int i = loss->id; i >= 0; i--) {
-        const Node *n = g->nodes.v[i];
-        if (c.needs[i])
-            for (int j = 0; j < n->nin; j++)
-                c.needs[n->in[j]->id] = reach[n->in[j]->id];
-    }
-
-    bool ok = true;
-    if (c.needs[loss->id]) {
-        c.loc = loss->loc;
-        c.adj[loss->id] = ad_const(&c, 1, loss->dtype);
-    }
-    for (int i = loss->id; ok && i >= 0; i--) {
-        Node *n = g->nodes.v[i];
-        if (!c.needs[i] || !c.adj[i] || n->op == OP_PARAM)
-            continue;
-        c.loc = n->loc;
-        int before = diag_errors(), first = g->nodes.n;
-        ok = rules[n->op](&c, n, c.adj[i]);
-        check(ok || diag_errors() > before);
-        for (int k = first; k < g->nodes.n; k++)
-            g->nodes.v[k]->grad_of = n;
-    }
-    if (!ok)
+    Node *one = NULL; /* the loss's adjoint: 1 */
+    Node **adj = ad_graph(g, &loss, &one, 1, wrt);
+    if (!adj)
         return false;
 
     for (int i = 0; i < nf; i++) {
@@ -325,7 +350,7 @@ bool pass_autodiff(Graph *g)
         if (!trainable(p))
             continue;
         c.loc = p->loc;
-        Node *d = c.adj[i] ? c.adj[i] : ad_zeros(&c, p->dtype, &p->shape);
+        Node *d = adj[i] ? adj[i] : ad_zeros(&c, p->dtype, &p->shape);
         check(d->dtype == p->dtype && ir_shape_eq(&d->shape, &p->shape));
         vec_push(g->arena, &t->params, p);
         vec_push(g->arena, &t->grads, d);

@@ -42,6 +42,12 @@ struct Grad {
 
 typedef bool (*GradRule)(Grad *c, Node *n, Node *dy);
 
+/* The sweep of pass_autodiff over any graph (a loop's body too): builds
+ * in g the adjoints of its nodes from seeds[i], the adjoint of outs[i],
+ * for the nodes that depend on a node marked in wrt (by id). The adjoints
+ * by node id (NULL: none), or NULL after reporting an error. */
+Node **ad_graph(Graph *g, Node *const *outs, Node *const *seeds, int nouts, const bool *wrt);
+
 /* Whether input x of the node being differentiated needs an adjoint: a
  * trainable parameter is reachable from it through differentiable,
  * floating-point values. */

@@ -71,6 +71,11 @@ bool shape_loop(Graph *g, Node *n)
     Graph *b = n->body;
     int nin;
     Node **in = ir_body_inputs(b, &nin);
+    if (nin != p.carried + p.scanned + p.invariant) {
+        diag_error(n->loc, "loop: body has %d inputs, wants %d", nin,
+                   p.carried + p.scanned + p.invariant);
+        return false;
+    }
     int k = 0;
     for (int i = 0; i < p.carried; i++, k++)
         if (!type_input(g, n, in[k], n->in[i]->dtype, &n->in[i]->shape))
@@ -87,6 +92,11 @@ bool shape_loop(Graph *g, Node *n)
             return false;
     if (!pass_shape(b))
         return false;
+    if (b->outputs.n != p.carried + p.stacked + p.saved) {
+        diag_error(n->loc, "loop: body has %d outputs, wants %d", b->outputs.n,
+                   p.carried + p.stacked + p.saved);
+        return false;
+    }
     for (int i = 0; i < p.carried + p.stacked; i++) {
         const Node *y = b->outputs.v[i].node, *x = n->in[i];
         Shape want = x->shape;
@@ -99,6 +109,12 @@ bool shape_loop(Graph *g, Node *n)
             return false;
         }
     }
+    for (int i = p.carried + p.stacked; i < b->outputs.n; i++)
+        if (b->outputs.v[i].node->shape.rank == IR_MAX_RANK) {
+            diag_error(n->loc, "loop: saved output %d would have more than %d dimensions", i,
+                       IR_MAX_RANK);
+            return false;
+        }
     n->dtype = DT_I32;
     n->shape = (Shape){.rank = 0};
     return true;
@@ -114,12 +130,11 @@ bool shape_loop_result(Graph *g, Node *n)
     }
     LoopParts p = ir_loop_parts(l);
     int64_t k = attr_index(n);
-    if (k < 0 || k >= p.carried + p.stacked) {
+    if (k < 0 || k >= p.carried + p.stacked + p.saved) {
         diag_error(n->loc, "loop_result: index %" PRId64 " of a loop with %d results", k,
-                   p.carried + p.stacked);
+                   p.carried + p.stacked + p.saved);
         return false;
     }
-    n->dtype = l->in[k]->dtype;
-    n->shape = l->in[k]->shape;
+    ir_loop_result_type(l, (int)k, &n->dtype, &n->shape);
     return true;
 }
