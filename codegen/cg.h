@@ -38,6 +38,23 @@
 
 #include "cg_kernels.h"
 
+/* run.c: the steps of a run function. A frame is where the values of
+ * one plan live: the instance m (params, states), the plan's arena, the
+ * inputs array (by node id, input_slot: its index there, -1: none) and
+ * the step's random key (computed at its first use). */
+typedef struct {
+    LLVMValueRef m, arena, inputs;
+    const int *input_slot;
+    LLVMValueRef *key;
+} CgFrame;
+/* The address of n's buffer; base + off as an i8 GEP. */
+LLVMValueRef cg_addr(Cg *c, const CgFrame *f, Node *n);
+LLVMValueRef cg_byte_gep(Cg *c, LLVMValueRef base, int64_t off);
+/* dst[i] (+)= src[i] for i < count (i64), elements of type t. */
+void cg_copy(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef count, bool add);
+/* Calls the kernels of c->plan's steps in order, loops run inline. */
+void cg_run_steps(Cg *c, CgFrame *f);
+
 /* train.c: `void NAME.apply(ptr m)`, the optimizer step of
  * NAME_apply_gradients (clipping, schedule, update, zeroed gradients, the
  * step counter); and, inside the current function, the learning rate

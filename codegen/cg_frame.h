@@ -15,6 +15,8 @@
 /* Links each group's nodes (c->root given) and sets up the by-id scratch
  * arrays, so that a kernel visits its own nodes, not the whole graph. */
 void cg_group_members(Cg *c);
+/* By node id: the group root that computes it (itself when unfused). */
+Node **cg_group_roots(const Graph *g);
 Node *cg_storage(const Cg *c, Node *n);
 
 /* Extents at run time in the current function (Dim.batch dims are n *

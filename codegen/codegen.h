@@ -100,6 +100,19 @@ int64_t cg_scratch_bytes(const Graph *g, const Node *n);
 enum { CG_TASK_WORK = 1 << 16, CG_WEIGHT_CHUNKS = 4 };
 int64_t cg_conv_weight_chunks(const Graph *g, const Node *n);
 
+/* A loop's scratch (docs/CODEGEN.md, Loops): its body's arena (the body's
+ * own plan), then a second set of the carried values (the loop alternates
+ * between it and the carried results), then one buffer per scanned
+ * sequence's slice. Offsets from the start of the scratch, at the maximum
+ * batch. */
+typedef struct {
+    MemPlan *body;
+    int64_t *carried; /* by carried index */
+    int64_t *slice;   /* by scanned index */
+    int64_t bytes;
+} CgLoopScratch;
+CgLoopScratch cg_loop_scratch(const Graph *g, const Node *loop);
+
 /* Writes NAME.h (SPEC 3) for the object that cg_emit writes. */
 void cg_write_header(FILE *f, const Graph *g, const CgPlans *plans, const Layout *layout,
                      const CgOptions *o);

@@ -35,21 +35,42 @@ static KernelFn kernel_fn(Op op)
     return by_kind[op_info[op].kind];
 }
 
+/* Loops run inline in the run function (run.c) and their results are
+ * views of the loop's slot: no kernel function, but native code. */
 bool cg_op_has_kernel(Op op)
 {
-    return op < OP_COUNT && kernel_fn(op) != NULL;
+    return op < OP_COUNT && (kernel_fn(op) != NULL || op_info[op].kind == K_LOOP);
 }
 
 CgKernel cg_kernel(Cg *c, Node *step)
 {
     /* views share their input's bytes and need no code */
-    if ((step->op == OP_RESHAPE || step->op == OP_FLATTEN) && cg_storage(c, step) != step)
+    if (((step->op == OP_RESHAPE || step->op == OP_FLATTEN) && cg_storage(c, step) != step) ||
+        step->op == OP_LOOP_RESULT)
         return (CgKernel){NULL, step->in, step->nin};
     KernelFn fn = kernel_fn(step->op);
     if (!fn)
         die("codegen: %s is not supported by native code generation yet", op_info[step->op].text);
     LLVMValueRef k = fn(c, step);
     return (CgKernel){k, c->kin, c->nkin};
+}
+
+/* Ops a loop's body cannot hold: those that draw random numbers (every
+ * iteration would draw the same) or update running statistics. */
+static const char *body_unsupported(const Graph *b)
+{
+    for (int i = 0; i < b->nodes.n; i++) {
+        const Node *n = b->nodes.v[i];
+        if (op_info[n->op].flags & (OPF_RANDOM | OPF_REPLAY | OPF_RUNSTATS))
+            return arena_printf(b->arena, "native code for '%s' inside a loop is not supported",
+                                op_info[n->op].text);
+        if (n->body) {
+            const char *bad = body_unsupported(n->body);
+            if (bad)
+                return bad;
+        }
+    }
+    return NULL;
 }
 
 const char *cg_plan_unsupported(const Graph *g, const MemPlan *p, bool training)
@@ -64,8 +85,11 @@ const char *cg_plan_unsupported(const Graph *g, const MemPlan *p, bool training)
         if (!is_step[r->id])
             continue;
         unsigned flags = op_info[n->op].flags;
-        if (n->op == OP_LOOP)
-            return arena_printf(g->arena, "native code for loops is not supported yet");
+        if (n->op == OP_LOOP) {
+            const char *bad = body_unsupported(n->body);
+            if (bad)
+                return bad;
+        }
         if (flags & OPF_REPLAY && !training)
             return arena_printf(g->arena,
                                 "native code for '%s' outside the training step is not supported",

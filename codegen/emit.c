@@ -93,32 +93,6 @@ static LLVMTargetMachineRef make_machine(const CgOptions *o, char **err)
 
 /* ---- the run function ---------------------------------------------------- */
 
-/* The address of n's buffer inside the run function. */
-static LLVMValueRef node_addr(Cg *c, Node *n, LLVMValueRef m, LLVMValueRef inputs,
-                              const int *input_slot)
-{
-    const Layout *l = c->layout;
-    Node *s = cg_storage(c, n);
-    int64_t off;
-    switch (s->op) {
-    case OP_INPUT: {
-        int k = input_slot[s->id];
-        check(k >= 0);
-        LLVMValueRef idx = cg_i64(c, k);
-        LLVMValueRef p = LLVMBuildInBoundsGEP2(c->b, c->ptr, inputs, &idx, 1, "");
-        return LLVMBuildLoad2(c->b, c->ptr, p, s->name);
-    }
-    case OP_PARAM: off = l->params_offset + l->param_offset[s->id]; break;
-    case OP_STATE: off = l->states_offset + l->state_offset[s->id]; break;
-    case OP_CONST: {
-        return cg_private_const(c, cg_fconst(c, s->dtype, attr_value(s)), "const", false);
-    }
-    default: check(c->plan->offset[s->id] >= 0); off = l->arena_offset + c->plan->offset[s->id];
-    }
-    LLVMValueRef idx = cg_i64(c, off);
-    return LLVMBuildInBoundsGEP2(c->b, c->i8, m, &idx, 1, "");
-}
-
 /* What one run function computes (docs/TRAINING.md). */
 typedef enum { FN_FORWARD, FN_EVAL, FN_TRAIN } FnKind;
 
@@ -140,35 +114,18 @@ static int *input_slots(Cg *c, FnKind kind, int *count)
     return slot;
 }
 
-/* dst[i] (+)= src[i] for i < count (i64), elements of type t. */
-static void emit_copy(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef count,
-                      bool add)
-{
-    if (!add) {
-        LLVMValueRef bytes = LLVMBuildNSWMul(c->b, count, cg_i64(c, cg_dtype_size(t)), "");
-        LLVMBuildMemCpy(c->b, dst, (unsigned)cg_dtype_size(t), src, (unsigned)cg_dtype_size(t),
-                        bytes);
-        return;
-    }
-    CgLoop l;
-    LLVMValueRef i = cg_loop_begin(c, count, &l);
-    cg_store(c, t, LLVMBuildFAdd(c->b, cg_load(c, t, dst, i), cg_load(c, t, src, i), ""), dst, i);
-    cg_loop_end(c, &l);
-}
-
 /* Each trainable parameter's gradient sum, grads + this batch's, finite;
- * without input_slot (apply_gradients) the instance's grads alone, which
+ * without a frame (apply_gradients) the instance's grads alone, which
  * the caller may have written. */
-static void check_grads(Cg *c, LLVMValueRef m, LLVMValueRef inputs, const int *input_slot)
+static void check_grads(Cg *c, LLVMValueRef m, const CgFrame *f)
 {
     const Train *t = c->g->train;
     for (int i = 0; i < t->params.n; i++) {
         Node *p = t->params.v[i];
         LLVMValueRef idx = cg_i64(c, c->layout->grads_offset + c->layout->param_offset[p->id]);
         cg_check_finite(c, p->dtype, LLVMBuildInBoundsGEP2(c->b, c->i8, m, &idx, 1, "grad"),
-                        input_slot ? node_addr(c, t->grads.v[i], m, inputs, input_slot) : NULL,
-                        cg_numel(c, &p->shape), cg_i64(c, 0),
-                        arena_printf(c->g->arena, "gradient of '%s'", p->name));
+                        f ? cg_addr(c, f, t->grads.v[i]) : NULL, cg_numel(c, &p->shape),
+                        cg_i64(c, 0), arena_printf(c->g->arena, "gradient of '%s'", p->name));
     }
 }
 
@@ -210,57 +167,30 @@ static LLVMValueRef build_run(Cg *c, FnKind kind)
         cg_copy_states(c, m, c->undo_states, false);
     }
 
-    for (int i = 0; i < c->plan->nsteps; i++) {
-        Node *step = c->plan->steps[i];
-        LLVMBasicBlockRef here = LLVMGetInsertBlock(c->b);
-        CgKernel k = cg_kernel(c, step);
-        LLVMValueRef kfn = k.fn;
-        Node **ins = k.in;
-        int nin = k.nin;
-        c->fn = fn;
-        c->batch = LLVMGetParam(fn, 1);
-        LLVMPositionBuilderAtEnd(c->b, here);
-        if (!kfn)
-            continue;
-        size_t len;
-        const char *kname = LLVMGetValueName2(kfn, &len);
-        vec_push(g->arena, &c->kernels, arena_strndup(g->arena, kname, len));
-        LLVMValueRef *args = arena_alloc(g->arena, sizeof *args * (size_t)(nin + 4));
-        args[0] = node_addr(c, step, m, inputs, input_slot);
-        for (int j = 0; j < nin; j++)
-            args[j + 1] = node_addr(c, ins[j], m, inputs, input_slot);
-        args[nin + 1] = c->batch;
-        int64_t scratch = c->plan->scratch_offset[step->id];
-        if (scratch >= 0) {
-            LLVMValueRef idx = cg_i64(c, c->layout->arena_offset + scratch);
-            args[nin + 2] = LLVMBuildInBoundsGEP2(c->b, c->i8, m, &idx, 1, "scratch");
-        }
-        int nargs = nin + 2 + (scratch >= 0);
-        if (cg_step_draws(c, step)) {
-            if (!key)
-                key = cg_step_key(c, m);
-            args[nargs++] = key;
-        }
-        cg_call_step(c, step, kfn, ins, nin, args, nargs);
-    }
+    CgFrame f = {.m = m,
+                 .arena = cg_byte_gep(c, m, c->layout->arena_offset),
+                 .inputs = inputs,
+                 .input_slot = input_slot,
+                 .key = &key};
+    cg_run_steps(c, &f);
     if (kind == FN_FORWARD) {
         for (int i = 0; i < g->outputs.n; i++) {
             Node *o = g->outputs.v[i].node;
             LLVMValueRef idx = cg_i64(c, i);
             LLVMValueRef dst = LLVMBuildLoad2(
                 c->b, c->ptr, LLVMBuildInBoundsGEP2(c->b, c->ptr, results, &idx, 1, ""), "");
-            emit_copy(c, o->dtype, dst, node_addr(c, o, m, inputs, input_slot),
+            cg_copy(c, o->dtype, dst, cg_addr(c, &f, o),
                       cg_numel(c, &o->shape), false);
         }
     } else {
         Node *loss = g->train->loss;
-        LLVMValueRef at = node_addr(c, loss, m, inputs, input_slot);
+        LLVMValueRef at = cg_addr(c, &f, loss);
         if (kind == FN_TRAIN && c->checks) {
             cg_check_finite(c, loss->dtype, at, NULL, cg_i64(c, 1), cg_i64(c, 0), "loss");
-            check_grads(c, m, inputs, input_slot);
+            check_grads(c, m, &f);
         }
         c->undo_states = NULL;
-        emit_copy(c, loss->dtype, results, at, cg_i64(c, 1), false);
+        cg_copy(c, loss->dtype, results, at, cg_i64(c, 1), false);
     }
     if (kind == FN_TRAIN) {
         const Train *t = g->train;
@@ -268,7 +198,7 @@ static LLVMValueRef build_run(Cg *c, FnKind kind)
             Node *p = t->params.v[i], *d = t->grads.v[i];
             LLVMValueRef idx = cg_i64(c, c->layout->grads_offset + c->layout->param_offset[p->id]);
             LLVMValueRef dst = LLVMBuildInBoundsGEP2(c->b, c->i8, m, &idx, 1, "grad");
-            emit_copy(c, p->dtype, dst, node_addr(c, d, m, inputs, input_slot),
+            cg_copy(c, p->dtype, dst, cg_addr(c, &f, d),
                       cg_numel(c, &p->shape), true);
         }
     }
@@ -444,7 +374,7 @@ static void build_training(Cg *c, LLVMValueRef train, LLVMValueRef eval, LLVMVal
     LLVMValueRef m = LLVMGetParam(fn, 0);
     fail_if(c, is_null(c, m));
     if (c->checks)
-        check_grads(c, m, NULL, NULL);
+        check_grads(c, m, NULL);
     LLVMBuildCall2(c->b, LLVMGlobalGetValueType(apply), apply, &m, 1, "");
     LLVMBuildRet(c->b, i32_c(c, 0));
     *apply_entry = fn;
@@ -547,21 +477,6 @@ static void build_entry_points(Cg *c, LLVMValueRef info, LLVMValueRef run, int n
 
 /* ---- driver -------------------------------------------------------------- */
 
-static Node **group_roots(const Graph *g)
-{
-    Node **root = arena_alloc(g->arena, sizeof *root * (size_t)(g->nodes.n + 1));
-    for (int i = g->nodes.n - 1; i >= 0; i--) {
-        Node *n = g->nodes.v[i];
-        Node *r = n;
-        for (int guard = 0; r->fused; guard++) {
-            check(guard < g->nodes.n);
-            r = r->fused;
-        }
-        root[i] = r;
-    }
-    return root;
-}
-
 /* Writes n bytes to path ("-": standard output); false with *err set when
  * a write fails (a full disk), instead of LLVM's fatal "IO failure". */
 static bool write_bytes(Arena *a, const char *path, const char *data, size_t n, char **err)
@@ -632,7 +547,7 @@ static void module_new(Cg *c, LLVMTargetMachineRef tm, const CgOptions *o)
     cg_init_types(c);
     if (!o->triple) /* the C compiler that built dlc lays out the runtime's structs */
         cg_abi_check_host(c);
-    c->root = group_roots(c->g);
+    c->root = cg_group_roots(c->g);
     cg_group_members(c);
 }
 

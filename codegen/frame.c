@@ -35,6 +35,21 @@ void cg_group_members(Cg *c)
 
 /* ---- storage and extents -------------------------------------------------- */
 
+Node **cg_group_roots(const Graph *g)
+{
+    Node **root = arena_alloc(g->arena, sizeof *root * (size_t)(g->nodes.n + 1));
+    for (int i = g->nodes.n - 1; i >= 0; i--) {
+        Node *n = g->nodes.v[i];
+        Node *r = n;
+        for (int guard = 0; r->fused; guard++) {
+            check(guard < g->nodes.n);
+            r = r->fused;
+        }
+        root[i] = r;
+    }
+    return root;
+}
+
 Node *cg_storage(const Cg *c, Node *n)
 {
     n = c->root[n->id];

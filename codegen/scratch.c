@@ -147,8 +147,49 @@ static const Node *fused_conv(const Node *r)
     }
 }
 
+static int64_t aligned(int64_t b)
+{
+    return (b + 63) / 64 * 64;
+}
+
+static int64_t value_bytes(const Graph *g, DType t, const Shape *s)
+{
+    int64_t b = elem_bytes(t);
+    for (int i = 0; i < s->rank; i++)
+        b *= s->d[i].n * (s->d[i].batch ? ir_max_batch(g) : 1);
+    return b;
+}
+
+CgLoopScratch cg_loop_scratch(const Graph *g, const Node *loop)
+{
+    Graph *b = loop->body;
+    LoopParts p = ir_loop_parts(loop);
+    CgLoopScratch s = {0};
+    Node **roots = arena_alloc(g->arena, sizeof *roots * ((size_t)b->outputs.n + 1));
+    for (int i = 0; i < b->outputs.n; i++)
+        roots[i] = b->outputs.v[i].node;
+    s.body = pass_memplan(b, roots, b->outputs.n, cg_scratch_bytes);
+    s.bytes = aligned(s.body->arena_bytes);
+    s.carried = arena_alloc(g->arena, sizeof *s.carried * ((size_t)p.carried + 1));
+    for (int k = 0; k < p.carried; k++) {
+        s.carried[k] = s.bytes;
+        s.bytes += aligned(value_bytes(g, loop->in[k]->dtype, &loop->in[k]->shape));
+    }
+    int nin;
+    Node **in = ir_body_inputs(b, &nin);
+    s.slice = arena_alloc(g->arena, sizeof *s.slice * ((size_t)p.scanned + 1));
+    for (int k = 0; k < p.scanned; k++) {
+        const Node *x = in[p.carried + k];
+        s.slice[k] = s.bytes;
+        s.bytes += aligned(value_bytes(g, x->dtype, &x->shape));
+    }
+    return s;
+}
+
 int64_t cg_scratch_bytes(const Graph *g, const Node *n)
 {
+    if (n->op == OP_LOOP)
+        return cg_loop_scratch(g, n).bytes;
     if (op_info[n->op].kind == K_ELTWISE && !n->fused) {
         const Node *cv = fused_conv(n);
         if (cv)

@@ -207,6 +207,37 @@ static bool view_op(const Node *n)
     return n->op == OP_RESHAPE || n->op == OP_FLATTEN;
 }
 
+/* A loop's storage: its results one after the other, each aligned, the
+ * saved ones only when this function reads them. */
+static void loop_parts(Plan *pl, Node *l)
+{
+    MemPlan *p = pl->p;
+    Graph *g = pl->g;
+    LoopParts lp = ir_loop_parts(l);
+    int nres = lp.carried + lp.stacked, n = nres + lp.saved;
+    int64_t *part = arena_alloc(g->arena, sizeof *part * ((size_t)n + 1));
+    bool *read = arena_alloc(g->arena, (size_t)n + 1);
+    for (int i = 0; i < nres; i++)
+        read[i] = true;
+    for (int i = l->id + 1; i < g->nodes.n; i++) {
+        Node *r = g->nodes.v[i];
+        if (r->op == OP_LOOP_RESULT && r->in[0] == l && pl->needed[r->id])
+            read[attr_index(r)] = true;
+    }
+    int64_t size = 0;
+    for (int k = 0; k < n; k++) {
+        part[k] = -1;
+        if (!read[k])
+            continue;
+        Node tmp = {.op = OP_LOOP_RESULT};
+        ir_loop_result_type(l, k, &tmp.dtype, &tmp.shape);
+        part[k] = size;
+        size += align_up(value_bytes(g, &tmp));
+    }
+    p->loop_part[l->id] = part;
+    p->bytes[l->id] = size;
+}
+
 /* The storage n may overwrite at step s, or NULL. */
 static Node *in_place_victim(Plan *pl, Node *r, int s)
 {
@@ -219,7 +250,8 @@ static Node *in_place_victim(Plan *pl, Node *r, int s)
     FOR_GROUP_INPUTS(pl, r, m, k, x)
     {
         Node *o = p->alias[x->id];
-        if (pl->step[x->id] < 0 || pl->slot[o->id] < 0 || x->dtype != r->dtype ||
+        if (pl->step[x->id] < 0 || pl->slot[o->id] < 0 || o->op == OP_LOOP ||
+            x->dtype != r->dtype ||
             !ir_shape_eq(&x->shape, &r->shape))
             continue;
         if (pl->slots.v[pl->slot[o->id]].end != s)
@@ -245,7 +277,8 @@ static Node *slice_update_victim(Plan *pl, Node *n, int s)
     if (n->op != OP_SLICE_UPDATE || pl->first[n->id] || pl->step[n->in[0]->id] < 0)
         return NULL;
     Node *o = p->alias[n->in[0]->id];
-    if (pl->slot[o->id] < 0 || pl->slots.v[pl->slot[o->id]].end != s || p->alias[n->in[1]->id] == o)
+    if (pl->slot[o->id] < 0 || o->op == OP_LOOP || pl->slots.v[pl->slot[o->id]].end != s ||
+        p->alias[n->in[1]->id] == o)
         return NULL;
     return o;
 }
@@ -255,8 +288,9 @@ static void assign_storage(Plan *pl)
     MemPlan *p = pl->p;
     for (int s = 0; s < p->nsteps; s++) {
         Node *n = p->steps[s];
-        if (view_op(n) && !pl->first[n->id] && !is_source(n->in[0]) &&
-            pl->step[n->in[0]->id] >= 0) {
+        if (n->op == OP_LOOP_RESULT || (view_op(n) && !pl->first[n->id] && !is_source(n->in[0]) &&
+                                        pl->step[n->in[0]->id] >= 0 &&
+                                        p->alias[n->in[0]->id]->op != OP_LOOP)) {
             Node *o = p->alias[n->in[0]->id];
             p->alias[n->id] = o;
             if (pl->slot[o->id] >= 0) {
@@ -454,6 +488,8 @@ static void totals(Plan *pl)
         if (pl->slot[o->id] < 0)
             continue; /* a view of a source */
         p->offset[n->id] = pl->slots.v[pl->slot[o->id]].offset;
+        if (n->op == OP_LOOP_RESULT)
+            p->offset[n->id] += p->loop_part[n->in[0]->id][attr_index(n)];
         if (!pass_memplan_is_view(p, n) &&
             add_overflows_i64(p->naive_bytes, align_up(p->bytes[n->id]), &p->naive_bytes))
             die("memplan: naive sum overflows");
@@ -489,6 +525,7 @@ MemPlan *pass_memplan(Graph *g, Node *const *roots, int nroots, ScratchFn scratc
     p->bytes = arena_alloc(a, nids * sizeof *p->bytes);
     p->scratch_offset = arena_alloc(a, nids * sizeof *p->scratch_offset);
     p->scratch_bytes = arena_alloc(a, nids * sizeof *p->scratch_bytes);
+    p->loop_part = arena_alloc(a, nids * sizeof *p->loop_part);
     pl.root = arena_alloc(a, nids * sizeof *pl.root);
     pl.first = arena_alloc(a, nids * sizeof *pl.first);
     pl.next = arena_alloc(a, nids * sizeof *pl.next);
@@ -509,6 +546,9 @@ MemPlan *pass_memplan(Graph *g, Node *const *roots, int nroots, ScratchFn scratc
     mark_needed(&pl, roots, nroots);
     schedule(&pl, roots, nroots);
     for (int s = 0; s < p->nsteps; s++)
+        if (p->steps[s]->op == OP_LOOP)
+            loop_parts(&pl, p->steps[s]);
+    for (int s = 0; s < p->nsteps; s++)
         if (p->steps[s]->dtype == DT_UNKNOWN)
             die("memplan: %%%d has no type (run pass_shape first)", p->steps[s]->id);
     assign_storage(&pl);
@@ -519,7 +559,7 @@ MemPlan *pass_memplan(Graph *g, Node *const *roots, int nroots, ScratchFn scratc
 
 bool pass_memplan_is_view(const MemPlan *p, const Node *n)
 {
-    return view_op(n) && p->alias[n->id] != n;
+    return n->op == OP_LOOP_RESULT || (view_op(n) && p->alias[n->id] != n);
 }
 
 static const char *human(int64_t b, char *buf, size_t size)

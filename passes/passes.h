@@ -98,6 +98,10 @@ typedef struct {
                                 kernel's scratch buffer (im2col, gates),
                                 live during that step only; -1 for none */
     int64_t *scratch_bytes;  /* by node id: the ScratchFn's bytes for a step */
+    int64_t **loop_part;     /* by node id of a loop: per result index, the byte
+                                offset of that result in the loop's storage, or
+                                -1 for a saved result this function does not
+                                read (docs/IR.md, Loops); NULL for other nodes */
     int64_t arena_bytes;     /* what this function needs, 64-byte aligned slots */
     int64_t naive_bytes;     /* every intermediate in a slot of its own */
     int64_t peak_bytes;      /* lower bound: most bytes live at one step */
@@ -114,6 +118,9 @@ typedef int64_t (*ScratchFn)(const Graph *g, const Node *n);
 MemPlan *pass_memplan(Graph *g, Node *const *roots, int nroots, ScratchFn scratch);
 
 /* How the code generator reads a plan (passes/memplan.c explains why):
+ * - A loop's step owns one slot holding its results one after the other
+ *   (loop_part); a loop_result is a view of its part: offset[n] is the
+ *   part's own offset.
  * - A step n with alias[n] == n and offset[n] >= 0 owns a fresh slot.
  * - A view (OP_RESHAPE or OP_FLATTEN, see pass_memplan_is_view) computes
  *   nothing: alias[n] is its storage, either an arena owner (offset[n] ==
