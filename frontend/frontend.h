@@ -20,9 +20,14 @@ typedef struct {
     bool is_int;
 } Define;
 
+/* dlc --unroll-loops: unroll every for loop, even one that could be an IR
+ * loop (docs/LANGUAGE.md, Loops). Off by default. */
+extern bool fe_unroll_loops;
+
 /* Reads, registers and parses `path`, then every file it imports (paths
  * relative to the importing file; each file once; cycles are fine), and
- * lowers the model to a graph: defs expanded inline, loops unrolled,
+ * lowers the model to a graph: defs expanded inline, loops unrolled (or
+ * kept as IR loops where their iterations differ only in indices),
  * constants folded, parameters named by their paths (SPEC 1.2). Returns
  * NULL after reporting errors. */
 Graph *fe_load(Arena *a, const char *path, const Define *defs, int ndefs);

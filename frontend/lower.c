@@ -39,11 +39,312 @@ static bool loc_eq(Loc a, Loc b)
     return a.file == b.file && a.line == b.line && a.col == b.col;
 }
 
+/* ---- for loops as IR loops ---------------------------------------------- *
+ *
+ * A for loop whose iterations differ only in the loop index used in
+ * indices (x[:, t, :] and ys[:, t, :] = h) becomes one loop node with a
+ * body graph (docs/LANGUAGE.md, Loops; docs/IR.md): compile time and the
+ * object then do not grow with the trip count. The first iteration is
+ * unrolled as usual (it reports the body's mistakes with their iteration
+ * and binds every name the body binds); then the body is traced once more
+ * into a body graph, with every tensor name bound to a placeholder input
+ * and the loop index symbolic (V_INDEX). A name the body rebinds is a
+ * carried value; a slice at the index of a name the body leaves alone is
+ * a scanned sequence; a slice assignment at the index a stacked result;
+ * any other name the body reads is an unchanged input. Anything else --
+ * a parameter declared in the body (stacked layers: h.0.w, h.1.w), the
+ * index used as a number, an error -- abandons the trace silently, and
+ * the remaining iterations are unrolled, which reports real errors. */
+
+typedef struct {
+    Node *seq, *in; /* the placeholder of the sequence, the body's slice input */
+    int axis;
+    int64_t off;
+} TrialScan;
+
+typedef struct {
+    int bind; /* scope index of the stacked name */
+    int axis;
+    int64_t off;
+    Node *value;
+} TrialStack;
+
+struct LoopTrial {
+    bool failed;
+    Graph *body;
+    int nscope;  /* the frame's bindings when the trace began */
+    Node **ph;   /* by scope index: the placeholder of a tensor binding */
+    Value *old;  /* by scope index: the value before the trace */
+    bool index_seen;
+    int index_axis;
+    int64_t index_off;
+    Vec(TrialScan) scans;
+    Vec(TrialStack) stacks;
+};
+
+static bool trial_fail(L *l)
+{
+    if (!l->trial)
+        return false;
+    l->trial->failed = true;
+    return true;
+}
+
+void fe_loop_note_index(L *l, int axis, int64_t off)
+{
+    LoopTrial *t = l->trial;
+    check(t);
+    if (t->index_seen)
+        t->failed = true; /* the index in two items */
+    t->index_seen = true;
+    t->index_axis = axis;
+    t->index_off = off;
+}
+
+bool fe_loop_index_item(L *l, int *axis, int64_t *off)
+{
+    LoopTrial *t = l->trial;
+    if (!t || !t->index_seen)
+        return false;
+    t->index_seen = false;
+    *axis = t->index_axis;
+    *off = t->index_off;
+    return true;
+}
+
+/* Only the item at axis may be given: the rest must be whole (":"). */
+static bool only_index(const SliceItem *items, int nitems, int axis)
+{
+    for (int i = 0; i < nitems; i++)
+        if (i != axis && (!items[i].is_range || items[i].start || items[i].stop || items[i].step))
+            return false;
+    return true;
+}
+
+/* The scope index whose placeholder is x, or -1. */
+static int placeholder_of(const LoopTrial *t, const Node *x)
+{
+    for (int k = 0; k < t->nscope; k++)
+        if (t->ph[k] == x)
+            return k;
+    return -1;
+}
+
+Value fe_loop_scan(L *l, Frame *f, Node *x, const SliceItem *items, int nitems, int axis,
+                   int64_t off, Loc loc)
+{
+    (void)f;
+    LoopTrial *t = l->trial;
+    if (!only_index(items, nitems, axis) || placeholder_of(t, x) < 0) {
+        t->failed = true;
+        return poison;
+    }
+    for (int i = 0; i < t->scans.n; i++)
+        if (t->scans.v[i].seq == x && t->scans.v[i].axis == axis && t->scans.v[i].off == off)
+            return tensor(t->scans.v[i].in, loc);
+    const char *name = arena_printf(l->a, "%s[%d:t%+" PRId64 "]", x->name, axis, off);
+    Node *in = ir_input(t->body, name, DT_UNKNOWN, (Shape){0}, loc);
+    vec_push(l->a, &t->scans, ((TrialScan){x, in, axis, off}));
+    return tensor(in, loc);
+}
+
+/* ys[items at the index] = v inside a trace: a stacked result. */
+static bool trial_stack(L *l, Frame *f, Binding *b, const Stmt *st, Value v)
+{
+    LoopTrial *t = l->trial;
+    int axis;
+    int64_t off;
+    fe_slice_attrs(l, f, NULL, st->items, st->nitems, st->loc);
+    if (!fe_loop_index_item(l, &axis, &off))
+        return false; /* no loop index: an ordinary slice assignment */
+    int k = (int)(b - f->scope.v);
+    if (k >= t->nscope || b->v.kind != V_TENSOR || b->v.node != t->ph[k] ||
+        !only_index(st->items, st->nitems, axis) || v.kind != V_TENSOR) {
+        t->failed = true;
+        return true;
+    }
+    for (int i = 0; i < t->stacks.n; i++)
+        if (t->stacks.v[i].bind == k)
+            t->failed = true;
+    vec_push(l->a, &t->stacks, ((TrialStack){k, axis, off, v.node}));
+    return true;
+}
+
+/* Whether any node of g reads x. */
+static bool has_users(const Graph *g, const Node *x)
+{
+    for (int i = x->id + 1; i < g->nodes.n; i++)
+        for (int j = 0; j < g->nodes.v[i]->nin; j++)
+            if (g->nodes.v[i]->in[j] == x)
+                return true;
+    return false;
+}
+
+/* Builds the loop node from a finished trace over iterations first..end-1;
+ * false (nothing changed) when the trace does not make one. */
+static bool trial_finish(L *l, Frame *f, LoopTrial *t, int64_t first, int64_t end, Loc loc)
+{
+    Graph *b = t->body, *g = l->g;
+    if (t->failed || f->scope.n != t->nscope)
+        return false;
+    enum { UNUSED, CARRIED, STACKED, INVARIANT };
+    int *role = arena_alloc(l->a, sizeof *role * ((size_t)t->nscope + 1));
+    for (int k = 0; k < t->nscope; k++) {
+        Value v = f->scope.v[k].v;
+        if (!t->ph[k]) {
+            /* numbers, strings: the trace must not have changed them */
+            if (v.kind == V_INDEX || v.kind != t->old[k].kind)
+                return false;
+            continue;
+        }
+        if (v.kind != V_TENSOR)
+            return false;
+        if (v.node != t->ph[k])
+            role[k] = CARRIED;
+        else if (has_users(b, t->ph[k]))
+            role[k] = INVARIANT;
+    }
+    for (int i = 0; i < t->stacks.n; i++) {
+        int k = t->stacks.v[i].bind;
+        if (role[k] != UNUSED)
+            return false; /* read or rebound besides the slice assignment */
+        role[k] = STACKED;
+    }
+    for (int i = 0; i < t->scans.n; i++) {
+        int k = placeholder_of(t, t->scans.v[i].seq);
+        if (role[k] == CARRIED || role[k] == STACKED)
+            return false;
+    }
+    /* every value the body reads is its own */
+    for (int i = 0; i < b->nodes.n; i++) {
+        Node *n = b->nodes.v[i];
+        if (op_info[n->op].kind == K_SOURCE && n->op != OP_INPUT && n->op != OP_CONST)
+            return false;
+        for (int j = 0; j < n->nin; j++)
+            if (n->in[j]->id >= b->nodes.n || b->nodes.v[n->in[j]->id] != n->in[j])
+                return false;
+    }
+
+    /* the body's inputs in the loop's order, then the rest as traced */
+    Vec(Node *) order = {0}, in = {0};
+    Vec(Dim) axis = {0}, start = {0}, step = {0};
+    int ncarried = 0;
+    for (int k = 0; k < t->nscope; k++)
+        if (role[k] == CARRIED) {
+            vec_push(l->a, &order, t->ph[k]);
+            vec_push(l->a, &in, t->old[k].node);
+            ir_output(b, f->scope.v[k].name, f->scope.v[k].v.node, loc);
+            ncarried++;
+        }
+    for (int i = 0; i < t->stacks.n; i++) {
+        TrialStack *s = &t->stacks.v[i];
+        vec_push(l->a, &in, t->old[s->bind].node);
+        ir_output(b, f->scope.v[s->bind].name, s->value, loc);
+        vec_push(l->a, &axis, ((Dim){s->axis, false}));
+        vec_push(l->a, &start, ((Dim){first + s->off, false}));
+        vec_push(l->a, &step, ((Dim){1, false}));
+    }
+    for (int i = 0; i < t->scans.n; i++) {
+        TrialScan *s = &t->scans.v[i];
+        vec_push(l->a, &order, s->in);
+        vec_push(l->a, &in, t->old[placeholder_of(t, s->seq)].node);
+        vec_push(l->a, &axis, ((Dim){s->axis, false}));
+        vec_push(l->a, &start, ((Dim){first + s->off, false}));
+        vec_push(l->a, &step, ((Dim){1, false}));
+    }
+    for (int k = 0; k < t->nscope; k++)
+        if (role[k] == INVARIANT) {
+            vec_push(l->a, &order, t->ph[k]);
+            vec_push(l->a, &in, t->old[k].node);
+        }
+    int ninputs = order.n;
+    for (int i = 0; i < b->nodes.n; i++)
+        if (b->nodes.v[i]->op != OP_INPUT)
+            vec_push(l->a, &order, b->nodes.v[i]);
+    b->nodes.n = 0;
+    for (int i = 0; i < order.n; i++)
+        vec_push(l->a, &b->nodes, order.v[i]);
+    ir_graph_compact(b);
+    (void)ninputs;
+
+    Node *loop = ir_node_new(g, OP_LOOP, in.v, in.n, loc);
+    loop->body = b;
+    attr_set_trips(g, loop, end - first);
+    attr_set_carried(g, loop, ncarried);
+    attr_set_stacked(g, loop, t->stacks.n);
+    attr_set_scanned(g, loop, t->scans.n);
+    attr_set_saved(g, loop, 0);
+    attr_set_scan_axis(g, loop, axis.v, axis.n);
+    attr_set_scan_start(g, loop, start.v, start.n);
+    attr_set_scan_step(g, loop, step.v, step.n);
+    int r = 0;
+    for (int k = 0; k < t->nscope; k++)
+        if (role[k] == CARRIED) {
+            Node *res = ir_unary(g, OP_LOOP_RESULT, loop, loc);
+            attr_set_index(g, res, r++);
+            f->scope.v[k].v = tensor(res, loc);
+        }
+    for (int i = 0; i < t->stacks.n; i++) {
+        Node *res = ir_unary(g, OP_LOOP_RESULT, loop, loc);
+        attr_set_index(g, res, r++);
+        f->scope.v[t->stacks.v[i].bind].v = tensor(res, loc);
+    }
+    for (int k = 0; k < t->nscope; k++)
+        if (role[k] != CARRIED && role[k] != STACKED)
+            f->scope.v[k].v = t->old[k];
+    return true;
+}
+
+bool fe_unroll_loops;
+
+static void exec_block(L *l, Frame *f, Stmt *const *body, int n);
+
+/* Traces the body of st once as the body of a loop over iterations
+ * first..end-1 (loop variable at scope index var); true when the loop
+ * node replaced them. The frame is as before when it returns false. */
+static bool compile_loop(L *l, Frame *f, const Stmt *st, int var, int64_t first, int64_t end)
+{
+    if (fe_unroll_loops || l->trial || end - first < LOOP_MIN_TRIPS)
+        return false;
+    LoopTrial t = {.body = ir_body_new(l->g), .nscope = f->scope.n};
+    t.ph = arena_alloc(l->a, sizeof *t.ph * ((size_t)t.nscope + 1));
+    t.old = arena_alloc(l->a, sizeof *t.old * ((size_t)t.nscope + 1));
+    for (int k = 0; k < t.nscope; k++) {
+        Binding *b = &f->scope.v[k];
+        t.old[k] = b->v;
+        if (b->v.kind == V_TENSOR) {
+            t.ph[k] = ir_input(t.body, b->name, DT_UNKNOWN, (Shape){0}, b->loc);
+            b->v = tensor(t.ph[k], b->v.loc);
+        }
+    }
+    f->scope.v[var].v = (Value){.kind = V_INDEX, .loc = st->name_loc};
+    Graph *outer = l->g;
+    long work = l->work;
+    l->g = t.body;
+    l->trial = &t;
+    vec_push(l->a, &f->loops, first);
+    exec_block(l, f, st->body, st->nbody);
+    f->loops.n--;
+    l->trial = NULL;
+    l->g = outer;
+    f->scope.v[var].v = t.old[var];
+    bool ok = !l->stop && trial_finish(l, f, &t, first, end, st->loc);
+    if (!ok) {
+        f->scope.n = t.nscope;
+        for (int k = 0; k < t.nscope; k++)
+            f->scope.v[k].v = t.old[k];
+        l->work = work;
+    }
+    return ok;
+}
+
 /* Reports an error unless one was already reported at the same place (loops
  * and defs run a statement many times). Returns whether it was printed, so
  * that the caller prints its notes only then. */
 bool __attribute__((format(printf, 3, 4))) fe_err(L *l, Loc loc, const char *fmt, ...)
 {
+    if (trial_fail(l))
+        return false; /* the loop is unrolled instead, and reports it then */
     if (loc.line > 0)
         for (int i = 0; i < l->reported.n; i++)
             if (loc_eq(l->reported.v[i], loc))
@@ -75,6 +376,7 @@ const char *fe_vdesc(Value v, char *buf, size_t size)
     case V_STR: snprintf(buf, size, "the string \"%.40s\"", v.str); return buf;
     case V_BOOL: return v.b ? "true" : "false";
     case V_LIST: return "a list";
+    case V_INDEX: return "the loop index";
     }
     return "?";
 }
@@ -406,6 +708,8 @@ static bool eval_type(L *l, Frame *f, const TypeExpr *t, bool allow_batch, DType
 
 static void exec_param(L *l, Frame *f, const Stmt *st)
 {
+    if (trial_fail(l))
+        return; /* parameters per iteration: the loop is unrolled */
     DType dt;
     Shape s;
     bool ok = eval_type(l, f, st->type, false, &dt, &s);
@@ -733,6 +1037,8 @@ static void exec_slice_assign(L *l, Frame *f, const Stmt *st)
         b->v = poison;
         return;
     }
+    if (l->trial && trial_stack(l, f, b, st, v))
+        return;
     Node *x = fe_as_node(l, v, "slice assignment");
     if (!x) {
         b->v = poison;
@@ -766,8 +1072,12 @@ static void exec_for(L *l, Frame *f, const Stmt *st)
             break;
         f->scope.v[idx].v = num_int(i, st->name_loc);
         vec_push(l->a, &f->loops, i);
+        int errors = diag_errors();
         exec_block(l, f, st->body, st->nbody);
         f->loops.n--;
+        /* after the first iteration, the rest as one IR loop if they can be */
+        if (i == a && diag_errors() == errors && compile_loop(l, f, st, idx, a + 1, b))
+            break;
     }
     /* The loop variable goes out of scope; names bound in the body stay. */
     ns_put(l->a, &f->bound, st->name, -1);

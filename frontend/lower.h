@@ -13,13 +13,16 @@ enum {
     MAX_CALL_DEPTH = 64,
     MAX_NODES = 1000000,
     MAX_BATCH = 65536,
+    LOOP_MIN_TRIPS = 4, /* shorter loops are unrolled: no loop to run */
 };
 /* Statements executed, loop iterations and def calls: bounds the time spent
  * unrolling even when bodies make no nodes; MAX_BYTES bounds the memory. */
 static const long MAX_WORK = 10000000;
 static const size_t MAX_BYTES = (size_t)1 << 29;
 
-typedef enum { V_POISON, V_TENSOR, V_NUM, V_DIM, V_STR, V_BOOL, V_LIST } VKind;
+/* V_INDEX: the index of a for loop being compiled as an IR loop (lower.c,
+ * compile_loop), plus the constant in .i; usable only in indices. */
+typedef enum { V_POISON, V_TENSOR, V_NUM, V_DIM, V_STR, V_BOOL, V_LIST, V_INDEX } VKind;
 
 typedef struct Value Value;
 struct Value {
@@ -87,9 +90,12 @@ typedef struct {
     bool bad; /* structurally invalid: not expanded, already reported */
 } DefEntry;
 
+typedef struct LoopTrial LoopTrial; /* lower.c */
+
 typedef struct {
     Arena *a;
     Graph *g;
+    LoopTrial *trial; /* a for loop's body being traced as an IR loop body */
     const Define *defines;
     int ndefines;
     bool *define_used;
@@ -148,6 +154,14 @@ Value fe_eval(L *l, Frame *f, const Expr *e);
 Value fe_eval_name(L *l, Frame *f, const Expr *e);
 bool fe_int_const(L *l, Value v, const char *what, int64_t *out);
 bool fe_slice_attrs(L *l, Frame *f, Node *n, const SliceItem *items, int nitems, Loc loc);
+/* lower.c: x[items] with the loop index at item `axis` (+ off), inside a
+ * loop traced as an IR loop: the scanned slice, or poison. */
+Value fe_loop_scan(L *l, Frame *f, Node *x, const SliceItem *items, int nitems, int axis,
+                   int64_t off, Loc loc);
+/* lower.c: fe_slice_attrs met the loop index at item *axis (+ *off);
+ * false when it did not. Clears what it read. */
+bool fe_loop_index_item(L *l, int *axis, int64_t *off);
+void fe_loop_note_index(L *l, int axis, int64_t off);
 EArg *fe_eval_args(L *l, Frame *f, const Arg *args, int n);
 int fe_builtin_call(L *l, Frame *f, const Expr *e, const BuiltinInfo *table, int n,
                     const char *what, AttrList *out);

@@ -54,6 +54,19 @@ static const char *const batch_msg =
 static Value fold(L *l, char op, Value a, Value b, Loc loc)
 {
     char b1[64], b2[64];
+    if (a.kind == V_INDEX || b.kind == V_INDEX) {
+        /* t + k, k + t, t - k: the index of another step */
+        Value t = a.kind == V_INDEX ? a : b, k = a.kind == V_INDEX ? b : a;
+        if (k.kind == V_NUM && k.is_int && (op == '+' || (op == '-' && a.kind == V_INDEX)) &&
+            llabs(k.i) < ((int64_t)1 << 40)) {
+            t.i += op == '+' ? k.i : -k.i;
+            t.loc = loc;
+            return t;
+        }
+        fe_err(l, loc, "invalid operands to '%c' (%s and %s)", op, fe_vdesc(a, b1, sizeof b1),
+               fe_vdesc(b, b2, sizeof b2));
+        return poison;
+    }
     if (a.kind == V_DIM || b.kind == V_DIM) {
         Value d = a.kind == V_DIM ? a : b, o = a.kind == V_DIM ? b : a;
         if (o.kind == V_NUM && o.is_int && op == '*') {
@@ -359,7 +372,15 @@ bool fe_slice_attrs(L *l, Frame *f, Node *n, const SliceItem *items, int nitems,
         step[i] = (Dim){1, false};
         int64_t v;
         if (!it->is_range) {
-            if (!it->index || !fe_int_const(l, fe_eval(l, f, it->index), "an index", &v)) {
+            Value iv = it->index ? fe_eval(l, f, it->index) : poison;
+            if (iv.kind == V_INDEX) {
+                fe_loop_note_index(l, i, iv.i);
+                begin[i].n = 0;
+                end[i].n = 1;
+                squeeze[nsq++] = (Dim){i, false};
+                continue;
+            }
+            if (!it->index || !fe_int_const(l, iv, "an index", &v)) {
                 ok = false;
                 continue;
             }
@@ -417,6 +438,13 @@ static Value eval_index(L *l, Frame *f, const Expr *e)
     Node *n = ir_unary(l->g, OP_SLICE, base.node, e->loc);
     if (!fe_slice_attrs(l, f, n, e->index.items, e->index.nitems, e->loc))
         return poison;
+    int axis;
+    int64_t off;
+    if (fe_loop_index_item(l, &axis, &off)) {
+        check(l->g->nodes.v[l->g->nodes.n - 1] == n); /* index items make no nodes */
+        l->g->nodes.n--;
+        return fe_loop_scan(l, f, base.node, e->index.items, e->index.nitems, axis, off, e->loc);
+    }
     return tensor(n, e->loc);
 }
 

@@ -52,6 +52,8 @@ static void usage(FILE *f)
           "  --inference-only       emit no training code\n"
           "  --no-checks            entry points do not check inputs, loss and gradients\n"
           "                         (labels and ids in range, values finite)\n"
+          "  --unroll-loops         unroll every for loop instead of keeping loops over\n"
+          "                         indices as loops\n"
           "  -D NAME=VALUE          override a model-level `let` constant\n"
           "  --version              print version information\n"
           "  -h, --help             print this help\n"
@@ -139,6 +141,7 @@ enum {
     OPT_MCPU,
     OPT_INFERENCE_ONLY,
     OPT_NO_CHECKS,
+    OPT_UNROLL_LOOPS,
     OPT_VERSION,
     OPT_DOT_FUNCTION,
 };
@@ -154,6 +157,7 @@ static const struct option long_options[] = {
     {"mcpu", required_argument, NULL, OPT_MCPU},
     {"inference-only", no_argument, NULL, OPT_INFERENCE_ONLY},
     {"no-checks", no_argument, NULL, OPT_NO_CHECKS},
+    {"unroll-loops", no_argument, NULL, OPT_UNROLL_LOOPS},
     {"dot-function", required_argument, NULL, OPT_DOT_FUNCTION},
     {0, 0, 0, 0},
 };
@@ -251,6 +255,7 @@ static void take_option(Arena *a, Options *o, int c, const char *arg, bool *any_
         break;
     case OPT_INFERENCE_ONLY: o->cg.inference_only = true; break;
     case OPT_NO_CHECKS: o->cg.no_checks = true; break;
+    case OPT_UNROLL_LOOPS: o->unroll_loops = true; break;
     case OPT_DUMP:
         o->dump_after = arg ? arg : pass_names[num_passes - 1];
         check_pass_list("--dump-ir", o->dump_after, true);

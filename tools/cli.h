@@ -31,6 +31,7 @@ typedef struct {
     Vec(Define) defines;
     StatsMode stats;          /* --stats, --stats=json */
     const char *dot_function; /* --dot-function: forward, evaluate, compute_gradients */
+    bool unroll_loops;        /* --unroll-loops */
     CgOptions cg;
 } Options;
 

@@ -119,6 +119,7 @@ static Graph *load(Arena *a, const Options *o, Stats *st)
     if (!parsed)
         return NULL;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    fe_unroll_loops = o->unroll_loops;
     Graph *g = fe_lower(a, progs.v, progs.n, o->defines.v, o->defines.n);
     stats_time(st, "lower", NULL, ms_since(&t0));
     return g;
