@@ -663,35 +663,45 @@ static void verify_grads(const Graph *g)
         die("verify: the gradients list a parameter that is not trainable");
 }
 
-/* A loop's counts against its inputs and its body's inputs and outputs;
- * the body is verified as a graph of its own (no train, no parameters). */
-static void verify_loop(const Node *n)
+const char *ir_loop_problem(const Node *n)
 {
     LoopParts p = ir_loop_parts(n);
     int nscan = p.stacked + p.scanned;
-    if (p.trips < 1 || p.carried < 0 || p.stacked < 0 || p.scanned < 0 || p.invariant < 0 ||
-        p.saved < 0)
-        die("verify: %%%d loop: bad counts", n->id);
+    const Graph *b = n->body;
+    Arena *a = b->arena;
+    if (p.trips < 1 || p.carried < 0 || p.stacked < 0 || p.scanned < 0 || p.saved < 0)
+        return "trips must be positive and the counts not negative";
+    if (p.invariant < 0)
+        return arena_printf(a, "%d inputs for %d carried, %d stacked and %d scanned values",
+                            n->nin, p.carried, p.stacked, p.scanned);
     if (attr_scan_axis(n).n != nscan || attr_scan_start(n).n != nscan ||
         attr_scan_step(n).n != nscan)
-        die("verify: %%%d loop: scan lists need %d entries", n->id, nscan);
-    const Graph *b = n->body;
+        return arena_printf(a, "scan_axis, scan_start and scan_step need %d entries", nscan);
     int nin;
-    Node **in = ir_body_inputs(b, &nin);
-    (void)in;
+    ir_body_inputs(b, &nin);
     if (nin != p.carried + p.scanned + p.invariant)
-        die("verify: %%%d loop: body has %d inputs, wants %d", n->id, nin,
-            p.carried + p.scanned + p.invariant);
+        return arena_printf(a, "the body has %d inputs, wants %d", nin,
+                            p.carried + p.scanned + p.invariant);
     if (b->outputs.n != p.carried + p.stacked + p.saved)
-        die("verify: %%%d loop: body has %d outputs, wants %d", n->id, b->outputs.n,
-            p.carried + p.stacked + p.saved);
+        return arena_printf(a, "the body has %d outputs, wants %d", b->outputs.n,
+                            p.carried + p.stacked + p.saved);
     if (b->train)
-        die("verify: %%%d loop: body has a train statement", n->id);
+        return "the body has a train statement";
     for (int i = 0; i < b->nodes.n; i++)
         if (b->nodes.v[i]->op == OP_PARAM || b->nodes.v[i]->op == OP_STATE)
-            die("verify: %%%d loop: body declares %s '%s'", n->id,
-                op_info[b->nodes.v[i]->op].text, b->nodes.v[i]->name);
-    ir_verify(b);
+            return arena_printf(a, "the body declares %s '%s'", op_info[b->nodes.v[i]->op].text,
+                                b->nodes.v[i]->name);
+    return NULL;
+}
+
+/* A loop against its counts (ir_loop_problem); the body is verified as a
+ * graph of its own. */
+static void verify_loop(const Node *n)
+{
+    const char *why = ir_loop_problem(n);
+    if (why)
+        die("verify: %%%d loop: %s", n->id, why);
+    ir_verify(n->body);
 }
 
 void ir_verify(const Graph *g)

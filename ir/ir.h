@@ -274,6 +274,10 @@ void ir_loop_result_type(const Node *loop, int k, DType *t, Shape *s);
  * in; a loop's body is copied deeply, so the copy can change alone. */
 Node *ir_node_copy(Graph *g, const Node *n, Node *const *in);
 Graph *ir_body_copy(const Graph *body);
+/* What is wrong with a loop's counts against its inputs, scan lists and
+ * body (inputs, outputs, no train, params or states), or NULL. ir_verify
+ * and the reader share it: a count added to the loop is checked here. */
+const char *ir_loop_problem(const Node *loop);
 
 /* Attributes: setters replace an attribute of the same name. */
 void ir_attrs_set(Arena *a, AttrList *l, Attr at);

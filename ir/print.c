@@ -149,40 +149,32 @@ static void put_loc(FILE *f, const Files *fs, Loc l)
         fprintf(f, "+%d", l.len);
 }
 
-void ir_print(FILE *f, const Graph *g)
+/* The files of g's locations and, recursively, of its loop bodies'. */
+static void files_add_graph(Files *fs, const Graph *g)
 {
-    const char *batch = g->batch;
-    Files fs = {0};
-    files_add(&fs, g->loc);
     for (int i = 0; i < g->nodes.n; i++)
-        if (g->nodes.v[i])
-            files_add(&fs, g->nodes.v[i]->loc);
+        if (g->nodes.v[i]) {
+            files_add(fs, g->nodes.v[i]->loc);
+            if (g->nodes.v[i]->body)
+                files_add_graph(fs, g->nodes.v[i]->body);
+        }
     for (int i = 0; i < g->outputs.n; i++)
-        files_add(&fs, g->outputs.v[i].loc);
+        files_add(fs, g->outputs.v[i].loc);
     if (g->train)
-        files_add(&fs, g->train->loc);
+        files_add(fs, g->train->loc);
+}
 
-    fputs("dlc-ir 1\n", f);
-    for (int i = 0; i < fs.n; i++) {
-        fprintf(f, "file %d ", i);
-        put_str(f, diag_file_path(fs.v[i]));
-        fputc('\n', f);
-    }
-    fputs("model ", f);
-    if (is_ident(g->name))
-        fputs(g->name, f);
-    else
-        put_str(f, g->name ? g->name : "");
-    if (batch)
-        fprintf(f, " batch %s <= %" PRId64, batch, g->max_batch);
-    put_loc(f, &fs, g->loc);
-    fputc('\n', f);
-
+/* g's nodes and outputs at the indentation of depth (1 for the model); a
+ * loop's body follows its line as a block one level deeper, numbered on
+ * its own. */
+static void put_nodes(FILE *f, const Files *fs, const Graph *g, const char *batch, int depth)
+{
+    int ind = 2 * depth;
     for (int i = 0; i < g->nodes.n; i++) {
         const Node *n = g->nodes.v[i];
         if (!n)
             continue;
-        fprintf(f, "  %%%d = %s", n->id, op_info[n->op].text);
+        fprintf(f, "%*s%%%d = %s", ind, "", n->id, op_info[n->op].text);
         if (n->name) {
             fputc(' ', f);
             put_str(f, n->name);
@@ -201,19 +193,50 @@ void ir_print(FILE *f, const Graph *g)
             fprintf(f, " : %s%s", ir_dtype_name(n->dtype),
                     ir_shape_str(&n->shape, batch, buf, sizeof buf));
         }
-        put_loc(f, &fs, n->loc);
+        put_loc(f, fs, n->loc);
         if (n->fused)
             fprintf(f, " fused %%%d", n->fused->id);
+        if (n->body) {
+            fputs(" {\n", f);
+            put_nodes(f, fs, n->body, batch, depth + 1);
+            fprintf(f, "%*s}", ind, "");
+        }
         fputc('\n', f);
     }
     for (int i = 0; i < g->outputs.n; i++) {
         const Output *o = &g->outputs.v[i];
-        fputs("  output ", f);
+        fprintf(f, "%*soutput ", ind, "");
         put_str(f, o->name);
         fprintf(f, " = %%%d", o->node->id);
-        put_loc(f, &fs, o->loc);
+        put_loc(f, fs, o->loc);
         fputc('\n', f);
     }
+}
+
+void ir_print(FILE *f, const Graph *g)
+{
+    const char *batch = g->batch;
+    Files fs = {0};
+    files_add(&fs, g->loc);
+    files_add_graph(&fs, g);
+
+    fputs("dlc-ir 1\n", f);
+    for (int i = 0; i < fs.n; i++) {
+        fprintf(f, "file %d ", i);
+        put_str(f, diag_file_path(fs.v[i]));
+        fputc('\n', f);
+    }
+    fputs("model ", f);
+    if (is_ident(g->name))
+        fputs(g->name, f);
+    else
+        put_str(f, g->name ? g->name : "");
+    if (batch)
+        fprintf(f, " batch %s <= %" PRId64, batch, g->max_batch);
+    put_loc(f, &fs, g->loc);
+    fputc('\n', f);
+
+    put_nodes(f, &fs, g, batch, 1);
     if (g->train) {
         const Train *t = g->train;
         fprintf(f, "  train %%%d with %s", t->loss->id, optim_info[t->optim].text);

@@ -6,7 +6,9 @@
  * returns passes ir_verify; the first mistake is reported through diag at
  * its line and column in the .ir file and the reader returns NULL. The
  * input may be anything (a fuzzer runs this): every loop advances, every
- * number is range-checked, and nothing recurses.
+ * number is range-checked, and only loop bodies recurse, at most
+ * MAX_LOOP_DEPTH deep. The tokens and the syntax of attributes, types and
+ * locations are in read_syntax.c.
  */
 #include "read_syntax.h"
 
@@ -19,7 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-enum { IR_VERSION = 1, MAX_SOURCE_BYTES = 64 << 20 };
+enum { IR_VERSION = 1, MAX_SOURCE_BYTES = 64 << 20, MAX_LOOP_DEPTH = 32 };
 
 /* ---- values ----------------------------------------------------------- */
 
@@ -75,6 +77,8 @@ static const AttrSchema *sched_schema(int k)
 
 /* ---- statements ------------------------------------------------------- */
 
+static bool parse_body(Reader *r, Node *loop, const Tok *head);
+
 /* node = VAL "=" OP [ STRING ] [ "(" [ VAL { "," VAL } ] ")" ] attrs ":" type loc */
 static bool parse_node(Reader *r)
 {
@@ -108,6 +112,8 @@ static bool parse_node(Reader *r)
         return rd_fail(r, &ot, "unknown op '%s'", optext);
     }
     const OpInfo *oi = &op_info[op];
+    if (r->depth > 0 && (op == OP_PARAM || op == OP_STATE))
+        return rd_fail(r, &ot, "a loop body cannot declare a %s", oi->text);
 
     const char *name = NULL;
     Tok nt = {0};
@@ -148,6 +154,8 @@ static bool parse_node(Reader *r)
                     oi->arity == 1 ? "" : "s");
     if (oi->arity < 0 && in.n == 0)
         return rd_fail(r, &ot, "%s takes at least one input", oi->text);
+    if (op == OP_LOOP_RESULT && in.v[0]->op != OP_LOOP)
+        return rd_fail(r, &ot, "loop_result of a %s, not a loop", op_info[in.v[0]->op].text);
 
     Node *n = ir_node_new(r->g, op, in.v, in.n, (Loc){0});
     n->name = name;
@@ -161,8 +169,9 @@ static bool parse_node(Reader *r)
     Tok tt = *rd_peek(r);
     if (!rd_parse_type(r, n))
         return false;
-    /* States (batch-norm statistics) are typed by pass_shape from their user. */
-    if (n->dtype == DT_UNKNOWN && (op == OP_INPUT || op == OP_PARAM))
+    /* States (batch-norm statistics) are typed by pass_shape from their
+     * user, a body's inputs from their loop. */
+    if (n->dtype == DT_UNKNOWN && ((op == OP_INPUT && r->depth == 0) || op == OP_PARAM))
         return rd_fail(r, &tt, "%s \"%s\" needs a type", oi->text, name);
     if (!rd_parse_loc(r, &n->loc))
         return false;
@@ -175,6 +184,8 @@ static bool parse_node(Reader *r)
             return rd_fail(r, &f.t, "%s cannot be fused into another node", oi->text);
         vec_push(r->a, &r->fused, f);
     }
+    if (op == OP_LOOP)
+        return rd_expect_punct(r, '{', NULL) && rd_expect_eol(r) && parse_body(r, n, &ot);
     return rd_expect_eol(r);
 }
 
@@ -219,6 +230,54 @@ static bool parse_output(Reader *r)
     if (!rd_parse_loc(r, &l))
         return false;
     ir_output(r->g, nt.s, x, l);
+    return rd_expect_eol(r);
+}
+
+/*
+ * body = "{" NL { node NL | output NL } "}": a loop's body after its line,
+ * a graph of its own (ir_body_new) with its own value numbers and names,
+ * no params, states or train. Its counts are checked against the loop's
+ * (ir_loop_problem) at the closing brace.
+ */
+static bool parse_body(Reader *r, Node *loop, const Tok *head)
+{
+    if (r->depth >= MAX_LOOP_DEPTH)
+        return rd_fail(r, head, "loops nest deeper than %d", MAX_LOOP_DEPTH);
+    Reader outer = *r;
+    r->g = loop->body = ir_body_new(outer.g);
+    memset(&r->vals, 0, sizeof r->vals);
+    memset(&r->fused, 0, sizeof r->fused);
+    r->depth++;
+    bool ok = true;
+    for (;;) {
+        rd_skip_blank_lines(r);
+        Tok *p = rd_peek(r);
+        if (!rd_check_bad(r, p))
+            return false;
+        if (p->k == T_VAL)
+            ok = parse_node(r);
+        else if (rd_is_word(p, "output"))
+            ok = parse_output(r);
+        else if (rd_is_punct(p, '}'))
+            break;
+        else {
+            char buf[64];
+            return rd_fail(r, p, "expected a node, 'output' or '}' in a loop body, found %s",
+                           rd_tok_desc(p, buf, sizeof buf));
+        }
+        if (!ok)
+            return false;
+    }
+    rd_next(r);
+    if (!resolve_fused(r))
+        return false;
+    r->g = outer.g;
+    r->vals = outer.vals;
+    r->fused = outer.fused;
+    r->depth--;
+    const char *why = ir_loop_problem(loop);
+    if (why)
+        return rd_fail(r, head, "loop: %s", why);
     return rd_expect_eol(r);
 }
 

@@ -45,6 +45,9 @@
  *    chain (an elementwise node is not fused into it, nor its root into an
  *    elementwise user). In the code, "GEMM" covers both.
  *
+ * A loop's body is fused as a graph of its own (its outputs pinned like a
+ * model's); a loop and its results are never members.
+ *
  * Fusing never changes results: each member is computed exactly as on its
  * own, only without a round trip through memory.
  *
@@ -120,6 +123,8 @@ void pass_fuse(Graph *g)
         Node *u = g->nodes.v[i];
         check(u->id == i);
         u->fused = NULL;
+        if (u->body)
+            pass_fuse(u->body);
         for (int j = 0; j < u->nin; j++) {
             Node *x = u->in[j];
             bool seen = false;

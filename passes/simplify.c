@@ -38,6 +38,11 @@
  *    and ops that draw random numbers or update state (OPF_RANDOM,
  *    OPF_MODE: dropout, batch_norm). Consts with equal values merge.
  *
+ * A loop's body is simplified as a graph of its own when the sweep meets
+ * the loop: its outputs are the roots, and its inputs stay (they are the
+ * loop's interface, matched by position). Two loops merge only when they
+ * share the very same body, besides inputs and attributes.
+ *
  * Node.fused is cleared: fusion groups are recomputed by pass_fuse on the
  * simplified graph.
  */
@@ -323,7 +328,7 @@ static bool attrs_eq(const AttrList *a, const AttrList *b)
 
 static bool node_eq(const Node *a, const Node *b)
 {
-    if (a->op != b->op || a->nin != b->nin || !same_type(a, b))
+    if (a->op != b->op || a->nin != b->nin || a->body != b->body || !same_type(a, b))
         return false;
     for (int i = 0; i < a->nin; i++)
         if (a->in[i] != b->in[i])
@@ -371,6 +376,8 @@ void pass_simplify(Graph *g)
         check(n->id == i);
         n->fused = NULL;
         fwd[i] = n;
+        if (n->body)
+            pass_simplify(n->body);
         for (int j = 0; j < n->nin; j++)
             n->in[j] = fwd[n->in[j]->id];
         if (n->op == OP_RESHAPE && (n->in[0]->op == OP_RESHAPE || n->in[0]->op == OP_FLATTEN))
