@@ -676,7 +676,8 @@ const char *ir_loop_problem(const Node *n)
                             n->nin, p.carried, p.stacked, p.scanned);
     if (attr_scan_axis(n).n != nscan || attr_scan_start(n).n != nscan ||
         attr_scan_step(n).n != nscan)
-        return arena_printf(a, "scan_axis, scan_start and scan_step need %d entries", nscan);
+        return arena_printf(a, "scan_axis, scan_start and scan_step need an entry for each "
+                               "of the %d stacked and scanned values", nscan);
     int nin;
     ir_body_inputs(b, &nin);
     if (nin != p.carried + p.scanned + p.invariant)

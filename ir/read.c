@@ -155,7 +155,7 @@ static bool parse_node(Reader *r)
     if (oi->arity < 0 && in.n == 0)
         return rd_fail(r, &ot, "%s takes at least one input", oi->text);
     if (op == OP_LOOP_RESULT && in.v[0]->op != OP_LOOP)
-        return rd_fail(r, &ot, "loop_result of a %s, not a loop", op_info[in.v[0]->op].text);
+        return rd_fail(r, &ot, "loop_result reads a loop, not %s", op_info[in.v[0]->op].text);
 
     Node *n = ir_node_new(r->g, op, in.v, in.n, (Loc){0});
     n->name = name;
