@@ -1068,6 +1068,8 @@ typedef enum {
     R_TRIL,
     R_ARANGE,
     R_EYE,
+    R_LOOP,
+    R_LOOP_RESULT,
 } Rule;
 
 static const Rule rules[OP_COUNT] = {
@@ -1173,6 +1175,8 @@ static const Rule rules[OP_COUNT] = {
     [OP_RNN_GRAD] = R_RECURRENT_GRAD,
     [OP_LSTM_GRAD] = R_RECURRENT_GRAD,
     [OP_GRU_GRAD] = R_RECURRENT_GRAD,
+    [OP_LOOP] = R_LOOP,
+    [OP_LOOP_RESULT] = R_LOOP_RESULT,
 };
 
 bool ref_supports(Op op)
@@ -1271,6 +1275,12 @@ static bool eval_node(const Node *n, RefTensor *values, int64_t batch, char *err
     case R_CONV_GRAD: eval_conv_grad(n, in, out); return true;
     case R_POOL_GRAD: eval_pool_grad(n, in, out); return true;
     case R_ADAPTIVE_POOL: eval_adaptive_pool(n, in, out); return true;
+    case R_LOOP: return ref_loop(n, in, batch, out, err, errsize);
+    case R_LOOP_RESULT:
+        if (ref_loop_result(n, in[0], batch, out))
+            return true;
+        snprintf(err, errsize, "%%%d loop_result: the loop holds too few results", n->id);
+        return false;
     case R_NONE: break;
     }
     snprintf(err, errsize, "%%%d %s: not implemented by the reference", n->id, op_info[n->op].text);

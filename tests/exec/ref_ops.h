@@ -21,4 +21,10 @@ double *ref_calloc(int64_t n);
 void ref_recurrent(const Node *n, RefTensor *const *in, RefTensor *out);
 void ref_recurrent_grad(const Node *n, RefTensor *const *in, RefTensor *out);
 
+/* loop, interpreting its body per trip, and loop_result (ref_loop.c); a
+ * loop's value holds its results, flattened one after the other */
+bool ref_loop(const Node *n, RefTensor *const *in, int64_t batch, RefTensor *out, char *err,
+              size_t errsize);
+bool ref_loop_result(const Node *n, const RefTensor *token, int64_t batch, RefTensor *out);
+
 #endif

@@ -511,3 +511,201 @@ TEST(ops, unset_input)
     done();
 }
 END_TEST
+
+/* ---- loops (tests/exec/ref_loop.c) ---------------------------------- */
+
+GROUP(loops, NULL, NULL);
+
+/* A loop's attributes: trips, the counts, then the scan lists. */
+#define LOOP_ATTRS(trips, c, st, sc, axes, starts, steps)                                          \
+    "{trips = " #trips ", carried = " #c ", stacked = " #st ", scanned = " #sc                     \
+    ", scan_axis = " axes ", scan_start = " starts ", scan_step = " steps "}"
+
+TEST(loops, cumulative_sum)
+{
+    /* s += x_t over xs = 1, 2, 3, 4; ys[t] = s: the running sums */
+    load(1, "%0 = input \"s0\" : f32[]\n"
+            "%1 = input \"ys0\" : f32[4]\n"
+            "%2 = input \"xs\" : f32[4]\n"
+            "%3 = loop(%0, %1, %2) " LOOP_ATTRS(4, 1, 1, 1, "[0, 0]", "[0, 0]", "[1, 1]") " : ? {\n"
+            "  %0 = input \"s\" : ?\n"
+            "  %1 = input \"x\" : ?\n"
+            "  %2 = add(%0, %1) : ?\n"
+            "  output \"s\" = %2\n"
+            "  output \"y\" = %2\n"
+            "}\n"
+            "%4 = loop_result(%3) {index = 0} : ?\n"
+            "%5 = loop_result(%3) {index = 1} : ?\n"
+            "output \"s\" = %4\n"
+            "output \"ys\" = %5\n");
+    IN("s0", 100);
+    IN("ys0", 0, 0, 0, 0);
+    IN("xs", 1, 2, 3, 4);
+    run();
+    EXPECT("s", 0, D(0), 110);
+    EXPECT("ys", 1, D(4), 101, 103, 106, 110);
+    done();
+}
+END_TEST
+
+TEST(loops, tiny_rnn)
+{
+    /* h' = tanh(x_t W + h U) over 3 steps of xs [3, B, 2] at B = 1 */
+    load(1, "%0 = input \"h0\" : f32[B, 2]\n"
+            "%1 = input \"xs\" : f32[3, B, 2]\n"
+            "%2 = input \"W\" : f32[2, 2]\n"
+            "%3 = input \"U\" : f32[2, 2]\n"
+            "%4 = loop(%0, %1, %1, %2, %3) " LOOP_ATTRS(3, 1, 1, 1, "[0, 0]", "[0, 0]", "[1, 1]")
+            " : ? {\n"
+            "  %0 = input \"h\" : ?\n"
+            "  %1 = input \"x\" : ?\n"
+            "  %2 = input \"W\" : ?\n"
+            "  %3 = input \"U\" : ?\n"
+            "  %4 = matmul(%1, %2) : ?\n"
+            "  %5 = matmul(%0, %3) : ?\n"
+            "  %6 = add(%4, %5) : ?\n"
+            "  %7 = tanh(%6) : ?\n"
+            "  output \"h\" = %7\n"
+            "  output \"hs\" = %7\n"
+            "}\n"
+            "%5 = loop_result(%4) {index = 0} : ?\n"
+            "%6 = loop_result(%4) {index = 1} : ?\n"
+            "output \"h\" = %5\n"
+            "output \"hs\" = %6\n");
+    IN("h0", 0.5, -0.5);
+    IN("xs", 1, 0, 0, 1, -1, 2);
+    IN("W", 0.5, 0, 0, 1);     /* x W = (x0 / 2, x1) */
+    IN("U", 0, 1, 1, 0);       /* h U = (h1, h0): swaps */
+    run();
+    /* by hand: step 0: (0.5 + -0.5, 0 + 0.5); step 1: (0 + h1, 1 + h0); ... */
+    double h1[2] = {tanh(0.5 - 0.5), tanh(0 + 0.5)};
+    double h2[2] = {tanh(0 + h1[1]), tanh(1 + h1[0])};
+    double h3[2] = {tanh(-0.5 + h2[1]), tanh(2 + h2[0])};
+    EXPECT("h", 2, D(1, 2), h3[0], h3[1]);
+    EXPECT("hs", 3, D(3, 1, 2), h1[0], h1[1], h2[0], h2[1], h3[0], h3[1]);
+    done();
+}
+END_TEST
+
+TEST(loops, reversed_scan)
+{
+    /* xs read from the end (start 2, step -1): c = 3, 5, 6; ys written
+     * forward, zs backward from index 2 */
+    load(1, "%0 = input \"c0\" : f64[]\n"
+            "%1 = input \"z\" : f64[3]\n"
+            "%2 = input \"xs\" : f64[3]\n"
+            "%3 = loop(%0, %1, %1, %2) " LOOP_ATTRS(3, 1, 2, 1, "[0, 0, 0]", "[0, 2, 2]",
+                                                     "[1, -1, -1]") " : ? {\n"
+            "  %0 = input \"c\" : ?\n"
+            "  %1 = input \"x\" : ?\n"
+            "  %2 = add(%0, %1) : ?\n"
+            "  output \"c\" = %2\n"
+            "  output \"y\" = %2\n"
+            "  output \"z\" = %2\n"
+            "}\n"
+            "%4 = loop_result(%3) {index = 1} : ?\n"
+            "%5 = loop_result(%3) {index = 2} : ?\n"
+            "output \"ys\" = %4\n"
+            "output \"zs\" = %5\n");
+    IN("c0", 0);
+    IN("z", 0, 0, 0);
+    IN("xs", 1, 2, 3);
+    run();
+    EXPECT("ys", 1, D(3), 3, 5, 6);
+    EXPECT("zs", 1, D(3), 6, 5, 3);
+    done();
+}
+END_TEST
+
+TEST(loops, stacked_initial_value)
+{
+    /* 2 trips write indices 1 and 3 of ys (start 1, step 2); the others
+     * keep the initial 9s. Columns of m (axis 1) are the scanned slices. */
+    load(1, "%0 = input \"ys0\" : f32[5, 2]\n"
+            "%1 = input \"m\" : f32[2, 2]\n"
+            "%2 = input \"k\" : f32[]\n"
+            "%3 = loop(%0, %1, %2) " LOOP_ATTRS(2, 0, 1, 1, "[0, 1]", "[1, 0]", "[2, 1]")
+            " : ? {\n"
+            "  %0 = input \"col\" : ?\n"
+            "  %1 = input \"k\" : ?\n"
+            "  %2 = mul(%0, %1) : ?\n"
+            "  output \"y\" = %2\n"
+            "}\n"
+            "%4 = loop_result(%3) {index = 0} : ?\n"
+            "output \"ys\" = %4\n");
+    IN("ys0", 9, 9, 9, 9, 9, 9, 9, 9, 9, 9);
+    IN("m", 1, 2, 3, 4); /* columns (1, 3) and (2, 4) */
+    IN("k", 10);
+    run();
+    EXPECT("ys", 2, D(5, 2), 9, 9, 10, 30, 9, 9, 20, 40, 9, 9);
+    done();
+}
+END_TEST
+
+TEST(loops, swapped_carried_values)
+{
+    /* (a, b) -> (b, a) three times, and (p, q) -> (q, p + q): Fibonacci */
+    load(1, "%0 = input \"a\" : f32[2]\n"
+            "%1 = input \"b\" : f32[2]\n"
+            "%2 = input \"p\" : i32[]\n"
+            "%3 = input \"q\" : i32[]\n"
+            "%4 = loop(%0, %1, %2, %3) " LOOP_ATTRS(3, 4, 0, 0, "[]", "[]", "[]") " : ? {\n"
+            "  %0 = input \"a\" : ?\n"
+            "  %1 = input \"b\" : ?\n"
+            "  %2 = input \"p\" : ?\n"
+            "  %3 = input \"q\" : ?\n"
+            "  %4 = add(%2, %3) : ?\n"
+            "  output \"a\" = %1\n"
+            "  output \"b\" = %0\n"
+            "  output \"p\" = %3\n"
+            "  output \"q\" = %4\n"
+            "}\n"
+            "%5 = loop_result(%4) {index = 0} : ?\n"
+            "%6 = loop_result(%4) {index = 1} : ?\n"
+            "%7 = loop_result(%4) {index = 2} : ?\n"
+            "%8 = loop_result(%4) {index = 3} : ?\n"
+            "output \"a\" = %5\n"
+            "output \"b\" = %6\n"
+            "output \"p\" = %7\n"
+            "output \"q\" = %8\n");
+    IN("a", 1, 2);
+    IN("b", 3, 4);
+    IN("p", 0);
+    IN("q", 1);
+    run();
+    EXPECT("a", 1, D(2), 3, 4);
+    EXPECT("b", 1, D(2), 1, 2);
+    EXPECT("p", 0, D(0), 2); /* (0,1) (1,1) (1,2) (2,3) */
+    EXPECT("q", 0, D(0), 3);
+    done();
+}
+END_TEST
+
+TEST(loops, nested)
+{
+    /* 3 outer trips; each adds v twice (an inner loop of 2) and doubles */
+    load(2, "%0 = input \"s\" : f32[B]\n"
+            "%1 = input \"v\" : f32[]\n"
+            "%2 = loop(%0, %1) " LOOP_ATTRS(3, 1, 0, 0, "[]", "[]", "[]") " : ? {\n"
+            "  %0 = input \"s\" : ?\n"
+            "  %1 = input \"v\" : ?\n"
+            "  %2 = loop(%0, %1) " LOOP_ATTRS(2, 1, 0, 0, "[]", "[]", "[]") " : ? {\n"
+            "    %0 = input \"t\" : ?\n"
+            "    %1 = input \"v\" : ?\n"
+            "    %2 = add(%0, %1) : ?\n"
+            "    output \"t\" = %2\n"
+            "  }\n"
+            "  %3 = loop_result(%2) {index = 0} : ?\n"
+            "  %4 = add(%3, %3) : ?\n"
+            "  output \"s\" = %4\n"
+            "}\n"
+            "%3 = loop_result(%2) {index = 0} : ?\n"
+            "output \"s\" = %3\n");
+    IN("s", 0, 1);
+    IN("v", 1);
+    run();
+    /* s -> 2 (s + 2): 0 -> 4 -> 12 -> 28; 1 -> 6 -> 16 -> 36 */
+    EXPECT("s", 1, D(2), 28, 36);
+    done();
+}
+END_TEST
