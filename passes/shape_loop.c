@@ -12,9 +12,11 @@
 #include "shape.h"
 
 /* Checks scan k's axis and index range on sequence shape s (stacked or
- * scanned, what says which), and its slice's shape into *slice. */
+ * scanned, what says which), and its slice's shape into *slice. Messages
+ * number the stacked results and the sequences each from 0. */
 static bool scan_slice(Graph *g, Node *n, int k, const Shape *s, const char *what, Shape *slice)
 {
+    int shown = k < attr_stacked(n) ? k : k - (int)attr_stacked(n);
     int64_t axis;
     if (!shape_axis(g, n, attr_scan_axis(n).v[k].n, s, s->rank, &axis))
         return false;
@@ -22,13 +24,13 @@ static bool scan_slice(Graph *g, Node *n, int k, const Shape *s, const char *wha
     int64_t trips = attr_trips(n), start = attr_scan_start(n).v[k].n,
             step = attr_scan_step(n).v[k].n, last = start + step * (trips - 1);
     if (d.batch) {
-        diag_error(n->loc, "loop: %s %d runs along the batch dimension", what, k);
+        diag_error(n->loc, "loop: %s %d runs along the batch dimension", what, shown);
         return false;
     }
     if (step == 0 || start < 0 || start >= d.n || last < 0 || last >= d.n) {
         diag_error(n->loc,
                    "loop: %s %d reads indices %" PRId64 " to %" PRId64 " of a dimension of %" PRId64,
-                   what, k, start, last, d.n);
+                   what, shown, start, last, d.n);
         return false;
     }
     attr_scan_axis(n).v[k] = (Dim){axis, false};
