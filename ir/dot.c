@@ -5,9 +5,13 @@
  * the graph's ends stand out. def scopes are nested clusters (a node's
  * Node.scope), fused kernels clusters inside them, and autodiff's nodes,
  * labelled with the node whose gradient they compute, sit in a dashed
- * "backward" cluster with the same scopes. Labels are quoted dot strings;
+ * "backward" cluster with the same scopes. A loop's body is a dashed
+ * cluster of its own after the model's nodes (nested loops nest), its
+ * nodes named after their loop's ("n3_0" is %0 of %3's body). Labels are
+ * quoted dot strings;
  * quotes and backslashes in them are escaped and line breaks are `\n`.
  */
+#include <inttypes.h>
 #include <string.h>
 
 #include "ir.h"
@@ -41,9 +45,9 @@ static bool is_grad(const Node *n)
     return (n->fused ? n->fused : n)->grad_of != NULL;
 }
 
-static void put_node(FILE *f, const Graph *g, const Node *n, const char *indent)
+static void put_node(FILE *f, const Graph *g, const Node *n, const char *pre, const char *indent)
 {
-    fprintf(f, "%sn%d [label=\"%%%d %s", indent, n->id, n->id, op_info[n->op].text);
+    fprintf(f, "%s%s%d [label=\"%%%d %s", indent, pre, n->id, n->id, op_info[n->op].text);
     if (n->name) {
         fputs("\\n", f);
         put_dot_str(f, n->name);
@@ -80,7 +84,7 @@ static void put_scope_nodes(FILE *f, const Graph *g, const bool *keep, const cha
         for (int j = 0; j < g->nodes.n && !group; j++)
             group = g->nodes.v[j] && g->nodes.v[j]->fused == n && (!keep || keep[j]);
         if (!group) {
-            put_node(f, g, n, indent);
+            put_node(f, g, n, "n", indent);
             continue;
         }
         fprintf(f, "%ssubgraph cluster_kernel%d {\n%s  label=\"kernel %%%d\"; style=filled; "
@@ -90,8 +94,8 @@ static void put_scope_nodes(FILE *f, const Graph *g, const bool *keep, const cha
         snprintf(inner, sizeof inner, "%s  ", indent);
         for (int j = 0; j < g->nodes.n; j++)
             if (g->nodes.v[j] && g->nodes.v[j]->fused == n && (!keep || keep[j]))
-                put_node(f, g, g->nodes.v[j], inner);
-        put_node(f, g, n, inner);
+                put_node(f, g, g->nodes.v[j], "n", inner);
+        put_node(f, g, n, "n", inner);
         fprintf(f, "%s}\n", indent);
     }
 }
@@ -139,6 +143,36 @@ static void put_scope(FILE *f, const Graph *g, const bool *keep, const char *sco
     }
 }
 
+/* The body of loop n (its nodes named pre + id), as a cluster with its
+ * edges and outputs, its own loops' bodies nested inside. */
+static void put_body(FILE *f, const Node *n, const char *pre, int depth)
+{
+    const Graph *b = n->body;
+    char indent[80], inner[80], sub[64];
+    snprintf(indent, sizeof indent, "%*s", 2 * depth, "");
+    snprintf(inner, sizeof inner, "%*s", 2 * depth + 2, "");
+    snprintf(sub, sizeof sub, "%s%d_", pre, n->id);
+    fprintf(f, "%ssubgraph cluster_%sbody {\n%s  label=\"body of %%%d loop, %" PRId64
+               " trips\"; style=dashed;\n",
+            indent, sub, indent, n->id, attr_trips(n));
+    for (int i = 0; i < b->nodes.n; i++)
+        put_node(f, b, b->nodes.v[i], sub, inner);
+    for (int i = 0; i < b->nodes.n; i++) {
+        const Node *m = b->nodes.v[i];
+        for (int j = 0; j < m->nin; j++)
+            fprintf(f, "%s%s%d -> %s%d;\n", inner, sub, m->in[j]->id, sub, m->id);
+        if (m->body)
+            put_body(f, m, sub, depth + 1);
+    }
+    for (int i = 0; i < b->outputs.n; i++) {
+        fprintf(f, "%s%sout%d [label=\"output ", inner, sub, i);
+        put_dot_str(f, b->outputs.v[i].name);
+        fprintf(f, "\", shape=ellipse];\n%s%s%d -> %sout%d;\n", inner, sub,
+                b->outputs.v[i].node->id, sub, i);
+    }
+    fprintf(f, "%s}\n", indent);
+}
+
 void ir_print_dot_subset(FILE *f, const Graph *g, const bool *keep)
 {
     fputs("digraph \"", f);
@@ -162,6 +196,8 @@ void ir_print_dot_subset(FILE *f, const Graph *g, const bool *keep)
         for (int j = 0; j < n->nin; j++)
             if (!keep || keep[n->in[j]->id])
                 fprintf(f, "  n%d -> n%d;\n", n->in[j]->id, n->id);
+        if (n->body)
+            put_body(f, n, "n", 1);
     }
     for (int i = 0; i < g->outputs.n; i++) {
         const Output *o = &g->outputs.v[i];
