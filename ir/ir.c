@@ -671,6 +671,12 @@ const char *ir_loop_problem(const Node *n)
     Arena *a = b->arena;
     if (p.trips < 1 || p.carried < 0 || p.stacked < 0 || p.scanned < 0 || p.saved < 0)
         return "trips must be positive and the counts not negative";
+    /* bounded so that start + step * (trips - 1) cannot overflow */
+    if (p.trips > INT32_MAX)
+        return arena_printf(a, "%" PRId64 " trips: at most %d", p.trips, INT32_MAX);
+    if (attr_carried(n) > n->nin || attr_stacked(n) > n->nin || attr_scanned(n) > n->nin)
+        return arena_printf(a, "more carried, stacked or scanned values than the %d inputs",
+                            n->nin);
     if (p.invariant < 0)
         return arena_printf(a, "%d inputs for %d carried, %d stacked and %d scanned values",
                             n->nin, p.carried, p.stacked, p.scanned);
@@ -678,6 +684,12 @@ const char *ir_loop_problem(const Node *n)
         attr_scan_step(n).n != nscan)
         return arena_printf(a, "scan_axis, scan_start and scan_step need an entry for each "
                                "of the %d stacked and scanned values", nscan);
+    for (int k = 0; k < nscan; k++) {
+        Dim st = attr_scan_start(n).v[k], sp = attr_scan_step(n).v[k];
+        if (st.batch || sp.batch || st.n < INT32_MIN || st.n > INT32_MAX || sp.n < INT32_MIN ||
+            sp.n > INT32_MAX)
+            return arena_printf(a, "scan %d: start and step must be integers within 32 bits", k);
+    }
     int nin;
     ir_body_inputs(b, &nin);
     if (nin != p.carried + p.scanned + p.invariant)

@@ -118,6 +118,37 @@ TEST(text, body_errors_point_into_the_body)
 }
 END_TEST
 
+TEST(text, counts_and_scans_are_bounded)
+{
+    /* start + step * (trips - 1) must not overflow in any pass */
+    static const char *const cases[][2] = {
+        {"trips = 3000000000, carried = 1, stacked = 0, scanned = 1, scan_axis = [0], "
+         "scan_start = [0], scan_step = [1]",
+         "loop: 3000000000 trips: at most 2147483647"},
+        {"trips = 2, carried = 1, stacked = 0, scanned = 1, scan_axis = [0], "
+         "scan_start = [0], scan_step = [4611686018427387904]",
+         "loop: scan 0: start and step must be integers within 32 bits"},
+        {"trips = 2, carried = 4294967297, stacked = 0, scanned = 1, scan_axis = [0], "
+         "scan_start = [0], scan_step = [1]",
+         "loop: more carried, stacked or scanned values than the 2 inputs"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *text = arena_printf(A, "dlc-ir 1\nmodel m\n"
+                                     "  %%0 = input \"x\" : f32[4]\n"
+                                     "  %%1 = loop(%%0, %%0) {%s} : ? {\n"
+                                     "    %%0 = input \"h\" : ?\n"
+                                     "    %%1 = input \"s\" : ?\n"
+                                     "    output \"h\" = %%0\n"
+                                     "  }\n"
+                                     "end\n",
+                                  cases[i][0]);
+        diag_reset();
+        ck_assert_ptr_null(read_text(text));
+        ck_assert_msg(strstr(tl_diags(), cases[i][1]), "want %s in %s", cases[i][1], tl_diags());
+    }
+}
+END_TEST
+
 /* Two loops on the same inputs with the same attributes. */
 static const char *TWO_LOOPS =
     "dlc-ir 1\nmodel m\n"
