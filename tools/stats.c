@@ -5,7 +5,7 @@
  *   {"model": ..., "times_ms": [{"step": "shape", "ms": 0.4, "peak_mb": 9.1},
  *    ..., {"step": "llvm-opt", "emit": "obj", "ms": 311.9, "peak_mb": 85.8}, ...],
  *    "peak_mb": 85.8, "kernels": {"graph": 604, "emitted": 107},
- *    "nodes": N, "ops": {"matmul": {"count": 2, "fused": 0}, ...},
+ *    "nodes": N, "ops": {"matmul": {"count": 2, "fused": 0}, ...}, (loop bodies' included)
  *    "functions": [{"name": "forward", "steps": ..., "arena_bytes": ...,
  *                   "naive_bytes": ..., "lower_bound_bytes": ...,
  *                   "scratch_buffers": ..., "scratch_bytes": ...}, ...],
@@ -55,14 +55,26 @@ void stats_codegen(Stats *s, const char *kind, const CgStats *cg)
                 cg->graph_kernels, cg->kernels);
 }
 
-static void op_counts(const Graph *g, int *count, int *fused)
+/* Adds g's nodes and, recursively, its loop bodies' to the per-op counts;
+ * returns how many it added. */
+static int op_counts_add(const Graph *g, int *count, int *fused)
 {
-    for (int k = 0; k < OP_COUNT; k++)
-        count[k] = fused[k] = 0;
+    int total = g->nodes.n;
     for (int i = 0; i < g->nodes.n; i++) {
         count[g->nodes.v[i]->op]++;
         fused[g->nodes.v[i]->op] += g->nodes.v[i]->fused != NULL;
+        if (g->nodes.v[i]->body)
+            total += op_counts_add(g->nodes.v[i]->body, count, fused);
     }
+    return total;
+}
+
+/* The op counts of the model with its loop bodies; the number of nodes. */
+static int op_counts(const Graph *g, int *count, int *fused)
+{
+    for (int k = 0; k < OP_COUNT; k++)
+        count[k] = fused[k] = 0;
+    return op_counts_add(g, count, fused);
 }
 
 void stats_plans(const Stats *s, const Graph *g, const CgPlans *plans, const Layout *layout)
@@ -70,8 +82,7 @@ void stats_plans(const Stats *s, const Graph *g, const CgPlans *plans, const Lay
     if (s->mode != STATS_TEXT)
         return;
     int count[OP_COUNT], fused[OP_COUNT];
-    op_counts(g, count, fused);
-    fprintf(stderr, "ops: %d nodes\n", g->nodes.n);
+    fprintf(stderr, "ops: %d nodes\n", op_counts(g, count, fused));
     for (int k = 0; k < OP_COUNT; k++)
         if (count[k])
             fprintf(stderr, "  %-22s %6d  (%d fused)\n", op_info[k].text, count[k], fused[k]);
@@ -144,8 +155,7 @@ void stats_finish(const Stats *s, const Graph *g, const CgPlans *plans, const La
         fprintf(f, ",\n  \"kernels\": {\"graph\": %d, \"emitted\": %d}", s->cg.graph_kernels,
                 s->cg.kernels);
     int count[OP_COUNT], fused[OP_COUNT];
-    op_counts(g, count, fused);
-    fprintf(f, ",\n  \"nodes\": %d,\n  \"ops\": {", g->nodes.n);
+    fprintf(f, ",\n  \"nodes\": %d,\n  \"ops\": {", op_counts(g, count, fused));
     const char *sep = "";
     for (int k = 0; k < OP_COUNT; k++)
         if (count[k]) {
