@@ -92,7 +92,7 @@ static bool parse_node(Reader *r)
                 if (r->vals.v[i].id == vt.i)
                     return rd_fail(r, &vt, "redefinition of value %%%" PRId64, vt.i);
             return rd_fail(r, &vt, "value numbers must increase: %%%" PRId64 " after %%%" PRId64,
-                        vt.i, last);
+                           vt.i, last);
         }
     }
     if (!rd_expect_punct(r, '=', NULL))
@@ -147,11 +147,11 @@ static bool parse_node(Reader *r)
             return false;
         if (oi->arity >= 0 && in.n != oi->arity)
             return rd_fail(r, &open, "%s takes %d input%s, found %d", oi->text, oi->arity,
-                        oi->arity == 1 ? "" : "s", in.n);
+                           oi->arity == 1 ? "" : "s", in.n);
     }
     if (oi->arity > 0 && in.n == 0)
         return rd_fail(r, &ot, "%s takes %d input%s, found 0", oi->text, oi->arity,
-                    oi->arity == 1 ? "" : "s");
+                       oi->arity == 1 ? "" : "s");
     if (oi->arity < 0 && in.n == 0)
         return rd_fail(r, &ot, "%s takes at least one input", oi->text);
     if (op == OP_LOOP_RESULT && in.v[0]->op != OP_LOOP)
@@ -205,8 +205,8 @@ static bool resolve_fused(Reader *r)
     for (int i = 0; i < r->fused.n; i++) {
         FusedRef *f = &r->fused.v[i];
         if (f->n->fused->fused)
-            return rd_fail(r, &f->t, "%%%" PRId64 " is itself fused into another node; name the root",
-                        f->t.i);
+            return rd_fail(
+                r, &f->t, "%%%" PRId64 " is itself fused into another node; name the root", f->t.i);
     }
     return true;
 }
@@ -321,8 +321,7 @@ static bool parse_train(Reader *r)
     t->optim = (Optim)k;
     char owner[64];
     snprintf(owner, sizeof owner, "optimizer %s", optim_info[k].text);
-    if (!rd_parse_attrs(r, optim_schema(k), owner, OP_COUNT, &ot,
-                     &t->optim_args))
+    if (!rd_parse_attrs(r, optim_schema(k), owner, OP_COUNT, &ot, &t->optim_args))
         return false;
     bool seen_sched = false;
     for (;;) {
@@ -354,8 +353,7 @@ static bool parse_train(Reader *r)
                 return false;
             t->sched = (Sched)k;
             snprintf(owner, sizeof owner, "schedule %s", sched_info[k].text);
-            if (!rd_parse_attrs(r, sched_schema(k), owner, OP_COUNT,
-                             &st, &t->sched_args))
+            if (!rd_parse_attrs(r, sched_schema(k), owner, OP_COUNT, &st, &t->sched_args))
                 return false;
         } else {
             break;
@@ -465,7 +463,8 @@ static bool parse_model(Reader *r)
         return false;
     char buf[64];
     if (nt.k != T_IDENT && nt.k != T_STR)
-        return rd_fail(r, &nt, "expected the model's name, found %s", rd_tok_desc(&nt, buf, sizeof buf));
+        return rd_fail(r, &nt, "expected the model's name, found %s",
+                       rd_tok_desc(&nt, buf, sizeof buf));
     r->g = ir_graph_new(r->a, nt.k == T_STR ? nt.s : rd_tok_str(r, &nt));
     if (rd_is_word(rd_peek(r), "batch")) {
         rd_next(r);
@@ -510,8 +509,8 @@ static bool parse_ir(Reader *r)
     if (!rd_expect_kind(r, T_INT, "the format version", &vt))
         return false;
     if (vt.i != IR_VERSION)
-        return rd_fail(r, &vt, "unsupported IR version %" PRId64 " (this dlc reads version %d)", vt.i,
-                    IR_VERSION);
+        return rd_fail(r, &vt, "unsupported IR version %" PRId64 " (this dlc reads version %d)",
+                       vt.i, IR_VERSION);
     if (!rd_expect_eol(r))
         return false;
     for (;;) {
@@ -545,7 +544,7 @@ static bool parse_ir(Reader *r)
         else {
             char buf[64];
             return rd_fail(r, p, "expected a node, 'output', 'train' or 'end', found %s",
-                        rd_tok_desc(p, buf, sizeof buf));
+                           rd_tok_desc(p, buf, sizeof buf));
         }
         if (!ok)
             return false;
@@ -559,7 +558,8 @@ static bool parse_ir(Reader *r)
         return false;
     if (e->k != T_EOF) {
         char buf[64];
-        return rd_fail(r, e, "expected end of file after 'end', found %s", rd_tok_desc(e, buf, sizeof buf));
+        return rd_fail(r, e, "expected end of file after 'end', found %s",
+                       rd_tok_desc(e, buf, sizeof buf));
     }
     return true;
 }

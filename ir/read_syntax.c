@@ -391,7 +391,6 @@ bool rd_expect_small(Reader *r, const char *what, int *out)
     return true;
 }
 
-
 /* float = FLOAT | INT | "inf" | "-" "inf" | "nan" */
 bool rd_parse_float(Reader *r, const char *what, double *out)
 {
@@ -407,7 +406,8 @@ bool rd_parse_float(Reader *r, const char *what, double *out)
             return false;
         if (!rd_is_word(&t, "inf")) {
             char buf[64];
-            return rd_fail(r, &t, "expected 'inf' after '-', found %s", rd_tok_desc(&t, buf, sizeof buf));
+            return rd_fail(r, &t, "expected 'inf' after '-', found %s",
+                           rd_tok_desc(&t, buf, sizeof buf));
         }
     }
     if (t.k == T_FLOAT)
@@ -420,7 +420,8 @@ bool rd_parse_float(Reader *r, const char *what, double *out)
         *out = NAN;
     else {
         char buf[64];
-        return rd_fail(r, &first, "%s wants a float, found %s", what, rd_tok_desc(&first, buf, sizeof buf));
+        return rd_fail(r, &first, "%s wants a float, found %s", what,
+                       rd_tok_desc(&first, buf, sizeof buf));
     }
     return true;
 }
@@ -435,7 +436,8 @@ static bool parse_dim(Reader *r, const char *what, bool in_type, Dim *out, Tok *
     char buf[64];
     if (t.k == T_INT) {
         if (t.i == IR_NONE)
-            return rd_fail(r, &t, "integer out of range in %s (write 'none' for an omitted bound)", what);
+            return rd_fail(r, &t, "integer out of range in %s (write 'none' for an omitted bound)",
+                           what);
         *out = (Dim){t.i, false};
     } else if (!in_type && rd_is_word(&t, "none")) {
         *out = (Dim){IR_NONE, false};
@@ -444,9 +446,9 @@ static bool parse_dim(Reader *r, const char *what, bool in_type, Dim *out, Tok *
         if (!b || (size_t)t.len != strlen(b) || memcmp(t.p, b, (size_t)t.len) != 0) {
             if (!b)
                 return rd_fail(r, &t, "unknown dimension %s: the model declares no batch symbol",
-                            rd_tok_desc(&t, buf, sizeof buf));
+                               rd_tok_desc(&t, buf, sizeof buf));
             return rd_fail(r, &t, "unknown dimension %s; the batch symbol is '%s'",
-                        rd_tok_desc(&t, buf, sizeof buf), b);
+                           rd_tok_desc(&t, buf, sizeof buf), b);
         }
         *out = (Dim){1, true};
         if (rd_is_punct(rd_peek(r), '*')) {
@@ -461,7 +463,7 @@ static bool parse_dim(Reader *r, const char *what, bool in_type, Dim *out, Tok *
         }
     } else {
         return rd_fail(r, &t, "expected a dimension in %s, found %s", what,
-                    rd_tok_desc(&t, buf, sizeof buf));
+                       rd_tok_desc(&t, buf, sizeof buf));
     }
     return true;
 }
@@ -478,7 +480,8 @@ static bool parse_attr_value(Reader *r, const AttrSpec *sp, const char *what, At
     case AK_INT:
         t = rd_next(r);
         if (t.k != T_INT)
-            return rd_fail(r, &t, "%s wants an int, found %s", what, rd_tok_desc(&t, buf, sizeof buf));
+            return rd_fail(r, &t, "%s wants an int, found %s", what,
+                           rd_tok_desc(&t, buf, sizeof buf));
         at->kind = AK_INT;
         at->i = t.i;
         return true;
@@ -489,7 +492,7 @@ static bool parse_attr_value(Reader *r, const AttrSpec *sp, const char *what, At
         t = rd_next(r);
         if (!rd_is_word(&t, "true") && !rd_is_word(&t, "false"))
             return rd_fail(r, &t, "%s wants true or false, found %s", what,
-                        rd_tok_desc(&t, buf, sizeof buf));
+                           rd_tok_desc(&t, buf, sizeof buf));
         at->kind = AK_BOOL;
         at->b = rd_is_word(&t, "true");
         return true;
@@ -497,7 +500,8 @@ static bool parse_attr_value(Reader *r, const AttrSpec *sp, const char *what, At
     case AK_ENUM:
         t = rd_next(r);
         if (t.k != T_STR)
-            return rd_fail(r, &t, "%s wants a string, found %s", what, rd_tok_desc(&t, buf, sizeof buf));
+            return rd_fail(r, &t, "%s wants a string, found %s", what,
+                           rd_tok_desc(&t, buf, sizeof buf));
         at->kind = AK_STR;
         at->s = t.s;
         if (sp->kind == AK_ENUM) {
@@ -533,7 +537,7 @@ static bool parse_attr_value(Reader *r, const AttrSpec *sp, const char *what, At
             return false;
         if (!rd_is_punct(&t, '['))
             return rd_fail(r, &t, "%s wants a list of %s in [ ], found %s", what,
-                        ints ? "ints" : "floats", rd_tok_desc(&t, buf, sizeof buf));
+                           ints ? "ints" : "floats", rd_tok_desc(&t, buf, sizeof buf));
         Vec(Dim) dv = {0};
         Vec(double) fv = {0};
         if (!rd_is_punct(rd_peek(r), ']')) {
@@ -587,7 +591,7 @@ static const char *schema_suggest(const AttrSchema *s, const char *name)
  * reported at `head`.
  */
 bool rd_parse_attrs(Reader *r, const AttrSchema *s, const char *owner, Op op, const Tok *head,
-                        AttrList *l)
+                    AttrList *l)
 {
     if (rd_is_punct(rd_peek(r), '{')) {
         rd_next(r);
@@ -604,7 +608,7 @@ bool rd_parse_attrs(Reader *r, const AttrSchema *s, const char *owner, Op op, co
                         return rd_fail(r, &nt, "%s takes no attributes", owner);
                     if (sug)
                         return rd_fail(r, &nt, "'%s' is not an attribute of %s; did you mean '%s'?",
-                                    name, owner, sug);
+                                       name, owner, sug);
                     return rd_fail(r, &nt, "'%s' is not an attribute of %s", name, owner);
                 }
                 if (ir_attrs_get(l, name))
@@ -624,8 +628,8 @@ bool rd_parse_attrs(Reader *r, const AttrSchema *s, const char *owner, Op op, co
                         cands[i] = init_info[i].text;
                     const char *sug = diag_suggest(at.s, cands, INIT_COUNT);
                     if (sug)
-                        return rd_fail(r, &vt, "unknown initializer \"%s\"; did you mean '%s'?", at.s,
-                                    sug);
+                        return rd_fail(r, &vt, "unknown initializer \"%s\"; did you mean '%s'?",
+                                       at.s, sug);
                     return rd_fail(r, &vt, "unknown initializer \"%s\"", at.s);
                 }
                 ir_attrs_set(r->a, l, at);
@@ -695,7 +699,7 @@ bool rd_parse_type(Reader *r, Node *n)
     char buf[64];
     if (t.k != T_IDENT)
         return rd_fail(r, &t, "expected a type such as f32[B, 10] or '?', found %s",
-                    rd_tok_desc(&t, buf, sizeof buf));
+                       rd_tok_desc(&t, buf, sizeof buf));
     char *name = rd_tok_str(r, &t);
     DType dt = ir_dtype_parse(name);
     if (dt == DT_UNKNOWN)

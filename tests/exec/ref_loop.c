@@ -25,8 +25,8 @@ static int64_t count_of(const Shape *s, int64_t batch)
 
 /* Copies the slice at index i of axis between x (dims, rank) and slice
  * (x's shape without the axis): into the slice, or out of it when write. */
-static void slice_copy(double *x, const int64_t *dims, int rank, int axis, int64_t i,
-                       double *slice, bool write)
+static void slice_copy(double *x, const int64_t *dims, int rank, int axis, int64_t i, double *slice,
+                       bool write)
 {
     int64_t outer = 1, inner = 1;
     for (int k = 0; k < axis; k++)
@@ -122,8 +122,8 @@ bool ref_loop(const Node *n, RefTensor *const *in, int64_t batch, RefTensor *out
             }
             int s = i - p.carried;
             int64_t idx = attr_scan_start(n).v[s].n + attr_scan_step(n).v[s].n * t;
-            slice_copy(out->v + off[i], in[i]->dim, in[i]->rank, (int)attr_scan_axis(n).v[s].n,
-                       idx, y->v, true);
+            slice_copy(out->v + off[i], in[i]->dim, in[i]->rank, (int)attr_scan_axis(n).v[s].n, idx,
+                       y->v, true);
         }
     }
     ref_values_free(b, bv);
