@@ -133,19 +133,33 @@ static int placeholder_of(const LoopTrial *t, const Node *x)
 Value fe_loop_scan(L *l, Frame *f, Node *x, const SliceItem *items, int nitems, int axis,
                    int64_t off, Loc loc)
 {
-    (void)f;
     LoopTrial *t = l->trial;
-    if (!only_index(items, nitems, axis) || placeholder_of(t, x) < 0) {
+    if (placeholder_of(t, x) < 0) {
         t->failed = true;
         return poison;
     }
-    for (int i = 0; i < t->scans.n; i++)
+    Node *in = NULL;
+    for (int i = 0; i < t->scans.n && !in; i++)
         if (t->scans.v[i].seq == x && t->scans.v[i].axis == axis && t->scans.v[i].off == off)
-            return tensor(t->scans.v[i].in, loc);
-    const char *name = arena_printf(l->a, "%s[%d:t%+" PRId64 "]", x->name, axis, off);
-    Node *in = ir_input(t->body, name, DT_UNKNOWN, (Shape){0}, loc);
-    vec_push(l->a, &t->scans, ((TrialScan){x, in, axis, off}));
-    return tensor(in, loc);
+            in = t->scans.v[i].in;
+    if (!in) {
+        const char *name = arena_printf(l->a, "%s[%d:t%+" PRId64 "]", x->name, axis, off);
+        in = ir_input(t->body, name, DT_UNKNOWN, (Shape){0}, loc);
+        vec_push(l->a, &t->scans, ((TrialScan){x, in, axis, off}));
+    }
+    if (only_index(items, nitems, axis))
+        return tensor(in, loc);
+    /* x[:, t, 0:1]: the other items slice the scanned slice */
+    SliceItem *rest = arena_alloc(l->a, sizeof *rest * (size_t)nitems);
+    for (int i = 0, k = 0; i < nitems; i++)
+        if (i != axis)
+            rest[k++] = items[i];
+    Node *n = ir_unary(l->g, OP_SLICE, in, loc);
+    if (!fe_slice_attrs(l, f, n, rest, nitems - 1, loc) || t->index_seen) {
+        t->failed = true;
+        return poison;
+    }
+    return tensor(n, loc);
 }
 
 /* ys[items at the index] = v inside a trace: a stacked result. */
