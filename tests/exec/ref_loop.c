@@ -4,8 +4,8 @@
  *
  * A loop's own value is a token; the reference keeps its results there,
  * flattened and concatenated in result order (the final carried values,
- * then the stacked results) as one rank-1 tensor, and loop_result copies
- * its part out.
+ * the stacked results, then the saved ones) as one rank-1 tensor, and
+ * loop_result copies its part out.
  */
 #include "ref_ops.h"
 
@@ -13,12 +13,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The element count of shape s at the batch size. */
-static int64_t count_of(const Shape *s, int64_t batch)
+/* The extents of loop result k at the batch size, and their product. */
+static int64_t result_dims(const Node *loop, int k, int64_t batch, int *rank,
+                           int64_t dims[IR_MAX_RANK])
 {
-    int64_t dims[IR_MAX_RANK], c = 1;
-    ref_dims(s, batch, dims);
-    for (int i = 0; i < s->rank; i++)
+    DType t;
+    Shape s;
+    ir_loop_result_type(loop, k, &t, &s);
+    ref_dims(&s, batch, dims);
+    *rank = s.rank;
+    int64_t c = 1;
+    for (int i = 0; i < s.rank; i++)
         c *= dims[i];
     return c;
 }
@@ -55,9 +60,10 @@ static void set_input(RefTensor *t, const Node *x, int64_t batch, const double *
 bool ref_loop_result(const Node *n, const RefTensor *token, int64_t batch, RefTensor *out)
 {
     const Node *l = n->in[0];
-    int64_t k = attr_index(n), off = 0;
-    for (int64_t i = 0; i < k; i++)
-        off += count_of(&l->in[i]->shape, batch);
+    int64_t k = attr_index(n), off = 0, dims[IR_MAX_RANK];
+    int rank;
+    for (int i = 0; i < k; i++)
+        off += result_dims(l, i, batch, &rank, dims);
     if (off + out->count > token->count)
         return false;
     memcpy(out->v, token->v + off, (size_t)out->count * sizeof(double));
@@ -69,15 +75,18 @@ bool ref_loop(const Node *n, RefTensor *const *in, int64_t batch, RefTensor *out
 {
     LoopParts p = ir_loop_parts(n);
     const Graph *b = n->body;
-    int nres = p.carried + p.stacked, nbin;
+    int nres = p.carried + p.stacked + p.saved, nbin;
     Node **bin = ir_body_inputs(b, &nbin);
-    /* the results, laid out as in the token: res[k] = in[k] at first */
+    /* the results, laid out as in the token: the carried and stacked ones
+     * start as their inputs, the saved ones as zeros */
     int64_t total = 0, *off = malloc((size_t)(nres + 1) * sizeof *off);
-    if (!off)
+    int64_t(*dims)[IR_MAX_RANK] = malloc((size_t)(nres + 1) * sizeof *dims);
+    int *rank = malloc((size_t)(nres + 1) * sizeof *rank);
+    if (!off || !dims || !rank)
         abort();
     for (int k = 0; k < nres; k++) {
         off[k] = total;
-        total += in[k]->count;
+        total += result_dims(n, k, batch, &rank[k], dims[k]);
     }
     off[nres] = total;
     ref_tensor_free(out);
@@ -86,7 +95,7 @@ bool ref_loop(const Node *n, RefTensor *const *in, int64_t batch, RefTensor *out
     out->dim[0] = total;
     out->count = total;
     out->v = ref_calloc(total);
-    for (int k = 0; k < nres; k++)
+    for (int k = 0; k < p.carried + p.stacked; k++)
         memcpy(out->v + off[k], in[k]->v, (size_t)in[k]->count * sizeof(double));
 
     RefTensor *bv = calloc((size_t)b->nodes.n + 1, sizeof *bv);
@@ -120,14 +129,19 @@ bool ref_loop(const Node *n, RefTensor *const *in, int64_t batch, RefTensor *out
                 memcpy(out->v + off[i], y->v, (size_t)y->count * sizeof(double));
                 continue;
             }
+            /* a stacked result at its scan index; a saved one at t on a
+             * leading axis of its own */
+            bool saved = i >= p.carried + p.stacked;
             int s = i - p.carried;
-            int64_t idx = attr_scan_start(n).v[s].n + attr_scan_step(n).v[s].n * t;
-            slice_copy(out->v + off[i], in[i]->dim, in[i]->rank, (int)attr_scan_axis(n).v[s].n, idx,
-                       y->v, true);
+            int64_t idx = saved ? t : attr_scan_start(n).v[s].n + attr_scan_step(n).v[s].n * t;
+            int axis = saved ? 0 : (int)attr_scan_axis(n).v[s].n;
+            slice_copy(out->v + off[i], dims[i], rank[i], axis, idx, y->v, true);
         }
     }
     ref_values_free(b, bv);
     free(bv);
     free(off);
+    free(dims);
+    free(rank);
     return ok;
 }

@@ -83,6 +83,7 @@ TEST(text, round_trip_of_a_built_loop)
     attr_set_carried(g, l, 1);
     attr_set_stacked(g, l, 0);
     attr_set_scanned(g, l, 0);
+    attr_set_saved(g, l, 0);
     ir_set_ints(g, l, "scan_axis", NULL, 0);
     ir_set_ints(g, l, "scan_start", NULL, 0);
     ir_set_ints(g, l, "scan_step", NULL, 0);

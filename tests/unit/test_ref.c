@@ -709,3 +709,27 @@ TEST(loops, nested)
     done();
 }
 END_TEST
+
+TEST(loops, saved_outputs)
+{
+    /* s' = 2 s from s = [1, 3]; the saved output is the value each trip
+     * starts from, stacked on a new leading axis [3, 2] */
+    load(1, "%0 = input \"s\" : f64[2]\n"
+            "%1 = loop(%0) {trips = 3, carried = 1, stacked = 0, scanned = 0, saved = 1, "
+            "scan_axis = [], scan_start = [], scan_step = []} : ? {\n"
+            "  %0 = input \"s\" : ?\n"
+            "  %1 = add(%0, %0) : ?\n"
+            "  output \"s\" = %1\n"
+            "  output \"before\" = %0\n"
+            "}\n"
+            "%2 = loop_result(%1) {index = 0} : ?\n"
+            "%3 = loop_result(%1) {index = 1} : ?\n"
+            "output \"s\" = %2\n"
+            "output \"before\" = %3\n");
+    IN("s", 1, 3);
+    run();
+    EXPECT("s", 1, D(2), 8, 24);
+    EXPECT("before", 2, D(3, 2), 1, 3, 2, 6, 4, 12);
+    done();
+}
+END_TEST
