@@ -143,7 +143,12 @@ Value fe_loop_scan(L *l, Frame *f, Node *x, const SliceItem *items, int nitems, 
         if (t->scans.v[i].seq == x && t->scans.v[i].axis == axis && t->scans.v[i].off == off)
             in = t->scans.v[i].in;
     if (!in) {
-        const char *name = arena_printf(l->a, "%s[%d:t%+" PRId64 "]", x->name, axis, off);
+        /* named as read: x[:, t+1] */
+        const char *name = arena_printf(l->a, "%s[", x->name);
+        for (int i = 0; i < axis; i++)
+            name = arena_printf(l->a, "%s:, ", name);
+        name = off ? arena_printf(l->a, "%st%+" PRId64 "]", name, off)
+                   : arena_printf(l->a, "%st]", name);
         in = ir_input(t->body, name, DT_UNKNOWN, (Shape){0}, loc);
         vec_push(l->a, &t->scans, ((TrialScan){x, in, axis, off}));
     }
@@ -237,6 +242,16 @@ static bool trial_finish(L *l, Frame *f, LoopTrial *t, int64_t first, int64_t en
         for (int j = 0; j < n->nin; j++)
             if (n->in[j]->id >= b->nodes.n || b->nodes.v[n->in[j]->id] != n->in[j])
                 return false;
+    }
+
+    /* nothing carried or stacked: the remaining trips change nothing */
+    bool any = t->stacks.n > 0;
+    for (int k = 0; k < t->nscope; k++)
+        any |= role[k] == CARRIED;
+    if (!any) {
+        for (int k = 0; k < t->nscope; k++)
+            f->scope.v[k].v = t->old[k];
+        return true;
     }
 
     /* the body's inputs in the loop's order, then the rest as traced */

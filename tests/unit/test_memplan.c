@@ -713,6 +713,23 @@ static void check_placement(const MemPlan *p, const int *step, const int *owner_
     free(sl);
 }
 
+/* A loop's storage holds every result a loop_result reads, disjoint. */
+static void check_loop_parts(const MemPlan *p, const Node *l)
+{
+    int64_t end = 0;
+    for (int i = l->id + 1; i < G->nodes.n; i++) {
+        Node *r = G->nodes.v[i];
+        if (r->op != OP_LOOP_RESULT || r->in[0] != l || p->offset[i] < 0)
+            continue;
+        int64_t part = p->loop_part[l->id][attr_index(r)];
+        ck_assert_int_ge(part, 0);
+        ck_assert_int_le(part + ref_bytes(r), p->bytes[l->id]);
+        ck_assert_int_eq(p->offset[i], p->offset[l->id] + part);
+        end = part + ref_bytes(r) > end ? part + ref_bytes(r) : end;
+    }
+    ck_assert_int_le(end, p->bytes[l->id]);
+}
+
 static void check_plan(const MemPlan *p, Node *const *roots, int nroots, Seen *seen)
 {
     int N = G->nodes.n;
@@ -736,7 +753,10 @@ static void check_plan(const MemPlan *p, Node *const *roots, int nroots, Seen *s
     for (int i = 0; i < N; i++) {
         Node *n = G->nodes.v[i];
         ck_assert_int_eq(n->id, i);
-        ck_assert_int_eq(p->bytes[i], n->dtype == DT_UNKNOWN ? 0 : ref_bytes(n));
+        if (n->op == OP_LOOP)
+            check_loop_parts(p, n);
+        else
+            ck_assert_int_eq(p->bytes[i], n->dtype == DT_UNKNOWN ? 0 : ref_bytes(n));
         bool want = needed[i] && !n->fused && op_info[n->op].kind != K_SOURCE;
         seen->fused += needed[i] && n->fused;
         if (!want) {
@@ -790,6 +810,14 @@ static void check_plan(const MemPlan *p, Node *const *roots, int nroots, Seen *s
             ck_assert_int_le(p->scratch_offset[n->id] + p->scratch_bytes[n->id], p->arena_bytes);
         } else {
             ck_assert_int_eq(p->scratch_offset[n->id], -1);
+        }
+        if (n->op == OP_LOOP_RESULT) {
+            /* a part of its loop's storage (check_loop_parts) */
+            ck_assert(pass_memplan_is_view(p, n));
+            ck_assert_ptr_eq(o, p->alias[n->in[0]->id]);
+            if (owner_end[o->id] < end[n->id])
+                owner_end[o->id] = end[n->id];
+            continue;
         }
         if (pass_memplan_is_view(p, n)) {
             seen->views++;

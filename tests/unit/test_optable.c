@@ -229,8 +229,8 @@ static void index_uses(const char *pattern, bool *seen, char *wrong, size_t size
                 for (int k = 0; k < n->nin; k++) {
                     int at;
                     int64_t hi;
-                    if (n->in[k]->dtype != DT_I32)
-                        continue;
+                    if (n->in[k]->dtype != DT_I32 || n->in[k]->op == OP_LOOP)
+                        continue; /* a loop's value is its results' token */
                     if (ir_index_operand(n, &at, &hi) && at == k && hi > 0) {
                         seen[n->op] = true;
                         continue;
