@@ -36,6 +36,7 @@ typedef struct {
     int *leaf_of;         /* by node id: -1 between kernels (a kernel's scratch index) */
     bool *used;           /* by node id: false between kernels (scratch marks) */
     LLVMValueRef rng_key; /* i64 in a kernel that draws (cg_step_draws), else NULL */
+    int *draw_site;       /* by node id: its ordinal among the graph's draws (rng.c) */
     Node **kin;           /* the current kernel's buffer operands after its output */
     int nkin;             /* (cg_kernel_begin) */
     Vec(const char *) kernels; /* the names of the kernel functions built */

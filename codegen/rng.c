@@ -9,11 +9,14 @@
  * a per-node key plus (i + 1) times the golden-ratio increment, its top 24
  * (f32) or 53 (f64) bits. The step's key (cg_step_key) mixes the
  * instance's seed with its step counter, so the draws depend on (seed,
- * step, node, element) only: reproducible, the same across resumes, the
+ * step, site, element) only: reproducible, the same across resumes, the
  * same for every compute_gradients call within a step, and the same
  * element of a batch sees the same draw whatever the batch size. Member or
  * root, a dropout value's index is the group output's flat index (members
- * have the root's exact shape).
+ * have the root's exact shape). A node's site is its ordinal among the
+ * graph's drawing nodes, not its id, so that the draws do not change with
+ * the number of other nodes: a loop kept or unrolled (--unroll-loops), a
+ * pass that adds or removes nodes elsewhere.
  */
 #include <math.h>
 
@@ -34,12 +37,27 @@ LLVMValueRef cg_mix64(Cg *c, LLVMValueRef z)
 
 static const uint64_t golden = 0x9e3779b97f4a7c15u;
 
+/* The ordinal of n among the drawing nodes of c's graph (loop bodies have
+ * none: codegen refuses them there). */
+static uint64_t draw_site(Cg *c, const Node *n)
+{
+    const Graph *g = c->g;
+    check(n->id < g->nodes.n && g->nodes.v[n->id] == n && op_info[n->op].flags & OPF_RANDOM);
+    if (!c->draw_site) {
+        c->draw_site = arena_alloc(g->arena, sizeof *c->draw_site * ((size_t)g->nodes.n + 1));
+        int k = 0;
+        for (int i = 0; i < g->nodes.n; i++)
+            c->draw_site[i] = op_info[g->nodes.v[i]->op].flags & OPF_RANDOM ? k++ : -1;
+    }
+    return (uint64_t)c->draw_site[n->id];
+}
+
 LLVMValueRef cg_uniform(Cg *c, const Node *site, LLVMValueRef index, DType t)
 {
     check(c->rng_key);
     LLVMBuilderRef b = c->b;
     LLVMValueRef node_key = cg_mix64(
-        c, LLVMBuildXor(b, c->rng_key, LLVMConstInt(c->i64, (uint64_t)site->id * golden, 0), ""));
+        c, LLVMBuildXor(b, c->rng_key, LLVMConstInt(c->i64, draw_site(c, site) * golden, 0), ""));
     LLVMValueRef ctr = LLVMBuildMul(b, LLVMBuildAdd(b, index, cg_i64(c, 1), ""),
                                     LLVMConstInt(c->i64, golden, 0), "");
     LLVMValueRef h = cg_mix64(c, LLVMBuildAdd(b, node_key, ctr, ""));

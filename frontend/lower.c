@@ -239,6 +239,9 @@ static bool trial_finish(L *l, Frame *f, LoopTrial *t, int64_t first, int64_t en
         Node *n = b->nodes.v[i];
         if (op_info[n->op].kind == K_SOURCE && n->op != OP_INPUT && n->op != OP_CONST)
             return false;
+        /* random draws and running statistics differ per step: unrolled */
+        if (op_info[n->op].flags & (OPF_RANDOM | OPF_REPLAY | OPF_RUNSTATS | OPF_MODE))
+            return false;
         for (int j = 0; j < n->nin; j++)
             if (n->in[j]->id >= b->nodes.n || b->nodes.v[n->in[j]->id] != n->in[j])
                 return false;

@@ -2,7 +2,8 @@
 """Compile-time benchmark (run by hand; bench/run.sh runs it as "compile").
 
 Compiles every example model (each examples/**/*.dl that declares a model)
-with its training code at -O2, and the character LSTM at T=64 and T=512,
+with its training code at -O2, and the character LSTM (the built-in lstm)
+and the Elman RNN (a hand-written for loop) at T=512 as well,
 RUNS times each (default 3), and prints a table of medians: the wall time
 of each compiler phase (dlc --stats=json: parse, lower, the passes,
 memplan, llvm-ir, dedup, llvm-opt, llvm-emit), the whole process's wall
@@ -13,8 +14,8 @@ With --baseline OLD_DLC, each compilation is also run with OLD_DLC (another
 build of dlc, say main's before a change), alternating with the new one so
 that both see the same machine, and the table adds its total time, peak
 memory and object size and the ratios new/old. The last lines give the
-LSTM's T=512 figures as ratios of its T=64 ones (the goal of issue 11:
-compile time independent of the sequence length).
+T=512 figures as ratios of the shipped lengths' (T=64 and T=16; the goal
+of issue 11: compile time independent of the sequence length).
 
 usage: bench/compile/compile.py [--dlc DLC] [--baseline OLD_DLC] [--runs N]
                                 [--only NAME,...] [--no-long]
@@ -34,11 +35,12 @@ PHASES = ["parse", "lower", "shape", "autodiff", "simplify", "fuse", "memplan",
           "llvm-ir", "dedup", "llvm-opt", "llvm-emit"]
 # columns: the front end and the passes together, then codegen's phases
 FRONT = PHASES[:7]
+# models also compiled at T=512, with their shipped sequence length
+LONG = {"charlstm": 64, "elman": 16}
 
 
 def examples():
-    """(label, path, extra dlc args) of every example model, then the LSTM
-    at T=512."""
+    """(label, path, extra dlc args) of every example model."""
     found = []
     for d, _, files in sorted(os.walk(os.path.join(ROOT, "examples"))):
         for f in sorted(files):
@@ -48,7 +50,7 @@ def examples():
             with open(path) as fh:
                 m = re.search(r"^\s*model\s+(\w+)", fh.read(), re.M)
             if m:
-                label = m.group(1) + (" T=64" if m.group(1) == "charlstm" else "")
+                label = m.group(1) + {"charlstm": " T=64", "elman": " T=16"}.get(m.group(1), "")
                 found.append((label, path, []))
     return found
 
@@ -131,12 +133,13 @@ def main():
     ap.add_argument("--baseline", help="another dlc to compare with, run alternately")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--only", help="comma-separated labels' first words (charlstm, gpt, ...)")
-    ap.add_argument("--no-long", action="store_true", help="leave out the LSTM at T=512")
+    ap.add_argument("--no-long", action="store_true", help="leave out the T=512 models")
     o = ap.parse_args()
     todo = examples()
-    lstm = [t for t in todo if t[0].startswith("charlstm")]
-    if lstm and not o.no_long:
-        todo.append(("charlstm T=512", lstm[0][1], ["-D", "T=512"]))
+    for name in LONG:
+        found = [t for t in todo if t[0].split()[0] == name]
+        if found and not o.no_long:
+            todo.append((f"{name} T=512", found[0][1], ["-D", "T=512"]))
     if o.only:
         keep = o.only.split(",")
         todo = [t for t in todo if t[0].split()[0] in keep]
@@ -152,11 +155,12 @@ def main():
             print(f"  {label}: {rows[-1]['wall']:.2f} s", file=sys.stderr, flush=True)
     print_table(rows, o.baseline)
     by = {r["label"]: r for r in rows}
-    short, long = by.get("charlstm T=64"), by.get("charlstm T=512")
-    if short and long:
-        print(f"charlstm T=512 / T=64: time {long['wall'] / short['wall']:.2f}x, "
-              f"peak memory {long['peak'] / short['peak']:.2f}x, "
-              f"object {long['obj'] / short['obj']:.2f}x")
+    for name, t in LONG.items():
+        short, long = by.get(f"{name} T={t}"), by.get(f"{name} T=512")
+        if short and long:
+            print(f"{name} T=512 / T={t}: time {long['wall'] / short['wall']:.2f}x, "
+                  f"peak memory {long['peak'] / short['peak']:.2f}x, "
+                  f"object {long['obj'] / short['obj']:.2f}x")
 
 
 if __name__ == "__main__":

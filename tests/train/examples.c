@@ -8,7 +8,10 @@
  * step counter must advance, training must change the parameters, and
  * the evaluated loss after training must be below the first step's (the
  * run is seeded: this is deterministic).
- * Prints the first loss and the evaluated loss after training. */
+ * Prints the first loss and the evaluated loss after training; with a
+ * file argument, also writes every loss, the parameters after training
+ * and the outputs to it, for a bit-for-bit comparison of two builds
+ * (loops.test: loops against --unroll-loops). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,9 +84,20 @@ static double loss_value(dlrt_dtype t, const double *buf)
     return t == DLRT_F64 ? buf[0] : (double)*(const float *)buf;
 }
 
-int main(void)
+static void dump(FILE *f, const void *p, size_t n)
+{
+    if (f && fwrite(p, 1, n, f) != n)
+        failures++;
+}
+
+int main(int argc, char **argv)
 {
     const dlrt_model_info *info = INFO();
+    FILE *df = argc > 1 ? fopen(argv[1], "wb") : NULL;
+    if (argc > 1 && !df) {
+        perror(argv[1]);
+        return 1;
+    }
     const char *name = info->name;
     if (!info->compute_gradients || !info->apply_gradients || !info->evaluate) {
         fprintf(stderr, "FAIL: %s has no training code\n", name);
@@ -112,6 +126,7 @@ int main(void)
         int rc = info->compute_gradients(m, batch, ins, loss);
         EXPECT(rc == 0, "%s: compute_gradients returned %d at step %d", name, rc, s);
         double l = loss_value(pt, loss);
+        dump(df, &l, sizeof l);
         EXPECT(isfinite(l), "%s: loss %g at step %d", name, l, s);
         if (s == 0)
             first = l;
@@ -124,6 +139,7 @@ int main(void)
     EXPECT(bad < 0, "%s: parameter scalar %ld is not finite after training", name, bad);
     EXPECT(memcmp(before, m + info->params_offset, info->params_bytes) != 0,
            "%s: training changed no parameter", name);
+    dump(df, m + info->params_offset, info->params_bytes);
 
     int rc = info->evaluate(m, batch, ins, loss);
     double last = loss_value(pt, loss);
@@ -143,7 +159,9 @@ int main(void)
     EXPECT(rc == 0, "%s: forward returned %d", name, rc);
     for (int i = 0; i < info->num_outputs; i++) {
         const dlrt_tensor_info *o = &info->outputs[i];
-        bad = first_nonfinite(o->desc.dtype, outs[i], (size_t)dlrt_tensor_count(o, nb, batch));
+        size_t count = (size_t)dlrt_tensor_count(o, nb, batch);
+        dump(df, outs[i], count * dlrt_dtype_size(o->desc.dtype));
+        bad = first_nonfinite(o->desc.dtype, outs[i], count);
         EXPECT(bad < 0, "%s: output %s element %ld is not finite", name, o->desc.name, bad);
         free(outs[i]);
     }
@@ -157,5 +175,7 @@ int main(void)
     free(outs);
     free(before);
     dlrt_model_destroy(m);
+    if (df && fclose(df) != 0)
+        failures++;
     return failures ? 1 : 0;
 }
