@@ -15,7 +15,10 @@
 # BENCH_THREADS (default: all cores), and each model is also run at one
 # thread, to print the scaling (N threads over 1) of dlc and of torch side
 # by side; OpenBLAS runs one thread of its own under libdlrt's pool.
-# OPENBLAS_CORETYPE is left as the environment sets it. BENCH_MODELS picks the models (default "mnist_mlp lenet charlstm
+# OPENBLAS_CORETYPE is left as the environment sets it. The run starts with
+# the machine's one-thread sgemm peak (bench/peak.c), and each model's
+# lines are followed by its achieved GFLOP/s and their fraction of that
+# peak (bench/roofline.py, from the flops dlc --stats=json counts). BENCH_MODELS picks the models (default "mnist_mlp lenet charlstm
 # gpt compile"), BENCH_BUILD the build directory (default build/release). The
 # arguments size the MNIST runs; BENCH_TEXT="BATCH STEPS ROUNDS" the text
 # models' (default: each model's largest batch, 20 steps, 5 rounds).
@@ -32,6 +35,9 @@ have_torch=0
 if [ -x $py ] && $py -c 'import torch' 2>/dev/null; then
     have_torch=1
 fi
+peak_line=$("$build"/bench/bench_peak)
+echo "$peak_line"
+peak=$(echo "$peak_line" | sed -n 's/^sgemm peak \([0-9.]*\) GFLOP.*/\1/p')
 rate() { echo "$1" | sed -n "s/.*$2 \([0-9]*\) \(samples\|tokens\).*/\1/p"; }
 for model in ${BENCH_MODELS:-mnist_mlp lenet charlstm gpt compile}; do
     if [ "$model" = compile ]; then
@@ -49,12 +55,16 @@ for model in ${BENCH_MODELS:-mnist_mlp lenet charlstm gpt compile}; do
     echo "== memory plan of $dl (dlc --stats)"
     tmp=/tmp/dlc-bench-$model.$$
     "$build"/dlc $dl --stats -o $tmp.o 2>&1 | sed -n '/^memory plan/,/^instance/p'
+    "$build"/dlc $dl --stats=json -o $tmp.o 2>$tmp.json
     rm -f $tmp.o $tmp.h
     echo "== $model throughput ($threads threads, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset})"
     dlc_line=$("$build"/bench/bench_$model --threads "$threads" "${sizes[@]}")
     echo "$dlc_line"
     one_line=$("$build"/bench/bench_$model --threads 1 "${sizes[@]}")
     echo "$one_line"
+    $py bench/roofline.py $tmp.json "$peak" "$dlc_line"
+    $py bench/roofline.py $tmp.json "$peak" "$one_line"
+    rm -f $tmp.json
     scaling() { # line at N threads, line at 1: "train X.XXx, forward Y.YYx"
         awk -v t="$(rate "$1" train)" -v t1="$(rate "$2" train)" \
             -v f="$(rate "$1" forward)" -v f1="$(rate "$2" forward)" \

@@ -90,6 +90,17 @@ bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const C
  * convolutions, recurrent gates, attention scores; 0 for most kernels. */
 int64_t cg_scratch_bytes(const Graph *g, const Node *n);
 
+/* codegen/cost.c: the work of a step's kernel, from the shapes at batch
+ * size batch: flops (a multiply-add is 2) and the bytes it must move (its
+ * operands from outside its fusion group and its result, once each; 0 for
+ * a view). cg_plan_cost fills out[s] for step s of p; cg_apply_cost is
+ * the optimizer step's (NAME_apply_gradients, opt from pass_optim). */
+typedef struct {
+    int64_t flops, bytes;
+} CgCost;
+void cg_plan_cost(const Graph *g, const MemPlan *p, int64_t batch, CgCost *out);
+CgCost cg_apply_cost(const Graph *g, const OptPlan *opt);
+
 /* Parallel code (codegen/parallel.c): the work of one task on the thread
  * pool, in multiply-adds or element operations (about 30 us on one core
  * here, several times what waking a worker costs), and the number of

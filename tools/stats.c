@@ -9,9 +9,13 @@
  *    "functions": [{"name": "forward", "steps": ..., "arena_bytes": ...,
  *                   "naive_bytes": ..., "lower_bound_bytes": ...,
  *                   "scratch_buffers": ..., "scratch_bytes": ...}, ...],
+ *    "work": {"batch": MAX, "functions": [{"name": "forward", "flops": ...,
+ *             "bytes": ..., "flops_b1": ..., "bytes_b1": ..., "steps": [...]},
+ *             ..., {"name": "apply_gradients", ...}]}, (codegen/cost.c)
  *    "instance": {"bytes": ..., "params": ..., ...}}
  */
 #include <inttypes.h>
+#include <string.h>
 #include <sys/resource.h>
 
 #include "stats.h"
@@ -77,6 +81,130 @@ static int op_counts(const Graph *g, int *count, int *fused)
     return op_counts_add(g, count, fused);
 }
 
+/* ---- work: flops and bytes per step (codegen/cost.c) ---- */
+
+typedef struct {
+    const char *name;
+    const MemPlan *plan; /* NULL: apply_gradients */
+} WorkFn;
+
+/* The generated functions whose work stats reports, in the order of the
+ * header; returns how many. */
+static int work_fns(const CgPlans *plans, WorkFn *f)
+{
+    int n = 0;
+    f[n++] = (WorkFn){"forward", plans->forward};
+    if (plans->evaluate)
+        f[n++] = (WorkFn){"evaluate", plans->evaluate};
+    if (plans->train) {
+        f[n++] = (WorkFn){"compute_gradients", plans->train};
+        f[n++] = (WorkFn){"apply_gradients", NULL};
+    }
+    return n;
+}
+
+/* A function's cost per step at batch b (apply_gradients: one step) and
+ * its total; per is NULL for apply_gradients. */
+static CgCost work_of(const Graph *g, const CgPlans *plans, const WorkFn *f, int64_t b,
+                      CgCost **per)
+{
+    if (!f->plan) {
+        *per = NULL;
+        return cg_apply_cost(g, plans->opt);
+    }
+    CgCost *c = arena_alloc(g->arena, sizeof *c * (size_t)(f->plan->nsteps + 1));
+    cg_plan_cost(g, f->plan, b, c);
+    CgCost t = {0, 0};
+    for (int i = 0; i < f->plan->nsteps; i++) {
+        t.flops += c[i].flops;
+        t.bytes += c[i].bytes;
+    }
+    *per = c;
+    return t;
+}
+
+static double intensity(CgCost c)
+{
+    return c.bytes > 0 ? (double)c.flops / (double)c.bytes : 0;
+}
+
+static void work_text(const Graph *g, const CgPlans *plans)
+{
+    WorkFn fns[4];
+    int nf = work_fns(plans, fns);
+    int64_t mb = ir_max_batch(g);
+    fprintf(stderr, "work at batch %" PRId64 " (flops, a multiply-add is 2; bytes moved, "
+                    "operands and result once):\n", mb);
+    CgCost train = {0, 0}, train1 = {0, 0};
+    for (int k = 0; k < nf; k++) {
+        CgCost *per, *per1;
+        CgCost t = work_of(g, plans, &fns[k], mb, &per);
+        CgCost t1 = work_of(g, plans, &fns[k], 1, &per1);
+        fprintf(stderr, "  %s:\n", fns[k].name);
+        for (int i = 0; per && i < fns[k].plan->nsteps; i++) {
+            const Node *x = fns[k].plan->steps[i];
+            if (per[i].flops == 0 && per[i].bytes == 0)
+                continue;
+            char sh[256];
+            fprintf(stderr, "    %%%-5d %-20s %s%-20s %14" PRId64 " flops %12" PRId64
+                            " bytes %8.2f flops/byte\n",
+                    x->id, op_info[x->op].text, ir_dtype_name(x->dtype),
+                    ir_shape_str(&x->shape, g->batch, sh, sizeof sh), per[i].flops, per[i].bytes,
+                    intensity(per[i]));
+        }
+        fprintf(stderr, "  %s total: %" PRId64 " flops, %" PRId64 " bytes, %.2f flops/byte",
+                fns[k].name, t.flops, t.bytes, intensity(t));
+        if (g->batch && fns[k].plan)
+            fprintf(stderr, " (at batch 1: %" PRId64 " flops, %" PRId64 " bytes)", t1.flops,
+                    t1.bytes);
+        fputc('\n', stderr);
+        if (!strcmp(fns[k].name, "compute_gradients") || !fns[k].plan) {
+            train.flops += t.flops, train.bytes += t.bytes;
+            train1.flops += t1.flops, train1.bytes += t1.bytes;
+        }
+    }
+    if (plans->train) {
+        fprintf(stderr, "  train_step total: %" PRId64 " flops, %" PRId64 " bytes", train.flops,
+                train.bytes);
+        if (g->batch)
+            fprintf(stderr, " (at batch 1: %" PRId64 " flops, %" PRId64 " bytes)", train1.flops,
+                    train1.bytes);
+        fputc('\n', stderr);
+    }
+}
+
+/* "work": {"batch": MAX, "functions": [{"name": ..., "flops": ...,
+ * "bytes": ..., "flops_b1": ..., "bytes_b1": ..., "steps": [{"id": ...,
+ * "op": ..., "flops": ..., "bytes": ...}, ...]}, ...]} */
+static void work_json(FILE *f, const Graph *g, const CgPlans *plans)
+{
+    WorkFn fns[4];
+    int nf = work_fns(plans, fns);
+    int64_t mb = ir_max_batch(g);
+    fprintf(f, ",\n  \"work\": {\"batch\": %" PRId64 ", \"functions\": [", mb);
+    for (int k = 0; k < nf; k++) {
+        CgCost *per, *per1;
+        CgCost t = work_of(g, plans, &fns[k], mb, &per);
+        CgCost t1 = work_of(g, plans, &fns[k], 1, &per1);
+        fprintf(f,
+                "%s\n    {\"name\": \"%s\", \"flops\": %" PRId64 ", \"bytes\": %" PRId64
+                ", \"flops_b1\": %" PRId64 ", \"bytes_b1\": %" PRId64 ", \"steps\": [",
+                k ? "," : "", fns[k].name, t.flops, t.bytes, t1.flops, t1.bytes);
+        const char *sep = "";
+        for (int i = 0; per && i < fns[k].plan->nsteps; i++) {
+            if (per[i].flops == 0 && per[i].bytes == 0)
+                continue;
+            const Node *x = fns[k].plan->steps[i];
+            fprintf(f, "%s{\"id\": %d, \"op\": \"%s\", \"flops\": %" PRId64
+                       ", \"bytes\": %" PRId64 "}",
+                    sep, x->id, op_info[x->op].text, per[i].flops, per[i].bytes);
+            sep = ", ";
+        }
+        fputs("]}", f);
+    }
+    fputs("\n  ]}", f);
+}
+
 void stats_plans(const Stats *s, const Graph *g, const CgPlans *plans, const Layout *layout)
 {
     if (s->mode != STATS_TEXT)
@@ -97,6 +225,7 @@ void stats_plans(const Stats *s, const Graph *g, const CgPlans *plans, const Lay
             (long long)layout->state_bytes, (long long)layout->params_bytes,
             (long long)layout->grads_bytes, (long long)layout->opt_bytes,
             (long long)layout->states_bytes, (long long)layout->arena_bytes);
+    work_text(g, plans);
 }
 
 /* A JSON string: the names here are identifiers and op names, but quote
@@ -170,8 +299,10 @@ void stats_finish(const Stats *s, const Graph *g, const CgPlans *plans, const La
         json_plan(f, "evaluate", plans->evaluate, ",");
     if (plans->train)
         json_plan(f, "compute_gradients", plans->train, ",");
+    fputs("\n  ]", f);
+    work_json(f, g, plans);
     fprintf(f,
-            "\n  ],\n  \"instance\": {\"bytes\": %" PRId64 ", \"params\": %" PRId64
+            ",\n  \"instance\": {\"bytes\": %" PRId64 ", \"params\": %" PRId64
             ", \"grads\": %" PRId64 ", \"optimizer\": %" PRId64 ", \"states\": %" PRId64
             ", \"arena\": %" PRId64 "}\n}\n",
             layout->state_bytes, layout->params_bytes, layout->grads_bytes, layout->opt_bytes,
