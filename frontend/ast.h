@@ -26,6 +26,8 @@ typedef enum {
     E_CALL,  /* f(a, b, name = c) */
     E_INDEX, /* x[:, t, 2:5] */
     E_LIST,  /* [a, b] */
+    E_TUPLE, /* (a, b): a def's several results */
+    E_PATH,  /* fc1.w: a parameter made by an earlier statement */
 } ExprKind;
 
 /* One argument of a call: positional when name is NULL. */
@@ -55,7 +57,7 @@ struct Expr {
         } num;
         const char *str;  /* E_STR */
         bool boolean;     /* E_BOOL */
-        const char *name; /* E_NAME */
+        const char *name; /* E_NAME; E_PATH: the whole path, "fc1.w" */
         struct {
             /* '+', '-', '*', '/', '@', '&', '|', and the comparisons
              * '<', '>', 'l' (<=), 'g' (>=), 'e' (==), 'n' (!=) */
@@ -78,7 +80,7 @@ struct Expr {
         struct {
             Expr **elems;
             int n;
-        } list;
+        } list; /* E_LIST, E_TUPLE */
     };
 };
 
@@ -101,6 +103,8 @@ typedef enum {
     S_TRAIN,        /* train loss with adam(lr = 1e-3), clip_norm = 1; */
     S_FOR,          /* for i in 0..T { ... } */
     S_RETURN,       /* return x; */
+    S_UNPACK,       /* h, c = layer(x);  or  (h, c) = layer(x); */
+    S_IF,           /* if use_1x1 { ... } else { ... } */
 } StmtKind;
 
 struct Stmt {
@@ -109,9 +113,10 @@ struct Stmt {
     const char *name;  /* bound or declared name; the loop variable of S_FOR */
     Loc name_loc;
     Expr *value;       /* S_BATCH: the bound N; S_LET, S_ASSIGN, S_SLICE_ASSIGN,
-                          S_RETURN: the expression; S_OUTPUT: the expression or
-                          NULL; S_PARAM: the initializer call or NULL;
-                          S_TRAIN: the optimizer call */
+                          S_RETURN, S_UNPACK: the expression; S_OUTPUT: the
+                          expression or NULL; S_PARAM: the initializer call or
+                          NULL; S_TRAIN: the optimizer call; S_IF: the
+                          condition */
     TypeExpr *type;    /* S_INPUT, S_PARAM */
     bool frozen;       /* S_PARAM */
     SliceItem *items;  /* S_SLICE_ASSIGN */
@@ -119,8 +124,13 @@ struct Stmt {
     Arg *opts;         /* S_TRAIN: clip_norm = ..., schedule = ... */
     int nopts;
     Expr *lo, *hi;     /* S_FOR: lo..hi, hi exclusive */
-    Stmt **body;       /* S_FOR */
+    Stmt **body;       /* S_FOR; S_IF: the statements run when the condition holds */
     int nbody;
+    Stmt **orelse;     /* S_IF: the else branch (an `else if` is one S_IF), or NULL */
+    int norelse;
+    const char **names; /* S_UNPACK: the bound names in order, "_" for one dropped */
+    Loc *name_locs;
+    int nnames;
 };
 
 typedef struct {

@@ -409,6 +409,7 @@ const char *fe_vdesc(Value v, char *buf, size_t size)
     case V_BOOL: return v.b ? "true" : "false";
     case V_LIST: return "a list";
     case V_INDEX: return "the loop index";
+    case V_TUPLE: snprintf(buf, size, "a tuple of %d values", v.n); return buf;
     }
     return "?";
 }
@@ -1036,10 +1037,119 @@ static void exec_train(L *l, Frame *f, const Stmt *st)
     l->g->train = t;
 }
 
+/* The caret of an error about a statement's value: a call's callee. */
+static Loc value_loc(const Expr *e)
+{
+    return e->kind == E_CALL ? e->call.callee_loc : e->loc;
+}
+
+/* The def a call expression expands, or NULL. */
+static const Def *called_def(L *l, const Expr *e)
+{
+    int k = e->kind == E_CALL && e->call.callee ? fe_ns_get(&l->def_names, e->call.callee) : -1;
+    return k >= 0 ? l->defs.v[k].def : NULL;
+}
+
 static void exec_assign(L *l, Frame *f, const Stmt *st)
 {
     Value v = fe_eval(l, f, st->value);
+    if (v.kind == V_TUPLE) {
+        const Def *d = called_def(l, st->value);
+        if (fe_err(l, value_loc(st->value), "%s %d values; unpack them into as many names: %s",
+                   d ? arena_printf(l->a, "'%s' returns", d->name) : "a tuple of", v.n,
+                   v.n == 2 ? "a, b = ..." : "a, b, c = ...") &&
+            d)
+            diag_note(d->loc, "'%s' is defined here", d->name);
+        v = poison;
+    }
     fe_bind(l, f, st->name, B_VALUE, v, st->name_loc, st);
+}
+
+/* h, c = layer(x); binds each value of a tuple to its name ("_" drops
+ * one). A count that differs is an error at the value. */
+static void exec_unpack(L *l, Frame *f, const Stmt *st)
+{
+    Value v = fe_eval(l, f, st->value);
+    int n = st->nnames;
+    char buf[64];
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < i; j++)
+            if (strcmp(st->names[i], "_") != 0 && strcmp(st->names[i], st->names[j]) == 0) {
+                fe_err(l, st->name_locs[i], "'%s' is bound twice in one statement",
+                       st->names[i]);
+                v = poison;
+            }
+    bool ok = v.kind == V_TUPLE && v.n == n;
+    if (v.kind != V_POISON && !ok) {
+        const Def *d = called_def(l, st->value);
+        const char *has = v.kind == V_TUPLE ? arena_printf(l->a, "%d values", v.n)
+                                            : arena_printf(l->a, "one value (%s)",
+                                                           fe_vdesc(v, buf, sizeof buf));
+        bool shown = d ? fe_err(l, value_loc(st->value), "'%s' returns %s, but %d names are bound",
+                                d->name, has, n)
+                       : fe_err(l, value_loc(st->value), "cannot unpack %s into %d names", has, n);
+        if (shown && d)
+            diag_note(d->loc, "'%s' is defined here", d->name);
+    }
+    for (int i = 0; i < n; i++)
+        if (strcmp(st->names[i], "_") != 0)
+            fe_bind(l, f, st->names[i], B_VALUE, ok ? v.elems[i] : poison, st->name_locs[i], st);
+}
+
+/* The names that a branch not taken would bind: bound to a quiet poison
+ * when the condition itself failed, so that their uses stay quiet. */
+static void bind_quietly(L *l, Frame *f, Stmt *const *body, int n)
+{
+    for (int i = 0; i < n; i++) {
+        const Stmt *st = body[i];
+        if (!st)
+            continue;
+        if (st->kind == S_IF) {
+            bind_quietly(l, f, st->body, st->nbody);
+            bind_quietly(l, f, st->orelse, st->norelse);
+            continue;
+        }
+        int nn = st->kind == S_UNPACK ? st->nnames : st->kind == S_FOR ? 0 : 1;
+        for (int k = 0; k < nn; k++) {
+            const char *name = st->kind == S_UNPACK ? st->names[k] : st->name;
+            if (name && !fe_lookup(f, name)) {
+                fe_bind(l, f, name, B_VALUE, poison, st->name_loc, NULL);
+                fe_lookup(f, name)->undeclared = true;
+            }
+        }
+    }
+}
+
+/* if COND { ... } else { ... }: COND is a compile-time number or bool
+ * (nonzero is true); only the branch taken is compiled, in the frame of
+ * the if, so the names it binds stay bound after it. */
+static void exec_if(L *l, Frame *f, const Stmt *st)
+{
+    Value c = fe_eval(l, f, st->value);
+    name_calls(l, f, NULL, st->loc);
+    char buf[64];
+    bool taken;
+    switch (c.kind) {
+    case V_NUM: taken = c.f != 0 || isnan(c.f); break;
+    case V_BOOL: taken = c.b; break;
+    case V_POISON:
+        bind_quietly(l, f, st->body, st->nbody);
+        bind_quietly(l, f, st->orelse, st->norelse);
+        return;
+    default:
+        fe_err(l, c.loc, "if: the condition must be a compile-time number or bool (got %s)%s",
+               fe_vdesc(c, buf, sizeof buf),
+               c.kind == V_TENSOR ? "; to choose per element, use where(cond, a, b)"
+               : c.kind == V_DIM  ? "; the batch size is chosen at run time"
+                                  : "");
+        bind_quietly(l, f, st->body, st->nbody);
+        bind_quietly(l, f, st->orelse, st->norelse);
+        return;
+    }
+    if (taken)
+        exec_block(l, f, st->body, st->nbody);
+    else
+        exec_block(l, f, st->orelse, st->norelse);
 }
 
 static void exec_slice_assign(L *l, Frame *f, const Stmt *st)
@@ -1155,6 +1265,15 @@ static void exec_stmt(L *l, Frame *f, const Stmt *st)
     case S_OUTPUT: exec_output(l, f, st); break;
     case S_TRAIN: exec_train(l, f, st); break;
     case S_FOR: exec_for(l, f, st); return;
+    case S_IF: exec_if(l, f, st); return;
+    case S_UNPACK:
+        exec_unpack(l, f, st);
+        /* its calls' parameters are named after the first name kept */
+        name = NULL;
+        for (int i = 0; i < st->nnames && !name; i++)
+            if (strcmp(st->names[i], "_") != 0)
+                name = st->names[i];
+        break;
     case S_RETURN:
         name = NULL;
         f->ret = fe_eval(l, f, st->value);
@@ -1183,7 +1302,9 @@ static const char *stmt_word(StmtKind k)
     }
 }
 
-static bool check_body(L *l, Stmt *const *body, int n, const Def *d, bool in_loop)
+/* in_if: body is a branch of an if (return is not allowed there either: a
+ * def ends in exactly one return, whatever branch is taken). */
+static bool check_body(L *l, Stmt *const *body, int n, const Def *d, bool in_loop, bool in_if)
 {
     bool ok = true;
     for (int i = 0; i < n; i++) {
@@ -1208,21 +1329,28 @@ static bool check_body(L *l, Stmt *const *body, int n, const Def *d, bool in_loo
             if (!d) {
                 fe_err(l, st->loc, "return outside of a def");
                 ok = false;
-            } else if (in_loop) {
+            } else if (in_loop || in_if) {
                 fe_err(l, st->loc,
-                       "return cannot appear inside a for loop; it must be the last "
-                       "statement of the def");
+                       in_if ? "return cannot appear inside an if; bind the value in each "
+                               "branch and return it after the if"
+                             : "return cannot appear inside a for loop; it must be the last "
+                               "statement of the def");
                 ok = false;
             } else if (i + 1 < n) {
                 fe_err(l, body[i + 1] ? body[i + 1]->loc : st->loc, "statements after return");
                 ok = false;
             }
             break;
-        case S_FOR: ok &= check_body(l, st->body, st->nbody, d, true); break;
+        case S_FOR: ok &= check_body(l, st->body, st->nbody, d, true, in_if); break;
+        case S_IF:
+            ok &= check_body(l, st->body, st->nbody, d, in_loop, true);
+            ok &= check_body(l, st->orelse, st->norelse, d, in_loop, true);
+            break;
         default: break;
         }
     }
-    if (d && !in_loop && (n == 0 || !body[n - 1] || body[n - 1]->kind != S_RETURN) && ok) {
+    if (d && !in_loop && !in_if && (n == 0 || !body[n - 1] || body[n - 1]->kind != S_RETURN) &&
+        ok) {
         fe_err(l, d->loc, "missing return at the end of def '%s'", d->name);
         ok = false;
     }
@@ -1261,7 +1389,7 @@ static bool collect_defs(L *l, Program *const *progs, int nprogs)
     }
     for (int i = 0; i < l->defs.n; i++) {
         const Def *d = l->defs.v[i].def;
-        if (!check_body(l, d->body, d->nbody, d, false))
+        if (!check_body(l, d->body, d->nbody, d, false, false))
             l->defs.v[i].bad = true;
     }
     return true;
@@ -1293,7 +1421,7 @@ Graph *fe_lower(Arena *a, Program *const *progs, int nprogs, const Define *defs,
     l->g = ir_graph_new(a, m->name);
     l->g->loc = m->loc;
     collect_defs(l, progs, nprogs);
-    check_body(l, m->body, m->nbody, NULL, false);
+    check_body(l, m->body, m->nbody, NULL, false, false);
     l->model = frame_new(l, NULL);
     l->model_ast = m;
     exec_block(l, l->model, m->body, m->nbody);

@@ -22,7 +22,9 @@ static const size_t MAX_BYTES = (size_t)1 << 29;
 
 /* V_INDEX: the index of a for loop being compiled as an IR loop (lower.c,
  * compile_loop), plus the constant in .i; usable only in indices. */
-typedef enum { V_POISON, V_TENSOR, V_NUM, V_DIM, V_STR, V_BOOL, V_LIST, V_INDEX } VKind;
+/* V_TUPLE: a def's several results, `return (h, c);`; it can only be
+ * returned, passed to a def, or unpacked (`h, c = layer(x);`). */
+typedef enum { V_POISON, V_TENSOR, V_NUM, V_DIM, V_STR, V_BOOL, V_LIST, V_INDEX, V_TUPLE } VKind;
 
 typedef struct Value Value;
 struct Value {
@@ -35,7 +37,7 @@ struct Value {
     Dim dim;     /* V_DIM: dim.n * B */
     const char *str;
     bool b;
-    Value *elems; /* V_LIST */
+    Value *elems; /* V_LIST, V_TUPLE */
     int n;
 };
 

@@ -21,7 +21,7 @@ static bool is_poisoned(Value v)
 {
     if (v.kind == V_POISON)
         return true;
-    if (v.kind == V_LIST)
+    if (v.kind == V_LIST || v.kind == V_TUPLE)
         for (int i = 0; i < v.n; i++)
             if (is_poisoned(v.elems[i]))
                 return true;
@@ -144,12 +144,17 @@ static const Stmt *declared_after(Stmt *const *body, int n, const char *name, Lo
         const Stmt *st = body[i];
         if (!st)
             continue;
-        if (st->kind == S_FOR) {
+        if (st->kind == S_FOR || st->kind == S_IF) {
             const Stmt *s2 = declared_after(st->body, st->nbody, name, use);
+            if (!s2 && st->kind == S_IF)
+                s2 = declared_after(st->orelse, st->norelse, name, use);
             if (s2)
                 return s2;
             continue;
         }
+        for (int k = 0; st->kind == S_UNPACK && k < st->nnames; k++)
+            if (strcmp(st->names[k], name) == 0 && loc_before(use, st->name_locs[k]))
+                return st;
         bool binds = st->kind == S_INPUT || st->kind == S_PARAM || st->kind == S_LET ||
                      st->kind == S_ASSIGN || (st->kind == S_OUTPUT && st->value);
         if (binds && st->name && strcmp(st->name, name) == 0 && loc_before(use, st->name_loc))
@@ -195,6 +200,52 @@ Value fe_eval_name(L *l, Frame *f, const Expr *e)
     Binding *pb = fe_lookup(f, e->name);
     if (pb)
         pb->undeclared = true;
+    return poison;
+}
+
+/* fc1.w: a parameter or state that an earlier statement of this frame
+ * made, by its path relative to the frame (docs/LANGUAGE.md, Parameter
+ * paths). */
+static Value eval_path(L *l, Frame *f, const Expr *e)
+{
+    int k = fe_ns_get(&f->names, e->name);
+    if (k >= 0)
+        return tensor(f->named.v[k].node, e->loc);
+    const char **cands = arena_alloc(l->a, (size_t)f->named.n * sizeof *cands + 1);
+    for (int i = 0; i < f->named.n; i++)
+        cands[i] = f->named.v[i].rel;
+    const char *hint = fe_suggest(l, e->name, cands, f->named.n);
+    if (!fe_err(l, e->loc, "no parameter '%s'%s", e->name, hint) || *hint)
+        return poison;
+    /* no close name: say what the first part of the path made */
+    size_t plen = strcspn(e->name, ".");
+    StrBuf b = {0};
+    int shown = 0, more = 0, first = -1;
+    for (int i = 0; i < f->named.n; i++) {
+        const char *r = f->named.v[i].rel;
+        if (strncmp(r, e->name, plen) != 0 || r[plen] != '.')
+            continue;
+        if (first < 0)
+            first = i;
+        if (shown < 6)
+            sb_printf(&b, "%s'%s'", shown ? ", " : "", r);
+        else
+            more++;
+        shown++;
+    }
+    Binding *pb = fe_lookup(f, arena_strndup(l->a, e->name, plen));
+    if (shown)
+        diag_note(f->named.v[first].loc, "the parameters under '%.*s' are %s%s", (int)plen, e->name,
+                  b.s, more ? arena_printf(l->a, " and %d more", more) : "");
+    else if (pb && pb->loc.line > 0 && pb->v.kind != V_POISON)
+        diag_note(pb->loc, "'%.*s' is bound here, by a statement that made no parameters",
+                  (int)plen, e->name);
+    else if (f != l->model && l->model && fe_ns_get(&l->model->names, e->name) >= 0)
+        diag_note(l->model->named.v[fe_ns_get(&l->model->names, e->name)].loc,
+                  "'%s' is a parameter of the model; a def sees only its arguments and its own "
+                  "names, so pass it as an argument",
+                  e->name);
+    sb_free(&b);
     return poison;
 }
 
@@ -463,13 +514,21 @@ Value fe_eval(L *l, Frame *f, const Expr *e)
     case E_NOT: return eval_not(l, f, e);
     case E_CALL: return e->call.callee ? call(l, f, e) : poison;
     case E_INDEX: return eval_index(l, f, e);
-    case E_LIST: {
-        Value v = {.kind = V_LIST, .loc = e->loc, .n = e->list.n};
+    case E_LIST:
+    case E_TUPLE: {
+        Value v = {.kind = e->kind == E_LIST ? V_LIST : V_TUPLE, .loc = e->loc, .n = e->list.n};
         v.elems = arena_alloc(l->a, (size_t)e->list.n * sizeof *v.elems + 1);
-        for (int i = 0; i < e->list.n; i++)
+        for (int i = 0; i < e->list.n; i++) {
             v.elems[i] = fe_eval(l, f, e->list.elems[i]);
+            /* flat, so that unpacking binds names and nothing else */
+            if (v.elems[i].kind == V_TUPLE && e->kind == E_TUPLE) {
+                fe_err(l, e->list.elems[i]->loc, "tuples cannot be nested");
+                v.elems[i] = poison;
+            }
+        }
         return v;
     }
+    case E_PATH: return e->name ? eval_path(l, f, e) : poison;
     }
     return poison;
 }

@@ -236,6 +236,31 @@ static Stmt *stmt_new(FeParser *ps, StmtKind kind, FeLoc first, const char *name
     return s;
 }
 
+/* NAMES = value; where first (when not NULL) precedes the names of rest. */
+static Stmt *unpack_new(FeParser *ps, FeLoc at, const char *first, FeLoc first_l,
+                        const FeParams *rest, Expr *value)
+{
+    int n = rest->names.n + (first != NULL);
+    Stmt *s = stmt_new(ps, S_UNPACK, at, first ? first : rest->names.v[0],
+                       first ? first_l : at);
+    s->names = arena_alloc(ps->arena, sizeof *s->names * (size_t)n);
+    s->name_locs = arena_alloc(ps->arena, sizeof *s->name_locs * (size_t)n);
+    int k = 0;
+    if (first) {
+        s->names[k] = first;
+        s->name_locs[k++] = loc_of(first_l);
+    }
+    for (int i = 0; i < rest->names.n; i++) {
+        s->names[k] = rest->names.v[i];
+        s->name_locs[k++] = rest->locs.v[i];
+    }
+    s->nnames = n;
+    s->name = s->names[0];
+    s->name_loc = s->name_locs[0];
+    s->value = value;
+    return s;
+}
+
 /* Initializers and optimizers are written as calls: zeros(), adam(lr = 1e-3). */
 static Expr *want_call(Expr *e, const char *what)
 {
@@ -272,6 +297,7 @@ static Expr *want_call(Expr *e, const char *what)
 }
 
 %token <str> IDENT "identifier"
+%token <str> PATH "parameter path"
 %token <num> NUM "number"
 %token <str> STRING "string literal"
 %token <dtype> TYPENAME "type (f32, f64 or i32)"
@@ -286,9 +312,11 @@ static Expr *want_call(Expr *e, const char *what)
 %token KW_LET "'let'" KW_INPUT "'input'" KW_PARAM "'param'" KW_FROZEN "'frozen'"
 %token KW_OUTPUT "'output'" KW_TRAIN "'train'" KW_WITH "'with'" KW_FOR "'for'"
 %token KW_IN "'in'" KW_IMPORT "'import'" KW_TRUE "'true'" KW_FALSE "'false'"
+%token KW_IF "'if'" KW_ELSE "'else'"
 
 %type <stmts> block stmts
-%type <stmt> stmt
+%type <stmt> stmt if_stmt
+%type <stmts> else_opt
 %type <type> type
 %type <exprs> dims exprs
 %type <expr> expr conj cmp sum term mexpr unary postfix primary expr_opt param_init
@@ -415,6 +443,32 @@ stmt:
         $$ = stmt_new(ps, S_RETURN, @1, NULL, @1);
         $$->value = $2;
     }
+  /* h, c = layer(x);  (h, c) = layer(x); */
+  | IDENT ',' names '=' expr ';' {
+        $$ = unpack_new(ps, @1, $1, @1, $3, $5);
+    }
+  | '(' names ')' '=' expr ';' {
+        $$ = unpack_new(ps, @1, NULL, @1, $2, $5);
+    }
+  | if_stmt
+  ;
+
+/* if_stmt = "if" expr block ("else" (block | if_stmt))? */
+if_stmt:
+    KW_IF expr block else_opt {
+        $$ = stmt_new(ps, S_IF, @1, "if", @1);
+        $$->value = $2;
+        $$->body = $3->v;
+        $$->nbody = $3->n;
+        $$->orelse = $4 ? $4->v : NULL;
+        $$->norelse = $4 ? $4->n : 0;
+    }
+  ;
+
+else_opt:
+    %empty { $$ = NULL; }
+  | KW_ELSE block { $$ = $2; }
+  | KW_ELSE if_stmt { $$ = NEW_VEC(FeStmtVec); vec_push(ps->arena, $$, $2); }
   ;
 
 param_init:
@@ -554,7 +608,19 @@ primary:
         $$->call.args = $3->v;
         $$->call.nargs = $3->n;
     }
+  | PATH { $$ = expr_new(ps, E_PATH, @$, 0); $$->name = $1; }
   | '(' expr ')' { $$ = $2; }
+  | '(' expr ',' exprs ')' {
+        int d = depth_of($2);
+        for (int i = 0; i < $4->n; i++)
+            d = max_int(d, depth_of($4->v[i]));
+        $$ = expr_new(ps, E_TUPLE, @$, d);
+        $$->list.n = $4->n + 1;
+        $$->list.elems = arena_alloc(ps->arena, sizeof(Expr *) * (size_t)$$->list.n);
+        $$->list.elems[0] = $2;
+        for (int i = 0; i < $4->n; i++)
+            $$->list.elems[i + 1] = $4->v[i];
+    }
   | '[' ']' { $$ = expr_new(ps, E_LIST, @$, 0); }
   | '[' exprs ']' {
         int d = 0;
@@ -629,7 +695,7 @@ static void yyerror(FeLoc *loc, yyscan_t scanner, FeParser *ps, const char *msg)
 static bool starts_expr(yysymbol_kind_t k)
 {
     switch (k) {
-    case YYSYMBOL_IDENT: case YYSYMBOL_NUM: case YYSYMBOL_STRING: case YYSYMBOL_KW_TRUE:
+    case YYSYMBOL_IDENT: case YYSYMBOL_PATH: case YYSYMBOL_NUM: case YYSYMBOL_STRING: case YYSYMBOL_KW_TRUE:
     case YYSYMBOL_KW_FALSE: case YYSYMBOL_TYPENAME:
         return true;
     default: {

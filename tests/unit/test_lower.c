@@ -578,6 +578,155 @@ TEST(core, missing_main_file)
 }
 END_TEST
 
+/* ---- tuples, if, parameter paths ---------------------------------------------------- */
+
+TEST(core, tuples_from_defs)
+{
+    Graph *g = ok(DENSE "def two(x) {\n"
+                        "    h = dense(x, 4, 4);\n"
+                        "    return (relu(h), h * 2);\n"
+                        "}\n"
+                        "def pass(x) { return two(x); }\n"
+                        "def swap(t) { a, b = t; return (b, a); }\n"
+                        "model m {\n"
+                        "    input x: f32[2, 4];\n"
+                        "    r, s = two(x);\n"
+                        "    (_, q) = pass(x);\n"
+                        "    u, v = swap((x, 3));\n"
+                        "    output r;\n"
+                        "    output s;\n"
+                        "    output q;\n"
+                        "    output w = x * u;\n"
+                        "}\n");
+    ck_assert_int_eq(output(g, "r")->op, OP_RELU);
+    ck_assert_int_eq(output(g, "s")->op, OP_MUL);
+    ck_assert_int_eq(output(g, "q")->op, OP_MUL);
+    /* params named after the first name kept; "_" binds nothing */
+    src_named(g, "r.h.w");
+    src_named(g, "q.two.h.b");
+    ck_assert_int_eq(count_op(g, OP_PARAM), 4);
+    /* a tuple passed to a def and unpacked there: u is the number 3 */
+    Node *w = output(g, "w");
+    ck_assert_int_eq(w->in[1]->op, OP_CONST);
+    ck_assert_double_eq(attr_value(w->in[1]), 3);
+}
+END_TEST
+
+TEST(core, tuples_carried_by_loops)
+{
+    /* a cell returning (h, c) inside a loop over time stays one IR loop
+     * carrying both */
+    Graph *g = ok("def cell(x, h, c, w) {\n"
+                  "    c2 = c * sigmoid(x @ w) + h;\n"
+                  "    return (tanh(c2), c2);\n"
+                  "}\n"
+                  "model m {\n"
+                  "    input x: f32[2, 8, 3];\n"
+                  "    param w: f32[3, 4];\n"
+                  "    h = zeros([2, 4]);\n"
+                  "    c = zeros([2, 4]);\n"
+                  "    for t in 0..8 { h, c = cell(x[:, t, :], h, c, w); }\n"
+                  "    output h;\n"
+                  "    output c;\n"
+                  "}\n");
+    ck_assert_int_eq(count_op(g, OP_LOOP), 1);
+    Node *loop = NULL;
+    for (int i = 0; i < g->nodes.n; i++)
+        if (g->nodes.v[i]->op == OP_LOOP)
+            loop = g->nodes.v[i];
+    ck_assert_int_eq(attr_carried(loop), 2);
+    ck_assert_int_eq(attr_trips(loop), 7);
+    ck_assert_int_eq(output(g, "h")->op, OP_LOOP_RESULT);
+    ck_assert_int_eq(output(g, "c")->op, OP_LOOP_RESULT);
+}
+END_TEST
+
+TEST(core, if_on_constants)
+{
+    const char *src = DENSE "def block(x, use_1x1) {\n"
+                            "    if use_1x1 { s = dense(x, 4, 4); } else { s = x; }\n"
+                            "    return relu(s + x);\n"
+                            "}\n"
+                            "model m {\n"
+                            "    let K = 3;\n"
+                            "    input x: f32[2, 4];\n"
+                            "    b1 = block(x, true);\n"
+                            "    b2 = block(b1, K < 2);\n"
+                            "    if K == 1 { y = b2 * 1; } else if K >= 3 & K != 4 { y = -b2; }\n"
+                            "    else { y = b2; }\n"
+                            "    output y;\n"
+                            "}\n";
+    Graph *g = ok(src);
+    src_named(g, "b1.s.w");
+    ck_assert_int_eq(count_op(g, OP_PARAM), 2); /* b2 took the else branch */
+    ck_assert_int_eq(output(g, "y")->op, OP_NEG);
+    /* -D chooses the branch too */
+    Define d = {.name = "K", .value = 1, .is_int = true};
+    g = lower_d(src, &d, 1);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(output(g, "y")->op, OP_MUL);
+    ck_assert_int_eq(count_op(g, OP_PARAM), 4);
+}
+END_TEST
+
+TEST(core, parameter_paths)
+{
+    Graph *g = ok(DENSE "def block(x) {\n"
+                        "    conv1 = dense(x, 4, 4);\n"
+                        "    return conv1 + conv1.b;\n"
+                        "}\n"
+                        "model m {\n"
+                        "    input x: f32[2, 4];\n"
+                        "    fc1 = dense(x, 4, 4);\n"
+                        "    block1 = block(fc1);\n"
+                        "    h = x;\n"
+                        "    for i in 0..2 { for j in 0..2 { h = dense(h, 4, 4); } }\n"
+                        "    output l1 = sum(abs(fc1.w));\n"
+                        "    output p = block1.conv1.w;\n"
+                        "    output q = h.1.0.b;\n"
+                        "}\n");
+    ck_assert_ptr_eq(output(g, "l1")->in[0]->in[0], src_named(g, "fc1.w"));
+    ck_assert_ptr_eq(output(g, "p"), src_named(g, "block1.conv1.w"));
+    ck_assert_ptr_eq(output(g, "q"), src_named(g, "h.1.0.b"));
+    /* inside the def the path is relative to the call */
+    Node *ret = NULL;
+    for (int i = 0; i < g->nodes.n; i++)
+        if (g->nodes.v[i]->op == OP_ADD && g->nodes.v[i]->in[1] == src_named(g, "block1.conv1.b"))
+            ret = g->nodes.v[i];
+    ck_assert_ptr_nonnull(ret);
+}
+END_TEST
+
+TEST(core, parameter_path_errors)
+{
+    fails(DENSE "model m {\n"
+                "    input x: f32[2, 4];\n"
+                "    fc1 = dense(x, 4, 4);\n"
+                "    y = fc1.W;\n"
+                "}\n",
+          "t.dl:9:9: error: no parameter 'fc1.W'; did you mean 'fc1.w'?");
+    diag_reset();
+    fails(DENSE "model m {\n"
+                "    input x: f32[2, 4];\n"
+                "    fc1 = dense(x, 4, 4);\n"
+                "    y = fc1.weight;\n"
+                "}\n",
+          "t.dl:9:9: error: no parameter 'fc1.weight'");
+    ck_assert_ptr_nonnull(
+        strstr(tl_diags(), "t.dl:8:5: note: the parameters under 'fc1' are 'fc1.w', 'fc1.b'"));
+    diag_reset();
+    /* a def does not see the model's parameters */
+    fails(DENSE "def f(x) { return x + fc1.b; }\n"
+                "model m {\n"
+                "    input x: f32[2, 4];\n"
+                "    fc1 = dense(x, 4, 4);\n"
+                "    y = f(fc1);\n"
+                "}\n",
+          "t.dl:6:23: error: no parameter 'fc1.b'");
+    ck_assert_ptr_nonnull(strstr(tl_diags(), "note: 'fc1.b' is a parameter of the model"));
+}
+END_TEST
+
 /* ---- errors --------------------------------------------------------------------------- */
 
 typedef struct {
@@ -702,6 +851,31 @@ static const ErrCase errs[] = {
      "1:32: error: relu expects 1 tensor argument, got 0"},
     {"model m { batch B <= 4; param w: f32[B]; }",
      "1:38: error: parameter shapes cannot depend on the batch size"},
+    {"def two(x) { return (x, x); }\nmodel m { input x: f32[1]; a, b, c = two(x); }",
+     "2:38: error: 'two' returns 2 values, but 3 names are bound"},
+    {"def one(x) { return x; }\nmodel m { input x: f32[1]; a, b = one(x); }",
+     "2:35: error: 'one' returns one value (a tensor), but 2 names are bound"},
+    {"def two(x) { return (x, x); }\nmodel m { input x: f32[1]; y = two(x) + 1; }",
+     "2:32: error: invalid operands to '+' (a tuple of 2 values and 1)"},
+    {"def two(x) { return (x, x); }\nmodel m { input x: f32[1]; y = two(x); }",
+     "2:32: error: 'two' returns 2 values; unpack them into as many names: a, b = ..."},
+    {"model m { input x: f32[1]; (a, b) = (x, x, x); }",
+     "1:37: error: cannot unpack 3 values into 2 names"},
+    {"model m { input x: f32[1]; a, a = (x, x); }",
+     "1:31: error: 'a' is bound twice in one statement"},
+    {"model m { input x: f32[1]; a, b = ((x, x), x); }",
+     "1:36: error: tuples cannot be nested"},
+    {"model m { input x: f32[1]; if x > 0 { y = x; } }",
+     "1:31: error: if: the condition must be a compile-time number or bool (got a tensor); to "
+     "choose per element, use where(cond, a, b)"},
+    {"model m { if \"yes\" { } }",
+     "1:14: error: if: the condition must be a compile-time number or bool (got the string "
+     "\"yes\")"},
+    {"def f(x, k) { if k { return x; } return -x; }\nmodel m { }",
+     "1:22: error: return cannot appear inside an if; bind the value in each branch and return "
+     "it after the if"},
+    {"model m { input x: f32[1]; if zz { y = x; } output q = y + 1; }",
+     "1:31: error: use of undeclared name 'zz'"},
 };
 
 TEST_LOOP(core, error_cases, countof(errs))

@@ -536,7 +536,7 @@ END_TEST
 TEST(errors, err_unbalanced_paren)
 {
     expect_first_error("model m {\n  x = (a + b;\n}\n",
-                       "t.dl:2:13: error: expected ')' before ';'");
+                       "t.dl:2:13: error: expected ',' or ')' before ';'");
 }
 END_TEST
 
@@ -675,7 +675,7 @@ TEST(errors, err_expected_expression)
     parse("model m { x = a + * b; }");
     expect_diag("t.dl:1:19: error: expected expression before '*'");
     parse("model m { x = (a + b; ] }");
-    expect_diag("t.dl:1:21: error: expected ')' before ';'");
+    expect_diag("t.dl:1:21: error: expected ',' or ')' before ';'");
 }
 END_TEST
 
