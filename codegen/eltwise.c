@@ -229,6 +229,7 @@ static LLVMValueRef scalar_op(Cg *c, const Node *n, LLVMValueRef *a)
     /* backward primitives */
     case OP_GELU_GRAD: return gelu_grad(c, n, t, x, a[1]);
     case OP_ELU_GRAD: return elu_grad(c, n, t, x, a[1]);
+    case OP_STOP_GRADIENT: return x; /* blocks gradients only: autodiff builds none */
     case OP_DROPOUT:
     case OP_BROADCAST_TO: return x; /* identity in inference; broadcasting is in the strides */
     default: die("codegen: %s is not elementwise", op_info[n->op].text);

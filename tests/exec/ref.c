@@ -851,6 +851,7 @@ static double backward_scalar(const Node *n, double x, double dy)
     case OP_NE: return x != dy;
     case OP_SIGN: return (x > 0) - (x < 0);
     case OP_STEP: return x > 0;
+    case OP_STOP_GRADIENT: return x;
     case OP_CAST: {
         const char *to = attr_to(n);
         if (strcmp(to, "i32") == 0)
@@ -1157,6 +1158,7 @@ static const Rule rules[OP_COUNT] = {
     [OP_NE] = R_BACKWARD_ELTWISE,
     [OP_SIGN] = R_BACKWARD_ELTWISE,
     [OP_STEP] = R_BACKWARD_ELTWISE,
+    [OP_STOP_GRADIENT] = R_BACKWARD_ELTWISE,
     [OP_WHERE] = R_WHERE,
     [OP_GATHER] = R_GATHER,
     [OP_GATHER_GRAD] = R_GATHER,

@@ -253,6 +253,34 @@ TEST(structure, ops_without_gradient)
 }
 END_TEST
 
+/* stop_gradient passes its value and no adjoint: w * stop_gradient(w)
+ * gives w's gradient one term (the stopped factor), and v, reached only
+ * through stop_gradient, gets zeros. */
+TEST(structure, stop_gradient_blocks)
+{
+    load("%0 = param \"w\" {init = \"zeros\"} : f32[3]\n"
+         "%1 = param \"v\" {init = \"zeros\"} : f32[3]\n"
+         "%2 = stop_gradient(%0) : ?\n"
+         "%3 = mul(%0, %2) : ?\n"
+         "%4 = stop_gradient(%1) : ?\n"
+         "%5 = add(%3, %4) : ?\n"
+         "%6 = sum(%5) : ?\n"
+         "train %6 with sgd {lr = 0.1}\n");
+    ck_assert_int_eq(G->nodes.v[2]->shape.rank, 1);
+    ck_assert_int_eq(G->nodes.v[2]->shape.d[0].n, 3);
+    ck_assert_int_eq(G->nodes.v[2]->dtype, DT_F32);
+    differentiate();
+    ck_assert(is_zeros(grad_of("v")));
+    /* d(w * s)/dw = dy * s with s = stop_gradient(w): one mul, no add */
+    Node *gw = grad_of("w");
+    ck_assert_int_eq(gw->op, OP_MUL);
+    ck_assert(gw->in[0] == G->nodes.v[2] || gw->in[1] == G->nodes.v[2]);
+    for (int i = NFWD; i < G->nodes.n; i++)
+        ck_assert_ptr_ne(G->nodes.v[i]->grad_of, G->nodes.v[2]);
+    done();
+}
+END_TEST
+
 /* The backward graph goes through simplify, fuse and memplan like the
  * forward one: every gradient is computed by a step of a plan rooted at
  * the gradients, never fused away. */

@@ -418,6 +418,8 @@ TEST(ops, backward_eltwise)
             "%9 = gelu_grad(%0, %8) : ?\n"
             "%10 = gelu_grad(%0, %8) {approximate = \"tanh\"} : ?\n"
             "%11 = elu_grad(%0, %8) {alpha = 2.0} : ?\n"
+            "%12 = stop_gradient(%2) : ?\n"
+            "output \"stop_gradient\" = %12\n"
             "output \"gt\" = %3\n"
             "output \"ge\" = %4\n"
             "output \"eq\" = %5\n"
@@ -434,6 +436,7 @@ TEST(ops, backward_eltwise)
     EXPECT("ge", 1, D(4), 1, 1, 1, 0);
     EXPECT("eq", 1, D(4), 1, 0, 1, 0);
     EXPECT("sign", 1, D(4), 0, 1, -1, 1);
+    EXPECT("stop_gradient", 1, D(4), -3.7, 3.7, 1e10, -1e10);
     /* truncation toward zero, saturating at the i32 range */
     EXPECT("cast", 1, D(4), -3, 3, 2147483647, -2147483648.0);
     /* 2 (Phi(x) + x phi(x)): Phi(1) = 0.8413447460685429, phi(1) = 0.24197072451914337 */

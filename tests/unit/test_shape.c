@@ -262,7 +262,7 @@ TEST(rules, unary)
 {
     static const Op ops[] = {OP_NEG,  OP_SQRT,    OP_RSQRT,      OP_EXP,   OP_LOG,   OP_ABS,
                              OP_SQUARE, OP_RELU,  OP_LEAKY_RELU, OP_ELU,   OP_SIGMOID,
-                             OP_TANH, OP_GELU,    OP_SILU,       OP_SOFTPLUS};
+                             OP_TANH, OP_GELU,    OP_SILU,       OP_SOFTPLUS, OP_STOP_GRADIENT};
     for (int i = 0; i < countof(ops); i++) {
         fresh();
         Node *n = N(ops[i], X("f32[B, 3, 5]"));
