@@ -226,21 +226,86 @@ LLVMValueRef cg_min(Cg *c, DType t, LLVMValueRef a, LLVMValueRef b)
     return cg_intr2(c, "llvm.minnum", t, a, b);
 }
 
+static LLVMValueRef fma3(Cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef d)
+{
+    LLVMValueRef f[3] = {a, b, d};
+    return cg_intrinsic(c, "llvm.fmuladd", c->f32, f, 3);
+}
+
+/* 2^k for i32 k in -126..127, built in the exponent bits. */
+static LLVMValueRef pow2(Cg *c, LLVMValueRef k)
+{
+    LLVMValueRef bits = LLVMBuildShl(c->b, LLVMBuildAdd(c->b, k, LLVMConstInt(c->i32, 127, 0), ""),
+                                     LLVMConstInt(c->i32, 23, 0), "");
+    return LLVMBuildBitCast(c->b, bits, c->f32, "");
+}
+
+/* e^y for an f32 y in [-104, 88.8] (not NaN), the core of cg_exp and
+ * cg_tanh: y = n ln2 + r with n rounded to an integer by adding and
+ * subtracting 1.5 * 2^23, ln2 in two parts so that n ln2 is exact (its
+ * high part has 16 significant bits, n at most 9) and |r| <= ln2 / 2; a
+ * degree-7 Taylor polynomial for e^r (the first term left out is below
+ * 5.3e-9 relative); then 2^n as two factors 2^(n/2) 2^(n - n/2), each a
+ * normal float for n in -150..128, so that the first product is exact and
+ * the second rounds once: results below FLT_MIN come out as correctly
+ * scaled subnormals (or 0), results above FLT_MAX as +inf. */
+static LLVMValueRef exp_core(Cg *c, LLVMValueRef y)
+{
+    static const double taylor[] = {1.0 / 5040, 1.0 / 720, 1.0 / 120, 1.0 / 24, 1.0 / 6, 0.5, 1, 1};
+    LLVMBuilderRef b = c->b;
+    LLVMValueRef shift = cg_fconst(c, DT_F32, 12582912.0);
+    LLVMValueRef n = LLVMBuildFSub(
+        b,
+        LLVMBuildFAdd(b, LLVMBuildFMul(b, y, cg_fconst(c, DT_F32, 1.44269504088896341), ""), shift,
+                      ""),
+        shift, "");
+    LLVMValueRef r = fma3(c, n, cg_fconst(c, DT_F32, -0.693145751953125), y);
+    r = fma3(c, n, cg_fconst(c, DT_F32, -1.42860682030941723e-06), r);
+    LLVMValueRef e = cg_fconst(c, DT_F32, taylor[0]);
+    for (int i = 1; i < countof(taylor); i++)
+        e = fma3(c, e, r, cg_fconst(c, DT_F32, taylor[i]));
+    LLVMValueRef ni = LLVMBuildFPToSI(b, n, c->i32, "");
+    LLVMValueRef n1 = LLVMBuildAShr(b, ni, LLVMConstInt(c->i32, 1, 0), "");
+    LLVMValueRef n2 = LLVMBuildSub(b, ni, n1, "");
+    return LLVMBuildFMul(b, LLVMBuildFMul(b, e, pow2(c, n1), ""), pow2(c, n2), "");
+}
+
+/* exp without a libm call, so that the loops using it (sigmoid, softmax,
+ * the losses, the LSTM and GRU gates, attention) stay free of calls and
+ * vectorize: glibc's expf, a call per element, was what the text models'
+ * profiles showed after tanh became inline. f32 only: x is clamped to
+ * [-104, 88.8] (e^x is 0 below, +inf above, in f32) with ordered compares
+ * so NaN passes through, and exp_core does the rest. Against exp in f64
+ * over every float, with or without fused multiply-adds, the error is
+ * below 2 ulp where the result is normal and below one subnormal step
+ * under FLT_MIN (tests/codegen/math_main.c checks the bounds and
+ * docs/CODEGEN.md gives the measured figures). f64 keeps libm's exp. */
+LLVMValueRef cg_exp(Cg *c, DType t, LLVMValueRef x)
+{
+    if (t != DT_F32)
+        return cg_intr1(c, "llvm.exp", t, x);
+    LLVMBuilderRef b = c->b;
+    LLVMValueRef hi = cg_fconst(c, t, 88.8), lo = cg_fconst(c, t, -104);
+    LLVMValueRef y = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, x, hi, ""), hi, x, "");
+    y = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, y, lo, ""), lo, y, "");
+    LLVMValueRef e = exp_core(c, y);
+    return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealUNO, x, x, ""), x, e, "");
+}
+
 /* tanh without a libm call, so that loops using it (the LSTM and GRU
  * cells, gelu and its gradient) stay free of calls and can be vectorized:
  * glibc's tanhf (through expm1f) took a quarter of the text models'
  * training time. f32 only. Below |x| = 0.625, Eigen's rational
  * approximation (odd degree 13 over even degree 6; tanh(x) = x below
  * 4e-4); above it, 1 - 2 / (e^(2|x|) + 1) with the sign of x, e^y by
- * y = n ln2 + r (n rounded by adding and subtracting 1.5 * 2^23, ln2 in
- * two parts so n ln2 is exact), a degree-7 Taylor polynomial in r and
- * 2^n built in the exponent bits; |x| is capped at 9.5, where tanh is 1
+ * exp_core; |x| is capped at 9.5, where tanh is 1
  * in f32. Near +-1 the error must be absolute: gelu's 1 + tanh(u) cancels
  * it. Against tanh in f64, over every positive float (the function is
  * odd) with or without fused multiply-adds, the error is below 1.1e-7
  * absolute and 2.9e-7 relative, under 2% of the tests' f32 tolerance
- * (atol 1e-6 + rtol 1e-5 |ref|). NaN passes through (the compares are
- * unordered), +-inf give +-1. f64 keeps libm's tanh. */
+ * (atol 1e-6 + rtol 1e-5 |ref|); tests/codegen/math_main.c checks it. NaN
+ * passes through (the compares are unordered), +-inf give +-1. f64 keeps
+ * libm's tanh. */
 LLVMValueRef cg_tanh(Cg *c, DType t, LLVMValueRef x)
 {
     LLVMTypeRef ty = cg_type(c, t);
@@ -251,42 +316,20 @@ LLVMValueRef cg_tanh(Cg *c, DType t, LLVMValueRef x)
                                  4.89352455891786e-03};
     static const double den[] = {1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03,
                                  4.89352518554385e-03};
-    static const double taylor[] = {1.0 / 5040, 1.0 / 720, 1.0 / 120, 1.0 / 24, 1.0 / 6, 0.5, 1, 1};
     LLVMBuilderRef b = c->b;
     LLVMValueRef ax = cg_intrinsic(c, "llvm.fabs", ty, &x, 1);
     LLVMValueRef x2 = LLVMBuildFMul(b, x, x, "");
     LLVMValueRef p = cg_fconst(c, t, num[0]), q = cg_fconst(c, t, den[0]);
-    for (int i = 1; i < countof(num); i++) {
-        LLVMValueRef f[3] = {p, x2, cg_fconst(c, t, num[i])};
-        p = cg_intrinsic(c, "llvm.fmuladd", ty, f, 3);
-    }
-    for (int i = 1; i < countof(den); i++) {
-        LLVMValueRef f[3] = {q, x2, cg_fconst(c, t, den[i])};
-        q = cg_intrinsic(c, "llvm.fmuladd", ty, f, 3);
-    }
+    for (int i = 1; i < countof(num); i++)
+        p = fma3(c, p, x2, cg_fconst(c, t, num[i]));
+    for (int i = 1; i < countof(den); i++)
+        q = fma3(c, q, x2, cg_fconst(c, t, den[i]));
     LLVMValueRef small = LLVMBuildFDiv(b, LLVMBuildFMul(b, p, x, ""), q, "");
 
     LLVMValueRef cap[2] = {ax, cg_fconst(c, t, 9.5)};
     LLVMValueRef y =
         LLVMBuildFMul(b, cg_fconst(c, t, 2), cg_intrinsic(c, "llvm.minnum", ty, cap, 2), "");
-    LLVMValueRef shift = cg_fconst(c, t, 12582912.0);
-    LLVMValueRef n = LLVMBuildFSub(
-        b,
-        LLVMBuildFAdd(b, LLVMBuildFMul(b, y, cg_fconst(c, t, 1.44269504088896341), ""), shift, ""),
-        shift, "");
-    LLVMValueRef f[3] = {n, cg_fconst(c, t, -0.693145751953125), y};
-    LLVMValueRef r = cg_intrinsic(c, "llvm.fmuladd", ty, f, 3);
-    f[1] = cg_fconst(c, t, -1.42860682030941723e-06), f[2] = r;
-    r = cg_intrinsic(c, "llvm.fmuladd", ty, f, 3);
-    LLVMValueRef e = cg_fconst(c, t, taylor[0]);
-    for (int i = 1; i < countof(taylor); i++) {
-        LLVMValueRef g[3] = {e, r, cg_fconst(c, t, taylor[i])};
-        e = cg_intrinsic(c, "llvm.fmuladd", ty, g, 3);
-    }
-    LLVMValueRef ni = LLVMBuildFPToSI(b, n, c->i32, "");
-    LLVMValueRef bits = LLVMBuildShl(b, LLVMBuildAdd(b, ni, LLVMConstInt(c->i32, 127, 0), ""),
-                                     LLVMConstInt(c->i32, 23, 0), "");
-    e = LLVMBuildFMul(b, e, LLVMBuildBitCast(b, bits, ty, ""), "");
+    LLVMValueRef e = exp_core(c, y);
     LLVMValueRef one = cg_fconst(c, t, 1);
     LLVMValueRef big = LLVMBuildFSub(
         b, one, LLVMBuildFDiv(b, cg_fconst(c, t, 2), LLVMBuildFAdd(b, e, one, ""), ""), "");

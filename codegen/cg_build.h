@@ -106,13 +106,14 @@ LLVMValueRef cg_intrinsic(Cg *c, const char *name, LLVMTypeRef t, LLVMValueRef *
 
 /* Scalar math on values of type t: the llvm.NAME intrinsic of one or two
  * operands, libm's NAME (NAMEf for f32), max/min (smax/smin for i32,
- * maxnum/minnum otherwise), and tanh, inline and call-free for f32
- * (build.c says how), libm's for f64. */
+ * maxnum/minnum otherwise), and exp and tanh, inline and call-free for
+ * f32 (build.c says how), libm's for f64. */
 LLVMValueRef cg_intr1(Cg *c, const char *name, DType t, LLVMValueRef x);
 LLVMValueRef cg_intr2(Cg *c, const char *name, DType t, LLVMValueRef x, LLVMValueRef y);
 LLVMValueRef cg_libm(Cg *c, const char *name, DType t, LLVMValueRef x);
 LLVMValueRef cg_max(Cg *c, DType t, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_min(Cg *c, DType t, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_exp(Cg *c, DType t, LLVMValueRef x);
 LLVMValueRef cg_tanh(Cg *c, DType t, LLVMValueRef x);
 
 /* Small builders every kernel file uses (pure shorthand: each is exactly

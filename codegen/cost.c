@@ -100,8 +100,7 @@ static int64_t pool_flops(const Node *n, int64_t batch)
     case OP_STOCHASTIC_POOL2D: return numel_at(&n->shape, batch) * ints_prod(attr_kernel(n));
     case OP_LP_POOL2D: return 2 * numel_at(&n->shape, batch) * ints_prod(attr_kernel(n));
     case OP_MAX_POOL2D_GRAD:
-    case OP_AVG_POOL2D_GRAD:
-        return numel_at(&n->in[1]->shape, batch) * ints_prod(attr_kernel(n));
+    case OP_AVG_POOL2D_GRAD: return numel_at(&n->in[1]->shape, batch) * ints_prod(attr_kernel(n));
     case OP_STOCHASTIC_POOL2D_GRAD:
         return 3 * numel_at(&n->in[2]->shape, batch) * ints_prod(attr_kernel(n->in[0]));
     default: return numel_at(&n->in[0]->shape, batch);

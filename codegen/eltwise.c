@@ -28,7 +28,7 @@ static LLVMValueRef fc(Cg *c, DType t, double v)
 
 static LLVMValueRef sigmoid(Cg *c, DType t, LLVMValueRef x)
 {
-    LLVMValueRef e = cg_intr1(c, "llvm.exp", t, LLVMBuildFNeg(c->b, x, ""));
+    LLVMValueRef e = cg_exp(c, t, LLVMBuildFNeg(c->b, x, ""));
     return LLVMBuildFDiv(c->b, fc(c, t, 1), LLVMBuildFAdd(c->b, fc(c, t, 1), e, ""), "");
 }
 
@@ -36,7 +36,7 @@ static LLVMValueRef sigmoid(Cg *c, DType t, LLVMValueRef x)
 static LLVMValueRef softplus(Cg *c, DType t, LLVMValueRef x)
 {
     LLVMValueRef na = LLVMBuildFNeg(c->b, cg_intr1(c, "llvm.fabs", t, x), "");
-    LLVMValueRef l = cg_libm(c, "log1p", t, cg_intr1(c, "llvm.exp", t, na));
+    LLVMValueRef l = cg_libm(c, "log1p", t, cg_exp(c, t, na));
     return LLVMBuildFAdd(c->b, cg_max(c, t, x, fc(c, t, 0)), l, "");
 }
 
@@ -151,8 +151,8 @@ static LLVMValueRef gelu_grad(Cg *c, const Node *n, DType t, LLVMValueRef x, LLV
                 b, fc(c, t, 1),
                 cg_libm(c, "erf", t, LLVMBuildFMul(b, x, fc(c, t, 0.7071067811865476), "")), ""),
             "");
-        LLVMValueRef e = cg_intr1(c, "llvm.exp", t,
-                                  LLVMBuildFMul(b, fc(c, t, -0.5), LLVMBuildFMul(b, x, x, ""), ""));
+        LLVMValueRef e =
+            cg_exp(c, t, LLVMBuildFMul(b, fc(c, t, -0.5), LLVMBuildFMul(b, x, x, ""), ""));
         LLVMValueRef pdf = LLVMBuildFMul(b, e, fc(c, t, 0.3989422804014327), "");
         d = LLVMBuildFAdd(b, cdf, LLVMBuildFMul(b, x, pdf, ""), "");
     }
@@ -162,8 +162,8 @@ static LLVMValueRef gelu_grad(Cg *c, const Node *n, DType t, LLVMValueRef x, LLV
 static LLVMValueRef elu_grad(Cg *c, const Node *n, DType t, LLVMValueRef x, LLVMValueRef dy)
 {
     LLVMBuilderRef b = c->b;
-    LLVMValueRef neg = LLVMBuildFMul(
-        b, dy, LLVMBuildFMul(b, fc(c, t, attr_alpha(n)), cg_intr1(c, "llvm.exp", t, x), ""), "");
+    LLVMValueRef neg =
+        LLVMBuildFMul(b, dy, LLVMBuildFMul(b, fc(c, t, attr_alpha(n)), cg_exp(c, t, x), ""), "");
     return LLVMBuildSelect(b, fgt(c, x, fc(c, t, 0)), dy, neg, "");
 }
 
@@ -185,7 +185,7 @@ static LLVMValueRef scalar_op(Cg *c, const Node *n, LLVMValueRef *a)
     case OP_NEG: return i ? LLVMBuildNeg(b, x, "") : LLVMBuildFNeg(b, x, "");
     case OP_SQRT: return cg_intr1(c, "llvm.sqrt", t, x);
     case OP_RSQRT: return LLVMBuildFDiv(b, fc(c, t, 1), cg_intr1(c, "llvm.sqrt", t, x), "");
-    case OP_EXP: return cg_intr1(c, "llvm.exp", t, x);
+    case OP_EXP: return cg_exp(c, t, x);
     case OP_LOG: return cg_intr1(c, "llvm.log", t, x);
     case OP_SIN: return cg_intr1(c, "llvm.sin", t, x);
     case OP_COS: return cg_intr1(c, "llvm.cos", t, x);

@@ -18,7 +18,7 @@ static LLVMValueRef pair_loss(Cg *c, const Node *n, LLVMValueRef p, LLVMValueRef
     if (n->op == OP_BINARY_CROSS_ENTROPY) {
         /* max(x, 0) - x*t + log1p(exp(-|x|)) */
         LLVMValueRef na = LLVMBuildFNeg(b, cg_intr1(c, "llvm.fabs", t, p), "");
-        LLVMValueRef l = cg_libm(c, "log1p", t, cg_intr1(c, "llvm.exp", t, na));
+        LLVMValueRef l = cg_libm(c, "log1p", t, cg_exp(c, t, na));
         return LLVMBuildFAdd(
             b,
             LLVMBuildFSub(b, cg_max(c, t, p, cg_fconst(c, t, 0)), LLVMBuildFMul(b, p, t_, ""), ""),
@@ -26,8 +26,7 @@ static LLVMValueRef pair_loss(Cg *c, const Node *n, LLVMValueRef p, LLVMValueRef
     }
     if (n->op == OP_KL_DIV) {
         if (attr_log_target(n)) /* e^t (t - x) */
-            return LLVMBuildFMul(b, cg_intr1(c, "llvm.exp", t, t_), LLVMBuildFSub(b, t_, p, ""),
-                                 "");
+            return LLVMBuildFMul(b, cg_exp(c, t, t_), LLVMBuildFSub(b, t_, p, ""), "");
         /* xlogy(t, t) - t x, xlogy(0, .) = 0 */
         LLVMValueRef z = LLVMBuildFCmp(b, LLVMRealOEQ, t_, cg_fconst(c, t, 0), "");
         LLVMValueRef tl = LLVMBuildSelect(
@@ -109,8 +108,7 @@ LLVMValueRef cg_kernel_loss(Cg *c, Node *n)
             LLVMValueRef m = LLVMBuildLoad2(c->b, ty, mx, "");
             LLVMBuildStore(c->b, cg_fconst(c, t, 0), sum);
             j = cg_loop_begin(c, C, &lj);
-            LLVMValueRef e =
-                cg_intr1(c, "llvm.exp", t, LLVMBuildFSub(c->b, cg_load(c, t, x, AT(j)), m, ""));
+            LLVMValueRef e = cg_exp(c, t, LLVMBuildFSub(c->b, cg_load(c, t, x, AT(j)), m, ""));
             LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, ty, sum, ""), e, ""),
                            sum);
             cg_loop_end(c, &lj);
@@ -155,8 +153,7 @@ LLVMValueRef cg_kernel_loss(Cg *c, Node *n)
                 LLVMValueRef m = LLVMBuildLoad2(c->b, ty, mx, "");
                 LLVMBuildStore(c->b, cg_fconst(c, t, 0), sum);
                 j = cg_loop_begin(c, C, &lj);
-                LLVMValueRef e =
-                    cg_intr1(c, "llvm.exp", t, LLVMBuildFSub(c->b, cg_load(c, t, x, AT(j)), m, ""));
+                LLVMValueRef e = cg_exp(c, t, LLVMBuildFSub(c->b, cg_load(c, t, x, AT(j)), m, ""));
                 LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, ty, sum, ""), e, ""),
                                sum);
                 cg_loop_end(c, &lj);

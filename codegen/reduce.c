@@ -128,8 +128,7 @@ static LLVMValueRef k_softmax(Cg *c, Node *n)
     LLVMValueRef m = LLVMBuildLoad2(c->b, ty, mx, "");
     LLVMBuildStore(c->b, cg_fconst(c, t, 0), sum);
     j = cg_loop_begin(c, N, &lj);
-    LLVMValueRef e =
-        cg_intr1(c, "llvm.exp", t, LLVMBuildFSub(c->b, cg_load(c, t, src, AT(j)), m, ""));
+    LLVMValueRef e = cg_exp(c, t, LLVMBuildFSub(c->b, cg_load(c, t, src, AT(j)), m, ""));
     if (n->op == OP_SOFTMAX)
         cg_store(c, t, e, out, AT(j));
     LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, ty, sum, ""), e, ""), sum);

@@ -37,7 +37,7 @@ static LLVMValueRef f_mul(Cg *c, LLVMValueRef a, LLVMValueRef b)
 static LLVMValueRef fsigmoid(Cg *c, DType t, LLVMValueRef x)
 {
     LLVMValueRef nx = LLVMBuildFNeg(c->b, x, "");
-    LLVMValueRef e = cg_intrinsic(c, "llvm.exp", cg_type(c, t), &nx, 1);
+    LLVMValueRef e = cg_exp(c, t, nx);
     return LLVMBuildFDiv(c->b, cg_fconst(c, t, 1), f_add(c, cg_fconst(c, t, 1), e), "");
 }
 
@@ -435,7 +435,7 @@ static LLVMValueRef k_attention(Cg *c, Node *n)
     LLVMBuildStore(c->b, cg_fconst(c, t, 0), sum);
     j = cg_loop_begin(c, lim, &lj);
     LLVMValueRef d = LLVMBuildFSub(c->b, cg_load(c, t, P, cg_add(c, row, j)), m, "");
-    LLVMValueRef e = cg_intrinsic(c, "llvm.exp", ty, &d, 1);
+    LLVMValueRef e = cg_exp(c, t, d);
     if (masked)
         e = LLVMBuildSelect(c->b, none, cg_fconst(c, t, 0), e, "");
     cg_store(c, t, e, P, cg_add(c, row, j));

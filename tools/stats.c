@@ -133,8 +133,10 @@ static void work_text(const Graph *g, const CgPlans *plans)
     WorkFn fns[4];
     int nf = work_fns(plans, fns);
     int64_t mb = ir_max_batch(g);
-    fprintf(stderr, "work at batch %" PRId64 " (flops, a multiply-add is 2; bytes moved, "
-                    "operands and result once):\n", mb);
+    fprintf(stderr,
+            "work at batch %" PRId64 " (flops, a multiply-add is 2; bytes moved, "
+            "operands and result once):\n",
+            mb);
     CgCost train = {0, 0}, train1 = {0, 0};
     for (int k = 0; k < nf; k++) {
         CgCost *per, *per1;
@@ -146,8 +148,9 @@ static void work_text(const Graph *g, const CgPlans *plans)
             if (per[i].flops == 0 && per[i].bytes == 0)
                 continue;
             char sh[256];
-            fprintf(stderr, "    %%%-5d %-20s %s%-20s %14" PRId64 " flops %12" PRId64
-                            " bytes %8.2f flops/byte\n",
+            fprintf(stderr,
+                    "    %%%-5d %-20s %s%-20s %14" PRId64 " flops %12" PRId64
+                    " bytes %8.2f flops/byte\n",
                     x->id, op_info[x->op].text, ir_dtype_name(x->dtype),
                     ir_shape_str(&x->shape, g->batch, sh, sizeof sh), per[i].flops, per[i].bytes,
                     intensity(per[i]));
@@ -195,9 +198,9 @@ static void work_json(FILE *f, const Graph *g, const CgPlans *plans)
             if (per[i].flops == 0 && per[i].bytes == 0)
                 continue;
             const Node *x = fns[k].plan->steps[i];
-            fprintf(f, "%s{\"id\": %d, \"op\": \"%s\", \"flops\": %" PRId64
-                       ", \"bytes\": %" PRId64 "}",
-                    sep, x->id, op_info[x->op].text, per[i].flops, per[i].bytes);
+            fprintf(
+                f, "%s{\"id\": %d, \"op\": \"%s\", \"flops\": %" PRId64 ", \"bytes\": %" PRId64 "}",
+                sep, x->id, op_info[x->op].text, per[i].flops, per[i].bytes);
             sep = ", ";
         }
         fputs("]}", f);
