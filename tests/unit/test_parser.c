@@ -381,6 +381,54 @@ TEST(constructs, slices)
 }
 END_TEST
 
+TEST(constructs, tuples_if_paths)
+{
+    Stmt **s = model_body(parse_ok("model m {\n"
+                                   "  h, _, c = f(x);\n"
+                                   "  (a, b) = (x, y + 1);\n"
+                                   "  if k > 1 { y = fc1.w; } else if k { y = h.0.1.w; } else { }\n"
+                                   "  for i in a..b { }\n"
+                                   "}\n"),
+                          4);
+    ck_assert_int_eq(s[0]->kind, S_UNPACK);
+    ck_assert_int_eq(s[0]->nnames, 3);
+    ck_assert_str_eq(s[0]->names[0], "h");
+    ck_assert_str_eq(s[0]->names[1], "_");
+    ck_assert_str_eq(s[0]->names[2], "c");
+    ck_assert_int_eq(s[0]->name_locs[2].col, 9);
+    ck_assert_int_eq(s[0]->value->kind, E_CALL);
+
+    ck_assert_int_eq(s[1]->kind, S_UNPACK);
+    ck_assert_int_eq(s[1]->nnames, 2);
+    ck_assert_str_eq(s[1]->names[1], "b");
+    ck_assert_int_eq(s[1]->value->kind, E_TUPLE);
+    ck_assert_int_eq(s[1]->value->list.n, 2);
+    check_name(s[1]->value->list.elems[0], "x");
+    check_bin(s[1]->value->list.elems[1], '+');
+
+    ck_assert_int_eq(s[2]->kind, S_IF);
+    check_bin(s[2]->value, '>');
+    ck_assert_int_eq(s[2]->nbody, 1);
+    ck_assert_int_eq(s[2]->body[0]->value->kind, E_PATH);
+    ck_assert_str_eq(s[2]->body[0]->value->name, "fc1.w");
+    /* else if: one nested if in the else branch */
+    ck_assert_int_eq(s[2]->norelse, 1);
+    const Stmt *e = s[2]->orelse[0];
+    ck_assert_int_eq(e->kind, S_IF);
+    check_name(e->value, "k");
+    /* a path is one token: the 0.1 in it is not a number */
+    ck_assert_str_eq(e->body[0]->value->name, "h.0.1.w");
+    ck_assert_int_eq(e->norelse, 0);
+
+    /* a..b is still a range, not a path */
+    ck_assert_int_eq(s[3]->kind, S_FOR);
+    check_name(s[3]->lo, "a");
+    check_name(s[3]->hi, "b");
+    /* (x) is x, not a tuple */
+    check_name(parse_expr("(x)"), "x");
+}
+END_TEST
+
 TEST(constructs, statements)
 {
     Stmt **s = model_body(parse_ok("model m {\n"
