@@ -669,6 +669,32 @@ TEST(core, if_on_constants)
 }
 END_TEST
 
+TEST(core, if_in_loops)
+{
+    /* a constant condition keeps the loop a loop; one on the loop
+     * variable is decided per iteration, so that loop is unrolled */
+    Graph *g = ok("model m {\n"
+                  "    let FLIP = 1;\n"
+                  "    input x: f32[2, 8, 3];\n"
+                  "    param w: f32[3, 3];\n"
+                  "    h = zeros([2, 3]);\n"
+                  "    s = zeros([2, 3]);\n"
+                  "    for t in 0..8 { if FLIP { h = tanh(x[:, t, :] @ w + h); } }\n"
+                  "    for t in 0..8 { if t < 4 { s = s + x[:, t, :]; } }\n"
+                  "    output h;\n"
+                  "    output s;\n"
+                  "}\n");
+    ck_assert_int_eq(count_op(g, OP_LOOP), 1);
+    ck_assert_int_eq(output(g, "h")->op, OP_LOOP_RESULT);
+    /* s = ((zeros + x0) + x1) + x2) + x3: four adds, no loop */
+    Node *s = output(g, "s");
+    int adds = 0;
+    for (; s->op == OP_ADD; s = s->in[0])
+        adds++;
+    ck_assert_int_eq(adds, 4);
+}
+END_TEST
+
 TEST(core, parameter_paths)
 {
     Graph *g = ok(DENSE "def block(x) {\n"
