@@ -451,6 +451,10 @@ stmt:
         $$ = unpack_new(ps, @1, NULL, @1, $2, $5);
     }
   | if_stmt
+  | PATH '=' expr ';' {
+        diag_error(loc_of(@1), "cannot assign to '%s'; a parameter path can only be read", $1);
+        $$ = NULL;
+    }
   ;
 
 /* if_stmt = "if" expr block ("else" (block | if_stmt))? */

@@ -426,6 +426,8 @@ TEST(constructs, tuples_if_paths)
     check_name(s[3]->hi, "b");
     /* (x) is x, not a tuple */
     check_name(parse_expr("(x)"), "x");
+    expect_first_error("model m {\n  fc1.w = x;\n}",
+                       "t.dl:2:3: error: cannot assign to 'fc1.w'; a parameter path can only be read");
 }
 END_TEST
 
