@@ -233,8 +233,17 @@ static Value eval_path(L *l, Frame *f, const Expr *e)
             more++;
         shown++;
     }
-    Binding *pb = fe_lookup(f, arena_strndup(l->a, e->name, plen));
-    if (shown)
+    const char *head = arena_strndup(l->a, e->name, plen);
+    Binding *pb = fe_lookup(f, head);
+    const Stmt *later = f == l->model && l->model_ast
+                            ? declared_after(l->model_ast->body, l->model_ast->nbody, head, e->loc)
+                            : NULL;
+    if (later)
+        diag_note(later->name_loc,
+                  "'%s' is bound here, later; a path can be read only after the statement that "
+                  "makes its parameters",
+                  head);
+    else if (shown)
         diag_note(f->named.v[first].loc, "the parameters under '%.*s' are %s%s", (int)plen, e->name,
                   b.s, more ? arena_printf(l->a, " and %d more", more) : "");
     else if (pb && pb->loc.line > 0 && pb->v.kind != V_POISON)

@@ -741,6 +741,15 @@ TEST(core, parameter_path_errors)
     ck_assert_ptr_nonnull(
         strstr(tl_diags(), "t.dl:8:5: note: the parameters under 'fc1' are 'fc1.w', 'fc1.b'"));
     diag_reset();
+    /* read before the statement that makes it */
+    fails(DENSE "model m {\n"
+                "    input x: f32[2, 4];\n"
+                "    y = fc1.w;\n"
+                "    fc1 = dense(x, 4, 4);\n"
+                "}\n",
+          "t.dl:8:9: error: no parameter 'fc1.w'");
+    ck_assert_ptr_nonnull(strstr(tl_diags(), "t.dl:9:5: note: 'fc1' is bound here, later"));
+    diag_reset();
     /* a def does not see the model's parameters */
     fails(DENSE "def f(x) { return x + fc1.b; }\n"
                 "model m {\n"
