@@ -29,7 +29,9 @@
  *    -0.0, NaN and infinities: x*1, 1*x, x/1, x+(-0.0), (-0.0)+x, x-(+0.0)
  *    (x+0 and 0+x only for i32, since -0.0 + +0.0 is +0.0), neg(neg(x)),
  *    reshape or flatten to x's own shape, transpose by the identity
- *    permutation, broadcast_to x's own shape; and reshape(reshape(x)) or
+ *    permutation, broadcast_to x's own shape, stop_gradient(x) once
+ *    autodiff has run (Train.grads filled; before, it must stay to block
+ *    gradients); and reshape(reshape(x)) or
  *    reshape(flatten(x)) reads x directly. A node is replaced by x only when
  *    it has x's exact type and shape (an identity that broadcasts is kept).
  *  - CSE merges nodes with the same op, inputs, attributes (compared
@@ -196,8 +198,9 @@ static bool identity_perm(const Node *n)
     return true;
 }
 
-/* The node n equals exactly, or NULL. */
-static Node *identity(const Node *n)
+/* The node n equals exactly, or NULL. differentiated: autodiff has built
+ * the gradients, so stop_gradient has done its work and is x itself. */
+static Node *identity(const Node *n, bool differentiated)
 {
     Node *a = n->nin > 0 ? n->in[0] : NULL, *b = n->nin > 1 ? n->in[1] : NULL;
     Node *x = NULL;
@@ -214,6 +217,7 @@ static Node *identity(const Node *n)
     case OP_FLATTEN:
     case OP_BROADCAST_TO: x = a; break;
     case OP_TRANSPOSE: x = identity_perm(n) ? a : NULL; break;
+    case OP_STOP_GRADIENT: x = differentiated ? a : NULL; break;
     default: break;
     }
     return x && same_type(n, x) ? x : NULL;
@@ -370,6 +374,7 @@ void pass_simplify(Graph *g)
     t.slot = arena_alloc(g->arena, cap * sizeof *t.slot);
     t.hash = arena_alloc(g->arena, cap * sizeof *t.hash);
     t.mask = cap - 1;
+    bool differentiated = g->train && g->train->grads.n > 0;
 
     for (int i = 0; i < nn; i++) {
         Node *n = g->nodes.v[i];
@@ -383,7 +388,7 @@ void pass_simplify(Graph *g)
         if (n->op == OP_RESHAPE && (n->in[0]->op == OP_RESHAPE || n->in[0]->op == OP_FLATTEN))
             n->in[0] = n->in[0]->in[0];
         try_fold(g, n);
-        Node *x = identity(n);
+        Node *x = identity(n, differentiated);
         if (!x && cse_candidate(n))
             x = cse_find_or_add(&t, n);
         if (x && x != n) {

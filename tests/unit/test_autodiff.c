@@ -277,6 +277,22 @@ TEST(structure, stop_gradient_blocks)
     ck_assert(gw->in[0] == G->nodes.v[2] || gw->in[1] == G->nodes.v[2]);
     for (int i = NFWD; i < G->nodes.n; i++)
         ck_assert_ptr_ne(G->nodes.v[i]->grad_of, G->nodes.v[2]);
+    /* its work done, simplify drops it: w's gradient reads w itself */
+    pass_simplify(G);
+    ir_verify(G);
+    for (int i = 0; i < G->nodes.n; i++)
+        ck_assert_int_ne(G->nodes.v[i]->op, OP_STOP_GRADIENT);
+    gw = grad_of("w");
+    ck_assert(gw->in[0] == G->nodes.v[0] || gw->in[1] == G->nodes.v[0]);
+    done();
+    /* not differentiated yet: simplify must keep it */
+    load("%0 = param \"w\" {init = \"zeros\"} : f32[3]\n"
+         "%1 = stop_gradient(%0) : ?\n"
+         "%2 = mul(%0, %1) : ?\n"
+         "%3 = sum(%2) : ?\n"
+         "train %3 with sgd {lr = 0.1}\n");
+    pass_simplify(G);
+    ck_assert_int_eq(G->train->loss->in[0]->in[1]->op, OP_STOP_GRADIENT);
     done();
 }
 END_TEST
