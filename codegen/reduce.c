@@ -126,12 +126,17 @@ static LLVMValueRef k_softmax(Cg *c, Node *n)
                    mx);
     cg_loop_end(c, &lj);
     LLVMValueRef m = LLVMBuildLoad2(c->b, ty, mx, "");
+    /* e^(x - max) into out (log_softmax overwrites it below), then its
+     * sum in order: apart, the exp loop vectorizes (a float sum in the
+     * same loop would not, its order being fixed) */
+    j = cg_loop_begin(c, N, &lj);
+    cg_store(c, t, cg_exp(c, t, LLVMBuildFSub(c->b, cg_load(c, t, src, AT(j)), m, "")), out, AT(j));
+    cg_loop_end(c, &lj);
     LLVMBuildStore(c->b, cg_fconst(c, t, 0), sum);
     j = cg_loop_begin(c, N, &lj);
-    LLVMValueRef e = cg_exp(c, t, LLVMBuildFSub(c->b, cg_load(c, t, src, AT(j)), m, ""));
-    if (n->op == OP_SOFTMAX)
-        cg_store(c, t, e, out, AT(j));
-    LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, ty, sum, ""), e, ""), sum);
+    LLVMBuildStore(
+        c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, ty, sum, ""), cg_load(c, t, out, AT(j)), ""),
+        sum);
     cg_loop_end(c, &lj);
     LLVMValueRef s = LLVMBuildLoad2(c->b, ty, sum, "");
     if (n->op == OP_SOFTMAX) {

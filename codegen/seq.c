@@ -187,6 +187,65 @@ static LLVMValueRef dtanh(Cg *c, DType t, LLVMValueRef th)
     return f_sub(c, cg_fconst(c, t, 1), f_mul(c, th, th));
 }
 
+/* The gate activation of one step of a recurrent backward pass (row:
+ * b*T + t): P's row holds the pre-activations without the bias (for gru,
+ * of the input side, Q's the recurrent side); they are replaced by the
+ * activations, and the LSTM's cell state goes into C's row from cprev,
+ * the previous one (c0's row at t = 0). For the LSTM, one loop per gate,
+ * then one for the cell: each gate loop then updates one row of P in
+ * place and needs no alias check, and the cell loop's checks (C against
+ * P) pass. In one loop, LLVM checks the four gates' rows against each
+ * other over all the steps, where they interleave, so the checks always
+ * failed and the scalar loop ran; a select between c0 and C for cprev
+ * did the same (the caller emits step 0 apart). */
+typedef struct {
+    DType t;
+    int G;
+    int64_t H;
+    bool lstm;
+    LLVMValueRef P, Q, C, bias, bhh;
+} Activate;
+
+static void activate_step(Cg *c, const Activate *k, LLVMValueRef row, LLVMValueRef cprev)
+{
+    DType t = k->t;
+    LLVMValueRef g0 = cg_mul(c, row, cg_i64(c, k->G * k->H));
+    CgLoop lj;
+    if (k->lstm) {
+        for (int g = 0; g < 4; g++) {
+            LLVMValueRef j = cg_loop_begin(c, cg_i64(c, k->H), &lj);
+            LLVMValueRef col = cg_add(c, j, cg_i64(c, g * k->H)), at = cg_add(c, g0, col);
+            LLVMValueRef pre = f_add(c, cg_load(c, t, k->P, at), cg_load(c, t, k->bias, col));
+            cg_store(c, t, g == 2 ? cg_tanh(c, t, pre) : fsigmoid(c, t, pre), k->P, at);
+            cg_loop_end(c, &lj);
+        }
+        LLVMValueRef j = cg_loop_begin(c, cg_i64(c, k->H), &lj);
+        LLVMValueRef act[3];
+        for (int g = 0; g < 3; g++)
+            act[g] = cg_load(c, t, k->P, cg_add(c, g0, cg_add(c, j, cg_i64(c, g * k->H))));
+        LLVMValueRef cp = cg_load(c, t, cprev, j);
+        cg_store(c, t, f_add(c, f_mul(c, act[1], cp), f_mul(c, act[0], act[2])), k->C,
+                 cg_add(c, cg_mul(c, row, cg_i64(c, k->H)), j));
+        cg_loop_end(c, &lj);
+        return;
+    }
+    LLVMValueRef j = cg_loop_begin(c, cg_i64(c, k->H), &lj);
+    LLVMValueRef col[3], pre[3], act[3], hq[3];
+    for (int g = 0; g < 3; g++) {
+        col[g] = cg_add(c, j, cg_i64(c, g * k->H));
+        pre[g] =
+            f_add(c, cg_load(c, t, k->P, cg_add(c, g0, col[g])), cg_load(c, t, k->bias, col[g]));
+        hq[g] = f_add(c, cg_load(c, t, k->Q, cg_add(c, g0, col[g])), cg_load(c, t, k->bhh, col[g]));
+    }
+    act[0] = fsigmoid(c, t, f_add(c, pre[0], hq[0]));
+    act[1] = fsigmoid(c, t, f_add(c, pre[1], hq[1]));
+    act[2] = cg_tanh(c, t, f_add(c, pre[2], f_mul(c, act[0], hq[2])));
+    cg_store(c, t, hq[2], k->Q, cg_add(c, g0, col[2]));
+    for (int g = 0; g < 3; g++)
+        cg_store(c, t, act[g], k->P, cg_add(c, g0, col[g]));
+    cg_loop_end(c, &lj);
+}
+
 /*
  * Backpropagation through time (rnn_grad, lstm_grad, gru_grad; the result
  * is described in ir/ops.def). The gates are rebuilt without a recurrence
@@ -244,45 +303,20 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
         cg_gemm(c, t, false, false, BT, GH, F, one, xp, F, wih, GH, 0, P, GH);
         cg_gemm(c, t, false, false, BT, GH, H, one, Hp, H, whh, GH, lstm ? 1 : 0, lstm ? P : Q, GH);
 
-        /* activate the gates of every step (the LSTM's cells in order) */
+        /* activate the gates of every step (the LSTM's cells in order);
+         * step 0 apart, whose previous cell state is c0 */
+        Activate k = {t, G, Hn, lstm, P, Q, C, bias, bhh};
         b = cg_loop_begin(c, B, &lb);
-        LLVMValueRef ti = cg_loop_begin(c, T, &lt);
-        LLVMValueRef row = cg_add(c, cg_mul(c, b, T), ti);
-        LLVMValueRef g0 = cg_mul(c, row, GH);
-        LLVMValueRef j = cg_loop_begin(c, H, &lj);
-        LLVMValueRef col[4], pre[4];
-        for (int k = 0; k < G; k++) {
-            col[k] = cg_add(c, j, cg_i64(c, k * Hn));
-            pre[k] = f_add(c, cg_load(c, t, P, cg_add(c, g0, col[k])), cg_load(c, t, bias, col[k]));
+        LLVMValueRef row0 = cg_mul(c, b, T);
+        activate_step(c, &k, row0, lstm ? cg_gep(c, t, c0, cg_mul(c, b, H)) : NULL);
+        if (Tn > 1) {
+            LLVMValueRef ti = cg_add(c, cg_loop_begin(c, cg_i64(c, Tn - 1), &lt), cg_i64(c, 1));
+            LLVMValueRef row = cg_add(c, row0, ti);
+            activate_step(c, &k, row,
+                          lstm ? cg_gep(c, t, C, cg_mul(c, cg_add(c, row, cg_i64(c, -1)), H))
+                               : NULL);
+            cg_loop_end(c, &lt);
         }
-        LLVMValueRef act[4];
-        if (lstm) {
-            act[0] = fsigmoid(c, t, pre[0]);
-            act[1] = fsigmoid(c, t, pre[1]);
-            act[2] = cg_tanh(c, t, pre[2]);
-            act[3] = fsigmoid(c, t, pre[3]);
-            LLVMValueRef first = LLVMBuildICmp(c->b, LLVMIntEQ, ti, cg_i64(c, 0), "");
-            LLVMValueRef cj = cg_add(c, cg_mul(c, row, H), j);
-            /* c_{t-1}: c0 at t = 0, else the previous row of C */
-            LLVMValueRef cprev =
-                LLVMBuildSelect(c->b, first, cg_gep(c, t, c0, cg_mul(c, b, H)),
-                                cg_gep(c, t, C, cg_mul(c, cg_add(c, row, cg_i64(c, -1)), H)), "");
-            LLVMValueRef cp = cg_load(c, t, cprev, j);
-            cg_store(c, t, f_add(c, f_mul(c, act[1], cp), f_mul(c, act[0], act[2])), C, cj);
-        } else {
-            LLVMValueRef hq[3];
-            for (int k = 0; k < 3; k++)
-                hq[k] =
-                    f_add(c, cg_load(c, t, Q, cg_add(c, g0, col[k])), cg_load(c, t, bhh, col[k]));
-            act[0] = fsigmoid(c, t, f_add(c, pre[0], hq[0]));
-            act[1] = fsigmoid(c, t, f_add(c, pre[1], hq[1]));
-            act[2] = cg_tanh(c, t, f_add(c, pre[2], f_mul(c, act[0], hq[2])));
-            cg_store(c, t, hq[2], Q, cg_add(c, g0, col[2]));
-        }
-        for (int k = 0; k < G; k++)
-            cg_store(c, t, act[k], P, cg_add(c, g0, col[k]));
-        cg_loop_end(c, &lj);
-        cg_loop_end(c, &lt);
         cg_loop_end(c, &lb);
     }
 
