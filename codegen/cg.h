@@ -41,19 +41,48 @@
 /* run.c: the steps of a run function. A frame is where the values of
  * one plan live: the instance m (params, states), the plan's arena, the
  * inputs array (by node id, input_slot: its index there, -1: none) and
- * the step's random key (computed at its first use). */
+ * the step's random key (computed at its first use); the kernels of the
+ * plan's steps when they were built before the run function. */
 typedef struct {
     LLVMValueRef m, arena, inputs;
     const int *input_slot;
     LLVMValueRef *key;
+    const CgKernel *kernels; /* by step index: built before (emit.c), or NULL */
 } CgFrame;
 /* The address of n's buffer; base + off as an i8 GEP. */
 LLVMValueRef cg_addr(Cg *c, const CgFrame *f, Node *n);
 LLVMValueRef cg_byte_gep(Cg *c, LLVMValueRef base, int64_t off);
 /* dst[i] (+)= src[i] for i < count (i64), elements of type t. */
 void cg_copy(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef count, bool add);
-/* Calls the kernels of c->plan's steps in order, loops run inline. */
+/* Calls the kernels of c->plan's steps in order, loops run inline; a
+ * long plan from parts (below). */
 void cg_run_steps(Cg *c, CgFrame *f);
+
+/* Long straight-line code in parts (docs/CODEGEN.md, Parts): a run of
+ * units (kernel calls, gradient sums, checks) emitted in the current
+ * function, the host, goes into internal noinline functions of at most
+ * limit units each, `HOST.part...` (i32 (ptr m, i64 batch, ptr inputs,
+ * ptr arena, ptr undo)), which the host calls in order. A part sees the
+ * host frame's values as its parameters; when fails, a part may return a
+ * check's code (check.c), which the host then returns. cg_part_next is
+ * called before each unit of weight w (> limit: a part of its own) and
+ * returns the frame to emit it with, c->fn and c->batch set to the part;
+ * cg_parts_end returns to the host. limit 0: no parts, everything in the
+ * host. */
+typedef struct {
+    LLVMValueRef host, batch, undo; /* the host, its batch and c->undo_states */
+    CgFrame *hf;                    /* the host's frame */
+    LLVMBasicBlockRef at;           /* where the host's next call goes */
+    LLVMValueRef cur;               /* the current part, NULL: none yet */
+    CgFrame pf;                     /* its frame */
+    LLVMValueRef key;               /* its random key */
+    int units, limit;
+    bool fails;
+    bool loops; /* the current part runs a loop: optimize it */
+} CgParts;
+void cg_parts_begin(Cg *c, CgParts *p, CgFrame *f, int limit, bool fails);
+CgFrame *cg_part_next(Cg *c, CgParts *p, int w);
+void cg_parts_end(Cg *c, CgParts *p);
 
 /* train.c: `void NAME.apply(ptr m)`, the optimizer step of
  * NAME_apply_gradients (clipping, schedule, update, zeroed gradients, the

@@ -28,6 +28,7 @@ typedef struct {
     LLVMValueRef undo_states; /* a copy of the instance's states that a failed check
                                  puts back before it returns (check.c), or NULL */
     bool threads;        /* large steps run on libdlrt's thread pool (an OS target) */
+    int part_size;       /* kernel calls in one part of a run function (run.c); 0: no parts */
     const char *tag;     /* kernel name prefix of that function: "", "train.", "eval." */
     const Layout *layout;
     Node **root;          /* by node id: the group root that computes it (itself when unfused) */

@@ -10,7 +10,8 @@
  * instance but the running statistics, which a refusal puts back, and
  * apply_gradients the gradients it is given.
  *
- * A scan is one branch-free loop that LLVM vectorizes: the largest
+ * A scan is one branch-free loop that LLVM vectorizes (the finite
+ * checks' in a function per type, called by each): the largest
  * magnitude bit pattern (the sign cleared) is finite exactly when it is
  * below the exponent mask, an id is in range exactly when its unsigned
  * maximum is below hi. Only when a scan fails does the code call the
@@ -89,9 +90,34 @@ void cg_copy_states(Cg *c, LLVMValueRef m, LLVMValueRef copy, bool back)
                     cg_i64(c, c->layout->states_bytes));
 }
 
-void cg_check_finite(Cg *c, DType t, LLVMValueRef x, LLVMValueRef y, LLVMValueRef n,
-                     LLVMValueRef row, const char *what)
+/* `i1 NAME.nonfinite.T[.sum](ptr x, ptr y, i64 n)`: whether some x[i]
+ * (+ y[i] with sum) is not finite. One function a kind, called by every
+ * check of it: a model of thousands of parameters checks thousands of
+ * gradients, and a scan inlined at each would grow the training
+ * function by as many loops (docs/CODEGEN.md, Parts). */
+static LLVMValueRef scan_fn(Cg *c, DType t, bool sum)
 {
+    const char *name = arena_printf(c->g->arena, "%s.nonfinite.%s%s", c->g->name,
+                                    ir_dtype_name(t), sum ? ".sum" : "");
+    LLVMTypeRef pt[] = {c->ptr, c->ptr, c->i64};
+    LLVMTypeRef fty = LLVMFunctionType(c->i1, pt, 3, false);
+    LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
+    if (fn)
+        return fn;
+    LLVMValueRef outer = c->fn, batch = c->batch;
+    LLVMBasicBlockRef at = LLVMGetInsertBlock(c->b);
+    fn = LLVMAddFunction(c->mod, name, fty);
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    const char *fattrs[] = {"nounwind", "noinline"};
+    for (int i = 0; i < countof(fattrs); i++)
+        LLVMAddAttributeAtIndex(
+            fn, LLVMAttributeFunctionIndex,
+            LLVMCreateEnumAttribute(
+                c->ctx, LLVMGetEnumAttributeKindForName(fattrs[i], strlen(fattrs[i])), 0));
+    c->fn = fn;
+    LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
+    LLVMValueRef x = LLVMGetParam(fn, 0), y = LLVMGetParam(fn, 1), n = LLVMGetParam(fn, 2);
+
     bool wide = t == DT_F64;
     LLVMTypeRef it = wide ? c->i64 : c->i32;
     unsigned long long magnitude = wide ? 0x7fffffffffffffffull : 0x7fffffffull;
@@ -101,15 +127,27 @@ void cg_check_finite(Cg *c, DType t, LLVMValueRef x, LLVMValueRef y, LLVMValueRe
     CgLoop l;
     LLVMValueRef i = cg_loop_begin(c, n, &l);
     LLVMValueRef v = cg_load(c, t, x, i);
-    if (y)
+    if (sum)
         v = LLVMBuildFAdd(c->b, v, cg_load(c, t, y, i), "");
     LLVMValueRef bits =
         LLVMBuildAnd(c->b, LLVMBuildBitCast(c->b, v, it, ""), LLVMConstInt(it, magnitude, 0), "");
     LLVMValueRef m[] = {LLVMBuildLoad2(c->b, it, acc, ""), bits};
     LLVMBuildStore(c->b, cg_intrinsic(c, "llvm.umax", it, m, 2), acc);
     cg_loop_end(c, &l);
-    LLVMValueRef bad = LLVMBuildICmp(c->b, LLVMIntUGE, LLVMBuildLoad2(c->b, it, acc, ""),
-                                     LLVMConstInt(it, inf, 0), "");
+    LLVMBuildRet(c->b, LLVMBuildICmp(c->b, LLVMIntUGE, LLVMBuildLoad2(c->b, it, acc, ""),
+                                     LLVMConstInt(it, inf, 0), ""));
+    c->fn = outer;
+    c->batch = batch;
+    LLVMPositionBuilderAtEnd(c->b, at);
+    return fn;
+}
+
+void cg_check_finite(Cg *c, DType t, LLVMValueRef x, LLVMValueRef y, LLVMValueRef n,
+                     LLVMValueRef row, const char *what)
+{
+    LLVMValueRef scan = scan_fn(c, t, y != NULL);
+    LLVMValueRef sargs[] = {x, y ? y : LLVMConstNull(c->ptr), n};
+    LLVMValueRef bad = LLVMBuildCall2(c->b, LLVMGlobalGetValueType(scan), scan, sargs, 3, "");
     LLVMTypeRef pt[] = {c->ptr, c->i32, c->ptr, c->ptr, c->i64, c->i64};
     LLVMValueRef args[] = {cstring(c, what),
                            LLVMConstInt(c->i32, (unsigned)cg_dlrt_dtype(t), 0),

@@ -16,6 +16,10 @@
 /* "19.1.7": the LLVM this dlc was built with. */
 const char *cg_llvm_version(void);
 
+/* Calls handler with LLVM's reason instead of LLVM's own report when LLVM
+ * meets a fatal error (LLVM then exits with status 1 if it returns). */
+void cg_set_fatal_handler(void (*handler)(const char *reason));
+
 /* The host's target triple, e.g. "x86_64-pc-linux-gnu"; static storage. */
 const char *cg_host_triple(void);
 
@@ -27,7 +31,11 @@ typedef struct {
     int opt_level;      /* 0..3 */
     bool inference_only;
     bool no_checks; /* --no-checks: entry points do not scan inputs, loss, gradients */
+    int part_size;  /* --part-size: kernel calls in one part of a long run function
+                       (docs/CODEGEN.md, Parts); 0: CG_PART_SIZE, < 0: no parts */
 } CgOptions;
+
+enum { CG_PART_SIZE = 64 };
 
 /* Whether o's target has no operating system: a "none" part in its triple
  * (thumbv7em-none-eabihf, aarch64-none-elf). Its object and header then

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include <llvm-c/Analysis.h>
+#include <llvm-c/ErrorHandling.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 
 #include "cg.h"
@@ -114,19 +115,169 @@ static int *input_slots(Cg *c, FnKind kind, int *count)
     return slot;
 }
 
-/* Each trainable parameter's gradient sum, grads + this batch's, finite;
- * without a frame (apply_gradients) the instance's grads alone, which
- * the caller may have written. */
-static void check_grads(Cg *c, LLVMValueRef m, const CgFrame *f)
+/* Gradients summed or checked in one part of a long run function
+ * (docs/CODEGEN.md, Parts), 0 for none: each is a call. */
+static int grads_part_size(const Cg *c)
+{
+    return c->g->train->params.n > c->part_size ? c->part_size : 0;
+}
+
+/* `void NAME.add.T(ptr noalias dst, ptr noalias src, i64 n)`: dst[i] +=
+ * src[i], the one function that adds each gradient of type t to the
+ * instance's. Inline at each, the sums of a model of thousands of
+ * parameters would be as many loops, each vectorized behind a check
+ * that its buffers do not overlap (they never do). */
+static LLVMValueRef add_fn(Cg *c, DType t)
+{
+    const char *name = arena_printf(c->g->arena, "%s.add.%s", c->g->name, ir_dtype_name(t));
+    LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
+    if (fn)
+        return fn;
+    LLVMValueRef outer = c->fn, batch = c->batch;
+    LLVMBasicBlockRef at = LLVMGetInsertBlock(c->b);
+    LLVMTypeRef pt[] = {c->ptr, c->ptr, c->i64};
+    fn = LLVMAddFunction(c->mod, name, LLVMFunctionType(c->voidt, pt, 3, false));
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    const char *fattrs[] = {"nounwind", "noinline"};
+    for (int i = 0; i < countof(fattrs); i++)
+        LLVMAddAttributeAtIndex(
+            fn, LLVMAttributeFunctionIndex,
+            LLVMCreateEnumAttribute(
+                c->ctx, LLVMGetEnumAttributeKindForName(fattrs[i], strlen(fattrs[i])), 0));
+    unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
+    for (unsigned i = 1; i <= 2; i++)
+        LLVMAddAttributeAtIndex(fn, i, LLVMCreateEnumAttribute(c->ctx, noalias, 0));
+    c->fn = fn;
+    LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
+    cg_copy(c, t, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), true);
+    LLVMBuildRetVoid(c->b);
+    c->fn = outer;
+    c->batch = batch;
+    LLVMPositionBuilderAtEnd(c->b, at);
+    return fn;
+}
+
+/* Each trainable parameter's gradient sum, grads + this batch's (in frame
+ * f), finite; with batch false, the instance's grads alone, which the
+ * caller may have written (apply_gradients). */
+static void check_grads(Cg *c, CgFrame *f, bool batch)
 {
     const Train *t = c->g->train;
+    CgParts parts;
+    cg_parts_begin(c, &parts, f, grads_part_size(c), true);
     for (int i = 0; i < t->params.n; i++) {
+        CgFrame *pf = cg_part_next(c, &parts, 1);
         Node *p = t->params.v[i];
         LLVMValueRef idx = cg_i64(c, c->layout->grads_offset + c->layout->param_offset[p->id]);
-        cg_check_finite(c, p->dtype, LLVMBuildInBoundsGEP2(c->b, c->i8, m, &idx, 1, "grad"),
-                        f ? cg_addr(c, f, t->grads.v[i]) : NULL, cg_numel(c, &p->shape),
+        cg_check_finite(c, p->dtype, LLVMBuildInBoundsGEP2(c->b, c->i8, pf->m, &idx, 1, "grad"),
+                        batch ? cg_addr(c, pf, t->grads.v[i]) : NULL, cg_numel(c, &p->shape),
                         cg_i64(c, 0), arena_printf(c->g->arena, "gradient of '%s'", p->name));
     }
+    cg_parts_end(c, &parts);
+}
+
+/* Adds this batch's gradients (in frame f) to the instance's. */
+static void add_grads(Cg *c, CgFrame *f)
+{
+    const Train *t = c->g->train;
+    CgParts parts;
+    cg_parts_begin(c, &parts, f, grads_part_size(c), false);
+    for (int i = 0; i < t->params.n; i++) {
+        CgFrame *pf = cg_part_next(c, &parts, 1);
+        Node *p = t->params.v[i], *d = t->grads.v[i];
+        LLVMValueRef idx = cg_i64(c, c->layout->grads_offset + c->layout->param_offset[p->id]);
+        LLVMValueRef add = add_fn(c, p->dtype);
+        LLVMValueRef args[] = {LLVMBuildInBoundsGEP2(c->b, c->i8, pf->m, &idx, 1, "grad"),
+                               cg_addr(c, pf, d), cg_numel(c, &p->shape)};
+        LLVMBuildCall2(c->b, LLVMGlobalGetValueType(add), add, args, 3, "");
+    }
+    cg_parts_end(c, &parts);
+}
+
+static bool run_passes(Cg *c, LLVMTargetMachineRef tm, const char *passes, char **err);
+
+/* Kernels built before merging identical ones, a multiple of the part
+ * size (docs/CODEGEN.md, Parts): 2048 by default. */
+enum { MERGE_PARTS = 32 };
+
+/* A table of the kernels among ks[0..n), which mergefunc keeps up to
+ * date: when it deletes a kernel for one identical to it, it points the
+ * kernel's uses at the one kept (the kernels are unnamed_addr, so it
+ * may). NULL when there are none. External while it lives, or constmerge
+ * would delete it, unused. */
+static LLVMValueRef kernel_table(Cg *c, const CgKernel *ks, int n)
+{
+    int m = 0;
+    LLVMValueRef *fns = arena_alloc(c->g->arena, sizeof *fns * ((size_t)n + 1));
+    for (int i = 0; i < n; i++)
+        if (ks[i].fn)
+            fns[m++] = ks[i].fn;
+    if (!m)
+        return NULL;
+    LLVMValueRef t = LLVMAddGlobal(c->mod, LLVMArrayType2(c->ptr, (uint64_t)m), "dlc.kernels");
+    LLVMSetInitializer(t, LLVMConstArray2(c->ptr, fns, (uint64_t)m));
+    return t;
+}
+
+/* Points ks[0..n) at the kernels kept, from their table, and deletes it. */
+static void kernels_kept(CgKernel *ks, int n, LLVMValueRef table)
+{
+    if (!table)
+        return;
+    LLVMValueRef kept = LLVMGetInitializer(table);
+    for (int i = 0, k = 0; i < n; i++)
+        if (ks[i].fn)
+            ks[i].fn = LLVMGetOperand(kept, (unsigned)k++);
+    LLVMDeleteGlobal(table);
+}
+
+/* By step index: the kernels of c->plan's steps, built before the run
+ * function that calls them, with identical ones merged (constmerge,
+ * mergefunc, as merge_kernels) every MERGE_PARTS parts' worth of kernels
+ * (never without parts), so that a plan of 100,000 steps never holds
+ * 100,000 kernels. Every function of the module is complete when they
+ * are merged. Each batch's kernels are found again through their table;
+ * all tables live until the last merge, which may delete a kernel of an
+ * earlier batch. A loop's kernels are its body's, built when it is
+ * emitted. */
+static CgKernel *build_kernels(Cg *c, LLVMTargetMachineRef tm)
+{
+    const Graph *g = c->g;
+    int n = c->plan->nsteps, first = 0, built = 0;
+    LLVMValueRef fn = c->fn, batch = c->batch;
+    CgKernel *ks = arena_alloc(g->arena, sizeof *ks * ((size_t)n + 1));
+    Vec(int) starts = {0};
+    Vec(LLVMValueRef) tables = {0};
+    for (int i = 0; i < n; i++) {
+        if (c->plan->steps[i]->op == OP_LOOP)
+            continue;
+        ks[i] = cg_kernel(c, c->plan->steps[i]);
+        if (!ks[i].fn)
+            continue;
+        Node **in = arena_alloc(g->arena, sizeof *in * ((size_t)ks[i].nin + 1));
+        for (int j = 0; j < ks[i].nin; j++) /* the kernel's array is its own till the next */
+            in[j] = ks[i].in[j];
+        ks[i].in = in;
+        size_t len;
+        const char *name = LLVMGetValueName2(ks[i].fn, &len);
+        vec_push(g->arena, &c->kernels, arena_strndup(g->arena, name, len));
+        LLVMSetUnnamedAddress(ks[i].fn, LLVMGlobalUnnamedAddr);
+        if (++built == MERGE_PARTS * c->part_size) {
+            vec_push(g->arena, &starts, first);
+            vec_push(g->arena, &tables, kernel_table(c, ks + first, i + 1 - first));
+            char *err = NULL;
+            if (!run_passes(c, tm, "constmerge,mergefunc", &err))
+                die("%s", err);
+            first = i + 1;
+            built = 0;
+        }
+    }
+    vec_push(g->arena, &starts, first); /* the last batch's end */
+    for (int b = 0; b < tables.n; b++)
+        kernels_kept(ks + starts.v[b], starts.v[b + 1] - starts.v[b], tables.v[b]);
+    c->fn = fn;
+    c->batch = batch;
+    return ks;
 }
 
 /* static i32 NAME.run / NAME.train / NAME.eval (ptr m, i64 batch, ptr
@@ -135,7 +286,7 @@ static void check_grads(Cg *c, LLVMValueRef m, const CgFrame *f)
  * and train store the loss at results, and train adds each gradient to
  * the instance's grads, after checking the loss and the sums. Returns 0,
  * or a check's code with nothing of the instance or results written. */
-static LLVMValueRef build_run(Cg *c, FnKind kind)
+static LLVMValueRef build_run(Cg *c, LLVMTargetMachineRef tm, FnKind kind)
 {
     const Graph *g = c->g;
     static const char *const suffix[] = {"run", "eval", "train"};
@@ -148,6 +299,7 @@ static LLVMValueRef build_run(Cg *c, FnKind kind)
     c->fn = fn;
     c->tag = tags[kind];
     c->training = kind == FN_TRAIN;
+    CgKernel *kernels = build_kernels(c, tm);
     LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
     LLVMValueRef m = LLVMGetParam(fn, 0), inputs = LLVMGetParam(fn, 2),
                  results = LLVMGetParam(fn, 3);
@@ -171,7 +323,8 @@ static LLVMValueRef build_run(Cg *c, FnKind kind)
                  .arena = cg_byte_gep(c, m, c->layout->arena_offset),
                  .inputs = inputs,
                  .input_slot = input_slot,
-                 .key = &key};
+                 .key = &key,
+                 .kernels = kernels};
     cg_run_steps(c, &f);
     if (kind == FN_FORWARD) {
         for (int i = 0; i < g->outputs.n; i++) {
@@ -187,21 +340,13 @@ static LLVMValueRef build_run(Cg *c, FnKind kind)
         LLVMValueRef at = cg_addr(c, &f, loss);
         if (kind == FN_TRAIN && c->checks) {
             cg_check_finite(c, loss->dtype, at, NULL, cg_i64(c, 1), cg_i64(c, 0), "loss");
-            check_grads(c, m, &f);
+            check_grads(c, &f, true);
         }
         c->undo_states = NULL;
         cg_copy(c, loss->dtype, results, at, cg_i64(c, 1), false);
     }
-    if (kind == FN_TRAIN) {
-        const Train *t = g->train;
-        for (int i = 0; i < t->params.n; i++) {
-            Node *p = t->params.v[i], *d = t->grads.v[i];
-            LLVMValueRef idx = cg_i64(c, c->layout->grads_offset + c->layout->param_offset[p->id]);
-            LLVMValueRef dst = LLVMBuildInBoundsGEP2(c->b, c->i8, m, &idx, 1, "grad");
-            cg_copy(c, p->dtype, dst, cg_addr(c, &f, d),
-                      cg_numel(c, &p->shape), true);
-        }
-    }
+    if (kind == FN_TRAIN)
+        add_grads(c, &f);
     LLVMBuildRet(c->b, i32_c(c, 0));
     c->training = false;
     c->tag = "";
@@ -373,8 +518,11 @@ static void build_training(Cg *c, LLVMValueRef train, LLVMValueRef eval, LLVMVal
     LLVMValueRef fn = begin_fn(c, "apply_gradients", c->i32, mt, 1);
     LLVMValueRef m = LLVMGetParam(fn, 0);
     fail_if(c, is_null(c, m));
-    if (c->checks)
-        check_grads(c, m, NULL);
+    if (c->checks) {
+        CgFrame f = {.m = m, .arena = LLVMConstNull(c->ptr), .inputs = LLVMConstNull(c->ptr)};
+        c->batch = cg_i64(c, 1);
+        check_grads(c, &f, false);
+    }
     LLVMBuildCall2(c->b, LLVMGlobalGetValueType(apply), apply, &m, 1, "");
     LLVMBuildRet(c->b, i32_c(c, 0));
     *apply_entry = fn;
@@ -560,7 +708,7 @@ static void module_free(Cg *c)
 }
 
 /* The run functions, their kernels, the entry points and the info. */
-static void build_module(Cg *c, const CgPlans *plans, bool hosted)
+static void build_module(Cg *c, LLVMTargetMachineRef tm, const CgPlans *plans, bool hosted)
 {
     const Graph *g = c->g;
     int ninputs, nfwd = 0;
@@ -570,16 +718,16 @@ static void build_module(Cg *c, const CgPlans *plans, bool hosted)
     CgAbiTypes t = cg_abi_types(c);
     char *info_name = arena_printf(g->arena, "%s.info", g->name);
     LLVMValueRef info = LLVMAddGlobal(c->mod, t.info, info_name);
-    LLVMValueRef run = build_run(c, FN_FORWARD);
+    LLVMValueRef run = build_run(c, tm, FN_FORWARD);
     build_entry_points(c, info, run, nfwd, hosted);
     CgEntries entries = {0};
     entries.forward =
         LLVMGetNamedFunction(c->mod, arena_printf(g->arena, "%s_forward_generic", g->name));
     if (plans->train) {
         c->plan = plans->train;
-        LLVMValueRef train = build_run(c, FN_TRAIN);
+        LLVMValueRef train = build_run(c, tm, FN_TRAIN);
         c->plan = plans->evaluate;
-        LLVMValueRef eval = build_run(c, FN_EVAL);
+        LLVMValueRef eval = build_run(c, tm, FN_EVAL);
         c->plan = plans->forward;
         build_training(c, train, eval, &entries.compute_gradients, &entries.evaluate,
                        &entries.apply_gradients);
@@ -639,6 +787,11 @@ static bool optimize(Cg *c, LLVMTargetMachineRef tm, int level, char **err)
     return run_passes(c, tm, passes, err);
 }
 
+void cg_set_fatal_handler(void (*handler)(const char *reason))
+{
+    LLVMInstallFatalErrorHandler(handler);
+}
+
 /* Milliseconds since *t0, which becomes now. */
 static double lap_ms(struct timespec *t0)
 {
@@ -670,9 +823,10 @@ bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const C
             .tag = "",
             .checks = !o->no_checks,
             .report = !cg_freestanding(o),
-            .threads = !cg_freestanding(o)};
+            .threads = !cg_freestanding(o),
+            .part_size = o->part_size < 0 ? 0 : o->part_size ? o->part_size : CG_PART_SIZE};
     module_new(&c, tm, o);
-    build_module(&c, plans, !cg_freestanding(o));
+    build_module(&c, tm, plans, !cg_freestanding(o));
     verify(&c);
     st->graph_kernels = c.kernels.n;
     st->build_ms = lap_ms(&t0);

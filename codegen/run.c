@@ -17,6 +17,8 @@
  * a counted loop around the body's kernel calls; the kernels themselves
  * are emitted once, whatever the trip count.
  */
+#include <string.h>
+
 #include "cg.h"
 
 LLVMValueRef cg_addr(Cg *c, const CgFrame *f, Node *n)
@@ -222,43 +224,166 @@ static void emit_loop(Cg *c, const CgFrame *f, Node *l)
     cg_loop_end(c, &loop);
 }
 
-void cg_run_steps(Cg *c, CgFrame *f)
+void cg_parts_begin(Cg *c, CgParts *p, CgFrame *f, int limit, bool fails)
 {
+    *p = (CgParts){.host = c->fn,
+                   .batch = c->batch,
+                   .undo = c->undo_states,
+                   .hf = f,
+                   .at = LLVMGetInsertBlock(c->b),
+                   .limit = limit,
+                   .fails = fails};
+}
+
+/* Returns from the current part; the builder back at the host's end. */
+static void part_close(Cg *c, CgParts *p)
+{
+    if (!p->cur)
+        return;
+    LLVMBuildRet(c->b, LLVMConstInt(c->i32, 0, 0));
+    /* calls with constant offsets: nothing for LLVM's passes to improve,
+     * and fast instruction selection (docs/CODEGEN.md, Parts); a loop's
+     * copies of slices are worth optimizing */
+    if (!p->loops)
+        LLVMAddAttributeAtIndex(
+            p->cur, LLVMAttributeFunctionIndex,
+            LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("optnone", 7), 0));
+    p->cur = NULL;
+    c->fn = p->host;
+    c->batch = p->batch;
+    c->undo_states = p->undo;
+    LLVMPositionBuilderAtEnd(c->b, p->at);
+}
+
+/* A new part, called from the host at p->at; the builder in its entry. */
+static void part_open(Cg *c, CgParts *p)
+{
+    LLVMTypeRef pt[] = {c->ptr, c->i64, c->ptr, c->ptr, c->ptr};
+    LLVMTypeRef fty = LLVMFunctionType(c->i32, pt, 5, false);
+    size_t len;
+    const char *host = LLVMGetValueName2(p->host, &len);
+    LLVMValueRef fn =
+        LLVMAddFunction(c->mod, arena_printf(c->g->arena, "%.*s.part", (int)len, host), fty);
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    const char *fattrs[] = {"nounwind", "noinline"};
+    for (int i = 0; i < countof(fattrs); i++)
+        LLVMAddAttributeAtIndex(
+            fn, LLVMAttributeFunctionIndex,
+            LLVMCreateEnumAttribute(
+                c->ctx, LLVMGetEnumAttributeKindForName(fattrs[i], strlen(fattrs[i])), 0));
+
+    LLVMPositionBuilderAtEnd(c->b, p->at);
+    LLVMValueRef args[] = {p->hf->m, p->batch, p->hf->inputs, p->hf->arena,
+                           p->undo ? p->undo : LLVMConstNull(c->ptr)};
+    LLVMValueRef rc = LLVMBuildCall2(c->b, fty, fn, args, 5, "");
+    if (p->fails) {
+        LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(c->ctx, p->host, "part.failed");
+        LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(c->ctx, p->host, "part.ok");
+        LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntNE, rc, LLVMConstInt(c->i32, 0, 0), ""),
+                        fail, ok);
+        LLVMPositionBuilderAtEnd(c->b, fail);
+        LLVMBuildRet(c->b, rc);
+        p->at = ok;
+    }
+
+    p->cur = fn;
+    p->units = 0;
+    p->loops = false;
+    p->key = NULL;
+    p->pf = (CgFrame){.m = LLVMGetParam(fn, 0),
+                      .inputs = LLVMGetParam(fn, 2),
+                      .arena = LLVMGetParam(fn, 3),
+                      .input_slot = p->hf->input_slot,
+                      .key = &p->key,
+                      .kernels = p->hf->kernels};
+    c->fn = fn;
+    c->batch = LLVMGetParam(fn, 1);
+    c->undo_states = p->undo ? LLVMGetParam(fn, 4) : NULL;
+    LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
+}
+
+CgFrame *cg_part_next(Cg *c, CgParts *p, int w)
+{
+    if (!p->limit)
+        return p->hf;
+    if (p->cur && p->units + w > p->limit && p->units > 0)
+        part_close(c, p);
+    if (!p->cur)
+        part_open(c, p);
+    p->units += w;
+    return &p->pf;
+}
+
+void cg_parts_end(Cg *c, CgParts *p)
+{
+    part_close(c, p);
+}
+
+/* Plan step i in frame f: its kernel's call, or a loop. */
+static void run_step(Cg *c, CgFrame *f, int i)
+{
+    Node *step = c->plan->steps[i];
+    if (step->op == OP_LOOP) {
+        emit_loop(c, f, step);
+        return;
+    }
     const Graph *g = c->g;
-    LLVMValueRef fn = c->fn, batch = c->batch;
-    for (int i = 0; i < c->plan->nsteps; i++) {
-        Node *step = c->plan->steps[i];
-        if (step->op == OP_LOOP) {
-            emit_loop(c, f, step);
-            continue;
-        }
+    CgKernel k;
+    if (f->kernels) {
+        k = f->kernels[i];
+    } else {
+        LLVMValueRef fn = c->fn, batch = c->batch;
         LLVMBasicBlockRef here = LLVMGetInsertBlock(c->b);
-        CgKernel k = cg_kernel(c, step);
-        LLVMValueRef kfn = k.fn;
-        Node **ins = k.in;
-        int nin = k.nin;
+        k = cg_kernel(c, step);
         c->fn = fn;
         c->batch = batch;
         LLVMPositionBuilderAtEnd(c->b, here);
-        if (!kfn)
-            continue;
-        size_t len;
-        const char *kname = LLVMGetValueName2(kfn, &len);
-        vec_push(g->arena, &c->kernels, arena_strndup(g->arena, kname, len));
-        LLVMValueRef *args = arena_alloc(g->arena, sizeof *args * (size_t)(nin + 4));
-        args[0] = cg_addr(c, f, step);
-        for (int j = 0; j < nin; j++)
-            args[j + 1] = cg_addr(c, f, ins[j]);
-        args[nin + 1] = c->batch;
-        int64_t scratch = c->plan->scratch_offset[step->id];
-        if (scratch >= 0)
-            args[nin + 2] = cg_byte_gep(c, f->arena, scratch);
-        int nargs = nin + 2 + (scratch >= 0);
-        if (cg_step_draws(c, step)) {
-            if (!*f->key)
-                *f->key = cg_step_key(c, f->m);
-            args[nargs++] = *f->key;
+        if (k.fn) {
+            size_t len;
+            const char *kname = LLVMGetValueName2(k.fn, &len);
+            vec_push(g->arena, &c->kernels, arena_strndup(g->arena, kname, len));
         }
-        cg_call_step(c, step, kfn, ins, nin, args, nargs);
     }
+    LLVMValueRef kfn = k.fn;
+    Node **ins = k.in;
+    int nin = k.nin;
+    if (!kfn)
+        return;
+    LLVMValueRef *args = arena_alloc(g->arena, sizeof *args * (size_t)(nin + 4));
+    args[0] = cg_addr(c, f, step);
+    for (int j = 0; j < nin; j++)
+        args[j + 1] = cg_addr(c, f, ins[j]);
+    args[nin + 1] = c->batch;
+    int64_t scratch = c->plan->scratch_offset[step->id];
+    if (scratch >= 0)
+        args[nin + 2] = cg_byte_gep(c, f->arena, scratch);
+    int nargs = nin + 2 + (scratch >= 0);
+    if (cg_step_draws(c, step)) {
+        if (!*f->key)
+            *f->key = cg_step_key(c, f->m);
+        args[nargs++] = *f->key;
+    }
+    cg_call_step(c, step, kfn, ins, nin, args, nargs);
+}
+
+/* A step's weight in a part: a loop's body runs inline. */
+static int step_weight(const Node *step)
+{
+    return step->op == OP_LOOP ? 1 + step->body->nodes.n : 1;
+}
+
+void cg_run_steps(Cg *c, CgFrame *f)
+{
+    int total = 0;
+    for (int i = 0; i < c->plan->nsteps; i++)
+        total += step_weight(c->plan->steps[i]);
+    CgParts p;
+    cg_parts_begin(c, &p, f, total > c->part_size ? c->part_size : 0, false);
+    for (int i = 0; i < c->plan->nsteps; i++) {
+        Node *step = c->plan->steps[i];
+        CgFrame *pf = cg_part_next(c, &p, step_weight(step));
+        p.loops |= step->op == OP_LOOP;
+        run_step(c, pf, i);
+    }
+    cg_parts_end(c, &p);
 }

@@ -55,6 +55,8 @@ static void usage(FILE *f)
           "                         (labels and ids in range, values finite)\n"
           "  --unroll-loops         unroll every for loop instead of keeping loops over\n"
           "                         indices as loops\n"
+          "  --part-size=N          a long run function calls its kernels from functions\n"
+          "                         of N calls each (default 64; 0: from one function)\n"
           "  -D NAME=VALUE          override a model-level `let` constant\n"
           "  --version              print version information\n"
           "  -h, --help             print this help\n"
@@ -145,6 +147,7 @@ enum {
     OPT_UNROLL_LOOPS,
     OPT_VERSION,
     OPT_DOT_FUNCTION,
+    OPT_PART_SIZE,
 };
 
 static const struct option long_options[] = {
@@ -160,6 +163,7 @@ static const struct option long_options[] = {
     {"no-checks", no_argument, NULL, OPT_NO_CHECKS},
     {"unroll-loops", no_argument, NULL, OPT_UNROLL_LOOPS},
     {"dot-function", required_argument, NULL, OPT_DOT_FUNCTION},
+    {"part-size", required_argument, NULL, OPT_PART_SIZE},
     {0, 0, 0, 0},
 };
 
@@ -257,6 +261,15 @@ static void take_option(Arena *a, Options *o, int c, const char *arg, bool *any_
     case OPT_INFERENCE_ONLY: o->cg.inference_only = true; break;
     case OPT_NO_CHECKS: o->cg.no_checks = true; break;
     case OPT_UNROLL_LOOPS: o->unroll_loops = true; break;
+    case OPT_PART_SIZE: {
+        char *end;
+        errno = 0;
+        long n = strtol(arg, &end, 10);
+        if (!*arg || *end || errno || n < 0 || n > 1000000)
+            usage_error("--part-size=%s: expected a count of kernel calls, 0 to 1000000", arg);
+        o->cg.part_size = n ? (int)n : -1;
+        break;
+    }
     case OPT_DUMP:
         o->dump_after = arg ? arg : pass_names[num_passes - 1];
         check_pass_list("--dump-ir", o->dump_after, true);

@@ -32,7 +32,10 @@ for kind in $kinds; do
          exec /usr/bin/time -f '%e %U %M' -o "$tmp/time" \
              timeout "${BENCH_SCALE_TIMEOUT:-600}" "$dlc" "$tmp/m.dl" -o "$tmp/m.o" "$@") \
             >"$tmp/out" 2>&1 || status=$?
-        read -r wall user kb <"$tmp/time" || true
+        # time(1) puts "Command exited with non-zero status N" first
+        read -r wall user kb <<EOF || true
+$(tail -n 1 "$tmp/time")
+EOF
         note=
         [ "$status" -ne 0 ] && note="exit $status: $(grep -v '^Command' "$tmp/out" | head -1)"
         printf '%-8s %8s %8s %10s %10s %9s  %s\n' "$kind" "$n" "$(wc -l <"$tmp/m.dl")" \
