@@ -4,6 +4,7 @@
  * 1 errors in the input model, 2 misuse of the command line or I/O.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +199,35 @@ static void print_dot(FILE *f, const Options *o, const Graph *g, const CgPlans *
     free(keep);
 }
 
+/* Running out of memory inside LLVM. LLVM's C API has no way to report a
+ * failed allocation to its caller: LLVM prints "LLVM ERROR: out of
+ * memory" (or the C++ runtime "std::bad_alloc") and calls abort(). While
+ * code generation runs, SIGABRT is caught instead: the temporary outputs
+ * are removed and dlc exits with status 2 and a message in its own form,
+ * as for its own allocations (out_of_memory). Nothing but a signal
+ * handler's safe calls (unlink, write, _exit) is made in it. dlc's own
+ * internal errors (die) put the default action back before they abort,
+ * and LLVM's other fatal errors are reported as internal errors
+ * (llvm_fatal), so what reaches the handler is LLVM aborting on its own,
+ * which a release build of LLVM does when an allocation fails; the
+ * message says it was LLVM that aborted. */
+static void llvm_aborted(int sig)
+{
+    (void)sig;
+    static const char msg[] = "dlc: error: out of memory (LLVM aborted while generating code, "
+                              "as it does when an allocation fails)\n";
+    out_unlink_pending();
+    (void)!write(2, msg, sizeof msg - 1);
+    _exit(EXIT_USAGE);
+}
+
+static void llvm_fatal(const char *reason)
+{
+    fprintf(stderr, "dlc: internal error: LLVM: %s\n", reason);
+    signal(SIGABRT, SIG_DFL);
+    abort();
+}
+
 /* Writes one --emit kind to path, through a temporary file; false
  * (reported) when code generation or writing fails. */
 static bool write_output(const Options *o, Stats *st, Emit k, const char *path, const Graph *g,
@@ -208,7 +238,13 @@ static bool write_output(const Options *o, Stats *st, Emit k, const char *path, 
         CgOutput kind = k == EMIT_OBJ ? CG_OBJ : k == EMIT_ASM ? CG_ASM : CG_LLVM;
         char *err = NULL;
         CgStats cs;
-        if (!cg_emit(g, plans, layout, &o->cg, kind, tmp, &err, &cs)) {
+        struct sigaction on_abort = {.sa_handler = llvm_aborted}, before;
+        sigemptyset(&on_abort.sa_mask);
+        sigaction(SIGABRT, &on_abort, &before);
+        cg_set_fatal_handler(llvm_fatal);
+        bool ok = cg_emit(g, plans, layout, &o->cg, kind, tmp, &err, &cs);
+        sigaction(SIGABRT, &before, NULL);
+        if (!ok) {
             fprintf(stderr, "dlc: error: %s\n", err ? err : "code generation failed");
             free(err);
             return false;

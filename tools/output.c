@@ -27,6 +27,13 @@ static void remove_pending(void)
     npending = 0;
 }
 
+void out_unlink_pending(void)
+{
+    for (int i = 0; i < npending; i++)
+        if (pending[i])
+            unlink(pending[i]);
+}
+
 static _Noreturn void io_error(const char *what, const char *path)
 {
     fprintf(stderr, "dlc: error: %s '%s': %s\n", what, path, strerror(errno));

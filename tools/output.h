@@ -20,6 +20,10 @@ const char *out_begin(const char *path);
  * out_begin returned path itself. */
 bool out_commit(const char *tmp, const char *path);
 
+/* Removes the temporaries still pending, and nothing else: safe in a
+ * signal handler (unlink only). */
+void out_unlink_pending(void);
+
 /* fopen(tmp, "w"), or stdout for "-"; exits with status 2 on failure. */
 FILE *out_fopen(const char *tmp);
 
