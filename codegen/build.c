@@ -232,6 +232,15 @@ static LLVMValueRef fma3(Cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef d)
     return cg_intrinsic(c, "llvm.fmuladd", c->f32, f, 3);
 }
 
+/* a * b + d rounded twice on every target: exp_core uses it so that
+ * models whose only transcendental is exp (softmax, the losses) give the
+ * same bits on aarch64, which fuses llvm.fmuladd, and on baseline x86-64,
+ * which does not (tests/cross, docs/TARGETS.md). */
+static LLVMValueRef madd(Cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef d)
+{
+    return LLVMBuildFAdd(c->b, LLVMBuildFMul(c->b, a, b, ""), d, "");
+}
+
 /* 2^k for i32 k in -126..127, built in the exponent bits. */
 static LLVMValueRef pow2(Cg *c, LLVMValueRef k)
 {
@@ -259,11 +268,11 @@ static LLVMValueRef exp_core(Cg *c, LLVMValueRef y)
         LLVMBuildFAdd(b, LLVMBuildFMul(b, y, cg_fconst(c, DT_F32, 1.44269504088896341), ""), shift,
                       ""),
         shift, "");
-    LLVMValueRef r = fma3(c, n, cg_fconst(c, DT_F32, -0.693145751953125), y);
-    r = fma3(c, n, cg_fconst(c, DT_F32, -1.42860682030941723e-06), r);
+    LLVMValueRef r = madd(c, n, cg_fconst(c, DT_F32, -0.693145751953125), y);
+    r = madd(c, n, cg_fconst(c, DT_F32, -1.42860682030941723e-06), r);
     LLVMValueRef e = cg_fconst(c, DT_F32, taylor[0]);
     for (int i = 1; i < countof(taylor); i++)
-        e = fma3(c, e, r, cg_fconst(c, DT_F32, taylor[i]));
+        e = madd(c, e, r, cg_fconst(c, DT_F32, taylor[i]));
     LLVMValueRef ni = LLVMBuildFPToSI(b, n, c->i32, "");
     LLVMValueRef n1 = LLVMBuildAShr(b, ni, LLVMConstInt(c->i32, 1, 0), "");
     LLVMValueRef n2 = LLVMBuildSub(b, ni, n1, "");

