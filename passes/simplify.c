@@ -43,7 +43,12 @@
  * A loop's body is simplified as a graph of its own when the sweep meets
  * the loop: its outputs are the roots, and its inputs stay (they are the
  * loop's interface, matched by position). Two loops merge only when they
- * share the very same body, besides inputs and attributes.
+ * share the very same body, besides inputs and attributes. The dead-code
+ * walk then prunes each live loop's interface (prune_loop): results nobody
+ * reads, carried values no kept output depends on -- a for loop's
+ * temporaries become carried values, and autodiff saves every carried
+ * value for the reverse loop -- and sequences or values the body no longer
+ * reads.
  *
  * Node.fused is cleared: fusion groups are recomputed by pass_fuse on the
  * simplified graph.
@@ -361,6 +366,107 @@ static Node *cse_find_or_add(Table *t, Node *n)
     }
 }
 
+/* ---- loops ------------------------------------------------------------ */
+
+/* Cuts from loop l what nobody needs, given which of its results are read
+ * (read[k] for result k: carried, stacked, then saved): a carried value
+ * stays when its result is read or a kept body output depends on its
+ * body input (iterated to a fixed point: a value feeds another across
+ * trips); stacked and saved results stay when read; scanned sequences and
+ * unchanged values when a kept output depends on them. The body loses the
+ * dropped inputs and outputs and the nodes only they needed. Returns the
+ * new index of each old result (-1: dropped), or NULL when nothing goes. */
+static int *prune_loop(Graph *g, Node *l, const bool *read)
+{
+    Graph *b = l->body;
+    LoopParts p = ir_loop_parts(l);
+    int nout = b->outputs.n, nb = b->nodes.n, nin;
+    Node **bin = ir_body_inputs(b, &nin);
+    bool *keep = arena_alloc(g->arena, (size_t)nout + 1);
+    bool *reach = arena_alloc(g->arena, (size_t)nb + 1);
+    memcpy(keep, read, (size_t)nout);
+    for (bool changed = true; changed;) {
+        memset(reach, 0, (size_t)nb);
+        for (int k = 0; k < nout; k++)
+            if (keep[k])
+                reach[b->outputs.v[k].node->id] = true;
+        for (int i = nb - 1; i >= 0; i--)
+            if (reach[i])
+                for (int j = 0; j < b->nodes.v[i]->nin; j++)
+                    reach[b->nodes.v[i]->in[j]->id] = true;
+        changed = false;
+        for (int k = 0; k < p.carried; k++)
+            if (!keep[k] && reach[bin[k]->id])
+                keep[k] = changed = true;
+    }
+    /* loop inputs and body inputs kept, in order */
+    int nl = l->nin;
+    bool *keep_in = arena_alloc(g->arena, (size_t)nl + 1);
+    bool *keep_bin = arena_alloc(g->arena, (size_t)nin + 1);
+    bool any = false;
+    for (int k = 0; k < p.carried; k++)
+        keep_in[k] = keep_bin[k] = keep[k];
+    for (int j = 0; j < p.stacked; j++)
+        keep_in[p.carried + j] = keep[p.carried + j];
+    for (int k = p.carried; k < nin; k++)
+        keep_bin[k] = keep_in[k + p.stacked] = reach[bin[k]->id];
+    for (int k = 0; k < nout; k++)
+        any |= !keep[k];
+    for (int k = 0; k < nin; k++)
+        any |= !keep_bin[k];
+    if (!any)
+        return NULL;
+
+    int *map = arena_alloc(g->arena, sizeof *map * ((size_t)nout + 1));
+    int carried = 0, stacked = 0, scanned = 0, saved = 0, m = 0;
+    for (int k = 0; k < nout; k++)
+        map[k] = keep[k] ? m++ : -1;
+    int nscan = p.stacked + p.scanned;
+    AttrInts axis = attr_scan_axis(l), start = attr_scan_start(l), step = attr_scan_step(l);
+    Dim *d = arena_alloc(g->arena, sizeof *d * (3 * (size_t)nscan + 1));
+    Dim *na = d, *ns = d + nscan, *nt = d + 2 * nscan;
+    int ni = 0, nsc = 0;
+    for (int k = 0; k < nl; k++) {
+        if (!keep_in[k])
+            continue;
+        int scan = k - p.carried; /* stacked, then scanned entries */
+        if (k < p.carried)
+            carried++;
+        else if (scan < nscan) {
+            stacked += scan < p.stacked;
+            scanned += scan >= p.stacked;
+            na[nsc] = axis.v[scan];
+            ns[nsc] = start.v[scan];
+            nt[nsc++] = step.v[scan];
+        }
+        l->in[ni++] = l->in[k];
+    }
+    l->nin = ni;
+    for (int k = p.carried + p.stacked; k < nout; k++)
+        saved += keep[k];
+    attr_set_carried(g, l, carried);
+    attr_set_stacked(g, l, stacked);
+    attr_set_scanned(g, l, scanned);
+    attr_set_saved(g, l, saved);
+    attr_set_scan_axis(g, l, na, nsc);
+    attr_set_scan_start(g, l, ns, nsc);
+    attr_set_scan_step(g, l, nt, nsc);
+
+    int no = 0;
+    for (int k = 0; k < nout; k++)
+        if (keep[k])
+            b->outputs.v[no++] = b->outputs.v[k];
+    b->outputs.n = no;
+    for (int k = 0; k < nin; k++)
+        if (!keep_bin[k])
+            b->nodes.v[bin[k]->id] = NULL;
+    for (int i = 0; i < nb; i++)
+        if (b->nodes.v[i] && b->nodes.v[i]->op != OP_INPUT && !reach[i])
+            b->nodes.v[i] = NULL;
+    ir_graph_compact(b);
+    return map;
+}
+
 /* ---- the pass -------------------------------------------------------- */
 
 void pass_simplify(Graph *g)
@@ -415,6 +521,9 @@ void pass_simplify(Graph *g)
         for (int i = 0; i < g->train->grads.n; i++)
             live[g->train->grads.v[i]->id] = true;
     }
+    /* a live loop's live results, linked by loop: they come after it */
+    Node **first_res = arena_alloc(g->arena, (size_t)nn * sizeof *first_res + 1);
+    Node **next_res = arena_alloc(g->arena, (size_t)nn * sizeof *next_res + 1);
     for (int i = nn - 1; i >= 0; i--) {
         Node *n = g->nodes.v[i];
         Op op = n->op;
@@ -423,6 +532,19 @@ void pass_simplify(Graph *g)
         if (!live[i]) {
             g->nodes.v[i] = NULL;
             continue;
+        }
+        if (op == OP_LOOP_RESULT) {
+            next_res[i] = first_res[n->in[0]->id];
+            first_res[n->in[0]->id] = n;
+        }
+        if (op == OP_LOOP) {
+            int nout = n->body->outputs.n;
+            bool *read = arena_alloc(g->arena, (size_t)nout + 1);
+            for (Node *r = first_res[i]; r; r = next_res[r->id])
+                read[attr_index(r)] = true;
+            int *map = prune_loop(g, n, read);
+            for (Node *r = first_res[i]; r && map; r = next_res[r->id])
+                attr_set_index(g, r, map[attr_index(r)]);
         }
         for (int j = 0; j < n->nin; j++)
             live[n->in[j]->id] = true;
