@@ -673,6 +673,8 @@ static bool write_module(Cg *c, LLVMTargetMachineRef tm, CgOutput kind, const ch
 /* Why the plans cannot be compiled (a malloc'd message), NULL if they can. */
 static char *check_plans(const Graph *g, const CgPlans *plans)
 {
+    if (ir_train_count(g) > 1)
+        return dup_msg("", "several objectives: code generation does not support them yet");
     const char *bad = cg_plan_unsupported(g, plans->forward, false);
     if (!bad && plans->evaluate)
         bad = cg_plan_unsupported(g, plans->evaluate, false);

@@ -100,7 +100,7 @@ typedef enum {
     S_ASSIGN,       /* h = relu(x); */
     S_SLICE_ASSIGN, /* ys[:, t, :] = h; */
     S_OUTPUT,       /* output probs = softmax(z);  or  output probs; */
-    S_TRAIN,        /* train loss with adam(lr = 1e-3), clip_norm = 1; */
+    S_TRAIN,        /* train loss with adam(lr = 1e-3), clip_norm = 1 as main; */
     S_FOR,          /* for i in 0..T { ... } */
     S_RETURN,       /* return x; */
     S_UNPACK,       /* h, c = layer(x);  or  (h, c) = layer(x); */
@@ -121,8 +121,10 @@ struct Stmt {
     bool frozen;       /* S_PARAM */
     SliceItem *items;  /* S_SLICE_ASSIGN */
     int nitems;
-    Arg *opts;         /* S_TRAIN: clip_norm = ..., schedule = ... */
+    Arg *opts;         /* S_TRAIN: clip_norm = ..., schedule = ..., params = [...] */
     int nopts;
+    const char *objective; /* S_TRAIN: `as NAME`, or NULL */
+    Loc objective_loc;
     Expr *lo, *hi;     /* S_FOR: lo..hi, hi exclusive */
     Stmt **body;       /* S_FOR; S_IF: the statements run when the condition holds */
     int nbody;

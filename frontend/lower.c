@@ -938,13 +938,35 @@ static bool sched_args_ok(L *l, Sched s, const AttrList *a, Loc loc)
     }
 }
 
+/* `params = [gen, disc.fc1]`: parameter paths or their starts, written
+ * as names and paths (not evaluated: `gen` is a prefix, not a value). */
+static bool train_prefixes(L *l, const Expr *e, Train *t)
+{
+    if (e->kind != E_LIST || e->list.n == 0) {
+        fe_err(l, e->loc, "params must be a list of parameter paths, as in 'params = [gen]'");
+        return false;
+    }
+    bool ok = true;
+    for (int i = 0; i < e->list.n; i++) {
+        const Expr *x = e->list.elems[i];
+        if (x->kind != E_NAME && x->kind != E_PATH) {
+            fe_err(l, x->loc, "params: expected a parameter path such as 'gen' or 'gen.fc1'");
+            ok = false;
+            continue;
+        }
+        vec_push(l->a, &t->prefixes, ((ParamPrefix){x->name, x->loc}));
+    }
+    return ok;
+}
+
 static void exec_train(L *l, Frame *f, const Stmt *st)
 {
-    static const char *const opts[] = {"clip_norm", "schedule", "clip_value"};
+    static const char *const opts[] = {"clip_norm", "schedule", "clip_value", "params"};
     char buf[64];
     Train *t = arena_alloc(l->a, sizeof *t);
     t->loc = st->loc;
     t->sched = SCHED_CONSTANT;
+    t->name = st->objective;
     bool ok = true;
     Binding *b = fe_lookup(f, st->name);
     Value loss = poison;
@@ -966,7 +988,7 @@ static void exec_train(L *l, Frame *f, const Stmt *st)
     ok &= o >= 0;
     if (!st->value)
         ok = false;
-    bool seen[3] = {false, false, false};
+    bool seen[4] = {false, false, false, false};
     for (int i = 0; i < st->nopts; i++) {
         const Arg *a = &st->opts[i];
         if (!a->name)
@@ -987,7 +1009,9 @@ static void exec_train(L *l, Frame *f, const Stmt *st)
             continue;
         }
         seen[k] = true;
-        if (k != 1) {
+        if (k == 3) {
+            ok &= train_prefixes(l, a->value, t);
+        } else if (k != 1) {
             Value v = fe_eval(l, f, a->value);
             if (v.kind == V_NUM && v.f > 0 && isfinite(v.f)) {
                 *(k == 0 ? &t->has_clip : &t->has_clip_value) = true;
@@ -1011,30 +1035,59 @@ static void exec_train(L *l, Frame *f, const Stmt *st)
     }
     if (!seen[1])
         ir_attrs_fill_defaults(l->a, &t->sched_args, fe_builtin_schema(sched_info, SCHED_CONSTANT));
-    if (l->g->train) {
-        if (fe_err(l, st->loc, "a second train statement; a model has at most one"))
-            diag_note(l->g->train->loc, "the first train statement is here");
+    /* a failed statement stays in the list as a placeholder (no loss), so
+     * that the objectives' names are still checked (check_objectives) */
+    Train **end = &l->g->train;
+    while (*end)
+        end = &(*end)->next;
+    *end = t;
+    if (!ok)
         return;
-    }
-    if (!ok) {
-        /* Keep a placeholder so a second train statement is still reported. */
-        t->loss = NULL;
-        l->g->train = t;
-        return;
-    }
     /* PyTorch's SGD refuses these too */
     const Attr *nest = ir_attrs_get(&t->optim_args, "nesterov");
     if (o == OPTIM_SGD && nest->b &&
         (ir_attrs_get(&t->optim_args, "momentum")->f <= 0 ||
          ir_attrs_get(&t->optim_args, "dampening")->f != 0)) {
         fe_err(l, st->value->loc, "sgd: nesterov needs momentum > 0 and dampening = 0");
-        t->loss = NULL;
-        l->g->train = t;
         return;
     }
     t->optim = (Optim)o;
     t->loss = loss.node;
-    l->g->train = t;
+}
+
+/* After the model: several objectives are each named, once; every
+ * `params` prefix names trainable parameters. */
+static void check_objectives(L *l)
+{
+    const Graph *g = l->g;
+    for (const Train *t = g->train; t; t = t->next) {
+        if (!t->name && (t != g->train || t->next)) {
+            const Train *other = t == g->train ? t->next : g->train;
+            if (fe_err(l, t->loc, "a model with several train statements needs 'as NAME' on "
+                                  "each, to name the objective's functions"))
+                diag_note(other->loc, "another train statement is here");
+        }
+        for (const Train *u = g->train; u != t; u = u->next)
+            if (t->name && u->name && strcmp(t->name, u->name) == 0) {
+                if (fe_err(l, t->loc, "a second objective named '%s'", t->name))
+                    diag_note(u->loc, "the first is here");
+                break;
+            }
+        for (int k = 0; k < t->prefixes.n; k++) {
+            const char *pre = t->prefixes.v[k].path;
+            bool found = false, frozen = false;
+            for (int i = 0; i < g->nodes.n && !found; i++) {
+                const Node *p = g->nodes.v[i];
+                if (p->op != OP_PARAM || !ir_path_under(p->name, pre))
+                    continue;
+                found = !attr_frozen(p);
+                frozen |= attr_frozen(p);
+            }
+            if (!found)
+                fe_err(l, t->prefixes.v[k].loc, "params: no %sparameter '%s' or '%s.*'",
+                       frozen ? "trainable " : "", pre, pre);
+        }
+    }
 }
 
 /* The caret of an error about a statement's value: a call's callee. */
@@ -1425,6 +1478,7 @@ Graph *fe_lower(Arena *a, Program *const *progs, int nprogs, const Define *defs,
     l->model = frame_new(l, NULL);
     l->model_ast = m;
     exec_block(l, l->model, m->body, m->nbody);
+    check_objectives(l);
     for (int i = 0; i < ndefs; i++)
         if (!l->define_used[i] && defs[i].name)
             diag_warning((Loc){0}, "-D %s: the model has no 'let %s'", defs[i].name, defs[i].name);

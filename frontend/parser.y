@@ -312,7 +312,7 @@ static Expr *want_call(Expr *e, const char *what)
 %token KW_LET "'let'" KW_INPUT "'input'" KW_PARAM "'param'" KW_FROZEN "'frozen'"
 %token KW_OUTPUT "'output'" KW_TRAIN "'train'" KW_WITH "'with'" KW_FOR "'for'"
 %token KW_IN "'in'" KW_IMPORT "'import'" KW_TRUE "'true'" KW_FALSE "'false'"
-%token KW_IF "'if'" KW_ELSE "'else'"
+%token KW_IF "'if'" KW_ELSE "'else'" KW_AS "'as'"
 
 %type <stmts> block stmts
 %type <stmt> stmt if_stmt
@@ -432,6 +432,14 @@ stmt:
         $$->opts = $5->v;
         $$->nopts = $5->n;
     }
+  | KW_TRAIN IDENT KW_WITH expr train_opts KW_AS IDENT ';' {
+        $$ = stmt_new(ps, S_TRAIN, @1, $2, @2);
+        $$->value = want_call($4, "optimizer");
+        $$->opts = $5->v;
+        $$->nopts = $5->n;
+        $$->objective = $7;
+        $$->objective_loc = loc_of(@7);
+    }
   | KW_FOR IDENT KW_IN expr DOTDOT expr block {
         $$ = stmt_new(ps, S_FOR, @1, $2, @2);
         $$->lo = $4;
@@ -485,7 +493,7 @@ frozen_opt:
   | KW_FROZEN { $$ = true; }
   ;
 
-/* train NAME with OPT(...) (, NAME = expr)* */
+/* train NAME with OPT(...) (, NAME = expr)* (as NAME)? */
 train_opts:
     %empty { $$ = NEW_VEC(FeArgVec); }
   | train_opts ',' IDENT '=' expr {

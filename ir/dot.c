@@ -62,7 +62,10 @@ static void put_node(FILE *f, const Graph *g, const Node *n, const char *pre, co
         put_dot_str(f, ir_shape_str(&n->shape, g->batch, buf, sizeof buf));
     }
     fputc('"', f);
-    if (g->train && n == g->train->loss)
+    bool loss = false;
+    for (const Train *t = g->train; t; t = t->next)
+        loss |= n == t->loss;
+    if (loss)
         fputs(", color=red, penwidth=2", f);
     else if (op_info[n->op].kind == K_SOURCE)
         fputs(", style=rounded", f);
@@ -208,10 +211,18 @@ void ir_print_dot_subset(FILE *f, const Graph *g, const bool *keep)
         fputs("\", shape=ellipse, style=filled, fillcolor=lightblue];\n", f);
         fprintf(f, "  n%d -> out%d;\n", o->node->id, i);
     }
-    if (g->train && (!keep || keep[g->train->loss->id])) {
-        fprintf(f, "  train [label=\"train %s\", shape=ellipse, style=filled, fillcolor=salmon];\n",
-                optim_info[g->train->optim].text);
-        fprintf(f, "  n%d -> train;\n", g->train->loss->id);
+    int k = 0;
+    for (const Train *t = g->train; t; t = t->next, k++) {
+        if (keep && !keep[t->loss->id])
+            continue;
+        /* the first is plain "train", as with a single objective */
+        char id[32] = "train";
+        if (k > 0)
+            snprintf(id, sizeof id, "train%d", k);
+        fprintf(f, "  %s [label=\"train %s%s%s\", shape=ellipse, style=filled, "
+                   "fillcolor=salmon];\n",
+                id, optim_info[t->optim].text, t->name ? " as " : "", t->name ? t->name : "");
+        fprintf(f, "  n%d -> %s;\n", t->loss->id, id);
     }
     fputs("}\n", f);
 }

@@ -447,6 +447,30 @@ Node *ir_find_source(const Graph *g, const char *name)
     return NULL;
 }
 
+bool ir_path_under(const char *name, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return strncmp(name, prefix, n) == 0 && (name[n] == 0 || name[n] == '.');
+}
+
+bool ir_train_takes(const Train *t, const Node *p)
+{
+    if (t->prefixes.n == 0)
+        return true;
+    for (int i = 0; i < t->prefixes.n; i++)
+        if (ir_path_under(p->name, t->prefixes.v[i].path))
+            return true;
+    return false;
+}
+
+int ir_train_count(const Graph *g)
+{
+    int n = 0;
+    for (const Train *t = g->train; t; t = t->next)
+        n++;
+    return n;
+}
+
 /* Loops */
 
 Graph *ir_body_new(const Graph *outer)
@@ -636,11 +660,12 @@ static int cmp_names(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Train.grads: empty, or one typed like its parameter for every trainable
- * parameter, in graph order. */
-static void verify_grads(const Graph *g)
+/* Train.grads: empty, or one typed like its parameter for every
+ * parameter of the objective, in graph order: of an unnamed objective
+ * every trainable parameter its prefixes take, of a named one some of
+ * them. */
+static void verify_grads(const Graph *g, const Train *t)
 {
-    const Train *t = g->train;
     if (t->grads.n != t->params.n)
         die("verify: %d gradients for %d parameters", t->grads.n, t->params.n);
     if (t->params.n == 0)
@@ -648,7 +673,9 @@ static void verify_grads(const Graph *g)
     int k = 0;
     for (int i = 0; i < g->nodes.n; i++) {
         const Node *p = g->nodes.v[i];
-        if (p->op != OP_PARAM || attr_frozen(p))
+        if (p->op != OP_PARAM || attr_frozen(p) || !ir_train_takes(t, p))
+            continue;
+        if (t->name && (k >= t->params.n || t->params.v[k] != p))
             continue;
         if (k >= t->params.n || t->params.v[k] != p)
             die("verify: the gradients do not list parameter '%s' in its place", p->name);
@@ -783,10 +810,15 @@ void ir_verify(const Graph *g)
         if (!x || x->id < 0 || x->id >= g->nodes.n || g->nodes.v[x->id] != x)
             die("verify: output '%s' is not a node of the graph", g->outputs.v[i].name);
     }
-    if (g->train) {
-        const Node *x = g->train->loss;
+    for (const Train *t = g->train; t; t = t->next) {
+        const Node *x = t->loss;
         if (!x || x->id < 0 || x->id >= g->nodes.n || g->nodes.v[x->id] != x)
             die("verify: the training loss is not a node of the graph");
-        verify_grads(g);
+        if (!t->name && (t != g->train || t->next))
+            die("verify: an objective of several has no name");
+        for (const Train *u = g->train; u != t; u = u->next)
+            if (strcmp(u->name, t->name) == 0)
+                die("verify: two objectives are named '%s'", t->name);
+        verify_grads(g, t);
     }
 }

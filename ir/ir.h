@@ -200,10 +200,23 @@ typedef struct {
     Loc loc;
 } Output;
 
-/* `train LOSS with OPT(...), clip_value = V, clip_norm = C, schedule = S(...)` */
+/* One `params = [...]` prefix of a train statement: a parameter path or
+ * the start of one at a `.` ("gen" covers "gen" and "gen.fc1.w"). */
 typedef struct {
+    const char *path;
+    Loc loc;
+} ParamPrefix;
+
+/* `train LOSS with OPT(...), clip_value = V, clip_norm = C, schedule = S(...),
+ * params = [P, ...] as NAME`: one objective (docs/LANGUAGE.md, Several
+ * objectives). */
+typedef struct Train Train;
+struct Train {
     Node *loss;
     Loc loc;
+    const char *name;  /* `as NAME`; NULL for a model's single unnamed objective */
+    Vec(ParamPrefix) prefixes; /* `params = [...]`; empty: no narrowing */
+    Train *next;       /* the model's next objective, in source order */
     Optim optim;
     AttrList optim_args; /* every argument, defaults filled in */
     bool has_clip;
@@ -212,13 +225,16 @@ typedef struct {
     double clip_value;   /* elementwise clipping to [-clip_value, clip_value] */
     Sched sched;         /* SCHED_CONSTANT when none is given */
     AttrList sched_args;
-    /* Filled by pass_autodiff (empty before): every trainable (not frozen)
-     * parameter in graph order, and in grads[i] the node holding the
-     * gradient of the loss with respect to params[i], of the same element
-     * type and shape (a zeros node when the loss does not depend on it). */
+    /* Filled by pass_autodiff (empty before): the objective's parameters
+     * in graph order, and in grads[i] the node holding the gradient of the
+     * loss with respect to params[i], of the same element type and shape.
+     * A single unnamed objective has every trainable (not frozen)
+     * parameter that its prefixes match, a zeros node as the gradient of
+     * one the loss does not depend on; a named objective has only the
+     * matched ones the loss reaches through ops that pass gradients. */
     Vec(Node *) params;
     Vec(Node *) grads;
-} Train;
+};
 
 typedef struct Graph Graph;
 struct Graph {
@@ -229,7 +245,8 @@ struct Graph {
     int64_t max_batch;
     Vec(Node *) nodes;
     Vec(Output) outputs;
-    Train *train;      /* NULL without a train statement */
+    Train *train;      /* the first objective (Train.next the others); NULL
+                          without a train statement */
 };
 
 /* Building. Nodes are appended; inputs must already be in the graph. */
@@ -244,6 +261,13 @@ Node *ir_unary(Graph *g, Op op, Node *x, Loc loc);
 Node *ir_binary(Graph *g, Op op, Node *a, Node *b, Loc loc);
 void ir_output(Graph *g, const char *name, Node *n, Loc loc);
 Node *ir_find_source(const Graph *g, const char *name); /* input/param/state */
+/* Whether parameter path name lies under prefix: equal to it or going on
+ * with a '.' ("gen" covers "gen.fc1.w", not "generator.w"). */
+bool ir_path_under(const char *name, const char *prefix);
+/* Whether objective t's `params` prefixes take parameter p (all do when
+ * it has none). */
+bool ir_train_takes(const Train *t, const Node *p);
+int ir_train_count(const Graph *g); /* the objectives */
 /* The batch size that tensors are sized for: max_batch, 1 without a batch. */
 int64_t ir_max_batch(const Graph *g);
 /* Of a shaped OPF_INDEX node: which input holds its indices and their

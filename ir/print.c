@@ -160,8 +160,8 @@ static void files_add_graph(Files *fs, const Graph *g)
         }
     for (int i = 0; i < g->outputs.n; i++)
         files_add(fs, g->outputs.v[i].loc);
-    if (g->train)
-        files_add(fs, g->train->loc);
+    for (const Train *t = g->train; t; t = t->next)
+        files_add(fs, t->loc);
 }
 
 /* g's nodes and outputs at the indentation of depth (1 for the model); a
@@ -237,9 +237,11 @@ void ir_print(FILE *f, const Graph *g)
     fputc('\n', f);
 
     put_nodes(f, &fs, g, batch, 1);
-    if (g->train) {
-        const Train *t = g->train;
-        fprintf(f, "  train %%%d with %s", t->loss->id, optim_info[t->optim].text);
+    for (const Train *t = g->train; t; t = t->next) {
+        fprintf(f, "  train %%%d", t->loss->id);
+        if (t->name)
+            fprintf(f, " as %s", t->name);
+        fprintf(f, " with %s", optim_info[t->optim].text);
         put_attrs(f, &t->optim_args, batch);
         if (t->has_clip_value) {
             fputs(" clip_value = ", f);
@@ -252,6 +254,14 @@ void ir_print(FILE *f, const Graph *g)
         if (t->sched != SCHED_CONSTANT || t->sched_args.n > 0) {
             fprintf(f, " schedule = %s", sched_info[t->sched].text);
             put_attrs(f, &t->sched_args, batch);
+        }
+        if (t->prefixes.n > 0) {
+            fputs(" params = [", f);
+            for (int i = 0; i < t->prefixes.n; i++) {
+                fputs(i ? ", " : "", f);
+                put_str(f, t->prefixes.v[i].path);
+            }
+            fputc(']', f);
         }
         put_loc(f, &fs, t->loc);
         fputc('\n', f);

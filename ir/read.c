@@ -298,20 +298,61 @@ static bool lookup_builtin(Reader *r, const BuiltinInfo *tab, int n, const char 
     return rd_fail(r, t, "unknown %s '%s'", kind, name);
 }
 
+/* The objective that `grad` lines belong to: the last one read. */
+static Train *last_train(const Reader *r)
+{
+    Train *t = r->g->train;
+    while (t && t->next)
+        t = t->next;
+    return t;
+}
+
+/* params = "params" "=" "[" STRING { "," STRING } "]" */
+static bool parse_prefixes(Reader *r, Train *t)
+{
+    if (!rd_expect_punct(r, '=', NULL) || !rd_expect_punct(r, '[', NULL))
+        return false;
+    do {
+        Tok pt;
+        if (!rd_expect_kind(r, T_STR, "a parameter path in quotes", &pt))
+            return false;
+        if (!pt.s[0])
+            return rd_fail(r, &pt, "an empty parameter path");
+        vec_push(r->a, &t->prefixes, ((ParamPrefix){pt.s, {0}}));
+        if (!rd_is_punct(rd_peek(r), ','))
+            break;
+        rd_next(r);
+    } while (true);
+    return rd_expect_punct(r, ']', NULL);
+}
+
 /*
- * train = "train" VAL "with" OPTIM attrs
+ * train = "train" VAL [ "as" NAME ] "with" OPTIM attrs
  *         { "clip_value" "=" float | "clip_norm" "=" float
- *           | "schedule" "=" SCHED attrs } loc
+ *           | "schedule" "=" SCHED attrs | params } loc
  */
 static bool parse_train(Reader *r)
 {
     Tok head = rd_next(r);
-    if (r->g->train)
-        return rd_fail(r, &head, "more than one train statement");
+    Train *last = last_train(r);
     Train *t = arena_alloc(r->a, sizeof *t);
     t->sched = SCHED_CONSTANT;
     t->loss = expect_use(r);
-    if (!t->loss || !rd_expect_word(r, "with"))
+    if (!t->loss)
+        return false;
+    if (rd_is_word(rd_peek(r), "as")) {
+        rd_next(r);
+        Tok nt;
+        if (!rd_expect_kind(r, T_IDENT, "an objective's name", &nt))
+            return false;
+        t->name = rd_tok_str(r, &nt);
+        for (const Train *u = r->g->train; u; u = u->next)
+            if (u->name && strcmp(u->name, t->name) == 0)
+                return rd_fail(r, &nt, "a second objective named '%s'", t->name);
+    }
+    if (last && (!last->name || !t->name))
+        return rd_fail(r, &head, "several train statements need a name each ('as NAME')");
+    if (!rd_expect_word(r, "with"))
         return false;
     Tok ot;
     int k;
@@ -355,22 +396,30 @@ static bool parse_train(Reader *r)
             snprintf(owner, sizeof owner, "schedule %s", sched_info[k].text);
             if (!rd_parse_attrs(r, sched_schema(k), owner, OP_COUNT, &st, &t->sched_args))
                 return false;
+        } else if (rd_is_word(p, "params")) {
+            Tok pt = rd_next(r);
+            if (t->prefixes.n > 0)
+                return rd_fail(r, &pt, "params given twice");
+            if (!parse_prefixes(r, t))
+                return false;
         } else {
             break;
         }
     }
     if (!rd_parse_loc(r, &t->loc))
         return false;
-    r->g->train = t;
+    for (int i = 0; i < t->prefixes.n; i++)
+        t->prefixes.v[i].loc = t->loc;
+    *(last ? &last->next : &r->g->train) = t;
     return rd_expect_eol(r);
 }
 
-/* grad = "grad" STRING "=" VAL: after the train statement, the gradient of
- * the loss with respect to the named trainable parameter (Train.grads). */
+/* grad = "grad" STRING "=" VAL: after a train statement, the gradient of
+ * its loss with respect to the named trainable parameter (Train.grads). */
 static bool parse_grad(Reader *r)
 {
     Tok head = rd_next(r);
-    Train *t = r->g->train;
+    Train *t = last_train(r);
     if (!t)
         return rd_fail(r, &head, "'grad' before the train statement");
     Tok nt;
@@ -381,6 +430,8 @@ static bool parse_grad(Reader *r)
         return rd_fail(r, &nt, "no parameter named \"%s\"", nt.s);
     if (attr_frozen(p))
         return rd_fail(r, &nt, "parameter \"%s\" is frozen and has no gradient", nt.s);
+    if (!ir_train_takes(t, p))
+        return rd_fail(r, &nt, "parameter \"%s\" is not under the objective's params", nt.s);
     for (int i = 0; i < t->params.n; i++)
         if (t->params.v[i] == p)
             return rd_fail(r, &nt, "gradient of \"%s\" given twice", nt.s);
@@ -400,15 +451,31 @@ static bool parse_grad(Reader *r)
     return rd_expect_eol(r);
 }
 
-/* Gradients, when given, cover every trainable parameter. */
+/* Gradients, when given for an unnamed objective, cover every trainable
+ * parameter that it takes; a named one's cover those its loss reaches,
+ * which only autodiff knows. Every `params` prefix takes a parameter. */
 static bool check_grads(Reader *r, const Tok *end)
 {
     const Train *t = r->g->train;
-    if (!t || t->params.n == 0)
+    if (!t)
+        return true;
+    for (const Train *u = t; u; u = u->next)
+        for (int k = 0; k < u->prefixes.n; k++) {
+            bool found = false;
+            for (int i = 0; i < r->g->nodes.n && !found; i++) {
+                const Node *p = r->g->nodes.v[i];
+                found = p->op == OP_PARAM && !attr_frozen(p) &&
+                        ir_path_under(p->name, u->prefixes.v[k].path);
+            }
+            if (!found)
+                return rd_fail(r, end, "params: no trainable parameter under \"%s\"",
+                               u->prefixes.v[k].path);
+        }
+    if (t->name || t->params.n == 0)
         return true;
     for (int i = 0; i < r->g->nodes.n; i++) {
         const Node *p = r->g->nodes.v[i];
-        if (p->op != OP_PARAM || attr_frozen(p))
+        if (p->op != OP_PARAM || attr_frozen(p) || !ir_train_takes(t, p))
             continue;
         bool found = false;
         for (int j = 0; j < t->params.n && !found; j++)

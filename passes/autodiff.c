@@ -328,17 +328,16 @@ Node **ad_graph(Graph *g, Node *const *outs, Node *const *seeds, int nouts, cons
     return c.adj;
 }
 
-bool pass_autodiff(Graph *g)
+/* One objective's parameters and gradients: the backward nodes of its
+ * loss, appended after everything built so far. */
+static bool differentiate(Graph *g, Train *t)
 {
-    Train *t = g->train;
-    if (!t || t->grads.n > 0)
-        return true;
     Node *loss = t->loss;
     check(ir_dtype_is_float(loss->dtype) && loss->shape.rank == 0);
     int nf = g->nodes.n;
     bool *wrt = arena_alloc(g->arena, (size_t)nf + 1);
     for (int i = 0; i < nf; i++)
-        wrt[i] = trainable(g->nodes.v[i]);
+        wrt[i] = trainable(g->nodes.v[i]) && ir_train_takes(t, g->nodes.v[i]);
     Grad c = {.g = g, .nfwd = nf};
     Node *one = NULL; /* the loss's adjoint: 1 */
     Node **adj = ad_graph(g, &loss, &one, 1, wrt);
@@ -347,7 +346,8 @@ bool pass_autodiff(Graph *g)
 
     for (int i = 0; i < nf; i++) {
         Node *p = g->nodes.v[i];
-        if (!trainable(p))
+        /* a named objective keeps only what its loss reaches */
+        if (!wrt[i] || (t->name && !adj[i]))
             continue;
         c.loc = p->loc;
         Node *d = adj[i] ? adj[i] : ad_zeros(&c, p->dtype, &p->shape);
@@ -355,5 +355,18 @@ bool pass_autodiff(Graph *g)
         vec_push(g->arena, &t->params, p);
         vec_push(g->arena, &t->grads, d);
     }
-    return pass_shape(g);
+    return true;
+}
+
+bool pass_autodiff(Graph *g)
+{
+    bool any = false;
+    for (Train *t = g->train; t; t = t->next) {
+        if (t->grads.n > 0)
+            continue;
+        if (!differentiate(g, t))
+            return false;
+        any = true;
+    }
+    return !any || pass_shape(g);
 }

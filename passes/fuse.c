@@ -138,12 +138,12 @@ void pass_fuse(Graph *g)
     }
     for (int i = 0; i < g->outputs.n; i++)
         pinned[g->outputs.v[i].node->id] = true;
-    if (g->train)
-        pinned[g->train->loss->id] = true;
-    /* gradients are results of the training step, like the loss */
-    if (g->train)
-        for (int i = 0; i < g->train->grads.n; i++)
-            pinned[g->train->grads.v[i]->id] = true;
+    /* gradients are results of a training step, like the loss */
+    for (const Train *t = g->train; t; t = t->next) {
+        pinned[t->loss->id] = true;
+        for (int i = 0; i < t->grads.n; i++)
+            pinned[t->grads.v[i]->id] = true;
+    }
 
         /* The single user of n when n may be fused into one at all. */
 #define SOLE_USER(n) (!pinned[(n)->id] && nusers[(n)->id] == 1 ? user[(n)->id] : NULL)

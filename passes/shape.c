@@ -318,13 +318,13 @@ bool shape_const(Graph *g, Node *n)
 
 /* The name the user gave the loss: the identifier at the train statement's
  * location (after the keyword when the location points at it). */
-static const char *loss_name(Graph *g)
+static const char *loss_name(Graph *g, const Train *t)
 {
-    Loc loc = g->train->loc;
+    Loc loc = t->loc;
     size_t len;
     const char *text = diag_source_text(loc.file, &len);
-    if (g->train->loss->name)
-        return g->train->loss->name;
+    if (t->loss->name)
+        return t->loss->name;
     if (!text || loc.line < 1 || loc.col < 1)
         return NULL;
     const char *p = text, *end = text + len;
@@ -347,18 +347,18 @@ static const char *loss_name(Graph *g)
     return arena_strndup(g->arena, p, (size_t)(q - p));
 }
 
-static bool check_train(Graph *g)
+static bool check_train(Graph *g, const Train *t)
 {
-    const Node *loss = g->train->loss;
-    const char *name = loss_name(g);
+    const Node *loss = t->loss;
+    const char *name = loss_name(g, t);
     const char *what = name ? arena_printf(g->arena, "'%s'", name) : "the loss";
     if (!ir_dtype_is_float(loss->dtype)) {
-        diag_error(g->train->loc, "train: %s must be a floating-point scalar, but is %s", what,
+        diag_error(t->loc, "train: %s must be a floating-point scalar, but is %s", what,
                    ir_dtype_name(loss->dtype));
         return false;
     }
     if (loss->shape.rank != 0) {
-        diag_error(g->train->loc, "train: %s must be a scalar, but has shape %s", what,
+        diag_error(t->loc, "train: %s must be a scalar, but has shape %s", what,
                    shape_fmt(g, &loss->shape));
         return false;
     }
@@ -389,9 +389,8 @@ static bool check_param_types(const Graph *g)
 
 /* Gradients read from a textual IR file must come out typed like their
  * parameters (autodiff builds them so). */
-static bool check_grads(Graph *g, const bool *failed)
+static bool check_grads(Graph *g, const Train *t, const bool *failed)
 {
-    const Train *t = g->train;
     for (int i = 0; i < t->grads.n; i++) {
         const Node *p = t->params.v[i], *d = t->grads.v[i];
         if (failed[d->id] || d->dtype == DT_UNKNOWN || p->dtype == DT_UNKNOWN)
@@ -472,9 +471,11 @@ bool pass_shape(Graph *g)
         }
     }
     ok &= check_param_types(g);
-    if (g->train && !failed[g->train->loss->id] && !check_train(g))
-        ok = false;
-    if (g->train && !check_grads(g, failed))
-        ok = false;
+    for (const Train *t = g->train; t; t = t->next) {
+        if (!failed[t->loss->id] && !check_train(g, t))
+            ok = false;
+        if (!check_grads(g, t, failed))
+            ok = false;
+    }
     return ok;
 }

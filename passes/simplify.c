@@ -480,7 +480,9 @@ void pass_simplify(Graph *g)
     t.slot = arena_alloc(g->arena, cap * sizeof *t.slot);
     t.hash = arena_alloc(g->arena, cap * sizeof *t.hash);
     t.mask = cap - 1;
-    bool differentiated = g->train && g->train->grads.n > 0;
+    bool differentiated = false;
+    for (const Train *u = g->train; u; u = u->next)
+        differentiated |= u->grads.n > 0;
 
     for (int i = 0; i < nn; i++) {
         Node *n = g->nodes.v[i];
@@ -506,20 +508,20 @@ void pass_simplify(Graph *g)
     }
     for (int i = 0; i < g->outputs.n; i++)
         g->outputs.v[i].node = fwd[g->outputs.v[i].node->id];
-    if (g->train) {
-        g->train->loss = fwd[g->train->loss->id];
-        for (int i = 0; i < g->train->grads.n; i++)
-            g->train->grads.v[i] = fwd[g->train->grads.v[i]->id];
+    for (Train *tr = g->train; tr; tr = tr->next) {
+        tr->loss = fwd[tr->loss->id];
+        for (int i = 0; i < tr->grads.n; i++)
+            tr->grads.v[i] = fwd[tr->grads.v[i]->id];
     }
 
     /* Dead code: walk backwards from what the outputs and the loss need. */
     bool *live = arena_alloc(g->arena, (size_t)nn * sizeof *live + 1);
     for (int i = 0; i < g->outputs.n; i++)
         live[g->outputs.v[i].node->id] = true;
-    if (g->train) {
-        live[g->train->loss->id] = true;
-        for (int i = 0; i < g->train->grads.n; i++)
-            live[g->train->grads.v[i]->id] = true;
+    for (const Train *tr = g->train; tr; tr = tr->next) {
+        live[tr->loss->id] = true;
+        for (int i = 0; i < tr->grads.n; i++)
+            live[tr->grads.v[i]->id] = true;
     }
     /* a live loop's live results, linked by loop: they come after it */
     Node **first_res = arena_alloc(g->arena, (size_t)nn * sizeof *first_res + 1);

@@ -720,7 +720,18 @@ static const BadCase bad_cases[] = {
     {"  %0 = input \"x\" : f32[3] $\nend\n", "t.ir:3:27: error: unexpected character '$'"},
     {"  %0 = input \"x\" {a = 1} : f32[3]\nend\n", "t.ir:3:19: error: input takes no attributes"},
     {"  %0 = input \"x\" : f32[3]\n  train %0 with sgd {lr = 1}\n  train %0 with sgd {lr = 1}\nend\n",
-     "t.ir:5:3: error: more than one train statement"},
+     "t.ir:5:3: error: several train statements need a name each ('as NAME')"},
+    {"  %0 = input \"x\" : f32[3]\n  train %0 as a with sgd {lr = 1}\n  train %0 with sgd {lr = 1}\n"
+     "end\n",
+     "t.ir:5:3: error: several train statements need a name each ('as NAME')"},
+    {"  %0 = input \"x\" : f32[3]\n  train %0 as a with sgd {lr = 1}\n  train %0 as a with sgd {lr = 1}\n"
+     "end\n",
+     "t.ir:5:15: error: a second objective named 'a'"},
+    {"  %0 = param \"w\" {init = \"zeros\"} : f32[]\n  train %0 as a with sgd {lr = 1} params = [\"v\"]\nend\n",
+     "t.ir:5:1: error: params: no trainable parameter under \"v\""},
+    {"  %0 = param \"w\" {init = \"zeros\"} : f32[]\n  %1 = param \"v\" {init = \"zeros\"} : f32[]\n"
+     "  train %0 as a with sgd {lr = 1} params = [\"w\"]\n  grad \"v\" = %1\nend\n",
+     "t.ir:6:8: error: parameter \"v\" is not under the objective's params"},
     {"  %0 = input \"x\" : f32[3]\n  %1 = neg(%0) : ? fused %2\nend\n",
      "t.ir:4:26: error: use of undefined value %2"},
     {"  %0 = input \"x\" : f32[3]\n  %1 = neg(%0) : ? fused %1\nend\n",
