@@ -140,6 +140,59 @@ static LLVMValueRef k_conv(Cg *c, Node *n)
 
 /* ---- pooling --------------------------------------------------------------- */
 
+/* Whether some window of a pooling (or its gradient) of an H x W input
+ * into OH x OW reaches outside the input: padding, or with ceil_mode a
+ * last window past the end. */
+static bool pool_clips(Node *n, int64_t H, int64_t W, int64_t OH, int64_t OW)
+{
+    if (!attr_has_padding(n) && !attr_has_ceil_mode(n))
+        return false;
+    int64_t kh = cg_ints_at(attr_kernel(n), 0), kw = cg_ints_at(attr_kernel(n), 1);
+    int64_t sh = cg_ints_at(attr_stride(n), 0), sw = cg_ints_at(attr_stride(n), 1);
+    int64_t ph = attr_has_padding(n) ? cg_ints_at(attr_padding(n), 0) : 0;
+    int64_t pw = attr_has_padding(n) ? cg_ints_at(attr_padding(n), 1) : 0;
+    return ph > 0 || pw > 0 || (OH - 1) * sh + kh > H || (OW - 1) * sw + kw > W;
+}
+
+/* Whether avg_pool2d (or its gradient) divides every window by kh * kw:
+ * PyTorch's count_include_pad (the default) counts the padding, but never
+ * what a ceil_mode window holds past it, nor anything without it. */
+static bool pool_fixed_divisor(Node *n, int64_t H, int64_t W, int64_t OH, int64_t OW)
+{
+    bool with_pad = !attr_has_count_include_pad(n) || attr_count_include_pad(n);
+    int64_t kh = cg_ints_at(attr_kernel(n), 0), kw = cg_ints_at(attr_kernel(n), 1);
+    int64_t sh = cg_ints_at(attr_stride(n), 0), sw = cg_ints_at(attr_stride(n), 1);
+    int64_t ph = attr_has_padding(n) ? cg_ints_at(attr_padding(n), 0) : 0;
+    int64_t pw = attr_has_padding(n) ? cg_ints_at(attr_padding(n), 1) : 0;
+    if (!with_pad)
+        return !pool_clips(n, H, W, OH, OW);
+    return (OH - 1) * sh + kh <= H + 2 * ph && (OW - 1) * sw + kw <= W + 2 * pw;
+}
+
+/* The count avg_pool2d divides window (y, xo) by, as a value of type ty:
+ * per dimension, the window [y*s - p, y*s - p + k) cut at the padded end
+ * (in + p), then, without count_include_pad, at the input's bounds. */
+static LLVMValueRef pool_divisor(Cg *c, Node *n, LLVMTypeRef ty, LLVMValueRef y, LLVMValueRef xo,
+                                 int64_t H, int64_t W)
+{
+    bool with_pad = !attr_has_count_include_pad(n) || attr_count_include_pad(n);
+    LLVMValueRef o[2] = {y, xo}, count = cg_i64(c, 1);
+    int64_t in[2] = {H, W};
+    for (int d = 0; d < 2; d++) {
+        int64_t k = cg_ints_at(attr_kernel(n), d), s = cg_ints_at(attr_stride(n), d);
+        int64_t p = attr_has_padding(n) ? cg_ints_at(attr_padding(n), d) : 0;
+        LLVMValueRef lo = cg_add(c, cg_mul(c, o[d], cg_i64(c, s)), cg_i64(c, -p));
+        LLVMValueRef hi = cg_smin(c, cg_add(c, lo, cg_i64(c, k)), cg_i64(c, in[d] + p));
+        if (!with_pad) {
+            lo = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, lo, cg_i64(c, 0), ""),
+                                 cg_i64(c, 0), lo, "");
+            hi = cg_smin(c, hi, cg_i64(c, in[d]));
+        }
+        count = cg_mul(c, count, LLVMBuildSub(c->b, hi, lo, ""));
+    }
+    return LLVMBuildSIToFP(c->b, count, ty, "");
+}
+
 static LLVMValueRef k_pool(Cg *c, Node *n)
 {
     Node *x = n->in[0];
@@ -156,7 +209,7 @@ static LLVMValueRef k_pool(Cg *c, Node *n)
         pw = cg_ints_at(attr_padding(n), 1);
     }
     double p = n->op == OP_LP_POOL2D ? attr_p(n) : 0;
-    bool padded = ph > 0 || pw > 0;
+    bool padded = pool_clips(n, H, W, OH, OW);
     LLVMValueRef acc = cg_alloca(c, ty, "acc"), acc2 = cg_alloca(c, ty, "acc2");
     LLVMValueRef planes = cg_dim(c, (Dim){x->shape.d[1].n * x->shape.d[0].n, x->shape.d[0].batch});
     CgLoop lq, ly, lx, li, lj;
@@ -208,7 +261,11 @@ static LLVMValueRef k_pool(Cg *c, Node *n)
     LLVMValueRef res = cg_get(c, ty, acc);
     switch (n->op) {
     case OP_AVG_POOL2D: /* count_include_pad: the padding counts as zeros */
-        res = LLVMBuildFDiv(c->b, res, cg_fconst(c, t, (double)(kh * kw)), "");
+        res = LLVMBuildFDiv(c->b, res,
+                            pool_fixed_divisor(n, H, W, OH, OW)
+                                ? cg_fconst(c, t, (double)(kh * kw))
+                                : pool_divisor(c, n, ty, y, xo, H, W),
+                            "");
         break;
     case OP_LP_POOL2D:
         if (p == 2) {
@@ -797,7 +854,7 @@ typedef struct {
 } Window;
 
 static void window_begin(Cg *c, Window *w, Node *n, LLVMValueRef y, LLVMValueRef xo, int64_t H,
-                         int64_t W)
+                         int64_t W, bool clips)
 {
     int64_t kh = cg_ints_at(attr_kernel(n), 0), kw = cg_ints_at(attr_kernel(n), 1);
     int64_t sh = cg_ints_at(attr_stride(n), 0), sw = cg_ints_at(attr_stride(n), 1);
@@ -807,7 +864,7 @@ static void window_begin(Cg *c, Window *w, Node *n, LLVMValueRef y, LLVMValueRef
     LLVMValueRef j = cg_loop_begin(c, cg_i64(c, kw), &w->lj);
     LLVMValueRef ix = cg_add(c, cg_add(c, cg_mul(c, xo, cg_i64(c, sw)), cg_i64(c, -pw)), j);
     w->join = NULL;
-    if (ph > 0 || pw > 0) {
+    if (clips) {
         LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "inside");
         w->join = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "next");
         LLVMValueRef inside =
@@ -854,7 +911,9 @@ static LLVMValueRef k_pool_grad(Cg *c, Node *n)
     if (!covered)
         zero(c, t, out, cg_mul(c, planes, cg_i64(c, H * W)));
     LLVMValueRef best = cg_alloca(c, ty, "best"), at = cg_alloca(c, c->i64, "at");
+    bool clips = pool_clips(n, H, W, OH, OW);
     LLVMValueRef share = cg_fconst(c, t, 1.0 / (double)(kh * kw));
+    bool fixed = mx || pool_fixed_divisor(n, H, W, OH, OW);
     CgLoop lq, ly, lx;
     Window w;
     LLVMValueRef q = cg_loop_begin(c, planes, &lq);
@@ -867,10 +926,12 @@ static LLVMValueRef k_pool_grad(Cg *c, Node *n)
         cg_gep(c, t, dy,
                cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, q, cg_i64(c, OH)), y), cg_i64(c, OW)), xo)),
         "");
-    LLVMValueRef part = mx ? NULL : LLVMBuildFMul(c->b, g, share, "");
+    LLVMValueRef part = mx      ? NULL
+                        : fixed ? LLVMBuildFMul(c->b, g, share, "")
+                                : LLVMBuildFDiv(c->b, g, pool_divisor(c, n, ty, y, xo, H, W), "");
     LLVMBuildStore(c->b, cg_fconst(c, t, -INFINITY), best);
     LLVMBuildStore(c->b, cg_i64(c, -1), at);
-    window_begin(c, &w, n, y, xo, H, W);
+    window_begin(c, &w, n, y, xo, H, W, clips);
     if (mx) {
         LLVMValueRef v = LLVMBuildLoad2(c->b, ty, cg_gep(c, t, xq, w.k), "");
         /* PyTorch's v > best || isnan(v), and the first element inside */
@@ -894,7 +955,7 @@ static LLVMValueRef k_pool_grad(Cg *c, Node *n)
     window_end(c, &w);
     if (mx && disjoint) {
         LLVMValueRef a = LLVMBuildLoad2(c->b, c->i64, at, "");
-        window_begin(c, &w, n, y, xo, H, W);
+        window_begin(c, &w, n, y, xo, H, W, clips);
         LLVMValueRef hit = LLVMBuildICmp(c->b, LLVMIntEQ, w.k, a, "");
         LLVMBuildStore(c->b, LLVMBuildSelect(c->b, hit, g, cg_fconst(c, t, 0), ""),
                        cg_gep(c, t, oq, w.k));

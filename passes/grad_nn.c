@@ -91,7 +91,8 @@ bool grad_conv_transpose(Grad *c, Node *n, Node *dy)
     return true;
 }
 
-/* op(x, dy) with the pool's kernel, stride and padding (zeros if none) */
+/* op(x, dy) with the pool's kernel, stride, padding (zeros if none),
+ * ceil_mode and count_include_pad */
 static Node *pool_grad(Grad *c, Op op, Node *n, Node *dy)
 {
     Node *d = ad_node(c, op, (Node *[]){n->in[0], dy}, 2);
@@ -102,6 +103,10 @@ static Node *pool_grad(Grad *c, Op op, Node *n, Node *dy)
         attr_set_padding(c->g, d, attr_padding(n).v, 2);
     else
         attr_set_padding(c->g, d, (Dim[]){{0, false}, {0, false}}, 2);
+    if (attr_has_ceil_mode(n))
+        attr_set_ceil_mode(c->g, d, attr_ceil_mode(n));
+    if (op == OP_AVG_POOL2D_GRAD && attr_has_count_include_pad(n))
+        attr_set_count_include_pad(c->g, d, attr_count_include_pad(n));
     return ad_finish(c, d);
 }
 

@@ -263,6 +263,24 @@ bool shape_conv_transpose(Graph *g, Node *n)
     return true;
 }
 
+/* The pooled size of one dimension, PyTorch's: floor((in + 2p - k) / s)
+ * + 1, or with ceil_mode the ceiling, less one when the last window would
+ * start past the input and its leading padding (so every window holds an
+ * input element). in + 2p >= k. */
+static int64_t pooled(int64_t in, int64_t k, int64_t s, int64_t p, bool ceil_mode)
+{
+    int64_t span = in + 2 * p - k;
+    int64_t o = (ceil_mode ? span + s - 1 : span) / s + 1;
+    if (ceil_mode && (o - 1) * s >= in + p)
+        o--;
+    return o;
+}
+
+static bool ceil_mode_of(const Node *n)
+{
+    return attr_has_ceil_mode(n) && attr_ceil_mode(n);
+}
+
 bool shape_pool(Graph *g, Node *n)
 {
     const Node *x = n->in[0];
@@ -299,7 +317,7 @@ bool shape_pool(Graph *g, Node *n)
                        spatial_name(2, i), in + 2 * pad[i], shape_fmt(g, &x->shape));
             return false;
         }
-        s.d[2 + i] = (Dim){(in + 2 * pad[i] - k[i]) / st[i] + 1, false};
+        s.d[2 + i] = (Dim){pooled(in, k[i], st[i], pad[i], ceil_mode_of(n)), false};
     }
     n->dtype = x->dtype;
     n->shape = s;
@@ -543,14 +561,19 @@ bool shape_pool_grad(Graph *g, Node *n)
         !shape_want_same_dtype(g, n, x, dy) || !want_same_dim(g, n, x, dy, 0) ||
         !want_same_dim(g, n, x, dy, 1))
         return false;
-    int64_t k[2], st[2], pad[2], in[2], dil[2] = {1, 1};
+    int64_t k[2], st[2], pad[2], in[2];
     if (!spatial(g, n, &attr_key_kernel, 2, 1, k) || !spatial(g, n, &attr_key_stride, 2, 1, st) ||
         !spatial(g, n, &attr_key_padding, 2, 0, pad))
         return false;
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 2; i++) {
         in[i] = x->shape.d[2 + i].n;
-    if (!want_out_size(g, n, dy, 2, in, k, st, pad, pad, dil))
-        return false;
+        if (in[i] + 2 * pad[i] < k[i] ||
+            dy->shape.d[2 + i].n != pooled(in[i], k[i], st[i], pad[i], ceil_mode_of(n))) {
+            diag_error(n->loc, "%s: dy %s does not match the forward sizes", shape_op(n),
+                       shape_fmt(g, &dy->shape));
+            return false;
+        }
+    }
     n->dtype = x->dtype;
     n->shape = x->shape;
     return true;

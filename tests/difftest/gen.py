@@ -12,6 +12,15 @@ BATCH = "B"
 MAX_BATCH = 5
 
 
+def pooled(n, k, s, p, ceil):
+    """A pooled dimension's size, as PyTorch (and dlc's shape_pool) have it."""
+    span = n + 2 * p - k
+    o = (span + s - 1 if ceil else span) // s + 1
+    if ceil and (o - 1) * s >= n + p:
+        o -= 1
+    return o
+
+
 class Node:
     __slots__ = ("name", "kind", "dtype", "shape", "expr", "args", "output", "gc_range",
                  "stmt", "prelude", "gc_words", "bc", "hasp")
@@ -376,7 +385,20 @@ class Gen:
         c2 = r.random()
         if c2 < 0.3 and oh >= 2 and ow >= 2:
             f = r.choice(["max_pool2d", "avg_pool2d"])
-            y = self.op(f"{f}({{0}}, 2)", [y], [BATCH, o, (oh - 2) // 2 + 1, (ow - 2) // 2 + 1])
+            if r.random() < 0.5:
+                y = self.op(f"{f}({{0}}, 2)", [y], [BATCH, o, (oh - 2) // 2 + 1, (ow - 2) // 2 + 1])
+            else:
+                # PyTorch's options: a 2x2 or 3x3 window, padding up to half
+                # of it, ceil_mode, and for avg count_include_pad
+                pk = r.choice([2, 3])
+                pp = r.randint(0, 1)
+                ceil = r.random() < 0.5
+                args = f"{pk}, stride = 2, padding = {pp}, ceil_mode = {str(ceil).lower()}"
+                if f == "avg_pool2d" and r.random() < 0.5:
+                    args += ", count_include_pad = false"
+                size = [pooled(d, pk, 2, pp, ceil) for d in (oh, ow)]
+                if all(d + 2 * pp >= pk for d in (oh, ow)):
+                    y = self.op(f"{f}({{0}}, {args})", [y], [BATCH, o] + size)
         elif c2 < 0.5:
             y = self.g_norm(y)
         c3 = r.random()

@@ -738,9 +738,29 @@ static void eval_conv_transpose(const Node *n, const RefTensor *x, const RefTens
                             }
 }
 
-/* Windowed 2-d pooling over [N, C, H, W]. max: padding is -inf; avg:
- * padding counts as zeros in a kh*kw average; lp: (sum x^p)^(1/p);
- * stochastic (inference): sum x^2 / sum x, 0 when the window sums to 0. */
+/* avg_pool2d's divisor for the window starting at (y0, x0) (padding
+ * included): PyTorch's, the window cut at the padded end and, without
+ * count_include_pad, at the input's bounds. */
+static double pool_count(const Node *n, int64_t y0, int64_t x0, int64_t H, int64_t W)
+{
+    int64_t KH = attr_kernel(n).v[0].n, KW = attr_kernel(n).v[1].n;
+    int64_t ph = attr_has_padding(n) ? attr_padding(n).v[0].n : 0;
+    int64_t pw = attr_has_padding(n) ? attr_padding(n).v[1].n : 0;
+    bool with_pad = !attr_has_count_include_pad(n) || attr_count_include_pad(n);
+    int64_t y1 = y0 + KH < H + ph ? y0 + KH : H + ph, x1 = x0 + KW < W + pw ? x0 + KW : W + pw;
+    if (!with_pad) {
+        y0 = y0 < 0 ? 0 : y0;
+        x0 = x0 < 0 ? 0 : x0;
+        y1 = y1 < H ? y1 : H;
+        x1 = x1 < W ? x1 : W;
+    }
+    return (double)((y1 - y0) * (x1 - x0));
+}
+
+/* Windowed 2-d pooling over [N, C, H, W]. max: padding is -inf; avg: the
+ * window's sum over pool_count; lp: (sum x^p)^(1/p); stochastic
+ * (inference): sum x^2 / sum x, 0 when the window sums to 0. Windows past
+ * the input (padding, ceil_mode) read nothing there. */
 static void eval_pool(const Node *n, const RefTensor *x, RefTensor *out)
 {
     int64_t NC = x->dim[0] * x->dim[1], H = x->dim[2], W = x->dim[3];
@@ -768,7 +788,7 @@ static void eval_pool(const Node *n, const RefTensor *x, RefTensor *out)
                 double r;
                 switch (n->op) {
                 case OP_MAX_POOL2D: r = mx; break;
-                case OP_AVG_POOL2D: r = sum / (double)(KH * KW); break;
+                case OP_AVG_POOL2D: r = sum / pool_count(n, y * sh - ph, xo * sw - pw, H, W); break;
                 case OP_LP_POOL2D: r = pow(sump, 1 / p); break;
                 default: r = sum == 0 ? 0 : sum2 / sum; break;
                 }
@@ -962,7 +982,7 @@ static void eval_conv_grad(const Node *n, RefTensor *const *in, RefTensor *out)
 /* max_pool2d_grad(x, dy) / avg_pool2d_grad(x, dy) into out (x's shape).
  * max: each window's dy goes to its arg-max, PyTorch's: the first element
  * greater than all before it, a NaN taking it over (the last NaN wins);
- * avg (count_include_pad): dy / (kh * kw) to each position inside x.
+ * avg: dy / pool_count to each position inside x.
  * Overlapping windows add up. */
 static void eval_pool_grad(const Node *n, RefTensor *const *in, RefTensor *out)
 {
@@ -980,7 +1000,8 @@ static void eval_pool_grad(const Node *n, RefTensor *const *in, RefTensor *out)
                             continue;
                         int64_t k = (q * g.H + iy) * g.W + ix;
                         if (n->op == OP_AVG_POOL2D_GRAD) {
-                            out->v[k] += d / (double)(g.KH * g.KW);
+                            out->v[k] += d / pool_count(n, y * g.sh - g.ph, xo * g.sw - g.pw,
+                                                        g.H, g.W);
                         } else if (at < 0 || x->v[k] > best || isnan(x->v[k])) {
                             best = x->v[k];
                             at = k;

@@ -503,6 +503,53 @@ TEST(ops, backward_pool)
 }
 END_TEST
 
+TEST(ops, pool_modes)
+{
+    /* x = [1, 2, 3, 4], windows of 3 columns, stride 2, padding 1, by hand
+     * as PyTorch's avg_pool2d / max_pool2d compute them. ceil_mode adds a
+     * third window, columns 3..5: column 4 is padding, column 5 past it.
+     * count_include_pad divides by the columns up to the padded end (3, 3,
+     * 2), without it by the input's (2, 3, 1). */
+    load(1, "%0 = input \"x\" : f32[1, 1, 1, 4]\n"
+            "%1 = avg_pool2d(%0) {kernel = [1, 3], stride = [1, 2], padding = [0, 1], "
+            "ceil_mode = true} : ?\n"
+            "%2 = avg_pool2d(%0) {kernel = [1, 3], stride = [1, 2], padding = [0, 1], "
+            "ceil_mode = true, count_include_pad = false} : ?\n"
+            "%3 = avg_pool2d(%0) {kernel = [1, 3], stride = [1, 2], padding = [0, 1], "
+            "count_include_pad = false} : ?\n"
+            "%4 = max_pool2d(%0) {kernel = [1, 3], stride = [1, 2], padding = [0, 1], "
+            "ceil_mode = true} : ?\n"
+            "%5 = input \"dy\" : f32[1, 1, 1, 3]\n"
+            "%6 = avg_pool2d_grad(%0, %5) {kernel = [1, 3], stride = [1, 2], padding = [0, 1], "
+            "ceil_mode = true} : ?\n"
+            "%7 = avg_pool2d_grad(%0, %5) {kernel = [1, 3], stride = [1, 2], padding = [0, 1], "
+            "ceil_mode = true, count_include_pad = false} : ?\n"
+            "%8 = max_pool2d_grad(%0, %5) {kernel = [1, 3], stride = [1, 2], padding = [0, 1], "
+            "ceil_mode = true} : ?\n"
+            "output \"avg_ceil\" = %1\n"
+            "output \"avg_ceil_nopad\" = %2\n"
+            "output \"avg_nopad\" = %3\n"
+            "output \"max_ceil\" = %4\n"
+            "output \"davg_ceil\" = %6\n"
+            "output \"davg_ceil_nopad\" = %7\n"
+            "output \"dmax_ceil\" = %8\n");
+    IN("x", 1, 2, 3, 4);
+    IN("dy", 6, 12, 30);
+    run();
+    EXPECT("avg_ceil", 4, D(1, 1, 1, 3), 3.0 / 3, 9.0 / 3, 4.0 / 2);
+    EXPECT("avg_ceil_nopad", 4, D(1, 1, 1, 3), 3.0 / 2, 9.0 / 3, 4.0 / 1);
+    EXPECT("avg_nopad", 4, D(1, 1, 1, 2), 3.0 / 2, 9.0 / 3);
+    EXPECT("max_ceil", 4, D(1, 1, 1, 3), 2, 4, 4);
+    /* dy / divisor to each input column of the window */
+    EXPECT("davg_ceil", 4, D(1, 1, 1, 4), 6.0 / 3, 6.0 / 3 + 12.0 / 3, 12.0 / 3,
+           12.0 / 3 + 30.0 / 2);
+    EXPECT("davg_ceil_nopad", 4, D(1, 1, 1, 4), 6.0 / 2, 6.0 / 2 + 12.0 / 3, 12.0 / 3,
+           12.0 / 3 + 30.0 / 1);
+    EXPECT("dmax_ceil", 4, D(1, 1, 1, 4), 0, 6, 0, 42);
+    done();
+}
+END_TEST
+
 TEST(ops, unset_input)
 {
     char err[256] = "";
