@@ -1017,6 +1017,112 @@ static LLVMValueRef k_stochastic_pool_grad(Cg *c, Node *n)
     return fn;
 }
 
+/* ---- upsampling -------------------------------------------------------------
+ * upsample and upsample_grad (ops.def). The shapes are static, so each
+ * output row's and column's source rows or columns and weights are
+ * computed here, in double, into constant tables: nearest reads one input
+ * (floor(o * in / out)); bilinear blends two rows and two columns at
+ * PyTorch's source coordinate. The gradient zeroes its output and adds
+ * each dy times the weights back to the inputs it was read from. */
+
+/* the first and second source index and the second's weight of output o */
+static void resample_at(Node *n, int64_t o, int64_t in, int64_t out, int64_t *i0, int64_t *i1,
+                        double *l1)
+{
+    if (strcmp(attr_mode(n), "nearest") == 0) {
+        *i0 = *i1 = o * in / out;
+        *l1 = 0;
+        return;
+    }
+    double s;
+    if (attr_align_corners(n))
+        s = out > 1 ? (double)(o * (in - 1)) / (double)(out - 1) : 0;
+    else
+        s = fmax(0, ((double)o + 0.5) * (double)in / (double)out - 0.5);
+    *i0 = (int64_t)s < in - 1 ? (int64_t)s : in - 1;
+    *i1 = *i0 + (*i0 < in - 1);
+    *l1 = s - (double)*i0;
+}
+
+typedef struct {
+    LLVMValueRef i0, i1, w0, w1; /* constant tables of 'out' entries */
+} Resample;
+
+static Resample resample_tables(Cg *c, Node *n, DType t, int64_t in, int64_t out)
+{
+    LLVMValueRef *i0 = arena_alloc(c->g->arena, sizeof *i0 * (size_t)out * 4);
+    LLVMValueRef *i1 = i0 + out, *w0 = i1 + out, *w1 = w0 + out;
+    for (int64_t o = 0; o < out; o++) {
+        int64_t a, b;
+        double l;
+        resample_at(n, o, in, out, &a, &b, &l);
+        i0[o] = cg_i64(c, a);
+        i1[o] = cg_i64(c, b);
+        w0[o] = cg_fconst(c, t, 1 - l);
+        w1[o] = cg_fconst(c, t, l);
+    }
+    LLVMTypeRef ft = cg_type(c, t);
+    return (Resample){
+        cg_private_const(c, LLVMConstArray2(c->i64, i0, (uint64_t)out), "resample.i0", true),
+        cg_private_const(c, LLVMConstArray2(c->i64, i1, (uint64_t)out), "resample.i1", true),
+        cg_private_const(c, LLVMConstArray2(ft, w0, (uint64_t)out), "resample.w0", true),
+        cg_private_const(c, LLVMConstArray2(ft, w1, (uint64_t)out), "resample.w1", true)};
+}
+
+static LLVMValueRef load_i64(Cg *c, LLVMValueRef table, LLVMValueRef i)
+{
+    return LLVMBuildLoad2(c->b, c->i64, LLVMBuildInBoundsGEP2(c->b, c->i64, table, &i, 1, ""), "");
+}
+
+static LLVMValueRef k_upsample(Cg *c, Node *n)
+{
+    bool grad = n->op == OP_UPSAMPLE_GRAD, nearest = strcmp(attr_mode(n), "nearest") == 0;
+    Node *x = n->in[0];
+    const Shape *ys = grad ? &n->in[1]->shape : &n->shape;
+    DType t = n->dtype;
+    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, grad ? 2 : 1);
+    LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 1);
+    LLVMValueRef dy = grad ? LLVMGetParam(fn, 2) : NULL;
+    int64_t H = x->shape.d[2].n, W = x->shape.d[3].n, OH = ys->d[2].n, OW = ys->d[3].n;
+    Resample rows = resample_tables(c, n, t, H, OH), cols = resample_tables(c, n, t, W, OW);
+    LLVMValueRef planes = cg_dim(c, (Dim){x->shape.d[1].n * x->shape.d[0].n, x->shape.d[0].batch});
+    if (grad)
+        zero(c, t, out, cg_mul(c, planes, cg_i64(c, H * W)));
+    CgLoop lq, ly, lx;
+    LLVMValueRef q = cg_loop_begin(c, planes, &lq);
+    LLVMValueRef plane = cg_gep(c, t, grad ? out : src, cg_mul(c, q, cg_i64(c, H * W)));
+    LLVMValueRef y = cg_loop_begin(c, cg_i64(c, OH), &ly);
+    LLVMValueRef r[2] = {cg_mul(c, load_i64(c, rows.i0, y), cg_i64(c, W)),
+                         cg_mul(c, load_i64(c, rows.i1, y), cg_i64(c, W))};
+    LLVMValueRef wy[2] = {cg_load(c, t, rows.w0, y), cg_load(c, t, rows.w1, y)};
+    LLVMValueRef xo = cg_loop_begin(c, cg_i64(c, OW), &lx);
+    LLVMValueRef k[2] = {load_i64(c, cols.i0, xo), load_i64(c, cols.i1, xo)};
+    LLVMValueRef wx[2] = {cg_load(c, t, cols.w0, xo), cg_load(c, t, cols.w1, xo)};
+    LLVMValueRef at =
+        cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, q, cg_i64(c, OH)), y), cg_i64(c, OW)), xo);
+    LLVMValueRef g = grad ? cg_load(c, t, dy, at) : NULL, sum = NULL;
+    for (int i = 0; i < (nearest ? 1 : 2); i++)
+        for (int j = 0; j < (nearest ? 1 : 2); j++) {
+            LLVMValueRef idx = cg_add(c, r[i], k[j]);
+            LLVMValueRef w = nearest ? NULL : LLVMBuildFMul(c->b, wy[i], wx[j], "");
+            if (grad) {
+                LLVMValueRef d = w ? LLVMBuildFMul(c->b, g, w, "") : g;
+                cg_store(c, t, LLVMBuildFAdd(c->b, cg_load(c, t, plane, idx), d, ""), plane, idx);
+            } else {
+                LLVMValueRef v = cg_load(c, t, plane, idx);
+                v = w ? LLVMBuildFMul(c->b, v, w, "") : v;
+                sum = sum ? LLVMBuildFAdd(c->b, sum, v, "") : v;
+            }
+        }
+    if (!grad)
+        cg_store(c, t, sum, out, at);
+    cg_loop_end(c, &lx);
+    cg_loop_end(c, &ly);
+    cg_loop_end(c, &lq);
+    LLVMBuildRetVoid(c->b);
+    return fn;
+}
+
 LLVMValueRef cg_kernel_nn(Cg *c, Node *step)
 {
     switch (step->op) {
@@ -1041,6 +1147,8 @@ LLVMValueRef cg_kernel_nn(Cg *c, Node *step)
     case OP_MAX_POOL2D_GRAD:
     case OP_AVG_POOL2D_GRAD: return k_pool_grad(c, step);
     case OP_STOCHASTIC_POOL2D_GRAD: return k_stochastic_pool_grad(c, step);
+    case OP_UPSAMPLE:
+    case OP_UPSAMPLE_GRAD: return k_upsample(c, step);
     default:
         die("codegen: %s is not a convolution, pooling or normalization op",
             op_info[step->op].text);

@@ -130,6 +130,16 @@ bool grad_adaptive_pool(Grad *c, Node *n, Node *dy)
     return true;
 }
 
+/* upsample: dy back to the inputs each output read (upsample_grad) */
+bool grad_upsample(Grad *c, Node *n, Node *dy)
+{
+    Node *d = ad_node(c, OP_UPSAMPLE_GRAD, (Node *[]){n->in[0], dy}, 2);
+    attr_set_mode(c->g, d, attr_mode(n));
+    attr_set_align_corners(c->g, d, attr_align_corners(n));
+    ad_acc(c, n->in[0], ad_finish(c, d));
+    return true;
+}
+
 /* where(cond, a, b) */
 static Node *select3(Grad *c, Node *cond, Node *a, Node *b)
 {

@@ -354,6 +354,48 @@ bool shape_adaptive_pool_grad(Graph *g, Node *n)
     return true;
 }
 
+/* [N, C, H, W] -> [N, C, OH, OW]: exactly one of scale (one or two
+ * integers, each at least 1: OH = scale * H) and size (one or two, at
+ * least 1); align_corners only with bilinear, as in PyTorch. */
+bool shape_upsample(Graph *g, Node *n)
+{
+    const Node *x = n->in[0];
+    if (!want_image(g, n, x, 2))
+        return false;
+    bool has_scale = attr_has_scale(n), has_size = attr_has_size(n);
+    if (has_scale == has_size) {
+        diag_error(n->loc, "upsample: give either 'scale' or 'size'%s",
+                   has_scale ? ", not both" : "");
+        return false;
+    }
+    bool nearest = strcmp(attr_mode(n), "nearest") == 0;
+    if (nearest && attr_align_corners(n)) {
+        diag_error(n->loc, "upsample: align_corners needs mode = \"bilinear\"");
+        return false;
+    }
+    int64_t v[2];
+    if (!spatial(g, n, has_scale ? &attr_key_scale : &attr_key_size, 2, 1, v))
+        return false;
+    n->dtype = x->dtype;
+    n->shape = x->shape;
+    for (int i = 0; i < 2; i++) {
+        int64_t o = has_scale ? v[i] * x->shape.d[2 + i].n : v[i];
+        if (o > ATTR_MAX) {
+            diag_error(n->loc, "upsample: output %s %" PRId64 " is too large", spatial_name(2, i),
+                       o);
+            return false;
+        }
+        n->shape.d[2 + i] = (Dim){o, false};
+    }
+    return true;
+}
+
+/* upsample_grad(x, dy): as shape_adaptive_pool_grad */
+bool shape_upsample_grad(Graph *g, Node *n)
+{
+    return shape_adaptive_pool_grad(g, n);
+}
+
 /* [N, C, L] or [N, C, H, W] -> [N, C] */
 bool shape_global_pool(Graph *g, Node *n)
 {

@@ -1048,6 +1048,61 @@ static void eval_adaptive_pool(const Node *n, RefTensor *const *in, RefTensor *o
             }
 }
 
+/* The input rows (or columns) output index o of out reads from in, and
+ * the weight of the second: nearest floor(o * in / out) alone; bilinear
+ * PyTorch's source coordinate s, (o + 1/2) in / out - 1/2 but at least 0,
+ * or o (in - 1) / (out - 1) with align_corners, between floor(s) and the
+ * next row (the last row again at the end). */
+static void resample_src(const Node *n, int64_t o, int64_t in, int64_t out, int64_t *i0,
+                         int64_t *i1, double *l1)
+{
+    if (strcmp(attr_mode(n), "nearest") == 0) {
+        *i0 = *i1 = o * in / out;
+        *l1 = 0;
+        return;
+    }
+    double s = attr_align_corners(n) ? (out > 1 ? (double)o * (double)(in - 1) / (double)(out - 1) : 0)
+                                     : ((double)o + 0.5) * (double)in / (double)out - 0.5;
+    if (s < 0)
+        s = 0;
+    *i0 = (int64_t)floor(s);
+    if (*i0 > in - 1)
+        *i0 = in - 1;
+    *i1 = *i0 < in - 1 ? *i0 + 1 : *i0;
+    *l1 = s - (double)*i0;
+}
+
+/* upsample(x) and upsample_grad(x, dy): each output the weighted sum of
+ * the (up to) four inputs it reads; the gradient adds dy times each
+ * weight back to them. */
+static void eval_upsample(const Node *n, RefTensor *const *in, RefTensor *out)
+{
+    bool grad = n->op == OP_UPSAMPLE_GRAD;
+    const RefTensor *x = in[0], *y = grad ? in[1] : out;
+    int64_t NC = x->dim[0] * x->dim[1], H = x->dim[2], W = x->dim[3];
+    int64_t OH = y->dim[2], OW = y->dim[3];
+    for (int64_t q = 0; q < NC; q++)
+        for (int64_t oy = 0; oy < OH; oy++)
+            for (int64_t ox = 0; ox < OW; ox++) {
+                int64_t r[2], c[2];
+                double ly, lx;
+                resample_src(n, oy, H, OH, &r[0], &r[1], &ly);
+                resample_src(n, ox, W, OW, &c[0], &c[1], &lx);
+                double wy[2] = {1 - ly, ly}, wx[2] = {1 - lx, lx}, sum = 0;
+                int64_t o = (q * OH + oy) * OW + ox;
+                for (int i = 0; i < 2; i++)
+                    for (int j = 0; j < 2; j++) {
+                        int64_t k = (q * H + r[i]) * W + c[j];
+                        if (grad)
+                            out->v[k] += in[1]->v[o] * wy[i] * wx[j];
+                        else
+                            sum += x->v[k] * wy[i] * wx[j];
+                    }
+                if (!grad)
+                    out->v[o] = sum;
+            }
+}
+
 /* The evaluator of each op: the one table to extend with a new op (and, for
  * an elementwise one, unary(), binary() or pair_loss()). R_NONE: the
  * reference does not evaluate the op (the sources, which hold given
@@ -1084,6 +1139,7 @@ typedef enum {
     R_CONV_GRAD,
     R_POOL_GRAD,
     R_ADAPTIVE_POOL,
+    R_UPSAMPLE,
     R_RECURRENT_GRAD,
     R_WHERE,
     R_GATHER,
@@ -1162,6 +1218,8 @@ static const Rule rules[OP_COUNT] = {
     [OP_ADAPTIVE_MAX_POOL2D] = R_ADAPTIVE_POOL,
     [OP_ADAPTIVE_AVG_POOL2D_GRAD] = R_ADAPTIVE_POOL,
     [OP_ADAPTIVE_MAX_POOL2D_GRAD] = R_ADAPTIVE_POOL,
+    [OP_UPSAMPLE] = R_UPSAMPLE,
+    [OP_UPSAMPLE_GRAD] = R_UPSAMPLE,
     [OP_BATCH_NORM] = R_BATCH_NORM,
     [OP_LAYER_NORM] = R_LAYER_NORM,
     [OP_EMBEDDING] = R_EMBEDDING,
@@ -1298,6 +1356,7 @@ static bool eval_node(const Node *n, RefTensor *values, int64_t batch, char *err
     case R_CONV_GRAD: eval_conv_grad(n, in, out); return true;
     case R_POOL_GRAD: eval_pool_grad(n, in, out); return true;
     case R_ADAPTIVE_POOL: eval_adaptive_pool(n, in, out); return true;
+    case R_UPSAMPLE: eval_upsample(n, in, out); return true;
     case R_LOOP: return ref_loop(n, in, batch, out, err, errsize);
     case R_LOOP_RESULT:
         if (ref_loop_result(n, in[0], batch, out))

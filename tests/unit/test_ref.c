@@ -550,6 +550,42 @@ TEST(ops, pool_modes)
 }
 END_TEST
 
+TEST(ops, upsample)
+{
+    /* x = [[1, 2], [3, 4]] to 4 columns (rows kept), by hand as PyTorch's
+     * interpolate computes them: nearest repeats each column; bilinear's
+     * source column (o + 1/2) / 2 - 1/2 is -1/4 (taken as 0), 1/4, 3/4,
+     * 5/4 (the last column again past the end); align_corners o / 3. */
+    load(1, "%0 = input \"x\" : f32[1, 1, 2, 2]\n"
+            "%1 = upsample(%0) {size = [2, 4]} : ?\n"
+            "%2 = upsample(%0) {size = [2, 4], mode = \"bilinear\"} : ?\n"
+            "%3 = upsample(%0) {size = [2, 4], mode = \"bilinear\", align_corners = true} : ?\n"
+            "%4 = upsample(%0) {scale = [2, 1], mode = \"bilinear\"} : ?\n"
+            "%5 = input \"dy\" : f32[1, 1, 2, 4]\n"
+            "%6 = upsample_grad(%0, %5) {mode = \"bilinear\"} : ?\n"
+            "%7 = upsample_grad(%0, %5) : ?\n"
+            "output \"nearest\" = %1\n"
+            "output \"bilinear\" = %2\n"
+            "output \"corners\" = %3\n"
+            "output \"rows\" = %4\n"
+            "output \"dbilinear\" = %6\n"
+            "output \"dnearest\" = %7\n");
+    IN("x", 1, 2, 3, 4);
+    IN("dy", 1, 2, 3, 4, 10, 20, 30, 40);
+    run();
+    EXPECT("nearest", 4, D(1, 1, 2, 4), 1, 1, 2, 2, 3, 3, 4, 4);
+    EXPECT("bilinear", 4, D(1, 1, 2, 4), 1, 1.25, 1.75, 2, 3, 3.25, 3.75, 4);
+    EXPECT("corners", 4, D(1, 1, 2, 4), 1, 4.0 / 3, 5.0 / 3, 2, 3, 10.0 / 3, 11.0 / 3, 4);
+    /* rows: source -1/4 (0), 1/4, 3/4, 5/4 of [1, 3] and [2, 4] */
+    EXPECT("rows", 4, D(1, 1, 4, 2), 1, 2, 1.5, 2.5, 2.5, 3.5, 3, 4);
+    /* column 0 gets dy0 + 3/4 dy1 + 1/4 dy2, column 1 the rest */
+    EXPECT("dbilinear", 4, D(1, 1, 2, 2), 1 + 1.5 + 0.75, 0.5 + 2.25 + 4, 10 + 15 + 7.5,
+           5 + 22.5 + 40);
+    EXPECT("dnearest", 4, D(1, 1, 2, 2), 3, 7, 30, 70);
+    done();
+}
+END_TEST
+
 TEST(ops, unset_input)
 {
     char err[256] = "";

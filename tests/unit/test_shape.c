@@ -1077,6 +1077,47 @@ TEST(rules, conv_transpose2d)
 }
 END_TEST
 
+TEST(rules, upsample)
+{
+    fresh();
+    Node *n = N(OP_UPSAMPLE, X("f32[B, 3, 7, 9]"));
+    INTS(n, "scale", 2);
+    ok(n, "f32[B, 3, 14, 18]");
+    fresh();
+    n = N(OP_UPSAMPLE, X("f64[2, 3, 7, 9]"));
+    INTS(n, "scale", 1, 3);
+    ok(n, "f64[2, 3, 7, 27]");
+    fresh();
+    n = N(OP_UPSAMPLE, X("f32[B, 3, 7, 9]"));
+    INTS(n, "size", 5, 20);
+    ir_set_str(G, n, "mode", "bilinear");
+    ok(n, "f32[B, 3, 5, 20]");
+    fresh();
+    n = N(OP_UPSAMPLE, X("f32[B, 3, 7, 9]"));
+    err("upsample: give either 'scale' or 'size'");
+    fresh();
+    n = N(OP_UPSAMPLE, X("f32[B, 3, 7, 9]"));
+    INTS(n, "scale", 2);
+    INTS(n, "size", 14);
+    err("upsample: give either 'scale' or 'size', not both");
+    fresh();
+    n = N(OP_UPSAMPLE, X("f32[B, 3, 7, 9]"));
+    INTS(n, "scale", 0);
+    err("upsample: 'scale' must be at least 1, got 0");
+    fresh();
+    n = N(OP_UPSAMPLE, X("f32[B, 3, 7, 9]"));
+    INTS(n, "scale", 2);
+    ir_set_bool(G, n, "align_corners", true);
+    err("upsample: align_corners needs mode = \"bilinear\"");
+    fresh();
+    n = N(OP_UPSAMPLE_GRAD, X("f32[B, 3, 7, 9]"), X("f32[B, 3, 14, 18]"));
+    ok(n, "f32[B, 3, 7, 9]");
+    fresh();
+    N(OP_UPSAMPLE_GRAD, X("f32[B, 3, 7, 9]"), X("f64[B, 3, 14, 18]"));
+    err("upsample_grad: element types differ (f32 vs f64)");
+}
+END_TEST
+
 TEST(rules, adaptive_pool)
 {
     static const Op ops[] = {OP_ADAPTIVE_AVG_POOL2D, OP_ADAPTIVE_MAX_POOL2D};
