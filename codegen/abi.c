@@ -56,6 +56,11 @@ CgAbiTypes cg_abi_types(Cg *c)
 #include "dlrt_abi.def"
     };
     t.inst = LLVMStructTypeInContext(c->ctx, inst, countof(inst), false);
+    LLVMTypeRef obj[] = {
+#define DLRT_OBJECTIVE FIELD
+#include "dlrt_abi.def"
+    };
+    t.obj = LLVMStructTypeInContext(c->ctx, obj, countof(obj), false);
     return t;
 }
 
@@ -121,7 +126,12 @@ void cg_abi_check_host(Cg *c)
     check_struct(c, "dlrt_tensor_desc", t.desc, desc, countof(desc), sizeof(dlrt_tensor_desc));
     check_struct(c, "dlrt_tensor_info", t.tinfo, tinfo, countof(tinfo), sizeof(dlrt_tensor_info));
     check_struct(c, "dlrt_model_info", t.info, info, countof(info), sizeof(dlrt_model_info));
+    static const CField obj[] = {
+#define DLRT_OBJECTIVE(kind, type, name, dims) CFIELD(dlrt_objective_info, name)
+#include "dlrt_abi.def"
+    };
     check_struct(c, "dlrt_instance", t.inst, inst, countof(inst), sizeof(dlrt_instance));
+    check_struct(c, "dlrt_objective_info", t.obj, obj, countof(obj), sizeof(dlrt_objective_info));
 }
 
 #undef CFIELD
@@ -139,6 +149,16 @@ int cg_dlrt_dtype(DType t)
 LLVMValueRef cg_instance_field(Cg *c, LLVMValueRef m, int f)
 {
     return LLVMBuildStructGEP2(c->b, cg_abi_types(c).inst, m, (unsigned)f, "");
+}
+
+LLVMValueRef cg_objective_field(Cg *c, LLVMValueRef m, int f)
+{
+    int64_t at = c->layout->obj[c->obj].counters;
+    if (at) {
+        LLVMValueRef idx = cg_i64(c, at);
+        m = LLVMBuildInBoundsGEP2(c->b, c->i8, m, &idx, 1, "counters");
+    }
+    return cg_instance_field(c, m, f);
 }
 
 /* ---- kernels' calls ------------------------------------------------------- */
@@ -336,4 +356,12 @@ LLVMValueRef cg_rt_model_report_metric(Cg *c, LLVMValueRef m, LLVMValueRef metri
     LLVMTypeRef pt[] = {c->ptr, c->f64};
     LLVMValueRef args[] = {m, metric};
     return cg_call(c, "dlrt_model_report_metric", c->i32, pt, 2, args);
+}
+
+LLVMValueRef cg_rt_model_report_metric_objective(Cg *c, LLVMValueRef m, int k,
+                                                 LLVMValueRef metric)
+{
+    LLVMTypeRef pt[] = {c->ptr, c->i32, c->f64};
+    LLVMValueRef args[] = {m, LLVMConstInt(c->i32, (unsigned)k, 0), metric};
+    return cg_call(c, "dlrt_model_report_metric_objective", c->i32, pt, 3, args);
 }

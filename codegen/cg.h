@@ -126,11 +126,12 @@ typedef struct {
 CgIndexBound *cg_index_bounds(const Graph *g);
 
 /* info.c: the initializer of gv, the model's constant dlrt_model_info,
- * with the generic entry points it points to (NULL: none). */
+ * with the generic entry points it points to (NULL: none): e[k] of
+ * objective k (plans->obj), e[0].forward the forward one. */
 typedef struct {
     LLVMValueRef forward, compute_gradients, evaluate, apply_gradients;
 } CgEntries;
-void cg_build_info(Cg *c, LLVMValueRef gv, const CgEntries *e);
+void cg_build_info(Cg *c, LLVMValueRef gv, const CgPlans *plans, const CgEntries *e);
 
 /* target.c: whether LLVM knows cpu (--mcpu) for target t and triple. */
 bool cg_cpu_known(LLVMTargetRef t, const char *triple, const char *cpu);
@@ -138,5 +139,15 @@ bool cg_cpu_known(LLVMTargetRef t, const char *triple, const char *cpu);
 /* instance.c: by input index (node order of OP_INPUT), whether the
  * outputs need it. */
 bool *cg_needed_inputs(const Graph *g, int *ninputs);
+/* What the internal functions of the objective being compiled add to
+ * their names: "" for a single unnamed one, else "." and its name. */
+static inline const char *cg_obj_tag(const Cg *c)
+{
+    return c->train && c->train->name ? arena_printf(c->g->arena, ".%s", c->train->name) : "";
+}
+/* The same for objective t's training functions: the inputs its loss
+ * needs; every input for a single unnamed objective (as before there
+ * were several). */
+bool *cg_objective_inputs(const Graph *g, const Train *t, int *ninputs);
 
 #endif

@@ -45,12 +45,17 @@ enum {
 #include "dlrt_abi.def"
     CG_PLATEAU_COUNT
 };
+enum {
+#define DLRT_OBJECTIVE(kind, type, name, dims) CG_OBJ_##name,
+#include "dlrt_abi.def"
+    CG_OBJ_COUNT
+};
 
 /* The LLVM struct types of dlrt_tensor_desc, dlrt_tensor_info,
  * dlrt_model_info and dlrt_instance. With the target's data layout,
  * LLVM's natural struct layout is the C ABI's for these fields. */
 typedef struct {
-    LLVMTypeRef desc, tinfo, info, inst;
+    LLVMTypeRef desc, tinfo, info, inst, obj;
 } CgAbiTypes;
 CgAbiTypes cg_abi_types(Cg *c);
 
@@ -71,6 +76,10 @@ int cg_dlrt_dtype(DType t);
 /* The instance header (dlrt_instance): a pointer to field f (CG_INST_*)
  * of the instance at m. */
 LLVMValueRef cg_instance_field(Cg *c, LLVMValueRef m, int f);
+/* The same for the step counter, base rate and plateau fields of the
+ * objective being compiled (c->obj): the header's for the first, its own
+ * record's (Layout.obj[k].counters) for the others. */
+LLVMValueRef cg_objective_field(Cg *c, LLVMValueRef m, int f);
 
 /* cg_gemm: cc[m, n] = alpha * op(a) @ op(b) + beta * cc through
  * dlrt_gemm_f32/f64, row-major with row strides lda, ldb, ldc (i64
@@ -120,7 +129,10 @@ LLVMValueRef cg_rt_model_init(Cg *c, LLVMValueRef info, LLVMValueRef mem, LLVMVa
                               LLVMValueRef seed);
 LLVMValueRef cg_rt_model_save(Cg *c, LLVMValueRef m, LLVMValueRef path);
 LLVMValueRef cg_rt_model_load(Cg *c, LLVMValueRef m, LLVMValueRef path);
-/* dlrt_model_report_metric(m, metric) */
+/* dlrt_model_report_metric(m, metric), or of objective k > 0
+ * dlrt_model_report_metric_objective(m, k, metric) */
 LLVMValueRef cg_rt_model_report_metric(Cg *c, LLVMValueRef m, LLVMValueRef metric);
+LLVMValueRef cg_rt_model_report_metric_objective(Cg *c, LLVMValueRef m, int k,
+                                                 LLVMValueRef metric);
 
 #endif

@@ -22,6 +22,8 @@ typedef struct {
     const Graph *g;
     const MemPlan *plan; /* the plan of the function being built */
     const OptPlan *opt;  /* the optimizer's recipe; NULL without training */
+    const Train *train;  /* the objective whose functions are being built */
+    int obj;             /* its index (CgPlans.obj, Layout.obj) */
     bool training;       /* the function being built runs in training mode */
     bool checks;         /* check inputs, loss and gradients (not --no-checks) */
     bool report;         /* failed checks call the runtime for a message (an OS target) */

@@ -47,9 +47,30 @@ bool cg_freestanding(const CgOptions *o);
  * gradients, training mode) with opt, the optimizer's recipe, only when
  * training code is compiled (NULL otherwise). */
 typedef struct {
+    const Train *train;       /* its train statement */
+    MemPlan *evaluate, *plan; /* NAME_evaluate[_OBJ]'s and the training step's */
+    const OptPlan *opt;
+} CgObjective;
+
+/* With training code, evaluate, train and opt are the first objective's;
+ * obj[0..nobj-1] has every objective's, in source order. */
+typedef struct {
     MemPlan *forward, *evaluate, *train;
     const OptPlan *opt;
+    int nobj;
+    CgObjective *obj;
 } CgPlans;
+
+/* One objective's part of the instance block. */
+typedef struct {
+    int64_t *opt_state_offset; /* by node id of one of its parameters: byte
+                                  offset of its slot 0 in the optimizer area;
+                                  slot k is opt_slot_bytes further (-1 otherwise) */
+    int64_t opt_slot_bytes;    /* one slot of every parameter of the objective */
+    int64_t counters;          /* byte offset of the dlrt_instance whose step,
+                                  lr and plateau fields are the objective's:
+                                  0 (the header) for the first */
+} CgObjLayout;
 
 /* The instance layout that the object and the header agree on (see
  * runtime/dlrt_model.h): byte offsets in the instance block. */
@@ -60,10 +81,9 @@ typedef struct {
                                   gradient has the same offset in the grads */
     int64_t *state_offset;     /* by node id: byte offset of a state in the state
                                   area (-1 for other nodes) */
-    int64_t *opt_state_offset; /* by node id of a trainable param: byte offset
-                                  of its slot 0 in the optimizer area; slot k
-                                  is opt_slot_bytes further (-1 otherwise) */
-    int64_t opt_slot_bytes;    /* one slot of every trainable parameter */
+    CgObjLayout *obj;          /* by objective (CgPlans.obj); the optimizer
+                                  area holds the first's slots, then the
+                                  second's, ...; NULL without training code */
     int64_t header_bytes, params_offset, params_bytes, grads_offset, grads_bytes;
     int64_t opt_offset, opt_bytes, states_offset, states_bytes, arena_offset, arena_bytes;
     int64_t state_bytes; /* the whole block */

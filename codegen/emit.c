@@ -99,16 +99,17 @@ typedef enum { FN_FORWARD, FN_EVAL, FN_TRAIN } FnKind;
 
 /* By node id of an input: its index in the run function's inputs array
  * (-1: not an argument). Forward takes the inputs its outputs need, the
- * training functions every input. */
+ * training functions those of their objective (cg_objective_inputs). */
 static int *input_slots(Cg *c, FnKind kind, int *count)
 {
     const Graph *g = c->g;
     int *slot = arena_alloc(g->arena, sizeof(int) * (size_t)(g->nodes.n + 1));
     int ninputs, k = 0, n = 0;
-    bool *need = cg_needed_inputs(g, &ninputs);
+    bool *need = kind == FN_FORWARD ? cg_needed_inputs(g, &ninputs)
+                                    : cg_objective_inputs(g, c->train, &ninputs);
     for (int i = 0; i < g->nodes.n; i++) {
         slot[i] = -1;
-        if (g->nodes.v[i]->op == OP_INPUT && (need[k++] || kind != FN_FORWARD))
+        if (g->nodes.v[i]->op == OP_INPUT && need[k++])
             slot[i] = n++;
     }
     *count = n;
@@ -119,7 +120,7 @@ static int *input_slots(Cg *c, FnKind kind, int *count)
  * (docs/CODEGEN.md, Parts), 0 for none: each is a call. */
 static int grads_part_size(const Cg *c)
 {
-    return c->g->train->params.n > c->part_size ? c->part_size : 0;
+    return c->train->params.n > c->part_size ? c->part_size : 0;
 }
 
 /* `void NAME.add.T(ptr noalias dst, ptr noalias src, i64 n)`: dst[i] +=
@@ -162,7 +163,7 @@ static LLVMValueRef add_fn(Cg *c, DType t)
  * caller may have written (apply_gradients). */
 static void check_grads(Cg *c, CgFrame *f, bool batch)
 {
-    const Train *t = c->g->train;
+    const Train *t = c->train;
     CgParts parts;
     cg_parts_begin(c, &parts, f, grads_part_size(c), true);
     for (int i = 0; i < t->params.n; i++) {
@@ -179,7 +180,7 @@ static void check_grads(Cg *c, CgFrame *f, bool batch)
 /* Adds this batch's gradients (in frame f) to the instance's. */
 static void add_grads(Cg *c, CgFrame *f)
 {
-    const Train *t = c->g->train;
+    const Train *t = c->train;
     CgParts parts;
     cg_parts_begin(c, &parts, f, grads_part_size(c), false);
     for (int i = 0; i < t->params.n; i++) {
@@ -293,11 +294,12 @@ static LLVMValueRef build_run(Cg *c, LLVMTargetMachineRef tm, FnKind kind)
     static const char *const tags[] = {"", "eval.", "train."};
     LLVMTypeRef pt[] = {c->ptr, c->i64, c->ptr, c->ptr};
     LLVMTypeRef fty = LLVMFunctionType(c->i32, pt, 4, false);
-    char *name = arena_printf(g->arena, "%s.%s", g->name, suffix[kind]);
+    const char *obj = kind == FN_FORWARD ? "" : cg_obj_tag(c);
+    char *name = arena_printf(g->arena, "%s.%s%s", g->name, suffix[kind], obj);
     LLVMValueRef fn = LLVMAddFunction(c->mod, name, fty);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     c->fn = fn;
-    c->tag = tags[kind];
+    c->tag = *obj ? arena_printf(g->arena, "%s%s.", tags[kind], obj + 1) : tags[kind];
     c->training = kind == FN_TRAIN;
     CgKernel *kernels = build_kernels(c, tm);
     LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
@@ -336,7 +338,7 @@ static LLVMValueRef build_run(Cg *c, LLVMTargetMachineRef tm, FnKind kind)
                       cg_numel(c, &o->shape), false);
         }
     } else {
-        Node *loss = g->train->loss;
+        Node *loss = c->train->loss;
         LLVMValueRef at = cg_addr(c, &f, loss);
         if (kind == FN_TRAIN && c->checks) {
             cg_check_finite(c, loss->dtype, at, NULL, cg_i64(c, 1), cg_i64(c, 0), "loss");
@@ -494,28 +496,31 @@ static void return_region(Cg *c, LLVMValueRef m, int64_t offset)
     LLVMBuildRet(c->b, LLVMBuildSelect(c->b, is_null(c, m), LLVMConstNull(c->ptr), p, ""));
 }
 
-/* The training entry points (docs/TRAINING.md); the generic ones are
- * returned for the info. */
-static void build_training(Cg *c, LLVMValueRef train, LLVMValueRef eval, LLVMValueRef *gen_grad,
-                           LLVMValueRef *gen_eval, LLVMValueRef *apply_entry)
+/* The training entry points of the objective c->train (docs/TRAINING.md):
+ * NAME_train_step, ... for a single unnamed one, NAME_train_step_OBJ, ...
+ * for objective OBJ; the generic ones are returned for the info. */
+static void build_training(Cg *c, LLVMValueRef train, LLVMValueRef eval, CgEntries *e)
 {
     const Graph *g = c->g;
+    const char *obj = c->train->name ? arena_printf(g->arena, "_%s", c->train->name) : "";
+#define FN_NAME(base) arena_printf(g->arena, "%s%s", base, obj)
+    DType lt = c->train->loss->dtype;
     int nin;
     input_slots(c, FN_TRAIN, &nin);
     LLVMValueRef apply = cg_build_apply(c);
     LLVMTypeRef mt[] = {c->ptr};
-    LLVMTypeRef pt = cg_type(c, g->train->loss->dtype);
+    LLVMTypeRef pt = cg_type(c, lt);
 
-    build_direct(c, "compute_gradients", train, nin, -1, NULL);
-    build_direct(c, "train_step", train, nin, -1, apply);
-    build_direct(c, "evaluate", eval, nin, -1, NULL);
-    *gen_grad = build_generic(c, "compute_gradients_generic", train, nin, -1, NULL);
-    *gen_eval = build_generic(c, "evaluate_generic", eval, nin, -1, NULL);
-    LLVMSetLinkage(*gen_grad, LLVMInternalLinkage);
-    LLVMSetLinkage(*gen_eval, LLVMInternalLinkage);
+    build_direct(c, FN_NAME("compute_gradients"), train, nin, -1, NULL);
+    build_direct(c, FN_NAME("train_step"), train, nin, -1, apply);
+    build_direct(c, FN_NAME("evaluate"), eval, nin, -1, NULL);
+    e->compute_gradients = build_generic(c, FN_NAME("compute_gradients_generic"), train, nin, -1, NULL);
+    e->evaluate = build_generic(c, FN_NAME("evaluate_generic"), eval, nin, -1, NULL);
+    LLVMSetLinkage(e->compute_gradients, LLVMInternalLinkage);
+    LLVMSetLinkage(e->evaluate, LLVMInternalLinkage);
 
     /* NAME_apply_gradients(m) */
-    LLVMValueRef fn = begin_fn(c, "apply_gradients", c->i32, mt, 1);
+    LLVMValueRef fn = begin_fn(c, FN_NAME("apply_gradients"), c->i32, mt, 1);
     LLVMValueRef m = LLVMGetParam(fn, 0);
     fail_if(c, is_null(c, m));
     if (c->checks) {
@@ -525,38 +530,40 @@ static void build_training(Cg *c, LLVMValueRef train, LLVMValueRef eval, LLVMVal
     }
     LLVMBuildCall2(c->b, LLVMGlobalGetValueType(apply), apply, &m, 1, "");
     LLVMBuildRet(c->b, i32_c(c, 0));
-    *apply_entry = fn;
+    e->apply_gradients = fn;
 
-    /* NAME_grads(m) */
-    fn = begin_fn(c, "grads", c->ptr, mt, 1);
-    return_region(c, LLVMGetParam(fn, 0), c->layout->grads_offset);
+    /* NAME_grads(m): one array for every objective */
+    if (c->obj == 0) {
+        fn = begin_fn(c, "grads", c->ptr, mt, 1);
+        return_region(c, LLVMGetParam(fn, 0), c->layout->grads_offset);
+    }
 
     /* NAME_set_learning_rate(m, lr): the base rate; DLRT_EINVAL for NULL
      * and for a rate that is negative, NaN or infinite */
     LLVMTypeRef st[] = {c->ptr, pt};
-    fn = begin_fn(c, "set_learning_rate", c->i32, st, 2);
+    fn = begin_fn(c, FN_NAME("set_learning_rate"), c->i32, st, 2);
     m = LLVMGetParam(fn, 0);
-    LLVMValueRef lr = cg_to_f64(c, g->train->loss->dtype, LLVMGetParam(fn, 1));
+    LLVMValueRef lr = cg_to_f64(c, lt, LLVMGetParam(fn, 1));
     LLVMValueRef usable =
         LLVMBuildAnd(c->b, LLVMBuildFCmp(c->b, LLVMRealOGE, lr, LLVMConstReal(c->f64, 0), ""),
                      LLVMBuildFCmp(c->b, LLVMRealOLT, lr, LLVMConstReal(c->f64, INFINITY), ""), "");
     fail_if(c, LLVMBuildOr(c->b, is_null(c, m), LLVMBuildNot(c->b, usable, ""), ""));
-    LLVMBuildStore(c->b, lr, cg_instance_field(c, m, CG_INST_lr));
+    LLVMBuildStore(c->b, lr, cg_objective_field(c, m, CG_INST_lr));
     LLVMBuildRet(c->b, i32_c(c, 0));
 
     /* NAME_learning_rate(m): the rate of the next step; 0 for NULL */
-    fn = begin_fn(c, "learning_rate", pt, mt, 1);
+    fn = begin_fn(c, FN_NAME("learning_rate"), pt, mt, 1);
     m = LLVMGetParam(fn, 0);
     LLVMBasicBlockRef get = LLVMAppendBasicBlockInContext(c->ctx, fn, "get");
     LLVMBasicBlockRef zero = LLVMAppendBasicBlockInContext(c->ctx, fn, "null");
     LLVMBuildCondBr(c->b, is_null(c, m), zero, get);
     LLVMPositionBuilderAtEnd(c->b, zero);
-    LLVMBuildRet(c->b, cg_fconst(c, g->train->loss->dtype, 0));
+    LLVMBuildRet(c->b, cg_fconst(c, lt, 0));
     LLVMPositionBuilderAtEnd(c->b, get);
-    LLVMBuildRet(c->b, cg_from_f64(c, g->train->loss->dtype, cg_schedule_lr(c, m)));
+    LLVMBuildRet(c->b, cg_from_f64(c, lt, cg_schedule_lr(c, m)));
 
     /* NAME_step(m): 0 for NULL */
-    fn = begin_fn(c, "step", c->i64, mt, 1);
+    fn = begin_fn(c, FN_NAME("step"), c->i64, mt, 1);
     m = LLVMGetParam(fn, 0);
     get = LLVMAppendBasicBlockInContext(c->ctx, fn, "get");
     zero = LLVMAppendBasicBlockInContext(c->ctx, fn, "null");
@@ -564,12 +571,16 @@ static void build_training(Cg *c, LLVMValueRef train, LLVMValueRef eval, LLVMVal
     LLVMPositionBuilderAtEnd(c->b, zero);
     LLVMBuildRet(c->b, cg_i64(c, 0));
     LLVMPositionBuilderAtEnd(c->b, get);
-    LLVMBuildRet(c->b, LLVMBuildLoad2(c->b, c->i64, cg_instance_field(c, m, CG_INST_step), ""));
+    LLVMBuildRet(c->b, LLVMBuildLoad2(c->b, c->i64, cg_objective_field(c, m, CG_INST_step), ""));
 
     /* NAME_report_metric(m, metric): reduce_on_plateau's input, in libdlrt */
     LLVMTypeRef rt[] = {c->ptr, c->f64};
-    fn = begin_fn(c, "report_metric", c->i32, rt, 2);
-    LLVMBuildRet(c->b, cg_rt_model_report_metric(c, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1)));
+    fn = begin_fn(c, FN_NAME("report_metric"), c->i32, rt, 2);
+    LLVMBuildRet(c->b, c->obj == 0 ? cg_rt_model_report_metric(c, LLVMGetParam(fn, 0),
+                                                               LLVMGetParam(fn, 1))
+                                   : cg_rt_model_report_metric_objective(
+                                         c, LLVMGetParam(fn, 0), c->obj, LLVMGetParam(fn, 1)));
+#undef FN_NAME
 }
 
 /* Without an OS (hosted false) there is no NAME_create, NAME_destroy,
@@ -673,13 +684,13 @@ static bool write_module(Cg *c, LLVMTargetMachineRef tm, CgOutput kind, const ch
 /* Why the plans cannot be compiled (a malloc'd message), NULL if they can. */
 static char *check_plans(const Graph *g, const CgPlans *plans)
 {
-    if (ir_train_count(g) > 1)
-        return dup_msg("", "several objectives: code generation does not support them yet");
     const char *bad = cg_plan_unsupported(g, plans->forward, false);
-    if (!bad && plans->evaluate)
-        bad = cg_plan_unsupported(g, plans->evaluate, false);
-    if (!bad && plans->train)
-        bad = cg_plan_unsupported(g, plans->train, true);
+    for (int k = 0; k < (plans->train ? plans->nobj : 0); k++) {
+        if (!bad)
+            bad = cg_plan_unsupported(g, plans->obj[k].evaluate, false);
+        if (!bad)
+            bad = cg_plan_unsupported(g, plans->obj[k].plan, true);
+    }
     return bad ? dup_msg("", bad) : NULL;
 }
 
@@ -722,19 +733,28 @@ static void build_module(Cg *c, LLVMTargetMachineRef tm, const CgPlans *plans, b
     LLVMValueRef info = LLVMAddGlobal(c->mod, t.info, info_name);
     LLVMValueRef run = build_run(c, tm, FN_FORWARD);
     build_entry_points(c, info, run, nfwd, hosted);
-    CgEntries entries = {0};
-    entries.forward =
+    LLVMValueRef fwd =
         LLVMGetNamedFunction(c->mod, arena_printf(g->arena, "%s_forward_generic", g->name));
-    if (plans->train) {
-        c->plan = plans->train;
+    int nobj = plans->train ? plans->nobj : 0;
+    CgEntries *entries = arena_alloc(g->arena, sizeof *entries * (size_t)(nobj + 1));
+    entries[0].forward = fwd;
+    for (int k = 0; k < nobj; k++) {
+        const CgObjective *o = &plans->obj[k];
+        c->obj = k;
+        c->train = o->train;
+        c->opt = o->opt;
+        c->plan = o->plan;
         LLVMValueRef train = build_run(c, tm, FN_TRAIN);
-        c->plan = plans->evaluate;
+        c->plan = o->evaluate;
         LLVMValueRef eval = build_run(c, tm, FN_EVAL);
         c->plan = plans->forward;
-        build_training(c, train, eval, &entries.compute_gradients, &entries.evaluate,
-                       &entries.apply_gradients);
+        entries[k].forward = fwd;
+        build_training(c, train, eval, &entries[k]);
     }
-    cg_build_info(c, info, &entries);
+    c->obj = 0;
+    c->train = nobj ? plans->obj[0].train : NULL;
+    c->opt = plans->opt;
+    cg_build_info(c, info, plans, entries);
 }
 
 /* An invalid module is a bug in dlc. */

@@ -47,49 +47,60 @@ static DType param_dtype(const Graph *g)
     return DT_F32;
 }
 
-/* ", const T *x, const int32_t *y" for every input, or those forward needs */
-static void input_args(FILE *f, const Graph *g, bool all)
+/* ", const T *x, const int32_t *y" for the inputs forward needs (t NULL)
+ * or objective t's */
+static void input_args(FILE *f, const Graph *g, const Train *t)
 {
     int ninputs;
-    bool *need = cg_needed_inputs(g, &ninputs);
+    bool *need = t ? cg_objective_inputs(g, t, &ninputs) : cg_needed_inputs(g, &ninputs);
     int k = 0;
     for (int i = 0; i < g->nodes.n; i++) {
         const Node *x = g->nodes.v[i];
-        if (x->op == OP_INPUT && (need[k++] || all))
+        if (x->op == OP_INPUT && need[k++])
             fprintf(f, ", const %s *%s%s", c_type(x->dtype), x->name, arg_name(x->name));
     }
 }
 
-static void training_prototypes(FILE *f, const Graph *g)
+/* Objective t's functions: NAME_train_step, ... or NAME_train_step_OBJ, ...;
+ * the first also declares NAME_grads, which they share. */
+static void training_prototypes(FILE *f, const Graph *g, const Train *t)
 {
     const char *n = g->name;
-    const char *pt = c_type(param_dtype(g)), *lt = c_type(g->train->loss->dtype);
+    const char *pt = c_type(param_dtype(g)), *lt = c_type(t->loss->dtype);
     const char *batch = g->batch ? ", int batch" : "";
+    const char *o = t->name ? arena_printf(g->arena, "_%s", t->name) : "";
     static const char *const loss_fns[][2] = {
         {"train_step", "one step: forward, backward, update; *loss before the update"},
         {"compute_gradients", "the step in two halves: adds this batch's gradients to\n"
                               " * NAME_grads, then NAME_apply_gradients updates from them"},
         {"evaluate", "the loss with inference-mode semantics; changes nothing"},
     };
-    fputs("/* training (docs/TRAINING.md): every input, in declaration order */\n", f);
+    if (t->name)
+        fprintf(f, "/* objective %s (docs/TRAINING.md): the inputs its loss needs, in\n"
+                   " * declaration order; it updates only its own parameters */\n",
+                t->name);
+    else
+        fputs("/* training (docs/TRAINING.md): every input, in declaration order */\n", f);
     for (int i = 0; i < countof(loss_fns); i++) {
-        fprintf(f, "/* %s */\nint %s_%s(%s *m%s", loss_fns[i][1], n, loss_fns[i][0], n, batch);
-        input_args(f, g, true);
+        fprintf(f, "/* %s */\nint %s_%s%s(%s *m%s", loss_fns[i][1], n, loss_fns[i][0], o, n, batch);
+        input_args(f, g, t);
         fprintf(f, ", %s *loss);\n", lt);
     }
-    fprintf(f, "int %s_apply_gradients(%s *m);\n", n, n);
-    fprintf(f, "/* the gradients, laid out like NAME_params */\n%s *%s_grads(%s *m);\n", pt, n, n);
+    fprintf(f, "int %s_apply_gradients%s(%s *m);\n", n, o, n);
+    if (t == g->train)
+        fprintf(f, "/* the gradients, laid out like NAME_params */\n%s *%s_grads(%s *m);\n", pt, n,
+                n);
     fputs("/* the base learning rate (DLRT_EINVAL, nothing set, when it is negative,\n"
           " * NaN or infinite), and the rate of the next step */\n",
           f);
-    fprintf(f, "int %s_set_learning_rate(%s *m, %s lr);\n", n, n, lt);
-    fprintf(f, "%s %s_learning_rate(const %s *m);\n", lt, n, n);
-    fprintf(f, "/* optimizer steps applied so far */\nint64_t %s_step(const %s *m);\n", n, n);
+    fprintf(f, "int %s_set_learning_rate%s(%s *m, %s lr);\n", n, o, n, lt);
+    fprintf(f, "%s %s_learning_rate%s(const %s *m);\n", lt, n, o, n);
+    fprintf(f, "/* optimizer steps applied so far */\nint64_t %s_step%s(const %s *m);\n", n, o, n);
     fputs("/* the metric reduce_on_plateau watches (say, a validation loss), once an\n"
           " * epoch; DLRT_ENONFINITE for NaN or an infinity; does nothing with\n"
           " * other schedules */\n",
           f);
-    fprintf(f, "int %s_report_metric(%s *m, double metric);\n\n", n, n);
+    fprintf(f, "int %s_report_metric%s(%s *m, double metric);\n\n", n, o, n);
 }
 
 void cg_write_header(FILE *f, const Graph *g, const CgPlans *plans, const Layout *layout,
@@ -129,7 +140,7 @@ void cg_write_header(FILE *f, const Graph *g, const CgPlans *plans, const Layout
             n, n);
     if (g->batch)
         fputs(", int batch", f);
-    input_args(f, g, false);
+    input_args(f, g, NULL);
     for (int i = 0; i < g->outputs.n; i++)
         fprintf(f, ", %s *%s%s", c_type(g->outputs.v[i].node->dtype), g->outputs.v[i].name,
                 arg_name(g->outputs.v[i].name));
@@ -140,8 +151,8 @@ void cg_write_header(FILE *f, const Graph *g, const CgPlans *plans, const Layout
             "    void *const *outputs);\n\n",
             n);
 
-    if (plans->train)
-        training_prototypes(f, g);
+    for (int k = 0; plans->train && k < plans->nobj; k++)
+        training_prototypes(f, g, plans->obj[k].train);
     const char *pt = c_type(param_dtype(g));
     fprintf(f, "/* all parameters, one flat array in declaration order */\n");
     fprintf(f, "%s *%s_params(%s *m);\n", pt, n, n);

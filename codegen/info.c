@@ -144,34 +144,40 @@ static void graph_tensors(Cg *c, const CgAbiTypes *t, Lists *ls)
         ls->outs.v[ls->outs.n++] = tensor_info(c, t, g->outputs.v[i].name, g->outputs.v[i].node, 0);
 }
 
-/* Optimizer state: slot-major, each trainable parameter's in order. */
-static void opt_tensors(Cg *c, const CgAbiTypes *t, List *ls)
+/* Optimizer state: each objective's in turn, slot-major, each of its
+ * parameters in order: "opt.SLOT.PARAM" of a single unnamed objective,
+ * "opt.OBJ.SLOT.PARAM" of objective OBJ. */
+static void opt_tensors(Cg *c, const CgAbiTypes *t, const CgPlans *plans, List *ls)
 {
     const Graph *g = c->g;
     const Layout *l = c->layout;
-    const OptPlan *opt = c->opt;
     Arena *a = g->arena;
-    if (!opt)
-        return;
-    const Train *tr = g->train;
-    ls->v = list_new(a, opt->nslots * tr->params.n);
-    for (int k = 0; k < opt->nslots; k++)
-        for (int i = 0; i < tr->params.n; i++) {
-            Node *p = tr->params.v[i];
-            Node z = *p;
-            z.op = OP_STATE;
-            z.attrs = (AttrList){0};
-            ir_attrs_set(a, &z.attrs, (Attr){.name = "init", .kind = AK_STR, .s = "zeros"});
-            int64_t off = l->opt_offset + l->opt_state_offset[p->id] + k * l->opt_slot_bytes;
-            ls->v[ls->n++] =
-                tensor_info(c, t, arena_printf(a, "opt.%s.%s", opt->slot[k], p->name), &z, off);
-        }
+    int nobj = plans->train ? plans->nobj : 0, total = 0;
+    for (int j = 0; j < nobj; j++)
+        total += plans->obj[j].opt->nslots * plans->obj[j].train->params.n;
+    ls->v = list_new(a, total);
+    for (int j = 0; j < nobj; j++) {
+        const OptPlan *opt = plans->obj[j].opt;
+        const Train *tr = plans->obj[j].train;
+        const CgObjLayout *ol = &l->obj[j];
+        const char *obj = tr->name ? arena_printf(a, "%s.", tr->name) : "";
+        for (int k = 0; k < opt->nslots; k++)
+            for (int i = 0; i < tr->params.n; i++) {
+                Node *p = tr->params.v[i];
+                Node z = *p;
+                z.op = OP_STATE;
+                z.attrs = (AttrList){0};
+                ir_attrs_set(a, &z.attrs, (Attr){.name = "init", .kind = AK_STR, .s = "zeros"});
+                int64_t off = l->opt_offset + ol->opt_state_offset[p->id] + k * ol->opt_slot_bytes;
+                ls->v[ls->n++] = tensor_info(
+                    c, t, arena_printf(a, "opt.%s%s.%s", obj, opt->slot[k], p->name), &z, off);
+            }
+    }
 }
 
 /* reduce_on_plateau's constants, a dlrt_plateau (all doubles), or NULL */
-static LLVMValueRef plateau(Cg *c)
+static LLVMValueRef plateau(Cg *c, const OptPlan *o)
 {
-    const OptPlan *o = c->opt;
     if (!o || o->sched != SCHED_REDUCE_ON_PLATEAU)
         return LLVMConstNull(c->ptr);
     double v[CG_PLATEAU_COUNT] = {0};
@@ -189,14 +195,49 @@ static LLVMValueRef plateau(Cg *c)
     return cg_private_const(c, LLVMConstArray2(c->f64, k, CG_PLATEAU_COUNT), "info.plateau", false);
 }
 
-void cg_build_info(Cg *c, LLVMValueRef gv, const CgEntries *e)
+/* The dlrt_objective_info array: each objective's name, inputs, generic
+ * entry points, base rate, plateau constants and counters; NULL without
+ * training code. The first's plateau constants are first (plateau0), the
+ * pointer the model info holds too. */
+static LLVMValueRef objectives(Cg *c, const CgAbiTypes *t, const CgPlans *plans,
+                               const CgEntries *e, LLVMValueRef plateau0)
+{
+    const Graph *g = c->g;
+    int nobj = plans->train ? plans->nobj : 0;
+    if (!nobj)
+        return LLVMConstNull(c->ptr);
+    LLVMValueRef *v = list_new(g->arena, nobj);
+    for (int k = 0; k < nobj; k++) {
+        const CgObjective *o = &plans->obj[k];
+        int ninputs, n = 0;
+        bool *need = cg_objective_inputs(g, o->train, &ninputs);
+        LLVMValueRef *idx = list_new(g->arena, ninputs);
+        for (int i = 0; i < ninputs; i++)
+            if (need[i])
+                idx[n++] = i32_c(c, i);
+        LLVMValueRef f[CG_OBJ_COUNT] = {0};
+        f[CG_OBJ_name] = o->train->name ? cstring(c, o->train->name) : LLVMConstNull(c->ptr);
+        f[CG_OBJ_num_inputs] = i32_c(c, n);
+        f[CG_OBJ_inputs] = const_array_global(c, c->i32, idx, n, "info.objective.inputs");
+        f[CG_OBJ_compute_gradients] = e[k].compute_gradients;
+        f[CG_OBJ_evaluate] = e[k].evaluate;
+        f[CG_OBJ_apply_gradients] = e[k].apply_gradients;
+        f[CG_OBJ_lr] = LLVMConstReal(c->f64, o->opt->base_lr);
+        f[CG_OBJ_plateau] = k == 0 ? plateau0 : plateau(c, o->opt);
+        f[CG_OBJ_counters] = size_c(c, c->layout->obj[k].counters);
+        v[k] = LLVMConstNamedStruct(t->obj, f, cg_abi_fields(f, CG_OBJ_COUNT));
+    }
+    return const_array_global(c, t->obj, v, nobj, "info.objectives");
+}
+
+void cg_build_info(Cg *c, LLVMValueRef gv, const CgPlans *plans, const CgEntries *e)
 {
     const Graph *g = c->g;
     const Layout *l = c->layout;
     CgAbiTypes t = cg_abi_types(c);
     Lists ls = {0};
     graph_tensors(c, &t, &ls);
-    opt_tensors(c, &t, &ls.opt);
+    opt_tensors(c, &t, plans, &ls.opt);
     LLVMValueRef f[CG_INFO_COUNT] = {0};
     f[CG_INFO_name] = cstring(c, g->name);
     f[CG_INFO_max_batch] = i32_c(c, g->batch ? g->max_batch : 0);
@@ -231,8 +272,10 @@ void cg_build_info(Cg *c, LLVMValueRef gv, const CgEntries *e)
     f[CG_INFO_lr] = LLVMConstReal(c->f64, c->opt ? c->opt->base_lr : 0);
     f[CG_INFO_num_opt] = i32_c(c, ls.opt.n);
     f[CG_INFO_opt] = const_array_global(c, t.tinfo, ls.opt.v, ls.opt.n, "info.opt");
-    f[CG_INFO_loss_dtype] = i32_c(c, cg_dlrt_dtype(g->train ? g->train->loss->dtype : DT_F32));
-    f[CG_INFO_plateau] = plateau(c);
+    f[CG_INFO_loss_dtype] = i32_c(c, cg_dlrt_dtype(c->train ? c->train->loss->dtype : DT_F32));
+    f[CG_INFO_plateau] = plateau(c, c->opt);
+    f[CG_INFO_num_objectives] = i32_c(c, plans->train ? plans->nobj : 0);
+    f[CG_INFO_objectives] = objectives(c, &t, plans, e, f[CG_INFO_plateau]);
     LLVMSetInitializer(gv, LLVMConstNamedStruct(t.info, f, cg_abi_fields(f, CG_INFO_COUNT)));
     LLVMSetGlobalConstant(gv, true);
     LLVMSetLinkage(gv, LLVMInternalLinkage);

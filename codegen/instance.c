@@ -31,11 +31,6 @@ static int64_t max_numel(const Graph *g, const Shape *s)
     return n;
 }
 
-static bool trainable(const Node *n)
-{
-    return n->op == OP_PARAM && !attr_frozen(n);
-}
-
 Layout *cg_layout(const Graph *g, const CgPlans *plans)
 {
     Arena *a = g->arena;
@@ -44,54 +39,78 @@ Layout *cg_layout(const Graph *g, const CgPlans *plans)
     size_t nn = (size_t)(n > 0 ? n : 1);
     l->param_offset = arena_alloc(a, sizeof(int64_t) * nn);
     l->state_offset = arena_alloc(a, sizeof(int64_t) * nn);
-    l->opt_state_offset = arena_alloc(a, sizeof(int64_t) * nn);
     bool training = plans->train != NULL;
-    int64_t params = 0, states = 0, slot = 0;
+    int64_t params = 0, states = 0;
     for (int i = 0; i < n; i++) {
         const Node *x = g->nodes.v[i];
-        l->param_offset[i] = l->state_offset[i] = l->opt_state_offset[i] = -1;
+        l->param_offset[i] = l->state_offset[i] = -1;
         int64_t bytes = max_numel(g, &x->shape) * elem_bytes(x->dtype);
         if (x->op == OP_PARAM) {
             l->param_offset[i] = params;
             params += bytes;
             l->num_param_scalars += max_numel(g, &x->shape);
-            if (training && trainable(x)) {
-                l->opt_state_offset[i] = slot;
-                slot += bytes;
-            }
         } else if (x->op == OP_STATE) {
             l->state_offset[i] = states;
             states += bytes;
         }
     }
-    int nslots = training && plans->opt ? plans->opt->nslots : 0;
-    l->opt_slot_bytes = slot;
+    /* each objective's slots in turn, each slot-major over its parameters
+     * (a single objective's parameters are every trainable one) */
+    int64_t opt = 0;
+    int nobj = training ? plans->nobj : 0;
+    l->obj = nobj ? arena_alloc(a, sizeof *l->obj * (size_t)nobj) : NULL;
+    for (int k = 0; k < nobj; k++) {
+        const Train *t = plans->obj[k].train;
+        CgObjLayout *ol = &l->obj[k];
+        ol->opt_state_offset = arena_alloc(a, sizeof(int64_t) * nn);
+        for (int i = 0; i < n; i++)
+            ol->opt_state_offset[i] = -1;
+        int64_t slot = 0;
+        for (int i = 0; i < t->params.n; i++) {
+            const Node *p = t->params.v[i];
+            ol->opt_state_offset[p->id] = opt + slot;
+            slot += max_numel(g, &p->shape) * elem_bytes(p->dtype);
+        }
+        ol->opt_slot_bytes = slot;
+        opt += slot * plans->obj[k].opt->nslots;
+    }
     l->header_bytes = CG_HEADER_BYTES;
     l->params_offset = CG_HEADER_BYTES;
     l->params_bytes = params;
     l->grads_offset = align_up(l->params_offset + params);
     l->grads_bytes = training ? params : 0;
     l->opt_offset = align_up(l->grads_offset + l->grads_bytes);
-    l->opt_bytes = slot * nslots;
-    l->states_offset = align_up(l->opt_offset + l->opt_bytes);
+    l->opt_bytes = opt;
+    /* the second and later objectives' counters: a header-sized record each */
+    int64_t at = align_up(l->opt_offset + l->opt_bytes);
+    for (int k = 1; k < nobj; k++) {
+        l->obj[k].counters = at;
+        at += CG_HEADER_BYTES;
+    }
+    l->states_offset = at;
     l->states_bytes = states;
     l->arena_offset = align_up(l->states_offset + states);
     const MemPlan *fns[] = {plans->forward, plans->evaluate, plans->train};
     for (int i = 0; i < countof(fns); i++)
         if (fns[i] && fns[i]->arena_bytes > l->arena_bytes)
             l->arena_bytes = fns[i]->arena_bytes;
+    for (int k = 0; k < nobj; k++) {
+        const MemPlan *p[] = {plans->obj[k].evaluate, plans->obj[k].plan};
+        for (int i = 0; i < 2; i++)
+            if (p[i]->arena_bytes > l->arena_bytes)
+                l->arena_bytes = p[i]->arena_bytes;
+    }
     l->state_bytes = align_up(l->arena_offset + l->arena_bytes);
     return l;
 }
 
-/* The inputs the outputs depend on, by input index (node order): only these
- * are arguments of NAME_forward. */
-bool *cg_needed_inputs(const Graph *g, int *ninputs)
+/* By input index (node order), whether one of roots depends on it. */
+static bool *inputs_of(const Graph *g, Node *const *roots, int nroots, int *ninputs)
 {
     int n = g->nodes.n, k = 0;
     bool *live = arena_alloc(g->arena, (size_t)(n > 0 ? n : 1));
-    for (int i = 0; i < g->outputs.n; i++)
-        live[g->outputs.v[i].node->id] = true;
+    for (int i = 0; i < nroots; i++)
+        live[roots[i]->id] = true;
     for (int i = n - 1; i >= 0; i--) {
         const Node *x = g->nodes.v[i];
         if (live[i])
@@ -105,5 +124,24 @@ bool *cg_needed_inputs(const Graph *g, int *ninputs)
         if (g->nodes.v[i]->op == OP_INPUT)
             need[k++] = live[i];
     *ninputs = k;
+    return need;
+}
+
+/* The inputs the outputs depend on, by input index (node order): only these
+ * are arguments of NAME_forward. */
+bool *cg_needed_inputs(const Graph *g, int *ninputs)
+{
+    Node **roots = arena_alloc(g->arena, sizeof *roots * (size_t)(g->outputs.n + 1));
+    for (int i = 0; i < g->outputs.n; i++)
+        roots[i] = g->outputs.v[i].node;
+    return inputs_of(g, roots, g->outputs.n, ninputs);
+}
+
+bool *cg_objective_inputs(const Graph *g, const Train *t, int *ninputs)
+{
+    bool *need = inputs_of(g, (Node *const *)&t->loss, 1, ninputs);
+    if (!t->name) /* a single unnamed objective's functions take every input */
+        for (int i = 0; i < *ninputs; i++)
+            need[i] = true;
     return need;
 }

@@ -82,6 +82,10 @@ bool cg_step_draws(const Cg *c, const Node *step)
 LLVMValueRef cg_step_key(Cg *c, LLVMValueRef m)
 {
     LLVMValueRef seed = LLVMBuildLoad2(c->b, c->i64, cg_instance_field(c, m, CG_INST_seed), "");
-    LLVMValueRef step = LLVMBuildLoad2(c->b, c->i64, cg_instance_field(c, m, CG_INST_step), "");
+    LLVMValueRef step = LLVMBuildLoad2(c->b, c->i64, cg_objective_field(c, m, CG_INST_step), "");
+    /* the second and later objectives draw their own masks: the key of
+     * step t differs from every other objective's */
+    if (c->obj > 0)
+        step = LLVMBuildXor(c->b, step, cg_i64(c, (int64_t)c->obj << 48), "");
     return cg_mix64(c, LLVMBuildXor(c->b, seed, cg_mix64(c, step), ""));
 }

@@ -129,8 +129,8 @@ LLVMValueRef cg_schedule_lr(Cg *c, LLVMValueRef m)
 {
     const OptPlan *o = c->opt;
     check(o);
-    LLVMValueRef base = LLVMBuildLoad2(c->b, c->f64, cg_instance_field(c, m, CG_INST_lr), "base");
-    LLVMValueRef step = LLVMBuildLoad2(c->b, c->i64, cg_instance_field(c, m, CG_INST_step), "t");
+    LLVMValueRef base = LLVMBuildLoad2(c->b, c->f64, cg_objective_field(c, m, CG_INST_lr), "base");
+    LLVMValueRef step = LLVMBuildLoad2(c->b, c->i64, cg_objective_field(c, m, CG_INST_step), "t");
     LLVMValueRef t = LLVMBuildSIToFP(c->b, step, c->f64, "");
     LLVMValueRef min_lr = f64c(c, o->s_min_lr);
     switch (o->sched) {
@@ -210,13 +210,13 @@ typedef struct {
 
 static int runs_of(Cg *c, Run *runs)
 {
-    const Train *t = c->g->train;
-    const Layout *l = c->layout;
+    const Train *t = c->train;
+    const CgObjLayout *l = &c->layout->obj[c->obj];
     int n = 0;
     int64_t end = -1;
     for (int i = 0; i < t->params.n; i++) {
         Node *p = t->params.v[i];
-        int64_t off = l->param_offset[p->id], count = 1, bytes;
+        int64_t off = c->layout->param_offset[p->id], count = 1, bytes;
         for (int d = 0; d < p->shape.rank; d++)
             count *= p->shape.d[d].n;
         bytes = count * cg_dtype_size(p->dtype);
@@ -358,7 +358,7 @@ static void update_chunk(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *
     LLVMValueRef gp = region(c, m, l->grads_offset + u->run->param);
     LLVMValueRef sp[OPT_MAX_SLOTS];
     for (int s = 0; s < u->nslots; s++)
-        sp[s] = region(c, m, l->opt_offset + u->run->slot + s * l->opt_slot_bytes);
+        sp[s] = region(c, m, l->opt_offset + u->run->slot + s * l->obj[c->obj].opt_slot_bytes);
     CgLoop lp;
     LLVMValueRef i = cg_loop_begin(c, LLVMBuildNSWSub(c->b, hi, lo, ""), &lp);
     update(c, u->t, &k, pp, gp, sp, cg_add(c, lo, i));
@@ -370,16 +370,16 @@ LLVMValueRef cg_build_apply(Cg *c)
     const Graph *g = c->g;
     const OptPlan *o = c->opt;
     const Layout *l = c->layout;
-    check(o && g->train);
-    DType t = g->train->loss->dtype;
+    check(o && c->train);
+    DType t = c->train->loss->dtype;
     LLVMTypeRef pt[] = {c->ptr};
-    char *name = arena_printf(g->arena, "%s.apply", g->name);
+    char *name = arena_printf(g->arena, "%s.apply%s", g->name, cg_obj_tag(c));
     LLVMValueRef fn = LLVMAddFunction(c->mod, name, LLVMFunctionType(c->voidt, pt, 1, false));
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     c->fn = fn;
     LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
     LLVMValueRef m = LLVMGetParam(fn, 0);
-    Run *runs = arena_alloc(g->arena, sizeof *runs * (size_t)(g->train->params.n + 1));
+    Run *runs = arena_alloc(g->arena, sizeof *runs * (size_t)(c->train->params.n + 1));
     int nruns = runs_of(c, runs);
 
     Scalars k = {0};
@@ -406,13 +406,13 @@ LLVMValueRef cg_build_apply(Cg *c)
     }
     if (o->optim == OPTIM_SGD && o->nslots && o->dampening != 0) {
         /* PyTorch's first step sets the buffer to g, undamped */
-        LLVMValueRef step = LLVMBuildLoad2(c->b, c->i64, cg_instance_field(c, m, CG_INST_step), "");
+        LLVMValueRef step = LLVMBuildLoad2(c->b, c->i64, cg_objective_field(c, m, CG_INST_step), "");
         LLVMValueRef first = LLVMBuildICmp(c->b, LLVMIntEQ, step, cg_i64(c, 0), "");
         k.mom = sel(c, first, cg_fconst(c, t, 0), cg_fconst(c, t, o->momentum));
         k.damp = sel(c, first, cg_fconst(c, t, 1), cg_fconst(c, t, 1 - o->dampening));
     }
     if (o->optim == OPTIM_ADAM || o->optim == OPTIM_ADAMW) {
-        LLVMValueRef step = LLVMBuildLoad2(c->b, c->i64, cg_instance_field(c, m, CG_INST_step), "");
+        LLVMValueRef step = LLVMBuildLoad2(c->b, c->i64, cg_objective_field(c, m, CG_INST_step), "");
         LLVMValueRef t1 = LLVMBuildSIToFP(c->b, cg_add(c, step, cg_i64(c, 1)), c->f64, "");
         LLVMValueRef bc1 = fsub_(c, f64c(c, 1), intr2(c, "llvm.pow", f64c(c, o->beta1), t1));
         LLVMValueRef bc2 = fsub_(c, f64c(c, 1), intr2(c, "llvm.pow", f64c(c, o->beta2), t1));
@@ -430,10 +430,10 @@ LLVMValueRef cg_build_apply(Cg *c)
         for (int i = 0; i < countof(vals); i++)
             if (i == 0 || u.has[i])
                 kept[nkept++] = vals[i];
-        cg_parallel_chunks(c, arena_printf(g->arena, "%s.apply.%d", g->name, r),
+        cg_parallel_chunks(c, arena_printf(g->arena, "%s.apply%s.%d", g->name, cg_obj_tag(c), r),
                            cg_i64(c, runs[r].count), UPDATE_CHUNK, kept, nkept, update_chunk, &u);
     }
-    LLVMValueRef sf = cg_instance_field(c, m, CG_INST_step);
+    LLVMValueRef sf = cg_objective_field(c, m, CG_INST_step);
     LLVMBuildStore(c->b, cg_add(c, LLVMBuildLoad2(c->b, c->i64, sf, ""), cg_i64(c, 1)), sf);
     LLVMBuildRetVoid(c->b);
     return fn;

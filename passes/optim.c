@@ -48,11 +48,8 @@ static void slot(OptPlan *p, const char *name)
     p->slot[p->nslots++] = name;
 }
 
-OptPlan *pass_optim(const Graph *g)
+OptPlan *pass_optim(const Graph *g, const Train *t)
 {
-    const Train *t = g->train;
-    if (!t)
-        return NULL;
     OptPlan *p = arena_alloc(g->arena, sizeof *p);
     const AttrList *a = &t->optim_args;
     p->optim = t->optim;

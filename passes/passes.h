@@ -68,7 +68,7 @@ typedef struct {
     bool p_abs; /* threshold_mode = "abs" */
 } OptPlan;
 
-OptPlan *pass_optim(const Graph *g);
+OptPlan *pass_optim(const Graph *g, const Train *t); /* objective t's recipe */
 
 /* Constant folding, common-subexpression elimination and dead-code
  * elimination: nodes that neither an output nor the training loss needs are

@@ -51,6 +51,14 @@ typedef struct dlrt_plateau {
 #include "dlrt_abi.def"
 } dlrt_plateau;
 
+/* One objective (docs/LANGUAGE.md, Several objectives): name, num_inputs,
+ * inputs, compute_gradients, evaluate, apply_gradients, lr, plateau,
+ * counters (dlrt_abi.def). */
+typedef struct dlrt_objective_info {
+#define DLRT_OBJECTIVE(kind, type, name, dims) type name dims;
+#include "dlrt_abi.def"
+} dlrt_objective_info;
+
 /* What NAME_info() returns: the name, max_batch, param_dtype, sizes, the
  * tensors (inputs, outputs, params, states, opt), the regions of the
  * instance block, the generic entry points and the base learning rate. */
@@ -110,6 +118,9 @@ int dlrt_model_load(void *m, const char *path);
  * and "plateau_cooldown"; a load restores it, or resets it when the file
  * has none. */
 int dlrt_model_report_metric(void *m, double metric);
+/* The same for objective k of info->objectives (0 is the first, whose
+ * state is the header's); DLRT_EINVAL for another k. */
+int dlrt_model_report_metric_objective(void *m, int k, double metric);
 
 /* dlrt_model_load's status bits. */
 enum {

@@ -81,6 +81,16 @@ static int tensor_ok(const dlrt_tensor_info *t, size_t lo, size_t len, size_t to
                             0) == DLRT_OK;
 }
 
+/* reduce_on_plateau's constants, when there are any, in their ranges */
+static int plateau_ok(const dlrt_plateau *p)
+{
+    return !p || ((p->mode == 0 || p->mode == 1) &&
+                  (p->threshold_mode == 0 || p->threshold_mode == 1) && p->factor >= 0 &&
+                  p->factor < 1 && p->patience >= 0 && p->patience <= INT32_MAX &&
+                  p->cooldown >= 0 && p->cooldown <= INT32_MAX && p->threshold >= 0 &&
+                  p->min_lr >= 0 && p->eps >= 0);
+}
+
 static int info_ok(const dlrt_model_info *info)
 {
     size_t total = info->state_bytes;
@@ -110,18 +120,41 @@ static int info_ok(const dlrt_model_info *info)
             !tensor_ok(o, info->opt_offset, info->opt_bytes, total))
             return 0;
     }
-    const dlrt_plateau *p = info->plateau;
-    if (p && !((p->mode == 0 || p->mode == 1) &&
-               (p->threshold_mode == 0 || p->threshold_mode == 1) && p->factor >= 0 &&
-               p->factor < 1 && p->patience >= 0 && p->patience <= INT32_MAX && p->cooldown >= 0 &&
-               p->cooldown <= INT32_MAX && p->threshold >= 0 && p->min_lr >= 0 && p->eps >= 0))
+    if (!plateau_ok(info->plateau))
         return 0;
+    if (info->num_objectives < 0 || (info->num_objectives > 0 && !info->objectives))
+        return 0;
+    for (int k = 0; k < info->num_objectives; k++) {
+        const dlrt_objective_info *o = &info->objectives[k];
+        size_t at = o->counters;
+        /* the first's counters are the header's; the others' a header-sized
+         * record of their own, inside the block and clear of the header */
+        if (k == 0 ? at != 0
+                   : at % ALIGN != 0 || at < sizeof(dlrt_instance) || at > total ||
+                         total - at < sizeof(dlrt_instance))
+            return 0;
+        if (!plateau_ok(o->plateau) || !isfinite(o->lr) || o->num_inputs < 0 ||
+            o->num_inputs > info->num_inputs || (o->num_inputs > 0 && !o->inputs))
+            return 0;
+    }
     return isfinite(info->lr);
 }
 
-static void plateau_reset(dlrt_instance *h)
+/* objective k's step, lr and plateau_* fields: the header's for the
+ * first (and for a model without objectives), a record's for the others */
+static dlrt_instance *counters(void *m, int k)
 {
-    const dlrt_plateau *p = h->info->plateau;
+    const dlrt_model_info *info = ((dlrt_instance *)m)->info;
+    return k == 0 ? m : (dlrt_instance *)((char *)m + info->objectives[k].counters);
+}
+
+static const dlrt_plateau *plateau_of(const dlrt_model_info *info, int k)
+{
+    return k == 0 ? info->plateau : info->objectives[k].plateau;
+}
+
+static void plateau_reset(dlrt_instance *h, const dlrt_plateau *p)
+{
     h->plateau_best = p && p->mode == 1 ? -INFINITY : INFINITY;
     h->plateau_bad = 0;
     h->plateau_cooldown = 0;
@@ -154,8 +187,13 @@ int dlrt_model_init(const dlrt_model_info *info, void *mem, size_t size, uint64_
     h->seed = seed;
     h->step = 0;
     h->lr = info->lr;
-    plateau_reset(h);
+    plateau_reset(h, info->plateau);
     h->owned = NULL;
+    for (int k = 1; k < info->num_objectives; k++) {
+        dlrt_instance *o = counters(mem, k);
+        o->lr = info->objectives[k].lr;
+        plateau_reset(o, info->objectives[k].plateau);
+    }
     return DLRT_OK;
 }
 
@@ -223,31 +261,65 @@ int dlrt_model_save(const void *m, const char *path)
     int rc = gather(h, 1, &descs, &data, &n);
     if (rc != DLRT_OK)
         return rc;
-    char step[24], lr[32], best[32], bad[16], cooldown[16];
-    snprintf(step, sizeof step, "%" PRId64, h->step);
-    snprintf(lr, sizeof lr, "%.17g", h->lr);
-    snprintf(best, sizeof best, "%.17g", h->plateau_best);
-    snprintf(bad, sizeof bad, "%" PRId32, h->plateau_bad);
-    snprintf(cooldown, sizeof cooldown, "%" PRId32, h->plateau_cooldown);
-    const char *keys[] = {"format",      "model",           "step", "lr", "plateau_best",
-                          "plateau_bad", "plateau_cooldown"};
-    const char *values[] = {"dlc", h->info->name, step, lr, best, bad, cooldown};
-    int nkeys = h->info->plateau ? 7 : 4;
+    /* each objective's counters, named "step", "lr", ... for a single
+     * unnamed one and "step.OBJ", "lr.OBJ", ... for objective OBJ */
+    int nobj = h->info->num_objectives > 0 ? h->info->num_objectives : 1;
+    enum { PER = 5, LEN = 48 };
+    const char **keys = malloc(sizeof *keys * (size_t)(2 + PER * nobj));
+    const char **values = malloc(sizeof *values * (size_t)(2 + PER * nobj));
+    char(*text)[LEN] = malloc(sizeof *text * (size_t)(2 * PER * nobj));
+    int nkeys = 0;
+    if (!keys || !values || !text) {
+        rc = dlrt_fail(DLRT_ENOMEM, "out of memory");
+        goto done;
+    }
+    keys[nkeys] = "format", values[nkeys++] = "dlc";
+    keys[nkeys] = "model", values[nkeys++] = h->info->name;
+    for (int k = 0; k < nobj; k++) {
+        const dlrt_instance *c = counters((void *)m, k);
+        const char *name = h->info->num_objectives > 0 ? h->info->objectives[k].name : NULL;
+        static const char *const base[PER] = {"step", "lr", "plateau_best", "plateau_bad",
+                                              "plateau_cooldown"};
+        char(*kt)[LEN] = text + 2 * PER * k, (*vt)[LEN] = kt + PER;
+        snprintf(vt[0], LEN, "%" PRId64, c->step);
+        snprintf(vt[1], LEN, "%.17g", c->lr);
+        snprintf(vt[2], LEN, "%.17g", c->plateau_best);
+        snprintf(vt[3], LEN, "%" PRId32, c->plateau_bad);
+        snprintf(vt[4], LEN, "%" PRId32, c->plateau_cooldown);
+        int n_here = plateau_of(h->info, k) ? PER : 2;
+        for (int j = 0; j < n_here; j++) {
+            if (name)
+                snprintf(kt[j], LEN, "%s.%.30s", base[j], name);
+            else
+                snprintf(kt[j], LEN, "%s", base[j]);
+            keys[nkeys] = kt[j], values[nkeys++] = vt[j];
+        }
+    }
     rc = dlrt_checkpoint_save(path, descs, (const void *const *)data, n, keys, values, nkeys);
+done:
+    free(keys);
+    free(values);
+    free(text);
     free(descs);
     free(data);
     return rc;
 }
 
-/* What the metadata of a checkpoint being loaded said. */
+/* What the metadata of a checkpoint being loaded said about one
+ * objective's counters. */
 typedef struct {
-    const char *model;
     int has_step, has_lr;
     int64_t step;
     double lr;
     int has_plateau; /* bits: 1 best, 2 bad, 4 cooldown */
     double plateau_best;
     int32_t plateau_bad, plateau_cooldown;
+} obj_meta;
+
+/* ... and about the model. */
+typedef struct {
+    const dlrt_model_info *info;
+    obj_meta *obj; /* by objective (one for a model without) */
 } load_meta;
 
 /* A decimal int64 >= 0, nothing else: 0, or DLRT_EFORMAT. */
@@ -270,25 +342,57 @@ static int key_is(const char *key, size_t len, const char *want)
     return len == strlen(want) && memcmp(key, want, len) == 0;
 }
 
+/* The objective a counter's key names, its base name (step, lr, ...)
+ * left in *base: "step" for a single unnamed objective, "step.OBJ" for
+ * objective OBJ; -1 for a key of no objective of the model. */
+static int key_objective(const dlrt_model_info *info, const char *key, size_t len, char *base,
+                         size_t size)
+{
+    const char *dot = memchr(key, '.', len);
+    size_t blen = dot ? (size_t)(dot - key) : len;
+    if (blen >= size)
+        return -1;
+    memcpy(base, key, blen);
+    base[blen] = 0;
+    int nobj = info->num_objectives;
+    if (!dot)
+        return nobj <= 1 && (nobj == 0 || !info->objectives[0].name) ? 0 : -1;
+    for (int k = 0; k < nobj; k++) {
+        const char *name = info->objectives[k].name;
+        if (name && key_is(dot + 1, len - blen - 1, name))
+            return k;
+    }
+    return -1;
+}
+
 static int on_meta(void *ctx, const char *key, size_t key_len, const char *value, size_t value_len)
 {
     load_meta *lm = ctx;
+    const char *model = lm->info->name;
     if (key_is(key, key_len, "model")) {
-        if (value_len != strlen(lm->model) || memcmp(value, lm->model, value_len) != 0)
+        if (value_len != strlen(model) || memcmp(value, model, value_len) != 0)
             return dlrt_fail(DLRT_EMISMATCH, "a checkpoint of model '%.*s', not '%s'",
-                             (int)(value_len < 64 ? value_len : 64), value, lm->model);
-    } else if (key_is(key, key_len, "step")) {
-        if (parse_count(value, value_len, &lm->step) != 0)
+                             (int)(value_len < 64 ? value_len : 64), value, model);
+        return 0;
+    }
+    char base[24];
+    int k = key_objective(lm->info, key, key_len, base, sizeof base);
+    if (k < 0)
+        return 0;
+    obj_meta *om = &lm->obj[k];
+    size_t blen = strlen(base);
+    if (key_is(base, blen, "step")) {
+        if (parse_count(value, value_len, &om->step) != 0)
             return DLRT_EFORMAT;
-        lm->has_step = 1;
-    } else if (key_is(key, key_len, "plateau_bad") || key_is(key, key_len, "plateau_cooldown")) {
+        om->has_step = 1;
+    } else if (key_is(base, blen, "plateau_bad") || key_is(base, blen, "plateau_cooldown")) {
         int64_t v;
         if (parse_count(value, value_len, &v) != 0 || v > INT32_MAX)
             return DLRT_EFORMAT;
-        int bad = key_is(key, key_len, "plateau_bad");
-        *(bad ? &lm->plateau_bad : &lm->plateau_cooldown) = (int32_t)v;
-        lm->has_plateau |= bad ? 2 : 4;
-    } else if (key_is(key, key_len, "plateau_best")) {
+        int bad = key_is(base, blen, "plateau_bad");
+        *(bad ? &om->plateau_bad : &om->plateau_cooldown) = (int32_t)v;
+        om->has_plateau |= bad ? 2 : 4;
+    } else if (key_is(base, blen, "plateau_best")) {
         /* "inf" and "-inf" before the first report */
         char *end;
         if (value_len == 0 || strlen(value) != value_len)
@@ -296,17 +400,17 @@ static int on_meta(void *ctx, const char *key, size_t key_len, const char *value
         double v = strtod(value, &end);
         if (*end || isnan(v))
             return DLRT_EFORMAT;
-        lm->has_plateau |= 1;
-        lm->plateau_best = v;
-    } else if (key_is(key, key_len, "lr")) {
+        om->has_plateau |= 1;
+        om->plateau_best = v;
+    } else if (key_is(base, blen, "lr")) {
         char *end;
         if (value_len == 0 || strlen(value) != value_len)
             return DLRT_EFORMAT;
         double v = strtod(value, &end);
         if (*end || !isfinite(v))
             return DLRT_EFORMAT;
-        lm->has_lr = 1;
-        lm->lr = v;
+        om->has_lr = 1;
+        om->lr = v;
     }
     return 0;
 }
@@ -324,7 +428,11 @@ int dlrt_model_load_ex(void *m, const char *path, unsigned *status)
     dlrt_tensor_desc *descs;
     void **data;
     int n;
-    load_meta lm = {.model = info->name};
+    int nobj = info->num_objectives > 0 ? info->num_objectives : 1;
+    obj_meta *om = calloc((size_t)nobj, sizeof *om);
+    if (!om)
+        return dlrt_fail(DLRT_ENOMEM, "out of memory");
+    load_meta lm = {.info = info, .obj = om};
     /* with the optimizer state first; then, if the file has none (or the
      * model has no room for it), without */
     int rc = gather(h, 1, &descs, &data, &n);
@@ -342,7 +450,7 @@ int dlrt_model_load_ex(void *m, const char *path, unsigned *status)
         char first[512];
         snprintf(first, sizeof first, "%s", dlrt_last_error());
         unsigned flags = info->num_opt > 0 ? 0 : DLRT_CKPT_SKIP_OPT;
-        lm = (load_meta){.model = info->name};
+        memset(om, 0, sizeof *om * (size_t)nobj);
         int rc2 = gather(h, 0, &descs, &data, &n);
         if (rc2 == DLRT_OK) {
             rc2 = dlrt_checkpoint_load(path, descs, data, n, flags, on_meta, &lm);
@@ -353,8 +461,10 @@ int dlrt_model_load_ex(void *m, const char *path, unsigned *status)
             dlrt_fail(rc2, "%s", first);
         rc = rc2;
     }
-    if (rc != DLRT_OK)
+    if (rc != DLRT_OK) {
+        free(om);
         return rc;
+    }
     if (!with_opt && info->opt_bytes > 0) {
         memset((char *)h + info->opt_offset, 0, info->opt_bytes);
         if (status)
@@ -362,30 +472,40 @@ int dlrt_model_load_ex(void *m, const char *path, unsigned *status)
     }
     if (info->grads_bytes > 0)
         memset((char *)h + info->grads_offset, 0, info->grads_bytes);
-    if (lm.has_step)
-        h->step = lm.step;
-    if (lm.has_lr)
-        h->lr = lm.lr;
-    if (lm.has_plateau == 7) {
-        h->plateau_best = lm.plateau_best;
-        h->plateau_bad = lm.plateau_bad;
-        h->plateau_cooldown = lm.plateau_cooldown;
-    } else {
-        plateau_reset(h);
+    for (int k = 0; k < nobj; k++) {
+        dlrt_instance *c = counters(m, k);
+        if (om[k].has_step)
+            c->step = om[k].step;
+        if (om[k].has_lr)
+            c->lr = om[k].lr;
+        if (om[k].has_plateau == 7) {
+            c->plateau_best = om[k].plateau_best;
+            c->plateau_bad = om[k].plateau_bad;
+            c->plateau_cooldown = om[k].plateau_cooldown;
+        } else {
+            plateau_reset(c, plateau_of(info, k));
+        }
     }
+    free(om);
     return DLRT_OK;
 }
 
 int dlrt_model_report_metric(void *m, double metric)
 {
+    return dlrt_model_report_metric_objective(m, 0, metric);
+}
+
+int dlrt_model_report_metric_objective(void *m, int objective, double metric)
+{
     if (!m)
         return DLRT_EINVAL;
-    dlrt_instance *h = m;
-    if (!h->info)
+    const dlrt_model_info *info = ((dlrt_instance *)m)->info;
+    if (!info || objective < 0 || (objective > 0 && objective >= info->num_objectives))
         return DLRT_EINVAL;
     if (!isfinite(metric))
         return DLRT_ENONFINITE;
-    const dlrt_plateau *p = h->info->plateau;
+    dlrt_instance *h = counters(m, objective);
+    const dlrt_plateau *p = plateau_of(info, objective);
     if (!p)
         return DLRT_OK;
     double best = h->plateau_best;

@@ -317,12 +317,6 @@ int main(int argc, char **argv)
         return finish(a, EXIT_INPUT);
     if (o.check_only)
         return finish(a, 0);
-    if (ir_train_count(g) > 1 && (o.emit[EMIT_OBJ] || o.emit[EMIT_ASM] || o.emit[EMIT_LLVM] ||
-                                  o.emit[EMIT_HEADER])) {
-        fputs("dlc: error: several objectives: code generation does not support them yet "
-              "(--emit=ir and --emit=dot do)\n", stderr);
-        return finish(a, EXIT_INPUT);
-    }
 
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
