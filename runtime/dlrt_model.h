@@ -10,7 +10,10 @@
  *   [dlrt_instance header][params][grads][optimizer state][model state][arena]
  *
  * at the offsets given in the info (grads and optimizer state are empty
- * when no training code is compiled in). Parameters form one flat array of
+ * when no training code is compiled in). A model with several objectives
+ * has each one's optimizer state in turn, and after it, before the model
+ * state, a header-sized record of counters for each objective but the
+ * first (dlrt_objective_info.counters). Parameters form one flat array of
  * info->param_dtype in declaration order (NAME_params); the gradients
  * have the same layout (NAME_grads). docs/TRAINING.md describes training.
  */

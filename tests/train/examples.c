@@ -121,18 +121,29 @@ int main(int argc, char **argv)
     unsigned char *before = malloc(info->params_bytes + 1);
     memcpy(before, m + info->params_offset, info->params_bytes);
 
+    /* every objective in turn, each given the inputs it takes */
+    int nobj = info->num_objectives;
+    EXPECT(nobj >= 1 && info->objectives[0].compute_gradients == info->compute_gradients,
+           "%s: %d objectives, the first not the info's", name, nobj);
+    const void **oins = calloc((size_t)info->num_inputs + 1, sizeof *oins);
     double first = 0, loss[1] = {0};
-    for (int s = 0; s < STEPS; s++) {
-        int rc = info->compute_gradients(m, batch, ins, loss);
-        EXPECT(rc == 0, "%s: compute_gradients returned %d at step %d", name, rc, s);
-        double l = loss_value(pt, loss);
-        dump(df, &l, sizeof l);
-        EXPECT(isfinite(l), "%s: loss %g at step %d", name, l, s);
-        if (s == 0)
-            first = l;
-        rc = info->apply_gradients(m);
-        EXPECT(rc == 0, "%s: apply_gradients returned %d at step %d", name, rc, s);
-    }
+    for (int s = 0; s < STEPS; s++)
+        for (int k = 0; k < nobj; k++) {
+            const dlrt_objective_info *o = &info->objectives[k];
+            for (int i = 0; i < o->num_inputs; i++)
+                oins[i] = ins[o->inputs[i]];
+            int rc = o->compute_gradients(m, batch, oins, loss);
+            EXPECT(rc == 0, "%s: compute_gradients returned %d at step %d", name, rc, s);
+            double l = loss_value(pt, loss);
+            if (k == 0)
+                dump(df, &l, sizeof l);
+            EXPECT(isfinite(l), "%s: loss %g at step %d", name, l, s);
+            if (s == 0 && k == 0)
+                first = l;
+            rc = o->apply_gradients(m);
+            EXPECT(rc == 0, "%s: apply_gradients returned %d at step %d", name, rc, s);
+        }
+    free(oins);
     EXPECT(((const dlrt_instance *)m)->step == STEPS, "%s: step counter %lld after %d steps", name,
            (long long)((const dlrt_instance *)m)->step, STEPS);
     long bad = first_nonfinite(pt, m + info->params_offset, nparams);

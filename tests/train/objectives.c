@@ -217,8 +217,7 @@ int main(int argc, char **argv)
     expect("load", dlrt_model_load_ex(r, path, &status) == 0 && status == 0);
     char *a = (char *)m, *b = (char *)r;
     expect("params loaded", memcmp(gan2_params(r), p, sizeof(double) * NP) == 0);
-    expect("opt loaded",
-           memcmp(a + info->opt_offset, b + info->opt_offset, info->opt_bytes) == 0);
+    expect("opt loaded", memcmp(a + info->opt_offset, b + info->opt_offset, info->opt_bytes) == 0);
     expect("steps loaded", gan2_step_disc(r) == STEPS && gan2_step_gen(r) == STEPS);
     expect("rates loaded", gan2_learning_rate_disc(r) == 0.05 && gan2_learning_rate_gen(r) == 0.5);
     for (int s = 0; s < 2; s++) {
@@ -228,9 +227,9 @@ int main(int argc, char **argv)
         expect("resume gen", gan2_train_step_gen(m, B, z, &l1) == 0 &&
                                  gan2_train_step_gen(r, B, z, &l2) == 0 && l1 == l2);
     }
-    expect("resumed identically", memcmp(gan2_params(r), p, sizeof(double) * NP) == 0 &&
-                                      memcmp(a + info->opt_offset, b + info->opt_offset,
-                                             info->opt_bytes) == 0);
+    expect("resumed identically",
+           memcmp(gan2_params(r), p, sizeof(double) * NP) == 0 &&
+               memcmp(a + info->opt_offset, b + info->opt_offset, info->opt_bytes) == 0);
     /* a fresh instance's counters differ, so the loads above did something */
     gan2 *fresh = gan2_create(11);
     expect("fresh", fresh && gan2_step_gen(fresh) == 0 && gan2_learning_rate_gen(fresh) == 0.02);
