@@ -231,6 +231,7 @@ static LLVMValueRef scalar_op(Cg *c, const Node *n, LLVMValueRef *a)
     case OP_ELU_GRAD: return elu_grad(c, n, t, x, a[1]);
     case OP_STOP_GRADIENT: return x; /* blocks gradients only: autodiff builds none */
     case OP_DROPOUT:
+    case OP_DROPOUT2D:
     case OP_BROADCAST_TO: return x; /* identity in inference; broadcasting is in the strides */
     default: die("codegen: %s is not elementwise", op_info[n->op].text);
     }
@@ -238,10 +239,19 @@ static LLVMValueRef scalar_op(Cg *c, const Node *n, LLVMValueRef *a)
 
 /* ---- dropout in training -------------------------------------------------- */
 
+/* v kept (scaled by 1 / (1 - p)) or dropped by the draw for element index
+ * of dropout d; dropout2d draws once per sample and channel, so its
+ * elements share the draw of index / (the channel's size). */
 static LLVMValueRef dropout_mask(Cg *c, Node *d, LLVMValueRef v, LLVMValueRef index)
 {
-    check(d->op == OP_DROPOUT);
+    check(d->op == OP_DROPOUT || d->op == OP_DROPOUT2D);
     LLVMBuilderRef b = c->b;
+    if (d->op == OP_DROPOUT2D) {
+        int64_t plane = 1;
+        for (int i = 2; i < d->shape.rank; i++)
+            plane *= d->shape.d[i].n;
+        index = LLVMBuildUDiv(b, index, cg_i64(c, plane), "");
+    }
     DType t = d->dtype;
     double p = attr_p(d);
     LLVMValueRef u = cg_uniform(c, d, index, t);
@@ -296,7 +306,7 @@ static LLVMValueRef eval(Cg *c, Group *gr, Node *x, LLVMValueRef *offs, LLVMValu
     check(x->nin <= 8);
     for (int i = 0; i < x->nin; i++)
         a[i] = eval(c, gr, x->in[i], offs, out_off);
-    if (c->training && x->op == OP_DROPOUT)
+    if (c->training && (x->op == OP_DROPOUT || x->op == OP_DROPOUT2D))
         return dropout_mask(c, x, a[0], out_off);
     if (x->op == OP_DROPOUT_GRAD)
         return dropout_mask(c, x->in[0], a[1], out_off);

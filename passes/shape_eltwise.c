@@ -70,10 +70,17 @@ bool shape_dropout(Graph *g, Node *n)
 {
     double p = attr_p(n);
     if (!(p >= 0 && p < 1)) {
-        diag_error(n->loc, "dropout: p must be in [0, 1), got %g", p);
+        diag_error(n->loc, "%s: p must be in [0, 1), got %g", shape_op(n), p);
         return false;
     }
     return shape_unary(g, n);
+}
+
+/* dropout2d: as dropout, of [N, C, H, W] or [N, C, L] (a draw per channel) */
+bool shape_dropout2d(Graph *g, Node *n)
+{
+    return shape_want_rank(g, n, n->in[0], 3, 4, "x of shape [N, C, H, W] or [N, C, L]") &&
+           shape_dropout(g, n);
 }
 
 /* cast (internal, built by autodiff): any numeric type to the one named. */
@@ -93,7 +100,7 @@ bool shape_cast(Graph *g, Node *n)
 bool shape_dropout_grad(Graph *g, Node *n)
 {
     const Node *y = n->in[0], *dy = n->in[1];
-    if (y->op != OP_DROPOUT) {
+    if (y->op != OP_DROPOUT && y->op != OP_DROPOUT2D) {
         diag_error(n->loc, "dropout_grad: input 0 must be a dropout, got %s", shape_op(y));
         return false;
     }

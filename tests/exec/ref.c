@@ -130,7 +130,8 @@ static double unary(const Node *n, double x)
     case OP_SILU: return x * sigmoid(x);
     /* PyTorch: log(1 + exp(x)), and x itself above the threshold 20 */
     case OP_SOFTPLUS: return x > 20 ? x : log(1 + exp(x));
-    case OP_DROPOUT: return x; /* inference: identity */
+    case OP_DROPOUT:
+    case OP_DROPOUT2D: return x; /* inference: identity */
     default: return NAN;
     }
 }
@@ -1176,6 +1177,7 @@ static const Rule rules[OP_COUNT] = {
     [OP_SILU] = R_ELTWISE,
     [OP_SOFTPLUS] = R_ELTWISE,
     [OP_DROPOUT] = R_ELTWISE,
+    [OP_DROPOUT2D] = R_ELTWISE,
     [OP_SOFTMAX] = R_ROWWISE,
     [OP_LOG_SOFTMAX] = R_ROWWISE,
     [OP_MATMUL] = R_MATMUL,

@@ -321,6 +321,20 @@ TEST(rules, clamp_dropout)
     fresh();
     N(OP_DROPOUT, X("i32[B, 4]"));
     err("dropout: expects a floating-point tensor, got i32");
+
+    fresh();
+    n = N(OP_DROPOUT2D, X("f32[B, 4, 5, 6]"));
+    ok(n, "f32[B, 4, 5, 6]");
+    fresh();
+    n = N(OP_DROPOUT2D, X("f64[B, 4, 5]"));
+    ok(n, "f64[B, 4, 5]");
+    fresh();
+    N(OP_DROPOUT2D, X("f32[B, 4]"));
+    err("dropout2d: expects x of shape [N, C, H, W] or [N, C, L], got [B, 4]");
+    fresh();
+    n = N(OP_DROPOUT2D, X("f32[B, 4, 5, 6]"));
+    ir_set_float(G, n, "p", 1);
+    err("dropout2d: p must be in [0, 1), got 1");
 }
 END_TEST
 
