@@ -58,12 +58,11 @@ static int64_t ints_prod(AttrInts a)
     return n;
 }
 
-/* matmul: every result element is a dot product over a's last dimension
- * (also for a rank-1 a, whose only dimension it is). */
+/* matmul: every result element is a dot product over the inner dimension
+ * (a's last, its second last when a is read transposed). */
 static int64_t gemm_flops(const Node *n, int64_t batch)
 {
-    const Shape *a = &n->in[0]->shape;
-    return 2 * numel_at(&n->shape, batch) * dim_at(a->d[a->rank - 1], batch);
+    return 2 * numel_at(&n->shape, batch) * dim_at(ir_matmul_inner(n), batch);
 }
 
 /* conv2d/conv1d: per output element, C/groups * kernel multiply-adds; the

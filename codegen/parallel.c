@@ -89,11 +89,12 @@ static int64_t member_work(const Node *x)
     case K_ELTWISE: return out;
     case K_GEMM: {
         /* batched products only: a product over the whole batch is one
-         * GEMM that libdlrt tiles */
-        if (!has_batch(&x->in[0]->shape) || !has_batch(&x->in[1]->shape))
+         * GEMM that libdlrt tiles. The batch must be a leading dimension of
+         * both, not a matrix one (a transposed [B, K] contracts over it). */
+        if (!has_batch(&x->in[0]->shape) || !has_batch(&x->in[1]->shape) ||
+            x->in[0]->shape.rank < 3 || x->in[1]->shape.rank < 3)
             return -1;
-        const Shape *a = &x->in[0]->shape;
-        return out * a->d[a->rank - 1].n;
+        return out * ir_matmul_inner(x).n;
     }
     case K_ROWWISE:
         return norm_axis(attr_axis(x), s->rank) == 0 ? -1 : 4 * out;

@@ -3,7 +3,8 @@
  * softmax and log_softmax along an axis, and reductions.
  *
  * Matrix products go through dlrt_gemm_f32/f64 (a loop over the broadcast
- * leading dimensions); i32 products are naive loops. A matmul is always
+ * leading dimensions), transpose_a/b passed on as GEMM's flags; i32
+ * products are naive loops. A matmul is always
  * the head of an elementwise group (eltwise.c), which calls
  * cg_emit_matmul. Softmax and reductions are loop nests with accumulators
  * in allocas (promoted to registers by the optimizer).
@@ -22,6 +23,7 @@ static void matmul_body(Cg *c, CgNest *n, LLVMValueRef *offs)
     LLVMValueRef a = cg_gep(c, t, p[0], offs[0]), bb = cg_gep(c, t, p[1], offs[1]),
                  o = cg_gep(c, t, p[2], offs[2]);
     LLVMValueRef M = p[3], N = p[4], K = p[5];
+    bool ta = ir_matmul_trans(m, 0), tb = ir_matmul_trans(m, 1);
     if (t == DT_I32) {
         CgLoop li, lj, lk;
         LLVMValueRef i = cg_loop_begin(c, M, &li);
@@ -29,10 +31,12 @@ static void matmul_body(Cg *c, CgNest *n, LLVMValueRef *offs)
         LLVMValueRef acc = cg_alloca(c, c->i32, "acc");
         LLVMBuildStore(c->b, LLVMConstInt(c->i32, 0, 0), acc);
         LLVMValueRef k = cg_loop_begin(c, K, &lk);
-        LLVMValueRef x =
-            cg_load(c, t, a, LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, i, K, ""), k, ""));
-        LLVMValueRef y =
-            cg_load(c, t, bb, LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, k, N, ""), j, ""));
+        LLVMValueRef x = cg_load(c, t, a,
+                                 ta ? LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, k, M, ""), i, "")
+                                    : LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, i, K, ""), k, ""));
+        LLVMValueRef y = cg_load(c, t, bb,
+                                 tb ? LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, j, K, ""), k, "")
+                                    : LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, k, N, ""), j, ""));
         LLVMBuildStore(c->b,
                        LLVMBuildAdd(c->b, LLVMBuildLoad2(c->b, c->i32, acc, ""),
                                     LLVMBuildMul(c->b, x, y, ""), ""),
@@ -47,9 +51,19 @@ static void matmul_body(Cg *c, CgNest *n, LLVMValueRef *offs)
     LLVMTypeRef ft = cg_type(c, t);
     LLVMTypeRef pt[] = {c->i32, c->i32, c->i64, c->i64, c->i64, ft,    c->ptr,
                         c->i64, c->ptr, c->i64, ft,     c->ptr, c->i64};
-    LLVMValueRef z = LLVMConstInt(c->i32, 0, 0);
-    LLVMValueRef args[] = {z, z, M, N, K, cg_fconst(c, t, 1), a, K, bb, N, cg_fconst(c, t, 0),
-                           o, N};
+    LLVMValueRef args[] = {LLVMConstInt(c->i32, ta, 0),
+                           LLVMConstInt(c->i32, tb, 0),
+                           M,
+                           N,
+                           K,
+                           cg_fconst(c, t, 1),
+                           a,
+                           ta ? M : K,
+                           bb,
+                           tb ? K : N,
+                           cg_fconst(c, t, 0),
+                           o,
+                           N};
     cg_call(c, t == DT_F32 ? "dlrt_gemm_f32" : "dlrt_gemm_f64", c->voidt, pt, 13, args);
 }
 
@@ -57,9 +71,10 @@ void cg_emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValueRef
 {
     const Shape *sa = &m->in[0]->shape, *sb = &m->in[1]->shape, *so = &m->shape;
     bool a1 = sa->rank == 1, b1 = sb->rank == 1;
-    LLVMValueRef M = a1 ? cg_i64(c, 1) : cg_dim(c, sa->d[sa->rank - 2]);
-    LLVMValueRef K = cg_dim(c, sa->d[sa->rank - 1]);
-    LLVMValueRef N = b1 ? cg_i64(c, 1) : cg_dim(c, sb->d[sb->rank - 1]);
+    int ta = ir_matmul_trans(m, 0), tb = ir_matmul_trans(m, 1);
+    LLVMValueRef M = a1 ? cg_i64(c, 1) : cg_dim(c, sa->d[sa->rank - 2 + ta]);
+    LLVMValueRef K = cg_dim(c, ir_matmul_inner(m));
+    LLVMValueRef N = b1 ? cg_i64(c, 1) : cg_dim(c, sb->d[sb->rank - 1 - tb]);
     int la = a1 ? 0 : sa->rank - 2, lb = b1 ? 0 : sb->rank - 2;
     int lo = so->rank - (a1 ? 0 : 1) - (b1 ? 0 : 1);
     check(lo >= 0 && lo >= la && lo >= lb);

@@ -405,6 +405,22 @@ typedef struct {
 #include "attrs.def"
 #undef ATTR
 
+/* Whether matmul n reads operand i (0: a, 1: b) with its last two
+ * dimensions swapped (transpose_a, transpose_b; absent is false). */
+static inline bool ir_matmul_trans(const Node *n, int i)
+{
+    return i == 0 ? attr_has_transpose_a(n) && attr_transpose_a(n)
+                  : attr_has_transpose_b(n) && attr_transpose_b(n);
+}
+
+/* matmul n's inner dimension: a's last, or its second last when a is read
+ * transposed. */
+static inline Dim ir_matmul_inner(const Node *n)
+{
+    const Shape *a = &n->in[0]->shape;
+    return a->d[a->rank - 1 - (ir_matmul_trans(n, 0) ? 1 : 0)];
+}
+
 /* A convolution's padding attribute, nsp values (one per spatial
  * dimension) or, when a dimension is padded asymmetrically, 2*nsp values
  * ([begin, end] per dimension): the padding before spatial dimension i, or

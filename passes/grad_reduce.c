@@ -12,7 +12,9 @@
  * matmul follows NumPy's rules backwards: 1-D operands are promoted (a row
  * on the left, a column on the right), dA = dY @ B^T and dB = A^T @ dY on
  * the promoted shapes, summed over broadcast batch dimensions and
- * reshaped back to the operand's shape.
+ * reshaped back to the operand's shape. The transposes are GEMM flags,
+ * and with a flagged operand the product is built transposed instead:
+ * for y = a^T b, da = (dy b^T)^T = b dy^T; for y = a b^T, db = dy^T a.
  */
 #include "grad.h"
 
@@ -41,6 +43,17 @@ bool grad_log_softmax(Grad *c, Node *n, Node *dy)
     return true;
 }
 
+/* x @ y with x (and y) read transposed when tx (ty) */
+static Node *matmul_t(Grad *c, Node *x, bool tx, Node *y, bool ty)
+{
+    Node *m = ad_node(c, OP_MATMUL, (Node *[]){x, y}, 2);
+    if (tx)
+        attr_set_transpose_a(c->g, m, true);
+    if (ty)
+        attr_set_transpose_b(c->g, m, true);
+    return ad_finish(c, m);
+}
+
 bool grad_matmul(Grad *c, Node *n, Node *dy)
 {
     Node *a = n->in[0], *b = n->in[1];
@@ -60,12 +73,14 @@ bool grad_matmul(Grad *c, Node *n, Node *dy)
         sy.d[sy.rank++] = (Dim){1, false};
     }
     Node *a2 = ad_reshape(c, a, &sa), *b2 = ad_reshape(c, b, &sb), *dy2 = ad_reshape(c, dy, &sy);
+    /* flags only on operands of rank >= 2, never promoted */
+    bool ta = ir_matmul_trans(n, 0), tb = ir_matmul_trans(n, 1);
     if (ad_needs(c, a)) {
-        Node *da = ad_bin(c, OP_MATMUL, dy2, ad_swap_last(c, b2));
+        Node *da = ta ? matmul_t(c, b2, tb, dy2, true) : matmul_t(c, dy2, false, b2, !tb);
         ad_acc(c, a, ad_reshape(c, ad_unbroadcast(c, da, &sa), &a->shape));
     }
     if (ad_needs(c, b)) {
-        Node *db = ad_bin(c, OP_MATMUL, ad_swap_last(c, a2), dy2);
+        Node *db = tb ? matmul_t(c, dy2, true, a2, ta) : matmul_t(c, a2, !ta, dy2, false);
         ad_acc(c, b, ad_reshape(c, ad_unbroadcast(c, db, &sb), &b->shape));
     }
     return true;

@@ -10,6 +10,8 @@
  * column for the right) and the added dimension removed from the result;
  * the leading (batch) dimensions broadcast; the contracted dimensions
  * must be equal, so a batch dimension may be contracted only with itself.
+ * transpose_a/transpose_b swap an operand's last two dimensions first;
+ * a 1-D operand cannot be transposed.
  * Like sum, max and min, matmul accepts i32 (the op table does not flag
  * it OPF_FLOAT); mean, var and softmax need floats.
  *
@@ -46,6 +48,21 @@ bool shape_matmul(Graph *g, Node *n)
         return false;
     }
     Shape sa = a->shape, sb = b->shape;
+    for (int i = 0; i < 2; i++) {
+        Shape *s = i == 0 ? &sa : &sb;
+        if (!ir_matmul_trans(n, i))
+            continue;
+        if (s->rank < 2) {
+            diag_error(n->loc, "matmul: transpose_%c needs an operand of rank >= 2, got %s",
+                       "ab"[i], shape_fmt(g, s));
+            return false;
+        }
+        Dim t = s->d[s->rank - 1];
+        s->d[s->rank - 1] = s->d[s->rank - 2];
+        s->d[s->rank - 2] = t;
+    }
+    /* as read, for messages */
+    Shape ra = sa, rb = sb;
     bool row = sa.rank == 1, col = sb.rank == 1;
     if (row) {
         sa.rank = 2;
@@ -59,8 +76,8 @@ bool shape_matmul(Graph *g, Node *n)
     Dim k1 = sa.d[sa.rank - 1], k2 = sb.d[sb.rank - 2];
     if (!ir_dim_eq(k1, k2)) {
         diag_error(n->loc, "matmul: inner dimensions differ (%s vs %s) in %s @ %s",
-                   shape_fmt_dim(g, k1), shape_fmt_dim(g, k2), shape_fmt(g, &a->shape),
-                   shape_fmt(g, &b->shape));
+                   shape_fmt_dim(g, k1), shape_fmt_dim(g, k2), shape_fmt(g, &ra),
+                   shape_fmt(g, &rb));
         return false;
     }
     Shape ba = {.rank = sa.rank - 2}, bb = {.rank = sb.rank - 2}, s;

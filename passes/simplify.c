@@ -34,6 +34,8 @@
  *    gradients); and reshape(reshape(x)) or
  *    reshape(flatten(x)) reads x directly. A node is replaced by x only when
  *    it has x's exact type and shape (an identity that broadcasts is kept).
+ *  - A matmul reads a transpose of its operand's last two dimensions
+ *    through its transpose_a/transpose_b flag (GEMM's), not as a copy.
  *  - CSE merges nodes with the same op, inputs, attributes (compared
  *    exactly, in any order; floats bit for bit) and type, except inputs,
  *    params and states (distinct model values even when they look alike)
@@ -201,6 +203,48 @@ static bool identity_perm(const Node *n)
         if (p.v[i].batch || p.v[i].n != i)
             return false;
     return true;
+}
+
+/* Whether transpose n swaps its last two dimensions and keeps the rest
+ * (no perm reverses them all: a swap at rank 2). */
+static bool swaps_last(const Node *n)
+{
+    int r = n->shape.rank;
+    if (r < 2)
+        return false;
+    if (!attr_has_perm(n))
+        return r == 2;
+    AttrInts p = attr_perm(n);
+    for (int i = 0; i < r - 2; i++)
+        if (p.v[i].batch || p.v[i].n != i)
+            return false;
+    return p.v[r - 2].n == r - 1 && p.v[r - 1].n == r - 2;
+}
+
+/* A matmul operand that is such a transpose is read through GEMM's flag
+ * instead (toggled: a flagged transpose is the operand itself), so the
+ * transpose is never copied; it dies unless something else reads it. */
+static void fold_transposes(Graph *g, Node *n)
+{
+    for (int j = 0; j < 2; j++) {
+        Node *x = n->in[j];
+        if (x->op != OP_TRANSPOSE || !swaps_last(x))
+            continue;
+        n->in[j] = x->in[0];
+        const char *name = j == 0 ? attr_key_transpose_a.text : attr_key_transpose_b.text;
+        if (!ir_matmul_trans(n, j)) {
+            ir_attrs_set(g->arena, &n->attrs, (Attr){.name = name, .kind = AK_BOOL, .b = true});
+            continue;
+        }
+        /* a flag cleared is dropped, so the product is CSE's twin of a plain one */
+        AttrList *l = &n->attrs;
+        Attr *v = arena_alloc(g->arena, sizeof *v * (size_t)l->n);
+        int k = 0;
+        for (int i = 0; i < l->n; i++)
+            if (strcmp(l->v[i].name, name) != 0)
+                v[k++] = l->v[i];
+        *l = (AttrList){v, k};
+    }
 }
 
 /* The node n equals exactly, or NULL. differentiated: autodiff has built
@@ -495,6 +539,8 @@ void pass_simplify(Graph *g)
             n->in[j] = fwd[n->in[j]->id];
         if (n->op == OP_RESHAPE && (n->in[0]->op == OP_RESHAPE || n->in[0]->op == OP_FLATTEN))
             n->in[0] = n->in[0]->in[0];
+        if (n->op == OP_MATMUL)
+            fold_transposes(g, n);
         try_fold(g, n);
         Node *x = identity(n, differentiated);
         if (!x && cse_candidate(n))

@@ -221,11 +221,13 @@ static void eval_rowwise(const Node *n, const RefTensor *x, RefTensor *out)
 
 /* NumPy matmul: a 1-D left operand is a row [1, K], a 1-D right operand a
  * column [K, 1] (the added dimension is not in the result); leading
- * dimensions broadcast. */
-static void eval_matmul(const RefTensor *a, const RefTensor *b, RefTensor *out)
+ * dimensions broadcast. ta (tb): a (b) is stored with its last two
+ * dimensions swapped, so element (i, p) of the product's a is at (p, i). */
+static void eval_matmul(const Node *n, const RefTensor *a, const RefTensor *b, RefTensor *out)
 {
+    bool ta = ir_matmul_trans(n, 0), tb = ir_matmul_trans(n, 1);
     bool row = a->rank == 1, col = b->rank == 1;
-    int64_t K = a->dim[a->rank - 1];
+    int64_t K = a->dim[a->rank - 1 - ta];
     int abatch = row ? 0 : a->rank - 2, bbatch = col ? 0 : b->rank - 2;
     int obatch = out->rank - !row - !col;
     int64_t idx[IR_MAX_RANK] = {0};
@@ -242,14 +244,14 @@ static void eval_matmul(const RefTensor *a, const RefTensor *b, RefTensor *out)
             if (row) {
                 ia[0] = p;
             } else {
-                ia[abatch] = i;
-                ia[abatch + 1] = p;
+                ia[abatch + ta] = i;
+                ia[abatch + !ta] = p;
             }
             if (col) {
                 ib[0] = p;
             } else {
-                ib[bbatch] = p;
-                ib[bbatch + 1] = j;
+                ib[bbatch + tb] = p;
+                ib[bbatch + !tb] = j;
             }
             s += a->v[offset_of(a, ia)] * b->v[offset_of(b, ib)];
         }
@@ -1289,7 +1291,7 @@ static bool eval_node(const Node *n, RefTensor *values, int64_t batch, char *err
     case R_CONST: out->v[0] = attr_value(n); return true;
     case R_ELTWISE: eval_eltwise(n, in, out); return true;
     case R_ROWWISE: eval_rowwise(n, in[0], out); return true;
-    case R_MATMUL: eval_matmul(in[0], in[1], out); return true;
+    case R_MATMUL: eval_matmul(n, in[0], in[1], out); return true;
     case R_REDUCE: eval_reduce(n, in[0], out); return true;
     case R_ARGMAX: eval_argmax(n, in[0], out); return true;
     case R_COPY:

@@ -207,7 +207,10 @@ TEST(builder, schemas)
     ck_assert_double_eq(s->v[ir_schema_find(s, "eps")].def.f, 1e-5);
     s = ir_op_schema(OP_PARAM);
     ck_assert_int_eq(s->v[ir_schema_find(s, "args")].kind, AK_FLOATS);
-    ck_assert_int_eq(ir_op_schema(OP_MATMUL)->n, 0);
+    s = ir_op_schema(OP_MATMUL);
+    ck_assert_int_eq(s->n, 2);
+    ck_assert_int_eq(s->v[ir_schema_find(s, "transpose_b")].kind, AK_BOOL);
+    ck_assert(!s->v[ir_schema_find(s, "transpose_b")].has_default);
     ck_assert_int_eq(ir_op_lookup("matmul"), OP_MATMUL);
     ck_assert_int_eq(ir_op_lookup("matmull"), OP_COUNT);
 }
