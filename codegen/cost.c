@@ -150,6 +150,12 @@ static int64_t seq_flops(const Node *n, int64_t batch)
         int64_t rows = numel_at(q, batch) / d; /* batch * heads * T */
         return rows * S * (2 * d + 2 * dv + 5);
     }
+    case OP_ATTENTION_PROBS:
+    case OP_ATTENTION_PROBS_MASKED: {
+        const Shape *q = &n->in[0]->shape, *k = &n->in[1]->shape;
+        int64_t d = dim_at(q->d[q->rank - 1], batch), S = dim_at(k->d[k->rank - 2], batch);
+        return numel_at(q, batch) / d * S * (2 * d + 5);
+    }
     default: die("cost: %s is not a sequence op", op_info[n->op].text);
     }
 }

@@ -406,36 +406,42 @@ static void mask_strides(Cg *c, const Node *m, LLVMValueRef *st)
 /* Per batch*head: the scores into the [T, S] scratch by one GEMM, then per
  * query row a softmax over the visible keys (j <= i when causal, mask
  * nonzero when masked; the others weigh exactly 0, and a row with no
- * visible key is all 0), then the output by a second GEMM. */
+ * visible key is all 0), then the output by a second GEMM. The
+ * probabilities (attention_probs, for the gradient) are the same steps
+ * with the block written into the output and no second GEMM, so they are
+ * the forward's bits. */
 static LLVMValueRef k_attention(Cg *c, Node *n)
 {
-    const Shape *sq = &n->in[0]->shape, *sk = &n->in[1]->shape, *sv = &n->in[2]->shape;
-    bool causal = attr_causal(n), masked = n->nin > 3;
+    bool probs = n->op == OP_ATTENTION_PROBS || n->op == OP_ATTENTION_PROBS_MASKED;
+    int nqkv = probs ? 2 : 3;
+    const Shape *sq = &n->in[0]->shape, *sk = &n->in[1]->shape;
+    bool causal = attr_causal(n), masked = n->nin > nqkv;
     DType t = n->dtype;
     LLVMTypeRef ty = cg_type(c, t);
     LLVMValueRef fn = cg_kernel_begin(c, n, n->in, n->nin);
     LLVMValueRef out = LLVMGetParam(fn, 0), q = LLVMGetParam(fn, 1), k = LLVMGetParam(fn, 2),
-                 v = LLVMGetParam(fn, 3), mask = masked ? LLVMGetParam(fn, 4) : NULL;
-    LLVMValueRef P = cg_kernel_scratch(c, n->nin);
+                 v = probs ? NULL : LLVMGetParam(fn, 3),
+                 mask = masked ? LLVMGetParam(fn, (unsigned)nqkv + 1) : NULL;
     LLVMValueRef heads = cg_dim(c, sq->d[1]);
     LLVMValueRef BH = cg_mul(c, cg_dim(c, sq->d[0]), heads);
     LLVMValueRef T = cg_dim(c, sq->d[2]), S = cg_dim(c, sk->d[2]);
-    LLVMValueRef D = cg_dim(c, sq->d[3]), DV = cg_dim(c, sv->d[3]);
+    LLVMValueRef D = cg_dim(c, sq->d[3]), DV = probs ? S : cg_dim(c, n->in[2]->shape.d[3]);
+    LLVMValueRef P0 = probs ? NULL : cg_kernel_scratch(c, n->nin);
     LLVMValueRef rd = LLVMBuildSIToFP(c->b, D, ty, "");
     LLVMValueRef scale =
         LLVMBuildFDiv(c->b, cg_fconst(c, t, 1), cg_intrinsic(c, "llvm.sqrt", ty, &rd, 1), "");
     LLVMValueRef mx = cg_alloca(c, ty, "max"), sum = cg_alloca(c, ty, "sum");
     LLVMValueRef ms[4];
-    DType mt = masked ? n->in[3]->dtype : t;
+    DType mt = masked ? n->in[nqkv]->dtype : t;
     if (masked)
-        mask_strides(c, n->in[3], ms);
+        mask_strides(c, n->in[nqkv], ms);
 
     CgLoop lh, li, lj;
     LLVMValueRef h = cg_loop_begin(c, BH, &lh);
     LLVMValueRef qh = cg_gep(c, t, q, cg_mul(c, h, cg_mul(c, T, D)));
     LLVMValueRef kh = cg_gep(c, t, k, cg_mul(c, h, cg_mul(c, S, D)));
-    LLVMValueRef vh = cg_gep(c, t, v, cg_mul(c, h, cg_mul(c, S, DV)));
     LLVMValueRef oh = cg_gep(c, t, out, cg_mul(c, h, cg_mul(c, T, DV)));
+    LLVMValueRef P = probs ? oh : P0;
     cg_gemm(c, t, false, true, T, S, D, scale, qh, D, kh, D, 0, P, S);
 
     LLVMValueRef i = cg_loop_begin(c, T, &li);
@@ -490,7 +496,10 @@ static LLVMValueRef k_attention(Cg *c, Node *n)
     }
     cg_loop_end(c, &li);
 
-    cg_gemm(c, t, false, false, T, DV, S, cg_fconst(c, t, 1), P, S, vh, DV, 0, oh, DV);
+    if (!probs) {
+        LLVMValueRef vh = cg_gep(c, t, v, cg_mul(c, h, cg_mul(c, S, DV)));
+        cg_gemm(c, t, false, false, T, DV, S, cg_fconst(c, t, 1), P, S, vh, DV, 0, oh, DV);
+    }
     cg_loop_end(c, &lh);
     LLVMBuildRetVoid(c->b);
     return fn;
@@ -507,7 +516,9 @@ LLVMValueRef cg_kernel_seq(Cg *c, Node *step)
     case OP_LSTM_GRAD:
     case OP_GRU_GRAD: return k_recurrent_grad(c, step);
     case OP_ATTENTION:
-    case OP_ATTENTION_MASKED: return k_attention(c, step);
+    case OP_ATTENTION_MASKED:
+    case OP_ATTENTION_PROBS:
+    case OP_ATTENTION_PROBS_MASKED: return k_attention(c, step);
     default: die("codegen: %s is not a sequence op", op_info[step->op].text);
     }
 }

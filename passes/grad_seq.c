@@ -7,14 +7,13 @@
  * M * V * D multiply-adds.
  *
  * attention(q, k, v) = P v with P = softmax(q k^T / sqrt(d)) (masked when
- * causal, or by attention_masked's mask). P is recomputed by the op itself
- * with v = the identity, which applies the same mask: P = attention(q, k, I)
- * (a query with every key masked has a zero row, so it passes nothing).
- * The mask gets no adjoint. Then dv = P^T dy,
- * dS = P * (dP - sum(dP * P)) with dP = dy v^T (masked entries have P = 0
- * and get nothing), dq = dS k / sqrt(d) and dk = dS^T q / sqrt(d). The
- * identity is zeros with ones written along the diagonal, a slice of the
- * flattened [S * S] matrix with step S + 1.
+ * causal, or by attention_masked's mask). P is recomputed by
+ * attention_probs(q, k[, mask]), the forward kernel's first half (one
+ * GEMM and the masked softmax, the same bits; a query with every key
+ * masked has a zero row, so it passes nothing). The mask gets no adjoint.
+ * Then dv = P^T dy, dS = P * (dP - sum(dP * P)) with dP = dy v^T (masked
+ * entries have P = 0 and get nothing), dq = dS k / sqrt(d) and dk = dS^T
+ * q / sqrt(d).
  *
  * The recurrent cells (rnn, lstm, gru) are differentiated through time by
  * one backward op (rnn_grad, lstm_grad, gru_grad: codegen/seq.c), which
@@ -84,24 +83,9 @@ bool grad_attention(Grad *c, Node *n, Node *dy)
                            "loss cannot be differentiated through it");
         return false;
     }
-    /* the identity [S, S], broadcast to [B, heads, S, S] */
-    Shape flat = {.rank = 1, .d = {{s.n * s.n, false}}}, sq = {.rank = 2, .d = {s, s}};
-    Node *eye = ad_node(c, OP_SLICE_UPDATE,
-                        (Node *[]){ad_zeros(c, q->dtype, &flat), ad_const(c, 1, q->dtype)}, 2);
-    Dim *b = arena_alloc(c->g->arena, 4 * sizeof *b);
-    b[0] = (Dim){0, false};
-    b[1] = (Dim){s.n * s.n, false};
-    b[2] = (Dim){s.n + 1, false};
-    attr_set_begin(c->g, eye, b, 1);
-    attr_set_end(c->g, eye, b + 1, 1);
-    attr_set_step(c->g, eye, b + 2, 1);
-    attr_set_squeeze(c->g, eye, b + 3, 0);
-    eye = ad_reshape(c, ad_finish(c, eye), &sq);
-    Shape vs = v->shape;
-    vs.d[3] = s;
-    Node *p =
-        ad_node(c, n->op, (Node *[]){q, k, ad_broadcast(c, eye, &vs), n->nin > 3 ? n->in[3] : NULL},
-                n->nin);
+    bool masked = n->nin > 3;
+    Node *p = ad_node(c, masked ? OP_ATTENTION_PROBS_MASKED : OP_ATTENTION_PROBS,
+                      (Node *[]){q, k, masked ? n->in[3] : NULL}, masked ? 3 : 2);
     attr_set_causal(c->g, p, attr_causal(n));
     p = ad_finish(c, p);
 

@@ -120,9 +120,10 @@ bool shape_recurrent_grad(Graph *g, Node *n)
     return true;
 }
 
-bool shape_attention(Graph *g, Node *n)
+/* attention's rules for q, k, v and the mask m (NULL: none); its probabilities
+ * take k as v, so that only q and k are checked. */
+static bool attention_in(Graph *g, Node *n, const Node *q, const Node *k, const Node *v, Node *m)
 {
-    const Node *q = n->in[0], *k = n->in[1], *v = n->in[2];
     if (!shape_want_float(n, q, "") ||
         !shape_want_rank(g, n, q, 4, 4, "q of shape [B, heads, T, d]") ||
         !shape_want_same_dtype(g, n, q, k) || !shape_want_same_dtype(g, n, q, v) ||
@@ -142,9 +143,8 @@ bool shape_attention(Graph *g, Node *n)
                    "and %s", shape_fmt_dim(g, dq[2]), shape_fmt_dim(g, dk[2]));
         return false;
     }
-    if (n->nin > 3) {
+    if (m) {
         /* the mask: any element type, broadcast to the scores [B, heads, T, S] */
-        Node *m = n->in[3];
         Shape scores = {.rank = 4, .d = {dq[0], dq[1], dq[2], dk[2]}};
         if (!shape_adopt_const(n, m, q))
             return false;
@@ -155,6 +155,23 @@ bool shape_attention(Graph *g, Node *n)
         }
     }
     n->dtype = q->dtype;
-    n->shape = (Shape){.rank = 4, .d = {dq[0], dq[1], dq[2], dv[3]}};
+    return true;
+}
+
+bool shape_attention(Graph *g, Node *n)
+{
+    const Node *q = n->in[0], *k = n->in[1], *v = n->in[2];
+    if (!attention_in(g, n, q, k, v, n->nin > 3 ? n->in[3] : NULL))
+        return false;
+    n->shape = (Shape){.rank = 4, .d = {q->shape.d[0], q->shape.d[1], q->shape.d[2], v->shape.d[3]}};
+    return true;
+}
+
+bool shape_attention_probs(Graph *g, Node *n)
+{
+    const Node *q = n->in[0], *k = n->in[1];
+    if (!attention_in(g, n, q, k, k, n->nin > 2 ? n->in[2] : NULL))
+        return false;
+    n->shape = (Shape){.rank = 4, .d = {q->shape.d[0], q->shape.d[1], q->shape.d[2], k->shape.d[2]}};
     return true;
 }

@@ -613,7 +613,8 @@ static void eval_attention(const Node *n, const RefTensor *q, const RefTensor *k
                            const RefTensor *v, const RefTensor *mask, RefTensor *out)
 {
     bool causal = attr_causal(n);
-    int64_t BH = q->dim[0] * q->dim[1], T = q->dim[2], S = k->dim[2], D = q->dim[3], DV = v->dim[3];
+    int64_t BH = q->dim[0] * q->dim[1], T = q->dim[2], S = k->dim[2], D = q->dim[3];
+    int64_t DV = v ? v->dim[3] : 0;
     double *s = ref_calloc(S);
     for (int64_t bh = 0; bh < BH; bh++) {
         for (int64_t i = 0; i < T; i++) {
@@ -632,6 +633,9 @@ static void eval_attention(const Node *n, const RefTensor *q, const RefTensor *k
                 s[j] = m == -INFINITY ? 0 : exp(s[j] - m);
                 z += s[j];
             }
+            /* attention_probs (v NULL): the weights themselves */
+            for (int64_t j = 0; j < S && !v; j++)
+                out->v[(bh * T + i) * S + j] = z > 0 ? s[j] / z : 0;
             for (int64_t e = 0; e < DV; e++) {
                 double acc = 0;
                 for (int64_t j = 0; j < S; j++)
@@ -1138,6 +1142,7 @@ typedef enum {
     R_EMBEDDING,
     R_RECURRENT,
     R_ATTENTION,
+    R_ATTENTION_PROBS,
     R_BACKWARD_ELTWISE,
     R_CONV_GRAD,
     R_POOL_GRAD,
@@ -1250,6 +1255,8 @@ static const Rule rules[OP_COUNT] = {
     [OP_ARANGE] = R_ARANGE,
     [OP_EYE] = R_EYE,
     [OP_ATTENTION_MASKED] = R_ATTENTION,
+    [OP_ATTENTION_PROBS] = R_ATTENTION_PROBS,
+    [OP_ATTENTION_PROBS_MASKED] = R_ATTENTION_PROBS,
     [OP_CAST] = R_BACKWARD_ELTWISE,
     [OP_GELU_GRAD] = R_BACKWARD_ELTWISE,
     [OP_ELU_GRAD] = R_BACKWARD_ELTWISE,
@@ -1327,6 +1334,9 @@ static bool eval_node(const Node *n, RefTensor *values, int64_t batch, char *err
     case R_RECURRENT_GRAD: ref_recurrent_grad(n, in, out); return true;
     case R_ATTENTION:
         eval_attention(n, in[0], in[1], in[2], n->nin > 3 ? in[3] : NULL, out);
+        return true;
+    case R_ATTENTION_PROBS:
+        eval_attention(n, in[0], in[1], NULL, n->nin > 2 ? in[2] : NULL, out);
         return true;
     case R_WHERE: {
         int64_t idx[IR_MAX_RANK] = {0};

@@ -1517,6 +1517,28 @@ TEST(rules, attention_masked)
 }
 END_TEST
 
+/* attention's probabilities: [B, heads, T, S], with attention's checks */
+TEST(rules, attention_probs)
+{
+    fresh();
+    Node *q = X("f32[B, 4, 5, 8]"), *k = X("f32[B, 4, 7, 8]");
+    Node *p = N(OP_ATTENTION_PROBS, q, k);
+    Node *pm = N(OP_ATTENTION_PROBS_MASKED, q, k, X("i32[B, 1, 1, 7]"));
+    ok(p, "f32[B, 4, 5, 7]");
+    ck_assert_str_eq(ty(pm), "f32[B, 4, 5, 7]");
+    fresh();
+    N(OP_ATTENTION_PROBS, X("f32[B, 4, 5, 8]"), X("f32[B, 4, 7, 9]"));
+    err("attention: shapes do not match");
+    fresh();
+    N(OP_ATTENTION_PROBS_MASKED, X("f32[B, 4, 5, 8]"), X("f32[B, 4, 7, 8]"), X("f32[7, 5]"));
+    err("attention: the mask [7, 5] does not broadcast to the scores [B, 4, 5, 7]");
+    fresh();
+    Node *n = N(OP_ATTENTION_PROBS, X("f32[B, 4, 5, 8]"), X("f32[B, 4, 7, 8]"));
+    ir_set_bool(G, n, "causal", true);
+    err("attention: causal attention needs as many queries as keys, got 5 and 7");
+}
+END_TEST
+
 /* Selection */
 
 TEST(rules, where_gather)
