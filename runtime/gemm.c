@@ -172,15 +172,21 @@ DEFINE_GEMM(gemm_f64, double, blas_f64, loops_f64)
  * by one single-threaded GEMM over the whole of k, so no tile's sums
  * depend on another's and nothing is combined afterwards. The grid is
  * decided by m, n and k alone: the same calls are made, and the same bits
- * computed, with any number of threads. A tile does at least MIN_WORK
- * multiply-adds (about 50 us on one core of this machine at 20 GFLOP/s,
- * ten times what waking a sleeping worker costs), and there are at most
- * MAX_TILES, enough to balance 2 to 8 threads. Tiles split the longer
- * side first, rows by multiples of 8 and columns by multiples of 16
- * (whole vectors of the BLAS kernels' blocks).
+ * computed, with any number of threads. Every tile costs a call of its
+ * own, which packs its panels of A and B again, so tiles are few and
+ * large: a power of two of them, each of at least MIN_WORK multiply-adds
+ * (about 100 us on one core of this machine), at most MAX_TILES. They
+ * split the rows of C first, in multiples of 8, and the columns (in
+ * multiples of 16, whole vectors of the BLAS kernels' blocks) only when
+ * the rows run out: measured on this machine with 2 threads, a dense
+ * layer's products at batch 64 (64x256x784, its transpose-A weight
+ * gradient 784x256x64 and transpose-B input gradient 64x784x256) take
+ * 138-168 us cut in two row tiles against 266-275 us uncut, but 188-314
+ * us cut into the 2x4 grids of 1 M multiply-adds each that this code used
+ * before (docs/BENCHMARKS.md, "Threads").
  */
 #ifndef DLRT_NO_THREADS
-enum { MIN_WORK = 1 << 20, MAX_TILES = 16 };
+enum { MIN_WORK = 1 << 22, MAX_TILES = 16 };
 
 typedef struct {
     int ta, tb;
@@ -197,12 +203,10 @@ static void tile_grid(int64_t m, int64_t n, int64_t k, int64_t *tm, int64_t *tn)
 {
     *tm = *tn = 1;
     double work = (double)m * (double)n * (double)k;
-    int64_t tiles = work >= MAX_TILES * (double)MIN_WORK ? MAX_TILES : (int64_t)(work / MIN_WORK);
-    while (*tm * *tn * 2 <= tiles) {
-        int rows = m / (*tm * 2) >= 8, cols = n / (*tn * 2) >= 16;
-        if (rows && (!cols || m / *tm >= n / *tn))
+    while (*tm * *tn * 2 <= MAX_TILES && work / (double)(*tm * *tn * 2) >= MIN_WORK) {
+        if (m / (*tm * 2) >= 8)
             *tm *= 2;
-        else if (cols)
+        else if (n / (*tn * 2) >= 16)
             *tn *= 2;
         else
             break;

@@ -9,11 +9,16 @@
  * there are. A caller that combines partial results does it after the
  * loop, in task order.
  *
- * Workers sleep on a condition variable between loops; they never spin.
- * The calling thread takes tasks too and then waits (again on a condition
- * variable) for the tasks still running; it never waits for a worker that
- * has not woken yet (on a loaded machine, a worker may be scheduled only
- * after the caller has done every task: it then finds nothing to take).
+ * Between loops a worker first watches for the next one for SPIN_NS
+ * (the loops of one model call follow each other within microseconds,
+ * and waking a sleeping thread takes tens of them: as long as a loop of
+ * 8 tasks of 8 us on this machine), then sleeps on a condition variable,
+ * so an idle pool -- between calls, or in a program that has stopped
+ * calling -- uses no processor. The calling thread takes tasks too and
+ * then waits, watching for SPIN_NS and then on a condition variable, for
+ * the tasks still running; it never waits for a worker that has not woken
+ * yet (on a loaded machine, a worker may be scheduled only after the
+ * caller has done every task: it then finds nothing to take).
  *
  * One loop at a time uses the workers. A call made while another
  * application thread's loop holds them, or from inside a task (nested),
@@ -36,11 +41,51 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dlrt.h"
 
 enum { MAX_THREADS = 256 };
+
+/* How long a thread watches for what it waits for before it sleeps. */
+#define SPIN_NS 200000
+
+static int64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Tells the core this thread is waiting (frees the sibling hyperthread,
+ * saves power). */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+/* One thread's watching: spin_more() until it returns 0, SPIN_NS after
+ * the first call. */
+typedef struct {
+    unsigned i;
+    int64_t until;
+} Spin;
+
+static int spin_more(Spin *s)
+{
+    cpu_relax();
+    if (++s->i % 64) /* the clock costs more than a pause */
+        return 1;
+    int64_t t = now_ns();
+    if (!s->until)
+        s->until = t + SPIN_NS;
+    return t < s->until;
+}
 
 typedef struct {
     pthread_t tid;
@@ -58,6 +103,7 @@ static struct {
     int nworkers;          /* started, nthreads - 1 once started */
     Worker w[MAX_THREADS];
     uint64_t generation;   /* counts loops; a worker joins each loop at most once */
+    _Atomic uint64_t posted; /* generation + quit, for workers watching without m */
     int quit;
     dlrt_task_fn fn;
     void *ctx;
@@ -124,8 +170,11 @@ static void *worker_main(void *arg)
 {
     Worker *w = arg;
     in_task = 1; /* everything a worker runs is inside a task */
-    pthread_mutex_lock(&pool.m);
     for (;;) {
+        for (Spin sp = {0}; atomic_load_explicit(&pool.posted, memory_order_acquire) == w->seen &&
+                            spin_more(&sp);)
+            ;
+        pthread_mutex_lock(&pool.m);
         while (pool.generation == w->seen && !pool.quit)
             pthread_cond_wait(&pool.wake, &pool.m);
         if (pool.quit)
@@ -136,7 +185,6 @@ static void *worker_main(void *arg)
         int64_t ntasks = pool.ntasks;
         pthread_mutex_unlock(&pool.m);
         take_tasks(w->seen & 0xffffffffu, fn, ctx, ntasks, scratch);
-        pthread_mutex_lock(&pool.m);
     }
     pthread_mutex_unlock(&pool.m);
     return NULL;
@@ -147,6 +195,7 @@ static void stop_workers(void)
 {
     pthread_mutex_lock(&pool.m);
     pool.quit = 1;
+    atomic_store(&pool.posted, pool.generation + 1); /* ends the watching */
     pthread_cond_broadcast(&pool.wake);
     pthread_mutex_unlock(&pool.m);
     for (int i = 1; i <= pool.nworkers; i++) {
@@ -158,6 +207,7 @@ static void stop_workers(void)
     pool.nworkers = 0;
     pool.quit = 0;
     pool.generation = 0;
+    atomic_store(&pool.posted, 0);
 }
 
 /* A child of fork() has none of its parent's workers: it starts its own
@@ -172,6 +222,7 @@ static void forget_workers(void)
     pool.nworkers = 0;
     pool.quit = 0;
     pool.generation = 0;
+    atomic_store(&pool.posted, 0);
     pthread_mutex_init(&pool.use, NULL);
     pthread_mutex_init(&pool.m, NULL);
     pthread_cond_init(&pool.wake, NULL);
@@ -276,6 +327,7 @@ void dlrt_parallel_for(int64_t ntasks, dlrt_task_fn fn, void *ctx, size_t scratc
     uint64_t gen = pool.generation & 0xffffffffu;
     atomic_store(&pool.finished, 0);
     atomic_store(&pool.next, gen << 32);
+    atomic_store_explicit(&pool.posted, pool.generation, memory_order_release);
     pthread_cond_broadcast(&pool.wake);
     pthread_mutex_unlock(&pool.m);
 
@@ -285,6 +337,8 @@ void dlrt_parallel_for(int64_t ntasks, dlrt_task_fn fn, void *ctx, size_t scratc
 
     /* every task done; workers that woke too late take nothing and touch
      * nothing of this loop */
+    for (Spin sp = {0}; atomic_load(&pool.finished) < ntasks && spin_more(&sp);)
+        ;
     pthread_mutex_lock(&pool.m);
     while (atomic_load(&pool.finished) < ntasks)
         pthread_cond_wait(&pool.done, &pool.m);
