@@ -78,6 +78,15 @@ void cg_emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValueRef
     int la = a1 ? 0 : sa->rank - 2, lb = b1 ? 0 : sb->rank - 2;
     int lo = so->rank - (a1 ? 0 : 1) - (b1 ? 0 : 1);
     check(lo >= 0 && lo >= la && lo >= lb);
+    if (!ta && lb == 0 && la == lo) {
+        /* [..., M, K] @ [K, N]: a and the output hold their matrices row
+         * after row, so the leading dimensions fold into M and the product
+         * is one GEMM, which libdlrt tiles across the threads, instead of
+         * a loop of small ones (a Transformer's [B, T, D] @ [D, N]) */
+        for (int d = 0; d < lo; d++)
+            M = LLVMBuildNSWMul(c->b, M, cg_dim(c, so->d[d]), "");
+        lo = la = 0;
+    }
     CgNest *n = cg_nest_new(c, lo, 3);
     /* room after the strides for the six extra values matmul_body needs */
     LLVMValueRef *st = arena_alloc(c->g->arena, sizeof *st * (size_t)(3 * IR_MAX_RANK + 6));
