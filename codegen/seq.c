@@ -21,6 +21,7 @@
  * table is never read out of bounds).
  */
 #include <math.h>
+#include <string.h>
 
 #include "cg_kernels.h"
 
@@ -68,6 +69,15 @@ static LLVMValueRef k_embedding(Cg *c, Node *n)
 static int gates_of(Op op)
 {
     return op == OP_LSTM ? 4 : op == OP_GRU ? 3 : 1;
+}
+
+/* rnn's nonlinearity; relu lets NaN through, as the relu op does */
+static LLVMValueRef relu_or_tanh(Cg *c, const Node *n, DType t, LLVMValueRef a)
+{
+    if (strcmp(attr_nonlinearity(n), "relu") != 0)
+        return cg_tanh(c, t, a);
+    LLVMValueRef pos = LLVMBuildFCmp(c->b, LLVMRealUGT, a, cg_fconst(c, t, 0), "");
+    return LLVMBuildSelect(c->b, pos, a, cg_fconst(c, t, 0), "");
 }
 
 static LLVMValueRef k_recurrent(Cg *c, Node *n)
@@ -148,7 +158,8 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
         /* (1 - z) * n + z * h = n + z * (h - n) */
         h = f_add(c, nn, f_mul(c, z, LLVMBuildFSub(c->b, hp, nn, "")));
     } else {
-        h = cg_tanh(c, t, f_add(c, f_add(c, xg[0], hg[0]), bg[0]));
+        LLVMValueRef a = f_add(c, f_add(c, xg[0], hg[0]), bg[0]);
+        h = relu_or_tanh(c, n, t, a);
     }
     cg_store(c, t, h, out, cg_add(c, orow, j));
     cg_loop_end(c, &lj);
@@ -361,6 +372,11 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
         d[2] = dn;
         d[3] = f_mul(c, dn, r);
         cg_store(c, t, f_mul(c, e, z), DH, dj); /* the direct path; the GEMM adds */
+    } else if (strcmp(attr_nonlinearity(n), "relu") == 0) {
+        /* relu' from its output: 1 where h > 0 */
+        LLVMValueRef pos =
+            LLVMBuildFCmp(c->b, LLVMRealOGT, cg_load(c, t, y, hj), cg_fconst(c, t, 0), "");
+        d[0] = LLVMBuildSelect(c->b, pos, e, cg_fconst(c, t, 0), "");
     } else {
         d[0] = f_mul(c, e, dtanh(c, t, cg_load(c, t, y, hj)));
     }

@@ -141,7 +141,10 @@ bool grad_recurrent(Grad *c, Node *n, Node *dy)
     for (int j = 0; j < n->nin; j++)
         in[2 + j] = n->in[j];
     Op op = lstm ? OP_LSTM_GRAD : gru ? OP_GRU_GRAD : OP_RNN_GRAD;
-    Node *d = ad_finish(c, ad_node(c, op, in, n->nin + 2));
+    Node *d = ad_node(c, op, in, n->nin + 2);
+    if (op == OP_RNN_GRAD)
+        attr_set_nonlinearity(c->g, d, attr_nonlinearity(n));
+    d = ad_finish(c, d);
     Node *steps = ad_slice(c, d, 1, 0, T.n, false), *last = ad_slice(c, d, 1, T.n, T.n + 1, true);
 
     /* the input side (dx = dA_x W_ih^T) and the recurrent side, whose

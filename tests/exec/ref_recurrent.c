@@ -4,6 +4,7 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ref_ops.h"
 
@@ -32,6 +33,7 @@ void ref_recurrent(const Node *n, RefTensor *const *in, RefTensor *out)
 {
     const RefTensor *x = in[0], *h0 = in[1];
     bool lstm = n->op == OP_LSTM, gru = n->op == OP_GRU;
+    bool relu = n->op == OP_RNN && strcmp(attr_nonlinearity(n), "relu") == 0;
     int G = lstm ? 4 : gru ? 3 : 1;
     int w = lstm ? 3 : 2;
     const RefTensor *ws[4] = {in[w], in[w + 1], in[w + 2], gru ? in[w + 3] : NULL};
@@ -58,6 +60,9 @@ void ref_recurrent(const Node *n, RefTensor *const *in, RefTensor *out)
                     double z = ref_sigmoid(gx[H + j] + gh[H + j]);
                     double nn = tanh(gx[2 * H + j] + r * gh[2 * H + j]);
                     hn[j] = (1 - z) * nn + z * h[j];
+                } else if (relu) {
+                    double a = gx[j] + gh[j];
+                    hn[j] = a > 0 || isnan(a) ? a : 0;
                 } else {
                     hn[j] = tanh(gx[j] + gh[j]);
                 }
@@ -83,6 +88,7 @@ void ref_recurrent_grad(const Node *n, RefTensor *const *in, RefTensor *out)
 {
     const RefTensor *y = in[0], *dy = in[1], *x = in[2], *h0 = in[3];
     bool lstm = n->op == OP_LSTM_GRAD, gru = n->op == OP_GRU_GRAD;
+    bool relu = n->op == OP_RNN_GRAD && strcmp(attr_nonlinearity(n), "relu") == 0;
     int G = lstm ? 4 : gru ? 3 : 1;
     int w = lstm ? 5 : 4;
     const RefTensor *ws[4] = {in[w], in[w + 1], in[w + 2], gru ? in[w + 3] : NULL};
@@ -146,7 +152,7 @@ void ref_recurrent_grad(const Node *n, RefTensor *const *in, RefTensor *out)
                     d[3 * H + j] = dn * r;
                 } else {
                     double h = y->v[(b * T + t) * H + j];
-                    d[j] = e * (1 - h * h);
+                    d[j] = relu ? (h > 0 ? e : 0) : e * (1 - h * h);
                 }
             }
             /* dh_{t-1} = the recurrent side's adjoint @ W_hh^T (+ z dh for gru) */
