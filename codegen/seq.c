@@ -71,6 +71,13 @@ static int gates_of(Op op)
     return op == OP_LSTM ? 4 : op == OP_GRU ? 3 : 1;
 }
 
+/* n elements of type t copied from src to dst */
+static void copy_rows(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef n)
+{
+    int64_t es = cg_dtype_size(t);
+    LLVMBuildMemCpy(c->b, dst, (unsigned)es, src, (unsigned)es, cg_mul(c, n, cg_i64(c, es)));
+}
+
 /* rnn's nonlinearity; relu lets NaN through, as the relu op does */
 static LLVMValueRef relu_or_tanh(Cg *c, const Node *n, DType t, LLVMValueRef a)
 {
@@ -80,11 +87,16 @@ static LLVMValueRef relu_or_tanh(Cg *c, const Node *n, DType t, LLVMValueRef a)
     return LLVMBuildSelect(c->b, pos, a, cg_fconst(c, t, 0), "");
 }
 
+/* With final-state rows (return_state), the running state lives in them:
+ * h in row T of each sample (h_{t-1} for every step's GEMM, stride
+ * (T + S) * H) and the LSTM's c in row T + 1, so that they end as h_n and
+ * c_n; without, h_{t-1} is the previous output row (h0 at t = 0) and c is
+ * scratch. */
 static LLVMValueRef k_recurrent(Cg *c, Node *n)
 {
     const Node *x = n->in[0];
     bool lstm = n->op == OP_LSTM, gru = n->op == OP_GRU;
-    int G = gates_of(n->op);
+    int G = gates_of(n->op), S = ir_recurrent_state_rows(n);
     DType t = n->dtype;
     LLVMValueRef fn = cg_kernel_begin(c, n, n->in, n->nin);
     LLVMValueRef out = LLVMGetParam(fn, 0), xp = LLVMGetParam(fn, 1), h0 = LLVMGetParam(fn, 2);
@@ -98,29 +110,46 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
     int64_t Hn = n->shape.d[2].n;
     LLVMValueRef B = cg_dim(c, x->shape.d[0]), T = cg_dim(c, x->shape.d[1]);
     LLVMValueRef F = cg_i64(c, x->shape.d[2].n), H = cg_i64(c, Hn), GH = cg_i64(c, G * Hn);
-    LLVMValueRef BT = cg_mul(c, B, T), TH = cg_mul(c, T, H);
+    LLVMValueRef BT = cg_mul(c, B, T);
+    LLVMValueRef TH = cg_mul(c, cg_add(c, T, cg_i64(c, S)), H); /* out's stride per sample */
     /* scratch: XP [B*T, GH], HP [B, GH], C [B, H] (lstm) */
     LLVMValueRef one = cg_fconst(c, t, 1);
     LLVMValueRef XP = scratch;
     LLVMValueRef HP = cg_gep(c, t, scratch, cg_mul(c, BT, GH));
-    LLVMValueRef C = cg_gep(c, t, HP, cg_mul(c, B, GH));
-
-    cg_gemm(c, t, false, false, BT, GH, F, one, xp, F, wih, GH, 0, XP, GH);
-    if (lstm) {
-        int64_t es = cg_dtype_size(t);
-        LLVMBuildMemCpy(c->b, C, (unsigned)es, c0, (unsigned)es,
-                        cg_mul(c, cg_mul(c, B, H), cg_i64(c, es)));
+    LLVMValueRef C = cg_gep(c, t, HP, cg_mul(c, B, GH)), ldc = H;
+    LLVMValueRef hstate = S ? cg_gep(c, t, out, cg_mul(c, T, H)) : NULL;
+    if (S && lstm) {
+        C = cg_gep(c, t, hstate, H);
+        ldc = TH;
     }
 
+    cg_gemm(c, t, false, false, BT, GH, F, one, xp, F, wih, GH, 0, XP, GH);
     CgLoop lt, lb, lj;
+    if (S) {
+        LLVMValueRef bi = cg_loop_begin(c, B, &lb);
+        copy_rows(c, t, cg_gep(c, t, hstate, cg_mul(c, bi, TH)), cg_gep(c, t, h0, cg_mul(c, bi, H)),
+                  H);
+        if (lstm)
+            copy_rows(c, t, cg_gep(c, t, C, cg_mul(c, bi, TH)), cg_gep(c, t, c0, cg_mul(c, bi, H)),
+                      H);
+        cg_loop_end(c, &lb);
+    } else if (lstm) {
+        copy_rows(c, t, C, c0, cg_mul(c, B, H));
+    }
+
     LLVMValueRef ti = cg_loop_begin(c, T, &lt);
-    LLVMValueRef first = LLVMBuildICmp(c->b, LLVMIntEQ, ti, cg_i64(c, 0), "");
-    /* h_{t-1}: h0 [B, H] at t = 0, else out[:, t-1, :] with row stride T*H */
-    LLVMValueRef prev_t =
-        LLVMBuildSelect(c->b, first, cg_i64(c, 0), LLVMBuildNSWSub(c->b, ti, cg_i64(c, 1), ""), "");
-    LLVMValueRef hprev =
-        LLVMBuildSelect(c->b, first, h0, cg_gep(c, t, out, cg_mul(c, prev_t, H)), "hprev");
-    LLVMValueRef ldh = LLVMBuildSelect(c->b, first, H, TH, "");
+    LLVMValueRef hprev, ldh;
+    if (S) {
+        hprev = hstate;
+        ldh = TH;
+    } else {
+        /* h_{t-1}: h0 [B, H] at t = 0, else out[:, t-1, :] with row stride T*H */
+        LLVMValueRef first = LLVMBuildICmp(c->b, LLVMIntEQ, ti, cg_i64(c, 0), "");
+        LLVMValueRef prev_t = LLVMBuildSelect(c->b, first, cg_i64(c, 0),
+                                              LLVMBuildNSWSub(c->b, ti, cg_i64(c, 1), ""), "");
+        hprev = LLVMBuildSelect(c->b, first, h0, cg_gep(c, t, out, cg_mul(c, prev_t, H)), "hprev");
+        ldh = LLVMBuildSelect(c->b, first, H, TH, "");
+    }
     cg_gemm(c, t, false, false, B, GH, H, one, hprev, ldh, whh, GH, 0, HP, GH);
 
     LLVMValueRef bi = cg_loop_begin(c, B, &lb);
@@ -146,7 +175,7 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
             a[k] = f_add(c, f_add(c, xg[k], hg[k]), bg[k]);
         LLVMValueRef ig = fsigmoid(c, t, a[0]), fg = fsigmoid(c, t, a[1]);
         LLVMValueRef gg = cg_tanh(c, t, a[2]), og = fsigmoid(c, t, a[3]);
-        LLVMValueRef cj = cg_add(c, cg_mul(c, bi, H), j);
+        LLVMValueRef cj = cg_add(c, cg_mul(c, bi, ldc), j);
         LLVMValueRef cn = f_add(c, f_mul(c, fg, cg_load(c, t, C, cj)), f_mul(c, ig, gg));
         cg_store(c, t, cn, C, cj);
         h = f_mul(c, og, cg_tanh(c, t, cn));
@@ -162,6 +191,8 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
         h = relu_or_tanh(c, n, t, a);
     }
     cg_store(c, t, h, out, cg_add(c, orow, j));
+    if (S)
+        cg_store(c, t, h, hprev, cg_add(c, prow, j));
     cg_loop_end(c, &lj);
     cg_loop_end(c, &lb);
     cg_loop_end(c, &lt);
@@ -174,12 +205,6 @@ static void zero(Cg *c, DType t, LLVMValueRef p, LLVMValueRef n)
 {
     int64_t es = cg_dtype_size(t);
     LLVMBuildMemSet(c->b, p, LLVMConstInt(c->i8, 0, 0), cg_mul(c, n, cg_i64(c, es)), (unsigned)es);
-}
-
-static void copy(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef n)
-{
-    int64_t es = cg_dtype_size(t);
-    LLVMBuildMemCpy(c->b, dst, (unsigned)es, src, (unsigned)es, cg_mul(c, n, cg_i64(c, es)));
 }
 
 static LLVMValueRef f_sub(Cg *c, LLVMValueRef a, LLVMValueRef b)
@@ -289,26 +314,38 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
 #undef ARG
     LLVMValueRef scratch = cg_kernel_scratch(c, n->nin);
 
+    int S = ir_recurrent_state_rows(n);
     int64_t Hn = n->in[0]->shape.d[2].n, Tn = x->shape.d[1].n, Wn = n->shape.d[2].n;
     LLVMValueRef B = cg_dim(c, x->shape.d[0]), T = cg_i64(c, Tn), F = cg_i64(c, x->shape.d[2].n);
     LLVMValueRef H = cg_i64(c, Hn), GH = cg_i64(c, G * Hn), W = cg_i64(c, Wn);
     LLVMValueRef BT = cg_mul(c, B, T), BH = cg_mul(c, B, H), TH = cg_mul(c, T, H);
+    LLVMValueRef ldy = cg_i64(c, (Tn + S) * Hn); /* y's and dy's stride per sample */
     LLVMValueRef ldo = cg_i64(c, (Tn + 1) * Wn); /* result row stride per sample */
     LLVMValueRef one = cg_fconst(c, t, 1);
     LLVMValueRef DH = scratch, DC = cg_gep(c, t, DH, BH);
     LLVMValueRef Hp = lstm ? cg_gep(c, t, DC, BH) : DC;
     LLVMValueRef P = cg_gep(c, t, Hp, cg_mul(c, BT, H));
     LLVMValueRef Q = cg_gep(c, t, P, cg_mul(c, BT, GH)), C = Q;
-    zero(c, t, DH, lstm ? cg_mul(c, BH, cg_i64(c, 2)) : BH);
-
     CgLoop lb, lt, lj;
+    if (S) {
+        /* the final states' adjoints start the carried ones */
+        LLVMValueRef b = cg_loop_begin(c, B, &lb);
+        LLVMValueRef last = cg_gep(c, t, dy, cg_add(c, cg_mul(c, b, ldy), TH));
+        copy_rows(c, t, cg_gep(c, t, DH, cg_mul(c, b, H)), last, H);
+        if (lstm)
+            copy_rows(c, t, cg_gep(c, t, DC, cg_mul(c, b, H)), cg_gep(c, t, last, H), H);
+        cg_loop_end(c, &lb);
+    } else {
+        zero(c, t, DH, lstm ? cg_mul(c, BH, cg_i64(c, 2)) : BH);
+    }
+
     if (lstm || gru) {
         /* Hp: the state before each step, h0 then y[:, 0..T-1) */
         LLVMValueRef b = cg_loop_begin(c, B, &lb);
         LLVMValueRef hrow = cg_gep(c, t, Hp, cg_mul(c, b, TH));
-        copy(c, t, hrow, cg_gep(c, t, h0, cg_mul(c, b, H)), H);
+        copy_rows(c, t, hrow, cg_gep(c, t, h0, cg_mul(c, b, H)), H);
         if (Tn > 1)
-            copy(c, t, cg_gep(c, t, hrow, H), cg_gep(c, t, y, cg_mul(c, b, TH)),
+            copy_rows(c, t, cg_gep(c, t, hrow, H), cg_gep(c, t, y, cg_mul(c, b, ldy)),
                  cg_i64(c, (Tn - 1) * Hn));
         cg_loop_end(c, &lb);
         cg_gemm(c, t, false, false, BT, GH, F, one, xp, F, wih, GH, 0, P, GH);
@@ -341,7 +378,8 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
     LLVMValueRef g0 = cg_mul(c, row, GH);
     LLVMValueRef j = cg_loop_begin(c, H, &lj);
     LLVMValueRef hj = cg_add(c, cg_mul(c, row, H), j), dj = cg_add(c, cg_mul(c, b, H), j);
-    LLVMValueRef e = f_add(c, cg_load(c, t, dy, hj), cg_load(c, t, DH, dj));
+    LLVMValueRef yj = cg_add(c, cg_add(c, cg_mul(c, b, ldy), cg_mul(c, ti, H)), j);
+    LLVMValueRef e = f_add(c, cg_load(c, t, dy, yj), cg_load(c, t, DH, dj));
     LLVMValueRef d[4];
     if (lstm) {
         LLVMValueRef a[4];
@@ -375,10 +413,10 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
     } else if (strcmp(attr_nonlinearity(n), "relu") == 0) {
         /* relu' from its output: 1 where h > 0 */
         LLVMValueRef pos =
-            LLVMBuildFCmp(c->b, LLVMRealOGT, cg_load(c, t, y, hj), cg_fconst(c, t, 0), "");
+            LLVMBuildFCmp(c->b, LLVMRealOGT, cg_load(c, t, y, yj), cg_fconst(c, t, 0), "");
         d[0] = LLVMBuildSelect(c->b, pos, e, cg_fconst(c, t, 0), "");
     } else {
-        d[0] = f_mul(c, e, dtanh(c, t, cg_load(c, t, y, hj)));
+        d[0] = f_mul(c, e, dtanh(c, t, cg_load(c, t, y, yj)));
     }
     for (int k = 0; k < Wn / Hn; k++)
         cg_store(c, t, d[k], out, cg_add(c, o0, cg_add(c, j, cg_i64(c, k * Hn))));
@@ -398,9 +436,9 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
     b = cg_loop_begin(c, B, &lb);
     LLVMValueRef last = cg_gep(c, t, out, cg_add(c, cg_mul(c, b, ldo), cg_i64(c, Tn * Wn)));
     zero(c, t, last, W);
-    copy(c, t, last, cg_gep(c, t, DH, cg_mul(c, b, H)), H);
+    copy_rows(c, t, last, cg_gep(c, t, DH, cg_mul(c, b, H)), H);
     if (lstm)
-        copy(c, t, cg_gep(c, t, last, H), cg_gep(c, t, DC, cg_mul(c, b, H)), H);
+        copy_rows(c, t, cg_gep(c, t, last, H), cg_gep(c, t, DC, cg_mul(c, b, H)), H);
     cg_loop_end(c, &lb);
     LLVMBuildRetVoid(c->b);
     return fn;

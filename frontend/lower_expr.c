@@ -957,6 +957,35 @@ static Node *add_bias(L *l, const OpInfo *oi, Node *y, Value bias, int nsp, Loc 
     return ir_binary(l->g, OP_ADD, y, r, loc);
 }
 
+/* y[:, begin:end] along time, y[:, begin] when one */
+static Node *time_rows(L *l, Node *y, int64_t begin, int64_t end, bool one, Loc loc)
+{
+    Node *n = ir_unary(l->g, OP_SLICE, y, loc);
+    Dim b[2] = {{IR_NONE, false}, {begin, false}}, e[2] = {{IR_NONE, false}, {end, false}};
+    Dim step[2] = {{1, false}, {1, false}}, squeeze[1] = {{1, false}};
+    attr_set_begin(l->g, n, b, 2);
+    attr_set_end(l->g, n, e, 2);
+    attr_set_step(l->g, n, step, 2);
+    attr_set_squeeze(l->g, n, squeeze, one ? 1 : 0);
+    return n;
+}
+
+/* rnn/lstm/gru(..., return_state = true) is one op whose rows after the
+ * hidden states hold the final states: the tuple (hs, h_n[, c_n]) of its
+ * slices, PyTorch's output, h_n (and c_n). */
+static Value recurrent_results(L *l, Node *y, Loc loc)
+{
+    int rows = ir_recurrent_state_rows(y);
+    Value v = {.kind = V_TUPLE, .loc = loc, .n = 1 + rows};
+    v.elems = arena_alloc(l->a, sizeof *v.elems * (size_t)v.n);
+    v.elems[0] = tensor(time_rows(l, y, 0, -rows, false, loc), loc);
+    for (int i = 0; i < rows; i++) {
+        int64_t at = i - rows; /* -2 for h_n of an lstm, -1 for the last row */
+        v.elems[1 + i] = tensor(time_rows(l, y, at, at == -1 ? IR_NONE : at + 1, true, loc), loc);
+    }
+    return v;
+}
+
 static Value call_op(L *l, Frame *f, Op op, const Expr *e)
 {
     const OpInfo *oi = &op_info[op];
@@ -1039,6 +1068,8 @@ static Value call_op(L *l, Frame *f, Op op, const Expr *e)
         if (!n)
             return poison;
     }
+    if (ir_recurrent_cell(op) != OP_COUNT && ir_recurrent_state_rows(n))
+        return recurrent_results(l, n, callee);
     return tensor(n, callee);
 }
 

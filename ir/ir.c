@@ -437,6 +437,26 @@ bool ir_index_operand(const Node *n, int *operand, int64_t *hi)
     }
 }
 
+Op ir_recurrent_cell(Op op)
+{
+    switch (op) {
+    case OP_RNN:
+    case OP_RNN_GRAD: return OP_RNN;
+    case OP_LSTM:
+    case OP_LSTM_GRAD: return OP_LSTM;
+    case OP_GRU:
+    case OP_GRU_GRAD: return OP_GRU;
+    default: return OP_COUNT;
+    }
+}
+
+int ir_recurrent_state_rows(const Node *n)
+{
+    if (!attr_return_state(n))
+        return 0;
+    return ir_recurrent_cell(n->op) == OP_LSTM ? 2 : 1;
+}
+
 Node *ir_find_source(const Graph *g, const char *name)
 {
     for (int i = 0; i < g->nodes.n; i++) {

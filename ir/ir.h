@@ -278,6 +278,13 @@ int64_t ir_max_batch(const Graph *g);
  * targets); K_SELECT (gather) indices in input 1, the size of x (input 0)
  * along the axis, never the batch. False for other nodes. */
 bool ir_index_operand(const Node *n, int *operand, int64_t *hi);
+/* Recurrent ops (rnn, lstm, gru and their backward ops): the cell
+ * (OP_RNN, OP_LSTM or OP_GRU), or OP_COUNT for another op. */
+Op ir_recurrent_cell(Op op);
+/* The final-state rows after a recurrent op's T hidden states (in its
+ * result, or in y and dy of a backward op): 0, or with return_state h_n
+ * and, for lstm, c_n. */
+int ir_recurrent_state_rows(const Node *n);
 
 /* Loops (docs/IR.md, Loops). A body shares its loop's arena and batch. */
 Graph *ir_body_new(const Graph *outer);

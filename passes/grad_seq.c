@@ -23,7 +23,8 @@
  * dx = dA_x W_ih^T, dW_ih = x^T dA_x, dW_hh = h_prev^T dA_h with h_prev =
  * [h0, y without its last step], the biases' sums of dA. So the graph does
  * not grow with the sequence length. The length must not be the batch
- * size.
+ * size. With return_state, the final states' rows of dy seed the
+ * backward op's carried adjoints.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -142,8 +143,7 @@ bool grad_recurrent(Grad *c, Node *n, Node *dy)
         in[2 + j] = n->in[j];
     Op op = lstm ? OP_LSTM_GRAD : gru ? OP_GRU_GRAD : OP_RNN_GRAD;
     Node *d = ad_node(c, op, in, n->nin + 2);
-    if (op == OP_RNN_GRAD)
-        attr_set_nonlinearity(c->g, d, attr_nonlinearity(n));
+    d->attrs = n->attrs; /* the backward op's schema is the forward's */
     d = ad_finish(c, d);
     Node *steps = ad_slice(c, d, 1, 0, T.n, false), *last = ad_slice(c, d, 1, T.n, T.n + 1, true);
 

@@ -4,7 +4,8 @@
  * a mask of any element type that broadcasts to the scores [B, heads, T, S]).
  *
  * Recurrent layers take x [B, T, F] and the initial state(s) [B, H] and
- * return every hidden state [B, T, H]. Weights are w_ih [F, G*H] and
+ * return every hidden state [B, T, H] (with return_state, then the final
+ * h and, for lstm, c: [B, T + 1 or 2, H]). Weights are w_ih [F, G*H] and
  * w_hh [H, G*H], biases [G*H], with G = 1 (rnn), 4 (lstm), 3 (gru).
  * Inputs: rnn(x, h0, w_ih, w_hh, b), lstm(x, h0, c0, w_ih, w_hh, b),
  * gru(x, h0, w_ih, w_hh, b_ih, b_hh). All share x's floating type.
@@ -97,21 +98,31 @@ bool shape_rnn(Graph *g, Node *n)
 {
     if (!cell_inputs(g, n, n->op, 0, &n->shape))
         return false;
+    int rows = ir_recurrent_state_rows(n);
+    if (rows && n->shape.d[1].batch) {
+        diag_error(n->loc, "%s: return_state needs a sequence length that is not the batch size",
+                   shape_op(n));
+        return false;
+    }
+    n->shape.d[1].n += rows;
     n->dtype = n->in[0]->dtype;
     return true;
 }
 
 bool shape_recurrent_grad(Graph *g, Node *n)
 {
-    Op cell = n->op == OP_LSTM_GRAD ? OP_LSTM : n->op == OP_GRU_GRAD ? OP_GRU : OP_RNN;
+    Op cell = ir_recurrent_cell(n->op);
     Shape hs;
-    if (!cell_inputs(g, n, cell, 2, &hs) || !want_shape(g, n, 0, "y", &hs) ||
-        !want_shape(g, n, 1, "dy", &hs))
+    if (!cell_inputs(g, n, cell, 2, &hs))
         return false;
     if (hs.d[1].batch) {
         diag_error(n->loc, "%s: the sequence length must not be the batch size", shape_op(n));
         return false;
     }
+    Shape ys = hs; /* with the final states' rows */
+    ys.d[1].n += ir_recurrent_state_rows(n);
+    if (!want_shape(g, n, 0, "y", &ys) || !want_shape(g, n, 1, "dy", &ys))
+        return false;
     int64_t H = hs.d[2].n;
     n->dtype = n->in[0]->dtype;
     n->shape = hs;

@@ -38,6 +38,7 @@ void ref_recurrent(const Node *n, RefTensor *const *in, RefTensor *out)
     int w = lstm ? 3 : 2;
     const RefTensor *ws[4] = {in[w], in[w + 1], in[w + 2], gru ? in[w + 3] : NULL};
     int64_t B = x->dim[0], T = x->dim[1], H = h0->dim[1], GH = G * H;
+    int64_t TS = T + ir_recurrent_state_rows(n); /* rows per sample */
     double *h = ref_calloc(H), *c = ref_calloc(H), *hn = ref_calloc(H);
     double *gx = ref_calloc(GH), *gh = ref_calloc(GH);
     for (int64_t b = 0; b < B; b++) {
@@ -69,8 +70,14 @@ void ref_recurrent(const Node *n, RefTensor *const *in, RefTensor *out)
             }
             for (int64_t j = 0; j < H; j++) {
                 h[j] = hn[j];
-                out->v[(b * T + t) * H + j] = h[j];
+                out->v[(b * TS + t) * H + j] = h[j];
             }
+        }
+        /* return_state: h_n, then the LSTM's c_n */
+        for (int64_t j = 0; j < H && TS > T; j++) {
+            out->v[(b * TS + T) * H + j] = h[j];
+            if (lstm)
+                out->v[(b * TS + T + 1) * H + j] = c[j];
         }
     }
     free(h);
@@ -94,14 +101,14 @@ void ref_recurrent_grad(const Node *n, RefTensor *const *in, RefTensor *out)
     const RefTensor *ws[4] = {in[w], in[w + 1], in[w + 2], gru ? in[w + 3] : NULL};
     const RefTensor *whh = ws[1];
     int64_t B = x->dim[0], T = x->dim[1], H = h0->dim[1], GH = G * H;
-    int64_t W = out->dim[2];
+    int64_t W = out->dim[2], TS = T + ir_recurrent_state_rows(n);
     /* per step: activated gates [GH], gru's n_h = h W_hh + b_hh [H], cells */
     double *act = ref_calloc(T * GH), *nh = ref_calloc(T * H), *cell = ref_calloc((T + 1) * H);
     double *pre = ref_calloc(GH), *dh = ref_calloc(H), *dc = ref_calloc(H), *d = ref_calloc(W);
     double *gx = ref_calloc(GH), *gh = ref_calloc(GH);
     for (int64_t b = 0; b < B; b++) {
         for (int64_t t = 0; t < T; t++) {
-            const double *hp = t ? &y->v[(b * T + t - 1) * H] : &h0->v[b * H];
+            const double *hp = t ? &y->v[(b * TS + t - 1) * H] : &h0->v[b * H];
             project(ws, x, b, t, hp, H, gx, gh);
             for (int64_t u = 0; u < GH; u++) {
                 pre[u] = gx[u] + gh[u];
@@ -126,13 +133,16 @@ void ref_recurrent_grad(const Node *n, RefTensor *const *in, RefTensor *out)
                 }
             }
         }
-        for (int64_t j = 0; j < H; j++)
-            dh[j] = dc[j] = 0;
+        /* return_state: the final states' adjoints start the carried ones */
+        for (int64_t j = 0; j < H; j++) {
+            dh[j] = TS > T ? dy->v[(b * TS + T) * H + j] : 0;
+            dc[j] = TS > T + 1 ? dy->v[(b * TS + T + 1) * H + j] : 0;
+        }
         for (int64_t t = T - 1; t >= 0; t--) {
             const double *a = &act[t * GH];
-            const double *hp = t ? &y->v[(b * T + t - 1) * H] : &h0->v[b * H];
+            const double *hp = t ? &y->v[(b * TS + t - 1) * H] : &h0->v[b * H];
             for (int64_t j = 0; j < H; j++) {
-                double e = dy->v[(b * T + t) * H + j] + dh[j];
+                double e = dy->v[(b * TS + t) * H + j] + dh[j];
                 if (lstm) {
                     double i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
                     double c = cell[(t + 1) * H + j];
@@ -151,13 +161,13 @@ void ref_recurrent_grad(const Node *n, RefTensor *const *in, RefTensor *out)
                     d[2 * H + j] = dn;
                     d[3 * H + j] = dn * r;
                 } else {
-                    double h = y->v[(b * T + t) * H + j];
+                    double h = y->v[(b * TS + t) * H + j];
                     d[j] = relu ? (h > 0 ? e : 0) : e * (1 - h * h);
                 }
             }
             /* dh_{t-1} = the recurrent side's adjoint @ W_hh^T (+ z dh for gru) */
             for (int64_t k = 0; k < H; k++) {
-                double s = gru ? (dy->v[(b * T + t) * H + k] + dh[k]) * a[H + k] : 0;
+                double s = gru ? (dy->v[(b * TS + t) * H + k] + dh[k]) * a[H + k] : 0;
                 for (int64_t u = 0; u < GH; u++) {
                     double du = gru && u >= 2 * H ? d[u + H] : d[u];
                     s += du * whh->v[k * GH + u];
