@@ -21,6 +21,21 @@ double *ref_calloc(int64_t n);
 void ref_recurrent(const Node *n, RefTensor *const *in, RefTensor *out);
 void ref_recurrent_grad(const Node *n, RefTensor *const *in, RefTensor *out);
 
+/* the nn family (ref_nn.c): conv1d/conv2d, conv_transpose2d, the windowed
+ * pools, global pooling, batch_norm (inference) and layer_norm, and the
+ * backward primitives conv_grad_input/conv_grad_weight, max/avg_pool2d_grad,
+ * the adaptive pools with their gradients, upsample and upsample_grad */
+void ref_conv(const Node *n, const RefTensor *x, const RefTensor *w, RefTensor *out);
+void ref_conv_transpose(const Node *n, const RefTensor *x, const RefTensor *w, RefTensor *out);
+void ref_pool(const Node *n, const RefTensor *x, RefTensor *out);
+void ref_global_pool(const Node *n, const RefTensor *x, RefTensor *out);
+void ref_batch_norm(const Node *n, RefTensor *const *in, RefTensor *out);
+void ref_layer_norm(const Node *n, RefTensor *const *in, RefTensor *out);
+void ref_conv_grad(const Node *n, RefTensor *const *in, RefTensor *out);
+void ref_pool_grad(const Node *n, RefTensor *const *in, RefTensor *out);
+void ref_adaptive_pool(const Node *n, RefTensor *const *in, RefTensor *out);
+void ref_upsample(const Node *n, RefTensor *const *in, RefTensor *out);
+
 /* loop, interpreting its body per trip, and loop_result (ref_loop.c); a
  * loop's value holds its results, flattened one after the other */
 bool ref_loop(const Node *n, RefTensor *const *in, int64_t batch, RefTensor *out, char *err,

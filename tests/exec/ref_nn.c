@@ -1,0 +1,392 @@
+/*
+ * The reference interpreter's nn family (see ref.h): convolutions,
+ * pooling, normalization (inference mode) and upsampling, and their
+ * backward primitives, each straight from its definition as plain loops
+ * over the output or the window. A 1-d op is read as a 2-d one of height 1.
+ */
+#include "ref_ops.h"
+
+#include <string.h>
+
+/* conv2d / conv1d (PyTorch's cross-correlation): out[b, o, y, x] = sum over
+ * the channels c of o's group and the taps (i, j) of
+ * x[b, c, y*s - p + i*d, x*s - p + j*d] * w[o, c - group start, i, j], the
+ * padding being zeros. A 1-d convolution is read as height 1. */
+void ref_conv(const Node *n, const RefTensor *x, const RefTensor *w, RefTensor *out)
+{
+    int nsp = x->rank - 2;
+    int64_t H = 1, W = x->dim[x->rank - 1], OH = 1, OW = out->dim[out->rank - 1];
+    int64_t KH = 1, KW = w->dim[w->rank - 1];
+    int64_t sh = 1, ph = 0, dh = 1;
+    int64_t sw = attr_stride(n).v[nsp - 1].n, pw = ir_pad(attr_padding(n), nsp, nsp - 1, false),
+            dw = attr_dilation(n).v[nsp - 1].n;
+    if (nsp == 2) {
+        H = x->dim[2];
+        OH = out->dim[2];
+        KH = w->dim[2];
+        sh = attr_stride(n).v[0].n;
+        ph = ir_pad(attr_padding(n), nsp, 0, false);
+        dh = attr_dilation(n).v[0].n;
+    }
+    int64_t N = x->dim[0], C = x->dim[1], O = out->dim[1], G = attr_groups(n);
+    int64_t CG = C / G, OG = O / G;
+    for (int64_t b = 0; b < N; b++)
+        for (int64_t o = 0; o < O; o++)
+            for (int64_t y = 0; y < OH; y++)
+                for (int64_t xo = 0; xo < OW; xo++) {
+                    double acc = 0;
+                    for (int64_t c = 0; c < CG; c++)
+                        for (int64_t i = 0; i < KH; i++)
+                            for (int64_t j = 0; j < KW; j++) {
+                                int64_t iy = y * sh - ph + i * dh, ix = xo * sw - pw + j * dw;
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                                    continue;
+                                int64_t ci = o / OG * CG + c;
+                                acc += x->v[((b * C + ci) * H + iy) * W + ix] *
+                                       w->v[((o * CG + c) * KH + i) * KW + j];
+                            }
+                    out->v[((b * O + o) * OH + y) * OW + xo] = acc;
+                }
+}
+
+/* conv_transpose2d: every input pixel x[b, c, iy, ix] adds x * w[c, o, i, j]
+ * to out[b, group start + o, iy*s - p + i*d, ix*s - p + j*d] (positions
+ * outside the output dropped). */
+void ref_conv_transpose(const Node *n, const RefTensor *x, const RefTensor *w,
+                                RefTensor *out)
+{
+    int64_t N = x->dim[0], C = x->dim[1], H = x->dim[2], W = x->dim[3];
+    int64_t O = out->dim[1], OH = out->dim[2], OW = out->dim[3], KH = w->dim[2], KW = w->dim[3];
+    int64_t G = attr_groups(n), CG = C / G, OG = O / G;
+    int64_t sh = attr_stride(n).v[0].n, sw = attr_stride(n).v[1].n;
+    int64_t ph = attr_padding(n).v[0].n, pw = attr_padding(n).v[1].n;
+    int64_t dh = attr_dilation(n).v[0].n, dw = attr_dilation(n).v[1].n;
+    for (int64_t b = 0; b < N; b++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t iy = 0; iy < H; iy++)
+                for (int64_t ix = 0; ix < W; ix++)
+                    for (int64_t o = 0; o < OG; o++)
+                        for (int64_t i = 0; i < KH; i++)
+                            for (int64_t j = 0; j < KW; j++) {
+                                int64_t y = iy * sh - ph + i * dh, xo = ix * sw - pw + j * dw;
+                                if (y < 0 || y >= OH || xo < 0 || xo >= OW)
+                                    continue;
+                                int64_t oc = c / CG * OG + o;
+                                out->v[((b * O + oc) * OH + y) * OW + xo] +=
+                                    x->v[((b * C + c) * H + iy) * W + ix] *
+                                    w->v[((c * OG + o) * KH + i) * KW + j];
+                            }
+}
+
+/* avg_pool2d's divisor for the window starting at (y0, x0) (padding
+ * included): PyTorch's, the window cut at the padded end and, without
+ * count_include_pad, at the input's bounds. */
+static double pool_count(const Node *n, int64_t y0, int64_t x0, int64_t H, int64_t W)
+{
+    int64_t KH = attr_kernel(n).v[0].n, KW = attr_kernel(n).v[1].n;
+    int64_t ph = attr_has_padding(n) ? attr_padding(n).v[0].n : 0;
+    int64_t pw = attr_has_padding(n) ? attr_padding(n).v[1].n : 0;
+    bool with_pad = !attr_has_count_include_pad(n) || attr_count_include_pad(n);
+    int64_t y1 = y0 + KH < H + ph ? y0 + KH : H + ph, x1 = x0 + KW < W + pw ? x0 + KW : W + pw;
+    if (!with_pad) {
+        y0 = y0 < 0 ? 0 : y0;
+        x0 = x0 < 0 ? 0 : x0;
+        y1 = y1 < H ? y1 : H;
+        x1 = x1 < W ? x1 : W;
+    }
+    return (double)((y1 - y0) * (x1 - x0));
+}
+
+/* Windowed 2-d pooling over [N, C, H, W]. max: padding is -inf; avg: the
+ * window's sum over pool_count; lp: (sum x^p)^(1/p); stochastic
+ * (inference): sum x^2 / sum x, 0 when the window sums to 0. Windows past
+ * the input (padding, ceil_mode) read nothing there. */
+void ref_pool(const Node *n, const RefTensor *x, RefTensor *out)
+{
+    int64_t NC = x->dim[0] * x->dim[1], H = x->dim[2], W = x->dim[3];
+    int64_t OH = out->dim[2], OW = out->dim[3];
+    int64_t KH = attr_kernel(n).v[0].n, KW = attr_kernel(n).v[1].n;
+    int64_t sh = attr_stride(n).v[0].n, sw = attr_stride(n).v[1].n;
+    int64_t ph = attr_has_padding(n) ? attr_padding(n).v[0].n : 0;
+    int64_t pw = attr_has_padding(n) ? attr_padding(n).v[1].n : 0;
+    double p = n->op == OP_LP_POOL2D ? attr_p(n) : 0;
+    for (int64_t q = 0; q < NC; q++)
+        for (int64_t y = 0; y < OH; y++)
+            for (int64_t xo = 0; xo < OW; xo++) {
+                double mx = -INFINITY, sum = 0, sum2 = 0, sump = 0;
+                for (int64_t i = 0; i < KH; i++)
+                    for (int64_t j = 0; j < KW; j++) {
+                        int64_t iy = y * sh - ph + i, ix = xo * sw - pw + j;
+                        if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                            continue;
+                        double v = x->v[(q * H + iy) * W + ix];
+                        mx = v > mx ? v : mx;
+                        sum += v;
+                        sum2 += v * v;
+                        sump += pow(v, p);
+                    }
+                double r;
+                switch (n->op) {
+                case OP_MAX_POOL2D: r = mx; break;
+                case OP_AVG_POOL2D: r = sum / pool_count(n, y * sh - ph, xo * sw - pw, H, W); break;
+                case OP_LP_POOL2D: r = pow(sump, 1 / p); break;
+                default: r = sum == 0 ? 0 : sum2 / sum; break;
+                }
+                out->v[(q * OH + y) * OW + xo] = r;
+            }
+}
+
+/* global_avg_pool / global_max_pool: over every spatial position. */
+void ref_global_pool(const Node *n, const RefTensor *x, RefTensor *out)
+{
+    int64_t S = x->count / (x->dim[0] * x->dim[1]);
+    for (int64_t q = 0; q < out->count; q++) {
+        double mx = -INFINITY, sum = 0;
+        for (int64_t s = 0; s < S; s++) {
+            double v = x->v[q * S + s];
+            mx = v > mx ? v : mx;
+            sum += v;
+        }
+        out->v[q] = n->op == OP_GLOBAL_MAX_POOL ? mx : sum / (double)S;
+    }
+}
+
+/* batch_norm in inference: the running statistics (inputs 3 and 4),
+ * (x - mean[c]) / sqrt(var[c] + eps) * gamma[c] + beta[c]. */
+void ref_batch_norm(const Node *n, RefTensor *const *in, RefTensor *out)
+{
+    const RefTensor *x = in[0], *gamma = in[1], *beta = in[2], *mean = in[3], *var = in[4];
+    int64_t N = x->dim[0], C = x->dim[1], S = x->count / (N * C);
+    double eps = attr_eps(n);
+    for (int64_t b = 0; b < N; b++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t s = 0; s < S; s++) {
+                int64_t k = (b * C + c) * S + s;
+                out->v[k] =
+                    (x->v[k] - mean->v[c]) / sqrt(var->v[c] + eps) * gamma->v[c] + beta->v[c];
+            }
+}
+
+/* layer_norm over the dimensions axis..rank-1: mean and biased variance of
+ * each such row, then gamma and beta of the row's shape. */
+void ref_layer_norm(const Node *n, RefTensor *const *in, RefTensor *out)
+{
+    const RefTensor *x = in[0], *gamma = in[1], *beta = in[2];
+    int64_t axis = attr_axis(n), I = 1;
+    for (int64_t d = axis; d < x->rank; d++)
+        I *= x->dim[d];
+    double eps = attr_eps(n);
+    for (int64_t r = 0; r < x->count / I; r++) {
+        double mean = 0, var = 0;
+        for (int64_t j = 0; j < I; j++)
+            mean += x->v[r * I + j];
+        mean /= (double)I;
+        for (int64_t j = 0; j < I; j++)
+            var += (x->v[r * I + j] - mean) * (x->v[r * I + j] - mean);
+        var /= (double)I;
+        for (int64_t j = 0; j < I; j++)
+            out->v[r * I + j] =
+                (x->v[r * I + j] - mean) / sqrt(var + eps) * gamma->v[j] + beta->v[j];
+    }
+}
+
+/* The geometry of a convolution or pooling window, 1-d read as height 1:
+ * output position (y, x) and tap (i, j) meet the input pixel
+ * (y*sh - ph + i*dh, x*sw - pw + j*dw). */
+typedef struct {
+    int64_t N, C, H, W, O, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw, G;
+} Window;
+
+/* image x, gradient dy (both [N, ., (H,) W]); the taps from 'kernel' or
+ * the weight's trailing dims */
+static Window window_of(const Node *n, const RefTensor *x, const RefTensor *dy, const RefTensor *w)
+{
+    int nsp = x->rank - 2, h = nsp == 2 ? 0 : -1; /* index of the height in the attributes */
+    Window g = {.N = x->dim[0],
+                .C = x->dim[1],
+                .H = 1,
+                .W = x->dim[x->rank - 1],
+                .O = dy->dim[1],
+                .OH = 1,
+                .OW = dy->dim[dy->rank - 1],
+                .KH = 1,
+                .sh = 1,
+                .ph = 0,
+                .dh = 1,
+                .dw = 1,
+                .G = 1};
+    bool pool = n->op == OP_MAX_POOL2D_GRAD || n->op == OP_AVG_POOL2D_GRAD;
+    g.KW = w ? w->dim[w->rank - 1] : attr_kernel(n).v[nsp - 1].n;
+    g.sw = attr_stride(n).v[nsp - 1].n;
+    g.pw = ir_pad(attr_padding(n), nsp, nsp - 1, false);
+    if (!pool) {
+        g.dw = attr_dilation(n).v[nsp - 1].n;
+        g.G = attr_groups(n);
+    }
+    if (h == 0) {
+        g.H = x->dim[2];
+        g.OH = dy->dim[2];
+        g.KH = w ? w->dim[2] : attr_kernel(n).v[0].n;
+        g.sh = attr_stride(n).v[0].n;
+        g.ph = ir_pad(attr_padding(n), nsp, 0, false);
+        g.dh = pool ? 1 : attr_dilation(n).v[0].n;
+    }
+    return g;
+}
+
+/* conv_grad_input(dy, w) into out (the input's shape) and
+ * conv_grad_weight(x, dy) into out (the weight's shape): the adjoints of
+ * eval_conv's sum, each product term dy * w added to the input pixel it
+ * read, each term dy * x to the weight it read. */
+void ref_conv_grad(const Node *n, RefTensor *const *in, RefTensor *out)
+{
+    bool gi = n->op == OP_CONV_GRAD_INPUT;
+    const RefTensor *dy = gi ? in[0] : in[1], *x = gi ? out : in[0];
+    const RefTensor *w = gi ? in[1] : out;
+    Window g = window_of(n, x, dy, gi ? w : NULL);
+    int64_t CG = g.C / g.G, OG = g.O / g.G;
+    for (int64_t b = 0; b < g.N; b++)
+        for (int64_t o = 0; o < g.O; o++)
+            for (int64_t y = 0; y < g.OH; y++)
+                for (int64_t xo = 0; xo < g.OW; xo++) {
+                    double d = dy->v[((b * g.O + o) * g.OH + y) * g.OW + xo];
+                    for (int64_t c = 0; c < CG; c++)
+                        for (int64_t i = 0; i < g.KH; i++)
+                            for (int64_t j = 0; j < g.KW; j++) {
+                                int64_t iy = y * g.sh - g.ph + i * g.dh;
+                                int64_t ix = xo * g.sw - g.pw + j * g.dw;
+                                if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W)
+                                    continue;
+                                int64_t xi = ((b * g.C + o / OG * CG + c) * g.H + iy) * g.W + ix;
+                                int64_t wi = ((o * CG + c) * g.KH + i) * g.KW + j;
+                                if (gi)
+                                    out->v[xi] += d * w->v[wi];
+                                else
+                                    out->v[wi] += d * x->v[xi];
+                            }
+                }
+}
+
+/* max_pool2d_grad(x, dy) / avg_pool2d_grad(x, dy) into out (x's shape).
+ * max: each window's dy goes to its arg-max, PyTorch's: the first element
+ * greater than all before it, a NaN taking it over (the last NaN wins);
+ * avg: dy / pool_count to each position inside x.
+ * Overlapping windows add up. */
+void ref_pool_grad(const Node *n, RefTensor *const *in, RefTensor *out)
+{
+    const RefTensor *x = in[0], *dy = in[1];
+    Window g = window_of(n, x, dy, NULL);
+    for (int64_t q = 0; q < g.N * g.C; q++)
+        for (int64_t y = 0; y < g.OH; y++)
+            for (int64_t xo = 0; xo < g.OW; xo++) {
+                double d = dy->v[(q * g.OH + y) * g.OW + xo], best = -INFINITY;
+                int64_t at = -1;
+                for (int64_t i = 0; i < g.KH; i++)
+                    for (int64_t j = 0; j < g.KW; j++) {
+                        int64_t iy = y * g.sh - g.ph + i, ix = xo * g.sw - g.pw + j;
+                        if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W)
+                            continue;
+                        int64_t k = (q * g.H + iy) * g.W + ix;
+                        if (n->op == OP_AVG_POOL2D_GRAD) {
+                            out->v[k] += d / pool_count(n, y * g.sh - g.ph, xo * g.sw - g.pw,
+                                                        g.H, g.W);
+                        } else if (at < 0 || x->v[k] > best || isnan(x->v[k])) {
+                            best = x->v[k];
+                            at = k;
+                        }
+                    }
+                if (at >= 0)
+                    out->v[at] += d;
+            }
+}
+
+/* adaptive_{avg,max}_pool2d(x) and their gradients (x, dy): output row y
+ * of OH pools input rows floor(y*H/OH) .. ceil((y+1)*H/OH) - 1, columns
+ * likewise; the gradients as eval_pool_grad's, into a zeroed out. */
+void ref_adaptive_pool(const Node *n, RefTensor *const *in, RefTensor *out)
+{
+    bool grad = n->op == OP_ADAPTIVE_MAX_POOL2D_GRAD || n->op == OP_ADAPTIVE_AVG_POOL2D_GRAD;
+    bool mx = n->op == OP_ADAPTIVE_MAX_POOL2D || n->op == OP_ADAPTIVE_MAX_POOL2D_GRAD;
+    const RefTensor *x = in[0], *y = grad ? in[1] : out;
+    int64_t NC = x->dim[0] * x->dim[1], H = x->dim[2], W = x->dim[3];
+    int64_t OH = y->dim[2], OW = y->dim[3];
+    for (int64_t q = 0; q < NC; q++)
+        for (int64_t oy = 0; oy < OH; oy++)
+            for (int64_t ox = 0; ox < OW; ox++) {
+                int64_t h0 = oy * H / OH, h1 = ((oy + 1) * H + OH - 1) / OH;
+                int64_t w0 = ox * W / OW, w1 = ((ox + 1) * W + OW - 1) / OW;
+                double size = (double)((h1 - h0) * (w1 - w0)), sum = 0, best = -INFINITY;
+                int64_t at = -1, o = (q * OH + oy) * OW + ox;
+                for (int64_t i = h0; i < h1; i++)
+                    for (int64_t j = w0; j < w1; j++) {
+                        int64_t k = (q * H + i) * W + j;
+                        double v = x->v[k];
+                        sum += v;
+                        if (at < 0 || v > best || isnan(v)) {
+                            best = v;
+                            at = k;
+                        }
+                        if (grad && !mx)
+                            out->v[k] += in[1]->v[o] / size;
+                    }
+                if (grad && mx)
+                    out->v[at] += in[1]->v[o];
+                else if (!grad)
+                    out->v[o] = mx ? best : sum / size;
+            }
+}
+
+/* The input rows (or columns) output index o of out reads from in, and
+ * the weight of the second: nearest floor(o * in / out) alone; bilinear
+ * PyTorch's source coordinate s, (o + 1/2) in / out - 1/2 but at least 0,
+ * or o (in - 1) / (out - 1) with align_corners, between floor(s) and the
+ * next row (the last row again at the end). */
+static void resample_src(const Node *n, int64_t o, int64_t in, int64_t out, int64_t *i0,
+                         int64_t *i1, double *l1)
+{
+    if (strcmp(attr_mode(n), "nearest") == 0) {
+        *i0 = *i1 = o * in / out;
+        *l1 = 0;
+        return;
+    }
+    double s = attr_align_corners(n) ? (out > 1 ? (double)o * (double)(in - 1) / (double)(out - 1) : 0)
+                                     : ((double)o + 0.5) * (double)in / (double)out - 0.5;
+    if (s < 0)
+        s = 0;
+    *i0 = (int64_t)floor(s);
+    if (*i0 > in - 1)
+        *i0 = in - 1;
+    *i1 = *i0 < in - 1 ? *i0 + 1 : *i0;
+    *l1 = s - (double)*i0;
+}
+
+/* upsample(x) and upsample_grad(x, dy): each output the weighted sum of
+ * the (up to) four inputs it reads; the gradient adds dy times each
+ * weight back to them. */
+void ref_upsample(const Node *n, RefTensor *const *in, RefTensor *out)
+{
+    bool grad = n->op == OP_UPSAMPLE_GRAD;
+    const RefTensor *x = in[0], *y = grad ? in[1] : out;
+    int64_t NC = x->dim[0] * x->dim[1], H = x->dim[2], W = x->dim[3];
+    int64_t OH = y->dim[2], OW = y->dim[3];
+    for (int64_t q = 0; q < NC; q++)
+        for (int64_t oy = 0; oy < OH; oy++)
+            for (int64_t ox = 0; ox < OW; ox++) {
+                int64_t r[2], c[2];
+                double ly, lx;
+                resample_src(n, oy, H, OH, &r[0], &r[1], &ly);
+                resample_src(n, ox, W, OW, &c[0], &c[1], &lx);
+                double wy[2] = {1 - ly, ly}, wx[2] = {1 - lx, lx}, sum = 0;
+                int64_t o = (q * OH + oy) * OW + ox;
+                for (int i = 0; i < 2; i++)
+                    for (int j = 0; j < 2; j++) {
+                        int64_t k = (q * H + r[i]) * W + c[j];
+                        if (grad)
+                            out->v[k] += in[1]->v[o] * wy[i] * wx[j];
+                        else
+                            sum += x->v[k] * wy[i] * wx[j];
+                    }
+                if (!grad)
+                    out->v[o] = sum;
+            }
+}
