@@ -140,50 +140,56 @@ static LLVMValueRef k_conv(Cg *c, Node *n)
 
 /* ---- pooling --------------------------------------------------------------- */
 
-/* Whether some window of a pooling (or its gradient) of an H x W input
- * into OH x OW reaches outside the input: padding, or with ceil_mode a
- * last window past the end. */
-static bool pool_clips(Node *n, int64_t H, int64_t W, int64_t OH, int64_t OW)
-{
-    if (!attr_has_padding(n) && !attr_has_ceil_mode(n))
-        return false;
-    int64_t kh = cg_ints_at(attr_kernel(n), 0), kw = cg_ints_at(attr_kernel(n), 1);
-    int64_t sh = cg_ints_at(attr_stride(n), 0), sw = cg_ints_at(attr_stride(n), 1);
-    int64_t ph = attr_has_padding(n) ? cg_ints_at(attr_padding(n), 0) : 0;
-    int64_t pw = attr_has_padding(n) ? cg_ints_at(attr_padding(n), 1) : 0;
-    return ph > 0 || pw > 0 || (OH - 1) * sh + kh > H || (OW - 1) * sw + kw > W;
-}
+/* A windowed pooling's geometry (or its gradient's), read once from the
+ * node: an H x W input pooled into OH x OW by a kh x kw window moving by
+ * (sh, sw) from (ph, pw) before the image; a 1-d pooling has height 1. */
+typedef struct {
+    int64_t H, W, OH, OW, kh, kw, sh, sw, ph, pw;
+    bool clips;     /* some window reaches outside the input: padding, or
+                       with ceil_mode a last window past the end */
+    bool with_pad;  /* avg: count_include_pad (the default) */
+    bool fixed;     /* avg: every window divides by kh * kw */
+} PoolGeom;
 
-/* Whether avg_pool2d (or its gradient) divides every window by kh * kw:
- * PyTorch's count_include_pad (the default) counts the padding, but never
- * what a ceil_mode window holds past it, nor anything without it. */
-static bool pool_fixed_divisor(Node *n, int64_t H, int64_t W, int64_t OH, int64_t OW)
+/* n's geometry for the input x and the pooled output y. PyTorch's
+ * count_include_pad counts the padding in the divisor, but never what a
+ * ceil_mode window holds past it, nor anything without it. */
+static PoolGeom pool_geom(const Node *n, const Shape *x, const Shape *y)
 {
-    bool with_pad = !attr_has_count_include_pad(n) || attr_count_include_pad(n);
-    int64_t kh = cg_ints_at(attr_kernel(n), 0), kw = cg_ints_at(attr_kernel(n), 1);
-    int64_t sh = cg_ints_at(attr_stride(n), 0), sw = cg_ints_at(attr_stride(n), 1);
-    int64_t ph = attr_has_padding(n) ? cg_ints_at(attr_padding(n), 0) : 0;
-    int64_t pw = attr_has_padding(n) ? cg_ints_at(attr_padding(n), 1) : 0;
-    if (!with_pad)
-        return !pool_clips(n, H, W, OH, OW);
-    return (OH - 1) * sh + kh <= H + 2 * ph && (OW - 1) * sw + kw <= W + 2 * pw;
+    int nsp = x->rank - 2;
+    int64_t in[2] = {1, 1}, on[2] = {1, 1}, k[2] = {1, 1}, s[2] = {1, 1}, p[2] = {0, 0};
+    for (int i = 0; i < nsp; i++) {
+        int a = 2 - nsp + i;
+        in[a] = x->d[2 + i].n;
+        on[a] = y->d[2 + i].n;
+        k[a] = cg_ints_at(attr_kernel(n), i);
+        s[a] = cg_ints_at(attr_stride(n), i);
+        p[a] = attr_has_padding(n) ? cg_ints_at(attr_padding(n), i) : 0;
+    }
+    PoolGeom g = {.H = in[0], .W = in[1], .OH = on[0], .OW = on[1], .kh = k[0], .kw = k[1],
+                  .sh = s[0], .sw = s[1], .ph = p[0], .pw = p[1]};
+    g.clips = g.ph > 0 || g.pw > 0 || (g.OH - 1) * g.sh + g.kh > g.H ||
+              (g.OW - 1) * g.sw + g.kw > g.W;
+    g.with_pad = !attr_has_count_include_pad(n) || attr_count_include_pad(n);
+    g.fixed = g.with_pad ? (g.OH - 1) * g.sh + g.kh <= g.H + 2 * g.ph &&
+                               (g.OW - 1) * g.sw + g.kw <= g.W + 2 * g.pw
+                         : !g.clips;
+    return g;
 }
 
 /* The count avg_pool2d divides window (y, xo) by, as a value of type ty:
  * per dimension, the window [y*s - p, y*s - p + k) cut at the padded end
  * (in + p), then, without count_include_pad, at the input's bounds. */
-static LLVMValueRef pool_divisor(Cg *c, Node *n, LLVMTypeRef ty, LLVMValueRef y, LLVMValueRef xo,
-                                 int64_t H, int64_t W)
+static LLVMValueRef pool_divisor(Cg *c, const PoolGeom *g, LLVMTypeRef ty, LLVMValueRef y,
+                                 LLVMValueRef xo)
 {
-    bool with_pad = !attr_has_count_include_pad(n) || attr_count_include_pad(n);
     LLVMValueRef o[2] = {y, xo}, count = cg_i64(c, 1);
-    int64_t in[2] = {H, W};
+    const int64_t in[2] = {g->H, g->W}, k[2] = {g->kh, g->kw}, s[2] = {g->sh, g->sw},
+                  p[2] = {g->ph, g->pw};
     for (int d = 0; d < 2; d++) {
-        int64_t k = cg_ints_at(attr_kernel(n), d), s = cg_ints_at(attr_stride(n), d);
-        int64_t p = attr_has_padding(n) ? cg_ints_at(attr_padding(n), d) : 0;
-        LLVMValueRef lo = cg_add(c, cg_mul(c, o[d], cg_i64(c, s)), cg_i64(c, -p));
-        LLVMValueRef hi = cg_smin(c, cg_add(c, lo, cg_i64(c, k)), cg_i64(c, in[d] + p));
-        if (!with_pad) {
+        LLVMValueRef lo = cg_add(c, cg_mul(c, o[d], cg_i64(c, s[d])), cg_i64(c, -p[d]));
+        LLVMValueRef hi = cg_smin(c, cg_add(c, lo, cg_i64(c, k[d])), cg_i64(c, in[d] + p[d]));
+        if (!g->with_pad) {
             lo = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, lo, cg_i64(c, 0), ""),
                                  cg_i64(c, 0), lo, "");
             hi = cg_smin(c, hi, cg_i64(c, in[d]));
@@ -200,16 +206,9 @@ static LLVMValueRef k_pool(Cg *c, Node *n)
     LLVMTypeRef ty = cg_type(c, t);
     LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 1);
     LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 1);
-    int64_t H = x->shape.d[2].n, W = x->shape.d[3].n, OH = n->shape.d[2].n, OW = n->shape.d[3].n;
-    int64_t kh = cg_ints_at(attr_kernel(n), 0), kw = cg_ints_at(attr_kernel(n), 1);
-    int64_t sh = cg_ints_at(attr_stride(n), 0), sw = cg_ints_at(attr_stride(n), 1);
-    int64_t ph = 0, pw = 0;
-    if (attr_has_padding(n)) {
-        ph = cg_ints_at(attr_padding(n), 0);
-        pw = cg_ints_at(attr_padding(n), 1);
-    }
+    PoolGeom gm = pool_geom(n, &x->shape, &n->shape);
+    int64_t H = gm.H, W = gm.W, OH = gm.OH, OW = gm.OW;
     double p = n->op == OP_LP_POOL2D ? attr_p(n) : 0;
-    bool padded = pool_clips(n, H, W, OH, OW);
     LLVMValueRef acc = cg_alloca(c, ty, "acc"), acc2 = cg_alloca(c, ty, "acc2");
     LLVMValueRef planes = cg_dim(c, (Dim){x->shape.d[1].n * x->shape.d[0].n, x->shape.d[0].batch});
     CgLoop lq, ly, lx, li, lj;
@@ -219,13 +218,13 @@ static LLVMValueRef k_pool(Cg *c, Node *n)
     LLVMValueRef xo = cg_loop_begin(c, cg_i64(c, OW), &lx);
     LLVMBuildStore(c->b, cg_fconst(c, t, n->op == OP_MAX_POOL2D ? -INFINITY : 0), acc);
     LLVMBuildStore(c->b, cg_fconst(c, t, 0), acc2);
-    LLVMValueRef i = cg_loop_begin(c, cg_i64(c, kh), &li);
-    LLVMValueRef iy = cg_add(c, cg_add(c, cg_mul(c, y, cg_i64(c, sh)), cg_i64(c, -ph)), i);
-    LLVMValueRef j = cg_loop_begin(c, cg_i64(c, kw), &lj);
-    LLVMValueRef ix = cg_add(c, cg_add(c, cg_mul(c, xo, cg_i64(c, sw)), cg_i64(c, -pw)), j);
+    LLVMValueRef i = cg_loop_begin(c, cg_i64(c, gm.kh), &li);
+    LLVMValueRef iy = cg_add(c, cg_add(c, cg_mul(c, y, cg_i64(c, gm.sh)), cg_i64(c, -gm.ph)), i);
+    LLVMValueRef j = cg_loop_begin(c, cg_i64(c, gm.kw), &lj);
+    LLVMValueRef ix = cg_add(c, cg_add(c, cg_mul(c, xo, cg_i64(c, gm.sw)), cg_i64(c, -gm.pw)), j);
     /* padding adds nothing: -inf for the max, 0 for the sum */
     LLVMBasicBlockRef join = NULL;
-    if (padded)
+    if (gm.clips)
         join = cg_if_begin(c, LLVMBuildAnd(c->b, in_range(c, iy, H), in_range(c, ix, W), ""));
     LLVMValueRef v = cg_load(c, t, plane, cg_add(c, cg_mul(c, iy, cg_i64(c, W)), ix));
     LLVMValueRef a = cg_get(c, ty, acc), r;
@@ -254,7 +253,7 @@ static LLVMValueRef k_pool(Cg *c, Node *n)
     default: r = LLVMBuildFAdd(c->b, a, v, ""); break;
     }
     LLVMBuildStore(c->b, r, acc);
-    if (padded)
+    if (gm.clips)
         cg_if_end(c, join);
     cg_loop_end(c, &lj);
     cg_loop_end(c, &li);
@@ -262,9 +261,8 @@ static LLVMValueRef k_pool(Cg *c, Node *n)
     switch (n->op) {
     case OP_AVG_POOL2D: /* count_include_pad: the padding counts as zeros */
         res = LLVMBuildFDiv(c->b, res,
-                            pool_fixed_divisor(n, H, W, OH, OW)
-                                ? cg_fconst(c, t, (double)(kh * kw))
-                                : pool_divisor(c, n, ty, y, xo, H, W),
+                            gm.fixed ? cg_fconst(c, t, (double)(gm.kh * gm.kw))
+                                     : pool_divisor(c, &gm, ty, y, xo),
                             "");
         break;
     case OP_LP_POOL2D:
@@ -413,9 +411,8 @@ static PoolPick pool_sample(Cg *c, Node *pool, LLVMValueRef plane, LLVMValueRef 
 {
     Node *x = pool->in[0];
     DType t = x->dtype;
-    int64_t W = x->shape.d[3].n;
-    int64_t kh = cg_ints_at(attr_kernel(pool), 0), kw = cg_ints_at(attr_kernel(pool), 1);
-    int64_t sh = cg_ints_at(attr_stride(pool), 0), sw = cg_ints_at(attr_stride(pool), 1);
+    PoolGeom g = pool_geom(pool, &x->shape, &pool->shape);
+    int64_t W = g.W, kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw;
     LLVMValueRef run = cg_alloca(c, c->f64, "run"), pick = cg_alloca(c, c->i64, "pick");
     LLVMValueRef origin = cg_add(c, cg_mul(c, y, cg_i64(c, sh * W)), cg_mul(c, xo, cg_i64(c, sw)));
     LLVMValueRef sum = NULL, thr = NULL, some = NULL;
@@ -454,11 +451,12 @@ static LLVMValueRef k_stochastic_pool_train(Cg *c, Node *n)
     DType t = n->dtype;
     LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 1);
     LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 1);
-    int64_t H = x->shape.d[2].n, W = x->shape.d[3].n, OH = n->shape.d[2].n, OW = n->shape.d[3].n;
+    PoolGeom g = pool_geom(n, &x->shape, &n->shape);
+    int64_t OH = g.OH, OW = g.OW;
     LLVMValueRef planes = cg_dim(c, (Dim){x->shape.d[1].n * x->shape.d[0].n, x->shape.d[0].batch});
     CgLoop lq, ly, lx;
     LLVMValueRef q = cg_loop_begin(c, planes, &lq);
-    LLVMValueRef plane = cg_gep(c, t, src, cg_mul(c, q, cg_i64(c, H * W)));
+    LLVMValueRef plane = cg_gep(c, t, src, cg_mul(c, q, cg_i64(c, g.H * g.W)));
     LLVMValueRef y = cg_loop_begin(c, cg_i64(c, OH), &ly);
     LLVMValueRef xo = cg_loop_begin(c, cg_i64(c, OW), &lx);
     LLVMValueRef at =
@@ -853,18 +851,15 @@ typedef struct {
     LLVMValueRef k;
 } Window;
 
-static void window_begin(Cg *c, Window *w, Node *n, LLVMValueRef y, LLVMValueRef xo, int64_t H,
-                         int64_t W, bool clips)
+static void window_begin(Cg *c, Window *w, const PoolGeom *g, LLVMValueRef y, LLVMValueRef xo)
 {
-    int64_t kh = cg_ints_at(attr_kernel(n), 0), kw = cg_ints_at(attr_kernel(n), 1);
-    int64_t sh = cg_ints_at(attr_stride(n), 0), sw = cg_ints_at(attr_stride(n), 1);
-    int64_t ph = cg_ints_at(attr_padding(n), 0), pw = cg_ints_at(attr_padding(n), 1);
-    LLVMValueRef i = cg_loop_begin(c, cg_i64(c, kh), &w->li);
-    LLVMValueRef iy = cg_add(c, cg_add(c, cg_mul(c, y, cg_i64(c, sh)), cg_i64(c, -ph)), i);
-    LLVMValueRef j = cg_loop_begin(c, cg_i64(c, kw), &w->lj);
-    LLVMValueRef ix = cg_add(c, cg_add(c, cg_mul(c, xo, cg_i64(c, sw)), cg_i64(c, -pw)), j);
+    int64_t H = g->H, W = g->W;
+    LLVMValueRef i = cg_loop_begin(c, cg_i64(c, g->kh), &w->li);
+    LLVMValueRef iy = cg_add(c, cg_add(c, cg_mul(c, y, cg_i64(c, g->sh)), cg_i64(c, -g->ph)), i);
+    LLVMValueRef j = cg_loop_begin(c, cg_i64(c, g->kw), &w->lj);
+    LLVMValueRef ix = cg_add(c, cg_add(c, cg_mul(c, xo, cg_i64(c, g->sw)), cg_i64(c, -g->pw)), j);
     w->join = NULL;
-    if (clips) {
+    if (g->clips) {
         LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "inside");
         w->join = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "next");
         LLVMValueRef inside =
@@ -899,11 +894,9 @@ static LLVMValueRef k_pool_grad(Cg *c, Node *n)
     bool mx = n->op == OP_MAX_POOL2D_GRAD;
     LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 2);
     LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 1), dy = LLVMGetParam(fn, 2);
-    const Shape *dys = &n->in[1]->shape;
-    int64_t H = x->shape.d[2].n, W = x->shape.d[3].n, OH = dys->d[2].n, OW = dys->d[3].n;
-    int64_t kh = cg_ints_at(attr_kernel(n), 0), kw = cg_ints_at(attr_kernel(n), 1);
-    int64_t sh = cg_ints_at(attr_stride(n), 0), sw = cg_ints_at(attr_stride(n), 1);
-    int64_t ph = cg_ints_at(attr_padding(n), 0), pw = cg_ints_at(attr_padding(n), 1);
+    PoolGeom gm = pool_geom(n, &x->shape, &n->in[1]->shape);
+    int64_t H = gm.H, W = gm.W, OH = gm.OH, OW = gm.OW, kh = gm.kh, kw = gm.kw, sh = gm.sh,
+            sw = gm.sw, ph = gm.ph, pw = gm.pw;
     bool disjoint = sh >= kh && sw >= kw;
     bool covered =
         disjoint && ph == 0 && pw == 0 && sh == kh && sw == kw && OH * kh == H && OW * kw == W;
@@ -911,9 +904,8 @@ static LLVMValueRef k_pool_grad(Cg *c, Node *n)
     if (!covered)
         zero(c, t, out, cg_mul(c, planes, cg_i64(c, H * W)));
     LLVMValueRef best = cg_alloca(c, ty, "best"), at = cg_alloca(c, c->i64, "at");
-    bool clips = pool_clips(n, H, W, OH, OW);
     LLVMValueRef share = cg_fconst(c, t, 1.0 / (double)(kh * kw));
-    bool fixed = mx || pool_fixed_divisor(n, H, W, OH, OW);
+    bool fixed = mx || gm.fixed;
     CgLoop lq, ly, lx;
     Window w;
     LLVMValueRef q = cg_loop_begin(c, planes, &lq);
@@ -928,10 +920,10 @@ static LLVMValueRef k_pool_grad(Cg *c, Node *n)
         "");
     LLVMValueRef part = mx      ? NULL
                         : fixed ? LLVMBuildFMul(c->b, g, share, "")
-                                : LLVMBuildFDiv(c->b, g, pool_divisor(c, n, ty, y, xo, H, W), "");
+                                : LLVMBuildFDiv(c->b, g, pool_divisor(c, &gm, ty, y, xo), "");
     LLVMBuildStore(c->b, cg_fconst(c, t, -INFINITY), best);
     LLVMBuildStore(c->b, cg_i64(c, -1), at);
-    window_begin(c, &w, n, y, xo, H, W, clips);
+    window_begin(c, &w, &gm, y, xo);
     if (mx) {
         LLVMValueRef v = LLVMBuildLoad2(c->b, ty, cg_gep(c, t, xq, w.k), "");
         /* PyTorch's v > best || isnan(v), and the first element inside */
@@ -955,7 +947,7 @@ static LLVMValueRef k_pool_grad(Cg *c, Node *n)
     window_end(c, &w);
     if (mx && disjoint) {
         LLVMValueRef a = LLVMBuildLoad2(c->b, c->i64, at, "");
-        window_begin(c, &w, n, y, xo, H, W, clips);
+        window_begin(c, &w, &gm, y, xo);
         LLVMValueRef hit = LLVMBuildICmp(c->b, LLVMIntEQ, w.k, a, "");
         LLVMBuildStore(c->b, LLVMBuildSelect(c->b, hit, g, cg_fconst(c, t, 0), ""),
                        cg_gep(c, t, oq, w.k));
@@ -988,8 +980,8 @@ static LLVMValueRef k_stochastic_pool_grad(Cg *c, Node *n)
     LLVMTypeRef ty = cg_type(c, t);
     LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 3);
     LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 2), dy = LLVMGetParam(fn, 3);
-    int64_t H = x->shape.d[2].n, W = x->shape.d[3].n;
-    int64_t OH = pool->shape.d[2].n, OW = pool->shape.d[3].n;
+    PoolGeom gm = pool_geom(pool, &x->shape, &pool->shape);
+    int64_t H = gm.H, W = gm.W, OH = gm.OH, OW = gm.OW;
     LLVMValueRef planes = cg_dim(c, (Dim){x->shape.d[1].n * x->shape.d[0].n, x->shape.d[0].batch});
     zero(c, t, out, cg_mul(c, planes, cg_i64(c, H * W)));
     CgLoop lq, ly, lx;
