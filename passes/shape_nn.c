@@ -354,9 +354,30 @@ bool shape_adaptive_pool_grad(Graph *g, Node *n)
     return true;
 }
 
+/* upsample's output height and width: codegen resolves each output row's
+ * and column's sources and weights at compile time into constant tables
+ * (codegen/nn.c), which at 2^20 entries took LLVM 600 MB, so they are
+ * bounded well below ATTR_MAX. */
+#define UPSAMPLE_MAX ((int64_t)1 << 16)
+
+static bool want_upsample_size(Graph *g, Node *n, const Node *y)
+{
+    for (int i = 0; i < 2; i++) {
+        int64_t o = y->shape.d[2 + i].n;
+        if (o > UPSAMPLE_MAX) {
+            diag_error(n->loc, "%s: output %s %" PRId64 " is more than the %" PRId64
+                       " supported (%s)", shape_op(n), spatial_name(2, i), o, UPSAMPLE_MAX,
+                       shape_fmt(g, &y->shape));
+            return false;
+        }
+    }
+    return true;
+}
+
 /* [N, C, H, W] -> [N, C, OH, OW]: exactly one of scale (one or two
  * integers, each at least 1: OH = scale * H) and size (one or two, at
- * least 1); align_corners only with bilinear, as in PyTorch. */
+ * least 1), OH and OW at most UPSAMPLE_MAX; align_corners only with
+ * bilinear, as in PyTorch. */
 bool shape_upsample(Graph *g, Node *n)
 {
     const Node *x = n->in[0];
@@ -378,22 +399,16 @@ bool shape_upsample(Graph *g, Node *n)
         return false;
     n->dtype = x->dtype;
     n->shape = x->shape;
-    for (int i = 0; i < 2; i++) {
-        int64_t o = has_scale ? v[i] * x->shape.d[2 + i].n : v[i];
-        if (o > ATTR_MAX) {
-            diag_error(n->loc, "upsample: output %s %" PRId64 " is too large", spatial_name(2, i),
-                       o);
-            return false;
-        }
-        n->shape.d[2 + i] = (Dim){o, false};
-    }
-    return true;
+    for (int i = 0; i < 2; i++)
+        n->shape.d[2 + i] = (Dim){has_scale ? v[i] * x->shape.d[2 + i].n : v[i], false};
+    return want_upsample_size(g, n, n);
 }
 
-/* upsample_grad(x, dy): as shape_adaptive_pool_grad */
+/* upsample_grad(x, dy): as shape_adaptive_pool_grad, dy within upsample's
+ * bounds */
 bool shape_upsample_grad(Graph *g, Node *n)
 {
-    return shape_adaptive_pool_grad(g, n);
+    return shape_adaptive_pool_grad(g, n) && want_upsample_size(g, n, n->in[1]);
 }
 
 /* [N, C, L] or [N, C, H, W] -> [N, C] */

@@ -1124,6 +1124,17 @@ TEST(rules, upsample)
     ir_set_bool(G, n, "align_corners", true);
     err("upsample: align_corners needs mode = \"bilinear\"");
     fresh();
+    n = N(OP_UPSAMPLE, X("f32[B, 3, 7, 9]"));
+    INTS(n, "size", 20, 65536);
+    ok(n, "f32[B, 3, 20, 65536]");
+    fresh();
+    n = N(OP_UPSAMPLE, X("f32[B, 3, 7, 9]"));
+    INTS(n, "size", 3, 65537);
+    err("upsample: output width 65537 is more than the 65536 supported");
+    fresh();
+    n = N(OP_UPSAMPLE_GRAD, X("f32[1, 1, 7, 9]"), X("f32[1, 1, 70000, 18]"));
+    err("upsample_grad: output height 70000 is more than the 65536 supported");
+    fresh();
     n = N(OP_UPSAMPLE_GRAD, X("f32[B, 3, 7, 9]"), X("f32[B, 3, 14, 18]"));
     ok(n, "f32[B, 3, 7, 9]");
     fresh();
