@@ -216,7 +216,8 @@ static LLVMValueRef k_pool(Cg *c, Node *n)
     LLVMValueRef plane = cg_gep(c, t, src, cg_mul(c, q, cg_i64(c, H * W)));
     LLVMValueRef y = cg_loop_begin(c, cg_i64(c, OH), &ly);
     LLVMValueRef xo = cg_loop_begin(c, cg_i64(c, OW), &lx);
-    LLVMBuildStore(c->b, cg_fconst(c, t, n->op == OP_MAX_POOL2D ? -INFINITY : 0), acc);
+    bool mx = n->op == OP_MAX_POOL2D || n->op == OP_MAX_POOL1D;
+    LLVMBuildStore(c->b, cg_fconst(c, t, mx ? -INFINITY : 0), acc);
     LLVMBuildStore(c->b, cg_fconst(c, t, 0), acc2);
     LLVMValueRef i = cg_loop_begin(c, cg_i64(c, gm.kh), &li);
     LLVMValueRef iy = cg_add(c, cg_add(c, cg_mul(c, y, cg_i64(c, gm.sh)), cg_i64(c, -gm.ph)), i);
@@ -229,6 +230,7 @@ static LLVMValueRef k_pool(Cg *c, Node *n)
     LLVMValueRef v = cg_load(c, t, plane, cg_add(c, cg_mul(c, iy, cg_i64(c, W)), ix));
     LLVMValueRef a = cg_get(c, ty, acc), r;
     switch (n->op) {
+    case OP_MAX_POOL1D:
     case OP_MAX_POOL2D: {
         LLVMValueRef args[] = {a, v};
         r = cg_intrinsic(c, "llvm.maximum", ty, args, 2);
@@ -259,6 +261,7 @@ static LLVMValueRef k_pool(Cg *c, Node *n)
     cg_loop_end(c, &li);
     LLVMValueRef res = cg_get(c, ty, acc);
     switch (n->op) {
+    case OP_AVG_POOL1D:
     case OP_AVG_POOL2D: /* count_include_pad: the padding counts as zeros */
         res = LLVMBuildFDiv(c->b, res,
                             gm.fixed ? cg_fconst(c, t, (double)(gm.kh * gm.kw))
@@ -1121,6 +1124,8 @@ LLVMValueRef cg_kernel_nn(Cg *c, Node *step)
     case OP_CONV2D:
     case OP_CONV1D:
     case OP_CONV_TRANSPOSE2D: return k_conv(c, step);
+    case OP_MAX_POOL1D:
+    case OP_AVG_POOL1D:
     case OP_MAX_POOL2D:
     case OP_AVG_POOL2D:
     case OP_LP_POOL2D: return k_pool(c, step);

@@ -7,8 +7,9 @@
  * correlation of x with dy. conv_transpose2d is their adjoint: its input
  * gradient is conv2d(dy, w) with the same attributes, and its weight
  * gradient conv_grad_weight(dy, x) (the roles of image and gradient
- * swapped). max_pool2d and avg_pool2d have a primitive each, and so
- * have their adaptive forms; lp_pool2d is built on avg_pool2d_grad:
+ * swapped). max_pool2d and avg_pool2d have a primitive each, which
+ * max_pool1d and avg_pool1d share (of rank 3), and so have their
+ * adaptive forms; lp_pool2d is built on avg_pool2d_grad:
  * dx = sum over windows of dy * y^(1-p) * x^(p-1), 0 from windows where
  * y = 0.
  * The global poolings and layer_norm are compositions of reductions and
@@ -100,9 +101,9 @@ static Node *pool_grad(Grad *c, Op op, Node *n, Node *dy)
     attr_set_kernel(c->g, d, k.v, k.n);
     attr_set_stride(c->g, d, st.v, st.n);
     if (attr_has_padding(n))
-        attr_set_padding(c->g, d, attr_padding(n).v, 2);
+        attr_set_padding(c->g, d, attr_padding(n).v, k.n);
     else
-        attr_set_padding(c->g, d, (Dim[]){{0, false}, {0, false}}, 2);
+        attr_set_padding(c->g, d, (Dim[]){{0, false}, {0, false}}, k.n);
     if (attr_has_ceil_mode(n))
         attr_set_ceil_mode(c->g, d, attr_ceil_mode(n));
     if (op == OP_AVG_POOL2D_GRAD && attr_has_count_include_pad(n))

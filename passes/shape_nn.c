@@ -284,19 +284,20 @@ static bool ceil_mode_of(const Node *n)
 bool shape_pool(Graph *g, Node *n)
 {
     const Node *x = n->in[0];
-    if (!want_image(g, n, x, 2))
+    int nsp = n->op == OP_MAX_POOL1D || n->op == OP_AVG_POOL1D ? 1 : 2;
+    if (!want_image(g, n, x, nsp))
         return false;
     int64_t k[2], st[2], pad[2] = {0, 0};
-    if (!spatial(g, n, &attr_key_kernel, 2, 1, k))
+    if (!spatial(g, n, &attr_key_kernel, nsp, 1, k))
         return false;
     if (!attr_has_stride(n))
-        shape_set_ints(g, n, &attr_key_stride, k, 2);
-    if (!spatial(g, n, &attr_key_stride, 2, 1, st))
+        shape_set_ints(g, n, &attr_key_stride, k, nsp);
+    if (!spatial(g, n, &attr_key_stride, nsp, 1, st))
         return false;
     if (ir_schema_find(ir_op_schema(n->op), "padding") >= 0) {
-        if (!spatial(g, n, &attr_key_padding, 2, 0, pad))
+        if (!spatial(g, n, &attr_key_padding, nsp, 0, pad))
             return false;
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < nsp; i++) {
             if (pad[i] > k[i] / 2) {
                 diag_error(n->loc, "%s: padding (%" PRId64 ") must be at most half the kernel "
                            "size (%" PRId64 ")", shape_op(n), pad[i], k[i]);
@@ -309,12 +310,12 @@ bool shape_pool(Graph *g, Node *n)
         return false;
     }
     Shape s = x->shape;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < nsp; i++) {
         int64_t in = x->shape.d[2 + i].n;
         if (in + 2 * pad[i] < k[i]) {
             diag_error(n->loc, "%s: kernel %s %" PRId64 " is larger than the %sinput %s %" PRId64
-                       " of %s", shape_op(n), spatial_name(2, i), k[i], pad[i] ? "padded " : "",
-                       spatial_name(2, i), in + 2 * pad[i], shape_fmt(g, &x->shape));
+                       " of %s", shape_op(n), spatial_name(nsp, i), k[i], pad[i] ? "padded " : "",
+                       spatial_name(nsp, i), in + 2 * pad[i], shape_fmt(g, &x->shape));
             return false;
         }
         s.d[2 + i] = (Dim){pooled(in, k[i], st[i], pad[i], ceil_mode_of(n)), false};
@@ -611,18 +612,26 @@ bool shape_conv_grad_weight(Graph *g, Node *n)
     return true;
 }
 
+/* of [N, C, L] (max_pool1d, avg_pool1d) or [N, C, H, W] images */
 bool shape_pool_grad(Graph *g, Node *n)
 {
     const Node *x = n->in[0], *dy = n->in[1];
-    if (!want_image(g, n, x, 2) || !want_image(g, n, dy, 2) ||
+    int nsp = x->shape.rank - 2;
+    if (nsp < 1 || nsp > 2) {
+        diag_error(n->loc, "%s: expects x of rank 3 or 4, got %s", shape_op(n),
+                   shape_fmt(g, &x->shape));
+        return false;
+    }
+    if (!want_image(g, n, x, nsp) || !want_image(g, n, dy, nsp) ||
         !shape_want_same_dtype(g, n, x, dy) || !want_same_dim(g, n, x, dy, 0) ||
         !want_same_dim(g, n, x, dy, 1))
         return false;
     int64_t k[2], st[2], pad[2], in[2];
-    if (!spatial(g, n, &attr_key_kernel, 2, 1, k) || !spatial(g, n, &attr_key_stride, 2, 1, st) ||
-        !spatial(g, n, &attr_key_padding, 2, 0, pad))
+    if (!spatial(g, n, &attr_key_kernel, nsp, 1, k) ||
+        !spatial(g, n, &attr_key_stride, nsp, 1, st) ||
+        !spatial(g, n, &attr_key_padding, nsp, 0, pad))
         return false;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < nsp; i++) {
         in[i] = x->shape.d[2 + i].n;
         if (in[i] + 2 * pad[i] < k[i] ||
             dy->shape.d[2 + i].n != pooled(in[i], k[i], st[i], pad[i], ceil_mode_of(n))) {

@@ -383,7 +383,21 @@ class Gen:
         y = self.op(f"conv2d({{0}}, {{1}}, stride = {st}, padding = {pad})", [img, wt],
                     [BATCH, o, oh, ow])
         c2 = r.random()
-        if c2 < 0.3 and oh >= 2 and ow >= 2:
+        if c2 < 0.3 and oh * ow >= 2 and r.random() < 0.3:
+            # a 1-d pool along the flattened image, [B, O, OH * OW]
+            f = r.choice(["max_pool1d", "avg_pool1d"])
+            n = oh * ow
+            pk = r.randint(2, min(3, n))
+            pp = r.randint(0, pk // 2)
+            st = r.choice([None, 1, 2])
+            ceil = r.random() < 0.5
+            args = f"{pk}" + (f", stride = {st}" if st else "")
+            args += f", padding = {pp}, ceil_mode = {str(ceil).lower()}"
+            if f == "avg_pool1d" and r.random() < 0.5:
+                args += ", count_include_pad = false"
+            y = self.op(f"reshape({{0}}, {dims_text([BATCH, o, n])})", [y], [BATCH, o, n])
+            y = self.op(f"{f}({{0}}, {args})", [y], [BATCH, o, pooled(n, pk, st or pk, pp, ceil)])
+        elif c2 < 0.3 and oh >= 2 and ow >= 2:
             f = r.choice(["max_pool2d", "avg_pool2d"])
             if r.random() < 0.5:
                 y = self.op(f"{f}({{0}}, 2)", [y], [BATCH, o, (oh - 2) // 2 + 1, (ow - 2) // 2 + 1])

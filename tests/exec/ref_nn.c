@@ -78,61 +78,104 @@ void ref_conv_transpose(const Node *n, const RefTensor *x, const RefTensor *w,
                             }
 }
 
-/* avg_pool2d's divisor for the window starting at (y0, x0) (padding
+/* The geometry of a convolution or pooling window, 1-d read as height 1:
+ * output position (y, x) and tap (i, j) meet the input pixel
+ * (y*sh - ph + i*dh, x*sw - pw + j*dw). */
+typedef struct {
+    int64_t N, C, H, W, O, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw, G;
+} Window;
+
+/* image x, output or gradient dy (both [N, ., (H,) W]); the taps from
+ * 'kernel' or the weight's trailing dims; a pool has no dilation, and
+ * lp and stochastic pools no padding */
+static Window window_of(const Node *n, const RefTensor *x, const RefTensor *dy, const RefTensor *w)
+{
+    int nsp = x->rank - 2, h = nsp == 2 ? 0 : -1; /* index of the height in the attributes */
+    Window g = {.N = x->dim[0],
+                .C = x->dim[1],
+                .H = 1,
+                .W = x->dim[x->rank - 1],
+                .O = dy->dim[1],
+                .OH = 1,
+                .OW = dy->dim[dy->rank - 1],
+                .KH = 1,
+                .sh = 1,
+                .ph = 0,
+                .dh = 1,
+                .dw = 1,
+                .G = 1};
+    bool pool = !attr_has_dilation(n), pad = attr_has_padding(n);
+    g.KW = w ? w->dim[w->rank - 1] : attr_kernel(n).v[nsp - 1].n;
+    g.sw = attr_stride(n).v[nsp - 1].n;
+    g.pw = pad ? ir_pad(attr_padding(n), nsp, nsp - 1, false) : 0;
+    if (!pool) {
+        g.dw = attr_dilation(n).v[nsp - 1].n;
+        g.G = attr_groups(n);
+    }
+    if (h == 0) {
+        g.H = x->dim[2];
+        g.OH = dy->dim[2];
+        g.KH = w ? w->dim[2] : attr_kernel(n).v[0].n;
+        g.sh = attr_stride(n).v[0].n;
+        g.ph = pad ? ir_pad(attr_padding(n), nsp, 0, false) : 0;
+        g.dh = pool ? 1 : attr_dilation(n).v[0].n;
+    }
+    return g;
+}
+
+/* avg_pool's divisor for the window starting at (y0, x0) (padding
  * included): PyTorch's, the window cut at the padded end and, without
  * count_include_pad, at the input's bounds. */
-static double pool_count(const Node *n, int64_t y0, int64_t x0, int64_t H, int64_t W)
+static double pool_count(const Node *n, const Window *g, int64_t y0, int64_t x0)
 {
-    int64_t KH = attr_kernel(n).v[0].n, KW = attr_kernel(n).v[1].n;
-    int64_t ph = attr_has_padding(n) ? attr_padding(n).v[0].n : 0;
-    int64_t pw = attr_has_padding(n) ? attr_padding(n).v[1].n : 0;
     bool with_pad = !attr_has_count_include_pad(n) || attr_count_include_pad(n);
-    int64_t y1 = y0 + KH < H + ph ? y0 + KH : H + ph, x1 = x0 + KW < W + pw ? x0 + KW : W + pw;
+    int64_t y1 = y0 + g->KH < g->H + g->ph ? y0 + g->KH : g->H + g->ph;
+    int64_t x1 = x0 + g->KW < g->W + g->pw ? x0 + g->KW : g->W + g->pw;
     if (!with_pad) {
         y0 = y0 < 0 ? 0 : y0;
         x0 = x0 < 0 ? 0 : x0;
-        y1 = y1 < H ? y1 : H;
-        x1 = x1 < W ? x1 : W;
+        y1 = y1 < g->H ? y1 : g->H;
+        x1 = x1 < g->W ? x1 : g->W;
     }
     return (double)((y1 - y0) * (x1 - x0));
 }
 
-/* Windowed 2-d pooling over [N, C, H, W]. max: padding is -inf; avg: the
- * window's sum over pool_count; lp: (sum x^p)^(1/p); stochastic
- * (inference): sum x^2 / sum x, 0 when the window sums to 0. Windows past
- * the input (padding, ceil_mode) read nothing there. */
+/* Windowed pooling over [N, C, H, W] or [N, C, L]. max: padding is -inf,
+ * a NaN propagates (PyTorch's); avg: the window's sum over pool_count;
+ * lp: (sum x^p)^(1/p); stochastic (inference): sum x^2 / sum x, 0 when
+ * the window sums to 0. Windows past the input (padding, ceil_mode) read
+ * nothing there. */
 void ref_pool(const Node *n, const RefTensor *x, RefTensor *out)
 {
-    int64_t NC = x->dim[0] * x->dim[1], H = x->dim[2], W = x->dim[3];
-    int64_t OH = out->dim[2], OW = out->dim[3];
-    int64_t KH = attr_kernel(n).v[0].n, KW = attr_kernel(n).v[1].n;
-    int64_t sh = attr_stride(n).v[0].n, sw = attr_stride(n).v[1].n;
-    int64_t ph = attr_has_padding(n) ? attr_padding(n).v[0].n : 0;
-    int64_t pw = attr_has_padding(n) ? attr_padding(n).v[1].n : 0;
+    Window g = window_of(n, x, out, NULL);
     double p = n->op == OP_LP_POOL2D ? attr_p(n) : 0;
-    for (int64_t q = 0; q < NC; q++)
-        for (int64_t y = 0; y < OH; y++)
-            for (int64_t xo = 0; xo < OW; xo++) {
+    for (int64_t q = 0; q < g.N * g.C; q++)
+        for (int64_t y = 0; y < g.OH; y++)
+            for (int64_t xo = 0; xo < g.OW; xo++) {
                 double mx = -INFINITY, sum = 0, sum2 = 0, sump = 0;
-                for (int64_t i = 0; i < KH; i++)
-                    for (int64_t j = 0; j < KW; j++) {
-                        int64_t iy = y * sh - ph + i, ix = xo * sw - pw + j;
-                        if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                for (int64_t i = 0; i < g.KH; i++)
+                    for (int64_t j = 0; j < g.KW; j++) {
+                        int64_t iy = y * g.sh - g.ph + i, ix = xo * g.sw - g.pw + j;
+                        if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W)
                             continue;
-                        double v = x->v[(q * H + iy) * W + ix];
-                        mx = v > mx ? v : mx;
+                        double v = x->v[(q * g.H + iy) * g.W + ix];
+                        mx = v > mx || isnan(v) ? v : mx;
                         sum += v;
                         sum2 += v * v;
                         sump += pow(v, p);
                     }
                 double r;
                 switch (n->op) {
+                case OP_MAX_POOL1D:
                 case OP_MAX_POOL2D: r = mx; break;
-                case OP_AVG_POOL2D: r = sum / pool_count(n, y * sh - ph, xo * sw - pw, H, W); break;
+                case OP_AVG_POOL1D:
+                case OP_AVG_POOL2D:
+                    r = sum / pool_count(n, &g, y * g.sh - g.ph, xo * g.sw - g.pw);
+                    break;
                 case OP_LP_POOL2D: r = pow(sump, 1 / p); break;
                 default: r = sum == 0 ? 0 : sum2 / sum; break;
                 }
-                out->v[(q * OH + y) * OW + xo] = r;
+                out->v[(q * g.OH + y) * g.OW + xo] = r;
             }
 }
 
@@ -190,50 +233,6 @@ void ref_layer_norm(const Node *n, RefTensor *const *in, RefTensor *out)
     }
 }
 
-/* The geometry of a convolution or pooling window, 1-d read as height 1:
- * output position (y, x) and tap (i, j) meet the input pixel
- * (y*sh - ph + i*dh, x*sw - pw + j*dw). */
-typedef struct {
-    int64_t N, C, H, W, O, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw, G;
-} Window;
-
-/* image x, gradient dy (both [N, ., (H,) W]); the taps from 'kernel' or
- * the weight's trailing dims */
-static Window window_of(const Node *n, const RefTensor *x, const RefTensor *dy, const RefTensor *w)
-{
-    int nsp = x->rank - 2, h = nsp == 2 ? 0 : -1; /* index of the height in the attributes */
-    Window g = {.N = x->dim[0],
-                .C = x->dim[1],
-                .H = 1,
-                .W = x->dim[x->rank - 1],
-                .O = dy->dim[1],
-                .OH = 1,
-                .OW = dy->dim[dy->rank - 1],
-                .KH = 1,
-                .sh = 1,
-                .ph = 0,
-                .dh = 1,
-                .dw = 1,
-                .G = 1};
-    bool pool = n->op == OP_MAX_POOL2D_GRAD || n->op == OP_AVG_POOL2D_GRAD;
-    g.KW = w ? w->dim[w->rank - 1] : attr_kernel(n).v[nsp - 1].n;
-    g.sw = attr_stride(n).v[nsp - 1].n;
-    g.pw = ir_pad(attr_padding(n), nsp, nsp - 1, false);
-    if (!pool) {
-        g.dw = attr_dilation(n).v[nsp - 1].n;
-        g.G = attr_groups(n);
-    }
-    if (h == 0) {
-        g.H = x->dim[2];
-        g.OH = dy->dim[2];
-        g.KH = w ? w->dim[2] : attr_kernel(n).v[0].n;
-        g.sh = attr_stride(n).v[0].n;
-        g.ph = ir_pad(attr_padding(n), nsp, 0, false);
-        g.dh = pool ? 1 : attr_dilation(n).v[0].n;
-    }
-    return g;
-}
-
 /* conv_grad_input(dy, w) into out (the input's shape) and
  * conv_grad_weight(x, dy) into out (the weight's shape): the adjoints of
  * eval_conv's sum, each product term dy * w added to the input pixel it
@@ -267,7 +266,8 @@ void ref_conv_grad(const Node *n, RefTensor *const *in, RefTensor *out)
                 }
 }
 
-/* max_pool2d_grad(x, dy) / avg_pool2d_grad(x, dy) into out (x's shape).
+/* max_pool2d_grad(x, dy) / avg_pool2d_grad(x, dy) into out (x's shape,
+ * [N, C, H, W] or for the 1-d pools [N, C, L]).
  * max: each window's dy goes to its arg-max, PyTorch's: the first element
  * greater than all before it, a NaN taking it over (the last NaN wins);
  * avg: dy / pool_count to each position inside x.
@@ -288,8 +288,7 @@ void ref_pool_grad(const Node *n, RefTensor *const *in, RefTensor *out)
                             continue;
                         int64_t k = (q * g.H + iy) * g.W + ix;
                         if (n->op == OP_AVG_POOL2D_GRAD) {
-                            out->v[k] += d / pool_count(n, y * g.sh - g.ph, xo * g.sw - g.pw,
-                                                        g.H, g.W);
+                            out->v[k] += d / pool_count(n, &g, y * g.sh - g.ph, xo * g.sw - g.pw);
                         } else if (at < 0 || x->v[k] > best || isnan(x->v[k])) {
                             best = x->v[k];
                             at = k;

@@ -68,7 +68,8 @@ static const RefTensor *output(const char *name)
     return NULL;
 }
 
-/* Output name has the extents dims (rank entries) and the values want. */
+/* Output name has the extents dims (rank entries) and the values want
+ * (NaN where want is NaN). */
 static void expect(const char *name, int rank, const int64_t *dims, const double *want, int64_t n)
 {
     const RefTensor *t = output(name);
@@ -77,7 +78,8 @@ static void expect(const char *name, int rank, const int64_t *dims, const double
         ck_assert_int_eq(t->dim[i], dims[i]);
     ck_assert_int_eq(t->count, n);
     for (int64_t i = 0; i < n; i++)
-        ck_assert_msg(fabs(t->v[i] - want[i]) <= 1e-12 * (1 + fabs(want[i])),
+        ck_assert_msg(isnan(want[i]) ? isnan(t->v[i])
+                                     : fabs(t->v[i] - want[i]) <= 1e-12 * (1 + fabs(want[i])),
                       "%s[%lld] = %.17g, want %.17g", name, (long long)i, t->v[i], want[i]);
 }
 
@@ -546,6 +548,36 @@ TEST(ops, pool_modes)
     EXPECT("davg_ceil_nopad", 4, D(1, 1, 1, 4), 6.0 / 2, 6.0 / 2 + 12.0 / 3, 12.0 / 3,
            12.0 / 3 + 30.0 / 1);
     EXPECT("dmax_ceil", 4, D(1, 1, 1, 4), 0, 6, 0, 42);
+    done();
+}
+END_TEST
+
+TEST(ops, pool1d)
+{
+    /* pool_modes' windows on [N, C, L]: x = [1, 2, 3, NaN], windows of 3,
+     * stride 2, padding 1, ceil_mode: columns -1..1, 1..3 and 3..5; the max
+     * takes the NaN over (PyTorch's), its gradient goes to the NaN */
+    load(1, "%0 = input \"x\" : f32[1, 1, 4]\n"
+            "%1 = avg_pool1d(%0) {kernel = [3], stride = [2], padding = [1], "
+            "ceil_mode = true, count_include_pad = false} : ?\n"
+            "%2 = max_pool1d(%0) {kernel = [3], stride = [2], padding = [1], "
+            "ceil_mode = true} : ?\n"
+            "%3 = input \"dy\" : f32[1, 1, 3]\n"
+            "%4 = max_pool2d_grad(%0, %3) {kernel = [3], stride = [2], padding = [1], "
+            "ceil_mode = true} : ?\n"
+            "%5 = avg_pool2d_grad(%0, %3) {kernel = [3], stride = [2], padding = [1], "
+            "ceil_mode = true} : ?\n"
+            "output \"avg\" = %1\n"
+            "output \"max\" = %2\n"
+            "output \"dmax\" = %4\n"
+            "output \"davg\" = %5\n");
+    IN("x", 1, 2, 3, NAN);
+    IN("dy", 6, 12, 30);
+    run();
+    EXPECT("avg", 3, D(1, 1, 3), 3.0 / 2, NAN, NAN);
+    EXPECT("max", 3, D(1, 1, 3), 2, NAN, NAN);
+    EXPECT("dmax", 3, D(1, 1, 4), 0, 6, 0, 42);
+    EXPECT("davg", 3, D(1, 1, 4), 6.0 / 3, 6.0 / 3 + 12.0 / 3, 12.0 / 3, 12.0 / 3 + 30.0 / 2);
     done();
 }
 END_TEST

@@ -1262,6 +1262,69 @@ TEST(rules, pool)
     INTS(n, "kernel", 2);
     err("max_pool2d: expects x of shape [N, C, H, W], got [B, 3, 4]");
 
+    /* the 1-d pools: one value per attribute, [N, C, L] */
+    static const Op ops1[] = {OP_MAX_POOL1D, OP_AVG_POOL1D};
+    for (int i = 0; i < countof(ops1); i++) {
+        const char *name = op_info[ops1[i]].text;
+        char want[256];
+        fresh();
+        n = N(ops1[i], X("f32[B, 3, 11]"));
+        INTS(n, "kernel", 2);
+        ok(n, "f32[B, 3, 5]");
+        ck_assert_str_eq(ints(n, "stride"), "[2]");
+        ck_assert_str_eq(ints(n, "padding"), "[0]");
+        fresh();
+        n = N(ops1[i], X("f64[2, 3, 11]"));
+        INTS(n, "kernel", 4);
+        INTS(n, "stride", 3);
+        INTS(n, "padding", 2);
+        ir_set_bool(G, n, "ceil_mode", true);
+        ok(n, "f64[2, 3, 5]");
+        fresh();
+        n = N(ops1[i], X("f32[B, 3, 11]"));
+        INTS(n, "kernel", 2, 2);
+        snprintf(want, sizeof want, "%s: 'kernel' must be one integer, got 2", name);
+        err(want);
+        fresh();
+        n = N(ops1[i], X("f32[B, 3, 2]"));
+        INTS(n, "kernel", 3);
+        snprintf(want, sizeof want, "%s: kernel length 3 is larger than the input length 2 of "
+                 "[B, 3, 2]", name);
+        err(want);
+        fresh();
+        n = N(ops1[i], X("f32[B, 3, 8]"));
+        INTS(n, "kernel", 3);
+        INTS(n, "padding", 2);
+        snprintf(want, sizeof want, "%s: padding (2) must be at most half the kernel size (3)",
+                 name);
+        err(want);
+        fresh();
+        n = N(ops1[i], X("f32[B, 3, 8, 8]"));
+        INTS(n, "kernel", 2);
+        snprintf(want, sizeof want, "%s: expects x of shape [N, C, L], got [B, 3, 8, 8]", name);
+        err(want);
+    }
+    /* their gradients: the 2-d primitives of rank 3 */
+    fresh();
+    n = N(OP_MAX_POOL2D_GRAD, X("f32[B, 3, 11]"), X("f32[B, 3, 5]"));
+    INTS(n, "kernel", 4);
+    INTS(n, "stride", 3);
+    INTS(n, "padding", 2);
+    ir_set_bool(G, n, "ceil_mode", true);
+    ok(n, "f32[B, 3, 11]");
+    fresh();
+    n = N(OP_AVG_POOL2D_GRAD, X("f32[B, 3, 11]"), X("f32[B, 3, 5]"));
+    INTS(n, "kernel", 4);
+    INTS(n, "stride", 3);
+    INTS(n, "padding", 2);
+    err("avg_pool2d_grad: dy [B, 3, 5] does not match the forward sizes");
+    fresh();
+    n = N(OP_MAX_POOL2D_GRAD, X("f32[B, 11]"), X("f32[B, 5]"));
+    INTS(n, "kernel", 2);
+    INTS(n, "stride", 2);
+    INTS(n, "padding", 0);
+    err("max_pool2d_grad: expects x of rank 3 or 4, got [B, 11]");
+
     static const Op gops[] = {OP_GLOBAL_AVG_POOL, OP_GLOBAL_MAX_POOL};
     for (int i = 0; i < 2; i++) {
         fresh();
