@@ -76,7 +76,8 @@ static int64_t conv_flops(const Node *n, int64_t batch)
         const Shape *w = &n->in[1]->shape;
         return 2 * numel_at(&n->shape, batch) * tail(w, 1);
     }
-    case OP_CONV_TRANSPOSE2D: {
+    case OP_CONV_TRANSPOSE2D:
+    case OP_CONV_TRANSPOSE1D: {
         const Shape *w = &n->in[1]->shape;
         return 2 * numel_at(&n->in[0]->shape, batch) * tail(w, 1);
     }

@@ -12,7 +12,8 @@
  * convolution is a 2-d one of height 1); a 1x1, stride-1, unpadded kernel
  * multiplies by the input itself, which already is that matrix. The plan
  * gives a step scratch exactly when it needs im2col (scratch.c), so
- * its presence picks the path. conv_transpose2d is the adjoint: the
+ * its presence picks the path. conv_transpose2d (and conv_transpose1d,
+ * of height 1) is the adjoint: the
  * column matrix W_g^T @ x_g, then dlrt_col2im adds it into the output.
  * Depthwise convolution is the case groups == C of the same loop.
  * cg_emit_conv emits that loop into any kernel: an elementwise group whose
@@ -67,7 +68,7 @@ void cg_emit_conv(Cg *c, Node *n, LLVMValueRef xp, LLVMValueRef wp, LLVMValueRef
 {
     Node *x = n->in[0], *w = n->in[1];
     DType t = n->dtype;
-    bool transposed = n->op == OP_CONV_TRANSPOSE2D;
+    bool transposed = n->op == OP_CONV_TRANSPOSE2D || n->op == OP_CONV_TRANSPOSE1D;
     bool scratch = col != NULL;
     /* per axis (height, width); a 1-d convolution has height 1 */
     int nsp = x->shape.rank - 2;
@@ -1123,7 +1124,8 @@ LLVMValueRef cg_kernel_nn(Cg *c, Node *step)
     switch (step->op) {
     case OP_CONV2D:
     case OP_CONV1D:
-    case OP_CONV_TRANSPOSE2D: return k_conv(c, step);
+    case OP_CONV_TRANSPOSE2D:
+    case OP_CONV_TRANSPOSE1D: return k_conv(c, step);
     case OP_MAX_POOL1D:
     case OP_AVG_POOL1D:
     case OP_MAX_POOL2D:

@@ -46,7 +46,7 @@ static int64_t conv_scratch(const Node *n)
     const Node *x = n->in[0], *w = n->in[1];
     int nsp = x->shape.rank - 2;
     int64_t groups = attr_groups(n);
-    if (n->op == OP_CONV_TRANSPOSE2D) {
+    if (n->op == OP_CONV_TRANSPOSE2D || n->op == OP_CONV_TRANSPOSE1D) {
         int64_t og = w->shape.d[1].n;
         return og * tail_numel(&w->shape, 2) * tail_numel(&x->shape, 2) * elem_bytes(n->dtype);
     }
@@ -206,7 +206,8 @@ int64_t cg_scratch_bytes(const Graph *g, const Node *n)
     case OP_ATTENTION_MASKED: return seq_scratch(g, n);
     case OP_CONV2D:
     case OP_CONV1D:
-    case OP_CONV_TRANSPOSE2D: return conv_scratch(n);
+    case OP_CONV_TRANSPOSE2D:
+    case OP_CONV_TRANSPOSE1D: return conv_scratch(n);
     case OP_CONV_GRAD_INPUT: return conv_grad_scratch(n);
     case OP_CONV_GRAD_WEIGHT: {
         /* in chunks of images: a column matrix and a partial sum each */

@@ -1064,7 +1064,8 @@ static Value call_op(L *l, Frame *f, Op op, const Expr *e)
     n->attrs = attrs;
     if (bias.kind != V_POISON) {
         /* the weight's rank: 2 + the spatial dimensions */
-        n = add_bias(l, oi, n, bias, op == OP_CONV1D ? 1 : 2, callee);
+        n = add_bias(l, oi, n, bias, op == OP_CONV1D || op == OP_CONV_TRANSPOSE1D ? 1 : 2,
+                     callee);
         if (!n)
             return poison;
     }

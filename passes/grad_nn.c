@@ -4,8 +4,9 @@
  *
  * conv1d/conv2d use two backward primitives (ops.def): conv_grad_input,
  * the transposed convolution back to x's size, and conv_grad_weight, the
- * correlation of x with dy. conv_transpose2d is their adjoint: its input
- * gradient is conv2d(dy, w) with the same attributes, and its weight
+ * correlation of x with dy. conv_transpose2d (conv_transpose1d) is their
+ * adjoint: its input gradient is conv2d(dy, w) (conv1d) with the same
+ * attributes, and its weight
  * gradient conv_grad_weight(dy, x) (the roles of image and gradient
  * swapped). max_pool2d and avg_pool2d have a primitive each, which
  * max_pool1d and avg_pool1d share (of rank 3), and so have their
@@ -65,11 +66,12 @@ bool grad_conv_transpose(Grad *c, Node *n, Node *dy)
      * is allowed when smaller than the dilation): dy there is beyond the
      * reach of x */
     AttrInts st = attr_stride(n), op = attr_output_padding(n);
+    int nsp = x->shape.rank - 2;
     if (ad_needs(c, x)) {
-        Node *d = ad_node(c, OP_CONV2D, (Node *[]){dy, w}, 2);
+        Node *d = ad_node(c, nsp == 1 ? OP_CONV1D : OP_CONV2D, (Node *[]){dy, w}, 2);
         conv_attrs(c, d, n);
         d = ad_finish(c, d);
-        for (int i = 0; i < 2; i++)
+        for (int i = 0; i < nsp; i++)
             if (op.v[i].n >= st.v[i].n)
                 d = ad_slice(c, d, 2 + i, 0, x->shape.d[2 + i].n, false);
         ad_acc(c, x, d);
@@ -77,7 +79,7 @@ bool grad_conv_transpose(Grad *c, Node *n, Node *dy)
     if (ad_needs(c, w)) {
         /* x in the gradient's role, zero-padded at the end to that size */
         Node *xg = x;
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < nsp; i++) {
             if (op.v[i].n >= st.v[i].n) {
                 Shape z = xg->shape;
                 z.d[2 + i] = (Dim){op.v[i].n / st.v[i].n, false};

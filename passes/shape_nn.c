@@ -219,8 +219,10 @@ bool shape_conv(Graph *g, Node *n)
 bool shape_conv_transpose(Graph *g, Node *n)
 {
     const Node *x = n->in[0], *w = n->in[1];
-    if (!want_image(g, n, x, 2) ||
-        !want_weight(g, n, x, w, 2, "a weight of shape [C, O/groups, kh, kw]"))
+    int nsp = n->op == OP_CONV_TRANSPOSE1D ? 1 : 2;
+    const char *wl = nsp == 1 ? "a weight of shape [C, O/groups, k]"
+                              : "a weight of shape [C, O/groups, kh, kw]";
+    if (!want_image(g, n, x, nsp) || !want_weight(g, n, x, w, nsp, wl))
         return false;
     int64_t groups = attr_groups(n), C = x->shape.d[1].n;
     if (!want_groups(g, n, groups, C, "input", x))
@@ -232,15 +234,15 @@ bool shape_conv_transpose(Graph *g, Node *n)
         return false;
     }
     int64_t st[2], pad[2], dil[2], opad[2];
-    if (!spatial(g, n, &attr_key_stride, 2, 1, st) ||
-        !spatial(g, n, &attr_key_padding, 2, 0, pad) ||
-        !spatial(g, n, &attr_key_output_padding, 2, 0, opad) ||
-        !spatial(g, n, &attr_key_dilation, 2, 1, dil))
+    if (!spatial(g, n, &attr_key_stride, nsp, 1, st) ||
+        !spatial(g, n, &attr_key_padding, nsp, 0, pad) ||
+        !spatial(g, n, &attr_key_output_padding, nsp, 0, opad) ||
+        !spatial(g, n, &attr_key_dilation, nsp, 1, dil))
         return false;
-    Shape s = {.rank = 4};
+    Shape s = {.rank = 2 + nsp};
     s.d[0] = x->shape.d[0];
     s.d[1] = (Dim){w->shape.d[1].n * groups, false};
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < nsp; i++) {
         if (opad[i] >= st[i] && opad[i] >= dil[i]) {
             diag_error(n->loc, "%s: output_padding (%" PRId64 ") must be smaller than either "
                        "stride (%" PRId64 ") or dilation (%" PRId64 ")", shape_op(n), opad[i],
@@ -252,8 +254,8 @@ bool shape_conv_transpose(Graph *g, Node *n)
         if (out < 1) {
             diag_error(n->loc, "%s: output %s would be %" PRId64 ": input %s %" PRId64
                        ", kernel %" PRId64 ", padding %" PRId64 ", stride %" PRId64,
-                       shape_op(n), spatial_name(2, i), out, spatial_name(2, i), in, k, pad[i],
-                       st[i]);
+                       shape_op(n), spatial_name(nsp, i), out, spatial_name(nsp, i), in, k,
+                       pad[i], st[i]);
             return false;
         }
         s.d[2 + i] = (Dim){out, false};

@@ -8,76 +8,6 @@
 
 #include <string.h>
 
-/* conv2d / conv1d (PyTorch's cross-correlation): out[b, o, y, x] = sum over
- * the channels c of o's group and the taps (i, j) of
- * x[b, c, y*s - p + i*d, x*s - p + j*d] * w[o, c - group start, i, j], the
- * padding being zeros. A 1-d convolution is read as height 1. */
-void ref_conv(const Node *n, const RefTensor *x, const RefTensor *w, RefTensor *out)
-{
-    int nsp = x->rank - 2;
-    int64_t H = 1, W = x->dim[x->rank - 1], OH = 1, OW = out->dim[out->rank - 1];
-    int64_t KH = 1, KW = w->dim[w->rank - 1];
-    int64_t sh = 1, ph = 0, dh = 1;
-    int64_t sw = attr_stride(n).v[nsp - 1].n, pw = ir_pad(attr_padding(n), nsp, nsp - 1, false),
-            dw = attr_dilation(n).v[nsp - 1].n;
-    if (nsp == 2) {
-        H = x->dim[2];
-        OH = out->dim[2];
-        KH = w->dim[2];
-        sh = attr_stride(n).v[0].n;
-        ph = ir_pad(attr_padding(n), nsp, 0, false);
-        dh = attr_dilation(n).v[0].n;
-    }
-    int64_t N = x->dim[0], C = x->dim[1], O = out->dim[1], G = attr_groups(n);
-    int64_t CG = C / G, OG = O / G;
-    for (int64_t b = 0; b < N; b++)
-        for (int64_t o = 0; o < O; o++)
-            for (int64_t y = 0; y < OH; y++)
-                for (int64_t xo = 0; xo < OW; xo++) {
-                    double acc = 0;
-                    for (int64_t c = 0; c < CG; c++)
-                        for (int64_t i = 0; i < KH; i++)
-                            for (int64_t j = 0; j < KW; j++) {
-                                int64_t iy = y * sh - ph + i * dh, ix = xo * sw - pw + j * dw;
-                                if (iy < 0 || iy >= H || ix < 0 || ix >= W)
-                                    continue;
-                                int64_t ci = o / OG * CG + c;
-                                acc += x->v[((b * C + ci) * H + iy) * W + ix] *
-                                       w->v[((o * CG + c) * KH + i) * KW + j];
-                            }
-                    out->v[((b * O + o) * OH + y) * OW + xo] = acc;
-                }
-}
-
-/* conv_transpose2d: every input pixel x[b, c, iy, ix] adds x * w[c, o, i, j]
- * to out[b, group start + o, iy*s - p + i*d, ix*s - p + j*d] (positions
- * outside the output dropped). */
-void ref_conv_transpose(const Node *n, const RefTensor *x, const RefTensor *w,
-                                RefTensor *out)
-{
-    int64_t N = x->dim[0], C = x->dim[1], H = x->dim[2], W = x->dim[3];
-    int64_t O = out->dim[1], OH = out->dim[2], OW = out->dim[3], KH = w->dim[2], KW = w->dim[3];
-    int64_t G = attr_groups(n), CG = C / G, OG = O / G;
-    int64_t sh = attr_stride(n).v[0].n, sw = attr_stride(n).v[1].n;
-    int64_t ph = attr_padding(n).v[0].n, pw = attr_padding(n).v[1].n;
-    int64_t dh = attr_dilation(n).v[0].n, dw = attr_dilation(n).v[1].n;
-    for (int64_t b = 0; b < N; b++)
-        for (int64_t c = 0; c < C; c++)
-            for (int64_t iy = 0; iy < H; iy++)
-                for (int64_t ix = 0; ix < W; ix++)
-                    for (int64_t o = 0; o < OG; o++)
-                        for (int64_t i = 0; i < KH; i++)
-                            for (int64_t j = 0; j < KW; j++) {
-                                int64_t y = iy * sh - ph + i * dh, xo = ix * sw - pw + j * dw;
-                                if (y < 0 || y >= OH || xo < 0 || xo >= OW)
-                                    continue;
-                                int64_t oc = c / CG * OG + o;
-                                out->v[((b * O + oc) * OH + y) * OW + xo] +=
-                                    x->v[((b * C + c) * H + iy) * W + ix] *
-                                    w->v[((c * OG + o) * KH + i) * KW + j];
-                            }
-}
-
 /* The geometry of a convolution or pooling window, 1-d read as height 1:
  * output position (y, x) and tap (i, j) meet the input pixel
  * (y*sh - ph + i*dh, x*sw - pw + j*dw). */
@@ -121,6 +51,74 @@ static Window window_of(const Node *n, const RefTensor *x, const RefTensor *dy, 
         g.dh = pool ? 1 : attr_dilation(n).v[0].n;
     }
     return g;
+}
+
+/* conv2d / conv1d (PyTorch's cross-correlation): out[b, o, y, x] = sum over
+ * the channels c of o's group and the taps (i, j) of
+ * x[b, c, y*s - p + i*d, x*s - p + j*d] * w[o, c - group start, i, j], the
+ * padding being zeros. A 1-d convolution is read as height 1. */
+void ref_conv(const Node *n, const RefTensor *x, const RefTensor *w, RefTensor *out)
+{
+    int nsp = x->rank - 2;
+    int64_t H = 1, W = x->dim[x->rank - 1], OH = 1, OW = out->dim[out->rank - 1];
+    int64_t KH = 1, KW = w->dim[w->rank - 1];
+    int64_t sh = 1, ph = 0, dh = 1;
+    int64_t sw = attr_stride(n).v[nsp - 1].n, pw = ir_pad(attr_padding(n), nsp, nsp - 1, false),
+            dw = attr_dilation(n).v[nsp - 1].n;
+    if (nsp == 2) {
+        H = x->dim[2];
+        OH = out->dim[2];
+        KH = w->dim[2];
+        sh = attr_stride(n).v[0].n;
+        ph = ir_pad(attr_padding(n), nsp, 0, false);
+        dh = attr_dilation(n).v[0].n;
+    }
+    int64_t N = x->dim[0], C = x->dim[1], O = out->dim[1], G = attr_groups(n);
+    int64_t CG = C / G, OG = O / G;
+    for (int64_t b = 0; b < N; b++)
+        for (int64_t o = 0; o < O; o++)
+            for (int64_t y = 0; y < OH; y++)
+                for (int64_t xo = 0; xo < OW; xo++) {
+                    double acc = 0;
+                    for (int64_t c = 0; c < CG; c++)
+                        for (int64_t i = 0; i < KH; i++)
+                            for (int64_t j = 0; j < KW; j++) {
+                                int64_t iy = y * sh - ph + i * dh, ix = xo * sw - pw + j * dw;
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                                    continue;
+                                int64_t ci = o / OG * CG + c;
+                                acc += x->v[((b * C + ci) * H + iy) * W + ix] *
+                                       w->v[((o * CG + c) * KH + i) * KW + j];
+                            }
+                    out->v[((b * O + o) * OH + y) * OW + xo] = acc;
+                }
+}
+
+/* conv_transpose2d: every input pixel x[b, c, iy, ix] adds x * w[c, o, i, j]
+ * to out[b, group start + o, iy*s - p + i*d, ix*s - p + j*d] (positions
+ * outside the output dropped); conv_transpose1d read as height 1. */
+void ref_conv_transpose(const Node *n, const RefTensor *x, const RefTensor *w, RefTensor *out)
+{
+    Window g = window_of(n, x, out, w);
+    int64_t N = g.N, C = g.C, H = g.H, W = g.W, O = g.O, OH = g.OH, OW = g.OW, KH = g.KH,
+            KW = g.KW;
+    int64_t G = g.G, CG = C / G, OG = O / G;
+    int64_t sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw, dh = g.dh, dw = g.dw;
+    for (int64_t b = 0; b < N; b++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t iy = 0; iy < H; iy++)
+                for (int64_t ix = 0; ix < W; ix++)
+                    for (int64_t o = 0; o < OG; o++)
+                        for (int64_t i = 0; i < KH; i++)
+                            for (int64_t j = 0; j < KW; j++) {
+                                int64_t y = iy * sh - ph + i * dh, xo = ix * sw - pw + j * dw;
+                                if (y < 0 || y >= OH || xo < 0 || xo >= OW)
+                                    continue;
+                                int64_t oc = c / CG * OG + o;
+                                out->v[((b * O + oc) * OH + y) * OW + xo] +=
+                                    x->v[((b * C + c) * H + iy) * W + ix] *
+                                    w->v[((c * OG + o) * KH + i) * KW + j];
+                            }
 }
 
 /* avg_pool's divisor for the window starting at (y0, x0) (padding

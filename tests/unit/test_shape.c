@@ -1091,6 +1091,49 @@ TEST(rules, conv_transpose2d)
 }
 END_TEST
 
+TEST(rules, conv_transpose1d)
+{
+    fresh();
+    Node *n = N(OP_CONV_TRANSPOSE1D, X("f32[B, 8, 7]"), P("f32[8, 4, 4]"));
+    INTS(n, "stride", 2);
+    INTS(n, "padding", 1);
+    ok(n, "f32[B, 4, 14]");
+    ck_assert_str_eq(ints(n, "output_padding"), "[0]");
+    ck_assert_str_eq(ints(n, "stride"), "[2]");
+    ck_assert_str_eq(ints(n, "dilation"), "[1]");
+    fresh();
+    n = N(OP_CONV_TRANSPOSE1D, X("f64[3, 8, 7]"), P("f64[8, 3, 3]"));
+    ir_set_int(G, n, "groups", 2);
+    INTS(n, "stride", 2);
+    INTS(n, "output_padding", 1);
+    INTS(n, "dilation", 2);
+    ok(n, "f64[3, 6, 18]");
+    fresh();
+    n = N(OP_CONV_TRANSPOSE1D, X("f32[B, 8, 7]"), P("f32[8, 4, 4]"));
+    INTS(n, "stride", 2, 2);
+    err("conv_transpose1d: 'stride' must be one integer, got 2");
+    fresh();
+    n = N(OP_CONV_TRANSPOSE1D, X("f32[B, 8, 7]"), P("f32[8, 4, 4]"));
+    INTS(n, "output_padding", 1);
+    err("conv_transpose1d: output_padding (1) must be smaller than either stride (1) or "
+        "dilation (1)");
+    fresh();
+    N(OP_CONV_TRANSPOSE1D, X("f32[B, 8, 7, 7]"), P("f32[8, 4, 4]"));
+    err("conv_transpose1d: expects x of shape [N, C, L], got [B, 8, 7, 7]");
+    fresh();
+    N(OP_CONV_TRANSPOSE1D, X("f32[B, 8, 7]"), P("f32[8, 4, 4, 4]"));
+    err("conv_transpose1d: expects a weight of shape [C, O/groups, k], got [8, 4, 4, 4]");
+    fresh();
+    N(OP_CONV_TRANSPOSE1D, X("f32[B, 8, 7]"), P("f32[4, 8, 4]"));
+    err("conv_transpose1d: weight [4, 8, 4] expects 4 input channels, but x [B, 8, 7] has 8");
+    fresh();
+    n = N(OP_CONV_TRANSPOSE1D, X("f32[B, 8, 2]"), P("f32[8, 4, 1]"));
+    INTS(n, "padding", 1);
+    err("conv_transpose1d: output length would be 0: input length 2, kernel 1, padding 1, "
+        "stride 1");
+}
+END_TEST
+
 TEST(rules, upsample)
 {
     fresh();
