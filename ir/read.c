@@ -221,6 +221,10 @@ static bool parse_output(Reader *r)
     for (int i = 0; i < r->g->outputs.n; i++)
         if (strcmp(r->g->outputs.v[i].name, nt.s) == 0)
             return rd_fail(r, &nt, "output \"%s\" defined twice", nt.s);
+    /* both are arguments of the generated forward function */
+    const Node *in = r->depth == 0 ? find_named(r->g, nt.s) : NULL;
+    if (in && in->op == OP_INPUT)
+        return rd_fail(r, &nt, "output \"%s\" has the name of an input", nt.s);
     if (!rd_expect_punct(r, '=', NULL))
         return false;
     Node *x = expect_use(r);

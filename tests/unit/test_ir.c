@@ -704,6 +704,8 @@ static const BadCase bad_cases[] = {
     {"  %0 = input \"x : f32[3]\nend\n", "t.ir:3:14: error: missing terminating '\"' character"},
     {"  %0 = input \"x\" : f32[3]\n  output \"y\" = %0\n  output \"y\" = %0\nend\n",
      "t.ir:5:10: error: output \"y\" defined twice"},
+    {"  %0 = input \"x\" : f32[3]\n  %1 = neg(%0) : ?\n  output \"x\" = %1\nend\n",
+     "t.ir:5:10: error: output \"x\" has the name of an input"},
     {"  %0 = input \"x\" : f32[3]\n", "t.ir:4:1: error: expected a node, 'output', 'train' or "
                                      "'end', found end of file"},
     {"  %0 = input \"x\" : f32[3]\nend\nmore\n",
