@@ -12,9 +12,10 @@
  *  - Steps whose every batch row is computed from that row alone
  *    (elementwise groups, softmax and reductions along a later axis,
  *    layer norm, convolutions and pooling and their input gradients,
- *    batched products whose both operands carry the batch, transposes
- *    that keep the batch first) are cut into ranges of batch rows: the
- *    task calls the step's own kernel on its rows, the pointers of the
+ *    attention and its probabilities (every head of a batch row sees
+ *    only that row), batched products whose both operands carry the
+ *    batch, transposes that keep the batch first) are cut into ranges
+ *    of batch rows: the task calls the step's own kernel on its rows, the pointers of the
  *    operands that carry the batch moved to the range and the batch
  *    argument set to its length. The batch must lead every shape that
  *    has it. A kernel with scratch memory (im2col) gets the worker's
@@ -126,6 +127,21 @@ static int64_t member_work(const Node *x)
         if (x->op != OP_LAYER_NORM || norm_axis(attr_axis(x), s->rank) == 0)
             return -1;
         return 8 * out;
+    case K_SEQ: {
+        /* attention: each batch row's heads see only that row. Per output
+         * element, the scores' and the weighted sum's S multiply-adds
+         * (attention), or the d of one score (the probabilities) */
+        const Shape *k = &x->in[1]->shape;
+        if (k->rank != 4)
+            return -1;
+        switch (x->op) {
+        case OP_ATTENTION:
+        case OP_ATTENTION_MASKED: return out * 2 * k->d[2].n;
+        case OP_ATTENTION_PROBS:
+        case OP_ATTENTION_PROBS_MASKED: return out * k->d[3].n;
+        default: return -1;
+        }
+    }
     case K_SHAPE:
         if (x->op == OP_BROADCAST_TO)
             return out;
