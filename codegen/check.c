@@ -3,8 +3,8 @@
  * emitted unless dlc runs with --no-checks. Every floating input must be
  * finite; an i32 input whose values reach the indices of an OPF_INDEX op
  * (the labels of cross_entropy, nll_loss or multi_margin_loss, the ids
- * of embedding, the indices of gather; ir_index_operand says which input
- * and the bound) must lie in 0..hi-1
+ * of embedding, the indices of gather, the lengths of rnn, lstm and gru;
+ * ir_index_operand says which input and the bound) must lie in 0..hi-1
  * for the smallest hi of those uses; the training function also checks
  * the loss and each gradient sum before it writes anything of the
  * instance but the running statistics, which a refusal puts back, and
@@ -195,13 +195,20 @@ void cg_check_inputs(Cg *c, LLVMValueRef inputs, const int *input_slot)
             memmove(rest.d, rest.d + 1, sizeof rest.d[0] * (size_t)rest.rank);
             row = cg_numel(c, &rest);
         }
-        if (x->dtype == DT_I32)
+        if (x->dtype == DT_I32) {
+            /* the packed recurrent ops are rnn, lstm, gru with lengths */
+            Op use = ir_op_lookup(bound[i].use);
+            bool packed = use != OP_COUNT && ir_recurrent_packed(use);
+            const char *role = packed ? "lengths"
+                               : strcmp(bound[i].use, "embedding") == 0 ? "ids"
+                                                                        : "labels";
             cg_check_index(c, p, n, row, bound[i].hi,
-                           arena_printf(g->arena, "input '%s' (%s of %s)", x->name,
-                                        strcmp(bound[i].use, "embedding") == 0 ? "ids" : "labels",
-                                        bound[i].use));
-        else
+                           arena_printf(g->arena, "input '%s' (%s of %s)", x->name, role,
+                                        packed ? op_info[ir_recurrent_cell(use)].text
+                                               : bound[i].use));
+        } else {
             cg_check_finite(c, x->dtype, p, NULL, n, row,
                             arena_printf(g->arena, "input '%s'", x->name));
+        }
     }
 }

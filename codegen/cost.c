@@ -129,21 +129,28 @@ static int64_t seq_flops(const Node *n, int64_t batch)
     case OP_EMBEDDING: return 0;
     case OP_RNN:
     case OP_LSTM:
-    case OP_GRU: {
-        const Shape *wih = &n->in[n->op == OP_RNN ? 2 : n->op == OP_LSTM ? 3 : 2]->shape;
+    case OP_GRU:
+    case OP_RNN_PACKED:
+    case OP_LSTM_PACKED:
+    case OP_GRU_PACKED: {
+        const Shape *wih = &n->in[ir_recurrent_cell(n->op) == OP_LSTM ? 3 : 2]->shape;
         int64_t F = wih->d[0].n, GH = wih->d[1].n, H = n->shape.d[2].n;
         int64_t BT = numel_at(&n->shape, batch) / H;
         return 2 * BT * (F + H) * GH + 4 * BT * GH;
     }
     case OP_RNN_GRAD:
     case OP_LSTM_GRAD:
-    case OP_GRU_GRAD: {
+    case OP_GRU_GRAD:
+    case OP_RNN_PACKED_GRAD:
+    case OP_LSTM_PACKED_GRAD:
+    case OP_GRU_PACKED_GRAD: {
         const Node *x = n->in[2];
-        const Shape *wih = &n->in[n->op == OP_LSTM_GRAD ? 5 : 4]->shape;
+        Op cell = ir_recurrent_cell(n->op);
+        const Shape *wih = &n->in[cell == OP_LSTM ? 5 : 4]->shape;
         int64_t F = wih->d[0].n, GH = wih->d[1].n, H = n->in[0]->shape.d[2].n;
         int64_t BT = numel_at(&x->shape, batch) / F;
         int64_t back = 2 * BT * GH * H + 6 * BT * GH;
-        return n->op == OP_RNN_GRAD ? back : back + 2 * BT * (F + H) * GH;
+        return cell == OP_RNN ? back : back + 2 * BT * (F + H) * GH;
     }
     case OP_ATTENTION:
     case OP_ATTENTION_MASKED: {

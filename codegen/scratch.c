@@ -103,6 +103,12 @@ static int64_t seq_extent(const Graph *g, Dim d)
     return d.batch ? d.n * ir_max_batch(g) : d.n;
 }
 
+static bool is_recurrent_grad(Op op)
+{
+    return op == OP_RNN_GRAD || op == OP_LSTM_GRAD || op == OP_GRU_GRAD ||
+           op == OP_RNN_PACKED_GRAD || op == OP_LSTM_PACKED_GRAD || op == OP_GRU_PACKED_GRAD;
+}
+
 /* Recurrent layers (codegen/seq.c): the input projection of all
  * steps [B*T, G*H], one step's recurrent projection [B, G*H], and the LSTM
  * cell state [B, H]. Their backward ops: the carried adjoints [B, H] (and
@@ -116,17 +122,18 @@ static int64_t seq_scratch(const Graph *g, const Node *n)
     if (n->op == OP_ATTENTION || n->op == OP_ATTENTION_MASKED)
         return es * seq_extent(g, n->in[0]->shape.d[2]) * seq_extent(g, n->in[1]->shape.d[2]);
     int64_t B = seq_extent(g, n->shape.d[0]), T = seq_extent(g, n->in[0]->shape.d[1]);
-    if (n->op == OP_RNN_GRAD || n->op == OP_LSTM_GRAD || n->op == OP_GRU_GRAD) {
+    Op cell = ir_recurrent_cell(n->op);
+    if (is_recurrent_grad(n->op)) {
         int64_t H = n->in[0]->shape.d[2].n;
-        if (n->op == OP_RNN_GRAD)
+        if (cell == OP_RNN)
             return es * B * H;
-        if (n->op == OP_LSTM_GRAD)
+        if (cell == OP_LSTM)
             return es * (2 * B * H + B * T * H * 6);
         return es * (B * H + B * T * H * 7);
     }
-    int64_t G = n->op == OP_LSTM ? 4 : n->op == OP_GRU ? 3 : 1;
+    int64_t G = cell == OP_LSTM ? 4 : cell == OP_GRU ? 3 : 1;
     int64_t H = n->shape.d[2].n;
-    return es * (B * T * G * H + B * G * H + (n->op == OP_LSTM ? B * H : 0));
+    return es * (B * T * G * H + B * G * H + (cell == OP_LSTM ? B * H : 0));
 }
 
 /* The convolution computed by the kernel of root r of a convolution
@@ -202,6 +209,12 @@ int64_t cg_scratch_bytes(const Graph *g, const Node *n)
     case OP_RNN_GRAD:
     case OP_LSTM_GRAD:
     case OP_GRU_GRAD:
+    case OP_RNN_PACKED:
+    case OP_LSTM_PACKED:
+    case OP_GRU_PACKED:
+    case OP_RNN_PACKED_GRAD:
+    case OP_LSTM_PACKED_GRAD:
+    case OP_GRU_PACKED_GRAD:
     case OP_ATTENTION:
     case OP_ATTENTION_MASKED: return seq_scratch(g, n);
     case OP_CONV2D:

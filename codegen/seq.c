@@ -78,6 +78,14 @@ static void copy_rows(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMVa
     LLVMBuildMemCpy(c->b, dst, (unsigned)es, src, (unsigned)es, cg_mul(c, n, cg_i64(c, es)));
 }
 
+/* Whether step t of row b is within the row's length (the packed ops'
+ * i32 lengths; any value works: below 1 none, above T all). */
+static LLVMValueRef within(Cg *c, LLVMValueRef lens, LLVMValueRef b, LLVMValueRef t)
+{
+    LLVMValueRef n = LLVMBuildSExt(c->b, cg_load(c, DT_I32, lens, b), c->i64, "");
+    return LLVMBuildICmp(c->b, LLVMIntSLT, t, n, "live");
+}
+
 /* rnn's nonlinearity; relu lets NaN through, as the relu op does */
 static LLVMValueRef relu_or_tanh(Cg *c, const Node *n, DType t, LLVMValueRef a)
 {
@@ -95,8 +103,9 @@ static LLVMValueRef relu_or_tanh(Cg *c, const Node *n, DType t, LLVMValueRef a)
 static LLVMValueRef k_recurrent(Cg *c, Node *n)
 {
     const Node *x = n->in[0];
-    bool lstm = n->op == OP_LSTM, gru = n->op == OP_GRU;
-    int G = gates_of(n->op), S = ir_recurrent_state_rows(n);
+    Op cell = ir_recurrent_cell(n->op);
+    bool lstm = cell == OP_LSTM, gru = cell == OP_GRU;
+    int G = gates_of(cell), S = ir_recurrent_state_rows(n);
     DType t = n->dtype;
     LLVMValueRef fn = cg_kernel_begin(c, n, n->in, n->nin);
     LLVMValueRef out = LLVMGetParam(fn, 0), xp = LLVMGetParam(fn, 1), h0 = LLVMGetParam(fn, 2);
@@ -105,6 +114,7 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
     LLVMValueRef wih = LLVMGetParam(fn, (unsigned)w + 1), whh = LLVMGetParam(fn, (unsigned)w + 2);
     LLVMValueRef bias = LLVMGetParam(fn, (unsigned)w + 3);
     LLVMValueRef bhh = gru ? LLVMGetParam(fn, (unsigned)w + 4) : NULL;
+    LLVMValueRef lens = ir_recurrent_packed(n->op) ? LLVMGetParam(fn, (unsigned)n->nin) : NULL;
     LLVMValueRef scratch = cg_kernel_scratch(c, n->nin);
 
     int64_t Hn = n->shape.d[2].n;
@@ -157,6 +167,8 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
     LLVMValueRef hrow = cg_mul(c, bi, GH);                              /* HP row bi */
     LLVMValueRef orow = cg_add(c, cg_mul(c, bi, TH), cg_mul(c, ti, H)); /* out[bi, t, :] */
     LLVMValueRef prow = cg_mul(c, bi, ldh);                             /* hprev row bi */
+    /* packed: whether step t is within row bi's length */
+    LLVMValueRef live = lens ? within(c, lens, bi, ti) : NULL;
     LLVMValueRef j = cg_loop_begin(c, H, &lj);
     /* pre-activation of gate k at unit j: x part + h part + bias(es) */
     LLVMValueRef xg[4], hg[4], bg[4];
@@ -175,9 +187,9 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
             a[k] = f_add(c, f_add(c, xg[k], hg[k]), bg[k]);
         LLVMValueRef ig = fsigmoid(c, t, a[0]), fg = fsigmoid(c, t, a[1]);
         LLVMValueRef gg = cg_tanh(c, t, a[2]), og = fsigmoid(c, t, a[3]);
-        LLVMValueRef cj = cg_add(c, cg_mul(c, bi, ldc), j);
-        LLVMValueRef cn = f_add(c, f_mul(c, fg, cg_load(c, t, C, cj)), f_mul(c, ig, gg));
-        cg_store(c, t, cn, C, cj);
+        LLVMValueRef cj = cg_add(c, cg_mul(c, bi, ldc), j), cold = cg_load(c, t, C, cj);
+        LLVMValueRef cn = f_add(c, f_mul(c, fg, cold), f_mul(c, ig, gg));
+        cg_store(c, t, live ? LLVMBuildSelect(c->b, live, cn, cold, "") : cn, C, cj);
         h = f_mul(c, og, cg_tanh(c, t, cn));
     } else if (gru) {
         LLVMValueRef r = fsigmoid(c, t, f_add(c, f_add(c, xg[0], bg[0]), hg[0]));
@@ -190,9 +202,17 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
         LLVMValueRef a = f_add(c, f_add(c, xg[0], hg[0]), bg[0]);
         h = relu_or_tanh(c, n, t, a);
     }
-    cg_store(c, t, h, out, cg_add(c, orow, j));
-    if (S)
-        cg_store(c, t, h, hprev, cg_add(c, prow, j));
+    if (live) {
+        /* past the length: output 0, the state kept */
+        LLVMValueRef hp = cg_load(c, t, hprev, cg_add(c, prow, j));
+        cg_store(c, t, LLVMBuildSelect(c->b, live, h, cg_fconst(c, t, 0), ""), out,
+                 cg_add(c, orow, j));
+        cg_store(c, t, LLVMBuildSelect(c->b, live, h, hp, ""), hprev, cg_add(c, prow, j));
+    } else {
+        cg_store(c, t, h, out, cg_add(c, orow, j));
+        if (S)
+            cg_store(c, t, h, hprev, cg_add(c, prow, j));
+    }
     cg_loop_end(c, &lj);
     cg_loop_end(c, &lb);
     cg_loop_end(c, &lt);
@@ -300,8 +320,9 @@ static void activate_step(Cg *c, const Activate *k, LLVMValueRef row, LLVMValueR
  */
 static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
 {
-    bool lstm = n->op == OP_LSTM_GRAD, gru = n->op == OP_GRU_GRAD;
-    int G = lstm ? 4 : gru ? 3 : 1;
+    Op cell = ir_recurrent_cell(n->op);
+    bool lstm = cell == OP_LSTM, gru = cell == OP_GRU;
+    int G = gates_of(cell);
     DType t = n->dtype;
     const Node *x = n->in[2];
     LLVMValueRef fn = cg_kernel_begin(c, n, n->in, n->nin);
@@ -311,6 +332,7 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
     LLVMValueRef c0 = lstm ? ARG(5) : NULL;
     LLVMValueRef wih = ARG(w), whh = ARG(w + 1), bias = ARG(w + 2);
     LLVMValueRef bhh = gru ? ARG(w + 3) : NULL;
+    LLVMValueRef lens = ir_recurrent_packed(n->op) ? ARG(n->nin) : NULL;
 #undef ARG
     LLVMValueRef scratch = cg_kernel_scratch(c, n->nin);
 
@@ -376,10 +398,14 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
     LLVMValueRef row = cg_add(c, cg_mul(c, b, T), ti);
     LLVMValueRef o0 = cg_add(c, cg_mul(c, b, ldo), cg_mul(c, ti, W));
     LLVMValueRef g0 = cg_mul(c, row, GH);
+    /* packed: past the row's length the carried adjoints pass unchanged
+     * (the state did) and the gates get none */
+    LLVMValueRef live = lens ? within(c, lens, b, ti) : NULL;
     LLVMValueRef j = cg_loop_begin(c, H, &lj);
     LLVMValueRef hj = cg_add(c, cg_mul(c, row, H), j), dj = cg_add(c, cg_mul(c, b, H), j);
     LLVMValueRef yj = cg_add(c, cg_add(c, cg_mul(c, b, ldy), cg_mul(c, ti, H)), j);
-    LLVMValueRef e = f_add(c, cg_load(c, t, dy, yj), cg_load(c, t, DH, dj));
+    LLVMValueRef dh = cg_load(c, t, DH, dj);
+    LLVMValueRef e = f_add(c, cg_load(c, t, dy, yj), dh);
     LLVMValueRef d[4];
     if (lstm) {
         LLVMValueRef a[4];
@@ -391,13 +417,14 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
                             cg_gep(c, t, C, cg_mul(c, cg_add(c, row, cg_i64(c, -1)), H)), "");
         LLVMValueRef cp = cg_load(c, t, cprev, j);
         LLVMValueRef tc = cg_tanh(c, t, cg_load(c, t, C, hj));
-        LLVMValueRef dct =
-            f_add(c, cg_load(c, t, DC, dj), f_mul(c, f_mul(c, e, a[3]), dtanh(c, t, tc)));
+        LLVMValueRef dc = cg_load(c, t, DC, dj);
+        LLVMValueRef dct = f_add(c, dc, f_mul(c, f_mul(c, e, a[3]), dtanh(c, t, tc)));
         d[0] = f_mul(c, f_mul(c, dct, a[2]), dsigmoid(c, t, a[0]));
         d[1] = f_mul(c, f_mul(c, dct, cp), dsigmoid(c, t, a[1]));
         d[2] = f_mul(c, f_mul(c, dct, a[0]), dtanh(c, t, a[2]));
         d[3] = f_mul(c, f_mul(c, e, tc), dsigmoid(c, t, a[3]));
-        cg_store(c, t, f_mul(c, dct, a[1]), DC, dj);
+        LLVMValueRef dcp = f_mul(c, dct, a[1]);
+        cg_store(c, t, live ? LLVMBuildSelect(c->b, live, dcp, dc, "") : dcp, DC, dj);
     } else if (gru) {
         LLVMValueRef r = cg_load(c, t, P, cg_add(c, g0, j));
         LLVMValueRef z = cg_load(c, t, P, cg_add(c, g0, cg_add(c, j, H)));
@@ -409,7 +436,9 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
         d[1] = f_mul(c, f_mul(c, e, f_sub(c, hp, nn)), dsigmoid(c, t, z));
         d[2] = dn;
         d[3] = f_mul(c, dn, r);
-        cg_store(c, t, f_mul(c, e, z), DH, dj); /* the direct path; the GEMM adds */
+        /* the direct path; the GEMM adds */
+        LLVMValueRef direct = f_mul(c, e, z);
+        cg_store(c, t, live ? LLVMBuildSelect(c->b, live, direct, dh, "") : direct, DH, dj);
     } else if (strcmp(attr_nonlinearity(n), "relu") == 0) {
         /* relu' from its output: 1 where h > 0 */
         LLVMValueRef pos =
@@ -418,8 +447,13 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
     } else {
         d[0] = f_mul(c, e, dtanh(c, t, cg_load(c, t, y, yj)));
     }
-    for (int k = 0; k < Wn / Hn; k++)
+    if (live && !gru) /* the GEMM adds to what passes through */
+        cg_store(c, t, LLVMBuildSelect(c->b, live, cg_fconst(c, t, 0), dh, ""), DH, dj);
+    for (int k = 0; k < Wn / Hn; k++) {
+        if (live)
+            d[k] = LLVMBuildSelect(c->b, live, d[k], cg_fconst(c, t, 0), "");
         cg_store(c, t, d[k], out, cg_add(c, o0, cg_add(c, j, cg_i64(c, k * Hn))));
+    }
     cg_loop_end(c, &lj);
     cg_loop_end(c, &lb);
     /* DH = the recurrent side of row t @ W_hh^T (gru: + the direct path) */
@@ -428,7 +462,7 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
         cg_gemm(c, t, false, true, B, H, H, one, cg_gep(c, t, orow_t, cg_i64(c, 3 * Hn)), ldo,
                 cg_gep(c, t, whh, cg_i64(c, 2 * Hn)), GH, 1, DH, H);
     } else {
-        cg_gemm(c, t, false, true, B, H, GH, one, orow_t, ldo, whh, GH, 0, DH, H);
+        cg_gemm(c, t, false, true, B, H, GH, one, orow_t, ldo, whh, GH, lens ? 1 : 0, DH, H);
     }
     cg_loop_end(c, &lt);
 
@@ -566,9 +600,15 @@ LLVMValueRef cg_kernel_seq(Cg *c, Node *step)
     case OP_RNN:
     case OP_LSTM:
     case OP_GRU: return k_recurrent(c, step);
+    case OP_RNN_PACKED:
+    case OP_LSTM_PACKED:
+    case OP_GRU_PACKED: return k_recurrent(c, step);
     case OP_RNN_GRAD:
     case OP_LSTM_GRAD:
-    case OP_GRU_GRAD: return k_recurrent_grad(c, step);
+    case OP_GRU_GRAD:
+    case OP_RNN_PACKED_GRAD:
+    case OP_LSTM_PACKED_GRAD:
+    case OP_GRU_PACKED_GRAD: return k_recurrent_grad(c, step);
     case OP_ATTENTION:
     case OP_ATTENTION_MASKED:
     case OP_ATTENTION_PROBS:

@@ -892,14 +892,16 @@ static void add_runstats(L *l, Frame *f, Node **in, Loc loc)
     fe_add_named(l, f, in[1], var, loc);
 }
 
-/* attention(q, k, v, mask = m) is the op attention_masked(q, k, v, m):
- * takes the named argument mask out of args (NULL when there is none). */
-static Node *take_mask(L *l, EArg *args, int *nargs, bool *ok)
+/* attention(q, k, v, mask = m) is the op attention_masked(q, k, v, m),
+ * rnn(..., lengths = n) rnn_packed(..., n) (lstm, gru likewise): takes
+ * the named tensor argument `name` out of args (NULL when there is none). */
+static Node *take_tensor_arg(L *l, const char *op, const char *name, EArg *args, int *nargs,
+                             bool *ok)
 {
     for (int i = 0; i < *nargs; i++) {
-        if (!args[i].name || strcmp(args[i].name, "mask") != 0)
+        if (!args[i].name || strcmp(args[i].name, name) != 0)
             continue;
-        Node *m = fe_as_node(l, args[i].v, "attention, mask");
+        Node *m = fe_as_node(l, args[i].v, arena_printf(l->a, "%s, %s", op, name));
         *ok &= m != NULL;
         for (int j = i + 1; j < *nargs; j++)
             args[j - 1] = args[j];
@@ -993,7 +995,10 @@ static Value call_op(L *l, Frame *f, Op op, const Expr *e)
     EArg *args = fe_eval_args(l, f, e->call.args, e->call.nargs);
     int nargs = e->call.nargs;
     bool mask_ok = true;
-    Node *mask = op == OP_ATTENTION ? take_mask(l, args, &nargs, &mask_ok) : NULL;
+    Node *mask = op == OP_ATTENTION ? take_tensor_arg(l, oi->text, "mask", args, &nargs, &mask_ok)
+                 : ir_recurrent_cell(op) != OP_COUNT
+                     ? take_tensor_arg(l, oi->text, "lengths", args, &nargs, &mask_ok)
+                     : NULL;
     bool runstats = oi->flags & OPF_RUNSTATS;
     int want = oi->arity < 0 ? 1 : runstats ? oi->arity - 2 : oi->arity;
     Value bias = {.kind = V_POISON};
@@ -1045,6 +1050,19 @@ static Value call_op(L *l, Frame *f, Op op, const Expr *e)
                      &attrs) ||
         !ok || !mask_ok)
         return poison;
+    if (mask && op != OP_ATTENTION) {
+        /* the lengths: the packed op, whose result always has the final
+         * states' rows (return_state says whether the call shows them) */
+        vec_push(l->a, &in, mask);
+        op = op == OP_LSTM ? OP_LSTM_PACKED : op == OP_GRU ? OP_GRU_PACKED : OP_RNN_PACKED;
+        Node *n = ir_node_new(l->g, op, in.v, in.n, callee);
+        for (int i = 0; i < attrs.n; i++)
+            if (strcmp(attrs.v[i].name, "return_state") != 0)
+                ir_attrs_set(l->a, &n->attrs, attrs.v[i]);
+        if (ir_attrs_get(&attrs, "return_state")->b)
+            return recurrent_results(l, n, callee);
+        return tensor(time_rows(l, n, 0, -ir_recurrent_state_rows(n), false, callee), callee);
+    }
     if (mask) {
         /* as 0/1 in f32 (exact), so the op reads no i32 tensor: i32 inputs
          * of such ops are indices (OPF_INDEX), a mask is not */

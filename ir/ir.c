@@ -416,6 +416,12 @@ bool ir_index_operand(const Node *n, int *operand, int64_t *hi)
 {
     if (!(op_info[n->op].flags & OPF_INDEX))
         return false;
+    if (ir_recurrent_packed(n->op)) {
+        /* the lengths, 0..T */
+        *operand = n->nin - 1;
+        *hi = n->in[0]->shape.d[1].n + 1;
+        return true;
+    }
     switch (op_info[n->op].kind) {
     case K_SEQ:
         *operand = 0;
@@ -441,18 +447,30 @@ Op ir_recurrent_cell(Op op)
 {
     switch (op) {
     case OP_RNN:
-    case OP_RNN_GRAD: return OP_RNN;
+    case OP_RNN_GRAD:
+    case OP_RNN_PACKED:
+    case OP_RNN_PACKED_GRAD: return OP_RNN;
     case OP_LSTM:
-    case OP_LSTM_GRAD: return OP_LSTM;
+    case OP_LSTM_GRAD:
+    case OP_LSTM_PACKED:
+    case OP_LSTM_PACKED_GRAD: return OP_LSTM;
     case OP_GRU:
-    case OP_GRU_GRAD: return OP_GRU;
+    case OP_GRU_GRAD:
+    case OP_GRU_PACKED:
+    case OP_GRU_PACKED_GRAD: return OP_GRU;
     default: return OP_COUNT;
     }
 }
 
+bool ir_recurrent_packed(Op op)
+{
+    return op == OP_RNN_PACKED || op == OP_LSTM_PACKED || op == OP_GRU_PACKED ||
+           op == OP_RNN_PACKED_GRAD || op == OP_LSTM_PACKED_GRAD || op == OP_GRU_PACKED_GRAD;
+}
+
 int ir_recurrent_state_rows(const Node *n)
 {
-    if (!attr_return_state(n))
+    if (!ir_recurrent_packed(n->op) && !attr_return_state(n))
         return 0;
     return ir_recurrent_cell(n->op) == OP_LSTM ? 2 : 1;
 }

@@ -276,14 +276,17 @@ int64_t ir_max_batch(const Graph *g);
  * input 1, the class dimension of the scores in input 0 (dimension 1, or
  * 0 for one unbatched sample, and not for cross_entropy's float soft
  * targets); K_SELECT (gather) indices in input 1, the size of x (input 0)
- * along the axis, never the batch. False for other nodes. */
+ * along the axis, never the batch; the packed recurrent ops' lengths,
+ * last, 0..T (hi = T + 1). False for other nodes. */
 bool ir_index_operand(const Node *n, int *operand, int64_t *hi);
 /* Recurrent ops (rnn, lstm, gru and their backward ops): the cell
  * (OP_RNN, OP_LSTM or OP_GRU), or OP_COUNT for another op. */
 Op ir_recurrent_cell(Op op);
+/* Whether a recurrent op is a packed one (rnn_packed, ..., with lengths). */
+bool ir_recurrent_packed(Op op);
 /* The final-state rows after a recurrent op's T hidden states (in its
- * result, or in y and dy of a backward op): 0, or with return_state h_n
- * and, for lstm, c_n. */
+ * result, or in y and dy of a backward op): 0, or with return_state (and
+ * always for the packed ops) h_n and, for lstm, c_n. */
 int ir_recurrent_state_rows(const Node *n);
 
 /* Loops (docs/IR.md, Loops). A body shares its loop's arena and batch. */

@@ -24,7 +24,9 @@
  * [h0, y without its last step], the biases' sums of dA. So the graph does
  * not grow with the sequence length. The length must not be the batch
  * size. With return_state, the final states' rows of dy seed the
- * backward op's carried adjoints.
+ * backward op's carried adjoints. With lengths (the packed ops), steps
+ * past a row's length have zero gate adjoints, so whatever y holds there
+ * (zeros) meets nothing in the weights' products; the lengths get none.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -125,7 +127,8 @@ static Node *rows_t_matmul(Grad *c, Node *a, Node *b)
 bool grad_recurrent(Grad *c, Node *n, Node *dy)
 {
     Node *x = n->in[0], *h0 = n->in[1];
-    bool lstm = n->op == OP_LSTM, gru = n->op == OP_GRU;
+    Op cell = ir_recurrent_cell(n->op);
+    bool lstm = cell == OP_LSTM, gru = cell == OP_GRU, packed = ir_recurrent_packed(n->op);
     int w = lstm ? 3 : 2, G = lstm ? 4 : gru ? 3 : 1;
     Node *wih = n->in[w], *whh = n->in[w + 1];
     Dim B = x->shape.d[0], T = x->shape.d[1];
@@ -138,10 +141,11 @@ bool grad_recurrent(Grad *c, Node *n, Node *dy)
         return false;
     }
     /* one backward op: the gate pre-activations' adjoints, then h0's, c0's */
-    Node *in[8] = {n, dy};
+    Node *in[9] = {n, dy};
     for (int j = 0; j < n->nin; j++)
         in[2 + j] = n->in[j];
-    Op op = lstm ? OP_LSTM_GRAD : gru ? OP_GRU_GRAD : OP_RNN_GRAD;
+    Op op = packed ? (lstm ? OP_LSTM_PACKED_GRAD : gru ? OP_GRU_PACKED_GRAD : OP_RNN_PACKED_GRAD)
+                   : (lstm ? OP_LSTM_GRAD : gru ? OP_GRU_GRAD : OP_RNN_GRAD);
     Node *d = ad_node(c, op, in, n->nin + 2);
     d->attrs = n->attrs; /* the backward op's schema is the forward's */
     d = ad_finish(c, d);

@@ -37,7 +37,12 @@ static const Rule rules[OP_COUNT] = {
 
 /* Helpers shared by the rule files */
 
-const char *shape_op(const Node *n) { return op_info[n->op].text; }
+const char *shape_op(const Node *n)
+{
+    /* rnn(..., lengths = n) is rnn_packed: errors name what the user wrote */
+    bool packed = n->op == OP_RNN_PACKED || n->op == OP_LSTM_PACKED || n->op == OP_GRU_PACKED;
+    return op_info[packed ? ir_recurrent_cell(n->op) : n->op].text;
+}
 
 static const char *batch_name(const Graph *g) { return g->batch ? g->batch : "B"; }
 

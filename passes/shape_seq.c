@@ -10,7 +10,9 @@
  * Inputs: rnn(x, h0, w_ih, w_hh, b), lstm(x, h0, c0, w_ih, w_hh, b),
  * gru(x, h0, w_ih, w_hh, b_ih, b_hh). All share x's floating type.
  * Their backward ops (rnn_grad, lstm_grad, gru_grad, ir/ops.def) take y
- * and dy [B, T, H] before the same inputs.
+ * and dy [B, T, H] before the same inputs. The packed forms (rnn_packed,
+ * ...: lengths = n) take the lengths i32 [B] last and always have the
+ * final-state rows.
  */
 #include <inttypes.h>
 
@@ -94,9 +96,35 @@ static bool cell_inputs(Graph *g, Node *n, Op cell, int first, Shape *out)
     return true;
 }
 
+/* The packed ops' lengths (their last input): i32 [B] for hidden states
+ * hs [B, T, H], T not the batch size. */
+static bool lengths_input(Graph *g, Node *n, const Shape *hs)
+{
+    const Node *len = n->in[n->nin - 1];
+    Shape want = {.rank = 1, .d = {hs->d[0]}};
+    if (len->dtype != DT_I32) {
+        diag_error(n->loc, "%s: expects i32 lengths, got %s", shape_op(n),
+                   ir_dtype_name(len->dtype));
+        return false;
+    }
+    if (!ir_shape_eq(&len->shape, &want)) {
+        diag_error(n->loc, "%s: lengths must have shape %s, got %s", shape_op(n),
+                   shape_fmt(g, &want), shape_fmt(g, &len->shape));
+        return false;
+    }
+    if (hs->d[1].batch) {
+        diag_error(n->loc, "%s: lengths need a sequence length that is not the batch size",
+                   shape_op(n));
+        return false;
+    }
+    return true;
+}
+
 bool shape_rnn(Graph *g, Node *n)
 {
-    if (!cell_inputs(g, n, n->op, 0, &n->shape))
+    if (!cell_inputs(g, n, ir_recurrent_cell(n->op), 0, &n->shape))
+        return false;
+    if (ir_recurrent_packed(n->op) && !lengths_input(g, n, &n->shape))
         return false;
     int rows = ir_recurrent_state_rows(n);
     if (rows && n->shape.d[1].batch) {
@@ -119,6 +147,8 @@ bool shape_recurrent_grad(Graph *g, Node *n)
         diag_error(n->loc, "%s: the sequence length must not be the batch size", shape_op(n));
         return false;
     }
+    if (ir_recurrent_packed(n->op) && !lengths_input(g, n, &hs))
+        return false;
     Shape ys = hs; /* with the final states' rows */
     ys.d[1].n += ir_recurrent_state_rows(n);
     if (!want_shape(g, n, 0, "y", &ys) || !want_shape(g, n, 1, "dy", &ys))

@@ -28,12 +28,16 @@ static void project(const RefTensor *const *w, const RefTensor *x, int64_t b, in
 
 /* rnn / lstm / gru over x [B, T, F], one sample and one step at a time,
  * from PyTorch's formulas (nn.RNN, nn.LSTM, nn.GRU) with weights stored
- * transposed: w_ih [F, G*H], w_hh [H, G*H]. */
+ * transposed: w_ih [F, G*H], w_hh [H, G*H]. The packed ops skip the steps
+ * from a row's length on (output 0, the state kept), as PyTorch's packed
+ * sequences do. */
 void ref_recurrent(const Node *n, RefTensor *const *in, RefTensor *out)
 {
     const RefTensor *x = in[0], *h0 = in[1];
-    bool lstm = n->op == OP_LSTM, gru = n->op == OP_GRU;
-    bool relu = n->op == OP_RNN && strcmp(attr_nonlinearity(n), "relu") == 0;
+    Op cell = ir_recurrent_cell(n->op);
+    bool lstm = cell == OP_LSTM, gru = cell == OP_GRU;
+    bool relu = cell == OP_RNN && strcmp(attr_nonlinearity(n), "relu") == 0;
+    const RefTensor *len = ir_recurrent_packed(n->op) ? in[n->nin - 1] : NULL;
     int G = lstm ? 4 : gru ? 3 : 1;
     int w = lstm ? 3 : 2;
     const RefTensor *ws[4] = {in[w], in[w + 1], in[w + 2], gru ? in[w + 3] : NULL};
@@ -47,6 +51,12 @@ void ref_recurrent(const Node *n, RefTensor *const *in, RefTensor *out)
             c[j] = lstm ? in[2]->v[b * H + j] : 0;
         }
         for (int64_t t = 0; t < T; t++) {
+            if (len && t >= len->v[b]) {
+                /* past the length (packed sequences): 0, the state kept */
+                for (int64_t j = 0; j < H; j++)
+                    out->v[(b * TS + t) * H + j] = 0;
+                continue;
+            }
             project(ws, x, b, t, h, H, gx, gh);
             for (int64_t j = 0; j < H; j++) {
                 if (lstm) {
@@ -90,12 +100,15 @@ void ref_recurrent(const Node *n, RefTensor *const *in, RefTensor *out)
 /* The backward ops (ir/ops.def): for each sample, the gates are rebuilt
  * from h_{t-1} = y[t - 1] (h0 at t = 0) and, for lstm, the cell states
  * from c0; then the adjoints run from t = T - 1 down to 0. dh and dc are
- * the adjoints reaching h_t and c_t from step t + 1. */
+ * the adjoints reaching h_t and c_t from step t + 1. The packed ops' steps
+ * past a row's length (which kept the state) pass dh and dc unchanged. */
 void ref_recurrent_grad(const Node *n, RefTensor *const *in, RefTensor *out)
 {
     const RefTensor *y = in[0], *dy = in[1], *x = in[2], *h0 = in[3];
-    bool lstm = n->op == OP_LSTM_GRAD, gru = n->op == OP_GRU_GRAD;
-    bool relu = n->op == OP_RNN_GRAD && strcmp(attr_nonlinearity(n), "relu") == 0;
+    Op kind = ir_recurrent_cell(n->op);
+    bool lstm = kind == OP_LSTM, gru = kind == OP_GRU;
+    bool relu = kind == OP_RNN && strcmp(attr_nonlinearity(n), "relu") == 0;
+    const RefTensor *len = ir_recurrent_packed(n->op) ? in[n->nin - 1] : NULL;
     int G = lstm ? 4 : gru ? 3 : 1;
     int w = lstm ? 5 : 4;
     const RefTensor *ws[4] = {in[w], in[w + 1], in[w + 2], gru ? in[w + 3] : NULL};
@@ -107,7 +120,9 @@ void ref_recurrent_grad(const Node *n, RefTensor *const *in, RefTensor *out)
     double *pre = ref_calloc(GH), *dh = ref_calloc(H), *dc = ref_calloc(H), *d = ref_calloc(W);
     double *gx = ref_calloc(GH), *gh = ref_calloc(GH);
     for (int64_t b = 0; b < B; b++) {
-        for (int64_t t = 0; t < T; t++) {
+        /* packed: steps from the row's length on pass the adjoints by */
+        int64_t live = len ? (int64_t)fmax(0, fmin((double)T, len->v[b])) : T;
+        for (int64_t t = 0; t < live; t++) {
             const double *hp = t ? &y->v[(b * TS + t - 1) * H] : &h0->v[b * H];
             project(ws, x, b, t, hp, H, gx, gh);
             for (int64_t u = 0; u < GH; u++) {
@@ -139,6 +154,11 @@ void ref_recurrent_grad(const Node *n, RefTensor *const *in, RefTensor *out)
             dc[j] = TS > T + 1 ? dy->v[(b * TS + T + 1) * H + j] : 0;
         }
         for (int64_t t = T - 1; t >= 0; t--) {
+            if (t >= live) {
+                for (int64_t u = 0; u < W; u++)
+                    out->v[(b * (T + 1) + t) * W + u] = 0;
+                continue;
+            }
             const double *a = &act[t * GH];
             const double *hp = t ? &y->v[(b * TS + t - 1) * H] : &h0->v[b * H];
             for (int64_t j = 0; j < H; j++) {

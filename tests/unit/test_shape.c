@@ -1561,6 +1561,72 @@ TEST(rules, recurrent)
 }
 END_TEST
 
+/* return_state: the final states' rows after the hidden states; the
+ * packed forms (lengths last, i32 [B]) always have them */
+TEST(rules, recurrent_state_and_lengths)
+{
+    fresh();
+    Node *n = N(OP_LSTM, X("f32[B, 5, 8]"), X("f32[B, 16]"), X("f32[B, 16]"), P("f32[8, 64]"),
+                P("f32[16, 64]"), P("f32[64]"));
+    attr_set_return_state(G, n, true);
+    ok(n, "f32[B, 7, 16]");
+    fresh();
+    n = N(OP_GRU, X("f64[B, 5, 8]"), X("f64[B, 16]"), P("f64[8, 48]"), P("f64[16, 48]"),
+          P("f64[48]"), P("f64[48]"));
+    attr_set_return_state(G, n, true);
+    ok(n, "f64[B, 6, 16]");
+    fresh();
+    n = N(OP_RNN_PACKED, X("f32[B, 5, 8]"), X("f32[B, 16]"), P("f32[8, 16]"), P("f32[16, 16]"),
+          P("f32[16]"), X("i32[B]"));
+    ok(n, "f32[B, 6, 16]");
+    fresh();
+    n = N(OP_LSTM_PACKED, X("f32[B, 5, 8]"), X("f32[B, 16]"), X("f32[B, 16]"), P("f32[8, 64]"),
+          P("f32[16, 64]"), P("f32[64]"), X("i32[B]"));
+    ok(n, "f32[B, 7, 16]");
+    fresh();
+    n = N(OP_GRU_PACKED, X("f32[3, 5, 8]"), X("f32[3, 16]"), P("f32[8, 48]"), P("f32[16, 48]"),
+          P("f32[48]"), P("f32[48]"), X("i32[3]"));
+    ok(n, "f32[3, 6, 16]");
+    fresh();
+    n = N(OP_LSTM_PACKED_GRAD, X("f32[B, 7, 16]"), X("f32[B, 7, 16]"), X("f32[B, 5, 8]"),
+          X("f32[B, 16]"), X("f32[B, 16]"), P("f32[8, 64]"), P("f32[16, 64]"), P("f32[64]"),
+          X("i32[B]"));
+    ok(n, "f32[B, 6, 64]");
+    fresh();
+    n = N(OP_RNN_PACKED_GRAD, X("f32[B, 6, 16]"), X("f32[B, 6, 16]"), X("f32[B, 5, 8]"),
+          X("f32[B, 16]"), P("f32[8, 16]"), P("f32[16, 16]"), P("f32[16]"), X("i32[B]"));
+    ok(n, "f32[B, 6, 16]");
+    fresh();
+    n = N(OP_GRU_PACKED_GRAD, X("f32[B, 6, 16]"), X("f32[B, 6, 16]"), X("f32[B, 5, 8]"),
+          X("f32[B, 16]"), P("f32[8, 48]"), P("f32[16, 48]"), P("f32[48]"), P("f32[48]"),
+          X("i32[B]"));
+    ok(n, "f32[B, 6, 64]");
+
+    fresh();
+    N(OP_RNN_PACKED, X("f32[B, 5, 8]"), X("f32[B, 16]"), P("f32[8, 16]"), P("f32[16, 16]"),
+      P("f32[16]"), X("f32[B]"));
+    err("rnn: expects i32 lengths, got f32");
+    fresh();
+    N(OP_LSTM_PACKED, X("f32[B, 5, 8]"), X("f32[B, 16]"), X("f32[B, 16]"), P("f32[8, 64]"),
+      P("f32[16, 64]"), P("f32[64]"), X("i32[B, 5]"));
+    err("lstm: lengths must have shape [B], got [B, 5]");
+    fresh();
+    N(OP_GRU_PACKED, X("f32[4, B, 8]"), X("f32[4, 16]"), P("f32[8, 48]"), P("f32[16, 48]"),
+      P("f32[48]"), P("f32[48]"), X("i32[4]"));
+    err("gru: lengths need a sequence length that is not the batch size");
+    fresh();
+    n = N(OP_RNN, X("f32[4, B, 8]"), X("f32[4, 16]"), P("f32[8, 16]"), P("f32[16, 16]"),
+          P("f32[16]"));
+    attr_set_return_state(G, n, true);
+    err("rnn: return_state needs a sequence length that is not the batch size");
+    fresh();
+    n = N(OP_LSTM_GRAD, X("f32[B, 5, 16]"), X("f32[B, 5, 16]"), X("f32[B, 5, 8]"),
+          X("f32[B, 16]"), X("f32[B, 16]"), P("f32[8, 64]"), P("f32[16, 64]"), P("f32[64]"));
+    attr_set_return_state(G, n, true);
+    err("lstm_grad: y must have shape [B, 7, 16], got [B, 5, 16]");
+}
+END_TEST
+
 /* the backward ops: y and dy, then the forward's inputs; [B, T + 1, W] */
 TEST(rules, recurrent_grad)
 {
