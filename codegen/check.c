@@ -199,7 +199,8 @@ void cg_check_inputs(Cg *c, LLVMValueRef inputs, const int *input_slot)
             /* the packed recurrent ops are rnn, lstm, gru with lengths */
             Op use = ir_op_lookup(bound[i].use);
             bool packed = use != OP_COUNT && ir_recurrent_packed(use);
-            const char *role = packed ? "lengths"
+            bool lengths = packed || use == OP_REVERSE_SEQUENCE;
+            const char *role = lengths ? "lengths"
                                : strcmp(bound[i].use, "embedding") == 0 ? "ids"
                                                                         : "labels";
             cg_check_index(c, p, n, row, bound[i].hi,

@@ -1,6 +1,6 @@
 /*
  * The selection family's kernels (passes/shape_select.c): gather and its
- * scatter-add gradient, tril and triu, arange and eye. (where is
+ * scatter-add gradient, tril and triu, reverse_sequence, arange and eye. (where is
  * elementwise: eltwise.c.)
  *
  * gather and gather_grad walk the result (gather's shape) with one loop
@@ -11,6 +11,8 @@
  * check.c); the load is made safe by selecting index 0 first, so the loop
  * has no branch.
  */
+#include <string.h>
+
 #include "cg_kernels.h"
 
 typedef struct {
@@ -124,6 +126,41 @@ static LLVMValueRef k_tril(Cg *c, Node *n)
     return fn;
 }
 
+/* reverse_sequence: per row b and step t, the inner block of step
+ * src = t < n ? n - 1 - t : t copied, n clamped to 0..T (an input's
+ * lengths are checked, computed ones are not) */
+static LLVMValueRef k_reverse_sequence(Cg *c, Node *n)
+{
+    const Shape *s = &n->shape;
+    DType t = n->dtype;
+    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 2);
+    LLVMValueRef out = LLVMGetParam(fn, 0), x = LLVMGetParam(fn, 1), lens = LLVMGetParam(fn, 2);
+    Shape inner = *s;
+    inner.rank -= 2;
+    memmove(inner.d, s->d + 2, sizeof inner.d[0] * (size_t)inner.rank);
+    LLVMValueRef T = cg_i64(c, s->d[1].n), K = cg_numel(c, &inner);
+    int64_t es = cg_dtype_size(t);
+    CgLoop lb, lt;
+    LLVMValueRef b = cg_loop_begin(c, cg_dim(c, s->d[0]), &lb);
+    LLVMValueRef len = LLVMBuildSExt(c->b, cg_load(c, DT_I32, lens, b), c->i64, "");
+    LLVMValueRef a[] = {len, cg_i64(c, 0)};
+    len = cg_intrinsic(c, "llvm.smax", c->i64, a, 2);
+    LLVMValueRef m[] = {len, T};
+    len = cg_intrinsic(c, "llvm.smin", c->i64, m, 2);
+    LLVMValueRef ti = cg_loop_begin(c, T, &lt);
+    LLVMValueRef rev = LLVMBuildNSWSub(c->b, LLVMBuildNSWSub(c->b, len, cg_i64(c, 1), ""), ti, "");
+    LLVMValueRef src =
+        LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, ti, len, ""), rev, ti, "src");
+    LLVMValueRef row = cg_mul(c, b, T);
+    LLVMValueRef dst = cg_gep(c, t, out, cg_mul(c, cg_add(c, row, ti), K));
+    LLVMValueRef from = cg_gep(c, t, x, cg_mul(c, cg_add(c, row, src), K));
+    LLVMBuildMemCpy(c->b, dst, (unsigned)es, from, (unsigned)es, cg_mul(c, K, cg_i64(c, es)));
+    cg_loop_end(c, &lt);
+    cg_loop_end(c, &lb);
+    cg_kernel_end(c);
+    return fn;
+}
+
 /* arange: start + i * step, computed in f64 and converted (exact for the
  * integers an i32 arange holds); eye: 1 where row == column */
 static LLVMValueRef k_constant(Cg *c, Node *n)
@@ -159,6 +196,7 @@ LLVMValueRef cg_kernel_select(Cg *c, Node *step)
     case OP_GATHER_GRAD: return k_gather(c, step);
     case OP_TRIL:
     case OP_TRIU: return k_tril(c, step);
+    case OP_REVERSE_SEQUENCE: return k_reverse_sequence(c, step);
     case OP_ARANGE:
     case OP_EYE: return k_constant(c, step);
     default: die("codegen: %s is not a selection op", op_info[step->op].text);

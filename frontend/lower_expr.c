@@ -959,17 +959,27 @@ static Node *add_bias(L *l, const OpInfo *oi, Node *y, Value bias, int nsp, Loc 
     return ir_binary(l->g, OP_ADD, y, r, loc);
 }
 
+/* y[begin:end:step] along axis (0 or 1), y[begin] along it when one */
+static Node *slice_axis(L *l, Node *y, int axis, int64_t begin, int64_t end, int64_t step,
+                        bool one, Loc loc)
+{
+    Node *n = ir_unary(l->g, OP_SLICE, y, loc);
+    Dim b[2] = {{IR_NONE, false}, {IR_NONE, false}}, e[2] = {{IR_NONE, false}, {IR_NONE, false}};
+    Dim st[2] = {{1, false}, {1, false}}, squeeze[1] = {{axis, false}};
+    b[axis].n = begin;
+    e[axis].n = end;
+    st[axis].n = step;
+    attr_set_begin(l->g, n, b, axis + 1);
+    attr_set_end(l->g, n, e, axis + 1);
+    attr_set_step(l->g, n, st, axis + 1);
+    attr_set_squeeze(l->g, n, squeeze, one ? 1 : 0);
+    return n;
+}
+
 /* y[:, begin:end] along time, y[:, begin] when one */
 static Node *time_rows(L *l, Node *y, int64_t begin, int64_t end, bool one, Loc loc)
 {
-    Node *n = ir_unary(l->g, OP_SLICE, y, loc);
-    Dim b[2] = {{IR_NONE, false}, {begin, false}}, e[2] = {{IR_NONE, false}, {end, false}};
-    Dim step[2] = {{1, false}, {1, false}}, squeeze[1] = {{1, false}};
-    attr_set_begin(l->g, n, b, 2);
-    attr_set_end(l->g, n, e, 2);
-    attr_set_step(l->g, n, step, 2);
-    attr_set_squeeze(l->g, n, squeeze, one ? 1 : 0);
-    return n;
+    return slice_axis(l, y, 1, begin, end, 1, one, loc);
 }
 
 /* rnn/lstm/gru(..., return_state = true) is one op whose rows after the
@@ -988,6 +998,134 @@ static Value recurrent_results(L *l, Node *y, Loc loc)
     return v;
 }
 
+/* The recurrent op (the packed one with lengths), with the final-state
+ * rows when rows; attrs are the call's (return_state is the call's
+ * business, not the packed op's). */
+static Node *recurrent_op(L *l, Op op, Node **in, int nin, const AttrList *attrs, Node *lengths,
+                          bool rows, Loc loc)
+{
+    Node *args[8];
+    memcpy(args, in, sizeof *in * (size_t)nin);
+    if (lengths) {
+        args[nin++] = lengths;
+        op = op == OP_LSTM ? OP_LSTM_PACKED : op == OP_GRU ? OP_GRU_PACKED : OP_RNN_PACKED;
+    }
+    Node *n = ir_node_new(l->g, op, args, nin, loc);
+    for (int i = 0; i < attrs->n; i++)
+        if (strcmp(attrs->v[i].name, "return_state") != 0)
+            ir_attrs_set(l->a, &n->attrs, attrs->v[i]);
+    if (!lengths)
+        attr_set_return_state(l->g, n, rows);
+    return n;
+}
+
+/* x's steps in reverse order, each row's first lengths[b] with lengths */
+static Node *reverse_steps(L *l, Node *x, Node *lengths, Loc loc)
+{
+    if (lengths)
+        return ir_binary(l->g, OP_REVERSE_SEQUENCE, x, lengths, loc);
+    return slice_axis(l, x, 1, IR_NONE, IR_NONE, -1, false, loc);
+}
+
+static Node *join(L *l, Op op, Node *a, Node *b, int axis, Loc loc)
+{
+    Node *n = ir_node_new(l->g, op, (Node *[]){a, b}, 2, loc);
+    attr_set_axis(l->g, n, axis);
+    return n;
+}
+
+/* rnn/lstm/gru with lengths = n or bidirectional = true. Bidirectional is
+ * PyTorch's: a forward pass and one over the reversed steps (each row's
+ * first n[b] with lengths, so that it starts at step n[b] - 1), each with
+ * its own weights and initial states, passed stacked with a leading 2
+ * (direction 0 forward, 1 reverse: h0 [2, B, H] as PyTorch's, w_ih
+ * [2, F, G*H], ...); the hidden states are concatenated, [B, T, 2H], and
+ * return_state's h_n, c_n stacked, [2, B, H]. */
+static Value recurrent_call(L *l, Op op, Node **in, int nin, AttrList attrs, Node *lengths,
+                            bool bidir, Loc loc)
+{
+    bool state = ir_attrs_get(&attrs, "return_state")->b, rows = state || lengths;
+    int S = op == OP_LSTM ? 2 : 1;
+    if (!bidir) {
+        Node *y = recurrent_op(l, op, in, nin, &attrs, lengths, rows, loc);
+        if (state)
+            return recurrent_results(l, y, loc);
+        return tensor(rows ? time_rows(l, y, 0, -S, false, loc) : y, loc);
+    }
+    /* declared tensors' shapes are known: a missing leading 2 is said so */
+    static const char *const names[3][6] = {{"x", "h0", "w_ih", "w_hh", "b"},
+                                            {"x", "h0", "c0", "w_ih", "w_hh", "b"},
+                                            {"x", "h0", "w_ih", "w_hh", "b_ih", "b_hh"}};
+    const char *const *name = names[op == OP_LSTM ? 1 : op == OP_GRU ? 2 : 0];
+    bool ok = true;
+    for (int i = 1; i < nin; i++) {
+        const Node *a = in[i];
+        if ((a->op != OP_INPUT && a->op != OP_PARAM) ||
+            (a->shape.rank > 0 && a->shape.d[0].n == 2 && !a->shape.d[0].batch))
+            continue;
+        char buf[128];
+        fe_err(l, loc,
+               "%s: with bidirectional = true, %s takes both directions' values with a leading "
+               "2, got %s",
+               op_info[op].text, name[i],
+               ir_shape_str(&a->shape, l->g->batch ? l->g->batch : "B", buf, sizeof buf));
+        ok = false;
+    }
+    if (!ok)
+        return poison;
+    Node *fw[7], *bw[7], *y[2];
+    fw[0] = in[0];
+    bw[0] = reverse_steps(l, in[0], lengths, loc);
+    for (int i = 1; i < nin; i++) {
+        fw[i] = slice_axis(l, in[i], 0, 0, 1, 1, true, loc);
+        bw[i] = slice_axis(l, in[i], 0, 1, 2, 1, true, loc);
+    }
+    y[0] = recurrent_op(l, op, fw, nin, &attrs, lengths, rows, loc);
+    y[1] = recurrent_op(l, op, bw, nin, &attrs, lengths, rows, loc);
+    Node *hf = rows ? time_rows(l, y[0], 0, -S, false, loc) : y[0];
+    Node *hb = rows ? time_rows(l, y[1], 0, -S, false, loc) : y[1];
+    Node *hs = join(l, OP_CONCAT, hf, reverse_steps(l, hb, lengths, loc), 2, loc);
+    if (!state)
+        return tensor(hs, loc);
+    Value v = {.kind = V_TUPLE, .loc = loc, .n = 1 + S};
+    v.elems = arena_alloc(l->a, sizeof *v.elems * (size_t)v.n);
+    v.elems[0] = tensor(hs, loc);
+    for (int i = 0; i < S; i++) {
+        int64_t at = i - S;
+        Node *st[2];
+        for (int d = 0; d < 2; d++)
+            st[d] = time_rows(l, y[d], at, at == -1 ? IR_NONE : at + 1, true, loc);
+        v.elems[1 + i] = tensor(join(l, OP_STACK, st[0], st[1], 0, loc), loc);
+    }
+    return v;
+}
+
+/* Takes the named bool argument `name` out of args into *v (false when
+ * absent); false after an error. */
+static bool take_bool_arg(L *l, const char *op, const char *name, EArg *args, int *nargs, bool *v)
+{
+    *v = false;
+    for (int i = 0; i < *nargs; i++) {
+        if (!args[i].name || strcmp(args[i].name, name) != 0)
+            continue;
+        Value a = args[i].v;
+        for (int j = i + 1; j < *nargs; j++)
+            args[j - 1] = args[j];
+        (*nargs)--;
+        if (a.kind == V_POISON)
+            return false;
+        if (a.kind != V_BOOL) {
+            char buf[64];
+            fe_err(l, a.loc, "%s: '%s' must be true or false (got %s)", op, name,
+                   fe_vdesc(a, buf, sizeof buf));
+            return false;
+        }
+        *v = a.b;
+        return true;
+    }
+    return true;
+}
+
 static Value call_op(L *l, Frame *f, Op op, const Expr *e)
 {
     const OpInfo *oi = &op_info[op];
@@ -996,9 +1134,12 @@ static Value call_op(L *l, Frame *f, Op op, const Expr *e)
     int nargs = e->call.nargs;
     bool mask_ok = true;
     Node *mask = op == OP_ATTENTION ? take_tensor_arg(l, oi->text, "mask", args, &nargs, &mask_ok)
-                 : ir_recurrent_cell(op) != OP_COUNT
-                     ? take_tensor_arg(l, oi->text, "lengths", args, &nargs, &mask_ok)
-                     : NULL;
+                                    : NULL;
+    bool recurrent = ir_recurrent_cell(op) != OP_COUNT, bidir = false;
+    Node *lengths = recurrent ? take_tensor_arg(l, oi->text, "lengths", args, &nargs, &mask_ok)
+                              : NULL;
+    if (recurrent)
+        mask_ok &= take_bool_arg(l, oi->text, "bidirectional", args, &nargs, &bidir);
     bool runstats = oi->flags & OPF_RUNSTATS;
     int want = oi->arity < 0 ? 1 : runstats ? oi->arity - 2 : oi->arity;
     Value bias = {.kind = V_POISON};
@@ -1050,19 +1191,8 @@ static Value call_op(L *l, Frame *f, Op op, const Expr *e)
                      &attrs) ||
         !ok || !mask_ok)
         return poison;
-    if (mask && op != OP_ATTENTION) {
-        /* the lengths: the packed op, whose result always has the final
-         * states' rows (return_state says whether the call shows them) */
-        vec_push(l->a, &in, mask);
-        op = op == OP_LSTM ? OP_LSTM_PACKED : op == OP_GRU ? OP_GRU_PACKED : OP_RNN_PACKED;
-        Node *n = ir_node_new(l->g, op, in.v, in.n, callee);
-        for (int i = 0; i < attrs.n; i++)
-            if (strcmp(attrs.v[i].name, "return_state") != 0)
-                ir_attrs_set(l->a, &n->attrs, attrs.v[i]);
-        if (ir_attrs_get(&attrs, "return_state")->b)
-            return recurrent_results(l, n, callee);
-        return tensor(time_rows(l, n, 0, -ir_recurrent_state_rows(n), false, callee), callee);
-    }
+    if (lengths || bidir)
+        return recurrent_call(l, op, in.v, in.n, attrs, lengths, bidir, callee);
     if (mask) {
         /* as 0/1 in f32 (exact), so the op reads no i32 tensor: i32 inputs
          * of such ops are indices (OPF_INDEX), a mask is not */

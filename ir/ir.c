@@ -416,7 +416,7 @@ bool ir_index_operand(const Node *n, int *operand, int64_t *hi)
 {
     if (!(op_info[n->op].flags & OPF_INDEX))
         return false;
-    if (ir_recurrent_packed(n->op)) {
+    if (ir_recurrent_packed(n->op) || n->op == OP_REVERSE_SEQUENCE) {
         /* the lengths, 0..T */
         *operand = n->nin - 1;
         *hi = n->in[0]->shape.d[1].n + 1;

@@ -276,8 +276,9 @@ int64_t ir_max_batch(const Graph *g);
  * input 1, the class dimension of the scores in input 0 (dimension 1, or
  * 0 for one unbatched sample, and not for cross_entropy's float soft
  * targets); K_SELECT (gather) indices in input 1, the size of x (input 0)
- * along the axis, never the batch; the packed recurrent ops' lengths,
- * last, 0..T (hi = T + 1). False for other nodes. */
+ * along the axis, never the batch; the lengths of the packed recurrent
+ * ops and reverse_sequence, last, 0..T (hi = T + 1). False for other
+ * nodes. */
 bool ir_index_operand(const Node *n, int *operand, int64_t *hi);
 /* Recurrent ops (rnn, lstm, gru and their backward ops): the cell
  * (OP_RNN, OP_LSTM or OP_GRU), or OP_COUNT for another op. */

@@ -35,6 +35,13 @@ bool grad_gather(Grad *c, Node *n, Node *dy)
     return true;
 }
 
+/* a permutation of each row that is its own inverse */
+bool grad_reverse_sequence(Grad *c, Node *n, Node *dy)
+{
+    ad_acc(c, n->in[0], ad_bin(c, OP_REVERSE_SEQUENCE, dy, n->in[1]));
+    return true;
+}
+
 bool grad_tril(Grad *c, Node *n, Node *dy)
 {
     Node *d = ad_node(c, n->op, &dy, 1);

@@ -103,6 +103,26 @@ bool shape_gather_grad(Graph *g, Node *n)
     return true;
 }
 
+bool shape_reverse_sequence(Graph *g, Node *n)
+{
+    const Node *x = n->in[0], *len = n->in[1];
+    if (!shape_want_rank(g, n, x, 2, IR_MAX_RANK, "x of shape [B, T, ...]"))
+        return false;
+    if (x->shape.d[1].batch) {
+        diag_error(n->loc, "reverse_sequence: the sequence length must not be the batch size");
+        return false;
+    }
+    Shape want = {.rank = 1, .d = {x->shape.d[0]}};
+    if (len->dtype != DT_I32 || !ir_shape_eq(&len->shape, &want)) {
+        diag_error(n->loc, "reverse_sequence: lengths must be i32%s, got %s%s",
+                   shape_fmt(g, &want), ir_dtype_name(len->dtype), shape_fmt(g, &len->shape));
+        return false;
+    }
+    n->dtype = x->dtype;
+    n->shape = x->shape;
+    return true;
+}
+
 bool shape_tril(Graph *g, Node *n)
 {
     const Node *x = n->in[0];

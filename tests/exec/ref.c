@@ -765,6 +765,7 @@ typedef enum {
     R_RECURRENT_GRAD,
     R_WHERE,
     R_GATHER,
+    R_REVERSE_SEQUENCE,
     R_TRIL,
     R_ARANGE,
     R_EYE,
@@ -870,6 +871,7 @@ static const Rule rules[OP_COUNT] = {
     [OP_WHERE] = R_WHERE,
     [OP_GATHER] = R_GATHER,
     [OP_GATHER_GRAD] = R_GATHER,
+    [OP_REVERSE_SEQUENCE] = R_REVERSE_SEQUENCE,
     [OP_TRIL] = R_TRIL,
     [OP_TRIU] = R_TRIL,
     [OP_ARANGE] = R_ARANGE,
@@ -970,6 +972,7 @@ static bool eval_node(const Node *n, RefTensor *values, int64_t batch, char *err
         return true;
     }
     case R_GATHER: eval_gather(n, in, out); return true;
+    case R_REVERSE_SEQUENCE: ref_reverse_sequence(in, out); return true;
     case R_TRIL: {
         int64_t idx[IR_MAX_RANK] = {0}, r = out->rank;
         int64_t diag = attr_diagonal(n);

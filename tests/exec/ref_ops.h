@@ -20,6 +20,8 @@ double *ref_calloc(int64_t n);
 /* rnn, lstm, gru and their backward ops (ref_recurrent.c) */
 void ref_recurrent(const Node *n, RefTensor *const *in, RefTensor *out);
 void ref_recurrent_grad(const Node *n, RefTensor *const *in, RefTensor *out);
+/* reverse_sequence (ref_recurrent.c) */
+void ref_reverse_sequence(RefTensor *const *in, RefTensor *out);
 
 /* the nn family (ref_nn.c): conv1d/conv2d, conv_transpose2d, the windowed
  * pools, global pooling, batch_norm (inference) and layer_norm, and the

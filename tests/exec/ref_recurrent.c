@@ -215,3 +215,19 @@ void ref_recurrent_grad(const Node *n, RefTensor *const *in, RefTensor *out)
     free(dc);
     free(d);
 }
+
+/* out[b, t] = x[b, n[b] - 1 - t] for t < n[b], else x[b, t], with n[b]
+ * clamped to 0..T */
+void ref_reverse_sequence(RefTensor *const *in, RefTensor *out)
+{
+    const RefTensor *x = in[0], *len = in[1];
+    int64_t B = x->dim[0], T = x->dim[1], K = x->count / (B * T);
+    for (int64_t b = 0; b < B; b++) {
+        int64_t n = (int64_t)fmax(0, fmin((double)T, len->v[b]));
+        for (int64_t t = 0; t < T; t++) {
+            int64_t src = t < n ? n - 1 - t : t;
+            for (int64_t k = 0; k < K; k++)
+                out->v[(b * T + t) * K + k] = x->v[(b * T + src) * K + k];
+        }
+    }
+}

@@ -1627,6 +1627,31 @@ TEST(rules, recurrent_state_and_lengths)
 }
 END_TEST
 
+/* reverse_sequence(x, lengths): x's shape, lengths i32 [B] */
+TEST(rules, reverse_sequence)
+{
+    fresh();
+    Node *n = N(OP_REVERSE_SEQUENCE, X("f32[B, 5, 2, 3]"), X("i32[B]"));
+    ok(n, "f32[B, 5, 2, 3]");
+    fresh();
+    n = N(OP_REVERSE_SEQUENCE, X("i32[3, 7]"), X("i32[3]"));
+    ok(n, "i32[3, 7]");
+
+    fresh();
+    N(OP_REVERSE_SEQUENCE, X("f32[B]"), X("i32[B]"));
+    err("reverse_sequence: expects x of shape [B, T, ...], got [B]");
+    fresh();
+    N(OP_REVERSE_SEQUENCE, X("f32[B, 5]"), X("f32[B]"));
+    err("reverse_sequence: lengths must be i32[B], got f32[B]");
+    fresh();
+    N(OP_REVERSE_SEQUENCE, X("f32[B, 5]"), X("i32[4]"));
+    err("reverse_sequence: lengths must be i32[B], got i32[4]");
+    fresh();
+    N(OP_REVERSE_SEQUENCE, X("f32[4, B]"), X("i32[4]"));
+    err("reverse_sequence: the sequence length must not be the batch size");
+}
+END_TEST
+
 /* the backward ops: y and dy, then the forward's inputs; [B, T + 1, W] */
 TEST(rules, recurrent_grad)
 {
