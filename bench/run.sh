@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks, run by hand: builds dlc (scripts/build.sh) and, for each MNIST
-# classifier (the MLP of examples/mnist, LeNet-5 of examples/lenet) and
+# classifier (the MLP of examples/mnist, LeNet-5 of examples/lenet, the
+# ResNet of examples/resnet: BENCH_RESNET="BATCH STEPS ROUNDS", default
+# "64 30 5", as its steps are 40 times LeNet-5's) and
 # each character-level language model (the LSTM of examples/charlstm, the
 # Transformer of examples/gpt), prints its memory plan (dlc --stats), its
 # compiled training and inference throughput (bench/mnist.c in samples/s,
@@ -18,7 +20,7 @@
 # OPENBLAS_CORETYPE is left as the environment sets it. The run starts with
 # the machine's one-thread sgemm peak (bench/peak.c), and each model's
 # lines are followed by its achieved GFLOP/s and their fraction of that
-# peak (bench/roofline.py, from the flops dlc --stats=json counts). BENCH_MODELS picks the models (default "mnist_mlp lenet charlstm
+# peak (bench/roofline.py, from the flops dlc --stats=json counts). BENCH_MODELS picks the models (default "mnist_mlp lenet resnet charlstm
 # gpt compile"), BENCH_BUILD the build directory (default build/release). The
 # arguments size the MNIST runs; BENCH_TEXT="BATCH STEPS ROUNDS" the text
 # models' (default: each model's largest batch, 20 steps, 5 rounds).
@@ -39,7 +41,7 @@ peak_line=$("$build"/bench/bench_peak)
 echo "$peak_line"
 peak=$(echo "$peak_line" | sed -n 's/^sgemm peak \([0-9.]*\) GFLOP.*/\1/p')
 rate() { echo "$1" | sed -n "s/.*$2 \([0-9]*\) \(samples\|tokens\).*/\1/p"; }
-for model in ${BENCH_MODELS:-mnist_mlp lenet charlstm gpt compile}; do
+for model in ${BENCH_MODELS:-mnist_mlp lenet resnet charlstm gpt compile}; do
     if [ "$model" = compile ]; then
         echo "== compile time (bench/compile/compile.py ${BENCH_COMPILE:-})"
         # shellcheck disable=SC2086 # BENCH_COMPILE is a list of options
@@ -49,8 +51,9 @@ for model in ${BENCH_MODELS:-mnist_mlp lenet charlstm gpt compile}; do
     case $model in
     mnist_mlp) dl=examples/mnist/mnist_mlp.dl torch=mnist sizes=("$@") ;;
     lenet) dl=examples/lenet/lenet.dl torch=mnist sizes=("$@") ;;
+    resnet) dl=examples/resnet/resnet.dl torch=mnist sizes=(${BENCH_RESNET:-64 30 5}) ;;
     charlstm | gpt) dl=examples/$model/$model.dl torch=text sizes=(${BENCH_TEXT:-}) ;;
-    *) echo "bench/run.sh: unknown model '$model' (mnist_mlp, lenet, charlstm, gpt, compile)" >&2; exit 2 ;;
+    *) echo "bench/run.sh: unknown model '$model' (mnist_mlp, lenet, resnet, charlstm, gpt, compile)" >&2; exit 2 ;;
     esac
     echo "== memory plan of $dl (dlc --stats)"
     tmp=/tmp/dlc-bench-$model.$$
