@@ -72,7 +72,8 @@ static int64_t conv_flops(const Node *n, int64_t batch)
 {
     switch (n->op) {
     case OP_CONV2D:
-    case OP_CONV1D: {
+    case OP_CONV1D:
+    case OP_CONV3D: {
         const Shape *w = &n->in[1]->shape;
         return 2 * numel_at(&n->shape, batch) * tail(w, 1);
     }

@@ -9,12 +9,13 @@
  * dlrt_gemm_f32/f64: conv2d/conv1d multiply the group's weights
  * [O/g, C/g*kh*kw] by the im2col matrix [C/g*kh*kw, OH*OW] that
  * dlrt_im2col builds in the step's scratch buffer (runtime/conv.c; a 1-d
- * convolution is a 2-d one of height 1); a 1x1, stride-1, unpadded kernel
+ * convolution is a 2-d one of height 1; conv3d builds it one output
+ * depth at a time, its section below); a 1x1, stride-1, unpadded kernel
  * multiplies by the input itself, which already is that matrix. The plan
- * gives a step scratch exactly when it needs im2col (scratch.c), so
- * its presence picks the path. conv_transpose2d (and conv_transpose1d,
- * of height 1) is the adjoint: the
- * column matrix W_g^T @ x_g, then dlrt_col2im adds it into the output.
+ * gives a step scratch exactly when it needs im2col (scratch.c), so its
+ * presence picks the path. conv_transpose2d (and conv_transpose1d, of
+ * height 1) is the adjoint: the column matrix W_g^T @ x_g, then
+ * dlrt_col2im adds it into the output.
  * Depthwise convolution is the case groups == C of the same loop.
  * cg_emit_conv emits that loop into any kernel: an elementwise group whose
  * convolution pass_fuse fused with a bias and activation (eltwise.c) runs
@@ -63,6 +64,119 @@ static void geom_of(int64_t *v, int64_t ch, const int64_t *in, const int64_t *k,
     memcpy(v, f, sizeof f);
 }
 
+/* ---- 3-d convolutions -----------------------------------------------------
+ * conv3d and its two gradients build the column matrix one output depth
+ * at a time from the runtime's 2-d im2col: for output depth od, the row
+ * block (c, a) of [C/g * kd*kh*kw, OH*OW] (channel c, depth tap a) is the
+ * one-channel im2col of the input slice x[c, od*sd - pd + a*dd], zeros
+ * when that slice is in the padding. Then y[:, od] = W_g @ block, a GEMM
+ * writing every OD-th block of y (ldc OD*OH*OW); conv_grad_input's
+ * blocks W_g^T @ dy[:, od] go back to their slices through col2im (which
+ * overwrites, so into a slice of scratch, then added); conv_grad_weight
+ * adds dy[:, od] @ block^T. */
+
+static void zero(Cg *c, DType t, LLVMValueRef p, LLVMValueRef count);
+
+typedef struct {
+    int64_t C, O, D, OD, KD, sd, pd, dd, groups, cg, og;
+    int64_t hw, pq, kk; /* one slice's H*W, one depth's OH*OW, the kernel's kd*kh*kw */
+    LLVMValueRef geom;  /* im2col of one channel's slice */
+} Vol;
+
+/* The geometry of image x, output (or dy) y and weight w */
+static Vol vol_of(Cg *c, Node *n, const Shape *xs, const Shape *ys, const Shape *ws)
+{
+    int64_t in[3], on[3], k[3], s[3], p[3], d[3];
+    for (int i = 0; i < 3; i++) {
+        in[i] = xs->d[2 + i].n;
+        on[i] = ys->d[2 + i].n;
+        k[i] = ws->d[2 + i].n;
+        s[i] = cg_ints_at(attr_stride(n), i);
+        p[i] = ir_pad(attr_padding(n), 3, i, false); /* the end's shows in on[] */
+        d[i] = cg_ints_at(attr_dilation(n), i);
+    }
+    Vol v = {.C = xs->d[1].n, .O = ys->d[1].n, .D = in[0], .OD = on[0], .KD = k[0],
+             .sd = s[0], .pd = p[0], .dd = d[0], .groups = attr_groups(n)};
+    v.cg = v.C / v.groups;
+    v.og = v.O / v.groups;
+    v.hw = in[1] * in[2];
+    v.pq = on[1] * on[2];
+    v.kk = k[0] * k[1] * k[2];
+    int64_t gv[CG_GEOM_COUNT];
+    geom_of(gv, 1, in + 1, k + 1, s + 1, p + 1, d + 1, on + 1);
+    v.geom = cg_conv_geom(c, gv);
+    return v;
+}
+
+/* For output depth od: im2col of every slice inside the input of the
+ * group's image xg into the block blk, or (tmp given) col2im of the
+ * block's rows into tmp, added to their slices. */
+static void vol_slices(Cg *c, const Vol *v, DType t, LLVMValueRef xg, LLVMValueRef blk,
+                       LLVMValueRef od, LLVMValueRef tmp)
+{
+    CgLoop lc, la;
+    LLVMValueRef ch = cg_loop_begin(c, cg_i64(c, v->cg), &lc);
+    LLVMValueRef a = cg_loop_begin(c, cg_i64(c, v->KD), &la);
+    LLVMValueRef id = cg_add(c, cg_mul(c, od, cg_i64(c, v->sd)),
+                             cg_add(c, cg_mul(c, a, cg_i64(c, v->dd)), cg_i64(c, -v->pd)));
+    LLVMBasicBlockRef join = cg_if_begin(c, in_range(c, id, v->D));
+    LLVMValueRef slice =
+        cg_gep(c, t, xg, cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, v->D)), id), cg_i64(c, v->hw)));
+    LLVMValueRef rows = cg_gep(c, t, blk,
+                               cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, v->KD)), a),
+                                      cg_i64(c, v->kk / v->KD * v->pq)));
+    if (tmp) {
+        cg_im2col(c, "col2im", t, v->geom, rows, tmp);
+        CgLoop li;
+        LLVMValueRef i = cg_loop_begin(c, cg_i64(c, v->hw), &li);
+        cg_store(c, t, LLVMBuildFAdd(c->b, cg_load(c, t, slice, i), cg_load(c, t, tmp, i), ""),
+                 slice, i);
+        cg_loop_end(c, &li);
+    } else {
+        cg_im2col(c, "im2col", t, v->geom, slice, rows);
+    }
+    cg_if_end(c, join);
+    cg_loop_end(c, &la);
+    cg_loop_end(c, &lc);
+}
+
+/* Image b, group g of conv3d (op OP_CONV3D: xp, wp to out), conv_grad_input
+ * (dy, w to the zeroed out) or conv_grad_weight (x, dy added into out);
+ * scratch: the block, then (conv_grad_input) one slice. */
+static void vol_group(Cg *c, Op op, DType t, const Vol *v, LLVMValueRef b, LLVMValueRef g,
+                      LLVMValueRef xp, LLVMValueRef yp, LLVMValueRef wp, LLVMValueRef scratch)
+{
+    int64_t rows = v->cg * v->kk, ldy = v->OD * v->pq;
+    LLVMValueRef xg = cg_gep(
+        c, t, xp,
+        cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, v->C)), cg_mul(c, g, cg_i64(c, v->cg))),
+               cg_i64(c, v->D * v->hw)));
+    LLVMValueRef yg = cg_gep(
+        c, t, yp,
+        cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, v->O)), cg_mul(c, g, cg_i64(c, v->og))),
+               cg_i64(c, ldy)));
+    LLVMValueRef wg = cg_gep(c, t, wp, cg_mul(c, g, cg_i64(c, v->og * rows)));
+    LLVMValueRef one = cg_fconst(c, t, 1);
+    CgLoop ld;
+    LLVMValueRef od = cg_loop_begin(c, cg_i64(c, v->OD), &ld);
+    LLVMValueRef yd = cg_gep(c, t, yg, cg_mul(c, od, cg_i64(c, v->pq)));
+    if (op == OP_CONV_GRAD_INPUT) {
+        cg_gemm(c, t, true, false, cg_i64(c, rows), cg_i64(c, v->pq), cg_i64(c, v->og), one, wg,
+                cg_i64(c, rows), yd, cg_i64(c, ldy), 0, scratch, cg_i64(c, v->pq));
+        vol_slices(c, v, t, xg, scratch, od, cg_gep(c, t, scratch, cg_i64(c, rows * v->pq)));
+    } else {
+        zero(c, t, scratch, cg_i64(c, rows * v->pq));
+        vol_slices(c, v, t, xg, scratch, od, NULL);
+        if (op == OP_CONV3D)
+            cg_gemm(c, t, false, false, cg_i64(c, v->og), cg_i64(c, v->pq), cg_i64(c, rows), one,
+                    wg, cg_i64(c, rows), scratch, cg_i64(c, v->pq), 0, yd, cg_i64(c, ldy));
+        else
+            cg_gemm(c, t, false, true, cg_i64(c, v->og), cg_i64(c, rows), cg_i64(c, v->pq), one,
+                    yd, cg_i64(c, ldy), scratch, cg_i64(c, v->pq), 1, wg, cg_i64(c, rows));
+    }
+    cg_loop_end(c, &ld);
+}
+
 void cg_emit_conv(Cg *c, Node *n, LLVMValueRef xp, LLVMValueRef wp, LLVMValueRef out,
                   LLVMValueRef col, CgImageFn epilogue, void *ctx)
 {
@@ -72,6 +186,18 @@ void cg_emit_conv(Cg *c, Node *n, LLVMValueRef xp, LLVMValueRef wp, LLVMValueRef
     bool scratch = col != NULL;
     /* per axis (height, width); a 1-d convolution has height 1 */
     int nsp = x->shape.rank - 2;
+    if (nsp == 3) {
+        Vol v = vol_of(c, n, &x->shape, &n->shape, &w->shape);
+        CgLoop lb, lg;
+        LLVMValueRef b = cg_loop_begin(c, cg_dim(c, x->shape.d[0]), &lb);
+        LLVMValueRef g = cg_loop_begin(c, cg_i64(c, v.groups), &lg);
+        vol_group(c, OP_CONV3D, t, &v, b, g, xp, out, wp, col);
+        cg_loop_end(c, &lg);
+        if (epilogue)
+            epilogue(c, ctx, b);
+        cg_loop_end(c, &lb);
+        return;
+    }
     int64_t in[2] = {1, 1}, on[2] = {1, 1}, k[2] = {1, 1}, s[2] = {1, 1}, p[2] = {0, 0},
             d[2] = {1, 1};
     for (int i = 0; i < nsp; i++) {
@@ -786,6 +912,19 @@ static LLVMValueRef k_conv_grad(Cg *c, Node *n)
     LLVMValueRef out = LLVMGetParam(fn, 0), a0 = LLVMGetParam(fn, 1), a1 = LLVMGetParam(fn, 2);
     LLVMValueRef col = scratch ? cg_kernel_scratch(c, 2) : NULL;
     int nsp = xs->rank - 2;
+    if (nsp == 3) {
+        Vol v = vol_of(c, n, xs, dys, ws);
+        LLVMValueRef xp = gi ? out : a0, dyp = gi ? a0 : a1, wp = gi ? a1 : out;
+        zero(c, t, out, gi ? cg_numel(c, xs) : cg_i64(c, v.O * v.cg * v.kk));
+        CgLoop lb, lg;
+        LLVMValueRef b = cg_loop_begin(c, cg_dim(c, xs->d[0]), &lb);
+        LLVMValueRef g = cg_loop_begin(c, cg_i64(c, v.groups), &lg);
+        vol_group(c, n->op, t, &v, b, g, xp, dyp, wp, col);
+        cg_loop_end(c, &lg);
+        cg_loop_end(c, &lb);
+        LLVMBuildRetVoid(c->b);
+        return fn;
+    }
     int64_t in[2] = {1, 1}, on[2] = {1, 1}, k[2] = {1, 1}, s[2] = {1, 1}, p[2] = {0, 0},
             d[2] = {1, 1};
     for (int i = 0; i < nsp; i++) {
@@ -1124,6 +1263,7 @@ LLVMValueRef cg_kernel_nn(Cg *c, Node *step)
     switch (step->op) {
     case OP_CONV2D:
     case OP_CONV1D:
+    case OP_CONV3D:
     case OP_CONV_TRANSPOSE2D:
     case OP_CONV_TRANSPOSE1D: return k_conv(c, step);
     case OP_MAX_POOL1D:

@@ -12,7 +12,8 @@
  * Convolutions (codegen/nn.c) work one image and one group at a
  * time: conv2d/conv1d build the im2col matrix [C/groups * kernel, output
  * positions] of it, except for a 1x1, stride-1, unpadded kernel, whose
- * input already is that matrix; conv_transpose2d computes the column
+ * input already is that matrix; conv3d one output depth's block of it
+ * [C/groups * kernel, OH * OW] at a time; conv_transpose2d computes the column
  * matrix [O/groups * kernel, input positions] before col2im. The code
  * generator takes the presence of scratch as the choice of path. A
  * convolution fused with its bias and activation (pass_fuse) runs at its
@@ -50,6 +51,9 @@ static int64_t conv_scratch(const Node *n)
         int64_t og = w->shape.d[1].n;
         return og * tail_numel(&w->shape, 2) * tail_numel(&x->shape, 2) * elem_bytes(n->dtype);
     }
+    int64_t cg = x->shape.d[1].n / groups;
+    if (nsp == 3) /* one output depth's column block */
+        return cg * tail_numel(&w->shape, 2) * tail_numel(&n->shape, 3) * elem_bytes(n->dtype);
     bool pointwise = true;
     for (int i = 0; i < nsp; i++)
         pointwise &= w->shape.d[2 + i].n == 1 && ints_at(attr_stride(n), i) == 1 &&
@@ -57,7 +61,6 @@ static int64_t conv_scratch(const Node *n)
                      ir_pad(attr_padding(n), nsp, i, true) == 0;
     if (pointwise)
         return 0;
-    int64_t cg = x->shape.d[1].n / groups;
     return cg * tail_numel(&w->shape, 2) * tail_numel(&n->shape, 2) * elem_bytes(n->dtype);
 }
 
@@ -72,6 +75,10 @@ static int64_t conv_grad_scratch(const Node *n)
     const Shape *w = gi ? &n->in[1]->shape : &n->shape;
     bool pointwise = true;
     int nsp = x->rank - 2;
+    if (nsp == 3) /* one output depth's column block, and one slice of x */
+        return (x->d[1].n / attr_groups(n) * tail_numel(w, 2) * tail_numel(dy, 3) +
+                (gi ? tail_numel(x, 3) : 0)) *
+               elem_bytes(n->dtype);
     for (int i = 0; i < nsp; i++)
         pointwise &= w->d[2 + i].n == 1 && ints_at(attr_stride(n), i) == 1 &&
                      ir_pad(attr_padding(n), nsp, i, false) == 0 &&
@@ -87,7 +94,8 @@ static int64_t seq_extent(const Graph *g, Dim d);
 
 int64_t cg_conv_weight_chunks(const Graph *g, const Node *n)
 {
-    if (n->op != OP_CONV_GRAD_WEIGHT || conv_grad_scratch(n) == 0)
+    if (n->op != OP_CONV_GRAD_WEIGHT || conv_grad_scratch(n) == 0 ||
+        n->in[0]->shape.rank == 5) /* conv3d's weight gradient: one pass */
         return 1;
     int64_t images = seq_extent(g, n->in[0]->shape.d[0]);
     /* multiply-adds per image: the weight gradient's elements times the
@@ -219,6 +227,7 @@ int64_t cg_scratch_bytes(const Graph *g, const Node *n)
     case OP_ATTENTION_MASKED: return seq_scratch(g, n);
     case OP_CONV2D:
     case OP_CONV1D:
+    case OP_CONV3D:
     case OP_CONV_TRANSPOSE2D:
     case OP_CONV_TRANSPOSE1D: return conv_scratch(n);
     case OP_CONV_GRAD_INPUT: return conv_grad_scratch(n);

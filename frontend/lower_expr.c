@@ -1212,8 +1212,8 @@ static Value call_op(L *l, Frame *f, Op op, const Expr *e)
     n->attrs = attrs;
     if (bias.kind != V_POISON) {
         /* the weight's rank: 2 + the spatial dimensions */
-        n = add_bias(l, oi, n, bias, op == OP_CONV1D || op == OP_CONV_TRANSPOSE1D ? 1 : 2,
-                     callee);
+        int nsp = op == OP_CONV1D || op == OP_CONV_TRANSPOSE1D ? 1 : op == OP_CONV3D ? 3 : 2;
+        n = add_bias(l, oi, n, bias, nsp, callee);
         if (!n)
             return poison;
     }

@@ -29,10 +29,11 @@
  *    buffer and the chain applied to it in place, row by row or at the end,
  *    so R's storage must not overlap G's operands or b (the memory planner
  *    must not let R reuse them in place).
- *  - Convolution group: the same chain with G a conv2d, conv1d,
- *    conv_transpose2d or conv_transpose1d (G is K_CONV; never conv_grad_input/conv_grad_weight)
- *    instead of the matmul, where the bias b of E1 is per channel: b has
- *    G's dtype and rank r-1 or r (r = G's rank, 3 or 4) and, aligned to G's
+ *  - Convolution group: the same chain with G a conv2d, conv1d, conv3d,
+ *    conv_transpose2d or conv_transpose1d (G is K_CONV; never
+ *    conv_grad_input/conv_grad_weight) instead of the matmul, where the
+ *    bias b of E1 is per channel: b has G's dtype and rank r-1 or r (r =
+ *    G's rank, 3 to 5) and, aligned to G's
  *    shape from the right, its dimension over G's channel dimension 1 is C
  *    (G's dim 1, not the batch) and every other dimension is a static 1:
  *    [C, 1, 1] or [1, C, 1, 1] after a 2-d convolution, [C, 1] or [1, C, 1]
@@ -76,8 +77,8 @@ static bool same_type(const Node *a, const Node *b)
 /* The convolutions with a codegen kernel that takes an epilogue. */
 static bool is_conv(const Node *n)
 {
-    return n->op == OP_CONV2D || n->op == OP_CONV1D || n->op == OP_CONV_TRANSPOSE2D ||
-           n->op == OP_CONV_TRANSPOSE1D;
+    return n->op == OP_CONV2D || n->op == OP_CONV1D || n->op == OP_CONV3D ||
+           n->op == OP_CONV_TRANSPOSE2D || n->op == OP_CONV_TRANSPOSE1D;
 }
 
 /* b is a per-channel bias for the convolution p: rank r-1 or r, C over

@@ -57,7 +57,8 @@ static bool spatial(Graph *g, Node *n, const AttrKey *k, int nsp, int64_t min, i
 
 static const char *spatial_name(int nsp, int i)
 {
-    return nsp == 1 ? "length" : i == 0 ? "height" : "width";
+    static const char *const names[] = {"depth", "height", "width"};
+    return nsp == 1 ? "length" : names[3 - nsp + i];
 }
 
 /* A convolution's padding (ops.def), before (pb) and after (pe) each of
@@ -84,7 +85,7 @@ static bool conv_padding(Graph *g, Node *n, int nsp, const int64_t *in, const in
     } else {
         int64_t v[2 * IR_MAX_RANK];
         int nv;
-        const char *what = nsp == 1 ? "1 or 2" : "1, 2 or 4";
+        const char *what = nsp == 1 ? "1 or 2" : nsp == 2 ? "1, 2 or 4" : "1, 3 or 6";
         if (!shape_ints(n, &attr_key_padding, v, 2 * IR_MAX_RANK, &nv))
             return false;
         check(nv >= 0);
@@ -132,7 +133,9 @@ static bool want_same_dim(Graph *g, Node *n, const Node *a, const Node *b, int i
 /* x is [N, C, spatial...] with only N possibly the batch. */
 static bool want_image(Graph *g, Node *n, const Node *x, int nsp)
 {
-    const char *layout = nsp == 1 ? "x of shape [N, C, L]" : "x of shape [N, C, H, W]";
+    const char *layout = nsp == 1   ? "x of shape [N, C, L]"
+                         : nsp == 2 ? "x of shape [N, C, H, W]"
+                                    : "x of shape [N, C, D, H, W]";
     if (!shape_want_float(n, x, "") || !shape_want_rank(g, n, x, 2 + nsp, 2 + nsp, layout))
         return false;
     for (int i = 1; i < 2 + nsp; i++)
@@ -170,9 +173,10 @@ static bool want_groups(Graph *g, Node *n, int64_t groups, int64_t ch, const cha
 bool shape_conv(Graph *g, Node *n)
 {
     const Node *x = n->in[0], *w = n->in[1];
-    int nsp = n->op == OP_CONV1D ? 1 : 2;
-    const char *wl = nsp == 1 ? "a weight of shape [O, C/groups, k]"
-                              : "a weight of shape [O, C/groups, kh, kw]";
+    int nsp = n->op == OP_CONV1D ? 1 : n->op == OP_CONV3D ? 3 : 2;
+    const char *wl = nsp == 1   ? "a weight of shape [O, C/groups, k]"
+                     : nsp == 2 ? "a weight of shape [O, C/groups, kh, kw]"
+                                : "a weight of shape [O, C/groups, kd, kh, kw]";
     if (!want_image(g, n, x, nsp) || !want_weight(g, n, x, w, nsp, wl))
         return false;
     int64_t groups = attr_groups(n), C = x->shape.d[1].n, O = w->shape.d[0].n;
@@ -184,7 +188,7 @@ bool shape_conv(Graph *g, Node *n)
                    w->shape.d[1].n, shape_fmt(g, &x->shape), C, groups);
         return false;
     }
-    int64_t st[2], pb[2], pe[2], dil[2], ins[2], ks[2];
+    int64_t st[3], pb[3], pe[3], dil[3], ins[3], ks[3];
     for (int i = 0; i < nsp; i++) {
         ins[i] = x->shape.d[2 + i].n;
         ks[i] = w->shape.d[2 + i].n;
@@ -547,14 +551,14 @@ bool shape_conv_grad_input(Graph *g, Node *n)
 {
     const Node *dy = n->in[0], *w = n->in[1];
     int nsp = dy->shape.rank - 2;
-    if (nsp < 1 || nsp > 2) {
-        diag_error(n->loc, "%s: expects dy of rank 3 or 4, got %s", shape_op(n),
+    if (nsp < 1 || nsp > 3) {
+        diag_error(n->loc, "%s: expects dy of rank 3 to 5, got %s", shape_op(n),
                    shape_fmt(g, &dy->shape));
         return false;
     }
     if (!want_image(g, n, dy, nsp) || !want_weight(g, n, dy, w, nsp, "a convolution weight"))
         return false;
-    int64_t size[2], st[2], pb[2], pe[2], dil[2], k[2], groups = attr_groups(n);
+    int64_t size[3], st[3], pb[3], pe[3], dil[3], k[3], groups = attr_groups(n);
     for (int i = 0; i < nsp; i++)
         k[i] = w->shape.d[2 + i].n;
     if (!spatial(g, n, &attr_key_size, nsp, 1, size) ||
@@ -584,15 +588,15 @@ bool shape_conv_grad_weight(Graph *g, Node *n)
 {
     const Node *x = n->in[0], *dy = n->in[1];
     int nsp = x->shape.rank - 2;
-    if (nsp < 1 || nsp > 2) {
-        diag_error(n->loc, "%s: expects x of rank 3 or 4, got %s", shape_op(n),
+    if (nsp < 1 || nsp > 3) {
+        diag_error(n->loc, "%s: expects x of rank 3 to 5, got %s", shape_op(n),
                    shape_fmt(g, &x->shape));
         return false;
     }
     if (!want_image(g, n, x, nsp) || !want_image(g, n, dy, nsp) ||
         !shape_want_same_dtype(g, n, x, dy) || !want_same_dim(g, n, x, dy, 0))
         return false;
-    int64_t k[2], st[2], pb[2], pe[2], dil[2], in[2], groups = attr_groups(n);
+    int64_t k[3], st[3], pb[3], pe[3], dil[3], in[3], groups = attr_groups(n);
     int64_t C = x->shape.d[1].n, O = dy->shape.d[1].n;
     for (int i = 0; i < nsp; i++)
         in[i] = x->shape.d[2 + i].n;

@@ -8,90 +8,84 @@
 
 #include <string.h>
 
-/* The geometry of a convolution or pooling window, 1-d read as height 1:
- * output position (y, x) and tap (i, j) meet the input pixel
- * (y*sh - ph + i*dh, x*sw - pw + j*dw). */
+/* The geometry of a convolution or pooling window, 1-d read as height 1
+ * and 1-d and 2-d as depth 1: output position (z, y, x) and tap (k, i, j)
+ * meet the input pixel (z*sd - pd + k*dd, y*sh - ph + i*dh,
+ * x*sw - pw + j*dw). */
 typedef struct {
-    int64_t N, C, H, W, O, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw, G;
+    int64_t N, C, D, H, W, O, OD, OH, OW, KD, KH, KW, sd, sh, sw, pd, ph, pw, dd, dh, dw, G;
 } Window;
 
-/* image x, output or gradient dy (both [N, ., (H,) W]); the taps from
- * 'kernel' or the weight's trailing dims; a pool has no dilation, and
- * lp and stochastic pools no padding */
+/* image x, output or gradient dy (both [N, ., (D,) (H,) W]); the taps
+ * from 'kernel' or the weight's trailing dims; a pool has no dilation,
+ * and lp and stochastic pools no padding */
 static Window window_of(const Node *n, const RefTensor *x, const RefTensor *dy, const RefTensor *w)
 {
-    int nsp = x->rank - 2, h = nsp == 2 ? 0 : -1; /* index of the height in the attributes */
-    Window g = {.N = x->dim[0],
-                .C = x->dim[1],
-                .H = 1,
-                .W = x->dim[x->rank - 1],
-                .O = dy->dim[1],
-                .OH = 1,
-                .OW = dy->dim[dy->rank - 1],
-                .KH = 1,
-                .sh = 1,
-                .ph = 0,
-                .dh = 1,
-                .dw = 1,
-                .G = 1};
+    int nsp = x->rank - 2;
     bool pool = !attr_has_dilation(n), pad = attr_has_padding(n);
-    g.KW = w ? w->dim[w->rank - 1] : attr_kernel(n).v[nsp - 1].n;
-    g.sw = attr_stride(n).v[nsp - 1].n;
-    g.pw = pad ? ir_pad(attr_padding(n), nsp, nsp - 1, false) : 0;
-    if (!pool) {
-        g.dw = attr_dilation(n).v[nsp - 1].n;
-        g.G = attr_groups(n);
+    int64_t in[3] = {1, 1, 1}, on[3] = {1, 1, 1}, k[3] = {1, 1, 1}, s[3] = {1, 1, 1},
+            p[3] = {0, 0, 0}, d[3] = {1, 1, 1};
+    for (int i = 0; i < nsp; i++) {
+        int a = 3 - nsp + i;
+        in[a] = x->dim[2 + i];
+        on[a] = dy->dim[2 + i];
+        k[a] = w ? w->dim[2 + i] : attr_kernel(n).v[i].n;
+        s[a] = attr_stride(n).v[i].n;
+        p[a] = pad ? ir_pad(attr_padding(n), nsp, i, false) : 0;
+        d[a] = pool ? 1 : attr_dilation(n).v[i].n;
     }
-    if (h == 0) {
-        g.H = x->dim[2];
-        g.OH = dy->dim[2];
-        g.KH = w ? w->dim[2] : attr_kernel(n).v[0].n;
-        g.sh = attr_stride(n).v[0].n;
-        g.ph = pad ? ir_pad(attr_padding(n), nsp, 0, false) : 0;
-        g.dh = pool ? 1 : attr_dilation(n).v[0].n;
-    }
-    return g;
+    return (Window){.N = x->dim[0], .C = x->dim[1], .D = in[0], .H = in[1], .W = in[2],
+                    .O = dy->dim[1], .OD = on[0], .OH = on[1], .OW = on[2],
+                    .KD = k[0], .KH = k[1], .KW = k[2], .sd = s[0], .sh = s[1], .sw = s[2],
+                    .pd = p[0], .ph = p[1], .pw = p[2], .dd = d[0], .dh = d[1], .dw = d[2],
+                    .G = pool ? 1 : attr_groups(n)};
 }
 
-/* conv2d / conv1d (PyTorch's cross-correlation): out[b, o, y, x] = sum over
- * the channels c of o's group and the taps (i, j) of
- * x[b, c, y*s - p + i*d, x*s - p + j*d] * w[o, c - group start, i, j], the
- * padding being zeros. A 1-d convolution is read as height 1. */
+/* Every product term of a convolution (PyTorch's cross-correlation):
+ * y[b, o, z, y, x] = sum over the channels c of o's group and the taps
+ * (k, i, j) of x[b, c, z*s - p + k*d, ...] * w[o, c - group start, k, i, j],
+ * the padding being zeros. mode 0 adds x * w to y (the forward), 1 adds
+ * y * w to x (conv_grad_input, y the gradient), 2 adds y * x to w
+ * (conv_grad_weight). */
+static void conv_terms(const Window *g, int mode, double *x, double *w, double *y)
+{
+    int64_t CG = g->C / g->G, OG = g->O / g->G;
+    for (int64_t b = 0; b < g->N; b++)
+        for (int64_t o = 0; o < g->O; o++)
+            for (int64_t z = 0; z < g->OD; z++)
+                for (int64_t yo = 0; yo < g->OH; yo++)
+                    for (int64_t xo = 0; xo < g->OW; xo++) {
+                        int64_t yi = (((b * g->O + o) * g->OD + z) * g->OH + yo) * g->OW + xo;
+                        for (int64_t c = 0; c < CG; c++)
+                            for (int64_t k = 0; k < g->KD; k++)
+                                for (int64_t i = 0; i < g->KH; i++)
+                                    for (int64_t j = 0; j < g->KW; j++) {
+                                        int64_t iz = z * g->sd - g->pd + k * g->dd;
+                                        int64_t iy = yo * g->sh - g->ph + i * g->dh;
+                                        int64_t ix = xo * g->sw - g->pw + j * g->dw;
+                                        if (iz < 0 || iz >= g->D || iy < 0 || iy >= g->H ||
+                                            ix < 0 || ix >= g->W)
+                                            continue;
+                                        int64_t ci = o / OG * CG + c;
+                                        int64_t xi =
+                                            (((b * g->C + ci) * g->D + iz) * g->H + iy) * g->W + ix;
+                                        int64_t wi =
+                                            (((o * CG + c) * g->KD + k) * g->KH + i) * g->KW + j;
+                                        if (mode == 0)
+                                            y[yi] += x[xi] * w[wi];
+                                        else if (mode == 1)
+                                            x[xi] += y[yi] * w[wi];
+                                        else
+                                            w[wi] += y[yi] * x[xi];
+                                    }
+                    }
+}
+
+/* conv1d / conv2d / conv3d (conv_terms) into the zeroed out */
 void ref_conv(const Node *n, const RefTensor *x, const RefTensor *w, RefTensor *out)
 {
-    int nsp = x->rank - 2;
-    int64_t H = 1, W = x->dim[x->rank - 1], OH = 1, OW = out->dim[out->rank - 1];
-    int64_t KH = 1, KW = w->dim[w->rank - 1];
-    int64_t sh = 1, ph = 0, dh = 1;
-    int64_t sw = attr_stride(n).v[nsp - 1].n, pw = ir_pad(attr_padding(n), nsp, nsp - 1, false),
-            dw = attr_dilation(n).v[nsp - 1].n;
-    if (nsp == 2) {
-        H = x->dim[2];
-        OH = out->dim[2];
-        KH = w->dim[2];
-        sh = attr_stride(n).v[0].n;
-        ph = ir_pad(attr_padding(n), nsp, 0, false);
-        dh = attr_dilation(n).v[0].n;
-    }
-    int64_t N = x->dim[0], C = x->dim[1], O = out->dim[1], G = attr_groups(n);
-    int64_t CG = C / G, OG = O / G;
-    for (int64_t b = 0; b < N; b++)
-        for (int64_t o = 0; o < O; o++)
-            for (int64_t y = 0; y < OH; y++)
-                for (int64_t xo = 0; xo < OW; xo++) {
-                    double acc = 0;
-                    for (int64_t c = 0; c < CG; c++)
-                        for (int64_t i = 0; i < KH; i++)
-                            for (int64_t j = 0; j < KW; j++) {
-                                int64_t iy = y * sh - ph + i * dh, ix = xo * sw - pw + j * dw;
-                                if (iy < 0 || iy >= H || ix < 0 || ix >= W)
-                                    continue;
-                                int64_t ci = o / OG * CG + c;
-                                acc += x->v[((b * C + ci) * H + iy) * W + ix] *
-                                       w->v[((o * CG + c) * KH + i) * KW + j];
-                            }
-                    out->v[((b * O + o) * OH + y) * OW + xo] = acc;
-                }
+    Window g = window_of(n, x, out, w);
+    conv_terms(&g, 0, x->v, w->v, out->v);
 }
 
 /* conv_transpose2d: every input pixel x[b, c, iy, ix] adds x * w[c, o, i, j]
@@ -233,35 +227,15 @@ void ref_layer_norm(const Node *n, RefTensor *const *in, RefTensor *out)
 
 /* conv_grad_input(dy, w) into out (the input's shape) and
  * conv_grad_weight(x, dy) into out (the weight's shape): the adjoints of
- * eval_conv's sum, each product term dy * w added to the input pixel it
- * read, each term dy * x to the weight it read. */
+ * the convolution's sum, each product term dy * w added to the input
+ * pixel it read, each term dy * x to the weight it read. */
 void ref_conv_grad(const Node *n, RefTensor *const *in, RefTensor *out)
 {
     bool gi = n->op == OP_CONV_GRAD_INPUT;
     const RefTensor *dy = gi ? in[0] : in[1], *x = gi ? out : in[0];
     const RefTensor *w = gi ? in[1] : out;
-    Window g = window_of(n, x, dy, gi ? w : NULL);
-    int64_t CG = g.C / g.G, OG = g.O / g.G;
-    for (int64_t b = 0; b < g.N; b++)
-        for (int64_t o = 0; o < g.O; o++)
-            for (int64_t y = 0; y < g.OH; y++)
-                for (int64_t xo = 0; xo < g.OW; xo++) {
-                    double d = dy->v[((b * g.O + o) * g.OH + y) * g.OW + xo];
-                    for (int64_t c = 0; c < CG; c++)
-                        for (int64_t i = 0; i < g.KH; i++)
-                            for (int64_t j = 0; j < g.KW; j++) {
-                                int64_t iy = y * g.sh - g.ph + i * g.dh;
-                                int64_t ix = xo * g.sw - g.pw + j * g.dw;
-                                if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W)
-                                    continue;
-                                int64_t xi = ((b * g.C + o / OG * CG + c) * g.H + iy) * g.W + ix;
-                                int64_t wi = ((o * CG + c) * g.KH + i) * g.KW + j;
-                                if (gi)
-                                    out->v[xi] += d * w->v[wi];
-                                else
-                                    out->v[wi] += d * x->v[xi];
-                            }
-                }
+    Window g = window_of(n, x, dy, w);
+    conv_terms(&g, gi ? 1 : 2, x->v, w->v, dy->v);
 }
 
 /* max_pool2d_grad(x, dy) / avg_pool2d_grad(x, dy) into out (x's shape,

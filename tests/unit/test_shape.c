@@ -1054,6 +1054,72 @@ TEST(rules, conv1d)
 }
 END_TEST
 
+TEST(rules, conv3d)
+{
+    fresh();
+    Node *n = N(OP_CONV3D, X("f32[B, 4, 8, 10, 12]"), P("f32[6, 4, 3, 3, 3]"));
+    INTS(n, "stride", 2, 1, 3);
+    INTS(n, "padding", 1);
+    ok(n, "f32[B, 6, 4, 10, 4]");
+    ck_assert_str_eq(ints(n, "stride"), "[2, 1, 3]");
+    ck_assert_str_eq(ints(n, "padding"), "[1, 1, 1]");
+    ck_assert_str_eq(ints(n, "dilation"), "[1, 1, 1]");
+    fresh();
+    n = N(OP_CONV3D, X("f64[2, 4, 8, 10, 12]"), P("f64[6, 2, 2, 2, 2]"));
+    ir_set_int(G, n, "groups", 2);
+    ir_set_str(G, n, "padding", "same");
+    ok(n, "f64[2, 6, 8, 10, 12]");
+    ck_assert_str_eq(ints(n, "padding"), "[0, 1, 0, 1, 0, 1]");
+    fresh();
+    n = N(OP_CONV3D, X("f32[B, 4, 8, 10, 12]"), P("f32[6, 4, 3, 3, 3]"));
+    INTS(n, "dilation", 2, 1);
+    err("conv3d: 'dilation' must have 1 or 3 elements, got 2");
+    fresh();
+    n = N(OP_CONV3D, X("f32[B, 4, 8, 10, 12]"), P("f32[6, 4, 3, 3, 3]"));
+    INTS(n, "padding", 1, 1, 1, 1);
+    err("conv3d: 'padding' must have 1, 3 or 6 elements (one, one per dimension, or [begin, "
+        "end] for each), got 4");
+    fresh();
+    N(OP_CONV3D, X("f32[B, 4, 2, 10, 12]"), P("f32[6, 4, 3, 3, 3]"));
+    err("conv3d: output depth would be empty: input depth 2, kernel 3");
+    fresh();
+    N(OP_CONV3D, X("f32[B, 4, 10, 12]"), P("f32[6, 4, 3, 3, 3]"));
+    err("conv3d: expects x of shape [N, C, D, H, W], got [B, 4, 10, 12]");
+    fresh();
+    N(OP_CONV3D, X("f32[B, 4, 8, 10, 12]"), P("f32[6, 4, 3, 3]"));
+    err("conv3d: expects a weight of shape [O, C/groups, kd, kh, kw], got [6, 4, 3, 3]");
+    fresh();
+    N(OP_CONV3D, X("f32[B, 4, 8, 10, 12]"), P("f32[6, 3, 3, 3, 3]"));
+    err("conv3d: weight [6, 3, 3, 3, 3] expects 3 input channels per group, but x "
+        "[B, 4, 8, 10, 12] has 4 (groups = 1)");
+    /* the gradients of rank 5 */
+    fresh();
+    n = N(OP_CONV_GRAD_INPUT, X("f32[B, 6, 4, 10, 4]"), P("f32[6, 4, 3, 3, 3]"));
+    INTS(n, "size", 8, 10, 12);
+    INTS(n, "stride", 2, 1, 3);
+    INTS(n, "padding", 1);
+    INTS(n, "dilation", 1);
+    ir_set_int(G, n, "groups", 1);
+    ok(n, "f32[B, 4, 8, 10, 12]");
+    fresh();
+    n = N(OP_CONV_GRAD_WEIGHT, X("f32[B, 4, 8, 10, 12]"), X("f32[B, 6, 4, 10, 4]"));
+    INTS(n, "kernel", 3);
+    INTS(n, "stride", 2, 1, 3);
+    INTS(n, "padding", 1);
+    INTS(n, "dilation", 1);
+    ir_set_int(G, n, "groups", 1);
+    ok(n, "f32[6, 4, 3, 3, 3]");
+    fresh();
+    n = N(OP_CONV_GRAD_WEIGHT, X("f32[B, 4, 8, 10, 12]"), X("f32[B, 6, 5, 10, 4]"));
+    INTS(n, "kernel", 3);
+    INTS(n, "stride", 2, 1, 3);
+    INTS(n, "padding", 1);
+    INTS(n, "dilation", 1);
+    ir_set_int(G, n, "groups", 1);
+    err("conv_grad_weight: dy [B, 6, 5, 10, 4] does not match the forward sizes");
+}
+END_TEST
+
 TEST(rules, conv_transpose2d)
 {
     fresh();
