@@ -365,10 +365,31 @@ class Gen:
                            bc=set(range(-rank, -1)))
         return self.g_unary(x)
 
+    def g_conv3d(self):
+        """conv3d of a new [B, C, D, H, W] input, then flattened to [B, F]
+        or kept."""
+        r = self.r
+        img = self.leaf([BATCH, r.randint(1, 2)] + [r.randint(2, 4) for _ in range(3)], "input")
+        c, sizes = img.shape[1], img.shape[2:]
+        o = r.randint(1, 3)
+        pad = r.choice([0, 0, 1])
+        k = r.randint(1, min([2] + [n + 2 * pad for n in sizes]))
+        st = r.choice([1, 1, 2])
+        wt = self.leaf([o, c, k, k, k], "param")
+        out = [(n + 2 * pad - k) // st + 1 for n in sizes]
+        y = self.op(f"conv3d({{0}}, {{1}}, stride = {st}, padding = {pad})", [img, wt],
+                    [BATCH, o] + out)
+        if r.random() < 0.6:
+            return self.op("flatten({0})", [y], [BATCH, numel_fixed(y.shape)])
+        return y
+
     def g_conv(self, x):
         """conv2d of a [B, C, H, W] value (x when it is one, else a new
-        input), then maybe a pool or batch_norm, then maybe back to [B, F]."""
+        input), then maybe a pool or batch_norm, then maybe back to [B, F];
+        now and then conv3d of a new volume instead."""
         r = self.r
+        if r.random() < 0.15:
+            return self.g_conv3d()
         if len(x.shape) == 4 and x.shape[0] == BATCH and BATCH not in x.shape[1:]:
             img = x
         else:
