@@ -782,19 +782,19 @@ TEST(loops, swapped_carried_values)
             "%6 = loop_result(%4) {index = 1} : ?\n"
             "%7 = loop_result(%4) {index = 2} : ?\n"
             "%8 = loop_result(%4) {index = 3} : ?\n"
-            "output \"a\" = %5\n"
-            "output \"b\" = %6\n"
-            "output \"p\" = %7\n"
-            "output \"q\" = %8\n");
+            "output \"a_out\" = %5\n"
+            "output \"b_out\" = %6\n"
+            "output \"p_out\" = %7\n"
+            "output \"q_out\" = %8\n");
     IN("a", 1, 2);
     IN("b", 3, 4);
     IN("p", 0);
     IN("q", 1);
     run();
-    EXPECT("a", 1, D(2), 3, 4);
-    EXPECT("b", 1, D(2), 1, 2);
-    EXPECT("p", 0, D(0), 2); /* (0,1) (1,1) (1,2) (2,3) */
-    EXPECT("q", 0, D(0), 3);
+    EXPECT("a_out", 1, D(2), 3, 4);
+    EXPECT("b_out", 1, D(2), 1, 2);
+    EXPECT("p_out", 0, D(0), 2); /* (0,1) (1,1) (1,2) (2,3) */
+    EXPECT("q_out", 0, D(0), 3);
     done();
 }
 END_TEST
@@ -818,12 +818,12 @@ TEST(loops, nested)
             "  output \"s\" = %4\n"
             "}\n"
             "%3 = loop_result(%2) {index = 0} : ?\n"
-            "output \"s\" = %3\n");
+            "output \"s_out\" = %3\n");
     IN("s", 0, 1);
     IN("v", 1);
     run();
     /* s -> 2 (s + 2): 0 -> 4 -> 12 -> 28; 1 -> 6 -> 16 -> 36 */
-    EXPECT("s", 1, D(2), 28, 36);
+    EXPECT("s_out", 1, D(2), 28, 36);
     done();
 }
 END_TEST
@@ -842,11 +842,11 @@ TEST(loops, saved_outputs)
             "}\n"
             "%2 = loop_result(%1) {index = 0} : ?\n"
             "%3 = loop_result(%1) {index = 1} : ?\n"
-            "output \"s\" = %2\n"
+            "output \"s_out\" = %2\n"
             "output \"before\" = %3\n");
     IN("s", 1, 3);
     run();
-    EXPECT("s", 1, D(2), 8, 24);
+    EXPECT("s_out", 1, D(2), 8, 24);
     EXPECT("before", 2, D(3, 2), 1, 3, 2, 6, 4, 12);
     done();
 }
