@@ -98,6 +98,8 @@ static int64_t pool_flops(const Node *n, int64_t batch)
     switch (n->op) {
     case OP_MAX_POOL1D:
     case OP_AVG_POOL1D:
+    case OP_MAX_POOL3D:
+    case OP_AVG_POOL3D:
     case OP_MAX_POOL2D:
     case OP_AVG_POOL2D:
     case OP_STOCHASTIC_POOL2D: return numel_at(&n->shape, batch) * ints_prod(attr_kernel(n));

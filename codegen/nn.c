@@ -268,14 +268,15 @@ static LLVMValueRef k_conv(Cg *c, Node *n)
 /* ---- pooling --------------------------------------------------------------- */
 
 /* A windowed pooling's geometry (or its gradient's), read once from the
- * node: an H x W input pooled into OH x OW by a kh x kw window moving by
- * (sh, sw) from (ph, pw) before the image; a 1-d pooling has height 1. */
+ * node: a D x H x W input pooled into OD x OH x OW by a kd x kh x kw
+ * window moving by (sd, sh, sw) from (pd, ph, pw) before the volume; a
+ * 2-d pooling has depth 1, a 1-d one height 1 too. */
 typedef struct {
-    int64_t H, W, OH, OW, kh, kw, sh, sw, ph, pw;
+    int64_t D, H, W, OD, OH, OW, kd, kh, kw, sd, sh, sw, pd, ph, pw;
     bool clips;     /* some window reaches outside the input: padding, or
                        with ceil_mode a last window past the end */
     bool with_pad;  /* avg: count_include_pad (the default) */
-    bool fixed;     /* avg: every window divides by kh * kw */
+    bool fixed;     /* avg: every window divides by kd * kh * kw */
 } PoolGeom;
 
 /* n's geometry for the input x and the pooled output y. PyTorch's
@@ -284,36 +285,40 @@ typedef struct {
 static PoolGeom pool_geom(const Node *n, const Shape *x, const Shape *y)
 {
     int nsp = x->rank - 2;
-    int64_t in[2] = {1, 1}, on[2] = {1, 1}, k[2] = {1, 1}, s[2] = {1, 1}, p[2] = {0, 0};
+    int64_t in[3] = {1, 1, 1}, on[3] = {1, 1, 1}, k[3] = {1, 1, 1}, s[3] = {1, 1, 1},
+            p[3] = {0, 0, 0};
     for (int i = 0; i < nsp; i++) {
-        int a = 2 - nsp + i;
+        int a = 3 - nsp + i;
         in[a] = x->d[2 + i].n;
         on[a] = y->d[2 + i].n;
         k[a] = cg_ints_at(attr_kernel(n), i);
         s[a] = cg_ints_at(attr_stride(n), i);
         p[a] = attr_has_padding(n) ? cg_ints_at(attr_padding(n), i) : 0;
     }
-    PoolGeom g = {.H = in[0], .W = in[1], .OH = on[0], .OW = on[1], .kh = k[0], .kw = k[1],
-                  .sh = s[0], .sw = s[1], .ph = p[0], .pw = p[1]};
-    g.clips = g.ph > 0 || g.pw > 0 || (g.OH - 1) * g.sh + g.kh > g.H ||
-              (g.OW - 1) * g.sw + g.kw > g.W;
+    PoolGeom g = {.D = in[0], .H = in[1], .W = in[2], .OD = on[0], .OH = on[1], .OW = on[2],
+                  .kd = k[0], .kh = k[1], .kw = k[2], .sd = s[0], .sh = s[1], .sw = s[2],
+                  .pd = p[0], .ph = p[1], .pw = p[2]};
+    bool past = false, within = true; /* a window past the input, or past its padding */
+    for (int a = 0; a < 3; a++) {
+        past |= p[a] > 0 || (on[a] - 1) * s[a] + k[a] > in[a];
+        within &= (on[a] - 1) * s[a] + k[a] <= in[a] + 2 * p[a];
+    }
+    g.clips = past;
     g.with_pad = !attr_has_count_include_pad(n) || attr_count_include_pad(n);
-    g.fixed = g.with_pad ? (g.OH - 1) * g.sh + g.kh <= g.H + 2 * g.ph &&
-                               (g.OW - 1) * g.sw + g.kw <= g.W + 2 * g.pw
-                         : !g.clips;
+    g.fixed = g.with_pad ? within : !g.clips;
     return g;
 }
 
-/* The count avg_pool2d divides window (y, xo) by, as a value of type ty:
+/* The count avg_pool divides window (z, y, xo) by, as a value of type ty:
  * per dimension, the window [y*s - p, y*s - p + k) cut at the padded end
  * (in + p), then, without count_include_pad, at the input's bounds. */
-static LLVMValueRef pool_divisor(Cg *c, const PoolGeom *g, LLVMTypeRef ty, LLVMValueRef y,
-                                 LLVMValueRef xo)
+static LLVMValueRef pool_divisor(Cg *c, const PoolGeom *g, LLVMTypeRef ty, LLVMValueRef z,
+                                 LLVMValueRef y, LLVMValueRef xo)
 {
-    LLVMValueRef o[2] = {y, xo}, count = cg_i64(c, 1);
-    const int64_t in[2] = {g->H, g->W}, k[2] = {g->kh, g->kw}, s[2] = {g->sh, g->sw},
-                  p[2] = {g->ph, g->pw};
-    for (int d = 0; d < 2; d++) {
+    LLVMValueRef o[3] = {z, y, xo}, count = cg_i64(c, 1);
+    const int64_t in[3] = {g->D, g->H, g->W}, k[3] = {g->kd, g->kh, g->kw},
+                  s[3] = {g->sd, g->sh, g->sw}, p[3] = {g->pd, g->ph, g->pw};
+    for (int d = 0; d < 3; d++) {
         LLVMValueRef lo = cg_add(c, cg_mul(c, o[d], cg_i64(c, s[d])), cg_i64(c, -p[d]));
         LLVMValueRef hi = cg_smin(c, cg_add(c, lo, cg_i64(c, k[d])), cg_i64(c, in[d] + p[d]));
         if (!g->with_pad) {
@@ -334,18 +339,21 @@ static LLVMValueRef k_pool(Cg *c, Node *n)
     LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 1);
     LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 1);
     PoolGeom gm = pool_geom(n, &x->shape, &n->shape);
-    int64_t H = gm.H, W = gm.W, OH = gm.OH, OW = gm.OW;
+    int64_t D = gm.D, H = gm.H, W = gm.W, OD = gm.OD, OH = gm.OH, OW = gm.OW;
     double p = n->op == OP_LP_POOL2D ? attr_p(n) : 0;
     LLVMValueRef acc = cg_alloca(c, ty, "acc"), acc2 = cg_alloca(c, ty, "acc2");
     LLVMValueRef planes = cg_dim(c, (Dim){x->shape.d[1].n * x->shape.d[0].n, x->shape.d[0].batch});
-    CgLoop lq, ly, lx, li, lj;
+    CgLoop lq, lz, ly, lx, la, li, lj;
     LLVMValueRef q = cg_loop_begin(c, planes, &lq);
-    LLVMValueRef plane = cg_gep(c, t, src, cg_mul(c, q, cg_i64(c, H * W)));
+    LLVMValueRef plane = cg_gep(c, t, src, cg_mul(c, q, cg_i64(c, D * H * W)));
+    LLVMValueRef z = cg_loop_begin(c, cg_i64(c, OD), &lz);
     LLVMValueRef y = cg_loop_begin(c, cg_i64(c, OH), &ly);
     LLVMValueRef xo = cg_loop_begin(c, cg_i64(c, OW), &lx);
-    bool mx = n->op == OP_MAX_POOL2D || n->op == OP_MAX_POOL1D;
+    bool mx = n->op == OP_MAX_POOL2D || n->op == OP_MAX_POOL1D || n->op == OP_MAX_POOL3D;
     LLVMBuildStore(c->b, cg_fconst(c, t, mx ? -INFINITY : 0), acc);
     LLVMBuildStore(c->b, cg_fconst(c, t, 0), acc2);
+    LLVMValueRef a0 = cg_loop_begin(c, cg_i64(c, gm.kd), &la);
+    LLVMValueRef iz = cg_add(c, cg_add(c, cg_mul(c, z, cg_i64(c, gm.sd)), cg_i64(c, -gm.pd)), a0);
     LLVMValueRef i = cg_loop_begin(c, cg_i64(c, gm.kh), &li);
     LLVMValueRef iy = cg_add(c, cg_add(c, cg_mul(c, y, cg_i64(c, gm.sh)), cg_i64(c, -gm.ph)), i);
     LLVMValueRef j = cg_loop_begin(c, cg_i64(c, gm.kw), &lj);
@@ -353,12 +361,16 @@ static LLVMValueRef k_pool(Cg *c, Node *n)
     /* padding adds nothing: -inf for the max, 0 for the sum */
     LLVMBasicBlockRef join = NULL;
     if (gm.clips)
-        join = cg_if_begin(c, LLVMBuildAnd(c->b, in_range(c, iy, H), in_range(c, ix, W), ""));
-    LLVMValueRef v = cg_load(c, t, plane, cg_add(c, cg_mul(c, iy, cg_i64(c, W)), ix));
+        join = cg_if_begin(
+            c, LLVMBuildAnd(c->b, in_range(c, iz, D),
+                            LLVMBuildAnd(c->b, in_range(c, iy, H), in_range(c, ix, W), ""), ""));
+    LLVMValueRef v = cg_load(
+        c, t, plane, cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, iz, cg_i64(c, H)), iy), cg_i64(c, W)), ix));
     LLVMValueRef a = cg_get(c, ty, acc), r;
     switch (n->op) {
     case OP_MAX_POOL1D:
-    case OP_MAX_POOL2D: {
+    case OP_MAX_POOL2D:
+    case OP_MAX_POOL3D: {
         LLVMValueRef args[] = {a, v};
         r = cg_intrinsic(c, "llvm.maximum", ty, args, 2);
         break;
@@ -386,13 +398,15 @@ static LLVMValueRef k_pool(Cg *c, Node *n)
         cg_if_end(c, join);
     cg_loop_end(c, &lj);
     cg_loop_end(c, &li);
+    cg_loop_end(c, &la);
     LLVMValueRef res = cg_get(c, ty, acc);
     switch (n->op) {
     case OP_AVG_POOL1D:
-    case OP_AVG_POOL2D: /* count_include_pad: the padding counts as zeros */
+    case OP_AVG_POOL2D:
+    case OP_AVG_POOL3D: /* count_include_pad: the padding counts as zeros */
         res = LLVMBuildFDiv(c->b, res,
-                            gm.fixed ? cg_fconst(c, t, (double)(gm.kh * gm.kw))
-                                     : pool_divisor(c, &gm, ty, y, xo),
+                            gm.fixed ? cg_fconst(c, t, (double)(gm.kd * gm.kh * gm.kw))
+                                     : pool_divisor(c, &gm, ty, z, y, xo),
                             "");
         break;
     case OP_LP_POOL2D:
@@ -412,11 +426,12 @@ static LLVMValueRef k_pool(Cg *c, Node *n)
     }
     default: break;
     }
-    LLVMValueRef at =
-        cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, q, cg_i64(c, OH)), y), cg_i64(c, OW)), xo);
+    LLVMValueRef qz = cg_add(c, cg_mul(c, q, cg_i64(c, OD)), z);
+    LLVMValueRef at = cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, qz, cg_i64(c, OH)), y), cg_i64(c, OW)), xo);
     cg_store(c, t, res, out, at);
     cg_loop_end(c, &lx);
     cg_loop_end(c, &ly);
+    cg_loop_end(c, &lz);
     cg_loop_end(c, &lq);
     LLVMBuildRetVoid(c->b);
     return fn;
@@ -985,18 +1000,21 @@ static LLVMValueRef k_conv_grad(Cg *c, Node *n)
 
 /* ---- pooling gradients ----------------------------------------------------- */
 
-/* A loop over the kh x kw window at (y, xo) of a plane of W columns: k is
- * the input's index in the plane, the body runs only for the window's
- * elements inside the image (all of them when unpadded). */
+/* A loop over the kd x kh x kw window at (z, y, xo) of a D x H x W
+ * volume: k is the input's index in it, the body runs only for the
+ * window's elements inside the input (all of them when unpadded). */
 typedef struct {
-    CgLoop li, lj;
+    CgLoop la, li, lj;
     LLVMBasicBlockRef join; /* past the body, NULL when unchecked */
     LLVMValueRef k;
 } Window;
 
-static void window_begin(Cg *c, Window *w, const PoolGeom *g, LLVMValueRef y, LLVMValueRef xo)
+static void window_begin(Cg *c, Window *w, const PoolGeom *g, LLVMValueRef z, LLVMValueRef y,
+                         LLVMValueRef xo)
 {
-    int64_t H = g->H, W = g->W;
+    int64_t D = g->D, H = g->H, W = g->W;
+    LLVMValueRef a = cg_loop_begin(c, cg_i64(c, g->kd), &w->la);
+    LLVMValueRef iz = cg_add(c, cg_add(c, cg_mul(c, z, cg_i64(c, g->sd)), cg_i64(c, -g->pd)), a);
     LLVMValueRef i = cg_loop_begin(c, cg_i64(c, g->kh), &w->li);
     LLVMValueRef iy = cg_add(c, cg_add(c, cg_mul(c, y, cg_i64(c, g->sh)), cg_i64(c, -g->ph)), i);
     LLVMValueRef j = cg_loop_begin(c, cg_i64(c, g->kw), &w->lj);
@@ -1006,12 +1024,12 @@ static void window_begin(Cg *c, Window *w, const PoolGeom *g, LLVMValueRef y, LL
         LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "inside");
         w->join = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "next");
         LLVMValueRef inside =
-            LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntULT, iy, cg_i64(c, H), ""),
-                         LLVMBuildICmp(c->b, LLVMIntULT, ix, cg_i64(c, W), ""), "");
+            LLVMBuildAnd(c->b, in_range(c, iz, D),
+                         LLVMBuildAnd(c->b, in_range(c, iy, H), in_range(c, ix, W), ""), "");
         LLVMBuildCondBr(c->b, inside, body, w->join);
         LLVMPositionBuilderAtEnd(c->b, body);
     }
-    w->k = cg_add(c, cg_mul(c, iy, cg_i64(c, W)), ix);
+    w->k = cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, iz, cg_i64(c, H)), iy), cg_i64(c, W)), ix);
 }
 
 static void window_end(Cg *c, Window *w)
@@ -1022,6 +1040,7 @@ static void window_end(Cg *c, Window *w)
     }
     cg_loop_end(c, &w->lj);
     cg_loop_end(c, &w->li);
+    cg_loop_end(c, &w->la);
 }
 
 /* When windows do not overlap (stride >= kernel on both axes) each input
@@ -1038,35 +1057,37 @@ static LLVMValueRef k_pool_grad(Cg *c, Node *n)
     LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 2);
     LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 1), dy = LLVMGetParam(fn, 2);
     PoolGeom gm = pool_geom(n, &x->shape, &n->in[1]->shape);
-    int64_t H = gm.H, W = gm.W, OH = gm.OH, OW = gm.OW, kh = gm.kh, kw = gm.kw, sh = gm.sh,
-            sw = gm.sw, ph = gm.ph, pw = gm.pw;
-    bool disjoint = sh >= kh && sw >= kw;
-    bool covered =
-        disjoint && ph == 0 && pw == 0 && sh == kh && sw == kw && OH * kh == H && OW * kw == W;
+    int64_t D = gm.D, H = gm.H, W = gm.W, OD = gm.OD, OH = gm.OH, OW = gm.OW, kd = gm.kd,
+            kh = gm.kh, kw = gm.kw, sd = gm.sd, sh = gm.sh, sw = gm.sw;
+    bool disjoint = sd >= kd && sh >= kh && sw >= kw;
+    bool covered = disjoint && gm.pd == 0 && gm.ph == 0 && gm.pw == 0 && sd == kd && sh == kh &&
+                   sw == kw && OD * kd == D && OH * kh == H && OW * kw == W;
     LLVMValueRef planes = cg_dim(c, (Dim){x->shape.d[1].n * x->shape.d[0].n, x->shape.d[0].batch});
     if (!covered)
-        zero(c, t, out, cg_mul(c, planes, cg_i64(c, H * W)));
+        zero(c, t, out, cg_mul(c, planes, cg_i64(c, D * H * W)));
     LLVMValueRef best = cg_alloca(c, ty, "best"), at = cg_alloca(c, c->i64, "at");
-    LLVMValueRef share = cg_fconst(c, t, 1.0 / (double)(kh * kw));
+    LLVMValueRef share = cg_fconst(c, t, 1.0 / (double)(kd * kh * kw));
     bool fixed = mx || gm.fixed;
-    CgLoop lq, ly, lx;
+    CgLoop lq, lz, ly, lx;
     Window w;
     LLVMValueRef q = cg_loop_begin(c, planes, &lq);
-    LLVMValueRef xq = cg_gep(c, t, src, cg_mul(c, q, cg_i64(c, H * W)));
-    LLVMValueRef oq = cg_gep(c, t, out, cg_mul(c, q, cg_i64(c, H * W)));
+    LLVMValueRef xq = cg_gep(c, t, src, cg_mul(c, q, cg_i64(c, D * H * W)));
+    LLVMValueRef oq = cg_gep(c, t, out, cg_mul(c, q, cg_i64(c, D * H * W)));
+    LLVMValueRef z = cg_loop_begin(c, cg_i64(c, OD), &lz);
     LLVMValueRef y = cg_loop_begin(c, cg_i64(c, OH), &ly);
     LLVMValueRef xo = cg_loop_begin(c, cg_i64(c, OW), &lx);
+    LLVMValueRef qz = cg_add(c, cg_mul(c, q, cg_i64(c, OD)), z);
     LLVMValueRef g = LLVMBuildLoad2(
         c->b, ty,
         cg_gep(c, t, dy,
-               cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, q, cg_i64(c, OH)), y), cg_i64(c, OW)), xo)),
+               cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, qz, cg_i64(c, OH)), y), cg_i64(c, OW)), xo)),
         "");
     LLVMValueRef part = mx      ? NULL
                         : fixed ? LLVMBuildFMul(c->b, g, share, "")
-                                : LLVMBuildFDiv(c->b, g, pool_divisor(c, &gm, ty, y, xo), "");
+                                : LLVMBuildFDiv(c->b, g, pool_divisor(c, &gm, ty, z, y, xo), "");
     LLVMBuildStore(c->b, cg_fconst(c, t, -INFINITY), best);
     LLVMBuildStore(c->b, cg_i64(c, -1), at);
-    window_begin(c, &w, &gm, y, xo);
+    window_begin(c, &w, &gm, z, y, xo);
     if (mx) {
         LLVMValueRef v = LLVMBuildLoad2(c->b, ty, cg_gep(c, t, xq, w.k), "");
         /* PyTorch's v > best || isnan(v), and the first element inside */
@@ -1090,7 +1111,7 @@ static LLVMValueRef k_pool_grad(Cg *c, Node *n)
     window_end(c, &w);
     if (mx && disjoint) {
         LLVMValueRef a = LLVMBuildLoad2(c->b, c->i64, at, "");
-        window_begin(c, &w, &gm, y, xo);
+        window_begin(c, &w, &gm, z, y, xo);
         LLVMValueRef hit = LLVMBuildICmp(c->b, LLVMIntEQ, w.k, a, "");
         LLVMBuildStore(c->b, LLVMBuildSelect(c->b, hit, g, cg_fconst(c, t, 0), ""),
                        cg_gep(c, t, oq, w.k));
@@ -1109,6 +1130,7 @@ static LLVMValueRef k_pool_grad(Cg *c, Node *n)
     }
     cg_loop_end(c, &lx);
     cg_loop_end(c, &ly);
+    cg_loop_end(c, &lz);
     cg_loop_end(c, &lq);
     LLVMBuildRetVoid(c->b);
     return fn;
@@ -1268,6 +1290,8 @@ LLVMValueRef cg_kernel_nn(Cg *c, Node *step)
     case OP_CONV_TRANSPOSE1D: return k_conv(c, step);
     case OP_MAX_POOL1D:
     case OP_AVG_POOL1D:
+    case OP_MAX_POOL3D:
+    case OP_AVG_POOL3D:
     case OP_MAX_POOL2D:
     case OP_AVG_POOL2D:
     case OP_LP_POOL2D: return k_pool(c, step);

@@ -105,7 +105,7 @@ static Node *pool_grad(Grad *c, Op op, Node *n, Node *dy)
     if (attr_has_padding(n))
         attr_set_padding(c->g, d, attr_padding(n).v, k.n);
     else
-        attr_set_padding(c->g, d, (Dim[]){{0, false}, {0, false}}, k.n);
+        attr_set_padding(c->g, d, (Dim[]){{0, false}, {0, false}, {0, false}}, k.n);
     if (attr_has_ceil_mode(n))
         attr_set_ceil_mode(c->g, d, attr_ceil_mode(n));
     if (op == OP_AVG_POOL2D_GRAD && attr_has_count_include_pad(n))

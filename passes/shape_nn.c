@@ -290,10 +290,12 @@ static bool ceil_mode_of(const Node *n)
 bool shape_pool(Graph *g, Node *n)
 {
     const Node *x = n->in[0];
-    int nsp = n->op == OP_MAX_POOL1D || n->op == OP_AVG_POOL1D ? 1 : 2;
+    int nsp = n->op == OP_MAX_POOL1D || n->op == OP_AVG_POOL1D   ? 1
+              : n->op == OP_MAX_POOL3D || n->op == OP_AVG_POOL3D ? 3
+                                                                 : 2;
     if (!want_image(g, n, x, nsp))
         return false;
-    int64_t k[2], st[2], pad[2] = {0, 0};
+    int64_t k[3], st[3], pad[3] = {0, 0, 0};
     if (!spatial(g, n, &attr_key_kernel, nsp, 1, k))
         return false;
     if (!attr_has_stride(n))
@@ -618,13 +620,14 @@ bool shape_conv_grad_weight(Graph *g, Node *n)
     return true;
 }
 
-/* of [N, C, L] (max_pool1d, avg_pool1d) or [N, C, H, W] images */
+/* of [N, C, L] (max_pool1d, avg_pool1d), [N, C, H, W] or [N, C, D, H, W]
+ * (max_pool3d, avg_pool3d) images */
 bool shape_pool_grad(Graph *g, Node *n)
 {
     const Node *x = n->in[0], *dy = n->in[1];
     int nsp = x->shape.rank - 2;
-    if (nsp < 1 || nsp > 2) {
-        diag_error(n->loc, "%s: expects x of rank 3 or 4, got %s", shape_op(n),
+    if (nsp < 1 || nsp > 3) {
+        diag_error(n->loc, "%s: expects x of rank 3 to 5, got %s", shape_op(n),
                    shape_fmt(g, &x->shape));
         return false;
     }
@@ -632,7 +635,7 @@ bool shape_pool_grad(Graph *g, Node *n)
         !shape_want_same_dtype(g, n, x, dy) || !want_same_dim(g, n, x, dy, 0) ||
         !want_same_dim(g, n, x, dy, 1))
         return false;
-    int64_t k[2], st[2], pad[2], in[2];
+    int64_t k[3], st[3], pad[3], in[3];
     if (!spatial(g, n, &attr_key_kernel, nsp, 1, k) ||
         !spatial(g, n, &attr_key_stride, nsp, 1, st) ||
         !spatial(g, n, &attr_key_padding, nsp, 0, pad))

@@ -366,8 +366,8 @@ class Gen:
         return self.g_unary(x)
 
     def g_conv3d(self):
-        """conv3d of a new [B, C, D, H, W] input, then flattened to [B, F]
-        or kept."""
+        """conv3d of a new [B, C, D, H, W] input, maybe max_pool3d or
+        avg_pool3d, then flattened to [B, F] or kept."""
         r = self.r
         img = self.leaf([BATCH, r.randint(1, 2)] + [r.randint(2, 4) for _ in range(3)], "input")
         c, sizes = img.shape[1], img.shape[2:]
@@ -379,6 +379,15 @@ class Gen:
         out = [(n + 2 * pad - k) // st + 1 for n in sizes]
         y = self.op(f"conv3d({{0}}, {{1}}, stride = {st}, padding = {pad})", [img, wt],
                     [BATCH, o] + out)
+        if r.random() < 0.4 and min(out) >= 2:
+            f = r.choice(["max_pool3d", "avg_pool3d"])
+            st2, pp = r.choice([1, 2]), r.randint(0, 1)
+            ceil = r.random() < 0.5
+            args = f"2, stride = {st2}, padding = {pp}, ceil_mode = {str(ceil).lower()}"
+            if f == "avg_pool3d" and r.random() < 0.5:
+                args += ", count_include_pad = false"
+            y = self.op(f"{f}({{0}}, {args})", [y],
+                        [BATCH, o] + [pooled(n, 2, st2, pp, ceil) for n in out])
         if r.random() < 0.6:
             return self.op("flatten({0})", [y], [BATCH, numel_fixed(y.shape)])
         return y

@@ -115,60 +115,85 @@ void ref_conv_transpose(const Node *n, const RefTensor *x, const RefTensor *w, R
                             }
 }
 
-/* avg_pool's divisor for the window starting at (y0, x0) (padding
- * included): PyTorch's, the window cut at the padded end and, without
- * count_include_pad, at the input's bounds. */
-static double pool_count(const Node *n, const Window *g, int64_t y0, int64_t x0)
+/* avg_pool's divisor for the window starting at o0 (depth, row, column;
+ * padding included): PyTorch's, per dimension the window cut at the
+ * padded end and, without count_include_pad, at the input's bounds. */
+static double pool_count(const Node *n, const Window *g, const int64_t *o0)
 {
     bool with_pad = !attr_has_count_include_pad(n) || attr_count_include_pad(n);
-    int64_t y1 = y0 + g->KH < g->H + g->ph ? y0 + g->KH : g->H + g->ph;
-    int64_t x1 = x0 + g->KW < g->W + g->pw ? x0 + g->KW : g->W + g->pw;
-    if (!with_pad) {
-        y0 = y0 < 0 ? 0 : y0;
-        x0 = x0 < 0 ? 0 : x0;
-        y1 = y1 < g->H ? y1 : g->H;
-        x1 = x1 < g->W ? x1 : g->W;
+    const int64_t in[3] = {g->D, g->H, g->W}, k[3] = {g->KD, g->KH, g->KW},
+                  p[3] = {g->pd, g->ph, g->pw};
+    double count = 1;
+    for (int d = 0; d < 3; d++) {
+        int64_t lo = o0[d], hi = lo + k[d] < in[d] + p[d] ? lo + k[d] : in[d] + p[d];
+        if (!with_pad) {
+            lo = lo < 0 ? 0 : lo;
+            hi = hi < in[d] ? hi : in[d];
+        }
+        count *= (double)(hi - lo);
     }
-    return (double)((y1 - y0) * (x1 - x0));
+    return count;
 }
 
-/* Windowed pooling over [N, C, H, W] or [N, C, L]. max: padding is -inf,
- * a NaN propagates (PyTorch's); avg: the window's sum over pool_count;
- * lp: (sum x^p)^(1/p); stochastic (inference): sum x^2 / sum x, 0 when
- * the window sums to 0. Windows past the input (padding, ceil_mode) read
- * nothing there. */
+/* Window o (a flat output index) of pooling g: its plane (image and
+ * channel) q and origin o0 (the input position of tap 0, padding
+ * included). */
+static void pool_window(const Window *g, int64_t o, int64_t *q, int64_t o0[3])
+{
+    int64_t xo = o % g->OW, y = o / g->OW % g->OH, z = o / g->OW / g->OH % g->OD;
+    *q = o / g->OW / g->OH / g->OD;
+    o0[0] = z * g->sd - g->pd;
+    o0[1] = y * g->sh - g->ph;
+    o0[2] = xo * g->sw - g->pw;
+}
+
+/* The flat input index of tap (a, i, j) of the window at plane q and
+ * origin o0, or -1 outside the input. */
+static int64_t pool_tap(const Window *g, int64_t q, const int64_t o0[3], int64_t a, int64_t i,
+                        int64_t j)
+{
+    int64_t iz = o0[0] + a, iy = o0[1] + i, ix = o0[2] + j;
+    if (iz < 0 || iz >= g->D || iy < 0 || iy >= g->H || ix < 0 || ix >= g->W)
+        return -1;
+    return ((q * g->D + iz) * g->H + iy) * g->W + ix;
+}
+
+/* Windowed pooling over [N, C, L], [N, C, H, W] or [N, C, D, H, W]. max:
+ * padding is -inf, a NaN propagates (PyTorch's); avg: the window's sum
+ * over pool_count; lp: (sum x^p)^(1/p); stochastic (inference): sum x^2 /
+ * sum x, 0 when the window sums to 0. Windows past the input (padding,
+ * ceil_mode) read nothing there. */
 void ref_pool(const Node *n, const RefTensor *x, RefTensor *out)
 {
     Window g = window_of(n, x, out, NULL);
     double p = n->op == OP_LP_POOL2D ? attr_p(n) : 0;
-    for (int64_t q = 0; q < g.N * g.C; q++)
-        for (int64_t y = 0; y < g.OH; y++)
-            for (int64_t xo = 0; xo < g.OW; xo++) {
-                double mx = -INFINITY, sum = 0, sum2 = 0, sump = 0;
-                for (int64_t i = 0; i < g.KH; i++)
-                    for (int64_t j = 0; j < g.KW; j++) {
-                        int64_t iy = y * g.sh - g.ph + i, ix = xo * g.sw - g.pw + j;
-                        if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W)
-                            continue;
-                        double v = x->v[(q * g.H + iy) * g.W + ix];
-                        mx = v > mx || isnan(v) ? v : mx;
-                        sum += v;
-                        sum2 += v * v;
-                        sump += pow(v, p);
-                    }
-                double r;
-                switch (n->op) {
-                case OP_MAX_POOL1D:
-                case OP_MAX_POOL2D: r = mx; break;
-                case OP_AVG_POOL1D:
-                case OP_AVG_POOL2D:
-                    r = sum / pool_count(n, &g, y * g.sh - g.ph, xo * g.sw - g.pw);
-                    break;
-                case OP_LP_POOL2D: r = pow(sump, 1 / p); break;
-                default: r = sum == 0 ? 0 : sum2 / sum; break;
+    for (int64_t o = 0; o < out->count; o++) {
+        int64_t q, o0[3];
+        pool_window(&g, o, &q, o0);
+        double mx = -INFINITY, sum = 0, sum2 = 0, sump = 0;
+        for (int64_t a = 0; a < g.KD; a++)
+            for (int64_t i = 0; i < g.KH; i++)
+                for (int64_t j = 0; j < g.KW; j++) {
+                    int64_t k = pool_tap(&g, q, o0, a, i, j);
+                    if (k < 0)
+                        continue;
+                    double v = x->v[k];
+                    mx = v > mx || isnan(v) ? v : mx;
+                    sum += v;
+                    sum2 += v * v;
+                    sump += pow(v, p);
                 }
-                out->v[(q * g.OH + y) * g.OW + xo] = r;
-            }
+        switch (n->op) {
+        case OP_MAX_POOL1D:
+        case OP_MAX_POOL2D:
+        case OP_MAX_POOL3D: out->v[o] = mx; break;
+        case OP_AVG_POOL1D:
+        case OP_AVG_POOL2D:
+        case OP_AVG_POOL3D: out->v[o] = sum / pool_count(n, &g, o0); break;
+        case OP_LP_POOL2D: out->v[o] = pow(sump, 1 / p); break;
+        default: out->v[o] = sum == 0 ? 0 : sum2 / sum; break;
+        }
+    }
 }
 
 /* global_avg_pool / global_max_pool: over every spatial position. */
@@ -238,8 +263,9 @@ void ref_conv_grad(const Node *n, RefTensor *const *in, RefTensor *out)
     conv_terms(&g, gi ? 1 : 2, x->v, w->v, dy->v);
 }
 
-/* max_pool2d_grad(x, dy) / avg_pool2d_grad(x, dy) into out (x's shape,
- * [N, C, H, W] or for the 1-d pools [N, C, L]).
+/* max_pool2d_grad(x, dy) / avg_pool2d_grad(x, dy) into out (x's shape:
+ * [N, C, H, W], or [N, C, L] and [N, C, D, H, W] for the 1-d and 3-d
+ * pools).
  * max: each window's dy goes to its arg-max, PyTorch's: the first element
  * greater than all before it, a NaN taking it over (the last NaN wins);
  * avg: dy / pool_count to each position inside x.
@@ -248,27 +274,26 @@ void ref_pool_grad(const Node *n, RefTensor *const *in, RefTensor *out)
 {
     const RefTensor *x = in[0], *dy = in[1];
     Window g = window_of(n, x, dy, NULL);
-    for (int64_t q = 0; q < g.N * g.C; q++)
-        for (int64_t y = 0; y < g.OH; y++)
-            for (int64_t xo = 0; xo < g.OW; xo++) {
-                double d = dy->v[(q * g.OH + y) * g.OW + xo], best = -INFINITY;
-                int64_t at = -1;
-                for (int64_t i = 0; i < g.KH; i++)
-                    for (int64_t j = 0; j < g.KW; j++) {
-                        int64_t iy = y * g.sh - g.ph + i, ix = xo * g.sw - g.pw + j;
-                        if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W)
-                            continue;
-                        int64_t k = (q * g.H + iy) * g.W + ix;
-                        if (n->op == OP_AVG_POOL2D_GRAD) {
-                            out->v[k] += d / pool_count(n, &g, y * g.sh - g.ph, xo * g.sw - g.pw);
-                        } else if (at < 0 || x->v[k] > best || isnan(x->v[k])) {
-                            best = x->v[k];
-                            at = k;
-                        }
+    for (int64_t o = 0; o < dy->count; o++) {
+        int64_t q, o0[3], at = -1;
+        pool_window(&g, o, &q, o0);
+        double d = dy->v[o], best = -INFINITY;
+        for (int64_t a = 0; a < g.KD; a++)
+            for (int64_t i = 0; i < g.KH; i++)
+                for (int64_t j = 0; j < g.KW; j++) {
+                    int64_t k = pool_tap(&g, q, o0, a, i, j);
+                    if (k < 0)
+                        continue;
+                    if (n->op == OP_AVG_POOL2D_GRAD) {
+                        out->v[k] += d / pool_count(n, &g, o0);
+                    } else if (at < 0 || x->v[k] > best || isnan(x->v[k])) {
+                        best = x->v[k];
+                        at = k;
                     }
-                if (at >= 0)
-                    out->v[at] += d;
-            }
+                }
+        if (at >= 0)
+            out->v[at] += d;
+    }
 }
 
 /* adaptive_{avg,max}_pool2d(x) and their gradients (x, dy): output row y

@@ -1413,6 +1413,48 @@ TEST(rules, pool)
         snprintf(want, sizeof want, "%s: expects x of shape [N, C, L], got [B, 3, 8, 8]", name);
         err(want);
     }
+    /* the 3-d pools: one value or three per attribute, [N, C, D, H, W] */
+    static const Op ops3[] = {OP_MAX_POOL3D, OP_AVG_POOL3D};
+    for (int i = 0; i < countof(ops3); i++) {
+        const char *name = op_info[ops3[i]].text;
+        char want[256];
+        fresh();
+        n = N(ops3[i], X("f32[B, 3, 5, 6, 7]"));
+        INTS(n, "kernel", 2);
+        ok(n, "f32[B, 3, 2, 3, 3]");
+        ck_assert_str_eq(ints(n, "stride"), "[2, 2, 2]");
+        ck_assert_str_eq(ints(n, "padding"), "[0, 0, 0]");
+        fresh();
+        n = N(ops3[i], X("f64[2, 3, 5, 6, 7]"));
+        INTS(n, "kernel", 3, 2, 4);
+        INTS(n, "stride", 2, 2, 3);
+        INTS(n, "padding", 1, 0, 2);
+        ir_set_bool(G, n, "ceil_mode", true);
+        ok(n, "f64[2, 3, 3, 3, 3]");
+        fresh();
+        n = N(ops3[i], X("f32[B, 3, 5, 6, 7]"));
+        INTS(n, "kernel", 2, 2);
+        snprintf(want, sizeof want, "%s: 'kernel' must have 1 or 3 elements, got 2", name);
+        err(want);
+        fresh();
+        n = N(ops3[i], X("f32[B, 3, 2, 6, 7]"));
+        INTS(n, "kernel", 3);
+        snprintf(want, sizeof want, "%s: kernel depth 3 is larger than the input depth 2 of "
+                 "[B, 3, 2, 6, 7]", name);
+        err(want);
+        fresh();
+        n = N(ops3[i], X("f32[B, 3, 6, 7]"));
+        INTS(n, "kernel", 2);
+        snprintf(want, sizeof want, "%s: expects x of shape [N, C, D, H, W], got [B, 3, 6, 7]",
+                 name);
+        err(want);
+    }
+    fresh();
+    n = N(OP_AVG_POOL2D_GRAD, X("f32[B, 3, 5, 6, 7]"), X("f32[B, 3, 2, 3, 3]"));
+    INTS(n, "kernel", 2);
+    INTS(n, "stride", 2);
+    INTS(n, "padding", 0);
+    ok(n, "f32[B, 3, 5, 6, 7]");
     /* their gradients: the 2-d primitives of rank 3 */
     fresh();
     n = N(OP_MAX_POOL2D_GRAD, X("f32[B, 3, 11]"), X("f32[B, 3, 5]"));
@@ -1432,7 +1474,7 @@ TEST(rules, pool)
     INTS(n, "kernel", 2);
     INTS(n, "stride", 2);
     INTS(n, "padding", 0);
-    err("max_pool2d_grad: expects x of rank 3 or 4, got [B, 11]");
+    err("max_pool2d_grad: expects x of rank 3 to 5, got [B, 11]");
 
     static const Op gops[] = {OP_GLOBAL_AVG_POOL, OP_GLOBAL_MAX_POOL};
     for (int i = 0; i < 2; i++) {
