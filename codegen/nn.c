@@ -809,7 +809,8 @@ static LLVMValueRef k_layer_norm(Cg *c, Node *n)
  * (ops.def): conv_grad_input, conv_grad_weight, max_pool2d_grad,
  * avg_pool2d_grad and stochastic_pool2d_grad. As in the forward kernels,
  * the geometry is static and only the loop over images runs to the
- * run-time batch; a 1-d convolution is a 2-d one of height 1.
+ * run-time batch; a 1-d convolution is a 2-d one of height 1, and the
+ * pools' gradients take the 1-d and 3-d pools too (PoolGeom).
  *
  * Both convolution gradients work one image and one group at a time with
  * the runtime's GEMM and im2col/col2im (runtime/conv.c), using the forward
@@ -830,8 +831,9 @@ static LLVMValueRef k_layer_norm(Cg *c, Node *n)
  * overlapping windows add up (disjoint windows store instead, k_pool_grad):
  * max to the window's arg-max as PyTorch
  * picks it (the first element greater than all before it, a NaN taking
- * over), avg as dy / (kh * kw) to each position inside the image
- * (count_include_pad: the padding takes its share and drops it),
+ * over), avg as dy over the window's divisor (kd * kh * kw, depth 1 but
+ * for the 3-d pools, with count_include_pad) to each position inside the
+ * input (the padding takes its share and drops it),
  * stochastic to the input the training forward sampled (the same draw,
  * pool_sample). */
 
