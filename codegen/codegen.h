@@ -138,10 +138,6 @@ CgCost cg_apply_cost(const Graph *g, const OptPlan *opt);
  * a partial sum per chunk). */
 enum { CG_TASK_WORK = 1 << 16, CG_WEIGHT_CHUNKS = 4 };
 int64_t cg_conv_weight_chunks(const Graph *g, const Node *n);
-/* The same for a sum over the batch (the gradients of biases, batch
- * norm's sums; codegen/reduce.c): its scratch holds a partial sum per
- * chunk. */
-int64_t cg_sum_chunks(const Graph *g, const Node *n);
 
 /* A loop's scratch (docs/CODEGEN.md, Loops): its body's arena (the body's
  * own plan), then a second set of the carried values (the loop alternates

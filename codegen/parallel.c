@@ -26,12 +26,9 @@
  *  - The optimizer's update runs in chunks of the flat parameter array
  *    (train.c); each element is updated on its own, so chunks change
  *    nothing but who computes them.
- *  - Sums over the batch (bias gradients, batch norm's sums) and the
- *    weight gradient of a convolution run in chunks of rows, each into a
- *    partial of its own, added in chunk order after the tasks
- *    (reduce.c, nn.c); the other weight gradients' products are tiled by
- *    the GEMM. Losses, batch norm's forward, and what draws random
- *    numbers stay one task.
+ *  - What sums over the batch (losses, batch norm, the gradients of
+ *    weights and biases) or draws random numbers stays one task; the
+ *    weight gradients' products are tiled by the GEMM.
  *
  * The cost model: a step's work per batch row is estimated from the
  * shapes (output elements times the work per element: the inner

@@ -338,12 +338,11 @@ static void k_leading_sum(Cg *c, Node *n, int p, LLVMValueRef out, LLVMValueRef 
     }
 }
 
-/* The reduction n of src into out, in the current function; c->batch is
- * the batch it sees. */
-static void emit_reduce(Cg *c, Node *n, LLVMValueRef out, LLVMValueRef src)
+static LLVMValueRef k_reduce(Cg *c, Node *n)
 {
     Node *x = n->in[0];
-    RedCtx r = {.n = n, .out = out, .src = src};
+    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 1);
+    RedCtx r = {.n = n, .out = LLVMGetParam(fn, 0), .src = LLVMGetParam(fn, 1)};
     DType t = x->dtype;
     r.acc = cg_alloca(c, cg_type(c, t), "acc");
     r.idx = cg_alloca(c, c->i64, "idx");
@@ -363,7 +362,8 @@ static void emit_reduce(Cg *c, Node *n, LLVMValueRef out, LLVMValueRef src)
     int p;
     if (leading_sum(n, red, &p)) {
         k_leading_sum(c, n, p, r.out, r.src);
-        return;
+        cg_kernel_end(c);
+        return fn;
     }
     LLVMValueRef st[IR_MAX_RANK];
     cg_strides(c, &x->shape, st);
@@ -390,76 +390,6 @@ static void emit_reduce(Cg *c, Node *n, LLVMValueRef out, LLVMValueRef src)
     outer->body = reduce_outer;
     outer->ctx = &ro;
     cg_nest_start(c, outer, NULL);
-}
-
-/* A sum over the batch in chunks of rows (cg_sum_chunks): with n =
- * min(k, batch) chunks, chunk p sums rows [batch*p/n, batch*(p+1)/n) into
- * its own partial sum in the step's scratch, as tasks on the thread pool,
- * and the partial sums are then added in chunk order. The chunks depend
- * on the batch alone, so the result does not depend on the threads; they
- * are the same where there are no threads, so neither does it on the
- * target. */
-typedef struct {
-    Node *n;
-    int64_t row, out; /* elements of an input row and of the output */
-} SumChunks;
-
-static void sum_chunk(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
-{
-    const SumChunks *s = ctx;
-    DType t = s->n->dtype;
-    LLVMValueRef src = vals[0], part = vals[1], batch = vals[2], n = vals[3];
-    CgLoop lp;
-    LLVMValueRef p = cg_add(c, lo, cg_loop_begin(c, LLVMBuildNSWSub(c->b, hi, lo, ""), &lp));
-    LLVMValueRef b0 = LLVMBuildSDiv(c->b, cg_mul(c, batch, p), n, "");
-    LLVMValueRef b1 = LLVMBuildSDiv(c->b, cg_mul(c, batch, cg_add(c, p, cg_i64(c, 1))), n, "");
-    c->batch = LLVMBuildNSWSub(c->b, b1, b0, "");
-    emit_reduce(c, s->n, cg_gep(c, t, part, cg_mul(c, p, cg_i64(c, s->out))),
-                cg_gep(c, t, src, cg_mul(c, b0, cg_i64(c, s->row))));
-    cg_loop_end(c, &lp);
-}
-
-static void sum_in_chunks(Cg *c, Node *n, int64_t k, LLVMValueRef out, LLVMValueRef src,
-                          LLVMValueRef part)
-{
-    DType t = n->dtype;
-    const Shape *xs = &n->in[0]->shape;
-    SumChunks s = {n, 1, 1};
-    for (int d = 1; d < xs->rank; d++)
-        s.row *= xs->d[d].n;
-    for (int d = 0; d < n->shape.rank; d++)
-        s.out *= n->shape.d[d].n;
-    LLVMValueRef fn = c->fn, batch = c->batch;
-    LLVMValueRef chunks = cg_smin(c, batch, cg_i64(c, k));
-    LLVMValueRef vals[] = {src, part, batch, chunks};
-    size_t len;
-    const char *name = LLVMGetValueName2(fn, &len);
-    cg_parallel_chunks(c, arena_printf(c->g->arena, "%.*s.chunk", (int)len, name), chunks, 1,
-                       vals, countof(vals), sum_chunk, &s);
-    c->fn = fn;
-    c->batch = batch;
-    CgLoop lp, li;
-    LLVMValueRef i = cg_loop_begin(c, cg_i64(c, s.out), &li);
-    cg_store(c, t, cg_load(c, t, part, i), out, i);
-    cg_loop_end(c, &li);
-    LLVMValueRef p = cg_add(c, cg_i64(c, 1),
-                            cg_loop_begin(c, LLVMBuildNSWSub(c->b, chunks, cg_i64(c, 1), ""), &lp));
-    LLVMValueRef pp = cg_gep(c, t, part, cg_mul(c, p, cg_i64(c, s.out)));
-    i = cg_loop_begin(c, cg_i64(c, s.out), &li);
-    cg_store(c, t, LLVMBuildFAdd(c->b, cg_load(c, t, out, i), cg_load(c, t, pp, i), ""), out, i);
-    cg_loop_end(c, &li);
-    cg_loop_end(c, &lp);
-}
-
-static LLVMValueRef k_reduce(Cg *c, Node *n)
-{
-    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 1);
-    LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 1);
-    int64_t k = cg_sum_chunks(c->g, n);
-    if (k > 1)
-        sum_in_chunks(c, n, k, out, src, cg_kernel_scratch(c, 1));
-    else
-        emit_reduce(c, n, out, src);
     cg_kernel_end(c);
     return fn;
 }
