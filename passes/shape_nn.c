@@ -549,15 +549,24 @@ static bool want_same_dim(Graph *g, Node *n, const Node *a, const Node *b, int i
     return false;
 }
 
+/* The spatial rank *nsp of a gradient op's image operand x (named what):
+ * 1 to 3, as the 1-d, 2-d and 3-d ops share the gradient ops. */
+static bool grad_spatial_rank(Graph *g, Node *n, const Node *x, const char *what, int *nsp)
+{
+    *nsp = x->shape.rank - 2;
+    if (*nsp >= 1 && *nsp <= 3)
+        return true;
+    diag_error(n->loc, "%s: expects %s of rank 3 to 5, got %s", shape_op(n), what,
+               shape_fmt(g, &x->shape));
+    return false;
+}
+
 bool shape_conv_grad_input(Graph *g, Node *n)
 {
     const Node *dy = n->in[0], *w = n->in[1];
-    int nsp = dy->shape.rank - 2;
-    if (nsp < 1 || nsp > 3) {
-        diag_error(n->loc, "%s: expects dy of rank 3 to 5, got %s", shape_op(n),
-                   shape_fmt(g, &dy->shape));
+    int nsp;
+    if (!grad_spatial_rank(g, n, dy, "dy", &nsp))
         return false;
-    }
     if (!want_image(g, n, dy, nsp) || !want_weight(g, n, dy, w, nsp, "a convolution weight"))
         return false;
     int64_t size[3], st[3], pb[3], pe[3], dil[3], k[3], groups = attr_groups(n);
@@ -589,12 +598,9 @@ bool shape_conv_grad_input(Graph *g, Node *n)
 bool shape_conv_grad_weight(Graph *g, Node *n)
 {
     const Node *x = n->in[0], *dy = n->in[1];
-    int nsp = x->shape.rank - 2;
-    if (nsp < 1 || nsp > 3) {
-        diag_error(n->loc, "%s: expects x of rank 3 to 5, got %s", shape_op(n),
-                   shape_fmt(g, &x->shape));
+    int nsp;
+    if (!grad_spatial_rank(g, n, x, "x", &nsp))
         return false;
-    }
     if (!want_image(g, n, x, nsp) || !want_image(g, n, dy, nsp) ||
         !shape_want_same_dtype(g, n, x, dy) || !want_same_dim(g, n, x, dy, 0))
         return false;
@@ -625,12 +631,9 @@ bool shape_conv_grad_weight(Graph *g, Node *n)
 bool shape_pool_grad(Graph *g, Node *n)
 {
     const Node *x = n->in[0], *dy = n->in[1];
-    int nsp = x->shape.rank - 2;
-    if (nsp < 1 || nsp > 3) {
-        diag_error(n->loc, "%s: expects x of rank 3 to 5, got %s", shape_op(n),
-                   shape_fmt(g, &x->shape));
+    int nsp;
+    if (!grad_spatial_rank(g, n, x, "x", &nsp))
         return false;
-    }
     if (!want_image(g, n, x, nsp) || !want_image(g, n, dy, nsp) ||
         !shape_want_same_dtype(g, n, x, dy) || !want_same_dim(g, n, x, dy, 0) ||
         !want_same_dim(g, n, x, dy, 1))
