@@ -127,9 +127,7 @@ static int test(Model *m, const dlrt_dataset *t, double *accuracy, double *loss)
 /* A failure on one rank ends them all (the others would wait for it). */
 static int fail(const char *what, int rc)
 {
-    fprintf(stderr, "train_" STR(MODEL) ": %s: %s\n", what, dlrt_strerror(rc));
-    if (*dlrt_last_error())
-        fprintf(stderr, "  %s\n", dlrt_last_error());
+    cli_fail("train_" STR(MODEL), what, rc);
     if (dist_size() > 1)
         dist_abort(1);
     return 1;

@@ -130,9 +130,7 @@ static Options parse(int argc, char **argv, int ranks)
 /* A failure on one rank ends them all (the others would wait for it). */
 static int fail(const char *what, int rc)
 {
-    fprintf(stderr, PROG ": %s: %s\n", what, dlrt_strerror(rc));
-    if (*dlrt_last_error())
-        fprintf(stderr, "  %s\n", dlrt_last_error());
+    cli_fail(PROG, what, rc);
     if (dist_size() > 1)
         dist_abort(1);
     return 1;

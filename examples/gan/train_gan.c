@@ -87,10 +87,7 @@ static void noise(uint64_t *s, float *z, int n)
 
 static int fail(const char *what, int rc)
 {
-    fprintf(stderr, "train_gan: %s: %s\n", what, dlrt_strerror(rc));
-    if (*dlrt_last_error())
-        fprintf(stderr, "  %s\n", dlrt_last_error());
-    return 1;
+    return cli_fail("train_gan", what, rc);
 }
 
 /* 64 samples as one 8x8 sheet of 28x28 digits, white on black */

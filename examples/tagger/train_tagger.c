@@ -77,10 +77,7 @@ static Options parse(int argc, char **argv)
 
 static int fail(const char *what, int rc)
 {
-    fprintf(stderr, PROG ": %s: %s\n", what, dlrt_strerror(rc));
-    if (*dlrt_last_error())
-        fprintf(stderr, "  %s\n", dlrt_last_error());
-    return 1;
+    return cli_fail(PROG, what, rc);
 }
 
 /* rows rows of the task: ids and tags [rows, T] (0 at the padding), n [rows] */
