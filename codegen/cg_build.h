@@ -142,6 +142,22 @@ static inline void cg_store(Cg *c, DType t, LLVMValueRef v, LLVMValueRef base, L
     LLVMBuildStore(c->b, v, cg_gep(c, t, base, i));
 }
 
+/* count (i64) elements of type t at p set to zero */
+static inline void cg_zero(Cg *c, DType t, LLVMValueRef p, LLVMValueRef count)
+{
+    int64_t es = cg_dtype_size(t);
+    LLVMBuildMemSet(c->b, p, LLVMConstInt(c->i8, 0, 0), cg_mul(c, count, cg_i64(c, es)),
+                    (unsigned)es);
+}
+
+/* count (i64) elements of type t copied from src to dst (apart) */
+static inline void cg_memcpy(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src,
+                             LLVMValueRef count)
+{
+    int64_t es = cg_dtype_size(t);
+    LLVMBuildMemCpy(c->b, dst, (unsigned)es, src, (unsigned)es, cg_mul(c, count, cg_i64(c, es)));
+}
+
 /* The value of a scalar variable (an alloca of type t). */
 static inline LLVMValueRef cg_get(Cg *c, LLVMTypeRef t, LLVMValueRef var)
 {

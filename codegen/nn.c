@@ -75,7 +75,6 @@ static void geom_of(int64_t *v, int64_t ch, const int64_t *in, const int64_t *k,
  * overwrites, so into a slice of scratch, then added); conv_grad_weight
  * adds dy[:, od] @ block^T. */
 
-static void zero(Cg *c, DType t, LLVMValueRef p, LLVMValueRef count);
 
 typedef struct {
     int64_t C, O, D, OD, KD, sd, pd, dd, groups, cg, og;
@@ -165,7 +164,7 @@ static void vol_group(Cg *c, Op op, DType t, const Vol *v, LLVMValueRef b, LLVMV
                 cg_i64(c, rows), yd, cg_i64(c, ldy), 0, scratch, cg_i64(c, v->pq));
         vol_slices(c, v, t, xg, scratch, od, cg_gep(c, t, scratch, cg_i64(c, rows * v->pq)));
     } else {
-        zero(c, t, scratch, cg_i64(c, rows * v->pq));
+        cg_zero(c, t, scratch, cg_i64(c, rows * v->pq));
         vol_slices(c, v, t, xg, scratch, od, NULL);
         if (op == OP_CONV3D)
             cg_gemm(c, t, false, false, cg_i64(c, v->og), cg_i64(c, v->pq), cg_i64(c, rows), one,
@@ -446,7 +445,6 @@ static LLVMValueRef k_pool(Cg *c, Node *n)
  * output: max to the first element greater than all before it (or a
  * NaN), as PyTorch; avg, dy / size to every element. */
 
-static void zero(Cg *c, DType t, LLVMValueRef p, LLVMValueRef count);
 
 /* The window [*lo, *hi) of output index o (i64) of on for an input of n. */
 static void adaptive_window(Cg *c, LLVMValueRef o, int64_t n, int64_t on, LLVMValueRef *lo,
@@ -471,7 +469,7 @@ static LLVMValueRef k_adaptive_pool(Cg *c, Node *n)
     int64_t H = x->shape.d[2].n, W = x->shape.d[3].n, OH = ys->d[2].n, OW = ys->d[3].n;
     LLVMValueRef planes = cg_dim(c, (Dim){x->shape.d[1].n * x->shape.d[0].n, x->shape.d[0].batch});
     if (grad)
-        zero(c, t, out, cg_mul(c, planes, cg_i64(c, H * W)));
+        cg_zero(c, t, out, cg_mul(c, planes, cg_i64(c, H * W)));
     LLVMValueRef acc = cg_alloca(c, ty, "acc"), at = cg_alloca(c, c->i64, "at");
     CgLoop lq, ly, lx, li, lj;
     LLVMValueRef q = cg_loop_begin(c, planes, &lq);
@@ -837,13 +835,6 @@ static LLVMValueRef k_layer_norm(Cg *c, Node *n)
  * stochastic to the input the training forward sampled (the same draw,
  * pool_sample). */
 
-/* Zeroes count elements of type t at p. */
-static void zero(Cg *c, DType t, LLVMValueRef p, LLVMValueRef count)
-{
-    LLVMBuildMemSet(c->b, p, LLVMConstInt(c->i8, 0, 0),
-                    cg_mul(c, count, cg_i64(c, cg_dtype_size(t))), (unsigned)cg_dtype_size(t));
-}
-
 /* ---- convolution gradients ------------------------------------------------ */
 
 /* conv_grad_weight in chunks of images (cg_conv_weight_chunks): with n =
@@ -867,7 +858,7 @@ static void weight_chunk(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *
     LLVMValueRef p = cg_add(c, lo, cg_loop_begin(c, LLVMBuildNSWSub(c->b, hi, lo, ""), &lp));
     LLVMValueRef part = cg_gep(c, t, scratch, cg_mul(c, p, cg_i64(c, w->wn + w->cn)));
     LLVMValueRef col = cg_gep(c, t, part, cg_i64(c, w->wn));
-    zero(c, t, part, cg_i64(c, w->wn));
+    cg_zero(c, t, part, cg_i64(c, w->wn));
     LLVMValueRef b0 = LLVMBuildSDiv(c->b, cg_mul(c, batch, p), n, "");
     LLVMValueRef b1 = LLVMBuildSDiv(c->b, cg_mul(c, batch, cg_add(c, p, cg_i64(c, 1))), n, "");
     LLVMValueRef b = cg_add(c, b0, cg_loop_begin(c, LLVMBuildNSWSub(c->b, b1, b0, ""), &lb));
@@ -932,7 +923,7 @@ static LLVMValueRef k_conv_grad(Cg *c, Node *n)
     if (nsp == 3) {
         Vol v = vol_of(c, n, xs, dys, ws);
         LLVMValueRef xp = gi ? out : a0, dyp = gi ? a0 : a1, wp = gi ? a1 : out;
-        zero(c, t, out, gi ? cg_numel(c, xs) : cg_i64(c, v.O * v.cg * v.kk));
+        cg_zero(c, t, out, gi ? cg_numel(c, xs) : cg_i64(c, v.O * v.cg * v.kk));
         CgLoop lb, lg;
         LLVMValueRef b = cg_loop_begin(c, cg_dim(c, xs->d[0]), &lb);
         LLVMValueRef g = cg_loop_begin(c, cg_i64(c, v.groups), &lg);
@@ -969,7 +960,7 @@ static LLVMValueRef k_conv_grad(Cg *c, Node *n)
         return fn;
     }
     if (!gi) /* the weight gradient accumulates over the images */
-        zero(c, t, out, cg_i64(c, O * cg * kk));
+        cg_zero(c, t, out, cg_i64(c, O * cg * kk));
     LLVMValueRef dyp = gi ? a0 : a1, xp = gi ? out : a0, wp = gi ? a1 : out;
     CgLoop lb, lg;
     LLVMValueRef b = cg_loop_begin(c, cg_dim(c, xs->d[0]), &lb);
@@ -1066,7 +1057,7 @@ static LLVMValueRef k_pool_grad(Cg *c, Node *n)
                    sw == kw && OD * kd == D && OH * kh == H && OW * kw == W;
     LLVMValueRef planes = cg_dim(c, (Dim){x->shape.d[1].n * x->shape.d[0].n, x->shape.d[0].batch});
     if (!covered)
-        zero(c, t, out, cg_mul(c, planes, cg_i64(c, D * H * W)));
+        cg_zero(c, t, out, cg_mul(c, planes, cg_i64(c, D * H * W)));
     LLVMValueRef best = cg_alloca(c, ty, "best"), at = cg_alloca(c, c->i64, "at");
     LLVMValueRef share = cg_fconst(c, t, 1.0 / (double)(kd * kh * kw));
     bool fixed = mx || gm.fixed;
@@ -1150,7 +1141,7 @@ static LLVMValueRef k_stochastic_pool_grad(Cg *c, Node *n)
     PoolGeom gm = pool_geom(pool, &x->shape, &pool->shape);
     int64_t H = gm.H, W = gm.W, OH = gm.OH, OW = gm.OW;
     LLVMValueRef planes = cg_dim(c, (Dim){x->shape.d[1].n * x->shape.d[0].n, x->shape.d[0].batch});
-    zero(c, t, out, cg_mul(c, planes, cg_i64(c, H * W)));
+    cg_zero(c, t, out, cg_mul(c, planes, cg_i64(c, H * W)));
     CgLoop lq, ly, lx;
     LLVMValueRef q = cg_loop_begin(c, planes, &lq);
     LLVMValueRef xq = cg_gep(c, t, src, cg_mul(c, q, cg_i64(c, H * W)));
@@ -1246,7 +1237,7 @@ static LLVMValueRef k_upsample(Cg *c, Node *n)
     Resample rows = resample_tables(c, n, t, H, OH), cols = resample_tables(c, n, t, W, OW);
     LLVMValueRef planes = cg_dim(c, (Dim){x->shape.d[1].n * x->shape.d[0].n, x->shape.d[0].batch});
     if (grad)
-        zero(c, t, out, cg_mul(c, planes, cg_i64(c, H * W)));
+        cg_zero(c, t, out, cg_mul(c, planes, cg_i64(c, H * W)));
     CgLoop lq, ly, lx;
     LLVMValueRef q = cg_loop_begin(c, planes, &lq);
     LLVMValueRef plane = cg_gep(c, t, grad ? out : src, cg_mul(c, q, cg_i64(c, H * W)));

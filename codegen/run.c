@@ -58,9 +58,7 @@ LLVMValueRef cg_byte_gep(Cg *c, LLVMValueRef base, int64_t off)
 void cg_copy(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef count, bool add)
 {
     if (!add) {
-        LLVMValueRef bytes = LLVMBuildNSWMul(c->b, count, cg_i64(c, cg_dtype_size(t)), "");
-        LLVMBuildMemCpy(c->b, dst, (unsigned)cg_dtype_size(t), src, (unsigned)cg_dtype_size(t),
-                        bytes);
+        cg_memcpy(c, t, dst, src, count);
         return;
     }
     CgLoop l;

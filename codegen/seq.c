@@ -71,13 +71,6 @@ static int gates_of(Op op)
     return op == OP_LSTM ? 4 : op == OP_GRU ? 3 : 1;
 }
 
-/* n elements of type t copied from src to dst */
-static void copy_rows(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef n)
-{
-    int64_t es = cg_dtype_size(t);
-    LLVMBuildMemCpy(c->b, dst, (unsigned)es, src, (unsigned)es, cg_mul(c, n, cg_i64(c, es)));
-}
-
 /* Whether step t of row b is within the row's length (the packed ops'
  * i32 lengths; any value works: below 1 none, above T all). */
 static LLVMValueRef within(Cg *c, LLVMValueRef lens, LLVMValueRef b, LLVMValueRef t)
@@ -137,14 +130,14 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
     CgLoop lt, lb, lj;
     if (S) {
         LLVMValueRef bi = cg_loop_begin(c, B, &lb);
-        copy_rows(c, t, cg_gep(c, t, hstate, cg_mul(c, bi, TH)), cg_gep(c, t, h0, cg_mul(c, bi, H)),
+        cg_memcpy(c, t, cg_gep(c, t, hstate, cg_mul(c, bi, TH)), cg_gep(c, t, h0, cg_mul(c, bi, H)),
                   H);
         if (lstm)
-            copy_rows(c, t, cg_gep(c, t, C, cg_mul(c, bi, TH)), cg_gep(c, t, c0, cg_mul(c, bi, H)),
+            cg_memcpy(c, t, cg_gep(c, t, C, cg_mul(c, bi, TH)), cg_gep(c, t, c0, cg_mul(c, bi, H)),
                       H);
         cg_loop_end(c, &lb);
     } else if (lstm) {
-        copy_rows(c, t, C, c0, cg_mul(c, B, H));
+        cg_memcpy(c, t, C, c0, cg_mul(c, B, H));
     }
 
     LLVMValueRef ti = cg_loop_begin(c, T, &lt);
@@ -218,13 +211,6 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
     cg_loop_end(c, &lt);
     LLVMBuildRetVoid(c->b);
     return fn;
-}
-
-/* n elements of type t at p set to zero */
-static void zero(Cg *c, DType t, LLVMValueRef p, LLVMValueRef n)
-{
-    int64_t es = cg_dtype_size(t);
-    LLVMBuildMemSet(c->b, p, LLVMConstInt(c->i8, 0, 0), cg_mul(c, n, cg_i64(c, es)), (unsigned)es);
 }
 
 static LLVMValueRef f_sub(Cg *c, LLVMValueRef a, LLVMValueRef b)
@@ -353,22 +339,22 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
         /* the final states' adjoints start the carried ones */
         LLVMValueRef b = cg_loop_begin(c, B, &lb);
         LLVMValueRef last = cg_gep(c, t, dy, cg_add(c, cg_mul(c, b, ldy), TH));
-        copy_rows(c, t, cg_gep(c, t, DH, cg_mul(c, b, H)), last, H);
+        cg_memcpy(c, t, cg_gep(c, t, DH, cg_mul(c, b, H)), last, H);
         if (lstm)
-            copy_rows(c, t, cg_gep(c, t, DC, cg_mul(c, b, H)), cg_gep(c, t, last, H), H);
+            cg_memcpy(c, t, cg_gep(c, t, DC, cg_mul(c, b, H)), cg_gep(c, t, last, H), H);
         cg_loop_end(c, &lb);
     } else {
-        zero(c, t, DH, lstm ? cg_mul(c, BH, cg_i64(c, 2)) : BH);
+        cg_zero(c, t, DH, lstm ? cg_mul(c, BH, cg_i64(c, 2)) : BH);
     }
 
     if (lstm || gru) {
         /* Hp: the state before each step, h0 then y[:, 0..T-1) */
         LLVMValueRef b = cg_loop_begin(c, B, &lb);
         LLVMValueRef hrow = cg_gep(c, t, Hp, cg_mul(c, b, TH));
-        copy_rows(c, t, hrow, cg_gep(c, t, h0, cg_mul(c, b, H)), H);
+        cg_memcpy(c, t, hrow, cg_gep(c, t, h0, cg_mul(c, b, H)), H);
         if (Tn > 1)
-            copy_rows(c, t, cg_gep(c, t, hrow, H), cg_gep(c, t, y, cg_mul(c, b, ldy)),
-                 cg_i64(c, (Tn - 1) * Hn));
+            cg_memcpy(c, t, cg_gep(c, t, hrow, H), cg_gep(c, t, y, cg_mul(c, b, ldy)),
+                      cg_i64(c, (Tn - 1) * Hn));
         cg_loop_end(c, &lb);
         cg_gemm(c, t, false, false, BT, GH, F, one, xp, F, wih, GH, 0, P, GH);
         cg_gemm(c, t, false, false, BT, GH, H, one, Hp, H, whh, GH, lstm ? 1 : 0, lstm ? P : Q, GH);
@@ -469,10 +455,10 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
     /* row T: the adjoints of h0 and c0, zeros after */
     b = cg_loop_begin(c, B, &lb);
     LLVMValueRef last = cg_gep(c, t, out, cg_add(c, cg_mul(c, b, ldo), cg_i64(c, Tn * Wn)));
-    zero(c, t, last, W);
-    copy_rows(c, t, last, cg_gep(c, t, DH, cg_mul(c, b, H)), H);
+    cg_zero(c, t, last, W);
+    cg_memcpy(c, t, last, cg_gep(c, t, DH, cg_mul(c, b, H)), H);
     if (lstm)
-        copy_rows(c, t, cg_gep(c, t, last, H), cg_gep(c, t, DC, cg_mul(c, b, H)), H);
+        cg_memcpy(c, t, cg_gep(c, t, last, H), cg_gep(c, t, DC, cg_mul(c, b, H)), H);
     cg_loop_end(c, &lb);
     LLVMBuildRetVoid(c->b);
     return fn;
