@@ -982,6 +982,14 @@ static Node *time_rows(L *l, Node *y, int64_t begin, int64_t end, bool one, Loc 
     return slice_axis(l, y, 1, begin, end, 1, one, loc);
 }
 
+/* Final state i (h_n 0, c_n 1) of a recurrent op y with rows final-state
+ * rows after its hidden states: y[:, i - rows] */
+static Node *final_state(L *l, Node *y, int i, int rows, Loc loc)
+{
+    int64_t at = i - rows; /* -2 for h_n of an lstm, -1 for the last row */
+    return time_rows(l, y, at, at == -1 ? IR_NONE : at + 1, true, loc);
+}
+
 /* rnn/lstm/gru(..., return_state = true) is one op whose rows after the
  * hidden states hold the final states: the tuple (hs, h_n[, c_n]) of its
  * slices, PyTorch's output, h_n (and c_n). */
@@ -991,10 +999,8 @@ static Value recurrent_results(L *l, Node *y, Loc loc)
     Value v = {.kind = V_TUPLE, .loc = loc, .n = 1 + rows};
     v.elems = arena_alloc(l->a, sizeof *v.elems * (size_t)v.n);
     v.elems[0] = tensor(time_rows(l, y, 0, -rows, false, loc), loc);
-    for (int i = 0; i < rows; i++) {
-        int64_t at = i - rows; /* -2 for h_n of an lstm, -1 for the last row */
-        v.elems[1 + i] = tensor(time_rows(l, y, at, at == -1 ? IR_NONE : at + 1, true, loc), loc);
-    }
+    for (int i = 0; i < rows; i++)
+        v.elems[1 + i] = tensor(final_state(l, y, i, rows, loc), loc);
     return v;
 }
 
@@ -1090,13 +1096,10 @@ static Value recurrent_call(L *l, Op op, Node **in, int nin, AttrList attrs, Nod
     Value v = {.kind = V_TUPLE, .loc = loc, .n = 1 + S};
     v.elems = arena_alloc(l->a, sizeof *v.elems * (size_t)v.n);
     v.elems[0] = tensor(hs, loc);
-    for (int i = 0; i < S; i++) {
-        int64_t at = i - S;
-        Node *st[2];
-        for (int d = 0; d < 2; d++)
-            st[d] = time_rows(l, y[d], at, at == -1 ? IR_NONE : at + 1, true, loc);
-        v.elems[1 + i] = tensor(join(l, OP_STACK, st[0], st[1], 0, loc), loc);
-    }
+    for (int i = 0; i < S; i++)
+        v.elems[1 + i] = tensor(join(l, OP_STACK, final_state(l, y[0], i, S, loc),
+                                     final_state(l, y[1], i, S, loc), 0, loc),
+                                loc);
     return v;
 }
 
@@ -1132,14 +1135,14 @@ static Value call_op(L *l, Frame *f, Op op, const Expr *e)
     Loc callee = e->call.callee_loc;
     EArg *args = fe_eval_args(l, f, e->call.args, e->call.nargs);
     int nargs = e->call.nargs;
-    bool mask_ok = true;
-    Node *mask = op == OP_ATTENTION ? take_tensor_arg(l, oi->text, "mask", args, &nargs, &mask_ok)
+    bool named_ok = true; /* the named arguments taken out below */
+    Node *mask = op == OP_ATTENTION ? take_tensor_arg(l, oi->text, "mask", args, &nargs, &named_ok)
                                     : NULL;
     bool recurrent = ir_recurrent_cell(op) != OP_COUNT, bidir = false;
-    Node *lengths = recurrent ? take_tensor_arg(l, oi->text, "lengths", args, &nargs, &mask_ok)
+    Node *lengths = recurrent ? take_tensor_arg(l, oi->text, "lengths", args, &nargs, &named_ok)
                               : NULL;
     if (recurrent)
-        mask_ok &= take_bool_arg(l, oi->text, "bidirectional", args, &nargs, &bidir);
+        named_ok &= take_bool_arg(l, oi->text, "bidirectional", args, &nargs, &bidir);
     bool runstats = oi->flags & OPF_RUNSTATS;
     int want = oi->arity < 0 ? 1 : runstats ? oi->arity - 2 : oi->arity;
     Value bias = {.kind = V_POISON};
@@ -1189,7 +1192,7 @@ static Value call_op(L *l, Frame *f, Op op, const Expr *e)
     AttrList attrs = {0};
     if (!match_attrs(l, oi->text, "attribute", ir_op_schema(op), args, nargs, want, callee,
                      &attrs) ||
-        !ok || !mask_ok)
+        !ok || !named_ok)
         return poison;
     if (lengths || bidir)
         return recurrent_call(l, op, in.v, in.n, attrs, lengths, bidir, callee);
@@ -1217,7 +1220,7 @@ static Value call_op(L *l, Frame *f, Op op, const Expr *e)
         if (!n)
             return poison;
     }
-    if (ir_recurrent_cell(op) != OP_COUNT && ir_recurrent_state_rows(n))
+    if (recurrent && ir_recurrent_state_rows(n))
         return recurrent_results(l, n, callee);
     return tensor(n, callee);
 }
