@@ -22,11 +22,22 @@
 
 #include "cg.h"
 
-/* Ops that move values without changing them: an index passes through. */
-static bool moves_values(Op op)
+/* Whether input j of x reaches x's values unchanged: an index passes
+ * through (reverse_sequence moves its x, not its lengths). */
+static bool moves_values(const Node *x, int j)
 {
-    return op == OP_RESHAPE || op == OP_FLATTEN || op == OP_TRANSPOSE || op == OP_CONCAT ||
-           op == OP_STACK || op == OP_BROADCAST_TO || op == OP_SLICE || op == OP_SLICE_UPDATE;
+    switch (x->op) {
+    case OP_RESHAPE:
+    case OP_FLATTEN:
+    case OP_TRANSPOSE:
+    case OP_CONCAT:
+    case OP_STACK:
+    case OP_BROADCAST_TO:
+    case OP_SLICE:
+    case OP_SLICE_UPDATE: return true;
+    case OP_REVERSE_SEQUENCE: return j == 0;
+    default: return false;
+    }
 }
 
 CgIndexBound *cg_index_bounds(const Graph *g)
@@ -46,10 +57,11 @@ CgIndexBound *cg_index_bounds(const Graph *g)
             if (!t->hi || hi < t->hi)
                 *t = (CgIndexBound){hi, op_info[x->op].text};
         }
-        if (b[i].hi && moves_values(x->op))
+        if (b[i].hi)
             for (int j = 0; j < x->nin; j++) {
                 CgIndexBound *t = &b[x->in[j]->id];
-                if (x->in[j]->dtype == DT_I32 && (!t->hi || b[i].hi < t->hi))
+                if (moves_values(x, j) && x->in[j]->dtype == DT_I32 &&
+                    (!t->hi || b[i].hi < t->hi))
                     *t = b[i];
             }
     }
