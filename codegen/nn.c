@@ -892,9 +892,7 @@ static void weight_in_chunks(Cg *c, Node *n, WeightChunks *w, LLVMValueRef out, 
     c->fn = fn;
     c->batch = batch;
     DType t = n->dtype;
-    LLVMValueRef bytes = cg_i64(c, w->wn * cg_dtype_size(t));
-    LLVMBuildMemCpy(c->b, out, (unsigned)cg_dtype_size(t), scratch, (unsigned)cg_dtype_size(t),
-                    bytes);
+    cg_memcpy(c, t, out, scratch, cg_i64(c, w->wn));
     CgLoop lp, li;
     LLVMValueRef p =
         cg_add(c, cg_i64(c, 1), cg_loop_begin(c, LLVMBuildNSWSub(c->b, chunks, cg_i64(c, 1), ""), &lp));

@@ -139,7 +139,6 @@ static LLVMValueRef k_reverse_sequence(Cg *c, Node *n)
     inner.rank -= 2;
     memmove(inner.d, s->d + 2, sizeof inner.d[0] * (size_t)inner.rank);
     LLVMValueRef T = cg_i64(c, s->d[1].n), K = cg_numel(c, &inner);
-    int64_t es = cg_dtype_size(t);
     CgLoop lb, lt;
     LLVMValueRef b = cg_loop_begin(c, cg_dim(c, s->d[0]), &lb);
     LLVMValueRef len = LLVMBuildSExt(c->b, cg_load(c, DT_I32, lens, b), c->i64, "");
@@ -154,7 +153,7 @@ static LLVMValueRef k_reverse_sequence(Cg *c, Node *n)
     LLVMValueRef row = cg_mul(c, b, T);
     LLVMValueRef dst = cg_gep(c, t, out, cg_mul(c, cg_add(c, row, ti), K));
     LLVMValueRef from = cg_gep(c, t, x, cg_mul(c, cg_add(c, row, src), K));
-    LLVMBuildMemCpy(c->b, dst, (unsigned)es, from, (unsigned)es, cg_mul(c, K, cg_i64(c, es)));
+    cg_memcpy(c, t, dst, from, K);
     cg_loop_end(c, &lt);
     cg_loop_end(c, &lb);
     cg_kernel_end(c);
