@@ -1017,9 +1017,9 @@ static Node *recurrent_op(L *l, Op op, Node **in, int nin, const AttrList *attrs
         op = op == OP_LSTM ? OP_LSTM_PACKED : op == OP_GRU ? OP_GRU_PACKED : OP_RNN_PACKED;
     }
     Node *n = ir_node_new(l->g, op, args, nin, loc);
-    for (int i = 0; i < attrs->n; i++)
-        if (strcmp(attrs->v[i].name, "return_state") != 0)
-            ir_attrs_set(l->a, &n->attrs, attrs->v[i]);
+    AttrList own = ir_attrs_without(l->a, *attrs, "return_state");
+    for (int i = 0; i < own.n; i++)
+        ir_attrs_set(l->a, &n->attrs, own.v[i]);
     if (!lengths)
         attr_set_return_state(l->g, n, rows);
     return n;

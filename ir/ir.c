@@ -236,6 +236,16 @@ void ir_attrs_set(Arena *a, AttrList *l, Attr at)
     l->v[l->n++] = at;
 }
 
+AttrList ir_attrs_without(Arena *a, AttrList l, const char *name)
+{
+    Attr *v = arena_alloc(a, sizeof *v * (size_t)(l.n > 0 ? l.n : 1));
+    int k = 0;
+    for (int i = 0; i < l.n; i++)
+        if (strcmp(l.v[i].name, name) != 0)
+            v[k++] = l.v[i];
+    return (AttrList){v, k};
+}
+
 const Attr *ir_attrs_get(const AttrList *l, const char *name)
 {
     for (int i = 0; i < l->n; i++)

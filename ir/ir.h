@@ -314,8 +314,10 @@ Graph *ir_body_copy(const Graph *body);
  * and the reader share it: a count added to the loop is checked here. */
 const char *ir_loop_problem(const Node *loop);
 
-/* Attributes: setters replace an attribute of the same name. */
+/* Attributes: setters replace an attribute of the same name;
+ * ir_attrs_without is a new list of l's but name (l may be shared). */
 void ir_attrs_set(Arena *a, AttrList *l, Attr at);
+AttrList ir_attrs_without(Arena *a, AttrList l, const char *name);
 const Attr *ir_attrs_get(const AttrList *l, const char *name);
 void ir_set_int(Graph *g, Node *n, const char *name, int64_t v);
 void ir_set_float(Graph *g, Node *n, const char *name, double v);

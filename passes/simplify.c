@@ -237,13 +237,7 @@ static void fold_transposes(Graph *g, Node *n)
             continue;
         }
         /* a flag cleared is dropped, so the product is CSE's twin of a plain one */
-        AttrList *l = &n->attrs;
-        Attr *v = arena_alloc(g->arena, sizeof *v * (size_t)l->n);
-        int k = 0;
-        for (int i = 0; i < l->n; i++)
-            if (strcmp(l->v[i].name, name) != 0)
-                v[k++] = l->v[i];
-        *l = (AttrList){v, k};
+        n->attrs = ir_attrs_without(g->arena, n->attrs, name);
     }
 }
 
