@@ -127,8 +127,16 @@ def check(tools, nodes, seed, workdir, do_gc):
     gc = do_gc and gradcheckable(nodes)
     text = gen.render(nodes, "difftest", seed, settings(nodes, seed, gc))
     if gc:
-        outs = [n.name for n in nodes if n.kind == "op" and n.output]
-        body = "    difftest_loss = " + " + ".join(f"sum(square({o}))" for o in outs) + ";\n"
+        # the loss weighs every output element with a random input, a
+        # generic linear function of the outputs: the sum of their squares
+        # said nothing about what comes before a batch_norm (its output's
+        # squares sum to N var / (var + eps), seed 100368), a plain sum
+        # nothing about softmax (its outputs sum to 1)
+        outs = [n for n in nodes if n.kind == "op" and n.output]
+        body = "".join(f"    input difftest_r{i}: {o.dtype}{gen.dims_text(o.shape)};\n"
+                       for i, o in enumerate(outs))
+        body += "    difftest_loss = " + " + ".join(
+            f"sum({o.name} * difftest_r{i})" for i, o in enumerate(outs)) + ";\n"
         body += "    train difftest_loss with sgd(lr = 0.01);\n}\n"
         text = text[: text.rindex("}")] + body
     dl = os.path.join(workdir, "m.dl")

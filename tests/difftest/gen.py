@@ -23,7 +23,7 @@ def pooled(n, k, s, p, ceil):
 
 class Node:
     __slots__ = ("name", "kind", "dtype", "shape", "expr", "args", "output", "gc_range",
-                 "stmt", "prelude", "gc_words", "bc", "hasp")
+                 "stmt", "prelude", "gc_words", "bc", "hasp", "std")
 
     def __init__(self, name, kind, dtype, shape, expr="", args=(), output=False):
         self.name = name
@@ -46,6 +46,14 @@ class Node:
         # gradient and the gradient check would rightly refuse the model.
         self.bc = frozenset()
         self.hasp = kind == "param"
+        # Generation only: whether the value may be a batch_norm's output
+        # carried on by ops that are not all nonlinear: its sum, mean and
+        # variance over the normalized axes are beta, N beta and gamma^2
+        # var / (var + eps) whatever came before (the sum of the normalized
+        # values is 0, of their squares N var / (var + eps)), so the
+        # parameters before the norm would have no gradient through such a
+        # reduction, or one of size eps = 1e-5 (seed 100368).
+        self.std = False
 
     def copy(self):
         n = Node(self.name, self.kind, self.dtype, self.shape, self.expr, self.args, self.output)
@@ -55,6 +63,7 @@ class Node:
         n.gc_words = self.gc_words
         n.bc = self.bc
         n.hasp = self.hasp
+        n.std = self.std
         return n
 
 
@@ -113,14 +122,16 @@ class Gen:
         self.nodes.append(n)
         return n
 
-    def op(self, expr, args, shape, dtype=None, bc=None, stmt=""):
+    def op(self, expr, args, shape, dtype=None, bc=None, stmt="", std=None):
         """A new value expr(args); bc as Node.bc, by default every axis when
-        an operand has such a term (it may still hold it) and none else."""
+        an operand has such a term (it may still hold it) and none else;
+        std as Node.std, by default whether an operand's is set."""
         n = Node(self.fresh("v"), "op", dtype or self.dtype, shape, expr, [a.name for a in args])
         n.hasp = any(a.hasp for a in args)
         if bc is None:
             bc = all_axes(shape) if any(a.bc for a in args) else ()
         n.bc = frozenset(bc)
+        n.std = any(a.std for a in args) if std is None else std
         n.stmt = stmt
         if not stmt and self.r.random() < 0.08 and not re.search(r"\bB\b", expr):
             # the same expression as a def's body, called (B is the
@@ -171,8 +182,10 @@ class Gen:
                            "elu({0})", "leaky_relu({0}, alpha = 0.2)", "exp(tanh({0}))",
                            "sqrt(square({0}) + 1)", "log(sigmoid({0}))",
                            "gelu({0}, approximate = \"tanh\")", "clamp({0}, -0.5, 0.5)"])
-        # a nonlinear function of a shifted value is no shift any more
-        return self.op(f, [x], x.shape, bc=x.bc if f == "-{0}" else ())
+        # a nonlinear function of a shifted (or normalized) value is no
+        # shift any more
+        lin = f == "-{0}"
+        return self.op(f, [x], x.shape, bc=x.bc if lin else (), std=x.std if lin else False)
 
     def g_binary(self, x):
         vals = [n for n in self.nodes if n.dtype == self.dtype and n is not x]
@@ -241,6 +254,13 @@ class Gen:
         red = [x.shape[a] for a in axes]
         if f == "var" and BATCH not in red and numel_fixed(red) == 1:
             f = "sum"  # var of one element is constant
+        if f == "var" and not self.normal_axes(x, axes):
+            # the variance along an axis cancels a term constant along it
+            # (seed 100250: var over axis -2 of a layer_norm, whose beta
+            # is constant along it, gave beta a gradient of rounding only)
+            f = "mean"
+        if f in ("sum", "mean", "var") and x.std:
+            f = r.choice(["max", "min"])  # Node.std: such sums are constant
         if f == "var" and BATCH in red:
             # one element (batch 1) would divide by n - 1 = 0
             kd += ", correction = 0"
@@ -326,13 +346,15 @@ class Gen:
             return self.g_unary(x)
         f = self.r.choice(["softmax", "log_softmax"])
         ax = self.r.choice(axes) - (len(x.shape) if self.r.random() < 0.5 else 0)
-        return self.op(f"{f}({{0}}, axis = {ax})", [x], x.shape, bc=())
+        return self.op(f"{f}({{0}}, axis = {ax})", [x], x.shape, bc=(), std=False)
 
     def g_loss(self, x):
         r = self.r
         # one class: the loss is constant (seed 100205)
+        # cross_entropy's log_softmax over the classes cancels a term
+        # constant along them, as softmax's (g_softmax)
         if (len(x.shape) == 2 and x.shape[0] == BATCH and x.shape[1] not in (1, BATCH)
-                and r.random() < 0.5):
+                and r.random() < 0.5 and self.normal_axes(x, [1])):
             lbl = self.leaf([BATCH], "input", "i32")
             lbl.gc_range = f"0,{x.shape[1] - 1}"
             red = r.choice(["mean", "sum"])
@@ -354,15 +376,16 @@ class Gen:
             g, b = self.leaf([c], "param"), self.leaf([c], "param")
             # beta is constant along every axis but the channels' (seed 100204)
             n = self.op("batch_norm({0}, {1}, {2})", [x, g, b], x.shape,
-                        bc={a - rank for a in range(rank) if a != 1})
+                        bc={a - rank for a in range(rank) if a != 1}, std=True)
             n.gc_words = ("evaluate=differs",)
             return n
         # one element normalized is the constant beta: no gradient through it
         if rank >= 1 and x.shape[-1] not in (1, BATCH) and self.normal_axes(x, [rank - 1]):
             d = x.shape[-1]
             g, b = self.leaf([d], "param"), self.leaf([d], "param")
+            # gamma varies along the normalized axis: no Node.std
             return self.op("layer_norm({0}, {1}, {2})", [x, g, b], x.shape,
-                           bc=set(range(-rank, -1)))
+                           bc=set(range(-rank, -1)), std=False)
         return self.g_unary(x)
 
     def g_conv3d(self):
@@ -510,7 +533,7 @@ class Gen:
             w, b = self.leaf([steps, d], "param"), self.leaf([d], "param")
             stmt = ("{out}_l = {0};\n    for i in 0..%d {{ {out}_l = tanh({out}_l * {1}[i] + {2}); "
                     "}}\n    {kw}{out} = {out}_l;" % steps)
-            return self.op(stmt, [x, w, b], x.shape, bc=(), stmt=stmt)
+            return self.op(stmt, [x, w, b], x.shape, bc=(), stmt=stmt, std=False)
         w = self.leaf([d], "param")
         idx = ":, " * (len(x.shape) - 1) + "i"
         stmt = ("{out}_l = {0} * 0.5;\n    for i in 0..%d {{ {out}_l[%s] = tanh({0}[%s]) * {1}[i]"
@@ -626,6 +649,28 @@ def selftest():
     assert not g.normal_axes(m, [0])
     t = g.op("tanh({0})", [m], m.shape, bc=())
     assert g.normal_axes(t, [0])
+    # no var along an axis a parameter's term is constant along (seed
+    # 100250: var over axis -2 of layer_norm(x, g, b) with x [4, 3]); no
+    # sum, mean or var of a batch_norm's output (seed 100368); no
+    # cross_entropy over classes a bias is constant along
+    g.r = random.Random(2)
+    ln = g.op("layer_norm({0}, {1}, {2})", [g.leaf([4, 3], "input"), w, b], [4, 3],
+              bc={-2}, std=False)
+    bn = g.op("batch_norm({0}, {1}, {2})", [g.leaf([BATCH, 3, 2], "input"), w, b],
+              [BATCH, 3, 2], bc={-3, -1}, std=True)
+    c = g.leaf([1], "param")
+    logits = g.op("{0} + {1}", [y, c], [BATCH, 4], bc=broadcast_axes(c.shape, [BATCH, 4]))
+    seen = set()
+    for _ in range(300):
+        n = g.g_reduce(ln)
+        f = re.match(r"\w+", n.prelude.split("return ")[-1] or n.expr)[0]
+        seen.add(f)
+        assert f != "var" or n.shape in ([4], [4, 1]), (n.expr, n.shape)
+        for x in (g.op("-{0}", [bn], bn.shape), g.g_binary(bn), g.g_matmul(bn)):
+            n = g.g_reduce(x)
+            assert not re.search(r"\b(sum|mean|var)\(", n.expr + n.prelude), n.expr
+        assert "cross_entropy" not in g.g_loss(logits).expr
+    assert "var" in seen, seen
     # recurrent layers and attention get two steps at least
     g.r = random.Random(1)
     for _ in range(50):
