@@ -36,12 +36,12 @@
 #include "seq2seq.h"
 
 enum {
-    T = 12,            /* longest source; the model's T */
-    TD = T + 1,        /* decoder positions */
+    T = 12,     /* longest source; the model's T */
+    TD = T + 1, /* decoder positions */
     PAD = 0,
     BOS = 1,
     EOS = 2,
-    FIRST = 3,         /* tokens are FIRST..FIRST+TOKENS-1 */
+    FIRST = 3, /* tokens are FIRST..FIRST+TOKENS-1 */
     TOKENS = 10,
     MIN_LEN = 1,
     BATCH = seq2seq_MAX_BATCH,
@@ -57,9 +57,9 @@ typedef struct {
     double min_accuracy;
 } Options;
 
-/* rows of the task, [rows, T] or [rows, TD] each */
+/* Up to HELD rows of the task */
 typedef struct {
-    int32_t *src, *n, *dec_in, *target;
+    int32_t src[HELD * T], n[HELD], dec_in[HELD * TD], target[HELD * TD];
 } Rows;
 
 static void usage(void)
@@ -95,29 +95,12 @@ static Options parse(int argc, char **argv)
     return o;
 }
 
-static int fail(const char *what, int rc)
+/* Reports a failed call and frees the model: the exit status, 1 */
+static int fail(seq2seq *m, const char *what, int rc)
 {
-    return cli_fail(PROG, what, rc);
-}
-
-static Rows rows_new(int rows)
-{
-    Rows r = {malloc(sizeof(int32_t) * (size_t)rows * T), malloc(sizeof(int32_t) * (size_t)rows),
-              malloc(sizeof(int32_t) * (size_t)rows * TD),
-              malloc(sizeof(int32_t) * (size_t)rows * TD)};
-    if (!r.src || !r.n || !r.dec_in || !r.target) {
-        fprintf(stderr, PROG ": out of memory\n");
-        exit(1);
-    }
-    return r;
-}
-
-static void rows_free(Rows r)
-{
-    free(r.src);
-    free(r.n);
-    free(r.dec_in);
-    free(r.target);
+    cli_fail(PROG, what, rc);
+    seq2seq_destroy(m);
+    return 1;
 }
 
 static int32_t random_token(dlrt_rng *rng)
@@ -126,12 +109,12 @@ static int32_t random_token(dlrt_rng *rng)
 }
 
 /* rows rows of the task, 0 at every padding position */
-static void generate(dlrt_rng *rng, int rows, Rows r)
+static void generate(dlrt_rng *rng, int rows, Rows *r)
 {
     for (int b = 0; b < rows; b++) {
-        int32_t *src = r.src + (size_t)b * T, *dec = r.dec_in + (size_t)b * TD;
-        int32_t *tgt = r.target + (size_t)b * TD, n;
-        n = r.n[b] = MIN_LEN + (int32_t)(dlrt_rng_next(rng) % (T - MIN_LEN + 1));
+        int32_t *src = r->src + (size_t)b * T, *dec = r->dec_in + (size_t)b * TD;
+        int32_t *tgt = r->target + (size_t)b * TD, n;
+        n = r->n[b] = MIN_LEN + (int32_t)(dlrt_rng_next(rng) % (T - MIN_LEN + 1));
         for (int t = 0; t < T; t++)
             src[t] = t < n ? random_token(rng) : PAD;
         for (int t = 0; t < TD; t++)
@@ -144,12 +127,12 @@ static void generate(dlrt_rng *rng, int rows, Rows r)
 
 /* Predictions [HELD, TD] with the decoder's inputs taken from r (teacher
  * forcing). */
-static int teacher_forced(seq2seq *m, Rows r, int32_t *pred)
+static int teacher_forced(seq2seq *m, const Rows *r, int32_t *pred)
 {
     for (int b = 0; b < HELD; b += BATCH) {
         int rows = HELD - b < BATCH ? HELD - b : BATCH;
-        int rc = seq2seq_forward(m, rows, r.src + (size_t)b * T, r.n + b,
-                                 r.dec_in + (size_t)b * TD, pred + (size_t)b * TD);
+        int rc = seq2seq_forward(m, rows, r->src + (size_t)b * T, r->n + b,
+                                 r->dec_in + (size_t)b * TD, pred + (size_t)b * TD);
         if (rc)
             return rc;
     }
@@ -160,7 +143,7 @@ static int teacher_forced(seq2seq *m, Rows r, int32_t *pred)
  * decoder's inputs start as BOS and then those of fill [HELD, TD], or PAD
  * if fill is NULL (what the causal mask must hide); position t's
  * prediction becomes input t + 1. */
-static int greedy(seq2seq *m, Rows r, const int32_t *fill, int32_t *out)
+static int greedy(seq2seq *m, const Rows *r, const int32_t *fill, int32_t *out)
 {
     static int32_t dec[BATCH * TD], pred[BATCH * TD];
     for (int b = 0; b < HELD; b += BATCH) {
@@ -170,7 +153,7 @@ static int greedy(seq2seq *m, Rows r, const int32_t *fill, int32_t *out)
         for (int i = 0; i < rows; i++)
             dec[i * TD] = BOS;
         for (int t = 0; t < TD; t++) {
-            int rc = seq2seq_forward(m, rows, r.src + (size_t)b * T, r.n + b, dec, pred);
+            int rc = seq2seq_forward(m, rows, r->src + (size_t)b * T, r->n + b, dec, pred);
             if (rc)
                 return rc;
             for (int i = 0; i < rows; i++) {
@@ -185,14 +168,14 @@ static int greedy(seq2seq *m, Rows r, const int32_t *fill, int32_t *out)
 
 /* Percent of the valid target positions that pred gets right, and of the
  * rows it gets entirely right. */
-static void score(Rows r, const int32_t *pred, double *tokens, double *exact)
+static void score(const Rows *r, const int32_t *pred, double *tokens, double *exact)
 {
     long right = 0, all = 0, rows_right = 0;
     for (int b = 0; b < HELD; b++) {
         int row_right = 1;
-        for (int t = 0; t <= r.n[b]; t++) {
+        for (int t = 0; t <= r->n[b]; t++) {
             size_t i = (size_t)b * TD + (size_t)t;
-            int ok = pred[i] == r.target[i];
+            int ok = pred[i] == r->target[i];
             right += ok;
             row_right &= ok;
             all++;
@@ -203,53 +186,46 @@ static void score(Rows r, const int32_t *pred, double *tokens, double *exact)
     *exact = 100.0 * (double)rows_right / HELD;
 }
 
-/* Decodes the held-out rows again with random tokens in the source's
- * padding and in the decoder's inputs; returns how many valid positions
- * decode differently from out. */
-static int padding_changes(seq2seq *m, Rows held, const int32_t *out, int *rc)
+/* Decodes the held-out rows again, as noisy with random tokens in the
+ * source's padding and in the decoder's inputs, into noisy_out; returns
+ * how many valid positions decode differently from out. */
+static int padding_changes(seq2seq *m, const Rows *held, const int32_t *out, Rows *noisy,
+                           int32_t *noisy_out, int *rc)
 {
-    Rows noisy = rows_new(HELD);
-    int32_t *noisy_out = malloc(sizeof(int32_t) * HELD * TD);
-    if (!noisy_out) {
-        fprintf(stderr, PROG ": out of memory\n");
-        exit(1);
-    }
     dlrt_rng rng;
     dlrt_rng_seed(&rng, HELD_SEED, 1);
-    memcpy(noisy.n, held.n, sizeof(int32_t) * HELD);
     for (int b = 0; b < HELD; b++) {
+        noisy->n[b] = held->n[b];
         for (int t = 0; t < T; t++) {
             size_t i = (size_t)b * T + (size_t)t;
-            noisy.src[i] = t < held.n[b] ? held.src[i] : random_token(&rng);
+            noisy->src[i] = t < held->n[b] ? held->src[i] : random_token(&rng);
         }
         for (int t = 0; t < TD; t++)
-            noisy.dec_in[(size_t)b * TD + (size_t)t] = random_token(&rng);
+            noisy->dec_in[(size_t)b * TD + (size_t)t] = random_token(&rng);
     }
     int changed = 0;
-    if (!(*rc = greedy(m, noisy, noisy.dec_in, noisy_out)))
+    if (!(*rc = greedy(m, noisy, noisy->dec_in, noisy_out)))
         for (int b = 0; b < HELD; b++)
-            for (int t = 0; t <= held.n[b]; t++)
+            for (int t = 0; t <= held->n[b]; t++)
                 changed += out[(size_t)b * TD + (size_t)t] != noisy_out[(size_t)b * TD + (size_t)t];
-    free(noisy_out);
-    rows_free(noisy);
     return changed;
 }
 
 int main(int argc, char **argv)
 {
     Options o = parse(argc, argv);
-    static int32_t pred[HELD * TD], out[HELD * TD];
-    Rows held = rows_new(HELD), batch = rows_new(BATCH);
+    static int32_t pred[HELD * TD], out[HELD * TD], noisy_out[HELD * TD];
+    static Rows held, batch, noisy;
     dlrt_rng rng;
     dlrt_rng_seed(&rng, HELD_SEED, 0);
-    generate(&rng, HELD, held);
+    generate(&rng, HELD, &held);
     long held_tokens = 0;
     for (int b = 0; b < HELD; b++)
         held_tokens += held.n[b] + 1;
 
     seq2seq *m = seq2seq_create(o.seed);
     if (!m)
-        return fail("create", DLRT_ENOMEM);
+        return cli_fail(PROG, "create", DLRT_ENOMEM);
     printf("seq2seq: %lld parameters, T %d, batch %d\n", (long long)seq2seq_NUM_PARAMS, T, BATCH);
     printf("held out: %d rows, %ld target tokens (with EOS); chance 10%% of tokens\n", HELD,
            held_tokens);
@@ -264,43 +240,41 @@ int main(int argc, char **argv)
         dlrt_progress_begin(&p, end - step, label);
         for (long k = 0; step < end; step++, k++) {
             dlrt_rng_seed(&rng, o.seed, (uint64_t)step);
-            generate(&rng, BATCH, batch);
+            generate(&rng, BATCH, &batch);
             long tokens = 0;
             for (int b = 0; b < BATCH; b++)
                 tokens += batch.n[b] + 1;
             float loss;
-            int rc = seq2seq_train_step(m, BATCH, batch.src, batch.n, batch.dec_in, batch.target,
-                                        &loss);
+            int rc =
+                seq2seq_train_step(m, BATCH, batch.src, batch.n, batch.dec_in, batch.target, &loss);
             if (rc)
-                return fail("train_step", rc);
+                return fail(m, "train_step", rc);
             dlrt_progress_update(&p, k + 1, loss, tokens);
         }
         dlrt_progress_end(&p);
-        int rc = teacher_forced(m, held, pred);
+        int rc = teacher_forced(m, &held, pred);
         if (rc)
-            return fail("held-out forward", rc);
+            return fail(m, "held-out forward", rc);
         double tokens, exact;
-        score(held, pred, &tokens, &exact);
+        score(&held, pred, &tokens, &exact);
         printf("step %ld: held-out teacher-forced token accuracy %.2f%%\n", step, tokens);
         fflush(stdout);
         if ((rc = seq2seq_save(m, o.checkpoint)))
-            return fail(o.checkpoint, rc);
+            return fail(m, o.checkpoint, rc);
     }
-    int rc = greedy(m, held, NULL, out);
+    int rc = greedy(m, &held, NULL, out);
     if (rc)
-        return fail("greedy decoding", rc);
+        return fail(m, "greedy decoding", rc);
     double tokens, exact;
-    score(held, out, &tokens, &exact);
+    score(&held, out, &tokens, &exact);
     printf("final greedy decoding after %ld steps: %.2f%% of held-out rows exact, "
            "token accuracy %.2f%%; checkpoint %s\n",
            o.steps, exact, tokens, o.checkpoint);
-    int changed = padding_changes(m, held, out, &rc);
+    int changed = padding_changes(m, &held, out, &noisy, noisy_out, &rc);
     if (rc)
-        return fail("padding check", rc);
+        return fail(m, "padding check", rc);
     printf("random tokens in the padding change %d decoded tokens\n", changed);
     seq2seq_destroy(m);
-    rows_free(held);
-    rows_free(batch);
     if (changed)
         return 1;
     if (o.min_accuracy >= 0 && !(exact >= o.min_accuracy)) {
