@@ -3,7 +3,7 @@
  * and measures it on a held-out set by greedy decoding.
  *
  *   train_seq2seq [--steps N] [--eval-every N] [--seed N] [--threads N]
- *                 [--checkpoint FILE] [--min-accuracy X]
+ *                 [--checkpoint FILE] [--log FILE] [--min-accuracy X]
  *
  * The task: a row holds n tokens drawn uniformly from ids 3..V-1 (10 of
  * them), n uniform in 1..T, padded with 0 to T. Its target is the tokens
@@ -18,16 +18,21 @@
  * what is not yet decoded out of sight). A row is exact when all its n + 1
  * positions are right (the n tokens reversed and EOS at n); token accuracy
  * counts the right ones among all of them. Every --eval-every steps the
- * teacher-forced token accuracy is printed (one forward call, the
- * decoder's inputs always right) and a checkpoint written; at the end the
- * greedy accuracies, the claim. A random guess gets a token right 1 time
- * in 10 and a whole row about never.
+ * held-out loss and teacher-forced token accuracy are printed (the
+ * decoder's inputs always right: one call each) and a checkpoint written;
+ * at the end the greedy accuracies, the claim, with the first rows
+ * decoded (tokens shown as the letters a-j). A random guess gets a token
+ * right 1 time in 10 and a whole row about never. --log writes a CSV log
+ * (dlrt_log: the training loss and learning rate every LOG_EVERY steps,
+ * each evaluation's, the greedy exact-sequence accuracy as split
+ * "greedy") that scripts/plot-log.sh draws.
  *
  * Then the held-out rows are decoded again with random tokens in the
  * source's padding and in the decoder positions not decoded yet: the
  * padding and causal masks must hide them, so the exit status is 1 if any
  * decoded position changes. --min-accuracy makes it 1 too unless the
  * final greedy exact-sequence accuracy (percent) is at least X. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,12 +51,14 @@ enum {
     MIN_LEN = 1,
     BATCH = seq2seq_MAX_BATCH,
     HELD = 1024,
+    LOG_EVERY = 50,
+    SHOWN = 3, /* held-out rows printed with their decoding */
 };
 #define HELD_SEED 20261204u /* the held-out rows' generator, whatever --seed is */
 #define PROG "train_seq2seq"
 
 typedef struct {
-    const char *checkpoint;
+    const char *checkpoint, *log;
     long steps, eval_every;
     uint64_t seed;
     double min_accuracy;
@@ -65,13 +72,13 @@ typedef struct {
 static void usage(void)
 {
     fprintf(stderr, "usage: " PROG " [--steps N] [--eval-every N] [--seed N] [--threads N]\n"
-                    "                     [--checkpoint FILE] [--min-accuracy X]\n");
+                    "                     [--checkpoint FILE] [--log FILE] [--min-accuracy X]\n");
     exit(2);
 }
 
 static Options parse(int argc, char **argv)
 {
-    Options o = {"seq2seq.safetensors", 2000, 250, 1, -1};
+    Options o = {"seq2seq.safetensors", NULL, 2000, 250, 1, -1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
@@ -87,6 +94,8 @@ static Options parse(int argc, char **argv)
             dlrt_set_num_threads((int)cli_number(PROG, a, v, 1, 256));
         else if (strcmp(a, "--checkpoint") == 0)
             o.checkpoint = v;
+        else if (strcmp(a, "--log") == 0)
+            o.log = v;
         else if (strcmp(a, "--min-accuracy") == 0)
             o.min_accuracy = cli_real(PROG, a, v, 0, 100);
         else
@@ -126,16 +135,26 @@ static void generate(dlrt_rng *rng, int rows, Rows *r)
 }
 
 /* Predictions [HELD, TD] with the decoder's inputs taken from r (teacher
- * forcing). */
-static int teacher_forced(seq2seq *m, const Rows *r, int32_t *pred)
+ * forcing), and the loss over all the valid positions. */
+static int teacher_forced(seq2seq *m, const Rows *r, int32_t *pred, double *loss)
 {
+    double sum = 0;
+    long tokens = 0;
     for (int b = 0; b < HELD; b += BATCH) {
         int rows = HELD - b < BATCH ? HELD - b : BATCH;
-        int rc = seq2seq_forward(m, rows, r->src + (size_t)b * T, r->n + b,
-                                 r->dec_in + (size_t)b * TD, pred + (size_t)b * TD);
-        if (rc)
+        const int32_t *src = r->src + (size_t)b * T, *dec = r->dec_in + (size_t)b * TD;
+        const int32_t *tgt = r->target + (size_t)b * TD;
+        float l;
+        int rc = seq2seq_forward(m, rows, src, r->n + b, dec, pred + (size_t)b * TD);
+        if (rc || (rc = seq2seq_evaluate(m, rows, src, r->n + b, dec, tgt, &l)))
             return rc;
+        long valid = 0;
+        for (int i = 0; i < rows; i++)
+            valid += r->n[b + i] + 1;
+        sum += (double)l * (double)valid; /* the model's loss is a mean over valid positions */
+        tokens += valid;
     }
+    *loss = sum / (double)tokens;
     return 0;
 }
 
@@ -186,6 +205,22 @@ static void score(const Rows *r, const int32_t *pred, double *tokens, double *ex
     *exact = 100.0 * (double)rows_right / HELD;
 }
 
+/* Prints row b of r and its decoding out (up to EOS) with tokens as letters */
+static void show(const Rows *r, const int32_t *out, int b)
+{
+    char src[T + 1], dec[TD + 1];
+    int k = 0;
+    for (int t = 0; t < r->n[b]; t++)
+        src[t] = (char)('a' + r->src[(size_t)b * T + (size_t)t] - FIRST);
+    src[r->n[b]] = 0;
+    for (int t = 0; t < TD && out[(size_t)b * TD + (size_t)t] != EOS; t++) {
+        int32_t id = out[(size_t)b * TD + (size_t)t];
+        dec[k++] = id >= FIRST && id < FIRST + TOKENS ? (char)('a' + id - FIRST) : '?';
+    }
+    dec[k] = 0;
+    printf("  %-*s -> %s%s\n", T, src, dec, k < TD ? "" : " (no EOS)");
+}
+
 /* Decodes the held-out rows again, as noisy with random tokens in the
  * source's padding and in the decoder's inputs, into noisy_out; returns
  * how many valid positions decode differently from out. */
@@ -233,6 +268,10 @@ int main(int argc, char **argv)
     dlrt_progress p;
     dlrt_progress_init(&p, stderr, NULL, NULL);
     p.unit = "tokens";
+    dlrt_log log = {0};
+    int rc;
+    if (o.log && (rc = dlrt_log_open(&log, o.log, LOG_EVERY, 0, NULL, NULL)))
+        return fail(m, o.log, rc);
     for (long step = 0; step < o.steps;) {
         long end = step + o.eval_every < o.steps ? step + o.eval_every : o.steps;
         char label[64];
@@ -245,31 +284,40 @@ int main(int argc, char **argv)
             for (int b = 0; b < BATCH; b++)
                 tokens += batch.n[b] + 1;
             float loss;
-            int rc =
+            double lr = seq2seq_learning_rate(m);
+            rc =
                 seq2seq_train_step(m, BATCH, batch.src, batch.n, batch.dec_in, batch.target, &loss);
             if (rc)
                 return fail(m, "train_step", rc);
             dlrt_progress_update(&p, k + 1, loss, tokens);
+            if (o.log && (rc = dlrt_log_step(&log, step + 1, NAN, loss, tokens, lr)))
+                return fail(m, o.log, rc);
         }
         dlrt_progress_end(&p);
-        int rc = teacher_forced(m, &held, pred);
-        if (rc)
+        double loss, tokens, exact;
+        if ((rc = teacher_forced(m, &held, pred, &loss)))
             return fail(m, "held-out forward", rc);
-        double tokens, exact;
         score(&held, pred, &tokens, &exact);
-        printf("step %ld: held-out teacher-forced token accuracy %.2f%%\n", step, tokens);
+        printf("step %ld: held-out loss %.4f, teacher-forced token accuracy %.2f%%\n", step, loss,
+               tokens);
         fflush(stdout);
+        if (o.log && (rc = dlrt_log_eval(&log, step, NAN, "valid", loss, tokens)))
+            return fail(m, o.log, rc);
         if ((rc = seq2seq_save(m, o.checkpoint)))
             return fail(m, o.checkpoint, rc);
     }
-    int rc = greedy(m, &held, NULL, out);
-    if (rc)
+    if ((rc = greedy(m, &held, NULL, out)))
         return fail(m, "greedy decoding", rc);
     double tokens, exact;
     score(&held, out, &tokens, &exact);
+    if (o.log && ((rc = dlrt_log_eval(&log, o.steps, NAN, "greedy", NAN, exact)) ||
+                  (rc = dlrt_log_close(&log))))
+        return fail(m, o.log, rc);
     printf("final greedy decoding after %ld steps: %.2f%% of held-out rows exact, "
            "token accuracy %.2f%%; checkpoint %s\n",
            o.steps, exact, tokens, o.checkpoint);
+    for (int b = 0; b < SHOWN; b++)
+        show(&held, out, b);
     int changed = padding_changes(m, &held, out, &noisy, noisy_out, &rc);
     if (rc)
         return fail(m, "padding check", rc);
