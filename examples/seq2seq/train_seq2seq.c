@@ -20,7 +20,7 @@
  * counts the right ones among all of them. Every --eval-every steps the
  * held-out loss and teacher-forced token accuracy are printed (the
  * decoder's inputs always right: one call each) and a checkpoint written;
- * at the end the greedy accuracies, the claim, with the first rows
+ * at the end the greedy accuracies, the claim, with the first long rows
  * decoded (tokens shown as the letters a-j). A random guess gets a token
  * right 1 time in 10 and a whole row about never. --log writes a CSV log
  * (dlrt_log: the training loss and learning rate every LOG_EVERY steps,
@@ -52,7 +52,8 @@ enum {
     BATCH = seq2seq_MAX_BATCH,
     HELD = 1024,
     LOG_EVERY = 50,
-    SHOWN = 3, /* held-out rows printed with their decoding */
+    SHOWN = 3,     /* held-out rows printed with their decoding, */
+    SHOWN_LEN = 9, /* the first ones at least this long */
 };
 #define HELD_SEED 20261204u /* the held-out rows' generator, whatever --seed is */
 #define PROG "train_seq2seq"
@@ -316,8 +317,11 @@ int main(int argc, char **argv)
     printf("final greedy decoding after %ld steps: %.2f%% of held-out rows exact, "
            "token accuracy %.2f%%; checkpoint %s\n",
            o.steps, exact, tokens, o.checkpoint);
-    for (int b = 0; b < SHOWN; b++)
-        show(&held, out, b);
+    for (int b = 0, shown = 0; b < HELD && shown < SHOWN; b++)
+        if (held.n[b] >= SHOWN_LEN) {
+            show(&held, out, b);
+            shown++;
+        }
     int changed = padding_changes(m, &held, out, &noisy, noisy_out, &rc);
     if (rc)
         return fail(m, "padding check", rc);
