@@ -162,6 +162,15 @@ LLVMValueRef cg_gep(Cg *c, DType t, LLVMValueRef base, LLVMValueRef idx)
     return LLVMBuildInBoundsGEP2(c->b, cg_type(c, t), base, &idx, 1, "");
 }
 
+void cg_fn_attrs(Cg *c, LLVMValueRef fn, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++)
+        LLVMAddAttributeAtIndex(
+            fn, LLVMAttributeFunctionIndex,
+            LLVMCreateEnumAttribute(
+                c->ctx, LLVMGetEnumAttributeKindForName(names[i], strlen(names[i])), 0));
+}
+
 static LLVMValueRef get_function(Cg *c, const char *name, LLVMTypeRef fty)
 {
     LLVMValueRef f = LLVMGetNamedFunction(c->mod, name);

@@ -51,6 +51,9 @@ typedef struct {
 } CgFrame;
 /* The address of n's buffer; base + off as an i8 GEP. */
 LLVMValueRef cg_addr(Cg *c, const CgFrame *f, Node *n);
+/* The offset of n's buffer in the plan's arena, -1 when it is elsewhere
+ * (an input, parameter, state or constant). */
+int64_t cg_arena_offset(Cg *c, Node *n);
 LLVMValueRef cg_byte_gep(Cg *c, LLVMValueRef base, int64_t off);
 /* dst[i] (+)= src[i] for i < count (i64), elements of type t. */
 void cg_copy(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef count, bool add);
@@ -84,6 +87,13 @@ void cg_parts_begin(Cg *c, CgParts *p, CgFrame *f, int limit, bool fails);
 CgFrame *cg_part_next(Cg *c, CgParts *p, int w);
 void cg_parts_end(Cg *c, CgParts *p);
 
+/* grads.c: in a training function (frame f), cg_grads_check returns
+ * DLRT_ENONFINITE from it unless every gradient sum is finite (the
+ * instance's + the batch's, or with batch false the instance's alone);
+ * cg_grads_add adds the batch's gradients to the instance's. */
+void cg_grads_check(Cg *c, CgFrame *f, bool batch);
+void cg_grads_add(Cg *c, CgFrame *f);
+
 /* train.c: `void NAME.apply(ptr m)`, the optimizer step of
  * NAME_apply_gradients (clipping, schedule, update, zeroed gradients, the
  * step counter); and, inside the current function, the learning rate
@@ -114,6 +124,9 @@ void cg_check_inputs(Cg *c, LLVMValueRef inputs, const int *input_slot);
 void cg_copy_states(Cg *c, LLVMValueRef m, LLVMValueRef copy, bool back);
 void cg_check_finite(Cg *c, DType t, LLVMValueRef x, LLVMValueRef y, LLVMValueRef n,
                      LLVMValueRef row, const char *what);
+/* Whether some x[i] (+ y[i], y not NULL) for i < n is not finite (i1),
+ * by a call of the scan function of type t; no check, no return. */
+LLVMValueRef cg_nonfinite(Cg *c, DType t, LLVMValueRef x, LLVMValueRef y, LLVMValueRef n);
 void cg_check_index(Cg *c, LLVMValueRef x, LLVMValueRef n, LLVMValueRef row, int64_t hi,
                     const char *what);
 /* By node id: the ids or labels a node's values are used as (through ops

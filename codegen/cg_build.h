@@ -102,6 +102,8 @@ void cg_nest_start(Cg *c, CgNest *n, LLVMValueRef *base);
 /* An alloca in the entry block of the current function. */
 LLVMValueRef cg_alloca(Cg *c, LLVMTypeRef t, const char *name);
 LLVMValueRef cg_gep(Cg *c, DType t, LLVMValueRef base, LLVMValueRef idx);
+/* Adds the function attributes names[0..n) (enum attributes) to fn. */
+void cg_fn_attrs(Cg *c, LLVMValueRef fn, const char *const *names, int n);
 /* A call of the external function name (declared nounwind on first use). */
 LLVMValueRef cg_call(Cg *c, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, int nparams,
                      LLVMValueRef *args);

@@ -121,11 +121,7 @@ static LLVMValueRef scan_fn(Cg *c, DType t, bool sum)
     fn = LLVMAddFunction(c->mod, name, fty);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     const char *fattrs[] = {"nounwind", "noinline"};
-    for (int i = 0; i < countof(fattrs); i++)
-        LLVMAddAttributeAtIndex(
-            fn, LLVMAttributeFunctionIndex,
-            LLVMCreateEnumAttribute(
-                c->ctx, LLVMGetEnumAttributeKindForName(fattrs[i], strlen(fattrs[i])), 0));
+    cg_fn_attrs(c, fn, fattrs, countof(fattrs));
     c->fn = fn;
     LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
     LLVMValueRef x = LLVMGetParam(fn, 0), y = LLVMGetParam(fn, 1), n = LLVMGetParam(fn, 2);
@@ -154,12 +150,17 @@ static LLVMValueRef scan_fn(Cg *c, DType t, bool sum)
     return fn;
 }
 
-void cg_check_finite(Cg *c, DType t, LLVMValueRef x, LLVMValueRef y, LLVMValueRef n,
-                     LLVMValueRef row, const char *what)
+LLVMValueRef cg_nonfinite(Cg *c, DType t, LLVMValueRef x, LLVMValueRef y, LLVMValueRef n)
 {
     LLVMValueRef scan = scan_fn(c, t, y != NULL);
     LLVMValueRef sargs[] = {x, y ? y : LLVMConstNull(c->ptr), n};
-    LLVMValueRef bad = LLVMBuildCall2(c->b, LLVMGlobalGetValueType(scan), scan, sargs, 3, "");
+    return LLVMBuildCall2(c->b, LLVMGlobalGetValueType(scan), scan, sargs, 3, "");
+}
+
+void cg_check_finite(Cg *c, DType t, LLVMValueRef x, LLVMValueRef y, LLVMValueRef n,
+                     LLVMValueRef row, const char *what)
+{
+    LLVMValueRef bad = cg_nonfinite(c, t, x, y, n);
     LLVMTypeRef pt[] = {c->ptr, c->i32, c->ptr, c->ptr, c->i64, c->i64};
     LLVMValueRef args[] = {cstring(c, what),
                            LLVMConstInt(c->i32, (unsigned)cg_dlrt_dtype(t), 0),

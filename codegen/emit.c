@@ -116,85 +116,6 @@ static int *input_slots(Cg *c, FnKind kind, int *count)
     return slot;
 }
 
-/* Gradients summed or checked in one part of a long run function
- * (docs/CODEGEN.md, Parts), 0 for none: each is a call. */
-static int grads_part_size(const Cg *c)
-{
-    return c->train->params.n > c->part_size ? c->part_size : 0;
-}
-
-/* `void NAME.add.T(ptr noalias dst, ptr noalias src, i64 n)`: dst[i] +=
- * src[i], the one function that adds each gradient of type t to the
- * instance's. Inline at each, the sums of a model of thousands of
- * parameters would be as many loops, each vectorized behind a check
- * that its buffers do not overlap (they never do). */
-static LLVMValueRef add_fn(Cg *c, DType t)
-{
-    const char *name = arena_printf(c->g->arena, "%s.add.%s", c->g->name, ir_dtype_name(t));
-    LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
-    if (fn)
-        return fn;
-    LLVMValueRef outer = c->fn, batch = c->batch;
-    LLVMBasicBlockRef at = LLVMGetInsertBlock(c->b);
-    LLVMTypeRef pt[] = {c->ptr, c->ptr, c->i64};
-    fn = LLVMAddFunction(c->mod, name, LLVMFunctionType(c->voidt, pt, 3, false));
-    LLVMSetLinkage(fn, LLVMInternalLinkage);
-    const char *fattrs[] = {"nounwind", "noinline"};
-    for (int i = 0; i < countof(fattrs); i++)
-        LLVMAddAttributeAtIndex(
-            fn, LLVMAttributeFunctionIndex,
-            LLVMCreateEnumAttribute(
-                c->ctx, LLVMGetEnumAttributeKindForName(fattrs[i], strlen(fattrs[i])), 0));
-    unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
-    for (unsigned i = 1; i <= 2; i++)
-        LLVMAddAttributeAtIndex(fn, i, LLVMCreateEnumAttribute(c->ctx, noalias, 0));
-    c->fn = fn;
-    LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
-    cg_copy(c, t, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), true);
-    LLVMBuildRetVoid(c->b);
-    c->fn = outer;
-    c->batch = batch;
-    LLVMPositionBuilderAtEnd(c->b, at);
-    return fn;
-}
-
-/* Each trainable parameter's gradient sum, grads + this batch's (in frame
- * f), finite; with batch false, the instance's grads alone, which the
- * caller may have written (apply_gradients). */
-static void check_grads(Cg *c, CgFrame *f, bool batch)
-{
-    const Train *t = c->train;
-    CgParts parts;
-    cg_parts_begin(c, &parts, f, grads_part_size(c), true);
-    for (int i = 0; i < t->params.n; i++) {
-        CgFrame *pf = cg_part_next(c, &parts, 1);
-        Node *p = t->params.v[i];
-        LLVMValueRef idx = cg_i64(c, c->layout->grads_offset + c->layout->param_offset[p->id]);
-        cg_check_finite(c, p->dtype, LLVMBuildInBoundsGEP2(c->b, c->i8, pf->m, &idx, 1, "grad"),
-                        batch ? cg_addr(c, pf, t->grads.v[i]) : NULL, cg_numel(c, &p->shape),
-                        cg_i64(c, 0), arena_printf(c->g->arena, "gradient of '%s'", p->name));
-    }
-    cg_parts_end(c, &parts);
-}
-
-/* Adds this batch's gradients (in frame f) to the instance's. */
-static void add_grads(Cg *c, CgFrame *f)
-{
-    const Train *t = c->train;
-    CgParts parts;
-    cg_parts_begin(c, &parts, f, grads_part_size(c), false);
-    for (int i = 0; i < t->params.n; i++) {
-        CgFrame *pf = cg_part_next(c, &parts, 1);
-        Node *p = t->params.v[i], *d = t->grads.v[i];
-        LLVMValueRef idx = cg_i64(c, c->layout->grads_offset + c->layout->param_offset[p->id]);
-        LLVMValueRef add = add_fn(c, p->dtype);
-        LLVMValueRef args[] = {LLVMBuildInBoundsGEP2(c->b, c->i8, pf->m, &idx, 1, "grad"),
-                               cg_addr(c, pf, d), cg_numel(c, &p->shape)};
-        LLVMBuildCall2(c->b, LLVMGlobalGetValueType(add), add, args, 3, "");
-    }
-    cg_parts_end(c, &parts);
-}
-
 static bool run_passes(Cg *c, LLVMTargetMachineRef tm, const char *passes, char **err);
 
 /* Kernels built before merging identical ones, a multiple of the part
@@ -342,13 +263,13 @@ static LLVMValueRef build_run(Cg *c, LLVMTargetMachineRef tm, FnKind kind)
         LLVMValueRef at = cg_addr(c, &f, loss);
         if (kind == FN_TRAIN && c->checks) {
             cg_check_finite(c, loss->dtype, at, NULL, cg_i64(c, 1), cg_i64(c, 0), "loss");
-            check_grads(c, &f, true);
+            cg_grads_check(c, &f, true);
         }
         c->undo_states = NULL;
         cg_copy(c, loss->dtype, results, at, cg_i64(c, 1), false);
     }
     if (kind == FN_TRAIN)
-        add_grads(c, &f);
+        cg_grads_add(c, &f);
     LLVMBuildRet(c->b, i32_c(c, 0));
     c->training = false;
     c->tag = "";
@@ -526,7 +447,7 @@ static void build_training(Cg *c, LLVMValueRef train, LLVMValueRef eval, CgEntri
     if (c->checks) {
         CgFrame f = {.m = m, .arena = LLVMConstNull(c->ptr), .inputs = LLVMConstNull(c->ptr)};
         c->batch = cg_i64(c, 1);
-        check_grads(c, &f, false);
+        cg_grads_check(c, &f, false);
     }
     LLVMBuildCall2(c->b, LLVMGlobalGetValueType(apply), apply, &m, 1, "");
     LLVMBuildRet(c->b, i32_c(c, 0));

@@ -124,11 +124,7 @@ LLVMValueRef cg_kernel_begin(Cg *c, Node *step, Node **ins, int nin)
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     /* not nosync: the GEMM and cut convolutions wait for the thread pool */
     const char *fattrs[] = {"nounwind", "nofree", "willreturn", "noinline"};
-    for (int i = 0; i < countof(fattrs); i++)
-        LLVMAddAttributeAtIndex(
-            fn, LLVMAttributeFunctionIndex,
-            LLVMCreateEnumAttribute(
-                c->ctx, LLVMGetEnumAttributeKindForName(fattrs[i], strlen(fattrs[i])), 0));
+    cg_fn_attrs(c, fn, fattrs, countof(fattrs));
     /* Distinct buffers: the output never shares bytes with an input, so
      * every pointer may be noalias (inputs are only read). */
     Node *out = cg_storage(c, step);

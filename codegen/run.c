@@ -40,13 +40,26 @@ LLVMValueRef cg_addr(Cg *c, const CgFrame *f, Node *n)
         return cg_private_const(c, cg_fconst(c, s->dtype, attr_value(s)), "const", false);
     }
     default: {
-        /* a loop's result sits at its part of the loop's slot */
-        int64_t at = n->op == OP_LOOP_RESULT ? c->plan->offset[n->id] : c->plan->offset[s->id];
+        int64_t at = cg_arena_offset(c, n);
         check(at >= 0);
         return cg_byte_gep(c, f->arena, at);
     }
     }
     return cg_byte_gep(c, f->m, off);
+}
+
+int64_t cg_arena_offset(Cg *c, Node *n)
+{
+    Node *s = cg_storage(c, n);
+    switch (s->op) {
+    case OP_INPUT:
+    case OP_PARAM:
+    case OP_STATE:
+    case OP_CONST: return -1;
+    default:
+        /* a loop's result sits at its part of the loop's slot */
+        return n->op == OP_LOOP_RESULT ? c->plan->offset[n->id] : c->plan->offset[s->id];
+    }
 }
 
 LLVMValueRef cg_byte_gep(Cg *c, LLVMValueRef base, int64_t off)
@@ -264,11 +277,7 @@ static void part_open(Cg *c, CgParts *p)
         LLVMAddFunction(c->mod, arena_printf(c->g->arena, "%.*s.part", (int)len, host), fty);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     const char *fattrs[] = {"nounwind", "noinline"};
-    for (int i = 0; i < countof(fattrs); i++)
-        LLVMAddAttributeAtIndex(
-            fn, LLVMAttributeFunctionIndex,
-            LLVMCreateEnumAttribute(
-                c->ctx, LLVMGetEnumAttributeKindForName(fattrs[i], strlen(fattrs[i])), 0));
+    cg_fn_attrs(c, fn, fattrs, countof(fattrs));
 
     LLVMPositionBuilderAtEnd(c->b, p->at);
     LLVMValueRef args[] = {p->hf->m, p->batch, p->hf->inputs, p->hf->arena,

@@ -207,6 +207,18 @@ static void with_checks(checks *m)
                memcmp(before, m, checks_STATE_BYTES) == 0);
         free(before);
     }
+    /* the last of big's 51200 scalars, in the last of the scan's tasks,
+     * at two threads (codegen/grads.c) */
+    expect("two threads", dlrt_set_num_threads(2) == DLRT_OK);
+    memset(checks_grads(m), 0, checks_info()->grads_bytes);
+    grad(m, "big")[128 * 400 - 1] = INFINITY;
+    before = snapshot(m);
+    expect("apply_gradients refused: big", checks_apply_gradients(m) == DLRT_ENONFINITE);
+    expect("big's element named",
+           strstr(dlrt_last_error(), "gradient of 'big': element 51199 is +inf") != NULL);
+    expect("big: instance unchanged", memcmp(before, m, checks_STATE_BYTES) == 0);
+    free(before);
+    memset(checks_grads(m), 0, checks_info()->grads_bytes);
     gb2[2] = 0.5f;
     int64_t step = checks_step(m);
     float b2 = param(m, "b2")[2];
