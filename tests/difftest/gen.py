@@ -277,8 +277,23 @@ class Gen:
 
     def g_shape(self, x):
         r = self.r
-        kind = r.choice(["reshape", "transpose", "concat", "slice", "slice"])
+        kind = r.choice(["reshape", "transpose", "concat", "slice", "slice", "stack",
+                         "broadcast_to"])
         rank = len(x.shape)
+        if kind == "stack":
+            # x with itself (then constant along the new axis) or a new leaf
+            y = x if r.random() < 0.4 else self.leaf(x.shape)
+            ax = r.randint(0, rank)
+            shape = x.shape[:ax] + [2] + x.shape[ax:]
+            bc = all_axes(shape) if x.bc or y.bc or (y is x and x.hasp) else ()
+            return self.op(f"stack([{{0}}, {{1}}], axis = {ax})", [x, y], shape, bc=bc)
+        if kind == "broadcast_to":
+            # size-1 dimensions widened, maybe a leading one added
+            shape = [r.choice([1, 2, 3]) if d == 1 else d for d in x.shape]
+            if r.random() < 0.4 and rank < 4:
+                shape = [r.choice([2, 3] if BATCH in x.shape else [2, BATCH])] + shape
+            bc = set(x.bc) | (broadcast_axes(x.shape, shape) if x.hasp else set())
+            return self.op(f"broadcast_to({{0}}, {dims_text(shape)})", [x], shape, bc=bc)
         if kind == "reshape":
             lead = [BATCH] if x.shape and x.shape[0] == BATCH else []
             n = numel_fixed(x.shape)
@@ -415,13 +430,63 @@ class Gen:
             return self.op("flatten({0})", [y], [BATCH, numel_fixed(y.shape)])
         return y
 
+    def g_conv1d(self, x):
+        """conv1d or conv_transpose1d of a [B, C, L] value (x when it is
+        one, else a new input), or conv_transpose2d of a new [B, C, H, W]
+        input; stride, padding, dilation, groups, output_padding and a bias
+        drawn."""
+        r = self.r
+        two = r.random() < 0.3
+        if not two and len(x.shape) == 3 and x.shape[0] == BATCH and BATCH not in x.shape[1:]:
+            img = x
+        else:
+            img = self.leaf([BATCH, r.randint(1, 4)] + [r.randint(1, 5) for _ in range(1 + two)],
+                            "input")
+        c, sizes = img.shape[1], img.shape[2:]
+        trans = two or r.random() < 0.4
+        groups = r.choice([g for g in (1, 2) if c % g == 0])
+        o = groups * r.randint(1, 2)
+        k, st, dil = r.randint(1, 3), r.choice([1, 1, 2]), r.choice([1, 1, 2])
+        span = dil * (k - 1)
+        if trans:
+            pad = r.randint(0, min(1, span // 2))  # the output 1 long at least
+            op_ = r.randint(0, max(st, dil) - 1)
+            out = [(n - 1) * st - 2 * pad + span + op_ + 1 for n in sizes]
+            w = self.leaf([c, o // groups] + [k] * len(sizes), "param")
+            f = "conv_transpose2d" if two else "conv_transpose1d"
+            attrs = f"stride = {st}, padding = {pad}, output_padding = {op_}, dilation = {dil}"
+        else:
+            pad = r.randint(0, 1)
+            if span + 1 > sizes[0] + 2 * pad:
+                dil, span = 1, k - 1
+            if span + 1 > sizes[0] + 2 * pad:
+                k, span = 1, 0
+            out = [(n + 2 * pad - span - 1) // st + 1 for n in sizes]
+            w = self.leaf([o, c // groups, k], "param")
+            f = "conv1d"
+            attrs = f"stride = {st}, padding = {pad}, dilation = {dil}"
+        if groups > 1:
+            attrs += f", groups = {groups}"
+        rank = 2 + len(sizes)
+        if r.random() < 0.4:
+            b = self.leaf([o], "param")
+            # the bias is constant along every axis but the channels'
+            bc = {a - rank for a in range(rank) if a != 1} | set(all_axes(img.shape) if img.bc else ())
+            return self.op(f"{f}({{0}}, {{1}}, {{2}}, {attrs})", [img, w, b], [BATCH, o] + out,
+                           bc=bc)
+        return self.op(f"{f}({{0}}, {{1}}, {attrs})", [img, w], [BATCH, o] + out)
+
     def g_conv(self, x):
         """conv2d of a [B, C, H, W] value (x when it is one, else a new
         input), then maybe a pool or batch_norm, then maybe back to [B, F];
-        now and then conv3d of a new volume instead."""
+        now and then conv3d of a new volume, or conv1d or a transposed
+        convolution (g_conv1d), instead."""
         r = self.r
-        if r.random() < 0.15:
+        c0 = r.random()
+        if c0 < 0.15:
             return self.g_conv3d()
+        if c0 < 0.4:
+            return self.g_conv1d(x)
         if len(x.shape) == 4 and x.shape[0] == BATCH and BATCH not in x.shape[1:]:
             img = x
         else:
