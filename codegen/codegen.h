@@ -138,6 +138,12 @@ CgCost cg_apply_cost(const Graph *g, const OptPlan *opt);
  * a partial sum per chunk). */
 enum { CG_TASK_WORK = 1 << 16, CG_WEIGHT_CHUNKS = 4 };
 int64_t cg_conv_weight_chunks(const Graph *g, const Node *n);
+/* A sum over the batch (the gradients of biases, batch norm's sums;
+ * codegen/reduce.c) cut into chunks of this many rows, a power of two; 0
+ * when it is one pass. Its scratch holds a partial sum per chunk of the
+ * largest batch (cg_sum_max_chunks). */
+int64_t cg_sum_chunk_rows(const Graph *g, const Node *n);
+int64_t cg_sum_max_chunks(const Graph *g, const Node *n);
 
 /* A loop's scratch (docs/CODEGEN.md, Loops): its body's arena (the body's
  * own plan), then a second set of the carried values (the loop alternates

@@ -26,9 +26,12 @@
  *  - The optimizer's update runs in chunks of the flat parameter array
  *    (train.c); each element is updated on its own, so chunks change
  *    nothing but who computes them.
- *  - What sums over the batch (losses, batch norm, the gradients of
- *    weights and biases) or draws random numbers stays one task; the
- *    weight gradients' products are tiled by the GEMM.
+ *  - Sums over the batch (bias gradients, batch norm's sums) run in
+ *    chunks of a power of two of rows, each into a partial of its own,
+ *    added as a tree after the tasks (reduce.c); the weight gradient of
+ *    a convolution in chunks of images (nn.c); the other weight
+ *    gradients' products are tiled by the GEMM. Losses, batch norm's
+ *    forward, and what draws random numbers stay one task.
  *
  * The cost model: a step's work per batch row is estimated from the
  * shapes (output elements times the work per element: the inner

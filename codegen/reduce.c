@@ -338,11 +338,12 @@ static void k_leading_sum(Cg *c, Node *n, int p, LLVMValueRef out, LLVMValueRef 
     }
 }
 
-static LLVMValueRef k_reduce(Cg *c, Node *n)
+/* The reduction n of src into out, in the current function; c->batch is
+ * the batch it sees. */
+static void emit_reduce(Cg *c, Node *n, LLVMValueRef out, LLVMValueRef src)
 {
     Node *x = n->in[0];
-    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 1);
-    RedCtx r = {.n = n, .out = LLVMGetParam(fn, 0), .src = LLVMGetParam(fn, 1)};
+    RedCtx r = {.n = n, .out = out, .src = src};
     DType t = x->dtype;
     r.acc = cg_alloca(c, cg_type(c, t), "acc");
     r.idx = cg_alloca(c, c->i64, "idx");
@@ -362,8 +363,7 @@ static LLVMValueRef k_reduce(Cg *c, Node *n)
     int p;
     if (leading_sum(n, red, &p)) {
         k_leading_sum(c, n, p, r.out, r.src);
-        cg_kernel_end(c);
-        return fn;
+        return;
     }
     LLVMValueRef st[IR_MAX_RANK];
     cg_strides(c, &x->shape, st);
@@ -390,6 +390,102 @@ static LLVMValueRef k_reduce(Cg *c, Node *n)
     outer->body = reduce_outer;
     outer->ctx = &ro;
     cg_nest_start(c, outer, NULL);
+}
+
+/* A sum over the batch in chunks of R rows (cg_sum_chunk_rows, a power of
+ * two): chunk p sums rows [p R, p R + R) into its own partial sum in the
+ * step's scratch, as tasks on the thread pool, and the partials are then
+ * added pairwise, as a tree: 0 += 1, 2 += 3, ..., then 0 += 2, 4 += 6, ...
+ * The chunks depend on the shapes alone, so the result does not depend on
+ * the threads (nor on the target: they are the same without threads).
+ * And it does not depend on how data-parallel training splits the batch:
+ * with R rows a chunk, a rank's share of 2^k chunks sums to the subtree a
+ * single process computes for the same rows, so N ranks' all-reduced
+ * bias gradients are the bits of one process's (docs/DISTRIBUTED.md). */
+typedef struct {
+    Node *n;
+    int64_t rows, row, out; /* rows a chunk; elements of an input row and of the output */
+} SumChunks;
+
+static void sum_chunk(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
+{
+    const SumChunks *s = ctx;
+    DType t = s->n->dtype;
+    LLVMValueRef src = vals[0], part = vals[1], batch = vals[2];
+    CgLoop lp;
+    LLVMValueRef p = cg_add(c, lo, cg_loop_begin(c, LLVMBuildNSWSub(c->b, hi, lo, ""), &lp));
+    LLVMValueRef b0 = cg_mul(c, p, cg_i64(c, s->rows));
+    c->batch = cg_smin(c, cg_i64(c, s->rows), LLVMBuildNSWSub(c->b, batch, b0, ""));
+    emit_reduce(c, s->n, cg_gep(c, t, part, cg_mul(c, p, cg_i64(c, s->out))),
+                cg_gep(c, t, src, cg_mul(c, b0, cg_i64(c, s->row))));
+    cg_loop_end(c, &lp);
+}
+
+/* dst[i] += src[i] for i < n */
+static void add_to(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, int64_t n)
+{
+    CgLoop l;
+    LLVMValueRef i = cg_loop_begin(c, cg_i64(c, n), &l);
+    cg_store(c, t, LLVMBuildFAdd(c->b, cg_load(c, t, dst, i), cg_load(c, t, src, i), ""), dst, i);
+    cg_loop_end(c, &l);
+}
+
+static void sum_in_chunks(Cg *c, Node *n, int64_t rows, LLVMValueRef out, LLVMValueRef src,
+                          LLVMValueRef part)
+{
+    DType t = n->dtype;
+    const Shape *xs = &n->in[0]->shape;
+    SumChunks s = {n, rows, 1, 1};
+    for (int d = 1; d < xs->rank; d++)
+        s.row *= xs->d[d].n;
+    for (int d = 0; d < n->shape.rank; d++)
+        s.out *= n->shape.d[d].n;
+    LLVMValueRef fn = c->fn, batch = c->batch;
+    LLVMValueRef chunks = cg_ntasks(c, batch, rows);
+    LLVMValueRef vals[] = {src, part, batch};
+    size_t len;
+    const char *name = LLVMGetValueName2(fn, &len);
+    cg_parallel_chunks(c, arena_printf(c->g->arena, "%.*s.chunk", (int)len, name), chunks, 1,
+                       vals, countof(vals), sum_chunk, &s);
+    c->fn = fn;
+    c->batch = batch;
+
+    /* the tree: for s = 1, 2, 4, ... < chunks, part[p] += part[p + s] for
+     * p = 0, 2s, 4s, ... with p + s < chunks */
+    LLVMValueRef sp = cg_alloca(c, c->i64, "stride");
+    LLVMBuildStore(c->b, cg_i64(c, 1), sp);
+    LLVMBasicBlockRef cond = LLVMAppendBasicBlockInContext(c->ctx, fn, "tree.level");
+    LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(c->ctx, fn, "tree.pairs");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->ctx, fn, "tree.done");
+    LLVMBuildBr(c->b, cond);
+    LLVMPositionBuilderAtEnd(c->b, cond);
+    LLVMValueRef st = LLVMBuildLoad2(c->b, c->i64, sp, "");
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, st, chunks, ""), body, done);
+    LLVMPositionBuilderAtEnd(c->b, body);
+    LLVMValueRef st2 = cg_mul(c, st, cg_i64(c, 2));
+    LLVMValueRef npairs = LLVMBuildSDiv(
+        c->b, cg_add(c, LLVMBuildNSWSub(c->b, chunks, st, ""), LLVMBuildNSWSub(c->b, st2, cg_i64(c, 1), "")),
+        st2, "");
+    CgLoop lq;
+    LLVMValueRef p = cg_mul(c, cg_loop_begin(c, npairs, &lq), st2);
+    add_to(c, t, cg_gep(c, t, part, cg_mul(c, p, cg_i64(c, s.out))),
+           cg_gep(c, t, part, cg_mul(c, cg_add(c, p, st), cg_i64(c, s.out))), s.out);
+    cg_loop_end(c, &lq);
+    LLVMBuildStore(c->b, st2, sp);
+    LLVMBuildBr(c->b, cond);
+    LLVMPositionBuilderAtEnd(c->b, done);
+    cg_memcpy(c, t, out, part, cg_i64(c, s.out));
+}
+
+static LLVMValueRef k_reduce(Cg *c, Node *n)
+{
+    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 1);
+    LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 1);
+    int64_t rows = cg_sum_chunk_rows(c->g, n);
+    if (rows)
+        sum_in_chunks(c, n, rows, out, src, cg_kernel_scratch(c, 1));
+    else
+        emit_reduce(c, n, out, src);
     cg_kernel_end(c);
     return fn;
 }

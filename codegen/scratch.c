@@ -90,7 +90,36 @@ static int64_t conv_grad_scratch(const Node *n)
 }
 
 /* Extent of d at the maximum batch. */
-static int64_t seq_extent(const Graph *g, Dim d);
+static int64_t seq_extent(const Graph *g, Dim d)
+{
+    return d.batch ? d.n * ir_max_batch(g) : d.n;
+}
+
+int64_t cg_sum_chunk_rows(const Graph *g, const Node *n)
+{
+    if (n->op != OP_SUM || !ir_dtype_is_float(n->dtype) || !attr_has_axes(n))
+        return 0;
+    const Shape *x = &n->in[0]->shape;
+    bool first = false;
+    AttrInts ax = attr_axes(n);
+    for (int k = 0; k < ax.n; k++)
+        first |= ax.v[k].n == 0;
+    if (!first || x->rank == 0 || !x->d[0].batch)
+        return 0;
+    for (int d = 1; d < x->rank; d++)
+        if (x->d[d].batch)
+            return 0;
+    int64_t rows = seq_extent(g, x->d[0]), work = tail_numel(x, 1), r = 1;
+    while (r * work < CG_TASK_WORK)
+        r *= 2;
+    return rows >= 2 * r ? r : 0;
+}
+
+int64_t cg_sum_max_chunks(const Graph *g, const Node *n)
+{
+    int64_t r = cg_sum_chunk_rows(g, n);
+    return r ? (seq_extent(g, n->in[0]->shape.d[0]) + r - 1) / r : 0;
+}
 
 int64_t cg_conv_weight_chunks(const Graph *g, const Node *n)
 {
@@ -106,10 +135,6 @@ int64_t cg_conv_weight_chunks(const Graph *g, const Node *n)
     return images < CG_WEIGHT_CHUNKS ? images : CG_WEIGHT_CHUNKS;
 }
 
-static int64_t seq_extent(const Graph *g, Dim d)
-{
-    return d.batch ? d.n * ir_max_batch(g) : d.n;
-}
 
 static bool is_recurrent_grad(Op op)
 {
@@ -237,6 +262,9 @@ int64_t cg_scratch_bytes(const Graph *g, const Node *n)
         if (k == 1)
             return conv_grad_scratch(n);
         return k * (conv_grad_scratch(n) + tail_numel(&n->shape, 0) * elem_bytes(n->dtype));
+    }
+    case OP_SUM: {
+        return cg_sum_max_chunks(g, n) * tail_numel(&n->shape, 0) * elem_bytes(n->dtype);
     }
     default: return 0;
     }
