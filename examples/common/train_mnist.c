@@ -1,13 +1,15 @@
 /* train_mnist — trains an MNIST classifier compiled by dlc (the MLP of
  * examples/mnist, LeNet-5 of examples/lenet, the residual network of
- * examples/resnet) on the 60000 training images and reports test accuracy
- * after every epoch. The model is chosen when this file is compiled:
- * -DMODEL=lenet includes lenet.h and calls lenet_create, lenet_train_step,
+ * examples/resnet, the VGG-, NiN-, GoogLeNet- and DenseNet-style networks
+ * of examples/vgg, nin, googlenet and densenet) on the 60000 training
+ * images and reports test accuracy after every epoch. The model is chosen when this file is
+ * compiled: -DMODEL=lenet includes lenet.h and calls lenet_create, lenet_train_step,
  * ... The model takes x [B, 784] or [B, 1, 28, 28] (the same floats), the
  * labels y [B], and outputs probabilities [B, 10].
  *
- *   train_NAME [--data DIR] [--epochs N] [--batch N] [--seed N] [--threads N]
- *              [--checkpoint FILE] [--resume] [--min-accuracy PCT] [--log FILE]
+ *   train_NAME [--data DIR] [--epochs N] [--steps N] [--batch N] [--seed N]
+ *              [--threads N] [--checkpoint FILE] [--resume] [--min-accuracy PCT]
+ *              [--log FILE]
  *
  * A checkpoint (parameters, Adam's moments, the step counter) is written
  * after every epoch. --resume loads it and carries on from the step it
@@ -15,6 +17,8 @@
  * that stops and resumes visits the same batches in the same order and
  * ends with the same bits as one that never stopped. --min-accuracy makes
  * the exit status 1 when the final test accuracy is below PCT percent.
+ * --steps stops each epoch after its first N batches (a short run, as the
+ * tests use); a run with --steps resumes only with the same --steps.
  * --threads sets the threads each step uses (dlrt_set_num_threads; by
  * default DLRT_NUM_THREADS or every processor the process may use); the
  * results are the same bits at any count.
@@ -41,7 +45,7 @@
 
 typedef struct {
     const char *data, *checkpoint, *log;
-    int epochs, batch, resume;
+    int epochs, steps, batch, resume; /* steps: batches per epoch, 0: all */
     uint64_t seed;
     double min_accuracy; /* percent; < 0: no requirement */
 } Options;
@@ -49,9 +53,9 @@ typedef struct {
 static void usage(const char *argv0)
 {
     fprintf(stderr,
-            "usage: %s [--data DIR] [--epochs N] [--batch N] [--seed N] [--threads N]\n"
-            "       [--checkpoint FILE]"
-            " [--resume] [--min-accuracy PCT] [--log FILE]\n",
+            "usage: %s [--data DIR] [--epochs N] [--steps N] [--batch N] [--seed N]\n"
+            "       [--threads N] [--checkpoint FILE] [--resume] [--min-accuracy PCT]\n"
+            "       [--log FILE]\n",
             argv0);
     exit(2);
 }
@@ -59,7 +63,7 @@ static void usage(const char *argv0)
 /* --batch may reach MAX_BATCH rows per rank */
 static Options parse(int argc, char **argv, int ranks)
 {
-    Options o = {"data/mnist", STR(MODEL) ".safetensors", NULL, 3, 64, 0, 1, -1};
+    Options o = {"data/mnist", STR(MODEL) ".safetensors", NULL, 3, 0, 64, 0, 1, -1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--resume") == 0) {
@@ -77,6 +81,8 @@ static Options parse(int argc, char **argv, int ranks)
             o.log = v;
         else if (strcmp(a, "--epochs") == 0)
             o.epochs = (int)cli_number(argv[0], a, v, 1, 1000);
+        else if (strcmp(a, "--steps") == 0)
+            o.steps = (int)cli_number(argv[0], a, v, 1, 1000000);
         else if (strcmp(a, "--batch") == 0)
             o.batch = (int)cli_number(argv[0], a, v, 1, (long)MAX_BATCH * ranks);
         else if (strcmp(a, "--threads") == 0) /* the same results at any count */
@@ -162,6 +168,8 @@ int main(int argc, char **argv)
     if ((rc = dlrt_batches_init(&b, train.n, o.batch, o.seed, 0)))
         return fail("batches", rc);
     int64_t per_epoch = dlrt_batches_count(&b);
+    if (o.steps && o.steps < per_epoch)
+        per_epoch = o.steps;
     int64_t step = M(step)(m);
     int first = (int)(step / per_epoch);
     int64_t skip = step % per_epoch; /* a checkpoint taken mid-epoch */
@@ -197,8 +205,9 @@ int main(int argc, char **argv)
         if (root)
             dlrt_progress_begin(&p, per_epoch, label);
         int n, local;
-        for (int64_t k = 0; (n = dist_batches_next(&b, train.x, train.dim, xb, train.y, DLRT_I32, 1,
-                                                   yb, &local)) > 0;
+        for (int64_t k = 0;
+             k < per_epoch && (n = dist_batches_next(&b, train.x, train.dim, xb, train.y, DLRT_I32,
+                                                     1, yb, &local)) > 0;
              k++) {
             if (k < skip)
                 continue;
