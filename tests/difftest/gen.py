@@ -23,7 +23,7 @@ def pooled(n, k, s, p, ceil):
 
 class Node:
     __slots__ = ("name", "kind", "dtype", "shape", "expr", "args", "output", "gc_range",
-                 "stmt", "prelude", "gc_words", "bc", "hasp", "std")
+                 "stmt", "prelude", "gc_words", "bc", "hasp", "std", "big")
 
     def __init__(self, name, kind, dtype, shape, expr="", args=(), output=False):
         self.name = name
@@ -54,6 +54,12 @@ class Node:
         # parameters before the norm would have no gradient through such a
         # reduction, or one of size eps = 1e-5 (seed 100368).
         self.std = False
+        # Generation only: whether the value may be far from 0 (a sum, a
+        # log_softmax: the sum of n of its values is at most -n log n), where
+        # gelu, tanh, sigmoid, softplus, silu and elu saturate: their
+        # gradients fall below the gradient check's 1e-8 (seed 101206:
+        # gelu(sum(log_softmax(w))) of a 5-vector, gelu(-8.1)).
+        self.big = False
 
     def copy(self):
         n = Node(self.name, self.kind, self.dtype, self.shape, self.expr, self.args, self.output)
@@ -64,6 +70,7 @@ class Node:
         n.bc = self.bc
         n.hasp = self.hasp
         n.std = self.std
+        n.big = self.big
         return n
 
 
@@ -122,7 +129,7 @@ class Gen:
         self.nodes.append(n)
         return n
 
-    def op(self, expr, args, shape, dtype=None, bc=None, stmt="", std=None):
+    def op(self, expr, args, shape, dtype=None, bc=None, stmt="", std=None, big=None):
         """A new value expr(args); bc as Node.bc, by default every axis when
         an operand has such a term (it may still hold it) and none else;
         std as Node.std, by default whether an operand's is set."""
@@ -132,6 +139,7 @@ class Gen:
             bc = all_axes(shape) if any(a.bc for a in args) else ()
         n.bc = frozenset(bc)
         n.std = any(a.std for a in args) if std is None else std
+        n.big = any(a.big for a in args) if big is None else big
         n.stmt = stmt
         if not stmt and self.r.random() < 0.08 and not re.search(r"\bB\b", expr):
             # the same expression as a def's body, called (B is the
@@ -177,6 +185,13 @@ class Gen:
     # one statement of each family; each returns the new node
 
     def g_unary(self, x):
+        if x.big:
+            # ops that do not saturate (Node.big)
+            f = self.r.choice(["-{0}", "abs({0})", "square({0})", "relu({0})",
+                               "leaky_relu({0}, alpha = 0.2)", "sqrt(square({0}) + 1)",
+                               "log(sigmoid({0}))"])
+            return self.op(f, [x], x.shape, bc=x.bc if f == "-{0}" else (),
+                           std=x.std if f == "-{0}" else False)
         f = self.r.choice(["relu({0})", "sigmoid({0})", "tanh({0})", "-{0}", "abs({0})",
                            "square({0})", "softplus({0})", "silu({0})", "gelu({0})",
                            "elu({0})", "leaky_relu({0}, alpha = 0.2)", "exp(tanh({0}))",
@@ -261,11 +276,12 @@ class Gen:
             f = "mean"
         if f in ("sum", "mean", "var") and x.std:
             f = r.choice(["max", "min"])  # Node.std: such sums are constant
+        big = True if f == "sum" else None
         if f == "var" and BATCH in red:
             # one element (batch 1) would divide by n - 1 = 0
             kd += ", correction = 0"
         if axes == list(range(rank)) and r.random() < 0.5:
-            return self.op(f"{f}({{0}}{kd})", [x], [1] * rank if keep else [])
+            return self.op(f"{f}({{0}}{kd})", [x], [1] * rank if keep else [], big=big)
         if len(axes) == 1:
             ax = axes[0] - rank if r.random() < 0.4 else axes[0]
             a_text = str(ax)
@@ -273,7 +289,7 @@ class Gen:
             a_text = "[" + ", ".join(str(a) for a in axes) + "]"
         shape = [1 if i in axes else d for i, d in enumerate(x.shape)] if keep else \
             [d for i, d in enumerate(x.shape) if i not in axes]
-        return self.op(f"{f}({{0}}, axis = {a_text}{kd})", [x], shape)
+        return self.op(f"{f}({{0}}, axis = {a_text}{kd})", [x], shape, big=big)
 
     def g_shape(self, x):
         r = self.r
@@ -361,7 +377,8 @@ class Gen:
             return self.g_unary(x)
         f = self.r.choice(["softmax", "log_softmax"])
         ax = self.r.choice(axes) - (len(x.shape) if self.r.random() < 0.5 else 0)
-        return self.op(f"{f}({{0}}, axis = {ax})", [x], x.shape, bc=(), std=False)
+        return self.op(f"{f}({{0}}, axis = {ax})", [x], x.shape, bc=(), std=False,
+                       big=f == "log_softmax")
 
     def g_loss(self, x):
         r = self.r
@@ -758,6 +775,14 @@ def selftest():
     assert gradcheckable(g.nodes + [g.op("leaky_relu({0}, alpha = 0.2)", [w], w.shape)])
     n = g.op("clamp({0}, -0.5, 0.5)", [w], w.shape)
     assert n.prelude and not gradcheckable(g.nodes), n.prelude
+    # no saturating op of a sum of log_softmax values (seed 101206)
+    g = Gen(4)
+    w = g.leaf([5], "param")
+    s = g.g_reduce(g.op("log_softmax({0}, axis = 0)", [w], [5], big=True))
+    for _ in range(200):
+        n = g.g_unary(s)
+        text = n.expr + n.prelude
+        assert not re.search(r"(?<!log\()\b(gelu|tanh|sigmoid|softplus|silu|elu)\(", text), text
     # recurrent layers and attention get two steps at least
     g.r = random.Random(1)
     for _ in range(50):
