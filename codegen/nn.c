@@ -706,21 +706,26 @@ static void batch_stats(Cg *c, Node *n, LLVMValueRef src, LLVMValueRef mean, LLV
 
 /* (x - mean) * gamma / sqrt(var + eps) + beta per channel: in inference
  * with the running statistics (inputs 3 and 4), in training with the
- * batch's (batch_stats). */
-static LLVMValueRef k_batch_norm(Cg *c, Node *n)
+ * batch's (batch_stats). Channel-major, so training computes each
+ * channel's statistics once; a channel's values, statistics and running
+ * statistics are its own, so in training ranges of channels run as tasks
+ * on the thread pool (BN_CHANNEL_WORK elements a task at the largest
+ * batch) and the bits do not depend on who ran them. vals: out, src,
+ * gamma, beta, mean, var, batch. */
+enum { BN_CHANNEL_WORK = 1 << 15 };
+
+static void bn_channels(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
 {
-    Node *x = n->in[0];
+    Node *n = ctx, *x = n->in[0];
     DType t = n->dtype;
-    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 5);
-    LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 1);
-    LLVMValueRef gamma = LLVMGetParam(fn, 2), beta = LLVMGetParam(fn, 3);
-    LLVMValueRef mean = LLVMGetParam(fn, 4), var = LLVMGetParam(fn, 5);
+    LLVMValueRef out = vals[0], src = vals[1], gamma = vals[2], beta = vals[3], mean = vals[4],
+                 var = vals[5];
+    c->batch = vals[6];
     int64_t C = x->shape.d[1].n;
     LLVMValueRef S = tail_numel(c, &x->shape, 2);
     double eps = attr_eps(n);
-    /* channel-major, so training computes each channel's statistics once */
     CgLoop lb, lc, ls;
-    LLVMValueRef ch = cg_loop_begin(c, cg_i64(c, C), &lc);
+    LLVMValueRef ch = cg_add(c, lo, cg_loop_begin(c, LLVMBuildNSWSub(c->b, hi, lo, ""), &lc));
     LLVMValueRef m, vr;
     if (c->training) {
         batch_stats(c, n, src, mean, var, ch, &m, &vr);
@@ -743,6 +748,31 @@ static LLVMValueRef k_batch_norm(Cg *c, Node *n)
     cg_loop_end(c, &ls);
     cg_loop_end(c, &lb);
     cg_loop_end(c, &lc);
+}
+
+static LLVMValueRef k_batch_norm(Cg *c, Node *n)
+{
+    const Shape *xs = &n->in[0]->shape;
+    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 5), batch = c->batch;
+    LLVMValueRef vals[7];
+    for (int i = 0; i < 6; i++)
+        vals[i] = LLVMGetParam(fn, (unsigned)i);
+    vals[6] = batch;
+    int64_t per = 1; /* elements of a channel at the largest batch */
+    for (int d = 0; d < xs->rank; d++)
+        if (d != 1)
+            per *= xs->d[d].n * (xs->d[d].batch ? ir_max_batch(c->g) : 1);
+    /* in inference, one pass: the call site cuts it into batch rows
+     * instead (parallel.c), as the convolution before it */
+    int64_t chunk = !c->training         ? xs->d[1].n
+                    : per >= BN_CHANNEL_WORK ? 1
+                                             : (BN_CHANNEL_WORK + per - 1) / per;
+    size_t len;
+    const char *name = LLVMGetValueName2(fn, &len);
+    cg_parallel_chunks(c, arena_printf(c->g->arena, "%.*s.channels", (int)len, name),
+                       cg_i64(c, xs->d[1].n), chunk, vals, countof(vals), bn_channels, n);
+    c->fn = fn;
+    c->batch = batch;
     LLVMBuildRetVoid(c->b);
     return fn;
 }

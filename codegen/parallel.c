@@ -30,8 +30,9 @@
  *    chunks of a power of two of rows, each into a partial of its own,
  *    added as a tree after the tasks (reduce.c); the weight gradient of
  *    a convolution in chunks of images (nn.c); the other weight
- *    gradients' products are tiled by the GEMM. Losses, batch norm's
- *    forward, and what draws random numbers stay one task.
+ *    gradients' products are tiled by the GEMM. Batch norm in training
+ *    cuts its channels (nn.c; in inference it is cut by batch rows, as
+ *    above). Losses and what draws random numbers stay one task.
  *
  * The cost model: a step's work per batch row is estimated from the
  * shapes (output elements times the work per element: the inner
@@ -81,12 +82,17 @@ static int norm_axis(int64_t a, int rank)
 }
 
 /* Work per batch row of member x, or -1 when x does not compute each
- * batch row from that row alone. */
-static int64_t member_work(const Node *x)
+ * batch row from that row alone (training: whether batch norm uses the
+ * batch's statistics). */
+static int64_t member_work(const Node *x, bool training)
 {
     const Shape *s = &x->shape;
     int64_t out = row_elems(s);
     unsigned flags = op_info[x->op].flags;
+    /* batch norm in inference normalizes with the running statistics;
+     * in training its kernel cuts the channels itself (nn.c) */
+    if (x->op == OP_BATCH_NORM)
+        return training ? -1 : 2 * out;
     if (flags & (OPF_RANDOM | OPF_REPLAY | OPF_MODE))
         return -1;
     switch (op_info[x->op].kind) {
@@ -177,7 +183,7 @@ int64_t cg_step_rows(Cg *c, Node *step, Node **ins, int nin)
     int64_t work = 0;
     CG_FOR_MEMBERS(c, step, x)
     {
-        int64_t w = member_work(x);
+        int64_t w = member_work(x, c->training);
         if (w < 0 || !batch_leads(&x->shape) || (x != step && !x->shape.d[0].batch))
             return 0;
         for (int j = 0; j < x->nin; j++)
