@@ -377,7 +377,9 @@ class Gen:
             return self.g_unary(x)
         f = self.r.choice(["softmax", "log_softmax"])
         ax = self.r.choice(axes) - (len(x.shape) if self.r.random() < 0.5 else 0)
-        return self.op(f"{f}({{0}}, axis = {ax})", [x], x.shape, bc=(), std=False,
+        # softmax sums to 1 along its axis: counted as Node.std, so no sum
+        # or mean of it follows (seed 101427: sum along softmax's axis)
+        return self.op(f"{f}({{0}}, axis = {ax})", [x], x.shape, bc=(), std=f == "softmax",
                        big=f == "log_softmax")
 
     def g_loss(self, x):
@@ -466,14 +468,18 @@ class Gen:
         k, st, dil = r.randint(1, 3), r.choice([1, 1, 2]), r.choice([1, 1, 2])
         span = dil * (k - 1)
         if trans:
-            pad = r.randint(0, min(1, span // 2))  # the output 1 long at least
+            # the output 1 long at least; no padding with dilation, which
+            # can crop every position a tap reaches (seed 101513: the
+            # one row left of a 1-row input, k = 2, dilation 2, padding 1)
+            pad = r.randint(0, min(1, span // 2)) if dil == 1 else 0
             op_ = r.randint(0, max(st, dil) - 1)
             out = [(n - 1) * st - 2 * pad + span + op_ + 1 for n in sizes]
             w = self.leaf([c, o // groups] + [k] * len(sizes), "param")
             f = "conv_transpose2d" if two else "conv_transpose1d"
             attrs = f"stride = {st}, padding = {pad}, output_padding = {op_}, dilation = {dil}"
         else:
-            pad = r.randint(0, 1)
+            # no padding with dilation, which can give taps only padding
+            pad = r.randint(0, 1) if dil == 1 else 0
             if span + 1 > sizes[0] + 2 * pad:
                 dil, span = 1, k - 1
             if span + 1 > sizes[0] + 2 * pad:
@@ -783,6 +789,17 @@ def selftest():
         n = g.g_unary(s)
         text = n.expr + n.prelude
         assert not re.search(r"(?<!log\()\b(gelu|tanh|sigmoid|softplus|silu|elu)\(", text), text
+    # no sum of a softmax; no padding with a dilated convolution (seeds
+    # 101427, 101513)
+    g = Gen(5)
+    x = g.leaf([BATCH, 3], "input")
+    for _ in range(200):
+        sm = g.g_softmax(x)
+        if re.search(r"\bsoftmax\(", sm.expr + sm.prelude):
+            n = g.g_reduce(sm)
+            assert not re.search(r"\b(sum|mean)\(", n.expr + n.prelude), n.expr
+        n = g.g_conv1d(g.leaf([BATCH, 2, 3], "input"))
+        assert "dilation = 2" not in n.expr or "padding = 0" in n.expr, n.expr
     # recurrent layers and attention get two steps at least
     g.r = random.Random(1)
     for _ in range(50):
