@@ -70,11 +70,14 @@ def kind_of(stage, rc):
 gradcheckable = gen.gradcheckable
 
 
-def settings(nodes, seed, for_gc):
+def settings(nodes, seed, for_gc, batch=None):
+    """The model's EXEC and GRADCHECK lines; batch: one batch size instead
+    of the default ones (the shrinker's)."""
     dt = next((n.dtype for n in nodes if n.dtype != "i32"), "f32")
-    lines = [f"# EXEC: batches=1,2,5 range=-2,2 seed={seed} " + (F64_TOL if dt == "f64" else F32_TOL)]
+    lines = [f"# EXEC: batches={batch or '1,2,5'} range=-2,2 seed={seed} "
+             + (F64_TOL if dt == "f64" else F32_TOL)]
     if for_gc:
-        words = ["batches=3,1", f"seed={seed}"]
+        words = [f"batches={batch or '3,1'}", f"seed={seed}"]
         for n in nodes:
             words += [w for w in n.gc_words if w not in words]
         for n in nodes:
@@ -113,11 +116,11 @@ def compile_and_run(tools, workdir, src, lvl, flags, obj, exe, cc, args, stage, 
         return kind_of(f"{stage}-O{lvl}", rc), log
     return None
 
-def check(tools, nodes, seed, workdir, do_gc):
+def check(tools, nodes, seed, workdir, do_gc, batch=None):
     """None when the model agrees, else (kind, log)."""
     os.makedirs(workdir, exist_ok=True)
     gc = do_gc and gradcheckable(nodes)
-    text = gen.render(nodes, "difftest", seed, settings(nodes, seed, gc))
+    text = gen.render(nodes, "difftest", seed, settings(nodes, seed, gc, batch))
     if gc:
         # the loss weighs every output element with a random input, a
         # generic linear function of the outputs: the sum of their squares
@@ -166,76 +169,153 @@ def check(tools, nodes, seed, workdir, do_gc):
     return None
 
 
-# Shrinking: candidate edits of the node list, each kept while the model
-# still fails the same way.
+# Shrinking. A model is a Case: the generator's seed and overrides of the
+# sizes it draws (gen.Gen.dim), the edits made to the nodes it draws, and
+# one batch size or the default ones; the shrinker keeps each smaller Case
+# that still fails the same way.
 
 prune = gen.prune
 
 
-def candidates(nodes):
+class Case:
+    def __init__(self, seed, over=None, edits=(), batch=None):
+        self.seed = seed
+        self.over = dict(over or {})
+        self.edits = tuple(edits)
+        self.batch = batch
+
+    def but(self, over=None, edit=None, batch=None):
+        c = Case(self.seed, self.over, self.edits, self.batch)
+        c.over.update(over or {})
+        c.edits += (edit,) if edit else ()
+        c.batch = batch or self.batch
+        return c
+
+    def build(self):
+        """The nodes (None when an edit no longer applies: a size changed
+        the model's structure) and the sizes drawn."""
+        nodes, drawn = gen.generate_drawn(self.seed, self.over)
+        for e in self.edits:
+            nodes = apply_edit(nodes, e)
+            if nodes is None:
+                break
+        return nodes, drawn
+
+
+def edits(nodes):
+    """The edits worth trying on nodes, each a tuple apply_edit takes: keep
+    one output ("only", name); bypass an op, its users taking one of its
+    same-shaped operands ("bypass", op, operand); an output's operand as the
+    output instead, cutting a chain's tail ("tail", op, operand)."""
     outs = [n for n in nodes if n.output]
-    # one output at a time
     if len(outs) > 1:
         for o in outs:
-            c = [n.copy() for n in nodes]
-            for n in c:
-                n.output = n.name == o.name
-            yield prune(c)
-    # bypass an op: its users take one of its same-shaped operands instead
-    by = {n.name: n for n in nodes}
-    for i in range(len(nodes) - 1, -1, -1):
-        n = nodes[i]
-        if n.kind != "op":
-            continue
-        for a in dict.fromkeys(n.args):
-            src = by[a]
-            if src.shape != n.shape or src.dtype != n.dtype:
-                continue
-            c = []
-            for m in nodes:
-                if m is n:
-                    if n.output and src.kind != "op":
-                        break
-                    continue
-                m2 = m.copy()
-                m2.args = [a if x == n.name else x for x in m2.args]
-                if n.output and m2.name == a:
-                    m2.output = True
-                c.append(m2)
-            else:
-                if any(m.output for m in c):
-                    yield prune(c)
-    # an output's operand as the output instead (cuts the tail of a chain)
+            yield ("only", o.name)
+    for n in reversed(nodes):
+        if n.kind == "op":
+            for a in dict.fromkeys(n.args):
+                yield ("bypass", n.name, a)
     for n in nodes:
         if n.kind == "op" and n.output:
             for a in n.args:
-                if by[a].kind == "op":
-                    c = [m.copy() for m in nodes]
-                    for m in c:
-                        if m.name == n.name:
-                            m.output = False
-                        if m.name == a:
-                            m.output = True
-                    yield prune(c)
+                yield ("tail", n.name, a)
 
 
-def shrink(tools, nodes, seed, kind, workdir, do_gc, budget):
+def apply_edit(nodes, e):
+    """nodes edited as e says and pruned, or None when e does not apply."""
+    by = {n.name: n for n in nodes}
+    n = by.get(e[1])
+    if n is None or (e[0] != "only" and (n.kind != "op" or e[2] not in n.args)):
+        return None
+    if e[0] == "only":
+        if not n.output:
+            return None
+        c = [m.copy() for m in nodes]
+        for m in c:
+            m.output = m.name == n.name
+        return prune(c)
+    a = e[2]
+    src = by[a]
+    if e[0] == "tail":
+        if not n.output or src.kind != "op":
+            return None
+        c = [m.copy() for m in nodes]
+        for m in c:
+            m.output = (m.output and m.name != n.name) or m.name == a
+        return prune(c)
+    if src.shape != n.shape or src.dtype != n.dtype or (n.output and src.kind != "op"):
+        return None
+    c = []
+    for m in nodes:
+        if m is not n:
+            m2 = m.copy()
+            m2.args = [a if x == n.name else x for x in m2.args]
+            m2.output = m2.output or (n.output and m2.name == a)
+            c.append(m2)
+    return prune(c) if any(m.output for m in c) else None
+
+
+def size(nodes, batch):
+    """What the shrinker minimizes: ops, outputs, then elements in all."""
+    b = batch or gen.MAX_BATCH
+    elems = 0
+    for n in nodes:
+        p = 1
+        for d in n.shape:
+            p *= b if d == gen.BATCH else d
+        elems += p
+    return (sum(n.kind == "op" for n in nodes), sum(n.output for n in nodes), elems)
+
+
+def smaller_cases(case, nodes, drawn):
+    """Cases with fewer ops or outputs (edits), then with one batch size
+    (1, then 2), then with a smaller size drawn (each draw its smallest
+    alternative, then the next one below it): each with its nodes, smaller
+    than nodes by size()."""
+    now = size(nodes, case.batch)
+    for e in edits(nodes):
+        c = apply_edit(nodes, e)
+        if c is not None and size(c, case.batch) < now:
+            yield case.but(edit=e), c
+    if case.batch is None:
+        for b in (1, 2):
+            yield case.but(batch=b), nodes
+    # every draw of a value at once first: the model may need two sizes
+    # to stay equal (an edit bypassed an op whose shape was its operand's)
+    tries = [{i: x for i, (w, seq) in enumerate(drawn) if w == v and x in seq}
+             for v in sorted({v for v, _ in drawn}, reverse=True) for x in range(1, v)]
+    for i, (v, seq) in enumerate(drawn):
+        below = sorted({x for x in seq if x < v})
+        tries += [{i: x} for x in dict.fromkeys(below[:1] + below[-1:])]
+    seen = set()
+    for over in tries:
+        c = case.but(over=over)
+        cn = c.build()[0]
+        if cn is None or size(cn, c.batch) >= now:
+            continue
+        text = gen.render(cn, "m", 0)
+        if text not in seen:
+            seen.add(text)
+            yield c, cn
+
+
+def shrink(fails, case, budget):
+    """The smallest Case found that fails(nodes, batch) still, greedily,
+    and the checks it took (at most budget)."""
+    nodes, drawn = case.build()
     tries = 0
     improved = True
     while improved and tries < budget:
         improved = False
-        for c in candidates(nodes):
-            if len(c) >= len(nodes) and sum(n.output for n in c) >= sum(n.output for n in nodes):
-                continue
+        for c, cn in smaller_cases(case, nodes, drawn):
             tries += 1
-            r = check(tools, c, seed, workdir, do_gc)
-            if r is not None and r[0] == kind:
-                nodes = c
-                improved = True
+            if fails(cn, c.batch):
+                case, improved = c, True
+                nodes, drawn = case.build()
                 break
             if tries >= budget:
                 break
-    return nodes, tries
+    return case, nodes, tries
 
 
 def one(tools, seed, root, do_gc, budget):
@@ -247,12 +327,15 @@ def one(tools, seed, root, do_gc, budget):
            "gc": do_gc and gradcheckable(nodes), "secs": 0.0, "fail": None}
     if r is not None:
         kind, log = r
-        small, tries = nodes, 0
+        case, small, tries = Case(seed), nodes, 0
         if not kind.startswith(("harness", "gc-harness")):
-            small, tries = shrink(tools, nodes, seed, kind, wd + "-shrink", do_gc,
-                                 budget)
-        r2 = check(tools, small, seed, wd + "-shrink", do_gc)
-        text = gen.render(small, "difftest", seed, settings(small, seed, do_gc and gradcheckable(small)))
+            def fails(c, batch):
+                r = check(tools, c, seed, wd + "-shrink", do_gc, batch)
+                return r is not None and r[0] == kind
+            case, small, tries = shrink(fails, case, budget)
+        r2 = check(tools, small, seed, wd + "-shrink", do_gc, case.batch)
+        text = gen.render(small, "difftest", seed,
+                          settings(small, seed, do_gc and gradcheckable(small), case.batch))
         res["fail"] = {"kind": kind, "log": (r2[1] if r2 else log)[-3000:], "model": text,
                        "ops": sum(n.kind == "op" for n in small), "tries": tries,
                        "full": gen.render(nodes, "difftest", seed, settings(nodes, seed, False))}

@@ -109,13 +109,31 @@ def numel_fixed(shape):
 
 
 class Gen:
-    def __init__(self, seed):
+    def __init__(self, seed, over=None):
         self.r = random.Random(seed)
         self.seed = seed
         self.dtype = self.r.choice(["f32", "f64"])
         self.nodes = []
         self.count = 0
         self.defs = 0
+        # the sizes drawn (dimensions, ranks, kernels, strides, paddings)
+        # in order, each with its alternatives; over replaces the i-th
+        # drawn by another of its alternatives (the shrinker's smaller
+        # models, difftest.py)
+        self.over = over or {}
+        self.drawn = []
+
+    def dim(self, seq):
+        """A size drawn from seq, or the override for this draw. The
+        stream of random numbers is consumed as without one (as
+        r.randint(a, b) for a range), so the draws that follow are the same
+        as long as the model's structure is."""
+        seq = list(seq)
+        v = self.r.choice(seq)
+        o = self.over.get(len(self.drawn), v)
+        v = o if o in seq else v
+        self.drawn.append((v, seq))
+        return v
 
     def fresh(self, prefix):
         self.count += 1
@@ -160,8 +178,8 @@ class Gen:
         return not any(a - rank in x.bc for a in axes)
 
     def rand_shape(self):
-        rank = self.r.choice([1, 2, 2, 2, 3, 3])
-        shape = [self.r.choice([1, 2, 3, 4, 5]) for _ in range(rank)]
+        rank = self.dim([1, 2, 2, 2, 3, 3])
+        shape = [self.dim([1, 2, 3, 4, 5]) for _ in range(rank)]
         if self.r.random() < 0.7:
             shape[0] = BATCH
         return shape
@@ -242,13 +260,13 @@ class Gen:
         if kind == "k1":
             # a K = 1 product: [..., n, 1] @ [1, m]
             s = self.op("sum({0}, axis = -1, keepdims = true)", [x], x.shape[:-1] + [1], bc=lead)
-            m = r.choice([1, 3, 4])
+            m = self.dim([1, 3, 4])
             w = self.leaf([1, m], "param")
             return self.op("{0} @ {1}", [s, w], s.shape[:-1] + [m], bc=lead)
         if kind == "vec":
             w = self.leaf([k], "param")
             return self.op("{0} @ {1}", [x, w], x.shape[:-1], bc={a + 1 for a in lead})
-        m = r.choice([1, 2, 3, 4, 6])
+        m = self.dim([1, 2, 3, 4, 6])
         w = self.leaf([k, m], "param")
         if r.random() < 0.6:
             b = self.leaf([m], "param")
@@ -305,7 +323,7 @@ class Gen:
             return self.op(f"stack([{{0}}, {{1}}], axis = {ax})", [x, y], shape, bc=bc)
         if kind == "broadcast_to":
             # size-1 dimensions widened, maybe a leading one added
-            shape = [r.choice([1, 2, 3]) if d == 1 else d for d in x.shape]
+            shape = [self.dim([1, 2, 3]) if d == 1 else d for d in x.shape]
             if r.random() < 0.4 and rank < 4:
                 shape = [r.choice([2, 3] if BATCH in x.shape else [2, BATCH])] + shape
             bc = set(x.bc) | (broadcast_axes(x.shape, shape) if x.hasp else set())
@@ -335,7 +353,7 @@ class Gen:
                 if x.shape[ax] == BATCH:
                     return self.g_unary(x)
             s = list(x.shape)
-            s[ax] = r.choice([1, 2, 3])
+            s[ax] = self.dim([1, 2, 3])
             y = self.leaf(s) if r.random() < 0.7 else x
             shape = list(x.shape)
             shape[ax] = x.shape[ax] + y.shape[ax]
@@ -426,19 +444,20 @@ class Gen:
         """conv3d of a new [B, C, D, H, W] input, maybe max_pool3d or
         avg_pool3d, then flattened to [B, F] or kept."""
         r = self.r
-        img = self.leaf([BATCH, r.randint(1, 2)] + [r.randint(2, 4) for _ in range(3)], "input")
+        img = self.leaf([BATCH, self.dim(range(1, 3))] + [self.dim(range(2, 5)) for _ in range(3)],
+                        "input")
         c, sizes = img.shape[1], img.shape[2:]
-        o = r.randint(1, 3)
-        pad = r.choice([0, 0, 1])
-        k = r.randint(1, min([2] + [n + 2 * pad for n in sizes]))
-        st = r.choice([1, 1, 2])
+        o = self.dim(range(1, 4))
+        pad = self.dim([0, 0, 1])
+        k = self.dim(range(1, min([2] + [n + 2 * pad for n in sizes]) + 1))
+        st = self.dim([1, 1, 2])
         wt = self.leaf([o, c, k, k, k], "param")
         out = [(n + 2 * pad - k) // st + 1 for n in sizes]
         y = self.op(f"conv3d({{0}}, {{1}}, stride = {st}, padding = {pad})", [img, wt],
                     [BATCH, o] + out)
         if r.random() < 0.4 and min(out) >= 2:
             f = r.choice(["max_pool3d", "avg_pool3d"])
-            st2, pp = r.choice([1, 2]), r.randint(0, 1)
+            st2, pp = self.dim([1, 2]), self.dim(range(0, 2))
             ceil = r.random() < 0.5
             args = f"2, stride = {st2}, padding = {pp}, ceil_mode = {str(ceil).lower()}"
             if f == "avg_pool3d" and r.random() < 0.5:
@@ -459,27 +478,28 @@ class Gen:
         if not two and len(x.shape) == 3 and x.shape[0] == BATCH and BATCH not in x.shape[1:]:
             img = x
         else:
-            img = self.leaf([BATCH, r.randint(1, 4)] + [r.randint(1, 5) for _ in range(1 + two)],
+            img = self.leaf([BATCH, self.dim(range(1, 5))]
+                            + [self.dim(range(1, 6)) for _ in range(1 + two)],
                             "input")
         c, sizes = img.shape[1], img.shape[2:]
         trans = two or r.random() < 0.4
         groups = r.choice([g for g in (1, 2) if c % g == 0])
-        o = groups * r.randint(1, 2)
-        k, st, dil = r.randint(1, 3), r.choice([1, 1, 2]), r.choice([1, 1, 2])
+        o = groups * self.dim(range(1, 3))
+        k, st, dil = self.dim(range(1, 4)), self.dim([1, 1, 2]), self.dim([1, 1, 2])
         span = dil * (k - 1)
         if trans:
             # the output 1 long at least; no padding with dilation, which
             # can crop every position a tap reaches (seed 101513: the
             # one row left of a 1-row input, k = 2, dilation 2, padding 1)
-            pad = r.randint(0, min(1, span // 2)) if dil == 1 else 0
-            op_ = r.randint(0, max(st, dil) - 1)
+            pad = self.dim(range(0, min(1, span // 2) + 1)) if dil == 1 else 0
+            op_ = self.dim(range(0, max(st, dil)))
             out = [(n - 1) * st - 2 * pad + span + op_ + 1 for n in sizes]
             w = self.leaf([c, o // groups] + [k] * len(sizes), "param")
             f = "conv_transpose2d" if two else "conv_transpose1d"
             attrs = f"stride = {st}, padding = {pad}, output_padding = {op_}, dilation = {dil}"
         else:
             # no padding with dilation, which can give taps only padding
-            pad = r.randint(0, 1) if dil == 1 else 0
+            pad = self.dim(range(0, 2)) if dil == 1 else 0
             if span + 1 > sizes[0] + 2 * pad:
                 dil, span = 1, k - 1
             if span + 1 > sizes[0] + 2 * pad:
@@ -513,12 +533,13 @@ class Gen:
         if len(x.shape) == 4 and x.shape[0] == BATCH and BATCH not in x.shape[1:]:
             img = x
         else:
-            img = self.leaf([BATCH, r.randint(1, 3), r.randint(2, 6), r.randint(2, 6)], "input")
+            img = self.leaf([BATCH, self.dim(range(1, 4)), self.dim(range(2, 7)),
+                             self.dim(range(2, 7))], "input")
         _, c, h, w = img.shape
-        o = r.randint(1, 3)
-        pad = r.choice([0, 0, 1])
-        k = r.randint(1, min(3, h + 2 * pad, w + 2 * pad))
-        st = r.choice([1, 1, 2])
+        o = self.dim(range(1, 4))
+        pad = self.dim([0, 0, 1])
+        k = self.dim(range(1, min(3, h + 2 * pad, w + 2 * pad) + 1))
+        st = self.dim([1, 1, 2])
         wt = self.leaf([o, c, k, k], "param")
         oh, ow = (h + 2 * pad - k) // st + 1, (w + 2 * pad - k) // st + 1
         y = self.op(f"conv2d({{0}}, {{1}}, stride = {st}, padding = {pad})", [img, wt],
@@ -528,8 +549,8 @@ class Gen:
             # a 1-d pool along the flattened image, [B, O, OH * OW]
             f = r.choice(["max_pool1d", "avg_pool1d"])
             n = oh * ow
-            pk = r.randint(2, min(3, n))
-            pp = r.randint(0, pk // 2)
+            pk = self.dim(range(2, min(3, n) + 1))
+            pp = self.dim(range(0, pk // 2 + 1))
             st = r.choice([None, 1, 2])
             ceil = r.random() < 0.5
             args = f"{pk}" + (f", stride = {st}" if st else "")
@@ -545,8 +566,8 @@ class Gen:
             else:
                 # PyTorch's options: a 2x2 or 3x3 window, padding up to half
                 # of it, ceil_mode, and for avg count_include_pad
-                pk = r.choice([2, 3])
-                pp = r.randint(0, 1)
+                pk = self.dim([2, 3])
+                pp = self.dim(range(0, 2))
                 ceil = r.random() < 0.5
                 args = f"{pk}, stride = 2, padding = {pp}, ceil_mode = {str(ceil).lower()}"
                 if f == "avg_pool2d" and r.random() < 0.5:
@@ -573,8 +594,8 @@ class Gen:
             seq = None
         kind = r.choice(["rnn", "lstm", "gru", "embedding", "attention"])
         if kind == "embedding":
-            v, d = r.randint(2, 6), r.randint(1, 4)
-            ids = self.leaf([BATCH, r.randint(1, 4)], "input", "i32")
+            v, d = self.dim(range(2, 7)), self.dim(range(1, 5))
+            ids = self.leaf([BATCH, self.dim(range(1, 5))], "input", "i32")
             ids.gc_range = f"0,{v - 1}"
             table = self.leaf([v, d], "param")
             return self.op("embedding({0}, {1})", [ids, table], ids.shape + [d])
@@ -582,11 +603,11 @@ class Gen:
             # two steps at least: attention over one key is its value (q and
             # k would get no gradient), and one step of a recurrent layer
             # from the zero state leaves w_hh without one (seed 100038)
-            seq = self.leaf([BATCH, r.randint(2, 4), r.randint(1, 3)], "input")
+            seq = self.leaf([BATCH, self.dim(range(2, 5)), self.dim(range(1, 4))], "input")
         _, t, f = seq.shape
         if kind == "attention":
-            d = r.randint(1, 3)
-            heads = r.choice([1, 1, 2])
+            d = self.dim(range(1, 4))
+            heads = self.dim([1, 1, 2])
             wq, wk, wv = (self.leaf([f, heads * d], "param") for _ in range(3))
             qkv = [self.op(f"transpose(reshape({{0}} @ {{1}}, [B, {t}, {heads}, {d}]), "
                            f"[0, 2, 1, 3])", [seq, wm], [BATCH, heads, t, d])
@@ -594,7 +615,7 @@ class Gen:
             causal = r.choice(["false", "true"])
             return self.op(f"attention({{0}}, {{1}}, {{2}}, causal = {causal})", qkv,
                            [BATCH, heads, t, d])
-        hid = r.randint(1, 4)
+        hid = self.dim(range(1, 5))
         g = {"rnn": 1, "lstm": 4, "gru": 3}[kind]
         w_ih, w_hh = self.leaf([f, g * hid], "param"), self.leaf([hid, g * hid], "param")
         b = self.leaf([g * hid], "param")
@@ -617,7 +638,7 @@ class Gen:
             return self.g_unary(x)
         d = x.shape[-1]
         if r.random() < 0.5:
-            steps = r.randint(1, 4)
+            steps = self.dim(range(1, 5))
             w, b = self.leaf([steps, d], "param"), self.leaf([d], "param")
             stmt = ("{out}_l = {0};\n    for i in 0..%d {{ {out}_l = tanh({out}_l * {1}[i] + {2}); "
                     "}}\n    {kw}{out} = {out}_l;" % steps)
@@ -725,8 +746,14 @@ def factor(r, n):
     return fs
 
 
-def generate(seed):
-    return Gen(seed).model()
+def generate(seed, over=None):
+    return Gen(seed, over).model()
+
+
+def generate_drawn(seed, over=None):
+    """The model and its sizes drawn (Gen.drawn)."""
+    g = Gen(seed, over)
+    return g.model(), g.drawn
 
 
 def selftest():
