@@ -73,7 +73,7 @@ gradcheckable = gen.gradcheckable
 def settings(nodes, seed, for_gc, batch=None):
     """The model's EXEC and GRADCHECK lines; batch: one batch size instead
     of the default ones (the shrinker's)."""
-    dt = next((n.dtype for n in nodes if n.dtype != "i32"), "f32")
+    dt = gen.floats(nodes)
     lines = [f"# EXEC: batches={batch or '1,2,5'} range=-2,2 seed={seed} "
              + (F64_TOL if dt == "f64" else F32_TOL)]
     if for_gc:

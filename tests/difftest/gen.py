@@ -560,8 +560,10 @@ class Gen:
             y = self.op(f"reshape({{0}}, {dims_text([BATCH, o, n])})", [y], [BATCH, o, n])
             y = self.op(f"{f}({{0}}, {args})", [y], [BATCH, o, pooled(n, pk, st or pk, pp, ceil)])
         elif c2 < 0.3 and oh >= 2 and ow >= 2:
-            f = r.choice(["max_pool2d", "avg_pool2d"])
-            if r.random() < 0.5:
+            f = r.choice(["max_pool2d", "avg_pool2d", "lp_pool2d", "stochastic_pool2d"])
+            if f in ("lp_pool2d", "stochastic_pool2d"):
+                y = self.g_pool_lp(y, f)
+            elif r.random() < 0.5:
                 y = self.op(f"{f}({{0}}, 2)", [y], [BATCH, o, (oh - 2) // 2 + 1, (ow - 2) // 2 + 1])
             else:
                 # PyTorch's options: a 2x2 or 3x3 window, padding up to half
@@ -583,6 +585,33 @@ class Gen:
         if c3 < 0.6:
             return self.op("flatten({0})", [y], [BATCH, numel_fixed(y.shape)])
         return y
+
+    def g_pool_lp(self, y, f):
+        """lp_pool2d or stochastic_pool2d of a [B, O, OH, OW] value (no
+        padding), of a non-negative one where they need it. After a relu
+        whole windows are 0: lp_pool's is 0 (its gradient there 0, not
+        0 * inf), stochastic_pool's 0 (not 0 / 0); relu keeps such models
+        from the gradient check."""
+        r = self.r
+        _, o, oh, ow = y.shape
+        pk = self.dim(range(2, min(3, oh, ow) + 1))
+        st = r.choice([None, 1, 2])
+        args = f"{pk}" + (f", {st}" if st else "")
+        size = [(d - pk) // (st or pk) + 1 for d in (oh, ow)]
+        if f == "lp_pool2d":
+            p = r.choice([1, 2, 2, 3])
+            # an odd p of a negative window sum is NaN
+            inner = r.choice((["{0}"] if p == 2 else []) + ["abs({0})", "relu({0})"])
+            return self.op(f"lp_pool2d({inner}, {p}, {args})", [y], [BATCH, o] + size, bc=(),
+                           std=False)
+        inner = r.choice(["sigmoid({0})", "square({0})", "relu({0})"])
+        # training samples one element per window, the same at every
+        # compute_gradients call (the instance's seed and step); inference
+        # takes the probability-weighted mean
+        n = self.op(f"stochastic_pool2d({inner}, {args})", [y], [BATCH, o] + size, bc=(),
+                    std=False)
+        n.gc_words = ("evaluate=differs",)
+        return n
 
     def g_seq(self, x):
         """rnn, lstm or gru over a [B, T, F] value, embedding of i32 ids,
@@ -613,6 +642,18 @@ class Gen:
                            f"[0, 2, 1, 3])", [seq, wm], [BATCH, heads, t, d])
                    for wm in (wq, wk, wv)]
             causal = r.choice(["false", "true"])
+            if r.random() < 0.4:
+                # an i32 mask, nonzero visible, broadcast over heads and
+                # queries or not; a query that sees no key gives 0. -3..3
+                # in both harnesses: with 0..1, every query of every sample
+                # saw one key at most now and then (seed 7's T = 2 at
+                # batches 3 and 1, p = 0.3), where the softmax is constant
+                # and the query and key weights get no gradient
+                m = self.leaf(r.choice([[BATCH, heads, t, t], [BATCH, 1, 1, t], [t, t],
+                                        [BATCH, 1, t, t]]), "input", "i32")
+                m.gc_range = "-3,3"
+                return self.op(f"attention({{0}}, {{1}}, {{2}}, causal = {causal}, mask = {{3}})",
+                               qkv + [m], [BATCH, heads, t, d])
             return self.op(f"attention({{0}}, {{1}}, {{2}}, causal = {causal})", qkv,
                            [BATCH, heads, t, d])
         hid = self.dim(range(1, 5))
@@ -649,13 +690,89 @@ class Gen:
                 " + {out}_l[%s]; }}\n    {kw}{out} = {out}_l;" % (d, idx, idx, idx))
         return self.op(stmt, [x, w], x.shape, stmt=stmt)
 
+    def g_more(self, x):
+        """dropout, where of a comparison, i32 arithmetic cast in, one_hot,
+        gather, or a value through the other float type and back."""
+        r = self.r
+        kind = r.choice(["dropout", "where", "i32", "one_hot", "gather", "cast"])
+        rank = len(x.shape)
+        if kind == "dropout":
+            # the exec harness runs inference, where dropout is the
+            # identity; the gradient check runs training, where every
+            # compute_gradients call draws the same mask (the instance's
+            # seed and step): it replays dlc's own mask. p stays small: a
+            # parameter whose every element is dropped has no gradient
+            p = r.choice([0, 0.1, 0.2])
+            img = rank in (3, 4) and x.shape[0] == BATCH and BATCH not in x.shape[1:]
+            f = "dropout2d" if img and r.random() < 0.3 else "dropout"
+            n = self.op(f"{f}({{0}}, p = {p})", [x], x.shape)
+            n.gc_words = ("evaluate=differs",) if p else ()
+            return n
+        if kind == "where":
+            # the condition compares x with a new input (no gradient
+            # through it); both branches are x's, so its parameters keep
+            # their gradients
+            c = self.leaf(self.bcast_partner(x.shape), "input")
+            cond = r.choice(["{0} > {1}", "{0} <= {1}", "lt({1}, {0})", "ge({0}, {1})"])
+            other = r.choice(["{0} * 0.5", "-{0}", "tanh({0})", "{0} * {1}"])
+            return self.op(f"where({cond}, {{0}}, {other})", [x, c], bcast(x.shape, c.shape),
+                           bc=(), std=False)
+        if kind == "i32" and rank:
+            # exact integer arithmetic on i32 inputs (-3..3 in both
+            # harnesses), maybe summed, added to x through a cast
+            a = self.leaf(x.shape, "input", "i32")
+            b = self.leaf(self.bcast_partner(x.shape), "input", "i32")
+            a.gc_range = b.gc_range = "-3,3"
+            f = r.choice(["{0} + {1}", "{0} - {1} * 2", "{0} * {1}", "maximum({0}, {1})",
+                          "minimum({0}, {1}) + 1", "abs({0}) - {1}", "square({0}) + {1}",
+                          "clamp({0} * {1}, -4, 4)", "neg({0}) * 3"])
+            i = self.op(f, [a, b], x.shape, dtype="i32")
+            if r.random() < 0.3:
+                i = self.op(f"{r.choice(['sum', 'max', 'min'])}({{0}}, axis = -1, "
+                            "keepdims = true)", [i], x.shape[:-1] + [1], dtype="i32")
+            return self.op(f"{{0}} + cast({{1}}, {self.dtype}) * 0.25", [x, i], x.shape)
+        if kind == "one_hot":
+            # one-hot rows times a parameter (an embedding by hand); the
+            # exec harness draws ids -1..n, one out of range at each end
+            # (zero rows), the gradient check 0..n-1
+            n = self.dim(range(2, 6))
+            ids = self.leaf([BATCH] + [self.dim(range(1, 4))][:r.randint(0, 1)], "input", "i32")
+            ids.gc_range = f"0,{n - 1}"
+            w = self.leaf([n, self.dim(range(1, 4))], "param")
+            oh = self.op(f"one_hot({{0}}, {n}, dtype = \"{self.dtype}\")", [ids], ids.shape + [n])
+            return self.op("{0} @ {1}", [oh, w], ids.shape + [w.shape[1]])
+        if kind == "gather":
+            # along a fixed axis, i32 indices of x's rank in range; their
+            # other dimensions x's or 1 (broadcast)
+            axes = [i for i, d in enumerate(x.shape) if d != BATCH]
+            if not axes:
+                return self.g_unary(x)
+            ax = r.choice(axes)
+            shape = [self.dim(range(1, 4)) if i == ax else d if r.random() < 0.7 else 1
+                     for i, d in enumerate(x.shape)]
+            idx = self.leaf(shape, "input", "i32")
+            idx.gc_range = f"0,{x.shape[ax] - 1}"
+            out = [shape[i] if i == ax else bcast([d], [shape[i]])[0] for i, d in enumerate(x.shape)]
+            a_text = ax - rank if r.random() < 0.4 else ax
+            return self.op(f"gather({{0}}, {{1}}, axis = {a_text})", [x, idx], out)
+        if kind == "cast" and rank:
+            # through the other float type and back: an f32 island in an
+            # f64 model makes its tolerance f32's and rules out the
+            # gradient check (floats() below)
+            o = "f64" if self.dtype == "f32" else "f32"
+            y = self.leaf(self.bcast_partner(x.shape), "input", o)
+            f = r.choice(["tanh(cast({0}, %s))", "cast({0}, %s) * {1}", "cast({0}, %s) - {1}",
+                          "exp(-square(cast({0}, %s)))"]) % o
+            return self.op(f"cast({f}, {self.dtype})", [x, y], bcast(x.shape, y.shape), bc=())
+        return self.g_unary(x)
+
     def model(self):
         r = self.r
         self.leaf(self.rand_shape(), "input")
         steps = r.randint(3, 9)
         fams = [self.g_unary, self.g_binary, self.g_matmul, self.g_matmul, self.g_reduce,
                 self.g_shape, self.g_shape, self.g_softmax, self.g_norm, self.g_conv,
-                self.g_seq, self.g_loop]
+                self.g_seq, self.g_loop, self.g_more]
         for _ in range(steps):
             x = self.pick()
             r.choice(fams)(x)
@@ -693,9 +810,16 @@ def gradcheckable(nodes):
     """f64 models with parameters and no flat ops, in an expression or in
     the def it calls (seed 100975: clamp in a def, its parameter clamped
     at every element)."""
-    dt = next((n.dtype for n in nodes if n.dtype != "i32"), "")
-    return (any(n.kind == "param" for n in nodes) and dt == "f64"
-            and not any(FLAT.search(n.expr + n.prelude + n.stmt) for n in nodes))
+    return (any(n.kind == "param" for n in nodes) and floats(nodes) == "f64"
+            and not any(FLAT.search(n.expr + n.prelude + n.stmt) for n in nodes
+                        if n.dtype != "i32"))
+
+
+def floats(nodes):
+    """The model's float type: f32 when any value or cast is f32 (its
+    tolerance is then f32's, and it has no gradient check), else f64."""
+    f32 = any(n.dtype == "f32" or re.search(r"\bf32\b", n.expr + n.prelude) for n in nodes)
+    return "f32" if f32 or not nodes else "f64"
 
 
 def dense_bias_bc(x):
@@ -834,6 +958,28 @@ def selftest():
         text = n.expr + n.prelude
         steps = n.shape[2] if "attention(" in text else n.shape[1]
         assert "embedding(" in text or steps >= 2, text
+    # the wider language (g_more, g_pool_lp): an f32 value or cast in an
+    # f64 model makes it f32 (tolerance, no gradient check); dropout with
+    # p > 0 and stochastic pools tell the gradient check that evaluate
+    # differs; lp_pool of an odd p gets a non-negative window
+    g = Gen(6)
+    g.dtype = "f64"
+    for _ in range(300):
+        x = g.leaf([BATCH, 3], "input")
+        n = g.g_more(x)
+        text = n.expr + n.prelude
+        if re.search(r"\bf32\b", text):
+            assert floats(g.nodes) == "f32" and not gradcheckable(g.nodes), text
+        if re.search(r"dropout2?d?\(", text) and "p = 0)" not in text:
+            assert "evaluate=differs" in n.gc_words, text
+        y = g.leaf([BATCH, 2, 3, 3], "input")
+        for f in ("lp_pool2d", "stochastic_pool2d"):
+            n = g.g_pool_lp(y, f)
+            m = re.match(r"lp_pool2d\(((?:\w+\()?\{0\}\)?), (\d),", n.expr)
+            assert not m or m[2] == "2" or m[1].startswith(("abs(", "relu(")), n.expr
+            if f == "stochastic_pool2d":
+                assert "evaluate=differs" in n.gc_words
+        g.nodes = []
     # drawn models: no softmax, batch_norm or layer_norm along such an axis
     # (checked as drawn: g_softmax and g_norm fall back to a unary op)
     for seed in range(300):
