@@ -1040,6 +1040,28 @@ static Node *join(L *l, Op op, Node *a, Node *b, int axis, Loc loc)
     return n;
 }
 
+/* zeros([2, ...]) or ones without a dtype: a fill whose type its first
+ * user decides (pass_shape). Sliced per direction, the slice would be
+ * that user and make it f32 under an f64 layer. */
+static bool open_fill_2(const Node *x)
+{
+    if ((x->op != OP_ZEROS && x->op != OP_ONES) || attr_has_dtype(x))
+        return false;
+    AttrInts s = attr_shape(x);
+    return s.n > 1 && s.v[0].n == 2 && !s.v[0].batch;
+}
+
+/* One direction's share of such a fill: the same fill without the
+ * leading 2, for both directions, typed by their layers. */
+static Node *direction_fill(L *l, const Node *x)
+{
+    AttrInts s = attr_shape(x);
+    Node *n = ir_node_copy(l->g, x, NULL);
+    n->name = NULL;
+    attr_set_shape(l->g, n, s.v + 1, s.n - 1);
+    return n;
+}
+
 /* rnn/lstm/gru with lengths = n or bidirectional = true. Bidirectional is
  * PyTorch's: a forward pass and one over the reversed steps (each row's
  * first n[b] with lengths, so that it starts at step n[b] - 1), each with
@@ -1083,6 +1105,10 @@ static Value recurrent_call(L *l, Op op, Node **in, int nin, AttrList attrs, Nod
     fw[0] = in[0];
     bw[0] = reverse_steps(l, in[0], lengths, loc);
     for (int i = 1; i < nin; i++) {
+        if (open_fill_2(in[i])) {
+            fw[i] = bw[i] = direction_fill(l, in[i]);
+            continue;
+        }
         fw[i] = slice_axis(l, in[i], 0, 0, 1, 1, true, loc);
         bw[i] = slice_axis(l, in[i], 0, 1, 2, 1, true, loc);
     }
