@@ -13,6 +13,7 @@ one failed, 2 on bad usage.
 """
 import argparse
 import concurrent.futures
+import itertools
 import os
 import shutil
 import subprocess
@@ -280,18 +281,36 @@ def smaller_cases(case, nodes, drawn):
     if case.batch is None:
         for b in (1, 2):
             yield case.but(batch=b), nodes
-    # every draw of a value at once first: the model may need two sizes
-    # to stay equal (an edit bypassed an op whose shape was its operand's)
-    tries = [{i: x for i, (w, seq) in enumerate(drawn) if w == v and x in seq}
-             for v in sorted({v for v, _ in drawn}, reverse=True) for x in range(1, v)]
+    # each size alone, then two that no longer build alone and were drawn
+    # equal (an edit bypassed an op whose shape was its operand's, so both
+    # must change at once), then every draw of a value at once
+    seen, broken = set(), []
+    tries = []
     for i, (v, seq) in enumerate(drawn):
         below = sorted({x for x in seq if x < v})
         tries += [{i: x} for x in dict.fromkeys(below[:1] + below[-1:])]
-    seen = set()
-    for over in tries:
+
+    def pairs():
+        for k, i in enumerate(broken):
+            for j in broken[k + 1:]:
+                (v, si), (w, sj) = drawn[i], drawn[j]
+                for x in sorted(set(si) & set(sj)):
+                    if v == w and x < v:
+                        yield {i: x, j: x}
+
+    def groups():
+        for v in sorted({v for v, _ in drawn}, reverse=True):
+            for x in range(1, v):
+                yield {i: x for i, (w, seq) in enumerate(drawn) if w == v and x in seq}
+
+    for over in itertools.chain(tries, pairs(), groups()):
         c = case.but(over=over)
         cn = c.build()[0]
-        if cn is None or size(cn, c.batch) >= now:
+        if cn is None:
+            if len(over) == 1:
+                broken.extend(i for i in over if i not in broken)
+            continue
+        if size(cn, c.batch) >= now:
             continue
         text = gen.render(cn, "m", 0)
         if text not in seen:

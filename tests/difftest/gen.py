@@ -214,7 +214,9 @@ class Gen:
                            "square({0})", "softplus({0})", "silu({0})", "gelu({0})",
                            "elu({0})", "leaky_relu({0}, alpha = 0.2)", "exp(tanh({0}))",
                            "sqrt(square({0}) + 1)", "log(sigmoid({0}))",
-                           "gelu({0}, approximate = \"tanh\")", "clamp({0}, -0.5, 0.5)"])
+                           "gelu({0}, approximate = \"tanh\")", "clamp({0}, -0.5, 0.5)",
+                           "sin({0})", "cos({0})", "pow({0}, 2)", "pow({0}, 3)",
+                           "pow(sigmoid({0}) + 0.5, 1.5)", "rsqrt(square({0}) + 1)"])
         # a nonlinear function of a shifted (or normalized) value is no
         # shift any more
         lin = f == "-{0}"
@@ -230,7 +232,8 @@ class Gen:
         if other is None:
             other = self.leaf(self.bcast_partner(x.shape))
         f = self.r.choice(["{0} + {1}", "{0} - {1}", "{0} * {1}", "maximum({0}, {1})",
-                           "minimum({0}, {1})", "{0} / (square({1}) + 1)", "{0} * 0.5 + {1}"])
+                           "minimum({0}, {1})", "{0} / (square({1}) + 1)", "{0} * 0.5 + {1}",
+                           "pow(sigmoid({0}) + 0.5, tanh({1}))"])
         a, b = (x, other) if self.r.random() < 0.7 else (other, x)
         shape = bcast(a.shape, b.shape)
         bc = set(a.bc | b.bc)
@@ -405,16 +408,38 @@ class Gen:
         # one class: the loss is constant (seed 100205)
         # cross_entropy's log_softmax over the classes cancels a term
         # constant along them, as softmax's (g_softmax)
+        red = r.choice(["mean", "sum"])
         if (len(x.shape) == 2 and x.shape[0] == BATCH and x.shape[1] not in (1, BATCH)
                 and r.random() < 0.5 and self.normal_axes(x, [1])):
             lbl = self.leaf([BATCH], "input", "i32")
             lbl.gc_range = f"0,{x.shape[1] - 1}"
-            red = r.choice(["mean", "sum"])
-            return self.op(f"cross_entropy({{0}}, {{1}}, reduction = \"{red}\")", [x, lbl], [])
+            # nll_loss of log_softmax is cross_entropy; multi_margin_loss
+            # compares the label's score with the others' (a term constant
+            # along the classes cancels too)
+            f = r.choice(["cross_entropy({0}, {1}", "cross_entropy({0}, {1}",
+                          "nll_loss(log_softmax({0}, axis = 1), {1}",
+                          f"multi_margin_loss({{0}}, {{1}}, p = {r.choice([1, 2])}, "
+                          f"margin = {r.choice([1, 0.5])}"])
+            return self.op(f + f", reduction = \"{red}\")", [x, lbl], [])
+        last = len(x.shape) - 1
+        if (last >= 0 and x.shape[-1] not in (1, BATCH) and r.random() < 0.2
+                and self.normal_axes(x, [last])):
+            # log-probabilities along the last axis against a softmax
+            t = self.leaf(x.shape, "input")
+            red = r.choice(["mean", "sum", "batchmean"] if x.shape[0] != 1 else ["mean", "sum"])
+            tgt, lt = r.choice([("softmax", "false"), ("log_softmax", "true")])
+            return self.op(f"kl_div(log_softmax({{0}}, axis = -1), {tgt}({{1}}, axis = -1), "
+                           f"reduction = \"{red}\", log_target = {lt})", [x, t], [])
         t = self.leaf(x.shape, "input")
-        f = r.choice(["mse", "l1_loss", "smooth_l1_loss"])
-        red = r.choice(["mean", "sum"])
-        return self.op(f"{f}({{0}}, {{1}}, reduction = \"{red}\")", [x, t], [])
+        f = r.choice(["mse", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy"])
+        if f == "huber_loss":
+            f += f"({{0}}, {{1}}, delta = {r.choice([0.5, 1.0, 2.0])}"
+        elif f == "binary_cross_entropy":
+            # targets in [0, 1]
+            f += "({0}, sigmoid({1})"
+        else:
+            f += "({0}, {1}"
+        return self.op(f + f", reduction = \"{red}\")", [x, t], [])
 
     def g_norm(self, x):
         """batch_norm over dimension 1's channels, or layer_norm over the
@@ -560,9 +585,18 @@ class Gen:
             y = self.op(f"reshape({{0}}, {dims_text([BATCH, o, n])})", [y], [BATCH, o, n])
             y = self.op(f"{f}({{0}}, {args})", [y], [BATCH, o, pooled(n, pk, st or pk, pp, ceil)])
         elif c2 < 0.3 and oh >= 2 and ow >= 2:
-            f = r.choice(["max_pool2d", "avg_pool2d", "lp_pool2d", "stochastic_pool2d"])
+            f = r.choice(["max_pool2d", "avg_pool2d", "lp_pool2d", "stochastic_pool2d",
+                          "adaptive_avg_pool2d", "adaptive_max_pool2d", "upsample"])
             if f in ("lp_pool2d", "stochastic_pool2d"):
                 y = self.g_pool_lp(y, f)
+            elif f.startswith("adaptive"):
+                # windows of different sizes, overlapping, or repeated
+                # (OH > H)
+                oh2, ow2 = self.dim(range(1, oh + 2)), self.dim(range(1, ow + 2))
+                size = f"{oh2}" if oh2 == ow2 and r.random() < 0.5 else f"[{oh2}, {ow2}]"
+                y = self.op(f"{f}({{0}}, {size})", [y], [BATCH, o, oh2, ow2])
+            elif f == "upsample":
+                y = self.g_upsample(y)
             elif r.random() < 0.5:
                 y = self.op(f"{f}({{0}}, 2)", [y], [BATCH, o, (oh - 2) // 2 + 1, (ow - 2) // 2 + 1])
             else:
@@ -581,10 +615,29 @@ class Gen:
             y = self.g_norm(y)
         c3 = r.random()
         if c3 < 0.3:
-            return self.op("global_avg_pool({0})", [y], [BATCH, o])
+            return self.op(f"{r.choice(['global_avg_pool', 'global_max_pool'])}({{0}})", [y],
+                           [BATCH, o])
         if c3 < 0.6:
             return self.op("flatten({0})", [y], [BATCH, numel_fixed(y.shape)])
         return y
+
+    def g_upsample(self, y):
+        """upsample of a [B, O, OH, OW] value by a scale or to a size (also
+        smaller), nearest or bilinear, align_corners drawn for bilinear."""
+        r = self.r
+        _, o, h, w = y.shape
+        if r.random() < 0.5:
+            sh, sw = self.dim([1, 2, 3]), self.dim([1, 2, 3])
+            arg = f"scale = {sh}" if sh == sw and r.random() < 0.5 else f"scale = [{sh}, {sw}]"
+            size = [h * sh, w * sw]
+        else:
+            size = [self.dim(range(1, 8)), self.dim(range(1, 8))]
+            arg = f"size = {dims_text(size)}"
+        if r.random() < 0.5:
+            arg += ", mode = \"bilinear\""
+            if r.random() < 0.5:
+                arg += ", align_corners = true"
+        return self.op(f"upsample({{0}}, {arg})", [y], [BATCH, o] + size)
 
     def g_pool_lp(self, y, f):
         """lp_pool2d or stochastic_pool2d of a [B, O, OH, OW] value (no
@@ -621,7 +674,14 @@ class Gen:
             seq = x
         else:
             seq = None
-        kind = r.choice(["rnn", "lstm", "gru", "embedding", "attention"])
+        kind = r.choice(["rnn", "lstm", "gru", "embedding", "attention", "reverse"])
+        if kind == "reverse":
+            if len(x.shape) < 2 or x.shape[0] != BATCH or BATCH in x.shape[1:]:
+                return self.g_unary(x)
+            # each row's first n[b] steps reversed (0..T in both harnesses)
+            n = self.leaf([BATCH], "input", "i32")
+            n.gc_range = f"0,{x.shape[1]}"
+            return self.op("reverse_sequence({0}, {1})", [x, n], x.shape)
         if kind == "embedding":
             v, d = self.dim(range(2, 7)), self.dim(range(1, 5))
             ids = self.leaf([BATCH, self.dim(range(1, 5))], "input", "i32")
@@ -658,18 +718,27 @@ class Gen:
                            [BATCH, heads, t, d])
         hid = self.dim(range(1, 5))
         g = {"rnn": 1, "lstm": 4, "gru": 3}[kind]
-        w_ih, w_hh = self.leaf([f, g * hid], "param"), self.leaf([hid, g * hid], "param")
-        b = self.leaf([g * hid], "param")
-        h0 = f"zeros([B, {hid}])"
-        if kind == "rnn":
-            return self.op(f"rnn({{0}}, {h0}, {{1}}, {{2}}, {{3}})", [seq, w_ih, w_hh, b],
-                           [BATCH, t, hid])
-        if kind == "lstm":
-            return self.op(f"lstm({{0}}, {h0}, {h0}, {{1}}, {{2}}, {{3}})", [seq, w_ih, w_hh, b],
-                           [BATCH, t, hid])
-        b2 = self.leaf([g * hid], "param")
-        return self.op(f"gru({{0}}, {h0}, {{1}}, {{2}}, {{3}}, {{4}})", [seq, w_ih, w_hh, b, b2],
-                       [BATCH, t, hid])
+        # bidirectional: every argument but x with a leading 2 (the
+        # directions), the hidden states concatenated
+        two = [2] if r.random() < 0.3 else []
+        w_ih, w_hh = self.leaf(two + [f, g * hid], "param"), self.leaf(two + [hid, g * hid], "param")
+        bs = [self.leaf(two + [g * hid], "param") for _ in range(2 if kind == "gru" else 1)]
+        h0 = f"zeros({dims_text(two + [BATCH, hid])})"
+        states = {"rnn": 1, "lstm": 2, "gru": 1}[kind]
+        args = [seq, w_ih, w_hh] + bs
+        text = f"{kind}({{0}}, " + f"{h0}, " * states + ", ".join(
+            "{%d}" % i for i in range(1, len(args)))
+        if two:
+            text += ", bidirectional = true"
+        if r.random() < 0.3:
+            # lengths: steps past n[b] give 0 and keep the state; 0..T in
+            # the exec harness, 2..T in the gradient check (w_hh gets no
+            # gradient from one step from the zero state, seed 100038)
+            n = self.leaf([BATCH], "input", "i32")
+            n.gc_range = f"2,{t}"
+            text += f", lengths = {{{len(args)}}}"
+            args.append(n)
+        return self.op(text + ")", args, [BATCH, t, hid * (1 + len(two))])
 
     def g_loop(self, x):
         """A for loop: a value carried through steps that index a
@@ -803,7 +872,7 @@ def prune(nodes):
 
 # ops whose gradient is zero over whole regions: a parameter behind them can
 # get no gradient at the sample point, which the gradient check refuses
-FLAT = re.compile(r"\b(clamp|relu|maximum|minimum)\(")
+FLAT = re.compile(r"\b(clamp|relu|maximum|minimum|multi_margin_loss)\(")
 
 
 def gradcheckable(nodes):
@@ -905,7 +974,8 @@ def selftest():
     # no var along an axis a parameter's term is constant along (seed
     # 100250: var over axis -2 of layer_norm(x, g, b) with x [4, 3]); no
     # sum, mean or var of a batch_norm's output (seed 100368); no
-    # cross_entropy over classes a bias is constant along
+    # cross_entropy (nor nll_loss, multi_margin_loss, kl_div) over classes
+    # a bias is constant along
     g.r = random.Random(2)
     ln = g.op("layer_norm({0}, {1}, {2})", [g.leaf([4, 3], "input"), w, b], [4, 3],
               bc={-2}, std=False)
@@ -922,7 +992,9 @@ def selftest():
         for x in (g.op("-{0}", [bn], bn.shape), g.g_binary(bn), g.g_matmul(bn)):
             n = g.g_reduce(x)
             assert not re.search(r"\b(sum|mean|var)\(", n.expr + n.prelude), n.expr
-        assert "cross_entropy" not in g.g_loss(logits).expr
+        n = g.g_loss(logits)
+        assert not re.search(r"\b(cross_entropy|nll_loss|multi_margin_loss|kl_div)\(",
+                             n.expr + n.prelude), n.expr
     assert "var" in seen, seen
     # no gradient check through a flat op, a def's included (seed 100975)
     g = Gen(3)
@@ -957,7 +1029,7 @@ def selftest():
         n = g.g_seq(g.leaf([BATCH, 1, 2], "input"))
         text = n.expr + n.prelude
         steps = n.shape[2] if "attention(" in text else n.shape[1]
-        assert "embedding(" in text or steps >= 2, text
+        assert re.match(r"(embedding|reverse_sequence)\(", text) or steps >= 2, text
     # the wider language (g_more, g_pool_lp): an f32 value or cast in an
     # f64 model makes it f32 (tolerance, no gradient check); dropout with
     # p > 0 and stochastic pools tell the gradient check that evaluate

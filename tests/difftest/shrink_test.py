@@ -61,7 +61,7 @@ def main():
         # shapes before it (a convolution, a pool) stays
         assert len(ops) <= 3, len(ops)
         assert case.batch == 1, case.batch
-        assert products(small) == [2], products(small)
+        assert max(products(small)) == 2, products(small)
         assert max(fixed_dims(small)) == 2, fixed_dims(small)
         done += 1
         if done == 4:
