@@ -90,15 +90,43 @@ void cg_parts_end(Cg *c, CgParts *p);
 /* grads.c: in a training function (frame f), cg_grads_check returns
  * DLRT_ENONFINITE from it unless every gradient sum is finite (the
  * instance's + the batch's, or with batch false the instance's alone);
- * cg_grads_add adds the batch's gradients to the instance's. */
+ * cg_grads_add adds the batch's gradients to the instance's;
+ * cg_grads_in_arena: whether every batch gradient of c->train lives in
+ * its plan's arena (c->plan), as a pass with them needs.
+ * cg_param_pass: one pass over the parameters of type ps->t as tasks on
+ * the pool, in the partition every such pass shares: ps->body emits the
+ * code of one segment (addresses from the instance ps->m, and from this
+ * batch's gradients in ps->arena unless it is NULL; ps->vals are values
+ * of the caller's function, seen in the task as vals) and returns an i1
+ * "bad", or NULL. *bad: their or. False, with nothing emitted, when the
+ * batch's gradients are not all in the arena. */
 void cg_grads_check(Cg *c, CgFrame *f, bool batch);
 void cg_grads_add(Cg *c, CgFrame *f);
+bool cg_grads_in_arena(Cg *c);
+typedef struct {
+    LLVMValueRef grad, batch, param, slot; /* slot: the optimizer's slot 0 */
+    LLVMValueRef count;                    /* scalars, i64 */
+} CgSeg;
+typedef LLVMValueRef (*CgSegBody)(Cg *c, const CgSeg *s, LLVMValueRef *vals, void *ctx);
+typedef struct {
+    const char *name; /* of its task function: NAME.name.T */
+    DType t;
+    LLVMValueRef m, arena;
+    LLVMValueRef *vals;
+    int nvals;
+    CgSegBody body;
+    void *ctx;
+} CgPass;
+bool cg_param_pass(Cg *c, const CgPass *ps, LLVMValueRef *bad);
 
 /* train.c: `void NAME.apply(ptr m)`, the optimizer step of
  * NAME_apply_gradients (clipping, schedule, update, zeroed gradients, the
- * step counter); and, inside the current function, the learning rate
- * (f64) of the next step of the instance at m. */
-LLVMValueRef cg_build_apply(Cg *c);
+ * step counter); with sum, `NAME.apply.sum(ptr m)`, the same step of
+ * NAME_train_step on the sums plus the batch's gradients still in the
+ * arena of c->plan, or NULL when it cannot be made (clipping by norm, a
+ * gradient outside the arena); and, inside the current function, the
+ * learning rate (f64) of the next step of the instance at m. */
+LLVMValueRef cg_build_apply(Cg *c, bool sum);
 LLVMValueRef cg_schedule_lr(Cg *c, LLVMValueRef m);
 
 /* parallel.c: the thread pool (docs/CODEGEN.md, "Threads").

@@ -205,16 +205,17 @@ static CgKernel *build_kernels(Cg *c, LLVMTargetMachineRef tm)
 /* static i32 NAME.run / NAME.train / NAME.eval (ptr m, i64 batch, ptr
  * inputs, ptr results): the input checks (check.c), the plan's kernels in
  * order, then the results: forward copies each output to results[i]; eval
- * and train store the loss at results, and train adds each gradient to
- * the instance's grads, after checking the loss and the sums. Returns 0,
+ * and train store the loss at results, and train (i1 add: unless the
+ * caller's update adds them itself) adds each gradient to the instance's
+ * grads, after checking the loss and the sums. Returns 0,
  * or a check's code with nothing of the instance or results written. */
 static LLVMValueRef build_run(Cg *c, LLVMTargetMachineRef tm, FnKind kind)
 {
     const Graph *g = c->g;
     static const char *const suffix[] = {"run", "eval", "train"};
     static const char *const tags[] = {"", "eval.", "train."};
-    LLVMTypeRef pt[] = {c->ptr, c->i64, c->ptr, c->ptr};
-    LLVMTypeRef fty = LLVMFunctionType(c->i32, pt, 4, false);
+    LLVMTypeRef pt[] = {c->ptr, c->i64, c->ptr, c->ptr, c->i1};
+    LLVMTypeRef fty = LLVMFunctionType(c->i32, pt, kind == FN_TRAIN ? 5 : 4, false);
     const char *obj = kind == FN_FORWARD ? "" : cg_obj_tag(c);
     char *name = arena_printf(g->arena, "%s.%s%s", g->name, suffix[kind], obj);
     LLVMValueRef fn = LLVMAddFunction(c->mod, name, fty);
@@ -268,8 +269,15 @@ static LLVMValueRef build_run(Cg *c, LLVMTargetMachineRef tm, FnKind kind)
         c->undo_states = NULL;
         cg_copy(c, loss->dtype, results, at, cg_i64(c, 1), false);
     }
-    if (kind == FN_TRAIN)
+    if (kind == FN_TRAIN) {
+        LLVMBasicBlockRef add = LLVMAppendBasicBlockInContext(c->ctx, fn, "grads.add");
+        LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->ctx, fn, "done");
+        LLVMBuildCondBr(c->b, LLVMGetParam(fn, 4), add, done);
+        LLVMPositionBuilderAtEnd(c->b, add);
         cg_grads_add(c, &f);
+        LLVMBuildBr(c->b, done);
+        LLVMPositionBuilderAtEnd(c->b, done);
+    }
     LLVMBuildRet(c->b, i32_c(c, 0));
     c->training = false;
     c->tag = "";
@@ -336,10 +344,11 @@ static void check_pointer_array(Cg *c, LLVMValueRef ptrs, int n)
 
 /* Calls run and returns its code from the current function when not 0. */
 static void call_run(Cg *c, LLVMValueRef run, LLVMValueRef m, LLVMValueRef batch, LLVMValueRef ins,
-                     LLVMValueRef outs)
+                     LLVMValueRef outs, bool add)
 {
-    LLVMValueRef args[] = {m, batch, ins, outs};
-    LLVMValueRef rc = LLVMBuildCall2(c->b, LLVMGlobalGetValueType(run), run, args, 4, "rc");
+    LLVMValueRef args[] = {m, batch, ins, outs, LLVMConstInt(c->i1, add, 0)};
+    LLVMValueRef rc = LLVMBuildCall2(c->b, LLVMGlobalGetValueType(run), run, args,
+                                     LLVMCountParams(run), "rc");
     LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "refused");
     LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "ran");
     LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntNE, rc, i32_c(c, 0), ""), fail, ok);
@@ -350,8 +359,7 @@ static void call_run(Cg *c, LLVMValueRef run, LLVMValueRef m, LLVMValueRef batch
 
 /* NAME_SUFFIX_generic(m, batch, inputs, results): the arrays as run takes
  * them; results is an array of nout pointers, or (nout < 0) the loss. */
-static LLVMValueRef build_generic(Cg *c, const char *suffix, LLVMValueRef run, int nin, int nout,
-                                  LLVMValueRef after)
+static LLVMValueRef build_generic(Cg *c, const char *suffix, LLVMValueRef run, int nin, int nout)
 {
     LLVMTypeRef gpt[] = {c->ptr, c->i32, c->ptr, c->ptr};
     LLVMValueRef gen = begin_fn(c, suffix, c->i32, gpt, 4);
@@ -366,18 +374,18 @@ static LLVMValueRef build_generic(Cg *c, const char *suffix, LLVMValueRef run, i
     check_pointer_array(c, ins, nin);
     if (nout > 0)
         check_pointer_array(c, outs, nout);
-    call_run(c, run, m, batch, ins, outs);
-    if (after)
-        LLVMBuildCall2(c->b, LLVMGlobalGetValueType(after), after, &m, 1, "");
+    call_run(c, run, m, batch, ins, outs, true);
     LLVMBuildRet(c->b, i32_c(c, 0));
     return gen;
 }
 
 /* NAME_SUFFIX(m, [batch,] inputs..., results...): checks every pointer,
  * gathers them into arrays for run, then calls after(m) if given. nout < 0:
- * one pointer, the loss, passed to run directly. */
+ * one pointer, the loss, passed to run directly. A training run adds the
+ * batch's gradients to the instance's unless after_adds (after reads them
+ * from the arena itself). */
 static void build_direct(Cg *c, const char *suffix, LLVMValueRef run, int nin, int nout,
-                         LLVMValueRef after)
+                         LLVMValueRef after, bool after_adds)
 {
     const Graph *g = c->g;
     int nres = nout < 0 ? 1 : nout;
@@ -403,7 +411,8 @@ static void build_direct(Cg *c, const char *suffix, LLVMValueRef run, int nin, i
         LLVMBuildStore(c->b, LLVMGetParam(fn, (unsigned)(first + i)), p);
     }
     LLVMValueRef m = LLVMGetParam(fn, 0);
-    call_run(c, run, m, batch, ins, nout < 0 ? LLVMGetParam(fn, (unsigned)(first + nin)) : outs);
+    call_run(c, run, m, batch, ins, nout < 0 ? LLVMGetParam(fn, (unsigned)(first + nin)) : outs,
+             !after_adds);
     if (after)
         LLVMBuildCall2(c->b, LLVMGlobalGetValueType(after), after, &m, 1, "");
     LLVMBuildRet(c->b, i32_c(c, 0));
@@ -420,7 +429,8 @@ static void return_region(Cg *c, LLVMValueRef m, int64_t offset)
 /* The training entry points of the objective c->train (docs/TRAINING.md):
  * NAME_train_step, ... for a single unnamed one, NAME_train_step_OBJ, ...
  * for objective OBJ; the generic ones are returned for the info. */
-static void build_training(Cg *c, LLVMValueRef train, LLVMValueRef eval, CgEntries *e)
+static void build_training(Cg *c, const MemPlan *train_plan, LLVMValueRef train, LLVMValueRef eval,
+                           CgEntries *e)
 {
     const Graph *g = c->g;
     const char *obj = c->train->name ? arena_printf(g->arena, "_%s", c->train->name) : "";
@@ -428,15 +438,23 @@ static void build_training(Cg *c, LLVMValueRef train, LLVMValueRef eval, CgEntri
     DType lt = c->train->loss->dtype;
     int nin;
     input_slots(c, FN_TRAIN, &nin);
-    LLVMValueRef apply = cg_build_apply(c);
+    LLVMValueRef apply = cg_build_apply(c, false);
+    /* train_step's update adds the batch's gradients as it reads the sums
+     * (one pass over them fewer), when it can: c->plan is the training
+     * function's, whose arena holds them */
+    const MemPlan *fwd_plan = c->plan;
+    c->plan = train_plan;
+    LLVMValueRef apply_sum = cg_build_apply(c, true);
+    c->plan = fwd_plan;
     LLVMTypeRef mt[] = {c->ptr};
     LLVMTypeRef pt = cg_type(c, lt);
 
-    build_direct(c, FN_NAME("compute_gradients"), train, nin, -1, NULL);
-    build_direct(c, FN_NAME("train_step"), train, nin, -1, apply);
-    build_direct(c, FN_NAME("evaluate"), eval, nin, -1, NULL);
-    e->compute_gradients = build_generic(c, FN_NAME("compute_gradients_generic"), train, nin, -1, NULL);
-    e->evaluate = build_generic(c, FN_NAME("evaluate_generic"), eval, nin, -1, NULL);
+    build_direct(c, FN_NAME("compute_gradients"), train, nin, -1, NULL, false);
+    build_direct(c, FN_NAME("train_step"), train, nin, -1, apply_sum ? apply_sum : apply,
+                 apply_sum != NULL);
+    build_direct(c, FN_NAME("evaluate"), eval, nin, -1, NULL, false);
+    e->compute_gradients = build_generic(c, FN_NAME("compute_gradients_generic"), train, nin, -1);
+    e->evaluate = build_generic(c, FN_NAME("evaluate_generic"), eval, nin, -1);
     LLVMSetLinkage(e->compute_gradients, LLVMInternalLinkage);
     LLVMSetLinkage(e->evaluate, LLVMInternalLinkage);
 
@@ -510,8 +528,8 @@ static void build_entry_points(Cg *c, LLVMValueRef info, LLVMValueRef run, int n
 {
     const Graph *g = c->g;
     int nout = g->outputs.n;
-    build_generic(c, "forward_generic", run, nfwd, nout, NULL);
-    build_direct(c, "forward", run, nfwd, nout, NULL);
+    build_generic(c, "forward_generic", run, nfwd, nout);
+    build_direct(c, "forward", run, nfwd, nout, NULL, false);
 
     /* NAME_create(seed) */
     if (hosted) {
@@ -670,7 +688,7 @@ static void build_module(Cg *c, LLVMTargetMachineRef tm, const CgPlans *plans, b
         LLVMValueRef eval = build_run(c, tm, FN_EVAL);
         c->plan = plans->forward;
         entries[k].forward = fwd;
-        build_training(c, train, eval, &entries[k]);
+        build_training(c, o->plan, train, eval, &entries[k]);
     }
     c->obj = 0;
     c->train = nobj ? plans->obj[0].train : NULL;

@@ -1,36 +1,44 @@
 /*
- * The gradient sums of a training function: the check that every
- * parameter's gradient sum (the instance's + this batch's) is finite
- * before anything is written (docs/API.md, "Checked inputs"), and the
- * addition of the batch's gradients to the instance's.
+ * The passes over every trainable parameter: the check that every
+ * gradient sum (the instance's + this batch's) is finite before anything
+ * is written (docs/API.md, "Checked inputs"), the addition of the batch's
+ * gradients to the instance's, and the optimizer's update (train.c).
  *
- * Both are elementwise over every parameter: together they read the
- * gradients three times, as much memory traffic as the optimizer's
- * update, and on one thread they were the largest serial part of a
- * training step on two threads (the MNIST MLP: 4% of its time). They run
- * as tasks on the thread pool over a constant table (`NAME.grads.T`,
- * one per element type): the parameters cut into segments of at most
- * GRAD_CHUNK scalars, consecutive segments grouped into tasks of at most
- * GRAD_CHUNK, so a model of thousands of small parameters makes a few
- * tasks, not thousands, and one loop's code whatever its size. The
- * table depends on the shapes alone; a task's additions are its own
- * elements', and the check is an OR of the tasks' verdicts, so the
- * result is the same at any thread count.
+ * They only stream memory -- together they read the gradients four
+ * times -- and they all run as tasks on the thread pool over one
+ * partition of the parameters of each element type: the parameters laid
+ * end to end, cut into equal pieces (PASS_TASKS at most, each a multiple
+ * of PASS_ALIGN scalars and at least PASS_MIN). A constant table
+ * (`NAME.grads.T`) lists each task's segments (a piece of one parameter),
+ * so a model of thousands of small parameters makes a few tasks, not
+ * thousands, and one loop's code whatever its size. The pool gives
+ * thread k of n the k-th block of the tasks (runtime/pool.c): with one
+ * partition for the three passes, a thread updates the very gradients it
+ * checked and summed, and the blocks are even. (The update had pieces of
+ * its own, 2^16 scalars a run: the MNIST MLP's 203,530 parameters made 4
+ * tasks, 131,072 scalars for one thread and 72,458 for the other, and a
+ * third of the first's had been summed by the second.)
+ *
+ * The table depends on the shapes alone; a task's additions and updates
+ * are its own elements', and the check is an OR of the tasks' verdicts,
+ * so the result is the same at any thread count.
  *
  * A failed check runs the one-parameter-at-a-time checks again to name
- * the first bad gradient (dlrt_last_error) and return its code. Without
- * a thread pool (a target without an OS), or when some gradient does not
- * live in the plan's arena, both run one parameter at a time.
+ * the first bad gradient (dlrt_last_error) and return its code. When some
+ * gradient does not live in the plan's arena (a parameter whose gradient
+ * is an input, say), the check and the sum run one parameter at a time.
  */
 #include "cg.h"
 
-enum { GRAD_CHUNK = 1 << 14 };
+enum { PASS_TASKS = 64, PASS_MIN = 1 << 12, PASS_ALIGN = 16 };
 
-/* The segments of every parameter of type t and the tasks grouping them
- * (nseg 0: there are none); false when a gradient is outside the arena
- * or a shape is not static. */
+/* A segment: byte offsets of its gradient sum, this batch's gradient (in
+ * the arena), the parameter and its optimizer slot 0 (in the instance),
+ * and its scalar count. */
+enum { SEG_GRAD, SEG_BATCH, SEG_PARAM, SEG_SLOT, SEG_COUNT, SEG_COLS };
+
 typedef struct {
-    int64_t *seg; /* dst (from the instance), src (from the arena), count: three per segment */
+    int64_t *seg;   /* SEG_COLS per segment */
     int64_t *first; /* by task: its first segment; ntasks + 1 entries */
     int nseg, ntasks;
 } GradTable;
@@ -47,48 +55,55 @@ static int64_t param_numel(const Node *p)
     return n;
 }
 
+/* The partition of the parameters of type t (nseg 0: there are none);
+ * false when batch and a gradient is outside the arena, or a shape is
+ * not static. */
 static bool grad_table(Cg *c, DType t, bool batch, GradTable *tb)
 {
     const Train *tr = c->train;
+    const Layout *l = c->layout;
     *tb = (GradTable){0};
-    int64_t cap = 0;
+    int64_t total = 0, es = cg_dtype_size(t);
+    int nparams = 0;
     for (int i = 0; i < tr->params.n; i++) {
         Node *p = tr->params.v[i];
         int64_t n = param_numel(p);
         if (p->dtype != t)
             continue;
-        if (n < 0)
+        if (n < 0 || (batch && cg_arena_offset(c, tr->grads.v[i]) < 0))
             return false;
-        cap += (n + GRAD_CHUNK - 1) / GRAD_CHUNK;
+        total += n;
+        nparams++;
     }
-    if (cap == 0)
+    if (total == 0)
         return true;
-    if (cap > INT32_MAX / 4)
-        return false;
-    tb->seg = arena_alloc(c->g->arena, sizeof *tb->seg * 3 * (size_t)cap);
-    tb->first = arena_alloc(c->g->arena, sizeof *tb->first * ((size_t)cap + 1));
-    int64_t in_task = GRAD_CHUNK; /* scalars of the current task: none open */
+    int64_t piece = (total + PASS_TASKS - 1) / PASS_TASKS;
+    piece = piece < PASS_MIN ? PASS_MIN : (piece + PASS_ALIGN - 1) / PASS_ALIGN * PASS_ALIGN;
+    int64_t ntasks = (total + piece - 1) / piece, cap = nparams + ntasks;
+    tb->seg = arena_alloc(c->g->arena, sizeof *tb->seg * SEG_COLS * (size_t)cap);
+    tb->first = arena_alloc(c->g->arena, sizeof *tb->first * ((size_t)ntasks + 1));
+    int64_t at = 0; /* scalars laid out before this parameter */
     for (int i = 0; i < tr->params.n; i++) {
         Node *p = tr->params.v[i];
         if (p->dtype != t)
             continue;
+        int64_t n = param_numel(p), off = l->param_offset[p->id];
+        int64_t slot = c->opt && c->opt->nslots ? l->opt_offset + l->obj[c->obj].opt_state_offset[p->id] : 0;
         int64_t src = batch ? cg_arena_offset(c, tr->grads.v[i]) : 0;
-        if (src < 0)
-            return false;
-        int64_t dst = c->layout->grads_offset + c->layout->param_offset[p->id];
-        int64_t n = param_numel(p), es = cg_dtype_size(t);
-        for (int64_t lo = 0; lo < n; lo += GRAD_CHUNK) {
-            int64_t k = n - lo < GRAD_CHUNK ? n - lo : GRAD_CHUNK;
-            if (in_task + k > GRAD_CHUNK) {
+        for (int64_t lo = 0; lo < n;) {
+            if ((at + lo) % piece == 0)
                 tb->first[tb->ntasks++] = tb->nseg;
-                in_task = 0;
-            }
-            in_task += k;
-            int64_t *s = &tb->seg[3 * tb->nseg++];
-            s[0] = dst + lo * es;
-            s[1] = src + lo * es;
-            s[2] = k;
+            int64_t k = piece - (at + lo) % piece;
+            k = k < n - lo ? k : n - lo;
+            int64_t *s = &tb->seg[SEG_COLS * tb->nseg++];
+            s[SEG_GRAD] = l->grads_offset + off + lo * es;
+            s[SEG_BATCH] = src + lo * es;
+            s[SEG_PARAM] = l->params_offset + off + lo * es;
+            s[SEG_SLOT] = slot + lo * es;
+            s[SEG_COUNT] = k;
+            lo += k;
         }
+        at += n;
     }
     tb->first[tb->ntasks] = tb->nseg;
     return true;
@@ -105,6 +120,83 @@ static LLVMValueRef i64_array(Cg *c, const int64_t *v, int n, const char *name)
     for (int i = 0; i < n; i++)
         k[i] = cg_i64(c, v[i]);
     return cg_private_const(c, LLVMConstArray2(c->i64, k, (uint64_t)n), name, true);
+}
+
+bool cg_param_pass(Cg *c, const CgPass *ps, LLVMValueRef *bad)
+{
+    GradTable tb;
+    *bad = LLVMConstInt(c->i1, 0, 0);
+    if (!grad_table(c, ps->t, ps->arena != NULL, &tb))
+        return false;
+    if (!tb.nseg)
+        return true;
+    LLVMValueRef seg = i64_array(c, tb.seg, SEG_COLS * tb.nseg, "grads.seg");
+    LLVMValueRef first = i64_array(c, tb.first, tb.ntasks + 1, "grads.task");
+    LLVMValueRef flag = cg_alloca(c, c->i8, "pass.bad");
+    LLVMBuildStore(c->b, LLVMConstInt(c->i8, 0, 0), flag);
+    int nv = 3 + ps->nvals;
+    LLVMValueRef *vals = arena_alloc(c->g->arena, sizeof *vals * (size_t)nv);
+    vals[0] = ps->m;
+    vals[1] = ps->arena ? ps->arena : LLVMConstNull(c->ptr);
+    vals[2] = flag;
+    for (int i = 0; i < ps->nvals; i++)
+        vals[3 + i] = ps->vals[i];
+    LLVMTypeRef sty;
+    LLVMValueRef ctx = cg_task_pack(c, &sty, vals, nv);
+
+    LLVMValueRef run = c->fn, outer_batch = c->batch;
+    LLVMBasicBlockRef here = LLVMGetInsertBlock(c->b);
+    LLVMValueRef task = cg_task_begin(
+        c, arena_printf(c->g->arena, "%s.%s.%s", c->g->name, ps->name, ir_dtype_name(ps->t)));
+    LLVMValueRef tctx = LLVMGetParam(task, 0), ti = LLVMGetParam(task, 1);
+    LLVMValueRef *tv = arena_alloc(c->g->arena, sizeof *tv * (size_t)nv);
+    for (int i = 0; i < nv; i++)
+        tv[i] = cg_task_get(c, sty, tctx, i);
+    LLVMValueRef s0 = load_i64(c, first, ti), s1 = load_i64(c, first, cg_add(c, ti, cg_i64(c, 1)));
+    LLVMValueRef tbad = cg_alloca(c, c->i1, "bad");
+    LLVMBuildStore(c->b, LLVMConstInt(c->i1, 0, 0), tbad);
+    CgLoop l;
+    LLVMValueRef s = cg_add(c, s0, cg_loop_begin(c, LLVMBuildNSWSub(c->b, s1, s0, ""), &l));
+    LLVMValueRef at[SEG_COLS];
+    for (int k = 0; k < SEG_COLS; k++)
+        at[k] = load_i64(c, seg, cg_add(c, cg_mul(c, s, cg_i64(c, SEG_COLS)), cg_i64(c, k)));
+    CgSeg sg = {.grad = LLVMBuildInBoundsGEP2(c->b, c->i8, tv[0], &at[SEG_GRAD], 1, "grad"),
+                .batch = ps->arena ? LLVMBuildInBoundsGEP2(c->b, c->i8, tv[1], &at[SEG_BATCH], 1,
+                                                           "batch.grad")
+                                   : NULL,
+                .param = LLVMBuildInBoundsGEP2(c->b, c->i8, tv[0], &at[SEG_PARAM], 1, "param"),
+                .slot = LLVMBuildInBoundsGEP2(c->b, c->i8, tv[0], &at[SEG_SLOT], 1, "slot"),
+                .count = at[SEG_COUNT]};
+    LLVMValueRef b = ps->body(c, &sg, tv + 3, ps->ctx);
+    if (b)
+        LLVMBuildStore(c->b, LLVMBuildOr(c->b, LLVMBuildLoad2(c->b, c->i1, tbad, ""), b, ""), tbad);
+    cg_loop_end(c, &l);
+    if (b) {
+        /* tasks may run at once: the flag is only ever or-ed, atomically */
+        LLVMBuildAtomicRMW(c->b, LLVMAtomicRMWBinOpOr, tv[2],
+                           LLVMBuildZExt(c->b, LLVMBuildLoad2(c->b, c->i1, tbad, ""), c->i8, ""),
+                           LLVMAtomicOrderingMonotonic, false);
+    }
+    LLVMBuildRetVoid(c->b);
+    c->fn = run;
+    c->batch = outer_batch;
+    LLVMPositionBuilderAtEnd(c->b, here);
+    if (c->threads) {
+        cg_parallel_for(c, cg_i64(c, tb.ntasks), task, ctx, 0);
+    } else { /* no pool (a target without an OS): the tasks in order */
+        CgLoop tl;
+        LLVMValueRef args[] = {ctx, cg_loop_begin(c, cg_i64(c, tb.ntasks), &tl),
+                               LLVMConstNull(c->ptr)};
+        LLVMBuildCall2(c->b, LLVMGlobalGetValueType(task), task, args, 3, "");
+        cg_loop_end(c, &tl);
+    }
+    if (b) {
+        LLVMValueRef v = LLVMBuildLoad2(c->b, c->i8, flag, "");
+        LLVMSetOrdering(v, LLVMAtomicOrderingMonotonic);
+        LLVMSetAlignment(v, 1);
+        *bad = LLVMBuildICmp(c->b, LLVMIntNE, v, LLVMConstInt(c->i8, 0, 0), "pass.nonfinite");
+    }
+    return true;
 }
 
 /* `void NAME.add.T(ptr noalias dst, ptr noalias src, i64 n)`: dst[i] +=
@@ -138,63 +230,18 @@ static LLVMValueRef add_fn(Cg *c, DType t)
     return fn;
 }
 
-/* Runs the table's tasks on the pool: each adds its segments (add), or
- * scans them (with this batch's, when batch) and sets *flag when one is
- * not finite. Returns the flag's verdict (i1) when scanning. */
-static LLVMValueRef run_table(Cg *c, CgFrame *f, DType t, const GradTable *tb, bool add,
-                              bool batch)
+static LLVMValueRef add_seg(Cg *c, const CgSeg *s, LLVMValueRef *vals, void *ctx)
 {
-    const char *tag = add ? "add" : "check";
-    LLVMValueRef seg = i64_array(c, tb->seg, 3 * tb->nseg, "grads.seg");
-    LLVMValueRef first = i64_array(c, tb->first, tb->ntasks + 1, "grads.task");
-    LLVMValueRef flag = cg_alloca(c, c->i8, "grads.bad");
-    LLVMBuildStore(c->b, LLVMConstInt(c->i8, 0, 0), flag);
-    LLVMValueRef vals[] = {f->m, f->arena, flag};
-    LLVMTypeRef sty;
-    LLVMValueRef ctx = cg_task_pack(c, &sty, vals, 3);
+    (void)vals;
+    LLVMValueRef fn = add_fn(c, *(const DType *)ctx), args[] = {s->grad, s->batch, s->count};
+    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 3, "");
+    return NULL;
+}
 
-    LLVMValueRef run = c->fn, outer_batch = c->batch;
-    LLVMBasicBlockRef here = LLVMGetInsertBlock(c->b);
-    LLVMValueRef task = cg_task_begin(
-        c, arena_printf(c->g->arena, "%s.grads.%s.%s", c->g->name, tag, ir_dtype_name(t)));
-    LLVMValueRef tctx = LLVMGetParam(task, 0), ti = LLVMGetParam(task, 1);
-    LLVMValueRef m = cg_task_get(c, sty, tctx, 0), arena = cg_task_get(c, sty, tctx, 1),
-                 tflag = cg_task_get(c, sty, tctx, 2);
-    LLVMValueRef s0 = load_i64(c, first, ti), s1 = load_i64(c, first, cg_add(c, ti, cg_i64(c, 1)));
-    LLVMValueRef bad = cg_alloca(c, c->i1, "bad");
-    LLVMBuildStore(c->b, LLVMConstInt(c->i1, 0, 0), bad);
-    CgLoop l;
-    LLVMValueRef s = cg_add(c, s0, cg_loop_begin(c, LLVMBuildNSWSub(c->b, s1, s0, ""), &l));
-    LLVMValueRef at[3];
-    for (int k = 0; k < 3; k++)
-        at[k] = load_i64(c, seg, cg_add(c, cg_mul(c, s, cg_i64(c, 3)), cg_i64(c, k)));
-    LLVMValueRef dst = LLVMBuildInBoundsGEP2(c->b, c->i8, m, &at[0], 1, "grad");
-    LLVMValueRef src = LLVMBuildInBoundsGEP2(c->b, c->i8, arena, &at[1], 1, "batch.grad");
-    if (add) {
-        LLVMValueRef fn = add_fn(c, t), args[] = {dst, src, at[2]};
-        LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 3, "");
-    } else {
-        LLVMValueRef b = cg_nonfinite(c, t, dst, batch ? src : NULL, at[2]);
-        LLVMBuildStore(c->b, LLVMBuildOr(c->b, LLVMBuildLoad2(c->b, c->i1, bad, ""), b, ""), bad);
-    }
-    cg_loop_end(c, &l);
-    if (!add) {
-        /* tasks may run at once: the flag is only ever or-ed, atomically */
-        LLVMBuildAtomicRMW(c->b, LLVMAtomicRMWBinOpOr, tflag,
-                           LLVMBuildZExt(c->b, LLVMBuildLoad2(c->b, c->i1, bad, ""), c->i8, ""),
-                           LLVMAtomicOrderingMonotonic, false);
-    }
-    LLVMBuildRetVoid(c->b);
-    c->fn = run;
-    c->batch = outer_batch;
-    LLVMPositionBuilderAtEnd(c->b, here);
-    cg_parallel_for(c, cg_i64(c, tb->ntasks), task, ctx, 0);
-    if (add)
-        return NULL;
-    LLVMValueRef v = LLVMBuildLoad2(c->b, c->i8, flag, "");
-    LLVMSetOrdering(v, LLVMAtomicOrderingMonotonic);
-    LLVMSetAlignment(v, 1);
-    return LLVMBuildICmp(c->b, LLVMIntNE, v, LLVMConstInt(c->i8, 0, 0), "grads.nonfinite");
+static LLVMValueRef check_seg(Cg *c, const CgSeg *s, LLVMValueRef *vals, void *ctx)
+{
+    (void)vals;
+    return cg_nonfinite(c, *(const DType *)ctx, s->grad, s->batch, s->count);
 }
 
 /* Gradients summed or checked in one part of a long run function
@@ -240,28 +287,35 @@ static void add_each(Cg *c, CgFrame *f)
     cg_parts_end(c, &parts);
 }
 
-/* The tables of every type, or false when one cannot be made. */
-static bool grad_tables(Cg *c, bool batch, GradTable *tb)
+/* Runs body over every parameter of every type (frame f: with this
+ * batch's gradients when batch); false, with nothing emitted, when some
+ * type's table cannot be made. *bad: the or of the body's verdicts. */
+static bool every_type(Cg *c, CgFrame *f, bool batch, const char *name, CgSegBody body,
+                       LLVMValueRef *bad)
 {
-    if (!c->threads)
-        return false;
+    GradTable tb;
     for (int t = DT_F32; t <= DT_F64; t++)
-        if (!grad_table(c, (DType)t, batch, &tb[t]))
+        if (!grad_table(c, (DType)t, batch, &tb))
             return false;
+    *bad = LLVMConstInt(c->i1, 0, 0);
+    for (int t = DT_F32; t <= DT_F64; t++) {
+        DType dt = (DType)t;
+        CgPass ps = {.name = name, .t = dt, .m = f->m, .arena = batch ? f->arena : NULL,
+                     .body = body, .ctx = &dt};
+        LLVMValueRef b;
+        cg_param_pass(c, &ps, &b);
+        *bad = LLVMBuildOr(c->b, *bad, b, "");
+    }
     return true;
 }
 
 void cg_grads_check(Cg *c, CgFrame *f, bool batch)
 {
-    GradTable tb[DT_COUNT];
-    if (!grad_tables(c, batch, tb)) {
+    LLVMValueRef bad;
+    if (!every_type(c, f, batch, "grads.check", check_seg, &bad)) {
         check_each(c, f, batch);
         return;
     }
-    LLVMValueRef bad = LLVMConstInt(c->i1, 0, 0);
-    for (int t = DT_F32; t <= DT_F64; t++)
-        if (tb[t].nseg)
-            bad = LLVMBuildOr(c->b, bad, run_table(c, f, (DType)t, &tb[t], false, batch), "");
     LLVMBasicBlockRef slow = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "grads.find");
     LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "grads.finite");
     LLVMBuildCondBr(c->b, bad, slow, ok);
@@ -273,12 +327,16 @@ void cg_grads_check(Cg *c, CgFrame *f, bool batch)
 
 void cg_grads_add(Cg *c, CgFrame *f)
 {
-    GradTable tb[DT_COUNT];
-    if (!grad_tables(c, true, tb)) {
+    LLVMValueRef bad;
+    if (!every_type(c, f, true, "grads.add", add_seg, &bad))
         add_each(c, f);
-        return;
-    }
+}
+
+bool cg_grads_in_arena(Cg *c)
+{
+    GradTable tb;
     for (int t = DT_F32; t <= DT_F64; t++)
-        if (tb[t].nseg)
-            run_table(c, f, (DType)t, &tb[t], true, true);
+        if (!grad_table(c, (DType)t, true, &tb))
+            return false;
+    return true;
 }

@@ -5,14 +5,19 @@
  *
  * The step's scalars (the scheduled rate, bias corrections, the clipping
  * factor) are computed once in f64 from the instance header's step counter
- * and base rate. The update itself is one loop per run of contiguous
- * trainable parameters -- all of them, one loop over the flat arrays,
- * unless frozen parameters sit in between -- reading parameter, gradient
- * and optimizer slots at the same index (slot k of a parameter lies
- * opt_slot_bytes after slot k-1, so the slots of a run are contiguous
- * too), in the parameters' type, and zeroing the gradient it consumed.
+ * and base rate. The update itself runs over the parameters' partition
+ * that grads.c's passes share, as tasks on the pool: per segment, a call
+ * of one loop (NAME.update.T) reading parameter, gradient sum and
+ * optimizer slots at the same index (slot k of a parameter lies
+ * opt_slot_bytes after slot k-1), in the parameters' type, and zeroing
+ * the gradient it consumed. NAME_train_step's variant (NAME.apply.sum)
+ * also reads the batch's gradients where the training function left them,
+ * in its arena, and adds them to the sums as it goes: the same value the
+ * instance's sum would hold after NAME_compute_gradients, one pass over
+ * the gradients fewer.
  */
 #include <math.h>
+#include <string.h>
 
 #include "cg.h"
 
@@ -252,10 +257,12 @@ static LLVMValueRef clip_value(Cg *c, DType t, LLVMValueRef g, double v)
 }
 
 static void update(Cg *c, DType t, const Scalars *k, LLVMValueRef pp, LLVMValueRef gp,
-                   LLVMValueRef *sp, LLVMValueRef i)
+                   LLVMValueRef bp, LLVMValueRef *sp, LLVMValueRef i)
 {
     const OptPlan *o = c->opt;
     LLVMValueRef g = cg_load(c, t, gp, i), p = cg_load(c, t, pp, i);
+    if (bp) /* the sum NAME.add would have stored */
+        g = fadd_(c, g, cg_load(c, t, bp, i));
     if (o->has_clip_value)
         g = clip_value(c, t, g, o->clip_value);
     if (k->scale)
@@ -328,65 +335,111 @@ static void update(Cg *c, DType t, const Scalars *k, LLVMValueRef pp, LLVMValueR
     cg_store(c, t, cg_fconst(c, t, 0), gp, i);
 }
 
-/* The update of one run, in chunks of UPDATE_CHUNK scalars on the thread
- * pool (parallel.c): each element's update reads only its own slots. */
-enum { UPDATE_CHUNK = 1 << 16 };
-
+/* `void NAME.update[.sum]OBJ.T(ptr noalias p, ptr noalias g[, ptr
+ * noalias batch], ptr noalias slot..., i64 n, T scalar...)`: the update
+ * of n scalars of one segment (grads.c) of type t, its gradient sums
+ * g[i] (+ batch[i]); the scalars are those of Scalars the optimizer has
+ * (has[]), in order. A function of its own, with its pointers noalias,
+ * so that its loop is vectorized without run-time overlap checks. */
 typedef struct {
     DType t;
-    const Run *run;
-    int nslots;
-    bool has[8]; /* which of the Scalars were captured, after m */
-} UpdateRun;
+    bool sum;
+    bool has[7]; /* lr, scale, step_size, bc2_sqrt, decay, mom, damp */
+    int nscalars;
+} UpdateSeg;
 
-static void update_chunk(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
+static LLVMValueRef update_fn(Cg *c, const UpdateSeg *u)
 {
-    const UpdateRun *u = ctx;
-    const Layout *l = c->layout;
-    LLVMValueRef m = vals[0], got[8] = {0};
-    for (int i = 1, j = 1; i < 8; i++)
+    const OptPlan *o = c->opt;
+    const char *name = arena_printf(c->g->arena, "%s.update%s%s.%s", c->g->name, u->sum ? ".sum" : "",
+                                    cg_obj_tag(c), ir_dtype_name(u->t));
+    LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
+    if (fn)
+        return fn;
+    LLVMValueRef outer = c->fn, batch = c->batch;
+    LLVMBasicBlockRef at = LLVMGetInsertBlock(c->b);
+    int nptr = 2 + u->sum + o->nslots, np = nptr + 1 + u->nscalars;
+    LLVMTypeRef pt[16];
+    check(np <= countof(pt));
+    for (int i = 0; i < np; i++)
+        pt[i] = i < nptr ? c->ptr : i == nptr ? c->i64 : cg_type(c, u->t);
+    fn = LLVMAddFunction(c->mod, name, LLVMFunctionType(c->voidt, pt, (unsigned)np, false));
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    const char *fattrs[] = {"nounwind", "noinline"};
+    cg_fn_attrs(c, fn, fattrs, countof(fattrs));
+    unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
+    for (unsigned i = 1; i <= (unsigned)nptr; i++)
+        LLVMAddAttributeAtIndex(fn, i, LLVMCreateEnumAttribute(c->ctx, noalias, 0));
+    c->fn = fn;
+    LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
+    LLVMValueRef got[7] = {0}, sp[OPT_MAX_SLOTS];
+    for (int i = 0, j = nptr + 1; i < 7; i++)
         if (u->has[i])
-            got[i] = vals[j++];
-    Scalars k = {.lr = got[1],
-                 .scale = got[2],
-                 .step_size = got[3],
-                 .bc2_sqrt = got[4],
-                 .decay = got[5],
-                 .mom = got[6],
-                 .damp = got[7]};
-    LLVMValueRef pp = region(c, m, l->params_offset + u->run->param);
-    LLVMValueRef gp = region(c, m, l->grads_offset + u->run->param);
-    LLVMValueRef sp[OPT_MAX_SLOTS];
-    for (int s = 0; s < u->nslots; s++)
-        sp[s] = region(c, m, l->opt_offset + u->run->slot + s * l->obj[c->obj].opt_slot_bytes);
+            got[i] = LLVMGetParam(fn, (unsigned)j++);
+    Scalars k = {.lr = got[0], .scale = got[1], .step_size = got[2], .bc2_sqrt = got[3],
+                 .decay = got[4], .mom = got[5], .damp = got[6]};
+    for (int s = 0; s < o->nslots; s++)
+        sp[s] = LLVMGetParam(fn, (unsigned)(2 + u->sum + s));
     CgLoop lp;
-    LLVMValueRef i = cg_loop_begin(c, LLVMBuildNSWSub(c->b, hi, lo, ""), &lp);
-    update(c, u->t, &k, pp, gp, sp, cg_add(c, lo, i));
+    LLVMValueRef i = cg_loop_begin(c, LLVMGetParam(fn, (unsigned)nptr), &lp);
+    update(c, u->t, &k, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1),
+           u->sum ? LLVMGetParam(fn, 2) : NULL, sp, i);
     cg_loop_end(c, &lp);
+    LLVMBuildRetVoid(c->b);
+    c->fn = outer;
+    c->batch = batch;
+    LLVMPositionBuilderAtEnd(c->b, at);
+    return fn;
 }
 
-LLVMValueRef cg_build_apply(Cg *c)
+static LLVMValueRef update_seg(Cg *c, const CgSeg *s, LLVMValueRef *vals, void *ctx)
+{
+    const UpdateSeg *u = ctx;
+    int nslots = c->opt->nslots;
+    LLVMValueRef args[16];
+    int n = 0;
+    args[n++] = s->param;
+    args[n++] = s->grad;
+    if (u->sum)
+        args[n++] = s->batch;
+    for (int k = 0; k < nslots; k++)
+        args[n++] = cg_byte_gep(c, s->slot, k * c->layout->obj[c->obj].opt_slot_bytes);
+    args[n++] = s->count;
+    for (int k = 0; k < u->nscalars; k++)
+        args[n++] = vals[k];
+    LLVMValueRef fn = update_fn(c, u);
+    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)n, "");
+    return NULL;
+}
+
+LLVMValueRef cg_build_apply(Cg *c, bool sum)
 {
     const Graph *g = c->g;
     const OptPlan *o = c->opt;
     const Layout *l = c->layout;
     check(o && c->train);
-    DType t = c->train->loss->dtype;
+    /* the global norm reads the sums before the update: with the batch's
+     * still apart, it would have to add them in a pass of its own */
+    if (sum && (o->has_clip || !cg_grads_in_arena(c)))
+        return NULL;
+    /* the parameters' type (one for all of them), which the loss need
+     * not have: an f64 loss of f32 parameters updates f32 scalars */
+    DType t = c->train->params.n ? c->train->params.v[0]->dtype : c->train->loss->dtype;
     LLVMTypeRef pt[] = {c->ptr};
-    char *name = arena_printf(g->arena, "%s.apply%s", g->name, cg_obj_tag(c));
+    char *name = arena_printf(g->arena, "%s.apply%s%s", g->name, sum ? ".sum" : "", cg_obj_tag(c));
     LLVMValueRef fn = LLVMAddFunction(c->mod, name, LLVMFunctionType(c->voidt, pt, 1, false));
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     c->fn = fn;
     LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
     LLVMValueRef m = LLVMGetParam(fn, 0);
-    Run *runs = arena_alloc(g->arena, sizeof *runs * (size_t)(c->train->params.n + 1));
-    int nruns = runs_of(c, runs);
 
     Scalars k = {0};
     LLVMValueRef lr = cg_schedule_lr(c, m);
     k.lr = cg_from_f64(c, t, lr);
     if (o->has_clip) {
         /* the global norm of the gradients, accumulated in f64 */
+        Run *runs = arena_alloc(g->arena, sizeof *runs * (size_t)(c->train->params.n + 1));
+        int nruns = runs_of(c, runs);
         LLVMValueRef acc = cg_alloca(c, c->f64, "sumsq");
         LLVMBuildStore(c->b, f64c(c, 0), acc);
         for (int r = 0; r < nruns; r++) {
@@ -420,19 +473,22 @@ LLVMValueRef cg_build_apply(Cg *c)
         k.bc2_sqrt = cg_from_f64(c, t, intr(c, "llvm.sqrt", bc2));
         k.decay = cg_from_f64(c, t, fsub_(c, f64c(c, 1), fmul_(c, lr, f64c(c, o->weight_decay))));
     }
-    for (int r = 0; r < nruns; r++) {
-        UpdateRun u = {.t = t, .run = &runs[r], .nslots = o->nslots};
-        LLVMValueRef vals[] = {m, k.lr, k.scale, k.step_size, k.bc2_sqrt, k.decay, k.mom, k.damp};
-        for (int i = 1; i < countof(vals); i++) /* the scalars this optimizer has */
-            u.has[i] = vals[i] != NULL;
-        LLVMValueRef kept[countof(vals)];
-        int nkept = 0;
-        for (int i = 0; i < countof(vals); i++)
-            if (i == 0 || u.has[i])
-                kept[nkept++] = vals[i];
-        cg_parallel_chunks(c, arena_printf(g->arena, "%s.apply%s.%d", g->name, cg_obj_tag(c), r),
-                           cg_i64(c, runs[r].count), UPDATE_CHUNK, kept, nkept, update_chunk, &u);
-    }
+    LLVMValueRef all[] = {k.lr, k.scale, k.step_size, k.bc2_sqrt, k.decay, k.mom, k.damp};
+    LLVMValueRef kept[countof(all)];
+    UpdateSeg u = {.t = t, .sum = sum};
+    for (int i = 0; i < countof(all); i++) /* the scalars this optimizer has */
+        if ((u.has[i] = all[i] != NULL))
+            kept[u.nscalars++] = all[i];
+    CgPass ps = {.name = name + strlen(g->name) + 1, /* its tasks: NAME.apply[.sum][OBJ].T */
+                 .t = t,
+                 .m = m,
+                 .arena = sum ? cg_byte_gep(c, m, l->arena_offset) : NULL,
+                 .vals = kept,
+                 .nvals = u.nscalars,
+                 .body = update_seg,
+                 .ctx = &u};
+    LLVMValueRef bad;
+    check(cg_param_pass(c, &ps, &bad));
     LLVMValueRef sf = cg_objective_field(c, m, CG_INST_step);
     LLVMBuildStore(c->b, cg_add(c, LLVMBuildLoad2(c->b, c->i64, sf, ""), cg_i64(c, 1)), sf);
     LLVMBuildRetVoid(c->b);

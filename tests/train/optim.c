@@ -5,9 +5,10 @@
  * TRAIN OPTIONS is the text optim/CASE.test put after `with` in the model;
  * the reference (reference.c) reads the same text. Each step checks
  * NAME_learning_rate and NAME_step against the schedule, gets gradients
- * from the model in one of three ways (step % 3: one compute_gradients;
+ * from the model in one of four ways (step % 4: one compute_gradients;
  * two accumulated ones, which must sum to those of each batch alone, taken
- * from a twin instance at the same parameters; train_step), checks them
+ * from a twin instance at the same parameters; train_step; train_step
+ * after a compute_gradients, whose update adds the two), checks them
  * and the loss against a hand-computed mse gradient, updates an f64 copy
  * of the trainable parameters and optimizer state with the published
  * formulas from the model's own gradients, and after the update compares
@@ -246,9 +247,16 @@ int main(int argc, char **argv)
         batch_data(t, 1, NB_ROWS, xb, yb);
         double g[NT] = {0};
         double want_loss = hand(P, NA_ROWS, xa, ya, g);
-        int mode = t % 3;
-        if (mode == 2) {
-            /* train_step: the reference works from the hand gradient */
+        int mode = t % 4;
+        if (mode >= 2) {
+            /* train_step: the reference works from the hand gradient,
+             * with batch B's added when B was computed before */
+            if (mode == 3) {
+                REAL loss_b;
+                expect("compute_gradients before train_step",
+                       optim_compute_gradients(m, NB_ROWS, xb, yb, &loss_b) == 0);
+                near("loss B", t, loss_b, hand(P, NB_ROWS, xb, yb, g), TOL_G);
+            }
             expect("train_step", optim_train_step(m, NA_ROWS, xa, ya, &loss) == 0);
             near("train_step loss", t, loss, want_loss, TOL_G);
         } else {
@@ -290,7 +298,7 @@ int main(int argc, char **argv)
         }
         double factor = ref_step(&spec, lr, t, NT, p, g, slot);
         clipped += factor < 1;
-        if (mode != 2)
+        if (mode < 2)
             expect("apply_gradients", optim_apply_gradients(m) == 0);
         for (size_t i = 0; i < nflat; i++)
             near("gradients zeroed by apply", (int)i, G[i], 0, 0);
