@@ -37,8 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
 #include "seq2seq.h"
+#include "trainer.h"
 
 enum {
     T = 12,     /* longest source; the model's T */
@@ -58,52 +58,14 @@ enum {
 #define HELD_SEED 20261204u /* the held-out rows' generator, whatever --seed is */
 #define PROG "train_seq2seq"
 
-typedef struct {
-    const char *checkpoint, *log;
-    long steps, eval_every;
-    uint64_t seed;
-    double min_accuracy;
-} Options;
-
 /* Up to HELD rows of the task */
 typedef struct {
     int32_t src[HELD * T], n[HELD], dec_in[HELD * TD], target[HELD * TD];
 } Rows;
 
-static void usage(void)
-{
-    fprintf(stderr, "usage: " PROG " [--steps N] [--eval-every N] [--seed N] [--threads N]\n"
-                    "                     [--checkpoint FILE] [--log FILE] [--min-accuracy X]\n");
-    exit(2);
-}
-
-static Options parse(int argc, char **argv)
-{
-    Options o = {"seq2seq.safetensors", NULL, 2000, 250, 1, -1};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v)
-            usage();
-        i++;
-        if (strcmp(a, "--steps") == 0)
-            o.steps = cli_number(PROG, a, v, 1, 100000000);
-        else if (strcmp(a, "--eval-every") == 0)
-            o.eval_every = cli_number(PROG, a, v, 1, 100000000);
-        else if (strcmp(a, "--seed") == 0)
-            o.seed = (uint64_t)cli_number(PROG, a, v, 0, 0x7fffffff);
-        else if (strcmp(a, "--threads") == 0)
-            dlrt_set_num_threads((int)cli_number(PROG, a, v, 1, 256));
-        else if (strcmp(a, "--checkpoint") == 0)
-            o.checkpoint = v;
-        else if (strcmp(a, "--log") == 0)
-            o.log = v;
-        else if (strcmp(a, "--min-accuracy") == 0)
-            o.min_accuracy = cli_real(PROG, a, v, 0, 100);
-        else
-            usage();
-    }
-    return o;
-}
+#define USAGE                                                                                      \
+    "usage: " PROG " [--steps N] [--eval-every N] [--seed N] [--threads N]\n"                      \
+    "                     [--checkpoint FILE] [--log FILE] [--min-accuracy X]\n"
 
 /* Reports a failed call and frees the model: the exit status, 1 */
 static int fail(seq2seq *m, const char *what, int rc)
@@ -247,70 +209,84 @@ static int padding_changes(seq2seq *m, const Rows *held, const int32_t *out, Row
     return changed;
 }
 
+/* The held-out rows and a batch's, for the trainer's callbacks */
+typedef struct {
+    seq2seq *m;
+    const TrainerOptions *o;
+    Rows held, batch;
+    int32_t pred[HELD * TD];
+} Run;
+
+static int train_step(void *ctx, long step, float *loss, long *tokens, double *lr)
+{
+    Run *r = ctx;
+    dlrt_rng rng;
+    dlrt_rng_seed(&rng, r->o->seed, (uint64_t)step);
+    generate(&rng, BATCH, &r->batch);
+    *tokens = 0;
+    for (int b = 0; b < BATCH; b++)
+        *tokens += r->batch.n[b] + 1;
+    *lr = seq2seq_learning_rate(r->m);
+    return seq2seq_train_step(r->m, BATCH, r->batch.src, r->batch.n, r->batch.dec_in,
+                              r->batch.target, loss);
+}
+
+static int evaluate(void *ctx, long step, dlrt_log *log, const char **what)
+{
+    Run *r = ctx;
+    double loss, tokens, exact;
+    int rc;
+    *what = "held-out forward";
+    if ((rc = teacher_forced(r->m, &r->held, r->pred, &loss)))
+        return rc;
+    score(&r->held, r->pred, &tokens, &exact);
+    printf("step %ld: held-out loss %.4f, teacher-forced token accuracy %.2f%%\n", step, loss,
+           tokens);
+    *what = r->o->log;
+    return log ? dlrt_log_eval(log, step, NAN, "valid", loss, tokens) : 0;
+}
+
+static int save(void *ctx, const char *path)
+{
+    return seq2seq_save(((Run *)ctx)->m, path);
+}
+
 int main(int argc, char **argv)
 {
-    Options o = parse(argc, argv);
-    static int32_t pred[HELD * TD], out[HELD * TD], noisy_out[HELD * TD];
-    static Rows held, batch, noisy;
+    TrainerOptions o = {"seq2seq.safetensors", NULL, NULL, 2000, 250, 1, -1};
+    trainer_parse(PROG, USAGE, TRAINER_LOG, argc, argv, &o);
+    static int32_t out[HELD * TD], noisy_out[HELD * TD];
+    static Run r;
+    static Rows noisy;
+    const Rows *held = &r.held;
+    r.o = &o;
     dlrt_rng rng;
     dlrt_rng_seed(&rng, HELD_SEED, 0);
-    generate(&rng, HELD, &held);
+    generate(&rng, HELD, &r.held);
     long held_tokens = 0;
     for (int b = 0; b < HELD; b++)
-        held_tokens += held.n[b] + 1;
+        held_tokens += held->n[b] + 1;
 
-    seq2seq *m = seq2seq_create(o.seed);
+    seq2seq *m = r.m = seq2seq_create(o.seed);
     if (!m)
         return cli_fail(PROG, "create", DLRT_ENOMEM);
     printf("seq2seq: %lld parameters, T %d, batch %d\n", (long long)seq2seq_NUM_PARAMS, T, BATCH);
     printf("held out: %d rows, %ld target tokens (with EOS); chance 10%% of tokens\n", HELD,
            held_tokens);
 
-    dlrt_progress p;
-    dlrt_progress_init(&p, stderr, NULL, NULL);
-    p.unit = "tokens";
     dlrt_log log = {0};
     int rc;
     if (o.log && (rc = dlrt_log_open(&log, o.log, LOG_EVERY, 0, NULL, NULL)))
         return fail(m, o.log, rc);
-    for (long step = 0; step < o.steps;) {
-        long end = step + o.eval_every < o.steps ? step + o.eval_every : o.steps;
-        char label[64];
-        snprintf(label, sizeof label, "steps %ld-%ld/%ld", step + 1, end, o.steps);
-        dlrt_progress_begin(&p, end - step, label);
-        for (long k = 0; step < end; step++, k++) {
-            dlrt_rng_seed(&rng, o.seed, (uint64_t)step);
-            generate(&rng, BATCH, &batch);
-            long tokens = 0;
-            for (int b = 0; b < BATCH; b++)
-                tokens += batch.n[b] + 1;
-            float loss;
-            double lr = seq2seq_learning_rate(m);
-            rc =
-                seq2seq_train_step(m, BATCH, batch.src, batch.n, batch.dec_in, batch.target, &loss);
-            if (rc)
-                return fail(m, "train_step", rc);
-            dlrt_progress_update(&p, k + 1, loss, tokens);
-            if (o.log && (rc = dlrt_log_step(&log, step + 1, NAN, loss, tokens, lr)))
-                return fail(m, o.log, rc);
-        }
-        dlrt_progress_end(&p);
-        double loss, tokens, exact;
-        if ((rc = teacher_forced(m, &held, pred, &loss)))
-            return fail(m, "held-out forward", rc);
-        score(&held, pred, &tokens, &exact);
-        printf("step %ld: held-out loss %.4f, teacher-forced token accuracy %.2f%%\n", step, loss,
-               tokens);
-        fflush(stdout);
-        if (o.log && (rc = dlrt_log_eval(&log, step, NAN, "valid", loss, tokens)))
-            return fail(m, o.log, rc);
-        if ((rc = seq2seq_save(m, o.checkpoint)))
-            return fail(m, o.checkpoint, rc);
+    Trainer t = {PROG, &r, train_step, evaluate, save};
+    if (trainer_run(&t, &o, o.log ? &log : NULL)) {
+        seq2seq_destroy(m);
+        return 1;
     }
-    if ((rc = greedy(m, &held, NULL, out)))
+    if ((rc = greedy(m, held, NULL, out)))
         return fail(m, "greedy decoding", rc);
     double tokens, exact;
-    score(&held, out, &tokens, &exact);
+    score(held, out, &tokens, &exact);
     if (o.log && ((rc = dlrt_log_eval(&log, o.steps, NAN, "greedy", NAN, exact)) ||
                   (rc = dlrt_log_close(&log))))
         return fail(m, o.log, rc);
@@ -318,21 +294,16 @@ int main(int argc, char **argv)
            "token accuracy %.2f%%; checkpoint %s\n",
            o.steps, exact, tokens, o.checkpoint);
     for (int b = 0, shown = 0; b < HELD && shown < SHOWN; b++)
-        if (held.n[b] >= SHOWN_LEN) {
-            show(&held, out, b);
+        if (held->n[b] >= SHOWN_LEN) {
+            show(held, out, b);
             shown++;
         }
-    int changed = padding_changes(m, &held, out, &noisy, noisy_out, &rc);
+    int changed = padding_changes(m, held, out, &noisy, noisy_out, &rc);
     if (rc)
         return fail(m, "padding check", rc);
     printf("random tokens in the padding change %d decoded tokens\n", changed);
     seq2seq_destroy(m);
     if (changed)
         return 1;
-    if (o.min_accuracy >= 0 && !(exact >= o.min_accuracy)) {
-        fprintf(stderr, PROG ": exact-sequence accuracy %.2f%% is below %.2f%%\n", exact,
-                o.min_accuracy);
-        return 1;
-    }
-    return 0;
+    return trainer_require(PROG, &o, "exact-sequence accuracy", exact);
 }

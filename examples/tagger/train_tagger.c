@@ -28,52 +28,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
 #include "tagger.h"
+#include "trainer.h"
 
 enum { T = 24, TOKENS = 4, MIN_LEN = 4, BATCH = tagger_MAX_BATCH, HELD = 2048, GAP = 2 };
 #define HELD_SEED 20261204u /* the held-out rows' generator, whatever --seed is */
 #define PROG "train_tagger"
 
-typedef struct {
-    const char *checkpoint;
-    long steps, eval_every;
-    uint64_t seed;
-    double min_accuracy;
-} Options;
-
-static void usage(void)
-{
-    fprintf(stderr, "usage: " PROG " [--steps N] [--eval-every N] [--seed N] [--threads N]\n"
-                    "                    [--checkpoint FILE] [--min-accuracy X]\n");
-    exit(2);
-}
-
-static Options parse(int argc, char **argv)
-{
-    Options o = {"tagger.safetensors", 400, 100, 1, -1};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v)
-            usage();
-        i++;
-        if (strcmp(a, "--steps") == 0)
-            o.steps = cli_number(PROG, a, v, 1, 100000000);
-        else if (strcmp(a, "--eval-every") == 0)
-            o.eval_every = cli_number(PROG, a, v, 1, 100000000);
-        else if (strcmp(a, "--seed") == 0)
-            o.seed = (uint64_t)cli_number(PROG, a, v, 0, 0x7fffffff);
-        else if (strcmp(a, "--threads") == 0)
-            dlrt_set_num_threads((int)cli_number(PROG, a, v, 1, 256));
-        else if (strcmp(a, "--checkpoint") == 0)
-            o.checkpoint = v;
-        else if (strcmp(a, "--min-accuracy") == 0)
-            o.min_accuracy = cli_real(PROG, a, v, 0, 100);
-        else
-            usage();
-    }
-    return o;
-}
+#define USAGE                                                                                      \
+    "usage: " PROG " [--steps N] [--eval-every N] [--seed N] [--threads N]\n"                      \
+    "                    [--checkpoint FILE] [--min-accuracy X]\n"
 
 static int fail(const char *what, int rc)
 {
@@ -150,76 +114,87 @@ static int padding_changes(tagger *m, const int32_t *ids, const int32_t *n, cons
     return changed;
 }
 
+/* The held-out rows and a batch's, for the trainer's callbacks */
+typedef struct {
+    tagger *m;
+    const TrainerOptions *o;
+    int32_t held_ids[HELD * T], held_n[HELD], held_tags[HELD * T], pred[HELD * T];
+    int32_t ids[BATCH * T], n[BATCH], tags[BATCH * T];
+    double accuracy, left;
+} Run;
+
+static int train_step(void *ctx, long step, float *loss, long *tokens, double *lr)
+{
+    Run *r = ctx;
+    dlrt_rng rng;
+    dlrt_rng_seed(&rng, r->o->seed, (uint64_t)step);
+    generate(&rng, BATCH, r->ids, r->n, r->tags);
+    *tokens = 0;
+    for (int b = 0; b < BATCH; b++)
+        *tokens += r->n[b];
+    *lr = NAN;
+    return tagger_train_step(r->m, BATCH, r->ids, r->n, r->tags, loss);
+}
+
+static int evaluate(void *ctx, long step, dlrt_log *log, const char **what)
+{
+    Run *r = ctx;
+    (void)log;
+    *what = "held-out accuracy";
+    int rc = heldout_accuracy(r->m, r->held_ids, r->held_n, r->held_tags, r->pred, &r->accuracy);
+    if (!rc)
+        printf("step %ld: held-out token accuracy %.2f%% (left-to-right bound %.2f%%)\n", step,
+               r->accuracy, r->left);
+    return rc;
+}
+
+static int save(void *ctx, const char *path)
+{
+    return tagger_save(((Run *)ctx)->m, path);
+}
+
 int main(int argc, char **argv)
 {
-    Options o = parse(argc, argv);
-    static int32_t held_ids[HELD * T], held_n[HELD], held_tags[HELD * T], pred[HELD * T];
+    TrainerOptions o = {"tagger.safetensors", NULL, NULL, 400, 100, 1, -1};
+    trainer_parse(PROG, USAGE, 0, argc, argv, &o);
+    static Run r;
     static int32_t noisy[HELD * T], noisy_pred[HELD * T];
-    static int32_t ids[BATCH * T], n[BATCH], tags[BATCH * T];
+    r.o = &o;
     dlrt_rng rng;
     dlrt_rng_seed(&rng, HELD_SEED, 0);
-    generate(&rng, HELD, held_ids, held_n, held_tags);
+    generate(&rng, HELD, r.held_ids, r.held_n, r.held_tags);
     long held_tokens = 0;
     for (int b = 0; b < HELD; b++)
-        held_tokens += held_n[b];
-    double majority = score(held_ids, held_n, held_tags, NULL, 0, HELD);
-    double ones = score(held_ids, held_n, held_tags, NULL, 1, HELD);
+        held_tokens += r.held_n[b];
+    double majority = score(r.held_ids, r.held_n, r.held_tags, NULL, 0, HELD);
+    double ones = score(r.held_ids, r.held_n, r.held_tags, NULL, 1, HELD);
     if (ones > majority)
         majority = ones;
-    double left = score(held_ids, held_n, held_tags, NULL, -1, HELD);
+    r.left = score(r.held_ids, r.held_n, r.held_tags, NULL, -1, HELD);
 
-    tagger *m = tagger_create(o.seed);
+    tagger *m = r.m = tagger_create(o.seed);
     if (!m)
         return fail("create", DLRT_ENOMEM);
     printf("tagger: %lld parameters, T %d, batch %d, lr %g\n", (long long)tagger_NUM_PARAMS, T,
            BATCH, (double)tagger_learning_rate(m));
     printf("held out: %d rows, %ld tokens; majority tag %.2f%%, left-to-right bound %.2f%%\n", HELD,
-           held_tokens, majority, left);
+           held_tokens, majority, r.left);
 
-    dlrt_progress p;
-    dlrt_progress_init(&p, stderr, NULL, NULL);
-    p.unit = "tokens";
-    double accuracy = 0;
-    for (long step = 0; step < o.steps;) {
-        long end = step + o.eval_every < o.steps ? step + o.eval_every : o.steps;
-        char label[64];
-        snprintf(label, sizeof label, "steps %ld-%ld/%ld", step + 1, end, o.steps);
-        dlrt_progress_begin(&p, end - step, label);
-        for (long k = 0; step < end; step++, k++) {
-            dlrt_rng_seed(&rng, o.seed, (uint64_t)step);
-            generate(&rng, BATCH, ids, n, tags);
-            long tokens = 0;
-            for (int b = 0; b < BATCH; b++)
-                tokens += n[b];
-            float loss;
-            int rc = tagger_train_step(m, BATCH, ids, n, tags, &loss);
-            if (rc)
-                return fail("train_step", rc);
-            dlrt_progress_update(&p, k + 1, loss, tokens);
-        }
-        dlrt_progress_end(&p);
-        int rc = heldout_accuracy(m, held_ids, held_n, held_tags, pred, &accuracy);
-        if (rc)
-            return fail("held-out accuracy", rc);
-        printf("step %ld: held-out token accuracy %.2f%% (left-to-right bound %.2f%%)\n", step,
-               accuracy, left);
-        fflush(stdout);
-        if ((rc = tagger_save(m, o.checkpoint)))
-            return fail(o.checkpoint, rc);
+    Trainer t = {PROG, &r, train_step, evaluate, save};
+    if (trainer_run(&t, &o, NULL)) {
+        tagger_destroy(m);
+        return 1;
     }
     printf("final held-out token accuracy %.2f%% after %ld steps; majority %.2f%%, "
            "left-to-right bound %.2f%%; checkpoint %s\n",
-           accuracy, o.steps, majority, left, o.checkpoint);
-    int rc, changed = padding_changes(m, held_ids, held_n, held_tags, pred, noisy, noisy_pred, &rc);
+           r.accuracy, o.steps, majority, r.left, o.checkpoint);
+    int rc, changed = padding_changes(m, r.held_ids, r.held_n, r.held_tags, r.pred, noisy,
+                                      noisy_pred, &rc);
     if (rc)
         return fail("padding check", rc);
     printf("random tokens in the padding change %d predictions\n", changed);
     tagger_destroy(m);
     if (changed)
         return 1;
-    if (o.min_accuracy >= 0 && !(accuracy >= o.min_accuracy)) {
-        fprintf(stderr, PROG ": accuracy %.2f%% is below %.2f%%\n", accuracy, o.min_accuracy);
-        return 1;
-    }
-    return 0;
+    return trainer_require(PROG, &o, "accuracy", r.accuracy);
 }
