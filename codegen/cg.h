@@ -55,8 +55,6 @@ LLVMValueRef cg_addr(Cg *c, const CgFrame *f, Node *n);
  * (an input, parameter, state or constant). */
 int64_t cg_arena_offset(Cg *c, Node *n);
 LLVMValueRef cg_byte_gep(Cg *c, LLVMValueRef base, int64_t off);
-/* dst[i] (+)= src[i] for i < count (i64), elements of type t. */
-void cg_copy(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef count, bool add);
 /* Calls the kernels of c->plan's steps in order, loops run inline; a
  * long plan from parts (below). */
 void cg_run_steps(Cg *c, CgFrame *f);

@@ -160,6 +160,20 @@ static inline void cg_memcpy(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src,
     LLVMBuildMemCpy(c->b, dst, (unsigned)es, src, (unsigned)es, cg_mul(c, count, cg_i64(c, es)));
 }
 
+/* dst[i] (+)= src[i] for i < count (i64), elements of type t. */
+static inline void cg_copy(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef count,
+                           bool add)
+{
+    if (!add) {
+        cg_memcpy(c, t, dst, src, count);
+        return;
+    }
+    CgLoop l;
+    LLVMValueRef i = cg_loop_begin(c, count, &l);
+    cg_store(c, t, LLVMBuildFAdd(c->b, cg_load(c, t, dst, i), cg_load(c, t, src, i), ""), dst, i);
+    cg_loop_end(c, &l);
+}
+
 /* The value of a scalar variable (an alloca of type t). */
 static inline LLVMValueRef cg_get(Cg *c, LLVMTypeRef t, LLVMValueRef var)
 {

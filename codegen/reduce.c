@@ -422,14 +422,6 @@ static void sum_chunk(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *val
 }
 
 /* dst[i] += src[i] for i < n */
-static void add_to(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, int64_t n)
-{
-    CgLoop l;
-    LLVMValueRef i = cg_loop_begin(c, cg_i64(c, n), &l);
-    cg_store(c, t, LLVMBuildFAdd(c->b, cg_load(c, t, dst, i), cg_load(c, t, src, i), ""), dst, i);
-    cg_loop_end(c, &l);
-}
-
 static void sum_in_chunks(Cg *c, Node *n, int64_t rows, LLVMValueRef out, LLVMValueRef src,
                           LLVMValueRef part)
 {
@@ -468,8 +460,9 @@ static void sum_in_chunks(Cg *c, Node *n, int64_t rows, LLVMValueRef out, LLVMVa
         st2, "");
     CgLoop lq;
     LLVMValueRef p = cg_mul(c, cg_loop_begin(c, npairs, &lq), st2);
-    add_to(c, t, cg_gep(c, t, part, cg_mul(c, p, cg_i64(c, s.out))),
-           cg_gep(c, t, part, cg_mul(c, cg_add(c, p, st), cg_i64(c, s.out))), s.out);
+    cg_copy(c, t, cg_gep(c, t, part, cg_mul(c, p, cg_i64(c, s.out))),
+            cg_gep(c, t, part, cg_mul(c, cg_add(c, p, st), cg_i64(c, s.out))), cg_i64(c, s.out),
+            true);
     cg_loop_end(c, &lq);
     LLVMBuildStore(c->b, st2, sp);
     LLVMBuildBr(c->b, cond);

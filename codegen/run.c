@@ -68,18 +68,6 @@ LLVMValueRef cg_byte_gep(Cg *c, LLVMValueRef base, int64_t off)
     return LLVMBuildInBoundsGEP2(c->b, c->i8, base, &idx, 1, "");
 }
 
-void cg_copy(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef count, bool add)
-{
-    if (!add) {
-        cg_memcpy(c, t, dst, src, count);
-        return;
-    }
-    CgLoop l;
-    LLVMValueRef i = cg_loop_begin(c, count, &l);
-    cg_store(c, t, LLVMBuildFAdd(c->b, cg_load(c, t, dst, i), cg_load(c, t, src, i), ""), dst, i);
-    cg_loop_end(c, &l);
-}
-
 /* Copies slice idx of axis of a tensor (t, s) at x from or into the
  * contiguous slice buffer buf: `outer` runs of `inner` elements, `dim`
  * runs apart. */

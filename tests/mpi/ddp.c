@@ -59,12 +59,28 @@ static void make_data(void)
     }
 }
 
-static void die(const char *what, int rc)
+static void say(const char *what, int rc)
 {
     fprintf(stderr, "ddp: %s: %s", what, dlrt_strerror(rc));
     if (*dlrt_last_error())
         fprintf(stderr, " (%s)", dlrt_last_error());
     fprintf(stderr, "\n");
+}
+
+static void die(const char *what, int rc)
+{
+    say(what, rc);
+    exit(1);
+}
+
+/* An error every rank returned (the library's collective calls agree on
+ * it): each says it, then they end together. Exiting at once, the first
+ * rank out let mpirun kill the others, on a loaded machine before they
+ * had written a word. */
+static void die_together(const char *what, int rc)
+{
+    say(what, rc);
+    dlrt_mpi_finalize();
     exit(1);
 }
 
@@ -125,7 +141,7 @@ static int run(int argc, char **argv)
     if (!m)
         die("create", DLRT_ENOMEM);
     if ((rc = resume ? dlrt_mpi_load(m, resume) : dlrt_mpi_sync(m)))
-        die(resume ? resume : "sync", rc);
+        die_together(resume ? resume : "sync", rc);
     FILE *f = rank == 0 ? open_out(out) : NULL;
     if (f)
         setvbuf(f, NULL, _IOLBF, 0); /* what rank 0 did, even when the job is killed */
