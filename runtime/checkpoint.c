@@ -52,6 +52,8 @@ static const char *dtype_name(dlrt_dtype t)
     case DLRT_F32: return "F32";
     case DLRT_F64: return "F64";
     case DLRT_I32: return "I32";
+    case DLRT_F16: return "F16";
+    case DLRT_BF16: return "BF16";
     }
     return NULL;
 }
@@ -424,7 +426,7 @@ static int is_opt_name(const char *name, size_t len)
 static int check_load_args(const dlrt_tensor_desc *descs, void *const *data, int n, unsigned flags)
 {
     if (n < 0 || (n > 0 && (!descs || !data)) ||
-        (flags & ~(DLRT_CKPT_ALLOW_EXTRA | DLRT_CKPT_SKIP_OPT)))
+        (flags & ~(DLRT_CKPT_ALLOW_EXTRA | DLRT_CKPT_SKIP_OPT | DLRT_CKPT_NARROW)))
         return DLRT_EINVAL;
     for (int i = 0; i < n; i++) {
         size_t bytes = 0;
@@ -492,6 +494,23 @@ static int extra_tensor(const header *h, const dlrt_tensor_desc *descs, int n, u
     return DLRT_EMISMATCH;
 }
 
+/* Whether file tensor e (F32) fills half-precision desc d (DLRT_CKPT_NARROW) */
+static int narrows(const entry *e, const dlrt_tensor_desc *d, unsigned flags)
+{
+    return (flags & DLRT_CKPT_NARROW) && strcmp(st_dtypes[e->dtype].name, "F32") == 0 &&
+           (d->dtype == DLRT_F16 || d->dtype == DLRT_BF16);
+}
+
+static void narrow_copy(void *dst, dlrt_dtype t, const unsigned char *src, size_t count)
+{
+    uint16_t *h = dst;
+    for (size_t i = 0; i < count; i++) {
+        float f;
+        copy_le(&f, src + 4 * i, 1, 4);
+        h[i] = t == DLRT_F16 ? dlrt_f16_from_f32(f) : dlrt_bf16_from_f32(f);
+    }
+}
+
 int dlrt_checkpoint_load_buffer(const void *buf, size_t size, const dlrt_tensor_desc *descs,
                                 void *const *data, int n, unsigned flags, dlrt_meta_fn meta,
                                 void *ctx)
@@ -526,7 +545,9 @@ int dlrt_checkpoint_load_buffer(const void *buf, size_t size, const dlrt_tensor_
     for (int i = 0; !rc && i < n; i++) {
         const dlrt_tensor_desc *d = &descs[i];
         entry *e = find_entry(by_name, h.ne, d->name);
-        if (!e || strcmp(st_dtypes[e->dtype].name, dtype_name(d->dtype)) != 0 ||
+        if (!e ||
+            (strcmp(st_dtypes[e->dtype].name, dtype_name(d->dtype)) != 0 &&
+             !narrows(e, d, flags)) ||
             e->rank != d->rank) {
             rc = tensor_mismatch(d, e, h.ne);
             break;
@@ -548,6 +569,11 @@ int dlrt_checkpoint_load_buffer(const void *buf, size_t size, const dlrt_tensor_
             rc = r < 0 ? r : DLRT_EMISMATCH;
     }
     for (int i = 0; !rc && i < n; i++) {
+        if (narrows(found[i], &descs[i], flags)) {
+            narrow_copy(data[i], descs[i].dtype, payload + found[i]->begin,
+                        (size_t)((found[i]->end - found[i]->begin) / 4));
+            continue;
+        }
         size_t es = dlrt_dtype_size(descs[i].dtype);
         size_t count = (size_t)((found[i]->end - found[i]->begin) / es);
         if (count)

@@ -23,6 +23,8 @@ size_t dlrt_dtype_size(dlrt_dtype t)
     case DLRT_F32: return 4;
     case DLRT_F64: return 8;
     case DLRT_I32: return 4;
+    case DLRT_F16:
+    case DLRT_BF16: return 2;
     }
     return 0;
 }

@@ -27,8 +27,10 @@ enum {
 #include "dlrt_abi.def"
 };
 
-/* Element types of tensors crossing the runtime's interfaces. */
-typedef enum { DLRT_F32 = 0, DLRT_F64 = 1, DLRT_I32 = 2 } dlrt_dtype;
+/* Element types of tensors crossing the runtime's interfaces. DLRT_F16
+ * (IEEE binary16) and DLRT_BF16 (bfloat16) are storage types, held as
+ * uint16_t bit patterns: see dlrt_f16_from_f32 and the rest below. */
+typedef enum { DLRT_F32 = 0, DLRT_F64 = 1, DLRT_I32 = 2, DLRT_F16 = 3, DLRT_BF16 = 4 } dlrt_dtype;
 
 #define DLRT_MAX_RANK 8
 
@@ -41,8 +43,18 @@ typedef struct {
 #include "dlrt_abi.def"
 } dlrt_tensor_desc;
 
-/* Bytes per element of a dtype (4, 8, 4); 0 for an unknown value. */
+/* Bytes per element of a dtype (4, 8, 4, 2, 2); 0 for an unknown value. */
 size_t dlrt_dtype_size(dlrt_dtype t);
+
+/* Half-precision storage (docs/LANGUAGE.md, "Half-precision storage"): the
+ * bits of f rounded to nearest, ties to even (overflow gives an infinity,
+ * tiny values subnormals or a signed zero; a NaN stays a quiet NaN with
+ * its sign), and the exact float of a bit pattern. The same conversions
+ * as the generated code's. */
+uint16_t dlrt_f16_from_f32(float f);
+float dlrt_f32_from_f16(uint16_t h);
+uint16_t dlrt_bf16_from_f32(float f);
+float dlrt_f32_from_bf16(uint16_t h);
 
 /* A short English explanation of a DLRT_E* code; never NULL. */
 const char *dlrt_strerror(int code);

@@ -29,6 +29,10 @@ extern "C" {
 /* tensors named "opt.*" (optimizer state) are left out: descs may name none
  * (DLRT_EINVAL otherwise) and the file's are ignored */
 #define DLRT_CKPT_SKIP_OPT 2u
+/* an F32 tensor of the file fills an F16 or BF16 desc, each element rounded
+ * to nearest even (dlrt_f16_from_f32): f32 weights into a half-precision
+ * model, as PyTorch's load_state_dict into a model.half() */
+#define DLRT_CKPT_NARROW 4u
 
 /* Writes n tensors (descs[i] with the row-major data data[i]) and nmeta
  * metadata pairs to `path` atomically: to `path.tmp.XXXXXX` in the same
@@ -71,8 +75,8 @@ typedef int (*dlrt_meta_fn)(void *ctx, const char *key, size_t key_len, const ch
  *   the data exactly (contiguous from 0, no overlap, no gap, none past the
  *   end, nothing after the last one);
  * - DLRT_EMISMATCH: well-formed, but an expected tensor is missing or has
- *   another dtype or shape, or the file holds other tensors and flags lacks
- *   DLRT_CKPT_ALLOW_EXTRA;
+ *   another dtype (but F32 for F16 or BF16 with DLRT_CKPT_NARROW) or shape,
+ *   or the file holds other tensors and flags lacks DLRT_CKPT_ALLOW_EXTRA;
  * - DLRT_ENOMEM; or what meta (which may be NULL) returned. */
 int dlrt_checkpoint_load(const char *path, const dlrt_tensor_desc *descs, void *const *data, int n,
                          unsigned flags, dlrt_meta_fn meta, void *ctx);

@@ -60,11 +60,16 @@ static size_t tensor_bytes(const dlrt_tensor_desc *d, int *ok)
 /* Whether t is a floating tensor lying inside [lo, lo + len) of a block of
  * `total` bytes, aligned for its type, with an initializer that accepts its
  * arguments. */
+static int is_float(dlrt_dtype t)
+{
+    return t == DLRT_F32 || t == DLRT_F64 || t == DLRT_F16 || t == DLRT_BF16;
+}
+
 static int tensor_ok(const dlrt_tensor_info *t, size_t lo, size_t len, size_t total)
 {
     int ok = 1;
     size_t bytes = tensor_bytes(&t->desc, &ok);
-    if (!ok || !t->desc.name || (t->desc.dtype != DLRT_F32 && t->desc.dtype != DLRT_F64))
+    if (!ok || !t->desc.name || !is_float(t->desc.dtype))
         return 0;
     if (lo > total || len > total - lo || t->offset < lo || t->offset - lo > len ||
         bytes > len - (t->offset - lo) || t->offset % dlrt_dtype_size(t->desc.dtype) != 0)
@@ -96,7 +101,7 @@ static int info_ok(const dlrt_model_info *info)
     size_t total = info->state_bytes;
     if (total < sizeof(dlrt_instance) || info->num_params < 0 || info->num_states < 0 ||
         (info->num_params > 0 && !info->params) || (info->num_states > 0 && !info->states) ||
-        (info->param_dtype != DLRT_F32 && info->param_dtype != DLRT_F64))
+        !is_float(info->param_dtype))
         return 0;
     if (info->num_params > 0 && info->params_offset < sizeof(dlrt_instance))
         return 0;
@@ -437,7 +442,7 @@ int dlrt_model_load_ex(void *m, const char *path, unsigned *status)
      * model has no room for it), without */
     int rc = gather(h, 1, &descs, &data, &n);
     if (rc == DLRT_OK) {
-        rc = dlrt_checkpoint_load(path, descs, data, n, 0, on_meta, &lm);
+        rc = dlrt_checkpoint_load(path, descs, data, n, DLRT_CKPT_NARROW, on_meta, &lm);
         free(descs);
         free(data);
     }
@@ -449,7 +454,7 @@ int dlrt_model_load_ex(void *m, const char *path, unsigned *status)
          * attempt's message, which names the tensor. */
         char first[512];
         snprintf(first, sizeof first, "%s", dlrt_last_error());
-        unsigned flags = info->num_opt > 0 ? 0 : DLRT_CKPT_SKIP_OPT;
+        unsigned flags = DLRT_CKPT_NARROW | (info->num_opt > 0 ? 0 : DLRT_CKPT_SKIP_OPT);
         memset(om, 0, sizeof *om * (size_t)nobj);
         int rc2 = gather(h, 0, &descs, &data, &n);
         if (rc2 == DLRT_OK) {

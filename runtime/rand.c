@@ -188,10 +188,16 @@ static double truncated_normal(dlrt_rng *rng, double lo, double hi)
     }
 }
 
+/* Half-precision tensors get the f32 value rounded again: the parameters
+ * of an f32 model of the same seed, converted as by model.half(). */
 static void store(void *data, dlrt_dtype t, size_t i, double v)
 {
     if (t == DLRT_F32)
         ((float *)data)[i] = (float)v;
+    else if (t == DLRT_F16)
+        ((uint16_t *)data)[i] = dlrt_f16_from_f32((float)v);
+    else if (t == DLRT_BF16)
+        ((uint16_t *)data)[i] = dlrt_bf16_from_f32((float)v);
     else
         ((double *)data)[i] = v;
 }
@@ -199,7 +205,7 @@ static void store(void *data, dlrt_dtype t, size_t i, double v)
 int dlrt_init_tensor(void *data, dlrt_dtype t, int rank, const int64_t *shape, int kind,
                      const double *args, int nargs, uint64_t seed, uint64_t stream)
 {
-    if (t != DLRT_F32 && t != DLRT_F64)
+    if (t != DLRT_F32 && t != DLRT_F64 && t != DLRT_F16 && t != DLRT_BF16)
         return DLRT_EINVAL;
     if (kind < 0 || kind >= DLRT_INIT_COUNT)
         return DLRT_EINVAL;

@@ -624,7 +624,7 @@ TEST(core, bad_arguments)
     ck_assert_int_eq(dlrt_checkpoint_load(path, d, dst, -1, 0, NULL, NULL), DLRT_EINVAL);
     ck_assert_int_eq(dlrt_checkpoint_load(path, NULL, dst, 2, 0, NULL, NULL), DLRT_EINVAL);
     ck_assert_int_eq(dlrt_checkpoint_load(path, d, NULL, 2, 0, NULL, NULL), DLRT_EINVAL);
-    ck_assert_int_eq(dlrt_checkpoint_load(path, d, dst, 2, 4, NULL, NULL), DLRT_EINVAL);
+    ck_assert_int_eq(dlrt_checkpoint_load(path, d, dst, 2, 8, NULL, NULL), DLRT_EINVAL);
     ck_assert_int_eq(dlrt_checkpoint_load_buffer(NULL, 10, d, dst, 2, 0, NULL, NULL), DLRT_EINVAL);
     void *nulls[2] = {a, NULL};
     ck_assert_int_eq(dlrt_checkpoint_load(path, d, nulls, 2, 0, NULL, NULL), DLRT_EINVAL);
