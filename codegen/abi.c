@@ -142,6 +142,8 @@ int cg_dlrt_dtype(DType t)
     case DT_F32: return DLRT_F32;
     case DT_F64: return DLRT_F64;
     case DT_I32: return DLRT_I32;
+    case DT_F16: return DLRT_F16;
+    case DT_BF16: return DLRT_BF16;
     default: die("no dlrt_dtype for %s", ir_dtype_name(t));
     }
 }

@@ -15,6 +15,7 @@ void cg_init_types(Cg *c)
 {
     c->i1 = LLVMInt1TypeInContext(c->ctx);
     c->i8 = LLVMInt8TypeInContext(c->ctx);
+    c->i16 = LLVMInt16TypeInContext(c->ctx);
     c->i32 = LLVMInt32TypeInContext(c->ctx);
     c->i64 = LLVMInt64TypeInContext(c->ctx);
     c->f32 = LLVMFloatTypeInContext(c->ctx);
@@ -32,13 +33,15 @@ LLVMTypeRef cg_type(Cg *c, DType t)
     case DT_F32: return c->f32;
     case DT_F64: return c->f64;
     case DT_I32: return c->i32;
+    case DT_F16:
+    case DT_BF16: return c->i16; /* storage: codegen/half.c converts */
     default: die("no LLVM type for %s", ir_dtype_name(t));
     }
 }
 
 int64_t cg_dtype_size(DType t)
 {
-    return t == DT_F64 ? 8 : 4;
+    return t == DT_F64 ? 8 : ir_dtype_is_half(t) ? 2 : 4;
 }
 
 LLVMValueRef cg_i64(Cg *c, int64_t v)

@@ -47,7 +47,7 @@ typedef struct {
     LLVMModuleRef mod;
     LLVMBuilderRef b;
     LLVMTargetDataRef td;
-    LLVMTypeRef i1, i8, i32, i64, f32, f64, ptr, voidt, size_t_;
+    LLVMTypeRef i1, i8, i16, i32, i64, f32, f64, ptr, voidt, size_t_;
     LLVMValueRef fn;    /* the function being built */
     LLVMValueRef batch; /* i64 batch inside fn */
 } Cg;
@@ -120,6 +120,9 @@ LLVMValueRef cg_max(Cg *c, DType t, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_min(Cg *c, DType t, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_exp(Cg *c, DType t, LLVMValueRef x);
 LLVMValueRef cg_tanh(Cg *c, DType t, LLVMValueRef x);
+/* f16/bf16 bits (i16) to f32 and back, rounding to nearest even (half.c) */
+LLVMValueRef cg_half_widen(Cg *c, DType from, LLVMValueRef h);
+LLVMValueRef cg_half_narrow(Cg *c, DType to, LLVMValueRef x);
 
 /* Small builders every kernel file uses (pure shorthand: each is exactly
  * the one LLVM call it wraps). */

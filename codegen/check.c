@@ -195,7 +195,9 @@ void cg_check_inputs(Cg *c, LLVMValueRef inputs, const int *input_slot)
     CgIndexBound *bound = cg_index_bounds(g);
     for (int i = 0; i < g->nodes.n; i++) {
         Node *x = g->nodes.v[i];
-        if (x->op != OP_INPUT || input_slot[i] < 0 || (x->dtype == DT_I32 && !bound[i].hi))
+        /* half inputs are not scanned: infinities are values of theirs */
+        if (x->op != OP_INPUT || input_slot[i] < 0 || (x->dtype == DT_I32 && !bound[i].hi) ||
+            ir_dtype_is_half(x->dtype))
             continue;
         LLVMValueRef idx = cg_i64(c, input_slot[i]);
         LLVMValueRef p = LLVMBuildLoad2(

@@ -38,7 +38,9 @@ static int64_t numel_at(const Shape *s, int64_t batch)
 
 static int64_t bytes_at(const Node *n, int64_t batch)
 {
-    return numel_at(&n->shape, batch) * (n->dtype == DT_F64 ? 8 : 4);
+    return numel_at(&n->shape, batch) * (n->dtype == DT_F64           ? 8
+                                         : ir_dtype_is_half(n->dtype) ? 2
+                                                                      : 4);
 }
 
 /* Product of the static dimensions from..rank-1 of s (kernels, windows). */

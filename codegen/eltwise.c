@@ -106,6 +106,14 @@ static LLVMValueRef cast(Cg *c, const Node *n, DType t, LLVMValueRef x)
     DType from = n->in[0]->dtype;
     if (from == t)
         return x;
+    if (ir_dtype_is_half(from)) {
+        x = cg_half_widen(c, from, x);
+        from = DT_F32;
+        if (t == DT_F32)
+            return x;
+    }
+    if (ir_dtype_is_half(t)) /* from f32 only (shape_cast) */
+        return cg_half_narrow(c, t, x);
     if (from == DT_I32)
         return LLVMBuildSIToFP(b, x, cg_type(c, t), "");
     if (i) {

@@ -16,6 +16,8 @@ static const char *c_type(DType t)
     case DT_F32: return "float";
     case DT_F64: return "double";
     case DT_I32: return "int32_t";
+    case DT_F16:
+    case DT_BF16: return "uint16_t"; /* bit patterns: dlrt_f16_from_f32 and the rest */
     default: die("no C type for %s", ir_dtype_name(t));
     }
 }

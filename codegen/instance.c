@@ -20,7 +20,7 @@ static int64_t align_up(int64_t v)
 
 static int64_t elem_bytes(DType t)
 {
-    return t == DT_F64 ? 8 : 4;
+    return t == DT_F64 ? 8 : ir_dtype_is_half(t) ? 2 : 4;
 }
 
 static int64_t max_numel(const Graph *g, const Shape *s)

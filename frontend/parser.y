@@ -300,7 +300,7 @@ static Expr *want_call(Expr *e, const char *what)
 %token <str> PATH "parameter path"
 %token <num> NUM "number"
 %token <str> STRING "string literal"
-%token <dtype> TYPENAME "type (f32, f64 or i32)"
+%token <dtype> TYPENAME "type (f32, f64, i32, f16 or bf16)"
 %token DOTDOT "'..'"
 %token LE "'<='"
 %token GE "'>='"

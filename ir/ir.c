@@ -606,6 +606,8 @@ const char *ir_dtype_name(DType t)
     case DT_F32: return "f32";
     case DT_F64: return "f64";
     case DT_I32: return "i32";
+    case DT_F16: return "f16";
+    case DT_BF16: return "bf16";
     default: return "?";
     }
 }
@@ -619,6 +621,8 @@ DType ir_dtype_parse(const char *s)
 }
 
 bool ir_dtype_is_float(DType t) { return t == DT_F32 || t == DT_F64; }
+
+bool ir_dtype_is_half(DType t) { return t == DT_F16 || t == DT_BF16; }
 
 Shape ir_shape_of(int rank, const int64_t *dims)
 {

@@ -18,7 +18,9 @@
 #include "diag.h"
 #include "util.h"
 
-typedef enum { DT_UNKNOWN, DT_F32, DT_F64, DT_I32, DT_COUNT } DType;
+/* DT_F16 and DT_BF16 are storage types: only cast reads or writes them
+ * (pass_widen; docs/LANGUAGE.md, "Half-precision storage"). */
+typedef enum { DT_UNKNOWN, DT_F32, DT_F64, DT_I32, DT_F16, DT_BF16, DT_COUNT } DType;
 
 enum { IR_MAX_RANK = 8 };
 
@@ -446,7 +448,8 @@ static inline int64_t ir_pad(AttrInts p, int nsp, int i, bool end)
 /* Shapes and types. */
 const char *ir_dtype_name(DType t); /* "f32", "f64", "i32", "?" */
 DType ir_dtype_parse(const char *s); /* DT_UNKNOWN when not a type name */
-bool ir_dtype_is_float(DType t);
+bool ir_dtype_is_float(DType t); /* f32, f64: the types ops compute in */
+bool ir_dtype_is_half(DType t);  /* f16, bf16 */
 Shape ir_shape_of(int rank, const int64_t *dims); /* no batch dims */
 bool ir_dim_eq(Dim a, Dim b);
 bool ir_shape_eq(const Shape *a, const Shape *b);

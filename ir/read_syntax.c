@@ -703,7 +703,7 @@ bool rd_parse_type(Reader *r, Node *n)
     char *name = rd_tok_str(r, &t);
     DType dt = ir_dtype_parse(name);
     if (dt == DT_UNKNOWN)
-        return rd_fail(r, &t, "unknown element type '%s' (f32, f64 or i32)", name);
+        return rd_fail(r, &t, "unknown element type '%s' (f32, f64, i32, f16 or bf16)", name);
     n->dtype = dt;
     n->shape.rank = 0;
     if (!rd_expect_punct(r, '[', NULL))

@@ -358,8 +358,33 @@ static bool differentiate(Graph *g, Train *t)
     return true;
 }
 
+/* Half-precision parameters are for inference: their gradients and
+ * optimizer state would need a training recipe (f32 master weights, loss
+ * scaling) that dlc does not have. All parameters share one type, so the
+ * first tells. */
+static bool check_half_params(const Graph *g)
+{
+    for (int i = 0; i < g->nodes.n; i++) {
+        const Node *p = g->nodes.v[i];
+        if (p->op != OP_PARAM)
+            continue;
+        if (!ir_dtype_is_half(p->dtype))
+            return true;
+        diag_error(g->train->loc,
+                   "train: parameter '%s' is %s, a storage type for inference; "
+                   "train with f32 parameters, and compile with --inference-only to run this "
+                   "model",
+                   p->name, ir_dtype_name(p->dtype));
+        diag_note(p->loc, "'%s' is declared here", p->name);
+        return false;
+    }
+    return true;
+}
+
 bool pass_autodiff(Graph *g)
 {
+    if (g->train && !check_half_params(g))
+        return false;
     bool any = false;
     for (Train *t = g->train; t; t = t->next) {
         if (t->grads.n > 0)

@@ -96,7 +96,8 @@ static bool is_source(const Node *n)
 
 static int64_t value_bytes(const Graph *g, const Node *n)
 {
-    static const int64_t elem[DT_COUNT] = {[DT_F32] = 4, [DT_F64] = 8, [DT_I32] = 4};
+    static const int64_t elem[DT_COUNT] = {[DT_F32] = 4, [DT_F64] = 8, [DT_I32] = 4,
+                                           [DT_F16] = 2, [DT_BF16] = 2};
     if (n->dtype == DT_UNKNOWN)
         return 0;
     int64_t maxb = ir_max_batch(g);

@@ -15,6 +15,10 @@
  * nodes downstream of an error are skipped, not reported again. */
 bool pass_shape(Graph *g);
 
+/* Inserts a cast to f32 between every f16 or bf16 value and each op but
+ * cast that reads it (passes/widen.c); pass_shape runs it first. */
+void pass_widen(Graph *g);
+
 /* Reverse-mode autodiff (passes/autodiff.c): when the graph has a train
  * statement, appends the gradient of the loss with respect to every
  * trainable parameter as ordinary nodes and records them in Train.params

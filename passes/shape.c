@@ -290,8 +290,13 @@ bool shape_source(Graph *g, Node *n)
     const char *what = arena_printf(g->arena, "%s '%s'", shape_op(n), n->name ? n->name : "?");
     if (!check_size(g, n, what))
         return false;
-    if (n->op != OP_INPUT && !ir_dtype_is_float(n->dtype)) {
-        diag_error(n->loc, "%s: parameters and model state must be f32 or f64, got %s", what,
+    if (n->op == OP_STATE && !ir_dtype_is_float(n->dtype)) {
+        diag_error(n->loc, "%s: model state must be f32 or f64, got %s", what,
+                   ir_dtype_name(n->dtype));
+        return false;
+    }
+    if (n->op == OP_PARAM && !ir_dtype_is_float(n->dtype) && !ir_dtype_is_half(n->dtype)) {
+        diag_error(n->loc, "%s: parameters must be f32, f64, f16 or bf16, got %s", what,
                    ir_dtype_name(n->dtype));
         return false;
     }
@@ -419,6 +424,7 @@ bool shape_node(Graph *g, Node *n)
 
 bool pass_shape(Graph *g)
 {
+    pass_widen(g);
     int nn = g->nodes.n;
     bool *failed = arena_alloc(g->arena, (size_t)nn + 1);
     bool ok = true;

@@ -83,13 +83,21 @@ bool shape_dropout2d(Graph *g, Node *n)
            shape_dropout(g, n);
 }
 
-/* cast (internal, built by autodiff): any numeric type to the one named. */
+/* cast: any numeric type to the one named; to f16 or bf16 only from f32
+ * (narrowing from f64 would round twice, and from i32 through f32 too). */
 bool shape_cast(Graph *g, Node *n)
 {
     (void)g;
     const Node *x = n->in[0];
     DType t = ir_dtype_parse(attr_to(n));
     check(t != DT_UNKNOWN && x->dtype != DT_UNKNOWN);
+    if (ir_dtype_is_half(t) && x->dtype != DT_F32 && x->dtype != t) {
+        diag_error(n->loc,
+                   "cast: %s storage is converted from f32 only, got %s: cast(x, \"f32\") "
+                   "first",
+                   ir_dtype_name(t), ir_dtype_name(x->dtype));
+        return false;
+    }
     n->dtype = t;
     n->shape = x->shape;
     return true;

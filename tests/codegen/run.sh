@@ -1,7 +1,8 @@
 #!/bin/sh
 # Code generation end to end: compiles each model with dlc at -O0 and -O2,
 # builds its C driver (*_main.c, which compares outputs with naive loops
-# or, for mathfn, the inline exp/sigmoid/tanh with libm in f64)
+# or, for mathfn, the inline exp/sigmoid/tanh with libm in f64, for half
+# the inline f16/bf16 conversions with a reference in f64)
 # against the generated header, links with libdlrt + OpenBLAS + libm and
 # runs it; checks that the headers compile alone as C99 and C++ with
 # warnings as errors, that --target=aarch64-linux-gnu gives an aarch64 ELF
@@ -16,10 +17,10 @@ flags=${DRIVER_FLAGS:-}
 rm -rf "$work" && mkdir -p "$work" && cd "$work"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-# mathfn feeds NaN and infinities on purpose (no input checks), and runs
-# once more without fused multiply-adds (x86-64's baseline CPU), since its
-# error bounds must hold either way.
-for model in mlp ops nobatch mathfn; do
+# mathfn and half feed NaN and infinities on purpose (no input checks);
+# mathfn runs once more without fused multiply-adds (x86-64's baseline
+# CPU), since its error bounds must hold either way.
+for model in mlp ops nobatch mathfn half; do
     opts="-O0 -O2"
     if [ $model = mathfn ] && [ "$(uname -m)" = x86_64 ]; then
         opts="$opts -O2,--mcpu=x86-64"
@@ -28,7 +29,7 @@ for model in mlp ops nobatch mathfn; do
         d=$model$(echo "$opt" | tr -d ,=)
         mkdir -p "$d"
         # shellcheck disable=SC2046 # opt is a comma-separated option list
-        "$dlc" "$here/$model.dl" $(echo "$opt" | tr , ' ') $([ $model = mathfn ] && echo --no-checks) \
+        "$dlc" "$here/$model.dl" $(echo "$opt" | tr , ' ') $(case $model in mathfn | half) echo --no-checks ;; esac) \
             -o "$d/$model.o" || fail "dlc $model $opt"
         [ -s "$d/$model.o" ] && [ -s "$d/$model.h" ] || fail "$model $opt: no .o or .h"
         $cc $flags -std=c11 -Wall -Wextra -pedantic -Werror -I"$d" -I"$rtdir" -I"$here" \

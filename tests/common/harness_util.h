@@ -139,7 +139,7 @@ static double rng_uniform(double lo, double hi)
 
 static size_t elem_size(dlrt_dtype t)
 {
-    return t == DLRT_F64 ? 8 : 4;
+    return dlrt_dtype_size(t);
 }
 
 /* Elements of tensor t at a batch size (the runtime's count) */

@@ -22,7 +22,8 @@
  *   range=LO,HI        uniform range of floating inputs and parameters
  *                      (default -2,2); for i32 inputs integers LO..HI
  *   rtol=R atol=A      tolerance |got - ref| <= A + R*|ref| (defaults: f32
- *                      rtol 1e-5 atol 1e-6, f64 rtol 1e-12 atol 1e-12)
+ *                      rtol 1e-5 atol 1e-6, f64 rtol 1e-12 atol 1e-12; f16
+ *                      and bf16 outputs add one ulp, 2^-10 and 2^-7, to rtol)
  *   seed=N             the random seed (default 1)
  *   params=init        keep the parameters the model initialized (default:
  *                      overwrite them with values drawn from range)
@@ -146,6 +147,8 @@ static double load_elem(const void *p, dlrt_dtype t, int64_t i)
     switch (t) {
     case DLRT_F32: return ((const float *)p)[i];
     case DLRT_F64: return ((const double *)p)[i];
+    case DLRT_F16: return dlrt_f32_from_f16(((const uint16_t *)p)[i]);
+    case DLRT_BF16: return dlrt_f32_from_bf16(((const uint16_t *)p)[i]);
     default: return ((const int32_t *)p)[i];
     }
 }
@@ -155,13 +158,21 @@ static void store_elem(void *p, dlrt_dtype t, int64_t i, double v)
     switch (t) {
     case DLRT_F32: ((float *)p)[i] = (float)v; break;
     case DLRT_F64: ((double *)p)[i] = v; break;
+    case DLRT_F16: ((uint16_t *)p)[i] = dlrt_f16_from_f32((float)v); break;
+    case DLRT_BF16: ((uint16_t *)p)[i] = dlrt_bf16_from_f32((float)v); break;
     default: ((int32_t *)p)[i] = (int32_t)v; break;
     }
 }
 
 static dlrt_dtype to_dlrt(DType t)
 {
-    return t == DT_F64 ? DLRT_F64 : t == DT_I32 ? DLRT_I32 : DLRT_F32;
+    switch (t) {
+    case DT_F64: return DLRT_F64;
+    case DT_I32: return DLRT_I32;
+    case DT_F16: return DLRT_F16;
+    case DT_BF16: return DLRT_BF16;
+    default: return DLRT_F32;
+    }
 }
 
 /* The info agrees with the graph: same dtype and shape (at max batch),
@@ -304,6 +315,12 @@ static void compare(const char *name, const void *got, dlrt_dtype t, const RefTe
     const Setting *s = find_setting('o', name);
     bool f64 = t == DLRT_F64;
     double rtol = f64 ? 1e-12 : 1e-5, atol = f64 ? 1e-12 : 1e-6;
+    /* a half-precision output is the f32 value rounded once more: one unit
+     * in the last place of the format (2^-10 for f16, 2^-7 for bf16),
+     * since an f32 value close to a tie may round the other way than the
+     * reference's, plus the f32 tolerance */
+    if (t == DLRT_F16 || t == DLRT_BF16)
+        rtol += t == DLRT_F16 ? 0x1p-10 : 0x1p-7;
     if (cfg.def.has_rtol)
         rtol = cfg.def.rtol;
     if (cfg.def.has_atol)
@@ -594,7 +611,9 @@ static void write_other(const dlrt_model_info *info, MODEL *m, const char *path,
             d0->shape[d0->rank - 1]++;
         }
         break;
-    case 2: /* another dtype */ d0->dtype = d0->dtype == DLRT_F32 ? DLRT_F64 : DLRT_F32; break;
+    case 2: /* another dtype (F32 would load into F16 or BF16: DLRT_CKPT_NARROW) */
+        d0->dtype = d0->dtype == DLRT_F64 ? DLRT_F32 : DLRT_F64;
+        break;
     case 3: /* one tensor more */
         descs[n] =
             (dlrt_tensor_desc){.name = "extra_tensor", .dtype = DLRT_F32, .rank = 1, .shape = {3}};

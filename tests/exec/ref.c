@@ -8,6 +8,7 @@
  * log-sigmoid identities).
  */
 #include "ref.h"
+#include "../common/half_ref.h"
 #include "ref_ops.h"
 
 #include <math.h>
@@ -696,6 +697,8 @@ static double backward_scalar(const Node *n, double x, double dy)
     case OP_STOP_GRADIENT: return x;
     case OP_CAST: {
         const char *to = attr_to(n);
+        if (strcmp(to, "f16") == 0 || strcmp(to, "bf16") == 0)
+            return half_ref_quantize(to[0] == 'b', x);
         if (strcmp(to, "i32") == 0)
             return isnan(x)         ? 0
                    : x <= INT32_MIN ? INT32_MIN

@@ -230,7 +230,9 @@ TEST(builder, shape_strings)
     ck_assert_str_eq(ir_dtype_name(DT_F64), "f64");
     ck_assert_str_eq(ir_dtype_name(DT_UNKNOWN), "?");
     ck_assert_int_eq(ir_dtype_parse("i32"), DT_I32);
-    ck_assert_int_eq(ir_dtype_parse("f16"), DT_UNKNOWN);
+    ck_assert_int_eq(ir_dtype_parse("bf16"), DT_BF16);
+    ck_assert_str_eq(ir_dtype_name(DT_F16), "f16");
+    ck_assert_int_eq(ir_dtype_parse("f8"), DT_UNKNOWN);
 }
 END_TEST
 
@@ -693,8 +695,8 @@ static const BadCase bad_cases[] = {
     {"  %0 = input \"x\" : f32[B, 4]\n  train %0 with sgd {lr = 1} schedule = cosine {totl = 1}\n"
      "end\n",
      "t.ir:4:49: error: 'totl' is not an attribute of schedule cosine; did you mean 'total'?"},
-    {"  %0 = input \"x\" : f16[B, 4]\nend\n",
-     "t.ir:3:20: error: unknown element type 'f16' (f32, f64 or i32)"},
+    {"  %0 = input \"x\" : f8[B, 4]\nend\n",
+     "t.ir:3:20: error: unknown element type 'f8' (f32, f64, i32, f16 or bf16)"},
     {"  %0 = input \"x\" : f32[T, 4]\nend\n",
      "t.ir:3:24: error: unknown dimension 'T'; the batch symbol is 'B'"},
     {"  %0 = input \"x\" : f32[1, 2, 3, 4, 5, 6, 7, 8, 9]\nend\n",

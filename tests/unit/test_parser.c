@@ -700,11 +700,11 @@ END_TEST
 TEST(errors, err_missing_type)
 {
     expect_first_error("model m { input x: ; }",
-                       "t.dl:1:20: error: expected type (f32, f64 or i32) before ';'");
+                       "t.dl:1:20: error: expected type (f32, f64, i32, f16 or bf16) before ';'");
     parse("model m { input x; }");
     expect_diag("t.dl:1:18: error: expected ':' before ';'");
-    parse("model m { input x: f16[3]; }");
-    expect_diag("t.dl:1:20: error: expected type (f32, f64 or i32) before 'f16'");
+    parse("model m { input x: f8[3]; }");
+    expect_diag("t.dl:1:20: error: expected type (f32, f64, i32, f16 or bf16) before 'f8'");
 }
 END_TEST
 

@@ -227,6 +227,75 @@ TEST(rules, binary_types)
 }
 END_TEST
 
+/* Half-precision storage: cast to f16/bf16 only from f32; every other
+ * reader gets one widening cast per value (pass_widen), in order. */
+static Node *cast_to(Node *x, const char *to)
+{
+    Node *n = N(OP_CAST, x);
+    attr_set_to(G, n, to);
+    return n;
+}
+
+TEST(rules, half_storage)
+{
+    fresh();
+    Node *n = cast_to(X("f32[B, 3]"), "f16");
+    ok(n, "f16[B, 3]");
+    fresh();
+    n = cast_to(X("bf16[2, 3]"), "f64");
+    ok(n, "f64[2, 3]");
+    ck_assert_int_eq(n->in[0]->op, OP_INPUT); /* a cast reads it as it is */
+    fresh();
+    n = cast_to(X("f16[4]"), "i32");
+    ok(n, "i32[4]");
+    fresh();
+    cast_to(X("f64[B]"), "f16");
+    err("cast: f16 storage is converted from f32 only, got f64");
+    fresh();
+    cast_to(X("i32[B]"), "bf16");
+    err("cast: bf16 storage is converted from f32 only, got i32");
+    fresh();
+    cast_to(X("f16[B]"), "bf16");
+    err("cast: bf16 storage is converted from f32 only, got f16");
+    fresh();
+    P("i32[3]");
+    err("param 'p0': parameters must be f32, f64, f16 or bf16, got i32");
+
+    /* x @ w + w: one widening cast of w, right before its first reader */
+    fresh();
+    Node *x = X("f32[3, 3]"), *w = P("f16[3, 3]");
+    Node *mm = N(OP_MATMUL, x, w);
+    Node *add = N(OP_ADD, mm, w);
+    int before = G->nodes.n;
+    ok(add, "f32[3, 3]");
+    ck_assert_int_eq(G->nodes.n, before + 1);
+    Node *c = mm->in[1];
+    ck_assert_int_eq(c->op, OP_CAST);
+    ck_assert_str_eq(attr_to(c), "f32");
+    ck_assert_ptr_eq(c->in[0], w);
+    ck_assert_ptr_eq(add->in[1], c);
+    ck_assert_str_eq(ty(c), "f32[3, 3]");
+    for (int i = 0; i < G->nodes.n; i++) {
+        ck_assert_int_eq(G->nodes.v[i]->id, i);
+        for (int j = 0; j < G->nodes.v[i]->nin; j++)
+            ck_assert_int_lt(G->nodes.v[i]->in[j]->id, i);
+    }
+    ck_assert_int_eq(c->id, mm->id - 1);
+    /* again (autodiff re-runs pass_shape): nothing more to widen */
+    ok(add, "f32[3, 3]");
+    ck_assert_int_eq(G->nodes.n, before + 1);
+
+    /* a cast to bf16 is widened too where an op reads it */
+    fresh();
+    Node *h = cast_to(X("f32[4]"), "bf16");
+    n = N(OP_MUL, h, X("f32[4]"));
+    ok(n, "f32[4]");
+    ck_assert_int_eq(n->in[0]->op, OP_CAST);
+    ck_assert_ptr_eq(n->in[0]->in[0], h);
+    ck_assert_str_eq(ty(h), "bf16[4]");
+}
+END_TEST
+
 TEST(rules, binary_consts)
 {
     /* a literal takes the type of the tensor it meets, on either side */
