@@ -51,6 +51,8 @@ static void usage(FILE *f)
           "  --target=TRIPLE        cross-compile for TRIPLE (default: the host)\n"
           "  --mcpu=CPU|native      the CPU to tune and select instructions for\n"
           "  --inference-only       emit no training code\n"
+          "  --weights=f16|bf16     store the (f32) parameters in half precision, for\n"
+          "                         inference (implies --inference-only)\n"
           "  --no-checks            entry points do not check inputs, loss and gradients\n"
           "                         (labels and ids in range, values finite)\n"
           "  --unroll-loops         unroll every for loop instead of keeping loops over\n"
@@ -143,6 +145,7 @@ enum {
     OPT_TARGET,
     OPT_MCPU,
     OPT_INFERENCE_ONLY,
+    OPT_WEIGHTS,
     OPT_NO_CHECKS,
     OPT_UNROLL_LOOPS,
     OPT_VERSION,
@@ -160,6 +163,7 @@ static const struct option long_options[] = {
     {"target", required_argument, NULL, OPT_TARGET},
     {"mcpu", required_argument, NULL, OPT_MCPU},
     {"inference-only", no_argument, NULL, OPT_INFERENCE_ONLY},
+    {"weights", required_argument, NULL, OPT_WEIGHTS},
     {"no-checks", no_argument, NULL, OPT_NO_CHECKS},
     {"unroll-loops", no_argument, NULL, OPT_UNROLL_LOOPS},
     {"dot-function", required_argument, NULL, OPT_DOT_FUNCTION},
@@ -259,6 +263,12 @@ static void take_option(Arena *a, Options *o, int c, const char *arg, bool *any_
         o->dot_function = arg;
         break;
     case OPT_INFERENCE_ONLY: o->cg.inference_only = true; break;
+    case OPT_WEIGHTS:
+        o->weights = ir_dtype_parse(arg);
+        if (!ir_dtype_is_half(o->weights))
+            usage_error("--weights=%s: the forms are f16 and bf16", arg);
+        o->cg.inference_only = true;
+        break;
     case OPT_NO_CHECKS: o->cg.no_checks = true; break;
     case OPT_UNROLL_LOOPS: o->unroll_loops = true; break;
     case OPT_PART_SIZE: {

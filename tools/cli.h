@@ -32,6 +32,7 @@ typedef struct {
     StatsMode stats;          /* --stats, --stats=json */
     const char *dot_function; /* --dot-function: forward, evaluate, compute_gradients */
     bool unroll_loops;        /* --unroll-loops */
+    DType weights;            /* --weights: DT_F16 or DT_BF16; DT_UNKNOWN: as declared */
     CgOptions cg;
 } Options;
 

@@ -140,6 +140,27 @@ static void check_input(const Options *o)
     fclose(probe);
 }
 
+/* --weights=f16|bf16: the parameters, declared f32, stored in half
+ * precision; pass_widen then reads them as f32. The model keeps its name,
+ * so its f32 checkpoints load, narrowed (DLRT_CKPT_NARROW). */
+static bool store_weights(Graph *g, DType t)
+{
+    for (int i = 0; i < g->nodes.n; i++) {
+        Node *p = g->nodes.v[i];
+        if (p->op != OP_PARAM)
+            continue;
+        if (p->dtype != DT_F32) {
+            fprintf(stderr,
+                    "dlc: error: --weights=%s: parameter '%s' is %s; only f32 "
+                    "parameters are stored in half precision\n",
+                    ir_dtype_name(t), p->name, ir_dtype_name(p->dtype));
+            return false;
+        }
+        p->dtype = t;
+    }
+    return true;
+}
+
 /* The front end and the pipeline, with ir_verify() and --dump-ir after
  * each. NULL when the model has errors (reported). */
 static Graph *run_pipeline(Arena *a, const Options *o, Stats *st)
@@ -147,6 +168,8 @@ static Graph *run_pipeline(Arena *a, const Options *o, Stats *st)
     Graph *g = load(a, o, st);
     if (!g || diag_errors())
         return NULL;
+    if (o->weights != DT_UNKNOWN && !store_weights(g, o->weights))
+        exit(EXIT_USAGE);
     ir_verify(g);
     dump(o->dump_after, "after", "lower", g);
     struct timespec t0;
