@@ -2,7 +2,6 @@
 #include "shapetest.h"
 
 #include <stdarg.h>
-#include <stdio.h>
 
 Arena *A;
 Graph *G;

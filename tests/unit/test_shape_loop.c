@@ -2,26 +2,11 @@
  * The shape rules of loop and loop_result (passes/shape_loop.c), on loops
  * written in the textual IR: what the body's inputs are typed as, the
  * canonical scan axes, the results' types, and the diagnostic of each
- * mistake. load() reads a model (types left '?'); ok() runs pass_shape and
- * expects no error, err("text") exactly one error containing text.
+ * mistake. load() reads a model (types left '?'); pass_ok() runs pass_shape
+ * and expects no error, err("text") exactly one error containing text
+ * (shapetest.h).
  */
-#include <check.h>
-#include <stdio.h>
-#include <string.h>
-
-#include "ir.h"
-#include "passes.h"
-#include "testlib.h"
-
-static Arena *A;
-static Graph *G;
-
-static void teardown(void)
-{
-    tl_diag_release();
-    arena_free(A);
-    A = NULL;
-}
+#include "shapetest.h"
 
 static void load(const char *nodes)
 {
@@ -40,39 +25,6 @@ static Node *at(const Graph *g, int k)
     ck_assert_int_lt(k, g->nodes.n);
     return g->nodes.v[k];
 }
-
-static const char *ty(const Node *n)
-{
-    static char buf[256];
-    char s[200];
-    snprintf(buf, sizeof buf, "%s%s", ir_dtype_name(n->dtype),
-             ir_shape_str(&n->shape, "B", s, sizeof s));
-    return buf;
-}
-
-static int count_errors(void)
-{
-    int c = 0;
-    for (const char *p = tl_diags(); (p = strstr(p, "error:")); p++)
-        c++;
-    return c;
-}
-
-#define ok()                                                                                   \
-    do {                                                                                       \
-        bool r_ = pass_shape(G);                                                               \
-        ck_assert_msg(r_, "unexpected errors: %s", tl_diags());                                \
-        ck_assert_str_eq(tl_diags(), "");                                                      \
-    } while (0)
-
-#define err(text)                                                                              \
-    do {                                                                                       \
-        bool r_ = pass_shape(G);                                                               \
-        ck_assert_msg(!r_, "expected an error containing \"%s\"", text);                      \
-        ck_assert_msg(strstr(tl_diags(), text), "expected \"%s\" in:\n%s", text,               \
-                      tl_diags());                                                             \
-        ck_assert_int_eq(count_errors(), 1);                                                   \
-    } while (0)
 
 #define TYPE(n, want) ck_assert_str_eq(ty(n), want)
 
@@ -119,7 +71,7 @@ GROUP(loop, NULL, teardown);
 TEST(loop, types_body_and_results)
 {
     rnn("f32[B, 3]", "f32[5, B, 3]", "[0, 0]", "[0, 0]", "[1, 1]", 5, "5");
-    ok();
+    pass_ok();
     Node *l = at(G, 4);
     ck_assert_int_eq(l->op, OP_LOOP);
     ck_assert_int_eq(at(G, 5)->op, OP_LOOP_RESULT);
@@ -138,7 +90,7 @@ TEST(loop, negative_axis_and_reversed_scan)
     /* the stacked result [B, 3, 4] indexed on its last axis (-1 -> 2),
      * xs read backwards from 4 with step -1 over all 5 steps */
     rnn("f32[B, 3]", "f32[B, 3, 5]", "[-1, 0]", "[0, 4]", "[1, -1]", 5, "5");
-    ok();
+    pass_ok();
     const Attr *a = ir_attr(at(G, 4), "scan_axis");
     ck_assert_int_eq(a->ints.n, 2);
     ck_assert_int_eq(a->ints.v[0].n, 2);
@@ -156,7 +108,7 @@ TEST(loop, typed_body_inputs_are_checked)
          "}\n"
          "%2 = loop_result(%1) {index = 0} : ?\n"
          "output \"y\" = %2\n");
-    ok();
+    pass_ok();
     load("%0 = input \"x\" : f32[4]\n"
          "%1 = loop(%0) " LOOP_ATTRS(2, 1, 0, 0, "[]", "[]", "[]") " : ? {\n"
          "  %0 = input \"h\" : f64[4]\n"
@@ -183,7 +135,7 @@ TEST(loop, nested)
          "}\n"
          "%2 = loop_result(%1) {index = 0} : ?\n"
          "output \"y\" = %2\n");
-    ok();
+    pass_ok();
     Node *inner = at(at(G, 1)->body, 1);
     TYPE(at(inner->body, 1), "f32[B, 2]");
     TYPE(at(inner->body, 2), "f32[B, 2]");
