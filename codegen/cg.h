@@ -9,9 +9,10 @@
  *                             structs, calls of its functions
  *   cg_rng.h     rng.c        training-mode random numbers
  *   cg_frame.h   frame.c      the kernel frame: signature, buffers, extents
- *   cg_kernels.h eltwise.c reduce.c loss.c layout.c nn.c seq.c
+ *   cg_kernels.h eltwise.c reduce.c loss.c layout.c select.c conv.c
+ *                pool.c norm.c seq.c
  *                             the kernels, one file per op family
- *                             (eltwise calls reduce's matmul and nn's
+ *                             (eltwise calls reduce's matmul and conv's
  *                             convolution; no other family calls another)
  *                dispatch.c   picks a family's kernel for each plan step
  *   cg.h         train.c      the optimizer step (apply) and its schedule

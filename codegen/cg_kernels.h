@@ -7,7 +7,7 @@
  *
  * Between families, calls go one way only: the elementwise group kernel
  * (eltwise.c) runs the matrix product (reduce.c) or the convolution
- * (nn.c) that pass_fuse put at the head of its group. No other family
+ * (conv.c) that pass_fuse put at the head of its group. No other family
  * calls another.
  */
 #ifndef DLC_CG_KERNELS_H
@@ -30,9 +30,12 @@ LLVMValueRef cg_kernel_loss(Cg *c, Node *step);
 LLVMValueRef cg_kernel_layout(Cg *c, Node *step);
 /* select.c: gather and its scatter-add gradient, tril, triu, arange, eye. */
 LLVMValueRef cg_kernel_select(Cg *c, Node *step);
-/* nn.c: convolutions, pooling, normalization and their backward
- * primitives. */
-LLVMValueRef cg_kernel_nn(Cg *c, Node *step);
+/* conv.c: convolutions and their gradients (K_CONV). */
+LLVMValueRef cg_kernel_conv(Cg *c, Node *step);
+/* pool.c: pooling, upsampling and their gradients (K_POOL). */
+LLVMValueRef cg_kernel_pool(Cg *c, Node *step);
+/* norm.c: batch norm and layer norm (K_NORM). */
+LLVMValueRef cg_kernel_norm(Cg *c, Node *step);
 /* seq.c: embedding, rnn, lstm, gru, attention. */
 LLVMValueRef cg_kernel_seq(Cg *c, Node *step);
 
@@ -42,7 +45,7 @@ LLVMValueRef cg_kernel_seq(Cg *c, Node *step);
  * current kernel function. */
 void cg_emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValueRef out);
 
-/* nn.c: emits, into the current kernel function, the convolution n
+/* conv.c: emits, into the current kernel function, the convolution n
  * (conv2d, conv1d, conv_transpose2d) of the images at xp with the weights
  * at wp into out, with col the im2col/column scratch buffer (NULL for the
  * pointwise path; required for the transposed one). When epilogue is
@@ -51,6 +54,24 @@ void cg_emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValueRef
 typedef void (*CgImageFn)(Cg *c, void *ctx, LLVMValueRef b);
 void cg_emit_conv(Cg *c, Node *n, LLVMValueRef xp, LLVMValueRef wp, LLVMValueRef out,
                   LLVMValueRef col, CgImageFn epilogue, void *ctx);
+
+/* ---- helpers of the image families ------------------------------------------ */
+
+/* Elements of the dimensions from..rank-1 of s at run time (a shape rule
+ * may leave the batch there, e.g. global pooling of [2, 3, B]). */
+static inline LLVMValueRef cg_tail_numel(Cg *c, const Shape *s, int from)
+{
+    Shape t = {0};
+    for (int i = from; i < s->rank; i++)
+        t.d[t.rank++] = s->d[i];
+    return cg_numel(c, &t);
+}
+
+/* 0 <= i < n, for i64 i and constant n > 0 */
+static inline LLVMValueRef cg_in_range(Cg *c, LLVMValueRef i, int64_t n)
+{
+    return LLVMBuildICmp(c->b, LLVMIntULT, i, cg_i64(c, n), "");
+}
 
 /* ---- dispatch (dispatch.c; cg_op_has_kernel in codegen.h) ----------------- */
 

@@ -22,9 +22,9 @@ static const KernelFn by_kind[K_COUNT] = {
     [K_LOSS] = cg_kernel_loss,
     [K_SHAPE] = cg_kernel_layout,
     [K_SELECT] = cg_kernel_select,
-    [K_CONV] = cg_kernel_nn,
-    [K_POOL] = cg_kernel_nn,
-    [K_NORM] = cg_kernel_nn,
+    [K_CONV] = cg_kernel_conv,
+    [K_POOL] = cg_kernel_pool,
+    [K_NORM] = cg_kernel_norm,
     [K_SEQ] = cg_kernel_seq,
 };
 

@@ -10,7 +10,7 @@
  * group that contains a matrix product computes the product into the
  * output first (reduce.c) and then applies the rest of the group in place
  * (its epilogue); one that contains a convolution runs the convolution's
- * loop over images (nn.c) and the same epilogue nest on each image right
+ * loop over images (conv.c) and the same epilogue nest on each image right
  * after it. Training-mode dropout and dropout_grad draw their masks here
  * (rng.c says how).
  */

@@ -29,9 +29,9 @@
  *  - Sums over the batch (bias gradients, batch norm's sums) run in
  *    chunks of a power of two of rows, each into a partial of its own,
  *    added as a tree after the tasks (reduce.c); the weight gradient of
- *    a convolution in chunks of images (nn.c); the other weight
+ *    a convolution in chunks of images (conv.c); the other weight
  *    gradients' products are tiled by the GEMM. Batch norm in training
- *    cuts its channels (nn.c; in inference it is cut by batch rows, as
+ *    cuts its channels (norm.c; in inference it is cut by batch rows, as
  *    above). Losses and what draws random numbers stay one task.
  *
  * The cost model: a step's work per batch row is estimated from the
@@ -90,7 +90,7 @@ static int64_t member_work(const Node *x, bool training)
     int64_t out = row_elems(s);
     unsigned flags = op_info[x->op].flags;
     /* batch norm in inference normalizes with the running statistics;
-     * in training its kernel cuts the channels itself (nn.c) */
+     * in training its kernel cuts the channels itself (norm.c) */
     if (x->op == OP_BATCH_NORM)
         return training ? -1 : 2 * out;
     if (flags & (OPF_RANDOM | OPF_REPLAY | OPF_MODE))

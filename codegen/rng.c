@@ -5,7 +5,7 @@
  * u(key, D, i) >= p and scales it by 1 / (1 - p); dropout_grad(D, dy)
  * recomputes the same mask instead of saving it. Stochastic pooling draws
  * u(key, P, i) for output element i of pool node P in the same way
- * (nn.c). u is a counter-based uniform: splitmix64's finalizer of
+ * (pool.c). u is a counter-based uniform: splitmix64's finalizer of
  * a per-node key plus (i + 1) times the golden-ratio increment, its top 24
  * (f32) or 53 (f64) bits. The step's key (cg_step_key) mixes the
  * instance's seed with its step counter, so the draws depend on (seed,

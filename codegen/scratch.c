@@ -9,7 +9,7 @@
  * Elementwise, GEMM, reduction, layout and loss kernels work in their
  * output buffers and need none.
  *
- * Convolutions (codegen/nn.c) work one image and one group at a
+ * Convolutions (codegen/conv.c) work one image and one group at a
  * time: conv2d/conv1d build the im2col matrix [C/groups * kernel, output
  * positions] of it, except for a 1x1, stride-1, unpadded kernel, whose
  * input already is that matrix; conv3d one output depth's block of it
@@ -64,7 +64,7 @@ static int64_t conv_scratch(const Node *n)
     return cg * tail_numel(&w->shape, 2) * tail_numel(&n->shape, 2) * elem_bytes(n->dtype);
 }
 
-/* conv_grad_input(dy, w) and conv_grad_weight(x, dy) (codegen/nn.c):
+/* conv_grad_input(dy, w) and conv_grad_weight(x, dy) (codegen/conv.c):
  * the forward convolution's column matrix [C/groups * kernel, output
  * positions], for col2im or from im2col, except for a pointwise kernel. */
 static int64_t conv_grad_scratch(const Node *n)

@@ -1,268 +1,27 @@
 /*
- * The nn family's kernels (passes/shape_nn.c, passes/grad_nn.c):
- * convolutions, pooling and normalization, and their backward
- * primitives. Shapes are static except the batch (dimension 0 of an image), so
- * all geometry is constants and only the outer loop runs to the run-time
- * batch.
+ * The pooling and resampling kernels (K_POOL in the op table;
+ * passes/shape_nn.c, passes/grad_nn.c): max, average and lp pooling in
+ * 1, 2 and 3 dimensions, stochastic pooling (its training kernel samples),
+ * global and adaptive pooling, upsampling, and their backward primitives.
+ * Shapes are static except the batch (dimension 0 of an image), so all
+ * geometry is constants and only the outer loop runs to the run-time
+ * batch. Pooling is loop nests; global pooling sums a whole image in
+ * double.
  *
- * Convolutions are GEMMs, one per image and group, through the runtime's
- * dlrt_gemm_f32/f64: conv2d/conv1d multiply the group's weights
- * [O/g, C/g*kh*kw] by the im2col matrix [C/g*kh*kw, OH*OW] that
- * dlrt_im2col builds in the step's scratch buffer (runtime/conv.c; a 1-d
- * convolution is a 2-d one of height 1; conv3d builds it one output
- * depth at a time, its section below); a 1x1, stride-1, unpadded kernel
- * multiplies by the input itself, which already is that matrix. The plan
- * gives a step scratch exactly when it needs im2col (scratch.c), so its
- * presence picks the path. conv_transpose2d (and conv_transpose1d, of
- * height 1) is the adjoint: the column matrix W_g^T @ x_g, then
- * dlrt_col2im adds it into the output.
- * Depthwise convolution is the case groups == C of the same loop.
- * cg_emit_conv emits that loop into any kernel: an elementwise group whose
- * convolution pass_fuse fused with a bias and activation (eltwise.c) runs
- * it with its epilogue applied to each image right after the image's
- * GEMMs, while it is still in cache.
- *
- * Pooling, batch norm and layer norm are loop nests; sums that span a
- * whole image or row (global pooling, layer-norm statistics) accumulate
- * in double. Batch norm and stochastic pooling have training kernels too
- * (batch statistics; sampling). The gradients' section says how they work.
+ * Pooling gradients scatter each window's dy into the zeroed output, so
+ * overlapping windows add up (disjoint windows store instead, k_pool_grad):
+ * max to the window's arg-max as PyTorch
+ * picks it (the first element greater than all before it, a NaN taking
+ * over), avg as dy over the window's divisor (kd * kh * kw, depth 1 but
+ * for the 3-d pools, with count_include_pad) to each position inside the
+ * input (the padding takes its share and drops it),
+ * stochastic to the input the training forward sampled (the same draw,
+ * pool_sample).
  */
 #include <math.h>
 #include <string.h>
 
 #include "cg_kernels.h"
-
-/* Elements of the dimensions from..rank-1 of s at run time (a shape rule
- * may leave the batch there, e.g. global pooling of [2, 3, B]). */
-static LLVMValueRef tail_numel(Cg *c, const Shape *s, int from)
-{
-    Shape t = {0};
-    for (int i = from; i < s->rank; i++)
-        t.d[t.rank++] = s->d[i];
-    return cg_numel(c, &t);
-}
-
-/* 0 <= i < n, for i64 i and constant n > 0 */
-static LLVMValueRef in_range(Cg *c, LLVMValueRef i, int64_t n)
-{
-    return LLVMBuildICmp(c->b, LLVMIntULT, i, cg_i64(c, n), "");
-}
-
-/* ---- convolutions -------------------------------------------------------- */
-
-/* The fields of a dlrt_conv_geom (cg_conv_geom): channels ch of an
- * in[0] x in[1] image, kernel k, stride s, padding p and dilation d per
- * axis (height, width), out[0] x out[1] output positions. */
-static void geom_of(int64_t *v, int64_t ch, const int64_t *in, const int64_t *k, const int64_t *s,
-                    const int64_t *p, const int64_t *d, const int64_t *out)
-{
-    const int64_t f[CG_GEOM_COUNT] = {
-        [CG_GEOM_c] = ch,     [CG_GEOM_h] = in[0], [CG_GEOM_w] = in[1], [CG_GEOM_kh] = k[0],
-        [CG_GEOM_kw] = k[1],  [CG_GEOM_sh] = s[0], [CG_GEOM_sw] = s[1], [CG_GEOM_ph] = p[0],
-        [CG_GEOM_pw] = p[1],  [CG_GEOM_dh] = d[0], [CG_GEOM_dw] = d[1], [CG_GEOM_oh] = out[0],
-        [CG_GEOM_ow] = out[1]};
-    memcpy(v, f, sizeof f);
-}
-
-/* ---- 3-d convolutions -----------------------------------------------------
- * conv3d and its two gradients build the column matrix one output depth
- * at a time from the runtime's 2-d im2col: for output depth od, the row
- * block (c, a) of [C/g * kd*kh*kw, OH*OW] (channel c, depth tap a) is the
- * one-channel im2col of the input slice x[c, od*sd - pd + a*dd], zeros
- * when that slice is in the padding. Then y[:, od] = W_g @ block, a GEMM
- * writing every OD-th block of y (ldc OD*OH*OW); conv_grad_input's
- * blocks W_g^T @ dy[:, od] go back to their slices through col2im (which
- * overwrites, so into a slice of scratch, then added); conv_grad_weight
- * adds dy[:, od] @ block^T. */
-
-
-typedef struct {
-    int64_t C, O, D, OD, KD, sd, pd, dd, groups, cg, og;
-    int64_t hw, pq, kk; /* one slice's H*W, one depth's OH*OW, the kernel's kd*kh*kw */
-    LLVMValueRef geom;  /* im2col of one channel's slice */
-} Vol;
-
-/* The geometry of image x, output (or dy) y and weight w */
-static Vol vol_of(Cg *c, Node *n, const Shape *xs, const Shape *ys, const Shape *ws)
-{
-    int64_t in[3], on[3], k[3], s[3], p[3], d[3];
-    for (int i = 0; i < 3; i++) {
-        in[i] = xs->d[2 + i].n;
-        on[i] = ys->d[2 + i].n;
-        k[i] = ws->d[2 + i].n;
-        s[i] = cg_ints_at(attr_stride(n), i);
-        p[i] = ir_pad(attr_padding(n), 3, i, false); /* the end's shows in on[] */
-        d[i] = cg_ints_at(attr_dilation(n), i);
-    }
-    Vol v = {.C = xs->d[1].n, .O = ys->d[1].n, .D = in[0], .OD = on[0], .KD = k[0],
-             .sd = s[0], .pd = p[0], .dd = d[0], .groups = attr_groups(n)};
-    v.cg = v.C / v.groups;
-    v.og = v.O / v.groups;
-    v.hw = in[1] * in[2];
-    v.pq = on[1] * on[2];
-    v.kk = k[0] * k[1] * k[2];
-    int64_t gv[CG_GEOM_COUNT];
-    geom_of(gv, 1, in + 1, k + 1, s + 1, p + 1, d + 1, on + 1);
-    v.geom = cg_conv_geom(c, gv);
-    return v;
-}
-
-/* For output depth od: im2col of every slice inside the input of the
- * group's image xg into the block blk, or (tmp given) col2im of the
- * block's rows into tmp, added to their slices. */
-static void vol_slices(Cg *c, const Vol *v, DType t, LLVMValueRef xg, LLVMValueRef blk,
-                       LLVMValueRef od, LLVMValueRef tmp)
-{
-    CgLoop lc, la;
-    LLVMValueRef ch = cg_loop_begin(c, cg_i64(c, v->cg), &lc);
-    LLVMValueRef a = cg_loop_begin(c, cg_i64(c, v->KD), &la);
-    LLVMValueRef id = cg_add(c, cg_mul(c, od, cg_i64(c, v->sd)),
-                             cg_add(c, cg_mul(c, a, cg_i64(c, v->dd)), cg_i64(c, -v->pd)));
-    LLVMBasicBlockRef join = cg_if_begin(c, in_range(c, id, v->D));
-    LLVMValueRef slice =
-        cg_gep(c, t, xg, cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, v->D)), id), cg_i64(c, v->hw)));
-    LLVMValueRef rows = cg_gep(c, t, blk,
-                               cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, v->KD)), a),
-                                      cg_i64(c, v->kk / v->KD * v->pq)));
-    if (tmp) {
-        cg_im2col(c, "col2im", t, v->geom, rows, tmp);
-        CgLoop li;
-        LLVMValueRef i = cg_loop_begin(c, cg_i64(c, v->hw), &li);
-        cg_store(c, t, LLVMBuildFAdd(c->b, cg_load(c, t, slice, i), cg_load(c, t, tmp, i), ""),
-                 slice, i);
-        cg_loop_end(c, &li);
-    } else {
-        cg_im2col(c, "im2col", t, v->geom, slice, rows);
-    }
-    cg_if_end(c, join);
-    cg_loop_end(c, &la);
-    cg_loop_end(c, &lc);
-}
-
-/* Image b, group g of conv3d (op OP_CONV3D: xp, wp to out), conv_grad_input
- * (dy, w to the zeroed out) or conv_grad_weight (x, dy added into out);
- * scratch: the block, then (conv_grad_input) one slice. */
-static void vol_group(Cg *c, Op op, DType t, const Vol *v, LLVMValueRef b, LLVMValueRef g,
-                      LLVMValueRef xp, LLVMValueRef yp, LLVMValueRef wp, LLVMValueRef scratch)
-{
-    int64_t rows = v->cg * v->kk, ldy = v->OD * v->pq;
-    LLVMValueRef xg = cg_gep(
-        c, t, xp,
-        cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, v->C)), cg_mul(c, g, cg_i64(c, v->cg))),
-               cg_i64(c, v->D * v->hw)));
-    LLVMValueRef yg = cg_gep(
-        c, t, yp,
-        cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, v->O)), cg_mul(c, g, cg_i64(c, v->og))),
-               cg_i64(c, ldy)));
-    LLVMValueRef wg = cg_gep(c, t, wp, cg_mul(c, g, cg_i64(c, v->og * rows)));
-    LLVMValueRef one = cg_fconst(c, t, 1);
-    CgLoop ld;
-    LLVMValueRef od = cg_loop_begin(c, cg_i64(c, v->OD), &ld);
-    LLVMValueRef yd = cg_gep(c, t, yg, cg_mul(c, od, cg_i64(c, v->pq)));
-    if (op == OP_CONV_GRAD_INPUT) {
-        cg_gemm(c, t, true, false, cg_i64(c, rows), cg_i64(c, v->pq), cg_i64(c, v->og), one, wg,
-                cg_i64(c, rows), yd, cg_i64(c, ldy), 0, scratch, cg_i64(c, v->pq));
-        vol_slices(c, v, t, xg, scratch, od, cg_gep(c, t, scratch, cg_i64(c, rows * v->pq)));
-    } else {
-        cg_zero(c, t, scratch, cg_i64(c, rows * v->pq));
-        vol_slices(c, v, t, xg, scratch, od, NULL);
-        if (op == OP_CONV3D)
-            cg_gemm(c, t, false, false, cg_i64(c, v->og), cg_i64(c, v->pq), cg_i64(c, rows), one,
-                    wg, cg_i64(c, rows), scratch, cg_i64(c, v->pq), 0, yd, cg_i64(c, ldy));
-        else
-            cg_gemm(c, t, false, true, cg_i64(c, v->og), cg_i64(c, rows), cg_i64(c, v->pq), one,
-                    yd, cg_i64(c, ldy), scratch, cg_i64(c, v->pq), 1, wg, cg_i64(c, rows));
-    }
-    cg_loop_end(c, &ld);
-}
-
-void cg_emit_conv(Cg *c, Node *n, LLVMValueRef xp, LLVMValueRef wp, LLVMValueRef out,
-                  LLVMValueRef col, CgImageFn epilogue, void *ctx)
-{
-    Node *x = n->in[0], *w = n->in[1];
-    DType t = n->dtype;
-    bool transposed = n->op == OP_CONV_TRANSPOSE2D || n->op == OP_CONV_TRANSPOSE1D;
-    bool scratch = col != NULL;
-    /* per axis (height, width); a 1-d convolution has height 1 */
-    int nsp = x->shape.rank - 2;
-    if (nsp == 3) {
-        Vol v = vol_of(c, n, &x->shape, &n->shape, &w->shape);
-        CgLoop lb, lg;
-        LLVMValueRef b = cg_loop_begin(c, cg_dim(c, x->shape.d[0]), &lb);
-        LLVMValueRef g = cg_loop_begin(c, cg_i64(c, v.groups), &lg);
-        vol_group(c, OP_CONV3D, t, &v, b, g, xp, out, wp, col);
-        cg_loop_end(c, &lg);
-        if (epilogue)
-            epilogue(c, ctx, b);
-        cg_loop_end(c, &lb);
-        return;
-    }
-    int64_t in[2] = {1, 1}, on[2] = {1, 1}, k[2] = {1, 1}, s[2] = {1, 1}, p[2] = {0, 0},
-            d[2] = {1, 1};
-    for (int i = 0; i < nsp; i++) {
-        int a = 2 - nsp + i;
-        in[a] = x->shape.d[2 + i].n;
-        on[a] = n->shape.d[2 + i].n;
-        k[a] = w->shape.d[2 + i].n;
-        s[a] = cg_ints_at(attr_stride(n), i);
-        p[a] = ir_pad(attr_padding(n), nsp, i, false); /* the end's shows in on[] */
-        d[a] = cg_ints_at(attr_dilation(n), i);
-    }
-    int64_t groups = attr_groups(n), C = x->shape.d[1].n, O = n->shape.d[1].n;
-    int64_t cg = C / groups, og = O / groups, kk = k[0] * k[1];
-    int64_t hw = in[0] * in[1], pq = on[0] * on[1];
-    LLVMValueRef geom = NULL;
-    if (transposed) {
-        check(scratch);
-        /* the adjoint convolution maps the output image to the input's size */
-        int64_t gv[CG_GEOM_COUNT];
-        geom_of(gv, og, on, k, s, p, d, in);
-        geom = cg_conv_geom(c, gv);
-    } else if (scratch) {
-        int64_t gv[CG_GEOM_COUNT];
-        geom_of(gv, cg, in, k, s, p, d, on);
-        geom = cg_conv_geom(c, gv);
-    } else {
-        /* pointwise: the input image already is the column matrix */
-        check(kk == 1 && s[0] == 1 && s[1] == 1 && p[0] == 0 && p[1] == 0 && hw == pq);
-    }
-    CgLoop lb, lg;
-    LLVMValueRef b = cg_loop_begin(c, cg_dim(c, x->shape.d[0]), &lb);
-    LLVMValueRef g = cg_loop_begin(c, cg_i64(c, groups), &lg);
-    LLVMValueRef xg =
-        cg_gep(c, t, xp,
-               cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, C)), cg_mul(c, g, cg_i64(c, cg))),
-                      cg_i64(c, hw)));
-    LLVMValueRef yg =
-        cg_gep(c, t, out,
-               cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, O)), cg_mul(c, g, cg_i64(c, og))),
-                      cg_i64(c, pq)));
-    LLVMValueRef wg = cg_gep(c, t, wp, cg_mul(c, g, cg_i64(c, og * cg * kk)));
-    if (transposed) {
-        /* w is [C, O/g, kh, kw]: the group's rows form [C/g, O/g*kh*kw] */
-        cg_gemm_c(c, t, true, false, og * kk, hw, cg, wg, og * kk, xg, hw, 0, col);
-        cg_im2col(c, "col2im", t, geom, col, yg);
-    } else if (scratch) {
-        cg_im2col(c, "im2col", t, geom, xg, col);
-        cg_gemm_c(c, t, false, false, og, pq, cg * kk, wg, cg * kk, col, pq, 0, yg);
-    } else {
-        cg_gemm_c(c, t, false, false, og, pq, cg, wg, cg, xg, hw, 0, yg);
-    }
-    cg_loop_end(c, &lg);
-    if (epilogue) /* while the image is still in cache */
-        epilogue(c, ctx, b);
-    cg_loop_end(c, &lb);
-}
-
-static LLVMValueRef k_conv(Cg *c, Node *n)
-{
-    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 2);
-    bool scratch = c->plan->scratch_offset[n->id] >= 0;
-    cg_emit_conv(c, n, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), LLVMGetParam(fn, 0),
-                 scratch ? cg_kernel_scratch(c, 2) : NULL, NULL, NULL);
-    LLVMBuildRetVoid(c->b);
-    return fn;
-}
 
 /* ---- pooling --------------------------------------------------------------- */
 
@@ -361,8 +120,8 @@ static LLVMValueRef k_pool(Cg *c, Node *n)
     LLVMBasicBlockRef join = NULL;
     if (gm.clips)
         join = cg_if_begin(
-            c, LLVMBuildAnd(c->b, in_range(c, iz, D),
-                            LLVMBuildAnd(c->b, in_range(c, iy, H), in_range(c, ix, W), ""), ""));
+            c, LLVMBuildAnd(c->b, cg_in_range(c, iz, D),
+                            LLVMBuildAnd(c->b, cg_in_range(c, iy, H), cg_in_range(c, ix, W), ""), ""));
     LLVMValueRef v = cg_load(
         c, t, plane, cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, iz, cg_i64(c, H)), iy), cg_i64(c, W)), ix));
     LLVMValueRef a = cg_get(c, ty, acc), r;
@@ -624,7 +383,7 @@ static LLVMValueRef k_global_pool(Cg *c, Node *n)
     bool mx = n->op == OP_GLOBAL_MAX_POOL;
     LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 1);
     LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 1);
-    LLVMValueRef S = tail_numel(c, &x->shape, 2);
+    LLVMValueRef S = cg_tail_numel(c, &x->shape, 2);
     LLVMTypeRef at = mx ? cg_type(c, t) : c->f64;
     LLVMValueRef acc = cg_alloca(c, at, "acc");
     CgLoop lq, ls;
@@ -645,376 +404,6 @@ static LLVMValueRef k_global_pool(Cg *c, Node *n)
         r = cg_from_f64(c, t, LLVMBuildFDiv(c->b, r, LLVMBuildSIToFP(c->b, S, c->f64, ""), ""));
     cg_store(c, t, r, out, q);
     cg_loop_end(c, &lq);
-    LLVMBuildRetVoid(c->b);
-    return fn;
-}
-
-/* ---- normalization ----------------------------------------------------------- */
-
-/* Training: per channel, the batch mean and biased variance over every
- * other dimension (accumulated in f64), then the running statistics,
- * state the kernel updates in place with PyTorch's momentum:
- * r = (1 - momentum) r + momentum s, the variance unbiased (n / (n - 1),
- * n the values per channel; the biased one when n is 1). */
-static void batch_stats(Cg *c, Node *n, LLVMValueRef src, LLVMValueRef mean, LLVMValueRef var,
-                        LLVMValueRef ch, LLVMValueRef *m, LLVMValueRef *v)
-{
-    Node *x = n->in[0];
-    DType t = n->dtype;
-    int64_t C = x->shape.d[1].n;
-    LLVMValueRef N = cg_dim(c, x->shape.d[0]), S = tail_numel(c, &x->shape, 2);
-    LLVMValueRef cnt = LLVMBuildSIToFP(c->b, cg_mul(c, N, S), c->f64, "");
-    LLVMValueRef acc = cg_alloca(c, c->f64, "acc");
-    LLVMValueRef mu = NULL;
-    for (int pass = 0; pass < 2; pass++) {
-        LLVMBuildStore(c->b, LLVMConstReal(c->f64, 0), acc);
-        CgLoop lb, ls;
-        LLVMValueRef b = cg_loop_begin(c, N, &lb);
-        LLVMValueRef base = cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, C)), ch), S);
-        LLVMValueRef s = cg_loop_begin(c, S, &ls);
-        LLVMValueRef e = cg_to_f64(c, t, cg_load(c, t, src, cg_add(c, base, s)));
-        if (pass == 1) {
-            e = LLVMBuildFSub(c->b, e, mu, "");
-            e = LLVMBuildFMul(c->b, e, e, "");
-        }
-        LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, cg_get(c, c->f64, acc), e, ""), acc);
-        cg_loop_end(c, &ls);
-        cg_loop_end(c, &lb);
-        LLVMValueRef r = LLVMBuildFDiv(c->b, cg_get(c, c->f64, acc), cnt, "");
-        if (pass == 0)
-            mu = r;
-        else
-            *v = r;
-    }
-    *m = mu;
-    double mom = attr_momentum(n);
-    LLVMValueRef keep = LLVMConstReal(c->f64, 1 - mom), take = LLVMConstReal(c->f64, mom);
-    LLVMValueRef one = LLVMConstReal(c->f64, 1);
-    LLVMValueRef many = LLVMBuildFCmp(c->b, LLVMRealOGT, cnt, one, "");
-    LLVMValueRef unbiased = LLVMBuildSelect(c->b, many,
-                                            LLVMBuildFDiv(c->b, LLVMBuildFMul(c->b, *v, cnt, ""),
-                                                          LLVMBuildFSub(c->b, cnt, one, ""), ""),
-                                            *v, "");
-    LLVMValueRef stats[2][2] = {{mean, mu}, {var, unbiased}};
-    for (int i = 0; i < 2; i++) {
-        LLVMValueRef old = cg_to_f64(c, t, cg_load(c, t, stats[i][0], ch));
-        LLVMValueRef r = LLVMBuildFAdd(c->b, LLVMBuildFMul(c->b, keep, old, ""),
-                                       LLVMBuildFMul(c->b, take, stats[i][1], ""), "");
-        cg_store(c, t, cg_from_f64(c, t, r), stats[i][0], ch);
-    }
-}
-
-/* (x - mean) * gamma / sqrt(var + eps) + beta per channel: in inference
- * with the running statistics (inputs 3 and 4), in training with the
- * batch's (batch_stats). Channel-major, so training computes each
- * channel's statistics once; a channel's values, statistics and running
- * statistics are its own, so in training ranges of channels run as tasks
- * on the thread pool (BN_CHANNEL_WORK elements a task at the largest
- * batch) and the bits do not depend on who ran them. vals: out, src,
- * gamma, beta, mean, var, batch. */
-enum { BN_CHANNEL_WORK = 1 << 15 };
-
-static void bn_channels(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
-{
-    Node *n = ctx, *x = n->in[0];
-    DType t = n->dtype;
-    LLVMValueRef out = vals[0], src = vals[1], gamma = vals[2], beta = vals[3], mean = vals[4],
-                 var = vals[5];
-    c->batch = vals[6];
-    int64_t C = x->shape.d[1].n;
-    LLVMValueRef S = tail_numel(c, &x->shape, 2);
-    double eps = attr_eps(n);
-    CgLoop lb, lc, ls;
-    LLVMValueRef ch = cg_add(c, lo, cg_loop_begin(c, LLVMBuildNSWSub(c->b, hi, lo, ""), &lc));
-    LLVMValueRef m, vr;
-    if (c->training) {
-        batch_stats(c, n, src, mean, var, ch, &m, &vr);
-        m = cg_from_f64(c, t, m);
-        vr = cg_from_f64(c, t, vr);
-    } else {
-        m = cg_load(c, t, mean, ch);
-        vr = cg_load(c, t, var, ch);
-    }
-    LLVMValueRef sd = LLVMBuildFAdd(c->b, vr, cg_fconst(c, t, eps), "");
-    sd = cg_intrinsic(c, "llvm.sqrt", cg_type(c, t), &sd, 1);
-    LLVMValueRef scale = LLVMBuildFDiv(c->b, cg_load(c, t, gamma, ch), sd, "");
-    LLVMValueRef shift = cg_load(c, t, beta, ch);
-    LLVMValueRef b = cg_loop_begin(c, cg_dim(c, x->shape.d[0]), &lb);
-    LLVMValueRef base = cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, C)), ch), S);
-    LLVMValueRef s = cg_loop_begin(c, S, &ls);
-    LLVMValueRef at = cg_add(c, base, s);
-    LLVMValueRef v = LLVMBuildFSub(c->b, cg_load(c, t, src, at), m, "");
-    cg_store(c, t, LLVMBuildFAdd(c->b, LLVMBuildFMul(c->b, v, scale, ""), shift, ""), out, at);
-    cg_loop_end(c, &ls);
-    cg_loop_end(c, &lb);
-    cg_loop_end(c, &lc);
-}
-
-static LLVMValueRef k_batch_norm(Cg *c, Node *n)
-{
-    const Shape *xs = &n->in[0]->shape;
-    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 5), batch = c->batch;
-    LLVMValueRef vals[7];
-    for (int i = 0; i < 6; i++)
-        vals[i] = LLVMGetParam(fn, (unsigned)i);
-    vals[6] = batch;
-    int64_t per = 1; /* elements of a channel at the largest batch */
-    for (int d = 0; d < xs->rank; d++)
-        if (d != 1)
-            per *= xs->d[d].n * (xs->d[d].batch ? ir_max_batch(c->g) : 1);
-    /* in inference, one pass: the call site cuts it into batch rows
-     * instead (parallel.c), as the convolution before it */
-    int64_t chunk = !c->training         ? xs->d[1].n
-                    : per >= BN_CHANNEL_WORK ? 1
-                                             : (BN_CHANNEL_WORK + per - 1) / per;
-    size_t len;
-    const char *name = LLVMGetValueName2(fn, &len);
-    cg_parallel_chunks(c, arena_printf(c->g->arena, "%.*s.channels", (int)len, name),
-                       cg_i64(c, xs->d[1].n), chunk, vals, countof(vals), bn_channels, n);
-    c->fn = fn;
-    c->batch = batch;
-    LLVMBuildRetVoid(c->b);
-    return fn;
-}
-
-/* Each row of the dimensions axis.. normalized with its mean and biased
- * variance, then scaled by gamma and shifted by beta of the row's shape. */
-static LLVMValueRef k_layer_norm(Cg *c, Node *n)
-{
-    Node *x = n->in[0];
-    DType t = n->dtype;
-    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 3);
-    LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 1);
-    LLVMValueRef gamma = LLVMGetParam(fn, 2), beta = LLVMGetParam(fn, 3);
-    int axis = (int)attr_axis(n);
-    Shape outer = {0}, row = {0};
-    for (int d = 0; d < x->shape.rank; d++) {
-        Shape *s = d < axis ? &outer : &row;
-        s->d[s->rank++] = x->shape.d[d];
-    }
-    LLVMValueRef I = cg_numel(c, &row);
-    LLVMValueRef acc = cg_alloca(c, c->f64, "acc");
-    LLVMValueRef fi = LLVMBuildSIToFP(c->b, I, c->f64, "");
-    CgLoop lo, lj;
-    LLVMValueRef o = cg_loop_begin(c, cg_numel(c, &outer), &lo);
-    LLVMValueRef base = cg_mul(c, o, I);
-    LLVMBuildStore(c->b, LLVMConstReal(c->f64, 0), acc);
-    LLVMValueRef j = cg_loop_begin(c, I, &lj);
-    LLVMBuildStore(c->b,
-                   LLVMBuildFAdd(c->b, cg_get(c, c->f64, acc),
-                                 cg_to_f64(c, t, cg_load(c, t, src, cg_add(c, base, j))), ""),
-                   acc);
-    cg_loop_end(c, &lj);
-    LLVMValueRef mean = LLVMBuildFDiv(c->b, cg_get(c, c->f64, acc), fi, "");
-    LLVMBuildStore(c->b, LLVMConstReal(c->f64, 0), acc);
-    j = cg_loop_begin(c, I, &lj);
-    LLVMValueRef dv =
-        LLVMBuildFSub(c->b, cg_to_f64(c, t, cg_load(c, t, src, cg_add(c, base, j))), mean, "");
-    LLVMBuildStore(c->b,
-                   LLVMBuildFAdd(c->b, cg_get(c, c->f64, acc), LLVMBuildFMul(c->b, dv, dv, ""), ""),
-                   acc);
-    cg_loop_end(c, &lj);
-    LLVMValueRef var = LLVMBuildFDiv(c->b, cg_get(c, c->f64, acc), fi, "");
-    LLVMValueRef sd = LLVMBuildFAdd(c->b, var, LLVMConstReal(c->f64, attr_eps(n)), "");
-    sd = cg_intrinsic(c, "llvm.sqrt", c->f64, &sd, 1);
-    LLVMValueRef rstd = cg_from_f64(c, t, LLVMBuildFDiv(c->b, LLVMConstReal(c->f64, 1), sd, ""));
-    LLVMValueRef m = cg_from_f64(c, t, mean);
-    j = cg_loop_begin(c, I, &lj);
-    LLVMValueRef at = cg_add(c, base, j);
-    LLVMValueRef v =
-        LLVMBuildFMul(c->b, LLVMBuildFSub(c->b, cg_load(c, t, src, at), m, ""), rstd, "");
-    v = LLVMBuildFAdd(c->b, LLVMBuildFMul(c->b, v, cg_load(c, t, gamma, j), ""),
-                      cg_load(c, t, beta, j), "");
-    cg_store(c, t, v, out, at);
-    cg_loop_end(c, &lj);
-    cg_loop_end(c, &lo);
-    LLVMBuildRetVoid(c->b);
-    return fn;
-}
-
-/* ---- gradients --------------------------------------------------------------
- * The convolution and pooling backward primitives that autodiff builds
- * (ops.def): conv_grad_input, conv_grad_weight, max_pool2d_grad,
- * avg_pool2d_grad and stochastic_pool2d_grad. As in the forward kernels,
- * the geometry is static and only the loop over images runs to the
- * run-time batch; a 1-d convolution is a 2-d one of height 1, and the
- * pools' gradients take the 1-d and 3-d pools too (PoolGeom).
- *
- * Both convolution gradients work one image and one group at a time with
- * the runtime's GEMM and im2col/col2im (runtime/conv.c), using the forward
- * convolution's geometry (C/g input channels of H x W, the kernel, OH x OW
- * output positions):
- *  - conv_grad_input(dy, w) is the adjoint of the forward product
- *    y_g = W_g @ col(x_g): the column matrix W_g^T @ dy_g [C/g*kh*kw, OH*OW]
- *    (the GEMM reads W_g transposed in place) goes to the step's scratch
- *    and dlrt_col2im adds each entry back into the pixel it came from.
- *  - conv_grad_weight(x, dy) = sum over images of dy_g @ col(x_g)^T: im2col
- *    of the image into scratch, then a GEMM with beta = 1 accumulating into
- *    the zeroed output, so the batch sums inside the GEMMs.
- * A 1x1, stride-1, unpadded kernel needs no column matrix (the image is
- * it): the plan gives such a step no scratch (scratch.c) and the
- * absence of scratch picks that path, as for the forward convolution.
- *
- * Pooling gradients scatter each window's dy into the zeroed output, so
- * overlapping windows add up (disjoint windows store instead, k_pool_grad):
- * max to the window's arg-max as PyTorch
- * picks it (the first element greater than all before it, a NaN taking
- * over), avg as dy over the window's divisor (kd * kh * kw, depth 1 but
- * for the 3-d pools, with count_include_pad) to each position inside the
- * input (the padding takes its share and drops it),
- * stochastic to the input the training forward sampled (the same draw,
- * pool_sample). */
-
-/* ---- convolution gradients ------------------------------------------------ */
-
-/* conv_grad_weight in chunks of images (cg_conv_weight_chunks): with n =
- * min(k, batch) chunks, chunk p sums images [batch*p/n, batch*(p+1)/n)
- * into its own partial sum, with its own column matrix, both in the
- * step's scratch; the chunks are tasks on the thread pool, and their sums
- * are then added in chunk order. The chunks depend on the batch alone, so
- * the result does not depend on the threads. */
-typedef struct {
-    DType t;
-    int64_t k, groups, C, O, cg, og, kk, hw, pq, wn, cn;
-    LLVMValueRef geom;
-} WeightChunks;
-
-static void weight_chunk(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
-{
-    const WeightChunks *w = ctx;
-    DType t = w->t;
-    LLVMValueRef xp = vals[0], dyp = vals[1], scratch = vals[2], batch = vals[3], n = vals[4];
-    CgLoop lp, lb, lg;
-    LLVMValueRef p = cg_add(c, lo, cg_loop_begin(c, LLVMBuildNSWSub(c->b, hi, lo, ""), &lp));
-    LLVMValueRef part = cg_gep(c, t, scratch, cg_mul(c, p, cg_i64(c, w->wn + w->cn)));
-    LLVMValueRef col = cg_gep(c, t, part, cg_i64(c, w->wn));
-    cg_zero(c, t, part, cg_i64(c, w->wn));
-    LLVMValueRef b0 = LLVMBuildSDiv(c->b, cg_mul(c, batch, p), n, "");
-    LLVMValueRef b1 = LLVMBuildSDiv(c->b, cg_mul(c, batch, cg_add(c, p, cg_i64(c, 1))), n, "");
-    LLVMValueRef b = cg_add(c, b0, cg_loop_begin(c, LLVMBuildNSWSub(c->b, b1, b0, ""), &lb));
-    LLVMValueRef g = cg_loop_begin(c, cg_i64(c, w->groups), &lg);
-    LLVMValueRef xg = cg_gep(
-        c, t, xp,
-        cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, w->C)), cg_mul(c, g, cg_i64(c, w->cg))),
-               cg_i64(c, w->hw)));
-    LLVMValueRef dyg = cg_gep(
-        c, t, dyp,
-        cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, w->O)), cg_mul(c, g, cg_i64(c, w->og))),
-               cg_i64(c, w->pq)));
-    LLVMValueRef wg = cg_gep(c, t, part, cg_mul(c, g, cg_i64(c, w->og * w->cg * w->kk)));
-    cg_im2col(c, "im2col", t, w->geom, xg, col);
-    cg_gemm_c(c, t, false, true, w->og, w->cg * w->kk, w->pq, dyg, w->pq, col, w->pq, 1, wg);
-    cg_loop_end(c, &lg);
-    cg_loop_end(c, &lb);
-    cg_loop_end(c, &lp);
-}
-
-static void weight_in_chunks(Cg *c, Node *n, WeightChunks *w, LLVMValueRef out, LLVMValueRef xp,
-                             LLVMValueRef dyp, LLVMValueRef scratch)
-{
-    LLVMValueRef fn = c->fn, batch = c->batch;
-    LLVMValueRef chunks = cg_smin(c, batch, cg_i64(c, w->k));
-    LLVMValueRef vals[] = {xp, dyp, scratch, batch, chunks};
-    size_t len;
-    const char *name = LLVMGetValueName2(fn, &len);
-    cg_parallel_chunks(c, arena_printf(c->g->arena, "%.*s.chunk", (int)len, name), chunks, 1,
-                       vals, countof(vals), weight_chunk, w);
-    c->fn = fn;
-    c->batch = batch;
-    DType t = n->dtype;
-    cg_memcpy(c, t, out, scratch, cg_i64(c, w->wn));
-    CgLoop lp, li;
-    LLVMValueRef p =
-        cg_add(c, cg_i64(c, 1), cg_loop_begin(c, LLVMBuildNSWSub(c->b, chunks, cg_i64(c, 1), ""), &lp));
-    LLVMValueRef part = cg_gep(c, t, scratch, cg_mul(c, p, cg_i64(c, w->wn + w->cn)));
-    LLVMValueRef i = cg_loop_begin(c, cg_i64(c, w->wn), &li);
-    cg_store(c, t, LLVMBuildFAdd(c->b, cg_load(c, t, out, i), cg_load(c, t, part, i), ""), out, i);
-    cg_loop_end(c, &li);
-    cg_loop_end(c, &lp);
-}
-
-/* dlrt_im2col_fXX / dlrt_col2im_fXX(geom, src, dst) with a private constant
- * dlrt_conv_geom (13 int64_t in its field order). */
-static LLVMValueRef k_conv_grad(Cg *c, Node *n)
-{
-    bool gi = n->op == OP_CONV_GRAD_INPUT;
-    /* the forward convolution's image x, output gradient dy and weight w */
-    const Shape *xs = gi ? &n->shape : &n->in[0]->shape;
-    const Shape *dys = gi ? &n->in[0]->shape : &n->in[1]->shape;
-    const Shape *ws = gi ? &n->in[1]->shape : &n->shape;
-    DType t = n->dtype;
-    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 2);
-    bool scratch = c->plan->scratch_offset[n->id] >= 0;
-    LLVMValueRef out = LLVMGetParam(fn, 0), a0 = LLVMGetParam(fn, 1), a1 = LLVMGetParam(fn, 2);
-    LLVMValueRef col = scratch ? cg_kernel_scratch(c, 2) : NULL;
-    int nsp = xs->rank - 2;
-    if (nsp == 3) {
-        Vol v = vol_of(c, n, xs, dys, ws);
-        LLVMValueRef xp = gi ? out : a0, dyp = gi ? a0 : a1, wp = gi ? a1 : out;
-        cg_zero(c, t, out, gi ? cg_numel(c, xs) : cg_i64(c, v.O * v.cg * v.kk));
-        CgLoop lb, lg;
-        LLVMValueRef b = cg_loop_begin(c, cg_dim(c, xs->d[0]), &lb);
-        LLVMValueRef g = cg_loop_begin(c, cg_i64(c, v.groups), &lg);
-        vol_group(c, n->op, t, &v, b, g, xp, dyp, wp, col);
-        cg_loop_end(c, &lg);
-        cg_loop_end(c, &lb);
-        LLVMBuildRetVoid(c->b);
-        return fn;
-    }
-    int64_t in[2] = {1, 1}, on[2] = {1, 1}, k[2] = {1, 1}, s[2] = {1, 1}, p[2] = {0, 0},
-            d[2] = {1, 1};
-    for (int i = 0; i < nsp; i++) {
-        int ax = 2 - nsp + i;
-        in[ax] = xs->d[2 + i].n;
-        on[ax] = dys->d[2 + i].n;
-        k[ax] = ws->d[2 + i].n;
-        s[ax] = cg_ints_at(attr_stride(n), i);
-        p[ax] = ir_pad(attr_padding(n), nsp, i, false);
-        d[ax] = cg_ints_at(attr_dilation(n), i);
-    }
-    int64_t groups = attr_groups(n), C = xs->d[1].n, O = dys->d[1].n;
-    int64_t cg = C / groups, og = O / groups, kk = k[0] * k[1];
-    int64_t hw = in[0] * in[1], pq = on[0] * on[1];
-    int64_t geom[CG_GEOM_COUNT];
-    geom_of(geom, cg, in, k, s, p, d, on);
-    if (!scratch) /* pointwise: the image is its own column matrix */
-        check(kk == 1 && s[0] == 1 && s[1] == 1 && p[0] == 0 && p[1] == 0 && hw == pq);
-    int64_t chunks = gi ? 1 : cg_conv_weight_chunks(c->g, n);
-    if (chunks > 1) {
-        WeightChunks w = {t,  chunks, groups, C,  O,          cg,          og,
-                          kk, hw,     pq,     O * cg * kk, cg * kk * pq, cg_conv_geom(c, geom)};
-        weight_in_chunks(c, n, &w, out, a0, a1, col);
-        LLVMBuildRetVoid(c->b);
-        return fn;
-    }
-    if (!gi) /* the weight gradient accumulates over the images */
-        cg_zero(c, t, out, cg_i64(c, O * cg * kk));
-    LLVMValueRef dyp = gi ? a0 : a1, xp = gi ? out : a0, wp = gi ? a1 : out;
-    CgLoop lb, lg;
-    LLVMValueRef b = cg_loop_begin(c, cg_dim(c, xs->d[0]), &lb);
-    LLVMValueRef g = cg_loop_begin(c, cg_i64(c, groups), &lg);
-    LLVMValueRef xg =
-        cg_gep(c, t, xp,
-               cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, C)), cg_mul(c, g, cg_i64(c, cg))),
-                      cg_i64(c, hw)));
-    LLVMValueRef dyg =
-        cg_gep(c, t, dyp,
-               cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, O)), cg_mul(c, g, cg_i64(c, og))),
-                      cg_i64(c, pq)));
-    LLVMValueRef wg = cg_gep(c, t, wp, cg_mul(c, g, cg_i64(c, og * cg * kk)));
-    if (gi && scratch) {
-        cg_gemm_c(c, t, true, false, cg * kk, pq, og, wg, cg * kk, dyg, pq, 0, col);
-        cg_im2col(c, "col2im", t, cg_conv_geom(c, geom), col, xg);
-    } else if (gi) {
-        cg_gemm_c(c, t, true, false, cg, hw, og, wg, cg, dyg, pq, 0, xg);
-    } else if (scratch) {
-        cg_im2col(c, "im2col", t, cg_conv_geom(c, geom), xg, col);
-        cg_gemm_c(c, t, false, true, og, cg * kk, pq, dyg, pq, col, pq, 1, wg);
-    } else {
-        cg_gemm_c(c, t, false, true, og, cg, hw, dyg, pq, xg, hw, 1, wg);
-    }
-    cg_loop_end(c, &lg);
-    cg_loop_end(c, &lb);
     LLVMBuildRetVoid(c->b);
     return fn;
 }
@@ -1045,8 +434,8 @@ static void window_begin(Cg *c, Window *w, const PoolGeom *g, LLVMValueRef z, LL
         LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "inside");
         w->join = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "next");
         LLVMValueRef inside =
-            LLVMBuildAnd(c->b, in_range(c, iz, D),
-                         LLVMBuildAnd(c->b, in_range(c, iy, H), in_range(c, ix, W), ""), "");
+            LLVMBuildAnd(c->b, cg_in_range(c, iz, D),
+                         LLVMBuildAnd(c->b, cg_in_range(c, iy, H), cg_in_range(c, ix, W), ""), "");
         LLVMBuildCondBr(c->b, inside, body, w->join);
         LLVMPositionBuilderAtEnd(c->b, body);
     }
@@ -1301,14 +690,9 @@ static LLVMValueRef k_upsample(Cg *c, Node *n)
     return fn;
 }
 
-LLVMValueRef cg_kernel_nn(Cg *c, Node *step)
+LLVMValueRef cg_kernel_pool(Cg *c, Node *step)
 {
     switch (step->op) {
-    case OP_CONV2D:
-    case OP_CONV1D:
-    case OP_CONV3D:
-    case OP_CONV_TRANSPOSE2D:
-    case OP_CONV_TRANSPOSE1D: return k_conv(c, step);
     case OP_MAX_POOL1D:
     case OP_AVG_POOL1D:
     case OP_MAX_POOL3D:
@@ -1324,17 +708,11 @@ LLVMValueRef cg_kernel_nn(Cg *c, Node *step)
     case OP_ADAPTIVE_MAX_POOL2D:
     case OP_ADAPTIVE_AVG_POOL2D_GRAD:
     case OP_ADAPTIVE_MAX_POOL2D_GRAD: return k_adaptive_pool(c, step);
-    case OP_BATCH_NORM: return k_batch_norm(c, step);
-    case OP_LAYER_NORM: return k_layer_norm(c, step);
-    case OP_CONV_GRAD_INPUT:
-    case OP_CONV_GRAD_WEIGHT: return k_conv_grad(c, step);
     case OP_MAX_POOL2D_GRAD:
     case OP_AVG_POOL2D_GRAD: return k_pool_grad(c, step);
     case OP_STOCHASTIC_POOL2D_GRAD: return k_stochastic_pool_grad(c, step);
     case OP_UPSAMPLE:
     case OP_UPSAMPLE_GRAD: return k_upsample(c, step);
-    default:
-        die("codegen: %s is not a convolution, pooling or normalization op",
-            op_info[step->op].text);
+    default: die("codegen: %s is not a pooling or resampling op", op_info[step->op].text);
     }
 }

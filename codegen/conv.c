@@ -1,0 +1,427 @@
+/*
+ * The convolution kernels (K_CONV in the op table; passes/shape_nn.c,
+ * passes/grad_nn.c): conv1d/2d/3d, conv_transpose1d/2d, and the backward
+ * primitives conv_grad_input and conv_grad_weight. Shapes are static
+ * except the batch (dimension 0 of an image), so all geometry is constants
+ * and only the outer loop runs to the run-time batch.
+ *
+ * Convolutions are GEMMs, one per image and group, through the runtime's
+ * dlrt_gemm_f32/f64: conv2d/conv1d multiply the group's weights
+ * [O/g, C/g*kh*kw] by the im2col matrix [C/g*kh*kw, OH*OW] that
+ * dlrt_im2col builds in the step's scratch buffer (runtime/conv.c; a 1-d
+ * convolution is a 2-d one of height 1; conv3d builds it one output
+ * depth at a time, its section below); a 1x1, stride-1, unpadded kernel
+ * multiplies by the input itself, which already is that matrix. The plan
+ * gives a step scratch exactly when it needs im2col (scratch.c), so its
+ * presence picks the path. conv_transpose2d (and conv_transpose1d, of
+ * height 1) is the adjoint: the column matrix W_g^T @ x_g, then
+ * dlrt_col2im adds it into the output.
+ * Depthwise convolution is the case groups == C of the same loop.
+ * cg_emit_conv emits that loop into any kernel: an elementwise group whose
+ * convolution pass_fuse fused with a bias and activation (eltwise.c) runs
+ * it with its epilogue applied to each image right after the image's
+ * GEMMs, while it is still in cache.
+ */
+#include <string.h>
+
+#include "cg_kernels.h"
+
+/* ---- convolutions -------------------------------------------------------- */
+
+/* The fields of a dlrt_conv_geom (cg_conv_geom): channels ch of an
+ * in[0] x in[1] image, kernel k, stride s, padding p and dilation d per
+ * axis (height, width), out[0] x out[1] output positions. */
+static void geom_of(int64_t *v, int64_t ch, const int64_t *in, const int64_t *k, const int64_t *s,
+                    const int64_t *p, const int64_t *d, const int64_t *out)
+{
+    const int64_t f[CG_GEOM_COUNT] = {
+        [CG_GEOM_c] = ch,     [CG_GEOM_h] = in[0], [CG_GEOM_w] = in[1], [CG_GEOM_kh] = k[0],
+        [CG_GEOM_kw] = k[1],  [CG_GEOM_sh] = s[0], [CG_GEOM_sw] = s[1], [CG_GEOM_ph] = p[0],
+        [CG_GEOM_pw] = p[1],  [CG_GEOM_dh] = d[0], [CG_GEOM_dw] = d[1], [CG_GEOM_oh] = out[0],
+        [CG_GEOM_ow] = out[1]};
+    memcpy(v, f, sizeof f);
+}
+
+/* ---- 3-d convolutions -----------------------------------------------------
+ * conv3d and its two gradients build the column matrix one output depth
+ * at a time from the runtime's 2-d im2col: for output depth od, the row
+ * block (c, a) of [C/g * kd*kh*kw, OH*OW] (channel c, depth tap a) is the
+ * one-channel im2col of the input slice x[c, od*sd - pd + a*dd], zeros
+ * when that slice is in the padding. Then y[:, od] = W_g @ block, a GEMM
+ * writing every OD-th block of y (ldc OD*OH*OW); conv_grad_input's
+ * blocks W_g^T @ dy[:, od] go back to their slices through col2im (which
+ * overwrites, so into a slice of scratch, then added); conv_grad_weight
+ * adds dy[:, od] @ block^T. */
+
+
+typedef struct {
+    int64_t C, O, D, OD, KD, sd, pd, dd, groups, cg, og;
+    int64_t hw, pq, kk; /* one slice's H*W, one depth's OH*OW, the kernel's kd*kh*kw */
+    LLVMValueRef geom;  /* im2col of one channel's slice */
+} Vol;
+
+/* The geometry of image x, output (or dy) y and weight w */
+static Vol vol_of(Cg *c, Node *n, const Shape *xs, const Shape *ys, const Shape *ws)
+{
+    int64_t in[3], on[3], k[3], s[3], p[3], d[3];
+    for (int i = 0; i < 3; i++) {
+        in[i] = xs->d[2 + i].n;
+        on[i] = ys->d[2 + i].n;
+        k[i] = ws->d[2 + i].n;
+        s[i] = cg_ints_at(attr_stride(n), i);
+        p[i] = ir_pad(attr_padding(n), 3, i, false); /* the end's shows in on[] */
+        d[i] = cg_ints_at(attr_dilation(n), i);
+    }
+    Vol v = {.C = xs->d[1].n, .O = ys->d[1].n, .D = in[0], .OD = on[0], .KD = k[0],
+             .sd = s[0], .pd = p[0], .dd = d[0], .groups = attr_groups(n)};
+    v.cg = v.C / v.groups;
+    v.og = v.O / v.groups;
+    v.hw = in[1] * in[2];
+    v.pq = on[1] * on[2];
+    v.kk = k[0] * k[1] * k[2];
+    int64_t gv[CG_GEOM_COUNT];
+    geom_of(gv, 1, in + 1, k + 1, s + 1, p + 1, d + 1, on + 1);
+    v.geom = cg_conv_geom(c, gv);
+    return v;
+}
+
+/* For output depth od: im2col of every slice inside the input of the
+ * group's image xg into the block blk, or (tmp given) col2im of the
+ * block's rows into tmp, added to their slices. */
+static void vol_slices(Cg *c, const Vol *v, DType t, LLVMValueRef xg, LLVMValueRef blk,
+                       LLVMValueRef od, LLVMValueRef tmp)
+{
+    CgLoop lc, la;
+    LLVMValueRef ch = cg_loop_begin(c, cg_i64(c, v->cg), &lc);
+    LLVMValueRef a = cg_loop_begin(c, cg_i64(c, v->KD), &la);
+    LLVMValueRef id = cg_add(c, cg_mul(c, od, cg_i64(c, v->sd)),
+                             cg_add(c, cg_mul(c, a, cg_i64(c, v->dd)), cg_i64(c, -v->pd)));
+    LLVMBasicBlockRef join = cg_if_begin(c, cg_in_range(c, id, v->D));
+    LLVMValueRef slice =
+        cg_gep(c, t, xg, cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, v->D)), id), cg_i64(c, v->hw)));
+    LLVMValueRef rows = cg_gep(c, t, blk,
+                               cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, v->KD)), a),
+                                      cg_i64(c, v->kk / v->KD * v->pq)));
+    if (tmp) {
+        cg_im2col(c, "col2im", t, v->geom, rows, tmp);
+        CgLoop li;
+        LLVMValueRef i = cg_loop_begin(c, cg_i64(c, v->hw), &li);
+        cg_store(c, t, LLVMBuildFAdd(c->b, cg_load(c, t, slice, i), cg_load(c, t, tmp, i), ""),
+                 slice, i);
+        cg_loop_end(c, &li);
+    } else {
+        cg_im2col(c, "im2col", t, v->geom, slice, rows);
+    }
+    cg_if_end(c, join);
+    cg_loop_end(c, &la);
+    cg_loop_end(c, &lc);
+}
+
+/* Image b, group g of conv3d (op OP_CONV3D: xp, wp to out), conv_grad_input
+ * (dy, w to the zeroed out) or conv_grad_weight (x, dy added into out);
+ * scratch: the block, then (conv_grad_input) one slice. */
+static void vol_group(Cg *c, Op op, DType t, const Vol *v, LLVMValueRef b, LLVMValueRef g,
+                      LLVMValueRef xp, LLVMValueRef yp, LLVMValueRef wp, LLVMValueRef scratch)
+{
+    int64_t rows = v->cg * v->kk, ldy = v->OD * v->pq;
+    LLVMValueRef xg = cg_gep(
+        c, t, xp,
+        cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, v->C)), cg_mul(c, g, cg_i64(c, v->cg))),
+               cg_i64(c, v->D * v->hw)));
+    LLVMValueRef yg = cg_gep(
+        c, t, yp,
+        cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, v->O)), cg_mul(c, g, cg_i64(c, v->og))),
+               cg_i64(c, ldy)));
+    LLVMValueRef wg = cg_gep(c, t, wp, cg_mul(c, g, cg_i64(c, v->og * rows)));
+    LLVMValueRef one = cg_fconst(c, t, 1);
+    CgLoop ld;
+    LLVMValueRef od = cg_loop_begin(c, cg_i64(c, v->OD), &ld);
+    LLVMValueRef yd = cg_gep(c, t, yg, cg_mul(c, od, cg_i64(c, v->pq)));
+    if (op == OP_CONV_GRAD_INPUT) {
+        cg_gemm(c, t, true, false, cg_i64(c, rows), cg_i64(c, v->pq), cg_i64(c, v->og), one, wg,
+                cg_i64(c, rows), yd, cg_i64(c, ldy), 0, scratch, cg_i64(c, v->pq));
+        vol_slices(c, v, t, xg, scratch, od, cg_gep(c, t, scratch, cg_i64(c, rows * v->pq)));
+    } else {
+        cg_zero(c, t, scratch, cg_i64(c, rows * v->pq));
+        vol_slices(c, v, t, xg, scratch, od, NULL);
+        if (op == OP_CONV3D)
+            cg_gemm(c, t, false, false, cg_i64(c, v->og), cg_i64(c, v->pq), cg_i64(c, rows), one,
+                    wg, cg_i64(c, rows), scratch, cg_i64(c, v->pq), 0, yd, cg_i64(c, ldy));
+        else
+            cg_gemm(c, t, false, true, cg_i64(c, v->og), cg_i64(c, rows), cg_i64(c, v->pq), one,
+                    yd, cg_i64(c, ldy), scratch, cg_i64(c, v->pq), 1, wg, cg_i64(c, rows));
+    }
+    cg_loop_end(c, &ld);
+}
+
+void cg_emit_conv(Cg *c, Node *n, LLVMValueRef xp, LLVMValueRef wp, LLVMValueRef out,
+                  LLVMValueRef col, CgImageFn epilogue, void *ctx)
+{
+    Node *x = n->in[0], *w = n->in[1];
+    DType t = n->dtype;
+    bool transposed = n->op == OP_CONV_TRANSPOSE2D || n->op == OP_CONV_TRANSPOSE1D;
+    bool scratch = col != NULL;
+    /* per axis (height, width); a 1-d convolution has height 1 */
+    int nsp = x->shape.rank - 2;
+    if (nsp == 3) {
+        Vol v = vol_of(c, n, &x->shape, &n->shape, &w->shape);
+        CgLoop lb, lg;
+        LLVMValueRef b = cg_loop_begin(c, cg_dim(c, x->shape.d[0]), &lb);
+        LLVMValueRef g = cg_loop_begin(c, cg_i64(c, v.groups), &lg);
+        vol_group(c, OP_CONV3D, t, &v, b, g, xp, out, wp, col);
+        cg_loop_end(c, &lg);
+        if (epilogue)
+            epilogue(c, ctx, b);
+        cg_loop_end(c, &lb);
+        return;
+    }
+    int64_t in[2] = {1, 1}, on[2] = {1, 1}, k[2] = {1, 1}, s[2] = {1, 1}, p[2] = {0, 0},
+            d[2] = {1, 1};
+    for (int i = 0; i < nsp; i++) {
+        int a = 2 - nsp + i;
+        in[a] = x->shape.d[2 + i].n;
+        on[a] = n->shape.d[2 + i].n;
+        k[a] = w->shape.d[2 + i].n;
+        s[a] = cg_ints_at(attr_stride(n), i);
+        p[a] = ir_pad(attr_padding(n), nsp, i, false); /* the end's shows in on[] */
+        d[a] = cg_ints_at(attr_dilation(n), i);
+    }
+    int64_t groups = attr_groups(n), C = x->shape.d[1].n, O = n->shape.d[1].n;
+    int64_t cg = C / groups, og = O / groups, kk = k[0] * k[1];
+    int64_t hw = in[0] * in[1], pq = on[0] * on[1];
+    LLVMValueRef geom = NULL;
+    if (transposed) {
+        check(scratch);
+        /* the adjoint convolution maps the output image to the input's size */
+        int64_t gv[CG_GEOM_COUNT];
+        geom_of(gv, og, on, k, s, p, d, in);
+        geom = cg_conv_geom(c, gv);
+    } else if (scratch) {
+        int64_t gv[CG_GEOM_COUNT];
+        geom_of(gv, cg, in, k, s, p, d, on);
+        geom = cg_conv_geom(c, gv);
+    } else {
+        /* pointwise: the input image already is the column matrix */
+        check(kk == 1 && s[0] == 1 && s[1] == 1 && p[0] == 0 && p[1] == 0 && hw == pq);
+    }
+    CgLoop lb, lg;
+    LLVMValueRef b = cg_loop_begin(c, cg_dim(c, x->shape.d[0]), &lb);
+    LLVMValueRef g = cg_loop_begin(c, cg_i64(c, groups), &lg);
+    LLVMValueRef xg =
+        cg_gep(c, t, xp,
+               cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, C)), cg_mul(c, g, cg_i64(c, cg))),
+                      cg_i64(c, hw)));
+    LLVMValueRef yg =
+        cg_gep(c, t, out,
+               cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, O)), cg_mul(c, g, cg_i64(c, og))),
+                      cg_i64(c, pq)));
+    LLVMValueRef wg = cg_gep(c, t, wp, cg_mul(c, g, cg_i64(c, og * cg * kk)));
+    if (transposed) {
+        /* w is [C, O/g, kh, kw]: the group's rows form [C/g, O/g*kh*kw] */
+        cg_gemm_c(c, t, true, false, og * kk, hw, cg, wg, og * kk, xg, hw, 0, col);
+        cg_im2col(c, "col2im", t, geom, col, yg);
+    } else if (scratch) {
+        cg_im2col(c, "im2col", t, geom, xg, col);
+        cg_gemm_c(c, t, false, false, og, pq, cg * kk, wg, cg * kk, col, pq, 0, yg);
+    } else {
+        cg_gemm_c(c, t, false, false, og, pq, cg, wg, cg, xg, hw, 0, yg);
+    }
+    cg_loop_end(c, &lg);
+    if (epilogue) /* while the image is still in cache */
+        epilogue(c, ctx, b);
+    cg_loop_end(c, &lb);
+}
+
+static LLVMValueRef k_conv(Cg *c, Node *n)
+{
+    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 2);
+    bool scratch = c->plan->scratch_offset[n->id] >= 0;
+    cg_emit_conv(c, n, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), LLVMGetParam(fn, 0),
+                 scratch ? cg_kernel_scratch(c, 2) : NULL, NULL, NULL);
+    LLVMBuildRetVoid(c->b);
+    return fn;
+}
+
+/* ---- gradients --------------------------------------------------------------
+ * Both convolution gradients work one image and one group at a time with
+ * the runtime's GEMM and im2col/col2im (runtime/conv.c), using the forward
+ * convolution's geometry (C/g input channels of H x W, the kernel, OH x OW
+ * output positions):
+ *  - conv_grad_input(dy, w) is the adjoint of the forward product
+ *    y_g = W_g @ col(x_g): the column matrix W_g^T @ dy_g [C/g*kh*kw, OH*OW]
+ *    (the GEMM reads W_g transposed in place) goes to the step's scratch
+ *    and dlrt_col2im adds each entry back into the pixel it came from.
+ *  - conv_grad_weight(x, dy) = sum over images of dy_g @ col(x_g)^T: im2col
+ *    of the image into scratch, then a GEMM with beta = 1 accumulating into
+ *    the zeroed output, so the batch sums inside the GEMMs.
+ * A 1x1, stride-1, unpadded kernel needs no column matrix (the image is
+ * it): the plan gives such a step no scratch (scratch.c) and the
+ * absence of scratch picks that path, as for the forward convolution. */
+
+/* ---- convolution gradients ------------------------------------------------ */
+
+/* conv_grad_weight in chunks of images (cg_conv_weight_chunks): with n =
+ * min(k, batch) chunks, chunk p sums images [batch*p/n, batch*(p+1)/n)
+ * into its own partial sum, with its own column matrix, both in the
+ * step's scratch; the chunks are tasks on the thread pool, and their sums
+ * are then added in chunk order. The chunks depend on the batch alone, so
+ * the result does not depend on the threads. */
+typedef struct {
+    DType t;
+    int64_t k, groups, C, O, cg, og, kk, hw, pq, wn, cn;
+    LLVMValueRef geom;
+} WeightChunks;
+
+static void weight_chunk(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
+{
+    const WeightChunks *w = ctx;
+    DType t = w->t;
+    LLVMValueRef xp = vals[0], dyp = vals[1], scratch = vals[2], batch = vals[3], n = vals[4];
+    CgLoop lp, lb, lg;
+    LLVMValueRef p = cg_add(c, lo, cg_loop_begin(c, LLVMBuildNSWSub(c->b, hi, lo, ""), &lp));
+    LLVMValueRef part = cg_gep(c, t, scratch, cg_mul(c, p, cg_i64(c, w->wn + w->cn)));
+    LLVMValueRef col = cg_gep(c, t, part, cg_i64(c, w->wn));
+    cg_zero(c, t, part, cg_i64(c, w->wn));
+    LLVMValueRef b0 = LLVMBuildSDiv(c->b, cg_mul(c, batch, p), n, "");
+    LLVMValueRef b1 = LLVMBuildSDiv(c->b, cg_mul(c, batch, cg_add(c, p, cg_i64(c, 1))), n, "");
+    LLVMValueRef b = cg_add(c, b0, cg_loop_begin(c, LLVMBuildNSWSub(c->b, b1, b0, ""), &lb));
+    LLVMValueRef g = cg_loop_begin(c, cg_i64(c, w->groups), &lg);
+    LLVMValueRef xg = cg_gep(
+        c, t, xp,
+        cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, w->C)), cg_mul(c, g, cg_i64(c, w->cg))),
+               cg_i64(c, w->hw)));
+    LLVMValueRef dyg = cg_gep(
+        c, t, dyp,
+        cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, w->O)), cg_mul(c, g, cg_i64(c, w->og))),
+               cg_i64(c, w->pq)));
+    LLVMValueRef wg = cg_gep(c, t, part, cg_mul(c, g, cg_i64(c, w->og * w->cg * w->kk)));
+    cg_im2col(c, "im2col", t, w->geom, xg, col);
+    cg_gemm_c(c, t, false, true, w->og, w->cg * w->kk, w->pq, dyg, w->pq, col, w->pq, 1, wg);
+    cg_loop_end(c, &lg);
+    cg_loop_end(c, &lb);
+    cg_loop_end(c, &lp);
+}
+
+static void weight_in_chunks(Cg *c, Node *n, WeightChunks *w, LLVMValueRef out, LLVMValueRef xp,
+                             LLVMValueRef dyp, LLVMValueRef scratch)
+{
+    LLVMValueRef fn = c->fn, batch = c->batch;
+    LLVMValueRef chunks = cg_smin(c, batch, cg_i64(c, w->k));
+    LLVMValueRef vals[] = {xp, dyp, scratch, batch, chunks};
+    size_t len;
+    const char *name = LLVMGetValueName2(fn, &len);
+    cg_parallel_chunks(c, arena_printf(c->g->arena, "%.*s.chunk", (int)len, name), chunks, 1,
+                       vals, countof(vals), weight_chunk, w);
+    c->fn = fn;
+    c->batch = batch;
+    DType t = n->dtype;
+    cg_memcpy(c, t, out, scratch, cg_i64(c, w->wn));
+    CgLoop lp, li;
+    LLVMValueRef p =
+        cg_add(c, cg_i64(c, 1), cg_loop_begin(c, LLVMBuildNSWSub(c->b, chunks, cg_i64(c, 1), ""), &lp));
+    LLVMValueRef part = cg_gep(c, t, scratch, cg_mul(c, p, cg_i64(c, w->wn + w->cn)));
+    LLVMValueRef i = cg_loop_begin(c, cg_i64(c, w->wn), &li);
+    cg_store(c, t, LLVMBuildFAdd(c->b, cg_load(c, t, out, i), cg_load(c, t, part, i), ""), out, i);
+    cg_loop_end(c, &li);
+    cg_loop_end(c, &lp);
+}
+
+/* dlrt_im2col_fXX / dlrt_col2im_fXX(geom, src, dst) with a private constant
+ * dlrt_conv_geom (13 int64_t in its field order). */
+static LLVMValueRef k_conv_grad(Cg *c, Node *n)
+{
+    bool gi = n->op == OP_CONV_GRAD_INPUT;
+    /* the forward convolution's image x, output gradient dy and weight w */
+    const Shape *xs = gi ? &n->shape : &n->in[0]->shape;
+    const Shape *dys = gi ? &n->in[0]->shape : &n->in[1]->shape;
+    const Shape *ws = gi ? &n->in[1]->shape : &n->shape;
+    DType t = n->dtype;
+    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 2);
+    bool scratch = c->plan->scratch_offset[n->id] >= 0;
+    LLVMValueRef out = LLVMGetParam(fn, 0), a0 = LLVMGetParam(fn, 1), a1 = LLVMGetParam(fn, 2);
+    LLVMValueRef col = scratch ? cg_kernel_scratch(c, 2) : NULL;
+    int nsp = xs->rank - 2;
+    if (nsp == 3) {
+        Vol v = vol_of(c, n, xs, dys, ws);
+        LLVMValueRef xp = gi ? out : a0, dyp = gi ? a0 : a1, wp = gi ? a1 : out;
+        cg_zero(c, t, out, gi ? cg_numel(c, xs) : cg_i64(c, v.O * v.cg * v.kk));
+        CgLoop lb, lg;
+        LLVMValueRef b = cg_loop_begin(c, cg_dim(c, xs->d[0]), &lb);
+        LLVMValueRef g = cg_loop_begin(c, cg_i64(c, v.groups), &lg);
+        vol_group(c, n->op, t, &v, b, g, xp, dyp, wp, col);
+        cg_loop_end(c, &lg);
+        cg_loop_end(c, &lb);
+        LLVMBuildRetVoid(c->b);
+        return fn;
+    }
+    int64_t in[2] = {1, 1}, on[2] = {1, 1}, k[2] = {1, 1}, s[2] = {1, 1}, p[2] = {0, 0},
+            d[2] = {1, 1};
+    for (int i = 0; i < nsp; i++) {
+        int ax = 2 - nsp + i;
+        in[ax] = xs->d[2 + i].n;
+        on[ax] = dys->d[2 + i].n;
+        k[ax] = ws->d[2 + i].n;
+        s[ax] = cg_ints_at(attr_stride(n), i);
+        p[ax] = ir_pad(attr_padding(n), nsp, i, false);
+        d[ax] = cg_ints_at(attr_dilation(n), i);
+    }
+    int64_t groups = attr_groups(n), C = xs->d[1].n, O = dys->d[1].n;
+    int64_t cg = C / groups, og = O / groups, kk = k[0] * k[1];
+    int64_t hw = in[0] * in[1], pq = on[0] * on[1];
+    int64_t geom[CG_GEOM_COUNT];
+    geom_of(geom, cg, in, k, s, p, d, on);
+    if (!scratch) /* pointwise: the image is its own column matrix */
+        check(kk == 1 && s[0] == 1 && s[1] == 1 && p[0] == 0 && p[1] == 0 && hw == pq);
+    int64_t chunks = gi ? 1 : cg_conv_weight_chunks(c->g, n);
+    if (chunks > 1) {
+        WeightChunks w = {t,  chunks, groups, C,  O,          cg,          og,
+                          kk, hw,     pq,     O * cg * kk, cg * kk * pq, cg_conv_geom(c, geom)};
+        weight_in_chunks(c, n, &w, out, a0, a1, col);
+        LLVMBuildRetVoid(c->b);
+        return fn;
+    }
+    if (!gi) /* the weight gradient accumulates over the images */
+        cg_zero(c, t, out, cg_i64(c, O * cg * kk));
+    LLVMValueRef dyp = gi ? a0 : a1, xp = gi ? out : a0, wp = gi ? a1 : out;
+    CgLoop lb, lg;
+    LLVMValueRef b = cg_loop_begin(c, cg_dim(c, xs->d[0]), &lb);
+    LLVMValueRef g = cg_loop_begin(c, cg_i64(c, groups), &lg);
+    LLVMValueRef xg =
+        cg_gep(c, t, xp,
+               cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, C)), cg_mul(c, g, cg_i64(c, cg))),
+                      cg_i64(c, hw)));
+    LLVMValueRef dyg =
+        cg_gep(c, t, dyp,
+               cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, O)), cg_mul(c, g, cg_i64(c, og))),
+                      cg_i64(c, pq)));
+    LLVMValueRef wg = cg_gep(c, t, wp, cg_mul(c, g, cg_i64(c, og * cg * kk)));
+    if (gi && scratch) {
+        cg_gemm_c(c, t, true, false, cg * kk, pq, og, wg, cg * kk, dyg, pq, 0, col);
+        cg_im2col(c, "col2im", t, cg_conv_geom(c, geom), col, xg);
+    } else if (gi) {
+        cg_gemm_c(c, t, true, false, cg, hw, og, wg, cg, dyg, pq, 0, xg);
+    } else if (scratch) {
+        cg_im2col(c, "im2col", t, cg_conv_geom(c, geom), xg, col);
+        cg_gemm_c(c, t, false, true, og, cg * kk, pq, dyg, pq, col, pq, 1, wg);
+    } else {
+        cg_gemm_c(c, t, false, true, og, cg, hw, dyg, pq, xg, hw, 1, wg);
+    }
+    cg_loop_end(c, &lg);
+    cg_loop_end(c, &lb);
+    LLVMBuildRetVoid(c->b);
+    return fn;
+}
+
+LLVMValueRef cg_kernel_conv(Cg *c, Node *step)
+{
+    switch (step->op) {
+    case OP_CONV2D:
+    case OP_CONV1D:
+    case OP_CONV3D:
+    case OP_CONV_TRANSPOSE2D:
+    case OP_CONV_TRANSPOSE1D: return k_conv(c, step);
+    case OP_CONV_GRAD_INPUT:
+    case OP_CONV_GRAD_WEIGHT: return k_conv_grad(c, step);
+    default: die("codegen: %s is not a convolution", op_info[step->op].text);
+    }
+}
