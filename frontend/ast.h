@@ -140,6 +140,7 @@ typedef struct {
     Loc loc;
     const char **params;
     Loc *param_locs;
+    Expr **defaults; /* by parameter: its default value, or NULL */
     int nparams;
     Stmt **body;
     int nbody;

@@ -653,26 +653,65 @@ static void name_calls(L *l, Frame *f, const char *name, Loc loc)
 
 static void exec_block(L *l, Frame *f, Stmt *const *body, int n);
 
+/* Which argument of the call binds each parameter of d (by[i], -1 for
+ * none): positional ones in order, then named ones by name, as Python
+ * binds them. False, with the error said, when they do not fit. */
+static bool bind_args(L *l, const Def *d, const EArg *args, int nargs, Loc callee, int *by)
+{
+    bool ok = true;
+    int npos = 0;
+    for (int i = 0; i < d->nparams; i++)
+        by[i] = -1;
+    int required = 0;
+    while (npos < nargs && !args[npos].name)
+        npos++;
+    while (required < d->nparams && !(d->defaults && d->defaults[required]))
+        required++;
+    if (npos > d->nparams || (npos == nargs && npos < required)) {
+        if (fe_err(l, callee, "%s expects %s%d argument%s, got %d", d->name,
+                   npos > d->nparams && required < d->nparams ? "at most " : "",
+                   npos > d->nparams ? d->nparams : required,
+                   (npos > d->nparams ? d->nparams : required) == 1 ? "" : "s", npos))
+            diag_note(d->loc, "'%s' is defined here", d->name);
+        return false;
+    }
+    for (int i = 0; i < npos; i++)
+        by[i] = i;
+    for (int k = npos; k < nargs; k++) {
+        int j = 0;
+        while (j < d->nparams && !(d->params[j] && strcmp(d->params[j], args[k].name) == 0))
+            j++;
+        if (j == d->nparams) {
+            if (fe_err(l, args[k].name_loc, "%s has no parameter '%s'%s", d->name, args[k].name,
+                       fe_suggest(l, args[k].name, d->params, d->nparams)))
+                diag_note(d->loc, "'%s' is defined here", d->name);
+            ok = false;
+        } else if (by[j] >= 0) {
+            fe_err(l, args[k].name_loc, "%s got two values for parameter '%s'", d->name,
+                   args[k].name);
+            ok = false;
+        } else {
+            by[j] = k;
+        }
+    }
+    for (int i = 0; i < d->nparams && ok; i++)
+        if (by[i] < 0 && d->params[i] && !(d->defaults && d->defaults[i])) {
+            if (fe_err(l, callee, "%s: missing argument '%s'", d->name, d->params[i]))
+                diag_note(d->param_locs[i], "'%s' is declared here, without a default",
+                          d->params[i]);
+            ok = false;
+        }
+    return ok;
+}
+
 Value fe_call_def(L *l, Frame *f, const DefEntry *de, const Expr *e)
 {
     const Def *d = de->def;
     Loc callee = e->call.callee_loc;
     EArg *args = fe_eval_args(l, f, e->call.args, e->call.nargs);
-    bool bad = false;
-    for (int i = 0; i < e->call.nargs; i++)
-        if (args[i].name) {
-            fe_err(l, args[i].name_loc, "'%s' is a def; defs take positional arguments only",
-                   d->name);
-            bad = true;
-        }
-    if (bad)
+    int *by = arena_alloc(l->a, sizeof *by * (size_t)(d->nparams + 1));
+    if (!bind_args(l, d, args, e->call.nargs, callee, by))
         return poison;
-    if (e->call.nargs != d->nparams) {
-        if (fe_err(l, callee, "%s expects %d argument%s, got %d", d->name, d->nparams,
-                   d->nparams == 1 ? "" : "s", e->call.nargs))
-            diag_note(d->loc, "'%s' is defined here", d->name);
-        return poison;
-    }
     for (int i = 0; i < l->depth; i++)
         if (l->stack[i] == d) {
             if (fe_err(l, callee, "recursive call of '%s'", d->name))
@@ -685,10 +724,14 @@ Value fe_call_def(L *l, Frame *f, const DefEntry *de, const Expr *e)
     }
     if (de->bad || !spend(l, callee))
         return poison;
+    /* a default is evaluated at each call, in the def's own scope: it
+     * sees the parameters before it (`def f(x, n, m = n * 2)`) */
     Frame *g = frame_new(l, d);
-    for (int i = 0; i < d->nparams; i++)
+    for (int i = 0; i < d->nparams; i++) {
+        Value v = by[i] >= 0 ? args[by[i]].v : fe_eval(l, g, d->defaults[i]);
         if (d->params[i])
-            fe_bind(l, g, d->params[i], B_VALUE, args[i].v, d->param_locs[i], NULL);
+            fe_bind(l, g, d->params[i], B_VALUE, v, d->param_locs[i], NULL);
+    }
     l->stack[l->depth++] = d;
     int first = l->g->nodes.n;
     exec_block(l, g, d->body, d->nbody);

@@ -67,10 +67,12 @@ typedef Vec(Expr *) FeExprVec;
 typedef Vec(Arg) FeArgVec;
 typedef Vec(Stmt *) FeStmtVec;
 typedef Vec(SliceItem) FeItemVec;
-/* The parameter list of a def: names and where they are written. */
+/* The parameter list of a def (names, where they are written, default
+ * values or NULL), or the names of an unpacking (no defaults). */
 typedef struct {
     Vec(const char *) names;
     Vec(Loc) locs;
+    Vec(Expr *) defaults;
 } FeParams;
 
 typedef struct FeParser FeParser;
@@ -324,7 +326,7 @@ static Expr *want_call(Expr *e, const char *what)
 %type <arg> arg
 %type <items> slice_items
 %type <item> slice_item
-%type <params> names names_opt
+%type <params> names def_params def_params_opt def_param
 %type <flag> frozen_opt
 
 %%
@@ -337,14 +339,15 @@ program:
   | program error '}'
   ;
 
-/* def = "def" NAME "(" names? ")" block */
+/* def = "def" NAME "(" def_params? ")" block */
 item:
-    KW_DEF IDENT '(' names_opt ')' block {
+    KW_DEF IDENT '(' def_params_opt ')' block {
         Def *d = arena_alloc(ps->arena, sizeof *d);
         d->name = $2;
         d->loc = loc_of(@2);
         d->params = $4->names.v;
         d->param_locs = $4->locs.v;
+        d->defaults = $4->defaults.v;
         d->nparams = $4->names.n;
         d->body = $6->v;
         d->nbody = $6->n;
@@ -363,9 +366,40 @@ item:
     }
   ;
 
-names_opt:
+/* def_params = def_param ("," def_param)*, def_param = NAME ("=" expr)?:
+ * as in Python, a parameter with a default makes those after it take one */
+def_params_opt:
     %empty { $$ = NEW_VEC(FeParams); }
-  | names
+  | def_params
+  ;
+
+def_params:
+    def_param
+  | def_params ',' def_param {
+        $$ = $1;
+        int n = $1->names.n;
+        if ($1->defaults.v[n - 1] && !$3->defaults.v[0])
+            diag_error(loc_of(@3), "parameter '%s' without a default follows one with a default",
+                       $3->names.v[0]);
+        vec_push(ps->arena, &$$->names, $3->names.v[0]);
+        vec_push(ps->arena, &$$->locs, $3->locs.v[0]);
+        vec_push(ps->arena, &$$->defaults, $3->defaults.v[0]);
+    }
+  ;
+
+def_param:
+    IDENT {
+        $$ = NEW_VEC(FeParams);
+        vec_push(ps->arena, &$$->names, $1);
+        vec_push(ps->arena, &$$->locs, loc_of(@1));
+        vec_push(ps->arena, &$$->defaults, (Expr *)NULL);
+    }
+  | IDENT '=' expr {
+        $$ = NEW_VEC(FeParams);
+        vec_push(ps->arena, &$$->names, $1);
+        vec_push(ps->arena, &$$->locs, loc_of(@1));
+        vec_push(ps->arena, &$$->defaults, $3);
+    }
   ;
 
 names:
