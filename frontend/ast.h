@@ -125,7 +125,7 @@ struct Stmt {
     int nopts;
     const char *objective; /* S_TRAIN: `as NAME`, or NULL */
     Loc objective_loc;
-    Expr *lo, *hi;     /* S_FOR: lo..hi, hi exclusive */
+    Expr *lo, *hi;     /* S_FOR: lo..hi, hi exclusive; hi NULL: over the list lo */
     Stmt **body;       /* S_FOR; S_IF: the statements run when the condition holds */
     int nbody;
     Stmt **orelse;     /* S_IF: the else branch (an `else if` is one S_IF), or NULL */

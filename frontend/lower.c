@@ -1289,11 +1289,22 @@ static void exec_slice_assign(L *l, Frame *f, const Stmt *st)
 
 static void exec_for(L *l, Frame *f, const Stmt *st)
 {
-    Value lo = fe_eval(l, f, st->lo), hi = fe_eval(l, f, st->hi);
+    Value lo = fe_eval(l, f, st->lo), hi = st->hi ? fe_eval(l, f, st->hi) : poison;
     name_calls(l, f, st->name, st->name_loc);
     int64_t a = 0, b = 0;
-    bool ok = fe_int_const(l, lo, "a loop bound", &a);
-    ok &= fe_int_const(l, hi, "a loop bound", &b);
+    bool ok;
+    if (st->hi) {
+        ok = fe_int_const(l, lo, "a loop bound", &a);
+        ok &= fe_int_const(l, hi, "a loop bound", &b);
+    } else { /* over a list: always unrolled, its elements may be anything */
+        ok = lo.kind == V_LIST;
+        if (!ok && lo.kind != V_POISON) {
+            char buf[64];
+            fe_err(l, lo.loc, "a for loop runs over a range A..B or a list, not over %s",
+                   fe_vdesc(lo, buf, sizeof buf));
+        }
+        b = ok ? lo.n : 0;
+    }
     if (!ok || !st->name)
         return;
     if (fe_lookup(f, st->name)) {
@@ -1308,13 +1319,13 @@ static void exec_for(L *l, Frame *f, const Stmt *st)
     for (int64_t i = a; i < b && !l->stop; i++) {
         if (!spend(l, st->loc))
             break;
-        f->scope.v[idx].v = num_int(i, st->name_loc);
+        f->scope.v[idx].v = st->hi ? num_int(i, st->name_loc) : lo.elems[i];
         vec_push(l->a, &f->loops, i);
         int errors = diag_errors();
         exec_block(l, f, st->body, st->nbody);
         f->loops.n--;
         /* after the first iteration, the rest as one IR loop if they can be */
-        if (i == a && diag_errors() == errors && compile_loop(l, f, st, idx, a + 1, b))
+        if (st->hi && i == a && diag_errors() == errors && compile_loop(l, f, st, idx, a + 1, b))
             break;
     }
     /* The loop variable goes out of scope; names bound in the body stay. */

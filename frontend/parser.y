@@ -481,6 +481,13 @@ stmt:
         $$->body = $7->v;
         $$->nbody = $7->n;
     }
+  /* for c in [16, 32, 64] { ... }: over a list's elements */
+  | KW_FOR IDENT KW_IN expr block {
+        $$ = stmt_new(ps, S_FOR, @1, $2, @2);
+        $$->lo = $4;
+        $$->body = $5->v;
+        $$->nbody = $5->n;
+    }
   | KW_RETURN expr ';' {
         $$ = stmt_new(ps, S_RETURN, @1, NULL, @1);
         $$->value = $2;

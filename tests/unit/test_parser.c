@@ -711,7 +711,7 @@ END_TEST
 TEST(errors, err_for_without_range)
 {
     expect_first_error("model m {\n  for i in 0 3 { }\n}\n",
-                       "t.dl:2:14: error: expected '..' before '3'");
+                       "t.dl:2:14: error: expected '..' or '{' before '3'");
     parse("model m { for i in 0..3 x = 1; }");
     expect_diag("t.dl:1:25: error: expected '{' before 'x'");
     parse("model m { for i 0..3 {} }");
