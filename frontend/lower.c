@@ -21,9 +21,11 @@
  * executed many times) and leave a poisoned value behind that silences
  * everything computed from it.
  *
- * This file runs statements, expands def calls, names parameters and holds
- * the entry point; lower_expr.c evaluates expressions (folding, nodes,
- * attributes, op calls); lower.h has the types and functions they share.
+ * This file runs statements, compiles for loops and holds the entry point;
+ * lower_def.c expands def calls and names parameters, lower_train.c
+ * lowers train statements, lower_expr.c evaluates expressions (folding,
+ * nodes, attributes, op calls) and lower_recurrent.c the recurrent layers'
+ * variants; lower.h has the types and functions they share.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -329,8 +331,6 @@ static bool trial_finish(L *l, Frame *f, LoopTrial *t, int64_t first, int64_t en
 
 bool fe_unroll_loops;
 
-static void exec_block(L *l, Frame *f, Stmt *const *body, int n);
-
 /* Traces the body of st once as the body of a loop over iterations
  * first..end-1 (loop variable at scope index var); true when the loop
  * node replaced them. The frame is as before when it returns false. */
@@ -355,7 +355,7 @@ static bool compile_loop(L *l, Frame *f, const Stmt *st, int var, int64_t first,
     l->g = t.body;
     l->trial = &t;
     vec_push(l->a, &f->loops, first);
-    exec_block(l, f, st->body, st->nbody);
+    fe_exec_block(l, f, st->body, st->nbody);
     f->loops.n--;
     l->trial = NULL;
     l->g = outer;
@@ -444,7 +444,7 @@ int fe_ns_get(const NameSet *s, const char *key)
     }
 }
 
-static void ns_put(Arena *a, NameSet *s, const char *key, int val)
+void fe_ns_put(Arena *a, NameSet *s, const char *key, int val)
 {
     if (2 * (s->n + 1) > s->cap) {
         NameSet t = {0};
@@ -453,7 +453,7 @@ static void ns_put(Arena *a, NameSet *s, const char *key, int val)
         t.vals = arena_alloc(a, (size_t)t.cap * sizeof *t.vals);
         for (int i = 0; i < s->cap; i++)
             if (s->keys[i])
-                ns_put(a, &t, s->keys[i], s->vals[i]);
+                fe_ns_put(a, &t, s->keys[i], s->vals[i]);
         *s = t;
     }
     unsigned i = hash_str(key) & (unsigned)(s->cap - 1);
@@ -465,21 +465,11 @@ static void ns_put(Arena *a, NameSet *s, const char *key, int val)
     s->vals[i] = val;
 }
 
-/* ---- frames, bindings and names ---------------------------------------------- */
-
-static Frame *frame_new(L *l, const Def *d)
-{
-    Frame *f = arena_alloc(l->a, sizeof *f);
-    f->def = d;
-    /* Most frames hold a few names: start small, calls may be many. */
-    f->scope.cap = d ? d->nparams + 4 : 16;
-    f->scope.v = arena_alloc(l->a, (size_t)f->scope.cap * sizeof *f->scope.v);
-    return f;
-}
+/* ---- bindings ------------------------------------------------------------------ */
 
 /* Counts one unit of unrolling work; false (after one error) once the model
  * has grown past what any real network needs. */
-static bool spend(L *l, Loc loc)
+bool fe_spend(L *l, Loc loc)
 {
     if (l->stop)
         return false;
@@ -501,7 +491,7 @@ Binding *fe_lookup(Frame *f, const char *name)
 /* Names are unique in a scope: bind only what fe_lookup does not find. */
 static void scope_push(L *l, Frame *f, Binding b)
 {
-    ns_put(l->a, &f->bound, b.name, f->scope.n);
+    fe_ns_put(l->a, &f->bound, b.name, f->scope.n);
     vec_push(l->a, &f->scope, b);
 }
 
@@ -559,190 +549,6 @@ bool fe_bind(L *l, Frame *f, const char *name, BindKind kind, Value v, Loc loc, 
     }
     scope_push(l, f, (Binding){name, kind, v, loc, st, false});
     return true;
-}
-
-/* The statement's binding name with the loop indices of this frame. */
-static const char *loop_name(L *l, Frame *f, const char *name)
-{
-    if (!f->loops.n)
-        return name;
-    StrBuf b = {0};
-    sb_puts(&b, name);
-    for (int i = 0; i < f->loops.n; i++)
-        sb_printf(&b, ".%" PRId64, f->loops.v[i]);
-    char *s = arena_strdup(l->a, b.s);
-    sb_free(&b);
-    return s;
-}
-
-static const char *named_kind(const Node *n)
-{
-    return n->op == OP_PARAM ? "parameter" : n->op == OP_STATE ? "state" : "input";
-}
-
-/* Records a named node in f under rel; in the model frame rel is final. */
-void fe_add_named(L *l, Frame *f, Node *n, const char *rel, Loc loc)
-{
-    int k = fe_ns_get(&f->names, rel);
-    if (k >= 0) {
-        if (fe_err(l, loc, "%s '%s' is already defined; bind the result to a different name",
-                   named_kind(n), rel) &&
-            f->named.v[k].loc.line > 0)
-            diag_note(f->named.v[k].loc, "'%s' was first defined here", rel);
-        return;
-    }
-    if (f == l->model)
-        n->name = rel;
-    ns_put(l->a, &f->names, rel, f->named.n);
-    vec_push(l->a, &f->named, ((Named){n, rel, loc}));
-}
-
-static int cmp_call(const void *pa, const void *pb)
-{
-    const CallRec *a = pa, *b = pb;
-    if (a->loc.line != b->loc.line)
-        return a->loc.line < b->loc.line ? -1 : 1;
-    return a->loc.col < b->loc.col ? -1 : a->loc.col > b->loc.col;
-}
-
-/* The scope of the nodes a def call built: prefix, before the scope of
- * the calls inside it (named first, relative to it), as parameter paths. */
-static void scope_nodes(L *l, const CallRec *c, const char *prefix)
-{
-    for (int i = c->first_node; i < c->end_node && i < l->g->nodes.n; i++) {
-        Node *n = l->g->nodes.v[i];
-        if (n)
-            n->scope = n->scope ? arena_printf(l->a, "%s.%s", prefix, n->scope) : prefix;
-    }
-}
-
-/* Names what the def calls of one statement made (see the file comment).
- * name is NULL for `return`: there the callee's def name stands in for the
- * missing binding name (return dense(x) -> dense.w, as a PyTorch submodule). */
-static void name_calls(L *l, Frame *f, const char *name, Loc loc)
-{
-    if (f->calls.n == 0) /* qsort must not see the NULL of an empty Vec */
-        return;
-    int k = 0;
-    for (int i = 0; i < f->calls.n; i++)
-        k += f->calls.v[i].nnamed > 0;
-    qsort(f->calls.v, (size_t)f->calls.n, sizeof *f->calls.v, cmp_call);
-    const char *base = name && k > 0 ? loop_name(l, f, name) : NULL;
-    int idx = 0;
-    for (int i = 0; i < f->calls.n; i++) {
-        CallRec *c = &f->calls.v[i];
-        if (!c->nnamed) { /* no parameters to name: its nodes' scope is the def */
-            scope_nodes(l, c, c->def);
-            continue;
-        }
-        const char *prefix;
-        if (base)
-            prefix = k == 1 ? base : arena_printf(l->a, "%s.%s_%d", base, c->def, idx);
-        else
-            prefix = k == 1 ? c->def : arena_printf(l->a, "%s_%d", c->def, idx);
-        idx++;
-        scope_nodes(l, c, prefix);
-        for (int j = 0; j < c->nnamed; j++)
-            fe_add_named(l, f, c->named[j].node,
-                         arena_printf(l->a, "%s.%s", prefix, c->named[j].rel), loc);
-    }
-    f->calls.n = 0;
-}
-
-/* ---- def calls ------------------------------------------------------------------ */
-
-static void exec_block(L *l, Frame *f, Stmt *const *body, int n);
-
-/* Which argument of the call binds each parameter of d (by[i], -1 for
- * none): positional ones in order, then named ones by name, as Python
- * binds them. False, with the error said, when they do not fit. */
-static bool bind_args(L *l, const Def *d, const EArg *args, int nargs, Loc callee, int *by)
-{
-    bool ok = true;
-    int npos = 0;
-    for (int i = 0; i < d->nparams; i++)
-        by[i] = -1;
-    int required = 0;
-    while (npos < nargs && !args[npos].name)
-        npos++;
-    while (required < d->nparams && !(d->defaults && d->defaults[required]))
-        required++;
-    if (npos > d->nparams || (npos == nargs && npos < required)) {
-        if (fe_err(l, callee, "%s expects %s%d argument%s, got %d", d->name,
-                   npos > d->nparams && required < d->nparams ? "at most " : "",
-                   npos > d->nparams ? d->nparams : required,
-                   (npos > d->nparams ? d->nparams : required) == 1 ? "" : "s", npos))
-            diag_note(d->loc, "'%s' is defined here", d->name);
-        return false;
-    }
-    for (int i = 0; i < npos; i++)
-        by[i] = i;
-    for (int k = npos; k < nargs; k++) {
-        int j = 0;
-        while (j < d->nparams && !(d->params[j] && strcmp(d->params[j], args[k].name) == 0))
-            j++;
-        if (j == d->nparams) {
-            if (fe_err(l, args[k].name_loc, "%s has no parameter '%s'%s", d->name, args[k].name,
-                       fe_suggest(l, args[k].name, d->params, d->nparams)))
-                diag_note(d->loc, "'%s' is defined here", d->name);
-            ok = false;
-        } else if (by[j] >= 0) {
-            fe_err(l, args[k].name_loc, "%s got two values for parameter '%s'", d->name,
-                   args[k].name);
-            ok = false;
-        } else {
-            by[j] = k;
-        }
-    }
-    for (int i = 0; i < d->nparams && ok; i++)
-        if (by[i] < 0 && d->params[i] && !(d->defaults && d->defaults[i])) {
-            if (fe_err(l, callee, "%s: missing argument '%s'", d->name, d->params[i]))
-                diag_note(d->param_locs[i], "'%s' is declared here, without a default",
-                          d->params[i]);
-            ok = false;
-        }
-    return ok;
-}
-
-Value fe_call_def(L *l, Frame *f, const DefEntry *de, const Expr *e)
-{
-    const Def *d = de->def;
-    Loc callee = e->call.callee_loc;
-    EArg *args = fe_eval_args(l, f, e->call.args, e->call.nargs);
-    int *by = arena_alloc(l->a, sizeof *by * (size_t)(d->nparams + 1));
-    if (!bind_args(l, d, args, e->call.nargs, callee, by))
-        return poison;
-    for (int i = 0; i < l->depth; i++)
-        if (l->stack[i] == d) {
-            if (fe_err(l, callee, "recursive call of '%s'", d->name))
-                diag_note(d->loc, "defs are expanded inline, so recursion cannot terminate");
-            return poison;
-        }
-    if (l->depth == MAX_CALL_DEPTH) {
-        fe_err(l, callee, "defs nested more than %d calls deep", MAX_CALL_DEPTH);
-        return poison;
-    }
-    if (de->bad || !spend(l, callee))
-        return poison;
-    /* a default is evaluated at each call, in the def's own scope: it
-     * sees the parameters before it (`def f(x, n, m = n * 2)`) */
-    Frame *g = frame_new(l, d);
-    for (int i = 0; i < d->nparams; i++) {
-        Value v = by[i] >= 0 ? args[by[i]].v : fe_eval(l, g, d->defaults[i]);
-        if (d->params[i])
-            fe_bind(l, g, d->params[i], B_VALUE, v, d->param_locs[i], NULL);
-    }
-    l->stack[l->depth++] = d;
-    int first = l->g->nodes.n;
-    exec_block(l, g, d->body, d->nbody);
-    l->depth--;
-    CallRec rec = {d->name, callee, g->named.v, g->named.n, first, l->g->nodes.n};
-    vec_push(l->a, &f->calls, rec);
-    if (!g->returned)
-        return poison;
-    Value v = g->ret;
-    v.loc = callee;
-    return v;
 }
 
 /* ---- statements ----------------------------------------------------------------- */
@@ -837,7 +643,7 @@ static void exec_param(L *l, Frame *f, const Stmt *st)
                 v = k;
         args[nargs++] = v;
     }
-    const char *rel = loop_name(l, f, st->name);
+    const char *rel = fe_loop_name(l, f, st->name);
     Node *n = ir_param(l->g, rel, dt, s, (Init)init, nargs ? args : NULL, nargs, st->frozen,
                        st->name_loc);
     if (fe_bind(l, f, st->name, B_PARAM, tensor(n, st->name_loc), st->name_loc, st))
@@ -932,207 +738,6 @@ static void exec_output(L *l, Frame *f, const Stmt *st)
     ir_output(l->g, st->name, v.node, st->name_loc);
 }
 
-/* What the schema's ranges (lower_expr.c) cannot say about a schedule's
- * arguments: the ones that relate two arguments, or a list's elements. */
-static bool sched_args_ok(L *l, Sched s, const AttrList *a, Loc loc)
-{
-    const Attr *w = ir_attrs_get(a, "warmup");
-    const Attr *n = ir_attrs_get(a, "total");
-    switch (s) {
-    case SCHED_WARMUP_COSINE:
-        if (w->i >= n->i) {
-            fe_err(l, loc, "warmup_cosine: 'warmup' must be less than 'total' (%lld >= %lld)",
-                   (long long)w->i, (long long)n->i);
-            return false;
-        }
-        return true;
-    case SCHED_LINEAR_WARMUP:
-    case SCHED_INVERSE_SQRT:
-        if (w->i < 1) {
-            fe_err(l, loc, "%s: 'warmup' must be >= 1 (got %lld)", sched_info[s].text,
-                   (long long)w->i);
-            return false;
-        }
-        return true;
-    case SCHED_MULTISTEP: {
-        AttrInts m = ir_attrs_get(a, "milestones")->ints;
-        for (int i = 0; i < m.n; i++)
-            if (m.v[i].n < 0) {
-                fe_err(l, loc, "multistep: milestones must be >= 0 (got %lld)",
-                       (long long)m.v[i].n);
-                return false;
-            }
-        return true;
-    }
-    case SCHED_ONE_CYCLE: {
-        /* PyTorch divides by each phase's length: none may be empty */
-        double total = (double)n->i, pct = ir_attrs_get(a, "pct_start")->f;
-        bool three = ir_attrs_get(a, "three_phase")->b;
-        double up = pct * total - 1, down = three ? 2 * pct * total - 2 : up;
-        if (up <= 0 || down >= total - 1 || (three && down <= up)) {
-            fe_err(l, loc,
-                   "one_cycle: every phase must last more than 0 steps (pct_start * total = %g%s)",
-                   pct * total, three ? ", and pct_start < 0.5 with three_phase" : "");
-            return false;
-        }
-        return true;
-    }
-    default: return true;
-    }
-}
-
-/* `params = [gen, disc.fc1]`: parameter paths or their starts, written
- * as names and paths (not evaluated: `gen` is a prefix, not a value). */
-static bool train_prefixes(L *l, const Expr *e, Train *t)
-{
-    if (e->kind != E_LIST || e->list.n == 0) {
-        fe_err(l, e->loc, "params must be a list of parameter paths, as in 'params = [gen]'");
-        return false;
-    }
-    bool ok = true;
-    for (int i = 0; i < e->list.n; i++) {
-        const Expr *x = e->list.elems[i];
-        if (x->kind != E_NAME && x->kind != E_PATH) {
-            fe_err(l, x->loc, "params: expected a parameter path such as 'gen' or 'gen.fc1'");
-            ok = false;
-            continue;
-        }
-        vec_push(l->a, &t->prefixes, ((ParamPrefix){x->name, x->loc}));
-    }
-    return ok;
-}
-
-static void exec_train(L *l, Frame *f, const Stmt *st)
-{
-    static const char *const opts[] = {"clip_norm", "schedule", "clip_value", "params"};
-    char buf[64];
-    Train *t = arena_alloc(l->a, sizeof *t);
-    t->loc = st->loc;
-    t->sched = SCHED_CONSTANT;
-    t->name = st->objective;
-    bool ok = true;
-    Binding *b = fe_lookup(f, st->name);
-    Value loss = poison;
-    if (!b) {
-        Expr e = {.kind = E_NAME, .loc = st->name_loc, .name = st->name};
-        fe_eval_name(l, f, &e);
-        ok = false;
-    } else {
-        loss = b->v;
-        if (loss.kind == V_POISON) {
-            ok = false;
-        } else if (loss.kind != V_TENSOR) {
-            fe_err(l, st->name_loc, "train: '%s' must be a tensor (got %s)", st->name,
-                   fe_vdesc(loss, buf, sizeof buf));
-            ok = false;
-        }
-    }
-    int o = fe_builtin_call(l, f, st->value, optim_info, OPTIM_COUNT, "optimizer", &t->optim_args);
-    ok &= o >= 0;
-    if (!st->value)
-        ok = false;
-    bool seen[4] = {false, false, false, false};
-    for (int i = 0; i < st->nopts; i++) {
-        const Arg *a = &st->opts[i];
-        if (!a->name)
-            continue;
-        int k = -1;
-        for (int j = 0; j < countof(opts); j++)
-            if (strcmp(a->name, opts[j]) == 0)
-                k = j;
-        if (k < 0) {
-            fe_err(l, a->name_loc, "unknown train option '%s'%s", a->name,
-                   fe_suggest(l, a->name, opts, countof(opts)));
-            ok = false;
-            continue;
-        }
-        if (seen[k]) {
-            fe_err(l, a->name_loc, "train: '%s' is given twice", a->name);
-            ok = false;
-            continue;
-        }
-        seen[k] = true;
-        if (k == 3) {
-            ok &= train_prefixes(l, a->value, t);
-        } else if (k != 1) {
-            Value v = fe_eval(l, f, a->value);
-            if (v.kind == V_NUM && v.f > 0 && isfinite(v.f)) {
-                *(k == 0 ? &t->has_clip : &t->has_clip_value) = true;
-                *(k == 0 ? &t->clip_norm : &t->clip_value) = v.f;
-            } else {
-                if (v.kind != V_POISON)
-                    fe_err(l, v.loc, "%s must be a positive number (got %s)", opts[k],
-                           fe_vdesc(v, buf, sizeof buf));
-                ok = false;
-            }
-        } else {
-            int s = fe_builtin_call(l, f, a->value, sched_info, SCHED_COUNT, "schedule",
-                                    &t->sched_args);
-            if (s < 0) {
-                ok = false;
-            } else {
-                t->sched = (Sched)s;
-                ok &= sched_args_ok(l, t->sched, &t->sched_args, a->value->loc);
-            }
-        }
-    }
-    if (!seen[1])
-        ir_attrs_fill_defaults(l->a, &t->sched_args, fe_builtin_schema(sched_info, SCHED_CONSTANT));
-    /* a failed statement stays in the list as a placeholder (no loss), so
-     * that the objectives' names are still checked (check_objectives) */
-    Train **end = &l->g->train;
-    while (*end)
-        end = &(*end)->next;
-    *end = t;
-    if (!ok)
-        return;
-    /* PyTorch's SGD refuses these too */
-    const Attr *nest = ir_attrs_get(&t->optim_args, "nesterov");
-    if (o == OPTIM_SGD && nest->b &&
-        (ir_attrs_get(&t->optim_args, "momentum")->f <= 0 ||
-         ir_attrs_get(&t->optim_args, "dampening")->f != 0)) {
-        fe_err(l, st->value->loc, "sgd: nesterov needs momentum > 0 and dampening = 0");
-        return;
-    }
-    t->optim = (Optim)o;
-    t->loss = loss.node;
-}
-
-/* After the model: several objectives are each named, once; every
- * `params` prefix names trainable parameters. */
-static void check_objectives(L *l)
-{
-    const Graph *g = l->g;
-    for (const Train *t = g->train; t; t = t->next) {
-        if (!t->name && (t != g->train || t->next)) {
-            const Train *other = t == g->train ? t->next : g->train;
-            if (fe_err(l, t->loc, "a model with several train statements needs 'as NAME' on "
-                                  "each, to name the objective's functions"))
-                diag_note(other->loc, "another train statement is here");
-        }
-        for (const Train *u = g->train; u != t; u = u->next)
-            if (t->name && u->name && strcmp(t->name, u->name) == 0) {
-                if (fe_err(l, t->loc, "a second objective named '%s'", t->name))
-                    diag_note(u->loc, "the first is here");
-                break;
-            }
-        for (int k = 0; k < t->prefixes.n; k++) {
-            const char *pre = t->prefixes.v[k].path;
-            bool found = false, frozen = false;
-            for (int i = 0; i < g->nodes.n && !found; i++) {
-                const Node *p = g->nodes.v[i];
-                if (p->op != OP_PARAM || !ir_path_under(p->name, pre))
-                    continue;
-                found = !attr_frozen(p);
-                frozen |= attr_frozen(p);
-            }
-            if (!found)
-                fe_err(l, t->prefixes.v[k].loc, "params: no %sparameter '%s' or '%s.*'",
-                       frozen ? "trainable " : "", pre, pre);
-        }
-    }
-}
-
 /* The caret of an error about a statement's value: a call's callee. */
 static Loc value_loc(const Expr *e)
 {
@@ -1222,7 +827,7 @@ static void bind_quietly(L *l, Frame *f, Stmt *const *body, int n)
 static void exec_if(L *l, Frame *f, const Stmt *st)
 {
     Value c = fe_eval(l, f, st->value);
-    name_calls(l, f, NULL, st->loc);
+    fe_name_calls(l, f, NULL, st->loc);
     char buf[64];
     bool taken;
     switch (c.kind) {
@@ -1243,9 +848,9 @@ static void exec_if(L *l, Frame *f, const Stmt *st)
         return;
     }
     if (taken)
-        exec_block(l, f, st->body, st->nbody);
+        fe_exec_block(l, f, st->body, st->nbody);
     else
-        exec_block(l, f, st->orelse, st->norelse);
+        fe_exec_block(l, f, st->orelse, st->norelse);
 }
 
 static void exec_slice_assign(L *l, Frame *f, const Stmt *st)
@@ -1290,7 +895,7 @@ static void exec_slice_assign(L *l, Frame *f, const Stmt *st)
 static void exec_for(L *l, Frame *f, const Stmt *st)
 {
     Value lo = fe_eval(l, f, st->lo), hi = st->hi ? fe_eval(l, f, st->hi) : poison;
-    name_calls(l, f, st->name, st->name_loc);
+    fe_name_calls(l, f, st->name, st->name_loc);
     int64_t a = 0, b = 0;
     bool ok;
     if (st->hi) {
@@ -1317,31 +922,31 @@ static void exec_for(L *l, Frame *f, const Stmt *st)
     int idx = f->scope.n;
     scope_push(l, f, (Binding){st->name, B_LOOP, poison, st->name_loc, st, false});
     for (int64_t i = a; i < b && !l->stop; i++) {
-        if (!spend(l, st->loc))
+        if (!fe_spend(l, st->loc))
             break;
         f->scope.v[idx].v = st->hi ? num_int(i, st->name_loc) : lo.elems[i];
         vec_push(l->a, &f->loops, i);
         int errors = diag_errors();
-        exec_block(l, f, st->body, st->nbody);
+        fe_exec_block(l, f, st->body, st->nbody);
         f->loops.n--;
         /* after the first iteration, the rest as one IR loop if they can be */
         if (st->hi && i == a && diag_errors() == errors && compile_loop(l, f, st, idx, a + 1, b))
             break;
     }
     /* The loop variable goes out of scope; names bound in the body stay. */
-    ns_put(l->a, &f->bound, st->name, -1);
+    fe_ns_put(l->a, &f->bound, st->name, -1);
     memmove(&f->scope.v[idx], &f->scope.v[idx + 1],
             (size_t)(f->scope.n - idx - 1) * sizeof *f->scope.v);
     f->scope.n--;
     for (int i = idx; i < f->scope.n; i++)
-        ns_put(l->a, &f->bound, f->scope.v[i].name, i);
+        fe_ns_put(l->a, &f->bound, f->scope.v[i].name, i);
 }
 
 static void exec_stmt(L *l, Frame *f, const Stmt *st)
 {
     if (!st || l->stop)
         return;
-    if (!spend(l, st->loc))
+    if (!fe_spend(l, st->loc))
         return;
     if (st->kind != S_RETURN && !st->name)
         return;
@@ -1370,7 +975,7 @@ static void exec_stmt(L *l, Frame *f, const Stmt *st)
     case S_ASSIGN: exec_assign(l, f, st); break;
     case S_SLICE_ASSIGN: exec_slice_assign(l, f, st); break;
     case S_OUTPUT: exec_output(l, f, st); break;
-    case S_TRAIN: exec_train(l, f, st); break;
+    case S_TRAIN: fe_exec_train(l, f, st); break;
     case S_FOR: exec_for(l, f, st); return;
     case S_IF: exec_if(l, f, st); return;
     case S_UNPACK:
@@ -1387,10 +992,10 @@ static void exec_stmt(L *l, Frame *f, const Stmt *st)
         f->returned = true;
         break;
     }
-    name_calls(l, f, name, st->name_loc);
+    fe_name_calls(l, f, name, st->name_loc);
 }
 
-static void exec_block(L *l, Frame *f, Stmt *const *body, int n)
+void fe_exec_block(L *l, Frame *f, Stmt *const *body, int n)
 {
     for (int i = 0; i < n && !l->stop; i++)
         exec_stmt(l, f, body[i]);
@@ -1490,7 +1095,7 @@ static bool collect_defs(L *l, Program *const *progs, int nprogs)
                                d->params[j], d->name);
                         bad = true;
                     }
-            ns_put(l->a, &l->def_names, d->name, l->defs.n);
+            fe_ns_put(l->a, &l->def_names, d->name, l->defs.n);
             vec_push(l->a, &l->defs, ((DefEntry){d, bad}));
         }
     }
@@ -1529,10 +1134,10 @@ Graph *fe_lower(Arena *a, Program *const *progs, int nprogs, const Define *defs,
     l->g->loc = m->loc;
     collect_defs(l, progs, nprogs);
     check_body(l, m->body, m->nbody, NULL, false, false);
-    l->model = frame_new(l, NULL);
+    l->model = fe_frame_new(l, NULL);
     l->model_ast = m;
-    exec_block(l, l->model, m->body, m->nbody);
-    check_objectives(l);
+    fe_exec_block(l, l->model, m->body, m->nbody);
+    fe_check_objectives(l);
     for (int i = 0; i < ndefs; i++)
         if (!l->define_used[i] && defs[i].name)
             diag_warning((Loc){0}, "-D %s: the model has no 'let %s'", defs[i].name, defs[i].name);

@@ -1,8 +1,10 @@
 /*
  * The lowering's private interface, shared by frontend/lower.c (statements,
- * def expansion, naming, the entry point) and frontend/lower_expr.c (values,
- * constant folding, expressions, attributes, op calls); nothing else
- * includes it. See lower.c for how the lowering works.
+ * the entry point), lower_def.c (def calls, naming), lower_train.c (train
+ * statements), lower_expr.c (values, constant folding, expressions,
+ * attributes, op calls) and lower_recurrent.c (recurrent layers with
+ * lengths or both directions); nothing else includes it. See lower.c for
+ * how the lowering works.
  */
 #ifndef DLC_FRONTEND_LOWER_H
 #define DLC_FRONTEND_LOWER_H
@@ -140,15 +142,27 @@ static inline Value tensor(Node *n, Loc loc)
     return (Value){.kind = V_TENSOR, .loc = loc, .node = n};
 }
 
-/* lower.c: diagnostics, name sets, bindings, def calls. */
+/* lower.c: diagnostics, name sets, bindings, statements. */
 bool __attribute__((format(printf, 3, 4))) fe_err(L *l, Loc loc, const char *fmt, ...);
 const char *fe_vdesc(Value v, char *buf, size_t size);
 const char *fe_suggest(L *l, const char *word, const char *const *cands, int n);
 int fe_ns_get(const NameSet *s, const char *key);
+void fe_ns_put(Arena *a, NameSet *s, const char *key, int val);
+bool fe_spend(L *l, Loc loc);
 Binding *fe_lookup(Frame *f, const char *name);
 bool fe_bind(L *l, Frame *f, const char *name, BindKind kind, Value v, Loc loc, const Stmt *st);
+void fe_exec_block(L *l, Frame *f, Stmt *const *body, int n);
+
+/* lower_def.c: frames, parameter names, def calls. */
+Frame *fe_frame_new(L *l, const Def *d);
+const char *fe_loop_name(L *l, Frame *f, const char *name);
 void fe_add_named(L *l, Frame *f, Node *n, const char *rel, Loc loc);
+void fe_name_calls(L *l, Frame *f, const char *name, Loc loc);
 Value fe_call_def(L *l, Frame *f, const DefEntry *de, const Expr *e);
+
+/* lower_train.c: train statements and the objectives' checks. */
+void fe_exec_train(L *l, Frame *f, const Stmt *st);
+void fe_check_objectives(L *l);
 
 /* lower_expr.c: values, expressions, attributes. */
 Node *fe_as_node(L *l, Value v, const char *what);
@@ -168,5 +182,11 @@ EArg *fe_eval_args(L *l, Frame *f, const Arg *args, int n);
 int fe_builtin_call(L *l, Frame *f, const Expr *e, const BuiltinInfo *table, int n,
                     const char *what, AttrList *out);
 const AttrSchema *fe_builtin_schema(const BuiltinInfo *table, int i);
+
+/* lower_recurrent.c: rnn/lstm/gru with lengths or bidirectional; the
+ * tuple of a return_state op's hidden states and final states. */
+Value fe_recurrent_call(L *l, Op op, Node **in, int nin, AttrList attrs, Node *lengths,
+                        bool bidir, Loc loc);
+Value fe_recurrent_results(L *l, Node *y, Loc loc);
 
 #endif
