@@ -20,7 +20,7 @@ typedef enum {
     E_STR,   /* "tanh" (escapes already decoded) */
     E_BOOL,  /* true, false */
     E_NAME,  /* x */
-    E_BIN,   /* a + b, a - b, a * b, a / b, a @ b, comparisons, a & b, a | b */
+    E_BIN,   /* a + b, a - b, a * b, a / b, a // b, a % b, a @ b, comparisons, a & b, a | b */
     E_NEG,   /* -a */
     E_NOT,   /* !a */
     E_CALL,  /* f(a, b, name = c) */
@@ -59,7 +59,7 @@ struct Expr {
         bool boolean;     /* E_BOOL */
         const char *name; /* E_NAME; E_PATH: the whole path, "fc1.w" */
         struct {
-            /* '+', '-', '*', '/', '@', '&', '|', and the comparisons
+            /* '+', '-', '*', '/', 'f' (//), '%', '@', '&', '|', and the comparisons
              * '<', '>', 'l' (<=), 'g' (>=), 'e' (==), 'n' (!=) */
             char op;
             Expr *lhs, *rhs;

@@ -51,9 +51,29 @@ Node *fe_as_node(L *l, Value v, const char *what)
 static const char *const batch_msg =
     "the batch size can only be multiplied or divided by constants";
 
+/* Python's a // b and a % b on floats: the quotient rounded toward -inf
+ * and the remainder with the divisor's sign, from fmod so that
+ * q * b + r == a holds as nearly as doubles allow (CPython's float_divmod). */
+static void floor_divmod(double a, double b, double *q, double *r)
+{
+    double m = fmod(a, b), d = (a - m) / b;
+    if (m != 0 && (b < 0) != (m < 0)) {
+        m += b;
+        d -= 1;
+    } else if (m == 0) {
+        m = copysign(0.0, b);
+    }
+    double fd = d != 0 ? floor(d) : copysign(0.0, a / b);
+    if (d != 0 && d - fd > 0.5)
+        fd += 1;
+    *q = fd;
+    *r = m;
+}
+
 static Value fold(L *l, char op, Value a, Value b, Loc loc)
 {
     char b1[64], b2[64];
+    const char *text = op == 'f' ? "//" : (const char[]){op, 0};
     if (a.kind == V_INDEX || b.kind == V_INDEX) {
         /* t + k, k + t, t - k: the index of another step */
         Value t = a.kind == V_INDEX ? a : b, k = a.kind == V_INDEX ? b : a;
@@ -63,7 +83,7 @@ static Value fold(L *l, char op, Value a, Value b, Loc loc)
             t.loc = loc;
             return t;
         }
-        fe_err(l, loc, "invalid operands to '%c' (%s and %s)", op, fe_vdesc(a, b1, sizeof b1),
+        fe_err(l, loc, "invalid operands to '%s' (%s and %s)", text, fe_vdesc(a, b1, sizeof b1),
                fe_vdesc(b, b2, sizeof b2));
         return poison;
     }
@@ -77,7 +97,8 @@ static Value fold(L *l, char op, Value a, Value b, Loc loc)
             }
             return (Value){.kind = V_DIM, .loc = loc, .dim = {n, true}};
         }
-        if (a.kind == V_DIM && b.kind == V_NUM && b.is_int && op == '/') {
+        /* B // k is B / k: only an exact division keeps a multiple of B */
+        if (a.kind == V_DIM && b.kind == V_NUM && b.is_int && (op == '/' || op == 'f')) {
             if (b.i == 0 || d.dim.n % b.i != 0) {
                 char db[64];
                 fe_err(l, loc, "%s is not divisible by %" PRId64,
@@ -90,7 +111,7 @@ static Value fold(L *l, char op, Value a, Value b, Loc loc)
         return poison;
     }
     if (a.kind != V_NUM || b.kind != V_NUM) {
-        fe_err(l, loc, "invalid operands to '%c' (%s and %s)", op, fe_vdesc(a, b1, sizeof b1),
+        fe_err(l, loc, "invalid operands to '%s' (%s and %s)", text, fe_vdesc(a, b1, sizeof b1),
                fe_vdesc(b, b2, sizeof b2));
         return poison;
     }
@@ -102,6 +123,10 @@ static Value fold(L *l, char op, Value a, Value b, Loc loc)
         fe_err(l, loc, "division by zero in constant expression");
         return poison;
     }
+    if ((op == 'f' || op == '%') && b.f == 0) {
+        fe_err(l, b.loc, "%s by zero in constant expression", op == 'f' ? "division" : "modulo");
+        return poison;
+    }
     if (a.is_int && b.is_int) {
         int64_t r;
         bool ovf = false;
@@ -109,6 +134,24 @@ static Value fold(L *l, char op, Value a, Value b, Loc loc)
         case '+': ovf = add_overflows_i64(a.i, b.i, &r); break;
         case '-': ovf = b.i == INT64_MIN || add_overflows_i64(a.i, -b.i, &r); break;
         case '*': ovf = mul_overflows_i64(a.i, b.i, &r); break;
+        case 'f':
+        case '%':
+            /* C truncates toward zero; Python floors (and -1 is special:
+             * INT64_MIN / -1 overflows, INT64_MIN % -1 is undefined in C) */
+            if (b.i == -1) {
+                ovf = op == 'f' && a.i == INT64_MIN;
+                r = op == 'f' ? -a.i : 0;
+                if (ovf)
+                    break;
+            } else {
+                int64_t q = a.i / b.i, m = a.i % b.i;
+                if (m != 0 && (m < 0) != (b.i < 0)) {
+                    q--;
+                    m += b.i;
+                }
+                r = op == 'f' ? q : m;
+            }
+            break;
         default:
             if (a.i == INT64_MIN && b.i == -1)
                 ovf = true;
@@ -123,6 +166,11 @@ static Value fold(L *l, char op, Value a, Value b, Loc loc)
             return poison;
         }
         return num_int(r, loc);
+    }
+    if (op == 'f' || op == '%') {
+        double q, m;
+        floor_divmod(a.f, b.f, &q, &m);
+        return num_float(op == 'f' ? q : m, loc);
     }
     double r = op == '+' ? a.f + b.f : op == '-' ? a.f - b.f : op == '*' ? a.f * b.f : a.f / b.f;
     return num_float(r, loc);
@@ -270,6 +318,8 @@ static const char *bin_text(char op)
     case '-': return "-";
     case '*': return "*";
     case '/': return "/";
+    case 'f': return "//";
+    case '%': return "%";
     case '@': return "@";
     case '<': return "<";
     case '>': return ">";
@@ -346,11 +396,15 @@ static Value eval_bin(L *l, Frame *f, const Expr *e)
     char what[32];
     snprintf(what, sizeof what, "'%s'", bin_text(op));
     if (a.kind != V_TENSOR && b.kind != V_TENSOR) {
-        if (strchr("+-*/@", op))
+        if (strchr("+-*/f%@", op))
             return fold(l, op, a, b, e->loc);
         char b1[64], b2[64];
         fe_err(l, e->loc, "invalid operands to %s (%s and %s)", what, fe_vdesc(a, b1, sizeof b1),
                fe_vdesc(b, b2, sizeof b2));
+        return poison;
+    }
+    if (op == 'f' || op == '%') {
+        fe_err(l, e->bin.op_loc, "%s works on compile-time numbers only, not on tensors", what);
         return poison;
     }
     Node *x = fe_as_node(l, a, what), *y = fe_as_node(l, b, what);

@@ -308,6 +308,7 @@ static Expr *want_call(Expr *e, const char *what)
 %token GE "'>='"
 %token EQEQ "'=='"
 %token NE "'!='"
+%token FLOORDIV "'//'"
 /* Declared for the order in which error messages list them. */
 %token ',' ':' ')' ']' '}'
 %token KW_MODEL "'model'" KW_DEF "'def'" KW_RETURN "'return'" KW_BATCH "'batch'"
@@ -601,11 +602,13 @@ sum:
   | sum '-' term { $$ = bin_new(ps, '-', $1, $3, @$, @2); }
   ;
 
-/* term = mexpr (("*" | "/") mexpr)* */
+/* term = mexpr (("*" | "/" | "//" | "%") mexpr)*: Python's precedence */
 term:
     mexpr
   | term '*' mexpr { $$ = bin_new(ps, '*', $1, $3, @$, @2); }
   | term '/' mexpr { $$ = bin_new(ps, '/', $1, $3, @$, @2); }
+  | term FLOORDIV mexpr { $$ = bin_new(ps, 'f', $1, $3, @$, @2); }
+  | term '%' mexpr { $$ = bin_new(ps, '%', $1, $3, @$, @2); }
   ;
 
 /* mexpr = unary ("@" unary)* */
@@ -762,9 +765,9 @@ static bool starts_expr(yysymbol_kind_t k)
  * call argument into `name = value`). */
 static bool continues_expr(yysymbol_kind_t k)
 {
-    static const char *const ops[] = {"'+'", "'-'", "'*'", "'/'",  "'@'",  "'['",  "'('",
-                                      "'='", "'<'", "'>'", "'<='", "'>='", "'=='", "'!='",
-                                      "'&'", "'|'"};
+    static const char *const ops[] = {"'+'",  "'-'",  "'*'",  "'/'", "'//'", "'%'",
+                                      "'@'",  "'['",  "'('",  "'='", "'<'",  "'>'",
+                                      "'<='", "'>='", "'=='", "'!='", "'&'",  "'|'"};
     for (int i = 0; i < countof(ops); i++)
         if (!strcmp(yysymbol_name(k), ops[i]))
             return true;

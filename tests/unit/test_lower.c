@@ -359,6 +359,57 @@ TEST(core, constant_folding)
 }
 END_TEST
 
+/* // and % fold as Python's: the quotient floors toward -inf, the
+ * remainder takes the divisor's sign, so q * b + r == a in every sign. */
+TEST(core, floor_division_and_modulo)
+{
+    static const struct {
+        int64_t a, b, q, r;
+    } cases[] = {{7, 2, 3, 1},   {-7, 2, -4, 1}, {7, -2, -4, -1}, {-7, -2, 3, -1},
+                 {6, 3, 2, 0},   {-6, 3, -2, 0}, {0, -5, 0, 0},   {5, 9, 0, 5},
+                 {-5, 9, -1, 4}, {9, -1, -9, 0}};
+    for (int i = 0; i < countof(cases); i++) {
+        /* shifted by 20 into positive dimensions */
+        char src[256];
+        snprintf(src, sizeof src,
+                 "model m {\n    let q = (%lld) // (%lld);\n    let r = (%lld) %% (%lld);\n"
+                 "    input x: f32[q + 20, r + 20];\n}\n",
+                 (long long)cases[i].a, (long long)cases[i].b, (long long)cases[i].a,
+                 (long long)cases[i].b);
+        Graph *g = ok(src);
+        Node *x = src_named(g, "x");
+        ck_assert_int_eq(x->shape.d[0].n, cases[i].q + 20);
+        ck_assert_int_eq(x->shape.d[1].n, cases[i].r + 20);
+        ck_assert_int_eq(cases[i].q * cases[i].b + cases[i].r, cases[i].a);
+    }
+    /* floats floor too (7.5 // 2 = 3.0, -7.5 % 2 = 0.5); the batch symbol
+     * divides exactly or not at all; same precedence as * and / */
+    Graph *g = ok("model m {\n"
+                  "    batch B <= 8;\n"
+                  "    let c = 2 + 17 % 5 * 3;\n"
+                  "    input x: f32[B * 4 // 2, c];\n"
+                  "    y = x * (7.5 // 2);\n"
+                  "    z = x * (-7.5 % 2);\n"
+                  "    for i in 0..10 // 3 { y = y * 1; }\n"
+                  "}\n");
+    Node *x = src_named(g, "x");
+    ck_assert(x->shape.d[0].batch);
+    ck_assert_int_eq(x->shape.d[0].n, 2);
+    ck_assert_int_eq(x->shape.d[1].n, 8);
+    double v[8];
+    int k = 0;
+    for (int i = 0; i < g->nodes.n; i++)
+        if (g->nodes.v[i]->op == OP_CONST && k < 8)
+            v[k++] = ir_attr_float(g->nodes.v[i], "value");
+    ck_assert_int_eq(k, 5); /* 3.0, 0.5 and the loop's three 1s */
+    ck_assert_double_eq(v[0], 3.0);
+    ck_assert_double_eq(v[1], 0.5);
+    /* C leaves INT64_MIN % -1 undefined; Python says 0 */
+    g = ok("model m { let a = -9223372036854775807 - 1; input x: f32[a % -1 + 1]; }");
+    ck_assert_int_eq(src_named(g, "x")->shape.d[0].n, 1);
+}
+END_TEST
+
 TEST(core, slices)
 {
     Graph *g = ok("model m {\n"
@@ -908,6 +959,15 @@ static const ErrCase errs[] = {
     {"model m { input x: f32[2]; y = concat(x); }",
      "1:39: error: concat: the first argument must be a non-empty list of tensors (got a tensor)"},
     {"model m { let a = 1 / 0; }", "1:19: error: division by zero in constant expression"},
+    {"model m { let a = 1 // 0; }", "1:24: error: division by zero in constant expression"},
+    {"model m { let a = 1.5 % 0.0; }", "1:25: error: modulo by zero in constant expression"},
+    {"model m { let a = -9223372036854775807 - 1; let b = a // -1; }",
+     "1:53: error: integer overflow in constant expression"},
+    {"model m { input x: f32[2]; y = x // 2; }",
+     "1:34: error: '//' works on compile-time numbers only, not on tensors"},
+    {"model m { batch B <= 4; input x: f32[B % 2]; }",
+     "1:38: error: the batch size can only be multiplied or divided by constants"},
+    {"model m { batch B <= 4; input x: f32[B // 3]; }", "1:38: error: B is not divisible by 3"},
     {"model m { input x: f32[2]; for i in 0..x { } }",
      "1:40: error: a loop bound must be an integer constant (got a tensor)"},
     {"model m { input x: f32[1]; y = relu(); }",
