@@ -2,11 +2,14 @@
 """The differential tester (README.md): random models from gen.py, each
 compiled by dlc at -O0 and -O2 and run by tests/exec/harness.c against the
 f64 reference interpreter; f64 models' gradients also go through
-tests/gradcheck/harness.c. A failing model is shrunk and printed.
+tests/gradcheck/harness.c, and half of the models with parameters take a
+few optimizer steps and a checkpoint round trip through train_harness.c.
+A failing model is shrunk and printed.
 
     difftest.py --param dlc=... --param cc=... (the lit params, CMake's
                 build/DIR/difftest.sh passes them) [--seed S] [--count N]
-                [--jobs J] [--no-gradcheck] [--keep DIR] [--expect-clean]
+                [--jobs J] [--families F,...] [--no-gradcheck] [--keep DIR]
+                [--expect-clean]
 
 Exit status: 0 when every model agreed (or without --expect-clean), 1 when
 one failed, 2 on bad usage.
@@ -46,7 +49,11 @@ class Tools:
                                   f"-c {src}/tests/exec/harness.c"]), p.get("exec_libs", ""))
         self.gc_cc = (" ".join([cc, f"-I{src}/tests/common", f"-c {src}/tests/gradcheck/harness.c"]),
                       "")
+        self.train_cc = (" ".join([cc, f"-I{src}/tests/common", "-I.", "-DTYPED_HEADER='\"typed.h\"'",
+                                   f"-c {src}/tests/difftest/train_harness.c"]), "")
         self.fault = False
+        self.train_fault = False
+        self.families = None
         self.dlrt = p.get("dlrt", "-ldlrt -lopenblas -lpthread -lm")
 
 
@@ -71,9 +78,10 @@ def kind_of(stage, rc):
 gradcheckable = gen.gradcheckable
 
 
-def settings(nodes, seed, for_gc, batch=None):
-    """The model's EXEC and GRADCHECK lines; batch: one batch size instead
-    of the default ones (the shrinker's)."""
+def settings(nodes, seed, for_gc, batch=None, train=None):
+    """The model's EXEC, GRADCHECK and TRAINCHECK lines; batch: one batch
+    size instead of the default ones (the shrinker's); train: the
+    TRAINCHECK words (gen.train_spec)."""
     dt = gen.floats(nodes)
     lines = [f"# EXEC: batches={batch or '1,2,5'} range=-2,2 seed={seed} "
              + (F64_TOL if dt == "f64" else F32_TOL)]
@@ -85,7 +93,30 @@ def settings(nodes, seed, for_gc, batch=None):
             if n.gc_range:
                 words.append(f"input={n.name} range={n.gc_range}")
         lines.append("# GRADCHECK: " + " ".join(words))
+    if train:
+        words = list(train) + ([f"batch={batch}"] if batch else [])
+        words += [f"input={n.name} range={n.gc_range}" for n in nodes if n.gc_range]
+        lines.append("# TRAINCHECK: " + " ".join(words))
     return lines
+
+
+def typed_call(nodes, name):
+    """typed.h for train_harness.c: typed_train_step, the model's typed
+    NAME_train_step called with the generic entries' arrays (every input in
+    declaration order, then the loss's two inputs' worth: the difftest_r
+    weights check() adds)."""
+    ctype = {"f32": "float", "f64": "double", "i32": "int32_t"}
+    ins = [n.dtype for n in nodes if n.kind == "input"]
+    ins += [n.dtype for n in nodes if n.kind == "op" and n.output]
+    args = "".join(f", (const {ctype[t]} *)in[{i}]" for i, t in enumerate(ins))
+    lt = ctype[nodes_loss_dtype(nodes)]
+    return ("static int typed_train_step(void *m, int batch, const void *const *in, void *loss)\n"
+            f"{{\n    return {name}_train_step(({name} *)m, batch{args}, ({lt} *)loss);\n}}\n")
+
+
+def nodes_loss_dtype(nodes):
+    """The loss's type: the outputs', which are the model's float type."""
+    return [n.dtype for n in nodes if n.kind == "op" and n.output][0]
 
 
 
@@ -121,8 +152,10 @@ def check(tools, nodes, seed, workdir, do_gc, batch=None):
     """None when the model agrees, else (kind, log)."""
     os.makedirs(workdir, exist_ok=True)
     gc = do_gc and gradcheckable(nodes)
-    text = gen.render(nodes, "difftest", seed, settings(nodes, seed, gc, batch))
-    if gc:
+    spec = gen.train_spec(seed, tools.families) if any(n.kind == "param" for n in nodes) else None
+    train = spec and spec[1] + (["fault=1.001"] if tools.train_fault else [])
+    text = gen.render(nodes, "difftest", seed, settings(nodes, seed, gc, batch, train))
+    if gc or spec:
         # the loss weighs every output element with a random input, a
         # generic linear function of the outputs: the sum of their squares
         # said nothing about what comes before a batch_norm (its output's
@@ -133,7 +166,7 @@ def check(tools, nodes, seed, workdir, do_gc, batch=None):
                        for i, o in enumerate(outs))
         body += "    difftest_loss = " + " + ".join(
             f"sum({o.name} * difftest_r{i})" for i, o in enumerate(outs)) + ";\n"
-        body += "    train difftest_loss with sgd(lr = 0.01);\n}\n"
+        body += f"    train difftest_loss with {spec[0] if spec else 'sgd(lr = 0.01)'};\n}}\n"
         text = text[: text.rindex("}")] + body
     dl = os.path.join(workdir, "m.dl")
     with open(dl, "w") as f:
@@ -167,6 +200,15 @@ def check(tools, nodes, seed, workdir, do_gc, batch=None):
                                   ["m.dl"], "gradcheck", "gc-harness", built)
             if bad:
                 return bad
+    if spec:
+        # a few optimizer steps at -O2 (the levels agree above), through
+        # the generic entries and the typed train_step
+        with open(os.path.join(workdir, "typed.h"), "w") as f:
+            f.write(typed_call(nodes, "difftest"))
+        bad = compile_and_run(tools, workdir, src, 2, [], "t2", "tr2", tools.train_cc, ["m.dl"],
+                              "train", "train-harness", built)
+        if bad:
+            return bad
     return None
 
 
@@ -176,6 +218,9 @@ def check(tools, nodes, seed, workdir, do_gc, batch=None):
 # that still fails the same way.
 
 prune = gen.prune
+# the families of --families (gen.FAMILIES), None for all: one setting
+# of the campaign, in a list so the shrinker's Cases see it
+FAMILIES = [None]
 
 
 class Case:
@@ -195,7 +240,7 @@ class Case:
     def build(self):
         """The nodes (None when an edit no longer applies: a size changed
         the model's structure) and the sizes drawn."""
-        nodes, drawn = gen.generate_drawn(self.seed, self.over)
+        nodes, drawn = gen.generate_drawn(self.seed, self.over, FAMILIES[0])
         for e in self.edits:
             nodes = apply_edit(nodes, e)
             if nodes is None:
@@ -339,7 +384,7 @@ def shrink(fails, case, budget):
 
 def one(tools, seed, root, do_gc, budget):
     wd = os.path.join(root, f"s{seed}")
-    nodes = gen.generate(seed)
+    nodes = gen.generate(seed, families=tools.families)
     t0 = time.time()
     r = check(tools, nodes, seed, wd, do_gc)
     res = {"seed": seed, "ops": sum(n.kind == "op" for n in nodes),
@@ -347,7 +392,7 @@ def one(tools, seed, root, do_gc, budget):
     if r is not None:
         kind, log = r
         case, small, tries = Case(seed), nodes, 0
-        if not kind.startswith(("harness", "gc-harness")):
+        if not kind.startswith(("harness", "gc-harness", "train-harness")):
             def fails(c, batch):
                 r = check(tools, c, seed, wd + "-shrink", do_gc, batch)
                 return r is not None and r[0] == kind
@@ -370,16 +415,26 @@ def main():
     ap.add_argument("--seed", type=int, default=1, help="first seed")
     ap.add_argument("--count", type=int, default=10, help="models to try")
     ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--families", help="draw statements of these families only, comma-separated: "
+                    + ", ".join(gen.FAMILIES + ("train",)) + " (train: every model with "
+                    "parameters takes optimizer steps)")
     ap.add_argument("--no-gradcheck", action="store_true")
     ap.add_argument("--shrink-budget", type=int, default=60, help="checks per shrink")
     ap.add_argument("--keep", help="folder for the models' files (default: a temporary one)")
     ap.add_argument("--expect-clean", action="store_true", help="exit 1 when a model fails")
     ap.add_argument("--plant-fault", action="store_true",
                     help="compile every model with its last output off by 0.1%% (a self-test)")
+    ap.add_argument("--plant-train-fault", action="store_true",
+                    help="the training check's reference rate off by 0.1%% (a self-test)")
     ap.add_argument("--print", dest="show", type=int, help="print the model of one seed and stop")
     a = ap.parse_args()
+    try:
+        FAMILIES[0] = gen.parse_families(a.families)
+    except ValueError as e:
+        ap.error(f"--families: {e}")
     if a.show is not None:
-        sys.stdout.write(gen.render(gen.generate(a.show), "difftest", a.show, []))
+        sys.stdout.write(gen.render(gen.generate(a.show, families=FAMILIES[0]), "difftest",
+                                    a.show, []))
         return 0
     params = []
     for p in a.param:
@@ -390,6 +445,8 @@ def main():
         ap.error("the params dlc= and source_dir= are needed (build/DIR/difftest.sh passes them)")
     tools = Tools(params)
     tools.fault = a.plant_fault
+    tools.train_fault = a.plant_train_fault
+    tools.families = FAMILIES[0]
     root = os.path.abspath(a.keep) if a.keep else tempfile.mkdtemp(prefix="difftest.")
     t0 = time.time()
     results = []
@@ -404,7 +461,8 @@ def main():
                   f" ({res['secs']:.1f} s)", flush=True)
             if res["fail"]:
                 fl = res["fail"]
-                print(f"--- seed {res['seed']}: {fl['kind']}, shrunk to {fl['ops']} ops in "
+                fams = f" (--families {','.join(a.families and FAMILIES[0])})" if a.families else ""
+                print(f"--- seed {res['seed']}{fams}: {fl['kind']}, shrunk to {fl['ops']} ops in "
                       f"{fl['tries']} tries; reproducer:")
                 print(fl["model"], end="")
                 print("--- its output (tail):")

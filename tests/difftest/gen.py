@@ -108,9 +108,30 @@ def numel_fixed(shape):
     return p
 
 
+# The statement families (--families): each name draws its g_* below;
+# "recurrent" and "attention" split g_seq's kinds.
+FAMILIES = ("unary", "binary", "matmul", "reduce", "shape", "softmax", "norm", "conv",
+            "recurrent", "attention", "loop", "more", "loss")
+
+
+def parse_families(text):
+    """The family names of a comma-separated list (None: all); ValueError
+    names an unknown one."""
+    if not text:
+        return None
+    fams = tuple(dict.fromkeys(f.strip() for f in text.split(",") if f.strip()))
+    bad = [f for f in fams if f not in FAMILIES + ("train",)]
+    if bad or not fams:
+        raise ValueError(f"unknown families {', '.join(bad) or '(none)'}; known: "
+                         f"{', '.join(FAMILIES + ('train',))}")
+    return fams
+
+
 class Gen:
-    def __init__(self, seed, over=None):
+    def __init__(self, seed, over=None, families=None):
         self.r = random.Random(seed)
+        # the statement families drawn from (FAMILIES), None for all
+        self.families = families
         self.seed = seed
         self.dtype = self.r.choice(["f32", "f64"])
         self.nodes = []
@@ -666,6 +687,17 @@ class Gen:
         n.gc_words = ("evaluate=differs",)
         return n
 
+    def seq_kinds(self):
+        """g_seq's kinds in the families chosen."""
+        kinds = []
+        if self.families is None or "recurrent" in self.families:
+            kinds += ["rnn", "lstm", "gru", "reverse"]
+        if self.families is None or "attention" in self.families:
+            kinds += ["embedding", "attention"]
+        if self.families is None:
+            kinds = ["rnn", "lstm", "gru", "embedding", "attention", "reverse"]
+        return kinds
+
     def g_seq(self, x):
         """rnn, lstm or gru over a [B, T, F] value, embedding of i32 ids,
         or attention of projections of a [B, T, D] value."""
@@ -674,10 +706,12 @@ class Gen:
             seq = x
         else:
             seq = None
-        kind = r.choice(["rnn", "lstm", "gru", "embedding", "attention", "reverse"])
+        kind = r.choice(self.seq_kinds())
         if kind == "reverse":
             if len(x.shape) < 2 or x.shape[0] != BATCH or BATCH in x.shape[1:]:
-                return self.g_unary(x)
+                # a sequence of its own (--families recurrent draws only
+                # sequence ops)
+                x = self.leaf([BATCH, self.dim(range(1, 5)), self.dim(range(1, 4))], "input")
             # each row's first n[b] steps reversed (0..T in both harnesses)
             n = self.leaf([BATCH], "input", "i32")
             n.gc_range = f"0,{x.shape[1]}"
@@ -723,13 +757,23 @@ class Gen:
         two = [2] if r.random() < 0.3 else []
         w_ih, w_hh = self.leaf(two + [f, g * hid], "param"), self.leaf(two + [hid, g * hid], "param")
         bs = [self.leaf(two + [g * hid], "param") for _ in range(2 if kind == "gru" else 1)]
-        h0 = f"zeros({dims_text(two + [BATCH, hid])})"
         states = {"rnn": 1, "lstm": 2, "gru": 1}[kind]
         args = [seq, w_ih, w_hh] + bs
-        text = f"{kind}({{0}}, " + f"{h0}, " * states + ", ".join(
-            "{%d}" % i for i in range(1, len(args)))
+        h0s = []
+        for _ in range(states):
+            if r.random() < 0.25:
+                # an initial state of its own (an input: PyTorch's h0)
+                h0s.append("{%d}" % len(args))
+                args.append(self.leaf(two + [BATCH, hid], "input"))
+            else:
+                h0s.append(f"zeros({dims_text(two + [BATCH, hid])})")
+        text = f"{kind}({{0}}, " + "".join(h + ", " for h in h0s) + ", ".join(
+            "{%d}" % i for i in range(1, 3 + len(bs)))
         if two:
             text += ", bidirectional = true"
+        if kind == "rnn" and r.random() < 0.2:
+            # flat where a unit is below 0: gradcheckable() reads it
+            text += ', nonlinearity = "relu"'
         if r.random() < 0.3:
             # lengths: steps past n[b] give 0 and keep the state; 0..T in
             # the exec harness, 2..T in the gradient check (w_hh gets no
@@ -738,6 +782,24 @@ class Gen:
             n.gc_range = f"2,{t}"
             text += f", lengths = {{{len(args)}}}"
             args.append(n)
+        if r.random() < 0.35:
+            # return_state: the final hidden (or lstm's cell) state [B, H],
+            # [2, B, H] bidirectional (batch first again by a transpose);
+            # the hidden states dropped with `_` or kept as their first step
+            # added to it
+            which = r.randrange(states)
+            names = ["_"] * (1 + states)
+            names[1 + which] = "{out}_s"
+            val = "{out}_s"
+            if not two and r.random() < 0.4:
+                names[0] = "{out}_hs"
+                val = "{out}_hs[:, 0, :] + {out}_s"
+            elif two:
+                val = "transpose({out}_s, [1, 0, 2])"
+            text += ", return_state = true)"
+            stmt = ("(" + ", ".join(names) + ") = " + text + ";\n    {kw}{out} = " + val + ";")
+            shape = [BATCH, 2, hid] if two else [BATCH, hid]
+            return self.op(stmt, args, shape, stmt=stmt)
         return self.op(text + ")", args, [BATCH, t, hid * (1 + len(two))])
 
     def g_loop(self, x):
@@ -839,13 +901,20 @@ class Gen:
         r = self.r
         self.leaf(self.rand_shape(), "input")
         steps = r.randint(3, 9)
-        fams = [self.g_unary, self.g_binary, self.g_matmul, self.g_matmul, self.g_reduce,
-                self.g_shape, self.g_shape, self.g_softmax, self.g_norm, self.g_conv,
-                self.g_seq, self.g_loop, self.g_more]
+        fams = [("unary", self.g_unary), ("binary", self.g_binary), ("matmul", self.g_matmul),
+                ("matmul", self.g_matmul), ("reduce", self.g_reduce), ("shape", self.g_shape),
+                ("shape", self.g_shape), ("softmax", self.g_softmax), ("norm", self.g_norm),
+                ("conv", self.g_conv), ("seq", self.g_seq), ("loop", self.g_loop),
+                ("more", self.g_more)]
+        if self.families is not None:
+            fams = [(k, f) for k, f in fams
+                    if k in self.families or (k == "seq" and self.seq_kinds())]
+            if not fams:
+                fams = [("unary", self.g_unary)]  # only "loss" or "train" chosen
         for _ in range(steps):
             x = self.pick()
-            r.choice(fams)(x)
-        if r.random() < 0.3:
+            r.choice(fams)[1](x)
+        if r.random() < (0.3 if self.families is None or "loss" in self.families else 0):
             x = self.pick()
             self.g_loss(x)
         ops = [n for n in self.nodes if n.kind == "op" and n.dtype == self.dtype]
@@ -872,7 +941,7 @@ def prune(nodes):
 
 # ops whose gradient is zero over whole regions: a parameter behind them can
 # get no gradient at the sample point, which the gradient check refuses
-FLAT = re.compile(r"\b(clamp|relu|maximum|minimum|multi_margin_loss)\(")
+FLAT = re.compile(r"\b(clamp|relu|maximum|minimum|multi_margin_loss)\(|\"relu\"")
 
 
 def gradcheckable(nodes):
@@ -939,13 +1008,63 @@ def factor(r, n):
     return fs
 
 
-def generate(seed, over=None):
-    return Gen(seed, over).model()
+def train_spec(seed, families=None):
+    """The training check drawn for a seed (None: none), from a stream of its
+    own, so the model is the same with or without it and the shrinker's
+    edits leave it as it is: the optimizer and its arguments, clipping, the
+    steps, the step after which a checkpoint is saved and loaded, and the
+    step before which the rate is set. Half of the models get one, every
+    model when "train" is among the families. Returns (the `train`
+    statement's tail after the loss, the TRAINCHECK words)."""
+    r = random.Random(seed * 7919 + 104729)
+    if not (families and "train" in families) and r.random() < 0.5:
+        return None
+    opt = r.choice(["sgd", "sgd", "adagrad", "rmsprop", "adam", "adam", "adamw"])
+    lr = r.choice([0.1, 0.01, 0.001])
+    args = {"lr": lr}
+    if opt == "sgd":
+        args["momentum"] = r.choice([0, 0.9, 0.5])
+        if args["momentum"] and r.random() < 0.4:
+            args["nesterov"] = 1
+        elif args["momentum"]:
+            args["dampening"] = r.choice([0, 0.1, 0.5])
+    if opt == "rmsprop":
+        args["alpha"] = r.choice([0.99, 0.9])
+        args["momentum"] = r.choice([0, 0.9])
+    if opt in ("adam", "adamw"):
+        args["beta1"] = r.choice([0.9, 0.5, 0])
+        args["beta2"] = r.choice([0.999, 0.99])
+    if opt != "sgd":
+        args["eps"] = r.choice([1e-8, 1e-6, 1e-10])
+    args["wd"] = r.choice([0, 0, 0.01, 0.1])
+    if r.random() < 0.2:
+        args["l1"] = r.choice([1e-3, 1e-2])
+    names = {"wd": "weight_decay"}
+    text = f"{opt}(" + ", ".join(
+        f"{names.get(k, k)} = {('true' if v else 'false') if k == 'nesterov' else v}"
+        for k, v in args.items()) + ")"
+    words = [f"opt={opt}"] + [f"{k}={v}" for k, v in args.items()]
+    if r.random() < 0.2:
+        v = r.choice([0.1, 1.0])
+        text += f", clip_value = {v}"
+        words.append(f"clip_value={v}")
+    if r.random() < 0.2:
+        v = r.choice([0.1, 1.0, 10.0])
+        text += f", clip_norm = {v}"
+        words.append(f"clip_norm={v}")
+    steps = r.randint(2, 4)
+    words += [f"steps={steps}", f"save={r.randint(1, steps - 1)}",
+              f"setlr={r.choice([0, 0, r.randint(2, steps)])}", f"seed={seed}"]
+    return text, words
 
 
-def generate_drawn(seed, over=None):
+def generate(seed, over=None, families=None):
+    return Gen(seed, over, families).model()
+
+
+def generate_drawn(seed, over=None, families=None):
     """The model and its sizes drawn (Gen.drawn)."""
-    g = Gen(seed, over)
+    g = Gen(seed, over, families)
     return g.model(), g.drawn
 
 
@@ -1028,8 +1147,9 @@ def selftest():
     for _ in range(50):
         n = g.g_seq(g.leaf([BATCH, 1, 2], "input"))
         text = n.expr + n.prelude
-        steps = n.shape[2] if "attention(" in text else n.shape[1]
-        assert re.match(r"(embedding|reverse_sequence)\(", text) or steps >= 2, text
+        by = {m.name: m for m in g.nodes}
+        steps = n.shape[2] if "attention(" in text else by[n.args[0]].shape[1]
+        assert re.search(r"\b(embedding|reverse_sequence)\(", text) or steps >= 2, text
     # the wider language (g_more, g_pool_lp): an f32 value or cast in an
     # f64 model makes it f32 (tolerance, no gradient check); dropout with
     # p > 0 and stochastic pools tell the gradient check that evaluate
@@ -1052,6 +1172,31 @@ def selftest():
             if f == "stochastic_pool2d":
                 assert "evaluate=differs" in n.gc_words
         g.nodes = []
+    # --families: only the chosen families' statements (and the unary op
+    # some fall back to); return_state and rnn's relu drawn, the latter
+    # never gradient-checked; unknown names refused; the training check
+    # drawn for every model when "train" is chosen, else for about half
+    texts = []
+    for seed in range(60):
+        nodes = generate(seed, families=("recurrent",))
+        text = render(nodes, "m", seed)
+        texts.append(text)
+        assert re.search(r"\b(rnn|lstm|gru|reverse_sequence)\(", text), text
+        assert not re.search(r"@|\b(conv\w*|softmax|attention|embedding|\w*_loss|cross_entropy|"
+                             r"batch_norm|layer_norm|sum|mean)\(", text), text
+        if '"relu"' in text:
+            assert not gradcheckable(nodes), text
+    assert any("return_state = true" in t for t in texts)
+    assert any('nonlinearity = "relu"' in t for t in texts)
+    assert parse_families("conv, loss") == ("conv", "loss") and parse_families("") is None
+    try:
+        parse_families("conv,recurent")
+        assert False, "an unknown family was accepted"
+    except ValueError as e:
+        assert "recurent" in str(e)
+    assert all(train_spec(s, ("train",)) for s in range(50))
+    assert 10 < sum(train_spec(s) is not None for s in range(50)) < 40
+    assert train_spec(7) == train_spec(7)
     # drawn models: no softmax, batch_norm or layer_norm along such an axis
     # (checked as drawn: g_softmax and g_norm fall back to a unary op)
     for seed in range(300):

@@ -1,0 +1,425 @@
+/*
+ * The training-step harness of the differential tester (README.md),
+ * compiled once per model with training code:
+ *
+ *   cc -DMODEL=m -DMODEL_HEADER='"m.h"' -DTYPED_HEADER='"typed.h"' \
+ *      train_harness.c m.o libdlrt.a -lopenblas -lpthread -lm
+ *   ./harness m.dl
+ *
+ * It runs a few optimizer steps through the generic entries of
+ * NAME_info() (compute_gradients, then apply_gradients) and checks every
+ * parameter after each step against the update PyTorch's optimizer makes
+ * from the same gradients (docs/TRAINING.md's table, written here again in
+ * double from PyTorch's formulas: sgd with momentum, dampening and
+ * nesterov, adagrad, rmsprop, adam, adamw; weight decay, l1, clip_value,
+ * clip_norm), with the reference's own optimizer state carried from step
+ * to step. The gradients are the compiled ones (tests/gradcheck checks
+ * those against finite differences), so this checks the update, its state
+ * and the step counter, in the model's parameter type whatever the types
+ * of its inputs and loss (mixed-type models included).
+ *
+ * Beside it a second instance of the same seed takes the same steps
+ * through the typed NAME_train_step (TYPED_HEADER's typed_train_step, which
+ * difftest.py writes for the model's inputs): the same loss and parameter
+ * bits. After step `save` the first instance is saved with NAME_save and
+ * the file loaded into a third instance that has trained on other inputs
+ * (another step count, parameters and optimizer state); it replaces the
+ * second, so every later step checks that the checkpoint restored the
+ * optimizer state and the step to the bit. `setlr` sets the rate
+ * (NAME_set_learning_rate) before that step; the reference reads it back.
+ *
+ * Settings, words of "# TRAINCHECK:" lines (key=value):
+ *
+ *   opt=sgd|adagrad|rmsprop|adam|adamw and its arguments as written in the
+ *   model: lr momentum dampening nesterov=0|1 alpha eps beta1 beta2 wd l1
+ *   clip_value clip_norm (0: none); steps=N (default 3), save=K (save after
+ *   step K, 0: never), setlr=K (a new rate before step K, 0: never),
+ *   batch=N, seed=N, range=LO,HI (floating inputs, default -1,1) and
+ *   input=NAME range=LO,HI (every i32 input needs one);
+ *   fault=F scales the reference's rate by F (the tester's self-test).
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include MODEL_HEADER
+#include TYPED_HEADER
+
+#define HARNESS_TAG "TRAINCHECK"
+#include "harness_util.h"
+
+enum { MAX_NAMED = 64 };
+
+static struct {
+    char opt[16];
+    double lr, momentum, dampening, alpha, eps, beta1, beta2, wd, l1, clip_value, clip_norm;
+    double fault;
+    bool nesterov;
+    int steps, save, setlr, batch;
+    uint64_t seed;
+    double lo, hi;
+    struct {
+        char name[64];
+        double lo, hi;
+    } named[MAX_NAMED];
+    int nnamed;
+} cfg = {.opt = "sgd", .steps = 3, .seed = 1, .lo = -1, .hi = 1, .fault = 1};
+
+static void parse_setting(const char *k, char *v, bool line_start)
+{
+    static int cur = -1;
+    if (line_start)
+        cur = -1;
+    struct {
+        const char *key;
+        double *at;
+    } nums[] = {{"lr", &cfg.lr},       {"momentum", &cfg.momentum},
+                {"dampening", &cfg.dampening}, {"alpha", &cfg.alpha},
+                {"eps", &cfg.eps},     {"beta1", &cfg.beta1},
+                {"beta2", &cfg.beta2}, {"wd", &cfg.wd},
+                {"l1", &cfg.l1},       {"clip_value", &cfg.clip_value},
+                {"clip_norm", &cfg.clip_norm}, {"fault", &cfg.fault}};
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
+        if (strcmp(k, nums[i].key) == 0) {
+            *nums[i].at = parse_num(k, v);
+            return;
+        }
+    if (strcmp(k, "opt") == 0) {
+        snprintf(cfg.opt, sizeof cfg.opt, "%s", v);
+    } else if (strcmp(k, "nesterov") == 0) {
+        cfg.nesterov = parse_num(k, v) != 0;
+    } else if (strcmp(k, "steps") == 0) {
+        cfg.steps = (int)parse_num(k, v);
+    } else if (strcmp(k, "save") == 0) {
+        cfg.save = (int)parse_num(k, v);
+    } else if (strcmp(k, "setlr") == 0) {
+        cfg.setlr = (int)parse_num(k, v);
+    } else if (strcmp(k, "batch") == 0) {
+        cfg.batch = (int)parse_num(k, v);
+    } else if (strcmp(k, "seed") == 0) {
+        cfg.seed = (uint64_t)parse_num(k, v);
+    } else if (strcmp(k, "input") == 0) {
+        if (cfg.nnamed == MAX_NAMED)
+            fatal("TRAINCHECK: too many inputs named");
+        cur = cfg.nnamed++;
+        snprintf(cfg.named[cur].name, sizeof cfg.named[cur].name, "%s", v);
+        cfg.named[cur].lo = cfg.lo;
+        cfg.named[cur].hi = cfg.hi;
+    } else if (strcmp(k, "range") == 0) {
+        double lo, hi;
+        if (!parse_pair(v, &lo, &hi) || !(lo <= hi))
+            fatal("TRAINCHECK: range=%s: expected LO,HI with LO <= HI", v);
+        if (cur >= 0) {
+            cfg.named[cur].lo = lo;
+            cfg.named[cur].hi = hi;
+        } else {
+            cfg.lo = lo;
+            cfg.hi = hi;
+        }
+    } else {
+        fatal("TRAINCHECK: unknown setting '%s'", k);
+    }
+}
+
+static const dlrt_model_info *info;
+static int64_t nscalars;
+
+/* Scalar k of a parameter-typed array (the parameters or the gradients). */
+static double get(const void *a, int64_t k)
+{
+    return info->param_dtype == DLRT_F64 ? ((const double *)a)[k] : (double)((const float *)a)[k];
+}
+
+static void *params_of(MODEL *m)
+{
+    return (unsigned char *)m + info->params_offset;
+}
+
+static void *grads_of(MODEL *m)
+{
+    return (unsigned char *)m + info->grads_offset;
+}
+
+/* One step's inputs, drawn fresh. */
+static const void **draw_inputs(int batch)
+{
+    const void **in = calloc((size_t)info->num_inputs + 1, sizeof *in);
+    for (int i = 0; i < info->num_inputs; i++) {
+        const dlrt_tensor_info *t = &info->inputs[i];
+        double lo = cfg.lo, hi = cfg.hi;
+        bool named = false;
+        for (int j = 0; j < cfg.nnamed; j++)
+            if (strcmp(cfg.named[j].name, t->desc.name) == 0) {
+                lo = cfg.named[j].lo;
+                hi = cfg.named[j].hi;
+                named = true;
+            }
+        int64_t c = count_at(t, info->max_batch, batch);
+        unsigned char *buf = malloc((size_t)c * elem_size(t->desc.dtype) + 1);
+        for (int64_t k = 0; k < c; k++) {
+            if (t->desc.dtype == DLRT_I32) {
+                if (!named)
+                    fatal("i32 input %s needs a range (TRAINCHECK: input=%s range=LO,HI)",
+                          t->desc.name, t->desc.name);
+                ((int32_t *)(void *)buf)[k] =
+                    (int32_t)lo + (int32_t)(rng_next() % (uint64_t)(hi - lo + 1));
+            } else if (t->desc.dtype == DLRT_F64) {
+                ((double *)(void *)buf)[k] = rng_uniform(lo, hi);
+            } else if (t->desc.dtype == DLRT_F32) {
+                ((float *)(void *)buf)[k] = (float)rng_uniform(lo, hi);
+            } else {
+                fatal("input %s: a type this harness does not draw", t->desc.name);
+            }
+        }
+        in[i] = buf;
+    }
+    return in;
+}
+
+static void free_inputs(const void **in)
+{
+    for (int i = 0; i < info->num_inputs; i++)
+        free((void *)in[i]);
+    free(in);
+}
+
+/* The reference optimizer's state, one double per parameter scalar. */
+static double *ref_b, *ref_s, *ref_m, *ref_v;
+
+/* The parameters after one update of p with gradients g (both copied to
+ * double) at 0-based step t and rate lr: PyTorch's formulas. */
+static void reference_update(double *p, const double *gin, int64_t t, double lr)
+{
+    lr *= cfg.fault;
+    double *g = malloc(sizeof *g * (size_t)nscalars + 1);
+    memcpy(g, gin, sizeof *g * (size_t)nscalars);
+    bool *trained = calloc((size_t)nscalars + 1, 1);
+    for (int i = 0; i < info->num_params; i++) {
+        const dlrt_tensor_info *pi = &info->params[i];
+        int64_t off = (int64_t)((pi->offset - info->params_offset) / elem_size(info->param_dtype));
+        for (int64_t k = 0; k < count_at(pi, info->max_batch, info->max_batch); k++)
+            trained[off + k] = !pi->frozen;
+    }
+    if (cfg.clip_value > 0)
+        for (int64_t k = 0; k < nscalars; k++)
+            g[k] = fmin(fmax(g[k], -cfg.clip_value), cfg.clip_value);
+    if (cfg.clip_norm > 0) {
+        double n = 0;
+        for (int64_t k = 0; k < nscalars; k++)
+            n += trained[k] ? g[k] * g[k] : 0;
+        double c = cfg.clip_norm / (sqrt(n) + 1e-6);
+        if (c < 1)
+            for (int64_t k = 0; k < nscalars; k++)
+                g[k] *= c;
+    }
+    bool adamw = strcmp(cfg.opt, "adamw") == 0;
+    for (int64_t k = 0; k < nscalars; k++) {
+        if (!trained[k])
+            continue;
+        double x = g[k];
+        if (!adamw)
+            x += cfg.wd * p[k];
+        x += cfg.l1 * (p[k] > 0 ? 1 : p[k] < 0 ? -1 : 0);
+        if (strcmp(cfg.opt, "sgd") == 0) {
+            if (cfg.momentum > 0) {
+                ref_b[k] = t == 0 ? x : cfg.momentum * ref_b[k] + (1 - cfg.dampening) * x;
+                x = cfg.nesterov ? x + cfg.momentum * ref_b[k] : ref_b[k];
+            }
+            p[k] -= lr * x;
+        } else if (strcmp(cfg.opt, "adagrad") == 0) {
+            ref_s[k] += x * x;
+            p[k] -= lr * x / (sqrt(ref_s[k]) + cfg.eps);
+        } else if (strcmp(cfg.opt, "rmsprop") == 0) {
+            ref_v[k] = cfg.alpha * ref_v[k] + (1 - cfg.alpha) * x * x;
+            double d = sqrt(ref_v[k]) + cfg.eps;
+            if (cfg.momentum > 0) {
+                ref_b[k] = cfg.momentum * ref_b[k] + x / d;
+                p[k] -= lr * ref_b[k];
+            } else {
+                p[k] -= lr * x / d;
+            }
+        } else if (strcmp(cfg.opt, "adam") == 0 || adamw) {
+            if (adamw)
+                p[k] *= 1 - lr * cfg.wd;
+            ref_m[k] = cfg.beta1 * ref_m[k] + (1 - cfg.beta1) * x;
+            ref_v[k] = cfg.beta2 * ref_v[k] + (1 - cfg.beta2) * x * x;
+            double c1 = 1 - pow(cfg.beta1, (double)(t + 1)), c2 = 1 - pow(cfg.beta2, (double)(t + 1));
+            p[k] -= (lr / c1) * ref_m[k] / (sqrt(ref_v[k]) / sqrt(c2) + cfg.eps);
+        } else {
+            fatal("TRAINCHECK: opt=%s is not known", cfg.opt);
+        }
+    }
+    free(g);
+    free(trained);
+}
+
+/* The parameters of a and b have the same bits. */
+static bool same_params(MODEL *a, MODEL *b)
+{
+    return memcmp(params_of(a), params_of(b), info->params_bytes) == 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2)
+        fatal("usage: %s MODEL.dl", argv[0]);
+    read_settings(argv[1], parse_setting);
+    info = MODEL_FN(_info)();
+    if (!info->compute_gradients || !info->apply_gradients)
+        fatal("%s: no training code", info->name);
+    if (info->param_dtype != DLRT_F32 && info->param_dtype != DLRT_F64)
+        fatal("%s: parameters of a type this harness does not check", info->name);
+    dlrt_set_num_threads(1);
+    int batch = info->max_batch == 0 ? 1 : cfg.batch ? cfg.batch : info->max_batch < 3 ? info->max_batch : 3;
+    nscalars = (int64_t)(info->params_bytes / elem_size(info->param_dtype));
+    bool f64 = info->param_dtype == DLRT_F64;
+    /* per element: the update's own rounding in the parameters' type, a
+     * few of its ulps (rtol of the update), and p's rounding (an ulp of
+     * p) */
+    double rtol = f64 ? 1e-10 : 1e-4, ulp = f64 ? 0x1p-51 : 0x1p-22;
+    printf("%s: %s, %d steps at batch %d, %" PRId64 " parameter scalars\n", info->name, cfg.opt,
+           cfg.steps, batch, nscalars);
+    rng_state = cfg.seed * 0x2545F4914F6CDD1Du + 11;
+
+    MODEL *a = MODEL_FN(_create)(cfg.seed), *b = MODEL_FN(_create)(cfg.seed);
+    if (!a || !b)
+        fatal("%s_create failed", info->name);
+    ref_b = calloc((size_t)nscalars + 1, sizeof(double));
+    ref_s = calloc((size_t)nscalars + 1, sizeof(double));
+    ref_m = calloc((size_t)nscalars + 1, sizeof(double));
+    ref_v = calloc((size_t)nscalars + 1, sizeof(double));
+    double *p = malloc(sizeof *p * (size_t)nscalars + 1);
+    double *g = malloc(sizeof *g * (size_t)nscalars + 1);
+    double *p0 = malloc(sizeof *p0 * (size_t)nscalars + 1);
+    char path[64];
+    snprintf(path, sizeof path, "train-%ld.safetensors", (long)getpid());
+
+    for (int step = 1; step <= cfg.steps; step++) {
+        const void **in = draw_inputs(batch);
+        if (step == cfg.setlr) {
+            int rc1 = MODEL_FN(_set_learning_rate)(a, 0.5 * MODEL_FN(_learning_rate)(a));
+            int rc2 = MODEL_FN(_set_learning_rate)(b, 0.5 * MODEL_FN(_learning_rate)(b));
+            if (rc1 || rc2)
+                fail("step %d: set_learning_rate returned %d, %d", step, rc1, rc2);
+        }
+        double lr = (double)MODEL_FN(_learning_rate)(a);
+        int64_t t = MODEL_FN(_step)(a);
+        if (t != step - 1)
+            fail("step %d: the step counter is %" PRId64 " before it", step, t);
+        for (int64_t k = 0; k < nscalars; k++) {
+            p[k] = p0[k] = get(params_of(a), k);
+            if (get(grads_of(a), k) != 0) {
+                fail("step %d: gradient scalar %" PRId64 " is %g before it", step, k,
+                     get(grads_of(a), k));
+                break;
+            }
+        }
+        double loss_a = 0, loss_b = 0;
+        float la32 = 0, lb32 = 0;
+        bool loss64 = info->loss_dtype == DLRT_F64;
+        int rc = info->compute_gradients(a, batch, in, loss64 ? (void *)&loss_a : (void *)&la32);
+        if (rc != 0)
+            fatal("step %d: compute_gradients returned %d (%s)", step, rc, dlrt_strerror(rc));
+        for (int64_t k = 0; k < nscalars; k++)
+            g[k] = get(grads_of(a), k);
+        if ((rc = info->apply_gradients(a)) != 0)
+            fatal("step %d: apply_gradients returned %d (%s)", step, rc, dlrt_strerror(rc));
+        reference_update(p, g, t, lr);
+        int bad = 0;
+        double worst = 0;
+        for (int64_t k = 0; k < nscalars; k++) {
+            double got = get(params_of(a), k), want = p[k];
+            double err = fabs(got - want);
+            double tol = rtol * fabs(want - p0[k]) + ulp * fmax(fabs(want), 1e-300);
+            if (!(err <= tol)) {
+                if (bad++ < 5)
+                    fail("step %d: parameter scalar %" PRId64 " is %.17g, PyTorch's update gives "
+                         "%.17g (from %.17g, gradient %.17g, rate %g)",
+                         step, k, got, want, p0[k], g[k], lr);
+            }
+            worst = fmax(worst, err / fmax(fabs(want), 1e-300));
+        }
+        if (bad > 5)
+            fail("step %d: %d more parameter scalars differ", step, bad - 5);
+        if (MODEL_FN(_step)(a) != t + 1)
+            fail("step %d: the counter is %" PRId64 " after it, want %" PRId64, step,
+                 MODEL_FN(_step)(a), t + 1);
+        for (int64_t k = 0; k < nscalars; k++)
+            if (get(grads_of(a), k) != 0) {
+                fail("step %d: apply_gradients left gradient scalar %" PRId64 " at %g", step, k,
+                     get(grads_of(a), k));
+                break;
+            }
+
+        /* the typed entry on the second instance: the same bits */
+        rc = typed_train_step(b, batch, in, loss64 ? (void *)&loss_b : (void *)&lb32);
+        if (rc != 0)
+            fatal("step %d: %s_train_step returned %d (%s)", step, info->name, rc,
+                  dlrt_strerror(rc));
+        if (loss64 ? memcmp(&loss_a, &loss_b, sizeof loss_a) != 0
+                   : memcmp(&la32, &lb32, sizeof la32) != 0)
+            fail("step %d: train_step's loss %.17g, compute_gradients' %.17g", step,
+                 loss64 ? loss_b : (double)lb32, loss64 ? loss_a : (double)la32);
+        if (!same_params(a, b))
+            fail("step %d: train_step's parameters differ from compute_gradients and "
+                 "apply_gradients'%s",
+                 step, step > cfg.save && cfg.save ? " (after the checkpoint's load)" : "");
+        printf("  step %d: loss %.17g, rate %g, max rel. difference from the reference %.3g\n",
+               step, loss64 ? loss_a : (double)la32, lr, worst);
+        free_inputs(in);
+
+        if (step == cfg.save) {
+            /* a third instance, trained elsewhere, loads a's checkpoint and
+             * takes b's place */
+            MODEL *c = MODEL_FN(_create)(cfg.seed + 1);
+            if (!c)
+                fatal("%s_create failed", info->name);
+            const void **other = draw_inputs(batch);
+            float lc32;
+            double lc;
+            if ((rc = info->compute_gradients(c, batch, other, loss64 ? (void *)&lc : (void *)&lc32)) ||
+                (rc = info->apply_gradients(c)))
+                fatal("training the third instance: %d (%s)", rc, dlrt_strerror(rc));
+            free_inputs(other);
+            if ((rc = MODEL_FN(_save)(a, path)) != 0)
+                fatal("%s_save: %d (%s)", info->name, rc, dlrt_strerror(rc));
+            unsigned status = 99;
+            if ((rc = dlrt_model_load_ex(c, path, &status)) != 0)
+                fail("loading the checkpoint of step %d: %d (%s: %s)", step, rc,
+                     dlrt_strerror(rc), dlrt_last_error());
+            else if (status != 0)
+                fail("loading the checkpoint of step %d: status %u, want 0 (it has the "
+                     "optimizer state)",
+                     step, status);
+            if (MODEL_FN(_step)(c) != MODEL_FN(_step)(a))
+                fail("after the load the step is %" PRId64 ", saved at %" PRId64,
+                     MODEL_FN(_step)(c), MODEL_FN(_step)(a));
+            if (!same_params(a, c))
+                fail("after the load the parameters differ from the saved ones");
+            if (memcmp((unsigned char *)a + info->opt_offset, (unsigned char *)c + info->opt_offset,
+                       info->opt_bytes) != 0)
+                fail("after the load the optimizer state differs from the saved one");
+            if ((double)MODEL_FN(_learning_rate)(c) != (double)MODEL_FN(_learning_rate)(a))
+                fail("after the load the rate is %g, saved at %g",
+                     (double)MODEL_FN(_learning_rate)(c), (double)MODEL_FN(_learning_rate)(a));
+            remove(path);
+            MODEL_FN(_destroy)(b);
+            b = c;
+        }
+    }
+    MODEL_FN(_destroy)(a);
+    MODEL_FN(_destroy)(b);
+    free(p);
+    free(p0);
+    free(g);
+    free(ref_b);
+    free(ref_s);
+    free(ref_m);
+    free(ref_v);
+    printf("%s: %s\n", info->name, failures ? "FAILED" : "ok");
+    return failures ? 1 : 0;
+}
