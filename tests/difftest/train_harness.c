@@ -22,8 +22,9 @@
  * through the typed NAME_train_step (TYPED_HEADER's typed_train_step, which
  * difftest.py writes for the model's inputs): the same loss and parameter
  * bits. After step `save` the first instance is saved with NAME_save and
- * the file loaded into a third instance that has trained on other inputs
- * (another step count, parameters and optimizer state); it replaces the
+ * the file loaded into a third instance of the same seed that has trained
+ * on other inputs (another step count, parameters and optimizer state:
+ * the seed, which keys dropout's masks, is not in a checkpoint); it replaces the
  * second, so every later step checks that the checkpoint restored the
  * optimizer state and the step to the bit. `setlr` sets the rate
  * (NAME_set_learning_rate) before that step; the reference reads it back.
@@ -374,8 +375,10 @@ int main(int argc, char **argv)
 
         if (step == cfg.save) {
             /* a third instance, trained elsewhere, loads a's checkpoint and
-             * takes b's place */
-            MODEL *c = MODEL_FN(_create)(cfg.seed + 1);
+             * takes b's place; of the same seed, which keys dropout's and
+             * stochastic pools' draws and is not in a checkpoint
+             * (docs/TRAINING.md: resume with the same seed) */
+            MODEL *c = MODEL_FN(_create)(cfg.seed);
             if (!c)
                 fatal("%s_create failed", info->name);
             const void **other = draw_inputs(batch);
