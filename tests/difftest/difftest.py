@@ -120,13 +120,15 @@ def nodes_loss_dtype(nodes):
 
 
 
-def compile_and_run(tools, workdir, src, lvl, flags, obj, exe, cc, args, stage, harness, built):
-    """dlc at -O{lvl} into obj.o, a harness built with cc (its compile
-    command and libraries) into exe, then exe with args: None when all
-    pass, else (kind, log). built maps (harness, header) to the harness's
-    object already compiled against that header (the -O0 and -O2 headers
-    are normally the same)."""
-    rc, log = run([tools.dlc, src] + flags + [f"-O{lvl}", "-o", f"{obj}.o"], workdir)
+def compile_and_run(tools, workdir, src, lvl, flags, obj, exe, cc, args, stage, harness, built,
+                    compiled=False):
+    """dlc at -O{lvl} into obj.o (unless compiled: obj.o is there), a
+    harness built with cc (its compile command and libraries) into exe,
+    then exe with args: None when all pass, else (kind, log). built maps
+    (harness, header) to the harness's object already compiled against that
+    header (the -O0 and -O2 headers are normally the same)."""
+    rc, log = (0, "") if compiled else run(
+        [tools.dlc, src] + flags + [f"-O{lvl}", "-o", f"{obj}.o"], workdir)
     if rc != 0:
         train = "" if flags else "-train"
         return kind_of(f"dlc{train}-O{lvl}", rc), log
@@ -202,11 +204,13 @@ def check(tools, nodes, seed, workdir, do_gc, batch=None):
                 return bad
     if spec:
         # a few optimizer steps at -O2 (the levels agree above), through
-        # the generic entries and the typed train_step
+        # the generic entries and the typed train_step; the gradient
+        # check's object when there is one
         with open(os.path.join(workdir, "typed.h"), "w") as f:
             f.write(typed_call(nodes, "difftest"))
-        bad = compile_and_run(tools, workdir, src, 2, [], "t2", "tr2", tools.train_cc, ["m.dl"],
-                              "train", "train-harness", built)
+        bad = compile_and_run(tools, workdir, src, 2, [], "g2" if gc else "t2", "tr2",
+                              tools.train_cc, ["m.dl"], "train", "train-harness", built,
+                              compiled=gc)
         if bad:
             return bad
     return None
