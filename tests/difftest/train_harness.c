@@ -302,6 +302,14 @@ int main(int argc, char **argv)
     for (int step = 1; step <= cfg.steps; step++) {
         const void **in = draw_inputs(batch);
         if (step == cfg.setlr) {
+            /* a rate that is not finite or below 0 is refused, the rate
+             * kept (API.md) */
+            double was = (double)MODEL_FN(_learning_rate)(a);
+            const double badrates[] = {-1, NAN, INFINITY};
+            for (int i = 0; i < 3; i++)
+                if (MODEL_FN(_set_learning_rate)(a, badrates[i]) != DLRT_EINVAL ||
+                    (double)MODEL_FN(_learning_rate)(a) != was)
+                    fail("set_learning_rate(%g) was not refused with the rate kept", badrates[i]);
             int rc1 = MODEL_FN(_set_learning_rate)(a, 0.5 * MODEL_FN(_learning_rate)(a));
             int rc2 = MODEL_FN(_set_learning_rate)(b, 0.5 * MODEL_FN(_learning_rate)(b));
             if (rc1 || rc2)
