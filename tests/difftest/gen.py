@@ -74,6 +74,13 @@ class Node:
         return n
 
 
+def dropout_units(f, shape):
+    """What dropout (elements) or dropout2d (channels) of a value of shape
+    draws at the gradient check's batch 3."""
+    per = numel_fixed(shape) if f == "dropout" else shape[1]
+    return per * (3 if BATCH in shape else 1)
+
+
 def dims_text(shape):
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
@@ -836,6 +843,12 @@ class Gen:
             p = r.choice([0, 0.1, 0.2])
             img = rank in (3, 4) and x.shape[0] == BATCH and BATCH not in x.shape[1:]
             f = "dropout2d" if img and r.random() < 0.3 else "dropout"
+            # nor may it drop all of a few units: at the gradient check's
+            # batch 3 and 1 a mask of fewer than 6 (elements, or
+            # dropout2d's channels) drops them all now and then (seed
+            # 104029: dropout of a one-element parameter, p = 0.2)
+            if dropout_units(f, x.shape) < 6:
+                p = 0
             n = self.op(f"{f}({{0}}, p = {p})", [x], x.shape)
             n.gc_words = ("evaluate=differs",) if p else ()
             return n
@@ -1172,6 +1185,16 @@ def selftest():
             if f == "stochastic_pool2d":
                 assert "evaluate=differs" in n.gc_words
         g.nodes = []
+    # dropout: none of fewer than 6 units at batch 3
+    drawn = 0
+    for shape in ([1], [2, 2], [BATCH, 1]):
+        g.nodes = []
+        w = g.leaf(shape, "param" if BATCH not in shape else "input")
+        for _ in range(60):
+            text = g.g_more(w).expr
+            drawn += "dropout(" in text
+            assert not re.search(r"dropout\(\{0\}, p = 0\.", text), (shape, text)
+    assert drawn
     # --families: only the chosen families' statements (and the unary op
     # some fall back to); return_state and rnn's relu drawn, the latter
     # never gradient-checked; unknown names refused; the training check
