@@ -392,7 +392,9 @@ def one(tools, seed, root, do_gc, budget):
     t0 = time.time()
     r = check(tools, nodes, seed, wd, do_gc)
     res = {"seed": seed, "ops": sum(n.kind == "op" for n in nodes),
-           "gc": do_gc and gradcheckable(nodes), "secs": 0.0, "fail": None}
+           "gc": do_gc and gradcheckable(nodes), "secs": 0.0, "fail": None,
+           "train": any(n.kind == "param" for n in nodes)
+           and gen.train_spec(seed, tools.families) is not None}
     if r is not None:
         kind, log = r
         case, small, tries = Case(seed), nodes, 0
@@ -461,7 +463,8 @@ def main():
             res = f.result()
             results.append(res)
             tag = "FAIL " + res["fail"]["kind"] if res["fail"] else "ok"
-            print(f"seed {res['seed']}: {res['ops']} ops{' +grad' if res['gc'] else ''}: {tag}"
+            print(f"seed {res['seed']}: {res['ops']} ops{' +grad' if res['gc'] else ''}"
+                  f"{' +train' if res['train'] else ''}: {tag}"
                   f" ({res['secs']:.1f} s)", flush=True)
             if res["fail"]:
                 fl = res["fail"]
@@ -474,8 +477,10 @@ def main():
                 print("---", flush=True)
     fails = [r for r in results if r["fail"]]
     grads = sum(r["gc"] for r in results)
+    trains = sum(r["train"] for r in results)
     print(f"difftest: {len(results)} models tried (seeds {a.seed}..{a.seed + a.count - 1}), "
           f"{len(results) - len(fails)} agreed, {grads} with gradient checks, "
+          f"{trains} with training steps, "
           f"{len(fails)} failures shrunk, {time.time() - t0:.0f} s")
     kinds = {}
     for r in fails:
