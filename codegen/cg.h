@@ -154,14 +154,19 @@ void cg_check_finite(Cg *c, DType t, LLVMValueRef x, LLVMValueRef y, LLVMValueRe
 /* Whether some x[i] (+ y[i], y not NULL) for i < n is not finite (i1),
  * by a call of the scan function of type t; no check, no return. */
 LLVMValueRef cg_nonfinite(Cg *c, DType t, LLVMValueRef x, LLVMValueRef y, LLVMValueRef n);
+/* ignore: an id that every use ignores (ignore_index), or NULL */
 void cg_check_index(Cg *c, LLVMValueRef x, LLVMValueRef n, LLVMValueRef row, int64_t hi,
-                    const char *what);
+                    const int64_t *ignore, const char *what);
 /* By node id: the ids or labels a node's values are used as (through ops
  * that only move values): hi 0 for none, else values must be in 0..hi-1,
- * the smallest bound of the uses; use names the op of that bound. */
+ * the smallest bound of the uses; use names the op of that bound. A value
+ * outside may still be `ignore` when has_ignore: every use so far is a
+ * class loss with that ignore_index. */
 typedef struct {
     int64_t hi;
     const char *use;
+    bool has_ignore;
+    int64_t ignore;
 } CgIndexBound;
 CgIndexBound *cg_index_bounds(const Graph *g);
 

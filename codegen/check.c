@@ -5,7 +5,8 @@
  * (the labels of cross_entropy, nll_loss or multi_margin_loss, the ids
  * of embedding, the indices of gather, the lengths of rnn, lstm and gru;
  * ir_index_operand says which input and the bound) must lie in 0..hi-1
- * for the smallest hi of those uses; the training function also checks
+ * for the smallest hi of those uses, or be the ignore_index that all of
+ * them ignore (cross_entropy, nll_loss); the training function also checks
  * the loss and each gradient sum before it writes anything of the
  * instance but the running statistics, which a refusal puts back, and
  * apply_gradients the gradients it is given.
@@ -40,6 +41,22 @@ static bool moves_values(const Node *x, int j)
     }
 }
 
+/* Narrows *t by the bound u of one more use: the smaller range, and an
+ * ignored id only when both ignore the same one. */
+static void bound_meet(CgIndexBound *t, CgIndexBound u)
+{
+    if (!t->hi) {
+        *t = u;
+        return;
+    }
+    bool ign = t->has_ignore && u.has_ignore && t->ignore == u.ignore;
+    if (u.hi < t->hi) {
+        t->hi = u.hi;
+        t->use = u.use;
+    }
+    t->has_ignore = ign;
+}
+
 CgIndexBound *cg_index_bounds(const Graph *g)
 {
     int n = g->nodes.n;
@@ -47,23 +64,20 @@ CgIndexBound *cg_index_bounds(const Graph *g)
     /* the bound each node's values must meet, propagated backwards
      * through value-moving ops to the inputs (node order is topological) */
     for (int i = 0; i < n; i++)
-        b[i] = (CgIndexBound){0, NULL};
+        b[i] = (CgIndexBound){0, NULL, false, 0};
     for (int i = n - 1; i >= 0; i--) {
         const Node *x = g->nodes.v[i];
         int k;
         int64_t hi;
         if (ir_index_operand(x, &k, &hi)) {
-            CgIndexBound *t = &b[x->in[k]->id];
-            if (!t->hi || hi < t->hi)
-                *t = (CgIndexBound){hi, op_info[x->op].text};
+            bool ign = attr_has_ignore_index(x);
+            bound_meet(&b[x->in[k]->id], (CgIndexBound){hi, op_info[x->op].text, ign,
+                                                        ign ? attr_ignore_index(x) : 0});
         }
         if (b[i].hi)
-            for (int j = 0; j < x->nin; j++) {
-                CgIndexBound *t = &b[x->in[j]->id];
-                if (moves_values(x, j) && x->in[j]->dtype == DT_I32 &&
-                    (!t->hi || b[i].hi < t->hi))
-                    *t = b[i];
-            }
+            for (int j = 0; j < x->nin; j++)
+                if (moves_values(x, j) && x->in[j]->dtype == DT_I32)
+                    bound_meet(&b[x->in[j]->id], b[i]);
     }
     return b;
 }
@@ -172,18 +186,34 @@ void cg_check_finite(Cg *c, DType t, LLVMValueRef x, LLVMValueRef y, LLVMValueRe
 }
 
 void cg_check_index(Cg *c, LLVMValueRef x, LLVMValueRef n, LLVMValueRef row, int64_t hi,
-                    const char *what)
+                    const int64_t *ignore, const char *what)
 {
+    /* an ignore_index outside i32 matches no label: nothing to skip */
+    if (ignore && (*ignore < INT32_MIN || *ignore > INT32_MAX))
+        ignore = NULL;
     LLVMValueRef acc = cg_alloca(c, c->i32, "index.acc");
     LLVMBuildStore(c->b, LLVMConstInt(c->i32, 0, 0), acc);
     CgLoop l;
     LLVMValueRef i = cg_loop_begin(c, n, &l);
-    LLVMValueRef m[] = {LLVMBuildLoad2(c->b, c->i32, acc, ""), cg_load(c, DT_I32, x, i)};
+    LLVMValueRef v = cg_load(c, DT_I32, x, i);
+    if (ignore) /* the ignored id counts as 0, still branch-free */
+        v = LLVMBuildSelect(
+            c->b,
+            LLVMBuildICmp(c->b, LLVMIntEQ, v, LLVMConstInt(c->i32, (unsigned long long)*ignore, 1),
+                          ""),
+            LLVMConstInt(c->i32, 0, 0), v, "");
+    LLVMValueRef m[] = {LLVMBuildLoad2(c->b, c->i32, acc, ""), v};
     LLVMBuildStore(c->b, cg_intrinsic(c, "llvm.umax", c->i32, m, 2), acc);
     cg_loop_end(c, &l);
     /* a negative id is a large unsigned one */
     LLVMValueRef bad = LLVMBuildICmp(c->b, LLVMIntUGE, LLVMBuildLoad2(c->b, c->i32, acc, ""),
                                      LLVMConstInt(c->i32, (unsigned long long)hi, 0), "");
+    if (ignore) {
+        LLVMTypeRef pt[] = {c->ptr, c->ptr, c->i64, c->i64, c->i64, c->i64};
+        LLVMValueRef args[] = {cstring(c, what), x, n, row, cg_i64(c, hi), cg_i64(c, *ignore)};
+        return_if(c, bad, DLRT_ERANGE, "dlrt_check_index_ignoring", pt, 6, args);
+        return;
+    }
     LLVMTypeRef pt[] = {c->ptr, c->ptr, c->i64, c->i64, c->i64};
     LLVMValueRef args[] = {cstring(c, what), x, n, row, cg_i64(c, hi)};
     return_if(c, bad, DLRT_ERANGE, "dlrt_check_index", pt, 5, args);
@@ -219,6 +249,7 @@ void cg_check_inputs(Cg *c, LLVMValueRef inputs, const int *input_slot)
                                : strcmp(bound[i].use, "embedding") == 0 ? "ids"
                                                                         : "labels";
             cg_check_index(c, p, n, row, bound[i].hi,
+                           bound[i].has_ignore ? &bound[i].ignore : NULL,
                            arena_printf(g->arena, "input '%s' (%s of %s)", x->name, role,
                                         packed ? op_info[ir_recurrent_cell(use)].text
                                                : bound[i].use));

@@ -1,7 +1,8 @@
 /*
  * The loss family's kernels (passes/shape_loss.c): cross_entropy,
  * nll_loss and multi_margin_loss over class scores [N, C, ...] with i32
- * labels (an out-of-range label gives NaN), cross_entropy with soft
+ * labels (an out-of-range label gives NaN, one equal to ignore_index 0
+ * and no count in the mean), cross_entropy with soft
  * targets, and the pair losses (kl_div among them) of predictions and
  * targets of one shape. The reduction ("mean", "sum") accumulates in double; "none"
  * stores each element's loss.
@@ -70,7 +71,7 @@ LLVMValueRef cg_kernel_loss(Cg *c, Node *n)
     bool none = strcmp(red, "none") == 0;
     LLVMValueRef acc = cg_alloca(c, c->f64, "acc");
     LLVMBuildStore(c->b, LLVMConstReal(c->f64, 0), acc);
-    LLVMValueRef total;
+    LLVMValueRef total, kept = NULL; /* kept: the labels not ignored */
     CgLoop lo, li, lj;
     LLVMValueRef val, at;
     bool cls = n->op == OP_CROSS_ENTROPY || n->op == OP_NLL_LOSS || n->op == OP_MULTI_MARGIN_LOSS;
@@ -83,6 +84,10 @@ LLVMValueRef cg_kernel_loss(Cg *c, Node *n)
         LLVMValueRef C = cg_dim(c, s->d[s->rank == 1 ? 0 : 1]);
         LLVMValueRef I = cg_numel(c, &inner);
         total = LLVMBuildNSWMul(c->b, O, I, "");
+        if (attr_has_ignore_index(n)) {
+            kept = cg_alloca(c, c->i64, "kept");
+            LLVMBuildStore(c->b, cg_i64(c, 0), kept);
+        }
         LLVMValueRef mx = cg_alloca(c, ty, "max"), sum = cg_alloca(c, ty, "sum");
         LLVMValueRef o = cg_loop_begin(c, O, &lo);
         LLVMValueRef i = cg_loop_begin(c, I, &li);
@@ -163,6 +168,18 @@ LLVMValueRef cg_kernel_loss(Cg *c, Node *n)
             }
             /* an out-of-range label has no defined loss */
             val = LLVMBuildSelect(c->b, ok, val, cg_fconst(c, t, NAN), "");
+            if (attr_has_ignore_index(n)) {
+                /* an ignored label adds 0, and nothing to the mean's count */
+                LLVMValueRef ign = LLVMBuildICmp(c->b, LLVMIntEQ, lab,
+                                                 cg_i64(c, attr_ignore_index(n)), "");
+                val = LLVMBuildSelect(c->b, ign, cg_fconst(c, t, 0), val, "");
+                LLVMBuildStore(c->b,
+                               LLVMBuildAdd(c->b, LLVMBuildLoad2(c->b, c->i64, kept, ""),
+                                            LLVMBuildZExt(c->b, LLVMBuildNot(c->b, ign, ""),
+                                                          c->i64, ""),
+                                            ""),
+                               kept);
+            }
         }
 #undef AT
     } else {
@@ -183,7 +200,11 @@ LLVMValueRef cg_kernel_loss(Cg *c, Node *n)
     if (!none) {
         LLVMValueRef s = LLVMBuildLoad2(c->b, c->f64, acc, "");
         if (strcmp(red, "mean") == 0)
-            s = LLVMBuildFDiv(c->b, s, LLVMBuildSIToFP(c->b, total, c->f64, ""), "");
+            s = LLVMBuildFDiv(
+                c->b, s,
+                LLVMBuildSIToFP(c->b, kept ? LLVMBuildLoad2(c->b, c->i64, kept, "") : total,
+                                c->f64, ""),
+                "");
         const Shape *xs = &n->in[0]->shape;
         if (strcmp(red, "batchmean") == 0 && xs->rank > 0)
             s = LLVMBuildFDiv(c->b, s, LLVMBuildSIToFP(c->b, cg_dim(c, xs->d[0]), c->f64, ""), "");

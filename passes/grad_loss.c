@@ -18,7 +18,8 @@
  *   smooth_l1      clamp((x - t) / beta, -1, 1)      (sign for beta = 0)
  *   huber          clamp(x - t, -delta, delta)
  * The pair losses' targets get the negated gradient (but bce's, above).
- * Class labels are i32 and get nothing.
+ * Class labels are i32 and get nothing; with ignore_index, the rows of an
+ * ignored label get a zero adjoint (kept_adjoint).
  */
 #include <string.h>
 
@@ -38,6 +39,24 @@ static Node *element_adjoint(Grad *c, Node *n, Node *dy, const Shape *per)
             dy = ad_bin(c, OP_DIV, dy, ad_count(c, per, batch, dy->dtype));
     }
     return ad_broadcast(c, dy, per);
+}
+
+/* The adjoint of each element of a class loss with ignore_index, of shape
+ * per: 0 where the label is ignored; "mean" divides by the rows kept, at
+ * least 1, so that a batch with every label ignored (whose mean loss is
+ * 0/0, NaN, as PyTorch's) gets PyTorch's zero gradient, not NaN. */
+static Node *kept_adjoint(Grad *c, Node *n, Node *dy, const Shape *per)
+{
+    Node *keep = ad_binc(c, OP_NE, n->in[1], (double)attr_ignore_index(n));
+    Node *cast = ad_node(c, OP_CAST, &keep, 1);
+    attr_set_to(c->g, cast, ir_dtype_name(dy->dtype));
+    keep = ad_finish(c, cast);
+    const char *r = attr_reduction(n);
+    if (strcmp(r, "mean") == 0)
+        dy = ad_bin(c, OP_DIV, dy, ad_binc(c, OP_MAXIMUM, ad_sum(c, keep, NULL, false), 1));
+    if (strcmp(r, "none") != 0)
+        dy = ad_broadcast(c, dy, per);
+    return ad_bin(c, OP_MUL, dy, keep);
 }
 
 /* one_hot(y) of the class scores x's type, classes in dimension cdim */
@@ -84,7 +103,10 @@ bool grad_class_loss(Grad *c, Node *n, Node *dy)
         if (i != cdim)
             per.d[per.rank++] = x->shape.d[i];
     ws.d[cdim] = (Dim){1, false};
-    Node *w = ad_reshape(c, element_adjoint(c, n, dy, &per), &ws);
+    Node *w = ad_reshape(c,
+                         attr_has_ignore_index(n) ? kept_adjoint(c, n, dy, &per)
+                                                  : element_adjoint(c, n, dy, &per),
+                         &ws);
     if (y->dtype != DT_I32) {
         /* soft targets t: l = -sum_c t_c log_softmax(x)_c */
         if (ad_needs(c, x)) {

@@ -8,6 +8,8 @@
  * (PyTorch's layout, classes in dimension 1), or unbatched scores [C] with
  * a scalar label; cross_entropy also takes float probabilities of the
  * scores' shape (soft targets), its "none" shape then the labels' would be.
+ * ignore_index (cross_entropy, nll_loss) takes any value, as PyTorch's:
+ * one inside 0..C-1 ignores that class.
  * Pair losses require prediction and target of the same floating type and
  * exactly the same shape: PyTorch only warns about broadcasting there, and
  * a silently broadcast loss ([B, 1] against [B]) is a classic bug.
@@ -40,6 +42,11 @@ bool shape_class_loss(Graph *g, Node *n)
         /* soft targets: class probabilities of the scores' shape */
         if (!shape_want_same_dtype(g, n, x, y))
             return false;
+        if (attr_has_ignore_index(n)) {
+            diag_error(n->loc, "cross_entropy: ignore_index needs i32 class labels, not "
+                               "probabilities (as in PyTorch)");
+            return false;
+        }
         if (!ir_shape_eq(&y->shape, &x->shape)) {
             diag_error(n->loc, "%s: probabilities must have the scores' shape %s, got %s",
                        shape_op(n), shape_fmt(g, &x->shape), shape_fmt(g, &y->shape));

@@ -92,8 +92,14 @@ int dlrt_check_nonfinite(const char *what, dlrt_dtype t, const void *x, const vo
 
 int dlrt_check_index(const char *what, const int32_t *x, int64_t n, int64_t row, int64_t hi)
 {
+    return dlrt_check_index_ignoring(what, x, n, row, hi, INT64_MIN); /* no i32 */
+}
+
+int dlrt_check_index_ignoring(const char *what, const int32_t *x, int64_t n, int64_t row,
+                              int64_t hi, int64_t ignore)
+{
     for (int64_t i = 0; i < n; i++) {
-        if (x[i] >= 0 && x[i] < hi)
+        if ((x[i] >= 0 && x[i] < hi) || x[i] == ignore)
             continue;
         msg m = {{0}, 0};
         put_where(&m, what, i, n, row);

@@ -138,10 +138,14 @@ int dlrt_model_load_ex(void *m, const char *path, unsigned *status);
  * "input 'x': element [3, 17] (sample 3) is -inf". what names the tensor;
  * row is the elements per sample (0: no samples). dlrt_check_nonfinite
  * looks at x[i] (+ y[i] when y is not NULL; f32 or f64) and returns
- * DLRT_ENONFINITE; dlrt_check_index at ids outside 0..hi-1, DLRT_ERANGE. */
+ * DLRT_ENONFINITE; dlrt_check_index at ids outside 0..hi-1, DLRT_ERANGE,
+ * as dlrt_check_index_ignoring does at those that are not ignore either
+ * (the labels of a loss with ignore_index). */
 int dlrt_check_nonfinite(const char *what, dlrt_dtype t, const void *x, const void *y, int64_t n,
                          int64_t row);
 int dlrt_check_index(const char *what, const int32_t *x, int64_t n, int64_t row, int64_t hi);
+int dlrt_check_index_ignoring(const char *what, const int32_t *x, int64_t n, int64_t row,
+                              int64_t hi, int64_t ignore);
 
 /* The elements of tensor t at a run-time batch: its batch dimensions
  * (batch_dims) are stored at max_batch, the info's, and scale with it. */

@@ -517,6 +517,9 @@ static bool eval_class_loss(const Node *n, const RefTensor *x, const RefTensor *
     int cdim = x->rank == 1 ? 0 : 1;
     int64_t C = x->dim[cdim];
     bool soft = y->dtype != DT_I32;
+    /* labels equal to ignore_index: loss 0, and not counted in the mean */
+    bool ignoring = !soft && attr_has_ignore_index(n);
+    int64_t kept = 0;
     /* the per-element index space: the scores' without the class dimension */
     int prank = 0;
     int64_t pdim[IR_MAX_RANK], count = x->count / C;
@@ -546,6 +549,11 @@ static bool eval_class_loss(const Node *n, const RefTensor *x, const RefTensor *
             continue;
         }
         double label = y->v[k];
+        if (ignoring && label == (double)attr_ignore_index(n)) {
+            l[k] = 0;
+            continue;
+        }
+        kept++;
         if (!(label >= 0 && label < (double)C)) {
             snprintf(err, errsize, "%%%d %s: label %g out of range 0..%lld", n->id,
                      op_info[n->op].text, label, (long long)C - 1);
@@ -566,7 +574,14 @@ static bool eval_class_loss(const Node *n, const RefTensor *x, const RefTensor *
             l[k] = n->op == OP_NLL_LOSS ? -xy : lse - xy;
         }
     }
-    reduce_loss(n, l, count, x->rank ? x->dim[0] : 1, out);
+    if (ignoring && strcmp(attr_reduction(n), "mean") == 0) {
+        double sum = 0;
+        for (int64_t k = 0; k < count; k++)
+            sum += l[k];
+        out->v[0] = sum / (double)kept; /* every label ignored: 0/0, NaN */
+    } else {
+        reduce_loss(n, l, count, x->rank ? x->dim[0] : 1, out);
+    }
     free(l);
     return true;
 }

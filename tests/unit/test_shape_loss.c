@@ -72,6 +72,19 @@ TEST(rules, class_loss)
     n = N(OP_MULTI_MARGIN_LOSS, X("f32[B, 10]"), X("i32[B]"));
     ir_set_float(G, n, "p", 3);
     err("multi_margin_loss: p must be 1 or 2, got 3");
+    /* ignore_index: any value with labels (inside 0..C-1 it ignores that
+     * class), none with probabilities, as PyTorch's */
+    for (int i = 0; i < 2; i++) {
+        fresh();
+        n = N(i ? OP_NLL_LOSS : OP_CROSS_ENTROPY, X("f32[B, 10, 3]"), X("i32[B, 3]"));
+        ir_set_int(G, n, "ignore_index", i ? 4 : -100);
+        ir_set_str(G, n, "reduction", "none");
+        ok(n, "f32[B, 3]");
+    }
+    fresh();
+    n = N(OP_CROSS_ENTROPY, X("f32[B, 10]"), X("f32[B, 10]"));
+    ir_set_int(G, n, "ignore_index", -100);
+    err("cross_entropy: ignore_index needs i32 class labels, not probabilities (as in PyTorch)");
 }
 END_TEST
 
