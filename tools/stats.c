@@ -13,6 +13,8 @@
  *             "bytes": ..., "flops_b1": ..., "bytes_b1": ..., "steps": [...]},
  *             ..., {"name": "apply_gradients", ...}]}, (codegen/cost.c)
  *    "instance": {"bytes": ..., "params": ..., ...}}
+ * Every objective has its evaluate, compute_gradients and apply_gradients
+ * there, named as the generated functions: evaluate_disc for `as disc`.
  */
 #include <inttypes.h>
 #include <string.h>
@@ -86,31 +88,42 @@ static int op_counts(const Graph *g, int *count, int *fused)
 typedef struct {
     const char *name;
     const MemPlan *plan; /* NULL: apply_gradients */
+    const OptPlan *opt;  /* apply_gradients' optimizer recipe */
+    const char *step;    /* apply_gradients: its objective's train_step */
 } WorkFn;
 
+/* name, or name_OBJ for a named objective (the generated function's
+ * suffix, codegen/emit.c) */
+static const char *obj_fn(const Graph *g, const char *name, const CgObjective *o)
+{
+    return o->train->name ? arena_printf(g->arena, "%s_%s", name, o->train->name) : name;
+}
+
 /* The generated functions whose work stats reports, in the order of the
- * header; returns how many. */
-static int work_fns(const CgPlans *plans, WorkFn *f)
+ * header: forward, then each objective's evaluate, compute_gradients and
+ * apply_gradients; returns how many (*f in g's arena). */
+static int work_fns(const Graph *g, const CgPlans *plans, WorkFn **f)
 {
     int n = 0;
-    f[n++] = (WorkFn){"forward", plans->forward};
-    if (plans->evaluate)
-        f[n++] = (WorkFn){"evaluate", plans->evaluate};
-    if (plans->train) {
-        f[n++] = (WorkFn){"compute_gradients", plans->train};
-        f[n++] = (WorkFn){"apply_gradients", NULL};
+    *f = arena_alloc(g->arena, sizeof **f * (size_t)(1 + 3 * plans->nobj));
+    (*f)[n++] = (WorkFn){"forward", plans->forward, NULL, NULL};
+    for (int k = 0; k < plans->nobj; k++) {
+        const CgObjective *o = &plans->obj[k];
+        (*f)[n++] = (WorkFn){obj_fn(g, "evaluate", o), o->evaluate, NULL, NULL};
+        (*f)[n++] = (WorkFn){obj_fn(g, "compute_gradients", o), o->plan, NULL, NULL};
+        (*f)[n++] = (WorkFn){obj_fn(g, "apply_gradients", o), NULL, o->opt,
+                             obj_fn(g, "train_step", o)};
     }
     return n;
 }
 
 /* A function's cost per step at batch b (apply_gradients: one step) and
  * its total; per is NULL for apply_gradients. */
-static CgCost work_of(const Graph *g, const CgPlans *plans, const WorkFn *f, int64_t b,
-                      CgCost **per)
+static CgCost work_of(const Graph *g, const WorkFn *f, int64_t b, CgCost **per)
 {
     if (!f->plan) {
         *per = NULL;
-        return cg_apply_cost(g, plans->opt);
+        return cg_apply_cost(g, f->opt);
     }
     CgCost *c = arena_alloc(g->arena, sizeof *c * (size_t)(f->plan->nsteps + 1));
     cg_plan_cost(g, f->plan, b, c);
@@ -130,8 +143,8 @@ static double intensity(CgCost c)
 
 static void work_text(const Graph *g, const CgPlans *plans)
 {
-    WorkFn fns[4];
-    int nf = work_fns(plans, fns);
+    WorkFn *fns;
+    int nf = work_fns(g, plans, &fns);
     int64_t mb = ir_max_batch(g);
     fprintf(stderr,
             "work at batch %" PRId64 " (flops, a multiply-add is 2; bytes moved, "
@@ -140,8 +153,8 @@ static void work_text(const Graph *g, const CgPlans *plans)
     CgCost train = {0, 0}, train1 = {0, 0};
     for (int k = 0; k < nf; k++) {
         CgCost *per, *per1;
-        CgCost t = work_of(g, plans, &fns[k], mb, &per);
-        CgCost t1 = work_of(g, plans, &fns[k], 1, &per1);
+        CgCost t = work_of(g, &fns[k], mb, &per);
+        CgCost t1 = work_of(g, &fns[k], 1, &per1);
         fprintf(stderr, "  %s:\n", fns[k].name);
         for (int i = 0; per && i < fns[k].plan->nsteps; i++) {
             const Node *x = fns[k].plan->steps[i];
@@ -161,18 +174,18 @@ static void work_text(const Graph *g, const CgPlans *plans)
             fprintf(stderr, " (at batch 1: %" PRId64 " flops, %" PRId64 " bytes)", t1.flops,
                     t1.bytes);
         fputc('\n', stderr);
-        if (!strcmp(fns[k].name, "compute_gradients") || !fns[k].plan) {
+        /* train_step: compute_gradients (the function before) + apply_gradients */
+        if (fns[k].step) {
             train.flops += t.flops, train.bytes += t.bytes;
             train1.flops += t1.flops, train1.bytes += t1.bytes;
+            fprintf(stderr, "  %s total: %" PRId64 " flops, %" PRId64 " bytes", fns[k].step,
+                    train.flops, train.bytes);
+            if (g->batch)
+                fprintf(stderr, " (at batch 1: %" PRId64 " flops, %" PRId64 " bytes)",
+                        train1.flops, train1.bytes);
+            fputc('\n', stderr);
         }
-    }
-    if (plans->train) {
-        fprintf(stderr, "  train_step total: %" PRId64 " flops, %" PRId64 " bytes", train.flops,
-                train.bytes);
-        if (g->batch)
-            fprintf(stderr, " (at batch 1: %" PRId64 " flops, %" PRId64 " bytes)", train1.flops,
-                    train1.bytes);
-        fputc('\n', stderr);
+        train = t, train1 = t1;
     }
 }
 
@@ -181,14 +194,14 @@ static void work_text(const Graph *g, const CgPlans *plans)
  * "op": ..., "flops": ..., "bytes": ...}, ...]}, ...]} */
 static void work_json(FILE *f, const Graph *g, const CgPlans *plans)
 {
-    WorkFn fns[4];
-    int nf = work_fns(plans, fns);
+    WorkFn *fns;
+    int nf = work_fns(g, plans, &fns);
     int64_t mb = ir_max_batch(g);
     fprintf(f, ",\n  \"work\": {\"batch\": %" PRId64 ", \"functions\": [", mb);
     for (int k = 0; k < nf; k++) {
         CgCost *per, *per1;
-        CgCost t = work_of(g, plans, &fns[k], mb, &per);
-        CgCost t1 = work_of(g, plans, &fns[k], 1, &per1);
+        CgCost t = work_of(g, &fns[k], mb, &per);
+        CgCost t1 = work_of(g, &fns[k], 1, &per1);
         fprintf(f,
                 "%s\n    {\"name\": \"%s\", \"flops\": %" PRId64 ", \"bytes\": %" PRId64
                 ", \"flops_b1\": %" PRId64 ", \"bytes_b1\": %" PRId64 ", \"steps\": [",
@@ -218,10 +231,11 @@ void stats_plans(const Stats *s, const Graph *g, const CgPlans *plans, const Lay
         if (count[k])
             fprintf(stderr, "  %-22s %6d  (%d fused)\n", op_info[k].text, count[k], fused[k]);
     pass_memplan_print_stats(stderr, g, plans->forward, "forward");
-    if (plans->evaluate)
-        pass_memplan_print_stats(stderr, g, plans->evaluate, "evaluate");
-    if (plans->train)
-        pass_memplan_print_stats(stderr, g, plans->train, "compute_gradients");
+    for (int k = 0; k < plans->nobj; k++) {
+        const CgObjective *o = &plans->obj[k];
+        pass_memplan_print_stats(stderr, g, o->evaluate, obj_fn(g, "evaluate", o));
+        pass_memplan_print_stats(stderr, g, o->plan, obj_fn(g, "compute_gradients", o));
+    }
     fprintf(stderr,
             "instance: %lld bytes (params %lld, grads %lld, optimizer %lld, states %lld, "
             "arena %lld)\n",
@@ -298,10 +312,11 @@ void stats_finish(const Stats *s, const Graph *g, const CgPlans *plans, const La
         }
     fputs("\n  },\n  \"functions\": [", f);
     json_plan(f, "forward", plans->forward, "");
-    if (plans->evaluate)
-        json_plan(f, "evaluate", plans->evaluate, ",");
-    if (plans->train)
-        json_plan(f, "compute_gradients", plans->train, ",");
+    for (int k = 0; k < plans->nobj; k++) {
+        const CgObjective *o = &plans->obj[k];
+        json_plan(f, obj_fn(g, "evaluate", o), o->evaluate, ",");
+        json_plan(f, obj_fn(g, "compute_gradients", o), o->plan, ",");
+    }
     fputs("\n  ]", f);
     work_json(f, g, plans);
     fprintf(f,
