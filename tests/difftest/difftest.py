@@ -95,7 +95,8 @@ def settings(nodes, seed, for_gc, batch=None, train=None):
         lines.append("# GRADCHECK: " + " ".join(words))
     if train:
         words = list(train) + ([f"batch={batch}"] if batch else [])
-        words += [f"input={n.name} range={n.gc_range}" for n in nodes if n.gc_range]
+        words += [f"input={n.name} range={n.gc_range}" + (f" hi={n.hi}" if n.hi else "")
+                  for n in nodes if n.gc_range]
         lines.append("# TRAINCHECK: " + " ".join(words))
     return lines
 

@@ -23,7 +23,7 @@ def pooled(n, k, s, p, ceil):
 
 class Node:
     __slots__ = ("name", "kind", "dtype", "shape", "expr", "args", "output", "gc_range",
-                 "stmt", "prelude", "gc_words", "bc", "hasp", "std", "big")
+                 "stmt", "prelude", "gc_words", "bc", "hasp", "std", "big", "hi")
 
     def __init__(self, name, kind, dtype, shape, expr="", args=(), output=False):
         self.name = name
@@ -34,6 +34,9 @@ class Node:
         self.args = list(args)
         self.output = output
         self.gc_range = None  # i32 labels or ids: "0,C-1"
+        # an i32 input the entry points check (labels, embedding ids,
+        # lengths): valid in 0..hi-1, else DLRT_ERANGE (API.md)
+        self.hi = None
         # statements instead of "name = expr;" (for loops): {0}.. the args,
         # {out} the name, {kw} "output " or ""
         self.stmt = ""
@@ -64,6 +67,7 @@ class Node:
     def copy(self):
         n = Node(self.name, self.kind, self.dtype, self.shape, self.expr, self.args, self.output)
         n.gc_range = self.gc_range
+        n.hi = self.hi
         n.stmt = self.stmt
         n.prelude = self.prelude
         n.gc_words = self.gc_words
@@ -441,6 +445,7 @@ class Gen:
                 and r.random() < 0.5 and self.normal_axes(x, [1])):
             lbl = self.leaf([BATCH], "input", "i32")
             lbl.gc_range = f"0,{x.shape[1] - 1}"
+            lbl.hi = x.shape[1]
             # nll_loss of log_softmax is cross_entropy; multi_margin_loss
             # compares the label's score with the others' (a term constant
             # along the classes cancels too)
@@ -727,6 +732,7 @@ class Gen:
             v, d = self.dim(range(2, 7)), self.dim(range(1, 5))
             ids = self.leaf([BATCH, self.dim(range(1, 5))], "input", "i32")
             ids.gc_range = f"0,{v - 1}"
+            ids.hi = v
             table = self.leaf([v, d], "param")
             return self.op("embedding({0}, {1})", [ids, table], ids.shape + [d])
         if seq is None or seq.shape[1] == 1:
@@ -787,6 +793,7 @@ class Gen:
             # gradient from one step from the zero state, seed 100038)
             n = self.leaf([BATCH], "input", "i32")
             n.gc_range = f"2,{t}"
+            n.hi = t + 1
             text += f", lengths = {{{len(args)}}}"
             args.append(n)
         if r.random() < 0.35:

@@ -29,6 +29,13 @@
  * optimizer state and the step to the bit. `setlr` sets the rate
  * (NAME_set_learning_rate) before that step; the reference reads it back.
  *
+ * Before the first step and the one after the load, bad inputs are
+ * probed (check_refusals): a NaN or infinite element of each floating
+ * input, a checked i32 input (hi= below) at -1 or its bound, a NaN
+ * gradient for apply_gradients; each must be refused with its code
+ * (DLRT_ENONFINITE, DLRT_ERANGE), the loss unwritten and the instance
+ * unchanged bit for bit but for its arena (docs/API.md, Checked inputs).
+ *
  * Settings, words of "# TRAINCHECK:" lines (key=value):
  *
  *   opt=sgd|adagrad|rmsprop|adam|adamw and its arguments as written in the
@@ -36,7 +43,8 @@
  *   clip_value clip_norm (0: none); steps=N (default 3), save=K (save after
  *   step K, 0: never), setlr=K (a new rate before step K, 0: never),
  *   batch=N, seed=N, range=LO,HI (floating inputs, default -1,1) and
- *   input=NAME range=LO,HI (every i32 input needs one);
+ *   input=NAME range=LO,HI (every i32 input needs one) hi=N (an input
+ *   the entry points check, valid in 0..N-1);
  *   fault=F scales the reference's rate by F (the tester's self-test).
  */
 #include <inttypes.h>
@@ -66,6 +74,7 @@ static struct {
     struct {
         char name[64];
         double lo, hi;
+        int64_t valid; /* checked i32 input: valid in 0..valid-1 (0: unchecked) */
     } named[MAX_NAMED];
     int nnamed;
 } cfg = {.opt = "sgd", .steps = 3, .seed = 1, .lo = -1, .hi = 1, .fault = 1};
@@ -110,6 +119,8 @@ static void parse_setting(const char *k, char *v, bool line_start)
         snprintf(cfg.named[cur].name, sizeof cfg.named[cur].name, "%s", v);
         cfg.named[cur].lo = cfg.lo;
         cfg.named[cur].hi = cfg.hi;
+    } else if (strcmp(k, "hi") == 0 && cur >= 0) {
+        cfg.named[cur].valid = (int64_t)parse_num(k, v);
     } else if (strcmp(k, "range") == 0) {
         double lo, hi;
         if (!parse_pair(v, &lo, &hi) || !(lo <= hi))
@@ -258,6 +269,83 @@ static void reference_update(double *p, const double *gin, int64_t t, double lr)
     free(trained);
 }
 
+/* Bad inputs (API.md, Checked inputs): one element of a floating input
+ * made NaN or infinite, a checked i32 input (labels, ids, lengths) made
+ * -1 or its bound, and a NaN gradient handed to apply_gradients are each
+ * refused with their code, the loss not written and the instance block
+ * unchanged bit for bit but for the arena. */
+static void check_refusals(MODEL *m, int step, int batch, const void **in)
+{
+    size_t keep = info->arena_offset;
+    unsigned char *before = malloc(keep + 1);
+    memcpy(before, m, keep);
+    for (int i = 0; i < info->num_inputs; i++) {
+        const dlrt_tensor_info *t = &info->inputs[i];
+        int64_t c = count_at(t, info->max_batch, batch);
+        int64_t valid = 0;
+        for (int j = 0; j < cfg.nnamed; j++)
+            if (strcmp(cfg.named[j].name, t->desc.name) == 0)
+                valid = cfg.named[j].valid;
+        bool isf = t->desc.dtype == DLRT_F32 || t->desc.dtype == DLRT_F64;
+        if (c == 0 || (!isf && !(t->desc.dtype == DLRT_I32 && valid > 0)))
+            continue;
+        int64_t k = (int64_t)(rng_next() % (uint64_t)c);
+        unsigned char *buf = (unsigned char *)(uintptr_t)in[i];
+        size_t es = elem_size(t->desc.dtype);
+        unsigned char saved[8];
+        memcpy(saved, buf + (size_t)k * es, es);
+        const double bad[] = {NAN, INFINITY, -INFINITY};
+        double f = bad[(step + i) % 3];
+        int32_t id = (step + i) % 2 ? -1 : (int32_t)valid;
+        if (t->desc.dtype == DLRT_F64)
+            memcpy(buf + (size_t)k * es, &f, es);
+        else if (t->desc.dtype == DLRT_F32) {
+            float f32 = (float)f;
+            memcpy(buf + (size_t)k * es, &f32, es);
+        } else
+            memcpy(buf + (size_t)k * es, &id, es);
+        int want = isf ? DLRT_ENONFINITE : DLRT_ERANGE;
+        double loss[2] = {1234.5, 1234.5}; /* a sentinel that must stay */
+        int rc = info->compute_gradients(m, batch, in, loss);
+        if (rc != want)
+            fail("step %d: compute_gradients with %s[%" PRId64 "] = %g returned %d, want %d",
+                 step, t->desc.name, k, isf ? f : (double)id, rc, want);
+        else if (memcmp(before, m, keep) != 0)
+            fail("step %d: compute_gradients refused %s[%" PRId64 "] = %g but changed the instance",
+                 step, t->desc.name, k, isf ? f : (double)id);
+        if (loss[0] != 1234.5)
+            fail("step %d: a refused compute_gradients wrote the loss", step);
+        rc = info->evaluate(m, batch, in, loss);
+        if (rc != want || memcmp(before, m, keep) != 0)
+            fail("step %d: evaluate with %s[%" PRId64 "] = %g returned %d (want %d)%s", step,
+                 t->desc.name, k, isf ? f : (double)id, rc, want,
+                 memcmp(before, m, keep) ? " and changed the instance" : "");
+        memcpy(buf + (size_t)k * es, saved, es);
+    }
+    /* a NaN gradient of a trained parameter */
+    for (int i = 0; i < info->num_params; i++) {
+        const dlrt_tensor_info *p = &info->params[i];
+        if (p->frozen)
+            continue;
+        unsigned char *gp = (unsigned char *)grads_of(m) + (p->offset - info->params_offset);
+        size_t es = elem_size(info->param_dtype);
+        unsigned char zero[8];
+        memcpy(zero, gp, es);
+        double f = NAN;
+        float f32 = NAN;
+        memcpy(gp, info->param_dtype == DLRT_F64 ? (void *)&f : (void *)&f32, es);
+        memcpy(before, m, keep);
+        int rc = info->apply_gradients(m);
+        if (rc != DLRT_ENONFINITE || memcmp(before, m, keep) != 0)
+            fail("step %d: apply_gradients with a NaN gradient of %s returned %d (want %d)%s",
+                 step, p->desc.name, rc, DLRT_ENONFINITE,
+                 memcmp(before, m, keep) ? " and changed the instance" : "");
+        memcpy(gp, zero, es);
+        break;
+    }
+    free(before);
+}
+
 /* The parameters of a and b have the same bits. */
 static bool same_params(MODEL *a, MODEL *b)
 {
@@ -327,6 +415,8 @@ int main(int argc, char **argv)
                 break;
             }
         }
+        if (step == 1 || step == cfg.save + 1)
+            check_refusals(a, step, batch, in);
         double loss_a = 0, loss_b = 0;
         float la32 = 0, lb32 = 0;
         bool loss64 = info->loss_dtype == DLRT_F64;
