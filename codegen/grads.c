@@ -55,28 +55,34 @@ static int64_t param_numel(const Node *p)
     return n;
 }
 
+/* Whether every parameter's shape is static and, with batch, every
+ * gradient of this batch lives in the plan's arena: the condition of
+ * every table. */
+static bool tables_possible(Cg *c, bool batch)
+{
+    const Train *tr = c->train;
+    for (int i = 0; i < tr->params.n; i++)
+        if (param_numel(tr->params.v[i]) < 0 || (batch && cg_arena_offset(c, tr->grads.v[i]) < 0))
+            return false;
+    return true;
+}
+
 /* The partition of the parameters of type t (nseg 0: there are none);
- * false when batch and a gradient is outside the arena, or a shape is
- * not static. */
-static bool grad_table(Cg *c, DType t, bool batch, GradTable *tb)
+ * tables_possible(c, batch) must hold. */
+static void grad_table(Cg *c, DType t, bool batch, GradTable *tb)
 {
     const Train *tr = c->train;
     const Layout *l = c->layout;
     *tb = (GradTable){0};
     int64_t total = 0, es = cg_dtype_size(t);
     int nparams = 0;
-    for (int i = 0; i < tr->params.n; i++) {
-        Node *p = tr->params.v[i];
-        int64_t n = param_numel(p);
-        if (p->dtype != t)
-            continue;
-        if (n < 0 || (batch && cg_arena_offset(c, tr->grads.v[i]) < 0))
-            return false;
-        total += n;
-        nparams++;
-    }
+    for (int i = 0; i < tr->params.n; i++)
+        if (tr->params.v[i]->dtype == t) {
+            total += param_numel(tr->params.v[i]);
+            nparams++;
+        }
     if (total == 0)
-        return true;
+        return;
     int64_t piece = (total + PASS_TASKS - 1) / PASS_TASKS;
     piece = piece < PASS_MIN ? PASS_MIN : (piece + PASS_ALIGN - 1) / PASS_ALIGN * PASS_ALIGN;
     int64_t ntasks = (total + piece - 1) / piece, cap = nparams + ntasks;
@@ -106,7 +112,6 @@ static bool grad_table(Cg *c, DType t, bool batch, GradTable *tb)
         at += n;
     }
     tb->first[tb->ntasks] = tb->nseg;
-    return true;
 }
 
 static LLVMValueRef load_i64(Cg *c, LLVMValueRef a, LLVMValueRef i)
@@ -126,8 +131,9 @@ bool cg_param_pass(Cg *c, const CgPass *ps, LLVMValueRef *bad)
 {
     GradTable tb;
     *bad = LLVMConstInt(c->i1, 0, 0);
-    if (!grad_table(c, ps->t, ps->arena != NULL, &tb))
+    if (!tables_possible(c, ps->arena != NULL))
         return false;
+    grad_table(c, ps->t, ps->arena != NULL, &tb);
     if (!tb.nseg)
         return true;
     LLVMValueRef seg = i64_array(c, tb.seg, SEG_COLS * tb.nseg, "grads.seg");
@@ -288,15 +294,13 @@ static void add_each(Cg *c, CgFrame *f)
 }
 
 /* Runs body over every parameter of every type (frame f: with this
- * batch's gradients when batch); false, with nothing emitted, when some
- * type's table cannot be made. *bad: the or of the body's verdicts. */
+ * batch's gradients when batch); false, with nothing emitted, when the
+ * tables cannot be made. *bad: the or of the body's verdicts. */
 static bool every_type(Cg *c, CgFrame *f, bool batch, const char *name, CgSegBody body,
                        LLVMValueRef *bad)
 {
-    GradTable tb;
-    for (int t = DT_F32; t <= DT_F64; t++)
-        if (!grad_table(c, (DType)t, batch, &tb))
-            return false;
+    if (!tables_possible(c, batch))
+        return false;
     *bad = LLVMConstInt(c->i1, 0, 0);
     for (int t = DT_F32; t <= DT_F64; t++) {
         DType dt = (DType)t;
@@ -332,11 +336,4 @@ void cg_grads_add(Cg *c, CgFrame *f)
         add_each(c, f);
 }
 
-bool cg_grads_in_arena(Cg *c)
-{
-    GradTable tb;
-    for (int t = DT_F32; t <= DT_F64; t++)
-        if (!grad_table(c, (DType)t, true, &tb))
-            return false;
-    return true;
-}
+bool cg_grads_in_arena(Cg *c) { return tables_possible(c, true); }

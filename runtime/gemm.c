@@ -29,8 +29,13 @@
  */
 #include "dlrt.h"
 
+#include <stdbool.h>
+#include <stdlib.h>
+
 #ifndef DLRT_NO_BLAS
 #include <cblas.h>
+#endif
+#if !defined(DLRT_NO_BLAS) || !defined(DLRT_NO_THREADS)
 #include <pthread.h>
 #endif
 
@@ -168,46 +173,75 @@ DEFINE_GEMM(gemm_f64, double, blas_f64, loops_f64)
 
 /* ---- tiles on the thread pool --------------------------------------------
  *
- * A product large enough is cut into a grid of tiles of C, each computed
- * by one single-threaded GEMM over the whole of k, so no tile's sums
- * depend on another's and nothing is combined afterwards. The grid is
- * decided by m, n and k alone: the same calls are made, and the same bits
- * computed, with any number of threads. Every tile costs a call of its
- * own, which packs its panels of A and B again, so tiles are few and
- * large: a power of two of them, each of at least MIN_WORK multiply-adds
- * (about 100 us on one core of this machine), at most MAX_TILES. They
- * split the rows of C first, in multiples of 8, and the columns (in
- * multiples of 16, whole vectors of the BLAS kernels' blocks) only when
- * the rows run out: measured on this machine with 2 threads, a dense
- * layer's products at batch 64 (64x256x784, its transpose-A weight
- * gradient 784x256x64 and transpose-B input gradient 64x784x256) take
- * 138-168 us cut in two row tiles against 266-275 us uncut, but 188-314
- * us cut into the 2x4 grids of 1 M multiply-adds each that this code used
- * before (docs/BENCHMARKS.md, "Threads").
+ * A product large enough is cut into tiles, each computed by one
+ * single-threaded GEMM. The cut is decided by m, n and k alone: the same
+ * calls are made, and the same bits computed, with any number of
+ * threads. Every tile costs a call of its own, which packs its panels of
+ * A and B again, so tiles are few and large: a power of two of them, each
+ * of at least MIN_WORK multiply-adds (about 100 us on one core of this
+ * machine), at most MAX_TILES.
+ *
+ * Which way to cut follows the operand that dominates (holds more
+ * elements than the other two together): each tile reads, or writes, a
+ * contiguous block of its memory. The pool gives thread k of n the k-th
+ * block of a loop's tasks (runtime/pool.c), and the optimizer's update is
+ * cut into contiguous blocks of the parameters in the same order
+ * (codegen/grads.c), so a dense layer's weights stay on one core: the
+ * forward product reads the rows of w that its core updated, the weight
+ * gradient writes the rows its core will update. The two vCPUs of this
+ * machine share no cache; data one writes and the other reads costs more
+ * than the arithmetic (docs/BENCHMARKS.md, "Threads").
+ *   - C dominates, or nothing does: C's rows, in multiples of 8, then its
+ *     columns (multiples of 16, whole vectors of the BLAS kernels' blocks)
+ *     when the rows run out. The weight gradient x^T @ dy at batch 64
+ *     (784x256x64): 127-139 us in two row tiles, 224-230 us in two
+ *     column tiles (those pack all of x^T twice).
+ *   - A dominates: its stored rows, C's rows when A is not transposed,
+ *     and the k dimension when it is.
+ *   - B dominates: its stored rows, k when B is not transposed (x @ w at
+ *     a small batch: each core reads half of w, not all of it), C's
+ *     columns when it is.
+ * A cut of k leaves partial products: the first part is computed into C,
+ * every other into a buffer of the calling thread, and a second loop adds
+ * them to C in the order of the parts. (Where that buffer cannot be had,
+ * the parts run one after another, each added into C by BLAS's beta: the
+ * same sums in the same order, possibly rounded differently.)
  */
 #ifndef DLRT_NO_THREADS
-enum { MIN_WORK = 1 << 22, MAX_TILES = 16 };
+enum { MIN_WORK = 1 << 22, MAX_TILES = 16, MAX_K_PARTS = 8, MIN_K_PART = 64 };
 
 typedef struct {
     int ta, tb;
     int64_t m, n, k, lda, ldb, ldc;
-    int64_t tm, tn; /* the grid */
+    int64_t tm, tn, tk; /* the grid: row tiles, column tiles, parts of k */
     double alpha, beta;
     const void *a, *b;
     void *c;
+    void *partial; /* tk - 1 products of m x n, row-major */
     int f64;
 } Tiles;
 
-/* The grid of a product: *tm row tiles by *tn column tiles. */
-static void tile_grid(int64_t m, int64_t n, int64_t k, int64_t *tm, int64_t *tn)
+/* The grid of a product: *tm row tiles by *tn column tiles, or *tk parts
+ * of k. */
+static void tile_grid(int ta, int tb, int64_t m, int64_t n, int64_t k, int64_t *tm, int64_t *tn,
+                      int64_t *tk)
 {
-    *tm = *tn = 1;
+    *tm = *tn = *tk = 1;
     double work = (double)m * (double)n * (double)k;
+    double sa = (double)m * (double)k, sb = (double)k * (double)n, sc = (double)m * (double)n;
+    if ((sa > sb + sc && ta) || (sb > sa + sc && !tb)) {
+        while (*tk * 2 <= MAX_K_PARTS && k / (*tk * 2) >= MIN_K_PART &&
+               work / (double)(*tk * 2) >= MIN_WORK)
+            *tk *= 2;
+        return;
+    }
+    bool cols = sb > sa + sc && tb;
     while (*tm * *tn * 2 <= MAX_TILES && work / (double)(*tm * *tn * 2) >= MIN_WORK) {
-        if (m / (*tm * 2) >= 8)
-            *tm *= 2;
-        else if (n / (*tn * 2) >= 16)
+        bool rows_ok = m / (*tm * 2) >= 8, cols_ok = n / (*tn * 2) >= 16;
+        if (cols_ok && (cols || !rows_ok))
             *tn *= 2;
+        else if (rows_ok)
+            *tm *= 2;
         else
             break;
     }
@@ -228,20 +262,115 @@ static void run_tile(void *ctx, int64_t t, void *scratch)
 {
     (void)scratch;
     const Tiles *g = ctx;
-    int64_t ti = t / g->tn, tj = t % g->tn;
+    int64_t kp = t / (g->tm * g->tn), ti = t % (g->tm * g->tn) / g->tn, tj = t % g->tn;
     int64_t i0 = part(g->m, g->tm, ti, 8), i1 = part(g->m, g->tm, ti + 1, 8);
     int64_t j0 = part(g->n, g->tn, tj, 16), j1 = part(g->n, g->tn, tj + 1, 16);
-    if (i0 >= i1 || j0 >= j1)
+    int64_t p0 = part(g->k, g->tk, kp, 16), p1 = part(g->k, g->tk, kp + 1, 16);
+    if (i0 >= i1 || j0 >= j1 || p0 >= p1)
         return;
-    int64_t ao = g->ta ? i0 : i0 * g->lda, bo = g->tb ? j0 * g->ldb : j0;
-    int64_t co = i0 * g->ldc + j0;
+    int64_t ao = g->ta ? p0 * g->lda + i0 : i0 * g->lda + p0;
+    int64_t bo = g->tb ? j0 * g->ldb + p0 : p0 * g->ldb + j0;
+    int64_t co = i0 * g->ldc + j0, ldc = g->ldc;
+    double beta = g->beta;
+    void *c = g->c;
+    if (kp > 0 && g->partial) { /* a partial product of its own */
+        co = (kp - 1) * g->m * g->n;
+        ldc = g->n;
+        beta = 0;
+        c = g->partial;
+    } else if (kp > 0) { /* no buffer: the parts in order, into C */
+        beta = 1;
+    }
     if (g->f64)
-        gemm_f64(g->ta, g->tb, i1 - i0, j1 - j0, g->k, g->alpha, (const double *)g->a + ao, g->lda,
-                 (const double *)g->b + bo, g->ldb, g->beta, (double *)g->c + co, g->ldc);
+        gemm_f64(g->ta, g->tb, i1 - i0, j1 - j0, p1 - p0, g->alpha, (const double *)g->a + ao,
+                 g->lda, (const double *)g->b + bo, g->ldb, beta, (double *)c + co, ldc);
     else
-        gemm_f32(g->ta, g->tb, i1 - i0, j1 - j0, g->k, (float)g->alpha, (const float *)g->a + ao,
-                 g->lda, (const float *)g->b + bo, g->ldb, (float)g->beta, (float *)g->c + co,
-                 g->ldc);
+        gemm_f32(g->ta, g->tb, i1 - i0, j1 - j0, p1 - p0, (float)g->alpha,
+                 (const float *)g->a + ao, g->lda, (const float *)g->b + bo, g->ldb, (float)beta,
+                 (float *)c + co, ldc);
+}
+
+/* Task t of the sum of the parts: C's rows of block t plus the partial
+ * products, in the order of the parts. */
+static void add_parts(void *ctx, int64_t t, void *scratch)
+{
+    (void)scratch;
+    const Tiles *g = ctx;
+    int64_t i0 = part(g->m, g->tk, t, 1), i1 = part(g->m, g->tk, t + 1, 1), mn = g->m * g->n;
+    for (int64_t i = i0; i < i1; i++)
+        for (int64_t kp = 1; kp < g->tk; kp++) {
+            if (g->f64) {
+                double *c = (double *)g->c + i * g->ldc;
+                const double *p = (const double *)g->partial + (kp - 1) * mn + i * g->n;
+                for (int64_t j = 0; j < g->n; j++)
+                    c[j] += p[j];
+            } else {
+                float *c = (float *)g->c + i * g->ldc;
+                const float *p = (const float *)g->partial + (kp - 1) * mn + i * g->n;
+                for (int64_t j = 0; j < g->n; j++)
+                    c[j] += p[j];
+            }
+        }
+}
+
+/* The calling thread's buffer for partial products, of at least bytes
+ * (NULL when it cannot be had); kept for the thread's next products and
+ * freed when the thread ends. */
+typedef struct {
+    void *p;
+    size_t bytes;
+} Partials;
+static pthread_key_t partials_key;
+static int partials_ok;
+static pthread_once_t partials_once = PTHREAD_ONCE_INIT;
+
+static void partials_free(void *v)
+{
+    Partials *b = v;
+    free(b->p);
+    free(b);
+}
+
+static void partials_init(void) { partials_ok = pthread_key_create(&partials_key, partials_free) == 0; }
+
+static void *partials(size_t bytes)
+{
+    pthread_once(&partials_once, partials_init);
+    if (!partials_ok)
+        return NULL;
+    Partials *b = pthread_getspecific(partials_key);
+    if (!b) {
+        b = calloc(1, sizeof *b);
+        if (!b || pthread_setspecific(partials_key, b) != 0) {
+            free(b);
+            return NULL;
+        }
+    }
+    if (b->bytes < bytes) {
+        free(b->p);
+        b->bytes = (bytes + 63) / 64 * 64;
+        b->p = aligned_alloc(64, b->bytes);
+        if (!b->p)
+            b->bytes = 0;
+    }
+    return b->p;
+}
+
+/* Runs the grid g. */
+static void run_grid(Tiles *g, size_t elem)
+{
+    if (g->tk == 1) {
+        dlrt_parallel_for(g->tm * g->tn, run_tile, g, 0);
+        return;
+    }
+    g->partial = partials((size_t)(g->tk - 1) * (size_t)(g->m * g->n) * elem);
+    if (!g->partial) {
+        for (int64_t t = 0; t < g->tk; t++)
+            run_tile(g, t, NULL);
+        return;
+    }
+    dlrt_parallel_for(g->tk, run_tile, g, 0);
+    dlrt_parallel_for(g->tk, add_parts, g, 0);
 }
 
 #endif
@@ -262,19 +391,17 @@ static void blas_one_thread(void) { openblas_set_num_threads(1); }
               int64_t lda, const T *b, int64_t ldb, T beta, T *c, int64_t ldc)                     \
     {                                                                                              \
         BLAS_ONE_THREAD();                                                                         \
-        int64_t tm, tn;                                                                            \
-        if (m <= 0 || n <= 0 || k <= 0 || alpha == 0 || !a || !b || !c)                            \
-            tm = tn = 1;                                                                           \
-        else                                                                                       \
-            tile_grid(m, n, k, &tm, &tn);                                                          \
-        if (tm * tn == 1) {                                                                        \
+        int64_t tm = 1, tn = 1, tk = 1;                                                            \
+        if (m > 0 && n > 0 && k > 0 && alpha != 0 && a && b && c)                                  \
+            tile_grid(trans_a, trans_b, m, n, k, &tm, &tn, &tk);                                   \
+        if (tm * tn * tk == 1) {                                                                   \
             ONE(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);                   \
             return;                                                                                \
         }                                                                                          \
         Tiles g = {.ta = trans_a, .tb = trans_b, .m = m, .n = n, .k = k, .lda = lda, .ldb = ldb,  \
-                   .ldc = ldc, .tm = tm, .tn = tn, .alpha = alpha, .beta = beta, .a = a, .b = b,   \
-                   .c = c, .f64 = F64};                                                            \
-        dlrt_parallel_for(tm * tn, run_tile, &g, 0);                                               \
+                   .ldc = ldc, .tm = tm, .tn = tn, .tk = tk, .alpha = alpha, .beta = beta,         \
+                   .a = a, .b = b, .c = c, .f64 = F64};                                            \
+        run_grid(&g, sizeof(T));                                                                   \
     }
 #else
 #define DEFINE_TILED(NAME, T, ONE, F64)                                                            \

@@ -676,6 +676,16 @@ TEST(model, gemm_across_blocks)
         check_gemm(ta, tb, 11, 21, 300, (ta ? 11 : 300) + 1, (tb ? 300 : 21) + 2, 23, 1.0, 0.0);
         check_gemm(ta, tb, 8, 16, 256, ta ? 8 : 256, tb ? 256 : 16, 16, -0.5, 2.0);
     }
+    /* large enough for runtime/gemm.c to cut k into parts (B, or A
+     * transposed, dominates), with strides beyond the rows: the parts'
+     * sums are added to C's own columns and nothing else */
+    for (int t = 0; t < 4; t++) {
+        int ta = t & 1, tb = t >> 1;
+        check_gemm(ta, tb, 40, 300, 1003, (ta ? 40 : 1003) + 5, (tb ? 1003 : 300) + 3, 307, 1.5,
+                   -0.5);
+        check_gemm(ta, tb, 300, 40, 1003, (ta ? 300 : 1003) + 1, (tb ? 1003 : 40) + 2, 41, -1.0,
+                   2.0);
+    }
 }
 END_TEST
 

@@ -213,42 +213,52 @@ TEST(pool, idle_workers_sleep)
 }
 END_TEST
 
-/* A product large enough to be tiled: the same bits at 1, 2 and 3
- * threads, for every transposition, and close to a naive f64 product. */
+/* Products large enough to be tiled: the same bits at 1, 2 and 3
+ * threads, for every transposition, and close to a naive f64 product.
+ * The shapes take each cut of runtime/gemm.c: 203x317x129 (no operand
+ * dominates: row tiles); 40x300x1003 (B dominates: parts of k, or column
+ * tiles when B is transposed); 300x40x1003 (A dominates: parts of k when
+ * A is transposed, row tiles when not). */
 TEST(pool, gemm_tiles_same_bits)
 {
-    enum { M = 203, N = 317, K = 129 };
-    float *a = malloc(sizeof(float) * M * K), *b = malloc(sizeof(float) * K * N);
-    float *c[3];
-    for (int i = 0; i < M * K; i++)
-        a[i] = (float)sin(0.37 * i);
-    for (int i = 0; i < K * N; i++)
-        b[i] = (float)cos(0.11 * i);
-    for (int ta = 0; ta < 2; ta++)
-        for (int tb = 0; tb < 2; tb++) {
-            for (int th = 0; th < 3; th++) {
-                ck_assert_int_eq(dlrt_set_num_threads(th + 1), DLRT_OK);
-                c[th] = malloc(sizeof(float) * M * N);
-                for (int i = 0; i < M * N; i++)
-                    c[th][i] = 1.0f;
-                dlrt_gemm_f32(ta, tb, M, N, K, 0.5f, a, ta ? M : K, b, tb ? K : N, 2.0f, c[th],
-                              N);
-            }
-            ck_assert_mem_eq(c[0], c[1], sizeof(float) * M * N);
-            ck_assert_mem_eq(c[0], c[2], sizeof(float) * M * N);
-            for (int i = 0; i < M; i += 7)
-                for (int j = 0; j < N; j += 5) {
-                    double s = 0;
-                    for (int p = 0; p < K; p++)
-                        s += (double)a[ta ? p * M + i : i * K + p] *
-                             (double)b[tb ? j * K + p : p * N + j];
-                    ck_assert_double_eq_tol(c[0][i * N + j], 0.5 * s + 2.0, 1e-4 * (1 + fabs(s)));
+    static const int shapes[][3] = {{203, 317, 129}, {40, 300, 1003}, {300, 40, 1003}};
+    for (int sh = 0; sh < 3; sh++) {
+        int M = shapes[sh][0], N = shapes[sh][1], K = shapes[sh][2];
+        float *a = malloc(sizeof(float) * M * K), *b = malloc(sizeof(float) * K * N);
+        float *c[3];
+        for (int i = 0; i < M * K; i++)
+            a[i] = (float)sin(0.37 * i);
+        for (int i = 0; i < K * N; i++)
+            b[i] = (float)cos(0.11 * i);
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                for (int th = 0; th < 3; th++) {
+                    ck_assert_int_eq(dlrt_set_num_threads(th + 1), DLRT_OK);
+                    c[th] = malloc(sizeof(float) * M * N);
+                    for (int i = 0; i < M * N; i++)
+                        c[th][i] = 1.0f;
+                    dlrt_gemm_f32(ta, tb, M, N, K, 0.5f, a, ta ? M : K, b, tb ? K : N, 2.0f,
+                                  c[th], N);
                 }
-            for (int th = 0; th < 3; th++)
-                free(c[th]);
-        }
-    free(a);
-    free(b);
+                ck_assert_mem_eq(c[0], c[1], sizeof(float) * M * N);
+                ck_assert_mem_eq(c[0], c[2], sizeof(float) * M * N);
+                for (int i = 0; i < M; i += 7)
+                    for (int j = 0; j < N; j += 5) {
+                        double s = 0, g = 0;
+                        for (int p = 0; p < K; p++) {
+                            double x = (double)a[ta ? p * M + i : i * K + p] *
+                                       (double)b[tb ? j * K + p : p * N + j];
+                            s += x;
+                            g += fabs(x);
+                        }
+                        ck_assert_double_eq_tol(c[0][i * N + j], 0.5 * s + 2.0, 1e-6 * (2 + g));
+                    }
+                for (int th = 0; th < 3; th++)
+                    free(c[th]);
+            }
+        free(a);
+        free(b);
+    }
 }
 END_TEST
 
