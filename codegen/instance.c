@@ -9,7 +9,7 @@
 
 enum { CG_ALIGN = 64 };
 
-/* sizeof(dlrt_instance) is 40 bytes on 64-bit targets and 24 on 32-bit
+/* sizeof(dlrt_instance) is 64 bytes on 64-bit targets and 52 on 32-bit
  * ones; info.c checks the target's size against this. */
 enum { CG_HEADER_BYTES = 64 };
 

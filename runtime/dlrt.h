@@ -69,6 +69,18 @@ const char *dlrt_last_error(void);
 /* The runtime's version, "MAJOR.MINOR.PATCH". */
 const char *dlrt_version(void);
 
+/* The CPU (docs/TARGETS.md, "CPU lists"): on x86-64, the highest level of
+ * the x86-64 psABI that this CPU and its OS support (1: x86-64, 2:
+ * x86-64-v2, 3: x86-64-v3 with AVX2 and FMA, 4: x86-64-v4 with AVX-512),
+ * at most the level the DLRT_CPU environment variable names ("x86-64",
+ * "x86-64-v2", "x86-64-v3", "x86-64-v4"; another value is ignored); 0 on
+ * other architectures. dlrt_model_init stores it in the instance, and an
+ * object compiled for a --mcpu list runs its variant for the highest
+ * listed level not above it. dlrt_cpu_level_name(level) is the level's
+ * name, "" for 0 and out of range. */
+int dlrt_cpu_level(void);
+const char *dlrt_cpu_level_name(int level);
+
 /* Threads: every call of a model (forward, training step, evaluate) runs
  * its large kernels on a pool of dlrt_num_threads() threads, the calling
  * thread and dlrt_num_threads() - 1 workers that sleep between calls.

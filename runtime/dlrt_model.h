@@ -72,7 +72,8 @@ typedef struct dlrt_model_info {
 
 /* The header at the start of every instance block: info, seed, step, lr
  * (the base learning rate), plateau_best, plateau_bad, plateau_cooldown
- * (reduce_on_plateau's state), owned. */
+ * (reduce_on_plateau's state), owned, cpu_level (docs/TARGETS.md, CPU
+ * lists). */
 typedef struct {
 #define DLRT_INSTANCE(kind, type, name, dims) type name dims;
 #include "dlrt_abi.def"

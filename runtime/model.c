@@ -194,6 +194,7 @@ int dlrt_model_init(const dlrt_model_info *info, void *mem, size_t size, uint64_
     h->lr = info->lr;
     plateau_reset(h, info->plateau);
     h->owned = NULL;
+    h->cpu_level = dlrt_cpu_level();
     for (int k = 1; k < info->num_objectives; k++) {
         dlrt_instance *o = counters(mem, k);
         o->lr = info->objectives[k].lr;

@@ -43,8 +43,10 @@ static double value(int j, int i)
 }
 
 typedef struct {
-    dlrt_instance head;
-    char pad[64 - sizeof(dlrt_instance)];
+    union {
+        dlrt_instance head;
+        char header[64]; /* the header's bytes before the parameters */
+    };
     double params[P], grads[P], state[4];
 } Block;
 

@@ -177,6 +177,7 @@ TEST(model, init_header_and_values)
     ck_assert_int_eq(hdr(m)->step, 0);
     ck_assert(hdr(m)->lr == 0);
     ck_assert_ptr_null(hdr(m)->owned);
+    ck_assert_int_eq(hdr(m)->cpu_level, dlrt_cpu_level());
 
     /* each tensor from its documented stream: params 0, 1, 2, states 3, 4 */
     float w[12], b[4], e[6], v[4], u[2];
@@ -219,6 +220,39 @@ TEST(model, init_header_and_values)
     ck_assert(all_bytes((char *)m + STATES_OFF + STATES_BYTES,
                         STATE_BYTES - STATES_OFF - STATES_BYTES, 0));
     free(m);
+}
+END_TEST
+
+/* The CPU's level, and DLRT_CPU lowering it: never raising it above what
+ * this CPU has (the variant of a level it lacks could not run). */
+TEST(model, cpu_level)
+{
+    unsetenv("DLRT_CPU");
+    int have = dlrt_cpu_level();
+#if defined(__x86_64__)
+    ck_assert_int_ge(have, 1);
+    ck_assert_int_le(have, 4);
+#else
+    ck_assert_int_eq(have, 0);
+#endif
+    for (int l = 1; l <= 4; l++) {
+        setenv("DLRT_CPU", dlrt_cpu_level_name(l), 1);
+        ck_assert_int_eq(dlrt_cpu_level(), have && l < have ? l : have);
+        void *m = block();
+        ck_assert_int_eq(dlrt_model_init(&model, m, STATE_BYTES, 7), DLRT_OK);
+        ck_assert_int_eq(hdr(m)->cpu_level, dlrt_cpu_level());
+        free(m);
+    }
+    const char *ignored[] = {"", "x86-64-v5", "X86-64", "x86-64-v3 ", "avx2", "generic"};
+    for (size_t i = 0; i < sizeof ignored / sizeof *ignored; i++) {
+        setenv("DLRT_CPU", ignored[i], 1);
+        ck_assert_int_eq(dlrt_cpu_level(), have);
+    }
+    unsetenv("DLRT_CPU");
+    ck_assert_str_eq(dlrt_cpu_level_name(1), "x86-64");
+    ck_assert_str_eq(dlrt_cpu_level_name(3), "x86-64-v3");
+    ck_assert_str_eq(dlrt_cpu_level_name(0), "");
+    ck_assert_str_eq(dlrt_cpu_level_name(5), "");
 }
 END_TEST
 
