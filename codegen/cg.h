@@ -180,6 +180,13 @@ void cg_build_info(Cg *c, LLVMValueRef gv, const CgPlans *plans, const CgEntries
 
 /* target.c: whether LLVM knows cpu (--mcpu) for target t and triple. */
 bool cg_cpu_known(LLVMTargetRef t, const char *triple, const char *cpu);
+/* target.c: a --mcpu list (cpu has a comma) as x86-64 levels 1..4
+ * (x86-64 ... x86-64-v4), ascending, into levels[0..*n); false with a
+ * malloc'd *err for another target, a CPU that is not a level, an unknown
+ * or empty name, or one listed twice. cg_level_cpu: a level's CPU name. */
+bool cg_cpu_list(LLVMTargetRef t, const char *triple, const char *cpu, int *levels, int *n,
+                 char **err);
+const char *cg_level_cpu(int level);
 
 /* instance.c: by input index (node order of OP_INPUT), whether the
  * outputs need it. */

@@ -43,6 +43,9 @@ typedef struct {
     Node **kin;           /* the current kernel's buffer operands after its output */
     int nkin;             /* (cg_kernel_begin) */
     Vec(const char *) kernels; /* the names of the kernel functions built */
+    int nlevels;          /* an object for a --mcpu list: its x86-64 levels (docs/CODEGEN.md, */
+    const int *levels;    /* CPU lists), ascending; levels[0] is this module's. 0: one CPU */
+    Vec(const char *) variants; /* the internal functions the entry points pick a variant of */
     LLVMContextRef ctx;
     LLVMModuleRef mod;
     LLVMBuilderRef b;

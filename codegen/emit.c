@@ -21,6 +21,7 @@
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/ErrorHandling.h>
+#include <llvm-c/Linker.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 
 #include "cg.h"
@@ -39,7 +40,10 @@ static char *dup_msg(const char *prefix, const char *msg)
     return s;
 }
 
-static LLVMTargetMachineRef make_machine(const CgOptions *o, char **err)
+/* o's target machine. With levels, o->cpu may be a --mcpu list: its
+ * x86-64 levels go to levels[0..*nlevels) (none for one CPU) and the
+ * machine is the lowest level's. */
+static LLVMTargetMachineRef make_machine(const CgOptions *o, int *levels, int *nlevels, char **err)
 {
     LLVMInitializeAllTargetInfos();
     LLVMInitializeAllTargets();
@@ -56,6 +60,16 @@ static LLVMTargetMachineRef make_machine(const CgOptions *o, char **err)
         LLVMDisposeMessage(msg);
         LLVMDisposeMessage(host);
         return NULL;
+    }
+    CgOptions level0;
+    if (levels && (*nlevels = 0, o->cpu && strchr(o->cpu, ','))) {
+        if (!cg_cpu_list(t, triple, o->cpu, levels, nlevels, err)) {
+            LLVMDisposeMessage(host);
+            return NULL;
+        }
+        level0 = *o;
+        level0.cpu = cg_level_cpu(levels[0]);
+        o = &level0;
     }
     /* The host's CPU by default, or when asked for by name; a cross
      * target without --mcpu gets the generic CPU of its architecture. */
@@ -342,12 +356,44 @@ static void check_pointer_array(Cg *c, LLVMValueRef ptrs, int n)
     fail_if(c, bad);
 }
 
+/* What a call of f, an internal function of this module, calls for the
+ * instance m: f itself in an object for one CPU; in one for a --mcpu list
+ * the variant of the highest level not above the instance's cpu_level,
+ * f for the lowest, else the external F.LEVEL that another module
+ * defines (cg_emit links them in). A select per level: no branch, no
+ * cpuid, once per call. */
+static LLVMValueRef variant_of(Cg *c, LLVMValueRef m, LLVMValueRef f)
+{
+    if (c->nlevels < 2)
+        return f;
+    size_t len;
+    const char *name = LLVMGetValueName2(f, &len);
+    bool known = false;
+    for (int i = 0; i < c->variants.n; i++)
+        known |= strcmp(c->variants.v[i], name) == 0;
+    if (!known)
+        vec_push(c->g->arena, &c->variants, arena_strndup(c->g->arena, name, len));
+    LLVMValueRef level =
+        LLVMBuildLoad2(c->b, c->i32, cg_instance_field(c, m, CG_INST_cpu_level), "cpu.level");
+    LLVMValueRef callee = f;
+    for (int k = 1; k < c->nlevels; k++) {
+        char *vname = arena_printf(c->g->arena, "%.*s.%s", (int)len, name,
+                                   cg_level_cpu(c->levels[k]));
+        LLVMValueRef v = LLVMGetNamedFunction(c->mod, vname);
+        if (!v)
+            v = LLVMAddFunction(c->mod, vname, LLVMGlobalGetValueType(f));
+        LLVMValueRef at = LLVMBuildICmp(c->b, LLVMIntSGE, level, i32_c(c, c->levels[k]), "");
+        callee = LLVMBuildSelect(c->b, at, v, callee, "");
+    }
+    return callee;
+}
+
 /* Calls run and returns its code from the current function when not 0. */
 static void call_run(Cg *c, LLVMValueRef run, LLVMValueRef m, LLVMValueRef batch, LLVMValueRef ins,
                      LLVMValueRef outs, bool add)
 {
     LLVMValueRef args[] = {m, batch, ins, outs, LLVMConstInt(c->i1, add, 0)};
-    LLVMValueRef rc = LLVMBuildCall2(c->b, LLVMGlobalGetValueType(run), run, args,
+    LLVMValueRef rc = LLVMBuildCall2(c->b, LLVMGlobalGetValueType(run), variant_of(c, m, run), args,
                                      LLVMCountParams(run), "rc");
     LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "refused");
     LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "ran");
@@ -414,7 +460,7 @@ static void build_direct(Cg *c, const char *suffix, LLVMValueRef run, int nin, i
     call_run(c, run, m, batch, ins, nout < 0 ? LLVMGetParam(fn, (unsigned)(first + nin)) : outs,
              !after_adds);
     if (after)
-        LLVMBuildCall2(c->b, LLVMGlobalGetValueType(after), after, &m, 1, "");
+        LLVMBuildCall2(c->b, LLVMGlobalGetValueType(after), variant_of(c, m, after), &m, 1, "");
     LLVMBuildRet(c->b, i32_c(c, 0));
 }
 
@@ -467,7 +513,7 @@ static void build_training(Cg *c, const MemPlan *train_plan, LLVMValueRef train,
         c->batch = cg_i64(c, 1);
         cg_grads_check(c, &f, false);
     }
-    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(apply), apply, &m, 1, "");
+    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(apply), variant_of(c, m, apply), &m, 1, "");
     LLVMBuildRet(c->b, i32_c(c, 0));
     e->apply_gradients = fn;
 
@@ -633,10 +679,10 @@ static char *check_plans(const Graph *g, const CgPlans *plans)
     return bad ? dup_msg("", bad) : NULL;
 }
 
-/* An empty module for tm's target in a new context. */
-static void module_new(Cg *c, LLVMTargetMachineRef tm, const CgOptions *o)
+/* An empty module for tm's target in ctx, or in a new context (NULL). */
+static void module_new(Cg *c, LLVMTargetMachineRef tm, const CgOptions *o, LLVMContextRef ctx)
 {
-    c->ctx = LLVMContextCreate();
+    c->ctx = ctx ? ctx : LLVMContextCreate();
     c->mod = LLVMModuleCreateWithNameInContext(c->g->name, c->ctx);
     c->b = LLVMCreateBuilderInContext(c->ctx);
     c->td = LLVMCreateTargetDataLayout(tm);
@@ -651,12 +697,16 @@ static void module_new(Cg *c, LLVMTargetMachineRef tm, const CgOptions *o)
     cg_group_members(c);
 }
 
+/* Frees c's builder and data layout, and its module and context unless
+ * the module was linked into another (NULL). */
 static void module_free(Cg *c)
 {
     LLVMDisposeBuilder(c->b);
     LLVMDisposeTargetData(c->td);
-    LLVMDisposeModule(c->mod);
-    LLVMContextDispose(c->ctx);
+    if (c->mod) {
+        LLVMDisposeModule(c->mod);
+        LLVMContextDispose(c->ctx);
+    }
 }
 
 /* The run functions, their kernels, the entry points and the info. */
@@ -763,6 +813,98 @@ static double lap_ms(struct timespec *t0)
     return ms;
 }
 
+static Cg cg_state(const Graph *g, const CgPlans *plans, const Layout *layout, const CgOptions *o)
+{
+    return (Cg){.g = g,
+                .plan = plans->forward,
+                .layout = layout,
+                .opt = plans->opt,
+                .tag = "",
+                .checks = !o->no_checks,
+                .report = !cg_freestanding(o),
+                .threads = !cg_freestanding(o),
+                .part_size = o->part_size < 0 ? 0 : o->part_size ? o->part_size : CG_PART_SIZE};
+}
+
+/* In a variant's module c: every function it defines is renamed F.CPU
+ * (a profile tells the variants apart) and made internal, but for those
+ * of c0->variants, which stay external, and so does no global, so that
+ * linking it brings in those and what they call, and nothing clashes. */
+static void export_variant(Cg *c, const Cg *c0, const char *cpu)
+{
+    for (LLVMValueRef f = LLVMGetFirstFunction(c->mod); f; f = LLVMGetNextFunction(f))
+        if (!LLVMIsDeclaration(f)) {
+            size_t len;
+            const char *old = LLVMGetValueName2(f, &len);
+            char *name = arena_printf(c->g->arena, "%.*s.%s", (int)len, old, cpu);
+            LLVMSetValueName2(f, name, strlen(name));
+            LLVMSetLinkage(f, LLVMInternalLinkage);
+        }
+    for (int i = 0; i < c->kernels.n; i++) /* merge_kernels counts them by name */
+        c->kernels.v[i] = arena_printf(c->g->arena, "%s.%s", c->kernels.v[i], cpu);
+    for (int i = 0; i < c0->variants.n; i++) {
+        LLVMValueRef f = LLVMGetNamedFunction(
+            c->mod, arena_printf(c->g->arena, "%s.%s", c0->variants.v[i], cpu));
+        check(f && !LLVMIsDeclaration(f));
+        LLVMSetLinkage(f, LLVMExternalLinkage);
+    }
+    for (LLVMValueRef v = LLVMGetFirstGlobal(c->mod); v; v = LLVMGetNextGlobal(v))
+        if (!LLVMIsDeclaration(v) && LLVMGetLinkage(v) != LLVMPrivateLinkage)
+            LLVMSetLinkage(v, LLVMInternalLinkage);
+}
+
+/* Builds c's whole module (a variant's for c0's object when c0), merges
+ * identical kernels and optimizes it; the stats add up over the modules
+ * of a --mcpu list. */
+static bool build_optimized(Cg *c, const Cg *c0, LLVMTargetMachineRef tm, const CgPlans *plans,
+                            const CgOptions *o, CgStats *st, struct timespec *t0, char **err)
+{
+    build_module(c, tm, plans, !cg_freestanding(o));
+    verify(c);
+    st->graph_kernels += c->kernels.n;
+    st->build_ms += lap_ms(t0);
+    if (c0)
+        export_variant(c, c0, cg_level_cpu(c->levels[0]));
+    /* the back end compiles each function for its own CPU once the
+     * modules are one (the target machine's is the lowest level's) */
+    for (LLVMValueRef f = LLVMGetFirstFunction(c->mod); c->levels && f; f = LLVMGetNextFunction(f))
+        if (!LLVMIsDeclaration(f))
+            LLVMAddTargetDependentFunctionAttr(f, "target-cpu", cg_level_cpu(c->levels[0]));
+    int kept = 0;
+    bool ok = merge_kernels(c, tm, &kept, err);
+    st->kernels += kept;
+    st->dedup_ms += lap_ms(t0);
+    ok = ok && optimize(c, tm, o->opt_level, err);
+    st->opt_ms += lap_ms(t0);
+    return ok;
+}
+
+/* The variants of c0->variants for an x86-64 level: a module of its own
+ * built by the level's machine, exported (export_variant), optimized and
+ * linked into c0's module (docs/CODEGEN.md, CPU lists). */
+static bool add_variant(Cg *c0, const CgPlans *plans, const CgOptions *o, int level, CgStats *st,
+                        struct timespec *t0, char **err)
+{
+    CgOptions vo = *o;
+    vo.cpu = cg_level_cpu(level);
+    LLVMTargetMachineRef tm = make_machine(&vo, NULL, NULL, err);
+    if (!tm)
+        return false;
+    Cg c = cg_state(c0->g, plans, c0->layout, o);
+    c.levels = &level; /* its CPU; nlevels 0: it dispatches nothing */
+    module_new(&c, tm, o, c0->ctx);
+    bool ok = build_optimized(&c, c0, tm, plans, o, st, t0, err);
+    if (ok && LLVMLinkModules2(c0->mod, c.mod))
+        die("cannot link the %s variant", vo.cpu);
+    if (ok)
+        c.mod = NULL; /* the linker took it */
+    else
+        LLVMDisposeModule(c.mod), c.mod = NULL;
+    module_free(&c);
+    LLVMDisposeTargetMachine(tm);
+    return ok;
+}
+
 bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const CgOptions *o,
              CgOutput kind, const char *path, char **err, CgStats *st)
 {
@@ -774,27 +916,24 @@ bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const C
     *err = check_plans(g, plans);
     if (*err)
         return false;
-    LLVMTargetMachineRef tm = make_machine(o, err);
+    int levels[4], nlevels;
+    LLVMTargetMachineRef tm = make_machine(o, levels, &nlevels, err);
     if (!tm)
         return false;
-    Cg c = {.g = g,
-            .plan = plans->forward,
-            .layout = layout,
-            .opt = plans->opt,
-            .tag = "",
-            .checks = !o->no_checks,
-            .report = !cg_freestanding(o),
-            .threads = !cg_freestanding(o),
-            .part_size = o->part_size < 0 ? 0 : o->part_size ? o->part_size : CG_PART_SIZE};
-    module_new(&c, tm, o);
-    build_module(&c, tm, plans, !cg_freestanding(o));
-    verify(&c);
-    st->graph_kernels = c.kernels.n;
-    st->build_ms = lap_ms(&t0);
-    bool ok = merge_kernels(&c, tm, &st->kernels, err);
-    st->dedup_ms = lap_ms(&t0);
-    ok = ok && optimize(&c, tm, o->opt_level, err);
-    st->opt_ms = lap_ms(&t0);
+    Cg c = cg_state(g, plans, layout, o);
+    c.nlevels = nlevels;
+    c.levels = nlevels ? levels : NULL;
+    module_new(&c, tm, o, NULL);
+    bool ok = build_optimized(&c, NULL, tm, plans, o, st, &t0, err);
+    for (int k = 1; ok && k < nlevels; k++)
+        ok = add_variant(&c, plans, o, levels[k], st, &t0, err);
+    /* linked: the variants are this object's own */
+    for (int k = 1; ok && k < nlevels; k++)
+        for (int i = 0; i < c.variants.n; i++)
+            LLVMSetLinkage(LLVMGetNamedFunction(c.mod, arena_printf(g->arena, "%s.%s",
+                                                                    c.variants.v[i],
+                                                                    cg_level_cpu(levels[k]))),
+                           LLVMInternalLinkage);
     ok = ok && write_module(&c, tm, kind, path, err);
     st->output_ms = lap_ms(&t0);
     module_free(&c);

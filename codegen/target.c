@@ -1,7 +1,8 @@
 /*
  * Target queries: the LLVM version and the host triple, asked of LLVM
  * itself so that `dlc --version` proves the toolchain is linked; whether
- * a target machine knows its CPU; whether a target has an OS.
+ * a target machine knows its CPU; the x86-64 levels of a --mcpu list;
+ * whether a target has an OS.
  */
 #include "cg.h"
 
@@ -9,6 +10,7 @@
 #include <llvm-c/Core.h>
 #include <llvm-c/TargetMachine.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -90,4 +92,69 @@ bool cg_freestanding(const CgOptions *o)
         p += n + (p[n] == '-');
     }
     return false;
+}
+
+static const char *const level_cpu[] = {"x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4"};
+
+const char *cg_level_cpu(int level)
+{
+    check(level >= 1 && level <= 4);
+    return level_cpu[level - 1];
+}
+
+static char *list_error(const char *fmt, const char *a, const char *b)
+{
+    size_t n = strlen(fmt) + strlen(a) + strlen(b) + 1;
+    char *s = malloc(n);
+    check(s);
+    snprintf(s, n, fmt, a, b);
+    return s;
+}
+
+/* Only the x86-64 levels: each is a superset of the one below, and
+ * libdlrt's dlrt_cpu_level() tells which of them a CPU runs. */
+bool cg_cpu_list(LLVMTargetRef t, const char *triple, const char *cpu, int *levels, int *n,
+                 char **err)
+{
+    *n = 0;
+    char *norm = LLVMNormalizeTargetTriple(triple);
+    bool x86_64 = strncmp(norm, "x86_64-", 7) == 0;
+    LLVMDisposeMessage(norm);
+    if (!x86_64) {
+        *err = list_error("--mcpu=%s: a list of CPUs needs an x86-64 target, not '%s' "
+                          "(docs/TARGETS.md)",
+                          cpu, triple);
+        return false;
+    }
+    bool seen[4] = {false};
+    for (const char *p = cpu;; p++) {
+        size_t len = strcspn(p, ",");
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), p);
+        int level = 0;
+        for (int l = 1; l <= 4; l++)
+            if (strcmp(name, level_cpu[l - 1]) == 0)
+                level = l;
+        if (!len)
+            *err = list_error("--mcpu=%s: an empty CPU name in the list%s", cpu, "");
+        else if (level && seen[level - 1])
+            *err = list_error("--mcpu=%s: '%s' is listed twice", cpu, name);
+        else if (!level && (strcmp(name, "native") == 0 || strcmp(name, "generic") == 0 ||
+                            cg_cpu_known(t, triple, name)))
+            *err = list_error("--mcpu: '%s' in a list: a list takes the x86-64 levels "
+                              "x86-64, x86-64-v2, x86-64-v3 and x86-64-v4%s",
+                              name, "");
+        else if (!level)
+            *err = list_error("unknown CPU '%s' for target '%s' (--mcpu)", name, triple);
+        if (!len || (level && seen[level - 1]) || !level)
+            return false;
+        seen[level - 1] = true;
+        p += len;
+        if (!*p)
+            break;
+    }
+    for (int l = 1; l <= 4; l++)
+        if (seen[l - 1])
+            levels[(*n)++] = l;
+    return true;
 }

@@ -50,6 +50,8 @@ static void usage(FILE *f)
           "  -O0 -O1 -O2 -O3        optimization level (default: -O2)\n"
           "  --target=TRIPLE        cross-compile for TRIPLE (default: the host)\n"
           "  --mcpu=CPU|native      the CPU to tune and select instructions for\n"
+          "  --mcpu=LEVEL,LEVEL...  x86-64 levels (x86-64, x86-64-v2, x86-64-v3, x86-64-v4):\n"
+          "                         each in the object, the best the CPU has at run time\n"
           "  --inference-only       emit no training code\n"
           "  --weights=f16|bf16     store the (f32) parameters in half precision, for\n"
           "                         inference (implies --inference-only)\n"
