@@ -83,7 +83,8 @@ typedef struct {
  * mem is 64-byte aligned and size >= info->state_bytes (DLRT_EINVAL
  * otherwise), zeroes the block, fills the header and initializes every
  * parameter and state as declared, parameter i from stream i of seed and
- * state j from stream num_params + j. The info is validated first (each
+ * state j from stream num_params + j, and stores dlrt_cpu_level() in the
+ * header. The info is validated first (each
  * param/state a floating tensor inside its region of the block, params of
  * param_dtype, initializer arguments accepted, optimizer state inside its
  * region): DLRT_EINVAL, block untouched. The base learning rate starts
