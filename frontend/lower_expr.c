@@ -140,9 +140,7 @@ static Value fold(L *l, char op, Value a, Value b, Loc loc)
              * INT64_MIN / -1 overflows, INT64_MIN % -1 is undefined in C) */
             if (b.i == -1) {
                 ovf = op == 'f' && a.i == INT64_MIN;
-                r = op == 'f' ? -a.i : 0;
-                if (ovf)
-                    break;
+                r = op == 'f' && !ovf ? -a.i : 0;
             } else {
                 int64_t q = a.i / b.i, m = a.i % b.i;
                 if (m != 0 && (m < 0) != (b.i < 0)) {
