@@ -1,10 +1,7 @@
 /*
- * The lowering's private interface, shared by frontend/lower.c (statements,
- * the entry point), lower_def.c (def calls, naming), lower_train.c (train
- * statements), lower_expr.c (values, constant folding, expressions,
- * attributes, op calls) and lower_recurrent.c (recurrent layers with
- * lengths or both directions); nothing else includes it. See lower.c for
- * how the lowering works.
+ * The lowering's private interface, shared by frontend/lower*.c (lower.c's
+ * file comment lists them and how they depend on each other); nothing
+ * else includes it. See lower.c for how the lowering works.
  */
 #ifndef DLC_FRONTEND_LOWER_H
 #define DLC_FRONTEND_LOWER_H
@@ -94,9 +91,37 @@ typedef struct {
     bool bad; /* structurally invalid: not expanded, already reported */
 } DefEntry;
 
-typedef struct LoopTrial LoopTrial; /* lower.c */
+typedef struct {
+    Node *seq, *in; /* the placeholder of the sequence, the body's slice input */
+    int axis;
+    int64_t off;
+} TrialScan;
 
 typedef struct {
+    int bind; /* scope index of the stacked name */
+    int axis;
+    int64_t off;
+    Node *value;
+} TrialStack;
+
+typedef struct LoopTrial LoopTrial;
+
+/* A for loop's body being traced as an IR loop body (lower_loop.c). */
+struct LoopTrial {
+    bool failed;
+    Graph *body;
+    int nscope;  /* the frame's bindings when the trace began */
+    Node **ph;   /* by scope index: the placeholder of a tensor binding */
+    Value *old;  /* by scope index: the value before the trace */
+    bool index_seen;
+    int index_axis;
+    int64_t index_off;
+    Vec(TrialScan) scans;
+    Vec(TrialStack) stacks;
+};
+
+typedef struct L L;
+struct L {
     Arena *a;
     Graph *g;
     LoopTrial *trial; /* a for loop's body being traced as an IR loop body */
@@ -117,7 +142,10 @@ typedef struct {
     bool have_batch;
     Loc batch_loc;
     Vec(Output) outputs;
-} L;
+    /* fe_call_def, set by fe_lower: expressions call defs through it, so
+     * that lower_expr.c does not depend on the statements a def runs */
+    Value (*call_def)(L *l, Frame *f, const DefEntry *de, const Expr *e);
+};
 
 typedef struct {
     const char *name; /* NULL when positional */
@@ -142,27 +170,28 @@ static inline Value tensor(Node *n, Loc loc)
     return (Value){.kind = V_TENSOR, .loc = loc, .node = n};
 }
 
-/* lower.c: diagnostics, name sets, bindings, statements. */
+/* lower.c: diagnostics, name sets, frames, bindings, parameter names. */
 bool __attribute__((format(printf, 3, 4))) fe_err(L *l, Loc loc, const char *fmt, ...);
 const char *fe_vdesc(Value v, char *buf, size_t size);
 const char *fe_suggest(L *l, const char *word, const char *const *cands, int n);
+bool fe_trial_fail(L *l);
+/* The scope index whose placeholder is x in trace t, or -1. */
+int fe_placeholder_of(const LoopTrial *t, const Node *x);
+/* fe_slice_attrs met the loop index at item *axis (+ *off); false when it
+ * did not. Clears what it read. */
+bool fe_loop_index_item(L *l, int *axis, int64_t *off);
+void fe_loop_note_index(L *l, int axis, int64_t off);
 int fe_ns_get(const NameSet *s, const char *key);
 void fe_ns_put(Arena *a, NameSet *s, const char *key, int val);
 bool fe_spend(L *l, Loc loc);
-Binding *fe_lookup(Frame *f, const char *name);
-bool fe_bind(L *l, Frame *f, const char *name, BindKind kind, Value v, Loc loc, const Stmt *st);
-void fe_exec_block(L *l, Frame *f, Stmt *const *body, int n);
-
-/* lower_def.c: frames, parameter names, def calls. */
 Frame *fe_frame_new(L *l, const Def *d);
+Binding *fe_lookup(Frame *f, const char *name);
+/* Names are unique in a scope: bind only what fe_lookup does not find. */
+void fe_scope_push(L *l, Frame *f, Binding b);
+bool fe_bind(L *l, Frame *f, const char *name, BindKind kind, Value v, Loc loc, const Stmt *st);
 const char *fe_loop_name(L *l, Frame *f, const char *name);
 void fe_add_named(L *l, Frame *f, Node *n, const char *rel, Loc loc);
 void fe_name_calls(L *l, Frame *f, const char *name, Loc loc);
-Value fe_call_def(L *l, Frame *f, const DefEntry *de, const Expr *e);
-
-/* lower_train.c: train statements and the objectives' checks. */
-void fe_exec_train(L *l, Frame *f, const Stmt *st);
-void fe_check_objectives(L *l);
 
 /* lower_expr.c: values, expressions, attributes. */
 Node *fe_as_node(L *l, Value v, const char *what);
@@ -170,14 +199,12 @@ Value fe_eval(L *l, Frame *f, const Expr *e);
 Value fe_eval_name(L *l, Frame *f, const Expr *e);
 bool fe_int_const(L *l, Value v, const char *what, int64_t *out);
 bool fe_slice_attrs(L *l, Frame *f, Node *n, const SliceItem *items, int nitems, Loc loc);
-/* lower.c: x[items] with the loop index at item `axis` (+ off), inside a
- * loop traced as an IR loop: the scanned slice, or poison. */
+/* Only the item at axis is given: the rest are whole (":"). */
+bool fe_only_index(const SliceItem *items, int nitems, int axis);
+/* x[items] with the loop index at item `axis` (+ off), inside a loop
+ * traced as an IR loop: the scanned slice, or poison. */
 Value fe_loop_scan(L *l, Frame *f, Node *x, const SliceItem *items, int nitems, int axis,
                    int64_t off, Loc loc);
-/* lower.c: fe_slice_attrs met the loop index at item *axis (+ *off);
- * false when it did not. Clears what it read. */
-bool fe_loop_index_item(L *l, int *axis, int64_t *off);
-void fe_loop_note_index(L *l, int axis, int64_t off);
 EArg *fe_eval_args(L *l, Frame *f, const Arg *args, int n);
 int fe_builtin_call(L *l, Frame *f, const Expr *e, const BuiltinInfo *table, int n,
                     const char *what, AttrList *out);
@@ -188,5 +215,23 @@ const AttrSchema *fe_builtin_schema(const BuiltinInfo *table, int i);
 Value fe_recurrent_call(L *l, Op op, Node **in, int nin, AttrList attrs, Node *lengths,
                         bool bidir, Loc loc);
 Value fe_recurrent_results(L *l, Node *y, Loc loc);
+
+/* lower_train.c: train statements and the objectives' checks. */
+void fe_exec_train(L *l, Frame *f, const Stmt *st);
+void fe_check_objectives(L *l);
+
+/* lower_loop.c: ys[items at the index] = v inside a trace (false: not at
+ * the index, an ordinary slice assignment); the loop node from a finished
+ * trace over iterations first..end-1 (false: none, nothing changed). */
+bool fe_trial_stack(L *l, Frame *f, Binding *b, const Stmt *st, Value v);
+bool fe_trial_finish(L *l, Frame *f, LoopTrial *t, int64_t first, int64_t end, Loc loc);
+
+/* lower_stmt.c: statements; the structure checks of a def or the model
+ * (in_if: body is a branch of an if). */
+void fe_exec_block(L *l, Frame *f, Stmt *const *body, int n);
+bool fe_check_body(L *l, Stmt *const *body, int n, const Def *d, bool in_loop, bool in_if);
+
+/* lower_def.c: a def call, expanded inline. */
+Value fe_call_def(L *l, Frame *f, const DefEntry *de, const Expr *e);
 
 #endif

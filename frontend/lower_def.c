@@ -1,116 +1,15 @@
 /*
- * Lowering, def calls (frontend/lower.c has the statements): a call of a
- * def binds its arguments to the def's parameters as Python does
- * (positional, then named, then the defaults, evaluated in the callee's
- * frame), expands the body inline in a fresh Frame, and hands the
+ * Lowering, def calls and the entry point (lower.c's file comment has the
+ * whole): a call of a def binds its arguments to the def's parameters as
+ * Python does (positional, then named, then the defaults, evaluated in the
+ * callee's frame), expands the body inline in a fresh Frame, and hands the
  * parameters it made to the calling statement, which names them when it
- * ends (fe_name_calls; lower.c's file comment has the naming rules).
+ * ends (fe_name_calls). fe_lower collects the defs, checks them and runs
+ * the model; it gives expressions their way to call defs (L.call_def).
  */
-#include <inttypes.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "lower.h"
-
-/* ---- frames and names ------------------------------------------------------- */
-
-Frame *fe_frame_new(L *l, const Def *d)
-{
-    Frame *f = arena_alloc(l->a, sizeof *f);
-    f->def = d;
-    /* Most frames hold a few names: start small, calls may be many. */
-    f->scope.cap = d ? d->nparams + 4 : 16;
-    f->scope.v = arena_alloc(l->a, (size_t)f->scope.cap * sizeof *f->scope.v);
-    return f;
-}
-
-/* The statement's binding name with the loop indices of this frame. */
-const char *fe_loop_name(L *l, Frame *f, const char *name)
-{
-    if (!f->loops.n)
-        return name;
-    StrBuf b = {0};
-    sb_puts(&b, name);
-    for (int i = 0; i < f->loops.n; i++)
-        sb_printf(&b, ".%" PRId64, f->loops.v[i]);
-    char *s = arena_strdup(l->a, b.s);
-    sb_free(&b);
-    return s;
-}
-
-static const char *named_kind(const Node *n)
-{
-    return n->op == OP_PARAM ? "parameter" : n->op == OP_STATE ? "state" : "input";
-}
-
-/* Records a named node in f under rel; in the model frame rel is final. */
-void fe_add_named(L *l, Frame *f, Node *n, const char *rel, Loc loc)
-{
-    int k = fe_ns_get(&f->names, rel);
-    if (k >= 0) {
-        if (fe_err(l, loc, "%s '%s' is already defined; bind the result to a different name",
-                   named_kind(n), rel) &&
-            f->named.v[k].loc.line > 0)
-            diag_note(f->named.v[k].loc, "'%s' was first defined here", rel);
-        return;
-    }
-    if (f == l->model)
-        n->name = rel;
-    fe_ns_put(l->a, &f->names, rel, f->named.n);
-    vec_push(l->a, &f->named, ((Named){n, rel, loc}));
-}
-
-static int cmp_call(const void *pa, const void *pb)
-{
-    const CallRec *a = pa, *b = pb;
-    if (a->loc.line != b->loc.line)
-        return a->loc.line < b->loc.line ? -1 : 1;
-    return a->loc.col < b->loc.col ? -1 : a->loc.col > b->loc.col;
-}
-
-/* The scope of the nodes a def call built: prefix, before the scope of
- * the calls inside it (named first, relative to it), as parameter paths. */
-static void scope_nodes(L *l, const CallRec *c, const char *prefix)
-{
-    for (int i = c->first_node; i < c->end_node && i < l->g->nodes.n; i++) {
-        Node *n = l->g->nodes.v[i];
-        if (n)
-            n->scope = n->scope ? arena_printf(l->a, "%s.%s", prefix, n->scope) : prefix;
-    }
-}
-
-/* Names what the def calls of one statement made (see the file comment).
- * name is NULL for `return`: there the callee's def name stands in for the
- * missing binding name (return dense(x) -> dense.w, as a PyTorch submodule). */
-void fe_name_calls(L *l, Frame *f, const char *name, Loc loc)
-{
-    if (f->calls.n == 0) /* qsort must not see the NULL of an empty Vec */
-        return;
-    int k = 0;
-    for (int i = 0; i < f->calls.n; i++)
-        k += f->calls.v[i].nnamed > 0;
-    qsort(f->calls.v, (size_t)f->calls.n, sizeof *f->calls.v, cmp_call);
-    const char *base = name && k > 0 ? fe_loop_name(l, f, name) : NULL;
-    int idx = 0;
-    for (int i = 0; i < f->calls.n; i++) {
-        CallRec *c = &f->calls.v[i];
-        if (!c->nnamed) { /* no parameters to name: its nodes' scope is the def */
-            scope_nodes(l, c, c->def);
-            continue;
-        }
-        const char *prefix;
-        if (base)
-            prefix = k == 1 ? base : arena_printf(l->a, "%s.%s_%d", base, c->def, idx);
-        else
-            prefix = k == 1 ? c->def : arena_printf(l->a, "%s_%d", c->def, idx);
-        idx++;
-        scope_nodes(l, c, prefix);
-        for (int j = 0; j < c->nnamed; j++)
-            fe_add_named(l, f, c->named[j].node,
-                         arena_printf(l->a, "%s.%s", prefix, c->named[j].rel), loc);
-    }
-    f->calls.n = 0;
-}
 
 /* ---- def calls ------------------------------------------------------------------ */
 
@@ -204,4 +103,82 @@ Value fe_call_def(L *l, Frame *f, const DefEntry *de, const Expr *e)
     Value v = g->ret;
     v.loc = callee;
     return v;
+}
+
+/* ---- entry ------------------------------------------------------------------------ */
+
+static bool collect_defs(L *l, Program *const *progs, int nprogs)
+{
+    for (int p = 0; p < nprogs; p++) {
+        if (!progs[p])
+            continue;
+        for (int i = 0; i < progs[p]->ndefs; i++) {
+            const Def *d = progs[p]->defs[i];
+            if (!d || !d->name)
+                continue;
+            int k = fe_ns_get(&l->def_names, d->name);
+            if (k >= 0) {
+                if (fe_err(l, d->loc, "redefinition of def '%s'", d->name))
+                    diag_note(l->defs.v[k].def->loc, "the first definition of '%s' is here",
+                              d->name);
+                continue;
+            }
+            bool bad = false;
+            for (int j = 0; j < d->nparams; j++)
+                for (int m = 0; m < j; m++)
+                    if (d->params[j] && d->params[m] && strcmp(d->params[j], d->params[m]) == 0) {
+                        fe_err(l, d->param_locs[j], "duplicate parameter '%s' of def '%s'",
+                               d->params[j], d->name);
+                        bad = true;
+                    }
+            fe_ns_put(l->a, &l->def_names, d->name, l->defs.n);
+            vec_push(l->a, &l->defs, ((DefEntry){d, bad}));
+        }
+    }
+    for (int i = 0; i < l->defs.n; i++) {
+        const Def *d = l->defs.v[i].def;
+        if (!fe_check_body(l, d->body, d->nbody, d, false, false))
+            l->defs.v[i].bad = true;
+    }
+    return true;
+}
+
+Graph *fe_lower(Arena *a, Program *const *progs, int nprogs, const Define *defs, int ndefs)
+{
+    int start = diag_errors();
+    if (nprogs < 1 || !progs[0])
+        return NULL;
+    const Program *main = progs[0];
+    if (main->nmodels == 0 || !main->models[0]) {
+        diag_error_plain("no model in %s", diag_file_path(main->file));
+        return NULL;
+    }
+    if (main->nmodels > 1) {
+        const Model *m2 = main->models[1];
+        diag_error(m2 ? m2->loc : (Loc){0}, "a second model; a file holds exactly one model");
+        diag_note(main->models[0]->loc, "the first model is here");
+    }
+    const Model *m = main->models[0];
+    L lw = {.a = a,
+            .defines = defs,
+            .ndefines = ndefs,
+            .errors_at_start = start,
+            .bytes_at_start = arena_used(a),
+            .call_def = fe_call_def};
+    L *l = &lw;
+    l->define_used = arena_alloc(a, (size_t)ndefs * sizeof *l->define_used + 1);
+    l->g = ir_graph_new(a, m->name);
+    l->g->loc = m->loc;
+    collect_defs(l, progs, nprogs);
+    fe_check_body(l, m->body, m->nbody, NULL, false, false);
+    l->model = fe_frame_new(l, NULL);
+    l->model_ast = m;
+    fe_exec_block(l, l->model, m->body, m->nbody);
+    fe_check_objectives(l);
+    for (int i = 0; i < ndefs; i++)
+        if (!l->define_used[i] && defs[i].name)
+            diag_warning((Loc){0}, "-D %s: the model has no 'let %s'", defs[i].name, defs[i].name);
+    if (diag_errors() > start)
+        return NULL;
+    return l->g;
 }

@@ -5,8 +5,8 @@
  * index and an op call append nodes. Call arguments become attributes by
  * an op's or a builtin's schema (positional in schema order, named, then
  * the defaults), with the argument ranges PyTorch accepts for optimizers,
- * schedules and initializers. A call of a def goes back to lower.c, which
- * expands it.
+ * schedules and initializers. A call of a def goes back up, through
+ * L.call_def, to lower_def.c, which expands it.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -172,6 +172,54 @@ static Value fold(L *l, char op, Value a, Value b, Loc loc)
     }
     double r = op == '+' ? a.f + b.f : op == '-' ? a.f - b.f : op == '*' ? a.f * b.f : a.f / b.f;
     return num_float(r, loc);
+}
+
+/* ---- indices at a traced loop's index (lower_loop.c) -------------------------- */
+
+/* Only the item at axis may be given: the rest must be whole (":"). */
+bool fe_only_index(const SliceItem *items, int nitems, int axis)
+{
+    for (int i = 0; i < nitems; i++)
+        if (i != axis && (!items[i].is_range || items[i].start || items[i].stop || items[i].step))
+            return false;
+    return true;
+}
+
+Value fe_loop_scan(L *l, Frame *f, Node *x, const SliceItem *items, int nitems, int axis,
+                   int64_t off, Loc loc)
+{
+    LoopTrial *t = l->trial;
+    if (fe_placeholder_of(t, x) < 0) {
+        t->failed = true;
+        return poison;
+    }
+    Node *in = NULL;
+    for (int i = 0; i < t->scans.n && !in; i++)
+        if (t->scans.v[i].seq == x && t->scans.v[i].axis == axis && t->scans.v[i].off == off)
+            in = t->scans.v[i].in;
+    if (!in) {
+        /* named as read: x[:, t+1] */
+        const char *name = arena_printf(l->a, "%s[", x->name);
+        for (int i = 0; i < axis; i++)
+            name = arena_printf(l->a, "%s:, ", name);
+        name = off ? arena_printf(l->a, "%st%+" PRId64 "]", name, off)
+                   : arena_printf(l->a, "%st]", name);
+        in = ir_input(t->body, name, DT_UNKNOWN, (Shape){0}, loc);
+        vec_push(l->a, &t->scans, ((TrialScan){x, in, axis, off}));
+    }
+    if (fe_only_index(items, nitems, axis))
+        return tensor(in, loc);
+    /* x[:, t, 0:1]: the other items slice the scanned slice */
+    SliceItem *rest = arena_alloc(l->a, sizeof *rest * (size_t)nitems);
+    for (int i = 0, k = 0; i < nitems; i++)
+        if (i != axis)
+            rest[k++] = items[i];
+    Node *n = ir_unary(l->g, OP_SLICE, in, loc);
+    if (!fe_slice_attrs(l, f, n, rest, nitems - 1, loc) || t->index_seen) {
+        t->failed = true;
+        return poison;
+    }
+    return tensor(n, loc);
 }
 
 /* ---- expressions ------------------------------------------------------------ */
@@ -1138,7 +1186,7 @@ static Value call(L *l, Frame *f, const Expr *e)
     const char *name = e->call.callee;
     int d = fe_ns_get(&l->def_names, name);
     if (d >= 0)
-        return fe_call_def(l, f, &l->defs.v[d], e);
+        return l->call_def(l, f, &l->defs.v[d], e);
     Op op = ir_op_lookup(name);
     if (op != OP_COUNT && !(op_info[op].flags & OPF_INTERNAL))
         return call_op(l, f, op, e);
