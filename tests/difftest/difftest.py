@@ -85,6 +85,7 @@ def settings(nodes, seed, for_gc, batch=None, train=None):
     dt = gen.floats(nodes)
     lines = [f"# EXEC: batches={batch or '1,2,5'} range=-2,2 seed={seed} "
              + (F64_TOL if dt == "f64" else F32_TOL)]
+    lines += [f"# EXEC: input={n.name} range={n.exec_range}" for n in nodes if n.exec_range]
     if for_gc:
         words = [f"batches={batch or '3,1'}", f"seed={seed}"]
         for n in nodes:

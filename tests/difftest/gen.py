@@ -23,7 +23,8 @@ def pooled(n, k, s, p, ceil):
 
 class Node:
     __slots__ = ("name", "kind", "dtype", "shape", "expr", "args", "output", "gc_range",
-                 "stmt", "prelude", "gc_words", "bc", "hasp", "std", "big", "hi")
+                 "stmt", "prelude", "gc_words", "bc", "hasp", "std", "big", "hi",
+                 "exec_range")
 
     def __init__(self, name, kind, dtype, shape, expr="", args=(), output=False):
         self.name = name
@@ -37,6 +38,7 @@ class Node:
         # an i32 input the entry points check (labels, embedding ids,
         # lengths): valid in 0..hi-1, else DLRT_ERANGE (API.md)
         self.hi = None
+        self.exec_range = None  # the exec harness's range, when not its own
         # statements instead of "name = expr;" (for loops): {0}.. the args,
         # {out} the name, {kw} "output " or ""
         self.stmt = ""
@@ -68,6 +70,7 @@ class Node:
         n = Node(self.name, self.kind, self.dtype, self.shape, self.expr, self.args, self.output)
         n.gc_range = self.gc_range
         n.hi = self.hi
+        n.exec_range = self.exec_range
         n.stmt = self.stmt
         n.prelude = self.prelude
         n.gc_words = self.gc_words
@@ -453,6 +456,18 @@ class Gen:
                           "nll_loss(log_softmax({0}, axis = 1), {1}",
                           f"multi_margin_loss({{0}}, {{1}}, p = {r.choice([1, 2])}, "
                           f"margin = {r.choice([1, 0.5])}"])
+            if not f.startswith("multi") and r.random() < 0.3:
+                # ignore_index K: the exec harness draws labels equal to it
+                # (every one, now and then: a mean of none is NaN, as
+                # PyTorch's); the gradient and training checks draw none,
+                # so the parameters keep their gradients and the loss
+                # stays finite; -1 is no bad label for the refusals
+                c = x.shape[1]
+                k = r.choice([-1, 0, c - 1])
+                f += f", ignore_index = {k}"
+                lbl.exec_range = f"{min(k, 0)},{c - 1}"
+                lbl.gc_range = {-1: f"0,{c - 1}", 0: f"1,{c - 1}"}.get(k, f"0,{c - 2}")
+                lbl.hi = None if k == -1 else c
             return self.op(f + f", reduction = \"{red}\")", [x, lbl], [])
         last = len(x.shape) - 1
         if (last >= 0 and x.shape[-1] not in (1, BATCH) and r.random() < 0.2
