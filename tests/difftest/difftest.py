@@ -49,8 +49,10 @@ class Tools:
                                   f"-c {src}/tests/exec/harness.c"]), p.get("exec_libs", ""))
         self.gc_cc = (" ".join([cc, f"-I{src}/tests/common", f"-c {src}/tests/gradcheck/harness.c"]),
                       "")
-        self.train_cc = (" ".join([cc, f"-I{src}/tests/common", "-I.", "-DTYPED_HEADER='\"typed.h\"'",
-                                   f"-c {src}/tests/difftest/train_harness.c"]), "")
+        self.train_cc = (" ".join([cc, f"-I{src}/tests/common", f"-I{src}/tests/train", "-I.",
+                                   "-DTYPED_HEADER='\"typed.h\"'",
+                                   f"-c {src}/tests/difftest/train_harness.c"]),
+                         p.get("train_reference", ""))
         self.fault = False
         self.train_fault = False
         self.families = None

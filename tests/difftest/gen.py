@@ -1048,9 +1048,10 @@ def train_spec(seed, families=None):
     own, so the model is the same with or without it and the shrinker's
     edits leave it as it is: the optimizer and its arguments, clipping, the
     steps, the step after which a checkpoint is saved and loaded, and the
-    step before which the rate is set. Half of the models get one, every
-    model when "train" is among the families. Returns (the `train`
-    statement's tail after the loss, the TRAINCHECK words)."""
+    step before which the rate is set, a schedule. Half of the models get
+    one, every model when "train" is among the families. Returns (the
+    `train` statement's tail after the loss, which train_harness.c reads
+    back, the TRAINCHECK words)."""
     r = random.Random(seed * 7919 + 104729)
     if not (families and "train" in families) and r.random() < 0.5:
         return None
@@ -1078,18 +1079,27 @@ def train_spec(seed, families=None):
     text = f"{opt}(" + ", ".join(
         f"{names.get(k, k)} = {('true' if v else 'false') if k == 'nesterov' else v}"
         for k, v in args.items()) + ")"
-    words = [f"opt={opt}"] + [f"{k}={v}" for k, v in args.items()]
     if r.random() < 0.2:
-        v = r.choice([0.1, 1.0])
-        text += f", clip_value = {v}"
-        words.append(f"clip_value={v}")
+        text += f", clip_value = {r.choice([0.1, 1.0])}"
     if r.random() < 0.2:
-        v = r.choice([0.1, 1.0, 10.0])
-        text += f", clip_norm = {v}"
-        words.append(f"clip_norm={v}")
+        text += f", clip_norm = {r.choice([0.1, 1.0, 10.0])}"
+    if r.random() < 0.4:
+        # a schedule over the few steps taken (positional arguments, in
+        # docs/TRAINING.md's order)
+        text += ", schedule = " + r.choice([
+            f"step({r.randint(1, 2)}, {r.choice([0.5, 0.1])})",
+            f"exponential({r.choice([0.9, 0.5])})",
+            f"cosine({r.randint(1, 4)}, {r.choice([0, 0.001])})",
+            f"warmup_cosine({r.randint(1, 2)}, {r.randint(3, 5)}, {r.choice([0, 0.001])})",
+            f"multistep([1, {r.randint(2, 3)}], {r.choice([0.5, 0.1])})",
+            f"linear_warmup({r.randint(1, 3)}, {r.choice([0.1, 0.5])}, 1.0)",
+            f"one_cycle(10, 0.3, \"{r.choice(['cos', 'linear'])}\", 25, 1e4, "
+            f"{r.choice(['false', 'true'])})",
+            f"cosine_restarts({r.randint(1, 2)}, {r.randint(1, 2)}, {r.choice([0, 0.001])})",
+            f"inverse_sqrt({r.choice([4, 16])}, {r.randint(1, 3)})"])
     steps = r.randint(2, 4)
-    words += [f"steps={steps}", f"save={r.randint(1, steps - 1)}",
-              f"setlr={r.choice([0, 0, r.randint(2, steps)])}", f"seed={seed}"]
+    words = [f"steps={steps}", f"save={r.randint(1, steps - 1)}",
+             f"setlr={r.choice([0, 0, r.randint(2, steps)])}", f"seed={seed}"]
     return text, words
 
 

@@ -9,14 +9,14 @@
  * It runs a few optimizer steps through the generic entries of
  * NAME_info() (compute_gradients, then apply_gradients) and checks every
  * parameter after each step against the update PyTorch's optimizer makes
- * from the same gradients (docs/TRAINING.md's table, written here again in
- * double from PyTorch's formulas: sgd with momentum, dampening and
- * nesterov, adagrad, rmsprop, adam, adamw; weight decay, l1, clip_value,
- * clip_norm), with the reference's own optimizer state carried from step
- * to step. The gradients are the compiled ones (tests/gradcheck checks
- * those against finite differences), so this checks the update, its state
- * and the step counter, in the model's parameter type whatever the types
- * of its inputs and loss (mixed-type models included).
+ * from the same gradients, and the rate against the schedule's: the f64
+ * reference of docs/TRAINING.md (tests/train/reference.c, which reads the
+ * model's own `train difftest_loss with ...;` line), with its own
+ * optimizer state carried from step to step. The gradients are the
+ * compiled ones (tests/gradcheck checks those against finite
+ * differences), so this checks the update, its state, the schedule and
+ * the step counter, in the model's parameter type whatever the types of
+ * its inputs and loss (mixed-type models included).
  *
  * Beside it a second instance of the same seed takes the same steps
  * through the typed NAME_train_step (TYPED_HEADER's typed_train_step, which
@@ -38,10 +38,8 @@
  *
  * Settings, words of "# TRAINCHECK:" lines (key=value):
  *
- *   opt=sgd|adagrad|rmsprop|adam|adamw and its arguments as written in the
- *   model: lr momentum dampening nesterov=0|1 alpha eps beta1 beta2 wd l1
- *   clip_value clip_norm (0: none); steps=N (default 3), save=K (save after
- *   step K, 0: never), setlr=K (a new rate before step K, 0: never),
+ *   steps=N (default 3), save=K (save after step K, 0: never), setlr=K
+ *   (half the rate as the new base before step K, 0: never),
  *   batch=N, seed=N, range=LO,HI (floating inputs, default -1,1) and
  *   input=NAME range=LO,HI (every i32 input needs one) hi=N (an input
  *   the entry points check, valid in 0..N-1);
@@ -57,6 +55,7 @@
 
 #include MODEL_HEADER
 #include TYPED_HEADER
+#include "reference.h"
 
 #define HARNESS_TAG "TRAINCHECK"
 #include "harness_util.h"
@@ -64,10 +63,7 @@
 enum { MAX_NAMED = 64 };
 
 static struct {
-    char opt[16];
-    double lr, momentum, dampening, alpha, eps, beta1, beta2, wd, l1, clip_value, clip_norm;
     double fault;
-    bool nesterov;
     int steps, save, setlr, batch;
     uint64_t seed;
     double lo, hi;
@@ -77,31 +73,15 @@ static struct {
         int64_t valid; /* checked i32 input: valid in 0..valid-1 (0: unchecked) */
     } named[MAX_NAMED];
     int nnamed;
-} cfg = {.opt = "sgd", .steps = 3, .seed = 1, .lo = -1, .hi = 1, .fault = 1};
+} cfg = {.steps = 3, .seed = 1, .lo = -1, .hi = 1, .fault = 1};
 
 static void parse_setting(const char *k, char *v, bool line_start)
 {
     static int cur = -1;
     if (line_start)
         cur = -1;
-    struct {
-        const char *key;
-        double *at;
-    } nums[] = {{"lr", &cfg.lr},       {"momentum", &cfg.momentum},
-                {"dampening", &cfg.dampening}, {"alpha", &cfg.alpha},
-                {"eps", &cfg.eps},     {"beta1", &cfg.beta1},
-                {"beta2", &cfg.beta2}, {"wd", &cfg.wd},
-                {"l1", &cfg.l1},       {"clip_value", &cfg.clip_value},
-                {"clip_norm", &cfg.clip_norm}, {"fault", &cfg.fault}};
-    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
-        if (strcmp(k, nums[i].key) == 0) {
-            *nums[i].at = parse_num(k, v);
-            return;
-        }
-    if (strcmp(k, "opt") == 0) {
-        snprintf(cfg.opt, sizeof cfg.opt, "%s", v);
-    } else if (strcmp(k, "nesterov") == 0) {
-        cfg.nesterov = parse_num(k, v) != 0;
+    if (strcmp(k, "fault") == 0) {
+        cfg.fault = parse_num(k, v);
     } else if (strcmp(k, "steps") == 0) {
         cfg.steps = (int)parse_num(k, v);
     } else if (strcmp(k, "save") == 0) {
@@ -199,74 +179,60 @@ static void free_inputs(const void **in)
     free(in);
 }
 
-/* The reference optimizer's state, one double per parameter scalar. */
-static double *ref_b, *ref_s, *ref_m, *ref_v;
+/* The reference (tests/train/reference.c, docs/TRAINING.md in f64): the
+ * model's `train ... with` text parsed, its optimizer state slots, the
+ * base rate. */
+static TrainSpec spec;
+static double *slots[REF_MAX_SLOTS];
+static double base_rate;
+
+/* The `train difftest_loss with ...;` line's options, parsed. */
+static void read_train(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        fatal("cannot read %s", path);
+    char line[1024], err[256];
+    const char *key = "train difftest_loss with ";
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f)) {
+        char *at = strstr(line, key), *end = strrchr(line, ';');
+        if (at && end) {
+            *end = 0;
+            if (ref_parse(at + strlen(key), &spec, err, sizeof err) != 0)
+                fatal("the train statement: %s", err);
+            found = true;
+        }
+    }
+    fclose(f);
+    if (!found)
+        fatal("%s has no 'train difftest_loss with ...;' line", path);
+}
 
 /* The parameters after one update of p with gradients g (both copied to
- * double) at 0-based step t and rate lr: PyTorch's formulas. */
+ * double) at 0-based step t and rate lr, over the trained scalars. */
 static void reference_update(double *p, const double *gin, int64_t t, double lr)
 {
-    lr *= cfg.fault;
-    double *g = malloc(sizeof *g * (size_t)nscalars + 1);
-    memcpy(g, gin, sizeof *g * (size_t)nscalars);
-    bool *trained = calloc((size_t)nscalars + 1, 1);
+    int64_t n = 0;
+    double *tp = malloc(sizeof *tp * (size_t)nscalars + 1);
+    double *tg = malloc(sizeof *tg * (size_t)nscalars + 1);
+    int64_t *at = malloc(sizeof *at * (size_t)nscalars + 1);
     for (int i = 0; i < info->num_params; i++) {
         const dlrt_tensor_info *pi = &info->params[i];
         int64_t off = (int64_t)((pi->offset - info->params_offset) / elem_size(info->param_dtype));
-        for (int64_t k = 0; k < count_at(pi, info->max_batch, info->max_batch); k++)
-            trained[off + k] = !pi->frozen;
-    }
-    if (cfg.clip_value > 0)
-        for (int64_t k = 0; k < nscalars; k++)
-            g[k] = fmin(fmax(g[k], -cfg.clip_value), cfg.clip_value);
-    if (cfg.clip_norm > 0) {
-        double n = 0;
-        for (int64_t k = 0; k < nscalars; k++)
-            n += trained[k] ? g[k] * g[k] : 0;
-        double c = cfg.clip_norm / (sqrt(n) + 1e-6);
-        if (c < 1)
-            for (int64_t k = 0; k < nscalars; k++)
-                g[k] *= c;
-    }
-    bool adamw = strcmp(cfg.opt, "adamw") == 0;
-    for (int64_t k = 0; k < nscalars; k++) {
-        if (!trained[k])
-            continue;
-        double x = g[k];
-        if (!adamw)
-            x += cfg.wd * p[k];
-        x += cfg.l1 * (p[k] > 0 ? 1 : p[k] < 0 ? -1 : 0);
-        if (strcmp(cfg.opt, "sgd") == 0) {
-            if (cfg.momentum > 0) {
-                ref_b[k] = t == 0 ? x : cfg.momentum * ref_b[k] + (1 - cfg.dampening) * x;
-                x = cfg.nesterov ? x + cfg.momentum * ref_b[k] : ref_b[k];
-            }
-            p[k] -= lr * x;
-        } else if (strcmp(cfg.opt, "adagrad") == 0) {
-            ref_s[k] += x * x;
-            p[k] -= lr * x / (sqrt(ref_s[k]) + cfg.eps);
-        } else if (strcmp(cfg.opt, "rmsprop") == 0) {
-            ref_v[k] = cfg.alpha * ref_v[k] + (1 - cfg.alpha) * x * x;
-            double d = sqrt(ref_v[k]) + cfg.eps;
-            if (cfg.momentum > 0) {
-                ref_b[k] = cfg.momentum * ref_b[k] + x / d;
-                p[k] -= lr * ref_b[k];
-            } else {
-                p[k] -= lr * x / d;
-            }
-        } else if (strcmp(cfg.opt, "adam") == 0 || adamw) {
-            if (adamw)
-                p[k] *= 1 - lr * cfg.wd;
-            ref_m[k] = cfg.beta1 * ref_m[k] + (1 - cfg.beta1) * x;
-            ref_v[k] = cfg.beta2 * ref_v[k] + (1 - cfg.beta2) * x * x;
-            double c1 = 1 - pow(cfg.beta1, (double)(t + 1)), c2 = 1 - pow(cfg.beta2, (double)(t + 1));
-            p[k] -= (lr / c1) * ref_m[k] / (sqrt(ref_v[k]) / sqrt(c2) + cfg.eps);
-        } else {
-            fatal("TRAINCHECK: opt=%s is not known", cfg.opt);
+        for (int64_t k = 0; k < count_at(pi, info->max_batch, info->max_batch) && !pi->frozen;
+             k++) {
+            at[n] = off + k;
+            tp[n] = p[off + k];
+            tg[n++] = gin[off + k];
         }
     }
-    free(g);
-    free(trained);
+    ref_step(&spec, lr * cfg.fault, t, (int)n, tp, tg, slots);
+    for (int64_t k = 0; k < n; k++)
+        p[at[k]] = tp[k];
+    free(tp);
+    free(tg);
+    free(at);
 }
 
 /* Bad inputs (API.md, Checked inputs): one element of a floating input
@@ -357,6 +323,7 @@ int main(int argc, char **argv)
     if (argc != 2)
         fatal("usage: %s MODEL.dl", argv[0]);
     read_settings(argv[1], parse_setting);
+    read_train(argv[1]);
     info = MODEL_FN(_info)();
     if (!info->compute_gradients || !info->apply_gradients)
         fatal("%s: no training code", info->name);
@@ -370,17 +337,16 @@ int main(int argc, char **argv)
      * few of its ulps (rtol of the update), and p's rounding (an ulp of
      * p) */
     double rtol = f64 ? 1e-10 : 1e-4, ulp = f64 ? 0x1p-51 : 0x1p-22;
-    printf("%s: %s, %d steps at batch %d, %" PRId64 " parameter scalars\n", info->name, cfg.opt,
-           cfg.steps, batch, nscalars);
+    printf("%s: %d steps at batch %d, %" PRId64 " parameter scalars\n", info->name, cfg.steps,
+           batch, nscalars);
     rng_state = cfg.seed * 0x2545F4914F6CDD1Du + 11;
 
     MODEL *a = MODEL_FN(_create)(cfg.seed), *b = MODEL_FN(_create)(cfg.seed);
     if (!a || !b)
         fatal("%s_create failed", info->name);
-    ref_b = calloc((size_t)nscalars + 1, sizeof(double));
-    ref_s = calloc((size_t)nscalars + 1, sizeof(double));
-    ref_m = calloc((size_t)nscalars + 1, sizeof(double));
-    ref_v = calloc((size_t)nscalars + 1, sizeof(double));
+    for (int k = 0; k < REF_MAX_SLOTS; k++)
+        slots[k] = calloc((size_t)nscalars + 1, sizeof(double));
+    base_rate = ref_initial_base(&spec);
     double *p = malloc(sizeof *p * (size_t)nscalars + 1);
     double *g = malloc(sizeof *g * (size_t)nscalars + 1);
     double *p0 = malloc(sizeof *p0 * (size_t)nscalars + 1);
@@ -398,13 +364,19 @@ int main(int argc, char **argv)
                 if (MODEL_FN(_set_learning_rate)(a, badrates[i]) != DLRT_EINVAL ||
                     (double)MODEL_FN(_learning_rate)(a) != was)
                     fail("set_learning_rate(%g) was not refused with the rate kept", badrates[i]);
-            int rc1 = MODEL_FN(_set_learning_rate)(a, 0.5 * MODEL_FN(_learning_rate)(a));
-            int rc2 = MODEL_FN(_set_learning_rate)(b, 0.5 * MODEL_FN(_learning_rate)(b));
+            /* a new base rate, in the type the function takes */
+            base_rate = 0.5 * was;
+            base_rate = f64 ? base_rate : (double)(float)base_rate;
+            int rc1 = MODEL_FN(_set_learning_rate)(a, base_rate);
+            int rc2 = MODEL_FN(_set_learning_rate)(b, base_rate);
             if (rc1 || rc2)
                 fail("step %d: set_learning_rate returned %d, %d", step, rc1, rc2);
         }
-        double lr = (double)MODEL_FN(_learning_rate)(a);
         int64_t t = MODEL_FN(_step)(a);
+        /* the schedule's rate of this step, as NAME_learning_rate says */
+        double lr = ref_rate(&spec, base_rate, t), got_lr = (double)MODEL_FN(_learning_rate)(a);
+        if (!(fabs(got_lr - lr) <= (f64 ? 1e-12 : 1e-6) * fabs(lr)))
+            fail("step %d: the rate is %.17g, the schedule's %.17g", step, got_lr, lr);
         if (t != step - 1)
             fail("step %d: the step counter is %" PRId64 " before it", step, t);
         for (int64_t k = 0; k < nscalars; k++) {
@@ -517,10 +489,8 @@ int main(int argc, char **argv)
     free(p);
     free(p0);
     free(g);
-    free(ref_b);
-    free(ref_s);
-    free(ref_m);
-    free(ref_v);
+    for (int k = 0; k < REF_MAX_SLOTS; k++)
+        free(slots[k]);
     printf("%s: %s\n", info->name, failures ? "FAILED" : "ok");
     return failures ? 1 : 0;
 }
