@@ -15,6 +15,6 @@ build=${BUILD:-build/release}
 if [ ! -f "$build/CMakeCache.txt" ]; then
     cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDLC_WERROR=ON >/dev/null
 fi
-cmake --build "$build" -j"$(nproc)" --target dlc dlrt_static exec_ref >/dev/null
+cmake --build "$build" -j"$(nproc)" --target dlc dlrt_static exec_ref train_reference >/dev/null
 rm -rf "$build/difftest"
 exec sh "$build/difftest.sh" --count 200 --jobs "$(nproc)" --keep "$build/difftest" "$@"
