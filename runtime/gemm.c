@@ -201,14 +201,19 @@ DEFINE_GEMM(gemm_f64, double, blas_f64, loops_f64)
  *   - B dominates: its stored rows, k when B is not transposed (x @ w at
  *     a small batch: each core reads half of w, not all of it), C's
  *     columns when it is.
- * A cut of k leaves partial products: the first part is computed into C,
- * every other into a buffer of the calling thread, and a second loop adds
- * them to C in the order of the parts. (Where that buffer cannot be had,
+ * A cut of k is in two halves, which the larger products cut further by
+ * rows and columns; it leaves a partial product: the first half is
+ * computed into C, the second into a buffer of the calling thread (m x n),
+ * and a second loop adds it to C. Two halves, not more: every part beyond
+ * the first costs a buffer and a pass over C, and the products that
+ * dominate are large enough for more tiles within each half (the char
+ * LSTM's weight gradient over all time steps, 256x1024x4096, would have
+ * needed seven buffers of 1 MB). (Where that buffer cannot be had,
  * the parts run one after another, each added into C by BLAS's beta: the
  * same sums in the same order, possibly rounded differently.)
  */
 #ifndef DLRT_NO_THREADS
-enum { MIN_WORK = 1 << 22, MAX_TILES = 16, MAX_K_PARTS = 8, MIN_K_PART = 64 };
+enum { MIN_WORK = 1 << 22, MAX_TILES = 16, MIN_K_PART = 64 };
 
 typedef struct {
     int ta, tb;
@@ -221,22 +226,19 @@ typedef struct {
     int f64;
 } Tiles;
 
-/* The grid of a product: *tm row tiles by *tn column tiles, or *tk parts
- * of k. */
+/* The grid of a product: *tk parts of k (1 or 2), each cut into *tm row
+ * tiles by *tn column tiles. */
 static void tile_grid(int ta, int tb, int64_t m, int64_t n, int64_t k, int64_t *tm, int64_t *tn,
                       int64_t *tk)
 {
     *tm = *tn = *tk = 1;
     double work = (double)m * (double)n * (double)k;
     double sa = (double)m * (double)k, sb = (double)k * (double)n, sc = (double)m * (double)n;
-    if ((sa > sb + sc && ta) || (sb > sa + sc && !tb)) {
-        while (*tk * 2 <= MAX_K_PARTS && k / (*tk * 2) >= MIN_K_PART &&
-               work / (double)(*tk * 2) >= MIN_WORK)
-            *tk *= 2;
-        return;
-    }
+    if (((sa > sb + sc && ta) || (sb > sa + sc && !tb)) && k / 2 >= MIN_K_PART &&
+        work / 2 >= MIN_WORK)
+        *tk = 2;
     bool cols = sb > sa + sc && tb;
-    while (*tm * *tn * 2 <= MAX_TILES && work / (double)(*tm * *tn * 2) >= MIN_WORK) {
+    while (*tk * *tm * *tn * 2 <= MAX_TILES && work / (double)(*tk * *tm * *tn * 2) >= MIN_WORK) {
         bool rows_ok = m / (*tm * 2) >= 8, cols_ok = n / (*tn * 2) >= 16;
         if (cols_ok && (cols || !rows_ok))
             *tn *= 2;
@@ -274,7 +276,7 @@ static void run_tile(void *ctx, int64_t t, void *scratch)
     double beta = g->beta;
     void *c = g->c;
     if (kp > 0 && g->partial) { /* a partial product of its own */
-        co = (kp - 1) * g->m * g->n;
+        co = (kp - 1) * g->m * g->n + i0 * g->n + j0;
         ldc = g->n;
         beta = 0;
         c = g->partial;
@@ -290,13 +292,14 @@ static void run_tile(void *ctx, int64_t t, void *scratch)
                  (float *)c + co, ldc);
 }
 
-/* Task t of the sum of the parts: C's rows of block t plus the partial
- * products, in the order of the parts. */
+/* Task t of the sum of the parts: C's rows of block t (of as many blocks
+ * as tiles) plus the partial products, in the order of the parts. */
 static void add_parts(void *ctx, int64_t t, void *scratch)
 {
     (void)scratch;
     const Tiles *g = ctx;
-    int64_t i0 = part(g->m, g->tk, t, 1), i1 = part(g->m, g->tk, t + 1, 1), mn = g->m * g->n;
+    int64_t nt = g->tk * g->tm * g->tn, mn = g->m * g->n;
+    int64_t i0 = part(g->m, nt, t, 1), i1 = part(g->m, nt, t + 1, 1);
     for (int64_t i = i0; i < i1; i++)
         for (int64_t kp = 1; kp < g->tk; kp++) {
             if (g->f64) {
@@ -359,18 +362,17 @@ static void *partials(size_t bytes)
 /* Runs the grid g. */
 static void run_grid(Tiles *g, size_t elem)
 {
-    if (g->tk == 1) {
-        dlrt_parallel_for(g->tm * g->tn, run_tile, g, 0);
-        return;
-    }
-    g->partial = partials((size_t)(g->tk - 1) * (size_t)(g->m * g->n) * elem);
-    if (!g->partial) {
-        for (int64_t t = 0; t < g->tk; t++)
+    int64_t nt = g->tk * g->tm * g->tn;
+    if (g->tk > 1)
+        g->partial = partials((size_t)(g->tk - 1) * (size_t)(g->m * g->n) * elem);
+    if (g->tk > 1 && !g->partial) { /* in order: the first half's tiles first */
+        for (int64_t t = 0; t < nt; t++)
             run_tile(g, t, NULL);
         return;
     }
-    dlrt_parallel_for(g->tk, run_tile, g, 0);
-    dlrt_parallel_for(g->tk, add_parts, g, 0);
+    dlrt_parallel_for(nt, run_tile, g, 0);
+    if (g->tk > 1) /* C's rows cut as many ways as the product */
+        dlrt_parallel_for(nt, add_parts, g, 0);
 }
 
 #endif

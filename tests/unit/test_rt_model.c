@@ -719,6 +719,7 @@ TEST(model, gemm_across_blocks)
                    -0.5);
         check_gemm(ta, tb, 300, 40, 1003, (ta ? 300 : 1003) + 1, (tb ? 1003 : 40) + 2, 41, -1.0,
                    2.0);
+        check_gemm(ta, tb, 40, 600, 1500, ta ? 40 : 1500, tb ? 1500 : 600, 601, 1.0, 0.5);
     }
 }
 END_TEST

@@ -218,11 +218,13 @@ END_TEST
  * The shapes take each cut of runtime/gemm.c: 203x317x129 (no operand
  * dominates: row tiles); 40x300x1003 (B dominates: parts of k, or column
  * tiles when B is transposed); 300x40x1003 (A dominates: parts of k when
- * A is transposed, row tiles when not). */
+ * A is transposed, row tiles when not); 40x600x1500 (B dominates and
+ * each half of k is cut into row tiles). */
 TEST(pool, gemm_tiles_same_bits)
 {
-    static const int shapes[][3] = {{203, 317, 129}, {40, 300, 1003}, {300, 40, 1003}};
-    for (int sh = 0; sh < 3; sh++) {
+    static const int shapes[][3] = {
+        {203, 317, 129}, {40, 300, 1003}, {300, 40, 1003}, {40, 600, 1500}};
+    for (int sh = 0; sh < 4; sh++) {
         int M = shapes[sh][0], N = shapes[sh][1], K = shapes[sh][2];
         float *a = malloc(sizeof(float) * M * K), *b = malloc(sizeof(float) * K * N);
         float *c[3];
