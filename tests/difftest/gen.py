@@ -357,7 +357,11 @@ class Gen:
             y = x if r.random() < 0.4 else self.leaf(x.shape)
             ax = r.randint(0, rank)
             shape = x.shape[:ax] + [2] + x.shape[ax:]
-            bc = all_axes(shape) if x.bc or y.bc or (y is x and x.hasp) else ()
+            # with itself: constant along the new axis whether or not a
+            # parameter reaches it, so normalizing there gives 0 and layer
+            # norm's gamma no gradient (seed 104518: layer_norm of
+            # stack([v, v], axis = 1) of an input)
+            bc = all_axes(shape) if x.bc or y.bc or y is x else ()
             return self.op(f"stack([{{0}}, {{1}}], axis = {ax})", [x, y], shape, bc=bc)
         if kind == "broadcast_to":
             # size-1 dimensions widened, maybe a leading one added
@@ -1217,6 +1221,15 @@ def selftest():
             if f == "stochastic_pool2d":
                 assert "evaluate=differs" in n.gc_words
         g.nodes = []
+    # stack of a value with itself (an input's too) is not normalized
+    # along any axis (seed 104518)
+    g = Gen(7)
+    for _ in range(100):
+        x = g.leaf([BATCH, 2], "input")
+        n = g.g_shape(x)
+        if n.expr.startswith("stack([{0}, {0}]") or (n.args and n.args[0] == n.args[-1]
+                                                      and "stack(" in n.expr + n.prelude):
+            assert g.g_norm(n).expr.split("(")[0] not in ("layer_norm", "batch_norm"), n.expr
     # dropout: none of fewer than 6 units at batch 3
     drawn = 0
     for shape in ([1], [2, 2], [BATCH, 1]):
