@@ -175,6 +175,44 @@ static LLVMValueRef elu_grad(Cg *c, const Node *n, DType t, LLVMValueRef x, LLVM
     return LLVMBuildSelect(b, fgt(c, x, fc(c, t, 0)), dy, neg, "");
 }
 
+/* Python's x // y or x % y. Floats: floor(x / y), and fmod(x, y) moved to
+ * y's sign. i32: sdiv and srem adjusted to floor; a zero divisor gives 0,
+ * and INT32_MIN / -1 (which sdiv leaves undefined) INT32_MIN. */
+static LLVMValueRef floor_divmod(Cg *c, Op op, DType t, LLVMValueRef x, LLVMValueRef y)
+{
+    LLVMBuilderRef b = c->b;
+    if (t != DT_I32) {
+        if (op == OP_FLOOR_DIVIDE)
+            return cg_intr1(c, "llvm.floor", t, LLVMBuildFDiv(b, x, y, ""));
+        LLVMValueRef m = LLVMBuildFRem(b, x, y, ""), z = fc(c, t, 0);
+        LLVMValueRef fix =
+            LLVMBuildAnd(b, LLVMBuildFCmp(b, LLVMRealONE, m, z, ""),
+                         LLVMBuildXor(b, LLVMBuildFCmp(b, LLVMRealOLT, m, z, ""),
+                                      LLVMBuildFCmp(b, LLVMRealOLT, y, z, ""), ""),
+                         "");
+        return LLVMBuildSelect(b, fix, LLVMBuildFAdd(b, m, y, ""), m, "");
+    }
+    LLVMTypeRef i32 = c->i32;
+    LLVMValueRef zero = LLVMConstInt(i32, 0, 0), one = LLVMConstInt(i32, 1, 0);
+    LLVMValueRef by0 = LLVMBuildICmp(b, LLVMIntEQ, y, zero, "");
+    LLVMValueRef ovf =
+        LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntEQ, x, LLVMConstInt(i32, (unsigned)INT32_MIN, 1), ""),
+                     LLVMBuildICmp(b, LLVMIntEQ, y, LLVMConstInt(i32, (unsigned long long)-1, 1), ""),
+                     "");
+    /* a divisor that sdiv and srem accept: 1 in place of 0 and of -1 at INT32_MIN */
+    LLVMValueRef d = LLVMBuildSelect(b, LLVMBuildOr(b, by0, ovf, ""), one, y, "");
+    LLVMValueRef q = LLVMBuildSDiv(b, x, d, ""), r = LLVMBuildSRem(b, x, d, "");
+    LLVMValueRef fix =
+        LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntNE, r, zero, ""),
+                     LLVMBuildXor(b, LLVMBuildICmp(b, LLVMIntSLT, r, zero, ""),
+                                  LLVMBuildICmp(b, LLVMIntSLT, d, zero, ""), ""),
+                     "");
+    LLVMValueRef v = op == OP_FLOOR_DIVIDE
+                         ? LLVMBuildSelect(b, fix, LLVMBuildSub(b, q, one, ""), q, "")
+                         : LLVMBuildSelect(b, fix, LLVMBuildAdd(b, r, d, ""), r, "");
+    return LLVMBuildSelect(b, by0, zero, v, "");
+}
+
 /* One element of an elementwise op. */
 static LLVMValueRef scalar_op(Cg *c, const Node *n, LLVMValueRef *a)
 {
@@ -188,6 +226,8 @@ static LLVMValueRef scalar_op(Cg *c, const Node *n, LLVMValueRef *a)
     case OP_MUL: return i ? LLVMBuildMul(b, x, a[1], "") : LLVMBuildFMul(b, x, a[1], "");
     case OP_DIV: return LLVMBuildFDiv(b, x, a[1], "");
     case OP_POW: return cg_intr2(c, "llvm.pow", t, x, a[1]);
+    case OP_FLOOR_DIVIDE:
+    case OP_REMAINDER: return floor_divmod(c, n->op, t, x, a[1]);
     case OP_MAXIMUM: return i ? cg_max(c, t, x, a[1]) : cg_intr2(c, "llvm.maximum", t, x, a[1]);
     case OP_MINIMUM: return i ? cg_min(c, t, x, a[1]) : cg_intr2(c, "llvm.minimum", t, x, a[1]);
     case OP_NEG: return i ? LLVMBuildNeg(b, x, "") : LLVMBuildFNeg(b, x, "");

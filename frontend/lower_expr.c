@@ -381,6 +381,8 @@ static Op bin_op(char op)
     case '-': return OP_SUB;
     case '*': return OP_MUL;
     case '/': return OP_DIV;
+    case 'f': return OP_FLOOR_DIVIDE;
+    case '%': return OP_REMAINDER;
     case '@': return OP_MATMUL;
     case '<': return OP_LT;
     case '>': return OP_GT;
@@ -447,10 +449,6 @@ static Value eval_bin(L *l, Frame *f, const Expr *e)
         char b1[64], b2[64];
         fe_err(l, e->loc, "invalid operands to %s (%s and %s)", what, fe_vdesc(a, b1, sizeof b1),
                fe_vdesc(b, b2, sizeof b2));
-        return poison;
-    }
-    if (op == 'f' || op == '%') {
-        fe_err(l, e->bin.op_loc, "%s works on compile-time numbers only, not on tensors", what);
         return poison;
     }
     Node *x = fe_as_node(l, a, what), *y = fe_as_node(l, b, what);

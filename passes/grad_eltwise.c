@@ -74,6 +74,17 @@ static void select_grad(Grad *c, Node *n, Node *dy, Node *ma, Node *mb)
         ad_acc(c, n->in[1], ad_bin(c, OP_MUL, dy, mb));
 }
 
+/* y = a - b floor(a / b): da = dy, db = -dy floor(a / b) (PyTorch's) */
+bool grad_remainder(Grad *c, Node *n, Node *dy)
+{
+    Node *a = n->in[0], *b = n->in[1];
+    if (ad_needs(c, a))
+        ad_acc(c, a, dy);
+    if (ad_needs(c, b))
+        ad_acc(c, b, ad_un(c, OP_NEG, ad_bin(c, OP_MUL, dy, ad_bin(c, OP_FLOOR_DIVIDE, a, b))));
+    return true;
+}
+
 bool grad_maximum(Grad *c, Node *n, Node *dy)
 {
     Node *a = n->in[0], *b = n->in[1];

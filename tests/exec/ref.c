@@ -137,9 +137,27 @@ static double unary(const Node *n, double x)
     }
 }
 
-static double binary(Op op, double a, double b)
+/* Python's a // b and a % b; integers (i32) divided by 0 give 0 */
+static double floor_div(double a, double b, bool integer)
+{
+    if (integer)
+        return b == 0 ? 0 : floor(a / b);
+    return floor(a / b);
+}
+
+static double remainder_of(double a, double b, bool integer)
+{
+    if (integer && b == 0)
+        return 0;
+    double m = fmod(a, b);
+    return m != 0 && (m < 0) != (b < 0) ? m + b : m;
+}
+
+static double binary(Op op, double a, double b, bool integer)
 {
     switch (op) {
+    case OP_FLOOR_DIVIDE: return floor_div(a, b, integer);
+    case OP_REMAINDER: return remainder_of(a, b, integer);
     case OP_ADD: return a + b;
     case OP_SUB: return a - b;
     case OP_MUL: return a * b;
@@ -188,7 +206,7 @@ static void eval_eltwise(const Node *n, RefTensor *const *in, RefTensor *out)
     for (int64_t k = 0; k < out->count; k++, next_index(out->rank, out->dim, idx)) {
         double a = bcast_at(in[0], out->rank, idx);
         if (n->nin == 2)
-            out->v[k] = binary(n->op, a, bcast_at(in[1], out->rank, idx));
+            out->v[k] = binary(n->op, a, bcast_at(in[1], out->rank, idx), n->dtype == DT_I32);
         else
             out->v[k] = unary(n, a);
     }
@@ -798,6 +816,8 @@ static const Rule rules[OP_COUNT] = {
     [OP_MUL] = R_ELTWISE,
     [OP_DIV] = R_ELTWISE,
     [OP_POW] = R_ELTWISE,
+    [OP_FLOOR_DIVIDE] = R_ELTWISE,
+    [OP_REMAINDER] = R_ELTWISE,
     [OP_MAXIMUM] = R_ELTWISE,
     [OP_MINIMUM] = R_ELTWISE,
     [OP_NEG] = R_ELTWISE,

@@ -11,7 +11,9 @@ GROUP(rules, NULL, teardown);
 
 TEST(rules, binary_broadcast)
 {
-    static const Op ops[] = {OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_POW, OP_MAXIMUM, OP_MINIMUM};
+    static const Op ops[] = {OP_ADD,     OP_SUB,     OP_MUL,          OP_DIV,
+                             OP_POW,     OP_MAXIMUM, OP_MINIMUM,      OP_FLOOR_DIVIDE,
+                             OP_REMAINDER};
     for (int i = 0; i < countof(ops); i++) {
         fresh();
         Node *n = N(ops[i], X("f32[B, 10]"), X("f32[10]"));
@@ -60,7 +62,9 @@ TEST(rules, binary_types)
     N(OP_ADD, X("f32[B, 10]"), X("f64[B, 10]"));
     err("add: element types differ (f32 vs f64)");
 
-    static const Op int_ok[] = {OP_ADD, OP_SUB, OP_MUL, OP_MAXIMUM, OP_MINIMUM};
+    static const Op int_ok[] = {OP_ADD,     OP_SUB,          OP_MUL,
+                                OP_MAXIMUM, OP_MINIMUM,      OP_FLOOR_DIVIDE,
+                                OP_REMAINDER};
     for (int i = 0; i < countof(int_ok); i++) {
         fresh();
         Node *n = N(int_ok[i], X("i32[B]"), X("i32[1]"));
