@@ -102,6 +102,9 @@ void cg_parts_end(Cg *c, CgParts *p);
 void cg_grads_check(Cg *c, CgFrame *f, bool batch);
 void cg_grads_add(Cg *c, CgFrame *f);
 bool cg_grads_in_arena(Cg *c);
+/* The one floating type of every parameter of a model (the front end's
+ * rule); the loss's when there are none. */
+DType cg_param_type(const Cg *c);
 typedef struct {
     LLVMValueRef grad, batch, param, slot; /* slot: the optimizer's slot 0 */
     LLVMValueRef count;                    /* scalars, i64 */

@@ -293,30 +293,30 @@ static void add_each(Cg *c, CgFrame *f)
     cg_parts_end(c, &parts);
 }
 
-/* Runs body over every parameter of every type (frame f: with this
+/* Runs body over every parameter (frame f: with this
  * batch's gradients when batch); false, with nothing emitted, when the
  * tables cannot be made. *bad: the or of the body's verdicts. */
-static bool every_type(Cg *c, CgFrame *f, bool batch, const char *name, CgSegBody body,
+static bool every_param(Cg *c, CgFrame *f, bool batch, const char *name, CgSegBody body,
                        LLVMValueRef *bad)
 {
     if (!tables_possible(c, batch))
         return false;
-    *bad = LLVMConstInt(c->i1, 0, 0);
-    for (int t = DT_F32; t <= DT_F64; t++) {
-        DType dt = (DType)t;
-        CgPass ps = {.name = name, .t = dt, .m = f->m, .arena = batch ? f->arena : NULL,
-                     .body = body, .ctx = &dt};
-        LLVMValueRef b;
-        cg_param_pass(c, &ps, &b);
-        *bad = LLVMBuildOr(c->b, *bad, b, "");
-    }
+    DType dt = cg_param_type(c);
+    CgPass ps = {.name = name, .t = dt, .m = f->m, .arena = batch ? f->arena : NULL,
+                 .body = body, .ctx = &dt};
+    cg_param_pass(c, &ps, bad);
     return true;
+}
+
+DType cg_param_type(const Cg *c)
+{
+    return c->train->params.n ? c->train->params.v[0]->dtype : c->train->loss->dtype;
 }
 
 void cg_grads_check(Cg *c, CgFrame *f, bool batch)
 {
     LLVMValueRef bad;
-    if (!every_type(c, f, batch, "grads.check", check_seg, &bad)) {
+    if (!every_param(c, f, batch, "grads.check", check_seg, &bad)) {
         check_each(c, f, batch);
         return;
     }
@@ -332,7 +332,7 @@ void cg_grads_check(Cg *c, CgFrame *f, bool batch)
 void cg_grads_add(Cg *c, CgFrame *f)
 {
     LLVMValueRef bad;
-    if (!every_type(c, f, true, "grads.add", add_seg, &bad))
+    if (!every_param(c, f, true, "grads.add", add_seg, &bad))
         add_each(c, f);
 }
 

@@ -422,9 +422,9 @@ LLVMValueRef cg_build_apply(Cg *c, bool sum)
      * still apart, it would have to add them in a pass of its own */
     if (sum && (o->has_clip || !cg_grads_in_arena(c)))
         return NULL;
-    /* the parameters' type (one for all of them), which the loss need
-     * not have: an f64 loss of f32 parameters updates f32 scalars */
-    DType t = c->train->params.n ? c->train->params.v[0]->dtype : c->train->loss->dtype;
+    /* the parameters' type, which the loss need not have: an f64 loss of
+     * f32 parameters updates f32 scalars */
+    DType t = cg_param_type(c);
     LLVMTypeRef pt[] = {c->ptr};
     char *name = arena_printf(g->arena, "%s.apply%s%s", g->name, sum ? ".sum" : "", cg_obj_tag(c));
     LLVMValueRef fn = LLVMAddFunction(c->mod, name, LLVMFunctionType(c->voidt, pt, 1, false));
