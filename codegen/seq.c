@@ -288,6 +288,45 @@ static void activate_step(Cg *c, const Activate *k, LLVMValueRef row, LLVMValueR
     cg_loop_end(c, &lj);
 }
 
+/* Samples [lo, hi) of the gate activation of every step; vals: P, Q, C,
+ * bias, bhh and c0 (null where the cell has none). Step 0 apart, whose
+ * previous cell state is c0. */
+typedef struct {
+    Activate k;
+    int64_t T;
+} ActivateRows;
+
+static void activate_rows(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
+{
+    const ActivateRows *a = ctx;
+    Activate k = a->k;
+    DType t = k.t;
+    k.P = vals[0], k.Q = vals[1], k.C = vals[2], k.bias = vals[3], k.bhh = vals[4];
+    LLVMValueRef H = cg_i64(c, k.H);
+    CgLoop lb, lt;
+    LLVMValueRef b = cg_add(c, lo, cg_loop_begin(c, LLVMBuildNSWSub(c->b, hi, lo, ""), &lb));
+    LLVMValueRef row0 = cg_mul(c, b, cg_i64(c, a->T));
+    activate_step(c, &k, row0, k.lstm ? cg_gep(c, t, vals[5], cg_mul(c, b, H)) : NULL);
+    if (a->T > 1) {
+        LLVMValueRef ti = cg_add(c, cg_loop_begin(c, cg_i64(c, a->T - 1), &lt), cg_i64(c, 1));
+        LLVMValueRef row = cg_add(c, row0, ti);
+        activate_step(c, &k, row,
+                      k.lstm ? cg_gep(c, t, k.C, cg_mul(c, cg_add(c, row, cg_i64(c, -1)), H))
+                             : NULL);
+        cg_loop_end(c, &lt);
+    }
+    cg_loop_end(c, &lb);
+}
+
+/* Samples a task of a loop over samples whose each does `per` gate
+ * activations: about 2^16 of them (a few hundred microseconds), fixed by
+ * the shapes, so the tasks are the same at any thread count. */
+static int64_t rows_per_task(int64_t per)
+{
+    int64_t r = ((int64_t)1 << 16) / (per > 0 ? per : 1);
+    return r > 0 ? r : 1;
+}
+
 /*
  * Backpropagation through time (rnn_grad, lstm_grad, gru_grad; the result
  * is described in ir/ops.def). The gates are rebuilt without a recurrence
@@ -359,21 +398,14 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
         cg_gemm(c, t, false, false, BT, GH, F, one, xp, F, wih, GH, 0, P, GH);
         cg_gemm(c, t, false, false, BT, GH, H, one, Hp, H, whh, GH, lstm ? 1 : 0, lstm ? P : Q, GH);
 
-        /* activate the gates of every step (the LSTM's cells in order);
-         * step 0 apart, whose previous cell state is c0 */
+        /* activate the gates of every step (the LSTM's cells in order),
+         * samples apart on the pool */
         Activate k = {t, G, Hn, lstm, P, Q, C, bias, bhh};
-        b = cg_loop_begin(c, B, &lb);
-        LLVMValueRef row0 = cg_mul(c, b, T);
-        activate_step(c, &k, row0, lstm ? cg_gep(c, t, c0, cg_mul(c, b, H)) : NULL);
-        if (Tn > 1) {
-            LLVMValueRef ti = cg_add(c, cg_loop_begin(c, cg_i64(c, Tn - 1), &lt), cg_i64(c, 1));
-            LLVMValueRef row = cg_add(c, row0, ti);
-            activate_step(c, &k, row,
-                          lstm ? cg_gep(c, t, C, cg_mul(c, cg_add(c, row, cg_i64(c, -1)), H))
-                               : NULL);
-            cg_loop_end(c, &lt);
-        }
-        cg_loop_end(c, &lb);
+        LLVMValueRef none = LLVMConstNull(c->ptr);
+        LLVMValueRef vals[] = {P, Q, C, bias, gru ? bhh : none, lstm ? c0 : none};
+        ActivateRows ar = {k, Tn};
+        cg_parallel_chunks(c, arena_printf(c->g->arena, "%s.activate", LLVMGetValueName(fn)), B,
+                           rows_per_task(Tn * G * Hn), vals, countof(vals), activate_rows, &ar);
     }
 
     /* the steps backwards */
