@@ -8,12 +8,14 @@
  * (PyTorch's layout, classes in dimension 1), or unbatched scores [C] with
  * a scalar label; cross_entropy also takes float probabilities of the
  * scores' shape (soft targets), its "none" shape then the labels' would be.
- * ignore_index (cross_entropy, nll_loss) takes any value, as PyTorch's:
+ * ignore_index (cross_entropy, nll_loss) takes any value an i32 label can
+ * hold (PyTorch takes any int; a wider one could never match):
  * one inside 0..C-1 ignores that class.
  * Pair losses require prediction and target of the same floating type and
  * exactly the same shape: PyTorch only warns about broadcasting there, and
  * a silently broadcast loss ([B, 1] against [B]) is a classic bug.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "shape.h"
@@ -59,6 +61,14 @@ bool shape_class_loss(Graph *g, Node *n)
         diag_error(n->loc, "%s: expects i32 class labels%s, got %s", shape_op(n),
                    n->op == OP_CROSS_ENTROPY ? " or float probabilities" : "",
                    ir_dtype_name(y->dtype));
+        return false;
+    }
+    /* the value is compared with i32 labels; a wider one could never match
+     * and would make the gradient's comparison node ill-typed */
+    if (attr_has_ignore_index(n) &&
+        (attr_ignore_index(n) < INT32_MIN || attr_ignore_index(n) > INT32_MAX)) {
+        diag_error(n->loc, "%s: ignore_index must be an i32 label value, from %d to %d (got %lld)",
+                   shape_op(n), INT32_MIN, INT32_MAX, (long long)attr_ignore_index(n));
         return false;
     }
     if (n->op == OP_MULTI_MARGIN_LOSS && attr_p(n) != 1 && attr_p(n) != 2) {
