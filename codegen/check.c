@@ -3,8 +3,8 @@
  * emitted unless dlc runs with --no-checks. Every floating input must be
  * finite; an i32 input whose values reach the indices of an OPF_INDEX op
  * (the labels of cross_entropy, nll_loss or multi_margin_loss, the ids
- * of embedding, the indices of gather, the lengths of rnn, lstm and gru;
- * ir_index_operand says which input and the bound) must lie in 0..hi-1
+ * of embedding, the indices of gather and take (x[ids]), the lengths of
+ * rnn, lstm and gru; ir_index_operand says which input and the bound) must lie in 0..hi-1
  * for the smallest hi of those uses, or be the ignore_index that all of
  * them ignore (cross_entropy, nll_loss); the training function also checks
  * the loss and each gradient sum before it writes anything of the
@@ -245,8 +245,9 @@ void cg_check_inputs(Cg *c, LLVMValueRef inputs, const int *input_slot)
             Op use = ir_op_lookup(bound[i].use);
             bool packed = use != OP_COUNT && ir_recurrent_packed(use);
             bool lengths = packed || use == OP_REVERSE_SEQUENCE;
-            const char *role = lengths ? "lengths"
+            const char *role = lengths                                 ? "lengths"
                                : strcmp(bound[i].use, "embedding") == 0 ? "ids"
+                               : use == OP_GATHER || use == OP_TAKE     ? "indices"
                                                                         : "labels";
             cg_check_index(c, p, n, row, bound[i].hi,
                            bound[i].has_ignore ? &bound[i].ignore : NULL,

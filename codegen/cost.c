@@ -197,7 +197,9 @@ static int64_t node_flops(const Node *n, int64_t batch)
     switch (op_info[n->op].kind) {
     case K_SOURCE:
     case K_SHAPE: return 0;
-    case K_SELECT: return n->op == OP_GATHER_GRAD ? numel_at(&n->in[2]->shape, batch) : 0;
+    case K_SELECT:
+        return n->op == OP_GATHER_GRAD || n->op == OP_TAKE_GRAD ? numel_at(&n->in[2]->shape, batch)
+                                                                : 0;
     case K_ELTWISE: return numel_at(&n->shape, batch);
     case K_ROWWISE: return 5 * numel_at(&n->shape, batch);
     case K_GEMM: return gemm_flops(n, batch);

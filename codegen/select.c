@@ -1,7 +1,7 @@
 /*
- * The selection family's kernels (passes/shape_select.c): gather and its
- * scatter-add gradient, tril and triu, reverse_sequence, arange and eye. (where is
- * elementwise: eltwise.c.)
+ * The selection family's kernels (passes/shape_select.c): gather and take
+ * and their scatter-add gradients, tril and triu, reverse_sequence, arange
+ * and eye. (where is elementwise: eltwise.c.)
  *
  * gather and gather_grad walk the result (gather's shape) with one loop
  * nest and three running offsets: the result's, the indices' and x's,
@@ -89,6 +89,50 @@ static LLVMValueRef k_gather(Cg *c, Node *n)
         nest->ext[d] = cg_dim(c, r->d[d]);
         for (int o = 0; o < 3; o++)
             nest->st[o * IR_MAX_RANK + d] = st[o][d];
+    }
+    nest->body = gather_body;
+    nest->ctx = &k;
+    cg_nest_start(c, nest, NULL);
+    cg_kernel_end(c);
+    return fn;
+}
+
+/* take and take_grad: gather's loop body over take's result, whose
+ * dimensions are x's before the axis, the ids', then x's after it: the
+ * ids' offset moves along the middle ones only, x's along the others. */
+static LLVMValueRef k_take(Cg *c, Node *n)
+{
+    bool scatter = n->op == OP_TAKE_GRAD;
+    Node *x = n->in[0], *ids = n->in[1];
+    const Shape *r = scatter ? &n->in[2]->shape : &n->shape;
+    int axis = (int)attr_axis(n), ri = ids->shape.rank;
+    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, n->nin);
+    GatherCtx k = {.t = n->dtype,
+                   .scatter = scatter,
+                   .out = LLVMGetParam(fn, 0),
+                   .x = LLVMGetParam(fn, 1),
+                   .idx = LLVMGetParam(fn, 2),
+                   .src = scatter ? LLVMGetParam(fn, 3) : NULL};
+    if (scatter) {
+        CgLoop l;
+        LLVMValueRef i = cg_loop_begin(c, cg_numel(c, &x->shape), &l);
+        cg_store(c, n->dtype, cg_fconst(c, n->dtype, 0), k.out, i);
+        cg_loop_end(c, &l);
+    }
+    LLVMValueRef xs[IR_MAX_RANK], is[IR_MAX_RANK], rs[IR_MAX_RANK];
+    cg_strides(c, &x->shape, xs);
+    cg_strides(c, &ids->shape, is);
+    cg_strides(c, r, rs);
+    k.n_axis = cg_dim(c, x->shape.d[axis]);
+    k.st_axis = xs[axis];
+    CgNest *nest = cg_nest_new(c, r->rank, 3);
+    LLVMValueRef zero = cg_i64(c, 0);
+    for (int d = 0; d < r->rank; d++) {
+        bool mid = d >= axis && d < axis + ri;
+        nest->ext[d] = cg_dim(c, r->d[d]);
+        nest->st[0 * IR_MAX_RANK + d] = rs[d];
+        nest->st[1 * IR_MAX_RANK + d] = mid ? is[d - axis] : zero;
+        nest->st[2 * IR_MAX_RANK + d] = mid ? zero : xs[d < axis ? d : d - ri + 1];
     }
     nest->body = gather_body;
     nest->ctx = &k;
@@ -193,6 +237,8 @@ LLVMValueRef cg_kernel_select(Cg *c, Node *step)
     switch (step->op) {
     case OP_GATHER:
     case OP_GATHER_GRAD: return k_gather(c, step);
+    case OP_TAKE:
+    case OP_TAKE_GRAD: return k_take(c, step);
     case OP_TRIL:
     case OP_TRIU: return k_tril(c, step);
     case OP_REVERSE_SEQUENCE: return k_reverse_sequence(c, step);

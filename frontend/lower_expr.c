@@ -513,8 +513,10 @@ bool fe_int_const(L *l, Value v, const char *what, int64_t *out)
     return false;
 }
 
-/* x[items] and NAME[items] = v: the begin/end/step/squeeze attributes. */
-bool fe_slice_attrs(L *l, Frame *f, Node *n, const SliceItem *items, int nitems, Loc loc)
+/* x[items] and NAME[items] = v: the begin/end/step/squeeze attributes;
+ * vals: the single indices' values if evaluated already (else NULL). */
+static bool slice_attrs(L *l, Frame *f, Node *n, const SliceItem *items, int nitems, Loc loc,
+                        const Value *vals)
 {
     if (nitems > IR_MAX_RANK) {
         fe_err(l, loc, "too many indices (%d); tensors have at most %d dimensions", nitems,
@@ -530,7 +532,12 @@ bool fe_slice_attrs(L *l, Frame *f, Node *n, const SliceItem *items, int nitems,
         step[i] = (Dim){1, false};
         int64_t v;
         if (!it->is_range) {
-            Value iv = it->index ? fe_eval(l, f, it->index) : poison;
+            Value iv = vals ? vals[i] : it->index ? fe_eval(l, f, it->index) : poison;
+            if (iv.kind == V_TENSOR && !vals) {
+                fe_err(l, it->loc, "a tensor index can only be read (x[ids]), not assigned to");
+                ok = false;
+                continue;
+            }
             if (iv.kind == V_INDEX) {
                 fe_loop_note_index(l, i, iv.i);
                 begin[i].n = 0;
@@ -580,6 +587,63 @@ bool fe_slice_attrs(L *l, Frame *f, Node *n, const SliceItem *items, int nitems,
     return true;
 }
 
+bool fe_slice_attrs(L *l, Frame *f, Node *n, const SliceItem *items, int nitems, Loc loc)
+{
+    return slice_attrs(l, f, n, items, nitems, loc, NULL);
+}
+
+/* x[..., ids, ...] with one integer tensor among the items (PyTorch's
+ * advanced indexing on one axis): take(x', ids, axis), where x' is x
+ * sliced by the other items with ":" at ids' place. Integer indices
+ * must sit next to ids: apart from it, PyTorch would move ids'
+ * dimensions to the front. */
+static Value eval_take(L *l, Frame *f, const Expr *e, Node *x, const Value *vals, int at)
+{
+    const SliceItem *items = e->index.items;
+    int nitems = e->index.nitems, lo = at, hi = at, before = 0;
+    for (int i = 0; i < nitems; i++) {
+        if (items[i].is_range)
+            continue;
+        if (vals[i].kind == V_INDEX) {
+            /* a traced loop: unrolled instead, where the index is a number */
+            if (!fe_trial_fail(l))
+                fe_err(l, items[i].loc, "the loop index cannot be combined with a tensor index");
+            return poison;
+        }
+        if (vals[i].kind == V_TENSOR && i != at) {
+            fe_err(l, items[i].loc,
+                   "only one tensor index is supported; index one axis at a time (x[a][:, b])");
+            return poison;
+        }
+        lo = i < lo ? i : lo;
+        hi = i > hi ? i : hi;
+        before += i < at;
+    }
+    for (int i = lo; i <= hi; i++)
+        if (items[i].is_range) {
+            fe_err(l, items[i].loc,
+                   "an integer index apart from the tensor index is not supported (PyTorch "
+                   "would move the indexed dimensions to the front); index in two steps");
+            return poison;
+        }
+    if (nitems > IR_MAX_RANK) {
+        fe_err(l, e->loc, "too many indices (%d); tensors have at most %d dimensions", nitems,
+               IR_MAX_RANK);
+        return poison;
+    }
+    if (!fe_only_index(items, nitems, at)) {
+        SliceItem *rest = arena_alloc(l->a, sizeof *rest * (size_t)nitems);
+        for (int i = 0; i < nitems; i++)
+            rest[i] = i == at ? (SliceItem){.is_range = true, .loc = items[i].loc} : items[i];
+        x = ir_unary(l->g, OP_SLICE, x, e->loc);
+        if (!slice_attrs(l, f, x, rest, nitems, e->loc, vals))
+            return poison;
+    }
+    Node *n = ir_binary(l->g, OP_TAKE, x, vals[at].node, items[at].loc);
+    attr_set_axis(l->g, n, at - before);
+    return tensor(n, e->loc);
+}
+
 static Value eval_index(L *l, Frame *f, const Expr *e)
 {
     Value base = fe_eval(l, f, e->index.base);
@@ -593,8 +657,21 @@ static Value eval_index(L *l, Frame *f, const Expr *e)
                fe_vdesc(base, buf, sizeof buf));
         return poison;
     }
+    /* the single indices once, to find a tensor among them */
+    int nitems = e->index.nitems, at = -1;
+    Value *vals = arena_alloc(l->a, sizeof *vals * (size_t)(nitems > 0 ? nitems : 1));
+    bool bad = false;
+    for (int i = 0; i < nitems; i++) {
+        const SliceItem *it = &e->index.items[i];
+        vals[i] = it->is_range ? poison : it->index ? fe_eval(l, f, it->index) : poison;
+        bad |= !it->is_range && vals[i].kind == V_POISON;
+        if (vals[i].kind == V_TENSOR && at < 0)
+            at = i;
+    }
+    if (at >= 0)
+        return bad ? poison : eval_take(l, f, e, base.node, vals, at);
     Node *n = ir_unary(l->g, OP_SLICE, base.node, e->loc);
-    if (!fe_slice_attrs(l, f, n, e->index.items, e->index.nitems, e->loc))
+    if (!slice_attrs(l, f, n, e->index.items, nitems, e->loc, vals))
         return poison;
     int axis;
     int64_t off;

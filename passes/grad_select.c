@@ -6,7 +6,8 @@
  * by a 0/1 mask, so an inf or NaN in the unselected branch's adjoint
  * does not leak through (0 * inf would be NaN). The condition gets
  * nothing. gather's adjoint scatters dy back to the positions it read
- * (gather_grad, adding where indices repeat); tril and triu are their own
+ * (gather_grad, adding where indices repeat), take's likewise
+ * (take_grad); tril and triu are their own
  * adjoints.
  */
 #include "grad.h"
@@ -30,6 +31,18 @@ bool grad_gather(Grad *c, Node *n, Node *dy)
 {
     Node *x = n->in[0];
     Node *d = ad_node(c, OP_GATHER_GRAD, (Node *[]){x, n->in[1], dy}, 3);
+    attr_set_axis(c->g, d, attr_axis(n));
+    ad_acc(c, x, ad_finish(c, d));
+    return true;
+}
+
+/* take's adjoint likewise: take_grad scatters dy back, one element after
+ * another in dy's order, so repeated ids add up in a fixed order (the
+ * kernel is one task at any thread count: same bits) */
+bool grad_take(Grad *c, Node *n, Node *dy)
+{
+    Node *x = n->in[0];
+    Node *d = ad_node(c, OP_TAKE_GRAD, (Node *[]){x, n->in[1], dy}, 3);
     attr_set_axis(c->g, d, attr_axis(n));
     ad_acc(c, x, ad_finish(c, d));
     return true;

@@ -7,8 +7,10 @@
  * branches share one, which the result has. gather's indices are i32 of
  * x's rank: along the axis they may have any length (the result's), along
  * every other dimension the two agree or one of them is 1 (NumPy's
- * take_along_axis broadcasting). arange and eye have no inputs: their
- * element type is dtype, else decided like zeros' (passes/shape.c).
+ * take_along_axis broadcasting). take's are i32 of any rank, which
+ * replace the axis in the result (NumPy's take, the x[ids] syntax).
+ * arange and eye have no inputs: their element type is dtype, else
+ * decided like zeros' (passes/shape.c).
  */
 #include <inttypes.h>
 #include <math.h>
@@ -95,6 +97,77 @@ bool shape_gather_grad(Graph *g, Node *n)
         return false;
     if (!ir_shape_eq(&s, &dy->shape)) {
         diag_error(n->loc, "gather_grad: dy is %s, gather's result %s", shape_fmt(g, &dy->shape),
+                   shape_fmt(g, &s));
+        return false;
+    }
+    n->dtype = x->dtype;
+    n->shape = x->shape;
+    return true;
+}
+
+/* The result of take(x, ids, axis): x's dimensions with the axis replaced
+ * by ids' (any rank, 0 included); also the check of take_grad's. */
+static bool take_shape(Graph *g, Node *n, const Node *x, const Node *ids, Shape *out)
+{
+    if (ids->dtype != DT_I32) {
+        diag_error(n->loc, "%s: the indices must be i32, got %s%s (cast(ids, i32) converts)",
+                   shape_op(n), ir_dtype_name(ids->dtype), shape_fmt(g, &ids->shape));
+        return false;
+    }
+    int r = x->shape.rank;
+    if (r == 0) {
+        diag_error(n->loc, "%s: cannot index a scalar (%s%s) with a tensor", shape_op(n),
+                   ir_dtype_name(x->dtype), shape_fmt(g, &x->shape));
+        return false;
+    }
+    int64_t axis;
+    if (!shape_axis(g, n, attr_axis(n), &x->shape, r, &axis))
+        return false;
+    if (x->shape.d[axis].batch) {
+        /* the input checks need a static bound for the indices */
+        diag_error(n->loc,
+                   "%s: cannot index the batch dimension with a tensor (axis %" PRId64 " of %s)",
+                   shape_op(n), axis, shape_fmt(g, &x->shape));
+        return false;
+    }
+    if (r - 1 + ids->shape.rank > IR_MAX_RANK) {
+        diag_error(n->loc, "%s: indices %s into %s would give more than %d dimensions", shape_op(n),
+                   shape_fmt(g, &ids->shape), shape_fmt(g, &x->shape), IR_MAX_RANK);
+        return false;
+    }
+    attr_set_axis(g, n, axis);
+    Shape s = {.rank = r - 1 + ids->shape.rank};
+    int k = 0;
+    for (int i = 0; i < axis; i++)
+        s.d[k++] = x->shape.d[i];
+    for (int i = 0; i < ids->shape.rank; i++)
+        s.d[k++] = ids->shape.d[i];
+    for (int i = (int)axis + 1; i < r; i++)
+        s.d[k++] = x->shape.d[i];
+    *out = s;
+    return true;
+}
+
+bool shape_take(Graph *g, Node *n)
+{
+    const Node *x = n->in[0];
+    Shape s;
+    if (!take_shape(g, n, x, n->in[1], &s))
+        return false;
+    n->dtype = x->dtype;
+    n->shape = s;
+    return true;
+}
+
+/* take_grad(x, ids, dy): x's type and shape; dy has take's result. */
+bool shape_take_grad(Graph *g, Node *n)
+{
+    const Node *x = n->in[0], *dy = n->in[2];
+    Shape s;
+    if (!take_shape(g, n, x, n->in[1], &s) || !shape_want_same_dtype(g, n, x, dy))
+        return false;
+    if (!ir_shape_eq(&s, &dy->shape)) {
+        diag_error(n->loc, "take_grad: dy is %s, take's result %s", shape_fmt(g, &dy->shape),
                    shape_fmt(g, &s));
         return false;
     }

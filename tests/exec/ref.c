@@ -707,6 +707,34 @@ static void eval_gather(const Node *n, RefTensor *const *in, RefTensor *out)
     }
 }
 
+/* take: out[a, i, b] = x[a, ids[i], b] for the multi-indices a before the
+ * axis, i of ids and b after it, 0 for an id outside 0..n-1; take_grad(x,
+ * ids, dy): dy[a, i, b] added at x[a, ids[i], b] of zeros of x's shape. */
+static void eval_take(const Node *n, RefTensor *const *in, RefTensor *out)
+{
+    const RefTensor *x = in[0], *ids = in[1];
+    bool scatter = n->op == OP_TAKE_GRAD;
+    const RefTensor *r = scatter ? in[2] : out;
+    int axis = (int)attr_axis(n), ri = ids->rank;
+    int64_t i[IR_MAX_RANK] = {0}, xi[IR_MAX_RANK];
+    for (int64_t k = 0; k < r->count; k++, next_index(r->rank, r->dim, i)) {
+        int64_t id = 0;
+        for (int d = 0; d < ri; d++)
+            id = id * ids->dim[d] + i[axis + d];
+        double j = ids->v[id];
+        for (int d = 0; d < x->rank; d++)
+            xi[d] = d < axis ? i[d] : d > axis ? i[d + ri - 1] : 0;
+        bool ok = j >= 0 && j < (double)x->dim[axis];
+        xi[axis] = ok ? (int64_t)j : 0;
+        if (scatter) {
+            if (ok)
+                out->v[offset_of(x, xi)] += r->v[k];
+        } else {
+            out->v[k] = ok ? x->v[offset_of(x, xi)] : 0;
+        }
+    }
+}
+
 /* Backward primitives (the internal ops autodiff builds, ops.def) */
 
 /* Elementwise, with broadcasting: comparisons give 1 where true, else 0
@@ -801,6 +829,7 @@ typedef enum {
     R_RECURRENT_GRAD,
     R_WHERE,
     R_GATHER,
+    R_TAKE,
     R_REVERSE_SEQUENCE,
     R_TRIL,
     R_ARANGE,
@@ -912,6 +941,8 @@ static const Rule rules[OP_COUNT] = {
     [OP_WHERE] = R_WHERE,
     [OP_GATHER] = R_GATHER,
     [OP_GATHER_GRAD] = R_GATHER,
+    [OP_TAKE] = R_TAKE,
+    [OP_TAKE_GRAD] = R_TAKE,
     [OP_REVERSE_SEQUENCE] = R_REVERSE_SEQUENCE,
     [OP_TRIL] = R_TRIL,
     [OP_TRIU] = R_TRIL,
@@ -1013,6 +1044,7 @@ static bool eval_node(const Node *n, RefTensor *values, int64_t batch, char *err
         return true;
     }
     case R_GATHER: eval_gather(n, in, out); return true;
+    case R_TAKE: eval_take(n, in, out); return true;
     case R_REVERSE_SEQUENCE: ref_reverse_sequence(in, out); return true;
     case R_TRIL: {
         int64_t idx[IR_MAX_RANK] = {0}, r = out->rank;

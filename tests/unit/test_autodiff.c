@@ -723,6 +723,16 @@ GRADCHECK(g_gather, -2, 2,
           "%5 = sum(%4) : ?\n"
           "train %5 with sgd {lr = 0.1}\n")
 
+/* take (x[ids]) of rows by [2, 5] ids, labels 0..2 (repeats add) */
+GRADCHECK(g_take, -2, 2,
+          "%0 = param \"w\" {init = \"zeros\"} : f64[3, 4]\n"
+          "%1 = input \"i\" : i32[2, 5]\n"
+          "%2 = input \"r\" : f64[2, 5, 4]\n"
+          "%3 = take(%0, %1) {axis = 0} : ?\n"
+          "%4 = mul(%3, %2) : ?\n"
+          "%5 = sum(%4) : ?\n"
+          "train %5 with sgd {lr = 0.1}\n")
+
 /* a loss that is not a plain sum: reductions to scalars, batch counts */
 GRADCHECK(g_reductions_all, -2, 2,
           "%0 = param \"w\" {init = \"zeros\"} : f64[2, 3]\n"
@@ -1121,6 +1131,7 @@ __attribute__((constructor)) static void register_gradchecks(void)
         g_triu,
         g_where,
         g_gather,
+        g_take,
         g_softmax,
         g_log_softmax,
         g_reshape,

@@ -34,3 +34,42 @@ TEST(rules, where_gather)
     err("gather_grad: dy is [B, 3, 4], gather's result [B, 2, 4]");
 }
 END_TEST
+
+/* take: x's dimensions with the axis replaced by the ids' (any rank) */
+TEST(rules, take)
+{
+    fresh();
+    Node *w = X("f32[6, 4]");
+    Node *rows = N(OP_TAKE, w, X("i32[B, 3]"));
+    ok(rows, "f32[B, 3, 4]");
+    Node *m = N(OP_TAKE, X("f64[B, 5, 4]"), X("i32[2, 3]"));
+    ir_set_int(G, m, "axis", -2);
+    ok(m, "f64[B, 2, 3, 4]");
+    ck_assert_int_eq(ir_attr_int(m, "axis"), 1);
+    Node *one = N(OP_TAKE, X("i32[5]"), X("i32[]"));
+    ok(one, "i32[]");
+    Node *d = N(OP_TAKE_GRAD, w, X("i32[B, 3]"), X("f32[B, 3, 4]"));
+    ir_set_int(G, d, "axis", 0);
+    ok(d, "f32[6, 4]");
+    fresh();
+    N(OP_TAKE, X("f32[6, 4]"), X("f32[3]"));
+    err("take: the indices must be i32, got f32[3] (cast(ids, i32) converts)");
+    fresh();
+    N(OP_TAKE, X("f32[B, 4]"), X("i32[3]"));
+    err("take: cannot index the batch dimension with a tensor (axis 0 of [B, 4])");
+    fresh();
+    Node *a = N(OP_TAKE, X("f32[6, 4]"), X("i32[3]"));
+    ir_set_int(G, a, "axis", 2);
+    err("take: axis 2 is out of range for [6, 4] (rank 2)");
+    fresh();
+    N(OP_TAKE, X("f32[]"), X("i32[3]"));
+    err("take: cannot index a scalar (f32[]) with a tensor");
+    fresh();
+    N(OP_TAKE, X("f32[6, 2, 2, 2, 2, 2, 2, 2]"), X("i32[2, 2]"));
+    err("take: indices [2, 2] into [6, 2, 2, 2, 2, 2, 2, 2] would give more than 8 dimensions");
+    fresh();
+    d = N(OP_TAKE_GRAD, X("f32[6, 4]"), X("i32[3]"), X("f32[2, 4]"));
+    ir_set_int(G, d, "axis", 0);
+    err("take_grad: dy is [2, 4], take's result [3, 4]");
+}
+END_TEST
