@@ -146,10 +146,16 @@ def layer_norm(sd, m, x):
     return (x - mu) / np.sqrt(var + 1e-5) * sd[m + ".weight"] + sd[m + ".bias"]
 
 
-def recurrent(sd, m, kind, x):
-    """nn.LSTM / nn.GRU / nn.RNN (batch_first, one layer, h0 = c0 = 0)."""
-    wih, whh = sd[m + ".weight_ih_l0"], sd[m + ".weight_hh_l0"]
-    bih, bhh = sd[m + ".bias_ih_l0"], sd[m + ".bias_hh_l0"]
+def recurrent(sd, m, kind, x, sfx=""):
+    """nn.LSTM / nn.GRU / nn.RNN (batch_first, one layer, h0 = c0 = 0);
+    bidirectional (the _reverse tensors): both directions' states side
+    by side, the second's computed over the reversed sequence."""
+    if not sfx and m + ".weight_ih_l0_reverse" in sd:
+        back = recurrent(sd, m, kind, x[:, ::-1], "_reverse")[:, ::-1]
+        return np.concatenate([recurrent(sd, m, kind, x, "_forward"), back], -1)
+    sfx = "" if sfx == "_forward" else sfx
+    wih, whh = sd[m + ".weight_ih_l0" + sfx], sd[m + ".weight_hh_l0" + sfx]
+    bih, bhh = sd[m + ".bias_ih_l0" + sfx], sd[m + ".bias_hh_l0" + sfx]
     b, t, _ = x.shape
     hn = whh.shape[1]
     h, c = np.zeros((b, hn)), np.zeros((b, hn))
@@ -190,7 +196,8 @@ def ref_charlstm(sd, ids):
 
 def ref_seq(sd, ids):
     gs = recurrent(sd, "gru", "gru", sd["embed.weight"][ids])
-    r = recurrent(sd, "r", "rnn", gs)
+    bl = recurrent(sd, "bl", "lstm", gs)
+    r = recurrent(sd, "r", "rnn", bl)
     n = layer_norm(sd, "n", r[:, -1])
     return softmax(linear(sd, "head", np.maximum(batch_norm(sd, "norm", n), 0)))
 
@@ -290,12 +297,14 @@ def torch_models(torch, nn, f):
             super().__init__()
             self.embed = nn.Embedding(11, 5)
             self.gru = nn.GRU(5, 6, batch_first=True)
+            self.bl = nn.LSTM(6, 3, batch_first=True, bidirectional=True)
             self.r = nn.RNN(6, 6, batch_first=True)
             self.n, self.norm, self.head = nn.LayerNorm(6), nn.BatchNorm1d(6), nn.Linear(6, 3)
 
         def forward(self, ids):
             gs, _ = self.gru(self.embed(ids))
-            r, _ = self.r(gs)
+            bl, _ = self.bl(gs)
+            r, _ = self.r(bl)
             return f.softmax(self.head(f.relu(self.norm(self.n(r[:, -1])))), -1)
 
     class ConvBN(nn.Module):

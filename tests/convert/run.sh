@@ -71,6 +71,7 @@ done
 tool to-torch seq.safetensors seq1.safetensors --map /dev/stdin <<EOF || fail "map gru:1"
 param embed embed
 gru:1 rnn   w_ih w_hh b_ih b_hh
+lstm:1 bi   bl.w_ih bl.w_hh bl.b
 rnn   r     r.w_ih r.w_hh r.b
 param n.gamma n.gamma
 param n.beta n.beta
@@ -78,8 +79,15 @@ batchnorm norm norm.gamma norm.beta norm.running_mean norm.running_var
 linear head head.w head.b
 EOF
 check has seq1.safetensors rnn.weight_ih_l1 F32 18,5
+check has seq1.safetensors bi.weight_hh_l1_reverse F32 12,3
+check has seq1.safetensors bi.bias_hh_l1 F32 12
 check has seq1.safetensors norm.num_batches_tracked I64 ""
 check has seq1.safetensors head.weight F32 3,6
+
+# the inferred map finds the stacked bidirectional lstm
+tool map seq.safetensors | grep -Eq '^lstm +bl +bl.w_ih bl.w_hh bl.b$' || fail "map: bl"
+check has seq.torch.safetensors bl.weight_ih_l0_reverse F32 12,6
+check has seq.torch.safetensors bl.bias_hh_l0_reverse F32 12
 
 # 3. errors: the message (text) and the exit status
 expect() { # STATUS TEXT COMMAND...
@@ -104,6 +112,12 @@ check edit $t extra.safetensors add extra.weight
 expect 1 "dlc-torch: extra.safetensors: tensor 'extra.weight' (F32 [3]) is not in the map" \
     tool from-torch extra.safetensors o.safetensors --like mnist_mlp.safetensors
 [ ! -e o.safetensors ] || fail "a refused conversion wrote its output"
+check edit seq.torch.safetensors bidrop.safetensors drop bl.weight_hh_l0_reverse
+expect 1 "no tensor 'bl.weight_hh_l0_reverse' (for dlc 'bl.w_hh', $here/seq.map:5)" \
+    tool from-torch bidrop.safetensors o.safetensors --like seq.safetensors --map $here/seq.map
+printf 'lstm bl bl.w_ih bl.w_hh r.b\n' > bi.map
+expect 1 "lstm 'bl' (bi.map:1), bidirectional, wants w_ih [2, in, 4H], w_hh [2, H, 4H] and biases [2, 4H], not 'bl.w_ih' F32 [2, 6, 12], 'bl.w_hh' F32 [2, 3, 12], 'r.b' F32 [6]" \
+    tool to-torch seq.safetensors o.safetensors --map bi.map
 printf 'linear fc1 fc1.w fc1.b\n' > part.map
 expect 1 "dlc-torch: mnist_mlp.safetensors: tensor 'fc2.w' (F32 [256, 10]) is not in the map" \
     tool to-torch mnist_mlp.safetensors o.safetensors --map part.map
