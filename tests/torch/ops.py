@@ -15,37 +15,17 @@ PyTorch raises, dlc gives 0 (docs/OPS.md).
     python3 ops.py DLC CC "DLRT_LIBS" WORKDIR
 
 Exit status 0 when all agree, 1 otherwise. Needs python3-torch."""
-import ctypes
 import os
-import subprocess
 import sys
 
 import numpy as np
 import torch
 
-B, C = 6, 4
+import replay
+
+B = 6
 # the parameters in declaration order: NAME_params(m) is them, flat
 PARAMS = {"w": (7, 4), "wd": (5,), "wc": (4, 4), "wm": (3, 6)}
-OUTS = {"fdiv": ((B, 5), np.float64), "rem": ((B, 5), np.float64),
-        "fdiv_c": ((B, 5), np.float64), "rem_c": ((B, 5), np.float64),
-        "ifdiv": ((B, 5), np.int32), "irem": ((B, 5), np.int32), "irem_c": ((B, 5), np.int32),
-        "rows": ((B, 3, 4), np.float64), "mid": ((B, 4, 4), np.float64),
-        "last": ((B, 4, 4), np.float64), "cols": ((3, 4), np.float64),
-        "ce": ((), np.float64), "ce_sum": ((), np.float64), "ce_none": ((B,), np.float64),
-        "nll": ((), np.float64)}
-
-
-def build(dlc, cc, libs, work):
-    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ops.dl")
-    obj, so = os.path.join(work, "ops.o"), os.path.join(work, "ops.so")
-    subprocess.run([dlc, src, "-o", obj], check=True)
-    subprocess.run([cc, "-shared", "-o", so, obj, "-Wl,--whole-archive", libs.split()[0],
-                    "-Wl,--no-whole-archive"] + libs.split()[1:], check=True)
-    lib = ctypes.CDLL(so)
-    lib.ops_create.restype = ctypes.c_void_p
-    lib.ops_params.restype = ctypes.POINTER(ctypes.c_double)
-    lib.ops_grads.restype = ctypes.POINTER(ctypes.c_double)
-    return lib
 
 
 def inputs(rng):
@@ -96,54 +76,15 @@ def torch_side(ins, params):
 def main():
     dlc, cc, libs, work = sys.argv[1:5]
     os.makedirs(work, exist_ok=True)
-    lib = build(dlc, cc, libs, work)
+    lib = replay.build(dlc, cc, libs, work, "ops")
     rng = np.random.default_rng(14)
-    ins = {k: np.ascontiguousarray(v) for k, v in inputs(rng).items()}
+    ins = inputs(rng)
     params = {n: rng.uniform(-1, 1, size=s) for n, s in PARAMS.items()}
     params["wd"] = rng.uniform(0.5, 1.5, size=PARAMS["wd"])  # divisors: away from 0
-
-    m = ctypes.c_void_p(lib.ops_create(ctypes.c_uint64(1)))
-    n = sum(int(np.prod(s)) for s in PARAMS.values())
-    flat = np.ctypeslib.as_array(lib.ops_params(m), shape=(n,))
-    flat[:] = np.concatenate([params[k].ravel() for k in PARAMS])
-    ptr = lambda v: v.ctypes.data_as(ctypes.c_void_p)
-    got = {k: np.zeros(s, dtype=t) for k, (s, t) in OUTS.items()}
-    rc = lib.ops_forward(m, B, *[ptr(v) for v in ins.values()], *[ptr(v) for v in got.values()])
-    if rc != 0:
-        print("ops_forward returned", rc)
-        return 1
-    grads = np.ctypeslib.as_array(lib.ops_grads(m), shape=(n,))
-    grads[:] = 0
-    loss = np.zeros((), dtype=np.float64)
-    rc = lib.ops_compute_gradients(m, B, *[ptr(v) for v in ins.values()], ptr(loss))
-    if rc != 0:
-        print("ops_compute_gradients returned", rc)
-        return 1
-
-    want, want_loss, want_grads = torch_side(ins, params)
-    got["loss"], want["loss"] = loss, np.array(want_loss)
-    off = 0
-    for name, s in PARAMS.items():
-        size = int(np.prod(s))
-        got["grad " + name] = grads[off:off + size].reshape(s)
-        want["grad " + name] = want_grads[name]
-        off += size
-    bad = 0
-    for k in got:
-        g, w = np.asarray(got[k]), np.asarray(want[k])
-        if g.shape != w.shape:
-            print(f"{k:10s} shape {g.shape}, PyTorch's {w.shape}  FAIL")
-            bad += 1
-            continue
-        if g.dtype == np.int32:
-            err = float(np.abs(g.astype(np.int64) - w.astype(np.int64)).max())
-            ok = err == 0
-        else:
-            err = float((np.abs(g - w) / np.maximum(np.abs(w), 1)).max())
-            ok = err <= 1e-12
-        bad += not ok
-        print(f"{k:10s} max difference {err:.3g}{'' if ok else '  FAIL'}")
-    return 1 if bad else 0
+    out, loss, grads = torch_side(ins, params)
+    want = dict(out, loss=np.array(loss), **{"grad " + k: g for k, g in grads.items()})
+    got = replay.run(lib, "ops", params, ins, want)
+    return 1 if got is None or replay.compare(got, want) else 0
 
 
 if __name__ == "__main__":

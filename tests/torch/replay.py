@@ -1,0 +1,77 @@
+"""The compiled side of the PyTorch replays (ops.py, nn.py): builds a
+model into a shared library with libdlrt, sets its weights, runs its
+forward function and compute_gradients on given inputs, and compares
+every output, the loss and each weight's gradient with PyTorch's."""
+import ctypes
+import os
+import subprocess
+
+import numpy as np
+
+
+def build(dlc, cc, libs, work, name):
+    """dlc compiles HERE/NAME.dl; the library of its entry points."""
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".dl")
+    obj, so = os.path.join(work, name + ".o"), os.path.join(work, name + ".so")
+    subprocess.run([dlc, src, "-o", obj], check=True)
+    subprocess.run([cc, "-shared", "-o", so, obj, "-Wl,--whole-archive", libs.split()[0],
+                    "-Wl,--no-whole-archive"] + libs.split()[1:], check=True)
+    lib = ctypes.CDLL(so)
+    getattr(lib, name + "_create").restype = ctypes.c_void_p
+    getattr(lib, name + "_params").restype = ctypes.POINTER(ctypes.c_double)
+    getattr(lib, name + "_grads").restype = ctypes.POINTER(ctypes.c_double)
+    return lib
+
+
+def run(lib, name, params, ins, want):
+    """dlc's outputs (shaped and typed as want's, which lists them in the
+    model's order), loss and gradients ("grad NAME") from the f64 weights
+    params (declaration order) and inputs ins (declaration order); None
+    if an entry point fails."""
+    fn = lambda f: getattr(lib, name + "_" + f)  # noqa: E731
+    m = ctypes.c_void_p(fn("create")(ctypes.c_uint64(1)))
+    n = sum(p.size for p in params.values())
+    np.ctypeslib.as_array(fn("params")(m), shape=(n,))[:] = \
+        np.concatenate([p.ravel() for p in params.values()])
+    ptr = lambda v: v.ctypes.data_as(ctypes.c_void_p)  # noqa: E731
+    ins = [np.ascontiguousarray(v) for v in ins.values()]
+    got = {k: np.zeros(np.shape(w), dtype=np.asarray(w).dtype) for k, w in want.items()
+           if k != "loss" and not k.startswith("grad ")}
+    rc = fn("forward")(m, len(ins[0]), *[ptr(v) for v in ins], *[ptr(v) for v in got.values()])
+    if rc != 0:
+        print(name + "_forward returned", rc)
+        return None
+    grads = np.ctypeslib.as_array(fn("grads")(m), shape=(n,))
+    grads[:] = 0
+    loss = np.zeros((), dtype=np.float64)
+    rc = fn("compute_gradients")(m, len(ins[0]), *[ptr(v) for v in ins], ptr(loss))
+    if rc != 0:
+        print(name + "_compute_gradients returned", rc)
+        return None
+    got["loss"] = loss
+    off = 0
+    for k, p in params.items():
+        got["grad " + k] = grads[off:off + p.size].reshape(p.shape).copy()
+        off += p.size
+    return got
+
+
+def compare(got, want, tol=1e-12):
+    """Prints each result's largest difference (relative to the magnitude,
+    at least 1; i32 exactly); the number that differ by more than tol."""
+    bad = 0
+    for k, w in want.items():
+        g, w = np.asarray(got[k]), np.asarray(w)
+        if g.shape != w.shape:
+            print(f"{k:12s} shape {g.shape}, PyTorch's {w.shape}  FAIL")
+            bad += 1
+            continue
+        if g.dtype == np.int32:
+            err = float(np.abs(g.astype(np.int64) - w.astype(np.int64)).max(initial=0))
+            ok = err == 0
+        else:
+            err = float((np.abs(g - w) / np.maximum(np.abs(w), 1)).max(initial=0))
+            ok = err <= tol
+        bad += not ok
+        print(f"{k:12s} max difference {err:.3g}{'' if ok else '  FAIL'}")
+    return bad
