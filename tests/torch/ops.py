@@ -4,7 +4,10 @@ function and compute_gradients on the same random inputs, and compares
 every output, the loss and every weight's gradient with PyTorch's
 (torch.autograd): // and % (Python's floor division and remainder on
 tensors and numbers, f64 and i32), cross_entropy and nll_loss with
-ignore_index, and x[ids] indexing with repeated ids. Within 1e-12
+ignore_index, x[ids] indexing with repeated ids, and issue 14's math:
+comparisons, where, sign, step, clamp, tril, triu, arange, eye, the
+activations, layer_norm over two axes, var, lp_pool2d over windows that
+a relu zeroed (gradient 0 there, as PyTorch's), stop_gradient. Within 1e-12
 (relative to the magnitude, at least 1); the i32 results exactly.
 
 dlc's floor division has a zero gradient; torch's `a // b` has none
@@ -25,7 +28,8 @@ import replay
 
 B = 6
 # the parameters in declaration order: NAME_params(m) is them, flat
-PARAMS = {"w": (7, 4), "wd": (5,), "wc": (4, 4), "wm": (3, 6)}
+PARAMS = {"w": (7, 4), "wd": (5,), "wc": (4, 4), "wm": (3, 6), "we": (4, 4), "g2": (4, 4),
+          "bt2": (4, 4)}
 
 
 def inputs(rng):
@@ -44,6 +48,7 @@ def inputs(rng):
         "x": u(-1, 1, B, 6, 4),
         "y": np.array([1, -100, 3, 0, -100, 2], dtype=np.int32),
         "z": np.array([2, 0, 2, 3, 1, 2], dtype=np.int32),
+        "e": u(-1.5, 1.5, B, 2, 4, 4),
     }
 
 
@@ -65,7 +70,29 @@ def torch_side(ins, params):
         "ce_none": F.cross_entropy(logits, y, reduction="none", ignore_index=-100),
         "nll": F.nll_loss(F.log_softmax(logits, dim=-1), z, ignore_index=2),
     }
-    loss = (out["ce"] + 0.5 * out["nll"] + (w[ids] * x[:, 0:3]).sum()
+    he = T["e"] * P["we"]
+    act = (F.gelu(he, approximate="tanh") + F.gelu(he) + F.elu(he) + F.silu(he)
+           + F.softplus(he) + F.leaky_relu(he, 0.2) + torch.sigmoid(he) * torch.tanh(he))
+    out.update({
+        "wh": torch.where(he > 0, he, 0.1 * he),
+        "sg": torch.sign(he) + (he > 0).double() + (he > 0.2).double() - (~(he <= -0.1)).double(),
+        "cl": torch.clamp(he, -0.3, 0.4),
+        "tr": torch.tril(he, -1) + torch.triu(he, 2),
+        "ar": torch.arange(1, 3.5, 0.5, dtype=torch.float64),
+        "ey": torch.eye(3, 4, dtype=torch.float64),
+        "act": act,
+        "ln2": F.layer_norm(he, (4, 4), P["g2"], P["bt2"], eps=1e-5),
+        "vr": torch.var(he, dim=(2, 3), unbiased=False),
+        "vr1": torch.var(he, dim=3),
+        "lp": F.lp_pool2d(F.relu(he - 0.3), 2, 2) + F.lp_pool2d(F.relu(he), 3, 2),
+        "sc": (torch.sin(he) * torch.cos(he) + torch.sqrt(he.abs() + 1) + torch.exp(-he * he)
+               + torch.log(he.abs() + 0.5)),
+    })
+    sq = lambda v: (v * v).sum()  # noqa: E731
+    loss = (sq(out["wh"]) + (out["cl"] * he).sum() + sq(out["tr"]) + sq(act)
+            + (out["ln2"] * he).sum() + out["vr"].sum() + out["vr1"].sum() + sq(out["lp"])
+            + out["sc"].sum() + (he.detach() * he).sum()
+            + out["ce"] + 0.5 * out["nll"] + (w[ids] * x[:, 0:3]).sum()
             + (x[:, 1:4] * wm[:, k]).sum() + ((a * wd) % d).sum() + (a % (d * wd)).sum()
             + torch.div(a, d * wd, rounding_mode="floor").sum() + ((s % t).double() * wd).sum())
     loss.backward()
