@@ -1100,7 +1100,15 @@ def train_spec(seed, families=None):
             f"one_cycle(10, 0.3, \"{r.choice(['cos', 'linear'])}\", 25, 1e4, "
             f"{r.choice(['false', 'true'])})",
             f"cosine_restarts({r.randint(1, 2)}, {r.randint(1, 2)}, {r.choice([0, 0.001])})",
-            f"inverse_sqrt({r.choice([4, 16])}, {r.randint(1, 3)})"])
+            f"inverse_sqrt({r.choice([4, 16])}, {r.randint(1, 3)})",
+            # the peak is max_lr, not lr; exp_range's gamma^t scales it
+            f"cyclic({r.choice([0.001, 0])}, {r.choice([0.1, 0.01])}, {r.randint(1, 2)}, "
+            f"\"{r.choice(['triangular', 'triangular2', 'exp_range'])}\", {r.choice([0.9, 0.5])})",
+            # the harness reports two drawn values after each step
+            # (NAME_report_metric): patience 0 or 1 so that some reduce
+            f"reduce_on_plateau(\"{r.choice(['min', 'max'])}\", {r.choice([0.5, 0.1])}, "
+            f"{r.randint(0, 1)}, {r.choice([1e-4, 0.1])}, \"{r.choice(['rel', 'abs'])}\", "
+            f"{r.randint(0, 1)}, {r.choice([0, 0.005])}, 1e-8)"])
     steps = r.randint(2, 4)
     words = [f"steps={steps}", f"save={r.randint(1, steps - 1)}",
              f"setlr={r.choice([0, 0, r.randint(2, steps)])}", f"seed={seed}"]

@@ -28,6 +28,11 @@
  * second, so every later step checks that the checkpoint restored the
  * optimizer state and the step to the bit. `setlr` sets the rate
  * (NAME_set_learning_rate) before that step; the reference reads it back.
+ * Under `reduce_on_plateau` both instances report two values drawn in
+ * [0, 1) (NAME_report_metric) after each step, the reference's plateau
+ * state following (ref_plateau_report); the state the third instance
+ * loads must lead to the same rates, and a NaN report must be refused
+ * with the rate kept.
  *
  * Before the first step and the one after the load, bad inputs are
  * probed (check_refusals): a NaN or infinite element of each floating
@@ -352,6 +357,9 @@ int main(int argc, char **argv)
     double *p0 = malloc(sizeof *p0 * (size_t)nscalars + 1);
     char path[64];
     snprintf(path, sizeof path, "train-%ld.safetensors", (long)getpid());
+    bool plateau = spec.sched == SCHED_REDUCE_ON_PLATEAU;
+    RefPlateau plat;
+    ref_plateau_init(&spec, &plat);
 
     for (int step = 1; step <= cfg.steps; step++) {
         const void **in = draw_inputs(batch);
@@ -441,6 +449,26 @@ int main(int argc, char **argv)
                  step, step > cfg.save && cfg.save ? " (after the checkpoint's load)" : "");
         printf("  step %d: loss %.17g, rate %g, max rel. difference from the reference %.3g\n",
                step, loss64 ? loss_a : (double)la32, lr, worst);
+        if (plateau) {
+            if (step == 1) {
+                double was = (double)MODEL_FN(_learning_rate)(a);
+                if (MODEL_FN(_report_metric)(a, NAN) != DLRT_ENONFINITE ||
+                    (double)MODEL_FN(_learning_rate)(a) != was)
+                    fail("report_metric(NaN) was not refused with the rate kept");
+            }
+            /* drawn, not the loss: validation values that improve or not at
+             * random, two after each step, so that over the few steps some
+             * reports reduce the rate, whatever the mode */
+            for (int k = 0; k < 2; k++) {
+                double metric = rng_uniform(0, 1);
+                base_rate = ref_plateau_report(&spec, &plat, base_rate, metric);
+                base_rate = f64 ? base_rate : (double)(float)base_rate;
+                int rc1 = MODEL_FN(_report_metric)(a, metric);
+                int rc2 = MODEL_FN(_report_metric)(b, metric);
+                if (rc1 || rc2)
+                    fail("step %d: report_metric returned %d, %d", step, rc1, rc2);
+            }
+        }
         free_inputs(in);
 
         if (step == cfg.save) {
