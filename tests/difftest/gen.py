@@ -24,7 +24,7 @@ def pooled(n, k, s, p, ceil):
 class Node:
     __slots__ = ("name", "kind", "dtype", "shape", "expr", "args", "output", "gc_range",
                  "stmt", "prelude", "gc_words", "bc", "hasp", "std", "big", "hi",
-                 "exec_range")
+                 "exec_range", "frozen", "cut")
 
     def __init__(self, name, kind, dtype, shape, expr="", args=(), output=False):
         self.name = name
@@ -39,6 +39,10 @@ class Node:
         # lengths): valid in 0..hi-1, else DLRT_ERANGE (API.md)
         self.hi = None
         self.exec_range = None  # the exec harness's range, when not its own
+        self.frozen = False  # a parameter drawn `frozen`
+        # a parameter that reaches a stop_gradient (set by prune): frozen too,
+        # since finite differences would see the path that autodiff cuts
+        self.cut = False
         # statements instead of "name = expr;" (for loops): {0}.. the args,
         # {out} the name, {kw} "output " or ""
         self.stmt = ""
@@ -71,6 +75,7 @@ class Node:
         n.gc_range = self.gc_range
         n.hi = self.hi
         n.exec_range = self.exec_range
+        n.frozen = self.frozen
         n.stmt = self.stmt
         n.prelude = self.prelude
         n.gc_words = self.gc_words
@@ -104,7 +109,8 @@ def render(nodes, name, seed, settings=()):
         if n.kind == "input":
             out.append(f"    input {n.name}: {n.dtype}{dims_text(n.shape)};")
         elif n.kind == "param":
-            out.append(f"    param {n.name}: {n.dtype}{dims_text(n.shape)};")
+            froz = " frozen" if n.frozen or n.cut else ""
+            out.append(f"    param {n.name}: {n.dtype}{dims_text(n.shape)}{froz};")
         elif n.stmt:
             out.append("    " + n.stmt.format(*n.args, out=n.name, kw=kw))
         else:
@@ -179,6 +185,9 @@ class Gen:
         if BATCH in shape:
             kind = "input"  # parameters have no batch dimension
         n = Node(self.fresh("x" if kind == "input" else "w"), kind, dtype or self.dtype, shape)
+        # now and then frozen: the gradient check expects its gradient 0,
+        # the training check it unchanged
+        n.frozen = kind == "param" and self.r.random() < 0.08
         self.nodes.append(n)
         return n
 
@@ -238,6 +247,9 @@ class Gen:
     # one statement of each family; each returns the new node
 
     def g_unary(self, x):
+        if self.r.random() < 0.06:
+            # the identity forward; prune freezes the parameters before it
+            return self.op("stop_gradient({0})", [x], x.shape, bc=x.bc, std=x.std, big=x.big)
         if x.big:
             # ops that do not saturate (Node.big)
             f = self.r.choice(["-{0}", "abs({0})", "square({0})", "relu({0})",
@@ -975,6 +987,19 @@ def prune(nodes):
         if k not in need:
             need.add(k)
             stack.extend(by[k].args)
+    # the parameters a stop_gradient's operand depends on: frozen
+    # (Node.cut), so that the gradient check's finite differences and the
+    # compiled gradients see the same function
+    cut = set()
+    stack = [a for k in need if "stop_gradient(" in by[k].expr + by[k].prelude
+             for a in by[k].args]
+    while stack:
+        k = stack.pop()
+        if k not in cut:
+            cut.add(k)
+            stack.extend(by[k].args)
+    for n in nodes:
+        n.cut = n.kind == "param" and n.name in cut
     return [n for n in nodes if n.name in need]
 
 
@@ -987,7 +1012,8 @@ def gradcheckable(nodes):
     """f64 models with parameters and no flat ops, in an expression or in
     the def it calls (seed 100975: clamp in a def, its parameter clamped
     at every element)."""
-    return (any(n.kind == "param" for n in nodes) and floats(nodes) == "f64"
+    return (any(n.kind == "param" and not (n.frozen or n.cut) for n in nodes)
+            and floats(nodes) == "f64"
             and not any(FLAT.search(n.expr + n.prelude + n.stmt) for n in nodes
                         if n.dtype != "i32"))
 
@@ -1177,6 +1203,7 @@ def selftest():
     g.dtype = "f64"
     g.r.random = lambda: 0.0  # every op a def
     w = g.leaf([2, 2], "param")
+    w.frozen = False  # drawn frozen by random() = 0
     assert gradcheckable(g.nodes + [g.op("leaky_relu({0}, alpha = 0.2)", [w], w.shape)])
     n = g.op("clamp({0}, -0.5, 0.5)", [w], w.shape)
     assert n.prelude and not gradcheckable(g.nodes), n.prelude
@@ -1277,6 +1304,23 @@ def selftest():
     # (checked as drawn: g_softmax and g_norm fall back to a unary op)
     for seed in range(300):
         generate(seed)
+    # every parameter before a stop_gradient is frozen (the gradient check
+    # would see the cut path); a model of frozen parameters only has none
+    cuts = 0
+    for seed in range(400):
+        nodes = generate(seed)
+        by = {n.name: n for n in nodes}
+        for n in nodes:
+            if "stop_gradient(" in n.expr + n.prelude:
+                stack = list(n.args)
+                while stack:
+                    m = by[stack.pop()]
+                    assert m.kind != "param" or m.cut, render(nodes, "m", seed)
+                    cuts += m.kind == "param"
+                    stack.extend(m.args)
+        if gradcheckable(nodes):
+            assert any(n.kind == "param" and not (n.frozen or n.cut) for n in nodes)
+    assert cuts, "no parameter reached a stop_gradient"
     print("gen selftest: ok")
 
 

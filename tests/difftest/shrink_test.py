@@ -77,8 +77,11 @@ def main():
         if r is None:
             continue
         case, small, ops = r
-        # images and sequences are 2 long at least (gen.py)
-        assert len(ops) <= 2 and case.batch == 2, (len(ops), case.batch)
+        # images and sequences are 2 long at least (gen.py); a reshape
+        # between two ops may stay when neither operand has its shape (seed
+        # 6 of the ninth generator: mean(reshape(x @ w, [B, 1])) of a
+        # matrix-vector product's [B])
+        assert len(ops) <= 3 and case.batch == 2, (len(ops), case.batch)
         assert max(fixed_dims(small), default=1) <= 2, fixed_dims(small)
         done += 1
         if done == 3:
