@@ -3,8 +3,9 @@
 compiled by dlc at -O0 and -O2 and run by tests/exec/harness.c against the
 f64 reference interpreter; f64 models' gradients also go through
 tests/gradcheck/harness.c, and half of the models with parameters take a
-few optimizer steps and a checkpoint round trip through train_harness.c.
-A failing model is shrunk and printed.
+few optimizer steps and a checkpoint round trip through train_harness.c;
+a third of the f32 ones also run with --weights=f16 or bf16. A failing
+model is shrunk and printed.
 
     difftest.py --param dlc=... --param cc=... (the lit params, CMake's
                 build/DIR/difftest.sh passes them) [--seed S] [--count N]
@@ -251,7 +252,8 @@ def compile_and_run(tools, workdir, src, lvl, flags, obj, exe, cc, args, stage, 
     rc, log = (0, "") if compiled else run(
         [tools.dlc, src] + flags + [f"-O{lvl}", "-o", f"{obj}.o"], workdir)
     if rc != 0:
-        train = "" if flags else "-train"
+        tag = "".join("-" + f.split("=")[1] for f in flags if f.startswith("--weights="))
+        train = tag if flags else "-train"
         return kind_of(f"dlc{train}-O{lvl}", rc), log
     with open(os.path.join(workdir, f"{obj}.h"), "rb") as f:
         key = (harness, f.read())
@@ -328,6 +330,25 @@ def check(tools, nodes, seed, workdir, do_gc, batch=None):
                               "exec", "harness", built)
         if bad:
             return bad
+    half = gen.half_weights(nodes, seed)
+    if half:
+        # the same model with its f32 parameters stored as f16 or bf16
+        # (inference only): the reference reads the rounded weights from
+        # the instance, its IR says their type
+        rc, log = run([tools.dlc, "m.dl", f"--weights={half}", "--dump-ir=shape", "--emit=ir",
+                       "-o", "/dev/null"], workdir)
+        if rc != 0:
+            return kind_of(f"dlc-{half}", rc), log
+        with open(os.path.join(workdir, "mh.ir"), "w") as f:
+            f.write(log)
+        for lvl in (0, 2):
+            mode = ["--dump", "mh.out"] if lvl == 0 else ["--against", "mh.out"]
+            bad = compile_and_run(tools, workdir, src, lvl, ["--inference-only", f"--weights={half}"],
+                                  f"h{lvl}", f"eh{lvl}", tools.exec_cc,
+                                  ["mh.ir", "m.dl", "--level", str(lvl)] + mode, f"exec-{half}",
+                                  "harness", built)
+            if bad:
+                return bad
     if gc:
         for lvl in (0, 2):
             bad = compile_and_run(tools, workdir, src, lvl, [], f"g{lvl}", f"gc{lvl}", tools.gc_cc,
@@ -525,6 +546,7 @@ def one(tools, seed, root, do_gc, budget):
     r = check(tools, nodes, seed, wd, do_gc)
     res = {"seed": seed, "ops": sum(n.kind == "op" for n in nodes),
            "gc": do_gc and gradcheckable(nodes), "secs": 0.0, "fail": None,
+           "half": gen.half_weights(nodes, seed),
            "train": any(n.kind == "param" for n in nodes)
            and gen.train_spec(seed, tools.families) is not None}
     if r is not None:
@@ -598,7 +620,8 @@ def main():
             results.append(res)
             tag = "FAIL " + res["fail"]["kind"] if res["fail"] else "ok"
             print(f"seed {res['seed']}: {res['ops']} ops{' +grad' if res['gc'] else ''}"
-                  f"{' +train' if res['train'] else ''}: {tag}"
+                  f"{' +train' if res['train'] else ''}"
+                  f"{' +' + res['half'] if res['half'] else ''}: {tag}"
                   f" ({res['secs']:.1f} s)", flush=True)
             if res["fail"]:
                 fl = res["fail"]
@@ -612,9 +635,10 @@ def main():
     fails = [r for r in results if r["fail"]]
     grads = sum(r["gc"] for r in results)
     trains = sum(r["train"] for r in results)
+    halves = sum(bool(r["half"]) for r in results)
     print(f"difftest: {len(results)} models tried (seeds {a.seed}..{a.seed + a.count - 1}), "
           f"{len(results) - len(fails)} agreed, {grads} with gradient checks, "
-          f"{trains} with training steps, "
+          f"{trains} with training steps, {halves} with half weights, "
           f"{len(fails)} failures shrunk, {time.time() - t0:.0f} s")
     kinds = {}
     for r in fails:

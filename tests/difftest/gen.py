@@ -1141,6 +1141,19 @@ def train_spec(seed, families=None):
     return text, words
 
 
+def half_weights(nodes, seed):
+    """"f16" or "bf16" when the model is also checked compiled with
+    --weights= that type (inference only), else None: a third of the f32
+    models with parameters, all of them f32 (dlc refuses f64 ones), drawn
+    from a stream of the seed's own as train_spec is."""
+    if floats(nodes) != "f32" or not any(n.kind == "param" for n in nodes):
+        return None
+    if any(n.kind == "param" and n.dtype != "f32" for n in nodes):
+        return None
+    r = random.Random(seed * 6007 + 3301)
+    return r.choice(["f16", "f16", "bf16"]) if r.random() < 0.33 else None
+
+
 def generate(seed, over=None, families=None):
     return Gen(seed, over, families).model()
 
