@@ -6,7 +6,10 @@ asymmetric padding (F.pad, then F.conv2d), dilation and strides; pooling
 with ceil_mode and count_include_pad = False, adaptive pooling; upsample
 nearest and bilinear (F.interpolate); conv3d and the 3-d pools,
 conv_transpose1d and the 1-d pools; kl_div, multi_margin_loss and
-cross_entropy with soft targets.
+cross_entropy with soft targets; attention with a key padding mask,
+causal, and both (against the formula PyTorch users write: torch 1.13
+has no scaled_dot_product_attention; no query has every key masked,
+where dlc gives 0 and the formula NaN).
 
     python3 nn.py DLC CC "DLRT_LIBS" WORKDIR
 
@@ -23,7 +26,19 @@ import replay
 B = 3
 # the parameters in declaration order: NAME_params(m) is them, flat
 PARAMS = {"w1": (3, 2, 3, 3), "b1": (3,), "w2": (3, 2, 2, 3), "w3": (2, 2, 2, 3, 3),
-          "w4": (2, 3, 3), "b4": (3,), "wl": (12, 4)}
+          "w4": (2, 3, 3), "b4": (3,), "wl": (12, 4), "wq": (5, 4), "wk": (6, 4), "wv": (6, 4)}
+
+
+def attention(q, k, v, mask=None, causal=False):
+    """What PyTorch users write: softmax(q kᵀ / √d) v, masked with -inf
+    where the mask is 0 and above the diagonal when causal."""
+    s = q @ k.transpose(-1, -2) / np.sqrt(q.shape[-1])
+    if mask is not None:
+        s = s.masked_fill(mask == 0, float("-inf"))
+    if causal:
+        t = s.shape[-1]
+        s = s.masked_fill(torch.ones(t, t, dtype=torch.bool).triu(1), float("-inf"))
+    return torch.softmax(s, -1) @ v
 
 
 def torch_side(ins, params):
@@ -58,8 +73,13 @@ def torch_side(ins, params):
     out["kl"] = F.kl_div(F.log_softmax(scores, -1), F.softmax(q, -1), reduction="batchmean")
     out["mm"] = F.multi_margin_loss(scores, y, p=2, margin=0.5)
     out["soft"] = F.cross_entropy(scores, F.softmax(q, -1))
+    aq, ak, av = T["qa"] * P["wq"], T["kv"] * P["wk"], T["kv"] * P["wv"]
+    out["att_mask"] = attention(aq, ak, av, mask=T["m"])
+    out["att_causal"] = attention(ak, ak, av, causal=True)
+    out["att_both"] = attention(ak, ak, av, mask=T["m"], causal=True)
     sq = lambda t: (t * t).sum()  # noqa: E731
-    loss = (sq(c1) * 0.1 + sq(c2) * 0.1
+    loss = (sq(out["att_mask"]) + sq(out["att_causal"]) + out["att_both"].sum()
+            + sq(c1) * 0.1 + sq(c2) * 0.1
             + sum(sq(out[k]) for k in ("mx", "av", "av_pad", "amax", "aavg", "near",
                                          "near_size", "bil", "bil_ac", "mx3", "av3", "mx1",
                                          "av1"))
@@ -78,7 +98,11 @@ def main():
     rng = np.random.default_rng(14)
     u = lambda *s: rng.uniform(-1, 1, size=s)  # noqa: E731
     ins = {"x": u(B, 2, 7, 7), "v": u(B, 2, 4, 5, 5), "s": u(B, 2, 9),
-           "y": np.array([3, 0, 2], dtype=np.int32), "q": u(B, 4)}
+           "y": np.array([3, 0, 2], dtype=np.int32), "q": u(B, 4),
+           "qa": u(B, 2, 5, 4), "kv": u(B, 2, 6, 4),
+           # key padding: key 0 always seen (every query sees one key)
+           "m": np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0], [1, 0, 1, 1, 0, 0]],
+                         dtype=np.float64).reshape(B, 1, 1, 6)}
     params = {n: rng.uniform(-0.5, 0.5, size=s) for n, s in PARAMS.items()}
     want = torch_side(ins, params)
     got = replay.run(lib, "nn", params, ins, want)
