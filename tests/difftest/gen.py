@@ -520,8 +520,12 @@ class Gen:
                         bc={a - rank for a in range(rank) if a != 1}, std=True)
             n.gc_words = ("evaluate=differs",)
             return n
-        # one element normalized is the constant beta: no gradient through it
-        if rank >= 1 and x.shape[-1] not in (1, BATCH) and self.normal_axes(x, [rank - 1]):
+        # one element normalized is the constant beta: no gradient through it;
+        # two are +-1 (gamma, beta aside), whose gradient is eps-sized, so a
+        # parameter before it would have none (seed 106141: layer_norm of a
+        # layer_norm of a 2-vector parameter)
+        if (rank >= 1 and x.shape[-1] not in (1, BATCH) and not (x.shape[-1] == 2 and x.hasp)
+                and self.normal_axes(x, [rank - 1])):
             d = x.shape[-1]
             g, b = self.leaf([d], "param"), self.leaf([d], "param")
             # gamma varies along the normalized axis: no Node.std
@@ -1334,6 +1338,15 @@ def selftest():
         if gradcheckable(nodes):
             assert any(n.kind == "param" and not (n.frozen or n.cut) for n in nodes)
     assert cuts, "no parameter reached a stop_gradient"
+    # no layer_norm of two elements that depend on a parameter (seed 106141)
+    g = Gen(5)
+    w = g.leaf([3, 2], "param")
+    def text(n):
+        return n.expr + n.prelude
+    for _ in range(20):
+        assert "layer_norm" not in text(g.g_norm(w)), "layer_norm of a 2-wide parameter"
+    x = g.leaf([3, 2], "input")
+    assert any("layer_norm" in text(g.g_norm(x)) for _ in range(20))
     print("gen selftest: ok")
 
 
