@@ -20,13 +20,18 @@ void pass_widen(Graph *g)
 {
     int nn = g->nodes.n;
     Node **old = arena_alloc(g->arena, sizeof(Node *) * (size_t)(nn + 1));
-    Node **wide = arena_alloc(g->arena, sizeof(Node *) * (size_t)(nn + 1));
+    /* indexed by a value's new id (it is renumbered before its readers),
+     * which the casts inserted before it raise up to 2 nn: a table of nn
+     * was written past its end once half parameters were declared late
+     * (seed 107080 of the difftest campaign, a segfault) */
+    Node **wide = arena_alloc(g->arena, sizeof(Node *) * (size_t)(2 * nn + 1));
     bool any = false;
     for (int i = 0; i < nn; i++) {
         old[i] = g->nodes.v[i];
-        wide[i] = NULL;
         any |= half_value(old[i]);
     }
+    for (int i = 0; i < 2 * nn + 1; i++)
+        wide[i] = NULL;
     if (!any)
         return;
     g->nodes.n = 0;
