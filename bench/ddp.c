@@ -11,7 +11,10 @@
  * all-reduce, including waiting for the slower rank) and its share, then
  * the all-reduce of the gradients alone, timed in a loop with no compute
  * between calls: its time and the bandwidth it reaches. docs/DISTRIBUTED.md
- * models the step time over N ranks from these.
+ * models the step time over N ranks from these. On 2 ranks or more the
+ * rounds alternate between the all-reduce after the backward and the
+ * all-reduce overlapped with it (dlrt_mpi_set_overlap), and a second line
+ * gives the overlapped steps' figures.
  *
  *   bench_ddp_NAME [GLOBAL_BATCH [STEPS [ROUNDS]]]     default 64 200 5 */
 #include <stdio.h>
@@ -80,22 +83,38 @@ int main(int argc, char **argv)
         y[i] = (int32_t)(dlrt_rng_next(&rng) % 10);
     check("sync", dlrt_mpi_sync(m));
 
-    double *per_step = malloc(sizeof *per_step * (size_t)rounds);
-    double *comm = malloc(sizeof *comm * (size_t)rounds);
-    if (!per_step || !comm)
+    /* [mode * rounds + r]: mode 0 not overlapped, 1 overlapped (2 ranks or
+     * more), the two alternating round by round so that both see the
+     * same load; hidden: the all-reduce's time on the communication thread */
+    double *per_step = malloc(sizeof *per_step * 2 * (size_t)rounds);
+    double *comm = malloc(sizeof *comm * 2 * (size_t)rounds);
+    double *hidden = malloc(sizeof *hidden * 2 * (size_t)rounds);
+    int64_t early = 0, buckets = 0;
+    if (!per_step || !comm || !hidden)
         check("memory", DLRT_ENOMEM);
+    int modes = size > 1 ? 2 : 1;
     for (int r = -1; r < rounds; r++) { /* round -1: warm-up */
-        double loss, zero = 0;
-        check("barrier", dlrt_mpi_sum(&zero, 1));
-        double c0 = dlrt_mpi_get_stats().comm_seconds, t0 = now();
-        for (int s = 0; s < steps; s++)
-            check("train_step",
-                  dlrt_mpi_train_step(m, (int)local, global, (const void *const[]){x, y}, &loss));
-        if (r >= 0) {
-            per_step[r] = (now() - t0) / steps;
-            comm[r] = (dlrt_mpi_get_stats().comm_seconds - c0) / steps;
+        for (int mode = 0; mode < modes; mode++) {
+            double loss, zero = 0;
+            dlrt_mpi_set_overlap(mode);
+            check("barrier", dlrt_mpi_sum(&zero, 1));
+            dlrt_mpi_stats s0 = dlrt_mpi_get_stats();
+            double t0 = now();
+            for (int s = 0; s < steps; s++)
+                check("train_step", dlrt_mpi_train_step(m, (int)local, global,
+                                                        (const void *const[]){x, y}, &loss));
+            double t = now() - t0;
+            dlrt_mpi_stats s1 = dlrt_mpi_get_stats();
+            if (r >= 0) {
+                per_step[mode * rounds + r] = t / steps;
+                comm[mode * rounds + r] = (s1.comm_seconds - s0.comm_seconds) / steps;
+                hidden[mode * rounds + r] = (s1.overlap_seconds - s0.overlap_seconds) / steps;
+                early += s1.buckets_early - s0.buckets_early;
+                buckets += s1.buckets - s0.buckets;
+            }
         }
     }
+    dlrt_mpi_set_overlap(0);
     /* the all-reduce alone, of zeros (sums of zeros stay finite) */
     float *g = M(grads)(m);
     for (int64_t i = 0; i < info->num_param_scalars; i++)
@@ -117,6 +136,18 @@ int main(int argc, char **argv)
     for (int r = 0; r < rounds; r++)
         if (per_step[r] == med)
             med_comm = comm[r];
+    double ov_sorted[100], ov_med = 0, ov_comm = 0, ov_hidden = 0;
+    if (modes == 2) {
+        for (int r = 0; r < rounds; r++)
+            ov_sorted[r] = per_step[rounds + r];
+        qsort(ov_sorted, (size_t)rounds, sizeof *ov_sorted, cmp);
+        ov_med = ov_sorted[rounds / 2];
+        for (int r = 0; r < rounds; r++)
+            if (per_step[rounds + r] == ov_med) {
+                ov_comm = comm[rounds + r];
+                ov_hidden = hidden[rounds + r];
+            }
+    }
     double bytes = (double)info->num_param_scalars * (double)dlrt_dtype_size(info->param_dtype);
     if (rank == 0) {
         printf("%s: %d rank%s, global batch %d (%lld per rank), %lld parameters: "
@@ -129,9 +160,19 @@ int main(int argc, char **argv)
         if (size > 1) /* each rank sends and receives 2 (N-1)/N of the array */
             printf(" (%.2f GB/s bus bandwidth)", 2.0 * (size - 1) / size * bytes / alone / 1e9);
         printf("\n");
+        if (modes == 2)
+            printf("%s: overlapped with the backward (same rounds, alternating): %.3f ms per step "
+                   "(min %.3f, max %.3f), %.0f samples/s, %.2fx the time not overlapped; waited "
+                   "%.3f ms per step for communication (%.1f%%); the all-reduce ran %.3f ms per "
+                   "step on the communication thread; %lld of %lld buckets started during the "
+                   "backward\n",
+                   STR(MODEL), ov_med * 1e3, ov_sorted[0] * 1e3, ov_sorted[rounds - 1] * 1e3,
+                   global / ov_med, ov_med / med, ov_comm * 1e3, 100 * ov_comm / ov_med,
+                   ov_hidden * 1e3, (long long)early, (long long)buckets);
     }
     free(per_step);
     free(comm);
+    free(hidden);
     free(x);
     free(y);
     M(destroy)(m);

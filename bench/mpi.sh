@@ -19,6 +19,7 @@ for model in mnist_mlp lenet; do
     two=$(sh tests/mpi/mpirun.sh 2 "$build/bench/bench_ddp_$model" "$@")
     echo "$one"
     echo "$two"
+    two=$(echo "$two" | head -1)
     step() { echo "$1" | sed -n 's/.*: step \([0-9.]*\) ms.*/\1/p'; }
     awk -v a="$(step "$one")" -v b="$(step "$two")" -v m="$model" \
         'BEGIN { printf "%s: 2 ranks take %.2fx the step time of 1: speed-up %.2fx\n", m, b / a, a / b }'

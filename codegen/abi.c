@@ -367,3 +367,11 @@ LLVMValueRef cg_rt_model_report_metric_objective(Cg *c, LLVMValueRef m, int k,
     LLVMValueRef args[] = {m, LLVMConstInt(c->i32, (unsigned)k, 0), metric};
     return cg_call(c, "dlrt_model_report_metric_objective", c->i32, pt, 3, args);
 }
+
+void cg_rt_model_grad_ready(Cg *c, LLVMValueRef m, int64_t first, int64_t count,
+                            LLVMValueRef grad)
+{
+    LLVMTypeRef pt[] = {c->ptr, c->i64, c->i64, c->ptr};
+    LLVMValueRef args[] = {m, cg_i64(c, first), cg_i64(c, count), grad};
+    cg_call(c, "dlrt_model_grad_ready", c->voidt, pt, 4, args);
+}

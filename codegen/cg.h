@@ -100,6 +100,14 @@ void cg_parts_end(Cg *c, CgParts *p);
  * "bad", or NULL. *bad: their or. False, with nothing emitted, when the
  * batch's gradients are not all in the arena. */
 void cg_grads_check(Cg *c, CgFrame *f, bool batch);
+/* The gradient reports of c->train's run function (c->plan): sets
+ * c->ready_plan and c->ready_step (docs/CODEGEN.md, Gradient reports);
+ * cg_grads_ready emits, after step i of it in frame f, the reports of the
+ * gradients final there: a call of dlrt_model_grad_ready behind a test of
+ * the instance's grad_ready. cg_grads_ready_end clears the table. */
+void cg_grads_ready_begin(Cg *c);
+void cg_grads_ready(Cg *c, CgFrame *f, int i);
+void cg_grads_ready_end(Cg *c);
 void cg_grads_add(Cg *c, CgFrame *f);
 bool cg_grads_in_arena(Cg *c);
 /* The one floating type of every parameter of a model (the front end's

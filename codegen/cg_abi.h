@@ -129,6 +129,9 @@ LLVMValueRef cg_rt_model_init(Cg *c, LLVMValueRef info, LLVMValueRef mem, LLVMVa
                               LLVMValueRef seed);
 LLVMValueRef cg_rt_model_save(Cg *c, LLVMValueRef m, LLVMValueRef path);
 LLVMValueRef cg_rt_model_load(Cg *c, LLVMValueRef m, LLVMValueRef path);
+/* dlrt_model_grad_ready(m, first, count, grad) */
+void cg_rt_model_grad_ready(Cg *c, LLVMValueRef m, int64_t first, int64_t count,
+                            LLVMValueRef grad);
 /* dlrt_model_report_metric(m, metric), or of objective k > 0
  * dlrt_model_report_metric_objective(m, k, metric) */
 LLVMValueRef cg_rt_model_report_metric(Cg *c, LLVMValueRef m, LLVMValueRef metric);

@@ -30,6 +30,9 @@ typedef struct {
     LLVMValueRef undo_states; /* a copy of the instance's states that a failed check
                                  puts back before it returns (check.c), or NULL */
     bool threads;        /* large steps run on libdlrt's thread pool (an OS target) */
+    const MemPlan *ready_plan; /* the training plan whose run function reports gradients */
+    int *ready_step;     /* as final (grads.c): by parameter of train, the step of
+                            ready_plan after which, -1: none */
     int part_size;       /* kernel calls in one part of a run function (run.c); 0: no parts */
     const char *tag;     /* kernel name prefix of that function: "", "train.", "eval." */
     const Layout *layout;

@@ -263,7 +263,11 @@ static LLVMValueRef build_run(Cg *c, LLVMTargetMachineRef tm, FnKind kind)
                  .input_slot = input_slot,
                  .key = &key,
                  .kernels = kernels};
+    /* gradient reports only where an OS runs libdlrt_mpi's threads */
+    if (kind == FN_TRAIN && c->report)
+        cg_grads_ready_begin(c);
     cg_run_steps(c, &f);
+    cg_grads_ready_end(c);
     if (kind == FN_FORWARD) {
         for (int i = 0; i < g->outputs.n; i++) {
             Node *o = g->outputs.v[i].node;

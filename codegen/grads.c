@@ -337,3 +337,82 @@ void cg_grads_add(Cg *c, CgFrame *f)
 }
 
 bool cg_grads_in_arena(Cg *c) { return tables_possible(c, true); }
+
+/* ---- gradient reports (dlrt_model_set_grad_ready) ------------------------- */
+
+/* The last step among n and its ancestors, -1 for none (memo: -2 unknown). */
+static int last_step(const int *step_of, int *memo, Node *n)
+{
+    if (memo[n->id] != -2)
+        return memo[n->id];
+    int s = step_of[n->id];
+    for (int j = 0; j < n->nin; j++) {
+        int k = last_step(step_of, memo, n->in[j]);
+        s = k > s ? k : s;
+    }
+    return memo[n->id] = s;
+}
+
+void cg_grads_ready_begin(Cg *c)
+{
+    const Train *t = c->train;
+    const Graph *g = c->g;
+    c->ready_plan = c->plan;
+    c->ready_step = arena_alloc(g->arena, sizeof *c->ready_step * ((size_t)t->params.n + 1));
+    int *step_of = arena_alloc(g->arena, sizeof *step_of * ((size_t)g->nodes.n + 1));
+    int *memo = arena_alloc(g->arena, sizeof *memo * ((size_t)g->nodes.n + 1));
+    for (int i = 0; i < g->nodes.n; i++) {
+        step_of[i] = -1;
+        memo[i] = -2;
+    }
+    for (int i = 0; i < c->plan->nsteps; i++)
+        step_of[c->plan->steps[i]->id] = i;
+    /* A gradient is final after the last step that computes it or any
+     * node its storage belongs to: its fusion group's root (computed by
+     * a later kernel) and what it aliases (a view, an in-place update),
+     * and their ancestors. Nothing writes that storage later: the
+     * gradient is live to the end, where the checks and sums read it. */
+    for (int k = 0; k < t->params.n; k++) {
+        Node *p = t->params.v[k], *n = t->grads.v[k];
+        int s = -1;
+        for (int guard = 0; n && guard < 1000; guard++) {
+            int a = last_step(step_of, memo, n);
+            Node *r = c->root[n->id];
+            int b = last_step(step_of, memo, r);
+            s = a > s ? a : s;
+            s = b > s ? b : s;
+            Node *next = c->plan->alias ? c->plan->alias[r->id] : NULL;
+            n = next && next != r ? next : NULL;
+        }
+        c->ready_step[k] = param_numel(p) < 0 ? -1 : s;
+    }
+}
+
+void cg_grads_ready(Cg *c, CgFrame *f, int i)
+{
+    const Train *t = c->train;
+    for (int k = 0; k < t->params.n; k++) {
+        if (c->ready_step[k] != i)
+            continue;
+        Node *p = t->params.v[k];
+        int64_t es = cg_dtype_size(p->dtype);
+        LLVMValueRef on = LLVMBuildICmp(
+            c->b, LLVMIntNE,
+            LLVMBuildLoad2(c->b, c->i32, cg_instance_field(c, f->m, CG_INST_grad_ready), ""),
+            LLVMConstInt(c->i32, 0, 0), "grad.hook");
+        LLVMBasicBlockRef call = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "grad.ready");
+        LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "grad.next");
+        LLVMBuildCondBr(c->b, on, call, next);
+        LLVMPositionBuilderAtEnd(c->b, call);
+        cg_rt_model_grad_ready(c, f->m, c->layout->param_offset[p->id] / es, param_numel(p),
+                               cg_addr(c, f, t->grads.v[k]));
+        LLVMBuildBr(c->b, next);
+        LLVMPositionBuilderAtEnd(c->b, next);
+    }
+}
+
+void cg_grads_ready_end(Cg *c)
+{
+    c->ready_plan = NULL;
+    c->ready_step = NULL;
+}

@@ -379,6 +379,8 @@ void cg_run_steps(Cg *c, CgFrame *f)
         CgFrame *pf = cg_part_next(c, &p, step_weight(step));
         p.loops |= step->op == OP_LOOP;
         run_step(c, pf, i);
+        if (c->ready_plan == c->plan)
+            cg_grads_ready(c, pf, i);
     }
     cg_parts_end(c, &p);
 }

@@ -73,7 +73,7 @@ typedef struct dlrt_model_info {
 /* The header at the start of every instance block: info, seed, step, lr
  * (the base learning rate), plateau_best, plateau_bad, plateau_cooldown
  * (reduce_on_plateau's state), owned, cpu_level (docs/TARGETS.md, CPU
- * lists). */
+ * lists), grad_ready (dlrt_model_set_grad_ready). */
 typedef struct {
 #define DLRT_INSTANCE(kind, type, name, dims) type name dims;
 #include "dlrt_abi.def"
@@ -93,6 +93,30 @@ int dlrt_model_init(const dlrt_model_info *info, void *mem, size_t size, uint64_
 /* The same in a block from aligned_alloc; NULL on failure. */
 void *dlrt_model_create(const dlrt_model_info *info, uint64_t seed);
 void dlrt_model_destroy(void *m);
+
+/* Gradients as the backward finishes them (docs/DISTRIBUTED.md, Overlap):
+ * with a hook set, the training functions (NAME_compute_gradients,
+ * NAME_train_step) call fn(ctx, m, first, count, grad) once per trainable
+ * parameter as soon as the last kernel that writes this batch's gradient
+ * of it has run, in the order the backward finishes them (the last
+ * layers' first): grad points to count scalars of info->param_dtype, this
+ * batch's gradient of the scalars [first, first + count) of the flat
+ * gradient array (NAME_grads), valid and unchanged until the function
+ * returns. The instance's gradient sums are not yet updated then: the
+ * function adds grad to them after its checks, and only when it returns
+ * 0. fn runs on the calling thread, between kernels; it must not call
+ * into the instance. A parameter whose gradient the backward does not
+ * compute in its own buffer may not be reported; code from dlc before
+ * this hook, and bare-metal targets, report nothing. fn NULL removes the
+ * hook. Not while the instance is in use by another thread. Up to
+ * DLRT_GRAD_HOOKS instances can have a hook at once (DLRT_ENOMEM after);
+ * dlrt_model_destroy removes its instance's. DLRT_EINVAL for m NULL. */
+enum { DLRT_GRAD_HOOKS = 64 };
+typedef void (*dlrt_grad_ready_fn)(void *ctx, void *m, int64_t first, int64_t count,
+                                   const void *grad);
+int dlrt_model_set_grad_ready(void *m, dlrt_grad_ready_fn fn, void *ctx);
+/* For generated code, when the header's grad_ready is not 0: calls the hook. */
+void dlrt_model_grad_ready(void *m, int64_t first, int64_t count, const void *grad);
 
 /* Checkpoints: parameters, states and optimizer state by name
  * (safetensors), atomically written; loading validates the whole file

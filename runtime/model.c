@@ -221,8 +221,61 @@ void *dlrt_model_create(const dlrt_model_info *info, uint64_t seed)
     return mem;
 }
 
+/* The hooks of dlrt_model_set_grad_ready: a slot per instance that has
+ * one, its 1-based index in the instance's header, so that the header
+ * keeps its 64 bytes and generated code tests one int before calling. A
+ * slot is claimed by compare-and-swap of its instance pointer; a header
+ * whose slot names another instance (a copied block) calls nothing. */
+static struct {
+    void *m;
+    dlrt_grad_ready_fn fn;
+    void *ctx;
+} hooks[DLRT_GRAD_HOOKS];
+
+int dlrt_model_set_grad_ready(void *m, dlrt_grad_ready_fn fn, void *ctx)
+{
+    if (!m)
+        return DLRT_EINVAL;
+    dlrt_instance *h = m;
+    int at = -1;
+    for (int i = 0; i < DLRT_GRAD_HOOKS && at < 0; i++)
+        if (__atomic_load_n(&hooks[i].m, __ATOMIC_ACQUIRE) == m)
+            at = i;
+    if (!fn) {
+        h->grad_ready = 0;
+        if (at >= 0) {
+            hooks[at].fn = NULL;
+            hooks[at].ctx = NULL;
+            __atomic_store_n(&hooks[at].m, NULL, __ATOMIC_RELEASE);
+        }
+        return DLRT_OK;
+    }
+    for (int i = 0; i < DLRT_GRAD_HOOKS && at < 0; i++) {
+        void *none = NULL;
+        if (__atomic_compare_exchange_n(&hooks[i].m, &none, m, 0, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE))
+            at = i;
+    }
+    if (at < 0)
+        return dlrt_fail(DLRT_ENOMEM, "%d instances have a gradient hook already",
+                         (int)DLRT_GRAD_HOOKS);
+    hooks[at].fn = fn;
+    hooks[at].ctx = ctx;
+    h->grad_ready = at + 1;
+    return DLRT_OK;
+}
+
+void dlrt_model_grad_ready(void *m, int64_t first, int64_t count, const void *grad)
+{
+    int32_t k = ((const dlrt_instance *)m)->grad_ready - 1;
+    if (k >= 0 && k < DLRT_GRAD_HOOKS && hooks[k].m == m && hooks[k].fn)
+        hooks[k].fn(hooks[k].ctx, m, first, count, grad);
+}
+
 void dlrt_model_destroy(void *m)
 {
+    if (m && ((dlrt_instance *)m)->grad_ready)
+        dlrt_model_set_grad_ready(m, NULL, NULL);
     if (m && ((dlrt_instance *)m)->owned == m)
         free(m);
 }

@@ -100,6 +100,20 @@ int dlrt_mpi_allreduce_grads(void *m, double weight);
  * dlrt_mpi_allreduce_grads(m, 1) and NAME_apply_gradients. */
 int dlrt_mpi_train_step(void *m, int batch, int global, const void *const *inputs, double *loss);
 
+/* Whether dlrt_mpi_train_step overlaps the all-reduce with the backward
+ * pass (docs/DISTRIBUTED.md, Overlap): the backward reports each
+ * parameter's gradient as it is final, and a communication thread
+ * all-reduces buckets of them (runs of whole parameters from the last,
+ * 64 kB or more) while the backward goes on. The same results as without
+ * on 2 ranks, bit for bit; on more, up to the order of each sum's terms.
+ * Needs MPI_THREAD_SERIALIZED (dlrt_mpi_init asks for it) and code from
+ * a dlc that reports gradients; without either the step is not
+ * overlapped. Default DLRT_MPI_OVERLAP_DEFAULT, or the environment's
+ * DLRT_MPI_OVERLAP (0 or 1) at dlrt_mpi_init. Not collective, but every
+ * rank must make the same choice. */
+#define DLRT_MPI_OVERLAP_DEFAULT 0
+int dlrt_mpi_set_overlap(int on);
+
 /* The sum over the ranks of n doubles, in place, in rank order. */
 int dlrt_mpi_sum(double *v, int n);
 
@@ -114,12 +128,17 @@ int dlrt_mpi_average_states(void *m);
 int dlrt_mpi_save(void *m, const char *path);
 int dlrt_mpi_load(void *m, const char *path);
 
-/* Time this rank spent in the library's communication (all-reduce, sync,
- * sums) since dlrt_mpi_init, in seconds, and the gradient bytes it
- * all-reduced. */
+/* Time this rank's calling thread spent in the library's communication
+ * (all-reduce, sync, sums) since dlrt_mpi_init, in seconds, and the
+ * gradient bytes it all-reduced. */
 typedef struct {
     double comm_seconds;
     int64_t allreduce_calls, allreduce_bytes;
+    /* overlapped steps: seconds of all-reduce on the communication thread
+     * (comm_seconds counts only what the step waited for at its end),
+     * buckets all-reduced, and those started before the backward ended */
+    double overlap_seconds;
+    int64_t buckets, buckets_early;
 } dlrt_mpi_stats;
 dlrt_mpi_stats dlrt_mpi_get_stats(void);
 

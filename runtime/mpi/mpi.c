@@ -23,9 +23,11 @@
 #include "dlrt_mpi.h"
 
 #include <mpi.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../error.h"
 
@@ -37,8 +39,16 @@ static struct {
     int timed_out;  /* a wait timed out: requests are still pending on
                        buffers that may be gone, so MPI is not entered
                        again (but by MPI_Abort) */
+    int serialized; /* MPI lets one thread at a time call it (a comm thread) */
+    int overlap;    /* dlrt_mpi_set_overlap */
     dlrt_mpi_stats stats;
-} ctx = {MPI_COMM_NULL, 0, 1, 0, 0, 0, {0, 0, 0}};
+} ctx = {MPI_COMM_NULL, 0, 1, 0, 0, 0, 0, 0, {0, 0, 0, 0, 0, 0}};
+
+/* The communication thread's waits poll without spinning: the backward
+ * it overlaps needs the core. */
+static _Thread_local int comm_thread;
+
+static void overlap_stop(void);
 
 /* DLRT_EIO with MPI's text for a failed call; rc when it succeeded. */
 static int mpi_check(int rc, const char *what)
@@ -72,6 +82,8 @@ static int wait_all(MPI_Request *req, int n, const char *what, int peer)
             return dlrt_fail(DLRT_EIO, "MPI: %s: rank %d had no answer in %g s", what, ctx.rank,
                              ctx.timeout);
         }
+        if (comm_thread)
+            nanosleep(&(struct timespec){0, 20000}, NULL);
     }
 }
 
@@ -99,11 +111,16 @@ int dlrt_mpi_init(int *argc, char ***argv)
         return DLRT_OK;
     int inited = 0, rc;
     MPI_Initialized(&inited);
+    int level = MPI_THREAD_SINGLE;
     if (!inited) {
-        if ((rc = mpi_check(MPI_Init(argc, argv), "MPI_Init")))
+        if ((rc = mpi_check(MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &level),
+                            "MPI_Init_thread")))
             return rc;
         ctx.owns_mpi = 1;
+    } else {
+        MPI_Query_thread(&level);
     }
+    ctx.serialized = level >= MPI_THREAD_SERIALIZED;
     if ((rc = mpi_check(MPI_Comm_dup(MPI_COMM_WORLD, &ctx.comm), "MPI_Comm_dup")))
         return rc;
     MPI_Comm_set_errhandler(ctx.comm, MPI_ERRORS_RETURN);
@@ -111,6 +128,13 @@ int dlrt_mpi_init(int *argc, char ***argv)
     MPI_Comm_size(ctx.comm, &ctx.size);
     memset(&ctx.stats, 0, sizeof ctx.stats);
     ctx.timeout = 600;
+    ctx.overlap = DLRT_MPI_OVERLAP_DEFAULT;
+    const char *o = getenv("DLRT_MPI_OVERLAP");
+    if (o && *o) {
+        if (strcmp(o, "0") && strcmp(o, "1"))
+            return dlrt_fail(DLRT_EINVAL, "DLRT_MPI_OVERLAP='%s' is not 0 or 1", o);
+        ctx.overlap = *o == '1';
+    }
     const char *t = getenv("DLRT_MPI_TIMEOUT");
     if (t && *t) {
         char *end;
@@ -126,6 +150,7 @@ int dlrt_mpi_finalize(void)
 {
     if (ctx.timed_out)
         return dlrt_fail(DLRT_ESTATE, "a communication timed out: end the job (dlrt_mpi_abort)");
+    overlap_stop();
     if (ctx.comm != MPI_COMM_NULL)
         MPI_Comm_free(&ctx.comm);
     ctx.comm = MPI_COMM_NULL;
@@ -349,6 +374,316 @@ int dlrt_mpi_allreduce_grads(void *m, double weight)
     return rc;
 }
 
+
+/* ---- the all-reduce overlapped with the backward pass --------------------
+ *
+ * The generated backward reports each parameter's gradient of the batch
+ * as soon as it is final (dlrt_model_set_grad_ready), last layers first.
+ * The hook stages it -- (the instance's sum + the batch's) * weight, the
+ * very value dlrt_mpi_allreduce_grads would scale, computed the same way
+ * -- into a buffer the shape of the flat gradient array, and when that
+ * completes a bucket hands the bucket to a communication thread, which
+ * runs the ring all-reduce on it while the backward goes on. Buckets are
+ * runs of whole parameters from the end of the array (where the last
+ * layers lie), at least BUCKET_BYTES each, reduced in that fixed order on
+ * every rank, whatever the order of the reports: the messages match from
+ * rank to rank, and a parameter reported late only delays its bucket.
+ * After compute_gradients, whatever was not reported (a gradient outside
+ * the arena, a failed step) is staged from the instance's sums, the
+ * thread finishes, and only then do the ranks agree on the step's status
+ * (every rank takes part in every bucket, even a rank whose step failed:
+ * its buckets' results are thrown away with everyone else's). On
+ * success the staged, reduced sums replace the instance's.
+ *
+ * On 2 ranks each element is the sum of two terms, which does not depend
+ * on the order, so the result is the non-overlapped path's bit for bit;
+ * on more, each bucket's ring starts its chunks at other ranks than the
+ * whole array's does, so the bits may differ from that path's (still the
+ * same on every rank and from run to run). One thread calls MPI at a
+ * time: the calling thread does not while the bucket thread works. */
+enum { BUCKET_BYTES = 1 << 16 };
+
+static struct {
+    pthread_t thread;
+    int started, quit;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    /* the model's buckets */
+    const dlrt_model_info *info;
+    int64_t n;
+    size_t es;
+    char *stage;
+    int np, nb;
+    int64_t *pfirst, *pcount; /* by parameter, ascending first */
+    int *pbucket;
+    int64_t *blo, *bhi, *bneed; /* by bucket, from the end of the array */
+    /* the step */
+    void *m;
+    double weight;
+    unsigned char *staged; /* by parameter */
+    int64_t *bhave;
+    int active, ended, next, early, rc;
+    char msg[480];
+} ov = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static void *comm_main(void *arg)
+{
+    (void)arg;
+    comm_thread = 1;
+    pthread_mutex_lock(&ov.mu);
+    for (;;) {
+        while (!ov.quit && !(ov.active && ov.next < ov.nb &&
+                             (ov.ended || ov.bhave[ov.next] == ov.bneed[ov.next])))
+            pthread_cond_wait(&ov.cv, &ov.mu);
+        if (ov.quit)
+            break;
+        int b = ov.next, rc = ov.rc;
+        ov.early += !ov.ended;
+        pthread_mutex_unlock(&ov.mu);
+        if (!rc) {
+            double t0 = now();
+            rc = ring_allreduce(ov.stage + ov.blo[b] * (int64_t)ov.es, ov.bhi[b] - ov.blo[b],
+                                ov.info->param_dtype);
+            ctx.stats.overlap_seconds += now() - t0;
+        }
+        pthread_mutex_lock(&ov.mu);
+        if (rc && !ov.rc) {
+            ov.rc = rc;
+            snprintf(ov.msg, sizeof ov.msg, "%s", dlrt_last_error());
+        }
+        if (++ov.next == ov.nb) {
+            ov.active = 0;
+            pthread_cond_broadcast(&ov.cv);
+        }
+    }
+    pthread_mutex_unlock(&ov.mu);
+    return NULL;
+}
+
+static void overlap_free(void)
+{
+    free(ov.stage);
+    free(ov.pfirst);
+    free(ov.pcount);
+    free(ov.pbucket);
+    free(ov.blo);
+    free(ov.bhi);
+    free(ov.bneed);
+    free(ov.staged);
+    free(ov.bhave);
+    ov.stage = NULL;
+    ov.pfirst = ov.pcount = ov.blo = ov.bhi = ov.bneed = ov.bhave = NULL;
+    ov.pbucket = NULL;
+    ov.staged = NULL;
+    ov.info = NULL;
+}
+
+static void overlap_stop(void)
+{
+    if (ov.started) {
+        pthread_mutex_lock(&ov.mu);
+        ov.quit = 1;
+        pthread_cond_broadcast(&ov.cv);
+        pthread_mutex_unlock(&ov.mu);
+        pthread_join(ov.thread, NULL);
+        ov.started = 0;
+        ov.quit = 0;
+    }
+    overlap_free();
+}
+
+/* The buckets of info's model; 0 when its parameters do not tile the flat
+ * array end to end (then the step is not overlapped). */
+static int overlap_prepare(const dlrt_model_info *info)
+{
+    if (ov.info == info)
+        return 1;
+    overlap_free();
+    int np = info->num_params;
+    size_t es = dlrt_dtype_size(info->param_dtype);
+    int64_t n = info->num_param_scalars;
+    if (np < 1 || n < 1)
+        return 0;
+    ov.pfirst = malloc(sizeof *ov.pfirst * (size_t)np);
+    ov.pcount = malloc(sizeof *ov.pcount * (size_t)np);
+    ov.pbucket = malloc(sizeof *ov.pbucket * (size_t)np);
+    ov.blo = malloc(sizeof *ov.blo * (size_t)np);
+    ov.bhi = malloc(sizeof *ov.bhi * (size_t)np);
+    ov.bneed = malloc(sizeof *ov.bneed * (size_t)np);
+    ov.bhave = malloc(sizeof *ov.bhave * (size_t)np);
+    ov.staged = malloc((size_t)np);
+    ov.stage = malloc((size_t)n * es);
+    if (!ov.pfirst || !ov.pcount || !ov.pbucket || !ov.blo || !ov.bhi || !ov.bneed || !ov.bhave ||
+        !ov.staged || !ov.stage) {
+        overlap_free();
+        return 0;
+    }
+    int64_t at = 0;
+    for (int i = 0; i < np; i++) {
+        const dlrt_tensor_info *p = &info->params[i];
+        int64_t k = 1;
+        for (int d = 0; d < p->desc.rank; d++)
+            k *= p->desc.shape[d];
+        if (p->offset != info->params_offset + (size_t)at * es) {
+            overlap_free();
+            return 0;
+        }
+        ov.pfirst[i] = at;
+        ov.pcount[i] = k;
+        at += k;
+    }
+    if (at != n) {
+        overlap_free();
+        return 0;
+    }
+    int nb = 0;
+    for (int i = np - 1; i >= 0; i--) {
+        if (nb == 0 || (ov.bhi[nb - 1] - ov.blo[nb - 1]) * (int64_t)es >= BUCKET_BYTES) {
+            ov.bhi[nb] = ov.pfirst[i] + ov.pcount[i];
+            nb++;
+        }
+        ov.blo[nb - 1] = ov.pfirst[i];
+        ov.pbucket[i] = nb - 1;
+    }
+    for (int b = 0; b < nb; b++)
+        ov.bneed[b] = ov.bhi[b] - ov.blo[b];
+    ov.np = np;
+    ov.nb = nb;
+    ov.n = n;
+    ov.es = es;
+    ov.info = info;
+    return 1;
+}
+
+/* dst = (g + batch) * weight, as the instance's sum and
+ * dlrt_mpi_allreduce_grads would compute it (batch NULL: g * weight) */
+static void stage_range(void *dst, const void *g, const void *batch, int64_t n, dlrt_dtype t,
+                        double weight)
+{
+    if (t == DLRT_F64) {
+        double *d = dst;
+        const double *x = g, *y = batch;
+        for (int64_t i = 0; i < n; i++) {
+            double v = y ? x[i] + y[i] : x[i];
+            d[i] = weight != 1 ? v * weight : v;
+        }
+    } else {
+        float *d = dst, w = (float)weight;
+        const float *x = g, *y = batch;
+        for (int64_t i = 0; i < n; i++) {
+            float v = y ? x[i] + y[i] : x[i];
+            d[i] = weight != 1 ? v * w : v;
+        }
+    }
+}
+
+/* Stages parameter i (batch: its gradient of the batch, or NULL when the
+ * instance's sum is already the whole value); the caller holds ov.mu
+ * when the thread may be running. */
+static void stage_param(int i, const void *batch)
+{
+    const char *g = (const char *)ov.m + ov.info->grads_offset + ov.pfirst[i] * (int64_t)ov.es;
+    stage_range(ov.stage + ov.pfirst[i] * (int64_t)ov.es, g, batch, ov.pcount[i],
+                ov.info->param_dtype, ov.weight);
+    ov.staged[i] = 1;
+    ov.bhave[ov.pbucket[i]] += ov.pcount[i];
+}
+
+static void grad_ready(void *arg, void *m, int64_t first, int64_t count, const void *grad)
+{
+    (void)arg;
+    if (m != ov.m)
+        return;
+    int lo = 0, hi = ov.np - 1;
+    while (lo < hi) { /* the last parameter whose first is <= first */
+        int mid = (lo + hi + 1) / 2;
+        if (ov.pfirst[mid] <= first)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    if (ov.pfirst[lo] != first || ov.pcount[lo] != count || ov.staged[lo])
+        return; /* not a whole parameter: staged from the sums at the end */
+    /* the staging writes only this parameter's range, which the thread
+     * does not read before its bucket is complete */
+    stage_range(ov.stage + first * (int64_t)ov.es,
+                (const char *)m + ov.info->grads_offset + first * (int64_t)ov.es, grad, count,
+                ov.info->param_dtype, ov.weight);
+    pthread_mutex_lock(&ov.mu);
+    ov.staged[lo] = 1;
+    int b = ov.pbucket[lo];
+    ov.bhave[b] += count;
+    if (ov.bhave[b] == ov.bneed[b] && b == ov.next)
+        pthread_cond_broadcast(&ov.cv);
+    pthread_mutex_unlock(&ov.mu);
+}
+
+/* dlrt_mpi_train_step's gradients and all-reduce, overlapped; *computed:
+ * compute_gradients' code. Returns the communication's code. */
+static int overlapped_step(void *m, int batch, int global, const void *const *inputs,
+                           void *loss, int *computed)
+{
+    const dlrt_model_info *info = ov.info;
+    if (!ov.started) {
+        if (pthread_create(&ov.thread, NULL, comm_main, NULL))
+            return dlrt_fail(DLRT_ENOMEM, "no thread for the all-reduce");
+        ov.started = 1;
+    }
+    pthread_mutex_lock(&ov.mu);
+    ov.m = m;
+    ov.weight = (double)batch / global;
+    memset(ov.staged, 0, (size_t)ov.np);
+    memset(ov.bhave, 0, sizeof *ov.bhave * (size_t)ov.nb);
+    ov.next = 0;
+    ov.ended = 0;
+    ov.rc = 0;
+    ov.early = 0;
+    ov.active = 1;
+    pthread_mutex_unlock(&ov.mu);
+
+    *computed = DLRT_OK;
+    if (batch > 0) {
+        *computed = dlrt_model_set_grad_ready(m, grad_ready, NULL);
+        if (!*computed)
+            *computed = info->compute_gradients(m, batch, inputs, loss);
+        dlrt_model_set_grad_ready(m, NULL, NULL);
+    }
+    /* the rest from the sums, which now hold the batch's gradients (or,
+     * after a failure, do not: that step's result is not kept) */
+    pthread_mutex_lock(&ov.mu);
+    for (int i = 0; i < ov.np; i++)
+        if (!ov.staged[i])
+            stage_param(i, NULL);
+    ov.ended = 1;
+    pthread_cond_broadcast(&ov.cv);
+    double t0 = now();
+    while (ov.active)
+        pthread_cond_wait(&ov.cv, &ov.mu);
+    int rc = ov.rc;
+    ctx.stats.comm_seconds += now() - t0;
+    ctx.stats.buckets += ov.nb;
+    ctx.stats.buckets_early += ov.early;
+    pthread_mutex_unlock(&ov.mu);
+    if (rc)
+        return dlrt_fail(rc, "%s", ov.msg);
+    ctx.stats.allreduce_calls++;
+    ctx.stats.allreduce_bytes += ov.n * (int64_t)ov.es;
+    return DLRT_OK;
+}
+
+int dlrt_mpi_set_overlap(int on)
+{
+    ctx.overlap = on != 0;
+    return DLRT_OK;
+}
+
 int dlrt_mpi_train_step(void *m, int batch, int global, const void *const *inputs, double *loss)
 {
     int rc = need_init();
@@ -359,11 +694,25 @@ int dlrt_mpi_train_step(void *m, int batch, int global, const void *const *input
         batch > global)
         return DLRT_EINVAL;
     double part[1] = {0};
+    union {
+        float f;
+        double d;
+    } l;
+    if (ctx.overlap && ctx.serialized && ctx.size > 1 && overlap_prepare(info)) {
+        int computed = DLRT_OK;
+        if ((rc = overlapped_step(m, batch, global, inputs, &l, &computed)))
+            return rc;
+        if (batch > 0 && !computed)
+            part[0] = (info->loss_dtype == DLRT_F64 ? l.d : (double)l.f) * batch / global;
+        if ((rc = agree(computed)))
+            return rc;
+        memcpy((char *)m + info->grads_offset, ov.stage, (size_t)ov.n * ov.es);
+        if ((rc = dlrt_mpi_sum(part, 1)))
+            return rc;
+        *loss = part[0];
+        return info->apply_gradients(m);
+    }
     if (batch > 0) {
-        union {
-            float f;
-            double d;
-        } l;
         rc = info->compute_gradients(m, batch, inputs, &l);
         if (!rc)
             part[0] = (info->loss_dtype == DLRT_F64 ? l.d : (double)l.f) * batch / global;

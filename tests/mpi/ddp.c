@@ -14,6 +14,8 @@
  *       averaged (weights BATCH / global) and applied to every instance;
  *       their model states are averaged at the end. RANKS 1 is plain
  *       training with batch BATCH.
+ *   ddp hooks BATCH
+ *       without MPI: the gradient reports of the backward (hooks(), below)
  *   ddp compare REF OUT TOL
  *       every loss OUT has is REF's loss at that step, and OUT's parameters
  *       and model state are REF's, within relative error TOL (losses each,
@@ -181,6 +183,10 @@ static int run(int argc, char **argv)
         die(save, rc);
     if (f)
         write_model(f, m);
+    dlrt_mpi_stats st = dlrt_mpi_get_stats();
+    if (rank == 0 && st.buckets > 0)
+        printf("ddp: overlap: %lld buckets, started during the backward: %lld\n",
+               (long long)st.buckets, (long long)st.buckets_early);
     free(xb);
     free(yb);
     dlrt_batches_free(&b);
@@ -388,6 +394,127 @@ static int compare(int argc, char **argv)
     return bad;
 }
 
+
+/* ddp hooks BATCH: without MPI, the gradient reports of the generated
+ * backward (dlrt_model_set_grad_ready) over two compute_gradients calls
+ * (the second adds to the first's sums): every parameter reported once
+ * per call, as a whole, while the instance's sums still hold their old
+ * value, with this batch's gradient (old + reported = new, bit for bit),
+ * the last layer's first and the first layer's last; none once the hook
+ * is removed. */
+typedef struct {
+    const float *old; /* the sums before the call */
+    float *seen;      /* the reported gradients */
+    int *times;       /* reports by parameter */
+    int order[256], calls, bad;
+} Hooks;
+
+static int64_t numel(const dlrt_tensor_desc *d)
+{
+    int64_t n = 1;
+    for (int k = 0; k < d->rank; k++)
+        n *= d->shape[k];
+    return n;
+}
+
+static int param_at(int64_t first)
+{
+    const dlrt_model_info *info = M(info)();
+    for (int i = 0; i < info->num_params; i++)
+        if ((int64_t)(info->params[i].offset - info->params_offset) / 4 == first)
+            return i;
+    return -1;
+}
+
+static void on_ready(void *ctx, void *m, int64_t first, int64_t count, const void *grad)
+{
+    Hooks *h = ctx;
+    const float *g = M(grads)(m);
+    int i = param_at(first);
+    if (i < 0 || count != numel(&M(info)()->params[i].desc)) {
+        fprintf(stderr, "ddp: report of [%lld, +%lld) is no whole parameter\n", (long long)first,
+                (long long)count);
+        h->bad = 1;
+        return;
+    }
+    if (memcmp(g + first, h->old + first, sizeof *g * (size_t)count)) {
+        fprintf(stderr, "ddp: parameter %d reported after its sum was updated\n", i);
+        h->bad = 1;
+    }
+    memcpy(h->seen + first, grad, sizeof *g * (size_t)count);
+    h->times[i]++;
+    if (h->calls < 256)
+        h->order[h->calls] = i;
+    h->calls++;
+}
+
+static int hooks(int argc, char **argv)
+{
+    if (argc != 3)
+        return 2;
+    int batch = atoi(argv[2]);
+    const dlrt_model_info *info = M(info)();
+    if (batch < 1 || batch > info->max_batch)
+        return 2;
+    Model *m = M(create)(SEED);
+    int64_t n = M(NUM_PARAMS);
+    Hooks h = {.old = malloc(sizeof(float) * (size_t)n), .seen = malloc(sizeof(float) * (size_t)n),
+               .times = calloc((size_t)info->num_params, sizeof(int))};
+    if (!m || !h.old || !h.seen || !h.times)
+        die("memory", DLRT_ENOMEM);
+    int rc;
+    if (dlrt_model_set_grad_ready(NULL, on_ready, &h) != DLRT_EINVAL)
+        die("set_grad_ready(NULL)", DLRT_EINVAL);
+    if ((rc = dlrt_model_set_grad_ready(m, on_ready, &h)))
+        die("set_grad_ready", rc);
+    for (int call = 0; call < 2; call++) {
+        memcpy((float *)h.old, M(grads)(m), sizeof(float) * (size_t)n);
+        memset(h.times, 0, sizeof(int) * (size_t)info->num_params);
+        h.calls = 0;
+        float l;
+        if ((rc = M(compute_gradients)(m, batch, data_x + (size_t)call * batch * DIM,
+                                       data_y + call * batch, &l)))
+            die("compute_gradients", rc);
+        const float *g = M(grads)(m);
+        for (int i = 0; i < info->num_params; i++)
+            if (h.times[i] != 1) {
+                fprintf(stderr, "ddp: parameter %d reported %d times\n", i, h.times[i]);
+                h.bad = 1;
+            }
+        for (int64_t i = 0; i < n && !h.bad; i++) {
+            float want = h.old[i] + h.seen[i];
+            if (memcmp(&want, &g[i], sizeof want)) {
+                fprintf(stderr, "ddp: call %d: scalar %lld: sum %.9g + reported %.9g != %.9g\n",
+                        call, (long long)i, (double)h.old[i], (double)h.seen[i], (double)g[i]);
+                h.bad = 1;
+            }
+        }
+        if (h.calls > 0 && (h.order[0] < info->num_params - 2 || h.order[h.calls - 1] > 1)) {
+            fprintf(stderr, "ddp: reports from parameter %d to %d: want the last layer's first\n",
+                    h.order[0], h.order[h.calls - 1]);
+            h.bad = 1;
+        }
+        printf("ddp: call %d: %d reports, parameters", call, h.calls);
+        for (int i = 0; i < h.calls && i < 256; i++)
+            printf(" %d", h.order[i]);
+        printf("\n");
+    }
+    dlrt_model_set_grad_ready(m, NULL, NULL);
+    h.calls = 0;
+    float l;
+    if ((rc = M(compute_gradients)(m, batch, data_x, data_y, &l)))
+        die("compute_gradients", rc);
+    if (h.calls) {
+        fprintf(stderr, "ddp: %d reports after the hook was removed\n", h.calls);
+        h.bad = 1;
+    }
+    M(destroy)(m);
+    free((float *)h.old);
+    free(h.seen);
+    free(h.times);
+    return h.bad;
+}
+
 int main(int argc, char **argv)
 {
     int rc = 2;
@@ -398,9 +525,11 @@ int main(int argc, char **argv)
         rc = sim(argc, argv);
     else if (argc > 1 && !strcmp(argv[1], "compare"))
         rc = compare(argc, argv);
+    else if (argc > 1 && !strcmp(argv[1], "hooks"))
+        rc = hooks(argc, argv);
     if (rc == 2)
         fprintf(stderr, "usage: ddp run STEPS BATCH OUT [--resume CKPT] [--save CKPT] "
                         "[--die-at STEP] [--hang-at STEP]\n       ddp sim RANKS STEPS BATCH OUT\n"
-                        "       ddp compare REF OUT TOL\n");
+                        "       ddp compare REF OUT TOL\n       ddp hooks BATCH\n");
     return rc;
 }

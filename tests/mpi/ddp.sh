@@ -12,8 +12,12 @@
 #   hang    a rank asleep at step 10: the others time out (DLRT_MPI_TIMEOUT
 #           3 s) and end the run with an error naming it
 #   errors  a missing checkpoint stops both ranks with rank 0's message
+#   overlap the all-reduce overlapped with the backward (DLRT_MPI_OVERLAP=1)
+#           gives the non-overlapped run's losses and parameters bit for
+#           bit; with EARLY, some bucket must have started during the
+#           backward; and the backward's gradient reports (ddp hooks)
 set -eu
-case_=$1 ddp=$2 dir=$3
+case_=$1 ddp=$2 dir=$3 early=${4:-}
 here=$(dirname "$0")
 run() { sh "$here/mpirun.sh" "$@"; }
 rm -rf "$dir" && mkdir -p "$dir" && cd "$dir"
@@ -83,6 +87,18 @@ errors)
     [ $status -ne 0 ] && [ $status -ne 124 ] || { echo "ddp.sh: status $status" >&2; exit 1; }
     n=$(grep -c "missing.safetensors" log.txt)
     [ "$n" -ge 2 ] || { echo "ddp.sh: want the error from both ranks, got $n lines" >&2; exit 1; }
+    ;;
+overlap)
+    "$ddp" hooks 32
+    DLRT_MPI_OVERLAP=0 run 2 "$ddp" run 100 32 off.txt
+    DLRT_MPI_OVERLAP=1 run 2 "$ddp" run 100 32 on.txt >log.txt
+    cat log.txt
+    "$ddp" compare off.txt on.txt 0
+    grep -q "ddp: overlap: [1-9]" log.txt || { echo "ddp.sh: the steps were not overlapped" >&2; exit 1; }
+    if [ -n "$early" ] && ! grep -q "during the backward: [1-9]" log.txt; then
+        echo "ddp.sh: no bucket started during the backward" >&2
+        exit 1
+    fi
     ;;
 *)
     echo "ddp.sh: unknown case $case_" >&2
