@@ -12,9 +12,10 @@
  * the all-reduce of the gradients alone, timed in a loop with no compute
  * between calls: its time and the bandwidth it reaches. docs/DISTRIBUTED.md
  * models the step time over N ranks from these. On 2 ranks or more the
- * rounds alternate between the all-reduce after the backward and the
- * all-reduce overlapped with it (dlrt_mpi_set_overlap), and a second line
- * gives the overlapped steps' figures.
+ * rounds alternate between the all-reduce after the backward on the
+ * calling thread, overlapped with the backward, and on the communication
+ * thread after the backward (dlrt_mpi_set_overlap's modes), and two more
+ * lines give the figures of the last two.
  *
  *   bench_ddp_NAME [GLOBAL_BATCH [STEPS [ROUNDS]]]     default 64 200 5 */
 #include <stdio.h>
@@ -83,16 +84,19 @@ int main(int argc, char **argv)
         y[i] = (int32_t)(dlrt_rng_next(&rng) % 10);
     check("sync", dlrt_mpi_sync(m));
 
-    /* [mode * rounds + r]: mode 0 not overlapped, 1 overlapped (2 ranks or
-     * more), the two alternating round by round so that both see the
-     * same load; hidden: the all-reduce's time on the communication thread */
-    double *per_step = malloc(sizeof *per_step * 2 * (size_t)rounds);
-    double *comm = malloc(sizeof *comm * 2 * (size_t)rounds);
-    double *hidden = malloc(sizeof *hidden * 2 * (size_t)rounds);
-    int64_t early = 0, buckets = 0;
+    /* [mode * rounds + r]: mode 0 the all-reduce after the backward, on
+     * 2 ranks or more also 1 overlapped with it and 2 on the
+     * communication thread after it (dlrt_mpi_set_overlap), alternating
+     * round by round so that all see the same load; hidden: the
+     * all-reduce's time on the communication thread */
+    enum { MODES = 3 };
+    double *per_step = malloc(sizeof *per_step * MODES * (size_t)rounds);
+    double *comm = malloc(sizeof *comm * MODES * (size_t)rounds);
+    double *hidden = malloc(sizeof *hidden * MODES * (size_t)rounds);
+    int64_t early[MODES] = {0}, buckets[MODES] = {0};
     if (!per_step || !comm || !hidden)
         check("memory", DLRT_ENOMEM);
-    int modes = size > 1 ? 2 : 1;
+    int modes = size > 1 ? MODES : 1;
     for (int r = -1; r < rounds; r++) { /* round -1: warm-up */
         for (int mode = 0; mode < modes; mode++) {
             double loss, zero = 0;
@@ -109,12 +113,12 @@ int main(int argc, char **argv)
                 per_step[mode * rounds + r] = t / steps;
                 comm[mode * rounds + r] = (s1.comm_seconds - s0.comm_seconds) / steps;
                 hidden[mode * rounds + r] = (s1.overlap_seconds - s0.overlap_seconds) / steps;
-                early += s1.buckets_early - s0.buckets_early;
-                buckets += s1.buckets - s0.buckets;
+                early[mode] += s1.buckets_early - s0.buckets_early;
+                buckets[mode] += s1.buckets - s0.buckets;
             }
         }
     }
-    dlrt_mpi_set_overlap(0);
+    dlrt_mpi_set_overlap(DLRT_MPI_AFTER);
     /* the all-reduce alone, of zeros (sums of zeros stay finite) */
     float *g = M(grads)(m);
     for (int64_t i = 0; i < info->num_param_scalars; i++)
@@ -136,18 +140,6 @@ int main(int argc, char **argv)
     for (int r = 0; r < rounds; r++)
         if (per_step[r] == med)
             med_comm = comm[r];
-    double ov_sorted[100], ov_med = 0, ov_comm = 0, ov_hidden = 0;
-    if (modes == 2) {
-        for (int r = 0; r < rounds; r++)
-            ov_sorted[r] = per_step[rounds + r];
-        qsort(ov_sorted, (size_t)rounds, sizeof *ov_sorted, cmp);
-        ov_med = ov_sorted[rounds / 2];
-        for (int r = 0; r < rounds; r++)
-            if (per_step[rounds + r] == ov_med) {
-                ov_comm = comm[rounds + r];
-                ov_hidden = hidden[rounds + r];
-            }
-    }
     double bytes = (double)info->num_param_scalars * (double)dlrt_dtype_size(info->param_dtype);
     if (rank == 0) {
         printf("%s: %d rank%s, global batch %d (%lld per rank), %lld parameters: "
@@ -160,15 +152,28 @@ int main(int argc, char **argv)
         if (size > 1) /* each rank sends and receives 2 (N-1)/N of the array */
             printf(" (%.2f GB/s bus bandwidth)", 2.0 * (size - 1) / size * bytes / alone / 1e9);
         printf("\n");
-        if (modes == 2)
-            printf("%s: overlapped with the backward (same rounds, alternating): %.3f ms per step "
-                   "(min %.3f, max %.3f), %.0f samples/s, %.2fx the time not overlapped; waited "
-                   "%.3f ms per step for communication (%.1f%%); the all-reduce ran %.3f ms per "
-                   "step on the communication thread; %lld of %lld buckets started during the "
-                   "backward\n",
-                   STR(MODEL), ov_med * 1e3, ov_sorted[0] * 1e3, ov_sorted[rounds - 1] * 1e3,
-                   global / ov_med, ov_med / med, ov_comm * 1e3, 100 * ov_comm / ov_med,
-                   ov_hidden * 1e3, (long long)early, (long long)buckets);
+        static const char *const what[MODES] = {
+            "", "overlapped with the backward", "on the communication thread after the backward"};
+        for (int mode = 1; mode < modes; mode++) {
+            double ms[100], *ps = per_step + mode * rounds, om = 0, oc = 0, oh = 0;
+            for (int r = 0; r < rounds; r++)
+                ms[r] = ps[r];
+            qsort(ms, (size_t)rounds, sizeof *ms, cmp);
+            om = ms[rounds / 2];
+            for (int r = 0; r < rounds; r++)
+                if (ps[r] == om) {
+                    oc = comm[mode * rounds + r];
+                    oh = hidden[mode * rounds + r];
+                }
+            printf("%s: all-reduce %s (same rounds, alternating): %.3f ms per step (min %.3f, "
+                   "max %.3f), %.0f samples/s, %.2fx the time of the all-reduce after it on the "
+                   "calling thread; waited %.3f ms per step for communication (%.1f%%); the "
+                   "all-reduce took %.3f ms per step on the communication thread; %lld of %lld "
+                   "buckets started during the backward\n",
+                   STR(MODEL), what[mode], om * 1e3, ms[0] * 1e3, ms[rounds - 1] * 1e3,
+                   global / om, om / med, oc * 1e3, 100 * oc / om, oh * 1e3,
+                   (long long)early[mode], (long long)buckets[mode]);
+        }
     }
     free(per_step);
     free(comm);

@@ -100,19 +100,27 @@ int dlrt_mpi_allreduce_grads(void *m, double weight);
  * dlrt_mpi_allreduce_grads(m, 1) and NAME_apply_gradients. */
 int dlrt_mpi_train_step(void *m, int batch, int global, const void *const *inputs, double *loss);
 
-/* Whether dlrt_mpi_train_step overlaps the all-reduce with the backward
- * pass (docs/DISTRIBUTED.md, Overlap): the backward reports each
- * parameter's gradient as it is final, and a communication thread
- * all-reduces buckets of them (runs of whole parameters from the last,
- * 64 kB or more) while the backward goes on. The same results as without
- * on 2 ranks, bit for bit; on more, up to the order of each sum's terms.
- * Needs MPI_THREAD_SERIALIZED (dlrt_mpi_init asks for it) and code from
- * a dlc that reports gradients; without either the step is not
- * overlapped. Default DLRT_MPI_OVERLAP_DEFAULT, or the environment's
- * DLRT_MPI_OVERLAP (0 or 1) at dlrt_mpi_init. Not collective, but every
- * rank must make the same choice. */
-#define DLRT_MPI_OVERLAP_DEFAULT 0
-int dlrt_mpi_set_overlap(int on);
+/* Where dlrt_mpi_train_step runs the gradient all-reduce
+ * (docs/DISTRIBUTED.md, Overlap):
+ *   DLRT_MPI_AFTER    on the calling thread, after the backward pass;
+ *   DLRT_MPI_OVERLAP  overlapped with the backward: the backward reports
+ *                     each parameter's gradient as it is final, and a
+ *                     communication thread all-reduces buckets of them
+ *                     (runs of whole parameters from the last, 64 kB or
+ *                     more) while the backward goes on;
+ *   DLRT_MPI_THREAD   the same thread and buckets, after the backward:
+ *                     what the overlap alone gains is OVERLAP vs THREAD.
+ * The same results in every mode on 2 ranks, bit for bit; on more, up to
+ * the order of each sum's terms. OVERLAP and THREAD need
+ * MPI_THREAD_SERIALIZED (dlrt_mpi_init asks for it), and OVERLAP code
+ * from a dlc that reports gradients; without, they do what they can
+ * (THREAD, AFTER). Default DLRT_MPI_OVERLAP_DEFAULT, or the environment's
+ * DLRT_MPI_OVERLAP (0, 1, 2: the modes) at dlrt_mpi_init. DLRT_EINVAL for
+ * another mode. Not collective, but every rank must make the same
+ * choice. */
+enum { DLRT_MPI_AFTER = 0, DLRT_MPI_OVERLAP = 1, DLRT_MPI_THREAD = 2 };
+#define DLRT_MPI_OVERLAP_DEFAULT DLRT_MPI_AFTER
+int dlrt_mpi_set_overlap(int mode);
 
 /* The sum over the ranks of n doubles, in place, in rank order. */
 int dlrt_mpi_sum(double *v, int n);

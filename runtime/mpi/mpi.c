@@ -44,11 +44,14 @@ static struct {
     dlrt_mpi_stats stats;
 } ctx = {MPI_COMM_NULL, 0, 1, 0, 0, 0, 0, 0, {0, 0, 0, 0, 0, 0}};
 
-/* The communication thread's waits poll without spinning: the backward
- * it overlaps needs the core. */
-static _Thread_local int comm_thread;
-
 static void overlap_stop(void);
+
+/* Set while an overlapped step's backward runs: the communication
+ * thread's waits then poll every 20 us instead of back to back, leaving
+ * the core to the backward (on a rank bound to one core, the two share
+ * it); after the backward they spin, as the calling thread's do. */
+static _Thread_local int comm_thread;
+static int backward_running;
 
 /* DLRT_EIO with MPI's text for a failed call; rc when it succeeded. */
 static int mpi_check(int rc, const char *what)
@@ -82,7 +85,7 @@ static int wait_all(MPI_Request *req, int n, const char *what, int peer)
             return dlrt_fail(DLRT_EIO, "MPI: %s: rank %d had no answer in %g s", what, ctx.rank,
                              ctx.timeout);
         }
-        if (comm_thread)
+        if (comm_thread && __atomic_load_n(&backward_running, __ATOMIC_RELAXED))
             nanosleep(&(struct timespec){0, 20000}, NULL);
     }
 }
@@ -131,9 +134,9 @@ int dlrt_mpi_init(int *argc, char ***argv)
     ctx.overlap = DLRT_MPI_OVERLAP_DEFAULT;
     const char *o = getenv("DLRT_MPI_OVERLAP");
     if (o && *o) {
-        if (strcmp(o, "0") && strcmp(o, "1"))
-            return dlrt_fail(DLRT_EINVAL, "DLRT_MPI_OVERLAP='%s' is not 0 or 1", o);
-        ctx.overlap = *o == '1';
+        if ((strcmp(o, "0") && strcmp(o, "1") && strcmp(o, "2")) ||
+            dlrt_mpi_set_overlap(*o - '0'))
+            return dlrt_fail(DLRT_EINVAL, "DLRT_MPI_OVERLAP='%s' is not 0, 1 or 2", o);
     }
     const char *t = getenv("DLRT_MPI_TIMEOUT");
     if (t && *t) {
@@ -650,9 +653,13 @@ static int overlapped_step(void *m, int batch, int global, const void *const *in
 
     *computed = DLRT_OK;
     if (batch > 0) {
-        *computed = dlrt_model_set_grad_ready(m, grad_ready, NULL);
+        /* DLRT_MPI_THREAD: nothing staged before the backward ends */
+        if (ctx.overlap == DLRT_MPI_OVERLAP)
+            *computed = dlrt_model_set_grad_ready(m, grad_ready, NULL);
+        __atomic_store_n(&backward_running, 1, __ATOMIC_RELAXED);
         if (!*computed)
             *computed = info->compute_gradients(m, batch, inputs, loss);
+        __atomic_store_n(&backward_running, 0, __ATOMIC_RELAXED);
         dlrt_model_set_grad_ready(m, NULL, NULL);
     }
     /* the rest from the sums, which now hold the batch's gradients (or,
@@ -678,9 +685,11 @@ static int overlapped_step(void *m, int batch, int global, const void *const *in
     return DLRT_OK;
 }
 
-int dlrt_mpi_set_overlap(int on)
+int dlrt_mpi_set_overlap(int mode)
 {
-    ctx.overlap = on != 0;
+    if (mode != DLRT_MPI_AFTER && mode != DLRT_MPI_OVERLAP && mode != DLRT_MPI_THREAD)
+        return DLRT_EINVAL;
+    ctx.overlap = mode;
     return DLRT_OK;
 }
 
@@ -698,7 +707,8 @@ int dlrt_mpi_train_step(void *m, int batch, int global, const void *const *input
         float f;
         double d;
     } l;
-    if (ctx.overlap && ctx.serialized && ctx.size > 1 && overlap_prepare(info)) {
+    if (ctx.overlap != DLRT_MPI_AFTER && ctx.serialized && ctx.size > 1 &&
+        overlap_prepare(info)) {
         int computed = DLRT_OK;
         if ((rc = overlapped_step(m, batch, global, inputs, &l, &computed)))
             return rc;
