@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dlrt_mpi.h"
@@ -407,7 +408,16 @@ typedef struct {
     float *seen;      /* the reported gradients */
     int *times;       /* reports by parameter */
     int order[256], calls, bad;
+    double at[256]; /* seconds since the call began */
+    double t0;
 } Hooks;
+
+static double seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
 
 static int64_t numel(const dlrt_tensor_desc *d)
 {
@@ -443,8 +453,10 @@ static void on_ready(void *ctx, void *m, int64_t first, int64_t count, const voi
     }
     memcpy(h->seen + first, grad, sizeof *g * (size_t)count);
     h->times[i]++;
-    if (h->calls < 256)
+    if (h->calls < 256) {
         h->order[h->calls] = i;
+        h->at[h->calls] = seconds() - h->t0;
+    }
     h->calls++;
 }
 
@@ -472,9 +484,11 @@ static int hooks(int argc, char **argv)
         memset(h.times, 0, sizeof(int) * (size_t)info->num_params);
         h.calls = 0;
         float l;
+        h.t0 = seconds();
         if ((rc = M(compute_gradients)(m, batch, data_x + (size_t)call * batch * DIM,
                                        data_y + call * batch, &l)))
             die("compute_gradients", rc);
+        double took = seconds() - h.t0;
         const float *g = M(grads)(m);
         for (int i = 0; i < info->num_params; i++)
             if (h.times[i] != 1) {
@@ -494,9 +508,9 @@ static int hooks(int argc, char **argv)
                     h.order[0], h.order[h.calls - 1]);
             h.bad = 1;
         }
-        printf("ddp: call %d: %d reports, parameters", call, h.calls);
+        printf("ddp: call %d: %d reports in %.3f ms: parameter at ms", call, h.calls, took * 1e3);
         for (int i = 0; i < h.calls && i < 256; i++)
-            printf(" %d", h.order[i]);
+            printf(" %d %.3f,", h.order[i], h.at[i] * 1e3);
         printf("\n");
     }
     dlrt_model_set_grad_ready(m, NULL, NULL);

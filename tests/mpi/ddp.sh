@@ -13,8 +13,9 @@
 #           3 s) and end the run with an error naming it
 #   errors  a missing checkpoint stops both ranks with rank 0's message
 #   overlap the all-reduce overlapped with the backward (DLRT_MPI_OVERLAP=1)
-#           gives the non-overlapped run's losses and parameters bit for
-#           bit; with EARLY, some bucket must have started during the
+#           and on the communication thread after it (2) give the losses
+#           and parameters of the all-reduce after it (0) bit for bit;
+#           with EARLY, some bucket must have started during the
 #           backward; and the backward's gradient reports (ddp hooks)
 set -eu
 case_=$1 ddp=$2 dir=$3 early=${4:-}
@@ -91,9 +92,11 @@ errors)
 overlap)
     "$ddp" hooks 32
     DLRT_MPI_OVERLAP=0 run 2 "$ddp" run 100 32 off.txt
+    DLRT_MPI_OVERLAP=2 run 2 "$ddp" run 100 32 thread.txt
     DLRT_MPI_OVERLAP=1 run 2 "$ddp" run 100 32 on.txt >log.txt
     cat log.txt
     "$ddp" compare off.txt on.txt 0
+    "$ddp" compare off.txt thread.txt 0
     grep -q "ddp: overlap: [1-9]" log.txt || { echo "ddp.sh: the steps were not overlapped" >&2; exit 1; }
     if [ -n "$early" ] && ! grep -q "during the backward: [1-9]" log.txt; then
         echo "ddp.sh: no bucket started during the backward" >&2
