@@ -654,11 +654,11 @@ static int overlapped_step(void *m, int batch, int global, const void *const *in
     *computed = DLRT_OK;
     if (batch > 0) {
         /* DLRT_MPI_THREAD: nothing staged before the backward ends */
+        /* without a hook (none free), as DLRT_MPI_THREAD */
         if (ctx.overlap == DLRT_MPI_OVERLAP)
-            *computed = dlrt_model_set_grad_ready(m, grad_ready, NULL);
+            dlrt_model_set_grad_ready(m, grad_ready, NULL);
         __atomic_store_n(&backward_running, 1, __ATOMIC_RELAXED);
-        if (!*computed)
-            *computed = info->compute_gradients(m, batch, inputs, loss);
+        *computed = info->compute_gradients(m, batch, inputs, loss);
         __atomic_store_n(&backward_running, 0, __ATOMIC_RELAXED);
         dlrt_model_set_grad_ready(m, NULL, NULL);
     }
