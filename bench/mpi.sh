@@ -2,7 +2,9 @@
 # Data-parallel scaling, run by hand: bench/ddp.c for the MLP and LeNet-5 on
 # 1 and then 2 ranks of this machine (tests/mpi/mpirun.sh: shared memory
 # between the ranks), one OpenBLAS thread per rank, the same global batch;
-# prints each run's line and the speed-up of 2 ranks over 1. BENCH_BUILD
+# prints each run's lines (on 2 ranks: the all-reduce after the backward,
+# overlapped with it, and on the communication thread after it) and the
+# speed-up of 2 ranks over 1. BENCH_BUILD
 # is the build directory (default build/release); the arguments go to
 # bench_ddp_NAME: [GLOBAL_BATCH [STEPS [ROUNDS]]] (default 64 200 5).
 # Then, from the 1-rank step time C and the parameter count P, the model
@@ -19,7 +21,10 @@ for model in mnist_mlp lenet; do
     two=$(sh tests/mpi/mpirun.sh 2 "$build/bench/bench_ddp_$model" "$@")
     echo "$one"
     echo "$two"
+    ov=$(echo "$two" | sed -n 's/.*overlapped with the backward.*: \([0-9.]*\) ms per step.*/\1/p')
     two=$(echo "$two" | head -1)
+    awk -v a="$(echo "$one" | sed -n 's/.*: step \([0-9.]*\) ms.*/\1/p')" -v b="$ov" -v m="$model" \
+        'BEGIN { if (b) printf "%s: 2 ranks overlapped (the default) take %.2fx the step time of 1\n", m, b / a }'
     step() { echo "$1" | sed -n 's/.*: step \([0-9.]*\) ms.*/\1/p'; }
     awk -v a="$(step "$one")" -v b="$(step "$two")" -v m="$model" \
         'BEGIN { printf "%s: 2 ranks take %.2fx the step time of 1: speed-up %.2fx\n", m, b / a, a / b }'

@@ -119,7 +119,7 @@ int dlrt_mpi_train_step(void *m, int batch, int global, const void *const *input
  * another mode. Not collective, but every rank must make the same
  * choice. */
 enum { DLRT_MPI_AFTER = 0, DLRT_MPI_OVERLAP = 1, DLRT_MPI_THREAD = 2 };
-#define DLRT_MPI_OVERLAP_DEFAULT DLRT_MPI_OVERLAP
+#define DLRT_MPI_OVERLAP_DEFAULT DLRT_MPI_AFTER
 int dlrt_mpi_set_overlap(int mode);
 
 /* The sum over the ranks of n doubles, in place, in rank order. */

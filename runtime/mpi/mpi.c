@@ -33,6 +33,7 @@
 
 static struct {
     MPI_Comm comm;
+    MPI_Comm ring; /* the communication thread's: its messages never meet the caller's */
     int rank, size;
     int owns_mpi;   /* dlrt_mpi_init called MPI_Init */
     double timeout; /* seconds a wait may take; 0: no limit */
@@ -42,7 +43,7 @@ static struct {
     int serialized; /* MPI lets one thread at a time call it (a comm thread) */
     int overlap;    /* dlrt_mpi_set_overlap */
     dlrt_mpi_stats stats;
-} ctx = {MPI_COMM_NULL, 0, 1, 0, 0, 0, 0, 0, {0, 0, 0, 0, 0, 0}};
+} ctx = {MPI_COMM_NULL, MPI_COMM_NULL, 0, 1, 0, 0, 0, 0, 0, {0, 0, 0, 0, 0, 0}};
 
 static void overlap_stop(void);
 
@@ -127,6 +128,8 @@ int dlrt_mpi_init(int *argc, char ***argv)
     if ((rc = mpi_check(MPI_Comm_dup(MPI_COMM_WORLD, &ctx.comm), "MPI_Comm_dup")))
         return rc;
     MPI_Comm_set_errhandler(ctx.comm, MPI_ERRORS_RETURN);
+    if ((rc = mpi_check(MPI_Comm_dup(ctx.comm, &ctx.ring), "MPI_Comm_dup")))
+        return rc;
     MPI_Comm_rank(ctx.comm, &ctx.rank);
     MPI_Comm_size(ctx.comm, &ctx.size);
     memset(&ctx.stats, 0, sizeof ctx.stats);
@@ -154,9 +157,11 @@ int dlrt_mpi_finalize(void)
     if (ctx.timed_out)
         return dlrt_fail(DLRT_ESTATE, "a communication timed out: end the job (dlrt_mpi_abort)");
     overlap_stop();
+    if (ctx.ring != MPI_COMM_NULL)
+        MPI_Comm_free(&ctx.ring);
     if (ctx.comm != MPI_COMM_NULL)
         MPI_Comm_free(&ctx.comm);
-    ctx.comm = MPI_COMM_NULL;
+    ctx.comm = ctx.ring = MPI_COMM_NULL;
     if (ctx.owns_mpi) {
         ctx.owns_mpi = 0;
         return mpi_check(MPI_Finalize(), "MPI_Finalize");
@@ -291,10 +296,11 @@ static int exchange(const void *out, int nout, void *in, int nin, MPI_Datatype t
 {
     int next = (ctx.rank + 1) % ctx.size, prev = (ctx.rank + ctx.size - 1) % ctx.size;
     MPI_Request req[2];
-    int rc = mpi_check(MPI_Irecv(in, nin, t, prev, tag, ctx.comm, &req[0]), what);
+    MPI_Comm comm = comm_thread ? ctx.ring : ctx.comm;
+    int rc = mpi_check(MPI_Irecv(in, nin, t, prev, tag, comm, &req[0]), what);
     if (rc)
         return rc;
-    if ((rc = mpi_check(MPI_Isend(out, nout, t, next, tag, ctx.comm, &req[1]), what)))
+    if ((rc = mpi_check(MPI_Isend(out, nout, t, next, tag, comm, &req[1]), what)))
         return rc;
     return wait_all(req, 2, what, prev);
 }
