@@ -71,9 +71,10 @@ static LLVMTargetMachineRef make_machine(const CgOptions *o, int *levels, int *n
         level0.cpu = cg_level_cpu(levels[0]);
         o = &level0;
     }
-    /* The host's CPU by default, or when asked for by name; a cross
-     * target without --mcpu gets the generic CPU of its architecture. */
-    bool native = (o->cpu && strcmp(o->cpu, "native") == 0) || (!o->cpu && !o->triple);
+    /* A generic CPU of the target by default, as C compilers do, so an
+     * object runs on any machine of its architecture; the host's CPU only
+     * when asked for by name (docs/TARGETS.md). */
+    bool native = o->cpu && strcmp(o->cpu, "native") == 0;
     if (o->cpu && !native && strcmp(o->cpu, "generic") != 0 && !cg_cpu_known(t, triple, o->cpu)) {
         *err = malloc(strlen(o->cpu) + strlen(triple) + 64);
         check(*err);
