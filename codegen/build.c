@@ -174,6 +174,34 @@ void cg_fn_attrs(Cg *c, LLVMValueRef fn, const char *const *names, int n)
                 c->ctx, LLVMGetEnumAttributeKindForName(names[i], strlen(names[i])), 0));
 }
 
+LLVMValueRef cg_helper_begin(Cg *c, const char *name, LLVMTypeRef fty, unsigned noalias_mask,
+                             CgSaved *saved, bool *made)
+{
+    LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
+    *made = fn == NULL;
+    if (fn)
+        return fn;
+    *saved = (CgSaved){c->fn, c->batch, LLVMGetInsertBlock(c->b)};
+    fn = LLVMAddFunction(c->mod, name, fty);
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    const char *fattrs[] = {"nounwind", "noinline"};
+    cg_fn_attrs(c, fn, fattrs, 2);
+    unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
+    for (unsigned i = 0; i < 32; i++)
+        if (noalias_mask >> i & 1)
+            LLVMAddAttributeAtIndex(fn, i + 1, LLVMCreateEnumAttribute(c->ctx, noalias, 0));
+    c->fn = fn;
+    LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
+    return fn;
+}
+
+void cg_helper_end(Cg *c, const CgSaved *saved)
+{
+    c->fn = saved->fn;
+    c->batch = saved->batch;
+    LLVMPositionBuilderAtEnd(c->b, saved->at);
+}
+
 static LLVMValueRef get_function(Cg *c, const char *name, LLVMTypeRef fty)
 {
     LLVMValueRef f = LLVMGetNamedFunction(c->mod, name);

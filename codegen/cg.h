@@ -198,6 +198,10 @@ bool cg_cpu_known(LLVMTargetRef t, const char *triple, const char *cpu);
 bool cg_cpu_list(LLVMTargetRef t, const char *triple, const char *cpu, int *levels, int *n,
                  char **err);
 const char *cg_level_cpu(int level);
+/* target.c: the widest vector registers, in bytes, of tm's CPU as far as
+ * dlc can tell: 64 with AVX-512, 32 with AVX, else 16 (SSE2, NEON; also a
+ * CPU named with --mcpu, whose features LLVM-C does not tell). */
+int cg_vector_bytes(LLVMTargetMachineRef tm);
 
 /* instance.c: by input index (node order of OP_INPUT), whether the
  * outputs need it. */

@@ -49,6 +49,9 @@ typedef struct {
     int nlevels;          /* an object for a --mcpu list: its x86-64 levels (docs/CODEGEN.md, */
     const int *levels;    /* CPU lists), ascending; levels[0] is this module's. 0: one CPU */
     Vec(const char *) variants; /* the internal functions the entry points pick a variant of */
+    int vector_bytes;     /* the widest vectors of the target's CPU (cg_vector_bytes) */
+    int64_t gemm_rows;    /* products of at most this many rows are generated (gemm.c) */
+    Vec(const char *) gemms; /* the products generated in code (gemm.c), "KxN" */
     LLVMContextRef ctx;
     LLVMModuleRef mod;
     LLVMBuilderRef b;
@@ -64,6 +67,20 @@ typedef struct {
 
 /* Sets the LLVM types of c (c->ctx and c->td given). */
 void cg_init_types(Cg *c);
+
+/* A helper function of the module: cg_helper_begin returns the function
+ * named name if it exists (*made false), else adds it (internal, nounwind,
+ * noinline; pointer parameters in noalias_mask, bit i for parameter i,
+ * noalias), saves where the builder was and leaves it in the new entry
+ * block (*made true); cg_helper_end goes back. One definition, called
+ * from every place that needs it, keeps run functions small. */
+typedef struct {
+    LLVMValueRef fn, batch;
+    LLVMBasicBlockRef at;
+} CgSaved;
+LLVMValueRef cg_helper_begin(Cg *c, const char *name, LLVMTypeRef fty, unsigned noalias_mask,
+                             CgSaved *saved, bool *made);
+void cg_helper_end(Cg *c, const CgSaved *saved);
 
 /* Types and constants. */
 LLVMTypeRef cg_type(Cg *c, DType t);

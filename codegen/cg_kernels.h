@@ -45,6 +45,15 @@ LLVMValueRef cg_kernel_seq(Cg *c, Node *step);
  * current kernel function. */
 void cg_emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValueRef out);
 
+/* Products the compiler generates (gemm.c). cg_small_gemm_rows: up to how
+ * many rows a product of type t, flags ta/tb, inner extent k and output
+ * columns n runs in generated code rather than BLAS (0: never).
+ * cg_small_gemm: out[M, N] = a[M, K] @ b[K, N], f32, dense rows. */
+int64_t cg_small_gemm_rows(const Cg *c, DType t, bool ta, bool tb, Dim k, Dim n);
+int64_t cg_small_gemm_limit(const Cg *c); /* the cost model's, for c's vectors */
+void cg_small_gemm(Cg *c, int64_t K, int64_t N, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
+                   LLVMValueRef M);
+
 /* conv.c: emits, into the current kernel function, the convolution n
  * (conv2d, conv1d, conv_transpose2d) of the images at xp with the weights
  * at wp into out, with col the im2col/column scratch buffer (NULL for the

@@ -126,18 +126,12 @@ static LLVMValueRef scan_fn(Cg *c, DType t, bool sum)
     const char *name = arena_printf(c->g->arena, "%s.nonfinite.%s%s", c->g->name,
                                     ir_dtype_name(t), sum ? ".sum" : "");
     LLVMTypeRef pt[] = {c->ptr, c->ptr, c->i64};
-    LLVMTypeRef fty = LLVMFunctionType(c->i1, pt, 3, false);
-    LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
-    if (fn)
+    CgSaved saved;
+    bool made;
+    LLVMValueRef fn =
+        cg_helper_begin(c, name, LLVMFunctionType(c->i1, pt, 3, false), 0, &saved, &made);
+    if (!made)
         return fn;
-    LLVMValueRef outer = c->fn, batch = c->batch;
-    LLVMBasicBlockRef at = LLVMGetInsertBlock(c->b);
-    fn = LLVMAddFunction(c->mod, name, fty);
-    LLVMSetLinkage(fn, LLVMInternalLinkage);
-    const char *fattrs[] = {"nounwind", "noinline"};
-    cg_fn_attrs(c, fn, fattrs, countof(fattrs));
-    c->fn = fn;
-    LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
     LLVMValueRef x = LLVMGetParam(fn, 0), y = LLVMGetParam(fn, 1), n = LLVMGetParam(fn, 2);
 
     bool wide = t == DT_F64;
@@ -158,9 +152,7 @@ static LLVMValueRef scan_fn(Cg *c, DType t, bool sum)
     cg_loop_end(c, &l);
     LLVMBuildRet(c->b, LLVMBuildICmp(c->b, LLVMIntUGE, LLVMBuildLoad2(c->b, it, acc, ""),
                                      LLVMConstInt(it, inf, 0), ""));
-    c->fn = outer;
-    c->batch = batch;
-    LLVMPositionBuilderAtEnd(c->b, at);
+    cg_helper_end(c, &saved);
     return fn;
 }
 

@@ -33,6 +33,9 @@ typedef struct {
     bool no_checks; /* --no-checks: entry points do not scan inputs, loss, gradients */
     int part_size;  /* --part-size: kernel calls in one part of a long run function
                        (docs/CODEGEN.md, Parts); 0: CG_PART_SIZE, < 0: no parts */
+    int gemm_rows;  /* --gemm-rows: products of at most this many rows in generated
+                       code (docs/CODEGEN.md, Generated products); 0: as the target's
+                       vectors suggest, < 0: none */
 } CgOptions;
 
 enum { CG_PART_SIZE = 64 };
@@ -103,6 +106,9 @@ typedef struct {
     double output_ms;  /* instruction selection and the object, assembly or IR text */
     int graph_kernels; /* kernel functions built, one per plan step with code */
     int kernels;       /* kernel functions left after merging identical ones */
+    int gemms;         /* matrix products generated in code (codegen/gemm.c) */
+    int64_t gemm_rows; /* up to this many rows (BLAS above), for the shapes */
+    char gemm_shapes[128]; /* "KxN ..."; of the lowest level's module */
 } CgStats;
 
 /* Builds the module for a checked, simplified, fused and planned graph

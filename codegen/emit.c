@@ -691,6 +691,8 @@ static void module_new(Cg *c, LLVMTargetMachineRef tm, const CgOptions *o, LLVMC
     c->mod = LLVMModuleCreateWithNameInContext(c->g->name, c->ctx);
     c->b = LLVMCreateBuilderInContext(c->ctx);
     c->td = LLVMCreateTargetDataLayout(tm);
+    c->vector_bytes = cg_vector_bytes(tm);
+    c->gemm_rows = o->gemm_rows < 0 ? 0 : o->gemm_rows ? o->gemm_rows : cg_small_gemm_limit(c);
     char *triple = LLVMGetTargetMachineTriple(tm);
     LLVMSetTarget(c->mod, triple);
     LLVMDisposeMessage(triple);
@@ -868,6 +870,14 @@ static bool build_optimized(Cg *c, const Cg *c0, LLVMTargetMachineRef tm, const 
     verify(c);
     st->graph_kernels += c->kernels.n;
     st->build_ms += lap_ms(t0);
+    if (!c0) {
+        st->gemms = c->gemms.n;
+        st->gemm_rows = c->gemm_rows;
+        size_t at = 0;
+        for (int i = 0; i < c->gemms.n && at < sizeof st->gemm_shapes; i++)
+            at += (size_t)snprintf(st->gemm_shapes + at, sizeof st->gemm_shapes - at, "%s%s",
+                                   i ? " " : "", c->gemms.v[i]);
+    }
     if (c0)
         export_variant(c, c0, cg_level_cpu(c->levels[0]));
     /* the back end compiles each function for its own CPU once the

@@ -213,26 +213,16 @@ bool cg_param_pass(Cg *c, const CgPass *ps, LLVMValueRef *bad)
 static LLVMValueRef add_fn(Cg *c, DType t)
 {
     const char *name = arena_printf(c->g->arena, "%s.add.%s", c->g->name, ir_dtype_name(t));
-    LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
-    if (fn)
-        return fn;
-    LLVMValueRef outer = c->fn, batch = c->batch;
-    LLVMBasicBlockRef at = LLVMGetInsertBlock(c->b);
     LLVMTypeRef pt[] = {c->ptr, c->ptr, c->i64};
-    fn = LLVMAddFunction(c->mod, name, LLVMFunctionType(c->voidt, pt, 3, false));
-    LLVMSetLinkage(fn, LLVMInternalLinkage);
-    const char *fattrs[] = {"nounwind", "noinline"};
-    cg_fn_attrs(c, fn, fattrs, countof(fattrs));
-    unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
-    for (unsigned i = 1; i <= 2; i++)
-        LLVMAddAttributeAtIndex(fn, i, LLVMCreateEnumAttribute(c->ctx, noalias, 0));
-    c->fn = fn;
-    LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
+    CgSaved saved;
+    bool made;
+    LLVMValueRef fn = cg_helper_begin(c, name, LLVMFunctionType(c->voidt, pt, 3, false), 3u,
+                                      &saved, &made);
+    if (!made)
+        return fn;
     cg_copy(c, t, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), true);
     LLVMBuildRetVoid(c->b);
-    c->fn = outer;
-    c->batch = batch;
-    LLVMPositionBuilderAtEnd(c->b, at);
+    cg_helper_end(c, &saved);
     return fn;
 }
 

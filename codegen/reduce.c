@@ -48,6 +48,20 @@ static void matmul_body(Cg *c, CgNest *n, LLVMValueRef *offs)
         cg_loop_end(c, &li);
         return;
     }
+    const Shape *sb = &m->in[1]->shape;
+    Dim dk = ir_matmul_inner(m), dn = sb->rank == 1 ? (Dim){.n = 1} : sb->d[sb->rank - 1 - tb];
+    int64_t small = cg_small_gemm_rows(c, t, ta, tb, dk, dn);
+    LLVMBasicBlockRef join = NULL;
+    if (small) {
+        LLVMBasicBlockRef blas = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "blas");
+        join = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "join");
+        LLVMBasicBlockRef gen = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "generated");
+        LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLE, M, cg_i64(c, small), ""), gen, blas);
+        LLVMPositionBuilderAtEnd(c->b, gen);
+        cg_small_gemm(c, dk.n, dn.n, o, a, bb, M);
+        LLVMBuildBr(c->b, join);
+        LLVMPositionBuilderAtEnd(c->b, blas);
+    }
     LLVMTypeRef ft = cg_type(c, t);
     LLVMTypeRef pt[] = {c->i32, c->i32, c->i64, c->i64, c->i64, ft,    c->ptr,
                         c->i64, c->ptr, c->i64, ft,     c->ptr, c->i64};
@@ -65,6 +79,8 @@ static void matmul_body(Cg *c, CgNest *n, LLVMValueRef *offs)
                            o,
                            N};
     cg_call(c, t == DT_F32 ? "dlrt_gemm_f32" : "dlrt_gemm_f64", c->voidt, pt, 13, args);
+    if (join)
+        cg_if_end(c, join);
 }
 
 void cg_emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValueRef out)

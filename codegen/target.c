@@ -83,6 +83,18 @@ bool cg_cpu_known(LLVMTargetRef t, const char *triple, const char *cpu)
            strstr(text, "is not a recognized processor") == NULL;
 }
 
+int cg_vector_bytes(LLVMTargetMachineRef tm)
+{
+    char *cpu = LLVMGetTargetMachineCPU(tm), *features = LLVMGetTargetMachineFeatureString(tm);
+    /* the host's CPU comes with its feature list; a level is its name */
+    int bytes = strstr(features, "+avx512f") || strcmp(cpu, "x86-64-v4") == 0 ? 64
+                : strstr(features, "+avx2") || strcmp(cpu, "x86-64-v3") == 0 ? 32
+                                                                             : 16;
+    LLVMDisposeMessage(cpu);
+    LLVMDisposeMessage(features);
+    return bytes;
+}
+
 bool cg_freestanding(const CgOptions *o)
 {
     for (const char *p = o->triple; p && *p;) {

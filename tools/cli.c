@@ -62,6 +62,9 @@ static void usage(FILE *f)
           "                         indices as loops\n"
           "  --part-size=N          a long run function calls its kernels from functions\n"
           "                         of N calls each (default 64; 0: from one function)\n"
+          "  --gemm-rows=N          f32 products of at most N rows run in kernels dlc\n"
+          "                         generates, BLAS above (default: from the target's\n"
+          "                         vectors, 2 to 12; 0: always BLAS)\n"
           "  -D NAME=VALUE          override a model-level `let` constant\n"
           "  --version              print version information\n"
           "  -h, --help             print this help\n"
@@ -154,6 +157,7 @@ enum {
     OPT_VERSION,
     OPT_DOT_FUNCTION,
     OPT_PART_SIZE,
+    OPT_GEMM_ROWS,
 };
 
 static const struct option long_options[] = {
@@ -171,6 +175,7 @@ static const struct option long_options[] = {
     {"unroll-loops", no_argument, NULL, OPT_UNROLL_LOOPS},
     {"dot-function", required_argument, NULL, OPT_DOT_FUNCTION},
     {"part-size", required_argument, NULL, OPT_PART_SIZE},
+    {"gemm-rows", required_argument, NULL, OPT_GEMM_ROWS},
     {0, 0, 0, 0},
 };
 
@@ -281,6 +286,15 @@ static void take_option(Arena *a, Options *o, int c, const char *arg, bool *any_
         if (!*arg || *end || errno || n < 0 || n > 1000000)
             usage_error("--part-size=%s: expected a count of kernel calls, 0 to 1000000", arg);
         o->cg.part_size = n ? (int)n : -1;
+        break;
+    }
+    case OPT_GEMM_ROWS: {
+        char *end;
+        errno = 0;
+        long n = strtol(arg, &end, 10);
+        if (!*arg || *end || errno || n < 0 || n > 1000000)
+            usage_error("--gemm-rows=%s: expected a count of rows, 0 to 1000000", arg);
+        o->cg.gemm_rows = n ? (int)n : -1;
         break;
     }
     case OPT_DUMP:

@@ -5,6 +5,7 @@
  *   {"model": ..., "times_ms": [{"step": "shape", "ms": 0.4, "peak_mb": 9.1},
  *    ..., {"step": "llvm-opt", "emit": "obj", "ms": 311.9, "peak_mb": 85.8}, ...],
  *    "peak_mb": 85.8, "kernels": {"graph": 604, "emitted": 107},
+ *    "generated_products": {"shapes": "784x256 256x10", "count": 2, "max_rows": 12},
  *    "nodes": N, "ops": {"matmul": {"count": 2, "fused": 0}, ...}, (loop bodies' included)
  *    "functions": [{"name": "forward", "steps": ..., "arena_bytes": ...,
  *                   "naive_bytes": ..., "lower_bound_bytes": ...,
@@ -57,8 +58,15 @@ void stats_codegen(Stats *s, const char *kind, const CgStats *cg)
     s->cg = *cg;
     s->have_cg = true;
     if (s->mode == STATS_TEXT)
+    {
         fprintf(stderr, "kernels: %d for the plan steps, %d emitted (identical ones merged)\n",
                 cg->graph_kernels, cg->kernels);
+        if (cg->gemms)
+            fprintf(stderr,
+                    "products: %d generated in code (K x N: %s), used up to %" PRId64
+                    " rows, BLAS above\n",
+                    cg->gemms, cg->gemm_shapes, cg->gemm_rows);
+    }
 }
 
 /* Adds g's nodes and, recursively, its loop bodies' to the per-op counts;
@@ -298,8 +306,13 @@ void stats_finish(const Stats *s, const Graph *g, const CgPlans *plans, const La
     }
     fprintf(f, "\n  ],\n  \"peak_mb\": %.1f", peak_mb());
     if (s->have_cg)
+    {
         fprintf(f, ",\n  \"kernels\": {\"graph\": %d, \"emitted\": %d}", s->cg.graph_kernels,
                 s->cg.kernels);
+        fprintf(f, ",\n  \"generated_products\": {\"shapes\": ");
+        json_string(f, s->cg.gemm_shapes);
+        fprintf(f, ", \"count\": %d, \"max_rows\": %" PRId64 "}", s->cg.gemms, s->cg.gemm_rows);
+    }
     int count[OP_COUNT], fused[OP_COUNT];
     fprintf(f, ",\n  \"nodes\": %d,\n  \"ops\": {", op_counts(g, count, fused));
     const char *sep = "";
