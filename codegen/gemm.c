@@ -6,28 +6,25 @@
  * rows: the MNIST MLP's [1, 784] @ [784, 256] spent 40% of its time in
  * OpenBLAS's packing and ran at 45 us a forward.
  *
- * The kernel streams b once per block of rows, k after k, each row of b
- * multiplied by the block's a[i, k] and added into the block's output
- * rows, which stay in L1; the innermost loop runs over the output's
- * columns, a constant extent the loop vectorizer turns into the target's
- * widest vectors (b's rows are contiguous, so it reads b at the rate of
- * the cache it comes from). Each output is summed over k in order, one
- * fused multiply-add at a time where the target has them, so the result
- * does not depend on the rows around it nor on the thread count.
+ * The kernel is register-blocked: a tile of up to 4 rows by NV vectors of
+ * the target's widest registers keeps its sums in registers while k runs
+ * over the inner extent; each step loads NV vectors of b's row k and
+ * multiplies them by the tile's a[i, k], splat. Each output is a sum over
+ * k in order (fused multiply-adds where the target has them), so the
+ * result does not depend on the rows around it nor on the thread count.
  */
+#include <string.h>
+
 #include "cg_kernels.h"
 
-/* Rows computed together: each row of b is read once per block and used
- * for ROWS outputs. */
+/* Rows a tile computes: each vector of b loaded serves ROWS outputs. */
 enum { ROWS = 4 };
 
 /* Where BLAS catches up, measured on the MNIST MLP's [M, 784] @ [784,
- * 256] (docs/BENCHMARKS.md): with SSE2 the generated kernel is 2.3x
- * faster at one row and slower from 4, with AVX2 faster up to 8, with
- * AVX-512 up to 16. */
+ * 256] (docs/BENCHMARKS.md, Generated products). */
 int64_t cg_small_gemm_limit(const Cg *c)
 {
-    return c->vector_bytes >= 64 ? 12 : c->vector_bytes >= 32 ? 6 : 2;
+    return c->vector_bytes >= 64 ? 16 : c->vector_bytes >= 32 ? 8 : 2;
 }
 
 int64_t cg_small_gemm_rows(const Cg *c, DType t, bool ta, bool tb, Dim k, Dim n)
@@ -39,28 +36,140 @@ int64_t cg_small_gemm_rows(const Cg *c, DType t, bool ta, bool tb, Dim k, Dim n)
     return c->gemm_rows;
 }
 
-/* out[i0 .. i0+R, :] = a[i0 .. i0+R, :] @ b for R rows. */
-static void block(Cg *c, int64_t K, int64_t N, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
-                  LLVMValueRef i0, int R)
+/* One tile's shape: R rows by NV vectors of V lanes; the last vector has
+ * only `last` lanes (V when whole), loaded and stored under a mask. */
+typedef struct {
+    int64_t K, N;
+    int V, NV, R, last;
+    LLVMTypeRef vt;
+} Tile;
+
+static bool partial(const Tile *t, int v)
 {
-    LLVMValueRef orow = cg_gep(c, DT_F32, out, cg_mul(c, i0, cg_i64(c, N)));
-    LLVMValueRef arow = cg_gep(c, DT_F32, a, cg_mul(c, i0, cg_i64(c, K)));
-    cg_zero(c, DT_F32, orow, cg_i64(c, R * N));
+    return v == t->NV - 1 && t->last < t->V;
+}
+
+static LLVMValueRef lane_mask(Cg *c, const Tile *t)
+{
+    LLVMValueRef bits[16];
+    for (int i = 0; i < t->V; i++)
+        bits[i] = LLVMConstInt(c->i1, i < t->last, 0);
+    return LLVMConstVector(bits, (unsigned)t->V);
+}
+
+/* llvm.masked.load/store for t's vector type. */
+static LLVMValueRef masked(Cg *c, const char *name, const Tile *t, LLVMValueRef *args, int n)
+{
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMTypeRef over[] = {t->vt, c->ptr};
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, over, 2);
+    return LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, over, 2), fn, args, (unsigned)n,
+                          "");
+}
+
+static LLVMValueRef load_vec(Cg *c, const Tile *t, LLVMValueRef p, bool part)
+{
+    if (part) {
+        LLVMValueRef args[] = {p, LLVMConstInt(c->i32, 4, 0), lane_mask(c, t),
+                               LLVMConstNull(t->vt)};
+        return masked(c, "llvm.masked.load", t, args, 4);
+    }
+    LLVMValueRef v = LLVMBuildLoad2(c->b, t->vt, p, "");
+    LLVMSetAlignment(v, 4);
+    return v;
+}
+
+static void store_vec(Cg *c, const Tile *t, LLVMValueRef v, LLVMValueRef p, bool part)
+{
+    if (part) {
+        LLVMValueRef args[] = {v, p, LLVMConstInt(c->i32, 4, 0), lane_mask(c, t)};
+        masked(c, "llvm.masked.store", t, args, 4);
+        return;
+    }
+    LLVMSetAlignment(LLVMBuildStore(c->b, v, p), 4);
+}
+
+/* element (i0 + r, col) of a row-major matrix with `cols` columns */
+static LLVMValueRef at(Cg *c, LLVMValueRef base, LLVMValueRef i0, int r, int64_t cols,
+                       LLVMValueRef col)
+{
+    LLVMValueRef row = cg_add(c, i0, cg_i64(c, r));
+    return cg_gep(c, DT_F32, base, cg_add(c, cg_mul(c, row, cg_i64(c, cols)), col));
+}
+
+/* out[i0 .. i0+R, j0 .. j0+width] = a[i0 .. i0+R, :] @ b[:, j0 ..]. */
+static void tile(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
+                 LLVMValueRef i0, LLVMValueRef j0)
+{
+    LLVMValueRef acc[ROWS][4];
+    for (int r = 0; r < t->R; r++)
+        for (int v = 0; v < t->NV; v++) {
+            acc[r][v] = cg_alloca(c, t->vt, "acc");
+            LLVMBuildStore(c->b, LLVMConstNull(t->vt), acc[r][v]);
+        }
+    CgLoop lk;
+    LLVMValueRef k = cg_loop_begin(c, cg_i64(c, t->K), &lk);
+    LLVMValueRef brow = cg_gep(c, DT_F32, b, cg_add(c, cg_mul(c, k, cg_i64(c, t->N)), j0));
+    LLVMValueRef bv[4];
+    for (int v = 0; v < t->NV; v++)
+        bv[v] = load_vec(c, t, cg_gep(c, DT_F32, brow, cg_i64(c, v * t->V)), partial(t, v));
+    for (int r = 0; r < t->R; r++) {
+        LLVMValueRef s = LLVMBuildLoad2(c->b, c->f32, at(c, a, i0, r, t->K, k), "");
+        LLVMValueRef one = LLVMBuildInsertElement(c->b, LLVMGetPoison(t->vt), s, cg_i64(c, 0), "");
+        LLVMValueRef splat = LLVMBuildShuffleVector(
+            c->b, one, LLVMGetPoison(t->vt),
+            LLVMConstNull(LLVMVectorType(c->i32, (unsigned)t->V)), "");
+        for (int v = 0; v < t->NV; v++) {
+            LLVMValueRef args[] = {splat, bv[v], LLVMBuildLoad2(c->b, t->vt, acc[r][v], "")};
+            LLVMBuildStore(c->b, cg_intrinsic(c, "llvm.fmuladd", t->vt, args, 3), acc[r][v]);
+        }
+    }
+    cg_loop_end(c, &lk);
+    for (int r = 0; r < t->R; r++) {
+        LLVMValueRef orow = at(c, out, i0, r, t->N, j0);
+        for (int v = 0; v < t->NV; v++)
+            store_vec(c, t, LLVMBuildLoad2(c->b, t->vt, acc[r][v], ""),
+                      cg_gep(c, DT_F32, orow, cg_i64(c, v * t->V)), partial(t, v));
+    }
+}
+
+/* out[i, :] = a[i, :] @ b for one row: b streamed once, row after row in
+ * memory order, each multiplied by a[i, k] and added into out's row,
+ * which stays in L1; the column loop is left to LLVM's vectorizer. One
+ * row is bound by reading b, and a tile's walk down b's columns (a jump
+ * of a row of b per k) reads it at half this speed. */
+static void stream_row(Cg *c, int64_t K, int64_t N, LLVMValueRef out, LLVMValueRef a,
+                       LLVMValueRef b, LLVMValueRef i)
+{
+    LLVMValueRef orow = at(c, out, i, 0, N, cg_i64(c, 0));
+    cg_zero(c, DT_F32, orow, cg_i64(c, N));
     CgLoop lk, ln;
     LLVMValueRef k = cg_loop_begin(c, cg_i64(c, K), &lk);
-    LLVMValueRef s[ROWS];
-    for (int r = 0; r < R; r++)
-        s[r] = cg_load(c, DT_F32, arow, cg_add(c, cg_i64(c, r * K), k));
+    LLVMValueRef s = LLVMBuildLoad2(c->b, c->f32, at(c, a, i, 0, K, k), "");
     LLVMValueRef brow = cg_gep(c, DT_F32, b, cg_mul(c, k, cg_i64(c, N)));
     LLVMValueRef j = cg_loop_begin(c, cg_i64(c, N), &ln);
-    LLVMValueRef w = cg_load(c, DT_F32, brow, j);
-    for (int r = 0; r < R; r++) {
-        LLVMValueRef at = cg_add(c, cg_i64(c, r * N), j);
-        LLVMValueRef args[] = {s[r], w, cg_load(c, DT_F32, orow, at)};
-        cg_store(c, DT_F32, cg_intrinsic(c, "llvm.fmuladd", c->f32, args, 3), orow, at);
-    }
+    LLVMValueRef args[] = {s, cg_load(c, DT_F32, brow, j), cg_load(c, DT_F32, orow, j)};
+    cg_store(c, DT_F32, cg_intrinsic(c, "llvm.fmuladd", c->f32, args, 3), orow, j);
     cg_loop_end(c, &ln);
     cg_loop_end(c, &lk);
+}
+
+/* Rows i0 .. i0+R of the output: the whole tiles in a loop, then the
+ * columns left as one narrower tile. */
+static void rows(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b, LLVMValueRef i0)
+{
+    int64_t width = (int64_t)t.V * t.NV, whole = t.N / width, left = t.N % width;
+    if (whole) {
+        CgLoop l;
+        LLVMValueRef j = cg_loop_begin(c, cg_i64(c, whole), &l);
+        tile(c, &t, out, a, b, i0, cg_mul(c, j, cg_i64(c, width)));
+        cg_loop_end(c, &l);
+    }
+    if (left) {
+        t.NV = (int)((left + t.V - 1) / t.V);
+        t.last = (int)(left - (int64_t)(t.NV - 1) * t.V);
+        tile(c, &t, out, a, b, i0, cg_i64(c, whole * width));
+    }
 }
 
 /* `void NAME.gemm.f32.KxN(ptr noalias out, ptr noalias a, ptr noalias b,
@@ -80,18 +189,23 @@ static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N)
              arena_printf(c->g->arena, "%lldx%lld", (long long)K, (long long)N));
     LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), b = LLVMGetParam(fn, 2),
                  M = LLVMGetParam(fn, 3);
+    /* the widest vectors, 4 a row with 32 registers (AVX-512), else 2, so
+     * that the 4 x NV sums, NV loads and a splat fit in the registers */
+    int V = c->vector_bytes / 4;
+    Tile t = {K, N, V, c->vector_bytes >= 64 ? 4 : 2, ROWS, V, LLVMVectorType(c->f32, (unsigned)V)};
     LLVMValueRef blocks = LLVMBuildSDiv(c->b, M, cg_i64(c, ROWS), "");
     CgLoop l;
     LLVMValueRef i = cg_loop_begin(c, blocks, &l);
-    block(c, K, N, out, a, b, cg_mul(c, i, cg_i64(c, ROWS)), ROWS);
+    rows(c, t, out, a, b, cg_mul(c, i, cg_i64(c, ROWS)));
     cg_loop_end(c, &l);
     /* the 0-3 rows left: a pair, then one */
     LLVMValueRef done = cg_mul(c, blocks, cg_i64(c, ROWS)), left = LLVMBuildSub(c->b, M, done, "");
     LLVMBasicBlockRef join = cg_if_begin(c, LLVMBuildICmp(c->b, LLVMIntSGE, left, cg_i64(c, 2), ""));
-    block(c, K, N, out, a, b, done, 2);
+    t.R = 2;
+    rows(c, t, out, a, b, done);
     cg_if_end(c, join);
     join = cg_if_begin(c, LLVMBuildTrunc(c->b, left, c->i1, ""));
-    block(c, K, N, out, a, b, LLVMBuildSub(c->b, M, cg_i64(c, 1), ""), 1);
+    stream_row(c, K, N, out, a, b, LLVMBuildSub(c->b, M, cg_i64(c, 1), ""));
     cg_if_end(c, join);
     LLVMBuildRetVoid(c->b);
     cg_helper_end(c, &saved);
