@@ -51,6 +51,11 @@ void cg_emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValueRef
  * cg_small_gemm: out[M, N] = a[M, K] @ b[K, N], f32, dense rows. */
 int64_t cg_small_gemm_rows(const Cg *c, DType t, bool ta, bool tb, Dim k, Dim n);
 int64_t cg_small_gemm_limit(const Cg *c); /* the cost model's, for c's vectors */
+/* out[M, N] = a[M, K] @ b[K, N], dense rows, extents known: generated when
+ * M is within the limit, else BLAS (a convolution's weights times an
+ * image's columns). */
+void cg_gemm_dense(Cg *c, DType t, int64_t M, int64_t N, int64_t K, LLVMValueRef a, LLVMValueRef b,
+                   LLVMValueRef out);
 void cg_small_gemm(Cg *c, int64_t K, int64_t N, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
                    LLVMValueRef M);
 

@@ -222,9 +222,9 @@ void cg_emit_conv(Cg *c, Node *n, LLVMValueRef xp, LLVMValueRef wp, LLVMValueRef
         cg_im2col(c, "col2im", t, geom, col, yg);
     } else if (scratch) {
         cg_im2col(c, "im2col", t, geom, xg, col);
-        cg_gemm_c(c, t, false, false, og, pq, cg * kk, wg, cg * kk, col, pq, 0, yg);
+        cg_gemm_dense(c, t, og, pq, cg * kk, wg, col, yg);
     } else {
-        cg_gemm_c(c, t, false, false, og, pq, cg, wg, cg, xg, hw, 0, yg);
+        cg_gemm_dense(c, t, og, pq, cg, wg, xg, yg); /* hw == pq */
     }
     cg_loop_end(c, &lg);
     if (epilogue) /* while the image is still in cache */

@@ -17,8 +17,9 @@
 
 #include "cg_kernels.h"
 
-/* Rows a tile computes: each vector of b loaded serves ROWS outputs. */
-enum { ROWS = 4 };
+/* Rows a tile computes: each vector of b loaded serves ROWS outputs. A
+ * tile of one row may be up to MAX_NV vectors wide. */
+enum { ROWS = 4, MAX_NV = 8 };
 
 /* Where BLAS catches up, measured on the MNIST MLP's [M, 784] @ [784,
  * 256] (docs/BENCHMARKS.md, Generated products). */
@@ -101,7 +102,7 @@ static LLVMValueRef at(Cg *c, LLVMValueRef base, LLVMValueRef i0, int r, int64_t
 static void tile(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
                  LLVMValueRef i0, LLVMValueRef j0)
 {
-    LLVMValueRef acc[ROWS][4];
+    LLVMValueRef acc[ROWS][MAX_NV];
     for (int r = 0; r < t->R; r++)
         for (int v = 0; v < t->NV; v++) {
             acc[r][v] = cg_alloca(c, t->vt, "acc");
@@ -110,7 +111,7 @@ static void tile(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLVMVal
     CgLoop lk;
     LLVMValueRef k = cg_loop_begin(c, cg_i64(c, t->K), &lk);
     LLVMValueRef brow = cg_gep(c, DT_F32, b, cg_add(c, cg_mul(c, k, cg_i64(c, t->N)), j0));
-    LLVMValueRef bv[4];
+    LLVMValueRef bv[MAX_NV];
     for (int v = 0; v < t->NV; v++)
         bv[v] = load_vec(c, t, cg_gep(c, DT_F32, brow, cg_i64(c, v * t->V)), partial(t, v));
     for (int r = 0; r < t->R; r++) {
@@ -205,7 +206,16 @@ static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N)
     rows(c, t, out, a, b, done);
     cg_if_end(c, join);
     join = cg_if_begin(c, LLVMBuildTrunc(c->b, left, c->i1, ""));
-    stream_row(c, K, N, out, a, b, LLVMBuildSub(c->b, M, cg_i64(c, 1), ""));
+    /* one row as one tile when b's rows fit in MAX_NV vectors (b is then
+     * read in memory order too, and the sums stay in registers) */
+    LLVMValueRef last = LLVMBuildSub(c->b, M, cg_i64(c, 1), "");
+    if (N <= (int64_t)V * MAX_NV) {
+        t.R = 1;
+        t.NV = MAX_NV;
+        rows(c, t, out, a, b, last);
+    } else {
+        stream_row(c, K, N, out, a, b, last);
+    }
     cg_if_end(c, join);
     LLVMBuildRetVoid(c->b);
     cg_helper_end(c, &saved);
@@ -217,4 +227,15 @@ void cg_small_gemm(Cg *c, int64_t K, int64_t N, LLVMValueRef out, LLVMValueRef a
 {
     LLVMValueRef fn = gemm_fn(c, K, N), args[] = {out, a, b, M};
     LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 4, "");
+}
+
+void cg_gemm_dense(Cg *c, DType t, int64_t M, int64_t N, int64_t K, LLVMValueRef a, LLVMValueRef b,
+                   LLVMValueRef out)
+{
+    Dim dk = {.n = K}, dn = {.n = N};
+    int64_t rows = cg_small_gemm_rows(c, t, false, false, dk, dn);
+    if (M <= rows)
+        cg_small_gemm(c, K, N, out, a, b, cg_i64(c, M));
+    else
+        cg_gemm_c(c, t, false, false, M, N, K, a, K, b, N, 0, out);
 }
