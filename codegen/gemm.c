@@ -22,10 +22,11 @@
 enum { ROWS = 4, MAX_NV = 8 };
 
 /* Where BLAS catches up, measured on the MNIST MLP's [M, 784] @ [784,
- * 256] (docs/BENCHMARKS.md, Generated products). */
+ * 256] (docs/BENCHMARKS.md, Generated products); with AVX-512 it did not
+ * up to 64 rows, at 1 or 2 threads (OpenBLAS runs its AVX2 kernels here). */
 int64_t cg_small_gemm_limit(const Cg *c)
 {
-    return c->vector_bytes >= 64 ? 16 : c->vector_bytes >= 32 ? 8 : 2;
+    return c->vector_bytes >= 64 ? 64 : c->vector_bytes >= 32 ? 8 : 2;
 }
 
 int64_t cg_small_gemm_rows(const Cg *c, DType t, bool ta, bool tb, Dim k, Dim n)
@@ -222,11 +223,35 @@ static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N)
     return fn;
 }
 
+typedef struct {
+    int64_t K, N;
+} Shape2;
+
+/* rows [lo, hi) of the product, vals = {out, a, b} */
+static void gemm_rows(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
+{
+    const Shape2 *s = ctx;
+    LLVMValueRef fn = gemm_fn(c, s->K, s->N);
+    LLVMValueRef args[] = {cg_gep(c, DT_F32, vals[0], cg_mul(c, lo, cg_i64(c, s->N))),
+                           cg_gep(c, DT_F32, vals[1], cg_mul(c, lo, cg_i64(c, s->K))), vals[2],
+                           LLVMBuildSub(c->b, hi, lo, "")};
+    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 4, "");
+}
+
 void cg_small_gemm(Cg *c, int64_t K, int64_t N, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
                    LLVMValueRef M)
 {
-    LLVMValueRef fn = gemm_fn(c, K, N), args[] = {out, a, b, M};
-    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 4, "");
+    /* blocks of whole tiles as tasks on the pool, each about a task's
+     * work: a row's sums are the same whichever task computes them */
+    int64_t rows = ROWS;
+    while (rows * K * N < CG_TASK_WORK)
+        rows += ROWS;
+    Shape2 s = {K, N};
+    LLVMValueRef vals[] = {out, a, b};
+    size_t len;
+    const char *name = LLVMGetValueName2(c->fn, &len);
+    cg_parallel_chunks(c, arena_printf(c->g->arena, "%.*s.gemm", (int)len, name), M, rows, vals,
+                       3, gemm_rows, &s);
 }
 
 void cg_gemm_dense(Cg *c, DType t, int64_t M, int64_t N, int64_t K, LLVMValueRef a, LLVMValueRef b,

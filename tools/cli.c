@@ -64,7 +64,7 @@ static void usage(FILE *f)
           "                         of N calls each (default 64; 0: from one function)\n"
           "  --gemm-rows=N          f32 products of at most N rows run in kernels dlc\n"
           "                         generates, BLAS above (default: from the target's\n"
-          "                         vectors, 2 to 12; 0: always BLAS)\n"
+          "                         vectors, 2 to 64; 0: always BLAS)\n"
           "  -D NAME=VALUE          override a model-level `let` constant\n"
           "  --version              print version information\n"
           "  -h, --help             print this help\n"
