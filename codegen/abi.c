@@ -234,6 +234,9 @@ LLVMValueRef cg_task_begin(Cg *c, const char *name)
     LLVMTypeRef pt[] = {c->ptr, c->i64, c->ptr};
     LLVMValueRef fn = LLVMAddFunction(c->mod, name, LLVMFunctionType(c->voidt, pt, 3, false));
     LLVMSetLinkage(fn, LLVMInternalLinkage);
+    /* its address only goes to the pool, so identical tasks may merge, and
+     * with them the identical kernels that start them */
+    LLVMSetUnnamedAddress(fn, LLVMGlobalUnnamedAddr);
     LLVMAddAttributeAtIndex(
         fn, LLVMAttributeFunctionIndex,
         LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("nounwind", 8), 0));
