@@ -143,6 +143,21 @@ static void check_pass_list(const char *opt, const char *list, bool after)
     }
 }
 
+/* A count option's value, 0 to 1000000; 0 is returned as -1 ("none"),
+ * since 0 in CgOptions means "the default". */
+static int count_option(const char *arg, const char *option, const char *what)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(arg, &end, 10);
+    if (!*arg || *end || errno || n < 0 || n > 1000000) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s=%s: expected a count of %s, 0 to 1000000", option, arg, what);
+        usage_error("%s", msg);
+    }
+    return n ? (int)n : -1;
+}
+
 enum {
     OPT_EMIT = 256,
     OPT_DUMP,
@@ -279,24 +294,8 @@ static void take_option(Arena *a, Options *o, int c, const char *arg, bool *any_
         break;
     case OPT_NO_CHECKS: o->cg.no_checks = true; break;
     case OPT_UNROLL_LOOPS: o->unroll_loops = true; break;
-    case OPT_PART_SIZE: {
-        char *end;
-        errno = 0;
-        long n = strtol(arg, &end, 10);
-        if (!*arg || *end || errno || n < 0 || n > 1000000)
-            usage_error("--part-size=%s: expected a count of kernel calls, 0 to 1000000", arg);
-        o->cg.part_size = n ? (int)n : -1;
-        break;
-    }
-    case OPT_GEMM_ROWS: {
-        char *end;
-        errno = 0;
-        long n = strtol(arg, &end, 10);
-        if (!*arg || *end || errno || n < 0 || n > 1000000)
-            usage_error("--gemm-rows=%s: expected a count of rows, 0 to 1000000", arg);
-        o->cg.gemm_rows = n ? (int)n : -1;
-        break;
-    }
+    case OPT_PART_SIZE: o->cg.part_size = count_option(arg, "--part-size", "kernel calls"); break;
+    case OPT_GEMM_ROWS: o->cg.gemm_rows = count_option(arg, "--gemm-rows", "rows"); break;
     case OPT_DUMP:
         o->dump_after = arg ? arg : pass_names[num_passes - 1];
         check_pass_list("--dump-ir", o->dump_after, true);
