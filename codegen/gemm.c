@@ -248,6 +248,10 @@ void cg_small_gemm(Cg *c, int64_t K, int64_t N, LLVMValueRef out, LLVMValueRef a
         rows += ROWS;
     Shape2 s = {K, N};
     LLVMValueRef vals[] = {out, a, b};
+    if (rows >= c->gemm_rows) { /* M never exceeds the limit: one task at most */
+        gemm_rows(c, cg_i64(c, 0), M, vals, &s);
+        return;
+    }
     size_t len;
     const char *name = LLVMGetValueName2(c->fn, &len);
     cg_parallel_chunks(c, arena_printf(c->g->arena, "%.*s.gemm", (int)len, name), M, rows, vals,
