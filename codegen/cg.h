@@ -101,12 +101,11 @@ void cg_parts_end(Cg *c, CgParts *p);
  * batch's gradients are not all in the arena. */
 void cg_grads_check(Cg *c, CgFrame *f, bool batch);
 /* The gradient reports of c->train's run function (c->plan): sets
- * c->ready_plan and c->ready_step (docs/CODEGEN.md, Gradient reports);
- * cg_grads_ready emits, after step i of it in frame f, the reports of the
- * gradients final there: a call of dlrt_model_grad_ready behind a test of
- * the instance's grad_ready. cg_grads_ready_end clears the table. */
+ * c->ready_plan, c->ready_step and c->ready_numel (docs/CODEGEN.md,
+ * Gradient reports), which cg_run_steps (run.c) reads to report each
+ * gradient after the step that makes it final. cg_grads_ready_end clears
+ * them. */
 void cg_grads_ready_begin(Cg *c);
-void cg_grads_ready(Cg *c, CgFrame *f, int i);
 void cg_grads_ready_end(Cg *c);
 void cg_grads_add(Cg *c, CgFrame *f);
 bool cg_grads_in_arena(Cg *c);

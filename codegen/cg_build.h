@@ -33,6 +33,7 @@ typedef struct {
     const MemPlan *ready_plan; /* the training plan whose run function reports gradients */
     int *ready_step;     /* as final (grads.c): by parameter of train, the step of
                             ready_plan after which, -1: none */
+    int64_t *ready_numel; /* by parameter of train, its scalars */
     int part_size;       /* kernel calls in one part of a run function (run.c); 0: no parts */
     const char *tag;     /* kernel name prefix of that function: "", "train.", "eval." */
     const Layout *layout;

@@ -349,6 +349,7 @@ void cg_grads_ready_begin(Cg *c)
     const Graph *g = c->g;
     c->ready_plan = c->plan;
     c->ready_step = arena_alloc(g->arena, sizeof *c->ready_step * ((size_t)t->params.n + 1));
+    c->ready_numel = arena_alloc(g->arena, sizeof *c->ready_numel * ((size_t)t->params.n + 1));
     int *step_of = arena_alloc(g->arena, sizeof *step_of * ((size_t)g->nodes.n + 1));
     int *memo = arena_alloc(g->arena, sizeof *memo * ((size_t)g->nodes.n + 1));
     for (int i = 0; i < g->nodes.n; i++) {
@@ -375,29 +376,7 @@ void cg_grads_ready_begin(Cg *c)
             n = next && next != r ? next : NULL;
         }
         c->ready_step[k] = param_numel(p) < 0 ? -1 : s;
-    }
-}
-
-void cg_grads_ready(Cg *c, CgFrame *f, int i)
-{
-    const Train *t = c->train;
-    for (int k = 0; k < t->params.n; k++) {
-        if (c->ready_step[k] != i)
-            continue;
-        Node *p = t->params.v[k];
-        int64_t es = cg_dtype_size(p->dtype);
-        LLVMValueRef on = LLVMBuildICmp(
-            c->b, LLVMIntNE,
-            LLVMBuildLoad2(c->b, c->i32, cg_instance_field(c, f->m, CG_INST_grad_ready), ""),
-            LLVMConstInt(c->i32, 0, 0), "grad.hook");
-        LLVMBasicBlockRef call = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "grad.ready");
-        LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "grad.next");
-        LLVMBuildCondBr(c->b, on, call, next);
-        LLVMPositionBuilderAtEnd(c->b, call);
-        cg_rt_model_grad_ready(c, f->m, c->layout->param_offset[p->id] / es, param_numel(p),
-                               cg_addr(c, f, t->grads.v[k]));
-        LLVMBuildBr(c->b, next);
-        LLVMPositionBuilderAtEnd(c->b, next);
+        c->ready_numel[k] = param_numel(p);
     }
 }
 
@@ -405,4 +384,5 @@ void cg_grads_ready_end(Cg *c)
 {
     c->ready_plan = NULL;
     c->ready_step = NULL;
+    c->ready_numel = NULL;
 }

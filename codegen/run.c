@@ -367,6 +367,32 @@ static int step_weight(const Node *step)
     return step->op == OP_LOOP ? 1 + step->body->nodes.n : 1;
 }
 
+/* After step i of c->ready_plan in frame f, the reports of the gradients
+ * final there (grads.c's cg_grads_ready_begin found them): a call of
+ * dlrt_model_grad_ready behind a test of the instance's grad_ready. */
+static void report_grads(Cg *c, CgFrame *f, int i)
+{
+    const Train *t = c->train;
+    for (int k = 0; k < t->params.n; k++) {
+        if (c->ready_step[k] != i)
+            continue;
+        Node *p = t->params.v[k];
+        int64_t es = cg_dtype_size(p->dtype);
+        LLVMValueRef on = LLVMBuildICmp(
+            c->b, LLVMIntNE,
+            LLVMBuildLoad2(c->b, c->i32, cg_instance_field(c, f->m, CG_INST_grad_ready), ""),
+            LLVMConstInt(c->i32, 0, 0), "grad.hook");
+        LLVMBasicBlockRef call = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "grad.ready");
+        LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "grad.next");
+        LLVMBuildCondBr(c->b, on, call, next);
+        LLVMPositionBuilderAtEnd(c->b, call);
+        cg_rt_model_grad_ready(c, f->m, c->layout->param_offset[p->id] / es, c->ready_numel[k],
+                               cg_addr(c, f, t->grads.v[k]));
+        LLVMBuildBr(c->b, next);
+        LLVMPositionBuilderAtEnd(c->b, next);
+    }
+}
+
 void cg_run_steps(Cg *c, CgFrame *f)
 {
     int total = 0;
@@ -380,7 +406,7 @@ void cg_run_steps(Cg *c, CgFrame *f)
         p.loops |= step->op == OP_LOOP;
         run_step(c, pf, i);
         if (c->ready_plan == c->plan)
-            cg_grads_ready(c, pf, i);
+            report_grads(c, pf, i);
     }
     cg_parts_end(c, &p);
 }
