@@ -592,23 +592,6 @@ bool fe_slice_attrs(L *l, Frame *f, Node *n, const SliceItem *items, int nitems,
     return slice_attrs(l, f, n, items, nitems, loc, NULL);
 }
 
-/* Whether x is a truth value: a comparison, or !, & and | of them (the
- * frontend's lowering of those), which PyTorch would take as a mask. */
-static bool is_mask(const Node *x)
-{
-    switch (x->op) {
-    case OP_GT:
-    case OP_GE:
-    case OP_LT:
-    case OP_LE:
-    case OP_EQ:
-    case OP_NE: return true;
-    case OP_MUL:
-    case OP_MAXIMUM: return is_mask(x->in[0]) && is_mask(x->in[1]);
-    default: return false;
-    }
-}
-
 /* x[..., ids, ...] with one integer tensor among the items (PyTorch's
  * advanced indexing on one axis): take(x', ids, axis), where x' is x
  * sliced by the other items with ":" at ids' place. Integer indices
@@ -648,7 +631,7 @@ static Value eval_take(L *l, Frame *f, const Expr *e, Node *x, const Value *vals
                IR_MAX_RANK);
         return poison;
     }
-    if (is_mask(vals[at].node)) {
+    if (is_truth(vals[at].node)) {
         fe_err(l, items[at].loc,
                "indexing by a mask is not supported (PyTorch's x[mask] has a shape known only "
                "at run time): use where(mask, x, 0), or cast(mask, i32) for ids 0 and 1");
