@@ -14,7 +14,6 @@ where dlc gives 0 and the formula NaN).
     python3 nn.py DLC CC "DLRT_LIBS" WORKDIR
 
 Exit status 0 when all agree, 1 otherwise. Needs python3-torch."""
-import os
 import sys
 
 import numpy as np
@@ -85,17 +84,10 @@ def torch_side(ins, params):
                                          "av1"))
             + out["kl"] + out["mm"] + out["soft"])
     loss.backward()
-    want = {k: t.detach().numpy() for k, t in out.items()}
-    want["loss"] = np.array(loss.item())
-    want.update({"grad " + k: p.grad.numpy() for k, p in P.items()})
-    return want
+    return replay.results(out, loss, {k: p.grad.numpy() for k, p in P.items()})
 
 
-def main():
-    dlc, cc, libs, work = sys.argv[1:5]
-    os.makedirs(work, exist_ok=True)
-    lib = replay.build(dlc, cc, libs, work, "nn")
-    rng = np.random.default_rng(14)
+def data(rng):
     u = lambda *s: rng.uniform(-1, 1, size=s)  # noqa: E731
     ins = {"x": u(B, 2, 7, 7), "v": u(B, 2, 4, 5, 5), "s": u(B, 2, 9),
            "y": np.array([3, 0, 2], dtype=np.int32), "q": u(B, 4),
@@ -103,11 +95,8 @@ def main():
            # key padding: key 0 always seen (every query sees one key)
            "m": np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0], [1, 0, 1, 1, 0, 0]],
                          dtype=np.float64).reshape(B, 1, 1, 6)}
-    params = {n: rng.uniform(-0.5, 0.5, size=s) for n, s in PARAMS.items()}
-    want = torch_side(ins, params)
-    got = replay.run(lib, "nn", params, ins, want)
-    return 1 if got is None or replay.compare(got, want) else 0
+    return ins, {n: rng.uniform(-0.5, 0.5, size=s) for n, s in PARAMS.items()}
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(replay.main("nn", data, torch_side))

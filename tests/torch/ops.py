@@ -18,7 +18,6 @@ PyTorch raises, dlc gives 0 (docs/OPS.md).
     python3 ops.py DLC CC "DLRT_LIBS" WORKDIR
 
 Exit status 0 when all agree, 1 otherwise. Needs python3-torch."""
-import os
 import sys
 
 import numpy as np
@@ -96,23 +95,15 @@ def torch_side(ins, params):
             + (x[:, 1:4] * wm[:, k]).sum() + ((a * wd) % d).sum() + (a % (d * wd)).sum()
             + torch.div(a, d * wd, rounding_mode="floor").sum() + ((s % t).double() * wd).sum())
     loss.backward()
-    return ({n: v.detach().numpy() for n, v in out.items()}, loss.item(),
-            {n: p.grad.numpy() for n, p in P.items()})
+    return replay.results(out, loss, {n: p.grad.numpy() for n, p in P.items()})
 
 
-def main():
-    dlc, cc, libs, work = sys.argv[1:5]
-    os.makedirs(work, exist_ok=True)
-    lib = replay.build(dlc, cc, libs, work, "ops")
-    rng = np.random.default_rng(14)
+def data(rng):
     ins = inputs(rng)
     params = {n: rng.uniform(-1, 1, size=s) for n, s in PARAMS.items()}
     params["wd"] = rng.uniform(0.5, 1.5, size=PARAMS["wd"])  # divisors: away from 0
-    out, loss, grads = torch_side(ins, params)
-    want = dict(out, loss=np.array(loss), **{"grad " + k: g for k, g in grads.items()})
-    got = replay.run(lib, "ops", params, ins, want)
-    return 1 if got is None or replay.compare(got, want) else 0
+    return ins, params
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(replay.main("ops", data, torch_side))

@@ -1,10 +1,12 @@
-"""The compiled side of the PyTorch replays (ops.py, nn.py): builds a
-model into a shared library with libdlrt, sets its weights, runs its
+"""The compiled side of the PyTorch replays (ops.py, nn.py, rnn.py): builds
+a model into a shared library with libdlrt, sets its weights, runs its
 forward function and compute_gradients on given inputs, and compares
-every output, the loss and each weight's gradient with PyTorch's."""
+every output, the loss and each weight's gradient with PyTorch's; main
+is every replay's driver."""
 import ctypes
 import os
 import subprocess
+import sys
 
 import numpy as np
 
@@ -75,3 +77,26 @@ def compare(got, want, tol=1e-12):
         bad += not ok
         print(f"{k:12s} max difference {err:.3g}{'' if ok else '  FAIL'}")
     return bad
+
+
+def results(out, loss, grads):
+    """What run and compare take from PyTorch's side: its outputs out (by
+    name, in the model's order), the loss and each weight's gradient
+    grads (by name, declaration order) as arrays."""
+    want = {k: v.detach().numpy() for k, v in out.items()}
+    want["loss"] = np.array(loss.item())
+    want.update({"grad " + k: g for k, g in grads.items()})
+    return want
+
+
+def main(name, data, torch_side):
+    """python3 NAME.py DLC CC "DLRT_LIBS" WORKDIR: compiles NAME.dl, draws
+    the inputs and weights with data(rng) (seed 14), and compares dlc's
+    results with torch_side(ins, params)'s. Exit status 0 when all agree."""
+    dlc, cc, libs, work = sys.argv[1:5]
+    os.makedirs(work, exist_ok=True)
+    lib = build(dlc, cc, libs, work, name)
+    ins, params = data(np.random.default_rng(14))
+    want = torch_side(ins, params)
+    got = run(lib, name, params, ins, want)
+    return 1 if got is None or compare(got, want) else 0

@@ -11,7 +11,6 @@ gets the same, up to rounding).
     python3 rnn.py DLC CC "DLRT_LIBS" WORKDIR
 
 Exit status 0 when all agree, 1 otherwise. Needs python3-torch."""
-import os
 import sys
 
 import numpy as np
@@ -64,38 +63,28 @@ def torch_side(ins, p):
     loss = (sq(out["lstm_hs"]) + out["lstm_h"].sum() + sq(out["lstm_c"]) + sq(out["gru_hs"])
             + sq(out["gru_h"]) + sq(out["rnn_hs"]) + out["rnn_h"].sum())
     loss.backward()
-    want = {k: v.detach().numpy() for k, v in out.items()}
-    want["loss"] = np.array(loss.item())
     lg = [grads(lstm, sfx) for _, sfx in DIRS]
     gg = [grads(gru, sfx) for _, sfx in DIRS]
     rg = grads(rnn, "")
-    want.update({
-        "grad lw_ih": np.stack([g[0] for g in lg]), "grad lw_hh": np.stack([g[1] for g in lg]),
-        "grad lb": np.stack([g[2] for g in lg]),
-        "grad gw_ih": np.stack([g[0] for g in gg]), "grad gw_hh": np.stack([g[1] for g in gg]),
-        "grad gb_ih": np.stack([g[2] for g in gg]), "grad gb_hh": np.stack([g[3] for g in gg]),
-        "grad rw_ih": rg[0], "grad rw_hh": rg[1], "grad rb": rg[2],
-    })
     # the one bias gets what bias_ih gets, and so does torch's bias_hh
     for a, b in ((lg[0][2], lg[0][3]), (lg[1][2], lg[1][3]), (rg[2], rg[3])):
         assert np.allclose(a, b, rtol=1e-12, atol=1e-12)
-    return want
+    return replay.results(out, loss, {
+        "lw_ih": np.stack([g[0] for g in lg]), "lw_hh": np.stack([g[1] for g in lg]),
+        "lb": np.stack([g[2] for g in lg]),
+        "gw_ih": np.stack([g[0] for g in gg]), "gw_hh": np.stack([g[1] for g in gg]),
+        "gb_ih": np.stack([g[2] for g in gg]), "gb_hh": np.stack([g[3] for g in gg]),
+        "rw_ih": rg[0], "rw_hh": rg[1], "rb": rg[2],
+    })
 
 
-def main():
-    dlc, cc, libs, work = sys.argv[1:5]
-    os.makedirs(work, exist_ok=True)
-    lib = replay.build(dlc, cc, libs, work, "rnn")
-    rng = np.random.default_rng(14)
+def data(rng):
     r = lambda *s: rng.uniform(-0.8, 0.8, size=s)  # noqa: E731
     # lengths 1..T: PyTorch refuses 0
     ins = {"x": r(B, T, F), "n": np.array([6, 2, 1, 4, 3], dtype=np.int32),
            "h0": r(2, B, H), "c0": r(2, B, H)}
-    params = {k: r(*s) for k, s in PARAMS.items()}
-    want = torch_side(ins, params)
-    got = replay.run(lib, "rnn", params, ins, want)
-    return 1 if got is None or replay.compare(got, want) else 0
+    return ins, {k: r(*s) for k, s in PARAMS.items()}
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(replay.main("rnn", data, torch_side))
