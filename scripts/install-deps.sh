@@ -11,6 +11,8 @@ pkgs=(
   libopenmpi-dev openmpi-bin
   gnuplot-nox
   python3 python3-numpy nodejs npm
+  # the PyTorch replays (tests/torch) and convert_torch; 1.13 in Debian 12
+  python3-torch
   # other targets, run under emulation (tests/cross, docs/TARGETS.md)
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
   gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
