@@ -9,12 +9,16 @@ conv_transpose1d and the 1-d pools; kl_div, multi_margin_loss and
 cross_entropy with soft targets; attention with a key padding mask,
 causal, and both (against the formula PyTorch users write: torch 1.13
 has no scaled_dot_product_attention; no query has every key masked,
-where dlc gives 0 and the formula NaN).
+where dlc gives 0 and the formula NaN); kl_div with log targets and its
+reductions, multi_margin_loss's defaults, binary_cross_entropy (dlc's
+takes logits: F.binary_cross_entropy_with_logits), huber_loss,
+smooth_l1_loss (beta 0 too), l1_loss and mse, with their reductions.
 
     python3 nn.py DLC CC "DLRT_LIBS" WORKDIR
 
 Exit status 0 when all agree, 1 otherwise. Needs python3-torch."""
 import sys
+import warnings
 
 import numpy as np
 import torch
@@ -72,6 +76,23 @@ def torch_side(ins, params):
     out["kl"] = F.kl_div(F.log_softmax(scores, -1), F.softmax(q, -1), reduction="batchmean")
     out["mm"] = F.multi_margin_loss(scores, y, p=2, margin=0.5)
     out["soft"] = F.cross_entropy(scores, F.softmax(q, -1))
+    lq, tb, tr = F.log_softmax(q, -1), T["tb"], T["tr"]
+    out["kl_log"] = F.kl_div(F.log_softmax(scores, -1), lq, log_target=True)
+    out["kl_sum"] = F.kl_div(F.log_softmax(scores, -1), F.softmax(q, -1), reduction="sum")
+    out["kl_none"] = F.kl_div(F.log_softmax(scores, -1), lq, reduction="none", log_target=True)
+    out["mm1"] = F.multi_margin_loss(scores, y)
+    out["mm_none"] = F.multi_margin_loss(scores, y, reduction="none")
+    bce = F.binary_cross_entropy_with_logits  # dlc's binary_cross_entropy takes logits
+    out["bce"] = bce(scores, tb)
+    out["bce_sum"] = bce(scores, tb, reduction="sum")
+    out["bce_none"] = bce(3 * scores, tb, reduction="none")
+    out["hub"] = F.huber_loss(scores, tr, delta=0.5)
+    out["hub_none"] = F.huber_loss(scores, tr, delta=0.3, reduction="none")
+    out["sl1"] = F.smooth_l1_loss(scores, tr, beta=0.4)
+    out["sl1_0"] = F.smooth_l1_loss(scores, tr, beta=0, reduction="sum")
+    out["l1"] = F.l1_loss(scores, tr)
+    out["l1_none"] = F.l1_loss(scores, tr, reduction="none")
+    out["ms"] = F.mse_loss(scores, tr, reduction="sum")
     aq, ak, av = T["qa"] * P["wq"], T["kv"] * P["wk"], T["kv"] * P["wv"]
     out["att_mask"] = attention(aq, ak, av, mask=T["m"])
     out["att_causal"] = attention(ak, ak, av, causal=True)
@@ -82,7 +103,11 @@ def torch_side(ins, params):
             + sum(sq(out[k]) for k in ("mx", "av", "av_pad", "amax", "aavg", "near",
                                          "near_size", "bil", "bil_ac", "mx3", "av3", "mx1",
                                          "av1"))
-            + out["kl"] + out["mm"] + out["soft"])
+            + out["kl"] + out["mm"] + out["soft"]
+            + sum(out[k] if out[k].dim() == 0 else sq(out[k])
+                  for k in ("kl_log", "kl_sum", "kl_none", "mm1", "mm_none", "bce", "bce_sum",
+                            "bce_none", "hub", "hub_none", "sl1", "sl1_0", "l1", "l1_none",
+                            "ms")))
     loss.backward()
     return replay.results(out, loss, {k: p.grad.numpy() for k, p in P.items()})
 
@@ -94,9 +119,13 @@ def data(rng):
            "qa": u(B, 2, 5, 4), "kv": u(B, 2, 6, 4),
            # key padding: key 0 always seen (every query sees one key)
            "m": np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0], [1, 0, 1, 1, 0, 0]],
-                         dtype=np.float64).reshape(B, 1, 1, 6)}
+                         dtype=np.float64).reshape(B, 1, 1, 6),
+           # binary targets in [0, 1], regression targets around the scores
+           "tb": rng.uniform(0, 1, (B, 4)), "tr": u(B, 4)}
     return ins, {n: rng.uniform(-0.5, 0.5, size=s) for n, s in PARAMS.items()}
 
 
 if __name__ == "__main__":
+    # kl_div's "mean" is PyTorch's current one, which it warns will change
+    warnings.filterwarnings("ignore", "reduction: 'mean'", UserWarning)
     sys.exit(replay.main("nn", data, torch_side))

@@ -13,7 +13,8 @@ NaN (made in the model: the entry points refuse NaN inputs) and on i32,
 with &, | and ! and torch.where on them, gradients through where;
 torch.gather (repeated indices, a parameter, i32; dlc's broadcasting
 indices as torch.take_along_dim), reverse_sequence (as flip of each
-row's first n steps), cast to i32 (truncation). Within 1e-12
+row's first n steps), cast to i32 (truncation), relu of NaN (NaN, as
+PyTorch's: replay.compare wants NaN exactly where PyTorch has it). Within 1e-12
 (relative to the magnitude, at least 1); the i32 results exactly.
 
 dlc's floor division has a zero gradient; torch's `a // b` has none
@@ -129,6 +130,7 @@ def torch_side(ins, params):
     out["rv"] = torch.stack([torch.cat([xg[b, :m].flip(0), xg[b, m:]])
                              for b, m in enumerate(ins["n"])])
     out["ci"] = (a * 3).to(torch.int32)
+    out["rn"] = F.relu(q)
     wc2 = (torch.where(he >= 0.1, he, he * he) + torch.where(he < -0.2, he * 3, 0.5 * he)
            + torch.where(he == 0, 1.0, he) * torch.where(he != 0.5, he, 0.0))
     sq = lambda v: (v * v).sum()  # noqa: E731
