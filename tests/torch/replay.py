@@ -22,7 +22,8 @@ def build(dlc, cc, libs, work, name, src=None):
     lib = ctypes.CDLL(so)
     getattr(lib, name + "_create").restype = ctypes.c_void_p
     getattr(lib, name + "_params").restype = ctypes.POINTER(ctypes.c_double)
-    getattr(lib, name + "_grads").restype = ctypes.POINTER(ctypes.c_double)
+    if hasattr(lib, name + "_grads"):  # not in a model without training
+        getattr(lib, name + "_grads").restype = ctypes.POINTER(ctypes.c_double)
     return lib
 
 
