@@ -11,12 +11,12 @@ import sys
 import numpy as np
 
 
-def build(dlc, cc, libs, work, name, src=None):
-    """dlc compiles src (HERE/NAME.dl by default); the library of its
-    entry points."""
+def build(dlc, cc, libs, work, name, src=None, options=()):
+    """dlc compiles src (HERE/NAME.dl by default) with options; the
+    library of its entry points."""
     src = src or os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".dl")
     obj, so = os.path.join(work, name + ".o"), os.path.join(work, name + ".so")
-    subprocess.run([dlc, src, "-o", obj], check=True)
+    subprocess.run([dlc, src, "-o", obj, *options], check=True)
     subprocess.run([cc, "-shared", "-o", so, obj, "-Wl,--whole-archive", libs.split()[0],
                     "-Wl,--no-whole-archive"] + libs.split()[1:], check=True)
     lib = ctypes.CDLL(so)
