@@ -17,7 +17,8 @@
 
 typedef struct {
     DType t;
-    bool scatter; /* gather_grad: out[x offset] += src */
+    bool scatter;    /* gather_grad: out[x offset] += src */
+    LLVMValueRef fn; /* the kernel */
     LLVMValueRef out, idx, src, x;
     LLVMValueRef n_axis, st_axis; /* x's extent and stride along the axis */
 } GatherCtx;
@@ -57,44 +58,68 @@ static void bcast_strides(Cg *c, const Shape *s, const Shape *r, int skip, LLVMV
     }
 }
 
-static LLVMValueRef k_gather(Cg *c, Node *n)
+/* The result the nest walks: gather's or take's, for a gradient the
+ * forward's (its third input). */
+static const Shape *gather_result(Node *n)
 {
-    bool scatter = n->op == OP_GATHER_GRAD;
-    Node *x = n->in[0], *idx = n->in[1];
-    const Shape *r = scatter ? &n->in[2]->shape : &n->shape;
+    return n->op == OP_GATHER_GRAD || n->op == OP_TAKE_GRAD ? &n->in[2]->shape : &n->shape;
+}
+
+/* What gather, take and their gradients share: the kernel k->fn, its
+ * context, a gradient's output zeroed, x's strides xs, and the nest of
+ * three offsets over the result with its extents and the result's
+ * strides set; the caller sets the strides of idx and x. */
+static CgNest *gather_begin(Cg *c, Node *n, GatherCtx *k, LLVMValueRef *xs)
+{
+    bool scatter = n->op == OP_GATHER_GRAD || n->op == OP_TAKE_GRAD;
+    const Shape *xsh = &n->in[0]->shape, *r = gather_result(n);
     int axis = (int)attr_axis(n);
     LLVMValueRef fn = cg_kernel_begin(c, n, n->in, n->nin);
-    GatherCtx k = {.t = n->dtype,
-                   .scatter = scatter,
-                   .out = LLVMGetParam(fn, 0),
-                   .x = LLVMGetParam(fn, 1),
-                   .idx = LLVMGetParam(fn, 2),
-                   .src = scatter ? LLVMGetParam(fn, 3) : NULL};
-    if (scatter) {
-        CgLoop l;
-        LLVMValueRef i = cg_loop_begin(c, cg_numel(c, &x->shape), &l);
-        cg_store(c, n->dtype, cg_fconst(c, n->dtype, 0), k.out, i);
-        cg_loop_end(c, &l);
-    }
-    LLVMValueRef xs[IR_MAX_RANK];
-    cg_strides(c, &x->shape, xs);
-    k.n_axis = cg_dim(c, x->shape.d[axis]);
-    k.st_axis = xs[axis];
+    *k = (GatherCtx){.t = n->dtype,
+                     .scatter = scatter,
+                     .fn = fn,
+                     .out = LLVMGetParam(fn, 0),
+                     .x = LLVMGetParam(fn, 1),
+                     .idx = LLVMGetParam(fn, 2),
+                     .src = scatter ? LLVMGetParam(fn, 3) : NULL};
+    if (scatter)
+        cg_zero(c, n->dtype, k->out, cg_numel(c, xsh));
+    cg_strides(c, xsh, xs);
+    k->n_axis = cg_dim(c, xsh->d[axis]);
+    k->st_axis = xs[axis];
     CgNest *nest = cg_nest_new(c, r->rank, 3);
-    LLVMValueRef st[3][IR_MAX_RANK];
-    cg_strides(c, r, st[0]);
-    bcast_strides(c, &idx->shape, r, -1, st[1]);
-    bcast_strides(c, &x->shape, r, axis, st[2]);
+    LLVMValueRef rs[IR_MAX_RANK];
+    cg_strides(c, r, rs);
     for (int d = 0; d < r->rank; d++) {
         nest->ext[d] = cg_dim(c, r->d[d]);
-        for (int o = 0; o < 3; o++)
-            nest->st[o * IR_MAX_RANK + d] = st[o][d];
+        nest->st[0 * IR_MAX_RANK + d] = rs[d];
     }
     nest->body = gather_body;
-    nest->ctx = &k;
+    nest->ctx = k;
+    return nest;
+}
+
+static LLVMValueRef gather_end(Cg *c, CgNest *nest)
+{
     cg_nest_start(c, nest, NULL);
     cg_kernel_end(c);
-    return fn;
+    return ((GatherCtx *)nest->ctx)->fn;
+}
+
+static LLVMValueRef k_gather(Cg *c, Node *n)
+{
+    const Shape *r = gather_result(n);
+    int axis = (int)attr_axis(n);
+    GatherCtx k;
+    LLVMValueRef xs[IR_MAX_RANK], st[2][IR_MAX_RANK];
+    CgNest *nest = gather_begin(c, n, &k, xs);
+    bcast_strides(c, &n->in[1]->shape, r, -1, st[0]);
+    bcast_strides(c, &n->in[0]->shape, r, axis, st[1]);
+    for (int d = 0; d < r->rank; d++) {
+        nest->st[1 * IR_MAX_RANK + d] = st[0][d];
+        nest->st[2 * IR_MAX_RANK + d] = st[1][d];
+    }
+    return gather_end(c, nest);
 }
 
 /* take and take_grad: gather's loop body over take's result, whose
@@ -102,43 +127,18 @@ static LLVMValueRef k_gather(Cg *c, Node *n)
  * ids' offset moves along the middle ones only, x's along the others. */
 static LLVMValueRef k_take(Cg *c, Node *n)
 {
-    bool scatter = n->op == OP_TAKE_GRAD;
-    Node *x = n->in[0], *ids = n->in[1];
-    const Shape *r = scatter ? &n->in[2]->shape : &n->shape;
-    int axis = (int)attr_axis(n), ri = ids->shape.rank;
-    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, n->nin);
-    GatherCtx k = {.t = n->dtype,
-                   .scatter = scatter,
-                   .out = LLVMGetParam(fn, 0),
-                   .x = LLVMGetParam(fn, 1),
-                   .idx = LLVMGetParam(fn, 2),
-                   .src = scatter ? LLVMGetParam(fn, 3) : NULL};
-    if (scatter) {
-        CgLoop l;
-        LLVMValueRef i = cg_loop_begin(c, cg_numel(c, &x->shape), &l);
-        cg_store(c, n->dtype, cg_fconst(c, n->dtype, 0), k.out, i);
-        cg_loop_end(c, &l);
-    }
-    LLVMValueRef xs[IR_MAX_RANK], is[IR_MAX_RANK], rs[IR_MAX_RANK];
-    cg_strides(c, &x->shape, xs);
-    cg_strides(c, &ids->shape, is);
-    cg_strides(c, r, rs);
-    k.n_axis = cg_dim(c, x->shape.d[axis]);
-    k.st_axis = xs[axis];
-    CgNest *nest = cg_nest_new(c, r->rank, 3);
+    int axis = (int)attr_axis(n), ri = n->in[1]->shape.rank;
+    GatherCtx k;
+    LLVMValueRef xs[IR_MAX_RANK], is[IR_MAX_RANK];
+    CgNest *nest = gather_begin(c, n, &k, xs);
+    cg_strides(c, &n->in[1]->shape, is);
     LLVMValueRef zero = cg_i64(c, 0);
-    for (int d = 0; d < r->rank; d++) {
+    for (int d = 0; d < nest->rank; d++) {
         bool mid = d >= axis && d < axis + ri;
-        nest->ext[d] = cg_dim(c, r->d[d]);
-        nest->st[0 * IR_MAX_RANK + d] = rs[d];
         nest->st[1 * IR_MAX_RANK + d] = mid ? is[d - axis] : zero;
         nest->st[2 * IR_MAX_RANK + d] = mid ? zero : xs[d < axis ? d : d - ri + 1];
     }
-    nest->body = gather_body;
-    nest->ctx = &k;
-    cg_nest_start(c, nest, NULL);
-    cg_kernel_end(c);
-    return fn;
+    return gather_end(c, nest);
 }
 
 /* tril keeps column j of row i where j - i <= diagonal, triu where >= */
