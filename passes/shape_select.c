@@ -34,6 +34,21 @@ bool shape_where(Graph *g, Node *n)
     return true;
 }
 
+/* The axis of x that gather or take indexes (attr axis, made
+ * nonnegative); not the batch dimension, since the input checks need a
+ * static bound for the indices: "cannot WHAT" says so. */
+static bool index_axis(Graph *g, Node *n, const Shape *x, const char *what, int64_t *axis)
+{
+    if (!shape_axis(g, n, attr_axis(n), x, x->rank, axis))
+        return false;
+    if (x->d[*axis].batch) {
+        diag_error(n->loc, "%s: cannot %s (axis %" PRId64 " of %s)", shape_op(n), what, *axis,
+                   shape_fmt(g, x));
+        return false;
+    }
+    return true;
+}
+
 /* The result of gather(x, idx, axis), also the check of gather_grad's. */
 static bool gather_shape(Graph *g, Node *n, const Node *x, const Node *idx, Shape *out)
 {
@@ -49,14 +64,8 @@ static bool gather_shape(Graph *g, Node *n, const Node *x, const Node *idx, Shap
         return false;
     }
     int64_t axis;
-    if (!shape_axis(g, n, attr_axis(n), &x->shape, r, &axis))
+    if (!index_axis(g, n, &x->shape, "gather along the batch dimension", &axis))
         return false;
-    if (x->shape.d[axis].batch) {
-        /* the input checks need a static bound for the indices */
-        diag_error(n->loc, "%s: cannot gather along the batch dimension (axis %" PRId64 " of %s)",
-                   shape_op(n), axis, shape_fmt(g, &x->shape));
-        return false;
-    }
     attr_set_axis(g, n, axis);
     Shape s = {.rank = r};
     for (int i = 0; i < r; i++) {
@@ -77,34 +86,6 @@ static bool gather_shape(Graph *g, Node *n, const Node *x, const Node *idx, Shap
     return true;
 }
 
-bool shape_gather(Graph *g, Node *n)
-{
-    const Node *x = n->in[0];
-    Shape s;
-    if (!gather_shape(g, n, x, n->in[1], &s))
-        return false;
-    n->dtype = x->dtype;
-    n->shape = s;
-    return true;
-}
-
-/* gather_grad(x, idx, dy): x's type and shape; dy has gather's result. */
-bool shape_gather_grad(Graph *g, Node *n)
-{
-    const Node *x = n->in[0], *dy = n->in[2];
-    Shape s;
-    if (!gather_shape(g, n, x, n->in[1], &s) || !shape_want_same_dtype(g, n, x, dy))
-        return false;
-    if (!ir_shape_eq(&s, &dy->shape)) {
-        diag_error(n->loc, "gather_grad: dy is %s, gather's result %s", shape_fmt(g, &dy->shape),
-                   shape_fmt(g, &s));
-        return false;
-    }
-    n->dtype = x->dtype;
-    n->shape = x->shape;
-    return true;
-}
-
 /* The result of take(x, ids, axis): x's dimensions with the axis replaced
  * by ids' (any rank, 0 included); also the check of take_grad's. */
 static bool take_shape(Graph *g, Node *n, const Node *x, const Node *ids, Shape *out)
@@ -121,15 +102,8 @@ static bool take_shape(Graph *g, Node *n, const Node *x, const Node *ids, Shape 
         return false;
     }
     int64_t axis;
-    if (!shape_axis(g, n, attr_axis(n), &x->shape, r, &axis))
+    if (!index_axis(g, n, &x->shape, "index the batch dimension with a tensor", &axis))
         return false;
-    if (x->shape.d[axis].batch) {
-        /* the input checks need a static bound for the indices */
-        diag_error(n->loc,
-                   "%s: cannot index the batch dimension with a tensor (axis %" PRId64 " of %s)",
-                   shape_op(n), axis, shape_fmt(g, &x->shape));
-        return false;
-    }
     if (r - 1 + ids->shape.rank > IR_MAX_RANK) {
         diag_error(n->loc, "%s: indices %s into %s would give more than %d dimensions", shape_op(n),
                    shape_fmt(g, &ids->shape), shape_fmt(g, &x->shape), IR_MAX_RANK);
@@ -148,32 +122,55 @@ static bool take_shape(Graph *g, Node *n, const Node *x, const Node *ids, Shape 
     return true;
 }
 
-bool shape_take(Graph *g, Node *n)
+/* gather's or take's result shape, or the check of its gradient's */
+typedef bool IndexRule(Graph *g, Node *n, const Node *x, const Node *idx, Shape *out);
+
+static bool index_forward(Graph *g, Node *n, IndexRule *rule)
 {
     const Node *x = n->in[0];
     Shape s;
-    if (!take_shape(g, n, x, n->in[1], &s))
+    if (!rule(g, n, x, n->in[1], &s))
         return false;
     n->dtype = x->dtype;
     n->shape = s;
     return true;
 }
 
-/* take_grad(x, ids, dy): x's type and shape; dy has take's result. */
-bool shape_take_grad(Graph *g, Node *n)
+/* NAME_grad(x, idx, dy): x's type and shape; dy has NAME's result. */
+static bool index_grad(Graph *g, Node *n, IndexRule *rule, const char *name)
 {
     const Node *x = n->in[0], *dy = n->in[2];
     Shape s;
-    if (!take_shape(g, n, x, n->in[1], &s) || !shape_want_same_dtype(g, n, x, dy))
+    if (!rule(g, n, x, n->in[1], &s) || !shape_want_same_dtype(g, n, x, dy))
         return false;
     if (!ir_shape_eq(&s, &dy->shape)) {
-        diag_error(n->loc, "take_grad: dy is %s, take's result %s", shape_fmt(g, &dy->shape),
-                   shape_fmt(g, &s));
+        diag_error(n->loc, "%s_grad: dy is %s, %s's result %s", name, shape_fmt(g, &dy->shape),
+                   name, shape_fmt(g, &s));
         return false;
     }
     n->dtype = x->dtype;
     n->shape = x->shape;
     return true;
+}
+
+bool shape_gather(Graph *g, Node *n)
+{
+    return index_forward(g, n, gather_shape);
+}
+
+bool shape_gather_grad(Graph *g, Node *n)
+{
+    return index_grad(g, n, gather_shape, "gather");
+}
+
+bool shape_take(Graph *g, Node *n)
+{
+    return index_forward(g, n, take_shape);
+}
+
+bool shape_take_grad(Graph *g, Node *n)
+{
+    return index_grad(g, n, take_shape, "take");
 }
 
 bool shape_reverse_sequence(Graph *g, Node *n)
