@@ -26,12 +26,14 @@
  *                      frames and bindings, parameter names
  *   lower_recurrent.c  rnn/lstm/gru with lengths, both directions, states
  *   lower_expr.c       expressions: folding, nodes, attributes, op calls
+ *   lower_index.c      indexing: slices, tensor indices, a traced loop's index
  *   lower_train.c      train statements and the objectives' checks
  *   lower_loop.c       a for loop's body traced as an IR loop
  *   lower_stmt.c       statements, for loops, the structure checks
  *   lower_def.c        def calls and the entry point fe_lower
- * An expression calls a def through L.call_def, which fe_lower sets: the
- * one call that goes back up the list (a def's body is statements).
+ * An expression calls a def through L.call_def and indexes through
+ * L.eval_index, which fe_lower sets: the two calls that go back up the
+ * list (a def's body is statements, an index's items are expressions).
  * lower.h has the types and functions they share.
  */
 #include <inttypes.h>

@@ -145,6 +145,9 @@ struct L {
     /* fe_call_def, set by fe_lower: expressions call defs through it, so
      * that lower_expr.c does not depend on the statements a def runs */
     Value (*call_def)(L *l, Frame *f, const DefEntry *de, const Expr *e);
+    /* fe_eval_index, set by fe_lower: lower_expr.c indexes through it, so
+     * that it does not depend on lower_index.c, which evaluates items */
+    Value (*eval_index)(L *l, Frame *f, const Expr *e);
 };
 
 typedef struct {
@@ -198,13 +201,8 @@ Node *fe_as_node(L *l, Value v, const char *what);
 Value fe_eval(L *l, Frame *f, const Expr *e);
 Value fe_eval_name(L *l, Frame *f, const Expr *e);
 bool fe_int_const(L *l, Value v, const char *what, int64_t *out);
-bool fe_slice_attrs(L *l, Frame *f, Node *n, const SliceItem *items, int nitems, Loc loc);
-/* Only the item at axis is given: the rest are whole (":"). */
-bool fe_only_index(const SliceItem *items, int nitems, int axis);
-/* x[items] with the loop index at item `axis` (+ off), inside a loop
- * traced as an IR loop: the scanned slice, or poison. */
-Value fe_loop_scan(L *l, Frame *f, Node *x, const SliceItem *items, int nitems, int axis,
-                   int64_t off, Loc loc);
+/* Whether x holds only 0 and 1: a comparison, or & / | of such. */
+bool fe_is_truth(const Node *x);
 EArg *fe_eval_args(L *l, Frame *f, const Arg *args, int n);
 int fe_builtin_call(L *l, Frame *f, const Expr *e, const BuiltinInfo *table, int n,
                     const char *what, AttrList *out);
@@ -215,6 +213,13 @@ const AttrSchema *fe_builtin_schema(const BuiltinInfo *table, int i);
 Value fe_recurrent_call(L *l, Op op, Node **in, int nin, AttrList attrs, Node *lengths,
                         bool bidir, Loc loc);
 Value fe_recurrent_results(L *l, Node *y, Loc loc);
+
+/* lower_index.c: x[items] (the expression e); the slice attributes of
+ * x[items] or NAME[items] = v on n (NULL: only check the items). */
+Value fe_eval_index(L *l, Frame *f, const Expr *e);
+bool fe_slice_attrs(L *l, Frame *f, Node *n, const SliceItem *items, int nitems, Loc loc);
+/* Only the item at axis is given: the rest are whole (":"). */
+bool fe_only_index(const SliceItem *items, int nitems, int axis);
 
 /* lower_train.c: train statements and the objectives' checks. */
 void fe_exec_train(L *l, Frame *f, const Stmt *st);

@@ -5,7 +5,8 @@
  * callee's frame), expands the body inline in a fresh Frame, and hands the
  * parameters it made to the calling statement, which names them when it
  * ends (fe_name_calls). fe_lower collects the defs, checks them and runs
- * the model; it gives expressions their way to call defs (L.call_def).
+ * the model; it gives expressions their way to call defs (L.call_def)
+ * and to index (L.eval_index).
  */
 #include <string.h>
 
@@ -164,7 +165,8 @@ Graph *fe_lower(Arena *a, Program *const *progs, int nprogs, const Define *defs,
             .ndefines = ndefs,
             .errors_at_start = start,
             .bytes_at_start = arena_used(a),
-            .call_def = fe_call_def};
+            .call_def = fe_call_def,
+            .eval_index = fe_eval_index};
     L *l = &lw;
     l->define_used = arena_alloc(a, (size_t)ndefs * sizeof *l->define_used + 1);
     l->g = ir_graph_new(a, m->name);
