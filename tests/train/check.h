@@ -1,5 +1,6 @@
 /* Shared by the training drivers: value comparisons that count failures
- * (and print the first few), and the data the drivers feed their models.
+ * (and print the first few), the data the drivers feed their models, and
+ * the frame of the drivers that run with and without input checks.
  * Tolerances are relative to max(1, |want|), so they are absolute for
  * small values. */
 #ifndef TRAIN_CHECK_H
@@ -8,6 +9,8 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static int failures;
 
@@ -44,6 +47,42 @@ static inline double data_value(uint64_t stream, uint64_t i)
     z *= 0x94D049BB133111EBu;
     z ^= z >> 32;
     return (double)(z >> 11) / 4503599627370496.0 - 1.0;
+}
+
+/* n values of stream (data_value) at p */
+static inline void fill_data(float *p, int n, uint64_t stream)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (float)data_value(stream, (uint64_t)i);
+}
+
+/* `run checks` (1) or `run no-checks` (0: the model was compiled with
+ * --no-checks); -1, with the usage said, for anything else. */
+static inline int check_mode(int argc, char **argv)
+{
+    if (argc != 2 || (strcmp(argv[1], "checks") && strcmp(argv[1], "no-checks"))) {
+        fprintf(stderr, "usage: run checks|no-checks\n");
+        return -1;
+    }
+    return strcmp(argv[1], "checks") == 0;
+}
+
+/* A copy of the instance's bytes, to compare with after a refused call;
+ * NULL when out of memory. */
+static inline unsigned char *state_copy(const void *m, size_t bytes)
+{
+    unsigned char *s = malloc(bytes);
+    if (s)
+        memcpy(s, m, bytes);
+    return s;
+}
+
+/* main's result: 0 when every check held, else 1 with the count said. */
+static inline int report(void)
+{
+    if (failures)
+        fprintf(stderr, "%d failures\n", failures);
+    return failures != 0;
 }
 
 #endif

@@ -255,10 +255,9 @@ static void without_checks(checks *m)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2 || (strcmp(argv[1], "checks") && strcmp(argv[1], "no-checks"))) {
-        fprintf(stderr, "usage: run checks|no-checks\n");
+    int with = check_mode(argc, argv);
+    if (with < 0)
         return 2;
-    }
     checks *m = checks_create(3);
     if (!m)
         return 1;
@@ -269,12 +268,10 @@ int main(int argc, char **argv)
         good_batch(&d, s);
         expect("good step", checks_train_step(m, B, d.ids, d.x, d.yy, &loss) == 0);
     }
-    if (strcmp(argv[1], "checks") == 0)
+    if (with)
         with_checks(m);
     else
         without_checks(m);
     checks_destroy(m);
-    if (failures)
-        fprintf(stderr, "%d failures\n", failures);
-    return failures != 0;
+    return report();
 }

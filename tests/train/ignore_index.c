@@ -10,7 +10,6 @@
  *   run no-checks  every row ignored: train_step returns 0 with a NaN
  *                  loss and leaves w as it was (a zero gradient, as
  *                  PyTorch's), not NaN */
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,17 +56,14 @@ static double expected(const float *x, const int32_t *y, const float *logits, co
 
 int main(int argc, char **argv)
 {
-    if (argc != 2 || (strcmp(argv[1], "checks") && strcmp(argv[1], "no-checks"))) {
-        fprintf(stderr, "usage: run checks|no-checks\n");
+    int checks = check_mode(argc, argv);
+    if (checks < 0)
         return 2;
-    }
-    bool checks = strcmp(argv[1], "checks") == 0;
     ignore_index *m = ignore_index_create(3);
     if (!m)
         return 1;
     float x[B * F], logits[B * C], w0[F * C], want_w[F * C], loss = 0;
-    for (int i = 0; i < B * F; i++)
-        x[i] = (float)data_value(1, (uint64_t)i);
+    fill_data(x, B * F, 1);
     float *w = param_w(m);
 
     if (checks) {
@@ -80,10 +76,9 @@ int main(int argc, char **argv)
         for (int k = 0; k < F * C; k++)
             near("w after the step (ignored rows add no gradient)", k, w[k], want_w[k], 1e-5);
 
-        unsigned char *before = malloc(ignore_index_STATE_BYTES);
+        unsigned char *before = state_copy(m, ignore_index_STATE_BYTES);
         if (!before)
             return 1;
-        memcpy(before, m, ignore_index_STATE_BYTES);
         int32_t bad[B] = {0, 4, -100, 1};
         expect("label 4: train_step refused",
                ignore_index_train_step(m, B, x, bad, &loss) == DLRT_ERANGE);
@@ -114,7 +109,5 @@ int main(int argc, char **argv)
         expect("w unchanged: a zero gradient", memcmp(w0, w, sizeof w0) == 0);
     }
     ignore_index_destroy(m);
-    if (failures)
-        fprintf(stderr, "%d failures\n", failures);
-    return failures != 0;
+    return report();
 }

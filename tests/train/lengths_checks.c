@@ -6,7 +6,6 @@
  * state after T steps and 0 (the zero initial state).
  *
  *   run checks | no-checks */
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,19 +16,15 @@ enum { B = 4, T = 5, F = 2, H = 3 };
 
 int main(int argc, char **argv)
 {
-    if (argc != 2 || (strcmp(argv[1], "checks") && strcmp(argv[1], "no-checks"))) {
-        fprintf(stderr, "usage: run checks|no-checks\n");
+    int checks = check_mode(argc, argv);
+    if (checks < 0)
         return 2;
-    }
-    bool checks = strcmp(argv[1], "checks") == 0;
     lengths_checks *m = lengths_checks_create(7);
     if (!m)
         return 1;
     float x[B * T * F], y[B * H], h[B * H], loss = 0;
-    for (int i = 0; i < B * T * F; i++)
-        x[i] = (float)data_value(1, (uint64_t)i);
-    for (int i = 0; i < B * H; i++)
-        y[i] = (float)data_value(2, (uint64_t)i);
+    fill_data(x, B * T * F, 1);
+    fill_data(y, B * H, 2);
     int32_t good[B] = {0, 5, 2, 1};
     expect("valid lengths 0..T: forward", lengths_checks_forward(m, B, x, good, h) == 0);
     for (int j = 0; j < H; j++)
@@ -41,10 +36,9 @@ int main(int argc, char **argv)
     lengths_checks_forward(m, B, x, good, h);
     memcpy(full, h + 1 * H, sizeof full);
 
-    unsigned char *before = malloc(lengths_checks_STATE_BYTES);
+    unsigned char *before = state_copy(m, lengths_checks_STATE_BYTES);
     if (!before)
         return 1;
-    memcpy(before, m, lengths_checks_STATE_BYTES);
     int32_t bad[B] = {0, 6, 2, -1};
     int rf = lengths_checks_forward(m, B, x, bad, h);
     if (checks) {
@@ -69,7 +63,5 @@ int main(int argc, char **argv)
     }
     free(before);
     lengths_checks_destroy(m);
-    if (failures)
-        fprintf(stderr, "%d failures\n", failures);
-    return failures != 0;
+    return report();
 }

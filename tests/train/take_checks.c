@@ -5,7 +5,6 @@
  * a row of zeros.
  *
  *   run checks | no-checks */
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,19 +15,15 @@ enum { B = 2, N = 4, T = 6, D = 3, V = 5 };
 
 int main(int argc, char **argv)
 {
-    if (argc != 2 || (strcmp(argv[1], "checks") && strcmp(argv[1], "no-checks"))) {
-        fprintf(stderr, "usage: run checks|no-checks\n");
+    int checks = check_mode(argc, argv);
+    if (checks < 0)
         return 2;
-    }
-    bool checks = strcmp(argv[1], "checks") == 0;
     take_checks *m = take_checks_create(7);
     if (!m)
         return 1;
     float x[B * T * D], y[B * D], rows[B * N * D], loss = 0;
-    for (int i = 0; i < B * T * D; i++)
-        x[i] = (float)data_value(1, (uint64_t)i);
-    for (int i = 0; i < B * D; i++)
-        y[i] = (float)data_value(2, (uint64_t)i);
+    fill_data(x, B * T * D, 1);
+    fill_data(y, B * D, 2);
     int32_t ids[B * N] = {0, 4, 4, 1, 2, 0, 3, 4}, k[2] = {4, 0};
     expect("valid ids 0..4: forward", take_checks_forward(m, B, ids, rows) == 0);
     /* rows 1 and 2 of sample 0 are both w[4] */
@@ -37,10 +32,9 @@ int main(int argc, char **argv)
     expect("valid ids: train_step",
            take_checks_train_step(m, B, ids, x, k, y, &loss) == 0);
 
-    unsigned char *before = malloc(take_checks_STATE_BYTES);
+    unsigned char *before = state_copy(m, take_checks_STATE_BYTES);
     if (!before)
         return 1;
-    memcpy(before, m, take_checks_STATE_BYTES);
     ids[6] = 5;
     int rf = take_checks_forward(m, B, ids, rows);
     if (checks) {
@@ -69,7 +63,5 @@ int main(int argc, char **argv)
     }
     free(before);
     take_checks_destroy(m);
-    if (failures)
-        fprintf(stderr, "%d failures\n", failures);
-    return failures != 0;
+    return report();
 }
