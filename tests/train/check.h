@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dlrt.h>
+
 static int failures;
 
 static inline void expect(const char *what, int cond)
@@ -67,14 +69,25 @@ static inline int check_mode(int argc, char **argv)
     return strcmp(argv[1], "checks") == 0;
 }
 
-/* A copy of the instance's bytes, to compare with after a refused call;
- * NULL when out of memory. */
+/* A copy of the instance's bytes (NAME_STATE_BYTES), to compare with
+ * after a refused call; free it. */
 static inline unsigned char *state_copy(const void *m, size_t bytes)
 {
     unsigned char *s = malloc(bytes);
-    if (s)
-        memcpy(s, m, bytes);
+    if (!s)
+        abort();
+    memcpy(s, m, bytes);
     return s;
+}
+
+/* Whether the instance m is its copy s but for the arena of intermediate
+ * values, which the kernels of a step refused at the loss may write. */
+static inline int same_but_arena(const dlrt_model_info *info, const void *m, const unsigned char *s,
+                                 size_t bytes)
+{
+    const unsigned char *b = m;
+    size_t end = info->arena_offset + info->arena_bytes;
+    return memcmp(b, s, info->arena_offset) == 0 && memcmp(b + end, s + end, bytes - end) == 0;
 }
 
 /* main's result: 0 when every check held, else 1 with the count said. */

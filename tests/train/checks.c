@@ -41,22 +41,13 @@ static void good_batch(batch *d, int step)
     }
 }
 
-static unsigned char *snapshot(const checks *m)
-{
-    unsigned char *s = malloc(checks_STATE_BYTES);
-    if (!s)
-        abort();
-    memcpy(s, m, checks_STATE_BYTES);
-    return s;
-}
-
 /* Every entry point on d must return code with the message naming want,
  * and leave m's whole block unchanged. */
 static void refused_everywhere(checks *m, const batch *d, int code, const char *want,
                                int forward_takes_it)
 {
     const dlrt_model_info *info = checks_info();
-    unsigned char *before = snapshot(m);
+    unsigned char *before = state_copy(m, checks_STATE_BYTES);
     float loss = 12345, probs[B * 4];
     memset(probs, 0, sizeof probs);
     const void *in[] = {d->ids, d->x, d->yy};
@@ -107,9 +98,7 @@ static int same_training_state(const checks *m, const unsigned char *s)
     const dlrt_model_info *info = checks_info();
     const dlrt_instance *h = (const void *)m, *o = (const void *)s;
     const unsigned char *b = (const void *)m;
-    size_t arena_end = info->arena_offset + info->arena_bytes;
-    return memcmp(b, s, info->arena_offset) == 0 &&
-           memcmp(b + arena_end, s + arena_end, checks_STATE_BYTES - arena_end) == 0 &&
+    return same_but_arena(info, m, s, checks_STATE_BYTES) &&
            memcmp(b + info->states_offset, s + info->states_offset, info->states_bytes) == 0 &&
            h->step == o->step && h->lr == o->lr;
 }
@@ -174,7 +163,7 @@ static void with_checks(checks *m)
     memcpy(saved, wx, sizeof saved);
     for (int i = 0; i < F * 6; i++)
         wx[i] = 1;
-    unsigned char *before = snapshot(m);
+    unsigned char *before = state_copy(m, checks_STATE_BYTES);
     float loss = 12345;
     expect("overflow: train_step refused",
            checks_train_step(m, B, d.ids, d.x, d.yy, &loss) == DLRT_ENONFINITE);
@@ -196,7 +185,7 @@ static void with_checks(checks *m)
     for (int k = 0; k < 3; k++) {
         memset(checks_grads(m), 0, checks_info()->grads_bytes);
         gb2[2] = bad[k];
-        before = snapshot(m);
+        before = state_copy(m, checks_STATE_BYTES);
         expect("apply_gradients refused", checks_apply_gradients(m) == DLRT_ENONFINITE);
         char want[80];
         snprintf(want, sizeof want, "gradient of 'b2': element 2 %s", said[k]);
@@ -212,7 +201,7 @@ static void with_checks(checks *m)
     expect("two threads", dlrt_set_num_threads(2) == DLRT_OK);
     memset(checks_grads(m), 0, checks_info()->grads_bytes);
     grad(m, "big")[128 * 400 - 1] = INFINITY;
-    before = snapshot(m);
+    before = state_copy(m, checks_STATE_BYTES);
     expect("apply_gradients refused: big", checks_apply_gradients(m) == DLRT_ENONFINITE);
     expect("big's element named",
            strstr(dlrt_last_error(), "gradient of 'big': element 51199 is +inf") != NULL);

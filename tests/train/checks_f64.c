@@ -24,25 +24,6 @@ static void good_batch(double *x, double *y, int step)
         y[i] = data_value(40 + (uint64_t)step, (uint64_t)i);
 }
 
-static unsigned char *snapshot(const checks_f64 *m)
-{
-    unsigned char *s = malloc(checks_f64_STATE_BYTES);
-    if (!s)
-        abort();
-    memcpy(s, m, checks_f64_STATE_BYTES);
-    return s;
-}
-
-/* the instance block outside the arena of intermediate values */
-static int same_but_arena(const checks_f64 *m, const unsigned char *s)
-{
-    const dlrt_model_info *info = checks_f64_info();
-    const unsigned char *b = (const void *)m;
-    size_t end = info->arena_offset + info->arena_bytes;
-    return memcmp(b, s, info->arena_offset) == 0 &&
-           memcmp(b + end, s + end, checks_f64_STATE_BYTES - end) == 0;
-}
-
 static void expect_message(const char *want)
 {
     char what[400];
@@ -87,7 +68,7 @@ int main(void)
     for (int k = 0; k < 4; k++) {
         good_batch(x, y, 0);
         x[2 * F + 1] = bad[k];
-        unsigned char *before = snapshot(m);
+        unsigned char *before = state_copy(m, checks_f64_STATE_BYTES);
         char want[80];
         snprintf(want, sizeof want, "input 'x': element [2, 1] (sample 2) %s", said[k]);
         expect("forward refused", checks_f64_forward(m, B, x, out) == DLRT_ENONFINITE);
@@ -115,7 +96,7 @@ int main(void)
     memcpy(saved, w, sizeof saved);
     for (int i = 0; i < F * 4; i++)
         w[i] = 1;
-    unsigned char *before = snapshot(m);
+    unsigned char *before = state_copy(m, checks_f64_STATE_BYTES);
     loss = 12345;
     expect("overflow: train_step refused",
            checks_f64_train_step(m, B, x, y, &loss) == DLRT_ENONFINITE);
@@ -123,7 +104,7 @@ int main(void)
     expect("overflow: compute_gradients refused",
            checks_f64_compute_gradients(m, B, x, y, &loss) == DLRT_ENONFINITE);
     expect("overflow: all but the arena unchanged, running statistics included",
-           same_but_arena(m, before));
+           same_but_arena(checks_f64_info(), m, before, checks_f64_STATE_BYTES));
     expect("overflow: loss not written", loss == 12345);
     free(before);
     memcpy(w, saved, sizeof saved);
@@ -135,7 +116,7 @@ int main(void)
     for (int k = 0; k < 4; k++) {
         memset(checks_f64_grads(m), 0, info->grads_bytes);
         gw2[5] = bad[k];
-        before = snapshot(m);
+        before = state_copy(m, checks_f64_STATE_BYTES);
         expect("apply_gradients refused", checks_f64_apply_gradients(m) == DLRT_ENONFINITE);
         char want[80];
         snprintf(want, sizeof want, "gradient of 'w2': element 5 %s", said[k]);
