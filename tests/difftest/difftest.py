@@ -56,9 +56,16 @@ class Tools:
                                    "-DTYPED_HEADER='\"{typed}\"'",
                                    f"-c {src}/tests/difftest/train_harness.c"]),
                          p.get("train_reference", ""))
+        # the several-objectives harness, compiled per model (its typed
+        # header names each objective's functions)
+        self.obj_cc = (" ".join([cc, f"-I{src}/tests/common", f"-I{src}/tests/train", "-I.",
+                                 "-DTYPED_HEADER='\"typed_obj.h\"'",
+                                 f"-c {src}/tests/difftest/objectives_harness.c"]),
+                       p.get("train_reference", ""))
         self.src = src
         self.fault = False
         self.train_fault = False
+        self.obj_fault = False
         self.families = None
         self.dlrt = p.get("dlrt", "-ldlrt -lopenblas -lpthread -lm")
         self.cflags = p.get("cflags", "")
@@ -284,6 +291,79 @@ def compile_and_run(tools, workdir, src, lvl, flags, obj, exe, cc, args, stage, 
         return kind_of(f"{stage}-O{lvl}", rc), log
     return None
 
+def objective_inputs(nodes, own):
+    """The inputs an objective's functions take, in declaration order: the
+    model's that its outputs need, then own (its loss's weights)."""
+    by = {n.name: n for n in nodes}
+    need, stack = set(), [n.name for n in nodes if n.kind == "op" and n.output]
+    while stack:
+        m = by[stack.pop()]
+        if m.name not in need:
+            need.add(m.name)
+            stack.extend(m.args)
+    return [n for n in nodes if n.kind == "input" and n.name in need] + own
+
+
+def objectives_model(nodes, text, spec, extra, words):
+    """The model text with one `train ... as oK;` per objective (the
+    model's own spec as o0, then extra's), its OBJCHECK line (words: the
+    training check's, but setlr) and typed_obj.h, NAME_train_step_oK and
+    NAME_learning_rate_oK behind typed_train_step(k, ...) and
+    typed_learning_rate(k, ...)."""
+    outs = [n for n in nodes if n.kind == "op" and n.output]
+    ctype = {"f32": "float", "f64": "double", "i32": "int32_t"}
+    lt = ctype[nodes_loss_dtype(nodes)]
+    objs = [(spec, None)] + list(extra)
+    body, steps, rates = "", [], []
+    oc = ["# OBJCHECK: " + " ".join(w for w in words if not w.startswith("setlr="))]
+    for k, (opt, sub) in enumerate(objs):
+        own = [gen.Node(f"difftest_s{k}_{i}", "input", o.dtype, o.shape) for i, o in enumerate(outs)]
+        body += "".join(f"    input {r.name}: {r.dtype}{gen.dims_text(r.shape)};\n" for r in own)
+        body += f"    difftest_l{k} = " + " + ".join(
+            f"sum({o.name} * {r.name})" for o, r in zip(outs, own)) + ";\n"
+        body += (f"    train difftest_l{k} with {opt}"
+                 + (f", params = [{', '.join(sub)}]" if sub else "") + f" as o{k};\n")
+        oc.append(f"# OBJCHECK: obj=o{k} params={','.join(sub) if sub else 'all'}")
+        args = "".join(f", (const {ctype[n.dtype]} *)in[{i}]"
+                       for i, n in enumerate(objective_inputs(nodes, own)))
+        steps.append(f"    case {k}: return difftest_train_step_o{k}((difftest *)m, batch{args}, "
+                     f"({lt} *)loss);")
+        rates.append(f"    case {k}: return (double)difftest_learning_rate_o{k}((const difftest *)m);")
+    lines = text.split("\n")
+    text = "\n".join(lines[:1] + oc + lines[1:])
+    text = text[: text.rindex("}")] + body + "}\n"
+    typed = ("static int typed_train_step(int k, void *m, int batch, const void *const *in, "
+             "void *loss)\n{\n    switch (k) {\n" + "\n".join(steps)
+             + "\n    }\n    return -1;\n}\n"
+             "static double typed_learning_rate(int k, const void *m)\n{\n    switch (k) {\n"
+             + "\n".join(rates) + "\n    }\n    return -1;\n}\n")
+    return text, typed
+
+
+def run_objectives(tools, workdir, src_text, typed):
+    """The several-objectives check: mo.dl at -O2 through
+    objectives_harness.c, compiled against its header (no shim: its
+    functions are per objective). None or (kind, log)."""
+    with open(os.path.join(workdir, "mo.dl"), "w") as f:
+        f.write(src_text)
+    with open(os.path.join(workdir, "typed_obj.h"), "w") as f:
+        f.write(typed)
+    rc, log = run([tools.dlc, "mo.dl", "-O2", "-o", "mo.o"], workdir)
+    if rc != 0:
+        return kind_of("dlc-objectives-O2", rc), log
+    cc, libs = tools.obj_cc
+    rc, log = run(f"{cc} -DMODEL=difftest -DMODEL_HEADER='\"{workdir}/mo.h\"' -o oh.o", workdir,
+                  shell=True)
+    if rc == 0:
+        rc, log = run(f"{tools.cc} oh.o mo.o {libs} {tools.dlrt} -o obj2", workdir, shell=True)
+    if rc != 0:
+        return "objectives-harness-build-fails", log
+    rc, log = run(["./obj2", "mo.dl"], workdir)
+    if rc != 0:
+        return kind_of("objectives-O2", rc), log
+    return None
+
+
 def check(tools, nodes, seed, workdir, do_gc, batch=None):
     """None when the model agrees, else (kind, log)."""
     os.makedirs(workdir, exist_ok=True)
@@ -291,6 +371,12 @@ def check(tools, nodes, seed, workdir, do_gc, batch=None):
     spec = gen.train_spec(seed, tools.families) if any(n.kind == "param" for n in nodes) else None
     train = spec and spec[1] + (["fault=1.001"] if tools.train_fault else [])
     text = gen.render(nodes, "difftest", seed, settings(nodes, seed, gc, batch, train))
+    extra = gen.objectives_spec(seed, nodes) if spec else []
+    if extra:
+        words = train + ([f"batch={batch}"] if batch else [])
+        words += ["fault=1.001"] if tools.obj_fault and not tools.train_fault else []
+        words += [f"input={n.name} range={n.gc_range}" for n in nodes if n.gc_range]
+        objectives = objectives_model(nodes, text, spec[0], extra, words)
     if gc or spec:
         # the loss weighs every output element with a random input, a
         # generic linear function of the outputs: the sum of their squares
@@ -364,6 +450,10 @@ def check(tools, nodes, seed, workdir, do_gc, batch=None):
         bad = compile_and_run(tools, workdir, src, 2, [], "g2" if gc else "t2", "tr2",
                               tools.train_cc, ["m.dl"], "train", "train-harness", built,
                               compiled=gc)
+        if bad:
+            return bad
+    if extra:
+        bad = run_objectives(tools, workdir, *objectives)
         if bad:
             return bad
     return None
@@ -549,10 +639,12 @@ def one(tools, seed, root, do_gc, budget):
            "half": gen.half_weights(nodes, seed),
            "train": any(n.kind == "param" for n in nodes)
            and gen.train_spec(seed, tools.families) is not None}
+    res["obj"] = res["train"] and bool(gen.objectives_spec(seed, nodes))
     if r is not None:
         kind, log = r
         case, small, tries = Case(seed), nodes, 0
-        if not kind.startswith(("harness", "gc-harness", "train-harness")):
+        if not kind.startswith(("harness", "gc-harness", "train-harness",
+                                "objectives-harness")):
             def fails(c, batch):
                 r = check(tools, c, seed, wd + "-shrink", do_gc, batch)
                 return r is not None and r[0] == kind
@@ -560,6 +652,10 @@ def one(tools, seed, root, do_gc, budget):
         r2 = check(tools, small, seed, wd + "-shrink", do_gc, case.batch)
         text = gen.render(small, "difftest", seed,
                           settings(small, seed, do_gc and gradcheckable(small), case.batch))
+        mo = os.path.join(wd + "-shrink", "mo.dl")
+        if "objectives" in kind and os.path.exists(mo):
+            with open(mo) as f:
+                text = f.read()  # the model with its objectives
         res["fail"] = {"kind": kind, "log": (r2[1] if r2 else log)[-3000:], "model": text,
                        "ops": sum(n.kind == "op" for n in small), "tries": tries,
                        "full": gen.render(nodes, "difftest", seed, settings(nodes, seed, False))}
@@ -586,6 +682,8 @@ def main():
                     help="compile every model with its last output off by 0.1%% (a self-test)")
     ap.add_argument("--plant-train-fault", action="store_true",
                     help="the training check's reference rate off by 0.1%% (a self-test)")
+    ap.add_argument("--plant-objectives-fault", action="store_true",
+                    help="the several-objectives check's reference rates off by 0.1%% (a self-test)")
     ap.add_argument("--print", dest="show", type=int, help="print the model of one seed and stop")
     a = ap.parse_args()
     try:
@@ -606,6 +704,7 @@ def main():
     tools = Tools(params)
     tools.fault = a.plant_fault
     tools.train_fault = a.plant_train_fault
+    tools.obj_fault = a.plant_objectives_fault
     tools.families = FAMILIES[0]
     root = os.path.abspath(a.keep) if a.keep else tempfile.mkdtemp(prefix="difftest.")
     os.makedirs(root, exist_ok=True)
@@ -620,7 +719,7 @@ def main():
             results.append(res)
             tag = "FAIL " + res["fail"]["kind"] if res["fail"] else "ok"
             print(f"seed {res['seed']}: {res['ops']} ops{' +grad' if res['gc'] else ''}"
-                  f"{' +train' if res['train'] else ''}"
+                  f"{' +train' if res['train'] else ''}{' +obj' if res['obj'] else ''}"
                   f"{' +' + res['half'] if res['half'] else ''}: {tag}"
                   f" ({res['secs']:.1f} s)", flush=True)
             if res["fail"]:
@@ -636,9 +735,11 @@ def main():
     grads = sum(r["gc"] for r in results)
     trains = sum(r["train"] for r in results)
     halves = sum(bool(r["half"]) for r in results)
+    objs = sum(r["obj"] for r in results)
     print(f"difftest: {len(results)} models tried (seeds {a.seed}..{a.seed + a.count - 1}), "
           f"{len(results) - len(fails)} agreed, {grads} with gradient checks, "
-          f"{trains} with training steps, {halves} with half weights, "
+          f"{trains} with training steps ({objs} with several objectives), "
+          f"{halves} with half weights, "
           f"{len(fails)} failures shrunk, {time.time() - t0:.0f} s")
     kinds = {}
     for r in fails:

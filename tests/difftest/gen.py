@@ -1097,6 +1097,15 @@ def train_spec(seed, families=None):
     r = random.Random(seed * 7919 + 104729)
     if not (families and "train" in families) and r.random() < 0.5:
         return None
+    text = optimizer_text(r)
+    steps = r.randint(2, 4)
+    words = [f"steps={steps}", f"save={r.randint(1, steps - 1)}",
+             f"setlr={r.choice([0, 0, r.randint(2, steps)])}", f"seed={seed}"]
+    return text, words
+
+
+def optimizer_text(r):
+    """A `train` statement's optimizer, clipping and schedule, drawn by r."""
     opt = r.choice(["sgd", "sgd", "adagrad", "rmsprop", "adam", "adam", "adamw"])
     lr = r.choice([0.1, 0.01, 0.001])
     args = {"lr": lr}
@@ -1147,10 +1156,30 @@ def train_spec(seed, families=None):
             f"reduce_on_plateau(\"{r.choice(['min', 'max'])}\", {r.choice([0.5, 0.1])}, "
             f"{r.randint(0, 1)}, {r.choice([1e-4, 0.1])}, \"{r.choice(['rel', 'abs'])}\", "
             f"{r.randint(0, 1)}, {r.choice([0, 0.005])}, 1e-8)"])
-    steps = r.randint(2, 4)
-    words = [f"steps={steps}", f"save={r.randint(1, steps - 1)}",
-             f"setlr={r.choice([0, 0, r.randint(2, steps)])}", f"seed={seed}"]
-    return text, words
+    return text
+
+
+def objectives_spec(seed, nodes):
+    """The objectives a training check adds to the model's own (the
+    several-objectives check, objectives_harness.c), from a stream of the
+    seed's own: for a third of the models that train and have a trainable
+    parameter, one or two, each its optimizer text and the parameters its
+    `params = [...]` narrows it to (None: all it reaches). Each one's loss
+    is another linear function of every output, so it reaches every
+    trainable parameter the model's own does."""
+    r = random.Random(seed * 4099 + 7321)
+    free = [n.name for n in nodes if n.kind == "param" and not (n.frozen or n.cut)]
+    if not free or r.random() >= 0.33:
+        return []
+    out = []
+    for _ in range(r.choice([1, 1, 2])):
+        text = optimizer_text(r)
+        sub = None
+        if len(free) > 1 and r.random() < 0.5:
+            sub = sorted(r.sample(free, r.randint(1, len(free) - 1)),
+                         key=[n.name for n in nodes].index)
+        out.append((text, sub))
+    return out
 
 
 def half_weights(nodes, seed):
@@ -1335,6 +1364,18 @@ def selftest():
     assert all(train_spec(s, ("train",)) for s in range(50))
     assert 10 < sum(train_spec(s) is not None for s in range(50)) < 40
     assert train_spec(7) == train_spec(7)
+    # more objectives for about a third of the models: each narrowed set
+    # a non-empty proper subset of the trainable parameters
+    drawn = []
+    for seed in range(60):
+        nodes = generate(seed)
+        extra = objectives_spec(seed, nodes)
+        free = {n.name for n in nodes if n.kind == "param" and not (n.frozen or n.cut)}
+        assert extra == objectives_spec(seed, nodes) and (free or not extra)
+        for _, sub in extra:
+            assert sub is None or (sub and set(sub) < free), (sub, free)
+        drawn += extra
+    assert 5 < len(drawn) and any(sub for _, sub in drawn), drawn
     # drawn models: no softmax, batch_norm or layer_norm along such an axis
     # (checked as drawn: g_softmax and g_norm fall back to a unary op)
     for seed in range(300):
