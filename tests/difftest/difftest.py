@@ -291,30 +291,13 @@ def compile_and_run(tools, workdir, src, lvl, flags, obj, exe, cc, args, stage, 
         return kind_of(f"{stage}-O{lvl}", rc), log
     return None
 
-def objective_inputs(nodes, own):
-    """The inputs an objective's functions take, in declaration order: the
-    model's that its outputs need, then own (its loss's weights)."""
-    by = {n.name: n for n in nodes}
-    need, stack = set(), [n.name for n in nodes if n.kind == "op" and n.output]
-    while stack:
-        m = by[stack.pop()]
-        if m.name not in need:
-            need.add(m.name)
-            stack.extend(m.args)
-    return [n for n in nodes if n.kind == "input" and n.name in need] + own
-
-
 def objectives_model(nodes, text, spec, extra, words):
     """The model text with one `train ... as oK;` per objective (the
-    model's own spec as o0, then extra's), its OBJCHECK line (words: the
-    training check's, but setlr) and typed_obj.h, NAME_train_step_oK and
-    NAME_learning_rate_oK behind typed_train_step(k, ...) and
-    typed_learning_rate(k, ...)."""
+    model's own spec as o0, then extra's) and its OBJCHECK lines (words:
+    the training check's, but setlr)."""
     outs = [n for n in nodes if n.kind == "op" and n.output]
-    ctype = {"f32": "float", "f64": "double", "i32": "int32_t"}
-    lt = ctype[nodes_loss_dtype(nodes)]
     objs = [(spec, None)] + list(extra)
-    body, steps, rates = "", [], []
+    body = ""
     oc = ["# OBJCHECK: " + " ".join(w for w in words if not w.startswith("setlr="))]
     for k, (opt, sub) in enumerate(objs):
         own = [gen.Node(f"difftest_s{k}_{i}", "input", o.dtype, o.shape) for i, o in enumerate(outs)]
@@ -324,33 +307,49 @@ def objectives_model(nodes, text, spec, extra, words):
         body += (f"    train difftest_l{k} with {opt}"
                  + (f", params = [{', '.join(sub)}]" if sub else "") + f" as o{k};\n")
         oc.append(f"# OBJCHECK: obj=o{k} params={','.join(sub) if sub else 'all'}")
-        args = "".join(f", (const {ctype[n.dtype]} *)in[{i}]"
-                       for i, n in enumerate(objective_inputs(nodes, own)))
-        steps.append(f"    case {k}: return difftest_train_step_o{k}((difftest *)m, batch{args}, "
-                     f"({lt} *)loss);")
-        rates.append(f"    case {k}: return (double)difftest_learning_rate_o{k}((const difftest *)m);")
     lines = text.split("\n")
     text = "\n".join(lines[:1] + oc + lines[1:])
-    text = text[: text.rindex("}")] + body + "}\n"
-    typed = ("static int typed_train_step(int k, void *m, int batch, const void *const *in, "
-             "void *loss)\n{\n    switch (k) {\n" + "\n".join(steps)
-             + "\n    }\n    return -1;\n}\n"
-             "static double typed_learning_rate(int k, const void *m)\n{\n    switch (k) {\n"
-             + "\n".join(rates) + "\n    }\n    return -1;\n}\n")
-    return text, typed
+    return text[: text.rindex("}")] + body + "}\n", len(objs)
 
 
-def run_objectives(tools, workdir, src_text, typed):
+def typed_objectives(header, nobj):
+    """typed_obj.h: each objective's NAME_train_step_oK and
+    NAME_learning_rate_oK behind typed_train_step(k, ...) and
+    typed_learning_rate(k, ...), the inputs cast to the types of the
+    prototype in the model's header (dlc's: the inputs its loss needs)."""
+    steps, rates = [], []
+    for k in range(nobj):
+        m = re.search(rf"int difftest_train_step_o{k}\(difftest \*m, int batch, (.*), (\w+) \*loss\);",
+                      header)
+        if not m:
+            return None
+        types = re.findall(r"const (\w+) \*\w+", m[1])
+        args = "".join(f", (const {t} *)in[{i}]" for i, t in enumerate(types))
+        steps.append(f"    case {k}: return difftest_train_step_o{k}((difftest *)m, batch{args}, "
+                     f"({m[2]} *)loss);")
+        rates.append(f"    case {k}: return (double)difftest_learning_rate_o{k}((const difftest *)m);")
+    return ("static int typed_train_step(int k, void *m, int batch, const void *const *in, "
+            "void *loss)\n{\n    switch (k) {\n" + "\n".join(steps)
+            + "\n    }\n    return -1;\n}\n"
+            "static double typed_learning_rate(int k, const void *m)\n{\n    switch (k) {\n"
+            + "\n".join(rates) + "\n    }\n    return -1;\n}\n")
+
+
+def run_objectives(tools, workdir, src_text, nobj):
     """The several-objectives check: mo.dl at -O2 through
     objectives_harness.c, compiled against its header (no shim: its
     functions are per objective). None or (kind, log)."""
     with open(os.path.join(workdir, "mo.dl"), "w") as f:
         f.write(src_text)
-    with open(os.path.join(workdir, "typed_obj.h"), "w") as f:
-        f.write(typed)
     rc, log = run([tools.dlc, "mo.dl", "-O2", "-o", "mo.o"], workdir)
     if rc != 0:
         return kind_of("dlc-objectives-O2", rc), log
+    with open(os.path.join(workdir, "mo.h")) as f:
+        typed = typed_objectives(f.read(), nobj)
+    if typed is None:
+        return "objectives-harness-build-fails", "mo.h lacks an objective's train_step"
+    with open(os.path.join(workdir, "typed_obj.h"), "w") as f:
+        f.write(typed)
     cc, libs = tools.obj_cc
     rc, log = run(f"{cc} -DMODEL=difftest -DMODEL_HEADER='\"{workdir}/mo.h\"' -o oh.o", workdir,
                   shell=True)
