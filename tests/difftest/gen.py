@@ -380,7 +380,11 @@ class Gen:
             shape = [self.dim([1, 2, 3]) if d == 1 else d for d in x.shape]
             if r.random() < 0.4 and rank < 4:
                 shape = [r.choice([2, 3] if BATCH in x.shape else [2, BATCH])] + shape
-            bc = set(x.bc) | (broadcast_axes(x.shape, shape) if x.hasp else set())
+            # constant along the widened axes whether or not a parameter
+            # reaches x, as a stack of x with itself (seed 910099:
+            # layer_norm of an input [B, 1] widened to [B, 2], 0, gave
+            # gamma no gradient)
+            bc = set(x.bc) | broadcast_axes(x.shape, shape)
             return self.op(f"broadcast_to({{0}}, {dims_text(shape)})", [x], shape, bc=bc)
         if kind == "reshape":
             lead = [BATCH] if x.shape and x.shape[0] == BATCH else []
@@ -1329,6 +1333,16 @@ def selftest():
         if n.expr.startswith("stack([{0}, {0}]") or (n.args and n.args[0] == n.args[-1]
                                                       and "stack(" in n.expr + n.prelude):
             assert g.g_norm(n).expr.split("(")[0] not in ("layer_norm", "batch_norm"), n.expr
+    # nor is an input widened by broadcast_to, along the widened axis
+    # (seed 910099)
+    widened = 0
+    for _ in range(300):
+        x = g.leaf([BATCH, 1], "input")
+        n = g.g_shape(x)
+        if n.expr.startswith("broadcast_to(") and n.shape[-1] != 1:
+            widened += 1
+            assert not g.g_norm(n).expr.startswith("layer_norm("), n.expr
+    assert widened
     # dropout: none of fewer than 6 units at batch 3
     drawn = 0
     for shape in ([1], [2, 2], [BATCH, 1]):
