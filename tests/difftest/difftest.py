@@ -296,17 +296,18 @@ def objectives_model(nodes, text, spec, extra, words):
     model's own spec as o0, then extra's) and its OBJCHECK lines (words:
     the training check's, but setlr)."""
     outs = [n for n in nodes if n.kind == "op" and n.output]
-    objs = [(spec, None)] + list(extra)
+    objs = [(spec, None, range(len(outs)), None)] + list(extra)
     body = ""
     oc = ["# OBJCHECK: " + " ".join(w for w in words if not w.startswith("setlr="))]
-    for k, (opt, sub) in enumerate(objs):
-        own = [gen.Node(f"difftest_s{k}_{i}", "input", o.dtype, o.shape) for i, o in enumerate(outs)]
+    for k, (opt, sub, chosen, trained) in enumerate(objs):
+        own = [gen.Node(f"difftest_s{k}_{i}", "input", outs[i].dtype, outs[i].shape)
+               for i in chosen]
         body += "".join(f"    input {r.name}: {r.dtype}{gen.dims_text(r.shape)};\n" for r in own)
         body += f"    difftest_l{k} = " + " + ".join(
-            f"sum({o.name} * {r.name})" for o, r in zip(outs, own)) + ";\n"
+            f"sum({outs[i].name} * {r.name})" for i, r in zip(chosen, own)) + ";\n"
         body += (f"    train difftest_l{k} with {opt}"
                  + (f", params = [{', '.join(sub)}]" if sub else "") + f" as o{k};\n")
-        oc.append(f"# OBJCHECK: obj=o{k} params={','.join(sub) if sub else 'all'}")
+        oc.append(f"# OBJCHECK: obj=o{k} params={','.join(trained) if trained else 'all'}")
     lines = text.split("\n")
     text = "\n".join(lines[:1] + oc + lines[1:])
     return text[: text.rindex("}")] + body + "}\n", len(objs)

@@ -1167,22 +1167,43 @@ def objectives_spec(seed, nodes):
     """The objectives a training check adds to the model's own (the
     several-objectives check, objectives_harness.c), from a stream of the
     seed's own: for a third of the models that train and have a trainable
-    parameter, one or two, each its optimizer text and the parameters its
-    `params = [...]` narrows it to (None: all it reaches). Each one's loss
-    is another linear function of every output, so it reaches every
-    trainable parameter the model's own does."""
+    parameter, one or two, each (its optimizer text, the parameters its
+    `params = [...]` narrows it to or None, the indices of the outputs its
+    loss weighs, the parameters it trains). Half weigh every output, half
+    some of them (when those reach a trainable parameter): a named
+    objective trains the trainable parameters its loss reaches, here all
+    those the chosen outputs depend on (every parameter a stop_gradient
+    would cut is frozen, gen.prune)."""
     r = random.Random(seed * 4099 + 7321)
+    order = [n.name for n in nodes]
     free = [n.name for n in nodes if n.kind == "param" and not (n.frozen or n.cut)]
+    outs = [n for n in nodes if n.kind == "op" and n.output]
     if not free or r.random() >= 0.33:
         return []
+    by = {n.name: n for n in nodes}
+
+    def reached(chosen):
+        seen, stack = set(), [outs[i].name for i in chosen]
+        while stack:
+            m = stack.pop()
+            if m not in seen:
+                seen.add(m)
+                stack.extend(by[m].args)
+        return [p for p in free if p in seen]
+
     out = []
     for _ in range(r.choice([1, 1, 2])):
         text = optimizer_text(r)
+        chosen = list(range(len(outs)))
+        if len(outs) > 1 and r.random() < 0.5:
+            pick = sorted(r.sample(chosen, r.randint(1, len(outs) - 1)))
+            if reached(pick):
+                chosen = pick
+        pool = reached(chosen)
         sub = None
-        if len(free) > 1 and r.random() < 0.5:
-            sub = sorted(r.sample(free, r.randint(1, len(free) - 1)),
-                         key=[n.name for n in nodes].index)
-        out.append((text, sub))
+        if len(pool) > 1 and r.random() < 0.5:
+            sub = sorted(r.sample(pool, r.randint(1, len(pool) - 1)), key=order.index)
+        out.append((text, sub, chosen, sub or pool))
     return out
 
 
@@ -1386,10 +1407,13 @@ def selftest():
         extra = objectives_spec(seed, nodes)
         free = {n.name for n in nodes if n.kind == "param" and not (n.frozen or n.cut)}
         assert extra == objectives_spec(seed, nodes) and (free or not extra)
-        for _, sub in extra:
+        for _, sub, chosen, trained in extra:
             assert sub is None or (sub and set(sub) < free), (sub, free)
+            assert trained and set(trained) <= free and (sub is None or trained == sub)
         drawn += extra
-    assert 5 < len(drawn) and any(sub for _, sub in drawn), drawn
+    assert 5 < len(drawn) and any(e[1] for e in drawn), drawn
+    assert any(set(e[3]) < {n.name for n in generate(s) if n.kind == "param"}
+               for s in range(60) for e in objectives_spec(s, generate(s)) if e[1] is None)
     # drawn models: no softmax, batch_norm or layer_norm along such an axis
     # (checked as drawn: g_softmax and g_norm fall back to a unary op)
     for seed in range(300):
