@@ -294,11 +294,11 @@ def compile_and_run(tools, workdir, src, lvl, flags, obj, exe, cc, args, stage, 
 def objectives_model(nodes, text, spec, extra, words):
     """The model text with one `train ... as oK;` per objective (the
     model's own spec as o0, then extra's) and its OBJCHECK lines (words:
-    the training check's, but setlr)."""
+    the training check's)."""
     outs = [n for n in nodes if n.kind == "op" and n.output]
     objs = [(spec, None, range(len(outs)), None)] + list(extra)
     body = ""
-    oc = ["# OBJCHECK: " + " ".join(w for w in words if not w.startswith("setlr="))]
+    oc = ["# OBJCHECK: " + " ".join(words)]
     for k, (opt, sub, chosen, trained) in enumerate(objs):
         own = [gen.Node(f"difftest_s{k}_{i}", "input", outs[i].dtype, outs[i].shape)
                for i in chosen]
@@ -314,11 +314,12 @@ def objectives_model(nodes, text, spec, extra, words):
 
 
 def typed_objectives(header, nobj):
-    """typed_obj.h: each objective's NAME_train_step_oK and
-    NAME_learning_rate_oK behind typed_train_step(k, ...) and
-    typed_learning_rate(k, ...), the inputs cast to the types of the
+    """typed_obj.h: each objective's NAME_train_step_oK,
+    NAME_learning_rate_oK and NAME_set_learning_rate_oK behind
+    typed_train_step(k, ...), typed_learning_rate(k, ...) and
+    typed_set_learning_rate(k, ...), the inputs cast to the types of the
     prototype in the model's header (dlc's: the inputs its loss needs)."""
-    steps, rates = [], []
+    steps, rates, sets = [], [], []
     for k in range(nobj):
         m = re.search(rf"int difftest_train_step_o{k}\(difftest \*m, int batch, (.*), (\w+) \*loss\);",
                       header)
@@ -329,11 +330,14 @@ def typed_objectives(header, nobj):
         steps.append(f"    case {k}: return difftest_train_step_o{k}((difftest *)m, batch{args}, "
                      f"({m[2]} *)loss);")
         rates.append(f"    case {k}: return (double)difftest_learning_rate_o{k}((const difftest *)m);")
+        sets.append(f"    case {k}: return difftest_set_learning_rate_o{k}((difftest *)m, lr);")
     return ("static int typed_train_step(int k, void *m, int batch, const void *const *in, "
             "void *loss)\n{\n    switch (k) {\n" + "\n".join(steps)
             + "\n    }\n    return -1;\n}\n"
             "static double typed_learning_rate(int k, const void *m)\n{\n    switch (k) {\n"
-            + "\n".join(rates) + "\n    }\n    return -1;\n}\n")
+            + "\n".join(rates) + "\n    }\n    return -1;\n}\n"
+            "static int typed_set_learning_rate(int k, void *m, double lr)\n{\n    switch (k) {\n"
+            + "\n".join(sets) + "\n    }\n    return -1;\n}\n")
 
 
 def run_objectives(tools, workdir, src_text, nobj):
@@ -375,7 +379,8 @@ def check(tools, nodes, seed, workdir, do_gc, batch=None):
     if extra:
         words = train + ([f"batch={batch}"] if batch else [])
         words += ["fault=1.001"] if tools.obj_fault and not tools.train_fault else []
-        words += [f"input={n.name} range={n.gc_range}" for n in nodes if n.gc_range]
+        words += [f"input={n.name} range={n.gc_range}" + (f" hi={n.hi}" if n.hi else "")
+                  for n in nodes if n.gc_range]
         objectives = objectives_model(nodes, text, spec[0], extra, words)
     if gc or spec:
         # the loss weighs every output element with a random input, a

@@ -25,8 +25,14 @@
  * trained elsewhere, which takes the second's place: the same
  * parameters, optimizer state and every objective's counters.
  *
+ * Before the first step and the one after the load each objective's
+ * entries are given bad inputs (check_refusals); before step `setlr` one
+ * objective's rate is set (bad rates refused), the others' kept.
+ *
  * Settings, words of "# OBJCHECK:" lines: steps=N, save=K (0: never),
- * batch=N, seed=N, input=NAME range=LO,HI (every i32 input needs one),
+ * setlr=K (objective (K-1) mod n's rate halved before step K, 0: never),
+ * batch=N, seed=N, input=NAME range=LO,HI (every i32 input needs one)
+ * hi=N (an input the entries check, valid in 0..N-1),
  * obj=NAME params=all|P,P,... (one per objective, in order), fault=F
  * (the reference's rates scaled by F: the tester's self-test).
  */
@@ -49,11 +55,12 @@ enum { MAX_NAMED = 64, MAX_OBJ = 4 };
 
 static struct {
     double fault;
-    int steps, save, batch;
+    int steps, save, setlr, batch;
     uint64_t seed;
     struct {
         char name[64];
         double lo, hi;
+        int64_t valid; /* checked i32 input: valid in 0..valid-1 (0: unchecked) */
     } named[MAX_NAMED];
     int nnamed;
     struct {
@@ -89,8 +96,10 @@ static void parse_setting(const char *k, char *v, bool line_start)
         if (!parse_pair(v, &cfg.named[cur].lo, &cfg.named[cur].hi) ||
             !(cfg.named[cur].lo <= cfg.named[cur].hi))
             fatal("OBJCHECK: range=%s: expected LO,HI with LO <= HI", v);
-    } else if (strcmp(k, "hi") == 0) {
-        /* the training check's checked-input bound: not probed here */
+    } else if (strcmp(k, "hi") == 0 && cur >= 0) {
+        cfg.named[cur].valid = (int64_t)parse_num(k, v);
+    } else if (strcmp(k, "setlr") == 0) {
+        cfg.setlr = (int)parse_num(k, v);
     } else if (strcmp(k, "obj") == 0) {
         if (cfg.nobj == MAX_OBJ)
             fatal("OBJCHECK: too many objectives");
@@ -256,6 +265,75 @@ static void reference_update(int k, double *p, const double *gin, int64_t t, dou
     free(at);
 }
 
+/* Bad inputs to objective k's entries (API.md, Checked inputs), as
+ * train_harness.c probes the first's: one element of a floating input
+ * NaN or infinite, a checked i32 input -1 or its bound, a NaN gradient of
+ * one of its parameters for its apply_gradients; each refused with its
+ * code, the loss unwritten, the instance unchanged but for its arena. */
+static void check_refusals(void *m, int step, int k, int batch, const void **in)
+{
+    const dlrt_objective_info *o = &info->objectives[k];
+    size_t keep = info->arena_offset;
+    unsigned char *before = malloc(keep + 1);
+    memcpy(before, m, keep);
+    for (int i = 0; i < o->num_inputs; i++) {
+        const dlrt_tensor_info *t = &info->inputs[o->inputs[i]];
+        int64_t c = count_at(t, info->max_batch, batch), valid = 0;
+        for (int j = 0; j < cfg.nnamed; j++)
+            if (strcmp(cfg.named[j].name, t->desc.name) == 0)
+                valid = cfg.named[j].valid;
+        bool isf = t->desc.dtype == DLRT_F32 || t->desc.dtype == DLRT_F64;
+        if (c == 0 || (!isf && !(t->desc.dtype == DLRT_I32 && valid > 0)))
+            continue;
+        int64_t e = (int64_t)(rng_next() % (uint64_t)c);
+        unsigned char *buf = (unsigned char *)(uintptr_t)in[i];
+        size_t es = elem_size(t->desc.dtype);
+        unsigned char saved[8];
+        memcpy(saved, buf + (size_t)e * es, es);
+        const double bad[] = {NAN, INFINITY, -INFINITY};
+        double f = bad[(step + i + k) % 3];
+        float f32 = (float)f;
+        int32_t id = (step + i + k) % 2 ? -1 : (int32_t)valid;
+        memcpy(buf + (size_t)e * es,
+               t->desc.dtype == DLRT_F64 ? (void *)&f : t->desc.dtype == DLRT_F32 ? (void *)&f32 : (void *)&id,
+               es);
+        int want = isf ? DLRT_ENONFINITE : DLRT_ERANGE;
+        double loss[2] = {1234.5, 1234.5};
+        int rc = o->compute_gradients(m, batch, in, loss);
+        if (rc != want || memcmp(before, m, keep) != 0 || loss[0] != 1234.5)
+            fail("step %d: compute_gradients_%s with %s[%" PRId64 "] = %g returned %d (want %d)%s",
+                 step, o->name, t->desc.name, e, isf ? f : (double)id, rc, want,
+                 memcmp(before, m, keep) ? " and changed the instance"
+                 : loss[0] != 1234.5    ? " and wrote the loss" : "");
+        rc = o->evaluate(m, batch, in, loss);
+        if (rc != want || memcmp(before, m, keep) != 0)
+            fail("step %d: evaluate_%s with %s[%" PRId64 "] = %g returned %d (want %d)%s", step,
+                 o->name, t->desc.name, e, isf ? f : (double)id, rc, want,
+                 memcmp(before, m, keep) ? " and changed the instance" : "");
+        memcpy(buf + (size_t)e * es, saved, es);
+    }
+    for (int64_t s = 0; s < nscalars; s++) {
+        if (!trained[k][s])
+            continue;
+        size_t es = elem_size(info->param_dtype);
+        unsigned char *gp = (unsigned char *)grads_of(m) + (size_t)s * es, zero[8];
+        memcpy(zero, gp, es);
+        double f = NAN;
+        float f32 = NAN;
+        memcpy(gp, info->param_dtype == DLRT_F64 ? (void *)&f : (void *)&f32, es);
+        memcpy(before, m, keep);
+        int rc = o->apply_gradients(m);
+        if (rc != DLRT_ENONFINITE || memcmp(before, m, keep) != 0)
+            fail("step %d: apply_gradients_%s with a NaN gradient scalar %" PRId64
+                 " returned %d (want %d)%s",
+                 step, o->name, s, rc, DLRT_ENONFINITE,
+                 memcmp(before, m, keep) ? " and changed the instance" : "");
+        memcpy(gp, zero, es);
+        break;
+    }
+    free(before);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2)
@@ -308,11 +386,36 @@ int main(int argc, char **argv)
             int64_t t = steps_before[k];
             if (t != step - 1)
                 fail("step %d, %s: its step counter is %" PRId64 " before it", step, o->name, t);
+            if (step == cfg.setlr && k == (step - 1) % nobj) {
+                /* one objective's rate set mid-run: bad ones refused with
+                 * the rate kept, then half the rate as its new base */
+                double was = typed_learning_rate(k, a), others[MAX_OBJ];
+                for (int j = 0; j < nobj; j++)
+                    others[j] = counters(a, j)->lr;
+                const double badrates[] = {-1, NAN, INFINITY};
+                for (int i = 0; i < 3; i++)
+                    if (typed_set_learning_rate(k, a, badrates[i]) != DLRT_EINVAL ||
+                        typed_learning_rate(k, a) != was)
+                        fail("set_learning_rate_%s(%g) was not refused with the rate kept",
+                             o->name, badrates[i]);
+                base_rate[k] = 0.5 * was;
+                base_rate[k] = f64 ? base_rate[k] : (double)(float)base_rate[k];
+                int rc1 = typed_set_learning_rate(k, a, base_rate[k]);
+                int rc2 = typed_set_learning_rate(k, b, base_rate[k]);
+                if (rc1 || rc2)
+                    fail("step %d: set_learning_rate_%s returned %d, %d", step, o->name, rc1, rc2);
+                for (int j = 0; j < nobj; j++)
+                    if (j != k && counters(a, j)->lr != others[j])
+                        fail("set_learning_rate_%s changed %s's rate", o->name,
+                             info->objectives[j].name);
+            }
             double lr = ref_rate(&spec[k], base_rate[k], t);
             double got_lr = typed_learning_rate(k, b);
             if (!(fabs(got_lr - lr) <= (f64 ? 1e-12 : 1e-6) * fabs(lr)))
                 fail("step %d, %s: the rate is %.17g, the schedule's %.17g", step, o->name,
                      got_lr, lr);
+            if (step == 1 || step == cfg.save + 1)
+                check_refusals(a, step, k, batch, in);
             for (int64_t s = 0; s < nscalars; s++)
                 p[s] = p0[s] = get(params_of(a), s);
             double loss_a = 0, loss_b = 0;
