@@ -315,11 +315,12 @@ def objectives_model(nodes, text, spec, extra, words):
 
 def typed_objectives(header, nobj):
     """typed_obj.h: each objective's NAME_train_step_oK,
-    NAME_learning_rate_oK and NAME_set_learning_rate_oK behind
-    typed_train_step(k, ...), typed_learning_rate(k, ...) and
-    typed_set_learning_rate(k, ...), the inputs cast to the types of the
+    NAME_learning_rate_oK, NAME_set_learning_rate_oK and
+    NAME_report_metric_oK behind typed_train_step(k, ...),
+    typed_learning_rate(k, ...), typed_set_learning_rate(k, ...) and
+    typed_report_metric(k, ...), the inputs cast to the types of the
     prototype in the model's header (dlc's: the inputs its loss needs)."""
-    steps, rates, sets = [], [], []
+    steps, rates, sets, reports = [], [], [], []
     for k in range(nobj):
         m = re.search(rf"int difftest_train_step_o{k}\(difftest \*m, int batch, (.*), (\w+) \*loss\);",
                       header)
@@ -331,13 +332,16 @@ def typed_objectives(header, nobj):
                      f"({m[2]} *)loss);")
         rates.append(f"    case {k}: return (double)difftest_learning_rate_o{k}((const difftest *)m);")
         sets.append(f"    case {k}: return difftest_set_learning_rate_o{k}((difftest *)m, lr);")
+        reports.append(f"    case {k}: return difftest_report_metric_o{k}((difftest *)m, v);")
     return ("static int typed_train_step(int k, void *m, int batch, const void *const *in, "
             "void *loss)\n{\n    switch (k) {\n" + "\n".join(steps)
             + "\n    }\n    return -1;\n}\n"
             "static double typed_learning_rate(int k, const void *m)\n{\n    switch (k) {\n"
             + "\n".join(rates) + "\n    }\n    return -1;\n}\n"
             "static int typed_set_learning_rate(int k, void *m, double lr)\n{\n    switch (k) {\n"
-            + "\n".join(sets) + "\n    }\n    return -1;\n}\n")
+            + "\n".join(sets) + "\n    }\n    return -1;\n}\n"
+            "static int typed_report_metric(int k, void *m, double v)\n{\n    switch (k) {\n"
+            + "\n".join(reports) + "\n    }\n    return -1;\n}\n")
 
 
 def run_objectives(tools, workdir, src_text, nobj):

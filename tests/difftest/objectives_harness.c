@@ -27,7 +27,9 @@
  *
  * Before the first step and the one after the load each objective's
  * entries are given bad inputs (check_refusals); before step `setlr` one
- * objective's rate is set (bad rates refused), the others' kept.
+ * objective's rate is set (bad rates refused), the others' kept. An
+ * objective under reduce_on_plateau gets two drawn reports after each of
+ * its steps, its reference plateau state following.
  *
  * Settings, words of "# OBJCHECK:" lines: steps=N, save=K (0: never),
  * setlr=K (objective (K-1) mod n's rate halved before step K, 0: never),
@@ -195,6 +197,7 @@ static TrainSpec spec[MAX_OBJ];
 static double *slots[MAX_OBJ][REF_MAX_SLOTS];
 static double base_rate[MAX_OBJ];
 static bool *trained[MAX_OBJ];
+static RefPlateau plat[MAX_OBJ]; /* reduce_on_plateau's state, per objective */
 
 /* The `train difftest_... with SPEC as NAME;` line of objective k. */
 static void read_train(const char *path, int k)
@@ -359,6 +362,7 @@ int main(int argc, char **argv)
         for (int s = 0; s < REF_MAX_SLOTS; s++)
             slots[k][s] = calloc((size_t)nscalars + 1, sizeof(double));
         base_rate[k] = ref_initial_base(&spec[k]);
+        ref_plateau_init(&spec[k], &plat[k]);
     }
     if (failures)
         return 1;
@@ -481,6 +485,32 @@ int main(int argc, char **argv)
             printf("  step %d, %s: loss %.17g, rate %g, max rel. difference from the reference "
                    "%.3g\n",
                    step, o->name, loss64 ? loss_a : (double)la32, lr, worst);
+            if (spec[k].sched == SCHED_REDUCE_ON_PLATEAU) {
+                /* two drawn reports after each of its steps, as
+                 * train_harness.c makes: the generic
+                 * dlrt_model_report_metric_objective on the first
+                 * instance, NAME_report_metric_oK on the second; the other
+                 * objectives' base rates kept */
+                double was = counters(a, k)->lr, others[MAX_OBJ];
+                for (int j = 0; j < nobj; j++)
+                    others[j] = counters(a, j)->lr;
+                if (dlrt_model_report_metric_objective(a, k, NAN) != DLRT_ENONFINITE ||
+                    counters(a, k)->lr != was)
+                    fail("report_metric_%s(NaN) was not refused with the rate kept", o->name);
+                for (int r = 0; r < 2; r++) {
+                    double metric = rng_uniform(0, 1);
+                    base_rate[k] = ref_plateau_report(&spec[k], &plat[k], base_rate[k], metric);
+                    base_rate[k] = f64 ? base_rate[k] : (double)(float)base_rate[k];
+                    int rc1 = dlrt_model_report_metric_objective(a, k, metric);
+                    int rc2 = typed_report_metric(k, b, metric);
+                    if (rc1 || rc2)
+                        fail("step %d: report_metric_%s returned %d, %d", step, o->name, rc1, rc2);
+                }
+                for (int j = 0; j < nobj; j++)
+                    if (j != k && counters(a, j)->lr != others[j])
+                        fail("report_metric_%s changed %s's rate", o->name,
+                             info->objectives[j].name);
+            }
             free(in);
             free_inputs(all);
         }
