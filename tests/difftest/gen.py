@@ -309,7 +309,11 @@ class Gen:
             return self.op("{0} @ {1}", [x, y], [BATCH, BATCH], bc=lead)
         if kind == "k1":
             # a K = 1 product: [..., n, 1] @ [1, m]
-            s = self.op("sum({0}, axis = -1, keepdims = true)", [x], x.shape[:-1] + [1], bc=lead)
+            # max, not sum, of a softmax (Node.std: its sum is 1 whatever
+            # came before, seed 110579)
+            red = "max" if x.std else "sum"
+            s = self.op(red + "({0}, axis = -1, keepdims = true)", [x], x.shape[:-1] + [1],
+                        bc=lead)
             m = self.dim([1, 3, 4])
             w = self.leaf([1, m], "param")
             return self.op("{0} @ {1}", [s, w], s.shape[:-1] + [m], bc=lead)
@@ -532,9 +536,15 @@ class Gen:
                 and self.normal_axes(x, [rank - 1])):
             d = x.shape[-1]
             g, b = self.leaf([d], "param"), self.leaf([d], "param")
-            # gamma varies along the normalized axis: no Node.std
+            # gamma varies along the normalized axis: no Node.std of its
+            # own; but rows that are affine in each other normalize to
+            # +-the same row, so a sum over rows cancels gamma's term:
+            # those of a softmax over two rows (p, 1 - p: seed 960091,
+            # the mean of layer_norm(softmax(x, axis = -2)) of x [2, 4]),
+            # or any two elements, s (1, -1) with s = +-1 per row, when
+            # the signs balance. Node.std (no sum, mean or var) then
             return self.op("layer_norm({0}, {1}, {2})", [x, g, b], x.shape,
-                           bc=set(range(-rank, -1)), std=False)
+                           bc=set(range(-rank, -1)), std=d == 2 or x.std)
         return self.g_unary(x)
 
     def g_conv3d(self):
@@ -938,7 +948,13 @@ class Gen:
             ids.gc_range = f"0,{n - 1}"
             w = self.leaf([n, self.dim(range(1, 4))], "param")
             oh = self.op(f"one_hot({{0}}, {n}, dtype = \"{self.dtype}\")", [ids], ids.shape + [n])
-            return self.op("{0} @ {1}", [oh, w], ids.shape + [w.shape[1]])
+            # rows of w picked by the ids: constant along the ids' axes
+            # when the ids agree (always at batch 1), so nothing normalizes
+            # along them (seed 960085: a softmax over the batch of
+            # one_hot(ids, 2) @ w, every id equal at both batches)
+            rank = len(ids.shape) + 1
+            return self.op("{0} @ {1}", [oh, w], ids.shape + [w.shape[1]],
+                           bc=set(range(-rank, -1)))
         if kind == "gather":
             # along a fixed axis, i32 indices of x's rank in range; their
             # other dimensions x's or 1 (broadcast)
@@ -1364,6 +1380,26 @@ def selftest():
             widened += 1
             assert not g.g_norm(n).expr.startswith("layer_norm("), n.expr
     assert widened
+    # no sum of a softmax through a K = 1 product (seed 110579); nothing
+    # normalized along one_hot rows' axes (960085); no sum of a 2-element
+    # layer_norm nor of one of a softmax (960091)
+    for _ in range(200):
+        sm = g.g_softmax(g.leaf([BATCH, 3], "input"))
+        if sm.std:
+            k = len(g.nodes)
+            g.g_matmul(sm)
+            assert not any("sum(" in m.expr for m in g.nodes[k:]), g.nodes[-1].expr
+        for ln in (g.g_norm(g.leaf([3, 2], "input")), g.g_norm(sm)):
+            if ln.expr.startswith("layer_norm(") and (ln.shape[-1] == 2 or sm.std):
+                assert ln.std and not re.match(r"(sum|mean|var)\(", g.g_reduce(ln).expr), ln.expr
+    g.dtype = "f64"
+    ohs = 0
+    for _ in range(300):
+        n = g.g_more(g.leaf([BATCH, 2], "input"))
+        if n.expr == "{0} @ {1}" and "one_hot(" in g.nodes[-2].expr:
+            ohs += 1
+            assert not g.normal_axes(n, [0]), n.bc
+    assert ohs
     # dropout: none of fewer than 6 units at batch 3
     drawn = 0
     for shape in ([1], [2, 2], [BATCH, 1]):
