@@ -23,7 +23,7 @@ def pooled(n, k, s, p, ceil):
 
 class Node:
     __slots__ = ("name", "kind", "dtype", "shape", "expr", "args", "output", "gc_range",
-                 "stmt", "prelude", "gc_words", "bc", "hasp", "std", "big", "hi",
+                 "stmt", "prelude", "gc_words", "bc", "copies", "hasp", "std", "big", "hi",
                  "exec_range", "frozen", "cut")
 
     def __init__(self, name, kind, dtype, shape, expr="", args=(), output=False):
@@ -54,6 +54,13 @@ class Node:
         # or layer norm) cancels the term, so that parameter would get no
         # gradient and the gradient check would rightly refuse the model.
         self.bc = frozenset()
+        # Generation only: the axes (negative) along which the value is
+        # the same whatever the inputs, copies of one slice (a stack of a
+        # value with itself, broadcast_to's widened axes), which any
+        # elementwise op keeps, unlike bc's shifts (seed 110588: a
+        # softmax along such an axis after pow, 0.5 each, then a
+        # layer_norm of it, 0)
+        self.copies = frozenset()
         self.hasp = kind == "param"
         # Generation only: whether the value may be a batch_norm's output
         # carried on by ops that are not all nonlinear: its sum, mean and
@@ -191,7 +198,8 @@ class Gen:
         self.nodes.append(n)
         return n
 
-    def op(self, expr, args, shape, dtype=None, bc=None, stmt="", std=None, big=None):
+    def op(self, expr, args, shape, dtype=None, bc=None, stmt="", std=None, big=None,
+           copies=()):
         """A new value expr(args); bc as Node.bc, by default every axis when
         an operand has such a term (it may still hold it) and none else;
         std as Node.std, by default whether an operand's is set."""
@@ -200,6 +208,7 @@ class Gen:
         if bc is None:
             bc = all_axes(shape) if any(a.bc for a in args) else ()
         n.bc = frozenset(bc)
+        n.copies = frozenset(copies)
         n.std = any(a.std for a in args) if std is None else std
         n.big = any(a.big for a in args) if big is None else big
         n.stmt = stmt
@@ -219,7 +228,7 @@ class Gen:
         """Whether normalizing x along axes (non-negative) keeps every
         parameter's gradient: no parameter term constant along them."""
         rank = len(x.shape)
-        return not any(a - rank in x.bc for a in axes)
+        return not any(a - rank in x.bc or a - rank in x.copies for a in axes)
 
     def rand_shape(self):
         rank = self.dim([1, 2, 2, 2, 3, 3])
@@ -249,14 +258,15 @@ class Gen:
     def g_unary(self, x):
         if self.r.random() < 0.06:
             # the identity forward; prune freezes the parameters before it
-            return self.op("stop_gradient({0})", [x], x.shape, bc=x.bc, std=x.std, big=x.big)
+            return self.op("stop_gradient({0})", [x], x.shape, bc=x.bc, std=x.std, big=x.big,
+                           copies=x.copies)
         if x.big:
             # ops that do not saturate (Node.big)
             f = self.r.choice(["-{0}", "abs({0})", "square({0})", "relu({0})",
                                "leaky_relu({0}, alpha = 0.2)", "sqrt(square({0}) + 1)",
                                "log(sigmoid({0}))"])
             return self.op(f, [x], x.shape, bc=x.bc if f == "-{0}" else (),
-                           std=x.std if f == "-{0}" else False)
+                           std=x.std if f == "-{0}" else False, copies=x.copies)
         f = self.r.choice(["relu({0})", "sigmoid({0})", "tanh({0})", "-{0}", "abs({0})",
                            "square({0})", "softplus({0})", "silu({0})", "gelu({0})",
                            "elu({0})", "leaky_relu({0}, alpha = 0.2)", "exp(tanh({0}))",
@@ -267,7 +277,8 @@ class Gen:
         # a nonlinear function of a shifted (or normalized) value is no
         # shift any more
         lin = f == "-{0}"
-        return self.op(f, [x], x.shape, bc=x.bc if lin else (), std=x.std if lin else False)
+        return self.op(f, [x], x.shape, bc=x.bc if lin else (), std=x.std if lin else False,
+                       copies=x.copies)
 
     def g_binary(self, x):
         vals = [n for n in self.nodes if n.dtype == self.dtype and n is not x]
@@ -378,7 +389,12 @@ class Gen:
             # norm's gamma no gradient (seed 104518: layer_norm of
             # stack([v, v], axis = 1) of an input)
             bc = all_axes(shape) if x.bc or y.bc or y is x else ()
-            return self.op(f"stack([{{0}}, {{1}}], axis = {ax})", [x, y], shape, bc=bc)
+            copies = ()
+            if y is x:
+                # x's own copies, renumbered around the new axis
+                copies = {a - 1 if a + rank < ax else a for a in x.copies} | {ax - len(shape)}
+            return self.op(f"stack([{{0}}, {{1}}], axis = {ax})", [x, y], shape, bc=bc,
+                           copies=copies)
         if kind == "broadcast_to":
             # size-1 dimensions widened, maybe a leading one added
             shape = [self.dim([1, 2, 3]) if d == 1 else d for d in x.shape]
@@ -389,7 +405,8 @@ class Gen:
             # layer_norm of an input [B, 1] widened to [B, 2], 0, gave
             # gamma no gradient)
             bc = set(x.bc) | broadcast_axes(x.shape, shape)
-            return self.op(f"broadcast_to({{0}}, {dims_text(shape)})", [x], shape, bc=bc)
+            return self.op(f"broadcast_to({{0}}, {dims_text(shape)})", [x], shape, bc=bc,
+                           copies=x.copies | broadcast_axes(x.shape, shape))
         if kind == "reshape":
             lead = [BATCH] if x.shape and x.shape[0] == BATCH else []
             n = numel_fixed(x.shape)
@@ -460,7 +477,7 @@ class Gen:
         # softmax sums to 1 along its axis: counted as Node.std, so no sum
         # or mean of it follows (seed 101427: sum along softmax's axis)
         return self.op(f"{f}({{0}}, axis = {ax})", [x], x.shape, bc=(), std=f == "softmax",
-                       big=f == "log_softmax")
+                       big=f == "log_softmax", copies=x.copies)
 
     def g_loss(self, x):
         r = self.r
@@ -1400,6 +1417,13 @@ def selftest():
             ohs += 1
             assert not g.normal_axes(n, [0]), n.bc
     assert ohs
+    # copies survive elementwise ops: no softmax along a stack of a value
+    # with itself after pow (seed 110588)
+    for _ in range(100):
+        x = g.leaf([2, 3], "input")
+        st = g.op("stack([{0}, {0}], axis = 2)", [x], [2, 3, 2], copies={-1})
+        sm = g.g_softmax(g.g_unary(st))
+        assert not re.match(r"(log_)?softmax\(\{0\}, axis = (2|-1)\)", sm.expr), sm.expr
     # dropout: none of fewer than 6 units at batch 3
     drawn = 0
     for shape in ([1], [2, 2], [BATCH, 1]):
