@@ -292,6 +292,10 @@ class Gen:
         f = self.r.choice(["{0} + {1}", "{0} - {1}", "{0} * {1}", "maximum({0}, {1})",
                            "minimum({0}, {1})", "{0} / (square({1}) + 1)", "{0} * 0.5 + {1}",
                            "pow(sigmoid({0}) + 0.5, tanh({1}))"])
+        if f == "{0} - {1}" and (other.name in x.args or x.name in other.args):
+            # (y + w) - w cancels w (seed 111003: a bias added, then
+            # subtracted, had a gradient of rounding only)
+            f = "{0} * {1}"
         a, b = (x, other) if self.r.random() < 0.7 else (other, x)
         shape = bcast(a.shape, b.shape)
         bc = set(a.bc | b.bc)
@@ -1424,6 +1428,13 @@ def selftest():
         st = g.op("stack([{0}, {0}], axis = 2)", [x], [2, 3, 2], copies={-1})
         sm = g.g_softmax(g.g_unary(st))
         assert not re.match(r"(log_)?softmax\(\{0\}, axis = (2|-1)\)", sm.expr), sm.expr
+    # no difference of a value and one of its operands (seed 111003)
+    for seed in range(300):
+        g2 = Gen(seed)
+        w = g2.leaf([2], "param")
+        v = g2.op("{0} + {1}", [g2.leaf([BATCH, 2], "input"), w], [BATCH, 2])
+        n = g2.g_binary(v)
+        assert not (n.expr == "{0} - {1}" and set(n.args) == {v.name, w.name}), n.expr
     # dropout: none of fewer than 6 units at batch 3
     drawn = 0
     for shape in ([1], [2, 2], [BATCH, 1]):
