@@ -47,17 +47,23 @@ void cg_emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValueRef
 
 /* Products the compiler generates (gemm.c). cg_small_gemm_rows: up to how
  * many rows a product of type t, flags ta/tb, inner extent k and output
- * columns n runs in generated code rather than BLAS (0: never).
- * cg_small_gemm: out[M, N] = a[M, K] @ b[K, N], f32, dense rows. */
+ * columns n runs in generated code rather than BLAS (0: never). */
 int64_t cg_small_gemm_rows(const Cg *c, DType t, bool ta, bool tb, Dim k, Dim n);
 int64_t cg_small_gemm_limit(const Cg *c); /* the cost model's, for c's vectors */
-/* out[M, N] = a[M, K] @ b[K, N], dense rows, extents known: generated when
- * M is within the limit, else BLAS (a convolution's weights times an
- * image's columns). */
+/* out[M, N] = a[M, K] @ b[K, N] (acc: +=), b dense, the rows of a and out
+ * lda and ldo elements apart; K and N known, M at run time. */
+typedef struct {
+    LLVMValueRef M;
+    int64_t K, N;
+    LLVMValueRef a, lda, b, out, ldo;
+    bool acc;
+} CgProduct;
+/* p in generated code when M is within cg_small_gemm_rows, else BLAS */
+void cg_product(Cg *c, DType t, const CgProduct *p);
+/* cg_product of dense rows, all extents known (a convolution's weights
+ * times an image's columns) */
 void cg_gemm_dense(Cg *c, DType t, int64_t M, int64_t N, int64_t K, LLVMValueRef a, LLVMValueRef b,
                    LLVMValueRef out);
-void cg_small_gemm(Cg *c, int64_t K, int64_t N, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
-                   LLVMValueRef M);
 
 /* conv.c: emits, into the current kernel function, the convolution n
  * (conv2d, conv1d, conv_transpose2d) of the images at xp with the weights

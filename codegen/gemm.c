@@ -38,10 +38,14 @@ int64_t cg_small_gemm_rows(const Cg *c, DType t, bool ta, bool tb, Dim k, Dim n)
     return c->gemm_rows;
 }
 
-/* One tile's shape: R rows by NV vectors of V lanes; the last vector has
- * only `last` lanes (V when whole), loaded and stored under a mask. */
+/* One product's shape and layout: out[M, N] (+)= a[M, K] @ b[K, N], b
+ * dense, the rows of a and out lda and ldo elements apart; and one
+ * tile's: R rows by NV vectors of V lanes, the last vector with only
+ * `last` lanes (V when whole), loaded and stored under a mask. */
 typedef struct {
     int64_t K, N;
+    bool acc;
+    LLVMValueRef lda, ldo;
     int V, NV, R, last;
     LLVMTypeRef vt;
 } Tile;
@@ -91,15 +95,15 @@ static void store_vec(Cg *c, const Tile *t, LLVMValueRef v, LLVMValueRef p, bool
     LLVMSetAlignment(LLVMBuildStore(c->b, v, p), 4);
 }
 
-/* element (i0 + r, col) of a row-major matrix with `cols` columns */
-static LLVMValueRef at(Cg *c, LLVMValueRef base, LLVMValueRef i0, int r, int64_t cols,
+/* element (i0 + r, col) of a matrix whose rows are ld elements apart */
+static LLVMValueRef at(Cg *c, LLVMValueRef base, LLVMValueRef i0, int r, LLVMValueRef ld,
                        LLVMValueRef col)
 {
     LLVMValueRef row = cg_add(c, i0, cg_i64(c, r));
-    return cg_gep(c, DT_F32, base, cg_add(c, cg_mul(c, row, cg_i64(c, cols)), col));
+    return cg_gep(c, DT_F32, base, cg_add(c, cg_mul(c, row, ld), col));
 }
 
-/* out[i0 .. i0+R, j0 .. j0+width] = a[i0 .. i0+R, :] @ b[:, j0 ..]. */
+/* out[i0 .. i0+R, j0 .. j0+width] (+)= a[i0 .. i0+R, :] @ b[:, j0 ..]. */
 static void tile(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
                  LLVMValueRef i0, LLVMValueRef j0)
 {
@@ -116,7 +120,7 @@ static void tile(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLVMVal
     for (int v = 0; v < t->NV; v++)
         bv[v] = load_vec(c, t, cg_gep(c, DT_F32, brow, cg_i64(c, v * t->V)), partial(t, v));
     for (int r = 0; r < t->R; r++) {
-        LLVMValueRef s = LLVMBuildLoad2(c->b, c->f32, at(c, a, i0, r, t->K, k), "");
+        LLVMValueRef s = LLVMBuildLoad2(c->b, c->f32, at(c, a, i0, r, t->lda, k), "");
         LLVMValueRef one = LLVMBuildInsertElement(c->b, LLVMGetPoison(t->vt), s, cg_i64(c, 0), "");
         LLVMValueRef splat = LLVMBuildShuffleVector(
             c->b, one, LLVMGetPoison(t->vt),
@@ -128,32 +132,47 @@ static void tile(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLVMVal
     }
     cg_loop_end(c, &lk);
     for (int r = 0; r < t->R; r++) {
-        LLVMValueRef orow = at(c, out, i0, r, t->N, j0);
-        for (int v = 0; v < t->NV; v++)
-            store_vec(c, t, LLVMBuildLoad2(c->b, t->vt, acc[r][v], ""),
-                      cg_gep(c, DT_F32, orow, cg_i64(c, v * t->V)), partial(t, v));
+        LLVMValueRef orow = at(c, out, i0, r, t->ldo, j0);
+        for (int v = 0; v < t->NV; v++) {
+            LLVMValueRef p = cg_gep(c, DT_F32, orow, cg_i64(c, v * t->V));
+            LLVMValueRef sum = LLVMBuildLoad2(c->b, t->vt, acc[r][v], "");
+            if (t->acc) /* out + the whole sum, as BLAS's beta = 1 */
+                sum = LLVMBuildFAdd(c->b, load_vec(c, t, p, partial(t, v)), sum, "");
+            store_vec(c, t, sum, p, partial(t, v));
+        }
     }
 }
 
-/* out[i, :] = a[i, :] @ b for one row: b streamed once, row after row in
- * memory order, each multiplied by a[i, k] and added into out's row,
+/* out[i, :] (+)= a[i, :] @ b for one row: b streamed once, row after row
+ * in memory order, each multiplied by a[i, k] and added into a sum row,
  * which stays in L1; the column loop is left to LLVM's vectorizer. One
  * row is bound by reading b, and a tile's walk down b's columns (a jump
- * of a row of b per k) reads it at half this speed. */
-static void stream_row(Cg *c, int64_t K, int64_t N, LLVMValueRef out, LLVMValueRef a,
-                       LLVMValueRef b, LLVMValueRef i)
+ * of a row of b per k) reads it at half this speed. Accumulating, the
+ * sums start in `sum` (N elements the caller gives) and are added to
+ * out at the end, so that out gets the same bits as from a tile. */
+static void stream_row(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
+                       LLVMValueRef i, LLVMValueRef sum)
 {
-    LLVMValueRef orow = at(c, out, i, 0, N, cg_i64(c, 0));
-    cg_zero(c, DT_F32, orow, cg_i64(c, N));
+    int64_t K = t->K, N = t->N;
+    LLVMValueRef orow = at(c, out, i, 0, t->ldo, cg_i64(c, 0));
+    LLVMValueRef srow = t->acc ? sum : orow;
+    cg_zero(c, DT_F32, srow, cg_i64(c, N));
     CgLoop lk, ln;
     LLVMValueRef k = cg_loop_begin(c, cg_i64(c, K), &lk);
-    LLVMValueRef s = LLVMBuildLoad2(c->b, c->f32, at(c, a, i, 0, K, k), "");
+    LLVMValueRef s = LLVMBuildLoad2(c->b, c->f32, at(c, a, i, 0, t->lda, k), "");
     LLVMValueRef brow = cg_gep(c, DT_F32, b, cg_mul(c, k, cg_i64(c, N)));
     LLVMValueRef j = cg_loop_begin(c, cg_i64(c, N), &ln);
-    LLVMValueRef args[] = {s, cg_load(c, DT_F32, brow, j), cg_load(c, DT_F32, orow, j)};
-    cg_store(c, DT_F32, cg_intrinsic(c, "llvm.fmuladd", c->f32, args, 3), orow, j);
+    LLVMValueRef args[] = {s, cg_load(c, DT_F32, brow, j), cg_load(c, DT_F32, srow, j)};
+    cg_store(c, DT_F32, cg_intrinsic(c, "llvm.fmuladd", c->f32, args, 3), srow, j);
     cg_loop_end(c, &ln);
     cg_loop_end(c, &lk);
+    if (t->acc) {
+        j = cg_loop_begin(c, cg_i64(c, N), &ln);
+        cg_store(c, DT_F32,
+                 LLVMBuildFAdd(c->b, cg_load(c, DT_F32, orow, j), cg_load(c, DT_F32, srow, j), ""),
+                 orow, j);
+        cg_loop_end(c, &ln);
+    }
 }
 
 /* Rows i0 .. i0+R of the output: the whole tiles in a loop, then the
@@ -174,27 +193,29 @@ static void rows(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b
     }
 }
 
-/* `void NAME.gemm.f32.KxN(ptr noalias out, ptr noalias a, ptr noalias b,
- * i64 m)`: out[m, N] = a[m, K] @ b[K, N], row-major and dense. */
-static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N)
+/* `void NAME.gemm[.acc].f32.KxN(ptr noalias out, ptr noalias a, ptr
+ * noalias b, i64 m, i64 lda, i64 ldo)`: out[m, N] = a[m, K] @ b[K, N]
+ * (.acc: +=), b dense, the rows of a and out lda and ldo apart. */
+static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc)
 {
-    const char *name =
-        arena_printf(c->g->arena, "%s.gemm.f32.%lldx%lld", c->g->name, (long long)K, (long long)N);
-    LLVMTypeRef pt[] = {c->ptr, c->ptr, c->ptr, c->i64};
+    const char *name = arena_printf(c->g->arena, "%s.gemm%s.f32.%lldx%lld", c->g->name,
+                                    acc ? ".acc" : "", (long long)K, (long long)N);
+    LLVMTypeRef pt[] = {c->ptr, c->ptr, c->ptr, c->i64, c->i64, c->i64};
     CgSaved saved;
     bool made;
-    LLVMValueRef fn = cg_helper_begin(c, name, LLVMFunctionType(c->voidt, pt, 4, false), 7u,
+    LLVMValueRef fn = cg_helper_begin(c, name, LLVMFunctionType(c->voidt, pt, 6, false), 7u,
                                       &saved, &made);
     if (!made)
         return fn;
     vec_push(c->g->arena, &c->gemms,
-             arena_printf(c->g->arena, "%lldx%lld", (long long)K, (long long)N));
+             arena_printf(c->g->arena, "%lldx%lld%s", (long long)K, (long long)N, acc ? "+" : ""));
     LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), b = LLVMGetParam(fn, 2),
                  M = LLVMGetParam(fn, 3);
     /* the widest vectors, 4 a row with 32 registers (AVX-512), else 2, so
      * that the 4 x NV sums, NV loads and a splat fit in the registers */
     int V = c->vector_bytes / 4;
-    Tile t = {K, N, V, c->vector_bytes >= 64 ? 4 : 2, ROWS, V, LLVMVectorType(c->f32, (unsigned)V)};
+    Tile t = {K,  N,  acc, LLVMGetParam(fn, 4), LLVMGetParam(fn, 5), V, c->vector_bytes >= 64 ? 4 : 2,
+              ROWS, V, LLVMVectorType(c->f32, (unsigned)V)};
     LLVMValueRef blocks = LLVMBuildSDiv(c->b, M, cg_i64(c, ROWS), "");
     CgLoop l;
     LLVMValueRef i = cg_loop_begin(c, blocks, &l);
@@ -215,7 +236,8 @@ static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N)
         t.NV = MAX_NV;
         rows(c, t, out, a, b, last);
     } else {
-        stream_row(c, K, N, out, a, b, last);
+        LLVMValueRef sum = acc ? cg_alloca(c, LLVMArrayType2(c->f32, (uint64_t)N), "sum") : NULL;
+        stream_row(c, &t, out, a, b, last, sum);
     }
     cg_if_end(c, join);
     LLVMBuildRetVoid(c->b);
@@ -225,46 +247,79 @@ static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N)
 
 typedef struct {
     int64_t K, N;
+    bool acc;
 } Shape2;
 
-/* rows [lo, hi) of the product, vals = {out, a, b} */
+/* rows [lo, hi) of the product, vals = {out, a, b, lda, ldo} */
 static void gemm_rows(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
 {
     const Shape2 *s = ctx;
-    LLVMValueRef fn = gemm_fn(c, s->K, s->N);
-    LLVMValueRef args[] = {cg_gep(c, DT_F32, vals[0], cg_mul(c, lo, cg_i64(c, s->N))),
-                           cg_gep(c, DT_F32, vals[1], cg_mul(c, lo, cg_i64(c, s->K))), vals[2],
-                           LLVMBuildSub(c->b, hi, lo, "")};
-    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 4, "");
+    LLVMValueRef fn = gemm_fn(c, s->K, s->N, s->acc);
+    LLVMValueRef args[] = {cg_gep(c, DT_F32, vals[0], cg_mul(c, lo, vals[4])),
+                           cg_gep(c, DT_F32, vals[1], cg_mul(c, lo, vals[3])),
+                           vals[2],
+                           LLVMBuildSub(c->b, hi, lo, ""),
+                           vals[3],
+                           vals[4]};
+    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 6, "");
 }
 
-void cg_small_gemm(Cg *c, int64_t K, int64_t N, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
-                   LLVMValueRef M)
+/* the generated product, M within the limit */
+static void small_gemm(Cg *c, const CgProduct *p)
 {
     /* blocks of whole tiles as tasks on the pool, each about a task's
      * work: a row's sums are the same whichever task computes them */
     int64_t rows = ROWS;
-    while (rows * K * N < CG_TASK_WORK)
+    while (rows * p->K * p->N < CG_TASK_WORK)
         rows += ROWS;
-    Shape2 s = {K, N};
-    LLVMValueRef vals[] = {out, a, b};
+    Shape2 s = {p->K, p->N, p->acc};
+    LLVMValueRef vals[] = {p->out, p->a, p->b, p->lda, p->ldo};
     if (rows >= c->gemm_rows) { /* M never exceeds the limit: one task at most */
-        gemm_rows(c, cg_i64(c, 0), M, vals, &s);
+        gemm_rows(c, cg_i64(c, 0), p->M, vals, &s);
         return;
     }
     size_t len;
     const char *name = LLVMGetValueName2(c->fn, &len);
-    cg_parallel_chunks(c, arena_printf(c->g->arena, "%.*s.gemm", (int)len, name), M, rows, vals,
-                       3, gemm_rows, &s);
+    cg_parallel_chunks(c, arena_printf(c->g->arena, "%.*s.gemm", (int)len, name), p->M, rows, vals,
+                       5, gemm_rows, &s);
+}
+
+static void blas_gemm(Cg *c, DType t, const CgProduct *p)
+{
+    cg_gemm(c, t, false, false, p->M, cg_i64(c, p->N), cg_i64(c, p->K), cg_fconst(c, t, 1), p->a,
+            p->lda, p->b, cg_i64(c, p->N), p->acc ? 1 : 0, p->out, p->ldo);
+}
+
+void cg_product(Cg *c, DType t, const CgProduct *p)
+{
+    Dim dk = {.n = p->K}, dn = {.n = p->N};
+    int64_t limit = cg_small_gemm_rows(c, t, false, false, dk, dn);
+    if (!limit) {
+        blas_gemm(c, t, p);
+    } else if (LLVMIsAConstantInt(p->M)) {
+        if (LLVMConstIntGetSExtValue(p->M) <= limit)
+            small_gemm(c, p);
+        else
+            blas_gemm(c, t, p);
+    } else {
+        LLVMBasicBlockRef blas = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "blas");
+        LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "join");
+        LLVMBasicBlockRef gen = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "generated");
+        LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLE, p->M, cg_i64(c, limit), ""), gen,
+                        blas);
+        LLVMPositionBuilderAtEnd(c->b, gen);
+        small_gemm(c, p);
+        LLVMBuildBr(c->b, join);
+        LLVMPositionBuilderAtEnd(c->b, blas);
+        blas_gemm(c, t, p);
+        LLVMBuildBr(c->b, join);
+        LLVMPositionBuilderAtEnd(c->b, join);
+    }
 }
 
 void cg_gemm_dense(Cg *c, DType t, int64_t M, int64_t N, int64_t K, LLVMValueRef a, LLVMValueRef b,
                    LLVMValueRef out)
 {
-    Dim dk = {.n = K}, dn = {.n = N};
-    int64_t rows = cg_small_gemm_rows(c, t, false, false, dk, dn);
-    if (M <= rows)
-        cg_small_gemm(c, K, N, out, a, b, cg_i64(c, M));
-    else
-        cg_gemm_c(c, t, false, false, M, N, K, a, K, b, N, 0, out);
+    CgProduct p = {cg_i64(c, M), K, N, a, cg_i64(c, K), b, out, cg_i64(c, N), false};
+    cg_product(c, t, &p);
 }

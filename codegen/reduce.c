@@ -50,37 +50,12 @@ static void matmul_body(Cg *c, CgNest *n, LLVMValueRef *offs)
     }
     const Shape *sb = &m->in[1]->shape;
     Dim dk = ir_matmul_inner(m), dn = sb->rank == 1 ? (Dim){.n = 1} : sb->d[sb->rank - 1 - tb];
-    int64_t small = cg_small_gemm_rows(c, t, ta, tb, dk, dn);
-    LLVMBasicBlockRef join = NULL;
-    if (small) {
-        LLVMBasicBlockRef blas = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "blas");
-        join = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "join");
-        LLVMBasicBlockRef gen = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "generated");
-        LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLE, M, cg_i64(c, small), ""), gen, blas);
-        LLVMPositionBuilderAtEnd(c->b, gen);
-        cg_small_gemm(c, dk.n, dn.n, o, a, bb, M);
-        LLVMBuildBr(c->b, join);
-        LLVMPositionBuilderAtEnd(c->b, blas);
+    if (cg_small_gemm_rows(c, t, ta, tb, dk, dn)) {
+        CgProduct pr = {M, dk.n, dn.n, a, K, bb, o, N, false};
+        cg_product(c, t, &pr);
+        return;
     }
-    LLVMTypeRef ft = cg_type(c, t);
-    LLVMTypeRef pt[] = {c->i32, c->i32, c->i64, c->i64, c->i64, ft,    c->ptr,
-                        c->i64, c->ptr, c->i64, ft,     c->ptr, c->i64};
-    LLVMValueRef args[] = {LLVMConstInt(c->i32, ta, 0),
-                           LLVMConstInt(c->i32, tb, 0),
-                           M,
-                           N,
-                           K,
-                           cg_fconst(c, t, 1),
-                           a,
-                           ta ? M : K,
-                           bb,
-                           tb ? K : N,
-                           cg_fconst(c, t, 0),
-                           o,
-                           N};
-    cg_call(c, t == DT_F32 ? "dlrt_gemm_f32" : "dlrt_gemm_f64", c->voidt, pt, 13, args);
-    if (join)
-        cg_if_end(c, join);
+    cg_gemm(c, t, ta, tb, M, N, K, cg_fconst(c, t, 1), a, ta ? M : K, bb, tb ? K : N, 0, o, N);
 }
 
 void cg_emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValueRef out)

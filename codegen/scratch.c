@@ -144,7 +144,8 @@ static bool is_recurrent_grad(Op op)
 
 /* Recurrent layers (codegen/seq.c): the input projection of all
  * steps [B*T, G*H], one step's recurrent projection [B, G*H], and the LSTM
- * cell state [B, H]. Their backward ops: the carried adjoints [B, H] (and
+ * cell state [B, H]. Their backward ops: with f32, W_hh^T [G*H, H]
+ * for the steps' generated products; the carried adjoints [B, H] (and
  * the LSTM's cell adjoint), the previous states [B*T, H], the gates
  * [B*T, 4H] and cells [B*T, H] of the LSTM, the gates and recurrent side
  * [B*T, 3H] each of the GRU. Attention: one [T, S] score block, reused for every
@@ -156,15 +157,16 @@ static int64_t seq_scratch(const Graph *g, const Node *n)
         return es * seq_extent(g, n->in[0]->shape.d[2]) * seq_extent(g, n->in[1]->shape.d[2]);
     int64_t B = seq_extent(g, n->shape.d[0]), T = seq_extent(g, n->in[0]->shape.d[1]);
     Op cell = ir_recurrent_cell(n->op);
+    int64_t G = cell == OP_LSTM ? 4 : cell == OP_GRU ? 3 : 1;
     if (is_recurrent_grad(n->op)) {
         int64_t H = n->in[0]->shape.d[2].n;
+        int64_t wt = n->dtype == DT_F32 ? G * H * H : 0;
         if (cell == OP_RNN)
-            return es * B * H;
+            return es * (wt + B * H);
         if (cell == OP_LSTM)
-            return es * (2 * B * H + B * T * H * 6);
-        return es * (B * H + B * T * H * 7);
+            return es * (wt + 2 * B * H + B * T * H * 6);
+        return es * (wt + B * H + B * T * H * 7);
     }
-    int64_t G = cell == OP_LSTM ? 4 : cell == OP_GRU ? 3 : 1;
     int64_t H = n->shape.d[2].n;
     return es * (B * T * G * H + B * G * H + (cell == OP_LSTM ? B * H : 0));
 }

@@ -153,7 +153,8 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
         hprev = LLVMBuildSelect(c->b, first, h0, cg_gep(c, t, out, cg_mul(c, prev_t, H)), "hprev");
         ldh = LLVMBuildSelect(c->b, first, H, TH, "");
     }
-    cg_gemm(c, t, false, false, B, GH, H, one, hprev, ldh, whh, GH, 0, HP, GH);
+    CgProduct step = {B, Hn, G * Hn, hprev, ldh, whh, HP, GH, false};
+    cg_product(c, t, &step);
 
     LLVMValueRef bi = cg_loop_begin(c, B, &lb);
     LLVMValueRef xrow = cg_mul(c, cg_add(c, cg_mul(c, bi, T), ti), GH); /* XP row (bi, t) */
@@ -338,7 +339,9 @@ static int64_t rows_per_task(int64_t per)
  * pre-activation adjoints, written into the result's row t, and one GEMM,
  * that row's recurrent side times W_hh^T, carries DH to step t - 1 (for
  * gru it adds to the direct path z * dh; the LSTM also carries the cell
- * adjoint DC). Scratch (codegen/scratch.c): DH [B, H], then for lstm
+ * adjoint DC). That GEMM's rows are few (the batch), and with f32 it
+ * runs in generated code (gemm.c), which reads its b in rows: W_hh^T is
+ * made once, first in scratch (codegen/scratch.c). Then DH [B, H], for lstm
  * DC [B, H], Hp [B*T, H], P [B*T, 4H] (gates) and C [B*T, H] (cells); for
  * gru Hp, P [B*T, 3H] (input side, then gates) and Q [B*T, 3H] (the
  * recurrent side, whose n part r multiplies).
@@ -369,11 +372,23 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
     LLVMValueRef ldy = cg_i64(c, (Tn + S) * Hn); /* y's and dy's stride per sample */
     LLVMValueRef ldo = cg_i64(c, (Tn + 1) * Wn); /* result row stride per sample */
     LLVMValueRef one = cg_fconst(c, t, 1);
+    /* f32: W_hh^T first, for the steps' products (generated ones read
+     * their b in rows) */
+    LLVMValueRef WT = scratch;
+    CgLoop lb, lt, lj;
+    if (t == DT_F32) {
+        scratch = cg_gep(c, t, scratch, cg_i64(c, G * Hn * Hn));
+        LLVMValueRef hi = cg_loop_begin(c, H, &lb);
+        LLVMValueRef gj = cg_loop_begin(c, GH, &lj);
+        cg_store(c, t, cg_load(c, t, whh, cg_add(c, cg_mul(c, hi, GH), gj)), WT,
+                 cg_add(c, cg_mul(c, gj, H), hi));
+        cg_loop_end(c, &lj);
+        cg_loop_end(c, &lb);
+    }
     LLVMValueRef DH = scratch, DC = cg_gep(c, t, DH, BH);
     LLVMValueRef Hp = lstm ? cg_gep(c, t, DC, BH) : DC;
     LLVMValueRef P = cg_gep(c, t, Hp, cg_mul(c, BT, H));
     LLVMValueRef Q = cg_gep(c, t, P, cg_mul(c, BT, GH)), C = Q;
-    CgLoop lb, lt, lj;
     if (S) {
         /* the final states' adjoints start the carried ones */
         LLVMValueRef b = cg_loop_begin(c, B, &lb);
@@ -475,7 +490,15 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
     cg_loop_end(c, &lj);
     cg_loop_end(c, &lb);
     /* DH = the recurrent side of row t @ W_hh^T (gru: + the direct path) */
-    if (gru) {
+    if (t == DT_F32) {
+        CgProduct p = {B, gru ? 2 * Hn : G * Hn, Hn, orow_t, ldo, WT, DH, H, gru || lens};
+        cg_product(c, t, &p);
+        if (gru) { /* the n gate's side, from row 3 of the result's parts */
+            CgProduct pn = {B, Hn, Hn, cg_gep(c, t, orow_t, cg_i64(c, 3 * Hn)), ldo,
+                            cg_gep(c, t, WT, cg_i64(c, 2 * Hn * Hn)), DH, H, true};
+            cg_product(c, t, &pn);
+        }
+    } else if (gru) {
         cg_gemm(c, t, false, true, B, H, cg_i64(c, 2 * Hn), one, orow_t, ldo, whh, GH, 1, DH, H);
         cg_gemm(c, t, false, true, B, H, H, one, cg_gep(c, t, orow_t, cg_i64(c, 3 * Hn)), ldo,
                 cg_gep(c, t, whh, cg_i64(c, 2 * Hn)), GH, 1, DH, H);
