@@ -52,6 +52,7 @@ typedef struct {
     Vec(const char *) variants; /* the internal functions the entry points pick a variant of */
     int vector_bytes;     /* the widest vectors of the target's CPU (cg_vector_bytes) */
     int64_t gemm_rows;    /* products of at most this many rows are generated (gemm.c) */
+    bool gemm_any;        /* and of any number for some shapes (gemm.c, any_rows) */
     Vec(const char *) gemms; /* the products generated in code (gemm.c), "KxN" */
     LLVMContextRef ctx;
     LLVMModuleRef mod;

@@ -47,8 +47,10 @@ void cg_emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValueRef
 
 /* Products the compiler generates (gemm.c). cg_small_gemm_rows: up to how
  * many rows a product of type t, flags ta/tb, inner extent k and output
- * columns n runs in generated code rather than BLAS (0: never). */
+ * columns n runs in generated code rather than BLAS (0: never; with
+ * AVX-512 and no --gemm-rows, CG_ANY_ROWS for a b kept in L2). */
 int64_t cg_small_gemm_rows(const Cg *c, DType t, bool ta, bool tb, Dim k, Dim n);
+enum { CG_ANY_ROWS = 1 << 30 }; /* cg_small_gemm_rows: no limit */
 int64_t cg_small_gemm_limit(const Cg *c); /* the cost model's, for c's vectors */
 /* out[M, N] = a[M, K] @ b[K, N] (acc: +=), b dense, the rows of a and out
  * lda and ldo elements apart; K and N known, M at run time. */

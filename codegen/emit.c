@@ -693,6 +693,7 @@ static void module_new(Cg *c, LLVMTargetMachineRef tm, const CgOptions *o, LLVMC
     c->td = LLVMCreateTargetDataLayout(tm);
     c->vector_bytes = cg_vector_bytes(tm);
     c->gemm_rows = o->gemm_rows < 0 ? 0 : o->gemm_rows ? o->gemm_rows : cg_small_gemm_limit(c);
+    c->gemm_any = !o->gemm_rows && c->vector_bytes >= 64;
     char *triple = LLVMGetTargetMachineTriple(tm);
     LLVMSetTarget(c->mod, triple);
     LLVMDisposeMessage(triple);

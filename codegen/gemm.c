@@ -29,13 +29,23 @@ int64_t cg_small_gemm_limit(const Cg *c)
     return c->vector_bytes >= 64 ? 64 : c->vector_bytes >= 32 ? 8 : 2;
 }
 
+/* With AVX-512 and the limit left to dlc, a b of at least 2 tiles' width
+ * (128 columns) that stays in L2 (1 MiB) runs generated at any row count:
+ * a Transformer's [B*T, 128] @ [128, 384] forward rose by a quarter. A
+ * narrower b leaves many lanes of its tiles masked (a deep convolution's
+ * 7 x 7 columns), where BLAS stayed ahead. */
+static bool any_rows(const Cg *c, int64_t K, int64_t N)
+{
+    return c->gemm_any && N >= 128 && K * N * 4 <= 1 << 20;
+}
+
 int64_t cg_small_gemm_rows(const Cg *c, DType t, bool ta, bool tb, Dim k, Dim n)
 {
     /* f64 products stay in BLAS: they are the gradient checks' reference
      * path, whose results should not change with the batch */
-    if (t != DT_F32 || ta || tb || k.batch || n.batch)
+    if (t != DT_F32 || ta || tb || k.batch || n.batch || !c->gemm_rows)
         return 0;
-    return c->gemm_rows;
+    return any_rows(c, k.n, n.n) ? CG_ANY_ROWS : c->gemm_rows;
 }
 
 /* One product's shape and layout: out[M, N] (+)= a[M, K] @ b[K, N], b
@@ -175,22 +185,54 @@ static void stream_row(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, L
     }
 }
 
-/* Rows i0 .. i0+R of the output: the whole tiles in a loop, then the
- * columns left as one narrower tile. */
-static void rows(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b, LLVMValueRef i0)
+/* Rows i0 .. i0+R of the output, columns j0 .. j0+cols: the whole tiles
+ * in a loop, then the columns left as one narrower tile. */
+static void rows(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b, LLVMValueRef i0,
+                 LLVMValueRef j0, int64_t cols)
 {
-    int64_t width = (int64_t)t.V * t.NV, whole = t.N / width, left = t.N % width;
+    int64_t width = (int64_t)t.V * t.NV, whole = cols / width, left = cols % width;
     if (whole) {
         CgLoop l;
         LLVMValueRef j = cg_loop_begin(c, cg_i64(c, whole), &l);
-        tile(c, &t, out, a, b, i0, cg_mul(c, j, cg_i64(c, width)));
+        tile(c, &t, out, a, b, i0, cg_add(c, j0, cg_mul(c, j, cg_i64(c, width))));
         cg_loop_end(c, &l);
     }
     if (left) {
         t.NV = (int)((left + t.V - 1) / t.V);
         t.last = (int)(left - (int64_t)(t.NV - 1) * t.V);
-        tile(c, &t, out, a, b, i0, cg_i64(c, whole * width));
+        tile(c, &t, out, a, b, i0, cg_add(c, j0, cg_i64(c, whole * width)));
     }
+}
+
+/* Columns j0 .. j0+cols of every row but a last odd one: blocks of 4
+ * rows, then a pair. */
+static void panel(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b, LLVMValueRef M,
+                  LLVMValueRef j0, int64_t cols)
+{
+    LLVMValueRef blocks = LLVMBuildSDiv(c->b, M, cg_i64(c, ROWS), "");
+    CgLoop l;
+    LLVMValueRef i = cg_loop_begin(c, blocks, &l);
+    rows(c, t, out, a, b, cg_mul(c, i, cg_i64(c, ROWS)), j0, cols);
+    cg_loop_end(c, &l);
+    LLVMValueRef done = cg_mul(c, blocks, cg_i64(c, ROWS)), left = LLVMBuildSub(c->b, M, done, "");
+    LLVMBasicBlockRef join = cg_if_begin(c, LLVMBuildICmp(c->b, LLVMIntSGE, left, cg_i64(c, 2), ""));
+    t.R = 2;
+    rows(c, t, out, a, b, done, j0, cols);
+    cg_if_end(c, join);
+}
+
+/* Columns a panel holds: all of b's when b fits in PANEL_BYTES * 2, else
+ * whole tiles of b's columns that fit in PANEL_BYTES, so that the rows
+ * walk a panel of b that stays in L2 (the machines with AVX-512 have 1-2
+ * MiB of it a core) rather than stream all of b for every 4 rows. */
+enum { PANEL_BYTES = 512 << 10 };
+
+static int64_t panel_cols(int64_t K, int64_t N, int64_t width)
+{
+    if (K * N * 4 <= 2 * PANEL_BYTES)
+        return N;
+    int64_t cols = PANEL_BYTES / (4 * K) / width * width;
+    return cols < width ? width : cols;
 }
 
 /* `void NAME.gemm[.acc].f32.KxN(ptr noalias out, ptr noalias a, ptr
@@ -208,7 +250,8 @@ static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc)
     if (!made)
         return fn;
     vec_push(c->g->arena, &c->gemms,
-             arena_printf(c->g->arena, "%lldx%lld%s", (long long)K, (long long)N, acc ? "+" : ""));
+             arena_printf(c->g->arena, "%lldx%lld%s%s", (long long)K, (long long)N, acc ? "+" : "",
+                          any_rows(c, K, N) ? "*" : ""));
     LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), b = LLVMGetParam(fn, 2),
                  M = LLVMGetParam(fn, 3);
     /* the widest vectors, 4 a row with 32 registers (AVX-512), else 2, so
@@ -216,25 +259,26 @@ static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc)
     int V = c->vector_bytes / 4;
     Tile t = {K,  N,  acc, LLVMGetParam(fn, 4), LLVMGetParam(fn, 5), V, c->vector_bytes >= 64 ? 4 : 2,
               ROWS, V, LLVMVectorType(c->f32, (unsigned)V)};
-    LLVMValueRef blocks = LLVMBuildSDiv(c->b, M, cg_i64(c, ROWS), "");
-    CgLoop l;
-    LLVMValueRef i = cg_loop_begin(c, blocks, &l);
-    rows(c, t, out, a, b, cg_mul(c, i, cg_i64(c, ROWS)));
-    cg_loop_end(c, &l);
-    /* the 0-3 rows left: a pair, then one */
-    LLVMValueRef done = cg_mul(c, blocks, cg_i64(c, ROWS)), left = LLVMBuildSub(c->b, M, done, "");
-    LLVMBasicBlockRef join = cg_if_begin(c, LLVMBuildICmp(c->b, LLVMIntSGE, left, cg_i64(c, 2), ""));
-    t.R = 2;
-    rows(c, t, out, a, b, done);
-    cg_if_end(c, join);
-    join = cg_if_begin(c, LLVMBuildTrunc(c->b, left, c->i1, ""));
-    /* one row as one tile when b's rows fit in MAX_NV vectors (b is then
-     * read in memory order too, and the sums stay in registers) */
+    int64_t cols = panel_cols(K, N, (int64_t)V * t.NV), whole = N / cols, rest = N % cols;
+    if (whole == 1) {
+        panel(c, t, out, a, b, M, cg_i64(c, 0), cols);
+    } else {
+        CgLoop lp;
+        LLVMValueRef p = cg_loop_begin(c, cg_i64(c, whole), &lp);
+        panel(c, t, out, a, b, M, cg_mul(c, p, cg_i64(c, cols)), cols);
+        cg_loop_end(c, &lp);
+    }
+    if (rest)
+        panel(c, t, out, a, b, M, cg_i64(c, whole * cols), rest);
+    /* a last odd row: one tile when b's rows fit in MAX_NV vectors (b is
+     * then read in memory order too, and the sums stay in registers),
+     * else streamed */
+    LLVMBasicBlockRef join = cg_if_begin(c, LLVMBuildTrunc(c->b, M, c->i1, ""));
     LLVMValueRef last = LLVMBuildSub(c->b, M, cg_i64(c, 1), "");
     if (N <= (int64_t)V * MAX_NV) {
         t.R = 1;
         t.NV = MAX_NV;
-        rows(c, t, out, a, b, last);
+        rows(c, t, out, a, b, last, cg_i64(c, 0), N);
     } else {
         LLVMValueRef sum = acc ? cg_alloca(c, LLVMArrayType2(c->f32, (uint64_t)N), "sum") : NULL;
         stream_row(c, &t, out, a, b, last, sum);
@@ -265,7 +309,7 @@ static void gemm_rows(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *val
 }
 
 /* the generated product, M within the limit */
-static void small_gemm(Cg *c, const CgProduct *p)
+static void small_gemm(Cg *c, const CgProduct *p, int64_t limit)
 {
     /* blocks of whole tiles as tasks on the pool, each about a task's
      * work: a row's sums are the same whichever task computes them */
@@ -274,7 +318,7 @@ static void small_gemm(Cg *c, const CgProduct *p)
         rows += ROWS;
     Shape2 s = {p->K, p->N, p->acc};
     LLVMValueRef vals[] = {p->out, p->a, p->b, p->lda, p->ldo};
-    if (rows >= c->gemm_rows) { /* M never exceeds the limit: one task at most */
+    if (rows >= limit) { /* M never exceeds the limit: one task at most */
         gemm_rows(c, cg_i64(c, 0), p->M, vals, &s);
         return;
     }
@@ -294,13 +338,11 @@ void cg_product(Cg *c, DType t, const CgProduct *p)
 {
     Dim dk = {.n = p->K}, dn = {.n = p->N};
     int64_t limit = cg_small_gemm_rows(c, t, false, false, dk, dn);
-    if (!limit) {
+    bool known = LLVMIsAConstantInt(p->M);
+    if (!limit || (known && LLVMConstIntGetSExtValue(p->M) > limit)) {
         blas_gemm(c, t, p);
-    } else if (LLVMIsAConstantInt(p->M)) {
-        if (LLVMConstIntGetSExtValue(p->M) <= limit)
-            small_gemm(c, p);
-        else
-            blas_gemm(c, t, p);
+    } else if (known || limit == CG_ANY_ROWS) {
+        small_gemm(c, p, limit);
     } else {
         LLVMBasicBlockRef blas = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "blas");
         LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "join");
@@ -308,7 +350,7 @@ void cg_product(Cg *c, DType t, const CgProduct *p)
         LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLE, p->M, cg_i64(c, limit), ""), gen,
                         blas);
         LLVMPositionBuilderAtEnd(c->b, gen);
-        small_gemm(c, p);
+        small_gemm(c, p, limit);
         LLVMBuildBr(c->b, join);
         LLVMPositionBuilderAtEnd(c->b, blas);
         blas_gemm(c, t, p);

@@ -64,8 +64,9 @@ void stats_codegen(Stats *s, const char *kind, const CgStats *cg)
         if (cg->gemms)
             fprintf(stderr,
                     "products: %d generated in code (K x N: %s), used up to %" PRId64
-                    " rows, BLAS above\n",
-                    cg->gemms, cg->gemm_shapes, cg->gemm_rows);
+                    " rows%s, BLAS above\n",
+                    cg->gemms, cg->gemm_shapes, cg->gemm_rows,
+                    strchr(cg->gemm_shapes, '*') ? " (* at any number)" : "");
     }
 }
 
