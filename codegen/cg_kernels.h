@@ -46,21 +46,24 @@ LLVMValueRef cg_kernel_seq(Cg *c, Node *step);
 void cg_emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValueRef out);
 
 /* Products the compiler generates (gemm.c). cg_small_gemm_rows: up to how
- * many rows a product of type t, flags ta/tb, inner extent k and output
- * columns n runs in generated code rather than BLAS (0: never; with
- * AVX-512 and no --gemm-rows, CG_ANY_ROWS for a b kept in L2). */
+ * many rows (with ta: rows of b, the inner extent k) a product of type t,
+ * flags ta/tb, inner extent k and output columns n runs in generated code
+ * rather than BLAS (0: never; with AVX-512 and no --gemm-rows,
+ * CG_ANY_ROWS for a b kept in L2). */
 int64_t cg_small_gemm_rows(const Cg *c, DType t, bool ta, bool tb, Dim k, Dim n);
 enum { CG_ANY_ROWS = 1 << 30 }; /* cg_small_gemm_rows: no limit */
 int64_t cg_small_gemm_limit(const Cg *c); /* the cost model's, for c's vectors */
-/* out[M, N] = a[M, K] @ b[K, N] (acc: +=), b dense, the rows of a and out
- * lda and ldo elements apart; K and N known, M at run time. */
+/* out[M, N] = a[M, K] @ b[K, N] (acc: +=; ta: a^T, a stored [K, M]), b
+ * dense, the rows of a and out lda and ldo elements apart; N known, and
+ * K unless ta. */
 typedef struct {
-    LLVMValueRef M;
-    int64_t K, N;
+    LLVMValueRef M, K;
+    int64_t N;
     LLVMValueRef a, lda, b, out, ldo;
-    bool acc;
+    bool acc, ta;
 } CgProduct;
-/* p in generated code when M is within cg_small_gemm_rows, else BLAS */
+/* p in generated code when M (ta: K) is within cg_small_gemm_rows, else
+ * BLAS */
 void cg_product(Cg *c, DType t, const CgProduct *p);
 /* cg_product of dense rows, all extents known (a convolution's weights
  * times an image's columns) */

@@ -43,19 +43,24 @@ int64_t cg_small_gemm_rows(const Cg *c, DType t, bool ta, bool tb, Dim k, Dim n)
 {
     /* f64 products stay in BLAS: they are the gradient checks' reference
      * path, whose results should not change with the batch */
-    if (t != DT_F32 || ta || tb || k.batch || n.batch || !c->gemm_rows)
+    if (t != DT_F32 || tb || n.batch || !c->gemm_rows)
+        return 0;
+    if (ta) /* the limit bounds k, the rows of b */
+        return c->gemm_rows;
+    if (k.batch)
         return 0;
     return any_rows(c, k.n, n.n) ? CG_ANY_ROWS : c->gemm_rows;
 }
 
-/* One product's shape and layout: out[M, N] (+)= a[M, K] @ b[K, N], b
- * dense, the rows of a and out lda and ldo elements apart; and one
- * tile's: R rows by NV vectors of V lanes, the last vector with only
- * `last` lanes (V when whole), loaded and stored under a mask. */
+/* One product's shape and layout: out[M, N] (+)= a[M, K] @ b[K, N] (ta:
+ * a^T, a stored [K, M]), b dense, the rows of a and out lda and ldo
+ * elements apart, K known (Kc) or not (-1); and one tile's: R rows by NV
+ * vectors of V lanes, the last vector with only `last` lanes (V when
+ * whole), loaded and stored under a mask. */
 typedef struct {
-    int64_t K, N;
-    bool acc;
-    LLVMValueRef lda, ldo;
+    int64_t Kc, N;
+    bool acc, ta;
+    LLVMValueRef K, lda, ldo;
     int V, NV, R, last;
     LLVMTypeRef vt;
 } Tile;
@@ -113,6 +118,16 @@ static LLVMValueRef at(Cg *c, LLVMValueRef base, LLVMValueRef i0, int r, LLVMVal
     return cg_gep(c, DT_F32, base, cg_add(c, cg_mul(c, row, ld), col));
 }
 
+/* a's element (i0 + r, k), read down a column when a is transposed */
+static LLVMValueRef a_at(Cg *c, const Tile *t, LLVMValueRef a, LLVMValueRef i0, int r,
+                         LLVMValueRef k)
+{
+    if (t->ta)
+        return LLVMBuildLoad2(c->b, c->f32, at(c, a, k, 0, t->lda, cg_add(c, i0, cg_i64(c, r))),
+                              "");
+    return LLVMBuildLoad2(c->b, c->f32, at(c, a, i0, r, t->lda, k), "");
+}
+
 /* out[i0 .. i0+R, j0 .. j0+width] (+)= a[i0 .. i0+R, :] @ b[:, j0 ..]. */
 static void tile(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
                  LLVMValueRef i0, LLVMValueRef j0)
@@ -124,13 +139,13 @@ static void tile(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLVMVal
             LLVMBuildStore(c->b, LLVMConstNull(t->vt), acc[r][v]);
         }
     CgLoop lk;
-    LLVMValueRef k = cg_loop_begin(c, cg_i64(c, t->K), &lk);
+    LLVMValueRef k = cg_loop_begin(c, t->K, &lk);
     LLVMValueRef brow = cg_gep(c, DT_F32, b, cg_add(c, cg_mul(c, k, cg_i64(c, t->N)), j0));
     LLVMValueRef bv[MAX_NV];
     for (int v = 0; v < t->NV; v++)
         bv[v] = load_vec(c, t, cg_gep(c, DT_F32, brow, cg_i64(c, v * t->V)), partial(t, v));
     for (int r = 0; r < t->R; r++) {
-        LLVMValueRef s = LLVMBuildLoad2(c->b, c->f32, at(c, a, i0, r, t->lda, k), "");
+        LLVMValueRef s = a_at(c, t, a, i0, r, k);
         LLVMValueRef one = LLVMBuildInsertElement(c->b, LLVMGetPoison(t->vt), s, cg_i64(c, 0), "");
         LLVMValueRef splat = LLVMBuildShuffleVector(
             c->b, one, LLVMGetPoison(t->vt),
@@ -163,13 +178,13 @@ static void tile(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLVMVal
 static void stream_row(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
                        LLVMValueRef i, LLVMValueRef sum)
 {
-    int64_t K = t->K, N = t->N;
+    int64_t N = t->N;
     LLVMValueRef orow = at(c, out, i, 0, t->ldo, cg_i64(c, 0));
     LLVMValueRef srow = t->acc ? sum : orow;
     cg_zero(c, DT_F32, srow, cg_i64(c, N));
     CgLoop lk, ln;
-    LLVMValueRef k = cg_loop_begin(c, cg_i64(c, K), &lk);
-    LLVMValueRef s = LLVMBuildLoad2(c->b, c->f32, at(c, a, i, 0, t->lda, k), "");
+    LLVMValueRef k = cg_loop_begin(c, t->K, &lk);
+    LLVMValueRef s = a_at(c, t, a, i, 0, k);
     LLVMValueRef brow = cg_gep(c, DT_F32, b, cg_mul(c, k, cg_i64(c, N)));
     LLVMValueRef j = cg_loop_begin(c, cg_i64(c, N), &ln);
     LLVMValueRef args[] = {s, cg_load(c, DT_F32, brow, j), cg_load(c, DT_F32, srow, j)};
@@ -236,30 +251,45 @@ static int64_t panel_cols(int64_t K, int64_t N, int64_t width)
 }
 
 /* `void NAME.gemm[.acc].f32.KxN(ptr noalias out, ptr noalias a, ptr
- * noalias b, i64 m, i64 lda, i64 ldo)`: out[m, N] = a[m, K] @ b[K, N]
- * (.acc: +=), b dense, the rows of a and out lda and ldo apart. */
-static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc)
+ * noalias b, i64 m, i64 k, i64 lda, i64 ldo)`: out[m, N] = a[m, K] @
+ * b[K, N] (.acc: +=), b dense, the rows of a and out lda and ldo apart, k
+ * unused; NAME.gemm.ta[.acc].f32.N: out[m, N] = a^T @ b[k, N], a stored
+ * [k, m] (the backward's x^T @ dy, k the batch). */
+static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta)
 {
-    const char *name = arena_printf(c->g->arena, "%s.gemm%s.f32.%lldx%lld", c->g->name,
-                                    acc ? ".acc" : "", (long long)K, (long long)N);
-    LLVMTypeRef pt[] = {c->ptr, c->ptr, c->ptr, c->i64, c->i64, c->i64};
+    const char *shape = ta ? arena_printf(c->g->arena, "%lld", (long long)N)
+                           : arena_printf(c->g->arena, "%lldx%lld", (long long)K, (long long)N);
+    const char *name = arena_printf(c->g->arena, "%s.gemm%s%s.f32.%s", c->g->name, ta ? ".ta" : "",
+                                    acc ? ".acc" : "", shape);
+    LLVMTypeRef pt[] = {c->ptr, c->ptr, c->ptr, c->i64, c->i64, c->i64, c->i64};
     CgSaved saved;
     bool made;
-    LLVMValueRef fn = cg_helper_begin(c, name, LLVMFunctionType(c->voidt, pt, 6, false), 7u,
+    LLVMValueRef fn = cg_helper_begin(c, name, LLVMFunctionType(c->voidt, pt, 7, false), 7u,
                                       &saved, &made);
     if (!made)
         return fn;
     vec_push(c->g->arena, &c->gemms,
-             arena_printf(c->g->arena, "%lldx%lld%s%s", (long long)K, (long long)N, acc ? "+" : "",
-                          any_rows(c, K, N) ? "*" : ""));
+             arena_printf(c->g->arena, "%s%s%s%s", ta ? "T" : "", shape, acc ? "+" : "",
+                          !ta && any_rows(c, K, N) ? "*" : ""));
     LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), b = LLVMGetParam(fn, 2),
                  M = LLVMGetParam(fn, 3);
     /* the widest vectors, 4 a row with 32 registers (AVX-512), else 2, so
      * that the 4 x NV sums, NV loads and a splat fit in the registers */
     int V = c->vector_bytes / 4;
-    Tile t = {K,  N,  acc, LLVMGetParam(fn, 4), LLVMGetParam(fn, 5), V, c->vector_bytes >= 64 ? 4 : 2,
-              ROWS, V, LLVMVectorType(c->f32, (unsigned)V)};
-    int64_t cols = panel_cols(K, N, (int64_t)V * t.NV), whole = N / cols, rest = N % cols;
+    Tile t = {ta ? -1 : K,
+              N,
+              acc,
+              ta,
+              ta ? LLVMGetParam(fn, 4) : cg_i64(c, K),
+              LLVMGetParam(fn, 5),
+              LLVMGetParam(fn, 6),
+              V,
+              c->vector_bytes >= 64 ? 4 : 2,
+              ROWS,
+              V,
+              LLVMVectorType(c->f32, (unsigned)V)};
+    /* (with a^T, k is within the limit: b is small) */
+    int64_t cols = ta ? N : panel_cols(K, N, (int64_t)V * t.NV), whole = N / cols, rest = N % cols;
     if (whole == 1) {
         panel(c, t, out, a, b, M, cg_i64(c, 0), cols);
     } else {
@@ -289,57 +319,56 @@ static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc)
     return fn;
 }
 
-typedef struct {
-    int64_t K, N;
-    bool acc;
-} Shape2;
-
-/* rows [lo, hi) of the product, vals = {out, a, b, lda, ldo} */
+/* rows [lo, hi) of the product p */
 static void gemm_rows(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
 {
-    const Shape2 *s = ctx;
-    LLVMValueRef fn = gemm_fn(c, s->K, s->N, s->acc);
-    LLVMValueRef args[] = {cg_gep(c, DT_F32, vals[0], cg_mul(c, lo, vals[4])),
-                           cg_gep(c, DT_F32, vals[1], cg_mul(c, lo, vals[3])),
-                           vals[2],
+    const CgProduct *p = ctx;
+    int64_t K = p->ta ? -1 : LLVMConstIntGetSExtValue(p->K);
+    LLVMValueRef fn = gemm_fn(c, K, p->N, p->acc, p->ta);
+    LLVMValueRef out = vals[0], a = vals[1], b = vals[2], k = vals[3], lda = vals[4], ldo = vals[5];
+    LLVMValueRef args[] = {cg_gep(c, DT_F32, out, cg_mul(c, lo, ldo)),
+                           cg_gep(c, DT_F32, a, p->ta ? lo : cg_mul(c, lo, lda)),
+                           b,
                            LLVMBuildSub(c->b, hi, lo, ""),
-                           vals[3],
-                           vals[4]};
-    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 6, "");
+                           k,
+                           lda,
+                           ldo};
+    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 7, "");
 }
 
-/* the generated product, M within the limit */
+/* the generated product, its run-time extent within the limit */
 static void small_gemm(Cg *c, const CgProduct *p, int64_t limit)
 {
     /* blocks of whole tiles as tasks on the pool, each about a task's
-     * work: a row's sums are the same whichever task computes them */
-    int64_t rows = ROWS;
-    while (rows * p->K * p->N < CG_TASK_WORK)
+     * work (with a^T, at k of the limit): a row's sums are the same
+     * whichever task computes them */
+    int64_t K = p->ta ? limit : LLVMConstIntGetSExtValue(p->K), rows = ROWS;
+    while (rows * K * p->N < CG_TASK_WORK)
         rows += ROWS;
-    Shape2 s = {p->K, p->N, p->acc};
-    LLVMValueRef vals[] = {p->out, p->a, p->b, p->lda, p->ldo};
-    if (rows >= limit) { /* M never exceeds the limit: one task at most */
-        gemm_rows(c, cg_i64(c, 0), p->M, vals, &s);
+    LLVMValueRef vals[] = {p->out, p->a, p->b, p->K, p->lda, p->ldo};
+    if (!p->ta && rows >= limit) { /* M never exceeds the limit: one task at most */
+        gemm_rows(c, cg_i64(c, 0), p->M, vals, (void *)p);
         return;
     }
     size_t len;
     const char *name = LLVMGetValueName2(c->fn, &len);
     cg_parallel_chunks(c, arena_printf(c->g->arena, "%.*s.gemm", (int)len, name), p->M, rows, vals,
-                       5, gemm_rows, &s);
+                       countof(vals), gemm_rows, (void *)p);
 }
 
 static void blas_gemm(Cg *c, DType t, const CgProduct *p)
 {
-    cg_gemm(c, t, false, false, p->M, cg_i64(c, p->N), cg_i64(c, p->K), cg_fconst(c, t, 1), p->a,
-            p->lda, p->b, cg_i64(c, p->N), p->acc ? 1 : 0, p->out, p->ldo);
+    cg_gemm(c, t, p->ta, false, p->M, cg_i64(c, p->N), p->K, cg_fconst(c, t, 1), p->a, p->lda,
+            p->b, cg_i64(c, p->N), p->acc ? 1 : 0, p->out, p->ldo);
 }
 
 void cg_product(Cg *c, DType t, const CgProduct *p)
 {
-    Dim dk = {.n = p->K}, dn = {.n = p->N};
-    int64_t limit = cg_small_gemm_rows(c, t, false, false, dk, dn);
-    bool known = LLVMIsAConstantInt(p->M);
-    if (!limit || (known && LLVMConstIntGetSExtValue(p->M) > limit)) {
+    Dim dn = {.n = p->N}, dk = {.n = p->ta ? 1 : LLVMConstIntGetSExtValue(p->K), .batch = p->ta};
+    int64_t limit = cg_small_gemm_rows(c, t, p->ta, false, dk, dn);
+    LLVMValueRef runs = p->ta ? p->K : p->M; /* the extent the limit bounds */
+    bool known = LLVMIsAConstantInt(runs);
+    if (!limit || (known && LLVMConstIntGetSExtValue(runs) > limit)) {
         blas_gemm(c, t, p);
     } else if (known || limit == CG_ANY_ROWS) {
         small_gemm(c, p, limit);
@@ -347,7 +376,7 @@ void cg_product(Cg *c, DType t, const CgProduct *p)
         LLVMBasicBlockRef blas = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "blas");
         LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "join");
         LLVMBasicBlockRef gen = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "generated");
-        LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLE, p->M, cg_i64(c, limit), ""), gen,
+        LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLE, runs, cg_i64(c, limit), ""), gen,
                         blas);
         LLVMPositionBuilderAtEnd(c->b, gen);
         small_gemm(c, p, limit);
@@ -362,6 +391,6 @@ void cg_product(Cg *c, DType t, const CgProduct *p)
 void cg_gemm_dense(Cg *c, DType t, int64_t M, int64_t N, int64_t K, LLVMValueRef a, LLVMValueRef b,
                    LLVMValueRef out)
 {
-    CgProduct p = {cg_i64(c, M), K, N, a, cg_i64(c, K), b, out, cg_i64(c, N), false};
+    CgProduct p = {cg_i64(c, M), cg_i64(c, K), N, a, cg_i64(c, K), b, out, cg_i64(c, N), false, false};
     cg_product(c, t, &p);
 }
