@@ -47,20 +47,20 @@ void cg_emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValueRef
 
 /* Products the compiler generates (gemm.c). cg_small_gemm_rows: up to how
  * many rows (with ta: rows of b, the inner extent k) a product of type t,
- * flags ta/tb, inner extent k and output columns n runs in generated code
+ * flags ta/tb (not both), inner extent k and output columns n runs in generated code
  * rather than BLAS (0: never; with AVX-512 and no --gemm-rows,
  * CG_ANY_ROWS for a b kept in L2). */
 int64_t cg_small_gemm_rows(const Cg *c, DType t, bool ta, bool tb, Dim k, Dim n);
 enum { CG_ANY_ROWS = 1 << 30 }; /* cg_small_gemm_rows: no limit */
 int64_t cg_small_gemm_limit(const Cg *c); /* the cost model's, for c's vectors */
-/* out[M, N] = a[M, K] @ b[K, N] (acc: +=; ta: a^T, a stored [K, M]), b
- * dense, the rows of a and out lda and ldo elements apart; N known, and
- * K unless ta. */
+/* out[M, N] = a[M, K] @ b[K, N] (acc: +=; ta: a^T, a stored [K, M]; tb:
+ * b^T, b stored [N, K]), b dense, the rows of a and out lda and ldo
+ * elements apart; N known, and K unless ta. */
 typedef struct {
     LLVMValueRef M, K;
     int64_t N;
     LLVMValueRef a, lda, b, out, ldo;
-    bool acc, ta;
+    bool acc, ta, tb;
 } CgProduct;
 /* p in generated code when M (ta: K) is within cg_small_gemm_rows, else
  * BLAS */

@@ -29,27 +29,28 @@ int64_t cg_small_gemm_limit(const Cg *c)
     return c->vector_bytes >= 64 ? 64 : c->vector_bytes >= 32 ? 8 : 2;
 }
 
-/* With AVX-512 and the limit left to dlc, a b of at least 2 tiles' width
- * (128 columns) that stays in L2 (1 MiB) runs generated at any row count:
- * a Transformer's [B*T, 128] @ [128, 384] forward rose by a quarter. A
+/* With AVX-512 and the limit left to dlc, a b that stays in L2 (1 MiB)
+ * and is at least 2 tiles' width (128 lanes) along its vectors (b's
+ * columns; its rows when transposed) runs generated at any row count: a
+ * Transformer's [B*T, 128] @ [128, 384] forward rose by a quarter. A
  * narrower b leaves many lanes of its tiles masked (a deep convolution's
  * 7 x 7 columns), where BLAS stayed ahead. */
-static bool any_rows(const Cg *c, int64_t K, int64_t N)
+static bool any_rows(const Cg *c, int64_t K, int64_t N, int64_t lanes)
 {
-    return c->gemm_any && N >= 128 && K * N * 4 <= 1 << 20;
+    return c->gemm_any && lanes >= 128 && K * N * 4 <= 1 << 20;
 }
 
 int64_t cg_small_gemm_rows(const Cg *c, DType t, bool ta, bool tb, Dim k, Dim n)
 {
     /* f64 products stay in BLAS: they are the gradient checks' reference
      * path, whose results should not change with the batch */
-    if (t != DT_F32 || tb || n.batch || !c->gemm_rows)
+    if (t != DT_F32 || (ta && tb) || n.batch || !c->gemm_rows)
         return 0;
     if (ta) /* the limit bounds k, the rows of b */
         return c->gemm_rows;
     if (k.batch)
         return 0;
-    return any_rows(c, k.n, n.n) ? CG_ANY_ROWS : c->gemm_rows;
+    return any_rows(c, k.n, n.n, tb ? k.n : n.n) ? CG_ANY_ROWS : c->gemm_rows;
 }
 
 /* One product's shape and layout: out[M, N] (+)= a[M, K] @ b[K, N] (ta:
@@ -270,7 +271,7 @@ static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta)
         return fn;
     vec_push(c->g->arena, &c->gemms,
              arena_printf(c->g->arena, "%s%s%s%s", ta ? "T" : "", shape, acc ? "+" : "",
-                          !ta && any_rows(c, K, N) ? "*" : ""));
+                          !ta && any_rows(c, K, N, N) ? "*" : ""));
     LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), b = LLVMGetParam(fn, 2),
                  M = LLVMGetParam(fn, 3);
     /* the widest vectors, 4 a row with 32 registers (AVX-512), else 2, so
@@ -319,12 +320,130 @@ static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta)
     return fn;
 }
 
+/* A transposed b (the backward's dy @ w^T, w stored [N, K]): each
+ * output is the dot product of a row of a and a row of b, both read in
+ * memory order. A tile of R rows of a by C rows of b keeps R x C vector
+ * sums over k (8 loads for 16 fused multiply-adds a step), each summed
+ * across its lanes at the end by halving, in a fixed order. */
+enum { DOT_COLS = 4 };
+
+/* sum of v's V lanes: halves added until one is left */
+static LLVMValueRef lanes_sum(Cg *c, LLVMValueRef v, int V)
+{
+    for (int w = V / 2; w >= 1; w /= 2) {
+        LLVMValueRef lo[8], hi[8];
+        for (int i = 0; i < w; i++) {
+            lo[i] = LLVMConstInt(c->i32, (unsigned long long)i, 0);
+            hi[i] = LLVMConstInt(c->i32, (unsigned long long)(i + w), 0);
+        }
+        LLVMValueRef poison = LLVMGetPoison(LLVMTypeOf(v));
+        v = LLVMBuildFAdd(c->b, LLVMBuildShuffleVector(c->b, v, poison, LLVMConstVector(lo, (unsigned)w), ""),
+                          LLVMBuildShuffleVector(c->b, v, poison, LLVMConstVector(hi, (unsigned)w), ""),
+                          "");
+    }
+    return LLVMBuildExtractElement(c->b, v, cg_i64(c, 0), "");
+}
+
+/* out[i0 .. i0+R, j0 .. j0+C] = a[i0 .., :] . b[j0 .., :] */
+static void dot_tile(Cg *c, const Tile *t, int C, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
+                     LLVMValueRef i0, LLVMValueRef j0)
+{
+    LLVMValueRef acc[ROWS][DOT_COLS];
+    for (int r = 0; r < t->R; r++)
+        for (int q = 0; q < C; q++) {
+            acc[r][q] = cg_alloca(c, t->vt, "acc");
+            LLVMBuildStore(c->b, LLVMConstNull(t->vt), acc[r][q]);
+        }
+    /* k over whole vectors, then a masked one for the K % V left */
+    int64_t whole = t->Kc / t->V;
+    for (int part = 0; part < 2; part++) {
+        Tile u = *t;
+        u.NV = 1;
+        u.last = part ? (int)(t->Kc % t->V) : t->V;
+        if (part ? !u.last : !whole)
+            continue;
+        CgLoop lk;
+        LLVMValueRef k = part ? cg_i64(c, whole * t->V)
+                              : cg_mul(c, cg_loop_begin(c, cg_i64(c, whole), &lk), cg_i64(c, t->V));
+        LLVMValueRef av[ROWS], bv[DOT_COLS];
+        for (int r = 0; r < t->R; r++)
+            av[r] = load_vec(c, &u, at(c, a, i0, r, t->lda, k), part);
+        for (int q = 0; q < C; q++)
+            bv[q] = load_vec(c, &u, at(c, b, j0, q, cg_i64(c, t->Kc), k), part);
+        for (int r = 0; r < t->R; r++)
+            for (int q = 0; q < C; q++) {
+                LLVMValueRef args[] = {av[r], bv[q], LLVMBuildLoad2(c->b, t->vt, acc[r][q], "")};
+                LLVMBuildStore(c->b, cg_intrinsic(c, "llvm.fmuladd", t->vt, args, 3), acc[r][q]);
+            }
+        if (!part)
+            cg_loop_end(c, &lk);
+    }
+    for (int r = 0; r < t->R; r++)
+        for (int q = 0; q < C; q++) {
+            LLVMValueRef sum = lanes_sum(c, LLVMBuildLoad2(c->b, t->vt, acc[r][q], ""), t->V);
+            LLVMBuildStore(c->b, sum, at(c, out, i0, r, t->ldo, cg_add(c, j0, cg_i64(c, q))));
+        }
+}
+
+/* rows i0 .. i0+R of a @ b^T: tiles of DOT_COLS rows of b, then the rest */
+static void dot_rows(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
+                     LLVMValueRef i0)
+{
+    int64_t whole = t->N / DOT_COLS, left = t->N % DOT_COLS;
+    if (whole) {
+        CgLoop l;
+        LLVMValueRef j = cg_loop_begin(c, cg_i64(c, whole), &l);
+        dot_tile(c, t, DOT_COLS, out, a, b, i0, cg_mul(c, j, cg_i64(c, DOT_COLS)));
+        cg_loop_end(c, &l);
+    }
+    if (left)
+        dot_tile(c, t, (int)left, out, a, b, i0, cg_i64(c, whole * DOT_COLS));
+}
+
+/* `void NAME.gemm.tb.f32.KxN(ptr noalias out, ptr noalias a, ptr
+ * noalias b, i64 m, i64 k, i64 lda, i64 ldo)`: out[m, N] = a[m, K] @
+ * b^T, b stored [N, K] dense, k unused. */
+static LLVMValueRef gemm_tb_fn(Cg *c, int64_t K, int64_t N)
+{
+    const char *shape = arena_printf(c->g->arena, "%lldx%lld", (long long)K, (long long)N);
+    const char *name = arena_printf(c->g->arena, "%s.gemm.tb.f32.%s", c->g->name, shape);
+    LLVMTypeRef pt[] = {c->ptr, c->ptr, c->ptr, c->i64, c->i64, c->i64, c->i64};
+    CgSaved saved;
+    bool made;
+    LLVMValueRef fn = cg_helper_begin(c, name, LLVMFunctionType(c->voidt, pt, 7, false), 7u,
+                                      &saved, &made);
+    if (!made)
+        return fn;
+    vec_push(c->g->arena, &c->gemms,
+             arena_printf(c->g->arena, "%s'%s", shape, any_rows(c, K, N, K) ? "*" : ""));
+    LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), b = LLVMGetParam(fn, 2),
+                 M = LLVMGetParam(fn, 3);
+    /* 4 x 4 sums and 8 loads in 32 registers (AVX-512), else 2 x 4 and 6
+     * in 16 */
+    int V = c->vector_bytes / 4, R = c->vector_bytes >= 64 ? 4 : 2;
+    Tile t = {K,  N,  false, false, cg_i64(c, K), LLVMGetParam(fn, 5), LLVMGetParam(fn, 6), V, 1, R, V,
+              LLVMVectorType(c->f32, (unsigned)V)};
+    LLVMValueRef blocks = LLVMBuildSDiv(c->b, M, cg_i64(c, R), "");
+    CgLoop l;
+    LLVMValueRef i = cg_loop_begin(c, blocks, &l);
+    dot_rows(c, &t, out, a, b, cg_mul(c, i, cg_i64(c, R)));
+    cg_loop_end(c, &l);
+    t.R = 1; /* the rows left, one at a time */
+    i = cg_loop_begin(c, LLVMBuildSub(c->b, M, cg_mul(c, blocks, cg_i64(c, R)), ""), &l);
+    dot_rows(c, &t, out, a, b, cg_add(c, cg_mul(c, blocks, cg_i64(c, R)), i));
+    cg_loop_end(c, &l);
+    LLVMBuildRetVoid(c->b);
+    cg_helper_end(c, &saved);
+    return fn;
+}
+
 /* rows [lo, hi) of the product p */
 static void gemm_rows(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
 {
     const CgProduct *p = ctx;
     int64_t K = p->ta ? -1 : LLVMConstIntGetSExtValue(p->K);
-    LLVMValueRef fn = gemm_fn(c, K, p->N, p->acc, p->ta);
+    check(!p->tb || !p->acc);
+    LLVMValueRef fn = p->tb ? gemm_tb_fn(c, K, p->N) : gemm_fn(c, K, p->N, p->acc, p->ta);
     LLVMValueRef out = vals[0], a = vals[1], b = vals[2], k = vals[3], lda = vals[4], ldo = vals[5];
     LLVMValueRef args[] = {cg_gep(c, DT_F32, out, cg_mul(c, lo, ldo)),
                            cg_gep(c, DT_F32, a, p->ta ? lo : cg_mul(c, lo, lda)),
@@ -358,14 +477,14 @@ static void small_gemm(Cg *c, const CgProduct *p, int64_t limit)
 
 static void blas_gemm(Cg *c, DType t, const CgProduct *p)
 {
-    cg_gemm(c, t, p->ta, false, p->M, cg_i64(c, p->N), p->K, cg_fconst(c, t, 1), p->a, p->lda,
-            p->b, cg_i64(c, p->N), p->acc ? 1 : 0, p->out, p->ldo);
+    cg_gemm(c, t, p->ta, p->tb, p->M, cg_i64(c, p->N), p->K, cg_fconst(c, t, 1), p->a, p->lda,
+            p->b, p->tb ? p->K : cg_i64(c, p->N), p->acc ? 1 : 0, p->out, p->ldo);
 }
 
 void cg_product(Cg *c, DType t, const CgProduct *p)
 {
     Dim dn = {.n = p->N}, dk = {.n = p->ta ? 1 : LLVMConstIntGetSExtValue(p->K), .batch = p->ta};
-    int64_t limit = cg_small_gemm_rows(c, t, p->ta, false, dk, dn);
+    int64_t limit = cg_small_gemm_rows(c, t, p->ta, p->tb, dk, dn);
     LLVMValueRef runs = p->ta ? p->K : p->M; /* the extent the limit bounds */
     bool known = LLVMIsAConstantInt(runs);
     if (!limit || (known && LLVMConstIntGetSExtValue(runs) > limit)) {
@@ -391,6 +510,7 @@ void cg_product(Cg *c, DType t, const CgProduct *p)
 void cg_gemm_dense(Cg *c, DType t, int64_t M, int64_t N, int64_t K, LLVMValueRef a, LLVMValueRef b,
                    LLVMValueRef out)
 {
-    CgProduct p = {cg_i64(c, M), cg_i64(c, K), N, a, cg_i64(c, K), b, out, cg_i64(c, N), false, false};
+    CgProduct p = {cg_i64(c, M), cg_i64(c, K), N, a, cg_i64(c, K), b, out, cg_i64(c, N), false, false,
+                   false};
     cg_product(c, t, &p);
 }

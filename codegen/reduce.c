@@ -51,7 +51,7 @@ static void matmul_body(Cg *c, CgNest *n, LLVMValueRef *offs)
     const Shape *sb = &m->in[1]->shape;
     Dim dk = ir_matmul_inner(m), dn = sb->rank == 1 ? (Dim){.n = 1} : sb->d[sb->rank - 1 - tb];
     if (cg_small_gemm_rows(c, t, ta, tb, dk, dn)) {
-        CgProduct pr = {M, K, dn.n, a, ta ? M : K, bb, o, N, false, ta};
+        CgProduct pr = {M, K, dn.n, a, ta ? M : K, bb, o, N, false, ta, tb};
         cg_product(c, t, &pr);
         return;
     }

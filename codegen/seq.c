@@ -153,7 +153,7 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
         hprev = LLVMBuildSelect(c->b, first, h0, cg_gep(c, t, out, cg_mul(c, prev_t, H)), "hprev");
         ldh = LLVMBuildSelect(c->b, first, H, TH, "");
     }
-    CgProduct step = {B, H, G * Hn, hprev, ldh, whh, HP, GH, false, false};
+    CgProduct step = {B, H, G * Hn, hprev, ldh, whh, HP, GH, false, false, false};
     cg_product(c, t, &step);
 
     LLVMValueRef bi = cg_loop_begin(c, B, &lb);
@@ -491,12 +491,12 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
     cg_loop_end(c, &lb);
     /* DH = the recurrent side of row t @ W_hh^T (gru: + the direct path) */
     if (t == DT_F32) {
-        CgProduct p = {B, cg_i64(c, gru ? 2 * Hn : G * Hn), Hn, orow_t, ldo, WT, DH, H, gru || lens,
-                       false};
+        CgProduct p = {B,  cg_i64(c, gru ? 2 * Hn : G * Hn), Hn, orow_t, ldo, WT, DH, H, gru || lens,
+                       false, false};
         cg_product(c, t, &p);
         if (gru) { /* the n gate's side, from row 3 of the result's parts */
             CgProduct pn = {B,     H,  Hn, cg_gep(c, t, orow_t, cg_i64(c, 3 * Hn)), ldo,
-                            cg_gep(c, t, WT, cg_i64(c, 2 * Hn * Hn)), DH, H, true, false};
+                            cg_gep(c, t, WT, cg_i64(c, 2 * Hn * Hn)), DH, H, true, false, false};
             cg_product(c, t, &pn);
         }
     } else if (gru) {
