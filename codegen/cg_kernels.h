@@ -65,10 +65,10 @@ typedef struct {
 /* p in generated code when M (ta: K) is within cg_small_gemm_rows, else
  * BLAS */
 void cg_product(Cg *c, DType t, const CgProduct *p);
-/* cg_product of dense rows, all extents known (a convolution's weights
- * times an image's columns) */
-void cg_gemm_dense(Cg *c, DType t, int64_t M, int64_t N, int64_t K, LLVMValueRef a, LLVMValueRef b,
-                   LLVMValueRef out);
+/* cg_product of all extents known, b dense and out's rows N apart (a
+ * convolution's weights times an image's columns, and their gradients) */
+void cg_product_c(Cg *c, DType t, bool ta, bool tb, int64_t M, int64_t N, int64_t K, LLVMValueRef a,
+                  int64_t lda, LLVMValueRef b, bool acc, LLVMValueRef out);
 
 /* conv.c: emits, into the current kernel function, the convolution n
  * (conv2d, conv1d, conv_transpose2d) of the images at xp with the weights

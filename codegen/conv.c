@@ -222,9 +222,9 @@ void cg_emit_conv(Cg *c, Node *n, LLVMValueRef xp, LLVMValueRef wp, LLVMValueRef
         cg_im2col(c, "col2im", t, geom, col, yg);
     } else if (scratch) {
         cg_im2col(c, "im2col", t, geom, xg, col);
-        cg_gemm_dense(c, t, og, pq, cg * kk, wg, col, yg);
+        cg_product_c(c, t, false, false, og, pq, cg * kk, wg, cg * kk, col, false, yg);
     } else {
-        cg_gemm_dense(c, t, og, pq, cg, wg, xg, yg); /* hw == pq */
+        cg_product_c(c, t, false, false, og, pq, cg, wg, cg, xg, false, yg); /* hw == pq */
     }
     cg_loop_end(c, &lg);
     if (epilogue) /* while the image is still in cache */
@@ -296,7 +296,7 @@ static void weight_chunk(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *
                cg_i64(c, w->pq)));
     LLVMValueRef wg = cg_gep(c, t, part, cg_mul(c, g, cg_i64(c, w->og * w->cg * w->kk)));
     cg_im2col(c, "im2col", t, w->geom, xg, col);
-    cg_gemm_c(c, t, false, true, w->og, w->cg * w->kk, w->pq, dyg, w->pq, col, w->pq, 1, wg);
+    cg_product_c(c, t, false, true, w->og, w->cg * w->kk, w->pq, dyg, w->pq, col, true, wg);
     cg_loop_end(c, &lg);
     cg_loop_end(c, &lb);
     cg_loop_end(c, &lp);
@@ -396,15 +396,15 @@ static LLVMValueRef k_conv_grad(Cg *c, Node *n)
                       cg_i64(c, pq)));
     LLVMValueRef wg = cg_gep(c, t, wp, cg_mul(c, g, cg_i64(c, og * cg * kk)));
     if (gi && scratch) {
-        cg_gemm_c(c, t, true, false, cg * kk, pq, og, wg, cg * kk, dyg, pq, 0, col);
+        cg_product_c(c, t, true, false, cg * kk, pq, og, wg, cg * kk, dyg, false, col);
         cg_im2col(c, "col2im", t, cg_conv_geom(c, geom), col, xg);
     } else if (gi) {
-        cg_gemm_c(c, t, true, false, cg, hw, og, wg, cg, dyg, pq, 0, xg);
+        cg_product_c(c, t, true, false, cg, hw, og, wg, cg, dyg, false, xg); /* hw == pq */
     } else if (scratch) {
         cg_im2col(c, "im2col", t, cg_conv_geom(c, geom), xg, col);
-        cg_gemm_c(c, t, false, true, og, cg * kk, pq, dyg, pq, col, pq, 1, wg);
+        cg_product_c(c, t, false, true, og, cg * kk, pq, dyg, pq, col, true, wg);
     } else {
-        cg_gemm_c(c, t, false, true, og, cg, hw, dyg, pq, xg, hw, 1, wg);
+        cg_product_c(c, t, false, true, og, cg, hw, dyg, pq, xg, true, wg);
     }
     cg_loop_end(c, &lg);
     cg_loop_end(c, &lb);

@@ -344,7 +344,7 @@ static LLVMValueRef lanes_sum(Cg *c, LLVMValueRef v, int V)
     return LLVMBuildExtractElement(c->b, v, cg_i64(c, 0), "");
 }
 
-/* out[i0 .. i0+R, j0 .. j0+C] = a[i0 .., :] . b[j0 .., :] */
+/* out[i0 .. i0+R, j0 .. j0+C] (+)= a[i0 .., :] . b[j0 .., :] */
 static void dot_tile(Cg *c, const Tile *t, int C, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
                      LLVMValueRef i0, LLVMValueRef j0)
 {
@@ -381,7 +381,10 @@ static void dot_tile(Cg *c, const Tile *t, int C, LLVMValueRef out, LLVMValueRef
     for (int r = 0; r < t->R; r++)
         for (int q = 0; q < C; q++) {
             LLVMValueRef sum = lanes_sum(c, LLVMBuildLoad2(c->b, t->vt, acc[r][q], ""), t->V);
-            LLVMBuildStore(c->b, sum, at(c, out, i0, r, t->ldo, cg_add(c, j0, cg_i64(c, q))));
+            LLVMValueRef p = at(c, out, i0, r, t->ldo, cg_add(c, j0, cg_i64(c, q)));
+            if (t->acc) /* out + the whole sum, as BLAS's beta = 1 */
+                sum = LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, p, ""), sum, "");
+            LLVMBuildStore(c->b, sum, p);
         }
 }
 
@@ -400,13 +403,14 @@ static void dot_rows(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLV
         dot_tile(c, t, (int)left, out, a, b, i0, cg_i64(c, whole * DOT_COLS));
 }
 
-/* `void NAME.gemm.tb.f32.KxN(ptr noalias out, ptr noalias a, ptr
+/* `void NAME.gemm.tb[.acc].f32.KxN(ptr noalias out, ptr noalias a, ptr
  * noalias b, i64 m, i64 k, i64 lda, i64 ldo)`: out[m, N] = a[m, K] @
- * b^T, b stored [N, K] dense, k unused. */
-static LLVMValueRef gemm_tb_fn(Cg *c, int64_t K, int64_t N)
+ * b^T (.acc: +=), b stored [N, K] dense, k unused. */
+static LLVMValueRef gemm_tb_fn(Cg *c, int64_t K, int64_t N, bool acc)
 {
     const char *shape = arena_printf(c->g->arena, "%lldx%lld", (long long)K, (long long)N);
-    const char *name = arena_printf(c->g->arena, "%s.gemm.tb.f32.%s", c->g->name, shape);
+    const char *name =
+        arena_printf(c->g->arena, "%s.gemm.tb%s.f32.%s", c->g->name, acc ? ".acc" : "", shape);
     LLVMTypeRef pt[] = {c->ptr, c->ptr, c->ptr, c->i64, c->i64, c->i64, c->i64};
     CgSaved saved;
     bool made;
@@ -415,13 +419,13 @@ static LLVMValueRef gemm_tb_fn(Cg *c, int64_t K, int64_t N)
     if (!made)
         return fn;
     vec_push(c->g->arena, &c->gemms,
-             arena_printf(c->g->arena, "%s'%s", shape, any_rows(c, K, N, K) ? "*" : ""));
+             arena_printf(c->g->arena, "%s'%s%s", shape, acc ? "+" : "", any_rows(c, K, N, K) ? "*" : ""));
     LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), b = LLVMGetParam(fn, 2),
                  M = LLVMGetParam(fn, 3);
     /* 4 x 4 sums and 8 loads in 32 registers (AVX-512), else 2 x 4 and 6
      * in 16 */
     int V = c->vector_bytes / 4, R = c->vector_bytes >= 64 ? 4 : 2;
-    Tile t = {K,  N,  false, false, cg_i64(c, K), LLVMGetParam(fn, 5), LLVMGetParam(fn, 6), V, 1, R, V,
+    Tile t = {K,  N,  acc, false, cg_i64(c, K), LLVMGetParam(fn, 5), LLVMGetParam(fn, 6), V, 1, R, V,
               LLVMVectorType(c->f32, (unsigned)V)};
     LLVMValueRef blocks = LLVMBuildSDiv(c->b, M, cg_i64(c, R), "");
     CgLoop l;
@@ -442,8 +446,7 @@ static void gemm_rows(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *val
 {
     const CgProduct *p = ctx;
     int64_t K = p->ta ? -1 : LLVMConstIntGetSExtValue(p->K);
-    check(!p->tb || !p->acc);
-    LLVMValueRef fn = p->tb ? gemm_tb_fn(c, K, p->N) : gemm_fn(c, K, p->N, p->acc, p->ta);
+    LLVMValueRef fn = p->tb ? gemm_tb_fn(c, K, p->N, p->acc) : gemm_fn(c, K, p->N, p->acc, p->ta);
     LLVMValueRef out = vals[0], a = vals[1], b = vals[2], k = vals[3], lda = vals[4], ldo = vals[5];
     LLVMValueRef args[] = {cg_gep(c, DT_F32, out, cg_mul(c, lo, ldo)),
                            cg_gep(c, DT_F32, a, p->ta ? lo : cg_mul(c, lo, lda)),
@@ -507,10 +510,10 @@ void cg_product(Cg *c, DType t, const CgProduct *p)
     }
 }
 
-void cg_gemm_dense(Cg *c, DType t, int64_t M, int64_t N, int64_t K, LLVMValueRef a, LLVMValueRef b,
-                   LLVMValueRef out)
+void cg_product_c(Cg *c, DType t, bool ta, bool tb, int64_t M, int64_t N, int64_t K, LLVMValueRef a,
+                  int64_t lda, LLVMValueRef b, bool acc, LLVMValueRef out)
 {
-    CgProduct p = {cg_i64(c, M), cg_i64(c, K), N, a, cg_i64(c, K), b, out, cg_i64(c, N), false, false,
-                   false};
+    CgProduct p = {cg_i64(c, M), cg_i64(c, K), N, a, cg_i64(c, lda), b, out, cg_i64(c, N), acc, ta,
+                   tb};
     cg_product(c, t, &p);
 }
