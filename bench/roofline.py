@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Achieved GFLOP/s of a bench line and its fraction of the sgemm peak
+"""Achieved GFLOP/s of a bench line and its fraction of the one-thread peak
 (bench/run.sh; docs/BENCHMARKS.md, "Roofline").
 
   roofline.py STATS.json PEAK_GFLOPS 'BENCH LINE'

@@ -18,7 +18,8 @@
 # thread, to print the scaling (N threads over 1) of dlc and of torch side
 # by side; OpenBLAS runs one thread of its own under libdlrt's pool.
 # OPENBLAS_CORETYPE is left as the environment sets it. The run starts with
-# the machine's one-thread sgemm peak (bench/peak.c), and each model's
+# the machine's one-thread peaks (bench/peak.c: OpenBLAS's sgemm and the
+# core's fused multiply-adds, the roof), and each model's
 # lines are followed by its achieved GFLOP/s and their fraction of that
 # peak (bench/roofline.py, from the flops dlc --stats=json counts). BENCH_MODELS picks the models (default "mnist_mlp lenet resnet charlstm
 # gpt compile"), BENCH_BUILD the build directory (default build/release). The
@@ -39,7 +40,10 @@ if [ -x $py ] && $py -c 'import torch' 2>/dev/null; then
 fi
 peak_line=$("$build"/bench/bench_peak)
 echo "$peak_line"
-peak=$(echo "$peak_line" | sed -n 's/^sgemm peak \([0-9.]*\) GFLOP.*/\1/p')
+# the roof: the core's fused multiply-add peak where bench_peak measures
+# it (x86-64), else OpenBLAS's sgemm
+peak=$(echo "$peak_line" | sed -n 's/^core peak \([0-9.]*\) GFLOP.*/\1/p')
+[ -n "$peak" ] || peak=$(echo "$peak_line" | sed -n 's/^sgemm peak \([0-9.]*\) GFLOP.*/\1/p')
 rate() { echo "$1" | sed -n "s/.*$2 \([0-9]*\) \(samples\|tokens\).*/\1/p"; }
 for model in ${BENCH_MODELS:-mnist_mlp lenet resnet charlstm gpt compile}; do
     if [ "$model" = compile ]; then
