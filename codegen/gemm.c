@@ -237,6 +237,28 @@ static void panel(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef 
     cg_if_end(c, join);
 }
 
+/* The function `void NAME.gemm[KIND][.acc].f32.SHAPE(ptr noalias out, ptr
+ * noalias a, ptr noalias b, i64 m, i64 k, i64 lda, i64 ldo)`, begun (made)
+ * unless an earlier product made it; --stats lists it as SHAPE with mark
+ * (before it for "T", after it else), + when it accumulates and * when
+ * it runs at any row count. */
+static LLVMValueRef kernel_begin(Cg *c, const char *kind, const char *shape, bool acc,
+                                 const char *mark, bool any, CgSaved *saved, bool *made)
+{
+    const char *name = arena_printf(c->g->arena, "%s.gemm%s%s.f32.%s", c->g->name, kind,
+                                    acc ? ".acc" : "", shape);
+    LLVMTypeRef pt[] = {c->ptr, c->ptr, c->ptr, c->i64, c->i64, c->i64, c->i64};
+    LLVMValueRef fn = cg_helper_begin(c, name, LLVMFunctionType(c->voidt, pt, 7, false), 7u,
+                                      saved, made);
+    if (*made) {
+        bool before = strcmp(mark, "T") == 0;
+        vec_push(c->g->arena, &c->gemms,
+                 arena_printf(c->g->arena, "%s%s%s%s%s", before ? mark : "", shape,
+                              before ? "" : mark, acc ? "+" : "", any ? "*" : ""));
+    }
+    return fn;
+}
+
 /* Columns a panel holds: all of b's when b fits in PANEL_BYTES * 2, else
  * whole tiles of b's columns that fit in PANEL_BYTES, so that the rows
  * walk a panel of b that stays in L2 (the machines with AVX-512 have 1-2
@@ -260,18 +282,12 @@ static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta)
 {
     const char *shape = ta ? arena_printf(c->g->arena, "%lld", (long long)N)
                            : arena_printf(c->g->arena, "%lldx%lld", (long long)K, (long long)N);
-    const char *name = arena_printf(c->g->arena, "%s.gemm%s%s.f32.%s", c->g->name, ta ? ".ta" : "",
-                                    acc ? ".acc" : "", shape);
-    LLVMTypeRef pt[] = {c->ptr, c->ptr, c->ptr, c->i64, c->i64, c->i64, c->i64};
     CgSaved saved;
     bool made;
-    LLVMValueRef fn = cg_helper_begin(c, name, LLVMFunctionType(c->voidt, pt, 7, false), 7u,
-                                      &saved, &made);
+    LLVMValueRef fn = kernel_begin(c, ta ? ".ta" : "", shape, acc, ta ? "T" : "",
+                                   !ta && any_rows(c, K, N, N), &saved, &made);
     if (!made)
         return fn;
-    vec_push(c->g->arena, &c->gemms,
-             arena_printf(c->g->arena, "%s%s%s%s", ta ? "T" : "", shape, acc ? "+" : "",
-                          !ta && any_rows(c, K, N, N) ? "*" : ""));
     LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), b = LLVMGetParam(fn, 2),
                  M = LLVMGetParam(fn, 3);
     /* the widest vectors, 4 a row with 32 registers (AVX-512), else 2, so
@@ -409,17 +425,11 @@ static void dot_rows(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLV
 static LLVMValueRef gemm_tb_fn(Cg *c, int64_t K, int64_t N, bool acc)
 {
     const char *shape = arena_printf(c->g->arena, "%lldx%lld", (long long)K, (long long)N);
-    const char *name =
-        arena_printf(c->g->arena, "%s.gemm.tb%s.f32.%s", c->g->name, acc ? ".acc" : "", shape);
-    LLVMTypeRef pt[] = {c->ptr, c->ptr, c->ptr, c->i64, c->i64, c->i64, c->i64};
     CgSaved saved;
     bool made;
-    LLVMValueRef fn = cg_helper_begin(c, name, LLVMFunctionType(c->voidt, pt, 7, false), 7u,
-                                      &saved, &made);
+    LLVMValueRef fn = kernel_begin(c, ".tb", shape, acc, "'", any_rows(c, K, N, K), &saved, &made);
     if (!made)
         return fn;
-    vec_push(c->g->arena, &c->gemms,
-             arena_printf(c->g->arena, "%s'%s%s", shape, acc ? "+" : "", any_rows(c, K, N, K) ? "*" : ""));
     LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), b = LLVMGetParam(fn, 2),
                  M = LLVMGetParam(fn, 3);
     /* 4 x 4 sums and 8 loads in 32 registers (AVX-512), else 2 x 4 and 6
