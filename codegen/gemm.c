@@ -494,10 +494,39 @@ static void blas_gemm(Cg *c, DType t, const CgProduct *p)
             p->b, p->tb ? p->K : cg_i64(c, p->N), p->acc ? 1 : 0, p->out, p->ldo);
 }
 
+/* a^T @ b over any inner extent K, in blocks of kb rows of b (each kept
+ * in L2 while every row of out passes): the first block sets out (adds
+ * with acc), the others add */
+static void ta_blocked(Cg *c, const CgProduct *p, int64_t kb)
+{
+    CgProduct q = *p;
+    if (LLVMIsAConstantInt(p->K) && LLVMConstIntGetSExtValue(p->K) <= kb) {
+        small_gemm(c, p, kb);
+        return;
+    }
+    q.K = cg_smin(c, p->K, cg_i64(c, kb));
+    small_gemm(c, &q, kb);
+    CgLoop l;
+    LLVMValueRef blocks = LLVMBuildSDiv(c->b, cg_add(c, p->K, cg_i64(c, kb - 1)), cg_i64(c, kb), "");
+    LLVMValueRef i = cg_add(c, cg_loop_begin(c, LLVMBuildSub(c->b, blocks, cg_i64(c, 1), ""), &l),
+                            cg_i64(c, 1));
+    LLVMValueRef k0 = cg_mul(c, i, cg_i64(c, kb));
+    q.K = cg_smin(c, LLVMBuildSub(c->b, p->K, k0, ""), cg_i64(c, kb));
+    q.a = cg_gep(c, DT_F32, p->a, cg_mul(c, k0, p->lda));
+    q.b = cg_gep(c, DT_F32, p->b, cg_mul(c, k0, cg_i64(c, p->N)));
+    q.acc = true;
+    small_gemm(c, &q, kb);
+    cg_loop_end(c, &l);
+}
+
 void cg_product(Cg *c, DType t, const CgProduct *p)
 {
     Dim dn = {.n = p->N}, dk = {.n = p->ta ? 1 : LLVMConstIntGetSExtValue(p->K), .batch = p->ta};
     int64_t limit = cg_small_gemm_rows(c, t, p->ta, p->tb, dk, dn);
+    if (p->ta && limit && c->gemm_any) {
+        ta_blocked(c, p, limit);
+        return;
+    }
     LLVMValueRef runs = p->ta ? p->K : p->M; /* the extent the limit bounds */
     bool known = LLVMIsAConstantInt(runs);
     if (!limit || (known && LLVMConstIntGetSExtValue(runs) > limit)) {
