@@ -572,7 +572,19 @@ static LLVMValueRef k_attention(Cg *c, Node *n)
     LLVMValueRef kh = cg_gep(c, t, k, cg_mul(c, h, cg_mul(c, S, D)));
     LLVMValueRef oh = cg_gep(c, t, out, cg_mul(c, h, cg_mul(c, T, DV)));
     LLVMValueRef P = probs ? oh : P0;
-    cg_gemm(c, t, false, true, T, S, D, scale, qh, D, kh, D, 0, P, S);
+    /* f32 of known extents: the generated products (gemm.c), the scores
+     * scaled after, as BLAS's alpha would */
+    bool gen = t == DT_F32 && !sk->d[2].batch && !sq->d[3].batch &&
+               (probs || !n->in[2]->shape.d[3].batch);
+    if (gen) {
+        CgProduct qk = {T, D, sk->d[2].n, qh, D, kh, P, S, false, false, true};
+        cg_product(c, t, &qk);
+        LLVMValueRef e = cg_loop_begin(c, cg_mul(c, T, S), &li);
+        cg_store(c, t, f_mul(c, cg_load(c, t, P, e), scale), P, e);
+        cg_loop_end(c, &li);
+    } else {
+        cg_gemm(c, t, false, true, T, S, D, scale, qh, D, kh, D, 0, P, S);
+    }
 
     LLVMValueRef i = cg_loop_begin(c, T, &li);
     LLVMValueRef row = cg_mul(c, i, S);
@@ -628,7 +640,13 @@ static LLVMValueRef k_attention(Cg *c, Node *n)
 
     if (!probs) {
         LLVMValueRef vh = cg_gep(c, t, v, cg_mul(c, h, cg_mul(c, S, DV)));
-        cg_gemm(c, t, false, false, T, DV, S, cg_fconst(c, t, 1), P, S, vh, DV, 0, oh, DV);
+        if (gen) {
+            CgProduct pv = {T,  S,  n->in[2]->shape.d[3].n, P, S, vh, oh, DV, false, false,
+                            false};
+            cg_product(c, t, &pv);
+        } else {
+            cg_gemm(c, t, false, false, T, DV, S, cg_fconst(c, t, 1), P, S, vh, DV, 0, oh, DV);
+        }
     }
     cg_loop_end(c, &lh);
     LLVMBuildRetVoid(c->b);
