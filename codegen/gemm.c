@@ -55,11 +55,11 @@ int64_t cg_small_gemm_rows(const Cg *c, DType t, bool ta, bool tb, Dim k, Dim n)
 
 /* One product's shape and layout: out[M, N] (+)= a[M, K] @ b[K, N] (ta:
  * a^T, a stored [K, M]), b dense, the rows of a and out lda and ldo
- * elements apart, K known (Kc) or not (-1); and one tile's: R rows by NV
+ * elements apart, K a value (a constant unless a^T); and one tile's: R rows by NV
  * vectors of V lanes, the last vector with only `last` lanes (V when
  * whole), loaded and stored under a mask. */
 typedef struct {
-    int64_t Kc, N;
+    int64_t N;
     bool acc, ta;
     LLVMValueRef K, lda, ldo;
     int V, NV, R, last;
@@ -148,9 +148,9 @@ static void tile(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLVMVal
     for (int r = 0; r < t->R; r++) {
         LLVMValueRef s = a_at(c, t, a, i0, r, k);
         LLVMValueRef one = LLVMBuildInsertElement(c->b, LLVMGetPoison(t->vt), s, cg_i64(c, 0), "");
-        LLVMValueRef splat = LLVMBuildShuffleVector(
-            c->b, one, LLVMGetPoison(t->vt),
-            LLVMConstNull(LLVMVectorType(c->i32, (unsigned)t->V)), "");
+        LLVMValueRef splat =
+            LLVMBuildShuffleVector(c->b, one, LLVMGetPoison(t->vt),
+                                   LLVMConstNull(LLVMVectorType(c->i32, (unsigned)t->V)), "");
         for (int v = 0; v < t->NV; v++) {
             LLVMValueRef args[] = {splat, bv[v], LLVMBuildLoad2(c->b, t->vt, acc[r][v], "")};
             LLVMBuildStore(c->b, cg_intrinsic(c, "llvm.fmuladd", t->vt, args, 3), acc[r][v]);
@@ -169,36 +169,27 @@ static void tile(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLVMVal
     }
 }
 
-/* out[i, :] (+)= a[i, :] @ b for one row: b streamed once, row after row
- * in memory order, each multiplied by a[i, k] and added into a sum row,
+/* out[i, :] = a[i, :] @ b for one row: b streamed once, row after row in
+ * memory order, each multiplied by a[i, k] and added into out's row,
  * which stays in L1; the column loop is left to LLVM's vectorizer. One
  * row is bound by reading b, and a tile's walk down b's columns (a jump
- * of a row of b per k) reads it at half this speed. Accumulating, the
- * sums start in `sum` (N elements the caller gives) and are added to
- * out at the end, so that out gets the same bits as from a tile. */
+ * of a row of b per k) reads it at half this speed. The sums start at 0
+ * and take the k in order, so out gets the same bits as from a tile. */
 static void stream_row(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
-                       LLVMValueRef i, LLVMValueRef sum)
+                       LLVMValueRef i)
 {
     int64_t N = t->N;
     LLVMValueRef orow = at(c, out, i, 0, t->ldo, cg_i64(c, 0));
-    LLVMValueRef srow = t->acc ? sum : orow;
-    cg_zero(c, DT_F32, srow, cg_i64(c, N));
+    cg_zero(c, DT_F32, orow, cg_i64(c, N));
     CgLoop lk, ln;
     LLVMValueRef k = cg_loop_begin(c, t->K, &lk);
     LLVMValueRef s = a_at(c, t, a, i, 0, k);
     LLVMValueRef brow = cg_gep(c, DT_F32, b, cg_mul(c, k, cg_i64(c, N)));
     LLVMValueRef j = cg_loop_begin(c, cg_i64(c, N), &ln);
-    LLVMValueRef args[] = {s, cg_load(c, DT_F32, brow, j), cg_load(c, DT_F32, srow, j)};
-    cg_store(c, DT_F32, cg_intrinsic(c, "llvm.fmuladd", c->f32, args, 3), srow, j);
+    LLVMValueRef args[] = {s, cg_load(c, DT_F32, brow, j), cg_load(c, DT_F32, orow, j)};
+    cg_store(c, DT_F32, cg_intrinsic(c, "llvm.fmuladd", c->f32, args, 3), orow, j);
     cg_loop_end(c, &ln);
     cg_loop_end(c, &lk);
-    if (t->acc) {
-        j = cg_loop_begin(c, cg_i64(c, N), &ln);
-        cg_store(c, DT_F32,
-                 LLVMBuildFAdd(c->b, cg_load(c, DT_F32, orow, j), cg_load(c, DT_F32, srow, j), ""),
-                 orow, j);
-        cg_loop_end(c, &ln);
-    }
 }
 
 /* Rows i0 .. i0+R of the output, columns j0 .. j0+cols: the whole tiles
@@ -231,7 +222,8 @@ static void panel(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef 
     rows(c, t, out, a, b, cg_mul(c, i, cg_i64(c, ROWS)), j0, cols);
     cg_loop_end(c, &l);
     LLVMValueRef done = cg_mul(c, blocks, cg_i64(c, ROWS)), left = LLVMBuildSub(c->b, M, done, "");
-    LLVMBasicBlockRef join = cg_if_begin(c, LLVMBuildICmp(c->b, LLVMIntSGE, left, cg_i64(c, 2), ""));
+    LLVMBasicBlockRef join =
+        cg_if_begin(c, LLVMBuildICmp(c->b, LLVMIntSGE, left, cg_i64(c, 2), ""));
     t.R = 2;
     rows(c, t, out, a, b, done, j0, cols);
     cg_if_end(c, join);
@@ -245,11 +237,11 @@ static void panel(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef 
 static LLVMValueRef kernel_begin(Cg *c, const char *kind, const char *shape, bool acc,
                                  const char *mark, bool any, CgSaved *saved, bool *made)
 {
-    const char *name = arena_printf(c->g->arena, "%s.gemm%s%s.f32.%s", c->g->name, kind,
-                                    acc ? ".acc" : "", shape);
+    const char *name =
+        arena_printf(c->g->arena, "%s.gemm%s%s.f32.%s", c->g->name, kind, acc ? ".acc" : "", shape);
     LLVMTypeRef pt[] = {c->ptr, c->ptr, c->ptr, c->i64, c->i64, c->i64, c->i64};
-    LLVMValueRef fn = cg_helper_begin(c, name, LLVMFunctionType(c->voidt, pt, 7, false), 7u,
-                                      saved, made);
+    LLVMValueRef fn =
+        cg_helper_begin(c, name, LLVMFunctionType(c->voidt, pt, 7, false), 7u, saved, made);
     if (*made) {
         bool before = strcmp(mark, "T") == 0;
         vec_push(c->g->arena, &c->gemms,
@@ -293,18 +285,17 @@ static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta)
     /* the widest vectors, 4 a row with 32 registers (AVX-512), else 2, so
      * that the 4 x NV sums, NV loads and a splat fit in the registers */
     int V = c->vector_bytes / 4;
-    Tile t = {ta ? -1 : K,
-              N,
-              acc,
-              ta,
-              ta ? LLVMGetParam(fn, 4) : cg_i64(c, K),
-              LLVMGetParam(fn, 5),
-              LLVMGetParam(fn, 6),
-              V,
-              c->vector_bytes >= 64 ? 4 : 2,
-              ROWS,
-              V,
-              LLVMVectorType(c->f32, (unsigned)V)};
+    Tile t = {.N = N,
+              .acc = acc,
+              .ta = ta,
+              .K = ta ? LLVMGetParam(fn, 4) : cg_i64(c, K),
+              .lda = LLVMGetParam(fn, 5),
+              .ldo = LLVMGetParam(fn, 6),
+              .V = V,
+              .NV = c->vector_bytes >= 64 ? 4 : 2,
+              .R = ROWS,
+              .last = V,
+              .vt = LLVMVectorType(c->f32, (unsigned)V)};
     /* (with a^T, k is within the limit: b is small) */
     int64_t cols = ta ? N : panel_cols(K, N, (int64_t)V * t.NV), whole = N / cols, rest = N % cols;
     if (whole == 1) {
@@ -317,18 +308,18 @@ static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta)
     }
     if (rest)
         panel(c, t, out, a, b, M, cg_i64(c, whole * cols), rest);
-    /* a last odd row: one tile when b's rows fit in MAX_NV vectors (b is
-     * then read in memory order too, and the sums stay in registers),
-     * else streamed */
+    /* a last odd row: tiles of one row when b's rows fit in MAX_NV
+     * vectors (b is then read in memory order too, and the sums stay in
+     * registers) or when the sums must be added to out whole; else
+     * streamed */
     LLVMBasicBlockRef join = cg_if_begin(c, LLVMBuildTrunc(c->b, M, c->i1, ""));
     LLVMValueRef last = LLVMBuildSub(c->b, M, cg_i64(c, 1), "");
-    if (N <= (int64_t)V * MAX_NV) {
+    if (N <= (int64_t)V * MAX_NV || acc) {
         t.R = 1;
         t.NV = MAX_NV;
         rows(c, t, out, a, b, last, cg_i64(c, 0), N);
     } else {
-        LLVMValueRef sum = acc ? cg_alloca(c, LLVMArrayType2(c->f32, (uint64_t)N), "sum") : NULL;
-        stream_row(c, &t, out, a, b, last, sum);
+        stream_row(c, &t, out, a, b, last);
     }
     cg_if_end(c, join);
     LLVMBuildRetVoid(c->b);
@@ -353,9 +344,9 @@ static LLVMValueRef lanes_sum(Cg *c, LLVMValueRef v, int V)
             hi[i] = LLVMConstInt(c->i32, (unsigned long long)(i + w), 0);
         }
         LLVMValueRef poison = LLVMGetPoison(LLVMTypeOf(v));
-        v = LLVMBuildFAdd(c->b, LLVMBuildShuffleVector(c->b, v, poison, LLVMConstVector(lo, (unsigned)w), ""),
-                          LLVMBuildShuffleVector(c->b, v, poison, LLVMConstVector(hi, (unsigned)w), ""),
-                          "");
+        v = LLVMBuildFAdd(
+            c->b, LLVMBuildShuffleVector(c->b, v, poison, LLVMConstVector(lo, (unsigned)w), ""),
+            LLVMBuildShuffleVector(c->b, v, poison, LLVMConstVector(hi, (unsigned)w), ""), "");
     }
     return LLVMBuildExtractElement(c->b, v, cg_i64(c, 0), "");
 }
@@ -371,11 +362,11 @@ static void dot_tile(Cg *c, const Tile *t, int C, LLVMValueRef out, LLVMValueRef
             LLVMBuildStore(c->b, LLVMConstNull(t->vt), acc[r][q]);
         }
     /* k over whole vectors, then a masked one for the K % V left */
-    int64_t whole = t->Kc / t->V;
+    int64_t K = LLVMConstIntGetSExtValue(t->K), whole = K / t->V;
     for (int part = 0; part < 2; part++) {
         Tile u = *t;
         u.NV = 1;
-        u.last = part ? (int)(t->Kc % t->V) : t->V;
+        u.last = part ? (int)(K % t->V) : t->V;
         if (part ? !u.last : !whole)
             continue;
         CgLoop lk;
@@ -385,7 +376,7 @@ static void dot_tile(Cg *c, const Tile *t, int C, LLVMValueRef out, LLVMValueRef
         for (int r = 0; r < t->R; r++)
             av[r] = load_vec(c, &u, at(c, a, i0, r, t->lda, k), part);
         for (int q = 0; q < C; q++)
-            bv[q] = load_vec(c, &u, at(c, b, j0, q, cg_i64(c, t->Kc), k), part);
+            bv[q] = load_vec(c, &u, at(c, b, j0, q, t->K, k), part);
         for (int r = 0; r < t->R; r++)
             for (int q = 0; q < C; q++) {
                 LLVMValueRef args[] = {av[r], bv[q], LLVMBuildLoad2(c->b, t->vt, acc[r][q], "")};
@@ -435,8 +426,16 @@ static LLVMValueRef gemm_tb_fn(Cg *c, int64_t K, int64_t N, bool acc)
     /* 4 x 4 sums and 8 loads in 32 registers (AVX-512), else 2 x 4 and 6
      * in 16 */
     int V = c->vector_bytes / 4, R = c->vector_bytes >= 64 ? 4 : 2;
-    Tile t = {K,  N,  acc, false, cg_i64(c, K), LLVMGetParam(fn, 5), LLVMGetParam(fn, 6), V, 1, R, V,
-              LLVMVectorType(c->f32, (unsigned)V)};
+    Tile t = {.N = N,
+              .acc = acc,
+              .K = cg_i64(c, K),
+              .lda = LLVMGetParam(fn, 5),
+              .ldo = LLVMGetParam(fn, 6),
+              .V = V,
+              .NV = 1,
+              .R = R,
+              .last = V,
+              .vt = LLVMVectorType(c->f32, (unsigned)V)};
     LLVMValueRef blocks = LLVMBuildSDiv(c->b, M, cg_i64(c, R), "");
     CgLoop l;
     LLVMValueRef i = cg_loop_begin(c, blocks, &l);
@@ -490,8 +489,8 @@ static void small_gemm(Cg *c, const CgProduct *p, int64_t limit)
 
 static void blas_gemm(Cg *c, DType t, const CgProduct *p)
 {
-    cg_gemm(c, t, p->ta, p->tb, p->M, cg_i64(c, p->N), p->K, cg_fconst(c, t, 1), p->a, p->lda,
-            p->b, p->tb ? p->K : cg_i64(c, p->N), p->acc ? 1 : 0, p->out, p->ldo);
+    cg_gemm(c, t, p->ta, p->tb, p->M, cg_i64(c, p->N), p->K, cg_fconst(c, t, 1), p->a, p->lda, p->b,
+            p->tb ? p->K : cg_i64(c, p->N), p->acc ? 1 : 0, p->out, p->ldo);
 }
 
 /* a^T @ b over any inner extent K, in blocks of kb rows of b (each kept
@@ -507,9 +506,10 @@ static void ta_blocked(Cg *c, const CgProduct *p, int64_t kb)
     q.K = cg_smin(c, p->K, cg_i64(c, kb));
     small_gemm(c, &q, kb);
     CgLoop l;
-    LLVMValueRef blocks = LLVMBuildSDiv(c->b, cg_add(c, p->K, cg_i64(c, kb - 1)), cg_i64(c, kb), "");
-    LLVMValueRef i = cg_add(c, cg_loop_begin(c, LLVMBuildSub(c->b, blocks, cg_i64(c, 1), ""), &l),
-                            cg_i64(c, 1));
+    LLVMValueRef blocks =
+        LLVMBuildSDiv(c->b, cg_add(c, p->K, cg_i64(c, kb - 1)), cg_i64(c, kb), "");
+    LLVMValueRef i =
+        cg_add(c, cg_loop_begin(c, LLVMBuildSub(c->b, blocks, cg_i64(c, 1), ""), &l), cg_i64(c, 1));
     LLVMValueRef k0 = cg_mul(c, i, cg_i64(c, kb));
     q.K = cg_smin(c, LLVMBuildSub(c->b, p->K, k0, ""), cg_i64(c, kb));
     q.a = cg_gep(c, DT_F32, p->a, cg_mul(c, k0, p->lda));
@@ -552,7 +552,16 @@ void cg_product(Cg *c, DType t, const CgProduct *p)
 void cg_product_c(Cg *c, DType t, bool ta, bool tb, int64_t M, int64_t N, int64_t K, LLVMValueRef a,
                   int64_t lda, LLVMValueRef b, bool acc, LLVMValueRef out)
 {
-    CgProduct p = {cg_i64(c, M), cg_i64(c, K), N, a, cg_i64(c, lda), b, out, cg_i64(c, N), acc, ta,
-                   tb};
+    CgProduct p = {.M = cg_i64(c, M),
+                   .K = cg_i64(c, K),
+                   .N = N,
+                   .a = a,
+                   .lda = cg_i64(c, lda),
+                   .b = b,
+                   .out = out,
+                   .ldo = cg_i64(c, N),
+                   .acc = acc,
+                   .ta = ta,
+                   .tb = tb};
     cg_product(c, t, &p);
 }

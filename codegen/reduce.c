@@ -31,12 +31,14 @@ static void matmul_body(Cg *c, CgNest *n, LLVMValueRef *offs)
         LLVMValueRef acc = cg_alloca(c, c->i32, "acc");
         LLVMBuildStore(c->b, LLVMConstInt(c->i32, 0, 0), acc);
         LLVMValueRef k = cg_loop_begin(c, K, &lk);
-        LLVMValueRef x = cg_load(c, t, a,
-                                 ta ? LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, k, M, ""), i, "")
-                                    : LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, i, K, ""), k, ""));
-        LLVMValueRef y = cg_load(c, t, bb,
-                                 tb ? LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, j, K, ""), k, "")
-                                    : LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, k, N, ""), j, ""));
+        LLVMValueRef x =
+            cg_load(c, t, a,
+                    ta ? LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, k, M, ""), i, "")
+                       : LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, i, K, ""), k, ""));
+        LLVMValueRef y =
+            cg_load(c, t, bb,
+                    tb ? LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, j, K, ""), k, "")
+                       : LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, k, N, ""), j, ""));
         LLVMBuildStore(c->b,
                        LLVMBuildAdd(c->b, LLVMBuildLoad2(c->b, c->i32, acc, ""),
                                     LLVMBuildMul(c->b, x, y, ""), ""),
@@ -51,7 +53,16 @@ static void matmul_body(Cg *c, CgNest *n, LLVMValueRef *offs)
     const Shape *sb = &m->in[1]->shape;
     Dim dk = ir_matmul_inner(m), dn = sb->rank == 1 ? (Dim){.n = 1} : sb->d[sb->rank - 1 - tb];
     if (cg_small_gemm_rows(c, t, ta, tb, dk, dn)) {
-        CgProduct pr = {M, K, dn.n, a, ta ? M : K, bb, o, N, false, ta, tb};
+        CgProduct pr = {.M = M,
+                        .K = K,
+                        .N = dn.n,
+                        .a = a,
+                        .lda = ta ? M : K,
+                        .b = bb,
+                        .out = o,
+                        .ldo = N,
+                        .ta = ta,
+                        .tb = tb};
         cg_product(c, t, &pr);
         return;
     }
@@ -428,8 +439,8 @@ static void sum_in_chunks(Cg *c, Node *n, int64_t rows, LLVMValueRef out, LLVMVa
     LLVMValueRef vals[] = {src, part, batch};
     size_t len;
     const char *name = LLVMGetValueName2(fn, &len);
-    cg_parallel_chunks(c, arena_printf(c->g->arena, "%.*s.chunk", (int)len, name), chunks, 1,
-                       vals, countof(vals), sum_chunk, &s);
+    cg_parallel_chunks(c, arena_printf(c->g->arena, "%.*s.chunk", (int)len, name), chunks, 1, vals,
+                       countof(vals), sum_chunk, &s);
     c->fn = fn;
     c->batch = batch;
 
@@ -446,9 +457,10 @@ static void sum_in_chunks(Cg *c, Node *n, int64_t rows, LLVMValueRef out, LLVMVa
     LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, st, chunks, ""), body, done);
     LLVMPositionBuilderAtEnd(c->b, body);
     LLVMValueRef st2 = cg_mul(c, st, cg_i64(c, 2));
-    LLVMValueRef npairs = LLVMBuildSDiv(
-        c->b, cg_add(c, LLVMBuildNSWSub(c->b, chunks, st, ""), LLVMBuildNSWSub(c->b, st2, cg_i64(c, 1), "")),
-        st2, "");
+    LLVMValueRef npairs = LLVMBuildSDiv(c->b,
+                                        cg_add(c, LLVMBuildNSWSub(c->b, chunks, st, ""),
+                                               LLVMBuildNSWSub(c->b, st2, cg_i64(c, 1), "")),
+                                        st2, "");
     CgLoop lq;
     LLVMValueRef p = cg_mul(c, cg_loop_begin(c, npairs, &lq), st2);
     cg_copy(c, t, cg_gep(c, t, part, cg_mul(c, p, cg_i64(c, s.out))),

@@ -153,7 +153,8 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
         hprev = LLVMBuildSelect(c->b, first, h0, cg_gep(c, t, out, cg_mul(c, prev_t, H)), "hprev");
         ldh = LLVMBuildSelect(c->b, first, H, TH, "");
     }
-    CgProduct step = {B, H, G * Hn, hprev, ldh, whh, HP, GH, false, false, false};
+    CgProduct step = {
+        .M = B, .K = H, .N = G * Hn, .a = hprev, .lda = ldh, .b = whh, .out = HP, .ldo = GH};
     cg_product(c, t, &step);
 
     LLVMValueRef bi = cg_loop_begin(c, B, &lb);
@@ -491,12 +492,26 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
     cg_loop_end(c, &lb);
     /* DH = the recurrent side of row t @ W_hh^T (gru: + the direct path) */
     if (t == DT_F32) {
-        CgProduct p = {B,  cg_i64(c, gru ? 2 * Hn : G * Hn), Hn, orow_t, ldo, WT, DH, H, gru || lens,
-                       false, false};
+        CgProduct p = {.M = B,
+                       .K = cg_i64(c, gru ? 2 * Hn : G * Hn),
+                       .N = Hn,
+                       .a = orow_t,
+                       .lda = ldo,
+                       .b = WT,
+                       .out = DH,
+                       .ldo = H,
+                       .acc = gru || lens};
         cg_product(c, t, &p);
         if (gru) { /* the n gate's side, from row 3 of the result's parts */
-            CgProduct pn = {B,     H,  Hn, cg_gep(c, t, orow_t, cg_i64(c, 3 * Hn)), ldo,
-                            cg_gep(c, t, WT, cg_i64(c, 2 * Hn * Hn)), DH, H, true, false, false};
+            CgProduct pn = {.M = B,
+                            .K = H,
+                            .N = Hn,
+                            .a = cg_gep(c, t, orow_t, cg_i64(c, 3 * Hn)),
+                            .lda = ldo,
+                            .b = cg_gep(c, t, WT, cg_i64(c, 2 * Hn * Hn)),
+                            .out = DH,
+                            .ldo = H,
+                            .acc = true};
             cg_product(c, t, &pn);
         }
     } else if (gru) {
@@ -572,18 +587,23 @@ static LLVMValueRef k_attention(Cg *c, Node *n)
     LLVMValueRef kh = cg_gep(c, t, k, cg_mul(c, h, cg_mul(c, S, D)));
     LLVMValueRef oh = cg_gep(c, t, out, cg_mul(c, h, cg_mul(c, T, DV)));
     LLVMValueRef P = probs ? oh : P0;
-    /* f32 of known extents: the generated products (gemm.c), the scores
-     * scaled after, as BLAS's alpha would */
-    bool gen = t == DT_F32 && !sk->d[2].batch && !sq->d[3].batch &&
-               (probs || !n->in[2]->shape.d[3].batch);
+    /* f32 of known extents: the generated products (gemm.c); the scores
+     * are scaled as they are read below */
+    bool gen =
+        t == DT_F32 && !sk->d[2].batch && !sq->d[3].batch && (probs || !n->in[2]->shape.d[3].batch);
     if (gen) {
-        CgProduct qk = {T, D, sk->d[2].n, qh, D, kh, P, S, false, false, true};
+        CgProduct qk = {.M = T,
+                        .K = D,
+                        .N = sk->d[2].n,
+                        .a = qh,
+                        .lda = D,
+                        .b = kh,
+                        .out = P,
+                        .ldo = S,
+                        .tb = true};
         cg_product(c, t, &qk);
-        LLVMValueRef e = cg_loop_begin(c, cg_mul(c, T, S), &li);
-        cg_store(c, t, f_mul(c, cg_load(c, t, P, e), scale), P, e);
-        cg_loop_end(c, &li);
     } else {
-        cg_gemm(c, t, false, true, T, S, D, scale, qh, D, kh, D, 0, P, S);
+        cg_gemm(c, t, false, true, T, S, D, cg_fconst(c, t, 1), qh, D, kh, D, 0, P, S);
     }
 
     LLVMValueRef i = cg_loop_begin(c, T, &li);
@@ -610,13 +630,16 @@ static LLVMValueRef k_attention(Cg *c, Node *n)
     LLVMValueRef a[] = {LLVMBuildLoad2(c->b, ty, mx, ""), sj};
     LLVMBuildStore(c->b, cg_intrinsic(c, "llvm.maxnum", ty, a, 2), mx);
     cg_loop_end(c, &lj);
-    LLVMValueRef m = LLVMBuildLoad2(c->b, ty, mx, "");
+    /* the largest scaled score: scaling by a positive factor keeps the
+     * order, rounding included, so it is the largest score scaled */
+    LLVMValueRef m = f_mul(c, LLVMBuildLoad2(c->b, ty, mx, ""), scale);
     /* a row with every key masked: m = -inf, and every weight 0 */
     LLVMValueRef none =
         masked ? LLVMBuildFCmp(c->b, LLVMRealOEQ, m, cg_fconst(c, t, -INFINITY), "") : NULL;
     LLVMBuildStore(c->b, cg_fconst(c, t, 0), sum);
     j = cg_loop_begin(c, lim, &lj);
-    LLVMValueRef d = LLVMBuildFSub(c->b, cg_load(c, t, P, cg_add(c, row, j)), m, "");
+    LLVMValueRef d =
+        LLVMBuildFSub(c->b, f_mul(c, cg_load(c, t, P, cg_add(c, row, j)), scale), m, "");
     LLVMValueRef e = cg_exp(c, t, d);
     if (masked)
         e = LLVMBuildSelect(c->b, none, cg_fconst(c, t, 0), e, "");
@@ -641,8 +664,14 @@ static LLVMValueRef k_attention(Cg *c, Node *n)
     if (!probs) {
         LLVMValueRef vh = cg_gep(c, t, v, cg_mul(c, h, cg_mul(c, S, DV)));
         if (gen) {
-            CgProduct pv = {T,  S,  n->in[2]->shape.d[3].n, P, S, vh, oh, DV, false, false,
-                            false};
+            CgProduct pv = {.M = T,
+                            .K = S,
+                            .N = n->in[2]->shape.d[3].n,
+                            .a = P,
+                            .lda = S,
+                            .b = vh,
+                            .out = oh,
+                            .ldo = DV};
             cg_product(c, t, &pv);
         } else {
             cg_gemm(c, t, false, false, T, DV, S, cg_fconst(c, t, 1), P, S, vh, DV, 0, oh, DV);
