@@ -52,6 +52,7 @@
 
 #define HARNESS_TAG "OBJCHECK"
 #include "harness_util.h"
+#include "inputs.h"
 
 enum { MAX_NAMED = 64, MAX_OBJ = 4 };
 
@@ -59,11 +60,7 @@ static struct {
     double fault;
     int steps, save, setlr, batch;
     uint64_t seed;
-    struct {
-        char name[64];
-        double lo, hi;
-        int64_t valid; /* checked i32 input: valid in 0..valid-1 (0: unchecked) */
-    } named[MAX_NAMED];
+    named_input named[MAX_NAMED];
     int nnamed;
     struct {
         char name[64];
@@ -141,44 +138,12 @@ static dlrt_instance *counters(void *m, int k)
 /* Every input, drawn fresh (i32 ones in their named range). */
 static void **draw_inputs(int batch)
 {
-    void **in = calloc((size_t)info->num_inputs + 1, sizeof *in);
-    for (int i = 0; i < info->num_inputs; i++) {
-        const dlrt_tensor_info *t = &info->inputs[i];
-        double lo = -1, hi = 1;
-        bool named = false;
-        for (int j = 0; j < cfg.nnamed; j++)
-            if (strcmp(cfg.named[j].name, t->desc.name) == 0) {
-                lo = cfg.named[j].lo;
-                hi = cfg.named[j].hi;
-                named = true;
-            }
-        int64_t c = count_at(t, info->max_batch, batch);
-        unsigned char *buf = malloc((size_t)c * elem_size(t->desc.dtype) + 1);
-        for (int64_t k = 0; k < c; k++) {
-            if (t->desc.dtype == DLRT_I32) {
-                if (!named)
-                    fatal("i32 input %s needs a range (OBJCHECK: input=%s range=LO,HI)",
-                          t->desc.name, t->desc.name);
-                ((int32_t *)(void *)buf)[k] =
-                    (int32_t)lo + (int32_t)(rng_next() % (uint64_t)(hi - lo + 1));
-            } else if (t->desc.dtype == DLRT_F64) {
-                ((double *)(void *)buf)[k] = rng_uniform(lo, hi);
-            } else if (t->desc.dtype == DLRT_F32) {
-                ((float *)(void *)buf)[k] = (float)rng_uniform(lo, hi);
-            } else {
-                fatal("input %s: a type this harness does not draw", t->desc.name);
-            }
-        }
-        in[i] = buf;
-    }
-    return in;
+    return draw_all_inputs(info, batch, -1, 1, cfg.named, cfg.nnamed);
 }
 
 static void free_inputs(void **in)
 {
-    for (int i = 0; i < info->num_inputs; i++)
-        free(in[i]);
-    free(in);
+    free_all_inputs(info, in);
 }
 
 /* Objective k's inputs of all of them. */
@@ -281,10 +246,9 @@ static void check_refusals(void *m, int step, int k, int batch, const void **in)
     memcpy(before, m, keep);
     for (int i = 0; i < o->num_inputs; i++) {
         const dlrt_tensor_info *t = &info->inputs[o->inputs[i]];
-        int64_t c = count_at(t, info->max_batch, batch), valid = 0;
-        for (int j = 0; j < cfg.nnamed; j++)
-            if (strcmp(cfg.named[j].name, t->desc.name) == 0)
-                valid = cfg.named[j].valid;
+        int64_t c = count_at(t, info->max_batch, batch);
+        const named_input *nm = named_of(cfg.named, cfg.nnamed, t->desc.name);
+        int64_t valid = nm ? nm->valid : 0;
         bool isf = t->desc.dtype == DLRT_F32 || t->desc.dtype == DLRT_F64;
         if (c == 0 || (!isf && !(t->desc.dtype == DLRT_I32 && valid > 0)))
             continue;
@@ -293,25 +257,19 @@ static void check_refusals(void *m, int step, int k, int batch, const void **in)
         size_t es = elem_size(t->desc.dtype);
         unsigned char saved[8];
         memcpy(saved, buf + (size_t)e * es, es);
-        const double bad[] = {NAN, INFINITY, -INFINITY};
-        double f = bad[(step + i + k) % 3];
-        float f32 = (float)f;
-        int32_t id = (step + i + k) % 2 ? -1 : (int32_t)valid;
-        memcpy(buf + (size_t)e * es,
-               t->desc.dtype == DLRT_F64 ? (void *)&f : t->desc.dtype == DLRT_F32 ? (void *)&f32 : (void *)&id,
-               es);
+        double bad = spoil_input(t, buf, e, step + i + k, valid);
         int want = isf ? DLRT_ENONFINITE : DLRT_ERANGE;
         double loss[2] = {1234.5, 1234.5};
         int rc = o->compute_gradients(m, batch, in, loss);
         if (rc != want || memcmp(before, m, keep) != 0 || loss[0] != 1234.5)
             fail("step %d: compute_gradients_%s with %s[%" PRId64 "] = %g returned %d (want %d)%s",
-                 step, o->name, t->desc.name, e, isf ? f : (double)id, rc, want,
+                 step, o->name, t->desc.name, e, bad, rc, want,
                  memcmp(before, m, keep) ? " and changed the instance"
                  : loss[0] != 1234.5    ? " and wrote the loss" : "");
         rc = o->evaluate(m, batch, in, loss);
         if (rc != want || memcmp(before, m, keep) != 0)
             fail("step %d: evaluate_%s with %s[%" PRId64 "] = %g returned %d (want %d)%s", step,
-                 o->name, t->desc.name, e, isf ? f : (double)id, rc, want,
+                 o->name, t->desc.name, e, bad, rc, want,
                  memcmp(before, m, keep) ? " and changed the instance" : "");
         memcpy(buf + (size_t)e * es, saved, es);
     }

@@ -64,6 +64,7 @@
 
 #define HARNESS_TAG "TRAINCHECK"
 #include "harness_util.h"
+#include "inputs.h"
 
 enum { MAX_NAMED = 64 };
 
@@ -72,11 +73,7 @@ static struct {
     int steps, save, setlr, batch;
     uint64_t seed;
     double lo, hi;
-    struct {
-        char name[64];
-        double lo, hi;
-        int64_t valid; /* checked i32 input: valid in 0..valid-1 (0: unchecked) */
-    } named[MAX_NAMED];
+    named_input named[MAX_NAMED];
     int nnamed;
 } cfg = {.steps = 3, .seed = 1, .lo = -1, .hi = 1, .fault = 1};
 
@@ -144,44 +141,12 @@ static void *grads_of(MODEL *m)
 /* One step's inputs, drawn fresh. */
 static const void **draw_inputs(int batch)
 {
-    const void **in = calloc((size_t)info->num_inputs + 1, sizeof *in);
-    for (int i = 0; i < info->num_inputs; i++) {
-        const dlrt_tensor_info *t = &info->inputs[i];
-        double lo = cfg.lo, hi = cfg.hi;
-        bool named = false;
-        for (int j = 0; j < cfg.nnamed; j++)
-            if (strcmp(cfg.named[j].name, t->desc.name) == 0) {
-                lo = cfg.named[j].lo;
-                hi = cfg.named[j].hi;
-                named = true;
-            }
-        int64_t c = count_at(t, info->max_batch, batch);
-        unsigned char *buf = malloc((size_t)c * elem_size(t->desc.dtype) + 1);
-        for (int64_t k = 0; k < c; k++) {
-            if (t->desc.dtype == DLRT_I32) {
-                if (!named)
-                    fatal("i32 input %s needs a range (TRAINCHECK: input=%s range=LO,HI)",
-                          t->desc.name, t->desc.name);
-                ((int32_t *)(void *)buf)[k] =
-                    (int32_t)lo + (int32_t)(rng_next() % (uint64_t)(hi - lo + 1));
-            } else if (t->desc.dtype == DLRT_F64) {
-                ((double *)(void *)buf)[k] = rng_uniform(lo, hi);
-            } else if (t->desc.dtype == DLRT_F32) {
-                ((float *)(void *)buf)[k] = (float)rng_uniform(lo, hi);
-            } else {
-                fatal("input %s: a type this harness does not draw", t->desc.name);
-            }
-        }
-        in[i] = buf;
-    }
-    return in;
+    return (const void **)draw_all_inputs(info, batch, cfg.lo, cfg.hi, cfg.named, cfg.nnamed);
 }
 
 static void free_inputs(const void **in)
 {
-    for (int i = 0; i < info->num_inputs; i++)
-        free((void *)in[i]);
-    free(in);
+    free_all_inputs(info, (void **)(uintptr_t)in);
 }
 
 /* The reference (tests/train/reference.c, docs/TRAINING.md in f64): the
@@ -253,10 +218,8 @@ static void check_refusals(MODEL *m, int step, int batch, const void **in)
     for (int i = 0; i < info->num_inputs; i++) {
         const dlrt_tensor_info *t = &info->inputs[i];
         int64_t c = count_at(t, info->max_batch, batch);
-        int64_t valid = 0;
-        for (int j = 0; j < cfg.nnamed; j++)
-            if (strcmp(cfg.named[j].name, t->desc.name) == 0)
-                valid = cfg.named[j].valid;
+        const named_input *nm = named_of(cfg.named, cfg.nnamed, t->desc.name);
+        int64_t valid = nm ? nm->valid : 0;
         bool isf = t->desc.dtype == DLRT_F32 || t->desc.dtype == DLRT_F64;
         if (c == 0 || (!isf && !(t->desc.dtype == DLRT_I32 && valid > 0)))
             continue;
@@ -265,31 +228,22 @@ static void check_refusals(MODEL *m, int step, int batch, const void **in)
         size_t es = elem_size(t->desc.dtype);
         unsigned char saved[8];
         memcpy(saved, buf + (size_t)k * es, es);
-        const double bad[] = {NAN, INFINITY, -INFINITY};
-        double f = bad[(step + i) % 3];
-        int32_t id = (step + i) % 2 ? -1 : (int32_t)valid;
-        if (t->desc.dtype == DLRT_F64)
-            memcpy(buf + (size_t)k * es, &f, es);
-        else if (t->desc.dtype == DLRT_F32) {
-            float f32 = (float)f;
-            memcpy(buf + (size_t)k * es, &f32, es);
-        } else
-            memcpy(buf + (size_t)k * es, &id, es);
+        double bad = spoil_input(t, buf, k, step + i, valid);
         int want = isf ? DLRT_ENONFINITE : DLRT_ERANGE;
         double loss[2] = {1234.5, 1234.5}; /* a sentinel that must stay */
         int rc = info->compute_gradients(m, batch, in, loss);
         if (rc != want)
             fail("step %d: compute_gradients with %s[%" PRId64 "] = %g returned %d, want %d",
-                 step, t->desc.name, k, isf ? f : (double)id, rc, want);
+                 step, t->desc.name, k, bad, rc, want);
         else if (memcmp(before, m, keep) != 0)
             fail("step %d: compute_gradients refused %s[%" PRId64 "] = %g but changed the instance",
-                 step, t->desc.name, k, isf ? f : (double)id);
+                 step, t->desc.name, k, bad);
         if (loss[0] != 1234.5)
             fail("step %d: a refused compute_gradients wrote the loss", step);
         rc = info->evaluate(m, batch, in, loss);
         if (rc != want || memcmp(before, m, keep) != 0)
             fail("step %d: evaluate with %s[%" PRId64 "] = %g returned %d (want %d)%s", step,
-                 t->desc.name, k, isf ? f : (double)id, rc, want,
+                 t->desc.name, k, bad, rc, want,
                  memcmp(before, m, keep) ? " and changed the instance" : "");
         memcpy(buf + (size_t)k * es, saved, es);
     }
