@@ -4,8 +4,10 @@ compiled by dlc at -O0 and -O2 and run by tests/exec/harness.c against the
 f64 reference interpreter; f64 models' gradients also go through
 tests/gradcheck/harness.c, and half of the models with parameters take a
 few optimizer steps and a checkpoint round trip through train_harness.c;
-a third of the f32 ones also run with --weights=f16 or bf16. A failing
-model is shrunk and printed.
+a third of the f32 ones also run with --weights=f16 or bf16, a quarter of
+all also at -O2 with --no-checks; models of piecewise-linear ops draw their
+inputs in a wider range (gen.wide_range). A failing model is shrunk and
+printed.
 
     difftest.py --param dlc=... --param cc=... (the lit params, CMake's
                 build/DIR/difftest.sh passes them) [--seed S] [--count N]
@@ -64,6 +66,7 @@ class Tools:
                        p.get("train_reference", ""))
         self.src = src
         self.fault = False
+        self.nochecks_fault = False
         self.train_fault = False
         self.obj_fault = False
         self.families = None
@@ -210,9 +213,18 @@ def settings(nodes, seed, for_gc, batch=None, train=None):
     size instead of the default ones (the shrinker's); train: the
     TRAINCHECK words (gen.train_spec)."""
     dt = gen.floats(nodes)
-    lines = [f"# EXEC: batches={batch or '1,2,5'} range=-2,2 seed={seed} "
-             + (F64_TOL if dt == "f64" else F32_TOL)]
+    tol = F64_TOL if dt == "f64" else F32_TOL
+    wide = gen.wide_range(nodes, seed)
+    if wide:
+        # the wide inputs in [-2R, 2R]: atol R times, the outputs' size
+        rtol, atol = (w.split("=")[1] for w in tol.split())
+        tol = f"rtol={rtol} atol={float(atol) * wide:g}"
+    lines = [f"# EXEC: batches={batch or '1,2,5'} range=-2,2 seed={seed} " + tol]
     lines += [f"# EXEC: input={n.name} range={n.exec_range}" for n in nodes if n.exec_range]
+    if wide:
+        deg = gen.wide_degrees(nodes)
+        lines += [f"# EXEC: input={n.name} range={-2 * wide},{2 * wide}" for n in nodes
+                  if n.kind == "input" and deg[n.name]]
     if for_gc:
         words = [f"batches={batch or '3,1'}", f"seed={seed}"]
         for n in nodes:
@@ -260,6 +272,7 @@ def compile_and_run(tools, workdir, src, lvl, flags, obj, exe, cc, args, stage, 
         [tools.dlc, src] + flags + [f"-O{lvl}", "-o", f"{obj}.o"], workdir)
     if rc != 0:
         tag = "".join("-" + f.split("=")[1] for f in flags if f.startswith("--weights="))
+        tag += "-nochecks" if "--no-checks" in flags else ""
         train = tag if flags else "-train"
         return kind_of(f"dlc{train}-O{lvl}", rc), log
     with open(os.path.join(workdir, f"{obj}.h"), "rb") as f:
@@ -402,16 +415,17 @@ def check(tools, nodes, seed, workdir, do_gc, batch=None):
     dl = os.path.join(workdir, "m.dl")
     with open(dl, "w") as f:
         f.write(text)
-    src = "m.dl"
-    if tools.fault:
+    src = nc_src = "m.dl"
+    if tools.fault or tools.nochecks_fault:
         # the compiled model's last output off by 0.1%: the reference reads
         # the true one, so the tester must report and shrink a mismatch
         lines = text.split("\n")
         i = max(j for j, ln in enumerate(lines) if ln.startswith("    output "))
         lines[i] = lines[i].replace(" = ", " = 1.001 * (", 1).replace(";", ");")
-        src = "fault.dl"
-        with open(os.path.join(workdir, src), "w") as f:
+        with open(os.path.join(workdir, "fault.dl"), "w") as f:
             f.write("\n".join(lines))
+        src = "fault.dl" if tools.fault else src
+        nc_src = "fault.dl"
     rc, log = run([tools.dlc, "m.dl", "--dump-ir=shape", "--emit=ir", "-o", "/dev/null"], workdir)
     if rc != 0:
         return kind_of("dlc", rc), log
@@ -423,6 +437,15 @@ def check(tools, nodes, seed, workdir, do_gc, batch=None):
         bad = compile_and_run(tools, workdir, src, lvl, ["--inference-only"], f"m{lvl}", f"e{lvl}",
                               tools.exec_cc, ["m.ir", "m.dl", "--level", str(lvl)] + mode,
                               "exec", "harness", built)
+        if bad:
+            return bad
+    if gen.no_checks(seed):
+        # the checks compiled out change nothing for valid inputs (API.md,
+        # Checked inputs): -O2 with --no-checks against the -O0 outputs
+        bad = compile_and_run(tools, workdir, nc_src, 2, ["--inference-only", "--no-checks"],
+                              "n2", "en2", tools.exec_cc,
+                              ["m.ir", "m.dl", "--level", "2", "--against", "m.out"],
+                              "exec-nochecks", "harness", built)
         if bad:
             return bad
     half = gen.half_weights(nodes, seed)
@@ -646,6 +669,7 @@ def one(tools, seed, root, do_gc, budget):
     res = {"seed": seed, "ops": sum(n.kind == "op" for n in nodes),
            "gc": do_gc and gradcheckable(nodes), "secs": 0.0, "fail": None,
            "half": gen.half_weights(nodes, seed),
+           "nochecks": gen.no_checks(seed), "wide": gen.wide_range(nodes, seed),
            "train": any(n.kind == "param" for n in nodes)
            and gen.train_spec(seed, tools.families) is not None}
     res["obj"] = res["train"] and bool(gen.objectives_spec(seed, nodes))
@@ -693,6 +717,9 @@ def main():
                     help="the training check's reference rate off by 0.1%% (a self-test)")
     ap.add_argument("--plant-objectives-fault", action="store_true",
                     help="the several-objectives check's reference rates off by 0.1%% (a self-test)")
+    ap.add_argument("--plant-nochecks-fault", action="store_true",
+                    help="compile the --no-checks models with their last output off by 0.1%% "
+                    "(a self-test)")
     ap.add_argument("--print", dest="show", type=int, help="print the model of one seed and stop")
     a = ap.parse_args()
     try:
@@ -714,6 +741,7 @@ def main():
     tools.fault = a.plant_fault
     tools.train_fault = a.plant_train_fault
     tools.obj_fault = a.plant_objectives_fault
+    tools.nochecks_fault = a.plant_nochecks_fault
     tools.families = FAMILIES[0]
     root = os.path.abspath(a.keep) if a.keep else tempfile.mkdtemp(prefix="difftest.")
     os.makedirs(root, exist_ok=True)
@@ -729,7 +757,9 @@ def main():
             tag = "FAIL " + res["fail"]["kind"] if res["fail"] else "ok"
             print(f"seed {res['seed']}: {res['ops']} ops{' +grad' if res['gc'] else ''}"
                   f"{' +train' if res['train'] else ''}{' +obj' if res['obj'] else ''}"
-                  f"{' +' + res['half'] if res['half'] else ''}: {tag}"
+                  f"{' +' + res['half'] if res['half'] else ''}"
+                  f"{' +nochecks' if res['nochecks'] else ''}"
+                  f"{' +wide' + str(res['wide']) if res['wide'] else ''}: {tag}"
                   f" ({res['secs']:.1f} s)", flush=True)
             if res["fail"]:
                 fl = res["fail"]
@@ -745,10 +775,13 @@ def main():
     trains = sum(r["train"] for r in results)
     halves = sum(bool(r["half"]) for r in results)
     objs = sum(r["obj"] for r in results)
+    nochecks = sum(r["nochecks"] for r in results)
+    wides = sum(bool(r["wide"]) for r in results)
     print(f"difftest: {len(results)} models tried (seeds {a.seed}..{a.seed + a.count - 1}), "
           f"{len(results) - len(fails)} agreed, {grads} with gradient checks, "
           f"{trains} with training steps ({objs} with several objectives), "
-          f"{halves} with half weights, "
+          f"{halves} with half weights, {nochecks} also with --no-checks, "
+          f"{wides} with wide inputs, "
           f"{len(fails)} failures shrunk, {time.time() - t0:.0f} s")
     kinds = {}
     for r in fails:

@@ -1257,6 +1257,78 @@ def half_weights(nodes, seed):
     return r.choice(["f16", "f16", "bf16"]) if r.random() < 0.33 else None
 
 
+def no_checks(seed):
+    """Whether the model is also checked compiled with --no-checks
+    (inference only, -O2, against the -O0 outputs): the checks compiled
+    out must change nothing for valid inputs (docs/API.md, Checked
+    inputs). A quarter of the models, from a stream of the seed's own."""
+    return random.Random(seed * 7841 + 2713).random() < 0.25
+
+
+# Wide inputs (wide_range). The functions whose value grows at most as
+# their operands do (piecewise linear, no product of two of them), and
+# those linear in each of two operands (the products: conv's input and
+# weights).
+WIDE_SUMS = frozenset("""relu abs leaky_relu clamp stop_gradient neg maximum minimum sum mean max
+    min reshape flatten concat stack transpose broadcast_to dropout dropout2d global_max_pool
+    global_avg_pool max_pool1d max_pool2d max_pool3d avg_pool1d avg_pool2d avg_pool3d
+    adaptive_max_pool2d adaptive_avg_pool2d upsample""".split())
+WIDE_PRODUCTS = frozenset("conv1d conv2d conv3d conv_transpose1d conv_transpose2d".split())
+
+
+def template(n):
+    """An op's expression with {0}, {1}, ... for its arguments, also when
+    drawn as a def's body (Gen.op)."""
+    if not n.prelude:
+        return n.expr
+    body = re.match(r"def \w+\([^)]*\) \{ return (.*); \}$", n.prelude).group(1)
+    return re.sub(r"\ba(\d+)\b", lambda m: "{" + m.group(1) + "}", body)
+
+
+def wide_degrees(nodes):
+    """Each value's degree in the wide inputs (the floating inputs without
+    a range of their own): 0 for what does not depend on them, 1 for
+    what grows at most as they do (WIDE_SUMS and sums of such values,
+    products of one such value and others of degree 0), None for anything
+    else (exp, pow, a product of two, a loop): {name: degree}."""
+    deg = {}
+    for n in nodes:
+        if n.kind == "input":
+            deg[n.name] = 1 if n.dtype in ("f32", "f64") and not n.exec_range else 0
+            continue
+        if n.kind == "param":
+            deg[n.name] = 0
+            continue
+        args = [deg.get(a) for a in n.args]
+        t = "" if n.stmt else template(n)
+        fns = set(re.findall(r"(\w+)\(", t))
+        # a product: @, a conv, or * of two values (not of a constant)
+        prod = "@" in t or "*" in re.sub(r"\* [0-9.]+|[0-9.]+ \*", "", t) or fns & WIDE_PRODUCTS
+        if None in args:
+            d = None
+        elif not any(args):
+            d = 0
+        elif n.stmt or "/" in t or fns - WIDE_SUMS - WIDE_PRODUCTS:
+            d = None
+        else:
+            d = sum(args) if prod else max(args)
+        deg[n.name] = d if d is None or d <= 1 else None
+    return deg
+
+
+def wide_range(nodes, seed):
+    """R when the execution check draws the wide inputs (wide_degrees) in
+    [-2R, 2R] instead of [-2, 2], its atol times R, else None: half of
+    the models whose every value has a degree, R in 10, 100, 1000, from a
+    stream of the seed's own. Their rounding errors grow as R does; exp,
+    pow or a product of two would overflow or outgrow the tolerance."""
+    deg = wide_degrees(nodes)
+    if None in deg.values() or not any(deg.values()):
+        return None
+    r = random.Random(seed * 7919 + 4409)
+    return r.choice([10, 100, 1000]) if r.random() < 0.5 else None
+
+
 def generate(seed, over=None, families=None):
     return Gen(seed, over, families).model()
 
@@ -1515,6 +1587,49 @@ def selftest():
         assert "layer_norm" not in text(g.g_norm(w)), "layer_norm of a 2-wide parameter"
     x = g.leaf([3, 2], "input")
     assert any("layer_norm" in text(g.g_norm(x)) for _ in range(20))
+    # --no-checks for about a quarter of the models, the same for a seed
+    assert 60 < sum(no_checks(s) for s in range(400)) < 140
+    assert all(no_checks(s) == no_checks(s) for s in range(50))
+    # wide inputs: a degree for piecewise-linear values and products of
+    # one such value with others of degree 0; none for a product of two,
+    # exp or a loop; 0 for parameters, i32 inputs and inputs of their own
+    # range (seed 111789's x2 through conv_transpose2d and a dense layer)
+    g = Gen(3)
+    g.r.random = lambda: 1.0  # no defs
+    x, w = g.leaf([BATCH, 4], "input"), g.leaf([4, 3], "param")
+    ids = g.leaf([BATCH], "input", "i32")
+    own = g.leaf([BATCH, 4], "input")
+    own.exec_range = "0.1,2"
+    d = g.op("relu({0} @ {1}) * 0.5 + {2}", [x, w, g.leaf([3], "param")], [BATCH, 3])
+    e = g.op("exp({0})", [w], [4, 3])
+    f = g.op("sqrt({0})", [own], [BATCH, 4])
+    deg = wide_degrees(g.nodes)
+    assert (deg[x.name], deg[w.name], deg[ids.name], deg[own.name]) == (1, 0, 0, 0), deg
+    assert (deg[d.name], deg[e.name], deg[f.name]) == (1, 0, 0), deg
+    for bad in ("{0} * {1}", "{0} @ {1}", "conv2d({0}, {1}, stride = 1, padding = 0)",
+                "exp({0})", "{0} / (square({1}) + 1)", "pow({0}, 2)"):
+        n = g.op(bad, [d, x], [BATCH, 3])
+        assert wide_degrees(g.nodes)[n.name] is None, bad
+    loop = g.op("", [d], [BATCH, 3], stmt="{out} = {0};")
+    assert wide_degrees(g.nodes)[loop.name] is None
+    # a def's body is its template
+    g.r = random.Random(1)
+    while True:
+        n = g.op("maximum({0}, {1})", [x, own], [BATCH, 4])
+        if n.prelude:
+            break
+    assert template(n) == "maximum({0}, {1})" and wide_degrees(g.nodes)[n.name] == 1
+    # drawn for some models, each of whose values has a degree, at least
+    # one input wide, R in 10, 100, 1000
+    wide = 0
+    for seed in range(400):
+        nodes = generate(seed)
+        r = wide_range(nodes, seed)
+        if r:
+            wide += 1
+            deg = wide_degrees(nodes)
+            assert r in (10, 100, 1000) and None not in deg.values() and any(deg.values())
+    assert 5 < wide < 60, wide
     print("gen selftest: ok")
 
 
