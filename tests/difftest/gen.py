@@ -805,10 +805,11 @@ class Gen:
             ids.hi = v
             table = self.leaf([v, d], "param")
             return self.op("embedding({0}, {1})", [ids, table], ids.shape + [d])
-        if seq is None or seq.shape[1] == 1:
+        if seq is None or seq.shape[1] == 1 or (kind == "attention" and -2 in seq.copies):
             # two steps at least: attention over one key is its value (q and
             # k would get no gradient), and one step of a recurrent layer
-            # from the zero state leaves w_hh without one (seed 100038)
+            # from the zero state leaves w_hh without one (seed 100038);
+            # no attention over copies of one step, equal keys (seed 111899)
             seq = self.leaf([BATCH, self.dim(range(2, 5)), self.dim(range(1, 4))], "input")
         _, t, f = seq.shape
         if kind == "attention":
@@ -989,7 +990,11 @@ class Gen:
             idx.gc_range = f"0,{x.shape[ax] - 1}"
             out = [shape[i] if i == ax else bcast([d], [shape[i]])[0] for i, d in enumerate(x.shape)]
             a_text = ax - rank if r.random() < 0.4 else ax
-            return self.op(f"gather({{0}}, {{1}}, axis = {a_text})", [x, idx], out)
+            # from an axis of one element every index is 0: copies of that
+            # slice along it (seed 111899: attention over such keys is
+            # uniform, its query and key weights get no gradient)
+            return self.op(f"gather({{0}}, {{1}}, axis = {a_text})", [x, idx], out,
+                           copies={ax - rank} if x.shape[ax] == 1 else ())
         if kind == "cast" and rank:
             # through the other float type and back: an f32 island in an
             # f64 model makes its tolerance f32's and rules out the
@@ -1630,6 +1635,21 @@ def selftest():
             deg = wide_degrees(nodes)
             assert r in (10, 100, 1000) and None not in deg.values() and any(deg.values())
     assert 5 < wide < 60, wide
+    # a gather from an axis of one element copies along it, and attention
+    # takes no such steps as its keys (seed 111899)
+    g = Gen(4, families=("attention",))
+    x = g.leaf([BATCH, 1, 4], "input")
+    gathered = 0
+    for _ in range(200):
+        n = g.g_more(x)
+        t = template(n)
+        if t.startswith("gather(") and ("axis = -2" in t or "axis = 1)" in t):
+            assert -2 in n.copies, (n.expr, n.copies)
+            gathered += 1
+            att = g.g_seq(n)
+            assert n.name not in att.args and not any(
+                n.name in m.args for m in g.nodes if m.name in att.args), render(g.nodes, "m", 4)
+    assert gathered
     print("gen selftest: ok")
 
 
