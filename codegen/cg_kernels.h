@@ -53,17 +53,26 @@ void cg_emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValueRef
 int64_t cg_small_gemm_rows(const Cg *c, DType t, bool ta, bool tb, Dim k, Dim n);
 enum { CG_ANY_ROWS = 1 << 30 }; /* cg_small_gemm_rows: no limit */
 int64_t cg_small_gemm_limit(const Cg *c); /* the cost model's, for c's vectors */
+/* A window onto an image as the rows of a product's b (a direct
+ * convolution, conv.c): row (ch, i, j), ch < c, i < kh, j < kw, that is
+ * row (ch*kh + i)*kw + j, starts at element ch*cs + i*wp + j of the image
+ * (channels cs apart, rows wp) and runs on in memory order. */
+typedef struct {
+    int64_t c, kh, kw, cs, wp;
+} CgWindow;
 /* out[M, N] = a[M, K] @ b[K, N] (acc: +=; ta: a^T, a stored [K, M]; tb:
- * b^T, b stored [N, K]), b dense, the rows of a and out lda and ldo
- * elements apart; N known, and K unless ta. */
+ * b^T, b stored [N, K]), b dense or, win given, a window (its rows are
+ * b's, or b^T's with tb), the rows of a and out lda and ldo elements
+ * apart; N known, and K unless ta. */
 typedef struct {
     LLVMValueRef M, K;
     int64_t N;
     LLVMValueRef a, lda, b, out, ldo;
     bool acc, ta, tb;
+    const CgWindow *win;
 } CgProduct;
-/* p in generated code when M (ta: K) is within cg_small_gemm_rows, else
- * BLAS */
+/* p in generated code when M (ta: K) is within cg_small_gemm_rows or b is
+ * a window, else BLAS */
 void cg_product(Cg *c, DType t, const CgProduct *p);
 /* cg_product of all extents known, b dense and out's rows N apart (a
  * convolution's weights times an image's columns, and their gradients) */

@@ -124,6 +124,26 @@ bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const C
  * convolutions, recurrent gates, attention scores; 0 for most kernels. */
 int64_t cg_scratch_bytes(const Graph *g, const Node *n);
 
+/* A direct convolution's geometry (codegen/conv.c, docs/CODEGEN.md): a
+ * convolution of stride and dilation 1, or one of its gradients, runs
+ * as a product whose b is a window onto the image (CgWindow) when its
+ * type is f32 and generated products are on. The image the window reads
+ * is x itself, or a copy padded with zeros: h x w of its C channels
+ * (after an offset oy, ox of x's rows and columns), of which the product
+ * makes oh rows of ow outputs each, wp apart. For conv_grad_input the
+ * convolution is the adjoint one, of the output gradient (its C) with
+ * the flipped weights, making the input's pixels. elems: the scratch
+ * elements it needs per image (and per chunk of the weight gradient);
+ * ok false when the node does not qualify. */
+typedef struct {
+    bool ok, copy;
+    int64_t C, O, kh, kw, H, W, oy, ox, h, w, oh, ow, wp, elems;
+} CgConvWin;
+CgConvWin cg_conv_window(const Node *n);
+/* the scratch elements conv_grad_weight's step needs per chunk of images,
+ * besides the chunk's partial sum */
+int64_t cg_conv_chunk_elems(const Node *n);
+
 /* codegen/cost.c: the work of a step's kernel, from the shapes at batch
  * size batch: flops (a multiply-add is 2) and the bytes it must move (its
  * operands from outside its fusion group and its result, once each; 0 for

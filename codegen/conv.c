@@ -11,7 +11,9 @@
  * dlrt_im2col builds in the step's scratch buffer (runtime/conv.c; a 1-d
  * convolution is a 2-d one of height 1; conv3d builds it one output
  * depth at a time, its section below); a 1x1, stride-1, unpadded kernel
- * multiplies by the input itself, which already is that matrix. The plan
+ * multiplies by the input itself, which already is that matrix; one of
+ * stride and dilation 1 in f32 reads the image in place instead (direct
+ * convolutions, below). The plan
  * gives a step scratch exactly when it needs im2col (scratch.c), so its
  * presence picks the path. conv_transpose2d (and conv_transpose1d, of
  * height 1) is the adjoint: the column matrix W_g^T @ x_g, then
@@ -53,7 +55,6 @@ static void geom_of(int64_t *v, int64_t ch, const int64_t *in, const int64_t *k,
  * overwrites, so into a slice of scratch, then added); conv_grad_weight
  * adds dy[:, od] @ block^T. */
 
-
 typedef struct {
     int64_t C, O, D, OD, KD, sd, pd, dd, groups, cg, og;
     int64_t hw, pq, kk; /* one slice's H*W, one depth's OH*OW, the kernel's kd*kh*kw */
@@ -72,8 +73,15 @@ static Vol vol_of(Cg *c, Node *n, const Shape *xs, const Shape *ys, const Shape 
         p[i] = ir_pad(attr_padding(n), 3, i, false); /* the end's shows in on[] */
         d[i] = cg_ints_at(attr_dilation(n), i);
     }
-    Vol v = {.C = xs->d[1].n, .O = ys->d[1].n, .D = in[0], .OD = on[0], .KD = k[0],
-             .sd = s[0], .pd = p[0], .dd = d[0], .groups = attr_groups(n)};
+    Vol v = {.C = xs->d[1].n,
+             .O = ys->d[1].n,
+             .D = in[0],
+             .OD = on[0],
+             .KD = k[0],
+             .sd = s[0],
+             .pd = p[0],
+             .dd = d[0],
+             .groups = attr_groups(n)};
     v.cg = v.C / v.groups;
     v.og = v.O / v.groups;
     v.hw = in[1] * in[2];
@@ -97,11 +105,11 @@ static void vol_slices(Cg *c, const Vol *v, DType t, LLVMValueRef xg, LLVMValueR
     LLVMValueRef id = cg_add(c, cg_mul(c, od, cg_i64(c, v->sd)),
                              cg_add(c, cg_mul(c, a, cg_i64(c, v->dd)), cg_i64(c, -v->pd)));
     LLVMBasicBlockRef join = cg_if_begin(c, cg_in_range(c, id, v->D));
-    LLVMValueRef slice =
-        cg_gep(c, t, xg, cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, v->D)), id), cg_i64(c, v->hw)));
-    LLVMValueRef rows = cg_gep(c, t, blk,
-                               cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, v->KD)), a),
-                                      cg_i64(c, v->kk / v->KD * v->pq)));
+    LLVMValueRef slice = cg_gep(
+        c, t, xg, cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, v->D)), id), cg_i64(c, v->hw)));
+    LLVMValueRef rows = cg_gep(
+        c, t, blk,
+        cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, v->KD)), a), cg_i64(c, v->kk / v->KD * v->pq)));
     if (tmp) {
         cg_im2col(c, "col2im", t, v->geom, rows, tmp);
         CgLoop li;
@@ -124,14 +132,14 @@ static void vol_group(Cg *c, Op op, DType t, const Vol *v, LLVMValueRef b, LLVMV
                       LLVMValueRef xp, LLVMValueRef yp, LLVMValueRef wp, LLVMValueRef scratch)
 {
     int64_t rows = v->cg * v->kk, ldy = v->OD * v->pq;
-    LLVMValueRef xg = cg_gep(
-        c, t, xp,
-        cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, v->C)), cg_mul(c, g, cg_i64(c, v->cg))),
-               cg_i64(c, v->D * v->hw)));
-    LLVMValueRef yg = cg_gep(
-        c, t, yp,
-        cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, v->O)), cg_mul(c, g, cg_i64(c, v->og))),
-               cg_i64(c, ldy)));
+    LLVMValueRef xg =
+        cg_gep(c, t, xp,
+               cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, v->C)), cg_mul(c, g, cg_i64(c, v->cg))),
+                      cg_i64(c, v->D * v->hw)));
+    LLVMValueRef yg =
+        cg_gep(c, t, yp,
+               cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, v->O)), cg_mul(c, g, cg_i64(c, v->og))),
+                      cg_i64(c, ldy)));
     LLVMValueRef wg = cg_gep(c, t, wp, cg_mul(c, g, cg_i64(c, v->og * rows)));
     LLVMValueRef one = cg_fconst(c, t, 1);
     CgLoop ld;
@@ -148,10 +156,145 @@ static void vol_group(Cg *c, Op op, DType t, const Vol *v, LLVMValueRef b, LLVMV
             cg_gemm(c, t, false, false, cg_i64(c, v->og), cg_i64(c, v->pq), cg_i64(c, rows), one,
                     wg, cg_i64(c, rows), scratch, cg_i64(c, v->pq), 0, yd, cg_i64(c, ldy));
         else
-            cg_gemm(c, t, false, true, cg_i64(c, v->og), cg_i64(c, rows), cg_i64(c, v->pq), one,
-                    yd, cg_i64(c, ldy), scratch, cg_i64(c, v->pq), 1, wg, cg_i64(c, rows));
+            cg_gemm(c, t, false, true, cg_i64(c, v->og), cg_i64(c, rows), cg_i64(c, v->pq), one, yd,
+                    cg_i64(c, ldy), scratch, cg_i64(c, v->pq), 1, wg, cg_i64(c, rows));
     }
     cg_loop_end(c, &ld);
+}
+
+/* ---- direct convolutions ------------------------------------------------
+ * With f32, stride 1 and dilation 1 (cg_conv_window), a convolution needs
+ * no column matrix: row (ch, i, j) of im2col(x) is the image x[ch] read
+ * from row i, column j on, at the output positions' pitch, if the outputs
+ * are laid out as rows of the image's width. So the product reads the
+ * image in place as its b (a CgWindow, gemm.c): the outputs come out as
+ * oh rows wp apart, of which the first ow of each are the convolution's
+ * (the others wrap around into the next image row and are dropped). The
+ * image is x itself, or a copy with the padding as zeros. The weight
+ * gradient is the transposed product dy @ window^T, its dy laid out at
+ * the same pitch with zeros in the columns dropped; the input gradient
+ * the adjoint convolution, of dy padded by k - 1 - p with the weights
+ * flipped and their channels swapped. LeNet-5 spent a third of its
+ * training step building column matrices and adding them back. */
+
+/* dst[ch, r, s] = src[ch, r - oy, s - ox] for C channels of rows x cols,
+ * src's channels srows x scols dense; 0 where that is outside src */
+static void place(Cg *c, LLVMValueRef dst, int64_t C, int64_t rows, int64_t cols, LLVMValueRef src,
+                  int64_t srows, int64_t scols, int64_t oy, int64_t ox)
+{
+    int64_t r0 = oy > 0 ? oy : 0, r1 = oy + srows < rows ? oy + srows : rows;
+    int64_t s0 = ox > 0 ? ox : 0, s1 = ox + scols < cols ? ox + scols : cols;
+    if (r0 > 0 || r1 < rows || s0 > 0 || s1 < cols || r1 <= r0 || s1 <= s0)
+        cg_zero(c, DT_F32, dst, cg_i64(c, C * rows * cols));
+    if (r1 <= r0 || s1 <= s0)
+        return;
+    CgLoop lc, lr;
+    LLVMValueRef ch = cg_loop_begin(c, cg_i64(c, C), &lc);
+    LLVMValueRef r = cg_add(c, cg_loop_begin(c, cg_i64(c, r1 - r0), &lr), cg_i64(c, r0));
+    LLVMValueRef d = cg_add(
+        c, cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, rows)), r), cg_i64(c, cols)), cg_i64(c, s0));
+    LLVMValueRef sr =
+        cg_add(c, cg_mul(c, ch, cg_i64(c, srows)), LLVMBuildSub(c->b, r, cg_i64(c, oy), ""));
+    LLVMValueRef sv = cg_add(c, cg_mul(c, sr, cg_i64(c, scols)), cg_i64(c, s0 - ox));
+    cg_memcpy(c, DT_F32, cg_gep(c, DT_F32, dst, d), cg_gep(c, DT_F32, src, sv), cg_i64(c, s1 - s0));
+    cg_loop_end(c, &lr);
+    cg_loop_end(c, &lc);
+}
+
+/* The image the window of v reads: x, or its padded copy at *scratch
+ * (which moves past it); *win is set to the window. */
+static LLVMValueRef window_image(Cg *c, const CgConvWin *v, LLVMValueRef x, LLVMValueRef *scratch,
+                                 CgWindow *win)
+{
+    *win = (CgWindow){.c = v->C,
+                      .kh = v->kh,
+                      .kw = v->kw,
+                      .cs = v->copy ? v->h * v->w : v->H * v->W,
+                      .wp = v->wp};
+    if (!v->copy)
+        return x;
+    LLVMValueRef img = *scratch;
+    place(c, img, v->C, v->h, v->w, x, v->H, v->W, v->oy, v->ox);
+    *scratch = cg_gep(c, DT_F32, img, cg_i64(c, v->C * v->h * v->w));
+    return img;
+}
+
+/* y[O, oh, ow] = a[O, C*kh*kw] @ im2col(x), through the window */
+static void direct_conv(Cg *c, const CgConvWin *v, LLVMValueRef a, LLVMValueRef x, LLVMValueRef y,
+                        LLVMValueRef scratch)
+{
+    CgWindow win;
+    LLVMValueRef img = window_image(c, v, x, &scratch, &win);
+    LLVMValueRef out = v->wp == v->ow ? y : scratch;
+    int64_t K = v->C * v->kh * v->kw;
+    CgProduct p = {.M = cg_i64(c, v->O),
+                   .K = cg_i64(c, K),
+                   .N = (v->oh - 1) * v->wp + v->ow,
+                   .a = a,
+                   .lda = cg_i64(c, K),
+                   .b = img,
+                   .out = out,
+                   .ldo = cg_i64(c, v->oh * v->wp),
+                   .win = &win};
+    cg_product(c, DT_F32, &p);
+    if (out != y)
+        place(c, y, v->O, v->oh, v->ow, out, v->oh, v->wp, 0, 0);
+}
+
+/* dw[O, C*kh*kw] += dy[O, oh, ow] @ im2col(x)^T, through the window */
+static void direct_weight(Cg *c, const CgConvWin *v, LLVMValueRef dy, LLVMValueRef x,
+                          LLVMValueRef dw, LLVMValueRef scratch)
+{
+    CgWindow win;
+    LLVMValueRef img = window_image(c, v, x, &scratch, &win);
+    LLVMValueRef d = dy;
+    if (v->wp != v->ow) { /* at the window's pitch, zeros in the columns past ow */
+        d = scratch;
+        place(c, d, v->O, v->oh, v->wp, dy, v->oh, v->ow, 0, 0);
+    }
+    int64_t K = v->C * v->kh * v->kw;
+    CgProduct p = {.M = cg_i64(c, v->O),
+                   .K = cg_i64(c, (v->oh - 1) * v->wp + v->ow),
+                   .N = K,
+                   .a = d,
+                   .lda = cg_i64(c, v->oh * v->wp),
+                   .b = img,
+                   .out = dw,
+                   .ldo = cg_i64(c, K),
+                   .acc = true,
+                   .tb = true,
+                   .win = &win};
+    cg_product(c, DT_F32, &p);
+}
+
+/* dx[C_in, H, W] = the adjoint of the forward convolution: v is its
+ * window (cg_conv_window of conv_grad_input); w the group's weights
+ * [C (dy's channels), O (x's), kh, kw], flipped into scratch first */
+static void direct_grad_input(Cg *c, const CgConvWin *v, LLVMValueRef w, LLVMValueRef dy,
+                              LLVMValueRef dx, LLVMValueRef scratch)
+{
+    int64_t kh = v->kh, kw = v->kw, K = v->C * kh * kw;
+    CgLoop lo, lc, li, lj;
+    LLVMValueRef o = cg_loop_begin(c, cg_i64(c, v->O), &lo);
+    LLVMValueRef ch = cg_loop_begin(c, cg_i64(c, v->C), &lc);
+    LLVMValueRef i = cg_loop_begin(c, cg_i64(c, kh), &li);
+    LLVMValueRef j = cg_loop_begin(c, cg_i64(c, kw), &lj);
+    LLVMValueRef src = cg_add(
+        c,
+        cg_mul(c,
+               cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, v->O)), o), cg_i64(c, kh)),
+                      LLVMBuildSub(c->b, cg_i64(c, kh - 1), i, "")),
+               cg_i64(c, kw)),
+        LLVMBuildSub(c->b, cg_i64(c, kw - 1), j, ""));
+    LLVMValueRef dst =
+        cg_add(c, cg_mul(c, o, cg_i64(c, K)),
+               cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, kh)), i), cg_i64(c, kw)), j));
+    cg_store(c, DT_F32, cg_load(c, DT_F32, w, src), scratch, dst);
+    cg_loop_end(c, &lj);
+    cg_loop_end(c, &li);
+    cg_loop_end(c, &lc);
+    cg_loop_end(c, &lo);
+    direct_conv(c, v, scratch, dy, dx, cg_gep(c, DT_F32, scratch, cg_i64(c, v->O * K)));
 }
 
 void cg_emit_conv(Cg *c, Node *n, LLVMValueRef xp, LLVMValueRef wp, LLVMValueRef out,
@@ -204,6 +347,8 @@ void cg_emit_conv(Cg *c, Node *n, LLVMValueRef xp, LLVMValueRef wp, LLVMValueRef
         /* pointwise: the input image already is the column matrix */
         check(kk == 1 && s[0] == 1 && s[1] == 1 && p[0] == 0 && p[1] == 0 && hw == pq);
     }
+    CgConvWin v = cg_conv_window(n);
+    bool direct = scratch && v.ok && c->gemm_rows;
     CgLoop lb, lg;
     LLVMValueRef b = cg_loop_begin(c, cg_dim(c, x->shape.d[0]), &lb);
     LLVMValueRef g = cg_loop_begin(c, cg_i64(c, groups), &lg);
@@ -220,6 +365,8 @@ void cg_emit_conv(Cg *c, Node *n, LLVMValueRef xp, LLVMValueRef wp, LLVMValueRef
         /* w is [C, O/g, kh, kw]: the group's rows form [C/g, O/g*kh*kw] */
         cg_gemm_c(c, t, true, false, og * kk, hw, cg, wg, og * kk, xg, hw, 0, col);
         cg_im2col(c, "col2im", t, geom, col, yg);
+    } else if (direct) {
+        direct_conv(c, &v, wg, xg, yg, col);
     } else if (scratch) {
         cg_im2col(c, "im2col", t, geom, xg, col);
         cg_product_c(c, t, false, false, og, pq, cg * kk, wg, cg * kk, col, false, yg);
@@ -270,6 +417,7 @@ typedef struct {
     DType t;
     int64_t k, groups, C, O, cg, og, kk, hw, pq, wn, cn;
     LLVMValueRef geom;
+    const CgConvWin *direct; /* or NULL */
 } WeightChunks;
 
 static void weight_chunk(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
@@ -286,17 +434,21 @@ static void weight_chunk(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *
     LLVMValueRef b1 = LLVMBuildSDiv(c->b, cg_mul(c, batch, cg_add(c, p, cg_i64(c, 1))), n, "");
     LLVMValueRef b = cg_add(c, b0, cg_loop_begin(c, LLVMBuildNSWSub(c->b, b1, b0, ""), &lb));
     LLVMValueRef g = cg_loop_begin(c, cg_i64(c, w->groups), &lg);
-    LLVMValueRef xg = cg_gep(
-        c, t, xp,
-        cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, w->C)), cg_mul(c, g, cg_i64(c, w->cg))),
-               cg_i64(c, w->hw)));
-    LLVMValueRef dyg = cg_gep(
-        c, t, dyp,
-        cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, w->O)), cg_mul(c, g, cg_i64(c, w->og))),
-               cg_i64(c, w->pq)));
+    LLVMValueRef xg =
+        cg_gep(c, t, xp,
+               cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, w->C)), cg_mul(c, g, cg_i64(c, w->cg))),
+                      cg_i64(c, w->hw)));
+    LLVMValueRef dyg =
+        cg_gep(c, t, dyp,
+               cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, w->O)), cg_mul(c, g, cg_i64(c, w->og))),
+                      cg_i64(c, w->pq)));
     LLVMValueRef wg = cg_gep(c, t, part, cg_mul(c, g, cg_i64(c, w->og * w->cg * w->kk)));
-    cg_im2col(c, "im2col", t, w->geom, xg, col);
-    cg_product_c(c, t, false, true, w->og, w->cg * w->kk, w->pq, dyg, w->pq, col, true, wg);
+    if (w->direct) {
+        direct_weight(c, w->direct, dyg, xg, wg, col);
+    } else {
+        cg_im2col(c, "im2col", t, w->geom, xg, col);
+        cg_product_c(c, t, false, true, w->og, w->cg * w->kk, w->pq, dyg, w->pq, col, true, wg);
+    }
     cg_loop_end(c, &lg);
     cg_loop_end(c, &lb);
     cg_loop_end(c, &lp);
@@ -310,15 +462,15 @@ static void weight_in_chunks(Cg *c, Node *n, WeightChunks *w, LLVMValueRef out, 
     LLVMValueRef vals[] = {xp, dyp, scratch, batch, chunks};
     size_t len;
     const char *name = LLVMGetValueName2(fn, &len);
-    cg_parallel_chunks(c, arena_printf(c->g->arena, "%.*s.chunk", (int)len, name), chunks, 1,
-                       vals, countof(vals), weight_chunk, w);
+    cg_parallel_chunks(c, arena_printf(c->g->arena, "%.*s.chunk", (int)len, name), chunks, 1, vals,
+                       countof(vals), weight_chunk, w);
     c->fn = fn;
     c->batch = batch;
     DType t = n->dtype;
     cg_memcpy(c, t, out, scratch, cg_i64(c, w->wn));
     CgLoop lp, li;
-    LLVMValueRef p =
-        cg_add(c, cg_i64(c, 1), cg_loop_begin(c, LLVMBuildNSWSub(c->b, chunks, cg_i64(c, 1), ""), &lp));
+    LLVMValueRef p = cg_add(c, cg_i64(c, 1),
+                            cg_loop_begin(c, LLVMBuildNSWSub(c->b, chunks, cg_i64(c, 1), ""), &lp));
     LLVMValueRef part = cg_gep(c, t, scratch, cg_mul(c, p, cg_i64(c, w->wn + w->cn)));
     LLVMValueRef i = cg_loop_begin(c, cg_i64(c, w->wn), &li);
     cg_store(c, t, LLVMBuildFAdd(c->b, cg_load(c, t, out, i), cg_load(c, t, part, i), ""), out, i);
@@ -373,9 +525,23 @@ static LLVMValueRef k_conv_grad(Cg *c, Node *n)
     if (!scratch) /* pointwise: the image is its own column matrix */
         check(kk == 1 && s[0] == 1 && s[1] == 1 && p[0] == 0 && p[1] == 0 && hw == pq);
     int64_t chunks = gi ? 1 : cg_conv_weight_chunks(c->g, n);
+    CgConvWin v = cg_conv_window(n);
+    bool direct = scratch && v.ok && c->gemm_rows;
     if (chunks > 1) {
-        WeightChunks w = {t,  chunks, groups, C,  O,          cg,          og,
-                          kk, hw,     pq,     O * cg * kk, cg * kk * pq, cg_conv_geom(c, geom)};
+        WeightChunks w = {.t = t,
+                          .k = chunks,
+                          .groups = groups,
+                          .C = C,
+                          .O = O,
+                          .cg = cg,
+                          .og = og,
+                          .kk = kk,
+                          .hw = hw,
+                          .pq = pq,
+                          .wn = O * cg * kk,
+                          .cn = cg_conv_chunk_elems(n),
+                          .geom = cg_conv_geom(c, geom),
+                          .direct = direct ? &v : NULL};
         weight_in_chunks(c, n, &w, out, a0, a1, col);
         LLVMBuildRetVoid(c->b);
         return fn;
@@ -395,7 +561,11 @@ static LLVMValueRef k_conv_grad(Cg *c, Node *n)
                cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, O)), cg_mul(c, g, cg_i64(c, og))),
                       cg_i64(c, pq)));
     LLVMValueRef wg = cg_gep(c, t, wp, cg_mul(c, g, cg_i64(c, og * cg * kk)));
-    if (gi && scratch) {
+    if (direct && gi) {
+        direct_grad_input(c, &v, wg, dyg, xg, col);
+    } else if (direct) {
+        direct_weight(c, &v, dyg, xg, wg, col);
+    } else if (gi && scratch) {
         cg_product_c(c, t, true, false, cg * kk, pq, og, wg, cg * kk, dyg, false, col);
         cg_im2col(c, "col2im", t, cg_conv_geom(c, geom), col, xg);
     } else if (gi) {

@@ -61,6 +61,7 @@ int64_t cg_small_gemm_rows(const Cg *c, DType t, bool ta, bool tb, Dim k, Dim n)
 typedef struct {
     int64_t N;
     bool acc, ta;
+    const CgWindow *win; /* b's rows, when not dense */
     LLVMValueRef K, lda, ldo;
     int V, NV, R, last;
     LLVMTypeRef vt;
@@ -129,6 +130,52 @@ static LLVMValueRef a_at(Cg *c, const Tile *t, LLVMValueRef a, LLVMValueRef i0, 
     return LLVMBuildLoad2(c->b, c->f32, at(c, a, i0, r, t->lda, k), "");
 }
 
+/* Where b's row k starts: k rows of n apart, or the window's (ch, i, j) */
+static LLVMValueRef b_row(Cg *c, const CgWindow *w, LLVMValueRef b, LLVMValueRef k, int64_t n)
+{
+    if (!w)
+        return cg_gep(c, DT_F32, b, cg_mul(c, k, cg_i64(c, n)));
+    LLVMValueRef taps = cg_i64(c, w->kh * w->kw), kw = cg_i64(c, w->kw);
+    LLVMValueRef ch = LLVMBuildUDiv(c->b, k, taps, ""), tap = LLVMBuildURem(c->b, k, taps, "");
+    LLVMValueRef i = LLVMBuildUDiv(c->b, tap, kw, ""), j = LLVMBuildURem(c->b, tap, kw, "");
+    return cg_gep(
+        c, DT_F32, b,
+        cg_add(c, cg_add(c, cg_mul(c, ch, cg_i64(c, w->cs)), cg_mul(c, i, cg_i64(c, w->wp))), j));
+}
+
+/* The loop over k, b's rows, which *row gets the start of: one loop, or
+ * for a window one per channel, tap row and tap column (no divisions in
+ * the loop). */
+typedef struct {
+    CgLoop l[3];
+    int n;
+} KLoop;
+
+static LLVMValueRef k_begin(Cg *c, const Tile *t, LLVMValueRef b, KLoop *kl, LLVMValueRef *row)
+{
+    const CgWindow *w = t->win;
+    if (!w) {
+        kl->n = 1;
+        LLVMValueRef k = cg_loop_begin(c, t->K, &kl->l[0]);
+        *row = b_row(c, NULL, b, k, t->N);
+        return k;
+    }
+    kl->n = 3;
+    LLVMValueRef ch = cg_loop_begin(c, cg_i64(c, w->c), &kl->l[0]);
+    LLVMValueRef i = cg_loop_begin(c, cg_i64(c, w->kh), &kl->l[1]);
+    LLVMValueRef j = cg_loop_begin(c, cg_i64(c, w->kw), &kl->l[2]);
+    *row = cg_gep(
+        c, DT_F32, b,
+        cg_add(c, cg_add(c, cg_mul(c, ch, cg_i64(c, w->cs)), cg_mul(c, i, cg_i64(c, w->wp))), j));
+    return cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, w->kh)), i), cg_i64(c, w->kw)), j);
+}
+
+static void k_end(Cg *c, KLoop *kl)
+{
+    for (int i = kl->n - 1; i >= 0; i--)
+        cg_loop_end(c, &kl->l[i]);
+}
+
 /* out[i0 .. i0+R, j0 .. j0+width] (+)= a[i0 .. i0+R, :] @ b[:, j0 ..]. */
 static void tile(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
                  LLVMValueRef i0, LLVMValueRef j0)
@@ -139,9 +186,9 @@ static void tile(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLVMVal
             acc[r][v] = cg_alloca(c, t->vt, "acc");
             LLVMBuildStore(c->b, LLVMConstNull(t->vt), acc[r][v]);
         }
-    CgLoop lk;
-    LLVMValueRef k = cg_loop_begin(c, t->K, &lk);
-    LLVMValueRef brow = cg_gep(c, DT_F32, b, cg_add(c, cg_mul(c, k, cg_i64(c, t->N)), j0));
+    KLoop lk;
+    LLVMValueRef brow, k = k_begin(c, t, b, &lk, &brow);
+    brow = cg_gep(c, DT_F32, brow, j0);
     LLVMValueRef bv[MAX_NV];
     for (int v = 0; v < t->NV; v++)
         bv[v] = load_vec(c, t, cg_gep(c, DT_F32, brow, cg_i64(c, v * t->V)), partial(t, v));
@@ -156,7 +203,7 @@ static void tile(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLVMVal
             LLVMBuildStore(c->b, cg_intrinsic(c, "llvm.fmuladd", t->vt, args, 3), acc[r][v]);
         }
     }
-    cg_loop_end(c, &lk);
+    k_end(c, &lk);
     for (int r = 0; r < t->R; r++) {
         LLVMValueRef orow = at(c, out, i0, r, t->ldo, j0);
         for (int v = 0; v < t->NV; v++) {
@@ -181,15 +228,15 @@ static void stream_row(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, L
     int64_t N = t->N;
     LLVMValueRef orow = at(c, out, i, 0, t->ldo, cg_i64(c, 0));
     cg_zero(c, DT_F32, orow, cg_i64(c, N));
-    CgLoop lk, ln;
-    LLVMValueRef k = cg_loop_begin(c, t->K, &lk);
+    KLoop lk;
+    CgLoop ln;
+    LLVMValueRef brow, k = k_begin(c, t, b, &lk, &brow);
     LLVMValueRef s = a_at(c, t, a, i, 0, k);
-    LLVMValueRef brow = cg_gep(c, DT_F32, b, cg_mul(c, k, cg_i64(c, N)));
     LLVMValueRef j = cg_loop_begin(c, cg_i64(c, N), &ln);
     LLVMValueRef args[] = {s, cg_load(c, DT_F32, brow, j), cg_load(c, DT_F32, orow, j)};
     cg_store(c, DT_F32, cg_intrinsic(c, "llvm.fmuladd", c->f32, args, 3), orow, j);
     cg_loop_end(c, &ln);
-    cg_loop_end(c, &lk);
+    k_end(c, &lk);
 }
 
 /* Rows i0 .. i0+R of the output, columns j0 .. j0+cols: the whole tiles
@@ -251,6 +298,15 @@ static LLVMValueRef kernel_begin(Cg *c, const char *kind, const char *shape, boo
     return fn;
 }
 
+/* A window's part of a kernel's name, after kind: .winKHxKW.CS.WP */
+static const char *win_kind(Cg *c, const char *kind, const CgWindow *w)
+{
+    if (!w)
+        return kind;
+    return arena_printf(c->g->arena, "%s.win%lldx%lld.%lld.%lld", kind, (long long)w->kh,
+                        (long long)w->kw, (long long)w->cs, (long long)w->wp);
+}
+
 /* Columns a panel holds: all of b's when b fits in PANEL_BYTES * 2, else
  * whole tiles of b's columns that fit in PANEL_BYTES, so that the rows
  * walk a panel of b that stays in L2 (the machines with AVX-512 have 1-2
@@ -269,14 +325,18 @@ static int64_t panel_cols(int64_t K, int64_t N, int64_t width)
  * noalias b, i64 m, i64 k, i64 lda, i64 ldo)`: out[m, N] = a[m, K] @
  * b[K, N] (.acc: +=), b dense, the rows of a and out lda and ldo apart, k
  * unused; NAME.gemm.ta[.acc].f32.N: out[m, N] = a^T @ b[k, N], a stored
- * [k, m] (the backward's x^T @ dy, k the batch). */
-static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta)
+ * [k, m] (the backward's x^T @ dy, k the batch); NAME.gemm.winKHxKW.CS.WP
+ * [.acc].f32.KxN: b the window win onto an image (K = its c*kh*kw). */
+static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta, const CgWindow *win)
 {
     const char *shape = ta ? arena_printf(c->g->arena, "%lld", (long long)N)
                            : arena_printf(c->g->arena, "%lldx%lld", (long long)K, (long long)N);
     CgSaved saved;
     bool made;
-    LLVMValueRef fn = kernel_begin(c, ta ? ".ta" : "", shape, acc, ta ? "T" : "",
+    LLVMValueRef fn = kernel_begin(c, ta ? ".ta" : win_kind(c, "", win), shape, acc,
+                                   ta    ? "T"
+                                   : win ? "#"
+                                         : "",
                                    !ta && any_rows(c, K, N, N), &saved, &made);
     if (!made)
         return fn;
@@ -288,6 +348,7 @@ static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta)
     Tile t = {.N = N,
               .acc = acc,
               .ta = ta,
+              .win = win,
               .K = ta ? LLVMGetParam(fn, 4) : cg_i64(c, K),
               .lda = LLVMGetParam(fn, 5),
               .ldo = LLVMGetParam(fn, 6),
@@ -296,8 +357,10 @@ static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta)
               .R = ROWS,
               .last = V,
               .vt = LLVMVectorType(c->f32, (unsigned)V)};
-    /* (with a^T, k is within the limit: b is small) */
-    int64_t cols = ta ? N : panel_cols(K, N, (int64_t)V * t.NV), whole = N / cols, rest = N % cols;
+    /* (with a^T, k is within the limit: b is small; a window is one
+     * image's) */
+    int64_t cols = ta || win ? N : panel_cols(K, N, (int64_t)V * t.NV), whole = N / cols,
+            rest = N % cols;
     if (whole == 1) {
         panel(c, t, out, a, b, M, cg_i64(c, 0), cols);
     } else {
@@ -363,6 +426,9 @@ static void dot_tile(Cg *c, const Tile *t, int C, LLVMValueRef out, LLVMValueRef
         }
     /* k over whole vectors, then a masked one for the K % V left */
     int64_t K = LLVMConstIntGetSExtValue(t->K), whole = K / t->V;
+    LLVMValueRef brow[DOT_COLS];
+    for (int q = 0; q < C; q++)
+        brow[q] = b_row(c, t->win, b, cg_add(c, j0, cg_i64(c, q)), K);
     for (int part = 0; part < 2; part++) {
         Tile u = *t;
         u.NV = 1;
@@ -376,7 +442,7 @@ static void dot_tile(Cg *c, const Tile *t, int C, LLVMValueRef out, LLVMValueRef
         for (int r = 0; r < t->R; r++)
             av[r] = load_vec(c, &u, at(c, a, i0, r, t->lda, k), part);
         for (int q = 0; q < C; q++)
-            bv[q] = load_vec(c, &u, at(c, b, j0, q, t->K, k), part);
+            bv[q] = load_vec(c, &u, cg_gep(c, DT_F32, brow[q], k), part);
         for (int r = 0; r < t->R; r++)
             for (int q = 0; q < C; q++) {
                 LLVMValueRef args[] = {av[r], bv[q], LLVMBuildLoad2(c->b, t->vt, acc[r][q], "")};
@@ -412,13 +478,16 @@ static void dot_rows(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLV
 
 /* `void NAME.gemm.tb[.acc].f32.KxN(ptr noalias out, ptr noalias a, ptr
  * noalias b, i64 m, i64 k, i64 lda, i64 ldo)`: out[m, N] = a[m, K] @
- * b^T (.acc: +=), b stored [N, K] dense, k unused. */
-static LLVMValueRef gemm_tb_fn(Cg *c, int64_t K, int64_t N, bool acc)
+ * b^T (.acc: +=), b stored [N, K] dense, k unused;
+ * NAME.gemm.tb.winKHxKW.CS.WP[.acc].f32.KxN: b^T's N rows the window win
+ * onto an image. */
+static LLVMValueRef gemm_tb_fn(Cg *c, int64_t K, int64_t N, bool acc, const CgWindow *win)
 {
     const char *shape = arena_printf(c->g->arena, "%lldx%lld", (long long)K, (long long)N);
     CgSaved saved;
     bool made;
-    LLVMValueRef fn = kernel_begin(c, ".tb", shape, acc, "'", any_rows(c, K, N, K), &saved, &made);
+    LLVMValueRef fn = kernel_begin(c, win_kind(c, ".tb", win), shape, acc, win ? "'#" : "'",
+                                   any_rows(c, K, N, K), &saved, &made);
     if (!made)
         return fn;
     LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), b = LLVMGetParam(fn, 2),
@@ -428,6 +497,7 @@ static LLVMValueRef gemm_tb_fn(Cg *c, int64_t K, int64_t N, bool acc)
     int V = c->vector_bytes / 4, R = c->vector_bytes >= 64 ? 4 : 2;
     Tile t = {.N = N,
               .acc = acc,
+              .win = win,
               .K = cg_i64(c, K),
               .lda = LLVMGetParam(fn, 5),
               .ldo = LLVMGetParam(fn, 6),
@@ -455,7 +525,8 @@ static void gemm_rows(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *val
 {
     const CgProduct *p = ctx;
     int64_t K = p->ta ? -1 : LLVMConstIntGetSExtValue(p->K);
-    LLVMValueRef fn = p->tb ? gemm_tb_fn(c, K, p->N, p->acc) : gemm_fn(c, K, p->N, p->acc, p->ta);
+    LLVMValueRef fn =
+        p->tb ? gemm_tb_fn(c, K, p->N, p->acc, p->win) : gemm_fn(c, K, p->N, p->acc, p->ta, p->win);
     LLVMValueRef out = vals[0], a = vals[1], b = vals[2], k = vals[3], lda = vals[4], ldo = vals[5];
     LLVMValueRef args[] = {cg_gep(c, DT_F32, out, cg_mul(c, lo, ldo)),
                            cg_gep(c, DT_F32, a, p->ta ? lo : cg_mul(c, lo, lda)),
@@ -521,6 +592,11 @@ static void ta_blocked(Cg *c, const CgProduct *p, int64_t kb)
 
 void cg_product(Cg *c, DType t, const CgProduct *p)
 {
+    if (p->win) { /* no matrix for BLAS */
+        check(t == DT_F32 && !p->ta && LLVMIsAConstantInt(p->K));
+        small_gemm(c, p, CG_ANY_ROWS);
+        return;
+    }
     Dim dn = {.n = p->N}, dk = {.n = p->ta ? 1 : LLVMConstIntGetSExtValue(p->K), .batch = p->ta};
     int64_t limit = cg_small_gemm_rows(c, t, p->ta, p->tb, dk, dn);
     if (p->ta && limit && c->gemm_any) {

@@ -12,10 +12,13 @@
  * Convolutions (codegen/conv.c) work one image and one group at a
  * time: conv2d/conv1d build the im2col matrix [C/groups * kernel, output
  * positions] of it, except for a 1x1, stride-1, unpadded kernel, whose
- * input already is that matrix; conv3d one output depth's block of it
- * [C/groups * kernel, OH * OW] at a time; conv_transpose2d computes the column
- * matrix [O/groups * kernel, input positions] before col2im. The code
- * generator takes the presence of scratch as the choice of path. A
+ * input already is that matrix; one of stride and dilation 1 may instead
+ * run directly (cg_conv_window: a padded copy of the image and the
+ * outputs at its pitch), so its scratch is the larger of the two. conv3d
+ * builds one output depth's block of the matrix [C/groups * kernel, OH *
+ * OW] at a time; conv_transpose2d computes the column matrix [O/groups *
+ * kernel, input positions] before col2im. The code generator takes the
+ * presence of scratch as the choice of path. A
  * convolution fused with its bias and activation (pass_fuse) runs at its
  * group's root, so that root's step needs the convolution's scratch: it is
  * found walking the chain down from the root.
@@ -42,6 +45,72 @@ static int64_t tail_numel(const Shape *s, int from)
     return n;
 }
 
+CgConvWin cg_conv_window(const Node *n)
+{
+    CgConvWin v = {0};
+    bool gi = n->op == OP_CONV_GRAD_INPUT, gw = n->op == OP_CONV_GRAD_WEIGHT;
+    if ((n->op != OP_CONV2D && n->op != OP_CONV1D && !gi && !gw) || n->dtype != DT_F32)
+        return v;
+    const Shape *x = gi ? &n->shape : &n->in[0]->shape;
+    const Shape *y = gi ? &n->in[0]->shape : gw ? &n->in[1]->shape : &n->shape;
+    const Shape *w = gi ? &n->in[1]->shape : gw ? &n->shape : &n->in[1]->shape;
+    int nsp = x->rank - 2;
+    if (nsp != 1 && nsp != 2)
+        return v;
+    /* per axis (height, width); a 1-d convolution has height 1 */
+    int64_t in[2] = {1, 1}, on[2] = {1, 1}, k[2] = {1, 1}, p[2] = {0, 0};
+    bool pointwise = true;
+    for (int i = 0; i < nsp; i++) {
+        int a = 2 - nsp + i;
+        if (ints_at(attr_stride(n), i) != 1 || ints_at(attr_dilation(n), i) != 1)
+            return v;
+        in[a] = x->d[2 + i].n;
+        on[a] = y->d[2 + i].n;
+        k[a] = w->d[2 + i].n;
+        p[a] = ir_pad(attr_padding(n), nsp, i, false);
+        pointwise &= k[a] == 1 && p[a] == 0 && ir_pad(attr_padding(n), nsp, i, true) == 0;
+    }
+    if (pointwise) /* the image already is the column matrix */
+        return v;
+    int64_t groups = attr_groups(n), cg = x->d[1].n / groups, og = y->d[1].n / groups;
+    v.ok = true;
+    v.kh = k[0];
+    v.kw = k[1];
+    if (gi) { /* the adjoint: dy, padded by k - 1 - p, with flipped weights */
+        v.C = og;
+        v.O = cg;
+        v.H = on[0];
+        v.W = on[1];
+        v.oh = in[0];
+        v.ow = in[1];
+        v.oy = k[0] - 1 - p[0];
+        v.ox = k[1] - 1 - p[1];
+    } else {
+        v.C = cg;
+        v.O = og;
+        v.H = in[0];
+        v.W = in[1];
+        v.oh = on[0];
+        v.ow = on[1];
+        v.oy = p[0];
+        v.ox = p[1];
+    }
+    v.h = v.oh + v.kh - 1;
+    v.w = v.ow + v.kw - 1;
+    /* x itself when no window reaches past its top and left edges nor past
+     * its bottom and right ones (the gradient's dy always a copy) */
+    v.copy = gi || v.oy || v.ox || v.h > v.H || v.w > v.W;
+    v.wp = v.copy ? v.w : v.W;
+    v.elems = (v.copy ? v.C * v.h * v.w : 0) + (v.wp != v.ow ? v.O * v.oh * v.wp : 0) +
+              (gi ? cg * og * v.kh * v.kw : 0);
+    return v;
+}
+
+static int64_t max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
 static int64_t conv_scratch(const Node *n)
 {
     const Node *x = n->in[0], *w = n->in[1];
@@ -61,7 +130,10 @@ static int64_t conv_scratch(const Node *n)
                      ir_pad(attr_padding(n), nsp, i, true) == 0;
     if (pointwise)
         return 0;
-    return cg * tail_numel(&w->shape, 2) * tail_numel(&n->shape, 2) * elem_bytes(n->dtype);
+    /* the column matrix, or a direct convolution's copies */
+    return max64(cg * tail_numel(&w->shape, 2) * tail_numel(&n->shape, 2),
+                 cg_conv_window(n).elems) *
+           elem_bytes(n->dtype);
 }
 
 /* conv_grad_input(dy, w) and conv_grad_weight(x, dy) (codegen/conv.c):
@@ -86,7 +158,13 @@ static int64_t conv_grad_scratch(const Node *n)
     if (pointwise)
         return 0;
     int64_t cg = x->d[1].n / attr_groups(n);
-    return cg * tail_numel(w, 2) * tail_numel(dy, 2) * elem_bytes(n->dtype);
+    return max64(cg * tail_numel(w, 2) * tail_numel(dy, 2), cg_conv_window(n).elems) *
+           elem_bytes(n->dtype);
+}
+
+int64_t cg_conv_chunk_elems(const Node *n)
+{
+    return conv_grad_scratch(n) / elem_bytes(n->dtype);
 }
 
 /* Extent of d at the maximum batch. */
@@ -134,7 +212,6 @@ int64_t cg_conv_weight_chunks(const Graph *g, const Node *n)
         return 1;
     return images < CG_WEIGHT_CHUNKS ? images : CG_WEIGHT_CHUNKS;
 }
-
 
 static bool is_recurrent_grad(Op op)
 {
