@@ -514,3 +514,38 @@ double ref_step(const TrainSpec *s, double lr, int64_t t, int n, double *p, doub
     }
     return factor;
 }
+
+void ref_step_spread(const TrainSpec *s, double lr, int64_t t, int n, const double *p,
+                     const double *g, double *const *slot, double u, double *spread)
+{
+    int ns = ref_nslots(s);
+    size_t sz = sizeof(double) * (size_t)n + 1;
+    double *base = malloc(sz), *q = malloc(sz), *h = malloc(sz);
+    double *copy[REF_MAX_SLOTS];
+    for (int k = 0; k < ns; k++)
+        copy[k] = malloc(sz);
+    for (int i = 0; i < n; i++)
+        spread[i] = 0;
+    for (int round = 0; round < 3; round++) {
+        /* round 0: the step as it is; 1 and 2: the gradient moved by +-d */
+        for (int i = 0; i < n; i++) {
+            double d = u * (fabs(g[i]) + fabs(s->weight_decay * p[i]) + s->l1);
+            q[i] = p[i];
+            h[i] = g[i] + (round == 0 ? 0 : round == 1 ? d : -d);
+        }
+        for (int k = 0; k < ns; k++)
+            memcpy(copy[k], slot[k], sz - 1);
+        ref_step(s, lr, t, n, q, h, copy);
+        for (int i = 0; i < n; i++) {
+            if (round == 0)
+                base[i] = q[i];
+            else
+                spread[i] = fmax(spread[i], fabs(q[i] - base[i]));
+        }
+    }
+    for (int k = 0; k < ns; k++)
+        free(copy[k]);
+    free(base);
+    free(q);
+    free(h);
+}

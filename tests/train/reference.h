@@ -70,4 +70,14 @@ const char *ref_slot_name(const TrainSpec *s, int k);
 double ref_step(const TrainSpec *s, double lr, int64_t t, int n, double *p, double *g,
                 double *const *slot);
 
+/* How far each scalar's step moves when its decayed gradient g + wd p +
+ * l1 sign(p) is off by its rounding to unit roundoff u: a compiled step
+ * forms that sum in the parameters' type, and where its terms nearly
+ * cancel the rounding is most of it (difftest seed 113898: rmsprop, whose
+ * eps then weighs the rest). spread[i] = |step(g +- d) - step(g)|, d = u
+ * (|g| + |wd p| + l1), on copies of p, g and the slots (ref_step's
+ * arguments before the step; none of them changed). */
+void ref_step_spread(const TrainSpec *s, double lr, int64_t t, int n, const double *p,
+                     const double *g, double *const *slot, double u, double *spread);
+
 #endif
