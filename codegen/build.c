@@ -231,6 +231,48 @@ LLVMValueRef cg_intrinsic(Cg *c, const char *name, LLVMTypeRef t, LLVMValueRef *
     return LLVMBuildCall2(c->b, fty, f, args, (unsigned)n, "");
 }
 
+static LLVMValueRef lanes_below(Cg *c, unsigned V, int n)
+{
+    LLVMValueRef bits[64];
+    check(V <= 64);
+    for (unsigned i = 0; i < V; i++)
+        bits[i] = LLVMConstInt(c->i1, (int)i < n, 0);
+    return LLVMConstVector(bits, V);
+}
+
+static LLVMValueRef masked_call(Cg *c, const char *name, LLVMTypeRef vt, LLVMValueRef *args, int n)
+{
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMTypeRef over[] = {vt, c->ptr};
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, over, 2);
+    return LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, over, 2), fn, args, (unsigned)n,
+                          "");
+}
+
+LLVMValueRef cg_load_lanes(Cg *c, LLVMTypeRef vt, LLVMValueRef p, int n)
+{
+    unsigned V = LLVMGetVectorSize(vt);
+    if (n >= (int)V) {
+        LLVMValueRef v = LLVMBuildLoad2(c->b, vt, p, "");
+        LLVMSetAlignment(v, 4);
+        return v;
+    }
+    LLVMValueRef args[] = {p, LLVMConstInt(c->i32, 4, 0), lanes_below(c, V, n), LLVMConstNull(vt)};
+    return masked_call(c, "llvm.masked.load", vt, args, 4);
+}
+
+void cg_store_lanes(Cg *c, LLVMValueRef v, LLVMValueRef p, int n)
+{
+    LLVMTypeRef vt = LLVMTypeOf(v);
+    unsigned V = LLVMGetVectorSize(vt);
+    if (n >= (int)V) {
+        LLVMSetAlignment(LLVMBuildStore(c->b, v, p), 4);
+        return;
+    }
+    LLVMValueRef args[] = {v, p, LLVMConstInt(c->i32, 4, 0), lanes_below(c, V, n)};
+    masked_call(c, "llvm.masked.store", vt, args, 4);
+}
+
 /* ---- scalar math --------------------------------------------------------- */
 
 LLVMValueRef cg_libm(Cg *c, const char *name, DType t, LLVMValueRef x)

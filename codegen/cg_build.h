@@ -133,6 +133,12 @@ void cg_fn_attrs(Cg *c, LLVMValueRef fn, const char *const *names, int n);
 LLVMValueRef cg_call(Cg *c, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, int nparams,
                      LLVMValueRef *args);
 LLVMValueRef cg_intrinsic(Cg *c, const char *name, LLVMTypeRef t, LLVMValueRef *args, int n);
+/* The first n lanes of a vector of type vt at p (4-byte aligned, so any
+ * float), the others 0; and a store of v's first n lanes: plain when n
+ * covers them all, else llvm.masked.load/store, which touch no memory
+ * past lane n. */
+LLVMValueRef cg_load_lanes(Cg *c, LLVMTypeRef vt, LLVMValueRef p, int n);
+void cg_store_lanes(Cg *c, LLVMValueRef v, LLVMValueRef p, int n);
 
 /* Scalar math on values of type t: the llvm.NAME intrinsic of one or two
  * operands, libm's NAME (NAMEf for f32), max/min (smax/smin for i32,

@@ -72,44 +72,14 @@ static bool partial(const Tile *t, int v)
     return v == t->NV - 1 && t->last < t->V;
 }
 
-static LLVMValueRef lane_mask(Cg *c, const Tile *t)
-{
-    LLVMValueRef bits[16];
-    for (int i = 0; i < t->V; i++)
-        bits[i] = LLVMConstInt(c->i1, i < t->last, 0);
-    return LLVMConstVector(bits, (unsigned)t->V);
-}
-
-/* llvm.masked.load/store for t's vector type. */
-static LLVMValueRef masked(Cg *c, const char *name, const Tile *t, LLVMValueRef *args, int n)
-{
-    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
-    LLVMTypeRef over[] = {t->vt, c->ptr};
-    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, over, 2);
-    return LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, over, 2), fn, args, (unsigned)n,
-                          "");
-}
-
 static LLVMValueRef load_vec(Cg *c, const Tile *t, LLVMValueRef p, bool part)
 {
-    if (part) {
-        LLVMValueRef args[] = {p, LLVMConstInt(c->i32, 4, 0), lane_mask(c, t),
-                               LLVMConstNull(t->vt)};
-        return masked(c, "llvm.masked.load", t, args, 4);
-    }
-    LLVMValueRef v = LLVMBuildLoad2(c->b, t->vt, p, "");
-    LLVMSetAlignment(v, 4);
-    return v;
+    return cg_load_lanes(c, t->vt, p, part ? t->last : t->V);
 }
 
 static void store_vec(Cg *c, const Tile *t, LLVMValueRef v, LLVMValueRef p, bool part)
 {
-    if (part) {
-        LLVMValueRef args[] = {v, p, LLVMConstInt(c->i32, 4, 0), lane_mask(c, t)};
-        masked(c, "llvm.masked.store", t, args, 4);
-        return;
-    }
-    LLVMSetAlignment(LLVMBuildStore(c->b, v, p), 4);
+    cg_store_lanes(c, v, p, part ? t->last : t->V);
 }
 
 /* element (i0 + r, col) of a matrix whose rows are ld elements apart */
@@ -414,6 +384,60 @@ static LLVMValueRef lanes_sum(Cg *c, LLVMValueRef v, int V)
     return LLVMBuildExtractElement(c->b, v, cg_i64(c, 0), "");
 }
 
+/* The sums of the lanes of 4 vectors of V lanes, as a vector of 4: the
+ * vectors' halves added pairwise until each has V/4 lanes of one vector,
+ * then each group of lanes halved, all in a fixed order. About a third
+ * of the shuffles of 4 lanes_sum; a tile of the weight gradients' short
+ * inner extents (LeNet-5's 136) spent as long summing as multiplying. */
+static LLVMValueRef sums4(Cg *c, LLVMValueRef *v, int V)
+{
+    LLVMValueRef idx[16];
+    LLVMValueRef u[DOT_COLS];
+    for (int q = 0; q < DOT_COLS; q++)
+        u[q] = v[q];
+    /* n vectors of w lanes each hold (V / w) of the parts of one column */
+    int n = DOT_COLS, w = V;
+    while (n > 1) {
+        /* a | b: the low halves of each group of w lanes of a and b side
+         * by side, plus the high halves */
+        int g = V / w; /* groups per vector */
+        for (int q = 0; q < n / 2; q++) {
+            LLVMValueRef part[2];
+            LLVMValueRef a = u[2 * q], b = u[2 * q + 1];
+            for (int half = 0; half < 2; half++) {
+                int m = 0;
+                for (int src = 0; src < 2; src++)
+                    for (int k = 0; k < g; k++)
+                        for (int i = 0; i < w / 2; i++)
+                            idx[m++] = LLVMConstInt(
+                                c->i32, (unsigned long long)(src * V + k * w + half * (w / 2) + i),
+                                0);
+                part[half] =
+                    LLVMBuildShuffleVector(c->b, a, b, LLVMConstVector(idx, (unsigned)V), "");
+            }
+            u[q] = LLVMBuildFAdd(c->b, part[0], part[1], "");
+        }
+        n /= 2;
+        w /= 2;
+    }
+    /* one vector: groups of w lanes, group q column q; halve each */
+    LLVMValueRef x = u[0];
+    for (int h = w / 2; h >= 1; h /= 2) {
+        for (int i = 0; i < V; i++) {
+            int base = i / (2 * h) * (2 * h);
+            idx[i] = LLVMConstInt(c->i32, (unsigned long long)(base + (i - base + h) % (2 * h)), 0);
+        }
+        x = LLVMBuildFAdd(c->b, x,
+                          LLVMBuildShuffleVector(c->b, x, LLVMGetPoison(LLVMTypeOf(x)),
+                                                 LLVMConstVector(idx, (unsigned)V), ""),
+                          "");
+    }
+    for (int q = 0; q < DOT_COLS; q++)
+        idx[q] = LLVMConstInt(c->i32, (unsigned long long)(q * (V / DOT_COLS)), 0);
+    return LLVMBuildShuffleVector(c->b, x, LLVMGetPoison(LLVMTypeOf(x)),
+                                  LLVMConstVector(idx, DOT_COLS), "");
+}
+
 /* out[i0 .. i0+R, j0 .. j0+C] (+)= a[i0 .., :] . b[j0 .., :] */
 static void dot_tile(Cg *c, const Tile *t, int C, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
                      LLVMValueRef i0, LLVMValueRef j0)
@@ -451,14 +475,30 @@ static void dot_tile(Cg *c, const Tile *t, int C, LLVMValueRef out, LLVMValueRef
         if (!part)
             cg_loop_end(c, &lk);
     }
-    for (int r = 0; r < t->R; r++)
-        for (int q = 0; q < C; q++) {
-            LLVMValueRef sum = lanes_sum(c, LLVMBuildLoad2(c->b, t->vt, acc[r][q], ""), t->V);
-            LLVMValueRef p = at(c, out, i0, r, t->ldo, cg_add(c, j0, cg_i64(c, q)));
-            if (t->acc) /* out + the whole sum, as BLAS's beta = 1 */
-                sum = LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, p, ""), sum, "");
-            LLVMBuildStore(c->b, sum, p);
+    for (int r = 0; r < t->R; r++) {
+        LLVMValueRef v[DOT_COLS];
+        for (int q = 0; q < C; q++)
+            v[q] = LLVMBuildLoad2(c->b, t->vt, acc[r][q], "");
+        LLVMValueRef p = at(c, out, i0, r, t->ldo, j0);
+        if (C == DOT_COLS && t->V >= DOT_COLS) { /* the row's 4 sums at once */
+            LLVMTypeRef vt4 = LLVMVectorType(c->f32, DOT_COLS);
+            LLVMValueRef sum = sums4(c, v, t->V);
+            if (t->acc) { /* out + the whole sums, as BLAS's beta = 1 */
+                LLVMValueRef o = LLVMBuildLoad2(c->b, vt4, p, "");
+                LLVMSetAlignment(o, 4);
+                sum = LLVMBuildFAdd(c->b, o, sum, "");
+            }
+            LLVMSetAlignment(LLVMBuildStore(c->b, sum, p), 4);
+            continue;
         }
+        for (int q = 0; q < C; q++) {
+            LLVMValueRef sum = lanes_sum(c, v[q], t->V);
+            LLVMValueRef pq = cg_gep(c, DT_F32, p, cg_i64(c, q));
+            if (t->acc) /* out + the whole sum, as BLAS's beta = 1 */
+                sum = LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, pq, ""), sum, "");
+            LLVMBuildStore(c->b, sum, pq);
+        }
+    }
 }
 
 /* rows i0 .. i0+R of a @ b^T: tiles of DOT_COLS rows of b, then the rest */

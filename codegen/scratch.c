@@ -76,25 +76,17 @@ CgConvWin cg_conv_window(const Node *n)
     v.ok = true;
     v.kh = k[0];
     v.kw = k[1];
-    if (gi) { /* the adjoint: dy, padded by k - 1 - p, with flipped weights */
-        v.C = og;
-        v.O = cg;
-        v.H = on[0];
-        v.W = on[1];
-        v.oh = in[0];
-        v.ow = in[1];
-        v.oy = k[0] - 1 - p[0];
-        v.ox = k[1] - 1 - p[1];
-    } else {
-        v.C = cg;
-        v.O = og;
-        v.H = in[0];
-        v.W = in[1];
-        v.oh = on[0];
-        v.ow = on[1];
-        v.oy = p[0];
-        v.ox = p[1];
-    }
+    /* conv_grad_input's is the adjoint: dy, padded by k - 1 - p, with
+     * flipped weights, makes the input's pixels */
+    const int64_t *from = gi ? on : in, *to = gi ? in : on;
+    v.C = gi ? og : cg;
+    v.O = gi ? cg : og;
+    v.H = from[0];
+    v.W = from[1];
+    v.oh = to[0];
+    v.ow = to[1];
+    v.oy = gi ? k[0] - 1 - p[0] : p[0];
+    v.ox = gi ? k[1] - 1 - p[1] : p[1];
     v.h = v.oh + v.kh - 1;
     v.w = v.ow + v.kw - 1;
     /* x itself when no window reaches past its top and left edges nor past
