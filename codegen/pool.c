@@ -31,10 +31,10 @@
  * 2-d pooling has depth 1, a 1-d one height 1 too. */
 typedef struct {
     int64_t D, H, W, OD, OH, OW, kd, kh, kw, sd, sh, sw, pd, ph, pw;
-    bool clips;     /* some window reaches outside the input: padding, or
-                       with ceil_mode a last window past the end */
-    bool with_pad;  /* avg: count_include_pad (the default) */
-    bool fixed;     /* avg: every window divides by kd * kh * kw */
+    bool clips;    /* some window reaches outside the input: padding, or
+                      with ceil_mode a last window past the end */
+    bool with_pad; /* avg: count_include_pad (the default) */
+    bool fixed;    /* avg: every window divides by kd * kh * kw */
 } PoolGeom;
 
 /* n's geometry for the input x and the pooled output y. PyTorch's
@@ -53,9 +53,21 @@ static PoolGeom pool_geom(const Node *n, const Shape *x, const Shape *y)
         s[a] = cg_ints_at(attr_stride(n), i);
         p[a] = attr_has_padding(n) ? cg_ints_at(attr_padding(n), i) : 0;
     }
-    PoolGeom g = {.D = in[0], .H = in[1], .W = in[2], .OD = on[0], .OH = on[1], .OW = on[2],
-                  .kd = k[0], .kh = k[1], .kw = k[2], .sd = s[0], .sh = s[1], .sw = s[2],
-                  .pd = p[0], .ph = p[1], .pw = p[2]};
+    PoolGeom g = {.D = in[0],
+                  .H = in[1],
+                  .W = in[2],
+                  .OD = on[0],
+                  .OH = on[1],
+                  .OW = on[2],
+                  .kd = k[0],
+                  .kh = k[1],
+                  .kw = k[2],
+                  .sd = s[0],
+                  .sh = s[1],
+                  .sw = s[2],
+                  .pd = p[0],
+                  .ph = p[1],
+                  .pw = p[2]};
     bool past = false, within = true; /* a window past the input, or past its padding */
     for (int a = 0; a < 3; a++) {
         past |= p[a] > 0 || (on[a] - 1) * s[a] + k[a] > in[a];
@@ -89,6 +101,139 @@ static LLVMValueRef pool_divisor(Cg *c, const PoolGeom *g, LLVMTypeRef ty, LLVMV
     return LLVMBuildSIToFP(c->b, count, ty, "");
 }
 
+/* ---- 2 x 2 windows of stride 2 in vectors ----------------------------------
+ * The commonest pooling (LeNet-5's, VGG's), f32 and unpadded, runs a row
+ * of outputs at a time in the target's widest vectors: 2V inputs of each
+ * of the window's two rows loaded and split into even and odd columns,
+ * so that each of V outputs has its window's 4 elements in 4 vectors.
+ * The gradient finds each window's maximum the same way and writes dy or
+ * 0 to the 4 elements, interleaved back. The scalar loops ran a quarter
+ * of LeNet-5's training step (and LLVM vectorized them with gathers). */
+static bool pool2(Cg *c, const Node *n, const PoolGeom *g)
+{
+    return n->dtype == DT_F32 && c->vector_bytes >= 16 && g->D == 1 && g->kh == 2 && g->kw == 2 &&
+           g->sh == 2 && g->sw == 2 && !g->clips;
+}
+
+/* lanes lo, lo+step, ... of the 2V lanes of a then b */
+static LLVMValueRef pick(Cg *c, LLVMValueRef a, LLVMValueRef b, int V, int lo, int step)
+{
+    LLVMValueRef idx[64];
+    for (int i = 0; i < V; i++)
+        idx[i] = LLVMConstInt(c->i32, (unsigned long long)(lo + i * step), 0);
+    return LLVMBuildShuffleVector(c->b, a, b, LLVMConstVector(idx, (unsigned)V), "");
+}
+
+/* lanes lo .. lo+V/2 of a and b interleaved: a[lo], b[lo], a[lo+1], ... */
+static LLVMValueRef zip(Cg *c, LLVMValueRef a, LLVMValueRef b, int V, int lo)
+{
+    LLVMValueRef idx[64];
+    for (int i = 0; i < V; i++)
+        idx[i] = LLVMConstInt(c->i32, (unsigned long long)(lo + i / 2 + (i % 2) * V), 0);
+    return LLVMBuildShuffleVector(c->b, a, b, LLVMConstVector(idx, (unsigned)V), "");
+}
+
+/* One window row's even and odd columns for the n outputs from p (2n
+ * inputs) */
+static void split_row(Cg *c, LLVMTypeRef vt, int V, LLVMValueRef p, int n, LLVMValueRef *even,
+                      LLVMValueRef *odd)
+{
+    LLVMValueRef a = cg_load_lanes(c, vt, p, 2 * n);
+    LLVMValueRef b = 2 * n > V ? cg_load_lanes(c, vt, cg_gep(c, DT_F32, p, cg_i64(c, V)), 2 * n - V)
+                               : LLVMConstNull(vt);
+    *even = pick(c, a, b, V, 0, 2);
+    *odd = pick(c, a, b, V, 1, 2);
+}
+
+typedef struct {
+    Op op;
+    int64_t W, OW;
+    LLVMTypeRef vt;
+    int V;
+    LLVMValueRef in, out, dy; /* the plane's input rows 2y, its output row y (dy's row y) */
+} Pool2Row;
+
+/* the n outputs from xo of a row: pooled, or (dy given) their gradient */
+static void pool2_vectors(Cg *c, const Pool2Row *r, LLVMValueRef xo, int n)
+{
+    int V = r->V;
+    LLVMValueRef p0 = cg_gep(c, DT_F32, r->in, cg_mul(c, xo, cg_i64(c, 2)));
+    LLVMValueRef x[4]; /* the window's elements in its order */
+    split_row(c, r->vt, V, p0, n, &x[0], &x[1]);
+    split_row(c, r->vt, V, cg_gep(c, DT_F32, p0, cg_i64(c, r->W)), n, &x[2], &x[3]);
+    if (r->op == OP_MAX_POOL2D) {
+        LLVMValueRef m = x[0];
+        for (int i = 1; i < 4; i++) {
+            LLVMValueRef args[] = {m, x[i]};
+            m = cg_intrinsic(c, "llvm.maximum", r->vt, args, 2);
+        }
+        cg_store_lanes(c, m, cg_gep(c, DT_F32, r->out, xo), n);
+        return;
+    }
+    if (r->op == OP_AVG_POOL2D) { /* 0 + x00 + x01 + x10 + x11, as the loop */
+        LLVMValueRef s = LLVMConstNull(r->vt);
+        for (int i = 0; i < 4; i++)
+            s = LLVMBuildFAdd(c->b, s, x[i], "");
+        LLVMValueRef four[64];
+        for (int i = 0; i < V; i++)
+            four[i] = LLVMConstReal(c->f32, 4);
+        s = LLVMBuildFDiv(c->b, s, LLVMConstVector(four, (unsigned)V), "");
+        cg_store_lanes(c, s, cg_gep(c, DT_F32, r->out, xo), n);
+        return;
+    }
+    /* the gradient: the first maximum, or a NaN after it (PyTorch's rule) */
+    LLVMValueRef best = x[0], take[4] = {NULL};
+    for (int i = 1; i < 4; i++) {
+        take[i] = LLVMBuildOr(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, x[i], best, ""),
+                              LLVMBuildFCmp(c->b, LLVMRealUNO, x[i], x[i], ""), "");
+        best = LLVMBuildSelect(c->b, take[i], x[i], best, "");
+    }
+    LLVMValueRef g = cg_load_lanes(c, r->vt, cg_gep(c, DT_F32, r->dy, xo), n);
+    LLVMValueRef zero = LLVMConstNull(r->vt), o[4], later = NULL;
+    for (int i = 3; i >= 0; i--) { /* element i wins when taken and none after it is */
+        LLVMValueRef wins = i ? take[i] : NULL;
+        if (later)
+            wins = wins ? LLVMBuildAnd(c->b, wins, LLVMBuildNot(c->b, later, ""), "")
+                        : LLVMBuildNot(c->b, later, "");
+        o[i] = wins ? LLVMBuildSelect(c->b, wins, g, zero, "") : g;
+        if (i)
+            later = later ? LLVMBuildOr(c->b, later, take[i], "") : take[i];
+    }
+    for (int row = 0; row < 2; row++) {
+        LLVMValueRef q = cg_gep(c, DT_F32, r->out,
+                                cg_add(c, cg_mul(c, xo, cg_i64(c, 2)), cg_i64(c, row * r->W)));
+        cg_store_lanes(c, zip(c, o[2 * row], o[2 * row + 1], V, 0), q, 2 * n);
+        if (2 * n > V)
+            cg_store_lanes(c, zip(c, o[2 * row], o[2 * row + 1], V, V / 2),
+                           cg_gep(c, DT_F32, q, cg_i64(c, V)), 2 * n - V);
+    }
+}
+
+/* every output row of the plane at in (out, dy: the plane's output or
+ * input gradient, and dy) */
+static void pool2_plane(Cg *c, Op op, const PoolGeom *g, LLVMValueRef in, LLVMValueRef out,
+                        LLVMValueRef dy)
+{
+    int V = c->vector_bytes / 4;
+    Pool2Row r = {
+        .op = op, .W = g->W, .OW = g->OW, .vt = LLVMVectorType(c->f32, (unsigned)V), .V = V};
+    CgLoop ly, lx;
+    LLVMValueRef y = cg_loop_begin(c, cg_i64(c, g->OH), &ly);
+    r.in = cg_gep(c, DT_F32, in, cg_mul(c, y, cg_i64(c, 2 * g->W)));
+    r.out = dy ? cg_gep(c, DT_F32, out, cg_mul(c, y, cg_i64(c, 2 * g->W)))
+               : cg_gep(c, DT_F32, out, cg_mul(c, y, cg_i64(c, g->OW)));
+    r.dy = dy ? cg_gep(c, DT_F32, dy, cg_mul(c, y, cg_i64(c, g->OW))) : NULL;
+    int64_t whole = g->OW / V, left = g->OW % V;
+    if (whole) {
+        LLVMValueRef xo = cg_mul(c, cg_loop_begin(c, cg_i64(c, whole), &lx), cg_i64(c, V));
+        pool2_vectors(c, &r, xo, V);
+        cg_loop_end(c, &lx);
+    }
+    if (left)
+        pool2_vectors(c, &r, cg_i64(c, whole * V), (int)left);
+    cg_loop_end(c, &ly);
+}
+
 static LLVMValueRef k_pool(Cg *c, Node *n)
 {
     Node *x = n->in[0];
@@ -104,6 +249,13 @@ static LLVMValueRef k_pool(Cg *c, Node *n)
     CgLoop lq, lz, ly, lx, la, li, lj;
     LLVMValueRef q = cg_loop_begin(c, planes, &lq);
     LLVMValueRef plane = cg_gep(c, t, src, cg_mul(c, q, cg_i64(c, D * H * W)));
+    if ((n->op == OP_MAX_POOL2D || (n->op == OP_AVG_POOL2D && gm.fixed)) && pool2(c, n, &gm)) {
+        pool2_plane(c, n->op, &gm, plane, cg_gep(c, t, out, cg_mul(c, q, cg_i64(c, OH * OW))),
+                    NULL);
+        cg_loop_end(c, &lq);
+        LLVMBuildRetVoid(c->b);
+        return fn;
+    }
     LLVMValueRef z = cg_loop_begin(c, cg_i64(c, OD), &lz);
     LLVMValueRef y = cg_loop_begin(c, cg_i64(c, OH), &ly);
     LLVMValueRef xo = cg_loop_begin(c, cg_i64(c, OW), &lx);
@@ -120,10 +272,12 @@ static LLVMValueRef k_pool(Cg *c, Node *n)
     LLVMBasicBlockRef join = NULL;
     if (gm.clips)
         join = cg_if_begin(
-            c, LLVMBuildAnd(c->b, cg_in_range(c, iz, D),
-                            LLVMBuildAnd(c->b, cg_in_range(c, iy, H), cg_in_range(c, ix, W), ""), ""));
-    LLVMValueRef v = cg_load(
-        c, t, plane, cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, iz, cg_i64(c, H)), iy), cg_i64(c, W)), ix));
+            c,
+            LLVMBuildAnd(c->b, cg_in_range(c, iz, D),
+                         LLVMBuildAnd(c->b, cg_in_range(c, iy, H), cg_in_range(c, ix, W), ""), ""));
+    LLVMValueRef v =
+        cg_load(c, t, plane,
+                cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, iz, cg_i64(c, H)), iy), cg_i64(c, W)), ix));
     LLVMValueRef a = cg_get(c, ty, acc), r;
     switch (n->op) {
     case OP_MAX_POOL1D:
@@ -185,7 +339,8 @@ static LLVMValueRef k_pool(Cg *c, Node *n)
     default: break;
     }
     LLVMValueRef qz = cg_add(c, cg_mul(c, q, cg_i64(c, OD)), z);
-    LLVMValueRef at = cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, qz, cg_i64(c, OH)), y), cg_i64(c, OW)), xo);
+    LLVMValueRef at =
+        cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, qz, cg_i64(c, OH)), y), cg_i64(c, OW)), xo);
     cg_store(c, t, res, out, at);
     cg_loop_end(c, &lx);
     cg_loop_end(c, &ly);
@@ -203,7 +358,6 @@ static LLVMValueRef k_pool(Cg *c, Node *n)
  * window's size. The gradient scatters each window's dy into the zeroed
  * output: max to the first element greater than all before it (or a
  * NaN), as PyTorch; avg, dy / size to every element. */
-
 
 /* The window [*lo, *hi) of output index o (i64) of on for an input of n. */
 static void adaptive_window(Cg *c, LLVMValueRef o, int64_t n, int64_t on, LLVMValueRef *lo,
@@ -239,8 +393,8 @@ static LLVMValueRef k_adaptive_pool(Cg *c, Node *n)
     adaptive_window(c, y, H, OH, &h0, &h1);
     LLVMValueRef xo = cg_loop_begin(c, cg_i64(c, OW), &lx);
     adaptive_window(c, xo, W, OW, &w0, &w1);
-    LLVMValueRef yat = cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, q, cg_i64(c, OH)), y),
-                                        cg_i64(c, OW)), xo);
+    LLVMValueRef yat =
+        cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, q, cg_i64(c, OH)), y), cg_i64(c, OW)), xo);
     LLVMValueRef size = LLVMBuildUIToFP(
         c->b, cg_mul(c, LLVMBuildSub(c->b, h1, h0, ""), LLVMBuildSub(c->b, w1, w0, "")), ty, "");
     LLVMValueRef g = grad ? cg_load(c, t, dy, yat) : NULL;
@@ -483,6 +637,12 @@ static LLVMValueRef k_pool_grad(Cg *c, Node *n)
     LLVMValueRef q = cg_loop_begin(c, planes, &lq);
     LLVMValueRef xq = cg_gep(c, t, src, cg_mul(c, q, cg_i64(c, D * H * W)));
     LLVMValueRef oq = cg_gep(c, t, out, cg_mul(c, q, cg_i64(c, D * H * W)));
+    if (mx && pool2(c, n, &gm)) {
+        pool2_plane(c, n->op, &gm, xq, oq, cg_gep(c, t, dy, cg_mul(c, q, cg_i64(c, OD * OH * OW))));
+        cg_loop_end(c, &lq);
+        LLVMBuildRetVoid(c->b);
+        return fn;
+    }
     LLVMValueRef z = cg_loop_begin(c, cg_i64(c, OD), &lz);
     LLVMValueRef y = cg_loop_begin(c, cg_i64(c, OH), &ly);
     LLVMValueRef xo = cg_loop_begin(c, cg_i64(c, OW), &lx);
