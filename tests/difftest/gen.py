@@ -440,7 +440,14 @@ class Gen:
             y = self.leaf(s) if r.random() < 0.7 else x
             shape = list(x.shape)
             shape[ax] = x.shape[ax] + y.shape[ax]
-            return self.op(f"concat([{{0}}, {{1}}], axis = {ax})", [x, y], shape)
+            # with itself: x's copies, and of one element along the axis two
+            # copies of it there (seed 114405: layer_norm of concat([x,
+            # x], axis = 2) of x: [B, 1, 1], 0, gave gamma no gradient)
+            copies = ()
+            if y is x:
+                copies = x.copies | ({ax - rank} if x.shape[ax] == 1 else set())
+            return self.op(f"concat([{{0}}, {{1}}], axis = {ax})", [x, y], shape,
+                           copies=copies)
         # slices: every dimension but the batch gets a pick, a range or all
         if rank == 0:
             return self.g_unary(x)
@@ -993,8 +1000,13 @@ class Gen:
             # from an axis of one element every index is 0: copies of that
             # slice along it (seed 111899: attention over such keys is
             # uniform, its query and key weights get no gradient)
+            # and then the index picks nothing: x's copies and broadcast
+            # axes stay copies (seed 114405's gather of such a concat)
+            copies = ()
+            if x.shape[ax] == 1:
+                copies = x.copies | {ax - rank} | broadcast_axes(x.shape, out)
             return self.op(f"gather({{0}}, {{1}}, axis = {a_text})", [x, idx], out,
-                           copies={ax - rank} if x.shape[ax] == 1 else ())
+                           copies=copies)
         if kind == "cast" and rank:
             # through the other float type and back: an f32 island in an
             # f64 model makes its tolerance f32's and rules out the
@@ -1468,6 +1480,18 @@ def selftest():
         if n.expr.startswith("stack([{0}, {0}]") or (n.args and n.args[0] == n.args[-1]
                                                       and "stack(" in n.expr + n.prelude):
             assert g.g_norm(n).expr.split("(")[0] not in ("layer_norm", "batch_norm"), n.expr
+    # nor a concat of a value of one element along the axis with itself
+    # (seed 114405), nor a gather from such an axis of it
+    g = Gen(9)
+    drawn = 0
+    for _ in range(300):
+        x = g.leaf([BATCH, 1, 1], "input")
+        n = g.g_shape(x)
+        if template(n).startswith("concat(") and n.args[0] == n.args[1]:
+            drawn += 1
+            assert n.copies, n.expr
+            assert g.g_norm(n).expr.split("(")[0] not in ("layer_norm", "batch_norm"), n.expr
+    assert drawn
     # nor is an input widened by broadcast_to, along the widened axis
     # (seed 910099)
     widened = 0
