@@ -585,6 +585,7 @@ class Gen:
         o = self.dim(range(1, 4))
         pad = self.dim([0, 0, 1])
         k = self.dim(range(1, min([2] + [n + 2 * pad for n in sizes]) + 1))
+        pad = 0 if k == 1 else pad  # as g_conv's (seed 114548)
         st = self.dim([1, 1, 2])
         wt = self.leaf([o, c, k, k, k], "param")
         out = [(n + 2 * pad - k) // st + 1 for n in sizes]
@@ -639,6 +640,7 @@ class Gen:
                 dil, span = 1, k - 1
             if span + 1 > sizes[0] + 2 * pad:
                 k, span = 1, 0
+            pad = 0 if k == 1 else pad  # as g_conv's (seed 114548)
             out = [(n + 2 * pad - span - 1) // st + 1 for n in sizes]
             w = self.leaf([o, c // groups, k], "param")
             f = "conv1d"
@@ -674,6 +676,9 @@ class Gen:
         o = self.dim(range(1, 4))
         pad = self.dim([0, 0, 1])
         k = self.dim(range(1, min(3, h + 2 * pad, w + 2 * pad) + 1))
+        # a 1x1 kernel's padded border is 0 whatever the weights, and a
+        # slice of it alone leaves them no gradient (seed 114548)
+        pad = 0 if k == 1 else pad
         st = self.dim([1, 1, 2])
         wt = self.leaf([o, c, k, k], "param")
         oh, ow = (h + 2 * pad - k) // st + 1, (w + 2 * pad - k) // st + 1
@@ -1492,6 +1497,13 @@ def selftest():
             assert n.copies, n.expr
             assert g.g_norm(n).expr.split("(")[0] not in ("layer_norm", "batch_norm"), n.expr
     assert drawn
+    # no padding of a 1x1 convolution, whose border is 0 (seed 114548)
+    for seed in range(400):
+        for n in generate(seed):
+            m = re.match(r"conv[123]d\(\{0\}, \{1\}, stride = \d, padding = (\d)", template(n))
+            if m and m.group(1) != "0":
+                w = [a for a in generate(seed) if a.name == n.args[1]][0]
+                assert w.shape[2] > 1, (seed, n.expr, w.shape)
     # nor is an input widened by broadcast_to, along the widened axis
     # (seed 910099)
     widened = 0
