@@ -177,6 +177,15 @@ static void vol_group(Cg *c, Op op, DType t, const Vol *v, LLVMValueRef b, LLVMV
  * flipped and their channels swapped. LeNet-5 spent a third of its
  * training step building column matrices and adding them back. */
 
+/* Whether n runs directly (its window in *v): it qualifies, has scratch
+ * (a pointwise kernel has none and needs no window) and generated
+ * products are on (--gemm-rows=0 keeps im2col and BLAS). */
+static bool runs_direct(Cg *c, const Node *n, bool scratch, CgConvWin *v)
+{
+    *v = cg_conv_window(n);
+    return scratch && v->ok && c->gemm_rows;
+}
+
 /* dst[ch, r, s] = src[ch, r - oy, s - ox] for C channels of rows x cols,
  * src's channels srows x scols dense; 0 where that is outside src */
 static void place(Cg *c, LLVMValueRef dst, int64_t C, int64_t rows, int64_t cols, LLVMValueRef src,
@@ -347,8 +356,8 @@ void cg_emit_conv(Cg *c, Node *n, LLVMValueRef xp, LLVMValueRef wp, LLVMValueRef
         /* pointwise: the input image already is the column matrix */
         check(kk == 1 && s[0] == 1 && s[1] == 1 && p[0] == 0 && p[1] == 0 && hw == pq);
     }
-    CgConvWin v = cg_conv_window(n);
-    bool direct = scratch && v.ok && c->gemm_rows;
+    CgConvWin v;
+    bool direct = runs_direct(c, n, scratch, &v);
     CgLoop lb, lg;
     LLVMValueRef b = cg_loop_begin(c, cg_dim(c, x->shape.d[0]), &lb);
     LLVMValueRef g = cg_loop_begin(c, cg_i64(c, groups), &lg);
@@ -525,8 +534,8 @@ static LLVMValueRef k_conv_grad(Cg *c, Node *n)
     if (!scratch) /* pointwise: the image is its own column matrix */
         check(kk == 1 && s[0] == 1 && s[1] == 1 && p[0] == 0 && p[1] == 0 && hw == pq);
     int64_t chunks = gi ? 1 : cg_conv_weight_chunks(c->g, n);
-    CgConvWin v = cg_conv_window(n);
-    bool direct = scratch && v.ok && c->gemm_rows;
+    CgConvWin v;
+    bool direct = runs_direct(c, n, scratch, &v);
     if (chunks > 1) {
         WeightChunks w = {.t = t,
                           .k = chunks,
