@@ -46,6 +46,8 @@ typedef struct {
     int *draw_site;       /* by node id: its ordinal among the graph's draws (rng.c) */
     Node **kin;           /* the current kernel's buffer operands after its output */
     int nkin;             /* (cg_kernel_begin) */
+    bool *kin_same;       /* by operand: overwritten in place, read through the output */
+    LLVMValueRef kin_fn;  /* the kernel they are the operands of */
     Vec(const char *) kernels; /* the names of the kernel functions built */
     int nlevels;          /* an object for a --mcpu list: its x86-64 levels (docs/CODEGEN.md, */
     const int *levels;    /* CPU lists), ascending; levels[0] is this module's. 0: one CPU */

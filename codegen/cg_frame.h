@@ -34,6 +34,9 @@ void cg_strides(Cg *c, const Shape *s, LLVMValueRef *st);
  * as given to cg_kernel_begin); cg_kernel_end returns from it. */
 LLVMValueRef cg_kernel_begin(Cg *c, Node *step, Node **ins, int nin);
 LLVMValueRef cg_kernel_scratch(Cg *c, int nin);
+/* Once the kernel fn is built: its reads of an input it overwrites in
+ * place go through the output's pointer (cg_kernel_begin). */
+void cg_kernel_unalias(Cg *c, LLVMValueRef fn);
 void cg_kernel_end(Cg *c);
 
 /* Element i of an ints attribute (attr_stride(n), ...). */

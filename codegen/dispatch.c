@@ -52,6 +52,7 @@ CgKernel cg_kernel(Cg *c, Node *step)
     if (!fn)
         die("codegen: %s is not supported by native code generation yet", op_info[step->op].text);
     LLVMValueRef k = fn(c, step);
+    cg_kernel_unalias(c, k);
     return (CgKernel){k, c->kin, c->nkin};
 }
 

@@ -126,11 +126,25 @@ LLVMValueRef cg_kernel_begin(Cg *c, Node *step, Node **ins, int nin)
     const char *fattrs[] = {"nounwind", "nofree", "willreturn", "noinline"};
     cg_fn_attrs(c, fn, fattrs, countof(fattrs));
     /* Distinct buffers: the output never shares bytes with an input, so
-     * every pointer may be noalias (inputs are only read). */
+     * every pointer may be noalias (inputs are only read). An input that
+     * the step overwrites in place (memplan.c) starts where the output
+     * does: cg_kernel_unalias reads it through the output's pointer, so
+     * the two still need no run-time overlap test, which fails for equal
+     * pointers and left such loops scalar (GPT's gelu, a seventh of its
+     * training time). Any other overlap keeps every pointer as it is. */
     Node *out = cg_storage(c, step);
     bool apart = true;
-    for (int i = 0; i < nin; i++)
-        apart &= !overlaps(c, out, cg_storage(c, ins[i]));
+    c->kin_same = arena_alloc(c->g->arena, (size_t)nin + 1);
+    for (int i = 0; i < nin; i++) {
+        Node *in = cg_storage(c, ins[i]);
+        if (!overlaps(c, out, in))
+            continue;
+        int64_t oo = c->plan->offset[out->id], oi = c->plan->offset[in->id];
+        c->kin_same[i] = out == in || (oo >= 0 && oo == oi);
+        apart &= c->kin_same[i];
+    }
+    if (!apart)
+        memset(c->kin_same, 0, (size_t)nin + 1);
     if (apart) {
         unsigned na = LLVMGetEnumAttributeKindForName("noalias", 7);
         for (int i = 0; i <= nin; i++)
@@ -145,8 +159,18 @@ LLVMValueRef cg_kernel_begin(Cg *c, Node *step, Node **ins, int nin)
     c->rng_key = draws ? LLVMGetParam(fn, (unsigned)nin + 2 + scratch) : NULL;
     c->kin = ins;
     c->nkin = nin;
+    c->kin_fn = fn;
     LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
     return fn;
+}
+
+void cg_kernel_unalias(Cg *c, LLVMValueRef fn)
+{
+    if (fn != c->kin_fn) /* not begun by cg_kernel_begin */
+        return;
+    for (int i = 0; i < c->nkin; i++)
+        if (c->kin_same[i])
+            LLVMReplaceAllUsesWith(LLVMGetParam(fn, (unsigned)i + 1), LLVMGetParam(fn, 0));
 }
 
 void cg_kernel_end(Cg *c)
