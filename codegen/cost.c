@@ -125,9 +125,10 @@ static int64_t norm_flops(const Node *n, int64_t batch)
  * and the recurrent ones, 2*BT*(F+H)*GH, and about 4 flops per gate
  * element for biases and nonlinearities. Their backward runs the
  * recurrent product with dgates once more per step, 2*BT*GH*H; lstm and
- * gru also rebuild the forward's projections (rnn's y holds its
- * activations). Attention, per batch*head: scores 2*T*S*d, the row
- * softmax 5*T*S, the output 2*T*S*dv. */
+ * gru also rebuild the forward's projections when the layer kept no
+ * reserve (ir_recurrent_reserve; rnn's y holds its activations).
+ * Attention, per batch*head: scores 2*T*S*d, the row softmax 5*T*S, the
+ * output 2*T*S*dv. */
 static int64_t seq_flops(const Node *n, int64_t batch)
 {
     switch (n->op) {
@@ -155,7 +156,9 @@ static int64_t seq_flops(const Node *n, int64_t batch)
         int64_t F = wih->d[0].n, GH = wih->d[1].n, H = n->in[0]->shape.d[2].n;
         int64_t BT = numel_at(&x->shape, batch) / F;
         int64_t back = 2 * BT * GH * H + 6 * BT * GH;
-        return cell == OP_RNN ? back : back + 2 * BT * (F + H) * GH;
+        /* the gates are rebuilt unless the layer's reserve kept them */
+        return cell == OP_RNN || ir_recurrent_grad_reserved(n) ? back
+                                                               : back + 2 * BT * (F + H) * GH;
     }
     case OP_ATTENTION:
     case OP_ATTENTION_MASKED: {

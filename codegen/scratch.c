@@ -212,13 +212,13 @@ static bool is_recurrent_grad(Op op)
 }
 
 /* Recurrent layers (codegen/seq.c): the input projection of all
- * steps [B*T, G*H], one step's recurrent projection [B, G*H], and the LSTM
- * cell state [B, H]. Their backward ops: with f32, W_hh^T [G*H, H]
- * for the steps' generated products; the carried adjoints [B, H] (and
- * the LSTM's cell adjoint), the previous states [B*T, H], the gates
- * [B*T, 4H] and cells [B*T, H] of the LSTM, the gates and recurrent side
- * [B*T, 3H] each of the GRU. Attention: one [T, S] score block, reused for every
- * batch*head. */
+ * steps [B*T, G*H] (unless it is in the layer's reserve), one step's
+ * recurrent projection [B, G*H], and the LSTM cell state [B, H]. Their
+ * backward ops: with f32, W_hh^T [G*H, H] for the steps' generated
+ * products; the carried adjoints [B, H] (and the LSTM's cell adjoint),
+ * the previous states [B*T, H] (the LSTM's only to rebuild), and unless
+ * the layer's reserve holds them, its planes rebuilt. Attention: one
+ * [T, S] score block, reused for every batch*head. */
 static int64_t seq_scratch(const Graph *g, const Node *n)
 {
     int64_t es = elem_bytes(n->dtype);
@@ -232,12 +232,17 @@ static int64_t seq_scratch(const Graph *g, const Node *n)
         int64_t wt = n->dtype == DT_F32 ? G * H * H : 0;
         if (cell == OP_RNN)
             return es * (wt + B * H);
+        /* without the layer's reserve, its G + 1 planes [B*T, H] are
+         * rebuilt here (and the GRU's recurrent side, [B*T, 3H]) */
+        bool rebuilt = !ir_recurrent_grad_reserved(n);
+        int64_t rows = rebuilt ? (G + 1) * H + (cell == OP_GRU ? 3 * H : 0) : 0;
         if (cell == OP_LSTM)
-            return es * (wt + 2 * B * H + B * T * H * 6);
-        return es * (wt + B * H + B * T * H * 7);
+            return es * (wt + 2 * B * H + B * T * (rebuilt ? H + rows : 0));
+        return es * (wt + B * H + B * T * (H + rows));
     }
     int64_t H = n->shape.d[2].n;
-    return es * (B * T * G * H + B * G * H + (cell == OP_LSTM ? B * H : 0));
+    int64_t xp = ir_recurrent_reserve(g, n) ? 0 : B * T * G * H;
+    return es * (xp + B * G * H + (cell == OP_LSTM ? B * H : 0));
 }
 
 /* The convolution computed by the kernel of root r of a convolution

@@ -88,6 +88,38 @@ static LLVMValueRef relu_or_tanh(Cg *c, const Node *n, DType t, LLVMValueRef a)
     return LLVMBuildSelect(c->b, pos, a, cg_fconst(c, t, 0), "");
 }
 
+/* Plane k of G + 1 planes [B*T, H] ps elements apart: a recurrent
+ * layer's gates, one per plane, then the LSTM's cells or the GRU's
+ * recurrent n side. Planes rather than rows of (G + 1) * H: LLVM checks
+ * the stores of a loop over all its outer iterations at once, where
+ * rows interleave and the checks always failed. */
+static LLVMValueRef plane(Cg *c, DType t, LLVMValueRef p, LLVMValueRef ps, int k)
+{
+    return cg_gep(c, t, p, cg_mul(c, ps, cg_i64(c, k)));
+}
+
+/* planes[k] (+)= a [M, K] @ w[:, k*H : (k+1)*H] for the G gates, w
+ * [K, G*H]: one GEMM per gate plane */
+static void gate_planes(Cg *c, DType t, int G, int64_t H, LLVMValueRef M, LLVMValueRef K,
+                        LLVMValueRef a, LLVMValueRef lda, LLVMValueRef w, int beta,
+                        LLVMValueRef planes)
+{
+    LLVMValueRef ps = cg_mul(c, M, cg_i64(c, H));
+    for (int k = 0; k < G; k++)
+        cg_gemm(c, t, false, false, M, cg_i64(c, H), K, cg_fconst(c, t, 1), a, lda,
+                cg_gep(c, t, w, cg_i64(c, k * H)), cg_i64(c, G * H), beta,
+                plane(c, t, planes, ps, k), cg_i64(c, H));
+}
+
+/* Element at of each plane of a layer's reserve (none without one): the
+ * values kept for the backward. */
+static void keep_planes(Cg *c, DType t, LLVMValueRef res, LLVMValueRef ps, LLVMValueRef at,
+                        const LLVMValueRef *v, int nv)
+{
+    for (int k = 0; res && k < nv; k++)
+        cg_store(c, t, v[k], plane(c, t, res, ps, k), at);
+}
+
 /* With final-state rows (return_state), the running state lives in them:
  * h in row T of each sample (h_{t-1} for every step's GEMM, stride
  * (T + S) * H) and the LSTM's c in row T + 1, so that they end as h_n and
@@ -115,10 +147,15 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
     LLVMValueRef F = cg_i64(c, x->shape.d[2].n), H = cg_i64(c, Hn), GH = cg_i64(c, G * Hn);
     LLVMValueRef BT = cg_mul(c, B, T);
     LLVMValueRef TH = cg_mul(c, cg_add(c, T, cg_i64(c, S)), H); /* out's stride per sample */
-    /* scratch: XP [B*T, GH], HP [B, GH], C [B, H] (lstm) */
-    LLVMValueRef one = cg_fconst(c, t, 1);
-    LLVMValueRef XP = scratch;
-    LLVMValueRef HP = cg_gep(c, t, scratch, cg_mul(c, BT, GH));
+    /* XP: the input projection as G planes [B*T, H], one per gate, in
+     * the layer's reserve after out's rows (where the activated gates
+     * replace the pre-activations and a last plane gets the LSTM's cells
+     * or the GRU's recurrent n side) or in scratch; then scratch HP
+     * [B, GH] and C [B, H] (lstm) */
+    bool reserve = ir_recurrent_reserve(c->g, n) > 0;
+    LLVMValueRef PS = cg_mul(c, BT, H);
+    LLVMValueRef XP = reserve ? cg_gep(c, t, out, cg_mul(c, B, TH)) : scratch;
+    LLVMValueRef HP = reserve ? scratch : cg_gep(c, t, scratch, cg_mul(c, BT, GH));
     LLVMValueRef C = cg_gep(c, t, HP, cg_mul(c, B, GH)), ldc = H;
     LLVMValueRef hstate = S ? cg_gep(c, t, out, cg_mul(c, T, H)) : NULL;
     if (S && lstm) {
@@ -126,7 +163,7 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
         ldc = TH;
     }
 
-    cg_gemm(c, t, false, false, BT, GH, F, one, xp, F, wih, GH, 0, XP, GH);
+    gate_planes(c, t, G, Hn, BT, F, xp, F, wih, 0, XP);
     CgLoop lt, lb, lj;
     if (S) {
         LLVMValueRef bi = cg_loop_begin(c, B, &lb);
@@ -158,7 +195,7 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
     cg_product(c, t, &step);
 
     LLVMValueRef bi = cg_loop_begin(c, B, &lb);
-    LLVMValueRef xrow = cg_mul(c, cg_add(c, cg_mul(c, bi, T), ti), GH); /* XP row (bi, t) */
+    LLVMValueRef xrow = cg_mul(c, cg_add(c, cg_mul(c, bi, T), ti), H);  /* XP row (bi, t) */
     LLVMValueRef hrow = cg_mul(c, bi, GH);                              /* HP row bi */
     LLVMValueRef orow = cg_add(c, cg_mul(c, bi, TH), cg_mul(c, ti, H)); /* out[bi, t, :] */
     LLVMValueRef prow = cg_mul(c, bi, ldh);                             /* hprev row bi */
@@ -169,7 +206,7 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
     LLVMValueRef xg[4], hg[4], bg[4];
     for (int k = 0; k < G; k++) {
         LLVMValueRef col = cg_add(c, j, cg_i64(c, k * Hn));
-        xg[k] = cg_load(c, t, XP, cg_add(c, xrow, col));
+        xg[k] = cg_load(c, t, plane(c, t, XP, PS, k), cg_add(c, xrow, j));
         hg[k] = cg_load(c, t, HP, cg_add(c, hrow, col));
         bg[k] = cg_load(c, t, bias, col);
         if (gru)
@@ -184,8 +221,11 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
         LLVMValueRef gg = cg_tanh(c, t, a[2]), og = fsigmoid(c, t, a[3]);
         LLVMValueRef cj = cg_add(c, cg_mul(c, bi, ldc), j), cold = cg_load(c, t, C, cj);
         LLVMValueRef cn = f_add(c, f_mul(c, fg, cold), f_mul(c, ig, gg));
-        cg_store(c, t, live ? LLVMBuildSelect(c->b, live, cn, cold, "") : cn, C, cj);
+        LLVMValueRef ckept = live ? LLVMBuildSelect(c->b, live, cn, cold, "") : cn;
+        cg_store(c, t, ckept, C, cj);
         h = f_mul(c, og, cg_tanh(c, t, cn));
+        LLVMValueRef kept[] = {ig, fg, gg, og, ckept};
+        keep_planes(c, t, reserve ? XP : NULL, PS, cg_add(c, xrow, j), kept, 5);
     } else if (gru) {
         LLVMValueRef r = fsigmoid(c, t, f_add(c, f_add(c, xg[0], bg[0]), hg[0]));
         LLVMValueRef z = fsigmoid(c, t, f_add(c, f_add(c, xg[1], bg[1]), hg[1]));
@@ -193,6 +233,8 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
         LLVMValueRef hp = cg_load(c, t, hprev, cg_add(c, prow, j));
         /* (1 - z) * n + z * h = n + z * (h - n) */
         h = f_add(c, nn, f_mul(c, z, LLVMBuildFSub(c->b, hp, nn, "")));
+        LLVMValueRef kept[] = {r, z, nn, hg[2]};
+        keep_planes(c, t, reserve ? XP : NULL, PS, cg_add(c, xrow, j), kept, 4);
     } else {
         LLVMValueRef a = f_add(c, f_add(c, xg[0], hg[0]), bg[0]);
         h = relu_or_tanh(c, n, t, a);
@@ -232,67 +274,67 @@ static LLVMValueRef dtanh(Cg *c, DType t, LLVMValueRef th)
 }
 
 /* The gate activation of one step of a recurrent backward pass (row:
- * b*T + t): P's row holds the pre-activations without the bias (for gru,
- * of the input side, Q's the recurrent side); they are replaced by the
- * activations, and the LSTM's cell state goes into C's row from cprev,
- * the previous one (c0's row at t = 0). For the LSTM, one loop per gate,
- * then one for the cell: each gate loop then updates one row of P in
- * place and needs no alias check, and the cell loop's checks (C against
- * P) pass. In one loop, LLVM checks the four gates' rows against each
- * other over all the steps, where they interleave, so the checks always
- * failed and the scalar loop ran; a select between c0 and C for cprev
- * did the same (the caller emits step 0 apart). */
+ * b*T + t) when the layer kept no reserve: the gate planes (plane(), ps
+ * elements apart) hold the pre-activations without the bias (for gru,
+ * of the input side; Q's row [3H] the recurrent side); they are replaced
+ * by the activations, and the last plane gets the LSTM's cell state from
+ * cprev, the previous one (c0's row at t = 0), or the GRU's recurrent n
+ * side. For the LSTM, one loop per gate, then one for the cell; in one
+ * loop, a select between c0 and the cells for cprev made LLVM's alias
+ * checks fail (the caller emits step 0 apart). */
 typedef struct {
     DType t;
     int G;
     int64_t H;
     bool lstm;
-    LLVMValueRef P, Q, C, bias, bhh;
+    LLVMValueRef P, Q, ps, bias, bhh;
 } Activate;
 
 static void activate_step(Cg *c, const Activate *k, LLVMValueRef row, LLVMValueRef cprev)
 {
     DType t = k->t;
-    LLVMValueRef g0 = cg_mul(c, row, cg_i64(c, k->G * k->H));
+    LLVMValueRef g0 = cg_mul(c, row, cg_i64(c, k->H));
+    LLVMValueRef last = plane(c, t, k->P, k->ps, k->G);
     CgLoop lj;
     if (k->lstm) {
         for (int g = 0; g < 4; g++) {
             LLVMValueRef j = cg_loop_begin(c, cg_i64(c, k->H), &lj);
-            LLVMValueRef col = cg_add(c, j, cg_i64(c, g * k->H)), at = cg_add(c, g0, col);
-            LLVMValueRef pre = f_add(c, cg_load(c, t, k->P, at), cg_load(c, t, k->bias, col));
-            cg_store(c, t, g == 2 ? cg_tanh(c, t, pre) : fsigmoid(c, t, pre), k->P, at);
+            LLVMValueRef at = cg_add(c, g0, j), pg = plane(c, t, k->P, k->ps, g);
+            LLVMValueRef pre = f_add(c, cg_load(c, t, pg, at),
+                                     cg_load(c, t, k->bias, cg_add(c, j, cg_i64(c, g * k->H))));
+            cg_store(c, t, g == 2 ? cg_tanh(c, t, pre) : fsigmoid(c, t, pre), pg, at);
             cg_loop_end(c, &lj);
         }
         LLVMValueRef j = cg_loop_begin(c, cg_i64(c, k->H), &lj);
-        LLVMValueRef act[3];
+        LLVMValueRef at = cg_add(c, g0, j), act[3];
         for (int g = 0; g < 3; g++)
-            act[g] = cg_load(c, t, k->P, cg_add(c, g0, cg_add(c, j, cg_i64(c, g * k->H))));
+            act[g] = cg_load(c, t, plane(c, t, k->P, k->ps, g), at);
         LLVMValueRef cp = cg_load(c, t, cprev, j);
-        cg_store(c, t, f_add(c, f_mul(c, act[1], cp), f_mul(c, act[0], act[2])), k->C,
-                 cg_add(c, cg_mul(c, row, cg_i64(c, k->H)), j));
+        cg_store(c, t, f_add(c, f_mul(c, act[1], cp), f_mul(c, act[0], act[2])), last, at);
         cg_loop_end(c, &lj);
         return;
     }
+    LLVMValueRef q0 = cg_mul(c, row, cg_i64(c, k->G * k->H));
     LLVMValueRef j = cg_loop_begin(c, cg_i64(c, k->H), &lj);
-    LLVMValueRef col[3], pre[3], act[3], hq[3];
+    LLVMValueRef at = cg_add(c, g0, j), col[3], pre[3], act[3], hq[3];
     for (int g = 0; g < 3; g++) {
         col[g] = cg_add(c, j, cg_i64(c, g * k->H));
-        pre[g] =
-            f_add(c, cg_load(c, t, k->P, cg_add(c, g0, col[g])), cg_load(c, t, k->bias, col[g]));
-        hq[g] = f_add(c, cg_load(c, t, k->Q, cg_add(c, g0, col[g])), cg_load(c, t, k->bhh, col[g]));
+        pre[g] = f_add(c, cg_load(c, t, plane(c, t, k->P, k->ps, g), at),
+                       cg_load(c, t, k->bias, col[g]));
+        hq[g] = f_add(c, cg_load(c, t, k->Q, cg_add(c, q0, col[g])), cg_load(c, t, k->bhh, col[g]));
     }
     act[0] = fsigmoid(c, t, f_add(c, pre[0], hq[0]));
     act[1] = fsigmoid(c, t, f_add(c, pre[1], hq[1]));
     act[2] = cg_tanh(c, t, f_add(c, pre[2], f_mul(c, act[0], hq[2])));
-    cg_store(c, t, hq[2], k->Q, cg_add(c, g0, col[2]));
+    cg_store(c, t, hq[2], last, at);
     for (int g = 0; g < 3; g++)
-        cg_store(c, t, act[g], k->P, cg_add(c, g0, col[g]));
+        cg_store(c, t, act[g], plane(c, t, k->P, k->ps, g), at);
     cg_loop_end(c, &lj);
 }
 
-/* Samples [lo, hi) of the gate activation of every step; vals: P, Q, C,
- * bias, bhh and c0 (null where the cell has none). Step 0 apart, whose
- * previous cell state is c0. */
+/* Samples [lo, hi) of the gate activation of every step; vals: P, Q,
+ * the planes' distance, bias, bhh and c0 (null where the cell has none).
+ * Step 0 apart, whose previous cell state is c0. */
 typedef struct {
     Activate k;
     int64_t T;
@@ -303,7 +345,7 @@ static void activate_rows(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef 
     const ActivateRows *a = ctx;
     Activate k = a->k;
     DType t = k.t;
-    k.P = vals[0], k.Q = vals[1], k.C = vals[2], k.bias = vals[3], k.bhh = vals[4];
+    k.P = vals[0], k.Q = vals[1], k.ps = vals[2], k.bias = vals[3], k.bhh = vals[4];
     LLVMValueRef H = cg_i64(c, k.H);
     CgLoop lb, lt;
     LLVMValueRef b = cg_add(c, lo, cg_loop_begin(c, LLVMBuildNSWSub(c->b, hi, lo, ""), &lb));
@@ -312,8 +354,9 @@ static void activate_rows(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef 
     if (a->T > 1) {
         LLVMValueRef ti = cg_add(c, cg_loop_begin(c, cg_i64(c, a->T - 1), &lt), cg_i64(c, 1));
         LLVMValueRef row = cg_add(c, row0, ti);
+        LLVMValueRef cells = plane(c, t, k.P, k.ps, k.G);
         activate_step(c, &k, row,
-                      k.lstm ? cg_gep(c, t, k.C, cg_mul(c, cg_add(c, row, cg_i64(c, -1)), H))
+                      k.lstm ? cg_gep(c, t, cells, cg_mul(c, cg_add(c, row, cg_i64(c, -1)), H))
                              : NULL);
         cg_loop_end(c, &lt);
     }
@@ -331,21 +374,23 @@ static int64_t rows_per_task(int64_t per)
 
 /*
  * Backpropagation through time (rnn_grad, lstm_grad, gru_grad; the result
- * is described in ir/ops.def). The gates are rebuilt without a recurrence
- * over h: every h_{t-1} is known (h0, then y), so the input and recurrent
- * projections of all steps are two GEMMs over B*T rows, from a copy Hp of
- * the previous states; one pass over the steps activates the gates (and
- * runs the LSTM cell recurrence). Then the steps run backwards: a fused
- * loop over [B, H] turns dh = dy_t + the carried DH into the step's
- * pre-activation adjoints, written into the result's row t, and one GEMM,
- * that row's recurrent side times W_hh^T, carries DH to step t - 1 (for
- * gru it adds to the direct path z * dh; the LSTM also carries the cell
- * adjoint DC). That GEMM's rows are few (the batch), and with f32 it
- * runs in generated code (gemm.c), which reads its b in rows: W_hh^T is
- * made once, first in scratch (codegen/scratch.c). Then DH [B, H], for lstm
- * DC [B, H], Hp [B*T, H], P [B*T, 4H] (gates) and C [B*T, H] (cells); for
- * gru Hp, P [B*T, 3H] (input side, then gates) and Q [B*T, 3H] (the
- * recurrent side, whose n part r multiplies).
+ * is described in ir/ops.def). The activated gates of every step (and the
+ * LSTM's cells, the GRU's recurrent n side) are the layer's reserve
+ * (plane(); ir_recurrent_reserve) when y is the layer; otherwise they are
+ * rebuilt without a recurrence over h: every h_{t-1} is known (h0, then
+ * y), so the input and recurrent projections of all steps are GEMMs over
+ * B*T rows, from a copy Hp of the previous states, and one pass over the
+ * steps activates the gates (and runs the LSTM cell recurrence). Then the
+ * steps run backwards: a fused loop over [B, H] turns dh = dy_t + the
+ * carried DH into the step's pre-activation adjoints, written into the
+ * result's row t, and one GEMM, that row's recurrent side times W_hh^T,
+ * carries DH to step t - 1 (for gru it adds to the direct path z * dh;
+ * the LSTM also carries the cell adjoint DC). That GEMM's rows are few
+ * (the batch), and with f32 it runs in generated code (gemm.c), which
+ * reads its b in rows: W_hh^T is made once, first in scratch
+ * (codegen/scratch.c). Then DH [B, H], for lstm DC [B, H], Hp [B*T, H]
+ * (gru, or to rebuild), and when rebuilt the planes (G + 1 of [B*T, H])
+ * and for gru Q [B*T, 3H], the recurrent side, whose n part r multiplies.
  */
 static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
 {
@@ -386,10 +431,15 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
         cg_loop_end(c, &lj);
         cg_loop_end(c, &lb);
     }
-    LLVMValueRef DH = scratch, DC = cg_gep(c, t, DH, BH);
+    /* the gate planes (plane()): the layer's reserve after y's rows, or
+     * rebuilt */
+    bool reserved = ir_recurrent_grad_reserved(n);
+    LLVMValueRef DH = scratch, DC = cg_gep(c, t, DH, BH), PS = cg_mul(c, BT, H);
     LLVMValueRef Hp = lstm ? cg_gep(c, t, DC, BH) : DC;
-    LLVMValueRef P = cg_gep(c, t, Hp, cg_mul(c, BT, H));
-    LLVMValueRef Q = cg_gep(c, t, P, cg_mul(c, BT, GH)), C = Q;
+    bool need_hp = gru || (lstm && !reserved);
+    LLVMValueRef P = reserved ? cg_gep(c, t, y, cg_mul(c, B, ldy))
+                              : cg_gep(c, t, Hp, need_hp ? PS : cg_i64(c, 0));
+    LLVMValueRef Q = plane(c, t, P, PS, G + 1), cells = plane(c, t, P, PS, G);
     if (S) {
         /* the final states' adjoints start the carried ones */
         LLVMValueRef b = cg_loop_begin(c, B, &lb);
@@ -402,7 +452,7 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
         cg_zero(c, t, DH, lstm ? cg_mul(c, BH, cg_i64(c, 2)) : BH);
     }
 
-    if (lstm || gru) {
+    if (need_hp) {
         /* Hp: the state before each step, h0 then y[:, 0..T-1) */
         LLVMValueRef b = cg_loop_begin(c, B, &lb);
         LLVMValueRef hrow = cg_gep(c, t, Hp, cg_mul(c, b, TH));
@@ -411,14 +461,19 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
             cg_memcpy(c, t, cg_gep(c, t, hrow, H), cg_gep(c, t, y, cg_mul(c, b, ldy)),
                       cg_i64(c, (Tn - 1) * Hn));
         cg_loop_end(c, &lb);
-        cg_gemm(c, t, false, false, BT, GH, F, one, xp, F, wih, GH, 0, P, GH);
-        cg_gemm(c, t, false, false, BT, GH, H, one, Hp, H, whh, GH, lstm ? 1 : 0, lstm ? P : Q, GH);
+    }
+    if ((lstm || gru) && !reserved) {
+        gate_planes(c, t, G, Hn, BT, F, xp, F, wih, 0, P);
+        if (lstm)
+            gate_planes(c, t, G, Hn, BT, H, Hp, H, whh, 1, P);
+        else
+            cg_gemm(c, t, false, false, BT, GH, H, one, Hp, H, whh, GH, 0, Q, GH);
 
         /* activate the gates of every step (the LSTM's cells in order),
          * samples apart on the pool */
-        Activate k = {t, G, Hn, lstm, P, Q, C, bias, bhh};
+        Activate k = {t, G, Hn, lstm, P, Q, PS, bias, bhh};
         LLVMValueRef none = LLVMConstNull(c->ptr);
-        LLVMValueRef vals[] = {P, Q, C, bias, gru ? bhh : none, lstm ? c0 : none};
+        LLVMValueRef vals[] = {P, gru ? Q : none, PS, bias, gru ? bhh : none, lstm ? c0 : none};
         ActivateRows ar = {k, Tn};
         cg_parallel_chunks(c, arena_printf(c->g->arena, "%s.activate", LLVMGetValueName(fn)), B,
                            rows_per_task(Tn * G * Hn), vals, countof(vals), activate_rows, &ar);
@@ -431,7 +486,7 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
     LLVMValueRef b = cg_loop_begin(c, B, &lb);
     LLVMValueRef row = cg_add(c, cg_mul(c, b, T), ti);
     LLVMValueRef o0 = cg_add(c, cg_mul(c, b, ldo), cg_mul(c, ti, W));
-    LLVMValueRef g0 = cg_mul(c, row, GH);
+
     /* packed: past the row's length the carried adjoints pass unchanged
      * (the state did) and the gates get none */
     LLVMValueRef live = lens ? within(c, lens, b, ti) : NULL;
@@ -444,13 +499,13 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
     if (lstm) {
         LLVMValueRef a[4];
         for (int k = 0; k < 4; k++)
-            a[k] = cg_load(c, t, P, cg_add(c, g0, cg_add(c, j, cg_i64(c, k * Hn))));
+            a[k] = cg_load(c, t, plane(c, t, P, PS, k), hj);
         LLVMValueRef first = LLVMBuildICmp(c->b, LLVMIntEQ, ti, cg_i64(c, 0), "");
         LLVMValueRef cprev =
             LLVMBuildSelect(c->b, first, cg_gep(c, t, c0, cg_mul(c, b, H)),
-                            cg_gep(c, t, C, cg_mul(c, cg_add(c, row, cg_i64(c, -1)), H)), "");
+                            cg_gep(c, t, cells, cg_mul(c, cg_add(c, row, cg_i64(c, -1)), H)), "");
         LLVMValueRef cp = cg_load(c, t, cprev, j);
-        LLVMValueRef tc = cg_tanh(c, t, cg_load(c, t, C, hj));
+        LLVMValueRef tc = cg_tanh(c, t, cg_load(c, t, cells, hj));
         LLVMValueRef dc = cg_load(c, t, DC, dj);
         LLVMValueRef dct = f_add(c, dc, f_mul(c, f_mul(c, e, a[3]), dtanh(c, t, tc)));
         d[0] = f_mul(c, f_mul(c, dct, a[2]), dsigmoid(c, t, a[0]));
@@ -460,10 +515,10 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
         LLVMValueRef dcp = f_mul(c, dct, a[1]);
         cg_store(c, t, live ? LLVMBuildSelect(c->b, live, dcp, dc, "") : dcp, DC, dj);
     } else if (gru) {
-        LLVMValueRef r = cg_load(c, t, P, cg_add(c, g0, j));
-        LLVMValueRef z = cg_load(c, t, P, cg_add(c, g0, cg_add(c, j, H)));
-        LLVMValueRef nn = cg_load(c, t, P, cg_add(c, g0, cg_add(c, j, cg_i64(c, 2 * Hn))));
-        LLVMValueRef hn = cg_load(c, t, Q, cg_add(c, g0, cg_add(c, j, cg_i64(c, 2 * Hn))));
+        LLVMValueRef r = cg_load(c, t, P, hj);
+        LLVMValueRef z = cg_load(c, t, plane(c, t, P, PS, 1), hj);
+        LLVMValueRef nn = cg_load(c, t, plane(c, t, P, PS, 2), hj);
+        LLVMValueRef hn = cg_load(c, t, cells, hj); /* the GRU's n side */
         LLVMValueRef hp = cg_load(c, t, Hp, hj);
         LLVMValueRef dn = f_mul(c, f_mul(c, e, f_sub(c, one, z)), dtanh(c, t, nn));
         d[0] = f_mul(c, f_mul(c, dn, hn), dsigmoid(c, t, r));

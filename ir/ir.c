@@ -485,6 +485,40 @@ int ir_recurrent_state_rows(const Node *n)
     return ir_recurrent_cell(n->op) == OP_LSTM ? 2 : 1;
 }
 
+static bool recurrent_backward(Op op)
+{
+    return op == OP_RNN_GRAD || op == OP_LSTM_GRAD || op == OP_GRU_GRAD ||
+           op == OP_RNN_PACKED_GRAD || op == OP_LSTM_PACKED_GRAD || op == OP_GRU_PACKED_GRAD;
+}
+
+bool ir_recurrent_grad_reserved(const Node *d)
+{
+    if (!recurrent_backward(d->op) || d->nin < 1)
+        return false;
+    const Node *y = d->in[0];
+    Op cell = ir_recurrent_cell(d->op);
+    if (cell == OP_RNN || recurrent_backward(y->op) || ir_recurrent_cell(y->op) != cell ||
+        ir_recurrent_packed(y->op) != ir_recurrent_packed(d->op) || y->nin != d->nin - 2)
+        return false;
+    for (int j = 0; j < y->nin; j++)
+        if (d->in[2 + j] != y->in[j])
+            return false;
+    return true;
+}
+
+int64_t ir_recurrent_reserve(const Graph *g, const Node *n)
+{
+    Op cell = ir_recurrent_cell(n->op);
+    if (cell != OP_LSTM && cell != OP_GRU)
+        return 0;
+    for (int i = 0; i < g->nodes.n; i++) {
+        const Node *d = g->nodes.v[i];
+        if (d->nin > 0 && d->in[0] == n && ir_recurrent_grad_reserved(d))
+            return (cell == OP_LSTM ? 5 : 4) * n->shape.d[2].n;
+    }
+    return 0;
+}
+
 Node *ir_find_source(const Graph *g, const char *name)
 {
     for (int i = 0; i < g->nodes.n; i++) {

@@ -291,6 +291,16 @@ bool ir_recurrent_packed(Op op);
  * result, or in y and dy of a backward op): 0, or with return_state (and
  * always for the packed ops) h_n and, for lstm, c_n. */
 int ir_recurrent_state_rows(const Node *n);
+/* The reserve of a recurrent layer (docs/IR.md, Recurrent layers): an
+ * lstm's or gru's value that its own backward op reads carries, after its
+ * [B, T + S, H] elements, a row of G*H + H per sample and step -- the
+ * activated gates, then the LSTM's cell state or the GRU's recurrent n
+ * side -- which the backward reads instead of rebuilding them. Returns
+ * that row's elements, or 0 (rnn, or no backward op of g reads n). */
+int64_t ir_recurrent_reserve(const Graph *g, const Node *n);
+/* Whether the backward op d reads its layer's reserve: its y is the
+ * layer (an lstm or gru, packed as d is) and its operands the layer's. */
+bool ir_recurrent_grad_reserved(const Node *d);
 
 /* Loops (docs/IR.md, Loops). A body shares its loop's arena and batch. */
 Graph *ir_body_new(const Graph *outer);

@@ -107,6 +107,17 @@ static int64_t value_bytes(const Graph *g, const Node *n)
         if (mul_overflows_i64(b, d.n, &b) || (d.batch && mul_overflows_i64(b, maxb, &b)))
             die("memplan: %%%d is too large (pass_shape bounds every tensor)", n->id);
     }
+    /* a recurrent layer's reserve for its backward op, rows of [B, T] */
+    int64_t r = ir_recurrent_reserve(g, n), rb = elem[n->dtype];
+    if (r) {
+        const Shape *x = &n->in[0]->shape;
+        for (int i = 0; i < 2; i++)
+            if (mul_overflows_i64(rb, x->d[i].n, &rb) ||
+                (x->d[i].batch && mul_overflows_i64(rb, maxb, &rb)))
+                die("memplan: %%%d is too large", n->id);
+        if (mul_overflows_i64(rb, r, &rb) || add_overflows_i64(b, rb, &b))
+            die("memplan: %%%d is too large", n->id);
+    }
     return b;
 }
 
