@@ -29,7 +29,8 @@
  *    -0.0, NaN and infinities: x*1, 1*x, x/1, x+(-0.0), (-0.0)+x, x-(+0.0)
  *    (x+0 and 0+x only for i32, since -0.0 + +0.0 is +0.0), neg(neg(x)),
  *    reshape or flatten to x's own shape, transpose by the identity
- *    permutation, broadcast_to x's own shape, stop_gradient(x) once
+ *    permutation, a slice of all of x (steps of 1, x's shape),
+ *    broadcast_to x's own shape, stop_gradient(x) once
  *    autodiff has run (Train.grads filled; before, it must stay to block
  *    gradients); and reshape(reshape(x)) or
  *    reshape(flatten(x)) reads x directly. A node is replaced by x only when
@@ -205,6 +206,17 @@ static bool identity_perm(const Node *n)
     return true;
 }
 
+/* Whether slice n steps by 1 along every dimension: with its input's
+ * shape, it selects all of it (shape_layout.c canonicalized the bounds). */
+static bool unit_steps(const Node *n)
+{
+    AttrInts st = attr_step(n);
+    for (int i = 0; i < st.n; i++)
+        if (st.v[i].batch || st.v[i].n != 1)
+            return false;
+    return true;
+}
+
 /* Whether transpose n swaps its last two dimensions and keeps the rest
  * (no perm reverses them all: a swap at rank 2). */
 static bool swaps_last(const Node *n)
@@ -260,6 +272,7 @@ static Node *identity(const Node *n, bool differentiated)
     case OP_FLATTEN:
     case OP_BROADCAST_TO: x = a; break;
     case OP_TRANSPOSE: x = identity_perm(n) ? a : NULL; break;
+    case OP_SLICE: x = unit_steps(n) ? a : NULL; break;
     case OP_STOP_GRADIENT: x = differentiated ? a : NULL; break;
     default: break;
     }
