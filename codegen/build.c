@@ -6,6 +6,7 @@
  * calls emit, in order, so moving code onto these helpers does not change
  * the generated IR.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -271,6 +272,34 @@ void cg_store_lanes(Cg *c, LLVMValueRef v, LLVMValueRef p, int n)
     }
     LLVMValueRef args[] = {v, p, LLVMConstInt(c->i32, 4, 0), lanes_below(c, V, n)};
     masked_call(c, "llvm.masked.store", vt, args, 4);
+}
+
+LLVMValueRef cg_row_max(Cg *c, DType t, LLVMValueRef p, LLVMValueRef n)
+{
+    LLVMTypeRef ty = cg_type(c, t);
+    int V = t == DT_F64 ? 8 : 16;
+    LLVMTypeRef vt = LLVMVectorType(ty, (unsigned)V);
+    LLVMValueRef acc = cg_alloca(c, vt, "maxv"), m = cg_alloca(c, ty, "max");
+    LLVMValueRef ninf = cg_fconst(c, t, -INFINITY);
+    LLVMValueRef splat[16];
+    for (int k = 0; k < V; k++)
+        splat[k] = ninf;
+    LLVMBuildStore(c->b, LLVMConstVector(splat, (unsigned)V), acc);
+    LLVMValueRef whole = LLVMBuildSDiv(c->b, n, cg_i64(c, V), "");
+    CgLoop l;
+    LLVMValueRef k = cg_loop_begin(c, whole, &l);
+    LLVMValueRef a[] = {LLVMBuildLoad2(c->b, vt, acc, ""),
+                        cg_load_lanes(c, vt, cg_gep(c, t, p, cg_mul(c, k, cg_i64(c, V))), V)};
+    LLVMBuildStore(c->b, cg_intrinsic(c, "llvm.maxnum", vt, a, 2), acc);
+    cg_loop_end(c, &l);
+    LLVMValueRef v = LLVMBuildLoad2(c->b, vt, acc, "");
+    LLVMBuildStore(c->b, cg_intrinsic(c, "llvm.vector.reduce.fmax", vt, &v, 1), m);
+    LLVMValueRef done = cg_mul(c, whole, cg_i64(c, V));
+    LLVMValueRef j = cg_add(c, done, cg_loop_begin(c, LLVMBuildNSWSub(c->b, n, done, ""), &l));
+    LLVMValueRef b[] = {LLVMBuildLoad2(c->b, ty, m, ""), cg_load(c, t, p, j)};
+    LLVMBuildStore(c->b, cg_intrinsic(c, "llvm.maxnum", ty, b, 2), m);
+    cg_loop_end(c, &l);
+    return LLVMBuildLoad2(c->b, ty, m, "");
 }
 
 /* ---- scalar math --------------------------------------------------------- */

@@ -141,6 +141,10 @@ LLVMValueRef cg_intrinsic(Cg *c, const char *name, LLVMTypeRef t, LLVMValueRef *
  * past lane n. */
 LLVMValueRef cg_load_lanes(Cg *c, LLVMTypeRef vt, LLVMValueRef p, int n);
 void cg_store_lanes(Cg *c, LLVMValueRef v, LLVMValueRef p, int n);
+/* The largest of p[0..n) by maxnum (-inf for none; NaN only when all are),
+ * in vectors of 16 lanes (8 for f64), then the rest: maxnum's result does
+ * not depend on the order, and LLVM keeps its scalar reduction scalar. */
+LLVMValueRef cg_row_max(Cg *c, DType t, LLVMValueRef p, LLVMValueRef n);
 
 /* Scalar math on values of type t: the llvm.NAME intrinsic of one or two
  * operands, libm's NAME (NAMEf for f32), max/min (smax/smin for i32,

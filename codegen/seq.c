@@ -670,10 +670,13 @@ static LLVMValueRef k_attention(Cg *c, Node *n)
     }
     /* visible keys: j < lim */
     LLVMValueRef lim = causal ? cg_add(c, i, cg_i64(c, 1)) : S;
-    LLVMBuildStore(c->b, cg_fconst(c, t, -INFINITY), mx);
-    LLVMValueRef j = cg_loop_begin(c, lim, &lj);
-    LLVMValueRef sj = cg_load(c, t, P, cg_add(c, row, j));
-    if (masked) {
+    LLVMValueRef j, m;
+    if (!masked) {
+        m = cg_row_max(c, t, cg_gep(c, t, P, row), lim);
+    } else {
+        LLVMBuildStore(c->b, cg_fconst(c, t, -INFINITY), mx);
+        j = cg_loop_begin(c, lim, &lj);
+        LLVMValueRef sj = cg_load(c, t, P, cg_add(c, row, j));
         /* a masked key's score becomes -inf, so that exp gives it 0 */
         LLVMValueRef mv = cg_load(c, mt, mask, cg_add(c, mrow, cg_mul(c, j, ms[3])));
         LLVMValueRef off = mt == DT_I32
@@ -681,17 +684,20 @@ static LLVMValueRef k_attention(Cg *c, Node *n)
                                : LLVMBuildFCmp(c->b, LLVMRealOEQ, mv, cg_fconst(c, mt, 0), "");
         sj = LLVMBuildSelect(c->b, off, cg_fconst(c, t, -INFINITY), sj, "");
         cg_store(c, t, sj, P, cg_add(c, row, j));
+        LLVMValueRef a[] = {LLVMBuildLoad2(c->b, ty, mx, ""), sj};
+        LLVMBuildStore(c->b, cg_intrinsic(c, "llvm.maxnum", ty, a, 2), mx);
+        cg_loop_end(c, &lj);
+        m = LLVMBuildLoad2(c->b, ty, mx, "");
     }
-    LLVMValueRef a[] = {LLVMBuildLoad2(c->b, ty, mx, ""), sj};
-    LLVMBuildStore(c->b, cg_intrinsic(c, "llvm.maxnum", ty, a, 2), mx);
-    cg_loop_end(c, &lj);
     /* the largest scaled score: scaling by a positive factor keeps the
      * order, rounding included, so it is the largest score scaled */
-    LLVMValueRef m = f_mul(c, LLVMBuildLoad2(c->b, ty, mx, ""), scale);
+    m = f_mul(c, m, scale);
     /* a row with every key masked: m = -inf, and every weight 0 */
     LLVMValueRef none =
         masked ? LLVMBuildFCmp(c->b, LLVMRealOEQ, m, cg_fconst(c, t, -INFINITY), "") : NULL;
-    LLVMBuildStore(c->b, cg_fconst(c, t, 0), sum);
+    /* the weights, then their sum in order: apart, the exp loop
+     * vectorizes (as softmax's, reduce.c; in one loop the sum's fixed
+     * order kept it scalar, a seventh of the GPT's training) */
     j = cg_loop_begin(c, lim, &lj);
     LLVMValueRef d =
         LLVMBuildFSub(c->b, f_mul(c, cg_load(c, t, P, cg_add(c, row, j)), scale), m, "");
@@ -699,7 +705,12 @@ static LLVMValueRef k_attention(Cg *c, Node *n)
     if (masked)
         e = LLVMBuildSelect(c->b, none, cg_fconst(c, t, 0), e, "");
     cg_store(c, t, e, P, cg_add(c, row, j));
-    LLVMBuildStore(c->b, f_add(c, LLVMBuildLoad2(c->b, ty, sum, ""), e), sum);
+    cg_loop_end(c, &lj);
+    LLVMBuildStore(c->b, cg_fconst(c, t, 0), sum);
+    j = cg_loop_begin(c, lim, &lj);
+    LLVMBuildStore(c->b,
+                   f_add(c, LLVMBuildLoad2(c->b, ty, sum, ""), cg_load(c, t, P, cg_add(c, row, j))),
+                   sum);
     cg_loop_end(c, &lj);
     LLVMValueRef inv =
         LLVMBuildFDiv(c->b, cg_fconst(c, t, 1), LLVMBuildLoad2(c->b, ty, sum, ""), "");
