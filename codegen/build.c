@@ -274,6 +274,22 @@ void cg_store_lanes(Cg *c, LLVMValueRef v, LLVMValueRef p, int n)
     masked_call(c, "llvm.masked.store", vt, args, 4);
 }
 
+LLVMValueRef cg_add_fn(Cg *c, DType t)
+{
+    const char *name = arena_printf(c->g->arena, "%s.add.%s", c->g->name, ir_dtype_name(t));
+    LLVMTypeRef pt[] = {c->ptr, c->ptr, c->i64};
+    CgSaved saved;
+    bool made;
+    LLVMValueRef fn = cg_helper_begin(c, name, LLVMFunctionType(c->voidt, pt, 3, false), 3u,
+                                      &saved, &made);
+    if (!made)
+        return fn;
+    cg_copy(c, t, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), true);
+    LLVMBuildRetVoid(c->b);
+    cg_helper_end(c, &saved);
+    return fn;
+}
+
 LLVMValueRef cg_row_max(Cg *c, DType t, LLVMValueRef p, LLVMValueRef n)
 {
     LLVMTypeRef ty = cg_type(c, t);

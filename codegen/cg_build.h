@@ -141,6 +141,14 @@ LLVMValueRef cg_intrinsic(Cg *c, const char *name, LLVMTypeRef t, LLVMValueRef *
  * past lane n. */
 LLVMValueRef cg_load_lanes(Cg *c, LLVMTypeRef vt, LLVMValueRef p, int n);
 void cg_store_lanes(Cg *c, LLVMValueRef v, LLVMValueRef p, int n);
+/* `void NAME.add.T(ptr noalias dst, ptr noalias src, i64 n)`: dst[i] +=
+ * src[i], one function per type: the gradients added to the instance's
+ * (grads.c) and the partial sums of a sum in chunks (reduce.c). Inline,
+ * each such loop would be vectorized behind a check that its buffers do
+ * not overlap: thousands of checks for a large model's gradients, and
+ * for partials in one buffer a check over every pair at once, which
+ * failed and left the loop scalar. */
+LLVMValueRef cg_add_fn(Cg *c, DType t);
 /* The largest of p[0..n) by maxnum (-inf for none; NaN only when all are),
  * in vectors of 16 lanes (8 for f64), then the rest: maxnum's result does
  * not depend on the order, and LLVM keeps its scalar reduction scalar. */

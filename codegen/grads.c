@@ -94,7 +94,8 @@ static void grad_table(Cg *c, DType t, bool batch, GradTable *tb)
         if (p->dtype != t)
             continue;
         int64_t n = param_numel(p), off = l->param_offset[p->id];
-        int64_t slot = c->opt && c->opt->nslots ? l->opt_offset + l->obj[c->obj].opt_state_offset[p->id] : 0;
+        int64_t slot =
+            c->opt && c->opt->nslots ? l->opt_offset + l->obj[c->obj].opt_state_offset[p->id] : 0;
         int64_t src = batch ? cg_arena_offset(c, tr->grads.v[i]) : 0;
         for (int64_t lo = 0; lo < n;) {
             if ((at + lo) % piece == 0)
@@ -205,31 +206,10 @@ bool cg_param_pass(Cg *c, const CgPass *ps, LLVMValueRef *bad)
     return true;
 }
 
-/* `void NAME.add.T(ptr noalias dst, ptr noalias src, i64 n)`: dst[i] +=
- * src[i], the one function that adds gradients of type t to the
- * instance's. Inline at each, the sums of a model of thousands of
- * parameters would be as many loops, each vectorized behind a check
- * that its buffers do not overlap (they never do). */
-static LLVMValueRef add_fn(Cg *c, DType t)
-{
-    const char *name = arena_printf(c->g->arena, "%s.add.%s", c->g->name, ir_dtype_name(t));
-    LLVMTypeRef pt[] = {c->ptr, c->ptr, c->i64};
-    CgSaved saved;
-    bool made;
-    LLVMValueRef fn = cg_helper_begin(c, name, LLVMFunctionType(c->voidt, pt, 3, false), 3u,
-                                      &saved, &made);
-    if (!made)
-        return fn;
-    cg_copy(c, t, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), true);
-    LLVMBuildRetVoid(c->b);
-    cg_helper_end(c, &saved);
-    return fn;
-}
-
 static LLVMValueRef add_seg(Cg *c, const CgSeg *s, LLVMValueRef *vals, void *ctx)
 {
     (void)vals;
-    LLVMValueRef fn = add_fn(c, *(const DType *)ctx), args[] = {s->grad, s->batch, s->count};
+    LLVMValueRef fn = cg_add_fn(c, *(const DType *)ctx), args[] = {s->grad, s->batch, s->count};
     LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 3, "");
     return NULL;
 }
@@ -275,7 +255,7 @@ static void add_each(Cg *c, CgFrame *f)
         CgFrame *pf = cg_part_next(c, &parts, 1);
         Node *p = t->params.v[i], *d = t->grads.v[i];
         LLVMValueRef idx = cg_i64(c, c->layout->grads_offset + c->layout->param_offset[p->id]);
-        LLVMValueRef add = add_fn(c, p->dtype);
+        LLVMValueRef add = cg_add_fn(c, p->dtype);
         LLVMValueRef args[] = {LLVMBuildInBoundsGEP2(c->b, c->i8, pf->m, &idx, 1, "grad"),
                                cg_addr(c, pf, d), cg_numel(c, &p->shape)};
         LLVMBuildCall2(c->b, LLVMGlobalGetValueType(add), add, args, 3, "");
@@ -287,13 +267,17 @@ static void add_each(Cg *c, CgFrame *f)
  * batch's gradients when batch); false, with nothing emitted, when the
  * tables cannot be made. *bad: the or of the body's verdicts. */
 static bool every_param(Cg *c, CgFrame *f, bool batch, const char *name, CgSegBody body,
-                       LLVMValueRef *bad)
+                        LLVMValueRef *bad)
 {
     if (!tables_possible(c, batch))
         return false;
     DType dt = cg_param_type(c);
-    CgPass ps = {.name = name, .t = dt, .m = f->m, .arena = batch ? f->arena : NULL,
-                 .body = body, .ctx = &dt};
+    CgPass ps = {.name = name,
+                 .t = dt,
+                 .m = f->m,
+                 .arena = batch ? f->arena : NULL,
+                 .body = body,
+                 .ctx = &dt};
     cg_param_pass(c, &ps, bad);
     return true;
 }
@@ -326,7 +310,10 @@ void cg_grads_add(Cg *c, CgFrame *f)
         add_each(c, f);
 }
 
-bool cg_grads_in_arena(Cg *c) { return tables_possible(c, true); }
+bool cg_grads_in_arena(Cg *c)
+{
+    return tables_possible(c, true);
+}
 
 /* ---- gradient reports (dlrt_model_set_grad_ready) ------------------------- */
 

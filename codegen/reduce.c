@@ -463,9 +463,11 @@ static void sum_in_chunks(Cg *c, Node *n, int64_t rows, LLVMValueRef out, LLVMVa
                                         st2, "");
     CgLoop lq;
     LLVMValueRef p = cg_mul(c, cg_loop_begin(c, npairs, &lq), st2);
-    cg_copy(c, t, cg_gep(c, t, part, cg_mul(c, p, cg_i64(c, s.out))),
-            cg_gep(c, t, part, cg_mul(c, cg_add(c, p, st), cg_i64(c, s.out))), cg_i64(c, s.out),
-            true);
+    LLVMValueRef add = cg_add_fn(c, t);
+    LLVMValueRef args[] = {cg_gep(c, t, part, cg_mul(c, p, cg_i64(c, s.out))),
+                           cg_gep(c, t, part, cg_mul(c, cg_add(c, p, st), cg_i64(c, s.out))),
+                           cg_i64(c, s.out)};
+    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(add), add, args, 3, "");
     cg_loop_end(c, &lq);
     LLVMBuildStore(c->b, st2, sp);
     LLVMBuildBr(c->b, cond);
