@@ -146,12 +146,17 @@ static LLVMValueRef k_softmax(Cg *c, Node *n)
     LLVMValueRef base =
         LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, LLVMBuildNSWMul(c->b, o, N, ""), I, ""), i, "");
 #define AT(j) LLVMBuildNSWAdd(c->b, base, LLVMBuildNSWMul(c->b, j, I, ""), "")
-    LLVMBuildStore(c->b, cg_fconst(c, t, -INFINITY), mx);
-    LLVMValueRef j = cg_loop_begin(c, N, &lj);
-    LLVMBuildStore(c->b, cg_max(c, t, LLVMBuildLoad2(c->b, ty, mx, ""), cg_load(c, t, src, AT(j))),
-                   mx);
-    cg_loop_end(c, &lj);
-    LLVMValueRef m = LLVMBuildLoad2(c->b, ty, mx, "");
+    LLVMValueRef j, m;
+    if (inner.rank == 0) { /* a contiguous row: its maximum in vectors */
+        m = cg_row_max(c, t, cg_gep(c, t, src, base), N);
+    } else {
+        LLVMBuildStore(c->b, cg_fconst(c, t, -INFINITY), mx);
+        j = cg_loop_begin(c, N, &lj);
+        LLVMBuildStore(
+            c->b, cg_max(c, t, LLVMBuildLoad2(c->b, ty, mx, ""), cg_load(c, t, src, AT(j))), mx);
+        cg_loop_end(c, &lj);
+        m = LLVMBuildLoad2(c->b, ty, mx, "");
+    }
     /* e^(x - max) into out (log_softmax overwrites it below), then its
      * sum in order: apart, the exp loop vectorizes (a float sum in the
      * same loop would not, its order being fixed) */
