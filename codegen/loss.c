@@ -149,15 +149,21 @@ LLVMValueRef cg_kernel_loss(Cg *c, Node *n)
                 val = LLVMBuildFDiv(c->b, LLVMBuildLoad2(c->b, ty, sum, ""),
                                     LLVMBuildSIToFP(c->b, C, ty, ""), "");
             } else {
-                LLVMBuildStore(c->b, cg_fconst(c, t, -INFINITY), mx);
-                LLVMValueRef j = cg_loop_begin(c, C, &lj);
-                LLVMBuildStore(
-                    c->b, cg_max(c, t, LLVMBuildLoad2(c->b, ty, mx, ""), cg_load(c, t, x, AT(j))),
-                    mx);
-                cg_loop_end(c, &lj);
-                LLVMValueRef m = LLVMBuildLoad2(c->b, ty, mx, "");
+                LLVMValueRef m;
+                if (inner.rank == 0) { /* a contiguous row: its maximum in vectors */
+                    m = cg_row_max(c, t, cg_gep(c, t, x, base), C);
+                } else {
+                    LLVMBuildStore(c->b, cg_fconst(c, t, -INFINITY), mx);
+                    LLVMValueRef j = cg_loop_begin(c, C, &lj);
+                    LLVMBuildStore(
+                        c->b,
+                        cg_max(c, t, LLVMBuildLoad2(c->b, ty, mx, ""), cg_load(c, t, x, AT(j))),
+                        mx);
+                    cg_loop_end(c, &lj);
+                    m = LLVMBuildLoad2(c->b, ty, mx, "");
+                }
                 LLVMBuildStore(c->b, cg_fconst(c, t, 0), sum);
-                j = cg_loop_begin(c, C, &lj);
+                LLVMValueRef j = cg_loop_begin(c, C, &lj);
                 LLVMValueRef e = cg_exp(c, t, LLVMBuildFSub(c->b, cg_load(c, t, x, AT(j)), m, ""));
                 LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, ty, sum, ""), e, ""),
                                sum);
@@ -170,15 +176,14 @@ LLVMValueRef cg_kernel_loss(Cg *c, Node *n)
             val = LLVMBuildSelect(c->b, ok, val, cg_fconst(c, t, NAN), "");
             if (attr_has_ignore_index(n)) {
                 /* an ignored label adds 0, and nothing to the mean's count */
-                LLVMValueRef ign = LLVMBuildICmp(c->b, LLVMIntEQ, lab,
-                                                 cg_i64(c, attr_ignore_index(n)), "");
+                LLVMValueRef ign =
+                    LLVMBuildICmp(c->b, LLVMIntEQ, lab, cg_i64(c, attr_ignore_index(n)), "");
                 val = LLVMBuildSelect(c->b, ign, cg_fconst(c, t, 0), val, "");
-                LLVMBuildStore(c->b,
-                               LLVMBuildAdd(c->b, LLVMBuildLoad2(c->b, c->i64, kept, ""),
-                                            LLVMBuildZExt(c->b, LLVMBuildNot(c->b, ign, ""),
-                                                          c->i64, ""),
-                                            ""),
-                               kept);
+                LLVMBuildStore(
+                    c->b,
+                    LLVMBuildAdd(c->b, LLVMBuildLoad2(c->b, c->i64, kept, ""),
+                                 LLVMBuildZExt(c->b, LLVMBuildNot(c->b, ign, ""), c->i64, ""), ""),
+                    kept);
             }
         }
 #undef AT
@@ -200,11 +205,11 @@ LLVMValueRef cg_kernel_loss(Cg *c, Node *n)
     if (!none) {
         LLVMValueRef s = LLVMBuildLoad2(c->b, c->f64, acc, "");
         if (strcmp(red, "mean") == 0)
-            s = LLVMBuildFDiv(
-                c->b, s,
-                LLVMBuildSIToFP(c->b, kept ? LLVMBuildLoad2(c->b, c->i64, kept, "") : total,
-                                c->f64, ""),
-                "");
+            s = LLVMBuildFDiv(c->b, s,
+                              LLVMBuildSIToFP(c->b,
+                                              kept ? LLVMBuildLoad2(c->b, c->i64, kept, "") : total,
+                                              c->f64, ""),
+                              "");
         const Shape *xs = &n->in[0]->shape;
         if (strcmp(red, "batchmean") == 0 && xs->rank > 0)
             s = LLVMBuildFDiv(c->b, s, LLVMBuildSIToFP(c->b, cg_dim(c, xs->d[0]), c->f64, ""), "");
