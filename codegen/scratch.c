@@ -205,12 +205,6 @@ int64_t cg_conv_weight_chunks(const Graph *g, const Node *n)
     return images < CG_WEIGHT_CHUNKS ? images : CG_WEIGHT_CHUNKS;
 }
 
-static bool is_recurrent_grad(Op op)
-{
-    return op == OP_RNN_GRAD || op == OP_LSTM_GRAD || op == OP_GRU_GRAD ||
-           op == OP_RNN_PACKED_GRAD || op == OP_LSTM_PACKED_GRAD || op == OP_GRU_PACKED_GRAD;
-}
-
 /* Recurrent layers (codegen/seq.c): the input projection of all
  * steps [B*T, G*H] (unless it is in the layer's reserve), one step's
  * recurrent projection [B, G*H], and the LSTM cell state [B, H]. Their
@@ -227,7 +221,7 @@ static int64_t seq_scratch(const Graph *g, const Node *n)
     int64_t B = seq_extent(g, n->shape.d[0]), T = seq_extent(g, n->in[0]->shape.d[1]);
     Op cell = ir_recurrent_cell(n->op);
     int64_t G = cell == OP_LSTM ? 4 : cell == OP_GRU ? 3 : 1;
-    if (is_recurrent_grad(n->op)) {
+    if (ir_recurrent_backward(n->op)) {
         int64_t H = n->in[0]->shape.d[2].n;
         int64_t wt = n->dtype == DT_F32 ? G * H * H : 0;
         if (cell == OP_RNN)

@@ -439,7 +439,8 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
     bool need_hp = gru || (lstm && !reserved);
     LLVMValueRef P = reserved ? cg_gep(c, t, y, cg_mul(c, B, ldy))
                               : cg_gep(c, t, Hp, need_hp ? PS : cg_i64(c, 0));
-    LLVMValueRef Q = plane(c, t, P, PS, G + 1), cells = plane(c, t, P, PS, G);
+    LLVMValueRef cells = plane(c, t, P, PS, G); /* the LSTM's cells, the GRU's n side */
+    LLVMValueRef Q = gru && !reserved ? plane(c, t, P, PS, G + 1) : NULL; /* rebuilt only */
     if (S) {
         /* the final states' adjoints start the carried ones */
         LLVMValueRef b = cg_loop_begin(c, B, &lb);

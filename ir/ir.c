@@ -485,7 +485,7 @@ int ir_recurrent_state_rows(const Node *n)
     return ir_recurrent_cell(n->op) == OP_LSTM ? 2 : 1;
 }
 
-static bool recurrent_backward(Op op)
+bool ir_recurrent_backward(Op op)
 {
     return op == OP_RNN_GRAD || op == OP_LSTM_GRAD || op == OP_GRU_GRAD ||
            op == OP_RNN_PACKED_GRAD || op == OP_LSTM_PACKED_GRAD || op == OP_GRU_PACKED_GRAD;
@@ -493,11 +493,11 @@ static bool recurrent_backward(Op op)
 
 bool ir_recurrent_grad_reserved(const Node *d)
 {
-    if (!recurrent_backward(d->op) || d->nin < 1)
+    if (!ir_recurrent_backward(d->op) || d->nin < 1)
         return false;
     const Node *y = d->in[0];
     Op cell = ir_recurrent_cell(d->op);
-    if (cell == OP_RNN || recurrent_backward(y->op) || ir_recurrent_cell(y->op) != cell ||
+    if (cell == OP_RNN || ir_recurrent_backward(y->op) || ir_recurrent_cell(y->op) != cell ||
         ir_recurrent_packed(y->op) != ir_recurrent_packed(d->op) || y->nin != d->nin - 2)
         return false;
     for (int j = 0; j < y->nin; j++)

@@ -291,6 +291,8 @@ bool ir_recurrent_packed(Op op);
  * result, or in y and dy of a backward op): 0, or with return_state (and
  * always for the packed ops) h_n and, for lstm, c_n. */
 int ir_recurrent_state_rows(const Node *n);
+/* Whether op is a recurrent backward op (rnn_grad, ..., gru_packed_grad). */
+bool ir_recurrent_backward(Op op);
 /* The reserve of a recurrent layer (docs/IR.md, Recurrent layers): an
  * lstm's or gru's value that its own backward op reads carries, after its
  * [B, T + S, H] elements, a row of G*H + H per sample and step -- the
