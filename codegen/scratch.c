@@ -230,9 +230,8 @@ static int64_t seq_scratch(const Graph *g, const Node *n)
          * rebuilt here (and the GRU's recurrent side, [B*T, 3H]) */
         bool rebuilt = !ir_recurrent_grad_reserved(n);
         int64_t rows = rebuilt ? (G + 1) * H + (cell == OP_GRU ? 3 * H : 0) : 0;
-        if (cell == OP_LSTM)
-            return es * (wt + 2 * B * H + B * T * (rebuilt ? H + rows : 0));
-        return es * (wt + B * H + B * T * (H + rows));
+        int64_t carried = cell == OP_LSTM ? 2 * B * H : B * H; /* DH (and DC) */
+        return es * (wt + carried + B * T * (rebuilt ? H + rows : 0));
     }
     int64_t H = n->shape.d[2].n;
     int64_t xp = ir_recurrent_reserve(g, n) ? 0 : B * T * G * H;

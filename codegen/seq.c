@@ -372,6 +372,103 @@ static int64_t rows_per_task(int64_t per)
     return r > 0 ? r : 1;
 }
 
+/* One step's adjoints, ti, of every sample (see k_recurrent_grad): dh =
+ * dy_t + the carried DH into the pre-activation adjoints of the result's
+ * row t, DC (LSTM) or the direct path into DH (GRU) carried. */
+typedef struct {
+    const Node *n;
+    DType t;
+    int G;
+    int64_t Hn, Wn;
+    bool lstm, gru;
+    LLVMValueRef out, y, dy, h0, c0, P, PS, cells, DH, DC, LS, B, T, H, W, ldy, ldo, lens;
+} StepGrad;
+
+static void step_grad(Cg *c, const StepGrad *s, LLVMValueRef ti)
+{
+    DType t = s->t;
+    LLVMValueRef H = s->H, one = cg_fconst(c, t, 1);
+    CgLoop lb, lj;
+    LLVMValueRef b = cg_loop_begin(c, s->B, &lb);
+    /* Every operand by its row's pointer, indexed by j alone: with b's
+     * part in the index LLVM wrote b*ldo + j as (b*ldo) | j, which its
+     * overlap checks could not bound, and the loop ran scalar. */
+    LLVMValueRef row = cg_add(c, cg_mul(c, b, s->T), ti), hrow = cg_mul(c, row, H);
+    LLVMValueRef DH = cg_gep(c, t, s->DH, cg_mul(c, b, s->LS));
+    LLVMValueRef DC = s->lstm ? cg_gep(c, t, s->DC, cg_mul(c, b, s->LS)) : NULL;
+    LLVMValueRef yrow = cg_add(c, cg_mul(c, b, s->ldy), cg_mul(c, ti, H));
+    LLVMValueRef y = cg_gep(c, t, s->y, yrow), dy = cg_gep(c, t, s->dy, yrow);
+    LLVMValueRef orow = cg_gep(c, t, s->out, cg_add(c, cg_mul(c, b, s->ldo), cg_mul(c, ti, s->W)));
+    LLVMValueRef gate[4], o[4];
+    for (int k = 0; k < 4; k++) {
+        gate[k] = k < s->G ? cg_gep(c, t, plane(c, t, s->P, s->PS, k), hrow) : NULL;
+        o[k] = cg_gep(c, t, orow, cg_i64(c, k * s->Hn));
+    }
+    LLVMValueRef cells = s->lstm || s->gru ? cg_gep(c, t, s->cells, hrow) : NULL;
+    /* the previous cell state (LSTM) or h (GRU): c0's or h0's row at
+     * step 0 */
+    LLVMValueRef prev = NULL, first = LLVMBuildICmp(c->b, LLVMIntEQ, ti, cg_i64(c, 0), "");
+    if (s->lstm)
+        prev = LLVMBuildSelect(c->b, first, cg_gep(c, t, s->c0, cg_mul(c, b, H)),
+                               cg_gep(c, t, cells, cg_i64(c, -s->Hn)), "");
+    else if (s->gru)
+        prev = LLVMBuildSelect(c->b, first, cg_gep(c, t, s->h0, cg_mul(c, b, H)),
+                               cg_gep(c, t, y, cg_i64(c, -s->Hn)), "");
+
+    /* packed: past the row's length the carried adjoints pass unchanged
+     * (the state did) and the gates get none */
+    LLVMValueRef live = s->lens ? within(c, s->lens, b, ti) : NULL;
+    LLVMValueRef j = cg_loop_begin(c, H, &lj);
+    LLVMValueRef dh = cg_load(c, t, DH, j);
+    LLVMValueRef e = f_add(c, cg_load(c, t, dy, j), dh);
+    LLVMValueRef d[4];
+    if (s->lstm) {
+        LLVMValueRef a[4];
+        for (int k = 0; k < 4; k++)
+            a[k] = cg_load(c, t, gate[k], j);
+        LLVMValueRef cp = cg_load(c, t, prev, j);
+        LLVMValueRef tc = cg_tanh(c, t, cg_load(c, t, cells, j));
+        LLVMValueRef dc = cg_load(c, t, DC, j);
+        LLVMValueRef dct = f_add(c, dc, f_mul(c, f_mul(c, e, a[3]), dtanh(c, t, tc)));
+        d[0] = f_mul(c, f_mul(c, dct, a[2]), dsigmoid(c, t, a[0]));
+        d[1] = f_mul(c, f_mul(c, dct, cp), dsigmoid(c, t, a[1]));
+        d[2] = f_mul(c, f_mul(c, dct, a[0]), dtanh(c, t, a[2]));
+        d[3] = f_mul(c, f_mul(c, e, tc), dsigmoid(c, t, a[3]));
+        LLVMValueRef dcp = f_mul(c, dct, a[1]);
+        cg_store(c, t, live ? LLVMBuildSelect(c->b, live, dcp, dc, "") : dcp, DC, j);
+    } else if (s->gru) {
+        LLVMValueRef r = cg_load(c, t, gate[0], j);
+        LLVMValueRef z = cg_load(c, t, gate[1], j);
+        LLVMValueRef nn = cg_load(c, t, gate[2], j);
+        LLVMValueRef hn = cg_load(c, t, cells, j); /* the GRU's n side */
+        LLVMValueRef hp = cg_load(c, t, prev, j);
+        LLVMValueRef dn = f_mul(c, f_mul(c, e, f_sub(c, one, z)), dtanh(c, t, nn));
+        d[0] = f_mul(c, f_mul(c, dn, hn), dsigmoid(c, t, r));
+        d[1] = f_mul(c, f_mul(c, e, f_sub(c, hp, nn)), dsigmoid(c, t, z));
+        d[2] = dn;
+        d[3] = f_mul(c, dn, r);
+        /* the direct path; the GEMM adds */
+        LLVMValueRef direct = f_mul(c, e, z);
+        cg_store(c, t, live ? LLVMBuildSelect(c->b, live, direct, dh, "") : direct, DH, j);
+    } else if (strcmp(attr_nonlinearity(s->n), "relu") == 0) {
+        /* relu' from its output: 1 where h > 0 */
+        LLVMValueRef pos =
+            LLVMBuildFCmp(c->b, LLVMRealOGT, cg_load(c, t, y, j), cg_fconst(c, t, 0), "");
+        d[0] = LLVMBuildSelect(c->b, pos, e, cg_fconst(c, t, 0), "");
+    } else {
+        d[0] = f_mul(c, e, dtanh(c, t, cg_load(c, t, y, j)));
+    }
+    if (live && !s->gru) /* the GEMM adds to what passes through */
+        cg_store(c, t, LLVMBuildSelect(c->b, live, cg_fconst(c, t, 0), dh, ""), DH, j);
+    for (int k = 0; k < s->Wn / s->Hn; k++) {
+        if (live)
+            d[k] = LLVMBuildSelect(c->b, live, d[k], cg_fconst(c, t, 0), "");
+        cg_store(c, t, d[k], o[k], j);
+    }
+    cg_loop_end(c, &lj);
+    cg_loop_end(c, &lb);
+}
+
 /*
  * Backpropagation through time (rnn_grad, lstm_grad, gru_grad; the result
  * is described in ir/ops.def). The activated gates of every step (and the
@@ -388,9 +485,14 @@ static int64_t rows_per_task(int64_t per)
  * the LSTM also carries the cell adjoint DC). That GEMM's rows are few
  * (the batch), and with f32 it runs in generated code (gemm.c), which
  * reads its b in rows: W_hh^T is made once, first in scratch
- * (codegen/scratch.c). Then DH [B, H], for lstm DC [B, H], Hp [B*T, H]
- * (gru, or to rebuild), and when rebuilt the planes (G + 1 of [B*T, H])
- * and for gru Q [B*T, 3H], the recurrent side, whose n part r multiplies.
+ * (codegen/scratch.c). Then DH [B, H], for lstm with DC in rows [B, 2H]
+ * (DH's row, then DC's), and to rebuild Hp [B*T, H], the planes (G + 1
+ * of [B*T, H]) and for gru Q [B*T, 3H], the recurrent side, whose n part
+ * r multiplies. The step's loop reads and writes scratch only at fixed
+ * distances (DH to DC; the previous states come from y, h0 and c0): a
+ * distance that depends on the batch made LLVM test the pointers for
+ * overlap over all samples at once, a test that fails for the result's
+ * interleaved rows, and the loop ran scalar.
  */
 static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
 {
@@ -414,7 +516,7 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
     int64_t Hn = n->in[0]->shape.d[2].n, Tn = x->shape.d[1].n, Wn = n->shape.d[2].n;
     LLVMValueRef B = cg_dim(c, x->shape.d[0]), T = cg_i64(c, Tn), F = cg_i64(c, x->shape.d[2].n);
     LLVMValueRef H = cg_i64(c, Hn), GH = cg_i64(c, G * Hn), W = cg_i64(c, Wn);
-    LLVMValueRef BT = cg_mul(c, B, T), BH = cg_mul(c, B, H), TH = cg_mul(c, T, H);
+    LLVMValueRef BT = cg_mul(c, B, T), TH = cg_mul(c, T, H);
     LLVMValueRef ldy = cg_i64(c, (Tn + S) * Hn); /* y's and dy's stride per sample */
     LLVMValueRef ldo = cg_i64(c, (Tn + 1) * Wn); /* result row stride per sample */
     LLVMValueRef one = cg_fconst(c, t, 1);
@@ -434,23 +536,23 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
     /* the gate planes (plane()): the layer's reserve after y's rows, or
      * rebuilt */
     bool reserved = ir_recurrent_grad_reserved(n);
-    LLVMValueRef DH = scratch, DC = cg_gep(c, t, DH, BH), PS = cg_mul(c, BT, H);
-    LLVMValueRef Hp = lstm ? cg_gep(c, t, DC, BH) : DC;
-    bool need_hp = gru || (lstm && !reserved);
+    LLVMValueRef LS = lstm ? cg_i64(c, 2 * Hn) : H; /* DH's (and DC's) row stride */
+    LLVMValueRef DH = scratch, DC = cg_gep(c, t, DH, H), PS = cg_mul(c, BT, H);
+    LLVMValueRef Hp = cg_gep(c, t, DH, cg_mul(c, B, LS));
+    bool need_hp = (lstm || gru) && !reserved; /* to rebuild the recurrent side */
     LLVMValueRef P = reserved ? cg_gep(c, t, y, cg_mul(c, B, ldy))
                               : cg_gep(c, t, Hp, need_hp ? PS : cg_i64(c, 0));
     LLVMValueRef cells = plane(c, t, P, PS, G); /* the LSTM's cells, the GRU's n side */
     LLVMValueRef Q = gru && !reserved ? plane(c, t, P, PS, G + 1) : NULL; /* rebuilt only */
     if (S) {
-        /* the final states' adjoints start the carried ones */
+        /* the final states' adjoints (h's, then c's) start the carried
+         * ones */
         LLVMValueRef b = cg_loop_begin(c, B, &lb);
         LLVMValueRef last = cg_gep(c, t, dy, cg_add(c, cg_mul(c, b, ldy), TH));
-        cg_memcpy(c, t, cg_gep(c, t, DH, cg_mul(c, b, H)), last, H);
-        if (lstm)
-            cg_memcpy(c, t, cg_gep(c, t, DC, cg_mul(c, b, H)), cg_gep(c, t, last, H), H);
+        cg_memcpy(c, t, cg_gep(c, t, DH, cg_mul(c, b, LS)), last, LS);
         cg_loop_end(c, &lb);
     } else {
-        cg_zero(c, t, DH, lstm ? cg_mul(c, BH, cg_i64(c, 2)) : BH);
+        cg_zero(c, t, DH, cg_mul(c, B, LS));
     }
 
     if (need_hp) {
@@ -484,68 +586,32 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
     LLVMValueRef rt = cg_loop_begin(c, T, &lt);
     LLVMValueRef ti = LLVMBuildNSWSub(c->b, cg_i64(c, Tn - 1), rt, "t");
     LLVMValueRef orow_t = cg_gep(c, t, out, cg_mul(c, ti, W)); /* row t of sample 0 */
-    LLVMValueRef b = cg_loop_begin(c, B, &lb);
-    LLVMValueRef row = cg_add(c, cg_mul(c, b, T), ti);
-    LLVMValueRef o0 = cg_add(c, cg_mul(c, b, ldo), cg_mul(c, ti, W));
-
-    /* packed: past the row's length the carried adjoints pass unchanged
-     * (the state did) and the gates get none */
-    LLVMValueRef live = lens ? within(c, lens, b, ti) : NULL;
-    LLVMValueRef j = cg_loop_begin(c, H, &lj);
-    LLVMValueRef hj = cg_add(c, cg_mul(c, row, H), j), dj = cg_add(c, cg_mul(c, b, H), j);
-    LLVMValueRef yj = cg_add(c, cg_add(c, cg_mul(c, b, ldy), cg_mul(c, ti, H)), j);
-    LLVMValueRef dh = cg_load(c, t, DH, dj);
-    LLVMValueRef e = f_add(c, cg_load(c, t, dy, yj), dh);
-    LLVMValueRef d[4];
-    if (lstm) {
-        LLVMValueRef a[4];
-        for (int k = 0; k < 4; k++)
-            a[k] = cg_load(c, t, plane(c, t, P, PS, k), hj);
-        LLVMValueRef first = LLVMBuildICmp(c->b, LLVMIntEQ, ti, cg_i64(c, 0), "");
-        LLVMValueRef cprev =
-            LLVMBuildSelect(c->b, first, cg_gep(c, t, c0, cg_mul(c, b, H)),
-                            cg_gep(c, t, cells, cg_mul(c, cg_add(c, row, cg_i64(c, -1)), H)), "");
-        LLVMValueRef cp = cg_load(c, t, cprev, j);
-        LLVMValueRef tc = cg_tanh(c, t, cg_load(c, t, cells, hj));
-        LLVMValueRef dc = cg_load(c, t, DC, dj);
-        LLVMValueRef dct = f_add(c, dc, f_mul(c, f_mul(c, e, a[3]), dtanh(c, t, tc)));
-        d[0] = f_mul(c, f_mul(c, dct, a[2]), dsigmoid(c, t, a[0]));
-        d[1] = f_mul(c, f_mul(c, dct, cp), dsigmoid(c, t, a[1]));
-        d[2] = f_mul(c, f_mul(c, dct, a[0]), dtanh(c, t, a[2]));
-        d[3] = f_mul(c, f_mul(c, e, tc), dsigmoid(c, t, a[3]));
-        LLVMValueRef dcp = f_mul(c, dct, a[1]);
-        cg_store(c, t, live ? LLVMBuildSelect(c->b, live, dcp, dc, "") : dcp, DC, dj);
-    } else if (gru) {
-        LLVMValueRef r = cg_load(c, t, P, hj);
-        LLVMValueRef z = cg_load(c, t, plane(c, t, P, PS, 1), hj);
-        LLVMValueRef nn = cg_load(c, t, plane(c, t, P, PS, 2), hj);
-        LLVMValueRef hn = cg_load(c, t, cells, hj); /* the GRU's n side */
-        LLVMValueRef hp = cg_load(c, t, Hp, hj);
-        LLVMValueRef dn = f_mul(c, f_mul(c, e, f_sub(c, one, z)), dtanh(c, t, nn));
-        d[0] = f_mul(c, f_mul(c, dn, hn), dsigmoid(c, t, r));
-        d[1] = f_mul(c, f_mul(c, e, f_sub(c, hp, nn)), dsigmoid(c, t, z));
-        d[2] = dn;
-        d[3] = f_mul(c, dn, r);
-        /* the direct path; the GEMM adds */
-        LLVMValueRef direct = f_mul(c, e, z);
-        cg_store(c, t, live ? LLVMBuildSelect(c->b, live, direct, dh, "") : direct, DH, dj);
-    } else if (strcmp(attr_nonlinearity(n), "relu") == 0) {
-        /* relu' from its output: 1 where h > 0 */
-        LLVMValueRef pos =
-            LLVMBuildFCmp(c->b, LLVMRealOGT, cg_load(c, t, y, yj), cg_fconst(c, t, 0), "");
-        d[0] = LLVMBuildSelect(c->b, pos, e, cg_fconst(c, t, 0), "");
-    } else {
-        d[0] = f_mul(c, e, dtanh(c, t, cg_load(c, t, y, yj)));
-    }
-    if (live && !gru) /* the GEMM adds to what passes through */
-        cg_store(c, t, LLVMBuildSelect(c->b, live, cg_fconst(c, t, 0), dh, ""), DH, dj);
-    for (int k = 0; k < Wn / Hn; k++) {
-        if (live)
-            d[k] = LLVMBuildSelect(c->b, live, d[k], cg_fconst(c, t, 0), "");
-        cg_store(c, t, d[k], out, cg_add(c, o0, cg_add(c, j, cg_i64(c, k * Hn))));
-    }
-    cg_loop_end(c, &lj);
-    cg_loop_end(c, &lb);
+    StepGrad sg = {.n = n,
+                   .t = t,
+                   .G = G,
+                   .Hn = Hn,
+                   .Wn = Wn,
+                   .lstm = lstm,
+                   .gru = gru,
+                   .out = out,
+                   .y = y,
+                   .dy = dy,
+                   .h0 = h0,
+                   .c0 = c0,
+                   .P = P,
+                   .PS = PS,
+                   .cells = cells,
+                   .DH = DH,
+                   .DC = DC,
+                   .LS = LS,
+                   .B = B,
+                   .T = T,
+                   .H = H,
+                   .W = W,
+                   .ldy = ldy,
+                   .ldo = ldo,
+                   .lens = lens};
+    step_grad(c, &sg, ti);
     /* DH = the recurrent side of row t @ W_hh^T (gru: + the direct path) */
     if (t == DT_F32) {
         CgProduct p = {.M = B,
@@ -555,7 +621,7 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
                        .lda = ldo,
                        .b = WT,
                        .out = DH,
-                       .ldo = H,
+                       .ldo = LS,
                        .acc = gru || lens};
         cg_product(c, t, &p);
         if (gru) { /* the n gate's side, from row 3 of the result's parts */
@@ -566,7 +632,7 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
                             .lda = ldo,
                             .b = cg_gep(c, t, WT, cg_i64(c, 2 * Hn * Hn)),
                             .out = DH,
-                            .ldo = H,
+                            .ldo = LS,
                             .acc = true};
             cg_product(c, t, &pn);
         }
@@ -575,17 +641,15 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
         cg_gemm(c, t, false, true, B, H, H, one, cg_gep(c, t, orow_t, cg_i64(c, 3 * Hn)), ldo,
                 cg_gep(c, t, whh, cg_i64(c, 2 * Hn)), GH, 1, DH, H);
     } else {
-        cg_gemm(c, t, false, true, B, H, GH, one, orow_t, ldo, whh, GH, lens ? 1 : 0, DH, H);
+        cg_gemm(c, t, false, true, B, H, GH, one, orow_t, ldo, whh, GH, lens ? 1 : 0, DH, LS);
     }
     cg_loop_end(c, &lt);
 
     /* row T: the adjoints of h0 and c0, zeros after */
-    b = cg_loop_begin(c, B, &lb);
+    LLVMValueRef b = cg_loop_begin(c, B, &lb);
     LLVMValueRef last = cg_gep(c, t, out, cg_add(c, cg_mul(c, b, ldo), cg_i64(c, Tn * Wn)));
     cg_zero(c, t, last, W);
-    cg_memcpy(c, t, last, cg_gep(c, t, DH, cg_mul(c, b, H)), H);
-    if (lstm)
-        cg_memcpy(c, t, cg_gep(c, t, last, H), cg_gep(c, t, DC, cg_mul(c, b, H)), H);
+    cg_memcpy(c, t, last, cg_gep(c, t, DH, cg_mul(c, b, LS)), LS);
     cg_loop_end(c, &lb);
     LLVMBuildRetVoid(c->b);
     return fn;
