@@ -51,7 +51,7 @@ void cg_emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValueRef
  * rather than BLAS (0: never; with AVX-512 and no --gemm-rows,
  * CG_ANY_ROWS for a b kept in L2). */
 int64_t cg_small_gemm_rows(const Cg *c, DType t, bool ta, bool tb, Dim k, Dim n);
-enum { CG_ANY_ROWS = 1 << 30 }; /* cg_small_gemm_rows: no limit */
+enum { CG_ANY_ROWS = 1 << 30 };           /* cg_small_gemm_rows: no limit */
 int64_t cg_small_gemm_limit(const Cg *c); /* the cost model's, for c's vectors */
 /* A window onto an image as the rows of a product's b (a direct
  * convolution, conv.c): row (ch, i, j), ch < c, i < kh, j < kw, that is
@@ -70,9 +70,21 @@ typedef struct {
     LLVMValueRef a, lda, b, out, ldo;
     bool acc, ta, tb;
     const CgWindow *win;
+    int64_t pk; /* b packed (cg_pack_b) in panels of pk rows; 0: dense */
 } CgProduct;
-/* p in generated code when M (ta: K) is within cg_small_gemm_rows or b is
- * a window, else BLAS */
+/* Packed b, for a product repeated over one b (a recurrent layer's
+ * steps): cg_pack_b writes b [K, N] (tb: b^T, b stored [N, K]) into
+ * panels of cg_pack_width columns, each [K, width] row after row
+ * (cg_packed_floats at most), so that a tile reads its columns of b in
+ * memory order, where b's rows put every step k on another page;
+ * CgProduct.pk then gives the panel's rows (its b may start at a row
+ * within). cg_packs: whether a product [at most m rows, K] @ [K, N]
+ * runs generated at every row count, so that b may be packed for it. */
+int64_t cg_pack_width(const Cg *c);
+void cg_pack_b(Cg *c, LLVMValueRef dst, LLVMValueRef b, int64_t K, int64_t N, bool tb);
+bool cg_packs(const Cg *c, DType t, int64_t K, int64_t N, int64_t m);
+/* p in generated code when M (ta: K) is within cg_small_gemm_rows, b is
+ * a window or packed, else BLAS */
 void cg_product(Cg *c, DType t, const CgProduct *p);
 /* cg_product of all extents known, b dense and out's rows N apart (a
  * convolution's weights times an image's columns, and their gradients) */

@@ -123,6 +123,13 @@ bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const C
  * batch (a ScratchFn for pass_memplan): im2col and column matrices of
  * convolutions, recurrent gates, attention scores; 0 for most kernels. */
 int64_t cg_scratch_bytes(const Graph *g, const Node *n);
+/* Floats of a [K, N] matrix packed into panels for generated products
+ * (cg_pack_b, gemm.c) on any target: N rounded up to the widest panel. */
+enum { CG_PACK_WIDTH_MAX = 64 };
+static inline int64_t cg_packed_floats(int64_t K, int64_t N)
+{
+    return (N + CG_PACK_WIDTH_MAX - 1) / CG_PACK_WIDTH_MAX * CG_PACK_WIDTH_MAX * K;
+}
 
 /* A direct convolution's geometry (codegen/conv.c, docs/CODEGEN.md): a
  * convolution of stride and dilation 1, or one of its gradients, runs

@@ -62,6 +62,7 @@ typedef struct {
     int64_t N;
     bool acc, ta;
     const CgWindow *win; /* b's rows, when not dense */
+    int64_t pw, pk;      /* b packed (cg_pack_b): panels pw columns wide, pk rows */
     LLVMValueRef K, lda, ldo;
     int V, NV, R, last;
     LLVMTypeRef vt;
@@ -127,7 +128,7 @@ static LLVMValueRef k_begin(Cg *c, const Tile *t, LLVMValueRef b, KLoop *kl, LLV
     if (!w) {
         kl->n = 1;
         LLVMValueRef k = cg_loop_begin(c, t->K, &kl->l[0]);
-        *row = b_row(c, NULL, b, k, t->N);
+        *row = b_row(c, NULL, b, k, t->pw ? t->pw : t->N);
         return k;
     }
     kl->n = 3;
@@ -146,6 +147,20 @@ static void k_end(Cg *c, KLoop *kl)
         cg_loop_end(c, &kl->l[i]);
 }
 
+/* Where vector v of a tile at column j0 starts in b's row (row: from
+ * k_begin); packed, column j lies in panel j / pw, at lane j % pw of the
+ * panel's row (j0 is a multiple of pw) */
+static LLVMValueRef b_vec(Cg *c, const Tile *t, LLVMValueRef row, LLVMValueRef j0, int v)
+{
+    int64_t col = (int64_t)v * t->V;
+    if (!t->pw)
+        return cg_gep(c, DT_F32, row, cg_add(c, j0, cg_i64(c, col)));
+    LLVMValueRef panel =
+        cg_add(c, LLVMBuildUDiv(c->b, j0, cg_i64(c, t->pw), ""), cg_i64(c, col / t->pw));
+    return cg_gep(c, DT_F32, row,
+                  cg_add(c, cg_mul(c, panel, cg_i64(c, t->pk * t->pw)), cg_i64(c, col % t->pw)));
+}
+
 /* out[i0 .. i0+R, j0 .. j0+width] (+)= a[i0 .. i0+R, :] @ b[:, j0 ..]. */
 static void tile(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
                  LLVMValueRef i0, LLVMValueRef j0)
@@ -158,10 +173,9 @@ static void tile(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLVMVal
         }
     KLoop lk;
     LLVMValueRef brow, k = k_begin(c, t, b, &lk, &brow);
-    brow = cg_gep(c, DT_F32, brow, j0);
     LLVMValueRef bv[MAX_NV];
     for (int v = 0; v < t->NV; v++)
-        bv[v] = load_vec(c, t, cg_gep(c, DT_F32, brow, cg_i64(c, v * t->V)), partial(t, v));
+        bv[v] = load_vec(c, t, b_vec(c, t, brow, j0, v), partial(t, v));
     for (int r = 0; r < t->R; r++) {
         LLVMValueRef s = a_at(c, t, a, i0, r, k);
         LLVMValueRef one = LLVMBuildInsertElement(c->b, LLVMGetPoison(t->vt), s, cg_i64(c, 0), "");
@@ -246,6 +260,69 @@ static void panel(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef 
     cg_if_end(c, join);
 }
 
+/* Packed b: one panel's columns at a time, every row block of 4 (then a
+ * pair, then a last odd row) in turn over the same panel [K, pw], which
+ * stays in L1/L2 (rows() walks all of b for each row block instead). */
+static void columns(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b, LLVMValueRef M,
+                    LLVMValueRef j0)
+{
+    LLVMValueRef blocks = LLVMBuildSDiv(c->b, M, cg_i64(c, ROWS), "");
+    CgLoop l;
+    LLVMValueRef i = cg_loop_begin(c, blocks, &l);
+    tile(c, &t, out, a, b, cg_mul(c, i, cg_i64(c, ROWS)), j0);
+    cg_loop_end(c, &l);
+    LLVMValueRef done = cg_mul(c, blocks, cg_i64(c, ROWS)), left = LLVMBuildSub(c->b, M, done, "");
+    LLVMBasicBlockRef join =
+        cg_if_begin(c, LLVMBuildICmp(c->b, LLVMIntSGE, left, cg_i64(c, 2), ""));
+    t.R = 2;
+    tile(c, &t, out, a, b, done, j0);
+    cg_if_end(c, join);
+    join = cg_if_begin(c, LLVMBuildTrunc(c->b, M, c->i1, ""));
+    t.R = 1;
+    tile(c, &t, out, a, b, LLVMBuildSub(c->b, M, cg_i64(c, 1), ""), j0);
+    cg_if_end(c, join);
+}
+
+/* Columns [0, cols) of a packed product, cols a multiple of the panels'
+ * width or reaching N: the whole panels, then N's last narrower one. */
+static void packed_panels(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
+                          LLVMValueRef M, LLVMValueRef cols)
+{
+    LLVMValueRef w = cg_i64(c, t.pw);
+    CgLoop l;
+    LLVMValueRef j = cg_loop_begin(c, LLVMBuildUDiv(c->b, cols, w, ""), &l);
+    columns(c, t, out, a, b, M, cg_mul(c, j, w));
+    cg_loop_end(c, &l);
+    int64_t left = t.N % t.pw;
+    if (left) {
+        LLVMValueRef part = LLVMBuildURem(c->b, cols, w, "");
+        LLVMBasicBlockRef join =
+            cg_if_begin(c, LLVMBuildICmp(c->b, LLVMIntNE, part, cg_i64(c, 0), ""));
+        t.NV = (int)((left + t.V - 1) / t.V);
+        t.last = (int)(left - (int64_t)(t.NV - 1) * t.V);
+        columns(c, t, out, a, b, M, LLVMBuildSub(c->b, cols, part, ""));
+        cg_if_end(c, join);
+    }
+}
+
+/* A last odd row: tiles of one row when b's rows fit in MAX_NV vectors
+ * (b is then read in memory order too, and the sums stay in registers),
+ * or when the sums must be added to out whole; else streamed. */
+static void last_row(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
+                     LLVMValueRef M)
+{
+    LLVMBasicBlockRef join = cg_if_begin(c, LLVMBuildTrunc(c->b, M, c->i1, ""));
+    LLVMValueRef last = LLVMBuildSub(c->b, M, cg_i64(c, 1), "");
+    if (t.N <= (int64_t)t.V * MAX_NV || t.acc) {
+        t.R = 1;
+        t.NV = MAX_NV;
+        rows(c, t, out, a, b, last, cg_i64(c, 0), t.N);
+    } else {
+        stream_row(c, &t, out, a, b, last);
+    }
+    cg_if_end(c, join);
+}
+
 /* The function `void NAME.gemm[KIND][.acc].f32.SHAPE(ptr noalias out, ptr
  * noalias a, ptr noalias b, i64 m, i64 k, i64 lda, i64 ldo)`, begun (made)
  * unless an earlier product made it; --stats lists it as SHAPE with mark
@@ -296,18 +373,25 @@ static int64_t panel_cols(int64_t K, int64_t N, int64_t width)
  * b[K, N] (.acc: +=), b dense, the rows of a and out lda and ldo apart, k
  * unused; NAME.gemm.ta[.acc].f32.N: out[m, N] = a^T @ b[k, N], a stored
  * [k, m] (the backward's x^T @ dy, k the batch); NAME.gemm.winKHxKW.CS.WP
- * [.acc].f32.KxN: b the window win onto an image (K = its c*kh*kw). */
-static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta, const CgWindow *win)
+ * [.acc].f32.KxN: b the window win onto an image (K = its c*kh*kw);
+ * NAME.gemm.pPK[.acc].f32.KxN: b packed by cg_pack_b, panels of PK rows,
+ * k the columns to make (a task's panels). */
+static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta, const CgWindow *win,
+                            int64_t pk)
 {
     const char *shape = ta ? arena_printf(c->g->arena, "%lld", (long long)N)
                            : arena_printf(c->g->arena, "%lldx%lld", (long long)K, (long long)N);
+    const char *kind = ta   ? ".ta"
+                       : pk ? arena_printf(c->g->arena, ".p%lld", (long long)pk)
+                            : win_kind(c, "", win);
     CgSaved saved;
     bool made;
-    LLVMValueRef fn = kernel_begin(c, ta ? ".ta" : win_kind(c, "", win), shape, acc,
+    LLVMValueRef fn = kernel_begin(c, kind, shape, acc,
                                    ta    ? "T"
                                    : win ? "#"
+                                   : pk  ? "p"
                                          : "",
-                                   !ta && any_rows(c, K, N, N), &saved, &made);
+                                   pk || (!ta && any_rows(c, K, N, N)), &saved, &made);
     if (!made)
         return fn;
     LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), b = LLVMGetParam(fn, 2),
@@ -327,6 +411,14 @@ static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta, cons
               .R = ROWS,
               .last = V,
               .vt = LLVMVectorType(c->f32, (unsigned)V)};
+    if (pk) { /* k: the columns (of a task's panels) */
+        t.pw = cg_pack_width(c);
+        t.pk = pk;
+        packed_panels(c, t, out, a, b, M, LLVMGetParam(fn, 4));
+        LLVMBuildRetVoid(c->b);
+        cg_helper_end(c, &saved);
+        return fn;
+    }
     /* (with a^T, k is within the limit: b is small; a window is one
      * image's) */
     int64_t cols = ta || win ? N : panel_cols(K, N, (int64_t)V * t.NV), whole = N / cols,
@@ -341,20 +433,7 @@ static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta, cons
     }
     if (rest)
         panel(c, t, out, a, b, M, cg_i64(c, whole * cols), rest);
-    /* a last odd row: tiles of one row when b's rows fit in MAX_NV
-     * vectors (b is then read in memory order too, and the sums stay in
-     * registers) or when the sums must be added to out whole; else
-     * streamed */
-    LLVMBasicBlockRef join = cg_if_begin(c, LLVMBuildTrunc(c->b, M, c->i1, ""));
-    LLVMValueRef last = LLVMBuildSub(c->b, M, cg_i64(c, 1), "");
-    if (N <= (int64_t)V * MAX_NV || acc) {
-        t.R = 1;
-        t.NV = MAX_NV;
-        rows(c, t, out, a, b, last, cg_i64(c, 0), N);
-    } else {
-        stream_row(c, &t, out, a, b, last);
-    }
-    cg_if_end(c, join);
+    last_row(c, t, out, a, b, M);
     LLVMBuildRetVoid(c->b);
     cg_helper_end(c, &saved);
     return fn;
@@ -565,8 +644,8 @@ static void gemm_rows(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *val
 {
     const CgProduct *p = ctx;
     int64_t K = p->ta ? -1 : LLVMConstIntGetSExtValue(p->K);
-    LLVMValueRef fn =
-        p->tb ? gemm_tb_fn(c, K, p->N, p->acc, p->win) : gemm_fn(c, K, p->N, p->acc, p->ta, p->win);
+    LLVMValueRef fn = p->tb ? gemm_tb_fn(c, K, p->N, p->acc, p->win)
+                            : gemm_fn(c, K, p->N, p->acc, p->ta, p->win, 0);
     LLVMValueRef out = vals[0], a = vals[1], b = vals[2], k = vals[3], lda = vals[4], ldo = vals[5];
     LLVMValueRef args[] = {cg_gep(c, DT_F32, out, cg_mul(c, lo, ldo)),
                            cg_gep(c, DT_F32, a, p->ta ? lo : cg_mul(c, lo, lda)),
@@ -604,6 +683,40 @@ static void blas_gemm(Cg *c, DType t, const CgProduct *p)
             p->tb ? p->K : cg_i64(c, p->N), p->acc ? 1 : 0, p->out, p->ldo);
 }
 
+int64_t cg_pack_width(const Cg *c)
+{
+    int64_t w = c->vector_bytes / 4 * (c->vector_bytes >= 64 ? 4 : 2);
+    check(w <= CG_PACK_WIDTH_MAX && CG_PACK_WIDTH_MAX % w == 0);
+    return w;
+}
+
+bool cg_packs(const Cg *c, DType t, int64_t K, int64_t N, int64_t m)
+{
+    int64_t rows = cg_small_gemm_rows(c, t, false, false, (Dim){.n = K}, (Dim){.n = N});
+    return rows > 0 && rows >= m;
+}
+
+/* panel p, row k, lane j = b[k, p*w + j]: the lanes past N unwritten (a
+ * last panel's tiles load only its columns) */
+void cg_pack_b(Cg *c, LLVMValueRef dst, LLVMValueRef b, int64_t K, int64_t N, bool tb)
+{
+    int64_t w = cg_pack_width(c);
+    CgLoop lp, lk, lj;
+    LLVMValueRef p = cg_loop_begin(c, cg_i64(c, (N + w - 1) / w), &lp);
+    LLVMValueRef col0 = cg_mul(c, p, cg_i64(c, w));
+    LLVMValueRef cols = cg_smin(c, cg_i64(c, w), LLVMBuildSub(c->b, cg_i64(c, N), col0, ""));
+    LLVMValueRef panel = cg_gep(c, DT_F32, dst, cg_mul(c, p, cg_i64(c, K * w)));
+    LLVMValueRef k = cg_loop_begin(c, cg_i64(c, K), &lk);
+    LLVMValueRef j = cg_loop_begin(c, cols, &lj), col = cg_add(c, col0, j);
+    LLVMValueRef from = tb ? cg_add(c, cg_mul(c, col, cg_i64(c, K)), k)
+                           : cg_add(c, cg_mul(c, k, cg_i64(c, N)), col);
+    cg_store(c, DT_F32, cg_load(c, DT_F32, b, from), panel,
+             cg_add(c, cg_mul(c, k, cg_i64(c, w)), j));
+    cg_loop_end(c, &lj);
+    cg_loop_end(c, &lk);
+    cg_loop_end(c, &lp);
+}
+
 /* a^T @ b over any inner extent K, in blocks of kb rows of b (each kept
  * in L2 while every row of out passes): the first block sets out (adds
  * with acc), the others add */
@@ -630,9 +743,48 @@ static void ta_blocked(Cg *c, const CgProduct *p, int64_t kb)
     cg_loop_end(c, &l);
 }
 
+/* panels [lo, hi) of the packed product p: its columns from lo's on */
+static void task_panels(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
+{
+    const CgProduct *p = ctx;
+    LLVMValueRef fn = gemm_fn(c, LLVMConstIntGetSExtValue(p->K), p->N, p->acc, false, NULL, p->pk);
+    LLVMValueRef w = cg_i64(c, cg_pack_width(c)), col0 = cg_mul(c, lo, w);
+    LLVMValueRef cols = LLVMBuildSub(c->b, cg_smin(c, cg_mul(c, hi, w), cg_i64(c, p->N)), col0, "");
+    LLVMValueRef args[] = {cg_gep(c, DT_F32, vals[0], col0),
+                           vals[1],
+                           cg_gep(c, DT_F32, vals[2], cg_mul(c, col0, cg_i64(c, p->pk))),
+                           vals[3],
+                           cols,
+                           vals[4],
+                           vals[5]};
+    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 7, "");
+}
+
+/* A packed product's panels as tasks on the pool, each about a task's
+ * work at 64 rows: every thread reads only its panels of b, which stay
+ * in its core's L2 from step to step of a recurrent layer, where a cut
+ * into rows had every thread read all of b. */
+static void packed_gemm(Cg *c, const CgProduct *p)
+{
+    int64_t w = cg_pack_width(c), K = LLVMConstIntGetSExtValue(p->K), per = 1;
+    while (per * 64 * K * w < CG_TASK_WORK)
+        per++;
+    LLVMValueRef vals[] = {p->out, p->a, p->b, p->M, p->lda, p->ldo};
+    size_t len;
+    const char *name = LLVMGetValueName2(c->fn, &len);
+    cg_parallel_chunks(c, arena_printf(c->g->arena, "%.*s.gemm", (int)len, name),
+                       cg_i64(c, (p->N + w - 1) / w), per, vals, countof(vals), task_panels,
+                       (void *)p);
+}
+
 void cg_product(Cg *c, DType t, const CgProduct *p)
 {
-    if (p->win) { /* no matrix for BLAS */
+    if (p->pk) { /* no matrix for BLAS */
+        check(t == DT_F32 && !p->ta && !p->tb && LLVMIsAConstantInt(p->K));
+        packed_gemm(c, p);
+        return;
+    }
+    if (p->win) {
         check(t == DT_F32 && !p->ta && LLVMIsAConstantInt(p->K));
         small_gemm(c, p, CG_ANY_ROWS);
         return;

@@ -223,7 +223,7 @@ static int64_t seq_scratch(const Graph *g, const Node *n)
     int64_t G = cell == OP_LSTM ? 4 : cell == OP_GRU ? 3 : 1;
     if (ir_recurrent_backward(n->op)) {
         int64_t H = n->in[0]->shape.d[2].n;
-        int64_t wt = n->dtype == DT_F32 ? G * H * H : 0;
+        int64_t wt = n->dtype == DT_F32 ? cg_packed_floats(G * H, H) : 0; /* W_hh^T */
         if (cell == OP_RNN)
             return es * (wt + B * H);
         /* without the layer's reserve, its G + 1 planes [B*T, H] are
@@ -235,7 +235,8 @@ static int64_t seq_scratch(const Graph *g, const Node *n)
     }
     int64_t H = n->shape.d[2].n;
     int64_t xp = ir_recurrent_reserve(g, n) ? 0 : B * T * G * H;
-    return es * (xp + B * G * H + (cell == OP_LSTM ? B * H : 0));
+    int64_t packed = n->dtype == DT_F32 ? cg_packed_floats(H, G * H) : 0; /* W_hh */
+    return es * (xp + B * G * H + (cell == OP_LSTM ? B * H : 0) + packed);
 }
 
 /* The convolution computed by the kernel of root r of a convolution

@@ -98,6 +98,13 @@ static LLVMValueRef plane(Cg *c, DType t, LLVMValueRef p, LLVMValueRef ps, int k
     return cg_gep(c, t, p, cg_mul(c, ps, cg_i64(c, k)));
 }
 
+/* The most samples a recurrent layer's x [B, T, F] holds */
+static int64_t max_samples(const Cg *c, const Node *x)
+{
+    Dim d = x->shape.d[0];
+    return d.n * (d.batch ? ir_max_batch(c->g) : 1);
+}
+
 /* planes[k] (+)= a [M, K] @ w[:, k*H : (k+1)*H] for the G gates, w
  * [K, G*H]: one GEMM per gate plane */
 static void gate_planes(Cg *c, DType t, int G, int64_t H, LLVMValueRef M, LLVMValueRef K,
@@ -151,12 +158,15 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
      * the layer's reserve after out's rows (where the activated gates
      * replace the pre-activations and a last plane gets the LSTM's cells
      * or the GRU's recurrent n side) or in scratch; then scratch HP
-     * [B, GH] and C [B, H] (lstm) */
+     * [B, GH], C [B, H] (lstm) and, when the steps' products are
+     * generated, W_hh packed for them (cg_pack_b) */
     bool reserve = ir_recurrent_reserve(c->g, n) > 0;
     LLVMValueRef PS = cg_mul(c, BT, H);
     LLVMValueRef XP = reserve ? cg_gep(c, t, out, cg_mul(c, B, TH)) : scratch;
     LLVMValueRef HP = reserve ? scratch : cg_gep(c, t, scratch, cg_mul(c, BT, GH));
     LLVMValueRef C = cg_gep(c, t, HP, cg_mul(c, B, GH)), ldc = H;
+    LLVMValueRef WP = cg_gep(c, t, C, lstm ? cg_mul(c, B, H) : cg_i64(c, 0));
+    bool packs = cg_packs(c, t, Hn, G * Hn, max_samples(c, x));
     LLVMValueRef hstate = S ? cg_gep(c, t, out, cg_mul(c, T, H)) : NULL;
     if (S && lstm) {
         C = cg_gep(c, t, hstate, H);
@@ -164,6 +174,8 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
     }
 
     gate_planes(c, t, G, Hn, BT, F, xp, F, wih, 0, XP);
+    if (packs)
+        cg_pack_b(c, WP, whh, Hn, G * Hn, false);
     CgLoop lt, lb, lj;
     if (S) {
         LLVMValueRef bi = cg_loop_begin(c, B, &lb);
@@ -190,8 +202,15 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
         hprev = LLVMBuildSelect(c->b, first, h0, cg_gep(c, t, out, cg_mul(c, prev_t, H)), "hprev");
         ldh = LLVMBuildSelect(c->b, first, H, TH, "");
     }
-    CgProduct step = {
-        .M = B, .K = H, .N = G * Hn, .a = hprev, .lda = ldh, .b = whh, .out = HP, .ldo = GH};
+    CgProduct step = {.M = B,
+                      .K = H,
+                      .N = G * Hn,
+                      .a = hprev,
+                      .lda = ldh,
+                      .b = packs ? WP : whh,
+                      .out = HP,
+                      .ldo = GH,
+                      .pk = packs ? Hn : 0};
     cg_product(c, t, &step);
 
     LLVMValueRef bi = cg_loop_begin(c, B, &lb);
@@ -521,10 +540,14 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
     LLVMValueRef ldo = cg_i64(c, (Tn + 1) * Wn); /* result row stride per sample */
     LLVMValueRef one = cg_fconst(c, t, 1);
     /* f32: W_hh^T first, for the steps' products (generated ones read
-     * their b in rows) */
+     * their b in rows), packed when they are generated at every batch */
     LLVMValueRef WT = scratch;
     CgLoop lb, lt, lj;
-    if (t == DT_F32) {
+    bool packs = cg_packs(c, t, G * Hn, Hn, max_samples(c, x));
+    if (packs) {
+        scratch = cg_gep(c, t, scratch, cg_i64(c, cg_packed_floats(G * Hn, Hn)));
+        cg_pack_b(c, WT, whh, G * Hn, Hn, true);
+    } else if (t == DT_F32) {
         scratch = cg_gep(c, t, scratch, cg_i64(c, G * Hn * Hn));
         LLVMValueRef hi = cg_loop_begin(c, H, &lb);
         LLVMValueRef gj = cg_loop_begin(c, GH, &lj);
@@ -622,18 +645,21 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
                        .b = WT,
                        .out = DH,
                        .ldo = LS,
-                       .acc = gru || lens};
+                       .acc = gru || lens,
+                       .pk = packs ? G * Hn : 0};
         cg_product(c, t, &p);
         if (gru) { /* the n gate's side, from row 3 of the result's parts */
-            CgProduct pn = {.M = B,
-                            .K = H,
-                            .N = Hn,
-                            .a = cg_gep(c, t, orow_t, cg_i64(c, 3 * Hn)),
-                            .lda = ldo,
-                            .b = cg_gep(c, t, WT, cg_i64(c, 2 * Hn * Hn)),
-                            .out = DH,
-                            .ldo = LS,
-                            .acc = true};
+            CgProduct pn = {
+                .M = B,
+                .K = H,
+                .N = Hn,
+                .a = cg_gep(c, t, orow_t, cg_i64(c, 3 * Hn)),
+                .lda = ldo,
+                .b = cg_gep(c, t, WT, cg_i64(c, 2 * Hn * (packs ? cg_pack_width(c) : Hn))),
+                .out = DH,
+                .ldo = LS,
+                .acc = true,
+                .pk = packs ? G * Hn : 0};
             cg_product(c, t, &pn);
         }
     } else if (gru) {
