@@ -88,6 +88,19 @@ bool fe_trial_finish(L *l, Frame *f, LoopTrial *t, int64_t first, int64_t end, L
         if (role[k] == CARRIED || role[k] == STACKED)
             return false;
     }
+    /* a value the body passes on unchanged (h = g, ys[:, t, :] = g) is
+     * g's placeholder, which no node reads: it is an input all the same */
+    for (int k = 0; k < t->nscope + t->stacks.n; k++) {
+        bool stacked = k >= t->nscope;
+        if (!stacked && role[k] != CARRIED)
+            continue;
+        int m = fe_placeholder_of(
+            t, stacked ? t->stacks.v[k - t->nscope].value : f->scope.v[k].v.node);
+        if (m >= 0 && role[m] == STACKED)
+            return false;
+        if (m >= 0 && role[m] == UNUSED)
+            role[m] = INVARIANT;
+    }
     /* every value the body reads is its own */
     for (int i = 0; i < b->nodes.n; i++) {
         Node *n = b->nodes.v[i];
