@@ -324,24 +324,24 @@ static void last_row(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValueR
 }
 
 /* The function `void NAME.gemm[KIND][.acc].f32.SHAPE(ptr noalias out, ptr
- * noalias a, ptr noalias b, i64 m, i64 k, i64 lda, i64 ldo)`, begun (made)
- * unless an earlier product made it; --stats lists it as SHAPE with mark
- * (before it for "T", after it else), + when it accumulates and * when
- * it runs at any row count. */
+ * noalias a, ptr noalias b, i64 m, i64 k, i64 lda, i64 ldo[, i64 cols])`
+ * (cols: packed b's), begun (made) unless an earlier product made it;
+ * --stats lists it as SHAPE between the marks pre and post, + when it
+ * accumulates and * when it runs at any row count. */
 static LLVMValueRef kernel_begin(Cg *c, const char *kind, const char *shape, bool acc,
-                                 const char *mark, bool any, CgSaved *saved, bool *made)
+                                 const char *pre, const char *post, bool any, bool cols,
+                                 CgSaved *saved, bool *made)
 {
     const char *name =
         arena_printf(c->g->arena, "%s.gemm%s%s.f32.%s", c->g->name, kind, acc ? ".acc" : "", shape);
-    LLVMTypeRef pt[] = {c->ptr, c->ptr, c->ptr, c->i64, c->i64, c->i64, c->i64};
+    LLVMTypeRef pt[] = {c->ptr, c->ptr, c->ptr, c->i64, c->i64, c->i64, c->i64, c->i64};
+    unsigned np = cols ? 8u : 7u;
     LLVMValueRef fn =
-        cg_helper_begin(c, name, LLVMFunctionType(c->voidt, pt, 7, false), 7u, saved, made);
-    if (*made) {
-        bool before = strcmp(mark, "T") == 0;
+        cg_helper_begin(c, name, LLVMFunctionType(c->voidt, pt, np, false), 7u, saved, made);
+    if (*made)
         vec_push(c->g->arena, &c->gemms,
-                 arena_printf(c->g->arena, "%s%s%s%s%s", before ? mark : "", shape,
-                              before ? "" : mark, acc ? "+" : "", any ? "*" : ""));
-    }
+                 arena_printf(c->g->arena, "%s%s%s%s%s", pre, shape, post, acc ? "+" : "",
+                              any ? "*" : ""));
     return fn;
 }
 
@@ -374,24 +374,23 @@ static int64_t panel_cols(int64_t K, int64_t N, int64_t width)
  * unused; NAME.gemm.ta[.acc].f32.N: out[m, N] = a^T @ b[k, N], a stored
  * [k, m] (the backward's x^T @ dy, k the batch); NAME.gemm.winKHxKW.CS.WP
  * [.acc].f32.KxN: b the window win onto an image (K = its c*kh*kw);
- * NAME.gemm.pPK[.acc].f32.KxN: b packed by cg_pack_b, panels of PK rows,
- * k the columns to make (a task's panels). */
+ * NAME.gemm[.ta].pPK[.acc].f32.{KxN|N}: b packed (cg_pack_b), panels of
+ * PK rows, and cols, the columns to make (a task's panels). */
 static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta, const CgWindow *win,
                             int64_t pk)
 {
     const char *shape = ta ? arena_printf(c->g->arena, "%lld", (long long)N)
                            : arena_printf(c->g->arena, "%lldx%lld", (long long)K, (long long)N);
-    const char *kind = ta   ? ".ta"
-                       : pk ? arena_printf(c->g->arena, ".p%lld", (long long)pk)
+    const char *kind = pk   ? arena_printf(c->g->arena, "%s.p%lld", ta ? ".ta" : "", (long long)pk)
+                       : ta ? ".ta"
                             : win_kind(c, "", win);
     CgSaved saved;
     bool made;
-    LLVMValueRef fn = kernel_begin(c, kind, shape, acc,
-                                   ta    ? "T"
-                                   : win ? "#"
-                                   : pk  ? "p"
-                                         : "",
-                                   pk || (!ta && any_rows(c, K, N, N)), &saved, &made);
+    LLVMValueRef fn = kernel_begin(c, kind, shape, acc, ta ? "T" : "",
+                                   win  ? "#"
+                                   : pk ? "p"
+                                        : "",
+                                   !ta && (pk || any_rows(c, K, N, N)), pk != 0, &saved, &made);
     if (!made)
         return fn;
     LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), b = LLVMGetParam(fn, 2),
@@ -411,10 +410,10 @@ static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta, cons
               .R = ROWS,
               .last = V,
               .vt = LLVMVectorType(c->f32, (unsigned)V)};
-    if (pk) { /* k: the columns (of a task's panels) */
+    if (pk) {
         t.pw = cg_pack_width(c);
         t.pk = pk;
-        packed_panels(c, t, out, a, b, M, LLVMGetParam(fn, 4));
+        packed_panels(c, t, out, a, b, M, LLVMGetParam(fn, 7));
         LLVMBuildRetVoid(c->b);
         cg_helper_end(c, &saved);
         return fn;
@@ -605,8 +604,8 @@ static LLVMValueRef gemm_tb_fn(Cg *c, int64_t K, int64_t N, bool acc, const CgWi
     const char *shape = arena_printf(c->g->arena, "%lldx%lld", (long long)K, (long long)N);
     CgSaved saved;
     bool made;
-    LLVMValueRef fn = kernel_begin(c, win_kind(c, ".tb", win), shape, acc, win ? "'#" : "'",
-                                   any_rows(c, K, N, K), &saved, &made);
+    LLVMValueRef fn = kernel_begin(c, win_kind(c, ".tb", win), shape, acc, "", win ? "'#" : "'",
+                                   any_rows(c, K, N, K), false, &saved, &made);
     if (!made)
         return fn;
     LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), b = LLVMGetParam(fn, 2),
@@ -696,32 +695,127 @@ bool cg_packs(const Cg *c, DType t, int64_t K, int64_t N, int64_t m)
     return rows > 0 && rows >= m;
 }
 
-/* panel p, row k, lane j = b[k, p*w + j]: the lanes past N unwritten (a
- * last panel's tiles load only its columns) */
+/* One panel: rows [0, K) and columns [0, cols) of b (tb: b^T), its rows
+ * (tb: columns) ld apart, into dst [K, w] row after row; the lanes past
+ * cols unwritten (a last panel's tiles load only its columns). */
+static void pack_panel(Cg *c, LLVMValueRef dst, LLVMValueRef b, LLVMValueRef K, LLVMValueRef ld,
+                       LLVMValueRef cols, bool tb)
+{
+    int64_t w = cg_pack_width(c);
+    CgLoop lk, lj;
+    LLVMValueRef k = cg_loop_begin(c, K, &lk);
+    LLVMValueRef j = cg_loop_begin(c, cols, &lj);
+    LLVMValueRef from = tb ? cg_add(c, cg_mul(c, j, ld), k) : cg_add(c, cg_mul(c, k, ld), j);
+    cg_store(c, DT_F32, cg_load(c, DT_F32, b, from), dst, cg_add(c, cg_mul(c, k, cg_i64(c, w)), j));
+    cg_loop_end(c, &lj);
+    cg_loop_end(c, &lk);
+}
+
+/* the columns of b's panel p: from p*w, at most w, up to N */
+static LLVMValueRef panel_width(Cg *c, LLVMValueRef p, int64_t N)
+{
+    int64_t w = cg_pack_width(c);
+    return cg_smin(c, cg_i64(c, w),
+                   LLVMBuildSub(c->b, cg_i64(c, N), cg_mul(c, p, cg_i64(c, w)), ""));
+}
+
+/* panel p, row k, lane j = b[k, p*w + j] */
 void cg_pack_b(Cg *c, LLVMValueRef dst, LLVMValueRef b, int64_t K, int64_t N, bool tb)
 {
     int64_t w = cg_pack_width(c);
-    CgLoop lp, lk, lj;
+    CgLoop lp;
     LLVMValueRef p = cg_loop_begin(c, cg_i64(c, (N + w - 1) / w), &lp);
     LLVMValueRef col0 = cg_mul(c, p, cg_i64(c, w));
-    LLVMValueRef cols = cg_smin(c, cg_i64(c, w), LLVMBuildSub(c->b, cg_i64(c, N), col0, ""));
-    LLVMValueRef panel = cg_gep(c, DT_F32, dst, cg_mul(c, p, cg_i64(c, K * w)));
-    LLVMValueRef k = cg_loop_begin(c, cg_i64(c, K), &lk);
-    LLVMValueRef j = cg_loop_begin(c, cols, &lj), col = cg_add(c, col0, j);
-    LLVMValueRef from = tb ? cg_add(c, cg_mul(c, col, cg_i64(c, K)), k)
-                           : cg_add(c, cg_mul(c, k, cg_i64(c, N)), col);
-    cg_store(c, DT_F32, cg_load(c, DT_F32, b, from), panel,
-             cg_add(c, cg_mul(c, k, cg_i64(c, w)), j));
-    cg_loop_end(c, &lj);
-    cg_loop_end(c, &lk);
+    pack_panel(c, cg_gep(c, DT_F32, dst, cg_mul(c, p, cg_i64(c, K * w))),
+               cg_gep(c, DT_F32, b, tb ? cg_mul(c, col0, cg_i64(c, K)) : col0), cg_i64(c, K),
+               cg_i64(c, tb ? K : N), panel_width(c, p, N), tb);
     cg_loop_end(c, &lp);
+}
+
+/* a^T @ b with b packed: tasks of one panel of b's columns by one group
+ * of out's rows (groups only when the panels are too few to share out),
+ * each packing its panel of every block of kb rows of b onto its own
+ * stack before the block's product. A panel's block [kb, w] is then read
+ * in memory order, where b's rows put every k on another page (the
+ * weights' gradient of a recurrent layer: b its gates' adjoints, 4 KiB a
+ * row); every element of out takes the blocks in order, from 0, as
+ * ta_blocked's do, so the result is the same. */
+enum { TA_TASKS = 8 }; /* tasks enough for the pool to share out */
+
+typedef struct {
+    const CgProduct *p;
+    int64_t kb, M, rows, groups; /* M: out's rows, in groups of rows */
+} TaTasks;
+
+/* out's rows [m0, m0 + m), panel col0 / w's columns, the block of b's
+ * rows [k0, k0 + kb) at most: packed into buf, then multiplied */
+static void ta_block(Cg *c, const TaTasks *tt, LLVMValueRef *vals, LLVMValueRef buf,
+                     LLVMValueRef m0, LLVMValueRef m, LLVMValueRef col0, LLVMValueRef cols,
+                     LLVMValueRef k0, bool acc)
+{
+    const CgProduct *p = tt->p;
+    LLVMValueRef out = vals[0], a = vals[1], b = vals[2], K = vals[3], lda = vals[4], ldo = vals[5];
+    LLVMValueRef N = cg_i64(c, p->N);
+    LLVMValueRef kk = cg_smin(c, LLVMBuildSub(c->b, K, k0, ""), cg_i64(c, tt->kb));
+    pack_panel(c, buf, cg_gep(c, DT_F32, b, cg_add(c, cg_mul(c, k0, N), col0)), kk, N, cols, false);
+    LLVMValueRef fn = gemm_fn(c, -1, p->N, acc, true, NULL, tt->kb);
+    LLVMValueRef args[] = {cg_gep(c, DT_F32, out, cg_add(c, cg_mul(c, m0, ldo), col0)),
+                           cg_gep(c, DT_F32, a, cg_add(c, cg_mul(c, k0, lda), m0)),
+                           buf,
+                           m,
+                           kk,
+                           lda,
+                           ldo,
+                           cols};
+    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 8, "");
+}
+
+static void ta_tasks(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
+{
+    const TaTasks *tt = ctx;
+    int64_t w = cg_pack_width(c), kb = tt->kb;
+    LLVMValueRef buf = cg_alloca(c, LLVMArrayType2(c->f32, (uint64_t)(kb * w)), "panel");
+    LLVMSetAlignment(buf, 64);
+    CgLoop lt, lb;
+    LLVMValueRef t = cg_add(c, lo, cg_loop_begin(c, LLVMBuildSub(c->b, hi, lo, ""), &lt));
+    LLVMValueRef groups = cg_i64(c, tt->groups), pn = LLVMBuildUDiv(c->b, t, groups, "");
+    LLVMValueRef m0 = cg_mul(c, LLVMBuildURem(c->b, t, groups, ""), cg_i64(c, tt->rows));
+    LLVMValueRef m = cg_smin(c, cg_i64(c, tt->rows), LLVMBuildSub(c->b, cg_i64(c, tt->M), m0, ""));
+    LLVMValueRef col0 = cg_mul(c, pn, cg_i64(c, w)), cols = panel_width(c, pn, tt->p->N);
+    ta_block(c, tt, vals, buf, m0, m, col0, cols, cg_i64(c, 0), tt->p->acc);
+    LLVMValueRef K = vals[3];
+    LLVMValueRef blocks = LLVMBuildSDiv(c->b, cg_add(c, K, cg_i64(c, kb - 1)), cg_i64(c, kb), "");
+    LLVMValueRef i = cg_add(c, cg_loop_begin(c, LLVMBuildSub(c->b, blocks, cg_i64(c, 1), ""), &lb),
+                            cg_i64(c, 1));
+    ta_block(c, tt, vals, buf, m0, m, col0, cols, cg_mul(c, i, cg_i64(c, kb)), true);
+    cg_loop_end(c, &lb);
+    cg_loop_end(c, &lt);
+}
+
+static void ta_packed(Cg *c, const CgProduct *p, int64_t kb)
+{
+    int64_t w = cg_pack_width(c), panels = (p->N + w - 1) / w;
+    TaTasks tt = {.p = p, .kb = kb, .M = LLVMConstIntGetSExtValue(p->M)};
+    int64_t want = (TA_TASKS + panels - 1) / panels;
+    tt.rows = (tt.M + want - 1) / want;
+    tt.rows = tt.rows < 4 * ROWS ? 4 * ROWS : (tt.rows + ROWS - 1) / ROWS * ROWS;
+    tt.groups = (tt.M + tt.rows - 1) / tt.rows;
+    LLVMValueRef vals[] = {p->out, p->a, p->b, p->K, p->lda, p->ldo};
+    size_t len;
+    const char *name = LLVMGetValueName2(c->fn, &len);
+    cg_parallel_chunks(c, arena_printf(c->g->arena, "%.*s.gemm", (int)len, name),
+                       cg_i64(c, panels * tt.groups), 1, vals, countof(vals), ta_tasks, &tt);
 }
 
 /* a^T @ b over any inner extent K, in blocks of kb rows of b (each kept
  * in L2 while every row of out passes): the first block sets out (adds
- * with acc), the others add */
+ * with acc), the others add; packed when b has two panels or more */
 static void ta_blocked(Cg *c, const CgProduct *p, int64_t kb)
 {
+    if (p->N >= 2 * cg_pack_width(c) && LLVMIsAConstantInt(p->M)) {
+        ta_packed(c, p, kb);
+        return;
+    }
     CgProduct q = *p;
     if (LLVMIsAConstantInt(p->K) && LLVMConstIntGetSExtValue(p->K) <= kb) {
         small_gemm(c, p, kb);
@@ -754,10 +848,11 @@ static void task_panels(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *v
                            vals[1],
                            cg_gep(c, DT_F32, vals[2], cg_mul(c, col0, cg_i64(c, p->pk))),
                            vals[3],
-                           cols,
+                           p->K,
                            vals[4],
-                           vals[5]};
-    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 7, "");
+                           vals[5],
+                           cols};
+    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 8, "");
 }
 
 /* A packed product's panels as tasks on the pool, each about a task's
