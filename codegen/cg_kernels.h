@@ -70,7 +70,9 @@ typedef struct {
     LLVMValueRef a, lda, b, out, ldo;
     bool acc, ta, tb;
     const CgWindow *win;
-    int64_t pk; /* b packed (cg_pack_b) in panels of pk rows; 0: dense */
+    int64_t pk;       /* b packed (cg_pack_b) in panels of pk rows; 0: dense */
+    LLVMValueRef ldb; /* b's rows this many elements apart, not N (one
+                       * gate's columns of a layer's W_ih), or NULL */
 } CgProduct;
 /* Packed b, for a product repeated over one b (a recurrent layer's
  * steps): cg_pack_b writes b [K, N] (tb: b^T, b stored [N, K]) into

@@ -678,8 +678,9 @@ static void small_gemm(Cg *c, const CgProduct *p, int64_t limit)
 
 static void blas_gemm(Cg *c, DType t, const CgProduct *p)
 {
+    LLVMValueRef ldb = p->ldb ? p->ldb : p->tb ? p->K : cg_i64(c, p->N);
     cg_gemm(c, t, p->ta, p->tb, p->M, cg_i64(c, p->N), p->K, cg_fconst(c, t, 1), p->a, p->lda, p->b,
-            p->tb ? p->K : cg_i64(c, p->N), p->acc ? 1 : 0, p->out, p->ldo);
+            ldb, p->acc ? 1 : 0, p->out, p->ldo);
 }
 
 int64_t cg_pack_width(const Cg *c)
@@ -872,8 +873,73 @@ static void packed_gemm(Cg *c, const CgProduct *p)
                        (void *)p);
 }
 
+/* a @ b with b's rows ldb apart (a column block of a wider matrix:
+ * rows 4 KiB apart for one gate of the char LSTM's W_ih), K small: tasks
+ * of a chunk of out's rows by one panel of b's columns, each packing its
+ * panel [K, w] onto its stack, then running it through its rows. A
+ * chunk is about 16 tasks' work, so that packing costs a small part of
+ * it; consecutive tasks share a chunk's rows of a. */
+enum { STRIDED_K = 256 }; /* the panel on the stack: at most 64 KiB */
+
+typedef struct {
+    const CgProduct *p;
+    int64_t rows, panels;
+} RowPanels;
+
+static void row_panels(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
+{
+    const RowPanels *rp = ctx;
+    const CgProduct *p = rp->p;
+    int64_t w = cg_pack_width(c), K = LLVMConstIntGetSExtValue(p->K);
+    LLVMValueRef out = vals[0], a = vals[1], b = vals[2], M = vals[3], lda = vals[4], ldo = vals[5],
+                 ldb = vals[6];
+    LLVMValueRef buf = cg_alloca(c, LLVMArrayType2(c->f32, (uint64_t)(K * w)), "panel");
+    LLVMSetAlignment(buf, 64);
+    CgLoop lt;
+    LLVMValueRef t = cg_add(c, lo, cg_loop_begin(c, LLVMBuildSub(c->b, hi, lo, ""), &lt));
+    LLVMValueRef panels = cg_i64(c, rp->panels), pn = LLVMBuildURem(c->b, t, panels, "");
+    LLVMValueRef m0 = cg_mul(c, LLVMBuildUDiv(c->b, t, panels, ""), cg_i64(c, rp->rows));
+    LLVMValueRef m = cg_smin(c, cg_i64(c, rp->rows), LLVMBuildSub(c->b, M, m0, ""));
+    LLVMValueRef col0 = cg_mul(c, pn, cg_i64(c, w)), cols = panel_width(c, pn, p->N);
+    pack_panel(c, buf, cg_gep(c, DT_F32, b, col0), p->K, ldb, cols, false);
+    LLVMValueRef fn = gemm_fn(c, K, p->N, p->acc, false, NULL, K);
+    LLVMValueRef args[] = {cg_gep(c, DT_F32, out, cg_add(c, cg_mul(c, m0, ldo), col0)),
+                           cg_gep(c, DT_F32, a, cg_mul(c, m0, lda)),
+                           buf,
+                           m,
+                           p->K,
+                           lda,
+                           ldo,
+                           cols};
+    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 8, "");
+    cg_loop_end(c, &lt);
+}
+
+static void strided_gemm(Cg *c, const CgProduct *p)
+{
+    int64_t w = cg_pack_width(c), K = LLVMConstIntGetSExtValue(p->K);
+    RowPanels rp = {.p = p, .rows = ROWS, .panels = (p->N + w - 1) / w};
+    while (rp.rows * K * w < 16 * CG_TASK_WORK)
+        rp.rows += ROWS;
+    LLVMValueRef vals[] = {p->out, p->a, p->b, p->M, p->lda, p->ldo, p->ldb};
+    LLVMValueRef chunks = cg_ntasks(c, p->M, rp.rows);
+    size_t len;
+    const char *name = LLVMGetValueName2(c->fn, &len);
+    cg_parallel_chunks(c, arena_printf(c->g->arena, "%.*s.gemm", (int)len, name),
+                       cg_mul(c, chunks, cg_i64(c, rp.panels)), 1, vals, countof(vals), row_panels,
+                       &rp);
+}
+
 void cg_product(Cg *c, DType t, const CgProduct *p)
 {
+    if (p->ldb) { /* generated only packed */
+        check(!p->ta && !p->tb && !p->win && !p->pk && LLVMIsAConstantInt(p->K));
+        if (t == DT_F32 && c->gemm_any && LLVMConstIntGetSExtValue(p->K) <= STRIDED_K)
+            strided_gemm(c, p);
+        else
+            blas_gemm(c, t, p);
+        return;
+    }
     if (p->pk) { /* no matrix for BLAS */
         check(t == DT_F32 && !p->ta && !p->tb && LLVMIsAConstantInt(p->K));
         packed_gemm(c, p);

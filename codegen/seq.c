@@ -112,10 +112,19 @@ static void gate_planes(Cg *c, DType t, int G, int64_t H, LLVMValueRef M, LLVMVa
                         LLVMValueRef planes)
 {
     LLVMValueRef ps = cg_mul(c, M, cg_i64(c, H));
-    for (int k = 0; k < G; k++)
-        cg_gemm(c, t, false, false, M, cg_i64(c, H), K, cg_fconst(c, t, 1), a, lda,
-                cg_gep(c, t, w, cg_i64(c, k * H)), cg_i64(c, G * H), beta,
-                plane(c, t, planes, ps, k), cg_i64(c, H));
+    for (int k = 0; k < G; k++) {
+        CgProduct p = {.M = M,
+                       .K = K,
+                       .N = H,
+                       .a = a,
+                       .lda = lda,
+                       .b = cg_gep(c, t, w, cg_i64(c, k * H)),
+                       .ldb = cg_i64(c, G * H),
+                       .out = plane(c, t, planes, ps, k),
+                       .ldo = cg_i64(c, H),
+                       .acc = beta != 0};
+        cg_product(c, t, &p);
+    }
 }
 
 /* Element at of each plane of a layer's reserve (none without one): the
