@@ -29,7 +29,7 @@ static LLVMValueRef tensor_info(Cg *c, const CgAbiTypes *t, const char *name, co
         int64_t v = 0;
         if (i < n->shape.rank) {
             Dim d = n->shape.d[i];
-            v = d.n * (d.batch ? ir_max_batch(g) : 1);
+            v = ir_dim_max(g, d);
             if (d.batch)
                 batch_dims |= 1u << i;
         }

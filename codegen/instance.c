@@ -27,7 +27,7 @@ static int64_t max_numel(const Graph *g, const Shape *s)
 {
     int64_t n = 1;
     for (int i = 0; i < s->rank; i++)
-        n *= s->d[i].n * (s->d[i].batch ? ir_max_batch(g) : 1);
+        n *= ir_dim_max(g, s->d[i]);
     return n;
 }
 

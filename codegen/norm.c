@@ -119,7 +119,7 @@ static LLVMValueRef k_batch_norm(Cg *c, Node *n)
     int64_t per = 1; /* elements of a channel at the largest batch */
     for (int d = 0; d < xs->rank; d++)
         if (d != 1)
-            per *= xs->d[d].n * (xs->d[d].batch ? ir_max_batch(c->g) : 1);
+            per *= ir_dim_max(c->g, xs->d[d]);
     /* in inference, one pass: the call site cuts it into batch rows
      * instead (parallel.c), as the convolution before it */
     int64_t chunk = !c->training         ? xs->d[1].n

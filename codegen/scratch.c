@@ -159,12 +159,6 @@ int64_t cg_conv_chunk_elems(const Node *n)
     return conv_grad_scratch(n) / elem_bytes(n->dtype);
 }
 
-/* Extent of d at the maximum batch. */
-static int64_t seq_extent(const Graph *g, Dim d)
-{
-    return d.batch ? d.n * ir_max_batch(g) : d.n;
-}
-
 int64_t cg_sum_chunk_rows(const Graph *g, const Node *n)
 {
     if (n->op != OP_SUM || !ir_dtype_is_float(n->dtype) || !attr_has_axes(n))
@@ -179,7 +173,7 @@ int64_t cg_sum_chunk_rows(const Graph *g, const Node *n)
     for (int d = 1; d < x->rank; d++)
         if (x->d[d].batch)
             return 0;
-    int64_t rows = seq_extent(g, x->d[0]), work = tail_numel(x, 1), r = 1;
+    int64_t rows = ir_dim_max(g, x->d[0]), work = tail_numel(x, 1), r = 1;
     while (r * work < CG_TASK_WORK)
         r *= 2;
     return rows >= 2 * r ? r : 0;
@@ -188,7 +182,7 @@ int64_t cg_sum_chunk_rows(const Graph *g, const Node *n)
 int64_t cg_sum_max_chunks(const Graph *g, const Node *n)
 {
     int64_t r = cg_sum_chunk_rows(g, n);
-    return r ? (seq_extent(g, n->in[0]->shape.d[0]) + r - 1) / r : 0;
+    return r ? (ir_dim_max(g, n->in[0]->shape.d[0]) + r - 1) / r : 0;
 }
 
 int64_t cg_conv_weight_chunks(const Graph *g, const Node *n)
@@ -196,7 +190,7 @@ int64_t cg_conv_weight_chunks(const Graph *g, const Node *n)
     if (n->op != OP_CONV_GRAD_WEIGHT || conv_grad_scratch(n) == 0 ||
         n->in[0]->shape.rank == 5) /* conv3d's weight gradient: one pass */
         return 1;
-    int64_t images = seq_extent(g, n->in[0]->shape.d[0]);
+    int64_t images = ir_dim_max(g, n->in[0]->shape.d[0]);
     /* multiply-adds per image: the weight gradient's elements times the
      * output positions */
     int64_t work = tail_numel(&n->shape, 0) * tail_numel(&n->in[1]->shape, 2);
@@ -217,8 +211,8 @@ static int64_t seq_scratch(const Graph *g, const Node *n)
 {
     int64_t es = elem_bytes(n->dtype);
     if (n->op == OP_ATTENTION || n->op == OP_ATTENTION_MASKED)
-        return es * seq_extent(g, n->in[0]->shape.d[2]) * seq_extent(g, n->in[1]->shape.d[2]);
-    int64_t B = seq_extent(g, n->shape.d[0]), T = seq_extent(g, n->in[0]->shape.d[1]);
+        return es * ir_dim_max(g, n->in[0]->shape.d[2]) * ir_dim_max(g, n->in[1]->shape.d[2]);
+    int64_t B = ir_dim_max(g, n->shape.d[0]), T = ir_dim_max(g, n->in[0]->shape.d[1]);
     Op cell = ir_recurrent_cell(n->op);
     int64_t G = cell == OP_LSTM ? 4 : cell == OP_GRU ? 3 : 1;
     if (ir_recurrent_backward(n->op)) {
@@ -266,7 +260,7 @@ static int64_t value_bytes(const Graph *g, DType t, const Shape *s)
 {
     int64_t b = elem_bytes(t);
     for (int i = 0; i < s->rank; i++)
-        b *= s->d[i].n * (s->d[i].batch ? ir_max_batch(g) : 1);
+        b *= ir_dim_max(g, s->d[i]);
     return b;
 }
 

@@ -98,13 +98,6 @@ static LLVMValueRef plane(Cg *c, DType t, LLVMValueRef p, LLVMValueRef ps, int k
     return cg_gep(c, t, p, cg_mul(c, ps, cg_i64(c, k)));
 }
 
-/* The most samples a recurrent layer's x [B, T, F] holds */
-static int64_t max_samples(const Cg *c, const Node *x)
-{
-    Dim d = x->shape.d[0];
-    return d.n * (d.batch ? ir_max_batch(c->g) : 1);
-}
-
 /* planes[k] (+)= a [M, K] @ w[:, k*H : (k+1)*H] for the G gates, w
  * [K, G*H]: one GEMM per gate plane */
 static void gate_planes(Cg *c, DType t, int G, int64_t H, LLVMValueRef M, LLVMValueRef K,
@@ -175,7 +168,7 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
     LLVMValueRef HP = reserve ? scratch : cg_gep(c, t, scratch, cg_mul(c, BT, GH));
     LLVMValueRef C = cg_gep(c, t, HP, cg_mul(c, B, GH)), ldc = H;
     LLVMValueRef WP = cg_gep(c, t, C, lstm ? cg_mul(c, B, H) : cg_i64(c, 0));
-    bool packs = cg_packs(c, t, Hn, G * Hn, max_samples(c, x));
+    bool packs = cg_packs(c, t, Hn, G * Hn, ir_dim_max(c->g, x->shape.d[0]));
     LLVMValueRef hstate = S ? cg_gep(c, t, out, cg_mul(c, T, H)) : NULL;
     if (S && lstm) {
         C = cg_gep(c, t, hstate, H);
@@ -552,7 +545,7 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
      * their b in rows), packed when they are generated at every batch */
     LLVMValueRef WT = scratch;
     CgLoop lb, lt, lj;
-    bool packs = cg_packs(c, t, G * Hn, Hn, max_samples(c, x));
+    bool packs = cg_packs(c, t, G * Hn, Hn, ir_dim_max(c->g, x->shape.d[0]));
     if (packs) {
         scratch = cg_gep(c, t, scratch, cg_i64(c, cg_packed_floats(G * Hn, Hn)));
         cg_pack_b(c, WT, whh, G * Hn, Hn, true);

@@ -422,6 +422,11 @@ int64_t ir_max_batch(const Graph *g)
     return g->batch && g->max_batch > 0 ? g->max_batch : 1;
 }
 
+int64_t ir_dim_max(const Graph *g, Dim d)
+{
+    return d.batch ? d.n * ir_max_batch(g) : d.n;
+}
+
 bool ir_index_operand(const Node *n, int *operand, int64_t *hi)
 {
     if (!(op_info[n->op].flags & OPF_INDEX))

@@ -272,6 +272,8 @@ bool ir_train_takes(const Train *t, const Node *p);
 int ir_train_count(const Graph *g); /* the objectives */
 /* The batch size that tensors are sized for: max_batch, 1 without a batch. */
 int64_t ir_max_batch(const Graph *g);
+/* d's extent at that batch */
+int64_t ir_dim_max(const Graph *g, Dim d);
 /* Of a shaped OPF_INDEX node: which input holds its indices and their
  * bound, values in 0..hi-1. By the op's kind: K_SEQ (embedding) ids in
  * input 0, rows of the table in input 1; K_LOSS (a class loss) labels in
