@@ -242,41 +242,33 @@ static void rows(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b
     }
 }
 
-/* Columns j0 .. j0+cols of every row but a last odd one: blocks of 4
- * rows, then a pair. */
-static void panel(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b, LLVMValueRef M,
-                  LLVMValueRef j0, int64_t cols)
+/* Every row's block of 4, then a pair: rows() over columns j0 ..
+ * j0+cols, the last odd row left to last_row (it may stream); or, cols
+ * 0, for packed b, one tile at j0 a block and a last odd row too, all
+ * over the same panel [K, pw], which stays in L1/L2 (rows() walks all
+ * of b for each row block instead). */
+static void row_blocks(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
+                       LLVMValueRef M, LLVMValueRef j0, int64_t cols)
 {
     LLVMValueRef blocks = LLVMBuildSDiv(c->b, M, cg_i64(c, ROWS), "");
     CgLoop l;
-    LLVMValueRef i = cg_loop_begin(c, blocks, &l);
-    rows(c, t, out, a, b, cg_mul(c, i, cg_i64(c, ROWS)), j0, cols);
+    LLVMValueRef i0 = cg_mul(c, cg_loop_begin(c, blocks, &l), cg_i64(c, ROWS));
+    if (cols)
+        rows(c, t, out, a, b, i0, j0, cols);
+    else
+        tile(c, &t, out, a, b, i0, j0);
     cg_loop_end(c, &l);
     LLVMValueRef done = cg_mul(c, blocks, cg_i64(c, ROWS)), left = LLVMBuildSub(c->b, M, done, "");
     LLVMBasicBlockRef join =
         cg_if_begin(c, LLVMBuildICmp(c->b, LLVMIntSGE, left, cg_i64(c, 2), ""));
     t.R = 2;
-    rows(c, t, out, a, b, done, j0, cols);
+    if (cols)
+        rows(c, t, out, a, b, done, j0, cols);
+    else
+        tile(c, &t, out, a, b, done, j0);
     cg_if_end(c, join);
-}
-
-/* Packed b: one panel's columns at a time, every row block of 4 (then a
- * pair, then a last odd row) in turn over the same panel [K, pw], which
- * stays in L1/L2 (rows() walks all of b for each row block instead). */
-static void columns(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b, LLVMValueRef M,
-                    LLVMValueRef j0)
-{
-    LLVMValueRef blocks = LLVMBuildSDiv(c->b, M, cg_i64(c, ROWS), "");
-    CgLoop l;
-    LLVMValueRef i = cg_loop_begin(c, blocks, &l);
-    tile(c, &t, out, a, b, cg_mul(c, i, cg_i64(c, ROWS)), j0);
-    cg_loop_end(c, &l);
-    LLVMValueRef done = cg_mul(c, blocks, cg_i64(c, ROWS)), left = LLVMBuildSub(c->b, M, done, "");
-    LLVMBasicBlockRef join =
-        cg_if_begin(c, LLVMBuildICmp(c->b, LLVMIntSGE, left, cg_i64(c, 2), ""));
-    t.R = 2;
-    tile(c, &t, out, a, b, done, j0);
-    cg_if_end(c, join);
+    if (cols)
+        return;
     join = cg_if_begin(c, LLVMBuildTrunc(c->b, M, c->i1, ""));
     t.R = 1;
     tile(c, &t, out, a, b, LLVMBuildSub(c->b, M, cg_i64(c, 1), ""), j0);
@@ -291,7 +283,7 @@ static void packed_panels(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMV
     LLVMValueRef w = cg_i64(c, t.pw);
     CgLoop l;
     LLVMValueRef j = cg_loop_begin(c, LLVMBuildUDiv(c->b, cols, w, ""), &l);
-    columns(c, t, out, a, b, M, cg_mul(c, j, w));
+    row_blocks(c, t, out, a, b, M, cg_mul(c, j, w), 0);
     cg_loop_end(c, &l);
     int64_t left = t.N % t.pw;
     if (left) {
@@ -300,7 +292,7 @@ static void packed_panels(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMV
             cg_if_begin(c, LLVMBuildICmp(c->b, LLVMIntNE, part, cg_i64(c, 0), ""));
         t.NV = (int)((left + t.V - 1) / t.V);
         t.last = (int)(left - (int64_t)(t.NV - 1) * t.V);
-        columns(c, t, out, a, b, M, LLVMBuildSub(c->b, cols, part, ""));
+        row_blocks(c, t, out, a, b, M, LLVMBuildSub(c->b, cols, part, ""), 0);
         cg_if_end(c, join);
     }
 }
@@ -423,15 +415,15 @@ static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta, cons
     int64_t cols = ta || win ? N : panel_cols(K, N, (int64_t)V * t.NV), whole = N / cols,
             rest = N % cols;
     if (whole == 1) {
-        panel(c, t, out, a, b, M, cg_i64(c, 0), cols);
+        row_blocks(c, t, out, a, b, M, cg_i64(c, 0), cols);
     } else {
         CgLoop lp;
         LLVMValueRef p = cg_loop_begin(c, cg_i64(c, whole), &lp);
-        panel(c, t, out, a, b, M, cg_mul(c, p, cg_i64(c, cols)), cols);
+        row_blocks(c, t, out, a, b, M, cg_mul(c, p, cg_i64(c, cols)), cols);
         cg_loop_end(c, &lp);
     }
     if (rest)
-        panel(c, t, out, a, b, M, cg_i64(c, whole * cols), rest);
+        row_blocks(c, t, out, a, b, M, cg_i64(c, whole * cols), rest);
     last_row(c, t, out, a, b, M);
     LLVMBuildRetVoid(c->b);
     cg_helper_end(c, &saved);
