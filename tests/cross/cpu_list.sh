@@ -1,7 +1,9 @@
 #!/bin/sh
-# Objects for a --mcpu list (docs/TARGETS.md, CPU lists): the MNIST MLP
-# (through NAME_info()'s generic entries, driver.c) and cpu_list.dl (the
-# direct entry points, cpu_list.c) are compiled once for the list
+# Objects for a --mcpu list (docs/TARGETS.md, CPU lists): the MNIST MLP,
+# LeNet-5 and the char LSTM (through NAME_info()'s generic entries,
+# driver.c: each level's products, convolutions, pooling and recurrent
+# kernels) and cpu_list.dl (the direct entry points, cpu_list.c) are
+# compiled once for the list
 # x86-64,x86-64-v3,x86-64-v4 and once for each of its CPUs alone, linked
 # with a BLAS-free libdlrt (whose results depend on no CPU feature) and
 # run: the forward pass, three Adam steps, the forward pass after them.
@@ -46,10 +48,15 @@ build() {
 }
 build mnist_mlp "$src/examples/mnist/mnist_mlp.dl" -DMODEL_HEADER='"mnist_mlp.h"' \
     -DMODEL=mnist_mlp "$here/driver.c"
+build lenet "$src/examples/lenet/lenet.dl" -DMODEL_HEADER='"lenet.h"' -DMODEL=lenet \
+    "$here/driver.c"
+build charlstm "$src/examples/charlstm/charlstm.dl" -DMODEL_HEADER='"charlstm.h"' \
+    -DMODEL=charlstm "$here/driver.c"
 build cpu_list "$here/cpu_list.dl" "$here/cpu_list.c"
+models="mnist_mlp lenet charlstm cpu_list"
 # AVX (VEX or EVEX, mnemonics v...) only in the functions of the v3 and
 # v4 variants, and in some of them
-for name in mnist_mlp cpu_list; do
+for name in $models; do
     objdump -d --no-show-raw-insn list/$name.o > list/$name.dis || fail "objdump list/$name.o"
     bad=$(awk -F'\t' '/^[0-9a-f]+ <.*>:$/ { f = $0 }
                        $2 ~ /^v[a-z]/ && f !~ /x86-64-v[34]>/ { print f }' list/$name.dis | sort -u)
@@ -58,6 +65,8 @@ for name in mnist_mlp cpu_list; do
     grep -q "	v.*%ymm" list/$name.dis || fail "list/$name.o: no AVX in the variants"
 done
 run_mnist() { "$@" 4 3; }
+run_lenet() { "$@" 4 3; }
+run_charlstm() { "$@" 2 2; }
 run_cpu() { "$@"; }
 # same A B: the same values (cpu_list's "level" line says what libdlrt saw)
 same() { [ "$(grep -v '^level' "$1")" = "$(grep -v '^level' "$2")" ]; }
@@ -76,7 +85,7 @@ have=$(env -u DLRT_CPU ./level)
 expect() {
     case $1 in 1|2) echo x86-64 ;; 3) echo x86-64-v3 ;; *) echo x86-64-v4 ;; esac
 }
-for name in mnist_mlp cpu_list; do
+for name in $models; do
     for l in $levels; do
         [ $(expect $(DLRT_CPU=$l ./level)) = $l ] || continue # above this CPU
         DLRT_CPU=$l run_${name%%_*} $l/$name > $name.$l.txt || fail "run $l/$name"
