@@ -317,17 +317,17 @@ static void last_row(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValueR
 
 /* The function `void NAME.gemm[KIND][.acc].f32.SHAPE(ptr noalias out, ptr
  * noalias a, ptr noalias b, i64 m, i64 k, i64 lda, i64 ldo[, i64 cols])`
- * (cols: packed b's), begun (made) unless an earlier product made it;
- * --stats lists it as SHAPE between the marks pre and post, + when it
- * accumulates and * when it runs at any row count. */
+ * (cols: packed b's, post mark "p"), begun (made) unless an earlier
+ * product made it; --stats lists it as SHAPE between the marks pre and
+ * post, + when it accumulates and * when it runs at any row count. */
 static LLVMValueRef kernel_begin(Cg *c, const char *kind, const char *shape, bool acc,
-                                 const char *pre, const char *post, bool any, bool cols,
-                                 CgSaved *saved, bool *made)
+                                 const char *pre, const char *post, bool any, CgSaved *saved,
+                                 bool *made)
 {
     const char *name =
         arena_printf(c->g->arena, "%s.gemm%s%s.f32.%s", c->g->name, kind, acc ? ".acc" : "", shape);
     LLVMTypeRef pt[] = {c->ptr, c->ptr, c->ptr, c->i64, c->i64, c->i64, c->i64, c->i64};
-    unsigned np = cols ? 8u : 7u;
+    unsigned np = strcmp(post, "p") ? 7u : 8u;
     LLVMValueRef fn =
         cg_helper_begin(c, name, LLVMFunctionType(c->voidt, pt, np, false), 7u, saved, made);
     if (*made)
@@ -382,7 +382,7 @@ static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta, cons
                                    win  ? "#"
                                    : pk ? "p"
                                         : "",
-                                   !ta && (pk || any_rows(c, K, N, N)), pk != 0, &saved, &made);
+                                   !ta && (pk || any_rows(c, K, N, N)), &saved, &made);
     if (!made)
         return fn;
     LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), b = LLVMGetParam(fn, 2),
@@ -597,7 +597,7 @@ static LLVMValueRef gemm_tb_fn(Cg *c, int64_t K, int64_t N, bool acc, const CgWi
     CgSaved saved;
     bool made;
     LLVMValueRef fn = kernel_begin(c, win_kind(c, ".tb", win), shape, acc, "", win ? "'#" : "'",
-                                   any_rows(c, K, N, K), false, &saved, &made);
+                                   any_rows(c, K, N, K), &saved, &made);
     if (!made)
         return fn;
     LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), b = LLVMGetParam(fn, 2),
@@ -725,6 +725,55 @@ void cg_pack_b(Cg *c, LLVMValueRef dst, LLVMValueRef b, int64_t K, int64_t N, bo
     cg_loop_end(c, &lp);
 }
 
+/* A task's part of out: rows [m0, m0 + m) by one panel's columns
+ * [col0, col0 + cols) (by panels from col0 on for packed_gemm's). */
+typedef struct {
+    LLVMValueRef m0, m, col0, cols;
+} PanelTask;
+
+/* Task t of a cut of out's M rows into groups of `rows` by panels of b's
+ * N columns, `inner` of the one kind a run of the other: the panels
+ * (panel_inner, t % inner the panel) or the groups (t / inner). */
+static PanelTask panel_task(Cg *c, LLVMValueRef t, int64_t inner, bool panel_inner, int64_t rows,
+                            LLVMValueRef M, int64_t N)
+{
+    LLVMValueRef in = cg_i64(c, inner);
+    LLVMValueRef q = LLVMBuildUDiv(c->b, t, in, ""), r = LLVMBuildURem(c->b, t, in, "");
+    LLVMValueRef pn = panel_inner ? r : q, g = panel_inner ? q : r;
+    PanelTask pt = {.m0 = cg_mul(c, g, cg_i64(c, rows))};
+    pt.m = cg_smin(c, cg_i64(c, rows), LLVMBuildSub(c->b, M, pt.m0, ""));
+    pt.col0 = cg_mul(c, pn, cg_i64(c, cg_pack_width(c)));
+    pt.cols = panel_width(c, pn, N);
+    return pt;
+}
+
+/* A task's packed panel of k rows on its stack (at most 64 KiB: see
+ * STRIDED_K). */
+static LLVMValueRef stack_panel(Cg *c, int64_t k)
+{
+    LLVMValueRef buf =
+        cg_alloca(c, LLVMArrayType2(c->f32, (uint64_t)(k * cg_pack_width(c))), "panel");
+    LLVMSetAlignment(buf, 64);
+    return buf;
+}
+
+/* out's part pt (+)= a @ buf by the packed kernel fn, k rows of the
+ * panel, a at pt's first row (ta: column) */
+static void panel_product(Cg *c, LLVMValueRef fn, const PanelTask *pt, LLVMValueRef out,
+                          LLVMValueRef a, LLVMValueRef buf, LLVMValueRef k, LLVMValueRef lda,
+                          LLVMValueRef ldo)
+{
+    LLVMValueRef args[] = {cg_gep(c, DT_F32, out, cg_add(c, cg_mul(c, pt->m0, ldo), pt->col0)),
+                           a,
+                           buf,
+                           pt->m,
+                           k,
+                           lda,
+                           ldo,
+                           pt->cols};
+    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 8, "");
+}
+
 /* a^T @ b with b packed: tasks of one panel of b's columns by one group
  * of out's rows (groups only when the panels are too few to share out),
  * each packing its panel of every block of kb rows of b onto its own
@@ -740,47 +789,35 @@ typedef struct {
     int64_t kb, M, rows, groups; /* M: out's rows, in groups of rows */
 } TaTasks;
 
-/* out's rows [m0, m0 + m), panel col0 / w's columns, the block of b's
- * rows [k0, k0 + kb) at most: packed into buf, then multiplied */
+/* out's rows [m0, m0 + m), the block of b's rows [k0, k0 + kb) at most
+ * in panel pt's columns: packed into buf, then multiplied */
 static void ta_block(Cg *c, const TaTasks *tt, LLVMValueRef *vals, LLVMValueRef buf,
-                     LLVMValueRef m0, LLVMValueRef m, LLVMValueRef col0, LLVMValueRef cols,
-                     LLVMValueRef k0, bool acc)
+                     const PanelTask *pt, LLVMValueRef k0, bool acc)
 {
-    const CgProduct *p = tt->p;
-    LLVMValueRef out = vals[0], a = vals[1], b = vals[2], K = vals[3], lda = vals[4], ldo = vals[5];
-    LLVMValueRef N = cg_i64(c, p->N);
+    LLVMValueRef a = vals[1], b = vals[2], K = vals[3], lda = vals[4];
+    LLVMValueRef N = cg_i64(c, tt->p->N);
     LLVMValueRef kk = cg_smin(c, LLVMBuildSub(c->b, K, k0, ""), cg_i64(c, tt->kb));
-    pack_panel(c, buf, cg_gep(c, DT_F32, b, cg_add(c, cg_mul(c, k0, N), col0)), kk, N, cols, false);
-    LLVMValueRef fn = gemm_fn(c, -1, p->N, acc, true, NULL, tt->kb);
-    LLVMValueRef args[] = {cg_gep(c, DT_F32, out, cg_add(c, cg_mul(c, m0, ldo), col0)),
-                           cg_gep(c, DT_F32, a, cg_add(c, cg_mul(c, k0, lda), m0)),
-                           buf,
-                           m,
-                           kk,
-                           lda,
-                           ldo,
-                           cols};
-    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 8, "");
+    pack_panel(c, buf, cg_gep(c, DT_F32, b, cg_add(c, cg_mul(c, k0, N), pt->col0)), kk, N, pt->cols,
+               false);
+    panel_product(c, gemm_fn(c, -1, tt->p->N, acc, true, NULL, tt->kb), pt, vals[0],
+                  cg_gep(c, DT_F32, a, cg_add(c, cg_mul(c, k0, lda), pt->m0)), buf, kk, lda,
+                  vals[5]);
 }
 
 static void ta_tasks(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
 {
     const TaTasks *tt = ctx;
-    int64_t w = cg_pack_width(c), kb = tt->kb;
-    LLVMValueRef buf = cg_alloca(c, LLVMArrayType2(c->f32, (uint64_t)(kb * w)), "panel");
-    LLVMSetAlignment(buf, 64);
+    int64_t kb = tt->kb;
+    LLVMValueRef buf = stack_panel(c, kb);
     CgLoop lt, lb;
     LLVMValueRef t = cg_add(c, lo, cg_loop_begin(c, LLVMBuildSub(c->b, hi, lo, ""), &lt));
-    LLVMValueRef groups = cg_i64(c, tt->groups), pn = LLVMBuildUDiv(c->b, t, groups, "");
-    LLVMValueRef m0 = cg_mul(c, LLVMBuildURem(c->b, t, groups, ""), cg_i64(c, tt->rows));
-    LLVMValueRef m = cg_smin(c, cg_i64(c, tt->rows), LLVMBuildSub(c->b, cg_i64(c, tt->M), m0, ""));
-    LLVMValueRef col0 = cg_mul(c, pn, cg_i64(c, w)), cols = panel_width(c, pn, tt->p->N);
-    ta_block(c, tt, vals, buf, m0, m, col0, cols, cg_i64(c, 0), tt->p->acc);
+    PanelTask pt = panel_task(c, t, tt->groups, false, tt->rows, cg_i64(c, tt->M), tt->p->N);
+    ta_block(c, tt, vals, buf, &pt, cg_i64(c, 0), tt->p->acc);
     LLVMValueRef K = vals[3];
     LLVMValueRef blocks = LLVMBuildSDiv(c->b, cg_add(c, K, cg_i64(c, kb - 1)), cg_i64(c, kb), "");
     LLVMValueRef i = cg_add(c, cg_loop_begin(c, LLVMBuildSub(c->b, blocks, cg_i64(c, 1), ""), &lb),
                             cg_i64(c, 1));
-    ta_block(c, tt, vals, buf, m0, m, col0, cols, cg_mul(c, i, cg_i64(c, kb)), true);
+    ta_block(c, tt, vals, buf, &pt, cg_mul(c, i, cg_i64(c, kb)), true);
     cg_loop_end(c, &lb);
     cg_loop_end(c, &lt);
 }
@@ -835,17 +872,12 @@ static void task_panels(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *v
 {
     const CgProduct *p = ctx;
     LLVMValueRef fn = gemm_fn(c, LLVMConstIntGetSExtValue(p->K), p->N, p->acc, false, NULL, p->pk);
-    LLVMValueRef w = cg_i64(c, cg_pack_width(c)), col0 = cg_mul(c, lo, w);
-    LLVMValueRef cols = LLVMBuildSub(c->b, cg_smin(c, cg_mul(c, hi, w), cg_i64(c, p->N)), col0, "");
-    LLVMValueRef args[] = {cg_gep(c, DT_F32, vals[0], col0),
-                           vals[1],
-                           cg_gep(c, DT_F32, vals[2], cg_mul(c, col0, cg_i64(c, p->pk))),
-                           vals[3],
-                           p->K,
-                           vals[4],
-                           vals[5],
-                           cols};
-    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 8, "");
+    LLVMValueRef w = cg_i64(c, cg_pack_width(c));
+    PanelTask pt = {.m0 = cg_i64(c, 0), .m = vals[3], .col0 = cg_mul(c, lo, w)};
+    pt.cols = LLVMBuildSub(c->b, cg_smin(c, cg_mul(c, hi, w), cg_i64(c, p->N)), pt.col0, "");
+    panel_product(c, fn, &pt, vals[0], vals[1],
+                  cg_gep(c, DT_F32, vals[2], cg_mul(c, pt.col0, cg_i64(c, p->pk))), p->K, vals[4],
+                  vals[5]);
 }
 
 /* A packed product's panels as tasks on the pool, each about a task's
@@ -871,6 +903,7 @@ static void packed_gemm(Cg *c, const CgProduct *p)
  * panel [K, w] onto its stack, then running it through its rows. A
  * chunk is about 16 tasks' work, so that packing costs a small part of
  * it; consecutive tasks share a chunk's rows of a. */
+
 enum { STRIDED_K = 256 }; /* the panel on the stack: at most 64 KiB */
 
 typedef struct {
@@ -882,28 +915,15 @@ static void row_panels(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *va
 {
     const RowPanels *rp = ctx;
     const CgProduct *p = rp->p;
-    int64_t w = cg_pack_width(c), K = LLVMConstIntGetSExtValue(p->K);
-    LLVMValueRef out = vals[0], a = vals[1], b = vals[2], M = vals[3], lda = vals[4], ldo = vals[5],
-                 ldb = vals[6];
-    LLVMValueRef buf = cg_alloca(c, LLVMArrayType2(c->f32, (uint64_t)(K * w)), "panel");
-    LLVMSetAlignment(buf, 64);
+    int64_t K = LLVMConstIntGetSExtValue(p->K);
+    LLVMValueRef buf = stack_panel(c, K);
     CgLoop lt;
     LLVMValueRef t = cg_add(c, lo, cg_loop_begin(c, LLVMBuildSub(c->b, hi, lo, ""), &lt));
-    LLVMValueRef panels = cg_i64(c, rp->panels), pn = LLVMBuildURem(c->b, t, panels, "");
-    LLVMValueRef m0 = cg_mul(c, LLVMBuildUDiv(c->b, t, panels, ""), cg_i64(c, rp->rows));
-    LLVMValueRef m = cg_smin(c, cg_i64(c, rp->rows), LLVMBuildSub(c->b, M, m0, ""));
-    LLVMValueRef col0 = cg_mul(c, pn, cg_i64(c, w)), cols = panel_width(c, pn, p->N);
-    pack_panel(c, buf, cg_gep(c, DT_F32, b, col0), p->K, ldb, cols, false);
-    LLVMValueRef fn = gemm_fn(c, K, p->N, p->acc, false, NULL, K);
-    LLVMValueRef args[] = {cg_gep(c, DT_F32, out, cg_add(c, cg_mul(c, m0, ldo), col0)),
-                           cg_gep(c, DT_F32, a, cg_mul(c, m0, lda)),
-                           buf,
-                           m,
-                           p->K,
-                           lda,
-                           ldo,
-                           cols};
-    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 8, "");
+    PanelTask pt = panel_task(c, t, rp->panels, true, rp->rows, vals[3], p->N);
+    pack_panel(c, buf, cg_gep(c, DT_F32, vals[2], pt.col0), p->K, vals[6], pt.cols, false);
+    panel_product(c, gemm_fn(c, K, p->N, p->acc, false, NULL, K), &pt, vals[0],
+                  cg_gep(c, DT_F32, vals[1], cg_mul(c, pt.m0, vals[4])), buf, p->K, vals[4],
+                  vals[5]);
     cg_loop_end(c, &lt);
 }
 
