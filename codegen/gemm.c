@@ -747,10 +747,13 @@ static PanelTask panel_task(Cg *c, LLVMValueRef t, int64_t inner, bool panel_inn
     return pt;
 }
 
-/* A task's packed panel of k rows on its stack (at most 64 KiB: see
- * STRIDED_K). */
+/* A task's packed panel of k <= PANEL_ROWS rows on its stack: at most
+ * 16 KiB (docs/RUNTIME.md states the stack a call needs). */
+enum { PANEL_ROWS = 64 };
+
 static LLVMValueRef stack_panel(Cg *c, int64_t k)
 {
+    check(k <= PANEL_ROWS);
     LLVMValueRef buf =
         cg_alloca(c, LLVMArrayType2(c->f32, (uint64_t)(k * cg_pack_width(c))), "panel");
     LLVMSetAlignment(buf, 64);
@@ -843,7 +846,7 @@ static void ta_packed(Cg *c, const CgProduct *p, int64_t kb)
 static void ta_blocked(Cg *c, const CgProduct *p, int64_t kb)
 {
     if (p->N >= 2 * cg_pack_width(c) && LLVMIsAConstantInt(p->M)) {
-        ta_packed(c, p, kb);
+        ta_packed(c, p, kb < PANEL_ROWS ? kb : PANEL_ROWS);
         return;
     }
     CgProduct q = *p;
@@ -898,13 +901,11 @@ static void packed_gemm(Cg *c, const CgProduct *p)
 }
 
 /* a @ b with b's rows ldb apart (a column block of a wider matrix:
- * rows 4 KiB apart for one gate of the char LSTM's W_ih), K small: tasks
+ * rows 4 KiB apart for one gate of the char LSTM's W_ih), K <= PANEL_ROWS (else BLAS): tasks
  * of a chunk of out's rows by one panel of b's columns, each packing its
  * panel [K, w] onto its stack, then running it through its rows. A
  * chunk is about 16 tasks' work, so that packing costs a small part of
  * it; consecutive tasks share a chunk's rows of a. */
-
-enum { STRIDED_K = 256 }; /* the panel on the stack: at most 64 KiB */
 
 typedef struct {
     const CgProduct *p;
@@ -946,7 +947,7 @@ void cg_product(Cg *c, DType t, const CgProduct *p)
 {
     if (p->ldb) { /* generated only packed */
         check(!p->ta && !p->tb && !p->win && !p->pk && LLVMIsAConstantInt(p->K));
-        if (t == DT_F32 && c->gemm_any && LLVMConstIntGetSExtValue(p->K) <= STRIDED_K)
+        if (t == DT_F32 && c->gemm_any && LLVMConstIntGetSExtValue(p->K) <= PANEL_ROWS)
             strided_gemm(c, p);
         else
             blas_gemm(c, t, p);

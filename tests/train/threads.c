@@ -11,12 +11,16 @@
  *   threads BATCH STEPS apart     two instances (seeds 1 and 2, each its
  *                                 own data) trained one after the other,
  *                                 then again from two threads at once: the
- *                                 same bits both times
+ *                                 same bits both times; those threads have
+ *                                 64 KiB of stack beside the static TLS, the
+ *                                 least docs/RUNTIME.md promises a call is
+ *                                 enough for
  *
  * Each step trains on a new batch: floats uniform in [0, 1), int32 0 or 1
  * (valid ids and labels for any model), drawn from a generator seeded by
  * the instance's seed and the step.
  */
+#include <link.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +33,29 @@
 #endif
 
 const dlrt_model_info *INFO(void);
+
+/* The stack docs/RUNTIME.md promises a call is enough for, bytes;
+ * glibc takes the static thread-local storage (OpenBLAS's is 60 KiB)
+ * from the same allocation, so the threads ask for that much more. */
+enum { CALL_STACK = 64 << 10 };
+
+static int add_tls(struct dl_phdr_info *o, size_t size, void *sum)
+{
+    (void)size;
+    for (int i = 0; i < o->dlpi_phnum; i++)
+        if (o->dlpi_phdr[i].p_type == PT_TLS) {
+            size_t align = o->dlpi_phdr[i].p_align ? o->dlpi_phdr[i].p_align : 1;
+            *(size_t *)sum += (o->dlpi_phdr[i].p_memsz + align - 1) / align * align;
+        }
+    return 0;
+}
+
+static size_t app_stack(void)
+{
+    size_t tls = 0;
+    dl_iterate_phdr(add_tls, &tls);
+    return CALL_STACK + tls;
+}
 
 static const dlrt_model_info *info;
 static int batch, steps;
@@ -213,11 +240,17 @@ int main(int argc, char **argv)
         for (int i = 0; i < 2; i++)
             run_job(&one[i]);
         pthread_t th[2];
+        pthread_attr_t attr;
+        if (pthread_attr_init(&attr) != 0 || pthread_attr_setstacksize(&attr, app_stack()) != 0) {
+            printf("FAIL: pthread_attr\n");
+            return 1;
+        }
         for (int i = 0; i < 2; i++)
-            if (pthread_create(&th[i], NULL, run_job, &both[i]) != 0) {
+            if (pthread_create(&th[i], &attr, run_job, &both[i]) != 0) {
                 printf("FAIL: pthread_create\n");
                 return 1;
             }
+        pthread_attr_destroy(&attr);
         for (int i = 0; i < 2; i++)
             pthread_join(th[i], NULL);
         for (int i = 0; i < 2; i++) {
