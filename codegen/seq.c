@@ -7,8 +7,9 @@
  * into scratch XP [B*T, G*H]; each step's recurrent projection is one GEMM,
  * h_{t-1} [B, H] @ w_hh into scratch HP [B, G*H], h_{t-1} read in place in
  * the output (row stride T*H) or in h0; then one fused loop over [B, H]
- * adds the biases, applies the gate nonlinearities and writes h_t into the
- * output (and the LSTM cell state into scratch C [B, H]). GRU keeps the
+ * (in tasks of samples) adds the biases, applies the gate nonlinearities
+ * and writes h_t into the output (and the LSTM cell state into scratch C
+ * [B, H]). GRU keeps the
  * recurrent part of its candidate apart (n = tanh(xn + r*(hn + b_hn))),
  * which is why HP is never accumulated into XP.
  *
@@ -129,11 +130,138 @@ static void keep_planes(Cg *c, DType t, LLVMValueRef res, LLVMValueRef ps, LLVMV
         cg_store(c, t, v[k], plane(c, t, res, ps, k), at);
 }
 
+/* What a step's cells read and write (k_recurrent): the output, the
+ * input projection's planes XP (PS elements apart; with the reserve
+ * also the kept values), the step's recurrent products HP (row bi at
+ * bi * G*H), the biases, the LSTM's cells C (rows ldc apart), h_{t-1}
+ * (rows ldh apart; written too with the state rows), the lengths
+ * (packed ops, else NULL), the sequence T (out's samples TH apart) and
+ * the step ti. */
+typedef struct {
+    const Node *n;
+    DType t;
+    Op cell;
+    int G;
+    int64_t Hn;
+    bool reserve, state;
+    LLVMValueRef out, XP, PS, HP, bias, bhh, C, ldc, hprev, ldh, lens, T, TH, ti;
+} Cell;
+
+/* Unit j of sample bi's cell at step ti, its gate k's recurrent part at
+ * HP[hp[k]] */
+static void cell_unit(Cg *c, const Cell *k, LLVMValueRef bi, LLVMValueRef j, const LLVMValueRef *hp)
+{
+    DType t = k->t;
+    bool lstm = k->cell == OP_LSTM, gru = k->cell == OP_GRU;
+    LLVMValueRef H = cg_i64(c, k->Hn);
+    LLVMValueRef xrow = cg_mul(c, cg_add(c, cg_mul(c, bi, k->T), k->ti), H);  /* XP row (bi, t) */
+    LLVMValueRef orow = cg_add(c, cg_mul(c, bi, k->TH), cg_mul(c, k->ti, H)); /* out[bi, t, :] */
+    LLVMValueRef prow = k->hprev ? cg_mul(c, bi, k->ldh) : NULL;              /* hprev row bi */
+    /* packed: whether step t is within row bi's length */
+    LLVMValueRef live = k->lens ? within(c, k->lens, bi, k->ti) : NULL;
+    /* pre-activation of gate g at unit j: x part + h part + bias(es) */
+    LLVMValueRef xg[4], hg[4], bg[4];
+    for (int g = 0; g < k->G; g++) {
+        LLVMValueRef col = cg_add(c, j, cg_i64(c, g * k->Hn));
+        xg[g] = cg_load(c, t, plane(c, t, k->XP, k->PS, g), cg_add(c, xrow, j));
+        hg[g] = cg_load(c, t, k->HP, hp[g]);
+        bg[g] = cg_load(c, t, k->bias, col);
+        if (gru)
+            hg[g] = f_add(c, hg[g], cg_load(c, t, k->bhh, col));
+    }
+    LLVMValueRef keep = k->reserve ? k->XP : NULL, at = cg_add(c, xrow, j), h;
+    if (lstm) {
+        LLVMValueRef a[4];
+        for (int g = 0; g < 4; g++)
+            a[g] = f_add(c, f_add(c, xg[g], hg[g]), bg[g]);
+        LLVMValueRef ig = fsigmoid(c, t, a[0]), fg = fsigmoid(c, t, a[1]);
+        LLVMValueRef gg = cg_tanh(c, t, a[2]), og = fsigmoid(c, t, a[3]);
+        LLVMValueRef cj = cg_add(c, cg_mul(c, bi, k->ldc), j), cold = cg_load(c, t, k->C, cj);
+        LLVMValueRef cn = f_add(c, f_mul(c, fg, cold), f_mul(c, ig, gg));
+        LLVMValueRef ckept = live ? LLVMBuildSelect(c->b, live, cn, cold, "") : cn;
+        cg_store(c, t, ckept, k->C, cj);
+        h = f_mul(c, og, cg_tanh(c, t, cn));
+        LLVMValueRef kept[] = {ig, fg, gg, og, ckept};
+        keep_planes(c, t, keep, k->PS, at, kept, 5);
+    } else if (gru) {
+        LLVMValueRef r = fsigmoid(c, t, f_add(c, f_add(c, xg[0], bg[0]), hg[0]));
+        LLVMValueRef z = fsigmoid(c, t, f_add(c, f_add(c, xg[1], bg[1]), hg[1]));
+        LLVMValueRef nn = cg_tanh(c, t, f_add(c, f_add(c, xg[2], bg[2]), f_mul(c, r, hg[2])));
+        LLVMValueRef hp0 = cg_load(c, t, k->hprev, cg_add(c, prow, j));
+        /* (1 - z) * n + z * h = n + z * (h - n) */
+        h = f_add(c, nn, f_mul(c, z, LLVMBuildFSub(c->b, hp0, nn, "")));
+        LLVMValueRef kept[] = {r, z, nn, hg[2]};
+        keep_planes(c, t, keep, k->PS, at, kept, 4);
+    } else {
+        LLVMValueRef a = f_add(c, f_add(c, xg[0], hg[0]), bg[0]);
+        h = relu_or_tanh(c, k->n, t, a);
+    }
+    if (live) {
+        /* past the length: output 0, the state kept */
+        LLVMValueRef hp0 = cg_load(c, t, k->hprev, cg_add(c, prow, j));
+        cg_store(c, t, LLVMBuildSelect(c->b, live, h, cg_fconst(c, t, 0), ""), k->out,
+                 cg_add(c, orow, j));
+        cg_store(c, t, LLVMBuildSelect(c->b, live, h, hp0, ""), k->hprev, cg_add(c, prow, j));
+    } else {
+        cg_store(c, t, h, k->out, cg_add(c, orow, j));
+        if (k->state)
+            cg_store(c, t, h, k->hprev, cg_add(c, prow, j));
+    }
+}
+
+/* A Cell's values, those set, as a loop's vals (vals NULL: counted);
+ * take: the task's copy gets them back in the same order */
+static int cell_vals(Cell *k, LLVMValueRef *vals, bool take)
+{
+    LLVMValueRef *f[] = {&k->out, &k->XP,    &k->PS,  &k->HP,   &k->bias, &k->bhh, &k->C,
+                         &k->ldc, &k->hprev, &k->ldh, &k->lens, &k->T,    &k->TH,  &k->ti};
+    int n = 0;
+    for (size_t i = 0; i < countof(f); i++)
+        if (*f[i]) {
+            if (take)
+                *f[i] = vals[n];
+            else if (vals)
+                vals[n] = *f[i];
+            n++;
+        }
+    return n;
+}
+
+/* Samples a task of a loop over samples whose each does `per` gate
+ * activations: about 2^16 of them (a few hundred microseconds), fixed by
+ * the shapes, so the tasks are the same at any thread count. */
+static int64_t rows_per_task(int64_t per)
+{
+    int64_t r = ((int64_t)1 << 16) / (per > 0 ? per : 1);
+    return r > 0 ? r : 1;
+}
+
+/* Samples [lo, hi) of a step's cells (a task's): a sample's cells read
+ * and write only its rows. A step's tasks do a quarter of
+ * rows_per_task's work: there are T loops of them. */
+
+static void cell_rows(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
+{
+    Cell k = *(const Cell *)ctx;
+    cell_vals(&k, vals, true);
+    LLVMValueRef H = cg_i64(c, k.Hn), GH = cg_i64(c, k.G * k.Hn);
+    CgLoop lb, lj;
+    LLVMValueRef bi = cg_add(c, lo, cg_loop_begin(c, LLVMBuildSub(c->b, hi, lo, ""), &lb));
+    LLVMValueRef j = cg_loop_begin(c, H, &lj);
+    LLVMValueRef hp[4], at = cg_add(c, cg_mul(c, bi, GH), j); /* HP row bi, unit j */
+    for (int g = 0; g < k.G; g++)
+        hp[g] = cg_add(c, at, cg_i64(c, g * k.Hn));
+    cell_unit(c, &k, bi, j, hp);
+    cg_loop_end(c, &lj);
+    cg_loop_end(c, &lb);
+}
+
 /* With final-state rows (return_state), the running state lives in them:
  * h in row T of each sample (h_{t-1} for every step's GEMM, stride
  * (T + S) * H) and the LSTM's c in row T + 1, so that they end as h_n and
  * c_n; without, h_{t-1} is the previous output row (h0 at t = 0) and c is
- * scratch. */
+ * scratch. Each step's cells run on the pool in chunks of samples
+ * (cell_rows), after the step's product. */
 static LLVMValueRef k_recurrent(Cg *c, Node *n)
 {
     const Node *x = n->in[0];
@@ -178,7 +306,7 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
     gate_planes(c, t, G, Hn, BT, F, xp, F, wih, 0, XP);
     if (packs)
         cg_pack_b(c, WP, whh, Hn, G * Hn, false);
-    CgLoop lt, lb, lj;
+    CgLoop lt, lb;
     if (S) {
         LLVMValueRef bi = cg_loop_begin(c, B, &lb);
         cg_memcpy(c, t, cg_gep(c, t, hstate, cg_mul(c, bi, TH)), cg_gep(c, t, h0, cg_mul(c, bi, H)),
@@ -204,6 +332,27 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
         hprev = LLVMBuildSelect(c->b, first, h0, cg_gep(c, t, out, cg_mul(c, prev_t, H)), "hprev");
         ldh = LLVMBuildSelect(c->b, first, H, TH, "");
     }
+    Cell k = {.n = n,
+              .t = t,
+              .cell = cell,
+              .G = G,
+              .Hn = Hn,
+              .reserve = reserve,
+              .state = S > 0,
+              .out = out,
+              .XP = XP,
+              .PS = PS,
+              .HP = HP,
+              .bias = bias,
+              .bhh = bhh,
+              .C = C,
+              .ldc = ldc,
+              .hprev = hprev,
+              .ldh = ldh,
+              .lens = lens,
+              .T = T,
+              .TH = TH,
+              .ti = ti};
     CgProduct step = {.M = B,
                       .K = H,
                       .N = G * Hn,
@@ -215,64 +364,15 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
                       .pk = packs ? Hn : 0};
     cg_product(c, t, &step);
 
-    LLVMValueRef bi = cg_loop_begin(c, B, &lb);
-    LLVMValueRef xrow = cg_mul(c, cg_add(c, cg_mul(c, bi, T), ti), H);  /* XP row (bi, t) */
-    LLVMValueRef hrow = cg_mul(c, bi, GH);                              /* HP row bi */
-    LLVMValueRef orow = cg_add(c, cg_mul(c, bi, TH), cg_mul(c, ti, H)); /* out[bi, t, :] */
-    LLVMValueRef prow = cg_mul(c, bi, ldh);                             /* hprev row bi */
-    /* packed: whether step t is within row bi's length */
-    LLVMValueRef live = lens ? within(c, lens, bi, ti) : NULL;
-    LLVMValueRef j = cg_loop_begin(c, H, &lj);
-    /* pre-activation of gate k at unit j: x part + h part + bias(es) */
-    LLVMValueRef xg[4], hg[4], bg[4];
-    for (int k = 0; k < G; k++) {
-        LLVMValueRef col = cg_add(c, j, cg_i64(c, k * Hn));
-        xg[k] = cg_load(c, t, plane(c, t, XP, PS, k), cg_add(c, xrow, j));
-        hg[k] = cg_load(c, t, HP, cg_add(c, hrow, col));
-        bg[k] = cg_load(c, t, bias, col);
-        if (gru)
-            hg[k] = f_add(c, hg[k], cg_load(c, t, bhh, col));
-    }
-    LLVMValueRef h;
-    if (lstm) {
-        LLVMValueRef a[4];
-        for (int k = 0; k < 4; k++)
-            a[k] = f_add(c, f_add(c, xg[k], hg[k]), bg[k]);
-        LLVMValueRef ig = fsigmoid(c, t, a[0]), fg = fsigmoid(c, t, a[1]);
-        LLVMValueRef gg = cg_tanh(c, t, a[2]), og = fsigmoid(c, t, a[3]);
-        LLVMValueRef cj = cg_add(c, cg_mul(c, bi, ldc), j), cold = cg_load(c, t, C, cj);
-        LLVMValueRef cn = f_add(c, f_mul(c, fg, cold), f_mul(c, ig, gg));
-        LLVMValueRef ckept = live ? LLVMBuildSelect(c->b, live, cn, cold, "") : cn;
-        cg_store(c, t, ckept, C, cj);
-        h = f_mul(c, og, cg_tanh(c, t, cn));
-        LLVMValueRef kept[] = {ig, fg, gg, og, ckept};
-        keep_planes(c, t, reserve ? XP : NULL, PS, cg_add(c, xrow, j), kept, 5);
-    } else if (gru) {
-        LLVMValueRef r = fsigmoid(c, t, f_add(c, f_add(c, xg[0], bg[0]), hg[0]));
-        LLVMValueRef z = fsigmoid(c, t, f_add(c, f_add(c, xg[1], bg[1]), hg[1]));
-        LLVMValueRef nn = cg_tanh(c, t, f_add(c, f_add(c, xg[2], bg[2]), f_mul(c, r, hg[2])));
-        LLVMValueRef hp = cg_load(c, t, hprev, cg_add(c, prow, j));
-        /* (1 - z) * n + z * h = n + z * (h - n) */
-        h = f_add(c, nn, f_mul(c, z, LLVMBuildFSub(c->b, hp, nn, "")));
-        LLVMValueRef kept[] = {r, z, nn, hg[2]};
-        keep_planes(c, t, reserve ? XP : NULL, PS, cg_add(c, xrow, j), kept, 4);
-    } else {
-        LLVMValueRef a = f_add(c, f_add(c, xg[0], hg[0]), bg[0]);
-        h = relu_or_tanh(c, n, t, a);
-    }
-    if (live) {
-        /* past the length: output 0, the state kept */
-        LLVMValueRef hp = cg_load(c, t, hprev, cg_add(c, prow, j));
-        cg_store(c, t, LLVMBuildSelect(c->b, live, h, cg_fconst(c, t, 0), ""), out,
-                 cg_add(c, orow, j));
-        cg_store(c, t, LLVMBuildSelect(c->b, live, h, hp, ""), hprev, cg_add(c, prow, j));
-    } else {
-        cg_store(c, t, h, out, cg_add(c, orow, j));
-        if (S)
-            cg_store(c, t, h, hprev, cg_add(c, prow, j));
-    }
-    cg_loop_end(c, &lj);
-    cg_loop_end(c, &lb);
+    int nv = cell_vals(&k, NULL, false);
+    LLVMValueRef *vals = arena_alloc(c->g->arena, sizeof *vals * (size_t)nv);
+    cell_vals(&k, vals, false);
+    int64_t rows = rows_per_task(4 * G * Hn);
+    if (ir_dim_max(c->g, x->shape.d[0]) <= rows) /* one task: in the kernel */
+        cell_rows(c, cg_i64(c, 0), B, vals, &k);
+    else
+        cg_parallel_chunks(c, arena_printf(c->g->arena, "%s.cells", LLVMGetValueName(fn)), B, rows,
+                           vals, nv, cell_rows, &k);
     cg_loop_end(c, &lt);
     LLVMBuildRetVoid(c->b);
     return fn;
@@ -382,15 +482,6 @@ static void activate_rows(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef 
         cg_loop_end(c, &lt);
     }
     cg_loop_end(c, &lb);
-}
-
-/* Samples a task of a loop over samples whose each does `per` gate
- * activations: about 2^16 of them (a few hundred microseconds), fixed by
- * the shapes, so the tasks are the same at any thread count. */
-static int64_t rows_per_task(int64_t per)
-{
-    int64_t r = ((int64_t)1 << 16) / (per > 0 ? per : 1);
-    return r > 0 ? r : 1;
 }
 
 /* One step's adjoints, ti, of every sample (see k_recurrent_grad): dh =
