@@ -209,22 +209,32 @@ static void cell_unit(Cg *c, const Cell *k, LLVMValueRef bi, LLVMValueRef j, con
     }
 }
 
-/* A Cell's values, those set, as a loop's vals (vals NULL: counted);
- * take: the task's copy gets them back in the same order */
-static int cell_vals(Cell *k, LLVMValueRef *vals, bool take)
+/* A struct's value fields *f[0..n) as a loop's vals: those set into
+ * vals (NULL: only counted); take: set from vals in the same order (a
+ * task's copy of the struct gets its task's values) */
+static int field_vals(LLVMValueRef *const *f, int n, LLVMValueRef *vals, bool take)
 {
-    LLVMValueRef *f[] = {&k->out, &k->XP,    &k->PS,  &k->HP,   &k->bias, &k->bhh, &k->C,
-                         &k->ldc, &k->hprev, &k->ldh, &k->lens, &k->T,    &k->TH,  &k->ti};
-    int n = 0;
-    for (size_t i = 0; i < countof(f); i++)
+    int k = 0;
+    for (int i = 0; i < n; i++)
         if (*f[i]) {
             if (take)
-                *f[i] = vals[n];
+                *f[i] = vals[k];
             else if (vals)
-                vals[n] = *f[i];
-            n++;
+                vals[k] = *f[i];
+            k++;
         }
-    return n;
+    return k;
+}
+
+enum { CELL_FIELDS = 14 };
+
+static int cell_fields(Cell *k, LLVMValueRef **f)
+{
+    LLVMValueRef *all[CELL_FIELDS] = {&k->out,  &k->XP, &k->PS,  &k->HP,    &k->bias,
+                                      &k->bhh,  &k->C,  &k->ldc, &k->hprev, &k->ldh,
+                                      &k->lens, &k->T,  &k->TH,  &k->ti};
+    memcpy(f, all, sizeof all);
+    return CELL_FIELDS;
 }
 
 /* A loop over samples on the pool (cg_parallel_chunks), its body in a
@@ -277,6 +287,21 @@ static void parallel_rows(Cg *c, const char *name, LLVMValueRef n, int64_t chunk
     cg_parallel_chunks(c, name, n, chunk, vals, nvals, call_rows, &r);
 }
 
+/* body on the samples [0, B) of a step, with the fields *f[0..nf) of
+ * the struct at ctx as vals: in the kernel when the largest batch max
+ * fits one task of `rows` samples, else in tasks (parallel_rows) */
+static void step_samples(Cg *c, const char *name, LLVMValueRef B, int64_t max, int64_t rows,
+                         LLVMValueRef *const *f, int nf, CgChunkBody body, void *ctx)
+{
+    int nv = field_vals(f, nf, NULL, false);
+    LLVMValueRef *vals = arena_alloc(c->g->arena, sizeof *vals * (size_t)nv);
+    field_vals(f, nf, vals, false);
+    if (max <= rows)
+        body(c, cg_i64(c, 0), B, vals, ctx);
+    else
+        parallel_rows(c, name, B, rows, vals, nv, body, ctx);
+}
+
 /* Samples a task of a loop over samples whose each does `per` gate
  * activations: about 2^16 of them (a few hundred microseconds), fixed by
  * the shapes, so the tasks are the same at any thread count. */
@@ -289,11 +314,11 @@ static int64_t rows_per_task(int64_t per)
 /* Samples [lo, hi) of a step's cells (a task's): a sample's cells read
  * and write only its rows. A step's tasks do a quarter of
  * rows_per_task's work: there are T loops of them. */
-
 static void cell_rows(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
 {
     Cell k = *(const Cell *)ctx;
-    cell_vals(&k, vals, true);
+    LLVMValueRef *f[CELL_FIELDS];
+    field_vals(f, cell_fields(&k, f), vals, true);
     LLVMValueRef H = cg_i64(c, k.Hn), GH = cg_i64(c, k.G * k.Hn);
     CgLoop lb, lj;
     LLVMValueRef bi = cg_add(c, lo, cg_loop_begin(c, LLVMBuildSub(c->b, hi, lo, ""), &lb));
@@ -414,15 +439,10 @@ static LLVMValueRef k_recurrent(Cg *c, Node *n)
                       .pk = packs ? Hn : 0};
     cg_product(c, t, &step);
 
-    int nv = cell_vals(&k, NULL, false);
-    LLVMValueRef *vals = arena_alloc(c->g->arena, sizeof *vals * (size_t)nv);
-    cell_vals(&k, vals, false);
-    int64_t rows = rows_per_task(4 * G * Hn);
-    if (ir_dim_max(c->g, x->shape.d[0]) <= rows) /* one task: in the kernel */
-        cell_rows(c, cg_i64(c, 0), B, vals, &k);
-    else
-        parallel_rows(c, arena_printf(c->g->arena, "%s.cells", LLVMGetValueName(fn)), B, rows, vals,
-                      nv, cell_rows, &k);
+    LLVMValueRef *f[CELL_FIELDS];
+    step_samples(c, arena_printf(c->g->arena, "%s.cells", LLVMGetValueName(fn)), B,
+                 ir_dim_max(c->g, x->shape.d[0]), rows_per_task(4 * G * Hn), f, cell_fields(&k, f),
+                 cell_rows, &k);
     cg_loop_end(c, &lt);
     LLVMBuildRetVoid(c->b);
     return fn;
@@ -546,22 +566,15 @@ typedef struct {
     LLVMValueRef out, y, dy, h0, c0, P, PS, cells, DH, DC, LS, B, T, H, W, ldy, ldo, lens, ti;
 } StepGrad;
 
-/* A StepGrad's values, as cell_vals a Cell's */
-static int step_vals(StepGrad *s, LLVMValueRef *vals, bool take)
+enum { STEP_FIELDS = 19 };
+
+static int step_fields(StepGrad *s, LLVMValueRef **f)
 {
-    LLVMValueRef *f[] = {&s->out,   &s->y,   &s->dy,  &s->h0,   &s->c0, &s->P, &s->PS,
-                         &s->cells, &s->DH,  &s->DC,  &s->LS,   &s->B,  &s->T, &s->H,
-                         &s->W,     &s->ldy, &s->ldo, &s->lens, &s->ti};
-    int n = 0;
-    for (size_t i = 0; i < countof(f); i++)
-        if (*f[i]) {
-            if (take)
-                *f[i] = vals[n];
-            else if (vals)
-                vals[n] = *f[i];
-            n++;
-        }
-    return n;
+    LLVMValueRef *all[STEP_FIELDS] = {&s->out,   &s->y,   &s->dy,  &s->h0,   &s->c0, &s->P, &s->PS,
+                                      &s->cells, &s->DH,  &s->DC,  &s->LS,   &s->B,  &s->T, &s->H,
+                                      &s->W,     &s->ldy, &s->ldo, &s->lens, &s->ti};
+    memcpy(f, all, sizeof all);
+    return STEP_FIELDS;
 }
 
 /* samples [lo, hi) of the step's adjoints (a task's): a sample's read
@@ -569,7 +582,8 @@ static int step_vals(StepGrad *s, LLVMValueRef *vals, bool take)
 static void step_grad(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
 {
     StepGrad copy = *(const StepGrad *)ctx, *s = &copy;
-    step_vals(s, vals, true);
+    LLVMValueRef *f[STEP_FIELDS];
+    field_vals(f, step_fields(s, f), vals, true);
     DType t = s->t;
     LLVMValueRef H = s->H, one = cg_fconst(c, t, 1), ti = s->ti;
     CgLoop lb, lj;
@@ -800,15 +814,10 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
                    .ldo = ldo,
                    .lens = lens,
                    .ti = ti};
-    int nv = step_vals(&sg, NULL, false);
-    LLVMValueRef *vals = arena_alloc(c->g->arena, sizeof *vals * (size_t)nv);
-    step_vals(&sg, vals, false);
-    int64_t rows = rows_per_task(4 * G * Hn);
-    if (ir_dim_max(c->g, x->shape.d[0]) <= rows) /* one task: in the kernel */
-        step_grad(c, cg_i64(c, 0), B, vals, &sg);
-    else
-        parallel_rows(c, arena_printf(c->g->arena, "%s.step", LLVMGetValueName(fn)), B, rows, vals,
-                      nv, step_grad, &sg);
+    LLVMValueRef *f[STEP_FIELDS];
+    step_samples(c, arena_printf(c->g->arena, "%s.step", LLVMGetValueName(fn)), B,
+                 ir_dim_max(c->g, x->shape.d[0]), rows_per_task(4 * G * Hn), f, step_fields(&sg, f),
+                 step_grad, &sg);
     /* DH = the recurrent side of row t @ W_hh^T (gru: + the direct path) */
     if (t == DT_F32) {
         CgProduct p = {.M = B,
