@@ -901,12 +901,12 @@ static void packed_gemm(Cg *c, const CgProduct *p)
 }
 
 /* a @ b with b's rows ldb apart (a column block of a wider matrix:
- * rows 4 KiB apart for one gate of the char LSTM's W_ih), K <= PANEL_ROWS (else BLAS): tasks
- * of a chunk of out's rows by one panel of b's columns, each packing its
- * panel [K, w] onto its stack, then running it through its rows. A
- * chunk is about 16 tasks' work, so that packing costs a small part of
- * it; consecutive tasks share a chunk's rows of a. */
-
+ * rows 4 KiB apart for one gate of the char LSTM's W_ih), K at most
+ * PANEL_ROWS (else BLAS): tasks of a chunk of out's rows by one panel of
+ * b's columns, each packing its panel [K, w] onto its stack, then
+ * running it through its rows. A chunk is about 16 tasks' work, so that
+ * packing costs a small part of it; consecutive tasks share a chunk's
+ * rows of a. */
 typedef struct {
     const CgProduct *p;
     int64_t rows, panels;

@@ -210,7 +210,7 @@ static void cell_unit(Cg *c, const Cell *k, LLVMValueRef bi, LLVMValueRef j, con
 }
 
 /* A struct's value fields *f[0..n) as a loop's vals: those set into
- * vals (NULL: only counted); take: set from vals in the same order (a
+ * vals, their count returned; take: set from vals in the same order (a
  * task's copy of the struct gets its task's values) */
 static int field_vals(LLVMValueRef *const *f, int n, LLVMValueRef *vals, bool take)
 {
@@ -219,7 +219,7 @@ static int field_vals(LLVMValueRef *const *f, int n, LLVMValueRef *vals, bool ta
         if (*f[i]) {
             if (take)
                 *f[i] = vals[k];
-            else if (vals)
+            else
                 vals[k] = *f[i];
             k++;
         }
@@ -293,9 +293,8 @@ static void parallel_rows(Cg *c, const char *name, LLVMValueRef n, int64_t chunk
 static void step_samples(Cg *c, const char *name, LLVMValueRef B, int64_t max, int64_t rows,
                          LLVMValueRef *const *f, int nf, CgChunkBody body, void *ctx)
 {
-    int nv = field_vals(f, nf, NULL, false);
-    LLVMValueRef *vals = arena_alloc(c->g->arena, sizeof *vals * (size_t)nv);
-    field_vals(f, nf, vals, false);
+    LLVMValueRef *vals = arena_alloc(c->g->arena, sizeof *vals * (size_t)nf);
+    int nv = field_vals(f, nf, vals, false);
     if (max <= rows)
         body(c, cg_i64(c, 0), B, vals, ctx);
     else
