@@ -42,8 +42,10 @@ LLVMValueRef cg_kernel_seq(Cg *c, Node *step);
 /* ---- emitters one family lends another ------------------------------------ */
 
 /* reduce.c: out = a @ b with NumPy's rules for matmul node m, into the
- * current kernel function. */
-void cg_emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValueRef out);
+ * current kernel function; part: its step's scratch when it has one
+ * (cg_gemm_splits_k), else NULL. */
+void cg_emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValueRef out,
+                    LLVMValueRef part);
 
 /* Products the compiler generates (gemm.c). cg_small_gemm_rows: up to how
  * many rows (with ta: rows of b, the inner extent k) a product of type t,
@@ -70,9 +72,11 @@ typedef struct {
     LLVMValueRef a, lda, b, out, ldo;
     bool acc, ta, tb;
     const CgWindow *win;
-    int64_t pk;       /* b packed (cg_pack_b) in panels of pk rows; 0: dense */
-    LLVMValueRef ldb; /* b's rows this many elements apart, not N (one
-                       * gate's columns of a layer's W_ih), or NULL */
+    int64_t pk;        /* b packed (cg_pack_b) in panels of pk rows; 0: dense */
+    LLVMValueRef ldb;  /* b's rows this many elements apart, not N (one
+                        * gate's columns of a layer's W_ih), or NULL */
+    LLVMValueRef part; /* [M, N] for the partial product of a cut along k
+                        * (cg_gemm_splits_k), or NULL */
 } CgProduct;
 /* Packed b, for a product repeated over one b (a recurrent layer's
  * steps): cg_pack_b writes b [K, N] (tb: b^T, b stored [N, K]) into

@@ -177,6 +177,18 @@ int64_t cg_conv_weight_chunks(const Graph *g, const Node *n);
  * largest batch (cg_sum_max_chunks). */
 int64_t cg_sum_chunk_rows(const Graph *g, const Node *n);
 int64_t cg_sum_max_chunks(const Graph *g, const Node *n);
+/* Whether a generated f32 product a @ w (w 2-D, no transposes, k static
+ * and >= CG_SPLIT_K_MIN, a task's work a row) may be cut along k in two
+ * halves (gemm.c): at
+ * run time when w has more elements than a and the output together, at
+ * most cg_split_k_rows(K, N) rows; its step's scratch then holds the
+ * second half's partial product [M, N]. */
+enum { CG_SPLIT_K_MIN = 128 };
+bool cg_gemm_splits_k(const Node *matmul);
+static inline int64_t cg_split_k_rows(int64_t K, int64_t N)
+{
+    return (K * N - 1) / (K + N);
+}
 
 /* A loop's scratch (docs/CODEGEN.md, Loops): its body's arena (the body's
  * own plan), then a second set of the carried values (the loop alternates

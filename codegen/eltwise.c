@@ -521,9 +521,12 @@ LLVMValueRef cg_kernel_eltwise(Cg *c, Node *step)
                      gr.ptrs[gr.leaf_of[gr.gemm->in[1]->id]], gr.out,
                      scratch ? cg_kernel_scratch(c, gr.nleaves) : NULL, nest_image, n);
     } else {
-        if (gr.gemm)
+        if (gr.gemm) {
+            bool part = c->plan->scratch_offset[step->id] >= 0; /* cg_gemm_splits_k */
             cg_emit_matmul(c, gr.gemm, gr.ptrs[gr.leaf_of[gr.gemm->in[0]->id]],
-                           gr.ptrs[gr.leaf_of[gr.gemm->in[1]->id]], gr.out);
+                           gr.ptrs[gr.leaf_of[gr.gemm->in[1]->id]], gr.out,
+                           part ? cg_kernel_scratch(c, gr.nleaves) : NULL);
+        }
         if (sink != gr.gemm)
             cg_nest_start(c, eltwise_nest(c, &gr, sink, false, &e), NULL);
     }

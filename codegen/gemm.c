@@ -648,24 +648,117 @@ static void gemm_rows(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *val
     LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 7, "");
 }
 
+/* Rows of a task: about a task's work over an inner extent K */
+static int64_t task_rows(int64_t K, int64_t N)
+{
+    int64_t rows = ROWS;
+    while (rows * K * N < CG_TASK_WORK)
+        rows += ROWS;
+    return rows;
+}
+
+/* A product cut along k (CgProduct.part): task t of 2 * groups computes
+ * the rows of group t % groups over half t / groups of k, the first half
+ * into out, the second into part [M, N]; part is added to out after. */
+typedef struct {
+    const CgProduct *p;
+    int64_t K0, rows; /* the first half's extent, a group's rows */
+} SplitK;
+
+static void split_k_tasks(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
+{
+    const SplitK *sk = ctx;
+    const CgProduct *p = sk->p;
+    int64_t K = LLVMConstIntGetSExtValue(p->K), N = p->N;
+    LLVMValueRef out = vals[0], a = vals[1], b = vals[2], M = vals[3], lda = vals[4], ldo = vals[5],
+                 part = vals[6], groups = vals[7];
+    LLVMValueRef f0 = gemm_fn(c, sk->K0, N, p->acc, false, NULL, 0),
+                 f1 = gemm_fn(c, K - sk->K0, N, false, false, NULL, 0);
+    CgLoop lt;
+    LLVMValueRef t = cg_add(c, lo, cg_loop_begin(c, LLVMBuildSub(c->b, hi, lo, ""), &lt));
+    LLVMValueRef first = LLVMBuildICmp(c->b, LLVMIntULT, t, groups, "");
+    LLVMValueRef m0 = cg_mul(c, LLVMBuildURem(c->b, t, groups, ""), cg_i64(c, sk->rows));
+    LLVMValueRef ai = cg_gep(c, DT_F32, a, cg_mul(c, m0, lda)), k0 = cg_i64(c, sk->K0);
+    LLVMValueRef ld = LLVMBuildSelect(c->b, first, ldo, cg_i64(c, N), "");
+    LLVMValueRef args[] = {
+        cg_gep(c, DT_F32, LLVMBuildSelect(c->b, first, out, part, ""), cg_mul(c, m0, ld)),
+        LLVMBuildSelect(c->b, first, ai, cg_gep(c, DT_F32, ai, k0), ""),
+        LLVMBuildSelect(c->b, first, b, cg_gep(c, DT_F32, b, cg_i64(c, sk->K0 * N)), ""),
+        cg_smin(c, cg_i64(c, sk->rows), LLVMBuildSub(c->b, M, m0, "")),
+        LLVMBuildSelect(c->b, first, k0, cg_i64(c, K - sk->K0), ""),
+        lda,
+        ld};
+    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(f0), LLVMBuildSelect(c->b, first, f0, f1, ""), args,
+                   countof(args), "");
+    cg_loop_end(c, &lt);
+}
+
+/* rows [lo, hi) of out += part */
+static void add_part(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
+{
+    const CgProduct *p = ctx;
+    LLVMValueRef add = cg_add_fn(c, DT_F32);
+    CgLoop l;
+    LLVMValueRef i = cg_add(c, lo, cg_loop_begin(c, LLVMBuildSub(c->b, hi, lo, ""), &l));
+    LLVMValueRef args[] = {cg_gep(c, DT_F32, vals[0], cg_mul(c, i, vals[1])),
+                           cg_gep(c, DT_F32, vals[2], cg_mul(c, i, cg_i64(c, p->N))),
+                           cg_i64(c, p->N)};
+    LLVMBuildCall2(c->b, LLVMGlobalGetValueType(add), add, args, 3, "");
+    cg_loop_end(c, &l);
+}
+
+/* The product cut along k in two halves at run time when b has more
+ * elements than a and out together (a dense layer's weights at a small
+ * batch) and out has more rows than one task's; else cut into rows. */
+static void split_k(Cg *c, const CgProduct *p, int64_t rows, LLVMValueRef *vals, int nvals,
+                    const char *name)
+{
+    int64_t K = LLVMConstIntGetSExtValue(p->K), N = p->N;
+    SplitK sk = {.p = p, .K0 = (K + 31) / 32 * 16};
+    sk.rows = task_rows(sk.K0, N);
+    int64_t most = cg_split_k_rows(K, N);
+    LLVMValueRef M = p->M;
+    LLVMValueRef cut = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, M, cg_i64(c, rows), ""),
+                                    LLVMBuildICmp(c->b, LLVMIntSLE, M, cg_i64(c, most), ""), "");
+    LLVMBasicBlockRef whole = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "rows");
+    LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "join");
+    LLVMBasicBlockRef halves = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "halves");
+    LLVMBuildCondBr(c->b, cut, halves, whole);
+    LLVMPositionBuilderAtEnd(c->b, halves);
+    LLVMValueRef groups = cg_ntasks(c, M, sk.rows);
+    LLVMValueRef sv[] = {p->out, p->a, p->b, M, p->lda, p->ldo, p->part, groups};
+    cg_parallel_chunks(c, arena_printf(c->g->arena, "%s.halves", name),
+                       cg_mul(c, groups, cg_i64(c, 2)), 1, sv, countof(sv), split_k_tasks, &sk);
+    LLVMValueRef av[] = {p->out, p->ldo, p->part};
+    cg_parallel_chunks(c, arena_printf(c->g->arena, "%s.add", name), M, task_rows(1, N), av,
+                       countof(av), add_part, (void *)p);
+    LLVMBuildBr(c->b, join);
+    LLVMPositionBuilderAtEnd(c->b, whole);
+    cg_parallel_chunks(c, name, M, rows, vals, nvals, gemm_rows, (void *)p);
+    LLVMBuildBr(c->b, join);
+    LLVMPositionBuilderAtEnd(c->b, join);
+}
+
 /* the generated product, its run-time extent within the limit */
 static void small_gemm(Cg *c, const CgProduct *p, int64_t limit)
 {
     /* blocks of whole tiles as tasks on the pool, each about a task's
      * work (with a^T, at k of the limit): a row's sums are the same
      * whichever task computes them */
-    int64_t K = p->ta ? limit : LLVMConstIntGetSExtValue(p->K), rows = ROWS;
-    while (rows * K * p->N < CG_TASK_WORK)
-        rows += ROWS;
+    int64_t rows = task_rows(p->ta ? limit : LLVMConstIntGetSExtValue(p->K), p->N);
     LLVMValueRef vals[] = {p->out, p->a, p->b, p->K, p->lda, p->ldo};
     if (!p->ta && rows >= limit) { /* M never exceeds the limit: one task at most */
         gemm_rows(c, cg_i64(c, 0), p->M, vals, (void *)p);
         return;
     }
     size_t len;
-    const char *name = LLVMGetValueName2(c->fn, &len);
-    cg_parallel_chunks(c, arena_printf(c->g->arena, "%.*s.gemm", (int)len, name), p->M, rows, vals,
-                       countof(vals), gemm_rows, (void *)p);
+    const char *fname = LLVMGetValueName2(c->fn, &len);
+    const char *name = arena_printf(c->g->arena, "%.*s.gemm", (int)len, fname);
+    if (p->part) {
+        split_k(c, p, rows, vals, countof(vals), name);
+        return;
+    }
+    cg_parallel_chunks(c, name, p->M, rows, vals, countof(vals), gemm_rows, (void *)p);
 }
 
 static void blas_gemm(Cg *c, DType t, const CgProduct *p)
@@ -778,9 +871,11 @@ static void panel_product(Cg *c, LLVMValueRef fn, const PanelTask *pt, LLVMValue
 }
 
 /* a^T @ b with b packed: tasks of one panel of b's columns by one group
- * of out's rows (groups only when the panels are too few to share out),
- * each packing its panel of every block of kb rows of b onto its own
- * stack before the block's product. A panel's block [kb, w] is then read
+ * of out's rows (groups only when the panels are too few to share out;
+ * group after group, so that thread k of n gets the k-th block of out's
+ * rows, the weights' rows its update takes, runtime/pool.c), each
+ * packing its panel of every block of kb rows of b onto its own stack
+ * before the block's product. A panel's block [kb, w] is then read
  * in memory order, where b's rows put every k on another page (the
  * weights' gradient of a recurrent layer: b its gates' adjoints, 4 KiB a
  * row); every element of out takes the blocks in order, from 0, as
@@ -789,7 +884,7 @@ enum { TA_TASKS = 8 }; /* tasks enough for the pool to share out */
 
 typedef struct {
     const CgProduct *p;
-    int64_t kb, M, rows, groups; /* M: out's rows, in groups of rows */
+    int64_t kb, M, rows, panels; /* M: out's rows, in groups of rows */
 } TaTasks;
 
 /* out's rows [m0, m0 + m), the block of b's rows [k0, k0 + kb) at most
@@ -814,7 +909,7 @@ static void ta_tasks(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals
     LLVMValueRef buf = stack_panel(c, kb);
     CgLoop lt, lb;
     LLVMValueRef t = cg_add(c, lo, cg_loop_begin(c, LLVMBuildSub(c->b, hi, lo, ""), &lt));
-    PanelTask pt = panel_task(c, t, tt->groups, false, tt->rows, cg_i64(c, tt->M), tt->p->N);
+    PanelTask pt = panel_task(c, t, tt->panels, true, tt->rows, cg_i64(c, tt->M), tt->p->N);
     ta_block(c, tt, vals, buf, &pt, cg_i64(c, 0), tt->p->acc);
     LLVMValueRef K = vals[3];
     LLVMValueRef blocks = LLVMBuildSDiv(c->b, cg_add(c, K, cg_i64(c, kb - 1)), cg_i64(c, kb), "");
@@ -827,17 +922,18 @@ static void ta_tasks(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals
 
 static void ta_packed(Cg *c, const CgProduct *p, int64_t kb)
 {
-    int64_t w = cg_pack_width(c), panels = (p->N + w - 1) / w;
-    TaTasks tt = {.p = p, .kb = kb, .M = LLVMConstIntGetSExtValue(p->M)};
-    int64_t want = (TA_TASKS + panels - 1) / panels;
+    int64_t w = cg_pack_width(c);
+    TaTasks tt = {
+        .p = p, .kb = kb, .M = LLVMConstIntGetSExtValue(p->M), .panels = (p->N + w - 1) / w};
+    int64_t want = (TA_TASKS + tt.panels - 1) / tt.panels;
     tt.rows = (tt.M + want - 1) / want;
     tt.rows = tt.rows < 4 * ROWS ? 4 * ROWS : (tt.rows + ROWS - 1) / ROWS * ROWS;
-    tt.groups = (tt.M + tt.rows - 1) / tt.rows;
+    int64_t groups = (tt.M + tt.rows - 1) / tt.rows;
     LLVMValueRef vals[] = {p->out, p->a, p->b, p->K, p->lda, p->ldo};
     size_t len;
     const char *name = LLVMGetValueName2(c->fn, &len);
     cg_parallel_chunks(c, arena_printf(c->g->arena, "%.*s.gemm", (int)len, name),
-                       cg_i64(c, panels * tt.groups), 1, vals, countof(vals), ta_tasks, &tt);
+                       cg_i64(c, tt.panels * groups), 1, vals, countof(vals), ta_tasks, &tt);
 }
 
 /* a^T @ b over any inner extent K, in blocks of kb rows of b (each kept

@@ -19,7 +19,7 @@ static void matmul_body(Cg *c, CgNest *n, LLVMValueRef *offs)
 {
     Node *m = n->ctx;
     DType t = m->dtype;
-    LLVMValueRef *p = (LLVMValueRef *)n->st + n->nops * IR_MAX_RANK; /* a, b, out, M, N, K */
+    LLVMValueRef *p = (LLVMValueRef *)n->st + n->nops * IR_MAX_RANK; /* a, b, out, M, N, K, part */
     LLVMValueRef a = cg_gep(c, t, p[0], offs[0]), bb = cg_gep(c, t, p[1], offs[1]),
                  o = cg_gep(c, t, p[2], offs[2]);
     LLVMValueRef M = p[3], N = p[4], K = p[5];
@@ -62,14 +62,16 @@ static void matmul_body(Cg *c, CgNest *n, LLVMValueRef *offs)
                         .out = o,
                         .ldo = N,
                         .ta = ta,
-                        .tb = tb};
+                        .tb = tb,
+                        .part = p[6]};
         cg_product(c, t, &pr);
         return;
     }
     cg_gemm(c, t, ta, tb, M, N, K, cg_fconst(c, t, 1), a, ta ? M : K, bb, tb ? K : N, 0, o, N);
 }
 
-void cg_emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValueRef out)
+void cg_emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValueRef out,
+                    LLVMValueRef part)
 {
     const Shape *sa = &m->in[0]->shape, *sb = &m->in[1]->shape, *so = &m->shape;
     bool a1 = sa->rank == 1, b1 = sb->rank == 1;
@@ -90,8 +92,8 @@ void cg_emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValueRef
         lo = la = 0;
     }
     CgNest *n = cg_nest_new(c, lo, 3);
-    /* room after the strides for the six extra values matmul_body needs */
-    LLVMValueRef *st = arena_alloc(c->g->arena, sizeof *st * (size_t)(3 * IR_MAX_RANK + 6));
+    /* room after the strides for the seven extra values matmul_body needs */
+    LLVMValueRef *st = arena_alloc(c->g->arena, sizeof *st * (size_t)(3 * IR_MAX_RANK + 7));
     n->st = st;
     LLVMValueRef MK = LLVMBuildNSWMul(c->b, M, K, ""), KN = LLVMBuildNSWMul(c->b, K, N, ""),
                  MN = LLVMBuildNSWMul(c->b, M, N, "");
@@ -118,6 +120,7 @@ void cg_emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValueRef
     extra[3] = M;
     extra[4] = N;
     extra[5] = K;
+    extra[6] = part;
     n->body = matmul_body;
     n->ctx = m;
     cg_nest_start(c, n, NULL);

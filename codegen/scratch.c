@@ -233,9 +233,10 @@ static int64_t seq_scratch(const Graph *g, const Node *n)
     return es * (xp + B * G * H + (cell == OP_LSTM ? B * H : 0) + packed);
 }
 
-/* The convolution computed by the kernel of root r of a convolution
- * group (a chain down from r through its members), or NULL. */
-static const Node *fused_conv(const Node *r)
+/* The convolution or product (kind) computed by the kernel of root r
+ * of a group it heads (a chain down from r through its members), or
+ * NULL. */
+static const Node *fused_head(const Node *r, OpKind kind)
 {
     const Node *x = r;
     for (;;) {
@@ -245,10 +246,20 @@ static const Node *fused_conv(const Node *r)
                 next = x->in[j];
         if (!next)
             return NULL;
-        if (op_info[next->op].kind == K_CONV)
+        if (op_info[next->op].kind == kind)
             return next;
         x = next;
     }
+}
+
+bool cg_gemm_splits_k(const Node *m)
+{
+    const Shape *a = &m->in[0]->shape, *w = &m->in[1]->shape;
+    if (m->op != OP_MATMUL || m->dtype != DT_F32 || ir_matmul_trans(m, 0) ||
+        ir_matmul_trans(m, 1) || a->rank < 2 || w->rank != 2)
+        return false;
+    Dim k = w->d[0], n = w->d[1];
+    return !k.batch && !n.batch && k.n >= CG_SPLIT_K_MIN && n.n > 0 && k.n * n.n >= CG_TASK_WORK;
 }
 
 static int64_t aligned(int64_t b)
@@ -295,9 +306,11 @@ int64_t cg_scratch_bytes(const Graph *g, const Node *n)
     if (n->op == OP_LOOP)
         return cg_loop_scratch(g, n).bytes;
     if (op_info[n->op].kind == K_ELTWISE && !n->fused) {
-        const Node *cv = fused_conv(n);
-        if (cv)
-            n = cv;
+        const Node *head = fused_head(n, K_CONV);
+        if (!head)
+            head = fused_head(n, K_GEMM);
+        if (head)
+            n = head;
     }
     switch (n->op) {
     case OP_RNN:
@@ -326,6 +339,14 @@ int64_t cg_scratch_bytes(const Graph *g, const Node *n)
         if (k == 1)
             return conv_grad_scratch(n);
         return k * (conv_grad_scratch(n) + tail_numel(&n->shape, 0) * elem_bytes(n->dtype));
+    }
+    case OP_MATMUL: {
+        if (!cg_gemm_splits_k(n))
+            return 0;
+        const Shape *w = &n->in[1]->shape;
+        int64_t rows = value_bytes(g, n->dtype, &n->shape) / elem_bytes(n->dtype) / w->d[1].n,
+                most = cg_split_k_rows(w->d[0].n, w->d[1].n);
+        return (rows < most ? rows : most) * w->d[1].n * elem_bytes(n->dtype);
     }
     case OP_SUM: {
         return cg_sum_max_chunks(g, n) * tail_numel(&n->shape, 0) * elem_bytes(n->dtype);
