@@ -105,6 +105,44 @@ TEST(pool, every_task_once)
 }
 END_TEST
 
+/* A lane whose owner is slow is shared, but its owner keeps the last
+ * quarter of it (runtime/pool.c): at 2 threads the caller owns tasks
+ * 0-19, each 2 ms, the worker 20-39, instant; whatever the worker takes
+ * of the caller's, tasks 15-19 stay the caller's, and every task runs
+ * once. */
+typedef struct {
+    pthread_t caller;
+    atomic_int runs[40], by_caller[40];
+} Lanes;
+
+static void lane_task(void *ctx, int64_t t, void *scratch)
+{
+    (void)scratch;
+    Lanes *l = ctx;
+    atomic_fetch_add(&l->runs[t], 1);
+    atomic_store(&l->by_caller[t], pthread_equal(pthread_self(), l->caller) ? 1 : 0);
+    if (t < 20) {
+        struct timespec d = {0, 2000000};
+        nanosleep(&d, NULL);
+    }
+}
+
+TEST(pool, owner_keeps_last_quarter)
+{
+    ck_assert_int_eq(dlrt_set_num_threads(2), DLRT_OK);
+    for (int rep = 0; rep < 3; rep++) {
+        Lanes *l = calloc(1, sizeof *l);
+        l->caller = pthread_self();
+        dlrt_parallel_for(40, lane_task, l, 0);
+        for (int t = 0; t < 40; t++)
+            ck_assert_int_eq(atomic_load(&l->runs[t]), 1);
+        for (int t = 15; t < 20; t++)
+            ck_assert_int_eq(atomic_load(&l->by_caller[t]), 1);
+        free(l);
+    }
+}
+END_TEST
+
 /* Two tasks that each wait for the other to have started: they can only
  * finish if they run at the same time, on two threads. */
 typedef struct {
