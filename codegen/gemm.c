@@ -13,8 +13,6 @@
  * k in order (fused multiply-adds where the target has them), so the
  * result does not depend on the rows around it nor on the thread count.
  */
-#include <string.h>
-
 #include "cg_kernels.h"
 
 /* Rows a tile computes: each vector of b loaded serves ROWS outputs. A
@@ -317,17 +315,17 @@ static void last_row(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValueR
 
 /* The function `void NAME.gemm[KIND][.acc].f32.SHAPE(ptr noalias out, ptr
  * noalias a, ptr noalias b, i64 m, i64 k, i64 lda, i64 ldo[, i64 cols])`
- * (cols: packed b's, post mark "p"), begun (made) unless an earlier
- * product made it; --stats lists it as SHAPE between the marks pre and
- * post, + when it accumulates and * when it runs at any row count. */
-static LLVMValueRef kernel_begin(Cg *c, const char *kind, const char *shape, bool acc,
+ * (cols: a packed b's), begun (made) unless an earlier product made it;
+ * --stats lists it as SHAPE between the marks pre and post, + when it
+ * accumulates and * when it runs at any row count. */
+static LLVMValueRef kernel_begin(Cg *c, const char *kind, const char *shape, bool acc, bool packed,
                                  const char *pre, const char *post, bool any, CgSaved *saved,
                                  bool *made)
 {
     const char *name =
         arena_printf(c->g->arena, "%s.gemm%s%s.f32.%s", c->g->name, kind, acc ? ".acc" : "", shape);
     LLVMTypeRef pt[] = {c->ptr, c->ptr, c->ptr, c->i64, c->i64, c->i64, c->i64, c->i64};
-    unsigned np = strcmp(post, "p") ? 7u : 8u;
+    unsigned np = packed ? 8u : 7u;
     LLVMValueRef fn =
         cg_helper_begin(c, name, LLVMFunctionType(c->voidt, pt, np, false), 7u, saved, made);
     if (*made)
@@ -378,7 +376,7 @@ static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta, cons
                             : win_kind(c, "", win);
     CgSaved saved;
     bool made;
-    LLVMValueRef fn = kernel_begin(c, kind, shape, acc, ta ? "T" : "",
+    LLVMValueRef fn = kernel_begin(c, kind, shape, acc, pk != 0, ta ? "T" : "",
                                    win  ? "#"
                                    : pk ? "p"
                                         : "",
@@ -596,8 +594,8 @@ static LLVMValueRef gemm_tb_fn(Cg *c, int64_t K, int64_t N, bool acc, const CgWi
     const char *shape = arena_printf(c->g->arena, "%lldx%lld", (long long)K, (long long)N);
     CgSaved saved;
     bool made;
-    LLVMValueRef fn = kernel_begin(c, win_kind(c, ".tb", win), shape, acc, "", win ? "'#" : "'",
-                                   any_rows(c, K, N, K), &saved, &made);
+    LLVMValueRef fn = kernel_begin(c, win_kind(c, ".tb", win), shape, acc, false, "",
+                                   win ? "'#" : "'", any_rows(c, K, N, K), &saved, &made);
     if (!made)
         return fn;
     LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), b = LLVMGetParam(fn, 2),
@@ -923,8 +921,10 @@ static void ta_tasks(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals
 static void ta_packed(Cg *c, const CgProduct *p, int64_t kb)
 {
     int64_t w = cg_pack_width(c);
-    TaTasks tt = {
-        .p = p, .kb = kb, .M = LLVMConstIntGetSExtValue(p->M), .panels = (p->N + w - 1) / w};
+    TaTasks tt = {.p = p,
+                  .kb = kb < PANEL_ROWS ? kb : PANEL_ROWS, /* a block's panel on the stack */
+                  .M = LLVMConstIntGetSExtValue(p->M),
+                  .panels = (p->N + w - 1) / w};
     int64_t want = (TA_TASKS + tt.panels - 1) / tt.panels;
     tt.rows = (tt.M + want - 1) / want;
     tt.rows = tt.rows < 4 * ROWS ? 4 * ROWS : (tt.rows + ROWS - 1) / ROWS * ROWS;
@@ -942,7 +942,7 @@ static void ta_packed(Cg *c, const CgProduct *p, int64_t kb)
 static void ta_blocked(Cg *c, const CgProduct *p, int64_t kb)
 {
     if (p->N >= 2 * cg_pack_width(c) && LLVMIsAConstantInt(p->M)) {
-        ta_packed(c, p, kb < PANEL_ROWS ? kb : PANEL_ROWS);
+        ta_packed(c, p, kb);
         return;
     }
     CgProduct q = *p;
