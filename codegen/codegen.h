@@ -185,6 +185,13 @@ int64_t cg_sum_max_chunks(const Graph *g, const Node *n);
  * second half's partial product [M, N]. */
 enum { CG_SPLIT_K_MIN = 128 };
 bool cg_gemm_splits_k(const Node *matmul);
+/* A class loss (cross_entropy, nll_loss, multi_margin_loss) reduced to
+ * a mean or sum whose classes and inner extent are known: its rows'
+ * losses are computed in tasks of this many rows into the step's scratch
+ * (a value per row and inner position, at the largest batch), then
+ * added in order on the calling thread (loss.c); 0 when it stays one
+ * pass (one task's work at the largest batch). */
+int64_t cg_loss_rows(const Graph *g, const Node *loss);
 static inline int64_t cg_split_k_rows(int64_t K, int64_t N)
 {
     return (K * N - 1) / (K + N);

@@ -32,7 +32,9 @@
  *    a convolution in chunks of images (conv.c); the other weight
  *    gradients' products are tiled by the GEMM. Batch norm in training
  *    cuts its channels (norm.c; in inference it is cut by batch rows, as
- *    above). Losses and what draws random numbers stay one task.
+ *    above). A class loss computes its rows' losses in tasks and adds
+ *    them in order after (loss.c); other losses and what draws random
+ *    numbers stay one task.
  *
  * The cost model: a step's work per batch row is estimated from the
  * shapes (output elements times the work per element: the inner

@@ -6,8 +6,11 @@
  * The memory planner gives each a slot of the arena, so generated code
  * never allocates. Sizes are at the maximum batch.
  *
- * Elementwise, GEMM, reduction, layout and loss kernels work in their
- * output buffers and need none.
+ * Elementwise and layout kernels work in their output buffers and need
+ * none; a sum over the batch in chunks keeps its partial sums here
+ * (cg_sum_max_chunks), a dense layer's product cut along k its second
+ * half's partial product (cg_gemm_splits_k), and a class loss over many
+ * rows its rows' losses (cg_loss_rows).
  *
  * Convolutions (codegen/conv.c) work one image and one group at a
  * time: conv2d/conv1d build the im2col matrix [C/groups * kernel, output
@@ -23,6 +26,8 @@
  * group's root, so that root's step needs the convolution's scratch: it is
  * found walking the chain down from the root.
  */
+#include <string.h>
+
 #include "codegen.h"
 
 static int64_t elem_bytes(DType t)
@@ -262,6 +267,23 @@ bool cg_gemm_splits_k(const Node *m)
     return !k.batch && !n.batch && k.n >= CG_SPLIT_K_MIN && n.n > 0 && k.n * n.n >= CG_TASK_WORK;
 }
 
+int64_t cg_loss_rows(const Graph *g, const Node *n)
+{
+    const Shape *x = &n->in[0]->shape;
+    if ((n->op != OP_CROSS_ENTROPY && n->op != OP_NLL_LOSS && n->op != OP_MULTI_MARGIN_LOSS) ||
+        x->rank < 2 || strcmp(attr_reduction(n), "none") == 0)
+        return 0;
+    int64_t row = 1; /* classes by inner positions */
+    for (int d = 1; d < x->rank; d++) {
+        if (x->d[d].batch || x->d[d].n < 1)
+            return 0;
+        row *= x->d[d].n;
+    }
+    /* a row's work: its maximum, exponentials and sum, about 4 per class */
+    int64_t rows = (CG_TASK_WORK + 4 * row - 1) / (4 * row);
+    return ir_dim_max(g, x->d[0]) > rows ? rows : 0;
+}
+
 static int64_t aligned(int64_t b)
 {
     return (b + 63) / 64 * 64;
@@ -347,6 +369,17 @@ int64_t cg_scratch_bytes(const Graph *g, const Node *n)
         int64_t rows = value_bytes(g, n->dtype, &n->shape) / elem_bytes(n->dtype) / w->d[1].n,
                 most = cg_split_k_rows(w->d[0].n, w->d[1].n);
         return (rows < most ? rows : most) * w->d[1].n * elem_bytes(n->dtype);
+    }
+    case OP_CROSS_ENTROPY:
+    case OP_NLL_LOSS:
+    case OP_MULTI_MARGIN_LOSS: {
+        if (!cg_loss_rows(g, n))
+            return 0;
+        const Shape *x = &n->in[0]->shape;
+        int64_t vals = ir_dim_max(g, x->d[0]);
+        for (int d = 2; d < x->rank; d++)
+            vals *= x->d[d].n;
+        return vals * elem_bytes(n->dtype);
     }
     case OP_SUM: {
         return cg_sum_max_chunks(g, n) * tail_numel(&n->shape, 0) * elem_bytes(n->dtype);
