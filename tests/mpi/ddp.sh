@@ -1,6 +1,6 @@
 #!/bin/sh
 # ddp.sh CASE DRIVER DIR: one case of tests/mpi with a ddp.c driver, its
-# files in DIR. 100 steps (300 for overlap with EARLY), global batch 64,
+# files in DIR. 100 steps (1000 for overlap with EARLY), global batch 64,
 # 2 ranks (mpirun.sh).
 #   same    2 ranks of 32 rows = 1 process of 64 (MLP, LeNet-5: no per-rank
 #           randomness or statistics), losses and parameters within 1e-5
@@ -91,13 +91,14 @@ errors)
     [ "$n" -ge 2 ] || { echo "ddp.sh: want the error from both ranks, got $n lines" >&2; exit 1; }
     ;;
 overlap)
-    # 300 steps with EARLY: whether a bucket starts before the backward
+    # 1000 steps with EARLY: whether a bucket starts before the backward
     # ends is up to the scheduler (the communication thread must get a
     # core from 2 ranks' busy threads within a backward of about 1 ms);
     # over 100 steps of LeNet-5 one rank started 0-36 of its 200
-    # buckets early in runs on this 2-core machine, and once none
+    # buckets early in runs on this 2-core machine, and once none; over
+    # 300 steps of an idle machine 2-25 of 600
     steps=100
-    [ -z "$early" ] || steps=300
+    [ -z "$early" ] || steps=1000
     "$ddp" hooks 32
     DLRT_MPI_OVERLAP=0 run 2 "$ddp" run $steps 32 off.txt
     DLRT_MPI_OVERLAP=2 run 2 "$ddp" run $steps 32 thread.txt
