@@ -752,7 +752,9 @@ static void small_gemm(Cg *c, const CgProduct *p, int64_t limit)
     size_t len;
     const char *fname = LLVMGetValueName2(c->fn, &len);
     const char *name = arena_printf(c->g->arena, "%.*s.gemm", (int)len, fname);
-    if (p->part) {
+    /* (b outweighs the rest only up to cg_split_k_rows: a narrow b, of
+     * one column say, never at more than one task's rows) */
+    if (p->part && cg_split_k_rows(LLVMConstIntGetSExtValue(p->K), p->N) > rows) {
         split_k(c, p, rows, vals, countof(vals), name);
         return;
     }

@@ -64,6 +64,13 @@ static LLVMValueRef pair_loss(Cg *c, const Node *n, LLVMValueRef p, LLVMValueRef
     }
 }
 
+/* Element base + j I: class j of a row whose first score is at base, the
+ * classes I apart (the inner positions between them). */
+static LLVMValueRef class_at(Cg *c, LLVMValueRef base, LLVMValueRef I, LLVMValueRef j)
+{
+    return LLVMBuildNSWAdd(c->b, base, LLVMBuildNSWMul(c->b, j, I, ""), "");
+}
+
 /* sum over j < C of e^(x[base + j I] - m), added in order of j. With C
  * known and at most EXP_ROW, the exponentials go first into a row on the
  * stack, in a loop that vectorizes, and are added from there: the same
@@ -81,20 +88,15 @@ static LLVMValueRef exp_sum(Cg *c, DType t, LLVMValueRef x, LLVMValueRef base, L
     if (LLVMIsAConstantInt(C) && LLVMConstIntGetSExtValue(C) <= EXP_ROW) {
         row = cg_alloca(c, LLVMArrayType2(ty, (uint64_t)LLVMConstIntGetSExtValue(C)), "exps");
         LLVMValueRef j = cg_loop_begin(c, C, &lj);
-        LLVMValueRef at = LLVMBuildNSWAdd(c->b, base, LLVMBuildNSWMul(c->b, j, I, ""), "");
-        cg_store(c, t, cg_exp(c, t, LLVMBuildFSub(c->b, cg_load(c, t, x, at), m, "")), row, j);
+        LLVMValueRef e = LLVMBuildFSub(c->b, cg_load(c, t, x, class_at(c, base, I, j)), m, "");
+        cg_store(c, t, cg_exp(c, t, e), row, j);
         cg_loop_end(c, &lj);
     }
     LLVMBuildStore(c->b, cg_fconst(c, t, 0), sum);
     LLVMValueRef j = cg_loop_begin(c, C, &lj);
     LLVMValueRef e =
         row ? cg_load(c, t, row, j)
-            : cg_exp(c, t,
-                     LLVMBuildFSub(
-                         c->b,
-                         cg_load(c, t, x,
-                                 LLVMBuildNSWAdd(c->b, base, LLVMBuildNSWMul(c->b, j, I, ""), "")),
-                         m, ""));
+            : cg_exp(c, t, LLVMBuildFSub(c->b, cg_load(c, t, x, class_at(c, base, I, j)), m, ""));
     LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, ty, sum, ""), e, ""), sum);
     cg_loop_end(c, &lj);
     return LLVMBuildLoad2(c->b, ty, sum, "");
@@ -120,7 +122,6 @@ static LLVMValueRef class_loss(Cg *c, const Node *n, LLVMValueRef x, LLVMValueRe
     LLVMValueRef base =
         LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, LLVMBuildNSWMul(c->b, o, C, ""), I, ""), i, "");
     *lab = NULL;
-#define AT(j) LLVMBuildNSWAdd(c->b, base, LLVMBuildNSWMul(c->b, j, I, ""), "")
     if (n->in[1]->dtype != DT_I32) {
         /* soft targets q: sum_j q_j (lse - x_j) = lse sum q - sum q x */
         LLVMValueRef qs = cg_alloca(c, ty, "qsum"), qx = cg_alloca(c, ty, "qx");
@@ -128,7 +129,8 @@ static LLVMValueRef class_loss(Cg *c, const Node *n, LLVMValueRef x, LLVMValueRe
         LLVMBuildStore(c->b, cg_fconst(c, t, 0), qs);
         LLVMBuildStore(c->b, cg_fconst(c, t, 0), qx);
         LLVMValueRef j = cg_loop_begin(c, C, &lj);
-        LLVMValueRef xj = cg_load(c, t, x, AT(j)), qj = cg_load(c, t, y, AT(j));
+        LLVMValueRef xj = cg_load(c, t, x, class_at(c, base, I, j)),
+                     qj = cg_load(c, t, y, class_at(c, base, I, j));
         LLVMBuildStore(c->b, cg_max(c, t, LLVMBuildLoad2(c->b, ty, mx, ""), xj), mx);
         LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, ty, qs, ""), qj, ""), qs);
         LLVMBuildStore(c->b,
@@ -146,16 +148,17 @@ static LLVMValueRef class_loss(Cg *c, const Node *n, LLVMValueRef x, LLVMValueRe
     *lab = LLVMBuildSExt(c->b, cg_load(c, DT_I32, y, at), c->i64, "");
     LLVMValueRef ok = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntSGE, *lab, cg_i64(c, 0), ""),
                                    LLVMBuildICmp(c->b, LLVMIntSLT, *lab, C, ""), "");
-    LLVMValueRef picked = cg_load(c, t, x, AT(LLVMBuildSelect(c->b, ok, *lab, cg_i64(c, 0), "")));
+    LLVMValueRef picked =
+        cg_load(c, t, x, class_at(c, base, I, LLVMBuildSelect(c->b, ok, *lab, cg_i64(c, 0), "")));
     if (n->op == OP_NLL_LOSS) {
         val = LLVMBuildFNeg(c->b, picked, "");
     } else if (n->op == OP_MULTI_MARGIN_LOSS) {
         /* sum over j != y of max(0, margin - x_y + x_j)^p, / C */
         LLVMBuildStore(c->b, cg_fconst(c, t, 0), sum);
         LLVMValueRef j = cg_loop_begin(c, C, &lj);
-        LLVMValueRef m =
-            LLVMBuildFAdd(c->b, cg_fconst(c, t, attr_margin(n)),
-                          LLVMBuildFSub(c->b, cg_load(c, t, x, AT(j)), picked, ""), "");
+        LLVMValueRef m = LLVMBuildFAdd(
+            c->b, cg_fconst(c, t, attr_margin(n)),
+            LLVMBuildFSub(c->b, cg_load(c, t, x, class_at(c, base, I, j)), picked, ""), "");
         m = cg_max(c, t, m, cg_fconst(c, t, 0));
         if (attr_p(n) == 2)
             m = LLVMBuildFMul(c->b, m, m, "");
@@ -172,8 +175,10 @@ static LLVMValueRef class_loss(Cg *c, const Node *n, LLVMValueRef x, LLVMValueRe
         } else {
             LLVMBuildStore(c->b, cg_fconst(c, t, -INFINITY), mx);
             LLVMValueRef j = cg_loop_begin(c, C, &lj);
-            LLVMBuildStore(
-                c->b, cg_max(c, t, LLVMBuildLoad2(c->b, ty, mx, ""), cg_load(c, t, x, AT(j))), mx);
+            LLVMBuildStore(c->b,
+                           cg_max(c, t, LLVMBuildLoad2(c->b, ty, mx, ""),
+                                  cg_load(c, t, x, class_at(c, base, I, j))),
+                           mx);
             cg_loop_end(c, &lj);
             m = LLVMBuildLoad2(c->b, ty, mx, "");
         }
@@ -181,7 +186,6 @@ static LLVMValueRef class_loss(Cg *c, const Node *n, LLVMValueRef x, LLVMValueRe
             LLVMBuildFAdd(c->b, m, cg_intr1(c, "llvm.log", t, exp_sum(c, t, x, base, C, I, m)), "");
         val = LLVMBuildFSub(c->b, lse, picked, "");
     }
-#undef AT
     /* an out-of-range label has no defined loss */
     val = LLVMBuildSelect(c->b, ok, val, cg_fconst(c, t, NAN), "");
     if (attr_has_ignore_index(n)) /* an ignored label adds 0 */
