@@ -154,7 +154,12 @@ static void put_body(FILE *f, const Node *n, const char *pre, int depth)
     char indent[80], inner[80], sub[64];
     snprintf(indent, sizeof indent, "%*s", 2 * depth, "");
     snprintf(inner, sizeof inner, "%*s", 2 * depth + 2, "");
-    snprintf(sub, sizeof sub, "%s%d_", pre, n->id);
+    /* Names carry every enclosing loop's id; past sub's size they would
+     * collide, so a body nested that deep is left out, and said so. */
+    if (snprintf(sub, sizeof sub, "%s%d_", pre, n->id) >= (int)sizeof sub) {
+        fprintf(f, "%s// body of %%%d nested too deep to draw\n", indent, n->id);
+        return;
+    }
     fprintf(f, "%ssubgraph cluster_%sbody {\n%s  label=\"body of %%%d loop, %" PRId64
                " trips\"; style=dashed;\n",
             indent, sub, indent, n->id, attr_trips(n));

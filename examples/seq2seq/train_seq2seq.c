@@ -172,10 +172,10 @@ static void score(const Rows *r, const int32_t *pred, double *tokens, double *ex
 static void show(const Rows *r, const int32_t *out, int b)
 {
     char src[T + 1], dec[TD + 1];
-    int k = 0;
-    for (int t = 0; t < r->n[b]; t++)
+    int k = 0, n = r->n[b] < T ? r->n[b] : T; /* n <= T always; says so to -O3 */
+    for (int t = 0; t < n; t++)
         src[t] = (char)('a' + r->src[(size_t)b * T + (size_t)t] - FIRST);
-    src[r->n[b]] = 0;
+    src[n] = 0;
     for (int t = 0; t < TD && out[(size_t)b * TD + (size_t)t] != EOS; t++) {
         int32_t id = out[(size_t)b * TD + (size_t)t];
         dec[k++] = id >= FIRST && id < FIRST + TOKENS ? (char)('a' + id - FIRST) : '?';
