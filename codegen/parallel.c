@@ -14,7 +14,8 @@
  *    layer norm, convolutions and pooling and their input gradients,
  *    attention and its probabilities (every head of a batch row sees
  *    only that row), batched products whose both operands carry the
- *    batch, transposes that keep the batch first) are cut into ranges
+ *    batch, transposes that keep the batch first, slices that take the
+ *    batch whole) are cut into ranges
  *    of batch rows: the task calls the step's own kernel on its rows, the pointers of the
  *    operands that carry the batch moved to the range and the batch
  *    argument set to its length. The batch must lead every shape that
@@ -81,6 +82,22 @@ static bool has_batch(const Shape *s)
 static int norm_axis(int64_t a, int rank)
 {
     return (int)(a < 0 ? a + rank : a);
+}
+
+/* Whether slice x takes dimension 0, the batch, whole (from 0 to its end
+ * in steps of 1), so that row b of the result is cut from row b of the
+ * input alone. */
+static bool whole_rows_slice(const Node *x)
+{
+    if (x->op != OP_SLICE)
+        return false;
+    Dim d0 = x->in[0]->shape.d[0];
+    AttrInts b = attr_begin(x), e = attr_end(x), st = attr_step(x);
+    if (!d0.batch || b.n < 1 || e.n < 1 || st.n < 1)
+        return false;
+    Dim end = e.v[0], out = x->shape.d[0];
+    return !b.v[0].batch && b.v[0].n == 0 && st.v[0].n == 1 && end.batch && end.n == d0.n &&
+           out.batch && out.n == d0.n;
 }
 
 /* Work per batch row of member x, or -1 when x does not compute each
@@ -157,6 +174,8 @@ static int64_t member_work(const Node *x, bool training)
         if (x->op == OP_BROADCAST_TO)
             return out;
         if (x->op == OP_TRANSPOSE && attr_has_perm(x) && attr_perm(x).v[0].n == 0)
+            return out;
+        if (whole_rows_slice(x))
             return out;
         return -1;
     default: return -1;
