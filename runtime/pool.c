@@ -64,6 +64,7 @@
 #include <unistd.h>
 
 #include "dlrt.h"
+#include "profile.h"
 
 enum { MAX_THREADS = 256 };
 
@@ -349,10 +350,11 @@ static void run_inline(int64_t ntasks, dlrt_task_fn fn, void *ctx)
     in_task = outer;
 }
 
-void dlrt_parallel_for(int64_t ntasks, dlrt_task_fn fn, void *ctx, size_t scratch_bytes)
+/* The loop; *mine is set to when the calling thread ran out of tasks of
+ * its own when others ran some. */
+static void run_loop(int64_t ntasks, dlrt_task_fn fn, void *ctx, size_t scratch_bytes,
+                     int64_t *mine)
 {
-    if (ntasks <= 0 || !fn)
-        return;
     if (ntasks == 1 || ntasks > INT32_MAX || in_task || pthread_mutex_trylock(&pool.use) != 0) {
         run_inline(ntasks, fn, ctx);
         return;
@@ -385,6 +387,8 @@ void dlrt_parallel_for(int64_t ntasks, dlrt_task_fn fn, void *ctx, size_t scratc
     in_task = 1;
     take_tasks(gen, 0, n, fn, ctx, ntasks, NULL);
     in_task = 0;
+    if (mine)
+        *mine = now_ns();
 
     /* every task done; workers that woke too late take nothing and touch
      * nothing of this loop */
@@ -395,4 +399,18 @@ void dlrt_parallel_for(int64_t ntasks, dlrt_task_fn fn, void *ctx, size_t scratc
         pthread_cond_wait(&pool.done, &pool.m);
     pthread_mutex_unlock(&pool.m);
     pthread_mutex_unlock(&pool.use);
+}
+
+void dlrt_parallel_for(int64_t ntasks, dlrt_task_fn fn, void *ctx, size_t scratch_bytes)
+{
+    if (ntasks <= 0 || !fn)
+        return;
+    if (in_task || !dlrt_profile_on()) {
+        run_loop(ntasks, fn, ctx, scratch_bytes, NULL);
+        return;
+    }
+    int64_t start = now_ns(), mine = 0;
+    run_loop(ntasks, fn, ctx, scratch_bytes, &mine);
+    int64_t end = now_ns();
+    dlrt_profile_loop(fn, ntasks, start, mine ? mine : end, end);
 }
