@@ -201,6 +201,10 @@ const char *cg_level_cpu(int level);
  * dlc can tell: 64 with AVX-512, 32 with AVX, else 16 (SSE2, NEON; also a
  * CPU named with --mcpu, whose features LLVM-C does not tell). */
 int cg_vector_bytes(LLVMTargetMachineRef tm);
+/* Bytes of L2 cache a core has on the CPU o is for (the host's for
+ * --mcpu=native, else a lower bound from its vectors): what gemm.c keeps
+ * a panel of b within. */
+int64_t cg_l2_bytes(const CgOptions *o, int vector_bytes);
 
 /* instance.c: by input index (node order of OP_INPUT), whether the
  * outputs need it. */

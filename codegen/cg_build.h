@@ -55,6 +55,7 @@ typedef struct {
     int vector_bytes;     /* the widest vectors of the target's CPU (cg_vector_bytes) */
     int64_t gemm_rows;    /* products of at most this many rows are generated (gemm.c) */
     bool gemm_any;        /* and of any number for some shapes (gemm.c, any_rows) */
+    int64_t l2_bytes;     /* a core's L2 cache (cg_l2_bytes) */
     Vec(const char *) gemms; /* the products generated in code (gemm.c), "KxN" */
     LLVMContextRef ctx;
     LLVMModuleRef mod;

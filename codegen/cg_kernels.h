@@ -85,7 +85,7 @@ typedef struct {
  * memory order, where b's rows put every step k on another page;
  * CgProduct.pk then gives the panel's rows (its b may start at a row
  * within). cg_packs: whether a product [at most m rows, K] @ [K, N]
- * runs generated at every row count, so that b may be packed for it. */
+ * over one b runs generated and packed at every row count. */
 int64_t cg_pack_width(const Cg *c);
 void cg_pack_b(Cg *c, LLVMValueRef dst, LLVMValueRef b, int64_t K, int64_t N, bool tb);
 bool cg_packs(const Cg *c, DType t, int64_t K, int64_t N, int64_t m);

@@ -693,7 +693,8 @@ static void module_new(Cg *c, LLVMTargetMachineRef tm, const CgOptions *o, LLVMC
     c->td = LLVMCreateTargetDataLayout(tm);
     c->vector_bytes = cg_vector_bytes(tm);
     c->gemm_rows = o->gemm_rows < 0 ? 0 : o->gemm_rows ? o->gemm_rows : cg_small_gemm_limit(c);
-    c->gemm_any = !o->gemm_rows && c->vector_bytes >= 64;
+    c->gemm_any = !o->gemm_rows && c->vector_bytes >= 32;
+    c->l2_bytes = cg_l2_bytes(o, c->vector_bytes);
     char *triple = LLVMGetTargetMachineTriple(tm);
     LLVMSetTarget(c->mod, triple);
     LLVMDisposeMessage(triple);

@@ -27,15 +27,17 @@ int64_t cg_small_gemm_limit(const Cg *c)
     return c->vector_bytes >= 64 ? 64 : c->vector_bytes >= 32 ? 8 : 2;
 }
 
-/* With AVX-512 and the limit left to dlc, a b that stays in L2 (1 MiB)
- * and is at least 2 tiles' width (128 lanes) along its vectors (b's
+/* With AVX2 or AVX-512 and the limit left to dlc, a b that stays in a
+ * core's L2 and is at least 128 lanes wide along its vectors (b's
  * columns; its rows when transposed) runs generated at any row count: a
- * Transformer's [B*T, 128] @ [128, 384] forward rose by a quarter. A
- * narrower b leaves many lanes of its tiles masked (a deep convolution's
- * 7 x 7 columns), where BLAS stayed ahead. */
+ * Transformer's [B*T, 128] @ [128, 384] forward rose by a quarter
+ * (AVX-512). A narrower b leaves many lanes of its tiles masked (a deep
+ * convolution's 7 x 7 columns), where BLAS stayed ahead; a b past L2 (the
+ * MNIST MLP's 784 x 256, 784 KiB, on a Zen 3 core's 512 KiB) lost 5-10%
+ * to OpenBLAS at 64 rows. */
 static bool any_rows(const Cg *c, int64_t K, int64_t N, int64_t lanes)
 {
-    return c->gemm_any && lanes >= 128 && K * N * 4 <= 1 << 20;
+    return c->gemm_any && lanes >= 128 && K * N * 4 <= c->l2_bytes;
 }
 
 int64_t cg_small_gemm_rows(const Cg *c, DType t, bool ta, bool tb, Dim k, Dim n)
@@ -344,17 +346,14 @@ static const char *win_kind(Cg *c, const char *kind, const CgWindow *w)
                         (long long)w->kw, (long long)w->cs, (long long)w->wp);
 }
 
-/* Columns a panel holds: all of b's when b fits in PANEL_BYTES * 2, else
- * whole tiles of b's columns that fit in PANEL_BYTES, so that the rows
- * walk a panel of b that stays in L2 (the machines with AVX-512 have 1-2
- * MiB of it a core) rather than stream all of b for every 4 rows. */
-enum { PANEL_BYTES = 512 << 10 };
-
-static int64_t panel_cols(int64_t K, int64_t N, int64_t width)
+/* Columns a panel holds: all of b's when b fits in L2, else whole tiles
+ * of b's columns that fit in half of it, so that the rows walk a panel of
+ * b that stays in L2 rather than stream all of b for every 4 rows. */
+static int64_t panel_cols(const Cg *c, int64_t K, int64_t N, int64_t width)
 {
-    if (K * N * 4 <= 2 * PANEL_BYTES)
+    if (K * N * 4 <= c->l2_bytes)
         return N;
-    int64_t cols = PANEL_BYTES / (4 * K) / width * width;
+    int64_t cols = c->l2_bytes / 2 / (4 * K) / width * width;
     return cols < width ? width : cols;
 }
 
@@ -410,7 +409,7 @@ static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta, cons
     }
     /* (with a^T, k is within the limit: b is small; a window is one
      * image's) */
-    int64_t cols = ta || win ? N : panel_cols(K, N, (int64_t)V * t.NV), whole = N / cols,
+    int64_t cols = ta || win ? N : panel_cols(c, K, N, (int64_t)V * t.NV), whole = N / cols,
             rest = N % cols;
     if (whole == 1) {
         row_blocks(c, t, out, a, b, M, cg_i64(c, 0), cols);
@@ -777,6 +776,12 @@ int64_t cg_pack_width(const Cg *c)
 
 bool cg_packs(const Cg *c, DType t, int64_t K, int64_t N, int64_t m)
 {
+    /* packed once for all the steps, where BLAS packs it at every step; a
+     * task then reads b a panel at a time, so b need not stay in L2 (the
+     * char LSTM's 1 MiB W_hh on a Zen 3 core's 512 KiB: its training 17%
+     * faster than with BLAS) */
+    if (t == DT_F32 && c->gemm_any && N >= 128)
+        return true;
     int64_t rows = cg_small_gemm_rows(c, t, false, false, (Dim){.n = K}, (Dim){.n = N});
     return rows > 0 && rows >= m;
 }
@@ -1063,8 +1068,8 @@ void cg_product(Cg *c, DType t, const CgProduct *p)
     }
     Dim dn = {.n = p->N}, dk = {.n = p->ta ? 1 : LLVMConstIntGetSExtValue(p->K), .batch = p->ta};
     int64_t limit = cg_small_gemm_rows(c, t, p->ta, p->tb, dk, dn);
-    if (p->ta && limit && c->gemm_any) {
-        ta_blocked(c, p, limit);
+    if (p->ta && limit && c->gemm_any) { /* blocks of b as large as a panel, at any limit */
+        ta_blocked(c, p, PANEL_ROWS);
         return;
     }
     LLVMValueRef runs = p->ta ? p->K : p->M; /* the extent the limit bounds */

@@ -95,6 +95,21 @@ int cg_vector_bytes(LLVMTargetMachineRef tm)
     return bytes;
 }
 
+int64_t cg_l2_bytes(const CgOptions *o, int vector_bytes)
+{
+    /* the host's own when the object is for it; else the least of the
+     * CPUs with those vectors: AVX-512 came with 1 MiB (Skylake-SP, Zen
+     * 4), AVX2 with 256 KiB (Haswell to Skylake's desktop cores) */
+#ifdef _SC_LEVEL2_CACHE_SIZE
+    if (o->cpu && strcmp(o->cpu, "native") == 0) {
+        long n = sysconf(_SC_LEVEL2_CACHE_SIZE);
+        if (n >= 64 << 10)
+            return n;
+    }
+#endif
+    return vector_bytes >= 64 ? 1 << 20 : 256 << 10;
+}
+
 bool cg_freestanding(const CgOptions *o)
 {
     for (const char *p = o->triple; p && *p;) {
