@@ -124,11 +124,18 @@ bool cg_emit(const Graph *g, const CgPlans *plans, const Layout *layout, const C
  * convolutions, recurrent gates, attention scores; 0 for most kernels. */
 int64_t cg_scratch_bytes(const Graph *g, const Node *n);
 /* Floats of a [K, N] matrix packed into panels for generated products
- * (cg_pack_b, gemm.c) on any target: N rounded up to the widest panel. */
-enum { CG_PACK_WIDTH_MAX = 64 };
+ * (cg_pack_b, gemm.c) on any target: N rounded up to whole panels of
+ * each target's width (8: 4 lanes by 2; 24: AVX2, 8 by 3; 64: AVX-512, 16
+ * by 4), the most of the three. */
 static inline int64_t cg_packed_floats(int64_t K, int64_t N)
 {
-    return (N + CG_PACK_WIDTH_MAX - 1) / CG_PACK_WIDTH_MAX * CG_PACK_WIDTH_MAX * K;
+    static const int64_t widths[] = {8, 24, 64};
+    int64_t most = 0;
+    for (int i = 0; i < 3; i++) {
+        int64_t cols = (N + widths[i] - 1) / widths[i] * widths[i];
+        most = cols > most ? cols : most;
+    }
+    return most * K;
 }
 
 /* A direct convolution's geometry (codegen/conv.c, docs/CODEGEN.md): a

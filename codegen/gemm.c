@@ -384,8 +384,9 @@ static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta, cons
         return fn;
     LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), b = LLVMGetParam(fn, 2),
                  M = LLVMGetParam(fn, 3);
-    /* the widest vectors, 4 a row with 32 registers (AVX-512), else 2, so
-     * that the 4 x NV sums, NV loads and a splat fit in the registers */
+    /* the widest vectors, 4 a row with 32 registers (AVX-512), 3 with AVX2's
+     * 16 and fused multiply-adds, else 2, so that the 4 x NV sums, NV
+     * loads and a splat fit in the registers; a packed tile is a panel */
     int V = c->vector_bytes / 4;
     Tile t = {.N = N,
               .acc = acc,
@@ -395,12 +396,15 @@ static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta, cons
               .lda = LLVMGetParam(fn, 5),
               .ldo = LLVMGetParam(fn, 6),
               .V = V,
-              .NV = c->vector_bytes >= 64 ? 4 : 2,
+              .NV = c->vector_bytes >= 64   ? 4
+                    : c->vector_bytes >= 32 ? 3
+                                            : 2,
               .R = ROWS,
               .last = V,
               .vt = LLVMVectorType(c->f32, (unsigned)V)};
     if (pk) {
         t.pw = cg_pack_width(c);
+        t.NV = (int)(t.pw / V);
         t.pk = pk;
         packed_panels(c, t, out, a, b, M, LLVMGetParam(fn, 7));
         LLVMBuildRetVoid(c->b);
@@ -769,8 +773,9 @@ static void blas_gemm(Cg *c, DType t, const CgProduct *p)
 
 int64_t cg_pack_width(const Cg *c)
 {
-    int64_t w = c->vector_bytes / 4 * (c->vector_bytes >= 64 ? 4 : 2);
-    check(w <= CG_PACK_WIDTH_MAX && CG_PACK_WIDTH_MAX % w == 0);
+    /* a tile's width: 4 vectors with AVX-512, 3 with AVX2, else 2 */
+    int64_t w = c->vector_bytes / 4 * (c->vector_bytes >= 64 ? 4 : c->vector_bytes >= 32 ? 3 : 2);
+    check(w == 8 || w == 24 || w == 64); /* cg_packed_floats */
     return w;
 }
 
