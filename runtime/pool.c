@@ -412,5 +412,5 @@ void dlrt_parallel_for(int64_t ntasks, dlrt_task_fn fn, void *ctx, size_t scratc
     int64_t start = now_ns(), mine = 0;
     run_loop(ntasks, fn, ctx, scratch_bytes, &mine);
     int64_t end = now_ns();
-    dlrt_profile_loop(fn, ntasks, start, mine ? mine : end, end);
+    dlrt_profile_loop(fn, ntasks, dlrt_num_threads(), start, mine ? mine : end, end);
 }

@@ -33,9 +33,9 @@ static struct {
     pthread_mutex_t m;
     const char *path;
     Row row[MAX_FNS];
-    int n, dropped;
+    int n, dropped, threads;
     int64_t last_end;
-} prof = {PTHREAD_ONCE_INIT, PTHREAD_MUTEX_INITIALIZER, NULL, {{0}}, 0, 0, 0};
+} prof = {PTHREAD_ONCE_INIT, PTHREAD_MUTEX_INITIALIZER, NULL, {{0}}, 0, 0, 0, 0};
 
 static int by_wall(const void *a, const void *b)
 {
@@ -72,7 +72,7 @@ static void write_profile(void)
     fprintf(f,
             "# dlrt loop profile, %d threads: loops %.1f ms (the caller waiting %.1f ms), "
             "alone between them %.1f ms\n",
-            dlrt_num_threads(), wall / 1e6, wait / 1e6, before / 1e6);
+            prof.threads, wall / 1e6, wait / 1e6, before / 1e6);
     fprintf(f, "# %9s %9s %10s %9s %9s %9s  function\n", "loops", "tasks/loop", "wall ms",
             "us/loop", "wait ms", "before ms");
     for (int i = 0; i < prof.n; i++) {
@@ -104,9 +104,11 @@ int dlrt_profile_on(void)
     return prof.path != NULL;
 }
 
-void dlrt_profile_loop(dlrt_task_fn fn, int64_t ntasks, int64_t start, int64_t mine, int64_t end)
+void dlrt_profile_loop(dlrt_task_fn fn, int64_t ntasks, int threads, int64_t start, int64_t mine,
+                       int64_t end)
 {
     pthread_mutex_lock(&prof.m);
+    prof.threads = threads;
     int i = 0;
     while (i < prof.n && prof.row[i].fn != fn)
         i++;
