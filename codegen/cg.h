@@ -197,9 +197,9 @@ bool cg_cpu_known(LLVMTargetRef t, const char *triple, const char *cpu);
 bool cg_cpu_list(LLVMTargetRef t, const char *triple, const char *cpu, int *levels, int *n,
                  char **err);
 const char *cg_level_cpu(int level);
-/* target.c: the widest vector registers, in bytes, of tm's CPU as far as
- * dlc can tell: 64 with AVX-512, 32 with AVX, else 16 (SSE2, NEON; also a
- * CPU named with --mcpu, whose features LLVM-C does not tell). */
+/* target.c: the widest vector registers, in bytes, of tm's CPU: 64 with
+ * AVX-512, 32 with AVX2, else 16 (SSE2, NEON); a CPU named with --mcpu,
+ * whose features LLVM-C does not tell, is asked of its backend. */
 int cg_vector_bytes(LLVMTargetMachineRef tm);
 /* Bytes of L2 cache a core has on the CPU o is for (the host's for
  * --mcpu=native, else a lower bound from its vectors): what gemm.c keeps

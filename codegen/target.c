@@ -83,13 +83,59 @@ bool cg_cpu_known(LLVMTargetRef t, const char *triple, const char *cpu)
            strstr(text, "is not a recognized processor") == NULL;
 }
 
+/* The widest registers tm's backend puts a <16 x float> addition in, from
+ * the assembly it writes: 64 bytes in zmm, 32 in ymm, else 16. For a CPU
+ * named with --mcpu, whose features LLVM-C does not tell. */
+static int probe_vector_bytes(LLVMTargetMachineRef tm)
+{
+    LLVMContextRef ctx = LLVMContextCreate();
+    LLVMModuleRef m = LLVMModuleCreateWithNameInContext("vector_probe", ctx);
+    char *triple = LLVMGetTargetMachineTriple(tm);
+    LLVMSetTarget(m, triple);
+    LLVMDisposeMessage(triple);
+    LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
+    LLVMSetModuleDataLayout(m, td);
+    LLVMTypeRef ptr = LLVMPointerTypeInContext(ctx, 0);
+    LLVMTypeRef vt = LLVMVectorType(LLVMFloatTypeInContext(ctx), 16);
+    LLVMValueRef f =
+        LLVMAddFunction(m, "probe", LLVMFunctionType(LLVMVoidTypeInContext(ctx), &ptr, 1, 0));
+    LLVMBuilderRef b = LLVMCreateBuilderInContext(ctx);
+    LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(ctx, f, "entry"));
+    LLVMValueRef v = LLVMBuildLoad2(b, vt, LLVMGetParam(f, 0), "");
+    LLVMBuildStore(b, LLVMBuildFAdd(b, v, v, ""), LLVMGetParam(f, 0));
+    LLVMBuildRetVoid(b);
+    LLVMMemoryBufferRef buf = NULL;
+    char *msg = NULL;
+    int bytes = 16;
+    if (!LLVMTargetMachineEmitToMemoryBuffer(tm, m, LLVMAssemblyFile, &msg, &buf)) {
+        size_t n = LLVMGetBufferSize(buf);
+        const char *text = LLVMGetBufferStart(buf);
+        bool zmm = false, ymm = false;
+        for (size_t i = 0; i + 3 <= n; i++) {
+            zmm |= memcmp(text + i, "zmm", 3) == 0;
+            ymm |= memcmp(text + i, "ymm", 3) == 0;
+        }
+        bytes = zmm ? 64 : ymm ? 32 : 16;
+        LLVMDisposeMemoryBuffer(buf);
+    }
+    LLVMDisposeMessage(msg);
+    LLVMDisposeBuilder(b);
+    LLVMDisposeTargetData(td);
+    LLVMDisposeModule(m);
+    LLVMContextDispose(ctx);
+    return bytes;
+}
+
 int cg_vector_bytes(LLVMTargetMachineRef tm)
 {
     char *cpu = LLVMGetTargetMachineCPU(tm), *features = LLVMGetTargetMachineFeatureString(tm);
-    /* the host's CPU comes with its feature list; a level is its name */
+    /* the host's CPU comes with its feature list; a level is its name; a
+     * named CPU is asked of the backend */
+    bool named = !*features && strcmp(cpu, "generic") != 0 && strncmp(cpu, "x86-64", 6) != 0;
     int bytes = strstr(features, "+avx512f") || strcmp(cpu, "x86-64-v4") == 0 ? 64
-                : strstr(features, "+avx2") || strcmp(cpu, "x86-64-v3") == 0 ? 32
-                                                                             : 16;
+                : strstr(features, "+avx2") || strcmp(cpu, "x86-64-v3") == 0  ? 32
+                : named ? probe_vector_bytes(tm)
+                        : 16;
     LLVMDisposeMessage(cpu);
     LLVMDisposeMessage(features);
     return bytes;
