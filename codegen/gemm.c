@@ -19,6 +19,15 @@
  * tile of one row may be up to MAX_NV vectors wide. */
 enum { ROWS = 4, MAX_NV = 8 };
 
+/* Vectors a tile of ROWS rows spans: 4 with AVX-512's 32 registers, 3 with
+ * AVX2's 16 and fused multiply-adds, else 2, so that the ROWS x NV sums,
+ * NV loads of b and a splat fit in the registers. A packed panel is one
+ * tile wide (cg_pack_width). */
+static int tile_vectors(const Cg *c)
+{
+    return c->vector_bytes >= 64 ? 4 : c->vector_bytes >= 32 ? 3 : 2;
+}
+
 /* Where BLAS catches up, measured on the MNIST MLP's [M, 784] @ [784,
  * 256] (docs/BENCHMARKS.md, Generated products); with AVX-512 it did not
  * up to 64 rows, at 1 or 2 threads (OpenBLAS runs its AVX2 kernels here). */
@@ -384,9 +393,6 @@ static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta, cons
         return fn;
     LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), b = LLVMGetParam(fn, 2),
                  M = LLVMGetParam(fn, 3);
-    /* the widest vectors, 4 a row with 32 registers (AVX-512), 3 with AVX2's
-     * 16 and fused multiply-adds, else 2, so that the 4 x NV sums, NV
-     * loads and a splat fit in the registers; a packed tile is a panel */
     int V = c->vector_bytes / 4;
     Tile t = {.N = N,
               .acc = acc,
@@ -396,15 +402,12 @@ static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta, cons
               .lda = LLVMGetParam(fn, 5),
               .ldo = LLVMGetParam(fn, 6),
               .V = V,
-              .NV = c->vector_bytes >= 64   ? 4
-                    : c->vector_bytes >= 32 ? 3
-                                            : 2,
+              .NV = tile_vectors(c),
               .R = ROWS,
               .last = V,
               .vt = LLVMVectorType(c->f32, (unsigned)V)};
     if (pk) {
         t.pw = cg_pack_width(c);
-        t.NV = (int)(t.pw / V);
         t.pk = pk;
         packed_panels(c, t, out, a, b, M, LLVMGetParam(fn, 7));
         LLVMBuildRetVoid(c->b);
@@ -773,8 +776,7 @@ static void blas_gemm(Cg *c, DType t, const CgProduct *p)
 
 int64_t cg_pack_width(const Cg *c)
 {
-    /* a tile's width: 4 vectors with AVX-512, 3 with AVX2, else 2 */
-    int64_t w = c->vector_bytes / 4 * (c->vector_bytes >= 64 ? 4 : c->vector_bytes >= 32 ? 3 : 2);
+    int64_t w = c->vector_bytes / 4 * tile_vectors(c);
     check(w == 8 || w == 24 || w == 64); /* cg_packed_floats */
     return w;
 }
