@@ -290,6 +290,62 @@ LLVMValueRef cg_add_fn(Cg *c, DType t)
     return fn;
 }
 
+LLVMValueRef cg_splat(Cg *c, LLVMTypeRef vt, LLVMValueRef s)
+{
+    LLVMValueRef one = LLVMBuildInsertElement(c->b, LLVMGetPoison(vt), s, cg_i64(c, 0), "");
+    return LLVMBuildShuffleVector(c->b, one, LLVMGetPoison(vt),
+                                  LLVMConstNull(LLVMVectorType(c->i32, LLVMGetVectorSize(vt))), "");
+}
+
+LLVMValueRef cg_lanes_sum(Cg *c, LLVMValueRef v)
+{
+    for (unsigned w = LLVMGetVectorSize(LLVMTypeOf(v)) / 2; w >= 1; w /= 2) {
+        LLVMValueRef lo[32], hi[32];
+        check(w <= 32);
+        for (unsigned i = 0; i < w; i++) {
+            lo[i] = LLVMConstInt(c->i32, i, 0);
+            hi[i] = LLVMConstInt(c->i32, i + w, 0);
+        }
+        LLVMValueRef poison = LLVMGetPoison(LLVMTypeOf(v));
+        v = LLVMBuildFAdd(c->b, LLVMBuildShuffleVector(c->b, v, poison, LLVMConstVector(lo, w), ""),
+                          LLVMBuildShuffleVector(c->b, v, poison, LLVMConstVector(hi, w), ""), "");
+    }
+    return LLVMBuildExtractElement(c->b, v, cg_i64(c, 0), "");
+}
+
+/* acc += v, the first n lanes of v (the others: 0 after the transform) */
+static void sum_lanes_into(Cg *c, LLVMValueRef acc, LLVMValueRef v, int n, LLVMValueRef center)
+{
+    LLVMTypeRef at = LLVMGetAllocatedType(acc);
+    unsigned L = LLVMGetVectorSize(at);
+    if (LLVMGetElementType(at) != LLVMGetElementType(LLVMTypeOf(v)))
+        v = LLVMBuildFPExt(c->b, v, at, "");
+    if (center) {
+        LLVMValueRef d = LLVMBuildFSub(c->b, v, cg_splat(c, at, center), "");
+        v = LLVMBuildFMul(c->b, d, d, "");
+    }
+    if (n < (int)L)
+        v = LLVMBuildSelect(c->b, lanes_below(c, L, n), v, LLVMConstNull(at), "");
+    LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, at, acc, ""), v, ""), acc);
+}
+
+void cg_sum_run(Cg *c, DType t, LLVMValueRef acc, LLVMValueRef p, int64_t n, LLVMValueRef center)
+{
+    unsigned L = LLVMGetVectorSize(LLVMGetAllocatedType(acc));
+    LLVMTypeRef vt = LLVMVectorType(cg_type(c, t), L);
+    int64_t whole = n / L, rest = n % L;
+    if (whole > 0) {
+        CgLoop l;
+        LLVMValueRef k = cg_loop_begin(c, cg_i64(c, whole), &l);
+        sum_lanes_into(c, acc, cg_load_lanes(c, vt, cg_gep(c, t, p, cg_mul(c, k, cg_i64(c, L))), (int)L),
+                       (int)L, center);
+        cg_loop_end(c, &l);
+    }
+    if (rest)
+        sum_lanes_into(c, acc, cg_load_lanes(c, vt, cg_gep(c, t, p, cg_i64(c, whole * L)), (int)rest),
+                       (int)rest, center);
+}
+
 LLVMValueRef cg_row_max(Cg *c, DType t, LLVMValueRef p, LLVMValueRef n)
 {
     LLVMTypeRef ty = cg_type(c, t);

@@ -187,10 +187,7 @@ static void tile(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLVMVal
         bv[v] = load_vec(c, t, b_vec(c, t, brow, j0, v), partial(t, v));
     for (int r = 0; r < t->R; r++) {
         LLVMValueRef s = a_at(c, t, a, i0, r, k);
-        LLVMValueRef one = LLVMBuildInsertElement(c->b, LLVMGetPoison(t->vt), s, cg_i64(c, 0), "");
-        LLVMValueRef splat =
-            LLVMBuildShuffleVector(c->b, one, LLVMGetPoison(t->vt),
-                                   LLVMConstNull(LLVMVectorType(c->i32, (unsigned)t->V)), "");
+        LLVMValueRef splat = cg_splat(c, t->vt, s);
         for (int v = 0; v < t->NV; v++) {
             LLVMValueRef args[] = {splat, bv[v], LLVMBuildLoad2(c->b, t->vt, acc[r][v], "")};
             LLVMBuildStore(c->b, cg_intrinsic(c, "llvm.fmuladd", t->vt, args, 3), acc[r][v]);
@@ -441,27 +438,10 @@ static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta, cons
  * across its lanes at the end by halving, in a fixed order. */
 enum { DOT_COLS = 4 };
 
-/* sum of v's V lanes: halves added until one is left */
-static LLVMValueRef lanes_sum(Cg *c, LLVMValueRef v, int V)
-{
-    for (int w = V / 2; w >= 1; w /= 2) {
-        LLVMValueRef lo[8], hi[8];
-        for (int i = 0; i < w; i++) {
-            lo[i] = LLVMConstInt(c->i32, (unsigned long long)i, 0);
-            hi[i] = LLVMConstInt(c->i32, (unsigned long long)(i + w), 0);
-        }
-        LLVMValueRef poison = LLVMGetPoison(LLVMTypeOf(v));
-        v = LLVMBuildFAdd(
-            c->b, LLVMBuildShuffleVector(c->b, v, poison, LLVMConstVector(lo, (unsigned)w), ""),
-            LLVMBuildShuffleVector(c->b, v, poison, LLVMConstVector(hi, (unsigned)w), ""), "");
-    }
-    return LLVMBuildExtractElement(c->b, v, cg_i64(c, 0), "");
-}
-
 /* The sums of the lanes of 4 vectors of V lanes, as a vector of 4: the
  * vectors' halves added pairwise until each has V/4 lanes of one vector,
  * then each group of lanes halved, all in a fixed order. About a third
- * of the shuffles of 4 lanes_sum; a tile of the weight gradients' short
+ * of the shuffles of 4 cg_lanes_sum; a tile of the weight gradients' short
  * inner extents (LeNet-5's 136) spent as long summing as multiplying. */
 static LLVMValueRef sums4(Cg *c, LLVMValueRef *v, int V)
 {
@@ -566,7 +546,7 @@ static void dot_tile(Cg *c, const Tile *t, int C, LLVMValueRef out, LLVMValueRef
             continue;
         }
         for (int q = 0; q < C; q++) {
-            LLVMValueRef sum = lanes_sum(c, v[q], t->V);
+            LLVMValueRef sum = cg_lanes_sum(c, v[q]);
             LLVMValueRef pq = cg_gep(c, DT_F32, p, cg_i64(c, q));
             if (t->acc) /* out + the whole sum, as BLAS's beta = 1 */
                 sum = LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, pq, ""), sum, "");

@@ -2,12 +2,59 @@
  * The normalization kernels (K_NORM in the op table; passes/shape_nn.c,
  * passes/grad_nn.c): batch norm, in inference and in training (batch
  * statistics, the running statistics updated in place), and layer norm.
- * Loop nests; the statistics of a channel or a row accumulate in double.
+ * Loop nests; the statistics of a channel or a row accumulate in double
+ * (in lanes, cg_sum_run, for f32 data in runs of a known length).
  * Their gradients are graph nodes of other families (grad_nn.c).
  */
 #include "cg_kernels.h"
 
 /* ---- normalization ----------------------------------------------------------- */
+
+/* A statistic's f64 sum over runs of S elements: with f32 data and S
+ * known, in lanes (cg_sum_run), else one element after another. */
+typedef struct {
+    DType t;
+    LLVMValueRef acc, S;
+    int64_t run; /* S when in lanes, else 0 */
+} Sums;
+
+static Sums sums_new(Cg *c, DType t, LLVMValueRef S)
+{
+    Sums s = {.t = t, .S = S};
+    if (t == DT_F32 && LLVMIsAConstantInt(S) && LLVMConstIntGetSExtValue(S) >= CG_SUM_LANES)
+        s.run = LLVMConstIntGetSExtValue(S);
+    s.acc = cg_alloca(c, s.run ? LLVMVectorType(c->f64, CG_SUM_LANES) : c->f64, "acc");
+    return s;
+}
+
+static void sums_start(Cg *c, Sums *s)
+{
+    LLVMBuildStore(c->b, LLVMConstNull(LLVMGetAllocatedType(s->acc)), s->acc);
+}
+
+/* the S elements at src + base, or with center their squared deviations */
+static void sums_add(Cg *c, Sums *s, LLVMValueRef src, LLVMValueRef base, LLVMValueRef center)
+{
+    if (s->run) {
+        cg_sum_run(c, s->t, s->acc, cg_gep(c, s->t, src, base), s->run, center);
+        return;
+    }
+    CgLoop ls;
+    LLVMValueRef j = cg_loop_begin(c, s->S, &ls);
+    LLVMValueRef e = cg_to_f64(c, s->t, cg_load(c, s->t, src, cg_add(c, base, j)));
+    if (center) {
+        e = LLVMBuildFSub(c->b, e, center, "");
+        e = LLVMBuildFMul(c->b, e, e, "");
+    }
+    LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, cg_get(c, c->f64, s->acc), e, ""), s->acc);
+    cg_loop_end(c, &ls);
+}
+
+static LLVMValueRef sums_total(Cg *c, Sums *s)
+{
+    LLVMValueRef v = LLVMBuildLoad2(c->b, LLVMGetAllocatedType(s->acc), s->acc, "");
+    return s->run ? cg_lanes_sum(c, v) : v;
+}
 
 /* Training: per channel, the batch mean and biased variance over every
  * other dimension (accumulated in f64), then the running statistics,
@@ -22,23 +69,16 @@ static void batch_stats(Cg *c, Node *n, LLVMValueRef src, LLVMValueRef mean, LLV
     int64_t C = x->shape.d[1].n;
     LLVMValueRef N = cg_dim(c, x->shape.d[0]), S = cg_tail_numel(c, &x->shape, 2);
     LLVMValueRef cnt = LLVMBuildSIToFP(c->b, cg_mul(c, N, S), c->f64, "");
-    LLVMValueRef acc = cg_alloca(c, c->f64, "acc");
+    Sums acc = sums_new(c, t, S);
     LLVMValueRef mu = NULL;
     for (int pass = 0; pass < 2; pass++) {
-        LLVMBuildStore(c->b, LLVMConstReal(c->f64, 0), acc);
-        CgLoop lb, ls;
+        sums_start(c, &acc);
+        CgLoop lb;
         LLVMValueRef b = cg_loop_begin(c, N, &lb);
         LLVMValueRef base = cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, C)), ch), S);
-        LLVMValueRef s = cg_loop_begin(c, S, &ls);
-        LLVMValueRef e = cg_to_f64(c, t, cg_load(c, t, src, cg_add(c, base, s)));
-        if (pass == 1) {
-            e = LLVMBuildFSub(c->b, e, mu, "");
-            e = LLVMBuildFMul(c->b, e, e, "");
-        }
-        LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, cg_get(c, c->f64, acc), e, ""), acc);
-        cg_loop_end(c, &ls);
+        sums_add(c, &acc, src, base, mu);
         cg_loop_end(c, &lb);
-        LLVMValueRef r = LLVMBuildFDiv(c->b, cg_get(c, c->f64, acc), cnt, "");
+        LLVMValueRef r = LLVMBuildFDiv(c->b, sums_total(c, &acc), cnt, "");
         if (pass == 0)
             mu = r;
         else
@@ -151,33 +191,22 @@ static LLVMValueRef k_layer_norm(Cg *c, Node *n)
         s->d[s->rank++] = x->shape.d[d];
     }
     LLVMValueRef I = cg_numel(c, &row);
-    LLVMValueRef acc = cg_alloca(c, c->f64, "acc");
+    Sums acc = sums_new(c, t, I);
     LLVMValueRef fi = LLVMBuildSIToFP(c->b, I, c->f64, "");
     CgLoop lo, lj;
     LLVMValueRef o = cg_loop_begin(c, cg_numel(c, &outer), &lo);
     LLVMValueRef base = cg_mul(c, o, I);
-    LLVMBuildStore(c->b, LLVMConstReal(c->f64, 0), acc);
-    LLVMValueRef j = cg_loop_begin(c, I, &lj);
-    LLVMBuildStore(c->b,
-                   LLVMBuildFAdd(c->b, cg_get(c, c->f64, acc),
-                                 cg_to_f64(c, t, cg_load(c, t, src, cg_add(c, base, j))), ""),
-                   acc);
-    cg_loop_end(c, &lj);
-    LLVMValueRef mean = LLVMBuildFDiv(c->b, cg_get(c, c->f64, acc), fi, "");
-    LLVMBuildStore(c->b, LLVMConstReal(c->f64, 0), acc);
-    j = cg_loop_begin(c, I, &lj);
-    LLVMValueRef dv =
-        LLVMBuildFSub(c->b, cg_to_f64(c, t, cg_load(c, t, src, cg_add(c, base, j))), mean, "");
-    LLVMBuildStore(c->b,
-                   LLVMBuildFAdd(c->b, cg_get(c, c->f64, acc), LLVMBuildFMul(c->b, dv, dv, ""), ""),
-                   acc);
-    cg_loop_end(c, &lj);
-    LLVMValueRef var = LLVMBuildFDiv(c->b, cg_get(c, c->f64, acc), fi, "");
+    sums_start(c, &acc);
+    sums_add(c, &acc, src, base, NULL);
+    LLVMValueRef mean = LLVMBuildFDiv(c->b, sums_total(c, &acc), fi, "");
+    sums_start(c, &acc);
+    sums_add(c, &acc, src, base, mean);
+    LLVMValueRef var = LLVMBuildFDiv(c->b, sums_total(c, &acc), fi, "");
     LLVMValueRef sd = LLVMBuildFAdd(c->b, var, LLVMConstReal(c->f64, attr_eps(n)), "");
     sd = cg_intrinsic(c, "llvm.sqrt", c->f64, &sd, 1);
     LLVMValueRef rstd = cg_from_f64(c, t, LLVMBuildFDiv(c->b, LLVMConstReal(c->f64, 1), sd, ""));
     LLVMValueRef m = cg_from_f64(c, t, mean);
-    j = cg_loop_begin(c, I, &lj);
+    LLVMValueRef j = cg_loop_begin(c, I, &lj);
     LLVMValueRef at = cg_add(c, base, j);
     LLVMValueRef v =
         LLVMBuildFMul(c->b, LLVMBuildFSub(c->b, cg_load(c, t, src, at), m, ""), rstd, "");

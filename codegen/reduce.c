@@ -196,13 +196,21 @@ static LLVMValueRef k_softmax(Cg *c, Node *n)
 typedef struct {
     Node *n;
     LLVMValueRef src, out, acc, acc2, idx, count, mean;
-    int pass; /* var: 0 sums, 1 squared deviations */
+    int pass;    /* var: 0 sums, 1 squared deviations */
+    int64_t run; /* > 0: the last reduced dimensions, run elements in a
+                  * row, summed in lanes into vacc (cg_sum_run) */
+    LLVMValueRef vacc;
 } RedCtx;
 
 static void reduce_inner(Cg *c, CgNest *nest, LLVMValueRef *offs)
 {
     RedCtx *r = nest->ctx;
     DType t = r->n->in[0]->dtype;
+    if (r->run) {
+        cg_sum_run(c, t, r->vacc, cg_gep(c, t, r->src, offs[0]), r->run,
+                   r->pass == 1 ? r->mean : NULL);
+        return;
+    }
     LLVMTypeRef ty = cg_type(c, t);
     LLVMValueRef v = cg_load(c, t, r->src, offs[0]);
     LLVMValueRef a = LLVMBuildLoad2(c->b, ty, r->acc, "");
@@ -245,6 +253,22 @@ static void reduce_inner(Cg *c, CgNest *nest, LLVMValueRef *offs)
     }
 }
 
+/* The accumulator set to init (a run's lanes to 0), and its total. */
+static void acc_start(Cg *c, RedCtx *r, LLVMValueRef init)
+{
+    if (r->run)
+        LLVMBuildStore(c->b, LLVMConstNull(LLVMGetAllocatedType(r->vacc)), r->vacc);
+    else
+        LLVMBuildStore(c->b, init, r->acc);
+}
+
+static LLVMValueRef acc_total(Cg *c, RedCtx *r, LLVMTypeRef ty)
+{
+    if (r->run)
+        return cg_lanes_sum(c, LLVMBuildLoad2(c->b, LLVMGetAllocatedType(r->vacc), r->vacc, ""));
+    return LLVMBuildLoad2(c->b, ty, r->acc, "");
+}
+
 typedef struct {
     RedCtx *r;
     CgNest *inner;
@@ -273,24 +297,24 @@ static void reduce_outer(Cg *c, CgNest *nest, LLVMValueRef *offs)
         /* the first element wins ties and a first NaN stays */
         init = LLVMBuildLoad2(c->b, ty, cg_gep(c, t, r->src, offs[0]), "");
     }
-    LLVMBuildStore(c->b, init, r->acc);
+    acc_start(c, r, init);
     r->pass = 0;
     LLVMValueRef base[1] = {offs[0]};
     cg_nest_start(c, ro->inner, base);
-    LLVMValueRef a = LLVMBuildLoad2(c->b, ty, r->acc, "");
+    LLVMValueRef a = acc_total(c, r, ty);
     LLVMValueRef cnt = i ? NULL : LLVMBuildSIToFP(c->b, ro->count, ty, "");
     LLVMValueRef v = a;
     if (n->op == OP_MEAN) {
         v = LLVMBuildFDiv(c->b, a, cnt, "");
     } else if (n->op == OP_VAR) {
         r->mean = LLVMBuildFDiv(c->b, a, cnt, "");
-        LLVMBuildStore(c->b, cg_fconst(c, t, 0), r->acc);
+        acc_start(c, r, cg_fconst(c, t, 0));
         r->pass = 1;
         cg_nest_start(c, ro->inner, base);
         LLVMValueRef dof =
             LLVMBuildFSub(c->b, cnt, cg_fconst(c, t, (double)attr_correction(n)), "");
         dof = cg_max(c, t, dof, cg_fconst(c, t, 0)); /* 0 -> inf/nan as PyTorch */
-        v = LLVMBuildFDiv(c->b, LLVMBuildLoad2(c->b, ty, r->acc, ""), dof, "");
+        v = LLVMBuildFDiv(c->b, acc_total(c, r, ty), dof, "");
     } else if (n->op == OP_ARGMAX) {
         v = LLVMBuildTrunc(c->b, LLVMBuildLoad2(c->b, c->i64, r->idx, ""), c->i32, "");
     }
@@ -375,11 +399,26 @@ static void emit_reduce(Cg *c, Node *n, LLVMValueRef out, LLVMValueRef src)
         k_leading_sum(c, n, p, r.out, r.src);
         return;
     }
+    /* f32 sums, means and variances whose last dimensions are reduced
+     * and known add those in lanes (f64 ones stay in order: they are the
+     * gradient checks' reference) */
+    int end = x->shape.rank;
+    if (t == DT_F32 && (n->op == OP_SUM || n->op == OP_MEAN || n->op == OP_VAR)) {
+        int64_t run = 1;
+        while (end > 0 && red[end - 1] && !x->shape.d[end - 1].batch)
+            run *= x->shape.d[--end].n;
+        if (run >= CG_SUM_LANES) {
+            r.run = run;
+            r.vacc = cg_alloca(c, LLVMVectorType(c->f32, CG_SUM_LANES), "lanes");
+        } else {
+            end = x->shape.rank;
+        }
+    }
     LLVMValueRef st[IR_MAX_RANK];
     cg_strides(c, &x->shape, st);
     CgNest *outer = cg_nest_new(c, 0, 2), *inner = cg_nest_new(c, 0, 1);
     Shape kept = {0}, gone = {0};
-    for (int d = 0; d < x->shape.rank; d++) {
+    for (int d = 0; d < end; d++) {
         if (red[d]) {
             inner->ext[inner->rank] = cg_dim(c, x->shape.d[d]);
             inner->st[inner->rank++] = st[d];
@@ -394,7 +433,8 @@ static void emit_reduce(Cg *c, Node *n, LLVMValueRef out, LLVMValueRef src)
     cg_strides(c, &kept, ost);
     for (int d = 0; d < outer->rank; d++)
         outer->st[IR_MAX_RANK + d] = ost[d];
-    RedOuter ro = {&r, inner, cg_numel(c, &gone)};
+    LLVMValueRef count = cg_numel(c, &gone);
+    RedOuter ro = {&r, inner, r.run ? cg_mul(c, count, cg_i64(c, r.run)) : count};
     inner->body = reduce_inner;
     inner->ctx = &r;
     outer->body = reduce_outer;
