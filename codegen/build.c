@@ -337,12 +337,13 @@ void cg_sum_run(Cg *c, DType t, LLVMValueRef acc, LLVMValueRef p, int64_t n, LLV
     if (whole > 0) {
         CgLoop l;
         LLVMValueRef k = cg_loop_begin(c, cg_i64(c, whole), &l);
-        sum_lanes_into(c, acc, cg_load_lanes(c, vt, cg_gep(c, t, p, cg_mul(c, k, cg_i64(c, L))), (int)L),
-                       (int)L, center);
+        LLVMValueRef at = cg_gep(c, t, p, cg_mul(c, k, cg_i64(c, L)));
+        sum_lanes_into(c, acc, cg_load_lanes(c, vt, at, (int)L), (int)L, center);
         cg_loop_end(c, &l);
     }
     if (rest)
-        sum_lanes_into(c, acc, cg_load_lanes(c, vt, cg_gep(c, t, p, cg_i64(c, whole * L)), (int)rest),
+        sum_lanes_into(c, acc,
+                       cg_load_lanes(c, vt, cg_gep(c, t, p, cg_i64(c, whole * L)), (int)rest),
                        (int)rest, center);
 }
 
