@@ -665,8 +665,7 @@ static void row_tasks(Cg *c, const CgProduct *p, bool packs, int64_t rows, LLVMV
         packed = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "packed");
         LLVMBasicBlockRef plain = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "rows");
         join = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "join");
-        LLVMBuildCondBr(c->b,
-                        LLVMBuildICmp(c->b, LLVMIntSGE, p->M, cg_i64(c, PACK_MIN_ROWS), ""),
+        LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSGE, p->M, cg_i64(c, PACK_MIN_ROWS), ""),
                         packed, plain);
         LLVMPositionBuilderAtEnd(c->b, plain);
     }
