@@ -201,6 +201,8 @@ const char *cg_level_cpu(int level);
  * AVX-512, 32 with AVX2, else 16 (SSE2, NEON); a CPU named with --mcpu,
  * whose features LLVM-C does not tell, is asked of its backend. */
 int cg_vector_bytes(LLVMTargetMachineRef tm);
+/* Whether o asks for the host's CPU (--mcpu=native). */
+bool cg_native(const CgOptions *o);
 /* Bytes of L2 cache a core has on the CPU o is for (the host's for
  * --mcpu=native, else a lower bound from its vectors): what gemm.c keeps
  * a panel of b within. */

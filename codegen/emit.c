@@ -74,7 +74,7 @@ static LLVMTargetMachineRef make_machine(const CgOptions *o, int *levels, int *n
     /* A generic CPU of the target by default, as C compilers do, so an
      * object runs on any machine of its architecture; the host's CPU only
      * when asked for by name (docs/TARGETS.md). */
-    bool native = o->cpu && strcmp(o->cpu, "native") == 0;
+    bool native = cg_native(o);
     if (o->cpu && !native && strcmp(o->cpu, "generic") != 0 && !cg_cpu_known(t, triple, o->cpu)) {
         *err = malloc(strlen(o->cpu) + strlen(triple) + 64);
         check(*err);

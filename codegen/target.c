@@ -83,9 +83,13 @@ bool cg_cpu_known(LLVMTargetRef t, const char *triple, const char *cpu)
            strstr(text, "is not a recognized processor") == NULL;
 }
 
-/* The widest registers tm's backend puts a <16 x float> addition in, from
+/* The widest registers tm's backend puts a <16 x i32> addition in, from
  * the assembly it writes: 64 bytes in zmm, 32 in ymm, else 16. For a CPU
- * named with --mcpu, whose features LLVM-C does not tell. */
+ * named with --mcpu, whose features LLVM-C does not tell. Integers, not
+ * floats: AVX without AVX2 (Sandy Bridge, Bulldozer) adds floats in ymm
+ * but has no fused multiply-add (or only FMA4) and no 256-bit integers,
+ * and the host's own such CPU counts as 16 (no +avx2 among its
+ * features). */
 static int probe_vector_bytes(LLVMTargetMachineRef tm)
 {
     LLVMContextRef ctx = LLVMContextCreate();
@@ -96,13 +100,13 @@ static int probe_vector_bytes(LLVMTargetMachineRef tm)
     LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
     LLVMSetModuleDataLayout(m, td);
     LLVMTypeRef ptr = LLVMPointerTypeInContext(ctx, 0);
-    LLVMTypeRef vt = LLVMVectorType(LLVMFloatTypeInContext(ctx), 16);
+    LLVMTypeRef vt = LLVMVectorType(LLVMInt32TypeInContext(ctx), 16);
     LLVMValueRef f =
         LLVMAddFunction(m, "probe", LLVMFunctionType(LLVMVoidTypeInContext(ctx), &ptr, 1, 0));
     LLVMBuilderRef b = LLVMCreateBuilderInContext(ctx);
     LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(ctx, f, "entry"));
     LLVMValueRef v = LLVMBuildLoad2(b, vt, LLVMGetParam(f, 0), "");
-    LLVMBuildStore(b, LLVMBuildFAdd(b, v, v, ""), LLVMGetParam(f, 0));
+    LLVMBuildStore(b, LLVMBuildAdd(b, v, v, ""), LLVMGetParam(f, 0));
     LLVMBuildRetVoid(b);
     LLVMMemoryBufferRef buf = NULL;
     char *msg = NULL;
@@ -141,13 +145,18 @@ int cg_vector_bytes(LLVMTargetMachineRef tm)
     return bytes;
 }
 
+bool cg_native(const CgOptions *o)
+{
+    return o->cpu && strcmp(o->cpu, "native") == 0;
+}
+
 int64_t cg_l2_bytes(const CgOptions *o, int vector_bytes)
 {
     /* the host's own when the object is for it; else the least of the
      * CPUs with those vectors: AVX-512 came with 1 MiB (Skylake-SP, Zen
      * 4), AVX2 with 256 KiB (Haswell to Skylake's desktop cores) */
 #ifdef _SC_LEVEL2_CACHE_SIZE
-    if (o->cpu && strcmp(o->cpu, "native") == 0) {
+    if (cg_native(o)) {
         long n = sysconf(_SC_LEVEL2_CACHE_SIZE);
         if (n >= 64 << 10)
             return n;
