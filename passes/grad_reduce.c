@@ -54,6 +54,37 @@ static Node *matmul_t(Grad *c, Node *x, bool tx, Node *y, bool ty)
     return ad_finish(c, m);
 }
 
+/* x [..., M, C] as rows [L*M, C] (L the product of the leading
+ * dimensions), or NULL when two of them scale with the batch */
+static Node *as_rows(Grad *c, Node *x)
+{
+    const Shape *s = &x->shape;
+    Dim r = {1, false};
+    for (int i = 0; i < s->rank - 1; i++) {
+        if (r.batch && s->d[i].batch)
+            return NULL;
+        r = (Dim){r.n * s->d[i].n, r.batch || s->d[i].batch};
+    }
+    Shape rows = {.rank = 2, .d = {r, s->d[s->rank - 1]}};
+    return ad_reshape(c, x, &rows);
+}
+
+/* The gradient of a 2-D b shared by every matrix of a [..., M, K] (a
+ * dense layer over a sequence's positions), not a product per matrix
+ * summed over them: one product over all L*M rows, a^T dy (tb: dy^T a).
+ * The per-matrix products wrote L times b's size (the GPT's [B, 512, 128]
+ * per layer, 8 MB at batch 32) and then summed it. NULL when a is
+ * transposed (its rows are not a's memory) or the rows do not fold. */
+static Node *shared_b_grad(Grad *c, Node *a, Node *b, Node *dy, bool ta, bool tb)
+{
+    if (ta || b->shape.rank != 2 || a->shape.rank < 3)
+        return NULL;
+    Node *ar = as_rows(c, a), *dr = ar ? as_rows(c, dy) : NULL;
+    if (!dr)
+        return NULL;
+    return tb ? matmul_t(c, dr, true, ar, false) : matmul_t(c, ar, true, dr, false);
+}
+
 bool grad_matmul(Grad *c, Node *n, Node *dy)
 {
     Node *a = n->in[0], *b = n->in[1];
@@ -78,6 +109,13 @@ bool grad_matmul(Grad *c, Node *n, Node *dy)
     if (ad_needs(c, a)) {
         Node *da = ta ? matmul_t(c, b2, tb, dy2, true) : matmul_t(c, dy2, false, b2, !tb);
         ad_acc(c, a, ad_reshape(c, ad_unbroadcast(c, da, &sa), &a->shape));
+    }
+    if (ad_needs(c, b) && !row && !col) {
+        Node *db = shared_b_grad(c, a, b, dy, ta, tb);
+        if (db) {
+            ad_acc(c, b, db);
+            return true;
+        }
     }
     if (ad_needs(c, b)) {
         Node *db = tb ? matmul_t(c, dy2, true, a2, ta) : matmul_t(c, a2, !ta, dy2, false);
