@@ -49,7 +49,9 @@ if [ -z "${BENCH_VS:-}" ]; then
     exit
 fi
 variant b "$BENCH_VS"
+echo "A: $dlc"
+echo "B: $BENCH_VS"
 for p in $(seq "${PAIRS:-3}"); do
-    echo "pair $p: $(basename "$dlc")  $("$tmp/a" "$m" "${ROUNDS:-20}" "${THREADS:-1}")"
-    echo "pair $p: $(basename "$BENCH_VS")  $("$tmp/b" "$m" "${ROUNDS:-20}" "${THREADS:-1}")"
+    echo "pair $p, A: $("$tmp/a" "$m" "${ROUNDS:-20}" "${THREADS:-1}")"
+    echo "pair $p, B: $("$tmp/b" "$m" "${ROUNDS:-20}" "${THREADS:-1}")"
 done

@@ -652,7 +652,8 @@ static void strided_gemm(Cg *c, const CgProduct *p);
 
 static bool packs_per_task(const Cg *c, const CgProduct *p, int64_t limit)
 {
-    return limit == CG_ANY_ROWS && !p->ta && !p->tb && !p->win && !p->pk && !p->ldb &&
+    /* (cg_product sends a packed or strided b elsewhere) */
+    return limit == CG_ANY_ROWS && !p->ta && !p->tb && !p->win &&
            LLVMConstIntGetSExtValue(p->K) * cg_pack_width(c) * 4 <= PANEL_BYTES;
 }
 

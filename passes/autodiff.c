@@ -173,6 +173,19 @@ Node *ad_swap_last(Grad *c, Node *x)
     return ad_transpose(c, x, perm);
 }
 
+Node *ad_rows(Grad *c, Node *x)
+{
+    const Shape *s = &x->shape;
+    Dim r = {1, false};
+    for (int i = 0; i < s->rank - 1; i++) {
+        if (r.batch && s->d[i].batch)
+            return NULL;
+        r = (Dim){r.n * s->d[i].n, r.batch || s->d[i].batch};
+    }
+    Shape rows = {.rank = 2, .d = {r, s->d[s->rank - 1]}};
+    return ad_reshape(c, x, &rows);
+}
+
 Node *ad_unbroadcast(Grad *c, Node *x, const Shape *s)
 {
     if (ir_shape_eq(&x->shape, s))

@@ -70,6 +70,10 @@ Node *ad_cbin(Grad *c, Op op, double v, Node *b);
 /* sum over the dimensions marked in axes (all when NULL) */
 Node *ad_sum(Grad *c, Node *x, const bool *axes, bool keepdims);
 Node *ad_reshape(Grad *c, Node *x, const Shape *s);
+/* x [..., M, C] as rows [L*M, C], L the product of the leading
+ * dimensions ([B, T, K] as [B*T, K]); NULL when two of them scale with
+ * the batch */
+Node *ad_rows(Grad *c, Node *x);
 Node *ad_broadcast(Grad *c, Node *x, const Shape *s);
 /* transpose with the permutation perm (result dimension i = input perm[i]) */
 Node *ad_transpose(Grad *c, Node *x, const int64_t *perm);

@@ -54,21 +54,6 @@ static Node *matmul_t(Grad *c, Node *x, bool tx, Node *y, bool ty)
     return ad_finish(c, m);
 }
 
-/* x [..., M, C] as rows [L*M, C] (L the product of the leading
- * dimensions), or NULL when two of them scale with the batch */
-static Node *as_rows(Grad *c, Node *x)
-{
-    const Shape *s = &x->shape;
-    Dim r = {1, false};
-    for (int i = 0; i < s->rank - 1; i++) {
-        if (r.batch && s->d[i].batch)
-            return NULL;
-        r = (Dim){r.n * s->d[i].n, r.batch || s->d[i].batch};
-    }
-    Shape rows = {.rank = 2, .d = {r, s->d[s->rank - 1]}};
-    return ad_reshape(c, x, &rows);
-}
-
 /* The gradient of a 2-D b shared by every matrix of a [..., M, K] (a
  * dense layer over a sequence's positions), not a product per matrix
  * summed over them: one product over all L*M rows, a^T dy (tb: dy^T a).
@@ -79,9 +64,11 @@ static Node *shared_b_grad(Grad *c, Node *a, Node *b, Node *dy, bool ta, bool tb
 {
     if (ta || b->shape.rank != 2 || a->shape.rank < 3)
         return NULL;
-    Node *ar = as_rows(c, a), *dr = ar ? as_rows(c, dy) : NULL;
-    if (!dr)
+    Node *ar = ad_rows(c, a);
+    if (!ar)
         return NULL;
+    Node *dr = ad_rows(c, dy); /* dy's leading dimensions are a's */
+    check(dr);
     return tb ? matmul_t(c, dr, true, ar, false) : matmul_t(c, ar, true, dr, false);
 }
 

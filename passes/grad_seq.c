@@ -109,19 +109,11 @@ bool grad_attention(Grad *c, Node *n, Node *dy)
     return true;
 }
 
-/* [B, T, K] as [B*T, K] */
-static Node *rows(Grad *c, Node *x)
-{
-    const Dim *d = x->shape.d;
-    Shape s = {.rank = 2, .d = {{d[0].n * d[1].n, d[0].batch || d[1].batch}, d[2]}};
-    return ad_reshape(c, x, &s);
-}
-
 /* a^T b over the B*T rows of a [B, T, K] and b [B, T, N]: [K, N] */
 static Node *rows_t_matmul(Grad *c, Node *a, Node *b)
 {
     int64_t perm[2] = {1, 0};
-    return ad_bin(c, OP_MATMUL, ad_transpose(c, rows(c, a), perm), rows(c, b));
+    return ad_bin(c, OP_MATMUL, ad_transpose(c, ad_rows(c, a), perm), ad_rows(c, b));
 }
 
 bool grad_recurrent(Grad *c, Node *n, Node *dy)
