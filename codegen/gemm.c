@@ -69,7 +69,7 @@ int64_t cg_small_gemm_rows(const Cg *c, DType t, bool ta, bool tb, Dim k, Dim n)
  * whole), loaded and stored under a mask. */
 typedef struct {
     int64_t N;
-    bool acc, ta;
+    bool acc, ta, cont;
     const CgWindow *win; /* b's rows, when not dense */
     int64_t pw, pk;      /* b packed (cg_pack_b): panels pw columns wide, pk rows */
     LLVMValueRef K, lda, ldo;
@@ -178,7 +178,12 @@ static void tile(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLVMVal
     for (int r = 0; r < t->R; r++)
         for (int v = 0; v < t->NV; v++) {
             acc[r][v] = cg_alloca(c, t->vt, "acc");
-            LLVMBuildStore(c->b, LLVMConstNull(t->vt), acc[r][v]);
+            LLVMValueRef init = LLVMConstNull(t->vt);
+            if (t->cont)
+                init = load_vec(
+                    c, t, cg_gep(c, DT_F32, at(c, out, i0, r, t->ldo, j0), cg_i64(c, v * t->V)),
+                    partial(t, v));
+            LLVMBuildStore(c->b, init, acc[r][v]);
         }
     KLoop lk;
     LLVMValueRef brow, k = k_begin(c, t, b, &lk, &brow);
@@ -369,21 +374,23 @@ static int64_t panel_cols(const Cg *c, int64_t K, int64_t N, int64_t width)
  * unused; NAME.gemm.ta[.acc].f32.N: out[m, N] = a^T @ b[k, N], a stored
  * [k, m] (the backward's x^T @ dy, k the batch); NAME.gemm.winKHxKW.CS.WP
  * [.acc].f32.KxN: b the window win onto an image (K = its c*kh*kw);
- * NAME.gemm[.ta].pPK[.acc].f32.{KxN|N}: b packed (cg_pack_b), panels of
- * PK rows, and cols, the columns to make (a task's panels). */
+ * NAME.gemm[.ta].pPK[.cont][.acc].f32.{KxN|N}: b packed (cg_pack_b),
+ * panels of PK rows, and cols, the columns to make (a task's panels);
+ * .cont starts each sum from out's value (a later block of k). */
 static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta, const CgWindow *win,
-                            int64_t pk)
+                            int64_t pk, bool cont)
 {
     const char *shape = ta ? arena_printf(c->g->arena, "%lld", (long long)N)
                            : arena_printf(c->g->arena, "%lldx%lld", (long long)K, (long long)N);
-    const char *kind = pk   ? arena_printf(c->g->arena, "%s.p%lld", ta ? ".ta" : "", (long long)pk)
+    const char *kind = pk ? arena_printf(c->g->arena, "%s.p%lld%s", ta ? ".ta" : "", (long long)pk,
+                                         cont ? ".cont" : "")
                        : ta ? ".ta"
                             : win_kind(c, "", win);
     CgSaved saved;
     bool made;
     LLVMValueRef fn = kernel_begin(c, kind, shape, acc, pk != 0, ta ? "T" : "",
                                    win  ? "#"
-                                   : pk ? "p"
+                                   : pk ? (cont ? "pc" : "p")
                                         : "",
                                    !ta && (pk || any_rows(c, K, N, N)), &saved, &made);
     if (!made)
@@ -393,6 +400,7 @@ static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta, cons
     int V = c->vector_bytes / 4;
     Tile t = {.N = N,
               .acc = acc,
+              .cont = cont,
               .ta = ta,
               .win = win,
               .K = ta ? LLVMGetParam(fn, 4) : cg_i64(c, K),
@@ -620,7 +628,7 @@ static void gemm_rows(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *val
     const CgProduct *p = ctx;
     int64_t K = p->ta ? -1 : LLVMConstIntGetSExtValue(p->K);
     LLVMValueRef fn = p->tb ? gemm_tb_fn(c, K, p->N, p->acc, p->win)
-                            : gemm_fn(c, K, p->N, p->acc, p->ta, p->win, 0);
+                            : gemm_fn(c, K, p->N, p->acc, p->ta, p->win, 0, false);
     LLVMValueRef out = vals[0], a = vals[1], b = vals[2], k = vals[3], lda = vals[4], ldo = vals[5];
     LLVMValueRef args[] = {cg_gep(c, DT_F32, out, cg_mul(c, lo, ldo)),
                            cg_gep(c, DT_F32, a, p->ta ? lo : cg_mul(c, lo, lda)),
@@ -645,7 +653,11 @@ enum { PANEL_BYTES = 16384, PANEL_ROWS = 64 };
  * OpenBLAS's speed unpacked, 1.04x packed (AVX2). The packed kernel sums
  * each output over k in order from 0, as the other does: the same bits
  * at any row count. Below PACK_MIN_ROWS rows (a convolution's per-image
- * product: 32 or 64) packing gained nothing. */
+ * product: 32 or 64) packing gained nothing. A panel over the stack's
+ * budget (the GPT's K = 512) is packed in blocks of k, each block's
+ * product continuing every sum from out (the .cont kernels start from
+ * out's values), so the bits are those of one pass; not for a product
+ * that adds its whole sum to out (acc). */
 enum { PACK_MIN_ROWS = 128 };
 
 static void strided_gemm(Cg *c, const CgProduct *p);
@@ -654,7 +666,7 @@ static bool packs_per_task(const Cg *c, const CgProduct *p, int64_t limit)
 {
     /* (cg_product sends a packed or strided b elsewhere) */
     return limit == CG_ANY_ROWS && !p->ta && !p->tb && !p->win &&
-           LLVMConstIntGetSExtValue(p->K) * cg_pack_width(c) * 4 <= PANEL_BYTES;
+           (!p->acc || LLVMConstIntGetSExtValue(p->K) * cg_pack_width(c) * 4 <= PANEL_BYTES);
 }
 
 /* out's rows in tasks of `rows` (gemm_rows), or packed as above */
@@ -706,8 +718,8 @@ static void split_k_tasks(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef 
     int64_t K = LLVMConstIntGetSExtValue(p->K), N = p->N;
     LLVMValueRef out = vals[0], a = vals[1], b = vals[2], M = vals[3], lda = vals[4], ldo = vals[5],
                  part = vals[6], groups = vals[7];
-    LLVMValueRef f0 = gemm_fn(c, sk->K0, N, p->acc, false, NULL, 0),
-                 f1 = gemm_fn(c, K - sk->K0, N, false, false, NULL, 0);
+    LLVMValueRef f0 = gemm_fn(c, sk->K0, N, p->acc, false, NULL, 0, false),
+                 f1 = gemm_fn(c, K - sk->K0, N, false, false, NULL, 0, false);
     CgLoop lt;
     LLVMValueRef t = cg_add(c, lo, cg_loop_begin(c, LLVMBuildSub(c->b, hi, lo, ""), &lt));
     LLVMValueRef first = LLVMBuildICmp(c->b, LLVMIntULT, t, groups, "");
@@ -976,7 +988,7 @@ static void ta_block(Cg *c, const TaTasks *tt, LLVMValueRef *vals, LLVMValueRef 
     LLVMValueRef kk = cg_smin(c, LLVMBuildSub(c->b, K, k0, ""), cg_i64(c, tt->kb));
     pack_panel(c, buf, cg_gep(c, DT_F32, b, cg_add(c, cg_mul(c, k0, N), pt->col0)), kk, N, pt->cols,
                tt->p->N, false);
-    panel_product(c, gemm_fn(c, -1, tt->p->N, acc, true, NULL, tt->kb), pt, vals[0],
+    panel_product(c, gemm_fn(c, -1, tt->p->N, acc, true, NULL, tt->kb, false), pt, vals[0],
                   cg_gep(c, DT_F32, a, cg_add(c, cg_mul(c, k0, lda), pt->m0)), buf, kk, lda,
                   vals[5]);
 }
@@ -1051,7 +1063,8 @@ static void ta_blocked(Cg *c, const CgProduct *p, int64_t kb)
 static void task_panels(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
 {
     const CgProduct *p = ctx;
-    LLVMValueRef fn = gemm_fn(c, LLVMConstIntGetSExtValue(p->K), p->N, p->acc, false, NULL, p->pk);
+    LLVMValueRef fn =
+        gemm_fn(c, LLVMConstIntGetSExtValue(p->K), p->N, p->acc, false, NULL, p->pk, false);
     LLVMValueRef w = cg_i64(c, cg_pack_width(c));
     PanelTask pt = {.m0 = cg_i64(c, 0), .m = vals[3], .col0 = cg_mul(c, lo, w)};
     pt.cols = LLVMBuildSub(c->b, cg_smin(c, cg_mul(c, hi, w), cg_i64(c, p->N)), pt.col0, "");
@@ -1094,14 +1107,24 @@ static void row_panels(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *va
     const RowPanels *rp = ctx;
     const CgProduct *p = rp->p;
     int64_t K = LLVMConstIntGetSExtValue(p->K);
-    LLVMValueRef buf = stack_panel(c, K);
+    int64_t kb = PANEL_BYTES / 4 / cg_pack_width(c) / 8 * 8;
+    if (kb > K)
+        kb = K;
+    LLVMValueRef buf = stack_panel(c, kb);
     CgLoop lt;
     LLVMValueRef t = cg_add(c, lo, cg_loop_begin(c, LLVMBuildSub(c->b, hi, lo, ""), &lt));
     PanelTask pt = panel_task(c, t, rp->panels, true, rp->rows, vals[3], p->N);
-    pack_panel(c, buf, cg_gep(c, DT_F32, vals[2], pt.col0), p->K, vals[6], pt.cols, p->N, false);
-    panel_product(c, gemm_fn(c, K, p->N, p->acc, false, NULL, K), &pt, vals[0],
-                  cg_gep(c, DT_F32, vals[1], cg_mul(c, pt.m0, vals[4])), buf, p->K, vals[4],
-                  vals[5]);
+    for (int64_t k0 = 0; k0 < K; k0 += kb) {
+        int64_t kk = K - k0 < kb ? K - k0 : kb;
+        pack_panel(
+            c, buf,
+            cg_gep(c, DT_F32, vals[2], cg_add(c, pt.col0, cg_mul(c, cg_i64(c, k0), vals[6]))),
+            cg_i64(c, kk), vals[6], pt.cols, p->N, false);
+        panel_product(
+            c, gemm_fn(c, kk, p->N, p->acc, false, NULL, kk, k0 > 0), &pt, vals[0],
+            cg_gep(c, DT_F32, vals[1], cg_add(c, cg_mul(c, pt.m0, vals[4]), cg_i64(c, k0))), buf,
+            cg_i64(c, kk), vals[4], vals[5]);
+    }
     cg_loop_end(c, &lt);
 }
 
