@@ -108,7 +108,7 @@ typedef struct {
     int kernels;       /* kernel functions left after merging identical ones */
     int gemms;         /* matrix products generated in code (codegen/gemm.c) */
     int64_t gemm_rows; /* up to this many rows (BLAS above), for the shapes */
-    char gemm_shapes[128]; /* "KxN ..."; of the lowest level's module */
+    char gemm_shapes[512]; /* "KxN ..."; of the lowest level's module */
 } CgStats;
 
 /* Builds the module for a checked, simplified, fused and planned graph

@@ -879,6 +879,8 @@ static bool build_optimized(Cg *c, const Cg *c0, LLVMTargetMachineRef tm, const 
         for (int i = 0; i < c->gemms.n && at < sizeof st->gemm_shapes; i++)
             at += (size_t)snprintf(st->gemm_shapes + at, sizeof st->gemm_shapes - at, "%s%s",
                                    i ? " " : "", c->gemms.v[i]);
+        if (at >= sizeof st->gemm_shapes) /* cut: say so */
+            strcpy(st->gemm_shapes + sizeof st->gemm_shapes - 4, "...");
     }
     if (c0)
         export_variant(c, c0, cg_level_cpu(c->levels[0]));
