@@ -657,15 +657,27 @@ enum { PANEL_BYTES = 16384, PANEL_ROWS = 64 };
  * budget (the GPT's K = 512) is packed in blocks of k, each block's
  * product continuing every sum from out (the .cont kernels start from
  * out's values), so the bits are those of one pass; not for a product
- * that adds its whole sum to out (acc). */
+ * that adds its whole sum to out (acc). A transposed b (the backward's
+ * dy @ w^T) is packed too, transposed, when it has two vectors of
+ * columns: the outer-product kernel beat the dot-product one 1.04x vs
+ * 0.73x OpenBLAS at [2048, 128] @ [512, 128]^T, but lost at 10 columns
+ * (most lanes of its tiles masked; 156 vs 122 us). Its rows' bits then
+ * depend on the row count, as they do between generated and BLAS. */
 enum { PACK_MIN_ROWS = 128 };
 
 static void strided_gemm(Cg *c, const CgProduct *p);
 
+/* The rows of k a packed block holds: PANEL_BYTES, in whole vectors of 8 */
+static int64_t panel_k(const Cg *c)
+{
+    return PANEL_BYTES / 4 / cg_pack_width(c) / 8 * 8;
+}
+
 static bool packs_per_task(const Cg *c, const CgProduct *p, int64_t limit)
 {
     /* (cg_product sends a packed or strided b elsewhere) */
-    return limit == CG_ANY_ROWS && !p->ta && !p->tb && !p->win &&
+    return limit == CG_ANY_ROWS && !p->ta && !p->win &&
+           (!p->tb || p->N >= 2 * c->vector_bytes / 4) &&
            (!p->acc || LLVMConstIntGetSExtValue(p->K) * cg_pack_width(c) * 4 <= PANEL_BYTES);
 }
 
@@ -688,7 +700,7 @@ static void row_tasks(Cg *c, const CgProduct *p, bool packs, int64_t rows, LLVMV
     LLVMBuildBr(c->b, join);
     LLVMPositionBuilderAtEnd(c->b, packed);
     CgProduct q = *p;
-    q.ldb = cg_i64(c, p->N);
+    q.ldb = p->tb ? p->K : cg_i64(c, p->N);
     strided_gemm(c, &q);
     LLVMBuildBr(c->b, join);
     LLVMPositionBuilderAtEnd(c->b, join);
@@ -857,6 +869,62 @@ static void copy_rows(Cg *c, LLVMValueRef dst, LLVMValueRef b, LLVMValueRef K, L
     cg_loop_end(c, &lk);
 }
 
+/* dst[k * w + j] = b[j * ld + k] for k in [k0, k1), j in [j0, j1) */
+static void pack_scalar(Cg *c, LLVMValueRef dst, LLVMValueRef b, LLVMValueRef k0, LLVMValueRef k1,
+                        LLVMValueRef j0, LLVMValueRef j1, LLVMValueRef ld)
+{
+    CgLoop lk, lj;
+    LLVMValueRef k = cg_add(c, k0, cg_loop_begin(c, LLVMBuildSub(c->b, k1, k0, ""), &lk));
+    LLVMValueRef j = cg_add(c, j0, cg_loop_begin(c, LLVMBuildSub(c->b, j1, j0, ""), &lj));
+    cg_store(c, DT_F32, cg_load(c, DT_F32, b, cg_add(c, cg_mul(c, j, ld), k)), dst,
+             cg_add(c, cg_mul(c, k, cg_i64(c, cg_pack_width(c))), j));
+    cg_loop_end(c, &lj);
+    cg_loop_end(c, &lk);
+}
+
+/* The same over k in [0, K), j in [0, J), both multiples of V, by V x V
+ * blocks: V rows of b loaded along k, transposed in registers, stored
+ * along j. Each stage s swaps, in every pair of rows q and q + s (bit s
+ * of q clear), row q's lanes with bit s set and row q + s's with it
+ * clear: after the stages for every bit, lane i of row q is the old
+ * lane q of row i. (A scalar copy took a third of a panel's time.) */
+static void transpose_blocks(Cg *c, LLVMValueRef dst, LLVMValueRef b, LLVMValueRef K,
+                             LLVMValueRef J, LLVMValueRef ld)
+{
+    int V = c->vector_bytes / 4;
+    LLVMTypeRef vt = LLVMVectorType(c->f32, (unsigned)V);
+    LLVMValueRef Vs = cg_i64(c, V);
+    CgLoop lk, lj;
+    LLVMValueRef k = cg_mul(c, cg_loop_begin(c, LLVMBuildSDiv(c->b, K, Vs, ""), &lk), Vs);
+    LLVMValueRef j = cg_mul(c, cg_loop_begin(c, LLVMBuildSDiv(c->b, J, Vs, ""), &lj), Vs);
+    LLVMValueRef u[16], idx[16];
+    for (int q = 0; q < V; q++)
+        u[q] = cg_load_lanes(
+            c, vt, cg_gep(c, DT_F32, b, cg_add(c, cg_mul(c, cg_add(c, j, cg_i64(c, q)), ld), k)),
+            V);
+    for (int st = 1; st < V; st *= 2)
+        for (int q = 0; q < V; q++) {
+            if (q & st)
+                continue;
+            LLVMValueRef lo = u[q], hi = u[q + st];
+            for (int i = 0; i < V; i++) /* lanes of lo (0..V) or hi (V..2V) */
+                idx[i] = LLVMConstInt(c->i32, (unsigned long long)(i & st ? V + i - st : i), 0);
+            u[q] = LLVMBuildShuffleVector(c->b, lo, hi, LLVMConstVector(idx, (unsigned)V), "");
+            for (int i = 0; i < V; i++)
+                idx[i] = LLVMConstInt(c->i32, (unsigned long long)(i & st ? V + i : i + st), 0);
+            u[q + st] = LLVMBuildShuffleVector(c->b, lo, hi, LLVMConstVector(idx, (unsigned)V), "");
+        }
+    for (int q = 0; q < V; q++)
+        cg_store_lanes(
+            c, u[q],
+            cg_gep(
+                c, DT_F32, dst,
+                cg_add(c, cg_mul(c, cg_add(c, k, cg_i64(c, q)), cg_i64(c, cg_pack_width(c))), j)),
+            V);
+    cg_loop_end(c, &lj);
+    cg_loop_end(c, &lk);
+}
+
 /* One panel: rows [0, K) and columns [0, cols) of b (tb: b^T), its rows
  * (tb: columns) ld apart, into dst [K, w] row after row; the lanes past
  * cols unwritten (a last panel's tiles load only its columns). cols is
@@ -866,13 +934,13 @@ static void pack_panel(Cg *c, LLVMValueRef dst, LLVMValueRef b, LLVMValueRef K, 
 {
     int64_t w = cg_pack_width(c), last = N % w;
     if (tb) {
-        CgLoop lk, lj;
-        LLVMValueRef k = cg_loop_begin(c, K, &lk);
-        LLVMValueRef j = cg_loop_begin(c, cols, &lj);
-        cg_store(c, DT_F32, cg_load(c, DT_F32, b, cg_add(c, cg_mul(c, j, ld), k)), dst,
-                 cg_add(c, cg_mul(c, k, cg_i64(c, w)), j));
-        cg_loop_end(c, &lj);
-        cg_loop_end(c, &lk);
+        LLVMValueRef V = cg_i64(c, c->vector_bytes / 4);
+        LLVMValueRef kv = cg_mul(c, LLVMBuildSDiv(c->b, K, V, ""), V),
+                     jv = cg_mul(c, LLVMBuildSDiv(c->b, cols, V, ""), V);
+        transpose_blocks(c, dst, b, kv, jv, ld);
+        /* the columns past the whole blocks, then the rows of k */
+        pack_scalar(c, dst, b, cg_i64(c, 0), K, jv, cols, ld);
+        pack_scalar(c, dst, b, kv, K, cg_i64(c, 0), jv, ld);
         return;
     }
     if (!last) {
@@ -1107,19 +1175,17 @@ static void row_panels(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *va
     const RowPanels *rp = ctx;
     const CgProduct *p = rp->p;
     int64_t K = LLVMConstIntGetSExtValue(p->K);
-    int64_t kb = PANEL_BYTES / 4 / cg_pack_width(c) / 8 * 8;
-    if (kb > K)
-        kb = K;
+    int64_t kb = K < panel_k(c) ? K : panel_k(c);
     LLVMValueRef buf = stack_panel(c, kb);
     CgLoop lt;
     LLVMValueRef t = cg_add(c, lo, cg_loop_begin(c, LLVMBuildSub(c->b, hi, lo, ""), &lt));
     PanelTask pt = panel_task(c, t, rp->panels, true, rp->rows, vals[3], p->N);
     for (int64_t k0 = 0; k0 < K; k0 += kb) {
         int64_t kk = K - k0 < kb ? K - k0 : kb;
-        pack_panel(
-            c, buf,
-            cg_gep(c, DT_F32, vals[2], cg_add(c, pt.col0, cg_mul(c, cg_i64(c, k0), vals[6]))),
-            cg_i64(c, kk), vals[6], pt.cols, p->N, false);
+        LLVMValueRef at = p->tb ? cg_add(c, cg_mul(c, pt.col0, vals[6]), cg_i64(c, k0))
+                                : cg_add(c, pt.col0, cg_mul(c, cg_i64(c, k0), vals[6]));
+        pack_panel(c, buf, cg_gep(c, DT_F32, vals[2], at), cg_i64(c, kk), vals[6], pt.cols, p->N,
+                   p->tb);
         panel_product(
             c, gemm_fn(c, kk, p->N, p->acc, false, NULL, kk, k0 > 0), &pt, vals[0],
             cg_gep(c, DT_F32, vals[1], cg_add(c, cg_mul(c, pt.m0, vals[4]), cg_i64(c, k0))), buf,
@@ -1131,8 +1197,9 @@ static void row_panels(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *va
 static void strided_gemm(Cg *c, const CgProduct *p)
 {
     int64_t w = cg_pack_width(c), K = LLVMConstIntGetSExtValue(p->K);
+    int64_t kb = K < panel_k(c) ? K : panel_k(c);
     RowPanels rp = {.p = p, .rows = ROWS, .panels = (p->N + w - 1) / w};
-    while (rp.rows * K * w < 16 * CG_TASK_WORK)
+    while (rp.rows * kb * w < 16 * CG_TASK_WORK)
         rp.rows += ROWS;
     LLVMValueRef vals[] = {p->out, p->a, p->b, p->M, p->lda, p->ldo, p->ldb};
     LLVMValueRef chunks = cg_ntasks(c, p->M, rp.rows);
