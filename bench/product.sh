@@ -3,35 +3,40 @@
 # writes a model of one product x[M, K] @ w[K, N] (with "tb": x @ w^T, w
 # stored [N, K]), compiles it for this machine (--mcpu=native, or
 # $MCPU) with the build's dlc, or $DLC, and prints the best of ROUNDS
-# rounds of each, their GFLOP/s and dlc's speed over OpenBLAS's. With
+# rounds of each, their GFLOP/s and dlc's speed over OpenBLAS's ("ta":
+# x^T @ x instead, [K, K] over an inner extent of M rows, as a weight
+# gradient x^T @ dy is; N is then ignored). With
 # BENCH_VS=OTHER_DLC it compiles the model with both and runs the two
 # programs in turn, PAIRS times (default 3), so that a change to
 # codegen/gemm.c is judged on the same host state:
 #
-#   bench/product.sh M K N [tb]
+#   bench/product.sh M K N [tb|ta]
 #   BENCH_VS=/tmp/dlc-before bench/product.sh 2048 128 512
 #
 # ROUNDS (default 20) and THREADS (default 1) pass on; BENCH_BUILD is the
 # build directory (default build/release).
 set -euo pipefail
-[ $# -ge 3 ] || { echo "usage: $0 M K N [tb]" >&2; exit 2; }
-m=$1 k=$2 n=$3 tb=0
+[ $# -ge 3 ] || { echo "usage: $0 M K N [tb|ta]" >&2; exit 2; }
+m=$1 k=$2 n=$3 tb=0 ta=0
 [ "${4:-}" = tb ] && tb=1
+[ "${4:-}" = ta ] && ta=1 n=$2
 cd "$(dirname "$0")/.."
 build=${BENCH_BUILD:-build/release}
 dlc=${DLC:-$build/dlc}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-if [ $tb = 1 ]; then
-    wshape="$n, $k" use="x @ transpose(w, [1, 0])"
+if [ $ta = 1 ]; then
+    param="" use="transpose(x, [1, 0]) @ x"
+elif [ $tb = 1 ]; then
+    param="param w: f32[$n, $k] = uniform(-1, 1);" use="x @ transpose(w, [1, 0])"
 else
-    wshape="$k, $n" use="x @ w"
+    param="param w: f32[$k, $n] = uniform(-1, 1);" use="x @ w"
 fi
 cat >"$tmp/product.dl" <<EOF
 model product {
     batch B <= $m;
     input x: f32[B, $k];
-    param w: f32[$wshape] = uniform(-1, 1);
+    $param
     output y = $use;
 }
 EOF
@@ -40,7 +45,7 @@ blas=$(sed -n 's/^OPENBLAS_LIB:FILEPATH=//p' "$build/CMakeCache.txt")
 variant() {
     "$2" --mcpu="${MCPU:-native}" --inference-only "$tmp/product.dl" -o "$tmp/$1.o"
     cc -O2 -Iruntime -I"$tmp" -DMODEL=product -DMODEL_HEADER="\"$1.h\"" -DPROD_K="$k" -DPROD_N="$n" \
-        -DPROD_TB=$tb bench/product.c "$tmp/$1.o" "$build/libdlrt.a" "${blas:--lopenblas}" -lm \
+        -DPROD_TB=$tb -DPROD_TA=$ta bench/product.c "$tmp/$1.o" "$build/libdlrt.a" "${blas:--lopenblas}" -lm \
         -lpthread -o "$tmp/$1"
 }
 variant a "$dlc"
