@@ -517,20 +517,22 @@ LLVMValueRef cg_tanh(Cg *c, DType t, LLVMValueRef x)
         p = fma3(c, p, x2, cg_fconst(c, t, num[i]));
     for (int i = 1; i < countof(den); i++)
         q = fma3(c, q, x2, cg_fconst(c, t, den[i]));
-    LLVMValueRef small = LLVMBuildFDiv(b, LLVMBuildFMul(b, p, x, ""), q, "");
-
     LLVMValueRef cap[2] = {ax, cg_fconst(c, t, 9.5)};
     LLVMValueRef y =
         LLVMBuildFMul(b, cg_fconst(c, t, 2), cg_intrinsic(c, "llvm.minnum", ty, cap, 2), "");
     LLVMValueRef e = exp_core(c, y);
     LLVMValueRef one = cg_fconst(c, t, 1);
-    LLVMValueRef big = LLVMBuildFSub(
-        b, one, LLVMBuildFDiv(b, cg_fconst(c, t, 2), LLVMBuildFAdd(b, e, one, ""), ""), "");
-    LLVMValueRef sign[2] = {big, x};
-    big = cg_intrinsic(c, "llvm.copysign", ty, sign, 2);
+    /* small: p x / q; big: 1 - 2 / (e + 1). One division serves both,
+     * its operands chosen first: a vector loop computes both sides, and
+     * two divisions were most of gelu's time (the GPT's MLP). */
+    LLVMValueRef is_small = LLVMBuildFCmp(b, LLVMRealULT, ax, cg_fconst(c, t, 0.625), "");
+    LLVMValueRef quo = LLVMBuildFDiv(
+        b, LLVMBuildSelect(b, is_small, LLVMBuildFMul(b, p, x, ""), cg_fconst(c, t, 2), ""),
+        LLVMBuildSelect(b, is_small, q, LLVMBuildFAdd(b, e, one, ""), ""), "");
+    LLVMValueRef sign[2] = {LLVMBuildFSub(b, one, quo, ""), x};
+    LLVMValueRef big = cg_intrinsic(c, "llvm.copysign", ty, sign, 2);
 
-    LLVMValueRef res = LLVMBuildSelect(
-        b, LLVMBuildFCmp(b, LLVMRealULT, ax, cg_fconst(c, t, 0.625), ""), small, big, "");
+    LLVMValueRef res = LLVMBuildSelect(b, is_small, quo, big, "");
     return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealULT, ax, cg_fconst(c, t, 4e-4), ""), x, res,
                            "");
 }
