@@ -667,6 +667,15 @@ enum { PACK_MIN_ROWS = 128 };
 
 static void strided_gemm(Cg *c, const CgProduct *p);
 
+/* The name of a product's task function: the calling kernel's, then
+ * what the tasks do (profiles tell the loops apart) */
+static const char *task_name(Cg *c, const char *what)
+{
+    size_t len;
+    const char *fn = LLVMGetValueName2(c->fn, &len);
+    return arena_printf(c->g->arena, "%.*s.%s", (int)len, fn, what);
+}
+
 /* The rows of k a packed block holds: PANEL_BYTES, in whole vectors of 8 */
 static int64_t panel_k(const Cg *c)
 {
@@ -809,9 +818,7 @@ static void small_gemm(Cg *c, const CgProduct *p, int64_t limit)
         gemm_rows(c, cg_i64(c, 0), p->M, vals, (void *)p);
         return;
     }
-    size_t len;
-    const char *fname = LLVMGetValueName2(c->fn, &len);
-    const char *name = arena_printf(c->g->arena, "%.*s.gemm", (int)len, fname);
+    const char *name = task_name(c, "gemm");
     /* (b outweighs the rest only up to cg_split_k_rows: a narrow b, of
      * one column say, never at more than one task's rows) */
     bool packs = packs_per_task(c, p, limit);
@@ -1091,10 +1098,8 @@ static void ta_packed(Cg *c, const CgProduct *p, int64_t kb)
     tt.rows = tt.rows < 4 * ROWS ? 4 * ROWS : (tt.rows + ROWS - 1) / ROWS * ROWS;
     int64_t groups = (tt.M + tt.rows - 1) / tt.rows;
     LLVMValueRef vals[] = {p->out, p->a, p->b, p->K, p->lda, p->ldo};
-    size_t len;
-    const char *name = LLVMGetValueName2(c->fn, &len);
-    cg_parallel_chunks(c, arena_printf(c->g->arena, "%.*s.gemm", (int)len, name),
-                       cg_i64(c, tt.panels * groups), 1, vals, countof(vals), ta_tasks, &tt);
+    cg_parallel_chunks(c, task_name(c, "gemm.ta"), cg_i64(c, tt.panels * groups), 1, vals,
+                       countof(vals), ta_tasks, &tt);
 }
 
 /* a^T @ b over any inner extent K, in blocks of kb rows of b (each kept
@@ -1151,11 +1156,8 @@ static void packed_gemm(Cg *c, const CgProduct *p)
     while (per * 64 * K * w < CG_TASK_WORK)
         per++;
     LLVMValueRef vals[] = {p->out, p->a, p->b, p->M, p->lda, p->ldo};
-    size_t len;
-    const char *name = LLVMGetValueName2(c->fn, &len);
-    cg_parallel_chunks(c, arena_printf(c->g->arena, "%.*s.gemm", (int)len, name),
-                       cg_i64(c, (p->N + w - 1) / w), per, vals, countof(vals), task_panels,
-                       (void *)p);
+    cg_parallel_chunks(c, task_name(c, "gemm.packed"), cg_i64(c, (p->N + w - 1) / w), per, vals,
+                       countof(vals), task_panels, (void *)p);
 }
 
 /* a @ b with b's rows ldb apart (a column block of a wider matrix:
@@ -1203,11 +1205,8 @@ static void strided_gemm(Cg *c, const CgProduct *p)
         rp.rows += ROWS;
     LLVMValueRef vals[] = {p->out, p->a, p->b, p->M, p->lda, p->ldo, p->ldb};
     LLVMValueRef chunks = cg_ntasks(c, p->M, rp.rows);
-    size_t len;
-    const char *name = LLVMGetValueName2(c->fn, &len);
-    cg_parallel_chunks(c, arena_printf(c->g->arena, "%.*s.gemm", (int)len, name),
-                       cg_mul(c, chunks, cg_i64(c, rp.panels)), 1, vals, countof(vals), row_panels,
-                       &rp);
+    cg_parallel_chunks(c, task_name(c, "gemm.panels"), cg_mul(c, chunks, cg_i64(c, rp.panels)), 1,
+                       vals, countof(vals), row_panels, &rp);
 }
 
 void cg_product(Cg *c, DType t, const CgProduct *p)
