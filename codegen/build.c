@@ -324,7 +324,7 @@ static void sum_lanes_into(Cg *c, LLVMValueRef acc, LLVMValueRef v, int n, LLVMV
         LLVMValueRef d = LLVMBuildFSub(c->b, v, cg_splat(c, at, center), "");
         v = LLVMBuildFMul(c->b, d, d, "");
     }
-    if (n < (int)L)
+    if (center && n < (int)L) /* the masked load's zeros, not their deviations */
         v = LLVMBuildSelect(c->b, lanes_below(c, L, n), v, LLVMConstNull(at), "");
     LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, at, acc, ""), v, ""), acc);
 }
