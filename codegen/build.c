@@ -347,6 +347,22 @@ void cg_sum_run(Cg *c, DType t, LLVMValueRef acc, LLVMValueRef p, int64_t n, LLV
                        (int)rest, center);
 }
 
+CgSum cg_sum_new(Cg *c, LLVMTypeRef ty, bool lanes)
+{
+    return (CgSum){cg_alloca(c, lanes ? LLVMVectorType(ty, CG_SUM_LANES) : ty, "acc"), lanes};
+}
+
+void cg_sum_start(Cg *c, const CgSum *s, LLVMValueRef init)
+{
+    LLVMBuildStore(c->b, s->lanes ? LLVMConstNull(LLVMGetAllocatedType(s->at)) : init, s->at);
+}
+
+LLVMValueRef cg_sum_total(Cg *c, const CgSum *s)
+{
+    LLVMValueRef v = LLVMBuildLoad2(c->b, LLVMGetAllocatedType(s->at), s->at, "");
+    return s->lanes ? cg_lanes_sum(c, v) : v;
+}
+
 LLVMValueRef cg_row_max(Cg *c, DType t, LLVMValueRef p, LLVMValueRef n)
 {
     LLVMTypeRef ty = cg_type(c, t);

@@ -160,6 +160,16 @@ enum { CG_SUM_LANES = 16 };
 /* acc (an alloca of <L x f32 or f64>) += the n elements of type t at p,
  * widened to acc's type; with center, (x - center)^2 instead of x. */
 void cg_sum_run(Cg *c, DType t, LLVMValueRef acc, LLVMValueRef p, int64_t n, LLVMValueRef center);
+/* A running sum: one scalar of type ty, or (lanes) CG_SUM_LANES of them
+ * that cg_sum_run adds into and cg_sum_total adds up at the end */
+typedef struct {
+    LLVMValueRef at; /* the alloca */
+    bool lanes;
+} CgSum;
+CgSum cg_sum_new(Cg *c, LLVMTypeRef ty, bool lanes);
+/* init (the lanes: all zero) */
+void cg_sum_start(Cg *c, const CgSum *s, LLVMValueRef init);
+LLVMValueRef cg_sum_total(Cg *c, const CgSum *s);
 /* A vector of type vt whose lanes are all s. */
 LLVMValueRef cg_splat(Cg *c, LLVMTypeRef vt, LLVMValueRef s);
 /* The sum of v's lanes: halves added until one is left. */

@@ -14,8 +14,9 @@
  * known, in lanes (cg_sum_run), else one element after another. */
 typedef struct {
     DType t;
-    LLVMValueRef acc, S;
+    LLVMValueRef S;
     int64_t run; /* S when in lanes, else 0 */
+    CgSum sum;
 } Sums;
 
 static Sums sums_new(Cg *c, DType t, LLVMValueRef S)
@@ -23,20 +24,20 @@ static Sums sums_new(Cg *c, DType t, LLVMValueRef S)
     Sums s = {.t = t, .S = S};
     if (t == DT_F32 && LLVMIsAConstantInt(S) && LLVMConstIntGetSExtValue(S) >= CG_SUM_LANES)
         s.run = LLVMConstIntGetSExtValue(S);
-    s.acc = cg_alloca(c, s.run ? LLVMVectorType(c->f64, CG_SUM_LANES) : c->f64, "acc");
+    s.sum = cg_sum_new(c, c->f64, s.run > 0);
     return s;
 }
 
 static void sums_start(Cg *c, Sums *s)
 {
-    LLVMBuildStore(c->b, LLVMConstNull(LLVMGetAllocatedType(s->acc)), s->acc);
+    cg_sum_start(c, &s->sum, cg_fconst(c, DT_F64, 0));
 }
 
 /* the S elements at src + base, or with center their squared deviations */
 static void sums_add(Cg *c, Sums *s, LLVMValueRef src, LLVMValueRef base, LLVMValueRef center)
 {
     if (s->run) {
-        cg_sum_run(c, s->t, s->acc, cg_gep(c, s->t, src, base), s->run, center);
+        cg_sum_run(c, s->t, s->sum.at, cg_gep(c, s->t, src, base), s->run, center);
         return;
     }
     CgLoop ls;
@@ -46,14 +47,8 @@ static void sums_add(Cg *c, Sums *s, LLVMValueRef src, LLVMValueRef base, LLVMVa
         e = LLVMBuildFSub(c->b, e, center, "");
         e = LLVMBuildFMul(c->b, e, e, "");
     }
-    LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, cg_get(c, c->f64, s->acc), e, ""), s->acc);
+    LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, cg_get(c, c->f64, s->sum.at), e, ""), s->sum.at);
     cg_loop_end(c, &ls);
-}
-
-static LLVMValueRef sums_total(Cg *c, Sums *s)
-{
-    LLVMValueRef v = LLVMBuildLoad2(c->b, LLVMGetAllocatedType(s->acc), s->acc, "");
-    return s->run ? cg_lanes_sum(c, v) : v;
 }
 
 /* Training: per channel, the batch mean and biased variance over every
@@ -78,7 +73,7 @@ static void batch_stats(Cg *c, Node *n, LLVMValueRef src, LLVMValueRef mean, LLV
         LLVMValueRef base = cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, C)), ch), S);
         sums_add(c, &acc, src, base, mu);
         cg_loop_end(c, &lb);
-        LLVMValueRef r = LLVMBuildFDiv(c->b, sums_total(c, &acc), cnt, "");
+        LLVMValueRef r = LLVMBuildFDiv(c->b, cg_sum_total(c, &acc.sum), cnt, "");
         if (pass == 0)
             mu = r;
         else
@@ -162,7 +157,7 @@ static LLVMValueRef k_batch_norm(Cg *c, Node *n)
             per *= ir_dim_max(c->g, xs->d[d]);
     /* in inference, one pass: the call site cuts it into batch rows
      * instead (parallel.c), as the convolution before it */
-    int64_t chunk = !c->training         ? xs->d[1].n
+    int64_t chunk = !c->training             ? xs->d[1].n
                     : per >= BN_CHANNEL_WORK ? 1
                                              : (BN_CHANNEL_WORK + per - 1) / per;
     size_t len;
@@ -198,10 +193,10 @@ static LLVMValueRef k_layer_norm(Cg *c, Node *n)
     LLVMValueRef base = cg_mul(c, o, I);
     sums_start(c, &acc);
     sums_add(c, &acc, src, base, NULL);
-    LLVMValueRef mean = LLVMBuildFDiv(c->b, sums_total(c, &acc), fi, "");
+    LLVMValueRef mean = LLVMBuildFDiv(c->b, cg_sum_total(c, &acc.sum), fi, "");
     sums_start(c, &acc);
     sums_add(c, &acc, src, base, mean);
-    LLVMValueRef var = LLVMBuildFDiv(c->b, sums_total(c, &acc), fi, "");
+    LLVMValueRef var = LLVMBuildFDiv(c->b, cg_sum_total(c, &acc.sum), fi, "");
     LLVMValueRef sd = LLVMBuildFAdd(c->b, var, LLVMConstReal(c->f64, attr_eps(n)), "");
     sd = cg_intrinsic(c, "llvm.sqrt", c->f64, &sd, 1);
     LLVMValueRef rstd = cg_from_f64(c, t, LLVMBuildFDiv(c->b, LLVMConstReal(c->f64, 1), sd, ""));

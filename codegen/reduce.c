@@ -195,11 +195,11 @@ static LLVMValueRef k_softmax(Cg *c, Node *n)
 
 typedef struct {
     Node *n;
-    LLVMValueRef src, out, acc, acc2, idx, count, mean;
+    LLVMValueRef src, out, acc2, idx, count, mean;
     int pass;    /* var: 0 sums, 1 squared deviations */
     int64_t run; /* > 0: the last reduced dimensions, run elements in a
-                  * row, summed in lanes into vacc (cg_sum_run) */
-    LLVMValueRef vacc;
+                  * row, summed in acc's lanes (cg_sum_run) */
+    CgSum acc;
 } RedCtx;
 
 static void reduce_inner(Cg *c, CgNest *nest, LLVMValueRef *offs)
@@ -207,26 +207,27 @@ static void reduce_inner(Cg *c, CgNest *nest, LLVMValueRef *offs)
     RedCtx *r = nest->ctx;
     DType t = r->n->in[0]->dtype;
     if (r->run) {
-        cg_sum_run(c, t, r->vacc, cg_gep(c, t, r->src, offs[0]), r->run,
+        cg_sum_run(c, t, r->acc.at, cg_gep(c, t, r->src, offs[0]), r->run,
                    r->pass == 1 ? r->mean : NULL);
         return;
     }
     LLVMTypeRef ty = cg_type(c, t);
     LLVMValueRef v = cg_load(c, t, r->src, offs[0]);
-    LLVMValueRef a = LLVMBuildLoad2(c->b, ty, r->acc, "");
+    LLVMValueRef a = LLVMBuildLoad2(c->b, ty, r->acc.at, "");
     bool i = t == DT_I32;
     switch (r->n->op) {
     case OP_SUM:
     case OP_MEAN:
         LLVMBuildStore(c->b, i ? LLVMBuildAdd(c->b, a, v, "") : LLVMBuildFAdd(c->b, a, v, ""),
-                       r->acc);
+                       r->acc.at);
         break;
     case OP_VAR:
         if (r->pass == 0) {
-            LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, a, v, ""), r->acc);
+            LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, a, v, ""), r->acc.at);
         } else {
             LLVMValueRef d = LLVMBuildFSub(c->b, v, r->mean, "");
-            LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, a, LLVMBuildFMul(c->b, d, d, ""), ""), r->acc);
+            LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, a, LLVMBuildFMul(c->b, d, d, ""), ""),
+                           r->acc.at);
         }
         break;
     case OP_MAX:
@@ -235,14 +236,14 @@ static void reduce_inner(Cg *c, CgNest *nest, LLVMValueRef *offs)
         LLVMValueRef better =
             i ? LLVMBuildICmp(c->b, mx ? LLVMIntSGT : LLVMIntSLT, v, a, "")
               : LLVMBuildFCmp(c->b, mx ? LLVMRealUGT : LLVMRealULT, v, a, ""); /* NaN wins */
-        LLVMBuildStore(c->b, LLVMBuildSelect(c->b, better, v, a, ""), r->acc);
+        LLVMBuildStore(c->b, LLVMBuildSelect(c->b, better, v, a, ""), r->acc.at);
         break;
     }
     case OP_ARGMAX: {
         LLVMValueRef k = LLVMBuildLoad2(c->b, c->i64, r->count, "");
         LLVMValueRef better = i ? LLVMBuildICmp(c->b, LLVMIntSGT, v, a, "")
                                 : LLVMBuildFCmp(c->b, LLVMRealUGT, v, a, "");
-        LLVMBuildStore(c->b, LLVMBuildSelect(c->b, better, v, a, ""), r->acc);
+        LLVMBuildStore(c->b, LLVMBuildSelect(c->b, better, v, a, ""), r->acc.at);
         LLVMBuildStore(
             c->b, LLVMBuildSelect(c->b, better, k, LLVMBuildLoad2(c->b, c->i64, r->idx, ""), ""),
             r->idx);
@@ -251,22 +252,6 @@ static void reduce_inner(Cg *c, CgNest *nest, LLVMValueRef *offs)
     }
     default: die("not a reduction");
     }
-}
-
-/* The accumulator set to init (a run's lanes to 0), and its total. */
-static void acc_start(Cg *c, RedCtx *r, LLVMValueRef init)
-{
-    if (r->run)
-        LLVMBuildStore(c->b, LLVMConstNull(LLVMGetAllocatedType(r->vacc)), r->vacc);
-    else
-        LLVMBuildStore(c->b, init, r->acc);
-}
-
-static LLVMValueRef acc_total(Cg *c, RedCtx *r, LLVMTypeRef ty)
-{
-    if (r->run)
-        return cg_lanes_sum(c, LLVMBuildLoad2(c->b, LLVMGetAllocatedType(r->vacc), r->vacc, ""));
-    return LLVMBuildLoad2(c->b, ty, r->acc, "");
 }
 
 typedef struct {
@@ -297,24 +282,24 @@ static void reduce_outer(Cg *c, CgNest *nest, LLVMValueRef *offs)
         /* the first element wins ties and a first NaN stays */
         init = LLVMBuildLoad2(c->b, ty, cg_gep(c, t, r->src, offs[0]), "");
     }
-    acc_start(c, r, init);
+    cg_sum_start(c, &r->acc, init);
     r->pass = 0;
     LLVMValueRef base[1] = {offs[0]};
     cg_nest_start(c, ro->inner, base);
-    LLVMValueRef a = acc_total(c, r, ty);
+    LLVMValueRef a = cg_sum_total(c, &r->acc);
     LLVMValueRef cnt = i ? NULL : LLVMBuildSIToFP(c->b, ro->count, ty, "");
     LLVMValueRef v = a;
     if (n->op == OP_MEAN) {
         v = LLVMBuildFDiv(c->b, a, cnt, "");
     } else if (n->op == OP_VAR) {
         r->mean = LLVMBuildFDiv(c->b, a, cnt, "");
-        acc_start(c, r, cg_fconst(c, t, 0));
+        cg_sum_start(c, &r->acc, cg_fconst(c, t, 0));
         r->pass = 1;
         cg_nest_start(c, ro->inner, base);
         LLVMValueRef dof =
             LLVMBuildFSub(c->b, cnt, cg_fconst(c, t, (double)attr_correction(n)), "");
         dof = cg_max(c, t, dof, cg_fconst(c, t, 0)); /* 0 -> inf/nan as PyTorch */
-        v = LLVMBuildFDiv(c->b, acc_total(c, r, ty), dof, "");
+        v = LLVMBuildFDiv(c->b, cg_sum_total(c, &r->acc), dof, "");
     } else if (n->op == OP_ARGMAX) {
         v = LLVMBuildTrunc(c->b, LLVMBuildLoad2(c->b, c->i64, r->idx, ""), c->i32, "");
     }
@@ -379,7 +364,6 @@ static void emit_reduce(Cg *c, Node *n, LLVMValueRef out, LLVMValueRef src)
     Node *x = n->in[0];
     RedCtx r = {.n = n, .out = out, .src = src};
     DType t = x->dtype;
-    r.acc = cg_alloca(c, cg_type(c, t), "acc");
     r.idx = cg_alloca(c, c->i64, "idx");
     r.count = cg_alloca(c, c->i64, "count");
     bool red[IR_MAX_RANK] = {0};
@@ -407,13 +391,12 @@ static void emit_reduce(Cg *c, Node *n, LLVMValueRef out, LLVMValueRef src)
         int64_t run = 1;
         while (end > 0 && red[end - 1] && !x->shape.d[end - 1].batch)
             run *= x->shape.d[--end].n;
-        if (run >= CG_SUM_LANES) {
+        if (run >= CG_SUM_LANES)
             r.run = run;
-            r.vacc = cg_alloca(c, LLVMVectorType(c->f32, CG_SUM_LANES), "lanes");
-        } else {
+        else
             end = x->shape.rank;
-        }
     }
+    r.acc = cg_sum_new(c, cg_type(c, t), r.run > 0);
     LLVMValueRef st[IR_MAX_RANK];
     cg_strides(c, &x->shape, st);
     CgNest *outer = cg_nest_new(c, 0, 2), *inner = cg_nest_new(c, 0, 1);
