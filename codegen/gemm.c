@@ -43,10 +43,18 @@ int64_t cg_small_gemm_limit(const Cg *c)
  * (AVX-512). A narrower b leaves many lanes of its tiles masked (a deep
  * convolution's 7 x 7 columns), where BLAS stayed ahead; a b past L2 (the
  * MNIST MLP's 784 x 256, 784 KiB, on a Zen 3 core's 512 KiB) lost 5-10%
- * to OpenBLAS at 64 rows. */
-static bool any_rows(const Cg *c, int64_t K, int64_t N, int64_t lanes)
+ * to OpenBLAS at 64 rows. An untransposed b of at most SMALL_B bytes and
+ * two vectors of columns runs generated at any row count too: BLAS's
+ * packing costs more than the product there (attention's per-head
+ * [64, 64] @ [64, 32] at 64 rows, AVX2: 1.3-1.4x OpenBLAS generated,
+ * [64, 16] @ [16, 64] 1.8x); transposed, it gained nothing. */
+enum { SMALL_B = 16384 };
+
+static bool any_rows(const Cg *c, int64_t K, int64_t N, bool tb)
 {
-    return c->gemm_any && lanes >= 128 && K * N * 4 <= c->l2_bytes;
+    int64_t lanes = tb ? K : N;
+    return c->gemm_any && ((lanes >= 128 && K * N * 4 <= c->l2_bytes) ||
+                           (!tb && N >= 2 * c->vector_bytes / 4 && K * N * 4 <= SMALL_B));
 }
 
 int64_t cg_small_gemm_rows(const Cg *c, DType t, bool ta, bool tb, Dim k, Dim n)
@@ -59,7 +67,7 @@ int64_t cg_small_gemm_rows(const Cg *c, DType t, bool ta, bool tb, Dim k, Dim n)
         return c->gemm_rows;
     if (k.batch)
         return 0;
-    return any_rows(c, k.n, n.n, tb ? k.n : n.n) ? CG_ANY_ROWS : c->gemm_rows;
+    return any_rows(c, k.n, n.n, tb) ? CG_ANY_ROWS : c->gemm_rows;
 }
 
 /* One product's shape and layout: out[M, N] (+)= a[M, K] @ b[K, N] (ta:
@@ -392,7 +400,7 @@ static LLVMValueRef gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta, cons
                                    win  ? "#"
                                    : pk ? (cont ? "pc" : "p")
                                         : "",
-                                   !ta && (pk || any_rows(c, K, N, N)), &saved, &made);
+                                   !ta && (pk || any_rows(c, K, N, false)), &saved, &made);
     if (!made)
         return fn;
     LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), b = LLVMGetParam(fn, 2),
@@ -589,7 +597,7 @@ static LLVMValueRef gemm_tb_fn(Cg *c, int64_t K, int64_t N, bool acc, const CgWi
     CgSaved saved;
     bool made;
     LLVMValueRef fn = kernel_begin(c, win_kind(c, ".tb", win), shape, acc, false, "",
-                                   win ? "'#" : "'", any_rows(c, K, N, K), &saved, &made);
+                                   win ? "'#" : "'", any_rows(c, K, N, true), &saved, &made);
     if (!made)
         return fn;
     LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), b = LLVMGetParam(fn, 2),
