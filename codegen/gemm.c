@@ -52,11 +52,21 @@ int64_t cg_small_gemm_limit(const Cg *c)
  * 0.86-0.92x -> 1.49-1.81x, where its dot products gained nothing. */
 enum { SMALL_B = 16384 };
 
+/* b has two vectors of columns or more (packing it fills its tiles) */
+static bool two_vectors(const Cg *c, int64_t N)
+{
+    return N >= 2 * c->vector_bytes / 4;
+}
+
+static bool small_b(const Cg *c, int64_t K, int64_t N)
+{
+    return two_vectors(c, N) && K * N * 4 <= SMALL_B;
+}
+
 static bool any_rows(const Cg *c, int64_t K, int64_t N, bool tb)
 {
     int64_t lanes = tb ? K : N;
-    return c->gemm_any && ((lanes >= 128 && K * N * 4 <= c->l2_bytes) ||
-                           (N >= 2 * c->vector_bytes / 4 && K * N * 4 <= SMALL_B));
+    return c->gemm_any && ((lanes >= 128 && K * N * 4 <= c->l2_bytes) || small_b(c, K, N));
 }
 
 int64_t cg_small_gemm_rows(const Cg *c, DType t, bool ta, bool tb, Dim k, Dim n)
@@ -687,17 +697,18 @@ static const char *task_name(Cg *c, const char *what)
     return arena_printf(c->g->arena, "%.*s.%s", (int)len, fn, what);
 }
 
-/* The rows of k a packed block holds: PANEL_BYTES, in whole vectors of 8 */
-static int64_t panel_k(const Cg *c)
+/* The rows of a K-row b a packed block holds: all, or PANEL_BYTES' worth
+ * in whole vectors of 8 */
+static int64_t panel_k(const Cg *c, int64_t K)
 {
-    return PANEL_BYTES / 4 / cg_pack_width(c) / 8 * 8;
+    int64_t most = PANEL_BYTES / 4 / cg_pack_width(c) / 8 * 8;
+    return K < most ? K : most;
 }
 
 static bool packs_per_task(const Cg *c, const CgProduct *p, int64_t limit)
 {
     /* (cg_product sends a packed or strided b elsewhere) */
-    return limit == CG_ANY_ROWS && !p->ta && !p->win &&
-           (!p->tb || p->N >= 2 * c->vector_bytes / 4) &&
+    return limit == CG_ANY_ROWS && !p->ta && !p->win && (!p->tb || two_vectors(c, p->N)) &&
            (!p->acc || LLVMConstIntGetSExtValue(p->K) * cg_pack_width(c) * 4 <= PANEL_BYTES);
 }
 
@@ -707,7 +718,7 @@ static void row_tasks(Cg *c, const CgProduct *p, bool packs, int64_t rows, LLVMV
 {
     CgProduct q = *p;
     q.ldb = p->tb ? p->K : cg_i64(c, p->N);
-    if (packs && p->tb && LLVMConstIntGetSExtValue(p->K) * p->N * 4 <= SMALL_B) {
+    if (packs && p->tb && small_b(c, LLVMConstIntGetSExtValue(p->K), p->N)) {
         strided_gemm(c, &q); /* a small b^T: packed at every row count */
         return;
     }
@@ -1192,7 +1203,7 @@ static void row_panels(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *va
     const RowPanels *rp = ctx;
     const CgProduct *p = rp->p;
     int64_t K = LLVMConstIntGetSExtValue(p->K);
-    int64_t kb = K < panel_k(c) ? K : panel_k(c);
+    int64_t kb = panel_k(c, K);
     LLVMValueRef buf = stack_panel(c, kb);
     CgLoop lt;
     LLVMValueRef t = cg_add(c, lo, cg_loop_begin(c, LLVMBuildSub(c->b, hi, lo, ""), &lt));
@@ -1214,7 +1225,7 @@ static void row_panels(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *va
 static void strided_gemm(Cg *c, const CgProduct *p)
 {
     int64_t w = cg_pack_width(c), K = LLVMConstIntGetSExtValue(p->K);
-    int64_t kb = K < panel_k(c) ? K : panel_k(c);
+    int64_t kb = panel_k(c, K);
     RowPanels rp = {.p = p, .rows = ROWS, .panels = (p->N + w - 1) / w};
     while (rp.rows * kb * w < 16 * CG_TASK_WORK)
         rp.rows += ROWS;
