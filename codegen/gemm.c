@@ -37,11 +37,13 @@ int64_t cg_small_gemm_limit(const Cg *c)
 }
 
 /* With AVX2 or AVX-512 and the limit left to dlc, a b that stays in a
- * core's L2 and is at least 128 lanes wide along its vectors (b's
+ * core's L2 and is at least 64 lanes wide along its vectors (b's
  * columns; its rows when transposed) runs generated at any row count: a
  * Transformer's [B*T, 128] @ [128, 384] forward rose by a quarter
- * (AVX-512). A narrower b leaves many lanes of its tiles masked (a deep
- * convolution's 7 x 7 columns), where BLAS stayed ahead; a b past L2 (the
+ * (AVX-512), LeNet-5's [64, 400] @ [400, 120] ran at 1.09x OpenBLAS
+ * (AVX2), 2x at 2 threads, where BLAS ran on one. A narrower b leaves
+ * many lanes of its tiles masked (a deep convolution's 7 x 7 columns),
+ * where BLAS stayed ahead; a b past L2 (the
  * MNIST MLP's 784 x 256, 784 KiB, on a Zen 3 core's 512 KiB) lost 5-10%
  * to OpenBLAS at 64 rows. An untransposed b of at most SMALL_B bytes and
  * two vectors of columns runs generated at any row count too: BLAS's
@@ -66,7 +68,7 @@ static bool small_b(const Cg *c, int64_t K, int64_t N)
 static bool any_rows(const Cg *c, int64_t K, int64_t N, bool tb)
 {
     int64_t lanes = tb ? K : N;
-    return c->gemm_any && ((lanes >= 128 && K * N * 4 <= c->l2_bytes) || small_b(c, K, N));
+    return c->gemm_any && ((lanes >= 64 && K * N * 4 <= c->l2_bytes) || small_b(c, K, N));
 }
 
 int64_t cg_small_gemm_rows(const Cg *c, DType t, bool ta, bool tb, Dim k, Dim n)
@@ -665,26 +667,37 @@ static void gemm_rows(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *val
  * the widest panels, AVX-512's. */
 enum { PANEL_BYTES = 16384, PANEL_ROWS = 64 };
 
-/* A dense b at any row count, from PACK_MIN_ROWS rows of out on, is
+/* A dense b at any row count, from pack_rows() rows of out on, is
  * packed a panel at a time by each task of strided_gemm when its panel
  * fits on the stack: the panel is then read in memory order and stays in
  * L1 while the task's rows pass, where rows() walks all of b, from L2,
  * for every 4 rows. The GPT's [2048, 128] @ [128, 512] ran at 0.90x
  * OpenBLAS's speed unpacked, 1.04x packed (AVX2). The packed kernel sums
  * each output over k in order from 0, as the other does: the same bits
- * at any row count. Below PACK_MIN_ROWS rows (a convolution's per-image
- * product: 32 or 64) packing gained nothing. A panel over the stack's
- * budget (the GPT's K = 512) is packed in blocks of k, each block's
- * product continuing every sum from out (the .cont kernels start from
- * out's values), so the bits are those of one pass; not for a product
- * that adds its whole sum to out (acc). A transposed b (the backward's
- * dy @ w^T) is packed too, transposed, when it has two vectors of
- * columns: the outer-product kernel beat the dot-product one 1.04x vs
- * 0.73x OpenBLAS at [2048, 128] @ [512, 128]^T, but lost at 10 columns
- * (most lanes of its tiles masked; 156 vs 122 us). Its rows' bits then
- * depend on the row count, as they do between generated and BLAS. A
- * small b^T (SMALL_B) is packed at every row count. */
-enum { PACK_MIN_ROWS = 128 };
+ * at any row count. A panel over the stack's budget (the GPT's K = 512)
+ * is packed in blocks of k, each block's product continuing every sum
+ * from out (the .cont kernels start from out's values), so the bits are
+ * those of one pass; not for a product that adds its whole sum to out
+ * (acc). A transposed b (the backward's dy @ w^T) is packed too,
+ * transposed, when it has two vectors of columns: the outer-product
+ * kernel beat the dot-product one 1.04x vs 0.73x OpenBLAS at [2048, 128]
+ * @ [512, 128]^T, but lost at 10 columns (most lanes of its tiles
+ * masked; 156 vs 122 us). Its rows' bits then depend on the row count,
+ * as they do between generated and BLAS. */
+enum { PACK_MIN_ROWS = 32, PACK_MIN_ROWS_TB = 16 };
+
+/* The rows of out from which packing b pays for copying it (AVX2,
+ * bench/product.sh): an untransposed [K, 120] from 32 rows (1.10x vs
+ * 1.01x OpenBLAS at K = 400; 16 rows 1.11x vs 1.13x), a transposed one
+ * from 16 (the dot products it replaces are slower: [16, 120] @ [400,
+ * 120]^T 1.42x vs 1.19x; 8 rows 1.58x either way; 4 rows 1.9x vs 2.4x),
+ * a small b^T (SMALL_B) at every row count. */
+static int64_t pack_rows(const Cg *c, const CgProduct *p)
+{
+    if (!p->tb)
+        return PACK_MIN_ROWS;
+    return small_b(c, LLVMConstIntGetSExtValue(p->K), p->N) ? 1 : PACK_MIN_ROWS_TB;
+}
 
 static void strided_gemm(Cg *c, const CgProduct *p);
 
@@ -718,8 +731,9 @@ static void row_tasks(Cg *c, const CgProduct *p, bool packs, int64_t rows, LLVMV
 {
     CgProduct q = *p;
     q.ldb = p->tb ? p->K : cg_i64(c, p->N);
-    if (packs && p->tb && small_b(c, LLVMConstIntGetSExtValue(p->K), p->N)) {
-        strided_gemm(c, &q); /* a small b^T: packed at every row count */
+    int64_t from = packs ? pack_rows(c, p) : 0;
+    if (from == 1) {
+        strided_gemm(c, &q);
         return;
     }
     LLVMBasicBlockRef join = NULL, packed = NULL;
@@ -727,8 +741,8 @@ static void row_tasks(Cg *c, const CgProduct *p, bool packs, int64_t rows, LLVMV
         packed = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "packed");
         LLVMBasicBlockRef plain = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "rows");
         join = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "join");
-        LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSGE, p->M, cg_i64(c, PACK_MIN_ROWS), ""),
-                        packed, plain);
+        LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSGE, p->M, cg_i64(c, from), ""), packed,
+                        plain);
         LLVMPositionBuilderAtEnd(c->b, plain);
     }
     cg_parallel_chunks(c, name, p->M, rows, vals, nvals, gemm_rows, (void *)p);
