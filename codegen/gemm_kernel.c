@@ -1,0 +1,595 @@
+/*
+ * The kernels of the products the compiler generates (gemm.c decides
+ * which products and cuts them into tasks; gemm_pack.c packs b's
+ * panels): one function per shape, called by every product of it.
+ *
+ * The kernel is register-blocked: a tile of up to 4 rows by NV vectors of
+ * the target's widest registers keeps its sums in registers while k runs
+ * over the inner extent; each step loads NV vectors of b's row k and
+ * multiplies them by the tile's a[i, k], splat. Each output is a sum over
+ * k in order (fused multiply-adds where the target has them), so the
+ * result does not depend on the rows around it nor on the thread count.
+ * A transposed b (dy @ w^T) has its own kernel of dot products, and a
+ * packed one (cg_pack_b) runs the tiles over one panel at a time.
+ */
+#include "cg_gemm.h"
+
+/* Rows a tile computes: each vector of b loaded serves ROWS outputs. A
+ * tile of one row may be up to MAX_NV vectors wide. */
+enum { ROWS = CG_TILE_ROWS, MAX_NV = 8 };
+
+/* Vectors a tile of ROWS rows spans: 4 with AVX-512's 32 registers, 3 with
+ * AVX2's 16 and fused multiply-adds, else 2, so that the ROWS x NV sums,
+ * NV loads of b and a splat fit in the registers. A packed panel is one
+ * tile wide (cg_pack_width). */
+static int tile_vectors(const Cg *c)
+{
+    return c->vector_bytes >= 64 ? 4 : c->vector_bytes >= 32 ? 3 : 2;
+}
+
+int64_t cg_pack_width(const Cg *c)
+{
+    int64_t w = c->vector_bytes / 4 * tile_vectors(c);
+    check(w == 8 || w == 24 || w == 64); /* cg_packed_floats */
+    return w;
+}
+
+/* One product's shape and layout: out[M, N] (+)= a[M, K] @ b[K, N] (ta:
+ * a^T, a stored [K, M]), b dense, the rows of a and out lda and ldo
+ * elements apart, K a value (a constant unless a^T); and one tile's: R rows by NV
+ * vectors of V lanes, the last vector with only `last` lanes (V when
+ * whole), loaded and stored under a mask. */
+typedef struct {
+    int64_t N;
+    bool acc, ta, cont;
+    const CgWindow *win; /* b's rows, when not dense */
+    int64_t pw, pk;      /* b packed (cg_pack_b): panels pw columns wide, pk rows */
+    LLVMValueRef K, lda, ldo;
+    int V, NV, R, last;
+    LLVMTypeRef vt;
+} Tile;
+
+static bool partial(const Tile *t, int v)
+{
+    return v == t->NV - 1 && t->last < t->V;
+}
+
+static LLVMValueRef load_vec(Cg *c, const Tile *t, LLVMValueRef p, bool part)
+{
+    return cg_load_lanes(c, t->vt, p, part ? t->last : t->V);
+}
+
+static void store_vec(Cg *c, const Tile *t, LLVMValueRef v, LLVMValueRef p, bool part)
+{
+    cg_store_lanes(c, v, p, part ? t->last : t->V);
+}
+
+/* element (i0 + r, col) of a matrix whose rows are ld elements apart */
+static LLVMValueRef at(Cg *c, LLVMValueRef base, LLVMValueRef i0, int r, LLVMValueRef ld,
+                       LLVMValueRef col)
+{
+    LLVMValueRef row = cg_add(c, i0, cg_i64(c, r));
+    return cg_gep(c, DT_F32, base, cg_add(c, cg_mul(c, row, ld), col));
+}
+
+/* a's element (i0 + r, k), read down a column when a is transposed */
+static LLVMValueRef a_at(Cg *c, const Tile *t, LLVMValueRef a, LLVMValueRef i0, int r,
+                         LLVMValueRef k)
+{
+    if (t->ta)
+        return LLVMBuildLoad2(c->b, c->f32, at(c, a, k, 0, t->lda, cg_add(c, i0, cg_i64(c, r))),
+                              "");
+    return LLVMBuildLoad2(c->b, c->f32, at(c, a, i0, r, t->lda, k), "");
+}
+
+/* Where b's row k starts: k rows of n apart, or the window's (ch, i, j) */
+static LLVMValueRef b_row(Cg *c, const CgWindow *w, LLVMValueRef b, LLVMValueRef k, int64_t n)
+{
+    if (!w)
+        return cg_gep(c, DT_F32, b, cg_mul(c, k, cg_i64(c, n)));
+    LLVMValueRef taps = cg_i64(c, w->kh * w->kw), kw = cg_i64(c, w->kw);
+    LLVMValueRef ch = LLVMBuildUDiv(c->b, k, taps, ""), tap = LLVMBuildURem(c->b, k, taps, "");
+    LLVMValueRef i = LLVMBuildUDiv(c->b, tap, kw, ""), j = LLVMBuildURem(c->b, tap, kw, "");
+    return cg_gep(
+        c, DT_F32, b,
+        cg_add(c, cg_add(c, cg_mul(c, ch, cg_i64(c, w->cs)), cg_mul(c, i, cg_i64(c, w->wp))), j));
+}
+
+/* The loop over k, b's rows, which *row gets the start of: one loop, or
+ * for a window one per channel, tap row and tap column (no divisions in
+ * the loop). */
+typedef struct {
+    CgLoop l[3];
+    int n;
+} KLoop;
+
+static LLVMValueRef k_begin(Cg *c, const Tile *t, LLVMValueRef b, KLoop *kl, LLVMValueRef *row)
+{
+    const CgWindow *w = t->win;
+    if (!w) {
+        kl->n = 1;
+        LLVMValueRef k = cg_loop_begin(c, t->K, &kl->l[0]);
+        *row = b_row(c, NULL, b, k, t->pw ? t->pw : t->N);
+        return k;
+    }
+    kl->n = 3;
+    LLVMValueRef ch = cg_loop_begin(c, cg_i64(c, w->c), &kl->l[0]);
+    LLVMValueRef i = cg_loop_begin(c, cg_i64(c, w->kh), &kl->l[1]);
+    LLVMValueRef j = cg_loop_begin(c, cg_i64(c, w->kw), &kl->l[2]);
+    *row = cg_gep(
+        c, DT_F32, b,
+        cg_add(c, cg_add(c, cg_mul(c, ch, cg_i64(c, w->cs)), cg_mul(c, i, cg_i64(c, w->wp))), j));
+    return cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, w->kh)), i), cg_i64(c, w->kw)), j);
+}
+
+static void k_end(Cg *c, KLoop *kl)
+{
+    for (int i = kl->n - 1; i >= 0; i--)
+        cg_loop_end(c, &kl->l[i]);
+}
+
+/* Where vector v of a tile at column j0 starts in b's row (row: from
+ * k_begin); packed, column j lies in panel j / pw, at lane j % pw of the
+ * panel's row (j0 is a multiple of pw) */
+static LLVMValueRef b_vec(Cg *c, const Tile *t, LLVMValueRef row, LLVMValueRef j0, int v)
+{
+    int64_t col = (int64_t)v * t->V;
+    if (!t->pw)
+        return cg_gep(c, DT_F32, row, cg_add(c, j0, cg_i64(c, col)));
+    LLVMValueRef panel =
+        cg_add(c, LLVMBuildUDiv(c->b, j0, cg_i64(c, t->pw), ""), cg_i64(c, col / t->pw));
+    return cg_gep(c, DT_F32, row,
+                  cg_add(c, cg_mul(c, panel, cg_i64(c, t->pk * t->pw)), cg_i64(c, col % t->pw)));
+}
+
+/* out[i0 .. i0+R, j0 .. j0+width] (+)= a[i0 .. i0+R, :] @ b[:, j0 ..]. */
+static void tile(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
+                 LLVMValueRef i0, LLVMValueRef j0)
+{
+    LLVMValueRef acc[ROWS][MAX_NV];
+    for (int r = 0; r < t->R; r++)
+        for (int v = 0; v < t->NV; v++) {
+            acc[r][v] = cg_alloca(c, t->vt, "acc");
+            LLVMValueRef init = LLVMConstNull(t->vt);
+            if (t->cont)
+                init = load_vec(
+                    c, t, cg_gep(c, DT_F32, at(c, out, i0, r, t->ldo, j0), cg_i64(c, v * t->V)),
+                    partial(t, v));
+            LLVMBuildStore(c->b, init, acc[r][v]);
+        }
+    KLoop lk;
+    LLVMValueRef brow, k = k_begin(c, t, b, &lk, &brow);
+    LLVMValueRef bv[MAX_NV];
+    for (int v = 0; v < t->NV; v++)
+        bv[v] = load_vec(c, t, b_vec(c, t, brow, j0, v), partial(t, v));
+    for (int r = 0; r < t->R; r++) {
+        LLVMValueRef s = a_at(c, t, a, i0, r, k);
+        LLVMValueRef splat = cg_splat(c, t->vt, s);
+        for (int v = 0; v < t->NV; v++) {
+            LLVMValueRef args[] = {splat, bv[v], LLVMBuildLoad2(c->b, t->vt, acc[r][v], "")};
+            LLVMBuildStore(c->b, cg_intrinsic(c, "llvm.fmuladd", t->vt, args, 3), acc[r][v]);
+        }
+    }
+    k_end(c, &lk);
+    for (int r = 0; r < t->R; r++) {
+        LLVMValueRef orow = at(c, out, i0, r, t->ldo, j0);
+        for (int v = 0; v < t->NV; v++) {
+            LLVMValueRef p = cg_gep(c, DT_F32, orow, cg_i64(c, v * t->V));
+            LLVMValueRef sum = LLVMBuildLoad2(c->b, t->vt, acc[r][v], "");
+            if (t->acc) /* out + the whole sum, as BLAS's beta = 1 */
+                sum = LLVMBuildFAdd(c->b, load_vec(c, t, p, partial(t, v)), sum, "");
+            store_vec(c, t, sum, p, partial(t, v));
+        }
+    }
+}
+
+/* out[i, :] = a[i, :] @ b for one row: b streamed once, row after row in
+ * memory order, each multiplied by a[i, k] and added into out's row,
+ * which stays in L1; the column loop is left to LLVM's vectorizer. One
+ * row is bound by reading b, and a tile's walk down b's columns (a jump
+ * of a row of b per k) reads it at half this speed. The sums start at 0
+ * and take the k in order, so out gets the same bits as from a tile. */
+static void stream_row(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
+                       LLVMValueRef i)
+{
+    int64_t N = t->N;
+    LLVMValueRef orow = at(c, out, i, 0, t->ldo, cg_i64(c, 0));
+    cg_zero(c, DT_F32, orow, cg_i64(c, N));
+    KLoop lk;
+    CgLoop ln;
+    LLVMValueRef brow, k = k_begin(c, t, b, &lk, &brow);
+    LLVMValueRef s = a_at(c, t, a, i, 0, k);
+    LLVMValueRef j = cg_loop_begin(c, cg_i64(c, N), &ln);
+    LLVMValueRef args[] = {s, cg_load(c, DT_F32, brow, j), cg_load(c, DT_F32, orow, j)};
+    cg_store(c, DT_F32, cg_intrinsic(c, "llvm.fmuladd", c->f32, args, 3), orow, j);
+    cg_loop_end(c, &ln);
+    k_end(c, &lk);
+}
+
+/* Rows i0 .. i0+R of the output, columns j0 .. j0+cols: the whole tiles
+ * in a loop, then the columns left as one narrower tile. */
+static void rows(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b, LLVMValueRef i0,
+                 LLVMValueRef j0, int64_t cols)
+{
+    int64_t width = (int64_t)t.V * t.NV, whole = cols / width, left = cols % width;
+    if (whole) {
+        CgLoop l;
+        LLVMValueRef j = cg_loop_begin(c, cg_i64(c, whole), &l);
+        tile(c, &t, out, a, b, i0, cg_add(c, j0, cg_mul(c, j, cg_i64(c, width))));
+        cg_loop_end(c, &l);
+    }
+    if (left) {
+        t.NV = (int)((left + t.V - 1) / t.V);
+        t.last = (int)(left - (int64_t)(t.NV - 1) * t.V);
+        tile(c, &t, out, a, b, i0, cg_add(c, j0, cg_i64(c, whole * width)));
+    }
+}
+
+/* Every row's block of 4, then a pair: rows() over columns j0 ..
+ * j0+cols, the last odd row left to last_row (it may stream); or, cols
+ * 0, for packed b, one tile at j0 a block and a last odd row too, all
+ * over the same panel [K, pw], which stays in L1/L2 (rows() walks all
+ * of b for each row block instead). */
+static void row_blocks(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
+                       LLVMValueRef M, LLVMValueRef j0, int64_t cols)
+{
+    LLVMValueRef blocks = LLVMBuildSDiv(c->b, M, cg_i64(c, ROWS), "");
+    CgLoop l;
+    LLVMValueRef i0 = cg_mul(c, cg_loop_begin(c, blocks, &l), cg_i64(c, ROWS));
+    if (cols)
+        rows(c, t, out, a, b, i0, j0, cols);
+    else
+        tile(c, &t, out, a, b, i0, j0);
+    cg_loop_end(c, &l);
+    LLVMValueRef done = cg_mul(c, blocks, cg_i64(c, ROWS)), left = LLVMBuildSub(c->b, M, done, "");
+    LLVMBasicBlockRef join =
+        cg_if_begin(c, LLVMBuildICmp(c->b, LLVMIntSGE, left, cg_i64(c, 2), ""));
+    t.R = 2;
+    if (cols)
+        rows(c, t, out, a, b, done, j0, cols);
+    else
+        tile(c, &t, out, a, b, done, j0);
+    cg_if_end(c, join);
+    if (cols)
+        return;
+    join = cg_if_begin(c, LLVMBuildTrunc(c->b, M, c->i1, ""));
+    t.R = 1;
+    tile(c, &t, out, a, b, LLVMBuildSub(c->b, M, cg_i64(c, 1), ""), j0);
+    cg_if_end(c, join);
+}
+
+/* Columns [0, cols) of a packed product, cols a multiple of the panels'
+ * width or reaching N: the whole panels, then N's last narrower one. */
+static void packed_panels(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
+                          LLVMValueRef M, LLVMValueRef cols)
+{
+    LLVMValueRef w = cg_i64(c, t.pw);
+    CgLoop l;
+    LLVMValueRef j = cg_loop_begin(c, LLVMBuildUDiv(c->b, cols, w, ""), &l);
+    row_blocks(c, t, out, a, b, M, cg_mul(c, j, w), 0);
+    cg_loop_end(c, &l);
+    int64_t left = t.N % t.pw;
+    if (left) {
+        LLVMValueRef part = LLVMBuildURem(c->b, cols, w, "");
+        LLVMBasicBlockRef join =
+            cg_if_begin(c, LLVMBuildICmp(c->b, LLVMIntNE, part, cg_i64(c, 0), ""));
+        t.NV = (int)((left + t.V - 1) / t.V);
+        t.last = (int)(left - (int64_t)(t.NV - 1) * t.V);
+        row_blocks(c, t, out, a, b, M, LLVMBuildSub(c->b, cols, part, ""), 0);
+        cg_if_end(c, join);
+    }
+}
+
+/* A last odd row: tiles of one row when b's rows fit in MAX_NV vectors
+ * (b is then read in memory order too, and the sums stay in registers),
+ * or when the sums must be added to out whole; else streamed. */
+static void last_row(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
+                     LLVMValueRef M)
+{
+    LLVMBasicBlockRef join = cg_if_begin(c, LLVMBuildTrunc(c->b, M, c->i1, ""));
+    LLVMValueRef last = LLVMBuildSub(c->b, M, cg_i64(c, 1), "");
+    if (t.N <= (int64_t)t.V * MAX_NV || t.acc) {
+        t.R = 1;
+        t.NV = MAX_NV;
+        rows(c, t, out, a, b, last, cg_i64(c, 0), t.N);
+    } else {
+        stream_row(c, &t, out, a, b, last);
+    }
+    cg_if_end(c, join);
+}
+
+/* The function `void NAME.gemm[KIND][.acc].f32.SHAPE(ptr noalias out, ptr
+ * noalias a, ptr noalias b, i64 m, i64 k, i64 lda, i64 ldo[, i64 cols])`
+ * (cols: a packed b's), begun (made) unless an earlier product made it;
+ * --stats lists it as SHAPE between the marks pre and post, + when it
+ * accumulates and * when it runs at any row count. */
+static LLVMValueRef kernel_begin(Cg *c, const char *kind, const char *shape, bool acc, bool packed,
+                                 const char *pre, const char *post, bool any, CgSaved *saved,
+                                 bool *made)
+{
+    const char *name =
+        arena_printf(c->g->arena, "%s.gemm%s%s.f32.%s", c->g->name, kind, acc ? ".acc" : "", shape);
+    LLVMTypeRef pt[] = {c->ptr, c->ptr, c->ptr, c->i64, c->i64, c->i64, c->i64, c->i64};
+    unsigned np = packed ? 8u : 7u;
+    LLVMValueRef fn =
+        cg_helper_begin(c, name, LLVMFunctionType(c->voidt, pt, np, false), 7u, saved, made);
+    if (*made)
+        vec_push(c->g->arena, &c->gemms,
+                 arena_printf(c->g->arena, "%s%s%s%s%s", pre, shape, post, acc ? "+" : "",
+                              any ? "*" : ""));
+    return fn;
+}
+
+/* A window's part of a kernel's name, after kind: .winKHxKW.CS.WP */
+static const char *win_kind(Cg *c, const char *kind, const CgWindow *w)
+{
+    if (!w)
+        return kind;
+    return arena_printf(c->g->arena, "%s.win%lldx%lld.%lld.%lld", kind, (long long)w->kh,
+                        (long long)w->kw, (long long)w->cs, (long long)w->wp);
+}
+
+/* Columns a panel holds: all of b's when b fits in L2, else whole tiles
+ * of b's columns that fit in half of it, so that the rows walk a panel of
+ * b that stays in L2 rather than stream all of b for every 4 rows. */
+static int64_t panel_cols(const Cg *c, int64_t K, int64_t N, int64_t width)
+{
+    if (K * N * 4 <= c->l2_bytes)
+        return N;
+    int64_t cols = c->l2_bytes / 2 / (4 * K) / width * width;
+    return cols < width ? width : cols;
+}
+
+/* `void NAME.gemm[.acc].f32.KxN(ptr noalias out, ptr noalias a, ptr
+ * noalias b, i64 m, i64 k, i64 lda, i64 ldo)`: out[m, N] = a[m, K] @
+ * b[K, N] (.acc: +=), b dense, the rows of a and out lda and ldo apart, k
+ * unused; NAME.gemm.ta[.acc].f32.N: out[m, N] = a^T @ b[k, N], a stored
+ * [k, m] (the backward's x^T @ dy, k the batch); NAME.gemm.winKHxKW.CS.WP
+ * [.acc].f32.KxN: b the window win onto an image (K = its c*kh*kw);
+ * NAME.gemm[.ta].pPK[.cont][.acc].f32.{KxN|N}: b packed (cg_pack_b),
+ * panels of PK rows, and cols, the columns to make (a task's panels);
+ * .cont starts each sum from out's value (a later block of k). */
+LLVMValueRef cg_gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta, const CgWindow *win,
+                        int64_t pk, bool cont, bool any)
+{
+    const char *shape = ta ? arena_printf(c->g->arena, "%lld", (long long)N)
+                           : arena_printf(c->g->arena, "%lldx%lld", (long long)K, (long long)N);
+    const char *kind = pk ? arena_printf(c->g->arena, "%s.p%lld%s", ta ? ".ta" : "", (long long)pk,
+                                         cont ? ".cont" : "")
+                       : ta ? ".ta"
+                            : win_kind(c, "", win);
+    CgSaved saved;
+    bool made;
+    LLVMValueRef fn = kernel_begin(c, kind, shape, acc, pk != 0, ta ? "T" : "",
+                                   win  ? "#"
+                                   : pk ? (cont ? "pc" : "p")
+                                        : "",
+                                   !ta && any, &saved, &made);
+    if (!made)
+        return fn;
+    LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), b = LLVMGetParam(fn, 2),
+                 M = LLVMGetParam(fn, 3);
+    int V = c->vector_bytes / 4;
+    Tile t = {.N = N,
+              .acc = acc,
+              .cont = cont,
+              .ta = ta,
+              .win = win,
+              .K = ta ? LLVMGetParam(fn, 4) : cg_i64(c, K),
+              .lda = LLVMGetParam(fn, 5),
+              .ldo = LLVMGetParam(fn, 6),
+              .V = V,
+              .NV = tile_vectors(c),
+              .R = ROWS,
+              .last = V,
+              .vt = LLVMVectorType(c->f32, (unsigned)V)};
+    if (pk) {
+        t.pw = cg_pack_width(c);
+        t.pk = pk;
+        packed_panels(c, t, out, a, b, M, LLVMGetParam(fn, 7));
+        LLVMBuildRetVoid(c->b);
+        cg_helper_end(c, &saved);
+        return fn;
+    }
+    /* (with a^T, k is within the limit: b is small; a window is one
+     * image's) */
+    int64_t cols = ta || win ? N : panel_cols(c, K, N, (int64_t)V * t.NV), whole = N / cols,
+            rest = N % cols;
+    if (whole == 1) {
+        row_blocks(c, t, out, a, b, M, cg_i64(c, 0), cols);
+    } else {
+        CgLoop lp;
+        LLVMValueRef p = cg_loop_begin(c, cg_i64(c, whole), &lp);
+        row_blocks(c, t, out, a, b, M, cg_mul(c, p, cg_i64(c, cols)), cols);
+        cg_loop_end(c, &lp);
+    }
+    if (rest)
+        row_blocks(c, t, out, a, b, M, cg_i64(c, whole * cols), rest);
+    last_row(c, t, out, a, b, M);
+    LLVMBuildRetVoid(c->b);
+    cg_helper_end(c, &saved);
+    return fn;
+}
+
+/* A transposed b (the backward's dy @ w^T, w stored [N, K]): each
+ * output is the dot product of a row of a and a row of b, both read in
+ * memory order. A tile of R rows of a by C rows of b keeps R x C vector
+ * sums over k (8 loads for 16 fused multiply-adds a step), each summed
+ * across its lanes at the end by halving, in a fixed order. */
+enum { DOT_COLS = 4 };
+
+/* The sums of the lanes of 4 vectors of V lanes, as a vector of 4: the
+ * vectors' halves added pairwise until each has V/4 lanes of one vector,
+ * then each group of lanes halved, all in a fixed order. About a third
+ * of the shuffles of 4 cg_lanes_sum; a tile of the weight gradients' short
+ * inner extents (LeNet-5's 136) spent as long summing as multiplying. */
+static LLVMValueRef sums4(Cg *c, LLVMValueRef *v, int V)
+{
+    LLVMValueRef idx[16];
+    LLVMValueRef u[DOT_COLS];
+    for (int q = 0; q < DOT_COLS; q++)
+        u[q] = v[q];
+    /* n vectors of w lanes each hold (V / w) of the parts of one column */
+    int n = DOT_COLS, w = V;
+    while (n > 1) {
+        /* a | b: the low halves of each group of w lanes of a and b side
+         * by side, plus the high halves */
+        int g = V / w; /* groups per vector */
+        for (int q = 0; q < n / 2; q++) {
+            LLVMValueRef part[2];
+            LLVMValueRef a = u[2 * q], b = u[2 * q + 1];
+            for (int half = 0; half < 2; half++) {
+                int m = 0;
+                for (int src = 0; src < 2; src++)
+                    for (int k = 0; k < g; k++)
+                        for (int i = 0; i < w / 2; i++)
+                            idx[m++] = LLVMConstInt(
+                                c->i32, (unsigned long long)(src * V + k * w + half * (w / 2) + i),
+                                0);
+                part[half] =
+                    LLVMBuildShuffleVector(c->b, a, b, LLVMConstVector(idx, (unsigned)V), "");
+            }
+            u[q] = LLVMBuildFAdd(c->b, part[0], part[1], "");
+        }
+        n /= 2;
+        w /= 2;
+    }
+    /* one vector: groups of w lanes, group q column q; halve each */
+    LLVMValueRef x = u[0];
+    for (int h = w / 2; h >= 1; h /= 2) {
+        for (int i = 0; i < V; i++) {
+            int base = i / (2 * h) * (2 * h);
+            idx[i] = LLVMConstInt(c->i32, (unsigned long long)(base + (i - base + h) % (2 * h)), 0);
+        }
+        x = LLVMBuildFAdd(c->b, x,
+                          LLVMBuildShuffleVector(c->b, x, LLVMGetPoison(LLVMTypeOf(x)),
+                                                 LLVMConstVector(idx, (unsigned)V), ""),
+                          "");
+    }
+    for (int q = 0; q < DOT_COLS; q++)
+        idx[q] = LLVMConstInt(c->i32, (unsigned long long)(q * (V / DOT_COLS)), 0);
+    return LLVMBuildShuffleVector(c->b, x, LLVMGetPoison(LLVMTypeOf(x)),
+                                  LLVMConstVector(idx, DOT_COLS), "");
+}
+
+/* out[i0 .. i0+R, j0 .. j0+C] (+)= a[i0 .., :] . b[j0 .., :] */
+static void dot_tile(Cg *c, const Tile *t, int C, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
+                     LLVMValueRef i0, LLVMValueRef j0)
+{
+    LLVMValueRef acc[ROWS][DOT_COLS];
+    for (int r = 0; r < t->R; r++)
+        for (int q = 0; q < C; q++) {
+            acc[r][q] = cg_alloca(c, t->vt, "acc");
+            LLVMBuildStore(c->b, LLVMConstNull(t->vt), acc[r][q]);
+        }
+    /* k over whole vectors, then a masked one for the K % V left */
+    int64_t K = LLVMConstIntGetSExtValue(t->K), whole = K / t->V;
+    LLVMValueRef brow[DOT_COLS];
+    for (int q = 0; q < C; q++)
+        brow[q] = b_row(c, t->win, b, cg_add(c, j0, cg_i64(c, q)), K);
+    for (int part = 0; part < 2; part++) {
+        Tile u = *t;
+        u.NV = 1;
+        u.last = part ? (int)(K % t->V) : t->V;
+        if (part ? !u.last : !whole)
+            continue;
+        CgLoop lk;
+        LLVMValueRef k = part ? cg_i64(c, whole * t->V)
+                              : cg_mul(c, cg_loop_begin(c, cg_i64(c, whole), &lk), cg_i64(c, t->V));
+        LLVMValueRef av[ROWS], bv[DOT_COLS];
+        for (int r = 0; r < t->R; r++)
+            av[r] = load_vec(c, &u, at(c, a, i0, r, t->lda, k), part);
+        for (int q = 0; q < C; q++)
+            bv[q] = load_vec(c, &u, cg_gep(c, DT_F32, brow[q], k), part);
+        for (int r = 0; r < t->R; r++)
+            for (int q = 0; q < C; q++) {
+                LLVMValueRef args[] = {av[r], bv[q], LLVMBuildLoad2(c->b, t->vt, acc[r][q], "")};
+                LLVMBuildStore(c->b, cg_intrinsic(c, "llvm.fmuladd", t->vt, args, 3), acc[r][q]);
+            }
+        if (!part)
+            cg_loop_end(c, &lk);
+    }
+    for (int r = 0; r < t->R; r++) {
+        LLVMValueRef v[DOT_COLS];
+        for (int q = 0; q < C; q++)
+            v[q] = LLVMBuildLoad2(c->b, t->vt, acc[r][q], "");
+        LLVMValueRef p = at(c, out, i0, r, t->ldo, j0);
+        if (C == DOT_COLS && t->V >= DOT_COLS) { /* the row's 4 sums at once */
+            LLVMTypeRef vt4 = LLVMVectorType(c->f32, DOT_COLS);
+            LLVMValueRef sum = sums4(c, v, t->V);
+            if (t->acc) { /* out + the whole sums, as BLAS's beta = 1 */
+                LLVMValueRef o = LLVMBuildLoad2(c->b, vt4, p, "");
+                LLVMSetAlignment(o, 4);
+                sum = LLVMBuildFAdd(c->b, o, sum, "");
+            }
+            LLVMSetAlignment(LLVMBuildStore(c->b, sum, p), 4);
+            continue;
+        }
+        for (int q = 0; q < C; q++) {
+            LLVMValueRef sum = cg_lanes_sum(c, v[q]);
+            LLVMValueRef pq = cg_gep(c, DT_F32, p, cg_i64(c, q));
+            if (t->acc) /* out + the whole sum, as BLAS's beta = 1 */
+                sum = LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, pq, ""), sum, "");
+            LLVMBuildStore(c->b, sum, pq);
+        }
+    }
+}
+
+/* rows i0 .. i0+R of a @ b^T: tiles of DOT_COLS rows of b, then the rest */
+static void dot_rows(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
+                     LLVMValueRef i0)
+{
+    int64_t whole = t->N / DOT_COLS, left = t->N % DOT_COLS;
+    if (whole) {
+        CgLoop l;
+        LLVMValueRef j = cg_loop_begin(c, cg_i64(c, whole), &l);
+        dot_tile(c, t, DOT_COLS, out, a, b, i0, cg_mul(c, j, cg_i64(c, DOT_COLS)));
+        cg_loop_end(c, &l);
+    }
+    if (left)
+        dot_tile(c, t, (int)left, out, a, b, i0, cg_i64(c, whole * DOT_COLS));
+}
+
+/* `void NAME.gemm.tb[.acc].f32.KxN(ptr noalias out, ptr noalias a, ptr
+ * noalias b, i64 m, i64 k, i64 lda, i64 ldo)`: out[m, N] = a[m, K] @
+ * b^T (.acc: +=), b stored [N, K] dense, k unused;
+ * NAME.gemm.tb.winKHxKW.CS.WP[.acc].f32.KxN: b^T's N rows the window win
+ * onto an image. */
+LLVMValueRef cg_gemm_tb_fn(Cg *c, int64_t K, int64_t N, bool acc, const CgWindow *win, bool any)
+{
+    const char *shape = arena_printf(c->g->arena, "%lldx%lld", (long long)K, (long long)N);
+    CgSaved saved;
+    bool made;
+    LLVMValueRef fn = kernel_begin(c, win_kind(c, ".tb", win), shape, acc, false, "",
+                                   win ? "'#" : "'", any, &saved, &made);
+    if (!made)
+        return fn;
+    LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), b = LLVMGetParam(fn, 2),
+                 M = LLVMGetParam(fn, 3);
+    /* 4 x 4 sums and 8 loads in 32 registers (AVX-512), else 2 x 4 and 6
+     * in 16 */
+    int V = c->vector_bytes / 4, R = c->vector_bytes >= 64 ? 4 : 2;
+    Tile t = {.N = N,
+              .acc = acc,
+              .win = win,
+              .K = cg_i64(c, K),
+              .lda = LLVMGetParam(fn, 5),
+              .ldo = LLVMGetParam(fn, 6),
+              .V = V,
+              .NV = 1,
+              .R = R,
+              .last = V,
+              .vt = LLVMVectorType(c->f32, (unsigned)V)};
+    LLVMValueRef blocks = LLVMBuildSDiv(c->b, M, cg_i64(c, R), "");
+    CgLoop l;
+    LLVMValueRef i = cg_loop_begin(c, blocks, &l);
+    dot_rows(c, &t, out, a, b, cg_mul(c, i, cg_i64(c, R)));
+    cg_loop_end(c, &l);
+    t.R = 1; /* the rows left, one at a time */
+    i = cg_loop_begin(c, LLVMBuildSub(c->b, M, cg_mul(c, blocks, cg_i64(c, R)), ""), &l);
+    dot_rows(c, &t, out, a, b, cg_add(c, cg_mul(c, blocks, cg_i64(c, R)), i));
+    cg_loop_end(c, &l);
+    LLVMBuildRetVoid(c->b);
+    cg_helper_end(c, &saved);
+    return fn;
+}
