@@ -87,9 +87,15 @@ for model in ${BENCH_MODELS:-mnist_mlp lenet resnet charlstm gpt compile}; do
             'BEGIN { printf "checks cost: train %+.1f%%, forward %+.1f%%\n", (off / on - 1) * 100, (foff / fon - 1) * 100 }'
     fi
     if [ $have_torch = 1 ]; then
-        torch_line=$($py bench/torch_$torch.py --model $model --threads "$threads" "${sizes[@]}")
+        # torch's BLAS (Debian's: OpenBLAS with threads of its own) takes
+        # its threads from OMP_NUM_THREADS, not from torch.set_num_threads:
+        # each run gets its own count, or the one-thread run's products
+        # would run on $threads
+        torch_line=$(OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads \
+            $py bench/torch_$torch.py --model $model --threads "$threads" "${sizes[@]}")
         echo "$torch_line"
-        torch_one=$($py bench/torch_$torch.py --model $model --threads 1 "${sizes[@]}")
+        torch_one=$(OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
+            $py bench/torch_$torch.py --model $model --threads 1 "${sizes[@]}")
         echo "$torch_one"
         echo "torch scaling $model, $threads threads over 1: $(scaling "$torch_line" "$torch_one")"
         awk -v dt="$(rate "$dlc_line" train)" -v tt="$(rate "$torch_line" train)" \
