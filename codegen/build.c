@@ -280,8 +280,8 @@ LLVMValueRef cg_add_fn(Cg *c, DType t)
     LLVMTypeRef pt[] = {c->ptr, c->ptr, c->i64};
     CgSaved saved;
     bool made;
-    LLVMValueRef fn = cg_helper_begin(c, name, LLVMFunctionType(c->voidt, pt, 3, false), 3u,
-                                      &saved, &made);
+    LLVMValueRef fn =
+        cg_helper_begin(c, name, LLVMFunctionType(c->voidt, pt, 3, false), 3u, &saved, &made);
     if (!made)
         return fn;
     cg_copy(c, t, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), true);
@@ -329,8 +329,15 @@ static void sum_lanes_into(Cg *c, LLVMValueRef acc, LLVMValueRef v, int n, LLVMV
     LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, at, acc, ""), v, ""), acc);
 }
 
-void cg_sum_run(Cg *c, DType t, LLVMValueRef acc, LLVMValueRef p, int64_t n, LLVMValueRef center)
+CgSum cg_sum_new(Cg *c, LLVMTypeRef ty, int64_t run)
 {
+    return (CgSum){cg_alloca(c, run > 0 ? LLVMVectorType(ty, CG_SUM_LANES) : ty, "acc"), run};
+}
+
+void cg_sum_add_run(Cg *c, const CgSum *s, DType t, LLVMValueRef p, LLVMValueRef center)
+{
+    LLVMValueRef acc = s->at;
+    int64_t n = s->run;
     unsigned L = LLVMGetVectorSize(LLVMGetAllocatedType(acc));
     LLVMTypeRef vt = LLVMVectorType(cg_type(c, t), L);
     int64_t whole = n / L, rest = n % L;
@@ -347,20 +354,15 @@ void cg_sum_run(Cg *c, DType t, LLVMValueRef acc, LLVMValueRef p, int64_t n, LLV
                        (int)rest, center);
 }
 
-CgSum cg_sum_new(Cg *c, LLVMTypeRef ty, bool lanes)
-{
-    return (CgSum){cg_alloca(c, lanes ? LLVMVectorType(ty, CG_SUM_LANES) : ty, "acc"), lanes};
-}
-
 void cg_sum_start(Cg *c, const CgSum *s, LLVMValueRef init)
 {
-    LLVMBuildStore(c->b, s->lanes ? LLVMConstNull(LLVMGetAllocatedType(s->at)) : init, s->at);
+    LLVMBuildStore(c->b, s->run > 0 ? LLVMConstNull(LLVMGetAllocatedType(s->at)) : init, s->at);
 }
 
 LLVMValueRef cg_sum_total(Cg *c, const CgSum *s)
 {
     LLVMValueRef v = LLVMBuildLoad2(c->b, LLVMGetAllocatedType(s->at), s->at, "");
-    return s->lanes ? cg_lanes_sum(c, v) : v;
+    return s->run > 0 ? cg_lanes_sum(c, v) : v;
 }
 
 LLVMValueRef cg_row_max(Cg *c, DType t, LLVMValueRef p, LLVMValueRef n)

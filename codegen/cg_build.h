@@ -20,22 +20,22 @@
  * know the graph and the plan. */
 typedef struct {
     const Graph *g;
-    const MemPlan *plan; /* the plan of the function being built */
-    const OptPlan *opt;  /* the optimizer's recipe; NULL without training */
-    const Train *train;  /* the objective whose functions are being built */
-    int obj;             /* its index (CgPlans.obj, Layout.obj) */
-    bool training;       /* the function being built runs in training mode */
-    bool checks;         /* check inputs, loss and gradients (not --no-checks) */
-    bool report;         /* failed checks call the runtime for a message (an OS target) */
-    LLVMValueRef undo_states; /* a copy of the instance's states that a failed check
-                                 puts back before it returns (check.c), or NULL */
-    bool threads;        /* large steps run on libdlrt's thread pool (an OS target) */
+    const MemPlan *plan;       /* the plan of the function being built */
+    const OptPlan *opt;        /* the optimizer's recipe; NULL without training */
+    const Train *train;        /* the objective whose functions are being built */
+    int obj;                   /* its index (CgPlans.obj, Layout.obj) */
+    bool training;             /* the function being built runs in training mode */
+    bool checks;               /* check inputs, loss and gradients (not --no-checks) */
+    bool report;               /* failed checks call the runtime for a message (an OS target) */
+    LLVMValueRef undo_states;  /* a copy of the instance's states that a failed check
+                                  puts back before it returns (check.c), or NULL */
+    bool threads;              /* large steps run on libdlrt's thread pool (an OS target) */
     const MemPlan *ready_plan; /* the training plan whose run function reports gradients */
-    int *ready_step;     /* as final (grads.c): by parameter of train, the step of
-                            ready_plan after which, -1: none */
-    int64_t *ready_numel; /* by parameter of train, its scalars */
-    int part_size;       /* kernel calls in one part of a run function (run.c); 0: no parts */
-    const char *tag;     /* kernel name prefix of that function: "", "train.", "eval." */
+    int *ready_step;           /* as final (grads.c): by parameter of train, the step of
+                                  ready_plan after which, -1: none */
+    int64_t *ready_numel;      /* by parameter of train, its scalars */
+    int part_size;             /* kernel calls in one part of a run function (run.c); 0: no parts */
+    const char *tag;           /* kernel name prefix of that function: "", "train.", "eval." */
     const Layout *layout;
     Node **root;          /* by node id: the group root that computes it (itself when unfused) */
     Node **first_member;  /* by root id: the nodes it computes, root included, in graph */
@@ -49,14 +49,14 @@ typedef struct {
     bool *kin_same;       /* by operand: overwritten in place, read through the output */
     LLVMValueRef kin_fn;  /* the kernel they are the operands of */
     Vec(const char *) kernels; /* the names of the kernel functions built */
-    int nlevels;          /* an object for a --mcpu list: its x86-64 levels (docs/CODEGEN.md, */
-    const int *levels;    /* CPU lists), ascending; levels[0] is this module's. 0: one CPU */
+    int nlevels;       /* an object for a --mcpu list: its x86-64 levels (docs/CODEGEN.md, */
+    const int *levels; /* CPU lists), ascending; levels[0] is this module's. 0: one CPU */
     Vec(const char *) variants; /* the internal functions the entry points pick a variant of */
-    int vector_bytes;     /* the widest vectors of the target's CPU (cg_vector_bytes) */
-    int64_t gemm_rows;    /* products of at most this many rows are generated (gemm.c) */
-    bool gemm_any;        /* and of any number for some shapes (gemm.c, any_rows) */
-    int64_t l2_bytes;     /* a core's L2 cache (cg_l2_bytes) */
-    Vec(const char *) gemms; /* the products generated in code (gemm.c), "KxN" */
+    int vector_bytes;           /* the widest vectors of the target's CPU (cg_vector_bytes) */
+    int64_t gemm_rows;          /* products of at most this many rows are generated (gemm.c) */
+    bool gemm_any;              /* and of any number for some shapes (gemm.c, any_rows) */
+    int64_t l2_bytes;           /* a core's L2 cache (cg_l2_bytes) */
+    Vec(const char *) gemms;    /* the products generated in code (gemm.c), "KxN" */
     LLVMContextRef ctx;
     LLVMModuleRef mod;
     LLVMBuilderRef b;
@@ -157,16 +157,17 @@ LLVMValueRef cg_add_fn(Cg *c, DType t);
  * element: the per-channel sums of ResNet's batch norm gradients took 15%
  * of its training step so. */
 enum { CG_SUM_LANES = 16 };
-/* acc (an alloca of <L x f32 or f64>) += the n elements of type t at p,
- * widened to acc's type; with center, (x - center)^2 instead of x. */
-void cg_sum_run(Cg *c, DType t, LLVMValueRef acc, LLVMValueRef p, int64_t n, LLVMValueRef center);
-/* A running sum: one scalar of type ty, or (lanes) CG_SUM_LANES of them
- * that cg_sum_run adds into and cg_sum_total adds up at the end */
+/* A running sum: one scalar of type ty, or (run > 0) CG_SUM_LANES of
+ * them that runs of `run` elements are added into (cg_sum_add_run) and
+ * cg_sum_total adds up at the end */
 typedef struct {
     LLVMValueRef at; /* the alloca */
-    bool lanes;
+    int64_t run;
 } CgSum;
-CgSum cg_sum_new(Cg *c, LLVMTypeRef ty, bool lanes);
+CgSum cg_sum_new(Cg *c, LLVMTypeRef ty, int64_t run);
+/* s += the run elements of type t at p, widened to s's type, in its
+ * lanes; with center, (x - center)^2 instead of x */
+void cg_sum_add_run(Cg *c, const CgSum *s, DType t, LLVMValueRef p, LLVMValueRef center);
 /* init (the lanes: all zero) */
 void cg_sum_start(Cg *c, const CgSum *s, LLVMValueRef init);
 LLVMValueRef cg_sum_total(Cg *c, const CgSum *s);
@@ -226,8 +227,7 @@ static inline void cg_zero(Cg *c, DType t, LLVMValueRef p, LLVMValueRef count)
 }
 
 /* count (i64) elements of type t copied from src to dst (apart) */
-static inline void cg_memcpy(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src,
-                             LLVMValueRef count)
+static inline void cg_memcpy(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef count)
 {
     int64_t es = cg_dtype_size(t);
     LLVMBuildMemCpy(c->b, dst, (unsigned)es, src, (unsigned)es, cg_mul(c, count, cg_i64(c, es)));

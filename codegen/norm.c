@@ -3,7 +3,7 @@
  * passes/grad_nn.c): batch norm, in inference and in training (batch
  * statistics, the running statistics updated in place), and layer norm.
  * Loop nests; the statistics of a channel or a row accumulate in double
- * (in lanes, cg_sum_run, for f32 data in runs of a known length).
+ * (in lanes, cg_sum_add_run, for f32 data in runs of a known length).
  * Their gradients are graph nodes of other families (grad_nn.c).
  */
 #include "cg_kernels.h"
@@ -11,21 +11,18 @@
 /* ---- normalization ----------------------------------------------------------- */
 
 /* A statistic's f64 sum over runs of S elements: with f32 data and S
- * known, in lanes (cg_sum_run), else one element after another. */
+ * known, in lanes (cg_sum_add_run), else one element after another. */
 typedef struct {
     DType t;
     LLVMValueRef S;
-    int64_t run; /* S when in lanes, else 0 */
-    CgSum sum;
+    CgSum sum; /* its run: S when in lanes, else 0 */
 } Sums;
 
 static Sums sums_new(Cg *c, DType t, LLVMValueRef S)
 {
-    Sums s = {.t = t, .S = S};
-    if (t == DT_F32 && LLVMIsAConstantInt(S) && LLVMConstIntGetSExtValue(S) >= CG_SUM_LANES)
-        s.run = LLVMConstIntGetSExtValue(S);
-    s.sum = cg_sum_new(c, c->f64, s.run > 0);
-    return s;
+    bool lanes =
+        t == DT_F32 && LLVMIsAConstantInt(S) && LLVMConstIntGetSExtValue(S) >= CG_SUM_LANES;
+    return (Sums){t, S, cg_sum_new(c, c->f64, lanes ? LLVMConstIntGetSExtValue(S) : 0)};
 }
 
 static void sums_start(Cg *c, Sums *s)
@@ -36,8 +33,8 @@ static void sums_start(Cg *c, Sums *s)
 /* the S elements at src + base, or with center their squared deviations */
 static void sums_add(Cg *c, Sums *s, LLVMValueRef src, LLVMValueRef base, LLVMValueRef center)
 {
-    if (s->run) {
-        cg_sum_run(c, s->t, s->sum.at, cg_gep(c, s->t, src, base), s->run, center);
+    if (s->sum.run) {
+        cg_sum_add_run(c, &s->sum, s->t, cg_gep(c, s->t, src, base), center);
         return;
     }
     CgLoop ls;

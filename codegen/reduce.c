@@ -196,19 +196,17 @@ static LLVMValueRef k_softmax(Cg *c, Node *n)
 typedef struct {
     Node *n;
     LLVMValueRef src, out, acc2, idx, count, mean;
-    int pass;    /* var: 0 sums, 1 squared deviations */
-    int64_t run; /* > 0: the last reduced dimensions, run elements in a
-                  * row, summed in acc's lanes (cg_sum_run) */
-    CgSum acc;
+    int pass;  /* var: 0 sums, 1 squared deviations */
+    CgSum acc; /* its run > 0: the last reduced dimensions, run elements
+                * in a row, summed in acc's lanes */
 } RedCtx;
 
 static void reduce_inner(Cg *c, CgNest *nest, LLVMValueRef *offs)
 {
     RedCtx *r = nest->ctx;
     DType t = r->n->in[0]->dtype;
-    if (r->run) {
-        cg_sum_run(c, t, r->acc.at, cg_gep(c, t, r->src, offs[0]), r->run,
-                   r->pass == 1 ? r->mean : NULL);
+    if (r->acc.run) {
+        cg_sum_add_run(c, &r->acc, t, cg_gep(c, t, r->src, offs[0]), r->pass == 1 ? r->mean : NULL);
         return;
     }
     LLVMTypeRef ty = cg_type(c, t);
@@ -387,16 +385,17 @@ static void emit_reduce(Cg *c, Node *n, LLVMValueRef out, LLVMValueRef src)
      * and known add those in lanes (f64 ones stay in order: they are the
      * gradient checks' reference) */
     int end = x->shape.rank;
+    int64_t run = 0;
     if (t == DT_F32 && (n->op == OP_SUM || n->op == OP_MEAN || n->op == OP_VAR)) {
-        int64_t run = 1;
+        run = 1;
         while (end > 0 && red[end - 1] && !x->shape.d[end - 1].batch)
             run *= x->shape.d[--end].n;
-        if (run >= CG_SUM_LANES)
-            r.run = run;
-        else
+        if (run < CG_SUM_LANES) {
+            run = 0;
             end = x->shape.rank;
+        }
     }
-    r.acc = cg_sum_new(c, cg_type(c, t), r.run > 0);
+    r.acc = cg_sum_new(c, cg_type(c, t), run);
     LLVMValueRef st[IR_MAX_RANK];
     cg_strides(c, &x->shape, st);
     CgNest *outer = cg_nest_new(c, 0, 2), *inner = cg_nest_new(c, 0, 1);
@@ -417,7 +416,7 @@ static void emit_reduce(Cg *c, Node *n, LLVMValueRef out, LLVMValueRef src)
     for (int d = 0; d < outer->rank; d++)
         outer->st[IR_MAX_RANK + d] = ost[d];
     LLVMValueRef count = cg_numel(c, &gone);
-    RedOuter ro = {&r, inner, r.run ? cg_mul(c, count, cg_i64(c, r.run)) : count};
+    RedOuter ro = {&r, inner, run ? cg_mul(c, count, cg_i64(c, run)) : count};
     inner->body = reduce_inner;
     inner->ctx = &r;
     outer->body = reduce_outer;
