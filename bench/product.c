@@ -3,7 +3,7 @@
  * (bench/product.sh writes the model, compiles it and runs this):
  *
  *   out[M, N] = x[M, K] @ w[K, N]     (TB: x @ w^T, w stored [N, K];
- *                                      TA: out[K, K] = x^T @ x, N = K)
+ *                                      TA: out[K, N] = x^T @ d[M, N])
  *
  * The model's forward runs at batch M (the product's rows), 10 calls a
  * round after a warm-up call, and OpenBLAS's cblas_sgemm on the same x
@@ -31,9 +31,9 @@
 /* OpenBLAS's product into ref */
 static void blas_product(int m, const float *x, const float *w, float *ref)
 {
-    if (PROD_TA)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, PROD_K, PROD_K, m, 1, x, PROD_K, x,
-                    PROD_K, 0, ref, PROD_K);
+    if (PROD_TA) /* w is d */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, PROD_K, PROD_N, m, 1, x, PROD_K, w,
+                    PROD_N, 0, ref, PROD_N);
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, PROD_TB ? CblasTrans : CblasNoTrans, m, PROD_N,
                     PROD_K, 1, x, PROD_K, w, PROD_TB ? PROD_K : PROD_N, 0, ref, PROD_N);
@@ -48,6 +48,16 @@ static double now(void)
 
 enum { CALLS = 10 };
 
+static void forward(MODEL *net, int m, const float *x, const float *d, float *y)
+{
+#if PROD_TA
+    FN(_forward)(net, m, x, d, y);
+#else
+    (void)d;
+    FN(_forward)(net, m, x, y);
+#endif
+}
+
 int main(int argc, char **argv)
 {
     int m = argc > 1 ? atoi(argv[1]) : 0, rounds = argc > 2 ? atoi(argv[2]) : 20;
@@ -60,21 +70,25 @@ int main(int argc, char **argv)
         return 2;
     openblas_set_num_threads(threads);
     MODEL *net = FN(_create)(1);
-    long outs = PROD_TA ? (long)PROD_K * PROD_K : (long)m * PROD_N;
+    long outs = PROD_TA ? (long)PROD_K * PROD_N : (long)m * PROD_N;
     float *x = malloc(sizeof(float) * (size_t)m * PROD_K),
+          *d = malloc(sizeof(float) * (size_t)m * PROD_N),
           *y = malloc(sizeof(float) * (size_t)outs), *ref = malloc(sizeof(float) * (size_t)outs);
-    if (!net || !x || !y || !ref)
+    if (!net || !x || !d || !y || !ref)
         return 2;
     for (long i = 0; i < (long)m * PROD_K; i++)
         x[i] = (float)((i * 7919) % 2001) / 1000.0f - 1.0f;
-    const float *w = FN(_params)(net);
+    for (long i = 0; i < (long)m * PROD_N; i++)
+        d[i] = (float)((i * 104729) % 2001) / 1000.0f - 1.0f;
+    /* TA's second operand is the input d, the others' the parameter w */
+    const float *w = PROD_TA ? d : FN(_params)(net);
     double best = INFINITY, blas = INFINITY;
-    FN(_forward)(net, m, x, y);
+    forward(net, m, x, d, y);
     blas_product(m, x, w, ref);
     for (int r = 0; r < rounds; r++) { /* interleaved, so both see the same host */
         double t = now();
         for (int i = 0; i < CALLS; i++)
-            FN(_forward)(net, m, x, y);
+            forward(net, m, x, d, y);
         double d = (now() - t) / CALLS;
         best = d < best ? d : best;
         t = now();
@@ -90,7 +104,7 @@ int main(int argc, char **argv)
     }
     double flops = 2.0 * m * PROD_K * PROD_N;
     if (PROD_TA)
-        printf("product [%d, %d]^T @ [%d, %d]", m, PROD_K, m, PROD_K);
+        printf("product [%d, %d]^T @ [%d, %d]", m, PROD_K, m, PROD_N);
     else
         printf("product [%d, %d] @ [%d, %d]%s", m, PROD_K, PROD_K, PROD_N, PROD_TB ? "^T" : "");
     printf(" threads %d: dlc %.1f us %.1f GFLOP/s, OpenBLAS %.1f us %.1f GFLOP/s, dlc/OpenBLAS "
@@ -102,6 +116,7 @@ int main(int argc, char **argv)
     }
     FN(_destroy)(net);
     free(x);
+    free(d);
     free(y);
     free(ref);
     return 0;

@@ -4,8 +4,8 @@
 # stored [N, K]), compiles it for this machine (--mcpu=native, or
 # $MCPU) with the build's dlc, or $DLC, and prints the best of ROUNDS
 # rounds of each, their GFLOP/s and dlc's speed over OpenBLAS's ("ta":
-# x^T @ x instead, [K, K] over an inner extent of M rows, as a weight
-# gradient x^T @ dy is; N is then ignored). With
+# x^T @ d instead, d [M, N]: out [K, N] over an inner extent of M rows,
+# as a weight gradient x^T @ dy is). With
 # BENCH_VS=OTHER_DLC it compiles the model with both and runs the two
 # programs in turn, PAIRS times (default 3), so that a change to
 # codegen/gemm.c is judged on the same host state:
@@ -19,14 +19,14 @@ set -euo pipefail
 [ $# -ge 3 ] || { echo "usage: $0 M K N [tb|ta]" >&2; exit 2; }
 m=$1 k=$2 n=$3 tb=0 ta=0
 [ "${4:-}" = tb ] && tb=1
-[ "${4:-}" = ta ] && ta=1 n=$2
+[ "${4:-}" = ta ] && ta=1
 cd "$(dirname "$0")/.."
 build=${BENCH_BUILD:-build/release}
 dlc=${DLC:-$build/dlc}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 if [ $ta = 1 ]; then
-    param="" use="transpose(x, [1, 0]) @ x"
+    param="input d: f32[B, $n];" use="transpose(x, [1, 0]) @ d"
 elif [ $tb = 1 ]; then
     param="param w: f32[$n, $k] = uniform(-1, 1);" use="x @ transpose(w, [1, 0])"
 else
