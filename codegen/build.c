@@ -554,3 +554,45 @@ LLVMValueRef cg_tanh(Cg *c, DType t, LLVMValueRef x)
     return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealULT, ax, cg_fconst(c, t, 4e-4), ""), x, res,
                            "");
 }
+
+/* ---- elements: loads, stores, copies ------------------------------------- */
+
+LLVMValueRef cg_load(Cg *c, DType t, LLVMValueRef base, LLVMValueRef i)
+{
+    return LLVMBuildLoad2(c->b, cg_type(c, t), cg_gep(c, t, base, i), "");
+}
+
+void cg_store(Cg *c, DType t, LLVMValueRef v, LLVMValueRef base, LLVMValueRef i)
+{
+    LLVMBuildStore(c->b, v, cg_gep(c, t, base, i));
+}
+
+void cg_zero(Cg *c, DType t, LLVMValueRef p, LLVMValueRef count)
+{
+    int64_t es = cg_dtype_size(t);
+    LLVMBuildMemSet(c->b, p, LLVMConstInt(c->i8, 0, 0), cg_mul(c, count, cg_i64(c, es)),
+                    (unsigned)es);
+}
+
+void cg_memcpy(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef count)
+{
+    int64_t es = cg_dtype_size(t);
+    LLVMBuildMemCpy(c->b, dst, (unsigned)es, src, (unsigned)es, cg_mul(c, count, cg_i64(c, es)));
+}
+
+void cg_copy(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef count, bool add)
+{
+    if (!add) {
+        cg_memcpy(c, t, dst, src, count);
+        return;
+    }
+    CgLoop l;
+    LLVMValueRef i = cg_loop_begin(c, count, &l);
+    cg_store(c, t, LLVMBuildFAdd(c->b, cg_load(c, t, dst, i), cg_load(c, t, src, i), ""), dst, i);
+    cg_loop_end(c, &l);
+}
+
+LLVMValueRef cg_from_f64(Cg *c, DType t, LLVMValueRef v)
+{
+    return t == DT_F64 ? v : LLVMBuildFPTrunc(c->b, v, cg_type(c, t), "");
+}

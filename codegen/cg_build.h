@@ -208,44 +208,18 @@ static inline LLVMValueRef cg_mul(Cg *c, LLVMValueRef a, LLVMValueRef b)
 }
 
 /* Element i (i64) of type t at base. */
-static inline LLVMValueRef cg_load(Cg *c, DType t, LLVMValueRef base, LLVMValueRef i)
-{
-    return LLVMBuildLoad2(c->b, cg_type(c, t), cg_gep(c, t, base, i), "");
-}
+LLVMValueRef cg_load(Cg *c, DType t, LLVMValueRef base, LLVMValueRef i);
 
-static inline void cg_store(Cg *c, DType t, LLVMValueRef v, LLVMValueRef base, LLVMValueRef i)
-{
-    LLVMBuildStore(c->b, v, cg_gep(c, t, base, i));
-}
+void cg_store(Cg *c, DType t, LLVMValueRef v, LLVMValueRef base, LLVMValueRef i);
 
 /* count (i64) elements of type t at p set to zero */
-static inline void cg_zero(Cg *c, DType t, LLVMValueRef p, LLVMValueRef count)
-{
-    int64_t es = cg_dtype_size(t);
-    LLVMBuildMemSet(c->b, p, LLVMConstInt(c->i8, 0, 0), cg_mul(c, count, cg_i64(c, es)),
-                    (unsigned)es);
-}
+void cg_zero(Cg *c, DType t, LLVMValueRef p, LLVMValueRef count);
 
 /* count (i64) elements of type t copied from src to dst (apart) */
-static inline void cg_memcpy(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef count)
-{
-    int64_t es = cg_dtype_size(t);
-    LLVMBuildMemCpy(c->b, dst, (unsigned)es, src, (unsigned)es, cg_mul(c, count, cg_i64(c, es)));
-}
+void cg_memcpy(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef count);
 
 /* dst[i] (+)= src[i] for i < count (i64), elements of type t. */
-static inline void cg_copy(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef count,
-                           bool add)
-{
-    if (!add) {
-        cg_memcpy(c, t, dst, src, count);
-        return;
-    }
-    CgLoop l;
-    LLVMValueRef i = cg_loop_begin(c, count, &l);
-    cg_store(c, t, LLVMBuildFAdd(c->b, cg_load(c, t, dst, i), cg_load(c, t, src, i), ""), dst, i);
-    cg_loop_end(c, &l);
-}
+void cg_copy(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef count, bool add);
 
 /* The value of a scalar variable (an alloca of type t). */
 static inline LLVMValueRef cg_get(Cg *c, LLVMTypeRef t, LLVMValueRef var)
@@ -258,9 +232,6 @@ static inline LLVMValueRef cg_to_f64(Cg *c, DType t, LLVMValueRef v)
     return t == DT_F64 ? v : LLVMBuildFPExt(c->b, v, c->f64, "");
 }
 
-static inline LLVMValueRef cg_from_f64(Cg *c, DType t, LLVMValueRef v)
-{
-    return t == DT_F64 ? v : LLVMBuildFPTrunc(c->b, v, cg_type(c, t), "");
-}
+LLVMValueRef cg_from_f64(Cg *c, DType t, LLVMValueRef v);
 
 #endif
