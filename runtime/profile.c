@@ -21,7 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { MAX_FNS = 1024 };
+/* Rows by function: found through an open-addressed table of twice the
+ * rows (a linear search cost up to a row's comparisons a loop, inside
+ * the times it measures). */
+enum { MAX_FNS = 1024, SLOTS = 2 * MAX_FNS };
 
 typedef struct {
     dlrt_task_fn fn;
@@ -33,13 +36,15 @@ static struct {
     pthread_mutex_t m;
     const char *path;
     Row row[MAX_FNS];
+    short slot[SLOTS]; /* row index + 1, 0 for none */
     int n, dropped, threads;
     int64_t last_end;
-} prof = {PTHREAD_ONCE_INIT, PTHREAD_MUTEX_INITIALIZER, NULL, {{0}}, 0, 0, 0, 0};
+} prof = {PTHREAD_ONCE_INIT, PTHREAD_MUTEX_INITIALIZER, NULL, {{0}}, {0}, 0, 0, 0, 0};
 
+/* row indices, heaviest first (the rows stay where the table finds them) */
 static int by_wall(const void *a, const void *b)
 {
-    const Row *x = a, *y = b;
+    const Row *x = &prof.row[*(const int *)a], *y = &prof.row[*(const int *)b];
     return (x->wall + x->before < y->wall + y->before) -
            (x->wall + x->before > y->wall + y->before);
 }
@@ -62,7 +67,10 @@ static void write_profile(void)
     if (!f)
         return;
     pthread_mutex_lock(&prof.m);
-    qsort(prof.row, (size_t)prof.n, sizeof prof.row[0], by_wall);
+    static int order[MAX_FNS];
+    for (int i = 0; i < prof.n; i++)
+        order[i] = i;
+    qsort(order, (size_t)prof.n, sizeof order[0], by_wall);
     int64_t wall = 0, before = 0, wait = 0;
     for (int i = 0; i < prof.n; i++) {
         wall += prof.row[i].wall;
@@ -76,7 +84,7 @@ static void write_profile(void)
     fprintf(f, "# %9s %9s %10s %9s %9s %9s  function\n", "loops", "tasks/loop", "wall ms",
             "us/loop", "wait ms", "before ms");
     for (int i = 0; i < prof.n; i++) {
-        const Row *r = &prof.row[i];
+        const Row *r = &prof.row[order[i]];
         fprintf(f, "  %9lld %9.1f %10.2f %9.2f %9.2f %9.2f  ", (long long)r->loops,
                 (double)r->tasks / (double)r->loops, r->wall / 1e6,
                 r->wall / 1e3 / (double)r->loops, r->wait / 1e6, r->before / 1e6);
@@ -109,15 +117,19 @@ void dlrt_profile_loop(dlrt_task_fn fn, int64_t ntasks, int threads, int64_t sta
 {
     pthread_mutex_lock(&prof.m);
     prof.threads = threads;
-    int i = 0;
-    while (i < prof.n && prof.row[i].fn != fn)
-        i++;
-    if (i == MAX_FNS) {
+    uintptr_t key;
+    memcpy(&key, &fn, sizeof key);
+    unsigned h = (unsigned)((key >> 4) * 0x9E3779B1u) % SLOTS;
+    while (prof.slot[h] && prof.row[prof.slot[h] - 1].fn != fn)
+        h = (h + 1) % SLOTS;
+    if (!prof.slot[h] && prof.n == MAX_FNS) {
         prof.dropped++;
     } else {
-        Row *r = &prof.row[i];
-        if (i == prof.n)
-            *r = (Row){.fn = fn}, prof.n++;
+        if (!prof.slot[h]) {
+            prof.row[prof.n] = (Row){.fn = fn};
+            prof.slot[h] = (short)++prof.n;
+        }
+        Row *r = &prof.row[prof.slot[h] - 1];
         r->loops++;
         r->tasks += ntasks;
         r->wall += end - start;
