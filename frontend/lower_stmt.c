@@ -215,6 +215,14 @@ static void exec_output(L *l, Frame *f, const Stmt *st)
         fe_bind(l, f, st->name, B_VALUE, v, st->name_loc, st);
     } else {
         Binding *b = fe_lookup(f, st->name);
+        if (b && b->kind == B_INPUT) { /* the C API would name two arguments so */
+            if (fe_err(l, st->name_loc,
+                       "output '%s' would have the name of an input; name it (output y = %s;)",
+                       st->name, st->name) &&
+                b->loc.line > 0)
+                diag_note(b->loc, "input '%s' is here", st->name);
+            return;
+        }
         if (!b) {
             Expr e = {.kind = E_NAME, .loc = st->name_loc, .name = st->name};
             v = fe_eval_name(l, f, &e);
@@ -278,16 +286,15 @@ static void exec_unpack(L *l, Frame *f, const Stmt *st)
     for (int i = 0; i < n; i++)
         for (int j = 0; j < i; j++)
             if (strcmp(st->names[i], "_") != 0 && strcmp(st->names[i], st->names[j]) == 0) {
-                fe_err(l, st->name_locs[i], "'%s' is bound twice in one statement",
-                       st->names[i]);
+                fe_err(l, st->name_locs[i], "'%s' is bound twice in one statement", st->names[i]);
                 v = poison;
             }
     bool ok = v.kind == V_TUPLE && v.n == n;
     if (v.kind != V_POISON && !ok) {
         const Def *d = called_def(l, st->value);
-        const char *has = v.kind == V_TUPLE ? arena_printf(l->a, "%d values", v.n)
-                                            : arena_printf(l->a, "one value (%s)",
-                                                           fe_vdesc(v, buf, sizeof buf));
+        const char *has = v.kind == V_TUPLE
+                              ? arena_printf(l->a, "%d values", v.n)
+                              : arena_printf(l->a, "one value (%s)", fe_vdesc(v, buf, sizeof buf));
         bool shown = d ? fe_err(l, value_loc(st->value), "'%s' returns %s, but %d names are bound",
                                 d->name, has, n)
                        : fe_err(l, value_loc(st->value), "cannot unpack %s into %d names", has, n);
