@@ -32,7 +32,6 @@ cd "$(dirname "$0")/.."
 build=${BENCH_BUILD:-build/release}
 scripts/build.sh "$build" -DDLC_BENCH=ON >/dev/null
 threads=${BENCH_THREADS:-$(nproc)}
-export OMP_NUM_THREADS=$threads
 py=/usr/bin/python3
 have_torch=0
 if [ -x $py ] && $py -c 'import torch' 2>/dev/null; then

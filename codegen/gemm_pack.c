@@ -86,10 +86,8 @@ static void transpose_blocks(Cg *c, LLVMValueRef dst, LLVMValueRef b, LLVMValueR
     cg_loop_end(c, &lk);
 }
 
-/* One panel: rows [0, K) and columns [0, cols) of b (tb: b^T), its rows
- * (tb: columns) ld apart, into dst [K, w] row after row; the lanes past
- * cols unwritten (a last panel's tiles load only its columns). cols is
- * w, or N % w for b's last panel. */
+/* (cg_gemm.h) The lanes past cols stay unwritten: a last panel's tiles
+ * load only its columns. */
 void cg_pack_panel(Cg *c, LLVMValueRef dst, LLVMValueRef b, LLVMValueRef K, LLVMValueRef ld,
                    LLVMValueRef cols, int64_t N, bool tb)
 {
