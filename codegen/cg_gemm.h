@@ -18,6 +18,9 @@ enum { CG_TILE_ROWS = 4 };
  * the product runs it at any row count (--stats marks it *). */
 LLVMValueRef cg_gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta, const CgWindow *win,
                         int64_t pk, bool cont, bool any);
+/* out[m, N] += window[m, K] @ b[K, N], a's rows the window's onto the
+ * image a (k and lda unused). */
+LLVMValueRef cg_gemm_wa_fn(Cg *c, const CgWindow *win, int64_t K, int64_t N);
 /* The same for a @ b^T, b stored [N, K], by dot products (not packed). */
 LLVMValueRef cg_gemm_tb_fn(Cg *c, int64_t K, int64_t N, bool acc, const CgWindow *win, bool any);
 

@@ -64,14 +64,15 @@ typedef struct {
 } CgWindow;
 /* out[M, N] = a[M, K] @ b[K, N] (acc: +=; ta: a^T, a stored [K, M]; tb:
  * b^T, b stored [N, K]), b dense or, win given, a window (its rows are
- * b's, or b^T's with tb), the rows of a and out lda and ldo elements
- * apart; N known, and K unless ta. */
+ * b's, or b^T's with tb, or with wa a's onto the image a), the rows of
+ * a and out lda and ldo elements apart; N known, and K unless ta. */
 typedef struct {
     LLVMValueRef M, K;
     int64_t N;
     LLVMValueRef a, lda, b, out, ldo;
     bool acc, ta, tb;
     const CgWindow *win;
+    bool wa;           /* win is a's rows, not b's (then acc, and b dense) */
     int64_t pk;        /* b packed (cg_pack_b) in panels of pk rows; 0: dense */
     LLVMValueRef ldb;  /* b's rows this many elements apart, not N (one
                         * gate's columns of a layer's W_ih), or NULL */

@@ -146,11 +146,14 @@ static inline int64_t cg_packed_floats(int64_t K, int64_t N)
  * (after an offset oy, ox of x's rows and columns), of which the product
  * makes oh rows of ow outputs each, wp apart. For conv_grad_input the
  * convolution is the adjoint one, of the output gradient (its C) with
- * the flipped weights, making the input's pixels. elems: the scratch
- * elements it needs per image (and per chunk of the weight gradient);
- * ok false when the node does not qualify. */
+ * the flipped weights, making the input's pixels. wt: a weight gradient
+ * of CG_WT_CHANNELS output channels or more a group, summed transposed
+ * ([taps, O] += window @ dy^T) in scratch. elems: the scratch elements it
+ * needs per image (and per chunk of the weight gradient); ok false when
+ * the node does not qualify. */
+enum { CG_WT_CHANNELS = 16 };
 typedef struct {
-    bool ok, copy;
+    bool ok, copy, wt;
     int64_t C, O, kh, kw, H, W, oy, ox, h, w, oh, ow, wp, elems;
 } CgConvWin;
 CgConvWin cg_conv_window(const Node *n);

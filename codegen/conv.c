@@ -250,20 +250,61 @@ static void direct_conv(Cg *c, const CgConvWin *v, LLVMValueRef a, LLVMValueRef 
         place(c, y, v->O, v->oh, v->ow, out, v->oh, v->wp, 0, 0);
 }
 
-/* dw[O, C*kh*kw] += dy[O, oh, ow] @ im2col(x)^T, through the window */
+/* dst[p, o] = dy[o, i, j] for the positions p = i*wp + j at the
+ * window's pitch, zeros in the columns j >= ow */
+static void transpose_pitched(Cg *c, const CgConvWin *v, LLVMValueRef dy, LLVMValueRef dst)
+{
+    CgLoop li, lj, lo;
+    LLVMValueRef i = cg_loop_begin(c, cg_i64(c, v->oh), &li);
+    LLVMValueRef row = cg_mul(c, i, cg_i64(c, v->wp));
+    LLVMValueRef j = cg_loop_begin(c, cg_i64(c, v->ow), &lj);
+    LLVMValueRef to = cg_mul(c, cg_add(c, row, j), cg_i64(c, v->O));
+    LLVMValueRef from = cg_add(c, cg_mul(c, i, cg_i64(c, v->ow)), j);
+    LLVMValueRef o = cg_loop_begin(c, cg_i64(c, v->O), &lo);
+    LLVMValueRef val =
+        cg_load(c, DT_F32, dy, cg_add(c, cg_mul(c, o, cg_i64(c, v->oh * v->ow)), from));
+    cg_store(c, DT_F32, val, dst, cg_add(c, to, o));
+    cg_loop_end(c, &lo);
+    cg_loop_end(c, &lj);
+    if (v->wp > v->ow)
+        cg_zero(
+            c, DT_F32,
+            cg_gep(c, DT_F32, dst, cg_mul(c, cg_add(c, row, cg_i64(c, v->ow)), cg_i64(c, v->O))),
+            cg_i64(c, (v->wp - v->ow) * v->O));
+    cg_loop_end(c, &li);
+}
+
+/* dw[O, C*kh*kw] += dy[O, oh, ow] @ im2col(x)^T, through the window; with
+ * v->wt, dw is the transposed sum [C*kh*kw, O] += window @ dy^T instead
+ * (sum_weights turns it around) */
 static void direct_weight(Cg *c, const CgConvWin *v, LLVMValueRef dy, LLVMValueRef x,
                           LLVMValueRef dw, LLVMValueRef scratch)
 {
     CgWindow win;
     LLVMValueRef img = window_image(c, v, x, &scratch, &win);
+    int64_t K = v->C * v->kh * v->kw, P = (v->oh - 1) * v->wp + v->ow;
+    if (v->wt) {
+        transpose_pitched(c, v, dy, scratch);
+        CgProduct p = {.M = cg_i64(c, K),
+                       .K = cg_i64(c, P),
+                       .N = v->O,
+                       .a = img,
+                       .b = scratch,
+                       .out = dw,
+                       .ldo = cg_i64(c, v->O),
+                       .acc = true,
+                       .win = &win,
+                       .wa = true};
+        cg_product(c, DT_F32, &p);
+        return;
+    }
     LLVMValueRef d = dy;
     if (v->wp != v->ow) { /* at the window's pitch, zeros in the columns past ow */
         d = scratch;
         place(c, d, v->O, v->oh, v->wp, dy, v->oh, v->ow, 0, 0);
     }
-    int64_t K = v->C * v->kh * v->kw;
     CgProduct p = {.M = cg_i64(c, v->O),
-                   .K = cg_i64(c, (v->oh - 1) * v->wp + v->ow),
+                   .K = cg_i64(c, P),
                    .N = K,
                    .a = d,
                    .lda = cg_i64(c, v->oh * v->wp),
@@ -274,6 +315,41 @@ static void direct_weight(Cg *c, const CgConvWin *v, LLVMValueRef dy, LLVMValueR
                    .tb = true,
                    .win = &win};
     cg_product(c, DT_F32, &p);
+}
+
+/* The weight gradient's sum over images: dw itself, or with a direct
+ * convolution's v->wt its transposed form at the start of scratch (then
+ * *scratch moves past it); zeroed. */
+static LLVMValueRef weight_sum(Cg *c, DType t, const CgConvWin *v, int64_t wn, LLVMValueRef dw,
+                               LLVMValueRef *scratch)
+{
+    LLVMValueRef sum = dw;
+    if (v && v->wt) {
+        sum = *scratch;
+        *scratch = cg_gep(c, t, sum, cg_i64(c, wn));
+    }
+    cg_zero(c, t, sum, cg_i64(c, wn));
+    return sum;
+}
+
+/* dw[g, o, k] = sum[g, k, o] for the transposed sum of weight_sum (groups
+ * of O outputs by K taps), else nothing to do */
+static void sum_weights(Cg *c, const CgConvWin *v, int64_t groups, LLVMValueRef sum,
+                        LLVMValueRef dw)
+{
+    if (sum == dw)
+        return;
+    int64_t O = v->O, K = v->C * v->kh * v->kw;
+    CgLoop lg, lo, lk;
+    LLVMValueRef g = cg_mul(c, cg_loop_begin(c, cg_i64(c, groups), &lg), cg_i64(c, O * K));
+    LLVMValueRef o = cg_loop_begin(c, cg_i64(c, O), &lo);
+    LLVMValueRef k = cg_loop_begin(c, cg_i64(c, K), &lk);
+    LLVMValueRef val =
+        cg_load(c, DT_F32, sum, cg_add(c, g, cg_add(c, cg_mul(c, k, cg_i64(c, O)), o)));
+    cg_store(c, DT_F32, val, dw, cg_add(c, g, cg_add(c, cg_mul(c, o, cg_i64(c, K)), k)));
+    cg_loop_end(c, &lk);
+    cg_loop_end(c, &lo);
+    cg_loop_end(c, &lg);
 }
 
 /* dx[C_in, H, W] = the adjoint of the forward convolution: v is its
@@ -438,7 +514,7 @@ static void weight_chunk(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *
     LLVMValueRef p = cg_add(c, lo, cg_loop_begin(c, LLVMBuildNSWSub(c->b, hi, lo, ""), &lp));
     LLVMValueRef part = cg_gep(c, t, scratch, cg_mul(c, p, cg_i64(c, w->wn + w->cn)));
     LLVMValueRef col = cg_gep(c, t, part, cg_i64(c, w->wn));
-    cg_zero(c, t, part, cg_i64(c, w->wn));
+    LLVMValueRef sum = weight_sum(c, t, w->direct, w->wn, part, &col);
     LLVMValueRef b0 = LLVMBuildSDiv(c->b, cg_mul(c, batch, p), n, "");
     LLVMValueRef b1 = LLVMBuildSDiv(c->b, cg_mul(c, batch, cg_add(c, p, cg_i64(c, 1))), n, "");
     LLVMValueRef b = cg_add(c, b0, cg_loop_begin(c, LLVMBuildNSWSub(c->b, b1, b0, ""), &lb));
@@ -451,7 +527,7 @@ static void weight_chunk(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *
         cg_gep(c, t, dyp,
                cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, w->O)), cg_mul(c, g, cg_i64(c, w->og))),
                       cg_i64(c, w->pq)));
-    LLVMValueRef wg = cg_gep(c, t, part, cg_mul(c, g, cg_i64(c, w->og * w->cg * w->kk)));
+    LLVMValueRef wg = cg_gep(c, t, sum, cg_mul(c, g, cg_i64(c, w->og * w->cg * w->kk)));
     if (w->direct) {
         direct_weight(c, w->direct, dyg, xg, wg, col);
     } else {
@@ -460,6 +536,8 @@ static void weight_chunk(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *
     }
     cg_loop_end(c, &lg);
     cg_loop_end(c, &lb);
+    if (w->direct)
+        sum_weights(c, w->direct, w->groups, sum, part);
     cg_loop_end(c, &lp);
 }
 
@@ -555,9 +633,10 @@ static LLVMValueRef k_conv_grad(Cg *c, Node *n)
         LLVMBuildRetVoid(c->b);
         return fn;
     }
-    if (!gi) /* the weight gradient accumulates over the images */
-        cg_zero(c, t, out, cg_i64(c, O * cg * kk));
-    LLVMValueRef dyp = gi ? a0 : a1, xp = gi ? out : a0, wp = gi ? a1 : out;
+    LLVMValueRef wsum = NULL; /* the weight gradient accumulates over the images */
+    if (!gi)
+        wsum = weight_sum(c, t, direct ? &v : NULL, O * cg * kk, out, &col);
+    LLVMValueRef dyp = gi ? a0 : a1, xp = gi ? out : a0, wp = gi ? a1 : wsum;
     CgLoop lb, lg;
     LLVMValueRef b = cg_loop_begin(c, cg_dim(c, xs->d[0]), &lb);
     LLVMValueRef g = cg_loop_begin(c, cg_i64(c, groups), &lg);
@@ -587,6 +666,8 @@ static LLVMValueRef k_conv_grad(Cg *c, Node *n)
     }
     cg_loop_end(c, &lg);
     cg_loop_end(c, &lb);
+    if (direct && !gi)
+        sum_weights(c, &v, groups, wsum, out);
     LLVMBuildRetVoid(c->b);
     return fn;
 }

@@ -80,8 +80,9 @@ static void gemm_rows(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *val
     const CgProduct *p = ctx;
     int64_t K = p->ta ? -1 : LLVMConstIntGetSExtValue(p->K);
     bool any = any_rows(c, K, p->N, p->tb);
-    LLVMValueRef fn = p->tb ? cg_gemm_tb_fn(c, K, p->N, p->acc, p->win, any)
-                            : cg_gemm_fn(c, K, p->N, p->acc, p->ta, p->win, 0, false, any);
+    LLVMValueRef fn = p->wa   ? cg_gemm_wa_fn(c, p->win, K, p->N)
+                      : p->tb ? cg_gemm_tb_fn(c, K, p->N, p->acc, p->win, any)
+                              : cg_gemm_fn(c, K, p->N, p->acc, p->ta, p->win, 0, false, any);
     LLVMValueRef out = vals[0], a = vals[1], b = vals[2], k = vals[3], lda = vals[4], ldo = vals[5];
     LLVMValueRef args[] = {cg_gep(c, DT_F32, out, cg_mul(c, lo, ldo)),
                            cg_gep(c, DT_F32, a, p->ta ? lo : cg_mul(c, lo, lda)),
@@ -559,7 +560,13 @@ void cg_product(Cg *c, DType t, const CgProduct *p)
     }
     if (p->win) {
         check(t == DT_F32 && !p->ta && LLVMIsAConstantInt(p->K));
-        small_gemm(c, p, CG_ANY_ROWS);
+        if (p->wa) { /* in one call: a window's rows are not lda apart */
+            check(p->acc && !p->tb);
+            LLVMValueRef vals[] = {p->out, p->a, p->b, p->K, cg_i64(c, 0), p->ldo};
+            gemm_rows(c, cg_i64(c, 0), p->M, vals, (void *)p);
+        } else {
+            small_gemm(c, p, CG_ANY_ROWS);
+        }
         return;
     }
     Dim dn = {.n = p->N}, dk = {.n = p->ta ? 1 : LLVMConstIntGetSExtValue(p->K), .batch = p->ta};

@@ -98,8 +98,10 @@ CgConvWin cg_conv_window(const Node *n)
      * its bottom and right ones (the gradient's dy always a copy) */
     v.copy = gi || v.oy || v.ox || v.h > v.H || v.w > v.W;
     v.wp = v.copy ? v.w : v.W;
-    v.elems = (v.copy ? v.C * v.h * v.w : 0) + (v.wp != v.ow ? v.O * v.oh * v.wp : 0) +
-              (gi ? cg * og * v.kh * v.kw : 0);
+    /* the transposed sum of every group's weights, and dy^T at the pitch */
+    v.wt = gw && og >= CG_WT_CHANNELS;
+    v.elems = (v.copy ? v.C * v.h * v.w : 0) + (v.wt || v.wp != v.ow ? v.O * v.oh * v.wp : 0) +
+              (gi ? cg * og * v.kh * v.kw : 0) + (v.wt ? groups * og * cg * v.kh * v.kw : 0);
     return v;
 }
 
