@@ -4,7 +4,9 @@
  * Contributions are built at the output's shape and ad_acc sums them back
  * over whatever the input was broadcast along. Rules reuse the forward
  * result where the derivative is a function of it (exp, sigmoid, tanh,
- * sqrt, rsqrt, div, pow). Where the op has a kink the gradient follows
+ * sqrt, rsqrt, div, pow; relu, whose y > 0 where x > 0, so that x need not
+ * outlive the forward and fuses with the relu: a convolution, its bias
+ * and its relu in one kernel). Where the op has a kink the gradient follows
  * PyTorch's choice at the kink: relu' (0) = 0, abs' (0) = 0, clamp passes
  * the gradient on its closed interval [lo, hi]; at ties maximum and minimum
  * give the whole gradient to the first operand (PyTorch splits it).
@@ -170,7 +172,7 @@ bool grad_clamp(Grad *c, Node *n, Node *dy)
 
 bool grad_relu(Grad *c, Node *n, Node *dy)
 {
-    ad_acc(c, n->in[0], ad_bin(c, OP_MUL, dy, ad_binc(c, OP_GT, n->in[0], 0)));
+    ad_acc(c, n->in[0], ad_bin(c, OP_MUL, dy, ad_binc(c, OP_GT, n, 0)));
     return true;
 }
 
