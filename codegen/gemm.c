@@ -79,7 +79,7 @@ static void gemm_rows(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *val
 {
     const CgProduct *p = ctx;
     int64_t K = p->ta ? -1 : LLVMConstIntGetSExtValue(p->K);
-    bool any = any_rows(c, K, p->N, p->tb);
+    bool any = !p->ta && any_rows(c, K, p->N, p->tb);
     LLVMValueRef fn = p->wa   ? cg_gemm_wa_fn(c, p->win, K, p->N)
                       : p->tb ? cg_gemm_tb_fn(c, K, p->N, p->acc, p->win, any)
                               : cg_gemm_fn(c, K, p->N, p->acc, p->ta, p->win, 0, false, any);
@@ -99,7 +99,7 @@ static void gemm_rows(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *val
  * the widest panels, AVX-512's. */
 enum { PANEL_BYTES = 16384, PANEL_ROWS = 64 };
 
-/* A dense b at any row count, from pack_rows() rows of out on, is
+/* A dense b at any row count, from pack_from() rows of out on, is
  * packed a panel at a time by each task of strided_gemm when its panel
  * fits on the stack: the panel is then read in memory order and stays in
  * L1 while the task's rows pass, where rows() walks all of b, from L2,
@@ -117,19 +117,6 @@ enum { PANEL_BYTES = 16384, PANEL_ROWS = 64 };
  * masked; 156 vs 122 us). Its rows' bits then depend on the row count,
  * as they do between generated and BLAS. */
 enum { PACK_MIN_ROWS = 32, PACK_MIN_ROWS_TB = 16 };
-
-/* The rows of out from which packing b pays for copying it (AVX2,
- * bench/product.sh): an untransposed [K, 120] from 32 rows (1.10x vs
- * 1.01x OpenBLAS at K = 400; 16 rows 1.11x vs 1.13x), a transposed one
- * from 16 (the dot products it replaces are slower: [16, 120] @ [400,
- * 120]^T 1.42x vs 1.19x; 8 rows 1.58x either way; 4 rows 1.9x vs 2.4x),
- * a small b^T (SMALL_B) at every row count. */
-static int64_t pack_rows(const Cg *c, const CgProduct *p)
-{
-    if (!p->tb)
-        return PACK_MIN_ROWS;
-    return small_b(c, LLVMConstIntGetSExtValue(p->K), p->N) ? 1 : PACK_MIN_ROWS_TB;
-}
 
 static void strided_gemm(Cg *c, const CgProduct *p);
 
@@ -150,26 +137,38 @@ static int64_t panel_k(const Cg *c, int64_t K)
     return K < most ? K : most;
 }
 
-static bool packs_per_task(const Cg *c, const CgProduct *p, int64_t limit)
+/* The rows of out from which each task packs b, 0 for never (a product
+ * at a limit, of a^T, whose panels would not fit the stack, or a b^T of
+ * one vector of columns; cg_product sends a packed or strided b
+ * elsewhere). Packing pays for copying b (AVX2, bench/product.sh) for an
+ * untransposed [K, 120] from 32 rows (1.10x vs 1.01x OpenBLAS at K =
+ * 400; 16 rows 1.11x vs 1.13x), a transposed one from 16 (the dot
+ * products it replaces are slower: [16, 120] @ [400, 120]^T 1.42x vs
+ * 1.19x; 8 rows 1.58x either way; 4 rows 1.9x vs 2.4x), a small b^T
+ * (SMALL_B) at every row count. */
+static int64_t pack_from(const Cg *c, const CgProduct *p, int64_t limit)
 {
-    /* (cg_product sends a packed or strided b elsewhere) */
-    return limit == CG_ANY_ROWS && !p->ta && !p->win && (!p->tb || two_vectors(c, p->N)) &&
-           (!p->acc || LLVMConstIntGetSExtValue(p->K) * cg_pack_width(c) * 4 <= PANEL_BYTES);
+    if (limit != CG_ANY_ROWS || p->ta || p->win || (p->tb && !two_vectors(c, p->N)) ||
+        (p->acc && LLVMConstIntGetSExtValue(p->K) * cg_pack_width(c) * 4 > PANEL_BYTES))
+        return 0;
+    if (!p->tb)
+        return PACK_MIN_ROWS;
+    return small_b(c, LLVMConstIntGetSExtValue(p->K), p->N) ? 1 : PACK_MIN_ROWS_TB;
 }
 
-/* out's rows in tasks of `rows` (gemm_rows), or packed as above */
-static void row_tasks(Cg *c, const CgProduct *p, bool packs, int64_t rows, LLVMValueRef *vals,
+/* out's rows in tasks of `rows` (gemm_rows), or from `from` rows on (0:
+ * never) packed as above */
+static void row_tasks(Cg *c, const CgProduct *p, int64_t from, int64_t rows, LLVMValueRef *vals,
                       int nvals, const char *name)
 {
     CgProduct q = *p;
     q.ldb = p->tb ? p->K : cg_i64(c, p->N);
-    int64_t from = packs ? pack_rows(c, p) : 0;
     if (from == 1) {
         strided_gemm(c, &q);
         return;
     }
     LLVMBasicBlockRef join = NULL, packed = NULL;
-    if (packs) {
+    if (from) {
         packed = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "packed");
         LLVMBasicBlockRef plain = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "rows");
         join = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "join");
@@ -178,7 +177,7 @@ static void row_tasks(Cg *c, const CgProduct *p, bool packs, int64_t rows, LLVMV
         LLVMPositionBuilderAtEnd(c->b, plain);
     }
     cg_parallel_chunks(c, name, p->M, rows, vals, nvals, gemm_rows, (void *)p);
-    if (!packs)
+    if (!from)
         return;
     LLVMBuildBr(c->b, join);
     LLVMPositionBuilderAtEnd(c->b, packed);
@@ -251,7 +250,7 @@ static void add_part(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals
 /* The product cut along k in two halves at run time when b has more
  * elements than a and out together (a dense layer's weights at a small
  * batch) and out has more rows than one task's; else cut into rows. */
-static void split_k(Cg *c, const CgProduct *p, bool packs, int64_t rows, LLVMValueRef *vals,
+static void split_k(Cg *c, const CgProduct *p, int64_t from, int64_t rows, LLVMValueRef *vals,
                     int nvals, const char *name)
 {
     int64_t K = LLVMConstIntGetSExtValue(p->K), N = p->N;
@@ -275,7 +274,7 @@ static void split_k(Cg *c, const CgProduct *p, bool packs, int64_t rows, LLVMVal
                        countof(av), add_part, (void *)p);
     LLVMBuildBr(c->b, join);
     LLVMPositionBuilderAtEnd(c->b, whole);
-    row_tasks(c, p, packs, rows, vals, nvals, name);
+    row_tasks(c, p, from, rows, vals, nvals, name);
     LLVMBuildBr(c->b, join);
     LLVMPositionBuilderAtEnd(c->b, join);
 }
@@ -295,12 +294,12 @@ static void small_gemm(Cg *c, const CgProduct *p, int64_t limit)
     const char *name = task_name(c, "gemm");
     /* (b outweighs the rest only up to cg_split_k_rows: a narrow b, of
      * one column say, never at more than one task's rows) */
-    bool packs = packs_per_task(c, p, limit);
+    int64_t from = pack_from(c, p, limit);
     if (p->part && cg_split_k_rows(LLVMConstIntGetSExtValue(p->K), p->N) > rows) {
-        split_k(c, p, packs, rows, vals, countof(vals), name);
+        split_k(c, p, from, rows, vals, countof(vals), name);
         return;
     }
-    row_tasks(c, p, packs, rows, vals, countof(vals), name);
+    row_tasks(c, p, from, rows, vals, countof(vals), name);
 }
 
 static void blas_gemm(Cg *c, DType t, const CgProduct *p)

@@ -368,7 +368,7 @@ LLVMValueRef cg_gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta, const Cg
                                    win  ? "#"
                                    : pk ? (cont ? "pc" : "p")
                                         : "",
-                                   !ta && any, &saved, &made);
+                                   any, &saved, &made);
     if (!made)
         return fn;
     LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), b = LLVMGetParam(fn, 2),
