@@ -344,6 +344,26 @@ static int64_t panel_cols(const Cg *c, int64_t K, int64_t N, int64_t width)
     return cols < width ? width : cols;
 }
 
+/* The body of a kernel over b dense or a window: the rows through b's
+ * panels of `cols` columns (panel_cols) in turn, then its last odd row */
+static void in_panels(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
+                      LLVMValueRef M, int64_t cols)
+{
+    int64_t whole = t.N / cols, rest = t.N % cols;
+    if (whole == 1) {
+        row_blocks(c, t, out, a, b, M, cg_i64(c, 0), cols);
+    } else {
+        CgLoop lp;
+        LLVMValueRef p = cg_loop_begin(c, cg_i64(c, whole), &lp);
+        row_blocks(c, t, out, a, b, M, cg_mul(c, p, cg_i64(c, cols)), cols);
+        cg_loop_end(c, &lp);
+    }
+    if (rest)
+        row_blocks(c, t, out, a, b, M, cg_i64(c, whole * cols), rest);
+    last_row(c, t, out, a, b, M);
+    LLVMBuildRetVoid(c->b);
+}
+
 /* `void NAME.gemm[.acc].f32.KxN(ptr noalias out, ptr noalias a, ptr
  * noalias b, i64 m, i64 k, i64 lda, i64 ldo)`: out[m, N] = a[m, K] @
  * b[K, N] (.acc: +=), b dense, the rows of a and out lda and ldo apart, k
@@ -397,20 +417,7 @@ LLVMValueRef cg_gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta, const Cg
     }
     /* (with a^T, k is within the limit: b is small; a window is one
      * image's) */
-    int64_t cols = ta || win ? N : panel_cols(c, K, N, (int64_t)V * t.NV), whole = N / cols,
-            rest = N % cols;
-    if (whole == 1) {
-        row_blocks(c, t, out, a, b, M, cg_i64(c, 0), cols);
-    } else {
-        CgLoop lp;
-        LLVMValueRef p = cg_loop_begin(c, cg_i64(c, whole), &lp);
-        row_blocks(c, t, out, a, b, M, cg_mul(c, p, cg_i64(c, cols)), cols);
-        cg_loop_end(c, &lp);
-    }
-    if (rest)
-        row_blocks(c, t, out, a, b, M, cg_i64(c, whole * cols), rest);
-    last_row(c, t, out, a, b, M);
-    LLVMBuildRetVoid(c->b);
+    in_panels(c, t, out, a, b, M, ta || win ? N : panel_cols(c, K, N, (int64_t)V * t.NV));
     cg_helper_end(c, &saved);
     return fn;
 }
@@ -446,15 +453,7 @@ LLVMValueRef cg_gemm_wa_fn(Cg *c, const CgWindow *win, int64_t K, int64_t N)
               .R = ROWS,
               .last = V,
               .vt = LLVMVectorType(c->f32, (unsigned)V)};
-    int64_t cols = panel_cols(c, K, N, (int64_t)V * t.NV), whole = N / cols, rest = N % cols;
-    CgLoop lp;
-    LLVMValueRef p = cg_loop_begin(c, cg_i64(c, whole), &lp);
-    row_blocks(c, t, out, a, b, M, cg_mul(c, p, cg_i64(c, cols)), cols);
-    cg_loop_end(c, &lp);
-    if (rest)
-        row_blocks(c, t, out, a, b, M, cg_i64(c, whole * cols), rest);
-    last_row(c, t, out, a, b, M);
-    LLVMBuildRetVoid(c->b);
+    in_panels(c, t, out, a, b, M, panel_cols(c, K, N, (int64_t)V * t.NV));
     cg_helper_end(c, &saved);
     return fn;
 }
