@@ -50,6 +50,23 @@ typedef struct {
     LLVMTypeRef vt;
 } Tile;
 
+/* A kernel fn's tile over out[m, N] and an inner extent K: lda and ldo
+ * its parameters, ROWS rows by tile_vectors of the widest vectors, b
+ * dense, nothing accumulated; the kernel sets what differs. */
+static Tile kernel_tile(Cg *c, LLVMValueRef fn, int64_t K, int64_t N)
+{
+    int V = c->vector_bytes / 4;
+    return (Tile){.N = N,
+                  .K = cg_i64(c, K),
+                  .lda = LLVMGetParam(fn, 5),
+                  .ldo = LLVMGetParam(fn, 6),
+                  .V = V,
+                  .NV = tile_vectors(c),
+                  .R = ROWS,
+                  .last = V,
+                  .vt = LLVMVectorType(c->f32, (unsigned)V)};
+}
+
 static bool partial(const Tile *t, int v)
 {
     return v == t->NV - 1 && t->last < t->V;
@@ -393,20 +410,13 @@ LLVMValueRef cg_gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta, const Cg
         return fn;
     LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), b = LLVMGetParam(fn, 2),
                  M = LLVMGetParam(fn, 3);
-    int V = c->vector_bytes / 4;
-    Tile t = {.N = N,
-              .acc = acc,
-              .cont = cont,
-              .ta = ta,
-              .win = win,
-              .K = ta ? LLVMGetParam(fn, 4) : cg_i64(c, K),
-              .lda = LLVMGetParam(fn, 5),
-              .ldo = LLVMGetParam(fn, 6),
-              .V = V,
-              .NV = tile_vectors(c),
-              .R = ROWS,
-              .last = V,
-              .vt = LLVMVectorType(c->f32, (unsigned)V)};
+    Tile t = kernel_tile(c, fn, K, N);
+    t.acc = acc;
+    t.cont = cont;
+    t.ta = ta;
+    t.win = win;
+    if (ta)
+        t.K = LLVMGetParam(fn, 4);
     if (pk) {
         t.pw = cg_pack_width(c);
         t.pk = pk;
@@ -417,7 +427,7 @@ LLVMValueRef cg_gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta, const Cg
     }
     /* (with a^T, k is within the limit: b is small; a window is one
      * image's) */
-    in_panels(c, t, out, a, b, M, ta || win ? N : panel_cols(c, K, N, (int64_t)V * t.NV));
+    in_panels(c, t, out, a, b, M, ta || win ? N : panel_cols(c, K, N, (int64_t)t.V * t.NV));
     cg_helper_end(c, &saved);
     return fn;
 }
@@ -442,18 +452,10 @@ LLVMValueRef cg_gemm_wa_fn(Cg *c, const CgWindow *win, int64_t K, int64_t N)
         return fn;
     LLVMValueRef out = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), b = LLVMGetParam(fn, 2),
                  M = LLVMGetParam(fn, 3);
-    int V = c->vector_bytes / 4;
-    Tile t = {.N = N,
-              .acc = true,
-              .awin = win,
-              .K = cg_i64(c, K),
-              .ldo = LLVMGetParam(fn, 6),
-              .V = V,
-              .NV = tile_vectors(c),
-              .R = ROWS,
-              .last = V,
-              .vt = LLVMVectorType(c->f32, (unsigned)V)};
-    in_panels(c, t, out, a, b, M, panel_cols(c, K, N, (int64_t)V * t.NV));
+    Tile t = kernel_tile(c, fn, K, N);
+    t.acc = true;
+    t.awin = win;
+    in_panels(c, t, out, a, b, M, panel_cols(c, K, N, (int64_t)t.V * t.NV));
     cg_helper_end(c, &saved);
     return fn;
 }
@@ -615,18 +617,12 @@ LLVMValueRef cg_gemm_tb_fn(Cg *c, int64_t K, int64_t N, bool acc, const CgWindow
                  M = LLVMGetParam(fn, 3);
     /* 4 x 4 sums and 8 loads in 32 registers (AVX-512), else 2 x 4 and 6
      * in 16 */
-    int V = c->vector_bytes / 4, R = c->vector_bytes >= 64 ? 4 : 2;
-    Tile t = {.N = N,
-              .acc = acc,
-              .win = win,
-              .K = cg_i64(c, K),
-              .lda = LLVMGetParam(fn, 5),
-              .ldo = LLVMGetParam(fn, 6),
-              .V = V,
-              .NV = 1,
-              .R = R,
-              .last = V,
-              .vt = LLVMVectorType(c->f32, (unsigned)V)};
+    int R = c->vector_bytes >= 64 ? 4 : 2;
+    Tile t = kernel_tile(c, fn, K, N);
+    t.acc = acc;
+    t.win = win;
+    t.NV = 1;
+    t.R = R;
     LLVMValueRef blocks = LLVMBuildSDiv(c->b, M, cg_i64(c, R), "");
     CgLoop l;
     LLVMValueRef i = cg_loop_begin(c, blocks, &l);
