@@ -379,7 +379,13 @@ static void panel_product(Cg *c, LLVMValueRef fn, const PanelTask *pt, LLVMValue
  * weights' gradient of a recurrent layer: b its gates' adjoints, 4 KiB a
  * row); every element of out takes the blocks in order, from 0, as
  * ta_blocked's do, so the result is the same. */
-enum { TA_TASKS = 8 }; /* tasks enough for the pool to share out */
+/* At least TA_TASKS tasks (groups of out's rows by panels), so that the
+ * pool's contiguous blocks of tasks carry even work: the MNIST MLP's
+ * weight gradient [784, 256] in 11 panels (the last 16 of 24 wide) ran
+ * as 11 tasks, 6 on one thread and 4 2/3 of work on the other, 1.62x
+ * faster on 2 threads than on 1; in 22 (2 row groups) 1.85x, and the
+ * GPT's 12-task ones 5% faster at 2 threads (docs/BENCHMARKS.md). */
+enum { TA_TASKS = 16 };
 
 typedef struct {
     const CgProduct *p;
