@@ -58,10 +58,17 @@ int64_t cg_small_gemm_limit(const Cg *c); /* the cost model's, for c's vectors *
 /* A window onto an image as the rows of a product's b (a direct
  * convolution, conv.c): row (ch, i, j), ch < c, i < kh, j < kw, that is
  * row (ch*kh + i)*kw + j, starts at element ch*cs + i*wp + j of the image
- * (channels cs apart, rows wp) and runs on in memory order. */
+ * (channels cs apart, rows wp) and runs on in memory order. With strides
+ * sh, sw above 1 the image is a channel's phases, planes of ps elements
+ * holding the pixels of one (row mod sh, column mod sw) in the order of
+ * cg_win_phases: tap (i, j) reads plane (i % sh, j % sw) from row i / sh,
+ * column j / sw. */
 typedef struct {
     int64_t c, kh, kw, cs, wp;
+    int64_t sh, sw, ps; /* 1, 1, 0 for an unstrided image */
 } CgWindow;
+/* Where tap (ch, i, j) of w starts in its image (i, j, ch: i64 values) */
+LLVMValueRef cg_win_tap(Cg *c, const CgWindow *w, LLVMValueRef ch, LLVMValueRef i, LLVMValueRef j);
 /* out[M, N] = a[M, K] @ b[K, N] (acc: +=; ta: a^T, a stored [K, M]; tb:
  * b^T, b stored [N, K]), b dense or, win given, a window (its rows are
  * b's, or b^T's with tb, or with wa a's onto the image a), the rows of

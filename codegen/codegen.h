@@ -139,24 +139,53 @@ static inline int64_t cg_packed_floats(int64_t K, int64_t N)
 }
 
 /* A direct convolution's geometry (codegen/conv.c, docs/CODEGEN.md): a
- * convolution of stride and dilation 1, or one of its gradients, runs
- * as a product whose b is a window onto the image (CgWindow) when its
- * type is f32 and generated products are on. The image the window reads
- * is x itself, or a copy padded with zeros: h x w of its C channels
- * (after an offset oy, ox of x's rows and columns), of which the product
- * makes oh rows of ow outputs each, wp apart. For conv_grad_input the
+ * convolution of dilation 1, or one of its gradients, runs as a product
+ * whose b is a window onto the image (CgWindow) when its type is f32 and
+ * generated products are on. The image the window reads is x itself, or
+ * a copy padded with zeros: h x w of its C channels (after an offset oy,
+ * ox of x's rows and columns), of which the product makes oh rows of ow
+ * outputs each, wp apart. With a
+ * stride sh, sw above 1 the copy holds each channel's phases instead,
+ * planes of h x w (cg_win_phases of them). For conv_grad_input the
  * convolution is the adjoint one, of the output gradient (its C) with
- * the flipped weights, making the input's pixels. wt: a weight gradient
- * of CG_WT_CHANNELS output channels or more a group, summed transposed
+ * the flipped weights, making the input's pixels; strided, one such of
+ * stride 1 per phase of the input (cg_adjoint_phase), each reading
+ * the copy of dy (oy, ox: its padding) with its part of the kernel. wt:
+ * a weight gradient of CG_WT_CHANNELS output channels or more a group,
+ * summed transposed
  * ([taps, O] += window @ dy^T) in scratch. elems: the scratch elements it
  * needs per image (and per chunk of the weight gradient); ok false when
  * the node does not qualify. */
 enum { CG_WT_CHANNELS = 16 };
 typedef struct {
     bool ok, copy, wt;
-    int64_t C, O, kh, kw, H, W, oy, ox, h, w, oh, ow, wp, elems;
+    int64_t C, O, kh, kw, sh, sw, H, W, oy, ox, h, w, oh, ow, wp, elems;
+    int64_t ph, pw; /* a strided input gradient's padding of the convolution */
 } CgConvWin;
 CgConvWin cg_conv_window(const Node *n);
+/* The input gradient of a strided convolution, along one axis (kernel k,
+ * stride s, padding p, an input of n): the input's phase a (its pixels
+ * a, a + s, ...: count of them) takes the taps first, first + s, ...
+ * (taps of them), tap first + q*s from dy's pixel m + shift - q for the
+ * phase's pixel m. conv.c makes each phase a stride-1 convolution of dy
+ * (scratch.c sizes it). */
+typedef struct {
+    int64_t first, taps, shift, count;
+} CgAdjointPhase;
+static inline CgAdjointPhase cg_adjoint_phase(int64_t a, int64_t k, int64_t s, int64_t p, int64_t n)
+{
+    CgAdjointPhase ph = {.first = (a + p) % s, .shift = (a + p) / s};
+    ph.taps = ph.first < k ? (k - ph.first + s - 1) / s : 0;
+    ph.count = a < n ? (n - a + s - 1) / s : 0;
+    return ph;
+}
+/* The planes a channel of a strided window keeps along an axis of kernel
+ * k and stride s: the phases some tap reads (min(kh, sh) by min(kw, sw),
+ * row-major, CgWindow). */
+static inline int64_t cg_win_phases(int64_t k, int64_t s)
+{
+    return k < s ? k : s;
+}
 /* the scratch elements conv_grad_weight's step needs per chunk of images,
  * besides the chunk's partial sum */
 int64_t cg_conv_chunk_elems(const Node *n);

@@ -163,7 +163,7 @@ static void vol_group(Cg *c, Op op, DType t, const Vol *v, LLVMValueRef b, LLVMV
 }
 
 /* ---- direct convolutions ------------------------------------------------
- * With f32, stride 1 and dilation 1 (cg_conv_window), a convolution needs
+ * With f32 and dilation 1 (cg_conv_window), a convolution needs
  * no column matrix: row (ch, i, j) of im2col(x) is the image x[ch] read
  * from row i, column j on, at the output positions' pitch, if the outputs
  * are laid out as rows of the image's width. So the product reads the
@@ -174,8 +174,11 @@ static void vol_group(Cg *c, Op op, DType t, const Vol *v, LLVMValueRef b, LLVMV
  * gradient is the transposed product dy @ window^T, its dy laid out at
  * the same pitch with zeros in the columns dropped; the input gradient
  * the adjoint convolution, of dy padded by k - 1 - p with the weights
- * flipped and their channels swapped. LeNet-5 spent a third of its
- * training step building column matrices and adding them back. */
+ * flipped and their channels swapped (of stride 1 only: a strided
+ * convolution's adjoint spreads dy over the image, W^T @ dy and col2im).
+ * Strided, the window reads each channel's phases (place_phases), in
+ * which a tap's pixels again lie at one pitch. LeNet-5 spent a third of
+ * its training step building column matrices and adding them back. */
 
 /* Whether n runs directly (its window in *v): it qualifies, has scratch
  * (a pointwise kernel has none and needs no window) and generated
@@ -210,21 +213,86 @@ static void place(Cg *c, LLVMValueRef dst, int64_t C, int64_t rows, int64_t cols
     cg_loop_end(c, &lc);
 }
 
-/* The image the window of v reads: x, or its padded copy at *scratch
- * (which moves past it); *win is set to the window. */
+/* The first of n planes' rows (or columns) r, r*s + a - o in [0, len):
+ * [*r0, *r1), empty when *r0 >= *r1 */
+static void phase_range(int64_t n, int64_t s, int64_t a, int64_t o, int64_t len, int64_t *r0,
+                        int64_t *r1)
+{
+    int64_t lo = o - a, hi = len - 1 + o - a; /* r*s in [lo, hi] */
+    *r0 = lo > 0 ? (lo + s - 1) / s : 0;
+    *r1 = hi < 0 ? 0 : hi / s + 1 < n ? hi / s + 1 : n;
+}
+
+/* dst[ch, a, b, r, t] = x[ch, r*sh + a - oy, t*sw + b - ox], 0 outside
+ * x: each channel's phases (a, b) of v's strided window, planes of h x w
+ * (a tap's pixels, strided in x, at one pitch in its plane) */
+static void place_phases(Cg *c, const CgConvWin *v, LLVMValueRef dst, LLVMValueRef x)
+{
+    int64_t pa = cg_win_phases(v->kh, v->sh), pb = cg_win_phases(v->kw, v->sw);
+    int64_t ps = v->h * v->w, r0, r1, t0, t1;
+    bool gaps = false;
+    for (int64_t a = 0; a < pa; a++) {
+        phase_range(v->h, v->sh, a, v->oy, v->H, &r0, &r1);
+        gaps |= r0 > 0 || r1 < v->h;
+    }
+    for (int64_t b = 0; b < pb; b++) {
+        phase_range(v->w, v->sw, b, v->ox, v->W, &t0, &t1);
+        gaps |= t0 > 0 || t1 < v->w;
+    }
+    if (gaps)
+        cg_zero(c, DT_F32, dst, cg_i64(c, v->C * pa * pb * ps));
+    for (int64_t a = 0; a < pa; a++)
+        for (int64_t b = 0; b < pb; b++) {
+            phase_range(v->h, v->sh, a, v->oy, v->H, &r0, &r1);
+            phase_range(v->w, v->sw, b, v->ox, v->W, &t0, &t1);
+            int64_t rows = r1 - r0, cols = t1 - t0;
+            if (rows <= 0 || cols <= 0)
+                continue;
+            CgLoop lc, lr, lt;
+            LLVMValueRef ch = cg_loop_begin(c, cg_i64(c, v->C), &lc);
+            LLVMValueRef row = cg_add(c, cg_loop_begin(c, cg_i64(c, rows), &lr), cg_i64(c, r0));
+            LLVMValueRef to = cg_add(
+                c,
+                cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, pa * pb)), cg_i64(c, a * pb + b)),
+                       cg_i64(c, ps)),
+                cg_add(c, cg_mul(c, row, cg_i64(c, v->w)), cg_i64(c, t0)));
+            LLVMValueRef xr = cg_add(c, cg_mul(c, row, cg_i64(c, v->sh)), cg_i64(c, a - v->oy));
+            LLVMValueRef from =
+                cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, v->H)), xr), cg_i64(c, v->W)),
+                       cg_i64(c, t0 * v->sw + b - v->ox));
+            LLVMValueRef j = cg_loop_begin(c, cg_i64(c, cols), &lt);
+            cg_store(c, DT_F32,
+                     cg_load(c, DT_F32, x, cg_add(c, from, cg_mul(c, j, cg_i64(c, v->sw)))), dst,
+                     cg_add(c, to, j));
+            cg_loop_end(c, &lt);
+            cg_loop_end(c, &lr);
+            cg_loop_end(c, &lc);
+        }
+}
+
+/* The image the window of v reads: x, or its padded copy (its phases,
+ * strided) at *scratch (which moves past it); *win is set to the window. */
 static LLVMValueRef window_image(Cg *c, const CgConvWin *v, LLVMValueRef x, LLVMValueRef *scratch,
                                  CgWindow *win)
 {
+    bool strided = v->sh > 1 || v->sw > 1;
+    int64_t planes = cg_win_phases(v->kh, v->sh) * cg_win_phases(v->kw, v->sw);
     *win = (CgWindow){.c = v->C,
                       .kh = v->kh,
                       .kw = v->kw,
-                      .cs = v->copy ? v->h * v->w : v->H * v->W,
-                      .wp = v->wp};
+                      .cs = v->copy ? planes * v->h * v->w : v->H * v->W,
+                      .wp = v->wp,
+                      .sh = v->sh,
+                      .sw = v->sw,
+                      .ps = strided ? v->h * v->w : 0};
     if (!v->copy)
         return x;
     LLVMValueRef img = *scratch;
-    place(c, img, v->C, v->h, v->w, x, v->H, v->W, v->oy, v->ox);
-    *scratch = cg_gep(c, DT_F32, img, cg_i64(c, v->C * v->h * v->w));
+    if (strided)
+        place_phases(c, v, img, x);
+    else
+        place(c, img, v->C, v->h, v->w, x, v->H, v->W, v->oy, v->ox);
+    *scratch = cg_gep(c, DT_F32, img, cg_i64(c, v->C * win->cs));
     return img;
 }
 
@@ -380,6 +448,107 @@ static void direct_grad_input(Cg *c, const CgConvWin *v, LLVMValueRef w, LLVMVal
     cg_loop_end(c, &lc);
     cg_loop_end(c, &lo);
     direct_conv(c, v, scratch, dy, dx, cg_gep(c, DT_F32, scratch, cg_i64(c, v->O * K)));
+}
+
+/* dx[C_in, H, W] of a strided convolution, phase by phase: the input's
+ * pixels (a + m*sh, b + n*sw) are a stride-1 convolution of dy, padded
+ * as v says, with the phase's taps (cg_adjoint_phase) flipped; its
+ * outputs come at the copy's pitch and are spread to their pixels. A
+ * phase no tap reaches is zero. w: the group's weights [C (dy's
+ * channels), O (x's), kh, kw]. */
+static void strided_grad_input(Cg *c, const CgConvWin *v, LLVMValueRef w, LLVMValueRef dy,
+                               LLVMValueRef dx, LLVMValueRef scratch)
+{
+    LLVMValueRef img = scratch;
+    place(c, img, v->C, v->h, v->w, dy, v->H, v->W, v->oy, v->ox);
+    LLVMValueRef out = cg_gep(c, DT_F32, img, cg_i64(c, v->C * v->h * v->w));
+    LLVMValueRef sub =
+        cg_gep(c, DT_F32, out, cg_i64(c, v->O * ((v->oh + v->sh - 1) / v->sh) * v->wp));
+    for (int64_t a = 0; a < v->sh; a++)
+        for (int64_t b = 0; b < v->sw; b++) {
+            CgAdjointPhase pr = cg_adjoint_phase(a, v->kh, v->sh, v->ph, v->oh);
+            CgAdjointPhase pc = cg_adjoint_phase(b, v->kw, v->sw, v->pw, v->ow);
+            if (!pr.count || !pc.count)
+                continue;
+            bool taps = pr.taps && pc.taps;
+            int64_t K = v->C * pr.taps * pc.taps;
+            if (taps) {
+                /* sub[o, (ch, q, r)] = w[ch, o, first + (taps-1-q)*s, ...] */
+                CgLoop lo, lc, lq, lr;
+                LLVMValueRef o = cg_loop_begin(c, cg_i64(c, v->O), &lo);
+                LLVMValueRef ch = cg_loop_begin(c, cg_i64(c, v->C), &lc);
+                LLVMValueRef q = cg_loop_begin(c, cg_i64(c, pr.taps), &lq);
+                LLVMValueRef r = cg_loop_begin(c, cg_i64(c, pc.taps), &lr);
+                LLVMValueRef i = cg_add(
+                    c,
+                    cg_mul(c, LLVMBuildSub(c->b, cg_i64(c, pr.taps - 1), q, ""), cg_i64(c, v->sh)),
+                    cg_i64(c, pr.first));
+                LLVMValueRef j = cg_add(
+                    c,
+                    cg_mul(c, LLVMBuildSub(c->b, cg_i64(c, pc.taps - 1), r, ""), cg_i64(c, v->sw)),
+                    cg_i64(c, pc.first));
+                LLVMValueRef src =
+                    cg_add(c,
+                           cg_mul(c,
+                                  cg_add(c,
+                                         cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, v->O)), o),
+                                                cg_i64(c, v->kh)),
+                                         i),
+                                  cg_i64(c, v->kw)),
+                           j);
+                LLVMValueRef dst =
+                    cg_add(c, cg_mul(c, o, cg_i64(c, K)),
+                           cg_add(c,
+                                  cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, pr.taps)), q),
+                                         cg_i64(c, pc.taps)),
+                                  r));
+                cg_store(c, DT_F32, cg_load(c, DT_F32, w, src), sub, dst);
+                cg_loop_end(c, &lr);
+                cg_loop_end(c, &lq);
+                cg_loop_end(c, &lc);
+                cg_loop_end(c, &lo);
+                /* the phase's pixel (m, n) reads dy from (m + shift - (taps - 1), ...) */
+                CgWindow win = {.c = v->C,
+                                .kh = pr.taps,
+                                .kw = pc.taps,
+                                .cs = v->h * v->w,
+                                .wp = v->wp,
+                                .sh = 1,
+                                .sw = 1};
+                int64_t y0 = v->oy + pr.shift - (pr.taps - 1),
+                        x0 = v->ox + pc.shift - (pc.taps - 1);
+                CgProduct p = {.M = cg_i64(c, v->O),
+                               .K = cg_i64(c, K),
+                               .N = (pr.count - 1) * v->wp + pc.count,
+                               .a = sub,
+                               .lda = cg_i64(c, K),
+                               .b = cg_gep(c, DT_F32, img, cg_i64(c, y0 * v->wp + x0)),
+                               .out = out,
+                               .ldo = cg_i64(c, pr.count * v->wp),
+                               .win = &win};
+                cg_product(c, DT_F32, &p);
+            }
+            /* dx[o, a + m*sh, b + n*sw] = out[o, m, n] at the pitch, or 0 */
+            CgLoop lo, lm, ln;
+            LLVMValueRef o = cg_loop_begin(c, cg_i64(c, v->O), &lo);
+            LLVMValueRef m = cg_loop_begin(c, cg_i64(c, pr.count), &lm);
+            LLVMValueRef from =
+                cg_mul(c, cg_add(c, cg_mul(c, o, cg_i64(c, pr.count)), m), cg_i64(c, v->wp));
+            LLVMValueRef to =
+                cg_add(c,
+                       cg_mul(c,
+                              cg_add(c, cg_mul(c, o, cg_i64(c, v->oh)),
+                                     cg_add(c, cg_mul(c, m, cg_i64(c, v->sh)), cg_i64(c, a))),
+                              cg_i64(c, v->ow)),
+                       cg_i64(c, b));
+            LLVMValueRef nn = cg_loop_begin(c, cg_i64(c, pc.count), &ln);
+            LLVMValueRef val =
+                taps ? cg_load(c, DT_F32, out, cg_add(c, from, nn)) : LLVMConstNull(c->f32);
+            cg_store(c, DT_F32, val, dx, cg_add(c, to, cg_mul(c, nn, cg_i64(c, v->sw))));
+            cg_loop_end(c, &ln);
+            cg_loop_end(c, &lm);
+            cg_loop_end(c, &lo);
+        }
 }
 
 void cg_emit_conv(Cg *c, Node *n, LLVMValueRef xp, LLVMValueRef wp, LLVMValueRef out,
@@ -649,7 +818,9 @@ static LLVMValueRef k_conv_grad(Cg *c, Node *n)
                cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, O)), cg_mul(c, g, cg_i64(c, og))),
                       cg_i64(c, pq)));
     LLVMValueRef wg = cg_gep(c, t, wp, cg_mul(c, g, cg_i64(c, og * cg * kk)));
-    if (direct && gi) {
+    if (direct && gi && (v.sh > 1 || v.sw > 1)) {
+        strided_grad_input(c, &v, wg, dyg, xg, col);
+    } else if (direct && gi) {
         direct_grad_input(c, &v, wg, dyg, xg, col);
     } else if (direct) {
         direct_weight(c, &v, dyg, xg, wg, col);

@@ -100,6 +100,21 @@ static LLVMValueRef a_at(Cg *c, const Tile *t, LLVMValueRef a, LLVMValueRef i0, 
     return LLVMBuildLoad2(c->b, c->f32, at(c, a, i0, r, t->lda, k), "");
 }
 
+LLVMValueRef cg_win_tap(Cg *c, const CgWindow *w, LLVMValueRef ch, LLVMValueRef i, LLVMValueRef j)
+{
+    LLVMValueRef at = cg_mul(c, ch, cg_i64(c, w->cs));
+    if (w->sh > 1 || w->sw > 1) {
+        LLVMValueRef sh = cg_i64(c, w->sh), sw = cg_i64(c, w->sw);
+        LLVMValueRef plane = cg_add(
+            c, cg_mul(c, LLVMBuildURem(c->b, i, sh, ""), cg_i64(c, cg_win_phases(w->kw, w->sw))),
+            LLVMBuildURem(c->b, j, sw, ""));
+        at = cg_add(c, at, cg_mul(c, plane, cg_i64(c, w->ps)));
+        i = LLVMBuildUDiv(c->b, i, sh, "");
+        j = LLVMBuildUDiv(c->b, j, sw, "");
+    }
+    return cg_add(c, at, cg_add(c, cg_mul(c, i, cg_i64(c, w->wp)), j));
+}
+
 /* Where b's row k starts: k rows of n apart, or the window's (ch, i, j) */
 static LLVMValueRef b_row(Cg *c, const CgWindow *w, LLVMValueRef b, LLVMValueRef k, int64_t n)
 {
@@ -108,9 +123,7 @@ static LLVMValueRef b_row(Cg *c, const CgWindow *w, LLVMValueRef b, LLVMValueRef
     LLVMValueRef taps = cg_i64(c, w->kh * w->kw), kw = cg_i64(c, w->kw);
     LLVMValueRef ch = LLVMBuildUDiv(c->b, k, taps, ""), tap = LLVMBuildURem(c->b, k, taps, "");
     LLVMValueRef i = LLVMBuildUDiv(c->b, tap, kw, ""), j = LLVMBuildURem(c->b, tap, kw, "");
-    return cg_gep(
-        c, DT_F32, b,
-        cg_add(c, cg_add(c, cg_mul(c, ch, cg_i64(c, w->cs)), cg_mul(c, i, cg_i64(c, w->wp))), j));
+    return cg_gep(c, DT_F32, b, cg_win_tap(c, w, ch, i, j));
 }
 
 /* The loop over k, b's rows, which *row gets the start of: one loop, or
@@ -134,9 +147,7 @@ static LLVMValueRef k_begin(Cg *c, const Tile *t, LLVMValueRef b, KLoop *kl, LLV
     LLVMValueRef ch = cg_loop_begin(c, cg_i64(c, w->c), &kl->l[0]);
     LLVMValueRef i = cg_loop_begin(c, cg_i64(c, w->kh), &kl->l[1]);
     LLVMValueRef j = cg_loop_begin(c, cg_i64(c, w->kw), &kl->l[2]);
-    *row = cg_gep(
-        c, DT_F32, b,
-        cg_add(c, cg_add(c, cg_mul(c, ch, cg_i64(c, w->cs)), cg_mul(c, i, cg_i64(c, w->wp))), j));
+    *row = cg_gep(c, DT_F32, b, cg_win_tap(c, w, ch, i, j));
     return cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, w->kh)), i), cg_i64(c, w->kw)), j);
 }
 
@@ -341,13 +352,19 @@ static LLVMValueRef kernel_begin(Cg *c, const char *kind, const char *shape, boo
     return fn;
 }
 
-/* A window's part of a kernel's name, after kind: .winKHxKW.CS.WP */
+/* A window's part of a kernel's name, after kind: .winKHxKW.CS.WP, then
+ * .sSHxSW.PS when strided */
 static const char *win_kind(Cg *c, const char *kind, const CgWindow *w)
 {
     if (!w)
         return kind;
-    return arena_printf(c->g->arena, "%s.win%lldx%lld.%lld.%lld", kind, (long long)w->kh,
-                        (long long)w->kw, (long long)w->cs, (long long)w->wp);
+    const char *name =
+        arena_printf(c->g->arena, "%s.win%lldx%lld.%lld.%lld", kind, (long long)w->kh,
+                     (long long)w->kw, (long long)w->cs, (long long)w->wp);
+    if (w->sh == 1 && w->sw == 1)
+        return name;
+    return arena_printf(c->g->arena, "%s.s%lldx%lld.%lld", name, (long long)w->sh, (long long)w->sw,
+                        (long long)w->ps);
 }
 
 /* Columns a panel holds: all of b's when b fits in L2, else whole tiles

@@ -15,8 +15,8 @@
  * Convolutions (codegen/conv.c) work one image and one group at a
  * time: conv2d/conv1d build the im2col matrix [C/groups * kernel, output
  * positions] of it, except for a 1x1, stride-1, unpadded kernel, whose
- * input already is that matrix; one of stride and dilation 1 may instead
- * run directly (cg_conv_window: a padded copy of the image and the
+ * input already is that matrix; one of dilation 1 may instead
+ * run directly (cg_conv_window: a padded copy of the image, or its phases, and the
  * outputs at its pitch), so its scratch is the larger of the two. conv3d
  * builds one output depth's block of the matrix [C/groups * kernel, OH *
  * OW] at a time; conv_transpose2d computes the column matrix [O/groups *
@@ -50,6 +50,48 @@ static int64_t tail_numel(const Shape *s, int from)
     return n;
 }
 
+static int64_t max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
+/* The strided input gradient's geometry (v with ok and the kernel set):
+ * dy's copy, padded for every phase's window (cg_adjoint_phase), a
+ * phase's outputs at its pitch, and a phase's part of the weights */
+static CgConvWin adjoint_window(CgConvWin v, int64_t cg, int64_t og, const int64_t *in,
+                                const int64_t *on, const int64_t *s, const int64_t *p)
+{
+    int64_t pad[2] = {0, 0}, len[2] = {on[0], on[1]}, most[2] = {0, 0};
+    for (int ax = 0; ax < 2; ax++)
+        for (int64_t a = 0; a < s[ax]; a++) {
+            CgAdjointPhase ph = cg_adjoint_phase(a, ax ? v.kw : v.kh, s[ax], p[ax], in[ax]);
+            most[ax] = ph.count > most[ax] ? ph.count : most[ax];
+            if (!ph.taps || !ph.count)
+                continue;
+            /* phase pixel m reads dy's m + shift - q for q < taps */
+            pad[ax] = max64(pad[ax], ph.taps - 1 - ph.shift);
+            len[ax] = max64(len[ax], ph.count + ph.shift);
+        }
+    v.C = og;
+    v.O = cg;
+    v.sh = s[0];
+    v.sw = s[1];
+    v.ph = p[0];
+    v.pw = p[1];
+    v.H = on[0];
+    v.W = on[1];
+    v.oh = in[0];
+    v.ow = in[1];
+    v.oy = pad[0];
+    v.ox = pad[1];
+    v.h = pad[0] + len[0];
+    v.w = pad[1] + len[1];
+    v.copy = true;
+    v.wp = v.w;
+    v.elems = og * v.h * v.w + cg * most[0] * v.wp + cg * og * v.kh * v.kw;
+    return v;
+}
+
 CgConvWin cg_conv_window(const Node *n)
 {
     CgConvWin v = {0};
@@ -63,24 +105,29 @@ CgConvWin cg_conv_window(const Node *n)
     if (nsp != 1 && nsp != 2)
         return v;
     /* per axis (height, width); a 1-d convolution has height 1 */
-    int64_t in[2] = {1, 1}, on[2] = {1, 1}, k[2] = {1, 1}, p[2] = {0, 0};
+    int64_t in[2] = {1, 1}, on[2] = {1, 1}, k[2] = {1, 1}, p[2] = {0, 0}, s[2] = {1, 1};
     bool pointwise = true;
     for (int i = 0; i < nsp; i++) {
         int a = 2 - nsp + i;
-        if (ints_at(attr_stride(n), i) != 1 || ints_at(attr_dilation(n), i) != 1)
+        if (ints_at(attr_dilation(n), i) != 1)
             return v;
         in[a] = x->d[2 + i].n;
         on[a] = y->d[2 + i].n;
         k[a] = w->d[2 + i].n;
         p[a] = ir_pad(attr_padding(n), nsp, i, false);
-        pointwise &= k[a] == 1 && p[a] == 0 && ir_pad(attr_padding(n), nsp, i, true) == 0;
+        s[a] = ints_at(attr_stride(n), i);
+        pointwise &=
+            k[a] == 1 && s[a] == 1 && p[a] == 0 && ir_pad(attr_padding(n), nsp, i, true) == 0;
     }
+    bool strided = s[0] > 1 || s[1] > 1;
     if (pointwise) /* the image already is the column matrix */
         return v;
     int64_t groups = attr_groups(n), cg = x->d[1].n / groups, og = y->d[1].n / groups;
     v.ok = true;
     v.kh = k[0];
     v.kw = k[1];
+    if (gi && strided)
+        return adjoint_window(v, cg, og, in, on, s, p);
     /* conv_grad_input's is the adjoint: dy, padded by k - 1 - p, with
      * flipped weights, makes the input's pixels */
     const int64_t *from = gi ? on : in, *to = gi ? in : on;
@@ -92,22 +139,23 @@ CgConvWin cg_conv_window(const Node *n)
     v.ow = to[1];
     v.oy = gi ? k[0] - 1 - p[0] : p[0];
     v.ox = gi ? k[1] - 1 - p[1] : p[1];
-    v.h = v.oh + v.kh - 1;
-    v.w = v.ow + v.kw - 1;
+    v.sh = s[0];
+    v.sw = s[1];
+    /* the rows and columns a channel's plane needs: the padded image's, or
+     * a phase's, of which tap i reads from row i / sh */
+    v.h = v.oh + (v.kh - 1) / v.sh;
+    v.w = v.ow + (v.kw - 1) / v.sw;
     /* x itself when no window reaches past its top and left edges nor past
      * its bottom and right ones (the gradient's dy always a copy) */
-    v.copy = gi || v.oy || v.ox || v.h > v.H || v.w > v.W;
+    v.copy = strided || gi || v.oy || v.ox || v.h > v.H || v.w > v.W;
     v.wp = v.copy ? v.w : v.W;
     /* the transposed sum of every group's weights, and dy^T at the pitch */
     v.wt = gw && og >= CG_WT_CHANNELS;
-    v.elems = (v.copy ? v.C * v.h * v.w : 0) + (v.wt || v.wp != v.ow ? v.O * v.oh * v.wp : 0) +
-              (gi ? cg * og * v.kh * v.kw : 0) + (v.wt ? groups * og * cg * v.kh * v.kw : 0);
+    int64_t planes = cg_win_phases(v.kh, v.sh) * cg_win_phases(v.kw, v.sw);
+    v.elems = (v.copy ? v.C * planes * v.h * v.w : 0) +
+              (v.wt || v.wp != v.ow ? v.O * v.oh * v.wp : 0) + (gi ? cg * og * v.kh * v.kw : 0) +
+              (v.wt ? groups * og * cg * v.kh * v.kw : 0);
     return v;
-}
-
-static int64_t max64(int64_t a, int64_t b)
-{
-    return a > b ? a : b;
 }
 
 static int64_t conv_scratch(const Node *n)
