@@ -213,8 +213,8 @@ static void place(Cg *c, LLVMValueRef dst, int64_t C, int64_t rows, int64_t cols
     cg_loop_end(c, &lc);
 }
 
-/* The first of n planes' rows (or columns) r, r*s + a - o in [0, len):
- * [*r0, *r1), empty when *r0 >= *r1 */
+/* The rows r < n of phase a's plane (or its columns) whose pixel
+ * r*s + a - o lies in x's [0, len): [*r0, *r1), empty when *r0 >= *r1 */
 static void phase_range(int64_t n, int64_t s, int64_t a, int64_t o, int64_t len, int64_t *r0,
                         int64_t *r1)
 {
