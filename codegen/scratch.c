@@ -15,9 +15,10 @@
  * Convolutions (codegen/conv.c) work one image and one group at a
  * time: conv2d/conv1d build the im2col matrix [C/groups * kernel, output
  * positions] of it, except for a 1x1, stride-1, unpadded kernel, whose
- * input already is that matrix; one of dilation 1 may instead
- * run directly (cg_conv_window: a padded copy of the image, or its phases, and the
- * outputs at its pitch), so its scratch is the larger of the two. conv3d
+ * input already is that matrix; one of dilation 1 may instead run
+ * directly (cg_conv_window: a padded copy of the image, or of its
+ * phases, and the outputs at its pitch), so its scratch is the larger of
+ * the two. conv3d
  * builds one output depth's block of the matrix [C/groups * kernel, OH *
  * OW] at a time; conv_transpose2d computes the column matrix [O/groups *
  * kernel, input positions] before col2im. The code generator takes the
@@ -61,11 +62,10 @@ static int64_t max64(int64_t a, int64_t b)
 static CgConvWin adjoint_window(CgConvWin v, int64_t cg, int64_t og, const int64_t *in,
                                 const int64_t *on, const int64_t *s, const int64_t *p)
 {
-    int64_t pad[2] = {0, 0}, len[2] = {on[0], on[1]}, most[2] = {0, 0};
+    int64_t pad[2] = {0, 0}, len[2] = {on[0], on[1]};
     for (int ax = 0; ax < 2; ax++)
         for (int64_t a = 0; a < s[ax]; a++) {
             CgAdjointPhase ph = cg_adjoint_phase(a, ax ? v.kw : v.kh, s[ax], p[ax], in[ax]);
-            most[ax] = ph.count > most[ax] ? ph.count : most[ax];
             if (!ph.taps || !ph.count)
                 continue;
             /* phase pixel m reads dy's m + shift - q for q < taps */
@@ -88,7 +88,8 @@ static CgConvWin adjoint_window(CgConvWin v, int64_t cg, int64_t og, const int64
     v.w = pad[1] + len[1];
     v.copy = true;
     v.wp = v.w;
-    v.elems = og * v.h * v.w + cg * most[0] * v.wp + cg * og * v.kh * v.kw;
+    /* phase 0 has the most rows, ceil(in / s) */
+    v.elems = og * v.h * v.w + cg * ((in[0] + s[0] - 1) / s[0]) * v.wp + cg * og * v.kh * v.kw;
     return v;
 }
 
