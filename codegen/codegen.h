@@ -163,6 +163,10 @@ typedef struct {
     int64_t ph, pw; /* a strided input gradient's padding of the convolution */
 } CgConvWin;
 CgConvWin cg_conv_window(const Node *n);
+static inline bool cg_conv_strided(const CgConvWin *v)
+{
+    return v->sh > 1 || v->sw > 1;
+}
 /* The input gradient of a strided convolution, along one axis (kernel k,
  * stride s, padding p, an input of n): the input's phase a (its pixels
  * a, a + s, ...: count of them) takes the taps first, first + s, ...

@@ -275,7 +275,7 @@ static void place_phases(Cg *c, const CgConvWin *v, LLVMValueRef dst, LLVMValueR
 static LLVMValueRef window_image(Cg *c, const CgConvWin *v, LLVMValueRef x, LLVMValueRef *scratch,
                                  CgWindow *win)
 {
-    bool strided = v->sh > 1 || v->sw > 1;
+    bool strided = cg_conv_strided(v);
     int64_t planes = cg_win_phases(v->kh, v->sh) * cg_win_phases(v->kw, v->sw);
     *win = (CgWindow){.c = v->C,
                       .kh = v->kh,
@@ -420,33 +420,51 @@ static void sum_weights(Cg *c, const CgConvWin *v, int64_t groups, LLVMValueRef 
     cg_loop_end(c, &lg);
 }
 
+/* dst[o, (ch, q, r)] = w[ch, o, first + (taps-1-q)*s, ...] for the taps
+ * of pr (rows, s = sh) and pc (columns, s = sw): the weights of v's
+ * adjoint convolution, flipped and their channels swapped, or one
+ * phase's part of them; w the group's [C, O, kh, kw] */
+static void flip_taps(Cg *c, const CgConvWin *v, LLVMValueRef w, CgAdjointPhase pr,
+                      CgAdjointPhase pc, LLVMValueRef dst)
+{
+    int64_t K = v->C * pr.taps * pc.taps;
+    CgLoop lo, lc, lq, lr;
+    LLVMValueRef o = cg_loop_begin(c, cg_i64(c, v->O), &lo);
+    LLVMValueRef ch = cg_loop_begin(c, cg_i64(c, v->C), &lc);
+    LLVMValueRef q = cg_loop_begin(c, cg_i64(c, pr.taps), &lq);
+    LLVMValueRef r = cg_loop_begin(c, cg_i64(c, pc.taps), &lr);
+    LLVMValueRef i = cg_add(
+        c, cg_mul(c, LLVMBuildSub(c->b, cg_i64(c, pr.taps - 1), q, ""), cg_i64(c, v->sh)),
+        cg_i64(c, pr.first));
+    LLVMValueRef j = cg_add(
+        c, cg_mul(c, LLVMBuildSub(c->b, cg_i64(c, pc.taps - 1), r, ""), cg_i64(c, v->sw)),
+        cg_i64(c, pc.first));
+    LLVMValueRef src = cg_add(
+        c,
+        cg_mul(c,
+               cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, v->O)), o), cg_i64(c, v->kh)),
+                      i),
+               cg_i64(c, v->kw)),
+        j);
+    LLVMValueRef at = cg_add(
+        c, cg_mul(c, o, cg_i64(c, K)),
+        cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, pr.taps)), q), cg_i64(c, pc.taps)),
+               r));
+    cg_store(c, DT_F32, cg_load(c, DT_F32, w, src), dst, at);
+    cg_loop_end(c, &lr);
+    cg_loop_end(c, &lq);
+    cg_loop_end(c, &lc);
+    cg_loop_end(c, &lo);
+}
+
 /* dx[C_in, H, W] = the adjoint of the forward convolution: v is its
  * window (cg_conv_window of conv_grad_input); w the group's weights
  * [C (dy's channels), O (x's), kh, kw], flipped into scratch first */
 static void direct_grad_input(Cg *c, const CgConvWin *v, LLVMValueRef w, LLVMValueRef dy,
                               LLVMValueRef dx, LLVMValueRef scratch)
 {
-    int64_t kh = v->kh, kw = v->kw, K = v->C * kh * kw;
-    CgLoop lo, lc, li, lj;
-    LLVMValueRef o = cg_loop_begin(c, cg_i64(c, v->O), &lo);
-    LLVMValueRef ch = cg_loop_begin(c, cg_i64(c, v->C), &lc);
-    LLVMValueRef i = cg_loop_begin(c, cg_i64(c, kh), &li);
-    LLVMValueRef j = cg_loop_begin(c, cg_i64(c, kw), &lj);
-    LLVMValueRef src = cg_add(
-        c,
-        cg_mul(c,
-               cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, v->O)), o), cg_i64(c, kh)),
-                      LLVMBuildSub(c->b, cg_i64(c, kh - 1), i, "")),
-               cg_i64(c, kw)),
-        LLVMBuildSub(c->b, cg_i64(c, kw - 1), j, ""));
-    LLVMValueRef dst =
-        cg_add(c, cg_mul(c, o, cg_i64(c, K)),
-               cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, kh)), i), cg_i64(c, kw)), j));
-    cg_store(c, DT_F32, cg_load(c, DT_F32, w, src), scratch, dst);
-    cg_loop_end(c, &lj);
-    cg_loop_end(c, &li);
-    cg_loop_end(c, &lc);
-    cg_loop_end(c, &lo);
+    int64_t K = v->C * v->kh * v->kw;
+    flip_taps(c, v, w, (CgAdjointPhase){.taps = v->kh}, (CgAdjointPhase){.taps = v->kw}, scratch);
     direct_conv(c, v, scratch, dy, dx, cg_gep(c, DT_F32, scratch, cg_i64(c, v->O * K)));
 }
 
@@ -473,40 +491,7 @@ static void strided_grad_input(Cg *c, const CgConvWin *v, LLVMValueRef w, LLVMVa
             bool taps = pr.taps && pc.taps;
             int64_t K = v->C * pr.taps * pc.taps;
             if (taps) {
-                /* sub[o, (ch, q, r)] = w[ch, o, first + (taps-1-q)*s, ...] */
-                CgLoop lo, lc, lq, lr;
-                LLVMValueRef o = cg_loop_begin(c, cg_i64(c, v->O), &lo);
-                LLVMValueRef ch = cg_loop_begin(c, cg_i64(c, v->C), &lc);
-                LLVMValueRef q = cg_loop_begin(c, cg_i64(c, pr.taps), &lq);
-                LLVMValueRef r = cg_loop_begin(c, cg_i64(c, pc.taps), &lr);
-                LLVMValueRef i = cg_add(
-                    c,
-                    cg_mul(c, LLVMBuildSub(c->b, cg_i64(c, pr.taps - 1), q, ""), cg_i64(c, v->sh)),
-                    cg_i64(c, pr.first));
-                LLVMValueRef j = cg_add(
-                    c,
-                    cg_mul(c, LLVMBuildSub(c->b, cg_i64(c, pc.taps - 1), r, ""), cg_i64(c, v->sw)),
-                    cg_i64(c, pc.first));
-                LLVMValueRef src =
-                    cg_add(c,
-                           cg_mul(c,
-                                  cg_add(c,
-                                         cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, v->O)), o),
-                                                cg_i64(c, v->kh)),
-                                         i),
-                                  cg_i64(c, v->kw)),
-                           j);
-                LLVMValueRef dst =
-                    cg_add(c, cg_mul(c, o, cg_i64(c, K)),
-                           cg_add(c,
-                                  cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, pr.taps)), q),
-                                         cg_i64(c, pc.taps)),
-                                  r));
-                cg_store(c, DT_F32, cg_load(c, DT_F32, w, src), sub, dst);
-                cg_loop_end(c, &lr);
-                cg_loop_end(c, &lq);
-                cg_loop_end(c, &lc);
-                cg_loop_end(c, &lo);
+                flip_taps(c, v, w, pr, pc, sub);
                 /* the phase's pixel (m, n) reads dy from (m + shift - (taps - 1), ...) */
                 CgWindow win = {.c = v->C,
                                 .kh = pr.taps,
@@ -818,7 +803,7 @@ static LLVMValueRef k_conv_grad(Cg *c, Node *n)
                cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, O)), cg_mul(c, g, cg_i64(c, og))),
                       cg_i64(c, pq)));
     LLVMValueRef wg = cg_gep(c, t, wp, cg_mul(c, g, cg_i64(c, og * cg * kk)));
-    if (direct && gi && (v.sh > 1 || v.sw > 1)) {
+    if (direct && gi && cg_conv_strided(&v)) {
         strided_grad_input(c, &v, wg, dyg, xg, col);
     } else if (direct && gi) {
         direct_grad_input(c, &v, wg, dyg, xg, col);

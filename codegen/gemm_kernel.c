@@ -361,7 +361,7 @@ static const char *win_kind(Cg *c, const char *kind, const CgWindow *w)
     const char *name =
         arena_printf(c->g->arena, "%s.win%lldx%lld.%lld.%lld", kind, (long long)w->kh,
                      (long long)w->kw, (long long)w->cs, (long long)w->wp);
-    if (w->sh == 1 && w->sw == 1)
+    if (w->sh <= 1 && w->sw <= 1) /* as cg_win_tap reads it */
         return name;
     return arena_printf(c->g->arena, "%s.s%lldx%lld.%lld", name, (long long)w->sh, (long long)w->sw,
                         (long long)w->ps);
