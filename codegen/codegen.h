@@ -156,7 +156,7 @@ static inline int64_t cg_packed_floats(int64_t K, int64_t N)
  * ([taps, O] += window @ dy^T) in scratch. elems: the scratch elements it
  * needs per image (and per chunk of the weight gradient); ok false when
  * the node does not qualify. */
-enum { CG_WT_CHANNELS = 16 };
+enum { CG_WT_CHANNELS = 16, CG_MAX_PHASES = 16 };
 typedef struct {
     bool ok, copy, wt;
     int64_t C, O, kh, kw, sh, sw, H, W, oy, ox, h, w, oh, ow, wp, elems;

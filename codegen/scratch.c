@@ -121,7 +121,10 @@ CgConvWin cg_conv_window(const Node *n)
             k[a] == 1 && s[a] == 1 && p[a] == 0 && ir_pad(attr_padding(n), nsp, i, true) == 0;
     }
     bool strided = s[0] > 1 || s[1] > 1;
-    if (pointwise) /* the image already is the column matrix */
+    /* pointwise, the image already is the column matrix; a stride of
+     * more than CG_MAX_PHASES phases (a 16x16 patch embedding's 256)
+     * would emit a copy loop and a product per phase: im2col */
+    if (pointwise || s[0] * s[1] > CG_MAX_PHASES)
         return v;
     int64_t groups = attr_groups(n), cg = x->d[1].n / groups, og = y->d[1].n / groups;
     v.ok = true;
