@@ -313,16 +313,20 @@ LLVMValueRef cg_lanes_sum(Cg *c, LLVMValueRef v)
     return LLVMBuildExtractElement(c->b, v, cg_i64(c, 0), "");
 }
 
-/* acc += v, the first n lanes of v (the others: 0 after the transform) */
-static void sum_lanes_into(Cg *c, LLVMValueRef acc, LLVMValueRef v, int n, LLVMValueRef center)
+/* acc += v, the first n lanes of v (the others: 0 after the transform);
+ * with center, (v - center)^2, or (v - center) * w with w */
+static void sum_lanes_into(Cg *c, LLVMValueRef acc, LLVMValueRef v, int n, LLVMValueRef center,
+                           LLVMValueRef w)
 {
     LLVMTypeRef at = LLVMGetAllocatedType(acc);
     unsigned L = LLVMGetVectorSize(at);
-    if (LLVMGetElementType(at) != LLVMGetElementType(LLVMTypeOf(v)))
+    if (LLVMGetElementType(at) != LLVMGetElementType(LLVMTypeOf(v))) {
         v = LLVMBuildFPExt(c->b, v, at, "");
+        w = w ? LLVMBuildFPExt(c->b, w, at, "") : NULL;
+    }
     if (center) {
         LLVMValueRef d = LLVMBuildFSub(c->b, v, cg_splat(c, at, center), "");
-        v = LLVMBuildFMul(c->b, d, d, "");
+        v = LLVMBuildFMul(c->b, d, w ? w : d, "");
     }
     if (center && n < (int)L) /* the masked load's zeros, not their deviations */
         v = LLVMBuildSelect(c->b, lanes_below(c, L, n), v, LLVMConstNull(at), "");
@@ -334,24 +338,35 @@ CgSum cg_sum_new(Cg *c, LLVMTypeRef ty, int64_t run)
     return (CgSum){cg_alloca(c, run > 0 ? LLVMVectorType(ty, CG_SUM_LANES) : ty, "acc"), run};
 }
 
-void cg_sum_add_run(Cg *c, const CgSum *s, DType t, LLVMValueRef p, LLVMValueRef center)
+void cg_sums_add_run(Cg *c, DType t, const CgSumTerm *terms, int nterms)
 {
-    LLVMValueRef acc = s->at;
-    int64_t n = s->run;
-    unsigned L = LLVMGetVectorSize(LLVMGetAllocatedType(acc));
+    int64_t n = terms[0].s->run;
+    unsigned L = CG_SUM_LANES;
     LLVMTypeRef vt = LLVMVectorType(cg_type(c, t), L);
     int64_t whole = n / L, rest = n % L;
-    if (whole > 0) {
+    for (int part = 0; part < 2; part++) {
+        int64_t lanes = part ? rest : L;
+        if (part ? rest == 0 : whole == 0)
+            continue;
         CgLoop l;
-        LLVMValueRef k = cg_loop_begin(c, cg_i64(c, whole), &l);
-        LLVMValueRef at = cg_gep(c, t, p, cg_mul(c, k, cg_i64(c, L)));
-        sum_lanes_into(c, acc, cg_load_lanes(c, vt, at, (int)L), (int)L, center);
-        cg_loop_end(c, &l);
+        LLVMValueRef at = cg_i64(c, whole * L);
+        if (!part)
+            at = cg_mul(c, cg_loop_begin(c, cg_i64(c, whole), &l), cg_i64(c, L));
+        for (int k = 0; k < nterms; k++) {
+            const CgSumTerm *e = &terms[k];
+            check(e->s->run == n);
+            LLVMValueRef v = cg_load_lanes(c, vt, cg_gep(c, t, e->p, at), (int)lanes);
+            LLVMValueRef w = e->q ? cg_load_lanes(c, vt, cg_gep(c, t, e->q, at), (int)lanes) : NULL;
+            sum_lanes_into(c, e->s->at, v, (int)lanes, e->center, w);
+        }
+        if (!part)
+            cg_loop_end(c, &l);
     }
-    if (rest)
-        sum_lanes_into(c, acc,
-                       cg_load_lanes(c, vt, cg_gep(c, t, p, cg_i64(c, whole * L)), (int)rest),
-                       (int)rest, center);
+}
+
+void cg_sum_add_run(Cg *c, const CgSum *s, DType t, LLVMValueRef p, LLVMValueRef center)
+{
+    cg_sums_add_run(c, t, &(CgSumTerm){s, p, center, NULL}, 1);
 }
 
 void cg_sum_start(Cg *c, const CgSum *s, LLVMValueRef init)

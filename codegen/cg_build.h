@@ -168,6 +168,15 @@ CgSum cg_sum_new(Cg *c, LLVMTypeRef ty, int64_t run);
 /* s += the run elements of type t at p, widened to s's type, in its
  * lanes; with center, (x - center)^2 instead of x */
 void cg_sum_add_run(Cg *c, const CgSum *s, DType t, LLVMValueRef p, LLVMValueRef center);
+/* One term of cg_sums_add_run: s += p[i], or with center
+ * (p[i] - center)^2, or with q too (p[i] - center) * q[i] */
+typedef struct {
+    const CgSum *s;
+    LLVMValueRef p, center, q;
+} CgSumTerm;
+/* The terms over one run (their sums' run, the same for all) in one
+ * loop, each into its sum's lanes as cg_sum_add_run would. */
+void cg_sums_add_run(Cg *c, DType t, const CgSumTerm *terms, int nterms);
 /* init (the lanes: all zero) */
 void cg_sum_start(Cg *c, const CgSum *s, LLVMValueRef init);
 LLVMValueRef cg_sum_total(Cg *c, const CgSum *s);

@@ -30,22 +30,69 @@ static void sums_start(Cg *c, Sums *s)
     cg_sum_start(c, &s->sum, cg_fconst(c, DT_F64, 0));
 }
 
-/* the S elements at src + base, or with center their squared deviations */
-static void sums_add(Cg *c, Sums *s, LLVMValueRef src, LLVMValueRef base, LLVMValueRef center)
+/* The S elements at src + base into s[0], or with center their squared
+ * deviations; with dy (ns = 3) also, in the same pass, dy's S elements
+ * at dy + base into s[1] and the deviations times them into s[2]. */
+static void sums_add(Cg *c, Sums *s, int ns, LLVMValueRef src, LLVMValueRef dy, LLVMValueRef base,
+                     LLVMValueRef center)
 {
+    DType t = s->t;
     if (s->sum.run) {
-        cg_sum_add_run(c, &s->sum, s->t, cg_gep(c, s->t, src, base), center);
+        LLVMValueRef x = cg_gep(c, t, src, base), g = dy ? cg_gep(c, t, dy, base) : NULL;
+        CgSumTerm terms[3] = {{&s[0].sum, x, center, NULL},
+                              {ns == 3 ? &s[1].sum : NULL, g, NULL, NULL},
+                              {ns == 3 ? &s[2].sum : NULL, x, center, g}};
+        cg_sums_add_run(c, t, terms, ns);
         return;
     }
     CgLoop ls;
     LLVMValueRef j = cg_loop_begin(c, s->S, &ls);
-    LLVMValueRef e = cg_to_f64(c, s->t, cg_load(c, s->t, src, cg_add(c, base, j)));
+    LLVMValueRef at = cg_add(c, base, j);
+    LLVMValueRef e[3];
+    e[0] = cg_to_f64(c, t, cg_load(c, t, src, at));
     if (center) {
-        e = LLVMBuildFSub(c->b, e, center, "");
-        e = LLVMBuildFMul(c->b, e, e, "");
+        LLVMValueRef d = LLVMBuildFSub(c->b, e[0], center, "");
+        e[0] = LLVMBuildFMul(c->b, d, d, "");
+        if (ns == 3) {
+            e[1] = cg_to_f64(c, t, cg_load(c, t, dy, at));
+            e[2] = LLVMBuildFMul(c->b, d, e[1], "");
+        }
     }
-    LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, cg_get(c, c->f64, s->sum.at), e, ""), s->sum.at);
+    for (int k = 0; k < ns; k++)
+        LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, cg_get(c, c->f64, s[k].sum.at), e[k], ""),
+                       s[k].sum.at);
     cg_loop_end(c, &ls);
+}
+
+/* Channel ch of x [N, C, ...] at src: the f64 mean *m (of the S-element
+ * runs of the N images), then in a second pass the biased variance *v
+ * and, with dy, sums[1] = sum(dy) and sums[2] = sum((x - mean) dy). *cnt:
+ * the channel's values, N*S. */
+static void channel_moments(Cg *c, const Node *x, LLVMValueRef src, LLVMValueRef dy,
+                            LLVMValueRef ch, LLVMValueRef *m, LLVMValueRef *v, LLVMValueRef *cnt,
+                            Sums *sums)
+{
+    int64_t C = x->shape.d[1].n;
+    LLVMValueRef N = cg_dim(c, x->shape.d[0]), S = cg_tail_numel(c, &x->shape, 2);
+    *cnt = LLVMBuildSIToFP(c->b, cg_mul(c, N, S), c->f64, "");
+    int ns = dy ? 3 : 1;
+    for (int k = 0; k < ns; k++)
+        sums[k] = sums_new(c, x->dtype, S);
+    *m = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int k = 0; k < (pass ? ns : 1); k++)
+            sums_start(c, &sums[k]);
+        CgLoop lb;
+        LLVMValueRef b = cg_loop_begin(c, N, &lb);
+        LLVMValueRef base = cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, C)), ch), S);
+        sums_add(c, sums, pass ? ns : 1, src, pass ? dy : NULL, base, *m);
+        cg_loop_end(c, &lb);
+        LLVMValueRef r = LLVMBuildFDiv(c->b, cg_sum_total(c, &sums[0].sum), *cnt, "");
+        if (pass == 0)
+            *m = r;
+        else
+            *v = r;
+    }
 }
 
 /* Training: per channel, the batch mean and biased variance over every
@@ -56,27 +103,10 @@ static void sums_add(Cg *c, Sums *s, LLVMValueRef src, LLVMValueRef base, LLVMVa
 static void batch_stats(Cg *c, Node *n, LLVMValueRef src, LLVMValueRef mean, LLVMValueRef var,
                         LLVMValueRef ch, LLVMValueRef *m, LLVMValueRef *v)
 {
-    Node *x = n->in[0];
     DType t = n->dtype;
-    int64_t C = x->shape.d[1].n;
-    LLVMValueRef N = cg_dim(c, x->shape.d[0]), S = cg_tail_numel(c, &x->shape, 2);
-    LLVMValueRef cnt = LLVMBuildSIToFP(c->b, cg_mul(c, N, S), c->f64, "");
-    Sums acc = sums_new(c, t, S);
-    LLVMValueRef mu = NULL;
-    for (int pass = 0; pass < 2; pass++) {
-        sums_start(c, &acc);
-        CgLoop lb;
-        LLVMValueRef b = cg_loop_begin(c, N, &lb);
-        LLVMValueRef base = cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, C)), ch), S);
-        sums_add(c, &acc, src, base, mu);
-        cg_loop_end(c, &lb);
-        LLVMValueRef r = LLVMBuildFDiv(c->b, cg_sum_total(c, &acc.sum), cnt, "");
-        if (pass == 0)
-            mu = r;
-        else
-            *v = r;
-    }
-    *m = mu;
+    LLVMValueRef cnt;
+    Sums sums[1];
+    channel_moments(c, n->in[0], src, NULL, ch, m, v, &cnt, sums);
     double mom = attr_momentum(n);
     LLVMValueRef keep = LLVMConstReal(c->f64, 1 - mom), take = LLVMConstReal(c->f64, mom);
     LLVMValueRef one = LLVMConstReal(c->f64, 1);
@@ -85,7 +115,7 @@ static void batch_stats(Cg *c, Node *n, LLVMValueRef src, LLVMValueRef mean, LLV
                                             LLVMBuildFDiv(c->b, LLVMBuildFMul(c->b, *v, cnt, ""),
                                                           LLVMBuildFSub(c->b, cnt, one, ""), ""),
                                             *v, "");
-    LLVMValueRef stats[2][2] = {{mean, mu}, {var, unbiased}};
+    LLVMValueRef stats[2][2] = {{mean, *m}, {var, unbiased}};
     for (int i = 0; i < 2; i++) {
         LLVMValueRef old = cg_to_f64(c, t, cg_load(c, t, stats[i][0], ch));
         LLVMValueRef r = LLVMBuildFAdd(c->b, LLVMBuildFMul(c->b, keep, old, ""),
@@ -140,31 +170,110 @@ static void bn_channels(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *v
     cg_loop_end(c, &lc);
 }
 
-static LLVMValueRef k_batch_norm(Cg *c, Node *n)
+/* Channels a task: enough for BN_CHANNEL_WORK values at the largest
+ * batch. */
+static int64_t channel_chunk(Cg *c, const Shape *xs)
 {
-    const Shape *xs = &n->in[0]->shape;
-    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 5), batch = c->batch;
-    LLVMValueRef vals[7];
-    for (int i = 0; i < 6; i++)
-        vals[i] = LLVMGetParam(fn, (unsigned)i);
-    vals[6] = batch;
     int64_t per = 1; /* elements of a channel at the largest batch */
     for (int d = 0; d < xs->rank; d++)
         if (d != 1)
             per *= ir_dim_max(c->g, xs->d[d]);
-    /* in inference, one pass: the call site cuts it into batch rows
-     * instead (parallel.c), as the convolution before it */
-    int64_t chunk = !c->training             ? xs->d[1].n
-                    : per >= BN_CHANNEL_WORK ? 1
-                                             : (BN_CHANNEL_WORK + per - 1) / per;
+    return per >= BN_CHANNEL_WORK ? 1 : (BN_CHANNEL_WORK + per - 1) / per;
+}
+
+/* The kernel of n over ranges of channels, each range body(vals); vals:
+ * the kernel's parameters (output, then n's nin inputs), then the batch. */
+static LLVMValueRef by_channels(Cg *c, Node *n, int nin, int64_t chunk, CgChunkBody body)
+{
+    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, nin), batch = c->batch;
+    LLVMValueRef vals[8];
+    check(nin + 2 <= (int)countof(vals));
+    for (int i = 0; i <= nin; i++)
+        vals[i] = LLVMGetParam(fn, (unsigned)i);
+    vals[nin + 1] = batch;
     size_t len;
     const char *name = LLVMGetValueName2(fn, &len);
     cg_parallel_chunks(c, arena_printf(c->g->arena, "%.*s.channels", (int)len, name),
-                       cg_i64(c, xs->d[1].n), chunk, vals, countof(vals), bn_channels, n);
+                       cg_i64(c, n->in[0]->shape.d[1].n), chunk, vals, nin + 2, body, n);
     c->fn = fn;
     c->batch = batch;
     LLVMBuildRetVoid(c->b);
     return fn;
+}
+
+static LLVMValueRef k_batch_norm(Cg *c, Node *n)
+{
+    const Shape *xs = &n->in[0]->shape;
+    /* in inference, one pass: the call site cuts it into batch rows
+     * instead (parallel.c), as the convolution before it */
+    return by_channels(c, n, 5, c->training ? channel_chunk(c, xs) : xs->d[1].n, bn_channels);
+}
+
+/* The gradients of batch norm in training (grad_nn.c), channel by
+ * channel as the forward. A channel's values are a few hundred KiB at
+ * most in these models, so a pass after the first reads them from the
+ * cache. */
+
+/* batch_norm_grad_stats: the moments as the forward computes them, the
+ * second pass also summing dy and dy (x - mean): gamma's adjoint is
+ * sum(dy xhat) = rstd sum(dy (x - mean)), beta's sum(dy), all in f64.
+ * vals: out, x, dy, batch. */
+static void bn_grad_stats(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
+{
+    Node *n = ctx, *x = n->in[0];
+    DType t = n->dtype;
+    LLVMValueRef out = vals[0];
+    c->batch = vals[3];
+    CgLoop lc;
+    LLVMValueRef ch = cg_add(c, lo, cg_loop_begin(c, LLVMBuildNSWSub(c->b, hi, lo, ""), &lc));
+    LLVMValueRef m, v, cnt;
+    Sums sums[3];
+    channel_moments(c, x, vals[1], vals[2], ch, &m, &v, &cnt, sums);
+    LLVMValueRef sd = LLVMBuildFAdd(c->b, v, LLVMConstReal(c->f64, attr_eps(n)), "");
+    sd = cg_intrinsic(c, "llvm.sqrt", c->f64, &sd, 1);
+    LLVMValueRef rstd = LLVMBuildFDiv(c->b, LLVMConstReal(c->f64, 1), sd, "");
+    LLVMValueRef row[4] = {m, rstd, LLVMBuildFMul(c->b, rstd, cg_sum_total(c, &sums[2].sum), ""),
+                           cg_sum_total(c, &sums[1].sum)};
+    for (int r = 0; r < 4; r++)
+        cg_store(c, t, cg_from_f64(c, t, row[r]), out,
+                 cg_add(c, ch, cg_i64(c, r * x->shape.d[1].n)));
+    cg_loop_end(c, &lc);
+}
+
+/* batch_norm_grad: dx = k (dy - b - q (x - mean)), with k = gamma rstd,
+ * b = beta' / M, q = rstd gamma' / M (gamma', beta' the adjoints in the
+ * statistics; M the channel's values): the terms that cancel (dy and
+ * its mean, exactly for a channel of one value) are subtracted before
+ * the scale. vals: out, x, gamma, dy, stats, batch. */
+static void bn_grad_input(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
+{
+    Node *n = ctx, *x = n->in[0];
+    DType t = n->dtype;
+    LLVMValueRef out = vals[0], src = vals[1], gamma = vals[2], dy = vals[3], st = vals[4];
+    c->batch = vals[5];
+    int64_t C = x->shape.d[1].n;
+    LLVMValueRef N = cg_dim(c, x->shape.d[0]), S = cg_tail_numel(c, &x->shape, 2);
+    CgLoop lc, lb, ls;
+    LLVMValueRef ch = cg_add(c, lo, cg_loop_begin(c, LLVMBuildNSWSub(c->b, hi, lo, ""), &lc));
+    LLVMValueRef row[4];
+    for (int r = 0; r < 4; r++)
+        row[r] = cg_to_f64(c, t, cg_load(c, t, st, cg_add(c, ch, cg_i64(c, r * C))));
+    LLVMValueRef cnt = LLVMBuildSIToFP(c->b, cg_mul(c, N, S), c->f64, "");
+    LLVMValueRef k = LLVMBuildFMul(c->b, cg_to_f64(c, t, cg_load(c, t, gamma, ch)), row[1], "");
+    LLVMValueRef b = LLVMBuildFDiv(c->b, row[3], cnt, "");
+    LLVMValueRef q = LLVMBuildFDiv(c->b, LLVMBuildFMul(c->b, row[1], row[2], ""), cnt, "");
+    LLVMValueRef kt = cg_from_f64(c, t, k), bt = cg_from_f64(c, t, b), qt = cg_from_f64(c, t, q),
+                 mt = cg_from_f64(c, t, row[0]);
+    LLVMValueRef img = cg_loop_begin(c, N, &lb);
+    LLVMValueRef base = cg_mul(c, cg_add(c, cg_mul(c, img, cg_i64(c, C)), ch), S);
+    LLVMValueRef at = cg_add(c, base, cg_loop_begin(c, S, &ls));
+    LLVMValueRef d = LLVMBuildFSub(c->b, cg_load(c, t, src, at), mt, "");
+    LLVMValueRef u = LLVMBuildFSub(c->b, cg_load(c, t, dy, at), bt, "");
+    u = LLVMBuildFSub(c->b, u, LLVMBuildFMul(c->b, qt, d, ""), "");
+    cg_store(c, t, LLVMBuildFMul(c->b, kt, u, ""), out, at);
+    cg_loop_end(c, &ls);
+    cg_loop_end(c, &lb);
+    cg_loop_end(c, &lc);
 }
 
 /* Each row of the dimensions axis.. normalized with its mean and biased
@@ -189,10 +298,10 @@ static LLVMValueRef k_layer_norm(Cg *c, Node *n)
     LLVMValueRef o = cg_loop_begin(c, cg_numel(c, &outer), &lo);
     LLVMValueRef base = cg_mul(c, o, I);
     sums_start(c, &acc);
-    sums_add(c, &acc, src, base, NULL);
+    sums_add(c, &acc, 1, src, NULL, base, NULL);
     LLVMValueRef mean = LLVMBuildFDiv(c->b, cg_sum_total(c, &acc.sum), fi, "");
     sums_start(c, &acc);
-    sums_add(c, &acc, src, base, mean);
+    sums_add(c, &acc, 1, src, NULL, base, mean);
     LLVMValueRef var = LLVMBuildFDiv(c->b, cg_sum_total(c, &acc.sum), fi, "");
     LLVMValueRef sd = LLVMBuildFAdd(c->b, var, LLVMConstReal(c->f64, attr_eps(n)), "");
     sd = cg_intrinsic(c, "llvm.sqrt", c->f64, &sd, 1);
@@ -216,6 +325,10 @@ LLVMValueRef cg_kernel_norm(Cg *c, Node *step)
     switch (step->op) {
     case OP_BATCH_NORM: return k_batch_norm(c, step);
     case OP_LAYER_NORM: return k_layer_norm(c, step);
+    case OP_BATCH_NORM_GRAD_STATS:
+        return by_channels(c, step, 2, channel_chunk(c, &step->in[0]->shape), bn_grad_stats);
+    case OP_BATCH_NORM_GRAD:
+        return by_channels(c, step, 4, channel_chunk(c, &step->in[0]->shape), bn_grad_input);
     default: die("codegen: %s is not a normalization op", op_info[step->op].text);
     }
 }

@@ -234,24 +234,26 @@ static void norm_grad(Grad *c, Node *x, Node *gs, double eps, const bool *axes, 
     }
 }
 
-/* per-channel [C] gamma/beta seen as [C, 1, ...] against x [N, C, ...] */
+/* Training: the statistics and sums over each channel that give gamma's
+ * and beta's adjoints, then x's from them, each one kernel over the
+ * channels (norm_grad's primitives made a dozen passes over the tensor). */
+static Node *bn_grad(Grad *c, Op op, Node *n, Node *const *in, int nin)
+{
+    Node *d = ad_node(c, op, in, nin);
+    attr_set_eps(c->g, d, attr_eps(n));
+    return ad_finish(c, d);
+}
+
 bool grad_batch_norm(Grad *c, Node *n, Node *dy)
 {
     Node *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
-    int r = x->shape.rank;
-    bool axes[IR_MAX_RANK] = {0};
-    Shape cs = {.rank = r - 1};
-    for (int i = 0; i < r; i++)
-        axes[i] = i != 1;
-    cs.d[0] = x->shape.d[1];
-    for (int i = 1; i < r - 1; i++)
-        cs.d[i] = (Dim){1, false};
-    Node *dg;
-    norm_grad(c, x, ad_reshape(c, gamma, &cs), attr_eps(n), axes, dy, &dg);
+    Node *s = bn_grad(c, OP_BATCH_NORM_GRAD_STATS, n, (Node *[]){x, dy}, 2);
+    if (ad_needs(c, x))
+        ad_acc(c, x, bn_grad(c, OP_BATCH_NORM_GRAD, n, (Node *[]){x, gamma, dy, s}, 4));
     if (ad_needs(c, gamma))
-        ad_acc(c, gamma, ad_sum(c, dg, axes, false));
+        ad_acc(c, gamma, ad_slice(c, s, 0, 2, 3, true));
     if (ad_needs(c, beta))
-        ad_acc(c, beta, ad_sum(c, dy, axes, false));
+        ad_acc(c, beta, ad_slice(c, s, 0, 3, 4, true));
     return true;
 }
 

@@ -493,6 +493,60 @@ bool shape_batch_norm(Graph *g, Node *n)
     return true;
 }
 
+/* batch_norm's x, [N, C, ...] of rank 2 to 4, C known (*c: [C]), and
+ * operand i of n that must have x's type and shape (what names it). */
+static bool want_bn_pair(Graph *g, Node *n, const Node *x, int i, const char *what, Shape *c)
+{
+    const Node *y = n->in[i];
+    if (!shape_want_float(n, x, "x") ||
+        !shape_want_rank(g, n, x, 2, 4, "x of shape [N, C], [N, C, L] or [N, C, H, W]") ||
+        !shape_want_static(g, n, x, 1, "the channel dimension") ||
+        !shape_want_same_dtype(g, n, x, y))
+        return false;
+    if (!ir_shape_eq(&x->shape, &y->shape)) {
+        diag_error(n->loc, "%s: %s %s must have the shape of x %s", shape_op(n), what,
+                   shape_fmt(g, &y->shape), shape_fmt(g, &x->shape));
+        return false;
+    }
+    *c = (Shape){.rank = 1, .d = {x->shape.d[1]}};
+    return want_eps(n);
+}
+
+bool shape_batch_norm_grad_stats(Graph *g, Node *n)
+{
+    Shape c;
+    if (!want_bn_pair(g, n, n->in[0], 1, "dy", &c))
+        return false;
+    n->dtype = n->in[0]->dtype;
+    n->shape = (Shape){.rank = 2, .d = {{4, false}, c.d[0]}};
+    return true;
+}
+
+bool shape_batch_norm_grad(Graph *g, Node *n)
+{
+    const Node *x = n->in[0];
+    Shape c;
+    if (!want_bn_pair(g, n, x, 2, "dy", &c))
+        return false;
+    const Node *gamma = n->in[1], *st = n->in[3];
+    Shape four = {.rank = 2, .d = {{4, false}, c.d[0]}};
+    for (int i = 0; i < 2; i++) {
+        const Node *p = i ? st : gamma;
+        const Shape *want = i ? &four : &c;
+        if (!shape_want_same_dtype(g, n, x, p))
+            return false;
+        if (!ir_shape_eq(&p->shape, want)) {
+            diag_error(n->loc, "%s: %s must have shape %s for x %s, got %s", shape_op(n),
+                       i ? "the statistics" : "gamma", shape_fmt(g, want), shape_fmt(g, &x->shape),
+                       shape_fmt(g, &p->shape));
+            return false;
+        }
+    }
+    n->dtype = x->dtype;
+    n->shape = x->shape;
+    return true;
+}
+
 bool shape_layer_norm(Graph *g, Node *n)
 {
     const Node *x = n->in[0], *gamma = n->in[1];

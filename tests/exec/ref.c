@@ -816,6 +816,7 @@ typedef enum {
     R_POOL,
     R_GLOBAL_POOL,
     R_BATCH_NORM,
+    R_BATCH_NORM_GRAD,
     R_LAYER_NORM,
     R_EMBEDDING,
     R_RECURRENT,
@@ -918,6 +919,8 @@ static const Rule rules[OP_COUNT] = {
     [OP_UPSAMPLE] = R_UPSAMPLE,
     [OP_UPSAMPLE_GRAD] = R_UPSAMPLE,
     [OP_BATCH_NORM] = R_BATCH_NORM,
+    [OP_BATCH_NORM_GRAD_STATS] = R_BATCH_NORM_GRAD,
+    [OP_BATCH_NORM_GRAD] = R_BATCH_NORM_GRAD,
     [OP_LAYER_NORM] = R_LAYER_NORM,
     [OP_EMBEDDING] = R_EMBEDDING,
     [OP_RNN] = R_RECURRENT,
@@ -1026,6 +1029,7 @@ static bool eval_node(const Node *n, RefTensor *values, int64_t batch, char *err
     case R_POOL: ref_pool(n, in[0], out); return true;
     case R_GLOBAL_POOL: ref_global_pool(n, in[0], out); return true;
     case R_BATCH_NORM: ref_batch_norm(n, in, out); return true;
+    case R_BATCH_NORM_GRAD: ref_batch_norm_grad(n, in, out); return true;
     case R_LAYER_NORM: ref_layer_norm(n, in, out); return true;
     case R_EMBEDDING: eval_embedding(in[0], in[1], out); return true;
     case R_RECURRENT: ref_recurrent(n, in, out); return true;

@@ -227,6 +227,52 @@ void ref_batch_norm(const Node *n, RefTensor *const *in, RefTensor *out)
             }
 }
 
+/* batch_norm's gradients in training, from their definitions:
+ * batch_norm_grad_stats(x, dy) the batch mean and 1 / sqrt(var + eps) of
+ * each channel, then sum(dy * xhat) and sum(dy); batch_norm_grad(x,
+ * gamma, dy, s) the derivative of the training loss through the batch's
+ * statistics: gamma rstd (dy - mean(dy) - xhat mean(dy * xhat)), with the
+ * statistics and sums computed here again, not read from s (whose
+ * correctness the stats test checks on its own). */
+void ref_batch_norm_grad(const Node *n, RefTensor *const *in, RefTensor *out)
+{
+    bool stats = n->op == OP_BATCH_NORM_GRAD_STATS;
+    const RefTensor *x = in[0], *dy = in[stats ? 1 : 2], *gamma = stats ? NULL : in[1];
+    int64_t N = x->dim[0], C = x->dim[1], S = x->count / (N * C);
+    double M = (double)(N * S), eps = attr_eps(n);
+    for (int64_t c = 0; c < C; c++) {
+        double mean = 0, var = 0, sdy = 0, sdyx = 0;
+        for (int64_t b = 0; b < N; b++)
+            for (int64_t s = 0; s < S; s++)
+                mean += x->v[(b * C + c) * S + s];
+        mean /= M;
+        for (int64_t b = 0; b < N; b++)
+            for (int64_t s = 0; s < S; s++) {
+                double d = x->v[(b * C + c) * S + s] - mean;
+                var += d * d;
+            }
+        double rstd = 1 / sqrt(var / M + eps);
+        for (int64_t b = 0; b < N; b++)
+            for (int64_t s = 0; s < S; s++) {
+                int64_t k = (b * C + c) * S + s;
+                sdy += dy->v[k];
+                sdyx += dy->v[k] * (x->v[k] - mean) * rstd;
+            }
+        if (stats) {
+            double row[4] = {mean, rstd, sdyx, sdy};
+            for (int r = 0; r < 4; r++)
+                out->v[r * C + c] = row[r];
+            continue;
+        }
+        for (int64_t b = 0; b < N; b++)
+            for (int64_t s = 0; s < S; s++) {
+                int64_t k = (b * C + c) * S + s;
+                double xhat = (x->v[k] - mean) * rstd;
+                out->v[k] = gamma->v[c] * rstd * (dy->v[k] - sdy / M - xhat * sdyx / M);
+            }
+    }
+}
+
 /* layer_norm over the dimensions axis..rank-1: mean and biased variance of
  * each such row, then gamma and beta of the row's shape. */
 void ref_layer_norm(const Node *n, RefTensor *const *in, RefTensor *out)

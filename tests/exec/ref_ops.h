@@ -32,6 +32,7 @@ void ref_conv_transpose(const Node *n, const RefTensor *x, const RefTensor *w, R
 void ref_pool(const Node *n, const RefTensor *x, RefTensor *out);
 void ref_global_pool(const Node *n, const RefTensor *x, RefTensor *out);
 void ref_batch_norm(const Node *n, RefTensor *const *in, RefTensor *out);
+void ref_batch_norm_grad(const Node *n, RefTensor *const *in, RefTensor *out);
 void ref_layer_norm(const Node *n, RefTensor *const *in, RefTensor *out);
 void ref_conv_grad(const Node *n, RefTensor *const *in, RefTensor *out);
 void ref_pool_grad(const Node *n, RefTensor *const *in, RefTensor *out);

@@ -661,6 +661,46 @@ TEST(rules, batch_norm)
 }
 END_TEST
 
+/* batch norm's gradients (grad_nn.c builds them) */
+TEST(rules, batch_norm_grad)
+{
+    fresh();
+    Node *x = X("f32[B, 16, 8, 8]"), *dy = X("f32[B, 16, 8, 8]");
+    Node *s = N(OP_BATCH_NORM_GRAD_STATS, x, dy);
+    ok(s, "f32[4, 16]");
+    Node *n = N(OP_BATCH_NORM_GRAD, x, P("f32[16]"), dy, s);
+    ok(n, "f32[B, 16, 8, 8]");
+    fresh();
+    x = X("f64[B, 5]");
+    s = N(OP_BATCH_NORM_GRAD_STATS, x, x);
+    ok(s, "f64[4, 5]");
+    n = N(OP_BATCH_NORM_GRAD, x, P("f64[5]"), x, s);
+    ok(n, "f64[B, 5]");
+
+    fresh();
+    N(OP_BATCH_NORM_GRAD_STATS, X("f32[B, 16, 8]"), X("f32[B, 16, 4]"));
+    err("batch_norm_grad_stats: dy [B, 16, 4] must have the shape of x [B, 16, 8]");
+    fresh();
+    N(OP_BATCH_NORM_GRAD_STATS, X("f32[B, 16]"), X("f64[B, 16]"));
+    err("batch_norm_grad_stats: element types differ (f32 vs f64)");
+    fresh();
+    N(OP_BATCH_NORM_GRAD_STATS, X("f32[B]"), X("f32[B]"));
+    err("batch_norm_grad_stats: expects x of shape [N, C], [N, C, L] or [N, C, H, W], got [B]");
+    fresh();
+    n = N(OP_BATCH_NORM_GRAD_STATS, X("f32[B, 3]"), X("f32[B, 3]"));
+    ir_set_float(G, n, "eps", -1);
+    err("batch_norm_grad_stats: eps must be positive, got -1");
+    fresh();
+    x = X("f32[B, 16, 8]");
+    N(OP_BATCH_NORM_GRAD, x, P("f32[8]"), x, X("f32[4, 16]"));
+    err("batch_norm_grad: gamma must have shape [16] for x [B, 16, 8], got [8]");
+    fresh();
+    x = X("f32[B, 16, 8]");
+    N(OP_BATCH_NORM_GRAD, x, P("f32[16]"), x, X("f32[2, 16]"));
+    err("batch_norm_grad: the statistics must have shape [4, 16] for x [B, 16, 8], got [2, 16]");
+}
+END_TEST
+
 TEST(rules, layer_norm)
 {
     fresh();
