@@ -97,6 +97,17 @@ typedef struct {
 int64_t cg_pack_width(const Cg *c);
 void cg_pack_b(Cg *c, LLVMValueRef dst, LLVMValueRef b, int64_t K, int64_t N, bool tb);
 bool cg_packs(const Cg *c, DType t, int64_t K, int64_t N, int64_t m);
+/* Rows of f32 at p, ld apart; with w, rows of w elements laid at a pitch:
+ * row k at (k / w) * pitch + k % w rows from p (an image's rows at a
+ * window's pitch). */
+typedef struct {
+    LLVMValueRef p, ld;
+    int64_t w, pitch;
+} CgRows;
+/* dst's row k, element j = b[j * ld + k] for k < K, j < J: b [J, K]
+ * transposed, V x V blocks at a time in registers (gemm_pack.c) */
+void cg_transpose(Cg *c, const CgRows *dst, LLVMValueRef b, LLVMValueRef ld, LLVMValueRef K,
+                  LLVMValueRef J);
 /* p in generated code when M (ta: K) is within cg_small_gemm_rows, b is
  * a window or packed, else BLAS */
 void cg_product(Cg *c, DType t, const CgProduct *p);

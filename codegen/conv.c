@@ -322,22 +322,15 @@ static void direct_conv(Cg *c, const CgConvWin *v, LLVMValueRef a, LLVMValueRef 
  * window's pitch, zeros in the columns j >= ow */
 static void transpose_pitched(Cg *c, const CgConvWin *v, LLVMValueRef dy, LLVMValueRef dst)
 {
-    CgLoop li, lj, lo;
+    int64_t P = v->oh * v->ow;
+    cg_transpose(c, &(CgRows){dst, cg_i64(c, v->O), v->ow, v->wp}, dy, cg_i64(c, P), cg_i64(c, P),
+                 cg_i64(c, v->O));
+    if (v->wp == v->ow)
+        return;
+    CgLoop li;
     LLVMValueRef i = cg_loop_begin(c, cg_i64(c, v->oh), &li);
-    LLVMValueRef row = cg_mul(c, i, cg_i64(c, v->wp));
-    LLVMValueRef j = cg_loop_begin(c, cg_i64(c, v->ow), &lj);
-    LLVMValueRef to = cg_mul(c, cg_add(c, row, j), cg_i64(c, v->O));
-    LLVMValueRef from = cg_add(c, cg_mul(c, i, cg_i64(c, v->ow)), j);
-    LLVMValueRef o = cg_loop_begin(c, cg_i64(c, v->O), &lo);
-    LLVMValueRef val =
-        cg_load(c, DT_F32, dy, cg_add(c, cg_mul(c, o, cg_i64(c, v->oh * v->ow)), from));
-    cg_store(c, DT_F32, val, dst, cg_add(c, to, o));
-    cg_loop_end(c, &lo);
-    cg_loop_end(c, &lj);
-    if (v->wp > v->ow)
-        cg_zero(
-            c, DT_F32,
-            cg_gep(c, DT_F32, dst, cg_mul(c, cg_add(c, row, cg_i64(c, v->ow)), cg_i64(c, v->O))),
+    LLVMValueRef col = cg_add(c, cg_mul(c, i, cg_i64(c, v->wp)), cg_i64(c, v->ow));
+    cg_zero(c, DT_F32, cg_gep(c, DT_F32, dst, cg_mul(c, col, cg_i64(c, v->O))),
             cg_i64(c, (v->wp - v->ow) * v->O));
     cg_loop_end(c, &li);
 }
@@ -408,15 +401,10 @@ static void sum_weights(Cg *c, const CgConvWin *v, int64_t groups, LLVMValueRef 
     if (sum == dw)
         return;
     int64_t O = v->O, K = v->C * v->kh * v->kw;
-    CgLoop lg, lo, lk;
+    CgLoop lg;
     LLVMValueRef g = cg_mul(c, cg_loop_begin(c, cg_i64(c, groups), &lg), cg_i64(c, O * K));
-    LLVMValueRef o = cg_loop_begin(c, cg_i64(c, O), &lo);
-    LLVMValueRef k = cg_loop_begin(c, cg_i64(c, K), &lk);
-    LLVMValueRef val =
-        cg_load(c, DT_F32, sum, cg_add(c, g, cg_add(c, cg_mul(c, k, cg_i64(c, O)), o)));
-    cg_store(c, DT_F32, val, dw, cg_add(c, g, cg_add(c, cg_mul(c, o, cg_i64(c, K)), k)));
-    cg_loop_end(c, &lk);
-    cg_loop_end(c, &lo);
+    cg_transpose(c, &(CgRows){.p = cg_gep(c, DT_F32, dw, g), .ld = cg_i64(c, K)},
+                 cg_gep(c, DT_F32, sum, g), cg_i64(c, O), cg_i64(c, O), cg_i64(c, K));
     cg_loop_end(c, &lg);
 }
 

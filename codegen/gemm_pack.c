@@ -30,15 +30,26 @@ static void copy_rows(Cg *c, LLVMValueRef dst, LLVMValueRef b, LLVMValueRef K, L
     cg_loop_end(c, &lk);
 }
 
-/* dst[k * w + j] = b[j * ld + k] for k in [k0, k1), j in [j0, j1) */
-static void pack_scalar(Cg *c, LLVMValueRef dst, LLVMValueRef b, LLVMValueRef k0, LLVMValueRef k1,
-                        LLVMValueRef j0, LLVMValueRef j1, LLVMValueRef ld)
+/* Where row k of a transposed b goes in dst (cg_transpose): k rows of
+ * dst.ld in, or with dst.w, rows of w laid at dst.pitch. */
+static LLVMValueRef dst_row(Cg *c, const CgRows *dst, LLVMValueRef k)
+{
+    if (dst->w)
+        k = cg_add(c,
+                   cg_mul(c, LLVMBuildSDiv(c->b, k, cg_i64(c, dst->w), ""), cg_i64(c, dst->pitch)),
+                   LLVMBuildSRem(c->b, k, cg_i64(c, dst->w), ""));
+    return cg_gep(c, DT_F32, dst->p, cg_mul(c, k, dst->ld));
+}
+
+/* dst row k, element j = b[j * ld + k] for k in [k0, k1), j in [j0, j1) */
+static void transpose_scalar(Cg *c, const CgRows *dst, LLVMValueRef b, LLVMValueRef k0,
+                             LLVMValueRef k1, LLVMValueRef j0, LLVMValueRef j1, LLVMValueRef ld)
 {
     CgLoop lk, lj;
     LLVMValueRef k = cg_add(c, k0, cg_loop_begin(c, LLVMBuildSub(c->b, k1, k0, ""), &lk));
+    LLVMValueRef row = dst_row(c, dst, k);
     LLVMValueRef j = cg_add(c, j0, cg_loop_begin(c, LLVMBuildSub(c->b, j1, j0, ""), &lj));
-    cg_store(c, DT_F32, cg_load(c, DT_F32, b, cg_add(c, cg_mul(c, j, ld), k)), dst,
-             cg_add(c, cg_mul(c, k, cg_i64(c, cg_pack_width(c))), j));
+    cg_store(c, DT_F32, cg_load(c, DT_F32, b, cg_add(c, cg_mul(c, j, ld), k)), row, j);
     cg_loop_end(c, &lj);
     cg_loop_end(c, &lk);
 }
@@ -49,7 +60,7 @@ static void pack_scalar(Cg *c, LLVMValueRef dst, LLVMValueRef b, LLVMValueRef k0
  * of q clear), row q's lanes with bit s set and row q + s's with it
  * clear: after the stages for every bit, lane i of row q is the old
  * lane q of row i. (A scalar copy took a third of a panel's time.) */
-static void transpose_blocks(Cg *c, LLVMValueRef dst, LLVMValueRef b, LLVMValueRef K,
+static void transpose_blocks(Cg *c, const CgRows *dst, LLVMValueRef b, LLVMValueRef K,
                              LLVMValueRef J, LLVMValueRef ld)
 {
     int V = c->vector_bytes / 4;
@@ -57,6 +68,9 @@ static void transpose_blocks(Cg *c, LLVMValueRef dst, LLVMValueRef b, LLVMValueR
     LLVMValueRef Vs = cg_i64(c, V);
     CgLoop lk, lj;
     LLVMValueRef k = cg_mul(c, cg_loop_begin(c, LLVMBuildSDiv(c->b, K, Vs, ""), &lk), Vs);
+    LLVMValueRef rows[16];
+    for (int q = 0; q < V; q++)
+        rows[q] = dst_row(c, dst, cg_add(c, k, cg_i64(c, q)));
     LLVMValueRef j = cg_mul(c, cg_loop_begin(c, LLVMBuildSDiv(c->b, J, Vs, ""), &lj), Vs);
     LLVMValueRef u[16], idx[16];
     for (int q = 0; q < V; q++)
@@ -76,14 +90,21 @@ static void transpose_blocks(Cg *c, LLVMValueRef dst, LLVMValueRef b, LLVMValueR
             u[q + st] = LLVMBuildShuffleVector(c->b, lo, hi, LLVMConstVector(idx, (unsigned)V), "");
         }
     for (int q = 0; q < V; q++)
-        cg_store_lanes(
-            c, u[q],
-            cg_gep(
-                c, DT_F32, dst,
-                cg_add(c, cg_mul(c, cg_add(c, k, cg_i64(c, q)), cg_i64(c, cg_pack_width(c))), j)),
-            V);
+        cg_store_lanes(c, u[q], cg_gep(c, DT_F32, rows[q], j), V);
     cg_loop_end(c, &lj);
     cg_loop_end(c, &lk);
+}
+
+void cg_transpose(Cg *c, const CgRows *dst, LLVMValueRef b, LLVMValueRef ld, LLVMValueRef K,
+                  LLVMValueRef J)
+{
+    LLVMValueRef V = cg_i64(c, c->vector_bytes / 4);
+    LLVMValueRef kv = cg_mul(c, LLVMBuildSDiv(c->b, K, V, ""), V),
+                 jv = cg_mul(c, LLVMBuildSDiv(c->b, J, V, ""), V);
+    transpose_blocks(c, dst, b, kv, jv, ld);
+    /* the columns past the whole blocks, then the rows of k */
+    transpose_scalar(c, dst, b, cg_i64(c, 0), K, jv, J, ld);
+    transpose_scalar(c, dst, b, kv, K, cg_i64(c, 0), jv, ld);
 }
 
 /* (cg_gemm.h) The lanes past cols stay unwritten: a last panel's tiles
@@ -93,13 +114,7 @@ void cg_pack_panel(Cg *c, LLVMValueRef dst, LLVMValueRef b, LLVMValueRef K, LLVM
 {
     int64_t w = cg_pack_width(c), last = N % w;
     if (tb) {
-        LLVMValueRef V = cg_i64(c, c->vector_bytes / 4);
-        LLVMValueRef kv = cg_mul(c, LLVMBuildSDiv(c->b, K, V, ""), V),
-                     jv = cg_mul(c, LLVMBuildSDiv(c->b, cols, V, ""), V);
-        transpose_blocks(c, dst, b, kv, jv, ld);
-        /* the columns past the whole blocks, then the rows of k */
-        pack_scalar(c, dst, b, cg_i64(c, 0), K, jv, cols, ld);
-        pack_scalar(c, dst, b, kv, K, cg_i64(c, 0), jv, ld);
+        cg_transpose(c, &(CgRows){.p = dst, .ld = cg_i64(c, w)}, b, ld, K, cols);
         return;
     }
     if (!last) {
