@@ -313,21 +313,38 @@ LLVMValueRef cg_lanes_sum(Cg *c, LLVMValueRef v)
     return LLVMBuildExtractElement(c->b, v, cg_i64(c, 0), "");
 }
 
-/* acc += v, the first n lanes of v (the others: 0 after the transform);
- * with center, (v - center)^2, or (v - center) * w with w */
+/* A term's value from its operands' values (vectors of lanes, or
+ * scalars) at acc's type ty: v, or with center (v - center)^2, or
+ * (v - center) * w with w; then times w2 with w2. */
+static LLVMValueRef term_value(Cg *c, LLVMTypeRef ty, LLVMValueRef v, LLVMValueRef center,
+                               LLVMValueRef w, LLVMValueRef w2)
+{
+    LLVMTypeRef et = LLVMGetTypeKind(ty) == LLVMVectorTypeKind ? LLVMGetElementType(ty) : ty;
+    LLVMTypeRef vt = LLVMTypeOf(v);
+    if (et != (LLVMGetTypeKind(vt) == LLVMVectorTypeKind ? LLVMGetElementType(vt) : vt)) {
+        v = LLVMBuildFPExt(c->b, v, ty, "");
+        w = w ? LLVMBuildFPExt(c->b, w, ty, "") : NULL;
+        w2 = w2 ? LLVMBuildFPExt(c->b, w2, ty, "") : NULL;
+    }
+    if (center) {
+        LLVMValueRef d = LLVMBuildFSub(
+            c->b, v, LLVMGetTypeKind(ty) == LLVMVectorTypeKind ? cg_splat(c, ty, center) : center,
+            "");
+        v = LLVMBuildFMul(c->b, d, w ? w : d, "");
+    } else if (w) {
+        v = LLVMBuildFMul(c->b, v, w, "");
+    }
+    return w2 ? LLVMBuildFMul(c->b, v, w2, "") : v;
+}
+
+/* acc += the term's value, the first n lanes of it (the others: 0 after
+ * the transform) */
 static void sum_lanes_into(Cg *c, LLVMValueRef acc, LLVMValueRef v, int n, LLVMValueRef center,
-                           LLVMValueRef w)
+                           LLVMValueRef w, LLVMValueRef w2)
 {
     LLVMTypeRef at = LLVMGetAllocatedType(acc);
     unsigned L = LLVMGetVectorSize(at);
-    if (LLVMGetElementType(at) != LLVMGetElementType(LLVMTypeOf(v))) {
-        v = LLVMBuildFPExt(c->b, v, at, "");
-        w = w ? LLVMBuildFPExt(c->b, w, at, "") : NULL;
-    }
-    if (center) {
-        LLVMValueRef d = LLVMBuildFSub(c->b, v, cg_splat(c, at, center), "");
-        v = LLVMBuildFMul(c->b, d, w ? w : d, "");
-    }
+    v = term_value(c, at, v, center, w, w2);
     if (center && n < (int)L) /* the masked load's zeros, not their deviations */
         v = LLVMBuildSelect(c->b, lanes_below(c, L, n), v, LLVMConstNull(at), "");
     LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, at, acc, ""), v, ""), acc);
@@ -338,9 +355,30 @@ CgSum cg_sum_new(Cg *c, LLVMTypeRef ty, int64_t run)
     return (CgSum){cg_alloca(c, run > 0 ? LLVMVectorType(ty, CG_SUM_LANES) : ty, "acc"), run};
 }
 
-void cg_sums_add_run(Cg *c, DType t, const CgSumTerm *terms, int nterms)
+/* the elements [0, len) of the terms one after another, each into its
+ * scalar sum */
+static void sums_add_scalar(Cg *c, DType t, const CgSumTerm *terms, int nterms, LLVMValueRef len)
+{
+    CgLoop l;
+    LLVMValueRef j = cg_loop_begin(c, len, &l);
+    for (int k = 0; k < nterms; k++) {
+        const CgSumTerm *e = &terms[k];
+        LLVMTypeRef at = LLVMGetAllocatedType(e->s->at);
+        LLVMValueRef w = e->q ? cg_load(c, t, e->q, j) : NULL,
+                     w2 = e->q2 ? cg_load(c, t, e->q2, j) : NULL;
+        LLVMValueRef v = term_value(c, at, cg_load(c, t, e->p, j), e->center, w, w2);
+        LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, cg_get(c, at, e->s->at), v, ""), e->s->at);
+    }
+    cg_loop_end(c, &l);
+}
+
+void cg_sums_add(Cg *c, DType t, const CgSumTerm *terms, int nterms, LLVMValueRef len)
 {
     int64_t n = terms[0].s->run;
+    if (n == 0) {
+        sums_add_scalar(c, t, terms, nterms, len);
+        return;
+    }
     unsigned L = CG_SUM_LANES;
     LLVMTypeRef vt = LLVMVectorType(cg_type(c, t), L);
     int64_t whole = n / L, rest = n % L;
@@ -355,9 +393,11 @@ void cg_sums_add_run(Cg *c, DType t, const CgSumTerm *terms, int nterms)
         for (int k = 0; k < nterms; k++) {
             const CgSumTerm *e = &terms[k];
             check(e->s->run == n);
-            LLVMValueRef v = cg_load_lanes(c, vt, cg_gep(c, t, e->p, at), (int)lanes);
-            LLVMValueRef w = e->q ? cg_load_lanes(c, vt, cg_gep(c, t, e->q, at), (int)lanes) : NULL;
-            sum_lanes_into(c, e->s->at, v, (int)lanes, e->center, w);
+            LLVMValueRef in[3] = {e->p, e->q, e->q2};
+            for (int i = 0; i < 3; i++)
+                if (in[i])
+                    in[i] = cg_load_lanes(c, vt, cg_gep(c, t, in[i], at), (int)lanes);
+            sum_lanes_into(c, e->s->at, in[0], (int)lanes, e->center, in[1], in[2]);
         }
         if (!part)
             cg_loop_end(c, &l);
@@ -366,7 +406,7 @@ void cg_sums_add_run(Cg *c, DType t, const CgSumTerm *terms, int nterms)
 
 void cg_sum_add_run(Cg *c, const CgSum *s, DType t, LLVMValueRef p, LLVMValueRef center)
 {
-    cg_sums_add_run(c, t, &(CgSumTerm){s, p, center, NULL}, 1);
+    cg_sums_add(c, t, &(CgSumTerm){.s = s, .p = p, .center = center}, 1, NULL);
 }
 
 void cg_sum_start(Cg *c, const CgSum *s, LLVMValueRef init)

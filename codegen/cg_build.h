@@ -168,15 +168,17 @@ CgSum cg_sum_new(Cg *c, LLVMTypeRef ty, int64_t run);
 /* s += the run elements of type t at p, widened to s's type, in its
  * lanes; with center, (x - center)^2 instead of x */
 void cg_sum_add_run(Cg *c, const CgSum *s, DType t, LLVMValueRef p, LLVMValueRef center);
-/* One term of cg_sums_add_run: s += p[i], or with center
- * (p[i] - center)^2, or with q too (p[i] - center) * q[i] */
+/* One term of cg_sums_add: s += p[i]; with center (p[i] - center)^2,
+ * or with q too (p[i] - center) * q[i]; without center, p[i] * q[i];
+ * then, with q2, times q2[i] */
 typedef struct {
     const CgSum *s;
-    LLVMValueRef p, center, q;
+    LLVMValueRef p, center, q, q2;
 } CgSumTerm;
-/* The terms over one run (their sums' run, the same for all) in one
- * loop, each into its sum's lanes as cg_sum_add_run would. */
-void cg_sums_add_run(Cg *c, DType t, const CgSumTerm *terms, int nterms);
+/* The terms' elements i in one loop: over their sums' run (the same for
+ * all), each into its sum's lanes as cg_sum_add_run would; or, the sums
+ * scalar (run 0), i < len one after another. */
+void cg_sums_add(Cg *c, DType t, const CgSumTerm *terms, int nterms, LLVMValueRef len);
 /* init (the lanes: all zero) */
 void cg_sum_start(Cg *c, const CgSum *s, LLVMValueRef init);
 LLVMValueRef cg_sum_total(Cg *c, const CgSum *s);

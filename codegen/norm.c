@@ -37,31 +37,11 @@ static void sums_add(Cg *c, Sums *s, int ns, LLVMValueRef src, LLVMValueRef dy, 
                      LLVMValueRef center)
 {
     DType t = s->t;
-    if (s->sum.run) {
-        LLVMValueRef x = cg_gep(c, t, src, base), g = dy ? cg_gep(c, t, dy, base) : NULL;
-        CgSumTerm terms[3] = {{&s[0].sum, x, center, NULL},
-                              {ns == 3 ? &s[1].sum : NULL, g, NULL, NULL},
-                              {ns == 3 ? &s[2].sum : NULL, x, center, g}};
-        cg_sums_add_run(c, t, terms, ns);
-        return;
-    }
-    CgLoop ls;
-    LLVMValueRef j = cg_loop_begin(c, s->S, &ls);
-    LLVMValueRef at = cg_add(c, base, j);
-    LLVMValueRef e[3];
-    e[0] = cg_to_f64(c, t, cg_load(c, t, src, at));
-    if (center) {
-        LLVMValueRef d = LLVMBuildFSub(c->b, e[0], center, "");
-        e[0] = LLVMBuildFMul(c->b, d, d, "");
-        if (ns == 3) {
-            e[1] = cg_to_f64(c, t, cg_load(c, t, dy, at));
-            e[2] = LLVMBuildFMul(c->b, d, e[1], "");
-        }
-    }
-    for (int k = 0; k < ns; k++)
-        LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, cg_get(c, c->f64, s[k].sum.at), e[k], ""),
-                       s[k].sum.at);
-    cg_loop_end(c, &ls);
+    LLVMValueRef x = cg_gep(c, t, src, base), g = dy ? cg_gep(c, t, dy, base) : NULL;
+    CgSumTerm terms[3] = {{.s = &s[0].sum, .p = x, .center = center},
+                          {.s = ns == 3 ? &s[1].sum : NULL, .p = g},
+                          {.s = ns == 3 ? &s[2].sum : NULL, .p = x, .center = center, .q = g}};
+    cg_sums_add(c, t, terms, ns, s->S);
 }
 
 /* Channel ch of x [N, C, ...] at src: the f64 mean *m (of the S-element
