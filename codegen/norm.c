@@ -256,44 +256,115 @@ static void bn_grad_input(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef 
     cg_loop_end(c, &lc);
 }
 
+/* x's rows for layer norm and its gradients: *outer the dimensions
+ * before axis, *I the elements of a row. */
+static void ln_rows(Cg *c, const Node *x, int axis, Shape *outer, LLVMValueRef *I)
+{
+    Shape row = {0};
+    *outer = (Shape){0};
+    for (int d = 0; d < x->shape.rank; d++) {
+        Shape *s = d < axis ? outer : &row;
+        s->d[s->rank++] = x->shape.d[d];
+    }
+    *I = cg_numel(c, &row);
+}
+
+/* The f64 mean and 1 / sqrt(var + eps) of the I elements at src + base
+ * (fi: I in f64), in two passes. */
+static void row_moments(Cg *c, Sums *acc, LLVMValueRef src, LLVMValueRef base, LLVMValueRef fi,
+                        double eps, LLVMValueRef *mean, LLVMValueRef *rstd)
+{
+    sums_start(c, acc);
+    sums_add(c, acc, 1, src, NULL, base, NULL);
+    *mean = LLVMBuildFDiv(c->b, cg_sum_total(c, &acc->sum), fi, "");
+    sums_start(c, acc);
+    sums_add(c, acc, 1, src, NULL, base, *mean);
+    LLVMValueRef var = LLVMBuildFDiv(c->b, cg_sum_total(c, &acc->sum), fi, "");
+    LLVMValueRef sd = LLVMBuildFAdd(c->b, var, LLVMConstReal(c->f64, eps), "");
+    sd = cg_intrinsic(c, "llvm.sqrt", c->f64, &sd, 1);
+    *rstd = LLVMBuildFDiv(c->b, LLVMConstReal(c->f64, 1), sd, "");
+}
+
 /* Each row of the dimensions axis.. normalized with its mean and biased
- * variance, then scaled by gamma and shifted by beta of the row's shape. */
+ * variance, then scaled by gamma and shifted by beta of the row's shape;
+ * layer_norm_stats: each row's mean and rstd alone. */
 static LLVMValueRef k_layer_norm(Cg *c, Node *n)
 {
     Node *x = n->in[0];
     DType t = n->dtype;
-    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 3);
+    bool stats = n->op == OP_LAYER_NORM_STATS;
+    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, stats ? 1 : 3);
     LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 1);
-    LLVMValueRef gamma = LLVMGetParam(fn, 2), beta = LLVMGetParam(fn, 3);
-    int axis = (int)attr_axis(n);
-    Shape outer = {0}, row = {0};
-    for (int d = 0; d < x->shape.rank; d++) {
-        Shape *s = d < axis ? &outer : &row;
-        s->d[s->rank++] = x->shape.d[d];
-    }
-    LLVMValueRef I = cg_numel(c, &row);
+    Shape outer;
+    LLVMValueRef I;
+    ln_rows(c, x, (int)attr_axis(n), &outer, &I);
     Sums acc = sums_new(c, t, I);
     LLVMValueRef fi = LLVMBuildSIToFP(c->b, I, c->f64, "");
     CgLoop lo, lj;
     LLVMValueRef o = cg_loop_begin(c, cg_numel(c, &outer), &lo);
     LLVMValueRef base = cg_mul(c, o, I);
-    sums_start(c, &acc);
-    sums_add(c, &acc, 1, src, NULL, base, NULL);
-    LLVMValueRef mean = LLVMBuildFDiv(c->b, cg_sum_total(c, &acc.sum), fi, "");
-    sums_start(c, &acc);
-    sums_add(c, &acc, 1, src, NULL, base, mean);
-    LLVMValueRef var = LLVMBuildFDiv(c->b, cg_sum_total(c, &acc.sum), fi, "");
-    LLVMValueRef sd = LLVMBuildFAdd(c->b, var, LLVMConstReal(c->f64, attr_eps(n)), "");
-    sd = cg_intrinsic(c, "llvm.sqrt", c->f64, &sd, 1);
-    LLVMValueRef rstd = cg_from_f64(c, t, LLVMBuildFDiv(c->b, LLVMConstReal(c->f64, 1), sd, ""));
+    LLVMValueRef mean, rstd;
+    row_moments(c, &acc, src, base, fi, attr_eps(n), &mean, &rstd);
+    rstd = cg_from_f64(c, t, rstd);
     LLVMValueRef m = cg_from_f64(c, t, mean);
+    if (stats) {
+        LLVMValueRef at = cg_mul(c, o, cg_i64(c, 2));
+        cg_store(c, t, m, out, at);
+        cg_store(c, t, rstd, out, cg_add(c, at, cg_i64(c, 1)));
+    } else {
+        LLVMValueRef gamma = LLVMGetParam(fn, 2), beta = LLVMGetParam(fn, 3);
+        LLVMValueRef j = cg_loop_begin(c, I, &lj);
+        LLVMValueRef at = cg_add(c, base, j);
+        LLVMValueRef v =
+            LLVMBuildFMul(c->b, LLVMBuildFSub(c->b, cg_load(c, t, src, at), m, ""), rstd, "");
+        v = LLVMBuildFAdd(c->b, LLVMBuildFMul(c->b, v, cg_load(c, t, gamma, j), ""),
+                          cg_load(c, t, beta, j), "");
+        cg_store(c, t, v, out, at);
+        cg_loop_end(c, &lj);
+    }
+    cg_loop_end(c, &lo);
+    LLVMBuildRetVoid(c->b);
+    return fn;
+}
+
+/* layer_norm_grad, row by row: with g = dy gamma, the row's sums of g
+ * and g (x - mean) in one pass (f64, in lanes as the statistics), then
+ * dx = rstd (g - a - (x - mean) q), a = sum(g) / I,
+ * q = rstd^2 sum(g (x - mean)) / I: xhat mean(g xhat) without xhat. */
+static LLVMValueRef k_layer_norm_grad(Cg *c, Node *n)
+{
+    Node *x = n->in[0];
+    DType t = n->dtype;
+    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 4);
+    LLVMValueRef out = LLVMGetParam(fn, 0), src = LLVMGetParam(fn, 1), gamma = LLVMGetParam(fn, 2),
+                 dy = LLVMGetParam(fn, 3), st = LLVMGetParam(fn, 4);
+    Shape outer;
+    LLVMValueRef I;
+    ln_rows(c, x, (int)attr_axis(n), &outer, &I);
+    Sums sg = sums_new(c, t, I), sgx = sums_new(c, t, I);
+    LLVMValueRef fi = LLVMBuildSIToFP(c->b, I, c->f64, "");
+    CgLoop lo, lj;
+    LLVMValueRef o = cg_loop_begin(c, cg_numel(c, &outer), &lo);
+    LLVMValueRef base = cg_mul(c, o, I), two = cg_mul(c, o, cg_i64(c, 2));
+    LLVMValueRef mt = cg_load(c, t, st, two), rt = cg_load(c, t, st, cg_add(c, two, cg_i64(c, 1)));
+    LLVMValueRef m = cg_to_f64(c, t, mt), r = cg_to_f64(c, t, rt);
+    LLVMValueRef xr = cg_gep(c, t, src, base), dyr = cg_gep(c, t, dy, base);
+    sums_start(c, &sg);
+    sums_start(c, &sgx);
+    CgSumTerm terms[2] = {{.s = &sg.sum, .p = dyr, .q = gamma},
+                          {.s = &sgx.sum, .p = xr, .center = m, .q = dyr, .q2 = gamma}};
+    cg_sums_add(c, t, terms, 2, I);
+    LLVMValueRef a = LLVMBuildFDiv(c->b, cg_sum_total(c, &sg.sum), fi, "");
+    LLVMValueRef q = LLVMBuildFDiv(
+        c->b, LLVMBuildFMul(c->b, LLVMBuildFMul(c->b, r, r, ""), cg_sum_total(c, &sgx.sum), ""), fi,
+        "");
+    LLVMValueRef at = cg_from_f64(c, t, a), qt = cg_from_f64(c, t, q);
     LLVMValueRef j = cg_loop_begin(c, I, &lj);
-    LLVMValueRef at = cg_add(c, base, j);
-    LLVMValueRef v =
-        LLVMBuildFMul(c->b, LLVMBuildFSub(c->b, cg_load(c, t, src, at), m, ""), rstd, "");
-    v = LLVMBuildFAdd(c->b, LLVMBuildFMul(c->b, v, cg_load(c, t, gamma, j), ""),
-                      cg_load(c, t, beta, j), "");
-    cg_store(c, t, v, out, at);
+    LLVMValueRef g = LLVMBuildFMul(c->b, cg_load(c, t, dyr, j), cg_load(c, t, gamma, j), "");
+    LLVMValueRef d = LLVMBuildFSub(c->b, cg_load(c, t, xr, j), mt, "");
+    LLVMValueRef u =
+        LLVMBuildFSub(c->b, LLVMBuildFSub(c->b, g, at, ""), LLVMBuildFMul(c->b, d, qt, ""), "");
+    cg_store(c, t, LLVMBuildFMul(c->b, rt, u, ""), cg_gep(c, t, out, base), j);
     cg_loop_end(c, &lj);
     cg_loop_end(c, &lo);
     LLVMBuildRetVoid(c->b);
@@ -304,7 +375,9 @@ LLVMValueRef cg_kernel_norm(Cg *c, Node *step)
 {
     switch (step->op) {
     case OP_BATCH_NORM: return k_batch_norm(c, step);
-    case OP_LAYER_NORM: return k_layer_norm(c, step);
+    case OP_LAYER_NORM:
+    case OP_LAYER_NORM_STATS: return k_layer_norm(c, step);
+    case OP_LAYER_NORM_GRAD: return k_layer_norm_grad(c, step);
     case OP_BATCH_NORM_GRAD_STATS:
         return by_channels(c, step, 2, channel_chunk(c, &step->in[0]->shape), bn_grad_stats);
     case OP_BATCH_NORM_GRAD:

@@ -152,9 +152,12 @@ static int64_t member_work(const Node *x, bool training)
             return -1;
         return 4 * row_elems(&x->in[0]->shape) + out;
     case K_NORM:
-        if (x->op != OP_LAYER_NORM || norm_axis(attr_axis(x), s->rank) == 0)
+        /* layer norm and its gradients: rows after the batch */
+        if ((x->op != OP_LAYER_NORM && x->op != OP_LAYER_NORM_STATS &&
+             x->op != OP_LAYER_NORM_GRAD) ||
+            norm_axis(attr_axis(x), x->in[0]->shape.rank) == 0)
             return -1;
-        return 8 * out;
+        return 8 * row_elems(&x->in[0]->shape);
     case K_SEQ: {
         /* attention: each batch row's heads see only that row. Per output
          * element, the scores' and the weighted sum's S multiply-adds

@@ -208,35 +208,10 @@ bool grad_global_max_pool(Grad *c, Node *n, Node *dy)
     return true;
 }
 
-/* mean over the marked axes, keepdims */
-static Node *mean_keep(Grad *c, Node *x, const bool *axes)
-{
-    return ad_bin(c, OP_DIV, ad_sum(c, x, axes, true), ad_count(c, &x->shape, axes, x->dtype));
-}
-
-/* Normalization over the marked axes, with gamma already broadcastable to
- * x (gs): adds x's adjoint and stores dy * xhat, gamma's adjoint before
- * reduction, in *dgamma. */
-static void norm_grad(Grad *c, Node *x, Node *gs, double eps, const bool *axes, Node *dy,
-                      Node **dgamma)
-{
-    Node *mu = mean_keep(c, x, axes);
-    Node *d = ad_bin(c, OP_SUB, x, mu);
-    Node *var = mean_keep(c, ad_un(c, OP_SQUARE, d), axes);
-    Node *rstd = ad_un(c, OP_RSQRT, ad_binc(c, OP_ADD, var, eps));
-    Node *xhat = ad_bin(c, OP_MUL, d, rstd);
-    *dgamma = ad_bin(c, OP_MUL, dy, xhat);
-    if (ad_needs(c, x)) {
-        Node *g = ad_bin(c, OP_MUL, dy, gs);
-        Node *t = ad_bin(c, OP_MUL, xhat, mean_keep(c, ad_bin(c, OP_MUL, g, xhat), axes));
-        Node *u = ad_bin(c, OP_SUB, ad_bin(c, OP_SUB, g, mean_keep(c, g, axes)), t);
-        ad_acc(c, x, ad_bin(c, OP_MUL, rstd, u));
-    }
-}
-
 /* Training: the statistics and sums over each channel that give gamma's
  * and beta's adjoints, then x's from them, each one kernel over the
- * channels (norm_grad's primitives made a dozen passes over the tensor). */
+ * channels (built from primitives, the mean, deviations, variance,
+ * xhat and their products and sums, they made a dozen passes). */
 static Node *bn_grad(Grad *c, Op op, Node *n, Node *const *in, int nin)
 {
     Node *d = ad_node(c, op, in, nin);
@@ -257,16 +232,33 @@ bool grad_batch_norm(Grad *c, Node *n, Node *dy)
     return true;
 }
 
+/* Each row's statistics once (layer_norm_stats), x's adjoint from them
+ * in one kernel over the rows (layer_norm_grad), gamma's the sum over
+ * the rows of dy xhat, one elementwise kernel and the sum. */
 bool grad_layer_norm(Grad *c, Node *n, Node *dy)
 {
     Node *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
-    int axis = (int)attr_axis(n);
-    bool axes[IR_MAX_RANK] = {0};
-    for (int i = axis; i < x->shape.rank; i++)
-        axes[i] = true;
-    Node *dg;
-    norm_grad(c, x, gamma, attr_eps(n), axes, dy, &dg);
+    int64_t axis = attr_axis(n);
+    Node *s = ad_node(c, OP_LAYER_NORM_STATS, (Node *[]){x}, 1);
+    attr_set_axis(c->g, s, axis);
+    attr_set_eps(c->g, s, attr_eps(n));
+    s = ad_finish(c, s);
+    if (ad_needs(c, x)) {
+        Node *d = ad_node(c, OP_LAYER_NORM_GRAD, (Node *[]){x, gamma, dy, s}, 4);
+        attr_set_axis(c->g, d, axis);
+        attr_set_eps(c->g, d, attr_eps(n));
+        ad_acc(c, x, ad_finish(c, d));
+    }
+    if (ad_needs(c, gamma)) {
+        /* the statistics as [rows..., 1, ...], broadcast over each row */
+        Shape keep = x->shape;
+        for (int i = (int)axis; i < keep.rank; i++)
+            keep.d[i] = (Dim){1, false};
+        Node *m = ad_reshape(c, ad_slice(c, s, (int)axis, 0, 1, false), &keep);
+        Node *r = ad_reshape(c, ad_slice(c, s, (int)axis, 1, 2, false), &keep);
+        Node *xhat = ad_bin(c, OP_MUL, ad_bin(c, OP_SUB, x, m), r);
+        ad_acc(c, gamma, ad_bin(c, OP_MUL, dy, xhat));
+    }
     ad_acc(c, beta, dy);
-    ad_acc(c, gamma, dg);
     return true;
 }

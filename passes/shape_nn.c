@@ -575,6 +575,60 @@ bool shape_layer_norm(Graph *g, Node *n)
     return true;
 }
 
+/* x's rows for layer norm's gradients: axis (attribute) in range, *rows
+ * x's dimensions before it and [2] (the statistics), *tail the others */
+static bool want_ln_rows(Graph *g, Node *n, const Node *x, Shape *rows, Shape *tail)
+{
+    int64_t axis;
+    if (!shape_want_float(n, x, "x") ||
+        !shape_want_rank(g, n, x, 1, IR_MAX_RANK, "x of rank >= 1") ||
+        !shape_axis(g, n, attr_axis(n), &x->shape, x->shape.rank, &axis))
+        return false;
+    attr_set_axis(g, n, axis);
+    *rows = (Shape){.rank = (int)axis + 1};
+    *tail = (Shape){.rank = x->shape.rank - (int)axis};
+    for (int i = 0; i < x->shape.rank; i++)
+        if (i < axis)
+            rows->d[i] = x->shape.d[i];
+        else
+            tail->d[i - axis] = x->shape.d[i];
+    rows->d[axis] = (Dim){2, false};
+    return true;
+}
+
+bool shape_layer_norm_stats(Graph *g, Node *n)
+{
+    Shape rows, tail;
+    if (!want_ln_rows(g, n, n->in[0], &rows, &tail) || !want_eps(n))
+        return false;
+    n->dtype = n->in[0]->dtype;
+    n->shape = rows;
+    return true;
+}
+
+bool shape_layer_norm_grad(Graph *g, Node *n)
+{
+    const Node *x = n->in[0];
+    Shape rows, tail;
+    if (!want_ln_rows(g, n, x, &rows, &tail) || !want_eps(n))
+        return false;
+    const Shape *want[4] = {NULL, &tail, &x->shape, &rows};
+    static const char *const what[4] = {NULL, "gamma", "dy", "the statistics"};
+    for (int i = 1; i < 4; i++) {
+        const Node *p = n->in[i];
+        if (!shape_want_same_dtype(g, n, x, p))
+            return false;
+        if (!ir_shape_eq(&p->shape, want[i])) {
+            diag_error(n->loc, "%s: %s must have shape %s for x %s, got %s", shape_op(n), what[i],
+                       shape_fmt(g, want[i]), shape_fmt(g, &x->shape), shape_fmt(g, &p->shape));
+            return false;
+        }
+    }
+    n->dtype = x->dtype;
+    n->shape = x->shape;
+    return true;
+}
+
 /* Backward primitives of convolution and pooling (autodiff builds them;
  * a textual IR file may hold any attributes, so everything is checked). */
 

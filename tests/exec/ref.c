@@ -818,6 +818,7 @@ typedef enum {
     R_BATCH_NORM,
     R_BATCH_NORM_GRAD,
     R_LAYER_NORM,
+    R_LAYER_NORM_GRAD,
     R_EMBEDDING,
     R_RECURRENT,
     R_ATTENTION,
@@ -921,6 +922,8 @@ static const Rule rules[OP_COUNT] = {
     [OP_BATCH_NORM] = R_BATCH_NORM,
     [OP_BATCH_NORM_GRAD_STATS] = R_BATCH_NORM_GRAD,
     [OP_BATCH_NORM_GRAD] = R_BATCH_NORM_GRAD,
+    [OP_LAYER_NORM_STATS] = R_LAYER_NORM_GRAD,
+    [OP_LAYER_NORM_GRAD] = R_LAYER_NORM_GRAD,
     [OP_LAYER_NORM] = R_LAYER_NORM,
     [OP_EMBEDDING] = R_EMBEDDING,
     [OP_RNN] = R_RECURRENT,
@@ -1031,6 +1034,7 @@ static bool eval_node(const Node *n, RefTensor *values, int64_t batch, char *err
     case R_BATCH_NORM: ref_batch_norm(n, in, out); return true;
     case R_BATCH_NORM_GRAD: ref_batch_norm_grad(n, in, out); return true;
     case R_LAYER_NORM: ref_layer_norm(n, in, out); return true;
+    case R_LAYER_NORM_GRAD: ref_layer_norm_grad(n, in, out); return true;
     case R_EMBEDDING: eval_embedding(in[0], in[1], out); return true;
     case R_RECURRENT: ref_recurrent(n, in, out); return true;
     case R_RECURRENT_GRAD: ref_recurrent_grad(n, in, out); return true;

@@ -296,6 +296,48 @@ void ref_layer_norm(const Node *n, RefTensor *const *in, RefTensor *out)
     }
 }
 
+/* layer_norm's gradients from their definitions, row by row over the
+ * dimensions axis..: layer_norm_stats(x) each row's mean and
+ * 1 / sqrt(var + eps); layer_norm_grad(x, gamma, dy, s) the derivative
+ * through the row's statistics, rstd (g - mean(g) - xhat mean(g xhat)),
+ * g = dy gamma, with the statistics computed here again (not read from
+ * s, which the stats test checks). */
+void ref_layer_norm_grad(const Node *n, RefTensor *const *in, RefTensor *out)
+{
+    bool stats = n->op == OP_LAYER_NORM_STATS;
+    const RefTensor *x = in[0];
+    int64_t axis = attr_axis(n), I = 1;
+    for (int64_t d = axis; d < x->rank; d++)
+        I *= x->dim[d];
+    double eps = attr_eps(n);
+    for (int64_t r = 0; r < x->count / I; r++) {
+        const double *xr = x->v + r * I;
+        double mean = 0, var = 0;
+        for (int64_t j = 0; j < I; j++)
+            mean += xr[j];
+        mean /= (double)I;
+        for (int64_t j = 0; j < I; j++)
+            var += (xr[j] - mean) * (xr[j] - mean);
+        double rstd = 1 / sqrt(var / (double)I + eps);
+        if (stats) {
+            out->v[2 * r] = mean;
+            out->v[2 * r + 1] = rstd;
+            continue;
+        }
+        const double *gamma = in[1]->v, *dy = in[2]->v + r * I;
+        double sg = 0, sgx = 0;
+        for (int64_t j = 0; j < I; j++) {
+            double g = dy[j] * gamma[j];
+            sg += g;
+            sgx += g * (xr[j] - mean) * rstd;
+        }
+        for (int64_t j = 0; j < I; j++) {
+            double xhat = (xr[j] - mean) * rstd;
+            out->v[r * I + j] = rstd * (dy[j] * gamma[j] - sg / (double)I - xhat * sgx / (double)I);
+        }
+    }
+}
+
 /* conv_grad_input(dy, w) into out (the input's shape) and
  * conv_grad_weight(x, dy) into out (the weight's shape): the adjoints of
  * the convolution's sum, each product term dy * w added to the input

@@ -34,6 +34,7 @@ void ref_global_pool(const Node *n, const RefTensor *x, RefTensor *out);
 void ref_batch_norm(const Node *n, RefTensor *const *in, RefTensor *out);
 void ref_batch_norm_grad(const Node *n, RefTensor *const *in, RefTensor *out);
 void ref_layer_norm(const Node *n, RefTensor *const *in, RefTensor *out);
+void ref_layer_norm_grad(const Node *n, RefTensor *const *in, RefTensor *out);
 void ref_conv_grad(const Node *n, RefTensor *const *in, RefTensor *out);
 void ref_pool_grad(const Node *n, RefTensor *const *in, RefTensor *out);
 void ref_adaptive_pool(const Node *n, RefTensor *const *in, RefTensor *out);

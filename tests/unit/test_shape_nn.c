@@ -739,3 +739,51 @@ TEST(rules, layer_norm)
     err("layer_norm: gamma [] must have 1 to 2 dimensions, the trailing ones of x [B, 16]");
 }
 END_TEST
+
+/* layer norm's gradients (grad_nn.c builds them) */
+TEST(rules, layer_norm_grad)
+{
+    fresh();
+    Node *x = X("f32[B, 5, 16]"), *dy = X("f32[B, 5, 16]");
+    Node *s = N(OP_LAYER_NORM_STATS, x);
+    ir_set_int(G, s, "axis", -1);
+    ok(s, "f32[B, 5, 2]");
+    ck_assert_int_eq(ir_attr_int(s, "axis"), 2);
+    Node *n = N(OP_LAYER_NORM_GRAD, x, P("f32[16]"), dy, s);
+    ir_set_int(G, n, "axis", 2);
+    ok(n, "f32[B, 5, 16]");
+    fresh();
+    x = X("f64[B, 5, 16]");
+    s = N(OP_LAYER_NORM_STATS, x);
+    ir_set_int(G, s, "axis", 1);
+    ok(s, "f64[B, 2]");
+    n = N(OP_LAYER_NORM_GRAD, x, P("f64[5, 16]"), x, s);
+    ir_set_int(G, n, "axis", 1);
+    ok(n, "f64[B, 5, 16]");
+
+    fresh();
+    s = N(OP_LAYER_NORM_STATS, X("f32[B, 16]"));
+    ir_set_int(G, s, "axis", 2);
+    err("layer_norm_stats: axis 2 is out of range for [B, 16] (rank 2)");
+    fresh();
+    s = N(OP_LAYER_NORM_STATS, X("f32[B, 16]"));
+    ir_set_int(G, s, "axis", 1);
+    ir_set_float(G, s, "eps", 0);
+    err("layer_norm_stats: eps must be positive, got 0");
+    fresh();
+    x = X("f32[B, 16]");
+    n = N(OP_LAYER_NORM_GRAD, x, P("f32[8]"), x, X("f32[B, 2]"));
+    ir_set_int(G, n, "axis", 1);
+    err("layer_norm_grad: gamma must have shape [16] for x [B, 16], got [8]");
+    fresh();
+    x = X("f32[B, 16]");
+    n = N(OP_LAYER_NORM_GRAD, x, P("f32[16]"), X("f32[B, 8]"), X("f32[B, 2]"));
+    ir_set_int(G, n, "axis", 1);
+    err("layer_norm_grad: dy must have shape [B, 16] for x [B, 16], got [B, 8]");
+    fresh();
+    x = X("f32[B, 16]");
+    n = N(OP_LAYER_NORM_GRAD, x, P("f32[16]"), x, X("f32[B, 1]"));
+    ir_set_int(G, n, "axis", 1);
+    err("layer_norm_grad: the statistics must have shape [B, 2] for x [B, 16], got [B, 1]");
+}
+END_TEST
