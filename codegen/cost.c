@@ -115,7 +115,8 @@ static int64_t pool_flops(const Node *n, int64_t batch)
 }
 
 /* batch_norm and layer_norm: mean, variance (2), normalize (2), scale and
- * shift (2) per element. */
+ * shift (2) per element; about as many for their gradients (the
+ * statistics again, then the sums of dy and dy (x - mean), or dx). */
 static int64_t norm_flops(const Node *n, int64_t batch)
 {
     return 7 * numel_at(&n->in[0]->shape, batch);
