@@ -6,8 +6,13 @@
  * model's info: the input x (any shape, e.g. [B, 784] or [B, 1, 28, 28]),
  * the labels y [B] and the output probs [B, classes].
  *
- * train_step runs on one batch of random inputs and labels (the arithmetic
- * does not depend on the values) in rounds of STEPS steps after a warm-up;
+ * train_step runs on one batch of random inputs with labels drawn afresh
+ * for each step (from LABEL_SETS sets made before), in rounds of STEPS
+ * steps after a warm-up. Fixed labels would be memorized: the loss goes
+ * to 0, the gradients and Adam's second moments to denormal floats, and
+ * Intel's cores take those in microcode, a quarter of LeNet-5's step
+ * (AMD's barely slow down): that is no training a user runs. The
+ * arithmetic does not depend on the values otherwise;
  * it prints each round and the median samples/s, then inference (forward)
  * throughput the same way. bench/run.sh puts PyTorch's numbers for the same
  * model (bench/torch_mnist.py) next to these.
@@ -30,18 +35,22 @@ static int64_t per_sample(const dlrt_tensor_info *t, int max_batch)
     return n;
 }
 
+enum { LABEL_SETS = 64 };
+
 typedef struct {
     Model *m;
     int batch;
     const float *x;
-    const int32_t *y;
+    const int32_t *y; /* LABEL_SETS sets of batch labels */
     float *probs;
+    int step;
 } Run;
 
 static int train(void *ctx, float *loss)
 {
     Run *r = ctx;
-    return M(train_step)(r->m, r->batch, r->x, r->y, loss);
+    const int32_t *y = r->y + (size_t)(r->step++ % LABEL_SETS) * (size_t)r->batch;
+    return M(train_step)(r->m, r->batch, r->x, y, loss);
 }
 
 static int forward(void *ctx, float *loss)
@@ -66,7 +75,7 @@ int main(int argc, char **argv)
     int64_t dim = per_sample(&info->inputs[0], info->max_batch);
     int64_t classes = per_sample(&info->outputs[0], info->max_batch);
     float *x = malloc(sizeof *x * (size_t)(batch * dim));
-    int32_t *y = malloc(sizeof *y * (size_t)batch);
+    int32_t *y = malloc(sizeof *y * (size_t)(LABEL_SETS * batch));
     float *probs = malloc(sizeof *probs * (size_t)(batch * classes));
     Model *m = M(create)(1);
     if (!x || !y || !probs || !m) {
@@ -77,10 +86,10 @@ int main(int argc, char **argv)
     dlrt_rng_seed(&r, 7, 0);
     for (int64_t i = 0; i < batch * dim; i++)
         x[i] = (float)dlrt_rng_normal(&r);
-    for (int i = 0; i < batch; i++)
+    for (int i = 0; i < LABEL_SETS * batch; i++)
         y[i] = (int32_t)(dlrt_rng_next(&r) % (uint64_t)classes);
 
-    Run run = {m, batch, x, y, probs};
+    Run run = {m, batch, x, y, probs, 0};
     double train_rate = bench_measure(PROG, "train", train, &run, steps, rounds, batch, "samples");
     double infer = bench_measure(PROG, "forward", forward, &run, steps, rounds, batch, "samples");
     printf("dlc %s batch %d threads %d: train %.0f samples/s, forward %.0f samples/s, "
