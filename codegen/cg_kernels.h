@@ -85,6 +85,7 @@ typedef struct {
                         * gate's columns of a layer's W_ih), or NULL */
     LLVMValueRef part; /* [M, N] for the partial product of a cut along k
                         * (cg_gemm_splits_k), or NULL */
+    int64_t kmax;      /* K's largest value when K is a value (ta), or 0 */
 } CgProduct;
 /* Packed b, for a product repeated over one b (a recurrent layer's
  * steps): cg_pack_b writes b [K, N] (tb: b^T, b stored [N, K]) into

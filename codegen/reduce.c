@@ -63,7 +63,8 @@ static void matmul_body(Cg *c, CgNest *n, LLVMValueRef *offs)
                         .ldo = N,
                         .ta = ta,
                         .tb = tb,
-                        .part = p[6]};
+                        .part = p[6],
+                        .kmax = ir_dim_max(c->g, dk)};
         cg_product(c, t, &pr);
         return;
     }
