@@ -44,6 +44,27 @@ static void sums_add(Cg *c, Sums *s, int ns, LLVMValueRef src, LLVMValueRef dy, 
     cg_sums_add(c, t, terms, ns, s->S);
 }
 
+/* 1 / sqrt(var + eps), in f64 */
+static LLVMValueRef rstd_of(Cg *c, LLVMValueRef var, double eps)
+{
+    LLVMValueRef sd = LLVMBuildFAdd(c->b, var, LLVMConstReal(c->f64, eps), "");
+    sd = cg_intrinsic(c, "llvm.sqrt", c->f64, &sd, 1);
+    return LLVMBuildFDiv(c->b, LLVMConstReal(c->f64, 1), sd, "");
+}
+
+/* The loop over a task's channels [lo, hi): the channel */
+static LLVMValueRef channels_begin(Cg *c, LLVMValueRef lo, LLVMValueRef hi, CgLoop *l)
+{
+    return cg_add(c, lo, cg_loop_begin(c, LLVMBuildNSWSub(c->b, hi, lo, ""), l));
+}
+
+/* Where channel ch of image b starts in x [N, C, ...] (S elements a
+ * channel) */
+static LLVMValueRef channel_base(Cg *c, int64_t C, LLVMValueRef b, LLVMValueRef ch, LLVMValueRef S)
+{
+    return cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, C)), ch), S);
+}
+
 /* Channel ch of x [N, C, ...] at src: the f64 mean *m (of the S-element
  * runs of the N images), then in a second pass the biased variance *v
  * and, with dy, sums[1] = sum(dy) and sums[2] = sum((x - mean) dy). *cnt:
@@ -64,8 +85,7 @@ static void channel_moments(Cg *c, const Node *x, LLVMValueRef src, LLVMValueRef
             sums_start(c, &sums[k]);
         CgLoop lb;
         LLVMValueRef b = cg_loop_begin(c, N, &lb);
-        LLVMValueRef base = cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, C)), ch), S);
-        sums_add(c, sums, pass ? ns : 1, src, pass ? dy : NULL, base, *m);
+        sums_add(c, sums, pass ? ns : 1, src, pass ? dy : NULL, channel_base(c, C, b, ch, S), *m);
         cg_loop_end(c, &lb);
         LLVMValueRef r = LLVMBuildFDiv(c->b, cg_sum_total(c, &sums[0].sum), *cnt, "");
         if (pass == 0)
@@ -125,7 +145,7 @@ static void bn_channels(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *v
     LLVMValueRef S = cg_tail_numel(c, &x->shape, 2);
     double eps = attr_eps(n);
     CgLoop lb, lc, ls;
-    LLVMValueRef ch = cg_add(c, lo, cg_loop_begin(c, LLVMBuildNSWSub(c->b, hi, lo, ""), &lc));
+    LLVMValueRef ch = channels_begin(c, lo, hi, &lc);
     LLVMValueRef m, vr;
     if (c->training) {
         batch_stats(c, n, src, mean, var, ch, &m, &vr);
@@ -140,7 +160,7 @@ static void bn_channels(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *v
     LLVMValueRef scale = LLVMBuildFDiv(c->b, cg_load(c, t, gamma, ch), sd, "");
     LLVMValueRef shift = cg_load(c, t, beta, ch);
     LLVMValueRef b = cg_loop_begin(c, cg_dim(c, x->shape.d[0]), &lb);
-    LLVMValueRef base = cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, C)), ch), S);
+    LLVMValueRef base = channel_base(c, C, b, ch, S);
     LLVMValueRef s = cg_loop_begin(c, S, &ls);
     LLVMValueRef at = cg_add(c, base, s);
     LLVMValueRef v = LLVMBuildFSub(c->b, cg_load(c, t, src, at), m, "");
@@ -205,13 +225,11 @@ static void bn_grad_stats(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef 
     LLVMValueRef out = vals[0];
     c->batch = vals[3];
     CgLoop lc;
-    LLVMValueRef ch = cg_add(c, lo, cg_loop_begin(c, LLVMBuildNSWSub(c->b, hi, lo, ""), &lc));
+    LLVMValueRef ch = channels_begin(c, lo, hi, &lc);
     LLVMValueRef m, v, cnt;
     Sums sums[3];
     channel_moments(c, x, vals[1], vals[2], ch, &m, &v, &cnt, sums);
-    LLVMValueRef sd = LLVMBuildFAdd(c->b, v, LLVMConstReal(c->f64, attr_eps(n)), "");
-    sd = cg_intrinsic(c, "llvm.sqrt", c->f64, &sd, 1);
-    LLVMValueRef rstd = LLVMBuildFDiv(c->b, LLVMConstReal(c->f64, 1), sd, "");
+    LLVMValueRef rstd = rstd_of(c, v, attr_eps(n));
     LLVMValueRef row[4] = {m, rstd, LLVMBuildFMul(c->b, rstd, cg_sum_total(c, &sums[2].sum), ""),
                            cg_sum_total(c, &sums[1].sum)};
     for (int r = 0; r < 4; r++)
@@ -234,7 +252,7 @@ static void bn_grad_input(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef 
     int64_t C = x->shape.d[1].n;
     LLVMValueRef N = cg_dim(c, x->shape.d[0]), S = cg_tail_numel(c, &x->shape, 2);
     CgLoop lc, lb, ls;
-    LLVMValueRef ch = cg_add(c, lo, cg_loop_begin(c, LLVMBuildNSWSub(c->b, hi, lo, ""), &lc));
+    LLVMValueRef ch = channels_begin(c, lo, hi, &lc);
     LLVMValueRef row[4];
     for (int r = 0; r < 4; r++)
         row[r] = cg_to_f64(c, t, cg_load(c, t, st, cg_add(c, ch, cg_i64(c, r * C))));
@@ -244,8 +262,7 @@ static void bn_grad_input(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef 
     LLVMValueRef q = LLVMBuildFDiv(c->b, LLVMBuildFMul(c->b, row[1], row[2], ""), cnt, "");
     LLVMValueRef kt = cg_from_f64(c, t, k), bt = cg_from_f64(c, t, b), qt = cg_from_f64(c, t, q),
                  mt = cg_from_f64(c, t, row[0]);
-    LLVMValueRef img = cg_loop_begin(c, N, &lb);
-    LLVMValueRef base = cg_mul(c, cg_add(c, cg_mul(c, img, cg_i64(c, C)), ch), S);
+    LLVMValueRef base = channel_base(c, C, cg_loop_begin(c, N, &lb), ch, S);
     LLVMValueRef at = cg_add(c, base, cg_loop_begin(c, S, &ls));
     LLVMValueRef d = LLVMBuildFSub(c->b, cg_load(c, t, src, at), mt, "");
     LLVMValueRef u = LLVMBuildFSub(c->b, cg_load(c, t, dy, at), bt, "");
@@ -279,10 +296,7 @@ static void row_moments(Cg *c, Sums *acc, LLVMValueRef src, LLVMValueRef base, L
     *mean = LLVMBuildFDiv(c->b, cg_sum_total(c, &acc->sum), fi, "");
     sums_start(c, acc);
     sums_add(c, acc, 1, src, NULL, base, *mean);
-    LLVMValueRef var = LLVMBuildFDiv(c->b, cg_sum_total(c, &acc->sum), fi, "");
-    LLVMValueRef sd = LLVMBuildFAdd(c->b, var, LLVMConstReal(c->f64, eps), "");
-    sd = cg_intrinsic(c, "llvm.sqrt", c->f64, &sd, 1);
-    *rstd = LLVMBuildFDiv(c->b, LLVMConstReal(c->f64, 1), sd, "");
+    *rstd = rstd_of(c, LLVMBuildFDiv(c->b, cg_sum_total(c, &acc->sum), fi, ""), eps);
 }
 
 /* Each row of the dimensions axis.. normalized with its mean and biased
