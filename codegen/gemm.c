@@ -327,6 +327,18 @@ typedef struct {
     LLVMValueRef m0, m, col0, cols;
 } PanelTask;
 
+/* Group g of out's M rows, `rows` a group, by panel pn of b's N
+ * columns */
+static PanelTask group_panel(Cg *c, LLVMValueRef g, LLVMValueRef pn, int64_t rows, LLVMValueRef M,
+                             int64_t N)
+{
+    PanelTask pt = {.m0 = cg_mul(c, g, cg_i64(c, rows))};
+    pt.m = cg_smin(c, cg_i64(c, rows), LLVMBuildSub(c->b, M, pt.m0, ""));
+    pt.col0 = cg_mul(c, pn, cg_i64(c, cg_pack_width(c)));
+    pt.cols = cg_panel_width(c, pn, N);
+    return pt;
+}
+
 /* Task t of a cut of out's M rows into groups of `rows` by panels of b's
  * N columns, `inner` of the one kind a run of the other: the panels
  * (panel_inner, t % inner the panel) or the groups (t / inner). */
@@ -335,12 +347,7 @@ static PanelTask panel_task(Cg *c, LLVMValueRef t, int64_t inner, bool panel_inn
 {
     LLVMValueRef in = cg_i64(c, inner);
     LLVMValueRef q = LLVMBuildUDiv(c->b, t, in, ""), r = LLVMBuildURem(c->b, t, in, "");
-    LLVMValueRef pn = panel_inner ? r : q, g = panel_inner ? q : r;
-    PanelTask pt = {.m0 = cg_mul(c, g, cg_i64(c, rows))};
-    pt.m = cg_smin(c, cg_i64(c, rows), LLVMBuildSub(c->b, M, pt.m0, ""));
-    pt.col0 = cg_mul(c, pn, cg_i64(c, cg_pack_width(c)));
-    pt.cols = cg_panel_width(c, pn, N);
-    return pt;
+    return group_panel(c, panel_inner ? q : r, panel_inner ? r : q, rows, M, N);
 }
 
 static LLVMValueRef stack_panel(Cg *c, int64_t k)
@@ -396,6 +403,7 @@ enum { TA_TASKS = 16, TA_TASKS_LONG = 4, LONG_K = 1024 };
 typedef struct {
     const CgProduct *p;
     int64_t kb, M, rows, panels; /* M: out's rows, in groups of rows */
+    int64_t span;                /* panels a task, in turn at each block */
 } TaTasks;
 
 /* out's rows [m0, m0 + m), the block of b's rows [k0, k0 + kb) at most
@@ -413,6 +421,17 @@ static void ta_block(Cg *c, const TaTasks *tt, LLVMValueRef *vals, LLVMValueRef 
                   lda, vals[5]);
 }
 
+/* A task's block of b's rows from k0 in each of its panels [p0, p1) */
+static void ta_span(Cg *c, const TaTasks *tt, LLVMValueRef *vals, LLVMValueRef buf, LLVMValueRef g,
+                    LLVMValueRef p0, LLVMValueRef p1, LLVMValueRef k0, bool acc)
+{
+    CgLoop lp;
+    LLVMValueRef pn = cg_add(c, p0, cg_loop_begin(c, LLVMBuildSub(c->b, p1, p0, ""), &lp));
+    PanelTask pt = group_panel(c, g, pn, tt->rows, cg_i64(c, tt->M), tt->p->N);
+    ta_block(c, tt, vals, buf, &pt, k0, acc);
+    cg_loop_end(c, &lp);
+}
+
 static void ta_tasks(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
 {
     const TaTasks *tt = ctx;
@@ -420,15 +439,54 @@ static void ta_tasks(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals
     LLVMValueRef buf = stack_panel(c, kb);
     CgLoop lt, lb;
     LLVMValueRef t = cg_add(c, lo, cg_loop_begin(c, LLVMBuildSub(c->b, hi, lo, ""), &lt));
-    PanelTask pt = panel_task(c, t, tt->panels, true, tt->rows, cg_i64(c, tt->M), tt->p->N);
-    ta_block(c, tt, vals, buf, &pt, cg_i64(c, 0), tt->p->acc);
+    /* group t / spans, its panels from span t % spans on */
+    LLVMValueRef spans = cg_i64(c, (tt->panels + tt->span - 1) / tt->span);
+    LLVMValueRef g = LLVMBuildUDiv(c->b, t, spans, "");
+    LLVMValueRef p0 = cg_mul(c, LLVMBuildURem(c->b, t, spans, ""), cg_i64(c, tt->span));
+    LLVMValueRef p1 = cg_smin(c, cg_add(c, p0, cg_i64(c, tt->span)), cg_i64(c, tt->panels));
+    ta_span(c, tt, vals, buf, g, p0, p1, cg_i64(c, 0), tt->p->acc);
     LLVMValueRef K = vals[3];
     LLVMValueRef blocks = LLVMBuildSDiv(c->b, cg_add(c, K, cg_i64(c, kb - 1)), cg_i64(c, kb), "");
     LLVMValueRef i = cg_add(c, cg_loop_begin(c, LLVMBuildSub(c->b, blocks, cg_i64(c, 1), ""), &lb),
                             cg_i64(c, 1));
-    ta_block(c, tt, vals, buf, &pt, cg_mul(c, i, cg_i64(c, kb)), true);
+    ta_span(c, tt, vals, buf, g, p0, p1, cg_mul(c, i, cg_i64(c, kb)), true);
     cg_loop_end(c, &lb);
     cg_loop_end(c, &lt);
+}
+
+/* Rows of a group when out's M rows are cut into `want` groups */
+static int64_t group_rows(int64_t M, int64_t want)
+{
+    int64_t rows = (M + want - 1) / want;
+    return rows < 4 * ROWS ? 4 * ROWS : (rows + ROWS - 1) / ROWS * ROWS;
+}
+
+/* The cut of a product over a long inner extent: groups of rows by spans
+ * of panels, each span's task walking its panels in turn at each block of
+ * k, so that it reads its rows of a once for them all. Over all of K,
+ * the tasks read a once per span and b once per group: of the cuts into
+ * TA_TASKS_LONG tasks or more, the one that reads least (the most tasks
+ * when none has that many). The char LSTM's recurrent weights' gradient
+ * [4096, 256]^T @ [4096, 1024] was 16 tasks of one panel each, reading
+ * a's 4 MiB 16 times. */
+static void long_cut(TaTasks *tt, int64_t N)
+{
+    int64_t best = -1, most = 0;
+    for (int64_t sw = 1; sw <= tt->panels; sw++) {
+        int64_t span = (tt->panels + sw - 1) / sw, spans = (tt->panels + span - 1) / span;
+        for (int64_t gw = 1; gw <= (tt->M + ROWS - 1) / ROWS; gw++) {
+            int64_t rows = group_rows(tt->M, gw), groups = (tt->M + rows - 1) / rows;
+            int64_t tasks = groups * spans, reads = spans * tt->M + groups * N;
+            bool enough = tasks >= TA_TASKS_LONG;
+            if (enough ? best < 0 || reads < best : best < 0 && tasks > most) {
+                tt->span = span;
+                tt->rows = rows;
+                most = tasks;
+                if (enough)
+                    best = reads;
+            }
+        }
+    }
 }
 
 static void ta_packed(Cg *c, const CgProduct *p, int64_t kb)
@@ -437,14 +495,16 @@ static void ta_packed(Cg *c, const CgProduct *p, int64_t kb)
     TaTasks tt = {.p = p,
                   .kb = kb < PANEL_ROWS ? kb : PANEL_ROWS, /* a block's panel on the stack */
                   .M = LLVMConstIntGetSExtValue(p->M),
-                  .panels = (p->N + w - 1) / w};
-    int64_t tasks = p->kmax > LONG_K ? TA_TASKS_LONG : TA_TASKS;
-    int64_t want = (tasks + tt.panels - 1) / tt.panels;
-    tt.rows = (tt.M + want - 1) / want;
-    tt.rows = tt.rows < 4 * ROWS ? 4 * ROWS : (tt.rows + ROWS - 1) / ROWS * ROWS;
+                  .panels = (p->N + w - 1) / w,
+                  .span = 1};
+    if (p->kmax > LONG_K)
+        long_cut(&tt, p->N);
+    else
+        tt.rows = group_rows(tt.M, (TA_TASKS + tt.panels - 1) / tt.panels);
     int64_t groups = (tt.M + tt.rows - 1) / tt.rows;
     LLVMValueRef vals[] = {p->out, p->a, p->b, p->K, p->lda, p->ldo};
-    cg_parallel_chunks(c, task_name(c, "gemm.ta"), cg_i64(c, tt.panels * groups), 1, vals,
+    int64_t spans = (tt.panels + tt.span - 1) / tt.span;
+    cg_parallel_chunks(c, task_name(c, "gemm.ta"), cg_i64(c, spans * groups), 1, vals,
                        countof(vals), ta_tasks, &tt);
 }
 
