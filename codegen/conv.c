@@ -500,8 +500,8 @@ static void tap_grad_input(Cg *c, const CgConvWin *v, LLVMValueRef w, LLVMValueR
     cg_store(c, DT_F32, cg_load(c, DT_F32, w, src), wt, at);
     cg_loop_end(c, &lt);
     cg_loop_end(c, &lo);
-    /* dyp[ch, r * P + s] = dy[ch, r, s], 0 for s >= v->W but past the
-     * last row: the planes N apart, a dense b */
+    /* dyp[ch, r * P + s] = dy[ch, r, s], and 0 in the columns s >= v->W
+     * of every row but the last: planes N apart, a dense b */
     LLVMValueRef r = cg_loop_begin(c, cg_i64(c, v->H), &lr);
     LLVMValueRef row =
         cg_gep(c, DT_F32, dyp, cg_add(c, cg_mul(c, ch, cg_i64(c, N)), cg_mul(c, r, cg_i64(c, P))));

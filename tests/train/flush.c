@@ -23,13 +23,13 @@ enum { N = 4, STEPS = 1200 };
 int main(int argc, char **argv)
 {
     const dlrt_model_info *info = flush_info();
-    if (argc - 1 != info->num_opt) {
+    if (info->num_opt > 8 || argc - 1 != info->num_opt) {
         fprintf(stderr, "flush: %d decays given, the model has %d slots\n", argc - 1,
                 info->num_opt);
         return 2;
     }
     REAL decay[8];
-    for (int k = 0; k < info->num_opt && k < 8; k++)
+    for (int k = 0; k < info->num_opt; k++)
         decay[k] = (REAL)strtod(argv[k + 1], NULL);
     flush *m = flush_create(1);
     expect("create", m != NULL);
