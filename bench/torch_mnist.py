@@ -21,6 +21,7 @@ torch.set_num_threads (default: torch's own choice).
     python3 torch_mnist.py --model NAME [--threads N] [BATCH [STEPS [ROUNDS]]]
 """
 import argparse
+import itertools
 
 import torch
 from torch import nn
@@ -85,15 +86,12 @@ def main():
     x = torch.randn(batch, *shape)
     # labels drawn afresh each step, as bench/mnist.c does: a memorized
     # batch drives the gradients to denormal floats
-    ys = torch.randint(0, 10, (LABEL_SETS, batch))
-    step = [0]
+    labels = itertools.cycle(torch.randint(0, 10, (LABEL_SETS, batch)))
 
     def train():
         model.train()
         opt.zero_grad(set_to_none=False)
-        y = ys[step[0] % LABEL_SETS]
-        step[0] += 1
-        loss = lossf(model(x), y)
+        loss = lossf(model(x), next(labels))
         loss.backward()
         opt.step()
         return loss.item()

@@ -457,14 +457,13 @@ static void direct_grad_input(Cg *c, const CgConvWin *v, LLVMValueRef w, LLVMVal
 }
 
 /* Whether conv_grad_input runs tap by tap (tap_grad_input): stride 1
- * and no padding, so that every tap puts all of dy inside the input,
- * and the adjoint convolution's columns (dy padded by k - 1 on every
- * side, at its pitch) outnumber dy's at the input's pitch by a quarter
- * or more */
+ * and no padding (the input k - 1 larger than dy: every tap puts all of
+ * dy inside it), and the adjoint convolution's columns (dy padded by
+ * k - 1 on every side, at its pitch) outnumber dy's at the input's
+ * pitch by a quarter or more */
 static bool by_taps(const CgConvWin *v)
 {
-    if (cg_conv_strided(v) || v->oy != v->kh - 1 || v->ox != v->kw - 1 ||
-        v->H + v->kh - 1 != v->oh || v->W + v->kw - 1 != v->ow)
+    if (cg_conv_strided(v) || v->H + v->kh - 1 != v->oh || v->W + v->kw - 1 != v->ow)
         return false;
     int64_t adjoint = (v->oh - 1) * v->wp + v->ow, taps = (v->H - 1) * v->ow + v->W;
     return 4 * adjoint >= 5 * taps;
@@ -531,8 +530,7 @@ static void tap_grad_input(Cg *c, const CgConvWin *v, LLVMValueRef w, LLVMValueR
                    .b = dyp,
                    .out = cg_gep(c, DT_F32, dx, cg_add(c, cg_mul(c, i, cg_i64(c, P)), j)),
                    .ldo = cg_i64(c, v->oh * P),
-                   .acc = true,
-                   .kmax = v->C};
+                   .acc = true};
     cg_product(c, DT_F32, &p);
     cg_loop_end(c, &lt);
 }

@@ -469,9 +469,9 @@ static int64_t group_rows(int64_t M, int64_t want)
  * when none has that many). The char LSTM's recurrent weights' gradient
  * [4096, 256]^T @ [4096, 1024] was 16 tasks of one panel each, reading
  * a's 4 MiB 16 times. */
-static void long_cut(TaTasks *tt, int64_t N)
+static void long_cut(TaTasks *tt)
 {
-    int64_t best = -1, most = 0;
+    int64_t N = tt->p->N, best = -1, most = 0;
     for (int64_t sw = 1; sw <= tt->panels; sw++) {
         int64_t span = (tt->panels + sw - 1) / sw, spans = (tt->panels + span - 1) / span;
         for (int64_t gw = 1; gw <= (tt->M + ROWS - 1) / ROWS; gw++) {
@@ -498,7 +498,7 @@ static void ta_packed(Cg *c, const CgProduct *p, int64_t kb)
                   .panels = (p->N + w - 1) / w,
                   .span = 1};
     if (p->kmax > LONG_K)
-        long_cut(&tt, p->N);
+        long_cut(&tt);
     else
         tt.rows = group_rows(tt.M, (TA_TASKS + tt.panels - 1) / tt.panels);
     int64_t groups = (tt.M + tt.rows - 1) / tt.rows;
