@@ -14,9 +14,10 @@
  */
 #include "cg_gemm.h"
 
-/* Rows a tile computes: each vector of b loaded serves ROWS outputs. A
- * tile of one row may be up to MAX_NV vectors wide. */
-enum { ROWS = CG_TILE_ROWS, MAX_NV = 8 };
+/* Rows a tile computes: each vector of b loaded serves ROWS outputs
+ * (NARROW_ROWS when b's columns fit one vector). A tile of one row may be
+ * up to MAX_NV vectors wide. */
+enum { ROWS = CG_TILE_ROWS, NARROW_ROWS = 2 * ROWS, MAX_NV = 8 };
 
 /* Vectors a tile of ROWS rows spans: 4 with AVX-512's 32 registers, 3 with
  * AVX2's 16 and fused multiply-adds, else 2, so that the ROWS x NV sums,
@@ -175,7 +176,8 @@ static LLVMValueRef b_vec(Cg *c, const Tile *t, LLVMValueRef row, LLVMValueRef j
 static void tile(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
                  LLVMValueRef i0, LLVMValueRef j0)
 {
-    LLVMValueRef acc[ROWS][MAX_NV];
+    LLVMValueRef acc[NARROW_ROWS][MAX_NV];
+    check(t->R <= NARROW_ROWS);
     for (int r = 0; r < t->R; r++)
         for (int v = 0; v < t->NV; v++) {
             acc[r][v] = cg_alloca(c, t->vt, "acc");
@@ -186,7 +188,7 @@ static void tile(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLVMVal
                     partial(t, v));
             LLVMBuildStore(c->b, init, acc[r][v]);
         }
-    LLVMValueRef arow[ROWS]; /* a window's rows start where its taps do */
+    LLVMValueRef arow[NARROW_ROWS]; /* a window's rows start where its taps do */
     for (int r = 0; t->awin && r < t->R; r++)
         arow[r] = b_row(c, t->awin, a, cg_add(c, i0, cg_i64(c, r)), 0);
     KLoop lk;
@@ -257,30 +259,45 @@ static void rows(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b
     }
 }
 
-/* Every row's block of 4, then a pair: rows() over columns j0 ..
- * j0+cols, the last odd row left to last_row (it may stream); or, cols
- * 0, for packed b, one tile at j0 a block and a last odd row too, all
- * over the same panel [K, pw], which stays in L1/L2 (rows() walks all
- * of b for each row block instead). */
-static void row_blocks(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
-                       LLVMValueRef M, LLVMValueRef j0, int64_t cols)
+/* Rows i0 .. i0+R of columns j0 .. j0+cols (rows()), or of packed b's
+ * panel at j0 (cols 0) */
+static void row_tile(Cg *c, Tile t, int R, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
+                     LLVMValueRef i0, LLVMValueRef j0, int64_t cols)
 {
-    LLVMValueRef blocks = LLVMBuildSDiv(c->b, M, cg_i64(c, ROWS), "");
-    CgLoop l;
-    LLVMValueRef i0 = cg_mul(c, cg_loop_begin(c, blocks, &l), cg_i64(c, ROWS));
+    t.R = R;
     if (cols)
         rows(c, t, out, a, b, i0, j0, cols);
     else
         tile(c, &t, out, a, b, i0, j0);
+}
+
+/* Every row's block of 4, then a pair: rows() over columns j0 ..
+ * j0+cols, the last odd row left to last_row (it may stream); or, cols
+ * 0, for packed b, one tile at j0 a block and a last odd row too, all
+ * over the same panel [K, pw], which stays in L1/L2 (rows() walks all
+ * of b for each row block instead). Columns that fit one vector go in
+ * blocks of 8 rows first: 4 sums in flight waited on the multiply-adds'
+ * latency (a classifier's [64, 256] @ [256, 10] took 5.6 us). */
+static void row_blocks(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
+                       LLVMValueRef M, LLVMValueRef j0, int64_t cols)
+{
+    int R = cols && cols <= t.V ? NARROW_ROWS : ROWS;
+    LLVMValueRef blocks = LLVMBuildSDiv(c->b, M, cg_i64(c, R), "");
+    CgLoop l;
+    LLVMValueRef i0 = cg_mul(c, cg_loop_begin(c, blocks, &l), cg_i64(c, R));
+    row_tile(c, t, R, out, a, b, i0, j0, cols);
     cg_loop_end(c, &l);
-    LLVMValueRef done = cg_mul(c, blocks, cg_i64(c, ROWS)), left = LLVMBuildSub(c->b, M, done, "");
-    LLVMBasicBlockRef join =
-        cg_if_begin(c, LLVMBuildICmp(c->b, LLVMIntSGE, left, cg_i64(c, 2), ""));
-    t.R = 2;
-    if (cols)
-        rows(c, t, out, a, b, done, j0, cols);
-    else
-        tile(c, &t, out, a, b, done, j0);
+    LLVMValueRef done = cg_mul(c, blocks, cg_i64(c, R)), left = LLVMBuildSub(c->b, M, done, "");
+    LLVMBasicBlockRef join;
+    if (R > ROWS) { /* then a block of 4 */
+        join = cg_if_begin(c, LLVMBuildICmp(c->b, LLVMIntSGE, left, cg_i64(c, ROWS), ""));
+        row_tile(c, t, ROWS, out, a, b, done, j0, cols);
+        cg_if_end(c, join);
+        done = cg_mul(c, LLVMBuildSDiv(c->b, M, cg_i64(c, ROWS), ""), cg_i64(c, ROWS));
+        left = LLVMBuildSub(c->b, M, done, "");
+    }
+    join = cg_if_begin(c, LLVMBuildICmp(c->b, LLVMIntSGE, left, cg_i64(c, 2), ""));
+    row_tile(c, t, 2, out, a, b, done, j0, cols);
     cg_if_end(c, join);
     if (cols)
         return;
