@@ -41,11 +41,26 @@ LLVMValueRef cg_kernel_seq(Cg *c, Node *step);
 
 /* ---- emitters one family lends another ------------------------------------ */
 
+/* An elementwise epilogue of a product (eltwise.c), which the product's
+ * tasks apply to each part of out [M, N] they complete, while it is in
+ * their core's cache: run(c, e, v, r0, r1, c0, c1) over rows [r0, r1)
+ * by columns [c0, c1), v the task's copies of the nvals values vals of
+ * the kernel function that it reads. */
+typedef struct CgEpilogue CgEpilogue;
+struct CgEpilogue {
+    void (*run)(Cg *c, const CgEpilogue *e, LLVMValueRef *v, LLVMValueRef r0, LLVMValueRef r1,
+                LLVMValueRef c0, LLVMValueRef c1);
+    LLVMValueRef *vals;
+    int nvals;
+    void *ctx;
+};
+
 /* reduce.c: out = a @ b with NumPy's rules for matmul node m, into the
  * current kernel function; part: its step's scratch when it has one
- * (cg_gemm_splits_k), else NULL. */
-void cg_emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValueRef out,
-                    LLVMValueRef part);
+ * (cg_gemm_splits_k), else NULL. Whether it applied epi (NULL: none),
+ * which only one generated product over the whole of out does. */
+bool cg_emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValueRef out,
+                    LLVMValueRef part, const CgEpilogue *epi);
 
 /* Products the compiler generates (gemm.c). cg_small_gemm_rows: up to how
  * many rows (with ta: rows of b, the inner extent k) a product of type t,
@@ -86,6 +101,7 @@ typedef struct {
     LLVMValueRef part; /* [M, N] for the partial product of a cut along k
                         * (cg_gemm_splits_k), or NULL */
     int64_t kmax;      /* K's largest value when K is a value (ta), or 0 */
+    const CgEpilogue *epi; /* applied where cg_product says so, or NULL */
 } CgProduct;
 /* Packed b, for a product repeated over one b (a recurrent layer's
  * steps): cg_pack_b writes b [K, N] (tb: b^T, b stored [N, K]) into
@@ -110,8 +126,9 @@ typedef struct {
 void cg_transpose(Cg *c, const CgRows *dst, LLVMValueRef b, LLVMValueRef ld, LLVMValueRef K,
                   LLVMValueRef J);
 /* p in generated code when M (ta: K) is within cg_small_gemm_rows, b is
- * a window or packed, else BLAS */
-void cg_product(Cg *c, DType t, const CgProduct *p);
+ * a window or packed, else BLAS. Whether it applied p->epi: only where
+ * every row runs generated, untransposed a and dense b. */
+bool cg_product(Cg *c, DType t, const CgProduct *p);
 /* cg_product of all extents known, b dense and out's rows N apart (a
  * convolution's weights times an image's columns, and their gradients) */
 void cg_product_c(Cg *c, DType t, bool ta, bool tb, int64_t M, int64_t N, int64_t K, LLVMValueRef a,

@@ -9,7 +9,9 @@
  * one flat loop and a bias add two loops with a contiguous inner one. A
  * group that contains a matrix product computes the product into the
  * output first (reduce.c) and then applies the rest of the group in place
- * (its epilogue); one that contains a convolution runs the convolution's
+ * (its epilogue), in the product's tasks where it can (tail_epilogue: on
+ * the part of the output each task has just made, in its core's cache);
+ * one that contains a convolution runs the convolution's
  * loop over images (conv.c) and the same epilogue nest on each image right
  * after it. Training-mode dropout and dropout_grad draw their masks here
  * (rng.c says how).
@@ -384,15 +386,17 @@ static bool bcast_dim(const Shape *s, const Shape *r, int d)
     return sd.n == 1 && !sd.batch && !(rd.n == 1 && !rd.batch);
 }
 
-/* The loop nest that evaluates the group's value (sink) over its shape.
- * Adjacent dimensions where every operand broadcasts alike merge into one
- * loop; with split0, dimension 0 stays a loop of its own (level 0), so the
- * nest can run one index of it at a time (nest_image). */
-static CgNest *eltwise_nest(Cg *c, Group *gr, Node *sink, bool split0, EltCtx *e)
+/* Which dimensions of the sink's shape merge into which loop of its nest
+ * (group_of), and how many loops: adjacent dimensions where every operand
+ * the group reads broadcasts alike merge; with split0, dimension 0 stays
+ * a loop of its own, with split_last the last dimension. bc: broadcast
+ * flags by leaf and dimension. */
+static int nest_levels(Cg *c, Group *gr, Node *sink, bool split0, bool split_last,
+                       bool bc[][IR_MAX_RANK], int *group_of)
 {
     const Shape *r = &sink->shape;
     int nl = gr->nleaves;
-    bool bc[64][IR_MAX_RANK], read[64] = {0};
+    bool read[64] = {0};
     check(nl < 64);
     for (int k = 0; k < nl; k++)
         for (int d = 0; d < r->rank; d++)
@@ -406,15 +410,28 @@ static CgNest *eltwise_nest(Cg *c, Group *gr, Node *sink, bool split0, EltCtx *e
                     read[gr->leaf_of[x->in[j]->id]] = true;
     }
     int rank = 0;
-    int group_of[IR_MAX_RANK];
     bool group_batch = false; /* the current group holds a batch dim: a Dim has one factor */
     for (int d = 0; d < r->rank; d++) {
-        bool same = d > 0 && !(split0 && d == 1) && !(group_batch && r->d[d].batch);
+        bool same = d > 0 && !(split0 && d == 1) && !(split_last && d == r->rank - 1) &&
+                    !(group_batch && r->d[d].batch);
         for (int k = 0; k < nl && same; k++)
             same = !read[k] || bc[k][d] == bc[k][d - 1];
         group_of[d] = same ? rank - 1 : rank++;
         group_batch = (same && group_batch) || r->d[d].batch;
     }
+    return rank;
+}
+
+/* The loop nest that evaluates the group's value (sink) over its shape,
+ * in nest_levels' loops; with split0, level 0 can run one index at a
+ * time (nest_image). */
+static CgNest *eltwise_nest(Cg *c, Group *gr, Node *sink, bool split0, bool split_last, EltCtx *e)
+{
+    const Shape *r = &sink->shape;
+    int nl = gr->nleaves;
+    bool bc[64][IR_MAX_RANK];
+    int group_of[IR_MAX_RANK];
+    int rank = nest_levels(c, gr, sink, split0, split_last, bc, group_of);
     CgNest *n = cg_nest_new(c, rank, nl + 1);
     Dim ext[IR_MAX_RANK];
     bool mbc[64][IR_MAX_RANK];
@@ -455,6 +472,62 @@ static void nest_image(Cg *c, void *ctx, LLVMValueRef b)
     for (int k = 0; k < n->nops; k++)
         offs[k] = LLVMBuildNSWMul(c->b, b, n->st[k * IR_MAX_RANK + 0], "");
     cg_nest_run(c, n, 1, offs);
+}
+
+/* A product group's epilogue as its tasks run it (CgEpilogue): the
+ * group, its sink, and the kernel's values the task gets copies of */
+typedef struct {
+    Group *gr;
+    Node *sink;
+} TailCtx;
+
+/* rows [r0, r1) by columns [c0, c1) of the sink, as a 2-loop nest of its
+ * leading dimensions by its last, built in the task from v: the batch,
+ * out, then the leaves' pointers */
+static void run_tail(Cg *c, const CgEpilogue *ep, LLVMValueRef *v, LLVMValueRef r0, LLVMValueRef r1,
+                     LLVMValueRef c0, LLVMValueRef c1)
+{
+    const TailCtx *t = ep->ctx;
+    Group g = *t->gr;
+    g.out = v[1];
+    g.ptrs = v + 2;
+    LLVMValueRef batch = c->batch;
+    c->batch = v[0];
+    EltCtx e;
+    CgNest blk = *eltwise_nest(c, &g, t->sink, false, true, &e);
+    check(blk.rank == 2);
+    blk.ext[0] = LLVMBuildSub(c->b, r1, r0, "");
+    blk.ext[1] = LLVMBuildSub(c->b, c1, c0, "");
+    LLVMValueRef offs[64];
+    for (int k = 0; k < blk.nops; k++)
+        offs[k] = cg_add(c, cg_mul(c, r0, blk.st[k * IR_MAX_RANK]),
+                         cg_mul(c, c0, blk.st[k * IR_MAX_RANK + 1]));
+    cg_nest_run(c, &blk, 0, offs);
+    c->batch = batch;
+}
+
+/* The epilogue of step's product for its tasks to run (*epi filled), or
+ * NULL when the sink's leading dimensions do not make one loop (an
+ * operand broadcast over some of them only) or the group draws random
+ * numbers (dropout's stream follows the kernel's call). */
+static const CgEpilogue *tail_epilogue(Cg *c, Node *step, TailCtx *tc, CgEpilogue *epi)
+{
+    Group *gr = tc->gr;
+    const Shape *r = &tc->sink->shape;
+    bool bc[64][IR_MAX_RANK];
+    int group_of[IR_MAX_RANK];
+    /* (a vector operand leaves out a dimension: the rows would not be M) */
+    if (tc->sink == gr->gemm || r->rank < 2 || gr->gemm->in[0]->shape.rank < 2 ||
+        gr->gemm->in[1]->shape.rank < 2 || cg_step_draws(c, step) ||
+        nest_levels(c, gr, tc->sink, false, true, bc, group_of) != 2)
+        return NULL;
+    LLVMValueRef *v = arena_alloc(c->g->arena, sizeof *v * (size_t)(gr->nleaves + 2));
+    v[0] = c->batch ? c->batch : cg_i64(c, 0);
+    v[1] = gr->out;
+    for (int k = 0; k < gr->nleaves; k++)
+        v[2 + k] = gr->ptrs[k];
+    *epi = (CgEpilogue){.run = run_tail, .vals = v, .nvals = gr->nleaves + 2, .ctx = tc};
+    return epi;
 }
 
 LLVMValueRef cg_kernel_eltwise(Cg *c, Node *step)
@@ -515,12 +588,13 @@ LLVMValueRef cg_kernel_eltwise(Cg *c, Node *step)
     if (gr.gemm && op_info[gr.gemm->op].kind == K_CONV) {
         /* the epilogue per image, right after the image's convolution */
         check(sink != gr.gemm);
-        CgNest *n = eltwise_nest(c, &gr, sink, true, &e);
+        CgNest *n = eltwise_nest(c, &gr, sink, true, false, &e);
         bool scratch = c->plan->scratch_offset[step->id] >= 0;
         cg_emit_conv(c, gr.gemm, gr.ptrs[gr.leaf_of[gr.gemm->in[0]->id]],
                      gr.ptrs[gr.leaf_of[gr.gemm->in[1]->id]], gr.out,
                      scratch ? cg_kernel_scratch(c, gr.nleaves) : NULL, nest_image, n);
     } else {
+        bool done = sink == gr.gemm;
         if (gr.gemm) {
             /* cut along k (cg_gemm_splits_k) in the training step only:
              * there it keeps each core's half of the weights its own
@@ -528,12 +602,15 @@ LLVMValueRef cg_kernel_eltwise(Cg *c, Node *step)
              * updates nothing, and a cut into rows needs no add of the
              * halves (the MNIST MLP's forward at 2 threads: 84 -> 80 us) */
             bool part = c->training && c->plan->scratch_offset[step->id] >= 0;
-            cg_emit_matmul(c, gr.gemm, gr.ptrs[gr.leaf_of[gr.gemm->in[0]->id]],
-                           gr.ptrs[gr.leaf_of[gr.gemm->in[1]->id]], gr.out,
-                           part ? cg_kernel_scratch(c, gr.nleaves) : NULL);
+            TailCtx tc = {.gr = &gr, .sink = sink};
+            CgEpilogue epi;
+            done |= cg_emit_matmul(c, gr.gemm, gr.ptrs[gr.leaf_of[gr.gemm->in[0]->id]],
+                                   gr.ptrs[gr.leaf_of[gr.gemm->in[1]->id]], gr.out,
+                                   part ? cg_kernel_scratch(c, gr.nleaves) : NULL,
+                                   tail_epilogue(c, step, &tc, &epi));
         }
-        if (sink != gr.gemm)
-            cg_nest_start(c, eltwise_nest(c, &gr, sink, false, &e), NULL);
+        if (!done)
+            cg_nest_start(c, eltwise_nest(c, &gr, sink, false, false, &e), NULL);
     }
     cg_kernel_end(c);
     for (int i = 0; i < gr.nleaves; i++)

@@ -14,6 +14,8 @@
  * kernel's sum over k in order, so the cut, and the thread count, do not
  * change it.
  */
+#include <string.h>
+
 #include "cg_gemm.h"
 
 enum { ROWS = CG_TILE_ROWS };
@@ -74,7 +76,32 @@ int64_t cg_small_gemm_rows(const Cg *c, DType t, bool ta, bool tb, Dim k, Dim n)
     return any_rows(c, k.n, n.n, tb) ? CG_ANY_ROWS : c->gemm_rows;
 }
 
-/* rows [lo, hi) of the product p */
+/* A task body's values: vals[0, n), then p's epilogue's (epi_block
+ * finds them at n) */
+static LLVMValueRef *with_epi(Cg *c, const CgProduct *p, const LLVMValueRef *vals, int n,
+                              int *total)
+{
+    int ne = p->epi ? p->epi->nvals : 0;
+    LLVMValueRef *all = arena_alloc(c->g->arena, sizeof *all * (size_t)(n + ne + 1));
+    memcpy(all, vals, sizeof *all * (size_t)n);
+    for (int i = 0; i < ne; i++)
+        all[n + i] = p->epi->vals[i];
+    *total = n + ne;
+    return all;
+}
+
+/* p's epilogue over rows [r0, r1) by columns [c0, c1) of out, once a
+ * task has completed them; v: the body's values, as with_epi made them */
+static void epi_block(Cg *c, const CgProduct *p, LLVMValueRef *v, int n, LLVMValueRef r0,
+                      LLVMValueRef r1, LLVMValueRef c0, LLVMValueRef c1)
+{
+    if (p->epi)
+        p->epi->run(c, p->epi, v + n, r0, r1, c0, c1);
+}
+
+enum { ROW_VALS = 6 }; /* gemm_rows's: out, a, b, k, lda, ldo */
+
+/* rows [lo, hi) of the product p, then its epilogue's */
 static void gemm_rows(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
 {
     const CgProduct *p = ctx;
@@ -92,6 +119,7 @@ static void gemm_rows(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *val
                            lda,
                            ldo};
     LLVMBuildCall2(c->b, LLVMGlobalGetValueType(fn), fn, args, 7, "");
+    epi_block(c, p, vals, ROW_VALS, lo, hi, cg_i64(c, 0), cg_i64(c, p->N));
 }
 
 /* A task's packed panel of b on its stack: at most 16 KiB
@@ -236,7 +264,7 @@ static void split_k_tasks(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef 
     cg_loop_end(c, &lt);
 }
 
-/* rows [lo, hi) of out += part */
+/* rows [lo, hi) of out += part, then the epilogue's */
 static void add_part(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
 {
     const CgProduct *p = ctx;
@@ -248,6 +276,7 @@ static void add_part(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals
                            cg_i64(c, p->N)};
     LLVMBuildCall2(c->b, LLVMGlobalGetValueType(add), add, args, 3, "");
     cg_loop_end(c, &l);
+    epi_block(c, p, vals, 3, lo, hi, cg_i64(c, 0), cg_i64(c, p->N));
 }
 
 /* The product cut along k in two halves at run time when b has more
@@ -273,8 +302,10 @@ static void split_k(Cg *c, const CgProduct *p, int64_t from, int64_t rows, LLVMV
     cg_parallel_chunks(c, arena_printf(c->g->arena, "%s.halves", name),
                        cg_mul(c, groups, cg_i64(c, 2)), 1, sv, countof(sv), split_k_tasks, &sk);
     LLVMValueRef av[] = {p->out, p->ldo, p->part};
-    cg_parallel_chunks(c, arena_printf(c->g->arena, "%s.add", name), M, task_rows(1, N), av,
-                       countof(av), add_part, (void *)p);
+    int nav;
+    LLVMValueRef *avs = with_epi(c, p, av, countof(av), &nav);
+    cg_parallel_chunks(c, arena_printf(c->g->arena, "%s.add", name), M, task_rows(1, N), avs, nav,
+                       add_part, (void *)p);
     LLVMBuildBr(c->b, join);
     LLVMPositionBuilderAtEnd(c->b, whole);
     row_tasks(c, p, from, rows, vals, nvals, name);
@@ -289,7 +320,9 @@ static void small_gemm(Cg *c, const CgProduct *p, int64_t limit)
      * work (with a^T, at k of the limit): a row's sums are the same
      * whichever task computes them */
     int64_t rows = task_rows(p->ta ? limit : LLVMConstIntGetSExtValue(p->K), p->N);
-    LLVMValueRef vals[] = {p->out, p->a, p->b, p->K, p->lda, p->ldo};
+    LLVMValueRef rv[ROW_VALS] = {p->out, p->a, p->b, p->K, p->lda, p->ldo};
+    int nvals;
+    LLVMValueRef *vals = with_epi(c, p, rv, ROW_VALS, &nvals);
     if (!p->ta && rows >= limit) { /* M never exceeds the limit: one task at most */
         gemm_rows(c, cg_i64(c, 0), p->M, vals, (void *)p);
         return;
@@ -299,10 +332,10 @@ static void small_gemm(Cg *c, const CgProduct *p, int64_t limit)
      * one column say, never at more than one task's rows) */
     int64_t from = pack_from(c, p, limit);
     if (p->part && cg_split_k_rows(LLVMConstIntGetSExtValue(p->K), p->N) > rows) {
-        split_k(c, p, from, rows, vals, countof(vals), name);
+        split_k(c, p, from, rows, vals, nvals, name);
         return;
     }
-    row_tasks(c, p, from, rows, vals, countof(vals), name);
+    row_tasks(c, p, from, rows, vals, nvals, name);
 }
 
 static void blas_gemm(Cg *c, DType t, const CgProduct *p)
@@ -581,6 +614,8 @@ typedef struct {
     int64_t rows, panels;
 } RowPanels;
 
+enum { PANEL_VALS = 7 }; /* row_panels's: out, a, b, M, lda, ldo, ldb */
+
 static void row_panels(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
 {
     const RowPanels *rp = ctx;
@@ -602,6 +637,8 @@ static void row_panels(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *va
             cg_gep(c, DT_F32, vals[1], cg_add(c, cg_mul(c, pt.m0, vals[4]), cg_i64(c, k0))), buf,
             cg_i64(c, kk), vals[4], vals[5]);
     }
+    epi_block(c, p, vals, PANEL_VALS, pt.m0, cg_add(c, pt.m0, pt.m), pt.col0,
+              cg_add(c, pt.col0, pt.cols));
     cg_loop_end(c, &lt);
 }
 
@@ -612,64 +649,70 @@ static void strided_gemm(Cg *c, const CgProduct *p)
     RowPanels rp = {.p = p, .rows = ROWS, .panels = (p->N + w - 1) / w};
     while (rp.rows * kb * w < 16 * CG_TASK_WORK)
         rp.rows += ROWS;
-    LLVMValueRef vals[] = {p->out, p->a, p->b, p->M, p->lda, p->ldo, p->ldb};
+    LLVMValueRef pv[PANEL_VALS] = {p->out, p->a, p->b, p->M, p->lda, p->ldo, p->ldb};
+    int nvals;
+    LLVMValueRef *vals = with_epi(c, p, pv, PANEL_VALS, &nvals);
     LLVMValueRef chunks = cg_ntasks(c, p->M, rp.rows);
     cg_parallel_chunks(c, task_name(c, "gemm.panels"), cg_mul(c, chunks, cg_i64(c, rp.panels)), 1,
-                       vals, countof(vals), row_panels, &rp);
+                       vals, nvals, row_panels, &rp);
 }
 
-void cg_product(Cg *c, DType t, const CgProduct *p)
+bool cg_product(Cg *c, DType t, const CgProduct *p)
 {
+    CgProduct q = *p; /* for the paths that do not apply the epilogue */
+    q.epi = NULL;
     if (p->ldb) { /* generated only packed */
         check(!p->ta && !p->tb && !p->win && !p->pk && LLVMIsAConstantInt(p->K));
         if (t == DT_F32 && c->gemm_any && LLVMConstIntGetSExtValue(p->K) <= PANEL_ROWS)
-            strided_gemm(c, p);
+            strided_gemm(c, &q);
         else
-            blas_gemm(c, t, p);
-        return;
+            blas_gemm(c, t, &q);
+        return false;
     }
     if (p->pk) { /* no matrix for BLAS */
         check(t == DT_F32 && !p->ta && !p->tb && LLVMIsAConstantInt(p->K));
-        packed_gemm(c, p);
-        return;
+        packed_gemm(c, &q);
+        return false;
     }
     if (p->win) {
         check(t == DT_F32 && !p->ta && LLVMIsAConstantInt(p->K));
         if (p->wa) { /* in one call: a window's rows are not lda apart */
             check(p->acc && !p->tb);
             LLVMValueRef vals[] = {p->out, p->a, p->b, p->K, cg_i64(c, 0), p->ldo};
-            gemm_rows(c, cg_i64(c, 0), p->M, vals, (void *)p);
+            gemm_rows(c, cg_i64(c, 0), p->M, vals, &q);
         } else {
-            small_gemm(c, p, CG_ANY_ROWS);
+            small_gemm(c, &q, CG_ANY_ROWS);
         }
-        return;
+        return false;
     }
     Dim dn = {.n = p->N}, dk = {.n = p->ta ? 1 : LLVMConstIntGetSExtValue(p->K), .batch = p->ta};
     int64_t limit = cg_small_gemm_rows(c, t, p->ta, p->tb, dk, dn);
     if (p->ta && limit && c->gemm_any) { /* blocks of b as large as a panel, at any limit */
-        ta_blocked(c, p, PANEL_ROWS);
-        return;
+        ta_blocked(c, &q, PANEL_ROWS);
+        return false;
     }
     LLVMValueRef runs = p->ta ? p->K : p->M; /* the extent the limit bounds */
     bool known = LLVMIsAConstantInt(runs);
     if (!limit || (known && LLVMConstIntGetSExtValue(runs) > limit)) {
-        blas_gemm(c, t, p);
-    } else if (known || limit == CG_ANY_ROWS) {
-        small_gemm(c, p, limit);
-    } else {
-        LLVMBasicBlockRef blas = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "blas");
-        LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "join");
-        LLVMBasicBlockRef gen = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "generated");
-        LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLE, runs, cg_i64(c, limit), ""), gen,
-                        blas);
-        LLVMPositionBuilderAtEnd(c->b, gen);
-        small_gemm(c, p, limit);
-        LLVMBuildBr(c->b, join);
-        LLVMPositionBuilderAtEnd(c->b, blas);
-        blas_gemm(c, t, p);
-        LLVMBuildBr(c->b, join);
-        LLVMPositionBuilderAtEnd(c->b, join);
+        blas_gemm(c, t, &q);
+        return false;
     }
+    if (known || limit == CG_ANY_ROWS) {
+        small_gemm(c, p->ta ? &q : p, limit);
+        return !p->ta && p->epi;
+    }
+    LLVMBasicBlockRef blas = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "blas");
+    LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "join");
+    LLVMBasicBlockRef gen = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "generated");
+    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLE, runs, cg_i64(c, limit), ""), gen, blas);
+    LLVMPositionBuilderAtEnd(c->b, gen);
+    small_gemm(c, &q, limit);
+    LLVMBuildBr(c->b, join);
+    LLVMPositionBuilderAtEnd(c->b, blas);
+    blas_gemm(c, t, &q);
+    LLVMBuildBr(c->b, join);
+    LLVMPositionBuilderAtEnd(c->b, join);
+    return false;
 }
 
 void cg_product_c(Cg *c, DType t, bool ta, bool tb, int64_t M, int64_t N, int64_t K, LLVMValueRef a,

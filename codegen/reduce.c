@@ -15,9 +15,17 @@
 
 /* ---- matrix products ------------------------------------------------------- */
 
+/* matmul_body's node, and the epilogue of a single product (lo 0) */
+typedef struct {
+    Node *m;
+    const CgEpilogue *epi;
+    bool applied;
+} MatmulCtx;
+
 static void matmul_body(Cg *c, CgNest *n, LLVMValueRef *offs)
 {
-    Node *m = n->ctx;
+    MatmulCtx *mc = n->ctx;
+    Node *m = mc->m;
     DType t = m->dtype;
     LLVMValueRef *p = (LLVMValueRef *)n->st + n->nops * IR_MAX_RANK; /* a, b, out, M, N, K, part */
     LLVMValueRef a = cg_gep(c, t, p[0], offs[0]), bb = cg_gep(c, t, p[1], offs[1]),
@@ -64,15 +72,16 @@ static void matmul_body(Cg *c, CgNest *n, LLVMValueRef *offs)
                         .ta = ta,
                         .tb = tb,
                         .part = p[6],
-                        .kmax = ir_dim_max(c->g, dk)};
-        cg_product(c, t, &pr);
+                        .kmax = ir_dim_max(c->g, dk),
+                        .epi = mc->epi};
+        mc->applied = cg_product(c, t, &pr);
         return;
     }
     cg_gemm(c, t, ta, tb, M, N, K, cg_fconst(c, t, 1), a, ta ? M : K, bb, tb ? K : N, 0, o, N);
 }
 
-void cg_emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValueRef out,
-                    LLVMValueRef part)
+bool cg_emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValueRef out,
+                    LLVMValueRef part, const CgEpilogue *epi)
 {
     const Shape *sa = &m->in[0]->shape, *sb = &m->in[1]->shape, *so = &m->shape;
     bool a1 = sa->rank == 1, b1 = sb->rank == 1;
@@ -122,9 +131,11 @@ void cg_emit_matmul(Cg *c, Node *m, LLVMValueRef a, LLVMValueRef b, LLVMValueRef
     extra[4] = N;
     extra[5] = K;
     extra[6] = part;
+    MatmulCtx mc = {.m = m, .epi = lo == 0 ? epi : NULL};
     n->body = matmul_body;
-    n->ctx = m;
+    n->ctx = &mc;
     cg_nest_start(c, n, NULL);
+    return mc.applied;
 }
 
 /* ---- softmax ------------------------------------------------------------------ */
