@@ -40,9 +40,9 @@
  * The cost model: a step's work per batch row is estimated from the
  * shapes (output elements times the work per element: the inner
  * dimension of a product, the kernel volume of a convolution or a
- * pooling window, a few operations for the rest); a task gets enough rows
- * for TASK_WORK, and a step whose largest batch makes a single task stays
- * a plain call. At batch 1 nothing is cut.
+ * pooling window, a few operations for the rest); a task gets the least
+ * power of two of rows with TASK_WORK, and a step whose largest batch
+ * makes a single task stays a plain call. At batch 1 nothing is cut.
  */
 #include "cg.h"
 
@@ -225,7 +225,12 @@ int64_t cg_step_rows(Cg *c, Node *step, Node **ins, int nin)
                                                row_elems(s) * cg_dtype_size(step->dtype)))
             return 0;
     }
-    int64_t rows = work >= TASK_WORK ? 1 : (TASK_WORK + work - 1) / (work > 0 ? work : 1);
+    /* a power of two of rows: a batch of a power of two then cuts into
+     * a power of two of tasks, and thread k of 2 takes the same rows in
+     * every step (runtime/pool.c gives it the k-th block of tasks) */
+    int64_t rows = 1;
+    while (rows * work < TASK_WORK)
+        rows *= 2;
     return rows < g->max_batch ? rows : 0;
 }
 
