@@ -365,11 +365,11 @@ typedef struct {
 
 /* Group g of out's M rows, `rows` a group, by panel pn of b's N
  * columns */
-static PanelTask group_panel(Cg *c, LLVMValueRef g, LLVMValueRef pn, int64_t rows, LLVMValueRef M,
-                             int64_t N)
+static PanelTask group_panel(Cg *c, LLVMValueRef g, LLVMValueRef pn, LLVMValueRef rows,
+                             LLVMValueRef M, int64_t N)
 {
-    PanelTask pt = {.m0 = cg_mul(c, g, cg_i64(c, rows))};
-    pt.m = cg_smin(c, cg_i64(c, rows), LLVMBuildSub(c->b, M, pt.m0, ""));
+    PanelTask pt = {.m0 = cg_mul(c, g, rows)};
+    pt.m = cg_smin(c, rows, LLVMBuildSub(c->b, M, pt.m0, ""));
     pt.col0 = cg_mul(c, pn, cg_i64(c, cg_pack_width(c)));
     pt.cols = cg_panel_width(c, pn, N);
     return pt;
@@ -378,8 +378,8 @@ static PanelTask group_panel(Cg *c, LLVMValueRef g, LLVMValueRef pn, int64_t row
 /* Task t of a cut of out's M rows into groups of `rows` by panels of b's
  * N columns, `inner` of the one kind a run of the other: the panels
  * (panel_inner, t % inner the panel) or the groups (t / inner). */
-static PanelTask panel_task(Cg *c, LLVMValueRef t, int64_t inner, bool panel_inner, int64_t rows,
-                            LLVMValueRef M, int64_t N)
+static PanelTask panel_task(Cg *c, LLVMValueRef t, int64_t inner, bool panel_inner,
+                            LLVMValueRef rows, LLVMValueRef M, int64_t N)
 {
     LLVMValueRef in = cg_i64(c, inner);
     LLVMValueRef q = LLVMBuildUDiv(c->b, t, in, ""), r = LLVMBuildURem(c->b, t, in, "");
@@ -463,7 +463,7 @@ static void ta_span(Cg *c, const TaTasks *tt, LLVMValueRef *vals, LLVMValueRef b
 {
     CgLoop lp;
     LLVMValueRef pn = cg_add(c, p0, cg_loop_begin(c, LLVMBuildSub(c->b, p1, p0, ""), &lp));
-    PanelTask pt = group_panel(c, g, pn, tt->rows, cg_i64(c, tt->M), tt->p->N);
+    PanelTask pt = group_panel(c, g, pn, cg_i64(c, tt->rows), cg_i64(c, tt->M), tt->p->N);
     ta_block(c, tt, vals, buf, &pt, k0, acc);
     cg_loop_end(c, &lp);
 }
@@ -614,7 +614,13 @@ typedef struct {
     int64_t rows, panels;
 } RowPanels;
 
-enum { PANEL_VALS = 7 }; /* row_panels's: out, a, b, M, lda, ldo, ldb */
+/* Panels too few for a task each on two threads: a product of one chunk
+ * of rows is then cut into two chunks, each core packing b for its rows
+ * (which the steps before and after leave in its cache) rather than
+ * both reading all of a. */
+enum { FEW_PANELS = 4 };
+
+enum { PANEL_VALS = 8 }; /* row_panels's: out, a, b, M, lda, ldo, ldb, rows a chunk */
 
 static void row_panels(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
 {
@@ -625,7 +631,7 @@ static void row_panels(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *va
     LLVMValueRef buf = stack_panel(c, kb);
     CgLoop lt;
     LLVMValueRef t = cg_add(c, lo, cg_loop_begin(c, LLVMBuildSub(c->b, hi, lo, ""), &lt));
-    PanelTask pt = panel_task(c, t, rp->panels, true, rp->rows, vals[3], p->N);
+    PanelTask pt = panel_task(c, t, rp->panels, true, vals[7], vals[3], p->N);
     for (int64_t k0 = 0; k0 < K; k0 += kb) {
         int64_t kk = K - k0 < kb ? K - k0 : kb;
         LLVMValueRef at = p->tb ? cg_add(c, cg_mul(c, pt.col0, vals[6]), cg_i64(c, k0))
@@ -649,10 +655,21 @@ static void strided_gemm(Cg *c, const CgProduct *p)
     RowPanels rp = {.p = p, .rows = ROWS, .panels = (p->N + w - 1) / w};
     while (rp.rows * kb * w < 16 * CG_TASK_WORK)
         rp.rows += ROWS;
-    LLVMValueRef pv[PANEL_VALS] = {p->out, p->a, p->b, p->M, p->lda, p->ldo, p->ldb};
+    LLVMValueRef rows = cg_i64(c, rp.rows);
+    if (rp.panels < FEW_PANELS) { /* one chunk's rows in two halves of whole tiles */
+        LLVMValueRef tiles =
+            LLVMBuildSDiv(c->b, cg_add(c, p->M, cg_i64(c, 2 * ROWS - 1)), cg_i64(c, 2 * ROWS), "");
+        LLVMValueRef some = LLVMBuildICmp(c->b, LLVMIntSGT, tiles, cg_i64(c, 0), "");
+        LLVMValueRef half =
+            cg_mul(c, LLVMBuildSelect(c->b, some, tiles, cg_i64(c, 1), ""), cg_i64(c, ROWS));
+        LLVMValueRef one = LLVMBuildICmp(c->b, LLVMIntSLE, p->M, rows, "");
+        rows = LLVMBuildSelect(c->b, one, half, rows, "");
+    }
+    LLVMValueRef pv[PANEL_VALS] = {p->out, p->a, p->b, p->M, p->lda, p->ldo, p->ldb, rows};
     int nvals;
     LLVMValueRef *vals = with_epi(c, p, pv, PANEL_VALS, &nvals);
-    LLVMValueRef chunks = cg_ntasks(c, p->M, rp.rows);
+    LLVMValueRef chunks =
+        LLVMBuildSDiv(c->b, cg_add(c, p->M, LLVMBuildSub(c->b, rows, cg_i64(c, 1), "")), rows, "");
     cg_parallel_chunks(c, task_name(c, "gemm.panels"), cg_mul(c, chunks, cg_i64(c, rp.panels)), 1,
                        vals, nvals, row_panels, &rp);
 }
