@@ -507,14 +507,10 @@ static void tap_grad_input(Cg *c, const CgConvWin *v, LLVMValueRef w, LLVMValueR
     LLVMValueRef from = cg_gep(
         c, DT_F32, dy, cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, v->H)), r), cg_i64(c, v->W)));
     cg_copy(c, DT_F32, row, from, cg_i64(c, v->W), false);
-    LLVMValueRef more = LLVMBuildICmp(c->b, LLVMIntSLT, r, cg_i64(c, v->H - 1), "");
-    LLVMBasicBlockRef gap = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "gap");
-    LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "next");
-    LLVMBuildCondBr(c->b, more, gap, next);
-    LLVMPositionBuilderAtEnd(c->b, gap);
+    LLVMBasicBlockRef join =
+        cg_if_begin(c, LLVMBuildICmp(c->b, LLVMIntSLT, r, cg_i64(c, v->H - 1), ""));
     cg_zero(c, DT_F32, cg_gep(c, DT_F32, row, cg_i64(c, v->W)), cg_i64(c, P - v->W));
-    LLVMBuildBr(c->b, next);
-    LLVMPositionBuilderAtEnd(c->b, next);
+    cg_if_end(c, join);
     cg_loop_end(c, &lr);
     cg_loop_end(c, &lc);
     cg_zero(c, DT_F32, dx, cg_i64(c, v->O * v->oh * P));
