@@ -229,7 +229,7 @@ int64_t cg_step_rows(Cg *c, Node *step, Node **ins, int nin)
      * a power of two of tasks, and thread k of 2 takes the same rows in
      * every step (runtime/pool.c gives it the k-th block of tasks) */
     int64_t rows = 1;
-    while (rows * work < TASK_WORK)
+    while (rows * (work > 0 ? work : 1) < TASK_WORK) /* (rows of no elements) */
         rows *= 2;
     return rows < g->max_batch ? rows : 0;
 }
