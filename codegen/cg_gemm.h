@@ -11,13 +11,14 @@
 enum { CG_TILE_ROWS = 4 };
 
 /* The kernel of out[m, N] (+)= a[m, K] @ b[K, N] (acc: +=; ta: a^T, a
- * stored [k, m], k a parameter; win: b a window onto an image; pk: b
+ * stored [k, m], k a parameter; win: b a window onto an image; aw: a's
+ * walk along k, or NULL; pk: b
  * packed in panels of pk rows, cont: each sum starting from out's value),
  * made on first use; `void (ptr out, ptr a, ptr b, i64 m, i64 k, i64
  * lda, i64 ldo[, i64 cols])`, cols a packed b's columns to make. any:
  * the product runs it at any row count (--stats marks it *). */
 LLVMValueRef cg_gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta, const CgWindow *win,
-                        int64_t pk, bool cont, bool any);
+                        const CgAWalk *aw, int64_t pk, bool cont, bool any);
 /* out[m, N] += window[m, K] @ b[K, N], a's rows the window's onto the
  * image a (k and lda unused). */
 LLVMValueRef cg_gemm_wa_fn(Cg *c, const CgWindow *win, int64_t K, int64_t N);

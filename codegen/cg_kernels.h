@@ -84,6 +84,15 @@ typedef struct {
 } CgWindow;
 /* Where tap (ch, i, j) of w starts in its image (i, j, ch: i64 values) */
 LLVMValueRef cg_win_tap(Cg *c, const CgWindow *w, LLVMValueRef ch, LLVMValueRef i, LLVMValueRef j);
+/* How a product reads a along k when its rows are not dense
+ * (CgProduct.aw): element (r, k) at a + r*lda + k*k; with a window b,
+ * whose k is tap (ch, ti, tj), at a + r*lda + ch*k + ti*i + tj*j. A
+ * convolution's input gradient so reads its weights [C, O, kh, kw]
+ * transposed and flipped (strides O*kh*kw, -kw, -1) where it copied
+ * them for every image. k 0: dense. */
+typedef struct {
+    int64_t k, i, j;
+} CgAWalk;
 /* out[M, N] = a[M, K] @ b[K, N] (acc: +=; ta: a^T, a stored [K, M]; tb:
  * b^T, b stored [N, K]), b dense or, win given, a window (its rows are
  * b's, or b^T's with tb, or with wa a's onto the image a), the rows of
@@ -102,6 +111,7 @@ typedef struct {
                         * (cg_gemm_splits_k), or NULL */
     int64_t kmax;      /* K's largest value when K is a value (ta), or 0 */
     const CgEpilogue *epi; /* applied where cg_product says so, or NULL */
+    CgAWalk aw;            /* a's walk along k (not with ta, tb, wa), or 0s */
 } CgProduct;
 /* Packed b, for a product repeated over one b (a recurrent layer's
  * steps): cg_pack_b writes b [K, N] (tb: b^T, b stored [N, K]) into

@@ -296,9 +296,10 @@ static LLVMValueRef window_image(Cg *c, const CgConvWin *v, LLVMValueRef x, LLVM
     return img;
 }
 
-/* y[O, oh, ow] = a[O, C*kh*kw] @ im2col(x), through the window */
-static void direct_conv(Cg *c, const CgConvWin *v, LLVMValueRef a, LLVMValueRef x, LLVMValueRef y,
-                        LLVMValueRef scratch)
+/* y[O, oh, ow] = a[O, C*kh*kw] @ im2col(x), through the window: a's
+ * rows lda apart, read along k as aw says (0s: dense) */
+static void direct_conv(Cg *c, const CgConvWin *v, LLVMValueRef a, int64_t lda, CgAWalk aw,
+                        LLVMValueRef x, LLVMValueRef y, LLVMValueRef scratch)
 {
     CgWindow win;
     LLVMValueRef img = window_image(c, v, x, &scratch, &win);
@@ -308,11 +309,12 @@ static void direct_conv(Cg *c, const CgConvWin *v, LLVMValueRef a, LLVMValueRef 
                    .K = cg_i64(c, K),
                    .N = (v->oh - 1) * v->wp + v->ow,
                    .a = a,
-                   .lda = cg_i64(c, K),
+                   .lda = cg_i64(c, lda),
                    .b = img,
                    .out = out,
                    .ldo = cg_i64(c, v->oh * v->wp),
-                   .win = &win};
+                   .win = &win,
+                   .aw = aw};
     cg_product(c, DT_F32, &p);
     if (out != y)
         place(c, y, v->O, v->oh, v->ow, out, v->oh, v->wp, 0, 0);
@@ -408,52 +410,31 @@ static void sum_weights(Cg *c, const CgConvWin *v, int64_t groups, LLVMValueRef 
     cg_loop_end(c, &lg);
 }
 
-/* dst[o, (ch, q, r)] = w[ch, o, first + (taps-1-q)*s, ...] for the taps
- * of pr (rows, s = sh) and pc (columns, s = sw): the weights of v's
- * adjoint convolution, flipped and their channels swapped, or one
- * phase's part of them; w the group's [C, O, kh, kw] */
-static void flip_taps(Cg *c, const CgConvWin *v, LLVMValueRef w, CgAdjointPhase pr,
-                      CgAdjointPhase pc, LLVMValueRef dst)
+/* The weights of taps (ch, q, r) of the adjoint convolution's output o,
+ * for the taps of pr (rows, s = sh) and pc (columns, s = sw): w[ch, o,
+ * first + (taps-1-q)*s, ...], read in place (w the group's [C, O, kh,
+ * kw]: dy's channels, x's) by the walk *aw from the pointer returned.
+ * Copying them, flipped and transposed, for every image took a third of
+ * the ResNet's last input gradient (64 x 64 x 9 weights an image). */
+static LLVMValueRef flipped(Cg *c, const CgConvWin *v, LLVMValueRef w, CgAdjointPhase pr,
+                            CgAdjointPhase pc, CgAWalk *aw)
 {
-    int64_t K = v->C * pr.taps * pc.taps;
-    CgLoop lo, lc, lq, lr;
-    LLVMValueRef o = cg_loop_begin(c, cg_i64(c, v->O), &lo);
-    LLVMValueRef ch = cg_loop_begin(c, cg_i64(c, v->C), &lc);
-    LLVMValueRef q = cg_loop_begin(c, cg_i64(c, pr.taps), &lq);
-    LLVMValueRef r = cg_loop_begin(c, cg_i64(c, pc.taps), &lr);
-    LLVMValueRef i = cg_add(
-        c, cg_mul(c, LLVMBuildSub(c->b, cg_i64(c, pr.taps - 1), q, ""), cg_i64(c, v->sh)),
-        cg_i64(c, pr.first));
-    LLVMValueRef j = cg_add(
-        c, cg_mul(c, LLVMBuildSub(c->b, cg_i64(c, pc.taps - 1), r, ""), cg_i64(c, v->sw)),
-        cg_i64(c, pc.first));
-    LLVMValueRef src = cg_add(
-        c,
-        cg_mul(c,
-               cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, v->O)), o), cg_i64(c, v->kh)),
-                      i),
-               cg_i64(c, v->kw)),
-        j);
-    LLVMValueRef at = cg_add(
-        c, cg_mul(c, o, cg_i64(c, K)),
-        cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, pr.taps)), q), cg_i64(c, pc.taps)),
-               r));
-    cg_store(c, DT_F32, cg_load(c, DT_F32, w, src), dst, at);
-    cg_loop_end(c, &lr);
-    cg_loop_end(c, &lq);
-    cg_loop_end(c, &lc);
-    cg_loop_end(c, &lo);
+    int64_t kk = v->kh * v->kw;
+    *aw = (CgAWalk){.k = v->O * kk, .i = -v->sh * v->kw, .j = -v->sw};
+    int64_t last = (pr.first + (pr.taps - 1) * v->sh) * v->kw + pc.first + (pc.taps - 1) * v->sw;
+    return cg_gep(c, DT_F32, w, cg_i64(c, last));
 }
 
 /* dx[C_in, H, W] = the adjoint of the forward convolution: v is its
  * window (cg_conv_window of conv_grad_input); w the group's weights
- * [C (dy's channels), O (x's), kh, kw], flipped into scratch first */
+ * [C (dy's channels), O (x's), kh, kw] */
 static void direct_grad_input(Cg *c, const CgConvWin *v, LLVMValueRef w, LLVMValueRef dy,
                               LLVMValueRef dx, LLVMValueRef scratch)
 {
-    int64_t K = v->C * v->kh * v->kw;
-    flip_taps(c, v, w, (CgAdjointPhase){.taps = v->kh}, (CgAdjointPhase){.taps = v->kw}, scratch);
-    direct_conv(c, v, scratch, dy, dx, cg_gep(c, DT_F32, scratch, cg_i64(c, v->O * K)));
+    CgAWalk aw;
+    LLVMValueRef a =
+        flipped(c, v, w, (CgAdjointPhase){.taps = v->kh}, (CgAdjointPhase){.taps = v->kw}, &aw);
+    direct_conv(c, v, a, v->kh * v->kw, aw, dy, dx, scratch);
 }
 
 /* Whether conv_grad_input runs tap by tap (tap_grad_input): stride 1
@@ -480,25 +461,16 @@ static bool by_taps(const CgConvWin *v)
  * output sums the taps in order, each tap's over dy's channels in
  * order. v: the adjoint window (v->C dy's channels, v->O x's, v->oh x
  * v->ow the input's pixels, v->H x v->W dy's); w the group's [C, O, kh,
- * kw]; scratch: the taps' weights [kh*kw, O, C], then dy at the pitch. */
+ * kw], tap t's [O, C] read in place (rows kh*kw apart, k O*kh*kw);
+ * scratch: dy at the pitch. */
 static void tap_grad_input(Cg *c, const CgConvWin *v, LLVMValueRef w, LLVMValueRef dy,
                            LLVMValueRef dx, LLVMValueRef scratch)
 {
     int64_t kk = v->kh * v->kw, P = v->ow, N = (v->H - 1) * P + v->W;
-    check(kk * v->O * v->C + v->C * N <= v->elems);
-    LLVMValueRef wt = scratch, dyp = cg_gep(c, DT_F32, scratch, cg_i64(c, kk * v->O * v->C));
-    CgLoop lc, lo, lt, lr;
-    /* wt[t, o, ch] = w[ch, o, t] */
+    check(v->C * N <= v->elems);
+    LLVMValueRef dyp = scratch;
+    CgLoop lc, lt, lr;
     LLVMValueRef ch = cg_loop_begin(c, cg_i64(c, v->C), &lc);
-    LLVMValueRef o = cg_loop_begin(c, cg_i64(c, v->O), &lo);
-    LLVMValueRef t = cg_loop_begin(c, cg_i64(c, kk), &lt);
-    LLVMValueRef src =
-        cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, v->O)), o), cg_i64(c, kk)), t);
-    LLVMValueRef at =
-        cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, t, cg_i64(c, v->O)), o), cg_i64(c, v->C)), ch);
-    cg_store(c, DT_F32, cg_load(c, DT_F32, w, src), wt, at);
-    cg_loop_end(c, &lt);
-    cg_loop_end(c, &lo);
     /* dyp[ch, r * P + s] = dy[ch, r, s], and 0 in the columns s >= v->W
      * of every row but the last: planes N apart, a dense b */
     LLVMValueRef r = cg_loop_begin(c, cg_i64(c, v->H), &lr);
@@ -521,12 +493,13 @@ static void tap_grad_input(Cg *c, const CgConvWin *v, LLVMValueRef w, LLVMValueR
     CgProduct p = {.M = cg_i64(c, v->O),
                    .K = cg_i64(c, v->C),
                    .N = N,
-                   .a = cg_gep(c, DT_F32, wt, cg_mul(c, tap, cg_i64(c, v->O * v->C))),
-                   .lda = cg_i64(c, v->C),
+                   .a = cg_gep(c, DT_F32, w, tap),
+                   .lda = cg_i64(c, kk),
                    .b = dyp,
                    .out = cg_gep(c, DT_F32, dx, cg_add(c, cg_mul(c, i, cg_i64(c, P)), j)),
                    .ldo = cg_i64(c, v->oh * P),
-                   .acc = true};
+                   .acc = true,
+                   .aw = {.k = v->O * kk}};
     cg_product(c, DT_F32, &p);
     cg_loop_end(c, &lt);
 }
@@ -543,8 +516,6 @@ static void strided_grad_input(Cg *c, const CgConvWin *v, LLVMValueRef w, LLVMVa
     LLVMValueRef img = scratch;
     place(c, img, v->C, v->h, v->w, dy, v->H, v->W, v->oy, v->ox);
     LLVMValueRef out = cg_gep(c, DT_F32, img, cg_i64(c, v->C * v->h * v->w));
-    LLVMValueRef sub =
-        cg_gep(c, DT_F32, out, cg_i64(c, v->O * ((v->oh + v->sh - 1) / v->sh) * v->wp));
     for (int64_t a = 0; a < v->sh; a++)
         for (int64_t b = 0; b < v->sw; b++) {
             CgAdjointPhase pr = cg_adjoint_phase(a, v->kh, v->sh, v->ph, v->oh);
@@ -554,7 +525,8 @@ static void strided_grad_input(Cg *c, const CgConvWin *v, LLVMValueRef w, LLVMVa
             bool taps = pr.taps && pc.taps;
             int64_t K = v->C * pr.taps * pc.taps;
             if (taps) {
-                flip_taps(c, v, w, pr, pc, sub);
+                CgAWalk aw;
+                LLVMValueRef wa = flipped(c, v, w, pr, pc, &aw);
                 /* the phase's pixel (m, n) reads dy from (m + shift - (taps - 1), ...) */
                 CgWindow win = {.c = v->C,
                                 .kh = pr.taps,
@@ -568,12 +540,13 @@ static void strided_grad_input(Cg *c, const CgConvWin *v, LLVMValueRef w, LLVMVa
                 CgProduct p = {.M = cg_i64(c, v->O),
                                .K = cg_i64(c, K),
                                .N = (pr.count - 1) * v->wp + pc.count,
-                               .a = sub,
-                               .lda = cg_i64(c, K),
+                               .a = wa,
+                               .lda = cg_i64(c, v->kh * v->kw),
                                .b = cg_gep(c, DT_F32, img, cg_i64(c, y0 * v->wp + x0)),
                                .out = out,
                                .ldo = cg_i64(c, pr.count * v->wp),
-                               .win = &win};
+                               .win = &win,
+                               .aw = aw};
                 cg_product(c, DT_F32, &p);
             }
             /* dx[o, a + m*sh, b + n*sw] = out[o, m, n] at the pitch, or 0 */
@@ -668,7 +641,7 @@ void cg_emit_conv(Cg *c, Node *n, LLVMValueRef xp, LLVMValueRef wp, LLVMValueRef
         cg_gemm_c(c, t, true, false, og * kk, hw, cg, wg, og * kk, xg, hw, 0, col);
         cg_im2col(c, "col2im", t, geom, col, yg);
     } else if (direct) {
-        direct_conv(c, &v, wg, xg, yg, col);
+        direct_conv(c, &v, wg, cg * kk, (CgAWalk){0}, xg, yg, col);
     } else if (scratch) {
         cg_im2col(c, "im2col", t, geom, xg, col);
         cg_product_c(c, t, false, false, og, pq, cg * kk, wg, cg * kk, col, false, yg);

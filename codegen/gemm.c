@@ -107,9 +107,10 @@ static void gemm_rows(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *val
     const CgProduct *p = ctx;
     int64_t K = p->ta ? -1 : LLVMConstIntGetSExtValue(p->K);
     bool any = !p->ta && any_rows(c, K, p->N, p->tb);
-    LLVMValueRef fn = p->wa   ? cg_gemm_wa_fn(c, p->win, K, p->N)
-                      : p->tb ? cg_gemm_tb_fn(c, K, p->N, p->acc, p->win, any)
-                              : cg_gemm_fn(c, K, p->N, p->acc, p->ta, p->win, 0, false, any);
+    LLVMValueRef fn = p->wa ? cg_gemm_wa_fn(c, p->win, K, p->N)
+                      : p->tb
+                          ? cg_gemm_tb_fn(c, K, p->N, p->acc, p->win, any)
+                          : cg_gemm_fn(c, K, p->N, p->acc, p->ta, p->win, &p->aw, 0, false, any);
     LLVMValueRef out = vals[0], a = vals[1], b = vals[2], k = vals[3], lda = vals[4], ldo = vals[5];
     LLVMValueRef args[] = {cg_gep(c, DT_F32, out, cg_mul(c, lo, ldo)),
                            cg_gep(c, DT_F32, a, p->ta ? lo : cg_mul(c, lo, lda)),
@@ -176,7 +177,7 @@ static int64_t panel_k(const Cg *c, int64_t K)
  * (SMALL_B) at every row count. */
 static int64_t pack_from(const Cg *c, const CgProduct *p, int64_t limit)
 {
-    if (limit != CG_ANY_ROWS || p->ta || p->win || (p->tb && !two_vectors(c, p->N)) ||
+    if (limit != CG_ANY_ROWS || p->ta || p->win || p->aw.k || (p->tb && !two_vectors(c, p->N)) ||
         (p->acc && LLVMConstIntGetSExtValue(p->K) * cg_pack_width(c) * 4 > PANEL_BYTES))
         return 0;
     if (!p->tb)
@@ -241,9 +242,9 @@ static void split_k_tasks(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef 
     int64_t K = LLVMConstIntGetSExtValue(p->K), N = p->N;
     LLVMValueRef out = vals[0], a = vals[1], b = vals[2], M = vals[3], lda = vals[4], ldo = vals[5],
                  part = vals[6], groups = vals[7];
-    LLVMValueRef f0 = cg_gemm_fn(c, sk->K0, N, p->acc, false, NULL, 0, false,
+    LLVMValueRef f0 = cg_gemm_fn(c, sk->K0, N, p->acc, false, NULL, NULL, 0, false,
                                  any_rows(c, sk->K0, N, false)),
-                 f1 = cg_gemm_fn(c, K - sk->K0, N, false, false, NULL, 0, false,
+                 f1 = cg_gemm_fn(c, K - sk->K0, N, false, false, NULL, NULL, 0, false,
                                  any_rows(c, K - sk->K0, N, false));
     CgLoop lt;
     LLVMValueRef t = cg_add(c, lo, cg_loop_begin(c, LLVMBuildSub(c->b, hi, lo, ""), &lt));
@@ -340,6 +341,7 @@ static void small_gemm(Cg *c, const CgProduct *p, int64_t limit)
 
 static void blas_gemm(Cg *c, DType t, const CgProduct *p)
 {
+    check(!p->aw.k);
     LLVMValueRef ldb = p->ldb ? p->ldb : p->tb ? p->K : cg_i64(c, p->N);
     cg_gemm(c, t, p->ta, p->tb, p->M, cg_i64(c, p->N), p->K, cg_fconst(c, t, 1), p->a, p->lda, p->b,
             ldb, p->acc ? 1 : 0, p->out, p->ldo);
@@ -452,7 +454,7 @@ static void ta_block(Cg *c, const TaTasks *tt, LLVMValueRef *vals, LLVMValueRef 
     LLVMValueRef kk = cg_smin(c, LLVMBuildSub(c->b, K, k0, ""), cg_i64(c, tt->kb));
     cg_pack_panel(c, buf, cg_gep(c, DT_F32, b, cg_add(c, cg_mul(c, k0, N), pt->col0)), kk, N,
                   pt->cols, tt->p->N, false);
-    panel_product(c, cg_gemm_fn(c, -1, tt->p->N, acc, true, NULL, tt->kb, false, false), pt,
+    panel_product(c, cg_gemm_fn(c, -1, tt->p->N, acc, true, NULL, NULL, tt->kb, false, false), pt,
                   vals[0], cg_gep(c, DT_F32, a, cg_add(c, cg_mul(c, k0, lda), pt->m0)), buf, kk,
                   lda, vals[5]);
 }
@@ -578,7 +580,7 @@ static void ta_blocked(Cg *c, const CgProduct *p, int64_t kb)
 static void task_panels(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
 {
     const CgProduct *p = ctx;
-    LLVMValueRef fn = cg_gemm_fn(c, LLVMConstIntGetSExtValue(p->K), p->N, p->acc, false, NULL,
+    LLVMValueRef fn = cg_gemm_fn(c, LLVMConstIntGetSExtValue(p->K), p->N, p->acc, false, NULL, NULL,
                                  p->pk, false, true);
     LLVMValueRef w = cg_i64(c, cg_pack_width(c));
     PanelTask pt = {.m0 = cg_i64(c, 0), .m = vals[3], .col0 = cg_mul(c, lo, w)};
@@ -639,7 +641,7 @@ static void row_panels(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *va
         cg_pack_panel(c, buf, cg_gep(c, DT_F32, vals[2], at), cg_i64(c, kk), vals[6], pt.cols, p->N,
                       p->tb);
         panel_product(
-            c, cg_gemm_fn(c, kk, p->N, p->acc, false, NULL, kk, k0 > 0, true), &pt, vals[0],
+            c, cg_gemm_fn(c, kk, p->N, p->acc, false, NULL, NULL, kk, k0 > 0, true), &pt, vals[0],
             cg_gep(c, DT_F32, vals[1], cg_add(c, cg_mul(c, pt.m0, vals[4]), cg_i64(c, k0))), buf,
             cg_i64(c, kk), vals[4], vals[5]);
     }
@@ -691,8 +693,9 @@ bool cg_product(Cg *c, DType t, const CgProduct *p)
         packed_gemm(c, &q);
         return false;
     }
-    if (p->win) {
-        check(t == DT_F32 && !p->ta && LLVMIsAConstantInt(p->K));
+    if (p->win || p->aw.k) { /* (a walk along k: no matrix for BLAS either) */
+        check(t == DT_F32 && !p->ta && LLVMIsAConstantInt(p->K) &&
+              (!p->aw.k || (!p->tb && !p->wa)));
         if (p->wa) { /* in one call: a window's rows are not lda apart */
             check(p->acc && !p->tb);
             LLVMValueRef vals[] = {p->out, p->a, p->b, p->K, cg_i64(c, 0), p->ldo};

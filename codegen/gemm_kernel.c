@@ -45,6 +45,7 @@ typedef struct {
     bool acc, ta, cont;
     const CgWindow *win;  /* b's rows, when not dense */
     const CgWindow *awin; /* a's rows, when a window (cg_gemm_wa_fn) */
+    CgAWalk aw;           /* a's walk along k, when not dense */
     int64_t pw, pk;       /* b packed (cg_pack_b): panels pw columns wide, pk rows */
     LLVMValueRef K, lda, ldo;
     int V, NV, R, last;
@@ -91,14 +92,30 @@ static LLVMValueRef at(Cg *c, LLVMValueRef base, LLVMValueRef i0, int r, LLVMVal
     return cg_gep(c, DT_F32, base, cg_add(c, cg_mul(c, row, ld), col));
 }
 
-/* a's element (i0 + r, k), read down a column when a is transposed */
+/* The loop over k, b's rows (k_begin): k, and for a window the tap's
+ * channel ch, row i and column j, one loop each (no divisions in the
+ * loop). */
+typedef struct {
+    CgLoop l[3];
+    int n;
+    LLVMValueRef k, ch, i, j;
+} KLoop;
+
+/* a's element (i0 + r, k) of the k loop kl: read down a column when a is
+ * transposed, along the walk t->aw when it has one */
 static LLVMValueRef a_at(Cg *c, const Tile *t, LLVMValueRef a, LLVMValueRef i0, int r,
-                         LLVMValueRef k)
+                         const KLoop *kl)
 {
     if (t->ta)
-        return LLVMBuildLoad2(c->b, c->f32, at(c, a, k, 0, t->lda, cg_add(c, i0, cg_i64(c, r))),
+        return LLVMBuildLoad2(c->b, c->f32, at(c, a, kl->k, 0, t->lda, cg_add(c, i0, cg_i64(c, r))),
                               "");
-    return LLVMBuildLoad2(c->b, c->f32, at(c, a, i0, r, t->lda, k), "");
+    if (!t->aw.k)
+        return LLVMBuildLoad2(c->b, c->f32, at(c, a, i0, r, t->lda, kl->k), "");
+    LLVMValueRef along = t->win ? cg_add(c, cg_mul(c, kl->ch, cg_i64(c, t->aw.k)),
+                                         cg_add(c, cg_mul(c, kl->i, cg_i64(c, t->aw.i)),
+                                                cg_mul(c, kl->j, cg_i64(c, t->aw.j))))
+                                : cg_mul(c, kl->k, cg_i64(c, t->aw.k));
+    return LLVMBuildLoad2(c->b, c->f32, at(c, a, i0, r, t->lda, along), "");
 }
 
 LLVMValueRef cg_win_tap(Cg *c, const CgWindow *w, LLVMValueRef ch, LLVMValueRef i, LLVMValueRef j)
@@ -127,29 +144,24 @@ static LLVMValueRef b_row(Cg *c, const CgWindow *w, LLVMValueRef b, LLVMValueRef
     return cg_gep(c, DT_F32, b, cg_win_tap(c, w, ch, i, j));
 }
 
-/* The loop over k, b's rows, which *row gets the start of: one loop, or
- * for a window one per channel, tap row and tap column (no divisions in
- * the loop). */
-typedef struct {
-    CgLoop l[3];
-    int n;
-} KLoop;
-
+/* The loop over k, b's rows, which *row gets the start of */
 static LLVMValueRef k_begin(Cg *c, const Tile *t, LLVMValueRef b, KLoop *kl, LLVMValueRef *row)
 {
     const CgWindow *w = t->win;
     if (!w) {
         kl->n = 1;
-        LLVMValueRef k = cg_loop_begin(c, t->K, &kl->l[0]);
-        *row = b_row(c, NULL, b, k, t->pw ? t->pw : t->N);
-        return k;
+        kl->k = cg_loop_begin(c, t->K, &kl->l[0]);
+        *row = b_row(c, NULL, b, kl->k, t->pw ? t->pw : t->N);
+        return kl->k;
     }
     kl->n = 3;
-    LLVMValueRef ch = cg_loop_begin(c, cg_i64(c, w->c), &kl->l[0]);
-    LLVMValueRef i = cg_loop_begin(c, cg_i64(c, w->kh), &kl->l[1]);
-    LLVMValueRef j = cg_loop_begin(c, cg_i64(c, w->kw), &kl->l[2]);
+    LLVMValueRef ch = kl->ch = cg_loop_begin(c, cg_i64(c, w->c), &kl->l[0]);
+    LLVMValueRef i = kl->i = cg_loop_begin(c, cg_i64(c, w->kh), &kl->l[1]);
+    LLVMValueRef j = kl->j = cg_loop_begin(c, cg_i64(c, w->kw), &kl->l[2]);
     *row = cg_gep(c, DT_F32, b, cg_win_tap(c, w, ch, i, j));
-    return cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, w->kh)), i), cg_i64(c, w->kw)), j);
+    kl->k =
+        cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, w->kh)), i), cg_i64(c, w->kw)), j);
+    return kl->k;
 }
 
 static void k_end(Cg *c, KLoop *kl)
@@ -197,7 +209,7 @@ static void tile(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLVMVal
     for (int v = 0; v < t->NV; v++)
         bv[v] = load_vec(c, t, b_vec(c, t, brow, j0, v), partial(t, v));
     for (int r = 0; r < t->R; r++) {
-        LLVMValueRef s = t->awin ? cg_load(c, DT_F32, arow[r], k) : a_at(c, t, a, i0, r, k);
+        LLVMValueRef s = t->awin ? cg_load(c, DT_F32, arow[r], k) : a_at(c, t, a, i0, r, &lk);
         LLVMValueRef splat = cg_splat(c, t->vt, s);
         for (int v = 0; v < t->NV; v++) {
             LLVMValueRef args[] = {splat, bv[v], LLVMBuildLoad2(c->b, t->vt, acc[r][v], "")};
@@ -231,8 +243,9 @@ static void stream_row(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, L
     cg_zero(c, DT_F32, orow, cg_i64(c, N));
     KLoop lk;
     CgLoop ln;
-    LLVMValueRef brow, k = k_begin(c, t, b, &lk, &brow);
-    LLVMValueRef s = a_at(c, t, a, i, 0, k);
+    LLVMValueRef brow;
+    k_begin(c, t, b, &lk, &brow);
+    LLVMValueRef s = a_at(c, t, a, i, 0, &lk);
     LLVMValueRef j = cg_loop_begin(c, cg_i64(c, N), &ln);
     LLVMValueRef args[] = {s, cg_load(c, DT_F32, brow, j), cg_load(c, DT_F32, orow, j)};
     cg_store(c, DT_F32, cg_intrinsic(c, "llvm.fmuladd", c->f32, args, 3), orow, j);
@@ -415,6 +428,19 @@ static void in_panels(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValue
     LLVMBuildRetVoid(c->b);
 }
 
+/* A walk's part of a kernel's name: .aK[.I.J] (m for a minus) */
+static const char *walk_kind(Cg *c, const char *kind, const CgAWalk *aw, bool win)
+{
+    if (!aw || !aw->k)
+        return kind;
+    const int64_t v[] = {aw->k, aw->i, aw->j};
+    const char *name = arena_printf(c->g->arena, "%s.a", kind);
+    for (int i = 0; i < (win ? 3 : 1); i++)
+        name = arena_printf(c->g->arena, "%s%s%s%lld", name, i ? "." : "", v[i] < 0 ? "m" : "",
+                            (long long)(v[i] < 0 ? -v[i] : v[i]));
+    return name;
+}
+
 /* `void NAME.gemm[.acc].f32.KxN(ptr noalias out, ptr noalias a, ptr
  * noalias b, i64 m, i64 k, i64 lda, i64 ldo)`: out[m, N] = a[m, K] @
  * b[K, N] (.acc: +=), b dense, the rows of a and out lda and ldo apart, k
@@ -423,16 +449,19 @@ static void in_panels(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValue
  * [.acc].f32.KxN: b the window win onto an image (K = its c*kh*kw);
  * NAME.gemm[.ta].pPK[.cont][.acc].f32.{KxN|N}: b packed (cg_pack_b),
  * panels of PK rows, and cols, the columns to make (a task's panels);
- * .cont starts each sum from out's value (a later block of k). */
+ * .cont starts each sum from out's value (a later block of k). With a
+ * walk aw (not with ta or pk), .aK[.I.J] follows the kind: a read along
+ * k as aw says. */
 LLVMValueRef cg_gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta, const CgWindow *win,
-                        int64_t pk, bool cont, bool any)
+                        const CgAWalk *aw, int64_t pk, bool cont, bool any)
 {
+    check(!aw || !aw->k || (!ta && !pk));
     const char *shape = ta ? arena_printf(c->g->arena, "%lld", (long long)N)
                            : arena_printf(c->g->arena, "%lldx%lld", (long long)K, (long long)N);
     const char *kind = pk ? arena_printf(c->g->arena, "%s.p%lld%s", ta ? ".ta" : "", (long long)pk,
                                          cont ? ".cont" : "")
                        : ta ? ".ta"
-                            : win_kind(c, "", win);
+                            : walk_kind(c, win_kind(c, "", win), aw, win != NULL);
     CgSaved saved;
     bool made;
     LLVMValueRef fn = kernel_begin(c, kind, shape, acc, pk != 0, ta ? "T" : "",
@@ -449,6 +478,8 @@ LLVMValueRef cg_gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta, const Cg
     t.cont = cont;
     t.ta = ta;
     t.win = win;
+    if (aw)
+        t.aw = *aw;
     if (ta)
         t.K = LLVMGetParam(fn, 4);
     if (pk) {

@@ -57,8 +57,8 @@ static int64_t max64(int64_t a, int64_t b)
 }
 
 /* The strided input gradient's geometry (v with ok and the kernel set):
- * dy's copy, padded for every phase's window (cg_adjoint_phase), a
- * phase's outputs at its pitch, and a phase's part of the weights */
+ * dy's copy, padded for every phase's window (cg_adjoint_phase), and a
+ * phase's outputs at its pitch */
 static CgConvWin adjoint_window(CgConvWin v, int64_t cg, int64_t og, const int64_t *in,
                                 const int64_t *on, const int64_t *s, const int64_t *p)
 {
@@ -89,7 +89,7 @@ static CgConvWin adjoint_window(CgConvWin v, int64_t cg, int64_t og, const int64
     v.copy = true;
     v.wp = v.w;
     /* phase 0 has the most rows, ceil(in / s) */
-    v.elems = og * v.h * v.w + cg * ((in[0] + s[0] - 1) / s[0]) * v.wp + cg * og * v.kh * v.kw;
+    v.elems = og * v.h * v.w + cg * ((in[0] + s[0] - 1) / s[0]) * v.wp;
     return v;
 }
 
@@ -157,7 +157,7 @@ CgConvWin cg_conv_window(const Node *n)
     v.wt = gw && og >= CG_WT_CHANNELS;
     int64_t planes = cg_win_phases(v.kh, v.sh) * cg_win_phases(v.kw, v.sw);
     v.elems = (v.copy ? v.C * planes * v.h * v.w : 0) +
-              (v.wt || v.wp != v.ow ? v.O * v.oh * v.wp : 0) + (gi ? cg * og * v.kh * v.kw : 0) +
+              (v.wt || v.wp != v.ow ? v.O * v.oh * v.wp : 0) +
               (v.wt ? groups * og * cg * v.kh * v.kw : 0);
     return v;
 }
