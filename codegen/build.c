@@ -274,6 +274,23 @@ void cg_store_lanes(Cg *c, LLVMValueRef v, LLVMValueRef p, int n)
     masked_call(c, "llvm.masked.store", vt, args, 4);
 }
 
+void cg_store_between(Cg *c, LLVMValueRef v, LLVMValueRef p, LLVMValueRef lo, LLVMValueRef hi)
+{
+    LLVMTypeRef vt = LLVMTypeOf(v);
+    unsigned V = LLVMGetVectorSize(vt);
+    LLVMValueRef idx[64];
+    check(V <= 64);
+    for (unsigned i = 0; i < V; i++)
+        idx[i] = LLVMConstInt(c->i64, i, 0);
+    LLVMTypeRef it = LLVMVectorType(c->i64, V);
+    LLVMValueRef lane = LLVMConstVector(idx, V);
+    LLVMValueRef in =
+        LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntSGE, lane, cg_splat(c, it, lo), ""),
+                     LLVMBuildICmp(c->b, LLVMIntSLT, lane, cg_splat(c, it, hi), ""), "");
+    LLVMValueRef args[] = {v, p, LLVMConstInt(c->i32, 4, 0), in};
+    masked_call(c, "llvm.masked.store", vt, args, 4);
+}
+
 LLVMValueRef cg_add_fn(Cg *c, DType t)
 {
     const char *name = arena_printf(c->g->arena, "%s.add.%s", c->g->name, ir_dtype_name(t));

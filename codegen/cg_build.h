@@ -142,6 +142,9 @@ LLVMValueRef cg_intrinsic(Cg *c, const char *name, LLVMTypeRef t, LLVMValueRef *
  * past lane n. */
 LLVMValueRef cg_load_lanes(Cg *c, LLVMTypeRef vt, LLVMValueRef p, int n);
 void cg_store_lanes(Cg *c, LLVMValueRef v, LLVMValueRef p, int n);
+/* A store of v's lanes lo <= i < hi (i64 values) at p + i, by
+ * llvm.masked.store: p itself may lie outside the object. */
+void cg_store_between(Cg *c, LLVMValueRef v, LLVMValueRef p, LLVMValueRef lo, LLVMValueRef hi);
 /* `void NAME.add.T(ptr noalias dst, ptr noalias src, i64 n)`: dst[i] +=
  * src[i], one function per type: the gradients added to the instance's
  * (grads.c) and the partial sums of a sum in chunks (reduce.c). Inline,

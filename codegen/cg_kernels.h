@@ -77,10 +77,14 @@ int64_t cg_small_gemm_limit(const Cg *c); /* the cost model's, for c's vectors *
  * sh, sw above 1 the image is a channel's phases, planes of ps elements
  * holding the pixels of one (row mod sh, column mod sw) in the order of
  * cg_win_phases: tap (i, j) reads plane (i % sh, j % sw) from row i / sh,
- * column j / sw. */
+ * column j / sw. With keep (b's window only, not accumulated), out's
+ * columns, wp to an image row, are stored without the wrapped ones: the
+ * first keep of each wp, at keep to a row (out's rows ldo apart as
+ * ever); 0 stores them all. */
 typedef struct {
     int64_t c, kh, kw, cs, wp;
     int64_t sh, sw, ps; /* 1, 1, 0 for an unstrided image */
+    int64_t keep;
 } CgWindow;
 /* Where tap (ch, i, j) of w starts in its image (i, j, ch: i64 values) */
 LLVMValueRef cg_win_tap(Cg *c, const CgWindow *w, LLVMValueRef ch, LLVMValueRef i, LLVMValueRef j);

@@ -303,7 +303,7 @@ static void direct_conv(Cg *c, const CgConvWin *v, LLVMValueRef a, int64_t lda, 
 {
     CgWindow win;
     LLVMValueRef img = window_image(c, v, x, &scratch, &win);
-    LLVMValueRef out = v->wp == v->ow ? y : scratch;
+    win.keep = v->wp == v->ow ? 0 : v->ow; /* the wrapped columns dropped */
     int64_t K = v->C * v->kh * v->kw;
     CgProduct p = {.M = cg_i64(c, v->O),
                    .K = cg_i64(c, K),
@@ -311,13 +311,11 @@ static void direct_conv(Cg *c, const CgConvWin *v, LLVMValueRef a, int64_t lda, 
                    .a = a,
                    .lda = cg_i64(c, lda),
                    .b = img,
-                   .out = out,
-                   .ldo = cg_i64(c, v->oh * v->wp),
+                   .out = y,
+                   .ldo = cg_i64(c, v->oh * v->ow),
                    .win = &win,
                    .aw = aw};
     cg_product(c, DT_F32, &p);
-    if (out != y)
-        place(c, y, v->O, v->oh, v->ow, out, v->oh, v->wp, 0, 0);
 }
 
 /* dst[p, o] = dy[o, i, j] for the positions p = i*wp + j at the

@@ -84,6 +84,28 @@ static void store_vec(Cg *c, const Tile *t, LLVMValueRef v, LLVMValueRef p, bool
     cg_store_lanes(c, v, p, part ? t->last : t->V);
 }
 
+/* v, the sums of out's row orow from column col on (lanes of them), at
+ * the window's pitch wp, stored to its first keep columns of each wp
+ * only, keep to a row: a vector spans up to (lanes-1)/wp + 2 rows, a
+ * masked store each. The conv's outputs so go straight to y, where they
+ * were moved there from scratch (12-16% of a 16-channel 28x28 forward). */
+static void store_kept(Cg *c, const Tile *t, LLVMValueRef v, LLVMValueRef orow, LLVMValueRef col,
+                       int lanes)
+{
+    int64_t wp = t->win->wp, keep = t->win->keep;
+    LLVMValueRef r0 = LLVMBuildUDiv(c->b, col, cg_i64(c, wp), "");
+    LLVMValueRef c0 = LLVMBuildURem(c->b, col, cg_i64(c, wp), "");
+    for (int64_t s = 0; s <= (lanes - 1) / wp + 1; s++) {
+        /* lane l lands on row r0 + s, column c0 + l - s*wp */
+        LLVMValueRef lo = LLVMBuildSub(c->b, cg_i64(c, s * wp), c0, "");
+        LLVMValueRef hi = cg_smin(c, cg_add(c, lo, cg_i64(c, keep)), cg_i64(c, lanes));
+        LLVMValueRef at = LLVMBuildSub(
+            c->b, cg_add(c, cg_mul(c, cg_add(c, r0, cg_i64(c, s)), cg_i64(c, keep)), c0),
+            cg_i64(c, s * wp), "");
+        cg_store_between(c, v, LLVMBuildGEP2(c->b, c->f32, orow, &at, 1, ""), lo, hi);
+    }
+}
+
 /* element (i0 + r, col) of a matrix whose rows are ld elements apart */
 static LLVMValueRef at(Cg *c, LLVMValueRef base, LLVMValueRef i0, int r, LLVMValueRef ld,
                        LLVMValueRef col)
@@ -184,6 +206,11 @@ static LLVMValueRef b_vec(Cg *c, const Tile *t, LLVMValueRef row, LLVMValueRef j
                   cg_add(c, cg_mul(c, panel, cg_i64(c, t->pk * t->pw)), cg_i64(c, col % t->pw)));
 }
 
+static bool keeps(const Tile *t)
+{
+    return t->win && t->win->keep;
+}
+
 /* out[i0 .. i0+R, j0 .. j0+width] (+)= a[i0 .. i0+R, :] @ b[:, j0 ..]. */
 static void tile(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
                  LLVMValueRef i0, LLVMValueRef j0)
@@ -217,7 +244,12 @@ static void tile(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLVMVal
         }
     }
     k_end(c, &lk);
-    for (int r = 0; r < t->R; r++) {
+    for (int r = 0; r < t->R && keeps(t); r++)
+        for (int v = 0; v < t->NV; v++)
+            store_kept(c, t, LLVMBuildLoad2(c->b, t->vt, acc[r][v], ""),
+                       at(c, out, i0, r, t->ldo, cg_i64(c, 0)), cg_add(c, j0, cg_i64(c, v * t->V)),
+                       partial(t, v) ? t->last : t->V);
+    for (int r = 0; r < t->R && !keeps(t); r++) {
         LLVMValueRef orow = at(c, out, i0, r, t->ldo, j0);
         for (int v = 0; v < t->NV; v++) {
             LLVMValueRef p = cg_gep(c, DT_F32, orow, cg_i64(c, v * t->V));
@@ -350,7 +382,7 @@ static void last_row(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValueR
 {
     LLVMBasicBlockRef join = cg_if_begin(c, LLVMBuildTrunc(c->b, M, c->i1, ""));
     LLVMValueRef last = LLVMBuildSub(c->b, M, cg_i64(c, 1), "");
-    if (t.N <= (int64_t)t.V * MAX_NV || t.acc) {
+    if (t.N <= (int64_t)t.V * MAX_NV || t.acc || keeps(&t)) {
         t.R = 1;
         t.NV = MAX_NV;
         rows(c, t, out, a, b, last, cg_i64(c, 0), t.N);
@@ -391,6 +423,8 @@ static const char *win_kind(Cg *c, const char *kind, const CgWindow *w)
     const char *name =
         arena_printf(c->g->arena, "%s.win%lldx%lld.%lld.%lld", kind, (long long)w->kh,
                      (long long)w->kw, (long long)w->cs, (long long)w->wp);
+    if (w->keep)
+        name = arena_printf(c->g->arena, "%s.k%lld", name, (long long)w->keep);
     if (w->sh <= 1 && w->sw <= 1) /* as cg_win_tap reads it */
         return name;
     return arena_printf(c->g->arena, "%s.s%lldx%lld.%lld", name, (long long)w->sh, (long long)w->sw,
@@ -456,6 +490,7 @@ LLVMValueRef cg_gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta, const Cg
                         const CgAWalk *aw, int64_t pk, bool cont, bool any)
 {
     check(!aw || !aw->k || (!ta && !pk));
+    check(!win || !win->keep || (!acc && !cont));
     const char *shape = ta ? arena_printf(c->g->arena, "%lld", (long long)N)
                            : arena_printf(c->g->arena, "%lldx%lld", (long long)K, (long long)N);
     const char *kind = pk ? arena_printf(c->g->arena, "%s.p%lld%s", ta ? ".ta" : "", (long long)pk,
@@ -508,6 +543,7 @@ LLVMValueRef cg_gemm_fn(Cg *c, int64_t K, int64_t N, bool acc, bool ta, const Cg
  * 43 GFLOP/s that way. */
 LLVMValueRef cg_gemm_wa_fn(Cg *c, const CgWindow *win, int64_t K, int64_t N)
 {
+    check(!win->keep);
     const char *shape = arena_printf(c->g->arena, "%lldx%lld", (long long)K, (long long)N);
     CgSaved saved;
     bool made;
@@ -671,6 +707,7 @@ static void dot_rows(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLV
  * onto an image. */
 LLVMValueRef cg_gemm_tb_fn(Cg *c, int64_t K, int64_t N, bool acc, const CgWindow *win, bool any)
 {
+    check(!win || !win->keep);
     const char *shape = arena_printf(c->g->arena, "%lldx%lld", (long long)K, (long long)N);
     CgSaved saved;
     bool made;

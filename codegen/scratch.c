@@ -17,7 +17,7 @@
  * positions] of it, except for a 1x1, stride-1, unpadded kernel, whose
  * input already is that matrix; one of dilation 1 may instead run
  * directly (cg_conv_window: a padded copy of the image, or of its
- * phases, and the outputs at its pitch), so its scratch is the larger of
+ * phases), so its scratch is the larger of
  * the two. conv3d
  * builds one output depth's block of the matrix [C/groups * kernel, OH *
  * OW] at a time; conv_transpose2d computes the column matrix [O/groups *
@@ -153,11 +153,13 @@ CgConvWin cg_conv_window(const Node *n)
      * its bottom and right ones (the gradient's dy always a copy) */
     v.copy = strided || gi || v.oy || v.ox || v.h > v.H || v.w > v.W;
     v.wp = v.copy ? v.w : v.W;
-    /* the transposed sum of every group's weights, and dy^T at the pitch */
+    /* the weight gradient's dy at the pitch, and its transposed sum of
+     * every group's weights (the other products store their outputs
+     * without the wrapped columns) */
     v.wt = gw && og >= CG_WT_CHANNELS;
     int64_t planes = cg_win_phases(v.kh, v.sh) * cg_win_phases(v.kw, v.sw);
     v.elems = (v.copy ? v.C * planes * v.h * v.w : 0) +
-              (v.wt || v.wp != v.ow ? v.O * v.oh * v.wp : 0) +
+              (gw && (v.wt || v.wp != v.ow) ? v.O * v.oh * v.wp : 0) +
               (v.wt ? groups * og * cg * v.kh * v.kw : 0);
     return v;
 }
