@@ -55,6 +55,20 @@ struct CgEpilogue {
     void *ctx;
 };
 
+/* A chain of unary elementwise ops a kernel applies to each value it
+ * makes before it stores it (eltwise.c builds it for a batch norm's
+ * fused activation): apply(c, ch, v) is the chain's value at v. */
+typedef struct CgChain CgChain;
+struct CgChain {
+    LLVMValueRef (*apply)(Cg *c, const CgChain *ch, LLVMValueRef v);
+    void *ctx;
+};
+
+/* norm.c: batch norm n of the inputs ins (x, gamma, beta, running mean
+ * and variance) into out, in the current kernel function, chain (or
+ * NULL) applied to each value. */
+void cg_emit_batch_norm(Cg *c, Node *n, LLVMValueRef out, LLVMValueRef *ins, const CgChain *chain);
+
 /* reduce.c: out = a @ b with NumPy's rules for matmul node m, into the
  * current kernel function; part: its step's scratch when it has one
  * (cg_gemm_splits_k), else NULL. Whether it applied epi (NULL: none),

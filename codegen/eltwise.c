@@ -13,7 +13,9 @@
  * the part of the output each task has just made, in its core's cache);
  * one that contains a convolution runs the convolution's
  * loop over images (conv.c) and the same epilogue nest on each image right
- * after it. Training-mode dropout and dropout_grad draw their masks here
+ * after it; one that contains a batch norm, the norm (norm.c), which
+ * applies the group's unary chain to each value it makes. Training-mode
+ * dropout and dropout_grad draw their masks here
  * (rng.c says how).
  */
 #include <math.h>
@@ -530,6 +532,23 @@ static const CgEpilogue *tail_epilogue(Cg *c, Node *step, TailCtx *tc, CgEpilogu
     return epi;
 }
 
+/* A batch norm group's chain (CgChain) at the norm's value v: its
+ * unary members from the norm up to the sink */
+static LLVMValueRef chain_value(Cg *c, const Group *gr, Node *x, LLVMValueRef v)
+{
+    if (x == gr->gemm)
+        return v;
+    check(x->nin == 1);
+    LLVMValueRef a[1] = {chain_value(c, gr, x->in[0], v)};
+    return scalar_op(c, x, a);
+}
+
+static LLVMValueRef chain_apply(Cg *c, const CgChain *ch, LLVMValueRef v)
+{
+    const TailCtx *t = ch->ctx;
+    return chain_value(c, t->gr, t->sink, v);
+}
+
 LLVMValueRef cg_kernel_eltwise(Cg *c, Node *step)
 {
     const Graph *g = c->g;
@@ -546,7 +565,8 @@ LLVMValueRef cg_kernel_eltwise(Cg *c, Node *step)
     {
         if (x->op == OP_CONST)
             continue;
-        if (op_info[x->op].kind == K_GEMM || op_info[x->op].kind == K_CONV) {
+        if (op_info[x->op].kind == K_GEMM || op_info[x->op].kind == K_CONV ||
+            x->op == OP_BATCH_NORM) {
             check(!gr.gemm);
             gr.gemm = x;
         } else if (op_info[x->op].kind != K_ELTWISE && x->op != OP_BROADCAST_TO) {
@@ -570,7 +590,7 @@ LLVMValueRef cg_kernel_eltwise(Cg *c, Node *step)
     }
     check(sink);
     if (gr.gemm) {
-        for (int j = 0; j < 2; j++)
+        for (int j = 0; j < gr.gemm->nin; j++)
             if (gr.gemm->in[j]->op != OP_CONST && gr.leaf_of[gr.gemm->in[j]->id] < 0) {
                 gr.leaf_of[gr.gemm->in[j]->id] = gr.nleaves;
                 gr.leaves[gr.nleaves++] = gr.gemm->in[j];
@@ -585,7 +605,16 @@ LLVMValueRef cg_kernel_eltwise(Cg *c, Node *step)
     for (int i = 0; i < gr.nleaves; i++)
         gr.ptrs[i] = LLVMGetParam(fn, (unsigned)i + 1);
     EltCtx e;
-    if (gr.gemm && op_info[gr.gemm->op].kind == K_CONV) {
+    if (gr.gemm && gr.gemm->op == OP_BATCH_NORM) {
+        /* the activation on each value before it is stored */
+        TailCtx tc = {.gr = &gr, .sink = sink};
+        CgChain chain = {.apply = chain_apply, .ctx = &tc};
+        LLVMValueRef ins[5];
+        check(gr.gemm->nin == 5);
+        for (int j = 0; j < 5; j++)
+            ins[j] = gr.ptrs[gr.leaf_of[gr.gemm->in[j]->id]];
+        cg_emit_batch_norm(c, gr.gemm, gr.out, ins, &chain);
+    } else if (gr.gemm && op_info[gr.gemm->op].kind == K_CONV) {
         /* the epilogue per image, right after the image's convolution */
         check(sink != gr.gemm);
         CgNest *n = eltwise_nest(c, &gr, sink, true, false, &e);

@@ -6,6 +6,8 @@
  * (in lanes, cg_sum_add_run, for f32 data in runs of a known length).
  * Their gradients are graph nodes of other families (grad_nn.c).
  */
+#include <string.h>
+
 #include "cg_kernels.h"
 
 /* ---- normalization ----------------------------------------------------------- */
@@ -134,9 +136,15 @@ static void batch_stats(Cg *c, Node *n, LLVMValueRef src, LLVMValueRef mean, LLV
  * gamma, beta, mean, var, batch. */
 enum { BN_CHANNEL_WORK = 1 << 15 };
 
+typedef struct {
+    Node *n;
+    const CgChain *chain; /* applied to each value, or NULL */
+} BnCtx;
+
 static void bn_channels(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
 {
-    Node *n = ctx, *x = n->in[0];
+    const BnCtx *bc = ctx;
+    Node *n = bc->n, *x = n->in[0];
     DType t = n->dtype;
     LLVMValueRef out = vals[0], src = vals[1], gamma = vals[2], beta = vals[3], mean = vals[4],
                  var = vals[5];
@@ -164,7 +172,8 @@ static void bn_channels(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *v
     LLVMValueRef s = cg_loop_begin(c, S, &ls);
     LLVMValueRef at = cg_add(c, base, s);
     LLVMValueRef v = LLVMBuildFSub(c->b, cg_load(c, t, src, at), m, "");
-    cg_store(c, t, LLVMBuildFAdd(c->b, LLVMBuildFMul(c->b, v, scale, ""), shift, ""), out, at);
+    v = LLVMBuildFAdd(c->b, LLVMBuildFMul(c->b, v, scale, ""), shift, "");
+    cg_store(c, t, bc->chain ? bc->chain->apply(c, bc->chain, v) : v, out, at);
     cg_loop_end(c, &ls);
     cg_loop_end(c, &lb);
     cg_loop_end(c, &lc);
@@ -181,32 +190,56 @@ static int64_t channel_chunk(Cg *c, const Shape *xs)
     return per >= BN_CHANNEL_WORK ? 1 : (BN_CHANNEL_WORK + per - 1) / per;
 }
 
-/* The kernel of n over ranges of channels, each range body(vals); vals:
- * the kernel's parameters (output, then n's nin inputs), then the batch. */
-static LLVMValueRef by_channels(Cg *c, Node *n, int nin, int64_t chunk, CgChunkBody body)
+/* n over ranges of channels of its input 0, each range body(vals, ctx),
+ * in the current kernel function; vals: the output, n's nin inputs
+ * (ptrs), then the batch. */
+static void in_channels(Cg *c, Node *n, LLVMValueRef *ptrs, int nin, int64_t chunk,
+                        CgChunkBody body, void *ctx)
 {
-    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, nin), batch = c->batch;
+    LLVMValueRef fn = c->fn, batch = c->batch;
     LLVMValueRef vals[8];
     check(nin + 2 <= (int)countof(vals));
-    for (int i = 0; i <= nin; i++)
-        vals[i] = LLVMGetParam(fn, (unsigned)i);
+    memcpy(vals, ptrs, sizeof *vals * (size_t)(nin + 1));
     vals[nin + 1] = batch;
     size_t len;
     const char *name = LLVMGetValueName2(fn, &len);
     cg_parallel_chunks(c, arena_printf(c->g->arena, "%.*s.channels", (int)len, name),
-                       cg_i64(c, n->in[0]->shape.d[1].n), chunk, vals, nin + 2, body, n);
+                       cg_i64(c, n->in[0]->shape.d[1].n), chunk, vals, nin + 2, body, ctx);
     c->fn = fn;
     c->batch = batch;
+}
+
+/* The kernel of n over ranges of channels (in_channels) */
+static LLVMValueRef by_channels(Cg *c, Node *n, int nin, int64_t chunk, CgChunkBody body)
+{
+    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, nin), ptrs[8];
+    check(nin + 1 <= (int)countof(ptrs));
+    for (int i = 0; i <= nin; i++)
+        ptrs[i] = LLVMGetParam(fn, (unsigned)i);
+    in_channels(c, n, ptrs, nin, chunk, body, n);
     LLVMBuildRetVoid(c->b);
     return fn;
 }
 
-static LLVMValueRef k_batch_norm(Cg *c, Node *n)
+void cg_emit_batch_norm(Cg *c, Node *n, LLVMValueRef out, LLVMValueRef *ins, const CgChain *chain)
 {
     const Shape *xs = &n->in[0]->shape;
+    LLVMValueRef ptrs[6] = {out};
+    memcpy(ptrs + 1, ins, sizeof *ptrs * 5);
+    BnCtx bc = {n, chain};
     /* in inference, one pass: the call site cuts it into batch rows
      * instead (parallel.c), as the convolution before it */
-    return by_channels(c, n, 5, c->training ? channel_chunk(c, xs) : xs->d[1].n, bn_channels);
+    in_channels(c, n, ptrs, 5, c->training ? channel_chunk(c, xs) : xs->d[1].n, bn_channels, &bc);
+}
+
+static LLVMValueRef k_batch_norm(Cg *c, Node *n)
+{
+    LLVMValueRef fn = cg_kernel_begin(c, n, n->in, 5), ins[5];
+    for (int i = 0; i < 5; i++)
+        ins[i] = LLVMGetParam(fn, (unsigned)i + 1);
+    cg_emit_batch_norm(c, n, LLVMGetParam(fn, 0), ins, NULL);
+    LLVMBuildRetVoid(c->b);
+    return fn;
 }
 
 /* The gradients of batch norm in training (grad_nn.c), channel by

@@ -41,10 +41,16 @@
  *    (index along dimension 0) at a time and the chain applied to that
  *    image in place right after it, so the same storage rule holds. The
  *    root's step carries the convolution's scratch (cg_scratch_bytes).
+ *  - Batch norm group: a batch_norm followed by a chain of unary
+ *    K_ELTWISE ops (its activation), no bias; the norm computes each
+ *    value and the chain is applied before it is stored in R's buffer
+ *    (codegen/norm.c). The norm reads all of a channel before it writes
+ *    any of it, so R may not overlap its operands only partly: the
+ *    planner's in-place rule (elementwise groups only) keeps them apart.
  *  - A matmul or convolution that is not followed by such a chain stays a
  *    group of its own; a GEMM or convolution group never grows beyond its
  *    chain (an elementwise node is not fused into it, nor its root into an
- *    elementwise user). In the code, "GEMM" covers both.
+ *    elementwise user). In the code, "GEMM" covers them all.
  *
  * A loop's body is fused as a graph of its own (its outputs pinned like a
  * model's); a loop and its results are never members.
@@ -150,13 +156,15 @@ void pass_fuse(Graph *g)
         /* The single user of n when n may be fused into one at all. */
 #define SOLE_USER(n) (!pinned[(n)->id] && nusers[(n)->id] == 1 ? user[(n)->id] : NULL)
 
-    /* GEMM epilogues: (matmul | conv) [-> bias add] [-> unary op]* */
+    /* GEMM epilogues: (matmul | conv) [-> bias add] [-> unary op]*, and
+     * batch_norm -> unary op+ */
     for (int i = 0; i < nn; i++) {
         Node *m = g->nodes.v[i];
-        if ((op_info[m->op].kind != K_GEMM && !is_conv(m)) || m->dtype == DT_UNKNOWN)
+        bool norm = m->op == OP_BATCH_NORM;
+        if ((op_info[m->op].kind != K_GEMM && !is_conv(m) && !norm) || m->dtype == DT_UNKNOWN)
             continue;
         Node *cur = m, *u = SOLE_USER(m);
-        if (u && u->op == OP_ADD && same_type(u, m)) {
+        if (u && !norm && u->op == OP_ADD && same_type(u, m)) {
             Node *b = u->in[0] == m ? u->in[1] : u->in[0];
             /* b may be a product that qualifies as this one's bias while this
              * one qualifies as its bias ([1, N] + [1, N]): one joins, the

@@ -845,6 +845,42 @@ TEST(fuse, fuse_conv_group_not_in_place)
 }
 END_TEST
 
+/* A batch norm and the unary ops after it are one group (the norm
+ * applies them before it stores); a bias add after it is not, nor an op
+ * whose input has another user, and the group never goes in place. */
+TEST(fuse, fuse_batch_norm_chain)
+{
+    Node *bn[3];
+    for (int i = 0; i < 3; i++) {
+        Node *in[5] = {
+            U(OP_EXP, X("f32[B, 4, 5, 5]")), P("f32[4]"), P("f32[4]"),
+            ir_state(G, arena_printf(A, "m%d", i), DT_UNKNOWN, (Shape){0}, INIT_ZEROS, L0()),
+            ir_state(G, arena_printf(A, "v%d", i), DT_UNKNOWN, (Shape){0}, INIT_ONES, L0())};
+        bn[i] = tl_defaults(G, ir_node_new(G, OP_BATCH_NORM, in, 5, L0()));
+    }
+    Node *r = U(OP_RELU, bn[0]);
+    Node *t = U(OP_TANH, r);
+    Node *add = Bin(OP_ADD, bn[1], P("f32[1, 4, 1, 1]"));
+    Node *twice = U(OP_RELU, bn[2]);
+    OUT(t);
+    OUT(add);
+    OUT(twice);
+    OUT(bn[2]);
+    fuse();
+    ck_assert_ptr_eq(bn[0]->fused, t);
+    ck_assert_ptr_eq(r->fused, t);
+    ck_assert_ptr_null(t->fused);
+    ck_assert_ptr_null(bn[1]->fused);
+    ck_assert_ptr_null(bn[2]->fused);
+    Node *roots[] = {t, add, twice, bn[2]};
+    MemPlan *p = pass_memplan(G, roots, 4, cg_scratch_bytes);
+    Node *x = bn[0]->in[0]; /* dies at the norm's group */
+    ck_assert_ptr_eq(p->alias[t->id], t);
+    ck_assert(p->offset[t->id] + p->bytes[t->id] <= p->offset[x->id] ||
+              p->offset[x->id] + p->bytes[x->id] <= p->offset[t->id]);
+}
+END_TEST
+
 /* Fusion marks survive a print/read round trip, and fuse is deterministic. */
 TEST(fuse, fuse_round_trip)
 {
