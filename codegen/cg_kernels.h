@@ -55,12 +55,18 @@ struct CgEpilogue {
     void *ctx;
 };
 
-/* A chain of unary elementwise ops a kernel applies to each value it
- * makes before it stores it (eltwise.c builds it for a batch norm's
- * fused activation): apply(c, ch, v) is the chain's value at v. */
+/* A chain of elementwise ops a kernel applies to each value it makes
+ * before it stores it (eltwise.c builds it for a batch norm's fused
+ * activation and residual add): apply(c, ch, vals, v, at) is the chain's
+ * value at v for the output's element at (an i64 offset), vals the
+ * kernel's copies of the nvals values ch->vals (its other operands, read
+ * at the same offset). */
 typedef struct CgChain CgChain;
 struct CgChain {
-    LLVMValueRef (*apply)(Cg *c, const CgChain *ch, LLVMValueRef v);
+    LLVMValueRef (*apply)(Cg *c, const CgChain *ch, LLVMValueRef *vals, LLVMValueRef v,
+                          LLVMValueRef at);
+    LLVMValueRef *vals;
+    int nvals;
     void *ctx;
 };
 

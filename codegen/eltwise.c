@@ -533,20 +533,32 @@ static const CgEpilogue *tail_epilogue(Cg *c, Node *step, TailCtx *tc, CgEpilogu
 }
 
 /* A batch norm group's chain (CgChain) at the norm's value v: its
- * unary members from the norm up to the sink */
-static LLVMValueRef chain_value(Cg *c, const Group *gr, Node *x, LLVMValueRef v)
+ * members from the norm up to x, their other operands (of the sink's
+ * shape, pass_fuse) read at offset at from ptrs, the task's copies of
+ * the leaves' pointers */
+static LLVMValueRef chain_value(Cg *c, const Group *gr, Node *x, LLVMValueRef *ptrs, LLVMValueRef v,
+                                LLVMValueRef at)
 {
     if (x == gr->gemm)
         return v;
-    check(x->nin == 1);
-    LLVMValueRef a[1] = {chain_value(c, gr, x->in[0], v)};
+    if (x->op == OP_CONST)
+        return cg_fconst(c, x->dtype, attr_value(x));
+    if (!is_member(c, gr, x)) {
+        check(ir_shape_eq(&x->shape, &gr->gemm->shape));
+        return cg_load(c, x->dtype, ptrs[gr->leaf_of[x->id]], at);
+    }
+    LLVMValueRef a[8];
+    check(x->nin <= 8);
+    for (int i = 0; i < x->nin; i++)
+        a[i] = chain_value(c, gr, x->in[i], ptrs, v, at);
     return scalar_op(c, x, a);
 }
 
-static LLVMValueRef chain_apply(Cg *c, const CgChain *ch, LLVMValueRef v)
+static LLVMValueRef chain_apply(Cg *c, const CgChain *ch, LLVMValueRef *vals, LLVMValueRef v,
+                                LLVMValueRef at)
 {
     const TailCtx *t = ch->ctx;
-    return chain_value(c, t->gr, t->sink, v);
+    return chain_value(c, t->gr, t->sink, vals, v, at);
 }
 
 LLVMValueRef cg_kernel_eltwise(Cg *c, Node *step)
@@ -608,7 +620,7 @@ LLVMValueRef cg_kernel_eltwise(Cg *c, Node *step)
     if (gr.gemm && gr.gemm->op == OP_BATCH_NORM) {
         /* the activation on each value before it is stored */
         TailCtx tc = {.gr = &gr, .sink = sink};
-        CgChain chain = {.apply = chain_apply, .ctx = &tc};
+        CgChain chain = {.apply = chain_apply, .vals = gr.ptrs, .nvals = gr.nleaves, .ctx = &tc};
         LLVMValueRef ins[5];
         check(gr.gemm->nin == 5);
         for (int j = 0; j < 5; j++)

@@ -173,7 +173,7 @@ static void bn_channels(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *v
     LLVMValueRef at = cg_add(c, base, s);
     LLVMValueRef v = LLVMBuildFSub(c->b, cg_load(c, t, src, at), m, "");
     v = LLVMBuildFAdd(c->b, LLVMBuildFMul(c->b, v, scale, ""), shift, "");
-    cg_store(c, t, bc->chain ? bc->chain->apply(c, bc->chain, v) : v, out, at);
+    cg_store(c, t, bc->chain ? bc->chain->apply(c, bc->chain, vals + 7, v, at) : v, out, at);
     cg_loop_end(c, &ls);
     cg_loop_end(c, &lb);
     cg_loop_end(c, &lc);
@@ -192,19 +192,21 @@ static int64_t channel_chunk(Cg *c, const Shape *xs)
 
 /* n over ranges of channels of its input 0, each range body(vals, ctx),
  * in the current kernel function; vals: the output, n's nin inputs
- * (ptrs), then the batch. */
+ * (ptrs), the batch, then chain's values (chain may be NULL). */
 static void in_channels(Cg *c, Node *n, LLVMValueRef *ptrs, int nin, int64_t chunk,
-                        CgChunkBody body, void *ctx)
+                        CgChunkBody body, void *ctx, const CgChain *chain)
 {
     LLVMValueRef fn = c->fn, batch = c->batch;
-    LLVMValueRef vals[8];
-    check(nin + 2 <= (int)countof(vals));
+    int more = chain ? chain->nvals : 0;
+    LLVMValueRef *vals = arena_alloc(c->g->arena, sizeof *vals * (size_t)(nin + 2 + more));
     memcpy(vals, ptrs, sizeof *vals * (size_t)(nin + 1));
     vals[nin + 1] = batch;
+    for (int i = 0; i < more; i++)
+        vals[nin + 2 + i] = chain->vals[i];
     size_t len;
     const char *name = LLVMGetValueName2(fn, &len);
     cg_parallel_chunks(c, arena_printf(c->g->arena, "%.*s.channels", (int)len, name),
-                       cg_i64(c, n->in[0]->shape.d[1].n), chunk, vals, nin + 2, body, ctx);
+                       cg_i64(c, n->in[0]->shape.d[1].n), chunk, vals, nin + 2 + more, body, ctx);
     c->fn = fn;
     c->batch = batch;
 }
@@ -216,7 +218,7 @@ static LLVMValueRef by_channels(Cg *c, Node *n, int nin, int64_t chunk, CgChunkB
     check(nin + 1 <= (int)countof(ptrs));
     for (int i = 0; i <= nin; i++)
         ptrs[i] = LLVMGetParam(fn, (unsigned)i);
-    in_channels(c, n, ptrs, nin, chunk, body, n);
+    in_channels(c, n, ptrs, nin, chunk, body, n, NULL);
     LLVMBuildRetVoid(c->b);
     return fn;
 }
@@ -229,7 +231,8 @@ void cg_emit_batch_norm(Cg *c, Node *n, LLVMValueRef out, LLVMValueRef *ins, con
     BnCtx bc = {n, chain};
     /* in inference, one pass: the call site cuts it into batch rows
      * instead (parallel.c), as the convolution before it */
-    in_channels(c, n, ptrs, 5, c->training ? channel_chunk(c, xs) : xs->d[1].n, bn_channels, &bc);
+    in_channels(c, n, ptrs, 5, c->training ? channel_chunk(c, xs) : xs->d[1].n, bn_channels, &bc,
+                chain);
 }
 
 static LLVMValueRef k_batch_norm(Cg *c, Node *n)

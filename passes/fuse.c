@@ -37,12 +37,16 @@
  *    shape from the right, its dimension over G's channel dimension 1 is C
  *    (G's dim 1, not the batch) and every other dimension is a static 1:
  *    [C, 1, 1] or [1, C, 1, 1] after a 2-d convolution, [C, 1] or [1, C, 1]
- *    after a 1-d one. The convolution is computed into R's buffer one image
- *    (index along dimension 0) at a time and the chain applied to that
- *    image in place right after it, so the same storage rule holds. The
- *    root's step carries the convolution's scratch (cg_scratch_bytes).
- *  - Batch norm group: a batch_norm followed by a chain of unary
- *    K_ELTWISE ops (its activation), no bias; the norm computes each
+ *    after a 1-d one; and the Ei after it may also take operands that are
+ *    consts or values of their exact shape and type from outside the group
+ *    that would not have been fused into them (a residual add). The
+ *    convolution is computed into R's buffer one image (index along
+ *    dimension 0) at a time and the chain applied to that image in place
+ *    right after it, so the same storage rule holds, for those operands
+ *    too. The root's step carries the convolution's scratch
+ *    (cg_scratch_bytes).
+ *  - Batch norm group: a batch_norm followed by such a chain (its
+ *    activation, a residual add), no bias; the norm computes each
  *    value and the chain is applied before it is stored in R's buffer
  *    (codegen/norm.c). The norm reads all of a channel before it writes
  *    any of it, so R may not overlap its operands only partly: the
@@ -117,6 +121,21 @@ static bool is_bias(const Node *b, const Node *p)
            ir_dim_eq(b->shape.d[1], n);
 }
 
+/* u may extend a chain at cur: each of its other operands is a const
+ * or a value of u's exact type from outside (a residual, the GELU's
+ * input beside its adjoint) that would not have joined u's group */
+static bool full_link(const Node *u, const Node *cur, const int *nusers, Node *const *user)
+{
+    for (int j = 0; j < u->nin; j++) {
+        const Node *y = u->in[j];
+        if (y == cur || y->op == OP_CONST)
+            continue;
+        if (!same_type(y, u) || (fusable_eltwise(y) && nusers[y->id] == 1 && user[y->id] == u))
+            return false;
+    }
+    return true;
+}
+
 void pass_fuse(Graph *g)
 {
     int nn = g->nodes.n;
@@ -175,7 +194,12 @@ void pass_fuse(Graph *g)
                 u = SOLE_USER(cur);
             }
         }
-        while (u && fusable_eltwise(u) && u->nin == 1 && same_type(u, cur)) {
+        /* (a product's tail takes unary ops only: its epilogue runs on
+         * blocks of the tasks' panels, where the GPT's gelu_grad(x, G)
+         * took 4.4 ms for the 3.9 of the product and a flat pass) */
+        bool full = op_info[m->op].kind != K_GEMM;
+        while (u && !gemm[u->id] && fusable_eltwise(u) && same_type(u, cur) &&
+               (u->nin == 1 || (full && full_link(u, cur, nusers, user)))) {
             into[cur->id] = u;
             cur = u;
             u = SOLE_USER(cur);

@@ -547,6 +547,44 @@ TEST(fuse, fuse_gemm_not_an_epilogue)
 }
 END_TEST
 
+/* A convolution's chain takes ops with full operands from outside (a
+ * residual add) after its bias; not an operand that would have joined
+ * the op's own group, a broadcast one, nor an op already in another
+ * chain. */
+TEST(fuse, fuse_conv_full_operands)
+{
+    Node *x = X("f32[B, 3, 6, 8]");
+    Node *w = P("f32[4, 3, 3, 3]"); /* -> [B, 4, 4, 6] */
+    Node *full = X("f32[B, 4, 4, 6]");
+    Node *c1 = Bin(OP_CONV2D, x, w);
+    Node *a1 = Bin(OP_ADD, c1, P("f32[4, 1, 1]"));
+    Node *r1 = Bin(OP_ADD, full, a1); /* the residual */
+    Node *t1 = U(OP_RELU, r1);
+    Node *c4 = Bin(OP_CONV2D, x, w);
+    Node *e4 = U(OP_EXP, full);
+    Node *u4 = Bin(OP_MUL, c4, e4); /* e4 joins u4's group instead */
+    Node *c5 = Bin(OP_CONV2D, x, w);
+    Node *u5 = Bin(OP_MUL, c5, X("f32[B, 1, 4, 6]")); /* broadcast */
+    Node *c6 = Bin(OP_CONV2D, x, w), *c7 = Bin(OP_CONV2D, x, w);
+    Node *a67 = Bin(OP_ADD, c6, c7); /* one chain takes it */
+    OUT(t1);
+    OUT(u4);
+    OUT(u5);
+    OUT(a67);
+    fuse();
+    ck_assert_ptr_eq(c1->fused, t1);
+    ck_assert_ptr_eq(a1->fused, t1);
+    ck_assert_ptr_eq(r1->fused, t1);
+    ck_assert_ptr_null(t1->fused);
+    ck_assert_ptr_null(c4->fused);
+    ck_assert_ptr_eq(e4->fused, u4);
+    ck_assert_ptr_null(c5->fused);
+    ck_assert_ptr_eq(c6->fused, a67);
+    ck_assert_ptr_null(c7->fused);
+    ck_assert_int_gt(cg_scratch_bytes(G, t1), 0);
+}
+END_TEST
+
 TEST(fuse, fuse_not_into_several_users)
 {
     Node *x = X("f32[B, 4]");
@@ -733,12 +771,11 @@ TEST(fuse, fuse_conv_not_a_channel_bias)
                          "f32[4, 1]",          /* along H */
                          "f32[1, 1, 1]",       /* one value for every channel */
                          "f32[4, 4, 1]",       /* per channel and row */
-                         "f32[1, 1, 4, 1, 1]", /* rank 5 */
-                         "f32[B, 4, 4, 6]"};   /* a full operand */
+                         "f32[1, 1, 4, 1, 1]"}; /* rank 5 */
     Node *cv[countof(bad)], *a[countof(bad)], *r[countof(bad)];
     for (int i = 0; i < countof(bad); i++) {
         cv[i] = Bin(OP_CONV2D, x, w);
-        Node *b = strstr(bad[i], "B") ? X(bad[i]) : P(bad[i]);
+        Node *b = P(bad[i]);
         a[i] = Bin(OP_ADD, cv[i], b);
         r[i] = U(OP_RELU, a[i]);
         OUT(r[i]);
