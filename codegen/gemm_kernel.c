@@ -87,8 +87,9 @@ static void store_vec(Cg *c, const Tile *t, LLVMValueRef v, LLVMValueRef p, bool
 /* v, the sums of out's row orow from column col on (lanes of them), at
  * the window's pitch wp, stored to its first keep columns of each wp
  * only, keep to a row: a vector spans up to (lanes-1)/wp + 2 rows, a
- * masked store each. The conv's outputs so go straight to y, where they
- * were moved there from scratch (12-16% of a 16-channel 28x28 forward). */
+ * masked store each. A convolution's outputs so go straight to y; they
+ * went to scratch, and a loop moving them took 12-16% of a 16-channel
+ * 28x28 forward. */
 static void store_kept(Cg *c, const Tile *t, LLVMValueRef v, LLVMValueRef orow, LLVMValueRef col,
                        int lanes)
 {
@@ -244,12 +245,14 @@ static void tile(Cg *c, const Tile *t, LLVMValueRef out, LLVMValueRef a, LLVMVal
         }
     }
     k_end(c, &lk);
-    for (int r = 0; r < t->R && keeps(t); r++)
-        for (int v = 0; v < t->NV; v++)
-            store_kept(c, t, LLVMBuildLoad2(c->b, t->vt, acc[r][v], ""),
-                       at(c, out, i0, r, t->ldo, cg_i64(c, 0)), cg_add(c, j0, cg_i64(c, v * t->V)),
-                       partial(t, v) ? t->last : t->V);
-    for (int r = 0; r < t->R && !keeps(t); r++) {
+    for (int r = 0; r < t->R; r++) {
+        if (keeps(t)) {
+            for (int v = 0; v < t->NV; v++)
+                store_kept(c, t, LLVMBuildLoad2(c->b, t->vt, acc[r][v], ""),
+                           at(c, out, i0, r, t->ldo, cg_i64(c, 0)),
+                           cg_add(c, j0, cg_i64(c, v * t->V)), partial(t, v) ? t->last : t->V);
+            continue;
+        }
         LLVMValueRef orow = at(c, out, i0, r, t->ldo, j0);
         for (int v = 0; v < t->NV; v++) {
             LLVMValueRef p = cg_gep(c, DT_F32, orow, cg_i64(c, v * t->V));
