@@ -322,6 +322,8 @@ typedef struct {
     int *leaf_of;       /* by node id: leaf index, -1 */
     DType *ltype;
     LLVMValueRef out;
+    LLVMValueRef value; /* the product's or norm's value in hand, or NULL:
+                         * eval loads it from out */
 } Group;
 
 static bool is_member(const Cg *c, const Group *gr, const Node *x)
@@ -349,7 +351,7 @@ static LLVMValueRef eval(Cg *c, Group *gr, Node *x, LLVMValueRef *offs, LLVMValu
     if (x->op == OP_CONST)
         return cg_fconst(c, x->dtype, attr_value(x));
     if (x == gr->gemm)
-        return cg_load(c, x->dtype, gr->out, out_off);
+        return gr->value ? gr->value : cg_load(c, x->dtype, gr->out, out_off);
     if (!is_member(c, gr, x)) {
         int k = gr->leaf_of[x->id];
         return cg_load(c, x->dtype, gr->ptrs[k], offs[k]);
@@ -532,33 +534,21 @@ static const CgEpilogue *tail_epilogue(Cg *c, Node *step, TailCtx *tc, CgEpilogu
     return epi;
 }
 
-/* A batch norm group's chain (CgChain) at the norm's value v: its
- * members from the norm up to x, their other operands (of the sink's
- * shape, pass_fuse) read at offset at from ptrs, the task's copies of
- * the leaves' pointers */
-static LLVMValueRef chain_value(Cg *c, const Group *gr, Node *x, LLVMValueRef *ptrs, LLVMValueRef v,
-                                LLVMValueRef at)
-{
-    if (x == gr->gemm)
-        return v;
-    if (x->op == OP_CONST)
-        return cg_fconst(c, x->dtype, attr_value(x));
-    if (!is_member(c, gr, x)) {
-        check(ir_shape_eq(&x->shape, &gr->gemm->shape));
-        return cg_load(c, x->dtype, ptrs[gr->leaf_of[x->id]], at);
-    }
-    LLVMValueRef a[8];
-    check(x->nin <= 8);
-    for (int i = 0; i < x->nin; i++)
-        a[i] = chain_value(c, gr, x->in[i], ptrs, v, at);
-    return scalar_op(c, x, a);
-}
-
+/* A batch norm group's chain (CgChain) at the norm's value v: the sink
+ * evaluated with the task's copies vals of the leaves' pointers, every
+ * leaf read at the value's offset at (pass_fuse: of the sink's shape,
+ * the norm's own inputs aside) */
 static LLVMValueRef chain_apply(Cg *c, const CgChain *ch, LLVMValueRef *vals, LLVMValueRef v,
                                 LLVMValueRef at)
 {
     const TailCtx *t = ch->ctx;
-    return chain_value(c, t->gr, t->sink, vals, v, at);
+    Group g = *t->gr;
+    g.ptrs = vals;
+    g.value = v;
+    LLVMValueRef *offs = arena_alloc(c->g->arena, sizeof *offs * (size_t)(g.nleaves + 1));
+    for (int k = 0; k < g.nleaves; k++)
+        offs[k] = at;
+    return eval(c, &g, t->sink, offs, at);
 }
 
 LLVMValueRef cg_kernel_eltwise(Cg *c, Node *step)
