@@ -613,7 +613,7 @@ static void packed_gemm(Cg *c, const CgProduct *p)
  * rows of a. */
 typedef struct {
     const CgProduct *p;
-    int64_t rows, panels;
+    int64_t panels; /* (a chunk's rows: vals[7], chosen at run time) */
 } RowPanels;
 
 /* Panels too few for a task each on two threads: a product of one chunk
@@ -654,10 +654,11 @@ static void strided_gemm(Cg *c, const CgProduct *p)
 {
     int64_t w = cg_pack_width(c), K = LLVMConstIntGetSExtValue(p->K);
     int64_t kb = panel_k(c, K);
-    RowPanels rp = {.p = p, .rows = ROWS, .panels = (p->N + w - 1) / w};
-    while (rp.rows * kb * w < 16 * CG_TASK_WORK)
-        rp.rows += ROWS;
-    LLVMValueRef rows = cg_i64(c, rp.rows);
+    RowPanels rp = {.p = p, .panels = (p->N + w - 1) / w};
+    int64_t chunk = ROWS;
+    while (chunk * kb * w < 16 * CG_TASK_WORK)
+        chunk += ROWS;
+    LLVMValueRef rows = cg_i64(c, chunk);
     if (rp.panels < FEW_PANELS) { /* one chunk's rows in two halves of whole tiles */
         LLVMValueRef tiles =
             LLVMBuildSDiv(c->b, cg_add(c, p->M, cg_i64(c, 2 * ROWS - 1)), cg_i64(c, 2 * ROWS), "");
