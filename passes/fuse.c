@@ -175,8 +175,9 @@ void pass_fuse(Graph *g)
         /* The single user of n when n may be fused into one at all. */
 #define SOLE_USER(n) (!pinned[(n)->id] && nusers[(n)->id] == 1 ? user[(n)->id] : NULL)
 
-    /* GEMM epilogues: (matmul | conv) [-> bias add] [-> unary op]*, and
-     * batch_norm -> unary op+ */
+    /* GEMM epilogues: matmul [-> bias add] [-> unary op]*; conv [-> bias
+     * add] [-> link]* and batch_norm [-> link]+, a link a unary op or one
+     * whose other operands come from outside (full_link) */
     for (int i = 0; i < nn; i++) {
         Node *m = g->nodes.v[i];
         bool norm = m->op == OP_BATCH_NORM;
