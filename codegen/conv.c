@@ -190,25 +190,38 @@ static bool runs_direct(Cg *c, const Node *n, bool scratch, CgConvWin *v)
 }
 
 /* dst[ch, r, s] = src[ch, r - oy, s - ox] for C channels of rows x cols,
- * src's channels srows x scols dense; 0 where that is outside src */
+ * src's channels srows x scols dense; 0 where that is outside src. Only
+ * the border is zeroed (constant lengths, inlined stores): zeroing the
+ * whole copy first wrote it twice. */
 static void place(Cg *c, LLVMValueRef dst, int64_t C, int64_t rows, int64_t cols, LLVMValueRef src,
                   int64_t srows, int64_t scols, int64_t oy, int64_t ox)
 {
     int64_t r0 = oy > 0 ? oy : 0, r1 = oy + srows < rows ? oy + srows : rows;
     int64_t s0 = ox > 0 ? ox : 0, s1 = ox + scols < cols ? ox + scols : cols;
-    if (r0 > 0 || r1 < rows || s0 > 0 || s1 < cols || r1 <= r0 || s1 <= s0)
+    if (r1 <= r0 || s1 <= s0) {
         cg_zero(c, DT_F32, dst, cg_i64(c, C * rows * cols));
-    if (r1 <= r0 || s1 <= s0)
         return;
+    }
     CgLoop lc, lr;
     LLVMValueRef ch = cg_loop_begin(c, cg_i64(c, C), &lc);
+    LLVMValueRef plane = cg_mul(c, ch, cg_i64(c, rows * cols));
+    if (r0 > 0)
+        cg_zero(c, DT_F32, cg_gep(c, DT_F32, dst, plane), cg_i64(c, r0 * cols));
+    if (r1 < rows)
+        cg_zero(c, DT_F32, cg_gep(c, DT_F32, dst, cg_add(c, plane, cg_i64(c, r1 * cols))),
+                cg_i64(c, (rows - r1) * cols));
     LLVMValueRef r = cg_add(c, cg_loop_begin(c, cg_i64(c, r1 - r0), &lr), cg_i64(c, r0));
-    LLVMValueRef d = cg_add(
-        c, cg_mul(c, cg_add(c, cg_mul(c, ch, cg_i64(c, rows)), r), cg_i64(c, cols)), cg_i64(c, s0));
+    LLVMValueRef line = cg_add(c, plane, cg_mul(c, r, cg_i64(c, cols)));
+    if (s0 > 0)
+        cg_zero(c, DT_F32, cg_gep(c, DT_F32, dst, line), cg_i64(c, s0));
+    if (s1 < cols)
+        cg_zero(c, DT_F32, cg_gep(c, DT_F32, dst, cg_add(c, line, cg_i64(c, s1))),
+                cg_i64(c, cols - s1));
     LLVMValueRef sr =
         cg_add(c, cg_mul(c, ch, cg_i64(c, srows)), LLVMBuildSub(c->b, r, cg_i64(c, oy), ""));
     LLVMValueRef sv = cg_add(c, cg_mul(c, sr, cg_i64(c, scols)), cg_i64(c, s0 - ox));
-    cg_memcpy(c, DT_F32, cg_gep(c, DT_F32, dst, d), cg_gep(c, DT_F32, src, sv), cg_i64(c, s1 - s0));
+    cg_memcpy(c, DT_F32, cg_gep(c, DT_F32, dst, cg_add(c, line, cg_i64(c, s0))),
+              cg_gep(c, DT_F32, src, sv), cg_i64(c, s1 - s0));
     cg_loop_end(c, &lr);
     cg_loop_end(c, &lc);
 }
