@@ -3,9 +3,10 @@
  * which products and cuts them into tasks; gemm_pack.c packs b's
  * panels): one function per shape, called by every product of it.
  *
- * The kernel is register-blocked: a tile of up to 4 rows by NV vectors of
- * the target's widest registers keeps its sums in registers while k runs
- * over the inner extent; each step loads NV vectors of b's row k and
+ * The kernel is register-blocked: a tile of 4 rows (6 or 8 in
+ * block_rows' cases) by NV vectors of the target's widest registers
+ * keeps its sums in registers while k runs over the inner extent; each
+ * step loads NV vectors of b's row k and
  * multiplies them by the tile's a[i, k], splat. Each output is a sum over
  * k in order (fused multiply-adds where the target has them), so the
  * result does not depend on the rows around it nor on the thread count.
@@ -319,17 +320,30 @@ static void row_tile(Cg *c, Tile t, int R, LLVMValueRef out, LLVMValueRef a, LLV
         tile(c, &t, out, a, b, i0, j0);
 }
 
-/* Every row's block of 4, then a pair: rows() over columns j0 ..
- * j0+cols, the last odd row left to last_row (it may stream); or, cols
- * 0, for packed b, one tile at j0 a block and a last odd row too, all
- * over the same panel [K, pw], which stays in L1/L2 (rows() walks all
- * of b for each row block instead). Columns that fit one vector go in
- * blocks of 8 rows first: 4 sums in flight waited on the multiply-adds'
- * latency (a classifier's [64, 256] @ [256, 10] took 5.6 us). */
+/* Rows of row_blocks' blocks: 8 when b's columns fit one vector (4
+ * sums in flight waited on the multiply-adds' latency: a classifier's
+ * [64, 256] @ [256, 10] took 5.6 us); 6 over a packed panel of 4 of
+ * AVX-512's vectors (24 sums, 4 vectors of b and a splat in 32
+ * registers), where each vector of b, read from L2 when the panel
+ * outgrows L1, then serves 6 rows (the char LSTM's steps' products
+ * [64, 256] @ [256, 1024]: 260 -> 243 us); else ROWS. */
+static int block_rows(const Tile *t, int64_t cols)
+{
+    if (cols && cols <= t->V)
+        return NARROW_ROWS;
+    return !cols && t->V >= 16 && t->NV == 4 ? 6 : ROWS;
+}
+
+/* Every row's block (block_rows), then one of 4 when the block is
+ * larger, then a pair: rows() over columns j0 .. j0+cols, the last odd
+ * row left to last_row (it may stream); or, cols 0, for packed b, one
+ * tile at j0 a block and a last odd row too, all over the same panel
+ * [K, pw], which stays in L1/L2 (rows() walks all of b for each row
+ * block instead). */
 static void row_blocks(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValueRef b,
                        LLVMValueRef M, LLVMValueRef j0, int64_t cols)
 {
-    int R = cols && cols <= t.V ? NARROW_ROWS : ROWS;
+    int R = block_rows(&t, cols);
     LLVMValueRef blocks = LLVMBuildSDiv(c->b, M, cg_i64(c, R), "");
     CgLoop l;
     LLVMValueRef i0 = cg_mul(c, cg_loop_begin(c, blocks, &l), cg_i64(c, R));
@@ -337,11 +351,12 @@ static void row_blocks(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValu
     cg_loop_end(c, &l);
     LLVMValueRef done = cg_mul(c, blocks, cg_i64(c, R)), left = LLVMBuildSub(c->b, M, done, "");
     LLVMBasicBlockRef join;
-    if (R > ROWS) { /* then a block of 4 */
+    if (R > ROWS) { /* then a block of 4, if 4 rows are left */
         join = cg_if_begin(c, LLVMBuildICmp(c->b, LLVMIntSGE, left, cg_i64(c, ROWS), ""));
         row_tile(c, t, ROWS, out, a, b, done, j0, cols);
         cg_if_end(c, join);
-        done = cg_mul(c, LLVMBuildSDiv(c->b, M, cg_i64(c, ROWS), ""), cg_i64(c, ROWS));
+        LLVMValueRef four = LLVMBuildICmp(c->b, LLVMIntSGE, left, cg_i64(c, ROWS), "");
+        done = cg_add(c, done, LLVMBuildSelect(c->b, four, cg_i64(c, ROWS), cg_i64(c, 0), ""));
         left = LLVMBuildSub(c->b, M, done, "");
     }
     join = cg_if_begin(c, LLVMBuildICmp(c->b, LLVMIntSGE, left, cg_i64(c, 2), ""));
