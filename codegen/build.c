@@ -203,6 +203,17 @@ void cg_helper_end(Cg *c, const CgSaved *saved)
     LLVMPositionBuilderAtEnd(c->b, saved->at);
 }
 
+void cg_prefer_widest(Cg *c, LLVMValueRef fn)
+{
+    if (c->vector_bytes < 64)
+        return;
+    char bits[8];
+    int n = snprintf(bits, sizeof bits, "%d", c->vector_bytes * 8);
+    LLVMAddAttributeAtIndex(
+        fn, LLVMAttributeFunctionIndex,
+        LLVMCreateStringAttribute(c->ctx, "prefer-vector-width", 19, bits, (unsigned)n));
+}
+
 static LLVMValueRef get_function(Cg *c, const char *name, LLVMTypeRef fty)
 {
     LLVMValueRef f = LLVMGetNamedFunction(c->mod, name);

@@ -86,6 +86,10 @@ typedef struct {
 LLVMValueRef cg_helper_begin(Cg *c, const char *name, LLVMTypeRef fty, unsigned noalias_mask,
                              CgSaved *saved, bool *made);
 void cg_helper_end(Cg *c, const CgSaved *saved);
+/* Lets LLVM's vectorizer use fn's widest registers (AVX-512's zmm; it
+ * keeps to ymm on Intel's server cores otherwise): for loops whose work
+ * per element is arithmetic, not memory (exp, tanh, divisions). */
+void cg_prefer_widest(Cg *c, LLVMValueRef fn);
 
 /* Types and constants. */
 LLVMTypeRef cg_type(Cg *c, DType t);

@@ -278,6 +278,7 @@ static void parallel_rows(Cg *c, const char *name, LLVMValueRef n, int64_t chunk
                                 &saved, &made),
                 nvals};
     check(made);
+    cg_prefer_widest(c, r.fn);
     LLVMValueRef *pv = arena_alloc(c->g->arena, sizeof *pv * (size_t)nvals);
     for (int i = 0; i < nvals; i++)
         pv[i] = LLVMGetParam(r.fn, (unsigned)i);
@@ -295,9 +296,10 @@ static void step_samples(Cg *c, const char *name, LLVMValueRef B, int64_t max, i
 {
     LLVMValueRef *vals = arena_alloc(c->g->arena, sizeof *vals * (size_t)nf);
     int nv = field_vals(f, nf, vals, false);
-    if (max <= rows)
+    if (max <= rows) {
+        cg_prefer_widest(c, c->fn);
         body(c, cg_i64(c, 0), B, vals, ctx);
-    else
+    } else
         parallel_rows(c, name, B, rows, vals, nv, body, ctx);
 }
 
