@@ -6,18 +6,19 @@
  * The kernel is register-blocked: a tile of 4 rows (6 or 8 in
  * block_rows' cases) by NV vectors of the target's widest registers
  * keeps its sums in registers while k runs over the inner extent; each
- * step loads NV vectors of b's row k and
- * multiplies them by the tile's a[i, k], splat. Each output is a sum over
- * k in order (fused multiply-adds where the target has them), so the
- * result does not depend on the rows around it nor on the thread count.
+ * step loads NV vectors of b's row k and multiplies them by the tile's
+ * a[i, k], splat. Each output is a sum over k in order (fused
+ * multiply-adds where the target has them), so the result does not
+ * depend on the rows around it nor on the thread count.
  * A transposed b (dy @ w^T) has its own kernel of dot products, and a
  * packed one (cg_pack_b) runs the tiles over one panel at a time.
  */
 #include "cg_gemm.h"
 
 /* Rows a tile computes: each vector of b loaded serves ROWS outputs
- * (NARROW_ROWS when b's columns fit one vector). A tile of one row may be
- * up to MAX_NV vectors wide. */
+ * (more in block_rows' cases). A tile of one row may be up to MAX_NV
+ * vectors wide. Kernels of k up to PREFETCH_K prefetch a's next block
+ * (prefetch_next_block). */
 enum { ROWS = CG_TILE_ROWS, NARROW_ROWS = 2 * ROWS, MAX_NV = 8, PREFETCH_K = 64 };
 
 /* Vectors a tile of ROWS rows spans: 4 with AVX-512's 32 registers, 3 with
@@ -383,10 +384,10 @@ static void row_blocks(Cg *c, Tile t, LLVMValueRef out, LLVMValueRef a, LLVMValu
     LLVMValueRef done = cg_mul(c, blocks, cg_i64(c, R)), left = LLVMBuildSub(c->b, M, done, "");
     LLVMBasicBlockRef join;
     if (R > ROWS) { /* then a block of 4, if 4 rows are left */
-        join = cg_if_begin(c, LLVMBuildICmp(c->b, LLVMIntSGE, left, cg_i64(c, ROWS), ""));
+        LLVMValueRef four = LLVMBuildICmp(c->b, LLVMIntSGE, left, cg_i64(c, ROWS), "");
+        join = cg_if_begin(c, four);
         row_tile(c, t, ROWS, out, a, b, done, j0, cols);
         cg_if_end(c, join);
-        LLVMValueRef four = LLVMBuildICmp(c->b, LLVMIntSGE, left, cg_i64(c, ROWS), "");
         done = cg_add(c, done, LLVMBuildSelect(c->b, four, cg_i64(c, ROWS), cg_i64(c, 0), ""));
         left = LLVMBuildSub(c->b, M, done, "");
     }
