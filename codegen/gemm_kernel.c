@@ -230,17 +230,13 @@ static void prefetch_next_block(Cg *c, const Tile *t, LLVMValueRef a, LLVMValueR
     int64_t K = LLVMConstIntGetSExtValue(t->K);
     if (K > PREFETCH_K)
         return;
-    unsigned id = LLVMLookupIntrinsicID("llvm.prefetch", 13);
-    LLVMTypeRef pt = c->ptr;
-    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, &pt, 1);
-    LLVMTypeRef fty = LLVMIntrinsicGetType(c->ctx, id, &pt, 1);
     for (int r = 0; r < t->R; r++)
         for (int64_t k = K; k < 2 * K; k += 16) { /* a cache line of floats */
             LLVMValueRef args[] = {at(c, a, i0, r, t->lda, cg_i64(c, k)),
                                    LLVMConstInt(c->i32, 0, 0),  /* read */
                                    LLVMConstInt(c->i32, 3, 0),  /* keep in all levels */
                                    LLVMConstInt(c->i32, 1, 0)}; /* data */
-            LLVMBuildCall2(c->b, fty, fn, args, 4, "");
+            cg_intrinsic(c, "llvm.prefetch", c->ptr, args, 4);
         }
 }
 
