@@ -719,7 +719,8 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
     LLVMValueRef H = cg_i64(c, Hn), GH = cg_i64(c, G * Hn), W = cg_i64(c, Wn);
     LLVMValueRef BT = cg_mul(c, B, T), TH = cg_mul(c, T, H);
     LLVMValueRef ldy = cg_i64(c, (Tn + S) * Hn); /* y's and dy's stride per sample */
-    LLVMValueRef ldo = cg_i64(c, (Tn + 1) * Wn); /* result row stride per sample */
+    bool states = attr_state_grads(n);           /* row T: h0's and c0's adjoints */
+    LLVMValueRef ldo = cg_i64(c, (Tn + states) * Wn); /* result row stride per sample */
     LLVMValueRef one = cg_fconst(c, t, 1);
     /* f32: W_hh^T first, for the steps' products (generated ones read
      * their b in rows), packed when they are generated at every batch */
@@ -857,12 +858,13 @@ static LLVMValueRef k_recurrent_grad(Cg *c, Node *n)
     }
     cg_loop_end(c, &lt);
 
-    /* row T: the adjoints of h0 and c0, zeros after */
-    LLVMValueRef b = cg_loop_begin(c, B, &lb);
-    LLVMValueRef last = cg_gep(c, t, out, cg_add(c, cg_mul(c, b, ldo), cg_i64(c, Tn * Wn)));
-    cg_zero(c, t, last, W);
-    cg_memcpy(c, t, last, cg_gep(c, t, DH, cg_mul(c, b, LS)), LS);
-    cg_loop_end(c, &lb);
+    if (states) { /* row T: the adjoints of h0 and c0, zeros after */
+        LLVMValueRef b = cg_loop_begin(c, B, &lb);
+        LLVMValueRef last = cg_gep(c, t, out, cg_add(c, cg_mul(c, b, ldo), cg_i64(c, Tn * Wn)));
+        cg_zero(c, t, last, W);
+        cg_memcpy(c, t, last, cg_gep(c, t, DH, cg_mul(c, b, LS)), LS);
+        cg_loop_end(c, &lb);
+    }
     LLVMBuildRetVoid(c->b);
     return fn;
 }

@@ -139,9 +139,14 @@ bool grad_recurrent(Grad *c, Node *n, Node *dy)
     Op op = packed ? (lstm ? OP_LSTM_PACKED_GRAD : gru ? OP_GRU_PACKED_GRAD : OP_RNN_PACKED_GRAD)
                    : (lstm ? OP_LSTM_GRAD : gru ? OP_GRU_GRAD : OP_RNN_GRAD);
     Node *d = ad_node(c, op, in, n->nin + 2);
-    d->attrs = n->attrs; /* the backward op's schema is the forward's */
+    /* the backward op's schema is the forward's and state_grads: without
+     * the initial states' adjoints, the steps' rows are the whole result */
+    bool states = ad_needs(c, h0) || (lstm && ad_needs(c, n->in[2]));
+    d->attrs = ir_attrs_without(c->g->arena, n->attrs, attr_key_state_grads.text);
+    attr_set_state_grads(c->g, d, states);
     d = ad_finish(c, d);
-    Node *steps = ad_slice(c, d, 1, 0, T.n, false), *last = ad_slice(c, d, 1, T.n, T.n + 1, true);
+    Node *steps = states ? ad_slice(c, d, 1, 0, T.n, false) : d;
+    Node *last = states ? ad_slice(c, d, 1, T.n, T.n + 1, true) : NULL;
 
     /* the input side (dx = dA_x W_ih^T) and the recurrent side, whose
      * adjoint differs for gru's n gate: r * dn */

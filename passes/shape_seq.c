@@ -156,7 +156,7 @@ bool shape_recurrent_grad(Graph *g, Node *n)
     int64_t H = hs.d[2].n;
     n->dtype = n->in[0]->dtype;
     n->shape = hs;
-    n->shape.d[1].n += 1;
+    n->shape.d[1].n += attr_state_grads(n); /* row T: h0's and c0's adjoints */
     n->shape.d[2].n = cell == OP_GRU ? 4 * H : gates_of(cell) * H;
     return true;
 }
