@@ -663,6 +663,14 @@ void cg_memcpy(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef 
     LLVMBuildMemCpy(c->b, dst, (unsigned)es, src, (unsigned)es, cg_mul(c, count, cg_i64(c, es)));
 }
 
+void cg_prefetch(Cg *c, LLVMValueRef p)
+{
+    LLVMValueRef args[] = {p, LLVMConstInt(c->i32, 0, 0), /* read */
+                           LLVMConstInt(c->i32, 3, 0),    /* keep in all levels */
+                           LLVMConstInt(c->i32, 1, 0)};   /* data */
+    cg_intrinsic(c, "llvm.prefetch", c->ptr, args, 4);
+}
+
 void cg_copy(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef count, bool add)
 {
     if (!add) {

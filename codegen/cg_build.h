@@ -236,6 +236,10 @@ void cg_zero(Cg *c, DType t, LLVMValueRef p, LLVMValueRef count);
 /* count (i64) elements of type t copied from src to dst (apart) */
 void cg_memcpy(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef count);
 
+/* A hint to read the cache line at p into every level (no fault if p is
+ * not mapped). */
+void cg_prefetch(Cg *c, LLVMValueRef p);
+
 /* dst[i] (+)= src[i] for i < count (i64), elements of type t. */
 void cg_copy(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef count, bool add);
 

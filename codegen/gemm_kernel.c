@@ -231,13 +231,8 @@ static void prefetch_next_block(Cg *c, const Tile *t, LLVMValueRef a, LLVMValueR
     if (K > PREFETCH_K)
         return;
     for (int r = 0; r < t->R; r++)
-        for (int64_t k = K; k < 2 * K; k += 16) { /* a cache line of floats */
-            LLVMValueRef args[] = {at(c, a, i0, r, t->lda, cg_i64(c, k)),
-                                   LLVMConstInt(c->i32, 0, 0),  /* read */
-                                   LLVMConstInt(c->i32, 3, 0),  /* keep in all levels */
-                                   LLVMConstInt(c->i32, 1, 0)}; /* data */
-            cg_intrinsic(c, "llvm.prefetch", c->ptr, args, 4);
-        }
+        for (int64_t k = K; k < 2 * K; k += 16) /* a cache line of floats */
+            cg_prefetch(c, at(c, a, i0, r, t->lda, cg_i64(c, k)));
 }
 
 /* out[i0 .. i0+R, j0 .. j0+width] (+)= a[i0 .. i0+R, :] @ b[:, j0 ..]. */
