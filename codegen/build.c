@@ -12,6 +12,8 @@
 
 #include "cg_build.h"
 
+#include <llvm-c/DebugInfo.h>
+
 void cg_init_types(Cg *c)
 {
     c->i1 = LLVMInt1TypeInContext(c->ctx);
@@ -86,13 +88,34 @@ LLVMValueRef cg_loop_begin(Cg *c, LLVMValueRef n, CgLoop *l)
     return l->iv;
 }
 
-void cg_loop_end(Cg *c, CgLoop *l)
+static LLVMValueRef loop_end(Cg *c, CgLoop *l)
 {
     LLVMValueRef next = LLVMBuildNSWAdd(c->b, l->iv, cg_i64(c, 1), "");
     LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
-    LLVMBuildBr(c->b, l->header);
+    LLVMValueRef br = LLVMBuildBr(c->b, l->header);
     LLVMAddIncoming(l->iv, &next, &latch, 1);
     LLVMPositionBuilderAtEnd(c->b, l->exit);
+    return br;
+}
+
+void cg_loop_end(Cg *c, CgLoop *l)
+{
+    loop_end(c, l);
+}
+
+void cg_loop_end_interleaved(Cg *c, CgLoop *l, int count)
+{
+    LLVMValueRef br = loop_end(c, l);
+    /* !llvm.loop !{self, !{"llvm.loop.interleave.count", i32 count}} */
+    LLVMMetadataRef prop[] = {
+        LLVMMDStringInContext2(c->ctx, "llvm.loop.interleave.count", 26),
+        LLVMValueAsMetadata(LLVMConstInt(c->i32, (unsigned long long)count, 0))};
+    LLVMMetadataRef self = LLVMTemporaryMDNode(c->ctx, NULL, 0);
+    LLVMMetadataRef ops[] = {self, LLVMMDNodeInContext2(c->ctx, prop, 2)};
+    LLVMMetadataRef loop = LLVMMDNodeInContext2(c->ctx, ops, 2);
+    LLVMMetadataReplaceAllUsesWith(self, loop);
+    LLVMSetMetadata(br, LLVMGetMDKindIDInContext(c->ctx, "llvm.loop", 9),
+                    LLVMMetadataAsValue(c->ctx, loop));
 }
 
 LLVMBasicBlockRef cg_if_begin(Cg *c, LLVMValueRef cond)

@@ -108,6 +108,9 @@ typedef struct {
 } CgLoop;
 LLVMValueRef cg_loop_begin(Cg *c, LLVMValueRef n, CgLoop *l);
 void cg_loop_end(Cg *c, CgLoop *l);
+/* cg_loop_end with a request that the vectorizer interleave count
+ * vectors an iteration (llvm.loop.interleave.count) */
+void cg_loop_end_interleaved(Cg *c, CgLoop *l, int count);
 
 /* if (cond) { ...: cg_if_begin leaves the builder in the then-block and
  * returns the join block that cg_if_end closes with. */
