@@ -56,6 +56,7 @@ typedef struct {
     int64_t gemm_rows;          /* products of at most this many rows are generated (gemm.c) */
     bool gemm_any;              /* and of any number for some shapes (gemm.c, any_rows) */
     int64_t l2_bytes;           /* a core's L2 cache (cg_l2_bytes) */
+    int inline_math;            /* inline exps and tanhs built so far (cg_nest_run) */
     Vec(const char *) gemms;    /* the products generated in code (gemm.c), "KxN" */
     LLVMContextRef ctx;
     LLVMModuleRef mod;
