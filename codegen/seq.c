@@ -954,7 +954,8 @@ static LLVMValueRef k_attention(Cg *c, Node *n)
     LLVMValueRef rd = LLVMBuildSIToFP(c->b, D, ty, "");
     LLVMValueRef scale =
         LLVMBuildFDiv(c->b, cg_fconst(c, t, 1), cg_intrinsic(c, "llvm.sqrt", ty, &rd, 1), "");
-    LLVMValueRef mx = cg_alloca(c, ty, "max"), sum = cg_alloca(c, ty, "sum");
+    LLVMValueRef mx = cg_alloca(c, ty, "max");
+    CgSum sum = cg_sum_new(c, ty, sk->d[2].batch ? 0 : sk->d[2].n);
     LLVMValueRef ms[4];
     DType mt = masked ? n->in[nqkv]->dtype : t;
     if (masked)
@@ -1019,9 +1020,9 @@ static LLVMValueRef k_attention(Cg *c, Node *n)
     /* a row with every key masked: m = -inf, and every weight 0 */
     LLVMValueRef none =
         masked ? LLVMBuildFCmp(c->b, LLVMRealOEQ, m, cg_fconst(c, t, -INFINITY), "") : NULL;
-    /* the weights, then their sum in order: apart, the exp loop
-     * vectorizes (as softmax's, reduce.c; in one loop the sum's fixed
-     * order kept it scalar, a seventh of the GPT's training) */
+    /* the weights, then their sum: apart, the exp loop vectorizes (as
+     * softmax's, reduce.c; in one loop the sum's fixed order kept it
+     * scalar, a seventh of the GPT's training) */
     j = cg_loop_begin(c, lim, &lj);
     LLVMValueRef d =
         LLVMBuildFSub(c->b, f_mul(c, cg_load(c, t, P, cg_add(c, row, j)), scale), m, "");
@@ -1030,25 +1031,24 @@ static LLVMValueRef k_attention(Cg *c, Node *n)
         e = LLVMBuildSelect(c->b, none, cg_fconst(c, t, 0), e, "");
     cg_store(c, t, e, P, cg_add(c, row, j));
     cg_loop_end(c, &lj);
-    LLVMBuildStore(c->b, cg_fconst(c, t, 0), sum);
-    j = cg_loop_begin(c, lim, &lj);
-    LLVMBuildStore(c->b,
-                   f_add(c, LLVMBuildLoad2(c->b, ty, sum, ""), cg_load(c, t, P, cg_add(c, row, j))),
-                   sum);
-    cg_loop_end(c, &lj);
-    LLVMValueRef inv =
-        LLVMBuildFDiv(c->b, cg_fconst(c, t, 1), LLVMBuildLoad2(c->b, ty, sum, ""), "");
-    if (masked)
-        inv = LLVMBuildSelect(c->b, none, cg_fconst(c, t, 0), inv, "");
-    j = cg_loop_begin(c, lim, &lj);
-    cg_store(c, t, f_mul(c, cg_load(c, t, P, cg_add(c, row, j)), inv), P, cg_add(c, row, j));
-    cg_loop_end(c, &lj);
     if (causal) {
         /* masked keys weigh exactly 0 */
         j = cg_loop_begin(c, LLVMBuildNSWSub(c->b, S, lim, ""), &lj);
         cg_store(c, t, cg_fconst(c, t, 0), P, cg_add(c, row, cg_add(c, lim, j)));
         cg_loop_end(c, &lj);
     }
+    /* their sum: in lanes over the whole row (the masked keys' zeros
+     * add nothing) when S is known, else in order over the visible
+     * keys; in order, a row's 64 dependent additions were a sixth of the
+     * GPT's attention */
+    cg_sum_start(c, &sum, cg_fconst(c, t, 0));
+    cg_sums_add(c, t, &(CgSumTerm){.s = &sum, .p = cg_gep(c, t, P, row)}, 1, lim);
+    LLVMValueRef inv = LLVMBuildFDiv(c->b, cg_fconst(c, t, 1), cg_sum_total(c, &sum), "");
+    if (masked)
+        inv = LLVMBuildSelect(c->b, none, cg_fconst(c, t, 0), inv, "");
+    j = cg_loop_begin(c, lim, &lj);
+    cg_store(c, t, f_mul(c, cg_load(c, t, P, cg_add(c, row, j)), inv), P, cg_add(c, row, j));
+    cg_loop_end(c, &lj);
     cg_loop_end(c, &li);
 
     if (!probs) {
