@@ -113,7 +113,7 @@ void cg_loop_end_interleaved(Cg *c, CgLoop *l, int count)
     LLVMMetadataRef self = LLVMTemporaryMDNode(c->ctx, NULL, 0);
     LLVMMetadataRef ops[] = {self, LLVMMDNodeInContext2(c->ctx, prop, 2)};
     LLVMMetadataRef loop = LLVMMDNodeInContext2(c->ctx, ops, 2);
-    LLVMMetadataReplaceAllUsesWith(self, loop);
+    LLVMMetadataReplaceAllUsesWith(self, loop); /* and frees self */
     LLVMSetMetadata(br, LLVMGetMDKindIDInContext(c->ctx, "llvm.loop", 9),
                     LLVMMetadataAsValue(c->ctx, loop));
 }

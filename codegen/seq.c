@@ -355,9 +355,9 @@ static void prefetch_cells(Cg *c, const Cell *k, LLVMValueRef bi)
 enum { CELL_INTERLEAVE = 4 };
 
 /* Samples [lo, hi) of a step's cells (a task's): a sample's cells read
- * and write only its rows, each sample's
- * asked for while the one before runs. A step's tasks do a quarter of
- * rows_per_task's work: there are T loops of them. */
+ * and write only its rows, which are asked for while the sample before
+ * runs. A step's tasks do a quarter of rows_per_task's work: there are
+ * T loops of them. */
 static void cell_rows(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *vals, void *ctx)
 {
     Cell k = *(const Cell *)ctx;
