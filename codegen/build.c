@@ -576,9 +576,13 @@ static LLVMValueRef pow2(Cg *c, LLVMValueRef k)
  * 5.3e-9 relative); then 2^n as two factors 2^(n/2) 2^(n - n/2), each a
  * normal float for n in -150..128, so that the first product is exact and
  * the second rounds once: results below FLT_MIN come out as correctly
- * scaled subnormals (or 0), results above FLT_MAX as +inf. */
+ * scaled subnormals (or 0), results above FLT_MAX as +inf. Counted in
+ * c->inline_math: a loop whose body builds one is latency-bound and
+ * cg_nest_run interleaves it, so any later inline transcendental should
+ * be built on this or count itself too. */
 static LLVMValueRef exp_core(Cg *c, LLVMValueRef y)
 {
+    c->inline_math++;
     static const double taylor[] = {1.0 / 5040, 1.0 / 720, 1.0 / 120, 1.0 / 24, 1.0 / 6, 0.5, 1, 1};
     LLVMBuilderRef b = c->b;
     LLVMValueRef shift = cg_fconst(c, DT_F32, 12582912.0);
@@ -617,7 +621,6 @@ LLVMValueRef cg_exp(Cg *c, DType t, LLVMValueRef x)
     LLVMValueRef y = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, x, hi, ""), hi, x, "");
     y = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, y, lo, ""), lo, y, "");
     LLVMValueRef e = exp_core(c, y);
-    c->inline_math++;
     return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealUNO, x, x, ""), x, e, "");
 }
 
@@ -657,7 +660,6 @@ LLVMValueRef cg_tanh(Cg *c, DType t, LLVMValueRef x)
     LLVMValueRef y =
         LLVMBuildFMul(b, cg_fconst(c, t, 2), cg_intrinsic(c, "llvm.minnum", ty, cap, 2), "");
     LLVMValueRef e = exp_core(c, y);
-    c->inline_math++;
     LLVMValueRef one = cg_fconst(c, t, 1);
     /* small: p x / q; big: 1 - 2 / (e + 1). One division serves both,
      * its operands chosen first: a vector loop computes both sides, and
@@ -705,6 +707,18 @@ void cg_prefetch(Cg *c, LLVMValueRef p)
                            LLVMConstInt(c->i32, 3, 0),    /* keep in all levels */
                            LLVMConstInt(c->i32, 1, 0)};   /* data */
     cg_intrinsic(c, "llvm.prefetch", c->ptr, args, 4);
+}
+
+void cg_prefetch_rows(Cg *c, DType t, const LLVMValueRef *rows, int n, LLVMValueRef len)
+{
+    LLVMValueRef per = cg_i64(c, 64 / cg_dtype_size(t)); /* elements a cache line */
+    LLVMValueRef lines =
+        LLVMBuildSDiv(c->b, cg_add(c, len, LLVMBuildSub(c->b, per, cg_i64(c, 1), "")), per, "");
+    CgLoop l;
+    LLVMValueRef i = cg_mul(c, cg_loop_begin(c, lines, &l), per);
+    for (int r = 0; r < n; r++)
+        cg_prefetch(c, cg_gep(c, t, rows[r], i));
+    cg_loop_end(c, &l);
 }
 
 void cg_copy(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef count, bool add)

@@ -244,6 +244,10 @@ void cg_memcpy(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef 
  * not mapped). */
 void cg_prefetch(Cg *c, LLVMValueRef p);
 
+/* Every cache line of the n rows at rows[] of len (i64, <= 0: none)
+ * elements of type t asked for (cg_prefetch), the rows side by side. */
+void cg_prefetch_rows(Cg *c, DType t, const LLVMValueRef *rows, int n, LLVMValueRef len);
+
 /* dst[i] (+)= src[i] for i < count (i64), elements of type t. */
 void cg_copy(Cg *c, DType t, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef count, bool add);
 

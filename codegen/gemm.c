@@ -483,14 +483,10 @@ static void prefetch_a_block(Cg *c, const TaTasks *tt, LLVMValueRef *vals, LLVMV
     LLVMValueRef m0 = cg_mul(c, g, cg_i64(c, tt->rows));
     LLVMValueRef m = cg_smin(c, cg_i64(c, tt->rows), LLVMBuildSub(c->b, cg_i64(c, tt->M), m0, ""));
     LLVMValueRef kk = cg_smin(c, cg_i64(c, tt->kb), LLVMBuildSub(c->b, K, k0, "")); /* <= 0: none */
-    CgLoop lr, ll;
+    CgLoop lr;
     LLVMValueRef r = cg_loop_begin(c, kk, &lr);
     LLVMValueRef row = cg_gep(c, DT_F32, a, cg_add(c, cg_mul(c, cg_add(c, k0, r), lda), m0));
-    LLVMValueRef line = cg_i64(c, 16); /* floats a cache line */
-    LLVMValueRef lines = LLVMBuildSDiv(c->b, cg_add(c, m, cg_i64(c, 15)), line, "");
-    LLVMValueRef l = cg_loop_begin(c, lines, &ll);
-    cg_prefetch(c, cg_gep(c, DT_F32, row, cg_mul(c, l, line)));
-    cg_loop_end(c, &ll);
+    cg_prefetch_rows(c, DT_F32, &row, 1, m);
     cg_loop_end(c, &lr);
 }
 

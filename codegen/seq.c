@@ -314,35 +314,24 @@ static int64_t rows_per_task(int64_t per)
     return r > 0 ? r : 1;
 }
 
-/* The n rows of len elements at rows[], asked for ahead of the loop that
- * reads them. A step's cells read and write a row of each gate plane and
- * of out per sample, each row on its own page (a sample's rows are T
- * rows apart), where the hardware's prefetchers stop: the char LSTM's
- * cells waited on memory (121 -> 106 us a step with its 5 planes' and
- * out's rows asked for a sample ahead). Its backward step, which reads
- * the same planes, got slower (73 -> 77 us) and is left alone. */
-static void prefetch_rows(Cg *c, DType t, const LLVMValueRef *rows, int n, int64_t len)
-{
-    int64_t per = 64 / cg_dtype_size(t); /* elements a cache line */
-    CgLoop l;
-    LLVMValueRef i =
-        cg_mul(c, cg_loop_begin(c, cg_i64(c, (len + per - 1) / per), &l), cg_i64(c, per));
-    for (int r = 0; r < n; r++)
-        cg_prefetch(c, cg_gep(c, t, rows[r], i));
-    cg_loop_end(c, &l);
-}
-
-/* Sample bi's rows at this step of the cells' planes (those written too
- * with the reserve) and of out */
+/* Sample bi's rows at this step of the cells' planes (with the reserve
+ * also the kept cell state or n side: G + 1 planes) and of out, asked
+ * for ahead of the loop that reads them. A step's cells read and write
+ * a row of each plane and of out per sample, each row on its own page
+ * (a sample's rows are T rows apart), where the hardware's prefetchers
+ * stop: the char LSTM's cells waited on memory (121 -> 106 us a step
+ * with its 5 planes' and out's rows asked for a sample ahead). Its
+ * backward step, which reads the same planes, got slower (73 -> 77 us)
+ * and is left alone. */
 static void prefetch_cells(Cg *c, const Cell *k, LLVMValueRef bi)
 {
-    int planes = !k->reserve ? k->G : k->cell == OP_LSTM ? 5 : k->cell == OP_GRU ? 4 : k->G;
+    int planes = k->G + (k->reserve ? 1 : 0);
     LLVMValueRef H = cg_i64(c, k->Hn), rows[6];
     LLVMValueRef row = cg_mul(c, cg_add(c, cg_mul(c, bi, k->T), k->ti), H);
     for (int g = 0; g < planes; g++)
         rows[g] = cg_gep(c, k->t, plane(c, k->t, k->XP, k->PS, g), row);
     rows[planes] = cg_gep(c, k->t, k->out, cg_add(c, cg_mul(c, bi, k->TH), cg_mul(c, k->ti, H)));
-    prefetch_rows(c, k->t, rows, planes + 1, k->Hn);
+    cg_prefetch_rows(c, k->t, rows, planes + 1, H);
 }
 
 /* A cell's gates are chains of dependent operations (exp or tanh, then a
