@@ -67,6 +67,28 @@ static LLVMValueRef channel_base(Cg *c, int64_t C, LLVMValueRef b, LLVMValueRef 
     return cg_mul(c, cg_add(c, cg_mul(c, b, cg_i64(c, C)), ch), S);
 }
 
+/* Channel ch's run of image b + 1 (of image b, the last) in each of the
+ * n tensors at p[] [N, C, ...], asked for while image b's runs are read
+ * or written: a channel's runs are C runs apart, each a new stream the
+ * hardware's prefetchers are slow to follow, and the kernels waited on
+ * memory. In the ResNet example, batch norm in training 390 -> 250 us
+ * at 64 channels of 14x14, 540 -> 470 at 16 of 28x28; its gradient's
+ * statistics 595 -> 535, its input gradient 143 -> 96 at 7x7. The
+ * output's runs are asked for too: writing them missed as reading did.
+ * A run ahead is enough: more (images of 1024 elements and more) was
+ * slower. */
+static void prefetch_next_image(Cg *c, DType t, const LLVMValueRef *p, int n, int64_t C,
+                                LLVMValueRef b, LLVMValueRef N, LLVMValueRef ch, LLVMValueRef S)
+{
+    LLVMValueRef nb =
+        cg_smin(c, cg_add(c, b, cg_i64(c, 1)), LLVMBuildSub(c->b, N, cg_i64(c, 1), ""));
+    LLVMValueRef base = channel_base(c, C, nb, ch, S), rows[3];
+    check(n <= (int)countof(rows));
+    for (int i = 0; i < n; i++)
+        rows[i] = cg_gep(c, t, p[i], base);
+    cg_prefetch_rows(c, t, rows, n, S);
+}
+
 /* Channel ch of x [N, C, ...] at src: the f64 mean *m (of the S-element
  * runs of the N images), then in a second pass the biased variance *v
  * and, with dy, sums[1] = sum(dy) and sums[2] = sum((x - mean) dy). *cnt:
@@ -87,6 +109,8 @@ static void channel_moments(Cg *c, const Node *x, LLVMValueRef src, LLVMValueRef
             sums_start(c, &sums[k]);
         CgLoop lb;
         LLVMValueRef b = cg_loop_begin(c, N, &lb);
+        if (!pass || dy) /* (the second pass reads x from the cache) */
+            prefetch_next_image(c, x->dtype, pass ? &dy : &src, 1, C, b, N, ch, S);
         sums_add(c, sums, pass ? ns : 1, src, pass ? dy : NULL, channel_base(c, C, b, ch, S), *m);
         cg_loop_end(c, &lb);
         LLVMValueRef r = LLVMBuildFDiv(c->b, cg_sum_total(c, &sums[0].sum), *cnt, "");
@@ -167,7 +191,8 @@ static void bn_channels(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *v
     sd = cg_intrinsic(c, "llvm.sqrt", cg_type(c, t), &sd, 1);
     LLVMValueRef scale = LLVMBuildFDiv(c->b, cg_load(c, t, gamma, ch), sd, "");
     LLVMValueRef shift = cg_load(c, t, beta, ch);
-    LLVMValueRef b = cg_loop_begin(c, cg_dim(c, x->shape.d[0]), &lb);
+    LLVMValueRef N = cg_dim(c, x->shape.d[0]), b = cg_loop_begin(c, N, &lb);
+    prefetch_next_image(c, t, &out, 1, C, b, N, ch, S);
     LLVMValueRef base = channel_base(c, C, b, ch, S);
     LLVMValueRef s = cg_loop_begin(c, S, &ls);
     LLVMValueRef at = cg_add(c, base, s);
@@ -298,7 +323,9 @@ static void bn_grad_input(Cg *c, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef 
     LLVMValueRef q = LLVMBuildFDiv(c->b, LLVMBuildFMul(c->b, row[1], row[2], ""), cnt, "");
     LLVMValueRef kt = cg_from_f64(c, t, k), bt = cg_from_f64(c, t, b), qt = cg_from_f64(c, t, q),
                  mt = cg_from_f64(c, t, row[0]);
-    LLVMValueRef base = channel_base(c, C, cg_loop_begin(c, N, &lb), ch, S);
+    LLVMValueRef img = cg_loop_begin(c, N, &lb), runs[] = {src, dy, out};
+    prefetch_next_image(c, t, runs, countof(runs), C, img, N, ch, S);
+    LLVMValueRef base = channel_base(c, C, img, ch, S);
     LLVMValueRef at = cg_add(c, base, cg_loop_begin(c, S, &ls));
     LLVMValueRef d = LLVMBuildFSub(c->b, cg_load(c, t, src, at), mt, "");
     LLVMValueRef u = LLVMBuildFSub(c->b, cg_load(c, t, dy, at), bt, "");
