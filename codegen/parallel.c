@@ -15,7 +15,7 @@
  *    attention and its probabilities (every head of a batch row sees
  *    only that row), batched products whose both operands carry the
  *    batch, transposes that keep the batch first, slices that take the
- *    batch whole) are cut into ranges
+ *    batch whole, concats along a later axis) are cut into ranges
  *    of batch rows: the task calls the step's own kernel on its rows, the pointers of the
  *    operands that carry the batch moved to the range and the batch
  *    argument set to its length. The batch must lead every shape that
@@ -179,6 +179,8 @@ static int64_t member_work(const Node *x, bool training)
         if (x->op == OP_TRANSPOSE && attr_has_perm(x) && attr_perm(x).v[0].n == 0)
             return out;
         if (whole_rows_slice(x))
+            return out;
+        if (x->op == OP_CONCAT && norm_axis(attr_axis(x), s->rank) != 0)
             return out;
         return -1;
     default: return -1;

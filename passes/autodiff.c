@@ -16,7 +16,9 @@
  *     node's adjoint is complete, all of its users having contributed,
  *     when its turn comes; its op's rule (the grad column of ops.def,
  *     passes/grad_*.c) adds contributions to its inputs' adjoints. Fan-out
- *     accumulates with add; broadcasting is undone by sum + reshape.
+ *     accumulates with add (slices apart from each other: written into
+ *     one value, ad_merge_slices); broadcasting is undone by sum +
+ *     reshape.
  *  3. Train.params lists the trainable parameters in graph order and
  *     Train.grads their adjoints; a parameter the loss does not depend on
  *     gets zeros, so the optimizer always sees one gradient per parameter.
@@ -50,8 +52,8 @@ void ad_acc(Grad *c, Node *x, Node *v)
         return;
     check(v->dtype == x->dtype);
     v = ad_unbroadcast(c, v, &x->shape);
-    Node **a = &c->adj[x->id];
-    *a = *a ? ad_bin(c, OP_ADD, *a, v) : v;
+    Node **a = &c->adj[x->id], *m = *a ? ad_merge_slices(c, *a, v) : NULL;
+    *a = m ? m : *a ? ad_bin(c, OP_ADD, *a, v) : v;
 }
 
 /* Builders */
