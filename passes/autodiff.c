@@ -17,7 +17,7 @@
  *     when its turn comes; its op's rule (the grad column of ops.def,
  *     passes/grad_*.c) adds contributions to its inputs' adjoints. Fan-out
  *     accumulates with add (slices apart from each other: written into
- *     one value, ad_merge_slices); broadcasting is undone by sum +
+ *     one value, merge_slices); broadcasting is undone by sum +
  *     reshape.
  *  3. Train.params lists the trainable parameters in graph order and
  *     Train.grads their adjoints; a parameter the loss does not depend on
@@ -46,13 +46,131 @@ bool ad_needs(const Grad *c, const Node *x)
     return x->id < c->nfwd && c->needs[x->id];
 }
 
+/* ---- slices' adjoints added ------------------------------------------------ */
+
+/* Slices of one value apart from each other (the GPT's q, k and v cut
+ * from one product) give adjoints that are zeros but for their box
+ * (grad_slice). merge_slices writes such a contribution into the chain
+ * of those before instead of adding it, and once the boxes tile the
+ * value along one axis the adjoint is their concat: the same numbers as
+ * the sum but for the sign of a zero (the sum's -0 + +0 is +0), without
+ * zeroing and adding the whole value once per slice (the GPT's backward
+ * zeroed, wrote and added three [B, 64, 384] tensors a layer for its
+ * [B, 64, 384] of gradient). */
+
+/* n is zeros as ad_zeros builds them: +0 broadcast */
+static bool is_zeros(const Node *n)
+{
+    return n->op == OP_BROADCAST_TO && n->in[0]->op == OP_CONST && attr_value(n->in[0]) == 0;
+}
+
+/* slice_update u writes a box: steps of 1, no dimension squeezed */
+static bool box_update(const Node *u)
+{
+    if (u->op != OP_SLICE_UPDATE || attr_squeeze(u).n)
+        return false;
+    AttrInts st = attr_step(u);
+    for (int d = 0; d < st.n; d++)
+        if (st.v[d].batch || st.v[d].n != 1)
+            return false;
+    return true;
+}
+
+/* Whether the boxes of u and v are apart along a dimension where both
+ * have static bounds */
+static bool apart(const Node *u, const Node *v)
+{
+    AttrInts bu = attr_begin(u), eu = attr_end(u), bv = attr_begin(v), ev = attr_end(v);
+    for (int d = 0; d < bu.n; d++) {
+        if (bu.v[d].batch || eu.v[d].batch || bv.v[d].batch || ev.v[d].batch)
+            continue;
+        if (eu.v[d].n <= bv.v[d].n || ev.v[d].n <= bu.v[d].n)
+            return true;
+    }
+    return false;
+}
+
+/* The axis along which box update u does not take all of its shape, -1
+ * when it takes it all, -2 when there are more such axes */
+static int box_axis(const Node *u)
+{
+    AttrInts b = attr_begin(u), e = attr_end(u);
+    int axis = -1;
+    for (int d = 0; d < b.n; d++) {
+        bool whole = !b.v[d].batch && b.v[d].n == 0 && ir_dim_eq(e.v[d], u->shape.d[d]);
+        if (!whole)
+            axis = axis == -1 ? d : -2;
+    }
+    return axis;
+}
+
+enum { MAX_TILES = 64 };
+
+/* The chain a of box updates of zeros as the concat of their values when
+ * their boxes tile a along one static axis, else NULL */
+static Node *as_concat(Grad *c, Node *a)
+{
+    Node *part[MAX_TILES];
+    int np = 0, axis = -1;
+    for (Node *u = a; u->op == OP_SLICE_UPDATE; u = u->in[0]) {
+        int ax = box_axis(u);
+        if (np == MAX_TILES || ax < 0 || (np && ax != axis))
+            return NULL;
+        axis = ax;
+        part[np++] = u;
+    }
+    if (np < 2 || a->shape.d[axis].batch)
+        return NULL;
+    for (int i = 1; i < np; i++) /* by where they begin along the axis */
+        for (int j = i; j > 0 && attr_begin(part[j]).v[axis].n < attr_begin(part[j - 1]).v[axis].n;
+             j--) {
+            Node *t = part[j];
+            part[j] = part[j - 1];
+            part[j - 1] = t;
+        }
+    int64_t at = 0;
+    Node *val[MAX_TILES];
+    for (int i = 0; i < np; i++) {
+        Dim b = attr_begin(part[i]).v[axis], e = attr_end(part[i]).v[axis];
+        if (b.batch || e.batch || b.n != at)
+            return NULL;
+        at = e.n;
+        val[i] = part[i]->in[1];
+    }
+    if (at != a->shape.d[axis].n)
+        return NULL;
+    Node *n = ad_node(c, OP_CONCAT, val, np);
+    attr_set_axis(c->g, n, axis);
+    return ad_finish(c, n);
+}
+
+/* a plus v when v is a box of zeros written apart from the boxes of a,
+ * a chain of such over zeros: v's box written into a, or the concat;
+ * else NULL */
+static Node *merge_slices(Grad *c, Node *a, Node *v)
+{
+    if (!box_update(v) || !is_zeros(v->in[0]))
+        return NULL;
+    const Node *u = a;
+    for (; u->op == OP_SLICE_UPDATE; u = u->in[0])
+        if (!box_update(u) || !apart(u, v))
+            return NULL;
+    if (!is_zeros(u) || a->dtype != v->dtype || !ir_shape_eq(&a->shape, &v->shape))
+        return NULL;
+    Node *m = ad_node(c, OP_SLICE_UPDATE, (Node *[]){a, v->in[1]}, 2);
+    ad_slice_attrs(c, m, v);
+    m = ad_finish(c, m);
+    Node *t = as_concat(c, m);
+    return t ? t : m;
+}
+
 void ad_acc(Grad *c, Node *x, Node *v)
 {
     if (!ad_needs(c, x))
         return;
     check(v->dtype == x->dtype);
     v = ad_unbroadcast(c, v, &x->shape);
-    Node **a = &c->adj[x->id], *m = *a ? ad_merge_slices(c, *a, v) : NULL;
+    Node **a = &c->adj[x->id], *m = *a ? merge_slices(c, *a, v) : NULL;
     *a = m ? m : *a ? ad_bin(c, OP_ADD, *a, v) : v;
 }
 
@@ -227,6 +345,15 @@ Node *ad_concat(Grad *c, Node *a, Node *b, int axis)
     Node *n = ad_node(c, OP_CONCAT, (Node *[]){a, b}, 2);
     attr_set_axis(c->g, n, axis);
     return ad_finish(c, n);
+}
+
+void ad_slice_attrs(Grad *c, Node *to, const Node *from)
+{
+    AttrInts b = attr_begin(from), e = attr_end(from), s = attr_step(from), q = attr_squeeze(from);
+    attr_set_begin(c->g, to, b.v, b.n);
+    attr_set_end(c->g, to, e.v, e.n);
+    attr_set_step(c->g, to, s.v, s.n);
+    attr_set_squeeze(c->g, to, q.v, q.n);
 }
 
 Node *ad_zeros(Grad *c, DType t, const Shape *s)

@@ -56,12 +56,6 @@ bool ad_needs(const Grad *c, const Node *x);
  * it (then it is summed over the broadcast dimensions and reshaped). */
 void ad_acc(Grad *c, Node *x, Node *v);
 
-/* x's adjoint so far a plus contribution v, when v is a box of zeros
- * written (slice_update, grad_slice) apart from the boxes that a, a
- * chain of such, wrote: v's box written into a, or the boxes' concat
- * when they tile x along one axis (grad_layout.c). Else NULL. */
-Node *ad_merge_slices(Grad *c, Node *a, Node *v);
-
 /* A node of op with inputs in[0..nin), attributes to be set by the caller
  * before ad_finish, which fills defaults and types the node. */
 Node *ad_node(Grad *c, Op op, Node *const *in, int nin);
@@ -90,6 +84,8 @@ Node *ad_unbroadcast(Grad *c, Node *x, const Shape *s);
 /* x[..., begin:end, ...] along axis, whole elsewhere; squeeze drops the
  * axis (end = begin + 1) */
 Node *ad_slice(Grad *c, Node *x, int axis, int64_t begin, int64_t end, bool squeeze);
+/* to's begin, end, step and squeeze set to from's (canonical slices) */
+void ad_slice_attrs(Grad *c, Node *to, const Node *from);
 /* a and b joined along axis */
 Node *ad_concat(Grad *c, Node *a, Node *b, int axis);
 /* zeros of type t and shape s */
