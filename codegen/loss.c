@@ -71,12 +71,13 @@ static LLVMValueRef class_at(Cg *c, LLVMValueRef base, LLVMValueRef I, LLVMValue
     return LLVMBuildNSWAdd(c->b, base, LLVMBuildNSWMul(c->b, j, I, ""), "");
 }
 
-/* sum over j < C of e^(x[base + j I] - m), added in order of j. With C
- * known and at most EXP_ROW, the exponentials go first into a row on the
- * stack, in a loop that vectorizes, and are added from there: the same
- * sum, where one loop computing and adding them stayed scalar (its
- * additions must keep their order), and the char LSTM's loss over 4096
- * rows of 128 classes took 3 ms a step. */
+/* sum over j < C of e^(x[base + j I] - m). With C known and at most
+ * EXP_ROW, the exponentials go first into a row on the stack, in a loop
+ * that vectorizes, and are added from there in lanes (cg_sums_add):
+ * where one loop computed and added them it stayed scalar (its additions
+ * must keep their order), and the char LSTM's loss over 4096 rows of
+ * 128 classes took 3 ms a step; added in order from the row, a GPT row
+ * of 256 classes was 256 dependent additions. Else in order of j. */
 enum { EXP_ROW = 4096 };
 
 static LLVMValueRef exp_sum(Cg *c, DType t, LLVMValueRef x, LLVMValueRef base, LLVMValueRef C,
@@ -92,11 +93,16 @@ static LLVMValueRef exp_sum(Cg *c, DType t, LLVMValueRef x, LLVMValueRef base, L
         cg_store(c, t, cg_exp(c, t, e), row, j);
         cg_loop_end(c, &lj);
     }
+    if (row) { /* in lanes (cg_sums_add) */
+        CgSum lanes = cg_sum_new(c, ty, LLVMConstIntGetSExtValue(C));
+        cg_sum_start(c, &lanes, cg_fconst(c, t, 0));
+        cg_sums_add(c, t, &(CgSumTerm){.s = &lanes, .p = row}, 1, C);
+        return cg_sum_total(c, &lanes);
+    }
     LLVMBuildStore(c->b, cg_fconst(c, t, 0), sum);
     LLVMValueRef j = cg_loop_begin(c, C, &lj);
     LLVMValueRef e =
-        row ? cg_load(c, t, row, j)
-            : cg_exp(c, t, LLVMBuildFSub(c->b, cg_load(c, t, x, class_at(c, base, I, j)), m, ""));
+        cg_exp(c, t, LLVMBuildFSub(c->b, cg_load(c, t, x, class_at(c, base, I, j)), m, ""));
     LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, ty, sum, ""), e, ""), sum);
     cg_loop_end(c, &lj);
     return LLVMBuildLoad2(c->b, ty, sum, "");
