@@ -134,12 +134,9 @@ void cg_if_end(Cg *c, LLVMBasicBlockRef join)
 }
 
 /* An innermost loop whose body computes an inline exp or tanh (f32) asks
- * the vectorizer for NEST_INTERLEAVE vectors an iteration: each vector's
- * chain of dependent operations is long (a tanh about 40), and with one
- * or two the core's reorder window waited on their latency. The GPT's
- * gelu: 1309 -> 1026 us a call; gelu_grad 2413 -> 1419 (at 2: 2843). */
-enum { NEST_INTERLEAVE = 4 };
-
+ * the vectorizer for CG_MATH_INTERLEAVE vectors an iteration (cg_build.h):
+ * the GPT's gelu 1309 -> 1026 us a call; gelu_grad 2413 -> 1419 (at 2:
+ * 2843). */
 void cg_nest_run(Cg *c, CgNest *n, int level, LLVMValueRef *offs)
 {
     if (level == n->rank) {
@@ -156,7 +153,7 @@ void cg_nest_run(Cg *c, CgNest *n, int level, LLVMValueRef *offs)
     int math = c->inline_math;
     cg_nest_run(c, n, level + 1, next);
     if (level == n->rank - 1 && c->inline_math > math)
-        cg_loop_end_interleaved(c, &l, NEST_INTERLEAVE);
+        cg_loop_end_interleaved(c, &l, CG_MATH_INTERLEAVE);
     else
         cg_loop_end(c, &l);
 }

@@ -112,6 +112,12 @@ void cg_loop_end(Cg *c, CgLoop *l);
 /* cg_loop_end with a request that the vectorizer interleave count
  * vectors an iteration (llvm.loop.interleave.count) */
 void cg_loop_end_interleaved(Cg *c, CgLoop *l, int count);
+/* What loops of inline exps and tanhs ask for (cg_nest_run's elementwise
+ * nests, softmax's and the class losses' exps): a vector's exp or tanh
+ * is a chain of some 40 dependent operations, and with one or two
+ * vectors an iteration the core's reorder window waited on their
+ * latency. */
+enum { CG_MATH_INTERLEAVE = 4 };
 
 /* if (cond) { ...: cg_if_begin leaves the builder in the then-block and
  * returns the join block that cg_if_end closes with. */

@@ -77,7 +77,10 @@ static LLVMValueRef class_at(Cg *c, LLVMValueRef base, LLVMValueRef I, LLVMValue
  * where one loop computed and added them it stayed scalar (its additions
  * must keep their order), and the char LSTM's loss over 4096 rows of
  * 128 classes took 3 ms a step; added in order from the row, a GPT row
- * of 256 classes was 256 dependent additions. Else in order of j. */
+ * of 256 classes was 256 dependent additions. The exps' loop runs in
+ * zmm where there are, 4 vectors an iteration (CG_MATH_INTERLEAVE): the
+ * GPT's loss 650 -> 436 us a call, the char LSTM's 805 -> 517. Else in
+ * order of j. */
 enum { EXP_ROW = 4096 };
 
 static LLVMValueRef exp_sum(Cg *c, DType t, LLVMValueRef x, LLVMValueRef base, LLVMValueRef C,
@@ -91,7 +94,8 @@ static LLVMValueRef exp_sum(Cg *c, DType t, LLVMValueRef x, LLVMValueRef base, L
         LLVMValueRef j = cg_loop_begin(c, C, &lj);
         LLVMValueRef e = LLVMBuildFSub(c->b, cg_load(c, t, x, class_at(c, base, I, j)), m, "");
         cg_store(c, t, cg_exp(c, t, e), row, j);
-        cg_loop_end(c, &lj);
+        cg_loop_end_interleaved(c, &lj, CG_MATH_INTERLEAVE);
+        cg_prefer_widest(c, c->fn);
     }
     if (row) { /* in lanes (cg_sums_add) */
         CgSum lanes = cg_sum_new(c, ty, LLVMConstIntGetSExtValue(C));
