@@ -136,6 +136,11 @@ static Node *as_concat(Grad *c, Node *a)
             return NULL;
         at = e.n;
         val[i] = part[i]->in[1];
+        /* the value must be the box itself, not broadcast into it */
+        Shape box = a->shape;
+        box.d[axis] = (Dim){e.n - b.n, false};
+        if (!ir_shape_eq(&val[i]->shape, &box))
+            return NULL;
     }
     if (at != a->shape.d[axis].n)
         return NULL;
