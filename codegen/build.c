@@ -479,6 +479,13 @@ LLVMValueRef cg_sum_total(Cg *c, const CgSum *s)
     return s->run > 0 ? cg_lanes_sum(c, v) : v;
 }
 
+LLVMValueRef cg_sum_row(Cg *c, DType t, const CgSum *s, LLVMValueRef p, LLVMValueRef len)
+{
+    cg_sum_start(c, s, cg_fconst(c, t, 0));
+    cg_sums_add(c, t, &(CgSumTerm){.s = s, .p = p}, 1, len);
+    return cg_sum_total(c, s);
+}
+
 LLVMValueRef cg_row_max(Cg *c, DType t, LLVMValueRef p, LLVMValueRef n)
 {
     LLVMTypeRef ty = cg_type(c, t);

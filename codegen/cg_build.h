@@ -199,6 +199,9 @@ void cg_sums_add(Cg *c, DType t, const CgSumTerm *terms, int nterms, LLVMValueRe
 /* init (the lanes: all zero) */
 void cg_sum_start(Cg *c, const CgSum *s, LLVMValueRef init);
 LLVMValueRef cg_sum_total(Cg *c, const CgSum *s);
+/* The sum of the len elements of type t (s's) at p, from 0: in s's
+ * lanes or in order (cg_sums_add) */
+LLVMValueRef cg_sum_row(Cg *c, DType t, const CgSum *s, LLVMValueRef p, LLVMValueRef len);
 /* A vector of type vt whose lanes are all s. */
 LLVMValueRef cg_splat(Cg *c, LLVMTypeRef vt, LLVMValueRef s);
 /* The sum of v's lanes: halves added until one is left. */

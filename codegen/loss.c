@@ -73,7 +73,7 @@ static LLVMValueRef class_at(Cg *c, LLVMValueRef base, LLVMValueRef I, LLVMValue
 
 /* sum over j < C of e^(x[base + j I] - m). With C known and at most
  * EXP_ROW, the exponentials go first into a row on the stack, in a loop
- * that vectorizes, and are added from there in lanes (cg_sums_add):
+ * that vectorizes, and are added from there in lanes (cg_sum_row):
  * where one loop computed and added them it stayed scalar (its additions
  * must keep their order), and the char LSTM's loss over 4096 rows of
  * 128 classes took 3 ms a step; added in order from the row, a GPT row
@@ -97,11 +97,9 @@ static LLVMValueRef exp_sum(Cg *c, DType t, LLVMValueRef x, LLVMValueRef base, L
         cg_loop_end_interleaved(c, &lj, CG_MATH_INTERLEAVE);
         cg_prefer_widest(c, c->fn);
     }
-    if (row) { /* in lanes (cg_sums_add) */
+    if (row) { /* in lanes */
         CgSum lanes = cg_sum_new(c, ty, LLVMConstIntGetSExtValue(C));
-        cg_sum_start(c, &lanes, cg_fconst(c, t, 0));
-        cg_sums_add(c, t, &(CgSumTerm){.s = &lanes, .p = row}, 1, C);
-        return cg_sum_total(c, &lanes);
+        return cg_sum_row(c, t, &lanes, row, C);
     }
     LLVMBuildStore(c->b, cg_fconst(c, t, 0), sum);
     LLVMValueRef j = cg_loop_begin(c, C, &lj);

@@ -179,7 +179,7 @@ static LLVMValueRef k_softmax(Cg *c, Node *n)
     /* e^(x - max) into out (log_softmax overwrites it below), then its
      * sum: apart, the exp loop vectorizes (a float sum in the same loop
      * would not, its order being fixed). A contiguous row of known
-     * length is summed in lanes (cg_sums_add), else in order: in order,
+     * length is summed in lanes (cg_sum_row), else in order: in order,
      * the GPT's rows of 256 classes were 256 dependent additions, most
      * of its softmax's 860 us. */
     j = cg_loop_begin(c, N, &lj);
@@ -188,9 +188,7 @@ static LLVMValueRef k_softmax(Cg *c, Node *n)
     LLVMValueRef s;
     if (inner.rank == 0 && LLVMIsAConstantInt(N)) {
         CgSum lanes = cg_sum_new(c, ty, LLVMConstIntGetSExtValue(N));
-        cg_sum_start(c, &lanes, cg_fconst(c, t, 0));
-        cg_sums_add(c, t, &(CgSumTerm){.s = &lanes, .p = cg_gep(c, t, out, base)}, 1, N);
-        s = cg_sum_total(c, &lanes);
+        s = cg_sum_row(c, t, &lanes, cg_gep(c, t, out, base), N);
     } else {
         LLVMBuildStore(c->b, cg_fconst(c, t, 0), sum);
         j = cg_loop_begin(c, N, &lj);

@@ -1049,9 +1049,8 @@ static LLVMValueRef k_attention(Cg *c, Node *n)
      * add nothing) when S is known, else in order over the visible
      * keys; in order, a row's 64 dependent additions were a sixth of the
      * GPT's attention */
-    cg_sum_start(c, &sum, cg_fconst(c, t, 0));
-    cg_sums_add(c, t, &(CgSumTerm){.s = &sum, .p = cg_gep(c, t, P, row)}, 1, lim);
-    LLVMValueRef inv = LLVMBuildFDiv(c->b, cg_fconst(c, t, 1), cg_sum_total(c, &sum), "");
+    LLVMValueRef total = cg_sum_row(c, t, &sum, cg_gep(c, t, P, row), lim);
+    LLVMValueRef inv = LLVMBuildFDiv(c->b, cg_fconst(c, t, 1), total, "");
     if (masked)
         inv = LLVMBuildSelect(c->b, none, cg_fconst(c, t, 0), inv, "");
     j = cg_loop_begin(c, run, &lj);
